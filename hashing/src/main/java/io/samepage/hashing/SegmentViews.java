@@ -1,0 +1,44 @@
+package io.samepage.hashing;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+
+/**
+ * Reusable {@link ByteBuffer} views of one segment, for JDK and library hash functions that take a
+ * {@code ByteBuffer}. Making a view per page would allocate per page; this keeps one view per 1 GiB
+ * window of the last segment seen (compared by identity, so a segment of a closed arena is never
+ * reused by mistake). Windows overlap by one page, so every page lies wholly inside the window of its
+ * first byte.
+ *
+ * <p>Single threaded: callers move the views' position and limit.
+ */
+final class SegmentViews {
+
+    private static final int WINDOW_SHIFT = 30;
+    private static final long WINDOW = 1L << WINDOW_SHIFT;
+
+    private MemorySegment segment;
+    private ByteBuffer[] windows;
+
+    /** The view that holds the page at {@code offset}; index it with {@link #positionOf}. */
+    ByteBuffer viewOf(MemorySegment memory, long offset) {
+        if (memory != segment) {
+            segment = memory;
+            windows = new ByteBuffer[(int) ((memory.byteSize() + WINDOW - 1) >>> WINDOW_SHIFT) + 1];
+        }
+        int index = (int) (offset >>> WINDOW_SHIFT);
+        ByteBuffer view = windows[index];
+        if (view == null) {
+            long start = (long) index << WINDOW_SHIFT;
+            long length = Math.min(memory.byteSize() - start, WINDOW + Pages.PAGE_SIZE);
+            view = memory.asSlice(start, length).asByteBuffer();
+            windows[index] = view;
+        }
+        return view;
+    }
+
+    /** Where the page at {@code offset} starts inside its window's view. */
+    static int positionOf(long offset) {
+        return (int) (offset & (WINDOW - 1));
+    }
+}

@@ -1,0 +1,57 @@
+package io.samepage.e2e;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/** Runs the repository's {@code ./samepage} launcher as a user would, and captures what it printed. */
+final class Samepage {
+
+    /** What one run printed and returned. */
+    record Run(int exitCode, String stdout, String stderr) {
+    }
+
+    private static final long TIMEOUT_SECONDS = 120;
+
+    private Samepage() {
+    }
+
+    /** The repository root, passed by the build as {@code samepage.root}. */
+    static Path root() {
+        String root = System.getProperty("samepage.root");
+        if (root == null) {
+            throw new IllegalStateException("samepage.root is not set: run these tests through Maven");
+        }
+        return Path.of(root).toAbsolutePath().normalize();
+    }
+
+    static Run run(String... args) throws IOException, InterruptedException {
+        List<String> command = new ArrayList<>();
+        command.add(root().resolve("samepage").toString());
+        command.addAll(List.of(args));
+        Path out = Files.createTempFile("samepage-out", ".txt");
+        Path err = Files.createTempFile("samepage-err", ".txt");
+        try {
+            Process process = new ProcessBuilder(command)
+                    .directory(root().toFile())
+                    .redirectOutput(out.toFile())
+                    .redirectError(err.toFile())
+                    .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+                    .start();
+            if (!process.waitFor(TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
+                process.destroyForcibly();
+                throw new AssertionError("samepage " + String.join(" ", args) + " did not finish in "
+                        + TIMEOUT_SECONDS + " s");
+            }
+            return new Run(process.exitValue(), Files.readString(out, StandardCharsets.UTF_8),
+                    Files.readString(err, StandardCharsets.UTF_8));
+        } finally {
+            Files.deleteIfExists(out);
+            Files.deleteIfExists(err);
+        }
+    }
+}
