@@ -1,8 +1,35 @@
 /**
- * The merging engine: frame pool, guest memory with copy-on-write, the scanner with KSM's stable and
- * unstable indexes, merge domains and the KSM counters.
+ * The merging engine: Linux KSM's algorithm over guest memory that the JVM holds.
  *
- * <p>Empty until its issue ("dedup-core: the merging engine") lands; the target design is in
- * {@code shared/ARCHITECTURE.md}, section "The engine in one paragraph".
+ * <h2>What it does</h2>
+ * Host memory is a {@link io.samepage.core.FramePool}: one reserved region cut into 4 KiB frames,
+ * with 16 bytes of metadata per frame in primitive arrays. A {@link io.samepage.core.Guest} is a
+ * page table: an {@code int} frame id, the last fast hash and state bits per guest page (16 bytes).
+ * Never-written pages map the domain's zero frame. The {@link io.samepage.core.Scanner} visits
+ * pages in order and merges equal ones into one frame shared copy-on-write; a write to a shared page
+ * first copies it ("breaks" the sharing). Freed frames go back to the operating system.
+ *
+ * <h2>Invariants</h2>
+ * <ul>
+ *   <li>Every read returns the bytes last written to that guest address, as if nothing were merged.</li>
+ *   <li>The fast hash only filters: every merge follows a full compare of the two pages' 4096 bytes,
+ *       made while both pages are locked, and only within one {@link io.samepage.core.MergeDomain}.</li>
+ *   <li>A frame in the stable index is never written in place: writers break sharing, so its bytes,
+ *       and the hash it is indexed by, never change while it is indexed.</li>
+ *   <li>A frame's reference count equals the guest pages mapping it; the last unmapping removes it from
+ *       the stable index, then frees it.</li>
+ *   <li>Lock order: page stripes, then a domain's stable-index lock. Writers take stripes of one guest
+ *       in ascending order; the scanner takes a second stripe only with {@code tryWriteLock}.</li>
+ * </ul>
+ *
+ * <h2>Counters and knobs</h2>
+ * {@link io.samepage.core.EngineCounters} and {@link io.samepage.core.ScanKnobs} use KSM's names and
+ * definitions, so an operator who knows {@code /sys/kernel/mm/ksm} knows these.
+ *
+ * <h2>Rejected alternatives</h2>
+ * KSM's memcmp-ordered red-black trees (O(log n) page compares per lookup, against one compare per
+ * lookup for a hash table whose hash only filters); an object per page or per frame (16 bytes of
+ * primitives instead of ~40 bytes of header and references); write protection through the MMU (this
+ * software page table sees every write, so copy-on-write needs no fault).
  */
 package io.samepage.core;

@@ -1,0 +1,278 @@
+package io.samepage.core;
+
+import io.samepage.hashing.Pages;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.StampedLock;
+
+/**
+ * The engine an embedding program holds: host frames, merge domains, guests and the scanner.
+ *
+ * <pre>{@code
+ * DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(8L << 30).conclude());
+ * MergeDomain tenant = engine.createDomain("tenant-a");
+ * Guest vm = engine.createGuest(tenant, "vm-1", 2L << 30);
+ * vm.write(0x1000, bytes, 0, bytes.length);
+ * AgentRunner.startOnThread(new AgentRunner(new SleepingMillisIdleStrategy(1), Throwable::printStackTrace,
+ *         null, engine.scanner()));
+ * }</pre>
+ *
+ * <p>Thread safety: every method is safe from any thread. Creating and destroying guests and
+ * domains is serialized on the engine; guest reads and writes run concurrently (see {@link Guest}).
+ */
+public final class DedupEngine implements AutoCloseable {
+
+    private final EngineContext context;
+    private final FramePool pool;
+    private final ScanKnobs knobs;
+    private final Scanner scanner;
+    private final List<MergeDomain> domains = new CopyOnWriteArrayList<>();
+    private final List<Guest> guests = new CopyOnWriteArrayList<>();
+    private final List<Guest> guestsById = new ArrayList<>();
+    private final AtomicLong zeroPages = new AtomicLong();
+
+    private DedupEngine(EngineContext context) {
+        this.context = context;
+        this.pool = new FramePool(context.poolBytes());
+        this.knobs = context.knobs();
+        this.knobs.bind(this::pagesShared);
+        this.scanner = new Scanner(this, context.newScannerHasher());
+    }
+
+    /**
+     * Creates an engine from a concluded context.
+     *
+     * @throws DedupException if the context has not concluded
+     */
+    public static DedupEngine create(EngineContext context) {
+        if (!context.isConcluded()) {
+            throw new DedupException("the EngineContext has not concluded: call conclude() to validate it first");
+        }
+        return new DedupEngine(context);
+    }
+
+    public EngineContext context() {
+        return context;
+    }
+
+    /** The live knobs ({@code pages_to_scan}, {@code run}, ...). */
+    public ScanKnobs knobs() {
+        return knobs;
+    }
+
+    /** The scanner: an Agrona {@code Agent} to put on an {@code AgentRunner}, or to step directly. */
+    public Scanner scanner() {
+        return scanner;
+    }
+
+    FramePool pool() {
+        return pool;
+    }
+
+    /** Host frames allocated now, zero frames included. */
+    public long framesInUse() {
+        return pool.framesInUse() + 1;
+    }
+
+    /** Creates a merge domain; pages merge only with pages of the same domain. Names are unique. */
+    public synchronized MergeDomain createDomain(String name) {
+        requireName("domain", name);
+        for (MergeDomain d : domains) {
+            if (d.name().equals(name)) {
+                throw new DedupException("a domain named '" + name + "' exists already");
+            }
+        }
+        int zeroFrame = FramePool.ZERO_FRAME;
+        if (!context.shareZeroFrameAcrossDomains() && !domains.isEmpty()) {
+            if (!pool.tryReserve(1)) {
+                throw new DedupException("host frame pool exhausted: no frame left for domain " + name + "'s zero frame");
+            }
+            zeroFrame = pool.allocateReserved();
+        }
+        MergeDomain domain = new MergeDomain(name, domains.size(), zeroFrame, pool);
+        domains.add(domain);
+        return domain;
+    }
+
+    public List<MergeDomain> domains() {
+        return List.copyOf(domains);
+    }
+
+    /**
+     * Creates a guest of {@code sizeBytes} (a positive multiple of 4 KiB) in {@code domain}. Its
+     * memory reads as zeros and takes no frame until written.
+     */
+    public synchronized Guest createGuest(MergeDomain domain, String name, long sizeBytes) {
+        if (domain == null || !domains.contains(domain)) {
+            throw new DedupException("guest " + name + " needs a merge domain of this engine");
+        }
+        requireName("guest", name);
+        if (sizeBytes <= 0 || sizeBytes % Pages.PAGE_SIZE != 0) {
+            throw new DedupException("guest " + name + ": size must be a positive multiple of 4096 bytes, not " + sizeBytes);
+        }
+        if ((sizeBytes >>> Pages.PAGE_SHIFT) > Integer.MAX_VALUE - 8) {
+            throw new DedupException("guest " + name + ": " + sizeBytes + " bytes is more than 2^31 pages");
+        }
+        for (Guest g : guests) {
+            if (g.name().equals(name)) {
+                throw new DedupException("a guest named '" + name + "' exists already");
+            }
+        }
+        Guest guest = new Guest(this, domain, name, guestsById.size(), sizeBytes);
+        guestsById.add(guest);
+        guests.add(guest);
+        return guest;
+    }
+
+    /** Live guests, in creation order. */
+    public List<Guest> guests() {
+        return List.copyOf(guests);
+    }
+
+    Guest[] liveGuests() {
+        return guests.toArray(new Guest[0]);
+    }
+
+    synchronized Guest guestById(int id) {
+        Guest guest = id >= 0 && id < guestsById.size() ? guestsById.get(id) : null;
+        return guest == null || guest.isDestroyed() ? null : guest;
+    }
+
+    synchronized void destroy(Guest guest) {
+        if (guest.isDestroyed()) {
+            return;
+        }
+        guests.remove(guest);
+        guestsById.set(guest.id(), null);
+        guest.releaseAll();
+    }
+
+    /** Drops one mapping of a stable frame; the last one takes it out of the index and frees it. */
+    void releaseStable(MergeDomain domain, int frame) {
+        int left = pool.decrementRef(frame);
+        if (left > 0) {
+            domain.addSharing(-1);
+            return;
+        }
+        domain.stableLock().lock();
+        try {
+            domain.removeStable(frame);
+        } finally {
+            domain.stableLock().unlock();
+        }
+        pool.free(frame);
+    }
+
+    void zeroPageMapped() {
+        zeroPages.incrementAndGet();
+    }
+
+    void zeroPageUnmapped() {
+        zeroPages.decrementAndGet();
+    }
+
+    void clearUnstableIndexes() {
+        for (MergeDomain domain : domains) {
+            domain.clearUnstable();
+        }
+    }
+
+    /**
+     * {@code run=2}: gives every merged page (shared or zero-merged) a private copy again and empties
+     * the unstable indexes. Memory use grows back to what it was without merging.
+     *
+     * @throws DedupException if the pool runs out of frames; pages unmerged so far stay unmerged
+     */
+    void unmergeAll() {
+        clearUnstableIndexes();
+        for (Guest guest : liveGuests()) {
+            for (int page = 0; page < guest.pageCount(); page++) {
+                StampedLock lock = guest.stripeOf(page);
+                long stamp = lock.writeLock();
+                try {
+                    if (guest.isDestroyed() || !guest.isMerged(page)) {
+                        continue;
+                    }
+                    if (!pool.tryReserve(1)) {
+                        throw new DedupException("host frame pool exhausted while unmerging guest " + guest.name()
+                                + " at page " + page + "; " + pagesShared() + " frames are still shared");
+                    }
+                    guest.unmerge(page);
+                } finally {
+                    lock.unlockWrite(stamp);
+                }
+            }
+        }
+    }
+
+    long pagesShared() {
+        long shared = 0;
+        for (MergeDomain domain : domains) {
+            shared += domain.pagesShared();
+        }
+        return shared;
+    }
+
+    /** Bytes of metadata the engine holds: frame metadata, page tables, locks and index tables. */
+    public long metadataBytes() {
+        long bytes = pool.metadataBytes();
+        for (Guest guest : guests) {
+            bytes += guest.metadataBytes();
+        }
+        for (MergeDomain domain : domains) {
+            bytes += domain.metadataBytes();
+        }
+        return bytes;
+    }
+
+    /** A snapshot of the engine's counters; see {@link EngineCounters} for each definition. */
+    public EngineCounters counters() {
+        long shared = 0;
+        long sharing = 0;
+        long unshared = 0;
+        long chains = 0;
+        long dups = 0;
+        for (MergeDomain domain : domains) {
+            shared += domain.pagesShared();
+            sharing += domain.pagesSharing();
+            unshared += domain.pagesUnshared();
+            long[] chainCounts = domain.chainCounts();
+            chains += chainCounts[0];
+            dups += chainCounts[1];
+        }
+        long tracked = 0;
+        long total = 0;
+        for (Guest guest : guests) {
+            total += guest.pageCount();
+            for (int page = 0; page < guest.pageCount(); page++) {
+                if ((guest.stateAt(page) & Guest.VISITED) != 0
+                        && (guest.isMerged(page) || guest.frameAt(page) != guest.domain().zeroFrame())) {
+                    tracked++;
+                }
+            }
+        }
+        long zero = zeroPages.get();
+        long metadata = metadataBytes();
+        long volatilePages = Math.max(0, tracked - shared - sharing - unshared - zero);
+        return new EngineCounters(shared, sharing, unshared, volatilePages, scanner.fullScans(),
+                scanner.pagesScanned(), scanner.pagesSkipped(), zero, chains, dups,
+                (sharing + zero) * Pages.PAGE_SIZE - metadata, total, metadata, framesInUse());
+    }
+
+    /** Destroys every guest and releases the host memory. The engine is unusable afterwards. */
+    @Override
+    public synchronized void close() {
+        for (Guest guest : liveGuests()) {
+            destroy(guest);
+        }
+        pool.close();
+    }
+
+    private static void requireName(String what, String name) {
+        if (name == null || name.isBlank()) {
+            throw new DedupException("a " + what + " needs a non-blank name");
+        }
+    }
+}

@@ -1,0 +1,116 @@
+package io.samepage.core;
+
+import io.samepage.hashing.HashAlgorithm;
+import io.samepage.hashing.PageHasher;
+import io.samepage.hashing.Pages;
+import java.security.SecureRandom;
+
+/**
+ * Everything a {@link DedupEngine} is built from, Aeron-style: each setting has a name, a default and
+ * its unit in its name, and the whole is validated once, by {@link #conclude()}.
+ *
+ * <p>Not thread safe: fill it in on one thread, then hand it to {@link DedupEngine#create}.
+ */
+public final class EngineContext {
+
+    /** Default host memory for frames: 1 GiB, reserved but not touched until used. */
+    public static final long DEFAULT_POOL_BYTES = 1L << 30;
+
+    private long poolBytes = DEFAULT_POOL_BYTES;
+    private HashAlgorithm hashAlgorithm = HashAlgorithm.defaultAlgorithm();
+    private long hashSeed = new SecureRandom().nextLong();
+    private boolean shareZeroFrameAcrossDomains;
+    private PageHasher customHasher;
+    private final ScanKnobs knobs = new ScanKnobs();
+    private boolean concluded;
+
+    public long poolBytes() {
+        return poolBytes;
+    }
+
+    /** Host memory for frames, in bytes (a multiple of 4 KiB is used; the rest is ignored). */
+    public EngineContext poolBytes(long bytes) {
+        poolBytes = bytes;
+        return this;
+    }
+
+    public HashAlgorithm hashAlgorithm() {
+        return hashAlgorithm;
+    }
+
+    /** The fast hash that filters merge candidates; the default is the fastest one measured. */
+    public EngineContext hashAlgorithm(HashAlgorithm algorithm) {
+        hashAlgorithm = algorithm;
+        return this;
+    }
+
+    public long hashSeed() {
+        return hashSeed;
+    }
+
+    /**
+     * The hash key. Random per engine by default, so hash values differ between hosts; with
+     * {@link HashAlgorithm#NH} it also keeps tenants from steering collisions.
+     */
+    public EngineContext hashSeed(long seed) {
+        hashSeed = seed;
+        return this;
+    }
+
+    /**
+     * Replaces the hash function with {@code hasher}, for tests and experiments: a hasher that gives
+     * every page the same value shows that unequal pages never merge. The scanner's thread is the only
+     * one that calls it. {@code null} restores {@link #hashAlgorithm()}.
+     */
+    public EngineContext customHasher(PageHasher hasher) {
+        customHasher = hasher;
+        return this;
+    }
+
+    /** The hasher the scanner uses: the custom one if set, else the algorithm keyed with the seed. */
+    PageHasher newScannerHasher() {
+        return customHasher != null ? customHasher : hashAlgorithm.newHasher(hashSeed);
+    }
+
+    public boolean shareZeroFrameAcrossDomains() {
+        return shareZeroFrameAcrossDomains;
+    }
+
+    /**
+     * Whether all domains map never-written and zero-merged pages to one zero frame (saves one frame
+     * per domain; lets one domain time another's zero-page merges). Off by default.
+     */
+    public EngineContext shareZeroFrameAcrossDomains(boolean share) {
+        shareZeroFrameAcrossDomains = share;
+        return this;
+    }
+
+    /** The scanner's initial knobs; they stay live on the engine ({@link DedupEngine#knobs()}). */
+    public ScanKnobs knobs() {
+        return knobs;
+    }
+
+    /**
+     * Validates the settings once; the engine refuses a context that has not concluded.
+     *
+     * @throws DedupException naming the setting that is wrong and why
+     */
+    public EngineContext conclude() {
+        if (poolBytes < 2L * Pages.PAGE_SIZE) {
+            throw new DedupException("poolBytes must hold at least two 4 KiB frames (the zero frame and one more), not "
+                    + poolBytes + " bytes");
+        }
+        if ((poolBytes >>> Pages.PAGE_SHIFT) > Integer.MAX_VALUE) {
+            throw new DedupException("poolBytes " + poolBytes + " is more than 2^31 frames (8 TiB)");
+        }
+        if (hashAlgorithm == null) {
+            throw new DedupException("hashAlgorithm must be set");
+        }
+        concluded = true;
+        return this;
+    }
+
+    boolean isConcluded() {
+        return concluded;
+    }
+}

@@ -1,0 +1,26 @@
+package io.samepage.core;
+
+/**
+ * The engine's counters, with Linux KSM's names and definitions (Documentation/admin-guide/mm/ksm.rst).
+ * A snapshot: each value is read once, without stopping writers, so under concurrent change the
+ * values may disagree by the few pages that moved while they were read.
+ *
+ * @param pagesShared      frames in the stable index, each duplicate of a chain counted
+ * @param pagesSharing     guest pages mapping those frames beyond the first mapper of each
+ * @param pagesUnshared    pages in the unstable index: unchanged since their last visit, no twin found
+ * @param pagesVolatile    other tracked pages: changed since their last visit, or visited once
+ * @param fullScans        completed passes over every guest page
+ * @param pagesScanned     written (or merged) guest pages visited by the scanner
+ * @param pagesSkipped     visits that {@code smart_scan} skipped
+ * @param ksmZeroPages     pages mapped to the zero frame by {@code use_zero_pages}
+ * @param stableNodeChains stable hashes holding more than one frame (chains of duplicates)
+ * @param stableNodeDups   frames in those chains
+ * @param generalProfit    {@code (pagesSharing + ksmZeroPages) * 4096 - metadataBytes}
+ * @param pagesTotal       guest pages of all live guests
+ * @param metadataBytes    the engine's real metadata: per-frame and per-page arrays, index tables, locks
+ * @param framesInUse      host frames allocated, zero frames included
+ */
+public record EngineCounters(long pagesShared, long pagesSharing, long pagesUnshared, long pagesVolatile,
+        long fullScans, long pagesScanned, long pagesSkipped, long ksmZeroPages, long stableNodeChains,
+        long stableNodeDups, long generalProfit, long pagesTotal, long metadataBytes, long framesInUse) {
+}

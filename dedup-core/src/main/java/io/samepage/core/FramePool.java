@@ -1,0 +1,382 @@
+package io.samepage.core;
+
+import io.samepage.core.internal.linux.NativeMemory;
+import io.samepage.hashing.Pages;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.Arrays;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Host memory for the engine: one off-heap region cut into 4 KiB frames, with 16 bytes of metadata per
+ * frame in primitive arrays.
+ *
+ * <h2>The region</h2>
+ * On Linux the region is one {@code mmap} of private anonymous memory with {@code MAP_NORESERVE}: a
+ * frame nobody has touched costs neither RAM nor commit charge, so a pool may be sized for the worst
+ * case. Frame {@code f} lives at {@link #offsetOf(int) f * 4096} of {@link #memory()}. Frame
+ * {@link #ZERO_FRAME} is the canonical zero frame: it is never handed out, never freed and must never be
+ * written, so it stays a page of zeros that guests may map read-only. A {@linkplain #free freed} frame
+ * is discarded with {@code madvise(MADV_DONTNEED)}: its physical page goes back to the operating
+ * system, the process RSS drops, and the frame reads as zeros when it is next allocated. Where native
+ * memory is not {@linkplain NativeMemory#available() available} (not Linux), the region comes from
+ * {@link Arena#allocate(long, long)} instead: it is committed up front and a freed frame is zeroed in
+ * place, so its memory does <em>not</em> go back to the operating system.
+ *
+ * <h2>Metadata: 16 bytes per frame, no object per frame</h2>
+ * <ul>
+ *   <li>{@code int[] refCounts}: mappers of the frame, read and written through a {@link VarHandle}
+ *       (volatile reads, CAS). A free frame holds {@code -1}, so {@link #tryIncrementRef} can never
+ *       revive it and {@link #free} detects a double free.</li>
+ *   <li>{@code long[] stableHashes}: the fast hash the stable index filed the frame under.</li>
+ *   <li>{@code int[] next}: the stable index's chain link while the frame is in use; the free-list link
+ *       while the frame is free. A frame is never both, so one array serves both lists.</li>
+ * </ul>
+ *
+ * <h2>Allocation: reserve first, then take</h2>
+ * A caller that will need frames (a copy-on-write break, a merge that starts a chain duplicate) first
+ * {@linkplain #tryReserve reserves} them, failing cleanly before it changes anything, and later
+ * {@linkplain #allocateReserved takes} them one at a time; taking can then never fail for lack of
+ * frames. The number of free-and-unreserved frames and the number of reserved frames share one
+ * {@link AtomicLong} (32 bits each), so both change in a single CAS and {@code framesInUse +
+ * framesAvailable + reserved == capacityFrames - 1} holds in every snapshot. Frames come from the free
+ * list first (most recently freed first), then from a bump pointer over never-used frames: reusing freed
+ * frames keeps the touched part of the region, and the page tables the kernel keeps for it, small. The
+ * free list and the bump pointer are guarded by one lock; allocation is rarer than reads, writes and
+ * refcount changes, which take no lock. Rejected: a lock-free (Treiber) free list, which needs an ABA
+ * tag and buys nothing at this rate, and a bitmap, which costs a scan per allocation.
+ *
+ * <h2>Thread safety</h2>
+ * Allocation, reservation, freeing, the counters and the refcount methods are safe from any thread.
+ * {@link #stableHash}, {@link #setStableHash}, {@link #next} and {@link #setNext} are plain accesses:
+ * the stable index that owns them synchronizes its callers. Frame contents are the caller's to
+ * synchronize. {@link #close()} must not race with any other use; afterwards every access to
+ * {@link #memory()} throws {@link IllegalStateException} rather than touching unmapped memory.
+ */
+public final class FramePool implements AutoCloseable {
+
+    /** The canonical zero frame: never handed out, never freed, never written. */
+    public static final int ZERO_FRAME = 0;
+
+    /** Bytes of metadata per frame: a refcount, a stable hash and a link. */
+    static final int METADATA_BYTES_PER_FRAME = Integer.BYTES + Long.BYTES + Integer.BYTES;
+
+    /**
+     * The largest pool in frames: the longest array every JVM allocates (the JDK's own soft limit),
+     * 8 TiB of frames.
+     */
+    static final int MAX_FRAMES = Integer.MAX_VALUE - 8;
+
+    /** Refcount of a frame on the free list. */
+    private static final int FREE = -1;
+
+    /** End of the free list; also the {@code next} of a frame in no chain. */
+    private static final int NO_FRAME = -1;
+
+    /**
+     * Upper estimate of the fixed cost beside the per-frame arrays: three array headers, this object's
+     * fields, the lock and the atomics.
+     */
+    private static final long FIXED_METADATA_BYTES = 3 * 16 + 128;
+
+    private static final long RESERVED_UNIT = 1L << 32;
+    private static final long AVAILABLE_MASK = RESERVED_UNIT - 1;
+
+    private static final VarHandle REF_COUNTS = MethodHandles.arrayElementVarHandle(int[].class);
+
+    private final Arena arena;
+    private final MemorySegment memory;
+    private final boolean discardsToOs;
+    private final int capacityFrames;
+
+    private final int[] refCounts;
+    private final long[] stableHashes;
+    private final int[] next;
+
+    /** High 32 bits: reserved frames not yet taken. Low 32 bits: free frames nobody reserved. */
+    private final AtomicLong reservation = new AtomicLong();
+
+    /** Guards {@link #freeHead}, the free-list links in {@link #next} and writes of {@link #bump}. */
+    private final Object freeListLock = new Object();
+    private int freeHead = NO_FRAME;
+    /** First never-used frame; only grows. Volatile so {@link #free} can check it without the lock. */
+    private volatile int bump = ZERO_FRAME + 1;
+
+    private final AtomicBoolean closed = new AtomicBoolean();
+
+    /**
+     * Creates a pool of {@code capacityBytes / 4096} frames (rounded down), frame 0 being the zero frame.
+     *
+     * @throws IllegalArgumentException if that is fewer than 2 frames or more than {@value #MAX_FRAMES}
+     * @throws IllegalStateException    if the operating system refuses to map the region
+     */
+    public FramePool(long capacityBytes) {
+        long frames = capacityBytes >> Pages.PAGE_SHIFT;
+        if (capacityBytes < 0 || frames < 2) {
+            throw new IllegalArgumentException("frame pool capacity " + capacityBytes + " bytes is too small: "
+                    + "need at least 2 frames of " + Pages.PAGE_SIZE + " bytes (" + 2 * Pages.PAGE_SIZE
+                    + " bytes), the zero frame and one frame to allocate");
+        }
+        if (frames > MAX_FRAMES) {
+            throw new IllegalArgumentException("frame pool capacity " + capacityBytes + " bytes is too large: "
+                    + "at most " + MAX_FRAMES + " frames of " + Pages.PAGE_SIZE + " bytes fit int frame ids");
+        }
+        this.capacityFrames = (int) frames;
+        long bytes = frames << Pages.PAGE_SHIFT;
+        this.refCounts = new int[capacityFrames];
+        this.stableHashes = new long[capacityFrames];
+        this.next = new int[capacityFrames];
+        Arrays.fill(next, NO_FRAME);
+        this.arena = Arena.ofShared();
+        this.discardsToOs = NativeMemory.available();
+        try {
+            this.memory = discardsToOs
+                    ? NativeMemory.reserve(bytes, arena)
+                    : arena.allocate(bytes, Pages.PAGE_SIZE);
+        } catch (RuntimeException | OutOfMemoryError e) {
+            arena.close();
+            throw e;
+        }
+        reservation.set(capacityFrames - 1);
+    }
+
+    /** The whole region; frame {@code f} lives at {@link #offsetOf(int) offsetOf(f)}. Thread safe. */
+    public MemorySegment memory() {
+        return memory;
+    }
+
+    /** Where {@code frame} starts in {@link #memory()}: {@code frame * 4096}. */
+    public static long offsetOf(int frame) {
+        return (long) frame << Pages.PAGE_SHIFT;
+    }
+
+    /** Total frames, the zero frame included. Thread safe. */
+    public int capacityFrames() {
+        return capacityFrames;
+    }
+
+    /**
+     * Reserves {@code frames} free frames for later {@link #allocateReserved()} calls, all or nothing.
+     * Thread safe.
+     *
+     * @return true if reserved; false, with nothing changed, if fewer free unreserved frames remain
+     * @throws IllegalArgumentException if {@code frames} is negative
+     */
+    public boolean tryReserve(int frames) {
+        if (frames < 0) {
+            throw new IllegalArgumentException("cannot reserve " + frames + " frames: must be >= 0");
+        }
+        long state;
+        do {
+            state = reservation.get();
+            if (available(state) < frames) {
+                return false;
+            }
+        } while (!reservation.compareAndSet(state, state - frames + frames * RESERVED_UNIT));
+        return true;
+    }
+
+    /**
+     * Gives back {@code frames} of a reservation that will not be taken. Thread safe.
+     *
+     * @throws IllegalArgumentException if {@code frames} is negative
+     * @throws IllegalStateException    if fewer frames than that are reserved
+     */
+    public void unreserve(int frames) {
+        if (frames < 0) {
+            throw new IllegalArgumentException("cannot unreserve " + frames + " frames: must be >= 0");
+        }
+        long state;
+        do {
+            state = reservation.get();
+            if (reserved(state) < frames) {
+                throw new IllegalStateException("cannot unreserve " + frames + " frames: only " + reserved(state)
+                        + " are reserved");
+            }
+        } while (!reservation.compareAndSet(state, state + frames - frames * RESERVED_UNIT));
+    }
+
+    /**
+     * Takes one frame out of a prior {@link #tryReserve reservation}. Its 4096 bytes read as zeros; its
+     * refcount is 1, its stable hash 0 and its {@code next} -1. Thread safe.
+     *
+     * @return the frame, never {@link #ZERO_FRAME}
+     * @throws IllegalStateException if no frame is reserved
+     */
+    public int allocateReserved() {
+        long state;
+        do {
+            state = reservation.get();
+            if (reserved(state) == 0) {
+                throw new IllegalStateException("allocateReserved() without a reservation: call tryReserve(n) "
+                        + "first and take at most n frames");
+            }
+        } while (!reservation.compareAndSet(state, state - RESERVED_UNIT));
+        int frame;
+        synchronized (freeListLock) {
+            // The free list plus the never-used frames always hold at least available + reserved frames,
+            // so one of them has the frame the reservation promised.
+            if (freeHead != NO_FRAME) {
+                frame = freeHead;
+                freeHead = next[frame];
+            } else {
+                frame = bump;
+                bump = frame + 1;
+            }
+            next[frame] = NO_FRAME;
+            stableHashes[frame] = 0;
+        }
+        REF_COUNTS.setVolatile(refCounts, frame, 1);
+        return frame;
+    }
+
+    /**
+     * Returns {@code frame} to the pool. Its memory goes back to the operating system (on Linux) and it
+     * reads as zeros when next allocated. The caller must hold no other reference to it: its refcount
+     * is not consulted. Thread safe.
+     *
+     * @throws IllegalArgumentException if {@code frame} is the zero frame or outside the pool
+     * @throws IllegalStateException    if {@code frame} was never allocated or is already free
+     */
+    public void free(int frame) {
+        if (frame == ZERO_FRAME) {
+            throw new IllegalArgumentException("cannot free the zero frame: it is shared by every zero page "
+                    + "and is never allocated");
+        }
+        if (frame < 0 || frame >= capacityFrames) {
+            throw new IllegalArgumentException("cannot free frame " + frame + ": the pool has frames 1.."
+                    + (capacityFrames - 1));
+        }
+        if (frame >= bump) {
+            throw new IllegalStateException("cannot free frame " + frame + ": it was never allocated");
+        }
+        int count;
+        do {
+            count = (int) REF_COUNTS.getVolatile(refCounts, frame);
+            if (count == FREE) {
+                throw new IllegalStateException("cannot free frame " + frame + ": it is already free "
+                        + "(double free)");
+            }
+        } while (!REF_COUNTS.compareAndSet(refCounts, frame, count, FREE));
+        // Zero the frame before it is on the free list: once there, another thread may take and write it.
+        long offset = offsetOf(frame);
+        if (discardsToOs) {
+            NativeMemory.discard(memory, offset, Pages.PAGE_SIZE);
+        } else {
+            MemorySegment.copy(memory, offsetOf(ZERO_FRAME), memory, offset, Pages.PAGE_SIZE);
+        }
+        synchronized (freeListLock) {
+            next[frame] = freeHead;
+            freeHead = frame;
+        }
+        reservation.getAndIncrement();
+    }
+
+    /** Frames allocated and not freed, the zero frame excluded. Thread safe; a consistent snapshot. */
+    public int framesInUse() {
+        long state = reservation.get();
+        return capacityFrames - 1 - available(state) - reserved(state);
+    }
+
+    /** Free frames nobody reserved: what {@link #tryReserve} can still grant. Thread safe. */
+    public int framesAvailable() {
+        return available(reservation.get());
+    }
+
+    /**
+     * The bytes this pool spends on bookkeeping outside the region: 16 per frame for the metadata arrays
+     * (the free list reuses {@code next}) plus a small fixed amount. Feeds {@code general_profit}.
+     * Thread safe.
+     */
+    public long metadataBytes() {
+        return (long) capacityFrames * METADATA_BYTES_PER_FRAME + FIXED_METADATA_BYTES;
+    }
+
+    /** The frame's refcount, a volatile read; -1 while the frame is free. Thread safe. */
+    public int refCount(int frame) {
+        return (int) REF_COUNTS.getVolatile(refCounts, frame);
+    }
+
+    /** Sets the frame's refcount, a volatile write. Thread safe. */
+    public void setRefCount(int frame, int value) {
+        REF_COUNTS.setVolatile(refCounts, frame, value);
+    }
+
+    /**
+     * Adds a reference if the frame still has one: the way to share a frame found in an index, which may
+     * concurrently drop to zero and be freed. Thread safe (a CAS loop).
+     *
+     * @return true if incremented; false if the refcount was 0 or the frame is free
+     */
+    public boolean tryIncrementRef(int frame) {
+        int count;
+        do {
+            count = (int) REF_COUNTS.getVolatile(refCounts, frame);
+            if (count <= 0) {
+                return false;
+            }
+        } while (!REF_COUNTS.compareAndSet(refCounts, frame, count, count + 1));
+        return true;
+    }
+
+    /**
+     * Atomically adds one reference. Thread safe.
+     *
+     * @return the new refcount
+     */
+    public int incrementRef(int frame) {
+        return (int) REF_COUNTS.getAndAdd(refCounts, frame, 1) + 1;
+    }
+
+    /**
+     * Atomically drops one reference; the caller that takes it to 0 frees the frame. Thread safe.
+     *
+     * @return the new refcount
+     */
+    public int decrementRef(int frame) {
+        return (int) REF_COUNTS.getAndAdd(refCounts, frame, -1) - 1;
+    }
+
+    /** The hash the stable index filed the frame under. A plain read: the stable index synchronizes. */
+    public long stableHash(int frame) {
+        return stableHashes[frame];
+    }
+
+    /** Sets the stable-index hash. A plain write: the stable index synchronizes. */
+    public void setStableHash(int frame, long hash) {
+        stableHashes[frame] = hash;
+    }
+
+    /** The next frame in the frame's stable-index chain, -1 at the end. A plain read. */
+    public int next(int frame) {
+        return next[frame];
+    }
+
+    /** Links the frame to {@code next} in a stable-index chain. A plain write; never on a free frame. */
+    public void setNext(int frame, int next) {
+        this.next[frame] = next;
+    }
+
+    /**
+     * Unmaps the region; later accesses to {@link #memory()} throw {@link IllegalStateException}.
+     * Idempotent. Must not race with other use of the pool.
+     */
+    @Override
+    public void close() {
+        if (closed.compareAndSet(false, true)) {
+            arena.close();
+        }
+    }
+
+    private static int available(long state) {
+        return (int) (state & AVAILABLE_MASK);
+    }
+
+    private static int reserved(long state) {
+        return (int) (state >>> 32);
+    }
+}

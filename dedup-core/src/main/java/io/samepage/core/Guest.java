@@ -1,0 +1,415 @@
+package io.samepage.core;
+
+import io.samepage.hashing.Pages;
+import java.lang.foreign.MemorySegment;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.StampedLock;
+
+/**
+ * One guest's memory, held in software: a page table of frame ids over the engine's {@link FramePool}.
+ *
+ * <p>Reads go straight to the mapped frame. A write to a page that maps a shared frame, or the zero
+ * frame, first gives the page a private copy (copy-on-write: "breaking" the sharing); a shared frame
+ * is never written in place, so a frame in the stable index never changes. Every read returns the
+ * bytes last written to that address, exactly as if there were no merging.
+ *
+ * <p>Metadata: 16 bytes per guest page in three primitive arrays (frame id, last hash, state bits),
+ * plus one lock per stripe of pages.
+ *
+ * <p>Thread safety: safe for any number of concurrent readers and writers, and the scanner. Each page
+ * belongs to one of up to {@value #MAX_STRIPES} lock stripes; a read holds its page's stripe shared,
+ * a write holds the stripes of its whole range exclusively (taken in ascending order), so the part of
+ * a write that falls in one page is atomic with respect to reads of that page. A failed write (range,
+ * destroyed guest, exhausted pool) changes nothing.
+ */
+public final class Guest {
+
+    static final int VISITED = 1;
+    static final int STABLE = 1 << 1;
+    static final int ZERO_MERGED = 1 << 2;
+    static final int AGE_SHIFT = 8;
+    static final int SKIP_SHIFT = 12;
+    static final int NIBBLE = 0xF;
+
+    private static final int MAX_STRIPES = 256;
+
+    private final DedupEngine engine;
+    private final FramePool pool;
+    private final MergeDomain domain;
+    private final String name;
+    private final int id;
+    private final int pageCount;
+    private final int[] frames;
+    private final long[] lastHashes;
+    private final int[] states;
+    private final StampedLock[] stripes;
+    private final int stripeMask;
+    private final AtomicLong mergingPages = new AtomicLong();
+    private final AtomicLong zeroPages = new AtomicLong();
+    private volatile boolean destroyed;
+
+    Guest(DedupEngine engine, MergeDomain domain, String name, int id, long sizeBytes) {
+        this.engine = engine;
+        this.pool = engine.pool();
+        this.domain = domain;
+        this.name = name;
+        this.id = id;
+        this.pageCount = (int) (sizeBytes >>> Pages.PAGE_SHIFT);
+        this.frames = new int[pageCount];
+        java.util.Arrays.fill(frames, domain.zeroFrame());
+        this.lastHashes = new long[pageCount];
+        this.states = new int[pageCount];
+        int stripeCount = Math.min(MAX_STRIPES, Integer.highestOneBit(Math.max(1, pageCount - 1)) << 1);
+        this.stripes = new StampedLock[stripeCount];
+        for (int i = 0; i < stripeCount; i++) {
+            stripes[i] = new StampedLock();
+        }
+        this.stripeMask = stripeCount - 1;
+    }
+
+    public String name() {
+        return name;
+    }
+
+    public int id() {
+        return id;
+    }
+
+    public MergeDomain domain() {
+        return domain;
+    }
+
+    public long sizeBytes() {
+        return (long) pageCount << Pages.PAGE_SHIFT;
+    }
+
+    public int pageCount() {
+        return pageCount;
+    }
+
+    public boolean isDestroyed() {
+        return destroyed;
+    }
+
+    /** Copies {@code length} bytes at {@code address} into {@code dst[offset..]}. */
+    public void read(long address, byte[] dst, int offset, int length) {
+        java.util.Objects.checkFromIndexSize(offset, length, dst.length);
+        read(address, MemorySegment.ofArray(dst).asSlice(offset, length));
+    }
+
+    /** Copies {@code dst.byteSize()} bytes at {@code address} into {@code dst}. */
+    public void read(long address, MemorySegment dst) {
+        long length = dst.byteSize();
+        checkRange(address, length);
+        long done = 0;
+        while (done < length) {
+            long at = address + done;
+            int page = (int) (at >>> Pages.PAGE_SHIFT);
+            int inPage = (int) (at & (Pages.PAGE_SIZE - 1));
+            int chunk = (int) Math.min(length - done, Pages.PAGE_SIZE - inPage);
+            StampedLock lock = stripes[page & stripeMask];
+            long stamp = lock.readLock();
+            try {
+                checkAlive();
+                MemorySegment.copy(pool.memory(), FramePool.offsetOf(frames[page]) + inPage, dst, done, chunk);
+            } finally {
+                lock.unlockRead(stamp);
+            }
+            done += chunk;
+        }
+    }
+
+    /** Reads one byte. */
+    public byte readByte(long address) {
+        byte[] one = new byte[1];
+        read(address, one, 0, 1);
+        return one[0];
+    }
+
+    /** Writes {@code src[offset..offset+length)} at {@code address}. */
+    public void write(long address, byte[] src, int offset, int length) {
+        java.util.Objects.checkFromIndexSize(offset, length, src.length);
+        write(address, MemorySegment.ofArray(src).asSlice(offset, length));
+    }
+
+    /** Writes all of {@code src} at {@code address}. */
+    public void write(long address, MemorySegment src) {
+        mutate(address, src.byteSize(), src, (byte) 0);
+    }
+
+    /** Sets {@code length} bytes at {@code address} to {@code value}. Whole pages filled with 0 give their frames back. */
+    public void fill(long address, long length, byte value) {
+        mutate(address, length, null, value);
+    }
+
+    /**
+     * Copies {@code length} bytes from {@code srcAddress} of this guest to {@code dstAddress} of
+     * {@code dst} (which may be this guest; overlapping ranges copy as if through a buffer).
+     */
+    public void copy(long srcAddress, Guest dst, long dstAddress, long length) {
+        checkRange(srcAddress, length);
+        dst.checkRange(dstAddress, length);
+        byte[] buffer = new byte[(int) Math.min(length, 1 << 20)];
+        boolean backwards = dst == this && dstAddress > srcAddress && dstAddress < srcAddress + length;
+        long done = 0;
+        while (done < length) {
+            int chunk = (int) Math.min(buffer.length, length - done);
+            long from = backwards ? length - done - chunk : done;
+            read(srcAddress + from, buffer, 0, chunk);
+            dst.write(dstAddress + from, buffer, 0, chunk);
+            done += chunk;
+        }
+    }
+
+    /** Per-guest counters, named as KSM's {@code /proc/PID/ksm_stat}. */
+    public GuestCounters counters() {
+        long merging = mergingPages.get();
+        long zero = zeroPages.get();
+        return new GuestCounters(name, domain.name(), pageCount, merging, zero,
+                (merging + zero) * Pages.PAGE_SIZE - metadataBytes());
+    }
+
+    /** Bytes of this guest's page table and locks, as the engine counts them. */
+    public long metadataBytes() {
+        return 16L * pageCount + 32L * stripes.length;
+    }
+
+    /** Frees every frame this guest maps and removes it from the engine. Later calls fail. Idempotent. */
+    public void destroy() {
+        engine.destroy(this);
+    }
+
+    void releaseAll() {
+        destroyed = true;
+        for (StampedLock lock : stripes) {
+            long stamp = lock.writeLock();
+            lock.unlockWrite(stamp);
+        }
+        for (int page = 0; page < pageCount; page++) {
+            StampedLock lock = stripes[page & stripeMask];
+            long stamp = lock.writeLock();
+            try {
+                unmap(page);
+            } finally {
+                lock.unlockWrite(stamp);
+            }
+        }
+    }
+
+    private void mutate(long address, long length, MemorySegment src, byte value) {
+        checkRange(address, length);
+        if (length == 0) {
+            return;
+        }
+        int first = (int) (address >>> Pages.PAGE_SHIFT);
+        int last = (int) ((address + length - 1) >>> Pages.PAGE_SHIFT);
+        if (first == last) {
+            StampedLock lock = stripes[first & stripeMask];
+            long stamp = lock.writeLock();
+            try {
+                mutateLocked(first, last, address, length, src, value);
+            } finally {
+                lock.unlockWrite(stamp);
+            }
+            return;
+        }
+        long[] stamps = lockRange(first, last);
+        try {
+            mutateLocked(first, last, address, length, src, value);
+        } finally {
+            unlockRange(stamps);
+        }
+    }
+
+    private void mutateLocked(int first, int last, long address, long length, MemorySegment src, byte value) {
+        checkAlive();
+        int needed = 0;
+        for (int page = first; page <= last; page++) {
+            if (needsFrame(page, address, length, src, value)) {
+                needed++;
+            }
+        }
+        if (!pool.tryReserve(needed)) {
+            throw new DedupException("host frame pool exhausted: guest " + name + " needs " + needed
+                    + " free frames to write " + length + " bytes at 0x" + Long.toHexString(address) + ", "
+                    + pool.framesAvailable() + " are free; nothing was written");
+        }
+        for (int page = first; page <= last; page++) {
+            long pageStart = (long) page << Pages.PAGE_SHIFT;
+            long from = Math.max(address, pageStart);
+            long to = Math.min(address + length, pageStart + Pages.PAGE_SIZE);
+            writePage(page, (int) (from - pageStart), (int) (to - from), src, from - address, value);
+        }
+    }
+
+    private boolean needsFrame(int page, long address, long length, MemorySegment src, byte value) {
+        if (src == null && value == 0 && coversPage(page, address, length)) {
+            return false;
+        }
+        return !isPrivate(page);
+    }
+
+    private boolean isPrivate(int page) {
+        return (states[page] & (STABLE | ZERO_MERGED)) == 0 && frames[page] != domain.zeroFrame();
+    }
+
+    private static boolean coversPage(int page, long address, long length) {
+        long pageStart = (long) page << Pages.PAGE_SHIFT;
+        return address <= pageStart && address + length >= pageStart + Pages.PAGE_SIZE;
+    }
+
+    /** Writes one page's part of a mutation; the caller holds the page's stripe and a frame reservation. */
+    private void writePage(int page, int inPage, int length, MemorySegment src, long srcOffset, byte value) {
+        if (src == null && value == 0 && length == Pages.PAGE_SIZE) {
+            unmap(page);
+            return;
+        }
+        if (!isPrivate(page)) {
+            int old = frames[page];
+            int fresh = pool.allocateReserved();
+            if (old != domain.zeroFrame() && length < Pages.PAGE_SIZE) {
+                MemorySegment.copy(pool.memory(), FramePool.offsetOf(old), pool.memory(), FramePool.offsetOf(fresh),
+                        Pages.PAGE_SIZE);
+            }
+            unmap(page);
+            frames[page] = fresh;
+        }
+        long at = FramePool.offsetOf(frames[page]) + inPage;
+        if (src != null) {
+            MemorySegment.copy(src, srcOffset, pool.memory(), at, length);
+        } else {
+            pool.memory().asSlice(at, length).fill(value);
+        }
+    }
+
+    /** Drops the page's mapping: it maps the zero frame again, as if never written. Caller holds its stripe. */
+    private void unmap(int page) {
+        int frame = frames[page];
+        int state = states[page];
+        if ((state & STABLE) != 0) {
+            mergingPages.decrementAndGet();
+            engine.releaseStable(domain, frame);
+        } else if ((state & ZERO_MERGED) != 0) {
+            zeroPages.decrementAndGet();
+            engine.zeroPageUnmapped();
+        } else if (frame != domain.zeroFrame()) {
+            pool.free(frame);
+        }
+        frames[page] = domain.zeroFrame();
+        states[page] = state & VISITED;
+    }
+
+    private long[] lockRange(int first, int last) {
+        long[] stamps = new long[stripes.length];
+        if (last - first + 1 >= stripes.length) {
+            for (int s = 0; s < stripes.length; s++) {
+                stamps[s] = stripes[s].writeLock();
+            }
+            return stamps;
+        }
+        int from = first & stripeMask;
+        int to = last & stripeMask;
+        for (int s = 0; s < stripes.length; s++) {
+            boolean inRange = from <= to ? s >= from && s <= to : s >= from || s <= to;
+            if (inRange) {
+                stamps[s] = stripes[s].writeLock();
+            }
+        }
+        return stamps;
+    }
+
+    private void unlockRange(long[] stamps) {
+        for (int s = stripes.length - 1; s >= 0; s--) {
+            if (stamps[s] != 0) {
+                stripes[s].unlockWrite(stamps[s]);
+            }
+        }
+    }
+
+    private void checkRange(long address, long length) {
+        if (address < 0 || length < 0 || address > sizeBytes() - length) {
+            throw new DedupException("guest " + name + ": range [0x" + Long.toHexString(address) + ", +" + length
+                    + ") is outside its " + sizeBytes() + " bytes");
+        }
+        checkAlive();
+    }
+
+    private void checkAlive() {
+        if (destroyed) {
+            throw new DedupException("guest " + name + " has been destroyed");
+        }
+    }
+
+    // ---- the scanner's view: called with the page's stripe held ----
+
+    StampedLock stripeOf(int page) {
+        return stripes[page & stripeMask];
+    }
+
+    int frameAt(int page) {
+        return frames[page];
+    }
+
+    int stateAt(int page) {
+        return states[page];
+    }
+
+    void setState(int page, int state) {
+        states[page] = state;
+    }
+
+    long lastHash(int page) {
+        return lastHashes[page];
+    }
+
+    void setLastHash(int page, long hash) {
+        lastHashes[page] = hash;
+    }
+
+    /** Maps {@code page} to the stable {@code frame} (a reference already taken) and frees its own frame. */
+    void mapStable(int page, int frame) {
+        int own = frames[page];
+        frames[page] = frame;
+        states[page] = (states[page] & VISITED) | STABLE;
+        mergingPages.incrementAndGet();
+        if (own != frame && own != domain.zeroFrame()) {
+            pool.free(own);
+        }
+    }
+
+    /** Marks the page's own frame as stable (it stays mapped). */
+    void markStable(int page) {
+        states[page] = (states[page] & VISITED) | STABLE;
+        mergingPages.incrementAndGet();
+    }
+
+    /** Maps an all-zero page to the zero frame (use_zero_pages) and frees its own frame. */
+    void mapZero(int page) {
+        int own = frames[page];
+        frames[page] = domain.zeroFrame();
+        states[page] = (states[page] & VISITED) | ZERO_MERGED;
+        zeroPages.incrementAndGet();
+        pool.free(own);
+    }
+
+    /** Gives a merged page (stable or zero-merged) a private copy again. Caller holds the stripe and a reservation. */
+    void unmerge(int page) {
+        int old = frames[page];
+        int fresh = pool.allocateReserved();
+        if (old != domain.zeroFrame()) {
+            MemorySegment.copy(pool.memory(), FramePool.offsetOf(old), pool.memory(), FramePool.offsetOf(fresh),
+                    Pages.PAGE_SIZE);
+        }
+        unmap(page);
+        frames[page] = fresh;
+    }
+
+    boolean isMerged(int page) {
+        return (states[page] & (STABLE | ZERO_MERGED)) != 0;
+    }
+
+    @Override
+    public String toString() {
+        return "guest " + name + " (" + domain.name() + ", " + pageCount + " pages)";
+    }
+}

@@ -1,0 +1,205 @@
+package io.samepage.core;
+
+import java.util.function.LongSupplier;
+
+/**
+ * The scanner's knobs, named and validated as Linux KSM names and validates them in
+ * {@code /sys/kernel/mm/ksm} (mm/ksm.c): a refused value throws {@link DedupException} saying why and
+ * leaves the old value in place.
+ *
+ * <p>Thread safety: setters are synchronized; getters are volatile reads, safe from any thread. The
+ * scanner reads each knob once per batch, so a change takes effect at the next batch.
+ */
+public final class ScanKnobs {
+
+    /** {@code run}: 0 stop, 1 run, 2 unmerge every merged page and stop. */
+    public static final int RUN_STOP = 0;
+    public static final int RUN_MERGE = 1;
+    public static final int RUN_UNMERGE = 2;
+
+    private volatile int pagesToScan = 100;
+    private volatile long sleepMillis = 20;
+    private volatile int run = RUN_MERGE;
+    private volatile int maxPageSharing = 256;
+    private volatile boolean useZeroPages;
+    private volatile boolean smartScan = true;
+    private volatile AdvisorMode advisorMode = AdvisorMode.NONE;
+    private volatile int advisorMaxCpu = 70;
+    private volatile long advisorTargetScanTimeSeconds = 200;
+    private volatile int advisorMinPagesToScan = 500;
+    private volatile int advisorMaxPagesToScan = 30_000;
+
+    private volatile LongSupplier pagesShared = () -> 0;
+
+    /** KSM's defaults, except {@code run}, which is 1: an engine is made to merge. */
+    public ScanKnobs() {
+    }
+
+    /** Binds the knobs to the engine whose {@code pages_shared} guards {@code max_page_sharing}. */
+    void bind(LongSupplier enginePagesShared) {
+        this.pagesShared = enginePagesShared;
+    }
+
+    public int pagesToScan() {
+        return pagesToScan;
+    }
+
+    /** {@code pages_to_scan}: guest pages visited per batch. Refused while the advisor steers it. */
+    public synchronized ScanKnobs pagesToScan(int pages) {
+        if (advisorMode != AdvisorMode.NONE) {
+            throw new DedupException("pages_to_scan is steered by advisor_mode=" + advisorName()
+                    + "; set advisor_mode=none first");
+        }
+        requireAtLeast("pages_to_scan", pages, 1);
+        pagesToScan = pages;
+        return this;
+    }
+
+    /** Used by the advisor: bounded by its min and max. */
+    synchronized void advisePagesToScan(int pages) {
+        pagesToScan = Math.clamp(pages, advisorMinPagesToScan, advisorMaxPagesToScan);
+    }
+
+    public long sleepMillis() {
+        return sleepMillis;
+    }
+
+    /** {@code sleep_millisecs}: pause between batches, 0 to 4294967295 as in KSM. */
+    public synchronized ScanKnobs sleepMillis(long millis) {
+        if (millis < 0 || millis > 0xFFFF_FFFFL) {
+            throw new DedupException("sleep_millisecs must be 0 to 4294967295, not " + millis);
+        }
+        sleepMillis = millis;
+        return this;
+    }
+
+    public int run() {
+        return run;
+    }
+
+    /** {@code run}: 0 stop, 1 merge, 2 unmerge everything and then stop. */
+    public synchronized ScanKnobs run(int value) {
+        if (value < RUN_STOP || value > RUN_UNMERGE) {
+            throw new DedupException("run must be 0 (stop), 1 (merge) or 2 (unmerge all), not " + value);
+        }
+        run = value;
+        return this;
+    }
+
+    /** The scanner's way back to {@code run=0} once an unmerge is done, unless someone changed it meanwhile. */
+    synchronized void unmergeDone() {
+        if (run == RUN_UNMERGE) {
+            run = RUN_STOP;
+        }
+    }
+
+    public int maxPageSharing() {
+        return maxPageSharing;
+    }
+
+    /**
+     * {@code max_page_sharing}: how many guest pages may map one shared frame before a duplicate frame
+     * starts a chain. At least 2; changing it while frames are shared is refused, as in KSM.
+     */
+    public synchronized ScanKnobs maxPageSharing(int value) {
+        requireAtLeast("max_page_sharing", value, 2);
+        if (value != maxPageSharing && pagesShared.getAsLong() > 0) {
+            throw new DedupException("max_page_sharing cannot change while " + pagesShared.getAsLong()
+                    + " frames are shared; unmerge first (run=2), then set it");
+        }
+        maxPageSharing = value;
+        return this;
+    }
+
+    public boolean useZeroPages() {
+        return useZeroPages;
+    }
+
+    /** {@code use_zero_pages}: map all-zero pages to the zero frame instead of merging them with each other. */
+    public synchronized ScanKnobs useZeroPages(boolean value) {
+        useZeroPages = value;
+        return this;
+    }
+
+    public boolean smartScan() {
+        return smartScan;
+    }
+
+    /** {@code smart_scan}: skip pages that stayed unmergeable over several scans, longer the longer they stay so. */
+    public synchronized ScanKnobs smartScan(boolean value) {
+        smartScan = value;
+        return this;
+    }
+
+    public AdvisorMode advisorMode() {
+        return advisorMode;
+    }
+
+    /** {@code advisor_mode}: {@code none} or {@code scan-time}. */
+    public synchronized ScanKnobs advisorMode(AdvisorMode mode) {
+        if (mode == null) {
+            throw new DedupException("advisor_mode must be none or scan-time");
+        }
+        advisorMode = mode;
+        if (mode == AdvisorMode.SCAN_TIME) {
+            pagesToScan = Math.clamp(pagesToScan, advisorMinPagesToScan, advisorMaxPagesToScan);
+        }
+        return this;
+    }
+
+    public int advisorMaxCpu() {
+        return advisorMaxCpu;
+    }
+
+    /** {@code advisor_max_cpu}: the scanner's CPU cap in percent of one core, 1 to 100. */
+    public synchronized ScanKnobs advisorMaxCpu(int percent) {
+        if (percent < 1 || percent > 100) {
+            throw new DedupException("advisor_max_cpu must be 1 to 100 (percent of one core), not " + percent);
+        }
+        advisorMaxCpu = percent;
+        return this;
+    }
+
+    public long advisorTargetScanTimeSeconds() {
+        return advisorTargetScanTimeSeconds;
+    }
+
+    /** {@code advisor_target_scan_time}: the full-scan time the advisor aims at, at least 2 seconds. */
+    public synchronized ScanKnobs advisorTargetScanTimeSeconds(long seconds) {
+        if (seconds < 2) {
+            throw new DedupException("advisor_target_scan_time must be at least 2 seconds, not " + seconds);
+        }
+        advisorTargetScanTimeSeconds = seconds;
+        return this;
+    }
+
+    public int advisorMinPagesToScan() {
+        return advisorMinPagesToScan;
+    }
+
+    public int advisorMaxPagesToScan() {
+        return advisorMaxPagesToScan;
+    }
+
+    /** {@code advisor_min_pages_to_scan} and {@code advisor_max_pages_to_scan}: the advisor's bounds. */
+    public synchronized ScanKnobs advisorPagesToScanRange(int min, int max) {
+        requireAtLeast("advisor_min_pages_to_scan", min, 1);
+        if (max < min) {
+            throw new DedupException("advisor_max_pages_to_scan (" + max + ") must not be below advisor_min_pages_to_scan ("
+                    + min + ")");
+        }
+        advisorMinPagesToScan = min;
+        advisorMaxPagesToScan = max;
+        return this;
+    }
+
+    private String advisorName() {
+        return advisorMode == AdvisorMode.SCAN_TIME ? "scan-time" : "none";
+    }
+
+    private static void requireAtLeast(String knob, long value, long min) {
+        if (value < min) {
+            throw new DedupException(knob + " must be at least " + min + ", not " + value);
+        }
+    }
+}

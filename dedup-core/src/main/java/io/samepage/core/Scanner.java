@@ -1,0 +1,350 @@
+package io.samepage.core;
+
+import io.samepage.hashing.PageHasher;
+import io.samepage.hashing.Pages;
+import java.lang.foreign.MemorySegment;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
+import java.util.concurrent.locks.StampedLock;
+import org.agrona.concurrent.Agent;
+
+/**
+ * KSM's scanner as an Agrona {@link Agent}: each duty cycle visits {@code pages_to_scan} guest pages
+ * in order, then waits {@code sleep_millisecs}. Run it on an {@code AgentRunner}, or step it in the
+ * caller's thread with {@link #scanBatch} and {@link #scanFullPass} (embedding programs, tests, the CLI).
+ *
+ * <p>A visit to a written guest page, as in mm/ksm.c:
+ * <ol>
+ *   <li>{@code smart_scan}: a page that stayed unmergeable for several visits is skipped for 1, 2, 4,
+ *       then 8 visits ({@code pages_skipped}).</li>
+ *   <li>The fast hash of the page. If it changed since the last visit, the page is volatile: it waits
+ *       for the next visit. The hash is stored; nothing else happens.</li>
+ *   <li>{@code use_zero_pages}: an all-zero page (hash equal to the zero page's, then a full compare)
+ *       is mapped to the zero frame.</li>
+ *   <li>The stable index of the page's domain: every frame stored under the same hash is a candidate;
+ *       the page merges into the first one whose bytes are <em>fully equal</em> and that maps fewer
+ *       than {@code max_page_sharing} pages. If every equal frame is full, the page's own frame starts
+ *       a new duplicate in the chain.</li>
+ *   <li>The unstable index: a page seen earlier in this full scan with the same hash is a candidate;
+ *       after a full compare both pages map the candidate's frame, which enters the stable index.
+ *       Otherwise this page becomes the candidate for its hash.</li>
+ * </ol>
+ * The unstable index is emptied when the next full scan starts, so between scans it holds the last
+ * scan's unique pages ({@code pages_unshared}). The hash never decides a merge: every merge
+ * site above compares all 4096 bytes, under the locks of both pages, within one domain.
+ *
+ * <p>Rejected alternative: KSM keeps its indexes as red-black trees ordered by memcmp, which never
+ * trusts a hash but compares O(log n) pages per lookup; a hash table keyed by the fast hash compares
+ * one page per lookup on this hardware's memory bandwidth budget, and a chain walk only on collisions.
+ *
+ * <p>Thread safety: single-threaded; one thread drives the scanner at a time. It takes each visited
+ * page's stripe exclusively, and a candidate's stripe only with {@code tryWriteLock} (a busy candidate
+ * waits for the next visit), so it never waits while holding a page lock: guest writers cannot
+ * deadlock with it. Counter getters are safe from any thread.
+ */
+public final class Scanner implements Agent {
+
+    private static final int NONE = (int) MergeDomain.NONE;
+
+    private final DedupEngine engine;
+    private final FramePool pool;
+    private final MemorySegment memory;
+    private final ScanKnobs knobs;
+    private final PageHasher hasher;
+    private final long zeroPageHash;
+    private final ThreadMXBean threads = ManagementFactory.getThreadMXBean();
+
+    private Guest[] round = new Guest[0];
+    private int guestIndex;
+    private int pageIndex;
+    private boolean roundOpen;
+    private long nextBatchNanos;
+    private long scanStartNanos = System.nanoTime();
+    private long scanStartCpuNanos = -1;
+
+    private volatile long fullScans;
+    private volatile long pagesScanned;
+    private volatile long pagesSkipped;
+    private volatile long merges;
+
+    Scanner(DedupEngine engine, PageHasher hasher) {
+        this.engine = engine;
+        this.pool = engine.pool();
+        this.memory = pool.memory();
+        this.knobs = engine.knobs();
+        this.hasher = hasher;
+        this.zeroPageHash = hasher.hash(MemorySegment.ofArray(new byte[Pages.PAGE_SIZE]), 0);
+    }
+
+    @Override
+    public String roleName() {
+        return "samepage-scanner";
+    }
+
+    /**
+     * One duty cycle: obeys {@code run} (0 idles, 2 unmerges everything then sets {@code run=0}), and
+     * once {@code sleep_millisecs} have passed since the last batch scans one batch.
+     *
+     * @return guest pages visited, or 1 for an unmerge; 0 lets the idle strategy idle
+     */
+    @Override
+    public int doWork() {
+        int run = knobs.run();
+        if (run == ScanKnobs.RUN_UNMERGE) {
+            engine.unmergeAll();
+            knobs.unmergeDone();
+            return 1;
+        }
+        if (run == ScanKnobs.RUN_STOP || System.nanoTime() - nextBatchNanos < 0) {
+            return 0;
+        }
+        int visited = scanBatch(knobs.pagesToScan());
+        nextBatchNanos = System.nanoTime() + knobs.sleepMillis() * 1_000_000L;
+        return visited;
+    }
+
+    /**
+     * Visits up to {@code budget} guest pages from where the last batch stopped. A batch ends early
+     * where a full scan ends; the next batch starts the next full scan. Never-written pages count
+     * toward the budget but not toward {@code pages_scanned}.
+     *
+     * @return pages visited (0 when there are no guests)
+     */
+    public int scanBatch(int budget) {
+        if (scanStartCpuNanos < 0) {
+            scanStartCpuNanos = cpuNanos();
+        }
+        int visited = 0;
+        while (visited < budget) {
+            if (guestIndex >= round.length) {
+                if (roundOpen) {
+                    finishFullScan();
+                    return visited;
+                }
+                if (!startNextRound()) {
+                    return visited;
+                }
+                continue;
+            }
+            Guest guest = round[guestIndex];
+            if (guest.isDestroyed() || pageIndex >= guest.pageCount()) {
+                guestIndex++;
+                pageIndex = 0;
+                continue;
+            }
+            visit(guest, pageIndex++);
+            visited++;
+        }
+        return visited;
+    }
+
+    /** Scans until the current full scan completes (a whole one if called at a boundary). */
+    public void scanFullPass() {
+        long target = fullScans + 1;
+        while (fullScans < target) {
+            if (scanBatch(4096) == 0 && engine.guests().isEmpty()) {
+                return;
+            }
+        }
+    }
+
+    public long fullScans() {
+        return fullScans;
+    }
+
+    public long pagesScanned() {
+        return pagesScanned;
+    }
+
+    public long pagesSkipped() {
+        return pagesSkipped;
+    }
+
+    /** Merges done since the engine started, zero-page merges included: a change detector for callers. */
+    public long merges() {
+        return merges;
+    }
+
+    /** Starts a full scan: the unstable index of the last one is emptied now, not when it ended. */
+    private boolean startNextRound() {
+        engine.clearUnstableIndexes();
+        round = engine.liveGuests();
+        guestIndex = 0;
+        pageIndex = 0;
+        roundOpen = round.length > 0;
+        return roundOpen;
+    }
+
+    /** Ends a full scan; a batch stops here, so callers see the counters of a completed scan. */
+    private void finishFullScan() {
+        roundOpen = false;
+        fullScans++;
+        long now = System.nanoTime();
+        long cpu = cpuNanos();
+        if (knobs.advisorMode() == AdvisorMode.SCAN_TIME) {
+            advise(now - scanStartNanos, cpu - scanStartCpuNanos);
+        }
+        scanStartNanos = now;
+        scanStartCpuNanos = cpu;
+    }
+
+    /**
+     * KSM's scan-time advisor, simplified: scale {@code pages_to_scan} by how far the last full scan
+     * was from the target time, cap it so the scanner's CPU share stays under {@code advisor_max_cpu},
+     * and move 30% of the way there each scan (KSM also smooths with an EWMA).
+     */
+    private void advise(long wallNanos, long cpuNanos) {
+        if (wallNanos <= 0) {
+            return;
+        }
+        double current = knobs.pagesToScan();
+        double proposed = current * wallNanos / (knobs.advisorTargetScanTimeSeconds() * 1e9);
+        double cpuShare = cpuNanos > 0 ? (double) cpuNanos / wallNanos : 0;
+        if (cpuShare > 0) {
+            proposed = Math.min(proposed, current * (knobs.advisorMaxCpu() / 100.0) / cpuShare);
+        }
+        knobs.advisePagesToScan((int) Math.round(0.3 * proposed + 0.7 * current));
+    }
+
+    private long cpuNanos() {
+        return threads.isCurrentThreadCpuTimeSupported() ? threads.getCurrentThreadCpuTime() : 0;
+    }
+
+    private void visit(Guest guest, int page) {
+        StampedLock lock = guest.stripeOf(page);
+        long stamp = lock.writeLock();
+        try {
+            if (guest.isDestroyed()) {
+                return;
+            }
+            MergeDomain domain = guest.domain();
+            int frame = guest.frameAt(page);
+            int state = guest.stateAt(page);
+            if (guest.isMerged(page)) {
+                pagesScanned++;
+                return;
+            }
+            if (frame == domain.zeroFrame()) {
+                return;
+            }
+            pagesScanned++;
+            if (knobs.smartScan() && skip(guest, page, state)) {
+                pagesSkipped++;
+                return;
+            }
+            long offset = FramePool.offsetOf(frame);
+            long hash = hasher.hash(memory, offset);
+            if ((state & Guest.VISITED) == 0 || guest.lastHash(page) != hash) {
+                guest.setLastHash(page, hash);
+                guest.setState(page, (state | Guest.VISITED) & ~(Guest.NIBBLE << Guest.AGE_SHIFT
+                        | Guest.NIBBLE << Guest.SKIP_SHIFT));
+                return;
+            }
+            if (hash == zeroPageHash && knobs.useZeroPages() && Pages.isZeroPage(memory, offset)) {
+                guest.mapZero(page);
+                engine.zeroPageMapped();
+                merges++;
+                return;
+            }
+            if (mergeWithStable(guest, page, frame, hash) || mergeWithUnstable(guest, page, frame, hash)) {
+                merges++;
+            }
+        } finally {
+            lock.unlockWrite(stamp);
+        }
+    }
+
+    /** KSM's smart_scan rule (should_skip_rmap_item): age the page, then maybe skip this visit. */
+    private boolean skip(Guest guest, int page, int state) {
+        int age = (state >>> Guest.AGE_SHIFT) & Guest.NIBBLE;
+        int remaining = (state >>> Guest.SKIP_SHIFT) & Guest.NIBBLE;
+        int nextAge = Math.min(age + 1, Guest.NIBBLE);
+        boolean skip = false;
+        if (age >= 3) {
+            if (remaining == 0) {
+                remaining = age <= 3 ? 1 : age <= 5 ? 2 : age <= 8 ? 4 : 8;
+            } else {
+                remaining--;
+                skip = true;
+            }
+        }
+        int cleared = state & ~(Guest.NIBBLE << Guest.AGE_SHIFT | Guest.NIBBLE << Guest.SKIP_SHIFT);
+        guest.setState(page, cleared | nextAge << Guest.AGE_SHIFT | remaining << Guest.SKIP_SHIFT);
+        return skip;
+    }
+
+    private boolean mergeWithStable(Guest guest, int page, int frame, long hash) {
+        MergeDomain domain = guest.domain();
+        int maxSharing = knobs.maxPageSharing();
+        long offset = FramePool.offsetOf(frame);
+        domain.stableLock().lock();
+        try {
+            boolean equalButFull = false;
+            for (int candidate = domain.stableHead(hash); candidate != NONE; candidate = pool.next(candidate)) {
+                int mappers = pool.refCount(candidate);
+                if (mappers <= 0 || !Pages.equal(memory, offset, memory, FramePool.offsetOf(candidate))) {
+                    continue;
+                }
+                if (mappers >= maxSharing) {
+                    equalButFull = true;
+                    continue;
+                }
+                if (pool.tryIncrementRef(candidate)) {
+                    domain.addSharing(1);
+                    guest.mapStable(page, candidate);
+                    return true;
+                }
+            }
+            if (equalButFull) {
+                domain.addStable(frame, hash);
+                guest.markStable(page);
+                return true;
+            }
+            return false;
+        } finally {
+            domain.stableLock().unlock();
+        }
+    }
+
+    private boolean mergeWithUnstable(Guest guest, int page, int frame, long hash) {
+        MergeDomain domain = guest.domain();
+        long self = MergeDomain.packPage(guest.id(), page);
+        long packed = domain.unstableCandidate(hash);
+        Guest other = packed == MergeDomain.NONE ? null : engine.guestById(MergeDomain.guestOf(packed));
+        int otherPage = MergeDomain.pageOf(packed);
+        if (other == null || other.domain() != domain || packed == self) {
+            domain.putUnstable(hash, self);
+            return false;
+        }
+        StampedLock otherLock = other.stripeOf(otherPage);
+        boolean sameStripe = otherLock == guest.stripeOf(page);
+        long otherStamp = sameStripe ? 0 : otherLock.tryWriteLock();
+        if (!sameStripe && otherStamp == 0) {
+            return false;
+        }
+        try {
+            int otherFrame = other.frameAt(otherPage);
+            if (other.isDestroyed() || other.isMerged(otherPage) || otherFrame == domain.zeroFrame()
+                    || !Pages.equal(memory, FramePool.offsetOf(frame), memory, FramePool.offsetOf(otherFrame))) {
+                domain.putUnstable(hash, self);
+                return false;
+            }
+            domain.stableLock().lock();
+            try {
+                domain.addStable(otherFrame, hash);
+            } finally {
+                domain.stableLock().unlock();
+            }
+            other.markStable(otherPage);
+            pool.incrementRef(otherFrame);
+            domain.addSharing(1);
+            guest.mapStable(page, otherFrame);
+            domain.removeUnstable(hash);
+            return true;
+        } finally {
+            if (!sameStripe) {
+                otherLock.unlockWrite(otherStamp);
+            }
+        }
+    }
+}

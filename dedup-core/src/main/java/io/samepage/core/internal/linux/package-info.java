@@ -1,0 +1,35 @@
+/**
+ * Internal: the only code in dedup-core that calls the operating system. Not an API; nothing outside
+ * {@code io.samepage.core} may use it, and it may change without notice.
+ *
+ * <p>{@link io.samepage.core.internal.linux.NativeMemory} wraps four libc calls through FFM
+ * ({@link java.lang.foreign.Linker} downcalls):
+ * <ul>
+ *   <li>{@code mmap}: reserves the frame pool's region as private anonymous memory with
+ *       {@code MAP_NORESERVE}, so frames nobody has touched cost neither RAM nor commit charge;</li>
+ *   <li>{@code munmap}: returns the region when its owning arena closes;</li>
+ *   <li>{@code madvise(MADV_DONTNEED)}: drops the physical pages of a freed frame, so the process RSS
+ *       falls and the frame reads as zeros the next time it is touched;</li>
+ *   <li>{@code getpagesize}: checked once, because the pool's 4 KiB frames must be whole host pages.</li>
+ * </ul>
+ *
+ * <h2>Why each call is safe</h2>
+ * <ul>
+ *   <li>The calls are linked only on Linux on 64-bit architectures that use the generic
+ *       {@code mmap} flag values (x86-64, AArch64, RISC-V 64) with 4 KiB host pages;
+ *       {@link io.samepage.core.internal.linux.NativeMemory#available()} is false everywhere else and
+ *       callers fall back to {@link java.lang.foreign.Arena#allocate(long, long)}.</li>
+ *   <li>{@code mmap} is called with a null hint, so it never replaces an existing mapping. Its result is
+ *       checked against {@code MAP_FAILED} before it becomes a segment, and that segment is bound to the
+ *       caller's arena: after the arena closes every access throws instead of touching unmapped memory.</li>
+ *   <li>{@code munmap} runs only as that arena's cleanup action, exactly once, after the JDK has made
+ *       sure no thread still accesses the segment (a shared arena's close).</li>
+ *   <li>{@code madvise} receives a slice of a live segment: the bounds are checked by
+ *       {@link java.lang.foreign.MemorySegment#asSlice(long, long)} and the downcall keeps the arena alive
+ *       for its duration, so it can never discard memory the region does not own.</li>
+ * </ul>
+ *
+ * <p>No segment made here reaches another package's public API except as
+ * {@code FramePool.memory()}, the region the pool hands to the engine by design.
+ */
+package io.samepage.core.internal.linux;

@@ -1,0 +1,297 @@
+package io.samepage.core;
+
+import io.samepage.core.internal.linux.NativeMemory;
+import io.samepage.hashing.Pages;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicIntegerArray;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class FramePoolTest {
+
+    private static final long MIB = 1L << 20;
+
+    private static FramePool poolOfFrames(int frames) {
+        return new FramePool((long) frames * Pages.PAGE_SIZE);
+    }
+
+    @Test
+    void capacityIsRoundedDownToWholeFramesAndNeedsTwo() {
+        try (FramePool pool = new FramePool(3L * Pages.PAGE_SIZE + 100)) {
+            assertEquals(3, pool.capacityFrames());
+            assertEquals(2, pool.framesAvailable());
+            assertEquals(3L * Pages.PAGE_SIZE, pool.memory().byteSize());
+        }
+        IllegalArgumentException tooSmall =
+                assertThrows(IllegalArgumentException.class, () -> new FramePool(2L * Pages.PAGE_SIZE - 1));
+        assertTrue(tooSmall.getMessage().contains("at least 2 frames"), tooSmall.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> new FramePool(-1));
+    }
+
+    @Test
+    void reservationCannotOverCommitAndUnreserveGivesFramesBack() {
+        try (FramePool pool = poolOfFrames(5)) {
+            assertEquals(4, pool.framesAvailable());
+            assertTrue(pool.tryReserve(3));
+            assertEquals(1, pool.framesAvailable());
+            assertFalse(pool.tryReserve(2), "only one unreserved frame is left");
+            assertEquals(1, pool.framesAvailable(), "a refused reservation changes nothing");
+            assertTrue(pool.tryReserve(0));
+            pool.unreserve(2);
+            assertEquals(3, pool.framesAvailable());
+            assertTrue(pool.tryReserve(3));
+            assertEquals(0, pool.framesAvailable());
+            assertEquals(0, pool.framesInUse());
+            assertThrows(IllegalStateException.class, () -> pool.unreserve(5), "only 4 frames are reserved");
+            assertThrows(IllegalArgumentException.class, () -> pool.tryReserve(-1));
+            assertThrows(IllegalArgumentException.class, () -> pool.unreserve(-1));
+        }
+    }
+
+    @Test
+    void allocateReservedWithoutReservationIsRefused() {
+        try (FramePool pool = poolOfFrames(4)) {
+            assertThrows(IllegalStateException.class, pool::allocateReserved);
+            assertTrue(pool.tryReserve(1));
+            pool.allocateReserved();
+            assertThrows(IllegalStateException.class, pool::allocateReserved, "the reservation was used up");
+            assertEquals(1, pool.framesInUse());
+            assertEquals(2, pool.framesAvailable());
+        }
+    }
+
+    @Test
+    void allocatedFrameStartsWithOneReferenceNoHashAndNoLink() {
+        try (FramePool pool = poolOfFrames(4)) {
+            assertTrue(pool.tryReserve(1));
+            int frame = pool.allocateReserved();
+            assertNotEquals(FramePool.ZERO_FRAME, frame);
+            assertEquals(1, pool.refCount(frame));
+            assertEquals(0L, pool.stableHash(frame));
+            assertEquals(-1, pool.next(frame));
+            assertEquals((long) frame << 12, FramePool.offsetOf(frame));
+        }
+    }
+
+    @Test
+    void freedFramesAreReusedBeforeNeverUsedOnes() {
+        try (FramePool pool = poolOfFrames(8)) {
+            assertTrue(pool.tryReserve(3));
+            int a = pool.allocateReserved();
+            int b = pool.allocateReserved();
+            int c = pool.allocateReserved();
+            assertEquals(3, new HashSet<>(List.of(a, b, c)).size(), "each frame is handed out once");
+            pool.setStableHash(b, 42);
+            pool.setNext(b, c);
+            pool.free(b);
+            assertEquals(2, pool.framesInUse());
+            assertEquals(5, pool.framesAvailable());
+            assertTrue(pool.tryReserve(1));
+            assertEquals(b, pool.allocateReserved(), "the freed frame comes back first");
+            assertEquals(0L, pool.stableHash(b), "a reused frame has no stale hash");
+            assertEquals(-1, pool.next(b), "a reused frame has no stale link");
+            assertEquals(1, pool.refCount(b));
+        }
+    }
+
+    @Test
+    void freedFrameReadsAsZerosWhenReallocated() {
+        try (FramePool pool = poolOfFrames(4)) {
+            MemorySegment memory = pool.memory();
+            assertTrue(pool.tryReserve(1));
+            int frame = pool.allocateReserved();
+            long offset = FramePool.offsetOf(frame);
+            assertTrue(Pages.isZeroPage(memory, offset), "a never-used frame reads as zeros");
+            memory.asSlice(offset, Pages.PAGE_SIZE).fill((byte) 0x5A);
+            pool.free(frame);
+            assertTrue(pool.tryReserve(1));
+            assertEquals(frame, pool.allocateReserved());
+            assertTrue(Pages.isZeroPage(memory, offset), "a reused frame reads as zeros");
+            assertTrue(Pages.isZeroPage(memory, FramePool.offsetOf(FramePool.ZERO_FRAME)));
+        }
+    }
+
+    @Test
+    void tryIncrementRefNeverRevivesAFrameWithNoReferences() {
+        try (FramePool pool = poolOfFrames(4)) {
+            assertTrue(pool.tryReserve(1));
+            int frame = pool.allocateReserved();
+            assertTrue(pool.tryIncrementRef(frame));
+            assertEquals(2, pool.refCount(frame));
+            assertEquals(3, pool.incrementRef(frame));
+            assertEquals(2, pool.decrementRef(frame));
+            pool.setRefCount(frame, 0);
+            assertFalse(pool.tryIncrementRef(frame), "a frame at refcount 0 is on its way out");
+            assertEquals(0, pool.refCount(frame));
+            pool.free(frame);
+            assertFalse(pool.tryIncrementRef(frame), "a free frame cannot gain a reference");
+        }
+    }
+
+    @Test
+    void zeroFrameCannotBeFreed() {
+        try (FramePool pool = poolOfFrames(4)) {
+            IllegalArgumentException refused =
+                    assertThrows(IllegalArgumentException.class, () -> pool.free(FramePool.ZERO_FRAME));
+            assertTrue(refused.getMessage().contains("zero frame"), refused.getMessage());
+            assertThrows(IllegalArgumentException.class, () -> pool.free(4));
+            assertThrows(IllegalArgumentException.class, () -> pool.free(-1));
+            assertEquals(3, pool.framesAvailable());
+        }
+    }
+
+    @Test
+    void doubleFreeAndFreeOfNeverAllocatedFrameAreRefused() {
+        try (FramePool pool = poolOfFrames(4)) {
+            assertThrows(IllegalStateException.class, () -> pool.free(2), "frame 2 was never allocated");
+            assertTrue(pool.tryReserve(1));
+            int frame = pool.allocateReserved();
+            pool.free(frame);
+            assertThrows(IllegalStateException.class, () -> pool.free(frame));
+            assertEquals(3, pool.framesAvailable(), "the refused free changed nothing");
+        }
+    }
+
+    @Test
+    void metadataCostsAtMostSixteenBytesPerFrame() {
+        try (FramePool pool = poolOfFrames(100_000)) {
+            assertTrue(pool.metadataBytes() <= 16L * pool.capacityFrames() + 4096, () -> "metadata "
+                    + pool.metadataBytes() + " bytes for " + pool.capacityFrames() + " frames");
+            assertTrue(pool.metadataBytes() >= 16L * pool.capacityFrames());
+        }
+    }
+
+    @Test
+    void closeIsIdempotentAndMemoryIsUnreachableAfterwards() {
+        FramePool pool = poolOfFrames(4);
+        MemorySegment memory = pool.memory();
+        pool.close();
+        pool.close();
+        assertThrows(IllegalStateException.class, () -> memory.get(ValueLayout.JAVA_BYTE, 0));
+    }
+
+    @Test
+    void concurrentAllocateAndFreeConserveFramesAndNeverShareOne() throws Exception {
+        int threads = 4;
+        int capacity = 257;
+        try (FramePool pool = poolOfFrames(capacity);
+             ExecutorService executor = Executors.newFixedThreadPool(threads)) {
+            AtomicIntegerArray owner = new AtomicIntegerArray(capacity);
+            CountDownLatch start = new CountDownLatch(1);
+            List<Future<int[]>> results = new ArrayList<>();
+            for (int t = 1; t <= threads; t++) {
+                int id = t;
+                results.add(executor.submit(() -> churn(pool, owner, id, start)));
+            }
+            start.countDown();
+            int held = 0;
+            int reserved = 0;
+            for (Future<int[]> result : results) {
+                int[] heldAndReserved = result.get();
+                held += heldAndReserved[0];
+                reserved += heldAndReserved[1];
+            }
+            assertEquals(held, pool.framesInUse());
+            assertEquals(capacity - 1, pool.framesInUse() + pool.framesAvailable() + reserved);
+            pool.unreserve(reserved);
+            for (int frame = 1; frame < capacity; frame++) {
+                if (owner.get(frame) != 0) {
+                    pool.free(frame);
+                }
+            }
+            assertEquals(0, pool.framesInUse());
+            assertEquals(capacity - 1, pool.framesAvailable());
+        }
+    }
+
+    /** Reserves, takes, writes and frees at random; returns the frames it still holds and still has reserved. */
+    private static int[] churn(FramePool pool, AtomicIntegerArray owner, int id, CountDownLatch start)
+            throws InterruptedException {
+        SplittableRandom random = new SplittableRandom(id);
+        MemorySegment memory = pool.memory();
+        List<Integer> held = new ArrayList<>();
+        int reserved = 0;
+        start.await();
+        for (int i = 0; i < 20_000; i++) {
+            int action = random.nextInt(3);
+            if (action == 0) {
+                int frames = random.nextInt(1, 9);
+                if (pool.tryReserve(frames)) {
+                    reserved += frames;
+                }
+            } else if (action == 1 && reserved > 0) {
+                int frame = pool.allocateReserved();
+                reserved--;
+                assertTrue(owner.compareAndSet(frame, 0, id), () -> "frame " + frame + " handed out twice");
+                long offset = FramePool.offsetOf(frame);
+                assertEquals(0L, memory.get(ValueLayout.JAVA_LONG, offset), "a taken frame reads as zeros");
+                memory.set(ValueLayout.JAVA_LONG, offset, id);
+                held.add(frame);
+            } else if (!held.isEmpty()) {
+                int frame = held.remove(random.nextInt(held.size()));
+                assertEquals(id, memory.get(ValueLayout.JAVA_LONG, FramePool.offsetOf(frame)));
+                owner.set(frame, 0);
+                pool.free(frame);
+            }
+            if (reserved > 16) {
+                pool.unreserve(reserved - 16);
+                reserved = 16;
+            }
+        }
+        return new int[] {held.size(), reserved};
+    }
+
+    @Test
+    void freeingFramesGivesMemoryBackToTheOperatingSystem() throws IOException {
+        Assumptions.assumeTrue(NativeMemory.available(), "needs Linux mmap/madvise to observe RSS");
+        int frames = (int) (128 * MIB / Pages.PAGE_SIZE);
+        try (FramePool pool = new FramePool(512 * MIB)) {
+            MemorySegment memory = pool.memory();
+            int[] taken = new int[frames];
+            long before = rssAnonKiB();
+            assertTrue(pool.tryReserve(frames));
+            for (int i = 0; i < frames; i++) {
+                taken[i] = pool.allocateReserved();
+                memory.set(ValueLayout.JAVA_BYTE, FramePool.offsetOf(taken[i]), (byte) 1);
+            }
+            long peak = rssAnonKiB();
+            for (int frame : taken) {
+                pool.free(frame);
+            }
+            long after = rssAnonKiB();
+            System.out.printf("RssAnon: before %d KiB, after touching 128 MiB of frames %d KiB (+%d KiB), "
+                    + "after freeing them %d KiB (-%d KiB)%n", before, peak, peak - before, after, peak - after);
+            assertTrue(peak - before >= 100 * 1024, () -> "RssAnon grew only " + (peak - before) + " KiB");
+            assertTrue(peak - after >= 100 * 1024, () -> "RssAnon fell only " + (peak - after) + " KiB");
+            assertEquals(0, pool.framesInUse());
+        }
+    }
+
+    private static long rssAnonKiB() throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+            if (line.startsWith("RssAnon:")) {
+                return Long.parseLong(line.substring("RssAnon:".length()).replace("kB", "").strip());
+            }
+        }
+        throw new IllegalStateException("no RssAnon line in /proc/self/status");
+    }
+}
