@@ -1,7 +1,6 @@
 package io.samepage.core;
 
 import io.samepage.hashing.Pages;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicLong;
@@ -30,7 +29,8 @@ public final class DedupEngine implements AutoCloseable {
     private final Scanner scanner;
     private final List<MergeDomain> domains = new CopyOnWriteArrayList<>();
     private final List<Guest> guests = new CopyOnWriteArrayList<>();
-    private final List<Guest> guestsById = new ArrayList<>();
+    /** Guests by id, copied on change: the scanner reads it without a lock while holding page locks. */
+    private volatile Guest[] guestsById = new Guest[0];
     private final AtomicLong zeroPages = new AtomicLong();
 
     private DedupEngine(EngineContext context) {
@@ -120,8 +120,10 @@ public final class DedupEngine implements AutoCloseable {
                 throw new DedupException("a guest named '" + name + "' exists already");
             }
         }
-        Guest guest = new Guest(this, domain, name, guestsById.size(), sizeBytes);
-        guestsById.add(guest);
+        Guest guest = new Guest(this, domain, name, guestsById.length, sizeBytes);
+        Guest[] byId = java.util.Arrays.copyOf(guestsById, guestsById.length + 1);
+        byId[guest.id()] = guest;
+        guestsById = byId;
         guests.add(guest);
         return guest;
     }
@@ -135,8 +137,13 @@ public final class DedupEngine implements AutoCloseable {
         return guests.toArray(new Guest[0]);
     }
 
-    synchronized Guest guestById(int id) {
-        Guest guest = id >= 0 && id < guestsById.size() ? guestsById.get(id) : null;
+    /**
+     * The live guest with {@code id}, or null. Takes no lock: the scanner calls it while holding a page
+     * lock, and {@link #destroy} holds the engine's monitor while it waits for page locks.
+     */
+    Guest guestById(int id) {
+        Guest[] byId = guestsById;
+        Guest guest = id >= 0 && id < byId.length ? byId[id] : null;
         return guest == null || guest.isDestroyed() ? null : guest;
     }
 
@@ -145,7 +152,9 @@ public final class DedupEngine implements AutoCloseable {
             return;
         }
         guests.remove(guest);
-        guestsById.set(guest.id(), null);
+        Guest[] byId = guestsById.clone();
+        byId[guest.id()] = null;
+        guestsById = byId;
         guest.releaseAll();
     }
 
