@@ -194,16 +194,21 @@ public final class Scanner implements Agent {
      * and move 30% of the way there each scan (KSM also smooths with an EWMA).
      */
     private void advise(long wallNanos, long cpuNanos) {
+        knobs.advisePagesToScan(advisedPagesToScan(knobs.pagesToScan(), wallNanos, cpuNanos,
+                knobs.advisorTargetScanTimeSeconds(), knobs.advisorMaxCpu()));
+    }
+
+    /** The advisor's rule as a pure function of the last full scan (before the knobs' min/max clamp). */
+    static int advisedPagesToScan(int current, long wallNanos, long cpuNanos, long targetSeconds, int maxCpuPercent) {
         if (wallNanos <= 0) {
-            return;
+            return current;
         }
-        double current = knobs.pagesToScan();
-        double proposed = current * wallNanos / (knobs.advisorTargetScanTimeSeconds() * 1e9);
+        double proposed = (double) current * wallNanos / (targetSeconds * 1e9);
         double cpuShare = cpuNanos > 0 ? (double) cpuNanos / wallNanos : 0;
         if (cpuShare > 0) {
-            proposed = Math.min(proposed, current * (knobs.advisorMaxCpu() / 100.0) / cpuShare);
+            proposed = Math.min(proposed, current * (maxCpuPercent / 100.0) / cpuShare);
         }
-        knobs.advisePagesToScan((int) Math.round(0.3 * proposed + 0.7 * current));
+        return (int) Math.min(Integer.MAX_VALUE, Math.round(0.3 * proposed + 0.7 * current));
     }
 
     private long cpuNanos() {

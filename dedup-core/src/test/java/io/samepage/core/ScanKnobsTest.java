@@ -1,0 +1,67 @@
+package io.samepage.core;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.api.Test;
+
+/** Knobs refuse what KSM's sysfs handlers refuse, say why, and keep their old value. */
+class ScanKnobsTest {
+
+    @Test
+    void defaultsAreKsmsExceptThatAnEngineRuns() {
+        ScanKnobs knobs = new ScanKnobs();
+        assertEquals(100, knobs.pagesToScan());
+        assertEquals(20, knobs.sleepMillis());
+        assertEquals(ScanKnobs.RUN_MERGE, knobs.run());
+        assertEquals(256, knobs.maxPageSharing());
+        assertEquals(false, knobs.useZeroPages());
+        assertEquals(true, knobs.smartScan());
+        assertEquals(AdvisorMode.NONE, knobs.advisorMode());
+        assertEquals(70, knobs.advisorMaxCpu());
+        assertEquals(200, knobs.advisorTargetScanTimeSeconds());
+    }
+
+    @Test
+    void invalidValuesAreRefusedWithTheReasonAndChangeNothing() {
+        ScanKnobs knobs = new ScanKnobs();
+        assertRefused(() -> knobs.maxPageSharing(1), "max_page_sharing must be at least 2");
+        assertRefused(() -> knobs.run(3), "run must be 0");
+        assertRefused(() -> knobs.sleepMillis(-1), "sleep_millisecs");
+        assertRefused(() -> knobs.pagesToScan(0), "pages_to_scan must be at least 1");
+        assertRefused(() -> knobs.advisorMaxCpu(101), "advisor_max_cpu");
+        assertRefused(() -> knobs.advisorTargetScanTimeSeconds(1), "advisor_target_scan_time");
+        assertRefused(() -> knobs.advisorPagesToScanRange(100, 10), "advisor_max_pages_to_scan");
+        assertEquals(256, knobs.maxPageSharing());
+        assertEquals(ScanKnobs.RUN_MERGE, knobs.run());
+        assertEquals(20, knobs.sleepMillis());
+        assertEquals(100, knobs.pagesToScan());
+    }
+
+    @Test
+    void pagesToScanIsRefusedWhileTheAdvisorSteersIt() {
+        ScanKnobs knobs = new ScanKnobs().advisorMode(AdvisorMode.SCAN_TIME);
+        assertEquals(500, knobs.pagesToScan(), "the advisor starts inside its own range");
+        assertRefused(() -> knobs.pagesToScan(1000), "advisor_mode=scan-time");
+        knobs.advisorMode(AdvisorMode.NONE).pagesToScan(1000);
+        assertEquals(1000, knobs.pagesToScan());
+    }
+
+    @Test
+    void maxPageSharingChangesOnlyWhileNothingIsShared() {
+        ScanKnobs knobs = new ScanKnobs();
+        long[] shared = {3};
+        knobs.bind(() -> shared[0]);
+        assertRefused(() -> knobs.maxPageSharing(16), "unmerge first");
+        knobs.maxPageSharing(256);
+        shared[0] = 0;
+        knobs.maxPageSharing(16);
+        assertEquals(16, knobs.maxPageSharing());
+    }
+
+    private static void assertRefused(org.junit.jupiter.api.function.Executable change, String reason) {
+        DedupException refused = assertThrows(DedupException.class, change);
+        assertTrue(refused.getMessage().contains(reason), refused.getMessage());
+    }
+}

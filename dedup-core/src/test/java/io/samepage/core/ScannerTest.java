@@ -1,0 +1,132 @@
+package io.samepage.core;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.samepage.hashing.Pages;
+import java.util.Arrays;
+import java.util.SplittableRandom;
+import org.agrona.concurrent.AgentRunner;
+import org.agrona.concurrent.SleepingMillisIdleStrategy;
+import org.junit.jupiter.api.Test;
+
+/** The scanner's pacing, smart scan, advisor and zero frames. */
+class ScannerTest {
+
+    private static final int PAGE = Pages.PAGE_SIZE;
+
+    private static DedupEngine engine(EngineContext context) {
+        return DedupEngine.create(context.poolBytes(64L << 20).hashSeed(5).conclude());
+    }
+
+    private static void writeUnique(Guest guest, long seed) {
+        byte[] bytes = new byte[(int) guest.sizeBytes()];
+        new SplittableRandom(seed).nextBytes(bytes);
+        guest.write(0, bytes, 0, bytes.length);
+    }
+
+    @Test
+    void smartScanSkipsPagesThatStayUniqueLongerTheLongerTheyStaySo() {
+        for (boolean smart : new boolean[] {false, true}) {
+            EngineContext context = new EngineContext();
+            context.knobs().smartScan(smart);
+            try (DedupEngine engine = engine(context)) {
+                Guest guest = engine.createGuest(engine.createDomain("d"), "unique", 16 * PAGE);
+                writeUnique(guest, 1);
+                for (int scan = 0; scan < 20; scan++) {
+                    engine.scanner().scanFullPass();
+                }
+                EngineCounters counters = engine.counters();
+                assertEquals(20L * 16, counters.pagesScanned());
+                if (smart) {
+                    assertTrue(counters.pagesSkipped() > 16 * 10L, "skipped " + counters.pagesSkipped());
+                } else {
+                    assertEquals(0, counters.pagesSkipped());
+                }
+            }
+        }
+    }
+
+    @Test
+    void scannerMergesWhenRunByAnAgentRunnerAndIdlesAtRunZero() throws Exception {
+        EngineContext context = new EngineContext();
+        context.knobs().pagesToScan(8).sleepMillis(1);
+        try (DedupEngine engine = engine(context)) {
+            MergeDomain domain = engine.createDomain("d");
+            byte[] page = new byte[PAGE];
+            Arrays.fill(page, (byte) 3);
+            for (int i = 0; i < 4; i++) {
+                Guest guest = engine.createGuest(domain, "vm" + i, 8 * PAGE);
+                for (int p = 0; p < 8; p++) {
+                    guest.write((long) p * PAGE, page, 0, PAGE);
+                }
+            }
+            AgentRunner runner = new AgentRunner(new SleepingMillisIdleStrategy(1), Throwable::printStackTrace,
+                    null, engine.scanner());
+            AgentRunner.startOnThread(runner);
+            try {
+                long deadline = System.nanoTime() + 60_000_000_000L;
+                while (engine.counters().pagesSharing() < 31 && System.nanoTime() < deadline) {
+                    Thread.sleep(5);
+                }
+            } finally {
+                runner.close();
+            }
+            EngineCounters counters = engine.counters();
+            assertEquals(1, counters.pagesShared(), "32 equal pages in one domain become one frame");
+            assertEquals(31, counters.pagesSharing());
+            engine.knobs().run(ScanKnobs.RUN_STOP);
+            long scanned = engine.scanner().pagesScanned();
+            assertEquals(0, engine.scanner().doWork());
+            assertEquals(scanned, engine.scanner().pagesScanned());
+        }
+    }
+
+    @Test
+    void theAdvisorScalesPagesToScanTowardTheTargetScanTimeUnderTheCpuCap() {
+        long second = 1_000_000_000L;
+        assertEquals(1000, Scanner.advisedPagesToScan(1000, 200 * second, 0, 200, 70), "on target: unchanged");
+        assertEquals(1300, Scanner.advisedPagesToScan(1000, 400 * second, 0, 200, 70),
+                "twice too slow: 30% of the way to 2000");
+        assertEquals(850, Scanner.advisedPagesToScan(1000, 100 * second, 0, 200, 70), "twice too fast");
+        assertEquals(914, Scanner.advisedPagesToScan(1000, 400 * second, 280 * second, 200, 50),
+                "70% CPU against a 50% cap: the cap wins (0.3 * 714.3 + 700)");
+    }
+
+    @Test
+    void theAdvisorKeepsPagesToScanWithinItsRange() {
+        EngineContext context = new EngineContext();
+        context.knobs().advisorPagesToScanRange(64, 128).advisorMode(AdvisorMode.SCAN_TIME);
+        try (DedupEngine engine = engine(context)) {
+            writeUnique(engine.createGuest(engine.createDomain("d"), "g", 32 * PAGE), 2);
+            for (int scan = 0; scan < 5; scan++) {
+                engine.scanner().scanFullPass();
+                int pages = engine.knobs().pagesToScan();
+                assertTrue(pages >= 64 && pages <= 128, "pages_to_scan " + pages);
+            }
+        }
+    }
+
+    @Test
+    void eachDomainHasItsOwnZeroFrameUnlessTheyShareOne() {
+        for (boolean share : new boolean[] {false, true}) {
+            EngineContext context = new EngineContext().shareZeroFrameAcrossDomains(share);
+            context.knobs().useZeroPages(true);
+            try (DedupEngine engine = engine(context)) {
+                Guest a = engine.createGuest(engine.createDomain("one"), "a", 2 * PAGE);
+                Guest b = engine.createGuest(engine.createDomain("two"), "b", 2 * PAGE);
+                assertEquals(share ? 1 : 2, engine.framesInUse(), "zero frames");
+                a.write(0, new byte[PAGE], 0, PAGE);
+                b.write(0, new byte[PAGE], 0, PAGE);
+                engine.scanner().scanFullPass();
+                engine.scanner().scanFullPass();
+                assertEquals(2, engine.counters().ksmZeroPages());
+                assertEquals(share ? 1 : 2, engine.framesInUse(), "zero pages take no frame of their own");
+                assertEquals(0, a.readByte(10));
+                b.write(10, new byte[] {7}, 0, 1);
+                assertEquals(7, b.readByte(10));
+                assertEquals(0, a.readByte(10));
+            }
+        }
+    }
+}
