@@ -1,5 +1,7 @@
 package io.samepage.e2e;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -27,6 +29,16 @@ final class Samepage {
             throw new IllegalStateException("samepage.root is not set: run these tests through Maven");
         }
         return Path.of(root).toAbsolutePath().normalize();
+    }
+
+    /** Runs {@code samepage} with {@code args}, requires exit code 0, and parses what it printed as JSON. */
+    static JsonNode json(String... args) throws IOException, InterruptedException {
+        Run run = run(args);
+        if (run.exitCode() != 0) {
+            throw new AssertionError("samepage " + String.join(" ", args) + " exited " + run.exitCode() + ": "
+                    + run.stderr());
+        }
+        return new ObjectMapper().readTree(run.stdout());
     }
 
     static Run run(String... args) throws IOException, InterruptedException {

@@ -1,7 +1,5 @@
 package io.samepage.cli;
 
-import picocli.CommandLine;
-
 /** Entry point of the {@code samepage} command: runs {@link SamepageCommand} and exits with its code. */
 public final class Main {
 

@@ -8,14 +8,15 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /**
- * The top-level {@code samepage} command. Subcommands arrive with the capabilities behind them; this
- * class only wires picocli and the exit-code conventions every subcommand follows:
- * 0 success, 1 a failure while working, 2 bad usage or bad input.
+ * The top-level {@code samepage} command. Subcommands arrive with the capabilities behind them
+ * ({@code scan}, {@code demo} so far); this class only wires picocli and the exit-code conventions
+ * every subcommand follows: 0 success, 1 a failure while working, 2 bad usage or bad input.
  */
 @Command(
         name = "samepage",
         mixinStandardHelpOptions = true,
         versionProvider = SamepageCommand.Version.class,
+        subcommands = {ScanCommand.class, DemoCommand.class},
         description = {
             "Deduplicates identical 4 KiB memory pages across virtual machines and other",
             "guests, and maps blocks of an image that are already resident instead of",
@@ -27,6 +28,9 @@ import picocli.CommandLine.Command;
         })
 public final class SamepageCommand implements Runnable {
 
+    /** Exit code for a failure while working: a read error, an exhausted frame pool, a failed check. */
+    public static final int EXIT_FAILURE = 1;
+
     /** Exit code for bad usage or bad input: an unknown option, a missing or malformed source. */
     public static final int EXIT_USAGE = 2;
 
@@ -36,7 +40,8 @@ public final class SamepageCommand implements Runnable {
     /** Builds the command line with Samepage's exit codes. */
     public static CommandLine newCommandLine() {
         CommandLine commandLine = new CommandLine(new SamepageCommand());
-        commandLine.setExitCodeExceptionMapper(e -> e instanceof CommandLine.ParameterException ? EXIT_USAGE : 1);
+        commandLine.setExitCodeExceptionMapper(
+                e -> e instanceof CommandLine.ParameterException ? EXIT_USAGE : EXIT_FAILURE);
         commandLine.setParameterExceptionHandler((e, args) -> {
             CommandLine cmd = e.getCommandLine();
             cmd.getErr().println("samepage: " + e.getMessage());

@@ -1,0 +1,103 @@
+package io.samepage.cli;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.samepage.core.EngineCounters;
+import io.samepage.core.GuestCounters;
+import io.samepage.hashing.Pages;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The engine's counters as {@code scan} and {@code demo} print them, under Linux KSM's names
+ * (ARCHITECTURE.md, "Counters"): one place that maps the Java API's camelCase to the names an
+ * operator knows from {@code /sys/kernel/mm/ksm} and {@code /proc/PID/ksm_stat}, for text and JSON.
+ */
+final class CounterReport {
+
+    /** Bytes in one MiB, for the human output. */
+    static final double MIB = 1 << 20;
+
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    private CounterReport() {
+    }
+
+    /**
+     * KSM's engine-wide counters in ARCHITECTURE.md's order, then {@code pages_total} and
+     * {@code metadata_bytes}.
+     */
+    static Map<String, Long> engineCounters(EngineCounters c) {
+        Map<String, Long> counters = new LinkedHashMap<>();
+        counters.put("pages_shared", c.pagesShared());
+        counters.put("pages_sharing", c.pagesSharing());
+        counters.put("pages_unshared", c.pagesUnshared());
+        counters.put("pages_volatile", c.pagesVolatile());
+        counters.put("full_scans", c.fullScans());
+        counters.put("pages_scanned", c.pagesScanned());
+        counters.put("pages_skipped", c.pagesSkipped());
+        counters.put("ksm_zero_pages", c.ksmZeroPages());
+        counters.put("stable_node_chains", c.stableNodeChains());
+        counters.put("stable_node_dups", c.stableNodeDups());
+        counters.put("general_profit", c.generalProfit());
+        counters.put("pages_total", c.pagesTotal());
+        counters.put("metadata_bytes", c.metadataBytes());
+        return counters;
+    }
+
+    /** The engine's counters and a {@code guests} array, as one JSON object. */
+    static ObjectNode toJson(EngineCounters engine, List<GuestCounters> guests) {
+        ObjectNode root = JSON.createObjectNode();
+        engineCounters(engine).forEach(root::put);
+        ArrayNode array = root.putArray("guests");
+        for (GuestCounters g : guests) {
+            array.addObject()
+                    .put("name", g.name())
+                    .put("domain", g.domain())
+                    .put("pages_total", g.pagesTotal())
+                    .put("merging_pages", g.mergingPages())
+                    .put("zero_pages", g.zeroPages())
+                    .put("profit", g.profit());
+        }
+        return root;
+    }
+
+    /** A fresh, empty JSON object. */
+    static ObjectNode newObject() {
+        return JSON.createObjectNode();
+    }
+
+    /** {@code node} as indented JSON, ending in a newline. */
+    static String render(ObjectNode node) {
+        try {
+            return JSON.writeValueAsString(node) + "\n";
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("a tree of plain values always serializes", e);
+        }
+    }
+
+    /** The engine-wide counters as a two-column table: name, value. */
+    static String engineTable(EngineCounters c) {
+        TextTable table = new TextTable("counter", "value");
+        engineCounters(c).forEach(table::row);
+        return table.render();
+    }
+
+    /** One row per guest: its name, domain and {@code ksm_stat} counters. */
+    static String guestTable(List<GuestCounters> guests) {
+        TextTable table = new TextTable("guest", "domain", "pages_total", "merging_pages", "zero_pages", "profit");
+        for (GuestCounters g : guests) {
+            table.row(g.name(), g.domain(), g.pagesTotal(), g.mergingPages(), g.zeroPages(), g.profit());
+        }
+        return table.render();
+    }
+
+    /** Guest memory that merging freed: {@code (pages_sharing + ksm_zero_pages) x 4096}, in bytes. */
+    static long mergedBytes(EngineCounters c) {
+        return (c.pagesSharing() + c.ksmZeroPages()) * Pages.PAGE_SIZE;
+    }
+}

@@ -1,0 +1,235 @@
+package io.samepage.cli;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.samepage.core.DedupEngine;
+import io.samepage.core.DedupException;
+import io.samepage.core.EngineContext;
+import io.samepage.core.EngineCounters;
+import io.samepage.core.Guest;
+import io.samepage.core.GuestCounters;
+import io.samepage.core.MergeDomain;
+import io.samepage.hashing.Pages;
+import java.io.PrintWriter;
+import java.lang.management.ManagementFactory;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.function.Function;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code samepage demo}: Samepage's main job on an embedded workload, in a few seconds.
+ *
+ * <p>It creates {@code --guests} guests of {@code --guest-mib} MiB in one merge domain and writes
+ * into them the page mix of {@link DemoWorkload} (45% OS image identical in every guest, 25% zeroed,
+ * 25% unique, 5% OS image pages written after boot; the Javadoc there gives the sources and says why
+ * these are orders of magnitude, not measurements). It then merges them with full scans until two in
+ * a row change nothing ({@code use_zero_pages} on, {@code smart_scan} off), has two guests write to
+ * merged pages to show copy-on-write, checks after each step that every guest reads back exactly the
+ * bytes it wrote (exit 1 if not), and prints host memory and the KSM counters before merging, after
+ * merging and after the writes.
+ */
+@Command(
+        name = "demo",
+        sortOptions = false,
+        description = {
+            "Creates guests that run the same operating system in one merge domain, merges their "
+                    + "identical pages (full scans until two in a row change nothing, use_zero_pages on), "
+                    + "writes to some merged pages (copy-on-write), checks that every guest reads back "
+                    + "exactly what it wrote, and prints host memory and the KSM counters before merging, "
+                    + "after merging and after the writes.",
+            "",
+        },
+        footer = {
+            "",
+            "Page mix of each guest, generated from a fixed seed so every run prints the same counters:",
+            "  " + DemoWorkload.OS_IMAGE_PERCENT
+                    + "%% OS image: identical in every guest (kernel, libraries, files)",
+            "  " + DemoWorkload.ZEROED_PERCENT + "%% zeroed: written with zeros by the guest",
+            "  " + DemoWorkload.UNIQUE_PERCENT + "%% unique: the guest's own data",
+            "  " + DemoWorkload.WRITTEN_AFTER_BOOT_PERCENT
+                    + "%% written after boot: OS image pages the guest has changed",
+            "Each guest places its pages in its own order; memory a guest never touched is left out, as "
+                    + "it costs no frame, merged or not.",
+            "",
+            "Why: measurements of virtual machines that run the same OS (Waldspurger, VMware ESX, OSDI "
+                    + "2002; Gupta et al., Difference Engine, OSDI 2008; Wood et al., Memory Buddies, VEE 2009) "
+                    + "report large shares of identical pages between them; guests also hold many zeroed pages "
+                    + "(Windows, for one, zeroes free pages in the background). These percentages are of that "
+                    + "order of magnitude, chosen for the demo; they are not measurements, and real guests "
+                    + "vary widely.",
+            "",
+            "Exit codes: 0 success; 1 failure while working (a guest read back other bytes than it "
+                    + "wrote, the frame pool exhausted); 2 bad usage (a value out of range, guests larger "
+                    + "than this host's memory).",
+        })
+final class DemoCommand implements Callable<Integer> {
+
+    /** Frame pool beyond the guests' total size: the zero frame, and room for the copy-on-write writes. */
+    private static final long POOL_SLACK_BYTES = 1 << 20;
+
+    @CommandLine.Spec
+    private CommandLine.Model.CommandSpec spec;
+
+    @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help and exit.")
+    private boolean help;
+
+    @Option(names = "--guests", paramLabel = "N", defaultValue = "4",
+            description = "Guests to create, at least 2. Default: ${DEFAULT-VALUE}.")
+    private int guestCount;
+
+    @Option(names = "--guest-mib", paramLabel = "MIB", defaultValue = "64",
+            description = "Size of each guest, in MiB, at least 1; the host needs about guests x "
+                    + "guest-mib of memory before merging. Default: ${DEFAULT-VALUE}.")
+    private int guestMib;
+
+    @Option(names = "--json", description = "Print one JSON object instead of tables.")
+    private boolean json;
+
+    /** Host memory and counters at one step of the demo. */
+    private record Stage(String name, long framesInUse, EngineCounters counters, List<GuestCounters> guests) {
+
+        static Stage of(String name, DedupEngine engine) {
+            List<GuestCounters> guests = new ArrayList<>();
+            for (Guest guest : engine.guests()) {
+                guests.add(guest.counters());
+            }
+            return new Stage(name, engine.framesInUse(), engine.counters(), guests);
+        }
+
+        /** The stage's name as a JSON key: {@code before_merging}, ... */
+        String jsonKey() {
+            return name.replace(' ', '_').replace('-', '_');
+        }
+
+        long frameBytes() {
+            return framesInUse * Pages.PAGE_SIZE;
+        }
+    }
+
+    @Override
+    public Integer call() {
+        PrintWriter err = spec.commandLine().getErr();
+        try {
+            if (guestCount < 2) {
+                throw CommandException.badInput("--guests " + guestCount
+                        + ": at least 2 guests are needed to share pages");
+            }
+            if (guestMib < 1) {
+                throw CommandException.badInput("--guest-mib " + guestMib + ": must be at least 1");
+            }
+            long totalMib = (long) guestCount * guestMib;
+            long hostMib = hostMemoryBytes() >> 20;
+            if (totalMib > hostMib) {
+                throw CommandException.badInput("--guests " + guestCount + " --guest-mib " + guestMib + ": the guests "
+                        + "need " + totalMib + " MiB of host memory before merging; this host has " + hostMib + " MiB");
+            }
+            String report = run();
+            spec.commandLine().getOut().print(report);
+            spec.commandLine().getOut().flush();
+            return 0;
+        } catch (CommandException e) {
+            err.println("samepage demo: " + e.getMessage());
+            return e.exitCode();
+        }
+    }
+
+    /** Physical memory of this host, or of the container the JVM runs in. */
+    private static long hostMemoryBytes() {
+        return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean())
+                .getTotalMemorySize();
+    }
+
+    private String run() {
+        long guestBytes = (long) guestMib << 20;
+        int pagesPerGuest = (int) (guestBytes / Pages.PAGE_SIZE);
+        EngineContext context = new EngineContext().poolBytes(guestCount * guestBytes + POOL_SLACK_BYTES);
+        context.knobs().useZeroPages(true).smartScan(false);
+        DemoWorkload workload = new DemoWorkload(guestCount, pagesPerGuest);
+        try (DedupEngine engine = DedupEngine.create(context.conclude())) {
+            MergeDomain domain = engine.createDomain("demo");
+            List<Guest> guests = new ArrayList<>();
+            for (int g = 0; g < guestCount; g++) {
+                Guest guest = engine.createGuest(domain, "vm-" + (g + 1), guestBytes);
+                workload.load(g, guest);
+                guests.add(guest);
+            }
+            Stage before = Stage.of("before merging", engine);
+            int scans = MergeUntilStable.run(engine);
+            long checked = workload.verify(guests);
+            Stage merged = Stage.of("after merging", engine);
+            workload.writeAfterMerge(guests);
+            checked += workload.verify(guests);
+            Stage written = Stage.of("after copy-on-write", engine);
+            List<Stage> stages = List.of(before, merged, written);
+            return json ? json(workload, scans, checked, stages) : text(workload, scans, checked, stages);
+        } catch (DedupException e) {
+            throw CommandException.failure(e.getMessage());
+        }
+    }
+
+    private String json(DemoWorkload workload, int scans, long checked, List<Stage> stages) {
+        ObjectNode root = CounterReport.newObject();
+        root.put("guest_count", guestCount);
+        root.put("guest_mib", guestMib);
+        root.put("seed", DemoWorkload.SEED);
+        root.putObject("page_mix_percent")
+                .put("os_image", DemoWorkload.OS_IMAGE_PERCENT)
+                .put("zeroed", DemoWorkload.ZEROED_PERCENT)
+                .put("unique", DemoWorkload.UNIQUE_PERCENT)
+                .put("written_after_boot", DemoWorkload.WRITTEN_AFTER_BOOT_PERCENT);
+        root.put("full_scans_to_settle", scans);
+        root.put("pages_written_after_merge", 2L * workload.writesAfterMerge());
+        root.put("pages_verified", checked);
+        long framesBefore = stages.getFirst().framesInUse();
+        for (Stage stage : stages) {
+            ObjectNode node = root.putObject(stage.jsonKey());
+            node.put("guest_bytes", stage.counters().pagesTotal() * Pages.PAGE_SIZE);
+            node.put("host_frames_in_use", stage.framesInUse());
+            node.put("host_frame_bytes", stage.frameBytes());
+            node.put("saved_bytes", (framesBefore - stage.framesInUse()) * Pages.PAGE_SIZE);
+            node.setAll(CounterReport.toJson(stage.counters(), stage.guests()));
+        }
+        return CounterReport.render(root);
+    }
+
+    private String text(DemoWorkload workload, int scans, long checked, List<Stage> stages) {
+        StringBuilder out = new StringBuilder();
+        out.append(String.format(Locale.ROOT, "%d guests of %d MiB in one merge domain, seed 0x%x. Page mix of each "
+                        + "guest (pages):%n  %d OS image (identical in every guest), %d zeroed, %d unique, "
+                        + "%d written after boot.%n",
+                guestCount, guestMib, DemoWorkload.SEED, workload.osPages(), workload.zeroedPages(),
+                workload.uniquePages(), workload.writtenAfterBootPages()));
+        out.append(String.format(Locale.ROOT, "Merged in %d full scans (use_zero_pages=1, smart_scan=0). Then "
+                        + "vm-1 wrote to %d of its shared OS image pages and vm-2 to %d of its zero pages.%n",
+                scans, workload.writesAfterMerge(), workload.writesAfterMerge()));
+        out.append(String.format(Locale.ROOT, "After merging and again after the writes, every guest read back "
+                + "exactly what it wrote (%d page reads compared).%n%n", checked));
+        TextTable table = new TextTable("", stages.get(0).name(), stages.get(1).name(), stages.get(2).name());
+        long framesBefore = stages.getFirst().framesInUse();
+        addRow(table, "guest_mib", stages, s -> s.counters().pagesTotal() * Pages.PAGE_SIZE / CounterReport.MIB);
+        addRow(table, "host_frames_mib", stages, s -> s.frameBytes() / CounterReport.MIB);
+        addRow(table, "saved_mib", stages, s -> (framesBefore - s.framesInUse()) * Pages.PAGE_SIZE / CounterReport.MIB);
+        addRow(table, "host_frames_in_use", stages, Stage::framesInUse);
+        for (String name : CounterReport.engineCounters(stages.getFirst().counters()).keySet()) {
+            addRow(table, name, stages, s -> CounterReport.engineCounters(s.counters()).get(name));
+        }
+        out.append(table.render()).append('\n');
+        out.append("Per guest, after copy-on-write:\n");
+        out.append(CounterReport.guestTable(stages.get(2).guests()));
+        return out.toString();
+    }
+
+    /** One row: {@code name}, then {@code value} of each stage. */
+    private static void addRow(TextTable table, String name, List<Stage> stages, Function<Stage, Number> value) {
+        Object[] cells = new Object[stages.size() + 1];
+        cells[0] = name;
+        for (int i = 0; i < stages.size(); i++) {
+            cells[i + 1] = value.apply(stages.get(i));
+        }
+        table.row(cells);
+    }
+}

@@ -1,0 +1,213 @@
+package io.samepage.cli;
+
+import io.samepage.core.DedupEngine;
+import io.samepage.core.DedupException;
+import io.samepage.core.EngineContext;
+import io.samepage.core.EngineCounters;
+import io.samepage.core.Guest;
+import io.samepage.core.GuestCounters;
+import io.samepage.core.MergeDomain;
+import io.samepage.core.ScanKnobs;
+import io.samepage.hashing.Pages;
+import java.io.PrintWriter;
+import java.lang.foreign.Arena;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/**
+ * {@code samepage scan}: how much would KSM-style merging save across these memory dumps?
+ *
+ * <p>Each source (a raw memory dump or a QEMU memory-backend file) becomes one guest of the same size
+ * in a fresh engine ({@link SourceFile} says how it is read). The scanner then runs full scans in this
+ * thread, with {@code smart_scan} off so no page is skipped, until two in a row change nothing
+ * ({@link MergeUntilStable}), and the command prints the engine's counters overall and per guest.
+ *
+ * <p>Every source is checked before any is loaded, so bad input costs nothing and prints nothing on
+ * stdout. The sources' non-zero content is held in host memory while they load, before merging frees
+ * the duplicates: scanning 8 GiB of dumps can take up to 8 GiB of RAM.
+ */
+@Command(
+        name = "scan",
+        sortOptions = false,
+        defaultValueProvider = ScanCommand.KnobDefaults.class,
+        description = {
+            "Loads each SOURCE (a raw memory dump or a QEMU memory-backend file) into a guest of the "
+                    + "same size, merges identical 4 KiB pages with Linux KSM's rules until two full scans in a "
+                    + "row change nothing (smart_scan off), and prints the KSM counters overall and per guest.",
+            "",
+            "All-zero 1 MiB chunks of a source are not loaded: they stay never-written guest memory, which "
+                    + "costs no frame and is in no counter. Zero pages inside a chunk that holds data are "
+                    + "loaded, as a guest that zeroed them holds them. The sources' other pages are held in "
+                    + "host memory until merging frees the duplicates.",
+            "",
+        },
+        footer = {
+            "",
+            "Counters keep Linux KSM's names and meanings (/sys/kernel/mm/ksm, /proc/PID/ksm_stat); "
+                    + "--json prints them as one object with a guests array.",
+            "",
+            "Exit codes: 0 success; 1 failure while working (a read error, a frame pool too small); "
+                    + "2 bad usage or bad input (a missing, unreadable or empty source, a directory, a length "
+                    + "that is not a multiple of 4096), with one line on stderr naming the source.",
+        })
+final class ScanCommand implements Callable<Integer> {
+
+    /** The largest frame pool the engine takes, 2^31 frames of 4 KiB, in MiB. */
+    static final long MAX_POOL_MIB = 8L << 20;
+
+    @CommandLine.Spec
+    private CommandLine.Model.CommandSpec spec;
+
+    @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help and exit.")
+    private boolean help;
+
+    @Option(names = "--json", description = "Print one JSON object instead of tables.")
+    private boolean json;
+
+    @Option(names = "--max-page-sharing", paramLabel = "N",
+            description = "max_page_sharing: guest pages that may map one shared frame before another "
+                    + "copy starts a chain; at least 2. Default: ${DEFAULT-VALUE}.")
+    private int maxPageSharing;
+
+    @Option(names = "--use-zero-pages",
+            description = "use_zero_pages: map all-zero pages to the zero frame (ksm_zero_pages) instead "
+                    + "of merging them with each other. Default: off.")
+    private boolean useZeroPages;
+
+    @Option(names = "--domain-per-source",
+            description = "Put each source in a merge domain of its own, so no page merges across "
+                    + "sources. Default: all sources share one domain.")
+    private boolean domainPerSource;
+
+    @Option(names = "--pool-mib", paramLabel = "MIB",
+            description = "Host memory for frames, in MiB; it must hold the sources' non-zero content "
+                    + "before merging, and its frame metadata counts in metadata_bytes. Default: the "
+                    + "sources' total size plus one 4 KiB zero frame per merge domain.")
+    private Long poolMib;
+
+    @Parameters(paramLabel = "SOURCE", arity = "1..*",
+            description = "A memory dump whose length is a positive multiple of 4096 bytes; one guest, "
+                    + "named by the path as given.")
+    private List<String> sources;
+
+    @Override
+    public Integer call() {
+        PrintWriter err = spec.commandLine().getErr();
+        try {
+            List<SourceFile> files = checkSources();
+            EngineContext context = context(files);
+            String report = scan(files, context);
+            spec.commandLine().getOut().print(report);
+            spec.commandLine().getOut().flush();
+            return 0;
+        } catch (CommandException e) {
+            err.println("samepage scan: " + e.getMessage());
+            return e.exitCode();
+        }
+    }
+
+    /** Checks every source before any is loaded. */
+    private List<SourceFile> checkSources() {
+        Set<String> seen = new HashSet<>();
+        List<SourceFile> files = new ArrayList<>();
+        for (String source : sources) {
+            if (!seen.add(source)) {
+                throw CommandException.badInput(source + ": given more than once (a guest's name must be unique)");
+            }
+            files.add(SourceFile.check(source));
+        }
+        return files;
+    }
+
+    private EngineContext context(List<SourceFile> files) {
+        long totalBytes = 0;
+        for (SourceFile file : files) {
+            totalBytes += file.bytes();
+        }
+        if (poolMib != null && (poolMib < 1 || poolMib > MAX_POOL_MIB)) {
+            throw CommandException.badInput("--pool-mib " + poolMib + ": must be 1 to " + MAX_POOL_MIB + " (8 TiB)");
+        }
+        long zeroFrames = domainPerSource ? files.size() : 1;
+        long poolBytes = poolMib != null ? poolMib << 20 : totalBytes + zeroFrames * Pages.PAGE_SIZE;
+        EngineContext context = new EngineContext().poolBytes(poolBytes);
+        try {
+            context.knobs().maxPageSharing(maxPageSharing).useZeroPages(useZeroPages).smartScan(false);
+        } catch (DedupException e) {
+            throw CommandException.badInput("--max-page-sharing " + maxPageSharing + ": " + e.getMessage());
+        }
+        try {
+            return context.conclude();
+        } catch (DedupException e) {
+            throw CommandException.badInput((poolMib != null ? "--pool-mib " + poolMib
+                    : "the sources' " + totalBytes + " bytes") + ": " + e.getMessage());
+        }
+    }
+
+    private String scan(List<SourceFile> files, EngineContext context) {
+        try (DedupEngine engine = DedupEngine.create(context); Arena arena = Arena.ofConfined()) {
+            SourceFile.ChunkBuffer buffer = SourceFile.ChunkBuffer.allocate(arena);
+            MergeDomain shared = domainPerSource ? null : engine.createDomain("shared");
+            long written = 0;
+            for (SourceFile file : files) {
+                MergeDomain domain = shared != null ? shared : engine.createDomain(file.name());
+                Guest guest = engine.createGuest(domain, file.name(), file.bytes());
+                written += load(file, guest, buffer);
+            }
+            int scans = MergeUntilStable.run(engine);
+            EngineCounters counters = engine.counters();
+            List<GuestCounters> guests = new ArrayList<>();
+            for (Guest guest : engine.guests()) {
+                guests.add(guest.counters());
+            }
+            return json ? CounterReport.render(CounterReport.toJson(counters, guests))
+                    : text(counters, guests, engine.domains().size(), scans, written);
+        } catch (DedupException e) {
+            throw CommandException.failure(e.getMessage());
+        }
+    }
+
+    private long load(SourceFile file, Guest guest, SourceFile.ChunkBuffer buffer) {
+        try {
+            return file.loadInto(guest, buffer);
+        } catch (DedupException e) {
+            throw CommandException.failure(e.getMessage() + (poolMib != null ? "; raise --pool-mib" : ""));
+        }
+    }
+
+    private String text(EngineCounters c, List<GuestCounters> guests, int domains, int scans, long written) {
+        StringBuilder out = new StringBuilder();
+        double totalMib = (double) c.pagesTotal() * Pages.PAGE_SIZE / CounterReport.MIB;
+        out.append(String.format(Locale.ROOT, "%d source%s, %d pages (%.2f MiB) in %d merge domain%s; "
+                        + "%d pages in all-zero chunks not loaded.%n",
+                guests.size(), guests.size() == 1 ? "" : "s", c.pagesTotal(), totalMib, domains,
+                domains == 1 ? "" : "s", c.pagesTotal() - written));
+        out.append(String.format(Locale.ROOT, "Merged in %d full scans (max_page_sharing=%d, use_zero_pages=%d, "
+                + "smart_scan=0).%n%n", scans, maxPageSharing, useZeroPages ? 1 : 0));
+        out.append(CounterReport.engineTable(c)).append('\n');
+        out.append(String.format(Locale.ROOT, "saved: %.2f MiB of guest memory ((pages_sharing + ksm_zero_pages)"
+                        + " x 4 KiB), %.2f MiB net of metadata (general_profit)%n%n",
+                CounterReport.mergedBytes(c) / CounterReport.MIB, c.generalProfit() / CounterReport.MIB));
+        out.append(CounterReport.guestTable(guests));
+        return out.toString();
+    }
+
+    /** Shows the engine's own knob defaults in {@code --help}, and uses them. */
+    static final class KnobDefaults implements CommandLine.IDefaultValueProvider {
+        @Override
+        public String defaultValue(CommandLine.Model.ArgSpec argSpec) {
+            if (argSpec instanceof CommandLine.Model.OptionSpec option
+                    && option.longestName().equals("--max-page-sharing")) {
+                return String.valueOf(new ScanKnobs().maxPageSharing());
+            }
+            return null;
+        }
+    }
+}

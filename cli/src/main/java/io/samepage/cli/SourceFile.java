@@ -1,0 +1,127 @@
+package io.samepage.cli;
+
+import io.samepage.core.Guest;
+import io.samepage.hashing.Pages;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
+import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+
+/**
+ * One source of {@code samepage scan}: a raw memory dump or a QEMU memory-backend file, checked before
+ * anything is loaded, then read into a guest of the same size.
+ *
+ * <p>Loading reads the file in {@value #CHUNK_BYTES}-byte chunks through a {@link FileChannel} into
+ * one off-heap buffer and writes each chunk into the guest at the same offset. A chunk that is all
+ * zeros is not written: the guest's page there stays never-written, maps the zero frame, costs no frame
+ * and is in no counter, as untouched guest memory (a hole in a memory-backend file) is for KSM. Zero
+ * pages inside a chunk that holds data are written, as a guest that zeroed them holds them: with
+ * {@code use_zero_pages} they become {@code ksm_zero_pages}, without it they merge with each other.
+ *
+ * @param name  the path as the user gave it: the guest's name in every report
+ * @param path  the path, resolved
+ * @param bytes the file's length, a positive multiple of 4096
+ */
+record SourceFile(String name, Path path, long bytes) {
+
+    /** Bytes read and written per step; an all-zero chunk of this size is skipped. */
+    static final int CHUNK_BYTES = 1 << 20;
+
+    /** The largest guest the engine holds: 2^31 - 9 pages. */
+    private static final long MAX_PAGES = Integer.MAX_VALUE - 8;
+
+    /**
+     * Checks that {@code name} is a readable regular file whose length is a positive multiple of 4096
+     * bytes, by opening it.
+     *
+     * @throws CommandException (exit 2) whose message names the file and says what is wrong
+     */
+    static SourceFile check(String name) {
+        Path path;
+        try {
+            path = Path.of(name);
+        } catch (InvalidPathException e) {
+            throw bad(name, "not a valid path (" + e.getReason() + ")");
+        }
+        if (Files.isDirectory(path)) {
+            throw bad(name, "is a directory, not a memory dump");
+        }
+        if (Files.exists(path) && !Files.isRegularFile(path)) {
+            throw bad(name, "is not a regular file");
+        }
+        long bytes;
+        try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
+            bytes = channel.size();
+        } catch (NoSuchFileException e) {
+            boolean brokenLink = Files.exists(path, LinkOption.NOFOLLOW_LINKS);
+            throw bad(name, brokenLink ? "is a broken symbolic link" : "no such file");
+        } catch (AccessDeniedException e) {
+            throw bad(name, "cannot be read: permission denied");
+        } catch (IOException e) {
+            throw bad(name, "cannot be read: " + e.getMessage());
+        }
+        if (bytes == 0) {
+            throw bad(name, "is empty (0 bytes)");
+        }
+        if (bytes % Pages.PAGE_SIZE != 0) {
+            throw bad(name, "length " + bytes + " is not a multiple of " + Pages.PAGE_SIZE);
+        }
+        if (bytes / Pages.PAGE_SIZE > MAX_PAGES) {
+            throw bad(name, "length " + bytes + " is more than a guest holds (" + MAX_PAGES + " pages of 4096 bytes)");
+        }
+        return new SourceFile(name, path, bytes);
+    }
+
+    /**
+     * Reads the file into {@code guest}, which must be at least as large.
+     *
+     * @param buffer reused across sources
+     * @return pages written (pages of all-zero chunks are not)
+     * @throws CommandException (exit 1) if the file cannot be read or is shorter than when checked
+     */
+    long loadInto(Guest guest, ChunkBuffer buffer) {
+        long written = 0;
+        try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
+            ByteBuffer window = buffer.data().asByteBuffer();
+            for (long at = 0; at < bytes; at += CHUNK_BYTES) {
+                int length = (int) Math.min(CHUNK_BYTES, bytes - at);
+                window.clear().limit(length);
+                while (window.hasRemaining()) {
+                    if (channel.read(window, at + window.position()) < 0) {
+                        throw CommandException.failure(name + ": shrank to " + (at + window.position())
+                                + " bytes while being read (it was " + bytes + ")");
+                    }
+                }
+                MemorySegment chunk = buffer.data().asSlice(0, length);
+                if (chunk.mismatch(buffer.zeros().asSlice(0, length)) == -1) {
+                    continue;
+                }
+                guest.write(at, chunk);
+                written += length / Pages.PAGE_SIZE;
+            }
+        } catch (IOException e) {
+            throw CommandException.failure(name + ": read failed: " + e.getMessage());
+        }
+        return written;
+    }
+
+    /** {@link #loadInto}'s off-heap buffer for one chunk, and a chunk of zeros to compare it with. */
+    record ChunkBuffer(MemorySegment data, MemorySegment zeros) {
+
+        static ChunkBuffer allocate(Arena arena) {
+            return new ChunkBuffer(arena.allocate(CHUNK_BYTES, Pages.PAGE_SIZE), arena.allocate(CHUNK_BYTES));
+        }
+    }
+
+    private static CommandException bad(String name, String what) {
+        return CommandException.badInput(name + ": " + what);
+    }
+}
