@@ -1,0 +1,94 @@
+package io.samepage.image;
+
+import io.samepage.hashing.Pages;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.StandardOpenOption;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * Reads blocks of an image laid out by {@link ImageLayout}: the file's bytes, the last block of a
+ * file padded with zeros. Keeps a few files open (least recently used closed first).
+ *
+ * <p>Single threaded; close it when done.
+ */
+final class BlockReader implements AutoCloseable {
+
+    private static final int OPEN_FILES = 32;
+
+    private final ImageLayout layout;
+    private final Map<Integer, FileChannel> open = new LinkedHashMap<>(OPEN_FILES, 0.75f, true);
+
+    BlockReader(ImageLayout layout) {
+        this.layout = layout;
+    }
+
+    /**
+     * Reads {@code count} consecutive blocks starting at {@code block}, all of one file, into
+     * {@code into} from its position; the buffer must have room for {@code count * 4096} bytes.
+     */
+    void read(long block, int count, ByteBuffer into) {
+        int index = layout.extentOfBlock(block);
+        ImageLayout.Extent extent = layout.extents().get(index);
+        long inFile = (block << Pages.PAGE_SHIFT) - extent.imageOffset();
+        long wanted = (long) count << Pages.PAGE_SHIFT;
+        int start = into.position();
+        long available = Math.max(0, Math.min(wanted, extent.length() - inFile));
+        try {
+            FileChannel channel = channel(index, extent);
+            into.limit(start + (int) available);
+            long at = inFile;
+            while (into.hasRemaining()) {
+                int n = channel.read(into, at);
+                if (n < 0) {
+                    throw new ImageIndexException(ImageIndexException.Kind.BLOCK_MISMATCH,
+                            layout.pathOf(extent) + ": the file is shorter than the index says (block " + block
+                                    + "); the image changed, rebuild the index");
+                }
+                at += n;
+            }
+        } catch (IOException e) {
+            throw new ImageIndexException(ImageIndexException.Kind.IO,
+                    layout.pathOf(extent) + ": cannot read block " + block + ": " + e.getMessage(), e);
+        }
+        into.limit(start + (int) wanted);
+        while (into.hasRemaining()) {
+            into.put((byte) 0);
+        }
+    }
+
+    /** Blocks from {@code block} to the end of its file, at most {@code max}. */
+    int runLength(long block, int max) {
+        ImageLayout.Extent extent = layout.extents().get(layout.extentOfBlock(block));
+        long end = (extent.imageOffset() >>> Pages.PAGE_SHIFT) + extent.blocks();
+        return (int) Math.min(max, end - block);
+    }
+
+    private FileChannel channel(int index, ImageLayout.Extent extent) throws IOException {
+        FileChannel channel = open.get(index);
+        if (channel == null) {
+            if (open.size() >= OPEN_FILES) {
+                var eldest = open.entrySet().iterator().next();
+                eldest.getValue().close();
+                open.remove(eldest.getKey());
+            }
+            channel = FileChannel.open(layout.pathOf(extent), StandardOpenOption.READ);
+            open.put(index, channel);
+        }
+        return channel;
+    }
+
+    @Override
+    public void close() {
+        for (FileChannel channel : open.values()) {
+            try {
+                channel.close();
+            } catch (IOException ignored) {
+                // closing a read-only channel loses nothing
+            }
+        }
+        open.clear();
+    }
+}

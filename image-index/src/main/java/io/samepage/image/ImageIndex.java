@@ -1,0 +1,284 @@
+package io.samepage.image;
+
+import io.samepage.hashing.HashAlgorithm;
+import io.samepage.hashing.Pages;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.HexFormat;
+import java.util.List;
+
+/**
+ * The pre-load index of one image: for each 4 KiB block its SHA-256 digest, its fast hash and
+ * whether it is all zeros, bound to the image's identity (laid-out size, newest modification time,
+ * file list, and a root digest over all block digests). See {@link IndexFile} for the file format and
+ * {@link ImageLayout} for how files and directories are laid out in blocks.
+ *
+ * <p>An index is built from a source ({@link #build}), written atomically ({@link #writeTo}), and
+ * opened memory-mapped ({@link #open}); a built and an opened index hold the same bytes and answer
+ * the same way. Opening checks everything before trusting anything: a foreign, wrong-version,
+ * truncated or corrupt file gives one {@link ImageIndexException} naming the file.
+ *
+ * <p>Thread safety: immutable once built or opened; safe for concurrent readers until closed.
+ */
+public final class ImageIndex implements AutoCloseable {
+
+    /** The fast hash stored per block: the engine's default algorithm, unkeyed. */
+    static final HashAlgorithm FAST_HASH = HashAlgorithm.defaultAlgorithm();
+    private static final List<HashAlgorithm> HASH_IDS = List.of(HashAlgorithm.CRC32C, HashAlgorithm.NH,
+            HashAlgorithm.XXH64, HashAlgorithm.XXH3, HashAlgorithm.KOMIHASH);
+
+    private final Arena arena;
+    private final MemorySegment bytes;
+    private final String where;
+    /** Bound to the source's path by {@link #checkSource}; an index opened alone has a null root. */
+    private volatile ImageLayout layout;
+    private final long blockCount;
+    private final long zeroBlocks;
+    private final long blocksOffset;
+
+    private ImageIndex(Arena arena, MemorySegment bytes, String where, ImageLayout layout) {
+        this.arena = arena;
+        this.bytes = bytes;
+        this.where = where;
+        this.layout = layout;
+        this.blockCount = bytes.get(IndexFile.LONG, IndexFile.O_BLOCK_COUNT);
+        this.zeroBlocks = bytes.get(IndexFile.LONG, IndexFile.O_ZERO_BLOCKS);
+        this.blocksOffset = bytes.get(IndexFile.LONG, IndexFile.O_BLOCKS);
+    }
+
+    /** Builds the index of {@code source} (a file or a directory), hashing on every core. */
+    public static ImageIndex build(Path source) {
+        return build(source, BuildProgress.NONE);
+    }
+
+    /**
+     * Builds the index of {@code source}, hashing blocks on every available core and reporting
+     * progress to {@code progress} on the calling thread.
+     *
+     * @throws ImageIndexException BAD_SOURCE or IO naming the source
+     */
+    public static ImageIndex build(Path source, BuildProgress progress) {
+        ImageLayout layout = ImageLayout.of(source);
+        long layoutLength = IndexFile.layoutLength(layout);
+        long blocksOffset = IndexFile.blocksOffset(layoutLength);
+        long blocksLength = layout.blockCount() * IndexFile.RECORD_LENGTH;
+        Arena arena = Arena.ofShared();
+        try {
+            MemorySegment file = arena.allocate(blocksOffset + blocksLength, Pages.PAGE_SIZE);
+            IndexFile.writeLayout(file, layout);
+            long zeroBlocks = IndexBuilder.hashBlocks(layout, file, blocksOffset, progress);
+            file.set(IndexFile.LONG, IndexFile.O_MAGIC, IndexFile.MAGIC);
+            file.set(IndexFile.INT, IndexFile.O_VERSION, IndexFile.VERSION);
+            file.set(IndexFile.INT, IndexFile.O_BLOCK_SIZE, Pages.PAGE_SIZE);
+            file.set(IndexFile.INT, IndexFile.O_HEADER_LENGTH, IndexFile.HEADER_LENGTH);
+            file.set(IndexFile.INT, IndexFile.O_KIND, layout.kind().code);
+            file.set(IndexFile.LONG, IndexFile.O_SOURCE_SIZE, layout.sizeBytes());
+            file.set(IndexFile.LONG, IndexFile.O_MTIME, layout.mtimeNanos());
+            file.set(IndexFile.LONG, IndexFile.O_BLOCK_COUNT, layout.blockCount());
+            file.set(IndexFile.LONG, IndexFile.O_ZERO_BLOCKS, zeroBlocks);
+            file.set(IndexFile.INT, IndexFile.O_HASH_ID, HASH_IDS.indexOf(FAST_HASH) + 1);
+            file.set(IndexFile.LONG, IndexFile.O_HASH_SEED, 0L);
+            MemorySegment.copy(MemorySegment.ofArray(rootDigest(file, blocksOffset, layout.blockCount())), 0, file,
+                    IndexFile.O_ROOT_DIGEST, IndexFile.DIGEST_LENGTH);
+            file.set(IndexFile.LONG, IndexFile.O_LAYOUT, IndexFile.HEADER_LENGTH);
+            file.set(IndexFile.LONG, IndexFile.O_LAYOUT + 8, layoutLength);
+            file.set(IndexFile.INT, IndexFile.O_LAYOUT + 16, IndexFile.crc(file, IndexFile.HEADER_LENGTH, layoutLength));
+            file.set(IndexFile.LONG, IndexFile.O_BLOCKS, blocksOffset);
+            file.set(IndexFile.LONG, IndexFile.O_BLOCKS + 8, blocksLength);
+            file.set(IndexFile.INT, IndexFile.O_BLOCKS + 16, IndexFile.crc(file, blocksOffset, blocksLength));
+            file.set(IndexFile.INT, IndexFile.O_HEADER_CRC, IndexFile.crc(file, 0, IndexFile.O_HEADER_CRC));
+            return new ImageIndex(arena, file, "index of " + source, layout);
+        } catch (RuntimeException | Error e) {
+            arena.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Opens an index file memory-mapped and checks its structure, checksums and root digest (not the
+     * image: see {@link #open(Path, Path)}).
+     *
+     * @throws ImageIndexException FOREIGN, VERSION, CORRUPT or IO, naming the file
+     */
+    public static ImageIndex open(Path indexFile) {
+        Arena arena = Arena.ofShared();
+        try (FileChannel channel = FileChannel.open(indexFile, StandardOpenOption.READ)) {
+            long size = channel.size();
+            MemorySegment file = size == 0 ? MemorySegment.NULL.reinterpret(0)
+                    : channel.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
+            ImageLayout layout = IndexParser.parse(file, indexFile);
+            return new ImageIndex(arena, file, indexFile.toString(), layout);
+        } catch (NoSuchFileException e) {
+            arena.close();
+            throw new ImageIndexException(ImageIndexException.Kind.IO, indexFile + ": no such index file", e);
+        } catch (IOException e) {
+            arena.close();
+            throw new ImageIndexException(ImageIndexException.Kind.IO, indexFile + ": cannot read: " + e.getMessage(), e);
+        } catch (RuntimeException | Error e) {
+            arena.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Opens an index and checks that {@code source} is still the image it describes.
+     *
+     * @throws ImageIndexException STALE if the image's size, modification time or files changed
+     */
+    public static ImageIndex open(Path indexFile, Path source) {
+        ImageIndex index = open(indexFile);
+        try {
+            index.checkSource(source);
+            return index;
+        } catch (RuntimeException e) {
+            index.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Refuses a source that is no longer the image this index describes; otherwise binds the index to
+     * it, so {@link #layout()} reads blocks from there.
+     *
+     * @throws ImageIndexException STALE naming what changed
+     */
+    public void checkSource(Path source) {
+        ImageLayout current = ImageLayout.of(source);
+        String difference = layout.differenceFrom(current);
+        if (difference != null) {
+            throw new ImageIndexException(ImageIndexException.Kind.STALE, where + " does not describe " + source
+                    + " any more: " + difference + "; rebuild the index (--rebuild)");
+        }
+        layout = new ImageLayout(layout.kind(), source, layout.extents(), layout.sizeBytes(), layout.mtimeNanos());
+    }
+
+    /** Writes the index to {@code file} atomically: a temporary file beside it, flushed, then renamed. */
+    public void writeTo(Path file) {
+        Path directory = file.toAbsolutePath().getParent();
+        Path temporary = null;
+        try {
+            temporary = Files.createTempFile(directory, "." + file.getFileName(), ".tmp");
+            try (FileChannel channel = FileChannel.open(temporary, StandardOpenOption.WRITE)) {
+                var buffer = bytes.asByteBuffer();
+                while (buffer.hasRemaining()) {
+                    channel.write(buffer);
+                }
+                channel.force(true);
+            }
+            Files.move(temporary, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            temporary = null;
+        } catch (IOException e) {
+            throw new ImageIndexException(ImageIndexException.Kind.IO, file + ": cannot write the index: " + e.getMessage(), e);
+        } finally {
+            if (temporary != null) {
+                try {
+                    Files.deleteIfExists(temporary);
+                } catch (IOException ignored) {
+                    // the temporary file is all that is left behind; the target was never touched
+                }
+            }
+        }
+    }
+
+    /** The image's layout; its root is null until the index is bound to a source. */
+    public ImageLayout layout() {
+        return layout;
+    }
+
+    public long blockCount() {
+        return blockCount;
+    }
+
+    public long zeroBlocks() {
+        return zeroBlocks;
+    }
+
+    public long sourceSizeBytes() {
+        return layout.sizeBytes();
+    }
+
+    /** Bytes of the index itself. */
+    public long sizeBytes() {
+        return bytes.byteSize();
+    }
+
+    public byte[] rootDigest() {
+        return bytes.asSlice(IndexFile.O_ROOT_DIGEST, IndexFile.DIGEST_LENGTH).toArray(ValueLayout.JAVA_BYTE);
+    }
+
+    public String rootDigestHex() {
+        return HexFormat.of().formatHex(rootDigest());
+    }
+
+    /** The fast hash algorithm of {@link #fastHash}, unkeyed (seed {@link #fastHashSeed()}). */
+    public HashAlgorithm fastHashAlgorithm() {
+        return HASH_IDS.get(bytes.get(IndexFile.INT, IndexFile.O_HASH_ID) - 1);
+    }
+
+    public long fastHashSeed() {
+        return bytes.get(IndexFile.LONG, IndexFile.O_HASH_SEED);
+    }
+
+    public boolean isZero(long block) {
+        return (bytes.get(IndexFile.INT, record(block) + 40) & IndexFile.FLAG_ZERO) != 0;
+    }
+
+    public long fastHash(long block) {
+        return bytes.get(IndexFile.LONG, record(block) + 32);
+    }
+
+    /** Copies block {@code block}'s SHA-256 digest into {@code out[offset..offset+32)}. */
+    public void digest(long block, byte[] out, int offset) {
+        MemorySegment.copy(bytes, ValueLayout.JAVA_BYTE, record(block), out, offset, IndexFile.DIGEST_LENGTH);
+    }
+
+    /** True if {@code digest[offset..offset+32)} is block {@code block}'s digest. Allocates nothing. */
+    public boolean digestEquals(long block, byte[] digest, int offset) {
+        long at = record(block);
+        for (int i = 0; i < IndexFile.DIGEST_LENGTH; i++) {
+            if (bytes.get(ValueLayout.JAVA_BYTE, at + i) != digest[offset + i]) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private long record(long block) {
+        java.util.Objects.checkIndex(block, blockCount);
+        return blocksOffset + block * IndexFile.RECORD_LENGTH;
+    }
+
+    /** Where this index came from: its file, or the source it was built from. */
+    public String origin() {
+        return where;
+    }
+
+    static byte[] rootDigest(MemorySegment file, long blocksOffset, long blockCount) {
+        java.security.MessageDigest sha256 = sha256();
+        for (long b = 0; b < blockCount; b++) {
+            sha256.update(file.asSlice(blocksOffset + b * IndexFile.RECORD_LENGTH, IndexFile.DIGEST_LENGTH).asByteBuffer());
+        }
+        return sha256.digest();
+    }
+
+    static java.security.MessageDigest sha256() {
+        try {
+            return java.security.MessageDigest.getInstance("SHA-256");
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException("this JDK has no SHA-256, which every Java SE platform must provide", e);
+        }
+    }
+
+    @Override
+    public void close() {
+        arena.close();
+    }
+}

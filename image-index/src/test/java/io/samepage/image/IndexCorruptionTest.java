@@ -1,0 +1,113 @@
+package io.samepage.image;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import io.samepage.hashing.Pages;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.EnumSet;
+import java.util.Set;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Seeded random corruption of every region of an index file: each damaged file is either refused
+ * with one {@link ImageIndexException} of kind FOREIGN, VERSION or CORRUPT, naming the file, or (if
+ * the damage is undone by chance) opens with exactly the original content. No other exception, no
+ * crash, no read outside the file. Replay a run with {@code -Dsamepage.seed=N}.
+ */
+class IndexCorruptionTest {
+
+    private static final long SEED = Long.getLong("samepage.seed", System.nanoTime());
+    private static final int TRIALS = 1500;
+    private static final Set<ImageIndexException.Kind> REFUSALS =
+            EnumSet.of(ImageIndexException.Kind.FOREIGN, ImageIndexException.Kind.VERSION, ImageIndexException.Kind.CORRUPT);
+
+    @TempDir
+    Path temp;
+
+    @Test
+    void everyDamagedIndexIsRefusedWithOneClearErrorOrReadsAsTheOriginal() throws IOException {
+        Path root = Files.createDirectories(temp.resolve("tree"));
+        Files.write(root.resolve("a.bin"), ImageIndexTest.randomBytes(5 * Pages.PAGE_SIZE + 17, 1));
+        Files.createDirectories(root.resolve("b"));
+        Files.write(root.resolve("b/c.bin"), new byte[0]);
+        Files.createDirectories(root.resolve("d"));
+        Files.write(root.resolve("d/e.bin"), new byte[3 * Pages.PAGE_SIZE]);
+        Path good = temp.resolve("good.idx");
+        String rootDigest;
+        try (ImageIndex index = ImageIndex.build(root)) {
+            index.writeTo(good);
+            rootDigest = index.rootDigestHex();
+        }
+        byte[] original = Files.readAllBytes(good);
+        SplittableRandom random = new SplittableRandom(SEED);
+        Path damaged = temp.resolve("damaged.idx");
+        int refused = 0;
+        for (int trial = 0; trial < TRIALS; trial++) {
+            byte[] bytes = damage(original, random, trial);
+            Files.write(damaged, bytes);
+            try (ImageIndex opened = ImageIndex.open(damaged)) {
+                assertEquals(rootDigest, opened.rootDigestHex(), "trial " + trial + " seed " + SEED);
+                assertTrue(java.util.Arrays.equals(original, bytes),
+                        "a changed file opened as valid: trial " + trial + " (replay with -Dsamepage.seed=" + SEED + ")");
+            } catch (ImageIndexException e) {
+                refused++;
+                assertTrue(REFUSALS.contains(e.kind()), "trial " + trial + ": " + e.kind() + " " + e.getMessage());
+                assertTrue(e.getMessage().startsWith(damaged.toString()), e.getMessage());
+                assertEquals(-1, e.getMessage().indexOf('\n'), "one line: " + e.getMessage());
+            } catch (RuntimeException e) {
+                fail("trial " + trial + " (replay with -Dsamepage.seed=" + SEED + ") threw " + e, e);
+            }
+        }
+        assertTrue(refused > TRIALS * 9 / 10, "only " + refused + " of " + TRIALS + " damaged files were refused");
+    }
+
+    @Test
+    void aFileThatIsNotAnIndexIsCalledForeign() throws IOException {
+        Path text = Files.writeString(temp.resolve("notes.txt"), "hello, this is not an index\n");
+        try (ImageIndex ignored = ImageIndex.open(text)) {
+            fail("a text file opened as an index");
+        } catch (ImageIndexException e) {
+            assertEquals(ImageIndexException.Kind.FOREIGN, e.kind());
+        }
+        Path empty = Files.write(temp.resolve("empty.idx"), new byte[0]);
+        try (ImageIndex ignored = ImageIndex.open(empty)) {
+            fail("an empty file opened as an index");
+        } catch (ImageIndexException e) {
+            assertEquals(ImageIndexException.Kind.FOREIGN, e.kind());
+        }
+    }
+
+    /** One of: flip bits in a region, overwrite a field with a random or extreme value, truncate, extend. */
+    private static byte[] damage(byte[] original, SplittableRandom random, int trial) {
+        byte[] bytes = original.clone();
+        int header = IndexFile.HEADER_LENGTH;
+        int blocks = (int) IndexFile.blocksOffset(0);
+        switch (trial % 6) {
+            case 0 -> flip(bytes, random, 0, header);
+            case 1 -> flip(bytes, random, header, blocks);
+            case 2 -> flip(bytes, random, blocks, bytes.length);
+            case 3 -> {
+                int field = random.nextInt(header / 4) * 4;
+                int value = random.nextBoolean() ? random.nextInt() : (random.nextBoolean() ? -1 : Integer.MAX_VALUE);
+                java.nio.ByteBuffer.wrap(bytes).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(field, value);
+            }
+            case 4 -> bytes = java.util.Arrays.copyOf(bytes, random.nextInt(bytes.length));
+            default -> bytes = java.util.Arrays.copyOf(bytes, bytes.length + 1 + random.nextInt(8192));
+        }
+        return bytes;
+    }
+
+    private static void flip(byte[] bytes, SplittableRandom random, int from, int to) {
+        int flips = 1 + random.nextInt(4);
+        for (int i = 0; i < flips; i++) {
+            int at = from + random.nextInt(to - from);
+            bytes[at] ^= (byte) (1 << random.nextInt(8));
+        }
+    }
+}
