@@ -71,6 +71,11 @@ public final class DedupEngine implements AutoCloseable {
         return pool;
     }
 
+    /** A thread-confined loader of content by identity (the engine half of the image index). */
+    public PageInstaller newPageInstaller() {
+        return new PageInstaller(this);
+    }
+
     /** Host frames allocated now, zero frames included. */
     public long framesInUse() {
         return pool.framesInUse() + 1;

@@ -377,6 +377,32 @@ public final class Guest {
         }
     }
 
+    /**
+     * Maps {@code page} to the stable {@code frame} (a reference already taken for it) in place of
+     * whatever it mapped: an image block loaded or found resident. Caller holds the page's stripe.
+     */
+    void mapLoaded(int page, int frame) {
+        unmap(page);
+        frames[page] = frame;
+        states[page] = STABLE;
+        mergingPages.incrementAndGet();
+    }
+
+    /** Throws if the page range is outside the guest or the guest is destroyed; returns the page. */
+    int checkedPage(long pageAddress) {
+        if ((pageAddress & (Pages.PAGE_SIZE - 1)) != 0) {
+            throw new DedupException("guest " + name + ": 0x" + Long.toHexString(pageAddress)
+                    + " is not the start of a page");
+        }
+        checkRange(pageAddress, Pages.PAGE_SIZE);
+        return (int) (pageAddress >>> Pages.PAGE_SHIFT);
+    }
+
+    /** Throws if the guest has been destroyed; the caller holds a stripe of it. */
+    void checkAliveLocked() {
+        checkAlive();
+    }
+
     /** Marks the page's own frame as stable (it stays mapped). */
     void markStable(int page) {
         states[page] = (states[page] & VISITED) | STABLE;

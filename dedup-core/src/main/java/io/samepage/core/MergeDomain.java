@@ -1,7 +1,12 @@
 package io.samepage.core;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteOrder;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantLock;
+import org.agrona.collections.Int2IntHashMap;
+import org.agrona.collections.IntArrayList;
 import org.agrona.collections.Long2LongHashMap;
 
 /**
@@ -21,7 +26,13 @@ import org.agrona.collections.Long2LongHashMap;
  * unstable index (hash to a candidate guest page, emptied at every full scan), and, unless the engine
  * shares one, its own zero frame.
  *
- * <p>Thread safety: the stable index is guarded by this domain's lock, which guest writers take
+ * <p>The domain also keeps the <em>resident registry</em>: SHA-256 digest to frame, for frames loaded
+ * from verified image blocks ({@link PageInstaller}). A registered frame is always in the stable
+ * index, and it leaves the registry in the same critical section that takes it out of the stable
+ * index, so the registry can never name a freed or reused frame. (It lives here rather than in the
+ * image-index module for exactly that reason.) Lookups compare all 32 bytes of the digest.
+ *
+ * <p>Thread safety: the stable index and the registry are guarded by this domain's lock, which guest writers take
  * briefly when they drop a frame's last mapping; the unstable index belongs to the scanner thread.
  */
 public final class MergeDomain {
@@ -36,6 +47,16 @@ public final class MergeDomain {
     private final ReentrantLock stableLock = new ReentrantLock();
     private final Long2LongHashMap stable = new Long2LongHashMap(64, 0.65f, NONE);
     private final Long2LongHashMap unstable = new Long2LongHashMap(64, 0.65f, NONE);
+    private static final VarHandle DIGEST_WORD =
+            MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
+
+    /** Registry: the first 8 bytes of a digest to the frame; the full digests sit in {@link #digests}. */
+    private final Long2LongHashMap registry = new Long2LongHashMap(64, 0.65f, NONE);
+    private final Int2IntHashMap slotOfFrame = new Int2IntHashMap(-1);
+    private final IntArrayList freeSlots = new IntArrayList();
+    private long[] digests = new long[4 * 64];
+    private int slotsUsed;
+
     private final AtomicLong pagesShared = new AtomicLong();
     private final AtomicLong pagesSharing = new AtomicLong();
 
@@ -101,6 +122,71 @@ public final class MergeDomain {
         }
         pool.setNext(frame, (int) NONE);
         pagesShared.decrementAndGet();
+        unregister(frame);
+    }
+
+    /** The registered frame whose content has SHA-256 {@code digest[offset..offset+32)}, or -1. Caller holds the lock. */
+    int registeredFrame(byte[] digest, int offset) {
+        int frame = (int) registry.get(digestWord(digest, offset, 0));
+        if (frame == NONE) {
+            return frame;
+        }
+        int slot = slotOfFrame.get(frame);
+        for (int w = 0; w < 4; w++) {
+            if (digests[4 * slot + w] != digestWord(digest, offset, w)) {
+                return (int) NONE;
+            }
+        }
+        return frame;
+    }
+
+    /**
+     * Registers stable {@code frame} under its verified digest. Another frame registered under the
+     * same first 8 digest bytes keeps its place (this one is then simply not registered). Caller holds
+     * the lock.
+     */
+    void register(int frame, byte[] digest, int offset) {
+        long key = digestWord(digest, offset, 0);
+        if (registry.get(key) != NONE || slotOfFrame.get(frame) != -1) {
+            return;
+        }
+        int slot;
+        if (freeSlots.isEmpty()) {
+            slot = slotsUsed++;
+            if (4 * slotsUsed > digests.length) {
+                digests = java.util.Arrays.copyOf(digests, digests.length * 2);
+            }
+        } else {
+            slot = freeSlots.popInt();
+        }
+        for (int w = 0; w < 4; w++) {
+            digests[4 * slot + w] = digestWord(digest, offset, w);
+        }
+        slotOfFrame.put(frame, slot);
+        registry.put(key, frame);
+    }
+
+    private void unregister(int frame) {
+        int slot = slotOfFrame.remove(frame);
+        if (slot == -1) {
+            return;
+        }
+        registry.remove(digests[4 * slot]);
+        freeSlots.addInt(slot);
+    }
+
+    /** Frames in this domain's resident registry: loaded from verified image blocks and still mapped. */
+    public long residentFrames() {
+        stableLock.lock();
+        try {
+            return slotOfFrame.size();
+        } finally {
+            stableLock.unlock();
+        }
+    }
+
+    private static long digestWord(byte[] digest, int offset, int word) {
+        return (long) DIGEST_WORD.get(digest, offset + 8 * word);
     }
 
     /** The candidate page for {@code hash} in the unstable index (packed by {@link #packPage}), or -1. Scanner only. */
@@ -172,9 +258,10 @@ public final class MergeDomain {
         }
     }
 
-    /** Bytes of this domain's index tables, as allocated. */
+    /** Bytes of this domain's index tables and registry, as allocated. */
     long metadataBytes() {
-        return 16L * (stable.capacity() + unstable.capacity());
+        return 16L * (stable.capacity() + unstable.capacity() + registry.capacity())
+                + 8L * (slotOfFrame.capacity() + digests.length) + 4L * freeSlots.capacity();
     }
 
     @Override

@@ -1,0 +1,131 @@
+package io.samepage.core;
+
+import io.samepage.hashing.ContentDigest;
+import io.samepage.hashing.PageHasher;
+import io.samepage.hashing.Pages;
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+import java.util.concurrent.locks.StampedLock;
+
+/**
+ * Loads content into guest pages by identity: the engine half of the pre-load image index.
+ *
+ * <p>{@link #mapResident} maps a page to a frame that already holds content with a given SHA-256
+ * digest in the guest's domain, copy-on-write, without reading anything. {@link #install} fills a
+ * fresh frame (the caller reads the block into it), checks the frame's SHA-256 against the expected
+ * digest, and only then maps it and registers it, so the registry holds nothing but verified bytes.
+ * Installed frames are stable frames from the start: writes break sharing, so a registered frame's
+ * bytes never change, and it leaves the registry when its last mapping goes.
+ *
+ * <p>Thread safety: an installer is confined to one thread (it keeps a digest and a hasher); make one
+ * per loading thread with {@link DedupEngine#newPageInstaller()}. Many installers may load into the
+ * same or different guests at once, concurrently with guest readers, writers and the scanner.
+ */
+public final class PageInstaller {
+
+    /** Writes exactly one page of content into the segment it is given. */
+    @FunctionalInterface
+    public interface PageFill {
+        void fill(MemorySegment page);
+    }
+
+    private final DedupEngine engine;
+    private final FramePool pool;
+    private final PageHasher hasher;
+    private final ContentDigest sha256 = new ContentDigest();
+    private final byte[] computed = new byte[ContentDigest.LENGTH];
+
+    PageInstaller(DedupEngine engine) {
+        this.engine = engine;
+        this.pool = engine.pool();
+        EngineContext context = engine.context();
+        this.hasher = context.hashAlgorithm().newHasher(context.hashSeed());
+    }
+
+    /**
+     * Maps the page at {@code pageAddress} to the resident frame of {@code guest}'s domain whose content
+     * has SHA-256 {@code digest[offset..offset+32)}, if there is one.
+     *
+     * @return true if mapped (nothing was read); false if no such content is resident
+     * @throws DedupException if the address is not a page of the guest, or the guest is destroyed
+     */
+    public boolean mapResident(Guest guest, long pageAddress, byte[] digest, int offset) {
+        int page = guest.checkedPage(pageAddress);
+        MergeDomain domain = guest.domain();
+        StampedLock lock = guest.stripeOf(page);
+        long stamp = lock.writeLock();
+        try {
+            guest.checkAliveLocked();
+            int frame;
+            domain.stableLock().lock();
+            try {
+                frame = domain.registeredFrame(digest, offset);
+                if (frame == MergeDomain.NONE || !pool.tryIncrementRef(frame)) {
+                    return false;
+                }
+                domain.addSharing(1);
+            } finally {
+                domain.stableLock().unlock();
+            }
+            guest.mapLoaded(page, frame);
+            return true;
+        } finally {
+            lock.unlockWrite(stamp);
+        }
+    }
+
+    /**
+     * Fills a fresh frame with {@code fill}, and if its SHA-256 is {@code digest[offset..offset+32)}
+     * maps it at {@code pageAddress} and registers it as resident in the guest's domain.
+     *
+     * @return true if installed; false if the bytes did not match the digest (then nothing changed)
+     * @throws DedupException if the pool is exhausted, the address is not a page of the guest, or the
+     *                        guest is destroyed; whatever {@code fill} throws passes through. Either
+     *                        way nothing changed.
+     */
+    public boolean install(Guest guest, long pageAddress, PageFill fill, byte[] digest, int offset) {
+        int page = guest.checkedPage(pageAddress);
+        if (!pool.tryReserve(1)) {
+            throw new DedupException("host frame pool exhausted: no frame to load guest " + guest.name() + "'s page at 0x"
+                    + Long.toHexString(pageAddress));
+        }
+        int frame = pool.allocateReserved();
+        boolean installed = false;
+        try {
+            long at = FramePool.offsetOf(frame);
+            fill.fill(pool.memory().asSlice(at, Pages.PAGE_SIZE));
+            sha256.digest(pool.memory(), at, computed, 0);
+            if (Arrays.mismatch(computed, 0, ContentDigest.LENGTH, digest, offset, offset + ContentDigest.LENGTH) >= 0) {
+                return false;
+            }
+            long hash = hasher.hash(pool.memory(), at);
+            MergeDomain domain = guest.domain();
+            StampedLock lock = guest.stripeOf(page);
+            long stamp = lock.writeLock();
+            try {
+                guest.checkAliveLocked();
+                domain.stableLock().lock();
+                try {
+                    domain.addStable(frame, hash);
+                    domain.register(frame, digest, offset);
+                } finally {
+                    domain.stableLock().unlock();
+                }
+                guest.mapLoaded(page, frame);
+                installed = true;
+                return true;
+            } finally {
+                lock.unlockWrite(stamp);
+            }
+        } finally {
+            if (!installed) {
+                pool.free(frame);
+            }
+        }
+    }
+
+    /** Engine the installer loads into. */
+    public DedupEngine engine() {
+        return engine;
+    }
+}

@@ -1,0 +1,140 @@
+package io.samepage.core;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.samepage.hashing.ContentDigest;
+import io.samepage.hashing.Pages;
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/** Loading by identity: verified installs, resident mapping without reads, and the registry's lifetime. */
+class PageInstallerTest {
+
+    private static final int PAGE = Pages.PAGE_SIZE;
+
+    private final DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(16L << 20).hashSeed(3).conclude());
+    private final PageInstaller installer = engine.newPageInstaller();
+
+    @AfterEach
+    void close() {
+        engine.close();
+    }
+
+    private static byte[] block(int tag) {
+        byte[] bytes = new byte[PAGE];
+        Arrays.fill(bytes, (byte) tag);
+        bytes[PAGE - 1] = 1;
+        return bytes;
+    }
+
+    private static byte[] digestOf(byte[] bytes) {
+        return new ContentDigest().digest(MemorySegment.ofArray(bytes), 0);
+    }
+
+    private static PageInstaller.PageFill copyOf(byte[] bytes, AtomicInteger reads) {
+        return page -> {
+            reads.incrementAndGet();
+            MemorySegment.copy(MemorySegment.ofArray(bytes), 0, page, 0, PAGE);
+        };
+    }
+
+    @Test
+    void aResidentBlockIsMappedWithoutReadingAndWritesStayPrivate() {
+        MergeDomain domain = engine.createDomain("tenant");
+        Guest first = engine.createGuest(domain, "first", 2 * PAGE);
+        Guest second = engine.createGuest(domain, "second", 2 * PAGE);
+        byte[] content = block(5);
+        byte[] digest = digestOf(content);
+        AtomicInteger reads = new AtomicInteger();
+        assertFalse(installer.mapResident(first, PAGE, digest, 0), "nothing is resident yet");
+        assertTrue(installer.install(first, PAGE, copyOf(content, reads), digest, 0));
+        long frames = engine.framesInUse();
+        assertTrue(installer.mapResident(second, 0, digest, 0));
+        assertEquals(1, reads.get(), "the second guest read nothing");
+        assertEquals(frames, engine.framesInUse(), "and took no frame");
+        assertEquals(1, engine.counters().pagesShared());
+        assertEquals(1, engine.counters().pagesSharing());
+        second.write(10, new byte[] {42}, 0, 1);
+        assertEquals(42, second.readByte(10));
+        assertEquals(5, first.readByte(PAGE + 10), "the write broke sharing, it did not leak");
+        assertEquals(1, domain.residentFrames());
+    }
+
+    @Test
+    void aBlockWhoseBytesDoNotMatchItsDigestIsNeverInstalled() {
+        Guest guest = engine.createGuest(engine.createDomain("tenant"), "g", PAGE);
+        guest.write(0, block(9), 0, PAGE);
+        long frames = engine.framesInUse();
+        byte[] wrongDigest = digestOf(block(6));
+        assertFalse(installer.install(guest, 0, copyOf(block(7), new AtomicInteger()), wrongDigest, 0));
+        assertEquals(9, guest.readByte(0), "the page keeps its old bytes");
+        assertEquals(frames, engine.framesInUse(), "the frame went back");
+        assertFalse(installer.mapResident(guest, 0, wrongDigest, 0));
+        assertFalse(installer.mapResident(guest, 0, digestOf(block(7)), 0), "unverified bytes are not registered");
+    }
+
+    @Test
+    void aFillThatFailsChangesNothing() {
+        Guest guest = engine.createGuest(engine.createDomain("tenant"), "g", PAGE);
+        long frames = engine.framesInUse();
+        assertThrows(IllegalStateException.class, () -> installer.install(guest, 0, page -> {
+            throw new IllegalStateException("disk on fire");
+        }, digestOf(block(1)), 0));
+        assertEquals(frames, engine.framesInUse());
+        assertEquals(0, guest.readByte(0));
+    }
+
+    @Test
+    void aFrameLeavesTheRegistryWhenItsLastMappingGoes() {
+        MergeDomain domain = engine.createDomain("tenant");
+        Guest guest = engine.createGuest(domain, "g", PAGE);
+        byte[] content = block(3);
+        byte[] digest = digestOf(content);
+        installer.install(guest, 0, copyOf(content, new AtomicInteger()), digest, 0);
+        guest.write(0, new byte[] {1}, 0, 1);
+        assertEquals(0, domain.residentFrames());
+        assertEquals(0, engine.counters().pagesShared());
+        Guest other = engine.createGuest(domain, "other", PAGE);
+        assertFalse(installer.mapResident(other, 0, digest, 0), "the changed frame is no longer resident");
+    }
+
+    @Test
+    void residentContentIsOnlyMappedWithinItsDomain() {
+        Guest a = engine.createGuest(engine.createDomain("one"), "a", PAGE);
+        Guest b = engine.createGuest(engine.createDomain("two"), "b", PAGE);
+        byte[] content = block(8);
+        byte[] digest = digestOf(content);
+        installer.install(a, 0, copyOf(content, new AtomicInteger()), digest, 0);
+        assertFalse(installer.mapResident(b, 0, digest, 0));
+    }
+
+    @Test
+    void theScannerMergesAWrittenPageIntoAnInstalledFrame() {
+        MergeDomain domain = engine.createDomain("tenant");
+        Guest loaded = engine.createGuest(domain, "loaded", PAGE);
+        Guest written = engine.createGuest(domain, "written", PAGE);
+        byte[] content = block(4);
+        installer.install(loaded, 0, copyOf(content, new AtomicInteger()), digestOf(content), 0);
+        written.write(0, content, 0, PAGE);
+        engine.scanner().scanFullPass();
+        engine.scanner().scanFullPass();
+        assertEquals(1, engine.counters().pagesShared());
+        assertEquals(1, engine.counters().pagesSharing());
+    }
+
+    @Test
+    void onlyWholePagesOfALiveGuestCanBeLoaded() {
+        Guest guest = engine.createGuest(engine.createDomain("tenant"), "g", PAGE);
+        byte[] digest = digestOf(block(1));
+        assertThrows(DedupException.class, () -> installer.mapResident(guest, 100, digest, 0));
+        assertThrows(DedupException.class, () -> installer.mapResident(guest, PAGE, digest, 0));
+        guest.destroy();
+        assertThrows(DedupException.class, () -> installer.install(guest, 0, p -> { }, digest, 0));
+    }
+}
