@@ -160,6 +160,31 @@ public final class ImageIndex implements AutoCloseable {
         layout = new ImageLayout(layout.kind(), source, layout.extents(), layout.sizeBytes(), layout.mtimeNanos());
     }
 
+    /**
+     * Re-reads {@code source} and compares it with this index: its identity, and every block's digest
+     * where the two have the same number of blocks.
+     */
+    public Verification verify(Path source, BuildProgress progress) {
+        String difference = layout.differenceFrom(ImageLayout.of(source));
+        try (ImageIndex fresh = build(source, progress)) {
+            if (fresh.blockCount() != blockCount) {
+                return new Verification(difference, 0, Math.max(blockCount, fresh.blockCount()), 0);
+            }
+            long mismatched = 0;
+            long first = -1;
+            for (long b = 0; b < blockCount; b++) {
+                long mine = record(b);
+                long theirs = fresh.record(b);
+                if (MemorySegment.mismatch(bytes, mine, mine + IndexFile.DIGEST_LENGTH, fresh.bytes, theirs,
+                        theirs + IndexFile.DIGEST_LENGTH) >= 0) {
+                    mismatched++;
+                    first = first < 0 ? b : first;
+                }
+            }
+            return new Verification(difference, blockCount, mismatched, first);
+        }
+    }
+
     /** Writes the index to {@code file} atomically: a temporary file beside it, flushed, then renamed. */
     public void writeTo(Path file) {
         Path directory = file.toAbsolutePath().getParent();

@@ -1,8 +1,38 @@
 /**
- * The pre-load image index: a persisted SHA-256 digest per 4 KiB block of an image, a registry of
- * resident frames by digest, and a loader that maps resident blocks copy-on-write instead of reading
- * them.
+ * The pre-load image index: guests map resident image blocks instead of reading them.
  *
- * <p>Empty until its issue ("image-index: pre-load deduplication") lands.
+ * <h2>What it does</h2>
+ * {@link io.samepage.image.ImageIndex#build} lays an image out in 4 KiB blocks
+ * ({@link io.samepage.image.ImageLayout}: a raw image or file, or a directory tree in a documented
+ * order) and records each block's SHA-256 digest, fast hash and zero flag, hashing on every core.
+ * The index is written atomically and opened memory-mapped ({@link io.samepage.image.IndexFile}
+ * documents the layout). {@link io.samepage.image.ImageLoader} loads blocks into guests: a zero
+ * block maps the zero frame, a block whose content is resident in the guest's merge domain maps that
+ * frame copy-on-write, and any other block is read into a fresh frame, checked against its digest
+ * and registered as resident.
+ *
+ * <h2>Invariants</h2>
+ * <ul>
+ *   <li>Identity is SHA-256, never the fast hash: a block is mapped only to a frame registered under
+ *       the same 32-byte digest, and a frame is registered only after its bytes hashed to it.</li>
+ *   <li>The loader never hands out stale or foreign bytes: an index whose image changed is refused
+ *       when opened (size, modification time, files), and a block whose bytes do not match the index
+ *       fails its load, naming the block and the file, without being installed.</li>
+ *   <li>A damaged, truncated, foreign or wrong-version index file is refused with one error; the
+ *       parser reads nothing outside the file.</li>
+ * </ul>
+ *
+ * <h2>Where the registry lives, and why</h2>
+ * The design put the resident registry in this module. It lives beside the stable index in
+ * {@code io.samepage.core.MergeDomain} instead, because a registered frame must leave the registry in
+ * the same critical section in which its last mapping goes; here the registry could only learn of it
+ * afterwards, and for that moment it would name a frame that may already hold other bytes. This module
+ * reaches it through {@code io.samepage.core.PageInstaller}.
+ *
+ * <h2>Rejected</h2>
+ * Chronicle Bytes for the mapped file (needs internal-package flags and fails when
+ * {@code sun.misc.Unsafe} memory access is denied): the JDK's {@code FileChannel.map(..., Arena)} does
+ * the same job. A digest-sorted block table: the loader looks blocks up by number, so a flat array
+ * indexed by block number is the fastest lookup, and digests are looked up in the in-memory registry.
  */
 package io.samepage.image;
