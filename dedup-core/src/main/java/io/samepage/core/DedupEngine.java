@@ -35,7 +35,8 @@ public final class DedupEngine implements AutoCloseable {
 
     private DedupEngine(EngineContext context) {
         this.context = context;
-        this.pool = new FramePool(context.poolBytes());
+        this.pool = context.warmFrames() < 0 ? new FramePool(context.poolBytes())
+                : new FramePool(context.poolBytes(), context.warmFrames());
         this.knobs = context.knobs();
         this.knobs.bind(this::pagesShared);
         this.scanner = new Scanner(this, context.newScannerHasher());
@@ -177,6 +178,24 @@ public final class DedupEngine implements AutoCloseable {
             domain.stableLock().unlock();
         }
         pool.free(frame);
+    }
+
+    /**
+     * If the caller's page is the only mapping of stable {@code frame}, takes the frame out of the
+     * stable index (and the resident registry) so the page may write it in place: a last-mapper break
+     * without a copy. Under the domain's lock nobody can add a mapping meanwhile. Caller holds the page.
+     */
+    boolean takeSoleMapping(MergeDomain domain, int frame) {
+        domain.stableLock().lock();
+        try {
+            if (pool.refCount(frame) != 1) {
+                return false;
+            }
+            domain.removeStable(frame);
+            return true;
+        } finally {
+            domain.stableLock().unlock();
+        }
     }
 
     void zeroPageMapped() {

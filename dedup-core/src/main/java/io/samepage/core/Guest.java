@@ -27,6 +27,8 @@ public final class Guest {
     static final int VISITED = 1;
     static final int STABLE = 1 << 1;
     static final int ZERO_MERGED = 1 << 2;
+    /** Written since the scanner last hashed it: the engine sees every write, so a clean page keeps its hash. */
+    static final int DIRTY = 1 << 3;
     static final int AGE_SHIFT = 8;
     static final int SKIP_SHIFT = 12;
     static final int NIBBLE = 0xF;
@@ -234,12 +236,14 @@ public final class Guest {
                     + " free frames to write " + length + " bytes at 0x" + Long.toHexString(address) + ", "
                     + pool.framesAvailable() + " are free; nothing was written");
         }
+        int used = 0;
         for (int page = first; page <= last; page++) {
             long pageStart = (long) page << Pages.PAGE_SHIFT;
             long from = Math.max(address, pageStart);
             long to = Math.min(address + length, pageStart + Pages.PAGE_SIZE);
-            writePage(page, (int) (from - pageStart), (int) (to - from), src, from - address, value);
+            used += writePage(page, (int) (from - pageStart), (int) (to - from), src, from - address, value);
         }
+        pool.unreserve(needed - used);
     }
 
     private boolean needsFrame(int page, long address, long length, MemorySegment src, byte value) {
@@ -258,28 +262,43 @@ public final class Guest {
         return address <= pageStart && address + length >= pageStart + Pages.PAGE_SIZE;
     }
 
-    /** Writes one page's part of a mutation; the caller holds the page's stripe and a frame reservation. */
-    private void writePage(int page, int inPage, int length, MemorySegment src, long srcOffset, byte value) {
+    /**
+     * Writes one page's part of a mutation; the caller holds the page's stripe and a frame reservation.
+     *
+     * @return frames taken from the reservation (0 or 1)
+     */
+    private int writePage(int page, int inPage, int length, MemorySegment src, long srcOffset, byte value) {
         if (src == null && value == 0 && length == Pages.PAGE_SIZE) {
             unmap(page);
-            return;
+            return 0;
         }
+        int taken = 0;
         if (!isPrivate(page)) {
             int old = frames[page];
-            int fresh = pool.allocateReserved();
-            if (old != domain.zeroFrame() && length < Pages.PAGE_SIZE) {
-                MemorySegment.copy(pool.memory(), FramePool.offsetOf(old), pool.memory(), FramePool.offsetOf(fresh),
-                        Pages.PAGE_SIZE);
+            if ((states[page] & STABLE) != 0 && engine.takeSoleMapping(domain, old)) {
+                states[page] &= ~STABLE;
+                mergingPages.decrementAndGet();
+            } else {
+                boolean copyOld = old != domain.zeroFrame() && length < Pages.PAGE_SIZE;
+                int fresh = copyOld || length == Pages.PAGE_SIZE ? pool.allocateReservedForOverwrite()
+                        : pool.allocateReserved();
+                if (copyOld) {
+                    MemorySegment.copy(pool.memory(), FramePool.offsetOf(old), pool.memory(),
+                            FramePool.offsetOf(fresh), Pages.PAGE_SIZE);
+                }
+                unmap(page);
+                frames[page] = fresh;
+                taken = 1;
             }
-            unmap(page);
-            frames[page] = fresh;
         }
+        states[page] |= DIRTY;
         long at = FramePool.offsetOf(frames[page]) + inPage;
         if (src != null) {
             MemorySegment.copy(src, srcOffset, pool.memory(), at, length);
         } else {
             pool.memory().asSlice(at, length).fill(value);
         }
+        return taken;
     }
 
     /** Drops the page's mapping: it maps the zero frame again, as if never written. Caller holds its stripe. */
@@ -421,13 +440,15 @@ public final class Guest {
     /** Gives a merged page (stable or zero-merged) a private copy again. Caller holds the stripe and a reservation. */
     void unmerge(int page) {
         int old = frames[page];
-        int fresh = pool.allocateReserved();
-        if (old != domain.zeroFrame()) {
+        boolean copyOld = old != domain.zeroFrame();
+        int fresh = copyOld ? pool.allocateReservedForOverwrite() : pool.allocateReserved();
+        if (copyOld) {
             MemorySegment.copy(pool.memory(), FramePool.offsetOf(old), pool.memory(), FramePool.offsetOf(fresh),
                     Pages.PAGE_SIZE);
         }
         unmap(page);
         frames[page] = fresh;
+        states[page] |= DIRTY;
     }
 
     boolean isMerged(int page) {

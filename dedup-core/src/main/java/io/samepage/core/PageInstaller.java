@@ -23,7 +23,7 @@ import java.util.concurrent.locks.StampedLock;
  */
 public final class PageInstaller {
 
-    /** Writes exactly one page of content into the segment it is given. */
+    /** Writes all 4096 bytes of one page into the segment it is given (which holds old bytes before). */
     @FunctionalInterface
     public interface PageFill {
         void fill(MemorySegment page);
@@ -89,7 +89,7 @@ public final class PageInstaller {
             throw new DedupException("host frame pool exhausted: no frame to load guest " + guest.name() + "'s page at 0x"
                     + Long.toHexString(pageAddress));
         }
-        int frame = pool.allocateReserved();
+        int frame = pool.allocateReservedForOverwrite();
         boolean installed = false;
         try {
             long at = FramePool.offsetOf(frame);

@@ -18,7 +18,9 @@ import org.agrona.concurrent.Agent;
  *   <li>{@code smart_scan}: a page that stayed unmergeable for several visits is skipped for 1, 2, 4,
  *       then 8 visits ({@code pages_skipped}).</li>
  *   <li>The fast hash of the page. If it changed since the last visit, the page is volatile: it waits
- *       for the next visit. The hash is stored; nothing else happens.</li>
+ *       for the next visit. The hash is stored; nothing else happens. A page that was not written since
+ *       it was last hashed keeps that hash without being read again: unlike KSM, the engine sees every
+ *       write (the page's dirty bit), so it rehashes only written pages.</li>
  *   <li>{@code use_zero_pages}: an all-zero page (hash equal to the zero page's, then a full compare)
  *       is mapped to the zero frame.</li>
  *   <li>The stable index of the page's domain: every frame stored under the same hash is a candidate;
@@ -238,13 +240,16 @@ public final class Scanner implements Agent {
                 return;
             }
             long offset = FramePool.offsetOf(frame);
-            long hash = hasher.hash(memory, offset);
+            state = guest.stateAt(page);
+            boolean unchanged = (state & (Guest.VISITED | Guest.DIRTY)) == Guest.VISITED;
+            long hash = unchanged ? guest.lastHash(page) : hasher.hash(memory, offset);
             if ((state & Guest.VISITED) == 0 || guest.lastHash(page) != hash) {
                 guest.setLastHash(page, hash);
-                guest.setState(page, (state | Guest.VISITED) & ~(Guest.NIBBLE << Guest.AGE_SHIFT
+                guest.setState(page, (state | Guest.VISITED) & ~(Guest.DIRTY | Guest.NIBBLE << Guest.AGE_SHIFT
                         | Guest.NIBBLE << Guest.SKIP_SHIFT));
                 return;
             }
+            guest.setState(page, state & ~Guest.DIRTY);
             if (hash == zeroPageHash && knobs.useZeroPages() && Pages.isZeroPage(memory, offset)) {
                 guest.mapZero(page);
                 engine.zeroPageMapped();

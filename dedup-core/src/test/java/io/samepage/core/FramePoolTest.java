@@ -264,7 +264,8 @@ class FramePoolTest {
     void freeingFramesGivesMemoryBackToTheOperatingSystem() throws IOException {
         Assumptions.assumeTrue(NativeMemory.available(), "needs Linux mmap/madvise to observe RSS");
         int frames = (int) (128 * MIB / Pages.PAGE_SIZE);
-        try (FramePool pool = new FramePool(512 * MIB)) {
+        int warm = 1024;
+        try (FramePool pool = new FramePool(512 * MIB, warm)) {
             MemorySegment memory = pool.memory();
             int[] taken = new int[frames];
             long before = rssAnonKiB();
@@ -283,6 +284,36 @@ class FramePoolTest {
             assertTrue(peak - before >= 100 * 1024, () -> "RssAnon grew only " + (peak - before) + " KiB");
             assertTrue(peak - after >= 100 * 1024, () -> "RssAnon fell only " + (peak - after) + " KiB");
             assertEquals(0, pool.framesInUse());
+            assertEquals(warm, pool.warmFrames(), "the first frames freed stay resident for reuse");
+        }
+    }
+
+    @Test
+    void warmFramesAreReusedFirstAndReadAsZerosUnlessTakenForOverwrite() {
+        try (FramePool pool = new FramePool(64 * Pages.PAGE_SIZE, 2)) {
+            MemorySegment memory = pool.memory();
+            assertTrue(pool.tryReserve(3));
+            int a = pool.allocateReserved();
+            int b = pool.allocateReserved();
+            int c = pool.allocateReserved();
+            for (int frame : new int[] {a, b, c}) {
+                memory.set(ValueLayout.JAVA_BYTE, FramePool.offsetOf(frame) + 100, (byte) 9);
+            }
+            pool.free(a);
+            pool.free(b);
+            pool.free(c);
+            assertEquals(2, pool.warmFrames(), "only two stay resident");
+            assertTrue(pool.tryReserve(3));
+            int dirty = pool.allocateReservedForOverwrite();
+            assertEquals(b, dirty, "the last warm frame freed comes back first");
+            assertEquals(9, memory.get(ValueLayout.JAVA_BYTE, FramePool.offsetOf(dirty) + 100),
+                    "taken for overwrite: not zeroed");
+            int zeroed = pool.allocateReserved();
+            assertEquals(a, zeroed);
+            assertEquals(0, memory.get(ValueLayout.JAVA_BYTE, FramePool.offsetOf(zeroed) + 100));
+            int discarded = pool.allocateReserved();
+            assertEquals(c, discarded, "then frames that went back to the operating system");
+            assertEquals(0, memory.get(ValueLayout.JAVA_BYTE, FramePool.offsetOf(discarded) + 100));
         }
     }
 

@@ -87,7 +87,9 @@ class MergingTest {
         EngineCounters c = e.counters();
         assertEquals(1, c.pagesShared());
         assertEquals(0, c.pagesSharing());
+        long frames = e.framesInUse();
         b.write(0, new byte[] {9}, 0, 1);
+        assertEquals(frames, e.framesInUse(), "the last mapper writes the frame in place, no copy");
         assertEquals(0, e.counters().pagesShared());
         assertEquals(9, b.readByte(0));
         assertEquals(1, a.readByte(0));

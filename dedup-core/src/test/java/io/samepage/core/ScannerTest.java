@@ -83,6 +83,43 @@ class ScannerTest {
     }
 
     @Test
+    void onlyPagesWrittenSinceTheirLastVisitAreHashedAgain() {
+        java.util.concurrent.atomic.AtomicLong hashes = new java.util.concurrent.atomic.AtomicLong();
+        io.samepage.hashing.PageHasher real = io.samepage.hashing.HashAlgorithm.CRC32C.newHasher(1);
+        io.samepage.hashing.PageHasher counting = new io.samepage.hashing.PageHasher() {
+            @Override
+            public long hash(java.lang.foreign.MemorySegment memory, long offset) {
+                hashes.incrementAndGet();
+                return real.hash(memory, offset);
+            }
+
+            @Override
+            public io.samepage.hashing.HashAlgorithm algorithm() {
+                return real.algorithm();
+            }
+
+            @Override
+            public long seed() {
+                return real.seed();
+            }
+        };
+        EngineContext context = new EngineContext().customHasher(counting);
+        context.knobs().smartScan(false);
+        try (DedupEngine engine = engine(context)) {
+            Guest guest = engine.createGuest(engine.createDomain("d"), "g", 16 * PAGE);
+            writeUnique(guest, 3);
+            engine.scanner().scanFullPass();
+            long afterFirst = hashes.get();
+            engine.scanner().scanFullPass();
+            assertEquals(afterFirst, hashes.get(), "nothing was written, nothing is hashed again");
+            guest.write(5 * PAGE + 7, new byte[] {1, 2}, 0, 2);
+            engine.scanner().scanFullPass();
+            assertEquals(afterFirst + 1, hashes.get(), "only the written page");
+            assertEquals(16, engine.counters().pagesUnshared() + engine.counters().pagesVolatile());
+        }
+    }
+
+    @Test
     void theAdvisorScalesPagesToScanTowardTheTargetScanTimeUnderTheCpuCap() {
         long second = 1_000_000_000L;
         assertEquals(1000, Scanner.advisedPagesToScan(1000, 200 * second, 0, 200, 70), "on target: unchanged");
