@@ -23,7 +23,11 @@ import picocli.CommandLine.Option;
 /**
  * {@code samepage demo}: Samepage's main job on an embedded workload, in a few seconds.
  *
- * <p>It creates {@code --guests} guests of {@code --guest-mib} MiB in one merge domain and writes
+ * <p>First {@code --guests} guests boot from one image ({@code --image}, by default the JDK this
+ * command runs on), without and then with the pre-load index ({@link ImageBoot}): with it, later guests
+ * map the blocks the first one read instead of reading them.
+ *
+ * <p>Then it creates {@code --guests} guests of {@code --guest-mib} MiB in one merge domain and writes
  * into them the page mix of {@link DemoWorkload} (45% OS image identical in every guest, 25% zeroed,
  * 25% unique, 5% OS image pages written after boot; the Javadoc there gives the sources and says why
  * these are orders of magnitude, not measurements). It then merges them with full scans until two in
@@ -36,7 +40,15 @@ import picocli.CommandLine.Option;
         name = "demo",
         sortOptions = false,
         description = {
-            "Creates guests that run the same operating system in one merge domain, merges their "
+            "Boot: N guests load one image (--image; by default the JDK this command runs on), first "
+                    + "without the pre-load index, each reading every block into its own memory, then with it: "
+                    + "a zero block maps the zero frame, a block whose content (SHA-256) is already resident "
+                    + "maps that frame copy-on-write, and only the other blocks are read, each checked against "
+                    + "its digest. Prints each guest's blocks read, mapped and zero and its load time, and the "
+                    + "host frames in use after all N guests, and checks that every guest reads back the image's "
+                    + "bytes at every " + ImageBoot.SAMPLE_EVERY_BLOCKS + "th block.",
+            "",
+            "Merge: creates N guests that run the same operating system in one merge domain, merges their "
                     + "identical pages (full scans until two in a row change nothing, use_zero_pages on), "
                     + "writes to some merged pages (copy-on-write), checks that every guest reads back "
                     + "exactly what it wrote, and prints host memory and the KSM counters before merging, "
@@ -63,8 +75,10 @@ import picocli.CommandLine.Option;
                     + "vary widely.",
             "",
             "Exit codes: 0 success; 1 failure while working (a guest read back other bytes than it "
-                    + "wrote, the frame pool exhausted); 2 bad usage (a value out of range, guests larger "
-                    + "than this host's memory).",
+                    + "wrote or than the image holds, an image block that no longer matches its digest, the "
+                    + "frame pool exhausted); 2 bad usage or bad input (a value out of range, guests larger "
+                    + "than this host's memory, a missing or empty image, an --index that is corrupt, "
+                    + "foreign or stale), with one line on stderr naming it.",
         })
 final class DemoCommand implements Callable<Integer> {
 
@@ -78,7 +92,8 @@ final class DemoCommand implements Callable<Integer> {
     private boolean help;
 
     @Option(names = "--guests", paramLabel = "N", defaultValue = "4",
-            description = "Guests to create, at least 2. Default: ${DEFAULT-VALUE}.")
+            description = "Guests to create, at least 2: N boot from the image without the index, N with "
+                    + "it, then N merge. Default: ${DEFAULT-VALUE}.")
     private int guestCount;
 
     @Option(names = "--guest-mib", paramLabel = "MIB", defaultValue = "64",
@@ -86,7 +101,26 @@ final class DemoCommand implements Callable<Integer> {
                     + "guest-mib of memory before merging. Default: ${DEFAULT-VALUE}.")
     private int guestMib;
 
-    @Option(names = "--json", description = "Print one JSON object instead of tables.")
+    @Option(names = "--image", paramLabel = "PATH", defaultValue = "${sys:java.home}",
+            description = "The image the guests boot from: a raw disk image or any file, or a directory "
+                    + "tree. Without the index the host holds a copy per guest, so it needs about N x its "
+                    + "size of memory. Default: the JDK this command runs on, ${DEFAULT-VALUE}.")
+    private String image;
+
+    @Option(names = "--index", paramLabel = "FILE",
+            description = "Use an index file of the image: opened if it exists, and refused if the image "
+                    + "changed since it was built (size, modification time or files: use --rebuild); built "
+                    + "and written atomically if it does not exist. Default: none, the index is built in "
+                    + "memory for this run.")
+    private String indexFile;
+
+    @Option(names = "--rebuild",
+            description = "With --index: build the index from the image again and rewrite FILE, even if it "
+                    + "exists and is current. Default: off.")
+    private boolean rebuild;
+
+    @Option(names = "--json", description = "Print one JSON object instead of tables: the boot under "
+            + "\"image\", then the merge's keys.")
     private boolean json;
 
     /** Host memory and counters at one step of the demo. */
@@ -121,13 +155,19 @@ final class DemoCommand implements Callable<Integer> {
             if (guestMib < 1) {
                 throw CommandException.badInput("--guest-mib " + guestMib + ": must be at least 1");
             }
+            if (rebuild && indexFile == null) {
+                throw CommandException.badInput("--rebuild: rebuilds the --index FILE, and no --index was given");
+            }
+            long hostBytes = hostMemoryBytes();
             long totalMib = (long) guestCount * guestMib;
-            long hostMib = hostMemoryBytes() >> 20;
+            long hostMib = hostBytes >> 20;
             if (totalMib > hostMib) {
                 throw CommandException.badInput("--guests " + guestCount + " --guest-mib " + guestMib + ": the guests "
                         + "need " + totalMib + " MiB of host memory before merging; this host has " + hostMib + " MiB");
             }
-            String report = run();
+            ImageBoot.Result boot = ImageBoot.run(IndexFiles.path(image),
+                    indexFile == null ? null : IndexFiles.path(indexFile), rebuild, guestCount, hostBytes);
+            String report = run(boot);
             spec.commandLine().getOut().print(report);
             spec.commandLine().getOut().flush();
             return 0;
@@ -143,7 +183,7 @@ final class DemoCommand implements Callable<Integer> {
                 .getTotalMemorySize();
     }
 
-    private String run() {
+    private String run(ImageBoot.Result boot) {
         long guestBytes = (long) guestMib << 20;
         int pagesPerGuest = (int) (guestBytes / Pages.PAGE_SIZE);
         EngineContext context = new EngineContext().poolBytes(guestCount * guestBytes + POOL_SLACK_BYTES);
@@ -165,15 +205,17 @@ final class DemoCommand implements Callable<Integer> {
             checked += workload.verify(guests);
             Stage written = Stage.of("after copy-on-write", engine);
             List<Stage> stages = List.of(before, merged, written);
-            return json ? json(workload, scans, checked, stages) : text(workload, scans, checked, stages);
+            return json ? json(boot, workload, scans, checked, stages)
+                    : ImageBootReport.text(boot) + text(workload, scans, checked, stages);
         } catch (DedupException e) {
             throw CommandException.failure(e.getMessage());
         }
     }
 
-    private String json(DemoWorkload workload, int scans, long checked, List<Stage> stages) {
+    private String json(ImageBoot.Result boot, DemoWorkload workload, int scans, long checked, List<Stage> stages) {
         ObjectNode root = CounterReport.newObject();
         root.put("guest_count", guestCount);
+        root.set("image", ImageBootReport.json(boot));
         root.put("guest_mib", guestMib);
         root.put("seed", DemoWorkload.SEED);
         root.putObject("page_mix_percent")
@@ -198,8 +240,8 @@ final class DemoCommand implements Callable<Integer> {
 
     private String text(DemoWorkload workload, int scans, long checked, List<Stage> stages) {
         StringBuilder out = new StringBuilder();
-        out.append(String.format(Locale.ROOT, "%d guests of %d MiB in one merge domain, seed 0x%x. Page mix of each "
-                        + "guest (pages):%n  %d OS image (identical in every guest), %d zeroed, %d unique, "
+        out.append(String.format(Locale.ROOT, "Merge: %d guests of %d MiB in one merge domain, seed 0x%x. Page mix "
+                        + "of each guest (pages):%n  %d OS image (identical in every guest), %d zeroed, %d unique, "
                         + "%d written after boot.%n",
                 guestCount, guestMib, DemoWorkload.SEED, workload.osPages(), workload.zeroedPages(),
                 workload.uniquePages(), workload.writtenAfterBootPages()));

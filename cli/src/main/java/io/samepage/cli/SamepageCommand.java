@@ -9,14 +9,14 @@ import picocli.CommandLine.Command;
 
 /**
  * The top-level {@code samepage} command. Subcommands arrive with the capabilities behind them
- * ({@code scan}, {@code demo} so far); this class only wires picocli and the exit-code conventions
+ * ({@code scan}, {@code index}, {@code demo} so far); this class only wires picocli and the exit-code conventions
  * every subcommand follows: 0 success, 1 a failure while working, 2 bad usage or bad input.
  */
 @Command(
         name = "samepage",
         mixinStandardHelpOptions = true,
         versionProvider = SamepageCommand.Version.class,
-        subcommands = {ScanCommand.class, DemoCommand.class},
+        subcommands = {ScanCommand.class, IndexCommand.class, DemoCommand.class},
         description = {
             "Deduplicates identical 4 KiB memory pages across virtual machines and other",
             "guests, and maps blocks of an image that are already resident instead of",
@@ -24,7 +24,7 @@ import picocli.CommandLine.Command;
         },
         footer = {
             "",
-            "Exit codes: 0 success, 1 failure while working, 2 bad usage or bad input.",
+            "Exit codes: 0 success, 1 failure while working or a check that failed, 2 bad usage or bad input.",
         })
 public final class SamepageCommand implements Runnable {
 

@@ -182,11 +182,7 @@ public final class Guest {
     }
 
     void releaseAll() {
-        destroyed = true;
-        for (StampedLock lock : stripes) {
-            long stamp = lock.writeLock();
-            lock.unlockWrite(stamp);
-        }
+        markDestroyed();
         for (int page = 0; page < pageCount; page++) {
             StampedLock lock = stripes[page & stripeMask];
             long stamp = lock.writeLock();
@@ -195,6 +191,18 @@ public final class Guest {
             } finally {
                 lock.unlockWrite(stamp);
             }
+        }
+    }
+
+    /**
+     * Marks the guest destroyed and waits for every operation in flight on it; its frames stay mapped
+     * (the engine's close unmaps the whole pool at once instead of freeing frame by frame).
+     */
+    void markDestroyed() {
+        destroyed = true;
+        for (StampedLock lock : stripes) {
+            long stamp = lock.writeLock();
+            lock.unlockWrite(stamp);
         }
     }
 

@@ -168,7 +168,7 @@ public final class ImageIndex implements AutoCloseable {
         String difference = layout.differenceFrom(ImageLayout.of(source));
         try (ImageIndex fresh = build(source, progress)) {
             if (fresh.blockCount() != blockCount) {
-                return new Verification(difference, 0, Math.max(blockCount, fresh.blockCount()), 0);
+                return new Verification(difference, 0, Math.max(blockCount, fresh.blockCount()), -1);
             }
             long mismatched = 0;
             long first = -1;
@@ -220,6 +220,11 @@ public final class ImageIndex implements AutoCloseable {
 
     public long blockCount() {
         return blockCount;
+    }
+
+    /** The index file format version ({@value IndexFile#VERSION} for everything this build writes). */
+    public int formatVersion() {
+        return bytes.get(IndexFile.INT, IndexFile.O_VERSION);
     }
 
     public long zeroBlocks() {

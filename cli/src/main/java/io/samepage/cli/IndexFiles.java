@@ -1,0 +1,92 @@
+package io.samepage.cli;
+
+import io.samepage.image.ImageIndex;
+import io.samepage.image.ImageIndexException;
+import io.samepage.image.ImageLayout;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
+import java.nio.file.Path;
+
+/**
+ * What the {@code index} commands and {@code demo --index} share: paths as given, the checks on an
+ * index file to write, and the exit code of each {@link ImageIndexException.Kind}.
+ */
+final class IndexFiles {
+
+    private IndexFiles() {
+    }
+
+    /**
+     * The exit code of an image-index error: a change found in the image's content is a failed check
+     * (1); everything else (a foreign, corrupt, wrong-version or stale index, a missing, empty or
+     * unreadable source, an index that cannot be written) is bad input (2). The message already names
+     * the file and says what to do.
+     */
+    static CommandException toCommandException(ImageIndexException e) {
+        return switch (e.kind()) {
+            case BLOCK_MISMATCH -> CommandException.failure(e.getMessage());
+            case FOREIGN, VERSION, CORRUPT, STALE, IO, BAD_SOURCE -> CommandException.badInput(e.getMessage());
+        };
+    }
+
+    /** {@code name} as a path, or exit 2 naming it. */
+    static Path path(String name) {
+        try {
+            return Path.of(name);
+        } catch (InvalidPathException e) {
+            throw CommandException.badInput(name + ": not a valid path (" + e.getReason() + ")");
+        }
+    }
+
+    /**
+     * Refuses, before any work, an index file that could not be written or that would change the image
+     * it describes: a directory, something that is not a regular file (a device), a folder that does
+     * not exist or cannot be written, the image itself, or a path inside the image's directory tree.
+     *
+     * @throws CommandException (exit 2) naming the file and what is wrong
+     */
+    static void checkWritable(Path output, Path source) {
+        if (Files.isDirectory(output)) {
+            throw CommandException.badInput(output + ": is a directory; name the index file to write");
+        }
+        if (Files.exists(output) && !Files.isRegularFile(output)) {
+            throw CommandException.badInput(output + ": exists and is not a regular file; it would be replaced");
+        }
+        Path folder = output.toAbsolutePath().getParent();
+        if (!Files.isDirectory(folder)) {
+            throw CommandException.badInput(output + ": the directory " + folder + " does not exist");
+        }
+        if (!Files.isWritable(folder)) {
+            throw CommandException.badInput(output + ": cannot write in " + folder + ": permission denied");
+        }
+        try {
+            Path image = source.toRealPath();
+            if (Files.isDirectory(image) && folder.toRealPath().startsWith(image)) {
+                throw CommandException.badInput(output + ": lies inside the image " + source
+                        + "; writing it there would change the image it describes");
+            }
+            if (Files.exists(output) && Files.isSameFile(output, image)) {
+                throw CommandException.badInput(output + ": is the image " + source + " itself");
+            }
+        } catch (IOException e) {
+            // The source is missing or unreadable: building it says so, naming it.
+        }
+    }
+
+    /** {@code bytes} for people: in KiB below 1 MiB, in MiB below 1 GiB, else in GiB, one decimal. */
+    static String size(long bytes) {
+        if (bytes < 1L << 20) {
+            return String.format(java.util.Locale.ROOT, "%.1f KiB", bytes / 1024.0);
+        }
+        return bytes < 1L << 30 ? String.format(java.util.Locale.ROOT, "%.1f MiB", bytes / CounterReport.MIB)
+                : String.format(java.util.Locale.ROOT, "%.1f GiB", bytes / (CounterReport.MIB * 1024));
+    }
+
+    /** What the image is, for people: "a file" or "a directory of N files". */
+    static String describe(ImageLayout layout) {
+        int files = layout.extents().size();
+        return layout.kind() == ImageLayout.Kind.FILE ? "a file"
+                : "a directory of " + files + (files == 1 ? " file" : " files");
+    }
+}
