@@ -1,5 +1,6 @@
 package io.samepage.cli;
 
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.samepage.core.DedupEngine;
 import io.samepage.core.DedupException;
 import io.samepage.core.EngineContext;
@@ -9,6 +10,7 @@ import io.samepage.core.GuestCounters;
 import io.samepage.core.MergeDomain;
 import io.samepage.core.ScanKnobs;
 import io.samepage.hashing.Pages;
+import io.samepage.kvm.KernelKsm;
 import java.io.PrintWriter;
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
@@ -33,6 +35,10 @@ import picocli.CommandLine.Parameters;
  * <p>Every source is checked before any is loaded, so bad input costs nothing and prints nothing on
  * stdout. The sources' non-zero content is held in host memory while they load, before merging frees
  * the duplicates: scanning 8 GiB of dumps can take up to 8 GiB of RAM.
+ *
+ * <p>Host mode: {@code --pid} and {@code --qemu} add live sources, a process's memory or a QEMU
+ * guest's RAM, read without disturbing them ({@link ProcessSource} says what is read); they combine
+ * with files and with each other, all in one engine.
  */
 @Command(
         name = "scan",
@@ -48,15 +54,39 @@ import picocli.CommandLine.Parameters;
                     + "loaded, as a guest that zeroed them holds them. The sources' other pages are held in "
                     + "host memory until merging frees the duplicates.",
             "",
+            "Host mode: --pid and --qemu scan live memory, read-only (the processes are neither stopped nor "
+                    + "written). A process is one guest: its private readable mappings end to end; only its "
+                    + "resident anonymous pages are read, the pages KSM could merge. A QEMU guest is one guest: "
+                    + "the mapping that holds its RAM, at the guest's offsets, every resident page read. A page "
+                    + "that is not resident (never touched, swapped out, or mapping the kernel's zero page) "
+                    + "costs the host nothing and is never read, as reading would fault it in: it is counted in "
+                    + "pages_not_resident, never as a zero page or a saving. Files, --pid and --qemu combine "
+                    + "freely; every source is opened and checked before any is loaded.",
+            "",
         },
         footer = {
             "",
             "Counters keep Linux KSM's names and meanings (/sys/kernel/mm/ksm, /proc/PID/ksm_stat); "
                     + "--json prints them as one object with a guests array.",
             "",
+            "For each live source the guest entry adds pid, pages_resident (read), pages_not_resident, "
+                    + "pages_file_backed (page cache or shared memory: already shared by the kernel, not merged "
+                    + "by KSM, not read), partial (true if the process exited while it was read: the counters "
+                    + "cover the pages before) and kernel_ksm: what kernel KSM achieves for the process now "
+                    + "(ksm_rmap_items, ksm_zero_pages, ksm_merging_pages, ksm_process_profit), or null with "
+                    + "kernel_ksm_absent saying why where /proc/PID/ksm_stat is missing (before Linux 6.1). A "
+                    + "QEMU guest adds qemu: its name, ram_bytes, the ram_mapping scanned and the rule that "
+                    + "found it (found_by).",
+            "",
+            "Reading another user's process needs root or CAP_SYS_PTRACE (and kernel.yama.ptrace_scope may "
+                    + "refuse processes that are not descendants). Where frame numbers are hidden (without "
+                    + "CAP_SYS_ADMIN) a page mapping the kernel's zero page cannot be told apart and is read as "
+                    + "a resident page of zeros.",
+            "",
             "Exit codes: 0 success; 1 failure while working (a read error, a frame pool too small); "
                     + "2 bad usage or bad input (a missing, unreadable or empty source, a directory, a length "
-                    + "that is not a multiple of 4096), with one line on stderr naming the source.",
+                    + "that is not a multiple of 4096; no such process, permission denied, a process that has "
+                    + "exited; --qemu finding no guest), with one line on stderr naming the source.",
         })
 final class ScanCommand implements Callable<Integer> {
 
@@ -90,23 +120,45 @@ final class ScanCommand implements Callable<Integer> {
     @Option(names = "--pool-mib", paramLabel = "MIB",
             description = "Host memory for frames, in MiB; it must hold the sources' non-zero content "
                     + "before merging, and its frame metadata counts in metadata_bytes. Default: the "
-                    + "sources' total size plus one 4 KiB zero frame per merge domain.")
+                    + "sources' total size plus one 4 KiB zero frame per merge domain; for live sources, "
+                    + "their resident pages plus 1/8 and 16 MiB for pages that become resident meanwhile.")
     private Long poolMib;
 
-    @Parameters(paramLabel = "SOURCE", arity = "1..*",
+    @Option(names = "--pid", paramLabel = "PID", split = ",",
+            description = "Scan the memory of process PID, read-only; one guest named 'pid PID (command)'. "
+                    + "Repeat it or separate pids with commas.")
+    private List<Integer> pids = new ArrayList<>();
+
+    @Option(names = "--qemu",
+            description = "Scan the guest RAM of every running QEMU process (qemu-system-*, qemu-kvm), "
+                    + "found from its -m and memory-backend options and /proc/PID/maps; one guest each, "
+                    + "named 'pid PID (qemu guest NAME)'. A guest whose RAM is not found is skipped with "
+                    + "a line on stderr.")
+    private boolean qemu;
+
+    @Parameters(paramLabel = "SOURCE", arity = "0..*",
             description = "A memory dump whose length is a positive multiple of 4096 bytes; one guest, "
-                    + "named by the path as given.")
-    private List<String> sources;
+                    + "named by the path as given. At least one SOURCE, --pid or --qemu.")
+    private List<String> sources = new ArrayList<>();
 
     @Override
     public Integer call() {
         PrintWriter err = spec.commandLine().getErr();
+        if (sources.isEmpty() && pids.isEmpty() && !qemu) {
+            throw new CommandLine.ParameterException(spec.commandLine(),
+                    "Missing required parameter: 'SOURCE' (or --pid, --qemu)");
+        }
         try {
             List<SourceFile> files = checkSources();
-            EngineContext context = context(files);
-            String report = scan(files, context);
-            spec.commandLine().getOut().print(report);
-            spec.commandLine().getOut().flush();
+            List<ProcessSource> processes = ProcessSources.open(pids, qemu, err);
+            try {
+                EngineContext context = context(files, processes);
+                String report = scan(files, processes, context);
+                spec.commandLine().getOut().print(report);
+                spec.commandLine().getOut().flush();
+            } finally {
+                ProcessSources.closeAll(processes);
+            }
             return 0;
         } catch (CommandException e) {
             err.println("samepage scan: " + e.getMessage());
@@ -127,15 +179,22 @@ final class ScanCommand implements Callable<Integer> {
         return files;
     }
 
-    private EngineContext context(List<SourceFile> files) {
+    private EngineContext context(List<SourceFile> files, List<ProcessSource> processes) {
         long totalBytes = 0;
         for (SourceFile file : files) {
             totalBytes += file.bytes();
         }
+        long residentBytes = 0;
+        for (ProcessSource process : processes) {
+            residentBytes += process.residentPages() * Pages.PAGE_SIZE;
+        }
+        if (!processes.isEmpty()) {
+            totalBytes += residentBytes + residentBytes / 8 + (16L << 20);
+        }
         if (poolMib != null && (poolMib < 1 || poolMib > MAX_POOL_MIB)) {
             throw CommandException.badInput("--pool-mib " + poolMib + ": must be 1 to " + MAX_POOL_MIB + " (8 TiB)");
         }
-        long zeroFrames = domainPerSource ? files.size() : 1;
+        long zeroFrames = domainPerSource ? files.size() + processes.size() : 1;
         long poolBytes = poolMib != null ? poolMib << 20 : totalBytes + zeroFrames * Pages.PAGE_SIZE;
         EngineContext context = new EngineContext().poolBytes(poolBytes);
         try {
@@ -151,7 +210,7 @@ final class ScanCommand implements Callable<Integer> {
         }
     }
 
-    private String scan(List<SourceFile> files, EngineContext context) {
+    private String scan(List<SourceFile> files, List<ProcessSource> processes, EngineContext context) {
         try (DedupEngine engine = DedupEngine.create(context); Arena arena = Arena.ofConfined()) {
             SourceFile.ChunkBuffer buffer = SourceFile.ChunkBuffer.allocate(arena);
             MergeDomain shared = domainPerSource ? null : engine.createDomain("shared");
@@ -161,16 +220,38 @@ final class ScanCommand implements Callable<Integer> {
                 Guest guest = engine.createGuest(domain, file.name(), file.bytes());
                 written += load(file, guest, buffer);
             }
+            List<ProcessSource.Load> loads = new ArrayList<>();
+            KernelKsm kernelKsm = KernelKsm.system();
+            for (ProcessSource process : processes) {
+                MergeDomain domain = shared != null ? shared : engine.createDomain(process.name());
+                Guest guest = engine.createGuest(domain, process.name(), process.bytes());
+                loads.add(load(process, guest, kernelKsm));
+                written += guest.pageCount();
+            }
             int scans = MergeUntilStable.run(engine);
             EngineCounters counters = engine.counters();
             List<GuestCounters> guests = new ArrayList<>();
             for (Guest guest : engine.guests()) {
                 guests.add(guest.counters());
             }
-            return json ? CounterReport.render(CounterReport.toJson(counters, guests))
-                    : text(counters, guests, engine.domains().size(), scans, written);
+            if (json) {
+                ObjectNode root = CounterReport.toJson(counters, guests);
+                ProcessReport.addToJson(root, loads);
+                return CounterReport.render(root);
+            }
+            return text(counters, guests, engine.domains().size(), scans, written)
+                    + (loads.isEmpty() ? "" : ProcessReport.text(loads));
         } catch (DedupException e) {
             throw CommandException.failure(e.getMessage());
+        }
+    }
+
+    private ProcessSource.Load load(ProcessSource process, Guest guest, KernelKsm kernelKsm) {
+        try {
+            return process.loadInto(guest, kernelKsm);
+        } catch (DedupException e) {
+            throw CommandException.failure(e.getMessage() + (poolMib != null ? "; raise --pool-mib"
+                    : "; its resident memory grew while it was read: give --pool-mib"));
         }
     }
 

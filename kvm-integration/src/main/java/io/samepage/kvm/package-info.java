@@ -1,8 +1,37 @@
 /**
  * Linux and KVM through FFM: {@code /dev/kvm} VMs over engine memory, the dirty log, a memfd frame
  * pool with physical sharing, kernel KSM control and reading other processes' memory. All native
- * calls will sit in one internal package; no FFM type leaks into this module's public API.
+ * calls sit in one internal package ({@code io.samepage.kvm.internal.linux}); no FFM type leaks into
+ * this module's public API.
  *
- * <p>Empty until its issues ("Host mode" and "kvm-integration") land.
+ * <h2>Host mode: reading live processes</h2>
+ * {@link io.samepage.kvm.ProcessMemory} reads another process's memory without disturbing it, so the
+ * engine can estimate what merging would save there ({@code samepage scan --pid}, {@code --qemu}):
+ * {@link io.samepage.kvm.MemoryMaps} parses {@code /proc/PID/maps} into
+ * {@link io.samepage.kvm.MemoryRegion}s, {@link io.samepage.kvm.PageMapEntry} decodes
+ * {@code /proc/PID/pagemap}, and only the pages pagemap shows present are copied, with
+ * {@code process_vm_readv}, in batches of up to 1 MiB. A page that is not present, swapped out or
+ * mapping the kernel's zero page costs the host no RAM of its own; it is counted apart and never read,
+ * because reading it would fault it in. {@link io.samepage.kvm.QemuGuests} finds QEMU processes and the
+ * mapping that holds each guest's RAM. What kernel KSM achieves for the same process now
+ * ({@link io.samepage.kvm.KernelKsm#ksmStat}) is shown beside the estimate.
+ *
+ * <p>Rejected: {@code /proc/PID/mem}. It needs the same permission and is bound to the process's
+ * memory like pagemap, but reads through {@code FOLL_FORCE} (it can read {@code PROT_NONE} pages) one
+ * contiguous range per call; {@code process_vm_readv} takes a page list per call, so scattered
+ * resident pages cost one call per megabyte, not one per run. Also rejected: stopping the target
+ * (ptrace attach) for a consistent snapshot; an estimate does not need one, and a stopped VM is an
+ * outage.
+ *
+ * <p>{@link io.samepage.kvm.ProcessScanException} is the error type of host mode.
+ *
+ * <h2>Host mode: kernel KSM</h2>
+ * {@link io.samepage.kvm.KernelKsm} reads every file of {@code /sys/kernel/mm/ksm} and
+ * {@code /proc/PID/ksm_stat}, and writes knobs after checking them with mm/ksm.c's own rules, in an
+ * order that stops first and starts last (its class comment says why). {@link io.samepage.kvm.KsmTuner}
+ * is a ksmtuned-style policy on top: it estimates what merging the mergeable processes would save
+ * ({@link io.samepage.kvm.DuplicateEstimate}, reading through {@code ProcessMemory}) and stops KSM or
+ * sets its rate. {@code KernelKsm} is plain file I/O, no native call;
+ * {@link io.samepage.kvm.KernelKsmException} is the error type of kernel KSM control.
  */
 package io.samepage.kvm;

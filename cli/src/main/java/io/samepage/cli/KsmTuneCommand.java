@@ -1,0 +1,246 @@
+package io.samepage.cli;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.samepage.kvm.DuplicateEstimate;
+import io.samepage.kvm.KernelKsm;
+import io.samepage.kvm.KernelKsmException;
+import io.samepage.kvm.KnobChange;
+import io.samepage.kvm.KsmTuner;
+import io.samepage.kvm.MergeableProcesses;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code samepage ksm tune}: one pass of the ksmtuned-style policy of {@link KsmTuner}, printed one line
+ * per decision.
+ */
+@Command(
+        name = "tune",
+        sortOptions = false,
+        description = {
+            "Decides whether the host's kernel KSM should merge, and how fast, then sets it (as root). It finds "
+                    + "the processes with mergeable memory (their /proc/PID/ksm_stat says ksm_mergeable: yes or "
+                    + "ksm_merge_any: yes, or shows ksm_rmap_items > 0; only where ksm_stat lacks those lines is "
+                    + "every process's smaps read, which is slower), reads their resident mergeable pages "
+                    + "(/proc/PID/pagemap, /proc/PID/mem; up to --sample-mib, evenly spread) and counts the pages "
+                    + "whose content another page read also holds (fast hash, then a full compare).",
+            "",
+            "If fewer than --min-duplicate-percent of the pages read are duplicates, or the saving this "
+                    + "projects over all resident mergeable memory is below --min-saving-mib, KSM stops: run=2 "
+                    + "if pages are merged (it unmerges them), else run=0. Otherwise KSM runs (run=1) at a rate "
+                    + "set by the kernel's scan-time advisor (advisor_mode=scan-time: pages_to_scan sized so one "
+                    + "full scan takes advisor_target_scan_time) or by ksmtuned's formula: pages_to_scan plus 300 "
+                    + "if free memory (MemFree + Buffers + Cached) is below max(20%% of MemTotal, 2048 KiB), else "
+                    + "minus 50, kept within 64 to 1250; sleep_millisecs = max(10, 10 x 16 GiB / MemTotal).",
+            "",
+        },
+        footer = {
+            "",
+            "Exit codes: 0 success, whichever the decision; 1 failure while working (no KSM in this kernel, "
+                    + "knobs not writable, a write the kernel refused); 2 bad usage or bad input (an option out "
+                    + "of range, --rate advisor on a kernel without the advisor).",
+        })
+final class KsmTuneCommand implements Callable<Integer> {
+
+    private static final long MAX_SAMPLE_MIB = 16_384;
+    private static final int PROCESSES_LISTED = 5;
+
+    @CommandLine.Spec
+    private CommandLine.Model.CommandSpec spec;
+
+    @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help and exit.")
+    private boolean help;
+
+    @Option(names = "--dry-run", description = "Decide and print what would change; write nothing (needs no root).")
+    private boolean dryRun;
+
+    @Option(names = "--json", description = "Print one JSON object: the decision, its reason, the estimate and "
+            + "every knob step with its reason.")
+    private boolean json;
+
+    @Option(names = "--min-duplicate-percent", paramLabel = "PERCENT", defaultValue = "5",
+            description = "The least share of the pages read that must duplicate another page for KSM to run, "
+                    + "0 to 100. Default: ${DEFAULT-VALUE}.")
+    private double minDuplicatePercent;
+
+    @Option(names = "--min-saving-mib", paramLabel = "MIB", defaultValue = "64",
+            description = "The least estimated saving, in MiB, for KSM to run: the duplicate share times all "
+                    + "resident mergeable memory. Default: ${DEFAULT-VALUE}.")
+    private long minSavingMib;
+
+    @Option(names = "--sample-mib", paramLabel = "MIB", defaultValue = "256",
+            description = "The most resident mergeable memory to read for the estimate, 1 to 16384 MiB; beyond "
+                    + "it 1 MiB runs are read evenly spread, which misses twins outside them. Costs 20 bytes "
+                    + "of heap per 4 KiB page read. Default: ${DEFAULT-VALUE}.")
+    private long sampleMib;
+
+    @Option(names = "--rate", paramLabel = "advisor|ksmtuned",
+            description = "How to set the scan rate when KSM is to run: 'advisor' (the kernel's scan-time advisor, "
+                    + "Linux 6.9+) or 'ksmtuned' (its pages_to_scan and sleep_millisecs formula). Default: "
+                    + "advisor where the kernel has it, else ksmtuned.")
+    private String rate;
+
+    @Option(names = "--target-scan-time", paramLabel = "SECONDS",
+            description = "With the advisor: advisor_target_scan_time, the seconds one full scan should take, "
+                    + "at least 1. Default: keep the kernel's value (200 after boot).")
+    private Long targetScanTime;
+
+    @Mixin
+    private KsmCommand.Directory directory;
+
+    @Override
+    public Integer call() {
+        try {
+            KsmTuner.Policy policy = policy();
+            KsmTuner.Report report;
+            try {
+                report = KsmTuner.tune(new KernelKsm(directory.ksmDirectory, KernelKsm.PROC_DIRECTORY), policy, dryRun);
+            } catch (KernelKsmException e) {
+                throw KsmCommand.toCommandException(e);
+            }
+            spec.commandLine().getOut().print(json ? CounterReport.render(toJson(report))
+                    : String.join("\n", lines(report)) + "\n");
+            spec.commandLine().getOut().flush();
+            return 0;
+        } catch (CommandException e) {
+            spec.commandLine().getErr().println("samepage ksm tune: " + e.getMessage());
+            return e.exitCode();
+        }
+    }
+
+    private KsmTuner.Policy policy() {
+        if (!(minDuplicatePercent >= 0 && minDuplicatePercent <= 100)) {
+            throw CommandException.badInput("--min-duplicate-percent " + minDuplicatePercent + ": must be 0 to 100");
+        }
+        if (minSavingMib < 0 || minSavingMib > 1L << 30) {
+            throw CommandException.badInput("--min-saving-mib " + minSavingMib + ": must be 0 to " + (1L << 30));
+        }
+        if (sampleMib < 1 || sampleMib > MAX_SAMPLE_MIB) {
+            throw CommandException.badInput("--sample-mib " + sampleMib + ": must be 1 to " + MAX_SAMPLE_MIB);
+        }
+        KsmTuner.Rate chosen = null;
+        if (rate != null) {
+            chosen = switch (rate) {
+                case "advisor" -> KsmTuner.Rate.ADVISOR;
+                case "ksmtuned" -> KsmTuner.Rate.KSMTUNED;
+                default -> throw CommandException.badInput("--rate " + rate + ": must be advisor or ksmtuned");
+            };
+        }
+        if (targetScanTime != null && targetScanTime < 1) {
+            throw CommandException.badInput("--target-scan-time " + targetScanTime + ": must be at least 1 second");
+        }
+        if (targetScanTime != null && chosen == KsmTuner.Rate.KSMTUNED) {
+            throw CommandException.badInput("--target-scan-time " + targetScanTime + ": sets the advisor's target, "
+                    + "which --rate ksmtuned does not use");
+        }
+        return new KsmTuner.Policy(minDuplicatePercent, minSavingMib << 20, (sampleMib << 20) / 4096, chosen,
+                targetScanTime);
+    }
+
+    /** One line per decision: what was found, what it comes to, and each knob with its reason. */
+    static List<String> lines(KsmTuner.Report report) {
+        List<String> lines = new ArrayList<>();
+        MergeableProcesses.Found found = report.mergeable();
+        lines.add("mergeable: " + processes(found));
+        DuplicateEstimate.Potential p = report.potential();
+        if (p.residentPages() > 0) {
+            lines.add(String.format(Locale.ROOT, "estimate: read %d of %d resident mergeable pages (%.1f MiB): %d "
+                            + "duplicate another page read, %d are all-zero%s%s; %.1f%% duplicates, about %.2f MiB "
+                            + "could be shared",
+                    p.pagesRead(), p.residentPages(), mib(p.pagesRead() * 4096), p.duplicatePages(), p.zeroPages(),
+                    p.unreadablePages() > 0 ? ", " + p.unreadablePages() + " could not be read" : "",
+                    p.ksmZeroPages() > 0 ? "; KSM's " + p.ksmZeroPages() + " zero pages (ksm_zero_pages) add as many" : "",
+                    p.duplicatePercent(), mib(p.estimatedSavingBytes())));
+        }
+        KsmTuner.Plan plan = report.plan();
+        lines.add("decision: " + (plan.merge() ? "merge" : "stop") + ": " + plan.reason());
+        for (KsmTuner.Step step : plan.steps()) {
+            lines.add(step.knob().sysfsName() + ": " + (step.changes() ? step.oldValue() + " -> " + step.newValue()
+                    : step.newValue() + " (kept)") + ": " + step.reason());
+        }
+        if (report.dryRun()) {
+            lines.add("dry run: nothing written");
+        } else if (report.written().isEmpty()) {
+            lines.add("nothing to write");
+        } else {
+            List<String> written = new ArrayList<>();
+            for (KnobChange change : report.written()) {
+                written.add(change.toString());
+            }
+            lines.add("written: " + String.join(", ", written));
+        }
+        return lines;
+    }
+
+    private static String processes(MergeableProcesses.Found found) {
+        String how = found.readAllSmaps() ? "; this kernel's ksm_stat does not say, so every smaps was read" : "";
+        String unreadable = found.unreadable() > 0 ? ", " + found.unreadable() + " could not be read" : "";
+        if (found.processes().isEmpty()) {
+            return "none of " + found.processesSeen() + " processes has mergeable memory" + unreadable + how;
+        }
+        List<String> names = new ArrayList<>();
+        for (MergeableProcesses.Process process : found.processes()) {
+            if (names.size() == PROCESSES_LISTED) {
+                names.add("and " + (found.processes().size() - PROCESSES_LISTED) + " more");
+                break;
+            }
+            names.add(String.format(Locale.ROOT, "%d %s (%.1f MiB)", process.pid(), process.command(),
+                    mib(process.residentBytes())));
+        }
+        return String.format(Locale.ROOT, "%d of %d processes%s: %s; %.1f MiB resident in mergeable regions%s",
+                found.processes().size(), found.processesSeen(), unreadable, String.join(", ", names),
+                mib(found.residentBytes()), how);
+    }
+
+    static ObjectNode toJson(KsmTuner.Report report) {
+        ObjectNode root = CounterReport.newObject();
+        root.put("dry_run", report.dryRun());
+        root.put("decision", report.plan().merge() ? "merge" : "stop");
+        root.put("reason", report.plan().reason());
+        MergeableProcesses.Found found = report.mergeable();
+        root.put("processes_seen", found.processesSeen());
+        root.put("processes_unreadable", found.unreadable());
+        root.put("read_every_smaps", found.readAllSmaps());
+        ArrayNode processes = root.putArray("mergeable_processes");
+        for (MergeableProcesses.Process process : found.processes()) {
+            processes.addObject().put("pid", process.pid()).put("command", process.command())
+                    .put("mergeable_resident_bytes", process.residentBytes());
+        }
+        DuplicateEstimate.Potential p = report.potential();
+        root.put("resident_pages", p.residentPages());
+        root.put("pages_read", p.pagesRead());
+        root.put("zero_pages", p.zeroPages());
+        root.put("duplicate_pages", p.duplicatePages());
+        root.put("unreadable_pages", p.unreadablePages());
+        root.put("ksm_zero_pages", p.ksmZeroPages());
+        root.put("duplicate_percent", p.duplicatePercent());
+        root.put("estimated_saving_bytes", p.estimatedSavingBytes());
+        root.put("mem_total_bytes", report.memory().totalBytes());
+        root.put("mem_free_bytes", report.memory().freeBytes());
+        ArrayNode steps = root.putArray("steps");
+        for (KsmTuner.Step step : report.plan().steps()) {
+            ObjectNode node = steps.addObject().put("knob", step.knob().sysfsName());
+            KsmStatusCommand.putValue(node, "old", step.oldValue());
+            KsmStatusCommand.putValue(node, "new", step.newValue());
+            node.put("changes", step.changes()).put("reason", step.reason());
+        }
+        ArrayNode written = root.putArray("written");
+        for (KnobChange change : report.written()) {
+            ObjectNode node = written.addObject().put("knob", change.knob().sysfsName());
+            KsmStatusCommand.putValue(node, "old", change.oldValue());
+            KsmStatusCommand.putValue(node, "new", change.newValue());
+        }
+        return root;
+    }
+
+    private static double mib(long bytes) {
+        return bytes / CounterReport.MIB;
+    }
+}

@@ -1,0 +1,187 @@
+package io.samepage.cli;
+
+import io.samepage.core.Guest;
+import io.samepage.hashing.Pages;
+import io.samepage.kvm.KernelKsm;
+import io.samepage.kvm.KsmStat;
+import io.samepage.kvm.MemoryRegion;
+import io.samepage.kvm.ProcessMemory;
+import io.samepage.kvm.ProcessScanException;
+import io.samepage.kvm.QemuGuest;
+import io.samepage.kvm.RegionScan;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * One live source of {@code samepage scan}: a process ({@code --pid}) or a QEMU guest's RAM
+ * ({@code --qemu}), opened and checked before anything is loaded, then copied into a guest.
+ *
+ * <p>What becomes the guest. For {@code --pid}: the process's private readable mappings, laid end to
+ * end in address order (a page's guest offset is its offset among them); shared mappings are left out
+ * (KSM never merges them), and so are {@code [vvar]} and {@code [vsyscall]}. Only anonymous pages are
+ * read: a present page of the page cache (a private file mapping never written, such as a library's
+ * code) is already shared by the kernel and KSM does not merge it; it is counted in
+ * {@code pages_file_backed}. For {@code --qemu}: the one mapping that holds the guest's RAM, at the
+ * guest's own offsets, every present page read, file and memfd pages included (they are the guest's
+ * memory).
+ *
+ * <p>Pages not read stay never-written guest memory: no frame, in no counter, as an all-zero chunk of
+ * a file is. Resident pages of zeros are read and written, as the RAM they hold is real.
+ *
+ * <p>Not thread safe; holds the process's pagemap open until closed.
+ */
+final class ProcessSource implements AutoCloseable {
+
+    /** The largest guest the engine holds: 2^31 - 9 pages. */
+    private static final long MAX_PAGES = Integer.MAX_VALUE - 8;
+
+    private final String name;
+    private final ProcessMemory memory;
+    private final QemuGuest qemu;
+    private final List<MemoryRegion> regions;
+    private final long bytes;
+    private final long residentPages;
+
+    private ProcessSource(String name, ProcessMemory memory, QemuGuest qemu, List<MemoryRegion> regions) {
+        this.name = name;
+        this.memory = memory;
+        this.qemu = qemu;
+        this.regions = regions;
+        long total = 0;
+        long resident = 0;
+        for (MemoryRegion region : regions) {
+            total += region.bytes();
+            resident += memory.census(region, includeFilePages()).pagesResident();
+        }
+        this.bytes = total;
+        this.residentPages = resident;
+    }
+
+    /** What loading one source found, for the report. */
+    record Load(ProcessSource source, long pagesResident, long pagesNotResident, long pagesFileBacked,
+            boolean partial, KsmStat kernelKsm) {
+    }
+
+    /**
+     * Opens process {@code pid} and checks that its memory can be read.
+     *
+     * @throws ProcessScanException if it cannot be opened or read ({@link #mapped} gives the exit code)
+     * @throws CommandException     exit 2 if it has no memory to scan
+     */
+    static ProcessSource forPid(int pid) {
+        ProcessMemory memory = ProcessMemory.open(pid);
+        try {
+            List<MemoryRegion> regions = new ArrayList<>();
+            for (MemoryRegion region : memory.regions()) {
+                if (region.readable() && region.isPrivate() && !region.kernelSpecial()) {
+                    regions.add(region);
+                }
+            }
+            if (regions.isEmpty()) {
+                throw CommandException.badInput("pid " + pid + ": has no private readable memory to scan (a kernel "
+                        + "thread, or a process that is exiting)");
+            }
+            return checked(new ProcessSource("pid " + pid + " (" + memory.command() + ")", memory, null, regions));
+        } catch (RuntimeException e) {
+            memory.close();
+            throw e;
+        }
+    }
+
+    /** Opens the QEMU process of {@code guest}, whose RAM mapping was found, and checks it can be read; throws as {@link #forPid}. */
+    static ProcessSource forQemu(QemuGuest guest) {
+        ProcessMemory memory = ProcessMemory.open(guest.pid());
+        try {
+            String label = guest.name() == null ? "qemu guest" : "qemu guest " + guest.name();
+            return checked(new ProcessSource("pid " + guest.pid() + " (" + label + ")", memory, guest,
+                    List.of(guest.ram())));
+        } catch (RuntimeException e) {
+            memory.close();
+            throw e;
+        }
+    }
+
+    private static ProcessSource checked(ProcessSource source) {
+        if (source.bytes / Pages.PAGE_SIZE > MAX_PAGES) {
+            throw CommandException.badInput(source.name + ": " + source.bytes + " bytes of memory to scan, more than a "
+                    + "guest holds (" + MAX_PAGES + " pages of 4096 bytes)");
+        }
+        source.memory.checkReadable(source.regions);
+        return source;
+    }
+
+    /** Bad input (exit 2) for a process that cannot be read; exit 1 for an I/O failure; anything else unchanged. */
+    static RuntimeException mapped(RuntimeException e) {
+        if (e instanceof ProcessScanException p) {
+            return p.kind() == ProcessScanException.Kind.IO ? CommandException.failure(p.getMessage())
+                    : CommandException.badInput(p.getMessage());
+        }
+        return e;
+    }
+
+    String name() {
+        return name;
+    }
+
+    int pid() {
+        return memory.pid();
+    }
+
+    /** The QEMU guest this is the RAM of, or null for {@code --pid}. */
+    QemuGuest qemu() {
+        return qemu;
+    }
+
+    /** The guest's size: the regions' bytes. */
+    long bytes() {
+        return bytes;
+    }
+
+    /** Pages that were resident (and of the kind read) when the source was opened. */
+    long residentPages() {
+        return residentPages;
+    }
+
+    private boolean includeFilePages() {
+        return qemu != null;
+    }
+
+    /**
+     * Copies the resident pages into {@code guest} (at least {@link #bytes()} large), then reads what
+     * kernel KSM achieves for the process now.
+     *
+     * @throws CommandException exit 2 if reading is refused, exit 1 for another failure; a process that
+     *                          exits meanwhile is not an error: the load is partial
+     */
+    Load loadInto(Guest guest, KernelKsm kernelKsm) {
+        long base = 0;
+        long resident = 0;
+        long notResident = 0;
+        long fileBacked = 0;
+        boolean partial = false;
+        try {
+            for (MemoryRegion region : regions) {
+                long regionBase = base - region.start();
+                RegionScan scan = memory.copyResident(region, includeFilePages(),
+                        (address, pages) -> guest.write(regionBase + address, MemorySegment.ofBuffer(pages)));
+                resident += scan.pagesRead();
+                notResident += scan.pagesNotResident();
+                fileBacked += scan.pagesFileBacked();
+                if (scan.exited()) {
+                    partial = true;
+                    break;
+                }
+                base += region.bytes();
+            }
+        } catch (ProcessScanException e) {
+            throw mapped(e);
+        }
+        return new Load(this, resident, notResident, fileBacked, partial, kernelKsm.ksmStat(pid()));
+    }
+
+    @Override
+    public void close() {
+        memory.close();
+    }
+}

@@ -1,0 +1,136 @@
+package io.samepage.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.samepage.core.DedupEngine;
+import io.samepage.core.EngineContext;
+import io.samepage.core.Guest;
+import io.samepage.kvm.KernelKsm;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code samepage scan --pid} in this JVM, on a {@code sleep} process: the per-process fields, how
+ * options and bad pids are refused, and a process that exits between check and load. The end-to-end
+ * tests (src/test) scan a child JVM of known content through the launcher.
+ */
+class ScanProcessTest {
+
+    @TempDir
+    Path dir;
+
+    private Process sleeper;
+
+    @BeforeEach
+    void startSleeper() throws IOException {
+        sleeper = new ProcessBuilder("sleep", "600").start();
+    }
+
+    @AfterEach
+    void stopSleeper() throws InterruptedException {
+        sleeper.destroyForcibly();
+        sleeper.waitFor();
+    }
+
+    private static JsonNode json(CliRun run) throws IOException {
+        assertEquals(0, run.exitCode(), run.stderr());
+        return new ObjectMapper().readTree(run.stdout());
+    }
+
+    @Test
+    void aProcessIsOneGuestWithItsResidencyAndKernelKsmBesideTheEstimate() throws IOException {
+        long pid = sleeper.pid();
+        JsonNode c = json(CliRun.of("scan", "--json", "--pid", Long.toString(pid)));
+        JsonNode guest = c.get("guests").get(0);
+        assertEquals("pid " + pid + " (sleep)", guest.get("name").asText());
+        assertEquals(pid, guest.get("pid").asLong());
+        assertFalse(guest.get("partial").asBoolean());
+        long resident = guest.get("pages_resident").asLong();
+        assertTrue(resident > 0, guest.toString());
+        assertTrue(guest.get("pages_file_backed").asLong() > 0, "sleep's code is in the page cache: " + guest);
+        assertEquals(guest.get("pages_total").asLong(), resident + guest.get("pages_not_resident").asLong()
+                + guest.get("pages_file_backed").asLong(), "every page of the guest is in one count");
+        assertEquals(resident * c.get("full_scans").asLong(), c.get("pages_scanned").asLong(),
+                "only the pages read are ever visited");
+        if (Files.exists(Path.of("/proc/" + pid + "/ksm_stat"))) {
+            JsonNode kernel = guest.get("kernel_ksm");
+            for (String name : new String[] {"ksm_rmap_items", "ksm_zero_pages", "ksm_merging_pages", "ksm_process_profit"}) {
+                assertTrue(kernel.has(name), name + " in " + kernel);
+            }
+        } else {
+            assertTrue(guest.get("kernel_ksm").isNull());
+            assertTrue(guest.get("kernel_ksm_absent").asText().contains("ksm_stat"), guest.toString());
+        }
+    }
+
+    @Test
+    void humanOutputAddsTheProcessAndKernelKsmTables() {
+        long pid = sleeper.pid();
+        CliRun run = CliRun.of("scan", "--pid", Long.toString(pid));
+        assertEquals(0, run.exitCode(), run.stderr());
+        assertTrue(run.stdout().matches("(?s).*\\nprocess +pid +pages_resident +pages_not_resident +pages_file_backed"
+                + " +partial\\npid " + pid + " \\(sleep\\) +" + pid + " +\\d+ +\\d+ +\\d+ +no\\n.*"), run.stdout());
+        assertTrue(run.stdout().contains("What kernel KSM achieves for each process now (/proc/PID/ksm_stat):"),
+                run.stdout());
+    }
+
+    @Test
+    void filesAndProcessesCombineInOneScan() throws IOException {
+        byte[] dump = new byte[64 * 4096];
+        new SplittableRandom(3).nextBytes(dump);
+        Path file = Files.write(dir.resolve("vm.img"), dump);
+        JsonNode c = json(CliRun.of("scan", "--json", file.toString(), "--pid", Long.toString(sleeper.pid())));
+        assertEquals(2, c.get("guests").size());
+        assertEquals(file.toString(), c.get("guests").get(0).get("name").asText());
+        assertFalse(c.get("guests").get(0).has("pid"), "a file has no process fields");
+        assertEquals(sleeper.pid(), c.get("guests").get(1).get("pid").asLong());
+    }
+
+    @Test
+    void eachBadPidExitsTwoWithOneLineNamingTheFirst() {
+        CliRun run = CliRun.of("scan", "--pid", "2147483646,2147483647");
+        assertEquals(2, run.exitCode());
+        assertEquals("samepage scan: pid 2147483646: no such process\n", run.stderr());
+        assertEquals("", run.stdout());
+    }
+
+    @Test
+    void aPidGivenTwiceIsRefused() {
+        String pid = Long.toString(sleeper.pid());
+        CliRun run = CliRun.of("scan", "--pid", pid, "--pid", pid);
+        assertEquals(2, run.exitCode());
+        assertEquals("samepage scan: pid " + pid + ": given more than once (a guest's name must be unique)\n",
+                run.stderr());
+    }
+
+    @Test
+    void aPidThatIsNotANumberIsBadUsage() {
+        CliRun run = CliRun.of("scan", "--pid", "12x");
+        assertEquals(2, run.exitCode());
+        assertTrue(run.stderr().startsWith("samepage: Invalid value for option '--pid'"), run.stderr());
+    }
+
+    @Test
+    void aProcessThatExitsAfterItWasCheckedGivesAPartialLoad() throws InterruptedException {
+        try (ProcessSource source = ProcessSource.forPid((int) sleeper.pid());
+                DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(16L << 20).conclude())) {
+            sleeper.destroyForcibly();
+            sleeper.waitFor();
+            Guest guest = engine.createGuest(engine.createDomain("shared"), source.name(), source.bytes());
+            ProcessSource.Load load = source.loadInto(guest, KernelKsm.system());
+            assertTrue(load.partial());
+            assertEquals(0, load.pagesResident());
+            assertFalse(load.kernelKsm().present(), "a process that is gone has no ksm_stat");
+        }
+    }
+}

@@ -1,0 +1,185 @@
+package io.samepage.kvm.internal.linux;
+
+import io.samepage.kvm.PageMapEntry;
+import java.io.IOException;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+
+/**
+ * Finds the page frame numbers of the kernel's shared zero page and huge zero page, so that a page of
+ * another process that maps one of them (an anonymous page read but never written) is not counted as
+ * resident memory: it has no RAM of its own.
+ *
+ * <p>How: map 4 MiB of private anonymous memory read-only, read one byte from a 4 KiB part (the kernel
+ * maps its zero page there) and one from a 2 MiB-aligned part with {@code MADV_HUGEPAGE} (the huge zero
+ * page, if transparent huge pages and {@code use_zero_page} are on), look both up in
+ * {@code /proc/self/pagemap}, unmap. The kernel shows frame numbers only to CAP_SYS_ADMIN; without it
+ * the probe finds nothing, and such pages count as resident zero pages.
+ *
+ * <p>The answer is computed once and kept: the zero page never moves, and once this process has mapped
+ * the huge zero page the kernel keeps it allocated until this process exits.
+ *
+ * <p>Thread safe.
+ */
+// Restricted FFM methods are this package's purpose; each call site says why it is safe.
+@SuppressWarnings("restricted")
+public final class ZeroPageProbe {
+
+    /** What the probe found; -1 for a frame it could not find. */
+    public record Frames(long zeroPage, long hugeZeroPageFirst) {
+
+        /** Frames in the huge zero page: 2 MiB of 4 KiB pages. */
+        public static final long HUGE_PAGES = 512;
+
+        /** True if {@code frame} is the zero page or one of the huge zero page's frames. */
+        public boolean isZero(long frame) {
+            return frame > 0 && (frame == zeroPage
+                    || (hugeZeroPageFirst > 0 && frame >= hugeZeroPageFirst && frame < hugeZeroPageFirst + HUGE_PAGES));
+        }
+    }
+
+    private static final int PAGE = 4096;
+    private static final long HUGE = 2L << 20;
+    private static final long SPAN = 2 * HUGE;
+    private static final int PROT_READ = 0x1;
+    private static final int MAP_PRIVATE = 0x02;
+    private static final int MAP_ANONYMOUS = 0x20;
+    private static final int MAP_NORESERVE = 0x4000;
+    private static final int MADV_HUGEPAGE = 14;
+    private static final int MADV_NOHUGEPAGE = 15;
+    private static final long MAP_FAILED = -1L;
+    private static final Frames NONE = new Frames(-1, -1);
+    private static final Path USE_ZERO_PAGE = Path.of("/sys/kernel/mm/transparent_hugepage/use_zero_page");
+
+    private static volatile Frames found;
+
+    private ZeroPageProbe() {
+    }
+
+    /** The zero frames of this boot, probed on the first call. Never throws: {@code (-1, -1)} if unknown. */
+    public static Frames frames() {
+        Frames frames = found;
+        if (frames == null) {
+            synchronized (ZeroPageProbe.class) {
+                frames = found;
+                if (frames == null) {
+                    frames = ProcessVmReader.unavailableReason() == null ? probe() : NONE;
+                    found = frames;
+                }
+            }
+        }
+        return frames;
+    }
+
+    private static Frames probe() {
+        MethodHandle mmap;
+        MethodHandle munmap;
+        MethodHandle madvise;
+        try {
+            Linker linker = Linker.nativeLinker();
+            ValueLayout sizeT = (ValueLayout) linker.canonicalLayouts().get("size_t");
+            mmap = linker.downcallHandle(linker.defaultLookup().findOrThrow("mmap"),
+                    FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.ADDRESS, sizeT, ValueLayout.JAVA_INT,
+                            ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG));
+            munmap = linker.downcallHandle(linker.defaultLookup().findOrThrow("munmap"),
+                    FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, sizeT));
+            madvise = linker.downcallHandle(linker.defaultLookup().findOrThrow("madvise"),
+                    FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, sizeT, ValueLayout.JAVA_INT));
+        } catch (RuntimeException | Error unavailable) {
+            return NONE;
+        }
+        MemorySegment region;
+        try {
+            // Safe: a null hint never replaces an existing mapping; read-only, private, anonymous, no
+            // reserve: nothing is committed until read, and the result is checked before any use.
+            region = (MemorySegment) mmap.invokeExact(MemorySegment.NULL, SPAN, PROT_READ,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0L);
+        } catch (Throwable t) {
+            return NONE;
+        }
+        if (region.address() == MAP_FAILED) {
+            return NONE;
+        }
+        try {
+            long base = region.address();
+            long huge = (base + HUGE - 1) & -HUGE;
+            long small = huge == base ? base + HUGE : base;
+            boolean tryHuge = hugeZeroPageEnabled();
+            // Safe: region is the SPAN bytes just mapped for this probe and unmapped only below, after the
+            // last access; every offset read is inside it.
+            MemorySegment memory = region.reinterpret(SPAN);
+            // Safe: both ranges lie inside the mapping; madvise only changes how it is backed.
+            int advised = (int) madvise.invokeExact(memory.asSlice(small - base, PAGE), (long) PAGE, MADV_NOHUGEPAGE);
+            if (tryHuge) {
+                advised |= (int) madvise.invokeExact(memory.asSlice(huge - base, HUGE), HUGE, MADV_HUGEPAGE);
+            }
+            if (advised != 0) {
+                return NONE;
+            }
+            byte smallByte = memory.get(ValueLayout.JAVA_BYTE, small - base);
+            byte hugeByte = tryHuge ? memory.get(ValueLayout.JAVA_BYTE, huge - base) : 0;
+            if (smallByte != 0 || hugeByte != 0) {
+                return NONE;
+            }
+            return lookUp(small, tryHuge ? huge : -1);
+        } catch (Throwable t) {
+            return NONE;
+        } finally {
+            try {
+                // Safe: exactly the address and length mmap returned, after the last access to it.
+                int unused = (int) munmap.invokeExact(region, SPAN);
+            } catch (Throwable notUnmapped) {
+                // A failed munmap leaves 4 MiB of never-written address space mapped: harmless.
+            }
+        }
+    }
+
+    /** Reads this process's pagemap entries for the probe pages. */
+    private static Frames lookUp(long small, long huge) throws IOException {
+        try (FileChannel pagemap = FileChannel.open(Path.of("/proc/self/pagemap"), StandardOpenOption.READ)) {
+            long zero = PageMapEntry.frame(entry(pagemap, small));
+            if (zero <= 0) {
+                return NONE;
+            }
+            long hugeFirst = -1;
+            if (huge >= 0) {
+                long first = entry(pagemap, huge);
+                long firstFrame = PageMapEntry.frame(first);
+                // A freshly allocated huge page would be exclusively mapped; the huge zero page never is.
+                if (firstFrame > 0 && firstFrame != zero && !PageMapEntry.exclusive(first)
+                        && PageMapEntry.frame(entry(pagemap, huge + PAGE)) == firstFrame + 1) {
+                    hugeFirst = firstFrame;
+                }
+            }
+            return new Frames(zero, hugeFirst);
+        }
+    }
+
+    /** The raw pagemap entry of {@code address}; 0 (not present) if the read comes back short. */
+    private static long entry(FileChannel pagemap, long address) throws IOException {
+        ByteBuffer one = ByteBuffer.allocate(8).order(ByteOrder.nativeOrder());
+        while (one.hasRemaining()) {
+            if (pagemap.read(one, (address >>> 12) * 8 + one.position()) <= 0) {
+                return 0;
+            }
+        }
+        return one.getLong(0);
+    }
+
+    private static boolean hugeZeroPageEnabled() {
+        try {
+            return Files.readString(USE_ZERO_PAGE).trim().equals("1");
+        } catch (IOException | RuntimeException e) {
+            return false;
+        }
+    }
+}
