@@ -1,0 +1,150 @@
+package io.samepage.core;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import io.samepage.hashing.PageHasher;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The engine's structural invariants, checked through its package-private view of page tables,
+ * frames and indexes. Only for a quiescent engine: no guest access and no scan may run meanwhile.
+ *
+ * <ul>
+ *   <li>A page is private (its own frame, refcount 1, mapped by nothing else), stable (a frame in its
+ *       domain's stable index, whose refcount is its number of mappers), zero-merged (its domain's
+ *       zero frame) or never written (its domain's zero frame, no flag).</li>
+ *   <li>No frame is mapped by pages of two domains, and no page maps another domain's zero frame:
+ *       nothing merges across domains.</li>
+ *   <li>Each domain's {@code pages_shared} is the number of stable frames its pages map and its
+ *       {@code pages_sharing} the mappers beyond the first of each, so the sum of its guests'
+ *       {@code merging_pages} is {@code pages_shared + pages_sharing}.</li>
+ *   <li>{@code framesInUse} is the zero frames plus the private and stable frames mapped.</li>
+ *   <li>No stable frame has more mappers than {@code max_page_sharing} (which cannot change while
+ *       frames are shared).</li>
+ *   <li>A stable frame still hashes to the value it was indexed under: it was never written.</li>
+ * </ul>
+ */
+final class EngineInvariants {
+
+    private EngineInvariants() {
+    }
+
+    /**
+     * Checks every invariant above.
+     *
+     * @param hasher a hasher equal to the scanner's, to recheck stable frames' hashes; null to skip
+     * @param where  prefixed to every failure message (seed, step, operation)
+     */
+    static void assertConsistent(DedupEngine engine, PageHasher hasher, String where) {
+        FramePool pool = engine.pool();
+        Set<Integer> zeroFrames = new HashSet<>();
+        for (MergeDomain domain : engine.domains()) {
+            zeroFrames.add(domain.zeroFrame());
+        }
+        Map<Integer, MergeDomain> owner = new HashMap<>();
+        Map<Integer, Integer> stableMappers = new HashMap<>();
+        Set<Integer> privateFrames = new HashSet<>();
+        Map<MergeDomain, Long> domainMerging = new HashMap<>();
+        long zeroMerged = 0;
+        List<Guest> guests = engine.guests();
+        for (Guest guest : guests) {
+            MergeDomain domain = guest.domain();
+            long merging = 0;
+            long zero = 0;
+            for (int page = 0; page < guest.pageCount(); page++) {
+                int frame = guest.frameAt(page);
+                int state = guest.stateAt(page);
+                boolean stable = (state & Guest.STABLE) != 0;
+                boolean zeroMergedPage = (state & Guest.ZERO_MERGED) != 0;
+                String problem = null;
+                if (stable && zeroMergedPage) {
+                    problem = "is both stable and zero-merged";
+                } else if (frame == domain.zeroFrame()) {
+                    problem = stable ? "is stable but maps its domain's zero frame" : null;
+                    zero += zeroMergedPage ? 1 : 0;
+                } else if (zeroMergedPage) {
+                    problem = "is zero-merged but maps a frame other than its zero frame";
+                } else if (zeroFrames.contains(frame)) {
+                    problem = "maps another domain's zero frame";
+                } else if (owner.putIfAbsent(frame, domain) != null && owner.get(frame) != domain) {
+                    problem = "maps a frame that pages of " + owner.get(frame) + " map too";
+                } else if (stable) {
+                    merging++;
+                    stableMappers.merge(frame, 1, Integer::sum);
+                    problem = privateFrames.contains(frame) ? "maps a stable frame that is also a private frame" : null;
+                } else if (!privateFrames.add(frame) || stableMappers.containsKey(frame)) {
+                    problem = "maps a private frame that another page maps too";
+                } else if (pool.refCount(frame) != 1) {
+                    problem = "maps a private frame whose refcount is " + pool.refCount(frame);
+                }
+                if (problem != null) {
+                    fail(where + ": " + guest.name() + " (" + domain + ") page " + page + " (frame " + frame
+                            + ", state 0x" + Integer.toHexString(state) + ") " + problem);
+                }
+            }
+            GuestCounters counters = guest.counters();
+            assertEquals(merging, counters.mergingPages(), where + ": merging_pages of " + guest.name());
+            assertEquals(zero, counters.zeroPages(), where + ": zero_pages of " + guest.name());
+            domainMerging.merge(domain, merging, Long::sum);
+            zeroMerged += zero;
+        }
+        Map<MergeDomain, long[]> sharedAndSharing = new HashMap<>();
+        for (Map.Entry<Integer, Integer> e : stableMappers.entrySet()) {
+            int frame = e.getKey();
+            MergeDomain domain = owner.get(frame);
+            String at = where + ": stable frame " + frame + " of " + domain;
+            assertEquals(e.getValue().intValue(), pool.refCount(frame), at + ": refcount against mappers");
+            int maxSharing = engine.knobs().maxPageSharing();
+            assertTrue(e.getValue() <= maxSharing,
+                    at + ": " + e.getValue() + " mappers, more than max_page_sharing " + maxSharing);
+            assertTrue(inStableIndex(domain, pool, frame), at + " is missing from its domain's stable index");
+            if (hasher != null) {
+                assertEquals(pool.stableHash(frame), hasher.hash(pool.memory(), FramePool.offsetOf(frame)),
+                        at + " no longer hashes to the value it is indexed under: it was written in place");
+            }
+            long[] counts = sharedAndSharing.computeIfAbsent(domain, d -> new long[2]);
+            counts[0]++;
+            counts[1] += e.getValue() - 1;
+        }
+        long shared = 0;
+        long sharing = 0;
+        for (MergeDomain domain : engine.domains()) {
+            long[] counts = sharedAndSharing.getOrDefault(domain, new long[2]);
+            assertEquals(counts[0], domain.pagesShared(), where + ": pages_shared of " + domain);
+            assertEquals(counts[1], domain.pagesSharing(), where + ": pages_sharing of " + domain);
+            assertEquals(domain.pagesShared() + domain.pagesSharing(), domainMerging.getOrDefault(domain, 0L),
+                    where + ": merging_pages of the guests of " + domain + " against its pages_shared + pages_sharing");
+            shared += counts[0];
+            sharing += counts[1];
+        }
+        EngineCounters c = engine.counters();
+        assertEquals(shared, c.pagesShared(), where + ": engine pages_shared");
+        assertEquals(sharing, c.pagesSharing(), where + ": engine pages_sharing");
+        assertEquals(zeroMerged, c.ksmZeroPages(), where + ": ksm_zero_pages");
+        assertTrue(c.pagesVolatile() >= 0 && c.pagesUnshared() >= 0, where + ": negative counter in " + c);
+        assertTrue(c.stableNodeDups() >= 2 * c.stableNodeChains(), where + ": chains and dups in " + c);
+        assertEquals(zeroFrames.size() + privateFrames.size() + stableMappers.size(), engine.framesInUse(),
+                where + ": framesInUse against zero, private and stable frames mapped");
+        assertEquals(c.framesInUse(), engine.framesInUse(), where + ": framesInUse in the counters");
+    }
+
+    private static boolean inStableIndex(MergeDomain domain, FramePool pool, int frame) {
+        domain.stableLock().lock();
+        try {
+            for (int f = domain.stableHead(pool.stableHash(frame)); f != MergeDomain.NONE; f = pool.next(f)) {
+                if (f == frame) {
+                    return true;
+                }
+            }
+            return false;
+        } finally {
+            domain.stableLock().unlock();
+        }
+    }
+}
