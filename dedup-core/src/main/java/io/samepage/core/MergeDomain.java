@@ -166,7 +166,8 @@ public final class MergeDomain {
         registry.put(key, frame);
     }
 
-    private void unregister(int frame) {
+    /** Takes {@code frame} out of the registry (it stays in the stable index). Caller holds the lock. */
+    void unregister(int frame) {
         int slot = slotOfFrame.remove(frame);
         if (slot == -1) {
             return;

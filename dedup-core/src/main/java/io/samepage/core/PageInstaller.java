@@ -15,7 +15,11 @@ import java.util.concurrent.locks.StampedLock;
  * fresh frame (the caller reads the block into it), checks the frame's SHA-256 against the expected
  * digest, and only then maps it and registers it, so the registry holds nothing but verified bytes.
  * Installed frames are stable frames from the start: writes break sharing, so a registered frame's
- * bytes never change, and it leaves the registry when its last mapping goes.
+ * bytes never change, and it leaves the registry when its last mapping goes. A resident frame maps at
+ * most {@code max_page_sharing} pages, like any stable frame; past that, the next load reads the
+ * block into a new frame, which takes over the registration (KSM's chain of duplicates). Installed
+ * frames are filed in the stable index under the engine's hash algorithm; with a custom test hasher
+ * the scanner computes other values and does not merge into them (reads stay correct).
  *
  * <p>Thread safety: an installer is confined to one thread (it keeps a digest and a hasher); make one
  * per loading thread with {@link DedupEngine#newPageInstaller()}. Many installers may load into the
@@ -60,7 +64,8 @@ public final class PageInstaller {
             domain.stableLock().lock();
             try {
                 frame = domain.registeredFrame(digest, offset);
-                if (frame == MergeDomain.NONE || !pool.tryIncrementRef(frame)) {
+                if (frame == MergeDomain.NONE || pool.refCount(frame) >= engine.knobs().maxPageSharing()
+                        || !pool.tryIncrementRef(frame)) {
                     return false;
                 }
                 domain.addSharing(1);
@@ -107,6 +112,10 @@ public final class PageInstaller {
                 domain.stableLock().lock();
                 try {
                     domain.addStable(frame, hash);
+                    int full = domain.registeredFrame(digest, offset);
+                    if (full != MergeDomain.NONE) {
+                        domain.unregister(full);
+                    }
                     domain.register(frame, digest, offset);
                 } finally {
                     domain.stableLock().unlock();

@@ -129,6 +129,35 @@ class PageInstallerTest {
     }
 
     @Test
+    void aResidentFrameMapsAtMostMaxPageSharingPagesThenANewCopyTakesOver() {
+        DedupEngine small = DedupEngine.create(new EngineContext().poolBytes(16L << 20).hashSeed(3).conclude());
+        try {
+            small.knobs().maxPageSharing(2);
+            PageInstaller loader = small.newPageInstaller();
+            MergeDomain domain = small.createDomain("tenant");
+            byte[] content = block(2);
+            byte[] digest = digestOf(content);
+            AtomicInteger reads = new AtomicInteger();
+            Guest[] guests = new Guest[5];
+            for (int i = 0; i < guests.length; i++) {
+                guests[i] = small.createGuest(domain, "g" + i, PAGE);
+                if (!loader.mapResident(guests[i], 0, digest, 0)) {
+                    assertTrue(loader.install(guests[i], 0, copyOf(content, reads), digest, 0));
+                }
+            }
+            assertEquals(3, reads.get(), "frames of 2, 2 and 1 mappers");
+            assertEquals(3, small.counters().pagesShared());
+            assertEquals(2, small.counters().pagesSharing());
+            assertEquals(1, domain.residentFrames(), "only the newest copy is registered");
+            for (Guest guest : guests) {
+                assertEquals(2, guest.readByte(7));
+            }
+        } finally {
+            small.close();
+        }
+    }
+
+    @Test
     void onlyWholePagesOfALiveGuestCanBeLoaded() {
         Guest guest = engine.createGuest(engine.createDomain("tenant"), "g", PAGE);
         byte[] digest = digestOf(block(1));
