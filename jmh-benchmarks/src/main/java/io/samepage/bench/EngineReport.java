@@ -128,13 +128,13 @@ public final class EngineReport {
         Map<String, Object> section = new LinkedHashMap<>();
         for (Map.Entry<String, Summary> e : rates.entrySet()) {
             Summary s = e.getValue();
-            double ratio = read == null ? Double.NaN : s.median / read.median;
+            double ratio = read == null ? Double.NaN : s.median() / read.median();
             md.append(String.format(Locale.ROOT, "| %s | %s | %s ± %s | %s – %s | %.2f | %.2f (%.2f – %.2f) | %.3f |%n",
-                    e.getKey(), millions(s.median), millions(s.mean), millions(s.error), millions(s.min), millions(s.max),
-                    s.median * Pages.PAGE_SIZE / 1e9, ratio, read == null ? Double.NaN : s.min / read.max,
-                    read == null ? Double.NaN : s.max / read.min, allocation.get(e.getKey())));
+                    e.getKey(), millions(s.median()), millions(s.mean()), millions(s.error()), millions(s.min()), millions(s.max()),
+                    s.median() * Pages.PAGE_SIZE / 1e9, ratio, read == null ? Double.NaN : s.min() / read.max(),
+                    read == null ? Double.NaN : s.max() / read.min(), allocation.get(e.getKey())));
             Map<String, Object> entry = s.toJson("pagesPerSecond");
-            entry.put("gigabytesPerSecond", s.median * Pages.PAGE_SIZE / 1e9);
+            entry.put("gigabytesPerSecond", s.median() * Pages.PAGE_SIZE / 1e9);
             entry.put("ratioToReadBandwidth", ratio);
             entry.put("allocatedBytesPerPage", allocation.get(e.getKey()));
             section.put(e.getKey(), entry);
@@ -148,14 +148,14 @@ public final class EngineReport {
         Summary merge = rates.get("mergePasses");
         if (merge != null) {
             md.append(String.format(Locale.ROOT, "Time to converge 4 GiB (two full scans): %.2f s (median).%n",
-                    2.0 * ScanBenchmark.PAGES / merge.median));
+                    2.0 * ScanBenchmark.PAGES / merge.median()));
         }
         for (String method : List.of("mergePasses", "steadyScan")) {
             Summary s = rates.get(method);
             if (s != null) {
                 md.append(String.format(Locale.ROOT, "%s: %s pages/s (target: at least %s pages/s per thread): %s%n",
-                        method, millions(s.median), millions(TARGET_PAGES_PER_SECOND),
-                        s.median >= TARGET_PAGES_PER_SECOND ? "met" : "NOT met"));
+                        method, millions(s.median()), millions(TARGET_PAGES_PER_SECOND),
+                        s.median() >= TARGET_PAGES_PER_SECOND ? "met" : "NOT met"));
             }
         }
         return section;
@@ -310,29 +310,4 @@ public final class EngineReport {
     }
 
     /** A benchmark's iterations as rates: median, mean with the 99.9% interval half-width, range. */
-    record Summary(double median, double mean, double error, double min, double max, long n) {
-
-        static Summary of(RunResult run, DoubleUnaryOperator toRate) {
-            ListStatistics rates = new ListStatistics();
-            for (BenchmarkResult fork : run.getBenchmarkResults()) {
-                for (IterationResult iteration : fork.getIterationResults()) {
-                    rates.addValue(toRate.applyAsDouble(iteration.getPrimaryResult().getScore()));
-                }
-            }
-            return new Summary(rates.getPercentile(50), rates.getMean(),
-                    rates.getN() > 1 ? rates.getMeanErrorAt(0.999) : Double.NaN, rates.getMin(), rates.getMax(), rates.getN());
-        }
-
-        Map<String, Object> toJson(String unit) {
-            Map<String, Object> json = new LinkedHashMap<>();
-            json.put("unit", unit);
-            json.put("median", median);
-            json.put("mean", mean);
-            json.put("error999", error);
-            json.put("min", min);
-            json.put("max", max);
-            json.put("iterations", n);
-            return json;
-        }
-    }
 }

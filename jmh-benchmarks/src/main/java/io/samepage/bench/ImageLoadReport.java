@@ -84,11 +84,11 @@ public final class ImageLoadReport {
                 options.param("pageCache", "warm");
             }
             for (RunResult run : new Runner(options.build()).run()) {
-                times.put(key(run), Summary.of(run));
+                times.put(key(run), Summary.of(run, ms -> ms));
             }
         }
         Report report = new Report(scenario, times);
-        Files.writeString(out.resolve("image-load.json"), json(report.json(), new StringBuilder(), "").append('\n'));
+        Files.writeString(out.resolve("image-load.json"), Json.write(report.json()));
         String md = report.markdown();
         Files.writeString(out.resolve("image-load.md"), md);
         System.out.print(md);
@@ -103,33 +103,6 @@ public final class ImageLoadReport {
     }
 
     /** One benchmark's measured iterations in milliseconds per load. */
-    record Summary(double median, double mean, double error, double min, double max, long n) {
-
-        static Summary of(RunResult run) {
-            ListStatistics millis = new ListStatistics();
-            for (BenchmarkResult fork : run.getBenchmarkResults()) {
-                for (IterationResult iteration : fork.getIterationResults()) {
-                    millis.addValue(iteration.getPrimaryResult().getScore());
-                }
-            }
-            return new Summary(millis.getPercentile(50), millis.getMean(),
-                    millis.getN() > 1 ? millis.getMeanErrorAt(0.999) : Double.NaN, millis.getMin(), millis.getMax(),
-                    millis.getN());
-        }
-
-        Map<String, Object> json() {
-            Map<String, Object> json = new LinkedHashMap<>();
-            json.put("unit", "ms per full-image load");
-            json.put("median", median);
-            json.put("mean", mean);
-            json.put("error999", error);
-            json.put("min", min);
-            json.put("max", max);
-            json.put("iterations", n);
-            return json;
-        }
-    }
-
     /** {@code slow / fast}: the ratio of medians, and the least and most favourable iteration pairs. */
     record Ratio(double median, double low, double high) {
 
@@ -137,7 +110,7 @@ public final class ImageLoadReport {
             if (slow == null || fast == null) {
                 return null;
             }
-            return new Ratio(slow.median / fast.median, slow.min / fast.max, slow.max / fast.min);
+            return new Ratio(slow.median() / fast.median(), slow.min() / fast.max(), slow.max() / fast.min());
         }
 
         Map<String, Object> json() {
@@ -233,7 +206,7 @@ public final class ImageLoadReport {
             build.put("threads", Runtime.getRuntime().availableProcessors());
             json.put("indexBuild", build);
             Map<String, Object> jmh = new LinkedHashMap<>();
-            times.forEach((k, v) -> jmh.put(k, v.json()));
+            times.forEach((k, v) -> jmh.put(k, v.toJson("ms per full-image load")));
             json.put("loadTimes", jmh);
             Map<String, Object> ratios = new LinkedHashMap<>();
             putRatio(ratios, "firstLoadWarmOverLaterLoad", speedup());
@@ -327,8 +300,8 @@ public final class ImageLoadReport {
                     String[] name = e.getKey().split("/");
                     Summary s = e.getValue();
                     md.append(String.format(Locale.ROOT, "| %s | %s | %.1f | %.1f ± %.1f | %.1f – %.1f | %d | %.2f |%n",
-                            name[0], name.length > 1 ? name[1] : "(first guest resident)", s.median, s.mean, s.error,
-                            s.min, s.max, s.n, c.laidOutBytes() / (s.median * 1e6)));
+                            name[0], name.length > 1 ? name[1] : "(first guest resident)", s.median(), s.mean(), s.error(),
+                            s.min(), s.max(), s.n(), c.laidOutBytes() / (s.median() * 1e6)));
                 }
                 md.append("\nRatios of medians (range: least – most favourable pair of iterations):\n\n");
                 ratioLine(md, "firstLoad (warm) / laterLoad", speedup());
@@ -390,52 +363,6 @@ public final class ImageLoadReport {
                 md.append("- ").append(name).append(": ").append(ratio).append('\n');
             }
         }
-    }
-
-    /**
-     * Writes maps (in their order), lists, strings, numbers, booleans and null as JSON. Kept here rather
-     * than shared: this report must not depend on files other benchmarks are still changing.
-     */
-    private static StringBuilder json(Object value, StringBuilder out, String indent) {
-        switch (value) {
-            case null -> out.append("null");
-            case Double d -> out.append(Double.isFinite(d) ? String.format(Locale.ROOT, "%.6g", d) : "null");
-            case Number n -> out.append(n);
-            case Boolean b -> out.append(b);
-            case Map<?, ?> map -> {
-                String inner = indent + "  ";
-                String separator = "{\n";
-                for (Map.Entry<?, ?> e : map.entrySet()) {
-                    json(String.valueOf(e.getKey()), out.append(separator).append(inner), inner).append(": ");
-                    json(e.getValue(), out, inner);
-                    separator = ",\n";
-                }
-                out.append(map.isEmpty() ? "{}" : "\n" + indent + "}");
-            }
-            case List<?> list -> {
-                String separator = "";
-                out.append('[');
-                for (Object item : list) {
-                    json(item, out.append(separator), indent);
-                    separator = ", ";
-                }
-                out.append(']');
-            }
-            default -> {
-                out.append('"');
-                for (char ch : value.toString().toCharArray()) {
-                    if (ch == '"' || ch == '\\') {
-                        out.append('\\').append(ch);
-                    } else if (ch < 0x20) {
-                        out.append(String.format(Locale.ROOT, "\\u%04x", (int) ch));
-                    } else {
-                        out.append(ch);
-                    }
-                }
-                out.append('"');
-            }
-        }
-        return out;
     }
 
     static double median(long[] values) {
