@@ -16,7 +16,8 @@ import picocli.CommandLine.Command;
         name = "samepage",
         mixinStandardHelpOptions = true,
         versionProvider = SamepageCommand.Version.class,
-        subcommands = {ScanCommand.class, IndexCommand.class, DemoCommand.class, KsmCommand.class},
+        subcommands = {ScanCommand.class, IndexCommand.class, DemoCommand.class, KsmCommand.class,
+            DaemonCommand.class, StatCommand.class},
         description = {
             "Deduplicates identical 4 KiB memory pages across virtual machines and other",
             "guests, and maps blocks of an image that are already resident instead of",

@@ -1,0 +1,309 @@
+package io.samepage.cli.daemon;
+
+import io.samepage.core.AdvisorMode;
+import io.samepage.core.DedupException;
+import io.samepage.core.ScanKnobs;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The daemon's configuration, parsed and validated once from a {@code key=value} file: one setting per
+ * line, {@code #} starts a comment line, blank lines are ignored, spaces around key and value are
+ * trimmed. The KSM knob names set the engine's {@link ScanKnobs} (checked with the engine's own rules,
+ * in file order); {@code source} is repeatable; every other key may appear once.
+ *
+ * <p>Thread safety: immutable once parsed.
+ */
+public final class DaemonConfig {
+
+    /** The KSM knob keys, under {@code /sys/kernel/mm/ksm}'s names. */
+    public static final Set<String> KNOB_KEYS = Set.of("pages_to_scan", "sleep_millisecs", "run",
+            "max_page_sharing", "use_zero_pages", "smart_scan", "advisor_mode", "advisor_max_cpu",
+            "advisor_target_scan_time", "advisor_min_pages_to_scan", "advisor_max_pages_to_scan");
+
+    /** The daemon's own keys. */
+    public static final Set<String> DAEMON_KEYS = Set.of("source", "domain_per_source", "pool_mib",
+            "metrics_port", "counters_file", "estimate_interval_seconds");
+
+    /** The largest frame pool the engine takes, 2^31 frames of 4 KiB, in MiB. */
+    public static final long MAX_POOL_MIB = 8L << 20;
+
+    /** Default seconds between re-reads of live sources. */
+    public static final long DEFAULT_ESTIMATE_INTERVAL_SECONDS = 60;
+
+    /** One configured source: a file path, a pid, or every QEMU guest. */
+    public sealed interface Source {
+        /** A memory dump or QEMU memory-backend file, loaded once. */
+        record File(String path) implements Source {
+        }
+
+        /** A live process, re-read every {@code estimate_interval_seconds}. */
+        record Pid(int pid) implements Source {
+        }
+
+        /** Every running QEMU guest, found again at every re-read. */
+        record Qemu() implements Source {
+        }
+    }
+
+    private record Knob(int line, String key, String value) {
+    }
+
+    private final List<Knob> knobs;
+    private final List<Source> sources;
+    private final boolean domainPerSource;
+    private final Long poolMib;
+    private final int metricsPort;
+    private final Path countersFile;
+    private final long estimateIntervalSeconds;
+
+    private DaemonConfig(Parser p) {
+        this.knobs = List.copyOf(p.knobs);
+        this.sources = List.copyOf(p.sources);
+        this.domainPerSource = p.domainPerSource;
+        this.poolMib = p.poolMib;
+        this.metricsPort = p.metricsPort;
+        this.countersFile = p.countersFile != null ? p.countersFile : CountersFile.defaultPath();
+        this.estimateIntervalSeconds = p.estimateIntervalSeconds;
+    }
+
+    /** Reads and validates {@code file}. @throws DaemonException naming the file (and line) that is wrong */
+    public static DaemonConfig read(Path file) {
+        List<String> lines;
+        try {
+            lines = Files.readAllLines(file, StandardCharsets.UTF_8);
+        } catch (IOException | RuntimeException e) {
+            throw new DaemonException(file + ": cannot be read (" + e.getClass().getSimpleName()
+                    + (e.getMessage() != null ? ": " + e.getMessage() : "") + ")");
+        }
+        return parse(file.toString(), lines);
+    }
+
+    /** Parses {@code lines} of a file called {@code name}. @throws DaemonException {@code name:LINE: what} */
+    public static DaemonConfig parse(String name, List<String> lines) {
+        Parser parser = new Parser(name);
+        for (int i = 0; i < lines.size(); i++) {
+            parser.line(i + 1, lines.get(i));
+        }
+        if (parser.sources.isEmpty()) {
+            throw new DaemonException(name + ": no source: give at least one 'source=' line (a file, pid:PID or qemu)");
+        }
+        return new DaemonConfig(parser);
+    }
+
+    /** Applies the knobs in file order (each was checked against the engine's rules while parsing). */
+    public void applyTo(ScanKnobs target) {
+        for (Knob knob : knobs) {
+            apply(target, knob.key(), knob.value());
+        }
+    }
+
+    public List<Source> sources() {
+        return sources;
+    }
+
+    /** Whether each source gets a merge domain of its own (default: all share one). */
+    public boolean domainPerSource() {
+        return domainPerSource;
+    }
+
+    /** The frame pool in MiB, or null for the daemon's default (sized from the sources). */
+    public Long poolMib() {
+        return poolMib;
+    }
+
+    /** The loopback port of {@code /metrics}; 0 (the default) serves no metrics. */
+    public int metricsPort() {
+        return metricsPort;
+    }
+
+    public Path countersFile() {
+        return countersFile;
+    }
+
+    public long estimateIntervalSeconds() {
+        return estimateIntervalSeconds;
+    }
+
+    /** Whether any source is a live process (which needs CAP_SYS_PTRACE for another user's process). */
+    public boolean hasLiveSources() {
+        for (Source source : sources) {
+            if (!(source instanceof Source.File)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static void apply(ScanKnobs k, String key, String value) {
+        switch (key) {
+            case "pages_to_scan" -> k.pagesToScan(intValue(value, 1));
+            case "sleep_millisecs" -> k.sleepMillis(longValue(value, 0));
+            case "run" -> k.run(intValue(value, 0));
+            case "max_page_sharing" -> k.maxPageSharing(intValue(value, 2));
+            case "use_zero_pages" -> k.useZeroPages(flag(value));
+            case "smart_scan" -> k.smartScan(flag(value));
+            case "advisor_mode" -> k.advisorMode(advisorMode(value));
+            case "advisor_max_cpu" -> k.advisorMaxCpu(intValue(value, 1));
+            case "advisor_target_scan_time" -> k.advisorTargetScanTimeSeconds(longValue(value, 1));
+            case "advisor_min_pages_to_scan" -> k.advisorPagesToScanRange(intValue(value, 1), k.advisorMaxPagesToScan());
+            case "advisor_max_pages_to_scan" -> k.advisorPagesToScanRange(k.advisorMinPagesToScan(), intValue(value, 1));
+            default -> throw new IllegalStateException("not a knob: " + key);
+        }
+    }
+
+    private static AdvisorMode advisorMode(String value) {
+        for (AdvisorMode mode : AdvisorMode.values()) {
+            if (modeName(mode).equals(value)) {
+                return mode;
+            }
+        }
+        throw new IllegalArgumentException("must be one of " + modeNames() + ", not '" + value + "'");
+    }
+
+    private static String modeNames() {
+        List<String> names = new ArrayList<>();
+        for (AdvisorMode mode : AdvisorMode.values()) {
+            names.add(modeName(mode));
+        }
+        return String.join(", ", names);
+    }
+
+    /** KSM's spelling in /sys/kernel/mm/ksm/advisor_mode: none, scan-time. */
+    private static String modeName(AdvisorMode mode) {
+        return mode.name().toLowerCase(Locale.ROOT).replace('_', '-');
+    }
+
+    private static boolean flag(String value) {
+        return switch (value) {
+            case "0" -> false;
+            case "1" -> true;
+            default -> throw new IllegalArgumentException("must be 0 or 1, not '" + value + "'");
+        };
+    }
+
+    private static long longValue(String value, long min) {
+        long v;
+        try {
+            v = Long.parseLong(value);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("must be a whole number, not '" + value + "'");
+        }
+        if (v < min) {
+            throw new IllegalArgumentException("must be at least " + min + ", not " + v);
+        }
+        return v;
+    }
+
+    private static int intValue(String value, int min) {
+        long v = longValue(value, min);
+        if (v > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("must be at most " + Integer.MAX_VALUE + ", not " + v);
+        }
+        return (int) v;
+    }
+
+    /** Single-use parse state. */
+    private static final class Parser {
+        private final String name;
+        private final ScanKnobs check = new ScanKnobs();
+        private final Map<String, Integer> seen = new HashMap<>();
+        private final List<Knob> knobs = new ArrayList<>();
+        private final List<Source> sources = new ArrayList<>();
+        private boolean domainPerSource;
+        private Long poolMib;
+        private int metricsPort;
+        private Path countersFile;
+        private long estimateIntervalSeconds = DEFAULT_ESTIMATE_INTERVAL_SECONDS;
+
+        Parser(String name) {
+            this.name = name;
+        }
+
+        void line(int number, String raw) {
+            String line = raw.strip();
+            if (line.isEmpty() || line.startsWith("#")) {
+                return;
+            }
+            int eq = line.indexOf('=');
+            if (eq < 0) {
+                throw error(number, "'" + line + "' is not key=value");
+            }
+            String key = line.substring(0, eq).strip();
+            String value = line.substring(eq + 1).strip();
+            if (!KNOB_KEYS.contains(key) && !DAEMON_KEYS.contains(key)) {
+                throw error(number, "unknown key '" + key + "'");
+            }
+            if (value.isEmpty()) {
+                throw error(number, key + ": no value");
+            }
+            if (!key.equals("source")) {
+                Integer first = seen.putIfAbsent(key, number);
+                if (first != null) {
+                    throw error(number, key + ": given twice (first on line " + first + ")");
+                }
+            }
+            try {
+                setting(number, key, value);
+            } catch (IllegalArgumentException | DedupException e) {
+                throw error(number, key + "=" + value + ": " + e.getMessage());
+            }
+        }
+
+        private void setting(int number, String key, String value) {
+            if (KNOB_KEYS.contains(key)) {
+                apply(check, key, value);
+                knobs.add(new Knob(number, key, value));
+                return;
+            }
+            switch (key) {
+                case "source" -> source(number, value);
+                case "domain_per_source" -> domainPerSource = flag(value);
+                case "pool_mib" -> {
+                    long mib = longValue(value, 1);
+                    if (mib > MAX_POOL_MIB) {
+                        throw new IllegalArgumentException("must be at most " + MAX_POOL_MIB + " (8 TiB), not " + mib);
+                    }
+                    poolMib = mib;
+                }
+                case "metrics_port" -> {
+                    int port = intValue(value, 0);
+                    if (port > 65535) {
+                        throw new IllegalArgumentException("must be a port, 0 to 65535, not " + port);
+                    }
+                    metricsPort = port;
+                }
+                case "counters_file" -> countersFile = Path.of(value);
+                case "estimate_interval_seconds" -> estimateIntervalSeconds = longValue(value, 1);
+                default -> throw new IllegalStateException("unhandled key " + key);
+            }
+        }
+
+        private void source(int number, String value) {
+            Source source;
+            if (value.equals("qemu")) {
+                source = new Source.Qemu();
+            } else if (value.startsWith("pid:")) {
+                source = new Source.Pid(intValue(value.substring(4), 1));
+            } else {
+                source = new Source.File(value);
+            }
+            if (sources.contains(source)) {
+                throw new IllegalArgumentException("given twice (a guest's name must be unique)");
+            }
+            sources.add(source);
+        }
+
+        private DaemonException error(int number, String what) {
+            return new DaemonException(name + ":" + number + ": " + what);
+        }
+    }
+}

@@ -1,0 +1,187 @@
+package io.samepage.cli.daemon;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.samepage.core.ScanKnobs;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/** The daemon's config file: what it accepts, and the line and reason of everything it refuses. */
+class DaemonConfigTest {
+
+    private static final List<String> VALID = List.of(
+            "# a daemon over two dumps and a process",
+            "",
+            "source = /var/lib/vm1.mem",
+            "source=/var/lib/vm2.mem",
+            "source=pid:4242",
+            "source=qemu",
+            "domain_per_source=1",
+            "pool_mib=512",
+            "metrics_port=9464",
+            "counters_file=/tmp/samepage-test/counters",
+            "estimate_interval_seconds=30",
+            "pages_to_scan=500",
+            "sleep_millisecs=50",
+            "run=1",
+            "max_page_sharing=64",
+            "use_zero_pages=1",
+            "smart_scan=0",
+            "advisor_max_cpu=40",
+            "advisor_target_scan_time=100",
+            "advisor_min_pages_to_scan=200",
+            "advisor_max_pages_to_scan=20000",
+            "advisor_mode=scan-time");
+
+    private static DaemonConfig parse(List<String> lines) {
+        return DaemonConfig.parse("d.conf", lines);
+    }
+
+    private static String refusal(String... lines) {
+        return assertThrows(DaemonException.class, () -> parse(List.of(lines))).getMessage();
+    }
+
+    @Test
+    void everyKeyIsReadAndTheKnobsApplyInFileOrder() {
+        DaemonConfig config = parse(VALID);
+        assertEquals(List.of(new DaemonConfig.Source.File("/var/lib/vm1.mem"), new DaemonConfig.Source.File("/var/lib/vm2.mem"),
+                new DaemonConfig.Source.Pid(4242), new DaemonConfig.Source.Qemu()), config.sources());
+        assertTrue(config.domainPerSource());
+        assertTrue(config.hasLiveSources());
+        assertEquals(512L, config.poolMib());
+        assertEquals(9464, config.metricsPort());
+        assertEquals(Path.of("/tmp/samepage-test/counters"), config.countersFile());
+        assertEquals(30, config.estimateIntervalSeconds());
+        ScanKnobs knobs = new ScanKnobs();
+        config.applyTo(knobs);
+        assertEquals(500, knobs.pagesToScan());
+        assertEquals(50, knobs.sleepMillis());
+        assertEquals(1, knobs.run());
+        assertEquals(64, knobs.maxPageSharing());
+        assertTrue(knobs.useZeroPages());
+        assertFalse(knobs.smartScan());
+        assertEquals(40, knobs.advisorMaxCpu());
+        assertEquals(100, knobs.advisorTargetScanTimeSeconds());
+        assertEquals(200, knobs.advisorMinPagesToScan());
+        assertEquals(20000, knobs.advisorMaxPagesToScan());
+        assertEquals(io.samepage.core.AdvisorMode.SCAN_TIME, knobs.advisorMode());
+    }
+
+    @Test
+    void defaultsApplyWhereAKeyIsAbsent() {
+        DaemonConfig config = parse(List.of("source=a.mem"));
+        assertFalse(config.domainPerSource());
+        assertFalse(config.hasLiveSources());
+        assertEquals(null, config.poolMib());
+        assertEquals(0, config.metricsPort());
+        assertEquals(CountersFile.defaultPath(), config.countersFile());
+        assertEquals(DaemonConfig.DEFAULT_ESTIMATE_INTERVAL_SECONDS, config.estimateIntervalSeconds());
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource(delimiter = '|', value = {
+        "no equals sign                | source=a | just words                 | d.conf:2: 'just words' is not key=value",
+        "unknown key                   | source=a | colour=blue                | d.conf:2: unknown key 'colour'",
+        "empty value                   | source=a | pool_mib=                  | d.conf:2: pool_mib: no value",
+        "not a number                  | source=a | pages_to_scan=many         | d.conf:2: pages_to_scan=many: must be a whole number, not 'many'",
+        "below the knob's minimum      | source=a | pages_to_scan=0            | d.conf:2: pages_to_scan=0: must be at least 1, not 0",
+        "above int range               | source=a | max_page_sharing=9999999999 | d.conf:2: max_page_sharing=9999999999: must be at most 2147483647, not 9999999999",
+        "flag not 0 or 1               | source=a | use_zero_pages=yes         | d.conf:2: use_zero_pages=yes: must be 0 or 1, not 'yes'",
+        "domain flag not 0 or 1        | source=a | domain_per_source=2        | d.conf:2: domain_per_source=2: must be 0 or 1, not '2'",
+        "pool too large                | source=a | pool_mib=8388609            | d.conf:2: pool_mib=8388609: must be at most 8388608 (8 TiB), not 8388609",
+        "port out of range             | source=a | metrics_port=70000         | d.conf:2: metrics_port=70000: must be a port, 0 to 65535, not 70000",
+        "interval zero                 | source=a | estimate_interval_seconds=0 | d.conf:2: estimate_interval_seconds=0: must be at least 1, not 0",
+        "bad pid                       | source=a | source=pid:x               | d.conf:2: source=pid:x: must be a whole number, not 'x'",
+        "source twice                  | source=a | source=a                   | d.conf:2: source=a: given twice (a guest's name must be unique)",
+        "single-valued key twice       | pool_mib=1 | pool_mib=2               | d.conf:2: pool_mib: given twice (first on line 1)",
+    })
+    void aBadLineIsRefusedWithItsLineNumber(String why, String first, String second, String expected) {
+        assertEquals(expected, refusal(first, second), why);
+    }
+
+    @Test
+    void theEngineRulesOfAKnobAreCheckedWithItsLine() {
+        String message = refusal("source=a", "# comment", "advisor_mode=scan-time", "pages_to_scan=100");
+        assertTrue(message.startsWith("d.conf:4: pages_to_scan=100: "), message);
+        assertTrue(refusal("source=a", "run=3").startsWith("d.conf:2: run=3: "));
+        assertTrue(refusal("source=a", "advisor_mode=sometimes").startsWith("d.conf:2: advisor_mode=sometimes: must be one of "));
+    }
+
+    @Test
+    void aConfigWithoutASourceIsRefused() {
+        assertEquals("d.conf: no source: give at least one 'source=' line (a file, pid:PID or qemu)",
+                refusal("# nothing", "pool_mib=64"));
+    }
+
+    @Test
+    void aMissingFileIsRefusedByName() {
+        String message = assertThrows(DaemonException.class, () -> DaemonConfig.read(Path.of("/nonexistent/d.conf")))
+                .getMessage();
+        assertTrue(message.startsWith("/nonexistent/d.conf: cannot be read"), message);
+    }
+
+    @Test
+    void theExampleConfigParsesWithEveryKeyUncommentedAndDocumentsTheEngineDefaults() throws java.io.IOException {
+        List<String> lines = new ArrayList<>();
+        for (String line : java.nio.file.Files.readAllLines(Path.of("src/dist/samepage.conf"))) {
+            boolean setting = line.matches("#[a-z_]+=.+");
+            lines.add(setting && !line.startsWith("#source=") ? line.substring(1) : line);
+        }
+        DaemonConfig config = parse(lines);
+        assertEquals(1, config.sources().size());
+        ScanKnobs documented = new ScanKnobs();
+        config.applyTo(documented);
+        ScanKnobs defaults = new ScanKnobs();
+        assertEquals(defaults.pagesToScan(), documented.pagesToScan());
+        assertEquals(defaults.sleepMillis(), documented.sleepMillis());
+        assertEquals(defaults.maxPageSharing(), documented.maxPageSharing());
+        assertEquals(defaults.smartScan(), documented.smartScan());
+        assertEquals(defaults.advisorMaxPagesToScan(), documented.advisorMaxPagesToScan());
+        for (String key : DaemonConfig.KNOB_KEYS) {
+            assertTrue(lines.stream().anyMatch(l -> l.startsWith(key + "=")), key + " is not in the example");
+        }
+        for (String key : DaemonConfig.DAEMON_KEYS) {
+            assertTrue(lines.stream().anyMatch(l -> l.matches("#?" + key + "=.*")), key + " is not in the example");
+        }
+    }
+
+    /** Seeded: -Dsamepage.seed=N replays a run. */
+    @Test
+    void randomCorruptionOfAValidConfigThrowsOnlyTheConfigError() {
+        long seed = Long.getLong("samepage.seed", System.nanoTime());
+        SplittableRandom random = new SplittableRandom(seed);
+        String alphabet = "=#:- \t0123456789abcxyz_\\\u00e9";
+        for (int round = 0; round < 5_000; round++) {
+            List<String> lines = new ArrayList<>(VALID);
+            int edits = 1 + random.nextInt(4);
+            for (int e = 0; e < edits; e++) {
+                int at = random.nextInt(lines.size());
+                StringBuilder line = new StringBuilder(lines.get(at));
+                switch (random.nextInt(4)) {
+                    case 0 -> { if (!line.isEmpty()) line.deleteCharAt(random.nextInt(line.length())); }
+                    case 1 -> line.insert(random.nextInt(line.length() + 1), alphabet.charAt(random.nextInt(alphabet.length())));
+                    case 2 -> lines.add(random.nextInt(lines.size() + 1), lines.get(random.nextInt(lines.size())));
+                    default -> line.setLength(random.nextInt(line.length() + 1));
+                }
+                if (line.length() > 0 || random.nextBoolean()) {
+                    lines.set(at, line.toString());
+                }
+            }
+            try {
+                parse(lines);
+            } catch (DaemonException expected) {
+                assertTrue(expected.getMessage().startsWith("d.conf:"), expected.getMessage());
+            } catch (RuntimeException other) {
+                throw new AssertionError("seed " + seed + ", round " + round + ": " + lines, other);
+            }
+        }
+    }
+}
