@@ -10,7 +10,7 @@ import java.util.List;
  * nothing. A write the kernel refused part way through a batch ({@link Kind#REFUSED}, {@link Kind#IO})
  * lists in {@link #written()} the knobs it had already written, in order.
  */
-public final class KernelKsmException extends RuntimeException {
+public final class KernelKsmException extends HostException {
 
     private static final long serialVersionUID = 1L;
 

@@ -14,7 +14,7 @@ import java.nio.file.NoSuchFileException;
  * result says so ({@link RegionScan#exited()}). {@link Kind#EXITED} is thrown only where there is no
  * result to mark: a process that is a zombie when opened, or gone when its map is read.
  */
-public final class ProcessScanException extends RuntimeException {
+public final class ProcessScanException extends HostException {
 
     private static final long serialVersionUID = 1L;
 

@@ -23,7 +23,8 @@
  * (ptrace attach) for a consistent snapshot; an estimate does not need one, and a stopped VM is an
  * outage.
  *
- * <p>{@link io.samepage.kvm.ProcessScanException} is the error type of host mode.
+ * <p>{@link io.samepage.kvm.HostException} is the module's one error type; reading a process fails
+ * with its {@link io.samepage.kvm.ProcessScanException} kind.
  *
  * <h2>Host mode: kernel KSM</h2>
  * {@link io.samepage.kvm.KernelKsm} reads every file of {@code /sys/kernel/mm/ksm} and
@@ -32,6 +33,7 @@
  * is a ksmtuned-style policy on top: it estimates what merging the mergeable processes would save
  * ({@link io.samepage.kvm.DuplicateEstimate}, reading through {@code ProcessMemory}) and stops KSM or
  * sets its rate. {@code KernelKsm} is plain file I/O, no native call;
- * {@link io.samepage.kvm.KernelKsmException} is the error type of kernel KSM control.
+ * kernel KSM control fails with the {@link io.samepage.kvm.KernelKsmException} kind of
+ * {@link io.samepage.kvm.HostException}.
  */
 package io.samepage.kvm;
