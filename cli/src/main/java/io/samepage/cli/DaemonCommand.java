@@ -9,7 +9,6 @@ import io.samepage.core.DedupException;
 import io.samepage.core.EngineContext;
 import io.samepage.core.Guest;
 import io.samepage.core.MergeDomain;
-import io.samepage.hashing.Pages;
 import io.samepage.kvm.KernelKsm;
 import java.io.PrintWriter;
 import java.lang.foreign.Arena;
@@ -266,19 +265,9 @@ final class DaemonCommand implements Callable<Integer> {
     }
 
     private static EngineContext context(DaemonConfig config, List<SourceFile> files, List<ProcessSource> processes) {
-        long totalBytes = 0;
-        for (SourceFile file : files) {
-            totalBytes += file.bytes();
-        }
-        long residentBytes = 0;
-        for (ProcessSource process : processes) {
-            residentBytes += process.residentPages() * Pages.PAGE_SIZE;
-        }
-        if (!processes.isEmpty()) {
-            totalBytes += residentBytes + residentBytes / 8 + (16L << 20);
-        }
-        long zeroFrames = config.domainPerSource() ? files.size() + processes.size() : 1;
-        long poolBytes = config.poolMib() != null ? config.poolMib() << 20 : totalBytes + zeroFrames * Pages.PAGE_SIZE;
+        long totalBytes = ScanCommand.sourceBytes(files, processes);
+        long poolBytes = config.poolMib() != null ? config.poolMib() << 20
+                : ScanCommand.defaultPoolBytes(files, processes, config.domainPerSource());
         EngineContext context = new EngineContext().poolBytes(poolBytes);
         config.applyTo(context.knobs());
         try {

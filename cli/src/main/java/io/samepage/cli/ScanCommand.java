@@ -179,7 +179,18 @@ final class ScanCommand implements Callable<Integer> {
         return files;
     }
 
-    private EngineContext context(List<SourceFile> files, List<ProcessSource> processes) {
+    /**
+     * The default pool for these sources: every file's bytes, each process's resident bytes plus an
+     * eighth and 16 MiB of slack (it may grow while it is read), and one zero frame per domain.
+     */
+    static long defaultPoolBytes(List<SourceFile> files, List<ProcessSource> processes, boolean domainPerSource) {
+        long totalBytes = sourceBytes(files, processes);
+        long zeroFrames = domainPerSource ? files.size() + processes.size() : 1;
+        return totalBytes + zeroFrames * Pages.PAGE_SIZE;
+    }
+
+    /** The sources' bytes as {@link #defaultPoolBytes} counts them, without the zero frames. */
+    static long sourceBytes(List<SourceFile> files, List<ProcessSource> processes) {
         long totalBytes = 0;
         for (SourceFile file : files) {
             totalBytes += file.bytes();
@@ -191,11 +202,15 @@ final class ScanCommand implements Callable<Integer> {
         if (!processes.isEmpty()) {
             totalBytes += residentBytes + residentBytes / 8 + (16L << 20);
         }
+        return totalBytes;
+    }
+
+    private EngineContext context(List<SourceFile> files, List<ProcessSource> processes) {
+        long totalBytes = sourceBytes(files, processes);
         if (poolMib != null && (poolMib < 1 || poolMib > MAX_POOL_MIB)) {
             throw CommandException.badInput("--pool-mib " + poolMib + ": must be 1 to " + MAX_POOL_MIB + " (8 TiB)");
         }
-        long zeroFrames = domainPerSource ? files.size() + processes.size() : 1;
-        long poolBytes = poolMib != null ? poolMib << 20 : totalBytes + zeroFrames * Pages.PAGE_SIZE;
+        long poolBytes = poolMib != null ? poolMib << 20 : defaultPoolBytes(files, processes, domainPerSource);
         EngineContext context = new EngineContext().poolBytes(poolBytes);
         try {
             context.knobs().maxPageSharing(maxPageSharing).useZeroPages(useZeroPages).smartScan(false);
