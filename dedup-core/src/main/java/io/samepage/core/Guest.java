@@ -393,14 +393,17 @@ public final class Guest {
         lastHashes[page] = hash;
     }
 
-    /** Maps {@code page} to the stable {@code frame} (a reference already taken) and frees its own frame. */
-    void mapStable(int page, int frame) {
+    /**
+     * Maps {@code page} to the stable {@code frame} (a reference already taken) and hands its own frame
+     * to {@code freed}.
+     */
+    void mapStable(int page, int frame, FreedFrames freed) {
         int own = frames[page];
         frames[page] = frame;
         states[page] = (states[page] & VISITED) | STABLE;
         mergingPages.incrementAndGet();
         if (own != frame && own != domain.zeroFrame()) {
-            pool.free(own);
+            freed.add(own);
         }
     }
 
@@ -436,13 +439,13 @@ public final class Guest {
         mergingPages.incrementAndGet();
     }
 
-    /** Maps an all-zero page to the zero frame (use_zero_pages) and frees its own frame. */
-    void mapZero(int page) {
+    /** Maps an all-zero page to the zero frame (use_zero_pages) and hands its own frame to {@code freed}. */
+    void mapZero(int page, FreedFrames freed) {
         int own = frames[page];
         frames[page] = domain.zeroFrame();
         states[page] = (states[page] & VISITED) | ZERO_MERGED;
         zeroPages.incrementAndGet();
-        pool.free(own);
+        freed.add(own);
     }
 
     /** Gives a merged page (stable or zero-merged) a private copy again. Caller holds the stripe and a reservation. */

@@ -55,6 +55,7 @@ public final class Scanner implements Agent {
     private final PageHasher hasher;
     private final long zeroPageHash;
     private final ThreadMXBean threads = ManagementFactory.getThreadMXBean();
+    private final FreedFrames freed;
 
     private Guest[] round = new Guest[0];
     private int guestIndex;
@@ -75,6 +76,7 @@ public final class Scanner implements Agent {
         this.memory = pool.memory();
         this.knobs = engine.knobs();
         this.hasher = hasher;
+        this.freed = new FreedFrames(pool);
         this.zeroPageHash = hasher.hash(MemorySegment.ofArray(new byte[Pages.PAGE_SIZE]), 0);
     }
 
@@ -108,11 +110,20 @@ public final class Scanner implements Agent {
     /**
      * Visits up to {@code budget} guest pages from where the last batch stopped. A batch ends early
      * where a full scan ends; the next batch starts the next full scan. Never-written pages count
-     * toward the budget but not toward {@code pages_scanned}.
+     * toward the budget but not toward {@code pages_scanned}. The frames its merges free go back to
+     * the pool in runs ({@link FreedFrames}), all of them before it returns.
      *
      * @return pages visited (0 when there are no guests)
      */
     public int scanBatch(int budget) {
+        try {
+            return scanPages(budget);
+        } finally {
+            freed.flush();
+        }
+    }
+
+    private int scanPages(int budget) {
         if (scanStartCpuNanos < 0) {
             scanStartCpuNanos = cpuNanos();
         }
@@ -251,7 +262,7 @@ public final class Scanner implements Agent {
             }
             guest.setState(page, state & ~Guest.DIRTY);
             if (hash == zeroPageHash && knobs.useZeroPages() && Pages.isZeroPage(memory, offset)) {
-                guest.mapZero(page);
+                guest.mapZero(page, freed);
                 engine.zeroPageMapped();
                 merges++;
                 return;
@@ -301,7 +312,7 @@ public final class Scanner implements Agent {
                 }
                 if (pool.tryIncrementRef(candidate)) {
                     domain.addSharing(1);
-                    guest.mapStable(page, candidate);
+                    guest.mapStable(page, candidate, freed);
                     return true;
                 }
             }
@@ -348,7 +359,7 @@ public final class Scanner implements Agent {
             other.markStable(otherPage);
             pool.incrementRef(otherFrame);
             domain.addSharing(1);
-            guest.mapStable(page, otherFrame);
+            guest.mapStable(page, otherFrame, freed);
             domain.removeUnstable(hash);
             return true;
         } finally {

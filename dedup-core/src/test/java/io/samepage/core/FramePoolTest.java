@@ -246,11 +246,19 @@ class FramePoolTest {
                 assertEquals(0L, memory.get(ValueLayout.JAVA_LONG, offset), "a taken frame reads as zeros");
                 memory.set(ValueLayout.JAVA_LONG, offset, id);
                 held.add(frame);
-            } else if (!held.isEmpty()) {
+            } else if (!held.isEmpty() && random.nextBoolean()) {
                 int frame = held.remove(random.nextInt(held.size()));
                 assertEquals(id, memory.get(ValueLayout.JAVA_LONG, FramePool.offsetOf(frame)));
                 owner.set(frame, 0);
                 pool.free(frame);
+            } else if (!held.isEmpty()) {
+                int[] batch = new int[random.nextInt(1, held.size() + 1)];
+                for (int b = 0; b < batch.length; b++) {
+                    batch[b] = held.remove(random.nextInt(held.size()));
+                    assertEquals(id, memory.get(ValueLayout.JAVA_LONG, FramePool.offsetOf(batch[b])));
+                    owner.set(batch[b], 0);
+                }
+                pool.freeAll(batch, batch.length);
             }
             if (reserved > 16) {
                 pool.unreserve(reserved - 16);
@@ -285,6 +293,65 @@ class FramePoolTest {
             assertTrue(peak - after >= 100 * 1024, () -> "RssAnon fell only " + (peak - after) + " KiB");
             assertEquals(0, pool.framesInUse());
             assertEquals(warm, pool.warmFrames(), "the first frames freed stay resident for reuse");
+        }
+    }
+
+    @Test
+    void freeAllGivesScatteredFramesBackToTheOperatingSystemAndTheyReadAsZeros() throws IOException {
+        Assumptions.assumeTrue(NativeMemory.available(), "needs Linux mmap/madvise to observe RSS");
+        int frames = (int) (128 * MIB / Pages.PAGE_SIZE);
+        try (FramePool pool = new FramePool(512 * MIB, 0)) {
+            MemorySegment memory = pool.memory();
+            long before = rssAnonKiB();
+            assertTrue(pool.tryReserve(frames));
+            int[] taken = new int[frames];
+            for (int i = 0; i < frames; i++) {
+                taken[i] = pool.allocateReserved();
+                memory.set(ValueLayout.JAVA_BYTE, FramePool.offsetOf(taken[i]) + 7, (byte) 1);
+            }
+            long peak = rssAnonKiB();
+            // Every other frame, in batches the way the scanner frees them: no two neighbours in a batch.
+            int[] batch = new int[512];
+            int inBatch = 0;
+            for (int i = 0; i < frames; i += 2) {
+                batch[inBatch++] = taken[i];
+                if (inBatch == batch.length) {
+                    pool.freeAll(batch, inBatch);
+                    inBatch = 0;
+                }
+            }
+            pool.freeAll(batch, inBatch);
+            long after = rssAnonKiB();
+            System.out.printf("RssAnon: after touching 128 MiB of frames +%d KiB, after freeAll of every other "
+                    + "frame -%d KiB%n", peak - before, peak - after);
+            assertTrue(peak - after >= 50 * 1024, () -> "RssAnon fell only " + (peak - after) + " KiB");
+            assertEquals(frames / 2, pool.framesInUse());
+            for (int i = 1; i < frames; i += 2) {
+                assertEquals(1, memory.get(ValueLayout.JAVA_BYTE, FramePool.offsetOf(taken[i]) + 7),
+                        "a frame that was not freed keeps its bytes");
+            }
+            assertTrue(pool.tryReserve(frames / 2));
+            for (int i = 0; i < frames / 2; i++) {
+                int frame = pool.allocateReservedForOverwrite();
+                assertEquals(0, memory.get(ValueLayout.JAVA_BYTE, FramePool.offsetOf(frame) + 7),
+                        () -> "frame " + frame + " came back without its bytes discarded");
+            }
+        }
+    }
+
+    @Test
+    void freeAllRefusesADoubleFreeButFreesTheOtherFrames() {
+        try (FramePool pool = poolOfFrames(8)) {
+            assertTrue(pool.tryReserve(3));
+            int a = pool.allocateReserved();
+            int b = pool.allocateReserved();
+            int c = pool.allocateReserved();
+            pool.free(b);
+            assertThrows(IllegalStateException.class, () -> pool.freeAll(new int[] {a, b, c}, 3));
+            assertEquals(0, pool.framesInUse(), "a and c were freed, b was already free");
+            assertEquals(7, pool.framesAvailable());
+            assertThrows(IllegalArgumentException.class, () -> pool.freeAll(new int[] {FramePool.ZERO_FRAME}, 1));
+            assertThrows(IllegalArgumentException.class, () -> pool.freeAll(new int[] {8}, 1));
         }
     }
 
