@@ -6,6 +6,7 @@ import io.samepage.hashing.Pages;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.Arrays;
@@ -415,6 +416,59 @@ public final class FramePool implements AutoCloseable {
         }
         reservation.getAndIncrement();
         return true;
+    }
+
+    /**
+     * Tops the warm list up toward its limit with up to {@code max} frames faulted in now, taken from
+     * the frames that went back to the operating system (or were never used). A copy-on-write break
+     * that takes a warm frame pays no page fault, which was measured at about three quarters of a
+     * break; this moves that fault off the guests' write path onto the caller's thread. The scanner
+     * calls it at the end of every batch. Does nothing where the region is not {@link NativeMemory}
+     * (every frame is resident there already). Thread safe; allocates nothing.
+     *
+     * @return frames faulted in and added to the warm list
+     */
+    public int replenishWarm(int max) {
+        if (!discardsToOs || max <= 0) {
+            return 0;
+        }
+        int wanted;
+        synchronized (freeListLock) {
+            wanted = Math.min(max, warmLimit - warmCount);
+        }
+        wanted = Math.min(wanted, framesAvailable());
+        if (wanted <= 0 || !tryReserve(wanted)) {
+            return 0;
+        }
+        // Reserved, so nobody else counts on these frames while they are on no list.
+        int chain = NO_FRAME;
+        synchronized (freeListLock) {
+            for (int i = 0; i < wanted; i++) {
+                int frame;
+                if (freeHead != NO_FRAME) {
+                    frame = freeHead;
+                    freeHead = next[frame];
+                } else {
+                    frame = bump;
+                    bump = frame + 1;
+                }
+                next[frame] = chain;
+                chain = frame;
+            }
+        }
+        int tail = chain;
+        for (int frame = chain; frame != NO_FRAME; frame = next[frame]) {
+            // A discarded frame reads as zeros; writing a zero faults its page in and keeps it so.
+            memory.set(ValueLayout.JAVA_BYTE, offsetOf(frame), (byte) 0);
+            tail = frame;
+        }
+        synchronized (freeListLock) {
+            next[tail] = warmHead;
+            warmHead = chain;
+            warmCount += wanted;
+        }
+        unreserve(wanted);
+        return wanted;
     }
 
     /** Freed frames held resident right now (at most the warm limit). Thread safe. */

@@ -48,6 +48,13 @@ public final class Scanner implements Agent {
 
     private static final int NONE = (int) MergeDomain.NONE;
 
+    /**
+     * Frames faulted in at the end of each batch to refill the pool's warm list ({@link
+     * FramePool#replenishWarm}): at the default duty cycle (20 ms) up to 51,200 resident frames a
+     * second for copy-on-write breaks, at about 1.5 ms of the scanner's CPU for a full refill.
+     */
+    static final int REPLENISH_PER_BATCH = 1024;
+
     private final DedupEngine engine;
     private final FramePool pool;
     private final MemorySegment memory;
@@ -111,7 +118,9 @@ public final class Scanner implements Agent {
      * Visits up to {@code budget} guest pages from where the last batch stopped. A batch ends early
      * where a full scan ends; the next batch starts the next full scan. Never-written pages count
      * toward the budget but not toward {@code pages_scanned}. The frames its merges free go back to
-     * the pool in runs ({@link FreedFrames}), all of them before it returns.
+     * the pool together ({@link FreedFrames}) before it returns, and then it refills the pool's warm
+     * list, so that copy-on-write breaks find frames already faulted in. A batch of 0 pages does only
+     * that.
      *
      * @return pages visited (0 when there are no guests)
      */
@@ -120,6 +129,7 @@ public final class Scanner implements Agent {
             return scanPages(budget);
         } finally {
             freed.flush();
+            pool.replenishWarm(REPLENISH_PER_BATCH);
         }
     }
 

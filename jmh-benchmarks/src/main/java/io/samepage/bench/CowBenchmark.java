@@ -37,6 +37,9 @@ import org.openjdk.jmh.annotations.Warmup;
  *       merged onto 128 Ki frames (512 MiB, more than this machine's 300 MiB L3, so a copy's source is
  *       rarely cached); pages are written in order, so the first three quarters of a supply break
  *       frames of 4, 3 and 2 mappers. Then the supply is refilled.</li>
+ *   <li>{@code cowBreakWarm1Byte}: the same breaks, but the scanner's duty cycle refills the pool's
+ *       warm list between every 1024 writes (see {@link WarmSharedSupply}), so a break takes a frame
+ *       already faulted in: the steady state of a guest that breaks slower than the scanner refills.</li>
  *   <li>{@code cowBreakLastMapper}: the page is the last mapper of a shared frame (its twin broke away
  *       earlier): the break also takes the frame out of the stable index and frees it, which gives the
  *       memory back to the operating system ({@code madvise(MADV_DONTNEED)}) inside the write.</li>
@@ -68,6 +71,8 @@ public class CowBenchmark {
     static final int LAST_MAPPER_PAIRS = 256 << 10;
     static final int FRESH_PAGES = 512 << 10;
     static final int PRIVATE_PAGES = 256 << 10;
+    /** Measured writes per scanner batch in {@link WarmSharedSupply}: what one batch refills. */
+    static final int WRITES_PER_SCANNER_BATCH = 1024;
 
     private final MemorySegment oneByte = MemorySegment.ofArray(new byte[1]);
     private final MemorySegment eightBytes = MemorySegment.ofArray(new byte[8]);
@@ -99,7 +104,12 @@ public class CowBenchmark {
                 used = 0;
                 check(0, "after a refill");
             }
+            betweenWrites(used);
             address = pageAddress(used++) + OFFSET;
+        }
+
+        /** Untimed work before measured write number {@code write} of a fill; none by default. */
+        void betweenWrites(int write) {
         }
 
         @TearDown(Level.Iteration)
@@ -180,6 +190,24 @@ public class CowBenchmark {
                     || c.pagesSharing() != COW_PAGES - COW_CONTENTS - writes) {
                 throw broken(when, (COW_PAGES - writes) + " merged pages on " + COW_CONTENTS + " shared frames after "
                         + writes + " writes", c);
+            }
+        }
+    }
+
+    /**
+     * {@link SharedSupply} with the scanner's duty cycle in between: before every {@value
+     * #WRITES_PER_SCANNER_BATCH}th write the scanner ends a batch of 0 pages (untimed), which refills the
+     * pool's warm list ({@code FramePool.replenishWarm}). This is a guest that breaks at most that many
+     * pages per duty cycle (20 ms by default: 51,200 breaks a second); {@code SharedSupply} is one that
+     * breaks faster than the scanner refills, so every break faults a frame in.
+     */
+    @State(Scope.Thread)
+    public static class WarmSharedSupply extends SharedSupply {
+
+        @Override
+        void betweenWrites(int write) {
+            if (write % WRITES_PER_SCANNER_BATCH == 0) {
+                scanner.scanBatch(0);
             }
         }
     }
@@ -330,6 +358,11 @@ public class CowBenchmark {
     @Benchmark
     public void cowBreak8Bytes(SharedSupply supply) {
         supply.guest.write(supply.address, eightBytes);
+    }
+
+    @Benchmark
+    public void cowBreakWarm1Byte(WarmSharedSupply supply) {
+        supply.guest.write(supply.address, oneByte);
     }
 
     @Benchmark
