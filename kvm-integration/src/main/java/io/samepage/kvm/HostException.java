@@ -2,12 +2,14 @@ package io.samepage.kvm;
 
 /**
  * The one error type of this module: what went wrong on the host, in a message an operator can act
- * on. Catch this to handle every failure of host mode; its two kinds carry what is specific to them:
+ * on. Catch this to handle every failure of the module; its three kinds carry what is specific to them:
  * {@link ProcessScanException} (reading another process: which pid, and whether it is gone, refused or
- * broken) and {@link KernelKsmException} (kernel KSM: absent, read-only, an invalid or refused knob,
- * and what a failed batch had already written).
+ * broken), {@link KernelKsmException} (kernel KSM: absent, read-only, an invalid or refused knob,
+ * and what a failed batch had already written) and {@link KvmException} (running guests under KVM over
+ * mapped memory: no usable {@code /dev/kvm}, a refused call, or the mapping budget spent).
  */
-public abstract sealed class HostException extends RuntimeException permits ProcessScanException, KernelKsmException {
+public abstract sealed class HostException extends RuntimeException
+        permits ProcessScanException, KernelKsmException, KvmException {
 
     private static final long serialVersionUID = 1L;
 

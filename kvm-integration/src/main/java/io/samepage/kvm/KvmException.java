@@ -1,0 +1,63 @@
+package io.samepage.kvm;
+
+/**
+ * The error type of running guests under KVM over mapped memory ({@link Kvm}, {@link KvmVm},
+ * {@link Vcpu}, {@link MemfdFrames}, {@link MappedGuestMemory}): its message is what an operator needs
+ * to act, its {@link Kind} what a program needs to decide, its {@link #errno()} the kernel's answer.
+ */
+public final class KvmException extends HostException {
+
+    private static final long serialVersionUID = 1L;
+
+    /** Why the call failed. */
+    public enum Kind {
+        /**
+         * KVM cannot be used here: no {@code /dev/kvm}, no permission, a foreign API version, a missing
+         * capability, or no native access. Nothing was created.
+         */
+        UNAVAILABLE,
+        /** The kernel refused a call on a VM, vCPU, memfd or mapping; {@link #errno()} says how. */
+        REFUSED,
+        /**
+         * Mapping one more guest page could exceed {@code vm.max_map_count}; nothing was mapped. The
+         * message says how many mappings are in use and how to raise the limit.
+         */
+        MAPPING_LIMIT
+    }
+
+    private final Kind kind;
+    private final int errno;
+
+    KvmException(Kind kind, String message) {
+        this(kind, 0, message);
+    }
+
+    KvmException(Kind kind, int errno, String message) {
+        super(message, null);
+        this.kind = kind;
+        this.errno = errno;
+    }
+
+    /** Thrown for a call that returned {@code -errno}: names the call, the errno and what to check. */
+    static KvmException refused(String call, int negativeErrno) {
+        int errno = -negativeErrno;
+        String hint = switch (errno) {
+            case 1, 13 -> " (permission denied: run as root, or join the group that owns /dev/kvm)";
+            case 12 -> " (out of memory or address space)";
+            case 14 -> " (a guest access the host mapping could not satisfy)";
+            case 22 -> " (invalid argument: a misaligned or overlapping region, or an unsupported flag)";
+            case 24 -> " (too many open files: raise ulimit -n)";
+            default -> "";
+        };
+        return new KvmException(Kind.REFUSED, errno, call + " failed with errno " + errno + hint);
+    }
+
+    public Kind kind() {
+        return kind;
+    }
+
+    /** The kernel's errno for {@link Kind#REFUSED} (and an {@code open} refused as unavailable), else 0. */
+    public int errno() {
+        return errno;
+    }
+}

@@ -1,0 +1,204 @@
+package io.samepage.kvm;
+
+import io.samepage.kvm.internal.linux.MemfdCalls;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
+import java.util.BitSet;
+import java.util.Objects;
+
+/**
+ * One guest's memory as host mappings of {@link MemfdFrames}: a contiguous reserved range of address
+ * space in which guest page {@code p} is a {@code MAP_SHARED|MAP_FIXED} mapping of one frame, read-write
+ * or read-only. This range is what a {@link KvmVm} slot hands to KVM, so the guest runs directly on the
+ * frames.
+ *
+ * <p>The operations of the engine: {@link #map} points a guest page at a frame (a merge: read-only onto
+ * the shared frame; a break: read-write onto the writer's fresh copy) and {@link #protect} changes only
+ * its protection (read-only before a merge compare; read-write again for the last mapper). Each remap
+ * replaces the old mapping atomically, so KVM and readers never see a hole, and is charged to the
+ * frames' {@link MappingBudget} first: where the budget is spent it throws
+ * {@link KvmException.Kind#MAPPING_LIMIT} and maps nothing.
+ *
+ * <p>Java code never writes a read-only page: {@link #write} refuses it (the engine breaks sharing and
+ * remaps first) instead of faulting, and a page not mapped yet reads as zeros without being touched.
+ * A guest write to a read-only page exits from {@link Vcpu#run()} instead.
+ *
+ * <p>Thread safe: every operation holds this memory's lock, so a Java write never races a remap that
+ * makes its page read-only. Running vCPUs reach the pages through the kernel, not through this lock.
+ */
+public final class MappedGuestMemory implements AutoCloseable {
+
+    /** Bytes per guest page. */
+    public static final int PAGE_BYTES = MemfdFrames.FRAME_BYTES;
+
+    private static final int UNMAPPED = -1;
+
+    private final MemfdFrames frames;
+    private final int guestPages;
+    private final Arena arena;
+    private final MemorySegment range;
+    private final int[] frameOf;
+    private final BitSet writable;
+    private boolean closed;
+
+    private MappedGuestMemory(MemfdFrames frames, int guestPages, Arena arena, MemorySegment range) {
+        this.frames = frames;
+        this.guestPages = guestPages;
+        this.arena = arena;
+        this.range = range;
+        this.frameOf = new int[guestPages];
+        this.writable = new BitSet(guestPages);
+        Arrays.fill(frameOf, UNMAPPED);
+    }
+
+    static MappedGuestMemory reserve(MemfdFrames frames, int guestPages) {
+        if (guestPages < 1) {
+            throw new IllegalArgumentException("guest memory needs at least one page, not " + guestPages);
+        }
+        Arena arena = Arena.ofShared();
+        MemorySegment range = MemfdCalls.reserve((long) guestPages * PAGE_BYTES, arena);
+        if (range == null) {
+            arena.close();
+            throw new KvmException(KvmException.Kind.REFUSED, "reserving " + guestPages
+                    + " guest pages of address space failed: out of address space, or vm.max_map_count reached");
+        }
+        return new MappedGuestMemory(frames, guestPages, arena, range);
+    }
+
+    public int guestPages() {
+        return guestPages;
+    }
+
+    /** Maps guest page {@code guestPage} onto {@code frame}: {@link #map(int, int, int, boolean)} of one page. */
+    public void map(int guestPage, int frame, boolean writable) {
+        map(guestPage, frame, 1, writable);
+    }
+
+    /**
+     * Maps guest pages {@code [firstGuestPage, + count)} onto frames {@code [firstFrame, + count)} in one
+     * mapping, replacing what they mapped. A run costs one kernel mapping however long it is: lay out a
+     * new guest this way, one frame per page in order.
+     *
+     * @throws KvmException {@link KvmException.Kind#MAPPING_LIMIT} before the limit, mapping nothing
+     */
+    public synchronized void map(int firstGuestPage, int firstFrame, int count, boolean writable) {
+        checkOpen();
+        Objects.checkFromIndexSize(firstGuestPage, count, guestPages);
+        Objects.checkFromIndexSize(firstFrame, count, frames.frames());
+        if (count < 1) {
+            throw new IllegalArgumentException("map at least one page, not " + count);
+        }
+        frames.budget().charge("guest page " + firstGuestPage);
+        int result = MemfdCalls.map(range, (long) firstGuestPage * PAGE_BYTES, (long) count * PAGE_BYTES,
+                frames.fd(), (long) firstFrame * PAGE_BYTES, writable);
+        if (result < 0) {
+            throw KvmException.refused("mmap(MAP_SHARED|MAP_FIXED) of guest page " + firstGuestPage + " onto frame "
+                    + firstFrame, result);
+        }
+        for (int i = 0; i < count; i++) {
+            frameOf[firstGuestPage + i] = firstFrame + i;
+        }
+        this.writable.set(firstGuestPage, firstGuestPage + count, writable);
+    }
+
+    /** Makes mapped guest page {@code guestPage} read-only or read-write, on the frame it maps. */
+    public synchronized void protect(int guestPage, boolean writable) {
+        checkOpen();
+        Objects.checkIndex(guestPage, guestPages);
+        if (frameOf[guestPage] == UNMAPPED) {
+            throw new IllegalStateException("guest page " + guestPage + " maps no frame yet");
+        }
+        frames.budget().charge("guest page " + guestPage);
+        int result = MemfdCalls.protect(range, (long) guestPage * PAGE_BYTES, writable);
+        if (result < 0) {
+            throw KvmException.refused("mprotect of guest page " + guestPage, result);
+        }
+        this.writable.set(guestPage, writable);
+    }
+
+    /** The frame guest page {@code guestPage} maps, or -1 if none yet. */
+    public synchronized int frame(int guestPage) {
+        Objects.checkIndex(guestPage, guestPages);
+        return frameOf[guestPage];
+    }
+
+    /** True if guest page {@code guestPage} is mapped read-write (writable from Java and by the guest). */
+    public synchronized boolean writable(int guestPage) {
+        Objects.checkIndex(guestPage, guestPages);
+        return writable.get(guestPage);
+    }
+
+    /** Copies guest memory {@code [guestAddress, + length)} into {@code dst}; pages mapping no frame read as zeros. */
+    public synchronized void read(long guestAddress, byte[] dst, int dstOffset, int length) {
+        checkOpen();
+        Objects.checkFromIndexSize(guestAddress, length, (long) guestPages * PAGE_BYTES);
+        Objects.checkFromIndexSize(dstOffset, length, dst.length);
+        while (length > 0) {
+            int page = (int) (guestAddress / PAGE_BYTES);
+            int chunk = (int) Math.min(length, PAGE_BYTES - guestAddress % PAGE_BYTES);
+            if (frameOf[page] == UNMAPPED) {
+                Arrays.fill(dst, dstOffset, dstOffset + chunk, (byte) 0);
+            } else {
+                MemorySegment.copy(range, ValueLayout.JAVA_BYTE, guestAddress, dst, dstOffset, chunk);
+            }
+            guestAddress += chunk;
+            dstOffset += chunk;
+            length -= chunk;
+        }
+    }
+
+    /**
+     * Copies {@code src} into guest memory at {@code guestAddress}, into the frames the pages map.
+     *
+     * @throws IllegalStateException and writes nothing if a page in the range is read-only or maps no
+     *         frame: break sharing (or map a frame) first; a write here never faults
+     */
+    public synchronized void write(long guestAddress, byte[] src, int srcOffset, int length) {
+        checkOpen();
+        Objects.checkFromIndexSize(guestAddress, length, (long) guestPages * PAGE_BYTES);
+        Objects.checkFromIndexSize(srcOffset, length, src.length);
+        if (length == 0) {
+            return;
+        }
+        int last = (int) ((guestAddress + length - 1) / PAGE_BYTES);
+        for (int page = (int) (guestAddress / PAGE_BYTES); page <= last; page++) {
+            if (!writable.get(page)) {
+                throw new IllegalStateException("guest page " + page + (frameOf[page] == UNMAPPED
+                        ? " maps no frame" : " is read-only (merged)") + ": break sharing before writing it");
+            }
+        }
+        MemorySegment.copy(src, srcOffset, range, ValueLayout.JAVA_BYTE, guestAddress, length);
+    }
+
+    /** Unmaps the whole range. Close the VM using it first: KVM would fault on it afterwards. */
+    @Override
+    public void close() {
+        synchronized (this) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            arena.close();
+        }
+        frames.forget(this);
+    }
+
+    /** Size of the range in bytes, for a KVM memory slot. */
+    long bytes() {
+        return range.byteSize();
+    }
+
+    /** Start of the range in this process: the slot's {@code userspace_addr}. */
+    synchronized long hostAddress() {
+        checkOpen();
+        return range.address();
+    }
+
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("this guest memory is closed");
+        }
+    }
+}

@@ -1,0 +1,107 @@
+package io.samepage.kvm;
+
+import io.samepage.kvm.internal.linux.KvmCalls;
+import io.samepage.kvm.internal.linux.KvmRunPage;
+import java.lang.foreign.Arena;
+
+/**
+ * One virtual CPU of a {@link KvmVm}: set its start state, run it, handle its exit, run it again.
+ *
+ * <p>Not thread safe: one thread runs a vCPU; {@link #run()} blocks that thread while the guest runs.
+ * {@link #close()} may come from another thread only after the last run returned.
+ */
+public final class Vcpu implements AutoCloseable {
+
+    private final int id;
+    private final int fd;
+    private final Arena arena;
+    private final KvmRunPage runPage;
+    private boolean closed;
+
+    private Vcpu(int id, int fd, Arena arena, KvmRunPage runPage) {
+        this.id = id;
+        this.fd = fd;
+        this.arena = arena;
+        this.runPage = runPage;
+    }
+
+    static Vcpu mapped(int id, int fd, int mmapSize) {
+        Arena arena = Arena.ofShared();
+        KvmRunPage runPage = KvmCalls.mapRunPage(fd, mmapSize, arena);
+        if (runPage == null) {
+            arena.close();
+            KvmCalls.close(fd);
+            throw new KvmException(KvmException.Kind.REFUSED, "mapping vCPU " + id + "'s kvm_run failed");
+        }
+        return new Vcpu(id, fd, arena, runPage);
+    }
+
+    public int id() {
+        return id;
+    }
+
+    /**
+     * Puts the vCPU in 16-bit real mode at {@code 0000:ip}: code segment base and selector 0,
+     * instruction pointer {@code ip}, flags cleared. The data segments keep their reset base 0, so guest
+     * physical addresses below 64 KiB are reachable by offset alone.
+     */
+    public void setRealMode(int ip) {
+        checkOpen();
+        if (ip < 0 || ip > 0xFFFF) {
+            throw new IllegalArgumentException("a real-mode entry offset is 0 to 0xFFFF, not " + ip);
+        }
+        int result = KvmCalls.setRealMode(fd, ip);
+        if (result < 0) {
+            throw KvmException.refused("KVM_SET_SREGS/KVM_SET_REGS (vCPU " + id + ")", result);
+        }
+    }
+
+    /**
+     * Runs the guest until it exits to user space and returns why. A signal that interrupts the run
+     * ({@code EINTR}) is not an exit: the run resumes. An {@code EFAULT} is the guest touching memory
+     * the host mapping cannot give it, returned as {@link VcpuExit.MemoryFault}.
+     */
+    public VcpuExit run() {
+        checkOpen();
+        int result;
+        do {
+            result = KvmCalls.run(fd);
+        } while (result == -KvmCalls.EINTR);
+        if (result == -KvmCalls.EFAULT) {
+            return runPage.exitReason() == KvmCalls.EXIT_MEMORY_FAULT
+                    ? new VcpuExit.MemoryFault(runPage.memoryFaultGpa(), runPage.memoryFaultSize(),
+                    runPage.memoryFaultFlags())
+                    : new VcpuExit.MemoryFault(-1, 0, 0);
+        }
+        if (result < 0) {
+            throw KvmException.refused("KVM_RUN (vCPU " + id + ")", result);
+        }
+        int reason = runPage.exitReason();
+        return switch (reason) {
+            case KvmCalls.EXIT_IO -> new VcpuExit.Io(runPage.ioPort(), runPage.ioSize(), runPage.ioDirection() == 1,
+                    runPage.ioCount(), runPage.ioData());
+            case KvmCalls.EXIT_MMIO -> new VcpuExit.Mmio(runPage.mmioPhysAddr(), runPage.mmioIsWrite(),
+                    runPage.mmioData());
+            case KvmCalls.EXIT_HLT -> new VcpuExit.Hlt();
+            case KvmCalls.EXIT_SHUTDOWN -> new VcpuExit.Shutdown();
+            case KvmCalls.EXIT_FAIL_ENTRY -> new VcpuExit.FailEntry(runPage.failEntryReason());
+            case KvmCalls.EXIT_INTERNAL_ERROR -> new VcpuExit.InternalError(runPage.internalSuberror());
+            default -> new VcpuExit.Other(reason);
+        };
+    }
+
+    @Override
+    public synchronized void close() {
+        if (!closed) {
+            closed = true;
+            arena.close();
+            KvmCalls.close(fd);
+        }
+    }
+
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("vCPU " + id + " is closed");
+        }
+    }
+}
