@@ -163,7 +163,8 @@ public final class EngineReport {
 
     private static Map<String, Object> cowSection(Collection<RunResult> results, StringBuilder md) {
         Map<String, Map<String, Object>> rows = new LinkedHashMap<>();
-        for (RunResult run : inOrder(results, "cowBreak1Byte", "cowBreak8Bytes", "cowBreakLastMapper", "firstWrite",
+        for (RunResult run : inOrder(results, "cowBreakWarm1Byte", "cowBreak1Byte", "cowBreak8Bytes", "cowBreakLastMapper",
+                "firstWrite",
                 "privateWrite1Byte", "privateWrite8Bytes")) {
             Statistics all = run.getPrimaryResult().getStatistics();
             ListStatistics p50s = new ListStatistics();
@@ -201,10 +202,14 @@ public final class EngineReport {
                     row.get("p999Nanos"), row.get("samples"), ratio));
         }
         md.append("\nOne sample is one `Guest.write` of 1 or 8 bytes, timed by JMH (`SampleTime`, which includes about two "
-                + "`System.nanoTime()` calls). `cowBreak*`: the page maps a frame that other pages keep mapping; "
+                + "`System.nanoTime()` calls). `cowBreakWarm1Byte`: a break that takes a frame already faulted in, the "
+                + "scanner having refilled the pool's warm list between every " + CowBenchmark.WRITES_PER_SCANNER_BATCH
+                + " writes (a guest breaking slower than the scanner refills); `cowBreak*`: the same breaks with the "
+                + "warm list used up, so each takes a frame the OS took back and faults it in; the page maps a frame "
+                + "that other pages keep mapping; "
                 + "`cowBreakLastMapper`: its last mapper, so the frame is freed too; `firstWrite`: a never-written page "
                 + "(a fresh frame, no copy); `privateWrite*`: the reference, no copy.\n");
-        for (String method : List.of("cowBreak1Byte", "cowBreak8Bytes")) {
+        for (String method : List.of("cowBreakWarm1Byte", "cowBreak1Byte", "cowBreak8Bytes")) {
             Map<String, Object> row = rows.get(method);
             if (row != null) {
                 double p50 = (Double) row.get("p50Nanos");
@@ -266,6 +271,7 @@ public final class EngineReport {
         cow.put("lastMapperPairs", CowBenchmark.LAST_MAPPER_PAIRS);
         cow.put("freshPages", CowBenchmark.FRESH_PAGES);
         cow.put("privatePages", CowBenchmark.PRIVATE_PAGES);
+        cow.put("warmWritesPerScannerBatch", CowBenchmark.WRITES_PER_SCANNER_BATCH);
         cow.put("writeOffsetInPage", CowBenchmark.OFFSET);
         Map<String, Object> inputs = new LinkedHashMap<>();
         inputs.put("scan", scan);
