@@ -35,8 +35,9 @@ public final class DedupEngine implements AutoCloseable {
 
     private DedupEngine(EngineContext context) {
         this.context = context;
-        this.pool = context.warmFrames() < 0 ? new FramePool(context.poolBytes())
-                : new FramePool(context.poolBytes(), context.warmFrames());
+        this.pool = new FramePool(context.poolBytes(), context.warmFrames() < 0
+                ? FramePool.defaultWarmFrames(context.poolBytes() >> Pages.PAGE_SHIFT) : context.warmFrames(),
+                context.frameBacking());
         this.knobs = context.knobs();
         this.knobs.bind(this::pagesShared);
         this.scanner = new Scanner(this, context.newScannerHasher());
@@ -70,6 +71,11 @@ public final class DedupEngine implements AutoCloseable {
 
     FramePool pool() {
         return pool;
+    }
+
+    /** Where the frames live ({@link EngineContext#frameBacking}): mapped guests need it to be theirs. */
+    public FrameBacking frameBacking() {
+        return pool.backing();
     }
 
     /** A thread-confined loader of content by identity (the engine half of the image index). */
@@ -111,6 +117,22 @@ public final class DedupEngine implements AutoCloseable {
      * memory reads as zeros and takes no frame until written.
      */
     public synchronized Guest createGuest(MergeDomain domain, String name, long sizeBytes) {
+        return createGuest(domain, name, sizeBytes, null);
+    }
+
+    /**
+     * Creates a guest like {@link #createGuest(MergeDomain, String, long)} whose pages are also held by
+     * the host mappings {@code mapping} makes (mapped guest memory, which a KVM guest runs on): page
+     * {@code p} starts on frame {@code first + p} of one run of never-used frames, which reads as zeros
+     * and costs no memory until written, so the whole guest maps with one kernel mapping. The run is
+     * taken from the pool at once: size the pool for every mapped guest's pages plus the frames breaks
+     * need.
+     *
+     * @param mapping null for a software guest
+     * @throws DedupException if the pool has no such run left, or the mapping cannot be made; nothing
+     *                        is created
+     */
+    public synchronized Guest createGuest(MergeDomain domain, String name, long sizeBytes, PageMapping.Factory mapping) {
         if (domain == null || !domains.contains(domain)) {
             throw new DedupException("guest " + name + " needs a merge domain of this engine");
         }
@@ -126,12 +148,38 @@ public final class DedupEngine implements AutoCloseable {
                 throw new DedupException("a guest named '" + name + "' exists already");
             }
         }
-        Guest guest = new Guest(this, domain, name, guestsById.length, sizeBytes);
+        Guest guest = mapping == null ? new Guest(this, domain, name, guestsById.length, sizeBytes)
+                : mappedGuest(domain, name, sizeBytes, mapping);
         Guest[] byId = java.util.Arrays.copyOf(guestsById, guestsById.length + 1);
         byId[guest.id()] = guest;
         guestsById = byId;
         guests.add(guest);
         return guest;
+    }
+
+    private Guest mappedGuest(MergeDomain domain, String name, long sizeBytes, PageMapping.Factory factory) {
+        int pages = (int) (sizeBytes >>> Pages.PAGE_SHIFT);
+        int first;
+        try {
+            first = pool.allocateRun(pages);
+        } catch (IllegalStateException e) {
+            throw new DedupException("guest " + name + ": " + e.getMessage());
+        }
+        try {
+            PageMapping mapping = factory.create(first, pages);
+            return new Guest(this, domain, name, guestsById.length, sizeBytes, mapping, first);
+        } catch (RuntimeException e) {
+            int[] run = new int[Math.min(pages, FreedFrames.CAPACITY)];
+            for (int done = 0; done < pages; done += run.length) {
+                int count = Math.min(run.length, pages - done);
+                for (int i = 0; i < count; i++) {
+                    run[i] = first + done + i;
+                }
+                pool.freeAll(run, count);       // one release call per run of frames, not one per frame
+            }
+            throw e instanceof DedupException d ? d
+                    : new DedupException("guest " + name + ": its page mapping failed: " + e.getMessage(), e);
+        }
     }
 
     /** Live guests, in creation order. */
@@ -280,7 +328,8 @@ public final class DedupEngine implements AutoCloseable {
         for (Guest guest : guests) {
             total += guest.pageCount();
             for (int page = 0; page < guest.pageCount(); page++) {
-                if ((guest.stateAt(page) & Guest.VISITED) != 0
+                int state = guest.stateAt(page);
+                if ((state & Guest.VISITED) != 0 && (state & Guest.HOLE) == 0
                         && (guest.isMerged(page) || guest.frameAt(page) != guest.domain().zeroFrame())) {
                     tracked++;
                 }

@@ -22,6 +22,7 @@ public final class EngineContext {
     private boolean shareZeroFrameAcrossDomains;
     private PageHasher customHasher;
     private int warmFrames = -1;
+    private FrameBacking.Factory frameBacking = FrameBacking.anonymous();
     private final ScanKnobs knobs = new ScanKnobs();
     private boolean concluded;
 
@@ -88,6 +89,20 @@ public final class EngineContext {
         return this;
     }
 
+    public FrameBacking.Factory frameBacking() {
+        return frameBacking;
+    }
+
+    /**
+     * Where the frames live: {@link FrameBacking#anonymous()} (the default, for guests held in software),
+     * or a memfd for mapped guests (kvm-integration's {@code MappedGuests.memfdBacking}). The engine owns
+     * the backing it makes and closes it.
+     */
+    public EngineContext frameBacking(FrameBacking.Factory factory) {
+        frameBacking = factory;
+        return this;
+    }
+
     public boolean shareZeroFrameAcrossDomains() {
         return shareZeroFrameAcrossDomains;
     }
@@ -121,6 +136,9 @@ public final class EngineContext {
         }
         if (warmFrames < -1) {
             throw new DedupException("warmFrames must be -1 (default) or at least 0, not " + warmFrames);
+        }
+        if (frameBacking == null) {
+            throw new DedupException("frameBacking must be set; FrameBacking.anonymous() is the default");
         }
         if (hashAlgorithm == null) {
             throw new DedupException("hashAlgorithm must be set");

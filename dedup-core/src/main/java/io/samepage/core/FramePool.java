@@ -1,10 +1,7 @@
 package io.samepage.core;
 
-import io.samepage.core.internal.linux.DiscardList;
-import io.samepage.core.internal.linux.NativeMemory;
 import io.samepage.hashing.Pages;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandles;
@@ -18,20 +15,19 @@ import java.util.concurrent.atomic.AtomicLong;
  * frame in primitive arrays.
  *
  * <h2>The region</h2>
- * On Linux the region is one {@code mmap} of private anonymous memory with {@code MAP_NORESERVE}: a
- * frame nobody has touched costs neither RAM nor commit charge, so a pool may be sized for the worst
- * case. Frame {@code f} lives at {@link #offsetOf(int) f * 4096} of {@link #memory()}. Frame
- * {@link #ZERO_FRAME} is the canonical zero frame: it is never handed out, never freed and must never be
- * written, so it stays a page of zeros that guests may map read-only. A {@linkplain #free freed} frame
- * is discarded with {@code madvise(MADV_DONTNEED)}: its physical page goes back to the operating
- * system, the process RSS drops, and the frame reads as zeros when it is next allocated; the
- * frames {@linkplain #freeAll freed together} are discarded with one system call. The first
- * few thousand freed frames (the warm limit) are kept resident instead and handed out first: the page
- * fault a discarded frame costs on its next write was measured at about three quarters of a
- * copy-on-write break. Where native
- * memory is not {@linkplain NativeMemory#available() available} (not Linux), the region comes from
- * {@link Arena#allocate(long, long)} instead: it is committed up front and a freed frame is zeroed in
- * place, so its memory does <em>not</em> go back to the operating system.
+ * The region comes from a {@link FrameBacking}: by default private anonymous memory with
+ * {@code MAP_NORESERVE} (a frame nobody has touched costs neither RAM nor commit charge, so a pool may
+ * be sized for the worst case), or a memfd whose frames guests map (kvm-integration). Frame {@code f}
+ * lives at {@link #offsetOf(int) f * 4096} of {@link #memory()}. Frame {@link #ZERO_FRAME} is the
+ * canonical zero frame: it is never handed out, never freed and must never be written, so it stays a
+ * page of zeros that guests may map read-only. A {@linkplain #free freed} frame is
+ * {@linkplain FrameBacking#release released}: on Linux its physical page goes back to the operating
+ * system ({@code madvise(MADV_DONTNEED)}, or a punched hole for a memfd), the process's memory drops,
+ * and the frame reads as zeros when it is next allocated; the frames {@linkplain #freeAll freed
+ * together} are released with as few system calls as the backing can. The first few thousand freed
+ * frames (the warm limit) are kept resident instead and handed out first: the page fault a discarded
+ * frame costs on its next write was measured at about three quarters of a copy-on-write break. Where
+ * the backing only zeroes in place (not Linux), no warm list is kept.
  *
  * <h2>Metadata: 16 bytes per frame, no object per frame</h2>
  * <ul>
@@ -94,11 +90,10 @@ public final class FramePool implements AutoCloseable {
 
     private static final VarHandle REF_COUNTS = MethodHandles.arrayElementVarHandle(int[].class);
 
-    private final Arena arena;
+    private final FrameBacking backing;
     private final MemorySegment memory;
     private final boolean discardsToOs;
-    /** The batch {@link #freeAll} discards with; null where native memory is not available. */
-    private final DiscardList discards;
+    /** Serializes {@link FrameBacking#release(int[], int)}, as the backing requires. */
     private final Object discardLock = new Object();
     private final int capacityFrames;
 
@@ -145,6 +140,16 @@ public final class FramePool implements AutoCloseable {
      * (a fault costs more than the 4 KiB copy itself). Beyond that many, freed frames are discarded.
      */
     public FramePool(long capacityBytes, int warmFrames) {
+        this(capacityBytes, warmFrames, FrameBacking.anonymous());
+    }
+
+    /**
+     * Creates a pool whose region {@code backing} makes (the anonymous default, or a memfd for mapped
+     * guest memory); the pool owns it and closes it.
+     *
+     * @throws IllegalStateException if the backing's region is not {@code capacityBytes / 4096} frames
+     */
+    public FramePool(long capacityBytes, int warmFrames, FrameBacking.Factory backing) {
         long frames = capacityBytes >> Pages.PAGE_SHIFT;
         if (capacityBytes < 0 || frames < 2) {
             throw new IllegalArgumentException("frame pool capacity " + capacityBytes + " bytes is too small: "
@@ -165,18 +170,20 @@ public final class FramePool implements AutoCloseable {
         this.stableHashes = new long[capacityFrames];
         this.next = new int[capacityFrames];
         Arrays.fill(next, NO_FRAME);
-        this.arena = Arena.ofShared();
-        this.discardsToOs = NativeMemory.available();
-        try {
-            this.memory = discardsToOs
-                    ? NativeMemory.reserve(bytes, arena)
-                    : arena.allocate(bytes, Pages.PAGE_SIZE);
-        } catch (RuntimeException | OutOfMemoryError e) {
-            arena.close();
-            throw e;
+        this.backing = backing.create(capacityFrames);
+        this.memory = this.backing.region();
+        if (memory.byteSize() != bytes) {
+            this.backing.close();
+            throw new IllegalStateException("the frame backing made a region of " + memory.byteSize()
+                    + " bytes for a pool of " + bytes);
         }
-        this.discards = discardsToOs ? new DiscardList(memory) : null;
+        this.discardsToOs = this.backing.releasesMemory();
         reservation.set(capacityFrames - 1);
+    }
+
+    /** Where the region comes from. */
+    FrameBacking backing() {
+        return backing;
     }
 
     /** The whole region; frame {@code f} lives at {@link #offsetOf(int) offsetOf(f)}. Thread safe. */
@@ -306,12 +313,7 @@ public final class FramePool implements AutoCloseable {
             return;
         }
         // Zero the frame before it is on the free list: once there, another thread may take and write it.
-        long offset = offsetOf(frame);
-        if (discardsToOs) {
-            NativeMemory.discard(memory, offset, Pages.PAGE_SIZE);
-        } else {
-            MemorySegment.copy(memory, offsetOf(ZERO_FRAME), memory, offset, Pages.PAGE_SIZE);
-        }
+        backing.release(frame);
         synchronized (freeListLock) {
             next[frame] = freeHead;
             freeHead = frame;
@@ -321,8 +323,8 @@ public final class FramePool implements AutoCloseable {
 
     /**
      * Returns the frames {@code frames[0..count)} to the pool, like {@link #free} on each, but those that
-     * go back to the operating system go with one {@code process_madvise} call ({@link DiscardList})
-     * instead of one {@code madvise} each: the scanner frees the frames of a merge pass this way, and
+     * go back to the operating system go together ({@link FrameBacking#release(int[], int)}: one
+     * {@code process_madvise} call for anonymous memory) instead of one {@code madvise} each: the scanner frees the frames of a merge pass this way, and
      * one call per frame was measured at about half of a merge pass. The caller must hold no other
      * reference to any of them, and the contents of {@code frames} are unspecified afterwards. Thread
      * safe; callers serialize on one lock here.
@@ -351,20 +353,8 @@ public final class FramePool implements AutoCloseable {
                     frames[kept++] = frame;
                 }
             }
-            for (int i = 0; i < kept; i++) {
-                // Zero the frames before they are on the free list: there, another thread may take and write them.
-                if (discards != null) {
-                    if (discards.isFull()) {
-                        discards.discard();
-                    }
-                    discards.add(offsetOf(frames[i]), Pages.PAGE_SIZE);
-                } else {
-                    MemorySegment.copy(memory, offsetOf(ZERO_FRAME), memory, offsetOf(frames[i]), Pages.PAGE_SIZE);
-                }
-            }
-            if (discards != null) {
-                discards.discard();
-            }
+            // Zero the frames before they are on the free list: there, another thread may take and write them.
+            backing.release(frames, kept);
             synchronized (freeListLock) {
                 for (int i = 0; i < kept; i++) {
                     next[frames[i]] = freeHead;
@@ -423,8 +413,8 @@ public final class FramePool implements AutoCloseable {
      * the frames that went back to the operating system (or were never used). A copy-on-write break
      * that takes a warm frame pays no page fault, which was measured at about three quarters of a
      * break; this moves that fault off the guests' write path onto the caller's thread. The scanner
-     * calls it at the end of every batch. Does nothing where the region is not {@link NativeMemory}
-     * (every frame is resident there already). Thread safe; allocates nothing.
+     * calls it at the end of every batch. Does nothing where the backing does not
+     * {@linkplain FrameBacking#releasesMemory release memory} (every frame is resident there already). Thread safe; allocates nothing.
      *
      * @return frames faulted in and added to the warm list
      */
@@ -476,6 +466,53 @@ public final class FramePool implements AutoCloseable {
         synchronized (freeListLock) {
             return warmCount;
         }
+    }
+
+    /**
+     * Takes {@code count} consecutive frames never used before (they read as zeros), each with refcount
+     * 1: the initial layout of a mapped guest, whose pages map one run of frames with one kernel mapping.
+     * Thread safe.
+     *
+     * @return the first frame of the run
+     * @throws IllegalStateException if fewer than {@code count} never-used frames remain at the end of
+     *                               the pool (freed frames are not consecutive), or fewer are available;
+     *                               nothing is taken
+     */
+    public int allocateRun(int count) {
+        if (count < 1) {
+            throw new IllegalArgumentException("a run needs at least one frame, not " + count);
+        }
+        if (!tryReserve(count)) {
+            throw new IllegalStateException("host frame pool exhausted: a run of " + count + " frames needs that many "
+                    + "free frames, " + framesAvailable() + " are");
+        }
+        int first;
+        synchronized (freeListLock) {
+            first = bump;
+            if (capacityFrames - first < count) {
+                unreserve(count);
+                throw new IllegalStateException("no run of " + count + " never-used frames is left: frames " + first
+                        + ".." + (capacityFrames - 1) + " are; size the pool for every guest's run");
+            }
+            bump = first + count;
+        }
+        // The free list plus the never-used frames hold at least available + reserved frames; taking
+        // never-used ones moves the reservation onto them.
+        reservation.addAndGet(-(long) count * RESERVED_UNIT);
+        for (int frame = first; frame < first + count; frame++) {
+            REF_COUNTS.setVolatile(refCounts, frame, 1);
+        }
+        return first;
+    }
+
+    /**
+     * Releases the memory of allocated {@code frame} in place ({@link FrameBacking#release(int)}): it
+     * stays allocated to its one mapper and reads as zeros. For an all-zero page of a mapped guest,
+     * which keeps its own frame and mapping. The caller holds the frame's only reference. Thread safe.
+     */
+    public void releaseInPlace(int frame) {
+        checkFreeable(frame);
+        backing.release(frame);
     }
 
     /** Frames allocated and not freed, the zero frame excluded. Thread safe; a consistent snapshot. */
@@ -570,7 +607,7 @@ public final class FramePool implements AutoCloseable {
     @Override
     public void close() {
         if (closed.compareAndSet(false, true)) {
-            arena.close();
+            backing.close();
         }
     }
 

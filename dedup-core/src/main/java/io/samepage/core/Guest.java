@@ -6,7 +6,8 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.StampedLock;
 
 /**
- * One guest's memory, held in software: a page table of frame ids over the engine's {@link FramePool}.
+ * One guest's memory: a page table of frame ids over the engine's {@link FramePool}, held in software
+ * or mirrored by a {@link PageMapping} (mapped guest memory, which a KVM guest runs on).
  *
  * <p>Reads go straight to the mapped frame. A write to a page that maps a shared frame, or the zero
  * frame, first gives the page a private copy (copy-on-write: "breaking" the sharing); a shared frame
@@ -17,10 +18,18 @@ import java.util.concurrent.locks.StampedLock;
  * plus one lock per stripe of pages.
  *
  * <p>Thread safety: safe for any number of concurrent readers and writers, and the scanner. Each page
- * belongs to one of up to {@value #MAX_STRIPES} lock stripes; a read holds its page's stripe shared,
+ * belongs to one of up to {@value PageStripes#MAX_STRIPES} lock stripes; a read holds its page's stripe shared,
  * a write holds the stripes of its whole range exclusively (taken in ascending order), so the part of
  * a write that falls in one page is atomic with respect to reads of that page. A failed write (range,
  * destroyed guest, exhausted pool) changes nothing.
+ *
+ * <p>A guest with a {@link PageMapping} starts with page {@code p} on frame {@code first + p} of one
+ * run ({@link FramePool#allocateRun}), read as zeros until written: such a page is a hole, which the
+ * scanner passes by like a never-written page. Its pages may also be written behind the engine's back
+ * (by a KVM guest): {@link #markWritten} tells the engine, and the scanner asks the mapping at every
+ * full scan. An all-zero page gives its frame's memory back in place and stays mapped, writable. Java
+ * code reads and writes through the pool's frames, never through the guest's mappings, so it never
+ * faults on a read-only page.
  */
 public final class Guest {
 
@@ -29,11 +38,14 @@ public final class Guest {
     static final int ZERO_MERGED = 1 << 2;
     /** Written since the scanner last hashed it: the engine sees every write, so a clean page keeps its hash. */
     static final int DIRTY = 1 << 3;
+    /**
+     * A mapped guest's page whose own frame holds no memory (never written, or released because it was
+     * all zeros): it reads as zeros and the scanner passes it by until it is written.
+     */
+    static final int HOLE = 1 << 4;
     static final int AGE_SHIFT = 8;
     static final int SKIP_SHIFT = 12;
     static final int NIBBLE = 0xF;
-
-    private static final int MAX_STRIPES = 256;
 
     private final DedupEngine engine;
     private final FramePool pool;
@@ -44,13 +56,22 @@ public final class Guest {
     private final int[] frames;
     private final long[] lastHashes;
     private final int[] states;
-    private final StampedLock[] stripes;
-    private final int stripeMask;
+    private final PageStripes stripes;
+    /** Null for a software guest: then nothing but this class reads or writes its frames. */
+    private final PageMapping mapping;
+    /** Asks the mapping what was written behind the engine's back; null for a software guest. */
+    private final WrittenPages written;
     private final AtomicLong mergingPages = new AtomicLong();
     private final AtomicLong zeroPages = new AtomicLong();
     private volatile boolean destroyed;
 
     Guest(DedupEngine engine, MergeDomain domain, String name, int id, long sizeBytes) {
+        this(engine, domain, name, id, sizeBytes, null, -1);
+    }
+
+    /** A guest whose page {@code p} starts on frame {@code firstFrame + p}, a hole, mirrored by {@code mapping}. */
+    Guest(DedupEngine engine, MergeDomain domain, String name, int id, long sizeBytes, PageMapping mapping,
+          int firstFrame) {
         this.engine = engine;
         this.pool = engine.pool();
         this.domain = domain;
@@ -58,15 +79,17 @@ public final class Guest {
         this.id = id;
         this.pageCount = (int) (sizeBytes >>> Pages.PAGE_SHIFT);
         this.frames = new int[pageCount];
-        java.util.Arrays.fill(frames, domain.zeroFrame());
         this.lastHashes = new long[pageCount];
         this.states = new int[pageCount];
-        int stripeCount = Math.min(MAX_STRIPES, Integer.highestOneBit(Math.max(1, pageCount - 1)) << 1);
-        this.stripes = new StampedLock[stripeCount];
-        for (int i = 0; i < stripeCount; i++) {
-            stripes[i] = new StampedLock();
+        this.mapping = mapping;
+        this.written = mapping == null ? null : new WrittenPages(this, mapping);
+        if (mapping == null) {
+            java.util.Arrays.fill(frames, domain.zeroFrame());
+        } else {
+            java.util.Arrays.setAll(frames, page -> firstFrame + page);
+            java.util.Arrays.fill(states, HOLE);
         }
-        this.stripeMask = stripeCount - 1;
+        this.stripes = new PageStripes(pageCount);
     }
 
     public String name() {
@@ -109,7 +132,7 @@ public final class Guest {
             int page = (int) (at >>> Pages.PAGE_SHIFT);
             int inPage = (int) (at & (Pages.PAGE_SIZE - 1));
             int chunk = (int) Math.min(length - done, Pages.PAGE_SIZE - inPage);
-            StampedLock lock = stripes[page & stripeMask];
+            StampedLock lock = stripes.of(page);
             long stamp = lock.readLock();
             try {
                 checkAlive();
@@ -173,7 +196,7 @@ public final class Guest {
 
     /** Bytes of this guest's page table and locks, as the engine counts them. */
     public long metadataBytes() {
-        return 16L * pageCount + 32L * stripes.length;
+        return 16L * pageCount + 32L * stripes.count();
     }
 
     /** Frees every frame this guest maps and removes it from the engine. Later calls fail. Idempotent. */
@@ -183,8 +206,11 @@ public final class Guest {
 
     void releaseAll() {
         markDestroyed();
+        if (mapping != null) {
+            mapping.unmapAll();     // before the frames are freed: nothing may reach them through it
+        }
         for (int page = 0; page < pageCount; page++) {
-            StampedLock lock = stripes[page & stripeMask];
+            StampedLock lock = stripes.of(page);
             long stamp = lock.writeLock();
             try {
                 unmap(page);
@@ -200,10 +226,7 @@ public final class Guest {
      */
     void markDestroyed() {
         destroyed = true;
-        for (StampedLock lock : stripes) {
-            long stamp = lock.writeLock();
-            lock.unlockWrite(stamp);
-        }
+        stripes.awaitAll();
     }
 
     private void mutate(long address, long length, MemorySegment src, byte value) {
@@ -214,7 +237,7 @@ public final class Guest {
         int first = (int) (address >>> Pages.PAGE_SHIFT);
         int last = (int) ((address + length - 1) >>> Pages.PAGE_SHIFT);
         if (first == last) {
-            StampedLock lock = stripes[first & stripeMask];
+            StampedLock lock = stripes.of(first);
             long stamp = lock.writeLock();
             try {
                 mutateLocked(first, last, address, length, src, value);
@@ -223,11 +246,11 @@ public final class Guest {
             }
             return;
         }
-        long[] stamps = lockRange(first, last);
+        long[] stamps = stripes.lockRange(first, last);
         try {
             mutateLocked(first, last, address, length, src, value);
         } finally {
-            unlockRange(stamps);
+            stripes.unlockRange(stamps);
         }
     }
 
@@ -245,17 +268,25 @@ public final class Guest {
                     + pool.framesAvailable() + " are free; nothing was written");
         }
         int used = 0;
-        for (int page = first; page <= last; page++) {
-            long pageStart = (long) page << Pages.PAGE_SHIFT;
-            long from = Math.max(address, pageStart);
-            long to = Math.min(address + length, pageStart + Pages.PAGE_SIZE);
-            used += writePage(page, (int) (from - pageStart), (int) (to - from), src, from - address, value);
+        try {
+            for (int page = first; page <= last; page++) {
+                long pageStart = (long) page << Pages.PAGE_SHIFT;
+                long from = Math.max(address, pageStart);
+                long to = Math.min(address + length, pageStart + Pages.PAGE_SIZE);
+                used += writePage(page, (int) (from - pageStart), (int) (to - from), src, from - address, value);
+            }
+        } catch (BreakRefused refused) {
+            pool.unreserve(needed - used - 1);  // the refused page took a frame and gave it back
+            throw new DedupException("guest " + name + ": the host refused to remap page " + refused.page
+                    + " for a copy-on-write break; that page and the rest of the write at 0x"
+                    + Long.toHexString(address) + " were not written: " + refused.getCause().getMessage(),
+                    refused.getCause());
         }
         pool.unreserve(needed - used);
     }
 
     private boolean needsFrame(int page, long address, long length, MemorySegment src, byte value) {
-        if (src == null && value == 0 && coversPage(page, address, length)) {
+        if (src == null && value == 0 && coversPage(page, address, length) && (mapping == null || isPrivate(page))) {
             return false;
         }
         return !isPrivate(page);
@@ -276,14 +307,20 @@ public final class Guest {
      * @return frames taken from the reservation (0 or 1)
      */
     private int writePage(int page, int inPage, int length, MemorySegment src, long srcOffset, byte value) {
-        if (src == null && value == 0 && length == Pages.PAGE_SIZE) {
-            unmap(page);
+        if (src == null && value == 0 && length == Pages.PAGE_SIZE && (mapping == null || isPrivate(page))) {
+            if (mapping == null) {
+                unmap(page);
+            } else {
+                releaseZero(page);
+            }
             return 0;
         }
         int taken = 0;
         if (!isPrivate(page)) {
             int old = frames[page];
-            if ((states[page] & STABLE) != 0 && engine.takeSoleMapping(domain, old)) {
+            // A mapped page always copies: writing the frame in place would need a remap too, and one
+            // that could fail after the frame left the stable index.
+            if (mapping == null && (states[page] & STABLE) != 0 && engine.takeSoleMapping(domain, old)) {
                 states[page] &= ~STABLE;
                 mergingPages.decrementAndGet();
             } else {
@@ -294,12 +331,13 @@ public final class Guest {
                     MemorySegment.copy(pool.memory(), FramePool.offsetOf(old), pool.memory(),
                             FramePool.offsetOf(fresh), Pages.PAGE_SIZE);
                 }
+                mapWritable(page, fresh);
                 unmap(page);
                 frames[page] = fresh;
                 taken = 1;
             }
         }
-        states[page] |= DIRTY;
+        states[page] = (states[page] & ~HOLE) | DIRTY;
         long at = FramePool.offsetOf(frames[page]) + inPage;
         if (src != null) {
             MemorySegment.copy(src, srcOffset, pool.memory(), at, length);
@@ -307,6 +345,32 @@ public final class Guest {
             pool.memory().asSlice(at, length).fill(value);
         }
         return taken;
+    }
+
+    /**
+     * Maps a page onto its new private {@code fresh} frame, writable, before its old frame is released.
+     *
+     * @throws BreakRefused having freed {@code fresh}, if the host refused
+     */
+    private void mapWritable(int page, int fresh) {
+        if (mapping == null) {
+            return;
+        }
+        try {
+            mapping.map(page, fresh, true);
+        } catch (RuntimeException e) {
+            pool.free(fresh);
+            throw new BreakRefused(page, e);
+        }
+    }
+
+    /**
+     * A mapped guest's all-zero private page: its frame's memory goes back in place and the page becomes a
+     * hole, mapped as before. Caller holds its stripe.
+     */
+    void releaseZero(int page) {
+        pool.releaseInPlace(frames[page]);
+        states[page] = (states[page] & VISITED) | HOLE;
     }
 
     /** Drops the page's mapping: it maps the zero frame again, as if never written. Caller holds its stripe. */
@@ -326,33 +390,6 @@ public final class Guest {
         states[page] = state & VISITED;
     }
 
-    private long[] lockRange(int first, int last) {
-        long[] stamps = new long[stripes.length];
-        if (last - first + 1 >= stripes.length) {
-            for (int s = 0; s < stripes.length; s++) {
-                stamps[s] = stripes[s].writeLock();
-            }
-            return stamps;
-        }
-        int from = first & stripeMask;
-        int to = last & stripeMask;
-        for (int s = 0; s < stripes.length; s++) {
-            boolean inRange = from <= to ? s >= from && s <= to : s >= from || s <= to;
-            if (inRange) {
-                stamps[s] = stripes[s].writeLock();
-            }
-        }
-        return stamps;
-    }
-
-    private void unlockRange(long[] stamps) {
-        for (int s = stripes.length - 1; s >= 0; s--) {
-            if (stamps[s] != 0) {
-                stripes[s].unlockWrite(stamps[s]);
-            }
-        }
-    }
-
     private void checkRange(long address, long length) {
         if (address < 0 || length < 0 || address > sizeBytes() - length) {
             throw new DedupException("guest " + name + ": range [0x" + Long.toHexString(address) + ", +" + length
@@ -370,7 +407,7 @@ public final class Guest {
     // ---- the scanner's view: called with the page's stripe held ----
 
     StampedLock stripeOf(int page) {
-        return stripes[page & stripeMask];
+        return stripes.of(page);
     }
 
     int frameAt(int page) {
@@ -398,6 +435,9 @@ public final class Guest {
      * to {@code freed}.
      */
     void mapStable(int page, int frame, FreedFrames freed) {
+        if (mapping != null) {
+            mapping.map(page, frame, false);
+        }
         int own = frames[page];
         frames[page] = frame;
         states[page] = (states[page] & VISITED) | STABLE;
@@ -412,6 +452,9 @@ public final class Guest {
      * whatever it mapped: an image block loaded or found resident. Caller holds the page's stripe.
      */
     void mapLoaded(int page, int frame) {
+        if (mapping != null) {
+            mapping.map(page, frame, false);
+        }
         unmap(page);
         frames[page] = frame;
         states[page] = STABLE;
@@ -457,9 +500,58 @@ public final class Guest {
             MemorySegment.copy(pool.memory(), FramePool.offsetOf(old), pool.memory(), FramePool.offsetOf(fresh),
                     Pages.PAGE_SIZE);
         }
+        if (mapping != null) {
+            mapping.map(page, fresh, true);
+        }
         unmap(page);
         frames[page] = fresh;
         states[page] |= DIRTY;
+    }
+
+    boolean isMapped() {
+        return mapping != null;
+    }
+
+    /** Before a merge compares the page: read-only for writers behind the engine's back. Caller holds the stripe. */
+    boolean writeProtect(int page) {
+        return mapping == null || mapping.writeProtect(page);
+    }
+
+    /** After a {@link #writeProtect} that no merge followed. Caller holds the stripe. */
+    void unprotect(int page) {
+        if (mapping != null) {
+            mapping.unprotect(page);
+        }
+    }
+
+    // ---- writes behind the engine's back ----
+
+    /**
+     * Tells the engine that the pages whose bits are set in {@code bitmap} (page {@code p} is bit
+     * {@code p % 64} of word {@code p / 64}) were written without it, by a KVM guest on its writable
+     * mappings: the scanner rehashes them at their next visit. Bits past the last page are ignored.
+     * The scanner asks the guest's {@link PageMapping} itself at every full scan; call this where a
+     * write must be seen sooner. Thread safe.
+     */
+    public void markWritten(long[] bitmap) {
+        WrittenPages.mark(this, bitmap);
+    }
+
+    /** {@link #markWritten} of every page: what a mapped guest without a dirty log gets at every full scan. */
+    public void markAllWritten() {
+        WrittenPages.markAll(this);
+    }
+
+    /** Scanner thread, at the start of a full scan: marks what the mapping saw written behind the engine's back. */
+    void collectWritten() {
+        if (written != null && !destroyed) {
+            written.collect();
+        }
+    }
+
+    /** Marks {@code page} written: the scanner rehashes it. Caller holds its stripe. */
+    void markWrittenLocked(int page) {
+        states[page] = (states[page] & ~HOLE) | DIRTY;
     }
 
     boolean isMerged(int page) {

@@ -35,6 +35,19 @@ import org.agrona.concurrent.Agent;
  * scan's unique pages ({@code pages_unshared}). The hash never decides a merge: every merge
  * site above compares all 4096 bytes, under the locks of both pages, within one domain.
  *
+ * <p>Mapped guests ({@link PageMapping}): their writable pages can be written behind the engine's back,
+ * by a KVM guest, so before a full compare the scanner {@linkplain Guest#writeProtect write-protects}
+ * each page whose frame the merge would share (the visited page; for a new pair also the candidate)
+ * and makes it writable again if no merge follows. A write that comes meanwhile exits to the VMM, which
+ * writes through {@link Guest} and so waits for the page's lock. Where the mapping refuses (its mapping
+ * budget is spent) the merge is skipped. An all-zero page of a mapped guest is not merged: its frame's
+ * memory goes back in place (a hole, still mapped, no remap), whatever {@code use_zero_pages} says, and
+ * holes are passed by like never-written pages. At the start of each full scan the scanner asks each
+ * mapping which pages were written behind its back ({@link WrittenPages}), so only those are rehashed.
+ * A mapped page may have been written since its hash (the dirty log is read once per full scan), so
+ * the frame a new pair files in the stable index is hashed again once both pages are protected: filed
+ * under a stale hash, no lookup would ever find it. A stale hash elsewhere only misses a merge.
+ *
  * <p>Rejected alternative: KSM keeps its indexes as red-black trees ordered by memcmp, which never
  * trusts a hash but compares O(log n) pages per lookup; a hash table keyed by the fast hash compares
  * one page per lookup on this hardware's memory bandwidth budget, and a chain walk only on collisions.
@@ -75,7 +88,10 @@ public final class Scanner implements Agent {
     private volatile long fullScans;
     private volatile long pagesScanned;
     private volatile long pagesSkipped;
+    private volatile long pagesHashed;
     private volatile long merges;
+    /** The page being visited was write-protected for a compare (a mapped guest's page). */
+    private boolean visitProtected;
 
     Scanner(DedupEngine engine, PageHasher hasher) {
         this.engine = engine;
@@ -183,6 +199,14 @@ public final class Scanner implements Agent {
         return pagesSkipped;
     }
 
+    /**
+     * Pages whose bytes the scanner read to hash them, since the engine started: the work a dirty page
+     * costs (a clean page keeps its last hash).
+     */
+    public long pagesHashed() {
+        return pagesHashed;
+    }
+
     /** Merges done since the engine started, zero-page merges included: a change detector for callers. */
     public long merges() {
         return merges;
@@ -192,6 +216,9 @@ public final class Scanner implements Agent {
     private boolean startNextRound() {
         engine.clearUnstableIndexes();
         round = engine.liveGuests();
+        for (Guest guest : round) {
+            guest.collectWritten();
+        }
         guestIndex = 0;
         pageIndex = 0;
         roundOpen = round.length > 0;
@@ -252,7 +279,7 @@ public final class Scanner implements Agent {
                 pagesScanned++;
                 return;
             }
-            if (frame == domain.zeroFrame()) {
+            if (frame == domain.zeroFrame() || (state & Guest.HOLE) != 0) {
                 return;
             }
             pagesScanned++;
@@ -263,7 +290,13 @@ public final class Scanner implements Agent {
             long offset = FramePool.offsetOf(frame);
             state = guest.stateAt(page);
             boolean unchanged = (state & (Guest.VISITED | Guest.DIRTY)) == Guest.VISITED;
-            long hash = unchanged ? guest.lastHash(page) : hasher.hash(memory, offset);
+            long hash;
+            if (unchanged) {
+                hash = guest.lastHash(page);
+            } else {
+                hash = hasher.hash(memory, offset);
+                pagesHashed++;
+            }
             if ((state & Guest.VISITED) == 0 || guest.lastHash(page) != hash) {
                 guest.setLastHash(page, hash);
                 guest.setState(page, (state | Guest.VISITED) & ~(Guest.DIRTY | Guest.NIBBLE << Guest.AGE_SHIFT
@@ -271,18 +304,45 @@ public final class Scanner implements Agent {
                 return;
             }
             guest.setState(page, state & ~Guest.DIRTY);
-            if (hash == zeroPageHash && knobs.useZeroPages() && Pages.isZeroPage(memory, offset)) {
-                guest.mapZero(page, freed);
-                engine.zeroPageMapped();
-                merges++;
-                return;
-            }
-            if (mergeWithStable(guest, page, frame, hash) || mergeWithUnstable(guest, page, frame, hash)) {
-                merges++;
+            try {
+                merge(guest, page, frame, hash);
+            } finally {
+                if (visitProtected && !guest.isMerged(page)) {
+                    guest.unprotect(page);
+                }
+                visitProtected = false;
             }
         } finally {
             lock.unlockWrite(stamp);
         }
+    }
+
+    /** A clean page's merge: zero page, then stable index, then unstable index. Caller holds the page. */
+    private void merge(Guest guest, int page, int frame, long hash) {
+        long offset = FramePool.offsetOf(frame);
+        if (hash == zeroPageHash && guest.isMapped()) {
+            if (protectVisited(guest, page) && Pages.isZeroPage(memory, offset)) {
+                guest.releaseZero(page);
+                return;
+            }
+        } else if (hash == zeroPageHash && knobs.useZeroPages() && Pages.isZeroPage(memory, offset)) {
+            guest.mapZero(page, freed);
+            engine.zeroPageMapped();
+            merges++;
+            return;
+        }
+        if (mergeWithStable(guest, page, frame, hash) || mergeWithUnstable(guest, page, frame, hash)) {
+            merges++;
+        }
+    }
+
+    /** Write-protects the visited page once per visit, before its first compare; false if refused. */
+    private boolean protectVisited(Guest guest, int page) {
+        if (!visitProtected) {
+            visitProtected = guest.isMapped() && guest.writeProtect(page);
+            return visitProtected || !guest.isMapped();
+        }
+        return true;
     }
 
     /** KSM's smart_scan rule (should_skip_rmap_item): age the page, then maybe skip this visit. */
@@ -310,8 +370,12 @@ public final class Scanner implements Agent {
         long offset = FramePool.offsetOf(frame);
         domain.stableLock().lock();
         try {
+            int head = domain.stableHead(hash);
+            if (head == NONE || !protectVisited(guest, page)) {
+                return false;
+            }
             boolean equalButFull = false;
-            for (int candidate = domain.stableHead(hash); candidate != NONE; candidate = pool.next(candidate)) {
+            for (int candidate = head; candidate != NONE; candidate = pool.next(candidate)) {
                 int mappers = pool.refCount(candidate);
                 if (mappers <= 0 || !Pages.equal(memory, offset, memory, FramePool.offsetOf(candidate))) {
                     continue;
@@ -353,16 +417,36 @@ public final class Scanner implements Agent {
         if (!sameStripe && otherStamp == 0) {
             return false;
         }
+        boolean otherProtected = false;
         try {
             int otherFrame = other.frameAt(otherPage);
             if (other.isDestroyed() || other.isMerged(otherPage) || otherFrame == domain.zeroFrame()
-                    || !Pages.equal(memory, FramePool.offsetOf(frame), memory, FramePool.offsetOf(otherFrame))) {
+                    || (other.stateAt(otherPage) & Guest.HOLE) != 0) {
                 domain.putUnstable(hash, self);
                 return false;
             }
+            if (!protectVisited(guest, page)) {
+                return false;
+            }
+            otherProtected = other.isMapped();
+            if (otherProtected && !other.writeProtect(otherPage)) {
+                otherProtected = false;
+                return false;
+            }
+            if (!Pages.equal(memory, FramePool.offsetOf(frame), memory, FramePool.offsetOf(otherFrame))) {
+                domain.putUnstable(hash, self);
+                return false;
+            }
+            otherProtected = false;     // it stays read-only: its frame becomes the shared one
+            long filed = hash;
+            if (guest.isMapped() || other.isMapped()) {
+                // Written behind the engine's back since hashed, maybe: file the frame under what it holds.
+                filed = hasher.hash(memory, FramePool.offsetOf(otherFrame));
+                pagesHashed++;
+            }
             domain.stableLock().lock();
             try {
-                domain.addStable(otherFrame, hash);
+                domain.addStable(otherFrame, filed);
             } finally {
                 domain.stableLock().unlock();
             }
@@ -373,6 +457,9 @@ public final class Scanner implements Agent {
             domain.removeUnstable(hash);
             return true;
         } finally {
+            if (otherProtected) {
+                other.unprotect(otherPage);
+            }
             if (!sameStripe) {
                 otherLock.unlockWrite(otherStamp);
             }

@@ -9,6 +9,15 @@
  * pages in order and merges equal ones into one frame shared copy-on-write; a write to a shared page
  * first copies it ("breaks" the sharing). Freed frames go back to the operating system.
  *
+ * <h2>Two ways guest memory is held, one interface</h2>
+ * A {@link io.samepage.core.Guest} is held in software (the default: only the engine reads and writes
+ * its frames, which are private anonymous memory) or mapped: its frames are a memfd
+ * ({@link io.samepage.core.FrameBacking}, supplied by kvm-integration), each guest page is a host
+ * mapping of its frame that a KVM guest runs on, and a {@link io.samepage.core.PageMapping} mirrors the
+ * page table onto those mappings. The scanner drives both through {@code Guest}; for a mapped guest it
+ * also write-protects the pages of a merge before comparing them, asks at every full scan which pages
+ * were written behind its back (a dirty log), and gives an all-zero page's memory back in place.
+ *
  * <h2>Invariants</h2>
  * <ul>
  *   <li>Every read returns the bytes last written to that guest address, as if nothing were merged.</li>
@@ -29,7 +38,8 @@
  * <h2>Rejected alternatives</h2>
  * KSM's memcmp-ordered red-black trees (O(log n) page compares per lookup, against one compare per
  * lookup for a hash table whose hash only filters); an object per page or per frame (16 bytes of
- * primitives instead of ~40 bytes of header and references); write protection through the MMU (this
- * software page table sees every write, so copy-on-write needs no fault).
+ * primitives instead of ~40 bytes of header and references); write protection through the MMU for
+ * guests held in software (this page table sees every write, so copy-on-write needs no fault; only a
+ * mapped guest, which a KVM guest writes directly, pays for write protection).
  */
 package io.samepage.core;

@@ -84,13 +84,36 @@ public final class MappedGuestMemory implements AutoCloseable {
      * @throws KvmException {@link KvmException.Kind#MAPPING_LIMIT} before the limit, mapping nothing
      */
     public synchronized void map(int firstGuestPage, int firstFrame, int count, boolean writable) {
+        frames.budget().charge("guest page " + firstGuestPage);
+        remap(firstGuestPage, firstFrame, count, writable);
+    }
+
+    /**
+     * Maps one guest page onto {@code frame}, counted but never refused by the budget: a copy-on-write
+     * break, which a guest waiting on a write exit cannot do without, or the remap of a merge whose
+     * room the budget granted before its compare ({@link MappingBudget#hasRoomFor}).
+     */
+    synchronized void remapAdmitted(int guestPage, int frame, boolean writable) {
+        frames.budget().chargeUnrefusable();
+        remap(guestPage, frame, 1, writable);
+    }
+
+    /**
+     * {@link #protect} counted but never refused by the budget: read-only for a merge compare whose room
+     * the budget granted ({@link MappingBudget#hasRoomFor}), or writable again after it found no twin.
+     */
+    synchronized void protectAdmitted(int guestPage, boolean writable) {
+        frames.budget().chargeUnrefusable();
+        changeProtection(guestPage, writable);
+    }
+
+    private void remap(int firstGuestPage, int firstFrame, int count, boolean writable) {
         checkOpen();
         Objects.checkFromIndexSize(firstGuestPage, count, guestPages);
         Objects.checkFromIndexSize(firstFrame, count, frames.frames());
         if (count < 1) {
             throw new IllegalArgumentException("map at least one page, not " + count);
         }
-        frames.budget().charge("guest page " + firstGuestPage);
         int result = MemfdCalls.map(range, (long) firstGuestPage * PAGE_BYTES, (long) count * PAGE_BYTES,
                 frames.fd(), (long) firstFrame * PAGE_BYTES, writable);
         if (result < 0) {
@@ -105,12 +128,16 @@ public final class MappedGuestMemory implements AutoCloseable {
 
     /** Makes mapped guest page {@code guestPage} read-only or read-write, on the frame it maps. */
     public synchronized void protect(int guestPage, boolean writable) {
+        frames.budget().charge("guest page " + guestPage);
+        changeProtection(guestPage, writable);
+    }
+
+    private void changeProtection(int guestPage, boolean writable) {
         checkOpen();
         Objects.checkIndex(guestPage, guestPages);
         if (frameOf[guestPage] == UNMAPPED) {
             throw new IllegalStateException("guest page " + guestPage + " maps no frame yet");
         }
-        frames.budget().charge("guest page " + guestPage);
         int result = MemfdCalls.protect(range, (long) guestPage * PAGE_BYTES, writable);
         if (result < 0) {
             throw KvmException.refused("mprotect of guest page " + guestPage, result);
@@ -170,6 +197,33 @@ public final class MappedGuestMemory implements AutoCloseable {
             }
         }
         MemorySegment.copy(src, srcOffset, range, ValueLayout.JAVA_BYTE, guestAddress, length);
+    }
+
+    /**
+     * The kernel mappings (VMAs) this guest memory's range is split into now, counted in
+     * {@code /proc/self/maps}: 1 for a guest laid out in one run, up to one per page once scattered pages
+     * are merged. What it costs against {@code vm.max_map_count}.
+     */
+    public long kernelMappings() {
+        long start;
+        long end;
+        synchronized (this) {
+            checkOpen();
+            start = range.address();
+            end = start + range.byteSize();
+        }
+        try {
+            long count = 0;
+            String maps = String.join("\n", java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/maps")));
+            for (MemoryRegion region : MemoryMaps.parse((int) ProcessHandle.current().pid(), maps)) {
+                if (Long.compareUnsigned(region.start(), start) >= 0 && Long.compareUnsigned(region.start(), end) < 0) {
+                    count++;
+                }
+            }
+            return count;
+        } catch (java.io.IOException e) {
+            throw new KvmException(KvmException.Kind.UNAVAILABLE, "cannot read /proc/self/maps: " + e.getMessage());
+        }
     }
 
     /** Unmaps the whole range. Close the VM using it first: KVM would fault on it afterwards. */

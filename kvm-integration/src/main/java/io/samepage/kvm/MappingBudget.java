@@ -109,14 +109,44 @@ public final class MappingBudget {
             refreshLimit();
             estimate = mappingsInUse();
             if (estimate + WORST_CASE_PER_REMAP > limit - reserve) {
-                throw new KvmException(KvmException.Kind.MAPPING_LIMIT, "remapping " + what + " could exceed "
-                        + (fixedLimit > 0 ? "this budget's limit of " : "vm.max_map_count = ") + limit
-                        + " mappings: " + estimate + " in use, " + reserve + " kept free for the JVM. Nothing was "
-                        + "remapped; merging stops here. Raise the limit as root: sysctl -w vm.max_map_count="
-                        + Math.max(2 * limit, 262_144) + " (about two per merged page above today's use)");
+                throw new KvmException(KvmException.Kind.MAPPING_LIMIT, limitMessage(what));
             }
         }
         estimate += WORST_CASE_PER_REMAP;
+    }
+
+    /**
+     * True if {@code remaps} more remaps fit before the reserve, counted as {@link #charge} counts them;
+     * charges nothing. Merging asks this first, with room to spare for the breaks that may follow.
+     */
+    synchronized boolean hasRoomFor(int remaps) {
+        long needed = (long) remaps * WORST_CASE_PER_REMAP;
+        if (estimate < 0 || estimate + needed > limit - reserve) {
+            refreshLimit();
+            estimate = mappingsInUse();
+        }
+        return estimate + needed <= limit - reserve;
+    }
+
+    /**
+     * Counts one remap that must not be refused: a copy-on-write break, a page made writable again, or
+     * the remap of a merge whose room {@link #hasRoomFor} granted before its compare. A break or a restore
+     * adds no mapping in the usual case (the page is a mapping of its own already), and merging stops
+     * early enough to leave room where it does.
+     */
+    synchronized void chargeUnrefusable() {
+        if (estimate >= 0) {
+            estimate += WORST_CASE_PER_REMAP;
+        }
+    }
+
+    /** The message that says merging stopped here, and how to raise the limit. */
+    synchronized String limitMessage(String what) {
+        return "remapping " + what + " could exceed "
+                + (fixedLimit > 0 ? "this budget's limit of " : "vm.max_map_count = ") + limit
+                + " mappings: " + estimate + " in use, " + reserve + " kept free for the JVM. Nothing was "
+                + "remapped; merging stops here. Raise the limit as root: sysctl -w vm.max_map_count="
+                + Math.max(2 * limit, 262_144) + " (about two per merged page above today's use)";
     }
 
     private void refreshLimit() {

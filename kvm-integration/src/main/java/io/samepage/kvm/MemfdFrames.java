@@ -211,6 +211,20 @@ public final class MemfdFrames implements AutoCloseable {
         return budget;
     }
 
+    /** The frame window: the region of the engine's frame pool when these frames back it ({@link MemfdBacking}). */
+    MemorySegment window() {
+        return window;
+    }
+
+    /** {@link #release} of the frames {@code [first, + count)} with one {@code fallocate}. */
+    void releaseRun(int first, int count) {
+        Objects.checkFromIndexSize(first, count, frames);
+        int result = MemfdCalls.punchHole(fd(), (long) first * FRAME_BYTES, (long) count * FRAME_BYTES);
+        if (result < 0) {
+            throw KvmException.refused("fallocate(PUNCH_HOLE) of frames " + first + ".." + (first + count - 1), result);
+        }
+    }
+
     /** The window offset of {@code [offset, + length)} in {@code frame}, bounds checked. */
     private long span(int frame, int offset, int length) {
         Objects.checkIndex(frame, frames);

@@ -1,0 +1,85 @@
+package io.samepage.core;
+
+import io.samepage.core.internal.linux.DiscardList;
+import io.samepage.core.internal.linux.NativeMemory;
+import io.samepage.hashing.Pages;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The default {@link FrameBacking}: one {@code mmap} of private anonymous memory with
+ * {@code MAP_NORESERVE} (a frame nobody touched costs neither RAM nor commit charge), released with
+ * {@code madvise(MADV_DONTNEED)}, several at a time with one {@code process_madvise}
+ * ({@link DiscardList}). Where native memory is not {@linkplain NativeMemory#available() available}
+ * (not Linux), the region comes from {@link Arena#allocate(long, long)}: committed up front, and a
+ * released frame is zeroed in place, so its memory does <em>not</em> go back to the operating system.
+ *
+ * <p>Thread safety: as {@link FrameBacking} says; the batch list belongs to the one thread at a time
+ * that calls {@link #release(int[], int)}.
+ */
+final class AnonymousFrames implements FrameBacking {
+
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment region;
+    private final boolean discardsToOs;
+    /** The batch {@link #release(int[], int)} discards with; null where native memory is not available. */
+    private final DiscardList discards;
+    private boolean closed;
+
+    AnonymousFrames(int frames) {
+        long bytes = (long) frames << Pages.PAGE_SHIFT;
+        this.discardsToOs = NativeMemory.available();
+        try {
+            this.region = discardsToOs ? NativeMemory.reserve(bytes, arena) : arena.allocate(bytes, Pages.PAGE_SIZE);
+        } catch (RuntimeException | OutOfMemoryError e) {
+            arena.close();
+            throw e;
+        }
+        this.discards = discardsToOs ? new DiscardList(region) : null;
+    }
+
+    @Override
+    public MemorySegment region() {
+        return region;
+    }
+
+    @Override
+    public boolean releasesMemory() {
+        return discardsToOs;
+    }
+
+    @Override
+    public void release(int frame) {
+        long offset = FramePool.offsetOf(frame);
+        if (discardsToOs) {
+            NativeMemory.discard(region, offset, Pages.PAGE_SIZE);
+        } else {
+            MemorySegment.copy(region, FramePool.offsetOf(FramePool.ZERO_FRAME), region, offset, Pages.PAGE_SIZE);
+        }
+    }
+
+    @Override
+    public void release(int[] frames, int count) {
+        if (discards == null) {
+            for (int i = 0; i < count; i++) {
+                release(frames[i]);
+            }
+            return;
+        }
+        for (int i = 0; i < count; i++) {
+            if (discards.isFull()) {
+                discards.discard();
+            }
+            discards.add(FramePool.offsetOf(frames[i]), Pages.PAGE_SIZE);
+        }
+        discards.discard();
+    }
+
+    @Override
+    public synchronized void close() {
+        if (!closed) {
+            closed = true;
+            arena.close();
+        }
+    }
+}

@@ -1,0 +1,65 @@
+package io.samepage.core;
+
+/**
+ * How a guest's pages are held beyond the engine's page table, for guests whose memory something
+ * other than the engine reads and writes directly: a KVM guest runs on host mappings of the frames
+ * (mapped guest memory, module kvm-integration). A guest without one (the software page table) is read
+ * and written only through {@link Guest}.
+ *
+ * <p>The {@link Guest}'s page table stays the source of truth; a mapping mirrors it. The engine calls
+ * {@link #map} under the page's stripe lock every time the page's frame or its writability changes, and
+ * always <em>before</em> the frame it leaves can be freed: a merge maps the page read-only onto the
+ * shared frame; a copy-on-write break, an unmerge or a whole-page write maps it writable onto its new
+ * private frame. The scanner calls {@link #writeProtect} on every page whose frame a merge would share
+ * (the visited page and, for a new pair, the candidate) before the full compare, so that no write made
+ * behind the engine's back lands between the compare and the remap; when the merge does not happen it
+ * calls {@link #unprotect}.
+ *
+ * <p>Writes behind the engine's back do not set the page's dirty bit, so the scanner asks
+ * {@link #pagesWritten} at the start of every full scan which pages were written, and rehashes those.
+ *
+ * <p>Thread safety: the engine calls each method for one page with that page's stripe lock held,
+ * and {@link #pagesWritten} from the scanner's thread with no lock held; different pages are mapped
+ * concurrently. An implementation synchronizes its own state.
+ */
+public interface PageMapping {
+
+    /** Makes the mapping of a new guest of {@code pages} pages, page {@code p} on frame {@code firstFrame + p}. */
+    @FunctionalInterface
+    interface Factory {
+        /**
+         * @throws RuntimeException if the mapping cannot be made; the guest is not created
+         */
+        PageMapping create(int firstFrame, int pages);
+    }
+
+    /**
+     * Maps {@code page} onto {@code frame}, read-only or writable. A writable map is a break and must
+     * not be refused for lack of mapping budget (merging stops early enough to leave room for breaks).
+     *
+     * @throws RuntimeException if the host refuses; the mapping is unchanged
+     */
+    void map(int page, int frame, boolean writable);
+
+    /**
+     * Makes {@code page} read-only on the frame it maps, before a merge compares it.
+     *
+     * @return false, with nothing changed, if the page must not be merged (its mapping budget is
+     *         spent): the merge is skipped
+     */
+    boolean writeProtect(int page);
+
+    /** Makes {@code page} writable again after a {@link #writeProtect} that no merge followed. */
+    void unprotect(int page);
+
+    /**
+     * Sets bit {@code p % 64} of {@code bitmap[p / 64]} for every page written behind the engine's back
+     * since the last call, and forgets them (other bits are left as they are).
+     *
+     * @return false if it cannot tell (no dirty log): then every page counts as written
+     */
+    boolean pagesWritten(long[] bitmap);
+
+    /** Removes every page's mapping, once the guest is destroyed and before its frames are freed. */
+    void unmapAll();
+}

@@ -1,0 +1,72 @@
+package io.samepage.core;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * A {@link PageMapping} that maps nothing: it keeps its own copy of what each page would map, logs the
+ * engine's calls in order, and reports the pages a test says were written behind the engine's back.
+ * Single-threaded tests only.
+ */
+final class RecordingMapping implements PageMapping {
+
+    final int[] frames;
+    final boolean[] writable;
+    final List<String> calls = new ArrayList<>();
+    /** Returned by {@link #writeProtect}: false makes every merge of this guest's pages be refused. */
+    boolean allowProtect = true;
+    /** False: {@link #pagesWritten} cannot tell (no dirty log), so every page counts as written. */
+    boolean tellsWrites = true;
+    private final long[] written;
+    boolean unmapped;
+
+    RecordingMapping(int firstFrame, int pages) {
+        frames = new int[pages];
+        Arrays.setAll(frames, page -> firstFrame + page);
+        writable = new boolean[pages];
+        Arrays.fill(writable, true);
+        written = new long[(pages + 63) / 64];
+    }
+
+    /** Records that {@code page} was written behind the engine's back, for the next {@link #pagesWritten}. */
+    void wroteBehindTheEnginesBack(int page) {
+        written[page >>> 6] |= 1L << page;
+    }
+
+    @Override
+    public void map(int page, int frame, boolean writable) {
+        calls.add("map " + page + " " + frame + (writable ? " rw" : " ro"));
+        frames[page] = frame;
+        this.writable[page] = writable;
+    }
+
+    @Override
+    public boolean writeProtect(int page) {
+        calls.add("protect " + page + (allowProtect ? "" : " refused"));
+        if (allowProtect) {
+            writable[page] = false;
+        }
+        return allowProtect;
+    }
+
+    @Override
+    public void unprotect(int page) {
+        calls.add("unprotect " + page);
+        writable[page] = true;
+    }
+
+    @Override
+    public boolean pagesWritten(long[] bitmap) {
+        for (int i = 0; i < written.length; i++) {
+            bitmap[i] |= written[i];
+        }
+        Arrays.fill(written, 0);
+        return tellsWrites;
+    }
+
+    @Override
+    public void unmapAll() {
+        unmapped = true;
+    }
+}

@@ -1,0 +1,271 @@
+package io.samepage.kvm;
+
+import io.samepage.core.DedupEngine;
+import io.samepage.core.FrameBacking;
+import io.samepage.core.Guest;
+import io.samepage.core.MergeDomain;
+import io.samepage.core.PageMapping;
+import java.util.Objects;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * A guest of a {@link DedupEngine} held as mapped guest memory, which a KVM guest runs on: the engine's
+ * frames live in a memfd ({@link #memfdBacking}), guest page {@code p} is a shared mapping of the frame
+ * the engine's page table names, and the engine's scanner merges it like any other guest. This class
+ * holds the engine's {@link PageMapping} for it and is the VMM's side of copy-on-write.
+ *
+ * <p>Use: create the engine with {@code new EngineContext().frameBacking(MappedGuest.memfdBacking("vms"))},
+ * {@link #create} each guest, {@link #attach} its memory to a KVM VM slot, and pass every exit of the
+ * guest's vCPUs to {@link #handleExit} before anything else. Read and write guest memory from Java
+ * through {@link #guest()} only: it writes through the engine's frame window and breaks sharing first, so
+ * it never faults on a read-only page.
+ *
+ * <p>Writes behind the engine's back: the KVM guest writes its writable pages directly. With a dirty
+ * log ({@link #attach} with {@code dirtyLog}) the scanner reads the slot's log at the start of every
+ * full scan and rehashes only the pages written; attached without one, every page counts as written at
+ * every full scan (correct, and as costly as KSM). Before it is attached nothing but the engine writes
+ * it. A guest write to a merged page exits instead
+ * ({@link VcpuExit.Mmio} with the bytes here, {@link VcpuExit.MemoryFault} on other kernels):
+ * {@link #handleExit} breaks sharing through the engine (a private copy, mapped writable), applies the
+ * write, and the vCPU runs on.
+ *
+ * <p>Mapping budget: before each merge the scanner write-protects the page, which is refused once the
+ * frames' {@link MappingBudget} has less than {@value #MERGE_HEADROOM_REMAPS} remaps left; from then on
+ * this guest's pages are not merged, {@link #mergingStopped()} says why and how to raise
+ * {@code vm.max_map_count}, and {@link #mergesRefused()} counts what was skipped. Breaks are never
+ * refused: they do not add mappings in the usual case, and the headroom covers them where they do.
+ *
+ * <p>Thread safety: safe from any thread. The engine calls the {@link PageMapping} methods under the
+ * page's lock; {@link #handleExit} runs on the vCPU's thread.
+ */
+public final class MappedGuest {
+
+    /** Remaps that must still fit in the budget for a merge to start: the merge's own and breaks' room. */
+    static final int MERGE_HEADROOM_REMAPS = 64;
+
+    private final Guest guest;
+    private final Mirror mirror;
+    private final AtomicLong writeExits = new AtomicLong();
+
+    private MappedGuest(Guest guest, Mirror mirror) {
+        this.guest = guest;
+        this.mirror = mirror;
+    }
+
+    /** {@link #memfdBacking(String, MappingBudget)} under the host's {@link MappingBudget#host()}. */
+    public static FrameBacking.Factory memfdBacking(String name) {
+        return memfdBacking(name, MappingBudget.host());
+    }
+
+    /**
+     * The frame backing mapped guests need: the engine's frames in a memfd named {@code name}, every
+     * remap of its guests charged to {@code budget}. Pass it to {@code EngineContext.frameBacking}.
+     * Creating the engine throws {@link KvmException} {@link KvmException.Kind#UNAVAILABLE} where memfds
+     * cannot be used.
+     */
+    public static FrameBacking.Factory memfdBacking(String name, MappingBudget budget) {
+        Objects.requireNonNull(name, "name");
+        Objects.requireNonNull(budget, "budget");
+        return frames -> new MemfdBacking(MemfdFrames.create(name, frames, budget));
+    }
+
+    /**
+     * Creates guest {@code name} of {@code sizeBytes} in {@code domain}: one run of the engine's frames,
+     * mapped with one kernel mapping, reading as zeros and costing no memory until written.
+     *
+     * @throws KvmException {@link KvmException.Kind#UNAVAILABLE} if the engine's frames are not in a
+     *                      memfd; a {@code DedupException} if the engine refuses the guest
+     */
+    public static MappedGuest create(DedupEngine engine, MergeDomain domain, String name, long sizeBytes) {
+        if (!(engine.frameBacking() instanceof MemfdBacking backing)) {
+            throw new KvmException(KvmException.Kind.UNAVAILABLE, "guest " + name + " cannot be mapped: the engine's "
+                    + "frames are not in a memfd; create it with EngineContext.frameBacking(MappedGuest.memfdBacking(...))");
+        }
+        MemfdFrames frames = backing.frames();
+        Mirror[] made = new Mirror[1];
+        Guest guest = engine.createGuest(domain, name, sizeBytes, (firstFrame, pages) -> {
+            MappedGuestMemory memory = frames.mapGuest(pages);
+            try {
+                memory.map(0, firstFrame, pages, true);
+            } catch (RuntimeException e) {
+                memory.close();
+                throw e;
+            }
+            made[0] = new Mirror(name, memory, frames.budget());
+            return made[0];
+        });
+        return new MappedGuest(guest, made[0]);
+    }
+
+    /**
+     * The memory the engine's memfd holds now (its allocated blocks): what mapped guests really cost
+     * the host, every frame counted once however many guests map it.
+     *
+     * @throws KvmException {@link KvmException.Kind#UNAVAILABLE} if the engine's frames are not in a memfd
+     */
+    public static long allocatedBytes(DedupEngine engine) {
+        if (!(engine.frameBacking() instanceof MemfdBacking backing)) {
+            throw new KvmException(KvmException.Kind.UNAVAILABLE, "the engine's frames are not in a memfd");
+        }
+        return backing.frames().allocatedBytes();
+    }
+
+    /** The engine's guest: read and write its memory from Java here. */
+    public Guest guest() {
+        return guest;
+    }
+
+    /** The host mappings a KVM slot runs on. */
+    public MappedGuestMemory memory() {
+        return mirror.memory;
+    }
+
+    /**
+     * Makes this guest's memory slot {@code slot} of {@code vm} at guest physical {@code guestPhysAddr},
+     * logging dirty pages if {@code dirtyLog} (then the scanner rehashes only what the log names).
+     */
+    public void attach(KvmVm vm, int slot, long guestPhysAddr, boolean dirtyLog) {
+        if (dirtyLog) {
+            vm.setUserMemoryRegion(slot, guestPhysAddr, mirror.memory, KvmVm.SlotFlag.LOG_DIRTY_PAGES);
+        } else {
+            vm.setUserMemoryRegion(slot, guestPhysAddr, mirror.memory);
+        }
+        mirror.attached(vm, slot, guestPhysAddr, dirtyLog);
+    }
+
+    /**
+     * Handles a copy-on-write exit of this guest's vCPU: a write ({@link VcpuExit.Mmio}) or a fault
+     * ({@link VcpuExit.MemoryFault}) at a guest physical address inside this guest's slot. The write is
+     * applied through {@link #guest()}, which breaks sharing first; a fault breaks sharing of its page,
+     * and running the vCPU again retries the access.
+     *
+     * @return true if handled (run the vCPU again); false if the exit is not one (a device's MMIO, a read)
+     */
+    public boolean handleExit(VcpuExit exit) {
+        switch (exit) {
+            case VcpuExit.Mmio mmio when mmio.write() && inside(mmio.physAddr(), mmio.data().length) -> {
+                guest.write(mmio.physAddr() - mirror.guestPhysAddr, mmio.data(), 0, mmio.data().length);
+                writeExits.incrementAndGet();
+                return true;
+            }
+            case VcpuExit.MemoryFault fault when fault.physAddr() >= 0 && inside(fault.physAddr(), 1) -> {
+                long address = fault.physAddr() - mirror.guestPhysAddr;
+                byte[] one = new byte[1];
+                guest.read(address, one, 0, 1);
+                guest.write(address, one, 0, 1);
+                writeExits.incrementAndGet();
+                return true;
+            }
+            default -> {
+                return false;
+            }
+        }
+    }
+
+    /** Copy-on-write exits {@link #handleExit} handled. */
+    public long writeExits() {
+        return writeExits.get();
+    }
+
+    /** Null while merging this guest may go on; else why it stopped, saying how to raise the limit. */
+    public String mergingStopped() {
+        return mirror.mergingStopped;
+    }
+
+    /** Merges of this guest's pages skipped because the mapping budget was spent. */
+    public long mergesRefused() {
+        return mirror.mergesRefused.get();
+    }
+
+    /** Destroys the engine's guest: unmaps its memory and frees its frames. Close its VM first. */
+    public void destroy() {
+        guest.destroy();
+    }
+
+    private boolean inside(long physAddr, int length) {
+        long offset = physAddr - mirror.guestPhysAddr;
+        return mirror.vm != null && offset >= 0 && offset <= guest.sizeBytes() - length;
+    }
+
+    /** The engine's {@link PageMapping} of one guest; the engine calls it with the page's stripe lock held. */
+    private static final class Mirror implements PageMapping {
+
+        private final String name;
+        private final MappedGuestMemory memory;
+        private final MappingBudget budget;
+        private final long[] dirty;
+        private final AtomicLong mergesRefused = new AtomicLong();
+        private volatile String mergingStopped;
+        private volatile KvmVm vm;
+        private volatile int slot;
+        private volatile long guestPhysAddr;
+        private volatile boolean dirtyLog;
+
+        Mirror(String name, MappedGuestMemory memory, MappingBudget budget) {
+            this.name = name;
+            this.memory = memory;
+            this.budget = budget;
+            this.dirty = new long[(memory.guestPages() + 63) / 64];
+        }
+
+        void attached(KvmVm vm, int slot, long guestPhysAddr, boolean dirtyLog) {
+            this.slot = slot;
+            this.guestPhysAddr = guestPhysAddr;
+            this.dirtyLog = dirtyLog;
+            this.vm = vm;
+        }
+
+        /** A break, or a merge {@link #writeProtect} admitted: counted against the budget, never refused by it. */
+        @Override
+        public void map(int page, int frame, boolean writable) {
+            memory.remapAdmitted(page, frame, writable);
+        }
+
+        @Override
+        public boolean writeProtect(int page) {
+            if (mergingStopped == null && !budget.hasRoomFor(MERGE_HEADROOM_REMAPS)) {
+                mergingStopped = "guest " + name + ": " + budget.limitMessage("its page " + page);
+            }
+            if (mergingStopped != null) {
+                mergesRefused.incrementAndGet();
+                return false;
+            }
+            memory.protectAdmitted(page, false);
+            return true;
+        }
+
+        @Override
+        public void unprotect(int page) {
+            memory.protectAdmitted(page, true);
+        }
+
+        /**
+         * Nothing before a VM is attached; the slot's dirty log (read and cleared here, on the scanner's
+         * thread) if it keeps one; otherwise false: every page counts as written.
+         */
+        @Override
+        public boolean pagesWritten(long[] bitmap) {
+            KvmVm attached = vm;
+            if (attached == null) {
+                return true;
+            }
+            if (!dirtyLog) {
+                return false;
+            }
+            try {
+                attached.dirtyLog(slot, dirty);
+            } catch (IllegalStateException | KvmException e) {
+                return false;       // the VM is closed or refused: count every page as written
+            }
+            for (int i = 0; i < dirty.length; i++) {
+                bitmap[i] |= dirty[i];
+            }
+            return true;
+        }
+
+        @Override
+        public void unmapAll() {
+            memory.close();
+        }
+    }
+}
