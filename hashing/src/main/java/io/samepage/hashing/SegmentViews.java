@@ -2,6 +2,7 @@ package io.samepage.hashing;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 
 /**
  * Reusable {@link ByteBuffer} views of one segment, for JDK and library hash functions that take a
@@ -31,7 +32,9 @@ final class SegmentViews {
         if (view == null) {
             long start = (long) index << WINDOW_SHIFT;
             long length = Math.min(memory.byteSize() - start, WINDOW + Pages.PAGE_SIZE);
-            view = memory.asSlice(start, length).asByteBuffer();
+            // Little-endian: lz4-java's XXH64 otherwise duplicates a big-endian view on every call
+            // (ByteBufferUtils.inLittleEndianOrder), 64 bytes per page unless escape analysis saves it.
+            view = memory.asSlice(start, length).asByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
             windows[index] = view;
         }
         return view;
