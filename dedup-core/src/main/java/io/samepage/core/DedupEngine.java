@@ -29,8 +29,9 @@ public final class DedupEngine implements AutoCloseable {
     private final Scanner scanner;
     private final List<MergeDomain> domains = new CopyOnWriteArrayList<>();
     private final List<Guest> guests = new CopyOnWriteArrayList<>();
-    /** Guests by id, copied on change: the scanner reads it without a lock while holding page locks. */
-    private volatile Guest[] guestsById = new Guest[0];
+    /** Engine-wide page ids: the unstable indexes chain guest pages by them. */
+    private final PageIds pageIds = new PageIds();
+    private int guestsCreated;
     private final AtomicLong zeroPages = new AtomicLong();
 
     private DedupEngine(EngineContext context) {
@@ -103,7 +104,7 @@ public final class DedupEngine implements AutoCloseable {
             }
             zeroFrame = pool.allocateReserved();
         }
-        MergeDomain domain = new MergeDomain(name, domains.size(), zeroFrame, pool);
+        MergeDomain domain = new MergeDomain(name, domains.size(), zeroFrame, pool, pageIds);
         domains.add(domain);
         return domain;
     }
@@ -148,16 +149,24 @@ public final class DedupEngine implements AutoCloseable {
                 throw new DedupException("a guest named '" + name + "' exists already");
             }
         }
-        Guest guest = mapping == null ? new Guest(this, domain, name, guestsById.length, sizeBytes)
-                : mappedGuest(domain, name, sizeBytes, mapping);
-        Guest[] byId = java.util.Arrays.copyOf(guestsById, guestsById.length + 1);
-        byId[guest.id()] = guest;
-        guestsById = byId;
+        int pages = (int) (sizeBytes >>> Pages.PAGE_SHIFT);
+        int base = pageIds.allocate(pages);
+        Guest guest;
+        try {
+            guest = mapping == null ? new Guest(this, domain, name, guestsCreated, sizeBytes, null, -1, base)
+                    : mappedGuest(domain, name, sizeBytes, mapping, base);
+        } catch (RuntimeException | OutOfMemoryError e) {
+            pageIds.unallocate(base, pages);
+            throw e;
+        }
+        guestsCreated++;
+        pageIds.publish(guest, base);
         guests.add(guest);
         return guest;
     }
 
-    private Guest mappedGuest(MergeDomain domain, String name, long sizeBytes, PageMapping.Factory factory) {
+    private Guest mappedGuest(MergeDomain domain, String name, long sizeBytes, PageMapping.Factory factory,
+                              int basePageId) {
         int pages = (int) (sizeBytes >>> Pages.PAGE_SHIFT);
         int first;
         try {
@@ -167,7 +176,7 @@ public final class DedupEngine implements AutoCloseable {
         }
         try {
             PageMapping mapping = factory.create(first, pages);
-            return new Guest(this, domain, name, guestsById.length, sizeBytes, mapping, first);
+            return new Guest(this, domain, name, guestsCreated, sizeBytes, mapping, first, basePageId);
         } catch (RuntimeException e) {
             int[] run = new int[Math.min(pages, FreedFrames.CAPACITY)];
             for (int done = 0; done < pages; done += run.length) {
@@ -192,13 +201,12 @@ public final class DedupEngine implements AutoCloseable {
     }
 
     /**
-     * The live guest with {@code id}, or null. Takes no lock: the scanner calls it while holding a page
-     * lock, and {@link #destroy} holds the engine's monitor while it waits for page locks.
+     * The guest owning engine-wide page id {@code id} (possibly destroyed since), or null. Takes no lock:
+     * the scanner calls it while holding a page lock, and {@link #destroy} holds the engine's monitor
+     * while it waits for page locks.
      */
-    Guest guestById(int id) {
-        Guest[] byId = guestsById;
-        Guest guest = id >= 0 && id < byId.length ? byId[id] : null;
-        return guest == null || guest.isDestroyed() ? null : guest;
+    Guest pageOwner(int id) {
+        return pageIds.owner(id);
     }
 
     synchronized void destroy(Guest guest) {
@@ -206,10 +214,8 @@ public final class DedupEngine implements AutoCloseable {
             return;
         }
         guests.remove(guest);
-        Guest[] byId = guestsById.clone();
-        byId[guest.id()] = null;
-        guestsById = byId;
         guest.releaseAll();
+        pageIds.quarantine(guest);
     }
 
     /** Drops one mapping of a stable frame; the last one takes it out of the index and frees it. */
@@ -254,10 +260,12 @@ public final class DedupEngine implements AutoCloseable {
         zeroPages.decrementAndGet();
     }
 
+    /** Empties every unstable index; then no index names a destroyed guest's page, so its ids are reused. */
     void clearUnstableIndexes() {
         for (MergeDomain domain : domains) {
             domain.clearUnstable();
         }
+        pageIds.releaseQuarantined();
     }
 
     /**
@@ -298,7 +306,7 @@ public final class DedupEngine implements AutoCloseable {
 
     /** Bytes of metadata the engine holds: frame metadata, page tables, locks and index tables. */
     public long metadataBytes() {
-        long bytes = pool.metadataBytes();
+        long bytes = pool.metadataBytes() + pageIds.metadataBytes();
         for (Guest guest : guests) {
             bytes += guest.metadataBytes();
         }
@@ -353,7 +361,6 @@ public final class DedupEngine implements AutoCloseable {
             guests.remove(guest);
             guest.markDestroyed();
         }
-        guestsById = new Guest[0];
         pool.close();
     }
 

@@ -11,7 +11,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * Host memory for the engine: one off-heap region cut into 4 KiB frames, with 16 bytes of metadata per
+ * Host memory for the engine: one off-heap region cut into 4 KiB frames, with 12 bytes of metadata per
  * frame in primitive arrays.
  *
  * <h2>The region</h2>
@@ -29,13 +29,14 @@ import java.util.concurrent.atomic.AtomicLong;
  * frame costs on its next write was measured at about three quarters of a copy-on-write break. Where
  * the backing only zeroes in place (not Linux), no warm list is kept.
  *
- * <h2>Metadata: 16 bytes per frame, no object per frame</h2>
+ * <h2>Metadata: 12 bytes per frame, no object per frame</h2>
  * <ul>
  *   <li>{@code int[] refCounts}: mappers of the frame, read and written through a {@link VarHandle}
  *       (volatile reads, CAS). A free frame holds {@code -1}, so {@link #tryIncrementRef} can never
  *       revive it and {@link #free} detects a double free.</li>
- *   <li>{@code long[] stableHashes}: the fast hash the stable index filed the frame under.</li>
- *   <li>{@code int[] next}: the stable index's chain link while the frame is in use; the free-list link
+ *   <li>{@code int[] stableKeys}: the key (the fast hash folded to 32 bits) the stable index filed the
+ *       frame under.</li>
+ *   <li>{@code int[] next}: the stable index's bucket chain link while the frame is stable; the free-list link
  *       while the frame is free. A frame is never both, so one array serves both lists.</li>
  * </ul>
  *
@@ -54,7 +55,7 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <h2>Thread safety</h2>
  * Allocation, reservation, freeing, the counters and the refcount methods are safe from any thread.
- * {@link #stableHash}, {@link #setStableHash}, {@link #next} and {@link #setNext} are plain accesses:
+ * {@link #stableKey}, {@link #setStableKey}, {@link #next} and {@link #setNext} are plain accesses:
  * the stable index that owns them synchronizes its callers. Frame contents are the caller's to
  * synchronize. {@link #close()} must not race with any other use; afterwards every access to
  * {@link #memory()} throws {@link IllegalStateException} rather than touching unmapped memory.
@@ -64,8 +65,8 @@ public final class FramePool implements AutoCloseable {
     /** The canonical zero frame: never handed out, never freed, never written. */
     public static final int ZERO_FRAME = 0;
 
-    /** Bytes of metadata per frame: a refcount, a stable hash and a link. */
-    static final int METADATA_BYTES_PER_FRAME = Integer.BYTES + Long.BYTES + Integer.BYTES;
+    /** Bytes of metadata per frame: a refcount, a stable key and a link. */
+    static final int METADATA_BYTES_PER_FRAME = 3 * Integer.BYTES;
 
     /**
      * The largest pool in frames: the longest array every JVM allocates (the JDK's own soft limit),
@@ -98,7 +99,7 @@ public final class FramePool implements AutoCloseable {
     private final int capacityFrames;
 
     private final int[] refCounts;
-    private final long[] stableHashes;
+    private final int[] stableKeys;
     private final int[] next;
 
     /** High 32 bits: reserved frames not yet taken. Low 32 bits: free frames nobody reserved. */
@@ -167,7 +168,7 @@ public final class FramePool implements AutoCloseable {
         this.capacityFrames = (int) frames;
         long bytes = frames << Pages.PAGE_SHIFT;
         this.refCounts = new int[capacityFrames];
-        this.stableHashes = new long[capacityFrames];
+        this.stableKeys = new int[capacityFrames];
         this.next = new int[capacityFrames];
         Arrays.fill(next, NO_FRAME);
         this.backing = backing.create(capacityFrames);
@@ -288,7 +289,7 @@ public final class FramePool implements AutoCloseable {
                 bump = frame + 1;
             }
             next[frame] = NO_FRAME;
-            stableHashes[frame] = 0;
+            stableKeys[frame] = 0;
         }
         if (dirty && zeroed) {
             MemorySegment.copy(memory, offsetOf(ZERO_FRAME), memory, offsetOf(frame), Pages.PAGE_SIZE);
@@ -527,7 +528,7 @@ public final class FramePool implements AutoCloseable {
     }
 
     /**
-     * The bytes this pool spends on bookkeeping outside the region: 16 per frame for the metadata arrays
+     * The bytes this pool spends on bookkeeping outside the region: 12 per frame for the metadata arrays
      * (the free list reuses {@code next}) plus a small fixed amount. Feeds {@code general_profit}.
      * Thread safe.
      */
@@ -580,14 +581,14 @@ public final class FramePool implements AutoCloseable {
         return (int) REF_COUNTS.getAndAdd(refCounts, frame, -1) - 1;
     }
 
-    /** The hash the stable index filed the frame under. A plain read: the stable index synchronizes. */
-    public long stableHash(int frame) {
-        return stableHashes[frame];
+    /** The key the stable index filed the frame under. A plain read: the stable index synchronizes. */
+    public int stableKey(int frame) {
+        return stableKeys[frame];
     }
 
-    /** Sets the stable-index hash. A plain write: the stable index synchronizes. */
-    public void setStableHash(int frame, long hash) {
-        stableHashes[frame] = hash;
+    /** Sets the stable-index key. A plain write: the stable index synchronizes. */
+    public void setStableKey(int frame, int key) {
+        stableKeys[frame] = key;
     }
 
     /** The next frame in the frame's stable-index chain, -1 at the end. A plain read. */

@@ -14,8 +14,10 @@ import java.util.concurrent.locks.StampedLock;
  * is never written in place, so a frame in the stable index never changes. Every read returns the
  * bytes last written to that address, exactly as if there were no merging.
  *
- * <p>Metadata: 16 bytes per guest page in three primitive arrays (frame id, last hash, state bits),
- * plus one lock per stripe of pages.
+ * <p>Metadata: 16 bytes per guest page in three primitive arrays: the frame id, the state bits, and
+ * a {@code long} holding the page's key (its last fast hash, folded to 32 bits) and its link in the
+ * unstable index ({@link UnstableIndex}); plus one lock per stripe of pages. The page's engine-wide
+ * id is {@link #basePageId()} plus its index.
  *
  * <p>Thread safety: safe for any number of concurrent readers and writers, and the scanner. Each page
  * belongs to one of up to {@value PageStripes#MAX_STRIPES} lock stripes; a read holds its page's stripe shared,
@@ -54,7 +56,9 @@ public final class Guest {
     private final int id;
     private final int pageCount;
     private final int[] frames;
-    private final long[] lastHashes;
+    /** Per page: the key in the high 32 bits, the unstable index's link in the low 32. Scanner only. */
+    private final long[] keyLinks;
+    private final int basePageId;
     private final int[] states;
     private final PageStripes stripes;
     /** Null for a software guest: then nothing but this class reads or writes its frames. */
@@ -65,13 +69,13 @@ public final class Guest {
     private final AtomicLong zeroPages = new AtomicLong();
     private volatile boolean destroyed;
 
-    Guest(DedupEngine engine, MergeDomain domain, String name, int id, long sizeBytes) {
-        this(engine, domain, name, id, sizeBytes, null, -1);
-    }
-
-    /** A guest whose page {@code p} starts on frame {@code firstFrame + p}, a hole, mirrored by {@code mapping}. */
+    /**
+     * A guest of {@code sizeBytes} whose pages have engine-wide ids from {@code basePageId}. Software
+     * ({@code mapping} null): every page maps the zero frame. Mapped: page {@code p} starts on frame
+     * {@code firstFrame + p}, a hole, mirrored by {@code mapping}.
+     */
     Guest(DedupEngine engine, MergeDomain domain, String name, int id, long sizeBytes, PageMapping mapping,
-          int firstFrame) {
+          int firstFrame, int basePageId) {
         this.engine = engine;
         this.pool = engine.pool();
         this.domain = domain;
@@ -79,7 +83,8 @@ public final class Guest {
         this.id = id;
         this.pageCount = (int) (sizeBytes >>> Pages.PAGE_SHIFT);
         this.frames = new int[pageCount];
-        this.lastHashes = new long[pageCount];
+        this.keyLinks = new long[pageCount];
+        this.basePageId = basePageId;
         this.states = new int[pageCount];
         this.mapping = mapping;
         this.written = mapping == null ? null : new WrittenPages(this, mapping);
@@ -422,12 +427,27 @@ public final class Guest {
         states[page] = state;
     }
 
-    long lastHash(int page) {
-        return lastHashes[page];
+    /** The page's key: its fast hash at the scanner's last visit, folded to 32 bits. Scanner only. */
+    int key(int page) {
+        return (int) (keyLinks[page] >>> 32);
     }
 
-    void setLastHash(int page, long hash) {
-        lastHashes[page] = hash;
+    void setKey(int page, int key) {
+        keyLinks[page] = (long) key << 32 | (keyLinks[page] & 0xFFFF_FFFFL);
+    }
+
+    /** The next page id in the page's unstable-index bucket. Scanner only. */
+    int unstableNext(int page) {
+        return (int) keyLinks[page];
+    }
+
+    void setUnstableNext(int page, int id) {
+        keyLinks[page] = (keyLinks[page] & 0xFFFF_FFFF_0000_0000L) | (id & 0xFFFF_FFFFL);
+    }
+
+    /** The engine-wide id of page 0; page {@code p} has id {@code basePageId() + p}. */
+    int basePageId() {
+        return basePageId;
     }
 
     /**

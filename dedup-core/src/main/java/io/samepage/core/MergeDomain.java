@@ -22,9 +22,10 @@ import org.agrona.collections.Long2LongHashMap;
  * VMs. Samepage makes the grouping explicit: a guest is created in a domain, and the recommended use
  * is <b>one domain per tenant</b>, so only guests that trust each other can observe each other.
  *
- * <p>Each domain owns its stable index (hash to shared frames, with chains of duplicates) and its
- * unstable index (hash to a candidate guest page, emptied at every full scan), and, unless the engine
- * shares one, its own zero frame.
+ * <p>Each domain owns its stable index ({@link StableIndex}: key to shared frames, with chains of
+ * duplicates) and its unstable index ({@link UnstableIndex}: key to a candidate guest page, emptied at
+ * every full scan), and, unless the engine shares one, its own zero frame. A key is the fast hash
+ * folded to 32 bits ({@link #keyOf}); it only files content, it never decides a merge.
  *
  * <p>The domain also keeps the <em>resident registry</em>: SHA-256 digest to frame, for frames loaded
  * from verified image blocks ({@link PageInstaller}). A registered frame is always in the stable
@@ -45,8 +46,8 @@ public final class MergeDomain {
     private final FramePool pool;
 
     private final ReentrantLock stableLock = new ReentrantLock();
-    private final Long2LongHashMap stable = new Long2LongHashMap(64, 0.65f, NONE);
-    private final Long2LongHashMap unstable = new Long2LongHashMap(64, 0.65f, NONE);
+    private final StableIndex stable;
+    private final UnstableIndex unstable;
     private static final VarHandle DIGEST_WORD =
             MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
 
@@ -60,11 +61,18 @@ public final class MergeDomain {
     private final AtomicLong pagesShared = new AtomicLong();
     private final AtomicLong pagesSharing = new AtomicLong();
 
-    MergeDomain(String name, int id, int zeroFrame, FramePool pool) {
+    MergeDomain(String name, int id, int zeroFrame, FramePool pool, PageIds pageIds) {
         this.name = name;
         this.id = id;
         this.zeroFrame = zeroFrame;
         this.pool = pool;
+        this.stable = new StableIndex(pool);
+        this.unstable = new UnstableIndex(pageIds);
+    }
+
+    /** The 32-bit key the indexes file content with fast hash {@code hash} under. */
+    static int keyOf(long hash) {
+        return (int) (hash ^ (hash >>> 32));
     }
 
     public String name() {
@@ -84,43 +92,25 @@ public final class MergeDomain {
         return stableLock;
     }
 
-    /** Head of the stable chain for {@code hash}, or -1. Caller holds {@link #stableLock()}. */
-    int stableHead(long hash) {
-        return (int) stable.get(hash);
+    /**
+     * The first frame of the stable bucket of {@code key}, or -1; walk on with {@link FramePool#next}
+     * and skip frames whose {@link FramePool#stableKey} is not {@code key}. Caller holds {@link #stableLock()}.
+     */
+    int stableBucketHead(int key) {
+        return stable.bucketHead(key);
     }
 
-    /** Puts {@code frame}, holding content with {@code hash}, into the stable index. Caller holds the lock. */
-    void addStable(int frame, long hash) {
-        pool.setStableHash(frame, hash);
-        long head = stable.get(hash);
-        pool.setNext(frame, (int) head);
-        stable.put(hash, frame);
+    /** Puts {@code frame}, holding content with {@code key}, into the stable index. Caller holds the lock. */
+    void addStable(int frame, int key) {
+        stable.add(frame, key);
         pagesShared.incrementAndGet();
     }
 
     /** Takes {@code frame} out of the stable index. Caller holds the lock. */
     void removeStable(int frame) {
-        long hash = pool.stableHash(frame);
-        int current = (int) stable.get(hash);
-        int previous = -1;
-        while (current != NONE && current != frame) {
-            previous = current;
-            current = pool.next(current);
-        }
-        if (current == NONE) {
+        if (!stable.remove(frame)) {
             throw new IllegalStateException("frame " + frame + " is not in the stable index of domain " + name);
         }
-        int after = pool.next(frame);
-        if (previous == -1) {
-            if (after == NONE) {
-                stable.remove(hash);
-            } else {
-                stable.put(hash, after);
-            }
-        } else {
-            pool.setNext(previous, after);
-        }
-        pool.setNext(frame, (int) NONE);
         pagesShared.decrementAndGet();
         unregister(frame);
     }
@@ -190,33 +180,27 @@ public final class MergeDomain {
         return (long) DIGEST_WORD.get(digest, offset + 8 * word);
     }
 
-    /** The candidate page for {@code hash} in the unstable index (packed by {@link #packPage}), or -1. Scanner only. */
-    long unstableCandidate(long hash) {
-        return unstable.get(hash);
+    /** The engine-wide id of the newest unstable candidate page under {@code key}, or -1. Scanner only. */
+    int unstableFirst(int key) {
+        return unstable.first(key);
     }
 
-    void putUnstable(long hash, long packedPage) {
-        unstable.put(hash, packedPage);
+    /** The unstable candidate under {@code key} filed before page id {@code pageId}, or -1. Scanner only. */
+    int unstableNext(int pageId, int key) {
+        return unstable.next(pageId, key);
     }
 
-    void removeUnstable(long hash) {
-        unstable.remove(hash);
+    /** Files page {@code pageId} (whose page table holds {@code key}) as a candidate under {@code key}. */
+    void putUnstable(int key, int pageId) {
+        unstable.put(key, pageId);
+    }
+
+    void removeUnstable(int key, int pageId) {
+        unstable.remove(key, pageId);
     }
 
     void clearUnstable() {
         unstable.clear();
-    }
-
-    static long packPage(int guestId, int page) {
-        return (long) guestId << 32 | (page & 0xFFFF_FFFFL);
-    }
-
-    static int guestOf(long packed) {
-        return (int) (packed >>> 32);
-    }
-
-    static int pageOf(long packed) {
-        return (int) packed;
     }
 
     long pagesShared() {
@@ -236,24 +220,13 @@ public final class MergeDomain {
     }
 
     /**
-     * Counts {@code [stable_node_chains, stable_node_dups]}: hashes whose stable chain holds more
-     * than one frame, and the frames in those chains. Walks the stable index under its lock.
+     * Counts {@code [stable_node_chains, stable_node_dups]}: keys whose stable chain holds more than
+     * one frame, and the frames in those chains. Walks the stable index under its lock.
      */
     long[] chainCounts() {
         stableLock.lock();
         try {
-            long[] counts = new long[2];
-            stable.forEachLong((hash, head) -> {
-                int length = 0;
-                for (int f = (int) head; f != NONE; f = pool.next(f)) {
-                    length++;
-                }
-                if (length > 1) {
-                    counts[0]++;
-                    counts[1] += length;
-                }
-            });
-            return counts;
+            return stable.chainCounts();
         } finally {
             stableLock.unlock();
         }
@@ -261,7 +234,7 @@ public final class MergeDomain {
 
     /** Bytes of this domain's index tables and registry, as allocated. */
     long metadataBytes() {
-        return 16L * (stable.capacity() + unstable.capacity() + registry.capacity())
+        return stable.metadataBytes() + unstable.metadataBytes() + 16L * registry.capacity()
                 + 8L * (slotOfFrame.capacity() + digests.length) + 4L * freeSlots.capacity();
     }
 

@@ -103,7 +103,7 @@ public final class PageInstaller {
             if (Arrays.mismatch(computed, 0, ContentDigest.LENGTH, digest, offset, offset + ContentDigest.LENGTH) >= 0) {
                 return false;
             }
-            long hash = hasher.hash(pool.memory(), at);
+            int key = MergeDomain.keyOf(hasher.hash(pool.memory(), at));
             MergeDomain domain = guest.domain();
             StampedLock lock = guest.stripeOf(page);
             long stamp = lock.writeLock();
@@ -111,7 +111,7 @@ public final class PageInstaller {
                 guest.checkAliveLocked();
                 domain.stableLock().lock();
                 try {
-                    domain.addStable(frame, hash);
+                    domain.addStable(frame, key);
                     int full = domain.registeredFrame(digest, offset);
                     if (full != MergeDomain.NONE) {
                         domain.unregister(full);

@@ -27,9 +27,9 @@ import org.agrona.concurrent.Agent;
  *       the page merges into the first one whose bytes are <em>fully equal</em> and that maps fewer
  *       than {@code max_page_sharing} pages. If every equal frame is full, the page's own frame starts
  *       a new duplicate in the chain.</li>
- *   <li>The unstable index: a page seen earlier in this full scan with the same hash is a candidate;
- *       after a full compare both pages map the candidate's frame, which enters the stable index.
- *       Otherwise this page becomes the candidate for its hash.</li>
+ *   <li>The unstable index: pages seen earlier in this full scan under the same key (the hash folded
+ *       to 32 bits) are candidates; after a full compare with the first equal one both pages map the
+ *       candidate's frame, which enters the stable index. Otherwise this page becomes a candidate.</li>
  * </ol>
  * The unstable index is emptied when the next full scan starts, so between scans it holds the last
  * scan's unique pages ({@code pages_unshared}). The hash never decides a merge: every merge
@@ -73,7 +73,7 @@ public final class Scanner implements Agent {
     private final MemorySegment memory;
     private final ScanKnobs knobs;
     private final PageHasher hasher;
-    private final long zeroPageHash;
+    private final int zeroPageKey;
     private final ThreadMXBean threads = ManagementFactory.getThreadMXBean();
     private final FreedFrames freed;
 
@@ -100,7 +100,7 @@ public final class Scanner implements Agent {
         this.knobs = engine.knobs();
         this.hasher = hasher;
         this.freed = new FreedFrames(pool);
-        this.zeroPageHash = hasher.hash(MemorySegment.ofArray(new byte[Pages.PAGE_SIZE]), 0);
+        this.zeroPageKey = MergeDomain.keyOf(hasher.hash(MemorySegment.ofArray(new byte[Pages.PAGE_SIZE]), 0));
     }
 
     @Override
@@ -290,22 +290,22 @@ public final class Scanner implements Agent {
             long offset = FramePool.offsetOf(frame);
             state = guest.stateAt(page);
             boolean unchanged = (state & (Guest.VISITED | Guest.DIRTY)) == Guest.VISITED;
-            long hash;
+            int key;
             if (unchanged) {
-                hash = guest.lastHash(page);
+                key = guest.key(page);
             } else {
-                hash = hasher.hash(memory, offset);
+                key = MergeDomain.keyOf(hasher.hash(memory, offset));
                 pagesHashed++;
             }
-            if ((state & Guest.VISITED) == 0 || guest.lastHash(page) != hash) {
-                guest.setLastHash(page, hash);
+            if ((state & Guest.VISITED) == 0 || guest.key(page) != key) {
+                guest.setKey(page, key);
                 guest.setState(page, (state | Guest.VISITED) & ~(Guest.DIRTY | Guest.NIBBLE << Guest.AGE_SHIFT
                         | Guest.NIBBLE << Guest.SKIP_SHIFT));
                 return;
             }
             guest.setState(page, state & ~Guest.DIRTY);
             try {
-                merge(guest, page, frame, hash);
+                merge(guest, page, frame, key);
             } finally {
                 if (visitProtected && !guest.isMerged(page)) {
                     guest.unprotect(page);
@@ -318,20 +318,20 @@ public final class Scanner implements Agent {
     }
 
     /** A clean page's merge: zero page, then stable index, then unstable index. Caller holds the page. */
-    private void merge(Guest guest, int page, int frame, long hash) {
+    private void merge(Guest guest, int page, int frame, int key) {
         long offset = FramePool.offsetOf(frame);
-        if (hash == zeroPageHash && guest.isMapped()) {
+        if (key == zeroPageKey && guest.isMapped()) {
             if (protectVisited(guest, page) && Pages.isZeroPage(memory, offset)) {
                 guest.releaseZero(page);
                 return;
             }
-        } else if (hash == zeroPageHash && knobs.useZeroPages() && Pages.isZeroPage(memory, offset)) {
+        } else if (key == zeroPageKey && knobs.useZeroPages() && Pages.isZeroPage(memory, offset)) {
             guest.mapZero(page, freed);
             engine.zeroPageMapped();
             merges++;
             return;
         }
-        if (mergeWithStable(guest, page, frame, hash) || mergeWithUnstable(guest, page, frame, hash)) {
+        if (mergeWithStable(guest, page, frame, key) || mergeWithUnstable(guest, page, frame, key)) {
             merges++;
         }
     }
@@ -364,18 +364,24 @@ public final class Scanner implements Agent {
         return skip;
     }
 
-    private boolean mergeWithStable(Guest guest, int page, int frame, long hash) {
+    private boolean mergeWithStable(Guest guest, int page, int frame, int key) {
         MergeDomain domain = guest.domain();
         int maxSharing = knobs.maxPageSharing();
         long offset = FramePool.offsetOf(frame);
         domain.stableLock().lock();
         try {
-            int head = domain.stableHead(hash);
+            int head = domain.stableBucketHead(key);
+            while (head != NONE && pool.stableKey(head) != key) {
+                head = pool.next(head);
+            }
             if (head == NONE || !protectVisited(guest, page)) {
                 return false;
             }
             boolean equalButFull = false;
             for (int candidate = head; candidate != NONE; candidate = pool.next(candidate)) {
+                if (pool.stableKey(candidate) != key) {
+                    continue;
+                }
                 int mappers = pool.refCount(candidate);
                 if (mappers <= 0 || !Pages.equal(memory, offset, memory, FramePool.offsetOf(candidate))) {
                     continue;
@@ -391,7 +397,7 @@ public final class Scanner implements Agent {
                 }
             }
             if (equalButFull) {
-                domain.addStable(frame, hash);
+                domain.addStable(frame, key);
                 guest.markStable(page);
                 return true;
             }
@@ -401,68 +407,72 @@ public final class Scanner implements Agent {
         }
     }
 
-    private boolean mergeWithUnstable(Guest guest, int page, int frame, long hash) {
+    /**
+     * Merges the page with the first candidate under its key in the unstable index whose bytes are
+     * fully equal; the candidate's frame becomes stable. Otherwise files the page as a candidate itself
+     * (unless a candidate's page was busy: then the page waits for its next visit).
+     */
+    private boolean mergeWithUnstable(Guest guest, int page, int frame, int key) {
         MergeDomain domain = guest.domain();
-        long self = MergeDomain.packPage(guest.id(), page);
-        long packed = domain.unstableCandidate(hash);
-        Guest other = packed == MergeDomain.NONE ? null : engine.guestById(MergeDomain.guestOf(packed));
-        int otherPage = MergeDomain.pageOf(packed);
-        if (other == null || other.domain() != domain || packed == self) {
-            domain.putUnstable(hash, self);
-            return false;
-        }
-        StampedLock otherLock = other.stripeOf(otherPage);
-        boolean sameStripe = otherLock == guest.stripeOf(page);
-        long otherStamp = sameStripe ? 0 : otherLock.tryWriteLock();
-        if (!sameStripe && otherStamp == 0) {
-            return false;
-        }
-        boolean otherProtected = false;
-        try {
-            int otherFrame = other.frameAt(otherPage);
-            if (other.isDestroyed() || other.isMerged(otherPage) || otherFrame == domain.zeroFrame()
-                    || (other.stateAt(otherPage) & Guest.HOLE) != 0) {
-                domain.putUnstable(hash, self);
+        for (int otherId = domain.unstableFirst(key); otherId != NONE; otherId = domain.unstableNext(otherId, key)) {
+            Guest other = engine.pageOwner(otherId);
+            if (other == null || other.isDestroyed() || other.domain() != domain) {
+                continue;
+            }
+            int otherPage = otherId - other.basePageId();
+            StampedLock otherLock = other.stripeOf(otherPage);
+            boolean sameStripe = otherLock == guest.stripeOf(page);
+            long otherStamp = sameStripe ? 0 : otherLock.tryWriteLock();
+            if (!sameStripe && otherStamp == 0) {
                 return false;
             }
-            if (!protectVisited(guest, page)) {
-                return false;
-            }
-            otherProtected = other.isMapped();
-            if (otherProtected && !other.writeProtect(otherPage)) {
-                otherProtected = false;
-                return false;
-            }
-            if (!Pages.equal(memory, FramePool.offsetOf(frame), memory, FramePool.offsetOf(otherFrame))) {
-                domain.putUnstable(hash, self);
-                return false;
-            }
-            otherProtected = false;     // it stays read-only: its frame becomes the shared one
-            long filed = hash;
-            if (guest.isMapped() || other.isMapped()) {
-                // Written behind the engine's back since hashed, maybe: file the frame under what it holds.
-                filed = hasher.hash(memory, FramePool.offsetOf(otherFrame));
-                pagesHashed++;
-            }
-            domain.stableLock().lock();
+            boolean otherProtected = false;
             try {
-                domain.addStable(otherFrame, filed);
+                int otherFrame = other.frameAt(otherPage);
+                if (other.isDestroyed() || other.isMerged(otherPage) || otherFrame == domain.zeroFrame()
+                        || (other.stateAt(otherPage) & Guest.HOLE) != 0) {
+                    continue;
+                }
+                if (!protectVisited(guest, page)) {
+                    return false;
+                }
+                otherProtected = other.isMapped();
+                if (otherProtected && !other.writeProtect(otherPage)) {
+                    otherProtected = false;
+                    return false;
+                }
+                if (!Pages.equal(memory, FramePool.offsetOf(frame), memory, FramePool.offsetOf(otherFrame))) {
+                    continue;
+                }
+                otherProtected = false;     // it stays read-only: its frame becomes the shared one
+                int filed = key;
+                if (guest.isMapped() || other.isMapped()) {
+                    // Written behind the engine's back since hashed, maybe: file the frame under what it holds.
+                    filed = MergeDomain.keyOf(hasher.hash(memory, FramePool.offsetOf(otherFrame)));
+                    pagesHashed++;
+                }
+                domain.removeUnstable(key, otherId);
+                domain.stableLock().lock();
+                try {
+                    domain.addStable(otherFrame, filed);
+                } finally {
+                    domain.stableLock().unlock();
+                }
+                other.markStable(otherPage);
+                pool.incrementRef(otherFrame);
+                domain.addSharing(1);
+                guest.mapStable(page, otherFrame, freed);
+                return true;
             } finally {
-                domain.stableLock().unlock();
-            }
-            other.markStable(otherPage);
-            pool.incrementRef(otherFrame);
-            domain.addSharing(1);
-            guest.mapStable(page, otherFrame, freed);
-            domain.removeUnstable(hash);
-            return true;
-        } finally {
-            if (otherProtected) {
-                other.unprotect(otherPage);
-            }
-            if (!sameStripe) {
-                otherLock.unlockWrite(otherStamp);
+                if (otherProtected) {
+                    other.unprotect(otherPage);
+                }
+                if (!sameStripe) {
+                    otherLock.unlockWrite(otherStamp);
+                }
             }
         }
+        domain.putUnstable(key, guest.basePageId() + page);
+        return false;
     }
 }

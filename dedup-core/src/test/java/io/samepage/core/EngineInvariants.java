@@ -105,7 +105,7 @@ final class EngineInvariants {
                     at + ": " + e.getValue() + " mappers, more than max_page_sharing " + maxSharing);
             assertTrue(inStableIndex(domain, pool, frame), at + " is missing from its domain's stable index");
             if (hasher != null) {
-                assertEquals(pool.stableHash(frame), hasher.hash(pool.memory(), FramePool.offsetOf(frame)),
+                assertEquals(pool.stableKey(frame), MergeDomain.keyOf(hasher.hash(pool.memory(), FramePool.offsetOf(frame))),
                         at + " no longer hashes to the value it is indexed under: it was written in place");
             }
             long[] counts = sharedAndSharing.computeIfAbsent(domain, d -> new long[2]);
@@ -137,7 +137,7 @@ final class EngineInvariants {
     private static boolean inStableIndex(MergeDomain domain, FramePool pool, int frame) {
         domain.stableLock().lock();
         try {
-            for (int f = domain.stableHead(pool.stableHash(frame)); f != MergeDomain.NONE; f = pool.next(f)) {
+            for (int f = domain.stableBucketHead(pool.stableKey(frame)); f != MergeDomain.NONE; f = pool.next(f)) {
                 if (f == frame) {
                     return true;
                 }

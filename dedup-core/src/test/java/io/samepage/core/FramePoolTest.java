@@ -86,7 +86,7 @@ class FramePoolTest {
             int frame = pool.allocateReserved();
             assertNotEquals(FramePool.ZERO_FRAME, frame);
             assertEquals(1, pool.refCount(frame));
-            assertEquals(0L, pool.stableHash(frame));
+            assertEquals(0, pool.stableKey(frame));
             assertEquals(-1, pool.next(frame));
             assertEquals((long) frame << 12, FramePool.offsetOf(frame));
         }
@@ -100,14 +100,14 @@ class FramePoolTest {
             int b = pool.allocateReserved();
             int c = pool.allocateReserved();
             assertEquals(3, new HashSet<>(List.of(a, b, c)).size(), "each frame is handed out once");
-            pool.setStableHash(b, 42);
+            pool.setStableKey(b, 42);
             pool.setNext(b, c);
             pool.free(b);
             assertEquals(2, pool.framesInUse());
             assertEquals(5, pool.framesAvailable());
             assertTrue(pool.tryReserve(1));
             assertEquals(b, pool.allocateReserved(), "the freed frame comes back first");
-            assertEquals(0L, pool.stableHash(b), "a reused frame has no stale hash");
+            assertEquals(0, pool.stableKey(b), "a reused frame has no stale key");
             assertEquals(-1, pool.next(b), "a reused frame has no stale link");
             assertEquals(1, pool.refCount(b));
         }
@@ -172,11 +172,11 @@ class FramePoolTest {
     }
 
     @Test
-    void metadataCostsAtMostSixteenBytesPerFrame() {
+    void metadataCostsTwelveBytesPerFrame() {
         try (FramePool pool = poolOfFrames(100_000)) {
-            assertTrue(pool.metadataBytes() <= 16L * pool.capacityFrames() + 4096, () -> "metadata "
+            assertTrue(pool.metadataBytes() <= 12L * pool.capacityFrames() + 4096, () -> "metadata "
                     + pool.metadataBytes() + " bytes for " + pool.capacityFrames() + " frames");
-            assertTrue(pool.metadataBytes() >= 16L * pool.capacityFrames());
+            assertTrue(pool.metadataBytes() >= 12L * pool.capacityFrames());
         }
     }
 
