@@ -1,5 +1,6 @@
 package io.samepage.cli;
 
+import io.samepage.cli.kvm.KvmCommand;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -17,7 +18,7 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         versionProvider = SamepageCommand.Version.class,
         subcommands = {ScanCommand.class, IndexCommand.class, DemoCommand.class, KsmCommand.class,
-            DaemonCommand.class, StatCommand.class},
+            DaemonCommand.class, StatCommand.class, KvmCommand.class},
         description = {
             "Deduplicates identical 4 KiB memory pages across virtual machines and other",
             "guests, and maps blocks of an image that are already resident instead of",
@@ -25,7 +26,8 @@ import picocli.CommandLine.Command;
         },
         footer = {
             "",
-            "Exit codes: 0 success, 1 failure while working or a check that failed, 2 bad usage or bad input.",
+            "Exit codes: 0 success, 1 failure while working or a check that failed, 2 bad usage or bad input;",
+            "some subcommands add their own (see their --help).",
         })
 public final class SamepageCommand implements Runnable {
 
