@@ -4,7 +4,7 @@ package io.samepage.cli;
  * The one error type of the CLI: a subcommand stops with its one-line message on stderr and its exit
  * code. The message names what is wrong (a file, an option, a guest) and what to do about it.
  */
-final class CommandException extends RuntimeException {
+public final class CommandException extends RuntimeException {
 
     private static final long serialVersionUID = 1L;
 
@@ -16,16 +16,16 @@ final class CommandException extends RuntimeException {
     }
 
     /** Bad usage or bad input (exit code 2): nothing was done. */
-    static CommandException badInput(String message) {
+    public static CommandException badInput(String message) {
         return new CommandException(SamepageCommand.EXIT_USAGE, message);
     }
 
     /** A failure while working (exit code 1). */
-    static CommandException failure(String message) {
+    public static CommandException failure(String message) {
         return new CommandException(SamepageCommand.EXIT_FAILURE, message);
     }
 
-    int exitCode() {
+    public int exitCode() {
         return exitCode;
     }
 }

@@ -1,5 +1,6 @@
 package io.samepage.cli;
 
+import io.samepage.cli.bench.BenchCommand;
 import io.samepage.cli.kvm.KvmCommand;
 import java.io.IOException;
 import java.io.InputStream;
@@ -18,7 +19,7 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         versionProvider = SamepageCommand.Version.class,
         subcommands = {ScanCommand.class, IndexCommand.class, DemoCommand.class, KsmCommand.class,
-            DaemonCommand.class, StatCommand.class, KvmCommand.class},
+            DaemonCommand.class, StatCommand.class, BenchCommand.class, KvmCommand.class},
         description = {
             "Deduplicates identical 4 KiB memory pages across virtual machines and other",
             "guests, and maps blocks of an image that are already resident instead of",

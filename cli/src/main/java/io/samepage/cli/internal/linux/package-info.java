@@ -12,5 +12,12 @@
  * nothing is allocated or freed, and a descriptor that is closed or not a terminal just gives 0. It is
  * linked once, from the C library's default lookup; where it is missing or native access is denied
  * the class falls back to {@code System.console() != null}.
+ *
+ * <p>{@link io.samepage.cli.internal.linux.AnonymousMemory} maps private anonymous memory ({@code mmap}),
+ * advises it ({@code madvise}: {@code MADV_MERGEABLE} for kernel KSM, {@code MADV_NOHUGEPAGE}) and unmaps
+ * it, for the density suite's KSM helper process; {@link io.samepage.cli.internal.linux.ClockTicks} asks
+ * {@code sysconf(_SC_CLK_TCK)} for the unit of {@code /proc/PID/stat}'s CPU times. The mapping is made by
+ * the kernel at an address it picks, used only within its length, and unmapped once by its owner; errno
+ * is captured with {@code Linker.Option.captureCallState} and reported.
  */
 package io.samepage.cli.internal.linux;

@@ -1,0 +1,50 @@
+package io.samepage.cli.bench;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.XYChart;
+import org.knowm.xchart.XYChartBuilder;
+import org.knowm.xchart.style.Styler;
+import org.knowm.xchart.style.markers.SeriesMarkers;
+
+/**
+ * {@code density.png}: host memory (MiB) against guests, one line per mode that ran at two N or more
+ * (a mode measured at one N only, such as KSM at its defaults, is one marker). Drawn with XChart in
+ * headless AWT.
+ */
+final class DensityChart {
+
+    static final int WIDTH = 900;
+    static final int HEIGHT = 560;
+
+    private DensityChart() {
+    }
+
+    static void write(DensityResults results, Path png) throws IOException {
+        System.setProperty("java.awt.headless", "true");
+        XYChart chart = new XYChartBuilder().width(WIDTH).height(HEIGHT)
+                .title("Host memory of N guests of " + (results.content().guestBytes() >> 20) + " MiB")
+                .xAxisTitle("guests").yAxisTitle("host memory (MiB)").build();
+        chart.getStyler().setLegendPosition(Styler.LegendPosition.InsideNW);
+        chart.getStyler().setChartBackgroundColor(java.awt.Color.WHITE);
+        chart.getStyler().setXAxisDecimalPattern("#");
+        chart.getStyler().setYAxisMin(0.0);
+        for (Mode mode : Mode.values()) {
+            List<Double> x = new ArrayList<>();
+            List<Double> y = new ArrayList<>();
+            for (ModeResult r : results.results(mode)) {
+                if (r.ran()) {
+                    x.add((double) r.guests());
+                    y.add(r.hostMib());
+                }
+            }
+            if (!x.isEmpty()) {
+                chart.addSeries(mode.title(), x, y).setMarker(SeriesMarkers.CIRCLE);
+            }
+        }
+        BitmapEncoder.saveBitmap(chart, png.toString(), BitmapEncoder.BitmapFormat.PNG);
+    }
+}

@@ -1,0 +1,204 @@
+package io.samepage.cli.bench;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.UncheckedIOException;
+import java.time.Instant;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * {@code density.json} and {@code density.md} (which the command also prints) from one run's
+ * {@link DensityResults}: inputs, host memory per mode and N, time and CPU-seconds to 99% of the final
+ * sharing, guests that fit in the budget, and each must-show with its numbers and verdict.
+ * JSON keys are snake_case; sizes are bytes, times seconds; a figure that was not measured is null.
+ */
+final class DensityReport {
+
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    private static final double MIB = 1 << 20;
+
+    private final DensityResults results;
+    private final List<MustShow> mustShows;
+    private final String commandLine;
+
+    DensityReport(DensityResults results, String commandLine) {
+        this.results = results;
+        this.mustShows = MustShow.check(results);
+        this.commandLine = commandLine;
+    }
+
+    List<MustShow> mustShows() {
+        return mustShows;
+    }
+
+    String json() {
+        ObjectNode root = JSON.createObjectNode();
+        root.put("command", commandLine);
+        root.put("date", Instant.now().toString());
+        root.put("java", System.getProperty("java.vm.name") + " " + System.getProperty("java.vm.version"));
+        root.put("cpus", Runtime.getRuntime().availableProcessors());
+        root.put("wall_seconds", results.wallSeconds());
+        GuestContent c = results.content();
+        ObjectNode inputs = root.putObject("inputs");
+        ArrayNode guests = inputs.putArray("guests");
+        for (int n : results.guestCounts()) {
+            guests.add(n);
+        }
+        inputs.put("guest_mib", c.guestBytes() >> 20);
+        inputs.put("image", c.image().toString());
+        inputs.put("unique_percent", c.uniquePercent());
+        inputs.put("seed", c.seed());
+        inputs.put("budget_mib", results.budgetMib());
+        inputs.put("ksm_timeout_seconds", results.ksmTimeoutSeconds());
+        ObjectNode content = root.putObject("content");
+        content.put("pages_per_guest", c.pagesPerGuest());
+        content.put("image_blocks", c.imageBlocks());
+        content.put("image_pages", c.imagePages());
+        content.put("distinct_nonzero_image_pages", results.distinctImagePages());
+        content.put("written_after_boot_pages", c.writtenAfterBootPages());
+        content.put("zero_pages", c.zeroPages());
+        content.put("unique_pages", c.uniquePages());
+        putNumber(root, "index_build_seconds", results.indexBuildSeconds());
+        ObjectNode modes = root.putObject("modes");
+        for (Mode mode : Mode.values()) {
+            ObjectNode node = modes.putObject(mode.key());
+            node.put("title", mode.title());
+            node.put("note", results.note(mode));
+            ArrayNode array = node.putArray("results");
+            for (ModeResult r : results.results(mode)) {
+                array.add(json(r));
+            }
+            Fit fit = results.fit(mode);
+            ObjectNode fitNode = node.putObject("fit_in_budget");
+            fitNode.put("guests", fit.guests() < 0 ? null : fit.guests());
+            putNumber(fitNode, "per_guest_bytes", fit.perGuestBytes());
+            putNumber(fitNode, "base_bytes", fit.baseBytes());
+        }
+        ArrayNode checks = root.putArray("must_show");
+        for (MustShow m : mustShows) {
+            checks.addObject().put("claim", m.name()).put("measured", m.measured()).put("met", m.met());
+        }
+        try {
+            return JSON.writeValueAsString(root) + "\n";
+        } catch (JsonProcessingException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private static ObjectNode json(ModeResult r) {
+        ObjectNode node = JSON.createObjectNode();
+        node.put("guests", r.guests());
+        node.put("ran", r.ran());
+        node.put("host_bytes", r.ran() ? r.hostBytes() : null);
+        node.put("metadata_bytes", r.metadataBytes());
+        node.put("saved_pages", r.savedPages());
+        SharingTrace.Point p = r.at99();
+        putNumber(node, "seconds_to_99_percent", p == null ? Double.NaN : p.seconds());
+        putNumber(node, "cpu_seconds_to_99_percent", p == null ? Double.NaN : p.cpuSeconds());
+        putNumber(node, "pages_merged_per_cpu_second", p == null ? Double.NaN : p.pagesPerCpuSecond());
+        node.put("timed_out", r.timedOut());
+        node.put("note", r.note());
+        return node;
+    }
+
+    private static void putNumber(ObjectNode node, String key, double value) {
+        if (Double.isFinite(value)) {
+            node.put(key, value);
+        } else {
+            node.putNull(key);
+        }
+    }
+
+    String markdown() {
+        GuestContent c = results.content();
+        StringBuilder md = new StringBuilder();
+        md.append("# Density: guests of ").append(c.guestBytes() >> 20).append(" MiB from one image\n\n");
+        md.append("`").append(commandLine).append("`, ")
+                .append(String.format(Locale.ROOT, "%.0f s", results.wallSeconds())).append(", ")
+                .append(Runtime.getRuntime().availableProcessors()).append(" CPUs, ")
+                .append(System.getProperty("java.vm.name")).append(' ').append(System.getProperty("java.vm.version"))
+                .append(".\n\n");
+        md.append(String.format(Locale.ROOT, "Each guest: %d pages; %d image blocks of `%s` (%s distinct non-zero), "
+                        + "%d of them written after boot; %d zeroed; %d unique (%d%%); seed 0x%x.%n%n",
+                c.pagesPerGuest(), c.imagePages(), c.image(),
+                results.distinctImagePages() < 0 ? "?" : Long.toString(results.distinctImagePages()),
+                c.writtenAfterBootPages(), c.zeroPages(), c.uniquePages(), c.uniquePercent(), c.seed()));
+        md.append("## Host memory, MiB\n\n| guests |");
+        for (Mode mode : Mode.values()) {
+            md.append(' ').append(mode.title()).append(" |");
+        }
+        md.append("\n|---:|").append("---:|".repeat(Mode.values().length)).append('\n');
+        for (int n : results.guestCounts()) {
+            md.append("| ").append(n).append(" |");
+            for (Mode mode : Mode.values()) {
+                ModeResult r = results.at(mode, n);
+                md.append(' ').append(r == null || !r.ran() ? "–" : String.format(Locale.ROOT, "%.1f", r.hostMib()))
+                        .append(r != null && r.timedOut() ? " (at timeout)" : "").append(" |");
+            }
+            md.append('\n');
+        }
+        md.append("\n## Seconds / CPU-seconds to 99% of the final sharing\n\n| guests |");
+        for (Mode mode : Mode.values()) {
+            if (mode.timed()) {
+                md.append(' ').append(mode.title()).append(" |");
+            }
+        }
+        md.append("\n|---:|").append("---:|".repeat(4)).append('\n');
+        for (int n : results.guestCounts()) {
+            md.append("| ").append(n).append(" |");
+            for (Mode mode : Mode.values()) {
+                if (mode.timed()) {
+                    md.append(' ').append(timeCell(results.at(mode, n))).append(" |");
+                }
+            }
+            md.append('\n');
+        }
+        md.append("\n## Guests that fit in ").append(results.budgetMib()).append(" MiB\n\n")
+                .append("| mode | MiB per further guest | shared MiB | guests |\n|---|---:|---:|---:|\n");
+        for (Mode mode : Mode.values()) {
+            Fit fit = results.fit(mode);
+            md.append("| ").append(mode.title()).append(" | ")
+                    .append(fit.guests() < 0 ? "–" : String.format(Locale.ROOT, "%.1f", fit.perGuestBytes() / MIB))
+                    .append(" | ")
+                    .append(fit.guests() < 0 ? "–" : String.format(Locale.ROOT, "%.1f", fit.baseBytes() / MIB))
+                    .append(" | ").append(fit.guests() < 0 ? "–" : Long.toString(fit.guests())).append(" |\n");
+        }
+        md.append("\n## Must show (at the largest N)\n\n");
+        for (MustShow m : mustShows) {
+            md.append("- ").append(m.name()).append(": ").append(m.measured()).append(": **").append(m.verdict())
+                    .append("**\n");
+        }
+        md.append("\n## Notes\n\n");
+        if (Double.isFinite(results.indexBuildSeconds())) {
+            md.append(String.format(Locale.ROOT, "- The image index was built once in %.2f s, before (c), and is not "
+                    + "counted in its times (an index is built once per image, offline).%n", results.indexBuildSeconds()));
+        }
+        for (Mode mode : Mode.values()) {
+            if (results.note(mode) != null) {
+                md.append("- ").append(mode.title()).append(": ").append(results.note(mode)).append('\n');
+            }
+            for (ModeResult r : results.results(mode)) {
+                if (r.note() != null && mode != Mode.CONTAINER) {
+                    md.append("- ").append(mode.title()).append(", N=").append(r.guests()).append(": ")
+                            .append(r.note()).append('\n');
+                }
+            }
+        }
+        return md.toString();
+    }
+
+    private static String timeCell(ModeResult r) {
+        if (r == null || !r.ran()) {
+            return "–";
+        }
+        SharingTrace.Point p = r.at99();
+        if (p == null) {
+            return r.timedOut() ? String.format(Locale.ROOT, "> %.0f s (not reached)", r.limitSeconds()) : "–";
+        }
+        return String.format(Locale.ROOT, "%.2f / %.2f", p.seconds(), p.cpuSeconds());
+    }
+}

@@ -1,0 +1,118 @@
+package io.samepage.cli.bench;
+
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Everything one {@code bench density} run measured: the inputs, each mode's result at each N, and
+ * why a mode did not run. Filled by {@link DensityCommand}, read by the report, the chart and the
+ * checks. Not thread safe.
+ */
+final class DensityResults {
+
+    private final GuestContent content;
+    private final int[] guestCounts;
+    private final long budgetMib;
+    private final long ksmTimeoutSeconds;
+    private final Map<Mode, List<ModeResult>> byMode = new EnumMap<>(Mode.class);
+    private final Map<Mode, String> notes = new EnumMap<>(Mode.class);
+    private double indexBuildSeconds = Double.NaN;
+    private long distinctImagePages = -1;
+    private double wallSeconds;
+
+    DensityResults(GuestContent content, int[] guestCounts, long budgetMib, long ksmTimeoutSeconds) {
+        this.content = content;
+        this.guestCounts = guestCounts.clone();
+        this.budgetMib = budgetMib;
+        this.ksmTimeoutSeconds = ksmTimeoutSeconds;
+        for (Mode mode : Mode.values()) {
+            byMode.put(mode, new ArrayList<>());
+        }
+    }
+
+    void add(ModeResult result) {
+        byMode.get(result.mode()).add(result);
+    }
+
+    /** Why {@code mode} did not run (at some or every N), for the report. */
+    void note(Mode mode, String note) {
+        notes.put(mode, note);
+    }
+
+    void indexBuildSeconds(double seconds) {
+        indexBuildSeconds = seconds;
+    }
+
+    void distinctImagePages(long pages) {
+        distinctImagePages = pages;
+    }
+
+    void wallSeconds(double seconds) {
+        wallSeconds = seconds;
+    }
+
+    GuestContent content() {
+        return content;
+    }
+
+    int[] guestCounts() {
+        return guestCounts.clone();
+    }
+
+    int largestGuests() {
+        return guestCounts[guestCounts.length - 1];
+    }
+
+    long budgetMib() {
+        return budgetMib;
+    }
+
+    long ksmTimeoutSeconds() {
+        return ksmTimeoutSeconds;
+    }
+
+    double indexBuildSeconds() {
+        return indexBuildSeconds;
+    }
+
+    long distinctImagePages() {
+        return distinctImagePages;
+    }
+
+    double wallSeconds() {
+        return wallSeconds;
+    }
+
+    /** The mode's results in increasing N; skipped ones included. */
+    List<ModeResult> results(Mode mode) {
+        return List.copyOf(byMode.get(mode));
+    }
+
+    /** The mode's result at {@code n}, or null if it has none there. */
+    ModeResult at(Mode mode, int n) {
+        for (ModeResult r : byMode.get(mode)) {
+            if (r.guests() == n) {
+                return r;
+            }
+        }
+        return null;
+    }
+
+    String note(Mode mode) {
+        return notes.get(mode);
+    }
+
+    /**
+     * Guests of {@code mode} that fit in the budget ({@link Fit}); none for a mode measured at one N of
+     * several (KSM at its defaults), whose line would have to go through the origin.
+     */
+    Fit fit(Mode mode) {
+        long ran = byMode.get(mode).stream().filter(ModeResult::ran).count();
+        if (ran < 2 && guestCounts.length >= 2) {
+            return new Fit(Double.NaN, Double.NaN, -1);
+        }
+        return Fit.of(byMode.get(mode), budgetMib << 20);
+    }
+}

@@ -1,0 +1,321 @@
+package io.samepage.cli.bench;
+
+import io.samepage.cli.CommandException;
+import io.samepage.hashing.Pages;
+import io.samepage.kvm.KernelKsm;
+import io.samepage.kvm.KernelKsmException;
+import io.samepage.kvm.KsmKnob;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * Mode (d): kernel KSM on the same bytes, in a helper process ({@link KsmHelper}).
+ *
+ * <p>One session holds the host-wide lock {@value #LOCK_FILE} ({@code FileChannel.lock}, the lock the
+ * end-to-end tests that drive KSM take), so it never races them or another suite. It remembers the knobs
+ * it writes ({@code run}, {@code pages_to_scan}, {@code sleep_millisecs}, {@code use_zero_pages} and,
+ * where the kernel has it, {@code advisor_mode}) and on {@link #close()}, and from a shutdown hook on
+ * Ctrl-C, ends the helper, writes {@code run=2} (unmerge everything) and restores them. A SIGKILL of the
+ * suite leaves the knobs as they were during the run: the helper exits when its stdin closes, and
+ * {@code samepage ksm set run=2} unmerges.
+ *
+ * <p>One run: start the helper and wait for it to fill its memory; then {@code use_zero_pages=1} (so
+ * zero pages land in {@code ksm_zero_pages}, as the engine's do with {@code use_zero_pages} on),
+ * {@code pages_to_scan} and {@code sleep_millisecs} of the rate, and {@code run=1}; the clock starts at
+ * that write. Every {@value #POLL_MILLIS} ms: {@code pages_sharing + ksm_zero_pages} (the saving),
+ * {@code full_scans} and ksmd's CPU time ({@link Ksmd}). It stops when the saving has not changed for two
+ * full scans (after at least three since the start), or at the timeout. Host bytes: the helper's guest
+ * bytes minus the saving x 4096; KSM's own metadata (an {@code rmap_item} of 64 bytes per scanned page,
+ * stable nodes) is not counted, as the kernel does not report it.
+ */
+final class KsmMode implements AutoCloseable {
+
+    static final String LOCK_FILE = "/tmp/samepage-e2e-kernel-ksm.lock";
+
+    /** KSM's rates: its boot defaults and the fastest it goes. */
+    enum Rate {
+        DEFAULTS(Mode.KSM_DEFAULTS, 100, 20),
+        FULL(Mode.KSM_FULL_RATE, 100_000, 0);
+
+        final Mode mode;
+        final long pagesToScan;
+        final long sleepMillis;
+
+        Rate(Mode mode, long pagesToScan, long sleepMillis) {
+            this.mode = mode;
+            this.pagesToScan = pagesToScan;
+            this.sleepMillis = sleepMillis;
+        }
+
+        String knobs() {
+            return "pages_to_scan=" + pagesToScan + ", sleep_millisecs=" + sleepMillis;
+        }
+    }
+
+    static final long POLL_MILLIS = 20;
+    /** The helper's heap: its guests' memory and the image's pages are off-heap, so the heap stays small. */
+    static final int HELPER_HEAP_MIB = 256;
+
+    private static final List<KsmKnob> SAVED = List.of(KsmKnob.PAGES_TO_SCAN, KsmKnob.SLEEP_MILLISECS,
+            KsmKnob.USE_ZERO_PAGES, KsmKnob.ADVISOR_MODE, KsmKnob.RUN);
+
+    private final KernelKsm ksm;
+    private final Ksmd ksmd;
+    private final FileChannel lockChannel;
+    private final FileLock lock;
+    private final Map<KsmKnob, String> saved = new LinkedHashMap<>();
+    private final Thread hook = new Thread(this::restore, "samepage-ksm-restore");
+    private final AtomicBoolean restored = new AtomicBoolean();
+    private volatile Process helper;
+
+    private KsmMode(KernelKsm ksm, Ksmd ksmd, FileChannel lockChannel, FileLock lock) {
+        this.ksm = ksm;
+        this.ksmd = ksmd;
+        this.lockChannel = lockChannel;
+        this.lock = lock;
+    }
+
+    /** Why (d) cannot run on this host, or null if it can. */
+    static String unavailableReason(KernelKsm ksm) {
+        if (!ksm.present()) {
+            return "this kernel has no KSM (" + ksm.directory() + " is absent)";
+        }
+        if (!Files.isWritable(ksm.directory().resolve("run"))) {
+            return ksm.directory().resolve("run") + " is not writable: KSM's knobs need root (and a sysfs mounted "
+                    + "read-write)";
+        }
+        if (Ksmd.find(ksm.procDirectory()) == null) {
+            return "no ksmd thread in " + ksm.procDirectory() + ", so its CPU time cannot be measured";
+        }
+        return null;
+    }
+
+    /**
+     * Takes the lock (waiting for a test or another suite that holds it), remembers the knobs and stops
+     * KSM ({@code run=2}).
+     *
+     * @throws CommandException exit 1 if the lock cannot be taken or KSM is merging other processes' pages
+     */
+    static KsmMode open(KernelKsm ksm) {
+        try {
+            FileChannel channel = FileChannel.open(Path.of(LOCK_FILE), StandardOpenOption.CREATE,
+                    StandardOpenOption.WRITE);
+            FileLock lock = channel.lock();
+            KsmMode session = new KsmMode(ksm, Ksmd.find(ksm.procDirectory()), channel, lock);
+            session.start();
+            return session;
+        } catch (IOException e) {
+            throw CommandException.failure("cannot lock " + LOCK_FILE + ": " + e.getMessage());
+        }
+    }
+
+    private void start() {
+        var status = ksm.status();
+        if (status.run() == 1 && status.pagesShared() > 0) {
+            restored.set(true);
+            releaseLock();
+            throw CommandException.failure("kernel KSM is merging other processes' pages (run=1, pages_shared="
+                    + status.pagesShared() + "); their merges would count as the helper's: stop it first "
+                    + "(samepage ksm set run=2) or use --no-ksm");
+        }
+        for (KsmKnob knob : SAVED) {
+            status.value(knob).ifPresent(value -> saved.put(knob, value));
+        }
+        Runtime.getRuntime().addShutdownHook(hook);
+        set(Map.of("run", "2"));
+    }
+
+    /**
+     * Runs the helper for {@code content}'s N guests at {@code rate}.
+     *
+     * @param target pages saved that count as final for a run stopped by the timeout (the full-rate
+     *               run's final saving at this N), or 0 to use this run's own last value
+     */
+    ModeResult run(GuestContent content, int n, Rate rate, long timeoutSeconds, long target) {
+        List<String> command = new ArrayList<>(List.of(javaBinary(), "--enable-native-access=ALL-UNNAMED",
+                "-Xmx" + HELPER_HEAP_MIB + "m", "-cp", System.getProperty("java.class.path"),
+                KsmHelper.class.getName(), content.image().toString(), Integer.toString(n),
+                Long.toString(content.guestBytes() >> 20), Integer.toString(content.uniquePercent()),
+                Long.toString(content.seed())));
+        long touched;
+        try {
+            helper = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+            touched = awaitReady(helper);
+        } catch (IOException e) {
+            throw CommandException.failure("cannot start the KSM helper process: " + e.getMessage());
+        }
+        try {
+            return measure(n, rate, timeoutSeconds, target, touched);
+        } catch (IOException e) {
+            throw CommandException.failure("while kernel KSM ran: " + e.getMessage());
+        } finally {
+            endHelper();
+            set(Map.of("run", "2"));
+        }
+    }
+
+    private ModeResult measure(int n, Rate rate, long timeoutSeconds, long target, long touched) throws IOException {
+        Map<String, String> knobs = new LinkedHashMap<>();
+        if (saved.containsKey(KsmKnob.ADVISOR_MODE)) {
+            knobs.put("advisor_mode", KsmKnob.ADVISOR_NONE);
+        }
+        knobs.put("use_zero_pages", "1");
+        knobs.put("pages_to_scan", Long.toString(rate.pagesToScan));
+        knobs.put("sleep_millisecs", Long.toString(rate.sleepMillis));
+        knobs.put("run", "1");
+        if (restored.get()) {
+            throw CommandException.failure("stopped: kernel KSM was already restored (Ctrl-C?)");
+        }
+        long scans0 = counter("full_scans");
+        long cpu0 = ksmd.cpuNanos();
+        long start = System.nanoTime();
+        set(knobs);
+        SharingTrace trace = new SharingTrace();
+        long deadline = start + TimeUnit.SECONDS.toNanos(timeoutSeconds);
+        long lastScans = scans0;
+        long savedAtScan = -1;
+        int stableScans = 0;
+        boolean timedOut = false;
+        while (true) {
+            sleep(POLL_MILLIS);
+            long scans = counter("full_scans");
+            long savedPages = counter("pages_sharing") + counter("ksm_zero_pages");
+            long now = System.nanoTime();
+            trace.add(now - start, ksmd.cpuNanos() - cpu0, savedPages);
+            if (scans != lastScans) {
+                stableScans = savedPages == savedAtScan ? stableScans + (int) (scans - lastScans) : 0;
+                savedAtScan = savedPages;
+                lastScans = scans;
+            }
+            if (scans >= scans0 + 3 && stableScans >= 2) {
+                break;
+            }
+            if (now - deadline >= 0) {
+                timedOut = true;
+                break;
+            }
+        }
+        long goal = timedOut && target > 0 ? target : trace.finalSaved();
+        SharingTrace.Point at99 = trace.pointOf99(goal);
+        String note = "KSM " + rate.knobs() + ", use_zero_pages=1; " + (counter("full_scans") - scans0)
+                + " full scans";
+        if (timedOut) {
+            note += at99 == null
+                    ? "; 99% of the final sharing (" + goal + " pages) not reached within " + timeoutSeconds + " s"
+                    : "; stopped at " + timeoutSeconds + " s, after reaching 99% of " + goal + " pages";
+        }
+        long saving = trace.finalSaved();
+        return new ModeResult(rate.mode, n, (touched - saving) * Pages.PAGE_SIZE, 0, saving, at99, timedOut,
+                timedOut ? timeoutSeconds : 0, note);
+    }
+
+    private long awaitReady(Process process) throws IOException {
+        BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
+        String line = out.readLine();
+        if (line == null || !line.startsWith(KsmHelper.READY + " ")) {
+            endHelper();
+            throw CommandException.failure("the KSM helper process did not get ready (it printed " + line
+                    + "; its error, if any, is above)");
+        }
+        return Long.parseLong(line.substring(KsmHelper.READY.length() + 1).strip());
+    }
+
+    private void endHelper() {
+        Process process = helper;
+        if (process == null) {
+            return;
+        }
+        try {
+            process.getOutputStream().close();
+            if (!process.waitFor(30, TimeUnit.SECONDS)) {
+                process.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
+            }
+        } catch (IOException | InterruptedException e) {
+            process.destroyForcibly();
+        }
+        helper = null;
+    }
+
+    /** Ends the helper, unmerges ({@code run=2}), restores every knob it changed, releases the lock. */
+    @Override
+    public void close() {
+        restore();
+        try {
+            Runtime.getRuntime().removeShutdownHook(hook);
+        } catch (IllegalStateException | IllegalArgumentException shuttingDownOrNeverAdded) {
+            // Shutting down: the hook runs, or ran, restore() itself; or it was never added.
+        }
+    }
+
+    private void restore() {
+        if (!restored.compareAndSet(false, true)) {
+            return;
+        }
+        try {
+            endHelper();
+            if (!saved.isEmpty()) {
+                set(Map.of("run", "2"));
+                Map<String, String> knobs = new LinkedHashMap<>();
+                saved.forEach((knob, value) -> {
+                    if (knob != KsmKnob.RUN && !(knob == KsmKnob.PAGES_TO_SCAN
+                            && KsmKnob.ADVISOR_SCAN_TIME.equals(saved.get(KsmKnob.ADVISOR_MODE)))) {
+                        knobs.put(knob.sysfsName(), value);
+                    }
+                });
+                set(knobs);
+                set(Map.of("run", saved.get(KsmKnob.RUN)));
+            }
+        } finally {
+            releaseLock();
+        }
+    }
+
+    private void releaseLock() {
+        try {
+            lock.release();
+            lockChannel.close();
+        } catch (IOException e) {
+            System.err.println("samepage bench density: could not release " + LOCK_FILE + ": " + e.getMessage());
+        }
+    }
+
+    private void set(Map<String, String> knobs) {
+        try {
+            ksm.set(knobs);
+        } catch (KernelKsmException e) {
+            throw CommandException.failure("kernel KSM: " + e.getMessage());
+        }
+    }
+
+    private long counter(String name) throws IOException {
+        return Long.parseLong(Files.readString(ksm.directory().resolve(name)).strip());
+    }
+
+    private static String javaBinary() {
+        return ProcessHandle.current().info().command()
+                .orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    }
+
+    private static void sleep(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw CommandException.failure("interrupted while kernel KSM ran");
+        }
+    }
+
+}

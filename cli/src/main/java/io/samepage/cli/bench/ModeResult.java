@@ -1,0 +1,39 @@
+package io.samepage.cli.bench;
+
+/**
+ * One mode at one N.
+ *
+ * @param mode          the mode
+ * @param guests        N
+ * @param hostBytes     host memory the guests take in this mode (each mode's {@code --help} entry says
+ *                      what it counts); -1 if the mode did not run
+ * @param metadataBytes the part of {@code hostBytes} that is the engine's metadata (0 where none is
+ *                      counted)
+ * @param savedPages    guest pages that hold no frame of their own at the end
+ * @param at99          when 99% of the final sharing was reached (seconds, CPU-seconds, pages), or null
+ *                      if the mode is not timed or did not reach it
+ * @param timedOut      true if the run stopped at {@code --ksm-timeout-seconds} before it settled
+ * @param limitSeconds  for a run that timed out, the seconds it ran; else 0
+ * @param note          what the reader must know about this figure, or null
+ */
+record ModeResult(Mode mode, int guests, long hostBytes, long metadataBytes, long savedPages,
+        SharingTrace.Point at99, boolean timedOut, double limitSeconds, String note) {
+
+    /** A mode that did not run at this N, with the reason. */
+    static ModeResult skipped(Mode mode, int guests, String note) {
+        return new ModeResult(mode, guests, -1, 0, 0, null, false, 0, note);
+    }
+
+    /** A mode measured without a timeline: (a) and (e). */
+    static ModeResult untimed(Mode mode, int guests, long hostBytes, long savedPages, String note) {
+        return new ModeResult(mode, guests, hostBytes, 0, savedPages, null, false, 0, note);
+    }
+
+    boolean ran() {
+        return hostBytes >= 0;
+    }
+
+    double hostMib() {
+        return hostBytes / (double) (1 << 20);
+    }
+}

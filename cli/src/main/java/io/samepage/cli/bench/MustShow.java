@@ -1,0 +1,106 @@
+package io.samepage.cli.bench;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * One of the issue's "must show" claims, checked against this run's measurements, never assumed.
+ *
+ * @param name     what is claimed
+ * @param measured the numbers behind the verdict
+ * @param met      true or false; null where a mode it needs did not run
+ */
+record MustShow(String name, String measured, Boolean met) {
+
+    static final double MAX_PRE_LOAD_OVER_CONTAINER = 1.10;
+    static final double MIN_FIT_RATIO = 3;
+    static final double MIN_DEFAULTS_SPEEDUP = 10;
+    static final double MIN_FULL_RATE_SPEEDUP = 2;
+    static final double MIN_MERGE_RATE_RATIO = 5;
+
+    String verdict() {
+        return met == null ? "not measured" : met ? "met" : "NOT met";
+    }
+
+    /** Every claim, at the largest N of {@code results}. */
+    static List<MustShow> check(DensityResults results) {
+        int n = results.largestGuests();
+        ModeResult a = results.at(Mode.NO_DEDUP, n);
+        ModeResult b = results.at(Mode.POST_LOAD, n);
+        ModeResult c = results.at(Mode.PRE_LOAD, n);
+        ModeResult dDefaults = results.at(Mode.KSM_DEFAULTS, n);
+        ModeResult dFull = results.at(Mode.KSM_FULL_RATE, n);
+        ModeResult e = results.at(Mode.CONTAINER, n);
+        List<MustShow> checks = new ArrayList<>();
+
+        double ratio = c.hostBytes() / (double) e.hostBytes();
+        checks.add(new MustShow("(c) within " + MAX_PRE_LOAD_OVER_CONTAINER + "x of (e) at N=" + n,
+                format("(c) %.1f MiB / (e) %.1f MiB = %.3fx", c.hostMib(), e.hostMib(), ratio),
+                ratio <= MAX_PRE_LOAD_OVER_CONTAINER));
+
+        Fit fitA = results.fit(Mode.NO_DEDUP);
+        Fit fitC = results.fit(Mode.PRE_LOAD);
+        checks.add(new MustShow("at least " + (int) MIN_FIT_RATIO + "x as many guests fit under (c) as under (a) in "
+                        + results.budgetMib() + " MiB",
+                format("(c) %d guests / (a) %d guests = %.2fx", fitC.guests(), fitA.guests(),
+                        fitC.guests() / (double) fitA.guests()),
+                fitA.guests() > 0 ? fitC.guests() >= MIN_FIT_RATIO * fitA.guests() : fitC.guests() > 0));
+
+        checks.add(defaultsSpeedup(c, dDefaults, n));
+        checks.add(fullRateSpeedup(b, dFull, n));
+        checks.add(mergeRate(b, dFull, n));
+        return checks;
+    }
+
+    private static MustShow defaultsSpeedup(ModeResult c, ModeResult d, int n) {
+        String name = "(c) reaches 99% of its final sharing at least " + (int) MIN_DEFAULTS_SPEEDUP
+                + "x sooner than (d) at KSM's defaults, N=" + n;
+        if (d == null || !d.ran() || c.at99() == null) {
+            return new MustShow(name, d == null ? "(d) at defaults did not run at N=" + n : reason(d), null);
+        }
+        double cs = c.at99().seconds();
+        if (d.at99() == null) {
+            double bound = d.limitSeconds();
+            return new MustShow(name, format("(c) %.2f s; (d) not within %.0f s, so more than %.0fx", cs, bound,
+                    bound / cs), bound >= MIN_DEFAULTS_SPEEDUP * cs);
+        }
+        double ds = d.at99().seconds();
+        return new MustShow(name, format("(d) %.2f s / (c) %.2f s = %.1fx", ds, cs, ds / cs),
+                ds >= MIN_DEFAULTS_SPEEDUP * cs);
+    }
+
+    private static MustShow fullRateSpeedup(ModeResult b, ModeResult d, int n) {
+        String name = "(b) reaches 99% at least " + (int) MIN_FULL_RATE_SPEEDUP + "x sooner than (d) at full rate, "
+                + "with no more CPU-seconds, N=" + n;
+        if (d == null || !d.ran() || d.at99() == null || b.at99() == null) {
+            return new MustShow(name, d == null ? "(d) did not run" : reason(d), null);
+        }
+        double bs = b.at99().seconds();
+        double ds = d.at99().seconds();
+        double bc = b.at99().cpuSeconds();
+        double dc = d.at99().cpuSeconds();
+        return new MustShow(name, format("time (d) %.2f s / (b) %.2f s = %.2fx; CPU (b) %.2f s vs (d) %.2f s",
+                ds, bs, ds / bs, bc, dc), ds >= MIN_FULL_RATE_SPEEDUP * bs && bc <= dc);
+    }
+
+    private static MustShow mergeRate(ModeResult b, ModeResult d, int n) {
+        String name = "pages merged per CPU-second, (b) / (d) at full rate, at least " + (int) MIN_MERGE_RATE_RATIO
+                + ", N=" + n;
+        if (d == null || !d.ran() || d.at99() == null || b.at99() == null) {
+            return new MustShow(name, d == null ? "(d) did not run" : reason(d), null);
+        }
+        double rb = b.at99().pagesPerCpuSecond();
+        double rd = d.at99().pagesPerCpuSecond();
+        return new MustShow(name, format("(b) %.0f / (d) %.0f pages per CPU-second = %.2f (reference: about "
+                + "217,000 for KSM on this machine kind)", rb, rd, rb / rd), rb >= MIN_MERGE_RATE_RATIO * rd);
+    }
+
+    private static String reason(ModeResult d) {
+        return d.note() == null ? d.mode().title() + " has no time to 99%" : d.note();
+    }
+
+    private static String format(String pattern, Object... args) {
+        return String.format(Locale.ROOT, pattern, args);
+    }
+}
