@@ -220,7 +220,7 @@ public final class DedupEngine implements AutoCloseable {
 
     /** Drops one mapping of a stable frame; the last one takes it out of the index and frees it. */
     void releaseStable(MergeDomain domain, int frame) {
-        int left = pool.decrementRef(frame);
+        int left = pool.table().decrementRef(frame);
         if (left > 0) {
             domain.addSharing(-1);
             return;
@@ -242,7 +242,7 @@ public final class DedupEngine implements AutoCloseable {
     boolean takeSoleMapping(MergeDomain domain, int frame) {
         domain.stableLock().lock();
         try {
-            if (pool.refCount(frame) != 1) {
+            if (pool.table().refCount(frame) != 1) {
                 return false;
             }
             domain.removeStable(frame);
@@ -337,7 +337,7 @@ public final class DedupEngine implements AutoCloseable {
             total += guest.pageCount();
             for (int page = 0; page < guest.pageCount(); page++) {
                 int state = guest.stateAt(page);
-                if ((state & Guest.VISITED) != 0 && (state & Guest.HOLE) == 0
+                if ((state & PageTable.VISITED) != 0 && (state & PageTable.HOLE) == 0
                         && (guest.isMerged(page) || guest.frameAt(page) != guest.domain().zeroFrame())) {
                     tracked++;
                 }

@@ -4,15 +4,11 @@ import io.samepage.hashing.Pages;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
-import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * Host memory for the engine: one off-heap region cut into 4 KiB frames, with 12 bytes of metadata per
- * frame in primitive arrays.
+ * Host memory for the engine: one off-heap region cut into 4 KiB frames, and the allocator that hands
+ * them out.
  *
  * <h2>The region</h2>
  * The region comes from a {@link FrameBacking}: by default private anonymous memory with
@@ -29,24 +25,17 @@ import java.util.concurrent.atomic.AtomicLong;
  * frame costs on its next write was measured at about three quarters of a copy-on-write break. Where
  * the backing only zeroes in place (not Linux), no warm list is kept.
  *
- * <h2>Metadata: 12 bytes per frame, no object per frame</h2>
- * <ul>
- *   <li>{@code int[] refCounts}: mappers of the frame, read and written through a {@link VarHandle}
- *       (volatile reads, CAS). A free frame holds {@code -1}, so {@link #tryIncrementRef} can never
- *       revive it and {@link #free} detects a double free.</li>
- *   <li>{@code int[] stableKeys}: the key (the fast hash folded to 32 bits) the stable index filed the
- *       frame under.</li>
- *   <li>{@code int[] next}: the stable index's bucket chain link while the frame is stable; the free-list link
- *       while the frame is free. A frame is never both, so one array serves both lists.</li>
- * </ul>
+ * <h2>Metadata</h2>
+ * Each frame's refcount, stable key and link live in the pool's {@link FrameTable} ({@link #table()}),
+ * 12 bytes per frame; the free lists reuse the links.
  *
  * <h2>Allocation: reserve first, then take</h2>
  * A caller that will need frames (a copy-on-write break, a merge that starts a chain duplicate) first
  * {@linkplain #tryReserve reserves} them, failing cleanly before it changes anything, and later
  * {@linkplain #allocateReserved takes} them one at a time; taking can then never fail for lack of
- * frames. The number of free-and-unreserved frames and the number of reserved frames share one
- * {@link AtomicLong} (32 bits each), so both change in a single CAS and {@code framesInUse +
- * framesAvailable + reserved == capacityFrames - 1} holds in every snapshot. Frames come from the free
+ * frames. The count of free-and-unreserved frames and the count of reserved frames change together in
+ * one CAS ({@link FrameReservation}), so {@code framesInUse + framesAvailable + reserved ==
+ * capacityFrames - 1} holds in every snapshot. Frames come from the free
  * list first (most recently freed first), then from a bump pointer over never-used frames: reusing freed
  * frames keeps the touched part of the region, and the page tables the kernel keeps for it, small. The
  * free list and the bump pointer are guarded by one lock; allocation is rarer than reads, writes and
@@ -54,19 +43,14 @@ import java.util.concurrent.atomic.AtomicLong;
  * tag and buys nothing at this rate, and a bitmap, which costs a scan per allocation.
  *
  * <h2>Thread safety</h2>
- * Allocation, reservation, freeing, the counters and the refcount methods are safe from any thread.
- * {@link #stableKey}, {@link #setStableKey}, {@link #next} and {@link #setNext} are plain accesses:
- * the stable index that owns them synchronizes its callers. Frame contents are the caller's to
- * synchronize. {@link #close()} must not race with any other use; afterwards every access to
- * {@link #memory()} throws {@link IllegalStateException} rather than touching unmapped memory.
+ * Allocation, reservation, freeing and the counters are safe from any thread. Frame contents are the
+ * caller's to synchronize. {@link #close()} must not race with any other use; afterwards every access
+ * to {@link #memory()} throws {@link IllegalStateException} rather than touching unmapped memory.
  */
 public final class FramePool implements AutoCloseable {
 
     /** The canonical zero frame: never handed out, never freed, never written. */
     public static final int ZERO_FRAME = 0;
-
-    /** Bytes of metadata per frame: a refcount, a stable key and a link. */
-    static final int METADATA_BYTES_PER_FRAME = 3 * Integer.BYTES;
 
     /**
      * The largest pool in frames: the longest array every JVM allocates (the JDK's own soft limit),
@@ -74,22 +58,13 @@ public final class FramePool implements AutoCloseable {
      */
     static final int MAX_FRAMES = Integer.MAX_VALUE - 8;
 
-    /** Refcount of a frame on the free list. */
-    private static final int FREE = -1;
-
-    /** End of the free list; also the {@code next} of a frame in no chain. */
-    private static final int NO_FRAME = -1;
+    private static final int NO_FRAME = FrameTable.NO_FRAME;
 
     /**
      * Upper estimate of the fixed cost beside the per-frame arrays: three array headers, this object's
      * fields, the lock and the atomics.
      */
     private static final long FIXED_METADATA_BYTES = 3 * 16 + 128;
-
-    private static final long RESERVED_UNIT = 1L << 32;
-    private static final long AVAILABLE_MASK = RESERVED_UNIT - 1;
-
-    private static final VarHandle REF_COUNTS = MethodHandles.arrayElementVarHandle(int[].class);
 
     private final FrameBacking backing;
     private final MemorySegment memory;
@@ -98,14 +73,11 @@ public final class FramePool implements AutoCloseable {
     private final Object discardLock = new Object();
     private final int capacityFrames;
 
-    private final int[] refCounts;
-    private final int[] stableKeys;
-    private final int[] next;
+    private final FrameTable table;
 
-    /** High 32 bits: reserved frames not yet taken. Low 32 bits: free frames nobody reserved. */
-    private final AtomicLong reservation = new AtomicLong();
+    private final FrameReservation reservation;
 
-    /** Guards both free lists, their links in {@link #next} and writes of {@link #bump}. */
+    /** Guards both free lists, their links in the {@link FrameTable} and writes of {@link #bump}. */
     private final Object freeListLock = new Object();
     /** Freed frames already given back to the operating system: they read as zeros. */
     private int freeHead = NO_FRAME;
@@ -167,10 +139,7 @@ public final class FramePool implements AutoCloseable {
         this.warmLimit = warmFrames;
         this.capacityFrames = (int) frames;
         long bytes = frames << Pages.PAGE_SHIFT;
-        this.refCounts = new int[capacityFrames];
-        this.stableKeys = new int[capacityFrames];
-        this.next = new int[capacityFrames];
-        Arrays.fill(next, NO_FRAME);
+        this.table = new FrameTable(capacityFrames);
         this.backing = backing.create(capacityFrames);
         this.memory = this.backing.region();
         if (memory.byteSize() != bytes) {
@@ -179,7 +148,7 @@ public final class FramePool implements AutoCloseable {
                     + " bytes for a pool of " + bytes);
         }
         this.discardsToOs = this.backing.releasesMemory();
-        reservation.set(capacityFrames - 1);
+        this.reservation = new FrameReservation(capacityFrames - 1);
     }
 
     /** Where the region comes from. */
@@ -210,17 +179,7 @@ public final class FramePool implements AutoCloseable {
      * @throws IllegalArgumentException if {@code frames} is negative
      */
     public boolean tryReserve(int frames) {
-        if (frames < 0) {
-            throw new IllegalArgumentException("cannot reserve " + frames + " frames: must be >= 0");
-        }
-        long state;
-        do {
-            state = reservation.get();
-            if (available(state) < frames) {
-                return false;
-            }
-        } while (!reservation.compareAndSet(state, state - frames + frames * RESERVED_UNIT));
-        return true;
+        return reservation.tryReserve(frames);
     }
 
     /**
@@ -230,17 +189,7 @@ public final class FramePool implements AutoCloseable {
      * @throws IllegalStateException    if fewer frames than that are reserved
      */
     public void unreserve(int frames) {
-        if (frames < 0) {
-            throw new IllegalArgumentException("cannot unreserve " + frames + " frames: must be >= 0");
-        }
-        long state;
-        do {
-            state = reservation.get();
-            if (reserved(state) < frames) {
-                throw new IllegalStateException("cannot unreserve " + frames + " frames: only " + reserved(state)
-                        + " are reserved");
-            }
-        } while (!reservation.compareAndSet(state, state + frames - frames * RESERVED_UNIT));
+        reservation.unreserve(frames);
     }
 
     /**
@@ -263,14 +212,7 @@ public final class FramePool implements AutoCloseable {
     }
 
     private int allocate(boolean zeroed) {
-        long state;
-        do {
-            state = reservation.get();
-            if (reserved(state) == 0) {
-                throw new IllegalStateException("allocateReserved() without a reservation: call tryReserve(n) "
-                        + "first and take at most n frames");
-            }
-        } while (!reservation.compareAndSet(state, state - RESERVED_UNIT));
+        reservation.take(1);
         int frame;
         boolean dirty = false;
         synchronized (freeListLock) {
@@ -278,23 +220,23 @@ public final class FramePool implements AutoCloseable {
             // so one of them has the frame the reservation promised. Resident frames go first.
             if (warmHead != NO_FRAME) {
                 frame = warmHead;
-                warmHead = next[frame];
+                warmHead = table.next(frame);
                 warmCount--;
                 dirty = true;
             } else if (freeHead != NO_FRAME) {
                 frame = freeHead;
-                freeHead = next[frame];
+                freeHead = table.next(frame);
             } else {
                 frame = bump;
                 bump = frame + 1;
             }
-            next[frame] = NO_FRAME;
-            stableKeys[frame] = 0;
+            table.setNext(frame, NO_FRAME);
+            table.setStableKey(frame, 0);
         }
         if (dirty && zeroed) {
             MemorySegment.copy(memory, offsetOf(ZERO_FRAME), memory, offsetOf(frame), Pages.PAGE_SIZE);
         }
-        REF_COUNTS.setVolatile(refCounts, frame, 1);
+        table.setRefCount(frame, 1);
         return frame;
     }
 
@@ -316,10 +258,10 @@ public final class FramePool implements AutoCloseable {
         // Zero the frame before it is on the free list: once there, another thread may take and write it.
         backing.release(frame);
         synchronized (freeListLock) {
-            next[frame] = freeHead;
+            table.setNext(frame, freeHead);
             freeHead = frame;
         }
-        reservation.getAndIncrement();
+        reservation.release(1);
     }
 
     /**
@@ -358,11 +300,11 @@ public final class FramePool implements AutoCloseable {
             backing.release(frames, kept);
             synchronized (freeListLock) {
                 for (int i = 0; i < kept; i++) {
-                    next[frames[i]] = freeHead;
+                    table.setNext(frames[i], freeHead);
                     freeHead = frames[i];
                 }
             }
-            reservation.getAndAdd(kept);
+            reservation.release(kept);
             if (refused != null) {
                 throw refused;
             }
@@ -380,19 +322,12 @@ public final class FramePool implements AutoCloseable {
         }
     }
 
-    /** Takes {@code frame} from allocated to free: its refcount becomes {@link #FREE}. */
+    /** Takes {@code frame} from allocated to free: its refcount becomes {@link FrameTable#FREE}. */
     private void markFree(int frame) {
         if (frame >= bump) {
             throw new IllegalStateException("cannot free frame " + frame + ": it was never allocated");
         }
-        int count;
-        do {
-            count = (int) REF_COUNTS.getVolatile(refCounts, frame);
-            if (count == FREE) {
-                throw new IllegalStateException("cannot free frame " + frame + ": it is already free "
-                        + "(double free)");
-            }
-        } while (!REF_COUNTS.compareAndSet(refCounts, frame, count, FREE));
+        table.markFree(frame);
     }
 
     /** Puts a just-freed frame on the warm list if it has room; then it is available at once. */
@@ -401,11 +336,11 @@ public final class FramePool implements AutoCloseable {
             if (warmCount >= warmLimit) {
                 return false;
             }
-            next[frame] = warmHead;
+            table.setNext(frame, warmHead);
             warmHead = frame;
             warmCount++;
         }
-        reservation.getAndIncrement();
+        reservation.release(1);
         return true;
     }
 
@@ -431,35 +366,41 @@ public final class FramePool implements AutoCloseable {
         if (wanted <= 0 || !tryReserve(wanted)) {
             return 0;
         }
-        // Reserved, so nobody else counts on these frames while they are on no list.
+        // Reserved, so nobody else counts on these frames while they are on no list. Only discarded and
+        // never-used frames qualify: the available count also includes warm frames, which are not
+        // taken here, so there may be fewer than reserved.
         int chain = NO_FRAME;
+        int taken = 0;
         synchronized (freeListLock) {
-            for (int i = 0; i < wanted; i++) {
+            while (taken < wanted && (freeHead != NO_FRAME || bump < capacityFrames)) {
                 int frame;
                 if (freeHead != NO_FRAME) {
                     frame = freeHead;
-                    freeHead = next[frame];
+                    freeHead = table.next(frame);
                 } else {
                     frame = bump;
                     bump = frame + 1;
                 }
-                next[frame] = chain;
+                table.setNext(frame, chain);
                 chain = frame;
+                taken++;
             }
         }
-        int tail = chain;
-        for (int frame = chain; frame != NO_FRAME; frame = next[frame]) {
-            // A discarded frame reads as zeros; writing a zero faults its page in and keeps it so.
-            memory.set(ValueLayout.JAVA_BYTE, offsetOf(frame), (byte) 0);
-            tail = frame;
-        }
-        synchronized (freeListLock) {
-            next[tail] = warmHead;
-            warmHead = chain;
-            warmCount += wanted;
+        if (taken > 0) {
+            int tail = chain;
+            for (int frame = chain; frame != NO_FRAME; frame = table.next(frame)) {
+                // A discarded frame reads as zeros; writing a zero faults its page in and keeps it so.
+                memory.set(ValueLayout.JAVA_BYTE, offsetOf(frame), (byte) 0);
+                tail = frame;
+            }
+            synchronized (freeListLock) {
+                table.setNext(tail, warmHead);
+                warmHead = chain;
+                warmCount += taken;
+            }
         }
         unreserve(wanted);
-        return wanted;
+        return taken;
     }
 
     /** Freed frames held resident right now (at most the warm limit). Thread safe. */
@@ -499,9 +440,9 @@ public final class FramePool implements AutoCloseable {
         }
         // The free list plus the never-used frames hold at least available + reserved frames; taking
         // never-used ones moves the reservation onto them.
-        reservation.addAndGet(-(long) count * RESERVED_UNIT);
+        reservation.take(count);
         for (int frame = first; frame < first + count; frame++) {
-            REF_COUNTS.setVolatile(refCounts, frame, 1);
+            table.setRefCount(frame, 1);
         }
         return first;
     }
@@ -518,87 +459,26 @@ public final class FramePool implements AutoCloseable {
 
     /** Frames allocated and not freed, the zero frame excluded. Thread safe; a consistent snapshot. */
     public int framesInUse() {
-        long state = reservation.get();
-        return capacityFrames - 1 - available(state) - reserved(state);
+        return reservation.inUse(capacityFrames - 1);
     }
 
     /** Free frames nobody reserved: what {@link #tryReserve} can still grant. Thread safe. */
     public int framesAvailable() {
-        return available(reservation.get());
+        return reservation.available();
+    }
+
+    /** Each frame's refcount, stable key and link. */
+    FrameTable table() {
+        return table;
     }
 
     /**
-     * The bytes this pool spends on bookkeeping outside the region: 12 per frame for the metadata arrays
-     * (the free list reuses {@code next}) plus a small fixed amount. Feeds {@code general_profit}.
+     * The bytes this pool spends on bookkeeping outside the region: 12 per frame for the frame table
+     * (the free list reuses its links) plus a small fixed amount. Feeds {@code general_profit}.
      * Thread safe.
      */
     public long metadataBytes() {
-        return (long) capacityFrames * METADATA_BYTES_PER_FRAME + FIXED_METADATA_BYTES;
-    }
-
-    /** The frame's refcount, a volatile read; -1 while the frame is free. Thread safe. */
-    public int refCount(int frame) {
-        return (int) REF_COUNTS.getVolatile(refCounts, frame);
-    }
-
-    /** Sets the frame's refcount, a volatile write. Thread safe. */
-    public void setRefCount(int frame, int value) {
-        REF_COUNTS.setVolatile(refCounts, frame, value);
-    }
-
-    /**
-     * Adds a reference if the frame still has one: the way to share a frame found in an index, which may
-     * concurrently drop to zero and be freed. Thread safe (a CAS loop).
-     *
-     * @return true if incremented; false if the refcount was 0 or the frame is free
-     */
-    public boolean tryIncrementRef(int frame) {
-        int count;
-        do {
-            count = (int) REF_COUNTS.getVolatile(refCounts, frame);
-            if (count <= 0) {
-                return false;
-            }
-        } while (!REF_COUNTS.compareAndSet(refCounts, frame, count, count + 1));
-        return true;
-    }
-
-    /**
-     * Atomically adds one reference. Thread safe.
-     *
-     * @return the new refcount
-     */
-    public int incrementRef(int frame) {
-        return (int) REF_COUNTS.getAndAdd(refCounts, frame, 1) + 1;
-    }
-
-    /**
-     * Atomically drops one reference; the caller that takes it to 0 frees the frame. Thread safe.
-     *
-     * @return the new refcount
-     */
-    public int decrementRef(int frame) {
-        return (int) REF_COUNTS.getAndAdd(refCounts, frame, -1) - 1;
-    }
-
-    /** The key the stable index filed the frame under. A plain read: the stable index synchronizes. */
-    public int stableKey(int frame) {
-        return stableKeys[frame];
-    }
-
-    /** Sets the stable-index key. A plain write: the stable index synchronizes. */
-    public void setStableKey(int frame, int key) {
-        stableKeys[frame] = key;
-    }
-
-    /** The next frame in the frame's stable-index chain, -1 at the end. A plain read. */
-    public int next(int frame) {
-        return next[frame];
-    }
-
-    /** Links the frame to {@code next} in a stable-index chain. A plain write; never on a free frame. */
-    public void setNext(int frame, int next) {
-        this.next[frame] = next;
+        return table.metadataBytes() + FIXED_METADATA_BYTES;
     }
 
     /**
@@ -610,13 +490,5 @@ public final class FramePool implements AutoCloseable {
         if (closed.compareAndSet(false, true)) {
             backing.close();
         }
-    }
-
-    private static int available(long state) {
-        return (int) (state & AVAILABLE_MASK);
-    }
-
-    private static int reserved(long state) {
-        return (int) (state >>> 32);
     }
 }

@@ -5,6 +5,12 @@ import java.lang.foreign.MemorySegment;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.StampedLock;
 
+import static io.samepage.core.PageTable.DIRTY;
+import static io.samepage.core.PageTable.HOLE;
+import static io.samepage.core.PageTable.STABLE;
+import static io.samepage.core.PageTable.VISITED;
+import static io.samepage.core.PageTable.ZERO_MERGED;
+
 /**
  * One guest's memory: a page table of frame ids over the engine's {@link FramePool}, held in software
  * or mirrored by a {@link PageMapping} (mapped guest memory, which a KVM guest runs on).
@@ -14,10 +20,7 @@ import java.util.concurrent.locks.StampedLock;
  * is never written in place, so a frame in the stable index never changes. Every read returns the
  * bytes last written to that address, exactly as if there were no merging.
  *
- * <p>Metadata: 16 bytes per guest page in three primitive arrays: the frame id, the state bits, and
- * a {@code long} holding the page's key (its last fast hash, folded to 32 bits) and its link in the
- * unstable index ({@link UnstableIndex}); plus one lock per stripe of pages. The page's engine-wide
- * id is {@link #basePageId()} plus its index.
+ * <p>Metadata: a {@link PageTable} of 16 bytes per guest page, plus one lock per stripe of pages.
  *
  * <p>Thread safety: safe for any number of concurrent readers and writers, and the scanner. Each page
  * belongs to one of up to {@value PageStripes#MAX_STRIPES} lock stripes; a read holds its page's stripe shared,
@@ -35,30 +38,15 @@ import java.util.concurrent.locks.StampedLock;
  */
 public final class Guest {
 
-    static final int VISITED = 1;
-    static final int STABLE = 1 << 1;
-    static final int ZERO_MERGED = 1 << 2;
-    /** Written since the scanner last hashed it: the engine sees every write, so a clean page keeps its hash. */
-    static final int DIRTY = 1 << 3;
-    /**
-     * A mapped guest's page whose own frame holds no memory (never written, or released because it was
-     * all zeros): it reads as zeros and the scanner passes it by until it is written.
-     */
-    static final int HOLE = 1 << 4;
-    static final int AGE_SHIFT = 8;
-    static final int SKIP_SHIFT = 12;
-    static final int NIBBLE = 0xF;
-
     private final DedupEngine engine;
     private final FramePool pool;
     private final MergeDomain domain;
     private final String name;
     private final int id;
     private final int pageCount;
+    private final PageTable table;
+    /** The page table's arrays, named here for the many accesses below. */
     private final int[] frames;
-    /** Per page: the key in the high 32 bits, the unstable index's link in the low 32. Scanner only. */
-    private final long[] keyLinks;
-    private final int basePageId;
     private final int[] states;
     private final PageStripes stripes;
     /** Null for a software guest: then nothing but this class reads or writes its frames. */
@@ -82,10 +70,9 @@ public final class Guest {
         this.name = name;
         this.id = id;
         this.pageCount = (int) (sizeBytes >>> Pages.PAGE_SHIFT);
-        this.frames = new int[pageCount];
-        this.keyLinks = new long[pageCount];
-        this.basePageId = basePageId;
-        this.states = new int[pageCount];
+        this.table = new PageTable(pageCount, basePageId);
+        this.frames = table.frames;
+        this.states = table.states;
         this.mapping = mapping;
         this.written = mapping == null ? null : new WrittenPages(this, mapping);
         if (mapping == null) {
@@ -201,7 +188,7 @@ public final class Guest {
 
     /** Bytes of this guest's page table and locks, as the engine counts them. */
     public long metadataBytes() {
-        return 16L * pageCount + 32L * stripes.count();
+        return (long) PageTable.BYTES_PER_PAGE * pageCount + 32L * stripes.count();
     }
 
     /** Frees every frame this guest maps and removes it from the engine. Later calls fail. Idempotent. */
@@ -427,27 +414,9 @@ public final class Guest {
         states[page] = state;
     }
 
-    /** The page's key: its fast hash at the scanner's last visit, folded to 32 bits. Scanner only. */
-    int key(int page) {
-        return (int) (keyLinks[page] >>> 32);
-    }
-
-    void setKey(int page, int key) {
-        keyLinks[page] = (long) key << 32 | (keyLinks[page] & 0xFFFF_FFFFL);
-    }
-
-    /** The next page id in the page's unstable-index bucket. Scanner only. */
-    int unstableNext(int page) {
-        return (int) keyLinks[page];
-    }
-
-    void setUnstableNext(int page, int id) {
-        keyLinks[page] = (keyLinks[page] & 0xFFFF_FFFF_0000_0000L) | (id & 0xFFFF_FFFFL);
-    }
-
-    /** The engine-wide id of page 0; page {@code p} has id {@code basePageId() + p}. */
-    int basePageId() {
-        return basePageId;
+    /** The page table: the scanner's keys and the unstable index's links. */
+    PageTable table() {
+        return table;
     }
 
     /**

@@ -79,7 +79,7 @@ final class PageIds {
 
     /** Puts a destroyed guest's ids in quarantine; they still resolve to it until released. */
     synchronized void quarantine(Guest guest) {
-        quarantined.add(new int[] {guest.basePageId(), guest.pageCount()});
+        quarantined.add(new int[] {guest.table().basePageId(), guest.pageCount()});
     }
 
     /** Frees every quarantined id. Only once nothing can name them: the unstable indexes are empty. */

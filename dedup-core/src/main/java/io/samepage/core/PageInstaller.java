@@ -64,8 +64,8 @@ public final class PageInstaller {
             domain.stableLock().lock();
             try {
                 frame = domain.registeredFrame(digest, offset);
-                if (frame == MergeDomain.NONE || pool.refCount(frame) >= engine.knobs().maxPageSharing()
-                        || !pool.tryIncrementRef(frame)) {
+                if (frame == MergeDomain.NONE || pool.table().refCount(frame) >= engine.knobs().maxPageSharing()
+                        || !pool.table().tryIncrementRef(frame)) {
                     return false;
                 }
                 domain.addSharing(1);

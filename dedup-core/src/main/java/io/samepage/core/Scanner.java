@@ -279,7 +279,7 @@ public final class Scanner implements Agent {
                 pagesScanned++;
                 return;
             }
-            if (frame == domain.zeroFrame() || (state & Guest.HOLE) != 0) {
+            if (frame == domain.zeroFrame() || (state & PageTable.HOLE) != 0) {
                 return;
             }
             pagesScanned++;
@@ -289,21 +289,21 @@ public final class Scanner implements Agent {
             }
             long offset = FramePool.offsetOf(frame);
             state = guest.stateAt(page);
-            boolean unchanged = (state & (Guest.VISITED | Guest.DIRTY)) == Guest.VISITED;
+            boolean unchanged = (state & (PageTable.VISITED | PageTable.DIRTY)) == PageTable.VISITED;
             int key;
             if (unchanged) {
-                key = guest.key(page);
+                key = guest.table().key(page);
             } else {
                 key = MergeDomain.keyOf(hasher.hash(memory, offset));
                 pagesHashed++;
             }
-            if ((state & Guest.VISITED) == 0 || guest.key(page) != key) {
-                guest.setKey(page, key);
-                guest.setState(page, (state | Guest.VISITED) & ~(Guest.DIRTY | Guest.NIBBLE << Guest.AGE_SHIFT
-                        | Guest.NIBBLE << Guest.SKIP_SHIFT));
+            if ((state & PageTable.VISITED) == 0 || guest.table().key(page) != key) {
+                guest.table().setKey(page, key);
+                guest.setState(page, (state | PageTable.VISITED) & ~(PageTable.DIRTY | PageTable.NIBBLE << PageTable.AGE_SHIFT
+                        | PageTable.NIBBLE << PageTable.SKIP_SHIFT));
                 return;
             }
-            guest.setState(page, state & ~Guest.DIRTY);
+            guest.setState(page, state & ~PageTable.DIRTY);
             try {
                 merge(guest, page, frame, key);
             } finally {
@@ -347,9 +347,9 @@ public final class Scanner implements Agent {
 
     /** KSM's smart_scan rule (should_skip_rmap_item): age the page, then maybe skip this visit. */
     private boolean skip(Guest guest, int page, int state) {
-        int age = (state >>> Guest.AGE_SHIFT) & Guest.NIBBLE;
-        int remaining = (state >>> Guest.SKIP_SHIFT) & Guest.NIBBLE;
-        int nextAge = Math.min(age + 1, Guest.NIBBLE);
+        int age = (state >>> PageTable.AGE_SHIFT) & PageTable.NIBBLE;
+        int remaining = (state >>> PageTable.SKIP_SHIFT) & PageTable.NIBBLE;
+        int nextAge = Math.min(age + 1, PageTable.NIBBLE);
         boolean skip = false;
         if (age >= 3) {
             if (remaining == 0) {
@@ -359,8 +359,8 @@ public final class Scanner implements Agent {
                 skip = true;
             }
         }
-        int cleared = state & ~(Guest.NIBBLE << Guest.AGE_SHIFT | Guest.NIBBLE << Guest.SKIP_SHIFT);
-        guest.setState(page, cleared | nextAge << Guest.AGE_SHIFT | remaining << Guest.SKIP_SHIFT);
+        int cleared = state & ~(PageTable.NIBBLE << PageTable.AGE_SHIFT | PageTable.NIBBLE << PageTable.SKIP_SHIFT);
+        guest.setState(page, cleared | nextAge << PageTable.AGE_SHIFT | remaining << PageTable.SKIP_SHIFT);
         return skip;
     }
 
@@ -371,18 +371,18 @@ public final class Scanner implements Agent {
         domain.stableLock().lock();
         try {
             int head = domain.stableBucketHead(key);
-            while (head != NONE && pool.stableKey(head) != key) {
-                head = pool.next(head);
+            while (head != NONE && pool.table().stableKey(head) != key) {
+                head = pool.table().next(head);
             }
             if (head == NONE || !protectVisited(guest, page)) {
                 return false;
             }
             boolean equalButFull = false;
-            for (int candidate = head; candidate != NONE; candidate = pool.next(candidate)) {
-                if (pool.stableKey(candidate) != key) {
+            for (int candidate = head; candidate != NONE; candidate = pool.table().next(candidate)) {
+                if (pool.table().stableKey(candidate) != key) {
                     continue;
                 }
-                int mappers = pool.refCount(candidate);
+                int mappers = pool.table().refCount(candidate);
                 if (mappers <= 0 || !Pages.equal(memory, offset, memory, FramePool.offsetOf(candidate))) {
                     continue;
                 }
@@ -390,7 +390,7 @@ public final class Scanner implements Agent {
                     equalButFull = true;
                     continue;
                 }
-                if (pool.tryIncrementRef(candidate)) {
+                if (pool.table().tryIncrementRef(candidate)) {
                     domain.addSharing(1);
                     guest.mapStable(page, candidate, freed);
                     return true;
@@ -419,7 +419,7 @@ public final class Scanner implements Agent {
             if (other == null || other.isDestroyed() || other.domain() != domain) {
                 continue;
             }
-            int otherPage = otherId - other.basePageId();
+            int otherPage = otherId - other.table().basePageId();
             StampedLock otherLock = other.stripeOf(otherPage);
             boolean sameStripe = otherLock == guest.stripeOf(page);
             long otherStamp = sameStripe ? 0 : otherLock.tryWriteLock();
@@ -430,7 +430,7 @@ public final class Scanner implements Agent {
             try {
                 int otherFrame = other.frameAt(otherPage);
                 if (other.isDestroyed() || other.isMerged(otherPage) || otherFrame == domain.zeroFrame()
-                        || (other.stateAt(otherPage) & Guest.HOLE) != 0) {
+                        || (other.stateAt(otherPage) & PageTable.HOLE) != 0) {
                     continue;
                 }
                 if (!protectVisited(guest, page)) {
@@ -459,7 +459,7 @@ public final class Scanner implements Agent {
                     domain.stableLock().unlock();
                 }
                 other.markStable(otherPage);
-                pool.incrementRef(otherFrame);
+                pool.table().incrementRef(otherFrame);
                 domain.addSharing(1);
                 guest.mapStable(page, otherFrame, freed);
                 return true;
@@ -472,7 +472,7 @@ public final class Scanner implements Agent {
                 }
             }
         }
-        domain.putUnstable(key, guest.basePageId() + page);
+        domain.putUnstable(key, guest.table().basePageId() + page);
         return false;
     }
 }

@@ -40,9 +40,9 @@ final class StableIndex {
 
     /** Files {@code frame} under {@code key}. */
     void add(int frame, int key) {
-        pool.setStableKey(frame, key);
+        pool.table().setStableKey(frame, key);
         int bucket = key & (heads.length - 1);
-        pool.setNext(frame, heads[bucket]);
+        pool.table().setNext(frame, heads[bucket]);
         heads[bucket] = frame;
         if (++entries > 2 * heads.length) {
             rehash(2 * heads.length);
@@ -55,16 +55,16 @@ final class StableIndex {
      * @return false if it was not in the index
      */
     boolean remove(int frame) {
-        int bucket = pool.stableKey(frame) & (heads.length - 1);
+        int bucket = pool.table().stableKey(frame) & (heads.length - 1);
         int previous = NONE;
-        for (int f = heads[bucket]; f != NONE; f = pool.next(f)) {
+        for (int f = heads[bucket]; f != NONE; f = pool.table().next(f)) {
             if (f == frame) {
                 if (previous == NONE) {
-                    heads[bucket] = pool.next(f);
+                    heads[bucket] = pool.table().next(f);
                 } else {
-                    pool.setNext(previous, pool.next(f));
+                    pool.table().setNext(previous, pool.table().next(f));
                 }
-                pool.setNext(frame, NONE);
+                pool.table().setNext(frame, NONE);
                 entries--;
                 return true;
             }
@@ -85,18 +85,18 @@ final class StableIndex {
     long[] chainCounts() {
         long[] counts = new long[2];
         for (int head : heads) {
-            for (int f = head; f != NONE; f = pool.next(f)) {
-                int key = pool.stableKey(f);
+            for (int f = head; f != NONE; f = pool.table().next(f)) {
+                int key = pool.table().stableKey(f);
                 boolean first = true;
-                for (int g = head; g != f; g = pool.next(g)) {
-                    first &= pool.stableKey(g) != key;
+                for (int g = head; g != f; g = pool.table().next(g)) {
+                    first &= pool.table().stableKey(g) != key;
                 }
                 if (!first) {
                     continue;
                 }
                 int length = 0;
-                for (int g = f; g != NONE; g = pool.next(g)) {
-                    length += pool.stableKey(g) == key ? 1 : 0;
+                for (int g = f; g != NONE; g = pool.table().next(g)) {
+                    length += pool.table().stableKey(g) == key ? 1 : 0;
                 }
                 if (length > 1) {
                     counts[0]++;
@@ -118,9 +118,9 @@ final class StableIndex {
         for (int head : old) {
             int f = head;
             while (f != NONE) {
-                int after = pool.next(f);
-                int bucket = pool.stableKey(f) & (buckets - 1);
-                pool.setNext(f, heads[bucket]);
+                int after = pool.table().next(f);
+                int bucket = pool.table().stableKey(f) & (buckets - 1);
+                pool.table().setNext(f, heads[bucket]);
                 heads[bucket] = f;
                 f = after;
             }

@@ -45,9 +45,9 @@ final class UnstableIndex {
     /** Files page {@code id}, whose page table already holds {@code key}, under {@code key}. */
     void put(int key, int id) {
         Guest guest = ids.owner(id);
-        int page = id - guest.basePageId();
+        int page = id - guest.table().basePageId();
         int bucket = key & (heads.length - 1);
-        guest.setUnstableNext(page, heads[bucket]);
+        guest.table().setUnstableNext(page, heads[bucket]);
         heads[bucket] = id;
         if (++entries > 2 * heads.length) {
             rehash(2 * heads.length);
@@ -64,7 +64,7 @@ final class UnstableIndex {
                     heads[bucket] = next(at);
                 } else {
                     Guest owner = ids.owner(previous);
-                    owner.setUnstableNext(previous - owner.basePageId(), next(at));
+                    owner.table().setUnstableNext(previous - owner.table().basePageId(), next(at));
                 }
                 entries--;
                 return;
@@ -100,12 +100,12 @@ final class UnstableIndex {
 
     private int key(int id) {
         Guest guest = ids.owner(id);
-        return guest.key(id - guest.basePageId());
+        return guest.table().key(id - guest.table().basePageId());
     }
 
     private int next(int id) {
         Guest guest = ids.owner(id);
-        return guest.unstableNext(id - guest.basePageId());
+        return guest.table().unstableNext(id - guest.table().basePageId());
     }
 
     private void rehash(int buckets) {
@@ -115,10 +115,10 @@ final class UnstableIndex {
             int id = head;
             while (id != NONE) {
                 Guest guest = ids.owner(id);
-                int page = id - guest.basePageId();
-                int after = guest.unstableNext(page);
-                int bucket = guest.key(page) & (buckets - 1);
-                guest.setUnstableNext(page, heads[bucket]);
+                int page = id - guest.table().basePageId();
+                int after = guest.table().unstableNext(page);
+                int bucket = guest.table().key(page) & (buckets - 1);
+                guest.table().setUnstableNext(page, heads[bucket]);
                 heads[bucket] = id;
                 id = after;
             }

@@ -60,8 +60,8 @@ final class EngineInvariants {
             for (int page = 0; page < guest.pageCount(); page++) {
                 int frame = guest.frameAt(page);
                 int state = guest.stateAt(page);
-                boolean stable = (state & Guest.STABLE) != 0;
-                boolean zeroMergedPage = (state & Guest.ZERO_MERGED) != 0;
+                boolean stable = (state & PageTable.STABLE) != 0;
+                boolean zeroMergedPage = (state & PageTable.ZERO_MERGED) != 0;
                 String problem = null;
                 if (stable && zeroMergedPage) {
                     problem = "is both stable and zero-merged";
@@ -80,8 +80,8 @@ final class EngineInvariants {
                     problem = privateFrames.contains(frame) ? "maps a stable frame that is also a private frame" : null;
                 } else if (!privateFrames.add(frame) || stableMappers.containsKey(frame)) {
                     problem = "maps a private frame that another page maps too";
-                } else if (pool.refCount(frame) != 1) {
-                    problem = "maps a private frame whose refcount is " + pool.refCount(frame);
+                } else if (pool.table().refCount(frame) != 1) {
+                    problem = "maps a private frame whose refcount is " + pool.table().refCount(frame);
                 }
                 if (problem != null) {
                     fail(where + ": " + guest.name() + " (" + domain + ") page " + page + " (frame " + frame
@@ -99,13 +99,13 @@ final class EngineInvariants {
             int frame = e.getKey();
             MergeDomain domain = owner.get(frame);
             String at = where + ": stable frame " + frame + " of " + domain;
-            assertEquals(e.getValue().intValue(), pool.refCount(frame), at + ": refcount against mappers");
+            assertEquals(e.getValue().intValue(), pool.table().refCount(frame), at + ": refcount against mappers");
             int maxSharing = engine.knobs().maxPageSharing();
             assertTrue(e.getValue() <= maxSharing,
                     at + ": " + e.getValue() + " mappers, more than max_page_sharing " + maxSharing);
             assertTrue(inStableIndex(domain, pool, frame), at + " is missing from its domain's stable index");
             if (hasher != null) {
-                assertEquals(pool.stableKey(frame), MergeDomain.keyOf(hasher.hash(pool.memory(), FramePool.offsetOf(frame))),
+                assertEquals(pool.table().stableKey(frame), MergeDomain.keyOf(hasher.hash(pool.memory(), FramePool.offsetOf(frame))),
                         at + " no longer hashes to the value it is indexed under: it was written in place");
             }
             long[] counts = sharedAndSharing.computeIfAbsent(domain, d -> new long[2]);
@@ -137,7 +137,7 @@ final class EngineInvariants {
     private static boolean inStableIndex(MergeDomain domain, FramePool pool, int frame) {
         domain.stableLock().lock();
         try {
-            for (int f = domain.stableBucketHead(pool.stableKey(frame)); f != MergeDomain.NONE; f = pool.next(f)) {
+            for (int f = domain.stableBucketHead(pool.table().stableKey(frame)); f != MergeDomain.NONE; f = pool.table().next(f)) {
                 if (f == frame) {
                     return true;
                 }

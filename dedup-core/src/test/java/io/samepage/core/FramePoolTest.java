@@ -85,9 +85,9 @@ class FramePoolTest {
             assertTrue(pool.tryReserve(1));
             int frame = pool.allocateReserved();
             assertNotEquals(FramePool.ZERO_FRAME, frame);
-            assertEquals(1, pool.refCount(frame));
-            assertEquals(0, pool.stableKey(frame));
-            assertEquals(-1, pool.next(frame));
+            assertEquals(1, pool.table().refCount(frame));
+            assertEquals(0, pool.table().stableKey(frame));
+            assertEquals(-1, pool.table().next(frame));
             assertEquals((long) frame << 12, FramePool.offsetOf(frame));
         }
     }
@@ -100,16 +100,16 @@ class FramePoolTest {
             int b = pool.allocateReserved();
             int c = pool.allocateReserved();
             assertEquals(3, new HashSet<>(List.of(a, b, c)).size(), "each frame is handed out once");
-            pool.setStableKey(b, 42);
-            pool.setNext(b, c);
+            pool.table().setStableKey(b, 42);
+            pool.table().setNext(b, c);
             pool.free(b);
             assertEquals(2, pool.framesInUse());
             assertEquals(5, pool.framesAvailable());
             assertTrue(pool.tryReserve(1));
             assertEquals(b, pool.allocateReserved(), "the freed frame comes back first");
-            assertEquals(0, pool.stableKey(b), "a reused frame has no stale key");
-            assertEquals(-1, pool.next(b), "a reused frame has no stale link");
-            assertEquals(1, pool.refCount(b));
+            assertEquals(0, pool.table().stableKey(b), "a reused frame has no stale key");
+            assertEquals(-1, pool.table().next(b), "a reused frame has no stale link");
+            assertEquals(1, pool.table().refCount(b));
         }
     }
 
@@ -135,15 +135,15 @@ class FramePoolTest {
         try (FramePool pool = poolOfFrames(4)) {
             assertTrue(pool.tryReserve(1));
             int frame = pool.allocateReserved();
-            assertTrue(pool.tryIncrementRef(frame));
-            assertEquals(2, pool.refCount(frame));
-            assertEquals(3, pool.incrementRef(frame));
-            assertEquals(2, pool.decrementRef(frame));
-            pool.setRefCount(frame, 0);
-            assertFalse(pool.tryIncrementRef(frame), "a frame at refcount 0 is on its way out");
-            assertEquals(0, pool.refCount(frame));
+            assertTrue(pool.table().tryIncrementRef(frame));
+            assertEquals(2, pool.table().refCount(frame));
+            assertEquals(3, pool.table().incrementRef(frame));
+            assertEquals(2, pool.table().decrementRef(frame));
+            pool.table().setRefCount(frame, 0);
+            assertFalse(pool.table().tryIncrementRef(frame), "a frame at refcount 0 is on its way out");
+            assertEquals(0, pool.table().refCount(frame));
             pool.free(frame);
-            assertFalse(pool.tryIncrementRef(frame), "a free frame cannot gain a reference");
+            assertFalse(pool.table().tryIncrementRef(frame), "a free frame cannot gain a reference");
         }
     }
 
@@ -352,6 +352,53 @@ class FramePoolTest {
             assertEquals(7, pool.framesAvailable());
             assertThrows(IllegalArgumentException.class, () -> pool.freeAll(new int[] {FramePool.ZERO_FRAME}, 1));
             assertThrows(IllegalArgumentException.class, () -> pool.freeAll(new int[] {8}, 1));
+        }
+    }
+
+    @Test
+    void replenishingTakesOnlyDiscardedOrNeverUsedFramesEvenWhenWarmOnesAreAvailable() {
+        Assumptions.assumeTrue(NativeMemory.available(), "the warm list is refilled only where frames go back to the OS");
+        // 15 allocatable frames, all taken; 4 freed stay warm. Available frames are all warm: nothing
+        // is left to fault in, though the warm list has room for 4 more.
+        try (FramePool pool = new FramePool(16L * Pages.PAGE_SIZE, 8)) {
+            assertTrue(pool.tryReserve(15));
+            int[] taken = new int[15];
+            for (int i = 0; i < 15; i++) {
+                taken[i] = pool.allocateReserved();
+            }
+            for (int i = 0; i < 4; i++) {
+                pool.free(taken[i]);
+            }
+            assertEquals(0, pool.replenishWarm(8));
+            assertEquals(4, pool.warmFrames());
+            pool.free(taken[4]);
+            pool.free(taken[5]);
+            for (int i = 6; i < 15; i++) {
+                pool.free(taken[i]);
+            }
+            // 8 warm now (the limit), 7 discarded: a refill has no room.
+            assertEquals(0, pool.replenishWarm(8));
+            assertTrue(pool.tryReserve(15));
+            assertEquals(15, new HashSet<>(java.util.stream.IntStream.range(0, 15)
+                    .map(i -> pool.allocateReserved()).boxed().toList()).size(), "every frame is handed out once");
+            assertEquals(15, pool.framesInUse());
+        }
+    }
+
+    @Test
+    void replenishingFaultsFramesInUpToTheWarmLimitAndKeepsTheAccounts() {
+        Assumptions.assumeTrue(NativeMemory.available(), "the warm list is refilled only where frames go back to the OS");
+        try (FramePool pool = new FramePool(64L * Pages.PAGE_SIZE, 8)) {
+            assertEquals(5, pool.replenishWarm(5));
+            assertEquals(3, pool.replenishWarm(100), "up to the warm limit of 8");
+            assertEquals(8, pool.warmFrames());
+            assertEquals(0, pool.framesInUse());
+            assertEquals(63, pool.framesAvailable());
+            assertTrue(pool.tryReserve(63));
+            for (int i = 0; i < 63; i++) {
+                int frame = pool.allocateReserved();
+                assertEquals(0, pool.memory().get(ValueLayout.JAVA_LONG, FramePool.offsetOf(frame)));
+            }
         }
     }
 

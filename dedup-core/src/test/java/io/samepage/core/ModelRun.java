@@ -336,7 +336,7 @@ final class ModelRun {
 
     /** A zero-merged page maps the zero frame, which is in no index: it is no merge candidate for a twin. */
     private static boolean zeroMerged(GuestModel m, int page) {
-        return (m.guest.stateAt(page) & Guest.ZERO_MERGED) != 0;
+        return (m.guest.stateAt(page) & PageTable.ZERO_MERGED) != 0;
     }
 
     private String twinsOf(GuestModel m, int page) {
@@ -355,7 +355,7 @@ final class ModelRun {
 
     private String describe(GuestModel m, int page) {
         int frame = m.guest.frameAt(page);
-        return m.name() + " page " + page + " (frame " + frame + ", refcount " + engine.pool().refCount(frame)
+        return m.name() + " page " + page + " (frame " + frame + ", refcount " + engine.pool().table().refCount(frame)
                 + ", state 0x" + Integer.toHexString(m.guest.stateAt(page)) + ")";
     }
 

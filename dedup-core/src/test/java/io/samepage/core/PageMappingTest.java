@@ -127,7 +127,7 @@ class PageMappingTest {
             expected = page.clone();
             expected[20] = 43;
             assertArrayEquals(expected, read(a, 1));
-            assertEquals(-1, engine.pool().refCount(shared), "the shared frame is freed once nobody maps it");
+            assertEquals(-1, engine.pool().table().refCount(shared), "the shared frame is freed once nobody maps it");
         }
     }
 
@@ -162,7 +162,7 @@ class PageMappingTest {
             guest.write(2L * PAGE, filled(4), 0, PAGE);
             scan(engine, 2);
 
-            assertTrue((guest.stateAt(1) & Guest.HOLE) != 0, "page 1 is a hole again");
+            assertTrue((guest.stateAt(1) & PageTable.HOLE) != 0, "page 1 is a hole again");
             assertEquals(List.of("protect 1", "unprotect 1"), maps[0].calls, "protected for the zero check; no remap");
             assertEquals(frames, engine.framesInUse(), "it keeps its own frame");
             long scanned = engine.scanner().pagesScanned();
@@ -170,7 +170,7 @@ class PageMappingTest {
             assertEquals(1, engine.scanner().pagesScanned() - scanned, "only page 2 is visited; holes are passed by");
 
             guest.fill(2L * PAGE, PAGE, (byte) 0);
-            assertTrue((guest.stateAt(2) & Guest.HOLE) != 0, "a whole-page zero fill releases in place at once");
+            assertTrue((guest.stateAt(2) & PageTable.HOLE) != 0, "a whole-page zero fill releases in place at once");
             assertArrayEquals(new byte[PAGE], read(guest, 2));
             assertMirrors(guest, maps[0]);
             scan(engine, 1);

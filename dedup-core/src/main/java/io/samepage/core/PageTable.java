@@ -1,0 +1,70 @@
+package io.samepage.core;
+
+/**
+ * One guest's page table: 16 bytes per guest page in three primitive arrays, no object per page.
+ * <ul>
+ *   <li>{@code int[] frames}: the frame the page maps (the domain's zero frame until written);</li>
+ *   <li>{@code int[] states}: the state bits below, and {@code smart_scan}'s age and skip counters;</li>
+ *   <li>{@code long[] keyLinks}: the page's key (its fast hash at the scanner's last visit, folded to
+ *       32 bits) in the high half, and its link in the unstable index ({@link UnstableIndex}) in the
+ *       low half. Only the scanner reads or writes them.</li>
+ * </ul>
+ * Page {@code p} has the engine-wide id {@link #basePageId} {@code + p} ({@link PageIds}).
+ *
+ * <p>Thread safety: none of its own. A page's frame and state are guarded by its stripe lock in the
+ * owning {@link Guest}; keys and links belong to the scanner's thread.
+ */
+final class PageTable {
+
+    static final int VISITED = 1;
+    static final int STABLE = 1 << 1;
+    static final int ZERO_MERGED = 1 << 2;
+    /** Written since the scanner last hashed it: the engine sees every write, so a clean page keeps its hash. */
+    static final int DIRTY = 1 << 3;
+    /**
+     * A mapped guest's page whose own frame holds no memory (never written, or released because it was
+     * all zeros): it reads as zeros and the scanner passes it by until it is written.
+     */
+    static final int HOLE = 1 << 4;
+    static final int AGE_SHIFT = 8;
+    static final int SKIP_SHIFT = 12;
+    static final int NIBBLE = 0xF;
+
+    /** Bytes per page of the three arrays. */
+    static final int BYTES_PER_PAGE = Integer.BYTES + Integer.BYTES + Long.BYTES;
+
+    final int[] frames;
+    final int[] states;
+    private final long[] keyLinks;
+    private final int basePageId;
+
+    PageTable(int pages, int basePageId) {
+        this.frames = new int[pages];
+        this.states = new int[pages];
+        this.keyLinks = new long[pages];
+        this.basePageId = basePageId;
+    }
+
+    /** The page's key: its fast hash at the scanner's last visit, folded to 32 bits. */
+    int key(int page) {
+        return (int) (keyLinks[page] >>> 32);
+    }
+
+    void setKey(int page, int key) {
+        keyLinks[page] = (long) key << 32 | (keyLinks[page] & 0xFFFF_FFFFL);
+    }
+
+    /** The next page id in the page's unstable-index bucket. */
+    int unstableNext(int page) {
+        return (int) keyLinks[page];
+    }
+
+    void setUnstableNext(int page, int id) {
+        keyLinks[page] = (keyLinks[page] & 0xFFFF_FFFF_0000_0000L) | (id & 0xFFFF_FFFFL);
+    }
+
+    /** The engine-wide id of page 0. */
+    int basePageId() {
+        return basePageId;
+    }
+}
