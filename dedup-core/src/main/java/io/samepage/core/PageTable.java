@@ -26,6 +26,11 @@ final class PageTable {
      * all zeros): it reads as zeros and the scanner passes it by until it is written.
      */
     static final int HOLE = 1 << 4;
+    /**
+     * Found all zeros (a full compare) when the scanner last hashed it: valid while the page is not
+     * {@link #DIRTY}, since every write to a software guest sets that bit under the page's lock.
+     */
+    static final int ZERO_SEEN = 1 << 5;
     static final int AGE_SHIFT = 8;
     static final int SKIP_SHIFT = 12;
     static final int NIBBLE = 0xF;

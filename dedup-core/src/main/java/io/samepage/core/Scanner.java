@@ -68,6 +68,15 @@ public final class Scanner implements Agent {
      */
     static final int REPLENISH_PER_BATCH = 1024;
 
+    /**
+     * Pages of one guest visited before the scanner moves on to the next guest's same pages (256 KiB):
+     * a full scan visits chunk 0 of every guest, then chunk 1 of every guest, and so on (KSM visits one
+     * process after another). Where guests hold the same content at the same addresses, as guests
+     * booted from one image do, the frame they all compare against is still in the CPU's cache when the
+     * next guest's page is compared with it.
+     */
+    static final int CHUNK_PAGES = 64;
+
     private final DedupEngine engine;
     private final FramePool pool;
     private final MemorySegment memory;
@@ -78,6 +87,8 @@ public final class Scanner implements Agent {
     private final FreedFrames freed;
 
     private Guest[] round = new Guest[0];
+    private int roundPages;
+    private int chunkStart;
     private int guestIndex;
     private int pageIndex;
     private boolean roundOpen;
@@ -155,7 +166,7 @@ public final class Scanner implements Agent {
         }
         int visited = 0;
         while (visited < budget) {
-            if (guestIndex >= round.length) {
+            if (!roundOpen || chunkStart >= roundPages) {
                 if (roundOpen) {
                     finishFullScan();
                     return visited;
@@ -165,10 +176,16 @@ public final class Scanner implements Agent {
                 }
                 continue;
             }
+            if (guestIndex >= round.length) {
+                guestIndex = 0;
+                chunkStart += CHUNK_PAGES;
+                pageIndex = chunkStart;
+                continue;
+            }
             Guest guest = round[guestIndex];
-            if (guest.isDestroyed() || pageIndex >= guest.pageCount()) {
+            if (guest.isDestroyed() || pageIndex >= Math.min(chunkStart + CHUNK_PAGES, guest.pageCount())) {
                 guestIndex++;
-                pageIndex = 0;
+                pageIndex = chunkStart;
                 continue;
             }
             visit(guest, pageIndex++);
@@ -219,6 +236,11 @@ public final class Scanner implements Agent {
         for (Guest guest : round) {
             guest.collectWritten();
         }
+        roundPages = 0;
+        for (Guest guest : round) {
+            roundPages = Math.max(roundPages, guest.pageCount());
+        }
+        chunkStart = 0;
         guestIndex = 0;
         pageIndex = 0;
         roundOpen = round.length > 0;
@@ -299,13 +321,19 @@ public final class Scanner implements Agent {
             }
             if ((state & PageTable.VISITED) == 0 || guest.table().key(page) != key) {
                 guest.table().setKey(page, key);
-                guest.setState(page, (state | PageTable.VISITED) & ~(PageTable.DIRTY | PageTable.NIBBLE << PageTable.AGE_SHIFT
-                        | PageTable.NIBBLE << PageTable.SKIP_SHIFT));
+                // The page was just read to hash it: if it may be all zeros, check now, while it is in the
+                // cache. The result holds until the page is written (its dirty bit), so the next visit
+                // merges it without reading it again. Not for mapped guests, written behind our back.
+                boolean zero = key == zeroPageKey && !guest.isMapped() && knobs.useZeroPages()
+                        && Pages.isZeroPage(memory, offset);
+                guest.setState(page, (state | PageTable.VISITED) & ~(PageTable.DIRTY | PageTable.ZERO_SEEN
+                        | PageTable.NIBBLE << PageTable.AGE_SHIFT | PageTable.NIBBLE << PageTable.SKIP_SHIFT)
+                        | (zero ? PageTable.ZERO_SEEN : 0));
                 return;
             }
             guest.setState(page, state & ~PageTable.DIRTY);
             try {
-                merge(guest, page, frame, key);
+                merge(guest, page, frame, key, unchanged && (state & PageTable.ZERO_SEEN) != 0);
             } finally {
                 if (visitProtected && !guest.isMerged(page)) {
                     guest.unprotect(page);
@@ -317,15 +345,19 @@ public final class Scanner implements Agent {
         }
     }
 
-    /** A clean page's merge: zero page, then stable index, then unstable index. Caller holds the page. */
-    private void merge(Guest guest, int page, int frame, int key) {
+    /**
+     * A clean page's merge: zero page, then stable index, then unstable index. Caller holds the page.
+     * {@code zeroSeen}: the page was found all zeros when it was last hashed and
+     * has not been written since, so that full compare still holds.
+     */
+    private void merge(Guest guest, int page, int frame, int key, boolean zeroSeen) {
         long offset = FramePool.offsetOf(frame);
         if (key == zeroPageKey && guest.isMapped()) {
             if (protectVisited(guest, page) && Pages.isZeroPage(memory, offset)) {
                 guest.releaseZero(page);
                 return;
             }
-        } else if (key == zeroPageKey && knobs.useZeroPages() && Pages.isZeroPage(memory, offset)) {
+        } else if (key == zeroPageKey && knobs.useZeroPages() && (zeroSeen || Pages.isZeroPage(memory, offset))) {
             guest.mapZero(page, freed);
             engine.zeroPageMapped();
             merges++;

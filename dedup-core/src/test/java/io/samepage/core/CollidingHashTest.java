@@ -215,6 +215,30 @@ class CollidingHashTest {
         }
     }
 
+    /**
+     * A page found all zeros when hashed is merged at its next visit without being read again, but only
+     * if nothing wrote it in between: with every page hashing alike, a write of non-zero bytes leaves
+     * the hash unchanged, so only the dirty bit stops the old check from standing.
+     */
+    @Test
+    void aPageWrittenAfterItWasFoundZeroIsCheckedAgainBeforeItMapsTheZeroFrame() {
+        try (DedupEngine engine = engine(new ConstantHasher(), true)) {
+            MergeDomain domain = engine.createDomain("tenant");
+            Guest guest = engine.createGuest(domain, "g", 2L * PAGE);
+            guest.write(0, new byte[PAGE], 0, PAGE);
+            guest.write(PAGE, new byte[PAGE], 0, PAGE);
+            engine.scanner().scanFullPass();
+            assertEquals(0, guest.counters().zeroPages(), "the first visit only hashes");
+            byte[] one = {1};
+            guest.write(PAGE + 100, one, 0, 1);
+            engine.scanner().scanFullPass();
+            assertEquals(1, guest.counters().zeroPages(), "only the page nobody wrote maps the zero frame");
+            assertFalse(guest.isMerged(1), "the written page keeps its own frame");
+            assertEquals(1, guest.readByte(PAGE + 100));
+            assertEquals(0, guest.readByte(100));
+        }
+    }
+
     @Test
     void contentIndependentHashesNeverMergeUnequalPagesAndStillMergeEqualOnes() {
         for (long seed = 1; seed <= 4; seed++) {
