@@ -194,7 +194,7 @@ public final class FramePool implements AutoCloseable {
 
     /**
      * Takes one frame out of a prior {@link #tryReserve reservation}. Its 4096 bytes read as zeros; its
-     * refcount is 1, its stable hash 0 and its {@code next} -1. Thread safe.
+     * refcount is 1, its stable key 0 and its link -1. Thread safe.
      *
      * @return the frame, never {@link #ZERO_FRAME}
      * @throws IllegalStateException if no frame is reserved

@@ -3,11 +3,16 @@
  *
  * <h2>What it does</h2>
  * Host memory is a {@link io.samepage.core.FramePool}: one reserved region cut into 4 KiB frames,
- * with 16 bytes of metadata per frame in primitive arrays. A {@link io.samepage.core.Guest} is a
- * page table: an {@code int} frame id, the last fast hash and state bits per guest page (16 bytes).
- * Never-written pages map the domain's zero frame. The {@link io.samepage.core.Scanner} visits
- * pages in order and merges equal ones into one frame shared copy-on-write; a write to a shared page
- * first copies it ("breaks" the sharing). Freed frames go back to the operating system.
+ * with 12 bytes of metadata per frame ({@link io.samepage.core.FrameTable}). A
+ * {@link io.samepage.core.Guest} is a page table ({@link io.samepage.core.PageTable}): a frame id,
+ * state bits, and the last fast hash folded to a 32-bit key with a link, 16 bytes per guest page.
+ * Never-written pages map the domain's zero frame. Each domain's stable and unstable indexes are
+ * tables of 4-byte buckets whose chains run through those frame and page entries
+ * ({@link io.samepage.core.StableIndex}, {@link io.samepage.core.UnstableIndex}), as KSM embeds its
+ * tree nodes in its rmap_items, so the metadata stays within 16 bytes per page plus 16 per frame.
+ * The {@link io.samepage.core.Scanner} visits pages (64 of each guest in turn) and merges equal ones
+ * into one frame shared copy-on-write; a write to a shared page first copies it ("breaks" the
+ * sharing). Freed frames go back to the operating system, the scanner's in batches.
  *
  * <h2>Two ways guest memory is held, one interface</h2>
  * A {@link io.samepage.core.Guest} is held in software (the default: only the engine reads and writes
@@ -24,7 +29,7 @@
  *   <li>The fast hash only filters: every merge follows a full compare of the two pages' 4096 bytes,
  *       made while both pages are locked, and only within one {@link io.samepage.core.MergeDomain}.</li>
  *   <li>A frame in the stable index is never written in place: writers break sharing, so its bytes,
- *       and the hash it is indexed by, never change while it is indexed.</li>
+ *       and the key it is indexed by, never change while it is indexed.</li>
  *   <li>A frame's reference count equals the guest pages mapping it; the last unmapping removes it from
  *       the stable index, then frees it.</li>
  *   <li>Lock order: page stripes, then a domain's stable-index lock. Writers take stripes of one guest

@@ -12,6 +12,9 @@
  *       falls and the frame reads as zeros the next time it is touched;</li>
  *   <li>{@code getpagesize}: checked once, because the pool's 4 KiB frames must be whole host pages.</li>
  * </ul>
+ * {@link io.samepage.core.internal.linux.DiscardList} adds {@code pidfd_open} and
+ * {@code process_madvise(MADV_DONTNEED)}: up to 512 ranges of the region dropped in one call, with
+ * one madvise per range where the kernel (before 6.13) or libc refuses.
  *
  * <h2>Why each call is safe</h2>
  * <ul>
@@ -27,6 +30,10 @@
  *   <li>{@code madvise} receives a slice of a live segment: the bounds are checked by
  *       {@link java.lang.foreign.MemorySegment#asSlice(long, long)} and the downcall keeps the arena alive
  *       for its duration, so it can never discard memory the region does not own.</li>
+ *   <li>{@code process_madvise} receives raw addresses in an iovec array, so the JDK cannot keep the
+ *       region alive for it: each range is bounds-checked against the region when it is added, and
+ *       the pool that owns the region never closes it while a discard can run (its close must not
+ *       race with any other use). The pidfd names this process only.</li>
  * </ul>
  *
  * <p>No segment made here reaches another package's public API except as
