@@ -1,7 +1,6 @@
 package io.samepage.cli;
 
 import io.samepage.core.DedupEngine;
-import io.samepage.core.EngineCounters;
 
 /**
  * Steps the engine's scanner in the caller's thread, one full scan at a time, until two full scans in
@@ -29,7 +28,7 @@ final class MergeUntilStable {
      * @throws CommandException (exit 1) if the counters still change after {@link #MAX_FULL_SCANS}
      */
     static int run(DedupEngine engine) {
-        Snapshot last = Snapshot.of(engine);
+        ScanSnapshot last = ScanSnapshot.of(engine);
         int quiet = 0;
         int scans = 0;
         while (quiet < 2) {
@@ -39,21 +38,10 @@ final class MergeUntilStable {
             }
             engine.scanner().scanFullPass();
             scans++;
-            Snapshot now = Snapshot.of(engine);
+            ScanSnapshot now = ScanSnapshot.of(engine);
             quiet = now.equals(last) ? quiet + 1 : 0;
             last = now;
         }
         return scans;
-    }
-
-    /** What a full scan that changes something changes. */
-    private record Snapshot(long pagesShared, long pagesSharing, long pagesUnshared, long pagesVolatile,
-            long ksmZeroPages, long merges) {
-
-        static Snapshot of(DedupEngine engine) {
-            EngineCounters c = engine.counters();
-            return new Snapshot(c.pagesShared(), c.pagesSharing(), c.pagesUnshared(), c.pagesVolatile(),
-                    c.ksmZeroPages(), engine.scanner().merges());
-        }
     }
 }

@@ -1,10 +1,10 @@
 package io.samepage.cli.bench;
 
 import io.samepage.cli.CommandException;
+import io.samepage.cli.ScanSnapshot;
 import io.samepage.core.DedupEngine;
 import io.samepage.core.DedupException;
 import io.samepage.core.EngineContext;
-import io.samepage.core.EngineCounters;
 import io.samepage.core.Guest;
 import io.samepage.core.MergeDomain;
 import io.samepage.hashing.Pages;
@@ -159,7 +159,7 @@ final class EngineModes {
             long touched) {
         long scansAtStart = engine.scanner().fullScans();
         long lastScans = scansAtStart;
-        Snapshot last = Snapshot.of(engine);
+        ScanSnapshot last = ScanSnapshot.of(engine);
         int quiet = 0;
         while (quiet < 2) {
             engine.scanner().scanBatch(BATCH_PAGES);
@@ -170,7 +170,7 @@ final class EngineModes {
                     throw CommandException.failure("the counters still changed after " + MAX_FULL_SCANS
                             + " full scans");
                 }
-                Snapshot now = Snapshot.of(engine);
+                ScanSnapshot now = ScanSnapshot.of(engine);
                 quiet = now.equals(last) ? quiet + 1 : 0;
                 last = now;
                 lastScans = scans;
@@ -184,17 +184,6 @@ final class EngineModes {
         long metadata = engine.metadataBytes();
         return new ModeResult(mode, n, frames * PAGE + metadata, metadata, touched - frames,
                 trace.pointOf99(trace.finalSaved()), false, 0, null);
-    }
-
-    /** What a full scan that changes something changes. */
-    private record Snapshot(long pagesShared, long pagesSharing, long pagesUnshared, long pagesVolatile,
-            long ksmZeroPages, long merges) {
-
-        static Snapshot of(DedupEngine engine) {
-            EngineCounters c = engine.counters();
-            return new Snapshot(c.pagesShared(), c.pagesSharing(), c.pagesUnshared(), c.pagesVolatile(),
-                    c.ksmZeroPages(), engine.scanner().merges());
-        }
     }
 
     /** Wall and this thread's CPU time since it started, excluding paused stretches. */
