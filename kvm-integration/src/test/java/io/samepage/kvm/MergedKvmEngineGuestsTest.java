@@ -1,5 +1,9 @@
 package io.samepage.kvm;
 
+import static io.samepage.kvm.RealModeGuest.FIRST_SHARED;
+import static io.samepage.kvm.RealModeGuest.ID_ADDRESS;
+import static io.samepage.kvm.RealModeGuest.SHARED_PAGES;
+import static io.samepage.kvm.RealModeGuest.WRITES_MERGED_PAGES;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
@@ -33,25 +37,7 @@ class MergedKvmEngineGuestsTest {
     /** 16 MiB guests: the low 64 KiB run the code, the rest hold idle data the guest never touches. */
     private static final int PAGES = 4096;
     private static final int FIRST_IDLE = 16;
-    private static final int FIRST_SHARED = 4;
-    private static final int SHARED_PAGES = 8;
-    private static final int ID_ADDRESS = 0x500;
 
-    /** Writes its id to merged pages 4 and 6 (each exits once), page 4 again (no exit), then reports. */
-    private static final byte[] CODE = {
-        (byte) 0xA0, 0x00, 0x05,                          // mov  0x500, %al     (the guest's id)
-        (byte) 0xA2, 0x20, 0x40,                          // mov  %al, 0x4020    (merged page 4: exits)
-        (byte) 0xA2, 0x20, 0x60,                          // mov  %al, 0x6020    (merged page 6: exits)
-        (byte) 0xA2, 0x21, 0x40,                          // mov  %al, 0x4021    (page 4, broken: no exit)
-        (byte) 0xBA, (byte) 0xF8, 0x03,                   // mov  $0x3f8, %dx
-        (byte) 0xA0, 0x20, 0x40,                          // mov  0x4020, %al
-        (byte) 0xEE,                                      // out  %al, (%dx)
-        (byte) 0xA0, 0x20, 0x60,                          // mov  0x6020, %al
-        (byte) 0xEE,                                      // out  %al, (%dx)
-        (byte) 0xA0, 0x20, 0x50,                          // mov  0x5020, %al    (page 5, still merged)
-        (byte) 0xEE,                                      // out  %al, (%dx)
-        (byte) 0xF4,                                      // hlt
-    };
 
     @BeforeEach
     void kvmIsUsable() {
@@ -72,7 +58,7 @@ class MergedKvmEngineGuestsTest {
             try {
                 for (int g = 0; g < GUESTS; g++) {
                     MappedGuest guest = MappedGuest.create(engine, domain, "vm" + g, (long) PAGES * PAGE);
-                    guest.guest().write(RealModeGuest.CODE, CODE, 0, CODE.length);
+                    guest.guest().write(RealModeGuest.CODE, WRITES_MERGED_PAGES, 0, WRITES_MERGED_PAGES.length);
                     guest.guest().write(ID_ADDRESS, new byte[] {(byte) (0xA0 + g)}, 0, 1);
                     for (int p = FIRST_SHARED; p < FIRST_SHARED + SHARED_PAGES; p++) {
                         guest.guest().write((long) p * PAGE, content(p), 0, PAGE);

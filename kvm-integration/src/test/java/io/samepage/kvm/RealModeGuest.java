@@ -16,6 +16,32 @@ final class RealModeGuest implements AutoCloseable {
     static final int CODE = 0x1000;
     static final int SERIAL_PORT = 0x3F8;
 
+    /** The first of the pages the merge tests fill alike in every guest (pages 4 to 11). */
+    static final int FIRST_SHARED = 4;
+    static final int SHARED_PAGES = 8;
+    /** Where each guest's own id byte sits. */
+    static final int ID_ADDRESS = 0x500;
+
+    /**
+     * Reads its id at {@link #ID_ADDRESS}, writes it to merged pages 4 and 6 (each exits once when
+     * merged), to page 4 again (no exit: broken by then), then sends pages 4, 6 and 5 to the serial
+     * port and halts.
+     */
+    static final byte[] WRITES_MERGED_PAGES = {
+        (byte) 0xA0, 0x00, 0x05,                          // mov  0x500, %al     (the guest's id)
+        (byte) 0xA2, 0x20, 0x40,                          // mov  %al, 0x4020    (merged page 4: exits)
+        (byte) 0xA2, 0x20, 0x60,                          // mov  %al, 0x6020    (merged page 6: exits)
+        (byte) 0xA2, 0x21, 0x40,                          // mov  %al, 0x4021    (page 4, broken: no exit)
+        (byte) 0xBA, (byte) 0xF8, 0x03,                   // mov  $0x3f8, %dx
+        (byte) 0xA0, 0x20, 0x40,                          // mov  0x4020, %al
+        (byte) 0xEE,                                      // out  %al, (%dx)
+        (byte) 0xA0, 0x20, 0x60,                          // mov  0x6020, %al
+        (byte) 0xEE,                                      // out  %al, (%dx)
+        (byte) 0xA0, 0x20, 0x50,                          // mov  0x5020, %al    (page 5, still merged)
+        (byte) 0xEE,                                      // out  %al, (%dx)
+        (byte) 0xF4,                                      // hlt
+    };
+
     final Kvm kvm;
     final KvmVm vm;
     final MemfdFrames frames;
