@@ -10,7 +10,7 @@ import org.agrona.concurrent.Agent;
 
 /**
  * KSM's scanner as an Agrona {@link Agent}: each duty cycle visits {@code pages_to_scan} guest pages
- * in order, then waits {@code sleep_millisecs}. Run it on an {@code AgentRunner}, or step it in the
+ * ({@value #CHUNK_PAGES} of each guest in turn), then waits {@code sleep_millisecs}. Run it on an {@code AgentRunner}, or step it in the
  * caller's thread with {@link #scanBatch} and {@link #scanFullPass} (embedding programs, tests, the CLI).
  *
  * <p>A visit to a written guest page, as in mm/ksm.c:
