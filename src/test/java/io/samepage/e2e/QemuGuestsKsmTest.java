@@ -84,7 +84,7 @@ class QemuGuestsKsmTest {
     private static final long KSM_TIMEOUT_MS = 240_000;
     private static final Path KSM = Path.of("/sys/kernel/mm/ksm");
     private static final Path LOCK = Path.of("/tmp/samepage-e2e-kernel-ksm.lock");
-    private static final String INSTALL_HINT = "; run the install step of .ci/run: bash .ci/install-test-deps (as root)";
+    private static final String INSTALL_HINT = "; run ./test (it installs it first) or bash .ci/install-test-deps (as root)";
 
     private static final String INIT = """
             #!/bin/busybox sh
