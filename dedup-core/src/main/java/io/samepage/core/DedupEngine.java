@@ -1,5 +1,6 @@
 package io.samepage.core;
 
+import io.samepage.core.DedupException.Kind;
 import io.samepage.hashing.Pages;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -33,12 +34,18 @@ public final class DedupEngine implements AutoCloseable {
     private final PageIds pageIds = new PageIds();
     private int guestsCreated;
     private final AtomicLong zeroPages = new AtomicLong();
+    private final PageCompare compare;
+    /** Keys the shape of the indexes' collision trees ({@link ContentTree}); derived from the hash key. */
+    private final long treeSecret;
+    private volatile boolean closed;
 
     private DedupEngine(EngineContext context) {
         this.context = context;
         this.pool = new FramePool(context.poolBytes(), context.warmFrames() < 0
                 ? FramePool.defaultWarmFrames(context.poolBytes() >> Pages.PAGE_SHIFT) : context.warmFrames(),
                 context.frameBacking());
+        this.compare = new PageCompare(pool.memory());
+        this.treeSecret = context.hashSeed() * 0x9E37_79B9_7F4A_7C15L ^ 0x243F_6A88_85A3_08D3L;
         this.knobs = context.knobs();
         this.knobs.bind(this::pagesShared);
         this.scanner = new Scanner(this, context.newScannerHasher());
@@ -51,7 +58,7 @@ public final class DedupEngine implements AutoCloseable {
      */
     public static DedupEngine create(EngineContext context) {
         if (!context.isConcluded()) {
-            throw new DedupException("the EngineContext has not concluded: call conclude() to validate it first");
+            throw new DedupException(Kind.INVALID_ARGUMENT, "the EngineContext has not concluded: call conclude() to validate it first");
         }
         return new DedupEngine(context);
     }
@@ -74,6 +81,18 @@ public final class DedupEngine implements AutoCloseable {
         return pool;
     }
 
+    PageCompare pageCompare() {
+        return compare;
+    }
+
+    /**
+     * Full compares of two pages made since the engine started (merges, zero-page checks, and ordering
+     * among colliding hashes): the work that colliding hashes would multiply. Thread safe.
+     */
+    public long pagesCompared() {
+        return compare.count();
+    }
+
     /** Where the frames live ({@link EngineContext#frameBacking}): mapped guests need it to be theirs. */
     public FrameBacking frameBacking() {
         return pool.backing();
@@ -94,17 +113,17 @@ public final class DedupEngine implements AutoCloseable {
         requireName("domain", name);
         for (MergeDomain d : domains) {
             if (d.name().equals(name)) {
-                throw new DedupException("a domain named '" + name + "' exists already");
+                throw new DedupException(Kind.INVALID_ARGUMENT, "a domain named '" + name + "' exists already");
             }
         }
         int zeroFrame = FramePool.ZERO_FRAME;
         if (!context.shareZeroFrameAcrossDomains() && !domains.isEmpty()) {
             if (!pool.tryReserve(1)) {
-                throw new DedupException("host frame pool exhausted: no frame left for domain " + name + "'s zero frame");
+                throw new DedupException(Kind.POOL_EXHAUSTED, "host frame pool exhausted: no frame left for domain " + name + "'s zero frame");
             }
             zeroFrame = pool.allocateReserved();
         }
-        MergeDomain domain = new MergeDomain(name, domains.size(), zeroFrame, pool, pageIds);
+        MergeDomain domain = new MergeDomain(name, domains.size(), zeroFrame, pool, pageIds, compare, treeSecret);
         domains.add(domain);
         return domain;
     }
@@ -135,18 +154,18 @@ public final class DedupEngine implements AutoCloseable {
      */
     public synchronized Guest createGuest(MergeDomain domain, String name, long sizeBytes, PageMapping.Factory mapping) {
         if (domain == null || !domains.contains(domain)) {
-            throw new DedupException("guest " + name + " needs a merge domain of this engine");
+            throw new DedupException(Kind.INVALID_ARGUMENT, "guest " + name + " needs a merge domain of this engine");
         }
         requireName("guest", name);
         if (sizeBytes <= 0 || sizeBytes % Pages.PAGE_SIZE != 0) {
-            throw new DedupException("guest " + name + ": size must be a positive multiple of 4096 bytes, not " + sizeBytes);
+            throw new DedupException(Kind.INVALID_ARGUMENT, "guest " + name + ": size must be a positive multiple of 4096 bytes, not " + sizeBytes);
         }
         if ((sizeBytes >>> Pages.PAGE_SHIFT) > Integer.MAX_VALUE - 8) {
-            throw new DedupException("guest " + name + ": " + sizeBytes + " bytes is more than 2^31 pages");
+            throw new DedupException(Kind.INVALID_ARGUMENT, "guest " + name + ": " + sizeBytes + " bytes is more than 2^31 pages");
         }
         for (Guest g : guests) {
             if (g.name().equals(name)) {
-                throw new DedupException("a guest named '" + name + "' exists already");
+                throw new DedupException(Kind.INVALID_ARGUMENT, "a guest named '" + name + "' exists already");
             }
         }
         int pages = (int) (sizeBytes >>> Pages.PAGE_SHIFT);
@@ -172,12 +191,12 @@ public final class DedupEngine implements AutoCloseable {
         try {
             first = pool.allocateRun(pages);
         } catch (IllegalStateException e) {
-            throw new DedupException("guest " + name + ": " + e.getMessage());
+            throw new DedupException(Kind.POOL_EXHAUSTED, "guest " + name + ": " + e.getMessage());
         }
         try {
             PageMapping mapping = factory.create(first, pages);
             return new Guest(this, domain, name, guestsCreated, sizeBytes, mapping, first, basePageId);
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
             int[] run = new int[Math.min(pages, FreedFrames.CAPACITY)];
             for (int done = 0; done < pages; done += run.length) {
                 int count = Math.min(run.length, pages - done);
@@ -186,8 +205,11 @@ public final class DedupEngine implements AutoCloseable {
                 }
                 pool.freeAll(run, count);       // one release call per run of frames, not one per frame
             }
+            if (e instanceof Error error) {
+                throw error;
+            }
             throw e instanceof DedupException d ? d
-                    : new DedupException("guest " + name + ": its page mapping failed: " + e.getMessage(), e);
+                    : new DedupException(Kind.HOST_REFUSED, "guest " + name + ": its page mapping failed: " + e.getMessage(), e);
         }
     }
 
@@ -270,29 +292,47 @@ public final class DedupEngine implements AutoCloseable {
 
     /**
      * {@code run=2}: gives every merged page (shared or zero-merged) a private copy again and empties
-     * the unstable indexes. Memory use grows back to what it was without merging.
+     * the unstable indexes. Memory use grows back to what it was without merging. The frames are
+     * reserved first, all at once, so a pool too small for them unmerges nothing. Scanner thread only.
      *
-     * @throws DedupException if the pool runs out of frames; pages unmerged so far stay unmerged
+     * @throws DedupException {@link Kind#POOL_EXHAUSTED} if the pool has too few free frames (nothing
+     *                        changed); {@link Kind#HOST_REFUSED} if the host refused a remap (the pages
+     *                        unmerged before it stay unmerged, that page and the rest stay merged)
      */
     void unmergeAll() {
-        clearUnstableIndexes();
-        for (Guest guest : liveGuests()) {
-            for (int page = 0; page < guest.pageCount(); page++) {
-                StampedLock lock = guest.stripeOf(page);
-                long stamp = lock.writeLock();
-                try {
-                    if (guest.isDestroyed() || !guest.isMerged(page)) {
-                        continue;
+        long merged = 0;
+        for (Guest guest : guests) {
+            GuestCounters counters = guest.counters();
+            merged += counters.mergingPages() + counters.zeroPages();
+        }
+        if (merged > Integer.MAX_VALUE || !pool.tryReserve((int) merged)) {
+            throw new DedupException(Kind.POOL_EXHAUSTED, "host frame pool exhausted: unmerging every merged page needs "
+                    + merged + " free frames, " + pool.framesAvailable() + " are free; nothing was unmerged");
+        }
+        int reserved = (int) merged;
+        try {
+            clearUnstableIndexes();
+            for (Guest guest : liveGuests()) {
+                for (int page = 0; page < guest.pageCount(); page++) {
+                    StampedLock lock = guest.stripeOf(page);
+                    long stamp = lock.writeLock();
+                    try {
+                        if (guest.isDestroyed() || !guest.isMerged(page)) {
+                            continue;
+                        }
+                        if (reserved == 0 && !pool.tryReserve(1)) {    // merged meanwhile by an image load
+                            throw new DedupException(Kind.POOL_EXHAUSTED, "host frame pool exhausted while unmerging guest "
+                                    + guest.name() + " at page " + page + "; " + pagesShared() + " frames are still shared");
+                        }
+                        reserved = Math.max(0, reserved - 1);
+                        guest.unmerge(page);
+                    } finally {
+                        lock.unlockWrite(stamp);
                     }
-                    if (!pool.tryReserve(1)) {
-                        throw new DedupException("host frame pool exhausted while unmerging guest " + guest.name()
-                                + " at page " + page + "; " + pagesShared() + " frames are still shared");
-                    }
-                    guest.unmerge(page);
-                } finally {
-                    lock.unlockWrite(stamp);
                 }
             }
+        } finally {
+            pool.unreserve(reserved);
         }
     }
 
@@ -316,7 +356,10 @@ public final class DedupEngine implements AutoCloseable {
         return bytes;
     }
 
-    /** A snapshot of the engine's counters; see {@link EngineCounters} for each definition. */
+    /**
+     * A snapshot of the engine's counters; see {@link EngineCounters} for each definition. Every value is
+     * kept as the work happens, so this costs O(guests + domains), never a walk over pages.
+     */
     public EngineCounters counters() {
         long shared = 0;
         long sharing = 0;
@@ -335,13 +378,7 @@ public final class DedupEngine implements AutoCloseable {
         long total = 0;
         for (Guest guest : guests) {
             total += guest.pageCount();
-            for (int page = 0; page < guest.pageCount(); page++) {
-                int state = guest.stateAt(page);
-                if ((state & PageTable.VISITED) != 0 && (state & PageTable.HOLE) == 0
-                        && (guest.isMerged(page) || guest.frameAt(page) != guest.domain().zeroFrame())) {
-                    tracked++;
-                }
-            }
+            tracked += guest.trackedPages();
         }
         long zero = zeroPages.get();
         long metadata = metadataBytes();
@@ -352,11 +389,17 @@ public final class DedupEngine implements AutoCloseable {
     }
 
     /**
-     * Destroys every guest and releases the host memory in one unmap (frames are not freed one by one).
-     * The engine is unusable afterwards.
+     * Stops the scanner (waiting for its batch in progress; a scanner on an {@code AgentRunner} then ends
+     * its duty cycle), destroys every guest and releases the host memory in one unmap (frames are not
+     * freed one by one). The engine is unusable afterwards. Idempotent.
      */
     @Override
     public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        scanner.close();        // waits for a batch in progress; the scanner's AgentRunner then stops
         for (Guest guest : liveGuests()) {
             guests.remove(guest);
             guest.markDestroyed();
@@ -366,7 +409,7 @@ public final class DedupEngine implements AutoCloseable {
 
     private static void requireName(String what, String name) {
         if (name == null || name.isBlank()) {
-            throw new DedupException("a " + what + " needs a non-blank name");
+            throw new DedupException(Kind.INVALID_ARGUMENT, "a " + what + " needs a non-blank name");
         }
     }
 }

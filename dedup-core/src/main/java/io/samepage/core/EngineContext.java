@@ -1,5 +1,6 @@
 package io.samepage.core;
 
+import io.samepage.core.DedupException.Kind;
 import io.samepage.hashing.HashAlgorithm;
 import io.samepage.hashing.PageHasher;
 import io.samepage.hashing.Pages;
@@ -128,20 +129,20 @@ public final class EngineContext {
      */
     public EngineContext conclude() {
         if (poolBytes < 2L * Pages.PAGE_SIZE) {
-            throw new DedupException("poolBytes must hold at least two 4 KiB frames (the zero frame and one more), not "
+            throw new DedupException(Kind.INVALID_ARGUMENT, "poolBytes must hold at least two 4 KiB frames (the zero frame and one more), not "
                     + poolBytes + " bytes");
         }
         if ((poolBytes >>> Pages.PAGE_SHIFT) > Integer.MAX_VALUE) {
-            throw new DedupException("poolBytes " + poolBytes + " is more than 2^31 frames (8 TiB)");
+            throw new DedupException(Kind.INVALID_ARGUMENT, "poolBytes " + poolBytes + " is more than 2^31 frames (8 TiB)");
         }
         if (warmFrames < -1) {
-            throw new DedupException("warmFrames must be -1 (default) or at least 0, not " + warmFrames);
+            throw new DedupException(Kind.INVALID_ARGUMENT, "warmFrames must be -1 (default) or at least 0, not " + warmFrames);
         }
         if (frameBacking == null) {
-            throw new DedupException("frameBacking must be set; FrameBacking.anonymous() is the default");
+            throw new DedupException(Kind.INVALID_ARGUMENT, "frameBacking must be set; FrameBacking.anonymous() is the default");
         }
         if (hashAlgorithm == null) {
-            throw new DedupException("hashAlgorithm must be set");
+            throw new DedupException(Kind.INVALID_ARGUMENT, "hashAlgorithm must be set");
         }
         concluded = true;
         return this;

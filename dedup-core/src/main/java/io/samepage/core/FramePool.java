@@ -84,6 +84,8 @@ public final class FramePool implements AutoCloseable {
     /** Freed frames kept resident (not discarded): taking one costs no page fault, but it holds old bytes. */
     private int warmHead = NO_FRAME;
     private int warmCount;
+    /** Frames {@link #replenishWarm} took off the free list and is faulting in: on no list, still available. */
+    private int inFlight;
     private final int warmLimit;
     /** First never-used frame; only grows. Volatile so {@link #free} can check it without the lock. */
     private volatile int bump = ZERO_FRAME + 1;
@@ -216,8 +218,12 @@ public final class FramePool implements AutoCloseable {
         int frame;
         boolean dirty = false;
         synchronized (freeListLock) {
-            // The free lists plus the never-used frames always hold at least available + reserved frames,
-            // so one of them has the frame the reservation promised. Resident frames go first.
+            // The free lists, the never-used frames and the frames in flight to the warm list always hold
+            // at least available + reserved frames, so one of them has the frame the reservation promised;
+            // if only the ones in flight are left, they are on the warm list within microseconds.
+            while (warmHead == NO_FRAME && freeHead == NO_FRAME && bump >= capacityFrames) {
+                awaitFramesInFlight();
+            }
             if (warmHead != NO_FRAME) {
                 frame = warmHead;
                 warmHead = table.next(frame);
@@ -256,7 +262,7 @@ public final class FramePool implements AutoCloseable {
             return;
         }
         // Zero the frame before it is on the free list: once there, another thread may take and write it.
-        backing.release(frame);
+        release(frame);
         synchronized (freeListLock) {
             table.setNext(frame, freeHead);
             freeHead = frame;
@@ -297,7 +303,13 @@ public final class FramePool implements AutoCloseable {
                 }
             }
             // Zero the frames before they are on the free list: there, another thread may take and write them.
-            backing.release(frames, kept);
+            try {
+                backing.release(frames, kept);
+            } catch (RuntimeException releaseFailed) {
+                for (int i = 0; i < kept; i++) {
+                    zeroInPlace(frames[i]);
+                }
+            }
             synchronized (freeListLock) {
                 for (int i = 0; i < kept; i++) {
                     table.setNext(frames[i], freeHead);
@@ -308,6 +320,40 @@ public final class FramePool implements AutoCloseable {
             if (refused != null) {
                 throw refused;
             }
+        }
+    }
+
+    /**
+     * Gives one frame's memory back. Freeing never fails: where the backing refuses (a failing madvise),
+     * the frame is zeroed in place instead, so it still reads as zeros and only its memory stays resident.
+     */
+    private void release(int frame) {
+        try {
+            backing.release(frame);
+        } catch (RuntimeException refused) {
+            zeroInPlace(frame);
+        }
+    }
+
+    private void zeroInPlace(int frame) {
+        MemorySegment.copy(memory, offsetOf(ZERO_FRAME), memory, offsetOf(frame), Pages.PAGE_SIZE);
+    }
+
+    /** Waits, holding {@link #freeListLock}, until {@link #replenishWarm} puts its frames in flight on the warm list. */
+    private void awaitFramesInFlight() {
+        if (inFlight == 0) {
+            throw new IllegalStateException("frame pool accounting broken: a reserved frame is on no list");
+        }
+        boolean interrupted = false;
+        while (inFlight > 0 && warmHead == NO_FRAME && freeHead == NO_FRAME) {
+            try {
+                freeListLock.wait();
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
         }
     }
 
@@ -358,20 +404,12 @@ public final class FramePool implements AutoCloseable {
         if (!discardsToOs || max <= 0) {
             return 0;
         }
-        int wanted;
-        synchronized (freeListLock) {
-            wanted = Math.min(max, warmLimit - warmCount);
-        }
-        wanted = Math.min(wanted, framesAvailable());
-        if (wanted <= 0 || !tryReserve(wanted)) {
-            return 0;
-        }
-        // Reserved, so nobody else counts on these frames while they are on no list. Only discarded and
-        // never-used frames qualify: the available count also includes warm frames, which are not
-        // taken here, so there may be fewer than reserved.
+        // The frames leave the free list but stay counted as available: nothing is reserved, so no write
+        // is refused meanwhile; an allocation that finds only these waits for them instead.
         int chain = NO_FRAME;
         int taken = 0;
         synchronized (freeListLock) {
+            int wanted = Math.min(max, warmLimit - warmCount - inFlight);
             while (taken < wanted && (freeHead != NO_FRAME || bump < capacityFrames)) {
                 int frame;
                 if (freeHead != NO_FRAME) {
@@ -385,21 +423,24 @@ public final class FramePool implements AutoCloseable {
                 chain = frame;
                 taken++;
             }
+            inFlight += taken;
         }
-        if (taken > 0) {
-            int tail = chain;
-            for (int frame = chain; frame != NO_FRAME; frame = table.next(frame)) {
-                // A discarded frame reads as zeros; writing a zero faults its page in and keeps it so.
-                memory.set(ValueLayout.JAVA_BYTE, offsetOf(frame), (byte) 0);
-                tail = frame;
-            }
-            synchronized (freeListLock) {
-                table.setNext(tail, warmHead);
-                warmHead = chain;
-                warmCount += taken;
-            }
+        if (taken == 0) {
+            return 0;
         }
-        unreserve(wanted);
+        int tail = chain;
+        for (int frame = chain; frame != NO_FRAME; frame = table.next(frame)) {
+            // A discarded frame reads as zeros; writing a zero faults its page in and keeps it so.
+            memory.set(ValueLayout.JAVA_BYTE, offsetOf(frame), (byte) 0);
+            tail = frame;
+        }
+        synchronized (freeListLock) {
+            table.setNext(tail, warmHead);
+            warmHead = chain;
+            warmCount += taken;
+            inFlight -= taken;
+            freeListLock.notifyAll();
+        }
         return taken;
     }
 

@@ -1,5 +1,6 @@
 package io.samepage.core;
 
+import io.samepage.core.DedupException.Kind;
 import io.samepage.hashing.Pages;
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.atomic.AtomicLong;
@@ -55,6 +56,8 @@ public final class Guest {
     private final WrittenPages written;
     private final AtomicLong mergingPages = new AtomicLong();
     private final AtomicLong zeroPages = new AtomicLong();
+    /** KSM's rmap_items: pages visited and holding a frame, or merged; kept as each page changes ({@link #set}). */
+    private final AtomicLong trackedPages = new AtomicLong();
     private volatile boolean destroyed;
 
     /**
@@ -255,7 +258,7 @@ public final class Guest {
             }
         }
         if (!pool.tryReserve(needed)) {
-            throw new DedupException("host frame pool exhausted: guest " + name + " needs " + needed
+            throw new DedupException(Kind.POOL_EXHAUSTED, "host frame pool exhausted: guest " + name + " needs " + needed
                     + " free frames to write " + length + " bytes at 0x" + Long.toHexString(address) + ", "
                     + pool.framesAvailable() + " are free; nothing was written");
         }
@@ -269,7 +272,7 @@ public final class Guest {
             }
         } catch (BreakRefused refused) {
             pool.unreserve(needed - used - 1);  // the refused page took a frame and gave it back
-            throw new DedupException("guest " + name + ": the host refused to remap page " + refused.page
+            throw new DedupException(Kind.HOST_REFUSED, "guest " + name + ": the host refused to remap page " + refused.page
                     + " for a copy-on-write break; that page and the rest of the write at 0x"
                     + Long.toHexString(address) + " were not written: " + refused.getCause().getMessage(),
                     refused.getCause());
@@ -313,7 +316,7 @@ public final class Guest {
             // A mapped page always copies: writing the frame in place would need a remap too, and one
             // that could fail after the frame left the stable index.
             if (mapping == null && (states[page] & STABLE) != 0 && engine.takeSoleMapping(domain, old)) {
-                states[page] &= ~STABLE;
+                set(page, old, states[page] & ~STABLE);
                 mergingPages.decrementAndGet();
             } else {
                 boolean copyOld = old != domain.zeroFrame() && length < Pages.PAGE_SIZE;
@@ -325,11 +328,11 @@ public final class Guest {
                 }
                 mapWritable(page, fresh);
                 unmap(page);
-                frames[page] = fresh;
+                set(page, fresh, states[page]);
                 taken = 1;
             }
         }
-        states[page] = (states[page] & ~HOLE) | DIRTY;
+        set(page, frames[page], (states[page] & ~HOLE) | DIRTY);
         long at = FramePool.offsetOf(frames[page]) + inPage;
         if (src != null) {
             MemorySegment.copy(src, srcOffset, pool.memory(), at, length);
@@ -362,7 +365,7 @@ public final class Guest {
      */
     void releaseZero(int page) {
         pool.releaseInPlace(frames[page]);
-        states[page] = (states[page] & VISITED) | HOLE;
+        set(page, frames[page], (states[page] & VISITED) | HOLE);
     }
 
     /** Drops the page's mapping: it maps the zero frame again, as if never written. Caller holds its stripe. */
@@ -378,13 +381,39 @@ public final class Guest {
         } else if (frame != domain.zeroFrame()) {
             pool.free(frame);
         }
-        frames[page] = domain.zeroFrame();
-        states[page] = state & VISITED;
+        set(page, domain.zeroFrame(), state & VISITED);
+    }
+
+    /**
+     * Every change of a page's frame or state goes through here, with the page's stripe held, so the
+     * tracked-page count stays exact without walking the page table.
+     */
+    private void set(int page, int frame, int state) {
+        boolean was = tracked(frames[page], states[page]);
+        frames[page] = frame;
+        states[page] = state;
+        boolean now = tracked(frame, state);
+        if (was != now) {
+            trackedPages.addAndGet(now ? 1 : -1);
+        }
+    }
+
+    /** A page KSM would hold an rmap_item for: merged, or visited by the scanner and holding a frame of its own. */
+    private boolean tracked(int frame, int state) {
+        if ((state & (STABLE | ZERO_MERGED)) != 0) {
+            return true;
+        }
+        return (state & VISITED) != 0 && (state & HOLE) == 0 && frame != domain.zeroFrame();
+    }
+
+    /** Pages merged, or visited and holding a frame: what KSM counts in {@code pages_volatile}'s total. */
+    long trackedPages() {
+        return trackedPages.get();
     }
 
     private void checkRange(long address, long length) {
         if (address < 0 || length < 0 || address > sizeBytes() - length) {
-            throw new DedupException("guest " + name + ": range [0x" + Long.toHexString(address) + ", +" + length
+            throw new DedupException(Kind.INVALID_ARGUMENT, "guest " + name + ": range [0x" + Long.toHexString(address) + ", +" + length
                     + ") is outside its " + sizeBytes() + " bytes");
         }
         checkAlive();
@@ -392,7 +421,7 @@ public final class Guest {
 
     private void checkAlive() {
         if (destroyed) {
-            throw new DedupException("guest " + name + " has been destroyed");
+            throw new DedupException(Kind.DESTROYED, "guest " + name + " has been destroyed");
         }
     }
 
@@ -411,7 +440,7 @@ public final class Guest {
     }
 
     void setState(int page, int state) {
-        states[page] = state;
+        set(page, frames[page], state);
     }
 
     /** The page table: the scanner's keys and the unstable index's links. */
@@ -425,11 +454,10 @@ public final class Guest {
      */
     void mapStable(int page, int frame, FreedFrames freed) {
         if (mapping != null) {
-            mapping.map(page, frame, false);
+            mapping.map(page, frame, false);    // first: if the host refuses, nothing has changed
         }
         int own = frames[page];
-        frames[page] = frame;
-        states[page] = (states[page] & VISITED) | STABLE;
+        set(page, frame, (states[page] & VISITED) | STABLE);
         mergingPages.incrementAndGet();
         if (own != frame && own != domain.zeroFrame()) {
             freed.add(own);
@@ -442,18 +470,17 @@ public final class Guest {
      */
     void mapLoaded(int page, int frame) {
         if (mapping != null) {
-            mapping.map(page, frame, false);
+            mapping.map(page, frame, false);    // first: if the host refuses, nothing has changed
         }
         unmap(page);
-        frames[page] = frame;
-        states[page] = STABLE;
+        set(page, frame, STABLE);
         mergingPages.incrementAndGet();
     }
 
     /** Throws if the page range is outside the guest or the guest is destroyed; returns the page. */
     int checkedPage(long pageAddress) {
         if ((pageAddress & (Pages.PAGE_SIZE - 1)) != 0) {
-            throw new DedupException("guest " + name + ": 0x" + Long.toHexString(pageAddress)
+            throw new DedupException(Kind.INVALID_ARGUMENT, "guest " + name + ": 0x" + Long.toHexString(pageAddress)
                     + " is not the start of a page");
         }
         checkRange(pageAddress, Pages.PAGE_SIZE);
@@ -467,20 +494,25 @@ public final class Guest {
 
     /** Marks the page's own frame as stable (it stays mapped). */
     void markStable(int page) {
-        states[page] = (states[page] & VISITED) | STABLE;
+        set(page, frames[page], (states[page] & VISITED) | STABLE);
         mergingPages.incrementAndGet();
     }
 
     /** Maps an all-zero page to the zero frame (use_zero_pages) and hands its own frame to {@code freed}. */
     void mapZero(int page, FreedFrames freed) {
         int own = frames[page];
-        frames[page] = domain.zeroFrame();
-        states[page] = (states[page] & VISITED) | ZERO_MERGED;
+        set(page, domain.zeroFrame(), (states[page] & VISITED) | ZERO_MERGED);
         zeroPages.incrementAndGet();
         freed.add(own);
     }
 
-    /** Gives a merged page (stable or zero-merged) a private copy again. Caller holds the stripe and a reservation. */
+    /**
+     * Gives a merged page (stable or zero-merged) a private copy again. Caller holds the stripe and a
+     * reservation of one frame, which this takes.
+     *
+     * @throws DedupException ({@link Kind#HOST_REFUSED}) if the host refused the remap; the page is
+     *                        still merged and the frame went back to the pool
+     */
     void unmerge(int page) {
         int old = frames[page];
         boolean copyOld = old != domain.zeroFrame();
@@ -489,12 +521,14 @@ public final class Guest {
             MemorySegment.copy(pool.memory(), FramePool.offsetOf(old), pool.memory(), FramePool.offsetOf(fresh),
                     Pages.PAGE_SIZE);
         }
-        if (mapping != null) {
-            mapping.map(page, fresh, true);
+        try {
+            mapWritable(page, fresh);
+        } catch (BreakRefused refused) {
+            throw new DedupException(Kind.HOST_REFUSED, "guest " + name + ": the host refused to remap page " + page
+                    + " to unmerge it; it stays merged: " + refused.getCause().getMessage(), refused.getCause());
         }
         unmap(page);
-        frames[page] = fresh;
-        states[page] |= DIRTY;
+        set(page, fresh, states[page] | DIRTY);
     }
 
     boolean isMapped() {
@@ -540,7 +574,7 @@ public final class Guest {
 
     /** Marks {@code page} written: the scanner rehashes it. Caller holds its stripe. */
     void markWrittenLocked(int page) {
-        states[page] = (states[page] & ~HOLE) | DIRTY;
+        set(page, frames[page], (states[page] & ~HOLE) | DIRTY);
     }
 
     boolean isMerged(int page) {

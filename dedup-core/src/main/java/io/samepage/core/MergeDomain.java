@@ -61,13 +61,13 @@ public final class MergeDomain {
     private final AtomicLong pagesShared = new AtomicLong();
     private final AtomicLong pagesSharing = new AtomicLong();
 
-    MergeDomain(String name, int id, int zeroFrame, FramePool pool, PageIds pageIds) {
+    MergeDomain(String name, int id, int zeroFrame, FramePool pool, PageIds pageIds, PageCompare compare, long secret) {
         this.name = name;
         this.id = id;
         this.zeroFrame = zeroFrame;
         this.pool = pool;
-        this.stable = new StableIndex(pool);
-        this.unstable = new UnstableIndex(pageIds);
+        this.stable = new StableIndex(pool, compare, secret);
+        this.unstable = new UnstableIndex(pageIds, compare, secret ^ 0x5DEE_CE66_DL);
     }
 
     /** The 32-bit key the indexes file content with fast hash {@code hash} under. */
@@ -93,11 +93,23 @@ public final class MergeDomain {
     }
 
     /**
-     * The first frame of the stable bucket of {@code key}, or -1; walk on with {@link FramePool#next}
-     * and skip frames whose {@link FramePool#stableKey} is not {@code key}. Caller holds {@link #stableLock()}.
+     * Takes a reference on a stable frame whose bytes equal the page at {@code offset} and that maps fewer
+     * than {@code maxSharing} pages ({@link StableIndex#take}). Caller holds the lock.
+     *
+     * @return the frame; {@link StableIndex#FULL} if every equal frame is full; {@link StableIndex#NONE}
      */
-    int stableBucketHead(int key) {
-        return stable.bucketHead(key);
+    int takeStable(int key, long offset, int maxSharing) {
+        return stable.take(key, offset, maxSharing);
+    }
+
+    /** False if no stable frame can hold bytes with {@code key}: the lookup can be skipped. Caller holds the lock. */
+    boolean mayHoldStable(int key) {
+        return stable.mayHold(key);
+    }
+
+    /** True if {@code frame} is in the stable index. Caller holds the lock. */
+    boolean inStableIndex(int frame) {
+        return stable.contains(frame);
     }
 
     /** Puts {@code frame}, holding content with {@code key}, into the stable index. Caller holds the lock. */
@@ -166,6 +178,11 @@ public final class MergeDomain {
         freeSlots.addInt(slot);
     }
 
+    /** Calls {@code action} with every registered frame. Caller holds the lock. */
+    void forEachRegistered(java.util.function.IntConsumer action) {
+        slotOfFrame.keySet().forEach(action::accept);
+    }
+
     /** Frames in this domain's resident registry: loaded from verified image blocks and still mapped. */
     public long residentFrames() {
         stableLock.lock();
@@ -180,14 +197,14 @@ public final class MergeDomain {
         return (long) DIGEST_WORD.get(digest, offset + 8 * word);
     }
 
-    /** The engine-wide id of the newest unstable candidate page under {@code key}, or -1. Scanner only. */
-    int unstableFirst(int key) {
-        return unstable.first(key);
+    /** The engine-wide id of the unstable candidate chained under {@code key}, or -1. Scanner only. */
+    int unstableChained(int key) {
+        return unstable.chained(key);
     }
 
-    /** The unstable candidate under {@code key} filed before page id {@code pageId}, or -1. Scanner only. */
-    int unstableNext(int pageId, int key) {
-        return unstable.next(pageId, key);
+    /** An unstable candidate whose key collides and whose bytes equal the page at {@code offset}, or -1. Scanner only. */
+    int unstableColliding(int key, long offset) {
+        return unstable.colliding(key, offset);
     }
 
     /** Files page {@code pageId} (whose page table holds {@code key}) as a candidate under {@code key}. */
@@ -220,13 +237,13 @@ public final class MergeDomain {
     }
 
     /**
-     * Counts {@code [stable_node_chains, stable_node_dups]}: keys whose stable chain holds more than
-     * one frame, and the frames in those chains. Walks the stable index under its lock.
+     * {@code [stable_node_chains, stable_node_dups]}: contents held by more than one stable frame, and
+     * the frames of those contents, as the index keeps them (no walk).
      */
     long[] chainCounts() {
         stableLock.lock();
         try {
-            return stable.chainCounts();
+            return new long[] {stable.chains(), stable.dups()};
         } finally {
             stableLock.unlock();
         }

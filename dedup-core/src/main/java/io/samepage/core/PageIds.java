@@ -1,5 +1,6 @@
 package io.samepage.core;
 
+import io.samepage.core.DedupException.Kind;
 import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.List;
@@ -41,7 +42,7 @@ final class PageIds {
         while (true) {
             start = used.nextClearBit(start);
             if ((long) start + chunks > MAX_CHUNKS) {
-                throw new DedupException("engine page id space exhausted: no run of " + chunks + " free chunks of "
+                throw new DedupException(Kind.POOL_EXHAUSTED, "engine page id space exhausted: no run of " + chunks + " free chunks of "
                         + CHUNK_PAGES + " pages among " + MAX_CHUNKS + "; destroyed guests' ids come back after "
                         + "the scanner's next full scan starts");
             }

@@ -1,5 +1,6 @@
 package io.samepage.core;
 
+import io.samepage.core.DedupException.Kind;
 import io.samepage.hashing.ContentDigest;
 import io.samepage.hashing.PageHasher;
 import io.samepage.hashing.Pages;
@@ -51,7 +52,8 @@ public final class PageInstaller {
      * has SHA-256 {@code digest[offset..offset+32)}, if there is one.
      *
      * @return true if mapped (nothing was read); false if no such content is resident
-     * @throws DedupException if the address is not a page of the guest, or the guest is destroyed
+     * @throws DedupException if the address is not a page of the guest, the guest is destroyed, or the host
+     *                        refused the mapping; nothing changed
      */
     public boolean mapResident(Guest guest, long pageAddress, byte[] digest, int offset) {
         int page = guest.checkedPage(pageAddress);
@@ -72,7 +74,12 @@ public final class PageInstaller {
             } finally {
                 domain.stableLock().unlock();
             }
-            guest.mapLoaded(page, frame);
+            try {
+                guest.mapLoaded(page, frame);       // maps first: a refusal changes nothing
+            } catch (RuntimeException refused) {
+                engine.releaseStable(domain, frame);
+                throw refusedMap(guest, pageAddress, refused);
+            }
             return true;
         } finally {
             lock.unlockWrite(stamp);
@@ -91,7 +98,7 @@ public final class PageInstaller {
     public boolean install(Guest guest, long pageAddress, PageFill fill, byte[] digest, int offset) {
         int page = guest.checkedPage(pageAddress);
         if (!pool.tryReserve(1)) {
-            throw new DedupException("host frame pool exhausted: no frame to load guest " + guest.name() + "'s page at 0x"
+            throw new DedupException(Kind.POOL_EXHAUSTED, "host frame pool exhausted: no frame to load guest " + guest.name() + "'s page at 0x"
                     + Long.toHexString(pageAddress));
         }
         int frame = pool.allocateReservedForOverwrite();
@@ -109,6 +116,12 @@ public final class PageInstaller {
             long stamp = lock.writeLock();
             try {
                 guest.checkAliveLocked();
+                try {
+                    guest.mapLoaded(page, frame);   // first: until it is mapped, no index or registry names it
+                } catch (RuntimeException refused) {
+                    throw refusedMap(guest, pageAddress, refused);
+                }
+                installed = true;
                 domain.stableLock().lock();
                 try {
                     domain.addStable(frame, key);
@@ -120,8 +133,6 @@ public final class PageInstaller {
                 } finally {
                     domain.stableLock().unlock();
                 }
-                guest.mapLoaded(page, frame);
-                installed = true;
                 return true;
             } finally {
                 lock.unlockWrite(stamp);
@@ -131,6 +142,11 @@ public final class PageInstaller {
                 pool.free(frame);
             }
         }
+    }
+
+    private static DedupException refusedMap(Guest guest, long pageAddress, RuntimeException refused) {
+        return new DedupException(Kind.HOST_REFUSED, "guest " + guest.name() + ": the host refused to map the page at 0x"
+                + Long.toHexString(pageAddress) + "; nothing was loaded: " + refused.getMessage(), refused);
     }
 
     /** Engine the installer loads into. */

@@ -1,5 +1,6 @@
 package io.samepage.core;
 
+import io.samepage.core.DedupException.Kind;
 import java.util.function.LongSupplier;
 
 /**
@@ -47,7 +48,7 @@ public final class ScanKnobs {
     /** {@code pages_to_scan}: guest pages visited per batch. Refused while the advisor steers it. */
     public synchronized ScanKnobs pagesToScan(int pages) {
         if (advisorMode != AdvisorMode.NONE) {
-            throw new DedupException("pages_to_scan is steered by advisor_mode=" + advisorName()
+            throw new DedupException(Kind.KNOB_REFUSED, "pages_to_scan is steered by advisor_mode=" + advisorName()
                     + "; set advisor_mode=none first");
         }
         requireAtLeast("pages_to_scan", pages, 1);
@@ -67,7 +68,7 @@ public final class ScanKnobs {
     /** {@code sleep_millisecs}: pause between batches, 0 to 4294967295 as in KSM. */
     public synchronized ScanKnobs sleepMillis(long millis) {
         if (millis < 0 || millis > 0xFFFF_FFFFL) {
-            throw new DedupException("sleep_millisecs must be 0 to 4294967295, not " + millis);
+            throw new DedupException(Kind.INVALID_ARGUMENT, "sleep_millisecs must be 0 to 4294967295, not " + millis);
         }
         sleepMillis = millis;
         return this;
@@ -80,7 +81,7 @@ public final class ScanKnobs {
     /** {@code run}: 0 stop, 1 merge, 2 unmerge everything and then stop. */
     public synchronized ScanKnobs run(int value) {
         if (value < RUN_STOP || value > RUN_UNMERGE) {
-            throw new DedupException("run must be 0 (stop), 1 (merge) or 2 (unmerge all), not " + value);
+            throw new DedupException(Kind.INVALID_ARGUMENT, "run must be 0 (stop), 1 (merge) or 2 (unmerge all), not " + value);
         }
         run = value;
         return this;
@@ -104,7 +105,7 @@ public final class ScanKnobs {
     public synchronized ScanKnobs maxPageSharing(int value) {
         requireAtLeast("max_page_sharing", value, 2);
         if (value != maxPageSharing && pagesShared.getAsLong() > 0) {
-            throw new DedupException("max_page_sharing cannot change while " + pagesShared.getAsLong()
+            throw new DedupException(Kind.KNOB_REFUSED, "max_page_sharing cannot change while " + pagesShared.getAsLong()
                     + " frames are shared; unmerge first (run=2), then set it");
         }
         maxPageSharing = value;
@@ -138,7 +139,7 @@ public final class ScanKnobs {
     /** {@code advisor_mode}: {@code none} or {@code scan-time}. */
     public synchronized ScanKnobs advisorMode(AdvisorMode mode) {
         if (mode == null) {
-            throw new DedupException("advisor_mode must be none or scan-time");
+            throw new DedupException(Kind.INVALID_ARGUMENT, "advisor_mode must be none or scan-time");
         }
         advisorMode = mode;
         if (mode == AdvisorMode.SCAN_TIME) {
@@ -154,7 +155,7 @@ public final class ScanKnobs {
     /** {@code advisor_max_cpu}: the scanner's CPU cap in percent of one core, 1 to 100. */
     public synchronized ScanKnobs advisorMaxCpu(int percent) {
         if (percent < 1 || percent > 100) {
-            throw new DedupException("advisor_max_cpu must be 1 to 100 (percent of one core), not " + percent);
+            throw new DedupException(Kind.INVALID_ARGUMENT, "advisor_max_cpu must be 1 to 100 (percent of one core), not " + percent);
         }
         advisorMaxCpu = percent;
         return this;
@@ -167,7 +168,7 @@ public final class ScanKnobs {
     /** {@code advisor_target_scan_time}: the full-scan time the advisor aims at, at least 2 seconds. */
     public synchronized ScanKnobs advisorTargetScanTimeSeconds(long seconds) {
         if (seconds < 2) {
-            throw new DedupException("advisor_target_scan_time must be at least 2 seconds, not " + seconds);
+            throw new DedupException(Kind.INVALID_ARGUMENT, "advisor_target_scan_time must be at least 2 seconds, not " + seconds);
         }
         advisorTargetScanTimeSeconds = seconds;
         return this;
@@ -185,7 +186,7 @@ public final class ScanKnobs {
     public synchronized ScanKnobs advisorPagesToScanRange(int min, int max) {
         requireAtLeast("advisor_min_pages_to_scan", min, 1);
         if (max < min) {
-            throw new DedupException("advisor_max_pages_to_scan (" + max + ") must not be below advisor_min_pages_to_scan ("
+            throw new DedupException(Kind.INVALID_ARGUMENT, "advisor_max_pages_to_scan (" + max + ") must not be below advisor_min_pages_to_scan ("
                     + min + ")");
         }
         advisorMinPagesToScan = min;
@@ -199,7 +200,7 @@ public final class ScanKnobs {
 
     private static void requireAtLeast(String knob, long value, long min) {
         if (value < min) {
-            throw new DedupException(knob + " must be at least " + min + ", not " + value);
+            throw new DedupException(Kind.INVALID_ARGUMENT, knob + " must be at least " + min + ", not " + value);
         }
     }
 }

@@ -5,8 +5,10 @@ import io.samepage.hashing.Pages;
 import java.lang.foreign.MemorySegment;
 import java.lang.management.ManagementFactory;
 import java.lang.management.ThreadMXBean;
+import java.util.concurrent.locks.ReentrantLock;
 import java.util.concurrent.locks.StampedLock;
 import org.agrona.concurrent.Agent;
+import org.agrona.concurrent.AgentTerminationException;
 
 /**
  * KSM's scanner as an Agrona {@link Agent}: each duty cycle visits {@code pages_to_scan} guest pages
@@ -23,13 +25,15 @@ import org.agrona.concurrent.Agent;
  *       write (the page's dirty bit), so it rehashes only written pages.</li>
  *   <li>{@code use_zero_pages}: an all-zero page (hash equal to the zero page's, then a full compare)
  *       is mapped to the zero frame.</li>
- *   <li>The stable index of the page's domain: every frame stored under the same hash is a candidate;
- *       the page merges into the first one whose bytes are <em>fully equal</em> and that maps fewer
- *       than {@code max_page_sharing} pages. If every equal frame is full, the page's own frame starts
- *       a new duplicate in the chain.</li>
- *   <li>The unstable index: pages seen earlier in this full scan under the same key (the hash folded
- *       to 32 bits) are candidates; after a full compare with the first equal one both pages map the
- *       candidate's frame, which enters the stable index. Otherwise this page becomes a candidate.</li>
+ *   <li>The stable index of the page's domain: the page merges into a frame whose bytes are <em>fully
+ *       equal</em> and that maps fewer than {@code max_page_sharing} pages ({@link StableIndex}: one
+ *       compare per key, O(log n) among colliding contents).</li>
+ *   <li>The unstable index: a page seen earlier in this full scan under the same key (the hash folded
+ *       to 32 bits), or among colliding pages one of equal content; after a full compare under both
+ *       pages' locks both map the candidate's frame, which enters the stable index. Otherwise this
+ *       page becomes a candidate. A page whose stable twins are all full comes here too, as in KSM: a
+ *       new duplicate frame starts only when two such pages pair up, so a lone leftover stays
+ *       unshared.</li>
  * </ol>
  * The unstable index is emptied when the next full scan starts, so between scans it holds the last
  * scan's unique pages ({@code pages_unshared}). The hash never decides a merge: every merge
@@ -48,11 +52,18 @@ import org.agrona.concurrent.Agent;
  * the frame a new pair files in the stable index is hashed again once both pages are protected: filed
  * under a stale hash, no lookup would ever find it. A stale hash elsewhere only misses a merge.
  *
+ * <p>Failure atomicity: a merge maps the page onto the shared frame <em>before</em> it changes an index,
+ * a refcount or a counter, so a host that refuses the remap leaves both pages, the indexes and the
+ * counters as they were; the refusal reaches the caller of {@link #scanBatch} as a
+ * {@link DedupException} of kind {@link DedupException.Kind#HOST_REFUSED}, and the next batch goes on.
+ *
  * <p>Rejected alternative: KSM keeps its indexes as red-black trees ordered by memcmp, which never
  * trusts a hash but compares O(log n) pages per lookup; a hash table keyed by the fast hash compares
- * one page per lookup on this hardware's memory bandwidth budget, and a chain walk only on collisions.
+ * one page per lookup on this hardware's memory bandwidth budget, and keeps a memcmp-ordered tree
+ * only for keys that collide ({@link ContentTree}).
  *
- * <p>Thread safety: single-threaded; one thread drives the scanner at a time. It takes each visited
+ * <p>Thread safety: one thread drives the scanner at a time; {@link DedupEngine#close} waits for the
+ * batch in progress, after which every call fails (an {@code AgentRunner} stops). It takes each visited
  * page's stripe exclusively, and a candidate's stripe only with {@code tryWriteLock} (a busy candidate
  * waits for the next visit), so it never waits while holding a page lock: guest writers cannot
  * deadlock with it. Counter getters are safe from any thread.
@@ -68,14 +79,13 @@ public final class Scanner implements Agent {
      */
     static final int REPLENISH_PER_BATCH = 1024;
 
-    /**
-     * Pages of one guest visited before the scanner moves on to the next guest's same pages (256 KiB):
-     * a full scan visits chunk 0 of every guest, then chunk 1 of every guest, and so on (KSM visits one
-     * process after another). Where guests hold the same content at the same addresses, as guests
-     * booted from one image do, the frame they all compare against is still in the CPU's cache when the
-     * next guest's page is compared with it.
-     */
-    static final int CHUNK_PAGES = 64;
+    /** Pages of one guest visited before the next guest's same pages ({@link ScanCursor}). */
+    static final int CHUNK_PAGES = ScanCursor.CHUNK_PAGES;
+
+    private static final int MERGED = 1;
+    private static final int NOT_MERGED = 0;
+    /** A candidate's page was busy or could not be protected: the visited page waits for its next visit. */
+    private static final int BUSY = -1;
 
     private final DedupEngine engine;
     private final FramePool pool;
@@ -85,12 +95,13 @@ public final class Scanner implements Agent {
     private final int zeroPageKey;
     private final ThreadMXBean threads = ManagementFactory.getThreadMXBean();
     private final FreedFrames freed;
+    private final PageCompare compare;
+    /** Held for every batch and unmerge; {@link #close} takes it to wait for the one in progress. */
+    private final ReentrantLock batchLock = new ReentrantLock();
+    private volatile boolean closed;
 
     private Guest[] round = new Guest[0];
-    private int roundPages;
-    private int chunkStart;
-    private int guestIndex;
-    private int pageIndex;
+    private final ScanCursor cursor = new ScanCursor();
     private boolean roundOpen;
     private long nextBatchNanos;
     private long scanStartNanos = System.nanoTime();
@@ -111,6 +122,7 @@ public final class Scanner implements Agent {
         this.knobs = engine.knobs();
         this.hasher = hasher;
         this.freed = new FreedFrames(pool);
+        this.compare = engine.pageCompare();
         this.zeroPageKey = MergeDomain.keyOf(hasher.hash(MemorySegment.ofArray(new byte[Pages.PAGE_SIZE]), 0));
     }
 
@@ -127,10 +139,18 @@ public final class Scanner implements Agent {
      */
     @Override
     public int doWork() {
+        if (closed) {
+            throw new AgentTerminationException("the engine is closed");
+        }
         int run = knobs.run();
         if (run == ScanKnobs.RUN_UNMERGE) {
-            engine.unmergeAll();
-            knobs.unmergeDone();
+            lockBatch();
+            try {
+                engine.unmergeAll();
+            } finally {
+                knobs.unmergeDone();        // done or refused, run goes back to 0: KSM's rule on ENOMEM
+                batchLock.unlock();
+            }
             return 1;
         }
         if (run == ScanKnobs.RUN_STOP || System.nanoTime() - nextBatchNanos < 0) {
@@ -139,6 +159,21 @@ public final class Scanner implements Agent {
         int visited = scanBatch(knobs.pagesToScan());
         nextBatchNanos = System.nanoTime() + knobs.sleepMillis() * 1_000_000L;
         return visited;
+    }
+
+    /** Waits for the batch in progress, then refuses every later one. Called by {@link DedupEngine#close}. */
+    void close() {
+        closed = true;
+        batchLock.lock();
+        batchLock.unlock();
+    }
+
+    private void lockBatch() {
+        batchLock.lock();
+        if (closed) {
+            batchLock.unlock();
+            throw new DedupException(DedupException.Kind.DESTROYED, "the engine is closed; its scanner cannot run");
+        }
     }
 
     /**
@@ -152,11 +187,16 @@ public final class Scanner implements Agent {
      * @return pages visited (0 when there are no guests)
      */
     public int scanBatch(int budget) {
+        lockBatch();
         try {
             return scanPages(budget);
         } finally {
-            freed.flush();
-            pool.replenishWarm(REPLENISH_PER_BATCH);
+            try {
+                freed.flush();
+                pool.replenishWarm(REPLENISH_PER_BATCH);
+            } finally {
+                batchLock.unlock();
+            }
         }
     }
 
@@ -166,29 +206,23 @@ public final class Scanner implements Agent {
         }
         int visited = 0;
         while (visited < budget) {
-            if (!roundOpen || chunkStart >= roundPages) {
-                if (roundOpen) {
-                    finishFullScan();
-                    return visited;
-                }
+            if (!roundOpen) {
                 if (!startNextRound()) {
                     return visited;
                 }
                 continue;
             }
-            if (guestIndex >= round.length) {
-                guestIndex = 0;
-                chunkStart += CHUNK_PAGES;
-                pageIndex = chunkStart;
+            int g = cursor.next();
+            if (g < 0) {
+                finishFullScan();
+                return visited;
+            }
+            Guest guest = round[g];
+            if (guest.isDestroyed()) {
+                cursor.skipGuest();
                 continue;
             }
-            Guest guest = round[guestIndex];
-            if (guest.isDestroyed() || pageIndex >= Math.min(chunkStart + CHUNK_PAGES, guest.pageCount())) {
-                guestIndex++;
-                pageIndex = chunkStart;
-                continue;
-            }
-            visit(guest, pageIndex++);
+            visit(guest, cursor.page());
             visited++;
         }
         return visited;
@@ -236,13 +270,11 @@ public final class Scanner implements Agent {
         for (Guest guest : round) {
             guest.collectWritten();
         }
-        roundPages = 0;
-        for (Guest guest : round) {
-            roundPages = Math.max(roundPages, guest.pageCount());
+        int[] pageCounts = new int[round.length];
+        for (int g = 0; g < round.length; g++) {
+            pageCounts[g] = round[g].pageCount();
         }
-        chunkStart = 0;
-        guestIndex = 0;
-        pageIndex = 0;
+        cursor.start(pageCounts);
         roundOpen = round.length > 0;
         return roundOpen;
     }
@@ -313,27 +345,30 @@ public final class Scanner implements Agent {
             state = guest.stateAt(page);
             boolean unchanged = (state & (PageTable.VISITED | PageTable.DIRTY)) == PageTable.VISITED;
             int key;
+            boolean zeroSeen;
             if (unchanged) {
                 key = guest.table().key(page);
+                zeroSeen = (state & PageTable.ZERO_SEEN) != 0;
             } else {
                 key = MergeDomain.keyOf(hasher.hash(memory, offset));
                 pagesHashed++;
+                // The page was just read to hash it: if it may be all zeros, compare now, while it is in the
+                // cache. The result holds until the page is written (its dirty bit), so the next visit
+                // merges it without reading it again. Every rehash decides it afresh: a page rewritten with
+                // bytes that hash like zeros must not keep an earlier visit's mark. Not for mapped guests,
+                // written behind our back.
+                zeroSeen = key == zeroPageKey && !guest.isMapped() && knobs.useZeroPages() && compare.isZero(offset);
             }
+            int kept = state & ~(PageTable.DIRTY | PageTable.ZERO_SEEN) | (zeroSeen ? PageTable.ZERO_SEEN : 0);
             if ((state & PageTable.VISITED) == 0 || guest.table().key(page) != key) {
                 guest.table().setKey(page, key);
-                // The page was just read to hash it: if it may be all zeros, check now, while it is in the
-                // cache. The result holds until the page is written (its dirty bit), so the next visit
-                // merges it without reading it again. Not for mapped guests, written behind our back.
-                boolean zero = key == zeroPageKey && !guest.isMapped() && knobs.useZeroPages()
-                        && Pages.isZeroPage(memory, offset);
-                guest.setState(page, (state | PageTable.VISITED) & ~(PageTable.DIRTY | PageTable.ZERO_SEEN
-                        | PageTable.NIBBLE << PageTable.AGE_SHIFT | PageTable.NIBBLE << PageTable.SKIP_SHIFT)
-                        | (zero ? PageTable.ZERO_SEEN : 0));
+                guest.setState(page, (kept | PageTable.VISITED)
+                        & ~(PageTable.NIBBLE << PageTable.AGE_SHIFT | PageTable.NIBBLE << PageTable.SKIP_SHIFT));
                 return;
             }
-            guest.setState(page, state & ~PageTable.DIRTY);
+            guest.setState(page, kept);
             try {
-                merge(guest, page, frame, key, unchanged && (state & PageTable.ZERO_SEEN) != 0);
+                merge(guest, page, frame, key, zeroSeen);
             } finally {
                 if (visitProtected && !guest.isMerged(page)) {
                     guest.unprotect(page);
@@ -347,23 +382,28 @@ public final class Scanner implements Agent {
 
     /**
      * A clean page's merge: zero page, then stable index, then unstable index. Caller holds the page.
-     * {@code zeroSeen}: the page was found all zeros when it was last hashed and
-     * has not been written since, so that full compare still holds.
+     * {@code zeroSeen}: the page was found all zeros (a full compare) when it was last hashed and has not
+     * been written since, so that compare still holds.
      */
     private void merge(Guest guest, int page, int frame, int key, boolean zeroSeen) {
         long offset = FramePool.offsetOf(frame);
         if (key == zeroPageKey && guest.isMapped()) {
-            if (protectVisited(guest, page) && Pages.isZeroPage(memory, offset)) {
+            if (protectVisited(guest, page) && compare.isZero(offset)) {
                 guest.releaseZero(page);
                 return;
             }
-        } else if (key == zeroPageKey && knobs.useZeroPages() && (zeroSeen || Pages.isZeroPage(memory, offset))) {
+        } else if (key == zeroPageKey && knobs.useZeroPages() && (zeroSeen || compare.isZero(offset))) {
             guest.mapZero(page, freed);
             engine.zeroPageMapped();
             merges++;
             return;
         }
-        if (mergeWithStable(guest, page, frame, key) || mergeWithUnstable(guest, page, frame, key)) {
+        int stable = mergeWithStable(guest, page, frame, key);
+        if (stable == MERGED || stable == BUSY) {
+            merges += stable == MERGED ? 1 : 0;
+            return;
+        }
+        if (mergeWithUnstable(guest, page, frame, key)) {
             merges++;
         }
     }
@@ -396,115 +436,126 @@ public final class Scanner implements Agent {
         return skip;
     }
 
-    private boolean mergeWithStable(Guest guest, int page, int frame, int key) {
+    /**
+     * Merges the page into a stable frame of equal bytes with room. Maps the page first: if the host
+     * refuses, the reference taken on the frame is dropped and nothing else has changed.
+     *
+     * @return {@link #MERGED}; {@link #BUSY} if the page could not be protected; {@link #NOT_MERGED}
+     *         (no equal frame, or all full: then the unstable index may start a new duplicate)
+     */
+    private int mergeWithStable(Guest guest, int page, int frame, int key) {
         MergeDomain domain = guest.domain();
-        int maxSharing = knobs.maxPageSharing();
-        long offset = FramePool.offsetOf(frame);
         domain.stableLock().lock();
         try {
-            int head = domain.stableBucketHead(key);
-            while (head != NONE && pool.table().stableKey(head) != key) {
-                head = pool.table().next(head);
+            if (!domain.mayHoldStable(key)) {
+                return NOT_MERGED;
             }
-            if (head == NONE || !protectVisited(guest, page)) {
-                return false;
+            if (!protectVisited(guest, page)) {
+                return BUSY;
             }
-            boolean equalButFull = false;
-            for (int candidate = head; candidate != NONE; candidate = pool.table().next(candidate)) {
-                if (pool.table().stableKey(candidate) != key) {
-                    continue;
-                }
-                int mappers = pool.table().refCount(candidate);
-                if (mappers <= 0 || !Pages.equal(memory, offset, memory, FramePool.offsetOf(candidate))) {
-                    continue;
-                }
-                if (mappers >= maxSharing) {
-                    equalButFull = true;
-                    continue;
-                }
-                if (pool.table().tryIncrementRef(candidate)) {
-                    domain.addSharing(1);
-                    guest.mapStable(page, candidate, freed);
-                    return true;
-                }
+            int taken = domain.takeStable(key, FramePool.offsetOf(frame), knobs.maxPageSharing());
+            if (taken < 0) {
+                return NOT_MERGED;
             }
-            if (equalButFull) {
-                domain.addStable(frame, key);
-                guest.markStable(page);
-                return true;
+            domain.addSharing(1);
+            try {
+                guest.mapStable(page, taken, freed);
+            } catch (RuntimeException refused) {
+                engine.releaseStable(domain, taken);
+                throw refusedMerge(guest, page, refused);
             }
-            return false;
+            return MERGED;
         } finally {
             domain.stableLock().unlock();
         }
     }
 
     /**
-     * Merges the page with the first candidate under its key in the unstable index whose bytes are
-     * fully equal; the candidate's frame becomes stable. Otherwise files the page as a candidate itself
-     * (unless a candidate's page was busy: then the page waits for its next visit).
+     * Merges the page with an unstable candidate of equal bytes: the one chained under its key, else one
+     * of equal content among colliding candidates. The candidate's frame becomes stable. Otherwise files
+     * the page as a candidate itself (unless a candidate's page was busy: then it waits for its next visit).
      */
     private boolean mergeWithUnstable(Guest guest, int page, int frame, int key) {
         MergeDomain domain = guest.domain();
-        for (int otherId = domain.unstableFirst(key); otherId != NONE; otherId = domain.unstableNext(otherId, key)) {
-            Guest other = engine.pageOwner(otherId);
-            if (other == null || other.isDestroyed() || other.domain() != domain) {
-                continue;
+        int candidate = domain.unstableChained(key);
+        int result = candidate < 0 ? NOT_MERGED : pairWith(guest, page, frame, key, candidate);
+        if (result == NOT_MERGED) {
+            candidate = domain.unstableColliding(key, FramePool.offsetOf(frame));
+            result = candidate < 0 ? NOT_MERGED : pairWith(guest, page, frame, key, candidate);
+        }
+        if (result == NOT_MERGED) {
+            domain.putUnstable(key, guest.table().basePageId() + page);
+        }
+        return result == MERGED;
+    }
+
+    /** Merges the visited page with unstable candidate {@code otherId} if their bytes are equal. */
+    private int pairWith(Guest guest, int page, int frame, int key, int otherId) {
+        MergeDomain domain = guest.domain();
+        Guest other = engine.pageOwner(otherId);
+        if (other == null || other.isDestroyed() || other.domain() != domain) {
+            return NOT_MERGED;
+        }
+        int otherPage = otherId - other.table().basePageId();
+        StampedLock otherLock = other.stripeOf(otherPage);
+        boolean sameStripe = otherLock == guest.stripeOf(page);
+        long otherStamp = sameStripe ? 0 : otherLock.tryWriteLock();
+        if (!sameStripe && otherStamp == 0) {
+            return BUSY;
+        }
+        boolean otherProtected = false;
+        try {
+            int otherFrame = other.frameAt(otherPage);
+            if (other.isDestroyed() || other.isMerged(otherPage) || otherFrame == domain.zeroFrame()
+                    || (other.stateAt(otherPage) & PageTable.HOLE) != 0 || (other == guest && otherPage == page)) {
+                return NOT_MERGED;
             }
-            int otherPage = otherId - other.table().basePageId();
-            StampedLock otherLock = other.stripeOf(otherPage);
-            boolean sameStripe = otherLock == guest.stripeOf(page);
-            long otherStamp = sameStripe ? 0 : otherLock.tryWriteLock();
-            if (!sameStripe && otherStamp == 0) {
-                return false;
+            if (!protectVisited(guest, page)) {
+                return BUSY;
             }
-            boolean otherProtected = false;
+            otherProtected = other.isMapped();
+            if (otherProtected && !other.writeProtect(otherPage)) {
+                otherProtected = false;
+                return BUSY;
+            }
+            if (!compare.equal(FramePool.offsetOf(frame), FramePool.offsetOf(otherFrame))) {
+                return NOT_MERGED;
+            }
+            int filed = key;
+            if (guest.isMapped() || other.isMapped()) {
+                // Written behind the engine's back since hashed, maybe: file the frame under what it holds.
+                filed = MergeDomain.keyOf(hasher.hash(memory, FramePool.offsetOf(otherFrame)));
+                pagesHashed++;
+            }
             try {
-                int otherFrame = other.frameAt(otherPage);
-                if (other.isDestroyed() || other.isMerged(otherPage) || otherFrame == domain.zeroFrame()
-                        || (other.stateAt(otherPage) & PageTable.HOLE) != 0) {
-                    continue;
-                }
-                if (!protectVisited(guest, page)) {
-                    return false;
-                }
-                otherProtected = other.isMapped();
-                if (otherProtected && !other.writeProtect(otherPage)) {
-                    otherProtected = false;
-                    return false;
-                }
-                if (!Pages.equal(memory, FramePool.offsetOf(frame), memory, FramePool.offsetOf(otherFrame))) {
-                    continue;
-                }
-                otherProtected = false;     // it stays read-only: its frame becomes the shared one
-                int filed = key;
-                if (guest.isMapped() || other.isMapped()) {
-                    // Written behind the engine's back since hashed, maybe: file the frame under what it holds.
-                    filed = MergeDomain.keyOf(hasher.hash(memory, FramePool.offsetOf(otherFrame)));
-                    pagesHashed++;
-                }
-                domain.removeUnstable(key, otherId);
-                domain.stableLock().lock();
-                try {
-                    domain.addStable(otherFrame, filed);
-                } finally {
-                    domain.stableLock().unlock();
-                }
-                other.markStable(otherPage);
-                pool.table().incrementRef(otherFrame);
-                domain.addSharing(1);
-                guest.mapStable(page, otherFrame, freed);
-                return true;
+                guest.mapStable(page, otherFrame, freed);       // first: a refusal changes nothing
+            } catch (RuntimeException refused) {
+                throw refusedMerge(guest, page, refused);
+            }
+            otherProtected = false;     // it stays read-only: its frame is the shared one now
+            pool.table().incrementRef(otherFrame);
+            domain.removeUnstable(key, otherId);
+            domain.stableLock().lock();
+            try {
+                domain.addStable(otherFrame, filed);
             } finally {
-                if (otherProtected) {
-                    other.unprotect(otherPage);
-                }
-                if (!sameStripe) {
-                    otherLock.unlockWrite(otherStamp);
-                }
+                domain.stableLock().unlock();
+            }
+            other.markStable(otherPage);
+            domain.addSharing(1);
+            return MERGED;
+        } finally {
+            if (otherProtected) {
+                other.unprotect(otherPage);
+            }
+            if (!sameStripe) {
+                otherLock.unlockWrite(otherStamp);
             }
         }
-        domain.putUnstable(key, guest.table().basePageId() + page);
-        return false;
+    }
+
+    private static DedupException refusedMerge(Guest guest, int page, RuntimeException refused) {
+        return new DedupException(DedupException.Kind.HOST_REFUSED, guest + ": the host refused to remap page " + page
+                + " onto a shared frame; the merge was skipped and nothing changed: " + refused.getMessage(), refused);
     }
 }

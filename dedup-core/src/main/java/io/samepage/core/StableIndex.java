@@ -3,16 +3,24 @@ package io.samepage.core;
 import java.util.Arrays;
 
 /**
- * A domain's stable index: shared frames by key (the fast hash folded to 32 bits), a hash table whose
- * buckets are chains threaded through the frames' own {@code next} links and keys in the
- * {@link FramePool}. The table itself is one {@code int} per bucket, and it keeps between one and two
- * frames per bucket (it doubles past two), so it costs at most 4 bytes per stable frame beyond the
- * pool's 12 per frame. Duplicates of one content ({@code max_page_sharing}) share a key, hence a
- * bucket; a lookup walks the bucket and skips frames filed under other keys.
+ * A domain's stable index: shared frames by key (the fast hash folded to 32 bits) and content.
+ *
+ * <p>Two parts. A hash table whose buckets are chains threaded through the frames' own {@code next}
+ * links and keys in the {@link FrameTable}, one {@code int} per bucket, one to two frames per bucket:
+ * at most 4 bytes per stable frame beyond the pool's 12. The chain holds, per key, the first content
+ * filed under it and that content's duplicates ({@code max_page_sharing} chains), so every frame of one
+ * key in the chain holds the same bytes: a lookup compares one page per key. A frame whose key the
+ * chain already holds for other content goes into the {@link ContentTree}, ordered by content, so n
+ * colliding contents cost O(log n) compares per lookup; its {@code next} link then holds
+ * {@code -2 - node}. Without collisions the tree is empty and costs nothing.
+ *
+ * <p>Counts kept as frames come and go, never by walking: frames filed ({@code pages_shared}), and
+ * KSM's {@code stable_node_chains} (contents held by more than one frame) and {@code stable_node_dups}
+ * (the frames of those contents), grouped by content, never by key.
  *
  * <p>Rejected: an open-addressing map from key to chain head (Agrona {@code Long2LongHashMap}), 32
- * bytes per entry, which put the engine's metadata over its budget of 16 bytes per guest page plus
- * 16 per frame.
+ * bytes per entry, which put the engine's metadata over its budget; one memcmp-ordered tree for every
+ * frame (KSM's choice), which compares O(log n) pages per lookup where the hash table compares one.
  *
  * <p>Thread safety: none; the owning {@link MergeDomain}'s lock guards every call. Allocates only when
  * it grows.
@@ -20,96 +28,207 @@ import java.util.Arrays;
 final class StableIndex {
 
     static final int NONE = -1;
+    /** {@link #take}'s answer when frames of equal content exist but every one maps {@code max_page_sharing} pages. */
+    static final int FULL = -2;
     private static final int MIN_BUCKETS = 64;
 
-    private final FramePool pool;
+    private final FrameTable frames;
+    private final PageCompare compare;
+    private final ContentTree tree;
+    private final Taker taker = new Taker();
     private int[] heads = emptyTable(MIN_BUCKETS);
-    private int entries;
+    private int chained;
+    private long chains;
+    private long dups;
 
-    StableIndex(FramePool pool) {
-        this.pool = pool;
+    StableIndex(FramePool pool, PageCompare compare, long secret) {
+        this.frames = pool.table();
+        this.compare = compare;
+        this.tree = new ContentTree(new ContentTree.Entries() {
+            @Override
+            public int key(int frame) {
+                return frames.stableKey(frame);
+            }
+
+            @Override
+            public long offset(int frame) {
+                return FramePool.offsetOf(frame);
+            }
+        }, compare, secret);
     }
 
     /**
-     * The first frame of {@code key}'s bucket, or {@link #NONE}: walk on with {@link FramePool#next} and
-     * consider only frames whose {@link FramePool#stableKey} is {@code key}.
-     */
-    int bucketHead(int key) {
-        return heads[key & (heads.length - 1)];
-    }
-
-    /** Files {@code frame} under {@code key}. */
-    void add(int frame, int key) {
-        pool.table().setStableKey(frame, key);
-        int bucket = key & (heads.length - 1);
-        pool.table().setNext(frame, heads[bucket]);
-        heads[bucket] = frame;
-        if (++entries > 2 * heads.length) {
-            rehash(2 * heads.length);
-        }
-    }
-
-    /**
-     * Takes {@code frame} out.
+     * Takes a reference on a filed frame whose bytes equal the page at {@code offset} (key {@code key})
+     * and that maps fewer than {@code maxSharing} pages.
      *
-     * @return false if it was not in the index
+     * @return the frame, its refcount already incremented; {@link #FULL} if equal frames exist but all
+     *         are full; {@link #NONE} if no frame holds these bytes
+     */
+    int take(int key, long offset, int maxSharing) {
+        boolean full = false;
+        int group = groupHead(key, NONE);
+        if (group != NONE) {
+            if (compare.equal(offset, FramePool.offsetOf(group))) {
+                for (int f = group; f != NONE; f = frames.next(f)) {
+                    if (frames.stableKey(f) == key) {
+                        int refs = frames.refCount(f);
+                        if (refs >= maxSharing) {
+                            full = true;
+                        } else if (refs > 0 && frames.tryIncrementRef(f)) {
+                            return f;
+                        }
+                    }
+                }
+            }
+        }
+        if (tree.size() > 0) {
+            taker.maxSharing = maxSharing;
+            taker.full = false;
+            int f = tree.find(key, offset, taker);
+            if (f != NONE) {
+                return f;
+            }
+            full |= taker.full;
+        }
+        return full ? FULL : NONE;
+    }
+
+    /** Files {@code frame}, whose bytes have {@code key} and will not change while it is filed. */
+    void add(int frame, int key) {
+        frames.setStableKey(frame, key);
+        long offset = FramePool.offsetOf(frame);
+        int group = groupHead(key, NONE);
+        int equal = tree.size() > 0 ? tree.countEqual(key, offset) : 0;
+        if (group == NONE || compare.equal(offset, FramePool.offsetOf(group))) {
+            equal += group == NONE ? 0 : groupSize(group, key);
+            int bucket = key & (heads.length - 1);
+            frames.setNext(frame, heads[bucket]);
+            heads[bucket] = frame;
+            if (++chained > 2 * heads.length) {
+                rehash(2 * heads.length);
+            }
+        } else {
+            frames.setNext(frame, -2 - tree.insert(frame));
+        }
+        countJoined(equal);
+    }
+
+    /**
+     * Takes {@code frame} out (its bytes are still those it was filed with).
+     *
+     * @return false if it was not filed
      */
     boolean remove(int frame) {
-        int bucket = pool.table().stableKey(frame) & (heads.length - 1);
-        int previous = NONE;
-        for (int f = heads[bucket]; f != NONE; f = pool.table().next(f)) {
+        int key = frames.stableKey(frame);
+        long offset = FramePool.offsetOf(frame);
+        int link = frames.next(frame);
+        if (link <= -2) {
+            tree.remove(-2 - link);
+        } else if (!unchain(frame, key)) {
+            return false;
+        }
+        frames.setNext(frame, NONE);
+        int equal = tree.size() > 0 ? tree.countEqual(key, offset) : 0;
+        int group = groupHead(key, NONE);
+        if (group != NONE && (link > -2 || compare.equal(offset, FramePool.offsetOf(group)))) {
+            equal += groupSize(group, key);
+        }
+        countLeft(equal);
+        return true;
+    }
+
+    /** False if no filed frame can hold bytes with {@code key}. */
+    boolean mayHold(int key) {
+        return tree.size() > 0 || groupHead(key, NONE) != NONE;
+    }
+
+    /** True if {@code frame} is filed here. */
+    boolean contains(int frame) {
+        int link = frames.next(frame);
+        if (link <= -2) {
+            return tree.holds(-2 - link, frame);    // the node number alone could be another domain's tree's
+        }
+        for (int f = heads[frames.stableKey(frame) & (heads.length - 1)]; f != NONE; f = frames.next(f)) {
             if (f == frame) {
-                if (previous == NONE) {
-                    heads[bucket] = pool.table().next(f);
-                } else {
-                    pool.table().setNext(previous, pool.table().next(f));
-                }
-                pool.table().setNext(frame, NONE);
-                entries--;
                 return true;
             }
-            previous = f;
         }
         return false;
     }
 
     /** Stable frames filed. */
     int size() {
-        return entries;
+        return chained + tree.size();
     }
 
-    /**
-     * Counts {@code [stable_node_chains, stable_node_dups]}: keys filed with more than one frame, and
-     * the frames under those keys.
-     */
-    long[] chainCounts() {
-        long[] counts = new long[2];
-        for (int head : heads) {
-            for (int f = head; f != NONE; f = pool.table().next(f)) {
-                int key = pool.table().stableKey(f);
-                boolean first = true;
-                for (int g = head; g != f; g = pool.table().next(g)) {
-                    first &= pool.table().stableKey(g) != key;
-                }
-                if (!first) {
-                    continue;
-                }
-                int length = 0;
-                for (int g = f; g != NONE; g = pool.table().next(g)) {
-                    length += pool.table().stableKey(g) == key ? 1 : 0;
-                }
-                if (length > 1) {
-                    counts[0]++;
-                    counts[1] += length;
-                }
+    long chains() {
+        return chains;
+    }
+
+    long dups() {
+        return dups;
+    }
+
+    /** Bytes of the bucket table and the collision tree. */
+    long metadataBytes() {
+        return 4L * heads.length + tree.metadataBytes();
+    }
+
+    /** A frame of this content joined {@code equal} others: KSM's chain counts, by content. */
+    private void countJoined(int equal) {
+        if (equal == 1) {
+            chains++;
+            dups += 2;
+        } else if (equal > 1) {
+            dups++;
+        }
+    }
+
+    /** A frame left {@code equal} others of its content. */
+    private void countLeft(int equal) {
+        if (equal == 1) {
+            chains--;
+            dups -= 2;
+        } else if (equal > 1) {
+            dups--;
+        }
+    }
+
+    /** The first chained frame under {@code key} other than {@code except}, or NONE. */
+    private int groupHead(int key, int except) {
+        for (int f = heads[key & (heads.length - 1)]; f != NONE; f = frames.next(f)) {
+            if (frames.stableKey(f) == key && f != except) {
+                return f;
             }
         }
-        return counts;
+        return NONE;
     }
 
-    /** Bytes of the bucket table. */
-    long metadataBytes() {
-        return 4L * heads.length;
+    /** Chained frames under {@code key} from {@code head} on: all hold the same bytes. */
+    private int groupSize(int head, int key) {
+        int n = 0;
+        for (int f = head; f != NONE; f = frames.next(f)) {
+            n += frames.stableKey(f) == key ? 1 : 0;
+        }
+        return n;
+    }
+
+    private boolean unchain(int frame, int key) {
+        int bucket = key & (heads.length - 1);
+        int previous = NONE;
+        for (int f = heads[bucket]; f != NONE; f = frames.next(f)) {
+            if (f == frame) {
+                if (previous == NONE) {
+                    heads[bucket] = frames.next(f);
+                } else {
+                    frames.setNext(previous, frames.next(f));
+                }
+                chained--;
+                return true;
+            }
+            previous = f;
+        }
+        return false;
     }
 
     private void rehash(int buckets) {
@@ -118,9 +237,9 @@ final class StableIndex {
         for (int head : old) {
             int f = head;
             while (f != NONE) {
-                int after = pool.table().next(f);
-                int bucket = pool.table().stableKey(f) & (buckets - 1);
-                pool.table().setNext(f, heads[bucket]);
+                int after = frames.next(f);
+                int bucket = frames.stableKey(f) & (buckets - 1);
+                frames.setNext(f, heads[bucket]);
                 heads[bucket] = f;
                 f = after;
             }
@@ -131,5 +250,21 @@ final class StableIndex {
         int[] table = new int[buckets];
         Arrays.fill(table, NONE);
         return table;
+    }
+
+    /** The tree visitor of {@link #take}: the first equal frame with room; allocates nothing per lookup. */
+    private final class Taker implements ContentTree.Visitor {
+        int maxSharing;
+        boolean full;
+
+        @Override
+        public boolean accept(int frame) {
+            int refs = frames.refCount(frame);
+            if (refs >= maxSharing) {
+                full = true;
+                return false;
+            }
+            return refs > 0 && frames.tryIncrementRef(frame);
+        }
     }
 }

@@ -3,19 +3,24 @@ package io.samepage.core;
 import java.util.Arrays;
 
 /**
- * A domain's unstable index: candidate guest pages by key (the fast hash folded to 32 bits), for the
- * current full scan. Pages whose contents differ but whose keys collide are all kept, so a key
- * collision never hides a candidate. A hash table of engine-wide page ids ({@link PageIds}) whose
- * buckets are chains threaded through the pages' own link and key in their {@link Guest}'s page
- * table; the table is one {@code int} per bucket and keeps between one and two pages per bucket, so
- * it costs at most 4 bytes per unique page beyond the page table's 16.
+ * A domain's unstable index: candidate guest pages by key (the fast hash folded to 32 bits) and
+ * content, for the current full scan.
+ *
+ * <p>Two parts, as in {@link StableIndex}. A hash table of engine-wide page ids ({@link PageIds})
+ * whose buckets are chains threaded through the pages' own link and key in their {@link Guest}'s page
+ * table, one {@code int} per bucket and one to two pages per bucket, so at most 4 bytes per unique
+ * page beyond the page table's 16; the chain holds at most one page per key. A page whose key the
+ * chain already holds (its bytes differed from that page's: a collision) goes into the
+ * {@link ContentTree}, ordered by content, so n colliding pages cost O(log n) compares per lookup; its
+ * link then holds {@code -2 - node}.
  *
  * <p>Like KSM's unstable tree this index is not kept exact: a page it names may have been written,
  * merged, zeroed or destroyed since it was filed. The scanner checks every candidate under the page's
  * lock and compares all 4096 bytes before it merges, so a stale entry costs a missed merge at worst,
  * and the whole index is emptied when the next full scan starts. Its chains stay sound meanwhile:
  * only the scanner writes the links and keys, a page is filed at most once per full scan, and a
- * destroyed guest's page ids are not reused before the index is emptied.
+ * destroyed guest's page ids are not reused before the index is emptied. The tree reads candidates'
+ * frames without their locks (the pool's memory stays mapped; a stale read only misplaces a page).
  *
  * <p>Thread safety: single writer, the scanner's thread. Allocates only when it grows.
  */
@@ -25,37 +30,71 @@ final class UnstableIndex {
     private static final int MIN_BUCKETS = 64;
 
     private final PageIds ids;
+    private final ContentTree tree;
+    private final FirstLive firstLive = new FirstLive();
     private int[] heads = emptyTable(MIN_BUCKETS);
-    private int entries;
+    private int chained;
 
-    UnstableIndex(PageIds ids) {
+    UnstableIndex(PageIds ids, PageCompare compare, long secret) {
         this.ids = ids;
+        this.tree = new ContentTree(new ContentTree.Entries() {
+            @Override
+            public int key(int id) {
+                Guest guest = ids.owner(id);
+                return guest == null ? 0 : guest.table().key(id - guest.table().basePageId());
+            }
+
+            @Override
+            public long offset(int id) {
+                Guest guest = ids.owner(id);
+                return guest == null ? -1 : FramePool.offsetOf(guest.frameAt(id - guest.table().basePageId()));
+            }
+        }, compare, secret);
     }
 
-    /** The most recently filed page id under {@code key}, or {@link #NONE}. */
-    int first(int key) {
-        return withKey(heads[key & (heads.length - 1)], key);
+    /** The page id filed under {@code key} in the chain, or {@link #NONE}. */
+    int chained(int key) {
+        for (int id = heads[key & (heads.length - 1)]; id != NONE; id = next(id)) {
+            if (key(id) == key) {
+                return id;
+            }
+        }
+        return NONE;
     }
 
-    /** The page id filed under {@code key} before {@code id} (itself filed under it), or {@link #NONE}. */
-    int next(int id, int key) {
-        return withKey(next(id), key);
+    /**
+     * A page id in the collision tree whose key is {@code key} and whose bytes equal the page at
+     * {@code offset}, read without its lock, or {@link #NONE}. O(log n) compares.
+     */
+    int colliding(int key, long offset) {
+        return tree.size() == 0 ? NONE : tree.find(key, offset, firstLive);
     }
 
     /** Files page {@code id}, whose page table already holds {@code key}, under {@code key}. */
     void put(int key, int id) {
         Guest guest = ids.owner(id);
         int page = id - guest.table().basePageId();
+        if (chained(key) != NONE) {
+            guest.table().setUnstableNext(page, -2 - tree.insert(id));
+            return;
+        }
         int bucket = key & (heads.length - 1);
         guest.table().setUnstableNext(page, heads[bucket]);
         heads[bucket] = id;
-        if (++entries > 2 * heads.length) {
+        if (++chained > 2 * heads.length) {
             rehash(2 * heads.length);
         }
     }
 
     /** Takes page {@code id}, filed under {@code key}, out; does nothing if it is not there. */
     void remove(int key, int id) {
+        Guest owner = ids.owner(id);
+        int link = owner.table().unstableNext(id - owner.table().basePageId());
+        if (link <= -2) {
+            tree.markRemoved(-2 - link);
+            owner.table().setUnstableNext(id - owner.table().basePageId(), NONE);
+            return;
+        }
         int bucket = key & (heads.length - 1);
         int previous = NONE;
         for (int at = heads[bucket]; at != NONE; at = next(at)) {
@@ -63,10 +102,10 @@ final class UnstableIndex {
                 if (previous == NONE) {
                     heads[bucket] = next(at);
                 } else {
-                    Guest owner = ids.owner(previous);
-                    owner.table().setUnstableNext(previous - owner.table().basePageId(), next(at));
+                    Guest before = ids.owner(previous);
+                    before.table().setUnstableNext(previous - before.table().basePageId(), next(at));
                 }
-                entries--;
+                chained--;
                 return;
             }
             previous = at;
@@ -76,26 +115,18 @@ final class UnstableIndex {
     /** Empties the index: the start of a full scan. */
     void clear() {
         Arrays.fill(heads, NONE);
-        entries = 0;
+        chained = 0;
+        tree.clear();
     }
 
     /** Pages filed (KSM's {@code pages_unshared}). */
     int size() {
-        return entries;
+        return chained + tree.size();
     }
 
-    /** Bytes of the bucket table. */
+    /** Bytes of the bucket table and the collision tree. */
     long metadataBytes() {
-        return 4L * heads.length;
-    }
-
-    private int withKey(int from, int key) {
-        for (int id = from; id != NONE; id = next(id)) {
-            if (key(id) == key) {
-                return id;
-            }
-        }
-        return NONE;
+        return 4L * heads.length + tree.metadataBytes();
     }
 
     private int key(int id) {
@@ -129,5 +160,13 @@ final class UnstableIndex {
         int[] table = new int[buckets];
         Arrays.fill(table, NONE);
         return table;
+    }
+
+    /** Accepts the first live candidate the tree finds. */
+    private static final class FirstLive implements ContentTree.Visitor {
+        @Override
+        public boolean accept(int id) {
+            return true;
+        }
     }
 }

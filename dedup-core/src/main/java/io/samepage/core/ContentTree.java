@@ -1,0 +1,277 @@
+package io.samepage.core;
+
+import java.util.Arrays;
+
+/**
+ * The entries of an index whose key collides with other content: a treap ordered by key, then by the
+ * bytes of the page each entry names (memcmp order, as KSM orders its trees), then by entry id. It is
+ * what bounds a flood of colliding hashes: n entries under one key cost O(log n) full compares per
+ * lookup, not n. An index keeps the first content filed under a key in its hash chain (one key
+ * compare, one page compare) and only the entries whose key is taken by other content here, so the
+ * tree is empty, and costs no memory, until hashes collide.
+ *
+ * <p>Balance: each node's priority is its entry id mixed with a per-engine random secret, so nobody
+ * who fills pages can choose the tree's shape; the expected depth is O(log n) for any insertion order.
+ * Nodes live in three {@code int} arrays (entry, left, right: 12 bytes per node), grown on demand.
+ *
+ * <p>An entry's bytes may change while it is in the tree only in the unstable index, whose entries
+ * go stale like KSM's unstable tree: then navigation may miss an equal entry (a missed merge, never a
+ * wrong one: every merge recompares under locks), and such an index only marks its removed entries
+ * {@linkplain #markRemoved removed} and empties the whole tree at every full scan. The stable index's
+ * entries never change, so its tree stays ordered and {@link #remove} finds every node.
+ *
+ * <p>Thread safety: none; the owning index's lock or thread guards every call. Allocates only when
+ * it grows, and recursion depth is the tree's depth.
+ */
+final class ContentTree {
+
+    static final int NONE = -1;
+
+    /** What the tree orders: each entry's key and where its page's bytes are. */
+    interface Entries {
+        int key(int entry);
+
+        /** Offset in the frame pool of the entry's page, or -1 if it has none now (never ordered as equal). */
+        long offset(int entry);
+    }
+
+    private final Entries entries;
+    private final PageCompare compare;
+    private final long secret;
+    private int[] entry;
+    private int[] left;
+    private int[] right;
+    private int root = NONE;
+    private int used;
+    private int freeList = NONE;
+    private int live;
+
+    ContentTree(Entries entries, PageCompare compare, long secret) {
+        this.entries = entries;
+        this.compare = compare;
+        this.secret = secret;
+    }
+
+    /** Live entries. */
+    int size() {
+        return live;
+    }
+
+    /** Files {@code e}; returns its node, which {@link #remove}/{@link #markRemoved} take. */
+    int insert(int e) {
+        int node = newNode(e);
+        root = insert(root, node);
+        live++;
+        return node;
+    }
+
+    /** The entry at {@code node}. */
+    int entryAt(int node) {
+        return entry[node] < 0 ? ~entry[node] : entry[node];
+    }
+
+    /** True if {@code node} is a live node of this tree holding {@code e}. */
+    boolean holds(int node, int e) {
+        return entry != null && node >= 0 && node < used && entry[node] == e;
+    }
+
+    /** Takes {@code node} out of the tree (the stable index: entries never changed since inserted). */
+    void remove(int node) {
+        int before = live;
+        root = remove(root, node);
+        if (live == before) {
+            throw new IllegalStateException("content tree: node " + node + " (entry " + entryAt(node) + ") not found");
+        }
+    }
+
+    /** Marks {@code node} removed but keeps it for navigation (the unstable index: entries may be stale). */
+    void markRemoved(int node) {
+        if (entry[node] >= 0) {
+            entry[node] = ~entry[node];
+            live--;
+        }
+    }
+
+    /** Empties the tree; keeps its arrays. */
+    void clear() {
+        root = NONE;
+        used = 0;
+        freeList = NONE;
+        live = 0;
+    }
+
+    /** Visits live entries equal to the probe's key and bytes until {@code visitor} accepts one. */
+    interface Visitor {
+        /** @return true to stop with this entry */
+        boolean accept(int entry);
+    }
+
+    /**
+     * The first live entry, in no promised order, whose key is {@code key} and whose bytes equal the
+     * page at {@code offset} and that {@code visitor} accepts; {@link #NONE} if none. O(log n + k)
+     * compares, k the entries of equal content.
+     */
+    int find(int key, long offset, Visitor visitor) {
+        return root == NONE ? NONE : find(root, key, offset, visitor);
+    }
+
+    /** Live entries whose key is {@code key} and whose bytes equal the page at {@code offset}. */
+    int countEqual(int key, long offset) {
+        return root == NONE ? 0 : countEqual(root, key, offset);
+    }
+
+    /** Bytes of the node arrays. */
+    long metadataBytes() {
+        return entry == null ? 0 : 12L * entry.length;
+    }
+
+    private int find(int node, int key, long offset, Visitor visitor) {
+        while (node != NONE) {
+            int c = probeOrder(key, offset, node);
+            if (c < 0) {
+                node = left[node];
+            } else if (c > 0) {
+                node = right[node];
+            } else {
+                if (entry[node] >= 0 && visitor.accept(entry[node])) {
+                    return entry[node];
+                }
+                int found = find(left[node], key, offset, visitor);
+                if (found != NONE) {
+                    return found;
+                }
+                node = right[node];
+            }
+        }
+        return NONE;
+    }
+
+    private int countEqual(int node, int key, long offset) {
+        int count = 0;
+        while (node != NONE) {
+            int c = probeOrder(key, offset, node);
+            if (c < 0) {
+                node = left[node];
+            } else if (c > 0) {
+                node = right[node];
+            } else {
+                count += entry[node] >= 0 ? 1 : 0;
+                count += countEqual(left[node], key, offset);
+                node = right[node];
+            }
+        }
+        return count;
+    }
+
+    /** Orders a probe (key, page) against {@code node}'s entry, ignoring entry ids. */
+    private int probeOrder(int key, long offset, int node) {
+        int e = entryAt(node);
+        int c = Integer.compare(key, entries.key(e));
+        if (c != 0) {
+            return c;
+        }
+        long other = entries.offset(e);
+        return other < 0 ? -1 : offset < 0 ? 1 : compare.order(offset, other);
+    }
+
+    /** Orders node {@code a} against node {@code b}: key, bytes, then entry id (a total order). */
+    private int order(int a, int b) {
+        int ea = entryAt(a);
+        int eb = entryAt(b);
+        int c = probeOrder(entries.key(ea), entries.offset(ea), b);
+        return c != 0 ? c : Integer.compare(ea, eb);
+    }
+
+    private int insert(int at, int node) {
+        if (at == NONE) {
+            return node;
+        }
+        if (order(node, at) < 0) {
+            left[at] = insert(left[at], node);
+            return priority(left[at]) > priority(at) ? rotateRight(at) : at;
+        }
+        right[at] = insert(right[at], node);
+        return priority(right[at]) > priority(at) ? rotateLeft(at) : at;
+    }
+
+    private int remove(int at, int node) {
+        if (at == NONE) {
+            return NONE;
+        }
+        if (at == node) {
+            int merged = merge(left[at], right[at]);
+            freeNode(at);
+            return merged;
+        }
+        if (order(node, at) < 0) {
+            left[at] = remove(left[at], node);
+        } else {
+            right[at] = remove(right[at], node);
+        }
+        return at;
+    }
+
+    private int merge(int a, int b) {
+        if (a == NONE) {
+            return b;
+        }
+        if (b == NONE) {
+            return a;
+        }
+        if (priority(a) > priority(b)) {
+            right[a] = merge(right[a], b);
+            return a;
+        }
+        left[b] = merge(a, left[b]);
+        return b;
+    }
+
+    private int rotateRight(int at) {
+        int pivot = left[at];
+        left[at] = right[pivot];
+        right[pivot] = at;
+        return pivot;
+    }
+
+    private int rotateLeft(int at) {
+        int pivot = right[at];
+        right[at] = left[pivot];
+        left[pivot] = at;
+        return pivot;
+    }
+
+    private long priority(int node) {
+        long h = (entryAt(node) + 1L) * 0x9E37_79B9_7F4A_7C15L ^ secret;
+        h = (h ^ (h >>> 31)) * 0xBF58_476D_1CE4_E5B9L;
+        return h ^ (h >>> 29);
+    }
+
+    private int newNode(int e) {
+        int node;
+        if (freeList != NONE) {
+            node = freeList;
+            freeList = left[node];
+        } else {
+            if (entry == null || used == entry.length) {
+                int capacity = entry == null ? 16 : 2 * entry.length;
+                entry = entry == null ? new int[capacity] : Arrays.copyOf(entry, capacity);
+                left = left == null ? new int[capacity] : Arrays.copyOf(left, capacity);
+                right = right == null ? new int[capacity] : Arrays.copyOf(right, capacity);
+            }
+            node = used++;
+        }
+        entry[node] = e;
+        left[node] = NONE;
+        right[node] = NONE;
+        return node;
+    }
+
+    private void freeNode(int node) {
+        if (entry[node] >= 0) {
+            live--;
+        }
+        entry[node] = Integer.MIN_VALUE;
+        left[node] = freeList;
+        freeList = node;
+    }
+}

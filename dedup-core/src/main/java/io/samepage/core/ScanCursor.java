@@ -1,0 +1,80 @@
+package io.samepage.core;
+
+/**
+ * Where a full scan is: it visits chunk 0 ({@value #CHUNK_PAGES} pages) of every guest of the round,
+ * then chunk 1 of every guest, and so on, to the end of the largest guest. Positions are {@code long},
+ * so a guest of up to 2^31 - 9 pages (the largest a page table holds) ends its round instead of wrapping.
+ *
+ * <p>Why chunks: where guests hold the same content at the same addresses, as guests booted from one
+ * image do, the frame they all compare against is still in the CPU's cache when the next guest's page
+ * is compared with it (KSM visits one process after another).
+ *
+ * <p>Thread safety: none; the scanner's thread owns it.
+ */
+final class ScanCursor {
+
+    /** Pages of one guest visited before the cursor moves on to the next guest's same pages (256 KiB). */
+    static final int CHUNK_PAGES = 64;
+
+    private int[] pageCounts = new int[0];
+    private long roundPages;
+    private long chunkStart;
+    private int guest;
+    private long page;
+    private int current;
+
+    /** Starts a round over guests of {@code pageCounts} pages each, in that order. */
+    void start(int[] pageCounts) {
+        this.pageCounts = pageCounts;
+        long largest = 0;
+        for (int count : pageCounts) {
+            largest = Math.max(largest, count);
+        }
+        roundPages = largest;
+        chunkStart = 0;
+        guest = 0;
+        page = 0;
+    }
+
+    /**
+     * Moves to the next page of the round.
+     *
+     * @return the index of the guest whose page {@link #page()} is next, or -1 when the round is done
+     */
+    int next() {
+        while (chunkStart < roundPages) {
+            if (guest >= pageCounts.length) {
+                guest = 0;
+                chunkStart += CHUNK_PAGES;
+                page = chunkStart;
+                continue;
+            }
+            if (page >= Math.min(chunkStart + CHUNK_PAGES, pageCounts[guest])) {
+                guest++;
+                page = chunkStart;
+                continue;
+            }
+            current = (int) page++;
+            return guest;
+        }
+        return -1;
+    }
+
+    /** The page {@link #next()} moved to. */
+    int page() {
+        return current;
+    }
+
+    /** Passes over the rest of the current guest's chunk (it was destroyed). */
+    void skipGuest() {
+        guest++;
+        page = chunkStart;
+    }
+
+    /** Moves the round to the chunk holding {@code pageIndex}, first guest: for tests of the round's end. */
+    void seekChunkOf(long pageIndex) {
+        chunkStart = pageIndex / CHUNK_PAGES * CHUNK_PAGES;
+        guest = 0;
+        page = chunkStart;
+    }
+}

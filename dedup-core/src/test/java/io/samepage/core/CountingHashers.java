@@ -1,0 +1,58 @@
+package io.samepage.core;
+
+import io.samepage.hashing.HashAlgorithm;
+import io.samepage.hashing.PageHasher;
+import io.samepage.hashing.Pages;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/** Deliberately weak hashers for tests: the engine must stay correct, and bounded, whatever the hash does. */
+final class CountingHashers {
+
+    private CountingHashers() {
+    }
+
+    /** Every page hashes alike. */
+    static final class Constant implements PageHasher {
+        @Override
+        public long hash(MemorySegment memory, long offset) {
+            Pages.checkPage(memory, offset);
+            return 0x5EED_5EED_5EED_5EEDL;
+        }
+
+        @Override
+        public HashAlgorithm algorithm() {
+            return HashAlgorithm.CRC32C;
+        }
+
+        @Override
+        public long seed() {
+            return 0;
+        }
+    }
+
+    /** A handful of values: the page's first byte modulo {@code keys}. */
+    static final class Few implements PageHasher {
+        private final int keys;
+
+        Few(int keys) {
+            this.keys = keys;
+        }
+
+        @Override
+        public long hash(MemorySegment memory, long offset) {
+            Pages.checkPage(memory, offset);
+            return Byte.toUnsignedInt(memory.get(ValueLayout.JAVA_BYTE, offset)) % keys;
+        }
+
+        @Override
+        public HashAlgorithm algorithm() {
+            return HashAlgorithm.CRC32C;
+        }
+
+        @Override
+        public long seed() {
+            return 0;
+        }
+    }
+}

@@ -1,0 +1,60 @@
+package io.samepage.core;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.samepage.hashing.Pages;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import org.agrona.concurrent.AgentRunner;
+import org.agrona.concurrent.AgentTerminationException;
+import org.agrona.concurrent.BusySpinIdleStrategy;
+import org.junit.jupiter.api.Test;
+
+/** Creating and closing: nothing leaks when the host fails underneath, and close stops the scanner first. */
+class EngineLifecycleTest {
+
+    private static final int PAGE = Pages.PAGE_SIZE;
+
+    @Test
+    void mappingFactoryThatRunsOutOfMemoryGivesTheFrameRunBack() {
+        try (DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(8L << 20).conclude())) {
+            MergeDomain domain = engine.createDomain("d");
+            long before = engine.framesInUse();
+            assertThrows(OutOfMemoryError.class, () -> engine.createGuest(domain, "vm", 64L * PAGE, (first, pages) -> {
+                throw new OutOfMemoryError("injected");
+            }));
+            assertEquals(before, engine.framesInUse(), "the guest's run of frames went back to the pool");
+            assertTrue(engine.guests().isEmpty());
+            engine.createGuest(domain, "vm", 64L * PAGE, RecordingMapping::new);   // and the name is free
+        }
+    }
+
+    @Test
+    void closeStopsARunningScannerBeforeTheMemoryGoes() throws Exception {
+        EngineContext context = new EngineContext().poolBytes(64L << 20);
+        context.knobs().sleepMillis(0).pagesToScan(64);
+        DedupEngine engine = DedupEngine.create(context.conclude());
+        Guest guest = engine.createGuest(engine.createDomain("d"), "g", 4096L * PAGE);
+        byte[] page = new byte[PAGE];
+        for (int p = 0; p < 4096; p++) {
+            Arrays.fill(page, (byte) (p % 7 + 1));
+            guest.write((long) p * PAGE, page, 0, PAGE);
+        }
+        List<Throwable> errors = new CopyOnWriteArrayList<>();
+        AgentRunner runner = new AgentRunner(new BusySpinIdleStrategy(), errors::add, null, engine.scanner());
+        Thread thread = AgentRunner.startOnThread(runner);
+        TimeUnit.MILLISECONDS.sleep(50);
+        engine.close();
+        thread.join(TimeUnit.SECONDS.toMillis(10));
+        assertFalse(thread.isAlive(), "the scanner's thread ended with the engine");
+        errors.removeIf(e -> e instanceof AgentTerminationException);    // how the runner is told to stop
+        assertEquals(Collections.emptyList(), errors, "and never touched the closed pool");
+        runner.close();
+    }
+}

@@ -1,0 +1,197 @@
+package io.samepage.core;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.samepage.hashing.ContentDigest;
+import io.samepage.hashing.Pages;
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A host that refuses a remap (a mapped guest's mmap failing with ENOMEM at vm.max_map_count) leaves the
+ * engine exactly as it was: no freed frame stays in an index or the resident registry, no frame leaks,
+ * and the counters return to zero once the guests are gone.
+ */
+class FailingMappingTest {
+
+    private static final int PAGE = Pages.PAGE_SIZE;
+
+    /** A {@link RecordingMapping} whose {@link #map} throws while {@link #refuse} is set, changing nothing. */
+    static final class RefusingMapping implements PageMapping {
+        final RecordingMapping recorded;
+        volatile boolean refuse;
+
+        RefusingMapping(int first, int pages) {
+            recorded = new RecordingMapping(first, pages);
+        }
+
+        @Override
+        public void map(int page, int frame, boolean writable) {
+            if (refuse) {
+                throw new IllegalStateException("mmap: Cannot allocate memory (injected)");
+            }
+            recorded.map(page, frame, writable);
+        }
+
+        @Override
+        public boolean writeProtect(int page) {
+            return recorded.writeProtect(page);
+        }
+
+        @Override
+        public void unprotect(int page) {
+            recorded.unprotect(page);
+        }
+
+        @Override
+        public boolean pagesWritten(long[] bitmap) {
+            return recorded.pagesWritten(bitmap);
+        }
+
+        @Override
+        public void unmapAll() {
+            recorded.unmapAll();
+        }
+    }
+
+    private static DedupEngine engine() {
+        return DedupEngine.create(new EngineContext().poolBytes(8L << 20).warmFrames(0).hashSeed(5).conclude());
+    }
+
+    private static Guest mapped(DedupEngine engine, MergeDomain domain, String name, int pages, RefusingMapping[] into) {
+        return engine.createGuest(domain, name, (long) pages * PAGE, (first, count) -> into[0] = new RefusingMapping(first, count));
+    }
+
+    private static byte[] content(int tag) {
+        byte[] bytes = new byte[PAGE];
+        Arrays.fill(bytes, (byte) tag);
+        bytes[7] = 1;
+        return bytes;
+    }
+
+    private static byte[] read(Guest guest, long address) {
+        byte[] bytes = new byte[PAGE];
+        guest.read(address, bytes, 0, PAGE);
+        return bytes;
+    }
+
+    @Test
+    void installWhoseMapFailsLeavesNoFreedFrameInTheRegistry() {
+        try (DedupEngine engine = engine()) {
+            MergeDomain domain = engine.createDomain("d");
+            RefusingMapping[] map = new RefusingMapping[1];
+            Guest loader = mapped(engine, domain, "loader", 2, map);
+            Guest other = engine.createGuest(domain, "other", 2L * PAGE);
+            Guest victim = engine.createGuest(domain, "victim", 2L * PAGE);
+            byte[] block = content(3);
+            byte[] digest = new ContentDigest().digest(MemorySegment.ofArray(block), 0);
+            PageInstaller installer = engine.newPageInstaller();
+            long before = engine.framesInUse();
+            map[0].refuse = true;
+            assertThrows(RuntimeException.class, () -> installer.install(loader, 0, page ->
+                    MemorySegment.copy(MemorySegment.ofArray(block), 0, page, 0, PAGE), digest, 0));
+            assertEquals(0, domain.residentFrames(), "nothing unmapped is registered");
+            assertEquals(before, engine.framesInUse(), "the frame went back");
+            other.write(0, content(9), 0, PAGE);            // takes the freed frame again
+            if (engine.newPageInstaller().mapResident(victim, 0, digest, 0)) {
+                assertArrayEquals(block, read(victim, 0), "a resident mapping holds the block, not another guest's bytes");
+            }
+            assertArrayEquals(content(9), read(other, 0));
+            EngineInvariants.assertConsistent(engine, null, "after the refused install");
+        }
+    }
+
+    @Test
+    void mapResidentWhoseMapFailsTakesNoReference() {
+        try (DedupEngine engine = engine()) {
+            MergeDomain domain = engine.createDomain("d");
+            Guest first = engine.createGuest(domain, "first", 2L * PAGE);
+            RefusingMapping[] map = new RefusingMapping[1];
+            Guest second = mapped(engine, domain, "second", 2, map);
+            byte[] block = content(4);
+            byte[] digest = new ContentDigest().digest(MemorySegment.ofArray(block), 0);
+            PageInstaller installer = engine.newPageInstaller();
+            assertTrue(installer.install(first, 0, page ->
+                    MemorySegment.copy(MemorySegment.ofArray(block), 0, page, 0, PAGE), digest, 0));
+            map[0].refuse = true;
+            assertThrows(RuntimeException.class, () -> installer.mapResident(second, 0, digest, 0));
+            assertEquals(0, engine.counters().pagesSharing(), "no sharing was counted");
+            EngineInvariants.assertConsistent(engine, null, "after the refused mapResident");
+            first.destroy();
+            second.destroy();
+            assertEquals(0, engine.counters().pagesShared(), "the frame left the index with its last mapper");
+            assertEquals(1, engine.framesInUse(), "only the zero frame is left");
+        }
+    }
+
+    @Test
+    void mergeWhoseRemapFailsLeavesBothPagesAndTheIndexAsTheyWere() {
+        try (DedupEngine engine = engine()) {
+            MergeDomain domain = engine.createDomain("d");
+            RefusingMapping[] a = new RefusingMapping[1];
+            RefusingMapping[] b = new RefusingMapping[1];
+            RefusingMapping[] c = new RefusingMapping[1];
+            Guest ga = mapped(engine, domain, "a", 1, a);
+            Guest gb = mapped(engine, domain, "b", 1, b);
+            Guest gc = mapped(engine, domain, "c", 1, c);
+            byte[] same = content(6);
+            ga.write(0, same, 0, PAGE);
+            gb.write(0, same, 0, PAGE);
+            gc.write(0, same, 0, PAGE);
+            engine.scanner().scanFullPass();
+            b[0].refuse = true;          // the pair a+b cannot form: b's remap is refused
+            c[0].refuse = true;          // and c cannot join a stable frame either
+            for (int i = 0; i < 3; i++) {
+                try {
+                    engine.scanner().scanFullPass();
+                } catch (RuntimeException refused) {
+                    // the scanner reports the refusal; the engine must be as it was
+                }
+                EngineInvariants.assertConsistent(engine, null, "after refused merges, pass " + i);
+            }
+            assertArrayEquals(same, read(gb, 0));
+            ga.destroy();
+            gb.destroy();
+            gc.destroy();
+            assertEquals(0, engine.counters().pagesShared(), "pages_shared returns to 0");
+            assertEquals(1, engine.framesInUse(), "no frame leaked");
+            engine.knobs().maxPageSharing(8);           // refused while anything is still counted as shared
+        }
+    }
+
+    @Test
+    void unmergeWhoseRemapFailsLeaksNoFrame() {
+        try (DedupEngine engine = engine()) {
+            MergeDomain domain = engine.createDomain("d");
+            RefusingMapping[] a = new RefusingMapping[1];
+            RefusingMapping[] b = new RefusingMapping[1];
+            Guest ga = mapped(engine, domain, "a", 1, a);
+            Guest gb = mapped(engine, domain, "b", 1, b);
+            byte[] same = content(8);
+            ga.write(0, same, 0, PAGE);
+            gb.write(0, same, 0, PAGE);
+            engine.scanner().scanFullPass();
+            engine.scanner().scanFullPass();
+            assertEquals(1, engine.counters().pagesSharing(), "merged");
+            a[0].refuse = true;
+            b[0].refuse = true;
+            engine.knobs().run(ScanKnobs.RUN_UNMERGE);
+            try {
+                engine.scanner().doWork();
+            } catch (RuntimeException refused) {
+                // reported; nothing may leak
+            }
+            EngineInvariants.assertConsistent(engine, null, "after a refused unmerge");
+            assertArrayEquals(same, read(ga, 0));
+            ga.destroy();
+            gb.destroy();
+            assertEquals(1, engine.framesInUse(), "no frame leaked");
+            assertFalse(engine.knobs().run() == ScanKnobs.RUN_UNMERGE, "the unmerge is not retried forever");
+        }
+    }
+}

@@ -1,0 +1,46 @@
+package io.samepage.core;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.api.Test;
+
+/**
+ * The scan position never wraps: a round over the largest guest a page table holds (2^31 - 9 pages)
+ * visits its last chunks in order and ends. Main kept the chunk start in an {@code int}, and
+ * {@code chunkStart + 64} wrapped negative for guests of 2^31 - 63 to 2^31 - 9 pages, so every batch
+ * after it threw; this test drives the same arithmetic without a 32 GiB page table.
+ */
+class ScanCursorTest {
+
+    @Test
+    void theLastChunksOfTheLargestGuestAreVisitedInOrderAndTheRoundEnds() {
+        for (int pages : new int[] {Integer.MAX_VALUE - 63, Integer.MAX_VALUE - 9, Integer.MAX_VALUE - 8}) {
+            ScanCursor cursor = new ScanCursor();
+            cursor.start(new int[] {pages, 100});
+            long from = pages - 300L;
+            cursor.seekChunkOf(from);
+            long expected = from / ScanCursor.CHUNK_PAGES * ScanCursor.CHUNK_PAGES;
+            int visits = 0;
+            for (int g; (g = cursor.next()) >= 0; visits++) {
+                assertEquals(0, g, "only the large guest has pages this far");
+                assertEquals(expected++, cursor.page(), pages + " pages: visits stay in order");
+            }
+            assertEquals(pages, expected, pages + " pages: the round ends after the guest's last page");
+            assertTrue(visits > 0);
+        }
+    }
+
+    @Test
+    void aRoundVisitsChunkZeroOfEveryGuestThenChunkOne() {
+        ScanCursor cursor = new ScanCursor();
+        cursor.start(new int[] {70, 2, 65});
+        StringBuilder order = new StringBuilder();
+        for (int g; (g = cursor.next()) >= 0; ) {
+            if (cursor.page() == 0 || cursor.page() == 63 || cursor.page() == 64 || cursor.page() == 1) {
+                order.append(g).append(':').append(cursor.page()).append(' ');
+            }
+        }
+        assertEquals("0:0 0:1 0:63 1:0 1:1 2:0 2:1 2:63 0:64 2:64 ", order.toString());
+    }
+}
