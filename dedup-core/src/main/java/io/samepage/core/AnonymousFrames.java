@@ -35,7 +35,7 @@ final class AnonymousFrames implements FrameBacking {
             arena.close();
             throw e;
         }
-        this.discards = discardsToOs ? new DiscardList(region) : null;
+        this.discards = discardsToOs ? new DiscardList(region, arena) : null;
     }
 
     @Override

@@ -136,8 +136,10 @@ public final class MappedGuest {
     /**
      * Handles a copy-on-write exit of this guest's vCPU: a write ({@link VcpuExit.Mmio}) or a fault
      * ({@link VcpuExit.MemoryFault}) at a guest physical address inside this guest's slot. The write is
-     * applied through {@link #guest()}, which breaks sharing first; a fault breaks sharing of its page,
-     * and running the vCPU again retries the access.
+     * applied through {@link #guest()}, which breaks sharing first; a fault breaks sharing of its page
+     * without changing its bytes, in one engine operation under the page's lock, and running the vCPU
+     * again retries the access. Either is atomic with respect to other writers of the page through
+     * {@link #guest()} and other vCPUs' exits.
      *
      * @return true if handled (run the vCPU again); false if the exit is not one (a device's MMIO, a read)
      */
@@ -149,10 +151,7 @@ public final class MappedGuest {
                 return true;
             }
             case VcpuExit.MemoryFault fault when fault.physAddr() >= 0 && inside(fault.physAddr(), 1) -> {
-                long address = fault.physAddr() - mirror.guestPhysAddr;
-                byte[] one = new byte[1];
-                guest.read(address, one, 0, 1);
-                guest.write(address, one, 0, 1);
+                breakSharing(fault.physAddr() - mirror.guestPhysAddr);
                 writeExits.incrementAndGet();
                 return true;
             }
@@ -160,6 +159,24 @@ public final class MappedGuest {
                 return false;
             }
         }
+    }
+
+    /**
+     * The fault branch of {@link #handleExit}, by guest address: gives the page holding {@code address} a
+     * private copy, mapped writable, without changing its bytes. A page already writable was broken by
+     * another exit or a Java write since the fault; the vCPU's retry succeeds and nothing is written.
+     * Otherwise one {@link Guest#write} of the byte at {@code address} onto itself: its source is this
+     * guest's own mapping, which the engine reads under the page's lock after remapping the page onto
+     * its private copy, so the byte stored is the one the page holds, and no other writer's store can
+     * fall between the read and the write (they hold the same lock). Not covered: another running vCPU
+     * storing straight into that same byte between the remap and the one-byte copy; only an engine
+     * break that stores nothing would close that.
+     */
+    void breakSharing(long address) {
+        if (mirror.memory.writable((int) (address / MappedGuestMemory.PAGE_BYTES))) {
+            return;
+        }
+        guest.write(address, mirror.memory.window(address, 1));
     }
 
     /** Copy-on-write exits {@link #handleExit} handled. */

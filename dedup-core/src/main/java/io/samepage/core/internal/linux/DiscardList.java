@@ -23,6 +23,11 @@ import java.lang.invoke.VarHandle;
  * refusal switches every list to one {@code madvise} per range, with the same result. A range
  * adjacent to the previous one extends it instead of taking a new entry.
  *
+ * <p>The region's arena stays open for every call: the iovec array lives in that arena and is passed to
+ * {@code process_madvise} as a segment, so the downcall holds the arena (a concurrent close fails with
+ * {@link IllegalStateException} instead of unmapping the region under the call), and once it is closed
+ * {@link #discard} throws instead of advising addresses another mapping may have taken since.
+ *
  * <p>Thread safety: single writer; each thread that discards needs its own list. Allocates nothing
  * after construction.
  */
@@ -80,7 +85,10 @@ public final class DiscardList {
     }
 
     private final MemorySegment region;
-    /** {@code struct iovec[CAPACITY]}: {@code void *iov_base; size_t iov_len;} on 64-bit Linux. */
+    /**
+     * {@code struct iovec[CAPACITY]}: {@code void *iov_base; size_t iov_len;} on 64-bit Linux. Allocated
+     * in the region's arena, so passing it to the downcall keeps the region mapped for the call.
+     */
     private final MemorySegment iovecs;
     private final MemorySegment capture;
     private final long[] offsets = new long[CAPACITY];
@@ -88,18 +96,23 @@ public final class DiscardList {
     private int count;
 
     /**
-     * A list over {@code region}, a segment from {@link NativeMemory#reserve}.
+     * A list over {@code region}, a segment from {@link NativeMemory#reserve} owned by {@code owner}.
+     * The list's few KiB of call buffers are allocated in {@code owner} too, and freed when it closes.
      *
-     * @throws IllegalStateException if native memory is not available
+     * @throws IllegalArgumentException if {@code region} does not belong to {@code owner}
+     * @throws IllegalStateException    if native memory is not available, or {@code owner} is closed
      */
-    public DiscardList(MemorySegment region) {
+    public DiscardList(MemorySegment region, Arena owner) {
         if (!NativeMemory.available()) {
             throw new IllegalStateException("native memory is not available; check NativeMemory.available() first");
         }
+        if (!region.scope().equals(owner.scope())) {
+            throw new IllegalArgumentException("the region must belong to the given arena: the list holds that "
+                    + "arena open while the kernel works on the region");
+        }
         this.region = region;
-        Arena arena = Arena.ofAuto();
-        this.iovecs = arena.allocate(IOVEC_BYTES * CAPACITY, Long.BYTES);
-        this.capture = arena.allocate(CAPTURE_LAYOUT);
+        this.iovecs = owner.allocate(IOVEC_BYTES * CAPACITY, Long.BYTES);
+        this.capture = owner.allocate(CAPTURE_LAYOUT);
     }
 
     /** True when {@link #add} could need a new entry and none is left: {@link #discard} first. */
@@ -137,7 +150,8 @@ public final class DiscardList {
      * Drops the physical pages of every listed range ({@code MADV_DONTNEED}: the process RSS falls and
      * the ranges read as zeros), then empties the list.
      *
-     * @throws IllegalStateException if the kernel refuses a range; the message carries errno
+     * @throws IllegalStateException if the region's arena is closed or closing (nothing is discarded
+     *                               then), or the kernel refuses a range (the message carries errno)
      */
     public void discard() {
         int n = count;
@@ -158,9 +172,10 @@ public final class DiscardList {
         }
         long result;
         try {
-            // Safe: every iovec names a page-aligned range inside region (checked in add), a live
-            // mapping of this process that the caller keeps open across the call; the advice only drops
-            // page contents, it never unmaps. The pidfd names this process, so no other is touched.
+            // Safe: every iovec names a page-aligned range inside region (checked in add). iovecs lives
+            // in region's arena, so the downcall holds that arena for the call: the region stays
+            // mapped, and a closed one throws here before the kernel sees an address. The advice only
+            // drops page contents, it never unmaps. The pidfd names this process, so no other is touched.
             result = (long) PROCESS_MADVISE.invokeExact(capture, SELF_PIDFD, iovecs, (long) n, MADV_DONTNEED, 0);
         } catch (Throwable t) {
             throw new IllegalStateException("process_madvise downcall failed", t);

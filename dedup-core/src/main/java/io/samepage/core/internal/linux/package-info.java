@@ -30,10 +30,12 @@
  *   <li>{@code madvise} receives a slice of a live segment: the bounds are checked by
  *       {@link java.lang.foreign.MemorySegment#asSlice(long, long)} and the downcall keeps the arena alive
  *       for its duration, so it can never discard memory the region does not own.</li>
- *   <li>{@code process_madvise} receives raw addresses in an iovec array, so the JDK cannot keep the
- *       region alive for it: each range is bounds-checked against the region when it is added, and
- *       the pool that owns the region never closes it while a discard can run (its close must not
- *       race with any other use). The pidfd names this process only.</li>
+ *   <li>{@code process_madvise} receives raw addresses in an iovec array, each bounds-checked against
+ *       the region when it is added. The array itself is allocated in the region's arena and passed as a
+ *       segment, so the downcall keeps that arena alive as it does for {@code madvise}: a close during
+ *       the call fails instead of unmapping the region under it, and a list whose region is closed
+ *       throws before the kernel sees an address that another mapping may have taken. The pidfd names
+ *       this process only.</li>
  * </ul>
  *
  * <p>No segment made here reaches another package's public API except as
