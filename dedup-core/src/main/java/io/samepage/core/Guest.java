@@ -181,6 +181,35 @@ public final class Guest {
         }
     }
 
+    /**
+     * Gives the page holding {@code address} a private frame, mapped writable, without changing a byte:
+     * what a VMM does for a guest's write that faulted on a merged page, before it lets the vCPU retry the
+     * store itself. Does nothing if the page is private already. Nothing is stored, so no store by
+     * anyone else can be lost.
+     *
+     * @throws DedupException {@link Kind#POOL_EXHAUSTED} (no frame), {@link Kind#HOST_REFUSED} (the remap
+     *                        was refused), {@link Kind#DESTROYED} or {@link Kind#INVALID_ARGUMENT}; nothing changed
+     */
+    public void breakSharing(long address) {
+        checkRange(address, 1);
+        int page = (int) (address >>> Pages.PAGE_SHIFT);
+        StampedLock lock = stripes.of(page);
+        long stamp = lock.writeLock();
+        try {
+            checkAlive();
+            if (isPrivate(page)) {
+                return;
+            }
+            if (!pool.tryReserve(1)) {
+                throw new DedupException(Kind.POOL_EXHAUSTED, "host frame pool exhausted: guest " + name
+                        + " needs a free frame to break sharing of page " + page + "; none is free");
+            }
+            unmerge(page);
+        } finally {
+            lock.unlockWrite(stamp);
+        }
+    }
+
     /** Per-guest counters, named as KSM's {@code /proc/PID/ksm_stat}. */
     public GuestCounters counters() {
         long merging = mergingPages.get();
@@ -507,8 +536,8 @@ public final class Guest {
     }
 
     /**
-     * Gives a merged page (stable or zero-merged) a private copy again. Caller holds the stripe and a
-     * reservation of one frame, which this takes.
+     * Gives a merged page (stable, zero-merged, or a never-written page on the zero frame) a private copy
+     * again. Caller holds the stripe and a reservation of one frame, which this takes.
      *
      * @throws DedupException ({@link Kind#HOST_REFUSED}) if the host refused the remap; the page is
      *                        still merged and the frame went back to the pool

@@ -37,6 +37,12 @@ class ModelBasedTest {
         new ModelRun(seed).execute(STEPS);
     }
 
+    @ParameterizedTest(name = "seed {0}, 3 hash values")
+    @MethodSource("seeds")
+    void everyReadReturnsTheLastWriteWhenHashesCollideAtWill(long seed) {
+        new ModelRun(seed, new CountingHashers.Few(3)).execute(STEPS);
+    }
+
     @Test
     void identicalContentInEveryDomainMergesOnlyWithinItsDomain() {
         EngineContext context = new EngineContext().poolBytes(16L << 20).hashSeed(3);

@@ -55,11 +55,19 @@ final class ModelRun {
     private int guestsCreated;
 
     ModelRun(long seed) {
+        this(seed, null);
+    }
+
+    /**
+     * A run whose scanner hashes with {@code weakHasher} (null: the engine's own): a hasher of a handful
+     * of values puts most contents under one key, so the collision trees carry the run.
+     */
+    ModelRun(long seed, PageHasher weakHasher) {
         this.seed = seed;
         this.rnd = new SplittableRandom(seed);
         this.shareZeroFrame = rnd.nextBoolean();
         EngineContext context = new EngineContext().poolBytes(32L << 20).hashSeed(seed)
-                .shareZeroFrameAcrossDomains(shareZeroFrame);
+                .shareZeroFrameAcrossDomains(shareZeroFrame).customHasher(weakHasher);
         context.knobs().useZeroPages(rnd.nextBoolean()).smartScan(rnd.nextBoolean())
                 .maxPageSharing(rnd.nextInt(3) == 0 ? 2 + rnd.nextInt(2) : 256);
         this.engine = DedupEngine.create(context.conclude());

@@ -36,7 +36,7 @@ class PoolPressureTest {
             byte[] half = new byte[32 * PAGE];
             Arrays.fill(half, (byte) 7);
             int refused = 0;
-            int rounds = 3000;
+            int rounds = 1000;
             try {
                 for (int i = 0; i < rounds; i++) {
                     for (int h = 0; h < 2; h++) {

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 
+import io.samepage.hashing.CrcCollisions;
 import io.samepage.hashing.HashAlgorithm;
 import io.samepage.hashing.Pages;
 import java.util.Arrays;

@@ -163,20 +163,13 @@ public final class MappedGuest {
 
     /**
      * The fault branch of {@link #handleExit}, by guest address: gives the page holding {@code address} a
-     * private copy, mapped writable, without changing its bytes. A page already writable was broken by
-     * another exit or a Java write since the fault; the vCPU's retry succeeds and nothing is written.
-     * Otherwise one {@link Guest#write} of the byte at {@code address} onto itself: its source is this
-     * guest's own mapping, which the engine reads under the page's lock after remapping the page onto
-     * its private copy, so the byte stored is the one the page holds, and no other writer's store can
-     * fall between the read and the write (they hold the same lock). Not covered: another running vCPU
-     * storing straight into that same byte between the remap and the one-byte copy; only an engine
-     * break that stores nothing would close that.
+     * private copy, mapped writable, without changing its bytes ({@link Guest#breakSharing}: under the
+     * page's lock, storing nothing, so neither a Java writer's nor another vCPU's store can be lost). A
+     * page already private (broken by another exit or a Java write since the fault) is left as it is;
+     * either way the vCPU retries its store.
      */
     void breakSharing(long address) {
-        if (mirror.memory.writable((int) (address / MappedGuestMemory.PAGE_BYTES))) {
-            return;
-        }
-        guest.write(address, mirror.memory.window(address, 1));
+        guest.breakSharing(address);
     }
 
     /** Copy-on-write exits {@link #handleExit} handled. */

@@ -177,16 +177,6 @@ public final class MappedGuestMemory implements AutoCloseable {
     }
 
     /**
-     * A read-only view of this memory's own mappings over {@code [guestAddress, + length)}: reading it
-     * reads the frames the pages map at that moment, read-only or not, and never faults. For a reader
-     * that holds the engine's lock of those pages, so no remap moves them meanwhile; after {@link #close}
-     * every access throws.
-     */
-    MemorySegment window(long guestAddress, long length) {
-        return range.asSlice(guestAddress, length).asReadOnly();
-    }
-
-    /**
      * Copies {@code src} into guest memory at {@code guestAddress}, into the frames the pages map.
      *
      * @throws IllegalStateException and writes nothing if a page in the range is read-only or maps no

@@ -1,4 +1,4 @@
-package io.samepage.core;
+package io.samepage.hashing;
 
 import java.util.zip.CRC32C;
 
@@ -10,17 +10,20 @@ import java.util.zip.CRC32C;
  * those kernel vectors into a half page leaves its CRC32C unchanged, whatever seed a hasher mixes in
  * afterwards. {@code Crc32cPageHasher} hashes the two 2 KiB halves separately, so pages that keep both
  * halves' CRCs collide under it.
+ *
+ * <p>For tests and reports that show what such content costs the engine, and why the default hash is
+ * keyed. Not thread safe; building one costs a few milliseconds.
  */
-final class CrcCollisions {
+public final class CrcCollisions {
 
-    static final int HALF = 2048;
+    public static final int HALF = 2048;
     /** Single-bit positions tried: their 32-bit images span at most 32 dimensions, so at least 64 kernel vectors. */
     private static final int BITS = 96;
 
     /** Kernel vectors: each a set of the first {@link #BITS} bit positions, as a bit mask in two longs. */
     private final long[][] kernel;
 
-    CrcCollisions() {
+    public CrcCollisions() {
         int[] image = new int[BITS];
         byte[] zeros = new byte[HALF];
         int crcZero = crc(zeros);
@@ -67,7 +70,7 @@ final class CrcCollisions {
     }
 
     /** How many independent kernel vectors there are: {@code 2^dimension()} distinct colliding halves. */
-    int dimension() {
+    public int dimension() {
         return kernel.length;
     }
 
@@ -76,7 +79,7 @@ final class CrcCollisions {
      * selects kernel vector i) XORed into its first half: both halves keep {@code base}'s CRC32C, and
      * different indexes give different pages.
      */
-    byte[] page(byte[] base, long index) {
+    public byte[] page(byte[] base, long index) {
         byte[] page = base.clone();
         for (int v = 0; v < kernel.length && index >>> v != 0; v++) {
             if ((index >>> v & 1) == 0) {
@@ -91,7 +94,8 @@ final class CrcCollisions {
         return page;
     }
 
-    static int crc(byte[] bytes, int offset) {
+    /** CRC32C of the 2 KiB half of {@code bytes} at {@code offset}. */
+    public static int crc(byte[] bytes, int offset) {
         CRC32C crc = new CRC32C();
         crc.update(bytes, offset, HALF);
         return (int) crc.getValue();

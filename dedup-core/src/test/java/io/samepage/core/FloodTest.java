@@ -1,0 +1,100 @@
+package io.samepage.core;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.samepage.hashing.CrcCollisions;
+import io.samepage.hashing.HashAlgorithm;
+import io.samepage.hashing.PageHasher;
+import io.samepage.hashing.Pages;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Hash flooding: n distinct pages under one key cost O(log n) full compares per lookup (the indexes
+ * order colliding contents by their bytes), never O(n). Counted in compares, not time. On ad2fa2a the
+ * same content cost a compare with every earlier colliding page: about n^2/2 per full scan.
+ */
+class FloodTest {
+
+    private static final int PAGE = Pages.PAGE_SIZE;
+    private static final int PAGES = 4096;
+    private static final int TWINS = 256;
+    private static final int SCANS = 3;
+
+    /** Compares a full scan may make per page: a chain compare plus a find and an insert in a treap. */
+    private static long bound(int pages) {
+        return (long) SCANS * pages * 4 * (64 - Long.numberOfLeadingZeros(pages));
+    }
+
+    private static long scanAndCount(EngineContext context, byte[][] contents) {
+        try (DedupEngine engine = DedupEngine.create(context.poolBytes(64L << 20).conclude())) {
+            Guest guest = engine.createGuest(engine.createDomain("tenant"), "flood", (long) contents.length * PAGE);
+            for (int p = 0; p < contents.length; p++) {
+                guest.write((long) p * PAGE, contents[p], 0, PAGE);
+            }
+            long before = engine.pagesCompared();
+            for (int i = 0; i < SCANS; i++) {
+                engine.scanner().scanFullPass();
+            }
+            long compares = engine.pagesCompared() - before;
+            assertEquals(TWINS, engine.counters().pagesSharing(), "every twin merged, colliding or not");
+            byte[] read = new byte[PAGE];
+            for (int p = 0; p < contents.length; p += 97) {
+                guest.read((long) p * PAGE, read, 0, PAGE);
+                assertArrayEquals(contents[p], read, "page " + p);
+            }
+            EngineInvariants.assertConsistent(engine, null, "after the flood");
+            return compares;
+        }
+    }
+
+    /** {@code PAGES} distinct pages from {@code distinct}, then {@code TWINS} copies of some of them. */
+    private static byte[][] withTwins(byte[][] distinct) {
+        byte[][] contents = new byte[distinct.length + TWINS][];
+        System.arraycopy(distinct, 0, contents, 0, distinct.length);
+        for (int t = 0; t < TWINS; t++) {
+            contents[distinct.length + t] = distinct[t * 13 % distinct.length];
+        }
+        return contents;
+    }
+
+    private static byte[][] randomPages(long seed) {
+        SplittableRandom random = new SplittableRandom(seed);
+        byte[][] pages = new byte[PAGES][PAGE];
+        for (byte[] page : pages) {
+            random.nextBytes(page);
+        }
+        return pages;
+    }
+
+    private static byte[][] craftedPages() {
+        CrcCollisions crafted = new CrcCollisions();
+        byte[] base = new byte[PAGE];
+        new SplittableRandom(7).nextBytes(base);
+        byte[][] pages = new byte[PAGES][];
+        for (int i = 0; i < PAGES; i++) {
+            pages[i] = crafted.page(base, i + 1);
+        }
+        return pages;
+    }
+
+    @Test
+    void pagesThatAllHashAlikeCostLogarithmicComparesPerLookup() {
+        PageHasher constant = new CountingHashers.Constant();
+        long compares = scanAndCount(new EngineContext().customHasher(constant), withTwins(randomPages(3)));
+        assertTrue(compares <= bound(PAGES + TWINS), compares + " compares for " + (PAGES + TWINS)
+                + " pages under one key in " + SCANS + " scans; O(log n) per lookup allows " + bound(PAGES + TWINS));
+    }
+
+    @Test
+    void pagesCraftedAgainstCrc32cCostLogarithmicComparesUnderCrc32c() {
+        byte[][] crafted = craftedPages();
+        assertEquals(CrcCollisions.crc(crafted[0], 0), CrcCollisions.crc(crafted[1], 0), "the pages collide under CRC32C");
+        EngineContext context = new EngineContext().hashAlgorithm(HashAlgorithm.CRC32C).hashSeed(5);
+        long compares = scanAndCount(context, withTwins(crafted));
+        assertTrue(compares <= bound(PAGES + TWINS), compares + " compares; O(log n) per lookup allows "
+                + bound(PAGES + TWINS));
+    }
+}
