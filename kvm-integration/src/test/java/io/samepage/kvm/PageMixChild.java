@@ -18,7 +18,8 @@ import java.util.SplittableRandom;
  *       ({@link #expectedPage}).</li>
  *   <li>{@code sparse}: 1 MiB of private anonymous memory mapped without touching it (no huge pages),
  *       of which the first 64 pages are written (byte 0 of page p is p + 1), the next 64 only read (they
- *       map the kernel's zero page), the last 128 never touched: not present.</li>
+ *       map the kernel's zero page, unless the kernel allocates a zeroed page on a read fault), the last
+ *       128 never touched: not present.</li>
  * </ul>
  * It prints {@code mix HEX}, {@code sparse HEX} and {@code ready}, then waits for its stdin to close.
  */

@@ -19,11 +19,17 @@ import java.nio.file.StandardOpenOption;
  * another process that maps one of them (an anonymous page read but never written) is not counted as
  * resident memory: it has no RAM of its own.
  *
- * <p>How: map 4 MiB of private anonymous memory read-only, read one byte from a 4 KiB part (the kernel
- * maps its zero page there) and one from a 2 MiB-aligned part with {@code MADV_HUGEPAGE} (the huge zero
- * page, if transparent huge pages and {@code use_zero_page} are on), look both up in
+ * <p>How: map 4 MiB of private anonymous memory read-only, read one byte from each of two 4 KiB pages
+ * (the kernel maps its zero page there) and one from a 2 MiB-aligned part with {@code MADV_HUGEPAGE}
+ * (the huge zero page, if transparent huge pages and {@code use_zero_page} are on), look them up in
  * {@code /proc/self/pagemap}, unmap. The kernel shows frame numbers only to CAP_SYS_ADMIN; without it
  * the probe finds nothing, and such pages count as resident zero pages.
+ *
+ * <p>Not every kernel maps the zero page on a read fault: some (e.g. guest kernels booted with
+ * {@code pvm_no_zero_page=1}) allocate a fresh zeroed page for every read, which is then real resident
+ * memory. So the probe only accepts a frame that both small pages map and that is not exclusively
+ * mapped; two fresh pages never share a frame. Otherwise it finds nothing, rather than taking the frame
+ * of a private page that is freed at unmap and may later hold anything.
  *
  * <p>The answer is computed once and kept: the zero page never moves, and once this process has mapped
  * the huge zero page the kernel keeps it allocated until this process exits.
@@ -112,20 +118,23 @@ public final class ZeroPageProbe {
         try {
             long base = region.address();
             long huge = (base + HUGE - 1) & -HUGE;
-            long small = huge == base ? base + HUGE : base;
+            // Two 4 KiB pages outside the huge range: before it if there is room, else after it.
+            long small = huge - base >= 2 * PAGE ? base : huge + HUGE;
             boolean tryHuge = hugeZeroPageEnabled();
             // Safe: region is the SPAN bytes just mapped for this probe and unmapped only below, after the
             // last access; every offset read is inside it.
             MemorySegment memory = region.reinterpret(SPAN);
             // Safe: both ranges lie inside the mapping; madvise only changes how it is backed.
-            int advised = (int) madvise.invokeExact(memory.asSlice(small - base, PAGE), (long) PAGE, MADV_NOHUGEPAGE);
+            int advised = (int) madvise.invokeExact(memory.asSlice(small - base, 2 * PAGE), 2L * PAGE,
+                    MADV_NOHUGEPAGE);
             if (tryHuge) {
                 advised |= (int) madvise.invokeExact(memory.asSlice(huge - base, HUGE), HUGE, MADV_HUGEPAGE);
             }
             if (advised != 0) {
                 return NONE;
             }
-            byte smallByte = memory.get(ValueLayout.JAVA_BYTE, small - base);
+            byte smallByte = (byte) (memory.get(ValueLayout.JAVA_BYTE, small - base)
+                    | memory.get(ValueLayout.JAVA_BYTE, small + PAGE - base));
             byte hugeByte = tryHuge ? memory.get(ValueLayout.JAVA_BYTE, huge - base) : 0;
             if (smallByte != 0 || hugeByte != 0) {
                 return NONE;
@@ -146,16 +155,20 @@ public final class ZeroPageProbe {
     /** Reads this process's pagemap entries for the probe pages. */
     private static Frames lookUp(long small, long huge) throws IOException {
         try (FileChannel pagemap = FileChannel.open(Path.of("/proc/self/pagemap"), StandardOpenOption.READ)) {
-            long zero = PageMapEntry.frame(entry(pagemap, small));
-            if (zero <= 0) {
+            long first = entry(pagemap, small);
+            long zero = PageMapEntry.frame(first);
+            // The zero page is shared by every such page; a kernel that allocates on read faults gives
+            // each page its own, exclusively mapped frame.
+            if (zero <= 0 || PageMapEntry.exclusive(first)
+                    || PageMapEntry.frame(entry(pagemap, small + PAGE)) != zero) {
                 return NONE;
             }
             long hugeFirst = -1;
             if (huge >= 0) {
-                long first = entry(pagemap, huge);
-                long firstFrame = PageMapEntry.frame(first);
+                long hugeEntry = entry(pagemap, huge);
+                long firstFrame = PageMapEntry.frame(hugeEntry);
                 // A freshly allocated huge page would be exclusively mapped; the huge zero page never is.
-                if (firstFrame > 0 && firstFrame != zero && !PageMapEntry.exclusive(first)
+                if (firstFrame > 0 && firstFrame != zero && !PageMapEntry.exclusive(hugeEntry)
                         && PageMapEntry.frame(entry(pagemap, huge + PAGE)) == firstFrame + 1) {
                     hugeFirst = firstFrame;
                 }
