@@ -13,8 +13,8 @@ package io.samepage.core;
  * @param pagesScanned     written (or merged) guest pages visited by the scanner
  * @param pagesSkipped     visits that {@code smart_scan} skipped
  * @param ksmZeroPages     pages mapped to the zero frame by {@code use_zero_pages}
- * @param stableNodeChains stable hashes holding more than one frame (chains of duplicates)
- * @param stableNodeDups   frames in those chains
+ * @param stableNodeChains contents held by more than one stable frame (chains of duplicates), by bytes, not hash
+ * @param stableNodeDups   frames of those contents
  * @param generalProfit    {@code (pagesSharing + ksmZeroPages) * 4096 - metadataBytes}
  * @param pagesTotal       guest pages of all live guests
  * @param metadataBytes    the engine's real metadata: per-frame and per-page arrays, index tables, locks

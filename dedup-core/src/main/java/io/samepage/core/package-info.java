@@ -32,17 +32,31 @@
  *       and the key it is indexed by, never change while it is indexed.</li>
  *   <li>A frame's reference count equals the guest pages mapping it; the last unmapping removes it from
  *       the stable index, then frees it.</li>
+ *   <li>Index and registry entries name only live, mapped frames; the counters equal a recount from the
+ *       page tables, yet are kept as pages change, so reading them never walks pages.</li>
+ *   <li>Colliding keys never cost more than O(log n) full compares per lookup: content whose key is taken
+ *       by other content is ordered by its bytes ({@link io.samepage.core.ContentTree}).</li>
  *   <li>Lock order: page stripes, then a domain's stable-index lock. Writers take stripes of one guest
  *       in ascending order; the scanner takes a second stripe only with {@code tryWriteLock}.</li>
  * </ul>
+ *
+ * <h2>Failure atomicity</h2>
+ * Every public operation and every scanner step either completes or leaves the engine exactly as it
+ * was, whatever fails underneath: the pool (frames are reserved before anything changes), a
+ * {@link io.samepage.core.PageMapping} (a page is mapped before any index, refcount, registry entry or
+ * counter changes, and what was taken is dropped if the map is refused), a
+ * {@link io.samepage.core.FrameBacking} (freeing never fails: a failed release zeroes in place), an
+ * {@code Error} from a mapping factory. The error reaches the caller as a
+ * {@link io.samepage.core.DedupException} with its {@link io.samepage.core.DedupException.Kind kind}.
  *
  * <h2>Counters and knobs</h2>
  * {@link io.samepage.core.EngineCounters} and {@link io.samepage.core.ScanKnobs} use KSM's names and
  * definitions, so an operator who knows {@code /sys/kernel/mm/ksm} knows these.
  *
  * <h2>Rejected alternatives</h2>
- * KSM's memcmp-ordered red-black trees (O(log n) page compares per lookup, against one compare per
- * lookup for a hash table whose hash only filters); an object per page or per frame (16 bytes of
+ * KSM's memcmp-ordered red-black trees for every page (O(log n) page compares per lookup, against one
+ * compare per lookup for a hash table whose hash only filters; the engine keeps such an ordering only
+ * for colliding keys); an object per page or per frame (16 bytes of
  * primitives instead of ~40 bytes of header and references); write protection through the MMU for
  * guests held in software (this page table sees every write, so copy-on-write needs no fault; only a
  * mapped guest, which a KVM guest writes directly, pays for write protection).
