@@ -93,8 +93,9 @@ class FailingMappingTest {
             PageInstaller installer = engine.newPageInstaller();
             long before = engine.framesInUse();
             map[0].refuse = true;
-            assertThrows(RuntimeException.class, () -> installer.install(loader, 0, page ->
+            DedupException refused = assertThrows(DedupException.class, () -> installer.install(loader, 0, page ->
                     MemorySegment.copy(MemorySegment.ofArray(block), 0, page, 0, PAGE), digest, 0));
+            assertEquals(DedupException.Kind.HOST_REFUSED, refused.kind());
             assertEquals(0, domain.residentFrames(), "nothing unmapped is registered");
             assertEquals(before, engine.framesInUse(), "the frame went back");
             other.write(0, content(9), 0, PAGE);            // takes the freed frame again
@@ -119,7 +120,8 @@ class FailingMappingTest {
             assertTrue(installer.install(first, 0, page ->
                     MemorySegment.copy(MemorySegment.ofArray(block), 0, page, 0, PAGE), digest, 0));
             map[0].refuse = true;
-            assertThrows(RuntimeException.class, () -> installer.mapResident(second, 0, digest, 0));
+            assertEquals(DedupException.Kind.HOST_REFUSED,
+                    assertThrows(DedupException.class, () -> installer.mapResident(second, 0, digest, 0)).kind());
             assertEquals(0, engine.counters().pagesSharing(), "no sharing was counted");
             EngineInvariants.assertConsistent(engine, null, "after the refused mapResident");
             first.destroy();
@@ -149,8 +151,8 @@ class FailingMappingTest {
             for (int i = 0; i < 3; i++) {
                 try {
                     engine.scanner().scanFullPass();
-                } catch (RuntimeException refused) {
-                    // the scanner reports the refusal; the engine must be as it was
+                } catch (DedupException refused) {
+                    assertEquals(DedupException.Kind.HOST_REFUSED, refused.kind(), "the scanner reports the refusal");
                 }
                 EngineInvariants.assertConsistent(engine, null, "after refused merges, pass " + i);
             }
@@ -181,11 +183,8 @@ class FailingMappingTest {
             a[0].refuse = true;
             b[0].refuse = true;
             engine.knobs().run(ScanKnobs.RUN_UNMERGE);
-            try {
-                engine.scanner().doWork();
-            } catch (RuntimeException refused) {
-                // reported; nothing may leak
-            }
+            DedupException refused = assertThrows(DedupException.class, () -> engine.scanner().doWork());
+            assertEquals(DedupException.Kind.HOST_REFUSED, refused.kind(), "reported; nothing may leak");
             EngineInvariants.assertConsistent(engine, null, "after a refused unmerge");
             assertArrayEquals(same, read(ga, 0));
             ga.destroy();

@@ -124,8 +124,9 @@ class MergingTest {
         assertEquals(1, c.stableNodeChains());
         assertEquals(2, c.stableNodeDups());
         DedupException refused = assertThrows(DedupException.class, () -> e.knobs().maxPageSharing(4));
-        assertTrue(refused.getMessage().contains("unmerge first"), refused.getMessage());
-        assertThrows(DedupException.class, () -> e.knobs().maxPageSharing(1));
+        assertEquals(DedupException.Kind.KNOB_REFUSED, refused.kind(), refused.getMessage());
+        assertEquals(DedupException.Kind.INVALID_ARGUMENT,
+                assertThrows(DedupException.class, () -> e.knobs().maxPageSharing(1)).kind());
     }
 
     @Test

@@ -78,7 +78,9 @@ class PoolPressureTest {
             assertEquals(1, merged.pagesShared());
             assertEquals(5, merged.pagesSharing());
             engine.knobs().run(ScanKnobs.RUN_UNMERGE);
-            assertThrows(DedupException.class, () -> engine.scanner().doWork(), "the shortage is reported");
+            DedupException shortage = assertThrows(DedupException.class, () -> engine.scanner().doWork(),
+                    "the shortage is reported");
+            assertEquals(DedupException.Kind.POOL_EXHAUSTED, shortage.kind());
             assertEquals(ScanKnobs.RUN_STOP, engine.knobs().run(), "run goes back to 0, as KSM does on ENOMEM");
             EngineCounters after = engine.counters();
             assertEquals(1, after.pagesShared(), "nothing was unmerged: it was all or nothing");
