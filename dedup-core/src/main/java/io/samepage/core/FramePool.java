@@ -495,7 +495,7 @@ public final class FramePool implements AutoCloseable {
      */
     public void releaseInPlace(int frame) {
         checkFreeable(frame);
-        backing.release(frame);
+        release(frame);
     }
 
     /** Frames allocated and not freed, the zero frame excluded. Thread safe; a consistent snapshot. */

@@ -1,0 +1,25 @@
+package io.samepage.core;
+
+import java.util.stream.LongStream;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * Failure atomicity under a failing host: see {@link FaultModelRun} for the steps and the checks.
+ * Replay one seed with {@code ./mvnw -pl dedup-core test -Dtest=FaultInjectionTest -Dsamepage.seed=N}.
+ */
+class FaultInjectionTest {
+
+    private static final int STEPS = 1500;
+
+    static LongStream seeds() {
+        String replay = System.getProperty("samepage.seed", "").trim();
+        return replay.isEmpty() ? LongStream.rangeClosed(1, 16) : LongStream.of(Long.parseLong(replay));
+    }
+
+    @ParameterizedTest(name = "seed {0}")
+    @MethodSource("seeds")
+    void everyRefusedStepChangesNothingAndEveryOtherReadsBackWhatWasWritten(long seed) {
+        new FaultModelRun(seed).execute(STEPS);
+    }
+}

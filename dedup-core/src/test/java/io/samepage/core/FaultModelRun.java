@@ -1,0 +1,230 @@
+package io.samepage.core;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import io.samepage.hashing.ContentDigest;
+import io.samepage.hashing.PageHasher;
+import io.samepage.hashing.Pages;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Set;
+import java.util.SplittableRandom;
+
+/**
+ * One seed of {@link FaultInjectionTest}: a small engine on a host that fails at random
+ * ({@link FaultyHost}: remaps, protections, mapping creation and frame releases), with a tiny pool,
+ * software and mapped guests in two domains, image installs and resident mappings through
+ * {@link PageInstaller}, scans, {@code run=2}, knob changes and guests created and destroyed. Every
+ * step is applied to the engine and to byte-array models; a step the engine refuses must throw a
+ * {@link DedupException} of an expected kind and change nothing the guests can read. After every step
+ * every guest is read back whole and {@link EngineInvariants} checks the structure and recounts the
+ * counters. Failures name the seed, the step and the last steps.
+ */
+final class FaultModelRun {
+
+    private static final int PAGE = Pages.PAGE_SIZE;
+    private static final int CONTENTS = 4;
+    private static final Set<DedupException.Kind> REFUSALS =
+            EnumSet.of(DedupException.Kind.POOL_EXHAUSTED, DedupException.Kind.HOST_REFUSED);
+
+    private final long seed;
+    private final SplittableRandom rnd;
+    private final FaultyHost host;
+    private final DedupEngine engine;
+    private final PageHasher checkHasher;
+    private final PageInstaller installer;
+    private final List<MergeDomain> domains = new ArrayList<>();
+    private final List<GuestModel> models = new ArrayList<>();
+    private final byte[][] contents = new byte[CONTENTS][PAGE];
+    private final byte[][] digests = new byte[CONTENTS][];
+    private final ArrayDeque<String> recent = new ArrayDeque<>();
+    private int step;
+    private int created;
+    private long refused;
+
+    FaultModelRun(long seed) {
+        this.seed = seed;
+        this.rnd = new SplittableRandom(seed);
+        this.host = new FaultyHost(seed * 31 + 7, 4 + rnd.nextInt(12));
+        boolean weak = rnd.nextBoolean();
+        EngineContext context = new EngineContext().poolBytes((96L + rnd.nextInt(160)) * PAGE).hashSeed(seed)
+                .warmFrames(rnd.nextInt(3) * 4).frameBacking(host.backing())
+                .customHasher(weak ? new CountingHashers.Few(3) : null);
+        context.knobs().useZeroPages(rnd.nextBoolean()).smartScan(false)
+                .maxPageSharing(rnd.nextBoolean() ? 2 + rnd.nextInt(2) : 256);
+        this.engine = DedupEngine.create(context.conclude());
+        this.checkHasher = weak ? null : context.newScannerHasher();   // installs file under the engine's own hash
+        this.installer = engine.newPageInstaller();
+        for (int c = 0; c < CONTENTS; c++) {
+            rnd.nextBytes(contents[c]);
+            contents[c][0] = (byte) c;
+            digests[c] = new ContentDigest().digest(MemorySegment.ofArray(contents[c]), 0);
+        }
+    }
+
+    void execute(int steps) {
+        try (engine) {
+            domains.add(engine.createDomain("d0"));
+            domains.add(engine.createDomain("d1"));
+            for (int g = 0; g < 3; g++) {
+                createGuest();
+            }
+            for (step = 1; step <= steps; step++) {
+                doStep();
+                checkEverything();
+            }
+            assertTrue(host.refusals() > 0 && refused > 0, where() + ": the host never failed, so this proved nothing");
+            assertTrue(engine.scanner().merges() > 0, where() + ": nothing merged, so this proved nothing");
+        } catch (Throwable t) {
+            throw new AssertionError("seed " + seed + " failed at step " + step + "; replay with -Dsamepage.seed="
+                    + seed + "; last steps: " + String.join(" | ", recent), t);
+        }
+    }
+
+    private void doStep() {
+        int r = rnd.nextInt(100);
+        if (r < 25) {
+            GuestModel m = anyGuest();
+            int page = rnd.nextInt(m.pages());
+            byte[] bytes = rnd.nextInt(4) == 0 ? randomPage() : contents[rnd.nextInt(CONTENTS)];
+            attempt("write page " + page + " of " + m.name(), () -> m.guest.write((long) page * PAGE, bytes, 0, PAGE),
+                    () -> System.arraycopy(bytes, 0, m.bytes, page * PAGE, PAGE));
+        } else if (r < 33) {
+            GuestModel m = anyGuest();
+            int page = rnd.nextInt(m.pages());
+            int at = page * PAGE + rnd.nextInt(PAGE - 8);
+            byte[] bytes = {(byte) rnd.nextInt(), (byte) rnd.nextInt(), 0, 1};
+            attempt("write 4 bytes at " + at + " of " + m.name(), () -> m.guest.write(at, bytes, 0, bytes.length),
+                    () -> System.arraycopy(bytes, 0, m.bytes, at, bytes.length));
+        } else if (r < 40) {
+            GuestModel m = anyGuest();
+            int page = rnd.nextInt(m.pages());
+            attempt("fill page " + page + " of " + m.name() + " with zeros", () -> m.guest.fill((long) page * PAGE, PAGE, (byte) 0),
+                    () -> Arrays.fill(m.bytes, page * PAGE, (page + 1) * PAGE, (byte) 0));
+        } else if (r < 48) {
+            GuestModel m = anyGuest();
+            int page = rnd.nextInt(m.pages());
+            int c = rnd.nextInt(CONTENTS);
+            attempt("install content " + c + " at page " + page + " of " + m.name(), () -> {
+                if (!installer.install(m.guest, (long) page * PAGE, into -> MemorySegment.copy(
+                        MemorySegment.ofArray(contents[c]), 0, into, 0, PAGE), digests[c], 0)) {
+                    fail("the verified content did not install");
+                }
+            }, () -> System.arraycopy(contents[c], 0, m.bytes, page * PAGE, PAGE));
+        } else if (r < 56) {
+            GuestModel m = anyGuest();
+            int page = rnd.nextInt(m.pages());
+            int c = rnd.nextInt(CONTENTS);
+            boolean[] mapped = new boolean[1];
+            attempt("map resident content " + c + " at page " + page + " of " + m.name(),
+                    () -> mapped[0] = installer.mapResident(m.guest, (long) page * PAGE, digests[c], 0),
+                    () -> {
+                        if (mapped[0]) {
+                            System.arraycopy(contents[c], 0, m.bytes, page * PAGE, PAGE);
+                        }
+                    });
+        } else if (r < 76) {
+            int budget = 1 + rnd.nextInt(48);
+            attempt("scanBatch " + budget, () -> engine.scanner().scanBatch(budget), () -> { });
+        } else if (r < 84) {
+            attempt("scanFullPass", () -> engine.scanner().scanFullPass(), () -> { });
+        } else if (r < 87) {
+            engine.knobs().run(ScanKnobs.RUN_UNMERGE);
+            attempt("run=2", () -> engine.scanner().doWork(), () -> { });
+            assertTrue(engine.knobs().run() == ScanKnobs.RUN_STOP, where() + ": run returns to 0, done or refused");
+            engine.knobs().run(ScanKnobs.RUN_MERGE);
+        } else if (r < 90) {
+            note("use_zero_pages toggled");
+            engine.knobs().useZeroPages(!engine.knobs().useZeroPages());
+        } else if (r < 92) {
+            int value = 2 + rnd.nextInt(3);
+            note("max_page_sharing " + value);
+            try {
+                engine.knobs().maxPageSharing(value);
+            } catch (DedupException e) {
+                assertTrue(e.kind() == DedupException.Kind.KNOB_REFUSED && engine.counters().pagesShared() > 0, where());
+            }
+        } else if (r < 96 && models.size() > 1) {
+            GuestModel m = models.remove(rnd.nextInt(models.size()));
+            note("destroy " + m.name());
+            m.guest.destroy();
+        } else if (models.size() < 5) {
+            createGuest();
+        }
+    }
+
+    /** Runs an engine step; if it is refused it must say so with its kind and change nothing. */
+    private void attempt(String what, Runnable engineStep, Runnable modelStep) {
+        note(what);
+        try {
+            engineStep.run();
+        } catch (DedupException e) {
+            if (!REFUSALS.contains(e.kind())) {
+                throw new AssertionError(where() + ": refused with kind " + e.kind(), e);
+            }
+            refused++;
+            return;
+        }
+        modelStep.run();
+    }
+
+    private void createGuest() {
+        boolean mapped = rnd.nextBoolean();
+        int pages = 4 + rnd.nextInt(mapped ? 12 : 24);
+        int domain = rnd.nextInt(domains.size());
+        String name = "g" + created++ + (mapped ? "m" : "s");
+        note("create " + name + " (" + pages + " pages)");
+        try {
+            Guest guest = mapped ? engine.createGuest(domains.get(domain), name, (long) pages * PAGE, host.mapping())
+                    : engine.createGuest(domains.get(domain), name, (long) pages * PAGE);
+            models.add(new GuestModel(guest, domain));
+        } catch (DedupException e) {
+            if (!REFUSALS.contains(e.kind())) {
+                throw new AssertionError(where() + ": guest creation refused with kind " + e.kind(), e);
+            }
+            refused++;
+        }
+    }
+
+    private void checkEverything() {
+        for (GuestModel m : models) {
+            byte[] read = new byte[(int) m.size()];
+            m.guest.read(0, read, 0, read.length);
+            int at = Arrays.mismatch(read, m.bytes);
+            if (at >= 0) {
+                fail(where() + ": " + m.name() + " reads " + read[at] + " at byte " + at + " (page " + at / PAGE
+                        + "), last written " + m.bytes[at]);
+            }
+        }
+        EngineInvariants.assertConsistent(engine, checkHasher, where());
+    }
+
+    private GuestModel anyGuest() {
+        if (models.isEmpty()) {
+            createGuest();
+        }
+        return models.isEmpty() ? anyGuest() : models.get(rnd.nextInt(models.size()));
+    }
+
+    private byte[] randomPage() {
+        byte[] page = new byte[PAGE];
+        rnd.nextBytes(page);
+        return page;
+    }
+
+    private void note(String what) {
+        if (recent.size() == 12) {
+            recent.removeFirst();
+        }
+        recent.addLast(step + ": " + what);
+    }
+
+    private String where() {
+        return "seed " + seed + ", step " + step + " (" + (recent.isEmpty() ? "" : recent.getLast()) + ")";
+    }
+}

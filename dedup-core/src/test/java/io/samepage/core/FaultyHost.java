@@ -1,0 +1,121 @@
+package io.samepage.core;
+
+import java.lang.foreign.MemorySegment;
+import java.util.SplittableRandom;
+
+/**
+ * A host that fails at random, seeded points: page mappings that refuse remaps and protections
+ * ({@link #mapping}), and a frame backing whose releases fail ({@link #backing}). Every refusal throws
+ * before it changes anything, as the real calls do (a failing mmap leaves the old mapping).
+ * Synchronized: the scanner's thread and the test's thread may both call it.
+ */
+final class FaultyHost {
+
+    private final SplittableRandom random;
+    private final int failOneIn;
+    private long refusals;
+
+    /** Fails about one call in {@code failOneIn}; 0 never fails. */
+    FaultyHost(long seed, int failOneIn) {
+        this.random = new SplittableRandom(seed);
+        this.failOneIn = failOneIn;
+    }
+
+    synchronized boolean fails() {
+        boolean fail = failOneIn > 0 && random.nextInt(failOneIn) == 0;
+        refusals += fail ? 1 : 0;
+        return fail;
+    }
+
+    synchronized long refusals() {
+        return refusals;
+    }
+
+    /** A factory of mappings that mirror like {@link RecordingMapping} and fail at random. */
+    PageMapping.Factory mapping() {
+        return (first, pages) -> {
+            if (fails()) {
+                throw new IllegalStateException("mmap: Cannot allocate memory (injected, creating the mapping)");
+            }
+            RecordingMapping recorded = new RecordingMapping(first, pages);
+            return new PageMapping() {
+                @Override
+                public void map(int page, int frame, boolean writable) {
+                    if (fails()) {
+                        throw new IllegalStateException("mmap: Cannot allocate memory (injected)");
+                    }
+                    synchronized (recorded) {
+                        recorded.map(page, frame, writable);
+                    }
+                }
+
+                @Override
+                public boolean writeProtect(int page) {
+                    synchronized (recorded) {
+                        return !fails() && recorded.writeProtect(page);
+                    }
+                }
+
+                @Override
+                public void unprotect(int page) {
+                    synchronized (recorded) {
+                        recorded.unprotect(page);
+                    }
+                }
+
+                @Override
+                public boolean pagesWritten(long[] bitmap) {
+                    synchronized (recorded) {
+                        return recorded.pagesWritten(bitmap);
+                    }
+                }
+
+                @Override
+                public void unmapAll() {
+                    synchronized (recorded) {
+                        recorded.unmapAll();
+                    }
+                }
+            };
+        };
+    }
+
+    /** Anonymous frames whose releases (madvise) fail at random. */
+    FrameBacking.Factory backing() {
+        return frames -> {
+            FrameBacking real = FrameBacking.anonymous().create(frames);
+            return new FrameBacking() {
+                @Override
+                public MemorySegment region() {
+                    return real.region();
+                }
+
+                @Override
+                public boolean releasesMemory() {
+                    return real.releasesMemory();
+                }
+
+                @Override
+                public void release(int frame) {
+                    if (fails()) {
+                        throw new IllegalStateException("madvise: Invalid argument (injected)");
+                    }
+                    real.release(frame);
+                }
+
+                @Override
+                public void release(int[] batch, int count) {
+                    if (fails()) {
+                        throw new IllegalStateException("process_madvise: Invalid argument (injected)");
+                    }
+                    real.release(batch, count);
+                }
+
+                @Override
+                public void close() {
+                    real.close();
+                }
+            };
+        };
+    }
+}
