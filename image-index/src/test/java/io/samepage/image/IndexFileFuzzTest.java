@@ -36,7 +36,7 @@ class IndexFileFuzzTest {
     /** A line break or a control character: a message holding one is not one printable line. */
     private static final Pattern NOT_ONE_LINE = Pattern.compile("\\R|\\p{Cntrl}");
 
-    @FuzzTest(maxExecutions = 500_000, maxDuration = "30s")
+    @FuzzTest(maxExecutions = 500_000, maxDuration = "20s")
     void anyBytesOpenAsAnIndexOrAreRefusedWithOneLine(byte[] input) {
         Path name = Path.of("fuzz.idx");
         try {

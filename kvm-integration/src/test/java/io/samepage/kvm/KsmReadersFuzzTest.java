@@ -45,7 +45,7 @@ class KsmReadersFuzzTest {
     private static final DuplicateEstimate.Potential MERGING = new DuplicateEstimate.Potential(1000, 1000, 0, 500, 0, 0);
     private static final HostMemory HOST = new HostMemory(16L << 30, 4L << 30);
 
-    @FuzzTest(maxExecutions = 200_000, maxDuration = "30s")
+    @FuzzTest(maxExecutions = 200_000, maxDuration = "20s")
     void anyKsmAndProcTextIsReadOrRefusedWithOneLine(byte[] input) throws IOException {
         Map<String, String> sysfs = new HashMap<>(FakeKsm.BOOT);
         Map<String, String> assignments = new LinkedHashMap<>();

@@ -30,7 +30,7 @@ class MemoryMapsFuzzTest {
     /** A line break or a control character: a message holding one is not one printable line. */
     private static final Pattern NOT_ONE_LINE = Pattern.compile("\\R|\\p{Cntrl}");
 
-    @FuzzTest(maxExecutions = 500_000, maxDuration = "30s")
+    @FuzzTest(maxExecutions = 500_000, maxDuration = "20s")
     void anyMapsTextParsesIntoRegionsOrIsRefusedWithOneLine(byte[] input) {
         String text = new String(input, StandardCharsets.UTF_8);
         try {

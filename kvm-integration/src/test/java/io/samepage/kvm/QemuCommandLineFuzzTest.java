@@ -29,7 +29,7 @@ class QemuCommandLineFuzzTest {
 
     private static final List<MemoryRegion> REGIONS = regions();
 
-    @FuzzTest(maxExecutions = 500_000, maxDuration = "30s")
+    @FuzzTest(maxExecutions = 500_000, maxDuration = "20s")
     void anyCommandLineIsReadOrLeftOutWithoutAnException(byte[] cmdline) {
         Optional<QemuCommandLine> parsed = QemuCommandLine.parse(cmdline);
         if (parsed.isEmpty()) {

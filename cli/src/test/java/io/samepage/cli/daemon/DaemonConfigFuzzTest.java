@@ -26,7 +26,7 @@ class DaemonConfigFuzzTest {
     /** A line break or a control character: a message holding one is not one printable line. */
     private static final Pattern NOT_ONE_LINE = Pattern.compile("\\R|\\p{Cntrl}");
 
-    @FuzzTest(maxExecutions = 500_000, maxDuration = "30s")
+    @FuzzTest(maxExecutions = 500_000, maxDuration = "20s")
     void anyTextParsesIntoAValidConfigOrIsRefusedWithOneLine(byte[] input) {
         List<String> lines = new String(input, StandardCharsets.UTF_8).lines().toList();
         DaemonConfig config;
