@@ -135,7 +135,7 @@ final class IndexFile {
                     StandardCharsets.UTF_8);
             ImageLayout.Extent extent = new ImageLayout.Extent(path, imageOffset, fileLength);
             if (imageOffset != expectedOffset || fileLength < 0 || fileLength > sourceSize - imageOffset) {
-                throw corrupt(where, "file " + i + " of the layout (" + path + ") lies outside the image");
+                throw corrupt(where, "file " + i + " of the layout (" + printable(path) + ") lies outside the image");
             }
             expectedOffset += extent.blocks() << Pages.PAGE_SHIFT;
             extents.add(extent);
@@ -145,6 +145,24 @@ final class IndexFile {
             throw corrupt(where, "the layout does not add up to the image's " + sourceSize + " bytes");
         }
         return extents;
+    }
+
+    /**
+     * {@code text}, read from the file, with control characters and line separators written as Java
+     * escapes (a backslash, u and four hex digits): a message that names it stays one line and cannot
+     * drive the operator's terminal.
+     */
+    static String printable(String text) {
+        StringBuilder out = new StringBuilder(text.length());
+        for (int i = 0; i < text.length(); i++) {
+            char ch = text.charAt(i);
+            if (Character.isISOControl(ch) || ch == '\u2028' || ch == '\u2029') {
+                out.append(String.format("\\u%04x", (int) ch));
+            } else {
+                out.append(ch);
+            }
+        }
+        return out.toString();
     }
 
     static int crc(MemorySegment file, long offset, long length) {

@@ -1,6 +1,7 @@
 package io.samepage.image;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -80,6 +81,34 @@ class IndexCorruptionTest {
             fail("an empty file opened as an index");
         } catch (ImageIndexException e) {
             assertEquals(ImageIndexException.Kind.FOREIGN, e.kind());
+        }
+    }
+
+    /**
+     * Found by {@link IndexFileFuzzTest}: a layout whose file name holds a newline and a terminal escape,
+     * with consistent checksums but an extent outside the image, was refused with the raw name in the
+     * message, which then spanned several lines and could drive the operator's terminal.
+     */
+    @Test
+    void aCorruptLayoutIsReportedOnOneLineWhateverItsFileNames() throws IOException {
+        Path root = Files.createDirectories(temp.resolve("tree"));
+        String name = "line one\nline two\033[2J.bin";
+        Files.write(root.resolve(name), new byte[] {1});
+        Path index = temp.resolve("named.idx");
+        try (ImageIndex built = ImageIndex.build(root)) {
+            built.writeTo(index);
+        }
+        byte[] bytes = Files.readAllBytes(index);
+        java.nio.ByteBuffer.wrap(bytes).order(java.nio.ByteOrder.LITTLE_ENDIAN)
+                .putLong(IndexFile.HEADER_LENGTH + 4 + 8, 2 * Pages.PAGE_SIZE);
+        Files.write(index, IndexFileFuzzTest.withChecksumsFixed(bytes));
+        try (ImageIndex ignored = ImageIndex.open(index)) {
+            fail("an extent longer than the image opened");
+        } catch (ImageIndexException e) {
+            assertEquals(ImageIndexException.Kind.CORRUPT, e.kind());
+            assertTrue(e.getMessage().contains("lies outside the image"), e.getMessage());
+            assertFalse(java.util.regex.Pattern.compile("\\R|\\p{Cntrl}").matcher(e.getMessage()).find(),
+                    "one printable line: " + e.getMessage());
         }
     }
 

@@ -230,10 +230,10 @@ public final class KernelKsm {
         String min = requested.get(KsmKnob.ADVISOR_MIN_PAGES_TO_SCAN);
         String max = requested.get(KsmKnob.ADVISOR_MAX_PAGES_TO_SCAN);
         if (min != null || max != null) {
-            long effectiveMin = Long.parseLong(min != null ? min
-                    : status.value(KsmKnob.ADVISOR_MIN_PAGES_TO_SCAN).orElse("1"));
-            long effectiveMax = Long.parseLong(max != null ? max
-                    : status.value(KsmKnob.ADVISOR_MAX_PAGES_TO_SCAN).orElse(Long.toString(Long.MAX_VALUE)));
+            long effectiveMin = min != null ? Long.parseLong(min)
+                    : status.number(KsmKnob.ADVISOR_MIN_PAGES_TO_SCAN.sysfsName()).orElse(1);
+            long effectiveMax = max != null ? Long.parseLong(max)
+                    : status.number(KsmKnob.ADVISOR_MAX_PAGES_TO_SCAN.sysfsName()).orElse(Long.MAX_VALUE);
             if (effectiveMax < effectiveMin) {
                 throw max != null
                         ? invalid(KsmKnob.ADVISOR_MAX_PAGES_TO_SCAN, max,

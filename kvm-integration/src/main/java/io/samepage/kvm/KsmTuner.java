@@ -216,7 +216,7 @@ public final class KsmTuner {
 
     private static void ksmtuned(KsmStatus status, HostMemory memory, List<Step> steps) {
         String pagesNow = status.value(KsmKnob.PAGES_TO_SCAN).orElse("0");
-        long npages = Long.parseLong(pagesNow);
+        long npages = status.number(KsmKnob.PAGES_TO_SCAN.sysfsName()).orElse(0);
         if (status.advisorScanTime()) {
             steps.add(new Step(KsmKnob.ADVISOR_MODE, KsmKnob.ADVISOR_SCAN_TIME, KsmKnob.ADVISOR_NONE,
                     "ksmtuned's rate sets pages_to_scan itself; the kernel resets it to "

@@ -50,7 +50,7 @@ public final class MemoryMaps {
                 regions.add(parseLine(line));
             } catch (Malformed | IllegalArgumentException e) {
                 throw new ProcessScanException(ProcessScanException.Kind.IO, pid, "/proc/" + pid + "/maps line "
-                        + lineNumber + ": " + e.getMessage() + ": \"" + quote(line) + "\"");
+                        + lineNumber + ": " + escape(e.getMessage(), Integer.MAX_VALUE) + ": \"" + quote(line) + "\"");
             }
         }
         return regions;
@@ -76,12 +76,22 @@ public final class MemoryMaps {
     }
 
     private static String quote(String line) {
+        String out = escape(line, MAX_QUOTED);
+        return line.length() > MAX_QUOTED ? out + "..." : out;
+    }
+
+    /**
+     * At most the first {@code max} characters of {@code text} with control characters as {@code \xNN}
+     * and U+2028 and U+2029 as Java escapes: the message that holds them stays one printable line.
+     */
+    private static String escape(String text, int max) {
         StringBuilder out = new StringBuilder();
-        for (int i = 0; i < line.length() && out.length() < MAX_QUOTED; i++) {
-            char ch = line.charAt(i);
-            out.append(ch < 0x20 || ch == 0x7f ? String.format("\\x%02x", (int) ch) : String.valueOf(ch));
+        for (int i = 0; i < text.length() && out.length() < max; i++) {
+            char ch = text.charAt(i);
+            out.append(Character.isISOControl(ch) ? String.format("\\x%02x", (int) ch)
+                    : ch == '\u2028' || ch == '\u2029' ? String.format("\\u%04x", (int) ch) : String.valueOf(ch));
         }
-        return line.length() > MAX_QUOTED ? out + "..." : out.toString();
+        return out.toString();
     }
 
     /** A line that does not follow the format; its message says which field and why. */

@@ -194,6 +194,19 @@ class KernelKsmTest {
         assertEquals("40000", fake.get("advisor_min_pages_to_scan"));
     }
 
+    /**
+     * Found by {@link KsmReadersFuzzTest}: the check of the advisor's bounds parsed the kernel's other
+     * bound with {@link Long#parseLong}, so one that is not a number escaped as a NumberFormatException.
+     * It counts as absent now, as {@link KsmStatus#number} has it.
+     */
+    @Test
+    void theAdvisorsBoundsCheckCountsAKernelBoundThatIsNotANumberAsAbsent() throws IOException {
+        fake.put("advisor_max_pages_to_scan", "lots");
+        fake.put("advisor_min_pages_to_scan", "");
+        assertEquals(1, fake.ksm().plan(pairs("advisor_min_pages_to_scan=400")).size());
+        assertEquals(1, fake.ksm().plan(pairs("advisor_max_pages_to_scan=400")).size());
+    }
+
     @Test
     void unknownNamesCountersAndFilesThisKernelLacksAreRefusedByName() throws IOException {
         String unknown = assertInvalid("sleep_milisecs=20: unknown knob sleep_milisecs; the knobs are run, "

@@ -87,6 +87,18 @@ class KsmTunerTest {
                 + "the threshold 3276.8 MiB"), plan.steps().getFirst().reason());
     }
 
+    /**
+     * Found by {@link KsmReadersFuzzTest}: ksmtuned's rate parsed {@code pages_to_scan} with
+     * {@link Long#parseLong}, so a value that is not a number escaped as a NumberFormatException. It
+     * counts as absent now, as {@link KsmStatus#number} has it: 0, then ksmtuned's step.
+     */
+    @Test
+    void ksmtunedCountsAPagesToScanThatIsNotANumberAsAbsent() throws IOException {
+        fake.put("pages_to_scan", "100 pages");
+        KsmTuner.Plan plan = decide(ROOMY, 2, RICH, rate(KsmTuner.Rate.KSMTUNED));
+        assertEquals("64", plan.writes().get("pages_to_scan"), "0 - 50, kept at least 64");
+    }
+
     @Test
     void ksmtunedBoostsPagesToScanUnderPressureAndSleepsLongerOnSmallHosts() throws IOException {
         fake.put("pages_to_scan", "1100");

@@ -50,6 +50,21 @@ class MemoryMapsTest {
         assertEquals(256L << 20, r.bytes());
     }
 
+    /**
+     * Found by {@link MemoryMapsFuzzTest}: the refused field was echoed raw before the quoted line, and
+     * the quoted line escaped only C0 controls, so a backspace in an address, or a NEL (U+0085, a line
+     * break) anywhere, went into the one-line message.
+     */
+    @Test
+    void aRefusedLineIsReportedOnOnePrintableLine() {
+        for (String line : List.of("7f767159b000-7f76715\b000 r--p 00000000 00:00 0                          [vvar]",
+                "7f767159b000-7f76715\u0085000 r--p 00000000 00:00 0                          [vvar]")) {
+            String message = assertThrows(ProcessScanException.class, () -> MemoryMaps.parse(9, line)).getMessage();
+            assertTrue(message.startsWith("pid 9: /proc/9/maps line 1: end address '7f76715\\x"), message);
+            assertFalse(java.util.regex.Pattern.compile("\\R|\\p{Cntrl}").matcher(message).find(), message);
+        }
+    }
+
     @Test
     void pathsKeepTheirSpacesAndDeletedMarkers() {
         List<MemoryRegion> regions = MemoryMaps.parse(7, String.join("\n",

@@ -302,8 +302,18 @@ public final class DaemonConfig {
             sources.add(source);
         }
 
+        /** {@code what} echoes the line, so its control characters are escaped: the message stays one line. */
         private DaemonException error(int number, String what) {
-            return new DaemonException(name + ":" + number + ": " + what);
+            StringBuilder message = new StringBuilder(name).append(':').append(number).append(": ");
+            for (int i = 0; i < what.length(); i++) {
+                char ch = what.charAt(i);
+                if (Character.isISOControl(ch) || ch == '\u2028' || ch == '\u2029') {
+                    message.append(String.format("\\u%04x", (int) ch));
+                } else {
+                    message.append(ch);
+                }
+            }
+            return new DaemonException(message.toString());
         }
     }
 }

@@ -115,6 +115,17 @@ class DaemonConfigTest {
         assertTrue(refusal("source=a", "advisor_mode=sometimes").startsWith("d.conf:2: advisor_mode=sometimes: must be one of "));
     }
 
+    /**
+     * Found by {@link DaemonConfigFuzzTest}: the line's text was echoed raw, so a control character in
+     * it (here SYN and NUL in a damaged key) went into the one-line message and onto the terminal.
+     */
+    @Test
+    void aRefusedLineIsEchoedWithItsControlCharactersEscaped() {
+        assertEquals("d.conf:1: unknown key 'sour\\u0016\\u0000'", refusal("sour\026\000=/var/lib/samepage/vm1.mem"));
+        assertEquals("d.conf:2: pool_mib=1\\u001b[2J: must be a whole number, not '1\\u001b[2J'",
+                refusal("source=a", "pool_mib=1\033[2J"));
+    }
+
     @Test
     void aConfigWithoutASourceIsRefused() {
         assertEquals("d.conf: no source: give at least one 'source=' line (a file, pid:PID or qemu)",
