@@ -56,8 +56,6 @@ public final class Guest {
     private final WrittenPages written;
     private final AtomicLong mergingPages = new AtomicLong();
     private final AtomicLong zeroPages = new AtomicLong();
-    /** KSM's rmap_items: pages visited and holding a frame, or merged; kept as each page changes ({@link #set}). */
-    private final AtomicLong trackedPages = new AtomicLong();
     private volatile boolean destroyed;
 
     /**
@@ -73,7 +71,7 @@ public final class Guest {
         this.name = name;
         this.id = id;
         this.pageCount = (int) (sizeBytes >>> Pages.PAGE_SHIFT);
-        this.table = new PageTable(pageCount, basePageId);
+        this.table = new PageTable(pageCount, basePageId, domain.zeroFrame());
         this.frames = table.frames;
         this.states = table.states;
         this.mapping = mapping;
@@ -413,31 +411,14 @@ public final class Guest {
         set(page, domain.zeroFrame(), state & VISITED);
     }
 
-    /**
-     * Every change of a page's frame or state goes through here, with the page's stripe held, so the
-     * tracked-page count stays exact without walking the page table.
-     */
+    /** Every change of a page's frame or state goes through the page table ({@link PageTable#set}). */
     private void set(int page, int frame, int state) {
-        boolean was = tracked(frames[page], states[page]);
-        frames[page] = frame;
-        states[page] = state;
-        boolean now = tracked(frame, state);
-        if (was != now) {
-            trackedPages.addAndGet(now ? 1 : -1);
-        }
-    }
-
-    /** A page KSM would hold an rmap_item for: merged, or visited by the scanner and holding a frame of its own. */
-    private boolean tracked(int frame, int state) {
-        if ((state & (STABLE | ZERO_MERGED)) != 0) {
-            return true;
-        }
-        return (state & VISITED) != 0 && (state & HOLE) == 0 && frame != domain.zeroFrame();
+        table.set(page, frame, state);
     }
 
     /** Pages merged, or visited and holding a frame: what KSM counts in {@code pages_volatile}'s total. */
     long trackedPages() {
-        return trackedPages.get();
+        return table.trackedPages();
     }
 
     private void checkRange(long address, long length) {

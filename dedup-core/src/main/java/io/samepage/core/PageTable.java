@@ -1,5 +1,7 @@
 package io.samepage.core;
 
+import java.util.concurrent.atomic.AtomicLong;
+
 /**
  * One guest's page table: 16 bytes per guest page in three primitive arrays, no object per page.
  * <ul>
@@ -11,10 +13,11 @@ package io.samepage.core;
  * </ul>
  * Page {@code p} has the engine-wide id {@link #basePageId} {@code + p} ({@link PageIds}).
  *
- * <p>Thread safety: none of its own. A page's frame and state are guarded by its stripe lock in the
- * owning {@link Guest}; keys and links belong to the scanner's thread.
+ * <p>Thread safety: none of its own beyond the tracked count. A page's frame and state are guarded by
+ * its stripe lock in the owning {@link Guest}; keys and links belong to the scanner's thread.
  */
 final class PageTable {
+
 
     static final int VISITED = 1;
     static final int STABLE = 1 << 1;
@@ -42,12 +45,42 @@ final class PageTable {
     final int[] states;
     private final long[] keyLinks;
     private final int basePageId;
+    private final int zeroFrame;
+    /** KSM's rmap_items: pages merged, or visited and holding a frame of their own; kept by {@link #set}. */
+    private final AtomicLong tracked = new AtomicLong();
 
-    PageTable(int pages, int basePageId) {
+    PageTable(int pages, int basePageId, int zeroFrame) {
         this.frames = new int[pages];
         this.states = new int[pages];
         this.keyLinks = new long[pages];
         this.basePageId = basePageId;
+        this.zeroFrame = zeroFrame;
+    }
+
+    /**
+     * Sets a page's frame and state: every change after construction goes through here, with the page's
+     * stripe held, so the tracked-page count stays exact without walking the table.
+     */
+    void set(int page, int frame, int state) {
+        boolean was = tracked(frames[page], states[page]);
+        frames[page] = frame;
+        states[page] = state;
+        boolean now = tracked(frame, state);
+        if (was != now) {
+            tracked.addAndGet(now ? 1 : -1);
+        }
+    }
+
+    /** Pages KSM would hold an rmap_item for: merged, or visited and holding a frame of their own. */
+    long trackedPages() {
+        return tracked.get();
+    }
+
+    private boolean tracked(int frame, int state) {
+        if ((state & (STABLE | ZERO_MERGED)) != 0) {
+            return true;
+        }
+        return (state & VISITED) != 0 && (state & HOLE) == 0 && frame != zeroFrame;
     }
 
     /** The page's key: its fast hash at the scanner's last visit, folded to 32 bits. */

@@ -1,12 +1,9 @@
 package io.samepage.core;
 
 import io.samepage.hashing.PageHasher;
-import io.samepage.hashing.Pages;
-import java.lang.foreign.MemorySegment;
 import java.lang.management.ManagementFactory;
 import java.lang.management.ThreadMXBean;
 import java.util.concurrent.locks.ReentrantLock;
-import java.util.concurrent.locks.StampedLock;
 import org.agrona.concurrent.Agent;
 import org.agrona.concurrent.AgentTerminationException;
 
@@ -15,52 +12,9 @@ import org.agrona.concurrent.AgentTerminationException;
  * ({@value #CHUNK_PAGES} of each guest in turn), then waits {@code sleep_millisecs}. Run it on an {@code AgentRunner}, or step it in the
  * caller's thread with {@link #scanBatch} and {@link #scanFullPass} (embedding programs, tests, the CLI).
  *
- * <p>A visit to a written guest page, as in mm/ksm.c:
- * <ol>
- *   <li>{@code smart_scan}: a page that stayed unmergeable for several visits is skipped for 1, 2, 4,
- *       then 8 visits ({@code pages_skipped}).</li>
- *   <li>The fast hash of the page. If it changed since the last visit, the page is volatile: it waits
- *       for the next visit. The hash is stored; nothing else happens. A page that was not written since
- *       it was last hashed keeps that hash without being read again: unlike KSM, the engine sees every
- *       write (the page's dirty bit), so it rehashes only written pages.</li>
- *   <li>{@code use_zero_pages}: an all-zero page (hash equal to the zero page's, then a full compare)
- *       is mapped to the zero frame.</li>
- *   <li>The stable index of the page's domain: the page merges into a frame whose bytes are <em>fully
- *       equal</em> and that maps fewer than {@code max_page_sharing} pages ({@link StableIndex}: one
- *       compare per key, O(log n) among colliding contents).</li>
- *   <li>The unstable index: a page seen earlier in this full scan under the same key (the hash folded
- *       to 32 bits), or among colliding pages one of equal content; after a full compare under both
- *       pages' locks both map the candidate's frame, which enters the stable index. Otherwise this
- *       page becomes a candidate. A page whose stable twins are all full comes here too, as in KSM: a
- *       new duplicate frame starts only when two such pages pair up, so a lone leftover stays
- *       unshared.</li>
- * </ol>
- * The unstable index is emptied when the next full scan starts, so between scans it holds the last
- * scan's unique pages ({@code pages_unshared}). The hash never decides a merge: every merge
- * site above compares all 4096 bytes, under the locks of both pages, within one domain.
- *
- * <p>Mapped guests ({@link PageMapping}): their writable pages can be written behind the engine's back,
- * by a KVM guest, so before a full compare the scanner {@linkplain Guest#writeProtect write-protects}
- * each page whose frame the merge would share (the visited page; for a new pair also the candidate)
- * and makes it writable again if no merge follows. A write that comes meanwhile exits to the VMM, which
- * writes through {@link Guest} and so waits for the page's lock. Where the mapping refuses (its mapping
- * budget is spent) the merge is skipped. An all-zero page of a mapped guest is not merged: its frame's
- * memory goes back in place (a hole, still mapped, no remap), whatever {@code use_zero_pages} says, and
- * holes are passed by like never-written pages. At the start of each full scan the scanner asks each
- * mapping which pages were written behind its back ({@link WrittenPages}), so only those are rehashed.
- * A mapped page may have been written since its hash (the dirty log is read once per full scan), so
- * the frame a new pair files in the stable index is hashed again once both pages are protected: filed
- * under a stale hash, no lookup would ever find it. A stale hash elsewhere only misses a merge.
- *
- * <p>Failure atomicity: a merge maps the page onto the shared frame <em>before</em> it changes an index,
- * a refcount or a counter, so a host that refuses the remap leaves both pages, the indexes and the
- * counters as they were; the refusal reaches the caller of {@link #scanBatch} as a
- * {@link DedupException} of kind {@link DedupException.Kind#HOST_REFUSED}, and the next batch goes on.
- *
- * <p>Rejected alternative: KSM keeps its indexes as red-black trees ordered by memcmp, which never
- * trusts a hash but compares O(log n) pages per lookup; a hash table keyed by the fast hash compares
- * one page per lookup on this hardware's memory bandwidth budget, and keeps a memcmp-ordered tree
- * only for keys that collide ({@link ContentTree}).
+ * <p>Each visit is a {@link PageVisitor}'s (KSM's rules, the indexes, merges and their failure
+ * atomicity); this class owns the duty cycle, the batches, the full scans ({@link ScanCursor}), the
+ * scan-time advisor and {@code run=2}.
  *
  * <p>Thread safety: one thread drives the scanner at a time; {@link DedupEngine#close} waits for the
  * batch in progress, after which every call fails (an {@code AgentRunner} stops). It takes each visited
@@ -69,8 +23,6 @@ import org.agrona.concurrent.AgentTerminationException;
  * deadlock with it. Counter getters are safe from any thread.
  */
 public final class Scanner implements Agent {
-
-    private static final int NONE = (int) MergeDomain.NONE;
 
     /**
      * Frames faulted in at the end of each batch to refill the pool's warm list ({@link
@@ -82,20 +34,11 @@ public final class Scanner implements Agent {
     /** Pages of one guest visited before the next guest's same pages ({@link ScanCursor}). */
     static final int CHUNK_PAGES = ScanCursor.CHUNK_PAGES;
 
-    private static final int MERGED = 1;
-    private static final int NOT_MERGED = 0;
-    /** A candidate's page was busy or could not be protected: the visited page waits for its next visit. */
-    private static final int BUSY = -1;
-
     private final DedupEngine engine;
     private final FramePool pool;
-    private final MemorySegment memory;
     private final ScanKnobs knobs;
-    private final PageHasher hasher;
-    private final int zeroPageKey;
     private final ThreadMXBean threads = ManagementFactory.getThreadMXBean();
     private final FreedFrames freed;
-    private final PageCompare compare;
     /** Held for every batch and unmerge; {@link #close} takes it to wait for the one in progress. */
     private final ReentrantLock batchLock = new ReentrantLock();
     private volatile boolean closed;
@@ -108,22 +51,14 @@ public final class Scanner implements Agent {
     private long scanStartCpuNanos = -1;
 
     private volatile long fullScans;
-    private volatile long pagesScanned;
-    private volatile long pagesSkipped;
-    private volatile long pagesHashed;
-    private volatile long merges;
-    /** The page being visited was write-protected for a compare (a mapped guest's page). */
-    private boolean visitProtected;
+    private final PageVisitor visitor;
 
     Scanner(DedupEngine engine, PageHasher hasher) {
         this.engine = engine;
         this.pool = engine.pool();
-        this.memory = pool.memory();
         this.knobs = engine.knobs();
-        this.hasher = hasher;
         this.freed = new FreedFrames(pool);
-        this.compare = engine.pageCompare();
-        this.zeroPageKey = MergeDomain.keyOf(hasher.hash(MemorySegment.ofArray(new byte[Pages.PAGE_SIZE]), 0));
+        this.visitor = new PageVisitor(engine, hasher, freed);
     }
 
     @Override
@@ -222,7 +157,7 @@ public final class Scanner implements Agent {
                 cursor.skipGuest();
                 continue;
             }
-            visit(guest, cursor.page());
+            visitor.visit(guest, cursor.page());
             visited++;
         }
         return visited;
@@ -243,11 +178,11 @@ public final class Scanner implements Agent {
     }
 
     public long pagesScanned() {
-        return pagesScanned;
+        return visitor.pagesScanned();
     }
 
     public long pagesSkipped() {
-        return pagesSkipped;
+        return visitor.pagesSkipped();
     }
 
     /**
@@ -255,12 +190,12 @@ public final class Scanner implements Agent {
      * costs (a clean page keeps its last hash).
      */
     public long pagesHashed() {
-        return pagesHashed;
+        return visitor.pagesHashed();
     }
 
     /** Merges done since the engine started, zero-page merges included: a change detector for callers. */
     public long merges() {
-        return merges;
+        return visitor.merges();
     }
 
     /** Starts a full scan: the unstable index of the last one is emptied now, not when it ended. */
@@ -317,245 +252,5 @@ public final class Scanner implements Agent {
 
     private long cpuNanos() {
         return threads.isCurrentThreadCpuTimeSupported() ? threads.getCurrentThreadCpuTime() : 0;
-    }
-
-    private void visit(Guest guest, int page) {
-        StampedLock lock = guest.stripeOf(page);
-        long stamp = lock.writeLock();
-        try {
-            if (guest.isDestroyed()) {
-                return;
-            }
-            MergeDomain domain = guest.domain();
-            int frame = guest.frameAt(page);
-            int state = guest.stateAt(page);
-            if (guest.isMerged(page)) {
-                pagesScanned++;
-                return;
-            }
-            if (frame == domain.zeroFrame() || (state & PageTable.HOLE) != 0) {
-                return;
-            }
-            pagesScanned++;
-            if (knobs.smartScan() && skip(guest, page, state)) {
-                pagesSkipped++;
-                return;
-            }
-            long offset = FramePool.offsetOf(frame);
-            state = guest.stateAt(page);
-            boolean unchanged = (state & (PageTable.VISITED | PageTable.DIRTY)) == PageTable.VISITED;
-            int key;
-            boolean zeroSeen;
-            if (unchanged) {
-                key = guest.table().key(page);
-                zeroSeen = (state & PageTable.ZERO_SEEN) != 0;
-            } else {
-                key = MergeDomain.keyOf(hasher.hash(memory, offset));
-                pagesHashed++;
-                // The page was just read to hash it: if it may be all zeros, compare now, while it is in the
-                // cache. The result holds until the page is written (its dirty bit), so the next visit
-                // merges it without reading it again. Every rehash decides it afresh: a page rewritten with
-                // bytes that hash like zeros must not keep an earlier visit's mark. Not for mapped guests,
-                // written behind our back.
-                zeroSeen = key == zeroPageKey && !guest.isMapped() && knobs.useZeroPages() && compare.isZero(offset);
-            }
-            int kept = state & ~(PageTable.DIRTY | PageTable.ZERO_SEEN) | (zeroSeen ? PageTable.ZERO_SEEN : 0);
-            if ((state & PageTable.VISITED) == 0 || guest.table().key(page) != key) {
-                guest.table().setKey(page, key);
-                guest.setState(page, (kept | PageTable.VISITED)
-                        & ~(PageTable.NIBBLE << PageTable.AGE_SHIFT | PageTable.NIBBLE << PageTable.SKIP_SHIFT));
-                return;
-            }
-            guest.setState(page, kept);
-            try {
-                merge(guest, page, frame, key, zeroSeen);
-            } finally {
-                if (visitProtected && !guest.isMerged(page)) {
-                    guest.unprotect(page);
-                }
-                visitProtected = false;
-            }
-        } finally {
-            lock.unlockWrite(stamp);
-        }
-    }
-
-    /**
-     * A clean page's merge: zero page, then stable index, then unstable index. Caller holds the page.
-     * {@code zeroSeen}: the page was found all zeros (a full compare) when it was last hashed and has not
-     * been written since, so that compare still holds.
-     */
-    private void merge(Guest guest, int page, int frame, int key, boolean zeroSeen) {
-        long offset = FramePool.offsetOf(frame);
-        if (key == zeroPageKey && guest.isMapped()) {
-            if (protectVisited(guest, page) && compare.isZero(offset)) {
-                guest.releaseZero(page);
-                return;
-            }
-        } else if (key == zeroPageKey && knobs.useZeroPages() && (zeroSeen || compare.isZero(offset))) {
-            guest.mapZero(page, freed);
-            engine.zeroPageMapped();
-            merges++;
-            return;
-        }
-        int stable = mergeWithStable(guest, page, frame, key);
-        if (stable == MERGED || stable == BUSY) {
-            merges += stable == MERGED ? 1 : 0;
-            return;
-        }
-        if (mergeWithUnstable(guest, page, frame, key)) {
-            merges++;
-        }
-    }
-
-    /** Write-protects the visited page once per visit, before its first compare; false if refused. */
-    private boolean protectVisited(Guest guest, int page) {
-        if (!visitProtected) {
-            visitProtected = guest.isMapped() && guest.writeProtect(page);
-            return visitProtected || !guest.isMapped();
-        }
-        return true;
-    }
-
-    /** KSM's smart_scan rule (should_skip_rmap_item): age the page, then maybe skip this visit. */
-    private boolean skip(Guest guest, int page, int state) {
-        int age = (state >>> PageTable.AGE_SHIFT) & PageTable.NIBBLE;
-        int remaining = (state >>> PageTable.SKIP_SHIFT) & PageTable.NIBBLE;
-        int nextAge = Math.min(age + 1, PageTable.NIBBLE);
-        boolean skip = false;
-        if (age >= 3) {
-            if (remaining == 0) {
-                remaining = age <= 3 ? 1 : age <= 5 ? 2 : age <= 8 ? 4 : 8;
-            } else {
-                remaining--;
-                skip = true;
-            }
-        }
-        int cleared = state & ~(PageTable.NIBBLE << PageTable.AGE_SHIFT | PageTable.NIBBLE << PageTable.SKIP_SHIFT);
-        guest.setState(page, cleared | nextAge << PageTable.AGE_SHIFT | remaining << PageTable.SKIP_SHIFT);
-        return skip;
-    }
-
-    /**
-     * Merges the page into a stable frame of equal bytes with room. Maps the page first: if the host
-     * refuses, the reference taken on the frame is dropped and nothing else has changed.
-     *
-     * @return {@link #MERGED}; {@link #BUSY} if the page could not be protected; {@link #NOT_MERGED}
-     *         (no equal frame, or all full: then the unstable index may start a new duplicate)
-     */
-    private int mergeWithStable(Guest guest, int page, int frame, int key) {
-        MergeDomain domain = guest.domain();
-        domain.stableLock().lock();
-        try {
-            if (!domain.mayHoldStable(key)) {
-                return NOT_MERGED;
-            }
-            if (!protectVisited(guest, page)) {
-                return BUSY;
-            }
-            int taken = domain.takeStable(key, FramePool.offsetOf(frame), knobs.maxPageSharing());
-            if (taken < 0) {
-                return NOT_MERGED;
-            }
-            domain.addSharing(1);
-            try {
-                guest.mapStable(page, taken, freed);
-            } catch (RuntimeException refused) {
-                engine.releaseStable(domain, taken);
-                throw refusedMerge(guest, page, refused);
-            }
-            return MERGED;
-        } finally {
-            domain.stableLock().unlock();
-        }
-    }
-
-    /**
-     * Merges the page with an unstable candidate of equal bytes: the one chained under its key, else one
-     * of equal content among colliding candidates. The candidate's frame becomes stable. Otherwise files
-     * the page as a candidate itself (unless a candidate's page was busy: then it waits for its next visit).
-     */
-    private boolean mergeWithUnstable(Guest guest, int page, int frame, int key) {
-        MergeDomain domain = guest.domain();
-        int candidate = domain.unstableChained(key);
-        int result = candidate < 0 ? NOT_MERGED : pairWith(guest, page, frame, key, candidate);
-        if (result == NOT_MERGED) {
-            candidate = domain.unstableColliding(key, FramePool.offsetOf(frame));
-            result = candidate < 0 ? NOT_MERGED : pairWith(guest, page, frame, key, candidate);
-        }
-        if (result == NOT_MERGED) {
-            domain.putUnstable(key, guest.table().basePageId() + page);
-        }
-        return result == MERGED;
-    }
-
-    /** Merges the visited page with unstable candidate {@code otherId} if their bytes are equal. */
-    private int pairWith(Guest guest, int page, int frame, int key, int otherId) {
-        MergeDomain domain = guest.domain();
-        Guest other = engine.pageOwner(otherId);
-        if (other == null || other.isDestroyed() || other.domain() != domain) {
-            return NOT_MERGED;
-        }
-        int otherPage = otherId - other.table().basePageId();
-        StampedLock otherLock = other.stripeOf(otherPage);
-        boolean sameStripe = otherLock == guest.stripeOf(page);
-        long otherStamp = sameStripe ? 0 : otherLock.tryWriteLock();
-        if (!sameStripe && otherStamp == 0) {
-            return BUSY;
-        }
-        boolean otherProtected = false;
-        try {
-            int otherFrame = other.frameAt(otherPage);
-            if (other.isDestroyed() || other.isMerged(otherPage) || otherFrame == domain.zeroFrame()
-                    || (other.stateAt(otherPage) & PageTable.HOLE) != 0 || (other == guest && otherPage == page)) {
-                return NOT_MERGED;
-            }
-            if (!protectVisited(guest, page)) {
-                return BUSY;
-            }
-            otherProtected = other.isMapped();
-            if (otherProtected && !other.writeProtect(otherPage)) {
-                otherProtected = false;
-                return BUSY;
-            }
-            if (!compare.equal(FramePool.offsetOf(frame), FramePool.offsetOf(otherFrame))) {
-                return NOT_MERGED;
-            }
-            int filed = key;
-            if (guest.isMapped() || other.isMapped()) {
-                // Written behind the engine's back since hashed, maybe: file the frame under what it holds.
-                filed = MergeDomain.keyOf(hasher.hash(memory, FramePool.offsetOf(otherFrame)));
-                pagesHashed++;
-            }
-            try {
-                guest.mapStable(page, otherFrame, freed);       // first: a refusal changes nothing
-            } catch (RuntimeException refused) {
-                throw refusedMerge(guest, page, refused);
-            }
-            otherProtected = false;     // it stays read-only: its frame is the shared one now
-            pool.table().incrementRef(otherFrame);
-            domain.removeUnstable(key, otherId);
-            domain.stableLock().lock();
-            try {
-                domain.addStable(otherFrame, filed);
-            } finally {
-                domain.stableLock().unlock();
-            }
-            other.markStable(otherPage);
-            domain.addSharing(1);
-            return MERGED;
-        } finally {
-            if (otherProtected) {
-                other.unprotect(otherPage);
-            }
-            if (!sameStripe) {
-                otherLock.unlockWrite(otherStamp);
-            }
-        }
-    }
-
-    private static DedupException refusedMerge(Guest guest, int page, RuntimeException refused) {
-        return new DedupException(DedupException.Kind.HOST_REFUSED, guest + ": the host refused to remap page " + page
-                + " onto a shared frame; the merge was skipped and nothing changed: " + refused.getMessage(), refused);
     }
 }
