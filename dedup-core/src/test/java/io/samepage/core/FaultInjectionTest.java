@@ -22,4 +22,10 @@ class FaultInjectionTest {
     void everyRefusedStepChangesNothingAndEveryOtherReadsBackWhatWasWritten(long seed) {
         new FaultModelRun(seed).execute(STEPS);
     }
+
+    @ParameterizedTest(name = "seed {0}, scanner on its own thread")
+    @MethodSource("seeds")
+    void readsHoldWhileAScannerThreadMergesOnAFailingHost(long seed) {
+        new FaultModelRun(seed, true).execute(STEPS);
+    }
 }

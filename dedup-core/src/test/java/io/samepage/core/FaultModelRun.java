@@ -14,6 +14,9 @@ import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
 import java.util.SplittableRandom;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * One seed of {@link FaultInjectionTest}: a small engine on a host that fails at random
@@ -24,11 +27,17 @@ import java.util.SplittableRandom;
  * {@link DedupException} of an expected kind and change nothing the guests can read. After every step
  * every guest is read back whole and {@link EngineInvariants} checks the structure and recounts the
  * counters. Failures name the seed, the step and the last steps.
+ *
+ * <p>With a concurrent scanner, a second thread scans batches all the while (refused merges allowed,
+ * any other failure fails the run); guests are still read back after every step, while the scanner
+ * merges, and every {@value #QUIET_EVERY} steps the scanner is held between batches for the invariant
+ * check, which needs a quiescent engine.
  */
 final class FaultModelRun {
 
     private static final int PAGE = Pages.PAGE_SIZE;
     private static final int CONTENTS = 4;
+    private static final int QUIET_EVERY = 20;
     private static final Set<DedupException.Kind> REFUSALS =
             EnumSet.of(DedupException.Kind.POOL_EXHAUSTED, DedupException.Kind.HOST_REFUSED);
 
@@ -46,8 +55,16 @@ final class FaultModelRun {
     private int step;
     private int created;
     private long refused;
+    private final boolean concurrent;
+    /** Held by the scanner thread for each batch, and by the test's thread to keep the engine quiet. */
+    private final ReentrantLock scannerTurn = new ReentrantLock(true);
 
     FaultModelRun(long seed) {
+        this(seed, false);
+    }
+
+    FaultModelRun(long seed, boolean concurrentScanner) {
+        this.concurrent = concurrentScanner;
         this.seed = seed;
         this.rnd = new SplittableRandom(seed);
         this.host = new FaultyHost(seed * 31 + 7, 4 + rnd.nextInt(12));
@@ -74,9 +91,30 @@ final class FaultModelRun {
             for (int g = 0; g < 3; g++) {
                 createGuest();
             }
-            for (step = 1; step <= steps; step++) {
-                doStep();
-                checkEverything();
+            AtomicBoolean stop = new AtomicBoolean();
+            AtomicReference<Throwable> scannerFailed = new AtomicReference<>();
+            Thread scanner = concurrent ? Thread.ofPlatform().start(() -> scanUntil(stop, scannerFailed)) : null;
+            try {
+                for (step = 1; step <= steps && scannerFailed.get() == null; step++) {
+                    doStep();
+                    checkReads();
+                    if (!concurrent || step % QUIET_EVERY == 0) {
+                        scannerTurn.lock();
+                        try {
+                            EngineInvariants.assertConsistent(engine, checkHasher, where());
+                        } finally {
+                            scannerTurn.unlock();
+                        }
+                    }
+                }
+            } finally {
+                stop.set(true);
+                if (scanner != null) {
+                    scanner.join();
+                }
+            }
+            if (scannerFailed.get() != null) {
+                throw new AssertionError(where() + ": the concurrent scanner failed", scannerFailed.get());
             }
             assertTrue(host.refusals() > 0 && refused > 0, where() + ": the host never failed, so this proved nothing");
             assertTrue(engine.scanner().merges() > 0, where() + ": nothing merged, so this proved nothing");
@@ -86,8 +124,30 @@ final class FaultModelRun {
         }
     }
 
+    private void scanUntil(AtomicBoolean stop, AtomicReference<Throwable> failed) {
+        while (!stop.get()) {
+            scannerTurn.lock();
+            try {
+                engine.scanner().scanBatch(16);
+            } catch (DedupException e) {
+                if (e.kind() != DedupException.Kind.HOST_REFUSED) {
+                    failed.set(e);
+                    return;
+                }
+            } catch (Throwable t) {
+                failed.set(t);
+                return;
+            } finally {
+                scannerTurn.unlock();
+            }
+        }
+    }
+
     private void doStep() {
         int r = rnd.nextInt(100);
+        if (concurrent && r >= 56 && r < 87) {
+            r = rnd.nextInt(56);         // the scanner thread scans; run=2 needs it too: guest steps instead
+        }
         if (r < 25) {
             GuestModel m = anyGuest();
             int page = rnd.nextInt(m.pages());
@@ -149,7 +209,7 @@ final class FaultModelRun {
             } catch (DedupException e) {
                 assertTrue(e.kind() == DedupException.Kind.KNOB_REFUSED && engine.counters().pagesShared() > 0, where());
             }
-        } else if (r < 96 && models.size() > 1) {
+        } else if (r < 96 && models.size() > 1 && !concurrent) {
             GuestModel m = models.remove(rnd.nextInt(models.size()));
             note("destroy " + m.name());
             m.guest.destroy();
@@ -191,7 +251,7 @@ final class FaultModelRun {
         }
     }
 
-    private void checkEverything() {
+    private void checkReads() {
         for (GuestModel m : models) {
             byte[] read = new byte[(int) m.size()];
             m.guest.read(0, read, 0, read.length);
@@ -201,7 +261,6 @@ final class FaultModelRun {
                         + "), last written " + m.bytes[at]);
             }
         }
-        EngineInvariants.assertConsistent(engine, checkHasher, where());
     }
 
     private GuestModel anyGuest() {
