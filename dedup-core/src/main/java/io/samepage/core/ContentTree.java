@@ -45,6 +45,7 @@ final class ContentTree {
     private int used;
     private int freeList = NONE;
     private int live;
+    private final Counter counter = new Counter();
 
     ContentTree(Entries entries, PageCompare compare, long secret) {
         this.entries = entries;
@@ -117,7 +118,9 @@ final class ContentTree {
 
     /** Live entries whose key is {@code key} and whose bytes equal the page at {@code offset}. */
     int countEqual(int key, long offset) {
-        return root == NONE ? 0 : countEqual(root, key, offset);
+        counter.count = 0;
+        find(key, offset, counter);
+        return counter.count;
     }
 
     /** Bytes of the node arrays. */
@@ -144,23 +147,6 @@ final class ContentTree {
             }
         }
         return NONE;
-    }
-
-    private int countEqual(int node, int key, long offset) {
-        int count = 0;
-        while (node != NONE) {
-            int c = probeOrder(key, offset, node);
-            if (c < 0) {
-                node = left[node];
-            } else if (c > 0) {
-                node = right[node];
-            } else {
-                count += entry[node] >= 0 ? 1 : 0;
-                count += countEqual(left[node], key, offset);
-                node = right[node];
-            }
-        }
-        return count;
     }
 
     /** Orders a probe (key, page) against {@code node}'s entry, ignoring entry ids. */
@@ -273,5 +259,16 @@ final class ContentTree {
         entry[node] = Integer.MIN_VALUE;
         left[node] = freeList;
         freeList = node;
+    }
+
+    /** Counts the entries {@link #find} visits, accepting none. */
+    private static final class Counter implements Visitor {
+        int count;
+
+        @Override
+        public boolean accept(int entry) {
+            count++;
+            return false;
+        }
     }
 }

@@ -27,25 +27,6 @@ class CollidingHashTest {
 
     private static final int PAGE = Pages.PAGE_SIZE;
 
-    /** Every page hashes alike: the zero page's hash, every stable frame's and every candidate's. */
-    private static final class ConstantHasher implements PageHasher {
-        @Override
-        public long hash(MemorySegment memory, long offset) {
-            Pages.checkPage(memory, offset);
-            return 0x5EED_5EED_5EED_5EEDL;
-        }
-
-        @Override
-        public HashAlgorithm algorithm() {
-            return HashAlgorithm.defaultAlgorithm();
-        }
-
-        @Override
-        public long seed() {
-            return 0;
-        }
-    }
-
     /** Values that ignore the content: drawn from three, so they often match, seeded so a run replays. */
     private static final class RandomHasher implements PageHasher {
         private final SplittableRandom random;
@@ -154,7 +135,7 @@ class CollidingHashTest {
     @Test
     void unequalPagesNeverMergeAndEqualPagesStillDoWhenEveryPageHashesAlike() {
         for (boolean useZeroPages : new boolean[] {false, true}) {
-            try (DedupEngine engine = engine(new ConstantHasher(), useZeroPages)) {
+            try (DedupEngine engine = engine(new WeakHashers.Constant(), useZeroPages)) {
                 byte[] x = random(1);
                 byte[] y = random(2);
                 byte[] z = random(3);
@@ -195,7 +176,7 @@ class CollidingHashTest {
 
     @Test
     void onlyAllZeroPagesMapTheZeroFrameWhenEveryPageHashesLikeTheZeroPage() {
-        try (DedupEngine engine = engine(new ConstantHasher(), true)) {
+        try (DedupEngine engine = engine(new WeakHashers.Constant(), true)) {
             byte[] zero = new byte[PAGE];
             Layout layout = new Layout(engine);
             MergeDomain domain = engine.createDomain("tenant");
@@ -222,7 +203,7 @@ class CollidingHashTest {
      */
     @Test
     void aPageWrittenAfterItWasFoundZeroIsCheckedAgainBeforeItMapsTheZeroFrame() {
-        try (DedupEngine engine = engine(new ConstantHasher(), true)) {
+        try (DedupEngine engine = engine(new WeakHashers.Constant(), true)) {
             MergeDomain domain = engine.createDomain("tenant");
             Guest guest = engine.createGuest(domain, "g", 2L * PAGE);
             guest.write(0, new byte[PAGE], 0, PAGE);

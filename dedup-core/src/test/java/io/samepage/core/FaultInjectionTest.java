@@ -13,8 +13,7 @@ class FaultInjectionTest {
     private static final int STEPS = 1500;
 
     static LongStream seeds() {
-        String replay = System.getProperty("samepage.seed", "").trim();
-        return replay.isEmpty() ? LongStream.rangeClosed(1, 16) : LongStream.of(Long.parseLong(replay));
+        return Seeds.orReplay(LongStream.rangeClosed(1, 16));
     }
 
     @ParameterizedTest(name = "seed {0}")

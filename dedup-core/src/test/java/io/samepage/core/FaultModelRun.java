@@ -71,7 +71,7 @@ final class FaultModelRun {
         boolean weak = rnd.nextBoolean();
         EngineContext context = new EngineContext().poolBytes((96L + rnd.nextInt(160)) * PAGE).hashSeed(seed)
                 .warmFrames(rnd.nextInt(3) * 4).frameBacking(host.backing())
-                .customHasher(weak ? new CountingHashers.Few(3) : null);
+                .customHasher(weak ? new WeakHashers.Few(3) : null);
         context.knobs().useZeroPages(rnd.nextBoolean()).smartScan(false)
                 .maxPageSharing(rnd.nextBoolean() ? 2 + rnd.nextInt(2) : 256);
         this.engine = DedupEngine.create(context.conclude());

@@ -74,7 +74,7 @@ class KsmCountersTest {
 
     @Test
     void stableFramesWhoseHashesCollideAreNoChain() {
-        EngineContext context = new EngineContext().poolBytes(8L << 20).customHasher(new CountingHashers.Constant());
+        EngineContext context = new EngineContext().poolBytes(8L << 20).customHasher(new WeakHashers.Constant());
         try (DedupEngine engine = DedupEngine.create(context.conclude())) {
             Guest guest = engine.createGuest(engine.createDomain("d"), "g", 6L * PAGE);
             for (int p = 0; p < 6; p++) {
@@ -92,7 +92,7 @@ class KsmCountersTest {
 
     @Test
     void aFullFrameAndItsDuplicateAreOneChainOfTwo() {
-        EngineContext context = new EngineContext().poolBytes(8L << 20).customHasher(new CountingHashers.Constant());
+        EngineContext context = new EngineContext().poolBytes(8L << 20).customHasher(new WeakHashers.Constant());
         context.knobs().maxPageSharing(2);
         try (DedupEngine engine = DedupEngine.create(context.conclude())) {
             Guest guest = engine.createGuest(engine.createDomain("d"), "g", 6L * PAGE);

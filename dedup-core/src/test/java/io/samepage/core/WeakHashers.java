@@ -7,12 +7,12 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
 /** Deliberately weak hashers for tests: the engine must stay correct, and bounded, whatever the hash does. */
-final class CountingHashers {
+final class WeakHashers {
 
-    private CountingHashers() {
+    private WeakHashers() {
     }
 
-    /** Every page hashes alike. */
+    /** Every page hashes alike: the zero page's hash, every stable frame's and every candidate's. */
     static final class Constant implements PageHasher {
         @Override
         public long hash(MemorySegment memory, long offset) {
