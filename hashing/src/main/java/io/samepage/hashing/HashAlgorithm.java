@@ -66,7 +66,8 @@ public enum HashAlgorithm {
      * MurmurHash3 and CityHash, hashes of this kind); SipHash or another keyed PRF, more than a filter needs and one serial chain
      * of rounds per word, which no compiler can spread over vector lanes; a 64-bit NH with
      * {@link Math#unsignedMultiplyHigh} (2^-64, but C2 does not vectorize it); the Vector API, an
-     * incubator module every embedder would have to add, for no gain over the vectorized loop.
+     * incubator module every embedder would have to add, for no measured gain over the vectorized
+     * loop on pages read from memory.
      *
      * <p>An image index records which algorithm its fast hashes come from, so indexes built while
      * CRC32C was the default keep their meaning.
