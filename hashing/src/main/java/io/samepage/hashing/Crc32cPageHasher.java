@@ -8,14 +8,15 @@ import java.util.zip.CRC32C;
  * Two JDK CRC32C values, one per half page, joined into 64 bits and avalanched.
  *
  * <p>Why: the JDK computes CRC32C with the processor's CRC instruction on three interleaved streams,
- * so it runs at close to memory bandwidth where pure-Java 64-bit hashes run at half of it. One CRC
+ * so it runs at close to memory bandwidth. One CRC
  * would give only 32 bits; a second CRC of the same bytes with another start value adds nothing (CRC
  * is affine), so the second 32 bits come from the other half.
  *
  * <p>The limit, stated plainly: CRC is linear, so anyone who can choose page contents can make two
  * different pages collide whatever the seed; the seed only moves where values land. That costs a
- * wasted full compare, never a wrong merge. Where tenants are untrusted use {@link HashAlgorithm#NH},
- * whose collisions depend on a secret key.
+ * wasted full compare, never a wrong merge, but thousands of crafted pages on one value make the
+ * engine's indexes quadratic. That is why the default is {@link HashAlgorithm#NH}, whose collisions
+ * depend on a secret key.
  */
 final class Crc32cPageHasher implements PageHasher {
 

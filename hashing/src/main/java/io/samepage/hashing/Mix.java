@@ -16,9 +16,4 @@ final class Mix {
         x = (x ^ (x >>> 27)) * 0x94D049BB133111EBL;
         return x ^ (x >>> 31);
     }
-
-    /** The SplitMix64 sequence: the {@code i}-th output for {@code seed}, used to expand keys. */
-    static long splitMix(long seed, int i) {
-        return avalanche(seed + (i + 1) * 0x9E3779B97F4A7C15L);
-    }
 }

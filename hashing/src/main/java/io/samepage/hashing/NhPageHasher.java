@@ -2,23 +2,45 @@ package io.samepage.hashing;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.security.InvalidKeyException;
+import java.security.NoSuchAlgorithmException;
+import javax.crypto.Mac;
+import javax.crypto.spec.SecretKeySpec;
 
 /**
  * A keyed page hash in the NH family (the inner hash of UMAC, RFC 4418), specialised to 4 KiB.
  *
  * <p>The page is read as 512 little-endian 64-bit words {@code m[i]}, each split into 32-bit halves.
- * With a key {@code k[0..511]} expanded from the seed:
+ * With a key of 512 words {@code k[i]}:
  * <pre>
  *   NH(m) = sum over i of ((m[i].lo + k[i].lo) mod 2^32) * ((m[i].hi + k[i].hi) mod 2^32)   (mod 2^64)
+ *   hash(m) = avalanche(NH(m))
  * </pre>
- * then an avalanche step. For two different pages and a key drawn at random, NH collides with
- * probability at most 2^-32 (Black et al., "UMAC: Fast and Secure Message Authentication", 1999), so a
- * tenant that does not know the key cannot steer its pages onto another page's hash. Four independent
- * accumulators keep the multiplier busy.
+ * This is NH over 32-bit words (w = 32) with the halves of each 64-bit word as its pairs.
  *
- * <p>The key is 4 KiB, expanded from the 64-bit seed with SplitMix64; seed 0 still gives a key (NH
- * has no published unkeyed form), so callers that want secrecy pass a random seed.
+ * <h2>Collision bound</h2>
+ * For any two different pages {@code m != m'} fixed without knowledge of the key, and a key drawn
+ * uniformly at random, {@code Pr[NH(m) = NH(m')] <= 2^-32}: NH[n, w] is 2^-w-almost-universal on
+ * equal-length strings (Black, Halevi, Krawczyk, Krovetz, Rogaway, "UMAC: Fast and Secure Message
+ * Authentication", CRYPTO 1999). The avalanche is a bijection, so the 64-bit hash collides exactly when NH does and the
+ * same bound holds. The key is HMAC-SHA256 in counter mode keyed with the 64-bit seed (see
+ * {@link #expandKey}), so for a seed drawn at random the bound holds up to the advantage of telling
+ * HMAC-SHA256 from a random function, the usual PRF assumption; the engine draws its seed from
+ * {@code SecureRandom}. The bound is against a tenant that chooses pages but never sees hash values:
+ * NH is not a MAC, and hash values of chosen pages would give the key away. Samepage never shows them.
+ * A collision costs one wasted full compare, never a wrong merge.
+ *
+ * <h2>Speed</h2>
+ * The loop is written so that C2 vectorizes it (see {@link #hash}); the Vector API (an incubator
+ * module every embedder would have to add) and a 64-bit NH with {@code Math.unsignedMultiplyHigh}
+ * (which C2 does not vectorize) were measured and rejected: docs/perf/hashing.md.
+ *
+ * <p>Seed 0 still gives a key (NH has no published unkeyed form); it is public, so callers that want
+ * secrecy pass a random seed. Making a hasher computes the 4 KiB key (128 HMAC-SHA256 blocks); hashing
+ * allocates nothing.
  */
 final class NhPageHasher implements PageHasher {
 
@@ -26,39 +48,58 @@ final class NhPageHasher implements PageHasher {
             ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final int WORDS = Pages.PAGE_SIZE / Long.BYTES;
     private static final long LOW = 0xFFFF_FFFFL;
+    private static final long HIGH = ~LOW;
+    private static final String KEY_LABEL = "samepage NH page key";
 
     private final long seed;
-    private final long[] keyLow = new long[WORDS];
-    private final long[] keyHigh = new long[WORDS];
+    private final long[] key = new long[WORDS];
 
     NhPageHasher(long seed) {
         this.seed = seed;
-        for (int i = 0; i < WORDS; i++) {
-            long k = Mix.splitMix(seed, i);
-            keyLow[i] = k & LOW;
-            keyHigh[i] = k >>> 32;
+        expandKey(seed, key);
+    }
+
+    /**
+     * Fills {@code key} with HMAC-SHA256 in counter mode: block {@code b} (32 bytes, four little-endian
+     * words {@code key[4b..4b+3]}) is HMAC-SHA256 under the seed's 8 little-endian bytes of the label
+     * {@value #KEY_LABEL} followed by {@code b} as 4 little-endian bytes.
+     */
+    static void expandKey(long seed, long[] key) {
+        try {
+            Mac mac = Mac.getInstance("HmacSHA256");
+            mac.init(new SecretKeySpec(ByteBuffer.allocate(Long.BYTES).order(ByteOrder.LITTLE_ENDIAN)
+                    .putLong(seed).array(), "HmacSHA256"));
+            byte[] label = KEY_LABEL.getBytes(StandardCharsets.US_ASCII);
+            ByteBuffer counter = ByteBuffer.allocate(Integer.BYTES).order(ByteOrder.LITTLE_ENDIAN);
+            for (int block = 0; block < key.length / 4; block++) {
+                mac.update(label);
+                mac.update(counter.putInt(0, block).array());
+                ByteBuffer out = ByteBuffer.wrap(mac.doFinal()).order(ByteOrder.LITTLE_ENDIAN);
+                for (int w = 0; w < 4; w++) {
+                    key[4 * block + w] = out.getLong();
+                }
+            }
+        } catch (NoSuchAlgorithmException | InvalidKeyException e) {
+            throw new IllegalStateException("every Java platform must provide HmacSHA256", e);
         }
     }
 
+    /**
+     * One loop C2 vectorizes (SuperWord: 64-bit lanes, the product as {@code vpmuludq} because both
+     * factors are visibly 32-bit, the sum kept in a vector register until the end). Keep its shape: an
+     * {@code int} counter, one load per word, one key word, one accumulator. The low factor is the low
+     * half of {@code m + k}; the high factor adds only {@code k}'s high half, so no carry crosses over.
+     */
     @Override
     public long hash(MemorySegment memory, long offset) {
         Pages.checkPage(memory, offset);
-        long a0 = 0;
-        long a1 = 0;
-        long a2 = 0;
-        long a3 = 0;
-        for (int i = 0; i < WORDS; i += 4) {
-            long p = offset + ((long) i << 3);
-            a0 += term(memory.get(WORD, p), i);
-            a1 += term(memory.get(WORD, p + 8), i + 1);
-            a2 += term(memory.get(WORD, p + 16), i + 2);
-            a3 += term(memory.get(WORD, p + 24), i + 3);
+        long sum = 0;
+        for (int i = 0; i < WORDS; i++) {
+            long m = memory.get(WORD, offset + ((long) i << 3));
+            long k = key[i];
+            sum += ((m + k) & LOW) * ((m + (k & HIGH)) >>> 32);
         }
-        return Mix.avalanche(a0 + a1 + a2 + a3);
-    }
-
-    private long term(long m, int i) {
-        return ((m + keyLow[i]) & LOW) * (((m >>> 32) + keyHigh[i]) & LOW);
+        return Mix.avalanche(sum);
     }
 
     @Override

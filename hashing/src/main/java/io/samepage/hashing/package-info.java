@@ -14,8 +14,10 @@
  *
  * <h2>Which fast hash, and why</h2>
  * {@link io.samepage.hashing.HashAlgorithm} lists the candidates; {@code HashingBenchmark} measures
- * them beside the read bandwidth of one core in the same run, and the README quotes that run.
- * {@link io.samepage.hashing.HashAlgorithm#defaultAlgorithm()} is the measured winner. Rejected:
+ * them beside the read bandwidth of one core in the same run (docs/perf/hashing.md).
+ * {@link io.samepage.hashing.HashAlgorithm#defaultAlgorithm()} is keyed NH: tenants choose page
+ * contents, so the default must be a hash whose collisions they cannot compute without the engine's
+ * secret key, and NH, vectorized by C2, runs at memory speed like the CRC32C instruction. Rejected:
  * a native XXH3 through FFM (a downcall per page plus a C library to ship, for a speed the JDK's CRC
  * instruction already reaches), and zero-allocation-hashing (fails on shared arenas).
  *

@@ -8,6 +8,8 @@ import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 import java.util.HexFormat;
 import java.util.zip.CRC32C;
+import javax.crypto.Mac;
+import javax.crypto.spec.SecretKeySpec;
 import net.jpountz.xxhash.XXHashFactory;
 import org.junit.jupiter.api.Test;
 
@@ -124,37 +126,75 @@ class KnownAnswerTest {
         assertEquals(expected, HashAlgorithm.CRC32C.newHasher(seed).hash(MemorySegment.ofArray(page), 0));
     }
 
-    /** The NH formula restated word by word, with unsigned 32-bit halves, as the Javadoc defines it. */
+    /**
+     * The NH formula and its key restated word by word, with unsigned 32-bit halves and the key made by
+     * {@code javax.crypto} here, as the Javadoc defines them.
+     */
     @Test
-    void nhPageHashFollowsItsDefinition() {
+    void nhPageHashFollowsItsDefinition() throws Exception {
         byte[] page = xxh3SanityBuffer(Pages.PAGE_SIZE);
-        long seed = 42;
-        long sum = 0;
-        for (int i = 0; i < Pages.PAGE_SIZE / 8; i++) {
-            long word = 0;
-            for (int b = 7; b >= 0; b--) {
-                word = word << 8 | (page[i * 8 + b] & 0xFF);
+        for (long seed : new long[] {0, 42, -1}) {
+            Mac mac = Mac.getInstance("HmacSHA256");
+            byte[] seedBytes = new byte[8];
+            for (int b = 0; b < 8; b++) {
+                seedBytes[b] = (byte) (seed >>> (8 * b));
             }
-            long key = Mix.splitMix(seed, i);
-            long lo = (Integer.toUnsignedLong((int) word) + Integer.toUnsignedLong((int) key)) % (1L << 32);
-            long hi = ((word >>> 32) + (key >>> 32)) % (1L << 32);
-            sum += lo * hi;
+            mac.init(new SecretKeySpec(seedBytes, "HmacSHA256"));
+            byte[] key = new byte[Pages.PAGE_SIZE];
+            for (int block = 0; block < Pages.PAGE_SIZE / 32; block++) {
+                mac.update(ascii("samepage NH page key"));
+                mac.update(new byte[] {(byte) block, (byte) (block >>> 8), 0, 0});
+                System.arraycopy(mac.doFinal(), 0, key, block * 32, 32);
+            }
+            long sum = 0;
+            for (int i = 0; i < Pages.PAGE_SIZE / 8; i++) {
+                long lo = (uint32(page, 8 * i) + uint32(key, 8 * i)) % (1L << 32);
+                long hi = (uint32(page, 8 * i + 4) + uint32(key, 8 * i + 4)) % (1L << 32);
+                sum += lo * hi;
+            }
+            assertEquals(Mix.avalanche(sum), HashAlgorithm.NH.newHasher(seed).hash(MemorySegment.ofArray(page), 0),
+                    "seed " + seed);
         }
-        assertEquals(Mix.avalanche(sum), HashAlgorithm.NH.newHasher(seed).hash(MemorySegment.ofArray(page), 0));
     }
 
     /**
+     * NH's values for fixed keys, frozen when its key expansion was chosen: the zero page and the
+     * sanity page under seeds 0, 1 and a fixed 64-bit seed. A change here changes every stored NH value.
+     */
+    @Test
+    void nhValuesForFixedKeysNeverChange() {
+        MemorySegment zero = MemorySegment.ofArray(new byte[Pages.PAGE_SIZE]);
+        MemorySegment sanity = MemorySegment.ofArray(xxh3SanityBuffer(Pages.PAGE_SIZE));
+        long[] seeds = {0, 1, 0x0123_4567_89AB_CDEFL};
+        for (int s = 0; s < seeds.length; s++) {
+            PageHasher nh = HashAlgorithm.NH.newHasher(seeds[s]);
+            assertEquals(FROZEN_NH_ZERO[s], nh.hash(zero, 0), "zero page, seed " + seeds[s]);
+            assertEquals(FROZEN_NH_SANITY[s], nh.hash(sanity, 0), "sanity page, seed " + seeds[s]);
+        }
+    }
+
+    private static final long[] FROZEN_NH_ZERO = {0x9BAD899E6243DE5CL, 0x21640C5E350E2CE1L, 0x761F2C4FBE14B265L};
+    private static final long[] FROZEN_NH_SANITY = {0xF981BDCBADC0312AL, 0x91F4E3F1A367BBE1L, 0x3DFF7393A22EF697L};
+
+    /**
      * The default hash is stored in image index files, so its values must never drift: this frozen
-     * vector was computed by this implementation when the default was chosen.
+     * vector was computed by this implementation when NH became the default.
      */
     @Test
     void defaultHashOfTheSanityPageNeverChanges() {
         MemorySegment page = MemorySegment.ofArray(xxh3SanityBuffer(Pages.PAGE_SIZE));
-        assertEquals(HashAlgorithm.CRC32C, HashAlgorithm.defaultAlgorithm());
+        assertEquals(HashAlgorithm.NH, HashAlgorithm.defaultAlgorithm());
         assertEquals(FROZEN_DEFAULT, HashAlgorithm.defaultAlgorithm().newHasher(0).hash(page, 0));
     }
 
-    private static final long FROZEN_DEFAULT = 0x957B56088A894683L;
+    private static final long FROZEN_DEFAULT = 0xF981BDCBADC0312AL;
+
+    /** CRC32C was the default before NH, so index files built then hold its values: they must not drift either. */
+    @Test
+    void crc32cHashOfTheSanityPageNeverChanges() {
+        MemorySegment page = MemorySegment.ofArray(xxh3SanityBuffer(Pages.PAGE_SIZE));
+        assertEquals(0x957B56088A894683L, HashAlgorithm.CRC32C.newHasher(0).hash(page, 0));
+    }
 
     /** xxHash's older sanity buffer: byteGen starts at PRIME32 and is squared (mod 2^32) per byte. */
     static byte[] xxh64SanityBuffer(int length) {
@@ -176,6 +216,11 @@ class KnownAnswerTest {
             byteGen *= PRIME64;
         }
         return buffer;
+    }
+
+    private static long uint32(byte[] bytes, int at) {
+        return (bytes[at] & 0xFFL) | (bytes[at + 1] & 0xFFL) << 8 | (bytes[at + 2] & 0xFFL) << 16
+                | (bytes[at + 3] & 0xFFL) << 24;
     }
 
     private static long crc32c(byte[] bytes) {

@@ -52,6 +52,7 @@ public class HashingBenchmark {
     private PageHasher komihash;
     private PageHasher crc32c;
     private PageHasher nh;
+    private ScalarNh scalarNh;
     private ContentDigest sha256;
     private final byte[] digest = new byte[ContentDigest.LENGTH];
 
@@ -71,6 +72,7 @@ public class HashingBenchmark {
         komihash = HashAlgorithm.KOMIHASH.newHasher(key);
         crc32c = HashAlgorithm.CRC32C.newHasher(key);
         nh = HashAlgorithm.NH.newHasher(key);
+        scalarNh = new ScalarNh(key);
         sha256 = new ContentDigest();
     }
 
@@ -146,6 +148,16 @@ public class HashingBenchmark {
     @Benchmark
     public long nh() {
         return hashAll(nh);
+    }
+
+    /** NH as it was before it was vectorized: the reference for {@link #nh}'s gain. */
+    @Benchmark
+    public long nhScalar() {
+        long acc = 0;
+        for (int page = 0; page < PAGES; page++) {
+            acc += scalarNh.hash(region, (long) page << Pages.PAGE_SHIFT);
+        }
+        return acc;
     }
 
     /** SHA-256 content digest, for scale: the identity hash of the image index. */
