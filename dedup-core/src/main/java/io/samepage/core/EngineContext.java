@@ -41,7 +41,7 @@ public final class EngineContext {
         return hashAlgorithm;
     }
 
-    /** The fast hash that filters merge candidates; the default is the fastest one measured. */
+    /** The fast hash that filters merge candidates; the default is keyed NH ({@link HashAlgorithm#defaultAlgorithm}). */
     public EngineContext hashAlgorithm(HashAlgorithm algorithm) {
         hashAlgorithm = algorithm;
         return this;

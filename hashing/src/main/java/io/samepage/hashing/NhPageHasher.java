@@ -85,10 +85,11 @@ final class NhPageHasher implements PageHasher {
     }
 
     /**
-     * One loop C2 vectorizes (SuperWord: 64-bit lanes, the product as {@code vpmuludq} because both
-     * factors are visibly 32-bit, the sum kept in a vector register until the end). Keep its shape: an
-     * {@code int} counter, one load per word, one key word, one accumulator. The low factor is the low
-     * half of {@code m + k}; the high factor adds only {@code k}'s high half, so no carry crosses over.
+     * One loop that C2's SuperWord vectorizes into 64-bit lanes, the sum kept in a vector until the end
+     * (with {@code -XX:-UseSuperWord} it falls back to scalar speed). Keep its shape: an {@code int}
+     * counter (C2 does not vectorize this loop over a {@code long} offset), one load per word, one key
+     * word, one accumulator. The low factor is the low half of {@code m + k}; the high factor adds
+     * only {@code k}'s high half, so no carry crosses from one half into the other.
      */
     @Override
     public long hash(MemorySegment memory, long offset) {
