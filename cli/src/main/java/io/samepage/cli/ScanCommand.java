@@ -301,7 +301,7 @@ final class ScanCommand implements Callable<Integer> {
         public String defaultValue(CommandLine.Model.ArgSpec argSpec) {
             if (argSpec instanceof CommandLine.Model.OptionSpec option
                     && option.longestName().equals("--max-page-sharing")) {
-                return String.valueOf(new ScanKnobs().maxPageSharing());
+                return String.valueOf(ScanKnobs.DEFAULT_MAX_PAGE_SHARING);
             }
             return null;
         }

@@ -54,12 +54,13 @@ public final class DedupEngine implements AutoCloseable {
     /**
      * Creates an engine from a concluded context.
      *
-     * @throws DedupException if the context has not concluded
+     * @throws DedupException if the context has not concluded, or made an engine already
      */
     public static DedupEngine create(EngineContext context) {
         if (!context.isConcluded()) {
             throw new DedupException(Kind.INVALID_ARGUMENT, "the EngineContext has not concluded: call conclude() to validate it first");
         }
+        context.claim();
         return new DedupEngine(context);
     }
 

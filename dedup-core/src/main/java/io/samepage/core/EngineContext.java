@@ -10,6 +10,10 @@ import java.security.SecureRandom;
  * Everything a {@link DedupEngine} is built from, Aeron-style: each setting has a name, a default and
  * its unit in its name, and the whole is validated once, by {@link #conclude()}.
  *
+ * <p>A context concludes exactly once and makes exactly one engine: the engine keeps its
+ * {@link #knobs()} as its live knobs, so a second engine from it would share them; both are refused.
+ * The defaults are public constants ({@link #DEFAULT_POOL_BYTES}, and {@link ScanKnobs}'s).
+ *
  * <p>Not thread safe: fill it in on one thread, then hand it to {@link DedupEngine#create}.
  */
 public final class EngineContext {
@@ -26,6 +30,7 @@ public final class EngineContext {
     private FrameBacking.Factory frameBacking = FrameBacking.anonymous();
     private final ScanKnobs knobs = new ScanKnobs();
     private boolean concluded;
+    private boolean claimed;
 
     public long poolBytes() {
         return poolBytes;
@@ -128,6 +133,10 @@ public final class EngineContext {
      * @throws DedupException naming the setting that is wrong and why
      */
     public EngineContext conclude() {
+        if (concluded) {
+            throw new DedupException(Kind.INVALID_ARGUMENT, "this EngineContext has concluded already: a context "
+                    + "concludes once and makes one engine; fill in a new one");
+        }
         if (poolBytes < 2L * Pages.PAGE_SIZE) {
             throw new DedupException(Kind.INVALID_ARGUMENT, "poolBytes must hold at least two 4 KiB frames (the zero frame and one more), not "
                     + poolBytes + " bytes");
@@ -150,5 +159,19 @@ public final class EngineContext {
 
     boolean isConcluded() {
         return concluded;
+    }
+
+    /**
+     * Claims the context for the engine being built: its knobs become that engine's live knobs, so a
+     * second engine from the same context would share them (Aeron's contexts refuse reuse the same way).
+     *
+     * @throws DedupException if an engine was built from it already
+     */
+    synchronized void claim() {
+        if (claimed) {
+            throw new DedupException(Kind.INVALID_ARGUMENT, "this EngineContext made an engine already; its knobs are "
+                    + "that engine's: fill in a new context for another engine");
+        }
+        claimed = true;
     }
 }

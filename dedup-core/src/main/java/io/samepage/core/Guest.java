@@ -50,8 +50,10 @@ public final class Guest {
     private final int[] frames;
     private final int[] states;
     private final PageStripes stripes;
-    /** Null for a software guest: then nothing but this class reads or writes its frames. */
+    /** {@link PageMapping#NONE} for a software guest: then nothing but this class reads or writes its frames. */
     private final PageMapping mapping;
+    /** Held by a {@link PageMapping} that something outside the engine reads and writes (a KVM guest). */
+    private final boolean mapped;
     /** Asks the mapping what was written behind the engine's back; null for a software guest. */
     private final WrittenPages written;
     private final AtomicLong mergingPages = new AtomicLong();
@@ -74,9 +76,10 @@ public final class Guest {
         this.table = new PageTable(pageCount, basePageId, domain.zeroFrame());
         this.frames = table.frames;
         this.states = table.states;
-        this.mapping = mapping;
-        this.written = mapping == null ? null : new WrittenPages(this, mapping);
-        if (mapping == null) {
+        this.mapped = mapping != null;
+        this.mapping = mapped ? mapping : PageMapping.NONE;
+        this.written = mapped ? new WrittenPages(this, mapping) : null;
+        if (!mapped) {
             java.util.Arrays.fill(frames, domain.zeroFrame());
         } else {
             java.util.Arrays.setAll(frames, page -> firstFrame + page);
@@ -228,9 +231,7 @@ public final class Guest {
 
     void releaseAll() {
         markDestroyed();
-        if (mapping != null) {
-            mapping.unmapAll();     // before the frames are freed: nothing may reach them through it
-        }
+        mapping.unmapAll();     // before the frames are freed: nothing may reach them through it
         for (int page = 0; page < pageCount; page++) {
             StampedLock lock = stripes.of(page);
             long stamp = lock.writeLock();
@@ -308,7 +309,7 @@ public final class Guest {
     }
 
     private boolean needsFrame(int page, long address, long length, MemorySegment src, byte value) {
-        if (src == null && value == 0 && coversPage(page, address, length) && (mapping == null || isPrivate(page))) {
+        if (src == null && value == 0 && coversPage(page, address, length) && (!mapped || isPrivate(page))) {
             return false;
         }
         return !isPrivate(page);
@@ -329,11 +330,11 @@ public final class Guest {
      * @return frames taken from the reservation (0 or 1)
      */
     private int writePage(int page, int inPage, int length, MemorySegment src, long srcOffset, byte value) {
-        if (src == null && value == 0 && length == Pages.PAGE_SIZE && (mapping == null || isPrivate(page))) {
-            if (mapping == null) {
-                unmap(page);
-            } else {
+        if (src == null && value == 0 && length == Pages.PAGE_SIZE && (!mapped || isPrivate(page))) {
+            if (mapped) {
                 releaseZero(page);
+            } else {
+                unmap(page);
             }
             return 0;
         }
@@ -342,7 +343,7 @@ public final class Guest {
             int old = frames[page];
             // A mapped page always copies: writing the frame in place would need a remap too, and one
             // that could fail after the frame left the stable index.
-            if (mapping == null && (states[page] & STABLE) != 0 && engine.takeSoleMapping(domain, old)) {
+            if (!mapped && (states[page] & STABLE) != 0 && engine.takeSoleMapping(domain, old)) {
                 set(page, old, states[page] & ~STABLE);
                 mergingPages.decrementAndGet();
             } else {
@@ -375,9 +376,6 @@ public final class Guest {
      * @throws BreakRefused having freed {@code fresh}, if the host refused
      */
     private void mapWritable(int page, int fresh) {
-        if (mapping == null) {
-            return;
-        }
         try {
             mapping.map(page, fresh, true);
         } catch (RuntimeException e) {
@@ -463,9 +461,7 @@ public final class Guest {
      * to {@code freed}.
      */
     void mapStable(int page, int frame, FreedFrames freed) {
-        if (mapping != null) {
-            mapping.map(page, frame, false);    // first: if the host refuses, nothing has changed
-        }
+        mapping.map(page, frame, false);    // first: if the host refuses, nothing has changed
         int own = frames[page];
         set(page, frame, (states[page] & VISITED) | STABLE);
         mergingPages.incrementAndGet();
@@ -479,9 +475,7 @@ public final class Guest {
      * whatever it mapped: an image block loaded or found resident. Caller holds the page's stripe.
      */
     void mapLoaded(int page, int frame) {
-        if (mapping != null) {
-            mapping.map(page, frame, false);    // first: if the host refuses, nothing has changed
-        }
+        mapping.map(page, frame, false);    // first: if the host refuses, nothing has changed
         unmap(page);
         set(page, frame, STABLE);
         mergingPages.incrementAndGet();
@@ -542,19 +536,17 @@ public final class Guest {
     }
 
     boolean isMapped() {
-        return mapping != null;
+        return mapped;
     }
 
     /** Before a merge compares the page: read-only for writers behind the engine's back. Caller holds the stripe. */
     boolean writeProtect(int page) {
-        return mapping == null || mapping.writeProtect(page);
+        return mapping.writeProtect(page);
     }
 
     /** After a {@link #writeProtect} that no merge followed. Caller holds the stripe. */
     void unprotect(int page) {
-        if (mapping != null) {
-            mapping.unprotect(page);
-        }
+        mapping.unprotect(page);
     }
 
     // ---- writes behind the engine's back ----
@@ -577,7 +569,7 @@ public final class Guest {
 
     /** Scanner thread, at the start of a full scan: marks what the mapping saw written behind the engine's back. */
     void collectWritten() {
-        if (written != null && !destroyed) {
+        if (mapped && !destroyed) {
             written.collect();
         }
     }

@@ -24,6 +24,34 @@ package io.samepage.core;
  */
 public interface PageMapping {
 
+    /**
+     * The mapping of a guest held in software: nothing outside the engine maps its pages, so there is
+     * nothing to mirror, every protection is granted, and nothing is written behind the engine's back.
+     */
+    PageMapping NONE = new PageMapping() {
+        @Override
+        public void map(int page, int frame, boolean writable) {
+        }
+
+        @Override
+        public boolean writeProtect(int page) {
+            return true;
+        }
+
+        @Override
+        public void unprotect(int page) {
+        }
+
+        @Override
+        public boolean pagesWritten(long[] bitmap) {
+            return true;
+        }
+
+        @Override
+        public void unmapAll() {
+        }
+    };
+
     /** Makes the mapping of a new guest of {@code pages} pages, page {@code p} on frame {@code firstFrame + p}. */
     @FunctionalInterface
     interface Factory {

@@ -1,6 +1,7 @@
 package io.samepage.core;
 
 import io.samepage.core.DedupException.Kind;
+import java.util.List;
 import java.util.function.LongSupplier;
 
 /**
@@ -18,17 +19,36 @@ public final class ScanKnobs {
     public static final int RUN_MERGE = 1;
     public static final int RUN_UNMERGE = 2;
 
-    private volatile int pagesToScan = 100;
-    private volatile long sleepMillis = 20;
-    private volatile int run = RUN_MERGE;
-    private volatile int maxPageSharing = 256;
-    private volatile boolean useZeroPages;
-    private volatile boolean smartScan = true;
-    private volatile AdvisorMode advisorMode = AdvisorMode.NONE;
-    private volatile int advisorMaxCpu = 70;
-    private volatile long advisorTargetScanTimeSeconds = 200;
-    private volatile int advisorMinPagesToScan = 500;
-    private volatile int advisorMaxPagesToScan = 30_000;
+    /** KSM's defaults (mm/ksm.c), except {@link #DEFAULT_RUN}. */
+    public static final int DEFAULT_PAGES_TO_SCAN = 100;
+    public static final long DEFAULT_SLEEP_MILLIS = 20;
+    /** 1, not KSM's 0: an engine is made to merge. */
+    public static final int DEFAULT_RUN = RUN_MERGE;
+    public static final int DEFAULT_MAX_PAGE_SHARING = 256;
+    public static final boolean DEFAULT_USE_ZERO_PAGES = false;
+    public static final boolean DEFAULT_SMART_SCAN = true;
+    public static final AdvisorMode DEFAULT_ADVISOR_MODE = AdvisorMode.NONE;
+    public static final int DEFAULT_ADVISOR_MAX_CPU = 70;
+    public static final long DEFAULT_ADVISOR_TARGET_SCAN_TIME_SECONDS = 200;
+    public static final int DEFAULT_ADVISOR_MIN_PAGES_TO_SCAN = 500;
+    public static final int DEFAULT_ADVISOR_MAX_PAGES_TO_SCAN = 30_000;
+
+    /** Every knob's name, as {@code /sys/kernel/mm/ksm} names it; {@link #set} takes these. */
+    public static final List<String> NAMES = List.of("pages_to_scan", "sleep_millisecs", "run", "max_page_sharing",
+            "use_zero_pages", "smart_scan", "advisor_mode", "advisor_max_cpu", "advisor_target_scan_time",
+            "advisor_min_pages_to_scan", "advisor_max_pages_to_scan");
+
+    private volatile int pagesToScan = DEFAULT_PAGES_TO_SCAN;
+    private volatile long sleepMillis = DEFAULT_SLEEP_MILLIS;
+    private volatile int run = DEFAULT_RUN;
+    private volatile int maxPageSharing = DEFAULT_MAX_PAGE_SHARING;
+    private volatile boolean useZeroPages = DEFAULT_USE_ZERO_PAGES;
+    private volatile boolean smartScan = DEFAULT_SMART_SCAN;
+    private volatile AdvisorMode advisorMode = DEFAULT_ADVISOR_MODE;
+    private volatile int advisorMaxCpu = DEFAULT_ADVISOR_MAX_CPU;
+    private volatile long advisorTargetScanTimeSeconds = DEFAULT_ADVISOR_TARGET_SCAN_TIME_SECONDS;
+    private volatile int advisorMinPagesToScan = DEFAULT_ADVISOR_MIN_PAGES_TO_SCAN;
+    private volatile int advisorMaxPagesToScan = DEFAULT_ADVISOR_MAX_PAGES_TO_SCAN;
 
     private volatile LongSupplier pagesShared = () -> 0;
 
@@ -192,6 +212,66 @@ public final class ScanKnobs {
         advisorMinPagesToScan = min;
         advisorMaxPagesToScan = max;
         return this;
+    }
+
+    /**
+     * Sets the knob {@code name} (its sysfs name, one of {@link #NAMES}) from {@code value} as written to
+     * its file under {@code /sys/kernel/mm/ksm}: decimal numbers, {@code 0}/{@code 1} for flags,
+     * {@code none}/{@code scan-time} for {@code advisor_mode}. The daemon's config and the CLI use it.
+     *
+     * @throws DedupException {@link DedupException.Kind#INVALID_ARGUMENT} for an unknown name or a
+     *         malformed or out-of-range value, {@link DedupException.Kind#KNOB_REFUSED} where the knob
+     *         refuses the change now; either way the knob keeps its value
+     */
+    public synchronized ScanKnobs set(String name, String value) {
+        switch (name) {
+            case "pages_to_scan" -> pagesToScan(intValue(value));
+            case "sleep_millisecs" -> sleepMillis(longValue(value));
+            case "run" -> run(intValue(value));
+            case "max_page_sharing" -> maxPageSharing(intValue(value));
+            case "use_zero_pages" -> useZeroPages(flag(value));
+            case "smart_scan" -> smartScan(flag(value));
+            case "advisor_mode" -> advisorMode(advisorModeNamed(value));
+            case "advisor_max_cpu" -> advisorMaxCpu(intValue(value));
+            case "advisor_target_scan_time" -> advisorTargetScanTimeSeconds(longValue(value));
+            case "advisor_min_pages_to_scan" -> advisorPagesToScanRange(intValue(value), advisorMaxPagesToScan);
+            case "advisor_max_pages_to_scan" -> advisorPagesToScanRange(advisorMinPagesToScan, intValue(value));
+            default -> throw new DedupException(Kind.INVALID_ARGUMENT, "'" + name + "' is not a knob; the knobs are "
+                    + String.join(", ", NAMES));
+        }
+        return this;
+    }
+
+    private static AdvisorMode advisorModeNamed(String value) {
+        return switch (value) {
+            case "none" -> AdvisorMode.NONE;
+            case "scan-time" -> AdvisorMode.SCAN_TIME;
+            default -> throw new DedupException(Kind.INVALID_ARGUMENT, "must be none or scan-time, not '" + value + "'");
+        };
+    }
+
+    private static boolean flag(String value) {
+        return switch (value) {
+            case "0" -> false;
+            case "1" -> true;
+            default -> throw new DedupException(Kind.INVALID_ARGUMENT, "must be 0 or 1, not '" + value + "'");
+        };
+    }
+
+    private static long longValue(String value) {
+        try {
+            return Long.parseLong(value);
+        } catch (NumberFormatException e) {
+            throw new DedupException(Kind.INVALID_ARGUMENT, "must be a whole number, not '" + value + "'");
+        }
+    }
+
+    private static int intValue(String value) {
+        long v = longValue(value);
+        if (v < Integer.MIN_VALUE || v > Integer.MAX_VALUE) {
+            throw new DedupException(Kind.INVALID_ARGUMENT, "must be at most " + Integer.MAX_VALUE + ", not " + v);
+        }
+        return (int) v;
     }
 
     private String advisorName() {

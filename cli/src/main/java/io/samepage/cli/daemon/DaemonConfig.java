@@ -1,6 +1,5 @@
 package io.samepage.cli.daemon;
 
-import io.samepage.core.AdvisorMode;
 import io.samepage.core.DedupException;
 import io.samepage.core.ScanKnobs;
 import java.io.IOException;
@@ -10,7 +9,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 
@@ -25,9 +23,7 @@ import java.util.Set;
 public final class DaemonConfig {
 
     /** The KSM knob keys, under {@code /sys/kernel/mm/ksm}'s names. */
-    public static final Set<String> KNOB_KEYS = Set.of("pages_to_scan", "sleep_millisecs", "run",
-            "max_page_sharing", "use_zero_pages", "smart_scan", "advisor_mode", "advisor_max_cpu",
-            "advisor_target_scan_time", "advisor_min_pages_to_scan", "advisor_max_pages_to_scan");
+    public static final Set<String> KNOB_KEYS = Set.copyOf(ScanKnobs.NAMES);
 
     /** The daemon's own keys. */
     public static final Set<String> DAEMON_KEYS = Set.of("source", "domain_per_source", "pool_mib",
@@ -102,7 +98,7 @@ public final class DaemonConfig {
     /** Applies the knobs in file order (each was checked against the engine's rules while parsing). */
     public void applyTo(ScanKnobs target) {
         for (Knob knob : knobs) {
-            apply(target, knob.key(), knob.value());
+            target.set(knob.key(), knob.value());
         }
     }
 
@@ -141,45 +137,6 @@ public final class DaemonConfig {
             }
         }
         return false;
-    }
-
-    private static void apply(ScanKnobs k, String key, String value) {
-        switch (key) {
-            case "pages_to_scan" -> k.pagesToScan(intValue(value, 1));
-            case "sleep_millisecs" -> k.sleepMillis(longValue(value, 0));
-            case "run" -> k.run(intValue(value, 0));
-            case "max_page_sharing" -> k.maxPageSharing(intValue(value, 2));
-            case "use_zero_pages" -> k.useZeroPages(flag(value));
-            case "smart_scan" -> k.smartScan(flag(value));
-            case "advisor_mode" -> k.advisorMode(advisorMode(value));
-            case "advisor_max_cpu" -> k.advisorMaxCpu(intValue(value, 1));
-            case "advisor_target_scan_time" -> k.advisorTargetScanTimeSeconds(longValue(value, 1));
-            case "advisor_min_pages_to_scan" -> k.advisorPagesToScanRange(intValue(value, 1), k.advisorMaxPagesToScan());
-            case "advisor_max_pages_to_scan" -> k.advisorPagesToScanRange(k.advisorMinPagesToScan(), intValue(value, 1));
-            default -> throw new IllegalStateException("not a knob: " + key);
-        }
-    }
-
-    private static AdvisorMode advisorMode(String value) {
-        for (AdvisorMode mode : AdvisorMode.values()) {
-            if (modeName(mode).equals(value)) {
-                return mode;
-            }
-        }
-        throw new IllegalArgumentException("must be one of " + modeNames() + ", not '" + value + "'");
-    }
-
-    private static String modeNames() {
-        List<String> names = new ArrayList<>();
-        for (AdvisorMode mode : AdvisorMode.values()) {
-            names.add(modeName(mode));
-        }
-        return String.join(", ", names);
-    }
-
-    /** KSM's spelling in /sys/kernel/mm/ksm/advisor_mode: none, scan-time. */
-    private static String modeName(AdvisorMode mode) {
-        return mode.name().toLowerCase(Locale.ROOT).replace('_', '-');
     }
 
     private static boolean flag(String value) {
@@ -260,7 +217,7 @@ public final class DaemonConfig {
 
         private void setting(int number, String key, String value) {
             if (KNOB_KEYS.contains(key)) {
-                apply(check, key, value);
+                check.set(key, value);
                 knobs.add(new Knob(number, key, value));
                 return;
             }

@@ -92,7 +92,7 @@ class DaemonConfigTest {
         "unknown key                   | source=a | colour=blue                | d.conf:2: unknown key 'colour'",
         "empty value                   | source=a | pool_mib=                  | d.conf:2: pool_mib: no value",
         "not a number                  | source=a | pages_to_scan=many         | d.conf:2: pages_to_scan=many: must be a whole number, not 'many'",
-        "below the knob's minimum      | source=a | pages_to_scan=0            | d.conf:2: pages_to_scan=0: must be at least 1, not 0",
+        "below the knob's minimum      | source=a | pages_to_scan=0            | d.conf:2: pages_to_scan=0: pages_to_scan must be at least 1, not 0",
         "above int range               | source=a | max_page_sharing=9999999999 | d.conf:2: max_page_sharing=9999999999: must be at most 2147483647, not 9999999999",
         "flag not 0 or 1               | source=a | use_zero_pages=yes         | d.conf:2: use_zero_pages=yes: must be 0 or 1, not 'yes'",
         "domain flag not 0 or 1        | source=a | domain_per_source=2        | d.conf:2: domain_per_source=2: must be 0 or 1, not '2'",
@@ -112,7 +112,7 @@ class DaemonConfigTest {
         String message = refusal("source=a", "# comment", "advisor_mode=scan-time", "pages_to_scan=100");
         assertTrue(message.startsWith("d.conf:4: pages_to_scan=100: "), message);
         assertTrue(refusal("source=a", "run=3").startsWith("d.conf:2: run=3: "));
-        assertTrue(refusal("source=a", "advisor_mode=sometimes").startsWith("d.conf:2: advisor_mode=sometimes: must be one of "));
+        assertTrue(refusal("source=a", "advisor_mode=sometimes").startsWith("d.conf:2: advisor_mode=sometimes: must be none or scan-time"));
     }
 
     /**

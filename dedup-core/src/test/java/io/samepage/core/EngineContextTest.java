@@ -1,0 +1,42 @@
+package io.samepage.core;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import org.junit.jupiter.api.Test;
+
+/** A context concludes once and makes one engine; knobs are set by their sysfs names with KSM's rules. */
+class EngineContextTest {
+
+    @Test
+    void aContextConcludesOnceAndMakesOneEngine() {
+        EngineContext context = new EngineContext().poolBytes(1L << 20).conclude();
+        assertEquals(DedupException.Kind.INVALID_ARGUMENT, assertThrows(DedupException.class, context::conclude).kind());
+        try (DedupEngine engine = DedupEngine.create(context)) {
+            DedupException second = assertThrows(DedupException.class, () -> DedupEngine.create(context));
+            assertEquals(DedupException.Kind.INVALID_ARGUMENT, second.kind(), "two engines would share one live ScanKnobs");
+            assertEquals(ScanKnobs.DEFAULT_PAGES_TO_SCAN, engine.knobs().pagesToScan());
+        }
+    }
+
+    @Test
+    void knobsAreSetByTheirSysfsNamesAndKeepTheirValueWhenRefused() {
+        ScanKnobs knobs = new ScanKnobs();
+        knobs.set("pages_to_scan", "1000").set("sleep_millisecs", "0").set("use_zero_pages", "1")
+                .set("advisor_mode", "scan-time").set("advisor_max_cpu", "40");
+        assertEquals(1000, knobs.pagesToScan());
+        assertEquals(0, knobs.sleepMillis());
+        assertEquals(true, knobs.useZeroPages());
+        assertEquals(AdvisorMode.SCAN_TIME, knobs.advisorMode());
+        assertEquals(40, knobs.advisorMaxCpu());
+        assertEquals(ScanKnobs.NAMES.size(), 11, "every knob of /sys/kernel/mm/ksm that Samepage keeps");
+        assertEquals(DedupException.Kind.INVALID_ARGUMENT,
+                assertThrows(DedupException.class, () -> knobs.set("pages_to_scann", "1")).kind());
+        assertEquals(DedupException.Kind.INVALID_ARGUMENT,
+                assertThrows(DedupException.class, () -> knobs.set("use_zero_pages", "yes")).kind());
+        assertEquals(DedupException.Kind.KNOB_REFUSED,
+                assertThrows(DedupException.class, () -> knobs.set("pages_to_scan", "5")).kind(),
+                "the advisor steers pages_to_scan");
+        assertEquals(true, knobs.useZeroPages(), "a refused value leaves the knob as it was");
+    }
+}
