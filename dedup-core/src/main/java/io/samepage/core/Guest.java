@@ -50,6 +50,8 @@ public final class Guest {
     private final int[] frames;
     private final int[] states;
     private final PageStripes stripes;
+    /** How writes and fills change pages: reserve, break sharing, copy in. */
+    private final GuestWrites writes;
     /** {@link PageMapping#NONE} for a software guest: then nothing but this class reads or writes its frames. */
     private final PageMapping mapping;
     /** Held by a {@link PageMapping} that something outside the engine reads and writes (a KVM guest). */
@@ -86,6 +88,7 @@ public final class Guest {
             java.util.Arrays.fill(states, HOLE);
         }
         this.stripes = new PageStripes(pageCount);
+        this.writes = new GuestWrites(engine, this);
     }
 
     public String name() {
@@ -253,121 +256,25 @@ public final class Guest {
     }
 
     private void mutate(long address, long length, MemorySegment src, byte value) {
-        checkRange(address, length);
-        if (length == 0) {
-            return;
-        }
-        int first = (int) (address >>> Pages.PAGE_SHIFT);
-        int last = (int) ((address + length - 1) >>> Pages.PAGE_SHIFT);
-        if (first == last) {
-            StampedLock lock = stripes.of(first);
-            long stamp = lock.writeLock();
-            try {
-                mutateLocked(first, last, address, length, src, value);
-            } finally {
-                lock.unlockWrite(stamp);
-            }
-            return;
-        }
-        long[] stamps = stripes.lockRange(first, last);
-        try {
-            mutateLocked(first, last, address, length, src, value);
-        } finally {
-            stripes.unlockRange(stamps);
-        }
+        writes.mutate(address, length, src, value);
     }
 
-    private void mutateLocked(int first, int last, long address, long length, MemorySegment src, byte value) {
-        checkAlive();
-        int needed = 0;
-        for (int page = first; page <= last; page++) {
-            if (needsFrame(page, address, length, src, value)) {
-                needed++;
-            }
-        }
-        if (!pool.tryReserve(needed)) {
-            throw new DedupException(Kind.POOL_EXHAUSTED, "host frame pool exhausted: guest " + name + " needs " + needed
-                    + " free frames to write " + length + " bytes at 0x" + Long.toHexString(address) + ", "
-                    + pool.framesAvailable() + " are free; nothing was written");
-        }
-        int used = 0;
-        try {
-            for (int page = first; page <= last; page++) {
-                long pageStart = (long) page << Pages.PAGE_SHIFT;
-                long from = Math.max(address, pageStart);
-                long to = Math.min(address + length, pageStart + Pages.PAGE_SIZE);
-                used += writePage(page, (int) (from - pageStart), (int) (to - from), src, from - address, value);
-            }
-        } catch (BreakRefused refused) {
-            pool.unreserve(needed - used - 1);  // the refused page took a frame and gave it back
-            throw new DedupException(Kind.HOST_REFUSED, "guest " + name + ": the host refused to remap page " + refused.page
-                    + " for a copy-on-write break; that page and the rest of the write at 0x"
-                    + Long.toHexString(address) + " were not written: " + refused.getCause().getMessage(),
-                    refused.getCause());
-        }
-        pool.unreserve(needed - used);
-    }
-
-    private boolean needsFrame(int page, long address, long length, MemorySegment src, byte value) {
-        if (src == null && value == 0 && coversPage(page, address, length) && (!mapped || isPrivate(page))) {
-            return false;
-        }
-        return !isPrivate(page);
-    }
-
-    private boolean isPrivate(int page) {
+    /** True if the page holds a frame of its own: not merged, not on the zero frame. Caller holds its stripe. */
+    boolean isPrivate(int page) {
         return (states[page] & (STABLE | ZERO_MERGED)) == 0 && frames[page] != domain.zeroFrame();
     }
 
-    private static boolean coversPage(int page, long address, long length) {
-        long pageStart = (long) page << Pages.PAGE_SHIFT;
-        return address <= pageStart && address + length >= pageStart + Pages.PAGE_SIZE;
+    /**
+     * The page is the only mapper of its stable frame, which the caller took out of the stable index: it
+     * is the page's own frame again, written in place. Caller holds its stripe.
+     */
+    void keepSoleFrame(int page) {
+        set(page, frames[page], states[page] & ~STABLE);
+        mergingPages.decrementAndGet();
     }
 
-    /**
-     * Writes one page's part of a mutation; the caller holds the page's stripe and a frame reservation.
-     *
-     * @return frames taken from the reservation (0 or 1)
-     */
-    private int writePage(int page, int inPage, int length, MemorySegment src, long srcOffset, byte value) {
-        if (src == null && value == 0 && length == Pages.PAGE_SIZE && (!mapped || isPrivate(page))) {
-            if (mapped) {
-                releaseZero(page);
-            } else {
-                unmap(page);
-            }
-            return 0;
-        }
-        int taken = 0;
-        if (!isPrivate(page)) {
-            int old = frames[page];
-            // A mapped page always copies: writing the frame in place would need a remap too, and one
-            // that could fail after the frame left the stable index.
-            if (!mapped && (states[page] & STABLE) != 0 && engine.takeSoleMapping(domain, old)) {
-                set(page, old, states[page] & ~STABLE);
-                mergingPages.decrementAndGet();
-            } else {
-                boolean copyOld = old != domain.zeroFrame() && length < Pages.PAGE_SIZE;
-                int fresh = copyOld || length == Pages.PAGE_SIZE ? pool.allocateReservedForOverwrite()
-                        : pool.allocateReserved();
-                if (copyOld) {
-                    MemorySegment.copy(pool.memory(), FramePool.offsetOf(old), pool.memory(),
-                            FramePool.offsetOf(fresh), Pages.PAGE_SIZE);
-                }
-                mapWritable(page, fresh);
-                unmap(page);
-                set(page, fresh, states[page]);
-                taken = 1;
-            }
-        }
-        set(page, frames[page], (states[page] & ~HOLE) | DIRTY);
-        long at = FramePool.offsetOf(frames[page]) + inPage;
-        if (src != null) {
-            MemorySegment.copy(src, srcOffset, pool.memory(), at, length);
-        } else {
-            pool.memory().asSlice(at, length).fill(value);
-        }
-        return taken;
+    PageStripes stripes() {
+        return stripes;
     }
 
     /**
@@ -375,7 +282,7 @@ public final class Guest {
      *
      * @throws BreakRefused having freed {@code fresh}, if the host refused
      */
-    private void mapWritable(int page, int fresh) {
+    void mapWritable(int page, int fresh) {
         try {
             mapping.map(page, fresh, true);
         } catch (RuntimeException e) {
@@ -394,7 +301,7 @@ public final class Guest {
     }
 
     /** Drops the page's mapping: it maps the zero frame again, as if never written. Caller holds its stripe. */
-    private void unmap(int page) {
+    void unmap(int page) {
         int frame = frames[page];
         int state = states[page];
         if ((state & STABLE) != 0) {
@@ -410,7 +317,7 @@ public final class Guest {
     }
 
     /** Every change of a page's frame or state goes through the page table ({@link PageTable#set}). */
-    private void set(int page, int frame, int state) {
+    void set(int page, int frame, int state) {
         table.set(page, frame, state);
     }
 
@@ -419,7 +326,7 @@ public final class Guest {
         return table.trackedPages();
     }
 
-    private void checkRange(long address, long length) {
+    void checkRange(long address, long length) {
         if (address < 0 || length < 0 || address > sizeBytes() - length) {
             throw new DedupException(Kind.INVALID_ARGUMENT, "guest " + name + ": range [0x" + Long.toHexString(address) + ", +" + length
                     + ") is outside its " + sizeBytes() + " bytes");
@@ -427,7 +334,7 @@ public final class Guest {
         checkAlive();
     }
 
-    private void checkAlive() {
+    void checkAlive() {
         if (destroyed) {
             throw new DedupException(Kind.DESTROYED, "guest " + name + " has been destroyed");
         }

@@ -1,0 +1,146 @@
+package io.samepage.core;
+
+import io.samepage.core.DedupException.Kind;
+import io.samepage.hashing.Pages;
+import java.lang.foreign.MemorySegment;
+import java.util.concurrent.locks.StampedLock;
+
+/**
+ * How a write or a fill changes a {@link Guest}'s pages. Under the stripes of the whole range it counts
+ * the frames the write needs (a page that is shared, zero-merged or never written needs one; a whole
+ * page filled with zeros gives one back), reserves them all at once or refuses the whole write, then
+ * for each page breaks sharing (copy-on-write: a fresh frame, mapped writable first, then the old
+ * one dropped; the last mapper of a stable frame writes it in place instead) and copies the bytes in.
+ * A write changes nothing if the pool refuses; a mapped guest's multi-page write whose remap the host
+ * refuses stops at that page, as {@link DedupException} says.
+ *
+ * <p>Thread safety: as {@link Guest}'s writers; it takes the stripes itself.
+ */
+final class GuestWrites {
+
+    private final DedupEngine engine;
+    private final Guest guest;
+    private final FramePool pool;
+    private final MergeDomain domain;
+
+    GuestWrites(DedupEngine engine, Guest guest) {
+        this.engine = engine;
+        this.guest = guest;
+        this.pool = engine.pool();
+        this.domain = guest.domain();
+    }
+
+    /** Writes {@code src} (or fills with {@code value} where {@code src} is null) at {@code address}: all or nothing. */
+    void mutate(long address, long length, MemorySegment src, byte value) {
+        guest.checkRange(address, length);
+        if (length == 0) {
+            return;
+        }
+        int first = (int) (address >>> Pages.PAGE_SHIFT);
+        int last = (int) ((address + length - 1) >>> Pages.PAGE_SHIFT);
+        if (first == last) {
+            StampedLock lock = guest.stripeOf(first);
+            long stamp = lock.writeLock();
+            try {
+                mutateLocked(first, last, address, length, src, value);
+            } finally {
+                lock.unlockWrite(stamp);
+            }
+            return;
+        }
+        long[] stamps = guest.stripes().lockRange(first, last);
+        try {
+            mutateLocked(first, last, address, length, src, value);
+        } finally {
+            guest.stripes().unlockRange(stamps);
+        }
+    }
+
+    private void mutateLocked(int first, int last, long address, long length, MemorySegment src, byte value) {
+        guest.checkAlive();
+        int needed = 0;
+        for (int page = first; page <= last; page++) {
+            if (needsFrame(page, address, length, src, value)) {
+                needed++;
+            }
+        }
+        if (!pool.tryReserve(needed)) {
+            throw new DedupException(Kind.POOL_EXHAUSTED, "host frame pool exhausted: guest " + guest.name() + " needs " + needed
+                    + " free frames to write " + length + " bytes at 0x" + Long.toHexString(address) + ", "
+                    + pool.framesAvailable() + " are free; nothing was written");
+        }
+        int used = 0;
+        try {
+            for (int page = first; page <= last; page++) {
+                long pageStart = (long) page << Pages.PAGE_SHIFT;
+                long from = Math.max(address, pageStart);
+                long to = Math.min(address + length, pageStart + Pages.PAGE_SIZE);
+                used += writePage(page, (int) (from - pageStart), (int) (to - from), src, from - address, value);
+            }
+        } catch (BreakRefused refused) {
+            pool.unreserve(needed - used - 1);  // the refused page took a frame and gave it back
+            throw new DedupException(Kind.HOST_REFUSED, "guest " + guest.name() + ": the host refused to remap page " + refused.page
+                    + " for a copy-on-write break; that page and the rest of the write at 0x"
+                    + Long.toHexString(address) + " were not written: " + refused.getCause().getMessage(),
+                    refused.getCause());
+        }
+        pool.unreserve(needed - used);
+    }
+
+    private boolean needsFrame(int page, long address, long length, MemorySegment src, byte value) {
+        if (src == null && value == 0 && coversPage(page, address, length) && (!guest.isMapped() || guest.isPrivate(page))) {
+            return false;
+        }
+        return !guest.isPrivate(page);
+    }
+
+    private static boolean coversPage(int page, long address, long length) {
+        long pageStart = (long) page << Pages.PAGE_SHIFT;
+        return address <= pageStart && address + length >= pageStart + Pages.PAGE_SIZE;
+    }
+
+    /**
+     * Writes one page's part of a mutation; the caller holds the page's stripe and a frame reservation.
+     *
+     * @return frames taken from the reservation (0 or 1)
+     */
+    private int writePage(int page, int inPage, int length, MemorySegment src, long srcOffset, byte value) {
+        if (src == null && value == 0 && length == Pages.PAGE_SIZE && (!guest.isMapped() || guest.isPrivate(page))) {
+            if (guest.isMapped()) {
+                guest.releaseZero(page);
+            } else {
+                guest.unmap(page);
+            }
+            return 0;
+        }
+        int taken = 0;
+        if (!guest.isPrivate(page)) {
+            int old = guest.frameAt(page);
+            // A mapped page always copies: writing the frame in place would need a remap too, and one
+            // that could fail after the frame left the stable index.
+            if (!guest.isMapped() && (guest.stateAt(page) & PageTable.STABLE) != 0 && engine.takeSoleMapping(domain, old)) {
+                guest.keepSoleFrame(page);
+            } else {
+                boolean copyOld = old != domain.zeroFrame() && length < Pages.PAGE_SIZE;
+                int fresh = copyOld || length == Pages.PAGE_SIZE ? pool.allocateReservedForOverwrite()
+                        : pool.allocateReserved();
+                if (copyOld) {
+                    MemorySegment.copy(pool.memory(), FramePool.offsetOf(old), pool.memory(),
+                            FramePool.offsetOf(fresh), Pages.PAGE_SIZE);
+                }
+                guest.mapWritable(page, fresh);
+                guest.unmap(page);
+                guest.set(page, fresh, guest.stateAt(page));
+                taken = 1;
+            }
+        }
+        guest.set(page, guest.frameAt(page), (guest.stateAt(page) & ~PageTable.HOLE) | PageTable.DIRTY);
+        long at = FramePool.offsetOf(guest.frameAt(page)) + inPage;
+        if (src != null) {
+            MemorySegment.copy(src, srcOffset, pool.memory(), at, length);
+        } else {
+            pool.memory().asSlice(at, length).fill(value);
+        }
+        return taken;
+    }
+}
