@@ -12,6 +12,7 @@ import io.samepage.image.ImageLayout;
 import io.samepage.image.ImageLoader;
 import io.samepage.image.LoadStats;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
@@ -142,6 +143,8 @@ final class ImageBoot {
             index = origin == IndexOrigin.OPENED ? ImageIndex.open(indexFile, image) : ImageIndex.build(image);
         } catch (ImageIndexException e) {
             throw IndexFiles.toCommandException(e);
+        } catch (UncheckedIOException e) {
+            throw IndexFiles.unreadable(e);
         }
         try (index) {
             if (origin == IndexOrigin.BUILT_AND_WRITTEN) {

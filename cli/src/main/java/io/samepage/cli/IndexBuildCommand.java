@@ -2,6 +2,7 @@ package io.samepage.cli;
 
 import io.samepage.image.ImageIndex;
 import io.samepage.image.ImageIndexException;
+import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -56,31 +57,28 @@ final class IndexBuildCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        try {
-            Path image = IndexFiles.path(source);
-            Path file = IndexFiles.path(output);
-            IndexFiles.checkWritable(file, image);
-            long start = System.nanoTime();
-            String summary;
-            try (ImageIndex index = build(image)) {
-                index.writeTo(file);
-                summary = summary(index, image, file, System.nanoTime() - start);
-            } catch (ImageIndexException e) {
-                throw IndexFiles.toCommandException(e);
-            }
-            spec.commandLine().getOut().print(summary);
-            spec.commandLine().getOut().flush();
-            return 0;
-        } catch (CommandException e) {
-            spec.commandLine().getErr().println("samepage index build: " + e.getMessage());
-            return e.exitCode();
+        Path image = IndexFiles.path(source);
+        Path file = IndexFiles.path(output);
+        IndexFiles.checkWritable(file, image);
+        long start = System.nanoTime();
+        String summary;
+        try (ImageIndex index = build(image)) {
+            index.writeTo(file);
+            summary = summary(index, image, file, System.nanoTime() - start);
+        } catch (ImageIndexException e) {
+            throw IndexFiles.toCommandException(e);
         }
+        spec.commandLine().getOut().print(summary);
+        spec.commandLine().getOut().flush();
+        return 0;
     }
 
     /** Builds the index, with a progress bar that is gone before anything else is printed. */
     static ImageIndex build(Path image) {
         try (StderrProgress progress = StderrProgress.start("Indexing")) {
             return ImageIndex.build(image, progress);
+        } catch (UncheckedIOException e) {
+            throw IndexFiles.unreadable(e);
         }
     }
 

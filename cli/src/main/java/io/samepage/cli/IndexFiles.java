@@ -4,6 +4,7 @@ import io.samepage.image.ImageIndex;
 import io.samepage.image.ImageIndexException;
 import io.samepage.image.ImageLayout;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
@@ -28,6 +29,14 @@ final class IndexFiles {
             case BLOCK_MISMATCH -> CommandException.failure(e.getMessage());
             case FOREIGN, VERSION, CORRUPT, STALE, IO, BAD_SOURCE -> CommandException.badInput(e.getMessage());
         };
+    }
+
+    /**
+     * An I/O error met while walking or reading the image (a subdirectory that cannot be listed): bad
+     * input (2), naming the file and the reason.
+     */
+    static CommandException unreadable(UncheckedIOException e) {
+        return CommandException.badInput(IoErrors.reason(e.getCause()));
     }
 
     /** {@code name} as a path, or exit 2 naming it. */

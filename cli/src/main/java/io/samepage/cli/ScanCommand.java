@@ -148,22 +148,17 @@ final class ScanCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(),
                     "Missing required parameter: 'SOURCE' (or --pid, --qemu)");
         }
+        List<SourceFile> files = checkSources();
+        List<ProcessSource> processes = ProcessSources.open(pids, qemu, err);
         try {
-            List<SourceFile> files = checkSources();
-            List<ProcessSource> processes = ProcessSources.open(pids, qemu, err);
-            try {
-                EngineContext context = context(files, processes);
-                String report = scan(files, processes, context);
-                spec.commandLine().getOut().print(report);
-                spec.commandLine().getOut().flush();
-            } finally {
-                ProcessSources.closeAll(processes);
-            }
-            return 0;
-        } catch (CommandException e) {
-            err.println("samepage scan: " + e.getMessage());
-            return e.exitCode();
+            EngineContext context = context(files, processes);
+            String report = scan(files, processes, context);
+            spec.commandLine().getOut().print(report);
+            spec.commandLine().getOut().flush();
+        } finally {
+            ProcessSources.closeAll(processes);
         }
+        return 0;
     }
 
     /** Checks every source before any is loaded. */
