@@ -86,6 +86,7 @@ final class DaemonCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         PrintWriter err = spec.commandLine().getErr();
+        IoErrors.refuseIfNotRegular(configFile);
         DaemonConfig config = DaemonConfig.read(configFile);
         List<SourceFile> files = new ArrayList<>();
         for (DaemonConfig.Source source : config.sources()) {

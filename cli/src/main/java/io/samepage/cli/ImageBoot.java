@@ -136,6 +136,8 @@ final class ImageBoot {
                 : !rebuild && Files.exists(indexFile) ? IndexOrigin.OPENED : IndexOrigin.BUILT_AND_WRITTEN;
         if (origin == IndexOrigin.BUILT_AND_WRITTEN) {
             IndexFiles.checkWritable(indexFile, image);
+        } else if (origin == IndexOrigin.OPENED) {
+            IndexFiles.checkReadable(indexFile);
         }
         ImageIndex index;
         try {
@@ -263,7 +265,7 @@ final class ImageBoot {
                 }
             }
         } catch (IOException e) {
-            throw CommandException.failure(file + ": cannot read it to check the guests: " + e.getMessage());
+            throw CommandException.failure(file + ": cannot read it to check the guests: " + IoErrors.reason(e));
         }
     }
 }

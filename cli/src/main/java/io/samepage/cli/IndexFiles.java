@@ -11,7 +11,7 @@ import java.nio.file.Path;
 
 /**
  * What the {@code index} commands and {@code demo --index} share: paths as given, the checks on an
- * index file to write, and the exit code of each {@link ImageIndexException.Kind}.
+ * index file to read or write, and the exit code of each {@link ImageIndexException.Kind}.
  */
 final class IndexFiles {
 
@@ -46,6 +46,19 @@ final class IndexFiles {
         } catch (InvalidPathException e) {
             throw CommandException.badInput(name + ": not a valid path (" + e.getReason() + ")");
         }
+    }
+
+    /**
+     * Refuses, before it is opened, an index file to read that is a directory or not a regular file (a
+     * FIFO would block the open until a writer came).
+     *
+     * @throws CommandException (exit 2) naming the file and what it is
+     */
+    static void checkReadable(Path file) {
+        if (Files.isDirectory(file)) {
+            throw CommandException.badInput(file + ": is a directory, not an index file");
+        }
+        IoErrors.refuseIfNotRegular(file);
     }
 
     /**

@@ -54,9 +54,7 @@ final class IndexInspectCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         Path path = IndexFiles.path(file);
-        if (Files.isDirectory(path)) {
-            throw CommandException.badInput(path + ": is a directory, not an index file");
-        }
+        IndexFiles.checkReadable(path);
         ObjectNode header;
         try (ImageIndex index = ImageIndex.open(path)) {
             header = header(path, index);

@@ -8,7 +8,6 @@ import io.samepage.image.ImageLayout;
 import io.samepage.image.Verification;
 import java.nio.file.Files;
 import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
@@ -64,9 +63,7 @@ final class IndexVerifyCommand implements Callable<Integer> {
     public Integer call() {
         Path indexFile = IndexFiles.path(file);
         Path image = IndexFiles.path(source);
-        if (Files.isDirectory(indexFile)) {
-            throw CommandException.badInput(indexFile + ": is a directory, not an index file");
-        }
+        IndexFiles.checkReadable(indexFile);
         ObjectNode found;
         try (ImageIndex index = ImageIndex.open(indexFile)) {
             Verification verification;

@@ -3,8 +3,10 @@ package io.samepage.cli;
 import java.io.IOException;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.FileSystemException;
+import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.NotDirectoryException;
+import java.nio.file.Path;
 import java.util.Locale;
 
 /**
@@ -28,6 +30,22 @@ public final class IoErrors {
             default -> e.getMessage() != null ? e.getMessage() : "input/output error";
         };
         return file != null ? file + ": " + reason : reason;
+    }
+
+    /**
+     * Refuses, before it is opened, a file to read that is a directory or not a regular file (a FIFO
+     * would block the open until a writer came; a device could be read forever). A missing file passes:
+     * the caller says what it should have been.
+     *
+     * @throws CommandException (exit 2) {@code FILE: is a directory} or {@code FILE: not a regular file}
+     */
+    public static void refuseIfNotRegular(Path file) {
+        if (Files.isDirectory(file)) {
+            throw CommandException.badInput(file + ": is a directory");
+        }
+        if (Files.exists(file) && !Files.isRegularFile(file)) {
+            throw CommandException.badInput(file + ": not a regular file");
+        }
     }
 
     private static String lowerFirst(String text) {

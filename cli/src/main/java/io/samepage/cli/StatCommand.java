@@ -28,8 +28,8 @@ import picocli.CommandLine.Option;
         },
         footer = {
             "",
-            "Exit codes: 0 success; 2 a counters file that is missing, unreadable, truncated, foreign or of "
-                    + "another layout version, with one line on stderr.",
+            "Exit codes: 0 success; 2 a counters file that is missing, not a regular file, unreadable, truncated, "
+                    + "foreign or of another layout version, with one line on stderr.",
         })
 final class StatCommand implements Callable<Integer> {
 
@@ -51,6 +51,7 @@ final class StatCommand implements Callable<Integer> {
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
         Path path = countersFile != null ? countersFile : CountersFile.defaultPath();
+        IoErrors.refuseIfNotRegular(path);
         CountersFile.Snapshot s = CountersFile.read(path);
         long ageMillis = Math.max(0, System.currentTimeMillis() - s.heartbeatMillis());
         String state = !s.running() ? "closed" : ProcessHandle.of(s.pid()).isPresent() ? "running" : "stale";

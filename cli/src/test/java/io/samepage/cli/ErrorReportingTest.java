@@ -2,22 +2,32 @@ package io.samepage.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.io.Writer;
 import java.nio.file.AccessDeniedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
 import java.util.concurrent.Callable;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine.Command;
 
 /**
  * The CLI's one rule for bad input and failures, whatever the subcommand: one line on stderr that names
  * the culprit in plain words, an exit code from {@link SamepageCommand}, nothing on stdout, and no
- * Java exception or stack trace.
+ * Java exception or stack trace; and a FIFO is refused wherever a file is read, never waited on.
  */
 class ErrorReportingTest {
+
+    private static final Duration NO_HANG = Duration.ofSeconds(20);
+
+    @TempDir
+    Path dir;
 
     /** A subcommand whose work throws what a test gives it. */
     @Command(name = "boom")
@@ -47,6 +57,18 @@ class ErrorReportingTest {
         assertEquals("", run.stdout());
     }
 
+    private Path fifo(String name) throws IOException, InterruptedException {
+        Path fifo = dir.resolve(name);
+        assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor());
+        return fifo;
+    }
+
+    private Path image() throws IOException {
+        byte[] bytes = new byte[3 * 4096];
+        bytes[5] = 1;
+        return Files.write(dir.resolve("disk.img"), bytes);
+    }
+
     @Test
     void anUnreadableFileMidWorkIsOneLineWithAPlainReason() {
         CliRun run = throwing(new UncheckedIOException(new AccessDeniedException("/images/tree/locked")));
@@ -69,6 +91,33 @@ class ErrorReportingTest {
         assertEquals(SamepageCommand.EXIT_INTERNAL, run.exitCode());
         assertTrue(run.stderr().startsWith("samepage boom: internal error: frame 7 has no owner"), run.stderr());
         assertOneLine(run);
+    }
+
+    @Test
+    void aFifoAsAnIndexFileIsRefusedNotWaitedOn() throws Exception {
+        Path fifo = fifo("disk.idx");
+        String image = image().toString();
+        for (String[] args : new String[][] {
+            {"index", "inspect", fifo.toString()},
+            {"index", "verify", fifo.toString(), image},
+            {"demo", "--guests", "2", "--guest-mib", "1", "--image", image, "--index", fifo.toString()},
+        }) {
+            CliRun run = assertTimeoutPreemptively(NO_HANG, () -> CliRun.of(args));
+            assertEquals(SamepageCommand.EXIT_USAGE, run.exitCode(), run.stderr());
+            assertTrue(run.stderr().endsWith(fifo + ": not a regular file\n"), run.stderr());
+            assertOneLine(run);
+        }
+    }
+
+    @Test
+    void aFifoAsACountersOrConfigFileIsRefusedNotWaitedOn() throws Exception {
+        Path fifo = fifo("counters");
+        CliRun stat = assertTimeoutPreemptively(NO_HANG, () -> CliRun.of("stat", "--counters-file", fifo.toString()));
+        assertEquals(SamepageCommand.EXIT_USAGE, stat.exitCode(), stat.stderr());
+        assertEquals("samepage stat: " + fifo + ": not a regular file\n", stat.stderr());
+        CliRun daemon = assertTimeoutPreemptively(NO_HANG, () -> CliRun.of("daemon", "--config", fifo.toString()));
+        assertEquals(SamepageCommand.EXIT_USAGE, daemon.exitCode(), daemon.stderr());
+        assertEquals("samepage daemon: " + fifo + ": not a regular file\n", daemon.stderr());
     }
 
     @Test
@@ -120,6 +169,21 @@ class ErrorReportingTest {
         assertEquals(SamepageCommand.EXIT_USAGE, run.exitCode(), run.stdout());
         assertEquals("samepage: unknown subcommand 'nosuchcommand'\nsee 'samepage --help'\n", run.stderr());
         assertEquals("", run.stdout());
+    }
+
+    @Test
+    void errorsGivePlainReasonsNotJavaExceptionText() throws IOException {
+        Path directory = Files.createDirectories(dir.resolve("a-directory"));
+        CliRun stat = CliRun.of("stat", "--counters-file", directory.toString());
+        assertEquals(SamepageCommand.EXIT_USAGE, stat.exitCode());
+        assertEquals("samepage stat: " + directory + ": is a directory\n", stat.stderr());
+        CliRun daemon = CliRun.of("daemon", "--config", directory.toString());
+        assertEquals(SamepageCommand.EXIT_USAGE, daemon.exitCode());
+        assertEquals("samepage daemon: " + directory + ": is a directory\n", daemon.stderr());
+        CliRun missing = CliRun.of("stat", "--counters-file", dir.resolve("none").toString());
+        assertEquals(SamepageCommand.EXIT_USAGE, missing.exitCode());
+        assertTrue(missing.stderr().startsWith("samepage stat: " + dir.resolve("none") + ": no counters file"),
+                missing.stderr());
     }
 
 }
