@@ -166,7 +166,7 @@ final class ImageBoot {
 
     private static void writeIndex(ImageIndex index, Path indexFile) {
         try {
-            index.writeTo(indexFile);
+            IndexFiles.write(index, indexFile);
         } catch (ImageIndexException e) {
             throw IndexFiles.toCommandException(e);
         }

@@ -48,8 +48,9 @@ final class IndexBuildCommand implements Callable<Integer> {
     private boolean help;
 
     @Option(names = {"-o", "--output"}, paramLabel = "FILE", required = true,
-            description = "The index file to write; an existing file is replaced atomically. Its directory "
-                    + "must exist, and it may not lie inside SOURCE. Required.")
+            description = "The index file to write; an existing file is replaced atomically and keeps its "
+                    + "mode (a new one gets 0666 less the umask). Its directory must exist, and it may not lie "
+                    + "inside SOURCE. Required.")
     private String output;
 
     @Parameters(paramLabel = "SOURCE", description = "The image: a raw disk image or any file, or a directory tree.")
@@ -63,7 +64,7 @@ final class IndexBuildCommand implements Callable<Integer> {
         long start = System.nanoTime();
         String summary;
         try (ImageIndex index = build(image)) {
-            index.writeTo(file);
+            IndexFiles.write(index, file);
             summary = summary(index, image, file, System.nanoTime() - start);
         } catch (ImageIndexException e) {
             throw IndexFiles.toCommandException(e);

@@ -11,6 +11,7 @@ import java.io.Writer;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.concurrent.Callable;
 import org.junit.jupiter.api.Test;
@@ -184,6 +185,28 @@ class ErrorReportingTest {
         assertEquals(SamepageCommand.EXIT_USAGE, missing.exitCode());
         assertTrue(missing.stderr().startsWith("samepage stat: " + dir.resolve("none") + ": no counters file"),
                 missing.stderr());
+    }
+
+    @Test
+    void rebuildingAnIndexKeepsTheOldFilesMode() throws IOException {
+        Path image = image();
+        Path index = dir.resolve("disk.idx");
+        assertEquals(0, CliRun.of("index", "build", image.toString(), "-o", index.toString()).exitCode());
+        Files.setPosixFilePermissions(index, PosixFilePermissions.fromString("rw-r-----"));
+        CliRun run = CliRun.of("index", "build", image.toString(), "-o", index.toString());
+        assertEquals(0, run.exitCode(), run.stderr());
+        assertEquals("rw-r-----", PosixFilePermissions.toString(Files.getPosixFilePermissions(index)));
+    }
+
+    @Test
+    void aNewIndexHonoursTheUmask() throws IOException {
+        Path index = dir.resolve("new.idx");
+        CliRun run = CliRun.of("index", "build", image().toString(), "-o", index.toString());
+        assertEquals(0, run.exitCode(), run.stderr());
+        Path plain = Files.createFile(dir.resolve("plain"));
+        assertEquals(PosixFilePermissions.toString(Files.getPosixFilePermissions(plain)),
+                PosixFilePermissions.toString(Files.getPosixFilePermissions(index)),
+                "the mode a file created here gets: 0666 less the umask");
     }
 
 }
