@@ -63,7 +63,7 @@ final class KsmSetCommand implements Callable<Integer> {
         Map<String, String> assignments = parse(pairs);
         List<KnobChange> changes;
         try {
-            changes = new KernelKsm(directory.ksmDirectory, KernelKsm.PROC_DIRECTORY).set(assignments);
+            changes = new KernelKsm(directory.checked(), KernelKsm.PROC_DIRECTORY).set(assignments);
         } catch (KernelKsmException e) {
             print(out, e.written());
             if (e.kind() == KernelKsmException.Kind.INVALID) {

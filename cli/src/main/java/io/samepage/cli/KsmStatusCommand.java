@@ -32,7 +32,8 @@ import picocli.CommandLine.Option;
         },
         footer = {
             "",
-            "Exit codes: 0 success; 1 failure while working (this kernel has no KSM, a file cannot be read).",
+            "Exit codes: 0 success; 1 failure while working (this kernel has no KSM, a file cannot be read); "
+                    + "2 a --ksm-dir that is not KSM's sysfs directory.",
         })
 final class KsmStatusCommand implements Callable<Integer> {
 
@@ -53,7 +54,7 @@ final class KsmStatusCommand implements Callable<Integer> {
     public Integer call() {
         KsmStatus status;
         try {
-            status = new KernelKsm(directory.ksmDirectory, KernelKsm.PROC_DIRECTORY).status();
+            status = new KernelKsm(directory.checked(), KernelKsm.PROC_DIRECTORY).status();
         } catch (KernelKsmException e) {
             throw KsmCommand.toCommandException(e);
         }

@@ -100,7 +100,7 @@ final class KsmTuneCommand implements Callable<Integer> {
         KsmTuner.Policy policy = policy();
         KsmTuner.Report report;
         try {
-            report = KsmTuner.tune(new KernelKsm(directory.ksmDirectory, KernelKsm.PROC_DIRECTORY), policy, dryRun);
+            report = KsmTuner.tune(new KernelKsm(directory.checked(), KernelKsm.PROC_DIRECTORY), policy, dryRun);
         } catch (KernelKsmException e) {
             throw KsmCommand.toCommandException(e);
         }

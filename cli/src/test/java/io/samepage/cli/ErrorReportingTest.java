@@ -209,4 +209,14 @@ class ErrorReportingTest {
                 "the mode a file created here gets: 0666 less the umask");
     }
 
+    @Test
+    void ksmStatusOnADirectoryThatIsNotKsmsIsBadInput() throws IOException {
+        Path empty = Files.createDirectories(dir.resolve("empty"));
+        CliRun run = CliRun.of("ksm", "status", "--ksm-dir", empty.toString());
+        assertEquals(SamepageCommand.EXIT_USAGE, run.exitCode(), run.stdout());
+        assertEquals("samepage ksm status: " + empty + ": not a KSM sysfs directory (it has no 'run' file)\n",
+                run.stderr());
+        assertEquals("", run.stdout());
+    }
+
 }
