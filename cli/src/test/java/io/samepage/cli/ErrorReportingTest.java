@@ -219,4 +219,12 @@ class ErrorReportingTest {
         assertEquals("", run.stdout());
     }
 
+    @Test
+    void poolMibRangeInTheHelpIsTheRangeScanAccepts() throws IOException {
+        assertTrue(CliRun.of("scan", "--help").stdout().contains("1 to 8388607"), "the range in --help");
+        String image = image().toString();
+        CliRun over = CliRun.of("scan", "--pool-mib", "8388608", image);
+        assertEquals(SamepageCommand.EXIT_USAGE, over.exitCode());
+        assertEquals("samepage scan: --pool-mib 8388608: must be 1 to 8388607 (8 TiB less 1 MiB)\n", over.stderr());
+    }
 }
