@@ -24,20 +24,27 @@ class LauncherTest {
     }
 
     @Test
-    void unknownSubcommandPrintsUsageAndExitsTwo() throws Exception {
+    void unknownSubcommandIsOneLineAndExitsTwo() throws Exception {
         Samepage.Run run = Samepage.run("defragment-the-moon");
         assertEquals(2, run.exitCode());
-        assertTrue(run.stderr().contains("'defragment-the-moon'"), run.stderr());
-        assertTrue(run.stderr().contains("Usage: samepage"), run.stderr());
+        assertEquals("samepage: unknown subcommand 'defragment-the-moon'\nsee 'samepage --help'\n", run.stderr());
         assertEquals("", run.stdout());
     }
 
     @Test
-    void unknownOptionPrintsUsageAndExitsTwo() throws Exception {
+    void unknownOptionIsOneLineAndExitsTwo() throws Exception {
         Samepage.Run run = Samepage.run("--frobnicate");
         assertEquals(2, run.exitCode());
-        assertTrue(run.stderr().contains("--frobnicate"), run.stderr());
-        assertTrue(run.stderr().contains("Usage: samepage"), run.stderr());
+        assertEquals("samepage: unknown option '--frobnicate'\nsee 'samepage --help'\n", run.stderr());
+    }
+
+    @Test
+    void outputToAFullDeviceFailsWithOneLine() throws Exception {
+        for (String option : new String[] {"--help", "--version"}) {
+            Samepage.Run run = Samepage.run(new java.io.File("/dev/full"), option);
+            assertEquals(1, run.exitCode(), option + ": " + run.stderr());
+            assertEquals("samepage: cannot write the output: No space left on device\n", run.stderr());
+        }
     }
 
     @Test

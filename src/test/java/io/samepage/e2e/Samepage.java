@@ -42,6 +42,14 @@ final class Samepage {
     }
 
     static Run run(String... args) throws IOException, InterruptedException {
+        return run(null, args);
+    }
+
+    /**
+     * Runs {@code samepage} with its stdout going to {@code stdout} (a device such as /dev/full), or, if
+     * null, captured as {@link #run(String...)} does; {@link Run#stdout} is empty when it is not captured.
+     */
+    static Run run(java.io.File stdout, String... args) throws IOException, InterruptedException {
         List<String> command = new ArrayList<>();
         command.add(root().resolve("samepage").toString());
         command.addAll(List.of(args));
@@ -50,7 +58,7 @@ final class Samepage {
         try {
             Process process = new ProcessBuilder(command)
                     .directory(root().toFile())
-                    .redirectOutput(out.toFile())
+                    .redirectOutput(stdout != null ? stdout : out.toFile())
                     .redirectError(err.toFile())
                     .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
                     .start();

@@ -2,7 +2,6 @@ package io.samepage.cli;
 
 import io.samepage.cli.daemon.CountersFile;
 import io.samepage.cli.daemon.DaemonConfig;
-import io.samepage.cli.daemon.DaemonException;
 import io.samepage.cli.daemon.MetricsServer;
 import io.samepage.core.DedupEngine;
 import io.samepage.core.DedupException;
@@ -87,33 +86,16 @@ final class DaemonCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         PrintWriter err = spec.commandLine().getErr();
-        DaemonConfig config;
+        IoErrors.refuseIfNotRegular(configFile);
+        DaemonConfig config = DaemonConfig.read(configFile);
         List<SourceFile> files = new ArrayList<>();
-        List<ProcessSource> processes;
-        try {
-            config = DaemonConfig.read(configFile);
-            for (DaemonConfig.Source source : config.sources()) {
-                if (source instanceof DaemonConfig.Source.File file) {
-                    files.add(SourceFile.check(file.path()));
-                }
+        for (DaemonConfig.Source source : config.sources()) {
+            if (source instanceof DaemonConfig.Source.File file) {
+                files.add(SourceFile.check(file.path()));
             }
-            processes = openLive(config, err);
-        } catch (DaemonException e) {
-            err.println("samepage daemon: " + e.getMessage());
-            return SamepageCommand.EXIT_USAGE;
-        } catch (CommandException e) {
-            err.println("samepage daemon: " + e.getMessage());
-            return e.exitCode();
         }
-        try {
-            return run(config, files, processes, err);
-        } catch (CommandException e) {
-            err.println("samepage daemon: " + e.getMessage());
-            return e.exitCode();
-        } catch (DaemonException e) {
-            err.println("samepage daemon: " + e.getMessage());
-            return SamepageCommand.EXIT_USAGE;
-        }
+        List<ProcessSource> processes = openLive(config, err);
+        return run(config, files, processes, err);
     }
 
     private static List<ProcessSource> openLive(DaemonConfig config, PrintWriter err) {

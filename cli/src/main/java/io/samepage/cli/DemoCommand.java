@@ -9,7 +9,6 @@ import io.samepage.core.Guest;
 import io.samepage.core.GuestCounters;
 import io.samepage.core.MergeDomain;
 import io.samepage.hashing.Pages;
-import java.io.PrintWriter;
 import java.lang.management.ManagementFactory;
 import java.util.ArrayList;
 import java.util.List;
@@ -146,35 +145,29 @@ final class DemoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        PrintWriter err = spec.commandLine().getErr();
-        try {
-            if (guestCount < 2) {
-                throw CommandException.badInput("--guests " + guestCount
-                        + ": at least 2 guests are needed to share pages");
-            }
-            if (guestMib < 1) {
-                throw CommandException.badInput("--guest-mib " + guestMib + ": must be at least 1");
-            }
-            if (rebuild && indexFile == null) {
-                throw CommandException.badInput("--rebuild: rebuilds the --index FILE, and no --index was given");
-            }
-            long hostBytes = hostMemoryBytes();
-            long totalMib = (long) guestCount * guestMib;
-            long hostMib = hostBytes >> 20;
-            if (totalMib > hostMib) {
-                throw CommandException.badInput("--guests " + guestCount + " --guest-mib " + guestMib + ": the guests "
-                        + "need " + totalMib + " MiB of host memory before merging; this host has " + hostMib + " MiB");
-            }
-            ImageBoot.Result boot = ImageBoot.run(IndexFiles.path(image),
-                    indexFile == null ? null : IndexFiles.path(indexFile), rebuild, guestCount, hostBytes);
-            String report = run(boot);
-            spec.commandLine().getOut().print(report);
-            spec.commandLine().getOut().flush();
-            return 0;
-        } catch (CommandException e) {
-            err.println("samepage demo: " + e.getMessage());
-            return e.exitCode();
+        if (guestCount < 2) {
+            throw CommandException.badInput("--guests " + guestCount
+                    + ": at least 2 guests are needed to share pages");
         }
+        if (guestMib < 1) {
+            throw CommandException.badInput("--guest-mib " + guestMib + ": must be at least 1");
+        }
+        if (rebuild && indexFile == null) {
+            throw CommandException.badInput("--rebuild: rebuilds the --index FILE, and no --index was given");
+        }
+        long hostBytes = hostMemoryBytes();
+        long totalMib = (long) guestCount * guestMib;
+        long hostMib = hostBytes >> 20;
+        if (totalMib > hostMib) {
+            throw CommandException.badInput("--guests " + guestCount + " --guest-mib " + guestMib + ": the guests "
+                    + "need " + totalMib + " MiB of host memory before merging; this host has " + hostMib + " MiB");
+        }
+        ImageBoot.Result boot = ImageBoot.run(IndexFiles.path(image),
+                indexFile == null ? null : IndexFiles.path(indexFile), rebuild, guestCount, hostBytes);
+        String report = run(boot);
+        spec.commandLine().getOut().print(report);
+        spec.commandLine().getOut().flush();
+        return 0;
     }
 
     /** Physical memory of this host, or of the container the JVM runs in. */

@@ -12,6 +12,7 @@ import io.samepage.image.ImageLayout;
 import io.samepage.image.ImageLoader;
 import io.samepage.image.LoadStats;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
@@ -135,6 +136,8 @@ final class ImageBoot {
                 : !rebuild && Files.exists(indexFile) ? IndexOrigin.OPENED : IndexOrigin.BUILT_AND_WRITTEN;
         if (origin == IndexOrigin.BUILT_AND_WRITTEN) {
             IndexFiles.checkWritable(indexFile, image);
+        } else if (origin == IndexOrigin.OPENED) {
+            IndexFiles.checkReadable(indexFile);
         }
         ImageIndex index;
         try {
@@ -142,6 +145,8 @@ final class ImageBoot {
             index = origin == IndexOrigin.OPENED ? ImageIndex.open(indexFile, image) : ImageIndex.build(image);
         } catch (ImageIndexException e) {
             throw IndexFiles.toCommandException(e);
+        } catch (UncheckedIOException e) {
+            throw IndexFiles.unreadable(e);
         }
         try (index) {
             if (origin == IndexOrigin.BUILT_AND_WRITTEN) {
@@ -161,7 +166,7 @@ final class ImageBoot {
 
     private static void writeIndex(ImageIndex index, Path indexFile) {
         try {
-            index.writeTo(indexFile);
+            IndexFiles.write(index, indexFile);
         } catch (ImageIndexException e) {
             throw IndexFiles.toCommandException(e);
         }
@@ -260,7 +265,7 @@ final class ImageBoot {
                 }
             }
         } catch (IOException e) {
-            throw CommandException.failure(file + ": cannot read it to check the guests: " + e.getMessage());
+            throw CommandException.failure(file + ": cannot read it to check the guests: " + IoErrors.reason(e));
         }
     }
 }

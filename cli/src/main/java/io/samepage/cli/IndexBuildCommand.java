@@ -2,6 +2,7 @@ package io.samepage.cli;
 
 import io.samepage.image.ImageIndex;
 import io.samepage.image.ImageIndexException;
+import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -47,8 +48,9 @@ final class IndexBuildCommand implements Callable<Integer> {
     private boolean help;
 
     @Option(names = {"-o", "--output"}, paramLabel = "FILE", required = true,
-            description = "The index file to write; an existing file is replaced atomically. Its directory "
-                    + "must exist, and it may not lie inside SOURCE. Required.")
+            description = "The index file to write; an existing file is replaced atomically and keeps its "
+                    + "mode (a new one gets 0666 less the umask). Its directory must exist, and it may not lie "
+                    + "inside SOURCE. Required.")
     private String output;
 
     @Parameters(paramLabel = "SOURCE", description = "The image: a raw disk image or any file, or a directory tree.")
@@ -56,31 +58,28 @@ final class IndexBuildCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        try {
-            Path image = IndexFiles.path(source);
-            Path file = IndexFiles.path(output);
-            IndexFiles.checkWritable(file, image);
-            long start = System.nanoTime();
-            String summary;
-            try (ImageIndex index = build(image)) {
-                index.writeTo(file);
-                summary = summary(index, image, file, System.nanoTime() - start);
-            } catch (ImageIndexException e) {
-                throw IndexFiles.toCommandException(e);
-            }
-            spec.commandLine().getOut().print(summary);
-            spec.commandLine().getOut().flush();
-            return 0;
-        } catch (CommandException e) {
-            spec.commandLine().getErr().println("samepage index build: " + e.getMessage());
-            return e.exitCode();
+        Path image = IndexFiles.path(source);
+        Path file = IndexFiles.path(output);
+        IndexFiles.checkWritable(file, image);
+        long start = System.nanoTime();
+        String summary;
+        try (ImageIndex index = build(image)) {
+            IndexFiles.write(index, file);
+            summary = summary(index, image, file, System.nanoTime() - start);
+        } catch (ImageIndexException e) {
+            throw IndexFiles.toCommandException(e);
         }
+        spec.commandLine().getOut().print(summary);
+        spec.commandLine().getOut().flush();
+        return 0;
     }
 
     /** Builds the index, with a progress bar that is gone before anything else is printed. */
     static ImageIndex build(Path image) {
         try (StderrProgress progress = StderrProgress.start("Indexing")) {
             return ImageIndex.build(image, progress);
+        } catch (UncheckedIOException e) {
+            throw IndexFiles.unreadable(e);
         }
     }
 

@@ -4,13 +4,18 @@ import io.samepage.image.ImageIndex;
 import io.samepage.image.ImageIndexException;
 import io.samepage.image.ImageLayout;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.Set;
 
 /**
  * What the {@code index} commands and {@code demo --index} share: paths as given, the checks on an
- * index file to write, and the exit code of each {@link ImageIndexException.Kind}.
+ * index file to read or write, writing it with the right mode, and the exit code of each
+ * {@link ImageIndexException.Kind}.
  */
 final class IndexFiles {
 
@@ -30,6 +35,14 @@ final class IndexFiles {
         };
     }
 
+    /**
+     * An I/O error met while walking or reading the image (a subdirectory that cannot be listed): bad
+     * input (2), naming the file and the reason.
+     */
+    static CommandException unreadable(UncheckedIOException e) {
+        return CommandException.badInput(IoErrors.reason(e.getCause()));
+    }
+
     /** {@code name} as a path, or exit 2 naming it. */
     static Path path(String name) {
         try {
@@ -37,6 +50,63 @@ final class IndexFiles {
         } catch (InvalidPathException e) {
             throw CommandException.badInput(name + ": not a valid path (" + e.getReason() + ")");
         }
+    }
+
+    /**
+     * Refuses, before it is opened, an index file to read that is a directory or not a regular file (a
+     * FIFO would block the open until a writer came).
+     *
+     * @throws CommandException (exit 2) naming the file and what it is
+     */
+    static void checkReadable(Path file) {
+        if (Files.isDirectory(file)) {
+            throw CommandException.badInput(file + ": is a directory, not an index file");
+        }
+        IoErrors.refuseIfNotRegular(file);
+    }
+
+    /**
+     * Writes {@code index} to {@code file} atomically ({@link ImageIndex#writeTo}) with the mode a user
+     * expects: the mode of the file it replaces, or for a new file 0666 less the umask, as any file
+     * created there gets. ({@code writeTo}'s temporary file is 0600; the mode is set once it is renamed.)
+     *
+     * @throws ImageIndexException if the index cannot be written
+     * @throws CommandException (exit 1) if it was written but its mode could not be set
+     */
+    static void write(ImageIndex index, Path file) {
+        Set<PosixFilePermission> mode;
+        try {
+            mode = Files.isRegularFile(file) ? Files.getPosixFilePermissions(file) : newFileMode();
+        } catch (IOException e) {
+            mode = newFileMode();
+        }
+        index.writeTo(file);
+        try {
+            Files.setPosixFilePermissions(file, mode);
+        } catch (IOException e) {
+            throw CommandException.failure(file + ": written, but its mode could not be set to "
+                    + PosixFilePermissions.toString(mode) + ": " + IoErrors.reason(e));
+        }
+    }
+
+    /** 0666 less this process's umask ({@code Umask:} of /proc/self/status), or 0644 where it is not shown. */
+    private static Set<PosixFilePermission> newFileMode() {
+        int umask = 022;
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("Umask:")) {
+                    umask = Integer.parseInt(line.substring("Umask:".length()).strip(), 8);
+                }
+            }
+        } catch (IOException | NumberFormatException e) {
+            // An older kernel or another system: keep the usual umask, 022.
+        }
+        int mode = 0666 & ~umask;
+        StringBuilder text = new StringBuilder();
+        for (int bit = 8; bit >= 0; bit--) {
+            text.append((mode & (1 << bit)) != 0 ? "rwx".charAt((8 - bit) % 3) : '-');
+        }
+        return PosixFilePermissions.fromString(text.toString());
     }
 
     /**

@@ -53,24 +53,17 @@ final class IndexInspectCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        try {
-            Path path = IndexFiles.path(file);
-            if (Files.isDirectory(path)) {
-                throw CommandException.badInput(path + ": is a directory, not an index file");
-            }
-            ObjectNode header;
-            try (ImageIndex index = ImageIndex.open(path)) {
-                header = header(path, index);
-            } catch (ImageIndexException e) {
-                throw IndexFiles.toCommandException(e);
-            }
-            spec.commandLine().getOut().print(json ? CounterReport.render(header) : table(header));
-            spec.commandLine().getOut().flush();
-            return 0;
-        } catch (CommandException e) {
-            spec.commandLine().getErr().println("samepage index inspect: " + e.getMessage());
-            return e.exitCode();
+        Path path = IndexFiles.path(file);
+        IndexFiles.checkReadable(path);
+        ObjectNode header;
+        try (ImageIndex index = ImageIndex.open(path)) {
+            header = header(path, index);
+        } catch (ImageIndexException e) {
+            throw IndexFiles.toCommandException(e);
         }
+        spec.commandLine().getOut().print(json ? CounterReport.render(header) : table(header));
+        spec.commandLine().getOut().flush();
+        return 0;
     }
 
     /** The header, in the order the help lists it, under the names both outputs use. */

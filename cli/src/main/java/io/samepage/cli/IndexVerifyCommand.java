@@ -7,6 +7,7 @@ import io.samepage.image.ImageIndexException;
 import io.samepage.image.ImageLayout;
 import io.samepage.image.Verification;
 import java.nio.file.Files;
+import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
@@ -60,29 +61,24 @@ final class IndexVerifyCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        try {
-            Path indexFile = IndexFiles.path(file);
-            Path image = IndexFiles.path(source);
-            if (Files.isDirectory(indexFile)) {
-                throw CommandException.badInput(indexFile + ": is a directory, not an index file");
+        Path indexFile = IndexFiles.path(file);
+        Path image = IndexFiles.path(source);
+        IndexFiles.checkReadable(indexFile);
+        ObjectNode found;
+        try (ImageIndex index = ImageIndex.open(indexFile)) {
+            Verification verification;
+            try (StderrProgress progress = StderrProgress.start("Verifying")) {
+                verification = index.verify(image, progress);
             }
-            ObjectNode found;
-            try (ImageIndex index = ImageIndex.open(indexFile)) {
-                Verification verification;
-                try (StderrProgress progress = StderrProgress.start("Verifying")) {
-                    verification = index.verify(image, progress);
-                }
-                found = report(indexFile, image, index, verification);
-            } catch (ImageIndexException e) {
-                throw IndexFiles.toCommandException(e);
-            }
-            spec.commandLine().getOut().print(json ? CounterReport.render(found) : table(found));
-            spec.commandLine().getOut().flush();
-            return found.get("matches").asBoolean() ? 0 : SamepageCommand.EXIT_FAILURE;
-        } catch (CommandException e) {
-            spec.commandLine().getErr().println("samepage index verify: " + e.getMessage());
-            return e.exitCode();
+            found = report(indexFile, image, index, verification);
+        } catch (ImageIndexException e) {
+            throw IndexFiles.toCommandException(e);
+        } catch (UncheckedIOException e) {
+            throw IndexFiles.unreadable(e);
         }
+        spec.commandLine().getOut().print(json ? CounterReport.render(found) : table(found));
+        spec.commandLine().getOut().flush();
+        return found.get("matches").asBoolean() ? 0 : SamepageCommand.EXIT_FAILURE;
     }
 
     /**

@@ -2,6 +2,7 @@ package io.samepage.cli;
 
 import io.samepage.kvm.KernelKsm;
 import io.samepage.kvm.KernelKsmException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -26,7 +27,8 @@ import picocli.CommandLine.Option;
         footer = {
             "",
             "Exit codes: 0 success; 1 failure while working (no KSM in this kernel, knobs not writable, a "
-                    + "write the kernel refused); 2 bad usage or bad input (an unknown knob, a value KSM refuses).",
+                    + "write the kernel refused); 2 bad usage or bad input (an unknown knob, a value KSM refuses, "
+                    + "a --ksm-dir that is not KSM's).",
         })
 final class KsmCommand implements Runnable {
 
@@ -52,5 +54,19 @@ final class KsmCommand implements Runnable {
                 description = "KSM's sysfs directory, for a host's sysfs mounted elsewhere (a container's "
                         + "view of the host). Default: /sys/kernel/mm/ksm.")
         Path ksmDirectory = KernelKsm.SYSFS_DIRECTORY;
+
+        /**
+         * The directory, refused if it was given, exists and is not KSM's: every KSM sysfs directory
+         * has a {@code run} file. (A missing directory is KernelKsm's to report: no KSM in this kernel.)
+         *
+         * @throws CommandException (exit 2) naming the directory
+         */
+        Path checked() {
+            if (!ksmDirectory.equals(KernelKsm.SYSFS_DIRECTORY) && Files.isDirectory(ksmDirectory)
+                    && !Files.exists(ksmDirectory.resolve("run"))) {
+                throw CommandException.badInput(ksmDirectory + ": not a KSM sysfs directory (it has no 'run' file)");
+            }
+            return ksmDirectory;
+        }
     }
 }

@@ -60,24 +60,19 @@ final class KsmSetCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
+        Map<String, String> assignments = parse(pairs);
+        List<KnobChange> changes;
         try {
-            Map<String, String> assignments = parse(pairs);
-            List<KnobChange> changes;
-            try {
-                changes = new KernelKsm(directory.ksmDirectory, KernelKsm.PROC_DIRECTORY).set(assignments);
-            } catch (KernelKsmException e) {
-                print(out, e.written());
-                if (e.kind() == KernelKsmException.Kind.INVALID) {
-                    throw CommandException.badInput(e.getMessage() + "; nothing was written");
-                }
-                throw KsmCommand.toCommandException(e);
+            changes = new KernelKsm(directory.checked(), KernelKsm.PROC_DIRECTORY).set(assignments);
+        } catch (KernelKsmException e) {
+            print(out, e.written());
+            if (e.kind() == KernelKsmException.Kind.INVALID) {
+                throw CommandException.badInput(e.getMessage() + "; nothing was written");
             }
-            print(out, changes);
-            return 0;
-        } catch (CommandException e) {
-            spec.commandLine().getErr().println("samepage ksm set: " + e.getMessage());
-            return e.exitCode();
+            throw KsmCommand.toCommandException(e);
         }
+        print(out, changes);
+        return 0;
     }
 
     /** The pairs by knob name, in the order given; a malformed or repeated pair is bad input. */

@@ -32,7 +32,8 @@ import picocli.CommandLine.Option;
         },
         footer = {
             "",
-            "Exit codes: 0 success; 1 failure while working (this kernel has no KSM, a file cannot be read).",
+            "Exit codes: 0 success; 1 failure while working (this kernel has no KSM, a file cannot be read); "
+                    + "2 a --ksm-dir that is not KSM's sysfs directory.",
         })
 final class KsmStatusCommand implements Callable<Integer> {
 
@@ -51,20 +52,15 @@ final class KsmStatusCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        KsmStatus status;
         try {
-            KsmStatus status;
-            try {
-                status = new KernelKsm(directory.ksmDirectory, KernelKsm.PROC_DIRECTORY).status();
-            } catch (KernelKsmException e) {
-                throw KsmCommand.toCommandException(e);
-            }
-            spec.commandLine().getOut().print(json ? CounterReport.render(toJson(status)) : text(status));
-            spec.commandLine().getOut().flush();
-            return 0;
-        } catch (CommandException e) {
-            spec.commandLine().getErr().println("samepage ksm status: " + e.getMessage());
-            return e.exitCode();
+            status = new KernelKsm(directory.checked(), KernelKsm.PROC_DIRECTORY).status();
+        } catch (KernelKsmException e) {
+            throw KsmCommand.toCommandException(e);
         }
+        spec.commandLine().getOut().print(json ? CounterReport.render(toJson(status)) : text(status));
+        spec.commandLine().getOut().flush();
+        return 0;
     }
 
     static ObjectNode toJson(KsmStatus status) {

@@ -97,22 +97,17 @@ final class KsmTuneCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        KsmTuner.Policy policy = policy();
+        KsmTuner.Report report;
         try {
-            KsmTuner.Policy policy = policy();
-            KsmTuner.Report report;
-            try {
-                report = KsmTuner.tune(new KernelKsm(directory.ksmDirectory, KernelKsm.PROC_DIRECTORY), policy, dryRun);
-            } catch (KernelKsmException e) {
-                throw KsmCommand.toCommandException(e);
-            }
-            spec.commandLine().getOut().print(json ? CounterReport.render(toJson(report))
-                    : String.join("\n", lines(report)) + "\n");
-            spec.commandLine().getOut().flush();
-            return 0;
-        } catch (CommandException e) {
-            spec.commandLine().getErr().println("samepage ksm tune: " + e.getMessage());
-            return e.exitCode();
+            report = KsmTuner.tune(new KernelKsm(directory.checked(), KernelKsm.PROC_DIRECTORY), policy, dryRun);
+        } catch (KernelKsmException e) {
+            throw KsmCommand.toCommandException(e);
         }
+        spec.commandLine().getOut().print(json ? CounterReport.render(toJson(report))
+                : String.join("\n", lines(report)) + "\n");
+        spec.commandLine().getOut().flush();
+        return 0;
     }
 
     private KsmTuner.Policy policy() {

@@ -11,8 +11,9 @@ import picocli.CommandLine.Command;
 
 /**
  * The top-level {@code samepage} command. Subcommands arrive with the capabilities behind them
- * ({@code scan}, {@code index}, {@code demo} so far); this class only wires picocli and the exit-code conventions
- * every subcommand follows: 0 success, 1 a failure while working, 2 bad usage or bad input.
+ * ({@code scan}, {@code index}, {@code demo} so far); this class wires picocli, and defines every exit
+ * code of the CLI: the {@code EXIT_} constants below, which {@link ErrorHandler} and the subcommands
+ * return and each {@code --help} documents. The launcher script adds 3 (no JDK 25 found).
  */
 @Command(
         name = "samepage",
@@ -27,8 +28,10 @@ import picocli.CommandLine.Command;
         },
         footer = {
             "",
-            "Exit codes: 0 success, 1 failure while working or a check that failed, 2 bad usage or bad input;",
-            "some subcommands add their own (see their --help).",
+            "Exit codes: 0 success; 1 failure while working, a check that failed, or output that cannot",
+            "be written; 2 bad usage or bad input; " + SamepageCommand.EXIT_INTERNAL + " internal error (out of "
+                    + "memory, a bug); some",
+            "subcommands add their own (see their --help). An error is one line on stderr.",
         })
 public final class SamepageCommand implements Runnable {
 
@@ -38,21 +41,37 @@ public final class SamepageCommand implements Runnable {
     /** Exit code for bad usage or bad input: an unknown option, a missing or malformed source. */
     public static final int EXIT_USAGE = 2;
 
+    /** Exit code of {@code kvm selftest}: KVM cannot create a VM here, so nothing was run. */
+    public static final int EXIT_NO_KVM = 4;
+
+    /** Exit code of {@code kvm selftest}: some guest's memory or output held a byte other than the one it must. */
+    public static final int EXIT_WRONG_BYTE = 5;
+
+    /**
+     * Exit code for an internal error: the JVM ran out of memory, or an exception no subcommand expects
+     * (a bug). 70 is {@code EX_SOFTWARE} of BSD's sysexits.h, far from the small codes subcommands use.
+     */
+    public static final int EXIT_INTERNAL = 70;
+
     @CommandLine.Spec
     private CommandLine.Model.CommandSpec spec;
 
-    /** Builds the command line with Samepage's exit codes. */
+    /** Builds the command line with Samepage's error handling, writing to this process's stdout and stderr. */
     public static CommandLine newCommandLine() {
-        CommandLine commandLine = new CommandLine(new SamepageCommand());
-        commandLine.setExitCodeExceptionMapper(
-                e -> e instanceof CommandLine.ParameterException ? EXIT_USAGE : EXIT_FAILURE);
-        commandLine.setParameterExceptionHandler((e, args) -> {
-            CommandLine cmd = e.getCommandLine();
-            cmd.getErr().println("samepage: " + e.getMessage());
-            cmd.usage(cmd.getErr());
-            return EXIT_USAGE;
-        });
+        CommandLine commandLine = configure(new CommandLine(new SamepageCommand()));
+        Execution.writeToStdout(commandLine);
         return commandLine;
+    }
+
+    /**
+     * Installs on {@code commandLine} the one way the CLI reports errors: {@link ErrorHandler} for parse
+     * errors and for whatever a subcommand throws, and {@link Execution} around every run.
+     */
+    private static CommandLine configure(CommandLine commandLine) {
+        ErrorHandler handler = new ErrorHandler();
+        return commandLine.setParameterExceptionHandler(handler)
+                .setExecutionExceptionHandler(handler)
+                .setExecutionStrategy(new Execution());
     }
 
     /** With no subcommand there is nothing to do: show the usage and exit 2. */

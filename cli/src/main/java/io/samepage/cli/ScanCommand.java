@@ -90,8 +90,8 @@ import picocli.CommandLine.Parameters;
         })
 final class ScanCommand implements Callable<Integer> {
 
-    /** The largest frame pool the engine takes, 2^31 frames of 4 KiB, in MiB. */
-    static final long MAX_POOL_MIB = 8L << 20;
+    /** The largest frame pool the engine takes, in MiB: fewer than 2^31 frames of 4 KiB (8 TiB less 1 MiB). */
+    static final long MAX_POOL_MIB = (8L << 20) - 1;
 
     @CommandLine.Spec
     private CommandLine.Model.CommandSpec spec;
@@ -118,7 +118,7 @@ final class ScanCommand implements Callable<Integer> {
     private boolean domainPerSource;
 
     @Option(names = "--pool-mib", paramLabel = "MIB",
-            description = "Host memory for frames, in MiB; it must hold the sources' non-zero content "
+            description = "Host memory for frames, in MiB, 1 to " + MAX_POOL_MIB + "; it must hold the sources' non-zero content "
                     + "before merging, and its frame metadata counts in metadata_bytes. Default: the "
                     + "sources' total size plus one 4 KiB zero frame per merge domain; for live sources, "
                     + "their resident pages plus 1/8 and 16 MiB for pages that become resident meanwhile.")
@@ -148,22 +148,17 @@ final class ScanCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(),
                     "Missing required parameter: 'SOURCE' (or --pid, --qemu)");
         }
+        List<SourceFile> files = checkSources();
+        List<ProcessSource> processes = ProcessSources.open(pids, qemu, err);
         try {
-            List<SourceFile> files = checkSources();
-            List<ProcessSource> processes = ProcessSources.open(pids, qemu, err);
-            try {
-                EngineContext context = context(files, processes);
-                String report = scan(files, processes, context);
-                spec.commandLine().getOut().print(report);
-                spec.commandLine().getOut().flush();
-            } finally {
-                ProcessSources.closeAll(processes);
-            }
-            return 0;
-        } catch (CommandException e) {
-            err.println("samepage scan: " + e.getMessage());
-            return e.exitCode();
+            EngineContext context = context(files, processes);
+            String report = scan(files, processes, context);
+            spec.commandLine().getOut().print(report);
+            spec.commandLine().getOut().flush();
+        } finally {
+            ProcessSources.closeAll(processes);
         }
+        return 0;
     }
 
     /** Checks every source before any is loaded. */
@@ -208,7 +203,8 @@ final class ScanCommand implements Callable<Integer> {
     private EngineContext context(List<SourceFile> files, List<ProcessSource> processes) {
         long totalBytes = sourceBytes(files, processes);
         if (poolMib != null && (poolMib < 1 || poolMib > MAX_POOL_MIB)) {
-            throw CommandException.badInput("--pool-mib " + poolMib + ": must be 1 to " + MAX_POOL_MIB + " (8 TiB)");
+            throw CommandException.badInput("--pool-mib " + poolMib + ": must be 1 to " + MAX_POOL_MIB
+                    + " (8 TiB less 1 MiB)");
         }
         long poolBytes = poolMib != null ? poolMib << 20 : defaultPoolBytes(files, processes, domainPerSource);
         EngineContext context = new EngineContext().poolBytes(poolBytes);

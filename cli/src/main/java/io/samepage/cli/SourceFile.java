@@ -66,7 +66,7 @@ record SourceFile(String name, Path path, long bytes) {
         } catch (AccessDeniedException e) {
             throw bad(name, "cannot be read: permission denied");
         } catch (IOException e) {
-            throw bad(name, "cannot be read: " + e.getMessage());
+            throw bad(name, "cannot be read: " + IoErrors.reason(e));
         }
         if (bytes == 0) {
             throw bad(name, "is empty (0 bytes)");
@@ -108,7 +108,7 @@ record SourceFile(String name, Path path, long bytes) {
                 written += length / Pages.PAGE_SIZE;
             }
         } catch (IOException e) {
-            throw CommandException.failure(name + ": read failed: " + e.getMessage());
+            throw CommandException.failure(name + ": read failed: " + IoErrors.reason(e));
         }
         return written;
     }

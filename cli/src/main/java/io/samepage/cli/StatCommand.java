@@ -2,7 +2,6 @@ package io.samepage.cli;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.samepage.cli.daemon.CountersFile;
-import io.samepage.cli.daemon.DaemonException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.Instant;
@@ -29,8 +28,8 @@ import picocli.CommandLine.Option;
         },
         footer = {
             "",
-            "Exit codes: 0 success; 2 a counters file that is missing, unreadable, truncated, foreign or of "
-                    + "another layout version, with one line on stderr.",
+            "Exit codes: 0 success; 2 a counters file that is missing, not a regular file, unreadable, truncated, "
+                    + "foreign or of another layout version, with one line on stderr.",
         })
 final class StatCommand implements Callable<Integer> {
 
@@ -52,13 +51,8 @@ final class StatCommand implements Callable<Integer> {
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
         Path path = countersFile != null ? countersFile : CountersFile.defaultPath();
-        CountersFile.Snapshot s;
-        try {
-            s = CountersFile.read(path);
-        } catch (DaemonException e) {
-            spec.commandLine().getErr().println("samepage stat: " + e.getMessage());
-            return SamepageCommand.EXIT_USAGE;
-        }
+        IoErrors.refuseIfNotRegular(path);
+        CountersFile.Snapshot s = CountersFile.read(path);
         long ageMillis = Math.max(0, System.currentTimeMillis() - s.heartbeatMillis());
         String state = !s.running() ? "closed" : ProcessHandle.of(s.pid()).isPresent() ? "running" : "stale";
         if (json) {

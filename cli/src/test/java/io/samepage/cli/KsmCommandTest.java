@@ -232,6 +232,6 @@ class KsmCommandTest {
     void ksmWithoutASubcommandIsBadUsage() {
         CliRun run = CliRun.of("ksm");
         assertEquals(2, run.exitCode());
-        assertTrue(run.stderr().startsWith("samepage: missing subcommand: status, set or tune"), run.stderr());
+        assertTrue(run.stderr().startsWith("samepage ksm: missing subcommand: status, set or tune"), run.stderr());
     }
 }

@@ -117,7 +117,7 @@ class ScanProcessTest {
     void aPidThatIsNotANumberIsBadUsage() {
         CliRun run = CliRun.of("scan", "--pid", "12x");
         assertEquals(2, run.exitCode());
-        assertTrue(run.stderr().startsWith("samepage: Invalid value for option '--pid'"), run.stderr());
+        assertTrue(run.stderr().startsWith("samepage scan: Invalid value for option '--pid'"), run.stderr());
     }
 
     @Test

@@ -141,26 +141,21 @@ public final class DensityCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         PrintWriter err = spec.commandLine().getErr();
-        try {
-            int[] counts = validate();
-            long start = System.nanoTime();
-            try (GuestContent content = new GuestContent(image, counts[counts.length - 1], guestMib, uniquePercent,
-                    seed)) {
-                DensityResults results = new DensityResults(content, counts, budgetMib, ksmTimeoutSeconds);
-                measure(results, counts, err);
-                results.wallSeconds((System.nanoTime() - start) / 1e9);
-                DensityReport report = new DensityReport(results, commandLine());
-                String md = report.markdown();
-                String js = report.json();
-                write(results, md, js);
-                spec.commandLine().getOut().print(json ? js : md);
-                spec.commandLine().getOut().flush();
-            }
-            return 0;
-        } catch (CommandException e) {
-            err.println("samepage bench density: " + e.getMessage());
-            return e.exitCode();
+        int[] counts = validate();
+        long start = System.nanoTime();
+        try (GuestContent content = new GuestContent(image, counts[counts.length - 1], guestMib, uniquePercent,
+                seed)) {
+            DensityResults results = new DensityResults(content, counts, budgetMib, ksmTimeoutSeconds);
+            measure(results, counts, err);
+            results.wallSeconds((System.nanoTime() - start) / 1e9);
+            DensityReport report = new DensityReport(results, commandLine());
+            String md = report.markdown();
+            String js = report.json();
+            write(results, md, js);
+            spec.commandLine().getOut().print(json ? js : md);
+            spec.commandLine().getOut().flush();
         }
+        return 0;
     }
 
     private int[] validate() {

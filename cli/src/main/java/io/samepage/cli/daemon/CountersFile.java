@@ -1,5 +1,6 @@
 package io.samepage.cli.daemon;
 
+import io.samepage.cli.IoErrors;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -202,7 +203,7 @@ public final class CountersFile implements AutoCloseable {
         } catch (NoSuchFileException e) {
             throw new DaemonException(path + ": no counters file (is the daemon running? give --counters-file)");
         } catch (IOException e) {
-            throw new DaemonException(path + ": cannot be read (" + e + ")", e);
+            throw new DaemonException(path + ": cannot be read: " + IoErrors.reason(e), e);
         }
     }
 }

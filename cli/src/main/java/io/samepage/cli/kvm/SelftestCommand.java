@@ -19,8 +19,8 @@ import picocli.CommandLine.Option;
 
 /**
  * {@code samepage kvm selftest}: {@link Selftest} end to end, printed as a table or as JSON, with an
- * exit code a script can test: 0 every guest saw its own bytes; {@value #EXIT_WRONG_BYTE} some byte was
- * wrong; {@value #EXIT_NO_KVM} no usable KVM here.
+ * exit code a script can test: 0 every guest saw its own bytes; {@value SamepageCommand#EXIT_WRONG_BYTE} some byte was
+ * wrong; {@value SamepageCommand#EXIT_NO_KVM} no usable KVM here.
  */
 @Command(
         name = "selftest",
@@ -45,16 +45,12 @@ import picocli.CommandLine.Option;
         footer = {
             "",
             "Exit codes: 0 every guest saw its own bytes; 1 failure while working (KVM or the kernel refused a "
-                    + "call, the mapping budget); 2 bad usage; " + SelftestCommand.EXIT_NO_KVM + " no usable KVM "
-                    + "here (no /dev/kvm, no permission, no VM), nothing was run; " + SelftestCommand.EXIT_WRONG_BYTE
+                    + "call, the mapping budget); 2 bad usage; " + SamepageCommand.EXIT_NO_KVM + " no usable KVM "
+                    + "here (no /dev/kvm, no permission, no VM), nothing was run; " + SamepageCommand.EXIT_WRONG_BYTE
                     + " a guest read a byte it did not write, or lost one it wrote.",
         })
 final class SelftestCommand implements Callable<Integer> {
 
-    /** Exit code: KVM cannot create a VM here, so nothing was run. */
-    static final int EXIT_NO_KVM = 4;
-    /** Exit code: some guest's memory or output held a byte other than the one it must. */
-    static final int EXIT_WRONG_BYTE = 5;
     private static final int MAX_GUESTS = 32;
     private static final double MIB = 1 << 20;
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
@@ -83,14 +79,14 @@ final class SelftestCommand implements Callable<Integer> {
         String unavailable = Kvm.unavailableReason();
         if (unavailable != null) {
             err.println("samepage kvm selftest: no usable KVM here: " + unavailable);
-            return EXIT_NO_KVM;
+            return SamepageCommand.EXIT_NO_KVM;
         }
         Selftest.Report report;
         try {
             report = Selftest.run(guests);
         } catch (KvmException e) {
             err.println("samepage kvm selftest: " + e.getMessage());
-            return e.kind() == KvmException.Kind.UNAVAILABLE ? EXIT_NO_KVM : SamepageCommand.EXIT_FAILURE;
+            return e.kind() == KvmException.Kind.UNAVAILABLE ? SamepageCommand.EXIT_NO_KVM : SamepageCommand.EXIT_FAILURE;
         } catch (DedupException | IllegalStateException e) {
             err.println("samepage kvm selftest: " + e.getMessage());
             return SamepageCommand.EXIT_FAILURE;
@@ -100,7 +96,7 @@ final class SelftestCommand implements Callable<Integer> {
         if (report.wrongBytes() > 0) {
             err.println("samepage kvm selftest: " + report.wrongBytes() + " wrong bytes: a guest did not see its own "
                     + "bytes");
-            return EXIT_WRONG_BYTE;
+            return SamepageCommand.EXIT_WRONG_BYTE;
         }
         return 0;
     }

@@ -1,0 +1,99 @@
+package io.samepage.cli;
+
+import java.io.FileDescriptor;
+import java.io.FileOutputStream;
+import java.io.FilterOutputStream;
+import java.io.IOException;
+import java.io.OutputStreamWriter;
+import java.io.PrintWriter;
+import picocli.CommandLine;
+
+/**
+ * How every {@code samepage} command line runs, around picocli's {@link CommandLine.RunLast}:
+ *
+ * <ul>
+ *   <li>Arguments left unmatched are an error even beside {@code --help} ({@code samepage nosuchcommand
+ *       --help} prints no help and exits 2), since picocli lets help requests through with them.
+ *   <li>{@link OutOfMemoryError}, which picocli lets escape, goes to {@link ErrorHandler} as one line.
+ *   <li>Output that could not be written (stdout to a full device, a closed pipe) fails the command:
+ *       {@link PrintWriter} swallows the write error, so it is checked once the command is done.
+ * </ul>
+ */
+final class Execution implements CommandLine.IExecutionStrategy {
+
+    @Override
+    public int execute(CommandLine.ParseResult parseResult) {
+        CommandLine.ParseResult last = parseResult;
+        for (CommandLine.ParseResult level = parseResult; level != null; level = level.subcommand()) {
+            if (!level.unmatched().isEmpty()) {
+                throw new CommandLine.UnmatchedArgumentException(level.commandSpec().commandLine(), level.unmatched());
+            }
+            last = level;
+        }
+        int exitCode;
+        try {
+            exitCode = new CommandLine.RunLast().execute(parseResult);
+        } catch (OutOfMemoryError e) {
+            throw new CommandLine.ExecutionException(last.commandSpec().commandLine(), "out of memory", e);
+        }
+        CommandLine top = parseResult.commandSpec().commandLine();
+        if (top.getOut().checkError()) {
+            top.getErr().println(top.getCommandSpec().qualifiedName() + ": cannot write the output: "
+                    + Stdout.failureOf(top.getOut()));
+            top.getErr().flush();
+            return exitCode == 0 ? SamepageCommand.EXIT_FAILURE : exitCode;
+        }
+        return exitCode;
+    }
+
+    /** Points {@code commandLine}'s output at this process's stdout, keeping the reason a write failed. */
+    static void writeToStdout(CommandLine commandLine) {
+        commandLine.setOut(new Stdout());
+    }
+
+    /** Stdout as a {@link PrintWriter} that remembers the first write error, for the one line that reports it. */
+    private static final class Stdout extends PrintWriter {
+
+        private final Recording stream;
+
+        Stdout() {
+            this(new Recording());
+        }
+
+        private Stdout(Recording stream) {
+            super(new OutputStreamWriter(stream, System.out.charset()), true);
+            this.stream = stream;
+        }
+
+        /** Why {@code out} could not be written, in the system's words where known. */
+        static String failureOf(PrintWriter out) {
+            return out instanceof Stdout stdout && stdout.stream.failure != null
+                    ? IoErrors.reason(stdout.stream.failure) : "write error";
+        }
+    }
+
+    /** File descriptor 1, unbuffered here (the writer buffers), recording the first failed write. */
+    private static final class Recording extends FilterOutputStream {
+
+        private IOException failure;
+
+        Recording() {
+            super(new FileOutputStream(FileDescriptor.out));
+        }
+
+        @Override
+        public void write(byte[] bytes, int offset, int length) throws IOException {
+            try {
+                out.write(bytes, offset, length);
+            } catch (IOException e) {
+                failure = failure != null ? failure : e;
+                throw e;
+            }
+        }
+
+        @Override
+        public void write(int b) throws IOException {
+            write(new byte[] {(byte) b}, 0, 1);
+        }
+    }
+}
