@@ -1,6 +1,7 @@
 package io.samepage.cli;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.samepage.cli.daemon.DaemonConfig;
 import io.samepage.core.DedupEngine;
 import io.samepage.core.DedupException;
 import io.samepage.core.EngineContext;
@@ -91,7 +92,7 @@ import picocli.CommandLine.Parameters;
 final class ScanCommand implements Callable<Integer> {
 
     /** The largest frame pool the engine takes, in MiB: fewer than 2^31 frames of 4 KiB (8 TiB less 1 MiB). */
-    static final long MAX_POOL_MIB = (8L << 20) - 1;
+    static final long MAX_POOL_MIB = DaemonConfig.MAX_POOL_MIB;
 
     @CommandLine.Spec
     private CommandLine.Model.CommandSpec spec;

@@ -21,6 +21,9 @@ public final class EngineContext {
     /** Default host memory for frames: 1 GiB, reserved but not touched until used. */
     public static final long DEFAULT_POOL_BYTES = 1L << 30;
 
+    /** The largest pool: 2^31 - 9 frames of 4 KiB (frame ids are ints; the JDK's longest array), about 8 TiB. */
+    public static final long MAX_POOL_BYTES = (long) FramePool.MAX_FRAMES << Pages.PAGE_SHIFT;
+
     private long poolBytes = DEFAULT_POOL_BYTES;
     private HashAlgorithm hashAlgorithm = HashAlgorithm.defaultAlgorithm();
     private long hashSeed = new SecureRandom().nextLong();
@@ -141,8 +144,9 @@ public final class EngineContext {
             throw new DedupException(Kind.INVALID_ARGUMENT, "poolBytes must hold at least two 4 KiB frames (the zero frame and one more), not "
                     + poolBytes + " bytes");
         }
-        if ((poolBytes >>> Pages.PAGE_SHIFT) > Integer.MAX_VALUE) {
-            throw new DedupException(Kind.INVALID_ARGUMENT, "poolBytes " + poolBytes + " is more than 2^31 frames (8 TiB)");
+        if (poolBytes > MAX_POOL_BYTES) {
+            throw new DedupException(Kind.INVALID_ARGUMENT, "poolBytes " + poolBytes + " is more than " + MAX_POOL_BYTES
+                    + " (2^31 - 9 frames of 4 KiB)");
         }
         if (warmFrames < -1) {
             throw new DedupException(Kind.INVALID_ARGUMENT, "warmFrames must be -1 (default) or at least 0, not " + warmFrames);

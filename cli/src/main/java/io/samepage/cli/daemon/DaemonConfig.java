@@ -1,6 +1,7 @@
 package io.samepage.cli.daemon;
 
 import io.samepage.core.DedupException;
+import io.samepage.core.EngineContext;
 import io.samepage.core.ScanKnobs;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -29,8 +30,8 @@ public final class DaemonConfig {
     public static final Set<String> DAEMON_KEYS = Set.of("source", "domain_per_source", "pool_mib",
             "metrics_port", "counters_file", "estimate_interval_seconds");
 
-    /** The largest frame pool the engine takes, 2^31 frames of 4 KiB, in MiB. */
-    public static final long MAX_POOL_MIB = 8L << 20;
+    /** The largest frame pool the engine takes ({@link EngineContext#MAX_POOL_BYTES}), in whole MiB. */
+    public static final long MAX_POOL_MIB = EngineContext.MAX_POOL_BYTES >> 20;
 
     /** Default seconds between re-reads of live sources. */
     public static final long DEFAULT_ESTIMATE_INTERVAL_SECONDS = 60;
@@ -227,7 +228,7 @@ public final class DaemonConfig {
                 case "pool_mib" -> {
                     long mib = longValue(value, 1);
                     if (mib > MAX_POOL_MIB) {
-                        throw new IllegalArgumentException("must be at most " + MAX_POOL_MIB + " (8 TiB), not " + mib);
+                        throw new IllegalArgumentException("must be at most " + MAX_POOL_MIB + " (about 8 TiB), not " + mib);
                     }
                     poolMib = mib;
                 }
