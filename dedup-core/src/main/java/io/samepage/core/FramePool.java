@@ -38,6 +38,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * capacityFrames - 1} holds in every snapshot. Frames come from the free
  * list first (most recently freed first), then from a bump pointer over never-used frames: reusing freed
  * frames keeps the touched part of the region, and the page tables the kernel keeps for it, small. The
+ * warm list refill ({@link #replenishWarm}) takes frames off the free list without reserving them, so
+ * it never makes a write fail; while it faults them in they are on no list, and an allocation that
+ * finds nothing else waits for them (only when the pool is nearly exhausted). The
  * free list and the bump pointer are guarded by one lock; allocation is rarer than reads, writes and
  * refcount changes, which take no lock. Rejected: a lock-free (Treiber) free list, which needs an ABA
  * tag and buys nothing at this rate, and a bitmap, which costs a scan per allocation.
@@ -395,7 +398,8 @@ public final class FramePool implements AutoCloseable {
      * the frames that went back to the operating system (or were never used). A copy-on-write break
      * that takes a warm frame pays no page fault, which was measured at about three quarters of a
      * break; this moves that fault off the guests' write path onto the caller's thread. The scanner
-     * calls it at the end of every batch. Does nothing where the backing does not
+     * calls it at the end of every batch. It reserves nothing: the frames it moves stay available, and an
+ * allocation that finds only those waits until they are on the warm list. Does nothing where the backing does not
      * {@linkplain FrameBacking#releasesMemory release memory} (every frame is resident there already). Thread safe; allocates nothing.
      *
      * @return frames faulted in and added to the warm list
