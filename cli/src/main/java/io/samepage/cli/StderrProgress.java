@@ -1,6 +1,6 @@
 package io.samepage.cli;
 
-import io.samepage.cli.internal.linux.Terminals;
+import io.samepage.linux.Terminals;
 import io.samepage.image.BuildProgress;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;

@@ -1,7 +1,7 @@
 package io.samepage.core;
 
-import io.samepage.core.internal.linux.DiscardList;
-import io.samepage.core.internal.linux.NativeMemory;
+import io.samepage.linux.DiscardList;
+import io.samepage.linux.NativeMemory;
 import io.samepage.hashing.Pages;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;

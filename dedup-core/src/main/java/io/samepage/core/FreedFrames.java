@@ -1,6 +1,6 @@
 package io.samepage.core;
 
-import io.samepage.core.internal.linux.DiscardList;
+import io.samepage.linux.DiscardList;
 
 /**
  * The frames the scanner frees during one batch, handed to {@link FramePool#freeAll} together so that

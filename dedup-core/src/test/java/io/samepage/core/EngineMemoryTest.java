@@ -3,7 +3,7 @@ package io.samepage.core;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.samepage.core.internal.linux.NativeMemory;
+import io.samepage.linux.NativeMemory;
 import io.samepage.hashing.Pages;
 import java.io.IOException;
 import java.nio.file.Files;

@@ -1,6 +1,6 @@
 package io.samepage.core;
 
-import io.samepage.core.internal.linux.NativeMemory;
+import io.samepage.linux.NativeMemory;
 import io.samepage.hashing.Pages;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;

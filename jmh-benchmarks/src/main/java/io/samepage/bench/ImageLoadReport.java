@@ -1,6 +1,6 @@
 package io.samepage.bench;
 
-import io.samepage.bench.internal.linux.PageCache;
+import io.samepage.linux.PageCache;
 import io.samepage.hashing.Pages;
 import io.samepage.image.LoadStats;
 import java.io.IOException;

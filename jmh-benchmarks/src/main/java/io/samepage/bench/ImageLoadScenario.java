@@ -1,6 +1,6 @@
 package io.samepage.bench;
 
-import io.samepage.bench.internal.linux.PageCache;
+import io.samepage.linux.PageCache;
 import io.samepage.core.DedupEngine;
 import io.samepage.core.Guest;
 import io.samepage.core.MergeDomain;

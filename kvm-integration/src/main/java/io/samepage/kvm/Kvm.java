@@ -1,6 +1,6 @@
 package io.samepage.kvm;
 
-import io.samepage.kvm.internal.linux.KvmCalls;
+import io.samepage.linux.KvmCalls;
 
 /**
  * {@code /dev/kvm}, open: checks the API version and capabilities and creates VMs.

@@ -1,6 +1,6 @@
 package io.samepage.kvm;
 
-import io.samepage.kvm.internal.linux.KvmCalls;
+import io.samepage.linux.KvmCalls;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;

@@ -1,6 +1,6 @@
 package io.samepage.kvm;
 
-import io.samepage.kvm.internal.linux.MemfdCalls;
+import io.samepage.linux.MemfdCalls;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.lang.foreign.Arena;

@@ -1,7 +1,8 @@
 package io.samepage.kvm;
 
-import io.samepage.kvm.internal.linux.ProcessVmReader;
-import io.samepage.kvm.internal.linux.ZeroPageProbe;
+import io.samepage.linux.PageMapEntry;
+import io.samepage.linux.ProcessVmReader;
+import io.samepage.linux.ZeroPageProbe;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;

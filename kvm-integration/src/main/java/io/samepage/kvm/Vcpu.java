@@ -1,7 +1,7 @@
 package io.samepage.kvm;
 
-import io.samepage.kvm.internal.linux.KvmCalls;
-import io.samepage.kvm.internal.linux.KvmRunPage;
+import io.samepage.linux.KvmCalls;
+import io.samepage.linux.KvmRunPage;
 import java.lang.foreign.Arena;
 
 /**

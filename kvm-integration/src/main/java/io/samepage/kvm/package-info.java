@@ -1,7 +1,7 @@
 /**
  * Linux and KVM through FFM: {@code /dev/kvm} VMs over mapped guest memory, the dirty log, a memfd frame
  * pool with physical sharing, kernel KSM control and reading other processes' memory. All native
- * calls sit in one internal package ({@code io.samepage.kvm.internal.linux}); no FFM type leaks into
+ * calls sit in one internal package ({@code io.samepage.linux}); no FFM type leaks into
  * this module's public API.
  *
  * <h2>Host mode: reading live processes</h2>

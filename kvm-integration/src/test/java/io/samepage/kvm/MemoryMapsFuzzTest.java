@@ -1,5 +1,6 @@
 package io.samepage.kvm;
 
+import io.samepage.linux.PageMapEntry;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;

@@ -1,5 +1,6 @@
 package io.samepage.kvm;
 
+import io.samepage.linux.PageMapEntry;
 import static io.samepage.kvm.PageMixChild.PAGE;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;

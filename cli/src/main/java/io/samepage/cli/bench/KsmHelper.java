@@ -1,6 +1,6 @@
 package io.samepage.cli.bench;
 
-import io.samepage.cli.internal.linux.AnonymousMemory;
+import io.samepage.linux.AnonymousMemory;
 import io.samepage.hashing.Pages;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;

@@ -1,6 +1,6 @@
 package io.samepage.cli.bench;
 
-import io.samepage.cli.internal.linux.ClockTicks;
+import io.samepage.linux.ClockTicks;
 import java.io.IOException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;

@@ -1,4 +1,4 @@
-package io.samepage.kvm;
+package io.samepage.linux;
 
 /**
  * Decodes one 64-bit entry of {@code /proc/PID/pagemap} (Documentation/admin-guide/mm/pagemap.rst):
@@ -14,7 +14,7 @@ package io.samepage.kvm;
  * </pre>
  *
  * <p>Reading pagemap walks the page table and never faults a page in: it is how
- * {@link ProcessMemory} knows which pages it may read without making anything resident.
+ * host mode's process reader knows which pages it may read without making anything resident.
  *
  * <p>Stateless and thread safe.
  */
@@ -35,7 +35,7 @@ public final class PageMapEntry {
         return (entry & PRESENT) != 0;
     }
 
-    /** Swapped out: reading it would swap it in, so {@link ProcessMemory} never does. */
+    /** Swapped out: reading it would swap it in, so host mode's process reader never does. */
     public static boolean swapped(long entry) {
         return (entry & SWAPPED) != 0;
     }

@@ -1,4 +1,4 @@
-package io.samepage.cli.internal.linux;
+package io.samepage.linux;
 
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;

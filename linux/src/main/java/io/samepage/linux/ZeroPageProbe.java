@@ -1,6 +1,5 @@
-package io.samepage.kvm.internal.linux;
+package io.samepage.linux;
 
-import io.samepage.kvm.PageMapEntry;
 import java.io.IOException;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;

@@ -1,4 +1,4 @@
-package io.samepage.kvm.internal.linux;
+package io.samepage.linux;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;

@@ -1,4 +1,4 @@
-package io.samepage.kvm;
+package io.samepage.linux;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;

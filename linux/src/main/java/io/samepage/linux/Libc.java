@@ -1,4 +1,4 @@
-package io.samepage.kvm.internal.linux;
+package io.samepage.linux;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
