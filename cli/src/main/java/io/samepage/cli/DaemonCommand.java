@@ -8,7 +8,7 @@ import io.samepage.core.DedupException;
 import io.samepage.core.EngineContext;
 import io.samepage.core.Guest;
 import io.samepage.core.MergeDomain;
-import io.samepage.kvm.KernelKsm;
+import io.samepage.host.KernelKsm;
 import java.io.PrintWriter;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;

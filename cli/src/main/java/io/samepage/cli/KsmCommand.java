@@ -1,7 +1,7 @@
 package io.samepage.cli;
 
-import io.samepage.kvm.KernelKsm;
-import io.samepage.kvm.KernelKsmException;
+import io.samepage.host.KernelKsm;
+import io.samepage.host.KernelKsmException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import picocli.CommandLine;
@@ -11,7 +11,7 @@ import picocli.CommandLine.Option;
 /**
  * {@code samepage ksm}: the host's kernel KSM ({@code /sys/kernel/mm/ksm}) under KSM's own names, read
  * ({@code status}), written with KSM's validation ({@code set}) and tuned by a ksmtuned-style policy
- * ({@code tune}). The work is {@link KernelKsm}'s and {@link io.samepage.kvm.KsmTuner}'s; these commands
+ * ({@code tune}). The work is {@link KernelKsm}'s and {@link io.samepage.host.KsmTuner}'s; these commands
  * parse, print and map {@link KernelKsmException}'s kinds to exit codes.
  */
 @Command(

@@ -1,9 +1,9 @@
 package io.samepage.cli;
 
-import io.samepage.kvm.KernelKsm;
-import io.samepage.kvm.KernelKsmException;
-import io.samepage.kvm.KnobChange;
-import io.samepage.kvm.KsmKnob;
+import io.samepage.host.KernelKsm;
+import io.samepage.host.KernelKsmException;
+import io.samepage.host.KnobChange;
+import io.samepage.host.KsmKnob;
 import java.io.PrintWriter;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;

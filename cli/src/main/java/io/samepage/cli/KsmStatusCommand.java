@@ -1,9 +1,9 @@
 package io.samepage.cli;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.samepage.kvm.KernelKsm;
-import io.samepage.kvm.KernelKsmException;
-import io.samepage.kvm.KsmStatus;
+import io.samepage.host.KernelKsm;
+import io.samepage.host.KernelKsmException;
+import io.samepage.host.KsmStatus;
 import java.math.BigInteger;
 import java.util.Locale;
 import java.util.concurrent.Callable;

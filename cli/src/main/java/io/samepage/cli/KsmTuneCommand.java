@@ -2,12 +2,12 @@ package io.samepage.cli;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.samepage.kvm.DuplicateEstimate;
-import io.samepage.kvm.KernelKsm;
-import io.samepage.kvm.KernelKsmException;
-import io.samepage.kvm.KnobChange;
-import io.samepage.kvm.KsmTuner;
-import io.samepage.kvm.MergeableProcesses;
+import io.samepage.host.DuplicateEstimate;
+import io.samepage.host.KernelKsm;
+import io.samepage.host.KernelKsmException;
+import io.samepage.host.KnobChange;
+import io.samepage.host.KsmTuner;
+import io.samepage.host.MergeableProcesses;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;

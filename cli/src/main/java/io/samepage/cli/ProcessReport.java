@@ -2,8 +2,8 @@ package io.samepage.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.samepage.kvm.KsmStat;
-import io.samepage.kvm.QemuGuest;
+import io.samepage.host.KsmStat;
+import io.samepage.host.QemuGuest;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;

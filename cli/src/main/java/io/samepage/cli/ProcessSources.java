@@ -1,8 +1,8 @@
 package io.samepage.cli;
 
-import io.samepage.kvm.ProcessScanException;
-import io.samepage.kvm.QemuGuest;
-import io.samepage.kvm.QemuGuests;
+import io.samepage.host.ProcessScanException;
+import io.samepage.host.QemuGuest;
+import io.samepage.host.QemuGuests;
 import java.io.PrintWriter;
 import java.util.ArrayList;
 import java.util.HashSet;

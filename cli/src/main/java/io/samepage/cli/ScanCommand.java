@@ -11,7 +11,7 @@ import io.samepage.core.GuestCounters;
 import io.samepage.core.MergeDomain;
 import io.samepage.core.ScanKnobs;
 import io.samepage.hashing.Pages;
-import io.samepage.kvm.KernelKsm;
+import io.samepage.host.KernelKsm;
 import java.io.PrintWriter;
 import java.lang.foreign.Arena;
 import java.util.ArrayList;

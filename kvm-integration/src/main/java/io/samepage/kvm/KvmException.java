@@ -5,7 +5,7 @@ package io.samepage.kvm;
  * {@link Vcpu}, {@link MemfdFrames}, {@link MappedGuestMemory}): its message is what an operator needs
  * to act, its {@link Kind} what a program needs to decide, its {@link #errno()} the kernel's answer.
  */
-public final class KvmException extends HostException {
+public final class KvmException extends RuntimeException {
 
     private static final long serialVersionUID = 1L;
 

@@ -214,9 +214,11 @@ public final class MappedGuestMemory implements AutoCloseable {
         }
         try {
             long count = 0;
-            String maps = String.join("\n", java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/maps")));
-            for (MemoryRegion region : MemoryMaps.parse((int) ProcessHandle.current().pid(), maps)) {
-                if (Long.compareUnsigned(region.start(), start) >= 0 && Long.compareUnsigned(region.start(), end) < 0) {
+            // Each line of /proc/self/maps starts with the mapping's first address in hex, then '-'.
+            for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/maps"))) {
+                int dash = line.indexOf('-');
+                long first = dash > 0 ? Long.parseUnsignedLong(line, 0, dash, 16) : -1;
+                if (dash > 0 && Long.compareUnsigned(first, start) >= 0 && Long.compareUnsigned(first, end) < 0) {
                     count++;
                 }
             }

@@ -1,40 +1,8 @@
 /**
- * Linux and KVM through FFM: {@code /dev/kvm} VMs over mapped guest memory, the dirty log, a memfd frame
- * pool with physical sharing, kernel KSM control and reading other processes' memory. All native
- * calls sit in one internal package ({@code io.samepage.linux}); no FFM type leaks into
- * this module's public API.
- *
- * <h2>Host mode: reading live processes</h2>
- * {@link io.samepage.kvm.ProcessMemory} reads another process's memory without disturbing it, so the
- * engine can estimate what merging would save there ({@code samepage scan --pid}, {@code --qemu}):
- * {@link io.samepage.kvm.MemoryMaps} parses {@code /proc/PID/maps} into
- * {@link io.samepage.kvm.MemoryRegion}s, {@link io.samepage.kvm.PageMapEntry} decodes
- * {@code /proc/PID/pagemap}, and only the pages pagemap shows present are copied, with
- * {@code process_vm_readv}, in batches of up to 1 MiB. A page that is not present, swapped out or
- * mapping the kernel's zero page costs the host no RAM of its own; it is counted apart and never read,
- * because reading it would fault it in. {@link io.samepage.kvm.QemuGuests} finds QEMU processes and the
- * mapping that holds each guest's RAM. What kernel KSM achieves for the same process now
- * ({@link io.samepage.kvm.KernelKsm#ksmStat}) is shown beside the estimate.
- *
- * <p>Rejected: {@code /proc/PID/mem}. It needs the same permission and is bound to the process's
- * memory like pagemap, but reads through {@code FOLL_FORCE} (it can read {@code PROT_NONE} pages) one
- * contiguous range per call; {@code process_vm_readv} takes a page list per call, so scattered
- * resident pages cost one call per megabyte, not one per run. Also rejected: stopping the target
- * (ptrace attach) for a consistent snapshot; an estimate does not need one, and a stopped VM is an
- * outage.
- *
- * <p>{@link io.samepage.kvm.HostException} is the module's one error type; reading a process fails
- * with its {@link io.samepage.kvm.ProcessScanException} kind.
- *
- * <h2>Host mode: kernel KSM</h2>
- * {@link io.samepage.kvm.KernelKsm} reads every file of {@code /sys/kernel/mm/ksm} and
- * {@code /proc/PID/ksm_stat}, and writes knobs after checking them with mm/ksm.c's own rules, in an
- * order that stops first and starts last (its class comment says why). {@link io.samepage.kvm.KsmTuner}
- * is a ksmtuned-style policy on top: it estimates what merging the mergeable processes would save
- * ({@link io.samepage.kvm.DuplicateEstimate}, reading through {@code ProcessMemory}) and stops KSM or
- * sets its rate. {@code KernelKsm} is plain file I/O, no native call;
- * kernel KSM control fails with the {@link io.samepage.kvm.KernelKsmException} kind of
- * {@link io.samepage.kvm.HostException}.
+ * KVM through FFM: {@code /dev/kvm} VMs over engine memory held in a memfd, with physical sharing, the
+ * dirty log and a mapping budget. The native calls are in the internal {@code io.samepage.linux} module;
+ * no FFM type leaks into this module's public API. Reading other processes and kernel KSM are host
+ * mode's ({@code io.samepage.host}).
  *
  * <h2>Guests: KVM over mapped guest memory</h2>
  * The second way to hold guest memory (the software page table of dedup-core is the first): frames
@@ -78,16 +46,7 @@
  *       on a write exit always proceeds.</li>
  * </ul>
  *
- * <p>Measured here (kernel 6.18, 2 cores; {@code MappedEngineTest}, {@code MergedKvmEngineGuestsTest},
- * {@code samepage kvm selftest}): three 8 MiB guests with identical content, merged by the scanner:
- * memfd 24,576 to 8,192 KiB, {@code RssShmem} 24,576 to 8,192 KiB. Four 16 MiB real-mode KVM guests
- * with identical memory (the selftest): memfd 64.0 to 16.0 MiB, {@code RssShmem} 64.0 to 16.0 MiB, host
- * frames 16,385 to 4,106 (mapped guests hold their runs, holes included); 16 guest mappings after
- * merging (256 per GiB, the merged runs being contiguous); 16 copy-on-write exits handled (4 per
- * guest), memfd 16.1 MiB after them; every byte as written. Scan work on the idle guests
- * ({@code MergedKvmEngineGuestsTest}: 4 guests of 4,096 pages, 4,087 of them not merged): a full scan
- * hashed 0 pages with the dirty log and 16,348 without it; after each guest wrote two pages, 8 with it
- * and 16,356 without.
+ * <p>What this saves, measured, is in {@code docs/kvm.md}.
  *
  * <p>{@link io.samepage.kvm.Kvm} opens {@code /dev/kvm} and checks API version 12, user memory and
  * KVM's tracking of host mapping changes ({@code KVM_CAP_SYNC_MMU}), which a remap under a running
@@ -100,10 +59,8 @@
  * through KVM: writes from Java and writes applied after an exit are the engine's own to track.
  *
  * <p>The price is kernel mappings: a guest page remapped alone splits its mapping, and the kernel
- * joins neighbours only if they map contiguous file offsets with one protection. Measured on a 1 GiB
- * guest: 1 mapping unmerged; 4096 with half its pages merged in runs of 64 onto a twin guest's frames;
- * 131,674 with a random half merged onto a twin's frames at the same offsets; 262,144 (one per page)
- * with every other page merged onto one frame. {@code vm.max_map_count} is 65,530 by default, so every
+ * joins neighbours only if they map contiguous file offsets with one protection: scattered merges
+ * can cost one mapping per page (docs/kvm.md has the counts). {@code vm.max_map_count} is 65,530 by default, so every
  * remap is charged to a {@link io.samepage.kvm.MappingBudget}, which refuses with
  * {@link io.samepage.kvm.KvmException.Kind#MAPPING_LIMIT} before the limit and says how to raise it.
  *

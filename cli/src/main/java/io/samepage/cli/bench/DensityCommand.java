@@ -4,7 +4,7 @@ import io.samepage.cli.CommandException;
 import io.samepage.hashing.ContentDigest;
 import io.samepage.image.ImageIndex;
 import io.samepage.image.ImageIndexException;
-import io.samepage.kvm.KernelKsm;
+import io.samepage.host.KernelKsm;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.lang.management.ManagementFactory;

@@ -2,9 +2,9 @@ package io.samepage.cli.bench;
 
 import io.samepage.cli.CommandException;
 import io.samepage.hashing.Pages;
-import io.samepage.kvm.KernelKsm;
-import io.samepage.kvm.KernelKsmException;
-import io.samepage.kvm.KsmKnob;
+import io.samepage.host.KernelKsm;
+import io.samepage.host.KernelKsmException;
+import io.samepage.host.KsmKnob;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;

@@ -1,0 +1,387 @@
+package io.samepage.host;
+
+import io.samepage.linux.PageMapEntry;
+import io.samepage.linux.ProcessVmReader;
+import io.samepage.linux.ZeroPageProbe;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.List;
+
+/**
+ * Another process's memory, read without disturbing it: its mappings from {@code /proc/PID/maps},
+ * which pages are resident from {@code /proc/PID/pagemap}, and the resident pages' bytes through
+ * {@code process_vm_readv(2)}.
+ *
+ * <h2>Why the target is not disturbed</h2>
+ * <ul>
+ *   <li>Nothing is ever written to the target, and it is never stopped (no ptrace attach).</li>
+ *   <li>Only pages that pagemap shows present are read. Reading a page that is not present would fault
+ *       it in: allocate a frame for it, or swap it in. A page that is present but maps the kernel's
+ *       zero page is not read either, where frame numbers are visible ({@link ZeroPageProbe}).</li>
+ *   <li>Pagemap is read again right before each batch of at most 1 MiB is copied, so a page the kernel
+ *       reclaims meanwhile can be faulted back in only within that window (microseconds); this is the
+ *       one way a scan can make a page resident, and only a page that was resident a moment before.</li>
+ *   <li>Reads are batched, up to {@value ProcessVmReader#MAX_PAGES} pages (1 MiB) per call.</li>
+ * </ul>
+ *
+ * <h2>A process that exits, or a pid that is reused</h2>
+ * The pagemap file stays bound to the process it was opened for: once that process has exited it reads
+ * as empty, whatever now has its pid. After each copy the reader checks, through pagemap, that the
+ * process is still there before it hands the pages on; so pages copied from another process that got
+ * the same pid are dropped, never reported. A process that exits during {@link #copyResident} ends the
+ * copy: the result is marked {@link RegionScan#exited()} and covers the pages before.
+ *
+ * <p>Not thread safe: use an instance from one thread (the one that first copies from it).
+ */
+public final class ProcessMemory implements AutoCloseable {
+
+    /** Pagemap entries read per step: 64 KiB of pagemap, 32 MiB of the target's address space. */
+    static final int PAGEMAP_CHUNK_PAGES = 8192;
+
+    private static final int PAGE = MemoryRegion.PAGE_SIZE;
+    private static final int EINTR = 4;
+
+    private enum PageKind { RESIDENT, NOT_PRESENT, SWAPPED, ZERO_PAGE, FILE_BACKED }
+
+    private final int pid;
+    private final Path dir;
+    private final String command;
+    private final FileChannel pagemap;
+    private final ZeroPageProbe.Frames zeroFrames;
+    private final ByteBuffer pagemapBytes = ByteBuffer.allocateDirect(PAGEMAP_CHUNK_PAGES * 8)
+            .order(ByteOrder.nativeOrder());
+    private final ByteBuffer aliveProbe = ByteBuffer.allocateDirect(8);
+    private final long[] entries = new long[PAGEMAP_CHUNK_PAGES];
+    private final long[] batch = new long[ProcessVmReader.MAX_PAGES];
+    private ProcessVmReader reader;
+
+    private ProcessMemory(int pid, Path dir, String command, FileChannel pagemap) {
+        this.pid = pid;
+        this.dir = dir;
+        this.command = command;
+        this.pagemap = pagemap;
+        this.zeroFrames = ZeroPageProbe.frames();
+    }
+
+    /**
+     * Opens process {@code pid}: reads its name and state, opens its pagemap.
+     *
+     * @throws ProcessScanException NO_SUCH_PROCESS if there is none, EXITED if it is a zombie,
+     *                              PERMISSION_DENIED if the kernel refuses its pagemap
+     */
+    public static ProcessMemory open(int pid) {
+        if (pid <= 0) {
+            throw ProcessScanException.noSuchProcess(pid);
+        }
+        Path dir = Path.of("/proc", Integer.toString(pid));
+        String stat = read(pid, dir.resolve("stat"), ProcessScanException.Kind.NO_SUCH_PROCESS);
+        int open = stat.indexOf('(');
+        int close = stat.lastIndexOf(')');
+        if (open < 0 || close < open || close + 2 >= stat.length()) {
+            throw new ProcessScanException(ProcessScanException.Kind.IO, pid, "cannot parse " + dir.resolve("stat"));
+        }
+        char state = stat.charAt(close + 2);
+        if (state == 'Z' || state == 'X') {
+            throw ProcessScanException.exited(pid, "(a zombie: its parent has not reaped it yet)");
+        }
+        Path pagemapPath = dir.resolve("pagemap");
+        try {
+            return new ProcessMemory(pid, dir, stat.substring(open + 1, close),
+                    FileChannel.open(pagemapPath, StandardOpenOption.READ));
+        } catch (IOException e) {
+            throw ProcessScanException.ofIoException(pid, pagemapPath.toString(),
+                    ProcessScanException.Kind.NO_SUCH_PROCESS, e);
+        }
+    }
+
+    public int pid() {
+        return pid;
+    }
+
+    /** The process's name as the kernel keeps it ({@code comm}: at most 15 bytes). */
+    public String command() {
+        return command;
+    }
+
+    /**
+     * True if pages that map the kernel's zero page are told apart (frame numbers are visible: this
+     * process has CAP_SYS_ADMIN). If false they count as resident pages of zeros.
+     */
+    public boolean recognizesZeroPage() {
+        return zeroFrames.zeroPage() > 0;
+    }
+
+    /**
+     * The process's mappings now, parsed from {@code /proc/PID/maps} (empty for a kernel thread).
+     *
+     * @throws ProcessScanException EXITED if the process is gone, PERMISSION_DENIED, or IO if the
+     *                              file does not parse ({@link MemoryMaps})
+     */
+    public List<MemoryRegion> regions() {
+        return MemoryMaps.parse(pid, read(pid, dir.resolve("maps"), ProcessScanException.Kind.EXITED));
+    }
+
+    /**
+     * The raw pagemap entries of {@code pageCount} pages from {@code address} (decode them with
+     * {@link PageMapEntry}). Pages outside every mapping read as 0.
+     *
+     * @throws ProcessScanException EXITED if the process has exited
+     */
+    public long[] pagemap(long address, int pageCount) {
+        long[] result = new long[pageCount];
+        for (int done = 0; done < pageCount; ) {
+            int n = Math.min(PAGEMAP_CHUNK_PAGES, pageCount - done);
+            int got = readPagemap(address + (long) done * PAGE, n);
+            if (got < n && !alive()) {
+                throw ProcessScanException.exited(pid, "(its pagemap reads as empty)");
+            }
+            System.arraycopy(entries, 0, result, done, got);
+            done += n;
+        }
+        return result;
+    }
+
+    /**
+     * Counts the pages of {@code region} by kind without reading any: what {@link #copyResident} would
+     * read now ({@link RegionScan#pagesResident()}) and what it would leave.
+     */
+    public RegionScan census(MemoryRegion region, boolean includeFilePages) {
+        return scan(region, includeFilePages, null);
+    }
+
+    /**
+     * Reads every resident page of {@code region} and hands it to {@code sink}, in address order, in
+     * runs of contiguous pages.
+     *
+     * @param includeFilePages also read present pages of the page cache or shared memory (a QEMU guest's
+     *                         memfd or file-backed RAM); if false only anonymous pages are read (what
+     *                         KSM can merge) and the others are counted in {@link RegionScan#pagesFileBacked()}
+     * @return what was found; {@link RegionScan#exited()} if the process exited meanwhile
+     * @throws ProcessScanException PERMISSION_DENIED if the kernel refuses the read, IO for another
+     *                              failure; whatever {@code sink} throws passes through unchanged
+     */
+    public RegionScan copyResident(MemoryRegion region, boolean includeFilePages, ResidentPageSink sink) {
+        ensureReader();
+        return scan(region, includeFilePages, java.util.Objects.requireNonNull(sink, "sink"));
+    }
+
+    /**
+     * Checks that the kernel lets this process copy the target's memory, by copying one resident page
+     * of {@code regions} and dropping it: {@code process_vm_readv} needs more than pagemap does (ptrace
+     * attach rights, which Yama's {@code ptrace_scope} may refuse even to the same user). Does nothing
+     * if no page of {@code regions} is resident.
+     *
+     * @throws ProcessScanException PERMISSION_DENIED if the copy is refused, EXITED if the process has
+     *                              exited, IO for another failure
+     */
+    public void checkReadable(List<MemoryRegion> regions) {
+        ensureReader();
+        for (MemoryRegion region : regions) {
+            for (long done = 0; done < region.pages(); done += PAGEMAP_CHUNK_PAGES) {
+                int n = (int) Math.min(PAGEMAP_CHUNK_PAGES, region.pages() - done);
+                long chunk = region.start() + done * PAGE;
+                int got = readPagemap(chunk, n);
+                for (int i = 0; i < got; i++) {
+                    if (classify(entries[i], true) != PageKind.RESIDENT) {
+                        continue;
+                    }
+                    batch[0] = chunk + (long) i * PAGE;
+                    long result = reader.read(pid, batch, 0, 1);
+                    if (result >= 0) {
+                        return;
+                    }
+                    if (result != -ProcessScanException.EFAULT) {
+                        throw ProcessScanException.ofErrno(pid, "process_vm_readv", (int) -result);
+                    }
+                }
+                if (got < n && !alive()) {
+                    throw ProcessScanException.exited(pid, "(its pagemap reads as empty)");
+                }
+            }
+        }
+    }
+
+    private void ensureReader() {
+        if (ProcessVmReader.unavailableReason() != null) {
+            throw new ProcessScanException(ProcessScanException.Kind.IO, pid, ProcessVmReader.unavailableReason());
+        }
+        if (reader == null) {
+            reader = new ProcessVmReader();
+        }
+    }
+
+    private RegionScan scan(MemoryRegion region, boolean includeFilePages, ResidentPageSink sink) {
+        Tally t = new Tally();
+        long pages = region.pages();
+        for (long done = 0; done < pages && !t.exited; ) {
+            int n = (int) Math.min(PAGEMAP_CHUNK_PAGES, pages - done);
+            long chunk = region.start() + done * PAGE;
+            int got = readPagemap(chunk, n);
+            if (got < n) {
+                if (alive()) {
+                    t.notPresent += n - got;
+                } else {
+                    t.exited = true;
+                }
+            }
+            int batched = 0;
+            for (int i = 0; i < got && !t.exited; i++) {
+                switch (classify(entries[i], includeFilePages)) {
+                    case NOT_PRESENT -> t.notPresent++;
+                    case SWAPPED -> t.swapped++;
+                    case ZERO_PAGE -> t.zeroPage++;
+                    case FILE_BACKED -> t.fileBacked++;
+                    case RESIDENT -> {
+                        t.resident++;
+                        if (sink != null) {
+                            batch[batched++] = chunk + (long) i * PAGE;
+                            if (batched == batch.length) {
+                                copy(batched, sink, t);
+                                batched = 0;
+                            }
+                        }
+                    }
+                }
+            }
+            if (batched > 0 && !t.exited) {
+                copy(batched, sink, t);
+            }
+            done += n;
+        }
+        return new RegionScan(region, t.resident, t.read, t.unreadable, t.notPresent, t.swapped, t.zeroPage,
+                t.fileBacked, t.exited);
+    }
+
+    private PageKind classify(long entry, boolean includeFilePages) {
+        if (!PageMapEntry.present(entry)) {
+            return PageMapEntry.swapped(entry) ? PageKind.SWAPPED : PageKind.NOT_PRESENT;
+        }
+        if (zeroFrames.isZero(PageMapEntry.frame(entry))) {
+            return PageKind.ZERO_PAGE;
+        }
+        return PageMapEntry.fileOrShared(entry) && !includeFilePages ? PageKind.FILE_BACKED : PageKind.RESIDENT;
+    }
+
+    /** Copies the pages at {@code batch[0 .. count)} and hands them on; skips pages that cannot be read. */
+    private void copy(int count, ResidentPageSink sink, Tally t) {
+        int from = 0;
+        while (from < count) {
+            long result = reader.read(pid, batch, from, count - from);
+            if (result < 0) {
+                int errno = (int) -result;
+                switch (errno) {
+                    case ProcessScanException.EFAULT -> {
+                        t.unreadable++;
+                        from++;
+                    }
+                    case ProcessScanException.ESRCH -> {
+                        t.exited = true;
+                        return;
+                    }
+                    case EINTR -> {
+                        // Interrupted before anything was copied: try again.
+                    }
+                    default -> throw ProcessScanException.ofErrno(pid, "process_vm_readv", errno);
+                }
+                continue;
+            }
+            if (!alive()) {
+                t.exited = true;
+                return;
+            }
+            int read = (int) result;
+            deliver(from, read, sink);
+            t.read += read;
+            from += read;
+            if (from < count) {
+                t.unreadable++;
+                from++;
+            }
+        }
+    }
+
+    /** Hands {@code batch[from .. from + count)}, now in reader pages {@code 0 .. count}, to the sink by runs. */
+    private void deliver(int from, int count, ResidentPageSink sink) {
+        int runStart = 0;
+        for (int i = 1; i <= count; i++) {
+            if (i == count || batch[from + i] != batch[from + i - 1] + PAGE) {
+                sink.accept(batch[from + runStart], reader.pages(runStart, i - runStart));
+                runStart = i;
+            }
+        }
+    }
+
+    /** Reads {@code count} entries from {@code address} into {@link #entries}; fewer if the read ends early. */
+    private int readPagemap(long address, int count) {
+        ByteBuffer bytes = pagemapBytes.clear().limit(count * 8);
+        long position = (address >>> 12) * 8;
+        try {
+            while (bytes.hasRemaining()) {
+                if (pagemap.read(bytes, position + bytes.position()) <= 0) {
+                    break;
+                }
+            }
+        } catch (IOException e) {
+            throw ProcessScanException.ofIoException(pid, dir.resolve("pagemap").toString(),
+                    ProcessScanException.Kind.EXITED, e);
+        }
+        int got = bytes.position() / 8;
+        for (int i = 0; i < got; i++) {
+            entries[i] = pagemapBytes.getLong(i * 8);
+        }
+        return got;
+    }
+
+    /**
+     * True while the opened process has not exited: its pagemap still reads (the file is bound to the
+     * process's memory, which the kernel tears down on exit, whatever reuses the pid).
+     */
+    private boolean alive() {
+        try {
+            return pagemap.read(aliveProbe.clear(), 0) > 0;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    @Override
+    public void close() {
+        try {
+            pagemap.close();
+        } catch (IOException e) {
+            throw new ProcessScanException(ProcessScanException.Kind.IO, pid, "closing its pagemap failed: "
+                    + e.getMessage(), e);
+        } finally {
+            if (reader != null) {
+                reader.close();
+            }
+        }
+    }
+
+    /** A {@code /proc/PID} file's text; paths in it that are not UTF-8 get replacement characters. */
+    private static String read(int pid, Path file, ProcessScanException.Kind gone) {
+        try {
+            return new String(Files.readAllBytes(file), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw ProcessScanException.ofIoException(pid, file.toString(), gone, e);
+        }
+    }
+
+    /** Page counts of one scan. */
+    private static final class Tally {
+        long resident;
+        long read;
+        long unreadable;
+        long notPresent;
+        long swapped;
+        long zeroPage;
+        long fileBacked;
+        boolean exited;
+    }
+}

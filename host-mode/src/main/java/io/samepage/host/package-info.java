@@ -1,0 +1,39 @@
+/**
+ * Host mode: what merging would save in live processes and QEMU guests, read without disturbing them,
+ * and kernel KSM driven from its sysfs files. Needs no engine frames: it reads, hashes and counts. The
+ * native calls ({@code process_vm_readv}, the pagemap, the zero-page probe) are in the internal
+ * {@code io.samepage.linux} module.
+ *
+ * <h2>Host mode: reading live processes</h2>
+ * {@link io.samepage.host.ProcessMemory} reads another process's memory without disturbing it, so the
+ * engine can estimate what merging would save there ({@code samepage scan --pid}, {@code --qemu}):
+ * {@link io.samepage.host.MemoryMaps} parses {@code /proc/PID/maps} into
+ * {@link io.samepage.host.MemoryRegion}s, {@link io.samepage.linux.PageMapEntry} decodes
+ * {@code /proc/PID/pagemap}, and only the pages pagemap shows present are copied, with
+ * {@code process_vm_readv}, in batches of up to 1 MiB. A page that is not present, swapped out or
+ * mapping the kernel's zero page costs the host no RAM of its own; it is counted apart and never read,
+ * because reading it would fault it in. {@link io.samepage.host.QemuGuests} finds QEMU processes and the
+ * mapping that holds each guest's RAM. What kernel KSM achieves for the same process now
+ * ({@link io.samepage.host.KernelKsm#ksmStat}) is shown beside the estimate.
+ *
+ * <p>Rejected: {@code /proc/PID/mem}. It needs the same permission and is bound to the process's
+ * memory like pagemap, but reads through {@code FOLL_FORCE} (it can read {@code PROT_NONE} pages) one
+ * contiguous range per call; {@code process_vm_readv} takes a page list per call, so scattered
+ * resident pages cost one call per megabyte, not one per run. Also rejected: stopping the target
+ * (ptrace attach) for a consistent snapshot; an estimate does not need one, and a stopped VM is an
+ * outage.
+ *
+ * <p>{@link io.samepage.host.HostException} is the module's one error type; reading a process fails
+ * with its {@link io.samepage.host.ProcessScanException} kind.
+ *
+ * <h2>Host mode: kernel KSM</h2>
+ * {@link io.samepage.host.KernelKsm} reads every file of {@code /sys/kernel/mm/ksm} and
+ * {@code /proc/PID/ksm_stat}, and writes knobs after checking them with mm/ksm.c's own rules, in an
+ * order that stops first and starts last (its class comment says why). {@link io.samepage.host.KsmTuner}
+ * is a ksmtuned-style policy on top: it estimates what merging the mergeable processes would save
+ * ({@link io.samepage.host.DuplicateEstimate}, reading through {@code ProcessMemory}) and stops KSM or
+ * sets its rate. {@code KernelKsm} is plain file I/O, no native call;
+ * kernel KSM control fails with the {@link io.samepage.host.KernelKsmException} kind of
+ * {@link io.samepage.host.HostException}.
+ */
+package io.samepage.host;

@@ -1,0 +1,133 @@
+package io.samepage.host;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * {@link MergeableProcesses} and {@link DuplicateEstimate} on this very process: an anonymous mapping
+ * of known content that this test madvises MADV_MERGEABLE, found through the real {@code /proc} and
+ * read through {@link ProcessMemory}. KSM is not started; the mapping goes away after each test.
+ *
+ * <p>The content, in 256 pages: pages 0-63 hold one page A, 64-127 are written zeros, 128-255 are
+ * distinct random pages.
+ */
+class DuplicateEstimateSystemTest {
+
+    private static final int PAGE = 4096;
+    private static final int PAGES = 256;
+    private static final int MADV_MERGEABLE = 12;
+    private static final int PROT_READ_WRITE = 3;
+    private static final int MAP_PRIVATE_ANONYMOUS = 0x22;
+
+    private MemorySegment mapping;
+    private MethodHandle munmap;
+
+    /** mmap and madvise through FFM: the test needs a region of its own that the kernel flags mergeable. */
+    @BeforeEach
+    void mapMergeableMemory() throws Throwable {
+        Linker linker = Linker.nativeLinker();
+        MethodHandle mmap = linker.downcallHandle(linker.defaultLookup().findOrThrow("mmap"),
+                FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
+                        ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG));
+        MethodHandle madvise = linker.downcallHandle(linker.defaultLookup().findOrThrow("madvise"),
+                FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
+                        ValueLayout.JAVA_INT));
+        munmap = linker.downcallHandle(linker.defaultLookup().findOrThrow("munmap"),
+                FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG));
+        long bytes = (long) PAGES * PAGE;
+        // Safe: a fresh private anonymous mapping of our own, used only through the segment below.
+        MemorySegment address = (MemorySegment) mmap.invokeExact(MemorySegment.NULL, bytes, PROT_READ_WRITE,
+                MAP_PRIVATE_ANONYMOUS, -1, 0L);
+        if (address.address() == -1L) {
+            throw new IllegalStateException("mmap failed");
+        }
+        mapping = address.reinterpret(bytes);
+        if ((int) madvise.invokeExact(mapping, bytes, MADV_MERGEABLE) != 0) {
+            throw new IllegalStateException("madvise(MADV_MERGEABLE) failed: is this kernel built with CONFIG_KSM?");
+        }
+        SplittableRandom random = new SplittableRandom(3);
+        byte[] a = new byte[PAGE];
+        random.nextBytes(a);
+        byte[] unique = new byte[PAGE];
+        for (int page = 0; page < PAGES; page++) {
+            long offset = (long) page * PAGE;
+            if (page < 64) {
+                MemorySegment.copy(a, 0, mapping, ValueLayout.JAVA_BYTE, offset, PAGE);
+            } else if (page < 128) {
+                mapping.asSlice(offset, PAGE).fill((byte) 0);
+            } else {
+                random.nextBytes(unique);
+                MemorySegment.copy(unique, 0, mapping, ValueLayout.JAVA_BYTE, offset, PAGE);
+            }
+        }
+    }
+
+    @AfterEach
+    void unmap() throws Throwable {
+        if ((int) munmap.invokeExact(mapping, mapping.byteSize()) != 0) {
+            throw new IllegalStateException("munmap failed");
+        }
+    }
+
+    private MergeableProcesses.Process self() {
+        int pid = (int) ProcessHandle.current().pid();
+        MergeableProcesses.Found found = MergeableProcesses.find(KernelKsm.system());
+        return found.processes().stream().filter(p -> p.pid() == pid).findFirst()
+                .orElseThrow(() -> new AssertionError("this process (" + pid + ") is not among the mergeable ones: "
+                        + found.processes()));
+    }
+
+    @Test
+    void aMadvisedRegionMakesThisProcessMergeable() {
+        MergeableProcesses.Process self = self();
+        assertEquals(List.of(mapping.address()), self.regions().stream().map(MemoryRegion::start).toList());
+        assertEquals(mapping.address() + mapping.byteSize(), self.regions().getFirst().end());
+        assertEquals((long) PAGES * PAGE, self.residentBytes());
+    }
+
+    @Test
+    void everyResidentPageIsReadAndDuplicatesAreCountedByFullCompare() {
+        DuplicateEstimate.Potential p = DuplicateEstimate.estimate(List.of(self()), 1 << 20);
+        assertEquals(PAGES, p.residentPages());
+        assertEquals(PAGES, p.pagesRead());
+        assertEquals(64, p.zeroPages());
+        assertEquals(63 + 63, p.duplicatePages(), "64 copies of A and 64 zero pages: two contents");
+        assertEquals(0, p.unreadablePages());
+        assertEquals(100.0 * 126 / 256, p.duplicatePercent(), 1e-9);
+        assertEquals(126L * PAGE, p.estimatedSavingBytes());
+    }
+
+    @Test
+    void aBudgetBelowTheResidentPagesReadsPartAndScalesTheSaving() {
+        DuplicateEstimate.Potential p = DuplicateEstimate.estimate(List.of(self()), 100);
+        assertEquals(PAGES, p.residentPages());
+        assertTrue(p.pagesRead() > 0 && p.pagesRead() <= 100, p.toString());
+        assertEquals((long) (p.duplicatePercent() / 100 * PAGES) * PAGE, p.estimatedSavingBytes());
+    }
+
+    @Test
+    void aProcessThatIsGoneCountsItsPagesAsUnreadableAndKsmZeroPagesCountAsDuplicates() {
+        MergeableProcesses.Process self = self();
+        MergeableProcesses.Process gone = new MergeableProcesses.Process(Integer.MAX_VALUE, "gone", self.regions(),
+                10L * PAGE, 0);
+        MergeableProcesses.Process zeroed = new MergeableProcesses.Process(self.pid(), self.command(), self.regions(),
+                self.residentBytes(), 128);
+        DuplicateEstimate.Potential p = DuplicateEstimate.estimate(List.of(gone, zeroed), 1 << 20);
+        assertEquals(10, p.unreadablePages());
+        assertEquals(PAGES, p.pagesRead());
+        assertEquals(128, p.ksmZeroPages());
+        assertEquals(100.0 * (126 + 128) / (256 + 128), p.duplicatePercent(), 1e-9);
+    }
+}

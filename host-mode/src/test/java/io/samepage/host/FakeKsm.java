@@ -1,0 +1,114 @@
+package io.samepage.host;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * A {@code /sys/kernel/mm/ksm} in a temporary directory, holding the files and boot values of this
+ * project's kernel (Linux 6.18), and the file access {@link KernelKsm} goes through, so a test can record
+ * the writes, make a file unwritable, or have the "kernel" refuse a write with an errno's message.
+ */
+final class FakeKsm implements KsmFiles {
+
+    /** The files of Linux 6.18's KSM directory as a booted kernel shows them. */
+    static final Map<String, String> BOOT = new LinkedHashMap<>();
+
+    static {
+        String[] files = {
+            "advisor_max_cpu", "70", "advisor_max_pages_to_scan", "30000", "advisor_min_pages_to_scan", "500",
+            "advisor_mode", "[none] scan-time", "advisor_target_scan_time", "200", "full_scans", "0",
+            "general_profit", "0", "ksm_zero_pages", "0", "max_page_sharing", "256", "merge_across_nodes", "1",
+            "pages_scanned", "0", "pages_shared", "0", "pages_sharing", "0", "pages_skipped", "0",
+            "pages_to_scan", "100", "pages_unshared", "0", "pages_volatile", "0", "run", "0",
+            "sleep_millisecs", "20", "smart_scan", "1", "stable_node_chains", "0",
+            "stable_node_chains_prune_millisecs", "2000", "stable_node_dups", "0", "use_zero_pages", "0",
+        };
+        for (int i = 0; i < files.length; i += 2) {
+            BOOT.put(files[i], files[i + 1]);
+        }
+    }
+
+    final Path directory;
+    final Path proc;
+    /** Every write that reached the "kernel", as {@code name=value}, in order. */
+    final List<String> writes = new ArrayList<>();
+    /** Files {@link #writable} says no to. */
+    final Set<String> notWritable = new HashSet<>();
+    /** Files whose write fails with this exception, as a store handler's error or an open's. */
+    final Map<String, IOException> failures = new HashMap<>();
+
+    private FakeKsm(Path directory, Path proc) {
+        this.directory = directory;
+        this.proc = proc;
+    }
+
+    /** A KSM directory {@code root/ksm} with {@link #BOOT}'s files, and an empty {@code root/proc}. */
+    static FakeKsm create(Path root) throws IOException {
+        FakeKsm fake = new FakeKsm(Files.createDirectories(root.resolve("ksm")),
+                Files.createDirectories(root.resolve("proc")));
+        for (Map.Entry<String, String> file : BOOT.entrySet()) {
+            fake.put(file.getKey(), file.getValue());
+        }
+        return fake;
+    }
+
+    KernelKsm ksm() {
+        return new KernelKsm(directory, proc, this);
+    }
+
+    /** Sets a file as the kernel would print it. */
+    void put(String name, String value) throws IOException {
+        Files.writeString(directory.resolve(name), value + "\n", StandardCharsets.US_ASCII);
+    }
+
+    /** A file's text, trimmed. */
+    String get(String name) throws IOException {
+        return Files.readString(directory.resolve(name), StandardCharsets.US_ASCII).strip();
+    }
+
+    /** Every file's text, to compare before and after. */
+    Map<String, String> snapshot() throws IOException {
+        Map<String, String> files = new LinkedHashMap<>();
+        try (var listing = Files.list(directory)) {
+            for (Path file : listing.sorted().toList()) {
+                files.put(file.getFileName().toString(), Files.readString(file));
+            }
+        }
+        return files;
+    }
+
+    @Override
+    public String read(Path file) throws IOException {
+        return KsmFiles.DIRECT.read(file);
+    }
+
+    /** Stores the value as the kernel shows it afterwards: {@code advisor_mode} as a choice list. */
+    @Override
+    public void write(Path file, String value) throws IOException {
+        String name = file.getFileName().toString();
+        IOException failure = failures.get(name);
+        if (failure != null) {
+            throw failure;
+        }
+        writes.add(name + "=" + value);
+        if (name.equals("advisor_mode")) {
+            put(name, value.equals("none") ? "[none] scan-time" : "none [scan-time]");
+        } else {
+            KsmFiles.DIRECT.write(file, value + "\n");
+        }
+    }
+
+    @Override
+    public boolean writable(Path file) {
+        return !notWritable.contains(file.getFileName().toString());
+    }
+}

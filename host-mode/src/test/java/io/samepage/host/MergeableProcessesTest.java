@@ -1,0 +1,89 @@
+package io.samepage.host;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@link MergeableProcesses} on a fake {@code /proc}: which processes count as mergeable, and which of
+ * their regions.
+ *
+ * <p>Process 100 says {@code ksm_mergeable: yes} and has one region with {@code mg} and one without;
+ * 200 has an older kernel's {@code ksm_stat} with {@code ksm_rmap_items 9}; 300 says
+ * {@code ksm_mergeable: no} although its smaps has {@code mg} (so its smaps is not read); 400 is a
+ * kernel thread (empty {@code ksm_stat}); 500 has an older kernel's {@code ksm_stat} with nothing
+ * tracked, so only its smaps tells, and it has no mergeable region.
+ */
+class MergeableProcessesTest {
+
+    private static final int PAGE = 4096;
+
+    @TempDir
+    Path root;
+
+    private KernelKsm ksm;
+
+    @BeforeEach
+    void writeProc() throws IOException {
+        Path proc = Files.createDirectories(root.resolve("proc"));
+        ksm = new KernelKsm(root.resolve("ksm"), proc);
+        process(proc, 100, KsmStatTest.MERGING, smaps(0x1000_0000L, 32, true, "") + smaps(0x40_0000L, 4, false,
+                " /usr/bin/qemu"));
+        process(proc, 200, "ksm_rmap_items 9\nksm_merging_pages 0\n", smaps(0x2000_0000L, 16, true, " [heap]"));
+        process(proc, 300, "ksm_rmap_items 0\nksm_merge_any: no\nksm_mergeable: no\n", smaps(0x2000_0000L, 16, true, ""));
+        process(proc, 400, "", "");
+        process(proc, 500, "ksm_rmap_items 0\n", smaps(0x2000_0000L, 16, false, ""));
+        Files.createDirectories(proc.resolve("self"));
+    }
+
+    private static String smaps(long start, int pages, boolean mergeable, String path) {
+        return String.format("%x-%x rw-p 00000000 00:00 0%s%nSize: %d kB%nRss: %d kB%nVmFlags: rd wr mr mw me ac%s%n",
+                start, start + (long) pages * PAGE, path, pages * 4, pages * 2, mergeable ? " mg" : "");
+    }
+
+    private static void process(Path proc, int pid, String ksmStat, String smaps) throws IOException {
+        Path dir = Files.createDirectories(proc.resolve(Integer.toString(pid)));
+        Files.writeString(dir.resolve("ksm_stat"), ksmStat);
+        Files.writeString(dir.resolve("smaps"), smaps);
+        Files.writeString(dir.resolve("comm"), "guest-" + pid + "\n");
+    }
+
+    @Test
+    void mergeableProcessesComeFromKsmStatAndTheirRegionsFromSmaps() {
+        MergeableProcesses.Found found = MergeableProcesses.find(ksm);
+        assertEquals(5, found.processesSeen(), "numeric entries only");
+        assertEquals(List.of(100, 200), found.processes().stream().map(MergeableProcesses.Process::pid).toList());
+        MergeableProcesses.Process first = found.processes().getFirst();
+        assertEquals("guest-100", first.command());
+        assertEquals(List.of(new MemoryRegion(0x1000_0000L, 0x1000_0000L + 32 * PAGE, "rw-p", 0, "00:00", 0, "")),
+                first.regions());
+        assertEquals(16 * PAGE, first.residentBytes(), "the Rss of the mergeable region only");
+        assertEquals(12, first.ksmZeroPages());
+        assertEquals("[heap]", found.processes().get(1).regions().getFirst().path());
+        assertEquals(24 * PAGE, found.residentBytes());
+        assertEquals(0, found.unreadable());
+        assertTrue(found.readAllSmaps(), "process 500's ksm_stat does not say whether it is mergeable");
+    }
+
+    @Test
+    void aProcessWhoseSmapsCannotBeReadIsCountedNotListed() throws IOException {
+        Files.delete(root.resolve("proc/200/smaps"));
+        MergeableProcesses.Found found = MergeableProcesses.find(ksm);
+        assertEquals(List.of(100), found.processes().stream().map(MergeableProcesses.Process::pid).toList());
+        assertEquals(1, found.unreadable());
+    }
+
+    @Test
+    void withKernelsThatSayWhetherAProcessIsMergeableNoSmapsIsReadInVain() throws IOException {
+        Files.writeString(root.resolve("proc/500/ksm_stat"), "ksm_rmap_items 0\nksm_mergeable: no\n");
+        assertFalse(MergeableProcesses.find(ksm).readAllSmaps());
+    }
+}
