@@ -20,10 +20,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * {@linkplain FrameBacking#release released}: on Linux its physical page goes back to the operating
  * system ({@code madvise(MADV_DONTNEED)}, or a punched hole for a memfd), the process's memory drops,
  * and the frame reads as zeros when it is next allocated; the frames {@linkplain #freeAll freed
- * together} are released with as few system calls as the backing can. The first few thousand freed
- * frames (the warm limit) are kept resident instead and handed out first: the page fault a discarded
- * frame costs on its next write was measured at about three quarters of a copy-on-write break. Where
- * the backing only zeroes in place (not Linux), no warm list is kept.
+ * together} are released with as few system calls as the backing can. Up to the warm limit, freed
+ * frames are kept resident instead and handed out first, so their next write costs no page fault.
+ * Where the backing only zeroes in place (not Linux), no warm list is kept.
  *
  * <h2>Metadata</h2>
  * Each frame's refcount, stable key and link live in the pool's {@link FrameTable} ({@link #table()}),
@@ -276,10 +275,10 @@ public final class FramePool implements AutoCloseable {
     /**
      * Returns the frames {@code frames[0..count)} to the pool, like {@link #free} on each, but those that
      * go back to the operating system go together ({@link FrameBacking#release(int[], int)}: one
-     * {@code process_madvise} call for anonymous memory) instead of one {@code madvise} each: the scanner frees the frames of a merge pass this way, and
-     * one call per frame was measured at about half of a merge pass. The caller must hold no other
-     * reference to any of them, and the contents of {@code frames} are unspecified afterwards. Thread
-     * safe; callers serialize on one lock here.
+     * {@code process_madvise} call for anonymous memory) instead of one {@code madvise} each; the
+     * scanner frees the frames of a merge pass this way. The caller must hold no other reference to any
+     * of them, and the contents of {@code frames} are unspecified afterwards. Thread safe; callers
+     * serialize on one lock here.
      *
      * @throws IllegalArgumentException if a frame is the zero frame or outside the pool; nothing is freed
      * @throws IllegalStateException    if a frame was never allocated or is already free; every other
@@ -396,11 +395,11 @@ public final class FramePool implements AutoCloseable {
     /**
      * Tops the warm list up toward its limit with up to {@code max} frames faulted in now, taken from
      * the frames that went back to the operating system (or were never used). A copy-on-write break
-     * that takes a warm frame pays no page fault, which was measured at about three quarters of a
-     * break; this moves that fault off the guests' write path onto the caller's thread. The scanner
-     * calls it at the end of every batch. It reserves nothing: the frames it moves stay available, and an
- * allocation that finds only those waits until they are on the warm list. Does nothing where the backing does not
-     * {@linkplain FrameBacking#releasesMemory release memory} (every frame is resident there already). Thread safe; allocates nothing.
+     * that takes a warm frame pays no page fault; this moves that fault off the guests' write path onto
+     * the caller's thread. The scanner calls it at the end of every batch. It reserves nothing: the
+     * frames it moves stay available, and an allocation that finds only those waits until they are on
+     * the warm list. Does nothing where the backing does not {@linkplain FrameBacking#releasesMemory
+     * release memory} (every frame is resident there already). Thread safe; allocates nothing.
      *
      * @return frames faulted in and added to the warm list
      */
