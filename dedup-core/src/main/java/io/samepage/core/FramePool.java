@@ -20,14 +20,13 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * {@linkplain FrameBacking#release released}: on Linux its physical page goes back to the operating
  * system ({@code madvise(MADV_DONTNEED)}, or a punched hole for a memfd), the process's memory drops,
  * and the frame reads as zeros when it is next allocated; the frames {@linkplain #freeAll freed
- * together} are released with as few system calls as the backing can. The first few thousand freed
- * frames (the warm limit) are kept resident instead and handed out first: the page fault a discarded
- * frame costs on its next write was measured at about three quarters of a copy-on-write break. Where
- * the backing only zeroes in place (not Linux), no warm list is kept.
+ * together} are released with as few system calls as the backing can. Up to the warm limit, freed
+ * frames are kept resident instead and handed out first, so their next write costs no page fault.
+ * Where the backing only zeroes in place (not Linux), no warm list is kept.
  *
  * <h2>Metadata</h2>
  * Each frame's refcount, stable key and link live in the pool's {@link FrameTable} ({@link #table()}),
- * 12 bytes per frame; the free lists reuse the links.
+ * 12 bytes per frame; the free lists ({@link FreeLists}) reuse the links.
  *
  * <h2>Allocation: reserve first, then take</h2>
  * A caller that will need frames (a copy-on-write break, a merge that starts a chain duplicate) first
@@ -35,15 +34,12 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * {@linkplain #allocateReserved takes} them one at a time; taking can then never fail for lack of
  * frames. The count of free-and-unreserved frames and the count of reserved frames change together in
  * one CAS ({@link FrameReservation}), so {@code framesInUse + framesAvailable + reserved ==
- * capacityFrames - 1} holds in every snapshot. Frames come from the free
- * list first (most recently freed first), then from a bump pointer over never-used frames: reusing freed
- * frames keeps the touched part of the region, and the page tables the kernel keeps for it, small. The
- * warm list refill ({@link #replenishWarm}) takes frames off the free list without reserving them, so
- * it never makes a write fail; while it faults them in they are on no list, and an allocation that
- * finds nothing else waits for them (only when the pool is nearly exhausted). The
- * free list and the bump pointer are guarded by one lock; allocation is rarer than reads, writes and
- * refcount changes, which take no lock. Rejected: a lock-free (Treiber) free list, which needs an ABA
- * tag and buys nothing at this rate, and a bitmap, which costs a scan per allocation.
+ * capacityFrames - 1} holds in every snapshot. Frames come from the {@link FreeLists}: the warm list,
+ * then the cold list (frames given back to the operating system), each most recently freed first, then
+ * never-used frames. The warm list refill ({@link #replenishWarm}) takes frames off the cold list without
+ * reserving them, so it never makes a write fail; while it faults them in they are on no list, and an
+ * allocation that finds nothing else waits for them (only when the pool is nearly exhausted). The free
+ * lists take one lock; allocation is rarer than reads, writes and refcount changes, which take none.
  *
  * <h2>Thread safety</h2>
  * Allocation, reservation, freeing and the counters are safe from any thread. Frame contents are the
@@ -65,7 +61,7 @@ public final class FramePool implements AutoCloseable {
 
     /**
      * Upper estimate of the fixed cost beside the per-frame arrays: three array headers, this object's
-     * fields, the lock and the atomics.
+     * fields, the free lists and their lock, and the atomics.
      */
     private static final long FIXED_METADATA_BYTES = 3 * 16 + 128;
 
@@ -80,18 +76,8 @@ public final class FramePool implements AutoCloseable {
 
     private final FrameReservation reservation;
 
-    /** Guards both free lists, their links in the {@link FrameTable} and writes of {@link #bump}. */
-    private final Object freeListLock = new Object();
-    /** Freed frames already given back to the operating system: they read as zeros. */
-    private int freeHead = NO_FRAME;
-    /** Freed frames kept resident (not discarded): taking one costs no page fault, but it holds old bytes. */
-    private int warmHead = NO_FRAME;
-    private int warmCount;
-    /** Frames {@link #replenishWarm} took off the free list and is faulting in: on no list, still available. */
-    private int inFlight;
-    private final int warmLimit;
-    /** First never-used frame; only grows. Volatile so {@link #free} can check it without the lock. */
-    private volatile int bump = ZERO_FRAME + 1;
+    /** Which frames are free, and where: the warm list, the cold list, the never-used frames. */
+    private final FreeLists lists;
 
     private final AtomicBoolean closed = new AtomicBoolean();
 
@@ -141,10 +127,10 @@ public final class FramePool implements AutoCloseable {
         if (warmFrames < 0) {
             throw new IllegalArgumentException("warmFrames must be >= 0, not " + warmFrames);
         }
-        this.warmLimit = warmFrames;
         this.capacityFrames = (int) frames;
         long bytes = frames << Pages.PAGE_SHIFT;
         this.table = new FrameTable(capacityFrames);
+        this.lists = new FreeLists(table, capacityFrames, warmFrames);
         this.backing = backing.create(capacityFrames);
         this.memory = this.backing.region();
         if (memory.byteSize() != bytes) {
@@ -218,32 +204,12 @@ public final class FramePool implements AutoCloseable {
 
     private int allocate(boolean zeroed) {
         reservation.take(1);
-        int frame;
-        boolean dirty = false;
-        synchronized (freeListLock) {
-            // The free lists, the never-used frames and the frames in flight to the warm list always hold
-            // at least available + reserved frames, so one of them has the frame the reservation promised;
-            // if only the ones in flight are left, they are on the warm list within microseconds.
-            while (warmHead == NO_FRAME && freeHead == NO_FRAME && bump >= capacityFrames) {
-                awaitFramesInFlight();
-            }
-            if (warmHead != NO_FRAME) {
-                frame = warmHead;
-                warmHead = table.next(frame);
-                warmCount--;
-                dirty = true;
-            } else if (freeHead != NO_FRAME) {
-                frame = freeHead;
-                freeHead = table.next(frame);
-            } else {
-                frame = bump;
-                bump = frame + 1;
-            }
-            table.setNext(frame, NO_FRAME);
-            table.setStableKey(frame, 0);
-        }
-        if (dirty && zeroed) {
-            MemorySegment.copy(memory, offsetOf(ZERO_FRAME), memory, offsetOf(frame), Pages.PAGE_SIZE);
+        // The free lists hold at least available + reserved frames, so they have the one the reservation
+        // promised (at worst once the frames in flight to the warm list arrive).
+        int taken = lists.take();
+        int frame = taken & ~FreeLists.WARM;
+        if (taken != frame && zeroed) {
+            zeroInPlace(frame);
         }
         table.setRefCount(frame, 1);
         return frame;
@@ -264,22 +230,19 @@ public final class FramePool implements AutoCloseable {
         if (keepWarm(frame)) {
             return;
         }
-        // Zero the frame before it is on the free list: once there, another thread may take and write it.
+        // Zero the frame before it is on the cold list: once there, another thread may take and write it.
         release(frame);
-        synchronized (freeListLock) {
-            table.setNext(frame, freeHead);
-            freeHead = frame;
-        }
+        lists.pushCold(frame);
         reservation.release(1);
     }
 
     /**
      * Returns the frames {@code frames[0..count)} to the pool, like {@link #free} on each, but those that
      * go back to the operating system go together ({@link FrameBacking#release(int[], int)}: one
-     * {@code process_madvise} call for anonymous memory) instead of one {@code madvise} each: the scanner frees the frames of a merge pass this way, and
-     * one call per frame was measured at about half of a merge pass. The caller must hold no other
-     * reference to any of them, and the contents of {@code frames} are unspecified afterwards. Thread
-     * safe; callers serialize on one lock here.
+     * {@code process_madvise} call for anonymous memory) instead of one {@code madvise} each; the
+     * scanner frees the frames of a merge pass this way. The caller must hold no other reference to any
+     * of them, and the contents of {@code frames} are unspecified afterwards. Thread safe; callers
+     * serialize on one lock here.
      *
      * @throws IllegalArgumentException if a frame is the zero frame or outside the pool; nothing is freed
      * @throws IllegalStateException    if a frame was never allocated or is already free; every other
@@ -305,7 +268,7 @@ public final class FramePool implements AutoCloseable {
                     frames[kept++] = frame;
                 }
             }
-            // Zero the frames before they are on the free list: there, another thread may take and write them.
+            // Zero the frames before they are on the cold list: there, another thread may take and write them.
             try {
                 backing.release(frames, kept);
             } catch (RuntimeException releaseFailed) {
@@ -313,12 +276,7 @@ public final class FramePool implements AutoCloseable {
                     zeroInPlace(frames[i]);
                 }
             }
-            synchronized (freeListLock) {
-                for (int i = 0; i < kept; i++) {
-                    table.setNext(frames[i], freeHead);
-                    freeHead = frames[i];
-                }
-            }
+            lists.pushCold(frames, kept);
             reservation.release(kept);
             if (refused != null) {
                 throw refused;
@@ -342,24 +300,6 @@ public final class FramePool implements AutoCloseable {
         MemorySegment.copy(memory, offsetOf(ZERO_FRAME), memory, offsetOf(frame), Pages.PAGE_SIZE);
     }
 
-    /** Waits, holding {@link #freeListLock}, until {@link #replenishWarm} puts its frames in flight on the warm list. */
-    private void awaitFramesInFlight() {
-        if (inFlight == 0) {
-            throw new IllegalStateException("frame pool accounting broken: a reserved frame is on no list");
-        }
-        boolean interrupted = false;
-        while (inFlight > 0 && warmHead == NO_FRAME && freeHead == NO_FRAME) {
-            try {
-                freeListLock.wait();
-            } catch (InterruptedException e) {
-                interrupted = true;
-            }
-        }
-        if (interrupted) {
-            Thread.currentThread().interrupt();
-        }
-    }
-
     private void checkFreeable(int frame) {
         if (frame == ZERO_FRAME) {
             throw new IllegalArgumentException("cannot free the zero frame: it is shared by every zero page "
@@ -373,7 +313,7 @@ public final class FramePool implements AutoCloseable {
 
     /** Takes {@code frame} from allocated to free: its refcount becomes {@link FrameTable#FREE}. */
     private void markFree(int frame) {
-        if (frame >= bump) {
+        if (frame >= lists.firstNeverUsed()) {
             throw new IllegalStateException("cannot free frame " + frame + ": it was never allocated");
         }
         table.markFree(frame);
@@ -381,13 +321,8 @@ public final class FramePool implements AutoCloseable {
 
     /** Puts a just-freed frame on the warm list if it has room; then it is available at once. */
     private boolean keepWarm(int frame) {
-        synchronized (freeListLock) {
-            if (warmCount >= warmLimit) {
-                return false;
-            }
-            table.setNext(frame, warmHead);
-            warmHead = frame;
-            warmCount++;
+        if (!lists.pushWarm(frame)) {
+            return false;
         }
         reservation.release(1);
         return true;
@@ -396,11 +331,11 @@ public final class FramePool implements AutoCloseable {
     /**
      * Tops the warm list up toward its limit with up to {@code max} frames faulted in now, taken from
      * the frames that went back to the operating system (or were never used). A copy-on-write break
-     * that takes a warm frame pays no page fault, which was measured at about three quarters of a
-     * break; this moves that fault off the guests' write path onto the caller's thread. The scanner
-     * calls it at the end of every batch. It reserves nothing: the frames it moves stay available, and an
- * allocation that finds only those waits until they are on the warm list. Does nothing where the backing does not
-     * {@linkplain FrameBacking#releasesMemory release memory} (every frame is resident there already). Thread safe; allocates nothing.
+     * that takes a warm frame pays no page fault; this moves that fault off the guests' write path onto
+     * the caller's thread. The scanner calls it at the end of every batch. It reserves nothing: the
+     * frames it moves stay available, and an allocation that finds only those waits until they are on
+     * the warm list. Does nothing where the backing does not {@linkplain FrameBacking#releasesMemory
+     * release memory} (every frame is resident there already). Thread safe; allocates nothing.
      *
      * @return frames faulted in and added to the warm list
      */
@@ -408,51 +343,27 @@ public final class FramePool implements AutoCloseable {
         if (!discardsToOs || max <= 0) {
             return 0;
         }
-        // The frames leave the free list but stay counted as available: nothing is reserved, so no write
+        // The frames leave the cold list but stay counted as available: nothing is reserved, so no write
         // is refused meanwhile; an allocation that finds only these waits for them instead.
-        int chain = NO_FRAME;
-        int taken = 0;
-        synchronized (freeListLock) {
-            int wanted = Math.min(max, warmLimit - warmCount - inFlight);
-            while (taken < wanted && (freeHead != NO_FRAME || bump < capacityFrames)) {
-                int frame;
-                if (freeHead != NO_FRAME) {
-                    frame = freeHead;
-                    freeHead = table.next(frame);
-                } else {
-                    frame = bump;
-                    bump = frame + 1;
-                }
-                table.setNext(frame, chain);
-                chain = frame;
-                taken++;
-            }
-            inFlight += taken;
-        }
-        if (taken == 0) {
+        int chain = lists.takeForWarming(max);
+        if (chain == NO_FRAME) {
             return 0;
         }
         int tail = chain;
+        int taken = 0;
         for (int frame = chain; frame != NO_FRAME; frame = table.next(frame)) {
             // A discarded frame reads as zeros; writing a zero faults its page in and keeps it so.
             memory.set(ValueLayout.JAVA_BYTE, offsetOf(frame), (byte) 0);
             tail = frame;
+            taken++;
         }
-        synchronized (freeListLock) {
-            table.setNext(tail, warmHead);
-            warmHead = chain;
-            warmCount += taken;
-            inFlight -= taken;
-            freeListLock.notifyAll();
-        }
+        lists.warmed(chain, tail, taken);
         return taken;
     }
 
     /** Freed frames held resident right now (at most the warm limit). Thread safe. */
     public int warmFrames() {
-        synchronized (freeListLock) {
-            return warmCount;
-        }
+        return lists.warmCount();
     }
 
     /**
@@ -474,17 +385,14 @@ public final class FramePool implements AutoCloseable {
                     + "free frames, " + framesAvailable() + " are");
         }
         int first;
-        synchronized (freeListLock) {
-            first = bump;
-            if (capacityFrames - first < count) {
-                unreserve(count);
-                throw new IllegalStateException("no run of " + count + " never-used frames is left: frames " + first
-                        + ".." + (capacityFrames - 1) + " are; size the pool for every guest's run");
-            }
-            bump = first + count;
+        try {
+            first = lists.takeRun(count);
+        } catch (IllegalStateException noRun) {
+            unreserve(count);
+            throw noRun;
         }
-        // The free list plus the never-used frames hold at least available + reserved frames; taking
-        // never-used ones moves the reservation onto them.
+        // The free lists hold at least available + reserved frames; taking never-used ones moves the
+        // reservation onto them.
         reservation.take(count);
         for (int frame = first; frame < first + count; frame++) {
             table.setRefCount(frame, 1);

@@ -1,0 +1,223 @@
+package io.samepage.core;
+
+/**
+ * Where a {@link FramePool}'s free frames are, under one lock. The pool decides who may take a frame
+ * (its {@link FrameReservation}) and what happens to a frame's memory (release, zeroing, faulting in);
+ * this class only keeps track of the frames.
+ * <ul>
+ *   <li>The <em>cold</em> list: freed frames whose memory went back to the operating system (or was
+ *       zeroed in place); they read as zeros.</li>
+ *   <li>The <em>warm</em> list: at most {@code warmLimit} freed frames kept resident. Taking one costs no
+ *       page fault, but it holds old bytes.</li>
+ *   <li>The never-used frames {@code [bump, capacityFrames)}: they read as zeros. {@code bump} only
+ *       grows.</li>
+ *   <li>Frames <em>in flight</em>: taken off the cold list or the never-used frames by
+ *       {@link #takeForWarming} and being faulted in by the pool; on no list until {@link #warmed}.</li>
+ * </ul>
+ * Both lists are stacks linked through {@link FrameTable#next}, so the most recently freed frame is
+ * taken first: reusing freed frames before never-used ones keeps the touched part of the region, and
+ * the page tables the kernel keeps for it, small. Rejected: a lock-free (Treiber) list, which needs an
+ * ABA tag and buys nothing at the rate frames are taken and freed, and a bitmap, which costs a scan per
+ * allocation.
+ *
+ * <p>Invariant, kept by the pool and relied on here: the two lists, the never-used frames and the
+ * frames in flight together hold at least as many frames as the reservation counts available plus
+ * reserved. So a caller holding a reservation always finds a frame in {@link #take}, at worst after the
+ * frames in flight reach the warm list.
+ *
+ * <p>Thread safety: every method is safe from any thread. The lock guards the lists, their links in the
+ * {@link FrameTable}, the counts and writes of {@code bump}; {@link #firstNeverUsed()} reads {@code bump}
+ * without it. No method calls out while holding the lock. Allocates nothing.
+ */
+final class FreeLists {
+
+    /**
+     * Set by {@link #take} on a frame that came off the warm list (it holds old bytes). Frame ids are
+     * below {@link FramePool#MAX_FRAMES}, so the sign bit is free to carry it.
+     */
+    static final int WARM = Integer.MIN_VALUE;
+
+    private static final int NO_FRAME = FrameTable.NO_FRAME;
+
+    private final FrameTable table;
+    private final int capacityFrames;
+    private final int warmLimit;
+
+    private final Object lock = new Object();
+    /** Head of the cold list. */
+    private int coldHead = NO_FRAME;
+    /** Head of the warm list. */
+    private int warmHead = NO_FRAME;
+    private int warmCount;
+    /** Frames {@link #takeForWarming} handed out that are not yet {@link #warmed}. */
+    private int inFlight;
+    /** First never-used frame; only grows. Volatile so {@link #firstNeverUsed()} needs no lock. */
+    private volatile int bump = FramePool.ZERO_FRAME + 1;
+
+    /** Every frame of {@code table} but the zero frame is never used; both lists start empty. */
+    FreeLists(FrameTable table, int capacityFrames, int warmLimit) {
+        this.table = table;
+        this.capacityFrames = capacityFrames;
+        this.warmLimit = warmLimit;
+    }
+
+    /**
+     * Takes one frame for an allocation: from the warm list first, then the cold list, then the
+     * never-used frames. If only frames in flight are left, waits until they are on the warm list. The
+     * frame leaves unlinked ({@link FrameTable#NO_FRAME}) with stable key 0; its refcount is the
+     * caller's to set.
+     *
+     * @return the frame, with {@link #WARM} or-ed in if it came off the warm list
+     * @throws IllegalStateException if no frame is anywhere: the pool's accounting is broken
+     */
+    int take() {
+        synchronized (lock) {
+            while (warmHead == NO_FRAME && coldHead == NO_FRAME && bump >= capacityFrames) {
+                awaitFramesInFlight();
+            }
+            int frame;
+            int warm = 0;
+            if (warmHead != NO_FRAME) {
+                frame = warmHead;
+                warmHead = table.next(frame);
+                warmCount--;
+                warm = WARM;
+            } else if (coldHead != NO_FRAME) {
+                frame = coldHead;
+                coldHead = table.next(frame);
+            } else {
+                frame = bump;
+                bump = frame + 1;
+            }
+            table.setNext(frame, NO_FRAME);
+            table.setStableKey(frame, 0);
+            return frame | warm;
+        }
+    }
+
+    /** Waits, holding {@link #lock}, until {@link #warmed} puts the frames in flight on the warm list. */
+    private void awaitFramesInFlight() {
+        if (inFlight == 0) {
+            throw new IllegalStateException("frame pool accounting broken: a reserved frame is on no list");
+        }
+        boolean interrupted = false;
+        while (inFlight > 0 && warmHead == NO_FRAME && coldHead == NO_FRAME) {
+            try {
+                lock.wait();
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /**
+     * Takes the next {@code count} never-used frames, consecutive, all or nothing. Their links and
+     * stable keys are as the table made them (never touched since).
+     *
+     * @return the first frame of the run
+     * @throws IllegalStateException if fewer than {@code count} never-used frames remain; nothing is taken
+     */
+    int takeRun(int count) {
+        synchronized (lock) {
+            int first = bump;
+            if (capacityFrames - first < count) {
+                throw new IllegalStateException("no run of " + count + " never-used frames is left: frames " + first
+                        + ".." + (capacityFrames - 1) + " are; size the pool for every guest's run");
+            }
+            bump = first + count;
+            return first;
+        }
+    }
+
+    /** Pushes a freed frame onto the warm list if it holds fewer than the warm limit; false if not. */
+    boolean pushWarm(int frame) {
+        synchronized (lock) {
+            if (warmCount >= warmLimit) {
+                return false;
+            }
+            table.setNext(frame, warmHead);
+            warmHead = frame;
+            warmCount++;
+            return true;
+        }
+    }
+
+    /** Pushes a freed frame that reads as zeros onto the cold list. */
+    void pushCold(int frame) {
+        synchronized (lock) {
+            table.setNext(frame, coldHead);
+            coldHead = frame;
+        }
+    }
+
+    /** Pushes {@code frames[0..count)}, freed and reading as zeros, onto the cold list, the last on top. */
+    void pushCold(int[] frames, int count) {
+        synchronized (lock) {
+            for (int i = 0; i < count; i++) {
+                table.setNext(frames[i], coldHead);
+                coldHead = frames[i];
+            }
+        }
+    }
+
+    /**
+     * Takes up to {@code max} frames that read as zeros (the cold list first, then never-used frames),
+     * no more than the warm list has room for counting the frames already in flight, and counts them
+     * in flight. The caller faults them in and hands them to {@link #warmed}; until then {@link #take}
+     * waits for them rather than fail.
+     *
+     * @return the first frame of a chain linked through {@link FrameTable#next} and ended by
+     *         {@link FrameTable#NO_FRAME}; {@code NO_FRAME} if none was taken
+     */
+    int takeForWarming(int max) {
+        int chain = NO_FRAME;
+        synchronized (lock) {
+            int wanted = Math.min(max, warmLimit - warmCount - inFlight);
+            int taken = 0;
+            while (taken < wanted && (coldHead != NO_FRAME || bump < capacityFrames)) {
+                int frame;
+                if (coldHead != NO_FRAME) {
+                    frame = coldHead;
+                    coldHead = table.next(frame);
+                } else {
+                    frame = bump;
+                    bump = frame + 1;
+                }
+                table.setNext(frame, chain);
+                chain = frame;
+                taken++;
+            }
+            inFlight += taken;
+        }
+        return chain;
+    }
+
+    /**
+     * Puts a chain from {@link #takeForWarming}, {@code count} frames from {@code chain} to {@code tail},
+     * on the warm list and wakes the takers waiting for it.
+     */
+    void warmed(int chain, int tail, int count) {
+        synchronized (lock) {
+            table.setNext(tail, warmHead);
+            warmHead = chain;
+            warmCount += count;
+            inFlight -= count;
+            lock.notifyAll();
+        }
+    }
+
+    /** Frames on the warm list right now. */
+    int warmCount() {
+        synchronized (lock) {
+            return warmCount;
+        }
+    }
+
+    /** The first never-used frame: every frame below it has been taken at least once. A volatile read. */
+    int firstNeverUsed() {
+        return bump;
+    }
+}
