@@ -3,12 +3,10 @@ package io.samepage.host;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.samepage.linux.AnonymousMemory;
 import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.lang.invoke.MethodHandle;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.AfterEach;
@@ -27,36 +25,15 @@ class DuplicateEstimateSystemTest {
 
     private static final int PAGE = 4096;
     private static final int PAGES = 256;
-    private static final int MADV_MERGEABLE = 12;
-    private static final int PROT_READ_WRITE = 3;
-    private static final int MAP_PRIVATE_ANONYMOUS = 0x22;
-
+    private AnonymousMemory memory;
     private MemorySegment mapping;
-    private MethodHandle munmap;
 
-    /** mmap and madvise through FFM: the test needs a region of its own that the kernel flags mergeable. */
+    /** A region of the test's own that the kernel flags mergeable (linux's AnonymousMemory). */
     @BeforeEach
-    void mapMergeableMemory() throws Throwable {
-        Linker linker = Linker.nativeLinker();
-        MethodHandle mmap = linker.downcallHandle(linker.defaultLookup().findOrThrow("mmap"),
-                FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
-                        ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG));
-        MethodHandle madvise = linker.downcallHandle(linker.defaultLookup().findOrThrow("madvise"),
-                FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
-                        ValueLayout.JAVA_INT));
-        munmap = linker.downcallHandle(linker.defaultLookup().findOrThrow("munmap"),
-                FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG));
-        long bytes = (long) PAGES * PAGE;
-        // Safe: a fresh private anonymous mapping of our own, used only through the segment below.
-        MemorySegment address = (MemorySegment) mmap.invokeExact(MemorySegment.NULL, bytes, PROT_READ_WRITE,
-                MAP_PRIVATE_ANONYMOUS, -1, 0L);
-        if (address.address() == -1L) {
-            throw new IllegalStateException("mmap failed");
-        }
-        mapping = address.reinterpret(bytes);
-        if ((int) madvise.invokeExact(mapping, bytes, MADV_MERGEABLE) != 0) {
-            throw new IllegalStateException("madvise(MADV_MERGEABLE) failed: is this kernel built with CONFIG_KSM?");
-        }
+    void mapMergeableMemory() {
+        memory = AnonymousMemory.map((long) PAGES * PAGE);
+        memory.adviseMergeable();
+        mapping = memory.segment();
         SplittableRandom random = new SplittableRandom(3);
         byte[] a = new byte[PAGE];
         random.nextBytes(a);
@@ -75,10 +52,8 @@ class DuplicateEstimateSystemTest {
     }
 
     @AfterEach
-    void unmap() throws Throwable {
-        if ((int) munmap.invokeExact(mapping, mapping.byteSize()) != 0) {
-            throw new IllegalStateException("munmap failed");
-        }
+    void unmap() {
+        memory.close();
     }
 
     private MergeableProcesses.Process self() {

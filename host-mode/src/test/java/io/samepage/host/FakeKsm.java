@@ -1,5 +1,6 @@
 package io.samepage.host;
 
+import io.samepage.testing.KsmSysfs;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -20,22 +21,7 @@ import java.util.Set;
 final class FakeKsm implements KsmFiles {
 
     /** The files of Linux 6.18's KSM directory as a booted kernel shows them. */
-    static final Map<String, String> BOOT = new LinkedHashMap<>();
-
-    static {
-        String[] files = {
-            "advisor_max_cpu", "70", "advisor_max_pages_to_scan", "30000", "advisor_min_pages_to_scan", "500",
-            "advisor_mode", "[none] scan-time", "advisor_target_scan_time", "200", "full_scans", "0",
-            "general_profit", "0", "ksm_zero_pages", "0", "max_page_sharing", "256", "merge_across_nodes", "1",
-            "pages_scanned", "0", "pages_shared", "0", "pages_sharing", "0", "pages_skipped", "0",
-            "pages_to_scan", "100", "pages_unshared", "0", "pages_volatile", "0", "run", "0",
-            "sleep_millisecs", "20", "smart_scan", "1", "stable_node_chains", "0",
-            "stable_node_chains_prune_millisecs", "2000", "stable_node_dups", "0", "use_zero_pages", "0",
-        };
-        for (int i = 0; i < files.length; i += 2) {
-            BOOT.put(files[i], files[i + 1]);
-        }
-    }
+    static final Map<String, String> BOOT = KsmSysfs.BOOT;
 
     final Path directory;
     final Path proc;

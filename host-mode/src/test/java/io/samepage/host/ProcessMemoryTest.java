@@ -1,7 +1,9 @@
 package io.samepage.host;
 
+import io.samepage.testing.ChildJvm;
+import io.samepage.testing.PageMixChild;
 import io.samepage.linux.PageMapEntry;
-import static io.samepage.host.PageMixChild.PAGE;
+import static io.samepage.testing.PageMixChild.PAGE;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;

@@ -112,7 +112,7 @@ public final class ImageIndex implements AutoCloseable {
         Arena arena = Arena.ofShared();
         try (FileChannel channel = FileChannel.open(indexFile, StandardOpenOption.READ)) {
             long size = channel.size();
-            MemorySegment file = size == 0 ? MemorySegment.NULL.reinterpret(0)
+            MemorySegment file = size == 0 ? arena.allocate(0)
                     : channel.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
             ImageLayout layout = IndexParser.parse(file, indexFile);
             return new ImageIndex(arena, file, indexFile.toString(), layout);

@@ -1,4 +1,4 @@
-package io.samepage.host;
+package io.samepage.testing;
 
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -9,11 +9,11 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Runs a main class of the test classpath in a child JVM (this JVM's own java binary) and reads the
+ * Runs a main class of the test class path in a child JVM (this JVM's own java binary) and reads the
  * addresses it prints ({@code NAME HEX} lines, until one starting {@code ready}). Closing it closes the
  * child's stdin, which the child takes as its cue to exit.
  */
-final class ChildJvm implements AutoCloseable {
+public final class ChildJvm implements AutoCloseable {
 
     private final Process process;
     private final Map<String, Long> addresses;
@@ -23,7 +23,7 @@ final class ChildJvm implements AutoCloseable {
         this.addresses = addresses;
     }
 
-    static ChildJvm start(Class<?> main) throws IOException {
+    public static ChildJvm start(Class<?> main) throws IOException {
         String java = ProcessHandle.current().info().command().orElseThrow();
         Process process = new ProcessBuilder(java, "--enable-native-access=ALL-UNNAMED", "-Xmx64m",
                 "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", System.getProperty("java.class.path"),
@@ -45,16 +45,16 @@ final class ChildJvm implements AutoCloseable {
         }
     }
 
-    int pid() {
+    public int pid() {
         return (int) process.pid();
     }
 
-    long address(String name) {
+    public long address(String name) {
         return addresses.get(name);
     }
 
     /** Kills the child and waits until it is reaped: its pid and memory are gone. */
-    void kill() throws InterruptedException {
+    public void kill() throws InterruptedException {
         process.destroyForcibly();
         process.waitFor();
     }

@@ -1,16 +1,15 @@
-package io.samepage.host;
+package io.samepage.testing;
 
+import io.samepage.linux.AnonymousMemory;
 import java.io.IOException;
 import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.lang.invoke.MethodHandle;
 import java.util.SplittableRandom;
 
 /**
- * The child JVM of {@link ProcessMemoryTest}: memory with a known content and known residency.
+ * A child JVM (run it with {@link ChildJvm}) with memory of known content and known residency, for
+ * host mode's process reader and the end-to-end {@code samepage scan --pid}.
  *
  * <ul>
  *   <li>{@code mix}: 8 MiB ({@value #MIX_PAGES} pages) from {@code Arena.ofShared().allocate}, every
@@ -25,20 +24,20 @@ import java.util.SplittableRandom;
  */
 public final class PageMixChild {
 
-    static final int PAGE = 4096;
-    static final int MIX_PAGES = 2048;
-    static final int GROUPS = 256;
-    static final int DUPLICATED_PAGES = 4 * GROUPS;
-    static final int ZERO_PAGES = 256;
-    static final int SPARSE_PAGES = 256;
-    static final int SPARSE_WRITTEN = 64;
-    static final int SPARSE_READ = 64;
+    public static final int PAGE = 4096;
+    public static final int MIX_PAGES = 2048;
+    public static final int GROUPS = 256;
+    public static final int DUPLICATED_PAGES = 4 * GROUPS;
+    public static final int ZERO_PAGES = 256;
+    public static final int SPARSE_PAGES = 256;
+    public static final int SPARSE_WRITTEN = 64;
+    public static final int SPARSE_READ = 64;
 
     private PageMixChild() {
     }
 
     /** What page {@code page} of {@code mix} holds. */
-    static byte[] expectedPage(int page) {
+    public static byte[] expectedPage(int page) {
         byte[] bytes = new byte[PAGE];
         if (page < DUPLICATED_PAGES) {
             new SplittableRandom(1_000 + page % GROUPS).nextBytes(bytes);
@@ -48,26 +47,17 @@ public final class PageMixChild {
         return bytes;
     }
 
-    @SuppressWarnings("restricted")
-    public static void main(String[] args) throws Throwable {
+    public static void main(String[] args) throws IOException {
         MemorySegment mix = Arena.ofShared().allocate((long) MIX_PAGES * PAGE, PAGE);
         for (int page = 0; page < MIX_PAGES; page++) {
             MemorySegment.copy(expectedPage(page), 0, mix, ValueLayout.JAVA_BYTE, (long) page * PAGE, PAGE);
         }
-        Linker linker = Linker.nativeLinker();
-        MethodHandle mmap = linker.downcallHandle(linker.defaultLookup().findOrThrow("mmap"),
-                FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
-                        ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG));
-        MethodHandle madvise = linker.downcallHandle(linker.defaultLookup().findOrThrow("madvise"),
-                FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
-                        ValueLayout.JAVA_INT));
-        long bytes = (long) SPARSE_PAGES * PAGE;
-        // PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS; MADV_NOHUGEPAGE so a write faults in one page.
-        MemorySegment sparse = ((MemorySegment) mmap.invokeExact(MemorySegment.NULL, bytes, 3, 0x22, -1, 0L))
-                .reinterpret(bytes);
-        if (sparse.address() == -1L || (int) madvise.invokeExact(sparse, bytes, 15) != 0) {
-            throw new IllegalStateException("mmap or madvise failed");
-        }
+        // Private anonymous memory, no huge pages, so a write faults in exactly one page. Never closed:
+        // the process exits when its stdin closes.
+        @SuppressWarnings("resource")
+        AnonymousMemory mapping = AnonymousMemory.map((long) SPARSE_PAGES * PAGE);
+        mapping.adviseNoHugePage();
+        MemorySegment sparse = mapping.segment();
         for (int page = 0; page < SPARSE_WRITTEN; page++) {
             sparse.set(ValueLayout.JAVA_BYTE, (long) page * PAGE, (byte) (page + 1));
         }
