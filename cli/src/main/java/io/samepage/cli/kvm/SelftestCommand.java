@@ -1,5 +1,6 @@
 package io.samepage.cli.kvm;
 
+import io.samepage.kvm.KvmSelftest;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
@@ -18,7 +19,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * {@code samepage kvm selftest}: {@link Selftest} end to end, printed as a table or as JSON, with an
+ * {@code samepage kvm selftest}: {@link KvmSelftest} end to end, printed as a table or as JSON, with an
  * exit code a script can test: 0 every guest saw its own bytes; {@value SamepageCommand#EXIT_WRONG_BYTE} some byte was
  * wrong; {@value SamepageCommand#EXIT_NO_KVM} no usable KVM here.
  */
@@ -81,9 +82,9 @@ final class SelftestCommand implements Callable<Integer> {
             err.println("samepage kvm selftest: no usable KVM here: " + unavailable);
             return SamepageCommand.EXIT_NO_KVM;
         }
-        Selftest.Report report;
+        KvmSelftest.Report report;
         try {
-            report = Selftest.run(guests);
+            report = KvmSelftest.run(guests);
         } catch (KvmException e) {
             err.println("samepage kvm selftest: " + e.getMessage());
             return e.kind() == KvmException.Kind.UNAVAILABLE ? SamepageCommand.EXIT_NO_KVM : SamepageCommand.EXIT_FAILURE;
@@ -101,7 +102,7 @@ final class SelftestCommand implements Callable<Integer> {
         return 0;
     }
 
-    static String text(Selftest.Report r) {
+    static String text(KvmSelftest.Report r) {
         StringBuilder s = new StringBuilder();
         s.append(String.format(Locale.ROOT, "KVM self-test: %d guests of %d MiB with identical memory, one merge "
                 + "domain, dirty log on%n%n", r.guests(), r.guestBytes() >> 20));
@@ -124,7 +125,7 @@ final class SelftestCommand implements Callable<Integer> {
         if (r.mergingStopped() != null) {
             s.append("merging stopped: ").append(r.mergingStopped()).append('\n');
         }
-        for (Selftest.GuestResult g : r.perGuest()) {
+        for (KvmSelftest.GuestResult g : r.perGuest()) {
             s.append(String.format(Locale.ROOT, "  %s: %d copy-on-write exits, serial output %s (expected %s), "
                     + "%d wrong bytes%n", g.name(), g.copyOnWriteExits(), g.output(), g.expectedOutput(), g.wrongBytes()));
         }
@@ -133,7 +134,7 @@ final class SelftestCommand implements Callable<Integer> {
         return s.toString();
     }
 
-    static String json(Selftest.Report r) {
+    static String json(KvmSelftest.Report r) {
         ObjectNode root = JSON.createObjectNode();
         root.put("guests", r.guests());
         root.put("guest_bytes", r.guestBytes());
@@ -150,7 +151,7 @@ final class SelftestCommand implements Callable<Integer> {
         root.put("wrong_bytes", r.wrongBytes());
         root.put("every_guest_saw_its_own_bytes", r.wrongBytes() == 0);
         ArrayNode perGuest = root.putArray("per_guest");
-        for (Selftest.GuestResult g : r.perGuest()) {
+        for (KvmSelftest.GuestResult g : r.perGuest()) {
             ObjectNode node = perGuest.addObject();
             node.put("name", g.name());
             node.put("copy_on_write_exits", g.copyOnWriteExits());
@@ -165,7 +166,7 @@ final class SelftestCommand implements Callable<Integer> {
         }
     }
 
-    private static void memory(ObjectNode node, Selftest.Memory m) {
+    private static void memory(ObjectNode node, KvmSelftest.Memory m) {
         node.put("host_frames", m.hostFrames());
         node.put("memfd_allocated_bytes", m.memfdAllocatedBytes());
         node.put("rss_shmem_bytes", m.rssShmemBytes());

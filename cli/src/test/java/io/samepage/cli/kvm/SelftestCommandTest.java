@@ -1,5 +1,6 @@
 package io.samepage.cli.kvm;
 
+import io.samepage.kvm.KvmSelftest;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -53,9 +54,9 @@ class SelftestCommandTest {
         long before = report.get("before_merging").get("memfd_allocated_bytes").asLong();
         long after = report.get("after_merging").get("memfd_allocated_bytes").asLong();
         assertTrue(after < before / 2, "the memfd's memory drops: " + before + " -> " + after);
-        assertEquals(3L * Selftest.WRITTEN_PAGES.length, report.get("copy_on_write_exits").asLong());
+        assertEquals(3L * KvmSelftest.WRITTEN_PAGES.length, report.get("copy_on_write_exits").asLong());
         assertEquals(0, report.get("pages_hashed_idle_full_scan").asLong(), "an idle guest costs no hashing");
-        assertEquals(3L * Selftest.WRITTEN_PAGES.length, report.get("pages_hashed_full_scan_after_writes").asLong(),
+        assertEquals(3L * KvmSelftest.WRITTEN_PAGES.length, report.get("pages_hashed_full_scan_after_writes").asLong(),
                 "only the pages written are rehashed");
     }
 }

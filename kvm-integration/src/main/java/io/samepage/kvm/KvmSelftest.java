@@ -1,14 +1,8 @@
-package io.samepage.cli.kvm;
+package io.samepage.kvm;
 
 import io.samepage.core.DedupEngine;
 import io.samepage.core.EngineContext;
 import io.samepage.core.MergeDomain;
-import io.samepage.kvm.Kvm;
-import io.samepage.kvm.KvmVm;
-import io.samepage.kvm.MappedGuest;
-import io.samepage.kvm.MemfdFrames;
-import io.samepage.kvm.Vcpu;
-import io.samepage.kvm.VcpuExit;
 import java.io.ByteArrayOutputStream;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -16,7 +10,7 @@ import java.util.List;
 import java.util.SplittableRandom;
 
 /**
- * The work of {@code samepage kvm selftest}: guests with identical memory run under KVM on mapped guest
+ * A self-test of KVM over mapped guest memory ({@code samepage kvm selftest} prints it): guests with identical memory run under KVM on mapped guest
  * memory, the engine merges them, each writes to merged pages, and every byte is checked.
  *
  * <p>Each guest is {@value #PAGES} pages (16 MiB) of guest physical memory, all of it one memory slot
@@ -30,12 +24,12 @@ import java.util.SplittableRandom;
  *
  * <p>Not thread safe: one run per instance, on the caller's thread (vCPUs run one after the other).
  */
-final class Selftest {
+public final class KvmSelftest {
 
-    static final int PAGES = 4096;
-    static final int PAGE = MemfdFrames.FRAME_BYTES;
-    static final int[] WRITTEN_PAGES = {4, 6, 8, 10};
-    static final int UNTOUCHED_PAGE = 5;
+    public static final int PAGES = 4096;
+    public static final int PAGE = MemfdFrames.FRAME_BYTES;
+    public static final int[] WRITTEN_PAGES = {4, 6, 8, 10};
+    public static final int UNTOUCHED_PAGE = 5;
     private static final int CODE_ADDRESS = 0x1000;
     private static final int ID_ADDRESS = 0x500;
     private static final int BYTE_IN_PAGE = 0x20;
@@ -44,28 +38,28 @@ final class Selftest {
     private static final int MAX_SCANS = 16;
 
     /** What one guest did and saw. */
-    record GuestResult(String name, long copyOnWriteExits, List<Integer> expectedOutput, List<Integer> output,
+    public record GuestResult(String name, long copyOnWriteExits, List<Integer> expectedOutput, List<Integer> output,
                        long wrongBytes) {
     }
 
     /** Host memory at one step: the engine's frames, the memfd's blocks, this process's RssShmem. */
-    record Memory(long hostFrames, long memfdAllocatedBytes, long rssShmemBytes) {
-        static Memory of(DedupEngine engine) {
+    public record Memory(long hostFrames, long memfdAllocatedBytes, long rssShmemBytes) {
+        public static Memory of(DedupEngine engine) {
             return new Memory(engine.framesInUse(), MappedGuest.allocatedBytes(engine), MemfdFrames.rssShmemBytes());
         }
     }
 
     /** The whole run. {@code wrongBytes} counts bytes of memory and of serial output that were not as written. */
-    record Report(int guests, long guestBytes, Memory beforeMerging, Memory afterMerging, Memory afterWrites,
+    public record Report(int guests, long guestBytes, Memory beforeMerging, Memory afterMerging, Memory afterWrites,
                   long pagesSharing, long guestMappings, long pagesHashedIdle, long pagesHashedAfterWrites,
                   long copyOnWriteExits, long wrongBytes, String mergingStopped, List<GuestResult> perGuest) {
 
-        double mappingsPerGib() {
+        public double mappingsPerGib() {
             return guestMappings / (guests * (double) guestBytes / (1L << 30));
         }
     }
 
-    private Selftest() {
+    private KvmSelftest() {
     }
 
     /**
@@ -74,7 +68,7 @@ final class Selftest {
      * @throws io.samepage.kvm.KvmException    if KVM or memfds are unusable here, or refuse a call
      * @throws io.samepage.core.DedupException if the engine refuses
      */
-    static Report run(int guests) {
+    public static Report run(int guests) {
         byte[] image = image();
         byte[] code = program();
         List<MappedGuest> mapped = new ArrayList<>();
