@@ -19,7 +19,7 @@ class BenchDensityCommandTest {
 
     @Test
     void densityWritesItsJsonMarkdownAndChart() throws Exception {
-        Path image = IndexCommandTest.writeTree(dir.resolve("image"), new SplittableRandom(3));
+        Path image = IndexEndToEndTest.writeTree(dir.resolve("image"), new SplittableRandom(3));
         Path out = dir.resolve("density");
         Samepage.Run run = Samepage.run("bench", "density", "--guests", "1,2", "--guest-mib", "4", "--no-ksm",
                 "--image", image.toString(), "--out", out.toString(), "--json");

@@ -13,7 +13,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** {@code samepage demo}, the README's main job, through the launcher. */
-class DemoCommandTest {
+class DemoEndToEndTest {
 
     @TempDir
     Path dir;
@@ -28,9 +28,9 @@ class DemoCommandTest {
         return defaultDemo;
     }
 
-    /** The small directory tree of {@link IndexCommandTest#writeTree}: 9 blocks, 1 zero, 5 distinct non-zero. */
+    /** The small directory tree of {@link IndexEndToEndTest#writeTree}: 9 blocks, 1 zero, 5 distinct non-zero. */
     private Path tree(String name) throws Exception {
-        return IndexCommandTest.writeTree(dir.resolve(name), new SplittableRandom(11));
+        return IndexEndToEndTest.writeTree(dir.resolve(name), new SplittableRandom(11));
     }
 
     @Test

@@ -22,7 +22,7 @@ import org.junit.jupiter.api.Test;
  * {@code samepage ksm status|set|tune} through the launcher, on this machine's kernel KSM. A test that
  * writes a knob puts it back in a finally. Without {@code /sys/kernel/mm/ksm} they fail, saying why.
  */
-class KsmCommandTest {
+class KsmEndToEndTest {
 
     private static final Path KSM = Path.of("/sys/kernel/mm/ksm");
 

@@ -20,7 +20,7 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code samepage scan} through the launcher, on three 1 MiB dumps with known duplication: 128 pages
  * identical in all three (at a different offset in each) and 128 pages unique to each.
  */
-class ScanCommandTest {
+class ScanEndToEndTest {
 
     private static final int PAGE = 4096;
     private static final int SHARED = 128;

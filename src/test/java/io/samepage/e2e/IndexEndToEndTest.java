@@ -21,7 +21,7 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code samepage index build|inspect|verify} through the launcher, on images of known content: a raw
  * image file of 100 blocks and 100 bytes, and a small directory tree.
  */
-class IndexCommandTest {
+class IndexEndToEndTest {
 
     private static final int PAGE = 4096;
 
