@@ -40,8 +40,8 @@ final class KsmSetCommand implements Callable<Integer> {
 
     private CommandLine.Model.CommandSpec spec;
 
-    @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help and exit.")
-    private boolean help;
+    @Mixin
+    private HelpOption help;
 
     @Mixin
     private KsmCommand.Directory directory;

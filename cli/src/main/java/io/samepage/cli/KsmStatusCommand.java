@@ -40,8 +40,8 @@ final class KsmStatusCommand implements Callable<Integer> {
     @CommandLine.Spec
     private CommandLine.Model.CommandSpec spec;
 
-    @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help and exit.")
-    private boolean help;
+    @Mixin
+    private HelpOption help;
 
     @Option(names = "--json", description = "Print one JSON object whose keys are the sysfs file names exactly; "
             + "numbers as numbers, advisor_mode as a string. The derived figures are left out.")

@@ -55,8 +55,8 @@ final class KsmTuneCommand implements Callable<Integer> {
     @CommandLine.Spec
     private CommandLine.Model.CommandSpec spec;
 
-    @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help and exit.")
-    private boolean help;
+    @Mixin
+    private HelpOption help;
 
     @Option(names = "--dry-run", description = "Decide and print what would change; write nothing (needs no root).")
     private boolean dryRun;

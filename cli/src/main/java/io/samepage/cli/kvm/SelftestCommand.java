@@ -1,5 +1,6 @@
 package io.samepage.cli.kvm;
 
+import io.samepage.cli.HelpOption;
 import io.samepage.kvm.KvmSelftest;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -16,6 +17,7 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -59,8 +61,8 @@ final class SelftestCommand implements Callable<Integer> {
     @CommandLine.Spec
     private CommandLine.Model.CommandSpec spec;
 
-    @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help and exit.")
-    private boolean help;
+    @Mixin
+    private HelpOption help;
 
     @Option(names = "--guests", paramLabel = "N", description = "Guests to run, 2 to " + MAX_GUESTS + ". Default: 4.")
     private int guests = 4;
