@@ -8,6 +8,7 @@ import io.samepage.core.EngineCounters;
 import io.samepage.core.Guest;
 import io.samepage.core.GuestCounters;
 import io.samepage.core.MergeDomain;
+import io.samepage.core.Scanner;
 import io.samepage.hashing.Pages;
 import java.lang.management.ManagementFactory;
 import java.util.ArrayList;
@@ -191,7 +192,7 @@ final class DemoCommand implements Callable<Integer> {
                 guests.add(guest);
             }
             Stage before = Stage.of("before merging", engine);
-            int scans = MergeUntilStable.run(engine);
+            int scans = engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE);
             long checked = workload.verify(guests);
             Stage merged = Stage.of("after merging", engine);
             workload.writeAfterMerge(guests);

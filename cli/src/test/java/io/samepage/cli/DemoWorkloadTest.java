@@ -10,6 +10,7 @@ import io.samepage.core.EngineContext;
 import io.samepage.core.EngineCounters;
 import io.samepage.core.Guest;
 import io.samepage.core.MergeDomain;
+import io.samepage.core.Scanner;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.EnumMap;
@@ -88,7 +89,7 @@ class DemoWorkloadTest {
         context.knobs().useZeroPages(true).smartScan(false);
         try (DedupEngine engine = DedupEngine.create(context.conclude())) {
             List<Guest> guests = load(engine, workload);
-            MergeUntilStable.run(engine);
+            engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE);
             workload.verify(guests);
             EngineCounters merged = engine.counters();
             assertEquals(180, merged.pagesShared());

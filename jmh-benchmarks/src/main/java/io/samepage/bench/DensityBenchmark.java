@@ -5,6 +5,7 @@ import io.samepage.core.EngineContext;
 import io.samepage.core.EngineCounters;
 import io.samepage.core.Guest;
 import io.samepage.core.MergeDomain;
+import io.samepage.core.Scanner;
 import io.samepage.hashing.Pages;
 import io.samepage.image.ImageIndex;
 import io.samepage.image.ImageLoader;
@@ -42,7 +43,7 @@ import org.openjdk.jmh.annotations.Warmup;
  * guest and page numbers rather than seeded bytes: only that it differs matters.
  * <ul>
  *   <li>{@code postLoadMerge}: mode (b). Set up: every guest written by plain writes. Measured: the
- *       scanner stepped in this thread until two full scans in a row change nothing.</li>
+ *       scanner stepped in this thread until two full scans in a row change nothing ({@link Scanner#scanUntilStable}).</li>
  *   <li>{@code preLoadIndexLoad}: mode (c), first half. Set up: N empty guests. Measured: each loads
  *       the image's blocks through {@link ImageLoader} (resident blocks mapped, not read).</li>
  *   <li>{@code preLoadScan}: mode (c), second half. Set up: the index loads and the guests' own writes.
@@ -226,7 +227,8 @@ public class DensityBenchmark {
 
     @Benchmark
     public EngineCounters postLoadMerge(Written written) {
-        return scanUntilStable(written.engine);
+        written.engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE);
+        return written.engine.counters();
     }
 
     @Benchmark
@@ -240,25 +242,7 @@ public class DensityBenchmark {
 
     @Benchmark
     public EngineCounters preLoadScan(IndexLoaded loaded) {
-        return scanUntilStable(loaded.engine);
-    }
-
-    /** Full scans until two in a row change no sharing counter (the suite's and the CLI's rule). */
-    static EngineCounters scanUntilStable(DedupEngine engine) {
-        EngineCounters last = engine.counters();
-        int quiet = 0;
-        for (int scans = 0; quiet < 2; scans++) {
-            if (scans == 64) {
-                throw new IllegalStateException("the counters still changed after 64 full scans: " + last);
-            }
-            engine.scanner().scanFullPass();
-            EngineCounters now = engine.counters();
-            boolean same = now.pagesShared() == last.pagesShared() && now.pagesSharing() == last.pagesSharing()
-                    && now.pagesUnshared() == last.pagesUnshared() && now.pagesVolatile() == last.pagesVolatile()
-                    && now.ksmZeroPages() == last.ksmZeroPages();
-            quiet = same ? quiet + 1 : 0;
-            last = now;
-        }
-        return last;
+        loaded.engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE);
+        return loaded.engine.counters();
     }
 }

@@ -1,12 +1,12 @@
 package io.samepage.cli.bench;
 
 import io.samepage.cli.CommandException;
-import io.samepage.cli.ScanSnapshot;
 import io.samepage.core.DedupEngine;
 import io.samepage.core.DedupException;
 import io.samepage.core.EngineContext;
 import io.samepage.core.Guest;
 import io.samepage.core.MergeDomain;
+import io.samepage.core.Scanner;
 import io.samepage.hashing.Pages;
 import io.samepage.image.ImageIndex;
 import io.samepage.image.ImageIndexException;
@@ -21,7 +21,7 @@ import java.util.List;
 /**
  * Modes (a), (b) and (c): N guests in one engine and one merge domain, {@code use_zero_pages} on, the
  * scanner stepped in this thread ({@value #BATCH_PAGES} guest pages a batch) until two full scans in a
- * row change nothing.
+ * row change nothing ({@link Scanner#scanUntilStable}).
  *
  * <ul>
  *   <li><b>(b) post-load</b>: each guest gets the image's blocks by plain writes, as a guest without
@@ -47,9 +47,6 @@ final class EngineModes {
 
     /** Guest pages per scanner batch; sharing is sampled after each. */
     static final int BATCH_PAGES = 4096;
-
-    /** Full scans after which the counters count as not settling: a failure, not a result. */
-    static final int MAX_FULL_SCANS = 64;
 
     /** Frames beyond the guests' pages in each pool: the zero frame and a little room. */
     private static final long POOL_SLACK_BYTES = 4L << 20;
@@ -150,32 +147,13 @@ final class EngineModes {
     }
 
     /**
-     * Steps the scanner {@link #BATCH_PAGES} pages at a time, sampling sharing after each batch, until two
-     * full scans in a row change none of {@code pages_shared}, {@code pages_sharing}, {@code pages_unshared},
-     * {@code pages_volatile}, {@code ksm_zero_pages} and merges (KSM's volatility rule needs a first
-     * scan that only hashes; see {@code MergeUntilStable}).
+     * Steps the scanner {@link #BATCH_PAGES} pages at a time until two full scans in a row change nothing
+     * ({@link Scanner#scanUntilStable}), sampling sharing after each batch.
      */
     private static void scanUntilStable(DedupEngine engine, SharingTrace trace, Clock clock, long base,
             long touched) {
-        long scansAtStart = engine.scanner().fullScans();
-        long lastScans = scansAtStart;
-        ScanSnapshot last = ScanSnapshot.of(engine);
-        int quiet = 0;
-        while (quiet < 2) {
-            engine.scanner().scanBatch(BATCH_PAGES);
-            trace.add(clock.nanos(), clock.cpuNanos(), touched - (engine.framesInUse() - base));
-            long scans = engine.scanner().fullScans();
-            if (scans != lastScans) {
-                if (scans - scansAtStart > MAX_FULL_SCANS) {
-                    throw CommandException.failure("the counters still changed after " + MAX_FULL_SCANS
-                            + " full scans");
-                }
-                ScanSnapshot now = ScanSnapshot.of(engine);
-                quiet = now.equals(last) ? quiet + 1 : 0;
-                last = now;
-                lastScans = scans;
-            }
-        }
+        engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE, BATCH_PAGES,
+                () -> trace.add(clock.nanos(), clock.cpuNanos(), touched - (engine.framesInUse() - base)));
     }
 
     private static ModeResult result(Mode mode, DedupEngine engine, int n, long base, long touched,
