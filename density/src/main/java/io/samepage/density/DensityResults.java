@@ -1,4 +1,4 @@
-package io.samepage.cli.bench;
+package io.samepage.density;
 
 import java.util.ArrayList;
 import java.util.EnumMap;
@@ -6,11 +6,10 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Everything one {@code bench density} run measured: the inputs, each mode's result at each N, and
- * why a mode did not run. Filled by {@link DensityCommand}, read by the report, the chart and the
- * checks. Not thread safe.
+ * Everything one density run measured: the inputs, each mode's result at each N, and why a mode did
+ * not run. Filled by {@link DensitySuite}, read by the report, the chart and the checks. Not thread safe.
  */
-final class DensityResults {
+public final class DensityResults {
 
     private final GuestContent content;
     private final int[] guestCounts;

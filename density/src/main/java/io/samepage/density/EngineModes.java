@@ -1,6 +1,5 @@
-package io.samepage.cli.bench;
+package io.samepage.density;
 
-import io.samepage.cli.CommandException;
 import io.samepage.core.DedupEngine;
 import io.samepage.core.DedupException;
 import io.samepage.core.EngineContext;
@@ -77,7 +76,7 @@ final class EngineModes {
             scanUntilStable(engine, trace, clock, base, touched);
             return List.of(noDedup, result(Mode.POST_LOAD, engine, n, base, touched, trace));
         } catch (DedupException e) {
-            throw CommandException.failure("mode (b), " + n + " guests: " + e.getMessage());
+            throw DensityException.failed("mode (b), " + n + " guests: " + e.getMessage());
         }
     }
 
@@ -103,7 +102,7 @@ final class EngineModes {
             scanUntilStable(engine, trace, clock, base, touched);
             return result(Mode.PRE_LOAD, engine, n, base, touched, trace);
         } catch (DedupException | ImageIndexException e) {
-            throw CommandException.failure("mode (c), " + n + " guests: " + e.getMessage());
+            throw DensityException.failed("mode (c), " + n + " guests: " + e.getMessage());
         }
     }
 

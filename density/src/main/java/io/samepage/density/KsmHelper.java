@@ -1,4 +1,4 @@
-package io.samepage.cli.bench;
+package io.samepage.density;
 
 import io.samepage.linux.AnonymousMemory;
 import io.samepage.hashing.Pages;
@@ -14,7 +14,7 @@ import java.nio.file.Path;
  * {@code MADV_MERGEABLE}. It then prints {@value #READY} and the number of pages on stdout, and holds the
  * memory until its stdin closes (the suite closes it, or the suite's death does), then exits.
  *
- * <p>Usage (by {@link KsmMode} only): {@code java -cp CLASSPATH io.samepage.cli.bench.KsmHelper IMAGE
+ * <p>Usage (by {@link KsmMode} only): {@code java -cp CLASSPATH io.samepage.density.KsmHelper IMAGE
  * GUESTS GUEST_MIB UNIQUE_PERCENT SEED}. Exit code 1 with one line on stderr if it cannot map or fill.
  */
 public final class KsmHelper {

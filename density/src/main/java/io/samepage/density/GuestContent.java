@@ -1,6 +1,5 @@
-package io.samepage.cli.bench;
+package io.samepage.density;
 
-import io.samepage.cli.CommandException;
 import io.samepage.hashing.Pages;
 import io.samepage.image.ImageIndexException;
 import io.samepage.image.ImageLayout;
@@ -53,16 +52,16 @@ import java.util.SplittableRandom;
  * them from there. Thread safety: immutable after construction, safe for concurrent readers until
  * closed.
  */
-final class GuestContent implements AutoCloseable {
+public final class GuestContent implements AutoCloseable {
 
     static final int ZERO_PERCENT = 25;
     static final int WRITTEN_AFTER_BOOT_PERCENT = 5;
-    static final int DEFAULT_UNIQUE_PERCENT = 25;
+    public static final int DEFAULT_UNIQUE_PERCENT = 25;
     /** Image (written-after-boot pages included) plus unique: what is left besides the zeroed pages. */
     static final int IMAGE_PERCENT_BESIDES_UNIQUE = 100 - ZERO_PERCENT;
     /** The largest unique share that leaves room for the pages written after boot. */
-    static final int MAX_UNIQUE_PERCENT = 100 - ZERO_PERCENT - WRITTEN_AFTER_BOOT_PERCENT;
-    static final long DEFAULT_SEED = 0x5A3E_9A6E_2008_0006L;
+    public static final int MAX_UNIQUE_PERCENT = 100 - ZERO_PERCENT - WRITTEN_AFTER_BOOT_PERCENT;
+    public static final long DEFAULT_SEED = 0x5A3E_9A6E_2008_0006L;
     /** Bytes each write after boot changes, at offset 0 of the page. */
     static final int STAMP_BYTES = 64;
 
@@ -92,7 +91,7 @@ final class GuestContent implements AutoCloseable {
     /**
      * Reads the image's first blocks and draws every guest's writes after boot.
      *
-     * @throws CommandException exit 2 if the image cannot be laid out or read
+     * @throws DensityException {@link DensityException.Kind#BAD_IMAGE} if the image cannot be laid out or read
      */
     GuestContent(Path image, int guests, int guestMib, int uniquePercent, long seed) {
         this.image = image;
@@ -104,7 +103,7 @@ final class GuestContent implements AutoCloseable {
         try {
             layout = ImageLayout.of(image);
         } catch (ImageIndexException e) {
-            throw CommandException.badInput("--image " + image + ": " + e.getMessage());
+            throw DensityException.badImage(e.getMessage());
         }
         this.imageBlocks = layout.blockCount();
         this.uniquePages = (int) ((long) pagesPerGuest * uniquePercent / 100);
@@ -235,12 +234,12 @@ final class GuestContent implements AutoCloseable {
                 var into = imageBytes.asSlice(extent.imageOffset(), length).asByteBuffer();
                 while (into.hasRemaining()) {
                     if (channel.read(into, into.position()) < 0) {
-                        throw CommandException.badInput("--image " + image + ": " + file
+                        throw DensityException.badImage(file
                                 + " is shorter than when it was laid out; did the image change?");
                     }
                 }
             } catch (IOException e) {
-                throw CommandException.badInput("--image " + image + ": cannot read " + file + ": " + e.getMessage());
+                throw DensityException.badImage("cannot read " + file + ": " + e.getMessage());
             }
         }
     }
