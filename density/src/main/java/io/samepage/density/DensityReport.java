@@ -72,7 +72,7 @@ public final class DensityReport {
         root.put("java", System.getProperty("java.vm.name") + " " + System.getProperty("java.vm.version"));
         root.put("cpus", Runtime.getRuntime().availableProcessors());
         root.put("wall_seconds", results.wallSeconds());
-        GuestContent c = results.content();
+        PageMix c = results.content();
         ObjectNode inputs = root.putObject("inputs");
         ArrayNode guests = inputs.putArray("guests");
         for (int n : results.guestCounts()) {
@@ -144,7 +144,7 @@ public final class DensityReport {
     }
 
     private String renderMarkdown() {
-        GuestContent c = results.content();
+        PageMix c = results.content();
         StringBuilder md = new StringBuilder();
         md.append("# Density: guests of ").append(c.guestBytes() >> 20).append(" MiB from one image\n\n");
         md.append("`").append(commandLine).append("`, ")

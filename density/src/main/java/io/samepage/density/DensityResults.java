@@ -11,7 +11,7 @@ import java.util.Map;
  */
 public final class DensityResults {
 
-    private final GuestContent content;
+    private final PageMix content;
     private final int[] guestCounts;
     private final long budgetMib;
     private final long ksmTimeoutSeconds;
@@ -21,7 +21,7 @@ public final class DensityResults {
     private long distinctImagePages = -1;
     private double wallSeconds;
 
-    DensityResults(GuestContent content, int[] guestCounts, long budgetMib, long ksmTimeoutSeconds) {
+    DensityResults(PageMix content, int[] guestCounts, long budgetMib, long ksmTimeoutSeconds) {
         this.content = content;
         this.guestCounts = guestCounts.clone();
         this.budgetMib = budgetMib;
@@ -52,7 +52,7 @@ public final class DensityResults {
         wallSeconds = seconds;
     }
 
-    GuestContent content() {
+    PageMix content() {
         return content;
     }
 

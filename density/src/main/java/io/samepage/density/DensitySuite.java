@@ -14,7 +14,7 @@ import java.util.function.Consumer;
 
 /**
  * One run of the density suite: for each N of {@link Settings#guestCounts()}, the same guest content
- * ({@link GuestContent}) held five ways: (a) without deduplication and (b) merged by the engine's
+ * ({@link PageMix}) held five ways: (a) without deduplication and (b) merged by the engine's
  * scanner after load ({@link EngineModes}), (c) loaded through the image index then scanned ({@link
  * EngineModes}), (d) by kernel KSM in a helper process, at its full rate at every N and at its defaults
  * where {@link Settings#ksmDefaults()} says ({@link KsmMode}), and (e) the container-equivalent model
@@ -41,7 +41,7 @@ public final class DensitySuite {
      * @param image             the image the guests boot from: a directory tree or a file
      * @param guestCounts       the N to measure, each at least 1; sorted and deduplicated here
      * @param guestMib          size of each guest in MiB, at least 1
-     * @param uniquePercent     pages unique to each guest, 0 to {@link GuestContent#MAX_UNIQUE_PERCENT}
+     * @param uniquePercent     pages unique to each guest, 0 to {@link PageMix#MAX_UNIQUE_PERCENT}
      * @param seed              seed of the guest content
      * @param budgetMib         host memory budget for the guests-that-fit figure, at least 1
      * @param ksmTimeoutSeconds the longest one kernel KSM run may take, at least 1
@@ -63,9 +63,9 @@ public final class DensitySuite {
                 throw new IllegalArgumentException("guestMib " + guestMib + ", budgetMib " + budgetMib
                         + ", ksmTimeoutSeconds " + ksmTimeoutSeconds + ": each must be at least 1");
             }
-            if (uniquePercent < 0 || uniquePercent > GuestContent.MAX_UNIQUE_PERCENT) {
+            if (uniquePercent < 0 || uniquePercent > PageMix.MAX_UNIQUE_PERCENT) {
                 throw new IllegalArgumentException("uniquePercent " + uniquePercent + ": must be 0 to "
-                        + GuestContent.MAX_UNIQUE_PERCENT);
+                        + PageMix.MAX_UNIQUE_PERCENT);
             }
         }
 
@@ -101,7 +101,7 @@ public final class DensitySuite {
     private DensityResults run() {
         long start = System.nanoTime();
         int[] counts = settings.guestCounts();
-        try (GuestContent content = new GuestContent(settings.image(), settings.largestGuests(), settings.guestMib(),
+        try (PageMix content = PageMix.density(settings.image(), settings.largestGuests(), settings.guestMib(),
                 settings.uniquePercent(), settings.seed())) {
             DensityResults results = new DensityResults(content, counts, settings.budgetMib(),
                     settings.ksmTimeoutSeconds());
@@ -113,7 +113,7 @@ public final class DensitySuite {
     }
 
     private void measureEngine(DensityResults results, int[] counts) {
-        GuestContent content = results.content();
+        PageMix content = results.content();
         long buildStart = System.nanoTime();
         try (ImageIndex index = ImageIndex.build(settings.image())) {
             results.indexBuildSeconds((System.nanoTime() - buildStart) / 1e9);

@@ -143,7 +143,7 @@ final class KsmMode implements AutoCloseable {
      * @param target pages saved that count as final for a run stopped by the timeout (the full-rate
      *               run's final saving at this N), or 0 to use this run's own last value
      */
-    ModeResult run(GuestContent content, int n, Rate rate, long timeoutSeconds, long target) {
+    ModeResult run(PageMix content, int n, Rate rate, long timeoutSeconds, long target) {
         List<String> command = new ArrayList<>(List.of(javaBinary(), "--enable-native-access=ALL-UNNAMED",
                 "-Xmx" + HELPER_HEAP_MIB + "m", "-cp", System.getProperty("java.class.path"),
                 KsmHelper.class.getName(), content.image().toString(), Integer.toString(n),

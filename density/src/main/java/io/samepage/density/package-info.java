@@ -2,8 +2,9 @@
  * The density suite ({@code samepage bench density}), which tests the project's headline claim that
  * page deduplication plus a pre-load image index closes the density gap between VMs and containers.
  *
- * <p>For each N, the same guest content ({@link io.samepage.density.GuestContent}: an image's blocks,
- * zeroed pages, unique pages, pages written after boot; seeded) is held five ways: (a) without
+ * <p>For each N, the same guest content ({@link io.samepage.density.PageMix}: an image's blocks,
+ * zeroed pages, unique pages, pages written after boot; seeded; the page mix {@code samepage demo}
+ * uses too) is held five ways: (a) without
  * deduplication, (b) by the engine's scanner after load, (c) through the image index then the scanner
  * ({@link io.samepage.density.EngineModes}), (d) by kernel KSM on the same bytes in a helper process
  * ({@link io.samepage.density.KsmMode}, {@link io.samepage.density.KsmHelper}), and (e) as containers

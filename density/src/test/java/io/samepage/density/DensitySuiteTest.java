@@ -25,7 +25,7 @@ class DensitySuiteTest {
     private DensityReport run(int... guests) throws Exception {
         Path image = TestImages.randomFile(dir, 300, 1);
         DensitySuite.Settings settings = new DensitySuite.Settings(image, guests, 1,
-                GuestContent.DEFAULT_UNIQUE_PERCENT, GuestContent.DEFAULT_SEED, 4096, 120,
+                PageMix.DEFAULT_UNIQUE_PERCENT, PageMix.DEFAULT_SEED, 4096, 120,
                 DensitySuite.KsmDefaults.largest, false);
         List<String> steps = new ArrayList<>();
         DensityResults results = DensitySuite.run(settings, steps::add);

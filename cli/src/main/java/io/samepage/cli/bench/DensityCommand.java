@@ -6,7 +6,7 @@ import io.samepage.density.DensityReport;
 import io.samepage.density.DensityResults;
 import io.samepage.density.DensitySuite;
 import io.samepage.density.DensitySuite.KsmDefaults;
-import io.samepage.density.GuestContent;
+import io.samepage.density.PageMix;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.lang.management.ManagementFactory;
@@ -93,8 +93,8 @@ public final class DensityCommand implements Callable<Integer> {
                     + "Default: the JDK this command runs on, ${DEFAULT-VALUE}.")
     private Path image;
 
-    @Option(names = "--unique-percent", paramLabel = "P", defaultValue = "" + GuestContent.DEFAULT_UNIQUE_PERCENT,
-            description = "Pages unique to each guest, in percent, 0 to " + GuestContent.MAX_UNIQUE_PERCENT
+    @Option(names = "--unique-percent", paramLabel = "P", defaultValue = "" + PageMix.DEFAULT_UNIQUE_PERCENT,
+            description = "Pages unique to each guest, in percent, 0 to " + PageMix.MAX_UNIQUE_PERCENT
                     + ". Default: ${DEFAULT-VALUE}.")
     private int uniquePercent;
 
@@ -103,7 +103,7 @@ public final class DensityCommand implements Callable<Integer> {
                     + "${DEFAULT-VALUE}.")
     private long budgetMib;
 
-    @Option(names = "--seed", paramLabel = "SEED", defaultValue = "" + GuestContent.DEFAULT_SEED,
+    @Option(names = "--seed", paramLabel = "SEED", defaultValue = "" + PageMix.DEFAULT_SEED,
             description = "Seed of the guest content. Default: ${DEFAULT-VALUE}.")
     private long seed;
 
@@ -169,9 +169,9 @@ public final class DensityCommand implements Callable<Integer> {
         if (guestMib < 1 || guestMib > MAX_GUEST_MIB) {
             throw CommandException.badInput("--guest-mib " + guestMib + ": must be 1 to " + MAX_GUEST_MIB);
         }
-        if (uniquePercent < 0 || uniquePercent > GuestContent.MAX_UNIQUE_PERCENT) {
+        if (uniquePercent < 0 || uniquePercent > PageMix.MAX_UNIQUE_PERCENT) {
             throw CommandException.badInput("--unique-percent " + uniquePercent + ": must be 0 to "
-                    + GuestContent.MAX_UNIQUE_PERCENT + " (25% are zeroed and 5% written after boot)");
+                    + PageMix.MAX_UNIQUE_PERCENT + " (25% are zeroed and 5% written after boot)");
         }
         if (budgetMib < 1) {
             throw CommandException.badInput("--budget-mib " + budgetMib + ": must be at least 1");
