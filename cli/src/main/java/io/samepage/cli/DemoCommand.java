@@ -8,6 +8,8 @@ import io.samepage.core.EngineCounters;
 import io.samepage.core.Guest;
 import io.samepage.core.GuestCounters;
 import io.samepage.core.MergeDomain;
+import io.samepage.core.Scanner;
+import io.samepage.density.PageMix;
 import io.samepage.hashing.Pages;
 import java.lang.management.ManagementFactory;
 import java.util.ArrayList;
@@ -27,11 +29,11 @@ import picocli.CommandLine.Option;
  * map the blocks the first one read instead of reading them.
  *
  * <p>Then it creates {@code --guests} guests of {@code --guest-mib} MiB in one merge domain and writes
- * into them the page mix of {@link DemoWorkload} (45% OS image identical in every guest, 25% zeroed,
- * 25% unique, 5% OS image pages written after boot; the Javadoc there gives the sources and says why
- * these are orders of magnitude, not measurements). It then merges them with full scans until two in
- * a row change nothing ({@code use_zero_pages} on, {@code smart_scan} off), has two guests write to
- * merged pages to show copy-on-write, checks after each step that every guest reads back exactly the
+ * into them the demo's page mix ({@link PageMix#demo}, the density suite's mix with a pseudo-random OS
+ * image; its Javadoc gives the shares, the sources, and why they are a choice, not measurements). It
+ * then merges them with full scans until two in a row change nothing ({@link Scanner#scanUntilStable},
+ * {@code use_zero_pages} on, {@code smart_scan} off), has two guests write to merged pages to show
+ * copy-on-write ({@link DemoWorkload}), checks after each step that every guest reads back exactly the
  * bytes it wrote (exit 1 if not), and prints host memory and the KSM counters before merging, after
  * merging and after the writes.
  */
@@ -57,11 +59,11 @@ import picocli.CommandLine.Option;
         footer = {
             "",
             "Page mix of each guest, generated from a fixed seed so every run prints the same counters:",
-            "  " + DemoWorkload.OS_IMAGE_PERCENT
+            "  " + PageMix.DEFAULT_UNCHANGED_IMAGE_PERCENT
                     + "%% OS image: identical in every guest (kernel, libraries, files)",
-            "  " + DemoWorkload.ZEROED_PERCENT + "%% zeroed: written with zeros by the guest",
-            "  " + DemoWorkload.UNIQUE_PERCENT + "%% unique: the guest's own data",
-            "  " + DemoWorkload.WRITTEN_AFTER_BOOT_PERCENT
+            "  " + PageMix.ZERO_PERCENT + "%% zeroed: written with zeros by the guest",
+            "  " + PageMix.DEFAULT_UNIQUE_PERCENT + "%% unique: the guest's own data",
+            "  " + PageMix.WRITTEN_AFTER_BOOT_PERCENT
                     + "%% written after boot: OS image pages the guest has changed",
             "Each guest places its pages in its own order; memory a guest never touched is left out, as "
                     + "it costs no frame, merged or not.",
@@ -181,17 +183,18 @@ final class DemoCommand implements Callable<Integer> {
         int pagesPerGuest = (int) (guestBytes / Pages.PAGE_SIZE);
         EngineContext context = new EngineContext().poolBytes(guestCount * guestBytes + POOL_SLACK_BYTES);
         context.knobs().useZeroPages(true).smartScan(false);
-        DemoWorkload workload = new DemoWorkload(guestCount, pagesPerGuest);
-        try (DedupEngine engine = DedupEngine.create(context.conclude())) {
+        try (PageMix mix = PageMix.demo(guestCount, pagesPerGuest);
+                DedupEngine engine = DedupEngine.create(context.conclude())) {
+            DemoWorkload workload = new DemoWorkload(mix);
             MergeDomain domain = engine.createDomain("demo");
             List<Guest> guests = new ArrayList<>();
             for (int g = 0; g < guestCount; g++) {
                 Guest guest = engine.createGuest(domain, "vm-" + (g + 1), guestBytes);
-                workload.load(g, guest);
+                mix.load(g, guest);
                 guests.add(guest);
             }
             Stage before = Stage.of("before merging", engine);
-            int scans = MergeUntilStable.run(engine);
+            int scans = engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE);
             long checked = workload.verify(guests);
             Stage merged = Stage.of("after merging", engine);
             workload.writeAfterMerge(guests);
@@ -210,12 +213,12 @@ final class DemoCommand implements Callable<Integer> {
         root.put("guest_count", guestCount);
         root.set("image", ImageBootReport.json(boot));
         root.put("guest_mib", guestMib);
-        root.put("seed", DemoWorkload.SEED);
+        root.put("seed", workload.mix().seed());
         root.putObject("page_mix_percent")
-                .put("os_image", DemoWorkload.OS_IMAGE_PERCENT)
-                .put("zeroed", DemoWorkload.ZEROED_PERCENT)
-                .put("unique", DemoWorkload.UNIQUE_PERCENT)
-                .put("written_after_boot", DemoWorkload.WRITTEN_AFTER_BOOT_PERCENT);
+                .put("os_image", PageMix.DEFAULT_UNCHANGED_IMAGE_PERCENT)
+                .put("zeroed", PageMix.ZERO_PERCENT)
+                .put("unique", PageMix.DEFAULT_UNIQUE_PERCENT)
+                .put("written_after_boot", PageMix.WRITTEN_AFTER_BOOT_PERCENT);
         root.put("full_scans_to_settle", scans);
         root.put("pages_written_after_merge", 2L * workload.writesAfterMerge());
         root.put("pages_verified", checked);
@@ -236,8 +239,8 @@ final class DemoCommand implements Callable<Integer> {
         out.append(String.format(Locale.ROOT, "Merge: %d guests of %d MiB in one merge domain, seed 0x%x. Page mix "
                         + "of each guest (pages):%n  %d OS image (identical in every guest), %d zeroed, %d unique, "
                         + "%d written after boot.%n",
-                guestCount, guestMib, DemoWorkload.SEED, workload.osPages(), workload.zeroedPages(),
-                workload.uniquePages(), workload.writtenAfterBootPages()));
+                guestCount, guestMib, workload.mix().seed(), workload.mix().unchangedImagePages(),
+                workload.mix().zeroPages(), workload.mix().uniquePages(), workload.mix().writtenAfterBootPages()));
         out.append(String.format(Locale.ROOT, "Merged in %d full scans (use_zero_pages=1, smart_scan=0). Then "
                         + "vm-1 wrote to %d of its shared OS image pages and vm-2 to %d of its zero pages.%n",
                 scans, workload.writesAfterMerge(), workload.writesAfterMerge()));

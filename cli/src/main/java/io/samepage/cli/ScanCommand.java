@@ -10,6 +10,7 @@ import io.samepage.core.Guest;
 import io.samepage.core.GuestCounters;
 import io.samepage.core.MergeDomain;
 import io.samepage.core.ScanKnobs;
+import io.samepage.core.Scanner;
 import io.samepage.hashing.Pages;
 import io.samepage.host.KernelKsm;
 import java.io.PrintWriter;
@@ -32,7 +33,7 @@ import picocli.CommandLine.Parameters;
  * <p>Each source (a raw memory dump or a QEMU memory-backend file) becomes one guest of the same size
  * in a fresh engine ({@link SourceFile} says how it is read). The scanner then runs full scans in this
  * thread, with {@code smart_scan} off so no page is skipped, until two in a row change nothing
- * ({@link MergeUntilStable}), and the command prints the engine's counters overall and per guest.
+ * ({@link Scanner#scanUntilStable}), and the command prints the engine's counters overall and per guest.
  *
  * <p>Every source is checked before any is loaded, so bad input costs nothing and prints nothing on
  * stdout. The sources' non-zero content is held in host memory while they load, before merging frees
@@ -241,7 +242,7 @@ final class ScanCommand implements Callable<Integer> {
                 loads.add(load(process, guest, kernelKsm));
                 written += guest.pageCount();
             }
-            int scans = MergeUntilStable.run(engine);
+            int scans = engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE);
             EngineCounters counters = engine.counters();
             List<GuestCounters> guests = new ArrayList<>();
             for (Guest guest : engine.guests()) {

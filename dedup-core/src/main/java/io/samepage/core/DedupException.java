@@ -8,7 +8,8 @@ package io.samepage.core;
  * package overview): a refused write leaves the guest's memory as it was, a refused knob keeps its
  * old value, a refused merge leaves both pages as they were. The one exception: a write to a mapped
  * guest that spans pages stops at the page whose copy-on-write remap the host refused, and the
- * message says so.
+ * message says so. {@link Kind#NOT_SETTLED} reports a bound reached, not a refusal: the full scans done
+ * before it stand, each of them complete.
  */
 public class DedupException extends RuntimeException {
 
@@ -25,7 +26,12 @@ public class DedupException extends RuntimeException {
         /** The guest (or engine) has been destroyed or closed. */
         DESTROYED,
         /** The host refused what the engine asked of it: a mapping, a remap, memory. */
-        HOST_REFUSED
+        HOST_REFUSED,
+        /**
+         * Guest memory kept changing while the scanner was stepped until stable: full scans still changed
+         * the counters when {@link Scanner#scanUntilStable} reached its bound.
+         */
+        NOT_SETTLED
     }
 
     private final Kind kind;

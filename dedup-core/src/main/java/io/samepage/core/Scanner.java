@@ -3,6 +3,7 @@ package io.samepage.core;
 import io.samepage.hashing.PageHasher;
 import java.lang.management.ManagementFactory;
 import java.lang.management.ThreadMXBean;
+import java.util.Objects;
 import java.util.concurrent.locks.ReentrantLock;
 import org.agrona.concurrent.Agent;
 import org.agrona.concurrent.AgentTerminationException;
@@ -10,7 +11,8 @@ import org.agrona.concurrent.AgentTerminationException;
 /**
  * KSM's scanner as an Agrona {@link Agent}: each duty cycle visits {@code pages_to_scan} guest pages
  * ({@value #CHUNK_PAGES} of each guest in turn), then waits {@code sleep_millisecs}. Run it on an {@code AgentRunner}, or step it in the
- * caller's thread with {@link #scanBatch} and {@link #scanFullPass} (embedding programs, tests, the CLI).
+ * caller's thread with {@link #scanBatch}, {@link #scanFullPass} and {@link #scanUntilStable} (embedding
+ * programs, tests, the CLI, the benchmarks).
  *
  * <p>Each visit is a {@link PageVisitor}'s (KSM's rules, the indexes, merges and their failure
  * atomicity); this class owns the duty cycle, the batches, the full scans ({@link ScanCursor}), the
@@ -33,6 +35,19 @@ public final class Scanner implements Agent {
 
     /** Pages of one guest visited before the next guest's same pages ({@link ScanCursor}). */
     static final int CHUNK_PAGES = ScanCursor.CHUNK_PAGES;
+
+    /** Guest pages per batch of {@link #scanFullPass} and {@link #scanUntilStable(int)}. */
+    public static final int FULL_PASS_BATCH_PAGES = 4096;
+
+    /**
+     * The bound on {@link #scanUntilStable}'s full scans that Samepage's own callers use (the CLI, the
+     * density suite, the benchmarks): far more than static guests need, so reaching it means a guest's
+     * memory keeps changing.
+     */
+    public static final int DEFAULT_MAX_FULL_SCANS_TO_SETTLE = 64;
+
+    /** Full scans in a row that must change nothing before {@link #scanUntilStable} returns. */
+    private static final int QUIET_FULL_SCANS = 2;
 
     private final DedupEngine engine;
     private final FramePool pool;
@@ -167,10 +182,88 @@ public final class Scanner implements Agent {
     public void scanFullPass() {
         long target = fullScans + 1;
         while (fullScans < target) {
-            if (scanBatch(4096) == 0 && engine.guests().isEmpty()) {
+            if (scanBatch(FULL_PASS_BATCH_PAGES) == 0 && engine.guests().isEmpty()) {
                 return;
             }
         }
+    }
+
+    /**
+     * Scans in the caller's thread until two full scans in a row change nothing; {@link
+     * #scanUntilStable(int, int, Runnable)} with batches of {@value #FULL_PASS_BATCH_PAGES} pages and nothing
+     * to do between them.
+     *
+     * @return the full scans this call completed
+     */
+    public int scanUntilStable(int maxFullScans) {
+        return scanUntilStable(maxFullScans, FULL_PASS_BATCH_PAGES, () -> { });
+    }
+
+    /**
+     * Steps the scanner in the caller's thread, {@code batchPages} guest pages a batch ({@link #scanBatch}),
+     * until two full scans in a row change nothing: after each, the same {@code pages_shared}, {@code
+     * pages_sharing}, {@code pages_unshared}, {@code pages_volatile} and {@code ksm_zero_pages} as after the
+     * one before, and no merge ({@link #merges()}). A full scan in progress when it is called counts as the
+     * first. With no live guest there is nothing to scan, and it returns at once.
+     *
+     * <p>Why two: KSM's volatility rule merges a page only on a visit that finds its hash unchanged since
+     * the last one, so the first full scan over new content only records hashes and merges nothing, and a
+     * page can wait one more scan for a twin whose page lock was busy. Two quiet scans in a row mean every
+     * page had its chance. Static guests settle in four or five full scans; {@code maxFullScans} bounds a
+     * guest whose memory keeps changing. This is the one definition of "merged until stable" in Samepage.
+     *
+     * @param maxFullScans the most full scans to run, at least 2
+     * @param batchPages   guest pages per batch, at least 1
+     * @param afterBatch   run after every batch, in this thread: a caller samples its counters here
+     * @return the full scans this call completed
+     * @throws DedupException {@link DedupException.Kind#NOT_SETTLED} if a full scan still changed something
+     *                        after {@code maxFullScans} (the merges done stand); {@link
+     *                        DedupException.Kind#INVALID_ARGUMENT} for a bound or batch out of range; and
+     *                        whatever a batch throws ({@link #scanBatch})
+     */
+    public int scanUntilStable(int maxFullScans, int batchPages, Runnable afterBatch) {
+        if (maxFullScans < QUIET_FULL_SCANS) {
+            throw new DedupException(DedupException.Kind.INVALID_ARGUMENT, "maxFullScans " + maxFullScans
+                    + ": must be at least " + QUIET_FULL_SCANS + ", the quiet full scans that show the counters settled");
+        }
+        if (batchPages < 1) {
+            throw new DedupException(DedupException.Kind.INVALID_ARGUMENT, "batchPages " + batchPages
+                    + ": a batch visits at least one page");
+        }
+        Objects.requireNonNull(afterBatch, "afterBatch");
+        long start = fullScans;
+        ScanOutcome last = outcome();
+        int quiet = 0;
+        while (quiet < QUIET_FULL_SCANS) {
+            long before = fullScans;
+            int visited = scanBatch(batchPages);
+            afterBatch.run();
+            if (fullScans == before) {
+                if (visited == 0) {
+                    break;                  // no live guest: nothing to scan
+                }
+                continue;
+            }
+            ScanOutcome now = outcome();
+            quiet = now.equals(last) ? quiet + 1 : 0;
+            last = now;
+            if (quiet < QUIET_FULL_SCANS && fullScans - start >= maxFullScans) {
+                throw new DedupException(DedupException.Kind.NOT_SETTLED, "the counters still changed after "
+                        + maxFullScans + " full scans; is a guest's memory changing while it is scanned?");
+            }
+        }
+        return (int) (fullScans - start);
+    }
+
+    private ScanOutcome outcome() {
+        EngineCounters c = engine.counters();
+        return new ScanOutcome(c.pagesShared(), c.pagesSharing(), c.pagesUnshared(), c.pagesVolatile(),
+                c.ksmZeroPages(), merges());
+    }
+
+    /** What a full scan that changes something changes: equal before and after a full scan, it changed nothing. */
+    private record ScanOutcome(long pagesShared, long pagesSharing, long pagesUnshared, long pagesVolatile,
+            long ksmZeroPages, long merges) {
     }
 
     public long fullScans() {

@@ -5,15 +5,11 @@ import io.samepage.core.EngineContext;
 import io.samepage.core.EngineCounters;
 import io.samepage.core.Guest;
 import io.samepage.core.MergeDomain;
-import io.samepage.hashing.Pages;
+import io.samepage.core.Scanner;
+import io.samepage.density.PageMix;
 import io.samepage.image.ImageIndex;
 import io.samepage.image.ImageLoader;
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.nio.channels.FileChannel;
-import java.nio.file.StandardOpenOption;
+import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -35,14 +31,13 @@ import org.openjdk.jmh.annotations.Warmup;
  * one merge domain, {@code use_zero_pages} on, one whole operation per measured invocation
  * ({@code SingleShotTime}).
  *
- * <p>The guests hold the suite's default mix: the image's first blocks (half of the guest, of which 5%
- * of the guest's pages are then overwritten by the guest), 25% zeroed, 25% unique random pages. The
- * image is the JDK this runs on ({@code java.home}) or {@code -p image=PATH}; its index is built once per
- * fork. Unlike the suite's {@code GuestContent}, a page written after boot here is stamped with its own
- * guest and page numbers rather than seeded bytes: only that it differs matters.
+ * <p>The guests hold the suite's page mix with its defaults ({@link PageMix#density}: the image's first
+ * blocks, some written after boot, zeroed pages, unique pages; the same bytes as {@code samepage bench
+ * density --guest-mib 64}). The image is the JDK this runs on ({@code java.home}) or {@code -p
+ * image=PATH}; its index and the mix are built once per fork.
  * <ul>
  *   <li>{@code postLoadMerge}: mode (b). Set up: every guest written by plain writes. Measured: the
- *       scanner stepped in this thread until two full scans in a row change nothing.</li>
+ *       scanner stepped in this thread until two full scans in a row change nothing ({@link Scanner#scanUntilStable}).</li>
  *   <li>{@code preLoadIndexLoad}: mode (c), first half. Set up: N empty guests. Measured: each loads
  *       the image's blocks through {@link ImageLoader} (resident blocks mapped, not read).</li>
  *   <li>{@code preLoadScan}: mode (c), second half. Set up: the index loads and the guests' own writes.
@@ -58,10 +53,9 @@ import org.openjdk.jmh.annotations.Warmup;
 @Measurement(iterations = 5)
 public class DensityBenchmark {
 
-    private static final int PAGE = Pages.PAGE_SIZE;
-    private static final long SEED = 0x5A3E_9A6E_2008_0006L;
+    private static final long HASH_SEED = 0x5A3E_9A6E_2008_0006L;
 
-    /** The image, its index, and the guests' sizes: one per fork. */
+    /** The image, its index, the guests' sizes and their page mix: one per fork. */
     @State(Scope.Benchmark)
     public static class Image {
 
@@ -76,51 +70,24 @@ public class DensityBenchmark {
         public int guestMib;
 
         ImageIndex index;
-        Arena arena;
-        MemorySegment imageBytes;
-        int pagesPerGuest;
-        int imagePages;
-        int zeroPages;
+        PageMix mix;
 
         @Setup(Level.Trial)
         public void build() {
-            index = ImageIndex.build(ImageLoadBenchmark.imagePath(image));
-            pagesPerGuest = guestMib << 20 >> Pages.PAGE_SHIFT;
-            imagePages = (int) Math.min(pagesPerGuest / 2, index.blockCount());
-            zeroPages = pagesPerGuest - imagePages - pagesPerGuest / 4;
-            arena = Arena.ofShared();
-            imageBytes = arena.allocate((long) imagePages * PAGE, PAGE);
-            readPrefix();
+            Path path = ImageLoadBenchmark.imagePath(image);
+            index = ImageIndex.build(path);
+            mix = PageMix.density(path, guests, guestMib, PageMix.DEFAULT_UNIQUE_PERCENT, PageMix.DEFAULT_SEED);
         }
 
         @TearDown(Level.Trial)
         public void close() {
-            arena.close();
+            mix.close();
             index.close();
         }
 
-        private void readPrefix() {
-            var layout = index.layout();
-            long end = (long) imagePages * PAGE;
-            for (var extent : layout.extents()) {
-                if (extent.imageOffset() >= end) {
-                    break;
-                }
-                long length = Math.min(extent.length(), end - extent.imageOffset());
-                try (FileChannel channel = FileChannel.open(layout.pathOf(extent), StandardOpenOption.READ)) {
-                    var into = imageBytes.asSlice(extent.imageOffset(), length).asByteBuffer();
-                    while (into.hasRemaining() && channel.read(into, into.position()) >= 0) {
-                        // Reads until the extent is in, or the file ends (then the rest stays zero).
-                    }
-                } catch (IOException e) {
-                    throw new UncheckedIOException(e);
-                }
-            }
-        }
-
         DedupEngine newEngine() {
-            EngineContext context = new EngineContext().poolBytes((long) guests * pagesPerGuest * PAGE + (16L << 20))
-                    .hashSeed(SEED).warmFrames(0);
+            EngineContext context = new EngineContext().poolBytes(guests * mix.guestBytes() + (16L << 20))
+                    .hashSeed(HASH_SEED).warmFrames(0);
             context.knobs().useZeroPages(true);
             return DedupEngine.create(context.conclude());
         }
@@ -129,30 +96,9 @@ public class DensityBenchmark {
             MergeDomain domain = engine.createDomain("density");
             Guest[] created = new Guest[guests];
             for (int g = 0; g < guests; g++) {
-                created[g] = engine.createGuest(domain, "vm-" + g, (long) pagesPerGuest * PAGE);
+                created[g] = engine.createGuest(domain, "vm-" + g, mix.guestBytes());
             }
             return created;
-        }
-
-        /** The guest's writes after its image is in: stamps on 5% of its pages, zeroed pages, unique pages. */
-        void writeOwnPages(Guest guest, int g) {
-            byte[] stamp = new byte[Long.BYTES * 2];
-            int written = Math.min(imagePages, pagesPerGuest / 20);
-            long stride = Math.max(1, imagePages / Math.max(1, written));
-            for (int w = 0; w < written; w++) {
-                long page = (w * stride + g) % imagePages;
-                java.nio.ByteBuffer.wrap(stamp).putLong(g).putLong(page);
-                guest.write(page * PAGE, stamp, 0, stamp.length);
-            }
-            try (Arena local = Arena.ofConfined()) {
-                MemorySegment zeros = local.allocate((long) zeroPages * PAGE);
-                guest.write((long) imagePages * PAGE, zeros);
-                MemorySegment page = local.allocate(PAGE);
-                for (int p = imagePages + zeroPages; p < pagesPerGuest; p++) {
-                    EngineWorkload.fillPage(page, (long) g << 32 | p);
-                    guest.write((long) p * PAGE, page);
-                }
-            }
         }
     }
 
@@ -167,8 +113,7 @@ public class DensityBenchmark {
             engine = image.newEngine();
             Guest[] guests = image.createGuests(engine);
             for (int g = 0; g < guests.length; g++) {
-                guests[g].write(0, image.imageBytes);
-                image.writeOwnPages(guests[g], g);
+                image.mix.load(g, guests[g]);
             }
         }
 
@@ -212,8 +157,8 @@ public class DensityBenchmark {
             try (ImageLoader loader = new ImageLoader(image.index, engine)) {
                 Guest[] guests = image.createGuests(engine);
                 for (int g = 0; g < guests.length; g++) {
-                    loader.load(guests[g], 0, 0, image.imagePages);
-                    image.writeOwnPages(guests[g], g);
+                    loader.load(guests[g], 0, 0, image.mix.imagePages());
+                    image.mix.writeOwnPages(g, guests[g]);
                 }
             }
         }
@@ -226,39 +171,22 @@ public class DensityBenchmark {
 
     @Benchmark
     public EngineCounters postLoadMerge(Written written) {
-        return scanUntilStable(written.engine);
+        written.engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE);
+        return written.engine.counters();
     }
 
     @Benchmark
     public long preLoadIndexLoad(Image image, Empty empty) {
         long read = 0;
         for (Guest guest : empty.guests) {
-            read += empty.loader.load(guest, 0, 0, image.imagePages).blocksRead();
+            read += empty.loader.load(guest, 0, 0, image.mix.imagePages()).blocksRead();
         }
         return read;
     }
 
     @Benchmark
     public EngineCounters preLoadScan(IndexLoaded loaded) {
-        return scanUntilStable(loaded.engine);
-    }
-
-    /** Full scans until two in a row change no sharing counter (the suite's and the CLI's rule). */
-    static EngineCounters scanUntilStable(DedupEngine engine) {
-        EngineCounters last = engine.counters();
-        int quiet = 0;
-        for (int scans = 0; quiet < 2; scans++) {
-            if (scans == 64) {
-                throw new IllegalStateException("the counters still changed after 64 full scans: " + last);
-            }
-            engine.scanner().scanFullPass();
-            EngineCounters now = engine.counters();
-            boolean same = now.pagesShared() == last.pagesShared() && now.pagesSharing() == last.pagesSharing()
-                    && now.pagesUnshared() == last.pagesUnshared() && now.pagesVolatile() == last.pagesVolatile()
-                    && now.ksmZeroPages() == last.ksmZeroPages();
-            quiet = same ? quiet + 1 : 0;
-            last = now;
-        }
-        return last;
+        loaded.engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE);
+        return loaded.engine.counters();
     }
 }

@@ -1,20 +1,19 @@
 package io.samepage.cli.bench;
 
 import io.samepage.cli.CommandException;
-import io.samepage.hashing.ContentDigest;
-import io.samepage.image.ImageIndex;
-import io.samepage.image.ImageIndexException;
-import io.samepage.host.KernelKsm;
+import io.samepage.density.DensityException;
+import io.samepage.density.DensityReport;
+import io.samepage.density.DensityResults;
+import io.samepage.density.DensitySuite;
+import io.samepage.density.DensitySuite.KsmDefaults;
+import io.samepage.density.PageMix;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.lang.management.ManagementFactory;
-import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.HashSet;
 import java.util.List;
-import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -23,14 +22,11 @@ import picocli.CommandLine.Option;
 /**
  * {@code samepage bench density}: how many guests fit, measured beside kernel KSM and containers.
  *
- * <p>For each N of {@code --guests}, the same guest content ({@link GuestContent}) is held five ways:
- * (a) without deduplication and (b) merged by the engine's scanner after load ({@link EngineModes}),
- * (c) loaded through the image index then scanned ({@link EngineModes}), (d) by kernel KSM in a helper
- * process, at its full rate at every N and at its defaults at the largest N ({@link KsmMode}), and (e)
- * the container-equivalent model ({@link ContainerModel}). It writes {@code density.json},
- * {@code density.md} and {@code density.png} under {@code --out} ({@link DensityReport},
- * {@link DensityChart}) and prints the Markdown, which ends with each must-show and whether this run
- * met it. The must-shows are reported, not enforced: the exit code is 0 either way.
+ * <p>The options, their checks and the output; the measuring is the density suite's ({@link
+ * DensitySuite}, in the density module). It writes {@code density.json}, {@code density.md} and
+ * {@code density.png} under {@code --out} ({@link DensityReport}) and prints the Markdown, which ends with
+ * each must-show and whether this run met it. The must-shows are reported, not enforced: the exit code is
+ * 0 either way.
  */
 @Command(
         name = "density",
@@ -67,7 +63,7 @@ import picocli.CommandLine.Option;
                     + "per-guest.",
             "",
             "Kernel KSM needs root and /sys/kernel/mm/ksm; elsewhere (d) is skipped with a note. It takes the lock "
-                    + KsmMode.LOCK_FILE + ", sets use_zero_pages=1 and the rate, and always writes run=2 and "
+                    + DensitySuite.KSM_LOCK_FILE + ", sets use_zero_pages=1 and the rate, and always writes run=2 and "
                     + "restores every knob it changed afterwards, on Ctrl-C too.",
             "",
             "Exit codes: 0 success (whether or not each must-show was met; the output says); 1 failure while "
@@ -97,8 +93,8 @@ public final class DensityCommand implements Callable<Integer> {
                     + "Default: the JDK this command runs on, ${DEFAULT-VALUE}.")
     private Path image;
 
-    @Option(names = "--unique-percent", paramLabel = "P", defaultValue = "" + GuestContent.DEFAULT_UNIQUE_PERCENT,
-            description = "Pages unique to each guest, in percent, 0 to " + GuestContent.MAX_UNIQUE_PERCENT
+    @Option(names = "--unique-percent", paramLabel = "P", defaultValue = "" + PageMix.DEFAULT_UNIQUE_PERCENT,
+            description = "Pages unique to each guest, in percent, 0 to " + PageMix.MAX_UNIQUE_PERCENT
                     + ". Default: ${DEFAULT-VALUE}.")
     private int uniquePercent;
 
@@ -107,7 +103,7 @@ public final class DensityCommand implements Callable<Integer> {
                     + "${DEFAULT-VALUE}.")
     private long budgetMib;
 
-    @Option(names = "--seed", paramLabel = "SEED", defaultValue = "" + GuestContent.DEFAULT_SEED,
+    @Option(names = "--seed", paramLabel = "SEED", defaultValue = "" + PageMix.DEFAULT_SEED,
             description = "Seed of the guest content. Default: ${DEFAULT-VALUE}.")
     private long seed;
 
@@ -135,26 +131,31 @@ public final class DensityCommand implements Callable<Integer> {
     static final int MAX_GUESTS = 1024;
     static final int MAX_GUEST_MIB = 1 << 20;
 
-    /** Where KSM runs at its defaults. */
-    enum KsmDefaults { largest, all, none }
-
     @Override
     public Integer call() {
         PrintWriter err = spec.commandLine().getErr();
         int[] counts = validate();
-        long start = System.nanoTime();
-        try (GuestContent content = new GuestContent(image, counts[counts.length - 1], guestMib, uniquePercent,
-                seed)) {
-            DensityResults results = new DensityResults(content, counts, budgetMib, ksmTimeoutSeconds);
-            measure(results, counts, err);
-            results.wallSeconds((System.nanoTime() - start) / 1e9);
-            DensityReport report = new DensityReport(results, commandLine());
-            String md = report.markdown();
-            String js = report.json();
-            write(results, md, js);
-            spec.commandLine().getOut().print(json ? js : md);
-            spec.commandLine().getOut().flush();
+        DensitySuite.Settings settings = new DensitySuite.Settings(image, counts, guestMib, uniquePercent, seed,
+                budgetMib, ksmTimeoutSeconds, ksmDefaults, !noKsm);
+        DensityReport report;
+        try {
+            DensityResults results = DensitySuite.run(settings, step -> {
+                err.println("samepage bench density: " + step);
+                err.flush();
+            });
+            report = new DensityReport(results, commandLine());
+        } catch (DensityException e) {
+            throw e.kind() == DensityException.Kind.BAD_IMAGE
+                    ? CommandException.badInput("--image " + image + ": " + e.getMessage())
+                    : CommandException.failure(e.getMessage());
         }
+        try {
+            report.write(out);
+        } catch (IOException e) {
+            throw CommandException.failure("--out " + out + ": cannot write the report: " + e.getMessage());
+        }
+        spec.commandLine().getOut().print(json ? report.json() : report.markdown());
+        spec.commandLine().getOut().flush();
         return 0;
     }
 
@@ -168,9 +169,9 @@ public final class DensityCommand implements Callable<Integer> {
         if (guestMib < 1 || guestMib > MAX_GUEST_MIB) {
             throw CommandException.badInput("--guest-mib " + guestMib + ": must be 1 to " + MAX_GUEST_MIB);
         }
-        if (uniquePercent < 0 || uniquePercent > GuestContent.MAX_UNIQUE_PERCENT) {
+        if (uniquePercent < 0 || uniquePercent > PageMix.MAX_UNIQUE_PERCENT) {
             throw CommandException.badInput("--unique-percent " + uniquePercent + ": must be 0 to "
-                    + GuestContent.MAX_UNIQUE_PERCENT + " (25% are zeroed and 5% written after boot)");
+                    + PageMix.MAX_UNIQUE_PERCENT + " (25% are zeroed and 5% written after boot)");
         }
         if (budgetMib < 1) {
             throw CommandException.badInput("--budget-mib " + budgetMib + ": must be at least 1");
@@ -197,88 +198,6 @@ public final class DensityCommand implements Callable<Integer> {
             throw CommandException.badInput("--out " + out + ": not writable");
         }
         return counts;
-    }
-
-    private void measure(DensityResults results, int[] counts, PrintWriter err) {
-        GuestContent content = results.content();
-        long buildStart = System.nanoTime();
-        try (ImageIndex index = ImageIndex.build(image)) {
-            results.indexBuildSeconds((System.nanoTime() - buildStart) / 1e9);
-            results.distinctImagePages(distinctNonZero(index, content.imagePages()));
-            progress(err, 1, "warm-up of (b) and (c), not recorded");
-            EngineModes.postLoad(content, 1);
-            EngineModes.preLoad(content, index, 1);
-            for (int n : counts) {
-                progress(err, n, "(a), (b)");
-                EngineModes.postLoad(content, n).forEach(results::add);
-                progress(err, n, "(c)");
-                results.add(EngineModes.preLoad(content, index, n));
-                results.add(ContainerModel.of(content, n));
-            }
-        } catch (ImageIndexException e) {
-            throw CommandException.badInput("--image " + image + ": " + e.getMessage());
-        }
-        measureKsm(results, counts, err);
-    }
-
-    private void measureKsm(DensityResults results, int[] counts, PrintWriter err) {
-        if (noKsm) {
-            results.note(Mode.KSM_FULL_RATE, "skipped: --no-ksm");
-            results.note(Mode.KSM_DEFAULTS, "skipped: --no-ksm");
-            return;
-        }
-        KernelKsm kernel = KernelKsm.system();
-        String unavailable = KsmMode.unavailableReason(kernel);
-        if (unavailable != null) {
-            results.note(Mode.KSM_FULL_RATE, "skipped: " + unavailable);
-            results.note(Mode.KSM_DEFAULTS, "skipped: " + unavailable);
-            return;
-        }
-        if (ksmDefaults == KsmDefaults.none) {
-            results.note(Mode.KSM_DEFAULTS, "skipped: --ksm-defaults none");
-        }
-        try (KsmMode ksm = KsmMode.open(kernel)) {
-            for (int n : counts) {
-                progress(err, n, "(d) full rate");
-                ModeResult full = ksm.run(results.content(), n, KsmMode.Rate.FULL, ksmTimeoutSeconds, 0);
-                results.add(full);
-                boolean defaults = ksmDefaults == KsmDefaults.all
-                        || ksmDefaults == KsmDefaults.largest && n == counts[counts.length - 1];
-                if (defaults) {
-                    progress(err, n, "(d) KSM defaults, up to " + ksmTimeoutSeconds + " s");
-                    results.add(ksm.run(results.content(), n, KsmMode.Rate.DEFAULTS, ksmTimeoutSeconds,
-                            full.savedPages()));
-                }
-            }
-        }
-    }
-
-    private static void progress(PrintWriter err, int n, String modes) {
-        err.println("samepage bench density: N=" + n + ": " + modes);
-        err.flush();
-    }
-
-    /** Distinct non-zero blocks among the image's first {@code blocks}, by SHA-256. */
-    private static long distinctNonZero(ImageIndex index, long blocks) {
-        Set<ByteBuffer> distinct = new HashSet<>();
-        for (long b = 0; b < blocks; b++) {
-            if (!index.isZero(b)) {
-                byte[] digest = new byte[ContentDigest.LENGTH];
-                index.digest(b, digest, 0);
-                distinct.add(ByteBuffer.wrap(digest));
-            }
-        }
-        return distinct.size();
-    }
-
-    private void write(DensityResults results, String md, String js) {
-        try {
-            Files.writeString(out.resolve("density.json"), js);
-            Files.writeString(out.resolve("density.md"), md);
-            DensityChart.write(results, out.resolve("density.png"));
-        } catch (IOException e) {
-            throw CommandException.failure("--out " + out + ": cannot write the report: " + e.getMessage());
-        }
     }
 
     /** The command as given, for the report: {@code samepage bench density ARGS}. */

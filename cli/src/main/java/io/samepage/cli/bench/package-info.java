@@ -1,22 +1,6 @@
 /**
- * {@code samepage bench}: the density suite, which tests the project's headline claim that page
- * deduplication plus a pre-load image index closes the density gap between VMs and containers.
- *
- * <p>For each N, the same guest content ({@link io.samepage.cli.bench.GuestContent}: an image's blocks,
- * zeroed pages, unique pages, pages written after boot; seeded) is held five ways: (a) without
- * deduplication, (b) by the engine's scanner after load, (c) through the image index then the scanner
- * ({@link io.samepage.cli.bench.EngineModes}), (d) by kernel KSM on the same bytes in a helper process
- * ({@link io.samepage.cli.bench.KsmMode}, {@link io.samepage.cli.bench.KsmHelper}), and (e) as containers
- * of the image would hold it ({@link io.samepage.cli.bench.ContainerModel}, a model). Each mode reports
- * host bytes, and the timed ones the seconds and CPU-seconds until 99% of their final sharing
- * ({@link io.samepage.cli.bench.SharingTrace}); a straight line through the two largest N gives the guests
- * that fit in a budget ({@link io.samepage.cli.bench.Fit}). The report, the chart and the must-show
- * verdicts are computed from the measurements of the run that prints them, never from constants.
- *
- * <p>Invariants: every mode sees byte-identical guest memory; kernel KSM is driven only under the
- * host-wide lock the end-to-end tests take, and its knobs are always restored and everything unmerged
- * afterwards. Rejected alternative: measuring (d) through QEMU guests. A helper process with private
- * anonymous mergeable memory gives KSM exactly the bytes the engine sees, with no guest kernel changing
- * them, and needs neither QEMU nor a guest image.
+ * {@code samepage bench}: the commands that run Samepage's measurements. They parse and check their
+ * options, call the density module ({@link io.samepage.density.DensitySuite}), print the report and map
+ * its errors to exit codes; the measuring is the density module's.
  */
 package io.samepage.cli.bench;

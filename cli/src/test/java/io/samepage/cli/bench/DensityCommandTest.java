@@ -2,7 +2,6 @@ package io.samepage.cli.bench;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -14,10 +13,14 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
+import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** {@code samepage bench density} in this JVM: option validation, and the files and JSON it writes. */
+/**
+ * {@code samepage bench density} in this JVM: option validation, and what it prints and writes. What the
+ * report holds is the density module's test ({@code DensitySuiteTest}).
+ */
 class DensityCommandTest {
 
     /** What one run printed and returned. */
@@ -36,8 +39,15 @@ class DensityCommandTest {
     @TempDir
     Path dir;
 
+    /** A file of 300 blocks of random bytes: no zero block, no two blocks alike. */
+    private Path image() throws Exception {
+        byte[] bytes = new byte[300 * 4096];
+        new SplittableRandom(1).nextBytes(bytes);
+        return Files.write(dir.resolve("image.raw"), bytes);
+    }
+
     private String[] density(String... args) throws Exception {
-        Path image = TestImages.randomFile(dir, 300, 1);
+        Path image = image();
         List<String> all = new java.util.ArrayList<>(List.of("bench", "density", "--image", image.toString(),
                 "--out", dir.resolve("out").toString(), "--no-ksm"));
         all.addAll(Arrays.asList(args));
@@ -80,7 +90,7 @@ class DensityCommandTest {
     }
 
     @Test
-    void jsonListsEveryModeAtEveryGuestCountAndTheFilesAreWritten() throws Exception {
+    void jsonIsPrintedAndWrittenBesideTheMarkdownAndTheChart() throws Exception {
         Run run = Run.of(density("--guests", "2,1", "--guest-mib", "1", "--json"));
         assertEquals(0, run.exitCode(), run.stderr());
         JsonNode json = new ObjectMapper().readTree(run.stdout());
@@ -89,42 +99,16 @@ class DensityCommandTest {
         assertTrue(Files.readString(out.resolve("density.md")).contains("| guests |"));
         byte[] png = Files.readAllBytes(out.resolve("density.png"));
         assertArrayEquals(new byte[] {(byte) 0x89, 'P', 'N', 'G'}, Arrays.copyOf(png, 4));
-
         assertEquals("[1,2]", json.get("inputs").get("guests").toString(), "sorted");
-        assertEquals(256, json.get("content").get("pages_per_guest").asInt());
-        for (String mode : List.of("no_dedup", "post_load", "pre_load", "container")) {
-            JsonNode results = json.get("modes").get(mode).get("results");
-            assertEquals(2, results.size(), mode);
-            for (JsonNode r : results) {
-                assertTrue(r.get("ran").asBoolean() && r.get("host_bytes").asLong() > 0, mode + ": " + r);
-            }
-            assertTrue(json.get("modes").get(mode).get("fit_in_budget").get("guests").asLong() > 0, mode);
-        }
-        for (String mode : List.of("post_load", "pre_load")) {
-            for (JsonNode r : json.get("modes").get(mode).get("results")) {
-                assertTrue(r.get("seconds_to_99_percent").isNumber(), mode + ": " + r);
-                assertTrue(r.get("cpu_seconds_to_99_percent").isNumber(), mode + ": " + r);
-            }
-        }
-        for (String mode : List.of("ksm_defaults", "ksm_full_rate")) {
-            assertEquals(0, json.get("modes").get(mode).get("results").size(), mode);
-            assertEquals("skipped: --no-ksm", json.get("modes").get(mode).get("note").asText());
-        }
-        JsonNode checks = json.get("must_show");
-        assertEquals(5, checks.size());
-        assertTrue(checks.get(0).get("met").isBoolean() && checks.get(1).get("met").isBoolean(), checks.toString());
-        for (int i = 2; i < 5; i++) {
-            assertTrue(checks.get(i).get("met").isNull(), "needs KSM: " + checks.get(i));
-        }
+        assertTrue(json.get("command").asText().startsWith("samepage bench density --image "), json.get("command").asText());
+        assertTrue(run.stderr().startsWith("samepage bench density: N=1: warm-up"), run.stderr());
     }
 
     @Test
-    void markdownShowsEachMustShowWithItsVerdict() throws Exception {
+    void withoutJsonItPrintsTheMarkdown() throws Exception {
         Run run = Run.of(density("--guests", "1,2", "--guest-mib", "1"));
         assertEquals(0, run.exitCode(), run.stderr());
+        assertEquals(Files.readString(dir.resolve("out").resolve("density.md")), run.stdout());
         assertTrue(run.stdout().contains("## Must show"), run.stdout());
-        assertEquals(5, run.stdout().lines().filter(l -> l.startsWith("- ") && l.matches(".*\\*\\*(met|NOT met|not measured)\\*\\*")).count(),
-                run.stdout());
-        assertFalse(run.stdout().contains("NaN"), run.stdout());
     }
 }

@@ -1,4 +1,4 @@
-package io.samepage.cli.bench;
+package io.samepage.density;
 
 import io.samepage.linux.ClockTicks;
 import java.io.IOException;

@@ -1,4 +1,4 @@
-package io.samepage.cli.bench;
+package io.samepage.density;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;

@@ -1,4 +1,4 @@
-package io.samepage.cli.bench;
+package io.samepage.density;
 
 /** The density suite's ways of holding N guests, with the names the table, JSON and chart use. */
 enum Mode {

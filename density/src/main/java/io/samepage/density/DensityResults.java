@@ -1,4 +1,4 @@
-package io.samepage.cli.bench;
+package io.samepage.density;
 
 import java.util.ArrayList;
 import java.util.EnumMap;
@@ -6,13 +6,12 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Everything one {@code bench density} run measured: the inputs, each mode's result at each N, and
- * why a mode did not run. Filled by {@link DensityCommand}, read by the report, the chart and the
- * checks. Not thread safe.
+ * Everything one density run measured: the inputs, each mode's result at each N, and why a mode did
+ * not run. Filled by {@link DensitySuite}, read by the report, the chart and the checks. Not thread safe.
  */
-final class DensityResults {
+public final class DensityResults {
 
-    private final GuestContent content;
+    private final PageMix content;
     private final int[] guestCounts;
     private final long budgetMib;
     private final long ksmTimeoutSeconds;
@@ -22,7 +21,7 @@ final class DensityResults {
     private long distinctImagePages = -1;
     private double wallSeconds;
 
-    DensityResults(GuestContent content, int[] guestCounts, long budgetMib, long ksmTimeoutSeconds) {
+    DensityResults(PageMix content, int[] guestCounts, long budgetMib, long ksmTimeoutSeconds) {
         this.content = content;
         this.guestCounts = guestCounts.clone();
         this.budgetMib = budgetMib;
@@ -53,7 +52,7 @@ final class DensityResults {
         wallSeconds = seconds;
     }
 
-    GuestContent content() {
+    PageMix content() {
         return content;
     }
 

@@ -1,4 +1,4 @@
-package io.samepage.cli.bench;
+package io.samepage.density;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -36,7 +36,7 @@ class KsmModeTest {
         Map<String, String> before = knobs(ksm);
         ModeResult result;
         long touched;
-        try (GuestContent content = new GuestContent(image, n, 2, 25, 9); KsmMode mode = KsmMode.open(ksm)) {
+        try (PageMix content = PageMix.density(image, n, 2, 25, 9); KsmMode mode = KsmMode.open(ksm)) {
             touched = (long) n * content.pagesPerGuest();
             result = mode.run(content, n, KsmMode.Rate.FULL, 60, 0);
             // Shareable: the image pages not written after boot (one copy stays) and every zeroed page.

@@ -1,4 +1,4 @@
-package io.samepage.cli.bench;
+package io.samepage.density;
 
 import java.util.ArrayList;
 import java.util.List;

@@ -1,6 +1,5 @@
-package io.samepage.cli.bench;
+package io.samepage.density;
 
-import io.samepage.cli.CommandException;
 import io.samepage.hashing.Pages;
 import io.samepage.host.KernelKsm;
 import io.samepage.host.KernelKsmException;
@@ -107,7 +106,7 @@ final class KsmMode implements AutoCloseable {
      * Takes the lock (waiting for a test or another suite that holds it), remembers the knobs and stops
      * KSM ({@code run=2}).
      *
-     * @throws CommandException exit 1 if the lock cannot be taken or KSM is merging other processes' pages
+     * @throws DensityException {@link DensityException.Kind#FAILED} if the lock cannot be taken or KSM is merging other processes' pages
      */
     static KsmMode open(KernelKsm ksm) {
         try {
@@ -118,7 +117,7 @@ final class KsmMode implements AutoCloseable {
             session.start();
             return session;
         } catch (IOException e) {
-            throw CommandException.failure("cannot lock " + LOCK_FILE + ": " + e.getMessage());
+            throw DensityException.failed("cannot lock " + LOCK_FILE + ": " + e.getMessage());
         }
     }
 
@@ -127,7 +126,7 @@ final class KsmMode implements AutoCloseable {
         if (status.run() == 1 && status.pagesShared() > 0) {
             restored.set(true);
             releaseLock();
-            throw CommandException.failure("kernel KSM is merging other processes' pages (run=1, pages_shared="
+            throw DensityException.failed("kernel KSM is merging other processes' pages (run=1, pages_shared="
                     + status.pagesShared() + "); their merges would count as the helper's: stop it first "
                     + "(samepage ksm set run=2) or use --no-ksm");
         }
@@ -144,7 +143,7 @@ final class KsmMode implements AutoCloseable {
      * @param target pages saved that count as final for a run stopped by the timeout (the full-rate
      *               run's final saving at this N), or 0 to use this run's own last value
      */
-    ModeResult run(GuestContent content, int n, Rate rate, long timeoutSeconds, long target) {
+    ModeResult run(PageMix content, int n, Rate rate, long timeoutSeconds, long target) {
         List<String> command = new ArrayList<>(List.of(javaBinary(), "--enable-native-access=ALL-UNNAMED",
                 "-Xmx" + HELPER_HEAP_MIB + "m", "-cp", System.getProperty("java.class.path"),
                 KsmHelper.class.getName(), content.image().toString(), Integer.toString(n),
@@ -155,12 +154,12 @@ final class KsmMode implements AutoCloseable {
             helper = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
             touched = awaitReady(helper);
         } catch (IOException e) {
-            throw CommandException.failure("cannot start the KSM helper process: " + e.getMessage());
+            throw DensityException.failed("cannot start the KSM helper process: " + e.getMessage());
         }
         try {
             return measure(n, rate, timeoutSeconds, target, touched);
         } catch (IOException e) {
-            throw CommandException.failure("while kernel KSM ran: " + e.getMessage());
+            throw DensityException.failed("while kernel KSM ran: " + e.getMessage());
         } finally {
             endHelper();
             set(Map.of("run", "2"));
@@ -177,7 +176,7 @@ final class KsmMode implements AutoCloseable {
         knobs.put("sleep_millisecs", Long.toString(rate.sleepMillis));
         knobs.put("run", "1");
         if (restored.get()) {
-            throw CommandException.failure("stopped: kernel KSM was already restored (Ctrl-C?)");
+            throw DensityException.failed("stopped: kernel KSM was already restored (Ctrl-C?)");
         }
         long scans0 = counter("full_scans");
         long cpu0 = ksmd.cpuNanos();
@@ -227,7 +226,7 @@ final class KsmMode implements AutoCloseable {
         String line = out.readLine();
         if (line == null || !line.startsWith(KsmHelper.READY + " ")) {
             endHelper();
-            throw CommandException.failure("the KSM helper process did not get ready (it printed " + line
+            throw DensityException.failed("the KSM helper process did not get ready (it printed " + line
                     + "; its error, if any, is above)");
         }
         return Long.parseLong(line.substring(KsmHelper.READY.length() + 1).strip());
@@ -296,7 +295,7 @@ final class KsmMode implements AutoCloseable {
         try {
             ksm.set(knobs);
         } catch (KernelKsmException e) {
-            throw CommandException.failure("kernel KSM: " + e.getMessage());
+            throw DensityException.failed("kernel KSM: " + e.getMessage());
         }
     }
 
@@ -314,7 +313,7 @@ final class KsmMode implements AutoCloseable {
             Thread.sleep(millis);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw CommandException.failure("interrupted while kernel KSM ran");
+            throw DensityException.failed("interrupted while kernel KSM ran");
         }
     }
 

@@ -1,4 +1,4 @@
-package io.samepage.cli.bench;
+package io.samepage.density;
 
 import io.samepage.hashing.Pages;
 
@@ -23,7 +23,7 @@ final class ContainerModel {
     private ContainerModel() {
     }
 
-    static ModeResult of(GuestContent content, int n) {
+    static ModeResult of(PageMix content, int n) {
         long pages = content.imagePages() + (long) n * content.privatePages();
         long touched = (long) n * content.pagesPerGuest();
         return ModeResult.untimed(Mode.CONTAINER, n, pages * Pages.PAGE_SIZE, touched - pages,

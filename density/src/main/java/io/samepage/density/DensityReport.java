@@ -1,11 +1,14 @@
-package io.samepage.cli.bench;
+package io.samepage.density;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Instant;
 import java.util.List;
 import java.util.Locale;
@@ -13,10 +16,11 @@ import java.util.Locale;
 /**
  * {@code density.json} and {@code density.md} (which the command also prints) from one run's
  * {@link DensityResults}: inputs, host memory per mode and N, time and CPU-seconds to 99% of the final
- * sharing, guests that fit in the budget, and each must-show with its numbers and verdict.
- * JSON keys are snake_case; sizes are bytes, times seconds; a figure that was not measured is null.
+ * sharing, guests that fit in the budget, and each must-show with its numbers and verdict; and {@code
+ * density.png} ({@link DensityChart}). JSON keys are snake_case; sizes are bytes, times seconds; a figure
+ * that was not measured is null. Both texts are rendered once, so what is printed is what is written.
  */
-final class DensityReport {
+public final class DensityReport {
 
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
     private static final double MIB = 1 << 20;
@@ -24,25 +28,51 @@ final class DensityReport {
     private final DensityResults results;
     private final List<MustShow> mustShows;
     private final String commandLine;
+    private final String json;
+    private final String markdown;
 
-    DensityReport(DensityResults results, String commandLine) {
+    /**
+     * Renders the report of {@code results}.
+     *
+     * @param commandLine the command that ran the suite, as the report quotes it
+     */
+    public DensityReport(DensityResults results, String commandLine) {
         this.results = results;
         this.mustShows = MustShow.check(results);
         this.commandLine = commandLine;
+        this.json = renderJson();
+        this.markdown = renderMarkdown();
     }
 
     List<MustShow> mustShows() {
         return mustShows;
     }
 
-    String json() {
+    /** {@code density.json}. */
+    public String json() {
+        return json;
+    }
+
+    /** {@code density.md}. */
+    public String markdown() {
+        return markdown;
+    }
+
+    /** Writes {@code density.json}, {@code density.md} and {@code density.png} into {@code directory}. */
+    public void write(Path directory) throws IOException {
+        Files.writeString(directory.resolve("density.json"), json);
+        Files.writeString(directory.resolve("density.md"), markdown);
+        DensityChart.write(results, directory.resolve("density.png"));
+    }
+
+    private String renderJson() {
         ObjectNode root = JSON.createObjectNode();
         root.put("command", commandLine);
         root.put("date", Instant.now().toString());
         root.put("java", System.getProperty("java.vm.name") + " " + System.getProperty("java.vm.version"));
         root.put("cpus", Runtime.getRuntime().availableProcessors());
         root.put("wall_seconds", results.wallSeconds());
-        GuestContent c = results.content();
+        PageMix c = results.content();
         ObjectNode inputs = root.putObject("inputs");
         ArrayNode guests = inputs.putArray("guests");
         for (int n : results.guestCounts()) {
@@ -113,8 +143,8 @@ final class DensityReport {
         }
     }
 
-    String markdown() {
-        GuestContent c = results.content();
+    private String renderMarkdown() {
+        PageMix c = results.content();
         StringBuilder md = new StringBuilder();
         md.append("# Density: guests of ").append(c.guestBytes() >> 20).append(" MiB from one image\n\n");
         md.append("`").append(commandLine).append("`, ")

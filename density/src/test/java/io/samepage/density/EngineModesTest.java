@@ -1,4 +1,4 @@
-package io.samepage.cli.bench;
+package io.samepage.density;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -22,7 +22,7 @@ class EngineModesTest {
     void withAnImageOfDistinctBlocksPreLoadHoldsExactlyTheContainerEquivalentsFrames() throws Exception {
         Path image = TestImages.randomFile(dir, 200, 4);
         for (int n : new int[] {1, 2, 3}) {
-            try (GuestContent content = new GuestContent(image, n, 1, 25, 9); ImageIndex index = ImageIndex.build(image)) {
+            try (PageMix content = PageMix.density(image, n, 1, 25, 9); ImageIndex index = ImageIndex.build(image)) {
                 List<ModeResult> ab = EngineModes.postLoad(content, n);
                 ModeResult a = ab.get(0);
                 ModeResult b = ab.get(1);
@@ -53,7 +53,7 @@ class EngineModesTest {
     void anImageWithDuplicateAndZeroBlocksTakesFewerFramesThanTheContainerEquivalent() throws Exception {
         Path image = TestImages.directory(dir);
         int n = 2;
-        try (GuestContent content = new GuestContent(image, n, 1, 25, 9); ImageIndex index = ImageIndex.build(image)) {
+        try (PageMix content = PageMix.density(image, n, 1, 25, 9); ImageIndex index = ImageIndex.build(image)) {
             assertEquals(TestImages.DIRECTORY_BLOCKS, content.imagePages(), "the whole image fits the image share");
             List<ModeResult> ab = EngineModes.postLoad(content, n);
             ModeResult b = ab.get(1);
@@ -69,7 +69,7 @@ class EngineModesTest {
         }
     }
 
-    private static long writtenByEveryGuest(GuestContent content, int n) {
+    private static long writtenByEveryGuest(PageMix content, int n) {
         long count = 0;
         for (int page : content.writtenAfterBoot(0)) {
             boolean all = true;

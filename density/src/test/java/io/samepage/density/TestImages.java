@@ -1,4 +1,4 @@
-package io.samepage.cli.bench;
+package io.samepage.density;
 
 import java.io.IOException;
 import java.nio.file.Files;

@@ -1,18 +1,15 @@
-package io.samepage.cli.bench;
+package io.samepage.density;
 
-import io.samepage.cli.CommandException;
-import io.samepage.cli.ScanSnapshot;
 import io.samepage.core.DedupEngine;
 import io.samepage.core.DedupException;
 import io.samepage.core.EngineContext;
 import io.samepage.core.Guest;
 import io.samepage.core.MergeDomain;
+import io.samepage.core.Scanner;
 import io.samepage.hashing.Pages;
 import io.samepage.image.ImageIndex;
 import io.samepage.image.ImageIndexException;
 import io.samepage.image.ImageLoader;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.lang.management.ManagementFactory;
 import java.lang.management.ThreadMXBean;
 import java.util.ArrayList;
@@ -21,11 +18,11 @@ import java.util.List;
 /**
  * Modes (a), (b) and (c): N guests in one engine and one merge domain, {@code use_zero_pages} on, the
  * scanner stepped in this thread ({@value #BATCH_PAGES} guest pages a batch) until two full scans in a
- * row change nothing.
+ * row change nothing ({@link Scanner#scanUntilStable}).
  *
  * <ul>
  *   <li><b>(b) post-load</b>: each guest gets the image's blocks by plain writes, as a guest without
- *       the index reads them, then its own writes (after boot, zeroed, unique; {@link GuestContent}).
+ *       the index reads them, then its own writes (after boot, zeroed, unique; {@link PageMix}).
  *       <b>(a)</b> is this state before any scan: the frames the guests hold, one per guest page. The
  *       clock starts when scanning starts: loading costs the same with or without deduplication.</li>
  *   <li><b>(c) pre-load</b>: each guest loads the image through {@link ImageLoader} with the index
@@ -38,8 +35,10 @@ import java.util.List;
  * ({@link DedupEngine#metadataBytes()}: page tables, frame arrays, index tables), the real cost of
  * deduplicating. The engines keep no warm frames ({@code EngineContext.warmFrames(0)}): every frame
  * merging frees goes back to the operating system at once, so frames in use are exactly the guests'
- * resident memory (by default up to 32 MiB of free frames stay resident for cheaper copy-on-write). Seconds are wall time; CPU-seconds are this thread's CPU time
- * ({@link ThreadMXBean#getCurrentThreadCpuTime()}), the only thread that loads and scans.
+ * resident memory (by default some free frames stay resident for cheaper copy-on-write). Seconds are
+ * wall time; CPU-seconds are this thread's CPU time ({@link ThreadMXBean#getCurrentThreadCpuTime()}), the
+ * only thread that loads and scans. The guests hold a {@link PageMix#density} mix, whose image pages sit
+ * at the addresses the index loads them to.
  *
  * <p>Not thread safe: one thread runs a mode.
  */
@@ -47,9 +46,6 @@ final class EngineModes {
 
     /** Guest pages per scanner batch; sharing is sampled after each. */
     static final int BATCH_PAGES = 4096;
-
-    /** Full scans after which the counters count as not settling: a failure, not a result. */
-    static final int MAX_FULL_SCANS = 64;
 
     /** Frames beyond the guests' pages in each pool: the zero frame and a little room. */
     private static final long POOL_SLACK_BYTES = 4L << 20;
@@ -62,14 +58,13 @@ final class EngineModes {
     }
 
     /** (a) and (b) for {@code n} guests: the state after load, then after scanning. */
-    static List<ModeResult> postLoad(GuestContent content, int n) {
+    static List<ModeResult> postLoad(PageMix content, int n) {
         try (DedupEngine engine = newEngine(content, n)) {
             MergeDomain domain = engine.createDomain("density");
             long base = engine.framesInUse();
             List<Guest> guests = createGuests(engine, domain, content, n);
             for (int g = 0; g < n; g++) {
-                guests.get(g).write(0, content.imageBytes());
-                writeOwnPages(content, g, guests.get(g));
+                content.load(g, guests.get(g));
             }
             long touched = (long) n * content.pagesPerGuest();
             long framesLoaded = engine.framesInUse() - base;
@@ -80,12 +75,12 @@ final class EngineModes {
             scanUntilStable(engine, trace, clock, base, touched);
             return List.of(noDedup, result(Mode.POST_LOAD, engine, n, base, touched, trace));
         } catch (DedupException e) {
-            throw CommandException.failure("mode (b), " + n + " guests: " + e.getMessage());
+            throw DensityException.failed("mode (b), " + n + " guests: " + e.getMessage());
         }
     }
 
     /** (c) for {@code n} guests. */
-    static ModeResult preLoad(GuestContent content, ImageIndex index, int n) {
+    static ModeResult preLoad(PageMix content, ImageIndex index, int n) {
         try (DedupEngine engine = newEngine(content, n); ImageLoader loader = new ImageLoader(index, engine)) {
             MergeDomain domain = engine.createDomain("density");
             long base = engine.framesInUse();
@@ -99,25 +94,25 @@ final class EngineModes {
             }
             clock.pause();
             for (int g = 0; g < n; g++) {
-                writeOwnPages(content, g, guests.get(g));
+                content.writeOwnPages(g, guests.get(g));
             }
             clock.resume();
             long touched = (long) n * content.pagesPerGuest();
             scanUntilStable(engine, trace, clock, base, touched);
             return result(Mode.PRE_LOAD, engine, n, base, touched, trace);
         } catch (DedupException | ImageIndexException e) {
-            throw CommandException.failure("mode (c), " + n + " guests: " + e.getMessage());
+            throw DensityException.failed("mode (c), " + n + " guests: " + e.getMessage());
         }
     }
 
-    private static DedupEngine newEngine(GuestContent content, int n) {
+    private static DedupEngine newEngine(PageMix content, int n) {
         EngineContext context = new EngineContext().poolBytes(n * content.guestBytes() + POOL_SLACK_BYTES)
                 .warmFrames(0);
         context.knobs().useZeroPages(true);
         return DedupEngine.create(context.conclude());
     }
 
-    private static List<Guest> createGuests(DedupEngine engine, MergeDomain domain, GuestContent content, int n) {
+    private static List<Guest> createGuests(DedupEngine engine, MergeDomain domain, PageMix content, int n) {
         List<Guest> guests = new ArrayList<>();
         for (int g = 0; g < n; g++) {
             guests.add(engine.createGuest(domain, "vm-" + (g + 1), content.guestBytes()));
@@ -125,57 +120,14 @@ final class EngineModes {
         return guests;
     }
 
-    /** The guest's own writes after its image is loaded: written-after-boot stamps, zeroed pages, unique pages. */
-    static void writeOwnPages(GuestContent content, int g, Guest guest) {
-        byte[] stamp = new byte[GuestContent.STAMP_BYTES];
-        for (int page : content.writtenAfterBoot(g)) {
-            content.stamp(g, page, stamp);
-            guest.write((long) page * PAGE, stamp, 0, stamp.length);
-        }
-        long zeroStart = (long) content.imagePages() * PAGE;
-        long zeroBytes = (long) content.zeroPages() * PAGE;
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment zeros = arena.allocate(Math.min(zeroBytes, 1L << 20) + PAGE);
-            for (long at = 0; at < zeroBytes; at += 1L << 20) {
-                long length = Math.min(1L << 20, zeroBytes - at);
-                guest.write(zeroStart + at, zeros.asSlice(0, length));
-            }
-        }
-        byte[] page = new byte[PAGE];
-        int first = content.imagePages() + content.zeroPages();
-        for (int p = first; p < content.pagesPerGuest(); p++) {
-            content.uniquePage(g, p, page);
-            guest.write((long) p * PAGE, page, 0, PAGE);
-        }
-    }
-
     /**
-     * Steps the scanner {@link #BATCH_PAGES} pages at a time, sampling sharing after each batch, until two
-     * full scans in a row change none of {@code pages_shared}, {@code pages_sharing}, {@code pages_unshared},
-     * {@code pages_volatile}, {@code ksm_zero_pages} and merges (KSM's volatility rule needs a first
-     * scan that only hashes; see {@code MergeUntilStable}).
+     * Steps the scanner {@link #BATCH_PAGES} pages at a time until two full scans in a row change nothing
+     * ({@link Scanner#scanUntilStable}), sampling sharing after each batch.
      */
     private static void scanUntilStable(DedupEngine engine, SharingTrace trace, Clock clock, long base,
             long touched) {
-        long scansAtStart = engine.scanner().fullScans();
-        long lastScans = scansAtStart;
-        ScanSnapshot last = ScanSnapshot.of(engine);
-        int quiet = 0;
-        while (quiet < 2) {
-            engine.scanner().scanBatch(BATCH_PAGES);
-            trace.add(clock.nanos(), clock.cpuNanos(), touched - (engine.framesInUse() - base));
-            long scans = engine.scanner().fullScans();
-            if (scans != lastScans) {
-                if (scans - scansAtStart > MAX_FULL_SCANS) {
-                    throw CommandException.failure("the counters still changed after " + MAX_FULL_SCANS
-                            + " full scans");
-                }
-                ScanSnapshot now = ScanSnapshot.of(engine);
-                quiet = now.equals(last) ? quiet + 1 : 0;
-                last = now;
-                lastScans = scans;
-            }
-        }
+        engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE, BATCH_PAGES,
+                () -> trace.add(clock.nanos(), clock.cpuNanos(), touched - (engine.framesInUse() - base)));
     }
 
     private static ModeResult result(Mode mode, DedupEngine engine, int n, long base, long touched,

@@ -1,0 +1,29 @@
+/**
+ * The density suite ({@code samepage bench density}), which tests the project's headline claim that
+ * page deduplication plus a pre-load image index closes the density gap between VMs and containers.
+ *
+ * <p>For each N, the same guest content ({@link io.samepage.density.PageMix}: an image's blocks,
+ * zeroed pages, unique pages, pages written after boot; seeded; the page mix {@code samepage demo}
+ * uses too) is held five ways: (a) without
+ * deduplication, (b) by the engine's scanner after load, (c) through the image index then the scanner
+ * ({@link io.samepage.density.EngineModes}), (d) by kernel KSM on the same bytes in a helper process
+ * ({@link io.samepage.density.KsmMode}, {@link io.samepage.density.KsmHelper}), and (e) as containers
+ * of the image would hold it ({@link io.samepage.density.ContainerModel}, a model). Each mode reports
+ * host bytes, and the timed ones the seconds and CPU-seconds until 99% of their final sharing
+ * ({@link io.samepage.density.SharingTrace}); a straight line through the two largest N gives the guests
+ * that fit in a budget ({@link io.samepage.density.Fit}). {@link io.samepage.density.DensitySuite} runs
+ * it; {@link io.samepage.density.DensityReport} renders and writes the report and the chart. The report,
+ * the chart and the must-show verdicts are computed from the measurements of the run that prints them,
+ * never from constants. The engine modes scan with the engine's own rule for "merged until stable"
+ * ({@link io.samepage.core.Scanner#scanUntilStable}), the one the CLI's {@code scan} and {@code demo} use.
+ *
+ * <p>Invariants: every mode sees byte-identical guest memory; kernel KSM is driven only under the
+ * host-wide lock the end-to-end tests take, and its knobs are always restored and everything unmerged
+ * afterwards. Rejected alternative: measuring (d) through QEMU guests. A helper process with private
+ * anonymous mergeable memory gives KSM exactly the bytes the engine sees, with no guest kernel changing
+ * them, and needs neither QEMU nor a guest image.
+ *
+ * <p>The CLI's {@code bench density} command holds only its options and output; this module holds the
+ * rest. Nothing here is run by the test build except its own tests on tiny guests.
+ */
+package io.samepage.density;

@@ -1,0 +1,92 @@
+package io.samepage.density;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** One run of the suite on tiny guests without kernel KSM: the report it renders and the files it writes. */
+class DensitySuiteTest {
+
+    @TempDir
+    Path dir;
+
+    private DensityReport run(int... guests) throws Exception {
+        Path image = TestImages.randomFile(dir, 300, 1);
+        DensitySuite.Settings settings = new DensitySuite.Settings(image, guests, 1,
+                PageMix.DEFAULT_UNIQUE_PERCENT, PageMix.DEFAULT_SEED, 4096, 120,
+                DensitySuite.KsmDefaults.largest, false);
+        List<String> steps = new ArrayList<>();
+        DensityResults results = DensitySuite.run(settings, steps::add);
+        assertEquals("N=1: warm-up of (b) and (c), not recorded", steps.getFirst());
+        return new DensityReport(results, "samepage bench density --test");
+    }
+
+    @Test
+    void jsonListsEveryModeAtEveryGuestCountAndTheFilesHoldWhatIsPrinted() throws Exception {
+        DensityReport report = run(2, 1);
+        JsonNode json = new ObjectMapper().readTree(report.json());
+        Path out = Files.createDirectories(dir.resolve("out"));
+        report.write(out);
+        assertEquals(report.json(), Files.readString(out.resolve("density.json")));
+        assertEquals(report.markdown(), Files.readString(out.resolve("density.md")));
+        byte[] png = Files.readAllBytes(out.resolve("density.png"));
+        assertArrayEquals(new byte[] {(byte) 0x89, 'P', 'N', 'G'}, Arrays.copyOf(png, 4));
+
+        assertEquals("[1,2]", json.get("inputs").get("guests").toString(), "sorted");
+        assertEquals(256, json.get("content").get("pages_per_guest").asInt());
+        for (String mode : List.of("no_dedup", "post_load", "pre_load", "container")) {
+            JsonNode results = json.get("modes").get(mode).get("results");
+            assertEquals(2, results.size(), mode);
+            for (JsonNode r : results) {
+                assertTrue(r.get("ran").asBoolean() && r.get("host_bytes").asLong() > 0, mode + ": " + r);
+            }
+            assertTrue(json.get("modes").get(mode).get("fit_in_budget").get("guests").asLong() > 0, mode);
+        }
+        for (String mode : List.of("post_load", "pre_load")) {
+            for (JsonNode r : json.get("modes").get(mode).get("results")) {
+                assertTrue(r.get("seconds_to_99_percent").isNumber(), mode + ": " + r);
+                assertTrue(r.get("cpu_seconds_to_99_percent").isNumber(), mode + ": " + r);
+            }
+        }
+        for (String mode : List.of("ksm_defaults", "ksm_full_rate")) {
+            assertEquals(0, json.get("modes").get(mode).get("results").size(), mode);
+            assertEquals("skipped: --no-ksm", json.get("modes").get(mode).get("note").asText());
+        }
+        JsonNode checks = json.get("must_show");
+        assertEquals(5, checks.size());
+        assertTrue(checks.get(0).get("met").isBoolean() && checks.get(1).get("met").isBoolean(), checks.toString());
+        for (int i = 2; i < 5; i++) {
+            assertTrue(checks.get(i).get("met").isNull(), "needs KSM: " + checks.get(i));
+        }
+    }
+
+    @Test
+    void markdownShowsEachMustShowWithItsVerdict() throws Exception {
+        String md = run(1, 2).markdown();
+        assertTrue(md.contains("## Must show"), md);
+        assertTrue(md.contains("| guests |"), md);
+        assertEquals(5, md.lines().filter(l -> l.startsWith("- ")
+                && l.matches(".*\\*\\*(met|NOT met|not measured)\\*\\*")).count(), md);
+        assertFalse(md.contains("NaN"), md);
+    }
+
+    @Test
+    void anImageThatCannotBeReadIsBadImage() {
+        DensitySuite.Settings settings = new DensitySuite.Settings(dir.resolve("nothing"), new int[] {1}, 1, 25, 1,
+                4096, 120, DensitySuite.KsmDefaults.none, false);
+        DensityException e = assertThrows(DensityException.class, () -> DensitySuite.run(settings, step -> { }));
+        assertEquals(DensityException.Kind.BAD_IMAGE, e.kind());
+    }
+}
