@@ -1,14 +1,6 @@
 package io.samepage.linux;
 
-import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
-import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.StructLayout;
-import java.lang.foreign.ValueLayout;
-import java.lang.invoke.MethodHandle;
-import java.lang.invoke.VarHandle;
 
 /**
  * Private anonymous memory ({@code mmap(MAP_PRIVATE | MAP_ANONYMOUS)}) that can be offered to kernel
@@ -23,36 +15,9 @@ import java.lang.invoke.VarHandle;
 @SuppressWarnings("restricted")
 public final class AnonymousMemory implements AutoCloseable {
 
-    private static final int PROT_READ = 0x1;
-    private static final int PROT_WRITE = 0x2;
-    private static final int MAP_PRIVATE = 0x02;
-    private static final int MAP_ANONYMOUS = 0x20;
-    /** include/uapi/asm-generic/mman-common.h */
-    private static final int MADV_MERGEABLE = 12;
-    private static final int MADV_NOHUGEPAGE = 15;
-    private static final long MAP_FAILED = -1L;
-
-    private static final Linker LINKER = Linker.nativeLinker();
-    private static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
-    private static final VarHandle ERRNO = CALL_STATE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
-    private static final Linker.Option CAPTURE_ERRNO = Linker.Option.captureCallState("errno");
-
-    /** {@code void *mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset)} */
-    private static final MethodHandle MMAP = LINKER.downcallHandle(
-            LINKER.defaultLookup().find("mmap").orElseThrow(),
-            FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
-                    ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG),
-            CAPTURE_ERRNO);
-    /** {@code int madvise(void *addr, size_t length, int advice)} */
-    private static final MethodHandle MADVISE = LINKER.downcallHandle(
-            LINKER.defaultLookup().find("madvise").orElseThrow(),
-            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
-                    ValueLayout.JAVA_INT),
-            CAPTURE_ERRNO);
-    /** {@code int munmap(void *addr, size_t length)} */
-    private static final MethodHandle MUNMAP = LINKER.downcallHandle(
-            LINKER.defaultLookup().find("munmap").orElseThrow(),
-            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG));
+    /** Null if every C library function this class calls is bound, else why not. */
+    private static final String UNAVAILABLE = Libc.unavailable("anonymous memory mappings", "mmap", "madvise",
+            "munmap");
 
     private final MemorySegment memory;
     private boolean closed;
@@ -71,23 +36,18 @@ public final class AnonymousMemory implements AutoCloseable {
         if (bytes <= 0 || bytes % 4096 != 0) {
             throw new IllegalArgumentException("bytes must be a positive multiple of 4096, not " + bytes);
         }
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CALL_STATE);
-            // Safe: a new mapping at an address the kernel picks; no existing memory is touched, and the
-            // result is checked against MAP_FAILED before it is used.
-            MemorySegment address = (MemorySegment) MMAP.invokeExact(state, MemorySegment.NULL, bytes,
-                    PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0L);
-            if (address.address() == MAP_FAILED) {
-                throw new IllegalStateException("mmap of " + bytes + " bytes failed: errno "
-                        + (int) ERRNO.get(state, 0L));
-            }
-            // Safe: the kernel just mapped exactly this range for this object, which alone unmaps it.
-            return new AnonymousMemory(address.reinterpret(bytes));
-        } catch (IllegalStateException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IllegalStateException("mmap failed: " + t, t);
+        if (UNAVAILABLE != null) {
+            throw new IllegalStateException(UNAVAILABLE);
         }
+        // Safe: a new mapping at an address the kernel picks; no existing memory is touched, and the
+        // result is checked against MAP_FAILED (-errno here) before it is used.
+        long address = Libc.mmap(0L, bytes, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS,
+                -1, 0L);
+        if (address < 0) {
+            throw new IllegalStateException("mmap of " + bytes + " bytes failed: errno " + -address);
+        }
+        // Safe: the kernel just mapped exactly this range for this object, which alone unmaps it.
+        return new AnonymousMemory(MemorySegment.ofAddress(address).reinterpret(bytes));
     }
 
     /** The mapping; valid until {@link #close()}. */
@@ -98,7 +58,7 @@ public final class AnonymousMemory implements AutoCloseable {
 
     /** Offers the whole mapping to kernel KSM ({@code MADV_MERGEABLE}). */
     public void adviseMergeable() {
-        advise(MADV_MERGEABLE, "MADV_MERGEABLE");
+        advise(Libc.MADV_MERGEABLE, "MADV_MERGEABLE");
     }
 
     /**
@@ -107,23 +67,16 @@ public final class AnonymousMemory implements AutoCloseable {
      * outside KSM's counters).
      */
     public void adviseNoHugePage() {
-        advise(MADV_NOHUGEPAGE, "MADV_NOHUGEPAGE");
+        advise(Libc.MADV_NOHUGEPAGE, "MADV_NOHUGEPAGE");
     }
 
     private void advise(int advice, String name) {
         requireOpen();
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CALL_STATE);
-            // Safe: the range is this object's own live mapping; advice changes no byte of it.
-            int result = (int) MADVISE.invokeExact(state, memory, memory.byteSize(), advice);
-            if (result != 0) {
-                throw new IllegalStateException("madvise(" + name + ") failed: errno " + (int) ERRNO.get(state, 0L)
-                        + (advice == MADV_MERGEABLE ? " (EINVAL: this kernel has no KSM)" : ""));
-            }
-        } catch (IllegalStateException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IllegalStateException("madvise failed: " + t, t);
+        // Safe: the range is this object's own live mapping; advice changes no byte of it.
+        int result = Libc.madvise(memory, advice);
+        if (result != 0) {
+            throw new IllegalStateException("madvise(" + name + ") failed: errno " + -result
+                    + (advice == Libc.MADV_MERGEABLE ? " (EINVAL: this kernel has no KSM)" : ""));
         }
     }
 
@@ -134,12 +87,8 @@ public final class AnonymousMemory implements AutoCloseable {
             return;
         }
         closed = true;
-        try {
-            // Safe: this object's own mapping, unmapped once; callers are told not to use the segment after.
-            int ignored = (int) MUNMAP.invokeExact(memory, memory.byteSize());
-        } catch (Throwable t) {
-            throw new IllegalStateException("munmap failed: " + t, t);
-        }
+        // Safe: this object's own mapping, unmapped once; callers are told not to use the segment after.
+        Libc.munmap(memory.address(), memory.byteSize());
     }
 
     private void requireOpen() {

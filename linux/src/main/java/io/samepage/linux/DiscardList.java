@@ -1,15 +1,8 @@
 package io.samepage.linux;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
-import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.StructLayout;
-import java.lang.foreign.SymbolLookup;
 import java.lang.foreign.ValueLayout;
-import java.lang.invoke.MethodHandle;
-import java.lang.invoke.VarHandle;
 
 /**
  * Ranges of a {@link NativeMemory#reserve reserved} region to give back to the operating system
@@ -31,58 +24,17 @@ import java.lang.invoke.VarHandle;
  * <p>Thread safety: single writer; each thread that discards needs its own list. Allocates nothing
  * after construction.
  */
-// Restricted FFM methods are this package's purpose; each call site says why it is safe.
-@SuppressWarnings("restricted")
 public final class DiscardList {
 
     /** Ranges per call: the kernel's UIO_FASTIOV is 8 and UIO_MAXIOV 1024; 512 stays well inside. */
     public static final int CAPACITY = 512;
 
-    private static final int MADV_DONTNEED = 4;
-    private static final int ENOSYS = 38;
-    private static final int EINVAL = 22;
-    private static final int EPERM = 1;
     private static final long IOVEC_BYTES = 16;
 
-    private static final StructLayout CAPTURE_LAYOUT = Linker.Option.captureStateLayout();
-    private static final VarHandle ERRNO = CAPTURE_LAYOUT.varHandle(MemoryLayout.PathElement.groupElement("errno"));
-
-    private static final MethodHandle PROCESS_MADVISE;
     /** A pidfd of this process, or -1 where none could be opened. */
-    private static final int SELF_PIDFD;
+    private static final int SELF_PIDFD = openSelfPidfd();
     /** Set once the kernel refuses the batched call: from then on every range gets its own madvise. */
-    private static volatile boolean batchRefused;
-
-    static {
-        MethodHandle processMadvise = null;
-        int pidfd = -1;
-        if (NativeMemory.available()) {
-            try {
-                Linker linker = Linker.nativeLinker();
-                SymbolLookup libc = linker.defaultLookup();
-                ValueLayout sizeT = (ValueLayout) linker.canonicalLayouts().get("size_t");
-                // int pidfd_open(pid_t pid, unsigned int flags): glibc 2.36 and later.
-                MethodHandle pidfdOpen = libc.find("pidfd_open").map(symbol -> linker.downcallHandle(symbol,
-                        FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT)))
-                        .orElse(null);
-                // ssize_t process_madvise(int pidfd, const struct iovec *iovec, size_t n, int advice,
-                //                         unsigned int flags): glibc 2.36 and later.
-                processMadvise = libc.find("process_madvise").map(symbol -> linker.downcallHandle(symbol,
-                        FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, sizeT,
-                                ValueLayout.JAVA_INT, ValueLayout.JAVA_INT),
-                        Linker.Option.captureCallState("errno"))).orElse(null);
-                if (pidfdOpen != null && processMadvise != null) {
-                    // Safe: takes two integers, returns a new descriptor or -1; kept open for the JVM's life.
-                    pidfd = (int) pidfdOpen.invokeExact((int) ProcessHandle.current().pid(), 0);
-                }
-            } catch (Throwable unavailable) {
-                pidfd = -1;
-            }
-        }
-        PROCESS_MADVISE = processMadvise;
-        SELF_PIDFD = pidfd;
-        batchRefused = pidfd < 0;
-    }
+    private static volatile boolean batchRefused = SELF_PIDFD < 0;
 
     private final MemorySegment region;
     /**
@@ -112,7 +64,7 @@ public final class DiscardList {
         }
         this.region = region;
         this.iovecs = owner.allocate(IOVEC_BYTES * CAPACITY, Long.BYTES);
-        this.capture = owner.allocate(CAPTURE_LAYOUT);
+        this.capture = Libc.newCapture(owner);
     }
 
     /** True when {@link #add} could need a new entry and none is left: {@link #discard} first. */
@@ -170,19 +122,14 @@ public final class DiscardList {
             iovecs.set(ValueLayout.JAVA_LONG, i * IOVEC_BYTES + Long.BYTES, lengths[i]);
             total += lengths[i];
         }
-        long result;
-        try {
-            // Safe: every iovec names a page-aligned range inside region (checked in add). iovecs lives
-            // in region's arena, so the downcall holds that arena for the call: the region stays
-            // mapped, and a closed one throws here before the kernel sees an address. The advice only
-            // drops page contents, it never unmaps. The pidfd names this process, so no other is touched.
-            result = (long) PROCESS_MADVISE.invokeExact(capture, SELF_PIDFD, iovecs, (long) n, MADV_DONTNEED, 0);
-        } catch (Throwable t) {
-            throw new IllegalStateException("process_madvise downcall failed", t);
-        }
+        // Safe: every iovec names a page-aligned range inside region (checked in add). iovecs lives
+        // in region's arena, so the downcall holds that arena for the call: the region stays
+        // mapped, and a closed one throws here before the kernel sees an address. The advice only
+        // drops page contents, it never unmaps. The pidfd names this process, so no other is touched.
+        long result = Libc.processMadvise(capture, SELF_PIDFD, iovecs, n, Libc.MADV_DONTNEED, 0);
         if (result < 0) {
-            int errno = (int) ERRNO.get(capture, 0L);
-            if (errno == ENOSYS || errno == EINVAL || errno == EPERM) {
+            int errno = (int) -result;
+            if (errno == Libc.ENOSYS || errno == Libc.EINVAL || errno == Libc.EPERM) {
                 batchRefused = true;
                 return 0;
             }
@@ -197,5 +144,20 @@ public final class DiscardList {
             covered++;
         }
         return covered;
+    }
+
+    /** A pidfd of this process for process_madvise, or -1 where native memory or either call is missing. */
+    private static int openSelfPidfd() {
+        // pidfd_open and process_madvise came with glibc 2.36; an older one leaves both unbound.
+        if (!NativeMemory.available() || !Libc.bound("pidfd_open", "process_madvise")) {
+            return -1;
+        }
+        try {
+            // Safe: takes two integers, returns a new descriptor or -errno; kept open for the JVM's life.
+            int pidfd = Libc.pidfdOpen((int) ProcessHandle.current().pid(), 0);
+            return pidfd < 0 ? -1 : pidfd;
+        } catch (IllegalStateException unavailable) {
+            return -1;
+        }
     }
 }

@@ -63,16 +63,20 @@ public final class KvmCalls {
     /** Bit 1 of RFLAGS is reserved and must be set. */
     private static final long RFLAGS_RESERVED = 0x2;
 
+    /** Null if every C library function this class calls is bound, else why not. */
+    private static final String LIBC_UNAVAILABLE =
+            Libc.unavailable("KVM and memfd frames", "open", "close", "ioctl", "mmap", "munmap");
+
     private KvmCalls() {
     }
 
     /** Null if KVM can be called from here, else why not (not Linux on x86-64, or native access denied). */
     public static String unavailableReason() {
         String arch = System.getProperty("os.arch", "");
-        if (Libc.unavailableReason() == null && !arch.equals("amd64") && !arch.equals("x86_64")) {
+        if (LIBC_UNAVAILABLE == null && !arch.equals("amd64") && !arch.equals("x86_64")) {
             return "this KVM code knows x86-64's registers and exits only, not " + arch + "'s";
         }
-        return Libc.unavailableReason();
+        return LIBC_UNAVAILABLE;
     }
 
     /** Opens {@code path} (normally {@code /dev/kvm}) read-write, close-on-exec: the fd or {@code -errno}. */

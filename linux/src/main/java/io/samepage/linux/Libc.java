@@ -1,5 +1,7 @@
 package io.samepage.linux;
 
+import static java.lang.foreign.FunctionDescriptor.of;
+
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
@@ -11,17 +13,40 @@ import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.VarHandle;
 import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * The C library calls behind {@link KvmCalls} and {@link MemfdCalls}: each wrapper passes its arguments
- * through unchanged and returns the call's result, or {@code -errno} where the call failed (errno is
- * captured by the linker right after the call, so nothing in between can change it).
+ * The binding table: every C library function this package calls is bound here, once, and nowhere
+ * else. Each wrapper passes its arguments through unchanged and returns the call's result, or
+ * {@code -errno} where the call failed (errno is captured by the linker right after the call, so
+ * nothing in between can change it); the few that differ say so.
  *
- * <p>The wrappers themselves check nothing: what makes each call safe is what its caller passes, and
- * every caller in this package says why at its call site. Nothing outside this package may call them.
+ * <p>The wrappers check nothing: what makes each call safe is what its caller passes, and every
+ * caller in this package says why at its call site; what a wrapper requires of its caller is written
+ * beside its downcall. Nothing outside this package may call them.
  *
- * <p>Thread safe: every thread has its own errno capture buffer.
+ * <p>Shapes. Memory that Java allocated, or that must stay mapped while the kernel works on it, is
+ * passed as a segment ({@code ADDRESS}): the downcall keeps the segment's arena alive while it runs, so
+ * a concurrent close fails instead of freeing or unmapping memory under the kernel ({@code madvise},
+ * which advises exactly its segment; {@code process_madvise}'s and {@code process_vm_readv}'s iovecs;
+ * buffers). Mappings that a caller made itself and tracks by number are passed and returned as
+ * {@code long} ({@code mmap}, {@code munmap}, {@code mprotect}, {@code mincore}'s range): on the
+ * 64-bit ABIs bound here a pointer and a long travel in the same registers. {@code ioctl} is bound
+ * in both shapes, because its third argument is a pointer for some requests and a number for others.
+ *
+ * <p>Availability. Each function is bound the first time a caller asks for it, so a process links only
+ * what it calls. Outside Linux on a 64-bit architecture with the generic constants below (x86-64,
+ * AArch64, RISC-V 64) only {@code isatty}, the same everywhere, is bound. Every binding may be null: a
+ * symbol this C library lacks ({@code pidfd_open} and {@code process_madvise} before glibc 2.36)
+ * leaves only its own binding out, native access denied leaves all of them out. Each caller asks
+ * {@link #bound} or {@link #unavailable} for exactly the functions it calls.
+ *
+ * <p>Thread safe. Wrappers use the calling thread's errno capture buffer, allocated on its first call;
+ * {@code process_madvise} and {@code process_vm_readv} take the caller's own ({@link #newCapture}),
+ * so the loops that call them look nothing up per call.
  */
 // Restricted FFM methods are this package's purpose; each caller says why its arguments are safe.
 @SuppressWarnings("restricted")
@@ -35,106 +60,145 @@ final class Libc {
     static final int MAP_FIXED = 0x10;
     static final int MAP_ANONYMOUS = 0x20;
     static final int MAP_NORESERVE = 0x4000;
+    static final int O_RDONLY = 0x0;
     static final int O_RDWR = 0x2;
     static final int O_CLOEXEC = 0x80000;
+    /** include/uapi/asm-generic/mman-common.h */
+    static final int MADV_DONTNEED = 4;
+    static final int MADV_MERGEABLE = 12;
+    static final int MADV_HUGEPAGE = 14;
+    static final int MADV_NOHUGEPAGE = 15;
+    static final int POSIX_FADV_DONTNEED = 4;
+    /** {@code _SC_CLK_TCK} in glibc's and musl's {@code unistd.h} (Linux). */
+    static final int SC_CLK_TCK = 2;
+    static final int EPERM = 1;
     static final int EINTR = 4;
+    static final int ENOMEM = 12;
     static final int EFAULT = 14;
-    static final long MAP_FAILED = -1L;
+    static final int EINVAL = 22;
+    static final int ENOSYS = 38;
 
+    private static final long MAP_FAILED = -1L;
     private static final Set<String> ARCHS = Set.of("amd64", "x86_64", "aarch64", "riscv64");
-    private static final StructLayout CAPTURE_LAYOUT = Linker.Option.captureStateLayout();
-    private static final VarHandle ERRNO = CAPTURE_LAYOUT.varHandle(MemoryLayout.PathElement.groupElement("errno"));
-    private static final ThreadLocal<MemorySegment> CAPTURE =
-            ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(CAPTURE_LAYOUT));
+    private static final String OS = System.getProperty("os.name", "").toLowerCase(Locale.ROOT);
+    private static final String ARCH = System.getProperty("os.arch", "").toLowerCase(Locale.ROOT);
+    private static final boolean GENERIC_LINUX_64 = OS.startsWith("linux") && ARCHS.contains(ARCH);
 
-    private static final MethodHandle OPEN;
-    private static final MethodHandle CLOSE;
-    private static final MethodHandle IOCTL_POINTER;
-    private static final MethodHandle IOCTL_VALUE;
-    private static final MethodHandle MMAP;
-    private static final MethodHandle MUNMAP;
-    private static final MethodHandle MPROTECT;
-    private static final MethodHandle MEMFD_CREATE;
-    private static final MethodHandle FTRUNCATE;
-    private static final MethodHandle FALLOCATE;
-    private static final MethodHandle FSTAT;
-    private static final String UNAVAILABLE;
+    private static final Linker.Option VARIADIC_AFTER_2 = Linker.Option.firstVariadicArg(2);
+    private static final ValueLayout I = ValueLayout.JAVA_INT;
+    private static final ValueLayout L = ValueLayout.JAVA_LONG;
+    private static final ValueLayout A = ValueLayout.ADDRESS;
 
-    static {
-        MethodHandle[] handles = new MethodHandle[11];
-        String unavailable = null;
-        String os = System.getProperty("os.name", "").toLowerCase(Locale.ROOT);
-        String arch = System.getProperty("os.arch", "").toLowerCase(Locale.ROOT);
-        if (!os.startsWith("linux") || !ARCHS.contains(arch)) {
-            unavailable = "KVM and memfd frames need Linux on x86-64, AArch64 or RISC-V 64, not " + os + "/" + arch;
-        } else {
-            try {
-                Linker linker = Linker.nativeLinker();
-                SymbolLookup libc = linker.defaultLookup();
-                Linker.Option errno = Linker.Option.captureCallState("errno");
-                ValueLayout i = ValueLayout.JAVA_INT;
-                ValueLayout l = ValueLayout.JAVA_LONG;
-                ValueLayout a = ValueLayout.ADDRESS;
-                // mmap, munmap and mprotect take and return addresses as JAVA_LONG: on the 64-bit ABIs
-                // this links on a pointer and a long travel in the same registers, and the callers work
-                // with raw addresses of mappings they own, never with segments of someone else's memory.
-                handles[0] = linker.downcallHandle(libc.findOrThrow("open"), FunctionDescriptor.of(i, a, i), errno);
-                handles[1] = linker.downcallHandle(libc.findOrThrow("close"), FunctionDescriptor.of(i, i), errno);
-                handles[2] = linker.downcallHandle(libc.findOrThrow("ioctl"), FunctionDescriptor.of(i, i, l, a),
-                        errno, Linker.Option.firstVariadicArg(2));
-                handles[3] = linker.downcallHandle(libc.findOrThrow("ioctl"), FunctionDescriptor.of(i, i, l, l),
-                        errno, Linker.Option.firstVariadicArg(2));
-                handles[4] = linker.downcallHandle(libc.findOrThrow("mmap"), FunctionDescriptor.of(l, l, l, i, i, i, l),
-                        errno);
-                handles[5] = linker.downcallHandle(libc.findOrThrow("munmap"), FunctionDescriptor.of(i, l, l), errno);
-                handles[6] = linker.downcallHandle(libc.findOrThrow("mprotect"), FunctionDescriptor.of(i, l, l, i),
-                        errno);
-                handles[7] = linker.downcallHandle(libc.findOrThrow("memfd_create"), FunctionDescriptor.of(i, a, i),
-                        errno);
-                handles[8] = linker.downcallHandle(libc.findOrThrow("ftruncate"), FunctionDescriptor.of(i, i, l), errno);
-                handles[9] = linker.downcallHandle(libc.findOrThrow("fallocate"), FunctionDescriptor.of(i, i, i, l, l),
-                        errno);
-                handles[10] = linker.downcallHandle(libc.findOrThrow("fstat"), FunctionDescriptor.of(i, i, a), errno);
-            } catch (RuntimeException | Error e) {
-                unavailable = "the C library's KVM and memfd calls could not be linked (" + e.getMessage()
-                        + "); run java with --enable-native-access=ALL-UNNAMED";
-            }
-        }
-        OPEN = handles[0];
-        CLOSE = handles[1];
-        IOCTL_POINTER = handles[2];
-        IOCTL_VALUE = handles[3];
-        MMAP = handles[4];
-        MUNMAP = handles[5];
-        MPROTECT = handles[6];
-        MEMFD_CREATE = handles[7];
-        FTRUNCATE = handles[8];
-        FALLOCATE = handles[9];
-        FSTAT = handles[10];
-        UNAVAILABLE = unavailable;
+    /** Errno capture, set up by the first function that captures it (isatty alone needs none of it). */
+    private static final class Errno {
+        static final StructLayout LAYOUT = Linker.Option.captureStateLayout();
+        static final VarHandle VALUE = LAYOUT.varHandle(MemoryLayout.PathElement.groupElement("errno"));
+        static final Linker.Option CAPTURED = Linker.Option.captureCallState("errno");
+        static final ThreadLocal<MemorySegment> PER_THREAD =
+                ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(LAYOUT));
     }
+
+    /** Why each function that has no binding has none; the holders below fill it as they initialize. */
+    private static final Map<String, String> UNBOUND = new ConcurrentHashMap<>();
+    private static final Linker LINKER = linker();
+
+    // One holder class per function: the JVM binds it when a caller first needs it (each link costs
+    // milliseconds), exactly once, and the JIT still treats the handle as a constant.
+
+    // int open(const char *path, int flags, ... /* mode_t mode */): the mode is always passed, so the
+    // call follows the variadic convention exactly.
+    private static final class Open { static final MethodHandle H = linux("open", of(I, A, I, I), VARIADIC_AFTER_2); }
+    private static final class Close { static final MethodHandle H = linux("close", of(I, I)); }
+    // int ioctl(int fd, unsigned long request, ...): a pointer for some requests, a number for others.
+    private static final class Ioctl {
+        static final MethodHandle POINTER = linux("ioctl", of(I, I, L, A), VARIADIC_AFTER_2);
+        static final MethodHandle VALUE = linux("ioctl", of(I, I, L, L), VARIADIC_AFTER_2);
+    }
+    // void *mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
+    private static final class Mmap { static final MethodHandle H = linux("mmap", of(L, L, L, I, I, I, L)); }
+    // int munmap(void *addr, size_t length)
+    private static final class Munmap { static final MethodHandle H = linux("munmap", of(I, L, L)); }
+    // int mprotect(void *addr, size_t length, int prot)
+    private static final class Mprotect { static final MethodHandle H = linux("mprotect", of(I, L, L, I)); }
+    // int madvise(void *addr, size_t length, int advice): a segment, so its arena is held for the call.
+    private static final class Madvise { static final MethodHandle H = linux("madvise", of(I, A, L, I)); }
+    // int mincore(void *addr, size_t length, unsigned char *vec): the range by number, the vector a segment.
+    private static final class Mincore { static final MethodHandle H = linux("mincore", of(I, L, L, A)); }
+    // int memfd_create(const char *name, unsigned int flags)
+    private static final class MemfdCreate { static final MethodHandle H = linux("memfd_create", of(I, A, I)); }
+    // int ftruncate(int fd, off_t length)
+    private static final class Ftruncate { static final MethodHandle H = linux("ftruncate", of(I, I, L)); }
+    // int fallocate(int fd, int mode, off_t offset, off_t length)
+    private static final class Fallocate { static final MethodHandle H = linux("fallocate", of(I, I, I, L, L)); }
+    // int fstat(int fd, struct stat *st)
+    private static final class Fstat { static final MethodHandle H = linux("fstat", of(I, I, A)); }
+    // int posix_fadvise(int fd, off_t offset, off_t len, int advice): returns the error number itself.
+    private static final class PosixFadvise {
+        static final MethodHandle H = linuxNoErrno("posix_fadvise", of(I, I, L, L, I));
+    }
+    // int getpagesize(void): cannot fail.
+    private static final class Getpagesize { static final MethodHandle H = linuxNoErrno("getpagesize", of(I)); }
+    // long sysconf(int name): -1 for an unknown name, and also for "no limit" with errno untouched.
+    private static final class Sysconf { static final MethodHandle H = linuxNoErrno("sysconf", of(L, I)); }
+    // int pidfd_open(pid_t pid, unsigned int flags): glibc 2.36 and later.
+    private static final class PidfdOpen { static final MethodHandle H = linux("pidfd_open", of(I, I, I)); }
+    // ssize_t process_madvise(int pidfd, const struct iovec *iov, size_t n, int advice, unsigned int flags):
+    // glibc 2.36 and later.
+    private static final class ProcessMadvise {
+        static final MethodHandle H = linux("process_madvise", of(L, I, A, L, I, I));
+    }
+    // ssize_t process_vm_readv(pid_t pid, const struct iovec *local, unsigned long liovcnt,
+    //                          const struct iovec *remote, unsigned long riovcnt, unsigned long flags)
+    private static final class ProcessVmReadv {
+        static final MethodHandle H = linux("process_vm_readv", of(L, I, A, L, A, L, L));
+    }
+    // int isatty(int fd): 1 or 0, the same on every C library, so it is bound on every platform.
+    private static final class Isatty { static final MethodHandle H = bind("isatty", of(I, I)); }
 
     private Libc() {
     }
 
-    /** Null if these calls can be made here, else why not. */
-    static String unavailableReason() {
-        return UNAVAILABLE;
+    /** True if every one of {@code functions} (C names) is bound here; binds each on its first mention. */
+    static boolean bound(String... functions) {
+        for (String function : functions) {
+            if (handle(function) == null) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Null if every one of {@code functions} is bound, else why not: "{@code what} need ...". */
+    static String unavailable(String what, String... functions) {
+        for (String function : functions) {
+            if (handle(function) == null) {
+                return what + " need " + UNBOUND.get(function);
+            }
+        }
+        return null;
+    }
+
+    /** An errno capture buffer in {@code arena}, for a caller that passes its own. */
+    static MemorySegment newCapture(Arena arena) {
+        return arena.allocate(Errno.LAYOUT);
     }
 
     static int open(MemorySegment path, int flags) {
+        MemorySegment capture = Errno.PER_THREAD.get();
         try {
-            // Safe: path is a NUL-terminated string the caller allocated and keeps alive for the call.
-            return result((int) OPEN.invokeExact(capture(), path, flags));
+            // Safe when path is a NUL-terminated string the caller keeps alive for the call. Mode 0:
+            // callers never pass O_CREAT.
+            return result(capture, (int) Open.H.invokeExact(capture, path, flags, 0));
         } catch (Throwable t) {
             throw failed("open", t);
         }
     }
 
     static int close(int fd) {
+        MemorySegment capture = Errno.PER_THREAD.get();
         try {
-            // Safe: closes a descriptor the caller owns and never uses again.
-            return result((int) CLOSE.invokeExact(capture(), fd));
+            // Safe when the caller owns fd and never uses it again.
+            return result(capture, (int) Close.H.invokeExact(capture, fd));
         } catch (Throwable t) {
             throw failed("close", t);
         }
@@ -142,10 +206,11 @@ final class Libc {
 
     /** {@code ioctl(fd, request, pointer)}: the kernel reads or writes the struct at {@code arg}. */
     static int ioctl(int fd, long request, MemorySegment arg) {
+        MemorySegment capture = Errno.PER_THREAD.get();
         try {
-            // Safe when the caller passes a segment at least as large as the request's struct (each
-            // caller in KvmCalls allocates exactly the size <linux/kvm.h> gives), alive for the call.
-            return result((int) IOCTL_POINTER.invokeExact(capture(), fd, request, arg));
+            // Safe when arg is at least as large as the request's struct (each caller in KvmCalls
+            // allocates exactly the size <linux/kvm.h> gives); the downcall keeps it alive for the call.
+            return result(capture, (int) Ioctl.POINTER.invokeExact(capture, fd, request, arg));
         } catch (Throwable t) {
             throw failed("ioctl", t);
         }
@@ -153,9 +218,10 @@ final class Libc {
 
     /** {@code ioctl(fd, request, value)}: the argument is a number, not a pointer. */
     static int ioctl(int fd, long request, long value) {
+        MemorySegment capture = Errno.PER_THREAD.get();
         try {
-            // Safe: the kernel takes value as a number for the requests callers pass here; no memory is touched.
-            return result((int) IOCTL_VALUE.invokeExact(capture(), fd, request, value));
+            // Safe when the kernel takes value as a number for the request; then no memory is touched.
+            return result(capture, (int) Ioctl.VALUE.invokeExact(capture, fd, request, value));
         } catch (Throwable t) {
             throw failed("ioctl", t);
         }
@@ -163,83 +229,263 @@ final class Libc {
 
     /** The mapped address, or {@code -errno}. */
     static long mmap(long address, long length, int prot, int flags, int fd, long offset) {
+        MemorySegment capture = Errno.PER_THREAD.get();
         try {
-            // Safe when the caller's address, with MAP_FIXED, lies inside a range it reserved itself
-            // (MemfdCalls checks this): MAP_FIXED then replaces only memory it owns.
-            long mapped = (long) MMAP.invokeExact(capture(), address, length, prot, flags, fd, offset);
-            return mapped == MAP_FAILED ? -errno() : mapped;
+            // Safe when address is 0 (the kernel picks a free range and replaces nothing) or, with
+            // MAP_FIXED, lies inside a range the caller reserved itself (MemfdCalls checks this).
+            long mapped = (long) Mmap.H.invokeExact(capture, address, length, prot, flags, fd, offset);
+            return mapped == MAP_FAILED ? -errno(capture) : mapped;
         } catch (Throwable t) {
             throw failed("mmap", t);
         }
     }
 
     static int munmap(long address, long length) {
+        MemorySegment capture = Errno.PER_THREAD.get();
         try {
             // Safe when the caller unmaps exactly what it mapped, after its last access (an arena cleanup).
-            return result((int) MUNMAP.invokeExact(capture(), address, length));
+            return result(capture, (int) Munmap.H.invokeExact(capture, address, length));
         } catch (Throwable t) {
             throw failed("munmap", t);
         }
     }
 
     static int mprotect(long address, long length, int prot) {
+        MemorySegment capture = Errno.PER_THREAD.get();
         try {
             // Safe when the range is the caller's own mapping and no Java code writes it while read-only.
-            return result((int) MPROTECT.invokeExact(capture(), address, length, prot));
+            return result(capture, (int) Mprotect.H.invokeExact(capture, address, length, prot));
         } catch (Throwable t) {
             throw failed("mprotect", t);
         }
     }
 
-    static int memfdCreate(MemorySegment name, int flags) {
+    /** {@code madvise} over exactly {@code range}: its address and its length. */
+    static int madvise(MemorySegment range, int advice) {
+        MemorySegment capture = Errno.PER_THREAD.get();
         try {
-            // Safe: name is a NUL-terminated string the caller keeps alive for the call.
-            return result((int) MEMFD_CREATE.invokeExact(capture(), name, flags));
+            // Safe when range lies inside a mapping the caller owns. The length is the segment's own, so
+            // the advice covers nothing the segment does not; the downcall holds range's arena open for
+            // the call, so a concurrent close throws here instead of the kernel advising freed addresses.
+            return result(capture, (int) Madvise.H.invokeExact(capture, range, range.byteSize(), advice));
+        } catch (Throwable t) {
+            throw failed("madvise", t);
+        }
+    }
+
+    static int mincore(long address, long length, MemorySegment vector) {
+        MemorySegment capture = Errno.PER_THREAD.get();
+        try {
+            // Safe when [address, + length) is the caller's own mapping (mincore reads page tables, not
+            // the pages) and vector holds at least one byte per page of it, alive for the call.
+            return result(capture, (int) Mincore.H.invokeExact(capture, address, length, vector));
+        } catch (Throwable t) {
+            throw failed("mincore", t);
+        }
+    }
+
+    static int memfdCreate(MemorySegment name, int flags) {
+        MemorySegment capture = Errno.PER_THREAD.get();
+        try {
+            // Safe when name is a NUL-terminated string the caller keeps alive for the call.
+            return result(capture, (int) MemfdCreate.H.invokeExact(capture, name, flags));
         } catch (Throwable t) {
             throw failed("memfd_create", t);
         }
     }
 
     static int ftruncate(int fd, long length) {
+        MemorySegment capture = Errno.PER_THREAD.get();
         try {
             // Safe: changes only the size of a file the caller owns; no memory is touched.
-            return result((int) FTRUNCATE.invokeExact(capture(), fd, length));
+            return result(capture, (int) Ftruncate.H.invokeExact(capture, fd, length));
         } catch (Throwable t) {
             throw failed("ftruncate", t);
         }
     }
 
     static int fallocate(int fd, int mode, long offset, long length) {
+        MemorySegment capture = Errno.PER_THREAD.get();
         try {
             // Safe: changes only blocks of a file the caller owns; mappings of a punched range read zeros.
-            return result((int) FALLOCATE.invokeExact(capture(), fd, mode, offset, length));
+            return result(capture, (int) Fallocate.H.invokeExact(capture, fd, mode, offset, length));
         } catch (Throwable t) {
             throw failed("fallocate", t);
         }
     }
 
     static int fstat(int fd, MemorySegment stat) {
+        MemorySegment capture = Errno.PER_THREAD.get();
         try {
             // Safe when stat is at least sizeof(struct stat) (144 on x86-64 and AArch64), alive for the call.
-            return result((int) FSTAT.invokeExact(capture(), fd, stat));
+            return result(capture, (int) Fstat.H.invokeExact(capture, fd, stat));
         } catch (Throwable t) {
             throw failed("fstat", t);
         }
     }
 
-    private static MemorySegment capture() {
-        return CAPTURE.get();
+    /** 0, or {@code -error}: {@code posix_fadvise} returns its error number instead of setting errno. */
+    static int posixFadvise(int fd, long offset, long length, int advice) {
+        try {
+            // Safe: advice about a file's page cache; no memory of this process crosses the boundary.
+            return -(int) PosixFadvise.H.invokeExact(fd, offset, length, advice);
+        } catch (Throwable t) {
+            throw failed("posix_fadvise", t);
+        }
     }
 
-    private static int errno() {
-        return (int) ERRNO.get(CAPTURE.get(), 0L);
+    /** The host page size; cannot fail. */
+    static int getpagesize() {
+        try {
+            // Safe: takes nothing, returns an int.
+            return (int) Getpagesize.H.invokeExact();
+        } catch (Throwable t) {
+            throw failed("getpagesize", t);
+        }
     }
 
-    private static int result(int returned) {
-        return returned == -1 ? -errno() : returned;
+    /** The value, or -1 (no errno: -1 also means "no limit", so errno alone would not tell). */
+    static long sysconf(int name) {
+        try {
+            // Safe: an int in, a long out; no memory crosses the boundary.
+            return (long) Sysconf.H.invokeExact(name);
+        } catch (Throwable t) {
+            throw failed("sysconf", t);
+        }
+    }
+
+    /** 1 if {@code fd} is a terminal, else 0 (closed, or not a terminal; no errno). */
+    static int isatty(int fd) {
+        try {
+            // Safe: an int in, an int out; nothing is allocated or freed.
+            return (int) Isatty.H.invokeExact(fd);
+        } catch (Throwable t) {
+            throw failed("isatty", t);
+        }
+    }
+
+    static int pidfdOpen(int pid, int flags) {
+        MemorySegment capture = Errno.PER_THREAD.get();
+        try {
+            // Safe: two integers in, a new descriptor out, which the caller owns.
+            return result(capture, (int) PidfdOpen.H.invokeExact(capture, pid, flags));
+        } catch (Throwable t) {
+            throw failed("pidfd_open", t);
+        }
+    }
+
+    /** Bytes advised, or {@code -errno}; errno lands in {@code capture}, the caller's buffer. */
+    static long processMadvise(MemorySegment capture, int pidfd, MemorySegment iovecs, long count, int advice,
+                               int flags) {
+        try {
+            // Safe when iovecs holds count iovecs, each naming a range of a mapping the caller owns.
+            // The downcall holds iovecs' arena open for the call: callers allocate it in the arena of
+            // the memory it names, so that memory stays mapped while the kernel works on it.
+            long advised = (long) ProcessMadvise.H.invokeExact(capture, pidfd, iovecs, count, advice, flags);
+            return advised == -1 ? -errno(capture) : advised;
+        } catch (Throwable t) {
+            throw failed("process_madvise", t);
+        }
+    }
+
+    /** Bytes copied, or {@code -errno}; errno lands in {@code capture}, the caller's buffer. */
+    static long processVmReadv(MemorySegment capture, int pid, MemorySegment local, long localCount,
+                               MemorySegment remote, long remoteCount, long flags) {
+        try {
+            // Safe when the local iovecs name memory the caller owns and keeps alive for the call (the
+            // kernel writes there); the remote side is read in another address space and a bad address
+            // gives EFAULT, never a fault here.
+            long copied = (long) ProcessVmReadv.H.invokeExact(capture, pid, local, localCount, remote, remoteCount,
+                    flags);
+            return copied == -1 ? -errno(capture) : copied;
+        } catch (Throwable t) {
+            throw failed("process_vm_readv", t);
+        }
+    }
+
+    /** The binding of {@code function}, made now if it was not yet; null where it cannot be made. */
+    private static MethodHandle handle(String function) {
+        return switch (function) {
+            case "open" -> Open.H;
+            case "close" -> Close.H;
+            case "ioctl" -> Ioctl.POINTER == null ? null : Ioctl.VALUE;
+            case "mmap" -> Mmap.H;
+            case "munmap" -> Munmap.H;
+            case "mprotect" -> Mprotect.H;
+            case "madvise" -> Madvise.H;
+            case "mincore" -> Mincore.H;
+            case "memfd_create" -> MemfdCreate.H;
+            case "ftruncate" -> Ftruncate.H;
+            case "fallocate" -> Fallocate.H;
+            case "fstat" -> Fstat.H;
+            case "posix_fadvise" -> PosixFadvise.H;
+            case "getpagesize" -> Getpagesize.H;
+            case "sysconf" -> Sysconf.H;
+            case "pidfd_open" -> PidfdOpen.H;
+            case "process_madvise" -> ProcessMadvise.H;
+            case "process_vm_readv" -> ProcessVmReadv.H;
+            case "isatty" -> Isatty.H;
+            default -> throw new IllegalArgumentException("Libc binds no function named " + function);
+        };
+    }
+
+    private static int errno(MemorySegment capture) {
+        return (int) Errno.VALUE.get(capture, 0L);
+    }
+
+    private static int result(MemorySegment capture, int returned) {
+        return returned == -1 ? -errno(capture) : returned;
     }
 
     private static IllegalStateException failed(String call, Throwable t) {
         return new IllegalStateException(call + " downcall failed", t);
+    }
+
+    private static Linker linker() {
+        try {
+            return Linker.nativeLinker();
+        } catch (RuntimeException | Error unsupported) {
+            return null;
+        }
+    }
+
+    /** A binding that captures errno, made only on generic 64-bit Linux. */
+    private static MethodHandle linux(String name, FunctionDescriptor shape, Linker.Option... options) {
+        Linker.Option[] all = new Linker.Option[options.length + 1];
+        all[0] = Errno.CAPTURED;
+        System.arraycopy(options, 0, all, 1, options.length);
+        return linuxNoErrno(name, shape, all);
+    }
+
+    private static MethodHandle linuxNoErrno(String name, FunctionDescriptor shape, Linker.Option... options) {
+        if (!GENERIC_LINUX_64) {
+            return unbound(name, "Linux on x86-64, AArch64 or RISC-V 64, not " + OS + "/" + ARCH);
+        }
+        return bind(name, shape, options);
+    }
+
+    /** Null, with the reason recorded, where the symbol is missing or linking is refused. */
+    private static MethodHandle bind(String name, FunctionDescriptor shape, Linker.Option... options) {
+        if (LINKER == null) {
+            return unbound(name, "a native linker, which this JDK lacks on " + OS + "/" + ARCH);
+        }
+        try {
+            SymbolLookup libc = LINKER.defaultLookup();
+            Optional<MemorySegment> symbol = libc.find(name);
+            if (symbol.isEmpty()) {
+                return unbound(name, "the C library's " + name + ", which this one lacks");
+            }
+            return LINKER.downcallHandle(symbol.get(), shape, options);
+        } catch (RuntimeException | Error e) {
+            // IllegalCallerException: native access denied (--illegal-native-access=deny).
+            return unbound(name, "the C library's " + name + ", which could not be linked (" + e.getMessage()
+                    + "); run java with --enable-native-access=io.samepage.linux (module path) or "
+                    + "--enable-native-access=ALL-UNNAMED (class path)");
+        }
+    }
+
+    private static MethodHandle unbound(String name, String reason) {
+        UNBOUND.putIfAbsent(name, reason);
+        return null;
     }
 }

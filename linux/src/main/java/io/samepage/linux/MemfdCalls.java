@@ -30,12 +30,16 @@ public final class MemfdCalls {
     private static final long STAT_BYTES = 144;
     private static final long STAT_BLOCKS = 64;
 
+    /** Null if every C library function this class calls is bound, else why not. */
+    private static final String UNAVAILABLE = Libc.unavailable("KVM and memfd frames", "memfd_create", "ftruncate",
+            "close", "mmap", "munmap", "mprotect", "fallocate", "fstat");
+
     private MemfdCalls() {
     }
 
     /** Null if these calls can be made here, else why not. */
     public static String unavailableReason() {
-        return Libc.unavailableReason();
+        return UNAVAILABLE;
     }
 
     /** A close-on-exec memfd of {@code bytes} (a hole: nothing allocated yet): its fd, or {@code -errno}. */

@@ -1,17 +1,9 @@
 package io.samepage.linux;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
-import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.StructLayout;
 import java.lang.foreign.ValueLayout;
-import java.lang.invoke.MethodHandle;
-import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
-import java.util.Locale;
-import java.util.Set;
 
 /**
  * Copies pages of another process into one off-heap buffer with {@code process_vm_readv(2)}, up to
@@ -24,8 +16,6 @@ import java.util.Set;
  * <p>Not thread safe: one reader per thread, used by the thread that created it (a confined arena
  * holds its buffer). Allocates nothing per call.
  */
-// Restricted FFM methods are this package's purpose; the call site says why it is safe.
-@SuppressWarnings("restricted")
 public final class ProcessVmReader implements AutoCloseable {
 
     /** Pages per call at most: 1 MiB, a quarter of the kernel's IOV_MAX (1024) iovecs. */
@@ -34,51 +24,21 @@ public final class ProcessVmReader implements AutoCloseable {
     private static final int PAGE = 4096;
     private static final int IOVEC_BYTES = 16;
 
-    private static final Set<String> ARCHS = Set.of("amd64", "x86_64", "aarch64", "riscv64");
-    private static final StructLayout CAPTURE_LAYOUT = Linker.Option.captureStateLayout();
-    private static final VarHandle ERRNO = CAPTURE_LAYOUT.varHandle(MemoryLayout.PathElement.groupElement("errno"));
-
-    /** {@code ssize_t process_vm_readv(pid_t, const struct iovec *, unsigned long, const struct iovec *, unsigned long, unsigned long)}. */
-    private static final MethodHandle PROCESS_VM_READV;
-    private static final String UNAVAILABLE;
-
-    static {
-        MethodHandle readv = null;
-        String unavailable = null;
-        String os = System.getProperty("os.name", "").toLowerCase(Locale.ROOT);
-        String arch = System.getProperty("os.arch", "").toLowerCase(Locale.ROOT);
-        if (!os.startsWith("linux") || !ARCHS.contains(arch)) {
-            unavailable = "reading another process's memory needs Linux on x86-64, AArch64 or RISC-V 64, not "
-                    + os + "/" + arch;
-        } else {
-            try {
-                Linker linker = Linker.nativeLinker();
-                readv = linker.downcallHandle(linker.defaultLookup().findOrThrow("process_vm_readv"),
-                        FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
-                                ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
-                                ValueLayout.JAVA_LONG),
-                        Linker.Option.captureCallState("errno"));
-            } catch (RuntimeException | Error e) {
-                unavailable = "process_vm_readv could not be linked (" + e.getMessage()
-                        + "); run java with --enable-native-access=ALL-UNNAMED";
-            }
-        }
-        PROCESS_VM_READV = readv;
-        UNAVAILABLE = unavailable;
-    }
+    private static final String UNAVAILABLE = Libc.unavailable("reads of another process's memory",
+            "process_vm_readv");
 
     private final Arena arena = Arena.ofConfined();
     private final MemorySegment buffer = arena.allocate((long) MAX_PAGES * PAGE, PAGE);
     private final MemorySegment localIov = arena.allocate(IOVEC_BYTES, 8);
     private final MemorySegment remoteIov = arena.allocate((long) MAX_PAGES * IOVEC_BYTES, 8);
-    private final MemorySegment capture = arena.allocate(CAPTURE_LAYOUT);
+    private final MemorySegment capture = Libc.newCapture(arena);
     private final ByteBuffer view = buffer.asByteBuffer().asReadOnlyBuffer();
 
     /**
      * @throws IllegalStateException with {@link #unavailableReason()} where the call cannot be made
      */
     public ProcessVmReader() {
-        if (PROCESS_VM_READV == null) {
+        if (UNAVAILABLE != null) {
             arena.close();
             throw new IllegalStateException(UNAVAILABLE);
         }
@@ -109,20 +69,12 @@ public final class ProcessVmReader implements AutoCloseable {
             remoteIov.set(ValueLayout.JAVA_LONG, (long) i * IOVEC_BYTES + 8, PAGE);
         }
         localIov.set(ValueLayout.JAVA_LONG, 8, (long) count * PAGE);
-        long result;
-        try {
-            // Safe: the kernel writes only into the local iovec, [buffer, buffer + count * 4096), which
-            // lies inside buffer (count <= MAX_PAGES was checked) and stays alive with this reader's
-            // confined arena for the call. The remote side is only read, in another address space:
-            // a bad remote address gives EFAULT, never a fault in this process. flags must be 0.
-            result = (long) PROCESS_VM_READV.invokeExact(capture, pid, localIov, 1L, remoteIov, (long) count, 0L);
-        } catch (Throwable t) {
-            throw new IllegalStateException("process_vm_readv downcall failed", t);
-        }
-        if (result < 0) {
-            return -(int) ERRNO.get(capture, 0L);
-        }
-        return result / PAGE;
+        // Safe: the kernel writes only into the local iovec, [buffer, buffer + count * 4096), which
+        // lies inside buffer (count <= MAX_PAGES was checked) and stays alive with this reader's
+        // confined arena for the call. The remote side is only read, in another address space:
+        // a bad remote address gives EFAULT, never a fault in this process. flags must be 0.
+        long result = Libc.processVmReadv(capture, pid, localIov, 1L, remoteIov, count, 0L);
+        return result < 0 ? result : result / PAGE;
     }
 
     /** A read-only view of buffer pages {@code [first, first + count)}, valid until the next read. */

@@ -1,11 +1,8 @@
 package io.samepage.linux;
 
 import java.io.IOException;
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.lang.invoke.MethodHandle;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
@@ -55,13 +52,6 @@ public final class ZeroPageProbe {
     private static final int PAGE = 4096;
     private static final long HUGE = 2L << 20;
     private static final long SPAN = 2 * HUGE;
-    private static final int PROT_READ = 0x1;
-    private static final int MAP_PRIVATE = 0x02;
-    private static final int MAP_ANONYMOUS = 0x20;
-    private static final int MAP_NORESERVE = 0x4000;
-    private static final int MADV_HUGEPAGE = 14;
-    private static final int MADV_NOHUGEPAGE = 15;
-    private static final long MAP_FAILED = -1L;
     private static final Frames NONE = new Frames(-1, -1);
     private static final Path USE_ZERO_PAGE = Path.of("/sys/kernel/mm/transparent_hugepage/use_zero_page");
 
@@ -86,48 +76,33 @@ public final class ZeroPageProbe {
     }
 
     private static Frames probe() {
-        MethodHandle mmap;
-        MethodHandle munmap;
-        MethodHandle madvise;
-        try {
-            Linker linker = Linker.nativeLinker();
-            ValueLayout sizeT = (ValueLayout) linker.canonicalLayouts().get("size_t");
-            mmap = linker.downcallHandle(linker.defaultLookup().findOrThrow("mmap"),
-                    FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.ADDRESS, sizeT, ValueLayout.JAVA_INT,
-                            ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG));
-            munmap = linker.downcallHandle(linker.defaultLookup().findOrThrow("munmap"),
-                    FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, sizeT));
-            madvise = linker.downcallHandle(linker.defaultLookup().findOrThrow("madvise"),
-                    FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, sizeT, ValueLayout.JAVA_INT));
-        } catch (RuntimeException | Error unavailable) {
+        if (!Libc.bound("mmap", "madvise", "munmap")) {
             return NONE;
         }
-        MemorySegment region;
+        long base;
         try {
             // Safe: a null hint never replaces an existing mapping; read-only, private, anonymous, no
             // reserve: nothing is committed until read, and the result is checked before any use.
-            region = (MemorySegment) mmap.invokeExact(MemorySegment.NULL, SPAN, PROT_READ,
-                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0L);
-        } catch (Throwable t) {
+            base = Libc.mmap(0L, SPAN, Libc.PROT_READ, Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE,
+                    -1, 0L);
+        } catch (IllegalStateException e) {
             return NONE;
         }
-        if (region.address() == MAP_FAILED) {
+        if (base < 0) {
             return NONE;
         }
         try {
-            long base = region.address();
             long huge = (base + HUGE - 1) & -HUGE;
             // Two 4 KiB pages outside the huge range: before it if there is room, else after it.
             long small = huge - base >= 2 * PAGE ? base : huge + HUGE;
             boolean tryHuge = hugeZeroPageEnabled();
-            // Safe: region is the SPAN bytes just mapped for this probe and unmapped only below, after the
-            // last access; every offset read is inside it.
-            MemorySegment memory = region.reinterpret(SPAN);
+            // Safe: [base, base + SPAN) is the mapping just made for this probe and unmapped only below,
+            // after the last access; every offset read is inside it.
+            MemorySegment memory = MemorySegment.ofAddress(base).reinterpret(SPAN);
             // Safe: both ranges lie inside the mapping; madvise only changes how it is backed.
-            int advised = (int) madvise.invokeExact(memory.asSlice(small - base, 2 * PAGE), 2L * PAGE,
-                    MADV_NOHUGEPAGE);
+            int advised = Libc.madvise(memory.asSlice(small - base, 2 * PAGE), Libc.MADV_NOHUGEPAGE);
             if (tryHuge) {
-                advised |= (int) madvise.invokeExact(memory.asSlice(huge - base, HUGE), HUGE, MADV_HUGEPAGE);
+                advised |= Libc.madvise(memory.asSlice(huge - base, HUGE), Libc.MADV_HUGEPAGE);
             }
             if (advised != 0) {
                 return NONE;
@@ -139,13 +114,13 @@ public final class ZeroPageProbe {
                 return NONE;
             }
             return lookUp(small, tryHuge ? huge : -1);
-        } catch (Throwable t) {
+        } catch (IOException | RuntimeException e) {
             return NONE;
         } finally {
             try {
                 // Safe: exactly the address and length mmap returned, after the last access to it.
-                int unused = (int) munmap.invokeExact(region, SPAN);
-            } catch (Throwable notUnmapped) {
+                Libc.munmap(base, SPAN);
+            } catch (IllegalStateException notUnmapped) {
                 // A failed munmap leaves 4 MiB of never-written address space mapped: harmless.
             }
         }

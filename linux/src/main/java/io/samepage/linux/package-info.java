@@ -5,13 +5,51 @@
  * {@code --enable-native-access=io.samepage.linux} (on the module path) or
  * {@code --enable-native-access=ALL-UNNAMED} (on the class path).
  *
- * <p>Each class below says, at each call site, why its arguments are safe; the sections that follow
- * are the reasoning per class, written when each lived beside its one user (the engine's frame pool,
- * host mode and KVM, the CLI, the benchmarks).
+ * <h2>One binding table: Libc</h2>
+ * <p>Every C library function is bound in one package-private class, {@code Libc}, once, and no other
+ * class reaches the linker ({@code OneBindingTableTest} checks the sources). The classes below are its
+ * callers: each says at its call sites why its arguments are safe, and {@code Libc} says, beside each
+ * downcall, what it requires of them. The table holds:
+ * <ul>
+ *   <li>{@code open}, {@code close}, {@code ioctl}, {@code memfd_create}, {@code ftruncate},
+ *       {@code fallocate}, {@code fstat}: KVM and memfd frames, the page cache;</li>
+ *   <li>{@code mmap}, {@code munmap}, {@code mprotect}, {@code madvise}, {@code mincore},
+ *       {@code getpagesize}: every mapping the package makes, and the 4 KiB page check;</li>
+ *   <li>{@code pidfd_open}, {@code process_madvise}: the frame pool's batched discard;
+ *       {@code process_vm_readv}: host mode's reads;</li>
+ *   <li>{@code posix_fadvise}, {@code sysconf}, {@code isatty}: the page cache, clock ticks, terminals.</li>
+ * </ul>
+ *
+ * <p>Each wrapper returns the call's result or {@code -errno}, with errno captured by the linker as the
+ * call returns ({@code posix_fadvise} returns its error number itself; {@code getpagesize},
+ * {@code sysconf} and {@code isatty} report no errno). Two argument shapes, chosen per function:
+ * <ul>
+ *   <li>a segment wherever the memory must outlive the call: the downcall keeps the segment's arena
+ *       alive while it runs, so a concurrent close fails instead of unmapping memory under the kernel:
+ *       {@code madvise}'s range (it advises exactly its segment, nothing beyond), {@code process_madvise}'s
+ *       iovecs (allocated in the region's arena for this reason), {@code process_vm_readv}'s iovecs,
+ *       paths, names and structs;</li>
+ *   <li>a {@code long} address for mappings a caller made itself and owns by number ({@code mmap}'s
+ *       result, {@code munmap}, {@code mprotect}, {@code mincore}'s range), where no arena could be held:
+ *       an arena's cleanup action receives a global-scoped segment anyway.</li>
+ * </ul>
+ * {@code ioctl} is bound in both shapes, because its third argument is a pointer for some requests and
+ * a number for others.
+ *
+ * <p>Each function is bound the first time a caller asks for it, so a process links only what it
+ * calls. Every binding may be missing, each for its own reason, recorded for the caller's message: the
+ * platform (all but {@code isatty} need Linux on x86-64, AArch64 or RISC-V 64, whose {@code mmap},
+ * {@code open} and {@code madvise} constants {@code Libc} holds), a symbol this C library lacks
+ * ({@code pidfd_open} and {@code process_madvise} before glibc 2.36: only the batched discard falls
+ * back), or native access denied (all of them). Each class asks for exactly the functions it calls
+ * and keeps its own fallback, below.
+ *
+ * <p>Wrappers use the calling thread's errno buffer; the two whose callers call them in loops,
+ * {@code process_madvise} and {@code process_vm_readv}, take the caller's own, so a batch or a read
+ * looks nothing up.
  *
  * <h2>The frame pool's memory: NativeMemory, DiscardList</h2>
- * <p>{@link io.samepage.linux.NativeMemory} wraps four libc calls through FFM
- * ({@link java.lang.foreign.Linker} downcalls):
+ * <p>{@link io.samepage.linux.NativeMemory} makes four C library calls:
  * <ul>
  *   <li>{@code mmap}: reserves the frame pool's region as private anonymous memory with
  *       {@code MAP_NORESERVE}, so frames nobody has touched cost neither RAM nor commit charge;</li>
@@ -26,7 +64,7 @@
  *
  * <h3>Why each call is safe</h3>
  * <ul>
- *   <li>The calls are linked only on Linux on 64-bit architectures that use the generic
+ *   <li>The calls are bound only on Linux on 64-bit architectures that use the generic
  *       {@code mmap} flag values (x86-64, AArch64, RISC-V 64) with 4 KiB host pages;
  *       {@link io.samepage.linux.NativeMemory#available()} is false everywhere else and
  *       callers fall back to {@link java.lang.foreign.Arena#allocate(long, long)}.</li>
@@ -69,18 +107,17 @@
  *
  * <h3>KVM and memfd frames: {@link io.samepage.linux.KvmCalls},
  * {@link io.samepage.linux.MemfdCalls}</h3>
- * Both go through one set of C library downcalls (package-private {@code Libc}, errno captured by the
- * linker), which pass arguments through; each caller says why its arguments are safe. The KVM ioctls
- * pass structs allocated at exactly the size {@code <linux/kvm.h>} gives (checked on this machine with
- * a C program: region 32 bytes, dirty log 16, regs 144, sregs 312), alive for the call; numeric
- * arguments touch no memory. {@code struct kvm_run} is mapped from the vCPU fd and read through a
+ * Both call {@code Libc}'s wrappers, which pass arguments through; each caller says why its arguments
+ * are safe. The KVM ioctls pass structs allocated at exactly the size {@code <linux/kvm.h>} gives
+ * (checked on this machine with a C program: region 32 bytes, dirty log 16, regs 144, sregs 312), alive
+ * for the call; numeric arguments touch no memory. {@code struct kvm_run} is mapped from the vCPU fd and read through a
  * bounds-checked segment ({@link io.samepage.linux.KvmRunPage}). The one call that can
  * destroy memory it does not own is {@code mmap(MAP_FIXED)}: {@code MemfdCalls} takes a reservation's
  * segment and an offset, checks that the pages lie inside it and that it is alive, and computes the
  * address itself, so it can only replace pages of a range it reserved. Every mapping made here belongs
  * to an arena whose cleanup unmaps exactly that range after the arena has invalidated its segments.
  *
- * <p>All of these classes link only on Linux on 64-bit architectures with the generic {@code mmap}
+ * <p>All of these classes call only on Linux on 64-bit architectures with the generic {@code mmap}
  * flag values (x86-64, AArch64, RISC-V 64), and {@code KvmCalls} knows only x86-64's KVM structs.
  * Elsewhere, or with native access denied, the reader reports why it is unavailable, the probe finds
  * nothing, and KVM and memfd frames refuse as unavailable, saying why.
@@ -93,21 +130,22 @@
  *
  * <h3>Why the call is safe</h3>
  * {@code int isatty(int fd)} takes a plain integer and returns one: no pointer crosses the boundary,
- * nothing is allocated or freed, and a descriptor that is closed or not a terminal just gives 0. It is
- * linked once, from the C library's default lookup; where it is missing or native access is denied
- * the class falls back to {@code System.console() != null}.
+ * nothing is allocated or freed, and a descriptor that is closed or not a terminal just gives 0.
+ * {@code Libc} binds it on every platform, not only Linux; where it is missing or native access is
+ * denied the class falls back to {@code System.console() != null}.
  *
  * <p>{@link io.samepage.linux.AnonymousMemory} maps private anonymous memory ({@code mmap}),
  * advises it ({@code madvise}: {@code MADV_MERGEABLE} for kernel KSM, {@code MADV_NOHUGEPAGE}) and unmaps
  * it, for the density suite's KSM helper process; {@link io.samepage.linux.ClockTicks} asks
  * {@code sysconf(_SC_CLK_TCK)} for the unit of {@code /proc/PID/stat}'s CPU times. The mapping is made by
  * the kernel at an address it picks, used only within its length, and unmapped once by its owner; errno
- * is captured with {@code Linker.Option.captureCallState} and reported.
+ * is reported. Where {@code mmap}, {@code madvise} or {@code munmap} is unbound, {@code map} refuses with
+ * the reason; where {@code sysconf} is, the clock ticks are Linux's {@code USER_HZ}, 100.
  *
  * <h2>The page cache: PageCache</h2>
- * <p>{@link io.samepage.linux.PageCache} wraps six libc calls through FFM
- * ({@link java.lang.foreign.Linker} downcalls), to make an image "cold" for the operating system's page
- * cache before a benchmark loads it, and to measure how cold it really is:
+ * <p>{@link io.samepage.linux.PageCache} makes six C library calls (and checks {@code getpagesize}), to
+ * make an image "cold" for the operating system's page cache before a benchmark loads it, and to
+ * measure how cold it really is:
  * <ul>
  *   <li>{@code open(O_RDONLY | O_CLOEXEC)} and {@code close}: a file descriptor for the two calls below,
  *       held only for their duration;</li>
@@ -123,7 +161,7 @@
  *
  * <h3>Why each call is safe</h3>
  * <ul>
- *   <li>The calls are linked only on Linux on 64-bit architectures whose {@code open}, {@code mmap} and
+ *   <li>The calls are bound only on Linux on 64-bit architectures whose {@code open}, {@code mmap} and
  *       {@code posix_fadvise} constants are the generic ones (x86-64, AArch64, RISC-V 64) with 4 KiB
  *       host pages; {@link io.samepage.linux.PageCache#available()} is false everywhere
  *       else, and the benchmark says so instead of loading.</li>
