@@ -28,8 +28,8 @@ public final class Scanner implements Agent {
 
     /**
      * Frames faulted in at the end of each batch to refill the pool's warm list ({@link
-     * FramePool#replenishWarm}): at the default duty cycle (20 ms) up to 51,200 resident frames a
-     * second for copy-on-write breaks, at about 1.5 ms of the scanner's CPU for a full refill.
+     * FramePool#replenishWarm}), so copy-on-write breaks between two duty cycles find frames already
+     * resident. What a refill costs is in docs/perf/engine.md.
      */
     static final int REPLENISH_PER_BATCH = 1024;
 

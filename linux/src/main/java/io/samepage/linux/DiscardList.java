@@ -7,9 +7,8 @@ import java.lang.foreign.ValueLayout;
 /**
  * Ranges of a {@link NativeMemory#reserve reserved} region to give back to the operating system
  * together: one {@code process_madvise(pidfd_of_self, iovec[], n, MADV_DONTNEED)} call for up to
- * {@value #CAPACITY} ranges instead of one {@code madvise} per range. Measured here (kernel 6.18,
- * 2 cores): 512k scattered 4 KiB pages took about 2 µs each with {@code madvise} and 0.35 to 0.65 µs
- * each in batches of 512, because the kernel takes the mm lock and flushes the TLB once per call.
+ * {@value #CAPACITY} ranges instead of one {@code madvise} per range: the kernel takes the mm lock
+ * and flushes the TLB once per call, not once per range (docs/perf/engine.md has the cost per frame).
  *
  * <p>{@code process_madvise} accepts {@code MADV_DONTNEED} for the caller's own process since Linux
  * 6.13. Where the call or the advice is missing (older kernels, older libc, seccomp), the first
