@@ -1,13 +1,19 @@
 package io.samepage.cli;
 
-import io.samepage.cli.daemon.CountersFile;
-import io.samepage.cli.daemon.DaemonConfig;
-import io.samepage.cli.daemon.MetricsServer;
 import io.samepage.core.DedupEngine;
 import io.samepage.core.DedupException;
 import io.samepage.core.EngineContext;
 import io.samepage.core.Guest;
 import io.samepage.core.MergeDomain;
+import io.samepage.daemon.CountersFile;
+import io.samepage.daemon.DaemonConfig;
+import io.samepage.daemon.DaemonException;
+import io.samepage.daemon.DaemonMetrics;
+import io.samepage.daemon.MetricsServer;
+import io.samepage.daemon.PoolSize;
+import io.samepage.daemon.ProcessSource;
+import io.samepage.daemon.ProcessSources;
+import io.samepage.daemon.SourceFile;
 import io.samepage.host.KernelKsm;
 import java.io.PrintWriter;
 import java.lang.foreign.Arena;
@@ -86,7 +92,7 @@ final class DaemonCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         PrintWriter err = spec.commandLine().getErr();
-        IoErrors.refuseIfNotRegular(configFile);
+        InputFiles.refuseIfNotRegular(configFile);
         DaemonConfig config = DaemonConfig.read(configFile);
         List<SourceFile> files = new ArrayList<>();
         for (DaemonConfig.Source source : config.sources()) {
@@ -108,7 +114,7 @@ final class DaemonCommand implements Callable<Integer> {
                 qemu = true;
             }
         }
-        return pids.isEmpty() && !qemu ? List.of() : ProcessSources.open(pids, qemu, err);
+        return pids.isEmpty() && !qemu ? List.of() : ProcessSources.open(pids, qemu, skipped(err));
     }
 
     private int run(DaemonConfig config, List<SourceFile> files, List<ProcessSource> processes, PrintWriter err) {
@@ -155,7 +161,7 @@ final class DaemonCommand implements Callable<Integer> {
             exitCode.set(SamepageCommand.EXIT_FAILURE);
             throw CommandException.failure(e.getMessage());
         } catch (RuntimeException e) {
-            exitCode.set(e instanceof CommandException c ? c.exitCode() : SamepageCommand.EXIT_FAILURE);
+            exitCode.set(ErrorHandler.exitCode(e));
             throw e;
         } finally {
             ProcessSources.closeAll(processes);
@@ -201,14 +207,14 @@ final class DaemonCommand implements Callable<Integer> {
             }
             try {
                 List<ProcessSource> fresh = source instanceof DaemonConfig.Source.Pid pid
-                        ? ProcessSources.open(List.of(pid.pid()), false, err)
-                        : ProcessSources.open(List.of(), true, err);
+                        ? ProcessSources.open(List.of(pid.pid()), false, skipped(err))
+                        : ProcessSources.open(List.of(), true, skipped(err));
                 try {
                     loadLive(engine, config, fresh);
                 } finally {
                     ProcessSources.closeAll(fresh);
                 }
-            } catch (CommandException | DedupException e) {
+            } catch (DaemonException | DedupException e) {
                 err.println("samepage daemon: re-reading live sources: " + e.getMessage());
                 err.flush();
             }
@@ -246,10 +252,17 @@ final class DaemonCommand implements Callable<Integer> {
         }));
     }
 
+    private static java.util.function.Consumer<String> skipped(PrintWriter err) {
+        return line -> {
+            err.println("samepage daemon: " + line);
+            err.flush();
+        };
+    }
+
     private static EngineContext context(DaemonConfig config, List<SourceFile> files, List<ProcessSource> processes) {
-        long totalBytes = ScanCommand.sourceBytes(files, processes);
+        long totalBytes = PoolSize.sourceBytes(files, processes);
         long poolBytes = config.poolMib() != null ? config.poolMib() << 20
-                : ScanCommand.defaultPoolBytes(files, processes, config.domainPerSource());
+                : PoolSize.defaultBytes(files, processes, config.domainPerSource());
         EngineContext context = new EngineContext().poolBytes(poolBytes);
         config.applyTo(context.knobs());
         try {

@@ -1,7 +1,7 @@
 package io.samepage.cli;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.samepage.cli.daemon.CountersFile;
+import io.samepage.daemon.CountersFile;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.Instant;
@@ -51,7 +51,7 @@ final class StatCommand implements Callable<Integer> {
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
         Path path = countersFile != null ? countersFile : CountersFile.defaultPath();
-        IoErrors.refuseIfNotRegular(path);
+        InputFiles.refuseIfNotRegular(path);
         CountersFile.Snapshot s = CountersFile.read(path);
         long ageMillis = Math.max(0, System.currentTimeMillis() - s.heartbeatMillis());
         String state = !s.running() ? "closed" : ProcessHandle.of(s.pid()).isPresent() ? "running" : "stale";

@@ -1,4 +1,4 @@
-package io.samepage.cli.daemon;
+package io.samepage.daemon;
 
 import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertFalse;

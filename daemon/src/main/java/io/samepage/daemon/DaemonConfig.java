@@ -1,8 +1,9 @@
-package io.samepage.cli.daemon;
+package io.samepage.daemon;
 
 import io.samepage.core.DedupException;
 import io.samepage.core.EngineContext;
 import io.samepage.core.ScanKnobs;
+import io.samepage.daemon.DaemonException.Kind;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -78,7 +79,7 @@ public final class DaemonConfig {
         try {
             lines = Files.readAllLines(file, StandardCharsets.UTF_8);
         } catch (IOException | RuntimeException e) {
-            throw new DaemonException(file + ": cannot be read (" + e.getClass().getSimpleName()
+            throw new DaemonException(Kind.CONFIG, file + ": cannot be read (" + e.getClass().getSimpleName()
                     + (e.getMessage() != null ? ": " + e.getMessage() : "") + ")");
         }
         return parse(file.toString(), lines);
@@ -91,7 +92,8 @@ public final class DaemonConfig {
             parser.line(i + 1, lines.get(i));
         }
         if (parser.sources.isEmpty()) {
-            throw new DaemonException(name + ": no source: give at least one 'source=' line (a file, pid:PID or qemu)");
+            throw new DaemonException(Kind.CONFIG,
+                    name + ": no source: give at least one 'source=' line (a file, pid:PID or qemu)");
         }
         return new DaemonConfig(parser);
     }
@@ -271,7 +273,7 @@ public final class DaemonConfig {
                     message.append(ch);
                 }
             }
-            return new DaemonException(message.toString());
+            return new DaemonException(Kind.CONFIG, message.toString());
         }
     }
 }

@@ -1,4 +1,4 @@
-package io.samepage.cli.daemon;
+package io.samepage.daemon;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;

@@ -1,6 +1,6 @@
-package io.samepage.cli.daemon;
+package io.samepage.daemon;
 
-import io.samepage.cli.IoErrors;
+import io.samepage.daemon.DaemonException.Kind;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -138,7 +138,7 @@ public final class CountersFile implements AutoCloseable {
             return new CountersFile(arena, segment);
         } catch (IOException | RuntimeException e) {
             arena.close();
-            throw new DaemonException("counters file " + path + ": cannot be created (" + e + ")", e);
+            throw new DaemonException(Kind.COUNTERS_FILE, "counters file " + path + ": cannot be created (" + e + ")", e);
         }
     }
 
@@ -170,24 +170,24 @@ public final class CountersFile implements AutoCloseable {
                 FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
             long size = channel.size();
             if (size < FILE_BYTES) {
-                throw new DaemonException(path + ": truncated: " + size + " bytes, a counters file has " + FILE_BYTES);
+                throw new DaemonException(Kind.COUNTERS_FILE, path + ": truncated: " + size + " bytes, a counters file has " + FILE_BYTES);
             }
             MemorySegment segment = channel.map(FileChannel.MapMode.READ_ONLY, 0, FILE_BYTES, arena);
             if (segment.get(INT, OFFSET_MAGIC) != MAGIC) {
-                throw new DaemonException(path + ": not a samepage counters file (wrong magic)");
+                throw new DaemonException(Kind.COUNTERS_FILE, path + ": not a samepage counters file (wrong magic)");
             }
             int version = segment.get(INT, OFFSET_VERSION);
             VarHandle.acquireFence();
             if (version == 0) {
-                throw new DaemonException(path + ": not initialised yet (the daemon is starting)");
+                throw new DaemonException(Kind.COUNTERS_FILE, path + ": not initialised yet (the daemon is starting)");
             }
             if (version != LAYOUT_VERSION) {
-                throw new DaemonException(path + ": counters file layout version " + version
+                throw new DaemonException(Kind.COUNTERS_FILE, path + ": counters file layout version " + version
                         + ", this samepage reads version " + LAYOUT_VERSION);
             }
             int slots = segment.get(INT, OFFSET_SLOT_COUNT);
             if (slots != SLOTS) {
-                throw new DaemonException(path + ": corrupt: " + slots + " counter slots, layout version "
+                throw new DaemonException(Kind.COUNTERS_FILE, path + ": corrupt: " + slots + " counter slots, layout version "
                         + LAYOUT_VERSION + " has " + SLOTS);
             }
             long[] values = new long[COUNTER_NAMES.size()];
@@ -196,14 +196,14 @@ public final class CountersFile implements AutoCloseable {
             }
             long state = (long) LONG_HANDLE.getAcquire(segment, (long) OFFSET_STATE);
             if (state != STATE_RUNNING && state != STATE_CLOSED) {
-                throw new DaemonException(path + ": corrupt: state word " + state);
+                throw new DaemonException(Kind.COUNTERS_FILE, path + ": corrupt: state word " + state);
             }
             return new Snapshot(segment.get(LONG, OFFSET_PID), segment.get(LONG, OFFSET_START),
                     state == STATE_RUNNING, (long) LONG_HANDLE.getAcquire(segment, (long) OFFSET_HEARTBEAT), values);
         } catch (NoSuchFileException e) {
-            throw new DaemonException(path + ": no counters file (is the daemon running? give --counters-file)");
+            throw new DaemonException(Kind.COUNTERS_FILE, path + ": no counters file (is the daemon running? give --counters-file)");
         } catch (IOException e) {
-            throw new DaemonException(path + ": cannot be read: " + IoErrors.reason(e), e);
+            throw new DaemonException(Kind.COUNTERS_FILE, path + ": cannot be read: " + IoErrors.reason(e), e);
         }
     }
 }
