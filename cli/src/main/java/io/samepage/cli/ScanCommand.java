@@ -9,7 +9,7 @@ import io.samepage.core.Guest;
 import io.samepage.core.GuestCounters;
 import io.samepage.core.MergeDomain;
 import io.samepage.core.ScanKnobs;
-import io.samepage.daemon.DaemonConfig;
+import io.samepage.daemon.Daemon;
 import io.samepage.daemon.PoolSize;
 import io.samepage.daemon.ProcessSource;
 import io.samepage.daemon.ProcessSources;
@@ -96,7 +96,7 @@ import picocli.CommandLine.Parameters;
 final class ScanCommand implements Callable<Integer> {
 
     /** The largest frame pool the engine takes, in MiB: fewer than 2^31 frames of 4 KiB (8 TiB less 1 MiB). */
-    static final long MAX_POOL_MIB = DaemonConfig.MAX_POOL_MIB;
+    static final long MAX_POOL_MIB = Daemon.Context.MAX_POOL_MIB;
 
     @CommandLine.Spec
     private CommandLine.Model.CommandSpec spec;

@@ -26,13 +26,13 @@ public final class DaemonMetrics {
     private final DedupEngine engine;
     private final long startMillis;
 
-    public DaemonMetrics(DedupEngine engine, long startMillis) {
+    DaemonMetrics(DedupEngine engine, long startMillis) {
         this.engine = engine;
         this.startMillis = startMillis;
     }
 
     /** Every counter, indexed by its {@link CountersFile#COUNTER_NAMES} id. */
-    public long[] counterValues() {
+    long[] counterValues() {
         return values(engine.counters(), engine.guests().size());
     }
 
@@ -70,7 +70,7 @@ public final class DaemonMetrics {
     }
 
     /** The {@code /metrics} body, Prometheus text exposition format 0.0.4. */
-    public String prometheusText() {
+    String prometheusText() {
         StringBuilder out = new StringBuilder(4096);
         long[] values = counterValues();
         for (int id = 0; id < values.length; id++) {

@@ -52,8 +52,8 @@ class DaemonConfigTest {
     @Test
     void everyKeyIsReadAndTheKnobsApplyInFileOrder() {
         DaemonConfig config = parse(VALID);
-        assertEquals(List.of(new DaemonConfig.Source.File("/var/lib/vm1.mem"), new DaemonConfig.Source.File("/var/lib/vm2.mem"),
-                new DaemonConfig.Source.Pid(4242), new DaemonConfig.Source.Qemu()), config.sources());
+        assertEquals(List.of(new Source.File("/var/lib/vm1.mem"), new Source.File("/var/lib/vm2.mem"),
+                new Source.Pid(4242), new Source.Qemu()), config.sources());
         assertTrue(config.domainPerSource());
         assertTrue(config.hasLiveSources());
         assertEquals(512L, config.poolMib());
@@ -83,7 +83,7 @@ class DaemonConfigTest {
         assertEquals(null, config.poolMib());
         assertEquals(0, config.metricsPort());
         assertEquals(CountersFile.defaultPath(), config.countersFile());
-        assertEquals(DaemonConfig.DEFAULT_ESTIMATE_INTERVAL_SECONDS, config.estimateIntervalSeconds());
+        assertEquals(Daemon.Context.DEFAULT_ESTIMATE_INTERVAL_SECONDS, config.estimateIntervalSeconds());
     }
 
     @ParameterizedTest(name = "{0}")
