@@ -2,54 +2,70 @@ package io.samepage.daemon;
 
 import io.samepage.daemon.DaemonException.Kind;
 import java.io.IOException;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.lang.invoke.VarHandle;
-import java.nio.ByteOrder;
+import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.List;
+import org.agrona.IoUtil;
+import org.agrona.concurrent.UnsafeBuffer;
+import org.agrona.concurrent.status.AtomicCounter;
+import org.agrona.concurrent.status.CountersManager;
+import org.agrona.concurrent.status.CountersReader;
 
 /**
- * The daemon's counters file, read by {@code samepage stat} from another process like AeronStat reads
- * Aeron's CnC file. One memory-mapped file of {@link #FILE_BYTES} bytes, little-endian, 8-byte
- * aligned fields:
+ * The daemon's counters file, read by {@code samepage stat} from another process
+ * ({@link CountersFileReader}) as AeronStat reads Aeron's CnC file. One memory-mapped file of
+ * {@link #FILE_BYTES} bytes: a header, then the two buffers of an Agrona {@link CountersManager}, in
+ * the byte order Agrona writes (the machine's: little-endian on x86-64 and aarch64).
  *
  * <pre>
  * offset  size  field
  *      0     4  magic             0x4E435053 ("SPCN" as bytes)
- *      4     4  layout version    {@link #LAYOUT_VERSION}; 0 while the file is being initialised. Written
- *                                 last (after a release fence) when the file is created, so a reader that
- *                                 sees the version sees every other field initialised.
+ *      4     4  layout version    {@link #LAYOUT_VERSION}; written last, with release semantics, so a reader
+ *                                 that sees it sees every other field initialised. Version 1 was a
+ *                                 fixed array of 64 slots, without Agrona; a reader refuses it by name.
  *      8     8  pid               the daemon's process id
  *     16     8  start time        the daemon's start, epoch milliseconds
  *     24     8  state             {@link #STATE_RUNNING} (1) or {@link #STATE_CLOSED} (2)
- *     32     8  heartbeat         epoch milliseconds of the last update (at least once a second)
- *     40     4  slot count        {@link #SLOTS}
- *     44     4  reserved          0
- *     48  8*64  counter slots     slot i at 48 + 8*i holds the signed 64-bit value of counter id i
+ *     32     8  heartbeat         epoch milliseconds of the last update
+ *     40     4  metadata length   {@link #METADATA_BYTES}
+ *     44     4  values length     {@link #VALUES_BYTES}
+ *     48    80  reserved          0
+ *    128     M  counters metadata Agrona's layout ({@link CountersReader}): one 512-byte record per
+ *                                 counter id: state, type id, free-for-reuse deadline, key, label
+ *  128+M     V  counters values   one 128-byte record per counter id, its signed 64-bit value first
  * </pre>
  *
- * <p>Counter ids are {@link #COUNTER_NAMES}' indexes. An id never changes meaning: new counters take
- * new ids, a retired id stays reserved, and ids past the list read 0.
+ * <p>{@link #MAX_COUNTERS} counter ids fit. The counters are allocated in {@link #COUNTER_NAMES}' order,
+ * each with its name as label and its index there as type id: the type id is what a counter means. An id
+ * never changes meaning: new counters take new ids, a retired id stays reserved, and a counter a reader
+ * does not find reads 0.
  *
- * <p>Thread safety: single writer (the daemon); safe for concurrent readers in any process. A reader
- * may see a counter one update older than its neighbour, never a torn 64-bit value.
+ * <p>The file is written whole under a temporary name in the same directory ({@code .NAME.PID.new}),
+ * then renamed into place: a reader finds at the path either the old file or the new one, complete, and
+ * a create that fails leaves the old one as it was.
+ *
+ * <p>Thread safety: single writer (the daemon's publisher); safe for concurrent readers in any process.
+ * A reader may see a counter one update older than its neighbour, never a torn 64-bit value.
  */
 public final class CountersFile implements AutoCloseable {
 
     public static final int MAGIC = 0x4E435053;
-    public static final int LAYOUT_VERSION = 1;
+    public static final int LAYOUT_VERSION = 2;
     public static final long STATE_RUNNING = 1;
     public static final long STATE_CLOSED = 2;
-    public static final int SLOTS = 64;
-    public static final int FILE_BYTES = 48 + 8 * SLOTS;
+    public static final int MAX_COUNTERS = 64;
+    public static final int HEADER_BYTES = 128;
+    public static final int METADATA_BYTES = MAX_COUNTERS * CountersReader.METADATA_LENGTH;
+    public static final int VALUES_BYTES = MAX_COUNTERS * CountersReader.COUNTER_LENGTH;
+    public static final int FILE_BYTES = HEADER_BYTES + METADATA_BYTES + VALUES_BYTES;
 
-    /** Counter id -> name: the one place ids are defined. Append only. */
+    /** Counter id (and type id) -> name, which is also its label: the one place ids are defined. Append only. */
     public static final List<String> COUNTER_NAMES = List.of(
             "pages_shared",        // 0
             "pages_sharing",       // 1
@@ -67,33 +83,24 @@ public final class CountersFile implements AutoCloseable {
             "frames_in_use",       // 13
             "guests");             // 14
 
-    private static final int OFFSET_MAGIC = 0;
-    private static final int OFFSET_VERSION = 4;
-    private static final int OFFSET_PID = 8;
-    private static final int OFFSET_START = 16;
-    private static final int OFFSET_STATE = 24;
-    private static final int OFFSET_HEARTBEAT = 32;
-    private static final int OFFSET_SLOT_COUNT = 40;
-    private static final int OFFSET_SLOTS = 48;
+    static final int OFFSET_MAGIC = 0;
+    static final int OFFSET_VERSION = 4;
+    static final int OFFSET_PID = 8;
+    static final int OFFSET_START = 16;
+    static final int OFFSET_STATE = 24;
+    static final int OFFSET_HEARTBEAT = 32;
+    static final int OFFSET_METADATA_LENGTH = 40;
+    static final int OFFSET_VALUES_LENGTH = 44;
 
-    private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final VarHandle LONG_HANDLE = LONG.varHandle();
+    private final MappedByteBuffer mapped;
+    private final UnsafeBuffer header;
+    private final AtomicCounter[] counters;
+    private boolean closed;
 
-    /** What a reader saw: the header and every counter, by name in id order. */
-    public record Snapshot(long pid, long startMillis, boolean running, long heartbeatMillis, long[] values) {
-        public long value(String name) {
-            int id = COUNTER_NAMES.indexOf(name);
-            return id < 0 ? 0 : values[id];
-        }
-    }
-
-    private final Arena arena;
-    private final MemorySegment segment;
-
-    private CountersFile(Arena arena, MemorySegment segment) {
-        this.arena = arena;
-        this.segment = segment;
+    private CountersFile(MappedByteBuffer mapped, UnsafeBuffer header, AtomicCounter[] counters) {
+        this.mapped = mapped;
+        this.header = header;
+        this.counters = counters;
     }
 
     /**
@@ -111,99 +118,98 @@ public final class CountersFile implements AutoCloseable {
     }
 
     /**
-     * Creates (or replaces) the file, initialises the header with state running and the version word
-     * last, and keeps it mapped for {@link #update}.
+     * Creates the file (replacing one that is there), with state running, every counter 0 and the
+     * version word last, renames it into place, and keeps it mapped for {@link #update}.
+     *
+     * @throws DaemonException {@link Kind#COUNTERS_FILE} if it cannot be created; then nothing at
+     *                         {@code path} has changed
      */
     public static CountersFile create(Path path, long pid, long startMillis) {
-        Arena arena = Arena.ofShared();
+        Path absolute = path.toAbsolutePath();
+        Path temporary = absolute.resolveSibling("." + absolute.getFileName() + "." + pid + ".new");
+        MappedByteBuffer mapped = null;
         try {
-            Path parent = path.toAbsolutePath().getParent();
-            if (parent != null) {
-                Files.createDirectories(parent);
+            Path directory = absolute.getParent();
+            Files.createDirectories(directory);
+            if (Files.isDirectory(absolute)) {
+                throw new DaemonException(Kind.COUNTERS_FILE, "counters file " + path + ": is a directory");
             }
-            MemorySegment segment;
-            try (FileChannel channel = FileChannel.open(path, StandardOpenOption.CREATE, StandardOpenOption.READ,
-                    StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
-                segment = channel.map(FileChannel.MapMode.READ_WRITE, 0, FILE_BYTES, arena);
+            if (!Files.isWritable(directory)) {
+                throw new DaemonException(Kind.COUNTERS_FILE, "counters file " + path + ": cannot be created: "
+                        + directory + ": permission denied");
             }
-            segment.fill((byte) 0);
-            segment.set(INT, OFFSET_MAGIC, MAGIC);
-            segment.set(LONG, OFFSET_PID, pid);
-            segment.set(LONG, OFFSET_START, startMillis);
-            segment.set(LONG, OFFSET_STATE, STATE_RUNNING);
-            segment.set(LONG, OFFSET_HEARTBEAT, startMillis);
-            segment.set(INT, OFFSET_SLOT_COUNT, SLOTS);
-            VarHandle.releaseFence();
-            segment.set(INT, OFFSET_VERSION, LAYOUT_VERSION);
-            return new CountersFile(arena, segment);
+            Files.deleteIfExists(temporary);
+            try (FileChannel channel = FileChannel.open(temporary, StandardOpenOption.CREATE_NEW,
+                    StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+                mapped = channel.map(FileChannel.MapMode.READ_WRITE, 0, FILE_BYTES);
+            }
+            UnsafeBuffer header = new UnsafeBuffer(mapped, 0, HEADER_BYTES);
+            header.putInt(OFFSET_MAGIC, MAGIC);
+            header.putLong(OFFSET_PID, pid);
+            header.putLong(OFFSET_START, startMillis);
+            header.putLong(OFFSET_STATE, STATE_RUNNING);
+            header.putLong(OFFSET_HEARTBEAT, startMillis);
+            header.putInt(OFFSET_METADATA_LENGTH, METADATA_BYTES);
+            header.putInt(OFFSET_VALUES_LENGTH, VALUES_BYTES);
+            CountersManager manager = new CountersManager(new UnsafeBuffer(mapped, HEADER_BYTES, METADATA_BYTES),
+                    new UnsafeBuffer(mapped, HEADER_BYTES + METADATA_BYTES, VALUES_BYTES), StandardCharsets.US_ASCII);
+            AtomicCounter[] counters = new AtomicCounter[COUNTER_NAMES.size()];
+            for (int id = 0; id < counters.length; id++) {
+                counters[id] = manager.newCounter(COUNTER_NAMES.get(id), id);
+            }
+            header.putIntRelease(OFFSET_VERSION, LAYOUT_VERSION);
+            Files.move(temporary, absolute, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            return new CountersFile(mapped, header, counters);
         } catch (IOException | RuntimeException e) {
-            arena.close();
-            throw new DaemonException(Kind.COUNTERS_FILE, "counters file " + path + ": cannot be created (" + e + ")", e);
+            if (mapped != null) {
+                IoUtil.unmap(mapped);
+            }
+            deleteQuietly(temporary, e);
+            if (e instanceof DaemonException d) {
+                throw d;
+            }
+            throw new DaemonException(Kind.COUNTERS_FILE, "counters file " + path + ": cannot be created: " + why(e), e);
         }
     }
 
-    /** Publishes {@code values} (by id; at most {@link #SLOTS}) and the heartbeat. */
+    /** Publishes {@code values} (by id, at most {@link #COUNTER_NAMES}' size) and the heartbeat. */
     public void update(long[] values, long heartbeatMillis) {
-        for (int id = 0; id < values.length; id++) {
-            LONG_HANDLE.setRelease(segment, (long) OFFSET_SLOTS + 8L * id, values[id]);
+        if (closed) {
+            throw new IllegalStateException("the counters file is closed");
         }
-        LONG_HANDLE.setRelease(segment, (long) OFFSET_HEARTBEAT, heartbeatMillis);
+        for (int id = 0; id < values.length; id++) {
+            counters[id].setRelease(values[id]);
+        }
+        header.putLongRelease(OFFSET_HEARTBEAT, heartbeatMillis);
     }
 
-    /** Marks the daemon closed (the counters keep their last values) and unmaps the file. */
+    /** Marks the daemon closed (the counters keep their last values) and unmaps the file. Idempotent. */
     @Override
     public void close() {
-        LONG_HANDLE.setRelease(segment, (long) OFFSET_HEARTBEAT, System.currentTimeMillis());
-        LONG_HANDLE.setRelease(segment, (long) OFFSET_STATE, STATE_CLOSED);
-        segment.force();
-        arena.close();
+        if (closed) {
+            return;
+        }
+        closed = true;
+        header.putLongRelease(OFFSET_HEARTBEAT, System.currentTimeMillis());
+        header.putLongRelease(OFFSET_STATE, STATE_CLOSED);
+        mapped.force();
+        IoUtil.unmap(mapped);
     }
 
-    /**
-     * Reads the file once.
-     *
-     * @throws DaemonException if it is missing, unreadable, truncated, foreign, of another layout
-     *                         version, or not initialised yet
-     */
-    public static Snapshot read(Path path) {
-        try (Arena arena = Arena.ofConfined();
-                FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
-            long size = channel.size();
-            if (size < FILE_BYTES) {
-                throw new DaemonException(Kind.COUNTERS_FILE, path + ": truncated: " + size + " bytes, a counters file has " + FILE_BYTES);
-            }
-            MemorySegment segment = channel.map(FileChannel.MapMode.READ_ONLY, 0, FILE_BYTES, arena);
-            if (segment.get(INT, OFFSET_MAGIC) != MAGIC) {
-                throw new DaemonException(Kind.COUNTERS_FILE, path + ": not a samepage counters file (wrong magic)");
-            }
-            int version = segment.get(INT, OFFSET_VERSION);
-            VarHandle.acquireFence();
-            if (version == 0) {
-                throw new DaemonException(Kind.COUNTERS_FILE, path + ": not initialised yet (the daemon is starting)");
-            }
-            if (version != LAYOUT_VERSION) {
-                throw new DaemonException(Kind.COUNTERS_FILE, path + ": counters file layout version " + version
-                        + ", this samepage reads version " + LAYOUT_VERSION);
-            }
-            int slots = segment.get(INT, OFFSET_SLOT_COUNT);
-            if (slots != SLOTS) {
-                throw new DaemonException(Kind.COUNTERS_FILE, path + ": corrupt: " + slots + " counter slots, layout version "
-                        + LAYOUT_VERSION + " has " + SLOTS);
-            }
-            long[] values = new long[COUNTER_NAMES.size()];
-            for (int id = 0; id < values.length; id++) {
-                values[id] = (long) LONG_HANDLE.getAcquire(segment, (long) OFFSET_SLOTS + 8L * id);
-            }
-            long state = (long) LONG_HANDLE.getAcquire(segment, (long) OFFSET_STATE);
-            if (state != STATE_RUNNING && state != STATE_CLOSED) {
-                throw new DaemonException(Kind.COUNTERS_FILE, path + ": corrupt: state word " + state);
-            }
-            return new Snapshot(segment.get(LONG, OFFSET_PID), segment.get(LONG, OFFSET_START),
-                    state == STATE_RUNNING, (long) LONG_HANDLE.getAcquire(segment, (long) OFFSET_HEARTBEAT), values);
-        } catch (NoSuchFileException e) {
-            throw new DaemonException(Kind.COUNTERS_FILE, path + ": no counters file (is the daemon running? give --counters-file)");
+    /** Why a create failed, in words: the system's for an I/O error. */
+    private static String why(Exception e) {
+        return switch (e) {
+            case FileAlreadyExistsException f -> f.getFile() + ": not a directory";
+            case IOException io -> IoErrors.reason(io);
+            default -> e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
+        };
+    }
+
+    private static void deleteQuietly(Path temporary, Exception failure) {
+        try {
+            Files.deleteIfExists(temporary);
         } catch (IOException e) {
-            throw new DaemonException(Kind.COUNTERS_FILE, path + ": cannot be read: " + IoErrors.reason(e), e);
+            failure.addSuppressed(e);
         }
     }
 }

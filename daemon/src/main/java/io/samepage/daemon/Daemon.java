@@ -33,7 +33,8 @@ import org.agrona.concurrent.SleepingMillisIdleStrategy;
  * <p>Launch is all or nothing. It opens in this order, and if a step fails it closes what the steps
  * before it opened, in reverse, and throws: the sources (every file checked and every live source opened
  * before any is read), the engine with every source loaded, the metrics server (so a port in use
- * leaves an old counters file untouched), the counters file, the scanner's runner, the publisher's runner.
+ * leaves an old counters file untouched), the counters file (written whole under a temporary name, then
+ * renamed into place), the scanner's runner, the publisher's runner.
  *
  * <p>Thread safety: launch on any thread; {@link #close} from any thread, any number of times.
  */

@@ -2,6 +2,7 @@ package io.samepage.daemon;
 
 import java.io.IOException;
 import java.nio.file.AccessDeniedException;
+import java.nio.file.DirectoryNotEmptyException;
 import java.nio.file.FileSystemException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.NotDirectoryException;
@@ -24,6 +25,7 @@ public final class IoErrors {
             case AccessDeniedException a -> "permission denied";
             case NoSuchFileException n -> "no such file or directory";
             case NotDirectoryException n -> "not a directory";
+            case DirectoryNotEmptyException d -> "a directory that is not empty";
             case FileSystemException f when f.getReason() != null -> lowerFirst(f.getReason());
             case FileSystemException f -> "cannot be read";
             default -> e.getMessage() != null ? e.getMessage() : "input/output error";
