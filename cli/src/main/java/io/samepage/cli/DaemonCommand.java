@@ -62,25 +62,39 @@ final class DaemonCommand implements Callable<Integer> {
             err.flush();
         }));
         ShutdownSignalBarrier stop = new ShutdownSignalBarrier();
-        try (Daemon daemon = Daemon.launch(context)) {
-            out.println("samepage daemon: pid " + ProcessHandle.current().pid() + ", "
-                    + daemon.engine().guests().size() + " guests, counters file " + daemon.countersFile()
-                    + (daemon.metricsPort() != 0 ? ", metrics http://127.0.0.1:" + daemon.metricsPort() + "/metrics"
-                            : ""));
-            out.flush();
-            stop.await();
+        boolean signalled = false;
+        try {
+            try (Daemon daemon = Daemon.launch(context)) {
+                out.println("samepage daemon: pid " + ProcessHandle.current().pid() + ", "
+                        + daemon.engine().guests().size() + " guests, counters file " + daemon.countersFile()
+                        + (daemon.metricsPort() != 0 ? ", metrics http://127.0.0.1:" + daemon.metricsPort()
+                                + "/metrics" : ""));
+                out.flush();
+                stop.await();
+                signalled = true;
+            }
         } catch (RuntimeException e) {
-            stop.close();
-            throw e;
+            if (!signalled) {
+                stop.close();
+                throw e;
+            }
+            halt(new ErrorHandler().handleExecutionException(e, spec.commandLine(), null));
         }
-        // Only SIGTERM or SIGINT ends the wait (through the barrier's shutdown hook), and the daemon has
-        // closed. The JVM is shutting down: it would exit 128 + the signal whatever this returns, since
-        // System.exit blocks while shutdown hooks run. A daemon asked to stop has done its job, so it
-        // exits 0, as --help and the systemd unit say: halt is the one way to give that code now.
-        out.flush();
-        err.flush();
-        System.out.flush();
-        Runtime.getRuntime().halt(0);
+        halt(0);
         return 0;
+    }
+
+    /**
+     * Ends the JVM with {@code exitCode} once the daemon has closed after SIGTERM or SIGINT, the only
+     * thing that ends the wait (through the barrier's shutdown hook). The JVM is shutting down then: it
+     * would exit 128 + the signal whatever this command returns, since System.exit blocks while shutdown
+     * hooks run. A daemon asked to stop has done its job and exits 0, as --help and the systemd unit say
+     * (or the code of a close that failed): halt is the one way left to give that code.
+     */
+    private void halt(int exitCode) {
+        spec.commandLine().getOut().flush();
+        spec.commandLine().getErr().flush();
+        System.out.flush();
+        Runtime.getRuntime().halt(exitCode);
     }
 }
