@@ -7,7 +7,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
-import java.util.Objects;
 import java.util.Set;
 import java.util.function.Consumer;
 import org.agrona.CloseHelper;
@@ -314,7 +313,7 @@ public final class Daemon implements AutoCloseable {
             }
             Set<Source> seen = new HashSet<>();
             for (Source source : sources) {
-                if (!seen.add(Objects.requireNonNull(source, "a source is null"))) {
+                if (!seen.add(source)) {
                     throw invalid("sources: " + source + " given twice (a guest's name must be unique)");
                 }
             }
