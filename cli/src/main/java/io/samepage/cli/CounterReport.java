@@ -7,15 +7,16 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.samepage.core.EngineCounters;
 import io.samepage.core.GuestCounters;
+import io.samepage.daemon.DaemonMetrics;
 import io.samepage.hashing.Pages;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
 /**
  * The engine's counters as {@code scan} and {@code demo} print them, under Linux KSM's names
- * (ARCHITECTURE.md, "Counters"): one place that maps the Java API's camelCase to the names an
- * operator knows from {@code /sys/kernel/mm/ksm} and {@code /proc/PID/ksm_stat}, for text and JSON.
+ * (ARCHITECTURE.md, "Counters"), for text and JSON. The map from the Java API's camelCase to the names an
+ * operator knows from {@code /sys/kernel/mm/ksm} is the daemon's ({@link DaemonMetrics#ksmCounters}), so
+ * {@code scan}, {@code stat} and {@code /metrics} agree.
  */
 final class CounterReport {
 
@@ -27,26 +28,9 @@ final class CounterReport {
     private CounterReport() {
     }
 
-    /**
-     * KSM's engine-wide counters in ARCHITECTURE.md's order, then {@code pages_total} and
-     * {@code metadata_bytes}.
-     */
+    /** KSM's engine-wide counters, then {@code pages_total} and {@code metadata_bytes}: the daemon's map. */
     static Map<String, Long> engineCounters(EngineCounters c) {
-        Map<String, Long> counters = new LinkedHashMap<>();
-        counters.put("pages_shared", c.pagesShared());
-        counters.put("pages_sharing", c.pagesSharing());
-        counters.put("pages_unshared", c.pagesUnshared());
-        counters.put("pages_volatile", c.pagesVolatile());
-        counters.put("full_scans", c.fullScans());
-        counters.put("pages_scanned", c.pagesScanned());
-        counters.put("pages_skipped", c.pagesSkipped());
-        counters.put("ksm_zero_pages", c.ksmZeroPages());
-        counters.put("stable_node_chains", c.stableNodeChains());
-        counters.put("stable_node_dups", c.stableNodeDups());
-        counters.put("general_profit", c.generalProfit());
-        counters.put("pages_total", c.pagesTotal());
-        counters.put("metadata_bytes", c.metadataBytes());
-        return counters;
+        return DaemonMetrics.ksmCounters(c);
     }
 
     /** The engine's counters and a {@code guests} array, as one JSON object. */

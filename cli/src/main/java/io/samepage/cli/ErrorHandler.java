@@ -1,6 +1,7 @@
 package io.samepage.cli;
 
-import io.samepage.cli.daemon.DaemonException;
+import io.samepage.daemon.DaemonException;
+import io.samepage.daemon.IoErrors;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
 import java.util.List;
@@ -14,8 +15,10 @@ import picocli.CommandLine;
  * <ul>
  *   <li>A parse error: its line, then where to read more ({@code see 'samepage scan --help'}); a
  *       mistyped subcommand or option gets the nearest name. Exit {@value SamepageCommand#EXIT_USAGE}.
- *   <li>{@link CommandException}: its message and its code. A bad daemon config or counters file
- *       ({@link DaemonException}) is bad input.
+ *   <li>{@link CommandException}: its message and its code. {@link DaemonException}, from the daemon and
+ *       the sources it shares with {@code scan}: its message; a failure while working
+ *       ({@link DaemonException.Kind#FAILED}) exits {@value SamepageCommand#EXIT_FAILURE}, every other kind
+ *       (a bad config, source, counters file or port) is bad input.
  *   <li>An I/O error no subcommand caught: the file and the reason in words ({@link IoErrors}), exit
  *       {@value SamepageCommand#EXIT_FAILURE}.
  *   <li>{@link OutOfMemoryError} ({@link Execution} hands it over) and any other exception: an internal
@@ -52,7 +55,8 @@ final class ErrorHandler implements CommandLine.IExecutionExceptionHandler, Comm
     static int exitCode(Throwable thrown) {
         return switch (thrown) {
             case CommandException e -> e.exitCode();
-            case DaemonException e -> SamepageCommand.EXIT_USAGE;
+            case DaemonException e -> e.kind() == DaemonException.Kind.FAILED ? SamepageCommand.EXIT_FAILURE
+                    : SamepageCommand.EXIT_USAGE;
             case UncheckedIOException e -> SamepageCommand.EXIT_FAILURE;
             default -> SamepageCommand.EXIT_INTERNAL;
         };

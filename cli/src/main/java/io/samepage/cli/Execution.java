@@ -1,5 +1,6 @@
 package io.samepage.cli;
 
+import io.samepage.daemon.IoErrors;
 import java.io.FileDescriptor;
 import java.io.FileOutputStream;
 import java.io.FilterOutputStream;

@@ -5,6 +5,7 @@ import io.samepage.core.DedupException;
 import io.samepage.core.EngineContext;
 import io.samepage.core.Guest;
 import io.samepage.core.MergeDomain;
+import io.samepage.daemon.IoErrors;
 import io.samepage.hashing.Pages;
 import io.samepage.image.ImageIndex;
 import io.samepage.image.ImageIndexException;

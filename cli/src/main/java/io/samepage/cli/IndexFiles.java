@@ -1,5 +1,6 @@
 package io.samepage.cli;
 
+import io.samepage.daemon.IoErrors;
 import io.samepage.image.ImageIndex;
 import io.samepage.image.ImageIndexException;
 import io.samepage.image.ImageLayout;
@@ -62,7 +63,7 @@ final class IndexFiles {
         if (Files.isDirectory(file)) {
             throw CommandException.badInput(file + ": is a directory, not an index file");
         }
-        IoErrors.refuseIfNotRegular(file);
+        InputFiles.refuseIfNotRegular(file);
     }
 
     /**

@@ -2,6 +2,7 @@ package io.samepage.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.samepage.daemon.ProcessSource;
 import io.samepage.host.KsmStat;
 import io.samepage.host.QemuGuest;
 import java.util.HashMap;

@@ -1,7 +1,6 @@
 package io.samepage.cli;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.samepage.cli.daemon.DaemonConfig;
 import io.samepage.core.DedupEngine;
 import io.samepage.core.DedupException;
 import io.samepage.core.EngineContext;
@@ -11,6 +10,11 @@ import io.samepage.core.GuestCounters;
 import io.samepage.core.MergeDomain;
 import io.samepage.core.ScanKnobs;
 import io.samepage.core.Scanner;
+import io.samepage.daemon.Daemon;
+import io.samepage.daemon.PoolSize;
+import io.samepage.daemon.ProcessSource;
+import io.samepage.daemon.ProcessSources;
+import io.samepage.daemon.SourceFile;
 import io.samepage.hashing.Pages;
 import io.samepage.host.KernelKsm;
 import java.io.PrintWriter;
@@ -94,7 +98,7 @@ import picocli.CommandLine.Parameters;
 final class ScanCommand implements Callable<Integer> {
 
     /** The largest frame pool the engine takes, in MiB: fewer than 2^31 frames of 4 KiB (8 TiB less 1 MiB). */
-    static final long MAX_POOL_MIB = DaemonConfig.MAX_POOL_MIB;
+    static final long MAX_POOL_MIB = Daemon.Context.MAX_POOL_MIB;
 
     @CommandLine.Spec
     private CommandLine.Model.CommandSpec spec;
@@ -152,7 +156,10 @@ final class ScanCommand implements Callable<Integer> {
                     "Missing required parameter: 'SOURCE' (or --pid, --qemu)");
         }
         List<SourceFile> files = checkSources();
-        List<ProcessSource> processes = ProcessSources.open(pids, qemu, err);
+        List<ProcessSource> processes = ProcessSources.open(pids, qemu, skipped -> {
+            err.println("samepage scan: " + skipped);
+            err.flush();
+        });
         try {
             EngineContext context = context(files, processes);
             String report = scan(files, processes, context);
@@ -177,39 +184,13 @@ final class ScanCommand implements Callable<Integer> {
         return files;
     }
 
-    /**
-     * The default pool for these sources: every file's bytes, each process's resident bytes plus an
-     * eighth and 16 MiB of slack (it may grow while it is read), and one zero frame per domain.
-     */
-    static long defaultPoolBytes(List<SourceFile> files, List<ProcessSource> processes, boolean domainPerSource) {
-        long totalBytes = sourceBytes(files, processes);
-        long zeroFrames = domainPerSource ? files.size() + processes.size() : 1;
-        return totalBytes + zeroFrames * Pages.PAGE_SIZE;
-    }
-
-    /** The sources' bytes as {@link #defaultPoolBytes} counts them, without the zero frames. */
-    static long sourceBytes(List<SourceFile> files, List<ProcessSource> processes) {
-        long totalBytes = 0;
-        for (SourceFile file : files) {
-            totalBytes += file.bytes();
-        }
-        long residentBytes = 0;
-        for (ProcessSource process : processes) {
-            residentBytes += process.residentPages() * Pages.PAGE_SIZE;
-        }
-        if (!processes.isEmpty()) {
-            totalBytes += residentBytes + residentBytes / 8 + (16L << 20);
-        }
-        return totalBytes;
-    }
-
     private EngineContext context(List<SourceFile> files, List<ProcessSource> processes) {
-        long totalBytes = sourceBytes(files, processes);
+        long totalBytes = PoolSize.sourceBytes(files, processes);
         if (poolMib != null && (poolMib < 1 || poolMib > MAX_POOL_MIB)) {
             throw CommandException.badInput("--pool-mib " + poolMib + ": must be 1 to " + MAX_POOL_MIB
                     + " (8 TiB less 1 MiB)");
         }
-        long poolBytes = poolMib != null ? poolMib << 20 : defaultPoolBytes(files, processes, domainPerSource);
+        long poolBytes = poolMib != null ? poolMib << 20 : PoolSize.defaultBytes(files, processes, domainPerSource);
         EngineContext context = new EngineContext().poolBytes(poolBytes);
         try {
             context.knobs().maxPageSharing(maxPageSharing).useZeroPages(useZeroPages).smartScan(false);

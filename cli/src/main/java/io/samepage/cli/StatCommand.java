@@ -1,7 +1,8 @@
 package io.samepage.cli;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.samepage.cli.daemon.CountersFile;
+import io.samepage.daemon.CountersFile;
+import io.samepage.daemon.CountersFileReader;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.Instant;
@@ -29,7 +30,8 @@ import picocli.CommandLine.Option;
         footer = {
             "",
             "Exit codes: 0 success; 2 a counters file that is missing, not a regular file, unreadable, truncated, "
-                    + "foreign or of another layout version, with one line on stderr.",
+                    + "foreign or of another layout version (one written by an older samepage daemon included), "
+                    + "with one line on stderr.",
         })
 final class StatCommand implements Callable<Integer> {
 
@@ -51,8 +53,8 @@ final class StatCommand implements Callable<Integer> {
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
         Path path = countersFile != null ? countersFile : CountersFile.defaultPath();
-        IoErrors.refuseIfNotRegular(path);
-        CountersFile.Snapshot s = CountersFile.read(path);
+        InputFiles.refuseIfNotRegular(path);
+        CountersFileReader.Snapshot s = CountersFileReader.read(path);
         long ageMillis = Math.max(0, System.currentTimeMillis() - s.heartbeatMillis());
         String state = !s.running() ? "closed" : ProcessHandle.of(s.pid()).isPresent() ? "running" : "stale";
         if (json) {

@@ -9,6 +9,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.samepage.core.DedupEngine;
 import io.samepage.core.EngineContext;
 import io.samepage.core.Guest;
+import io.samepage.daemon.ProcessSource;
 import io.samepage.host.KernelKsm;
 import java.io.IOException;
 import java.nio.file.Files;

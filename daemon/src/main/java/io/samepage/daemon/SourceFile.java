@@ -1,6 +1,7 @@
-package io.samepage.cli;
+package io.samepage.daemon;
 
 import io.samepage.core.Guest;
+import io.samepage.daemon.DaemonException.Kind;
 import io.samepage.hashing.Pages;
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -16,8 +17,8 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 
 /**
- * One source of {@code samepage scan}: a raw memory dump or a QEMU memory-backend file, checked before
- * anything is loaded, then read into a guest of the same size.
+ * A file source of the daemon and of {@code samepage scan}: a raw memory dump or a QEMU memory-backend
+ * file, checked before anything is loaded, then read into a guest of the same size.
  *
  * <p>Loading reads the file in {@value #CHUNK_BYTES}-byte chunks through a {@link FileChannel} into
  * one off-heap buffer and writes each chunk into the guest at the same offset. A chunk that is all
@@ -30,10 +31,10 @@ import java.nio.file.StandardOpenOption;
  * @param path  the path, resolved
  * @param bytes the file's length, a positive multiple of 4096
  */
-record SourceFile(String name, Path path, long bytes) {
+public record SourceFile(String name, Path path, long bytes) {
 
     /** Bytes read and written per step; an all-zero chunk of this size is skipped. */
-    static final int CHUNK_BYTES = 1 << 20;
+    public static final int CHUNK_BYTES = 1 << 20;
 
     /** The largest guest the engine holds: 2^31 - 9 pages. */
     private static final long MAX_PAGES = Integer.MAX_VALUE - 8;
@@ -42,9 +43,10 @@ record SourceFile(String name, Path path, long bytes) {
      * Checks that {@code name} is a readable regular file whose length is a positive multiple of 4096
      * bytes, by opening it.
      *
-     * @throws CommandException (exit 2) whose message names the file and says what is wrong
+     * @throws DaemonException {@link DaemonException.Kind#SOURCE}, whose message names the file and says what
+     *                         is wrong
      */
-    static SourceFile check(String name) {
+    public static SourceFile check(String name) {
         Path path;
         try {
             path = Path.of(name);
@@ -85,9 +87,10 @@ record SourceFile(String name, Path path, long bytes) {
      *
      * @param buffer reused across sources
      * @return pages written (pages of all-zero chunks are not)
-     * @throws CommandException (exit 1) if the file cannot be read or is shorter than when checked
+     * @throws DaemonException {@link DaemonException.Kind#FAILED} if the file cannot be read or is shorter
+     *                         than when checked
      */
-    long loadInto(Guest guest, ChunkBuffer buffer) {
+    public long loadInto(Guest guest, ChunkBuffer buffer) {
         long written = 0;
         try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
             ByteBuffer window = buffer.data().asByteBuffer();
@@ -96,7 +99,7 @@ record SourceFile(String name, Path path, long bytes) {
                 window.clear().limit(length);
                 while (window.hasRemaining()) {
                     if (channel.read(window, at + window.position()) < 0) {
-                        throw CommandException.failure(name + ": shrank to " + (at + window.position())
+                        throw new DaemonException(Kind.FAILED, name + ": shrank to " + (at + window.position())
                                 + " bytes while being read (it was " + bytes + ")");
                     }
                 }
@@ -108,20 +111,20 @@ record SourceFile(String name, Path path, long bytes) {
                 written += length / Pages.PAGE_SIZE;
             }
         } catch (IOException e) {
-            throw CommandException.failure(name + ": read failed: " + IoErrors.reason(e));
+            throw new DaemonException(Kind.FAILED, name + ": read failed: " + IoErrors.reason(e), e);
         }
         return written;
     }
 
     /** {@link #loadInto}'s off-heap buffer for one chunk, and a chunk of zeros to compare it with. */
-    record ChunkBuffer(MemorySegment data, MemorySegment zeros) {
+    public record ChunkBuffer(MemorySegment data, MemorySegment zeros) {
 
-        static ChunkBuffer allocate(Arena arena) {
+        public static ChunkBuffer allocate(Arena arena) {
             return new ChunkBuffer(arena.allocate(CHUNK_BYTES, Pages.PAGE_SIZE), arena.allocate(CHUNK_BYTES));
         }
     }
 
-    private static CommandException bad(String name, String what) {
-        return CommandException.badInput(name + ": " + what);
+    private static DaemonException bad(String name, String what) {
+        return new DaemonException(Kind.SOURCE, name + ": " + what);
     }
 }

@@ -1,4 +1,4 @@
-package io.samepage.cli.daemon;
+package io.samepage.daemon;
 
 import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -39,7 +39,7 @@ class DaemonConfigFuzzTest {
         }
         assertFalse(config.sources().isEmpty());
         assertTrue(config.metricsPort() >= 0 && config.metricsPort() <= 65535, "port " + config.metricsPort());
-        assertTrue(config.poolMib() == null || (config.poolMib() >= 1 && config.poolMib() <= DaemonConfig.MAX_POOL_MIB));
+        assertTrue(config.poolMib() == null || (config.poolMib() >= 1 && config.poolMib() <= Daemon.Context.MAX_POOL_MIB));
         assertTrue(config.estimateIntervalSeconds() >= 1);
         assertDoesNotThrow(() -> config.applyTo(new ScanKnobs()), "the knobs were checked while parsing");
     }

@@ -1,6 +1,7 @@
-package io.samepage.cli;
+package io.samepage.daemon;
 
 import io.samepage.core.Guest;
+import io.samepage.daemon.DaemonException.Kind;
 import io.samepage.hashing.Pages;
 import io.samepage.host.KernelKsm;
 import io.samepage.host.KsmStat;
@@ -14,8 +15,9 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * One live source of {@code samepage scan}: a process ({@code --pid}) or a QEMU guest's RAM
- * ({@code --qemu}), opened and checked before anything is loaded, then copied into a guest.
+ * A live source of the daemon and of {@code samepage scan}: a process ({@code source=pid:PID},
+ * {@code --pid}) or a QEMU guest's RAM ({@code source=qemu}, {@code --qemu}), opened and checked before
+ * anything is loaded, then copied into a guest.
  *
  * <p>What becomes the guest. For {@code --pid}: the process's private readable mappings, laid end to
  * end in address order (a page's guest offset is its offset among them); shared mappings are left out
@@ -31,7 +33,7 @@ import java.util.List;
  *
  * <p>Not thread safe; holds the process's pagemap open until closed.
  */
-final class ProcessSource implements AutoCloseable {
+public final class ProcessSource implements AutoCloseable {
 
     /** The largest guest the engine holds: 2^31 - 9 pages. */
     private static final long MAX_PAGES = Integer.MAX_VALUE - 8;
@@ -59,17 +61,17 @@ final class ProcessSource implements AutoCloseable {
     }
 
     /** What loading one source found, for the report. */
-    record Load(ProcessSource source, long pagesResident, long pagesNotResident, long pagesFileBacked,
+    public record Load(ProcessSource source, long pagesResident, long pagesNotResident, long pagesFileBacked,
             boolean partial, KsmStat kernelKsm) {
     }
 
     /**
      * Opens process {@code pid} and checks that its memory can be read.
      *
-     * @throws ProcessScanException if it cannot be opened or read ({@link #mapped} gives the exit code)
-     * @throws CommandException     exit 2 if it has no memory to scan
+     * @throws ProcessScanException if it cannot be opened or read ({@link #mapped} gives the daemon's kind)
+     * @throws DaemonException      {@link DaemonException.Kind#SOURCE} if it has no memory to scan
      */
-    static ProcessSource forPid(int pid) {
+    public static ProcessSource forPid(int pid) {
         ProcessMemory memory = ProcessMemory.open(pid);
         try {
             List<MemoryRegion> regions = new ArrayList<>();
@@ -79,8 +81,8 @@ final class ProcessSource implements AutoCloseable {
                 }
             }
             if (regions.isEmpty()) {
-                throw CommandException.badInput("pid " + pid + ": has no private readable memory to scan (a kernel "
-                        + "thread, or a process that is exiting)");
+                throw new DaemonException(Kind.SOURCE, "pid " + pid + ": has no private readable memory to scan "
+                        + "(a kernel thread, or a process that is exiting)");
             }
             return checked(new ProcessSource("pid " + pid + " (" + memory.command() + ")", memory, null, regions));
         } catch (RuntimeException e) {
@@ -90,7 +92,7 @@ final class ProcessSource implements AutoCloseable {
     }
 
     /** Opens the QEMU process of {@code guest}, whose RAM mapping was found, and checks it can be read; throws as {@link #forPid}. */
-    static ProcessSource forQemu(QemuGuest guest) {
+    public static ProcessSource forQemu(QemuGuest guest) {
         ProcessMemory memory = ProcessMemory.open(guest.pid());
         try {
             String label = guest.name() == null ? "qemu guest" : "qemu guest " + guest.name();
@@ -104,42 +106,45 @@ final class ProcessSource implements AutoCloseable {
 
     private static ProcessSource checked(ProcessSource source) {
         if (source.bytes / Pages.PAGE_SIZE > MAX_PAGES) {
-            throw CommandException.badInput(source.name + ": " + source.bytes + " bytes of memory to scan, more than a "
-                    + "guest holds (" + MAX_PAGES + " pages of 4096 bytes)");
+            throw new DaemonException(Kind.SOURCE, source.name + ": " + source.bytes + " bytes of memory to scan, "
+                    + "more than a guest holds (" + MAX_PAGES + " pages of 4096 bytes)");
         }
         source.memory.checkReadable(source.regions);
         return source;
     }
 
-    /** Bad input (exit 2) for a process that cannot be read; exit 1 for an I/O failure; anything else unchanged. */
+    /**
+     * {@link DaemonException.Kind#SOURCE} for a process that cannot be read, {@link DaemonException.Kind#FAILED}
+     * for an I/O failure; anything else unchanged.
+     */
     static RuntimeException mapped(RuntimeException e) {
         if (e instanceof ProcessScanException p) {
-            return p.kind() == ProcessScanException.Kind.IO ? CommandException.failure(p.getMessage())
-                    : CommandException.badInput(p.getMessage());
+            return new DaemonException(p.kind() == ProcessScanException.Kind.IO ? DaemonException.Kind.FAILED
+                    : DaemonException.Kind.SOURCE, p.getMessage(), p);
         }
         return e;
     }
 
-    String name() {
+    public String name() {
         return name;
     }
 
-    int pid() {
+    public int pid() {
         return memory.pid();
     }
 
     /** The QEMU guest this is the RAM of, or null for {@code --pid}. */
-    QemuGuest qemu() {
+    public QemuGuest qemu() {
         return qemu;
     }
 
     /** The guest's size: the regions' bytes. */
-    long bytes() {
+    public long bytes() {
         return bytes;
     }
 
     /** Pages that were resident (and of the kind read) when the source was opened. */
-    long residentPages() {
+    public long residentPages() {
         return residentPages;
     }
 
@@ -151,10 +156,11 @@ final class ProcessSource implements AutoCloseable {
      * Copies the resident pages into {@code guest} (at least {@link #bytes()} large), then reads what
      * kernel KSM achieves for the process now.
      *
-     * @throws CommandException exit 2 if reading is refused, exit 1 for another failure; a process that
-     *                          exits meanwhile is not an error: the load is partial
+     * @throws DaemonException {@link DaemonException.Kind#SOURCE} if reading is refused,
+     *                         {@link DaemonException.Kind#FAILED} for another failure; a process that exits
+     *                         meanwhile is not an error: the load is partial
      */
-    Load loadInto(Guest guest, KernelKsm kernelKsm) {
+    public Load loadInto(Guest guest, KernelKsm kernelKsm) {
         long base = 0;
         long resident = 0;
         long notResident = 0;

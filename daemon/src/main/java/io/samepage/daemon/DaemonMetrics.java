@@ -1,21 +1,21 @@
-package io.samepage.cli;
+package io.samepage.daemon;
 
-import io.samepage.cli.daemon.CountersFile;
-import io.samepage.cli.daemon.MetricsServer;
 import io.samepage.core.DedupEngine;
 import io.samepage.core.EngineCounters;
 import io.samepage.core.Guest;
 import io.samepage.core.GuestCounters;
+import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
  * What the daemon publishes: the counter values by {@link CountersFile} id, and the Prometheus text of
  * {@code /metrics} (every engine counter as {@code samepage_NAME}, per-guest counters with a
- * {@code guest} label, and process info).
+ * {@code guest} label, and process info). It also holds the one map from the engine's counters to
+ * Linux KSM's names ({@link #ksmCounters}), which the CLI's reports use too.
  *
  * <p>Thread safety: safe from any thread; each call takes a fresh snapshot of the engine.
  */
-final class DaemonMetrics {
+public final class DaemonMetrics {
 
     private static final Map<String, String> GUEST_HELP = Map.of(
             "pages_total", "guest pages (its size / 4 KiB)",
@@ -36,8 +36,30 @@ final class DaemonMetrics {
         return values(engine.counters(), engine.guests().size());
     }
 
+    /**
+     * KSM's engine-wide counters under their sysfs names (ARCHITECTURE.md, "Counters"), in that order, then
+     * {@code pages_total} and {@code metadata_bytes}.
+     */
+    public static Map<String, Long> ksmCounters(EngineCounters c) {
+        Map<String, Long> counters = new LinkedHashMap<>();
+        counters.put("pages_shared", c.pagesShared());
+        counters.put("pages_sharing", c.pagesSharing());
+        counters.put("pages_unshared", c.pagesUnshared());
+        counters.put("pages_volatile", c.pagesVolatile());
+        counters.put("full_scans", c.fullScans());
+        counters.put("pages_scanned", c.pagesScanned());
+        counters.put("pages_skipped", c.pagesSkipped());
+        counters.put("ksm_zero_pages", c.ksmZeroPages());
+        counters.put("stable_node_chains", c.stableNodeChains());
+        counters.put("stable_node_dups", c.stableNodeDups());
+        counters.put("general_profit", c.generalProfit());
+        counters.put("pages_total", c.pagesTotal());
+        counters.put("metadata_bytes", c.metadataBytes());
+        return counters;
+    }
+
     static long[] values(EngineCounters c, int guests) {
-        Map<String, Long> named = CounterReport.engineCounters(c);
+        Map<String, Long> named = ksmCounters(c);
         named.put("frames_in_use", c.framesInUse());
         named.put("guests", (long) guests);
         long[] values = new long[CountersFile.COUNTER_NAMES.size()];

@@ -1,6 +1,7 @@
-package io.samepage.cli.daemon;
+package io.samepage.daemon;
 
 import com.sun.net.httpserver.HttpServer;
+import io.samepage.daemon.DaemonException.Kind;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.InetAddress;
@@ -33,8 +34,8 @@ public final class MetricsServer implements AutoCloseable {
         try {
             server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 8);
         } catch (IOException e) {
-            throw new DaemonException("metrics_port " + port + ": cannot listen on 127.0.0.1:" + port + " (" + e.getMessage()
-                    + ")", e);
+            throw new DaemonException(Kind.METRICS_PORT, "metrics_port " + port + ": cannot listen on 127.0.0.1:" + port
+                    + " (" + e.getMessage() + ")", e);
         }
         server.createContext("/metrics", exchange -> {
             try (exchange) {

@@ -1,4 +1,4 @@
-package io.samepage.cli.daemon;
+package io.samepage.daemon;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -52,8 +52,8 @@ class DaemonConfigTest {
     @Test
     void everyKeyIsReadAndTheKnobsApplyInFileOrder() {
         DaemonConfig config = parse(VALID);
-        assertEquals(List.of(new DaemonConfig.Source.File("/var/lib/vm1.mem"), new DaemonConfig.Source.File("/var/lib/vm2.mem"),
-                new DaemonConfig.Source.Pid(4242), new DaemonConfig.Source.Qemu()), config.sources());
+        assertEquals(List.of(new Source.File("/var/lib/vm1.mem"), new Source.File("/var/lib/vm2.mem"),
+                new Source.Pid(4242), new Source.Qemu()), config.sources());
         assertTrue(config.domainPerSource());
         assertTrue(config.hasLiveSources());
         assertEquals(512L, config.poolMib());
@@ -83,7 +83,7 @@ class DaemonConfigTest {
         assertEquals(null, config.poolMib());
         assertEquals(0, config.metricsPort());
         assertEquals(CountersFile.defaultPath(), config.countersFile());
-        assertEquals(DaemonConfig.DEFAULT_ESTIMATE_INTERVAL_SECONDS, config.estimateIntervalSeconds());
+        assertEquals(Daemon.Context.DEFAULT_ESTIMATE_INTERVAL_SECONDS, config.estimateIntervalSeconds());
     }
 
     @ParameterizedTest(name = "{0}")
@@ -137,31 +137,6 @@ class DaemonConfigTest {
         String message = assertThrows(DaemonException.class, () -> DaemonConfig.read(Path.of("/nonexistent/d.conf")))
                 .getMessage();
         assertTrue(message.startsWith("/nonexistent/d.conf: cannot be read"), message);
-    }
-
-    @Test
-    void theExampleConfigParsesWithEveryKeyUncommentedAndDocumentsTheEngineDefaults() throws java.io.IOException {
-        List<String> lines = new ArrayList<>();
-        for (String line : java.nio.file.Files.readAllLines(Path.of("src/dist/samepage.conf"))) {
-            boolean setting = line.matches("#[a-z_]+=.+");
-            lines.add(setting && !line.startsWith("#source=") ? line.substring(1) : line);
-        }
-        DaemonConfig config = parse(lines);
-        assertEquals(1, config.sources().size());
-        ScanKnobs documented = new ScanKnobs();
-        config.applyTo(documented);
-        ScanKnobs defaults = new ScanKnobs();
-        assertEquals(defaults.pagesToScan(), documented.pagesToScan());
-        assertEquals(defaults.sleepMillis(), documented.sleepMillis());
-        assertEquals(defaults.maxPageSharing(), documented.maxPageSharing());
-        assertEquals(defaults.smartScan(), documented.smartScan());
-        assertEquals(defaults.advisorMaxPagesToScan(), documented.advisorMaxPagesToScan());
-        for (String key : DaemonConfig.KNOB_KEYS) {
-            assertTrue(lines.stream().anyMatch(l -> l.startsWith(key + "=")), key + " is not in the example");
-        }
-        for (String key : DaemonConfig.DAEMON_KEYS) {
-            assertTrue(lines.stream().anyMatch(l -> l.matches("#?" + key + "=.*")), key + " is not in the example");
-        }
     }
 
     /** Seeded: -Dsamepage.seed=N replays a run. */

@@ -1,4 +1,4 @@
-package io.samepage.cli;
+package io.samepage.daemon;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -9,15 +9,15 @@ import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** What {@code samepage scan} accepts as a source, and how it says what is wrong with the rest. */
+/** What the daemon and {@code samepage scan} accept as a file source, and how they say what is wrong with the rest. */
 class SourceFileTest {
 
     @TempDir
     Path dir;
 
     private static String refusal(Path path) {
-        CommandException refused = assertThrows(CommandException.class, () -> SourceFile.check(path.toString()));
-        assertEquals(SamepageCommand.EXIT_USAGE, refused.exitCode());
+        DaemonException refused = assertThrows(DaemonException.class, () -> SourceFile.check(path.toString()));
+        assertEquals(DaemonException.Kind.SOURCE, refused.kind());
         return refused.getMessage();
     }
 

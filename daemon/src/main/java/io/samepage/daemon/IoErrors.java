@@ -1,17 +1,17 @@
-package io.samepage.cli;
+package io.samepage.daemon;
 
 import java.io.IOException;
 import java.nio.file.AccessDeniedException;
+import java.nio.file.DirectoryNotEmptyException;
 import java.nio.file.FileSystemException;
-import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.NotDirectoryException;
-import java.nio.file.Path;
 import java.util.Locale;
 
 /**
  * I/O errors in words an operator reads: the file, then the reason as the system names it ("permission
- * denied", "is a directory", "no such file or directory"), never a Java exception's class or text.
+ * denied", "is a directory", "no such file or directory"), never a Java exception's class or text. The
+ * daemon's messages and the CLI's use it.
  */
 public final class IoErrors {
 
@@ -25,27 +25,12 @@ public final class IoErrors {
             case AccessDeniedException a -> "permission denied";
             case NoSuchFileException n -> "no such file or directory";
             case NotDirectoryException n -> "not a directory";
+            case DirectoryNotEmptyException d -> "a directory that is not empty";
             case FileSystemException f when f.getReason() != null -> lowerFirst(f.getReason());
             case FileSystemException f -> "cannot be read";
             default -> e.getMessage() != null ? e.getMessage() : "input/output error";
         };
         return file != null ? file + ": " + reason : reason;
-    }
-
-    /**
-     * Refuses, before it is opened, a file to read that is a directory or not a regular file (a FIFO
-     * would block the open until a writer came; a device could be read forever). A missing file passes:
-     * the caller says what it should have been.
-     *
-     * @throws CommandException (exit 2) {@code FILE: is a directory} or {@code FILE: not a regular file}
-     */
-    public static void refuseIfNotRegular(Path file) {
-        if (Files.isDirectory(file)) {
-            throw CommandException.badInput(file + ": is a directory");
-        }
-        if (Files.exists(file) && !Files.isRegularFile(file)) {
-            throw CommandException.badInput(file + ": not a regular file");
-        }
     }
 
     private static String lowerFirst(String text) {

@@ -1,8 +1,8 @@
-package io.samepage.cli.daemon;
+package io.samepage.daemon;
 
 import io.samepage.core.DedupException;
-import io.samepage.core.EngineContext;
 import io.samepage.core.ScanKnobs;
+import io.samepage.daemon.DaemonException.Kind;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -17,7 +17,9 @@ import java.util.Set;
  * The daemon's configuration, parsed and validated once from a {@code key=value} file: one setting per
  * line, {@code #} starts a comment line, blank lines are ignored, spaces around key and value are
  * trimmed. The KSM knob names set the engine's {@link ScanKnobs} (checked with the engine's own rules,
- * in file order); {@code source} is repeatable; every other key may appear once.
+ * in file order); {@code source} is repeatable; every other key may appear once. Each key names a
+ * {@link Daemon.Context} setting ({@code metrics_port} is {@code metricsPort}), and {@link #applyTo(Daemon.Context)}
+ * fills one in.
  *
  * <p>Thread safety: immutable once parsed.
  */
@@ -29,27 +31,6 @@ public final class DaemonConfig {
     /** The daemon's own keys. */
     public static final Set<String> DAEMON_KEYS = Set.of("source", "domain_per_source", "pool_mib",
             "metrics_port", "counters_file", "estimate_interval_seconds");
-
-    /** The largest frame pool the engine takes ({@link EngineContext#MAX_POOL_BYTES}), in whole MiB. */
-    public static final long MAX_POOL_MIB = EngineContext.MAX_POOL_BYTES >> 20;
-
-    /** Default seconds between re-reads of live sources. */
-    public static final long DEFAULT_ESTIMATE_INTERVAL_SECONDS = 60;
-
-    /** One configured source: a file path, a pid, or every QEMU guest. */
-    public sealed interface Source {
-        /** A memory dump or QEMU memory-backend file, loaded once. */
-        record File(String path) implements Source {
-        }
-
-        /** A live process, re-read every {@code estimate_interval_seconds}. */
-        record Pid(int pid) implements Source {
-        }
-
-        /** Every running QEMU guest, found again at every re-read. */
-        record Qemu() implements Source {
-        }
-    }
 
     private record Knob(int line, String key, String value) {
     }
@@ -78,7 +59,7 @@ public final class DaemonConfig {
         try {
             lines = Files.readAllLines(file, StandardCharsets.UTF_8);
         } catch (IOException | RuntimeException e) {
-            throw new DaemonException(file + ": cannot be read (" + e.getClass().getSimpleName()
+            throw new DaemonException(Kind.CONFIG, file + ": cannot be read (" + e.getClass().getSimpleName()
                     + (e.getMessage() != null ? ": " + e.getMessage() : "") + ")");
         }
         return parse(file.toString(), lines);
@@ -91,7 +72,8 @@ public final class DaemonConfig {
             parser.line(i + 1, lines.get(i));
         }
         if (parser.sources.isEmpty()) {
-            throw new DaemonException(name + ": no source: give at least one 'source=' line (a file, pid:PID or qemu)");
+            throw new DaemonException(Kind.CONFIG,
+                    name + ": no source: give at least one 'source=' line (a file, pid:PID or qemu)");
         }
         return new DaemonConfig(parser);
     }
@@ -101,6 +83,17 @@ public final class DaemonConfig {
         for (Knob knob : knobs) {
             target.set(knob.key(), knob.value());
         }
+    }
+
+    /** Sets every setting of {@code context} that the file gives, and the knobs in file order. */
+    public Daemon.Context applyTo(Daemon.Context context) {
+        applyTo(context.knobs());
+        return context.sources(sources)
+                .domainPerSource(domainPerSource)
+                .poolMib(poolMib != null ? poolMib : Daemon.Context.DEFAULT_POOL_MIB)
+                .metricsPort(metricsPort)
+                .countersFile(countersFile)
+                .estimateIntervalSeconds(estimateIntervalSeconds);
     }
 
     public List<Source> sources() {
@@ -180,7 +173,7 @@ public final class DaemonConfig {
         private Long poolMib;
         private int metricsPort;
         private Path countersFile;
-        private long estimateIntervalSeconds = DEFAULT_ESTIMATE_INTERVAL_SECONDS;
+        private long estimateIntervalSeconds = Daemon.Context.DEFAULT_ESTIMATE_INTERVAL_SECONDS;
 
         Parser(String name) {
             this.name = name;
@@ -227,8 +220,9 @@ public final class DaemonConfig {
                 case "domain_per_source" -> domainPerSource = flag(value);
                 case "pool_mib" -> {
                     long mib = longValue(value, 1);
-                    if (mib > MAX_POOL_MIB) {
-                        throw new IllegalArgumentException("must be at most " + MAX_POOL_MIB + " (about 8 TiB), not " + mib);
+                    if (mib > Daemon.Context.MAX_POOL_MIB) {
+                        throw new IllegalArgumentException("must be at most " + Daemon.Context.MAX_POOL_MIB
+                                + " (about 8 TiB), not " + mib);
                     }
                     poolMib = mib;
                 }
@@ -271,7 +265,7 @@ public final class DaemonConfig {
                     message.append(ch);
                 }
             }
-            return new DaemonException(message.toString());
+            return new DaemonException(Kind.CONFIG, message.toString());
         }
     }
 }

@@ -1,0 +1,215 @@
+package io.samepage.daemon;
+
+import io.samepage.daemon.DaemonException.Kind;
+import java.io.IOException;
+import java.nio.MappedByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.List;
+import org.agrona.IoUtil;
+import org.agrona.concurrent.UnsafeBuffer;
+import org.agrona.concurrent.status.AtomicCounter;
+import org.agrona.concurrent.status.CountersManager;
+import org.agrona.concurrent.status.CountersReader;
+
+/**
+ * The daemon's counters file, read by {@code samepage stat} from another process
+ * ({@link CountersFileReader}) as AeronStat reads Aeron's CnC file. One memory-mapped file of
+ * {@link #FILE_BYTES} bytes: a header, then the two buffers of an Agrona {@link CountersManager}, in
+ * the byte order Agrona writes (the machine's: little-endian on x86-64 and aarch64).
+ *
+ * <pre>
+ * offset  size  field
+ *      0     4  magic             0x4E435053 ("SPCN" as bytes)
+ *      4     4  layout version    {@link #LAYOUT_VERSION}; written last, with release semantics, so a reader
+ *                                 that sees it sees every other field initialised. Version 1 was a
+ *                                 fixed array of 64 slots, without Agrona; a reader refuses it by name.
+ *      8     8  pid               the daemon's process id
+ *     16     8  start time        the daemon's start, epoch milliseconds
+ *     24     8  state             {@link #STATE_RUNNING} (1) or {@link #STATE_CLOSED} (2)
+ *     32     8  heartbeat         epoch milliseconds of the last update
+ *     40     4  metadata length   {@link #METADATA_BYTES}
+ *     44     4  values length     {@link #VALUES_BYTES}
+ *     48    80  reserved          0
+ *    128     M  counters metadata Agrona's layout ({@link CountersReader}): one 512-byte record per
+ *                                 counter id: state, type id, free-for-reuse deadline, key, label
+ *  128+M     V  counters values   one 128-byte record per counter id, its signed 64-bit value first
+ * </pre>
+ *
+ * <p>{@link #MAX_COUNTERS} counter ids fit. The counters are allocated in {@link #COUNTER_NAMES}' order,
+ * each with its name as label and its index there as type id: the type id is what a counter means. An id
+ * never changes meaning: new counters take new ids, a retired id stays reserved, and a counter a reader
+ * does not find reads 0.
+ *
+ * <p>The file is written whole under a temporary name in the same directory ({@code .NAME.PID.new}),
+ * then renamed into place: a reader finds at the path either the old file or the new one, complete, and
+ * a create that fails leaves the old one as it was.
+ *
+ * <p>Thread safety: single writer (the daemon's publisher); safe for concurrent readers in any process.
+ * A reader may see a counter one update older than its neighbour, never a torn 64-bit value.
+ */
+public final class CountersFile implements AutoCloseable {
+
+    public static final int MAGIC = 0x4E435053;
+    public static final int LAYOUT_VERSION = 2;
+    public static final long STATE_RUNNING = 1;
+    public static final long STATE_CLOSED = 2;
+    public static final int MAX_COUNTERS = 64;
+    public static final int HEADER_BYTES = 128;
+    public static final int METADATA_BYTES = MAX_COUNTERS * CountersReader.METADATA_LENGTH;
+    public static final int VALUES_BYTES = MAX_COUNTERS * CountersReader.COUNTER_LENGTH;
+    public static final int FILE_BYTES = HEADER_BYTES + METADATA_BYTES + VALUES_BYTES;
+
+    /** Counter id (and type id) -> name, which is also its label: the one place ids are defined. Append only. */
+    public static final List<String> COUNTER_NAMES = List.of(
+            "pages_shared",        // 0
+            "pages_sharing",       // 1
+            "pages_unshared",      // 2
+            "pages_volatile",      // 3
+            "full_scans",          // 4
+            "pages_scanned",       // 5
+            "pages_skipped",       // 6
+            "ksm_zero_pages",      // 7
+            "stable_node_chains",  // 8
+            "stable_node_dups",    // 9
+            "general_profit",      // 10
+            "pages_total",         // 11
+            "metadata_bytes",      // 12
+            "frames_in_use",       // 13
+            "guests");             // 14
+
+    static final int OFFSET_MAGIC = 0;
+    static final int OFFSET_VERSION = 4;
+    static final int OFFSET_PID = 8;
+    static final int OFFSET_START = 16;
+    static final int OFFSET_STATE = 24;
+    static final int OFFSET_HEARTBEAT = 32;
+    static final int OFFSET_METADATA_LENGTH = 40;
+    static final int OFFSET_VALUES_LENGTH = 44;
+
+    private final MappedByteBuffer mapped;
+    private final UnsafeBuffer header;
+    private final AtomicCounter[] counters;
+    private boolean closed;
+
+    private CountersFile(MappedByteBuffer mapped, UnsafeBuffer header, AtomicCounter[] counters) {
+        this.mapped = mapped;
+        this.header = header;
+        this.counters = counters;
+    }
+
+    /**
+     * Where the counters file lives when the config does not say: {@code /run/samepage/counters} if
+     * {@code /run/samepage} exists or can be created, else {@code samepage/counters} under
+     * {@code java.io.tmpdir}. {@code stat} looks where the daemon would.
+     */
+    public static Path defaultPath() {
+        Path run = Path.of("/run/samepage");
+        if (Files.isDirectory(run) ? Files.isWritable(run) || Files.exists(run.resolve("counters"))
+                : Files.isWritable(run.getParent())) {
+            return run.resolve("counters");
+        }
+        return Path.of(System.getProperty("java.io.tmpdir"), "samepage", "counters");
+    }
+
+    /**
+     * Creates the file (replacing one that is there), with state running, every counter 0 and the
+     * version word last, renames it into place, and keeps it mapped for {@link #update}.
+     *
+     * @throws DaemonException {@link Kind#COUNTERS_FILE} if it cannot be created; then nothing at
+     *                         {@code path} has changed
+     */
+    public static CountersFile create(Path path, long pid, long startMillis) {
+        Path absolute = path.toAbsolutePath();
+        Path temporary = absolute.resolveSibling("." + absolute.getFileName() + "." + pid + ".new");
+        MappedByteBuffer mapped = null;
+        try {
+            Path directory = absolute.getParent();
+            Files.createDirectories(directory);
+            if (Files.isDirectory(absolute)) {
+                throw new DaemonException(Kind.COUNTERS_FILE, "counters file " + path + ": is a directory");
+            }
+            if (!Files.isWritable(directory)) {
+                throw new DaemonException(Kind.COUNTERS_FILE, "counters file " + path + ": cannot be created: "
+                        + directory + ": permission denied");
+            }
+            Files.deleteIfExists(temporary);
+            try (FileChannel channel = FileChannel.open(temporary, StandardOpenOption.CREATE_NEW,
+                    StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+                mapped = channel.map(FileChannel.MapMode.READ_WRITE, 0, FILE_BYTES);
+            }
+            UnsafeBuffer header = new UnsafeBuffer(mapped, 0, HEADER_BYTES);
+            header.putInt(OFFSET_MAGIC, MAGIC);
+            header.putLong(OFFSET_PID, pid);
+            header.putLong(OFFSET_START, startMillis);
+            header.putLong(OFFSET_STATE, STATE_RUNNING);
+            header.putLong(OFFSET_HEARTBEAT, startMillis);
+            header.putInt(OFFSET_METADATA_LENGTH, METADATA_BYTES);
+            header.putInt(OFFSET_VALUES_LENGTH, VALUES_BYTES);
+            CountersManager manager = new CountersManager(new UnsafeBuffer(mapped, HEADER_BYTES, METADATA_BYTES),
+                    new UnsafeBuffer(mapped, HEADER_BYTES + METADATA_BYTES, VALUES_BYTES), StandardCharsets.US_ASCII);
+            AtomicCounter[] counters = new AtomicCounter[COUNTER_NAMES.size()];
+            for (int id = 0; id < counters.length; id++) {
+                counters[id] = manager.newCounter(COUNTER_NAMES.get(id), id);
+            }
+            header.putIntRelease(OFFSET_VERSION, LAYOUT_VERSION);
+            Files.move(temporary, absolute, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            return new CountersFile(mapped, header, counters);
+        } catch (IOException | RuntimeException e) {
+            if (mapped != null) {
+                IoUtil.unmap(mapped);
+            }
+            deleteQuietly(temporary, e);
+            if (e instanceof DaemonException d) {
+                throw d;
+            }
+            throw new DaemonException(Kind.COUNTERS_FILE, "counters file " + path + ": cannot be created: " + why(e), e);
+        }
+    }
+
+    /** Publishes {@code values} (by id, at most {@link #COUNTER_NAMES}' size) and the heartbeat. */
+    public void update(long[] values, long heartbeatMillis) {
+        if (closed) {
+            throw new IllegalStateException("the counters file is closed");
+        }
+        for (int id = 0; id < values.length; id++) {
+            counters[id].setRelease(values[id]);
+        }
+        header.putLongRelease(OFFSET_HEARTBEAT, heartbeatMillis);
+    }
+
+    /** Marks the daemon closed (the counters keep their last values) and unmaps the file. Idempotent. */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        header.putLongRelease(OFFSET_HEARTBEAT, System.currentTimeMillis());
+        header.putLongRelease(OFFSET_STATE, STATE_CLOSED);
+        mapped.force();
+        IoUtil.unmap(mapped);
+    }
+
+    /** Why a create failed, in words: the system's for an I/O error. */
+    private static String why(Exception e) {
+        return switch (e) {
+            case FileAlreadyExistsException f -> f.getFile() + ": not a directory";
+            case IOException io -> IoErrors.reason(io);
+            default -> e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
+        };
+    }
+
+    private static void deleteQuietly(Path temporary, Exception failure) {
+        try {
+            Files.deleteIfExists(temporary);
+        } catch (IOException e) {
+            failure.addSuppressed(e);
+        }
+    }
+}

@@ -1,0 +1,370 @@
+package io.samepage.daemon;
+
+import io.samepage.core.DedupEngine;
+import io.samepage.core.EngineContext;
+import io.samepage.core.ScanKnobs;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.function.Consumer;
+import org.agrona.CloseHelper;
+import org.agrona.ErrorHandler;
+import org.agrona.concurrent.AgentRunner;
+import org.agrona.concurrent.SleepingMillisIdleStrategy;
+
+/**
+ * The daemon, as a library: {@link #launch} loads every source of a {@link Context} into one engine,
+ * starts its scanner and the publisher of its counters, each on an Agrona {@link AgentRunner}, and
+ * returns; {@link #close} stops them. Aeron's {@code MediaDriver} is the model:
+ *
+ * <pre>{@code
+ * Daemon.Context context = new Daemon.Context()
+ *         .sources(List.of(new Source.File("/var/lib/vm1.mem"), new Source.Pid(4242)))
+ *         .countersFile(Path.of("/run/samepage/counters"));
+ * context.knobs().pagesToScan(500);
+ * try (Daemon daemon = Daemon.launch(context)) {
+ *     new ShutdownSignalBarrier().await();
+ * }
+ * }</pre>
+ *
+ * <p>Launch is all or nothing. It opens in this order, and if a step fails it closes what the steps
+ * before it opened, in reverse, and throws: the sources (every file checked and every live source opened
+ * before any is read), the engine with every source loaded, the metrics server (so a port in use
+ * leaves an old counters file untouched), the counters file (written whole under a temporary name, then
+ * renamed into place), the scanner's runner, the publisher's runner.
+ *
+ * <p>Thread safety: launch on any thread; {@link #close} from any thread, any number of times.
+ */
+public final class Daemon implements AutoCloseable {
+
+    private final Context context;
+    private final DedupEngine engine;
+    private final DaemonMetrics published;
+    private final MetricsServer metrics;
+    private final CountersFile counters;
+    private final AgentRunner scanner;
+    private final AgentRunner publisher;
+    private boolean closed;
+
+    private Daemon(Context context, DedupEngine engine, DaemonMetrics published, MetricsServer metrics,
+            CountersFile counters, AgentRunner scanner, AgentRunner publisher) {
+        this.context = context;
+        this.engine = engine;
+        this.published = published;
+        this.metrics = metrics;
+        this.counters = counters;
+        this.scanner = scanner;
+        this.publisher = publisher;
+    }
+
+    /**
+     * Launches a daemon from {@code context}, concluding it first if it has not concluded.
+     *
+     * @throws DaemonException       naming the setting, source, counters file or port that is wrong (its
+     *                               {@link DaemonException.Kind} says which); nothing is left running
+     * @throws IllegalStateException if the context launched a daemon already
+     */
+    public static Daemon launch(Context context) {
+        if (!context.isConcluded()) {
+            context.conclude();
+        }
+        context.claim();
+        long startMillis = System.currentTimeMillis();
+        DaemonGuests guests = DaemonGuests.load(context);
+        DedupEngine engine = guests.engine();
+        List<AutoCloseable> opened = new ArrayList<>();
+        opened.add(engine);
+        try {
+            DaemonMetrics published = new DaemonMetrics(engine, startMillis);
+            MetricsServer metrics = null;
+            if (context.metricsPort() != 0) {
+                metrics = MetricsServer.start(context.metricsPort(), published::prometheusText);
+                opened.add(metrics);
+            }
+            CountersFile counters = CountersFile.create(context.countersFile(), ProcessHandle.current().pid(),
+                    startMillis);
+            opened.add(counters);
+            counters.update(published.counterValues(), System.currentTimeMillis());
+            AgentRunner scanner = new AgentRunner(new SleepingMillisIdleStrategy(
+                    Math.clamp(engine.knobs().sleepMillis(), 1, 20)), context.errorHandler(), null, engine.scanner());
+            AgentRunner.startOnThread(scanner);
+            opened.add(scanner);
+            Publisher agent = new Publisher(counters, published, guests, context.publishIntervalMillis(),
+                    context.estimateIntervalSeconds());
+            AgentRunner publisher = new AgentRunner(new SleepingMillisIdleStrategy(agent.idleMillis()),
+                    context.errorHandler(), null, agent);
+            AgentRunner.startOnThread(publisher);
+            opened.add(publisher);
+            return new Daemon(context, engine, published, metrics, counters, scanner, publisher);
+        } catch (RuntimeException | Error e) {
+            CloseHelper.closeAll(e::addSuppressed, opened.reversed());
+            throw e;
+        }
+    }
+
+    /** The daemon's engine: its counters, guests and live knobs ({@link Context#knobs()}). */
+    public DedupEngine engine() {
+        return engine;
+    }
+
+    /** The counters file it publishes to. */
+    public Path countersFile() {
+        return context.countersFile();
+    }
+
+    /** The port {@code /metrics} is served on, or 0 if it serves none. */
+    public int metricsPort() {
+        return metrics != null ? metrics.port() : 0;
+    }
+
+    /**
+     * Stops the daemon: the publisher and the scanner stop, the counters get a last update and the
+     * counters file is marked closed (it keeps the last values), the metrics server stops, the engine
+     * closes. Idempotent: later calls return once the first is done.
+     */
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        CloseHelper.closeAll(publisher, scanner, () -> counters.update(published.counterValues(),
+                System.currentTimeMillis()), counters, metrics, engine);
+    }
+
+    /**
+     * Everything a {@link Daemon} is launched from, Aeron-style: each setting has a name, a default (a
+     * public constant) and its unit in its name, and the whole is validated once, when it concludes.
+     * {@link DaemonConfig#applyTo(Context)} fills one in from a config file.
+     *
+     * <p>A context concludes exactly once and launches exactly one daemon: its {@link #knobs()} become
+     * that daemon's live knobs. A second {@link #conclude()}, a second launch, and a setting changed after
+     * it concluded are refused with {@link IllegalStateException}.
+     *
+     * <p>Not thread safe: fill it in on one thread, then hand it to {@link Daemon#launch}.
+     */
+    public static final class Context {
+
+        /** Default pool size: 0, sized from the sources ({@link PoolSize#defaultBytes}). */
+        public static final long DEFAULT_POOL_MIB = 0;
+
+        /** The largest frame pool the engine takes ({@link EngineContext#MAX_POOL_BYTES}), in whole MiB. */
+        public static final long MAX_POOL_MIB = EngineContext.MAX_POOL_BYTES >> 20;
+
+        /** Default metrics port: 0, no metrics served. */
+        public static final int DEFAULT_METRICS_PORT = 0;
+
+        /** Default seconds between re-reads of live sources. */
+        public static final long DEFAULT_ESTIMATE_INTERVAL_SECONDS = 60;
+
+        /** Default longest gap between two updates of the counters file, in milliseconds. */
+        public static final long DEFAULT_PUBLISH_INTERVAL_MILLIS = 250;
+
+        private final EngineContext engineContext = new EngineContext();
+        private List<Source> sources = List.of();
+        private boolean domainPerSource;
+        private long poolMib = DEFAULT_POOL_MIB;
+        private int metricsPort = DEFAULT_METRICS_PORT;
+        private Path countersFile;
+        private long estimateIntervalSeconds = DEFAULT_ESTIMATE_INTERVAL_SECONDS;
+        private long publishIntervalMillis = DEFAULT_PUBLISH_INTERVAL_MILLIS;
+        private Consumer<String> noticeHandler = line -> System.err.println("samepage daemon: " + line);
+        private ErrorHandler errorHandler;
+        private boolean concluded;
+        private boolean launched;
+
+        public List<Source> sources() {
+            return sources;
+        }
+
+        /** The sources, one guest each (every QEMU guest one each); at least one, none twice. */
+        public Context sources(List<Source> sources) {
+            checkNotConcluded();
+            this.sources = List.copyOf(sources);
+            return this;
+        }
+
+        public boolean domainPerSource() {
+            return domainPerSource;
+        }
+
+        /** Whether each source gets a merge domain of its own; default false: all share one. */
+        public Context domainPerSource(boolean domainPerSource) {
+            checkNotConcluded();
+            this.domainPerSource = domainPerSource;
+            return this;
+        }
+
+        public long poolMib() {
+            return poolMib;
+        }
+
+        /** The frame pool in MiB, 1 to {@link #MAX_POOL_MIB}; 0 (the default) sizes it from the sources. */
+        public Context poolMib(long poolMib) {
+            checkNotConcluded();
+            this.poolMib = poolMib;
+            return this;
+        }
+
+        public int metricsPort() {
+            return metricsPort;
+        }
+
+        /** The loopback port of {@code /metrics}, 1 to 65535; 0 (the default) serves no metrics. */
+        public Context metricsPort(int metricsPort) {
+            checkNotConcluded();
+            this.metricsPort = metricsPort;
+            return this;
+        }
+
+        /** The counters file; after {@link #conclude()}, never null. */
+        public Path countersFile() {
+            return countersFile;
+        }
+
+        /** Where the counters file goes; null (the default) means {@link CountersFile#defaultPath()}. */
+        public Context countersFile(Path countersFile) {
+            checkNotConcluded();
+            this.countersFile = countersFile;
+            return this;
+        }
+
+        public long estimateIntervalSeconds() {
+            return estimateIntervalSeconds;
+        }
+
+        /** Seconds between re-reads of the live sources, at least 1. */
+        public Context estimateIntervalSeconds(long seconds) {
+            checkNotConcluded();
+            this.estimateIntervalSeconds = seconds;
+            return this;
+        }
+
+        public long publishIntervalMillis() {
+            return publishIntervalMillis;
+        }
+
+        /** The longest gap between two updates of the counters file, in milliseconds, at least 1. */
+        public Context publishIntervalMillis(long millis) {
+            checkNotConcluded();
+            this.publishIntervalMillis = millis;
+            return this;
+        }
+
+        public Consumer<String> noticeHandler() {
+            return noticeHandler;
+        }
+
+        /**
+         * Told, one line each, what an operator should know but that stops nothing: a QEMU guest skipped,
+         * a live source that could not be re-read. Default: the line on stderr after {@code samepage
+         * daemon: }. Called on the launching thread and on the publisher's.
+         */
+        public Context noticeHandler(Consumer<String> handler) {
+            checkNotConcluded();
+            this.noticeHandler = handler;
+            return this;
+        }
+
+        /** The handler of exceptions on the daemon's threads; after {@link #conclude()}, never null. */
+        public ErrorHandler errorHandler() {
+            return errorHandler;
+        }
+
+        /**
+         * Told of an exception thrown by the scanner or the publisher, which then go on. Default: one
+         * notice, the thread's name and the exception.
+         */
+        public Context errorHandler(ErrorHandler handler) {
+            checkNotConcluded();
+            this.errorHandler = handler;
+            return this;
+        }
+
+        /**
+         * The scanner's knobs under their {@code /sys/kernel/mm/ksm} names ({@code pages_to_scan},
+         * {@code sleep_millisecs}, ...); each checks what it is set to. Once launched, they are the running
+         * daemon's live knobs.
+         */
+        public ScanKnobs knobs() {
+            return engineContext.knobs();
+        }
+
+        /** The engine's context; the daemon sets its pool size and concludes it at launch. */
+        EngineContext engineContext() {
+            return engineContext;
+        }
+
+        /**
+         * Validates the settings once.
+         *
+         * @throws DaemonException       {@link DaemonException.Kind#CONFIG}, naming the setting and why
+         * @throws IllegalStateException if it has concluded already
+         */
+        public Context conclude() {
+            if (concluded) {
+                throw new IllegalStateException("this Daemon.Context has concluded already: a context concludes "
+                        + "once and launches one daemon; fill in a new one");
+            }
+            if (sources.isEmpty()) {
+                throw invalid("sources: give at least one (a file, a pid or qemu)");
+            }
+            Set<Source> seen = new HashSet<>();
+            for (Source source : sources) {
+                if (!seen.add(source)) {
+                    throw invalid("sources: " + source + " given twice (a guest's name must be unique)");
+                }
+            }
+            if (poolMib < 0 || poolMib > MAX_POOL_MIB) {
+                throw invalid("poolMib must be 1 to " + MAX_POOL_MIB + ", or 0 to size the pool from the sources, not "
+                        + poolMib);
+            }
+            if (metricsPort < 0 || metricsPort > 65535) {
+                throw invalid("metricsPort must be a port, 1 to 65535, or 0 for none, not " + metricsPort);
+            }
+            if (estimateIntervalSeconds < 1) {
+                throw invalid("estimateIntervalSeconds must be at least 1, not " + estimateIntervalSeconds);
+            }
+            if (publishIntervalMillis < 1) {
+                throw invalid("publishIntervalMillis must be at least 1, not " + publishIntervalMillis);
+            }
+            if (noticeHandler == null) {
+                throw invalid("noticeHandler must be set");
+            }
+            if (errorHandler == null) {
+                Consumer<String> notices = noticeHandler;
+                errorHandler = e -> notices.accept(Thread.currentThread().getName() + ": " + e);
+            }
+            if (countersFile == null) {
+                countersFile = CountersFile.defaultPath();
+            }
+            concluded = true;
+            return this;
+        }
+
+        boolean isConcluded() {
+            return concluded;
+        }
+
+        /** Claims the concluded context for the daemon being launched. @throws IllegalStateException if claimed */
+        synchronized void claim() {
+            if (launched) {
+                throw new IllegalStateException("this Daemon.Context launched a daemon already; its knobs are that "
+                        + "daemon's: fill in a new context for another");
+            }
+            launched = true;
+        }
+
+        private void checkNotConcluded() {
+            if (concluded) {
+                throw new IllegalStateException("this Daemon.Context has concluded: its settings are fixed");
+            }
+        }
+
+        private static DaemonException invalid(String what) {
+            return new DaemonException(DaemonException.Kind.CONFIG, what);
+        }
+    }
+}

@@ -1,0 +1,26 @@
+/**
+ * Samepage's daemon as a library: host mode's long-running form, like ksmd over a host's guests.
+ *
+ * <p>{@link io.samepage.daemon.Daemon#launch} takes a concluded {@link io.samepage.daemon.Daemon.Context}
+ * (settings with their defaults and units, validated once; {@link io.samepage.daemon.DaemonConfig} reads
+ * one from a {@code key=value} file), loads every source into one engine (files once, live processes and
+ * QEMU guests rebuilt from a fresh read every {@code estimateIntervalSeconds}), and runs two Agrona agents,
+ * each on its own {@code AgentRunner}: the engine's scanner, paced by {@code sleep_millisecs}, and the
+ * {@code Publisher}, which keeps the counters file current and re-reads the live sources.
+ * {@link io.samepage.daemon.Daemon#close} stops both and marks the counters file closed. Waiting for a
+ * signal is the embedder's: the CLI waits on Agrona's {@code ShutdownSignalBarrier}.
+ *
+ * <p>Invariants. Launch is all or nothing: a step that fails closes what the steps before it opened, so a
+ * refused launch leaves no thread, no listening port and no counters file that says "running". While the
+ * daemon runs, the publisher is the counters file's one writer; every reader, in any process, sees whole
+ * 64-bit values. A counter's id never changes meaning ({@link io.samepage.daemon.CountersFile#COUNTER_NAMES}).
+ *
+ * <p>The source loading here ({@link io.samepage.daemon.SourceFile}, {@link io.samepage.daemon.ProcessSource},
+ * {@link io.samepage.daemon.ProcessSources}, {@link io.samepage.daemon.PoolSize}) is also what
+ * {@code samepage scan} uses, so a daemon and a scan over the same sources build the same guests.
+ *
+ * <p>Rejected: the daemon's lifecycle inside the CLI's {@code daemon} command, as it first was. An
+ * embedder (a VMM that wants the daemon's counters file and metrics beside its own work) could not start
+ * or stop it without a process and a signal, and tests could not launch it twice in one JVM.
+ */
+package io.samepage.daemon;

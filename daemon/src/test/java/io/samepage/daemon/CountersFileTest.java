@@ -1,0 +1,199 @@
+package io.samepage.daemon;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The counters file's documented layout, as a reader in another process sees it. */
+class CountersFileTest {
+
+    private static final int METADATA = CountersFile.HEADER_BYTES;
+    private static final int VALUES = CountersFile.HEADER_BYTES + CountersFile.METADATA_BYTES;
+
+    @TempDir
+    Path dir;
+
+    private static long[] values() {
+        long[] values = new long[CountersFile.COUNTER_NAMES.size()];
+        for (int id = 0; id < values.length; id++) {
+            values[id] = id * 1_000_003L - 7;
+        }
+        return values;
+    }
+
+    private static String refusal(Path path) {
+        DaemonException refused = assertThrows(DaemonException.class, () -> CountersFileReader.read(path));
+        assertEquals(DaemonException.Kind.COUNTERS_FILE, refused.kind());
+        return refused.getMessage();
+    }
+
+    @Test
+    void whatTheWriterPublishesTheReaderReads() {
+        Path path = dir.resolve("sub/counters");
+        try (CountersFile file = CountersFile.create(path, 4242, 1_700_000_000_000L)) {
+            file.update(values(), 1_700_000_000_500L);
+            CountersFileReader.Snapshot s = CountersFileReader.read(path);
+            assertEquals(4242, s.pid());
+            assertEquals(1_700_000_000_000L, s.startMillis());
+            assertEquals(1_700_000_000_500L, s.heartbeatMillis());
+            assertTrue(s.running());
+            assertArrayEquals(values(), s.values());
+            assertEquals(values()[1], s.value("pages_sharing"));
+        }
+        CountersFileReader.Snapshot closed = CountersFileReader.read(path);
+        assertFalse(closed.running());
+        assertArrayEquals(values(), closed.values());
+    }
+
+    @Test
+    void theLayoutIsTheDocumentedOne() throws IOException {
+        Path path = dir.resolve("counters");
+        try (CountersFile file = CountersFile.create(path, 77, 123)) {
+            file.update(values(), 456);
+        }
+        ByteBuffer bytes = ByteBuffer.wrap(Files.readAllBytes(path)).order(ByteOrder.nativeOrder());
+        assertEquals(CountersFile.FILE_BYTES, bytes.capacity());
+        assertEquals(0x4E435053, bytes.getInt(0));
+        assertEquals(2, bytes.getInt(4));
+        assertEquals(77, bytes.getLong(8));
+        assertEquals(123, bytes.getLong(16));
+        assertEquals(CountersFile.STATE_CLOSED, bytes.getLong(24));
+        assertEquals(64 * 512, bytes.getInt(40));
+        assertEquals(64 * 128, bytes.getInt(44));
+        int record = METADATA + 512;
+        assertEquals(1, bytes.getInt(record), "counter 1 is allocated");
+        assertEquals(1, bytes.getInt(record + 4), "its type id is its id");
+        int labelLength = bytes.getInt(record + 128);
+        assertEquals("pages_sharing", new String(bytes.array(), record + 132, labelLength, StandardCharsets.US_ASCII));
+        assertEquals(values()[1], bytes.getLong(VALUES + 128));
+        assertEquals(0, bytes.getInt(METADATA + 512 * CountersFile.COUNTER_NAMES.size()), "no counter past the names");
+    }
+
+    @Test
+    void theCounterIdsNeverChangeMeaning() {
+        assertEquals("pages_shared", CountersFile.COUNTER_NAMES.get(0));
+        assertEquals("pages_sharing", CountersFile.COUNTER_NAMES.get(1));
+        assertEquals("general_profit", CountersFile.COUNTER_NAMES.get(10));
+        assertEquals("guests", CountersFile.COUNTER_NAMES.get(14));
+        assertTrue(CountersFile.COUNTER_NAMES.size() <= CountersFile.MAX_COUNTERS);
+    }
+
+    @Test
+    void theReaderFindsACounterByItsTypeIdNotItsSlot() throws IOException {
+        Path path = dir.resolve("counters");
+        try (CountersFile file = CountersFile.create(path, 1, 1)) {
+            file.update(values(), 2);
+        }
+        byte[] bytes = Files.readAllBytes(path);
+        ByteBuffer buffer = ByteBuffer.wrap(bytes).order(ByteOrder.nativeOrder());
+        buffer.putInt(METADATA + 4, 1).putInt(METADATA + 512 + 4, 0);
+        CountersFileReader.Snapshot swapped = CountersFileReader.read(Files.write(dir.resolve("swapped"), bytes));
+        assertEquals(values()[0], swapped.value("pages_sharing"));
+        assertEquals(values()[1], swapped.value("pages_shared"));
+    }
+
+    @Test
+    void aCreateReplacesTheOldFileWhole() {
+        Path path = dir.resolve("counters");
+        try (CountersFile first = CountersFile.create(path, 1, 1)) {
+            first.update(values(), 2);
+        }
+        try (CountersFile _ = CountersFile.create(path, 2, 3)) {
+            CountersFileReader.Snapshot s = CountersFileReader.read(path);
+            assertEquals(2, s.pid());
+            assertTrue(s.running());
+            assertArrayEquals(new long[CountersFile.COUNTER_NAMES.size()], s.values());
+        }
+        assertEquals(1, dir.toFile().list().length, "no temporary file is left: " + Arrays.toString(dir.toFile().list()));
+    }
+
+    @Test
+    void aCreateThatFailsLeavesTheOldFileAsItWas() throws IOException {
+        Path path = dir.resolve("counters");
+        try (CountersFile old = CountersFile.create(path, 1, 1)) {
+            old.update(values(), 2);
+        }
+        byte[] before = Files.readAllBytes(path);
+        Path blocked = Files.createDirectories(dir.resolve(".counters.9.new/in-the-way"));
+        DaemonException refused = assertThrows(DaemonException.class, () -> CountersFile.create(path, 9, 9));
+        assertEquals(DaemonException.Kind.COUNTERS_FILE, refused.kind());
+        assertTrue(refused.getMessage().startsWith("counters file " + path + ": cannot be created: "), refused.getMessage());
+        assertArrayEquals(before, Files.readAllBytes(path));
+        assertTrue(Files.isDirectory(blocked));
+    }
+
+    @Test
+    void aCountersFileUnderARegularFileIsRefusedOnOneLine() throws IOException {
+        Path file = Files.createFile(dir.resolve("file"));
+        Path path = file.resolve("counters");
+        DaemonException refused = assertThrows(DaemonException.class, () -> CountersFile.create(path, 1, 1));
+        assertEquals("counters file " + path + ": cannot be created: " + file + ": not a directory", refused.getMessage());
+    }
+
+    @Test
+    void anUpdateAfterCloseIsRefused() {
+        CountersFile file = CountersFile.create(dir.resolve("counters"), 1, 1);
+        file.close();
+        file.close();
+        assertThrows(IllegalStateException.class, () -> file.update(values(), 2));
+    }
+
+    @Test
+    void aTruncatedFileIsRefused() throws IOException {
+        Path path = dir.resolve("counters");
+        try (CountersFile file = CountersFile.create(path, 1, 1)) {
+            file.update(values(), 2);
+        }
+        byte[] all = Files.readAllBytes(path);
+        Path truncated = Files.write(dir.resolve("truncated"), Arrays.copyOf(all, 100));
+        assertEquals(truncated + ": truncated: 100 bytes, a counters file has " + CountersFile.FILE_BYTES,
+                refusal(truncated));
+        assertTrue(refusal(Files.write(dir.resolve("empty"), new byte[0])).contains("truncated: 0 bytes"));
+    }
+
+    @Test
+    void aForeignFileIsRefused() throws IOException {
+        Path foreign = Files.write(dir.resolve("foreign"), new byte[CountersFile.FILE_BYTES + 10]);
+        assertEquals(foreign + ": not a samepage counters file (wrong magic)", refusal(foreign));
+    }
+
+    @Test
+    void anotherLayoutVersionOrAHalfInitialisedFileIsRefused() throws IOException {
+        Path path = dir.resolve("counters");
+        CountersFile.create(path, 1, 1).close();
+        byte[] bytes = Files.readAllBytes(path);
+        bytes[4] = 9;
+        assertEquals(dir.resolve("v9") + ": counters file layout version 9, this samepage reads version 2",
+                refusal(Files.write(dir.resolve("v9"), bytes)));
+        bytes[4] = 0;
+        assertTrue(refusal(Files.write(dir.resolve("v0"), bytes)).contains("not initialised yet"));
+    }
+
+    /** Version 1, the file before Agrona: 48 header bytes and 64 slots of 8, little-endian. */
+    @Test
+    void aFileOfTheOldLayoutIsRefusedByNameOnOneLine() throws IOException {
+        ByteBuffer v1 = ByteBuffer.allocate(48 + 8 * 64).order(ByteOrder.LITTLE_ENDIAN);
+        v1.putInt(0, 0x4E435053).putInt(4, 1).putLong(8, 4242).putLong(24, 1).putInt(40, 64).putLong(48 + 8, 64);
+        Path old = Files.write(dir.resolve("v1"), v1.array());
+        String message = refusal(old);
+        assertEquals(old + ": counters file layout version 1, written by an older samepage daemon; this samepage "
+                + "reads version 2 (restart the daemon with this samepage)", message);
+    }
+
+    @Test
+    void aMissingFileIsRefused() {
+        assertTrue(refusal(dir.resolve("absent")).contains("no counters file"));
+    }
+}

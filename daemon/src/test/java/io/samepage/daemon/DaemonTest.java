@@ -1,0 +1,266 @@
+package io.samepage.daemon;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The daemon as a library: a launched daemon merges its sources and publishes what it does in the
+ * counters file, close stops everything and marks the file closed, and a launch that fails part way
+ * leaves nothing running and nothing half-written.
+ */
+class DaemonTest {
+
+    private static final int PAGE = 4096;
+    private static final int SHARED = 16;
+    private static final int UNIQUE = 16;
+    private static final long WAIT_SECONDS = 60;
+    private static final List<String> DAEMON_THREADS = List.of("samepage-scanner", "samepage-daemon-publisher");
+
+    @TempDir
+    Path dir;
+
+    private Path counters;
+
+    @BeforeEach
+    void writeDumps() throws IOException {
+        SplittableRandom random = new SplittableRandom(11);
+        byte[][] shared = new byte[SHARED][PAGE];
+        for (byte[] page : shared) {
+            random.nextBytes(page);
+        }
+        for (int d = 0; d < 2; d++) {
+            byte[] dump = new byte[(SHARED + UNIQUE) * PAGE];
+            random.nextBytes(dump);
+            for (int s = 0; s < SHARED; s++) {
+                System.arraycopy(shared[s], 0, dump, ((s * 2 + d) % (SHARED + UNIQUE)) * PAGE, PAGE);
+            }
+            Files.write(dir.resolve("vm" + d + ".img"), dump);
+        }
+        counters = dir.resolve("run/counters");
+    }
+
+    @AfterEach
+    void noDaemonThreadOutlivesItsTest() {
+        assertEquals(List.of(), daemonThreads());
+    }
+
+    private Daemon.Context context() {
+        Daemon.Context context = new Daemon.Context()
+                .sources(List.of(new Source.File(dir.resolve("vm0.img").toString()),
+                        new Source.File(dir.resolve("vm1.img").toString())))
+                .countersFile(counters)
+                .publishIntervalMillis(20);
+        context.knobs().pagesToScan(1000).sleepMillis(1);
+        return context;
+    }
+
+    private static List<String> daemonThreads() {
+        return Thread.getAllStackTraces().keySet().stream()
+                .filter(Thread::isAlive)
+                .map(Thread::getName)
+                .filter(DAEMON_THREADS::contains)
+                .toList();
+    }
+
+    private static int freePort() throws IOException {
+        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            return socket.getLocalPort();
+        }
+    }
+
+    private static boolean canListenOn(int port) {
+        try (ServerSocket _ = new ServerSocket(port, 1, InetAddress.getLoopbackAddress())) {
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    /** Reads the counters file until {@code done} holds, for at most {@link #WAIT_SECONDS}. */
+    private CountersFileReader.Snapshot await(Predicate<CountersFileReader.Snapshot> done) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(WAIT_SECONDS);
+        CountersFileReader.Snapshot last = null;
+        while (System.nanoTime() - deadline < 0) {
+            last = CountersFileReader.read(counters);
+            if (done.test(last)) {
+                return last;
+            }
+            Thread.sleep(20);
+        }
+        throw new AssertionError("the counters did not get there in " + WAIT_SECONDS + " s; last: "
+                + (last == null ? "none" : Arrays.toString(last.values())));
+    }
+
+    @Test
+    void aContextConcludesOnceAndIsFixedThen() {
+        Daemon.Context context = context();
+        context.conclude();
+        assertThrows(IllegalStateException.class, context::conclude);
+        assertThrows(IllegalStateException.class, () -> context.metricsPort(9464));
+        assertEquals(counters, context.countersFile());
+    }
+
+    @Test
+    void aContextWithoutACountersFileGetsTheDefaultWhenItConcludes() {
+        Daemon.Context context = context().countersFile(null);
+        assertEquals(CountersFile.defaultPath(), context.conclude().countersFile());
+    }
+
+    @Test
+    void concludeNamesTheSettingThatIsWrong() {
+        assertEquals("sources: give at least one (a file, a pid or qemu)", refusal(new Daemon.Context()));
+        assertEquals("sources: pid:7 given twice (a guest's name must be unique)",
+                refusal(context().sources(List.of(new Source.Pid(7), new Source.Qemu(), new Source.Pid(7)))));
+        assertEquals("metricsPort must be a port, 1 to 65535, or 0 for none, not 65536",
+                refusal(context().metricsPort(65536)));
+        assertEquals("poolMib must be 1 to " + Daemon.Context.MAX_POOL_MIB
+                + ", or 0 to size the pool from the sources, not -1", refusal(context().poolMib(-1)));
+        assertEquals("estimateIntervalSeconds must be at least 1, not 0", refusal(context().estimateIntervalSeconds(0)));
+        assertEquals("publishIntervalMillis must be at least 1, not 0", refusal(context().publishIntervalMillis(0)));
+    }
+
+    private static String refusal(Daemon.Context context) {
+        DaemonException refused = assertThrows(DaemonException.class, context::conclude);
+        assertEquals(DaemonException.Kind.CONFIG, refused.kind());
+        return refused.getMessage();
+    }
+
+    @Test
+    void aContextLaunchesOneDaemonOnly() {
+        Daemon.Context context = context();
+        Daemon.launch(context).close();
+        assertThrows(IllegalStateException.class, () -> Daemon.launch(context));
+    }
+
+    @Test
+    void whatTheDaemonMergesTheReaderReadsAndCloseMarksTheFileClosed() throws Exception {
+        Daemon daemon = Daemon.launch(context());
+        CountersFileReader.Snapshot merged;
+        try {
+            assertEquals(counters, daemon.countersFile());
+            assertEquals(0, daemon.metricsPort());
+            assertEquals(DAEMON_THREADS.size(), daemonThreads().size(), daemonThreads().toString());
+            merged = await(s -> s.value("pages_sharing") == SHARED);
+            assertTrue(merged.running());
+            assertEquals(ProcessHandle.current().pid(), merged.pid());
+            assertEquals(SHARED, merged.value("pages_shared"));
+            assertEquals(2, merged.value("guests"));
+            assertEquals(2L * (SHARED + UNIQUE), merged.value("pages_total"));
+            assertEquals(daemon.engine().counters().pagesTotal(), merged.value("pages_total"));
+            long scans = merged.value("full_scans");
+            assertTrue(await(s -> s.value("full_scans") > scans).running(), "the counters keep moving");
+        } finally {
+            daemon.close();
+        }
+        assertEquals(List.of(), daemonThreads());
+        CountersFileReader.Snapshot closed = CountersFileReader.read(counters);
+        assertFalse(closed.running());
+        assertEquals(SHARED, closed.value("pages_sharing"));
+        assertEquals(merged.startMillis(), closed.startMillis());
+        byte[] afterClose = Files.readAllBytes(counters);
+        daemon.close();
+        assertTrue(Arrays.equals(afterClose, Files.readAllBytes(counters)), "a second close changed the file");
+    }
+
+    @Test
+    void closePublishesTheCountersOnceMore() throws Exception {
+        try (Daemon daemon = Daemon.launch(context().publishIntervalMillis(TimeUnit.HOURS.toMillis(1)))) {
+            assertEquals(0, CountersFileReader.read(counters).value("pages_sharing"), "published at launch");
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(WAIT_SECONDS);
+            while (daemon.engine().counters().pagesSharing() != SHARED && System.nanoTime() - deadline < 0) {
+                Thread.sleep(20);
+            }
+            assertEquals(0, CountersFileReader.read(counters).value("pages_sharing"), "not yet published again");
+        }
+        assertEquals(SHARED, CountersFileReader.read(counters).value("pages_sharing"));
+    }
+
+    @Test
+    void metricsAreServedWhileTheDaemonRunsAndNoLongerOnceClosed() throws Exception {
+        int port = freePort();
+        try (Daemon daemon = Daemon.launch(context().metricsPort(port));
+                HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build()) {
+            assertEquals(port, daemon.metricsPort());
+            HttpResponse<String> response = client.send(HttpRequest.newBuilder(
+                    URI.create("http://127.0.0.1:" + port + "/metrics")).GET().build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertEquals(200, response.statusCode());
+            assertTrue(response.body().contains("\nsamepage_guests 2\n"), response.body());
+        }
+        assertTrue(canListenOn(port), "the port is free again");
+    }
+
+    @Test
+    void aPortInUseLeavesNothingRunningAndTheOldCountersFileAsItWas() throws Exception {
+        try (CountersFile old = CountersFile.create(counters, 1, 1)) {
+            old.update(new long[] {5, 6, 7}, 2);
+        }
+        byte[] before = Files.readAllBytes(counters);
+        try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            DaemonException refused = assertThrows(DaemonException.class,
+                    () -> Daemon.launch(context().metricsPort(taken.getLocalPort())));
+            assertEquals(DaemonException.Kind.METRICS_PORT, refused.kind());
+            assertTrue(refused.getMessage().startsWith("metrics_port " + taken.getLocalPort() + ": cannot listen on"),
+                    refused.getMessage());
+        }
+        assertEquals(List.of(), daemonThreads());
+        assertTrue(Arrays.equals(before, Files.readAllBytes(counters)), "the old counters file changed");
+    }
+
+    @Test
+    void aCountersFileThatCannotBeCreatedLeavesNothingRunning() throws Exception {
+        Path notADirectory = Files.createFile(dir.resolve("run"));
+        int port = freePort();
+        DaemonException refused = assertThrows(DaemonException.class,
+                () -> Daemon.launch(context().metricsPort(port)));
+        assertEquals(DaemonException.Kind.COUNTERS_FILE, refused.kind());
+        assertEquals("counters file " + counters + ": cannot be created: " + notADirectory + ": not a directory",
+                refused.getMessage());
+        assertTrue(canListenOn(port), "the metrics server was stopped");
+        assertEquals(List.of(), daemonThreads());
+        assertEquals(0, Files.size(notADirectory));
+    }
+
+    @Test
+    void aMissingSourceIsRefusedBeforeAnythingStarts() {
+        Path missing = dir.resolve("gone.img");
+        DaemonException refused = assertThrows(DaemonException.class, () -> Daemon.launch(context()
+                .sources(List.of(new Source.File(dir.resolve("vm0.img").toString()), new Source.File(missing.toString())))));
+        assertEquals(DaemonException.Kind.SOURCE, refused.kind());
+        assertEquals(missing + ": no such file", refused.getMessage());
+        assertFalse(Files.exists(counters));
+    }
+
+    @Test
+    void sourcesThatDoNotFitThePoolFailWhileLoadingAndLeaveNothingRunning() throws IOException {
+        byte[] distinct = new byte[2 << 20];
+        new SplittableRandom(3).nextBytes(distinct);
+        Path big = Files.write(dir.resolve("big.img"), distinct);
+        DaemonException refused = assertThrows(DaemonException.class,
+                () -> Daemon.launch(context().sources(List.of(new Source.File(big.toString()))).poolMib(1)));
+        assertEquals(DaemonException.Kind.FAILED, refused.kind());
+        assertFalse(Files.exists(counters));
+    }
+}
