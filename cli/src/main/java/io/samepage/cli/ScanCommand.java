@@ -1,13 +1,10 @@
 package io.samepage.cli;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.samepage.core.DedupEngine;
 import io.samepage.core.DedupException;
 import io.samepage.core.EngineContext;
 import io.samepage.core.EngineCounters;
-import io.samepage.core.Guest;
 import io.samepage.core.GuestCounters;
-import io.samepage.core.MergeDomain;
 import io.samepage.core.ScanKnobs;
 import io.samepage.core.Scanner;
 import io.samepage.daemon.Daemon;
@@ -15,10 +12,9 @@ import io.samepage.daemon.PoolSize;
 import io.samepage.daemon.ProcessSource;
 import io.samepage.daemon.ProcessSources;
 import io.samepage.daemon.SourceFile;
+import io.samepage.daemon.SourceScan;
 import io.samepage.hashing.Pages;
-import io.samepage.host.KernelKsm;
 import java.io.PrintWriter;
-import java.lang.foreign.Arena;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -206,56 +202,21 @@ final class ScanCommand implements Callable<Integer> {
     }
 
     private String scan(List<SourceFile> files, List<ProcessSource> processes, EngineContext context) {
-        try (DedupEngine engine = DedupEngine.create(context); Arena arena = Arena.ofConfined()) {
-            SourceFile.ChunkBuffer buffer = SourceFile.ChunkBuffer.allocate(arena);
-            MergeDomain shared = domainPerSource ? null : engine.createDomain("shared");
-            long written = 0;
-            for (SourceFile file : files) {
-                MergeDomain domain = shared != null ? shared : engine.createDomain(file.name());
-                Guest guest = engine.createGuest(domain, file.name(), file.bytes());
-                written += load(file, guest, buffer);
-            }
-            List<ProcessSource.Load> loads = new ArrayList<>();
-            KernelKsm kernelKsm = KernelKsm.system();
-            for (ProcessSource process : processes) {
-                MergeDomain domain = shared != null ? shared : engine.createDomain(process.name());
-                Guest guest = engine.createGuest(domain, process.name(), process.bytes());
-                loads.add(load(process, guest, kernelKsm));
-                written += guest.pageCount();
-            }
-            int scans = engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE);
-            EngineCounters counters = engine.counters();
-            List<GuestCounters> guests = new ArrayList<>();
-            for (Guest guest : engine.guests()) {
-                guests.add(guest.counters());
-            }
-            if (json) {
-                ObjectNode root = CounterReport.toJson(counters, guests);
-                ProcessReport.addToJson(root, loads);
-                return CounterReport.render(root);
-            }
-            return text(counters, guests, engine.domains().size(), scans, written)
-                    + (loads.isEmpty() ? "" : ProcessReport.text(loads));
+        SourceScan.Result r;
+        try {
+            r = SourceScan.run(context, files, processes, domainPerSource, (e, live) -> CommandException.failure(
+                    e.getMessage() + (poolMib != null ? "; raise --pool-mib"
+                            : live ? "; its resident memory grew while it was read: give --pool-mib" : "")));
         } catch (DedupException e) {
             throw CommandException.failure(e.getMessage());
         }
-    }
-
-    private ProcessSource.Load load(ProcessSource process, Guest guest, KernelKsm kernelKsm) {
-        try {
-            return process.loadInto(guest, kernelKsm);
-        } catch (DedupException e) {
-            throw CommandException.failure(e.getMessage() + (poolMib != null ? "; raise --pool-mib"
-                    : "; its resident memory grew while it was read: give --pool-mib"));
+        if (json) {
+            ObjectNode root = CounterReport.toJson(r.counters(), r.guests());
+            ProcessReport.addToJson(root, r.loads());
+            return CounterReport.render(root);
         }
-    }
-
-    private long load(SourceFile file, Guest guest, SourceFile.ChunkBuffer buffer) {
-        try {
-            return file.loadInto(guest, buffer);
-        } catch (DedupException e) {
-            throw CommandException.failure(e.getMessage() + (poolMib != null ? "; raise --pool-mib" : ""));
-        }
+        return text(r.counters(), r.guests(), r.domains(), r.fullScans(), r.pagesWritten())
+                + (r.loads().isEmpty() ? "" : ProcessReport.text(r.loads()));
     }
 
     private String text(EngineCounters c, List<GuestCounters> guests, int domains, int scans, long written) {
