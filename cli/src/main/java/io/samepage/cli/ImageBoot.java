@@ -135,13 +135,13 @@ final class ImageBoot {
         long start = System.nanoTime();
         IndexOrigin origin = indexFile == null ? IndexOrigin.BUILT_IN_MEMORY
                 : !rebuild && Files.exists(indexFile) ? IndexOrigin.OPENED : IndexOrigin.BUILT_AND_WRITTEN;
-        if (origin == IndexOrigin.BUILT_AND_WRITTEN) {
-            IndexFiles.checkWritable(indexFile, image);
-        } else if (origin == IndexOrigin.OPENED) {
-            IndexFiles.checkReadable(indexFile);
-        }
         ImageIndex index;
         try {
+            if (origin == IndexOrigin.BUILT_AND_WRITTEN) {
+                ImageIndex.checkWritable(indexFile, image);
+            } else if (origin == IndexOrigin.OPENED) {
+                ImageIndex.checkReadable(indexFile);
+            }
             checkFits(image, ImageLayout.of(image).blockCount(), guests, hostMemoryBytes);
             index = origin == IndexOrigin.OPENED ? ImageIndex.open(indexFile, image) : ImageIndex.build(image);
         } catch (ImageIndexException e) {
@@ -167,7 +167,7 @@ final class ImageBoot {
 
     private static void writeIndex(ImageIndex index, Path indexFile) {
         try {
-            IndexFiles.write(index, indexFile);
+            index.writeTo(indexFile);
         } catch (ImageIndexException e) {
             throw IndexFiles.toCommandException(e);
         }

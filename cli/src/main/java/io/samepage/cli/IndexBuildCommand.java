@@ -15,7 +15,7 @@ import picocli.CommandLine.Parameters;
 /**
  * {@code samepage index build SOURCE -o FILE}: hashes every block of SOURCE on every core
  * ({@link ImageIndex#build}), writes the index atomically ({@link ImageIndex#writeTo}) and prints a
- * one-paragraph summary. The output is checked before any block is read ({@link IndexFiles#checkWritable}).
+ * one-paragraph summary. The output is checked before any block is read ({@link ImageIndex#checkWritable}).
  */
 @Command(
         name = "build",
@@ -61,12 +61,14 @@ final class IndexBuildCommand implements Callable<Integer> {
     public Integer call() {
         Path image = IndexFiles.path(source);
         Path file = IndexFiles.path(output);
-        IndexFiles.checkWritable(file, image);
         long start = System.nanoTime();
         String summary;
-        try (ImageIndex index = build(image)) {
-            IndexFiles.write(index, file);
-            summary = summary(index, image, file, System.nanoTime() - start);
+        try {
+            ImageIndex.checkWritable(file, image);
+            try (ImageIndex index = build(image)) {
+                index.writeTo(file);
+                summary = summary(index, image, file, System.nanoTime() - start);
+            }
         } catch (ImageIndexException e) {
             throw IndexFiles.toCommandException(e);
         }

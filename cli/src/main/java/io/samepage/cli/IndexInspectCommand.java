@@ -55,7 +55,6 @@ final class IndexInspectCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         Path path = IndexFiles.path(file);
-        IndexFiles.checkReadable(path);
         ObjectNode header;
         try (ImageIndex index = ImageIndex.open(path)) {
             header = header(path, index);

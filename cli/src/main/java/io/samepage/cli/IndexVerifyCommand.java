@@ -64,7 +64,6 @@ final class IndexVerifyCommand implements Callable<Integer> {
     public Integer call() {
         Path indexFile = IndexFiles.path(file);
         Path image = IndexFiles.path(source);
-        IndexFiles.checkReadable(indexFile);
         ObjectNode found;
         try (ImageIndex index = ImageIndex.open(indexFile)) {
             Verification verification;

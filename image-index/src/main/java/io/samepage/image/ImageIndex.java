@@ -12,8 +12,10 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermission;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Set;
 
 /**
  * The pre-load index of one image: for each 4 KiB block its SHA-256 digest, its fast hash and
@@ -104,11 +106,13 @@ public final class ImageIndex implements AutoCloseable {
 
     /**
      * Opens an index file memory-mapped and checks its structure, checksums and root digest (not the
-     * image: see {@link #open(Path, Path)}).
+     * image: see {@link #open(Path, Path)}). A directory or a file that is not a regular file is
+     * refused first ({@link #checkReadable}).
      *
      * @throws ImageIndexException FOREIGN, VERSION, CORRUPT or IO, naming the file
      */
     public static ImageIndex open(Path indexFile) {
+        checkReadable(indexFile);
         Arena arena = Arena.ofShared();
         try (FileChannel channel = FileChannel.open(indexFile, StandardOpenOption.READ)) {
             long size = channel.size();
@@ -185,8 +189,71 @@ public final class ImageIndex implements AutoCloseable {
         }
     }
 
-    /** Writes the index to {@code file} atomically: a temporary file beside it, flushed, then renamed. */
+    /**
+     * Refuses, before it is opened, an index file to read that is a directory or not a regular file (a
+     * FIFO would block the open until a writer came). A missing file passes: opening it says so.
+     * {@link #open} checks this first; a caller checks it earlier to refuse before any other work.
+     *
+     * @throws ImageIndexException IO naming the file and what it is
+     */
+    public static void checkReadable(Path indexFile) {
+        if (Files.isDirectory(indexFile)) {
+            throw unusable(indexFile + ": is a directory, not an index file");
+        }
+        if (Files.exists(indexFile) && !Files.isRegularFile(indexFile)) {
+            throw unusable(indexFile + ": not a regular file");
+        }
+    }
+
+    /**
+     * Refuses, before any work, an index file that {@link #writeTo} could not write or that would change
+     * the image {@code source} it describes: a directory, something that is not a regular file (a
+     * device), a folder that does not exist or cannot be written, the image itself, or a path inside the
+     * image's directory tree. A source that is missing or unreadable passes: building it says so.
+     *
+     * @throws ImageIndexException IO naming the file and what is wrong
+     */
+    public static void checkWritable(Path file, Path source) {
+        if (Files.isDirectory(file)) {
+            throw unusable(file + ": is a directory; name the index file to write");
+        }
+        if (Files.exists(file) && !Files.isRegularFile(file)) {
+            throw unusable(file + ": exists and is not a regular file; it would be replaced");
+        }
+        Path folder = file.toAbsolutePath().getParent();
+        if (!Files.isDirectory(folder)) {
+            throw unusable(file + ": the directory " + folder + " does not exist");
+        }
+        if (!Files.isWritable(folder)) {
+            throw unusable(file + ": cannot write in " + folder + ": permission denied");
+        }
+        try {
+            Path image = source.toRealPath();
+            if (Files.isDirectory(image) && folder.toRealPath().startsWith(image)) {
+                throw unusable(file + ": lies inside the image " + source
+                        + "; writing it there would change the image it describes");
+            }
+            if (Files.exists(file) && Files.isSameFile(file, image)) {
+                throw unusable(file + ": is the image " + source + " itself");
+            }
+        } catch (IOException e) {
+            // The source is missing or unreadable: building it says so, naming it.
+        }
+    }
+
+    private static ImageIndexException unusable(String message) {
+        return new ImageIndexException(ImageIndexException.Kind.IO, message);
+    }
+
+    /**
+     * Writes the index to {@code file} atomically: a temporary file beside it, flushed, given its mode,
+     * then renamed over it, so the file never appears half written or with another mode. The mode is the
+     * replaced file's, or for a new file 0666 less this process's umask ({@link FileModes}).
+     *
+     * @throws ImageIndexException IO if it cannot be written or its mode cannot be set
+     */
     public void writeTo(Path file) {
+        Set<PosixFilePermission> mode = FileModes.forWriting(file);
         Path directory = file.toAbsolutePath().getParent();
         Path temporary = null;
         try {
@@ -198,6 +265,7 @@ public final class ImageIndex implements AutoCloseable {
                 }
                 channel.force(true);
             }
+            Files.setPosixFilePermissions(temporary, mode);
             Files.move(temporary, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
             temporary = null;
         } catch (IOException e) {
