@@ -1,18 +1,12 @@
 package io.samepage.cli;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.samepage.core.DedupEngine;
-import io.samepage.core.DedupException;
-import io.samepage.core.EngineContext;
-import io.samepage.core.EngineCounters;
-import io.samepage.core.Guest;
-import io.samepage.core.GuestCounters;
-import io.samepage.core.MergeDomain;
-import io.samepage.core.Scanner;
+import io.samepage.density.DemoMerge;
+import io.samepage.density.DemoMerge.Stage;
+import io.samepage.density.ImageBoot;
 import io.samepage.density.PageMix;
 import io.samepage.hashing.Pages;
 import java.lang.management.ManagementFactory;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -22,20 +16,19 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * {@code samepage demo}: Samepage's main job on an embedded workload, in a few seconds.
+ * {@code samepage demo}: Samepage's main job on an embedded workload, in a few seconds. This class holds
+ * the options and the output; the density module runs the two parts.
  *
  * <p>First {@code --guests} guests boot from one image ({@code --image}, by default the JDK this
  * command runs on), without and then with the pre-load index ({@link ImageBoot}): with it, later guests
- * map the blocks the first one read instead of reading them.
+ * map the blocks the first one read instead of reading them ({@link ImageBootReport} prints it).
  *
- * <p>Then it creates {@code --guests} guests of {@code --guest-mib} MiB in one merge domain and writes
- * into them the demo's page mix ({@link PageMix#demo}, the density suite's mix with a pseudo-random OS
- * image; its Javadoc gives the shares, the sources, and why they are a choice, not measurements). It
- * then merges them with full scans until two in a row change nothing ({@link Scanner#scanUntilStable},
- * {@code use_zero_pages} on, {@code smart_scan} off), has two guests write to merged pages to show
- * copy-on-write ({@link DemoWorkload}), checks after each step that every guest reads back exactly the
- * bytes it wrote (exit 1 if not), and prints host memory and the KSM counters before merging, after
- * merging and after the writes.
+ * <p>Then {@code --guests} guests of {@code --guest-mib} MiB in one merge domain hold the demo's page mix
+ * ({@link PageMix#demo}, the density suite's mix with a pseudo-random OS image; its Javadoc gives the
+ * shares, the sources, and why they are a choice, not measurements), merge, and two of them write to
+ * merged pages to show copy-on-write ({@link DemoMerge}); every guest must read back exactly the bytes it
+ * wrote (exit 1 if not). It prints host memory and the KSM counters before merging, after merging and
+ * after the writes.
  */
 @Command(
         name = "demo",
@@ -83,9 +76,6 @@ import picocli.CommandLine.Option;
         })
 final class DemoCommand implements Callable<Integer> {
 
-    /** Frame pool beyond the guests' total size: the zero frame, and room for the copy-on-write writes. */
-    private static final long POOL_SLACK_BYTES = 1 << 20;
-
     @CommandLine.Spec
     private CommandLine.Model.CommandSpec spec;
 
@@ -124,27 +114,6 @@ final class DemoCommand implements Callable<Integer> {
             + "\"image\", then the merge's keys.")
     private boolean json;
 
-    /** Host memory and counters at one step of the demo. */
-    private record Stage(String name, long framesInUse, EngineCounters counters, List<GuestCounters> guests) {
-
-        static Stage of(String name, DedupEngine engine) {
-            List<GuestCounters> guests = new ArrayList<>();
-            for (Guest guest : engine.guests()) {
-                guests.add(guest.counters());
-            }
-            return new Stage(name, engine.framesInUse(), engine.counters(), guests);
-        }
-
-        /** The stage's name as a JSON key: {@code before_merging}, ... */
-        String jsonKey() {
-            return name.replace(' ', '_').replace('-', '_');
-        }
-
-        long frameBytes() {
-            return framesInUse * Pages.PAGE_SIZE;
-        }
-    }
-
     @Override
     public Integer call() {
         if (guestCount < 2) {
@@ -164,9 +133,11 @@ final class DemoCommand implements Callable<Integer> {
             throw CommandException.badInput("--guests " + guestCount + " --guest-mib " + guestMib + ": the guests "
                     + "need " + totalMib + " MiB of host memory before merging; this host has " + hostMib + " MiB");
         }
-        ImageBoot.Result boot = ImageBoot.run(IndexFiles.path(image),
-                indexFile == null ? null : IndexFiles.path(indexFile), rebuild, guestCount, hostBytes);
-        String report = run(boot);
+        ImageBoot.Result boot = ImageBoot.run(new ImageBoot.Settings(IndexFiles.path(image),
+                indexFile == null ? null : IndexFiles.path(indexFile), rebuild, guestCount, hostBytes),
+                DistinctBlocks::count);
+        DemoMerge.Result merge = DemoMerge.run(guestCount, guestMib);
+        String report = json ? json(boot, merge) : ImageBootReport.text(boot) + text(merge);
         spec.commandLine().getOut().print(report);
         spec.commandLine().getOut().flush();
         return 0;
@@ -178,53 +149,24 @@ final class DemoCommand implements Callable<Integer> {
                 .getTotalMemorySize();
     }
 
-    private String run(ImageBoot.Result boot) {
-        long guestBytes = (long) guestMib << 20;
-        int pagesPerGuest = (int) (guestBytes / Pages.PAGE_SIZE);
-        EngineContext context = new EngineContext().poolBytes(guestCount * guestBytes + POOL_SLACK_BYTES);
-        context.knobs().useZeroPages(true).smartScan(false);
-        try (PageMix mix = PageMix.demo(guestCount, pagesPerGuest);
-                DedupEngine engine = DedupEngine.create(context.conclude())) {
-            DemoWorkload workload = new DemoWorkload(mix);
-            MergeDomain domain = engine.createDomain("demo");
-            List<Guest> guests = new ArrayList<>();
-            for (int g = 0; g < guestCount; g++) {
-                Guest guest = engine.createGuest(domain, "vm-" + (g + 1), guestBytes);
-                mix.load(g, guest);
-                guests.add(guest);
-            }
-            Stage before = Stage.of("before merging", engine);
-            int scans = engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE);
-            long checked = workload.verify(guests);
-            Stage merged = Stage.of("after merging", engine);
-            workload.writeAfterMerge(guests);
-            checked += workload.verify(guests);
-            Stage written = Stage.of("after copy-on-write", engine);
-            List<Stage> stages = List.of(before, merged, written);
-            return json ? json(boot, workload, scans, checked, stages)
-                    : ImageBootReport.text(boot) + text(workload, scans, checked, stages);
-        } catch (DedupException e) {
-            throw CommandException.failure(e.getMessage());
-        }
-    }
-
-    private String json(ImageBoot.Result boot, DemoWorkload workload, int scans, long checked, List<Stage> stages) {
+    private static String json(ImageBoot.Result boot, DemoMerge.Result merge) {
         ObjectNode root = CounterReport.newObject();
-        root.put("guest_count", guestCount);
+        root.put("guest_count", merge.guests());
         root.set("image", ImageBootReport.json(boot));
-        root.put("guest_mib", guestMib);
-        root.put("seed", workload.mix().seed());
+        root.put("guest_mib", merge.guestMib());
+        root.put("seed", merge.seed());
         root.putObject("page_mix_percent")
                 .put("os_image", PageMix.DEFAULT_UNCHANGED_IMAGE_PERCENT)
                 .put("zeroed", PageMix.ZERO_PERCENT)
                 .put("unique", PageMix.DEFAULT_UNIQUE_PERCENT)
                 .put("written_after_boot", PageMix.WRITTEN_AFTER_BOOT_PERCENT);
-        root.put("full_scans_to_settle", scans);
-        root.put("pages_written_after_merge", 2L * workload.writesAfterMerge());
-        root.put("pages_verified", checked);
-        long framesBefore = stages.getFirst().framesInUse();
-        for (Stage stage : stages) {
-            ObjectNode node = root.putObject(stage.jsonKey());
+        root.put("full_scans_to_settle", merge.fullScans());
+        root.put("pages_written_after_merge", 2L * merge.writesAfterMerge());
+        root.put("pages_verified", merge.pagesVerified());
+        long framesBefore = merge.stages().getFirst().framesInUse();
+        for (Stage stage : merge.stages()) {
+            // The stage's name as a JSON key: before_merging, ...
+            ObjectNode node = root.putObject(stage.name().replace(' ', '_').replace('-', '_'));
             node.put("guest_bytes", stage.counters().pagesTotal() * Pages.PAGE_SIZE);
             node.put("host_frames_in_use", stage.framesInUse());
             node.put("host_frame_bytes", stage.frameBytes());
@@ -234,18 +176,19 @@ final class DemoCommand implements Callable<Integer> {
         return CounterReport.render(root);
     }
 
-    private String text(DemoWorkload workload, int scans, long checked, List<Stage> stages) {
+    private static String text(DemoMerge.Result merge) {
+        List<Stage> stages = merge.stages();
         StringBuilder out = new StringBuilder();
         out.append(String.format(Locale.ROOT, "Merge: %d guests of %d MiB in one merge domain, seed 0x%x. Page mix "
                         + "of each guest (pages):%n  %d OS image (identical in every guest), %d zeroed, %d unique, "
                         + "%d written after boot.%n",
-                guestCount, guestMib, workload.mix().seed(), workload.mix().unchangedImagePages(),
-                workload.mix().zeroPages(), workload.mix().uniquePages(), workload.mix().writtenAfterBootPages()));
+                merge.guests(), merge.guestMib(), merge.seed(), merge.unchangedImagePages(), merge.zeroPages(),
+                merge.uniquePages(), merge.writtenAfterBootPages()));
         out.append(String.format(Locale.ROOT, "Merged in %d full scans (use_zero_pages=1, smart_scan=0). Then "
                         + "vm-1 wrote to %d of its shared OS image pages and vm-2 to %d of its zero pages.%n",
-                scans, workload.writesAfterMerge(), workload.writesAfterMerge()));
+                merge.fullScans(), merge.writesAfterMerge(), merge.writesAfterMerge()));
         out.append(String.format(Locale.ROOT, "After merging and again after the writes, every guest read back "
-                + "exactly what it wrote (%d page reads compared).%n%n", checked));
+                + "exactly what it wrote (%d page reads compared).%n%n", merge.pagesVerified()));
         TextTable table = new TextTable("", stages.get(0).name(), stages.get(1).name(), stages.get(2).name());
         long framesBefore = stages.getFirst().framesInUse();
         addRow(table, "guest_mib", stages, s -> s.counters().pagesTotal() * Pages.PAGE_SIZE / CounterReport.MIB);

@@ -2,6 +2,7 @@ package io.samepage.cli;
 
 import io.samepage.daemon.DaemonException;
 import io.samepage.daemon.IoErrors;
+import io.samepage.density.DensityException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
 import java.util.List;
@@ -21,6 +22,9 @@ import picocli.CommandLine;
  *       (a bad config, source, counters file or port) is bad input.
  *   <li>An I/O error no subcommand caught: the file and the reason in words ({@link IoErrors}), exit
  *       {@value SamepageCommand#EXIT_FAILURE}.
+ *   <li>{@link DensityException}, from the demo's scenario: its message; a failure while working
+ *       ({@link DensityException.Kind#FAILED}) exits {@value SamepageCommand#EXIT_FAILURE}, every other
+ *       kind (a bad image or index file, a run larger than the host) is bad input.
  *   <li>{@link OutOfMemoryError} ({@link Execution} hands it over) and any other exception: an internal
  *       error, exit {@value SamepageCommand#EXIT_INTERNAL}.
  * </ul>
@@ -58,6 +62,8 @@ final class ErrorHandler implements CommandLine.IExecutionExceptionHandler, Comm
             case DaemonException e -> e.kind() == DaemonException.Kind.FAILED ? SamepageCommand.EXIT_FAILURE
                     : SamepageCommand.EXIT_USAGE;
             case UncheckedIOException e -> SamepageCommand.EXIT_FAILURE;
+            case DensityException e -> e.kind() == DensityException.Kind.FAILED ? SamepageCommand.EXIT_FAILURE
+                    : SamepageCommand.EXIT_USAGE;
             default -> SamepageCommand.EXIT_INTERNAL;
         };
     }
@@ -67,6 +73,7 @@ final class ErrorHandler implements CommandLine.IExecutionExceptionHandler, Comm
             case CommandException e -> e.getMessage();
             case DaemonException e -> e.getMessage();
             case UncheckedIOException e -> IoErrors.reason(e.getCause());
+            case DensityException e -> e.getMessage();
             case OutOfMemoryError e -> "out of memory (" + e.getMessage() + "); give Java more with "
                     + "SAMEPAGE_JAVA_OPTS=-Xmx<size>, or ask for less";
             default -> "internal error: " + (thrown.getMessage() != null ? thrown.getMessage()

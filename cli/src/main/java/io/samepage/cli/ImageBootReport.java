@@ -2,6 +2,7 @@ package io.samepage.cli;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.samepage.density.ImageBoot;
 import io.samepage.hashing.Pages;
 import io.samepage.image.LoadStats;
 import java.util.Locale;

@@ -23,7 +23,12 @@
  * anonymous mergeable memory gives KSM exactly the bytes the engine sees, with no guest kernel changing
  * them, and needs neither QEMU nor a guest image.
  *
- * <p>The CLI's {@code bench density} command holds only its options and output; this module holds the
- * rest. Nothing here is run by the test build except its own tests on tiny guests.
+ * <p>{@code samepage demo}'s two parts live here too, on the same page mix: {@link
+ * io.samepage.density.ImageBoot} boots guests from one image without then with the index and checks
+ * them against the image's files, and {@link io.samepage.density.DemoMerge} merges guests, writes to
+ * merged pages and checks that every guest reads back what it wrote.
+ *
+ * <p>The CLI's {@code bench density} and {@code demo} commands hold only their options and output; this
+ * module holds the rest. Nothing here is run by the test build except its own tests on tiny guests.
  */
 package io.samepage.density;

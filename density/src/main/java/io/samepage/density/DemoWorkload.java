@@ -1,7 +1,6 @@
-package io.samepage.cli;
+package io.samepage.density;
 
 import io.samepage.core.Guest;
-import io.samepage.density.PageMix;
 import io.samepage.hashing.Pages;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
@@ -78,7 +77,8 @@ final class DemoWorkload {
      * Reads every page of every guest and compares it with what that guest wrote.
      *
      * @return pages checked
-     * @throws CommandException (exit 1) naming the first guest page that reads other bytes
+     * @throws DensityException {@link DensityException.Kind#FAILED} naming the first guest page that
+     *                          reads other bytes
      */
     long verify(List<Guest> guests) {
         byte[] expected = new byte[PAGE];
@@ -89,7 +89,7 @@ final class DemoWorkload {
                 expectedContent(g, p, expected);
                 guest.read((long) p * PAGE, actual, 0, PAGE);
                 if (!Arrays.equals(expected, actual)) {
-                    throw CommandException.failure("guest " + guest.name() + " page " + p + " ("
+                    throw DensityException.failed("guest " + guest.name() + " page " + p + " ("
                             + mix.kindOf(g, p).name().toLowerCase(Locale.ROOT) + ") does not read back "
                             + "what the guest wrote: merging or copy-on-write is broken");
                 }

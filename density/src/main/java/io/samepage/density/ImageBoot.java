@@ -1,11 +1,10 @@
-package io.samepage.cli;
+package io.samepage.density;
 
 import io.samepage.core.DedupEngine;
 import io.samepage.core.DedupException;
 import io.samepage.core.EngineContext;
 import io.samepage.core.Guest;
 import io.samepage.core.MergeDomain;
-import io.samepage.daemon.IoErrors;
 import io.samepage.hashing.Pages;
 import io.samepage.image.ImageIndex;
 import io.samepage.image.ImageIndexException;
@@ -16,12 +15,19 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.NotDirectoryException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Locale;
+import java.util.Objects;
+import java.util.function.ToLongFunction;
 
 /**
  * The first part of {@code samepage demo}: guests boot from one image, first without the pre-load
@@ -39,23 +45,24 @@ import java.util.List;
  * </ol>
  * After each part every guest's memory is compared with the image's files at every
  * {@value #SAMPLE_EVERY_BLOCKS}th block (the reads go to the files directly, not through the index or
- * the loader): a guest that reads back other bytes fails the demo (exit 1).
+ * the loader): a guest that reads back other bytes fails the demo ({@link DensityException.Kind#FAILED}).
  *
  * <p>Each part's engine has a frame pool just large enough for it, and the first engine is closed,
- * its memory returned, before the second starts.
+ * its memory returned, before the second starts. The CLI's {@code demo} command holds only its options
+ * and prints the {@link Result}.
  *
  * <p>Not thread safe: one thread runs it.
  */
-final class ImageBoot {
+public final class ImageBoot {
 
     /** Every this many blocks, each guest's memory is compared with the image's files. */
-    static final int SAMPLE_EVERY_BLOCKS = 97;
+    public static final int SAMPLE_EVERY_BLOCKS = 97;
 
     /** Frames in each pool beyond the image's blocks: the zero frame and a little room. */
     private static final long POOL_SLACK_FRAMES = 16;
 
     /** How the demo came by its index. */
-    enum IndexOrigin {
+    public enum IndexOrigin {
         /** Built from the image in this process, never written (no {@code --index}). */
         BUILT_IN_MEMORY,
         /** Opened from {@code --index FILE} and found to describe the image. */
@@ -65,7 +72,7 @@ final class ImageBoot {
     }
 
     /** One guest's load. */
-    record GuestLoad(String guest, LoadStats stats) {
+    public record GuestLoad(String guest, LoadStats stats) {
     }
 
     /**
@@ -76,10 +83,14 @@ final class ImageBoot {
      * @param residentFrames frames in the domain's resident registry (0 without the index)
      * @param blocksVerified guest blocks compared with the image's files afterwards
      */
-    record Part(List<GuestLoad> loads, long framesInUse, long residentFrames, long blocksVerified) {
+    public record Part(List<GuestLoad> loads, long framesInUse, long residentFrames, long blocksVerified) {
+
+        public Part {
+            loads = List.copyOf(loads);
+        }
 
         /** The first guest's load time over the median of the later guests'. */
-        double firstToLaterLoadRatio() {
+        public double firstToLaterLoadRatio() {
             long[] later = new long[loads.size() - 1];
             for (int i = 1; i < loads.size(); i++) {
                 later[i - 1] = loads.get(i).stats().loadNanos();
@@ -91,7 +102,7 @@ final class ImageBoot {
         }
 
         /** Blocks the later guests read over the blocks they loaded, 0 to 1. */
-        double laterReadFraction() {
+        public double laterReadFraction() {
             long read = 0;
             long blocks = 0;
             for (int i = 1; i < loads.size(); i++) {
@@ -108,80 +119,139 @@ final class ImageBoot {
      * @param image          the image as given
      * @param layout         its layout
      * @param zeroBlocks     its all-zero blocks
-     * @param distinctBlocks its distinct non-zero blocks, or -1 if not counted ({@link DistinctBlocks})
+     * @param distinctBlocks its distinct non-zero blocks, or -1 if not counted
      * @param origin         how the index came to be
-     * @param indexFile      {@code --index}, or null
+     * @param indexFile      the index file, or null
      * @param indexNanos     time to build, or open and check, the index
      * @param without        the guests without the index
      * @param with           the guests with the index
      */
-    record Result(Path image, ImageLayout layout, long zeroBlocks, long distinctBlocks, IndexOrigin origin,
+    public record Result(Path image, ImageLayout layout, long zeroBlocks, long distinctBlocks, IndexOrigin origin,
             Path indexFile, long indexNanos, Part without, Part with) {
+    }
+
+    /**
+     * What to boot.
+     *
+     * @param image           the image the guests boot from: a file or a directory tree
+     * @param indexFile       null to build the index in memory; else opened if it exists and
+     *                        {@code rebuild} is false, built and written otherwise
+     * @param rebuild         with an index file: build and write it even if it exists
+     * @param guests          guests in each part, at least 2: the later guests' loads are compared with
+     *                        the first's
+     * @param hostMemoryBytes the host's memory, which the guests without the index must fit in
+     */
+    public record Settings(Path image, Path indexFile, boolean rebuild, int guests, long hostMemoryBytes) {
+
+        public Settings {
+            Objects.requireNonNull(image, "image");
+            if (rebuild && indexFile == null) {
+                throw new IllegalArgumentException("rebuild: rebuilds the index file, and none was given");
+            }
+            if (guests < 2 || hostMemoryBytes < 1) {
+                throw new IllegalArgumentException("guests " + guests + ", hostMemoryBytes " + hostMemoryBytes
+                        + ": at least 2 guests and 1 byte");
+            }
+        }
     }
 
     private ImageBoot() {
     }
 
     /**
-     * Runs both parts with {@code guests} guests.
+     * Runs both parts. A refusal names the image and the guests as {@code samepage demo}'s options do
+     * ({@code --image}, {@code --guests}), so the CLI prints it as it is.
      *
-     * @param indexFile null to build the index in memory; else opened if it exists and {@code rebuild}
-     *                  is false, built and written otherwise
-     * @throws CommandException exit 2 for an image or index that cannot be used or guests that would not
-     *                          fit this host; exit 1 for a failure while loading or a guest that reads
-     *                          back other bytes than the image
+     * @param distinctBlocks counts an index's distinct non-zero blocks for {@link Result#distinctBlocks},
+     *                       or gives -1 where it does not count them
+     * @throws DensityException {@link DensityException.Kind#BAD_IMAGE} for an image that cannot be laid
+     *                          out, read or indexed, {@link DensityException.Kind#BAD_INDEX} for an index
+     *                          file that cannot be used, {@link DensityException.Kind#TOO_LARGE} for guests
+     *                          that would not fit this host, {@link DensityException.Kind#FAILED} for a
+     *                          failure while loading or a guest that reads back other bytes than the image
      */
-    static Result run(Path image, Path indexFile, boolean rebuild, int guests, long hostMemoryBytes) {
+    public static Result run(Settings settings, ToLongFunction<ImageIndex> distinctBlocks) {
+        Path image = settings.image();
+        Path indexFile = settings.indexFile();
         long start = System.nanoTime();
         IndexOrigin origin = indexFile == null ? IndexOrigin.BUILT_IN_MEMORY
-                : !rebuild && Files.exists(indexFile) ? IndexOrigin.OPENED : IndexOrigin.BUILT_AND_WRITTEN;
-        ImageIndex index;
+                : !settings.rebuild() && Files.exists(indexFile) ? IndexOrigin.OPENED : IndexOrigin.BUILT_AND_WRITTEN;
         try {
             if (origin == IndexOrigin.BUILT_AND_WRITTEN) {
                 ImageIndex.checkWritable(indexFile, image);
             } else if (origin == IndexOrigin.OPENED) {
                 ImageIndex.checkReadable(indexFile);
             }
-            checkFits(image, ImageLayout.of(image).blockCount(), guests, hostMemoryBytes);
-            index = origin == IndexOrigin.OPENED ? ImageIndex.open(indexFile, image) : ImageIndex.build(image);
         } catch (ImageIndexException e) {
-            throw IndexFiles.toCommandException(e);
+            throw fromIndex(e, DensityException.Kind.BAD_INDEX);
+        }
+        ImageIndex index;
+        try {
+            checkFits(image, ImageLayout.of(image).blockCount(), settings.guests(), settings.hostMemoryBytes());
+            index = origin == IndexOrigin.OPENED ? open(indexFile, image) : ImageIndex.build(image);
+        } catch (ImageIndexException e) {
+            throw fromIndex(e, DensityException.Kind.BAD_IMAGE);
         } catch (UncheckedIOException e) {
-            throw IndexFiles.unreadable(e);
+            // A directory of the image that cannot be listed.
+            throw DensityException.badImage(reason(e.getCause()));
         }
         try (index) {
             if (origin == IndexOrigin.BUILT_AND_WRITTEN) {
-                writeIndex(index, indexFile);
+                write(index, indexFile);
             }
             long indexNanos = System.nanoTime() - start;
             ImageLayout layout = index.layout();
-            Part without = withoutIndex(layout, guests);
-            Part with = withIndex(index, guests);
-            return new Result(image, layout, index.zeroBlocks(), DistinctBlocks.count(index), origin, indexFile,
-                    indexNanos, without, with);
+            Part without = withoutIndex(layout, settings.guests());
+            Part with = withIndex(index, settings.guests());
+            return new Result(image, layout, index.zeroBlocks(), distinctBlocks.applyAsLong(index), origin,
+                    indexFile, indexNanos, without, with);
         } catch (ImageIndexException | DedupException e) {
             // While loading: a block that no longer matches its digest, a read that failed, a full pool.
-            throw CommandException.failure(e.getMessage());
+            throw DensityException.failed(e.getMessage());
         }
     }
 
-    private static void writeIndex(ImageIndex index, Path indexFile) {
+    /** Opens the index file; an error in the file itself is the index's, one in the image the image's. */
+    private static ImageIndex open(Path indexFile, Path image) {
+        try {
+            return ImageIndex.open(indexFile, image);
+        } catch (ImageIndexException e) {
+            throw fromIndex(e, DensityException.Kind.BAD_INDEX);
+        }
+    }
+
+    private static void write(ImageIndex index, Path indexFile) {
         try {
             index.writeTo(indexFile);
         } catch (ImageIndexException e) {
-            throw IndexFiles.toCommandException(e);
+            throw fromIndex(e, DensityException.Kind.BAD_INDEX);
         }
+    }
+
+    /**
+     * An image-index error as this module's: a block that no longer matches its digest is a failure
+     * while working; a foreign, wrong-version, corrupt or stale index is the index file's fault; a missing,
+     * empty or unusable source is the image's; an I/O error is {@code io}'s, the file being read or written.
+     */
+    private static DensityException fromIndex(ImageIndexException e, DensityException.Kind io) {
+        DensityException.Kind kind = switch (e.kind()) {
+            case BLOCK_MISMATCH -> DensityException.Kind.FAILED;
+            case FOREIGN, VERSION, CORRUPT, STALE -> DensityException.Kind.BAD_INDEX;
+            case BAD_SOURCE -> DensityException.Kind.BAD_IMAGE;
+            case IO -> io;
+        };
+        return new DensityException(kind, e.getMessage());
     }
 
     /** Without the index, every guest holds a copy of the image: refuse what this host cannot hold. */
     private static void checkFits(Path image, long blocks, int guests, long hostMemoryBytes) {
         if (blocks > Integer.MAX_VALUE - 8) {
-            throw CommandException.badInput("--image " + image + ": " + blocks + " blocks of 4 KiB are more than "
+            throw DensityException.tooLarge("--image " + image + ": " + blocks + " blocks of 4 KiB are more than "
                     + "a guest holds (" + (Integer.MAX_VALUE - 8) + " pages)");
         }
         long needed = guests * blocks * Pages.PAGE_SIZE;
         if (guests * blocks + POOL_SLACK_FRAMES > Integer.MAX_VALUE || needed > hostMemoryBytes) {
-            throw CommandException.badInput("--image " + image + " --guests " + guests + ": without the index the "
+            throw DensityException.tooLarge("--image " + image + " --guests " + guests + ": without the index the "
                     + "guests need " + (needed >> 20) + " MiB of host memory, a copy of the image each; this host "
                     + "has " + (hostMemoryBytes >> 20) + " MiB. Use fewer guests or a smaller image");
         }
@@ -230,7 +300,8 @@ final class ImageBoot {
      * reading the files directly.
      *
      * @return guest blocks compared
-     * @throws CommandException (exit 1) naming the first guest block that reads other bytes
+     * @throws DensityException {@link DensityException.Kind#FAILED} naming the first guest block that
+     *                          reads other bytes
      */
     private static long verifySample(ImageLayout layout, List<Guest> guests, String part) {
         ByteBuffer expected = ByteBuffer.allocate(Pages.PAGE_SIZE);
@@ -244,7 +315,7 @@ final class ImageBoot {
             for (Guest guest : guests) {
                 guest.read(b << Pages.PAGE_SHIFT, actual, 0, actual.length);
                 if (!Arrays.equals(expected.array(), actual)) {
-                    throw CommandException.failure("guest " + guest.name() + " " + part + ": block " + b + " ("
+                    throw DensityException.failed("guest " + guest.name() + " " + part + ": block " + b + " ("
                             + file + ", byte " + inFile + ") does not read back the image's bytes: loading is "
                             + "broken, or the image changed while the demo ran");
                 }
@@ -261,12 +332,30 @@ final class ImageBoot {
         try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
             while (into.hasRemaining()) {
                 if (channel.read(into, inFile + into.position()) < 0) {
-                    throw CommandException.failure(file + ": shorter than when the demo loaded it; the image "
+                    throw DensityException.failed(file + ": shorter than when the demo loaded it; the image "
                             + "changed while the demo ran");
                 }
             }
         } catch (IOException e) {
-            throw CommandException.failure(file + ": cannot read it to check the guests: " + IoErrors.reason(e));
+            throw DensityException.failed(file + ": cannot read it to check the guests: " + reason(e));
         }
+    }
+
+    /**
+     * {@code FILE: reason} for {@code e}, the reason as the system names it ("permission denied"), not
+     * as a Java exception's class or text: the wording of the CLI's other messages.
+     */
+    private static String reason(IOException e) {
+        String file = e instanceof FileSystemException f ? f.getFile() : null;
+        String reason = switch (e) {
+            case AccessDeniedException a -> "permission denied";
+            case NoSuchFileException n -> "no such file or directory";
+            case NotDirectoryException n -> "not a directory";
+            case FileSystemException f when f.getReason() != null && !f.getReason().isEmpty() ->
+                    f.getReason().substring(0, 1).toLowerCase(Locale.ROOT) + f.getReason().substring(1);
+            case FileSystemException f -> "cannot be read";
+            default -> e.getMessage() != null ? e.getMessage() : "input/output error";
+        };
+        return file != null ? file + ": " + reason : reason;
     }
 }

@@ -1,4 +1,4 @@
-package io.samepage.cli;
+package io.samepage.density;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -10,14 +10,13 @@ import io.samepage.core.EngineCounters;
 import io.samepage.core.Guest;
 import io.samepage.core.MergeDomain;
 import io.samepage.core.Scanner;
-import io.samepage.density.PageMix;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /**
  * The engine's counters and copy-on-write on the demo's page mix, and the demo's check that every guest
- * reads back what it wrote. The mix itself is the density module's test ({@code PageMixTest}).
+ * reads back what it wrote. The mix itself is {@link PageMixTest}'s.
  */
 class DemoWorkloadTest {
 
@@ -58,8 +57,8 @@ class DemoWorkloadTest {
         try (DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(2L << 20).conclude())) {
             List<Guest> guests = load(engine, workload);
             guests.get(1).write(5 * PAGE + 7, new byte[] {1, 2, 3}, 0, 3);
-            CommandException broken = assertThrows(CommandException.class, () -> workload.verify(guests));
-            assertEquals(SamepageCommand.EXIT_FAILURE, broken.exitCode());
+            DensityException broken = assertThrows(DensityException.class, () -> workload.verify(guests));
+            assertEquals(DensityException.Kind.FAILED, broken.kind());
             assertTrue(broken.getMessage().startsWith("guest vm-2 page 5 "), broken.getMessage());
         }
     }

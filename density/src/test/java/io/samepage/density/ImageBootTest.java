@@ -1,0 +1,91 @@
+package io.samepage.density;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.samepage.image.ImageIndex;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The demo's boot on a small directory image: what each guest reads and maps with and without the index,
+ * how the index file is kept, and the kind of each refusal. The CLI's {@code DemoCommandTest} checks
+ * the exit codes and the printed report.
+ */
+class ImageBootTest {
+
+    private static final long HOST_BYTES = 1L << 30;
+
+    @TempDir
+    Path dir;
+
+    @Test
+    void laterGuestsMapWhatTheFirstReadAndTheHostHoldsOneCopy() throws IOException {
+        Path image = TestImages.directory(dir);
+        ImageBoot.Result boot = ImageBoot.run(new ImageBoot.Settings(image, null, false, 3, HOST_BYTES), index -> -1);
+        assertEquals(ImageBoot.IndexOrigin.BUILT_IN_MEMORY, boot.origin());
+        assertEquals(TestImages.DIRECTORY_BLOCKS, boot.layout().blockCount());
+        assertEquals(3L * TestImages.DIRECTORY_BLOCKS + 1, boot.without().framesInUse(), "a copy each, and the zero frame");
+        assertEquals(TestImages.DIRECTORY_DISTINCT_NONZERO_BLOCKS + 1, boot.with().framesInUse());
+        assertEquals(TestImages.DIRECTORY_DISTINCT_NONZERO_BLOCKS, boot.with().residentFrames());
+        assertEquals(0, boot.with().loads().get(2).stats().blocksRead());
+        assertEquals(0.0, boot.with().laterReadFraction());
+        assertEquals(2 * 3 * 2, boot.without().blocksVerified() + boot.with().blocksVerified(),
+                "blocks 0 and 97 of 3 guests, in each part");
+    }
+
+    @Test
+    void anIndexFileIsWrittenThenOpenedThenRefusedOnceTheImageChanged() throws IOException {
+        Path image = TestImages.directory(dir);
+        Path indexFile = dir.resolve("tree.idx");
+        ImageBoot.Settings settings = new ImageBoot.Settings(image, indexFile, false, 2, HOST_BYTES);
+        assertEquals(ImageBoot.IndexOrigin.BUILT_AND_WRITTEN, ImageBoot.run(settings, index -> -1).origin());
+        assertEquals(ImageBoot.IndexOrigin.OPENED, ImageBoot.run(settings, index -> -1).origin());
+        Files.write(image.resolve("d.bin"), new byte[] {1});
+        DensityException stale = assertThrows(DensityException.class, () -> ImageBoot.run(settings, index -> -1));
+        assertEquals(DensityException.Kind.BAD_INDEX, stale.kind());
+        assertTrue(stale.getMessage().contains("--rebuild"), stale.getMessage());
+        ImageBoot.Settings rebuild = new ImageBoot.Settings(image, indexFile, true, 2, HOST_BYTES);
+        assertEquals(ImageBoot.IndexOrigin.BUILT_AND_WRITTEN, ImageBoot.run(rebuild, index -> -1).origin());
+    }
+
+    @Test
+    void aBlockThatChangedUnderItsIndexFailsTheBoot() throws IOException {
+        Path image = TestImages.randomFile(dir, 8, 3);
+        Path indexFile = dir.resolve("disk.idx");
+        try (ImageIndex index = ImageIndex.build(image)) {
+            index.writeTo(indexFile);
+        }
+        FileTime mtime = Files.getLastModifiedTime(image);
+        byte[] bytes = Files.readAllBytes(image);
+        bytes[5 * TestImages.PAGE] ^= 1;
+        Files.write(image, bytes);
+        Files.setLastModifiedTime(image, mtime);
+        DensityException e = assertThrows(DensityException.class, () -> ImageBoot.run(
+                new ImageBoot.Settings(image, indexFile, false, 2, HOST_BYTES), index -> -1));
+        assertEquals(DensityException.Kind.FAILED, e.kind());
+        assertTrue(e.getMessage().startsWith(image + ": block 5 "), e.getMessage());
+    }
+
+    @Test
+    void refusalsSayWhoseFaultTheyAre() throws IOException {
+        Path image = TestImages.randomFile(dir, 4, 4);
+        DensityException missing = assertThrows(DensityException.class, () -> ImageBoot.run(
+                new ImageBoot.Settings(dir.resolve("none"), null, false, 2, HOST_BYTES), index -> -1));
+        assertEquals(DensityException.Kind.BAD_IMAGE, missing.kind());
+        Path nowhere = dir.resolve("no-such-dir/disk.idx");
+        DensityException unwritable = assertThrows(DensityException.class, () -> ImageBoot.run(
+                new ImageBoot.Settings(image, nowhere, false, 2, HOST_BYTES), index -> -1));
+        assertEquals(DensityException.Kind.BAD_INDEX, unwritable.kind());
+        assertEquals(nowhere + ": the directory " + nowhere.getParent() + " does not exist", unwritable.getMessage());
+        DensityException tooLarge = assertThrows(DensityException.class, () -> ImageBoot.run(
+                new ImageBoot.Settings(image, null, false, 2, 4 * TestImages.PAGE), index -> -1));
+        assertEquals(DensityException.Kind.TOO_LARGE, tooLarge.kind());
+        assertTrue(tooLarge.getMessage().endsWith("Use fewer guests or a smaller image"), tooLarge.getMessage());
+    }
+}
