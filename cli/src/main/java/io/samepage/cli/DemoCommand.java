@@ -17,18 +17,10 @@ import picocli.CommandLine.Option;
 
 /**
  * {@code samepage demo}: Samepage's main job on an embedded workload, in a few seconds. This class holds
- * the options and the output; the density module runs the two parts.
- *
- * <p>First {@code --guests} guests boot from one image ({@code --image}, by default the JDK this
- * command runs on), without and then with the pre-load index ({@link ImageBoot}): with it, later guests
- * map the blocks the first one read instead of reading them ({@link ImageBootReport} prints it).
- *
- * <p>Then {@code --guests} guests of {@code --guest-mib} MiB in one merge domain hold the demo's page mix
- * ({@link PageMix#demo}, the density suite's mix with a pseudo-random OS image; its Javadoc gives the
- * shares, the sources, and why they are a choice, not measurements), merge, and two of them write to
- * merged pages to show copy-on-write ({@link DemoMerge}); every guest must read back exactly the bytes it
- * wrote (exit 1 if not). It prints host memory and the KSM counters before merging, after merging and
- * after the writes.
+ * the options, their checks and the output (the boot's through {@link ImageBootReport}); the density
+ * module runs the two parts and documents them: the boot from one image without then with the pre-load
+ * index ({@link ImageBoot}), then the merge of guests holding the demo's page mix and their writes after
+ * it ({@link DemoMerge}).
  */
 @Command(
         name = "demo",
@@ -127,12 +119,7 @@ final class DemoCommand implements Callable<Integer> {
             throw CommandException.badInput("--rebuild: rebuilds the --index FILE, and no --index was given");
         }
         long hostBytes = hostMemoryBytes();
-        long totalMib = (long) guestCount * guestMib;
-        long hostMib = hostBytes >> 20;
-        if (totalMib > hostMib) {
-            throw CommandException.badInput("--guests " + guestCount + " --guest-mib " + guestMib + ": the guests "
-                    + "need " + totalMib + " MiB of host memory before merging; this host has " + hostMib + " MiB");
-        }
+        DemoMerge.checkFits(guestCount, guestMib, hostBytes);
         ImageBoot.Result boot = ImageBoot.run(new ImageBoot.Settings(IndexFiles.path(image),
                 indexFile == null ? null : IndexFiles.path(indexFile), rebuild, guestCount, hostBytes),
                 DistinctBlocks::count);

@@ -88,6 +88,22 @@ public final class DemoMerge {
     }
 
     /**
+     * Refuses, before anything runs, guests that would not fit the host's memory: until they merge,
+     * every page of every guest takes a frame of its own.
+     *
+     * @throws DensityException {@link DensityException.Kind#TOO_LARGE} naming the guests, as
+     *                          {@code samepage demo}'s options do, and the memory they need
+     */
+    public static void checkFits(int guests, int guestMib, long hostMemoryBytes) {
+        long neededMib = (long) guests * guestMib;
+        long hostMib = hostMemoryBytes >> 20;
+        if (neededMib > hostMib) {
+            throw DensityException.tooLarge("--guests " + guests + " --guest-mib " + guestMib + ": the guests "
+                    + "need " + neededMib + " MiB of host memory before merging; this host has " + hostMib + " MiB");
+        }
+    }
+
+    /**
      * Runs the merge on {@code guests} guests of {@code guestMib} MiB.
      *
      * @throws IllegalArgumentException if {@code guests} is less than 2 or {@code guestMib} less than 1

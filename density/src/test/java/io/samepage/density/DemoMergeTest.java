@@ -1,6 +1,7 @@
 package io.samepage.density;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.List;
@@ -20,5 +21,14 @@ class DemoMergeTest {
                 "each write after merging breaks one shared page");
         assertEquals(2L * 2 * 256, merge.pagesVerified(), "every page of both guests, twice");
         assertEquals(2, stages.get(2).guests().size());
+    }
+
+    @Test
+    void guestsLargerThanTheHostAreRefusedBeforeAnythingRuns() {
+        DemoMerge.checkFits(4, 64, 256L << 20);
+        DensityException e = assertThrows(DensityException.class, () -> DemoMerge.checkFits(4, 64, 255L << 20));
+        assertEquals(DensityException.Kind.TOO_LARGE, e.kind());
+        assertEquals("--guests 4 --guest-mib 64: the guests need 256 MiB of host memory before merging; this host "
+                + "has 255 MiB", e.getMessage());
     }
 }
