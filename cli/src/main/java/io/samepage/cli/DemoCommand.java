@@ -121,8 +121,7 @@ final class DemoCommand implements Callable<Integer> {
         long hostBytes = hostMemoryBytes();
         DemoMerge.checkFits(guestCount, guestMib, hostBytes);
         ImageBoot.Result boot = ImageBoot.run(new ImageBoot.Settings(IndexFiles.path(image),
-                indexFile == null ? null : IndexFiles.path(indexFile), rebuild, guestCount, hostBytes),
-                DistinctBlocks::count);
+                indexFile == null ? null : IndexFiles.path(indexFile), rebuild, guestCount, hostBytes));
         DemoMerge.Result merge = DemoMerge.run(guestCount, guestMib);
         String report = json ? json(boot, merge) : ImageBootReport.text(boot) + text(merge);
         spec.commandLine().getOut().print(report);

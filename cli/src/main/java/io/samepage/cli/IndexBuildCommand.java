@@ -1,5 +1,6 @@
 package io.samepage.cli;
 
+import io.samepage.image.DistinctBlocks;
 import io.samepage.image.ImageIndex;
 import io.samepage.image.ImageIndexException;
 import java.io.UncheckedIOException;

@@ -1,6 +1,7 @@
 package io.samepage.cli;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.samepage.image.DistinctBlocks;
 import io.samepage.image.ImageIndex;
 import io.samepage.image.ImageIndexException;
 import io.samepage.image.ImageLayout;

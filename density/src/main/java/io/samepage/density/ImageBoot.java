@@ -6,6 +6,7 @@ import io.samepage.core.EngineContext;
 import io.samepage.core.Guest;
 import io.samepage.core.MergeDomain;
 import io.samepage.hashing.Pages;
+import io.samepage.image.DistinctBlocks;
 import io.samepage.image.ImageIndex;
 import io.samepage.image.ImageIndexException;
 import io.samepage.image.ImageLayout;
@@ -27,7 +28,6 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
-import java.util.function.ToLongFunction;
 
 /**
  * The first part of {@code samepage demo}: guests boot from one image, first without the pre-load
@@ -162,15 +162,13 @@ public final class ImageBoot {
      * Runs both parts. A refusal names the image and the guests as {@code samepage demo}'s options do
      * ({@code --image}, {@code --guests}), so the CLI prints it as it is.
      *
-     * @param distinctBlocks counts an index's distinct non-zero blocks for {@link Result#distinctBlocks},
-     *                       or gives -1 where it does not count them
      * @throws DensityException {@link DensityException.Kind#BAD_IMAGE} for an image that cannot be laid
      *                          out, read or indexed, {@link DensityException.Kind#BAD_INDEX} for an index
      *                          file that cannot be used, {@link DensityException.Kind#TOO_LARGE} for guests
      *                          that would not fit this host, {@link DensityException.Kind#FAILED} for a
      *                          failure while loading or a guest that reads back other bytes than the image
      */
-    public static Result run(Settings settings, ToLongFunction<ImageIndex> distinctBlocks) {
+    public static Result run(Settings settings) {
         Path image = settings.image();
         Path indexFile = settings.indexFile();
         long start = System.nanoTime();
@@ -203,7 +201,7 @@ public final class ImageBoot {
             ImageLayout layout = index.layout();
             Part without = withoutIndex(layout, settings.guests());
             Part with = withIndex(index, settings.guests());
-            return new Result(image, layout, index.zeroBlocks(), distinctBlocks.applyAsLong(index), origin,
+            return new Result(image, layout, index.zeroBlocks(), DistinctBlocks.count(index), origin,
                     indexFile, indexNanos, without, with);
         } catch (ImageIndexException | DedupException e) {
             // While loading: a block that no longer matches its digest, a read that failed, a full pool.

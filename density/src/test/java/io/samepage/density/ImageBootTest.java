@@ -27,7 +27,7 @@ class ImageBootTest {
     @Test
     void laterGuestsMapWhatTheFirstReadAndTheHostHoldsOneCopy() throws IOException {
         Path image = TestImages.directory(dir);
-        ImageBoot.Result boot = ImageBoot.run(new ImageBoot.Settings(image, null, false, 3, HOST_BYTES), index -> -1);
+        ImageBoot.Result boot = ImageBoot.run(new ImageBoot.Settings(image, null, false, 3, HOST_BYTES));
         assertEquals(ImageBoot.IndexOrigin.BUILT_IN_MEMORY, boot.origin());
         assertEquals(TestImages.DIRECTORY_BLOCKS, boot.layout().blockCount());
         assertEquals(3L * TestImages.DIRECTORY_BLOCKS + 1, boot.without().framesInUse(), "a copy each, and the zero frame");
@@ -44,14 +44,14 @@ class ImageBootTest {
         Path image = TestImages.directory(dir);
         Path indexFile = dir.resolve("tree.idx");
         ImageBoot.Settings settings = new ImageBoot.Settings(image, indexFile, false, 2, HOST_BYTES);
-        assertEquals(ImageBoot.IndexOrigin.BUILT_AND_WRITTEN, ImageBoot.run(settings, index -> -1).origin());
-        assertEquals(ImageBoot.IndexOrigin.OPENED, ImageBoot.run(settings, index -> -1).origin());
+        assertEquals(ImageBoot.IndexOrigin.BUILT_AND_WRITTEN, ImageBoot.run(settings).origin());
+        assertEquals(ImageBoot.IndexOrigin.OPENED, ImageBoot.run(settings).origin());
         Files.write(image.resolve("d.bin"), new byte[] {1});
-        DensityException stale = assertThrows(DensityException.class, () -> ImageBoot.run(settings, index -> -1));
+        DensityException stale = assertThrows(DensityException.class, () -> ImageBoot.run(settings));
         assertEquals(DensityException.Kind.BAD_INDEX, stale.kind());
         assertTrue(stale.getMessage().contains("--rebuild"), stale.getMessage());
         ImageBoot.Settings rebuild = new ImageBoot.Settings(image, indexFile, true, 2, HOST_BYTES);
-        assertEquals(ImageBoot.IndexOrigin.BUILT_AND_WRITTEN, ImageBoot.run(rebuild, index -> -1).origin());
+        assertEquals(ImageBoot.IndexOrigin.BUILT_AND_WRITTEN, ImageBoot.run(rebuild).origin());
     }
 
     @Test
@@ -67,7 +67,7 @@ class ImageBootTest {
         Files.write(image, bytes);
         Files.setLastModifiedTime(image, mtime);
         DensityException e = assertThrows(DensityException.class, () -> ImageBoot.run(
-                new ImageBoot.Settings(image, indexFile, false, 2, HOST_BYTES), index -> -1));
+                new ImageBoot.Settings(image, indexFile, false, 2, HOST_BYTES)));
         assertEquals(DensityException.Kind.FAILED, e.kind());
         assertTrue(e.getMessage().startsWith(image + ": block 5 "), e.getMessage());
     }
@@ -76,15 +76,15 @@ class ImageBootTest {
     void refusalsSayWhoseFaultTheyAre() throws IOException {
         Path image = TestImages.randomFile(dir, 4, 4);
         DensityException missing = assertThrows(DensityException.class, () -> ImageBoot.run(
-                new ImageBoot.Settings(dir.resolve("none"), null, false, 2, HOST_BYTES), index -> -1));
+                new ImageBoot.Settings(dir.resolve("none"), null, false, 2, HOST_BYTES)));
         assertEquals(DensityException.Kind.BAD_IMAGE, missing.kind());
         Path nowhere = dir.resolve("no-such-dir/disk.idx");
         DensityException unwritable = assertThrows(DensityException.class, () -> ImageBoot.run(
-                new ImageBoot.Settings(image, nowhere, false, 2, HOST_BYTES), index -> -1));
+                new ImageBoot.Settings(image, nowhere, false, 2, HOST_BYTES)));
         assertEquals(DensityException.Kind.BAD_INDEX, unwritable.kind());
         assertEquals(nowhere + ": the directory " + nowhere.getParent() + " does not exist", unwritable.getMessage());
         DensityException tooLarge = assertThrows(DensityException.class, () -> ImageBoot.run(
-                new ImageBoot.Settings(image, null, false, 2, 4 * TestImages.PAGE), index -> -1));
+                new ImageBoot.Settings(image, null, false, 2, 4 * TestImages.PAGE)));
         assertEquals(DensityException.Kind.TOO_LARGE, tooLarge.kind());
         assertTrue(tooLarge.getMessage().endsWith("Use fewer guests or a smaller image"), tooLarge.getMessage());
     }

@@ -1,4 +1,4 @@
-package io.samepage.cli;
+package io.samepage.image;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 

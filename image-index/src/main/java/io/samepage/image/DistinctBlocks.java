@@ -1,7 +1,6 @@
-package io.samepage.cli;
+package io.samepage.image;
 
 import io.samepage.hashing.ContentDigest;
-import io.samepage.image.ImageIndex;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteOrder;
@@ -17,12 +16,12 @@ import java.nio.ByteOrder;
  * non-zero blocks, at most 16 bytes per block; an image of more than {@value #MAX_BLOCKS} non-zero
  * blocks (32 GiB) is not counted, to keep the count cheap.
  *
- * <p>It lives in the CLI because ImageIndex has no such count; the CLI's summaries are its only users.
+ * <p>Used by the summaries of {@code samepage index} and the demo's image boot.
  */
-final class DistinctBlocks {
+public final class DistinctBlocks {
 
     /** The most non-zero blocks counted: the table then takes 64 MiB. */
-    static final long MAX_BLOCKS = 1L << 23;
+    public static final long MAX_BLOCKS = 1L << 23;
 
     private static final VarHandle FIRST_WORD = MethodHandles.byteArrayViewVarHandle(long[].class,
             ByteOrder.LITTLE_ENDIAN);
@@ -31,7 +30,7 @@ final class DistinctBlocks {
     }
 
     /** The number of distinct non-zero blocks of {@code index}, or -1 if it has more than {@link #MAX_BLOCKS}. */
-    static long count(ImageIndex index) {
+    public static long count(ImageIndex index) {
         long nonZero = index.blockCount() - index.zeroBlocks();
         if (nonZero > MAX_BLOCKS) {
             return -1;
