@@ -95,6 +95,19 @@ class LayoutTest {
         assertTrue(cliLines <= 3_000, "cli's main code is " + cliLines + " lines, more than 3,000");
     }
 
+    @Test
+    void noTwoTestClassesShareAName() throws IOException {
+        java.util.Map<String, List<String>> byName = new TreeMap<>();
+        for (Path file : javaFiles(ROOT)) {
+            String relative = ROOT.relativize(file).toString();
+            if (relative.contains("/src/test/java/") || relative.startsWith("src/test/java/")) {
+                byName.computeIfAbsent(file.getFileName().toString(), k -> new ArrayList<>()).add(relative);
+            }
+        }
+        byName.values().removeIf(files -> files.size() == 1);
+        assertEquals(Map.of(), byName, "test classes that share a name");
+    }
+
     /** Module directory to the Samepage modules its row says it may use. */
     private static Map<String, TreeSet<String>> documentedModules() throws IOException {
         Map<String, TreeSet<String>> documented = new TreeMap<>();

@@ -20,7 +20,7 @@ enum Mode {
         this.title = title;
     }
 
-    /** The letter, (a) to (e); both kernel KSM runs are (d). */
+    /** The mode's letter in docs/density.md, (a) to (e); both kernel KSM runs are (d). */
     String letter() {
         return letter;
     }

@@ -5,7 +5,8 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * One of the issue's "must show" claims, checked against this run's measurements, never assumed.
+ * One of the suite's claims (docs/density.md lists them), checked against this run's measurements,
+ * never assumed.
  *
  * @param name     what is claimed
  * @param measured the numbers behind the verdict
