@@ -1,5 +1,6 @@
 package io.samepage.cli.bench;
 
+import io.samepage.cli.HelpOption;
 import io.samepage.cli.CommandException;
 import io.samepage.density.DensityException;
 import io.samepage.density.DensityReport;
@@ -17,6 +18,7 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -77,8 +79,8 @@ public final class DensityCommand implements Callable<Integer> {
     @CommandLine.Spec
     private CommandLine.Model.CommandSpec spec;
 
-    @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help and exit.")
-    private boolean help;
+    @Mixin
+    private HelpOption help;
 
     @Option(names = "--guests", paramLabel = "N", split = ",", defaultValue = "1,2,4,8,16",
             description = "Guest counts to measure, each 1 to " + MAX_GUESTS + ". Default: ${DEFAULT-VALUE}.")
