@@ -14,6 +14,7 @@ import io.samepage.daemon.ProcessSources;
 import io.samepage.daemon.SourceFile;
 import io.samepage.daemon.SourceScan;
 import io.samepage.hashing.Pages;
+import io.samepage.host.GuestSketch;
 import java.io.PrintWriter;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -212,6 +213,13 @@ final class ScanCommand implements Callable<Integer> {
         }
         if (json) {
             ObjectNode root = CounterReport.toJson(r.counters(), r.guests());
+            for (int i = 0; i < r.sketches().size(); i++) {
+                GuestSketch s = r.sketches().get(i);
+                ObjectNode sketch = ((ObjectNode) root.get("guests").get(i)).putObject("sketch")
+                        .put("k", GuestSketch.K).put("pages", s.pages()).put("distinct_pages", s.distinctPages());
+                sketch.putArray("values").addAll(java.util.Arrays.stream(s.values())
+                        .mapToObj(v -> root.textNode(Long.toHexString(v))).toList());
+            }
             ProcessReport.addToJson(root, r.loads());
             return CounterReport.render(root);
         }

@@ -55,6 +55,22 @@ class ScanCommandTest {
         assertEquals(64, c.get("guests").get(0).get("zero_pages").asLong());
     }
 
+    /** Each dump's sketch: every page counted, the 192 distinct non-zero contents kept (fewer than k). */
+    @Test
+    void eachFileCarriesTheSketchOfItsPages() throws IOException {
+        Path dump = dumpWithZeroPages();
+        Path copy = Files.copy(dump, dir.resolve("copy.img"));
+        JsonNode c = json(CliRun.of("scan", "--json", dump.toString(), copy.toString()));
+        for (JsonNode guest : c.get("guests")) {
+            JsonNode sketch = guest.get("sketch");
+            assertEquals(512, sketch.get("pages").asLong());
+            assertEquals(192.0, sketch.get("distinct_pages").asDouble());
+            assertEquals(192, sketch.get("values").size());
+        }
+        assertEquals(c.get("guests").get(0).get("sketch").get("values"), c.get("guests").get(1).get("sketch").get("values"),
+                "the same pages give the same sketch");
+    }
+
     @Test
     void withoutUseZeroPagesZeroPagesMergeWithEachOther() throws IOException {
         JsonNode c = json(CliRun.of("scan", "--json", dumpWithZeroPages().toString()));

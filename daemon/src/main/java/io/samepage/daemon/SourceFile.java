@@ -1,6 +1,7 @@
 package io.samepage.daemon;
 
 import io.samepage.core.Guest;
+import io.samepage.host.GuestSketch;
 import io.samepage.daemon.DaemonException.Kind;
 import io.samepage.hashing.Pages;
 import java.io.IOException;
@@ -91,6 +92,11 @@ public record SourceFile(String name, Path path, long bytes) {
      *                         than when checked
      */
     public long loadInto(Guest guest, ChunkBuffer buffer) {
+        return loadInto(guest, buffer, null);
+    }
+
+    /** {@link #loadInto(Guest, ChunkBuffer)}, adding every page read to {@code sketch} too, if not null. */
+    public long loadInto(Guest guest, ChunkBuffer buffer, GuestSketch sketch) {
         long written = 0;
         try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
             ByteBuffer window = buffer.data().asByteBuffer();
@@ -105,7 +111,13 @@ public record SourceFile(String name, Path path, long bytes) {
                 }
                 MemorySegment chunk = buffer.data().asSlice(0, length);
                 if (chunk.mismatch(buffer.zeros().asSlice(0, length)) == -1) {
+                    if (sketch != null) {
+                        sketch.addZeroPages(length / Pages.PAGE_SIZE);
+                    }
                     continue;
+                }
+                for (long page = 0; sketch != null && page < length; page += Pages.PAGE_SIZE) {
+                    sketch.addPage(chunk, page);
                 }
                 guest.write(at, chunk);
                 written += length / Pages.PAGE_SIZE;

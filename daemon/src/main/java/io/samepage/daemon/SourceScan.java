@@ -8,6 +8,7 @@ import io.samepage.core.Guest;
 import io.samepage.core.GuestCounters;
 import io.samepage.core.MergeDomain;
 import io.samepage.core.Scanner;
+import io.samepage.host.GuestSketch;
 import io.samepage.host.KernelKsm;
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
@@ -30,9 +31,10 @@ public final class SourceScan {
      * @param fullScans    full scans until stable
      * @param pagesWritten guest pages loaded (file chunks that were all zeros are not)
      * @param loads        what was read of each live process, in order
+     * @param sketches     each file's {@link GuestSketch}, in order (live processes have none yet)
      */
     public record Result(EngineCounters counters, List<GuestCounters> guests, int domains, int fullScans,
-                         long pagesWritten, List<ProcessSource.Load> loads) {
+                         long pagesWritten, List<ProcessSource.Load> loads, List<GuestSketch> sketches) {
     }
 
     /** Turns a load the pool could not hold into the caller's error; {@code live} says which kind of source. */
@@ -58,11 +60,14 @@ public final class SourceScan {
             SourceFile.ChunkBuffer buffer = SourceFile.ChunkBuffer.allocate(arena);
             MergeDomain shared = domainPerSource ? null : engine.createDomain("shared");
             long written = 0;
+            List<GuestSketch> sketches = new ArrayList<>();
             for (SourceFile file : files) {
                 Guest guest = engine.createGuest(shared != null ? shared : engine.createDomain(file.name()),
                         file.name(), file.bytes());
                 try {
-                    written += file.loadInto(guest, buffer);
+                    GuestSketch sketch = new GuestSketch();
+                    written += file.loadInto(guest, buffer, sketch);
+                    sketches.add(sketch);
                 } catch (DedupException e) {
                     throw onLoadFailure.of(e, false);
                 }
@@ -85,7 +90,7 @@ public final class SourceScan {
                 guests.add(guest.counters());
             }
             return new Result(engine.counters(), List.copyOf(guests), engine.domains().size(), scans, written,
-                    List.copyOf(loads));
+                    List.copyOf(loads), List.copyOf(sketches));
         }
     }
 }

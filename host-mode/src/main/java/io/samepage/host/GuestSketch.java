@@ -1,0 +1,171 @@
+package io.samepage.host;
+
+import io.samepage.hashing.HashAlgorithm;
+import io.samepage.hashing.PageHasher;
+import io.samepage.hashing.Pages;
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+
+/**
+ * A guest's memory in {@value #K} numbers: the bottom-k sketch (KMV, "k minimum values") of its
+ * non-zero page contents, for deciding where to place guests so that they share pages. Two sketches
+ * estimate how many distinct page contents two guests have in common ({@link #sharedPages}) without
+ * either guest's memory, so a scheduler can compare guests on different hosts.
+ *
+ * <p>Each non-zero page is hashed with unkeyed XXH3-64 (seed 0: the same page gives the same number on
+ * every host and in every run, which a per-engine secret key would prevent), the hash is mixed once
+ * more (a bijection, so distinct hashes stay distinct), and the sketch keeps the {@value #K} smallest
+ * distinct values. A page seen twice adds nothing. Zero pages are left out: every host shares them
+ * anyway, so they say nothing about placement. The estimate is an estimate: unkeyed hashes can be
+ * made to collide on purpose, which only skews the numbers of the guest that crafts them; nothing
+ * merges on a sketch.
+ *
+ * <p>At most {@value #K} longs (2 KiB) per guest, plus two counts. Not thread safe.
+ */
+public final class GuestSketch {
+
+    /** Values kept: the relative error of the distinct-count estimate is about 1/sqrt(K - 2), 6%. */
+    public static final int K = 256;
+
+    private final PageHasher hasher = HashAlgorithm.XXH3.newHasher(0);
+    private final long[] mins = new long[K];
+    private int size;
+    private long pages;
+
+    /** Adds page {@code offset} of {@code memory} (4 KiB); a zero page is counted but not sketched. */
+    public void addPage(MemorySegment memory, long offset) {
+        pages++;
+        if (Pages.isZeroPage(memory, offset)) {
+            return;
+        }
+        addHash(hasher.hash(memory, offset));
+    }
+
+    /** Counts {@code count} zero pages, which are not sketched (a zero chunk of a dump, unread). */
+    public void addZeroPages(long count) {
+        pages += count;
+    }
+
+    /** Adds a page by its XXH3-64 hash with seed 0 (what {@link #addPage} computes). */
+    public void addHash(long pageHash) {
+        insert(mix(pageHash));
+    }
+
+    /** Pages added, zero pages included. */
+    public long pages() {
+        return pages;
+    }
+
+    /** The kept values, ascending: at most {@value #K}, fewer when the guest has fewer distinct pages. */
+    public long[] values() {
+        return Arrays.copyOf(mins, size);
+    }
+
+    /** A sketch read back from its {@link #values()} and {@link #pages()}, e.g. from another host's JSON. */
+    public static GuestSketch of(long[] values, long pages) {
+        if (values.length > K) {
+            throw new IllegalArgumentException("a sketch holds at most " + K + " values, not " + values.length);
+        }
+        GuestSketch sketch = new GuestSketch();
+        for (long v : values) {
+            sketch.insert(v);
+        }
+        if (sketch.size != values.length) {
+            throw new IllegalArgumentException("a sketch's values are distinct; these repeat some");
+        }
+        sketch.pages = pages;
+        return sketch;
+    }
+
+    /** Estimated distinct non-zero page contents: exact below {@value #K}, else (K - 1) / (K-th value). */
+    public double distinctPages() {
+        return distinct(mins, size);
+    }
+
+    /**
+     * Estimated distinct non-zero page contents that {@code a} and {@code b} both hold: the pages a host
+     * running both would keep once instead of twice. The Jaccard index of the two sets, estimated from
+     * the bottom k of their union, times the union's estimated size.
+     */
+    public static double sharedPages(GuestSketch a, GuestSketch b) {
+        long[] union = new long[K];
+        int n = 0;
+        int both = 0;
+        int i = 0;
+        int j = 0;
+        while (n < K && (i < a.size || j < b.size)) {
+            long x = i < a.size ? a.mins[i] : 0;
+            long y = j < b.size ? b.mins[j] : 0;
+            // An exhausted side compares greater than anything left on the other.
+            int c = i == a.size ? 1 : j == b.size ? -1 : Long.compareUnsigned(x, y);
+            if (c == 0) {
+                both++;
+                i++;
+                j++;
+                union[n++] = x;
+            } else if (c < 0) {
+                i++;
+                union[n++] = x;
+            } else {
+                j++;
+                union[n++] = y;
+            }
+        }
+        if (n == 0) {
+            return 0;
+        }
+        // The union's bottom k is the bottom k of A and B together, and a value among them that one guest
+        // holds is in that guest's own bottom k, so "in both sketches" is exact for these values.
+        return (double) both / n * distinct(union, n);
+    }
+
+    private static double distinct(long[] sorted, int n) {
+        if (n < K) {
+            return n;
+        }
+        return (K - 1) / unsignedFraction(sorted[K - 1]);
+    }
+
+    /** {@code v} as a fraction of 2^64, in (0, 1]. */
+    private static double unsignedFraction(long v) {
+        double d = (double) (v >>> 1) * 2.0 + (v & 1);
+        return (d + 1) / 18446744073709551616.0;
+    }
+
+    /** Keeps {@code v} if it is among the K smallest seen (unsigned), once. */
+    private void insert(long v) {
+        if (size == K && Long.compareUnsigned(v, mins[K - 1]) >= 0) {
+            return;
+        }
+        int lo = 0;
+        int hi = size;
+        while (lo < hi) {
+            int mid = (lo + hi) >>> 1;
+            int c = Long.compareUnsigned(mins[mid], v);
+            if (c == 0) {
+                return;
+            }
+            if (c < 0) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        int end = size == K ? K - 1 : size;
+        System.arraycopy(mins, lo, mins, lo + 1, end - lo);
+        mins[lo] = v;
+        if (size < K) {
+            size++;
+        }
+    }
+
+    /** Murmur3's finalizer: a bijection on 64 bits that spreads any input hash uniformly. */
+    static long mix(long h) {
+        h ^= h >>> 33;
+        h *= 0xff51afd7ed558ccdL;
+        h ^= h >>> 33;
+        h *= 0xc4ceb93fe53a87cdL;
+        h ^= h >>> 33;
+        return h;
+    }
+}
