@@ -7,10 +7,8 @@ import io.samepage.host.KernelKsm;
 import io.samepage.host.KernelKsmException;
 import io.samepage.host.KnobChange;
 import io.samepage.host.KsmTuner;
+import io.samepage.host.KsmTunerText;
 import io.samepage.host.MergeableProcesses;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -50,7 +48,6 @@ import picocli.CommandLine.Option;
 final class KsmTuneCommand implements Callable<Integer> {
 
     private static final long MAX_SAMPLE_MIB = 16_384;
-    private static final int PROCESSES_LISTED = 5;
 
     @CommandLine.Spec
     private CommandLine.Model.CommandSpec spec;
@@ -105,7 +102,7 @@ final class KsmTuneCommand implements Callable<Integer> {
             throw KsmCommand.toCommandException(e);
         }
         spec.commandLine().getOut().print(json ? CounterReport.render(toJson(report))
-                : String.join("\n", lines(report)) + "\n");
+                : String.join("\n", KsmTunerText.lines(report)) + "\n");
         spec.commandLine().getOut().flush();
         return 0;
     }
@@ -137,61 +134,6 @@ final class KsmTuneCommand implements Callable<Integer> {
         }
         return new KsmTuner.Policy(minDuplicatePercent, minSavingMib << 20, (sampleMib << 20) / 4096, chosen,
                 targetScanTime);
-    }
-
-    /** One line per decision: what was found, what it comes to, and each knob with its reason. */
-    static List<String> lines(KsmTuner.Report report) {
-        List<String> lines = new ArrayList<>();
-        MergeableProcesses.Found found = report.mergeable();
-        lines.add("mergeable: " + processes(found));
-        DuplicateEstimate.Potential p = report.potential();
-        if (p.residentPages() > 0) {
-            lines.add(String.format(Locale.ROOT, "estimate: read %d of %d resident mergeable pages (%.1f MiB): %d "
-                            + "duplicate another page read, %d are all-zero%s%s; %.1f%% duplicates, about %.2f MiB "
-                            + "could be shared",
-                    p.pagesRead(), p.residentPages(), mib(p.pagesRead() * 4096), p.duplicatePages(), p.zeroPages(),
-                    p.unreadablePages() > 0 ? ", " + p.unreadablePages() + " could not be read" : "",
-                    p.ksmZeroPages() > 0 ? "; KSM's " + p.ksmZeroPages() + " zero pages (ksm_zero_pages) add as many" : "",
-                    p.duplicatePercent(), mib(p.estimatedSavingBytes())));
-        }
-        KsmTuner.Plan plan = report.plan();
-        lines.add("decision: " + (plan.merge() ? "merge" : "stop") + ": " + plan.reason());
-        for (KsmTuner.Step step : plan.steps()) {
-            lines.add(step.knob().sysfsName() + ": " + (step.changes() ? step.oldValue() + " -> " + step.newValue()
-                    : step.newValue() + " (kept)") + ": " + step.reason());
-        }
-        if (report.dryRun()) {
-            lines.add("dry run: nothing written");
-        } else if (report.written().isEmpty()) {
-            lines.add("nothing to write");
-        } else {
-            List<String> written = new ArrayList<>();
-            for (KnobChange change : report.written()) {
-                written.add(change.toString());
-            }
-            lines.add("written: " + String.join(", ", written));
-        }
-        return lines;
-    }
-
-    private static String processes(MergeableProcesses.Found found) {
-        String how = found.readAllSmaps() ? "; this kernel's ksm_stat does not say, so every smaps was read" : "";
-        String unreadable = found.unreadable() > 0 ? ", " + found.unreadable() + " could not be read" : "";
-        if (found.processes().isEmpty()) {
-            return "none of " + found.processesSeen() + " processes has mergeable memory" + unreadable + how;
-        }
-        List<String> names = new ArrayList<>();
-        for (MergeableProcesses.Process process : found.processes()) {
-            if (names.size() == PROCESSES_LISTED) {
-                names.add("and " + (found.processes().size() - PROCESSES_LISTED) + " more");
-                break;
-            }
-            names.add(String.format(Locale.ROOT, "%d %s (%.1f MiB)", process.pid(), process.command(),
-                    mib(process.residentBytes())));
-        }
-        return String.format(Locale.ROOT, "%d of %d processes%s: %s; %.1f MiB resident in mergeable regions%s",
-                found.processes().size(), found.processesSeen(), unreadable, String.join(", ", names),
-                mib(found.residentBytes()), how);
     }
 
     static ObjectNode toJson(KsmTuner.Report report) {
@@ -233,9 +175,5 @@ final class KsmTuneCommand implements Callable<Integer> {
             KsmStatusCommand.putValue(node, "new", change.newValue());
         }
         return root;
-    }
-
-    private static double mib(long bytes) {
-        return bytes / CounterReport.MIB;
     }
 }
