@@ -19,7 +19,7 @@ import picocli.CommandLine.Command;
         name = "samepage",
         mixinStandardHelpOptions = true,
         versionProvider = SamepageCommand.Version.class,
-        subcommands = {ScanCommand.class, IndexCommand.class, DemoCommand.class, KsmCommand.class,
+        subcommands = {ScanCommand.class, SimilarCommand.class, IndexCommand.class, DemoCommand.class, KsmCommand.class,
             DaemonCommand.class, StatCommand.class, BenchCommand.class, KvmCommand.class},
         description = {
             "Deduplicates identical 4 KiB memory pages across virtual machines and other",

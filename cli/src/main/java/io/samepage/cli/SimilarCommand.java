@@ -1,0 +1,93 @@
+package io.samepage.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.samepage.daemon.IoErrors;
+import io.samepage.host.GuestSketch;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** {@code samepage similar}: pages guests would share if placed together, from their sketches. */
+@Command(name = "similar", sortOptions = false,
+        description = {"Estimates, for every pair of guests, the distinct non-zero pages they hold in common: "
+                + "what a host running both would keep once instead of twice. Reads the sketches that "
+                + "'samepage scan --json' writes for each guest, from one host or several (bottom-k of the "
+                + "guests' page hashes; the same page hashes alike on every host), never the guests' memory.", ""},
+        footer = {"", "Exit codes: 0 success; 1 output that cannot be written; 2 a FILE that is missing, "
+                + "unreadable, not JSON, or holds no guest with a sketch."})
+final class SimilarCommand implements Callable<Integer> {
+
+    private record Named(String name, GuestSketch sketch) {
+    }
+
+    @CommandLine.Spec
+    private CommandLine.Model.CommandSpec spec;
+
+    @Mixin
+    private HelpOption help;
+
+    @Option(names = "--json", description = "Print one JSON object: a 'pairs' array with snake_case keys.")
+    private boolean json;
+
+    @Parameters(paramLabel = "FILE", arity = "1..*", description = "Output of 'samepage scan --json'.")
+    private List<Path> files;
+
+    @Override
+    public Integer call() {
+        List<Named> guests = new ArrayList<>();
+        for (Path file : files) {
+            guests.addAll(read(file));
+        }
+        ObjectNode root = CounterReport.newObject();
+        TextTable table = new TextTable("guest_a", "guest_b", "shared_pages", "shared_mib");
+        for (int a = 0; a < guests.size(); a++) {
+            for (int b = a + 1; b < guests.size(); b++) {
+                double shared = GuestSketch.sharedPages(guests.get(a).sketch(), guests.get(b).sketch());
+                root.withArray("pairs").addObject().put("guest_a", guests.get(a).name())
+                        .put("guest_b", guests.get(b).name()).put("shared_pages", Math.round(shared));
+                table.row(guests.get(a).name(), guests.get(b).name(), Math.round(shared), shared * 4096 / CounterReport.MIB);
+            }
+        }
+        spec.commandLine().getOut().print(json ? CounterReport.render(root) : table.render());
+        spec.commandLine().getOut().flush();
+        return 0;
+    }
+
+    /** Every guest of {@code file} with a sketch, named {@code FILE:NAME}. */
+    private static List<Named> read(Path file) {
+        InputFiles.refuseIfNotRegular(file);
+        List<Named> guests = new ArrayList<>();
+        try (java.io.InputStream in = java.nio.file.Files.newInputStream(file)) {
+            for (JsonNode guest : new ObjectMapper().readTree(in).path("guests")) {
+                JsonNode sketch = guest.path("sketch");
+                if (sketch.isObject()) {
+                    long[] values = new long[sketch.path("values").size()];
+                    for (int i = 0; i < values.length; i++) {
+                        values[i] = Long.parseUnsignedLong(sketch.path("values").get(i).asText(), 16);
+                    }
+                    guests.add(new Named(file + ":" + guest.path("name").asText(),
+                            GuestSketch.of(values, sketch.path("pages").asLong())));
+                }
+            }
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw CommandException.badInput(file + ": not JSON written by 'samepage scan --json'");
+        } catch (IOException e) {
+            throw CommandException.badInput(IoErrors.reason(e));
+        } catch (IllegalArgumentException e) {
+            throw CommandException.badInput(file + ": a sketch that is not one: " + e.getMessage());
+        }
+        if (guests.isEmpty()) {
+            throw CommandException.badInput(file + ": no guest with a sketch (write it with 'samepage scan --json')");
+        }
+        return guests;
+    }
+}

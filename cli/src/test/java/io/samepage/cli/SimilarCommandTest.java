@@ -1,0 +1,72 @@
+package io.samepage.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code samepage similar} over the sketches of {@code samepage scan --json}, written to files. */
+class SimilarCommandTest {
+
+    private static final int PAGE = 4096;
+
+    @TempDir
+    Path dir;
+
+    /** Dump a holds contents 0..99, b contents 60..159, c contents 200..219: a and b share 40. */
+    @Test
+    void pairsFromTwoScansOfDifferentHostsShareWhatTheirPagesShare() throws IOException {
+        Path first = scan("first.json", dump("a", 0, 100), dump("b", 60, 100));
+        Path second = scan("second.json", dump("c", 200, 20));
+        CliRun run = CliRun.of("similar", "--json", first.toString(), second.toString());
+        assertEquals(0, run.exitCode(), run.stderr());
+        JsonNode pairs = new ObjectMapper().readTree(run.stdout()).get("pairs");
+        assertEquals(3, pairs.size());
+        assertEquals(40, pairs.get(0).get("shared_pages").asLong(), pairs.toString());
+        assertEquals(0, pairs.get(1).get("shared_pages").asLong());
+        assertEquals(0, pairs.get(2).get("shared_pages").asLong());
+        assertTrue(pairs.get(0).get("guest_a").asText().endsWith("first.json:" + dir.resolve("a")), pairs.toString());
+    }
+
+    @Test
+    void filesWithoutSketchesAreRefusedWithOneLine() throws IOException {
+        Path noSketch = Files.writeString(dir.resolve("empty.json"), "{\"guests\": []}");
+        Path notJson = Files.writeString(dir.resolve("text.json"), "pages_shared 3\n");
+        for (Path bad : new Path[] {noSketch, notJson, dir.resolve("missing.json"), dir}) {
+            CliRun run = CliRun.of("similar", bad.toString());
+            assertEquals(2, run.exitCode(), bad + ": " + run.stderr());
+            assertEquals(1, run.stderr().lines().count(), run.stderr());
+            assertTrue(run.stderr().startsWith("samepage similar: " + bad), run.stderr());
+        }
+    }
+
+    private Path scan(String name, Path... dumps) throws IOException {
+        String[] args = new String[dumps.length + 2];
+        args[0] = "scan";
+        args[1] = "--json";
+        for (int i = 0; i < dumps.length; i++) {
+            args[i + 2] = dumps[i].toString();
+        }
+        CliRun run = CliRun.of(args);
+        assertEquals(0, run.exitCode(), run.stderr());
+        return Files.writeString(dir.resolve(name), run.stdout());
+    }
+
+    /** A dump of {@code count} distinct pages, contents numbered from {@code first}. */
+    private Path dump(String name, int first, int count) throws IOException {
+        byte[] bytes = new byte[count * PAGE];
+        for (int p = 0; p < count; p++) {
+            byte[] page = new byte[PAGE];
+            new SplittableRandom(1_000 + first + p).nextBytes(page);
+            System.arraycopy(page, 0, bytes, p * PAGE, PAGE);
+        }
+        return Files.write(dir.resolve(name), bytes);
+    }
+}
