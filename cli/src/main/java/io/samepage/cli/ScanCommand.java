@@ -11,6 +11,7 @@ import io.samepage.daemon.Daemon;
 import io.samepage.daemon.PoolSize;
 import io.samepage.daemon.ProcessSource;
 import io.samepage.daemon.ProcessSources;
+import io.samepage.daemon.SourceEstimate;
 import io.samepage.daemon.SourceFile;
 import io.samepage.daemon.SourceScan;
 import io.samepage.hashing.Pages;
@@ -41,7 +42,9 @@ import picocli.CommandLine.Parameters;
  *
  * <p>Host mode: {@code --pid} and {@code --qemu} add live sources, a process's memory or a QEMU
  * guest's RAM, read without disturbing them ({@link ProcessSource} says what is read); they combine
- * with files and with each other, all in one engine.
+ * with files and with each other. A scan with a live source is an estimate ({@link SourceEstimate}):
+ * every source is read once and kept as one 128-bit digest per page, never copied into an engine, so
+ * it needs at most 32 bytes per page read instead of the pages themselves; files alone are merged exactly.
  */
 @Command(
         name = "scan",
@@ -65,6 +68,13 @@ import picocli.CommandLine.Parameters;
                     + "costs the host nothing and is never read, as reading would fault it in: it is counted in "
                     + "pages_not_resident, never as a zero page or a saving. Files, --pid and --qemu combine "
                     + "freely; every source is opened and checked before any is loaded.",
+            "",
+            "A scan with --pid or --qemu is estimated: every source (files too) is read once and counted by "
+                    + "128-bit page digest, keeping no page and merging nothing, in one merge domain; it prints "
+                    + "KSM's counters at steady state under max_page_sharing and use_zero_pages (a content held "
+                    + "by n pages needs ceil(n / max_page_sharing) frames), marked \"estimated\", per guest "
+                    + "merging_pages, and for each pair of guests the distinct non-zero contents both hold "
+                    + "(shared_contents). --domain-per-source and --pool-mib apply to files alone.",
             "",
         },
         footer = {
@@ -157,8 +167,8 @@ final class ScanCommand implements Callable<Integer> {
             err.flush();
         });
         try {
-            EngineContext context = context(files, processes);
-            String report = scan(files, processes, context);
+            String report = processes.isEmpty() ? scan(files, processes, context(files, processes))
+                    : estimate(files, processes);
             spec.commandLine().getOut().print(report);
             spec.commandLine().getOut().flush();
         } finally {
@@ -199,6 +209,24 @@ final class ScanCommand implements Callable<Integer> {
             throw CommandException.badInput((poolMib != null ? "--pool-mib " + poolMib
                     : "the sources' " + totalBytes + " bytes") + ": " + e.getMessage());
         }
+    }
+
+    /** Live sources: every source read once into digests, nothing merged ({@link SourceEstimate}). */
+    private String estimate(List<SourceFile> files, List<ProcessSource> processes) {
+        if (domainPerSource) {
+            throw CommandException.badInput("--domain-per-source: live sources are estimated in one merge domain; "
+                    + "give it with files alone");
+        }
+        if (poolMib != null) {
+            throw CommandException.badInput("--pool-mib " + poolMib + ": live sources are estimated without "
+                    + "frames; give it with files alone");
+        }
+        if (maxPageSharing < 2) {
+            throw CommandException.badInput("--max-page-sharing " + maxPageSharing + ": max_page_sharing must be "
+                    + "at least 2");
+        }
+        SourceEstimate.Result r = SourceEstimate.run(files, processes, maxPageSharing, useZeroPages);
+        return json ? CounterReport.render(EstimateReport.toJson(r)) : EstimateReport.text(r);
     }
 
     private String scan(List<SourceFile> files, List<ProcessSource> processes, EngineContext context) {

@@ -3,6 +3,7 @@ package io.samepage.daemon;
 import io.samepage.core.Guest;
 import io.samepage.daemon.DaemonException.Kind;
 import io.samepage.hashing.Pages;
+import io.samepage.host.PageDigestEstimator;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -91,6 +92,10 @@ public record SourceFile(String name, Path path, long bytes) {
      *                         than when checked
      */
     public long loadInto(Guest guest, ChunkBuffer buffer) {
+        return read(buffer, guest::write);
+    }
+
+    private long read(ChunkBuffer buffer, ChunkSink sink) {
         long written = 0;
         try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
             ByteBuffer window = buffer.data().asByteBuffer();
@@ -107,13 +112,30 @@ public record SourceFile(String name, Path path, long bytes) {
                 if (chunk.mismatch(buffer.zeros().asSlice(0, length)) == -1) {
                     continue;
                 }
-                guest.write(at, chunk);
+                sink.accept(at, chunk);
                 written += length / Pages.PAGE_SIZE;
             }
         } catch (IOException e) {
             throw new DaemonException(Kind.FAILED, name + ": read failed: " + IoErrors.reason(e), e);
         }
         return written;
+    }
+
+    /**
+     * Counts the file's pages into {@code estimator}, as the current guest (begun by the caller), and
+     * keeps none; all-zero chunks are skipped as {@link #loadInto} skips them.
+     *
+     * @return pages counted
+     * @throws DaemonException as {@link #loadInto}
+     */
+    public long estimateInto(PageDigestEstimator estimator, ChunkBuffer buffer) {
+        return read(buffer, (at, chunk) -> estimator.accept(chunk));
+    }
+
+    /** Receives one chunk that is not all zeros, at its offset in the file; valid during the call. */
+    @FunctionalInterface
+    private interface ChunkSink {
+        void accept(long at, MemorySegment chunk);
     }
 
     /** {@link #loadInto}'s off-heap buffer for one chunk, and a chunk of zeros to compare it with. */
