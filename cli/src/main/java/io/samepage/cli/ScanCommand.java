@@ -42,9 +42,7 @@ import picocli.CommandLine.Parameters;
  *
  * <p>Host mode: {@code --pid} and {@code --qemu} add live sources, a process's memory or a QEMU
  * guest's RAM, read without disturbing them ({@link ProcessSource} says what is read); they combine
- * with files and with each other. A scan with a live source is an estimate ({@link SourceEstimate}):
- * every source is read once and kept as one 128-bit digest per page, never copied into an engine, so
- * it needs at most 32 bytes per page read instead of the pages themselves; files alone are merged exactly.
+ * with files and each other. A scan with one is an estimate ({@link SourceEstimate}), no page kept.
  */
 @Command(
         name = "scan",
@@ -67,14 +65,10 @@ import picocli.CommandLine.Parameters;
                     + "that is not resident (never touched, swapped out, or mapping the kernel's zero page) "
                     + "costs the host nothing and is never read, as reading would fault it in: it is counted in "
                     + "pages_not_resident, never as a zero page or a saving. Files, --pid and --qemu combine "
-                    + "freely; every source is opened and checked before any is loaded.",
-            "",
-            "A scan with --pid or --qemu is estimated: every source (files too) is read once and counted by "
-                    + "128-bit page digest, keeping no page and merging nothing, in one merge domain; it prints "
-                    + "KSM's counters at steady state under max_page_sharing and use_zero_pages (a content held "
-                    + "by n pages needs ceil(n / max_page_sharing) frames), marked \"estimated\", per guest "
-                    + "merging_pages, and for each pair of guests the distinct non-zero contents both hold "
-                    + "(shared_contents). --domain-per-source and --pool-mib apply to files alone.",
+                    + "freely; every source is opened and checked before any is loaded. Such a scan is \"estimated\": "
+                    + "each source is read once into 128-bit page digests, keeping no page, in one merge domain; n "
+                    + "pages of one content need ceil(n / max_page_sharing) frames; shared_contents counts the "
+                    + "distinct contents two guests share. --domain-per-source and --pool-mib are for files alone.",
             "",
         },
         footer = {
@@ -133,8 +127,8 @@ final class ScanCommand implements Callable<Integer> {
     @Option(names = "--pool-mib", paramLabel = "MIB",
             description = "Host memory for frames, in MiB, 1 to " + MAX_POOL_MIB + "; it must hold the sources' non-zero content "
                     + "before merging, and its frame metadata counts in metadata_bytes. Default: the "
-                    + "sources' total size plus one 4 KiB zero frame per merge domain; for live sources, "
-                    + "their resident pages plus 1/8 and 16 MiB for pages that become resident meanwhile.")
+                    + "sources' total size plus one 4 KiB zero frame per merge domain. Files alone: a scan "
+                    + "with a live source uses no frames.")
     private Long poolMib;
 
     @Option(names = "--pid", paramLabel = "PID", split = ",",
@@ -167,8 +161,7 @@ final class ScanCommand implements Callable<Integer> {
             err.flush();
         });
         try {
-            String report = processes.isEmpty() ? scan(files, processes, context(files, processes))
-                    : estimate(files, processes);
+            String report = processes.isEmpty() ? scan(files, context(files)) : estimate(files, processes);
             spec.commandLine().getOut().print(report);
             spec.commandLine().getOut().flush();
         } finally {
@@ -190,13 +183,13 @@ final class ScanCommand implements Callable<Integer> {
         return files;
     }
 
-    private EngineContext context(List<SourceFile> files, List<ProcessSource> processes) {
-        long totalBytes = PoolSize.sourceBytes(files, processes);
+    private EngineContext context(List<SourceFile> files) {
+        long totalBytes = PoolSize.sourceBytes(files, List.of());
         if (poolMib != null && (poolMib < 1 || poolMib > MAX_POOL_MIB)) {
             throw CommandException.badInput("--pool-mib " + poolMib + ": must be 1 to " + MAX_POOL_MIB
                     + " (8 TiB less 1 MiB)");
         }
-        long poolBytes = poolMib != null ? poolMib << 20 : PoolSize.defaultBytes(files, processes, domainPerSource);
+        long poolBytes = poolMib != null ? poolMib << 20 : PoolSize.defaultBytes(files, List.of(), domainPerSource);
         EngineContext context = new EngineContext().poolBytes(poolBytes);
         try {
             context.knobs().maxPageSharing(maxPageSharing).useZeroPages(useZeroPages).smartScan(false);
@@ -213,38 +206,27 @@ final class ScanCommand implements Callable<Integer> {
 
     /** Live sources: every source read once into digests, nothing merged ({@link SourceEstimate}). */
     private String estimate(List<SourceFile> files, List<ProcessSource> processes) {
-        if (domainPerSource) {
-            throw CommandException.badInput("--domain-per-source: live sources are estimated in one merge domain; "
-                    + "give it with files alone");
-        }
-        if (poolMib != null) {
-            throw CommandException.badInput("--pool-mib " + poolMib + ": live sources are estimated without "
-                    + "frames; give it with files alone");
-        }
-        if (maxPageSharing < 2) {
-            throw CommandException.badInput("--max-page-sharing " + maxPageSharing + ": max_page_sharing must be "
-                    + "at least 2");
+        if (domainPerSource || poolMib != null) {
+            throw CommandException.badInput((domainPerSource ? "--domain-per-source" : "--pool-mib " + poolMib)
+                    + ": live sources are estimated in one merge domain, without frames; give it with files alone");
         }
         SourceEstimate.Result r = SourceEstimate.run(files, processes, maxPageSharing, useZeroPages);
-        return json ? CounterReport.render(EstimateReport.toJson(r)) : EstimateReport.text(r);
+        return json ? CounterReport.render(EstimateReport.json(r)) : EstimateReport.text(r);
     }
 
-    private String scan(List<SourceFile> files, List<ProcessSource> processes, EngineContext context) {
+    private String scan(List<SourceFile> files, EngineContext context) {
         SourceScan.Result r;
         try {
-            r = SourceScan.run(context, files, processes, domainPerSource, (e, live) -> CommandException.failure(
-                    e.getMessage() + (poolMib != null ? "; raise --pool-mib"
-                            : live ? "; its resident memory grew while it was read: give --pool-mib" : "")));
+            r = SourceScan.run(context, files, domainPerSource, e -> CommandException.failure(
+                    e.getMessage() + (poolMib != null ? "; raise --pool-mib" : "")));
         } catch (DedupException e) {
             throw CommandException.failure(e.getMessage());
         }
         if (json) {
             ObjectNode root = CounterReport.toJson(r.counters(), r.guests());
-            ProcessReport.addToJson(root, r.loads());
             return CounterReport.render(root);
         }
-        return text(r.counters(), r.guests(), r.domains(), r.fullScans(), r.pagesWritten())
-                + (r.loads().isEmpty() ? "" : ProcessReport.text(r.loads()));
+        return text(r.counters(), r.guests(), r.domains(), r.fullScans(), r.pagesWritten());
     }
 
     private String text(EngineCounters c, List<GuestCounters> guests, int domains, int scans, long written) {

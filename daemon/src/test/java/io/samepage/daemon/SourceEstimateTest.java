@@ -37,8 +37,8 @@ class SourceEstimateTest {
                     dump("c" + round, 100, random));
             EngineContext context = new EngineContext().poolBytes(1024L * PAGE);
             context.knobs().maxPageSharing(mps).useZeroPages(useZeroPages).smartScan(false);
-            EngineCounters exact = SourceScan.run(context.conclude(), files, List.of(), false,
-                    (e, live) -> new IllegalStateException(e)).counters();
+            EngineCounters exact = SourceScan.run(context.conclude(), files, false,
+                    IllegalStateException::new).counters();
             PageDigestEstimator.Estimate e = SourceEstimate.run(files, List.of(), mps, useZeroPages).estimate();
             String at = " at max_page_sharing=" + mps + " use_zero_pages=" + useZeroPages
                     + " (replay with -Dsamepage.seed=" + SEED + ")";

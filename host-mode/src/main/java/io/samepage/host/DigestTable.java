@@ -58,7 +58,8 @@ final class DigestTable {
      * The slot of digest {@code (high, low)}, inserted empty (count 0, set 0) if absent: the caller then
      * sets its count and set with {@link #set}.
      *
-     * @throws IllegalStateException if the table is at {@link #MAX_CAPACITY} and full
+     * @throws IllegalStateException if the table is at {@link #MAX_CAPACITY} and full (one slot always
+     *                               stays empty, so every probe ends)
      */
     int slotOf(long high, long low) {
         int s = probe(slots, capacity, high, low);
@@ -137,11 +138,11 @@ final class DigestTable {
 
     private void grow() {
         if (capacity == MAX_CAPACITY) {
-            if (used < capacity) {
-                growLimit = capacity - 1;
-                return;
+            if (used + 1 >= capacity) {
+                throw new IllegalStateException("the digest table is full at " + used + " contents");
             }
-            throw new IllegalStateException("the digest table is full at " + capacity + " contents");
+            growLimit = capacity - 1;
+            return;
         }
         resize((int) Math.min(MAX_CAPACITY, Math.ceil(capacity * GROWTH)));
     }

@@ -1,6 +1,7 @@
 package io.samepage.host;
 
 import java.util.Arrays;
+import java.util.function.IntConsumer;
 
 /**
  * The sets of guests that hold a content, interned as a trie: guests are read one after another, so
@@ -68,7 +69,7 @@ final class GuestSets {
     }
 
     /** Calls {@code visitor} with each guest of {@code set}, newest first. */
-    void members(int set, java.util.function.IntConsumer visitor) {
+    void members(int set, IntConsumer visitor) {
         for (int s = set; s != 0 && s != OVERFLOW; s = parent[s]) {
             visitor.accept(newest[s]);
         }

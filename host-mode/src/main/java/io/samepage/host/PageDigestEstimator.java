@@ -6,7 +6,9 @@ import java.lang.foreign.MemorySegment;
 import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * What KSM would merge among pages read once and kept as digests only: the streaming estimate of
@@ -224,6 +226,22 @@ public final class PageDigestEstimator {
         /** Pages that would need no frame of their own: {@code pages_sharing + ksm_zero_pages}. */
         public long savedPages() {
             return pagesSharing + ksmZeroPages;
+        }
+
+        /** KSM's counters under their sysfs names, in sysfs order, then the estimate's own figures. */
+        public Map<String, Long> counters() {
+            Map<String, Long> c = new LinkedHashMap<>();
+            c.put("pages_shared", pagesShared);
+            c.put("pages_sharing", pagesSharing);
+            c.put("pages_unshared", pagesUnshared);
+            c.put("ksm_zero_pages", ksmZeroPages);
+            c.put("stable_node_chains", stableNodeChains);
+            c.put("stable_node_dups", stableNodeDups);
+            c.put("pages_read", pagesRead);
+            c.put("pages_of_zeros", zeroPages);
+            c.put("distinct_contents", distinctContents);
+            c.put("digest_table_bytes", tableBytes);
+            return c;
         }
     }
 }
