@@ -110,9 +110,9 @@ final class ProcessReport {
                         qemu.foundBy().name().toLowerCase(Locale.ROOT)));
             }
         }
-        return String.format(Locale.ROOT, "%nProcesses: %d pages resident and loaded; %d not resident (no RAM of "
+        return String.format(Locale.ROOT, "%nProcesses: %d pages resident and read; %d not resident (no RAM of "
                         + "their own: never touched, swapped out, or mapping the zero page), %d file-backed (page "
-                        + "cache or shared memory), not loaded.%n%n", resident, notResident, fileBacked)
+                        + "cache or shared memory), not read.%n%n", resident, notResident, fileBacked)
                 + pages.render()
                 + "\nWhat kernel KSM achieves for each process now (/proc/PID/ksm_stat):\n\n"
                 + kernel.render()

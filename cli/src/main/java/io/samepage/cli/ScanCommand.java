@@ -11,6 +11,7 @@ import io.samepage.daemon.Daemon;
 import io.samepage.daemon.PoolSize;
 import io.samepage.daemon.ProcessSource;
 import io.samepage.daemon.ProcessSources;
+import io.samepage.daemon.SourceEstimate;
 import io.samepage.daemon.SourceFile;
 import io.samepage.daemon.SourceScan;
 import io.samepage.hashing.Pages;
@@ -42,7 +43,7 @@ import picocli.CommandLine.Parameters;
  *
  * <p>Host mode: {@code --pid} and {@code --qemu} add live sources, a process's memory or a QEMU
  * guest's RAM, read without disturbing them ({@link ProcessSource} says what is read); they combine
- * with files and with each other, all in one engine.
+ * with files and each other. A scan with one is an estimate ({@link SourceEstimate}), no page kept.
  */
 @Command(
         name = "scan",
@@ -65,7 +66,10 @@ import picocli.CommandLine.Parameters;
                     + "that is not resident (never touched, swapped out, or mapping the kernel's zero page) "
                     + "costs the host nothing and is never read, as reading would fault it in: it is counted in "
                     + "pages_not_resident, never as a zero page or a saving. Files, --pid and --qemu combine "
-                    + "freely; every source is opened and checked before any is loaded.",
+                    + "freely; every source is opened and checked before any is loaded. Such a scan is \"estimated\": "
+                    + "each source is read once into 128-bit page digests, keeping no page, in one merge domain; n "
+                    + "pages of one content need ceil(n / max_page_sharing) frames; shared_contents counts the "
+                    + "distinct contents two guests share. --domain-per-source and --pool-mib are for files alone.",
             "",
         },
         footer = {
@@ -124,8 +128,8 @@ final class ScanCommand implements Callable<Integer> {
     @Option(names = "--pool-mib", paramLabel = "MIB",
             description = "Host memory for frames, in MiB, 1 to " + MAX_POOL_MIB + "; it must hold the sources' non-zero content "
                     + "before merging, and its frame metadata counts in metadata_bytes. Default: the "
-                    + "sources' total size plus one 4 KiB zero frame per merge domain; for live sources, "
-                    + "their resident pages plus 1/8 and 16 MiB for pages that become resident meanwhile.")
+                    + "sources' total size plus one 4 KiB zero frame per merge domain. Files alone: a scan "
+                    + "with a live source uses no frames.")
     private Long poolMib;
 
     @Option(names = "--pid", paramLabel = "PID", split = ",",
@@ -158,8 +162,7 @@ final class ScanCommand implements Callable<Integer> {
             err.flush();
         });
         try {
-            EngineContext context = context(files, processes);
-            String report = scan(files, processes, context);
+            String report = processes.isEmpty() ? scan(files, context(files)) : estimate(files, processes);
             spec.commandLine().getOut().print(report);
             spec.commandLine().getOut().flush();
         } finally {
@@ -181,13 +184,13 @@ final class ScanCommand implements Callable<Integer> {
         return files;
     }
 
-    private EngineContext context(List<SourceFile> files, List<ProcessSource> processes) {
-        long totalBytes = PoolSize.sourceBytes(files, processes);
+    private EngineContext context(List<SourceFile> files) {
+        long totalBytes = PoolSize.sourceBytes(files, List.of());
         if (poolMib != null && (poolMib < 1 || poolMib > MAX_POOL_MIB)) {
             throw CommandException.badInput("--pool-mib " + poolMib + ": must be 1 to " + MAX_POOL_MIB
                     + " (8 TiB less 1 MiB)");
         }
-        long poolBytes = poolMib != null ? poolMib << 20 : PoolSize.defaultBytes(files, processes, domainPerSource);
+        long poolBytes = poolMib != null ? poolMib << 20 : PoolSize.defaultBytes(files, List.of(), domainPerSource);
         EngineContext context = new EngineContext().poolBytes(poolBytes);
         try {
             context.knobs().maxPageSharing(maxPageSharing).useZeroPages(useZeroPages).smartScan(false);
@@ -202,12 +205,21 @@ final class ScanCommand implements Callable<Integer> {
         }
     }
 
-    private String scan(List<SourceFile> files, List<ProcessSource> processes, EngineContext context) {
+    /** Live sources: every source read once into digests, nothing merged ({@link SourceEstimate}). */
+    private String estimate(List<SourceFile> files, List<ProcessSource> processes) {
+        if (domainPerSource || poolMib != null) {
+            throw CommandException.badInput((domainPerSource ? "--domain-per-source" : "--pool-mib " + poolMib)
+                    + ": live sources are estimated in one merge domain, without frames; give it with files alone");
+        }
+        SourceEstimate.Result r = SourceEstimate.run(files, processes, maxPageSharing, useZeroPages);
+        return json ? CounterReport.render(EstimateReport.json(r)) : EstimateReport.text(r);
+    }
+
+    private String scan(List<SourceFile> files, EngineContext context) {
         SourceScan.Result r;
         try {
-            r = SourceScan.run(context, files, processes, domainPerSource, (e, live) -> CommandException.failure(
-                    e.getMessage() + (poolMib != null ? "; raise --pool-mib"
-                            : live ? "; its resident memory grew while it was read: give --pool-mib" : "")));
+            r = SourceScan.run(context, files, domainPerSource, e -> CommandException.failure(
+                    e.getMessage() + (poolMib != null ? "; raise --pool-mib" : "")));
         } catch (DedupException e) {
             throw CommandException.failure(e.getMessage());
         }
@@ -220,11 +232,9 @@ final class ScanCommand implements Callable<Integer> {
                 sketch.putArray("values").addAll(java.util.Arrays.stream(s.values())
                         .mapToObj(v -> root.textNode(Long.toHexString(v))).toList());
             }
-            ProcessReport.addToJson(root, r.loads());
             return CounterReport.render(root);
         }
-        return text(r.counters(), r.guests(), r.domains(), r.fullScans(), r.pagesWritten())
-                + (r.loads().isEmpty() ? "" : ProcessReport.text(r.loads()));
+        return text(r.counters(), r.guests(), r.domains(), r.fullScans(), r.pagesWritten());
     }
 
     private String text(EngineCounters c, List<GuestCounters> guests, int domains, int scans, long written) {

@@ -61,8 +61,10 @@ class ScanProcessTest {
         assertTrue(guest.get("pages_file_backed").asLong() > 0, "sleep's code is in the page cache: " + guest);
         assertEquals(guest.get("pages_total").asLong(), resident + guest.get("pages_not_resident").asLong()
                 + guest.get("pages_file_backed").asLong(), "every page of the guest is in one count");
-        assertEquals(resident * c.get("full_scans").asLong(), c.get("pages_scanned").asLong(),
-                "only the pages read are ever visited");
+        assertTrue(c.get("estimated").asBoolean(), "a live source is estimated: " + c);
+        assertEquals(resident, c.get("pages_read").asLong(), "only the resident pages are read");
+        assertEquals(resident, guest.get("pages_read").asLong());
+        assertFalse(c.has("full_scans"), "nothing is merged, so nothing is scanned again");
         if (Files.exists(Path.of("/proc/" + pid + "/ksm_stat"))) {
             JsonNode kernel = guest.get("kernel_ksm");
             for (String name : new String[] {"ksm_rmap_items", "ksm_zero_pages", "ksm_merging_pages", "ksm_process_profit"}) {
@@ -79,6 +81,7 @@ class ScanProcessTest {
         long pid = sleeper.pid();
         CliRun run = CliRun.of("scan", "--pid", Long.toString(pid));
         assertEquals(0, run.exitCode(), run.stderr());
+        assertTrue(run.stdout().contains("Estimated: live sources are read once"), run.stdout());
         assertTrue(run.stdout().matches("(?s).*\\nprocess +pid +pages_resident +pages_not_resident +pages_file_backed"
                 + " +partial\\npid " + pid + " \\(sleep\\) +" + pid + " +\\d+ +\\d+ +\\d+ +no\\n.*"), run.stdout());
         assertTrue(run.stdout().contains("What kernel KSM achieves for each process now (/proc/PID/ksm_stat):"),
@@ -95,6 +98,38 @@ class ScanProcessTest {
         assertEquals(file.toString(), c.get("guests").get(0).get("name").asText());
         assertFalse(c.get("guests").get(0).has("pid"), "a file has no process fields");
         assertEquals(sleeper.pid(), c.get("guests").get(1).get("pid").asLong());
+        assertTrue(c.get("estimated").asBoolean(), "with a live source the whole scan is estimated");
+        JsonNode pair = c.get("pairs").get(0);
+        assertEquals(file.toString(), pair.get("a").asText());
+        assertEquals(0, pair.get("shared_contents").asLong(), "random pages share nothing with sleep");
+    }
+
+    @Test
+    void aDumpBesideAProcessSharesItsPagesWithACopyOfItself() throws IOException {
+        byte[] dump = new byte[64 * 4096];
+        new SplittableRandom(5).nextBytes(dump);
+        Path a = Files.write(dir.resolve("a.img"), dump);
+        Path b = Files.write(dir.resolve("b.img"), dump);
+        JsonNode c = json(CliRun.of("scan", "--json", "--max-page-sharing", "32", a.toString(), b.toString(),
+                "--pid", Long.toString(sleeper.pid())));
+        assertEquals(64, c.get("pairs").get(0).get("shared_contents").asLong(), c.get("pairs").toString());
+        assertTrue(c.get("pages_sharing").asLong() >= 64, c.toString());
+        assertEquals(32, c.get("max_page_sharing").asLong());
+    }
+
+    @Test
+    void engineOnlyOptionsAreRefusedWithLiveSources() {
+        String pid = Long.toString(sleeper.pid());
+        CliRun domains = CliRun.of("scan", "--domain-per-source", "--pid", pid);
+        assertEquals(2, domains.exitCode());
+        assertTrue(domains.stderr().startsWith("samepage scan: --domain-per-source: live sources are estimated"),
+                domains.stderr());
+        CliRun pool = CliRun.of("scan", "--pool-mib", "64", "--pid", pid);
+        assertEquals(2, pool.exitCode());
+        assertTrue(pool.stderr().startsWith("samepage scan: --pool-mib 64: live sources"), pool.stderr());
+        CliRun sharing = CliRun.of("scan", "--max-page-sharing", "1", "--pid", pid);
+        assertEquals(2, sharing.exitCode());
+        assertTrue(sharing.stderr().contains("at least 2"), sharing.stderr());
     }
 
     @Test

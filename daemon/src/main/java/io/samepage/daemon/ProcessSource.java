@@ -6,13 +6,16 @@ import io.samepage.hashing.Pages;
 import io.samepage.host.KernelKsm;
 import io.samepage.host.KsmStat;
 import io.samepage.host.MemoryRegion;
+import io.samepage.host.PageDigestEstimator;
 import io.samepage.host.ProcessMemory;
 import io.samepage.host.ProcessScanException;
 import io.samepage.host.QemuGuest;
 import io.samepage.host.RegionScan;
+import io.samepage.host.ResidentPageSink;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.LongFunction;
 
 /**
  * A live source of the daemon and of {@code samepage scan}: a process ({@code source=pid:PID},
@@ -161,6 +164,21 @@ public final class ProcessSource implements AutoCloseable {
      *                         meanwhile is not an error: the load is partial
      */
     public Load loadInto(Guest guest, KernelKsm kernelKsm) {
+        return read(regionBase -> (address, pages) -> guest.write(regionBase + address, MemorySegment.ofBuffer(pages)),
+                kernelKsm);
+    }
+
+    /**
+     * Counts the resident pages into {@code estimator}, as the current guest (begun by the caller), and
+     * keeps none; then reads what kernel KSM achieves for the process now. Throws as {@link #loadInto}.
+     */
+    public Load estimateInto(PageDigestEstimator estimator, KernelKsm kernelKsm) {
+        ResidentPageSink sink = (address, pages) -> estimator.accept(MemorySegment.ofBuffer(pages));
+        return read(regionBase -> sink, kernelKsm);
+    }
+
+    /** Reads every region's resident pages into the sink made for its guest base less its start address. */
+    private Load read(LongFunction<ResidentPageSink> sinkForBase, KernelKsm kernelKsm) {
         long base = 0;
         long resident = 0;
         long notResident = 0;
@@ -168,9 +186,8 @@ public final class ProcessSource implements AutoCloseable {
         boolean partial = false;
         try {
             for (MemoryRegion region : regions) {
-                long regionBase = base - region.start();
                 RegionScan scan = memory.copyResident(region, includeFilePages(),
-                        (address, pages) -> guest.write(regionBase + address, MemorySegment.ofBuffer(pages)));
+                        sinkForBase.apply(base - region.start()));
                 resident += scan.pagesRead();
                 notResident += scan.pagesNotResident();
                 fileBacked += scan.pagesFileBacked();

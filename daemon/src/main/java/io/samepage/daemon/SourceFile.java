@@ -1,9 +1,10 @@
 package io.samepage.daemon;
 
 import io.samepage.core.Guest;
-import io.samepage.host.GuestSketch;
 import io.samepage.daemon.DaemonException.Kind;
 import io.samepage.hashing.Pages;
+import io.samepage.host.GuestSketch;
+import io.samepage.host.PageDigestEstimator;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -92,11 +93,25 @@ public record SourceFile(String name, Path path, long bytes) {
      *                         than when checked
      */
     public long loadInto(Guest guest, ChunkBuffer buffer) {
-        return loadInto(guest, buffer, null);
+        return read(buffer, guest::write);
     }
 
-    /** {@link #loadInto(Guest, ChunkBuffer)}, adding every page read to {@code sketch} too, if not null. */
+    /**
+     * {@link #loadInto(Guest, ChunkBuffer)}, adding every page to {@code sketch} too: each page of a chunk
+     * that is not all zeros is hashed, the pages of all-zero chunks are only counted.
+     */
     public long loadInto(Guest guest, ChunkBuffer buffer, GuestSketch sketch) {
+        long written = read(buffer, (at, chunk) -> {
+            for (long page = 0; page < chunk.byteSize(); page += Pages.PAGE_SIZE) {
+                sketch.addPage(chunk, page);
+            }
+            guest.write(at, chunk);
+        });
+        sketch.addZeroPages(bytes / Pages.PAGE_SIZE - written);
+        return written;
+    }
+
+    private long read(ChunkBuffer buffer, ChunkSink sink) {
         long written = 0;
         try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
             ByteBuffer window = buffer.data().asByteBuffer();
@@ -111,21 +126,32 @@ public record SourceFile(String name, Path path, long bytes) {
                 }
                 MemorySegment chunk = buffer.data().asSlice(0, length);
                 if (chunk.mismatch(buffer.zeros().asSlice(0, length)) == -1) {
-                    if (sketch != null) {
-                        sketch.addZeroPages(length / Pages.PAGE_SIZE);
-                    }
                     continue;
                 }
-                for (long page = 0; sketch != null && page < length; page += Pages.PAGE_SIZE) {
-                    sketch.addPage(chunk, page);
-                }
-                guest.write(at, chunk);
+                sink.accept(at, chunk);
                 written += length / Pages.PAGE_SIZE;
             }
         } catch (IOException e) {
             throw new DaemonException(Kind.FAILED, name + ": read failed: " + IoErrors.reason(e), e);
         }
         return written;
+    }
+
+    /**
+     * Counts the file's pages into {@code estimator}, as the current guest (begun by the caller), and
+     * keeps none; all-zero chunks are skipped as {@link #loadInto} skips them.
+     *
+     * @return pages counted
+     * @throws DaemonException as {@link #loadInto}
+     */
+    public long estimateInto(PageDigestEstimator estimator, ChunkBuffer buffer) {
+        return read(buffer, (at, chunk) -> estimator.accept(chunk));
+    }
+
+    /** Receives one chunk that is not all zeros, at its offset in the file; valid during the call. */
+    @FunctionalInterface
+    private interface ChunkSink {
+        void accept(long at, MemorySegment chunk);
     }
 
     /** {@link #loadInto}'s off-heap buffer for one chunk, and a chunk of zeros to compare it with. */

@@ -9,16 +9,15 @@ import io.samepage.core.GuestCounters;
 import io.samepage.core.MergeDomain;
 import io.samepage.core.Scanner;
 import io.samepage.host.GuestSketch;
-import io.samepage.host.KernelKsm;
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
 import java.util.List;
 
 /**
- * One scan of sources to a stable state, the work of {@code samepage scan}: a fresh engine, one guest
- * per source (files as {@link SourceFile} loads them, live processes as {@link ProcessSource} reads
- * them), scanned until two full scans change nothing ({@link Scanner#scanUntilStable}), then closed.
- * The daemon loads the same sources the same way but keeps scanning ({@link Daemon}).
+ * One scan of files to a stable state, the work of {@code samepage scan FILE...}: a fresh engine, one
+ * guest per file (as {@link SourceFile} loads it), scanned until two full scans change nothing
+ * ({@link Scanner#scanUntilStable}), then closed. The daemon loads files the same way but keeps
+ * scanning ({@link Daemon}); a scan with live sources is estimated instead ({@link SourceEstimate}).
  */
 public final class SourceScan {
 
@@ -26,21 +25,20 @@ public final class SourceScan {
      * What a scan found.
      *
      * @param counters     the engine's counters once stable
-     * @param guests       each guest's counters, in source order (files first, then processes)
+     * @param guests       each guest's counters, in source order
      * @param domains      merge domains used
      * @param fullScans    full scans until stable
      * @param pagesWritten guest pages loaded (file chunks that were all zeros are not)
-     * @param loads        what was read of each live process, in order
-     * @param sketches     each file's {@link GuestSketch}, in order (live processes have none yet)
+     * @param sketches     each file's {@link GuestSketch}, in order
      */
     public record Result(EngineCounters counters, List<GuestCounters> guests, int domains, int fullScans,
-                         long pagesWritten, List<ProcessSource.Load> loads, List<GuestSketch> sketches) {
+                         long pagesWritten, List<GuestSketch> sketches) {
     }
 
-    /** Turns a load the pool could not hold into the caller's error; {@code live} says which kind of source. */
+    /** Turns a load the pool could not hold into the caller's error. */
     @FunctionalInterface
     public interface LoadFailure {
-        RuntimeException of(DedupException cause, boolean live);
+        RuntimeException of(DedupException cause);
     }
 
     private SourceScan() {
@@ -54,8 +52,8 @@ public final class SourceScan {
      *                        hold throws what {@code onLoadFailure} makes of it. The engine is closed
      *                        either way.
      */
-    public static Result run(EngineContext context, List<SourceFile> files, List<ProcessSource> processes,
-                             boolean domainPerSource, LoadFailure onLoadFailure) {
+    public static Result run(EngineContext context, List<SourceFile> files, boolean domainPerSource,
+                             LoadFailure onLoadFailure) {
         try (DedupEngine engine = DedupEngine.create(context); Arena arena = Arena.ofConfined()) {
             SourceFile.ChunkBuffer buffer = SourceFile.ChunkBuffer.allocate(arena);
             MergeDomain shared = domainPerSource ? null : engine.createDomain("shared");
@@ -69,20 +67,8 @@ public final class SourceScan {
                     written += file.loadInto(guest, buffer, sketch);
                     sketches.add(sketch);
                 } catch (DedupException e) {
-                    throw onLoadFailure.of(e, false);
+                    throw onLoadFailure.of(e);
                 }
-            }
-            List<ProcessSource.Load> loads = new ArrayList<>();
-            KernelKsm kernelKsm = KernelKsm.system();
-            for (ProcessSource process : processes) {
-                Guest guest = engine.createGuest(shared != null ? shared : engine.createDomain(process.name()),
-                        process.name(), process.bytes());
-                try {
-                    loads.add(process.loadInto(guest, kernelKsm));
-                } catch (DedupException e) {
-                    throw onLoadFailure.of(e, true);
-                }
-                written += guest.pageCount();
             }
             int scans = engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE);
             List<GuestCounters> guests = new ArrayList<>();
@@ -90,7 +76,7 @@ public final class SourceScan {
                 guests.add(guest.counters());
             }
             return new Result(engine.counters(), List.copyOf(guests), engine.domains().size(), scans, written,
-                    List.copyOf(loads), List.copyOf(sketches));
+                    List.copyOf(sketches));
         }
     }
 }

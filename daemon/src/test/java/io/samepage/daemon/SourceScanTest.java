@@ -1,7 +1,6 @@
 package io.samepage.daemon;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
@@ -26,8 +25,8 @@ class SourceScanTest {
     @Test
     void twinDumpsMergeInOneDomain() throws IOException {
         List<SourceFile> files = List.of(dump("a", 8, 1), dump("b", 8, 1));
-        SourceScan.Result r = SourceScan.run(new EngineContext().poolBytes(64L * PAGE).conclude(), files, List.of(),
-                false, (e, live) -> new IllegalStateException("no load fails here", e));
+        SourceScan.Result r = SourceScan.run(new EngineContext().poolBytes(64L * PAGE).conclude(), files, false,
+                e -> new IllegalStateException("no load fails here", e));
         assertEquals(8, r.counters().pagesShared());
         assertEquals(8, r.counters().pagesSharing());
         assertEquals(1, r.domains());
@@ -39,25 +38,20 @@ class SourceScanTest {
     @Test
     void aDomainPerSourceKeepsThemApart() throws IOException {
         List<SourceFile> files = List.of(dump("a", 8, 1), dump("b", 8, 1));
-        SourceScan.Result r = SourceScan.run(new EngineContext().poolBytes(64L * PAGE).conclude(), files, List.of(),
-                true, (e, live) -> new IllegalStateException("no load fails here", e));
+        SourceScan.Result r = SourceScan.run(new EngineContext().poolBytes(64L * PAGE).conclude(), files, true,
+                e -> new IllegalStateException("no load fails here", e));
         assertEquals(0, r.counters().pagesSharing());
         assertEquals(2, r.domains());
     }
 
-    /** A pool too small for the dumps: the caller's error, told that the source was a file. */
+    /** A pool too small for the dumps: the caller's error. */
     @Test
     void aLoadThePoolCannotHoldBecomesTheCallersError() throws IOException {
         List<SourceFile> files = List.of(dump("a", 8, 1), dump("b", 8, 2));
         IllegalStateException mine = new IllegalStateException("pool too small");
-        boolean[] live = {true};
         RuntimeException thrown = assertThrows(RuntimeException.class, () -> SourceScan.run(
-                new EngineContext().poolBytes(10L * PAGE).conclude(), files, List.of(), false, (e, isLive) -> {
-                    live[0] = isLive;
-                    return mine;
-                }));
+                new EngineContext().poolBytes(10L * PAGE).conclude(), files, false, e -> mine));
         assertSame(mine, thrown);
-        assertFalse(live[0]);
     }
 
     private SourceFile dump(String name, int pages, long seed) throws IOException {

@@ -23,6 +23,14 @@
  * (ptrace attach) for a consistent snapshot; an estimate does not need one, and a stopped VM is an
  * outage.
  *
+ * <h2>Host mode: the estimate without page copies</h2>
+ * {@link io.samepage.host.PageDigestEstimator} takes the pages read and keeps one 128-bit keyed digest
+ * per page ({@link io.samepage.hashing.PageDigest}) in {@code DigestTable}, one {@code long[]} of open
+ * addressing (at most 32 bytes per page, no object per page), with the set of guests that hold each
+ * content ({@code GuestSets}); {@code KsmTotals} turns the counts into KSM's counters at steady state
+ * under {@code max_page_sharing}. Rejected: copying the pages into an engine and merging them, exact
+ * but as large as the guests.
+ *
  * <p>{@link io.samepage.host.HostException} is the module's one error type; reading a process fails
  * with its {@link io.samepage.host.ProcessScanException} kind.
  *

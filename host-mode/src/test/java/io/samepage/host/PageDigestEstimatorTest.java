@@ -1,0 +1,148 @@
+package io.samepage.host;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.samepage.hashing.Pages;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+/**
+ * {@link PageDigestEstimator} against a naive model (a {@code HashMap} from content to the guest of each
+ * page), on random guests drawing pages from a shared pool. A failure names the seed;
+ * {@code -Dsamepage.seed=N} replays it.
+ */
+class PageDigestEstimatorTest {
+
+    private static final long SEED = Long.getLong("samepage.seed", System.nanoTime());
+
+    private static String note() {
+        return " (replay with -Dsamepage.seed=" + SEED + ")";
+    }
+
+    @Test
+    void countersPerGuestAndPairsMatchANaiveModel() {
+        SplittableRandom random = new SplittableRandom(SEED);
+        for (int round = 0; round < 30; round++) {
+            int guests = 1 + random.nextInt(7);
+            int pool = 1 + random.nextInt(3000);
+            int mps = 2 + random.nextInt(random.nextBoolean() ? 4 : 300);
+            boolean useZeroPages = random.nextBoolean();
+            PageDigestEstimator estimator = new PageDigestEstimator(random.nextInt(20_000), random.nextLong());
+            Map<Integer, List<Integer>> model = new HashMap<>();
+            long[] zeros = new long[guests];
+            long[] read = new long[guests];
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment zeroPage = arena.allocate(Pages.PAGE_SIZE);
+                for (int g = 0; g < guests; g++) {
+                    estimator.beginGuest("g" + g);
+                    int pages = random.nextInt(5000);
+                    for (int p = 0; p < pages; p++) {
+                        read[g]++;
+                        if (random.nextInt(10) == 0) {
+                            estimator.accept(zeroPage);
+                            zeros[g]++;
+                            continue;
+                        }
+                        int content = random.nextInt(pool);
+                        estimator.add(content * 0x9E37_79B9_7F4A_7C15L, ~content);
+                        model.computeIfAbsent(content, c -> new ArrayList<>()).add(g);
+                    }
+                }
+            }
+            PageDigestEstimator.Estimate e = estimator.estimate(mps, useZeroPages);
+            String at = " in round " + round + note();
+            long zero = 0;
+            for (long z : zeros) {
+                zero += z;
+            }
+            long sharing = 0;
+            long[] merging = new long[guests];
+            long[][] pairs = new long[guests][guests];
+            for (List<Integer> holders : model.values()) {
+                long n = holders.size();
+                sharing += n - (n + mps - 1) / mps;
+                for (int g : holders) {
+                    merging[g] += n >= 2 ? 1 : 0;
+                }
+                Set<Integer> distinct = new HashSet<>(holders);
+                for (int a : distinct) {
+                    for (int b : distinct) {
+                        pairs[a][b] += a < b ? 1 : 0;
+                    }
+                }
+            }
+            if (!useZeroPages) {
+                sharing += zero - (zero + mps - 1) / mps;
+            }
+            assertEquals(sharing, e.pagesSharing(), "pages_sharing" + at);
+            assertEquals(useZeroPages ? zero : 0, e.ksmZeroPages(), "ksm_zero_pages" + at);
+            assertEquals(zero, e.zeroPages(), at);
+            assertEquals(model.size() + (zero > 0 ? 1 : 0), e.distinctContents(), at);
+            for (int g = 0; g < guests; g++) {
+                PageDigestEstimator.GuestEstimate ge = e.guests().get(g);
+                assertEquals(read[g], ge.pagesRead(), "pages read of guest " + g + at);
+                assertEquals(zeros[g], ge.zeroPages(), at);
+                assertEquals(merging[g] + (!useZeroPages && zero >= 2 ? zeros[g] : 0), ge.mergingPages(),
+                        "merging_pages of guest " + g + at);
+            }
+            assertTrue(e.pairsComplete(), at);
+            assertEquals(guests * (guests - 1) / 2, e.pairs().size(), at);
+            for (PageDigestEstimator.Pair pair : e.pairs()) {
+                assertEquals(pairs[pair.a()][pair.b()], pair.sharedContents(), pair + at);
+            }
+        }
+    }
+
+    @Test
+    void identicalPagesThroughTheDigestAreOneContentAndDifferentOnesAreNot() {
+        PageDigestEstimator estimator = new PageDigestEstimator(1024);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment pages = arena.allocate(300L * Pages.PAGE_SIZE);
+            for (int p = 0; p < 300; p++) {
+                pages.set(ValueLayout.JAVA_INT, (long) p * Pages.PAGE_SIZE, p < 257 ? 42 : p);
+            }
+            estimator.beginGuest("only");
+            estimator.accept(pages);
+        }
+        PageDigestEstimator.Estimate e = estimator.estimate(256, false);
+        assertEquals(1 + 43, e.distinctContents(), "257 identical pages and 43 distinct ones");
+        assertEquals(1, e.pagesShared());
+        assertEquals(255, e.pagesSharing());
+        assertEquals(1 + 43, e.pagesUnshared(), "the 257th copy stays alone under max_page_sharing=256");
+        assertEquals(257, e.guests().get(0).mergingPages(), "counts the lone copy too, as documented");
+    }
+
+    @Test
+    void allZeroGuestsWithAndWithoutUseZeroPages() {
+        PageDigestEstimator estimator = new PageDigestEstimator(0);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment pages = arena.allocate(1000L * Pages.PAGE_SIZE);
+            estimator.beginGuest("a");
+            estimator.accept(pages);
+            estimator.beginGuest("b");
+            estimator.accept(pages.asSlice(0, 24L * Pages.PAGE_SIZE));
+        }
+        PageDigestEstimator.Estimate on = estimator.estimate(256, true);
+        assertEquals(1024, on.ksmZeroPages());
+        assertEquals(1024, on.savedPages());
+        assertEquals(0, on.pagesShared());
+        assertEquals(0, on.pairs().get(0).sharedContents(), "zero pages are not placement-dependent");
+        PageDigestEstimator.Estimate off = estimator.estimate(256, false);
+        assertEquals(0, off.ksmZeroPages());
+        assertEquals(4, off.pagesShared(), "1024 zero pages need 4 frames at 256 each");
+        assertEquals(1020, off.savedPages());
+        assertEquals(1000, off.guests().get(0).mergingPages());
+        assertThrows(IllegalArgumentException.class, () -> estimator.estimate(1, false));
+    }
+}
