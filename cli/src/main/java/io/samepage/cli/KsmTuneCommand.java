@@ -1,14 +1,10 @@
 package io.samepage.cli;
 
-import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.samepage.host.DuplicateEstimate;
 import io.samepage.host.KernelKsm;
 import io.samepage.host.KernelKsmException;
-import io.samepage.host.KnobChange;
 import io.samepage.host.KsmTuner;
 import io.samepage.host.KsmTunerText;
-import io.samepage.host.MergeableProcesses;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -137,43 +133,6 @@ final class KsmTuneCommand implements Callable<Integer> {
     }
 
     static ObjectNode toJson(KsmTuner.Report report) {
-        ObjectNode root = CounterReport.newObject();
-        root.put("dry_run", report.dryRun());
-        root.put("decision", report.plan().merge() ? "merge" : "stop");
-        root.put("reason", report.plan().reason());
-        MergeableProcesses.Found found = report.mergeable();
-        root.put("processes_seen", found.processesSeen());
-        root.put("processes_unreadable", found.unreadable());
-        root.put("read_every_smaps", found.readAllSmaps());
-        ArrayNode processes = root.putArray("mergeable_processes");
-        for (MergeableProcesses.Process process : found.processes()) {
-            processes.addObject().put("pid", process.pid()).put("command", process.command())
-                    .put("mergeable_resident_bytes", process.residentBytes());
-        }
-        DuplicateEstimate.Potential p = report.potential();
-        root.put("resident_pages", p.residentPages());
-        root.put("pages_read", p.pagesRead());
-        root.put("zero_pages", p.zeroPages());
-        root.put("duplicate_pages", p.duplicatePages());
-        root.put("unreadable_pages", p.unreadablePages());
-        root.put("ksm_zero_pages", p.ksmZeroPages());
-        root.put("duplicate_percent", p.duplicatePercent());
-        root.put("estimated_saving_bytes", p.estimatedSavingBytes());
-        root.put("mem_total_bytes", report.memory().totalBytes());
-        root.put("mem_free_bytes", report.memory().freeBytes());
-        ArrayNode steps = root.putArray("steps");
-        for (KsmTuner.Step step : report.plan().steps()) {
-            ObjectNode node = steps.addObject().put("knob", step.knob().sysfsName());
-            KsmStatusCommand.putValue(node, "old", step.oldValue());
-            KsmStatusCommand.putValue(node, "new", step.newValue());
-            node.put("changes", step.changes()).put("reason", step.reason());
-        }
-        ArrayNode written = root.putArray("written");
-        for (KnobChange change : report.written()) {
-            ObjectNode node = written.addObject().put("knob", change.knob().sysfsName());
-            KsmStatusCommand.putValue(node, "old", change.oldValue());
-            KsmStatusCommand.putValue(node, "new", change.newValue());
-        }
-        return root;
+        return new com.fasterxml.jackson.databind.ObjectMapper().valueToTree(KsmTunerText.fields(report));
     }
 }

@@ -14,7 +14,11 @@ import io.samepage.host.RegionScan;
 import io.samepage.host.ResidentPageSink;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.OptionalLong;
 import java.util.function.LongFunction;
 
 /**
@@ -66,6 +70,66 @@ public final class ProcessSource implements AutoCloseable {
     /** What loading one source found, for the report. */
     public record Load(ProcessSource source, long pagesResident, long pagesNotResident, long pagesFileBacked,
             boolean partial, KsmStat kernelKsm) {
+
+        /** What kernel KSM reports for a process in {@code /proc/PID/ksm_stat}, in its names. */
+        public static final List<String> KERNEL_KSM = List.of("ksm_rmap_items", "ksm_zero_pages",
+                "ksm_merging_pages", "ksm_process_profit");
+
+        /**
+         * The source's figures under the names {@code samepage scan --json} prints, in order; values are
+         * numbers, booleans, strings, null, or maps of those ({@code kernel_ksm}, {@code qemu}).
+         */
+        public Map<String, Object> fields() {
+            Map<String, Object> fields = new LinkedHashMap<>();
+            fields.put("pid", source.pid());
+            fields.put("pages_resident", pagesResident);
+            fields.put("pages_not_resident", pagesNotResident);
+            fields.put("pages_file_backed", pagesFileBacked);
+            fields.put("partial", partial);
+            fields.put("kernel_ksm", kernelKsm.present() ? kernelKsmValues() : null);
+            if (!kernelKsm.present()) {
+                fields.put("kernel_ksm_absent", kernelKsm.absentReason().orElse("absent"));
+            }
+            QemuGuest qemu = source.qemu();
+            if (qemu != null) {
+                Map<String, Object> q = new LinkedHashMap<>();
+                q.put("name", qemu.name());
+                q.put("ram_bytes", qemu.commandLine().ramBytes());
+                q.put("ram_mapping", qemu.ram().toString());
+                q.put("found_by", qemu.foundBy().name().toLowerCase(Locale.ROOT));
+                fields.put("qemu", q);
+            }
+            return fields;
+        }
+
+        /** {@link #KERNEL_KSM}'s values for this process, each null where the kernel does not report it. */
+        public Map<String, Long> kernelKsmValues() {
+            Map<String, Long> values = new LinkedHashMap<>();
+            for (String name : KERNEL_KSM) {
+                OptionalLong value = kernelKsm.number(name);
+                values.put(name, value.isPresent() ? value.getAsLong() : null);
+            }
+            return values;
+        }
+
+        /** What a reader of the report must know about this source, one line each (none if nothing). */
+        public List<String> notes() {
+            List<String> notes = new ArrayList<>();
+            if (!kernelKsm.present()) {
+                notes.add(source.name() + ": no kernel KSM figures: " + kernelKsm.absentReason().orElse("absent"));
+            }
+            if (partial) {
+                notes.add(source.name() + ": exited while it was read; its counters cover the pages read before "
+                        + "(partial)");
+            }
+            QemuGuest qemu = source.qemu();
+            if (qemu != null) {
+                notes.add(String.format(Locale.ROOT, "%s: %.2f MiB of RAM in mapping %s, found by %s",
+                        source.name(), qemu.commandLine().ramBytes() / (double) (1 << 20), qemu.ram(),
+                        qemu.foundBy().name().toLowerCase(Locale.ROOT)));
+            }
+            return notes;
+        }
     }
 
     /**

@@ -1,12 +1,16 @@
 package io.samepage.host;
 
+import java.math.BigInteger;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 
 /**
  * A {@link KsmTuner} pass as text, one line per decision: what was found, what it comes to, and each
- * knob with its reason. {@code samepage ksm tune} prints it; a daemon running the policy can log it.
+ * knob with its reason ({@link #lines}); and as named fields for JSON ({@link #fields}).
+ * {@code samepage ksm tune} prints them; a daemon running the policy can log them.
  */
 public final class KsmTunerText {
 
@@ -69,6 +73,64 @@ public final class KsmTunerText {
         return String.format(Locale.ROOT, "%d of %d processes%s: %s; %.1f MiB resident in mergeable regions%s",
                 found.processes().size(), found.processesSeen(), unreadable, String.join(", ", names),
                 mib(found.residentBytes()), how);
+    }
+
+    /**
+     * The pass under the names {@code samepage ksm tune --json} prints, in order: numbers, booleans,
+     * strings, and lists of maps of those. A knob's value is a number where it is one, else a string.
+     */
+    public static Map<String, Object> fields(KsmTuner.Report report) {
+        Map<String, Object> root = new LinkedHashMap<>();
+        root.put("dry_run", report.dryRun());
+        root.put("decision", report.plan().merge() ? "merge" : "stop");
+        root.put("reason", report.plan().reason());
+        MergeableProcesses.Found found = report.mergeable();
+        root.put("processes_seen", found.processesSeen());
+        root.put("processes_unreadable", found.unreadable());
+        root.put("read_every_smaps", found.readAllSmaps());
+        List<Map<String, Object>> processes = new ArrayList<>();
+        for (MergeableProcesses.Process process : found.processes()) {
+            processes.add(map("pid", process.pid(), "command", process.command(),
+                    "mergeable_resident_bytes", process.residentBytes()));
+        }
+        root.put("mergeable_processes", processes);
+        DuplicateEstimate.Potential p = report.potential();
+        root.put("resident_pages", p.residentPages());
+        root.put("pages_read", p.pagesRead());
+        root.put("zero_pages", p.zeroPages());
+        root.put("duplicate_pages", p.duplicatePages());
+        root.put("unreadable_pages", p.unreadablePages());
+        root.put("ksm_zero_pages", p.ksmZeroPages());
+        root.put("duplicate_percent", p.duplicatePercent());
+        root.put("estimated_saving_bytes", p.estimatedSavingBytes());
+        root.put("mem_total_bytes", report.memory().totalBytes());
+        root.put("mem_free_bytes", report.memory().freeBytes());
+        List<Map<String, Object>> steps = new ArrayList<>();
+        for (KsmTuner.Step step : report.plan().steps()) {
+            steps.add(map("knob", step.knob().sysfsName(), "old", value(step.oldValue()), "new",
+                    value(step.newValue()), "changes", step.changes(), "reason", step.reason()));
+        }
+        root.put("steps", steps);
+        List<Map<String, Object>> written = new ArrayList<>();
+        for (KnobChange change : report.written()) {
+            written.add(map("knob", change.knob().sysfsName(), "old", value(change.oldValue()), "new",
+                    value(change.newValue())));
+        }
+        root.put("written", written);
+        return root;
+    }
+
+    /** A knob's value as sysfs shows it: a number where it is one, else the text. */
+    public static Object value(String shown) {
+        return shown.matches("-?[0-9]+") ? new BigInteger(shown) : shown;
+    }
+
+    private static Map<String, Object> map(Object... namesAndValues) {
+        Map<String, Object> map = new LinkedHashMap<>();
+        for (int i = 0; i < namesAndValues.length; i += 2) {
+            map.put((String) namesAndValues[i], namesAndValues[i + 1]);
+        }
+        return map;
     }
 
     private static double mib(long bytes) {
