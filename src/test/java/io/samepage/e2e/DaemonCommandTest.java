@@ -62,7 +62,7 @@ class DaemonCommandTest {
     void daemonMergesPublishesAndStopsCleanlyOnSigterm() throws Exception {
         writeDumps();
         int port = freePort();
-        Path counters = dir.resolve("run/counters");
+        Path counters = Files.createDirectories(dir.resolve("run")).resolve("counters");
         Path config = Files.writeString(dir.resolve("samepage.conf"), String.join("\n",
                 "# two dumps with 64 pages in common",
                 "source=" + dir.resolve("vm0.img"),
