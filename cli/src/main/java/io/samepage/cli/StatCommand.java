@@ -15,30 +15,26 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
- * {@code samepage stat}: prints a daemon's counters from its counters file, from another process, like
- * AeronStat: the daemon's pid, whether it is running, closed or stale (judged by its heartbeat's age,
- * {@link CountersFile#LIVENESS_TIMEOUT_MILLIS}, not by its pid, which another process may have taken),
- * the age of its last heartbeat, and every counter under KSM's names. {@code --follow} prints them again
- * every {@code --interval} seconds until interrupted, as AeronStat refreshes.
+ * {@code samepage stat}: a daemon's counters from its counters file, from another process, like AeronStat
+ * (and, with {@code --follow}, refreshed like it): its pid, its state
+ * ({@link CountersFileReader.Snapshot#state}), its heartbeat's age, and every counter under KSM's names.
  */
 @Command(
         name = "stat",
         sortOptions = false,
         description = {
             "Prints the counters of a samepage daemon from its counters file, without disturbing it: the "
-                    + "daemon's pid, its state (running; closed once it stopped; stale if the file says running "
-                    + "but its heartbeat, updated at least every 250 ms while it runs, is more than 10 s old: "
-                    + "the daemon was killed or hangs), the age of its last heartbeat, and every counter under "
-                    + "Linux KSM's names. With --follow, prints them again every --interval seconds until "
-                    + "interrupted (Ctrl-C), reading the file anew each time, so it follows a restarted daemon.",
+                    + "daemon's pid, its state (running; closed once it stopped; stale if its heartbeat, beating "
+                    + "at least every 250 ms, is over 10 s old: killed or hung), the heartbeat's age, and every "
+                    + "counter under Linux KSM's names. --follow prints them again every --interval seconds "
+                    + "until interrupted, reading the file anew, so it follows a restarted daemon.",
             "",
         },
         footer = {
             "",
             "Exit codes: 0 success; 2 a counters file that is missing, not a regular file, unreadable, truncated, "
                     + "foreign or of another layout version (one written by an older samepage daemon included), "
-                    + "with one line on stderr. While following, a file that cannot be read after the first "
-                    + "report is told on stderr, and following goes on.",
+                    + "with one line on stderr (while following, after the first report, following goes on).",
         })
 final class StatCommand implements Callable<Integer> {
 
@@ -102,8 +98,9 @@ final class StatCommand implements Callable<Integer> {
     private void report(PrintWriter out, Path path) {
         InputFiles.refuseIfNotRegular(path);
         CountersFileReader.Snapshot s = CountersFileReader.read(path);
-        long ageMillis = Math.max(0, System.currentTimeMillis() - s.heartbeatMillis());
-        String state = state(s.running(), ageMillis);
+        long now = System.currentTimeMillis();
+        long ageMillis = Math.max(0, now - s.heartbeatMillis());
+        String state = s.state(now);
         if (json) {
             ObjectNode root = CounterReport.newObject();
             root.put("counters_file", path.toString());
@@ -126,16 +123,5 @@ final class StatCommand implements Callable<Integer> {
             }
         }
         out.flush();
-    }
-
-    /**
-     * {@code closed} once the daemon marked its file so; {@code running} while its heartbeat is at most
-     * {@link CountersFile#LIVENESS_TIMEOUT_MILLIS} old; else {@code stale}: killed, or hung.
-     */
-    static String state(boolean running, long heartbeatAgeMillis) {
-        if (!running) {
-            return "closed";
-        }
-        return heartbeatAgeMillis <= CountersFile.LIVENESS_TIMEOUT_MILLIS ? "running" : "stale";
     }
 }

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.samepage.daemon.CountersFile;
+import io.samepage.daemon.CountersFileReader;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
@@ -86,9 +87,10 @@ class StatCommandTest {
             file.update(values, System.currentTimeMillis());
             assertEquals("running", stat(path).get("state").asText(), "a fresh heartbeat, whatever the pid");
         }
-        assertEquals("closed", StatCommand.state(false, 0));
-        assertEquals("running", StatCommand.state(true, CountersFile.LIVENESS_TIMEOUT_MILLIS));
-        assertEquals("stale", StatCommand.state(true, CountersFile.LIVENESS_TIMEOUT_MILLIS + 1));
+        long limit = CountersFile.LIVENESS_TIMEOUT_MILLIS;
+        assertEquals("closed", new CountersFileReader.Snapshot(1, 0, false, 0, values).state(0));
+        assertEquals("running", new CountersFileReader.Snapshot(1, 0, true, 5, values).state(5 + limit));
+        assertEquals("stale", new CountersFileReader.Snapshot(1, 0, true, 5, values).state(5 + limit + 1));
     }
 
     @Test
