@@ -291,7 +291,11 @@ public final class Daemon implements AutoCloseable {
             return publishIntervalMillis;
         }
 
-        /** The longest gap between two updates of the counters file, in milliseconds, at least 1. */
+        /**
+         * The longest gap between two updates of the counters file, in milliseconds, at least 1. Keep it
+         * well under {@link CountersFile#LIVENESS_TIMEOUT_MILLIS}: a reader judges a daemon whose heartbeat
+         * is older than that stale.
+         */
         public Context publishIntervalMillis(long millis) {
             checkNotConcluded();
             this.publishIntervalMillis = millis;
