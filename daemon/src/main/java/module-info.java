@@ -9,6 +9,7 @@ module io.samepage.daemon {
     requires transitive io.samepage.core;
     requires transitive io.samepage.host;
     requires jdk.httpserver;
+    requires io.samepage.linux;
 
     exports io.samepage.daemon;
 }

@@ -8,5 +8,6 @@ module io.samepage.linux {
             io.samepage.core,
             io.samepage.host,
             io.samepage.kvm,
+            io.samepage.daemon,
             io.samepage.density;
 }

@@ -1,9 +1,11 @@
 package io.samepage.e2e;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.samepage.linux.UnixDatagram;
 import java.io.IOException;
 import java.net.ServerSocket;
 import java.net.URI;
@@ -62,22 +64,9 @@ class DaemonCommandTest {
     void daemonMergesPublishesAndStopsCleanlyOnSigterm() throws Exception {
         writeDumps();
         int port = freePort();
-        Path counters = dir.resolve("run/counters");
-        Path config = Files.writeString(dir.resolve("samepage.conf"), String.join("\n",
-                "# two dumps with 64 pages in common",
-                "source=" + dir.resolve("vm0.img"),
-                "source=" + dir.resolve("vm1.img"),
-                "pages_to_scan=1000",
-                "sleep_millisecs=20",
-                "metrics_port=" + port,
-                "counters_file=" + counters,
-                ""));
-        Process daemon = new ProcessBuilder(Samepage.root().resolve("samepage").toString(), "daemon",
-                "--config", config.toString())
-                .directory(Samepage.root().toFile())
-                .redirectOutput(dir.resolve("daemon.out").toFile())
-                .redirectError(dir.resolve("daemon.err").toFile())
-                .start();
+        Path counters = Files.createDirectories(dir.resolve("run")).resolve("counters");
+        Path config = config("metrics_port=" + port, "counters_file=" + counters);
+        Process daemon = start(config);
         try {
             JsonNode stat = awaitSharing(counters, daemon);
             assertEquals("running", stat.get("state").asText());
@@ -99,6 +88,170 @@ class DaemonCommandTest {
         } finally {
             daemon.destroyForcibly();
         }
+    }
+
+    /** A config over the two dumps, merging fast, with {@code lines} added. */
+    private Path config(String... lines) throws IOException {
+        if (!Files.exists(dir.resolve("vm0.img"))) {
+            writeDumps();
+        }
+        return Files.writeString(dir.resolve("samepage.conf"), String.join("\n",
+                "# two dumps with 64 pages in common",
+                "source=" + dir.resolve("vm0.img"),
+                "source=" + dir.resolve("vm1.img"),
+                "pages_to_scan=1000",
+                "sleep_millisecs=20",
+                String.join("\n", lines),
+                ""));
+    }
+
+    /** Starts {@code samepage daemon --config config}, its output in daemon.out and daemon.err. */
+    private Process start(Path config) throws IOException {
+        return new ProcessBuilder(Samepage.root().resolve("samepage").toString(), "daemon", "--config", config.toString())
+                .directory(Samepage.root().toFile())
+                .redirectOutput(dir.resolve("daemon.out").toFile())
+                .redirectError(dir.resolve("daemon.err").toFile())
+                .start();
+    }
+
+    @Test
+    void aCountersFileThatIsNotOneIsRefusedAndLeftAsItWas() throws Exception {
+        Path config = config("counters_file=" + dir.resolve("samepage.conf"));
+        for (Path foreign : java.util.List.of(config, dir.resolve("vm0.img"))) {
+            Files.writeString(config, Files.readString(config).replaceAll("counters_file=.*", "counters_file=" + foreign));
+            byte[] before = Files.readAllBytes(foreign);
+            Samepage.Run run = Samepage.run("daemon", "--config", config.toString());
+            assertEquals(2, run.exitCode(), run.stderr());
+            assertEquals("samepage daemon: counters file " + foreign + ": exists and is not a samepage counters file; "
+                    + "not replacing it (remove it, or give another counters_file)\n", run.stderr());
+            assertTrue(java.util.Arrays.equals(before, Files.readAllBytes(foreign)), foreign + " changed");
+        }
+    }
+
+    @Test
+    void aSecondDaemonOnTheSameCountersFileIsRefusedAndTheFirstRunsOn() throws Exception {
+        Path counters = dir.resolve("counters");
+        Path config = config("counters_file=" + counters);
+        Process first = start(config);
+        try {
+            awaitSharing(counters, first);
+            Samepage.Run second = Samepage.run("daemon", "--config", config.toString());
+            assertEquals(2, second.exitCode(), second.stderr());
+            assertTrue(second.stderr().startsWith("samepage daemon: counters file " + counters + ": in use: the samepage "
+                    + "daemon with pid " + first.pid() + " holds its lock "), second.stderr());
+            assertEquals(1, second.stderr().lines().count(), second.stderr());
+            Thread.sleep(500);
+            JsonNode stat = Samepage.json("stat", "--json", "--counters-file", counters.toString());
+            assertEquals("running", stat.get("state").asText());
+            assertEquals(first.pid(), stat.get("pid").asLong());
+            assertTrue(stat.get("heartbeat_age_millis").asLong() < 5000, stat.toString());
+        } finally {
+            first.destroy();
+            first.waitFor(WAIT_SECONDS, TimeUnit.SECONDS);
+            first.destroyForcibly();
+        }
+    }
+
+    @Test
+    void aStartThatFailsLeavesTheOldCountersFileByteForByte() throws Exception {
+        Path counters = dir.resolve("counters");
+        Process first = start(config("counters_file=" + counters));
+        try {
+            awaitSharing(counters, first);
+        } finally {
+            first.destroy();
+            assertTrue(first.waitFor(WAIT_SECONDS, TimeUnit.SECONDS));
+        }
+        byte[] before = Files.readAllBytes(counters);
+        try (ServerSocket taken = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            Samepage.Run run = Samepage.run("daemon", "--config",
+                    config("counters_file=" + counters, "metrics_port=" + taken.getLocalPort()).toString());
+            assertEquals(2, run.exitCode(), run.stderr());
+            assertTrue(run.stderr().startsWith("samepage daemon: metrics_port " + taken.getLocalPort()), run.stderr());
+        }
+        assertTrue(java.util.Arrays.equals(before, Files.readAllBytes(counters)), "the old counters file changed");
+    }
+
+    @Test
+    void aPoolTheSourcesDoNotFitIsABadConfigSoSystemdDoesNotRestartIt() throws Exception {
+        byte[] distinct = new byte[2 << 20];
+        new SplittableRandom(3).nextBytes(distinct);
+        Path big = Files.write(dir.resolve("big.img"), distinct);
+        Path config = Files.writeString(dir.resolve("pool.conf"), "source=" + big + "\npool_mib=1\ncounters_file="
+                + dir.resolve("counters") + "\n");
+        Samepage.Run run = Samepage.run("daemon", "--config", config.toString());
+        assertEquals(2, run.exitCode(), "RestartPreventExitStatus=2 of the shipped unit: " + run.stderr());
+        assertTrue(run.stderr().startsWith("samepage daemon: pool_mib=1 is too small for the sources ("), run.stderr());
+        assertTrue(Files.readString(Samepage.root().resolve("cli/src/dist/samepage.service"))
+                .contains("\nRestartPreventExitStatus=2\n"), "the unit's rule this test stands for");
+    }
+
+    @Test
+    void aCountersFileUnderAMissingDirectoryIsRefusedNamingIt() throws Exception {
+        Path missing = dir.resolve("no-such-dir");
+        Samepage.Run run = Samepage.run("daemon", "--config",
+                config("counters_file=" + missing.resolve("counters")).toString());
+        assertEquals(2, run.exitCode(), run.stderr());
+        assertEquals("samepage daemon: counters file " + missing.resolve("counters") + ": cannot be created: directory "
+                + missing + " does not exist (create it, or give another counters_file)\n", run.stderr());
+        assertFalse(Files.exists(missing));
+    }
+
+    @Test
+    void sighupReloadsTheConfigAndSystemdHearsReadyReloadingAndStopping() throws Exception {
+        Path counters = dir.resolve("counters");
+        Path config = config("counters_file=" + counters);
+        String notifySocket = dir.resolve("notify").toString();
+        try (UnixDatagram systemd = UnixDatagram.bind(notifySocket)) {
+            ProcessBuilder builder = new ProcessBuilder(Samepage.root().resolve("samepage").toString(), "daemon",
+                    "--config", config.toString())
+                    .directory(Samepage.root().toFile())
+                    .redirectOutput(dir.resolve("daemon.out").toFile())
+                    .redirectError(dir.resolve("daemon.err").toFile());
+            builder.environment().put("NOTIFY_SOCKET", notifySocket);
+            Process daemon = builder.start();
+            try {
+                assertEquals("READY=1\nSTATUS=merging 2 guests", systemd.receive(Duration.ofSeconds(WAIT_SECONDS)),
+                        this::stderr);
+                assertTrue(Files.exists(counters), "READY=1 comes once the counters file is in place");
+
+                Files.writeString(config, Files.readString(config).replace("pages_to_scan=1000", "pages_to_scan=500"));
+                assertReloaded(daemon, systemd, "samepage daemon: reloaded " + config + ": pages_to_scan 1000 -> 500\n");
+
+                Files.writeString(config, Files.readString(config) + "sleep_millisecs=7\n");
+                assertReloaded(daemon, systemd, "samepage daemon: " + config + ":7: sleep_millisecs: given twice "
+                        + "(first on line 5); reload refused, running on with the old config\n");
+
+                Files.writeString(config, Files.readString(config).replace("sleep_millisecs=7\n", "metrics_port=9\n"));
+                assertReloaded(daemon, systemd, "samepage daemon: " + config + ": metrics_port changed: it takes effect "
+                        + "only with a restart; reload refused, running on with the old config\n");
+
+                Samepage.Run follow = Samepage.run("stat", "--json", "--follow", "--count", "2", "--interval", "0.2",
+                        "--counters-file", counters.toString());
+                assertEquals(0, follow.exitCode(), follow.stderr());
+                assertEquals(2, follow.stdout().lines().filter(line -> line.contains("\"state\":\"running\"")).count(),
+                        follow.stdout());
+
+                daemon.destroy();
+                assertEquals("STOPPING=1", systemd.receive(Duration.ofSeconds(WAIT_SECONDS)));
+                assertTrue(daemon.waitFor(WAIT_SECONDS, TimeUnit.SECONDS), "the daemon did not stop on SIGTERM");
+                assertEquals(0, daemon.exitValue(), this::stderr);
+            } finally {
+                daemon.destroyForcibly();
+            }
+        }
+    }
+
+    /** Sends SIGHUP; systemd hears RELOADING=1 then READY=1, the daemon runs on and says {@code told}. */
+    private void assertReloaded(Process daemon, UnixDatagram systemd, String told) throws Exception {
+        String before = stderr();
+        Process kill = new ProcessBuilder("kill", "-HUP", Long.toString(daemon.pid())).inheritIO().start();
+        assertEquals(0, kill.waitFor());
+        String reloading = systemd.receive(Duration.ofSeconds(WAIT_SECONDS));
+        assertTrue(reloading != null && reloading.matches("RELOADING=1\nMONOTONIC_USEC=\\d+"), reloading);
+        assertEquals("READY=1\nSTATUS=merging 2 guests", systemd.receive(Duration.ofSeconds(WAIT_SECONDS)));
+        assertTrue(daemon.isAlive(), "SIGHUP stopped the daemon: " + stderr());
+        assertEquals(before + told, stderr());
     }
 
     @Test

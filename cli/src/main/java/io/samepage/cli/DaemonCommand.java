@@ -2,10 +2,13 @@ package io.samepage.cli;
 
 import io.samepage.daemon.Daemon;
 import io.samepage.daemon.DaemonConfig;
+import io.samepage.daemon.DaemonService;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
+import java.util.function.Consumer;
 import org.agrona.concurrent.ShutdownSignalBarrier;
+import sun.misc.Signal;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -13,8 +16,11 @@ import picocli.CommandLine.Option;
 
 /**
  * {@code samepage daemon}: reads a config file into a {@link Daemon.Context}, launches the
- * {@link Daemon} and waits on a {@link ShutdownSignalBarrier} until SIGTERM or SIGINT, then closes it.
- * The daemon itself (sources, scanner, counters file, metrics) is the daemon module's.
+ * {@link Daemon} and waits on a {@link ShutdownSignalBarrier} until SIGTERM or SIGINT, then closes it;
+ * SIGHUP reloads the config and systemd hears of each step ({@link DaemonService}). SIGHUP is caught
+ * with {@code sun.misc.Signal} ({@code jdk.unsupported}): Java has no supported API for a signal that
+ * must not stop the JVM, whose own handler treats SIGHUP as SIGTERM. The daemon itself is the daemon
+ * module's.
  */
 @Command(
         name = "daemon",
@@ -23,7 +29,9 @@ import picocli.CommandLine.Option;
             "Runs the merge engine as a daemon over the sources of a config file: merges with Linux KSM's "
                     + "rules at the configured pace, publishes the counters in a memory-mapped counters file "
                     + "(read it with 'samepage stat') and, if metrics_port is set, on "
-                    + "http://127.0.0.1:PORT/metrics. Stops cleanly on SIGTERM or SIGINT (exit 0).",
+                    + "http://127.0.0.1:PORT/metrics. Stops cleanly on SIGTERM or SIGINT (exit 0). SIGHUP reloads "
+                    + "the config: knobs and estimate_interval_seconds live; a bad config or a change that needs a "
+                    + "restart is refused on one line. Tells systemd (Type=notify) READY, RELOADING, STOPPING.",
             "",
             "Config: key=value lines, '#' comment lines, blank lines ignored. The KSM knobs (pages_to_scan, "
                     + "sleep_millisecs, run, max_page_sharing, use_zero_pages, smart_scan, advisor_mode, "
@@ -32,15 +40,15 @@ import picocli.CommandLine.Option;
                     + "for every QEMU guest); domain_per_source (0/1); pool_mib (default: the sources' size, "
                     + "live sources' resident pages plus 1/8 and 16 MiB); metrics_port (0, the default, serves "
                     + "none); counters_file (default /run/samepage/counters, or java.io.tmpdir/samepage/counters "
-                    + "where /run is not writable); estimate_interval_seconds (default 60). cli/src/dist/"
-                    + "samepage.conf documents every key.",
+                    + "where /run is not writable; only the default's directory is created); estimate_interval_"
+                    + "seconds (default 60). cli/src/dist/samepage.conf documents every key.",
             "",
         },
         footer = {
             "",
-            "Exit codes: 0 stopped by SIGTERM or SIGINT; 1 failure while working; 2 bad config (one line "
-                    + "'samepage daemon: FILE:LINE: what is wrong'), a bad source, a port or counters file that "
-                    + "cannot be used; nothing is started then.",
+            "Exit codes: 0 stopped by SIGTERM or SIGINT; 1 failure while working; 2 a config the daemon cannot "
+                    + "run ('samepage daemon: FILE:LINE: what is wrong', sources that do not fit pool_mib), a bad "
+                    + "source, a port in use, a counters file it may not use; nothing is started then.",
         })
 final class DaemonCommand implements Callable<Integer> {
 
@@ -58,10 +66,14 @@ final class DaemonCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         InputFiles.refuseIfNotRegular(configFile);
-        Daemon.Context context = DaemonConfig.read(configFile).applyTo(new Daemon.Context().noticeHandler(line -> {
+        Consumer<String> notices = line -> {
             err.println("samepage daemon: " + line);
             err.flush();
-        }));
+        };
+        Daemon.Context context = DaemonConfig.read(configFile).applyTo(new Daemon.Context().noticeHandler(notices));
+        DaemonService service = new DaemonService(configFile, notices);
+        // Before launch: the JVM's own SIGHUP handler would shut it down.
+        Signal.handle(new Signal("HUP"), _ -> service.reload());
         ShutdownSignalBarrier stop = new ShutdownSignalBarrier();
         boolean signalled = false;
         try {
@@ -71,8 +83,10 @@ final class DaemonCommand implements Callable<Integer> {
                         + (daemon.metricsPort() != 0 ? ", metrics http://127.0.0.1:" + daemon.metricsPort()
                                 + "/metrics" : ""));
                 out.flush();
+                service.ready(daemon);
                 stop.await();
                 signalled = true;
+                service.stopping();
             }
         } catch (RuntimeException e) {
             if (!signalled) {

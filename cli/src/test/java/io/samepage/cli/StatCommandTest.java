@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.samepage.daemon.CountersFile;
+import io.samepage.daemon.CountersFileReader;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
@@ -70,5 +71,60 @@ class StatCommandTest {
         assertEquals("samepage stat: " + old + ": counters file layout version 1, written by an older samepage daemon; "
                 + "this samepage reads version 2 (restart the daemon with this samepage)\n", run.stderr());
         assertEquals("", run.stdout());
+    }
+
+    @Test
+    void livenessIsTheHeartbeatsAgeNotWhetherThePidExists() throws Exception {
+        Path path = dir.resolve("counters");
+        long[] values = new long[CountersFile.COUNTER_NAMES.size()];
+        try (CountersFile file = countersFile()) {
+            file.update(values, System.currentTimeMillis() - CountersFile.LIVENESS_TIMEOUT_MILLIS - 5_000);
+            assertEquals("stale", stat(path).get("state").asText(), "this process lives, its heartbeat is old");
+        }
+        Process gone = new ProcessBuilder("true").start();
+        gone.waitFor();
+        try (CountersFile file = CountersFile.create(path, gone.pid(), 1)) {
+            file.update(values, System.currentTimeMillis());
+            assertEquals("running", stat(path).get("state").asText(), "a fresh heartbeat, whatever the pid");
+        }
+        long limit = CountersFile.LIVENESS_TIMEOUT_MILLIS;
+        assertEquals("closed", new CountersFileReader.Snapshot(1, 0, false, 0, values).state(0));
+        assertEquals("running", new CountersFileReader.Snapshot(1, 0, true, 5, values).state(5 + limit));
+        assertEquals("stale", new CountersFileReader.Snapshot(1, 0, true, 5, values).state(5 + limit + 1));
+    }
+
+    @Test
+    void followPrintsAReportEveryIntervalUntilTheCount() throws Exception {
+        Path path = dir.resolve("counters");
+        try (CountersFile _ = countersFile()) {
+            CliRun run = CliRun.of("stat", "--json", "--follow", "--interval", "0.1", "--count", "3",
+                    "--counters-file", path.toString());
+            assertEquals(0, run.exitCode(), run.stderr());
+            List<String> lines = run.stdout().lines().toList();
+            assertEquals(3, lines.size(), run.stdout());
+            for (String line : lines) {
+                assertEquals(101, new ObjectMapper().readTree(line).get("pages_sharing").asLong());
+            }
+            CliRun text = CliRun.of("stat", "--follow", "--interval", "0.1", "--count", "2", "--counters-file",
+                    path.toString());
+            assertEquals(2, text.stdout().lines().filter(line -> line.startsWith("samepage daemon pid ")).count());
+        }
+    }
+
+    @Test
+    void aCountWithoutFollowOrATooShortIntervalIsABadCommandLine() {
+        CliRun count = CliRun.of("stat", "--count", "2");
+        assertEquals(SamepageCommand.EXIT_USAGE, count.exitCode());
+        assertTrue(count.stderr().startsWith("samepage stat: --count needs --follow\n"), count.stderr());
+        CliRun interval = CliRun.of("stat", "--follow", "--interval", "0.01");
+        assertEquals(SamepageCommand.EXIT_USAGE, interval.exitCode());
+        assertTrue(interval.stderr().startsWith("samepage stat: --interval must be at least 0.1 seconds, not 0.01\n"),
+                interval.stderr());
+    }
+
+    private JsonNode stat(Path path) throws Exception {
+        CliRun run = CliRun.of("stat", "--json", "--counters-file", path.toString());
+        assertEquals(0, run.exitCode(), run.stderr());
+        return new ObjectMapper().readTree(run.stdout());
     }
 }

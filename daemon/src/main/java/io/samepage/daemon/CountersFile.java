@@ -47,8 +47,10 @@ import org.agrona.concurrent.status.CountersReader;
  * does not find reads 0.
  *
  * <p>The file is written whole under a temporary name in the same directory ({@code .NAME.PID.new}),
- * then renamed into place: a reader finds at the path either the old file or the new one, complete, and
- * a create that fails leaves the old one as it was.
+ * then, once the daemon is up, renamed into place: a reader finds at the path either the old file or the
+ * new one, complete, and a launch that fails leaves the old one as it was. Before anything is written
+ * the path is claimed ({@link CountersFileClaim}): a file that is not a counters file is never replaced,
+ * and a path another daemon holds is refused.
  *
  * <p>Thread safety: single writer (the daemon's publisher); safe for concurrent readers in any process.
  * A reader may see a counter one update older than its neighbour, never a torn 64-bit value.
@@ -64,6 +66,13 @@ public final class CountersFile implements AutoCloseable {
     public static final int METADATA_BYTES = MAX_COUNTERS * CountersReader.METADATA_LENGTH;
     public static final int VALUES_BYTES = MAX_COUNTERS * CountersReader.COUNTER_LENGTH;
     public static final int FILE_BYTES = HEADER_BYTES + METADATA_BYTES + VALUES_BYTES;
+
+    /**
+     * A running daemon's heartbeat is at most this old (it beats at least every publish interval, 250 ms
+     * by default; the live sources are re-read on a thread of their own): an older one means the daemon
+     * is gone or hung. Aeron's driver timeout is the model, and its 10 s.
+     */
+    public static final long LIVENESS_TIMEOUT_MILLIS = 10_000;
 
     /** Counter id (and type id) -> name, which is also its label: the one place ids are defined. Append only. */
     public static final List<String> COUNTER_NAMES = List.of(
@@ -92,12 +101,22 @@ public final class CountersFile implements AutoCloseable {
     static final int OFFSET_METADATA_LENGTH = 40;
     static final int OFFSET_VALUES_LENGTH = 44;
 
+    private final Path path;
+    private final Path absolute;
+    private final Path temporary;
+    private final CountersFileClaim claim;
     private final MappedByteBuffer mapped;
     private final UnsafeBuffer header;
     private final AtomicCounter[] counters;
+    private boolean published;
     private boolean closed;
 
-    private CountersFile(MappedByteBuffer mapped, UnsafeBuffer header, AtomicCounter[] counters) {
+    private CountersFile(Path path, Path absolute, Path temporary, CountersFileClaim claim, MappedByteBuffer mapped,
+            UnsafeBuffer header, AtomicCounter[] counters) {
+        this.path = path;
+        this.absolute = absolute;
+        this.temporary = temporary;
+        this.claim = claim;
         this.mapped = mapped;
         this.header = header;
         this.counters = counters;
@@ -106,7 +125,8 @@ public final class CountersFile implements AutoCloseable {
     /**
      * Where the counters file lives when the config does not say: {@code /run/samepage/counters} if
      * {@code /run/samepage} exists or can be created, else {@code samepage/counters} under
-     * {@code java.io.tmpdir}. {@code stat} looks where the daemon would.
+     * {@code java.io.tmpdir}. {@code stat} looks where the daemon would. The daemon creates this
+     * default's directory; any other path's directory must exist.
      */
     public static Path defaultPath() {
         Path run = Path.of("/run/samepage");
@@ -118,26 +138,39 @@ public final class CountersFile implements AutoCloseable {
     }
 
     /**
-     * Creates the file (replacing one that is there), with state running, every counter 0 and the
-     * version word last, renames it into place, and keeps it mapped for {@link #update}.
+     * Creates the file and renames it into place at once: {@link #prepare} then {@link #publish}, with the
+     * directory required to exist.
      *
-     * @throws DaemonException {@link Kind#COUNTERS_FILE} if it cannot be created; then nothing at
-     *                         {@code path} has changed
+     * @throws DaemonException as {@link #prepare}
      */
     public static CountersFile create(Path path, long pid, long startMillis) {
+        CountersFile file = prepare(path, false, pid, startMillis);
+        try {
+            file.publish();
+            return file;
+        } catch (RuntimeException e) {
+            file.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Claims {@code path} ({@link CountersFileClaim}: no foreign file is replaced, no other daemon's file is
+     * taken, a missing directory is created only if {@code createDirectory}), then writes the new file
+     * whole under a temporary name beside it, state running, every counter 0, the version word last, and
+     * keeps it mapped for {@link #update}. Nothing at {@code path} changes until {@link #publish}; a
+     * {@link #close} before it deletes the temporary file, so a launch that fails leaves the old file as it
+     * was, byte for byte.
+     *
+     * @throws DaemonException {@link Kind#COUNTERS_FILE} if it cannot be claimed or created; then nothing
+     *                         at {@code path} has changed
+     */
+    static CountersFile prepare(Path path, boolean createDirectory, long pid, long startMillis) {
         Path absolute = path.toAbsolutePath();
         Path temporary = absolute.resolveSibling("." + absolute.getFileName() + "." + pid + ".new");
+        CountersFileClaim claim = CountersFileClaim.acquire(path, createDirectory, pid);
         MappedByteBuffer mapped = null;
         try {
-            Path directory = absolute.getParent();
-            Files.createDirectories(directory);
-            if (Files.isDirectory(absolute)) {
-                throw new DaemonException(Kind.COUNTERS_FILE, "counters file " + path + ": is a directory");
-            }
-            if (!Files.isWritable(directory)) {
-                throw new DaemonException(Kind.COUNTERS_FILE, "counters file " + path + ": cannot be created: "
-                        + directory + ": permission denied");
-            }
             Files.deleteIfExists(temporary);
             try (FileChannel channel = FileChannel.open(temporary, StandardOpenOption.CREATE_NEW,
                     StandardOpenOption.READ, StandardOpenOption.WRITE)) {
@@ -158,16 +191,30 @@ public final class CountersFile implements AutoCloseable {
                 counters[id] = manager.newCounter(COUNTER_NAMES.get(id), id);
             }
             header.putIntRelease(OFFSET_VERSION, LAYOUT_VERSION);
-            Files.move(temporary, absolute, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            return new CountersFile(mapped, header, counters);
+            return new CountersFile(path, absolute, temporary, claim, mapped, header, counters);
         } catch (IOException | RuntimeException e) {
             if (mapped != null) {
                 IoUtil.unmap(mapped);
             }
             deleteQuietly(temporary, e);
-            if (e instanceof DaemonException d) {
-                throw d;
-            }
+            claim.close();
+            throw new DaemonException(Kind.COUNTERS_FILE, "counters file " + path + ": cannot be created: " + why(e), e);
+        }
+    }
+
+    /**
+     * Renames the prepared file into place: from now on readers of the path see this daemon. Once only.
+     *
+     * @throws DaemonException {@link Kind#COUNTERS_FILE} if the rename fails; the old file is as it was
+     */
+    void publish() {
+        if (published || closed) {
+            throw new IllegalStateException("the counters file is " + (closed ? "closed" : "published already"));
+        }
+        try {
+            Files.move(temporary, absolute, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            published = true;
+        } catch (IOException e) {
             throw new DaemonException(Kind.COUNTERS_FILE, "counters file " + path + ": cannot be created: " + why(e), e);
         }
     }
@@ -183,17 +230,33 @@ public final class CountersFile implements AutoCloseable {
         header.putLongRelease(OFFSET_HEARTBEAT, heartbeatMillis);
     }
 
-    /** Marks the daemon closed (the counters keep their last values) and unmaps the file. Idempotent. */
+    /**
+     * Marks the daemon closed (the counters keep their last values), unmaps the file and releases the
+     * claim on its path. Before {@link #publish} it deletes the temporary file instead: the path was never
+     * touched. Idempotent.
+     */
     @Override
     public void close() {
         if (closed) {
             return;
         }
         closed = true;
-        header.putLongRelease(OFFSET_HEARTBEAT, System.currentTimeMillis());
-        header.putLongRelease(OFFSET_STATE, STATE_CLOSED);
-        mapped.force();
-        IoUtil.unmap(mapped);
+        try {
+            if (published) {
+                header.putLongRelease(OFFSET_HEARTBEAT, System.currentTimeMillis());
+                header.putLongRelease(OFFSET_STATE, STATE_CLOSED);
+                mapped.force();
+                IoUtil.unmap(mapped);
+            } else {
+                IoUtil.unmap(mapped);
+                Files.deleteIfExists(temporary);
+            }
+        } catch (IOException e) {
+            throw new DaemonException(Kind.COUNTERS_FILE, "counters file " + path + ": " + temporary
+                    + " cannot be deleted: " + IoErrors.reason(e), e);
+        } finally {
+            claim.close();
+        }
     }
 
     /** Why a create failed, in words: the system's for an I/O error. */

@@ -34,6 +34,18 @@ public final class CountersFileReader {
     /** What a reader saw: the header and every counter of {@link CountersFile#COUNTER_NAMES}, by id. */
     public record Snapshot(long pid, long startMillis, boolean running, long heartbeatMillis, long[] values) {
 
+        /**
+         * {@code closed} once the daemon marked its file so; {@code running} while its heartbeat is at most
+         * {@link CountersFile#LIVENESS_TIMEOUT_MILLIS} old at {@code nowMillis}; else {@code stale}: the
+         * daemon was killed, or hangs. The pid is no evidence: another process may hold it by now.
+         */
+        public String state(long nowMillis) {
+            if (!running) {
+                return "closed";
+            }
+            return nowMillis - heartbeatMillis <= CountersFile.LIVENESS_TIMEOUT_MILLIS ? "running" : "stale";
+        }
+
         /** The value of the counter called {@code name}; 0 for a name that is not a counter. */
         public long value(String name) {
             int id = CountersFile.COUNTER_NAMES.indexOf(name);

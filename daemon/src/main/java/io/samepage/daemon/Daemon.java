@@ -16,8 +16,9 @@ import org.agrona.concurrent.SleepingMillisIdleStrategy;
 
 /**
  * The daemon, as a library: {@link #launch} loads every source of a {@link Context} into one engine,
- * starts its scanner and the publisher of its counters, each on an Agrona {@link AgentRunner}, and
- * returns; {@link #close} stops them. Aeron's {@code MediaDriver} is the model:
+ * starts its scanner, the publisher of its counters and, with live sources, their refresher, each on an
+ * Agrona {@link AgentRunner}, and returns; {@link #reload} applies a new config's live settings;
+ * {@link #close} stops them. Aeron's {@code MediaDriver} is the model:
  *
  * <pre>{@code
  * Daemon.Context context = new Daemon.Context()
@@ -30,12 +31,14 @@ import org.agrona.concurrent.SleepingMillisIdleStrategy;
  * }</pre>
  *
  * <p>Launch is all or nothing. It opens in this order, and if a step fails it closes what the steps
- * before it opened, in reverse, and throws: the sources (every file checked and every live source opened
- * before any is read), the engine with every source loaded, the metrics server (so a port in use
- * leaves an old counters file untouched), the counters file (written whole under a temporary name, then
- * renamed into place), the scanner's runner, the publisher's runner.
+ * before it opened, in reverse, and throws: the counters file (its path claimed, so a foreign file or
+ * another daemon's is refused before any work, and the new file written whole under a temporary name),
+ * the sources (every file checked and every live source opened before any is read), the engine with
+ * every source loaded, the metrics server, the scanner's runner, the publisher's runner; last, the
+ * counters file is renamed into place. A launch that fails leaves the old counters file as it was.
  *
- * <p>Thread safety: launch on any thread; {@link #close} from any thread, any number of times.
+ * <p>Thread safety: launch on any thread; {@link #reload} and {@link #close} from any thread, {@link #close}
+ * any number of times.
  */
 public final class Daemon implements AutoCloseable {
 
@@ -46,10 +49,14 @@ public final class Daemon implements AutoCloseable {
     private final CountersFile counters;
     private final AgentRunner scanner;
     private final AgentRunner publisher;
+    private final Refresher refresher;
+    private final AgentRunner refresherRunner;
+    private long estimateIntervalSeconds;
     private boolean closed;
 
     private Daemon(Context context, DedupEngine engine, DaemonMetrics published, MetricsServer metrics,
-            CountersFile counters, AgentRunner scanner, AgentRunner publisher) {
+            CountersFile counters, AgentRunner scanner, AgentRunner publisher, Refresher refresher,
+            AgentRunner refresherRunner) {
         this.context = context;
         this.engine = engine;
         this.published = published;
@@ -57,6 +64,9 @@ public final class Daemon implements AutoCloseable {
         this.counters = counters;
         this.scanner = scanner;
         this.publisher = publisher;
+        this.refresher = refresher;
+        this.refresherRunner = refresherRunner;
+        this.estimateIntervalSeconds = context.estimateIntervalSeconds();
     }
 
     /**
@@ -72,32 +82,42 @@ public final class Daemon implements AutoCloseable {
         }
         context.claim();
         long startMillis = System.currentTimeMillis();
-        DaemonGuests guests = DaemonGuests.load(context);
-        DedupEngine engine = guests.engine();
+        CountersFile counters = CountersFile.prepare(context.countersFile(), context.countersFileIsDefault(),
+                ProcessHandle.current().pid(), startMillis);
         List<AutoCloseable> opened = new ArrayList<>();
-        opened.add(engine);
+        opened.add(counters);
         try {
+            DaemonGuests guests = DaemonGuests.load(context);
+            DedupEngine engine = guests.engine();
+            opened.add(engine);
             DaemonMetrics published = new DaemonMetrics(engine, startMillis);
             MetricsServer metrics = null;
             if (context.metricsPort() != 0) {
                 metrics = MetricsServer.start(context.metricsPort(), published::prometheusText);
                 opened.add(metrics);
             }
-            CountersFile counters = CountersFile.create(context.countersFile(), ProcessHandle.current().pid(),
-                    startMillis);
-            opened.add(counters);
             counters.update(published.counterValues(), System.currentTimeMillis());
             AgentRunner scanner = new AgentRunner(new SleepingMillisIdleStrategy(
                     Math.clamp(engine.knobs().sleepMillis(), 1, 20)), context.errorHandler(), null, engine.scanner());
             AgentRunner.startOnThread(scanner);
             opened.add(scanner);
-            Publisher agent = new Publisher(counters, published, guests, context.publishIntervalMillis(),
-                    context.estimateIntervalSeconds());
+            Publisher agent = new Publisher(counters, published, context.publishIntervalMillis());
             AgentRunner publisher = new AgentRunner(new SleepingMillisIdleStrategy(agent.idleMillis()),
                     context.errorHandler(), null, agent);
             AgentRunner.startOnThread(publisher);
             opened.add(publisher);
-            return new Daemon(context, engine, published, metrics, counters, scanner, publisher);
+            Refresher refresher = null;
+            AgentRunner refresherRunner = null;
+            if (guests.hasLiveSources()) {
+                refresher = new Refresher(guests, context.estimateIntervalSeconds());
+                refresherRunner = new AgentRunner(new SleepingMillisIdleStrategy(Refresher.idleMillis()),
+                        context.errorHandler(), null, refresher);
+                AgentRunner.startOnThread(refresherRunner);
+                opened.add(refresherRunner);
+            }
+            counters.publish();
+            return new Daemon(context, engine, published, metrics, counters, scanner, publisher, refresher,
+                    refresherRunner);
         } catch (RuntimeException | Error e) {
             CloseHelper.closeAll(e::addSuppressed, opened.reversed());
             throw e;
@@ -120,6 +140,27 @@ public final class Daemon implements AutoCloseable {
     }
 
     /**
+     * Applies a new config to the running daemon, all or nothing ({@link Reload}): the KSM knobs (a knob
+     * the config leaves out goes back to its default) and {@code estimate_interval_seconds} change live;
+     * a change to the sources, {@code domain_per_source}, {@code pool_mib}, {@code metrics_port} or
+     * {@code counters_file} is refused, as is a knob the engine refuses now. Safe from any thread;
+     * reloads run one at a time.
+     *
+     * @return what changed, on one line ({@code pages_to_scan 100 -> 500}), or {@code nothing changed}
+     * @throws DaemonException       {@link DaemonException.Kind#CONFIG} saying what was refused; the
+     *                               daemon runs on as it was
+     * @throws IllegalStateException if the daemon is closed
+     */
+    public synchronized String reload(DaemonConfig config) {
+        if (closed) {
+            throw new IllegalStateException("the daemon is closed");
+        }
+        String changed = Reload.apply(context, estimateIntervalSeconds, engine.knobs(), refresher, config);
+        estimateIntervalSeconds = config.estimateIntervalSeconds();
+        return changed;
+    }
+
+    /**
      * Stops the daemon: the publisher and the scanner stop, the counters get a last update and the
      * counters file is marked closed (it keeps the last values), the metrics server stops, the engine
      * closes. Idempotent: later calls return once the first is done.
@@ -130,7 +171,7 @@ public final class Daemon implements AutoCloseable {
             return;
         }
         closed = true;
-        CloseHelper.closeAll(publisher, scanner, () -> counters.update(published.counterValues(),
+        CloseHelper.closeAll(refresherRunner, publisher, scanner, () -> counters.update(published.counterValues(),
                 System.currentTimeMillis()), counters, metrics, engine);
     }
 
@@ -168,6 +209,7 @@ public final class Daemon implements AutoCloseable {
         private long poolMib = DEFAULT_POOL_MIB;
         private int metricsPort = DEFAULT_METRICS_PORT;
         private Path countersFile;
+        private boolean countersFileIsDefault;
         private long estimateIntervalSeconds = DEFAULT_ESTIMATE_INTERVAL_SECONDS;
         private long publishIntervalMillis = DEFAULT_PUBLISH_INTERVAL_MILLIS;
         private Consumer<String> noticeHandler = line -> System.err.println("samepage daemon: " + line);
@@ -224,7 +266,10 @@ public final class Daemon implements AutoCloseable {
             return countersFile;
         }
 
-        /** Where the counters file goes; null (the default) means {@link CountersFile#defaultPath()}. */
+        /**
+         * Where the counters file goes; null (the default) means {@link CountersFile#defaultPath()}, whose
+         * directory the daemon creates. Any other path's directory must exist.
+         */
         public Context countersFile(Path countersFile) {
             checkNotConcluded();
             this.countersFile = countersFile;
@@ -246,7 +291,11 @@ public final class Daemon implements AutoCloseable {
             return publishIntervalMillis;
         }
 
-        /** The longest gap between two updates of the counters file, in milliseconds, at least 1. */
+        /**
+         * The longest gap between two updates of the counters file, in milliseconds, at least 1. Keep it
+         * well under {@link CountersFile#LIVENESS_TIMEOUT_MILLIS}: a reader judges a daemon whose heartbeat
+         * is older than that stale.
+         */
         public Context publishIntervalMillis(long millis) {
             checkNotConcluded();
             this.publishIntervalMillis = millis;
@@ -339,9 +388,15 @@ public final class Daemon implements AutoCloseable {
             }
             if (countersFile == null) {
                 countersFile = CountersFile.defaultPath();
+                countersFileIsDefault = true;
             }
             concluded = true;
             return this;
+        }
+
+        /** Whether the counters file is the default one, whose directory may be created. */
+        boolean countersFileIsDefault() {
+            return countersFileIsDefault;
         }
 
         boolean isConcluded() {

@@ -40,6 +40,7 @@ public final class DaemonConfig {
     private final boolean domainPerSource;
     private final Long poolMib;
     private final int metricsPort;
+    /** Null where the file gives none: the context then takes the default, whose directory it may create. */
     private final Path countersFile;
     private final long estimateIntervalSeconds;
 
@@ -49,7 +50,7 @@ public final class DaemonConfig {
         this.domainPerSource = p.domainPerSource;
         this.poolMib = p.poolMib;
         this.metricsPort = p.metricsPort;
-        this.countersFile = p.countersFile != null ? p.countersFile : CountersFile.defaultPath();
+        this.countersFile = p.countersFile;
         this.estimateIntervalSeconds = p.estimateIntervalSeconds;
     }
 
@@ -115,8 +116,9 @@ public final class DaemonConfig {
         return metricsPort;
     }
 
+    /** The counters file: the one given, or {@link CountersFile#defaultPath()}. */
     public Path countersFile() {
-        return countersFile;
+        return countersFile != null ? countersFile : CountersFile.defaultPath();
     }
 
     public long estimateIntervalSeconds() {

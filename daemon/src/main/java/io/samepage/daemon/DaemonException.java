@@ -13,7 +13,10 @@ public final class DaemonException extends RuntimeException {
 
     /** What was refused or failed. */
     public enum Kind {
-        /** A config file line or a {@link Daemon.Context} setting is wrong; nothing was started. */
+        /**
+         * A config the daemon cannot run: a config file line or a {@link Daemon.Context} setting is wrong,
+         * or the sources do not fit the pool; nothing was started. For a reload: refused, nothing changed.
+         */
         CONFIG,
         /**
          * A source cannot be used as given: a file that is missing, unreadable, empty or not whole pages;
@@ -21,13 +24,14 @@ public final class DaemonException extends RuntimeException {
          */
         SOURCE,
         /**
-         * The counters file cannot be created, or, for a reader, is missing, unreadable, truncated, foreign
-         * or of another layout version.
+         * The counters file cannot be used: its directory is missing, a file there is not a counters file,
+         * another daemon holds it, or it cannot be created; for a reader, it is missing, unreadable,
+         * truncated, foreign or of another layout version.
          */
         COUNTERS_FILE,
         /** The metrics port cannot be listened on; nothing was started. */
         METRICS_PORT,
-        /** A failure while working: a source that could not be read to its end, the frame pool exhausted. */
+        /** A failure while working: a source that could not be read to its end, the frame pool exhausted later. */
         FAILED
     }
 

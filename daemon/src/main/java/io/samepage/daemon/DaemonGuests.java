@@ -7,11 +7,14 @@ import io.samepage.core.Guest;
 import io.samepage.core.MergeDomain;
 import io.samepage.daemon.DaemonException.Kind;
 import io.samepage.host.KernelKsm;
+import io.samepage.host.ProcessScanException;
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * The daemon's engine and its guests, one per source. Files are loaded once, as {@code samepage scan}
@@ -30,6 +33,10 @@ final class DaemonGuests {
     private final Daemon.Context context;
     private final Map<String, MergeDomain> domains = new HashMap<>();
     private final List<Guest> liveGuests = new ArrayList<>();
+    /** Live sources that failed at their last re-read, with what was said: told again only on a change. */
+    private final Map<Source, String> failing = new HashMap<>();
+    /** {@code pid:} sources whose process exited: never read again. */
+    private final Set<Source> exited = new HashSet<>();
 
     private DaemonGuests(DedupEngine engine, Daemon.Context context) {
         this.engine = engine;
@@ -41,8 +48,8 @@ final class DaemonGuests {
      * for them, and loads each into its guest. The live sources are closed again once read.
      *
      * @throws DaemonException {@link Kind#SOURCE} for a source that cannot be used, {@link Kind#CONFIG} for a
-     *                         pool too small or too large, {@link Kind#FAILED} if loading fails; the engine
-     *                         is closed again then
+     *                         pool too small (the sources do not fit) or too large, {@link Kind#FAILED} if
+     *                         loading fails otherwise; the engine is closed again then
      */
     static DaemonGuests load(Daemon.Context context) {
         List<SourceFile> files = new ArrayList<>();
@@ -69,6 +76,9 @@ final class DaemonGuests {
                 guests.loadFiles(files);
                 guests.loadLive(processes);
                 return guests;
+            } catch (DaemonException e) {
+                engine.close();
+                throw poolTooSmall(context, e);
             } catch (RuntimeException | Error e) {
                 engine.close();
                 throw e;
@@ -92,9 +102,12 @@ final class DaemonGuests {
     }
 
     /**
-     * Rebuilds every live source's guest from a fresh read. Each source is re-opened on its own: one
-     * that is gone (or, for {@code qemu}, finds no guest) is dropped with a notice, the others stay, and
-     * it comes back when it can be read again.
+     * Rebuilds every live source's guest from a fresh read. Each source is re-opened on its own: one that
+     * cannot be read (or, for {@code qemu}, finds no guest) is left out with a notice, the others stay,
+     * and it comes back when it can be read again. A notice is given once per change of state, not at
+     * every re-read: when a source first fails (or fails otherwise), and when it is read again. A
+     * {@code pid:} source whose process has exited is dropped for good, with one notice: a process that
+     * later has its pid is another process.
      */
     void refreshLive() {
         for (Guest guest : liveGuests) {
@@ -102,7 +115,7 @@ final class DaemonGuests {
         }
         liveGuests.clear();
         for (Source source : context.sources()) {
-            if (source instanceof Source.File) {
+            if (source instanceof Source.File || exited.contains(source)) {
                 continue;
             }
             try {
@@ -114,10 +127,30 @@ final class DaemonGuests {
                 } finally {
                     ProcessSources.closeAll(fresh);
                 }
+                if (failing.remove(source) != null) {
+                    context.noticeHandler().accept(source + ": read again");
+                }
             } catch (DaemonException e) {
-                context.noticeHandler().accept("re-reading live sources: " + e.getMessage());
+                if (source instanceof Source.Pid pid && hasExited(pid.pid(), e)) {
+                    exited.add(source);
+                    failing.remove(source);
+                    context.noticeHandler().accept(source + ": the process has exited; dropped from the sources "
+                            + "(a later process with its pid is another process)");
+                } else if (!e.getMessage().equals(failing.put(source, e.getMessage()))) {
+                    context.noticeHandler().accept("re-reading live sources: " + e.getMessage()
+                            + " (told again only if this changes)");
+                }
             }
         }
+    }
+
+    /** Whether a pid source failed because its process is gone, not because it could not be read. */
+    private static boolean hasExited(int pid, DaemonException e) {
+        if (e.getCause() instanceof ProcessScanException p && (p.kind() == ProcessScanException.Kind.NO_SUCH_PROCESS
+                || p.kind() == ProcessScanException.Kind.EXITED)) {
+            return true;
+        }
+        return ProcessHandle.of(pid).map(process -> !process.isAlive()).orElse(true);
     }
 
     private void loadFiles(List<SourceFile> files) {
@@ -148,6 +181,19 @@ final class DaemonGuests {
     private MergeDomain domain(String source) {
         String name = context.domainPerSource() ? source : SHARED_DOMAIN;
         return domains.computeIfAbsent(name, engine::createDomain);
+    }
+
+    /**
+     * A pool the sources do not fit at launch is a config the daemon cannot run, {@link Kind#CONFIG}: a
+     * restart would fail the same way (the shipped unit restarts on anything but exit 2).
+     */
+    private static DaemonException poolTooSmall(Daemon.Context context, DaemonException e) {
+        if (!(e.getCause() instanceof DedupException d) || d.kind() != DedupException.Kind.POOL_EXHAUSTED) {
+            return e;
+        }
+        String pool = context.poolMib() != 0 ? "pool_mib=" + context.poolMib() : "the pool sized from the sources";
+        return new DaemonException(Kind.CONFIG, pool + " is too small for the sources (" + d.getMessage()
+                + "); raise pool_mib", e);
     }
 
     private static DaemonException failed(DedupException e) {

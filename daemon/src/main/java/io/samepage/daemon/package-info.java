@@ -4,16 +4,22 @@
  * <p>{@link io.samepage.daemon.Daemon#launch} takes a concluded {@link io.samepage.daemon.Daemon.Context}
  * (settings with their defaults and units, validated once; {@link io.samepage.daemon.DaemonConfig} reads
  * one from a {@code key=value} file), loads every source into one engine (files once, live processes and
- * QEMU guests rebuilt from a fresh read every {@code estimateIntervalSeconds}), and runs two Agrona agents,
- * each on its own {@code AgentRunner}: the engine's scanner, paced by {@code sleep_millisecs}, and the
- * {@code Publisher}, which keeps the counters file current and re-reads the live sources.
- * {@link io.samepage.daemon.Daemon#close} stops both and marks the counters file closed. Waiting for a
- * signal is the embedder's: the CLI waits on Agrona's {@code ShutdownSignalBarrier}.
+ * QEMU guests rebuilt from a fresh read every {@code estimateIntervalSeconds}), and runs Agrona agents,
+ * each on its own {@code AgentRunner}: the engine's scanner, paced by {@code sleep_millisecs}; the
+ * {@code Publisher}, which keeps the counters file and its heartbeat current and does nothing else, so
+ * the heartbeat's age says whether the daemon is alive; and, with live sources, the {@code Refresher},
+ * which re-reads them. {@link io.samepage.daemon.Daemon#reload} applies a new config's live settings,
+ * all or nothing. {@link io.samepage.daemon.Daemon#close} stops the agents and marks the counters file
+ * closed. Waiting for a signal is the embedder's: the CLI waits on Agrona's {@code ShutdownSignalBarrier}
+ * and reloads on SIGHUP.
  *
  * <p>Invariants. Launch is all or nothing: a step that fails closes what the steps before it opened, so a
- * refused launch leaves no thread, no listening port and no counters file that says "running". While the
- * daemon runs, the publisher is the counters file's one writer; every reader, in any process, sees whole
- * 64-bit values. A counter's id never changes meaning ({@link io.samepage.daemon.CountersFile#COUNTER_NAMES}).
+ * refused launch leaves no thread, no listening port, and the counters file's path as it was, byte for
+ * byte (the new file is renamed into place last). A path is claimed before anything is written there: a
+ * file that is not a counters file is never replaced, and one that another daemon holds (its lock, or a
+ * live heartbeat) is refused. While the daemon runs, the publisher is the counters file's one writer;
+ * every reader, in any process, sees whole 64-bit values. A counter's id never changes meaning
+ * ({@link io.samepage.daemon.CountersFile#COUNTER_NAMES}).
  *
  * <p>The source loading here ({@link io.samepage.daemon.SourceFile}, {@link io.samepage.daemon.ProcessSource},
  * {@link io.samepage.daemon.ProcessSources}, {@link io.samepage.daemon.PoolSize}) is also what

@@ -36,7 +36,8 @@ class DaemonTest {
     private static final int SHARED = 16;
     private static final int UNIQUE = 16;
     private static final long WAIT_SECONDS = 60;
-    private static final List<String> DAEMON_THREADS = List.of("samepage-scanner", "samepage-daemon-publisher");
+    private static final List<String> DAEMON_THREADS = List.of("samepage-scanner", "samepage-daemon-publisher",
+            "samepage-daemon-refresher");
 
     @TempDir
     Path dir;
@@ -58,7 +59,7 @@ class DaemonTest {
             }
             Files.write(dir.resolve("vm" + d + ".img"), dump);
         }
-        counters = dir.resolve("run/counters");
+        counters = Files.createDirectories(dir.resolve("run")).resolve("counters");
     }
 
     @AfterEach
@@ -161,7 +162,7 @@ class DaemonTest {
         try {
             assertEquals(counters, daemon.countersFile());
             assertEquals(0, daemon.metricsPort());
-            assertEquals(DAEMON_THREADS.size(), daemonThreads().size(), daemonThreads().toString());
+            assertEquals(2, daemonThreads().size(), "no refresher without live sources: " + daemonThreads());
             merged = await(s -> s.value("pages_sharing") == SHARED);
             assertTrue(merged.running());
             assertEquals(ProcessHandle.current().pid(), merged.pid());
@@ -227,10 +228,12 @@ class DaemonTest {
         }
         assertEquals(List.of(), daemonThreads());
         assertTrue(Arrays.equals(before, Files.readAllBytes(counters)), "the old counters file changed");
+        assertEquals(List.of(), temporaryFiles());
     }
 
     @Test
     void aCountersFileThatCannotBeCreatedLeavesNothingRunning() throws Exception {
+        Files.delete(dir.resolve("run"));
         Path notADirectory = Files.createFile(dir.resolve("run"));
         int port = freePort();
         DaemonException refused = assertThrows(DaemonException.class,
@@ -254,13 +257,117 @@ class DaemonTest {
     }
 
     @Test
-    void sourcesThatDoNotFitThePoolFailWhileLoadingAndLeaveNothingRunning() throws IOException {
+    void sourcesThatDoNotFitThePoolAreAConfigTheDaemonCannotRunAndLeaveNothingRunning() throws IOException {
         byte[] distinct = new byte[2 << 20];
         new SplittableRandom(3).nextBytes(distinct);
         Path big = Files.write(dir.resolve("big.img"), distinct);
         DaemonException refused = assertThrows(DaemonException.class,
                 () -> Daemon.launch(context().sources(List.of(new Source.File(big.toString()))).poolMib(1)));
-        assertEquals(DaemonException.Kind.FAILED, refused.kind());
+        assertEquals(DaemonException.Kind.CONFIG, refused.kind());
+        assertTrue(refused.getMessage().startsWith("pool_mib=1 is too small for the sources ("), refused.getMessage());
+        assertTrue(refused.getMessage().endsWith("); raise pool_mib"), refused.getMessage());
         assertFalse(Files.exists(counters));
+        assertEquals(List.of(), temporaryFiles());
+    }
+
+    @Test
+    void aFileThatIsNotACountersFileIsRefusedAndNeverWritten() throws Exception {
+        for (Path foreign : List.of(dir.resolve("vm0.img"), Files.writeString(dir.resolve("samepage.conf"),
+                "source=" + dir.resolve("vm0.img") + "\n"), Files.write(dir.resolve("short"), new byte[3]))) {
+            byte[] before = Files.readAllBytes(foreign);
+            DaemonException refused = assertThrows(DaemonException.class,
+                    () -> Daemon.launch(context().countersFile(foreign)));
+            assertEquals(DaemonException.Kind.COUNTERS_FILE, refused.kind());
+            assertEquals("counters file " + foreign + ": exists and is not a samepage counters file; not replacing it "
+                    + "(remove it, or give another counters_file)", refused.getMessage());
+            assertTrue(Arrays.equals(before, Files.readAllBytes(foreign)), foreign + " changed");
+        }
+        assertEquals(List.of(), daemonThreads());
+    }
+
+    @Test
+    void aSecondDaemonOnTheSameCountersFileIsRefusedWhileTheFirstRuns() throws Exception {
+        try (Daemon first = Daemon.launch(context())) {
+            await(s -> s.value("guests") == 2);
+            DaemonException refused = assertThrows(DaemonException.class, () -> Daemon.launch(context()));
+            assertEquals(DaemonException.Kind.COUNTERS_FILE, refused.kind());
+            assertTrue(refused.getMessage().startsWith("counters file " + counters + ": in use: the samepage daemon "
+                    + "with pid " + ProcessHandle.current().pid() + " holds its lock "), refused.getMessage());
+            DaemonException again = assertThrows(DaemonException.class, () -> Daemon.launch(context()));
+            assertEquals(refused.getMessage(), again.getMessage(), "the lock outlives a refused claim");
+            assertTrue(CountersFileReader.read(counters).running(), "the first daemon's file is still running");
+            assertEquals(2, first.engine().guests().size());
+        }
+        assertFalse(CountersFileReader.read(counters).running());
+        Daemon.launch(context()).close();
+    }
+
+    @Test
+    void aStaleCountersFileOfADaemonThatIsGoneIsReplaced() throws Exception {
+        Process gone = new ProcessBuilder("true").start();
+        gone.waitFor();
+        try (CountersFile _ = CountersFile.create(counters, gone.pid(), System.currentTimeMillis())) {
+            // its lock is released on close; the bytes say "running", as a killed daemon's would
+        }
+        byte[] running = Files.readAllBytes(counters);
+        java.nio.ByteBuffer.wrap(running).order(java.nio.ByteOrder.nativeOrder())
+                .putLong(24, CountersFile.STATE_RUNNING).putLong(32, System.currentTimeMillis());
+        Files.write(counters, running);
+        try (Daemon _ = Daemon.launch(context())) {
+            assertEquals(ProcessHandle.current().pid(), CountersFileReader.read(counters).pid());
+        }
+    }
+
+    @Test
+    void aCountersFileInADirectoryThatDoesNotExistIsRefused() {
+        Path missing = dir.resolve("no-such-dir");
+        DaemonException refused = assertThrows(DaemonException.class,
+                () -> Daemon.launch(context().countersFile(missing.resolve("counters"))));
+        assertEquals(DaemonException.Kind.COUNTERS_FILE, refused.kind());
+        assertEquals("counters file " + missing.resolve("counters") + ": cannot be created: directory " + missing
+                + " does not exist (create it, or give another counters_file)", refused.getMessage());
+        assertFalse(Files.exists(missing));
+        assertEquals(List.of(), daemonThreads());
+    }
+
+    @Test
+    void aLaunchThatFailsAfterClaimingTheCountersFileLeavesTheOldOneByteForByte() throws Exception {
+        try (CountersFile old = CountersFile.create(counters, 1, 1)) {
+            old.update(new long[] {5, 6, 7}, 2);
+        }
+        byte[] before = Files.readAllBytes(counters);
+        assertThrows(DaemonException.class, () -> Daemon.launch(context().sources(List.of(
+                new Source.File(dir.resolve("vm0.img").toString()), new Source.File(dir.resolve("gone.img").toString())))));
+        assertTrue(Arrays.equals(before, Files.readAllBytes(counters)), "the old counters file changed");
+        assertEquals(List.of(), temporaryFiles());
+    }
+
+    @Test
+    void aLiveSourceThatExitsIsToldOnceAndDropped() throws Exception {
+        Process child = new ProcessBuilder("sleep", "600").start();
+        List<String> notices = new java.util.concurrent.CopyOnWriteArrayList<>();
+        try (Daemon daemon = Daemon.launch(context().estimateIntervalSeconds(1).noticeHandler(notices::add)
+                .sources(List.of(new Source.File(dir.resolve("vm0.img").toString()), new Source.Pid((int) child.pid()))))) {
+            assertEquals(2, daemon.engine().guests().size());
+            child.destroyForcibly();
+            child.waitFor();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(WAIT_SECONDS);
+            while (notices.isEmpty() && System.nanoTime() - deadline < 0) {
+                Thread.sleep(50);
+            }
+            Thread.sleep(3_500);
+            assertEquals(List.of("pid:" + child.pid() + ": the process has exited; dropped from the sources "
+                    + "(a later process with its pid is another process)"), notices);
+            assertEquals(1, daemon.engine().guests().size(), "only the file's guest is left");
+        } finally {
+            child.destroyForcibly();
+        }
+    }
+
+    /** The counters file's temporary files in its directory: none once a launch is over. */
+    private List<String> temporaryFiles() throws IOException {
+        try (var files = Files.list(counters.getParent())) {
+            return files.map(file -> file.getFileName().toString()).filter(name -> name.endsWith(".new")).toList();
+        }
     }
 }

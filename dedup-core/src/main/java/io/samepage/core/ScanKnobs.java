@@ -242,6 +242,30 @@ public final class ScanKnobs {
         return this;
     }
 
+    /**
+     * The knob called {@code name} as {@link #set} takes it and {@code /sys/kernel/mm/ksm} shows it: a
+     * number, or {@code none}/{@code scan-time} for {@code advisor_mode}.
+     *
+     * @throws DedupException {@link DedupException.Kind#INVALID_ARGUMENT} for an unknown name
+     */
+    public String get(String name) {
+        return switch (name) {
+            case "pages_to_scan" -> Integer.toString(pagesToScan);
+            case "sleep_millisecs" -> Long.toString(sleepMillis);
+            case "run" -> Integer.toString(run);
+            case "max_page_sharing" -> Integer.toString(maxPageSharing);
+            case "use_zero_pages" -> useZeroPages ? "1" : "0";
+            case "smart_scan" -> smartScan ? "1" : "0";
+            case "advisor_mode" -> advisorName();
+            case "advisor_max_cpu" -> Integer.toString(advisorMaxCpu);
+            case "advisor_target_scan_time" -> Long.toString(advisorTargetScanTimeSeconds);
+            case "advisor_min_pages_to_scan" -> Integer.toString(advisorMinPagesToScan);
+            case "advisor_max_pages_to_scan" -> Integer.toString(advisorMaxPagesToScan);
+            default -> throw new DedupException(Kind.INVALID_ARGUMENT, "'" + name + "' is not a knob; the knobs are "
+                    + String.join(", ", NAMES));
+        };
+    }
+
     private static AdvisorMode advisorModeNamed(String value) {
         return switch (value) {
             case "none" -> AdvisorMode.NONE;

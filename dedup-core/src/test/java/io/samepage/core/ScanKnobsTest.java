@@ -60,6 +60,24 @@ class ScanKnobsTest {
         assertEquals(16, knobs.maxPageSharing());
     }
 
+    @Test
+    void getShowsEachKnobAsSetTakesIt() {
+        ScanKnobs knobs = new ScanKnobs().pagesToScan(7).sleepMillis(8).run(0).maxPageSharing(9).useZeroPages(true)
+                .smartScan(false).advisorMaxCpu(10).advisorTargetScanTimeSeconds(11).advisorPagesToScanRange(12, 13);
+        ScanKnobs copy = new ScanKnobs();
+        for (String name : ScanKnobs.NAMES) {
+            copy.set(name, knobs.get(name));
+        }
+        for (String name : ScanKnobs.NAMES) {
+            assertEquals(knobs.get(name), copy.get(name), name);
+        }
+        assertEquals("7", knobs.get("pages_to_scan"));
+        assertEquals("1", knobs.get("use_zero_pages"));
+        assertEquals("none", knobs.get("advisor_mode"));
+        assertEquals("scan-time", knobs.advisorMode(AdvisorMode.SCAN_TIME).get("advisor_mode"));
+        assertRefused(() -> knobs.get("pages"), "'pages' is not a knob");
+    }
+
     private static void assertRefused(org.junit.jupiter.api.function.Executable change, String reason) {
         DedupException refused = assertThrows(DedupException.class, change);
         assertTrue(refused.getMessage().contains(reason), refused.getMessage());

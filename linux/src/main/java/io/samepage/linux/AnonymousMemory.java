@@ -41,7 +41,7 @@ public final class AnonymousMemory implements AutoCloseable {
         }
         // Safe: a new mapping at an address the kernel picks; no existing memory is touched, and the
         // result is checked against MAP_FAILED (-errno here) before it is used.
-        long address = Libc.mmap(0L, bytes, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS,
+        long address = Libc.mmap(0L, bytes, Abi.PROT_READ | Abi.PROT_WRITE, Abi.MAP_PRIVATE | Abi.MAP_ANONYMOUS,
                 -1, 0L);
         if (address < 0) {
             throw new IllegalStateException("mmap of " + bytes + " bytes failed: errno " + -address);
@@ -58,7 +58,7 @@ public final class AnonymousMemory implements AutoCloseable {
 
     /** Offers the whole mapping to kernel KSM ({@code MADV_MERGEABLE}). */
     public void adviseMergeable() {
-        advise(Libc.MADV_MERGEABLE, "MADV_MERGEABLE");
+        advise(Abi.MADV_MERGEABLE, "MADV_MERGEABLE");
     }
 
     /**
@@ -67,7 +67,7 @@ public final class AnonymousMemory implements AutoCloseable {
      * outside KSM's counters).
      */
     public void adviseNoHugePage() {
-        advise(Libc.MADV_NOHUGEPAGE, "MADV_NOHUGEPAGE");
+        advise(Abi.MADV_NOHUGEPAGE, "MADV_NOHUGEPAGE");
     }
 
     private void advise(int advice, String name) {
@@ -76,7 +76,7 @@ public final class AnonymousMemory implements AutoCloseable {
         int result = Libc.madvise(memory, advice);
         if (result != 0) {
             throw new IllegalStateException("madvise(" + name + ") failed: errno " + -result
-                    + (advice == Libc.MADV_MERGEABLE ? " (EINVAL: this kernel has no KSM)" : ""));
+                    + (advice == Abi.MADV_MERGEABLE ? " (EINVAL: this kernel has no KSM)" : ""));
         }
     }
 

@@ -18,7 +18,7 @@ public final class ClockTicks {
             return LINUX_USER_HZ;
         }
         // Safe: an int in, a long out; no memory crosses the boundary.
-        long ticks = Libc.sysconf(Libc.SC_CLK_TCK);
+        long ticks = Libc.sysconf(Abi.SC_CLK_TCK);
         return ticks > 0 ? ticks : LINUX_USER_HZ;
     }
 }

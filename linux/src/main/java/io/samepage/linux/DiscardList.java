@@ -125,10 +125,10 @@ public final class DiscardList {
         // in region's arena, so the downcall holds that arena for the call: the region stays
         // mapped, and a closed one throws here before the kernel sees an address. The advice only
         // drops page contents, it never unmaps. The pidfd names this process, so no other is touched.
-        long result = Libc.processMadvise(capture, SELF_PIDFD, iovecs, n, Libc.MADV_DONTNEED, 0);
+        long result = Libc.processMadvise(capture, SELF_PIDFD, iovecs, n, Abi.MADV_DONTNEED, 0);
         if (result < 0) {
             int errno = (int) -result;
-            if (errno == Libc.ENOSYS || errno == Libc.EINVAL || errno == Libc.EPERM) {
+            if (errno == Abi.ENOSYS || errno == Abi.EINVAL || errno == Abi.EPERM) {
                 batchRefused = true;
                 return 0;
             }

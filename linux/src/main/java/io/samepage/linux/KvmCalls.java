@@ -35,9 +35,9 @@ public final class KvmCalls {
     public static final int EXIT_MEMORY_FAULT = 39;
 
     /** {@code errno} of a KVM_RUN that could not resolve a guest access through the host mapping. */
-    public static final int EFAULT = Libc.EFAULT;
+    public static final int EFAULT = Abi.EFAULT;
     /** {@code errno} of a KVM_RUN that a signal interrupted before the guest exited. */
-    public static final int EINTR = Libc.EINTR;
+    public static final int EINTR = Abi.EINTR;
 
     private static final long GET_API_VERSION = 0xAE00L;          // _IO(KVMIO, 0x00)
     private static final long CREATE_VM = 0xAE01L;                // _IO(KVMIO, 0x01)
@@ -83,7 +83,7 @@ public final class KvmCalls {
     public static int open(String path) {
         try (Arena arena = Arena.ofConfined()) {
             // Safe: a NUL-terminated copy of path, alive for the call.
-            return Libc.open(arena.allocateFrom(path), Libc.O_RDWR | Libc.O_CLOEXEC);
+            return Libc.open(arena.allocateFrom(path), Abi.O_RDWR | Abi.O_CLOEXEC);
         }
     }
 
@@ -200,7 +200,7 @@ public final class KvmCalls {
      */
     public static KvmRunPage mapRunPage(int vcpuFd, int size, Arena arena) {
         // Safe: a null hint never replaces a mapping; the result is checked before any use.
-        long address = Libc.mmap(0L, size, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED, vcpuFd, 0L);
+        long address = Libc.mmap(0L, size, Abi.PROT_READ | Abi.PROT_WRITE, Abi.MAP_SHARED, vcpuFd, 0L);
         if (address < 0) {
             return null;
         }

@@ -12,10 +12,8 @@ import java.lang.foreign.SymbolLookup;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.VarHandle;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
@@ -28,61 +26,16 @@ import java.util.concurrent.ConcurrentHashMap;
  * caller in this package says why at its call site; what a wrapper requires of its caller is written
  * beside its downcall. Nothing outside this package may call them.
  *
- * <p>Shapes. Memory that Java allocated, or that must stay mapped while the kernel works on it, is
- * passed as a segment ({@code ADDRESS}): the downcall keeps the segment's arena alive while it runs, so
- * a concurrent close fails instead of freeing or unmapping memory under the kernel ({@code madvise},
- * which advises exactly its segment; {@code process_madvise}'s and {@code process_vm_readv}'s iovecs;
- * buffers). Mappings that a caller made itself and tracks by number are passed and returned as
- * {@code long} ({@code mmap}, {@code munmap}, {@code mprotect}, {@code mincore}'s range): on the
- * 64-bit ABIs bound here a pointer and a long travel in the same registers. {@code ioctl} is bound
- * in both shapes, because its third argument is a pointer for some requests and a number for others.
- *
- * <p>Availability. Each function is bound the first time a caller asks for it, so a process links only
- * what it calls. Outside Linux on a 64-bit architecture with the generic constants below (x86-64,
- * AArch64, RISC-V 64) only {@code isatty}, the same everywhere, is bound. Every binding may be null: a
- * symbol this C library lacks ({@code pidfd_open} and {@code process_madvise} before glibc 2.36)
- * leaves only its own binding out, native access denied leaves all of them out. Each caller asks
- * {@link #bound} or {@link #unavailable} for exactly the functions it calls.
- *
- * <p>Thread safe. Wrappers use the calling thread's errno capture buffer, allocated on its first call;
- * {@code process_madvise} and {@code process_vm_readv} take the caller's own ({@link #newCapture}),
- * so the loops that call them look nothing up per call.
+ * <p>Bindings are made only on the ABI {@link Abi} describes, whose constants callers use. Shapes (a segment where memory must outlive the call, a {@code long} for a caller's own mappings),
+ * availability (each function bound on first use, and each may be missing, for a reason recorded for
+ * {@link #unavailable}) and thread safety (the calling thread's errno buffer, or the caller's own from
+ * {@link #newCapture}) are the package documentation's.
  */
 // Restricted FFM methods are this package's purpose; each caller says why its arguments are safe.
 @SuppressWarnings("restricted")
 final class Libc {
 
-    static final int PROT_NONE = 0x0;
-    static final int PROT_READ = 0x1;
-    static final int PROT_WRITE = 0x2;
-    static final int MAP_SHARED = 0x01;
-    static final int MAP_PRIVATE = 0x02;
-    static final int MAP_FIXED = 0x10;
-    static final int MAP_ANONYMOUS = 0x20;
-    static final int MAP_NORESERVE = 0x4000;
-    static final int O_RDONLY = 0x0;
-    static final int O_RDWR = 0x2;
-    static final int O_CLOEXEC = 0x80000;
-    /** include/uapi/asm-generic/mman-common.h */
-    static final int MADV_DONTNEED = 4;
-    static final int MADV_MERGEABLE = 12;
-    static final int MADV_HUGEPAGE = 14;
-    static final int MADV_NOHUGEPAGE = 15;
-    static final int POSIX_FADV_DONTNEED = 4;
-    /** {@code _SC_CLK_TCK} in glibc's and musl's {@code unistd.h} (Linux). */
-    static final int SC_CLK_TCK = 2;
-    static final int EPERM = 1;
-    static final int EINTR = 4;
-    static final int ENOMEM = 12;
-    static final int EFAULT = 14;
-    static final int EINVAL = 22;
-    static final int ENOSYS = 38;
-
     private static final long MAP_FAILED = -1L;
-    private static final Set<String> ARCHS = Set.of("amd64", "x86_64", "aarch64", "riscv64");
-    private static final String OS = System.getProperty("os.name", "").toLowerCase(Locale.ROOT);
-    private static final String ARCH = System.getProperty("os.arch", "").toLowerCase(Locale.ROOT);
-    private static final boolean GENERIC_LINUX_64 = OS.startsWith("linux") && ARCHS.contains(ARCH);
 
     private static final Linker.Option VARIADIC_AFTER_2 = Linker.Option.firstVariadicArg(2);
     private static final ValueLayout I = ValueLayout.JAVA_INT;
@@ -152,6 +105,13 @@ final class Libc {
     private static final class ProcessVmReadv {
         static final MethodHandle H = linux("process_vm_readv", of(L, I, A, L, A, L, L));
     }
+    // int socket(int domain, int type, int protocol); int bind(int fd, const struct sockaddr *a, socklen_t n)
+    private static final class Socket { static final MethodHandle H = linux("socket", of(I, I, I, I)); }
+    private static final class Bind { static final MethodHandle H = linux("bind", of(I, I, A, I)); }
+    // ssize_t sendto(int fd, const void *b, size_t n, int flags, const struct sockaddr *to, socklen_t tolen);
+    // ssize_t recv(int fd, void *b, size_t n, int flags)
+    private static final class Sendto { static final MethodHandle H = linux("sendto", of(L, I, A, L, I, A, I)); }
+    private static final class Recv { static final MethodHandle H = linux("recv", of(L, I, A, L, I)); }
     // int isatty(int fd): 1 or 0, the same on every C library, so it is bound on every platform.
     private static final class Isatty { static final MethodHandle H = bind("isatty", of(I, I)); }
 
@@ -381,8 +341,7 @@ final class Libc {
             // Safe when iovecs holds count iovecs, each naming a range of a mapping the caller owns.
             // The downcall holds iovecs' arena open for the call: callers allocate it in the arena of
             // the memory it names, so that memory stays mapped while the kernel works on it.
-            long advised = (long) ProcessMadvise.H.invokeExact(capture, pidfd, iovecs, count, advice, flags);
-            return advised == -1 ? -errno(capture) : advised;
+            return result(capture, (long) ProcessMadvise.H.invokeExact(capture, pidfd, iovecs, count, advice, flags));
         } catch (Throwable t) {
             throw failed("process_madvise", t);
         }
@@ -395,11 +354,53 @@ final class Libc {
             // Safe when the local iovecs name memory the caller owns and keeps alive for the call (the
             // kernel writes there); the remote side is read in another address space and a bad address
             // gives EFAULT, never a fault here.
-            long copied = (long) ProcessVmReadv.H.invokeExact(capture, pid, local, localCount, remote, remoteCount,
-                    flags);
-            return copied == -1 ? -errno(capture) : copied;
+            return result(capture, (long) ProcessVmReadv.H.invokeExact(capture, pid, local, localCount, remote,
+                    remoteCount, flags));
         } catch (Throwable t) {
             throw failed("process_vm_readv", t);
+        }
+    }
+
+    static int socket(int domain, int type, int protocol) {
+        MemorySegment capture = Errno.PER_THREAD.get();
+        try {
+            // Safe: three integers in, a new descriptor out, which the caller owns.
+            return result(capture, (int) Socket.H.invokeExact(capture, domain, type, protocol));
+        } catch (Throwable t) {
+            throw failed("socket", t);
+        }
+    }
+
+    static int bind(int fd, MemorySegment address) {
+        MemorySegment capture = Errno.PER_THREAD.get();
+        try {
+            // Safe when address is a sockaddr of its own byteSize (the length passed), alive for the call.
+            return result(capture, (int) Bind.H.invokeExact(capture, fd, address, (int) address.byteSize()));
+        } catch (Throwable t) {
+            throw failed("bind", t);
+        }
+    }
+
+    /** Bytes sent, or {@code -errno}. */
+    static long sendto(int fd, MemorySegment message, int flags, MemorySegment to) {
+        MemorySegment capture = Errno.PER_THREAD.get();
+        try {
+            // Safe: the kernel reads message and to, each exactly its segment's byteSize, alive for the call.
+            return result(capture, (long) Sendto.H.invokeExact(capture, fd, message, message.byteSize(), flags, to,
+                    (int) to.byteSize()));
+        } catch (Throwable t) {
+            throw failed("sendto", t);
+        }
+    }
+
+    /** Bytes received, or {@code -errno}. */
+    static long recv(int fd, MemorySegment buffer, int flags) {
+        MemorySegment capture = Errno.PER_THREAD.get();
+        try {
+            // Safe: the kernel writes at most buffer's byteSize into it, alive for the call.
+            return result(capture, (long) Recv.H.invokeExact(capture, fd, buffer, buffer.byteSize(), flags));
+        } catch (Throwable t) {
+            throw failed("recv", t);
         }
     }
 
@@ -424,6 +425,10 @@ final class Libc {
             case "pidfd_open" -> PidfdOpen.H;
             case "process_madvise" -> ProcessMadvise.H;
             case "process_vm_readv" -> ProcessVmReadv.H;
+            case "socket" -> Socket.H;
+            case "bind" -> Bind.H;
+            case "sendto" -> Sendto.H;
+            case "recv" -> Recv.H;
             case "isatty" -> Isatty.H;
             default -> throw new IllegalArgumentException("Libc binds no function named " + function);
         };
@@ -434,6 +439,10 @@ final class Libc {
     }
 
     private static int result(MemorySegment capture, int returned) {
+        return returned == -1 ? -errno(capture) : returned;
+    }
+
+    private static long result(MemorySegment capture, long returned) {
         return returned == -1 ? -errno(capture) : returned;
     }
 
@@ -458,8 +467,8 @@ final class Libc {
     }
 
     private static MethodHandle linuxNoErrno(String name, FunctionDescriptor shape, Linker.Option... options) {
-        if (!GENERIC_LINUX_64) {
-            return unbound(name, "Linux on x86-64, AArch64 or RISC-V 64, not " + OS + "/" + ARCH);
+        if (!Abi.GENERIC_LINUX_64) {
+            return unbound(name, "Linux on x86-64, AArch64 or RISC-V 64, not " + Abi.OS + "/" + Abi.ARCH);
         }
         return bind(name, shape, options);
     }
@@ -467,7 +476,7 @@ final class Libc {
     /** Null, with the reason recorded, where the symbol is missing or linking is refused. */
     private static MethodHandle bind(String name, FunctionDescriptor shape, Linker.Option... options) {
         if (LINKER == null) {
-            return unbound(name, "a native linker, which this JDK lacks on " + OS + "/" + ARCH);
+            return unbound(name, "a native linker, which this JDK lacks on " + Abi.OS + "/" + Abi.ARCH);
         }
         try {
             SymbolLookup libc = LINKER.defaultLookup();

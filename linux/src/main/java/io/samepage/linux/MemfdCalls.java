@@ -72,8 +72,8 @@ public final class MemfdCalls {
      */
     public static MemorySegment reserve(long bytes, Arena arena) {
         // Safe: a null hint never replaces an existing mapping.
-        long address = Libc.mmap(0L, bytes, Libc.PROT_NONE,
-                Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE, -1, 0L);
+        long address = Libc.mmap(0L, bytes, Abi.PROT_NONE,
+                Abi.MAP_PRIVATE | Abi.MAP_ANONYMOUS | Abi.MAP_NORESERVE, -1, 0L);
         return address < 0 ? null : owned(address, bytes, arena);
     }
 
@@ -83,7 +83,7 @@ public final class MemfdCalls {
      */
     public static MemorySegment mapWindow(int fd, long bytes, Arena arena) {
         // Safe: a null hint never replaces an existing mapping; bytes is the memfd's size.
-        long address = Libc.mmap(0L, bytes, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED, fd, 0L);
+        long address = Libc.mmap(0L, bytes, Abi.PROT_READ | Abi.PROT_WRITE, Abi.MAP_SHARED, fd, 0L);
         return address < 0 ? null : owned(address, bytes, arena);
     }
 
@@ -96,10 +96,10 @@ public final class MemfdCalls {
      */
     public static int map(MemorySegment range, long offset, long length, int fd, long fileOffset, boolean writable) {
         long address = pagesAddress(range, offset, length);
-        int prot = writable ? Libc.PROT_READ | Libc.PROT_WRITE : Libc.PROT_READ;
+        int prot = writable ? Abi.PROT_READ | Abi.PROT_WRITE : Abi.PROT_READ;
         // Safe: with MAP_FIXED the kernel replaces the pages at address, which pagesAddress proved are
         // pages of a live reservation of ours; nothing else of this process can be mapped there.
-        long mapped = Libc.mmap(address, length, prot, Libc.MAP_SHARED | Libc.MAP_FIXED, fd, fileOffset);
+        long mapped = Libc.mmap(address, length, prot, Abi.MAP_SHARED | Abi.MAP_FIXED, fd, fileOffset);
         return mapped < 0 ? (int) mapped : 0;
     }
 
@@ -107,7 +107,7 @@ public final class MemfdCalls {
     public static int protect(MemorySegment range, long offset, boolean writable) {
         long address = pagesAddress(range, offset, PAGE);
         // Safe: one page of a live reservation of ours; the caller stops writing it from Java first.
-        return Libc.mprotect(address, PAGE, writable ? Libc.PROT_READ | Libc.PROT_WRITE : Libc.PROT_READ);
+        return Libc.mprotect(address, PAGE, writable ? Abi.PROT_READ | Abi.PROT_WRITE : Abi.PROT_READ);
     }
 
     /** Frees the memory behind {@code [offset, + length)} of the memfd; the file keeps its size. */

@@ -55,13 +55,13 @@ public final class NativeMemory {
         }
         // Safe: a null hint never replaces an existing mapping; fd -1 and offset 0 as MAP_ANONYMOUS
         // requires; the result is checked for MAP_FAILED (-errno here) before anything dereferences it.
-        long address = Libc.mmap(0L, bytes, Libc.PROT_READ | Libc.PROT_WRITE,
-                Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE, -1, 0L);
+        long address = Libc.mmap(0L, bytes, Abi.PROT_READ | Abi.PROT_WRITE,
+                Abi.MAP_PRIVATE | Abi.MAP_ANONYMOUS | Abi.MAP_NORESERVE, -1, 0L);
         if (address < 0) {
             int errno = (int) -address;
             throw new IllegalStateException("mmap of " + bytes + " bytes (" + (bytes >>> 20)
                     + " MiB) for the frame pool failed with errno " + errno + ": "
-                    + (errno == Libc.ENOMEM ? "ENOMEM, the address space or vm.max_map_count is exhausted; "
+                    + (errno == Abi.ENOMEM ? "ENOMEM, the address space or vm.max_map_count is exhausted; "
                     + "configure a smaller pool" : "see mmap(2)"));
         }
         // Safe: the kernel just mapped exactly [address, address + bytes) for this process, and the
@@ -89,7 +89,7 @@ public final class NativeMemory {
         MemorySegment range = region.asSlice(offset, bytes);
         // Safe: range is a bounds-checked slice of a live mapping from reserve(), page aligned; the
         // downcall keeps its arena open for the call, so it never touches memory the region lost.
-        int result = Libc.madvise(range, Libc.MADV_DONTNEED);
+        int result = Libc.madvise(range, Abi.MADV_DONTNEED);
         if (result != 0) {
             throw new IllegalStateException("madvise(MADV_DONTNEED) of " + bytes + " bytes at offset " + offset
                     + " failed with errno " + -result + "; see madvise(2)");

@@ -44,7 +44,7 @@ public final class PageCache {
         try {
             // Safe: fd is open until the finally below; offset 0 and length 0 mean "the whole file", and
             // the call only changes what the kernel caches, never the file or this process's memory.
-            int result = Libc.posixFadvise(fd, 0L, 0L, Libc.POSIX_FADV_DONTNEED);
+            int result = Libc.posixFadvise(fd, 0L, 0L, Abi.POSIX_FADV_DONTNEED);
             if (result != 0) {
                 throw new IllegalStateException("posix_fadvise(" + file + ", DONTNEED) failed with error " + -result);
             }
@@ -71,7 +71,7 @@ public final class PageCache {
             MemorySegment vector = arena.allocate(pages);
             // Safe: a null hint never replaces an existing mapping; read-only and shared, so it can
             // neither change the file nor take private memory; the result is checked before use.
-            long mapping = Libc.mmap(0L, length, Libc.PROT_READ, Libc.MAP_SHARED, fd, 0L);
+            long mapping = Libc.mmap(0L, length, Abi.PROT_READ, Abi.MAP_SHARED, fd, 0L);
             if (mapping < 0) {
                 throw new IllegalStateException("mmap of " + file + " failed with errno " + -mapping);
             }
@@ -106,7 +106,7 @@ public final class PageCache {
         try (Arena arena = Arena.ofConfined()) {
             // Safe: path is a NUL-terminated copy in an arena that outlives the call; read-only, so the
             // file cannot change, and close-on-exec, so no child process inherits the descriptor.
-            fd = Libc.open(arena.allocateFrom(file.toString()), Libc.O_RDONLY | Libc.O_CLOEXEC);
+            fd = Libc.open(arena.allocateFrom(file.toString()), Abi.O_RDONLY | Abi.O_CLOEXEC);
         }
         if (fd < 0) {
             throw new IllegalStateException("cannot open " + file + ": errno " + -fd);

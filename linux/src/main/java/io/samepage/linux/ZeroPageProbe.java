@@ -83,7 +83,7 @@ public final class ZeroPageProbe {
         try {
             // Safe: a null hint never replaces an existing mapping; read-only, private, anonymous, no
             // reserve: nothing is committed until read, and the result is checked before any use.
-            base = Libc.mmap(0L, SPAN, Libc.PROT_READ, Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE,
+            base = Libc.mmap(0L, SPAN, Abi.PROT_READ, Abi.MAP_PRIVATE | Abi.MAP_ANONYMOUS | Abi.MAP_NORESERVE,
                     -1, 0L);
         } catch (IllegalStateException e) {
             return NONE;
@@ -100,9 +100,9 @@ public final class ZeroPageProbe {
             // after the last access; every offset read is inside it.
             MemorySegment memory = MemorySegment.ofAddress(base).reinterpret(SPAN);
             // Safe: both ranges lie inside the mapping; madvise only changes how it is backed.
-            int advised = Libc.madvise(memory.asSlice(small - base, 2 * PAGE), Libc.MADV_NOHUGEPAGE);
+            int advised = Libc.madvise(memory.asSlice(small - base, 2 * PAGE), Abi.MADV_NOHUGEPAGE);
             if (tryHuge) {
-                advised |= Libc.madvise(memory.asSlice(huge - base, HUGE), Libc.MADV_HUGEPAGE);
+                advised |= Libc.madvise(memory.asSlice(huge - base, HUGE), Abi.MADV_HUGEPAGE);
             }
             if (advised != 0) {
                 return NONE;

@@ -17,7 +17,10 @@
  *       {@code getpagesize}: every mapping the package makes, and the 4 KiB page check;</li>
  *   <li>{@code pidfd_open}, {@code process_madvise}: the frame pool's batched discard;
  *       {@code process_vm_readv}: host mode's reads;</li>
- *   <li>{@code posix_fadvise}, {@code sysconf}, {@code isatty}: the page cache, clock ticks, terminals.</li>
+ *   <li>{@code posix_fadvise}, {@code sysconf}, {@code isatty}: the page cache, clock ticks, terminals;</li>
+ *   <li>{@code socket}, {@code bind}, {@code sendto}, {@code recv}: Unix datagram sockets
+ *       ({@link io.samepage.linux.UnixDatagram}), which the JDK lacks, for systemd's readiness
+ *       notification ({@link io.samepage.linux.SystemdNotify}).</li>
  * </ul>
  *
  * <p>Each wrapper returns the call's result or {@code -errno}, with errno captured by the linker as the
@@ -39,7 +42,7 @@
  * <p>Each function is bound the first time a caller asks for it, so a process links only what it
  * calls. Every binding may be missing, each for its own reason, recorded for the caller's message: the
  * platform (all but {@code isatty} need Linux on x86-64, AArch64 or RISC-V 64, whose {@code mmap},
- * {@code open} and {@code madvise} constants {@code Libc} holds), a symbol this C library lacks
+ * {@code open} and {@code madvise} constants {@code Abi} holds), a symbol this C library lacks
  * ({@code pidfd_open} and {@code process_madvise} before glibc 2.36: only the batched discard falls
  * back), or native access denied (all of them). Each class asks for exactly the functions it calls
  * and keeps its own fallback, below.

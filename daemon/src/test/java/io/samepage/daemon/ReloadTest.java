@@ -1,0 +1,96 @@
+package io.samepage.daemon;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@link Daemon#reload}: a new config's knobs and estimate interval apply to the running daemon, a knob
+ * left out goes back to its default, and a change that needs a restart, or a knob the engine refuses,
+ * changes nothing at all.
+ */
+class ReloadTest {
+
+    private static final int PAGE = 4096;
+
+    @TempDir
+    Path dir;
+
+    private List<String> base;
+
+    @BeforeEach
+    void writeDumps() throws IOException {
+        SplittableRandom random = new SplittableRandom(5);
+        byte[] page = new byte[PAGE];
+        random.nextBytes(page);
+        byte[] dump = new byte[8 * PAGE];
+        for (int p = 0; p < 8; p++) {
+            System.arraycopy(page, 0, dump, p * PAGE, PAGE);
+        }
+        Files.write(dir.resolve("vm0.img"), dump);
+        base = List.of("source=" + dir.resolve("vm0.img"), "counters_file=" + dir.resolve("counters"));
+    }
+
+    private DaemonConfig config(String... more) {
+        List<String> lines = new ArrayList<>(base);
+        lines.addAll(List.of(more));
+        return DaemonConfig.parse("samepage.conf", lines);
+    }
+
+    private Daemon launch(DaemonConfig config) {
+        return Daemon.launch(config.applyTo(new Daemon.Context().noticeHandler(_ -> { })));
+    }
+
+    @Test
+    void knobsAndTheEstimateIntervalChangeLiveAndAKnobLeftOutReturnsToItsDefault() {
+        try (Daemon daemon = launch(config("pages_to_scan=1000", "sleep_millisecs=1", "smart_scan=0"))) {
+            assertEquals("pages_to_scan 1000 -> 500, sleep_millisecs 1 -> 5, smart_scan 0 -> 1, "
+                    + "estimate_interval_seconds 60 -> 5 (no live source to re-read)",
+                    daemon.reload(config("pages_to_scan=500", "sleep_millisecs=5", "estimate_interval_seconds=5")));
+            assertEquals(500, daemon.engine().knobs().pagesToScan());
+            assertEquals(5, daemon.engine().knobs().sleepMillis());
+            assertEquals(true, daemon.engine().knobs().smartScan());
+            assertEquals("nothing changed",
+                    daemon.reload(config("pages_to_scan=500", "sleep_millisecs=5", "estimate_interval_seconds=5")));
+        }
+    }
+
+    @Test
+    void aChangeThatNeedsARestartIsRefusedAndChangesNothing() throws IOException {
+        Files.copy(dir.resolve("vm0.img"), dir.resolve("vm1.img"));
+        try (Daemon daemon = launch(config("pages_to_scan=1000"))) {
+            DaemonException refused = assertThrows(DaemonException.class, () -> daemon.reload(config(
+                    "pages_to_scan=7", "source=" + dir.resolve("vm1.img"), "metrics_port=9")));
+            assertEquals(DaemonException.Kind.CONFIG, refused.kind());
+            assertEquals("source, metrics_port changed: they take effect only with a restart", refused.getMessage());
+            assertEquals(1000, daemon.engine().knobs().pagesToScan());
+        }
+    }
+
+    @Test
+    void aKnobTheEngineRefusesNowRollsBackTheWholeReload() throws InterruptedException {
+        try (Daemon daemon = launch(config("pages_to_scan=1000", "sleep_millisecs=1"))) {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (daemon.engine().counters().pagesShared() == 0 && System.nanoTime() - deadline < 0) {
+                Thread.sleep(10);
+            }
+            DaemonException refused = assertThrows(DaemonException.class,
+                    () -> daemon.reload(config("pages_to_scan=1000", "sleep_millisecs=9", "max_page_sharing=3")));
+            assertEquals(DaemonException.Kind.CONFIG, refused.kind());
+            assertEquals("max_page_sharing cannot change while 1 frames are shared; unmerge first (run=2), then set it",
+                    refused.getMessage());
+            assertEquals(1, daemon.engine().knobs().sleepMillis(), "the knob set before the refusal is restored");
+            assertEquals(256, daemon.engine().knobs().maxPageSharing());
+        }
+    }
+}
