@@ -12,8 +12,9 @@ import java.util.function.Supplier;
 
 /**
  * Serves {@code /metrics} in Prometheus' text exposition format 0.0.4 with the JDK's HTTP server, one
- * thread, on loopback only. {@code GET} and {@code HEAD} of {@code /metrics} are answered; any other
- * method there is refused with 405 and {@code Allow: GET, HEAD}; any other path is 404. What it serves comes from {@code body}, called once per {@code GET} or {@code HEAD}.
+ * thread, on loopback unless told another address. {@code GET} and {@code HEAD} of {@code /metrics} are
+ * answered; any other method there is refused with 405 and {@code Allow: GET, HEAD}; any other path is
+ * 404. What it serves comes from {@code body}, called once per {@code GET} or {@code HEAD}.
  *
  * <p>Prometheus' own {@code prometheus-metrics-exporter-httpserver} 1.10.0 is not used: it does not resolve
  * from Maven Central (its dependency {@code prometheus-metrics-annotations:jar:1.10.0} is absent), and it
@@ -38,13 +39,21 @@ public final class MetricsServer implements AutoCloseable {
      * @throws DaemonException {@link Kind#METRICS_PORT} if the port cannot be bound
      */
     public static MetricsServer start(int port, Supplier<String> body) {
-        InetAddress address = InetAddress.getLoopbackAddress();
+        return start(InetAddress.getLoopbackAddress(), port, body);
+    }
+
+    /**
+     * Binds {@code address:port} (port 0: any free port) and starts serving.
+     *
+     * @throws DaemonException {@link Kind#METRICS_PORT} if the address and port cannot be bound
+     */
+    public static MetricsServer start(InetAddress address, int port, Supplier<String> body) {
         HttpServer server;
         try {
             server = HttpServer.create(new InetSocketAddress(address, port), 8);
         } catch (IOException e) {
             throw new DaemonException(Kind.METRICS_PORT, "metrics_port " + port + ": cannot listen on "
-                    + address.getHostAddress() + ":" + port + " (" + e.getMessage() + ")", e);
+                    + hostPort(address, port) + " (" + e.getMessage() + ")", e);
         }
         server.createContext("/", exchange -> {
             try (exchange) {
@@ -77,6 +86,11 @@ public final class MetricsServer implements AutoCloseable {
         }
     }
 
+    /** The address it listens on. */
+    public InetAddress address() {
+        return server.getAddress().getAddress();
+    }
+
     /** The port it listens on (the bound one when started with 0). */
     public int port() {
         return server.getAddress().getPort();
@@ -86,5 +100,10 @@ public final class MetricsServer implements AutoCloseable {
     @Override
     public void close() {
         server.stop(0);
+    }
+
+    private static String hostPort(InetAddress address, int port) {
+        String host = address.getHostAddress();
+        return (host.indexOf(':') >= 0 ? "[" + host + "]" : host) + ":" + port;
     }
 }

@@ -2,6 +2,7 @@ package io.samepage.daemon;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.samepage.core.DedupEngine;
@@ -10,6 +11,9 @@ import io.samepage.core.EngineCounters;
 import io.samepage.core.Guest;
 import io.samepage.core.GuestCounters;
 import io.samepage.core.MergeDomain;
+import java.net.ConnectException;
+import java.net.InetAddress;
+import java.net.Socket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -146,12 +150,13 @@ class MetricsServerTest {
 
     @Test
     void getServesTheTextFormatAndHeadTheSameHeadersWithoutABody() throws Exception {
+        String textFormat = "text/plain; version=0.0.4; charset=utf-8";
         HttpResponse<String> got = get("/metrics");
         assertEquals(200, got.statusCode());
-        assertEquals("text/plain; version=0.0.4; charset=utf-8", got.headers().firstValue("Content-Type").orElseThrow());
+        assertEquals(textFormat, got.headers().firstValue("Content-Type").orElseThrow());
         HttpResponse<String> head = send("HEAD", "/metrics");
         assertEquals(200, head.statusCode());
-        assertEquals("text/plain; version=0.0.4; charset=utf-8", head.headers().firstValue("Content-Type").orElseThrow());
+        assertEquals(textFormat, head.headers().firstValue("Content-Type").orElseThrow());
         assertEquals("", head.body());
     }
 
@@ -170,6 +175,35 @@ class MetricsServerTest {
             assertEquals(405, refused.statusCode(), method);
             assertEquals("GET, HEAD", refused.headers().firstValue("Allow").orElse(null), method);
         }
+    }
+
+    @Test
+    void byDefaultItListensOnLoopbackOnly() {
+        assertEquals(InetAddress.getLoopbackAddress(), server.address());
+    }
+
+    @Test
+    void itListensOnTheAddressItIsGivenAndOnNoOther() throws Exception {
+        InetAddress other = InetAddress.ofLiteral("127.0.0.2");
+        try (MetricsServer elsewhere = MetricsServer.start(other, 0, () -> "samepage_guests 2.0\n")) {
+            assertEquals(other, elsewhere.address());
+            HttpResponse<String> there = client.send(HttpRequest.newBuilder(
+                    URI.create("http://127.0.0.2:" + elsewhere.port() + "/metrics")).GET().build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertEquals(200, there.statusCode());
+            assertEquals("samepage_guests 2.0\n", there.body());
+            assertThrows(ConnectException.class, () -> new Socket(InetAddress.getLoopbackAddress(),
+                    elsewhere.port()).close(), "nothing listens on 127.0.0.1:" + elsewhere.port());
+        }
+    }
+
+    @Test
+    void anAddressThatCannotBeBoundIsRefusedNamingItAndThePort() {
+        DaemonException refused = assertThrows(DaemonException.class,
+                () -> MetricsServer.start(InetAddress.ofLiteral("192.0.2.1"), 9464, () -> ""));
+        assertEquals(DaemonException.Kind.METRICS_PORT, refused.kind());
+        assertTrue(refused.getMessage().startsWith("metrics_port 9464: cannot listen on 192.0.2.1:9464 ("),
+                refused.getMessage());
     }
 
     private HttpResponse<String> get(String path) throws Exception {
