@@ -10,6 +10,9 @@ module io.samepage.daemon {
     requires transitive io.samepage.host;
     requires jdk.httpserver;
     requires io.samepage.linux;
+    requires io.prometheus.metrics.core; // automatic modules (Automatic-Module-Name), as are the two below
+    requires io.prometheus.metrics.model;
+    requires io.prometheus.writer.text; // prometheus-metrics-exposition-textformats
 
     exports io.samepage.daemon;
 }

@@ -1,34 +1,100 @@
 package io.samepage.daemon;
 
+import io.prometheus.metrics.core.metrics.CounterWithCallback;
+import io.prometheus.metrics.core.metrics.GaugeWithCallback;
+import io.prometheus.metrics.core.metrics.Info;
+import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.samepage.core.DedupEngine;
 import io.samepage.core.EngineCounters;
 import io.samepage.core.Guest;
 import io.samepage.core.GuestCounters;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.function.ToLongFunction;
 
 /**
- * What the daemon publishes: the counter values by {@link CountersFile} id, and the Prometheus text of
- * {@code /metrics} (every engine counter as {@code samepage_NAME}, per-guest counters with a
- * {@code guest} label, and process info). It also holds the one map from the engine's counters to
- * Linux KSM's names ({@link #ksmCounters}), which the CLI's reports use too.
+ * What the daemon publishes: the counter values by {@link CountersFile} id, and {@code /metrics}, a
+ * registry of Prometheus' client library ({@code prometheus-metrics-core}) written in the text format by
+ * its {@code prometheus-metrics-exposition-textformats}. It also holds the one map from the engine's
+ * counters to Linux KSM's names ({@link #ksmCounters}), which the CLI's reports use too.
  *
- * <p>Thread safety: safe from any thread; each call takes a fresh snapshot of the engine.
+ * <p>Each metric is a callback, read at scrape time from one snapshot of the engine's counters and of
+ * each guest's, so a scrape's values agree as a counters-file update's do. Names keep KSM's
+ * vocabulary under Prometheus' conventions: {@code samepage_} and the sysfs name, a counter (a value
+ * that only grows: {@code full_scans}, {@code pages_scanned}, {@code pages_skipped}) ends in
+ * {@code _total}, a figure in bytes ends in {@code _bytes}, and no gauge ends in {@code _total} (KSM's
+ * {@code pages_total} is {@code samepage_pages}). docs/daemon.md lists them, and the names they replaced.
+ *
+ * <p>Thread safety: safe from any thread; a scrape holds this object's lock.
  */
 public final class DaemonMetrics {
 
-    private static final Map<String, String> GUEST_HELP = Map.of(
-            "pages_total", "guest pages (its size / 4 KiB)",
-            "merging_pages", "pages mapping a shared frame (ksm_merging_pages)",
-            "zero_pages", "pages mapped to the zero frame (ksm_zero_pages)",
-            "profit", "bytes saved net of this guest's metadata (ksm_process_profit)");
+    /** The {@code Content-Type} of {@link #prometheusText()}. */
+    static final String CONTENT_TYPE = PrometheusTextFormatWriter.CONTENT_TYPE;
+
+    private static final PrometheusTextFormatWriter TEXT = PrometheusTextFormatWriter.create();
 
     private final DedupEngine engine;
-    private final long startMillis;
+    private final PrometheusRegistry registry = new PrometheusRegistry();
+    private EngineCounters scraped;
+    private List<GuestCounters> scrapedGuests;
 
     DaemonMetrics(DedupEngine engine, long startMillis) {
         this.engine = engine;
-        this.startMillis = startMillis;
+        engineGauge("samepage_pages_shared", "KSM's pages_shared: frames in the stable index, each duplicate "
+                + "of a chain counted", EngineCounters::pagesShared);
+        engineGauge("samepage_pages_sharing", "KSM's pages_sharing: guest pages mapping a shared frame beyond "
+                + "its first mapper", EngineCounters::pagesSharing);
+        engineGauge("samepage_pages_unshared", "KSM's pages_unshared: pages in the unstable index, unchanged "
+                + "since their last visit, no twin found", EngineCounters::pagesUnshared);
+        engineGauge("samepage_pages_volatile", "KSM's pages_volatile: tracked pages that changed since their "
+                + "last visit or were visited once", EngineCounters::pagesVolatile);
+        engineCounter("samepage_full_scans_total", "KSM's full_scans: completed passes over every guest page",
+                EngineCounters::fullScans);
+        engineCounter("samepage_pages_scanned_total", "KSM's pages_scanned: guest pages the scanner visited",
+                EngineCounters::pagesScanned);
+        engineCounter("samepage_pages_skipped_total", "KSM's pages_skipped: visits that smart_scan skipped",
+                EngineCounters::pagesSkipped);
+        engineGauge("samepage_ksm_zero_pages", "KSM's ksm_zero_pages: pages mapped to the zero frame "
+                + "(use_zero_pages)", EngineCounters::ksmZeroPages);
+        engineGauge("samepage_stable_node_chains", "KSM's stable_node_chains: contents held by more than one "
+                + "stable frame", EngineCounters::stableNodeChains);
+        engineGauge("samepage_stable_node_dups", "KSM's stable_node_dups: the frames of those contents",
+                EngineCounters::stableNodeDups);
+        engineGauge("samepage_general_profit_bytes", "KSM's general_profit: bytes saved net of metadata, "
+                + "(pages_sharing + ksm_zero_pages) * 4096 - metadata", EngineCounters::generalProfit);
+        engineGauge("samepage_pages", "guest pages of all live guests (their sizes / 4 KiB)",
+                EngineCounters::pagesTotal);
+        engineGauge("samepage_metadata_bytes", "the engine's metadata: per-frame and per-page arrays, index "
+                + "tables, locks", EngineCounters::metadataBytes);
+        engineGauge("samepage_frames_in_use", "host frames allocated, zero frames included",
+                EngineCounters::framesInUse);
+        GaugeWithCallback.builder().name("samepage_guests").help("guests of the daemon's engine")
+                .callback(cb -> cb.call(scrapedGuests.size())).register(registry);
+        guestGauge("samepage_guest_pages", "the guest's pages (its size / 4 KiB)", GuestCounters::pagesTotal);
+        guestGauge("samepage_guest_merging_pages", "the guest's pages mapping a shared frame (KSM's "
+                + "ksm_merging_pages)", GuestCounters::mergingPages);
+        guestGauge("samepage_guest_zero_pages", "the guest's pages mapped to the zero frame (KSM's "
+                + "ksm_zero_pages)", GuestCounters::zeroPages);
+        guestGauge("samepage_guest_profit_bytes", "bytes saved net of the guest's metadata (KSM's "
+                + "ksm_process_profit)", GuestCounters::profit);
+        Info info = Info.builder().name("samepage_info").help("the daemon process: pid, Java runtime")
+                .labelNames("pid", "java_version").register(registry);
+        info.setLabelValues(Long.toString(ProcessHandle.current().pid()), Runtime.version().toString());
+        double startSeconds = startMillis / 1000.0;
+        GaugeWithCallback.builder().name("process_start_time_seconds")
+                .help("start time of the daemon, seconds since the epoch").callback(cb -> cb.call(startSeconds))
+                .register(registry);
+        Runtime runtime = Runtime.getRuntime();
+        GaugeWithCallback.builder().name("samepage_jvm_heap_used_bytes").help("Java heap in use, bytes")
+                .callback(cb -> cb.call(runtime.totalMemory() - runtime.freeMemory())).register(registry);
     }
 
     /** Every counter, indexed by its {@link CountersFile#COUNTER_NAMES} id. */
@@ -69,41 +135,41 @@ public final class DaemonMetrics {
         return values;
     }
 
-    /** The {@code /metrics} body, Prometheus text exposition format 0.0.4. */
-    String prometheusText() {
-        StringBuilder out = new StringBuilder(4096);
-        long[] values = counterValues();
-        for (int id = 0; id < values.length; id++) {
-            String name = CountersFile.COUNTER_NAMES.get(id);
-            MetricsServer.family(out, "samepage_" + name, name.equals("full_scans") || name.equals("pages_scanned")
-                    || name.equals("pages_skipped") ? "counter" : "gauge", "KSM's " + name + " of the daemon's engine");
-            out.append("samepage_").append(name).append(' ').append(values[id]).append('\n');
+    /** The {@code /metrics} body, Prometheus' text format 0.0.4 ({@link #CONTENT_TYPE}), from one engine snapshot. */
+    synchronized String prometheusText() {
+        scraped = engine.counters();
+        List<Guest> guests = engine.guests();
+        scrapedGuests = new ArrayList<>(guests.size());
+        for (Guest guest : guests) {
+            scrapedGuests.add(guest.counters());
         }
-        var guests = engine.guests();
-        for (String field : new String[] {"pages_total", "merging_pages", "zero_pages", "profit"}) {
-            String metric = "samepage_guest_" + field;
-            MetricsServer.family(out, metric, "gauge", GUEST_HELP.get(field));
-            for (Guest guest : guests) {
-                GuestCounters g = guest.counters();
-                long value = switch (field) {
-                    case "pages_total" -> g.pagesTotal();
-                    case "merging_pages" -> g.mergingPages();
-                    case "zero_pages" -> g.zeroPages();
-                    default -> g.profit();
-                };
-                out.append(metric).append("{guest=\"").append(MetricsServer.label(g.name()))
-                        .append("\",domain=\"").append(MetricsServer.label(g.domain())).append("\"} ")
-                        .append(value).append('\n');
+        ByteArrayOutputStream out = new ByteArrayOutputStream(8192);
+        try {
+            TEXT.write(out, registry.scrape());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } finally {
+            scraped = null;
+            scrapedGuests = null;
+        }
+        return out.toString(StandardCharsets.UTF_8);
+    }
+
+    private void engineGauge(String name, String help, ToLongFunction<EngineCounters> value) {
+        GaugeWithCallback.builder().name(name).help(help).callback(cb -> cb.call(value.applyAsLong(scraped)))
+                .register(registry);
+    }
+
+    private void engineCounter(String name, String help, ToLongFunction<EngineCounters> value) {
+        CounterWithCallback.builder().name(name).help(help).callback(cb -> cb.call(value.applyAsLong(scraped)))
+                .register(registry);
+    }
+
+    private void guestGauge(String name, String help, ToLongFunction<GuestCounters> value) {
+        GaugeWithCallback.builder().name(name).help(help).labelNames("guest", "domain").callback(cb -> {
+            for (GuestCounters g : scrapedGuests) {
+                cb.call(value.applyAsLong(g), g.name(), g.domain());
             }
-        }
-        MetricsServer.family(out, "samepage_info", "gauge", "the daemon process: pid, Java runtime");
-        out.append("samepage_info{pid=\"").append(ProcessHandle.current().pid()).append("\",java_version=\"")
-                .append(MetricsServer.label(Runtime.version().toString())).append("\"} 1\n");
-        MetricsServer.family(out, "process_start_time_seconds", "gauge", "start time of the daemon, seconds since the epoch");
-        out.append("process_start_time_seconds ").append(startMillis / 1000.0).append('\n');
-        Runtime rt = Runtime.getRuntime();
-        MetricsServer.family(out, "samepage_jvm_heap_used_bytes", "gauge", "Java heap in use");
-        out.append("samepage_jvm_heap_used_bytes ").append(rt.totalMemory() - rt.freeMemory()).append('\n');
-        return out.toString();
+        }).register(registry);
     }
 }

@@ -1,5 +1,6 @@
 package io.samepage.daemon;
 
+import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import io.samepage.daemon.DaemonException.Kind;
 import java.io.IOException;
@@ -10,17 +11,21 @@ import java.nio.charset.StandardCharsets;
 import java.util.function.Supplier;
 
 /**
- * Serves {@code GET /metrics} on {@code 127.0.0.1:port} in Prometheus' text exposition format 0.0.4,
- * with the JDK's HTTP server: loopback only, one thread, no dependency. (Prometheus' own
- * {@code prometheus-metrics-exporter-httpserver} 1.10.0 does not resolve from Maven Central: its
- * dependency {@code prometheus-metrics-annotations:jar:1.10.0} is absent.) What it serves comes from
- * {@code body}, called once per request.
+ * Serves {@code /metrics} in Prometheus' text exposition format 0.0.4 with the JDK's HTTP server, one
+ * thread, on loopback unless told another address. {@code GET} and {@code HEAD} of {@code /metrics} are
+ * answered; any other method there is refused with 405 and {@code Allow: GET, HEAD}; any other path is
+ * 404. What it serves comes from {@code body}, called once per {@code GET} or {@code HEAD}.
+ *
+ * <p>Prometheus' own {@code prometheus-metrics-exporter-httpserver} 1.10.0 is not used: it does not resolve
+ * from Maven Central (its dependency {@code prometheus-metrics-annotations:jar:1.10.0} is absent), and it
+ * would add nothing here but content negotiation.
  *
  * <p>Thread safety: {@code body} is called on the server's thread.
  */
 public final class MetricsServer implements AutoCloseable {
 
-    static final String CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+    /** The one path served. */
+    public static final String PATH = "/metrics";
 
     private final HttpServer server;
 
@@ -28,34 +33,62 @@ public final class MetricsServer implements AutoCloseable {
         this.server = server;
     }
 
-    /** Binds {@code 127.0.0.1:port} and starts serving. @throws DaemonException if the port cannot be bound */
+    /**
+     * Binds {@code 127.0.0.1:port} (port 0: any free port) and starts serving.
+     *
+     * @throws DaemonException {@link Kind#METRICS_PORT} if the port cannot be bound
+     */
     public static MetricsServer start(int port, Supplier<String> body) {
+        return start(InetAddress.getLoopbackAddress(), port, body);
+    }
+
+    /**
+     * Binds {@code address:port} (port 0: any free port) and starts serving.
+     *
+     * @throws DaemonException {@link Kind#METRICS_PORT} if the address and port cannot be bound
+     */
+    public static MetricsServer start(InetAddress address, int port, Supplier<String> body) {
         HttpServer server;
         try {
-            server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 8);
+            server = HttpServer.create(new InetSocketAddress(address, port), 8);
         } catch (IOException e) {
-            throw new DaemonException(Kind.METRICS_PORT, "metrics_port " + port + ": cannot listen on 127.0.0.1:" + port
-                    + " (" + e.getMessage() + ")", e);
+            throw new DaemonException(Kind.METRICS_PORT, "metrics_port " + port + ": cannot listen on "
+                    + hostPort(address, port) + " (" + e.getMessage() + ")", e);
         }
-        server.createContext("/metrics", exchange -> {
+        server.createContext("/", exchange -> {
             try (exchange) {
-                if (!exchange.getRequestMethod().equals("GET") && !exchange.getRequestMethod().equals("HEAD")) {
-                    exchange.sendResponseHeaders(405, -1);
-                    return;
-                }
-                byte[] bytes = body.get().getBytes(StandardCharsets.UTF_8);
-                exchange.getResponseHeaders().set("Content-Type", CONTENT_TYPE);
-                boolean head = exchange.getRequestMethod().equals("HEAD");
-                exchange.sendResponseHeaders(200, head ? -1 : bytes.length);
-                if (!head) {
-                    try (OutputStream out = exchange.getResponseBody()) {
-                        out.write(bytes);
-                    }
-                }
+                respond(exchange, body);
             }
         });
         server.start();
         return new MetricsServer(server);
+    }
+
+    private static void respond(HttpExchange exchange, Supplier<String> body) throws IOException {
+        if (!exchange.getRequestURI().getPath().equals(PATH)) {
+            exchange.sendResponseHeaders(404, -1);
+            return;
+        }
+        String method = exchange.getRequestMethod();
+        boolean head = method.equals("HEAD");
+        if (!head && !method.equals("GET")) {
+            exchange.getResponseHeaders().set("Allow", "GET, HEAD");
+            exchange.sendResponseHeaders(405, -1);
+            return;
+        }
+        byte[] bytes = body.get().getBytes(StandardCharsets.UTF_8);
+        exchange.getResponseHeaders().set("Content-Type", DaemonMetrics.CONTENT_TYPE);
+        exchange.sendResponseHeaders(200, head ? -1 : bytes.length);
+        if (!head) {
+            try (OutputStream out = exchange.getResponseBody()) {
+                out.write(bytes);
+            }
+        }
+    }
+
+    /** The address it listens on. */
+    public InetAddress address() {
+        return server.getAddress().getAddress();
     }
 
     /** The port it listens on (the bound one when started with 0). */
@@ -69,14 +102,8 @@ public final class MetricsServer implements AutoCloseable {
         server.stop(0);
     }
 
-    /** Appends one metric family with its HELP and TYPE lines. */
-    public static void family(StringBuilder out, String name, String type, String help) {
-        out.append("# HELP ").append(name).append(' ').append(help).append('\n');
-        out.append("# TYPE ").append(name).append(' ').append(type).append('\n');
-    }
-
-    /** Escapes a label value: backslash, double quote and newline. */
-    public static String label(String value) {
-        return value.replace("\\", "\\\\").replace("\"", "\\\"").replace("\n", "\\n");
+    private static String hostPort(InetAddress address, int port) {
+        String host = address.getHostAddress();
+        return (host.indexOf(':') >= 0 ? "[" + host + "]" : host) + ":" + port;
     }
 }

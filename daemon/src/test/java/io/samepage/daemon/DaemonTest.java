@@ -208,7 +208,7 @@ class DaemonTest {
                     URI.create("http://127.0.0.1:" + port + "/metrics")).GET().build(),
                     HttpResponse.BodyHandlers.ofString());
             assertEquals(200, response.statusCode());
-            assertTrue(response.body().contains("\nsamepage_guests 2\n"), response.body());
+            assertTrue(response.body().contains("\nsamepage_guests 2.0\n"), response.body());
         }
         assertTrue(canListenOn(port), "the port is free again");
     }
