@@ -29,7 +29,8 @@ import picocli.CommandLine.Option;
             "Runs the merge engine as a daemon over the sources of a config file: merges with Linux KSM's "
                     + "rules at the configured pace, publishes the counters in a memory-mapped counters file "
                     + "(read it with 'samepage stat') and, if metrics_port is set, on "
-                    + "http://127.0.0.1:PORT/metrics. Stops cleanly on SIGTERM or SIGINT (exit 0). SIGHUP reloads "
+                    + "http://METRICS_ADDRESS:PORT/metrics (127.0.0.1 unless metrics_address says). Stops cleanly "
+                    + "on SIGTERM or SIGINT (exit 0). SIGHUP reloads "
                     + "the config: knobs and estimate_interval_seconds live; a bad config or a change that needs a "
                     + "restart is refused on one line. Tells systemd (Type=notify) READY, RELOADING, STOPPING.",
             "",
@@ -39,7 +40,8 @@ import picocli.CommandLine.Option;
                     + "advisor_max_pages_to_scan) with KSM's rules; source (repeatable: a file, pid:PID, or qemu "
                     + "for every QEMU guest); domain_per_source (0/1); pool_mib (default: the sources' size, "
                     + "live sources' resident pages plus 1/8 and 16 MiB); metrics_port (0, the default, serves "
-                    + "none); counters_file (default /run/samepage/counters, or java.io.tmpdir/samepage/counters "
+                    + "none); metrics_address (an IP address, default 127.0.0.1); counters_file (default "
+                    + "/run/samepage/counters, or java.io.tmpdir/samepage/counters "
                     + "where /run is not writable; only the default's directory is created); estimate_interval_"
                     + "seconds (default 60). cli/src/dist/samepage.conf documents every key.",
             "",
@@ -80,8 +82,7 @@ final class DaemonCommand implements Callable<Integer> {
             try (Daemon daemon = Daemon.launch(context)) {
                 out.println("samepage daemon: pid " + ProcessHandle.current().pid() + ", "
                         + daemon.engine().guests().size() + " guests, counters file " + daemon.countersFile()
-                        + (daemon.metricsPort() != 0 ? ", metrics http://127.0.0.1:" + daemon.metricsPort()
-                                + "/metrics" : ""));
+                        + (daemon.metricsUrl() != null ? ", metrics " + daemon.metricsUrl() : ""));
                 out.flush();
                 service.ready(daemon);
                 stop.await();

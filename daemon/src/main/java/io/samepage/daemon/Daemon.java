@@ -3,6 +3,7 @@ package io.samepage.daemon;
 import io.samepage.core.DedupEngine;
 import io.samepage.core.EngineContext;
 import io.samepage.core.ScanKnobs;
+import java.net.InetAddress;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -93,7 +94,8 @@ public final class Daemon implements AutoCloseable {
             DaemonMetrics published = new DaemonMetrics(engine, startMillis);
             MetricsServer metrics = null;
             if (context.metricsPort() != 0) {
-                metrics = MetricsServer.start(context.metricsPort(), published::prometheusText);
+                metrics = MetricsServer.start(context.metricsAddress(), context.metricsPort(),
+                        published::prometheusText);
                 opened.add(metrics);
             }
             counters.update(published.counterValues(), System.currentTimeMillis());
@@ -137,6 +139,11 @@ public final class Daemon implements AutoCloseable {
     /** The port {@code /metrics} is served on, or 0 if it serves none. */
     public int metricsPort() {
         return metrics != null ? metrics.port() : 0;
+    }
+
+    /** The URL of {@code /metrics} ({@code http://127.0.0.1:9464/metrics}), or null if it serves none. */
+    public String metricsUrl() {
+        return metrics != null ? metrics.url() : null;
     }
 
     /**
@@ -197,6 +204,9 @@ public final class Daemon implements AutoCloseable {
         /** Default metrics port: 0, no metrics served. */
         public static final int DEFAULT_METRICS_PORT = 0;
 
+        /** Default address {@code /metrics} listens on: loopback, {@code 127.0.0.1}. */
+        public static final String DEFAULT_METRICS_ADDRESS = "127.0.0.1";
+
         /** Default seconds between re-reads of live sources. */
         public static final long DEFAULT_ESTIMATE_INTERVAL_SECONDS = 60;
 
@@ -208,6 +218,7 @@ public final class Daemon implements AutoCloseable {
         private boolean domainPerSource;
         private long poolMib = DEFAULT_POOL_MIB;
         private int metricsPort = DEFAULT_METRICS_PORT;
+        private InetAddress metricsAddress = InetAddress.ofLiteral(DEFAULT_METRICS_ADDRESS);
         private Path countersFile;
         private boolean countersFileIsDefault;
         private long estimateIntervalSeconds = DEFAULT_ESTIMATE_INTERVAL_SECONDS;
@@ -254,10 +265,21 @@ public final class Daemon implements AutoCloseable {
             return metricsPort;
         }
 
-        /** The loopback port of {@code /metrics}, 1 to 65535; 0 (the default) serves no metrics. */
+        /** The port of {@code /metrics}, 1 to 65535; 0 (the default) serves no metrics. */
         public Context metricsPort(int metricsPort) {
             checkNotConcluded();
             this.metricsPort = metricsPort;
+            return this;
+        }
+
+        public InetAddress metricsAddress() {
+            return metricsAddress;
+        }
+
+        /** The address {@code /metrics} listens on; default {@link #DEFAULT_METRICS_ADDRESS}, loopback. */
+        public Context metricsAddress(InetAddress metricsAddress) {
+            checkNotConcluded();
+            this.metricsAddress = metricsAddress;
             return this;
         }
 
@@ -372,6 +394,9 @@ public final class Daemon implements AutoCloseable {
             }
             if (metricsPort < 0 || metricsPort > 65535) {
                 throw invalid("metricsPort must be a port, 1 to 65535, or 0 for none, not " + metricsPort);
+            }
+            if (metricsAddress == null) {
+                throw invalid("metricsAddress must be set (the default is " + DEFAULT_METRICS_ADDRESS + ")");
             }
             if (estimateIntervalSeconds < 1) {
                 throw invalid("estimateIntervalSeconds must be at least 1, not " + estimateIntervalSeconds);

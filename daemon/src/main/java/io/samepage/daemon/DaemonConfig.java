@@ -4,6 +4,7 @@ import io.samepage.core.DedupException;
 import io.samepage.core.ScanKnobs;
 import io.samepage.daemon.DaemonException.Kind;
 import java.io.IOException;
+import java.net.InetAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -30,7 +31,7 @@ public final class DaemonConfig {
 
     /** The daemon's own keys. */
     public static final Set<String> DAEMON_KEYS = Set.of("source", "domain_per_source", "pool_mib",
-            "metrics_port", "counters_file", "estimate_interval_seconds");
+            "metrics_port", "metrics_address", "counters_file", "estimate_interval_seconds");
 
     private record Knob(int line, String key, String value) {
     }
@@ -40,6 +41,7 @@ public final class DaemonConfig {
     private final boolean domainPerSource;
     private final Long poolMib;
     private final int metricsPort;
+    private final InetAddress metricsAddress;
     /** Null where the file gives none: the context then takes the default, whose directory it may create. */
     private final Path countersFile;
     private final long estimateIntervalSeconds;
@@ -50,6 +52,7 @@ public final class DaemonConfig {
         this.domainPerSource = p.domainPerSource;
         this.poolMib = p.poolMib;
         this.metricsPort = p.metricsPort;
+        this.metricsAddress = p.metricsAddress;
         this.countersFile = p.countersFile;
         this.estimateIntervalSeconds = p.estimateIntervalSeconds;
     }
@@ -93,6 +96,7 @@ public final class DaemonConfig {
                 .domainPerSource(domainPerSource)
                 .poolMib(poolMib != null ? poolMib : Daemon.Context.DEFAULT_POOL_MIB)
                 .metricsPort(metricsPort)
+                .metricsAddress(metricsAddress)
                 .countersFile(countersFile)
                 .estimateIntervalSeconds(estimateIntervalSeconds);
     }
@@ -111,9 +115,14 @@ public final class DaemonConfig {
         return poolMib;
     }
 
-    /** The loopback port of {@code /metrics}; 0 (the default) serves no metrics. */
+    /** The port of {@code /metrics}; 0 (the default) serves no metrics. */
     public int metricsPort() {
         return metricsPort;
+    }
+
+    /** The address {@code /metrics} listens on (default {@link Daemon.Context#DEFAULT_METRICS_ADDRESS}). */
+    public InetAddress metricsAddress() {
+        return metricsAddress;
     }
 
     /** The counters file: the one given, or {@link CountersFile#defaultPath()}. */
@@ -156,6 +165,16 @@ public final class DaemonConfig {
         return v;
     }
 
+    /** An IP address literal, never a host name: the config is read before anything, with no lookup. */
+    private static InetAddress address(String value) {
+        try {
+            return InetAddress.ofLiteral(value);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("must be an IP address such as 127.0.0.1, ::1 or 0.0.0.0, not '"
+                    + value + "'");
+        }
+    }
+
     private static int intValue(String value, int min) {
         long v = longValue(value, min);
         if (v > Integer.MAX_VALUE) {
@@ -174,6 +193,7 @@ public final class DaemonConfig {
         private boolean domainPerSource;
         private Long poolMib;
         private int metricsPort;
+        private InetAddress metricsAddress = InetAddress.ofLiteral(Daemon.Context.DEFAULT_METRICS_ADDRESS);
         private Path countersFile;
         private long estimateIntervalSeconds = Daemon.Context.DEFAULT_ESTIMATE_INTERVAL_SECONDS;
 
@@ -235,6 +255,7 @@ public final class DaemonConfig {
                     }
                     metricsPort = port;
                 }
+                case "metrics_address" -> metricsAddress = address(value);
                 case "counters_file" -> countersFile = Path.of(value);
                 case "estimate_interval_seconds" -> estimateIntervalSeconds = longValue(value, 1);
                 default -> throw new IllegalStateException("unhandled key " + key);

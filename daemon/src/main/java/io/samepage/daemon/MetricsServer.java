@@ -91,6 +91,11 @@ public final class MetricsServer implements AutoCloseable {
         return server.getAddress().getAddress();
     }
 
+    /** Where it serves: {@code http://ADDRESS:PORT/metrics}, an IPv6 address in brackets. */
+    public String url() {
+        return "http://" + hostPort(address(), port()) + PATH;
+    }
+
     /** The port it listens on (the bound one when started with 0). */
     public int port() {
         return server.getAddress().getPort();

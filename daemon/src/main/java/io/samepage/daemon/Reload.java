@@ -14,7 +14,7 @@ import java.util.Objects;
  * knob it leaves out goes back to its default. What can change live changes: every KSM knob (under the
  * engine's rules: {@code max_page_sharing} only while nothing is shared, {@code pages_to_scan} not
  * while the advisor steers it) and {@code estimate_interval_seconds}. A change to anything the daemon
- * was built from (the sources, {@code domain_per_source}, {@code pool_mib}, {@code metrics_port},
+ * was built from (the sources, {@code domain_per_source}, {@code pool_mib}, {@code metrics_port}, {@code metrics_address},
  * {@code counters_file}) needs a restart and is refused. A reload is all or nothing: refused, it leaves
  * the daemon as it was, knobs restored.
  *
@@ -47,6 +47,9 @@ final class Reload {
         }
         if (config.metricsPort() != context.metricsPort()) {
             restart.add("metrics_port");
+        }
+        if (!config.metricsAddress().equals(context.metricsAddress())) {
+            restart.add("metrics_address");
         }
         if (!config.countersFile().toAbsolutePath().equals(context.countersFile().toAbsolutePath())) {
             restart.add("counters_file");

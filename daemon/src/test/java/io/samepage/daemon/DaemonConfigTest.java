@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.samepage.core.ScanKnobs;
+import java.net.InetAddress;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -27,6 +28,7 @@ class DaemonConfigTest {
             "domain_per_source=1",
             "pool_mib=512",
             "metrics_port=9464",
+            "metrics_address=::1",
             "counters_file=/tmp/samepage-test/counters",
             "estimate_interval_seconds=30",
             "pages_to_scan=500",
@@ -58,6 +60,7 @@ class DaemonConfigTest {
         assertTrue(config.hasLiveSources());
         assertEquals(512L, config.poolMib());
         assertEquals(9464, config.metricsPort());
+        assertEquals(InetAddress.ofLiteral("::1"), config.metricsAddress());
         assertEquals(Path.of("/tmp/samepage-test/counters"), config.countersFile());
         assertEquals(30, config.estimateIntervalSeconds());
         ScanKnobs knobs = new ScanKnobs();
@@ -82,6 +85,7 @@ class DaemonConfigTest {
         assertFalse(config.hasLiveSources());
         assertEquals(null, config.poolMib());
         assertEquals(0, config.metricsPort());
+        assertEquals(InetAddress.ofLiteral("127.0.0.1"), config.metricsAddress());
         assertEquals(CountersFile.defaultPath(), config.countersFile());
         assertEquals(Daemon.Context.DEFAULT_ESTIMATE_INTERVAL_SECONDS, config.estimateIntervalSeconds());
     }
@@ -98,6 +102,8 @@ class DaemonConfigTest {
         "domain flag not 0 or 1        | source=a | domain_per_source=2        | d.conf:2: domain_per_source=2: must be 0 or 1, not '2'",
         "pool too large                | source=a | pool_mib=8388608            | d.conf:2: pool_mib=8388608: must be at most 8388607 (about 8 TiB), not 8388608",
         "port out of range             | source=a | metrics_port=70000         | d.conf:2: metrics_port=70000: must be a port, 0 to 65535, not 70000",
+        "address a host name          | source=a | metrics_address=localhost  | d.conf:2: metrics_address=localhost: must be an IP address such as 127.0.0.1, ::1 or 0.0.0.0, not 'localhost'",
+        "address out of range         | source=a | metrics_address=300.0.0.1  | d.conf:2: metrics_address=300.0.0.1: must be an IP address such as 127.0.0.1, ::1 or 0.0.0.0, not '300.0.0.1'",
         "interval zero                 | source=a | estimate_interval_seconds=0 | d.conf:2: estimate_interval_seconds=0: must be at least 1, not 0",
         "bad pid                       | source=a | source=pid:x               | d.conf:2: source=pid:x: must be a whole number, not 'x'",
         "source twice                  | source=a | source=a                   | d.conf:2: source=a: given twice (a guest's name must be unique)",

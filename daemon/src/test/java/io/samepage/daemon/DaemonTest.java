@@ -214,6 +214,19 @@ class DaemonTest {
     }
 
     @Test
+    void metricsListenOnTheConfiguredAddress() throws Exception {
+        InetAddress other = InetAddress.ofLiteral("127.0.0.2");
+        try (Daemon daemon = Daemon.launch(context().metricsAddress(other).metricsPort(freePort()));
+                HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build()) {
+            assertEquals("http://127.0.0.2:" + daemon.metricsPort() + "/metrics", daemon.metricsUrl());
+            HttpResponse<String> response = client.send(HttpRequest.newBuilder(URI.create(daemon.metricsUrl()))
+                    .GET().build(), HttpResponse.BodyHandlers.ofString());
+            assertEquals(200, response.statusCode());
+            assertTrue(canListenOn(daemon.metricsPort()), "nothing listens on 127.0.0.1");
+        }
+    }
+
+    @Test
     void aPortInUseLeavesNothingRunningAndTheOldCountersFileAsItWas() throws Exception {
         try (CountersFile old = CountersFile.create(counters, 1, 1)) {
             old.update(new long[] {5, 6, 7}, 2);

@@ -70,9 +70,11 @@ class ReloadTest {
         Files.copy(dir.resolve("vm0.img"), dir.resolve("vm1.img"));
         try (Daemon daemon = launch(config("pages_to_scan=1000"))) {
             DaemonException refused = assertThrows(DaemonException.class, () -> daemon.reload(config(
-                    "pages_to_scan=7", "source=" + dir.resolve("vm1.img"), "metrics_port=9")));
+                    "pages_to_scan=7", "source=" + dir.resolve("vm1.img"), "metrics_port=9",
+                    "metrics_address=127.0.0.2")));
             assertEquals(DaemonException.Kind.CONFIG, refused.kind());
-            assertEquals("source, metrics_port changed: they take effect only with a restart", refused.getMessage());
+            assertEquals("source, metrics_port, metrics_address changed: they take effect only with a restart",
+                    refused.getMessage());
             assertEquals(1000, daemon.engine().knobs().pagesToScan());
         }
     }
