@@ -10,7 +10,7 @@ import java.nio.file.Path;
  * The kernel thread {@code ksmd}: found by its {@code /proc/PID/comm}, its CPU time read from
  * {@code /proc/PID/stat} fields 14 ({@code utime}) and 15 ({@code stime}), in clock ticks
  * ({@link ClockTicks}, 10 ms where {@code USER_HZ} is 100). Kernel KSM's cost, as the density suite
- * measures it. Immutable.
+ * measures it and {@link KsmPolicyLoop} budgets it. Immutable.
  */
 public record Ksmd(long pid, Path stat, long ticksPerSecond) {
 
