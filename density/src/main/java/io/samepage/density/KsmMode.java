@@ -4,6 +4,7 @@ import io.samepage.hashing.Pages;
 import io.samepage.host.KernelKsm;
 import io.samepage.host.KernelKsmException;
 import io.samepage.host.KsmKnob;
+import io.samepage.host.Ksmd;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;

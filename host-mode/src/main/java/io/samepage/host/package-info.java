@@ -40,7 +40,10 @@
  * order that stops first and starts last (its class comment says why). {@link io.samepage.host.KsmTuner}
  * is a ksmtuned-style policy on top: it estimates what merging the mergeable processes would save
  * ({@link io.samepage.host.DuplicateEstimate}, reading through {@code ProcessMemory}) and stops KSM or
- * sets its rate. {@code KernelKsm} is plain file I/O, no native call;
+ * sets its rate. {@link io.samepage.host.KsmPolicyLoop} runs that policy on an interval for a daemon:
+ * {@link io.samepage.host.KsmPolicy} adds {@code max_page_sharing} and a back-off when ksmd
+ * ({@link io.samepage.host.Ksmd}) costs more CPU than its budget, and the loop restores every knob it
+ * changed when it stops. {@code KernelKsm} is plain file I/O, no native call;
  * kernel KSM control fails with the {@link io.samepage.host.KernelKsmException} kind of
  * {@link io.samepage.host.HostException}.
  */

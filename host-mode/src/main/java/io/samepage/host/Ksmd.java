@@ -1,4 +1,4 @@
-package io.samepage.density;
+package io.samepage.host;
 
 import io.samepage.linux.ClockTicks;
 import java.io.IOException;
@@ -9,12 +9,13 @@ import java.nio.file.Path;
 /**
  * The kernel thread {@code ksmd}: found by its {@code /proc/PID/comm}, its CPU time read from
  * {@code /proc/PID/stat} fields 14 ({@code utime}) and 15 ({@code stime}), in clock ticks
- * ({@link ClockTicks}, 10 ms where {@code USER_HZ} is 100). Immutable.
+ * ({@link ClockTicks}, 10 ms where {@code USER_HZ} is 100). Kernel KSM's cost, as the density suite
+ * measures it and {@link KsmPolicyLoop} budgets it. Immutable.
  */
-record Ksmd(long pid, Path stat, long ticksPerSecond) {
+public record Ksmd(long pid, Path stat, long ticksPerSecond) {
 
     /** ksmd of this host, or null if no process is named {@code ksmd} (no KSM, or /proc hides it). */
-    static Ksmd find(Path proc) {
+    public static Ksmd find(Path proc) {
         try (DirectoryStream<Path> entries = Files.newDirectoryStream(proc, "[0-9]*")) {
             for (Path entry : entries) {
                 try {
@@ -33,7 +34,7 @@ record Ksmd(long pid, Path stat, long ticksPerSecond) {
     }
 
     /** ksmd's CPU time so far (user + system), in nanoseconds. */
-    long cpuNanos() throws IOException {
+    public long cpuNanos() throws IOException {
         String line = Files.readString(stat);
         // Fields after the command name, which is in parentheses and may hold spaces: field 3 onwards.
         String[] fields = line.substring(line.lastIndexOf(')') + 2).split(" ");

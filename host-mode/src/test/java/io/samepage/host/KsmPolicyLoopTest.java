@@ -1,0 +1,186 @@
+package io.samepage.host;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@link KsmPolicyLoop} on a fake KSM directory, with a fixed estimate and a fake ksmd clock. */
+class KsmPolicyLoopTest {
+
+    /** 40% duplicates of 100,000 resident pages: 156.25 MiB to save. */
+    private static final DuplicateEstimate.Potential RICH = new DuplicateEstimate.Potential(100_000, 50_000, 1_000,
+            20_000, 0, 0);
+    private static final DuplicateEstimate.Potential THIN = new DuplicateEstimate.Potential(100_000, 50_000, 0,
+            100, 0, 0);
+    private static final MergeableProcesses.Found ONE_GUEST = new MergeableProcesses.Found(List.of(
+            new MergeableProcesses.Process(4242, "qemu-system-x86", List.of(), 100_000L * 4096, 0)), 10, 0, false);
+
+    @TempDir
+    Path root;
+
+    private FakeKsm fake;
+    private DuplicateEstimate.Potential potential = RICH;
+    private long cpuNanos;
+    private long wallNanos;
+
+    @BeforeEach
+    void createFake() throws IOException {
+        fake = FakeKsm.create(root);
+        Files.writeString(fake.proc.resolve("meminfo"), "MemTotal: 16777216 kB\nMemFree: 12582912 kB\n");
+    }
+
+    private KsmPolicyLoop.Context context() {
+        return new KsmPolicyLoop.Context().ksm(fake.ksm())
+                .estimator((ksm, budget) -> new KsmPolicyLoop.Estimate(ONE_GUEST, potential))
+                .ksmdCpu(() -> cpuNanos).nanoClock(() -> wallNanos);
+    }
+
+    private KsmPolicyLoop loop(KsmPolicyLoop.Context context) {
+        return new KsmPolicyLoop(context.conclude());
+    }
+
+    @Test
+    void theFirstStepTurnsKsmOnWhenTheEstimatePays() throws IOException {
+        fake.put("pages_sharing", "1000");
+        fake.put("ksm_zero_pages", "24");
+        KsmPolicyLoop.Report report = loop(context()).step();
+        assertEquals("1", fake.get("run"));
+        assertEquals(List.of("advisor_mode=scan-time", "run=1"), fake.writes);
+        assertTrue(report.tuning().plan().merge());
+        assertEquals(RICH.estimatedSavingBytes(), report.predictedSavingBytes());
+        assertEquals(1024L * 4096, report.achievedSavingBytes(), "(pages_sharing + ksm_zero_pages) x 4096");
+        assertEquals(0.0, report.ksmdCpuSecondsTotal());
+        assertEquals(List.of("advisor_mode", "run"), report.changes().stream().map(c -> c.knob().sysfsName()).toList());
+        assertTrue(report.lines().contains("decision: merge: " + report.tuning().plan().reason()), report.lines()
+                .toString());
+        assertTrue(report.cpu().contains("the first step has no interval"), report.cpu());
+    }
+
+    @Test
+    void theFirstStepLeavesKsmOffOrTurnsItOffWhenTheEstimateDoesNotPay() throws IOException {
+        potential = THIN;
+        KsmPolicyLoop.Report off = loop(context()).step();
+        assertFalse(off.tuning().plan().merge());
+        assertEquals(List.of(), fake.writes);
+        fake.put("run", "1");
+        loop(context()).step();
+        assertEquals(List.of("run=0"), fake.writes);
+    }
+
+    @Test
+    void aDryRunWritesNothingAndReportsWhatItWouldWrite() throws IOException {
+        Map<String, String> before = fake.snapshot();
+        KsmPolicyLoop loop = loop(context().dryRun(true).maxPageSharing(512));
+        KsmPolicyLoop.Report report = loop.step();
+        loop.close();
+        assertEquals(before, fake.snapshot());
+        assertEquals(List.of(), fake.writes);
+        assertEquals("[max_page_sharing: 256 -> 512, advisor_mode: none -> scan-time, run: 0 -> 1]",
+                report.changes().toString());
+        assertTrue(report.lines().contains("dry run: nothing written"), report.lines().toString());
+    }
+
+    @Test
+    void closeRestoresEveryChangedKnobToItsOriginalAndOnlyThose() throws IOException {
+        fake.put("advisor_target_scan_time", "300");
+        Map<String, String> before = fake.snapshot();
+        KsmPolicyLoop loop = loop(context().maxPageSharing(512)
+                .policy(new KsmTuner.Policy(5, 64L << 20, 65536, null, 120L)));
+        loop.step();
+        potential = THIN;
+        loop.step();
+        assertEquals(Map.of(KsmKnob.MAX_PAGE_SHARING, "256", KsmKnob.ADVISOR_TARGET_SCAN_TIME, "300",
+                KsmKnob.ADVISOR_MODE, "none", KsmKnob.PAGES_TO_SCAN, "100", KsmKnob.RUN, "0"), loop.originals(),
+                "the first value of each, though run went 0, 1, 0");
+        fake.writes.clear();
+        fake.put("run", "1");
+        loop.close();
+        assertEquals(before, fake.snapshot());
+        assertEquals(List.of("run=0", "max_page_sharing=256", "advisor_target_scan_time=300", "advisor_mode=none"),
+                fake.writes, "only what changed, in KSM's order; pages_to_scan is 100 still");
+        assertThrows(IllegalStateException.class, loop::step);
+    }
+
+    @Test
+    void ksmdOverItsCpuBudgetSlowsKsmDown() throws IOException {
+        fake.put("run", "1");
+        fake.put("advisor_mode", "none [scan-time]");
+        KsmPolicyLoop loop = loop(context().ksmdCpuBudgetPercent(25));
+        assertFalse(loop.step().backedOff());
+        cpuNanos = 3_000_000_000L;
+        wallNanos = 10_000_000_000L;
+        fake.put("pages_sharing", "262144");
+        KsmPolicyLoop.Report report = loop.step();
+        assertTrue(report.backedOff());
+        assertEquals("25", fake.get("advisor_max_cpu"));
+        assertEquals(3.0, report.ksmdCpuSecondsPerGibSaved(), 1e-9, "3 CPU-seconds for 1 GiB");
+        assertTrue(report.cpu().contains("30.0% of one CPU, above the budget of 25.0%"), report.cpu());
+        cpuNanos = 4_000_000_000L;
+        wallNanos = 20_000_000_000L;
+        assertFalse(loop.step().backedOff(), "10% in the last interval");
+        loop.close();
+        assertEquals("70", fake.get("advisor_max_cpu"));
+    }
+
+    @Test
+    void afterAFailedWriteCloseRestoresWhatTheBatchHadWritten() throws IOException {
+        Map<String, String> before = fake.snapshot();
+        fake.failures.put("run", new IOException("Device or resource busy"));
+        KsmPolicyLoop loop = loop(context().maxPageSharing(1024));
+        KernelKsmException e = assertThrows(KernelKsmException.class, loop::step);
+        assertEquals(KernelKsmException.Kind.REFUSED, e.kind());
+        assertEquals(List.of("max_page_sharing=1024", "advisor_mode=scan-time"), fake.writes);
+        fake.failures.clear();
+        loop.close();
+        assertEquals(before, fake.snapshot());
+    }
+
+    @Test
+    void aFailedRestoreKeepsWhatItCouldNotWriteForTheNextOne() throws IOException {
+        KsmPolicyLoop loop = loop(context().maxPageSharing(1024));
+        loop.step();
+        fake.failures.put("advisor_mode", new IOException("Invalid argument"));
+        assertThrows(KernelKsmException.class, loop::restore);
+        assertEquals(Map.of(KsmKnob.ADVISOR_MODE, "none", KsmKnob.PAGES_TO_SCAN, "100"), loop.originals(),
+                "run and max_page_sharing went back before advisor_mode failed");
+        fake.failures.clear();
+        loop.close();
+        assertEquals("none", KsmStatus.normalize(fake.get("advisor_mode")));
+        assertEquals("0", fake.get("run"));
+    }
+
+    @Test
+    void maxPageSharingThatCannotGoBackWhilePagesAreSharedIsLeftAndSaid() throws IOException {
+        KsmPolicyLoop loop = loop(context().maxPageSharing(1024));
+        loop.step();
+        fake.put("pages_shared", "7");
+        KernelKsmException e = assertThrows(KernelKsmException.class, loop::close);
+        assertTrue(e.getMessage().startsWith("the policy loop could not restore max_page_sharing: 7 pages are "
+                + "shared"), e.getMessage());
+        assertEquals("0", fake.get("run"), "the rest was restored");
+        assertEquals("1024", fake.get("max_page_sharing"));
+    }
+
+    @Test
+    void aContextRefusesBadSettingsAndReuse() {
+        assertThrows(IllegalArgumentException.class, () -> context().ksmdCpuBudgetPercent(0).conclude());
+        assertThrows(IllegalArgumentException.class, () -> context().ksmdCpuBudgetPercent(101).conclude());
+        assertThrows(IllegalArgumentException.class, () -> context().maxPageSharing(1).conclude());
+        assertThrows(IllegalArgumentException.class, () -> new KsmPolicyLoop.Context().ksm(fake.ksm()).conclude(),
+                "the default estimator needs this machine's /proc");
+        KsmPolicyLoop.Context concluded = context().conclude();
+        assertThrows(IllegalStateException.class, concluded::conclude);
+        assertThrows(IllegalStateException.class, () -> concluded.dryRun(true));
+        assertThrows(IllegalStateException.class, () -> new KsmPolicyLoop(context()));
+    }
+}
