@@ -35,6 +35,9 @@ class DistConfigTest {
         for (String key : DaemonConfig.KNOB_KEYS) {
             assertTrue(lines.stream().anyMatch(l -> l.startsWith(key + "=")), key + " is not in the example");
         }
+        for (String key : io.samepage.daemon.KsmPolicyConfig.KEYS) {
+            assertTrue(lines.stream().anyMatch(l -> l.matches("#?" + key + "=.*")), key + " is not in the example");
+        }
         for (String key : DaemonConfig.DAEMON_KEYS) {
             assertTrue(lines.stream().anyMatch(l -> l.matches("#?" + key + "=.*")), key + " is not in the example");
         }

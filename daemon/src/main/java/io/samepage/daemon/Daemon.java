@@ -8,6 +8,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Objects;
 import java.util.Set;
 import java.util.function.Consumer;
 import org.agrona.CloseHelper;
@@ -162,7 +163,7 @@ public final class Daemon implements AutoCloseable {
         if (closed) {
             throw new IllegalStateException("the daemon is closed");
         }
-        String changed = Reload.apply(context, estimateIntervalSeconds, engine.knobs(), refresher, config);
+        String changed = Reload.apply(context, context.ksmPolicy(), estimateIntervalSeconds, engine.knobs(), refresher, config);
         estimateIntervalSeconds = config.estimateIntervalSeconds();
         return changed;
     }
@@ -223,6 +224,7 @@ public final class Daemon implements AutoCloseable {
         private boolean countersFileIsDefault;
         private long estimateIntervalSeconds = DEFAULT_ESTIMATE_INTERVAL_SECONDS;
         private long publishIntervalMillis = DEFAULT_PUBLISH_INTERVAL_MILLIS;
+        private KsmPolicyConfig ksmPolicy = KsmPolicyConfig.defaults();
         private Consumer<String> noticeHandler = line -> System.err.println("samepage daemon: " + line);
         private ErrorHandler errorHandler;
         private boolean concluded;
@@ -321,6 +323,17 @@ public final class Daemon implements AutoCloseable {
         public Context publishIntervalMillis(long millis) {
             checkNotConcluded();
             this.publishIntervalMillis = millis;
+            return this;
+        }
+
+        public KsmPolicyConfig ksmPolicy() {
+            return ksmPolicy;
+        }
+
+        /** How kernel KSM is to be driven (the config's {@code ksm_*} keys); default off. */
+        public Context ksmPolicy(KsmPolicyConfig ksmPolicy) {
+            checkNotConcluded();
+            this.ksmPolicy = Objects.requireNonNull(ksmPolicy, "ksmPolicy");
             return this;
         }
 

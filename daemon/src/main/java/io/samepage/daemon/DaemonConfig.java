@@ -18,7 +18,8 @@ import java.util.Set;
  * The daemon's configuration, parsed and validated once from a {@code key=value} file: one setting per
  * line, {@code #} starts a comment line, blank lines are ignored, spaces around key and value are
  * trimmed. The KSM knob names set the engine's {@link ScanKnobs} (checked with the engine's own rules,
- * in file order); {@code source} is repeatable; every other key may appear once. Each key names a
+ * in file order); the {@code ksm_*} keys ({@link KsmPolicyConfig#KEYS}) set how kernel KSM is driven;
+ * {@code source} is repeatable; every other key may appear once. Each key names a
  * {@link Daemon.Context} setting ({@code metrics_port} is {@code metricsPort}), and {@link #applyTo(Daemon.Context)}
  * fills one in.
  *
@@ -45,6 +46,7 @@ public final class DaemonConfig {
     /** Null where the file gives none: the context then takes the default, whose directory it may create. */
     private final Path countersFile;
     private final long estimateIntervalSeconds;
+    private final KsmPolicyConfig ksmPolicy;
 
     private DaemonConfig(Parser p) {
         this.knobs = List.copyOf(p.knobs);
@@ -55,6 +57,7 @@ public final class DaemonConfig {
         this.metricsAddress = p.metricsAddress;
         this.countersFile = p.countersFile;
         this.estimateIntervalSeconds = p.estimateIntervalSeconds;
+        this.ksmPolicy = p.ksmPolicy;
     }
 
     /** Reads and validates {@code file}. @throws DaemonException naming the file (and line) that is wrong */
@@ -98,7 +101,8 @@ public final class DaemonConfig {
                 .metricsPort(metricsPort)
                 .metricsAddress(metricsAddress)
                 .countersFile(countersFile)
-                .estimateIntervalSeconds(estimateIntervalSeconds);
+                .estimateIntervalSeconds(estimateIntervalSeconds)
+                .ksmPolicy(ksmPolicy);
     }
 
     public List<Source> sources() {
@@ -132,6 +136,11 @@ public final class DaemonConfig {
 
     public long estimateIntervalSeconds() {
         return estimateIntervalSeconds;
+    }
+
+    /** The {@code ksm_*} keys: how kernel KSM is driven ({@link KsmPolicyConfig#defaults()} where none is given). */
+    public KsmPolicyConfig ksmPolicy() {
+        return ksmPolicy;
     }
 
     /** Whether any source is a live process (which needs CAP_SYS_PTRACE for another user's process). */
@@ -196,6 +205,7 @@ public final class DaemonConfig {
         private InetAddress metricsAddress = InetAddress.ofLiteral(Daemon.Context.DEFAULT_METRICS_ADDRESS);
         private Path countersFile;
         private long estimateIntervalSeconds = Daemon.Context.DEFAULT_ESTIMATE_INTERVAL_SECONDS;
+        private KsmPolicyConfig ksmPolicy = KsmPolicyConfig.defaults();
 
         Parser(String name) {
             this.name = name;
@@ -212,7 +222,7 @@ public final class DaemonConfig {
             }
             String key = line.substring(0, eq).strip();
             String value = line.substring(eq + 1).strip();
-            if (!KNOB_KEYS.contains(key) && !DAEMON_KEYS.contains(key)) {
+            if (!KNOB_KEYS.contains(key) && !DAEMON_KEYS.contains(key) && !KsmPolicyConfig.KEYS.contains(key)) {
                 throw error(number, "unknown key '" + key + "'");
             }
             if (value.isEmpty()) {
@@ -235,6 +245,10 @@ public final class DaemonConfig {
             if (KNOB_KEYS.contains(key)) {
                 check.set(key, value);
                 knobs.add(new Knob(number, key, value));
+                return;
+            }
+            if (KsmPolicyConfig.KEYS.contains(key)) {
+                ksmPolicy = ksmPolicy.with(key, value);
                 return;
             }
             switch (key) {

@@ -15,7 +15,7 @@ import java.util.Objects;
  * engine's rules: {@code max_page_sharing} only while nothing is shared, {@code pages_to_scan} not
  * while the advisor steers it) and {@code estimate_interval_seconds}. A change to anything the daemon
  * was built from (the sources, {@code domain_per_source}, {@code pool_mib}, {@code metrics_port}, {@code metrics_address},
- * {@code counters_file}) needs a restart and is refused. A reload is all or nothing: refused, it leaves
+ * {@code counters_file}, the {@code ksm_*} keys of the KSM policy) needs a restart and is refused. A reload is all or nothing: refused, it leaves
  * the daemon as it was, knobs restored.
  *
  * <p>Not thread safe: {@link Daemon#reload} serialises reloads.
@@ -32,8 +32,8 @@ final class Reload {
      * @throws DaemonException {@link Kind#CONFIG} naming what needs a restart or the knob refused;
      *                         nothing changed then
      */
-    static String apply(Daemon.Context context, long estimateIntervalSeconds, ScanKnobs knobs, Refresher refresher,
-            DaemonConfig config) {
+    static String apply(Daemon.Context context, KsmPolicyConfig ksmPolicy, long estimateIntervalSeconds, ScanKnobs knobs,
+            Refresher refresher, DaemonConfig config) {
         List<String> restart = new ArrayList<>();
         if (!config.sources().equals(context.sources())) {
             restart.add("source");
@@ -53,6 +53,9 @@ final class Reload {
         }
         if (!config.countersFile().toAbsolutePath().equals(context.countersFile().toAbsolutePath())) {
             restart.add("counters_file");
+        }
+        if (!config.ksmPolicy().equals(ksmPolicy)) {
+            restart.add("ksm_* (the KSM policy)");
         }
         if (!restart.isEmpty()) {
             throw new DaemonException(Kind.CONFIG, String.join(", ", restart) + " changed: "

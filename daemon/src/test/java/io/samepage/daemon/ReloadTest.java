@@ -80,6 +80,16 @@ class ReloadTest {
     }
 
     @Test
+    void aChangeOfTheKsmPolicyIsRefusedAsRestartOnly() {
+        try (Daemon daemon = launch(config("ksm_rate=ksmtuned"))) {
+            DaemonException refused = assertThrows(DaemonException.class,
+                    () -> daemon.reload(config("ksm_rate=ksmtuned", "ksm_policy=dry_run")));
+            assertEquals("ksm_* (the KSM policy) changed: it takes effect only with a restart", refused.getMessage());
+            assertEquals("nothing changed", daemon.reload(config("ksm_rate=ksmtuned")));
+        }
+    }
+
+    @Test
     void aKnobTheEngineRefusesNowRollsBackTheWholeReload() throws InterruptedException {
         try (Daemon daemon = launch(config("pages_to_scan=1000", "sleep_millisecs=1"))) {
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
