@@ -3,6 +3,7 @@ package io.samepage.daemon;
 import io.samepage.core.DedupEngine;
 import io.samepage.core.EngineContext;
 import io.samepage.core.ScanKnobs;
+import io.samepage.host.KsmPolicyLoop;
 import java.net.InetAddress;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -36,8 +37,9 @@ import org.agrona.concurrent.SleepingMillisIdleStrategy;
  * before it opened, in reverse, and throws: the counters file (its path claimed, so a foreign file or
  * another daemon's is refused before any work, and the new file written whole under a temporary name),
  * the sources (every file checked and every live source opened before any is read), the engine with
- * every source loaded, the metrics server, the scanner's runner, the publisher's runner; last, the
- * counters file is renamed into place. A launch that fails leaves the old counters file as it was.
+ * every source loaded, the metrics server, the scanner's runner, the publisher's runner, the KSM policy
+ * loop's runner ({@link KsmPolicyAgent}, with {@code ksm_policy} on or dry_run); last, the counters file is
+ * renamed into place. A launch that fails leaves the old counters file as it was.
  *
  * <p>Thread safety: launch on any thread; {@link #reload} and {@link #close} from any thread, {@link #close}
  * any number of times.
@@ -53,12 +55,14 @@ public final class Daemon implements AutoCloseable {
     private final AgentRunner publisher;
     private final Refresher refresher;
     private final AgentRunner refresherRunner;
+    private final KsmPolicyAgent policy;
+    private final AgentRunner policyRunner;
     private long estimateIntervalSeconds;
     private boolean closed;
 
     private Daemon(Context context, DedupEngine engine, DaemonMetrics published, MetricsServer metrics,
             CountersFile counters, AgentRunner scanner, AgentRunner publisher, Refresher refresher,
-            AgentRunner refresherRunner) {
+            AgentRunner refresherRunner, KsmPolicyAgent policy, AgentRunner policyRunner) {
         this.context = context;
         this.engine = engine;
         this.published = published;
@@ -68,6 +72,8 @@ public final class Daemon implements AutoCloseable {
         this.publisher = publisher;
         this.refresher = refresher;
         this.refresherRunner = refresherRunner;
+        this.policy = policy;
+        this.policyRunner = policyRunner;
         this.estimateIntervalSeconds = context.estimateIntervalSeconds();
     }
 
@@ -89,10 +95,14 @@ public final class Daemon implements AutoCloseable {
         List<AutoCloseable> opened = new ArrayList<>();
         opened.add(counters);
         try {
+            KsmPolicyAgent policy = KsmPolicyAgent.of(context);
             DaemonGuests guests = DaemonGuests.load(context);
             DedupEngine engine = guests.engine();
             opened.add(engine);
             DaemonMetrics published = new DaemonMetrics(engine, startMillis);
+            if (policy != null) {
+                published.ksmPolicy(policy::last, policy::backoffs);
+            }
             MetricsServer metrics = null;
             if (context.metricsPort() != 0) {
                 metrics = MetricsServer.start(context.metricsAddress(), context.metricsPort(),
@@ -118,9 +128,16 @@ public final class Daemon implements AutoCloseable {
                 AgentRunner.startOnThread(refresherRunner);
                 opened.add(refresherRunner);
             }
+            AgentRunner policyRunner = null;
+            if (policy != null) {
+                policyRunner = new AgentRunner(new SleepingMillisIdleStrategy(KsmPolicyAgent.idleMillis()),
+                        context.errorHandler(), null, policy);
+                AgentRunner.startOnThread(policyRunner);
+                opened.add(policyRunner);
+            }
             counters.publish();
             return new Daemon(context, engine, published, metrics, counters, scanner, publisher, refresher,
-                    refresherRunner);
+                    refresherRunner, policy, policyRunner);
         } catch (RuntimeException | Error e) {
             CloseHelper.closeAll(e::addSuppressed, opened.reversed());
             throw e;
@@ -165,6 +182,9 @@ public final class Daemon implements AutoCloseable {
         }
         String changed = Reload.apply(context, context.ksmPolicy(), estimateIntervalSeconds, engine.knobs(), refresher, config);
         estimateIntervalSeconds = config.estimateIntervalSeconds();
+        if (policy != null) {
+            policy.intervalSeconds(estimateIntervalSeconds);
+        }
         return changed;
     }
 
@@ -179,7 +199,7 @@ public final class Daemon implements AutoCloseable {
             return;
         }
         closed = true;
-        CloseHelper.closeAll(refresherRunner, publisher, scanner, () -> counters.update(published.counterValues(),
+        CloseHelper.closeAll(policyRunner, refresherRunner, publisher, scanner, () -> counters.update(published.counterValues(),
                 System.currentTimeMillis()), counters, metrics, engine);
     }
 
@@ -225,6 +245,7 @@ public final class Daemon implements AutoCloseable {
         private long estimateIntervalSeconds = DEFAULT_ESTIMATE_INTERVAL_SECONDS;
         private long publishIntervalMillis = DEFAULT_PUBLISH_INTERVAL_MILLIS;
         private KsmPolicyConfig ksmPolicy = KsmPolicyConfig.defaults();
+        private KsmPolicyLoop.Context ksmPolicyLoop;
         private Consumer<String> noticeHandler = line -> System.err.println("samepage daemon: " + line);
         private ErrorHandler errorHandler;
         private boolean concluded;
@@ -334,6 +355,18 @@ public final class Daemon implements AutoCloseable {
         public Context ksmPolicy(KsmPolicyConfig ksmPolicy) {
             checkNotConcluded();
             this.ksmPolicy = Objects.requireNonNull(ksmPolicy, "ksmPolicy");
+            return this;
+        }
+
+        /** The policy loop's context before the {@code ksm_*} settings; default over the kernel's KSM. */
+        public KsmPolicyLoop.Context ksmPolicyLoop() {
+            return ksmPolicyLoop != null ? ksmPolicyLoop : (ksmPolicyLoop = new KsmPolicyLoop.Context());
+        }
+
+        /** A policy loop context (its KSM directory, estimator, clocks) the {@code ksm_*} settings fill in. */
+        public Context ksmPolicyLoop(KsmPolicyLoop.Context loop) {
+            checkNotConcluded();
+            this.ksmPolicyLoop = Objects.requireNonNull(loop, "ksmPolicyLoop");
             return this;
         }
 

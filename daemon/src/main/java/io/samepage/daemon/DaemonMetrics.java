@@ -9,6 +9,7 @@ import io.samepage.core.DedupEngine;
 import io.samepage.core.EngineCounters;
 import io.samepage.core.Guest;
 import io.samepage.core.GuestCounters;
+import io.samepage.host.KsmPolicyLoop;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -17,6 +18,9 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.LongSupplier;
+import java.util.function.Supplier;
+import java.util.function.ToDoubleFunction;
 import java.util.function.ToLongFunction;
 
 /**
@@ -95,6 +99,41 @@ public final class DaemonMetrics {
         Runtime runtime = Runtime.getRuntime();
         GaugeWithCallback.builder().name("samepage_jvm_heap_used_bytes").help("Java heap in use, bytes")
                 .callback(cb -> cb.call(runtime.totalMemory() - runtime.freeMemory())).register(registry);
+    }
+
+    /**
+     * Registers the KSM policy loop's metrics, read from its last report at scrape time (none before its
+     * first step): the predicted and achieved saving, ksmd's CPU-seconds (when known) and per GiB saved
+     * (when defined), and the steps that backed off.
+     */
+    void ksmPolicy(Supplier<KsmPolicyLoop.Report> last, LongSupplier backoffs) {
+        policyGauge("samepage_ksm_predicted_saving_bytes", "what the policy loop's last estimate says kernel KSM "
+                + "would save, bytes", last, r -> r.predictedSavingBytes());
+        policyGauge("samepage_ksm_achieved_saving_bytes", "what kernel KSM saves, (pages_sharing + ksm_zero_pages) "
+                + "* 4096, at the policy loop's last step", last, r -> r.achievedSavingBytes());
+        CounterWithCallback.builder().name("samepage_ksmd_cpu_seconds_total").help("ksmd's CPU time since boot, "
+                + "seconds, at the policy loop's last step (absent while unknown)").callback(cb -> {
+                    KsmPolicyLoop.Report r = last.get();
+                    if (r != null && r.ksmdCpuSecondsTotal() >= 0) {
+                        cb.call(r.ksmdCpuSecondsTotal());
+                    }
+                }).register(registry);
+        policyGauge("samepage_ksmd_cpu_seconds_per_gib_saved", "ksmd's CPU-seconds since boot per GiB kernel KSM "
+                + "saves (absent while nothing is saved or the CPU time is unknown)", last,
+                KsmPolicyLoop.Report::ksmdCpuSecondsPerGibSaved);
+        CounterWithCallback.builder().name("samepage_ksm_policy_backoffs_total").help("policy loop steps that "
+                + "slowed kernel KSM for ksmd_cpu_budget_percent").callback(cb -> cb.call(backoffs.getAsLong()))
+                .register(registry);
+    }
+
+    private void policyGauge(String name, String help, Supplier<KsmPolicyLoop.Report> last,
+            ToDoubleFunction<KsmPolicyLoop.Report> value) {
+        GaugeWithCallback.builder().name(name).help(help).callback(cb -> {
+            KsmPolicyLoop.Report r = last.get();
+            if (r != null && !Double.isNaN(value.applyAsDouble(r))) {
+                cb.call(value.applyAsDouble(r));
+            }
+        }).register(registry);
     }
 
     /** Every counter, indexed by its {@link CountersFile#COUNTER_NAMES} id. */

@@ -8,7 +8,8 @@
  * each on its own {@code AgentRunner}: the engine's scanner, paced by {@code sleep_millisecs}; the
  * {@code Publisher}, which keeps the counters file and its heartbeat current and does nothing else, so
  * the heartbeat's age says whether the daemon is alive; and, with live sources, the {@code Refresher},
- * which re-reads them. {@link io.samepage.daemon.Daemon#reload} applies a new config's live settings,
+ * which re-reads them; and, with {@code ksm_policy} on or dry_run, the {@code KsmPolicyAgent}, which steps
+ * host mode's {@code KsmPolicyLoop} over the kernel's KSM and restores its knobs on close. {@link io.samepage.daemon.Daemon#reload} applies a new config's live settings,
  * all or nothing. {@link io.samepage.daemon.Daemon#close} stops the agents and marks the counters file
  * closed. Waiting for a signal is the embedder's: the CLI waits on Agrona's {@code ShutdownSignalBarrier}
  * and reloads on SIGHUP.
