@@ -139,6 +139,24 @@ class DaemonKsmPolicyTest {
     }
 
     @Test
+    void aKnobThatCannotGoBackOnCloseIsNamedAndTheRestAreRestored() throws Exception {
+        Map<String, String> before = snapshot();
+        try (Daemon _ = launch(0, "ksm_policy=on", "ksm_max_page_sharing=64")) {
+            await(() -> readRun().equals("1"), "run=1");
+            await(this::stepped, "the step is told");
+            assertEquals("64", Files.readString(ksm.resolve("max_page_sharing")).strip());
+            Files.writeString(ksm.resolve("pages_shared"), "5\n");
+        }
+        Map<String, String> after = snapshot();
+        assertEquals("64", after.get("max_page_sharing"), "the kernel refuses it while pages are shared");
+        after.put("max_page_sharing", before.get("max_page_sharing"));
+        after.put("pages_shared", before.get("pages_shared"));
+        assertEquals(before, after, "every other knob is restored");
+        assertTrue(notices.stream().anyMatch(n -> n.startsWith("ksm policy: the policy loop could not restore "
+                + "max_page_sharing")), notices.toString());
+    }
+
+    @Test
     void dryRunDecidesAndTellsButWritesNothing() throws Exception {
         Map<String, String> before = snapshot();
         try (Daemon _ = launch(0, "ksm_policy=dry_run")) {
