@@ -7,6 +7,6 @@ public final class Main {
     }
 
     public static void main(String[] args) {
-        System.exit(SamepageCommand.newCommandLine().execute(args));
+        System.exit(SamepageCommand.newCommandLine(args).execute(args));
     }
 }

@@ -9,7 +9,7 @@ import picocli.CommandLine;
 record CliRun(int exitCode, String stdout, String stderr) {
 
     static CliRun of(String... args) {
-        return of(SamepageCommand.newCommandLine(), args);
+        return of(SamepageCommand.newCommandLine(args), args);
     }
 
     /** Runs {@code commandLine} (built with Samepage's handlers), capturing stdout and stderr. */
