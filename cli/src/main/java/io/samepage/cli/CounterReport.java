@@ -55,6 +55,11 @@ final class CounterReport {
         return JSON.createObjectNode();
     }
 
+    /** {@code fields} (maps, lists and plain values) as a JSON object, in their order. */
+    static ObjectNode tree(Map<String, ?> fields) {
+        return JSON.valueToTree(fields);
+    }
+
     /** {@code node} as indented JSON, ending in a newline. */
     static String render(ObjectNode node) {
         try {

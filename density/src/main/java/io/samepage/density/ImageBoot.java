@@ -25,8 +25,10 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Objects;
 
 /**
@@ -90,6 +92,31 @@ public final class ImageBoot {
         }
 
         /** The first guest's load time over the median of the later guests'. */
+        /** Its guests' loads and frames under {@code demo --json}'s names; mapped blocks only {@code withIndex}. */
+        Map<String, Object> fields(boolean withIndex) {
+            List<Map<String, Object>> guests = new ArrayList<>();
+            for (GuestLoad load : loads) {
+                LoadStats s = load.stats();
+                Map<String, Object> g = new LinkedHashMap<>();
+                g.put("name", load.guest());
+                g.put("blocks_read", s.blocksRead());
+                if (withIndex) {
+                    g.put("blocks_mapped", s.blocksMapped());
+                    g.put("zero_blocks", s.zeroBlocks());
+                }
+                g.put("load_nanos", s.loadNanos());
+                guests.add(g);
+            }
+            Map<String, Object> f = new LinkedHashMap<>();
+            f.put("guests", guests);
+            f.put("host_frames_in_use", framesInUse);
+            f.put("host_frame_bytes", framesInUse * Pages.PAGE_SIZE);
+            if (withIndex) {
+                f.put("resident_frames", residentFrames);
+            }
+            return f;
+        }
+
         public double firstToLaterLoadRatio() {
             long[] later = new long[loads.size() - 1];
             for (int i = 1; i < loads.size(); i++) {
@@ -128,6 +155,28 @@ public final class ImageBoot {
      */
     public record Result(Path image, ImageLayout layout, long zeroBlocks, long distinctBlocks, IndexOrigin origin,
             Path indexFile, long indexNanos, Part without, Part with) {
+
+        /** The figures under the names {@code samepage demo --json} prints, in order (null: not counted). */
+        public Map<String, Object> fields() {
+            Map<String, Object> f = new LinkedHashMap<>();
+            f.put("path", image.toString());
+            f.put("source_kind", layout.kind().name().toLowerCase(Locale.ROOT));
+            f.put("files", layout.extents().size());
+            f.put("source_size_bytes", layout.sizeBytes());
+            f.put("block_count", layout.blockCount());
+            f.put("zero_blocks", zeroBlocks);
+            f.put("distinct_nonzero_blocks", distinctBlocks < 0 ? null : distinctBlocks);
+            f.put("index_origin", origin.name().toLowerCase(Locale.ROOT));
+            f.put("index_file", indexFile == null ? null : indexFile.toString());
+            f.put("index_nanos", indexNanos);
+            f.put("without_index", without.fields(false));
+            f.put("with_index", with.fields(true));
+            f.put("first_to_later_load_ratio", with.firstToLaterLoadRatio());
+            f.put("later_guests_read_fraction", with.laterReadFraction());
+            f.put("sample_every_blocks", SAMPLE_EVERY_BLOCKS);
+            f.put("blocks_verified", without.blocksVerified() + with.blocksVerified());
+            return f;
+        }
     }
 
     /**
