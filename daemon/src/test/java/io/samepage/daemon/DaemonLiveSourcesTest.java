@@ -51,6 +51,15 @@ class DaemonLiveSourcesTest {
             assertTrue(live.estimate().pagesSharing() >= duplicates, "768 duplicates and 255 zero pages beyond the "
                     + "first, without use_zero_pages: " + live.estimate().counters());
 
+            DaemonMetrics metrics = new DaemonMetrics(guests.engine(), 0);
+            metrics.liveSources(guests::liveEstimate);
+            String text = metrics.prometheusText();
+            assertEquals(live.estimate().pagesSharing(), metric(text, "samepage_live_pages_sharing"), text);
+            assertEquals(live.estimate().savedPages() * 4096, metric(text, "samepage_live_saving_bytes"), text);
+            assertEquals(pid.mergingPages(), metric(text, "samepage_live_source_merging_pages{source=\""
+                    + pid.name() + "\"}"), text);
+            assertEquals(1, metric(text, "samepage_guests"), "the engine's metrics count the file alone");
+
             guests.refreshLive();
             assertEquals(1, guests.liveEstimate().estimate().guests().size(), "estimated again");
             assertTrue(guests.liveEstimate() != live, "a fresh estimate");
@@ -69,6 +78,16 @@ class DaemonLiveSourcesTest {
             }
             child.close();
         }
+    }
+
+    /** The value of the sample {@code name} (with its labels) in Prometheus text. */
+    private static long metric(String text, String name) {
+        for (String line : text.split("\n")) {
+            if (line.startsWith(name + " ")) {
+                return (long) Double.parseDouble(line.substring(name.length() + 1));
+            }
+        }
+        throw new AssertionError(name + " is not in:\n" + text);
     }
 
     @Test
