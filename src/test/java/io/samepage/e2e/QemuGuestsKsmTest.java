@@ -6,20 +6,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import java.io.ByteArrayOutputStream;
-import java.io.IOException;
-import java.nio.channels.FileChannel;
-import java.nio.channels.FileLock;
-import java.nio.file.StandardOpenOption;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
-import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -28,15 +18,9 @@ import org.junit.jupiter.api.io.TempDir;
  * estimate of their live memory ({@code scan --pid P1,P2,P3 --use-zero-pages --json}), then kernel
  * KSM run at full rate on the same guests, and the estimate checked against what KSM freed.
  *
- * <p><b>The guests.</b> Each boots the Debian kernel that {@code .ci/install-test-deps} unpacks
- * ({@code samepage.kernel}, set in {@code src/test/pom.xml}; default
- * {@code /var/cache/samepage/kernel/vmlinuz}) with an initramfs this test writes itself (a cpio
- * "newc" archive built in Java, so {@code /dev/console} is a device node without {@code mknod}):
- * static busybox and an {@code /init} that mounts proc, sys and a tmpfs, fills the tmpfs with 48 MiB
- * of a repeated text pattern and 32 MiB of zeros (the same bytes in every guest), prints
- * {@value #READY} on the serial console and sleeps. QEMU runs with {@code -accel tcg} (this
- * machine's {@code /dev/kvm} hangs stock kernels) and its default RAM backend, private anonymous
- * memory that QEMU marks {@code MADV_MERGEABLE}; KSM ignores {@code share=on} backends.
+ * <p><b>The guests.</b> {@link QemuFleet}'s: each fills a tmpfs with 48 MiB of a repeated text
+ * pattern and 32 MiB of zeros (the same bytes in every guest); QEMU's default RAM backend is private
+ * anonymous memory that QEMU marks {@code MADV_MERGEABLE}.
  *
  * <p><b>The truth it is compared with.</b> What KSM frees is measured as the drop of the guests'
  * summed {@code Pss_Anon} ({@code /proc/PID/smaps_rollup}) between just before KSM runs and once it has
@@ -65,98 +49,34 @@ import org.junit.jupiter.api.io.TempDir;
  * understate what its run freed by those pages, while {@code Pss_Anon} counts them; the test prints
  * both.
  *
- * <p><b>Host state.</b> KSM is global: the test remembers every knob it writes ({@code
- * pages_to_scan}, {@code sleep_millisecs}, {@code use_zero_pages}, {@code run}) and in any case
- * kills the guests, writes {@code run=2} (unmerge everything), restores the knobs and then {@code
- * run}. It needs root, QEMU and the kernel; where QEMU or the kernel is missing it fails saying to
- * run {@code bash .ci/install-test-deps}.
+ * <p><b>Host state.</b> KSM is global: the test holds {@link HostKsm#LOCK}, remembers every knob
+ * and in any case kills the guests, writes {@code run=2} (unmerge everything), restores the knobs it
+ * changed and then {@code run}. It needs root, QEMU and the kernel; where QEMU or the kernel is
+ * missing it fails saying to run {@code bash .ci/install-test-deps}.
  */
 class QemuGuestsKsmTest {
 
-    static final String READY = "SAMEPAGE-GUEST-READY";
     /** Three guests keep the test near 40 s; {@code -Dsamepage.e2e.guests=4} reproduces docs/perf/estimator.md. */
     private static final int GUESTS = Integer.getInteger("samepage.e2e.guests", 3);
     /** The estimate may be this far from what KSM freed, as a share of it. */
     private static final double TOLERANCE = 0.10;
-    private static final int GUEST_MIB = 256;
-    private static final long BOOT_TIMEOUT_MS = 180_000;
     private static final long KSM_TIMEOUT_MS = 240_000;
-    private static final Path KSM = Path.of("/sys/kernel/mm/ksm");
-    private static final Path LOCK = Path.of("/tmp/samepage-e2e-kernel-ksm.lock");
-    private static final String INSTALL_HINT = "; run ./test (it installs it first) or bash .ci/install-test-deps (as root)";
-
-    private static final String INIT = """
-            #!/bin/busybox sh
-            /bin/busybox --install -s /bin
-            mount -t proc proc /proc
-            mount -t sysfs sysfs /sys
-            mount -t tmpfs -o size=100m tmpfs /mnt
-            yes SAMEPAGE-FILL | head -c 50331648 > /mnt/pattern
-            dd if=/dev/zero of=/mnt/zeros bs=1M count=32 2>/dev/null
-            sync
-            echo %s $(cat /proc/meminfo | head -2 | tr -s ' ' | tr '\\n' ' ')
-            while true; do sleep 3600; done
-            """.formatted(READY);
 
     @TempDir
     Path dir;
 
     @Test
     void samepagesEstimateOfThreeQemuGuestsIsWithinTenPercentOfWhatKernelKsmFrees() throws Exception {
-        Path qemu = findOnPath("qemu-system-x86_64");
-        Path kernel = Path.of(System.getProperty("samepage.kernel", "/var/cache/samepage/kernel/vmlinuz"));
-        Path busybox = Path.of(System.getProperty("samepage.busybox", "/bin/busybox"));
-        if (qemu == null) {
-            fail("qemu-system-x86_64 is not on PATH" + INSTALL_HINT);
-        }
-        if (!Files.isRegularFile(kernel)) {
-            fail("no guest kernel at " + kernel + " (system property samepage.kernel)" + INSTALL_HINT);
-        }
-        if (!Files.isRegularFile(busybox)) {
-            fail("no static busybox at " + busybox + " (system property samepage.busybox)" + INSTALL_HINT);
-        }
-        if (!Files.isWritable(KSM.resolve("run"))) {
-            fail("the test needs root and kernel KSM at " + KSM);
-        }
-        Path initramfs = dir.resolve("initramfs.cpio");
-        Files.write(initramfs, initramfs(Files.readAllBytes(busybox)));
-
-        // KSM is one per host: two builds running this test at once (two engineers' ./mvnw verify) would
-        // read each other's merges and restore each other's knobs. A host-wide lock serializes them.
-        try (FileChannel lockFile = FileChannel.open(LOCK, StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
-            FileLock lock = lockFile.lock();
-            try {
-                bootScanAndMerge(qemu, kernel, initramfs);
-            } finally {
-                lock.release();
-            }
-        }
+        HostKsm.withLock(this::bootScanAndMerge);
     }
 
-    private void bootScanAndMerge(Path qemu, Path kernel, Path initramfs) throws Exception {
-        List<Process> guests = new ArrayList<>();
-        List<Path> consoles = new ArrayList<>();
-        Map<String, String> saved = new LinkedHashMap<>();
-        for (String knob : List.of("pages_to_scan", "sleep_millisecs", "use_zero_pages", "run")) {
-            saved.put(knob, knob(knob));
-        }
+    private void bootScanAndMerge() throws Exception {
+        Map<String, String> saved = HostKsm.knobs();
+        QemuFleet fleet = null;
         try {
-            for (int i = 0; i < GUESTS; i++) {
-                Path console = dir.resolve("console-" + i + ".txt");
-                consoles.add(console);
-                guests.add(new ProcessBuilder(qemu.toString(), "-name", "samepage-e2e-" + i,
-                        "-accel", "tcg", "-m", Integer.toString(GUEST_MIB), "-smp", "1",
-                        "-nodefaults", "-nographic", "-display", "none", "-no-reboot",
-                        "-serial", "file:" + console,
-                        "-kernel", kernel.toString(), "-initrd", initramfs.toString(),
-                        "-append", "console=ttyS0 quiet panic=-1 rdinit=/init")
-                        .redirectErrorStream(true)
-                        .redirectOutput(dir.resolve("qemu-" + i + ".txt").toFile())
-                        .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
-                        .start());
-            }
-            awaitReady(guests, consoles);
-            String pids = guests.stream().map(p -> Long.toString(p.pid())).collect(Collectors.joining(","));
+            fleet = QemuFleet.boot(dir, GUESTS);
+            List<Process> guests = fleet.guests();
+            String pids = fleet.pids();
 
             JsonNode first = Samepage.json("scan", "--json", "--use-zero-pages", "--pid", pids);
             JsonNode second = Samepage.json("scan", "--json", "--use-zero-pages", "--pid", pids);
@@ -178,26 +98,26 @@ class QemuGuestsKsmTest {
             assertTrue(saved1 >= fill, "the guests' identical fill is found: " + saved1 + " >= " + fill);
 
             // The truth: the guests' summed Pss_Anon before KSM runs, and again once it has converged.
-            long pssBefore = pssAnonKib(guests);
-            Path ksmd = ksmdStat();
-            long ksmdTicksBefore = ticks(ksmd);
+            long pssBefore = fleet.pssAnonKib();
+            Path ksmd = HostKsm.ksmdStat();
+            long ksmdTicksBefore = HostKsm.ticks(ksmd);
             List<long[]> progress = new ArrayList<>();
 
             // Kernel KSM at full rate on the same guests.
-            long scansBefore = counter("full_scans");
-            writeKnob("run", "0");
-            writeKnob("use_zero_pages", "1");
-            writeKnob("pages_to_scan", "100000");
-            writeKnob("sleep_millisecs", "0");
-            writeKnob("run", "1");
+            long scansBefore = HostKsm.counter("full_scans");
+            HostKsm.write("run", "0");
+            HostKsm.write("use_zero_pages", "1");
+            HostKsm.write("pages_to_scan", "100000");
+            HostKsm.write("sleep_millisecs", "0");
+            HostKsm.write("run", "1");
             long deadline = System.currentTimeMillis() + KSM_TIMEOUT_MS;
             long lastScans = -1;
             long lastSaving = -1;
             int stableScans = 0;
             while (true) {
-                long scans = counter("full_scans");
-                long ksmSaving = counter("pages_sharing") + counter("ksm_zero_pages");
-                progress.add(new long[] {ticks(ksmd) - ksmdTicksBefore, ksmSaving});
+                long scans = HostKsm.counter("full_scans");
+                long ksmSaving = HostKsm.counter("pages_sharing") + HostKsm.counter("ksm_zero_pages");
+                progress.add(new long[] {HostKsm.ticks(ksmd) - ksmdTicksBefore, ksmSaving});
                 if (scans != lastScans) {
                     stableScans = (ksmSaving == lastSaving) ? stableScans + (int) (scans - lastScans) : 0;
                     lastScans = scans;
@@ -214,16 +134,16 @@ class QemuGuestsKsmTest {
             }
             // Stop ksmd (run=0 keeps what it merged) so the counters below are read at rest: while it
             // scans, /proc/PID/ksm_stat's ksm_merging_pages was seen to swing by a third from one read to the next.
-            writeKnob("run", "0");
-            long kernelSharing = counter("pages_sharing");
-            long global = kernelSharing + counter("ksm_zero_pages");
+            HostKsm.write("run", "0");
+            long kernelSharing = HostKsm.counter("pages_sharing");
+            long global = kernelSharing + HostKsm.counter("ksm_zero_pages");
             long perProcess = 0;
             for (Process guest : guests) {
-                Map<String, Long> stat = ksmStat(guest.pid());
+                Map<String, Long> stat = HostKsm.ksmStat(guest.pid());
                 perProcess += stat.getOrDefault("ksm_merging_pages", 0L) + stat.getOrDefault("ksm_zero_pages", 0L);
             }
             long ksmReached = Math.min(global, perProcess);
-            long pssDropPages = (pssBefore - pssAnonKib(guests)) / 4;
+            long pssDropPages = (pssBefore - fleet.pssAnonKib()) / 4;
             long finalSaving = progress.getLast()[1];
             long ticksTo99 = progress.getLast()[0];
             for (long[] sample : progress) {
@@ -236,9 +156,9 @@ class QemuGuestsKsmTest {
                             + " pages_sharing=%d ksm_zero_pages=%d; per process merging+zero=%d;"
                             + " guests' Pss_Anon dropped by %d pages; samepage estimate %d / %d;"
                             + " ksmd CPU-seconds to 99%% of its final merge %.2f, to convergence %.2f%n",
-                    scansBefore, lastScans, counter("pages_shared"), counter("pages_sharing"),
-                    counter("ksm_zero_pages"), perProcess, pssDropPages, saved1, saved2,
-                    ticksTo99 / (double) clockTicks(), progress.getLast()[0] / (double) clockTicks());
+                    scansBefore, lastScans, HostKsm.counter("pages_shared"), HostKsm.counter("pages_sharing"),
+                    HostKsm.counter("ksm_zero_pages"), perProcess, pssDropPages, saved1, saved2,
+                    ticksTo99 / (double) HostKsm.clockTicks(), progress.getLast()[0] / (double) HostKsm.clockTicks());
             assertTrue(ksmReached > 0, "KSM merged the guests' RAM: global " + global + ", per process " + perProcess);
             for (long estimate : new long[] {saved1, saved2}) {
                 assertTrue(Math.abs(estimate - pssDropPages) <= TOLERANCE * pssDropPages,
@@ -250,51 +170,11 @@ class QemuGuestsKsmTest {
                 assertTrue(guest.isAlive(), "a guest died during the test");
             }
         } finally {
-            for (Process guest : guests) {
-                guest.destroyForcibly();
+            if (fleet != null) {
+                fleet.close();
             }
-            for (Process guest : guests) {
-                guest.waitFor(30, TimeUnit.SECONDS);
-            }
-            restoreKsm(saved);
+            HostKsm.restore(saved);
         }
-    }
-
-    /** Waits until every guest has printed {@link #READY}; fails with the consoles if one has not in time. */
-    private static void awaitReady(List<Process> guests, List<Path> consoles) throws Exception {
-        long deadline = System.currentTimeMillis() + BOOT_TIMEOUT_MS;
-        while (true) {
-            int ready = 0;
-            for (int i = 0; i < guests.size(); i++) {
-                if (read(consoles.get(i)).contains(READY)) {
-                    ready++;
-                } else if (!guests.get(i).isAlive()) {
-                    fail("guest " + i + " exited " + guests.get(i).exitValue() + " before " + READY + consolesText(consoles));
-                }
-            }
-            if (ready == guests.size()) {
-                return;
-            }
-            if (System.currentTimeMillis() > deadline) {
-                fail(ready + " of " + guests.size() + " guests printed " + READY + " in " + BOOT_TIMEOUT_MS / 1000 + " s"
-                        + consolesText(consoles));
-            }
-            Thread.sleep(250);
-        }
-    }
-
-    private static String consolesText(List<Path> consoles) throws IOException {
-        StringBuilder text = new StringBuilder();
-        for (Path console : consoles) {
-            String s = read(console);
-            text.append("\n--- ").append(console.getFileName()).append(" ---\n")
-                    .append(s.length() > 6000 ? s.substring(s.length() - 6000) : s);
-        }
-        return text.toString();
-    }
-
-    private static String read(Path file) throws IOException {
-        return Files.exists(file) ? Files.readString(file, StandardCharsets.ISO_8859_1) : "";
     }
 
     private static void checkConsistent(JsonNode c, List<Process> guests) {
@@ -329,148 +209,5 @@ class QemuGuestsKsmTest {
 
     private static long saving(JsonNode c) {
         return c.get("pages_sharing").asLong() + c.get("ksm_zero_pages").asLong();
-    }
-
-    /** The guests' summed {@code Pss_Anon} from {@code /proc/PID/smaps_rollup}, in KiB. */
-    private static long pssAnonKib(List<Process> guests) throws IOException {
-        long sum = 0;
-        for (Process guest : guests) {
-            for (String line : Files.readAllLines(Path.of("/proc", Long.toString(guest.pid()), "smaps_rollup"))) {
-                if (line.startsWith("Pss_Anon:")) {
-                    sum += Long.parseLong(line.substring("Pss_Anon:".length()).replace("kB", "").trim());
-                }
-            }
-        }
-        return sum;
-    }
-
-    /** ksmd's {@code /proc/PID/stat}, or null if there is no ksmd (its CPU time then reads as 0). */
-    private static Path ksmdStat() throws IOException {
-        try (var dirs = Files.list(Path.of("/proc"))) {
-            for (Path dir : dirs.filter(d -> d.getFileName().toString().matches("\\d+")).toList()) {
-                try {
-                    if (Files.readString(dir.resolve("comm")).trim().equals("ksmd")) {
-                        return dir.resolve("stat");
-                    }
-                } catch (IOException gone) {
-                    // the process exited while the list was read
-                }
-            }
-        }
-        return null;
-    }
-
-    /** CPU time so far (utime + stime, fields 14 and 15 of {@code stat}), in clock ticks. */
-    private static long ticks(Path stat) throws IOException {
-        if (stat == null) {
-            return 0;
-        }
-        String text = Files.readString(stat);
-        String[] fields = text.substring(text.lastIndexOf(')') + 2).split(" ");
-        return Long.parseLong(fields[11]) + Long.parseLong(fields[12]);
-    }
-
-    private static long clockTicks() throws IOException, InterruptedException {
-        Process getconf = new ProcessBuilder("getconf", "CLK_TCK").start();
-        String ticks = new String(getconf.getInputStream().readAllBytes(), StandardCharsets.US_ASCII).trim();
-        getconf.waitFor();
-        return ticks.matches("\\d+") ? Long.parseLong(ticks) : 100;
-    }
-
-    private static Map<String, Long> ksmStat(long pid) throws IOException {
-        Map<String, Long> stat = new LinkedHashMap<>();
-        for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "ksm_stat"))) {
-            String[] parts = line.trim().split("\\s+");
-            if (parts.length == 2 && parts[1].matches("-?\\d+")) {
-                stat.put(parts[0], Long.parseLong(parts[1]));
-            }
-        }
-        return stat;
-    }
-
-    private static String knob(String name) throws IOException {
-        return Files.readString(KSM.resolve(name)).trim();
-    }
-
-    private static long counter(String name) throws IOException {
-        return Long.parseLong(knob(name));
-    }
-
-    private static void writeKnob(String name, String value) throws IOException {
-        Files.writeString(KSM.resolve(name), value);
-    }
-
-    /** run=2 unmerges everything the test merged, then every knob goes back, {@code run} last. */
-    private static void restoreKsm(Map<String, String> saved) throws IOException {
-        IOException failure = null;
-        try {
-            writeKnob("run", "2");
-        } catch (IOException e) {
-            failure = e;
-        }
-        for (Map.Entry<String, String> knob : saved.entrySet()) {
-            if (knob.getKey().equals("run")) {
-                continue;
-            }
-            try {
-                writeKnob(knob.getKey(), knob.getValue());
-            } catch (IOException e) {
-                failure = failure == null ? e : failure;
-            }
-        }
-        writeKnob("run", saved.get("run"));
-        if (failure != null) {
-            throw failure;
-        }
-    }
-
-    private static Path findOnPath(String name) {
-        for (String entry : System.getenv().getOrDefault("PATH", "/usr/bin:/bin").split(":")) {
-            Path candidate = Path.of(entry, name);
-            if (Files.isExecutable(candidate)) {
-                return candidate;
-            }
-        }
-        return null;
-    }
-
-    // ---- initramfs: a cpio "newc" archive ----
-
-    private static byte[] initramfs(byte[] busybox) throws IOException {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        int[] ino = {1};
-        for (String d : List.of("bin", "dev", "proc", "sys", "mnt", "tmp")) {
-            entry(out, ino, d, 0040755, 0, new byte[0]);
-        }
-        entry(out, ino, "dev/console", 0020600, (5 << 8) | 1, new byte[0]);
-        entry(out, ino, "dev/null", 0020666, (1 << 8) | 3, new byte[0]);
-        entry(out, ino, "bin/busybox", 0100755, 0, busybox);
-        entry(out, ino, "bin/sh", 0120777, 0, "busybox".getBytes(StandardCharsets.US_ASCII));
-        entry(out, ino, "init", 0100755, 0, INIT.getBytes(StandardCharsets.US_ASCII));
-        entry(out, ino, "TRAILER!!!", 0, 0, new byte[0]);
-        return out.toByteArray();
-    }
-
-    /** One newc entry; {@code rdev} as major << 8 | minor for device nodes. */
-    private static void entry(ByteArrayOutputStream out, int[] ino, String name, int mode, int rdev, byte[] data)
-            throws IOException {
-        byte[] nameBytes = (name + "\0").getBytes(StandardCharsets.US_ASCII);
-        String header = "070701" + hex(ino[0]++) + hex(mode) + hex(0) + hex(0) + hex(1) + hex(0) + hex(data.length)
-                + hex(0) + hex(0) + hex(rdev >> 8) + hex(rdev & 0xff) + hex(nameBytes.length) + hex(0);
-        out.write(header.getBytes(StandardCharsets.US_ASCII));
-        out.write(nameBytes);
-        pad(out);
-        out.write(data);
-        pad(out);
-    }
-
-    private static String hex(int value) {
-        return String.format("%08x", value);
-    }
-
-    private static void pad(ByteArrayOutputStream out) {
-        while (out.size() % 4 != 0) {
-            out.write(0);
-        }
     }
 }

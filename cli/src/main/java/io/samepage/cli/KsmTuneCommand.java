@@ -23,16 +23,16 @@ import picocli.CommandLine.Option;
                     + "the processes with mergeable memory (their /proc/PID/ksm_stat says ksm_mergeable: yes or "
                     + "ksm_merge_any: yes, or shows ksm_rmap_items > 0; only where ksm_stat lacks those lines is "
                     + "every process's smaps read, which is slower), reads their resident mergeable pages "
-                    + "(/proc/PID/pagemap, /proc/PID/mem; up to --sample-mib, evenly spread) and counts the pages "
-                    + "whose content another page read also holds (fast hash, then a full compare).",
+                    + "once (up to --sample-mib, evenly spread) into 128-bit digests, no copy kept, and derives the "
+                    + "saving, pages_sharing + ksm_zero_pages under the kernel's max_page_sharing and use_zero_pages.",
             "",
-            "If fewer than --min-duplicate-percent of the pages read are duplicates, or the saving this "
-                    + "projects over all resident mergeable memory is below --min-saving-mib, KSM stops: run=2 "
-                    + "if pages are merged (it unmerges them), else run=0. Otherwise KSM runs (run=1) at a rate "
-                    + "set by the kernel's scan-time advisor (advisor_mode=scan-time: pages_to_scan sized so one "
-                    + "full scan takes advisor_target_scan_time) or by ksmtuned's formula: pages_to_scan plus 300 "
-                    + "if free memory (MemFree + Buffers + Cached) is below max(20%% of MemTotal, 2048 KiB), else "
-                    + "minus 50, kept within 64 to 1250; sleep_millisecs = max(10, 10 x 16 GiB / MemTotal).",
+            "If KSM would save less than --min-duplicate-percent of the pages read, or less than "
+                    + "--min-saving-mib, KSM stops: run=2 if pages are merged (it unmerges them), else run=0. "
+                    + "Otherwise KSM runs (run=1) at a rate set by the kernel's scan-time advisor "
+                    + "(advisor_mode=scan-time: pages_to_scan sized so one full scan takes "
+                    + "advisor_target_scan_time) or by ksmtuned's formula: pages_to_scan plus 300 if free memory "
+                    + "(MemFree + Buffers + Cached) is below max(20%% of MemTotal, 2048 KiB), else minus 50, kept "
+                    + "within 64 to 1250; sleep_millisecs = max(10, 10 x 16 GiB / MemTotal).",
             "",
         },
         footer = {
@@ -59,19 +59,19 @@ final class KsmTuneCommand implements Callable<Integer> {
     private boolean json;
 
     @Option(names = "--min-duplicate-percent", paramLabel = "PERCENT", defaultValue = "5",
-            description = "The least share of the pages read that must duplicate another page for KSM to run, "
-                    + "0 to 100. Default: ${DEFAULT-VALUE}.")
+            description = "The least share of the pages read that KSM must save (pages_sharing + ksm_zero_pages) "
+                    + "for it to run, 0 to 100. Default: ${DEFAULT-VALUE}.")
     private double minDuplicatePercent;
 
     @Option(names = "--min-saving-mib", paramLabel = "MIB", defaultValue = "64",
-            description = "The least estimated saving, in MiB, for KSM to run: the duplicate share times all "
-                    + "resident mergeable memory. Default: ${DEFAULT-VALUE}.")
+            description = "The least estimated saving, in MiB, for KSM to run (scaled to all resident mergeable "
+                    + "memory if only a sample was read). Default: ${DEFAULT-VALUE}.")
     private long minSavingMib;
 
     @Option(names = "--sample-mib", paramLabel = "MIB", defaultValue = "256",
             description = "The most resident mergeable memory to read for the estimate, 1 to 16384 MiB; beyond "
-                    + "it 1 MiB runs are read evenly spread, which misses twins outside them. Costs 20 bytes "
-                    + "of heap per 4 KiB page read. Default: ${DEFAULT-VALUE}.")
+                    + "it 1 MiB runs are read evenly spread and the saving scaled, which misses twins outside "
+                    + "them. Costs about 30 bytes of digest table per 4 KiB page read. Default: ${DEFAULT-VALUE}.")
     private long sampleMib;
 
     @Option(names = "--rate", paramLabel = "advisor|ksmtuned",

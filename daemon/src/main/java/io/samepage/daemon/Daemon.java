@@ -18,10 +18,11 @@ import org.agrona.concurrent.AgentRunner;
 import org.agrona.concurrent.SleepingMillisIdleStrategy;
 
 /**
- * The daemon, as a library: {@link #launch} loads every source of a {@link Context} into one engine,
- * starts its scanner, the publisher of its counters and, with live sources, their refresher, each on an
- * Agrona {@link AgentRunner}, and returns; {@link #reload} applies a new config's live settings;
- * {@link #close} stops them. Aeron's {@code MediaDriver} is the model:
+ * The daemon, as a library: {@link #launch} loads the file sources of a {@link Context} into one engine,
+ * estimates the live ones, starts its scanner, the publisher of its counters and, with live sources, their
+ * refresher (which estimates them again each interval), each on an Agrona {@link AgentRunner}, and
+ * returns; {@link #reload} applies a new config's live settings; {@link #close} stops them. Aeron's
+ * {@code MediaDriver} is the model:
  *
  * <pre>{@code
  * Daemon.Context context = new Daemon.Context()
@@ -37,9 +38,10 @@ import org.agrona.concurrent.SleepingMillisIdleStrategy;
  * before it opened, in reverse, and throws: the counters file (its path claimed, so a foreign file or
  * another daemon's is refused before any work, and the new file written whole under a temporary name),
  * the sources (every file checked and every live source opened before any is read), the engine with
- * every source loaded, the metrics server, the scanner's runner, the publisher's runner, the KSM policy
- * loop's runner ({@link KsmPolicyAgent}, with {@code ksm_policy} on or dry_run); last, the counters file is
- * renamed into place. A launch that fails leaves the old counters file as it was.
+ * every file loaded (the live sources estimated, {@link DaemonGuests}), the metrics server, the scanner's
+ * runner, the publisher's runner, the KSM policy loop's runner ({@link KsmPolicyAgent}, with
+ * {@code ksm_policy} on or dry_run); last, the counters file is renamed into place. A launch that fails
+ * leaves the old counters file as it was.
  *
  * <p>Thread safety: launch on any thread; {@link #reload} and {@link #close} from any thread, {@link #close}
  * any number of times.
@@ -80,9 +82,8 @@ public final class Daemon implements AutoCloseable {
     /**
      * Launches a daemon from {@code context}, concluding it first if it has not concluded.
      *
-     * @throws DaemonException       naming the setting, source, counters file or port that is wrong (its
-     *                               {@link DaemonException.Kind} says which); nothing is left running
-     * @throws IllegalStateException if the context launched a daemon already
+     * @throws DaemonException naming the setting, source, counters file or port that is wrong (its kind says which)
+     * @throws IllegalStateException if the context launched a daemon already; nothing is left running on a throw
      */
     public static Daemon launch(Context context) {
         if (!context.isConcluded()) {
@@ -102,6 +103,9 @@ public final class Daemon implements AutoCloseable {
             DaemonMetrics published = new DaemonMetrics(engine, startMillis);
             if (policy != null) {
                 published.ksmPolicy(policy::last, policy::backoffs);
+            }
+            if (guests.hasLiveSources()) {
+                published.liveSources(guests::liveEstimate);
             }
             MetricsServer metrics = null;
             if (context.metricsPort() != 0) {

@@ -6,7 +6,7 @@ import io.samepage.core.EngineContext;
 import io.samepage.core.Guest;
 import io.samepage.core.MergeDomain;
 import io.samepage.daemon.DaemonException.Kind;
-import io.samepage.host.KernelKsm;
+import io.samepage.hashing.Pages;
 import io.samepage.host.ProcessScanException;
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
@@ -17,13 +17,20 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * The daemon's engine and its guests, one per source. Files are loaded once, as {@code samepage scan}
- * loads them ({@link SourceFile}); live sources are read as {@code scan --pid} reads them
- * ({@link ProcessSource}) and rebuilt from a fresh read by {@link #refreshLive()}. With
- * {@code domainPerSource} each source has a merge domain of its own, else all share one.
+ * The daemon's engine, its guests, and the estimate of its live sources. Files are loaded once into
+ * guests of the engine, as {@code samepage scan} loads them ({@link SourceFile}), and merged. Live
+ * sources ({@code pid:}, {@code qemu}) are not copied into the engine: each is read once per
+ * {@code estimate_interval_seconds} into a {@link io.samepage.host.PageDigestEstimator}, one guest each,
+ * as {@code scan --pid} estimates ({@link SourceEstimate}), and the last estimate is kept
+ * ({@link #liveEstimate()}). With {@code domainPerSource} each file has a merge domain of its own, else
+ * all share one; the estimate of the live sources is one domain.
+ *
+ * <p>The rejected alternative, the first daemon's: a fresh copy of every live source in the engine at
+ * every interval, merged by the scanner. It cost the sources' resident memory again in the pool and a
+ * copy per interval, to report what a digest per page reports.
  *
  * <p>Not thread safe: {@link #load} runs on the launching thread, then {@link #refreshLive()} on the
- * publisher's only. The engine itself is safe to scan meanwhile.
+ * refresher's only; {@link #liveEstimate()} from any thread. The engine itself is safe to scan meanwhile.
  */
 final class DaemonGuests {
 
@@ -32,7 +39,9 @@ final class DaemonGuests {
     private final DedupEngine engine;
     private final Daemon.Context context;
     private final Map<String, MergeDomain> domains = new HashMap<>();
-    private final List<Guest> liveGuests = new ArrayList<>();
+    private volatile SourceEstimate.Result liveEstimate;
+    /** Why the last estimate of the live sources failed, or null. */
+    private String liveReadFailure;
     /** Live sources that failed at their last re-read, with what was said: told again only on a change. */
     private final Map<Source, String> failing = new HashMap<>();
     /** {@code pid:} sources whose process exited: never read again. */
@@ -45,7 +54,8 @@ final class DaemonGuests {
 
     /**
      * Checks every file and opens every live source before any is read, builds the engine with a pool
-     * for them, and loads each into its guest. The live sources are closed again once read.
+     * for the files, loads each file into its guest, and estimates the live sources once. The live
+     * sources are closed again once read.
      *
      * @throws DaemonException {@link Kind#SOURCE} for a source that cannot be used, {@link Kind#CONFIG} for a
      *                         pool too small (the sources do not fit) or too large, {@link Kind#FAILED} if
@@ -67,14 +77,16 @@ final class DaemonGuests {
         try {
             DedupEngine engine;
             try {
-                engine = DedupEngine.create(engineContext(context, files, processes));
+                engine = DedupEngine.create(engineContext(context, files));
             } catch (DedupException e) {
                 throw failed(e);
             }
             try {
                 DaemonGuests guests = new DaemonGuests(engine, context);
                 guests.loadFiles(files);
-                guests.loadLive(processes);
+                if (guests.hasLiveSources()) {
+                    guests.estimateLive(processes);
+                }
                 return guests;
             } catch (DaemonException e) {
                 engine.close();
@@ -102,46 +114,71 @@ final class DaemonGuests {
     }
 
     /**
-     * Rebuilds every live source's guest from a fresh read. Each source is re-opened on its own: one that
-     * cannot be read (or, for {@code qemu}, finds no guest) is left out with a notice, the others stay,
-     * and it comes back when it can be read again. A notice is given once per change of state, not at
-     * every re-read: when a source first fails (or fails otherwise), and when it is read again. A
-     * {@code pid:} source whose process has exited is dropped for good, with one notice: a process that
-     * later has its pid is another process.
+     * The last estimate of the live sources, one guest each in source order (a {@code qemu} source as its
+     * guests found then); null if the daemon has none.
+     */
+    SourceEstimate.Result liveEstimate() {
+        return liveEstimate;
+    }
+
+    /**
+     * Estimates the live sources again from a fresh read. Each source is re-opened on its own: one that
+     * cannot be read (or, for {@code qemu}, finds no guest) is left out with a notice, the others are
+     * estimated, and it comes back when it can be read again. A notice is given once per change of
+     * state, not at every re-read: when a source first fails (or fails otherwise), and when it is read
+     * again. A {@code pid:} source whose process has exited is dropped for good, with one notice: a
+     * process that later has its pid is another process. If reading the sources fails, the last
+     * estimate stays, told once.
      */
     void refreshLive() {
-        for (Guest guest : liveGuests) {
-            guest.destroy();
-        }
-        liveGuests.clear();
-        for (Source source : context.sources()) {
-            if (source instanceof Source.File || exited.contains(source)) {
-                continue;
+        List<ProcessSource> fresh = new ArrayList<>();
+        try {
+            for (Source source : context.sources()) {
+                if (source instanceof Source.File || exited.contains(source)) {
+                    continue;
+                }
+                try {
+                    fresh.addAll(source instanceof Source.Pid pid
+                            ? ProcessSources.open(List.of(pid.pid()), false, context.noticeHandler())
+                            : ProcessSources.open(List.of(), true, context.noticeHandler()));
+                    if (failing.remove(source) != null) {
+                        context.noticeHandler().accept(source + ": read again");
+                    }
+                } catch (DaemonException e) {
+                    failed(source, e);
+                }
             }
             try {
-                List<ProcessSource> fresh = source instanceof Source.Pid pid
-                        ? ProcessSources.open(List.of(pid.pid()), false, context.noticeHandler())
-                        : ProcessSources.open(List.of(), true, context.noticeHandler());
-                try {
-                    loadLive(fresh);
-                } finally {
-                    ProcessSources.closeAll(fresh);
-                }
-                if (failing.remove(source) != null) {
-                    context.noticeHandler().accept(source + ": read again");
-                }
+                estimateLive(fresh);
+                liveReadFailure = null;
             } catch (DaemonException e) {
-                if (source instanceof Source.Pid pid && hasExited(pid.pid(), e)) {
-                    exited.add(source);
-                    failing.remove(source);
-                    context.noticeHandler().accept(source + ": the process has exited; dropped from the sources "
-                            + "(a later process with its pid is another process)");
-                } else if (!e.getMessage().equals(failing.put(source, e.getMessage()))) {
-                    context.noticeHandler().accept("re-reading live sources: " + e.getMessage()
-                            + " (told again only if this changes)");
+                if (!e.getMessage().equals(liveReadFailure)) {
+                    context.noticeHandler().accept("estimating live sources: " + e.getMessage() + "; the last "
+                            + "estimate stays (told again only if this changes)");
                 }
+                liveReadFailure = e.getMessage();
             }
+        } finally {
+            ProcessSources.closeAll(fresh);
         }
+    }
+
+    private void failed(Source source, DaemonException e) {
+        if (source instanceof Source.Pid pid && hasExited(pid.pid(), e)) {
+            exited.add(source);
+            failing.remove(source);
+            context.noticeHandler().accept(source + ": the process has exited; dropped from the sources "
+                    + "(a later process with its pid is another process)");
+        } else if (!e.getMessage().equals(failing.put(source, e.getMessage()))) {
+            context.noticeHandler().accept("re-reading live sources: " + e.getMessage()
+                    + " (told again only if this changes)");
+        }
+    }
+
+    /** Reads {@code processes} once into digests and keeps the estimate, under the engine's knobs. */
+    private void estimateLive(List<ProcessSource> processes) {
+        liveEstimate = SourceEstimate.run(List.of(), processes, engine.knobs().maxPageSharing(),
+                engine.knobs().useZeroPages());
     }
 
     /** Whether a pid source failed because its process is gone, not because it could not be read. */
@@ -159,19 +196,6 @@ final class DaemonGuests {
             for (SourceFile file : files) {
                 Guest guest = engine.createGuest(domain(file.name()), file.name(), file.bytes());
                 file.loadInto(guest, buffer);
-            }
-        } catch (DedupException e) {
-            throw failed(e);
-        }
-    }
-
-    private void loadLive(List<ProcessSource> processes) {
-        KernelKsm kernelKsm = KernelKsm.system();
-        try {
-            for (ProcessSource process : processes) {
-                Guest guest = engine.createGuest(domain(process.name()), process.name(), process.bytes());
-                liveGuests.add(guest);
-                process.loadInto(guest, kernelKsm);
             }
         } catch (DedupException e) {
             throw failed(e);
@@ -200,11 +224,14 @@ final class DaemonGuests {
         return new DaemonException(Kind.FAILED, e.getMessage(), e);
     }
 
-    /** The engine's context with its pool: {@code poolMib}, or sized from the sources. */
-    private static EngineContext engineContext(Daemon.Context context, List<SourceFile> files,
-            List<ProcessSource> processes) {
+    /**
+     * The engine's context with its pool: {@code poolMib}, or sized from the files (live sources need none;
+     * with no file, the two frames an engine needs at least).
+     */
+    private static EngineContext engineContext(Daemon.Context context, List<SourceFile> files) {
+        List<ProcessSource> processes = List.of();
         long poolBytes = context.poolMib() != 0 ? context.poolMib() << 20
-                : PoolSize.defaultBytes(files, processes, context.domainPerSource());
+                : Math.max(2L * Pages.PAGE_SIZE, PoolSize.defaultBytes(files, processes, context.domainPerSource()));
         try {
             return context.engineContext().poolBytes(poolBytes).conclude();
         } catch (DedupException e) {

@@ -10,6 +10,7 @@ import io.samepage.core.EngineCounters;
 import io.samepage.core.Guest;
 import io.samepage.core.GuestCounters;
 import io.samepage.host.KsmPolicyLoop;
+import io.samepage.host.PageDigestEstimator;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -124,6 +125,45 @@ public final class DaemonMetrics {
         CounterWithCallback.builder().name("samepage_ksm_policy_backoffs_total").help("policy loop steps that "
                 + "slowed kernel KSM for ksmd_cpu_budget_percent").callback(cb -> cb.call(backoffs.getAsLong()))
                 .register(registry);
+    }
+
+    /**
+     * Registers the estimate of the live sources, read from the last one at scrape time: KSM's counters
+     * at steady state over all of them ({@code samepage_live_*}) and each source's pages read and
+     * {@code merging_pages} (label {@code source}). They are estimated, not merged: the engine's metrics
+     * above cover the file sources only.
+     */
+    void liveSources(Supplier<SourceEstimate.Result> last) {
+        liveGauge("samepage_live_pages_read", "resident pages of the live sources read at the last estimate",
+                last, e -> e.pagesRead());
+        liveGauge("samepage_live_pages_shared", "KSM's pages_shared the live sources would reach, estimated",
+                last, e -> e.pagesShared());
+        liveGauge("samepage_live_pages_sharing", "KSM's pages_sharing the live sources would reach, estimated",
+                last, e -> e.pagesSharing());
+        liveGauge("samepage_live_ksm_zero_pages", "KSM's ksm_zero_pages the live sources would reach, estimated",
+                last, e -> e.ksmZeroPages());
+        liveGauge("samepage_live_saving_bytes", "(pages_sharing + ksm_zero_pages) * 4096 the live sources would "
+                + "save, estimated", last, e -> e.savedPages() * 4096);
+        GaugeWithCallback.builder().name("samepage_live_source_merging_pages").help("a live source's pages KSM "
+                + "would map to a shared frame, estimated (KSM's ksm_merging_pages)").labelNames("source")
+                .callback(cb -> {
+                    SourceEstimate.Result r = last.get();
+                    if (r != null) {
+                        for (PageDigestEstimator.GuestEstimate g : r.estimate().guests()) {
+                            cb.call(g.mergingPages(), g.name());
+                        }
+                    }
+                }).register(registry);
+    }
+
+    private void liveGauge(String name, String help, Supplier<SourceEstimate.Result> last,
+            ToLongFunction<PageDigestEstimator.Estimate> value) {
+        GaugeWithCallback.builder().name(name).help(help).callback(cb -> {
+            SourceEstimate.Result r = last.get();
+            if (r != null) {
+                cb.call(value.applyAsLong(r.estimate()));
+            }
+        }).register(registry);
     }
 
     private void policyGauge(String name, String help, Supplier<KsmPolicyLoop.Report> last,

@@ -1,6 +1,6 @@
 package io.samepage.daemon;
 
-import io.samepage.host.DuplicateEstimate;
+import io.samepage.host.MergeableEstimate;
 import io.samepage.host.KsmPolicyLoop;
 import io.samepage.host.KsmTuner;
 import java.util.Locale;
@@ -62,7 +62,7 @@ public record KsmPolicyConfig(Mode mode, KsmTuner.Policy policy, long maxPageSha
                     mib(value, 0, Long.MAX_VALUE >> 20), p.budgetPages(), p.rate(), p.targetScanTimeSeconds()),
                     maxPageSharing, ksmdCpuBudgetPercent);
             case "ksm_sample_mib" -> new KsmPolicyConfig(mode, new KsmTuner.Policy(p.minDuplicatePercent(),
-                    p.minSavingBytes(), mib(value, 1, DuplicateEstimate.MAX_BUDGET_PAGES * PAGE_BYTES >> 20)
+                    p.minSavingBytes(), mib(value, 1, MergeableEstimate.MAX_BUDGET_PAGES * PAGE_BYTES >> 20)
                             / PAGE_BYTES, p.rate(), p.targetScanTimeSeconds()),
                     maxPageSharing, ksmdCpuBudgetPercent);
             case "ksm_rate" -> new KsmPolicyConfig(mode, new KsmTuner.Policy(p.minDuplicatePercent(),

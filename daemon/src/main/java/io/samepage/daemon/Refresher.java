@@ -4,9 +4,9 @@ import java.util.concurrent.TimeUnit;
 import org.agrona.concurrent.Agent;
 
 /**
- * The daemon's third agent, run only when it has live sources: it rebuilds their guests from a fresh
- * read every {@code estimateIntervalSeconds}. A re-read can take seconds (it copies whole processes), so
- * it has a thread of its own: the scanner merges meanwhile and the {@link Publisher} keeps the counters
+ * The daemon's third agent, run only when it has live sources: it estimates them again from a fresh
+ * read every {@code estimateIntervalSeconds} ({@link DaemonGuests#refreshLive()}). A re-read can take
+ * seconds (it reads every resident page of whole processes), so it has a thread of its own: the scanner merges meanwhile and the {@link Publisher} keeps the counters
  * file's heartbeat beating, so a reader judging liveness by the heartbeat's age is not misled.
  *
  * <p>Thread safety: {@link #doWork} on its runner's thread only; {@link #estimateIntervalSeconds(long)}

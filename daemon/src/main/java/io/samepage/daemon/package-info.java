@@ -3,12 +3,13 @@
  *
  * <p>{@link io.samepage.daemon.Daemon#launch} takes a concluded {@link io.samepage.daemon.Daemon.Context}
  * (settings with their defaults and units, validated once; {@link io.samepage.daemon.DaemonConfig} reads
- * one from a {@code key=value} file), loads every source into one engine (files once, live processes and
- * QEMU guests rebuilt from a fresh read every {@code estimateIntervalSeconds}), and runs Agrona agents,
+ * one from a {@code key=value} file), loads the file sources into one engine, estimates the live ones
+ * (processes and QEMU guests, read into page digests at launch and every {@code estimateIntervalSeconds},
+ * never copied into the engine), and runs Agrona agents,
  * each on its own {@code AgentRunner}: the engine's scanner, paced by {@code sleep_millisecs}; the
  * {@code Publisher}, which keeps the counters file and its heartbeat current and does nothing else, so
  * the heartbeat's age says whether the daemon is alive; and, with live sources, the {@code Refresher},
- * which re-reads them; and, with {@code ksm_policy} on or dry_run, the {@code KsmPolicyAgent}, which steps
+ * which estimates them again; and, with {@code ksm_policy} on or dry_run, the {@code KsmPolicyAgent}, which steps
  * host mode's {@code KsmPolicyLoop} over the kernel's KSM and restores its knobs on close. {@link io.samepage.daemon.Daemon#reload} applies a new config's live settings,
  * all or nothing. {@link io.samepage.daemon.Daemon#close} stops the agents and marks the counters file
  * closed. Waiting for a signal is the embedder's: the CLI waits on Agrona's {@code ShutdownSignalBarrier}
@@ -24,7 +25,8 @@
  *
  * <p>The source loading here ({@link io.samepage.daemon.SourceFile}, {@link io.samepage.daemon.ProcessSource},
  * {@link io.samepage.daemon.ProcessSources}, {@link io.samepage.daemon.PoolSize}) is also what
- * {@code samepage scan} uses, so a daemon and a scan over the same sources build the same guests.
+ * {@code samepage scan} uses, so a daemon and a scan over the same sources build the same guests and
+ * estimates.
  *
  * <p>Rejected: the daemon's lifecycle inside the CLI's {@code daemon} command, as it first was. An
  * embedder (a VMM that wants the daemon's counters file and metrics beside its own work) could not start

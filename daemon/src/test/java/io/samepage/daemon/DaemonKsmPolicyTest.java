@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.samepage.host.DuplicateEstimate;
+import io.samepage.host.MergeableEstimate;
 import io.samepage.host.KernelKsm;
 import io.samepage.host.KsmPolicyLoop;
 import io.samepage.host.MergeableProcesses;
@@ -37,8 +37,8 @@ import org.junit.jupiter.api.io.TempDir;
 class DaemonKsmPolicyTest {
 
     /** 40% duplicates of 100,000 resident pages: worth merging. */
-    private static final DuplicateEstimate.Potential RICH = new DuplicateEstimate.Potential(100_000, 50_000, 1_000,
-            20_000, 0, 0);
+    private static final MergeableEstimate.Potential RICH =
+            new MergeableEstimate.Potential(100_000, 50_000, 1_000, 1, 20_000, 0, 0, 0, 256, false);
     private static final MergeableProcesses.Found ONE_GUEST = new MergeableProcesses.Found(List.of(
             new MergeableProcesses.Process(4242, "qemu-system-x86", List.of(), 100_000L * 4096, 0)), 10, 0, false);
 
@@ -61,7 +61,7 @@ class DaemonKsmPolicyTest {
 
     private KsmPolicyLoop.Context fakeLoop() {
         return new KsmPolicyLoop.Context().ksm(new KernelKsm(ksm, proc))
-                .estimator((kernel, budget) -> new KsmPolicyLoop.Estimate(ONE_GUEST, RICH)).ksmdCpu(() -> 0);
+                .estimator((kernel, budget, mps, zero) -> new KsmPolicyLoop.Estimate(ONE_GUEST, RICH)).ksmdCpu(() -> 0);
     }
 
     private Daemon launch(int metricsPort, String... policy) {

@@ -12,7 +12,9 @@ import java.util.function.LongSupplier;
 
 /**
  * The brain of ksmtuned's successor: a daemon calls {@link #step()} on an interval, and {@link #close()}
- * when it stops. Each step estimates what merging would save, reads kernel KSM, decides
+ * when it stops. Each step reads kernel KSM, estimates what merging would save under the
+ * {@code max_page_sharing} and {@code use_zero_pages} KSM will run with (by default
+ * {@link Estimator#DIGESTS}: each resident mergeable page read once into a digest), decides
  * ({@link KsmPolicy#decide}: the tuner's run and rate, {@code max_page_sharing} when KSM allows, the CPU
  * back-off) and, unless a dry run, writes the plan through {@link KernelKsm#set}.
  *
@@ -35,17 +37,25 @@ public final class KsmPolicyLoop implements AutoCloseable {
     /** Where an estimate comes from: the mergeable processes and what merging them would save. */
     @FunctionalInterface
     public interface Estimator {
-        Estimate estimate(KernelKsm ksm, long budgetPages);
+        /**
+         * Estimates, reading at most {@code budgetPages}, what KSM would save under {@code maxPageSharing}
+         * and {@code useZeroPages} (the values it will run with).
+         */
+        Estimate estimate(KernelKsm ksm, long budgetPages, int maxPageSharing, boolean useZeroPages);
 
-        /** {@link MergeableProcesses#find} then {@link DuplicateEstimate#estimate}, as {@code ksm tune} does. */
-        Estimator DUPLICATES = (ksm, budget) -> {
+        /**
+         * {@link MergeableProcesses#find} then {@link MergeableEstimate#estimate}: every resident mergeable
+         * page read once into a digest, as {@code ksm tune} does.
+         */
+        Estimator DIGESTS = (ksm, budget, maxPageSharing, useZeroPages) -> {
             MergeableProcesses.Found found = MergeableProcesses.find(ksm);
-            return new Estimate(found, DuplicateEstimate.estimate(found.processes(), budget));
+            return new Estimate(found, MergeableEstimate.estimate(found.processes(), budget, maxPageSharing,
+                    useZeroPages));
         };
     }
 
     /** What an {@link Estimator} found. */
-    public record Estimate(MergeableProcesses.Found found, DuplicateEstimate.Potential potential) {
+    public record Estimate(MergeableProcesses.Found found, MergeableEstimate.Potential potential) {
     }
 
     /** ksmd's CPU time so far, in nanoseconds. */
@@ -61,8 +71,9 @@ public final class KsmPolicyLoop implements AutoCloseable {
      *     (in a dry run, those that would be, from the plan); {@link KsmTunerText#lines} prints it
      * @param backedOff whether the step slowed KSM for the CPU budget
      * @param cpu ksmd's CPU use against the budget, or why it is unknown
-     * @param predictedSavingBytes the estimate's saving
-     * @param achievedSavingBytes {@link KsmStatus#savedBytes()} as read at the step's start
+     * @param predictedSavingBytes the estimate's saving: {@code pages_sharing + ksm_zero_pages} that KSM
+     *     would reach, in bytes ({@link MergeableEstimate.Potential#estimatedSavingBytes()})
+     * @param achievedSavingBytes {@link KsmStatus#savedBytes()} as read at the step's start, the same measure
      * @param ksmdCpuSecondsTotal ksmd's CPU time since boot; negative if unknown
      */
     public record Report(KsmTuner.Report tuning, boolean backedOff, String cpu, long predictedSavingBytes,
@@ -126,8 +137,10 @@ public final class KsmPolicyLoop implements AutoCloseable {
         if (closed) {
             throw new IllegalStateException("the policy loop is closed");
         }
-        Estimate estimate = context.estimator().estimate(ksm, context.policy().budgetPages());
         KsmStatus status = ksm.status();
+        Estimate estimate = context.estimator().estimate(ksm, context.policy().budgetPages(),
+                MergeableEstimate.maxPageSharing(status, context.maxPageSharing()),
+                MergeableEstimate.useZeroPages(status));
         HostMemory memory = HostMemory.read(ksm.procDirectory());
         long wall = context.nanoClock().getAsLong();
         long cpuNanos;
@@ -291,7 +304,7 @@ public final class KsmPolicyLoop implements AutoCloseable {
         private boolean dryRun;
         private long maxPageSharing = DEFAULT_MAX_PAGE_SHARING;
         private double ksmdCpuBudgetPercent = DEFAULT_KSMD_CPU_BUDGET_PERCENT;
-        private Estimator estimator = Estimator.DUPLICATES;
+        private Estimator estimator = Estimator.DIGESTS;
         private CpuClock ksmdCpu;
         private LongSupplier nanoClock = System::nanoTime;
         private boolean concluded;
@@ -405,7 +418,7 @@ public final class KsmPolicyLoop implements AutoCloseable {
                 throw new IllegalArgumentException("maxPageSharing must be 2 to " + Integer.MAX_VALUE
                         + ", or 0 to keep the kernel's, not " + maxPageSharing);
             }
-            if (estimator == Estimator.DUPLICATES && !ksm.procDirectory().equals(KernelKsm.PROC_DIRECTORY)) {
+            if (estimator == Estimator.DIGESTS && !ksm.procDirectory().equals(KernelKsm.PROC_DIRECTORY)) {
                 throw new IllegalArgumentException("the default estimator reads this machine's processes, so it "
                         + "needs a KernelKsm over " + KernelKsm.PROC_DIRECTORY + ", not " + ksm.procDirectory());
             }

@@ -10,10 +10,11 @@ import java.util.Map;
  * A ksmtuned-style policy for kernel KSM, run once: should ksmd merge at all, and how fast?
  *
  * <p><b>Whether.</b> It finds the mergeable processes ({@link MergeableProcesses}) and estimates what
- * merging their resident memory would share ({@link DuplicateEstimate}). KSM runs only if both the
- * duplicate share of the pages read reaches {@link Policy#minDuplicatePercent()} (default 5%) and the
- * estimated saving, that share of all resident mergeable memory, reaches {@link Policy#minSavingBytes()}
- * (default 64 MiB): below either, ksmd's CPU time and the copy-on-write faults on merged pages buy too
+ * KSM would save on their resident memory ({@link MergeableEstimate}: each page read once into a
+ * digest; {@code pages_sharing + ksm_zero_pages} at steady state under the kernel's
+ * {@code max_page_sharing} and {@code use_zero_pages}). KSM runs only if both the saved share of the
+ * pages read reaches {@link Policy#minDuplicatePercent()} (default 5%) and the estimated saving reaches
+ * {@link Policy#minSavingBytes()} (default 64 MiB): below either, ksmd's CPU time and the copy-on-write faults on merged pages buy too
  * little. Then KSM stops: {@code run=2} if pages are merged (they are unmerged, so no write to them
  * faults any more), otherwise {@code run=0}. This differs from ksmtuned, which stops KSM whenever the
  * memory committed to QEMU leaves free memory above its threshold: Samepage merges when it pays, since
@@ -58,7 +59,7 @@ public final class KsmTuner {
      *
      * @param minDuplicatePercent the least duplicate share of the pages read, 0 to 100
      * @param minSavingBytes the least estimated saving, in bytes
-     * @param budgetPages the most pages the estimate reads, 1 to {@link DuplicateEstimate#MAX_BUDGET_PAGES}
+     * @param budgetPages the most pages the estimate reads, 1 to {@link MergeableEstimate#MAX_BUDGET_PAGES}
      * @param rate how to set the scan rate; null for the advisor where the kernel has it, else ksmtuned
      * @param targetScanTimeSeconds {@code advisor_target_scan_time} to set with the advisor; null keeps it
      */
@@ -77,9 +78,9 @@ public final class KsmTuner {
             if (minSavingBytes < 0) {
                 throw new IllegalArgumentException("the least saving must not be negative, not " + minSavingBytes);
             }
-            if (budgetPages < 1 || budgetPages > DuplicateEstimate.MAX_BUDGET_PAGES) {
+            if (budgetPages < 1 || budgetPages > MergeableEstimate.MAX_BUDGET_PAGES) {
                 throw new IllegalArgumentException("the page budget must be 1 to "
-                        + DuplicateEstimate.MAX_BUDGET_PAGES + ", not " + budgetPages);
+                        + MergeableEstimate.MAX_BUDGET_PAGES + ", not " + budgetPages);
             }
             if (targetScanTimeSeconds != null && targetScanTimeSeconds < 1) {
                 throw new IllegalArgumentException("advisor_target_scan_time must be at least 1 second, not "
@@ -117,7 +118,7 @@ public final class KsmTuner {
     }
 
     /** Everything one run saw, decided and (unless a dry run) wrote. */
-    public record Report(boolean dryRun, MergeableProcesses.Found mergeable, DuplicateEstimate.Potential potential,
+    public record Report(boolean dryRun, MergeableProcesses.Found mergeable, MergeableEstimate.Potential potential,
                          HostMemory memory, Plan plan, List<KnobChange> written) {
     }
 
@@ -141,7 +142,8 @@ public final class KsmTuner {
         KsmStatus status = ksm.status();
         HostMemory memory = HostMemory.read(ksm.procDirectory());
         MergeableProcesses.Found found = MergeableProcesses.find(ksm);
-        DuplicateEstimate.Potential potential = DuplicateEstimate.estimate(found.processes(), policy.budgetPages());
+        MergeableEstimate.Potential potential = MergeableEstimate.estimate(found.processes(), policy.budgetPages(),
+                MergeableEstimate.maxPageSharing(status, 0), MergeableEstimate.useZeroPages(status));
         Plan plan = decide(status, memory, found.processes().size(), potential, policy);
         Map<String, String> writes = plan.writes();
         List<KnobChange> written = dryRun || writes.isEmpty() ? List.of() : ksm.set(writes);
@@ -150,7 +152,7 @@ public final class KsmTuner {
 
     /** The policy of the class comment, on what was seen. */
     static Plan decide(KsmStatus status, HostMemory memory, int mergeableProcesses,
-                       DuplicateEstimate.Potential potential, Policy policy) {
+                       MergeableEstimate.Potential potential, Policy policy) {
         List<Step> steps = new ArrayList<>();
         if (mergeableProcesses == 0 || potential.pagesRead() == 0) {
             String reason = mergeableProcesses == 0 ? "no process has mergeable memory, so ksmd has nothing to scan"
@@ -162,8 +164,8 @@ public final class KsmTuner {
         long saving = potential.estimatedSavingBytes();
         boolean shareOk = percent >= policy.minDuplicatePercent();
         boolean savingOk = saving >= policy.minSavingBytes();
-        String reason = String.format(Locale.ROOT, "%.1f%% of the pages read duplicate another (%s %.1f%%) and "
-                        + "about %.2f MiB could be shared (%s %.2f MiB)", percent, shareOk ? "at least" : "below",
+        String reason = String.format(Locale.ROOT, "KSM would save %.1f%% of the pages read (%s %.1f%%), "
+                        + "about %.2f MiB (%s %.2f MiB)", percent, shareOk ? "at least" : "below",
                 policy.minDuplicatePercent(), saving / MIB, savingOk ? "at least" : "below",
                 policy.minSavingBytes() / MIB);
         if (!shareOk || !savingOk) {

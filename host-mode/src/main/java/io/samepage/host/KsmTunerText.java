@@ -25,15 +25,19 @@ public final class KsmTunerText {
         List<String> lines = new ArrayList<>();
         MergeableProcesses.Found found = report.mergeable();
         lines.add("mergeable: " + processes(found));
-        DuplicateEstimate.Potential p = report.potential();
+        MergeableEstimate.Potential p = report.potential();
         if (p.residentPages() > 0) {
-            lines.add(String.format(Locale.ROOT, "estimate: read %d of %d resident mergeable pages (%.1f MiB): %d "
-                            + "duplicate another page read, %d are all-zero%s%s; %.1f%% duplicates, about %.2f MiB "
-                            + "could be shared",
-                    p.pagesRead(), p.residentPages(), mib(p.pagesRead() * 4096), p.duplicatePages(), p.zeroPages(),
+            lines.add(String.format(Locale.ROOT, "estimate: read %d of %d resident mergeable pages (%.1f MiB) once, "
+                            + "a digest each, %d all-zero%s; KSM would reach pages_shared %d, pages_sharing %d, "
+                            + "ksm_zero_pages %d (max_page_sharing %d, use_zero_pages %d)%s; %.1f%% saved, about "
+                            + "%.2f MiB%s",
+                    p.pagesRead(), p.residentPages(), mib(p.pagesRead() * 4096), p.zeroPages(),
                     p.unreadablePages() > 0 ? ", " + p.unreadablePages() + " could not be read" : "",
-                    p.ksmZeroPages() > 0 ? "; KSM's " + p.ksmZeroPages() + " zero pages (ksm_zero_pages) add as many" : "",
-                    p.duplicatePercent(), mib(p.estimatedSavingBytes())));
+                    p.pagesShared(), p.pagesSharing(), p.ksmZeroPages(), p.maxPageSharing(), p.useZeroPages() ? 1 : 0,
+                    p.ksmZeroPagesNow() > 0 ? "; KSM's " + p.ksmZeroPagesNow() + " zero pages now (ksm_zero_pages of "
+                            + "the processes) add as many" : "",
+                    p.duplicatePercent(), mib(p.estimatedSavingBytes()),
+                    p.sampled() ? " (scaled from the sample to all resident pages)" : ""));
         }
         KsmTuner.Plan plan = report.plan();
         lines.add("decision: " + (plan.merge() ? "merge" : "stop") + ": " + plan.reason());
@@ -94,13 +98,18 @@ public final class KsmTunerText {
                     "mergeable_resident_bytes", process.residentBytes()));
         }
         root.put("mergeable_processes", processes);
-        DuplicateEstimate.Potential p = report.potential();
+        MergeableEstimate.Potential p = report.potential();
         root.put("resident_pages", p.residentPages());
         root.put("pages_read", p.pagesRead());
         root.put("zero_pages", p.zeroPages());
-        root.put("duplicate_pages", p.duplicatePages());
-        root.put("unreadable_pages", p.unreadablePages());
+        root.put("pages_shared", p.pagesShared());
+        root.put("pages_sharing", p.pagesSharing());
         root.put("ksm_zero_pages", p.ksmZeroPages());
+        root.put("max_page_sharing", p.maxPageSharing());
+        root.put("use_zero_pages", p.useZeroPages());
+        root.put("unreadable_pages", p.unreadablePages());
+        root.put("ksm_zero_pages_now", p.ksmZeroPagesNow());
+        root.put("sampled", p.sampled());
         root.put("duplicate_percent", p.duplicatePercent());
         root.put("estimated_saving_bytes", p.estimatedSavingBytes());
         root.put("mem_total_bytes", report.memory().totalBytes());

@@ -39,7 +39,8 @@
  * {@code /proc/PID/ksm_stat}, and writes knobs after checking them with mm/ksm.c's own rules, in an
  * order that stops first and starts last (its class comment says why). {@link io.samepage.host.KsmTuner}
  * is a ksmtuned-style policy on top: it estimates what merging the mergeable processes would save
- * ({@link io.samepage.host.DuplicateEstimate}, reading through {@code ProcessMemory}) and stops KSM or
+ * ({@link io.samepage.host.MergeableEstimate}: each resident mergeable page read once through
+ * {@code ProcessMemory} into the streaming estimator's digests, none kept, none read again) and stops KSM or
  * sets its rate. {@link io.samepage.host.KsmPolicyLoop} runs that policy on an interval for a daemon:
  * {@link io.samepage.host.KsmPolicy} adds {@code max_page_sharing} and a back-off when ksmd
  * ({@link io.samepage.host.Ksmd}) costs more CPU than its budget, and the loop restores every knob it

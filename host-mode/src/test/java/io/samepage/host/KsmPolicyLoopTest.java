@@ -18,10 +18,10 @@ import org.junit.jupiter.api.io.TempDir;
 class KsmPolicyLoopTest {
 
     /** 40% duplicates of 100,000 resident pages: 156.25 MiB to save. */
-    private static final DuplicateEstimate.Potential RICH = new DuplicateEstimate.Potential(100_000, 50_000, 1_000,
-            20_000, 0, 0);
-    private static final DuplicateEstimate.Potential THIN = new DuplicateEstimate.Potential(100_000, 50_000, 0,
-            100, 0, 0);
+    private static final MergeableEstimate.Potential RICH =
+            new MergeableEstimate.Potential(100_000, 50_000, 1_000, 1, 20_000, 0, 0, 0, 256, false);
+    private static final MergeableEstimate.Potential THIN =
+            new MergeableEstimate.Potential(100_000, 50_000, 0, 1, 100, 0, 0, 0, 256, false);
     private static final MergeableProcesses.Found ONE_GUEST = new MergeableProcesses.Found(List.of(
             new MergeableProcesses.Process(4242, "qemu-system-x86", List.of(), 100_000L * 4096, 0)), 10, 0, false);
 
@@ -29,7 +29,7 @@ class KsmPolicyLoopTest {
     Path root;
 
     private FakeKsm fake;
-    private DuplicateEstimate.Potential potential = RICH;
+    private MergeableEstimate.Potential potential = RICH;
     private long cpuNanos;
     private long wallNanos;
 
@@ -41,7 +41,7 @@ class KsmPolicyLoopTest {
 
     private KsmPolicyLoop.Context context() {
         return new KsmPolicyLoop.Context().ksm(fake.ksm())
-                .estimator((ksm, budget) -> new KsmPolicyLoop.Estimate(ONE_GUEST, potential))
+                .estimator((ksm, budget, mps, zero) -> new KsmPolicyLoop.Estimate(ONE_GUEST, potential))
                 .ksmdCpu(() -> cpuNanos).nanoClock(() -> wallNanos);
     }
 
@@ -75,6 +75,27 @@ class KsmPolicyLoopTest {
         fake.put("run", "1");
         loop(context()).step();
         assertEquals(List.of("run=0"), fake.writes);
+    }
+
+    @Test
+    void theEstimateIsAskedForUnderTheMaxPageSharingAndUseZeroPagesKsmWillRunWith() throws IOException {
+        List<String> asked = new java.util.ArrayList<>();
+        fake.put("use_zero_pages", "1");
+        KsmPolicyLoop loop = loop(context().maxPageSharing(64).estimator((ksm, budget, mps, zero) -> {
+            asked.add(budget + " " + mps + " " + zero);
+            return new KsmPolicyLoop.Estimate(ONE_GUEST, potential);
+        }));
+        loop.step();
+        fake.put("pages_shared", "5");
+        fake.put("use_zero_pages", "0");
+        loop.step();
+        assertEquals(List.of(KsmTuner.Policy.DEFAULT_BUDGET_PAGES + " 64 true",
+                KsmTuner.Policy.DEFAULT_BUDGET_PAGES + " 64 false"), asked, "64 was set while no page was shared");
+        fake.put("max_page_sharing", "256");
+        loop.step();
+        assertEquals(KsmTuner.Policy.DEFAULT_BUDGET_PAGES + " 256 false", asked.getLast(),
+                "pages are shared, so the kernel keeps its 256 and the estimate uses it");
+        loop.close();
     }
 
     @Test

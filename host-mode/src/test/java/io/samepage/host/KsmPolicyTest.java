@@ -16,10 +16,10 @@ class KsmPolicyTest {
 
     private static final HostMemory ROOMY = new HostMemory(16L << 30, 12L << 30);
     /** 40% duplicates of 100,000 resident pages: 156.25 MiB to save. */
-    private static final DuplicateEstimate.Potential RICH = new DuplicateEstimate.Potential(100_000, 50_000, 1_000,
-            20_000, 0, 0);
-    private static final DuplicateEstimate.Potential THIN = new DuplicateEstimate.Potential(100_000, 50_000, 0,
-            100, 0, 0);
+    private static final MergeableEstimate.Potential RICH =
+            new MergeableEstimate.Potential(100_000, 50_000, 1_000, 1, 20_000, 0, 0, 0, 256, false);
+    private static final MergeableEstimate.Potential THIN =
+            new MergeableEstimate.Potential(100_000, 50_000, 0, 1, 100, 0, 0, 0, 256, false);
     /** 5 CPU-seconds in 10 s: 50% of one CPU. */
     private static final KsmPolicy.CpuUse HALF_A_CPU = new KsmPolicy.CpuUse(5, 10);
     private static final KsmTuner.Policy KSMTUNED = new KsmTuner.Policy(5, 64L << 20, 65536, KsmTuner.Rate.KSMTUNED,
@@ -35,7 +35,7 @@ class KsmPolicyTest {
         fake = FakeKsm.create(root);
     }
 
-    private KsmPolicy.Decision decide(DuplicateEstimate.Potential potential, KsmTuner.Policy policy,
+    private KsmPolicy.Decision decide(MergeableEstimate.Potential potential, KsmTuner.Policy policy,
                                       long maxPageSharing, KsmPolicy.CpuUse cpu, double budgetPercent) {
         KsmStatus status = fake.ksm().status();
         KsmTuner.Plan tuned = KsmTuner.decide(status, ROOMY, 2, potential, policy);

@@ -42,7 +42,8 @@ class KsmReadersFuzzTest {
     private static final String SYSFS = "/sys/kernel/mm/ksm/";
     private static final Path ROOT = root();
     /** Half the pages read are duplicates: with a policy of 0% and 0 bytes, KSM is to merge. */
-    private static final DuplicateEstimate.Potential MERGING = new DuplicateEstimate.Potential(1000, 1000, 0, 500, 0, 0);
+    private static final MergeableEstimate.Potential MERGING =
+            new MergeableEstimate.Potential(1000, 1000, 0, 1, 500, 0, 0, 0, 256, false);
     private static final HostMemory HOST = new HostMemory(16L << 30, 4L << 30);
 
     @FuzzTest(maxExecutions = 200_000, maxDuration = "20s")

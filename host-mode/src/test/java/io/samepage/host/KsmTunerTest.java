@@ -21,8 +21,8 @@ class KsmTunerTest {
     /** 16 GiB, 12 GiB of it free: no memory pressure for ksmtuned. */
     private static final HostMemory ROOMY = new HostMemory(16 * GIB, 12 * GIB);
     /** 40% duplicates of 100,000 resident pages: 156.25 MiB to save. */
-    private static final DuplicateEstimate.Potential RICH = new DuplicateEstimate.Potential(100_000, 50_000, 1_000,
-            20_000, 0, 0);
+    private static final MergeableEstimate.Potential RICH =
+            new MergeableEstimate.Potential(100_000, 50_000, 1_000, 1, 20_000, 0, 0, 0, 256, false);
 
     @TempDir
     Path root;
@@ -34,7 +34,7 @@ class KsmTunerTest {
         fake = FakeKsm.create(root);
     }
 
-    private KsmTuner.Plan decide(HostMemory memory, int processes, DuplicateEstimate.Potential potential,
+    private KsmTuner.Plan decide(HostMemory memory, int processes, MergeableEstimate.Potential potential,
                                  KsmTuner.Policy policy) {
         return KsmTuner.decide(fake.ksm().status(), memory, processes, potential, policy);
     }
@@ -45,7 +45,7 @@ class KsmTunerTest {
 
     @Test
     void withoutMergeableProcessesAStoppedKsmStaysStoppedAndARunningOneStops() throws IOException {
-        KsmTuner.Plan plan = decide(ROOMY, 0, new DuplicateEstimate.Potential(0, 0, 0, 0, 0, 0), KsmTuner.Policy.defaults());
+        KsmTuner.Plan plan = decide(ROOMY, 0, MergeableEstimate.Potential.none(), KsmTuner.Policy.defaults());
         assertFalse(plan.merge());
         assertTrue(plan.reason().startsWith("no process has mergeable memory"), plan.reason());
         assertEquals(Map.of(), plan.writes());
@@ -55,12 +55,14 @@ class KsmTunerTest {
 
     @Test
     void belowEitherThresholdKsmStopsAndUnmergesWhatIsMerged() throws IOException {
-        DuplicateEstimate.Potential thin = new DuplicateEstimate.Potential(100_000, 50_000, 0, 2_000, 0, 0);
+        MergeableEstimate.Potential thin =
+                new MergeableEstimate.Potential(100_000, 50_000, 0, 1, 2_000, 0, 0, 0, 256, false);
         KsmTuner.Plan plan = decide(ROOMY, 2, thin, KsmTuner.Policy.defaults());
         assertFalse(plan.merge());
-        assertEquals("4.0% of the pages read duplicate another (below 5.0%) and about 15.63 MiB could be shared "
+        assertEquals("KSM would save 4.0% of the pages read (below 5.0%), about 15.63 MiB "
                 + "(below 64.00 MiB)", plan.reason());
-        DuplicateEstimate.Potential small = new DuplicateEstimate.Potential(10_000, 10_000, 0, 5_000, 0, 0);
+        MergeableEstimate.Potential small =
+                new MergeableEstimate.Potential(10_000, 10_000, 0, 1, 5_000, 0, 0, 0, 256, false);
         assertFalse(decide(ROOMY, 1, small, KsmTuner.Policy.defaults()).merge(), "50% but only 19.5 MiB");
         fake.put("run", "1");
         fake.put("pages_shared", "30");
@@ -73,8 +75,8 @@ class KsmTunerTest {
     void whenMergingPaysTheAdvisorSetsTheRateAndKsmRuns() {
         KsmTuner.Plan plan = decide(ROOMY, 2, RICH, new KsmTuner.Policy(5, 64L << 20, 65536, null, 120L));
         assertTrue(plan.merge());
-        assertEquals("40.0% of the pages read duplicate another (at least 5.0%) and about 156.25 MiB could be "
-                + "shared (at least 64.00 MiB)", plan.reason());
+        assertEquals("KSM would save 40.0% of the pages read (at least 5.0%), about 156.25 MiB "
+                + "(at least 64.00 MiB)", plan.reason());
         assertEquals(Map.of("advisor_target_scan_time", "120", "advisor_mode", "scan-time", "run", "1"), plan.writes());
         assertTrue(plan.steps().get(1).reason().contains("advisor_target_scan_time (120 s)"), plan.steps().toString());
     }

@@ -1,6 +1,7 @@
 package io.samepage.host;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.samepage.linux.AnonymousMemory;
@@ -14,14 +15,14 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * {@link MergeableProcesses} and {@link DuplicateEstimate} on this very process: an anonymous mapping
+ * {@link MergeableProcesses} and {@link MergeableEstimate} on this very process: an anonymous mapping
  * of known content that this test madvises MADV_MERGEABLE, found through the real {@code /proc} and
  * read through {@link ProcessMemory}. KSM is not started; the mapping goes away after each test.
  *
  * <p>The content, in 256 pages: pages 0-63 hold one page A, 64-127 are written zeros, 128-255 are
  * distinct random pages.
  */
-class DuplicateEstimateSystemTest {
+class MergeableEstimateSystemTest {
 
     private static final int PAGE = 4096;
     private static final int PAGES = 256;
@@ -73,36 +74,59 @@ class DuplicateEstimateSystemTest {
     }
 
     @Test
-    void everyResidentPageIsReadAndDuplicatesAreCountedByFullCompare() {
-        DuplicateEstimate.Potential p = DuplicateEstimate.estimate(List.of(self()), 1 << 20);
+    void everyResidentPageIsReadOnceAndTheSavingIsWhatKsmWouldReach() {
+        MergeableEstimate.Potential p = MergeableEstimate.estimate(List.of(self()), 1 << 20, 256, false);
         assertEquals(PAGES, p.residentPages());
         assertEquals(PAGES, p.pagesRead());
         assertEquals(64, p.zeroPages());
-        assertEquals(63 + 63, p.duplicatePages(), "64 copies of A and 64 zero pages: two contents");
+        assertEquals(2, p.pagesShared(), "A and the zero page, one frame each");
+        assertEquals(63 + 63, p.pagesSharing(), "64 copies of A and 64 zero pages: two contents");
+        assertEquals(0, p.ksmZeroPages());
         assertEquals(0, p.unreadablePages());
+        assertFalse(p.sampled());
         assertEquals(100.0 * 126 / 256, p.duplicatePercent(), 1e-9);
         assertEquals(126L * PAGE, p.estimatedSavingBytes());
     }
 
     @Test
+    void useZeroPagesMakesEachZeroPageAKsmZeroPage() {
+        MergeableEstimate.Potential p = MergeableEstimate.estimate(List.of(self()), 1 << 20, 256, true);
+        assertEquals(1, p.pagesShared());
+        assertEquals(63, p.pagesSharing());
+        assertEquals(64, p.ksmZeroPages());
+        assertEquals((63L + 64) * PAGE, p.estimatedSavingBytes());
+    }
+
+    @Test
+    void maxPageSharingCapsWhatOneFrameSaves() {
+        MergeableEstimate.Potential p = MergeableEstimate.estimate(List.of(self()), 1 << 20, 2, false);
+        assertEquals(64, p.pagesShared(), "64 pages of A need 32 frames, and as many for the zero pages");
+        assertEquals(64, p.pagesSharing());
+        assertEquals(2, p.maxPageSharing());
+        assertEquals(64L * PAGE, p.estimatedSavingBytes());
+    }
+
+    @Test
     void aBudgetBelowTheResidentPagesReadsPartAndScalesTheSaving() {
-        DuplicateEstimate.Potential p = DuplicateEstimate.estimate(List.of(self()), 100);
+        MergeableEstimate.Potential p = MergeableEstimate.estimate(List.of(self()), 100, 256, false);
         assertEquals(PAGES, p.residentPages());
         assertTrue(p.pagesRead() > 0 && p.pagesRead() <= 100, p.toString());
+        assertTrue(p.sampled());
         assertEquals((long) (p.duplicatePercent() / 100 * PAGES) * PAGE, p.estimatedSavingBytes());
     }
 
     @Test
-    void aProcessThatIsGoneCountsItsPagesAsUnreadableAndKsmZeroPagesCountAsDuplicates() {
+    void aProcessThatIsGoneCountsItsPagesAsUnreadableAndKsmZeroPagesNowCountAsSaved() {
         MergeableProcesses.Process self = self();
         MergeableProcesses.Process gone = new MergeableProcesses.Process(Integer.MAX_VALUE, "gone", self.regions(),
                 10L * PAGE, 0);
         MergeableProcesses.Process zeroed = new MergeableProcesses.Process(self.pid(), self.command(), self.regions(),
                 self.residentBytes(), 128);
-        DuplicateEstimate.Potential p = DuplicateEstimate.estimate(List.of(gone, zeroed), 1 << 20);
+        MergeableEstimate.Potential p = MergeableEstimate.estimate(List.of(gone, zeroed), 1 << 20, 256, false);
         assertEquals(10, p.unreadablePages());
         assertEquals(PAGES, p.pagesRead());
-        assertEquals(128, p.ksmZeroPages());
+        assertEquals(128, p.ksmZeroPagesNow());
+        assertEquals(126 + 128, p.savedPages());
         assertEquals(100.0 * (126 + 128) / (256 + 128), p.duplicatePercent(), 1e-9);
     }
 }
