@@ -176,7 +176,7 @@ public final class ProcessSource implements AutoCloseable {
             throw new DaemonException(Kind.SOURCE, source.name + ": " + source.bytes + " bytes of memory to scan, "
                     + "more than a guest holds (" + MAX_PAGES + " pages of 4096 bytes)");
         }
-        source.memory.checkReadable(source.regions);
+        source.memory.checkReadable();
         return source;
     }
 

@@ -27,7 +27,7 @@ public record MemoryRegion(long start, long end, String permissions, long offset
     /** Bytes per page; pagemap and every region use 4 KiB pages on the architectures this code runs on. */
     public static final int PAGE_SIZE = 4096;
 
-    /** Pseudo-mappings of kernel data that {@code process_vm_readv} cannot read (VM_IO or VM_PFNMAP, or no VMA). */
+    /** Pseudo-mappings of kernel data that cannot be read as memory (VM_IO or VM_PFNMAP, or no VMA). */
     private static final Set<String> KERNEL_SPECIAL = Set.of("[vvar]", "[vvar_vclock]", "[vsyscall]");
 
     private static final Pattern PERMISSIONS = Pattern.compile("[r-][w-][x-][ps]");

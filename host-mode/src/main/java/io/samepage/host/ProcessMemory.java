@@ -1,11 +1,11 @@
 package io.samepage.host;
 
 import io.samepage.linux.PageMapEntry;
-import io.samepage.linux.ProcessVmReader;
 import io.samepage.linux.ZeroPageProbe;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.channels.ClosedChannelException;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -15,8 +15,8 @@ import java.util.List;
 
 /**
  * Another process's memory, read without disturbing it: its mappings from {@code /proc/PID/maps},
- * which pages are resident from {@code /proc/PID/pagemap}, and the resident pages' bytes through
- * {@code process_vm_readv(2)}.
+ * which pages are resident from {@code /proc/PID/pagemap}, and the resident pages' bytes from
+ * {@code /proc/PID/mem}.
  *
  * <h2>Why the target is not disturbed</h2>
  * <ul>
@@ -27,14 +27,19 @@ import java.util.List;
  *   <li>Pagemap is read again right before each batch of at most 1 MiB is copied, so a page the kernel
  *       reclaims meanwhile can be faulted back in only within that window (microseconds); this is the
  *       one way a scan can make a page resident, and only a page that was resident a moment before.</li>
- *   <li>Reads are batched, up to {@value ProcessVmReader#MAX_PAGES} pages (1 MiB) per call.</li>
+ *   <li>Reads are batched, up to {@value #BATCH_PAGES} pages (1 MiB) at a time, one read per run of
+ *       contiguous pages.</li>
+ *   <li>Pages that kernel KSM has merged stay merged. {@code /proc/PID/mem} takes a plain reference to
+ *       each page it copies. {@code process_vm_readv(2)}, used before, pins each page read-only, and the
+ *       kernel (since 5.19) first gives a read-only pin an exclusive copy of a page that is not the
+ *       process's alone, a KSM page included: every scan after KSM, and the policy loop's estimate at
+ *       every interval, unmerged every merged page it read ({@code ScanLeavesKsmMergesTest}).</li>
  * </ul>
  *
  * <h2>A process that exits, or a pid that is reused</h2>
- * The pagemap file stays bound to the process it was opened for: once that process has exited it reads
- * as empty, whatever now has its pid. After each copy the reader checks, through pagemap, that the
- * process is still there before it hands the pages on; so pages copied from another process that got
- * the same pid are dropped, never reported. A process that exits during {@link #copyResident} ends the
+ * The pagemap and mem files stay bound to the memory of the process they were opened for: once that
+ * process has exited they read as empty, whatever now has its pid, so a page read is always the
+ * process's own. A process that exits during {@link #copyResident} ends the
  * copy: the result is marked {@link RegionScan#exited()} and covers the pages before.
  *
  * <p>Not thread safe: use an instance from one thread (the one that first copies from it).
@@ -44,8 +49,10 @@ public final class ProcessMemory implements AutoCloseable {
     /** Pagemap entries read per step: 64 KiB of pagemap, 32 MiB of the target's address space. */
     static final int PAGEMAP_CHUNK_PAGES = 8192;
 
+    /** Pages read at most per batch: 1 MiB. */
+    static final int BATCH_PAGES = 256;
+
     private static final int PAGE = MemoryRegion.PAGE_SIZE;
-    private static final int EINTR = 4;
 
     private enum PageKind { RESIDENT, NOT_PRESENT, SWAPPED, ZERO_PAGE, FILE_BACKED }
 
@@ -58,8 +65,10 @@ public final class ProcessMemory implements AutoCloseable {
             .order(ByteOrder.nativeOrder());
     private final ByteBuffer aliveProbe = ByteBuffer.allocateDirect(8);
     private final long[] entries = new long[PAGEMAP_CHUNK_PAGES];
-    private final long[] batch = new long[ProcessVmReader.MAX_PAGES];
-    private ProcessVmReader reader;
+    private final long[] batch = new long[BATCH_PAGES];
+    private FileChannel mem;
+    private ByteBuffer pages;
+    private ByteBuffer pagesView;
 
     private ProcessMemory(int pid, Path dir, String command, FileChannel pagemap) {
         this.pid = pid;
@@ -172,48 +181,29 @@ public final class ProcessMemory implements AutoCloseable {
     }
 
     /**
-     * Checks that the kernel lets this process copy the target's memory, by copying one resident page
-     * of {@code regions} and dropping it: {@code process_vm_readv} needs more than pagemap does (ptrace
-     * attach rights, which Yama's {@code ptrace_scope} may refuse even to the same user). Does nothing
-     * if no page of {@code regions} is resident.
+     * Checks that the kernel lets this process read the target's memory: opening {@code /proc/PID/mem}
+     * needs more than pagemap does (ptrace attach rights, which Yama's {@code ptrace_scope} may refuse
+     * even to the same user), and the kernel checks them when it is opened.
      *
-     * @throws ProcessScanException PERMISSION_DENIED if the copy is refused, EXITED if the process has
+     * @throws ProcessScanException PERMISSION_DENIED if the open is refused, EXITED if the process has
      *                              exited, IO for another failure
      */
-    public void checkReadable(List<MemoryRegion> regions) {
+    public void checkReadable() {
         ensureReader();
-        for (MemoryRegion region : regions) {
-            for (long done = 0; done < region.pages(); done += PAGEMAP_CHUNK_PAGES) {
-                int n = (int) Math.min(PAGEMAP_CHUNK_PAGES, region.pages() - done);
-                long chunk = region.start() + done * PAGE;
-                int got = readPagemap(chunk, n);
-                for (int i = 0; i < got; i++) {
-                    if (classify(entries[i], true) != PageKind.RESIDENT) {
-                        continue;
-                    }
-                    batch[0] = chunk + (long) i * PAGE;
-                    long result = reader.read(pid, batch, 0, 1);
-                    if (result >= 0) {
-                        return;
-                    }
-                    if (result != -ProcessScanException.EFAULT) {
-                        throw ProcessScanException.ofErrno(pid, "process_vm_readv", (int) -result);
-                    }
-                }
-                if (got < n && !alive()) {
-                    throw ProcessScanException.exited(pid, "(its pagemap reads as empty)");
-                }
-            }
-        }
     }
 
     private void ensureReader() {
-        if (ProcessVmReader.unavailableReason() != null) {
-            throw new ProcessScanException(ProcessScanException.Kind.IO, pid, ProcessVmReader.unavailableReason());
+        if (mem != null) {
+            return;
         }
-        if (reader == null) {
-            reader = new ProcessVmReader();
+        Path path = dir.resolve("mem");
+        try {
+            mem = FileChannel.open(path, StandardOpenOption.READ);
+        } catch (IOException e) {
+            throw ProcessScanException.ofIoException(pid, path.toString(), ProcessScanException.Kind.EXITED, e);
         }
+        pages = ByteBuffer.allocateDirect(BATCH_PAGES * PAGE);
+        pagesView = pages.asReadOnlyBuffer();
     }
 
     private RegionScan scan(MemoryRegion region, boolean includeFilePages, ResidentPageSink sink) {
@@ -268,53 +258,64 @@ public final class ProcessMemory implements AutoCloseable {
         return PageMapEntry.fileOrShared(entry) && !includeFilePages ? PageKind.FILE_BACKED : PageKind.RESIDENT;
     }
 
-    /** Copies the pages at {@code batch[0 .. count)} and hands them on; skips pages that cannot be read. */
+    /** Reads the pages at {@code batch[0 .. count)} (ascending) and hands them on, a run of contiguous pages at a time. */
     private void copy(int count, ResidentPageSink sink, Tally t) {
-        int from = 0;
-        while (from < count) {
-            long result = reader.read(pid, batch, from, count - from);
-            if (result < 0) {
-                int errno = (int) -result;
-                switch (errno) {
-                    case ProcessScanException.EFAULT -> {
-                        t.unreadable++;
-                        from++;
-                    }
-                    case ProcessScanException.ESRCH -> {
-                        t.exited = true;
-                        return;
-                    }
-                    case EINTR -> {
-                        // Interrupted before anything was copied: try again.
-                    }
-                    default -> throw ProcessScanException.ofErrno(pid, "process_vm_readv", errno);
-                }
-                continue;
-            }
-            if (!alive()) {
-                t.exited = true;
-                return;
-            }
-            int read = (int) result;
-            deliver(from, read, sink);
-            t.read += read;
-            from += read;
-            if (from < count) {
-                t.unreadable++;
-                from++;
+        int runStart = 0;
+        for (int i = 1; i <= count && !t.exited; i++) {
+            if (i == count || batch[i] != batch[i - 1] + PAGE) {
+                copyRun(batch[runStart], i - runStart, sink, t);
+                runStart = i;
             }
         }
     }
 
-    /** Hands {@code batch[from .. from + count)}, now in reader pages {@code 0 .. count}, to the sink by runs. */
-    private void deliver(int from, int count, ResidentPageSink sink) {
-        int runStart = 0;
-        for (int i = 1; i <= count; i++) {
-            if (i == count || batch[from + i] != batch[from + i - 1] + PAGE) {
-                sink.accept(batch[from + runStart], reader.pages(runStart, i - runStart));
-                runStart = i;
+    /**
+     * Reads {@code count} contiguous pages from {@code address} and hands on those read; a page the kernel
+     * will not read (unmapped meanwhile, or device memory) is counted unreadable and skipped.
+     */
+    private void copyRun(long address, int count, ResidentPageSink sink, Tally t) {
+        int done = 0;
+        while (done < count) {
+            long at = address + (long) done * PAGE;
+            int wanted = count - done;
+            int read = readPages(at, wanted);
+            if (read < 0) {
+                t.exited = true;
+                return;
+            }
+            if (read > 0) {
+                sink.accept(at, pagesView.slice(0, read * PAGE));
+                t.read += read;
+                done += read;
+            }
+            if (read < wanted) {
+                t.unreadable++;
+                done++;
             }
         }
+    }
+
+    /**
+     * Reads up to {@code count} whole pages from {@code address} into {@link #pages}: the pages read, 0
+     * if the first cannot be read, -1 if the process has exited (its memory reads as empty).
+     */
+    private int readPages(long address, int count) {
+        ByteBuffer into = pages.clear().limit(count * PAGE);
+        try {
+            while (into.hasRemaining()) {
+                if (mem.read(into, address + into.position()) < 0) {
+                    if (into.position() == 0) {
+                        return -1;
+                    }
+                    break;
+                }
+            }
+        } catch (ClosedChannelException e) {
+            throw new ProcessScanException(ProcessScanException.Kind.IO, pid, "reading its memory was interrupted", e);
+        } catch (IOException e) {
+            // EIO: the page at the current position cannot be read; those before it were.
+        }
+        return into.position() / PAGE;
     }
 
     /** Reads {@code count} entries from {@code address} into {@link #entries}; fewer if the read ends early. */
@@ -352,15 +353,11 @@ public final class ProcessMemory implements AutoCloseable {
 
     @Override
     public void close() {
-        try {
-            pagemap.close();
+        try (FileChannel m = mem; FileChannel p = pagemap) {
+            // Both closed, pagemap even if mem's close fails; read-only files lose nothing.
         } catch (IOException e) {
-            throw new ProcessScanException(ProcessScanException.Kind.IO, pid, "closing its pagemap failed: "
+            throw new ProcessScanException(ProcessScanException.Kind.IO, pid, "closing its /proc files failed: "
                     + e.getMessage(), e);
-        } finally {
-            if (reader != null) {
-                reader.close();
-            }
         }
     }
 

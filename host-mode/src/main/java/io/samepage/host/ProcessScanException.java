@@ -30,14 +30,11 @@ public final class ProcessScanException extends HostException {
         IO
     }
 
-    static final int EPERM = 1;
-    static final int ESRCH = 3;
-    static final int EACCES = 13;
-    static final int EFAULT = 14;
-    static final int ENOMEM = 12;
-    static final int ENOSYS = 38;
-
     private static final String PRIVILEGE_HINT = "(run as root or with CAP_SYS_PTRACE)";
+
+    /** Reading memory ({@code /proc/PID/mem}) needs ptrace attach rights, which Yama restricts further. */
+    private static final String ATTACH_HINT = "(run as root or with CAP_SYS_PTRACE; kernel.yama.ptrace_scope "
+            + "above 0 also refuses processes that are not this one's descendants)";
 
     private final Kind kind;
     private final int pid;
@@ -68,7 +65,7 @@ public final class ProcessScanException extends HostException {
     /** {@code what} is the file or call that was refused, e.g. {@code /proc/1/pagemap}. */
     static ProcessScanException permissionDenied(int pid, String what) {
         return new ProcessScanException(Kind.PERMISSION_DENIED, pid, "permission denied reading " + what + " "
-                + PRIVILEGE_HINT);
+                + (what.endsWith("/mem") ? ATTACH_HINT : PRIVILEGE_HINT));
     }
 
     static ProcessScanException exited(int pid, String when) {
@@ -90,26 +87,6 @@ public final class ProcessScanException extends HostException {
         return new ProcessScanException(Kind.IO, pid, "reading " + file + " failed: " + e.getMessage(), e);
     }
 
-    /**
-     * Maps an {@code errno} of {@code call} (a system call on the process): {@code EPERM} and
-     * {@code EACCES} are the ptrace access check, {@code ESRCH} a process that is gone.
-     */
-    static ProcessScanException ofErrno(int pid, String call, int errno) {
-        return switch (errno) {
-            case EPERM, EACCES -> new ProcessScanException(Kind.PERMISSION_DENIED, pid, "permission denied reading "
-                    + "its memory with " + call + " (run as root or with CAP_SYS_PTRACE; kernel.yama.ptrace_scope "
-                    + "above 0 also refuses processes that are not this one's descendants)");
-            case ESRCH -> exited(pid, "(" + call + ": ESRCH)");
-            case ENOSYS -> new ProcessScanException(Kind.IO, pid, call + " is not available (ENOSYS): the kernel "
-                    + "or a seccomp filter forbids it");
-            case ENOMEM -> new ProcessScanException(Kind.IO, pid, call + " failed with ENOMEM: the kernel is out of "
-                    + "memory for the copy");
-            default -> new ProcessScanException(Kind.IO, pid, call + " failed with errno " + errno + "; see "
-                    + call + "(2)");
-        };
-    }
-
-    /** {@code EPERM} comes back as a plain {@link FileSystemException} whose reason is strerror's. */
     private static boolean isEperm(IOException e) {
         return e instanceof FileSystemException f && "Operation not permitted".equals(f.getReason());
     }

@@ -1,27 +1,30 @@
 /**
  * Host mode: what merging would save in live processes and QEMU guests, read without disturbing them,
  * and kernel KSM driven from its sysfs files. Needs no engine frames: it reads, hashes and counts. The
- * native calls ({@code process_vm_readv}, the pagemap, the zero-page probe) are in the internal
- * {@code io.samepage.linux} module.
+ * one native call it needs, the zero-page probe, is in the internal {@code io.samepage.linux} module;
+ * the {@code /proc} files are read with the JDK's file channels.
  *
  * <h2>Host mode: reading live processes</h2>
  * {@link io.samepage.host.ProcessMemory} reads another process's memory without disturbing it, so the
  * engine can estimate what merging would save there ({@code samepage scan --pid}, {@code --qemu}):
  * {@link io.samepage.host.MemoryMaps} parses {@code /proc/PID/maps} into
  * {@link io.samepage.host.MemoryRegion}s, {@link io.samepage.linux.PageMapEntry} decodes
- * {@code /proc/PID/pagemap}, and only the pages pagemap shows present are copied, with
- * {@code process_vm_readv}, in batches of up to 1 MiB. A page that is not present, swapped out or
+ * {@code /proc/PID/pagemap}, and only the pages pagemap shows present are copied, from
+ * {@code /proc/PID/mem}, one read per run of contiguous pages, in batches of up to 1 MiB. A page that is not present, swapped out or
  * mapping the kernel's zero page costs the host no RAM of its own; it is counted apart and never read,
  * because reading it would fault it in. {@link io.samepage.host.QemuGuests} finds QEMU processes and the
  * mapping that holds each guest's RAM. What kernel KSM achieves for the same process now
  * ({@link io.samepage.host.KernelKsm#ksmStat}) is shown beside the estimate.
  *
- * <p>Rejected: {@code /proc/PID/mem}. It needs the same permission and is bound to the process's
- * memory like pagemap, but reads through {@code FOLL_FORCE} (it can read {@code PROT_NONE} pages) one
- * contiguous range per call; {@code process_vm_readv} takes a page list per call, so scattered
- * resident pages cost one call per megabyte, not one per run. Also rejected: stopping the target
- * (ptrace attach) for a consistent snapshot; an estimate does not need one, and a stopped VM is an
- * outage.
+ * <p>Why {@code /proc/PID/mem} and not {@code process_vm_readv}: both need ptrace attach rights and copy
+ * once, but {@code process_vm_readv} pins each page read-only, and since Linux 5.19 the kernel first
+ * gives a read-only pin an exclusive copy of any anonymous page that is not the process's alone, a KSM
+ * page included: every read of a merged page unmerged it, so a scan after KSM, or the policy loop's
+ * estimate every interval, undid KSM's work ({@code ScanLeavesKsmMergesTest} in the end-to-end tests).
+ * {@code /proc/PID/mem} takes a plain reference instead. It reads one contiguous range per call, so
+ * scattered resident pages cost one call per run, and with {@code FOLL_FORCE}, which matters only for
+ * mappings without read permission, and those are never read. Rejected: stopping the target (ptrace
+ * attach) for a consistent snapshot; an estimate does not need one, and a stopped VM is an outage.
  *
  * <h2>Host mode: the estimate without page copies</h2>
  * {@link io.samepage.host.PageDigestEstimator} takes the pages read and keeps one 128-bit keyed digest

@@ -57,18 +57,12 @@ class ProcessScanExceptionTest {
     }
 
     @Test
-    void processVmReadvErrnoBecomesAKindAndAMessage() {
-        ProcessScanException eperm = ProcessScanException.ofErrno(1, "process_vm_readv", ProcessScanException.EPERM);
-        assertEquals(ProcessScanException.Kind.PERMISSION_DENIED, eperm.kind());
-        assertEquals("pid 1: permission denied reading its memory with process_vm_readv (run as root or with "
-                + "CAP_SYS_PTRACE; kernel.yama.ptrace_scope above 0 also refuses processes that are not this "
-                + "one's descendants)", eperm.getMessage());
-        assertEquals(ProcessScanException.Kind.EXITED,
-                ProcessScanException.ofErrno(1, "process_vm_readv", ProcessScanException.ESRCH).kind());
-        ProcessScanException enosys = ProcessScanException.ofErrno(1, "process_vm_readv", ProcessScanException.ENOSYS);
-        assertEquals("pid 1: process_vm_readv is not available (ENOSYS): the kernel or a seccomp filter forbids it",
-                enosys.getMessage());
-        assertEquals("pid 1: process_vm_readv failed with errno 22; see process_vm_readv(2)",
-                ProcessScanException.ofErrno(1, "process_vm_readv", 22).getMessage());
+    void aRefusedMemoryFileNamesYamaBesideTheCapability() {
+        ProcessScanException e = ProcessScanException.ofIoException(1, "/proc/1/mem", AFTER_OPEN,
+                new AccessDeniedException("/proc/1/mem"));
+        assertEquals(ProcessScanException.Kind.PERMISSION_DENIED, e.kind());
+        assertEquals("pid 1: permission denied reading /proc/1/mem (run as root or with CAP_SYS_PTRACE; "
+                + "kernel.yama.ptrace_scope above 0 also refuses processes that are not this one's descendants)",
+                e.getMessage());
     }
 }

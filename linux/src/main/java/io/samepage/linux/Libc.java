@@ -100,11 +100,6 @@ final class Libc {
     private static final class ProcessMadvise {
         static final MethodHandle H = linux("process_madvise", of(L, I, A, L, I, I));
     }
-    // ssize_t process_vm_readv(pid_t pid, const struct iovec *local, unsigned long liovcnt,
-    //                          const struct iovec *remote, unsigned long riovcnt, unsigned long flags)
-    private static final class ProcessVmReadv {
-        static final MethodHandle H = linux("process_vm_readv", of(L, I, A, L, A, L, L));
-    }
     // int socket(int domain, int type, int protocol); int bind(int fd, const struct sockaddr *a, socklen_t n)
     private static final class Socket { static final MethodHandle H = linux("socket", of(I, I, I, I)); }
     private static final class Bind { static final MethodHandle H = linux("bind", of(I, I, A, I)); }
@@ -347,20 +342,6 @@ final class Libc {
         }
     }
 
-    /** Bytes copied, or {@code -errno}; errno lands in {@code capture}, the caller's buffer. */
-    static long processVmReadv(MemorySegment capture, int pid, MemorySegment local, long localCount,
-                               MemorySegment remote, long remoteCount, long flags) {
-        try {
-            // Safe when the local iovecs name memory the caller owns and keeps alive for the call (the
-            // kernel writes there); the remote side is read in another address space and a bad address
-            // gives EFAULT, never a fault here.
-            return result(capture, (long) ProcessVmReadv.H.invokeExact(capture, pid, local, localCount, remote,
-                    remoteCount, flags));
-        } catch (Throwable t) {
-            throw failed("process_vm_readv", t);
-        }
-    }
-
     static int socket(int domain, int type, int protocol) {
         MemorySegment capture = Errno.PER_THREAD.get();
         try {
@@ -424,7 +405,6 @@ final class Libc {
             case "sysconf" -> Sysconf.H;
             case "pidfd_open" -> PidfdOpen.H;
             case "process_madvise" -> ProcessMadvise.H;
-            case "process_vm_readv" -> ProcessVmReadv.H;
             case "socket" -> Socket.H;
             case "bind" -> Bind.H;
             case "sendto" -> Sendto.H;

@@ -67,7 +67,7 @@ public final class ZeroPageProbe {
             synchronized (ZeroPageProbe.class) {
                 frames = found;
                 if (frames == null) {
-                    frames = ProcessVmReader.unavailableReason() == null ? probe() : NONE;
+                    frames = probe();
                     found = frames;
                 }
             }

@@ -15,8 +15,7 @@
  *       {@code fallocate}, {@code fstat}: KVM and memfd frames, the page cache;</li>
  *   <li>{@code mmap}, {@code munmap}, {@code mprotect}, {@code madvise}, {@code mincore},
  *       {@code getpagesize}: every mapping the package makes, and the 4 KiB page check;</li>
- *   <li>{@code pidfd_open}, {@code process_madvise}: the frame pool's batched discard;
- *       {@code process_vm_readv}: host mode's reads;</li>
+ *   <li>{@code pidfd_open}, {@code process_madvise}: the frame pool's batched discard;</li>
  *   <li>{@code posix_fadvise}, {@code sysconf}, {@code isatty}: the page cache, clock ticks, terminals;</li>
  *   <li>{@code socket}, {@code bind}, {@code sendto}, {@code recv}: Unix datagram sockets
  *       ({@link io.samepage.linux.UnixDatagram}), which the JDK lacks, for systemd's readiness
@@ -30,8 +29,7 @@
  *   <li>a segment wherever the memory must outlive the call: the downcall keeps the segment's arena
  *       alive while it runs, so a concurrent close fails instead of unmapping memory under the kernel:
  *       {@code madvise}'s range (it advises exactly its segment, nothing beyond), {@code process_madvise}'s
- *       iovecs (allocated in the region's arena for this reason), {@code process_vm_readv}'s iovecs,
- *       paths, names and structs;</li>
+ *       iovecs (allocated in the region's arena for this reason), paths, names and structs;</li>
  *   <li>a {@code long} address for mappings a caller made itself and owns by number ({@code mmap}'s
  *       result, {@code munmap}, {@code mprotect}, {@code mincore}'s range), where no arena could be held:
  *       an arena's cleanup action receives a global-scoped segment anyway.</li>
@@ -47,9 +45,8 @@
  * back), or native access denied (all of them). Each class asks for exactly the functions it calls
  * and keeps its own fallback, below.
  *
- * <p>Wrappers use the calling thread's errno buffer; the two whose callers call them in loops,
- * {@code process_madvise} and {@code process_vm_readv}, take the caller's own, so a batch or a read
- * looks nothing up.
+ * <p>Wrappers use the calling thread's errno buffer; {@code process_madvise}, which its caller calls in
+ * a loop, takes the caller's own, so a batch looks nothing up.
  *
  * <h2>The frame pool's memory: NativeMemory, DiscardList</h2>
  * <p>{@link io.samepage.linux.NativeMemory} makes four C library calls:
@@ -90,17 +87,11 @@
  * <p>No segment made here reaches another package's public API except as
  * {@code FramePool.memory()}, the region the pool hands to the engine by design.
  *
- * <h2>Host mode and KVM: ProcessVmReader, ZeroPageProbe, KvmCalls, MemfdCalls</h2>
- * <h3>Reading another process: {@link io.samepage.linux.ProcessVmReader}</h3>
- * {@code process_vm_readv(2)} copies pages of another process into one 1 MiB off-heap buffer. It is
- * safe for this process because the kernel writes only to the local {@code iovec}, which is built from
- * a bounds-checked slice of that buffer, kept alive by the reader's confined arena for the call; the
- * remote addresses are only read, in the other address space, and a bad one gives {@code EFAULT},
- * never a fault here. It is safe for the target because it neither stops nor writes it; the caller
- * passes only pages its pagemap shows present, so the copy faults nothing in. The kernel checks
- * {@code PTRACE_MODE_ATTACH_REALCREDS}: another user's process needs root or CAP_SYS_PTRACE
- * ({@code EPERM} otherwise). Each remote page is its own {@code iovec}, so a partial copy always ends
- * at a page boundary.
+ * <h2>Host mode and KVM: ZeroPageProbe, KvmCalls, MemfdCalls</h2>
+ * Host mode reads other processes through {@code /proc/PID/pagemap} and {@code /proc/PID/mem} with the
+ * JDK's file channels, not here: {@code process_vm_readv}, which it used before, pins each page it
+ * copies read-only, and the kernel gives a read-only pin an exclusive copy of a KSM page first, so every
+ * read undid kernel KSM's merges.
  *
  * <h3>Finding the zero pages: {@link io.samepage.linux.ZeroPageProbe}</h3>
  * {@code mmap} of 4 MiB read-only private anonymous memory with a null hint (it never replaces a
