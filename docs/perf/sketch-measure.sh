@@ -8,7 +8,7 @@
 # QEMU's own pages). Runs `samepage scan --json --pid` once over the 5 QEMU processes (exact pairwise
 # shared_contents, and a sketch per guest), then `samepage similar --json` on that JSON, and writes OUT/
 # scan.json, similar.json, table.md (per pair: exact, estimate, relative error; median and max) and
-# summary.txt. Touches no KSM knob, so it needs no KSM lock.
+# summary.txt. Touches no KSM knob, so it needs no KSM lock. About two minutes.
 # Usage: BLOCK_MIB=16 OUT=dir docs/perf/sketch-measure.sh [SAMEPAGE_JAR]   (default cli/target/samepage.jar)
 set -euo pipefail
 BLOCK_MIB=${BLOCK_MIB:-16}; OUT=${OUT:-/tmp/sketch-perf/out}; JAR=${1:-cli/target/samepage.jar}
@@ -59,7 +59,7 @@ for i in $(seq 0 $((N-1))); do
   qemu-system-x86_64 -name samepage-sketch-$i -accel tcg -m 256 -smp 1 -nodefaults -nographic -display none -no-reboot \
     -serial file:$W/console-$i.txt -kernel /var/cache/samepage/kernel/vmlinuz -initrd $W/initramfs.cpio \
     -append "console=ttyS0 quiet panic=-1 rdinit=/init blocks=$blocks" </dev/null >$W/qemu-$i.txt 2>&1 &
-  pids+=($!)
+  pids+=($!); disown $!
 done
 for t in $(seq 1 2400); do
   ready=0; for i in $(seq 0 $((N-1))); do grep -q SAMEPAGE-GUEST-READY $W/console-$i.txt 2>/dev/null && ready=$((ready+1)); done
@@ -78,8 +78,11 @@ import json, statistics, sys
 out, layouts = sys.argv[1], [l.split() for l in sys.argv[2:]]
 scan = json.load(open(out + '/scan.json')); similar = json.load(open(out + '/similar.json'))
 names = [g['name'] for g in scan['guests']]
-print('| guests | blocks in common | exact shared_contents | sketch estimate | relative error |')
-print('|---|---:|---:|---:|---:|')
+# The bottom-k estimate's relative standard error for a pair of Jaccard index J is about
+# sqrt((1 - J) / (J k)); J from the exact shared contents and the sketches' distinct counts.
+k = scan['guests'][0]['sketch']['k']
+print('| guests | blocks in common | exact shared_contents | sketch estimate | relative error | Jaccard index | standard error, predicted |')
+print('|---|---:|---:|---:|---:|---:|---:|')
 errors = []
 for exact, est in zip(scan['pairs'], similar['pairs']):
     a, b = names.index(exact['a']), names.index(exact['b'])
@@ -87,7 +90,10 @@ for exact, est in zip(scan['pairs'], similar['pairs']):
     common = len(set(layouts[a]) & set(layouts[b]))
     e = (est['shared_pages'] - exact['shared_contents']) / exact['shared_contents']
     errors.append(abs(e))
-    print('| %d, %d | %d of 4 | %d | %d | %+.1f%% |' % (a, b, common, exact['shared_contents'], est['shared_pages'], 100 * e))
+    shared = exact['shared_contents']
+    j = shared / (scan['guests'][a]['sketch']['distinct_pages'] + scan['guests'][b]['sketch']['distinct_pages'] - shared)
+    print('| %d, %d | %d of 4 | %d | %d | %+.1f%% | %.2f | %.1f%% |'
+          % (a, b, common, shared, est['shared_pages'], 100 * e, j, 100 * ((1 - j) / (j * k)) ** 0.5))
 print()
 print('|error|: median %.1f%%, max %.1f%% over %d pairs; pages read per guest: %s; sketch distinct_pages per guest: %s'
       % (100 * statistics.median(errors), 100 * max(errors), len(errors),
