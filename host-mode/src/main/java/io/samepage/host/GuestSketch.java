@@ -56,7 +56,7 @@ public final class GuestSketch {
         addHash(PageDigest.sketchHash(memory, offset));
     }
 
-    /** Counts {@code count} zero pages, which are not sketched (a zero chunk of a dump, unread). */
+    /** Counts {@code count} zero pages read, which are not sketched. */
     public void addZeroPages(long count) {
         pages += count;
     }
@@ -94,12 +94,12 @@ public final class GuestSketch {
     }
 
     /**
-     * The sketch as {@code samepage scan --json} prints it: {@code hash} ({@value #HASH}), {@code k},
+     * The sketch as {@code samepage scan --json} prints it: {@code hash} ({@link #hash}), {@code k},
      * {@code pages}, {@code distinct_pages} and {@code values}, the kept values in hex, ascending.
      */
     public Map<String, Object> fields() {
         Map<String, Object> fields = new LinkedHashMap<>();
-        fields.put("hash", HASH);
+        fields.put("hash", hash);
         fields.put("k", K);
         fields.put("pages", pages);
         fields.put("distinct_pages", distinctPages());
@@ -151,6 +151,28 @@ public final class GuestSketch {
             throw new IllegalArgumentException("a sketch of page hash " + b.hash + " does not compare with one of "
                     + a.hash + " (scan every guest with one samepage version)");
         }
+    }
+
+    /**
+     * The sketch of the guests of {@code sketches} together, as one host running them all would hold
+     * their pages: the bottom {@value #K} of their values (the bottom k of a union is the bottom k of the
+     * members' bottom k), their pages summed. A host's sketch for placement, 2 KiB however many guests
+     * it runs.
+     *
+     * @throws IllegalArgumentException if their page hashes differ
+     * @throws java.util.NoSuchElementException if {@code sketches} is empty
+     */
+    public static GuestSketch union(List<GuestSketch> sketches) {
+        GuestSketch union = new GuestSketch();
+        union.hash = sketches.getFirst().hash;
+        for (GuestSketch s : sketches) {
+            requireSameHash(union, s);
+            for (int i = 0; i < s.size; i++) {
+                union.insert(s.mins[i]);
+            }
+            union.pages += s.pages;
+        }
+        return union;
     }
 
     /** Estimated distinct non-zero page contents: exact below {@value #K}, else (K - 1) / (K-th value). */

@@ -112,6 +112,22 @@ class GuestSketchTest {
         assertEquals(2.0, GuestSketch.sharedPages(first, GuestSketch.fromFields(Map.of("values", List.of("5", "9")))));
     }
 
+    /** A host's sketch is its guests' union: what a guest shares with the host is what it shares with any of them. */
+    @Test
+    void theUnionOfSketchesIsTheSketchOfTheGuestsTogether() {
+        GuestSketch a = hashes(0, 20_000, 5);
+        GuestSketch b = hashes(15_000, 20_000, 5);
+        GuestSketch both = hashes(0, 35_000, 5);
+        GuestSketch union = GuestSketch.union(List.of(a, b));
+        assertArrayEquals(both.values(), union.values());
+        assertEquals(a.pages() + b.pages(), union.pages());
+        GuestSketch pending = hashes(30_000, 10_000, 5);
+        assertEquals(GuestSketch.sharedPages(pending, both), GuestSketch.sharedPages(pending, union));
+        assertThrows(IllegalArgumentException.class, () -> GuestSketch.union(List.of(a,
+                GuestSketch.fromFields(Map.of("values", List.of("5"))))));
+        assertThrows(java.util.NoSuchElementException.class, () -> GuestSketch.union(List.of()));
+    }
+
     /** Contents first..first+count-1 as real pages, each {@code copies} times. */
     private static GuestSketch sketch(int first, int count, int copies) {
         GuestSketch s = new GuestSketch();
