@@ -86,9 +86,9 @@ public final class PageDigest {
      * host and in every run, which is what lets sketches from different hosts be compared; for the same
      * reason it is no defence against pages crafted to collide, and nothing may merge on it.
      *
-     * <p>Its own loop, not a third sum in {@link #digest}'s: C2 does not vectorize a loop of three NH
-     * sums, so one loop of three runs slower than two loops over the same page, the second reading it
-     * from the cache the first brought it into (docs/perf/sketch.md measures both).
+     * <p>Its own loop, not a third sum in {@link #digest}'s: C2's SuperWord does not vectorize a loop of
+     * three NH sums, so one loop of three runs slower than two loops over the same page, the second
+     * reading it from the cache the first brought it into (docs/perf/sketch.md measures both).
      */
     public static long sketchHash(MemorySegment memory, long offset) {
         return SKETCH.hash(memory, offset);
