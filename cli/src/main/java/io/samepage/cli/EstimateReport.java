@@ -3,6 +3,7 @@ package io.samepage.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.samepage.daemon.SourceEstimate;
+import io.samepage.host.GuestSketch;
 import io.samepage.host.PageDigestEstimator.Estimate;
 import java.util.List;
 import java.util.Locale;
@@ -25,10 +26,18 @@ final class EstimateReport {
                 .put("max_page_sharing", e.maxPageSharing()).put("use_zero_pages", e.useZeroPages() ? 1 : 0);
         e.counters().forEach(root::put);
         root.set("guests", JSON.valueToTree(r.guestRows()));
+        addSketches(root, e.guests().stream().map(g -> g.sketch()).toList());
         root.put("pages_total", r.guestPages().stream().mapToLong(Long::longValue).sum());
         root.put("pairs_complete", e.pairsComplete()).set("pairs", JSON.valueToTree(r.pairRows()));
         ProcessReport.addToJson(root, r.loads());
         return root;
+    }
+
+    /** Sets {@code sketch} in each entry of {@code root}'s {@code guests} array, in order. */
+    static void addSketches(ObjectNode root, List<GuestSketch> sketches) {
+        for (int g = 0; g < sketches.size(); g++) {
+            ((ObjectNode) root.get("guests").get(g)).set("sketch", JSON.valueToTree(sketches.get(g).fields()));
+        }
     }
 
     static String text(SourceEstimate.Result r) {

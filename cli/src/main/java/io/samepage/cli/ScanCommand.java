@@ -15,7 +15,6 @@ import io.samepage.daemon.SourceEstimate;
 import io.samepage.daemon.SourceFile;
 import io.samepage.daemon.SourceScan;
 import io.samepage.hashing.Pages;
-import io.samepage.host.GuestSketch;
 import java.io.PrintWriter;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -225,13 +224,7 @@ final class ScanCommand implements Callable<Integer> {
         }
         if (json) {
             ObjectNode root = CounterReport.toJson(r.counters(), r.guests());
-            for (int i = 0; i < r.sketches().size(); i++) {
-                GuestSketch s = r.sketches().get(i);
-                ObjectNode sketch = ((ObjectNode) root.get("guests").get(i)).putObject("sketch")
-                        .put("k", GuestSketch.K).put("pages", s.pages()).put("distinct_pages", s.distinctPages());
-                sketch.putArray("values").addAll(java.util.Arrays.stream(s.values())
-                        .mapToObj(v -> root.textNode(Long.toHexString(v))).toList());
-            }
+            EstimateReport.addSketches(root, r.sketches());
             return CounterReport.render(root);
         }
         return text(r.counters(), r.guests(), r.domains(), r.fullScans(), r.pagesWritten());

@@ -9,6 +9,7 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -23,8 +24,10 @@ import picocli.CommandLine.Parameters;
                 + "'samepage scan --json' writes for each guest, from one host or several (bottom-k of the "
                 + "guests' page hashes; the same page hashes alike on every host), never the guests' memory.", ""},
         footer = {"", "Exit codes: 0 success; 1 output that cannot be written; 2 a FILE that is missing, "
-                + "unreadable, not JSON, or holds no guest with a sketch."})
+                + "unreadable, not JSON, or holds no guest with a sketch, or sketches of two page hashes."})
 final class SimilarCommand implements Callable<Integer> {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
 
     private record Named(String name, GuestSketch sketch) {
     }
@@ -45,7 +48,7 @@ final class SimilarCommand implements Callable<Integer> {
     public Integer call() {
         List<Named> guests = new ArrayList<>();
         for (Path file : files) {
-            guests.addAll(read(file));
+            read(file, guests);
         }
         ObjectNode root = CounterReport.newObject();
         TextTable table = new TextTable("guest_a", "guest_b", "shared_pages", "shared_mib");
@@ -62,20 +65,16 @@ final class SimilarCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** Every guest of {@code file} with a sketch, named {@code FILE:NAME}. */
-    private static List<Named> read(Path file) {
+    /** Adds every guest of {@code file} with a sketch, named {@code FILE:NAME}, to {@code guests}; one page hash for all. */
+    private static void read(Path file, List<Named> guests) {
         InputFiles.refuseIfNotRegular(file);
-        List<Named> guests = new ArrayList<>();
+        int before = guests.size();
         try (java.io.InputStream in = java.nio.file.Files.newInputStream(file)) {
-            for (JsonNode guest : new ObjectMapper().readTree(in).path("guests")) {
-                JsonNode sketch = guest.path("sketch");
-                if (sketch.isObject()) {
-                    long[] values = new long[sketch.path("values").size()];
-                    for (int i = 0; i < values.length; i++) {
-                        values[i] = Long.parseUnsignedLong(sketch.path("values").get(i).asText(), 16);
-                    }
+            for (JsonNode guest : JSON.readTree(in).path("guests")) {
+                if (guest.path("sketch").isObject()) {
                     guests.add(new Named(file + ":" + guest.path("name").asText(),
-                            GuestSketch.of(values, sketch.path("pages").asLong())));
+                            GuestSketch.fromFields(JSON.convertValue(guest.get("sketch"), Map.class))));
+                    GuestSketch.requireSameHash(guests.getFirst().sketch(), guests.getLast().sketch());
                 }
             }
         } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
@@ -83,11 +82,10 @@ final class SimilarCommand implements Callable<Integer> {
         } catch (IOException e) {
             throw CommandException.badInput(IoErrors.reason(e));
         } catch (IllegalArgumentException e) {
-            throw CommandException.badInput(file + ": a sketch that is not one: " + e.getMessage());
+            throw CommandException.badInput(file + ": " + e.getMessage());
         }
-        if (guests.isEmpty()) {
+        if (guests.size() == before) {
             throw CommandException.badInput(file + ": no guest with a sketch (write it with 'samepage scan --json')");
         }
-        return guests;
     }
 }

@@ -104,6 +104,21 @@ class ScanProcessTest {
         assertEquals(0, pair.get("shared_contents").asLong(), "random pages share nothing with sleep");
     }
 
+    /** Every guest of an estimated scan carries a sketch, and a file's is the one its exact scan gives. */
+    @Test
+    void liveSourcesCarrySketchesAndAFilesIsTheSameEstimatedOrExact() throws IOException {
+        byte[] dump = new byte[64 * 4096];
+        new SplittableRandom(4).nextBytes(dump);
+        Path file = Files.write(dir.resolve("vm.img"), dump);
+        JsonNode estimated = json(CliRun.of("scan", "--json", file.toString(), "--pid", Long.toString(sleeper.pid())));
+        JsonNode exact = json(CliRun.of("scan", "--json", file.toString()));
+        assertEquals(exact.get("guests").get(0).get("sketch"), estimated.get("guests").get(0).get("sketch"));
+        JsonNode live = estimated.get("guests").get(1).get("sketch");
+        assertEquals("nh-public-1", live.get("hash").asText(), estimated.toString());
+        assertEquals(estimated.get("guests").get(1).get("pages_read").asLong(), live.get("pages").asLong());
+        assertTrue(live.get("values").size() > 0, live.toString());
+    }
+
     @Test
     void aDumpBesideAProcessSharesItsPagesWithACopyOfItself() throws IOException {
         byte[] dump = new byte[64 * 4096];

@@ -47,6 +47,29 @@ class SimilarCommandTest {
         }
     }
 
+    /** A sketch written before sketches named their page hash (XXH3-64) beside one of today's: refused. */
+    @Test
+    void sketchesOfTwoPageHashesAreRefusedWithOneLine() throws IOException {
+        Path now = scan("now.json", dump("a", 0, 10));
+        Path old = Files.writeString(dir.resolve("old.json"),
+                "{\"guests\": [{\"name\": \"x\", \"sketch\": {\"k\": 256, \"pages\": 2, \"values\": [\"5\", \"9\"]}}]}");
+        CliRun run = CliRun.of("similar", now.toString(), old.toString());
+        assertEquals(2, run.exitCode(), run.stderr());
+        assertEquals("samepage similar: " + old + ": a sketch of page hash xxh3-64 does not compare with one of "
+                + "nh-public-1 (scan every guest with one samepage version)\n", run.stderr());
+        assertEquals("", run.stdout());
+        assertEquals(0, CliRun.of("similar", old.toString(), old.toString()).exitCode(), "one hash compares with itself");
+    }
+
+    @Test
+    void aSketchThatIsNotOneIsRefusedWithOneLine() throws IOException {
+        Path bad = Files.writeString(dir.resolve("bad.json"),
+                "{\"guests\": [{\"name\": \"x\", \"sketch\": {\"hash\": \"nh-public-1\", \"values\": [\"zz\"]}}]}");
+        CliRun run = CliRun.of("similar", bad.toString());
+        assertEquals(2, run.exitCode(), run.stderr());
+        assertEquals("samepage similar: " + bad + ": sketch value 0 'zz' is not 64-bit hex\n", run.stderr());
+    }
+
     private Path scan(String name, Path... dumps) throws IOException {
         String[] args = new String[dumps.length + 2];
         args[0] = "scan";

@@ -97,18 +97,17 @@ public record SourceFile(String name, Path path, long bytes) {
     }
 
     /**
-     * {@link #loadInto(Guest, ChunkBuffer)}, adding every page to {@code sketch} too: each page of a chunk
-     * that is not all zeros is hashed, the pages of all-zero chunks are only counted.
+     * {@link #loadInto(Guest, ChunkBuffer)}, adding every page written to {@code sketch} too; the pages of
+     * all-zero chunks are neither written nor sketched, as {@link #estimateInto} does not read them, so
+     * the two paths give the same sketch.
      */
     public long loadInto(Guest guest, ChunkBuffer buffer, GuestSketch sketch) {
-        long written = read(buffer, (at, chunk) -> {
+        return read(buffer, (at, chunk) -> {
             for (long page = 0; page < chunk.byteSize(); page += Pages.PAGE_SIZE) {
                 sketch.addPage(chunk, page);
             }
             guest.write(at, chunk);
         });
-        sketch.addZeroPages(bytes / Pages.PAGE_SIZE - written);
-        return written;
     }
 
     private long read(ChunkBuffer buffer, ChunkSink sink) {

@@ -1,9 +1,12 @@
 package io.samepage.daemon;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.samepage.core.EngineContext;
 import io.samepage.core.EngineCounters;
+import io.samepage.host.GuestSketch;
 import io.samepage.host.PageDigestEstimator;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -48,6 +51,31 @@ class SourceEstimateTest {
             assertEquals(3, e.guests().size());
             assertEquals(3, e.pairs().size());
         }
+    }
+
+    /**
+     * A dump gets the same sketch whether {@code scan} merges it exactly (files alone) or estimates it
+     * beside a live source: values, and pages sketched (the all-zero chunk of one is in neither).
+     */
+    @Test
+    void theEstimatesSketchesAreTheExactScansSketches() throws IOException {
+        SplittableRandom random = new SplittableRandom(SEED);
+        Path withZeroChunk = dumpPath("z", 700, random);
+        byte[] bytes = Files.readAllBytes(withZeroChunk);
+        java.util.Arrays.fill(bytes, 0, SourceFile.CHUNK_BYTES, (byte) 0);
+        Files.write(withZeroChunk, bytes);
+        List<SourceFile> files = List.of(dump("a", 600, random), SourceFile.check(withZeroChunk.toString()));
+        EngineContext context = new EngineContext().poolBytes(2048L * PAGE);
+        context.knobs().smartScan(false);
+        List<GuestSketch> exact = SourceScan.run(context.conclude(), files, false, IllegalStateException::new).sketches();
+        PageDigestEstimator.Estimate e = SourceEstimate.run(files, List.of(), 256, false).estimate();
+        for (int g = 0; g < files.size(); g++) {
+            String at = files.get(g).name() + " (replay with -Dsamepage.seed=" + SEED + ")";
+            assertArrayEquals(exact.get(g).values(), e.guests().get(g).sketch().values(), at);
+            assertEquals(exact.get(g).pages(), e.guests().get(g).sketch().pages(), at);
+            assertTrue(exact.get(g).values().length > 0, at);
+        }
+        assertEquals(700 - SourceFile.CHUNK_BYTES / PAGE, exact.get(1).pages(), "the zero chunk is not sketched");
     }
 
     /** Pages drawn from 40 contents, a tenth of them zero, in 1 MiB chunks that are never all zero. */

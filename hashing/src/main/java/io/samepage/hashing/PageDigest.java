@@ -33,6 +33,17 @@ public final class PageDigest {
     private static final long LOW = 0xFFFF_FFFFL;
     private static final long HIGH = ~LOW;
 
+    /**
+     * The seed of {@link #sketchHash}'s key. Public and fixed, so the same page gives the same sketch
+     * hash on every host and in every run; changing it changes {@link #SKETCH_HASH}.
+     */
+    public static final long SKETCH_SEED = 0x5ca1_ab1e_0000_0001L;
+
+    /** What {@link #sketchHash} computes, version included, for the sketches that carry it. */
+    public static final String SKETCH_HASH = "nh-public-1";
+
+    private static final NhPageHasher SKETCH = new NhPageHasher(SKETCH_SEED);
+
     private final long seed;
     private final long[] first = new long[WORDS];
     private final long[] second = new long[WORDS];
@@ -67,5 +78,19 @@ public final class PageDigest {
         }
         out[0] = Mix.avalanche(a);
         out[1] = Mix.avalanche(b);
+    }
+
+    /**
+     * An unkeyed 64-bit hash of the page for placement sketches: {@link HashAlgorithm#NH} under the
+     * fixed public seed {@link #SKETCH_SEED}. The same page gives the same value on every
+     * host and in every run, which is what lets sketches from different hosts be compared; for the same
+     * reason it is no defence against pages crafted to collide, and nothing may merge on it.
+     *
+     * <p>Its own loop, not a third sum in {@link #digest}'s: C2's SuperWord does not vectorize a loop of
+     * three NH sums, so one loop of three runs slower than two loops over the same page, the second
+     * reading it from the cache the first brought it into (docs/perf/sketch.md measures both).
+     */
+    public static long sketchHash(MemorySegment memory, long offset) {
+        return SKETCH.hash(memory, offset);
     }
 }

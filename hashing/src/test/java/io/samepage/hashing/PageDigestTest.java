@@ -59,4 +59,27 @@ class PageDigestTest {
             assertEquals(1, new PageDigest(1).seed());
         }
     }
+
+    /**
+     * The sketch hash is a public function of the page alone: pinned here to one value, so a change to
+     * its key or loop fails this test and must come with a new {@link PageDigest#SKETCH_HASH}, which
+     * {@code samepage similar} checks before it compares sketches.
+     */
+    @Test
+    void theSketchHashIsPublicPinnedAndDependsOnlyOnThePage() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment page = arena.allocate(2 * Pages.PAGE_SIZE + 8);
+            for (int i = 0; i < Pages.PAGE_SIZE / Long.BYTES; i++) {
+                page.set(ValueLayout.JAVA_LONG_UNALIGNED, 8L * i, 0x9E37_79B9_7F4A_7C15L * (i + 1));
+            }
+            long hash = PageDigest.sketchHash(page, 0);
+            assertEquals("nh-public-1", PageDigest.SKETCH_HASH);
+            assertEquals(0x041e_c028_8ac4_fae3L, hash, "sketch hash " + Long.toHexString(hash) + " changed: bump SKETCH_HASH");
+            assertEquals(HashAlgorithm.NH.newHasher(PageDigest.SKETCH_SEED).hash(page, 0), hash, "NH under the public seed");
+            MemorySegment.copy(page, 0, page, Pages.PAGE_SIZE + 3, Pages.PAGE_SIZE);
+            assertEquals(hash, PageDigest.sketchHash(page, Pages.PAGE_SIZE + 3), "same bytes at another offset");
+            page.set(ValueLayout.JAVA_BYTE, 4095, (byte) 1);
+            assertNotEquals(hash, PageDigest.sketchHash(page, 0), "the last byte counts");
+        }
+    }
 }

@@ -15,8 +15,9 @@ import java.util.Map;
  * {@code samepage scan --pid} and {@code --qemu}. Guests are read one after another
  * ({@link #beginGuest}, then their pages through {@link #accept}); each page is tested for all zeros
  * (a full compare) or else digested ({@link PageDigest}, 128 bits, keyed with a random seed per
- * estimator) into a {@link DigestTable}, and dropped. {@link #estimate} then derives KSM's counters at
- * steady state ({@link KsmTotals}), per guest and between guests.
+ * estimator) into a {@link DigestTable}, and into its guest's placement {@link GuestSketch} by the
+ * public {@link PageDigest#sketchHash}, and dropped. {@link #estimate} then derives KSM's counters at
+ * steady state ({@link KsmTotals}), per guest and between guests, and gives each guest's sketch.
  *
  * <h2>What is counted</h2>
  * <ul>
@@ -29,14 +30,20 @@ import java.util.Map;
  *       for a content of {@code k x max_page_sharing + 1} pages, where KSM leaves one page alone).</li>
  *   <li>Between two guests: {@code shared_contents}, the distinct non-zero contents both hold, the
  *       frames placing them on one host saves (zero pages need no partner and are left out).</li>
+ *   <li>Per guest, its sketch: what {@link GuestSketch#addPage} makes of the same pages, so it compares
+ *       with the sketch of a guest loaded from a file, or read on another host, where exact pairs are
+ *       out of reach.</li>
  * </ul>
+ *
+ * <p>Cost: the sketch hash is a second loop over the page just digested, read from the cache, not a
+ * third sum in the digest's loop, which C2 would not vectorize (docs/perf/sketch.md).
  *
  * <p>Trust: two pages count as one content when their 128-bit digests agree, with probability of a
  * false match at most 2^-64 per pair ({@link PageDigest}). Good enough for an estimate; never for a
  * merge, which compares in full.
  *
- * <p>Memory: the table's 30 bytes per expected page ({@link DigestTable}), per guest a few longs,
- * per guest set two ints ({@link GuestSets}); no page is kept. The hot loop allocates nothing per page.
+ * <p>Memory: the table's 30 bytes per expected page ({@link DigestTable}), per guest a few longs and a
+ * sketch (2 KiB), per guest set two ints ({@link GuestSets}); no page is kept. The hot loop allocates nothing per page.
  * Not thread safe: a single writer.
  */
 public final class PageDigestEstimator {
@@ -51,6 +58,8 @@ public final class PageDigestEstimator {
     private final PageDigest digest;
     private final long[] out = new long[2];
     private final List<String> names = new ArrayList<>();
+    private final List<GuestSketch> sketches = new ArrayList<>();
+    private GuestSketch sketch;
     private long[] pagesRead = new long[8];
     private long[] zeroPages = new long[8];
     private long[] mergingPages = new long[8];
@@ -71,6 +80,8 @@ public final class PageDigestEstimator {
         guest++;
         sets.begin(guest);
         names.add(name);
+        sketch = new GuestSketch();
+        sketches.add(sketch);
         if (guest == pagesRead.length) {
             pagesRead = Arrays.copyOf(pagesRead, guest * 2);
             zeroPages = Arrays.copyOf(zeroPages, guest * 2);
@@ -90,16 +101,18 @@ public final class PageDigestEstimator {
             if (Pages.isZeroPage(pages, offset)) {
                 pagesRead[guest]++;
                 zeroPages[guest]++;
+                sketch.addZeroPages(1);
                 continue;
             }
             digest.digest(pages, offset, out);
-            add(out[0], out[1]);
+            add(out[0], out[1], PageDigest.sketchHash(pages, offset));
         }
     }
 
-    /** Counts one non-zero page of digest {@code (high, low)} for the current guest. */
-    void add(long high, long low) {
+    /** Counts one non-zero page of digest {@code (high, low)} and sketch hash {@code sketchHash} for the current guest. */
+    void add(long high, long low, long sketchHash) {
         int g = guest;
+        sketch.addHash(sketchHash);
         pagesRead[g]++;
         int slot = table.slotOf(high, low);
         long count = table.count(slot);
@@ -156,8 +169,9 @@ public final class PageDigestEstimator {
         List<GuestEstimate> perGuest = new ArrayList<>(guests);
         for (int g = 0; g < guests; g++) {
             long merging = mergingPages[g] + (!useZeroPages && zero >= 2 ? zeroPages[g] : 0);
+            GuestSketch s = sketches.get(g);
             perGuest.add(new GuestEstimate(names.get(g), pagesRead[g], zeroPages[g], merging,
-                    useZeroPages ? zeroPages[g] : 0));
+                    useZeroPages ? zeroPages[g] : 0, GuestSketch.of(s.values(), s.pages())));
         }
         return new Estimate(maxPageSharing, useZeroPages, read, zero, table.size() + (zero > 0 ? 1 : 0),
                 totals.pagesShared, totals.pagesSharing, totals.pagesUnshared, useZeroPages ? zero : 0,
@@ -203,8 +217,11 @@ public final class PageDigestEstimator {
      * @param mergingPages of those, pages KSM would map to a shared frame (zero pages included when
      *                     {@code use_zero_pages} is off)
      * @param ksmZeroPages pages KSM would map to the zero page ({@code use_zero_pages} on)
+     * @param sketch       its placement sketch, of the pages read ({@code pages} is {@code pagesRead}); a
+     *                     copy, which the estimator no longer changes
      */
-    public record GuestEstimate(String name, long pagesRead, long zeroPages, long mergingPages, long ksmZeroPages) {
+    public record GuestEstimate(String name, long pagesRead, long zeroPages, long mergingPages, long ksmZeroPages,
+                                GuestSketch sketch) {
     }
 
     /** Two guests (indexes, {@code a < b}) and the distinct non-zero contents both hold. */

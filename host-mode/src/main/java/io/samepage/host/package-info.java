@@ -32,7 +32,10 @@
  * addressing (at most 32 bytes per page, no object per page), with the set of guests that hold each
  * content ({@code GuestSets}); {@code KsmTotals} turns the counts into KSM's counters at steady state
  * under {@code max_page_sharing}. Rejected: copying the pages into an engine and merging them, exact
- * but as large as the guests.
+ * but as large as the guests. The same read fills each guest's placement sketch
+ * ({@link io.samepage.host.GuestSketch}: the bottom 256 of its pages' public
+ * {@link io.samepage.hashing.PageDigest#sketchHash}), which compares guests across hosts, as a guest
+ * loaded from a file gets it too.
  *
  * <p>{@link io.samepage.host.HostException} is the module's one error type; reading a process fails
  * with its {@link io.samepage.host.ProcessScanException} kind.

@@ -8,6 +8,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
@@ -78,6 +80,52 @@ class GuestSketchTest {
         assertEquals(a.distinctPages(), copy.distinctPages());
         assertThrows(IllegalArgumentException.class, () -> GuestSketch.of(new long[] {5, 5}, 2));
         assertThrows(IllegalArgumentException.class, () -> GuestSketch.of(new long[GuestSketch.K + 1], 0));
+    }
+
+    @Test
+    void itsJsonFieldsNameTheHashAndReadBackToTheSameSketch() {
+        GuestSketch a = sketch(0, 400, 2);
+        Map<String, Object> fields = a.fields();
+        assertEquals(List.of("hash", "k", "pages", "distinct_pages", "values"), List.copyOf(fields.keySet()));
+        assertEquals("nh-public-1", fields.get("hash"));
+        assertEquals(800L, fields.get("pages"));
+        assertEquals(GuestSketch.K, ((List<?>) fields.get("values")).size());
+        GuestSketch back = GuestSketch.fromFields(fields);
+        assertArrayEquals(a.values(), back.values());
+        assertEquals(a.distinctPages(), back.distinctPages());
+        assertEquals(a.pages(), back.pages());
+        assertEquals(GuestSketch.HASH, back.hash());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> GuestSketch.fromFields(Map.of("values", List.of("12", "xyz"), "pages", 2)));
+        assertEquals("sketch value 1 'xyz' is not 64-bit hex", e.getMessage());
+    }
+
+    /** A sketch written before sketches named their hash is of XXH3-64, and does not compare with one of NH. */
+    @Test
+    void sketchesOfDifferentPageHashesAreNotCompared() {
+        GuestSketch now = sketch(0, 10, 1);
+        GuestSketch first = GuestSketch.fromFields(Map.of("values", List.of("5", "9"), "pages", 2));
+        assertEquals(GuestSketch.FIRST_HASH, first.hash());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> GuestSketch.sharedPages(now, first));
+        assertEquals("a sketch of page hash xxh3-64 does not compare with one of nh-public-1 (scan every guest with "
+                + "one samepage version)", e.getMessage());
+        assertEquals(2.0, GuestSketch.sharedPages(first, GuestSketch.fromFields(Map.of("values", List.of("5", "9")))));
+    }
+
+    /** A host's sketch is its guests' union: what a guest shares with the host is what it shares with any of them. */
+    @Test
+    void theUnionOfSketchesIsTheSketchOfTheGuestsTogether() {
+        GuestSketch a = hashes(0, 20_000, 5);
+        GuestSketch b = hashes(15_000, 20_000, 5);
+        GuestSketch both = hashes(0, 35_000, 5);
+        GuestSketch union = GuestSketch.union(List.of(a, b));
+        assertArrayEquals(both.values(), union.values());
+        assertEquals(a.pages() + b.pages(), union.pages());
+        GuestSketch pending = hashes(30_000, 10_000, 5);
+        assertEquals(GuestSketch.sharedPages(pending, both), GuestSketch.sharedPages(pending, union));
+        assertThrows(IllegalArgumentException.class, () -> GuestSketch.union(List.of(a,
+                GuestSketch.fromFields(Map.of("values", List.of("5"))))));
+        assertThrows(java.util.NoSuchElementException.class, () -> GuestSketch.union(List.of()));
     }
 
     /** Contents first..first+count-1 as real pages, each {@code copies} times. */

@@ -1,5 +1,6 @@
 package io.samepage.host;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -8,6 +9,7 @@ import io.samepage.hashing.Pages;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.lang.management.ManagementFactory;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -55,7 +57,7 @@ class PageDigestEstimatorTest {
                             continue;
                         }
                         int content = random.nextInt(pool);
-                        estimator.add(content * 0x9E37_79B9_7F4A_7C15L, ~content);
+                        estimator.add(content * 0x9E37_79B9_7F4A_7C15L, ~content, content);
                         model.computeIfAbsent(content, c -> new ArrayList<>()).add(g);
                     }
                 }
@@ -144,5 +146,74 @@ class PageDigestEstimatorTest {
         assertEquals(1020, off.savedPages());
         assertEquals(1000, off.guests().get(0).mergingPages());
         assertThrows(IllegalArgumentException.class, () -> estimator.estimate(1, false));
+    }
+
+    /**
+     * Same pages, same sketch: each guest's sketch from the estimator is what {@link GuestSketch#addPage}
+     * (a guest loaded from a file) makes of the same pages, values and page count, whatever the
+     * estimator's random key; guests hold more distinct contents than a sketch keeps, and repeat and
+     * share some, with zero pages among them.
+     */
+    @Test
+    void eachGuestsSketchIsWhatTheFilePathMakesOfTheSamePages() {
+        SplittableRandom random = new SplittableRandom(SEED);
+        PageDigestEstimator one = new PageDigestEstimator(4000, random.nextLong());
+        PageDigestEstimator other = new PageDigestEstimator(10, random.nextLong());
+        List<GuestSketch> fromFiles = new ArrayList<>();
+        try (Arena arena = Arena.ofConfined()) {
+            for (int g = 0; g < 3; g++) {
+                int pages = 300 + random.nextInt(1500);
+                MemorySegment memory = arena.allocate((long) pages * Pages.PAGE_SIZE);
+                GuestSketch file = new GuestSketch();
+                for (int p = 0; p < pages; p++) {
+                    int content = random.nextInt(2000);
+                    if (content >= 100) {
+                        memory.set(ValueLayout.JAVA_LONG, (long) p * Pages.PAGE_SIZE + 8 * (content % 512), content);
+                    }
+                    file.addPage(memory, (long) p * Pages.PAGE_SIZE);
+                }
+                fromFiles.add(file);
+                for (PageDigestEstimator estimator : List.of(one, other)) {
+                    estimator.beginGuest("g" + g);
+                    estimator.accept(memory);
+                }
+            }
+        }
+        for (PageDigestEstimator estimator : List.of(one, other)) {
+            PageDigestEstimator.Estimate e = estimator.estimate(256, false);
+            for (int g = 0; g < 3; g++) {
+                GuestSketch live = e.guests().get(g).sketch();
+                assertArrayEquals(fromFiles.get(g).values(), live.values(), "guest " + g + note());
+                assertEquals(fromFiles.get(g).pages(), live.pages(), "guest " + g + note());
+                assertEquals(e.guests().get(g).pagesRead(), live.pages(), "guest " + g + note());
+            }
+        }
+        assertEquals(GuestSketch.K, fromFiles.get(0).values().length, "more distinct contents than the sketch keeps");
+    }
+
+    /** The per-page path (zero test, digest, sketch hash, table, sketch) allocates nothing once warm. */
+    @Test
+    void acceptingPagesAllocatesNothingPerPage() {
+        var threads = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+        PageDigestEstimator estimator = new PageDigestEstimator(1024);
+        estimator.beginGuest("only");
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment region = arena.allocate(64L * Pages.PAGE_SIZE);
+            SplittableRandom random = new SplittableRandom(SEED);
+            for (long off = 0; off < region.byteSize(); off += Long.BYTES) {
+                region.set(ValueLayout.JAVA_LONG, off, off % (3 * Pages.PAGE_SIZE) == 0 ? 0 : random.nextLong());
+            }
+            region.asSlice(0, Pages.PAGE_SIZE).fill((byte) 0);
+            for (int r = 0; r < 2_000; r++) {
+                estimator.accept(region);
+            }
+            long before = threads.getCurrentThreadAllocatedBytes();
+            for (int r = 0; r < 2_000; r++) {
+                estimator.accept(region);
+            }
+            long allocated = threads.getCurrentThreadAllocatedBytes() - before;
+            long pages = 2_000L * 64;
+            assertTrue(allocated < pages / 16, "allocated " + allocated + " bytes for " + pages + " pages" + note());
+        }
     }
 }
