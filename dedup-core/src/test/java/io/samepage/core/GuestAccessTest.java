@@ -102,7 +102,7 @@ class GuestAccessTest {
 
     @Test
     void aCachedTranslationNeverReadsAFrameThatAMergeFreedAndAnotherGuestReused() {
-        try (DedupEngine engine = engine(64, 16)) {
+        try (DedupEngine engine = engine(64, 0)) {     // no warm list: the freed frame is the next one taken
             MergeDomain domain = engine.createDomain("d");
             Guest a = engine.createGuest(domain, "a", PAGE);
             Guest b = engine.createGuest(domain, "b", PAGE);
@@ -110,11 +110,12 @@ class GuestAccessTest {
             byte[] bytes = content(3);
             a.write(0, bytes, 0, PAGE);
             b.write(0, bytes, 0, PAGE);
+            engine.scanner().scanFullPass();            // both hashed once: the next pass merges them
             GuestAccess readA = a.access();
             GuestAccess readB = b.access();
             assertEquals(bytes[5], readA.readByte(5));
             assertEquals(bytes[5], readB.readByte(5));
-            engine.scanner().scanUntilStable(8);
+            engine.scanner().scanFullPass();
             assertEquals(1, engine.counters().pagesSharing(), "a and b merged: one of their frames was freed");
             byte[] foreign = new byte[PAGE];
             Arrays.fill(foreign, (byte) (bytes[5] + 1));
@@ -138,8 +139,10 @@ class GuestAccessTest {
             GuestAccess writeA = a.access();
             writeA.write(0, bytes, 0, PAGE);
             b.write(0, bytes, 0, PAGE);
-            writeA.writeByte(9, bytes[9]);              // a writable translation, cached
-            engine.scanner().scanUntilStable(8);
+            engine.scanner().scanFullPass();            // both hashed once
+            engine.scanner().scanBatch(1);              // a is unchanged: it becomes b's merge candidate
+            writeA.writeByte(9, bytes[9]);              // a writable translation, cached; a stays the candidate
+            engine.scanner().scanBatch(1);              // b pairs with a: a's own frame becomes the shared one
             assertEquals(1, a.counters().mergingPages(), "a merged while its writable translation was cached");
             writeA.writeByte(9, (byte) (bytes[9] + 1));
             assertArrayEquals(bytes, read(b, 0, PAGE), "the store did not go into the shared frame");
