@@ -179,10 +179,31 @@ public final class GuestAccess {
         writeValue(address, 8, value);
     }
 
-    /** Copies {@code length} bytes at {@code address} into {@code dst[offset..]}. */
+    /** Copies {@code length} bytes at {@code address} into {@code dst[offset..]}, page by page. Allocates nothing. */
     public void read(long address, byte[] dst, int offset, int length) {
         Objects.checkFromIndexSize(offset, length, dst.length);
-        read(address, MemorySegment.ofArray(dst).asSlice(offset, length));
+        guest.checkRange(address, length);
+        int done = 0;
+        while (done < length) {
+            long at = address + done;
+            int chunk = (int) Math.min(length - done, Pages.PAGE_SIZE - (at & MASK));
+            int slot = (int) (at >>> Pages.PAGE_SHIFT) & mask;
+            boolean fast = false;
+            if (tags[slot] >>> 1 == at >>> Pages.PAGE_SHIFT) {
+                MemorySegment.copy(memory, ValueLayout.JAVA_BYTE, bases[slot] + (at & MASK), dst, offset + done, chunk);
+                fast = valid(slot, at);
+            }
+            if (!fast) {
+                StampedLock lock = stripes.of((int) (at >>> Pages.PAGE_SHIFT));
+                long stamp = lock.readLock();
+                try {
+                    MemorySegment.copy(memory, ValueLayout.JAVA_BYTE, translate(at, false), dst, offset + done, chunk);
+                } finally {
+                    lock.unlockRead(stamp);
+                }
+            }
+            done += chunk;
+        }
     }
 
     /** Copies {@code dst.byteSize()} bytes at {@code address} into {@code dst}, page by page. */
@@ -212,9 +233,23 @@ public final class GuestAccess {
         }
     }
 
-    /** Writes {@code src[offset..offset+length)} at {@code address}. */
+    /** Writes {@code src[offset..offset+length)} at {@code address}; as {@link #write(long, MemorySegment)}. */
     public void write(long address, byte[] src, int offset, int length) {
         Objects.checkFromIndexSize(offset, length, src.length);
+        int slot = (int) (address >>> Pages.PAGE_SHIFT) & mask;
+        if (length > 0 && (address & MASK) + length <= Pages.PAGE_SIZE
+                && tags[slot] == (address >>> Pages.PAGE_SHIFT << 1 | 1)) {
+            StampedLock lock = stripes.of((int) (address >>> Pages.PAGE_SHIFT));
+            long stamp = lock.readLock();
+            try {
+                if (PageTable.epoch(pageEpochs, (int) (address >>> Pages.PAGE_SHIFT)) == epochs[slot]) {
+                    MemorySegment.copy(src, offset, memory, ValueLayout.JAVA_BYTE, bases[slot] + (address & MASK), length);
+                    return;
+                }
+            } finally {
+                lock.unlockRead(stamp);
+            }
+        }
         write(address, MemorySegment.ofArray(src).asSlice(offset, length));
     }
 
