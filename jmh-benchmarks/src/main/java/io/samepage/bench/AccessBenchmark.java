@@ -2,6 +2,7 @@ package io.samepage.bench;
 
 import io.samepage.core.DedupEngine;
 import io.samepage.core.EngineContext;
+import io.samepage.core.FramePool;
 import io.samepage.core.Guest;
 import io.samepage.core.GuestAccess;
 import io.samepage.hashing.Pages;
@@ -35,7 +36,10 @@ import org.openjdk.jmh.annotations.Warmup;
  *   <li>{@code *ReadPage}, {@code *WritePage}: all 4096 bytes of the page copied to or from a heap
  *       array.</li>
  * </ul>
- * The guest's page is private and dirty and its translation is cached before the first measured
+ * {@code frame*}: the same plain accesses on a frame of a {@link FramePool} of its own (the memory the
+ * guest's frames are, with no page table): what the access path adds to the memory it reaches.
+ *
+ * <p>The guest's page is private and dirty and its translation is cached before the first measured
  * access, so every access of the access path takes its fast path: reads check the page's epoch and
  * take no lock, writes take the page's stripe shared.
  */
@@ -55,6 +59,9 @@ public class AccessBenchmark {
     private GuestAccess access;
     private Arena arena;
     private MemorySegment plain;
+    /** A frame of a pool of its own: the same kind of memory as the guest's frames, with no page table. */
+    private FramePool framePool;
+    private MemorySegment frames;
     private final MemorySegment four = MemorySegment.ofArray(new byte[4]);
     private final byte[] page = new byte[PAGE];
     private long offset;
@@ -70,12 +77,16 @@ public class AccessBenchmark {
         arena = Arena.ofConfined();
         plain = arena.allocate(PAGE, PAGE);
         MemorySegment.copy(MemorySegment.ofArray(page), 0, plain, 0, PAGE);
+        framePool = new FramePool(16L << 20);
+        frames = framePool.memory();
+        MemorySegment.copy(MemorySegment.ofArray(page), 0, frames, FramePool.offsetOf(1), PAGE);
     }
 
     @TearDown(Level.Trial)
     public void close() {
         engine.close();
         arena.close();
+        framePool.close();
     }
 
     private long next() {
@@ -86,6 +97,11 @@ public class AccessBenchmark {
     @Benchmark
     public int plainReadInt() {
         return plain.get(INT, next());
+    }
+
+    @Benchmark
+    public int frameReadInt() {
+        return frames.get(INT, PAGE + next());
     }
 
     @Benchmark
@@ -103,6 +119,12 @@ public class AccessBenchmark {
     public void plainWriteInt() {
         long at = next();
         plain.set(INT, at, (int) at);
+    }
+
+    @Benchmark
+    public void frameWriteInt() {
+        long at = next();
+        frames.set(INT, PAGE + at, (int) at);
     }
 
     @Benchmark
@@ -125,6 +147,12 @@ public class AccessBenchmark {
     }
 
     @Benchmark
+    public byte[] frameReadPage() {
+        MemorySegment.copy(frames, ValueLayout.JAVA_BYTE, PAGE, page, 0, PAGE);
+        return page;
+    }
+
+    @Benchmark
     public byte[] accessReadPage() {
         access.read(0, page, 0, PAGE);
         return page;
@@ -139,6 +167,11 @@ public class AccessBenchmark {
     @Benchmark
     public void plainWritePage() {
         MemorySegment.copy(page, 0, plain, ValueLayout.JAVA_BYTE, 0, PAGE);
+    }
+
+    @Benchmark
+    public void frameWritePage() {
+        MemorySegment.copy(page, 0, frames, ValueLayout.JAVA_BYTE, PAGE, PAGE);
     }
 
     @Benchmark
