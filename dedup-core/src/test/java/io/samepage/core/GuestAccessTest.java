@@ -5,8 +5,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import io.samepage.hashing.Pages;
+import java.lang.foreign.MemorySegment;
+import java.time.Duration;
 import java.util.Arrays;
 import java.util.SplittableRandom;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.IntConsumer;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -126,6 +131,74 @@ class GuestAccessTest {
             assertEquals(bytes[5], readB.readByte(5), "b reads its own bytes, not another guest's");
             assertArrayEquals(bytes, bulk(readA), "a's bulk read");
             assertArrayEquals(bytes, bulk(readB), "b's bulk read");
+        }
+    }
+
+    /**
+     * A frame leaves a page only after the page's epoch moved: here the frame's release stands for its
+     * reuse (it fills the frame with foreign bytes), and meanwhile another thread reads the page through
+     * its cached translation. That read must not return the foreign bytes: it sees the moved epoch and
+     * waits for the page's lock, then reads the page's new bytes.
+     */
+    @Test
+    void aFrameIsDroppedOnlyAfterThePageTableMovedTheEpochOfItsPage() throws InterruptedException {
+        AtomicReference<IntConsumer> onRelease = new AtomicReference<>();
+        FrameBacking.Factory hooked = frames -> {
+            FrameBacking real = FrameBacking.anonymous().create(frames);
+            return new FrameBacking() {
+                @Override
+                public MemorySegment region() {
+                    return real.region();
+                }
+
+                @Override
+                public boolean releasesMemory() {
+                    return real.releasesMemory();
+                }
+
+                @Override
+                public void release(int frame) {
+                    real.release(frame);
+                    IntConsumer hook = onRelease.getAndSet(null);
+                    if (hook != null) {
+                        hook.accept(frame);
+                    }
+                }
+
+                @Override
+                public void release(int[] frames, int count) {
+                    real.release(frames, count);
+                }
+
+                @Override
+                public void close() {
+                    real.close();
+                }
+            };
+        };
+        try (DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(64L * PAGE).warmFrames(0)
+                .frameBacking(hooked).hashSeed(9).conclude())) {
+            Guest a = engine.createGuest(engine.createDomain("d"), "a", PAGE);
+            byte[] bytes = content(7);
+            bytes[5] = 1;
+            a.write(0, bytes, 0, PAGE);
+            GuestAccess access = a.access();
+            AtomicInteger read = new AtomicInteger(-1);
+            Thread cache = Thread.ofPlatform().start(() -> access.readByte(5));
+            cache.join();
+            Thread[] reader = new Thread[1];
+            onRelease.set(frame -> {
+                engine.pool().memory().asSlice(FramePool.offsetOf(frame), PAGE).fill((byte) 0x5A);
+                reader[0] = Thread.ofPlatform().start(() -> read.set(access.readByte(5)));
+                try {
+                    reader[0].join(Duration.ofMillis(300));   // a correct reader waits for the page's lock
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            a.fill(0, PAGE, (byte) 0);                  // drops the page's frame
+            reader[0].join();
+            assertEquals(0, read.get(), "the reader saw the page's new bytes, not the dropped frame's");
         }
     }
 
