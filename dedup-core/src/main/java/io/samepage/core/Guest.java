@@ -171,18 +171,7 @@ public final class Guest {
      * {@code dst} (which may be this guest; overlapping ranges copy as if through a buffer).
      */
     public void copy(long srcAddress, Guest dst, long dstAddress, long length) {
-        checkRange(srcAddress, length);
-        dst.checkRange(dstAddress, length);
-        byte[] buffer = new byte[(int) Math.min(length, 1 << 20)];
-        boolean backwards = dst == this && dstAddress > srcAddress && dstAddress < srcAddress + length;
-        long done = 0;
-        while (done < length) {
-            int chunk = (int) Math.min(buffer.length, length - done);
-            long from = backwards ? length - done - chunk : done;
-            read(srcAddress + from, buffer, 0, chunk);
-            dst.write(dstAddress + from, buffer, 0, chunk);
-            done += chunk;
-        }
+        GuestWrites.copy(this, srcAddress, dst, dstAddress, length);
     }
 
     /**
@@ -214,6 +203,14 @@ public final class Guest {
         }
     }
 
+    /**
+     * A new access path to this guest for one embedder thread: cached translations, lock-free reads
+     * ({@link GuestAccess}). The first one costs the guest 8 bytes per page (translation epochs).
+     */
+    public GuestAccess access() {
+        return new GuestAccess(this, GuestAccess.DEFAULT_ENTRIES);
+    }
+
     /** Per-guest counters, named as KSM's {@code /proc/PID/ksm_stat}. */
     public GuestCounters counters() {
         long merging = mergingPages.get();
@@ -224,7 +221,7 @@ public final class Guest {
 
     /** Bytes of this guest's page table and locks, as the engine counts them. */
     public long metadataBytes() {
-        return (long) PageTable.BYTES_PER_PAGE * pageCount + 32L * stripes.count();
+        return (long) PageTable.BYTES_PER_PAGE * pageCount + 32L * stripes.count() + table.epochBytes();
     }
 
     /** Frees every frame this guest maps and removes it from the engine. Later calls fail. Idempotent. */
@@ -253,6 +250,7 @@ public final class Guest {
     void markDestroyed() {
         destroyed = true;
         stripes.awaitAll();
+        table.invalidateAll();      // cached translations fail their check and see the guest destroyed
     }
 
     private void mutate(long address, long length, MemorySegment src, byte value) {
@@ -277,6 +275,10 @@ public final class Guest {
         return stripes;
     }
 
+    GuestWrites writes() {
+        return writes;
+    }
+
     /**
      * Maps a page onto its new private {@code fresh} frame, writable, before its old frame is released.
      *
@@ -296,14 +298,18 @@ public final class Guest {
      * hole, mapped as before. Caller holds its stripe.
      */
     void releaseZero(int page) {
-        pool.releaseInPlace(frames[page]);
         set(page, frames[page], (states[page] & VISITED) | HOLE);
+        pool.releaseInPlace(frames[page]);
     }
 
-    /** Drops the page's mapping: it maps the zero frame again, as if never written. Caller holds its stripe. */
+    /**
+     * Drops the page's mapping: it maps the zero frame again, as if never written. The page table changes
+     * first (its translation epoch moves), then the frame is dropped. Caller holds its stripe.
+     */
     void unmap(int page) {
         int frame = frames[page];
         int state = states[page];
+        set(page, domain.zeroFrame(), state & VISITED);
         if ((state & STABLE) != 0) {
             mergingPages.decrementAndGet();
             engine.releaseStable(domain, frame);
@@ -313,7 +319,6 @@ public final class Guest {
         } else if (frame != domain.zeroFrame()) {
             pool.free(frame);
         }
-        set(page, domain.zeroFrame(), state & VISITED);
     }
 
     /** Every change of a page's frame or state goes through the page table ({@link PageTable#set}). */
@@ -396,11 +401,6 @@ public final class Guest {
         }
         checkRange(pageAddress, Pages.PAGE_SIZE);
         return (int) (pageAddress >>> Pages.PAGE_SHIFT);
-    }
-
-    /** Throws if the guest has been destroyed; the caller holds a stripe of it. */
-    void checkAliveLocked() {
-        checkAlive();
     }
 
     /** Marks the page's own frame as stable (it stays mapped). */

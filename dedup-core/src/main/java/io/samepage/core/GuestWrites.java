@@ -30,6 +30,10 @@ final class GuestWrites {
         this.domain = guest.domain();
     }
 
+    FramePool pool() {
+        return pool;
+    }
+
     /** Writes {@code src} (or fills with {@code value} where {@code src} is null) at {@code address}: all or nothing. */
     void mutate(long address, long length, MemorySegment src, byte value) {
         guest.checkRange(address, length);
@@ -87,6 +91,77 @@ final class GuestWrites {
         pool.unreserve(needed - used);
     }
 
+    /**
+     * Makes a page private and dirty for a write through an {@link GuestAccess}, which the caller then
+     * stores itself. Caller holds the page's stripe exclusively. All or nothing.
+     *
+     * @throws DedupException {@link Kind#POOL_EXHAUSTED}, {@link Kind#HOST_REFUSED} or
+     *                        {@link Kind#DESTROYED}; nothing changed
+     */
+    void makeWritable(int page) {
+        guest.checkAlive();
+        if (!guest.isPrivate(page)) {
+            if (!pool.tryReserve(1)) {
+                throw new DedupException(Kind.POOL_EXHAUSTED, "host frame pool exhausted: guest " + guest.name()
+                        + " needs a free frame to break sharing of page " + page + " for a write; none is free");
+            }
+            int taken;
+            try {
+                taken = breakSharing(page, false);
+            } catch (BreakRefused refused) {    // the frame it took went back to the pool
+                throw new DedupException(Kind.HOST_REFUSED, "guest " + guest.name() + ": the host refused to remap page "
+                        + page + " for a copy-on-write break; nothing was written: " + refused.getCause().getMessage(),
+                        refused.getCause());
+            }
+            pool.unreserve(1 - taken);
+        }
+        guest.set(page, guest.frameAt(page), (guest.stateAt(page) & ~PageTable.HOLE) | PageTable.DIRTY);
+    }
+
+    /**
+     * Gives a page that is not private a frame of its own, mapped writable, holding its bytes (unless
+     * {@code overwrite}: the caller writes all 4096). The last mapper of a software guest's stable frame
+     * takes the frame itself. Caller holds the page's stripe and a reservation of one frame.
+     *
+     * @return frames taken from the reservation (0 or 1)
+     * @throws BreakRefused having given the frame back, if the host refused the remap; nothing changed
+     */
+    private int breakSharing(int page, boolean overwrite) {
+        int old = guest.frameAt(page);
+        // A mapped page always copies: writing the frame in place would need a remap too, and one
+        // that could fail after the frame left the stable index.
+        if (!guest.isMapped() && (guest.stateAt(page) & PageTable.STABLE) != 0 && engine.takeSoleMapping(domain, old)) {
+            guest.keepSoleFrame(page);
+            return 0;
+        }
+        boolean copyOld = old != domain.zeroFrame() && !overwrite;
+        int fresh = copyOld || overwrite ? pool.allocateReservedForOverwrite() : pool.allocateReserved();
+        if (copyOld) {
+            MemorySegment.copy(pool.memory(), FramePool.offsetOf(old), pool.memory(), FramePool.offsetOf(fresh),
+                    Pages.PAGE_SIZE);
+        }
+        guest.mapWritable(page, fresh);
+        guest.unmap(page);
+        guest.set(page, fresh, guest.stateAt(page));
+        return 1;
+    }
+
+    /** {@link Guest#copy}: through a buffer, backwards where the ranges overlap so, each chunk a read then a write. */
+    static void copy(Guest src, long srcAddress, Guest dst, long dstAddress, long length) {
+        src.checkRange(srcAddress, length);
+        dst.checkRange(dstAddress, length);
+        byte[] buffer = new byte[(int) Math.min(length, 1 << 20)];
+        boolean backwards = dst == src && dstAddress > srcAddress && dstAddress < srcAddress + length;
+        long done = 0;
+        while (done < length) {
+            int chunk = (int) Math.min(buffer.length, length - done);
+            long from = backwards ? length - done - chunk : done;
+            src.read(srcAddress + from, buffer, 0, chunk);
+            dst.write(dstAddress + from, buffer, 0, chunk);
+            done += chunk;
+        }
+    }
+
     private boolean needsFrame(int page, long address, long length, MemorySegment src, byte value) {
         if (src == null && value == 0 && coversPage(page, address, length) && (!guest.isMapped() || guest.isPrivate(page))) {
             return false;
@@ -113,27 +188,7 @@ final class GuestWrites {
             }
             return 0;
         }
-        int taken = 0;
-        if (!guest.isPrivate(page)) {
-            int old = guest.frameAt(page);
-            // A mapped page always copies: writing the frame in place would need a remap too, and one
-            // that could fail after the frame left the stable index.
-            if (!guest.isMapped() && (guest.stateAt(page) & PageTable.STABLE) != 0 && engine.takeSoleMapping(domain, old)) {
-                guest.keepSoleFrame(page);
-            } else {
-                boolean copyOld = old != domain.zeroFrame() && length < Pages.PAGE_SIZE;
-                int fresh = copyOld || length == Pages.PAGE_SIZE ? pool.allocateReservedForOverwrite()
-                        : pool.allocateReserved();
-                if (copyOld) {
-                    MemorySegment.copy(pool.memory(), FramePool.offsetOf(old), pool.memory(),
-                            FramePool.offsetOf(fresh), Pages.PAGE_SIZE);
-                }
-                guest.mapWritable(page, fresh);
-                guest.unmap(page);
-                guest.set(page, fresh, guest.stateAt(page));
-                taken = 1;
-            }
-        }
+        int taken = guest.isPrivate(page) ? 0 : breakSharing(page, length == Pages.PAGE_SIZE);
         guest.set(page, guest.frameAt(page), (guest.stateAt(page) & ~PageTable.HOLE) | PageTable.DIRTY);
         long at = FramePool.offsetOf(guest.frameAt(page)) + inPage;
         if (src != null) {

@@ -61,7 +61,7 @@ public final class PageInstaller {
         StampedLock lock = guest.stripeOf(page);
         long stamp = lock.writeLock();
         try {
-            guest.checkAliveLocked();
+            guest.checkAlive();
             int frame;
             domain.stableLock().lock();
             try {
@@ -115,7 +115,7 @@ public final class PageInstaller {
             StampedLock lock = guest.stripeOf(page);
             long stamp = lock.writeLock();
             try {
-                guest.checkAliveLocked();
+                guest.checkAlive();
                 try {
                     guest.mapLoaded(page, frame);   // first: until it is mapped, no index or registry names it
                 } catch (RuntimeException refused) {

@@ -1,5 +1,7 @@
 package io.samepage.core;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -13,8 +15,17 @@ import java.util.concurrent.atomic.AtomicLong;
  * </ul>
  * Page {@code p} has the engine-wide id {@link #basePageId} {@code + p} ({@link PageIds}).
  *
- * <p>Thread safety: none of its own beyond the tracked count. A page's frame and state are guarded by
- * its stripe lock in the owning {@link Guest}; keys and links belong to the scanner's thread.
+ * <p>Translation epochs, for the embedder access path ({@link GuestAccess}): once a guest has an
+ * access path, a {@code long[]} (8 more bytes per page) counts, per page, the changes of what its
+ * translation depends on: the frame, and the {@link #TRANSLATION_BITS}. {@link #set} adds one before
+ * it changes anything, and every caller drops (frees, hands to the scanner's freed list) the frame a
+ * page leaves only after that {@code set}: so a frame can be reused, or written by anyone but the
+ * page, only after the epoch of every page that mapped it moved. The count only grows (64 bits never
+ * wrap), so an epoch seen unchanged means nothing changed meanwhile.
+ *
+ * <p>Thread safety: none of its own beyond the tracked count and the epochs (atomic adds, read with
+ * acquire from any thread). A page's frame and state are guarded by its stripe lock in the owning
+ * {@link Guest}; keys and links belong to the scanner's thread.
  */
 final class PageTable {
 
@@ -37,6 +48,15 @@ final class PageTable {
     static final int AGE_SHIFT = 8;
     static final int SKIP_SHIFT = 12;
     static final int NIBBLE = 0xF;
+    /**
+     * State bits a cached translation depends on: whether the page is shared ({@link #STABLE},
+     * {@link #ZERO_MERGED}), a hole, or {@link #DIRTY} (a writable translation is handed out only to a
+     * dirty page, so the scanner's rehash, which clears the bit, revokes it and the next write marks
+     * the page again).
+     */
+    static final int TRANSLATION_BITS = STABLE | ZERO_MERGED | DIRTY | HOLE;
+
+    private static final VarHandle EPOCH = MethodHandles.arrayElementVarHandle(long[].class);
 
     /** Bytes per page of the three arrays. */
     static final int BYTES_PER_PAGE = Integer.BYTES + Integer.BYTES + Long.BYTES;
@@ -48,6 +68,8 @@ final class PageTable {
     private final int zeroFrame;
     /** KSM's rmap_items: pages merged, or visited and holding a frame of their own; kept by {@link #set}. */
     private final AtomicLong tracked = new AtomicLong();
+    /** Per-page translation epochs; null until the guest's first access path ({@link #epochs()}). */
+    private volatile long[] epochs;
 
     PageTable(int pages, int basePageId, int zeroFrame) {
         this.frames = new int[pages];
@@ -62,6 +84,10 @@ final class PageTable {
      * stripe held, so the tracked-page count stays exact without walking the table.
      */
     void set(int page, int frame, int state) {
+        long[] counting = epochs;
+        if (counting != null && (frame != frames[page] || ((state ^ states[page]) & TRANSLATION_BITS) != 0)) {
+            EPOCH.getAndAdd(counting, page, 1L);    // before the change, and before the old frame can be dropped
+        }
         boolean was = tracked(frames[page], states[page]);
         frames[page] = frame;
         states[page] = state;
@@ -69,6 +95,46 @@ final class PageTable {
         if (was != now) {
             tracked.addAndGet(now ? 1 : -1);
         }
+    }
+
+    /**
+     * The translation epochs, made (all 0) on the first call. No lock is needed to make them: a
+     * translation is only ever taken under the page's stripe, and a {@link #set} that holds the stripe
+     * after such a translation sees the published array.
+     */
+    long[] epochs() {
+        long[] counting = epochs;
+        if (counting == null) {
+            synchronized (this) {
+                counting = epochs;
+                if (counting == null) {
+                    counting = new long[frames.length];
+                    epochs = counting;
+                }
+            }
+        }
+        return counting;
+    }
+
+    /** The page's translation epoch, an acquiring read; {@code epochs} is {@link #epochs()}. */
+    static long epoch(long[] epochs, int page) {
+        return (long) EPOCH.getAcquire(epochs, page);
+    }
+
+    /** Moves every page's epoch: each cached translation of the guest fails its next check. */
+    void invalidateAll() {
+        long[] counting = epochs;
+        if (counting != null) {
+            for (int page = 0; page < counting.length; page++) {
+                EPOCH.getAndAdd(counting, page, 1L);
+            }
+        }
+    }
+
+    /** Bytes of the epochs, 0 until an access path made them. */
+    long epochBytes() {
+        long[] counting = epochs;
+        return counting == null ? 0 : (long) Long.BYTES * counting.length;
     }
 
     /** Pages KSM would hold an rmap_item for: merged, or visited and holding a frame of their own. */

@@ -23,6 +23,13 @@
  * also write-protects the pages of a merge before comparing them, asks at every full scan which pages
  * were written behind its back (a dirty log), and gives an all-zero page's memory back in place.
  *
+ * <h2>The embedder access path</h2>
+ * A {@link io.samepage.core.GuestAccess} ({@link io.samepage.core.Guest#access()}) caches per-page
+ * translations to frames for one embedder thread, like a software MMU's TLB: reads take no lock and
+ * check the page's translation epoch after loading the bytes; writes go straight to a private frame
+ * after one copy-on-write break. The page table moves a page's epoch before any change of its frame
+ * or sharing, and a frame is dropped only after that, so a stale translation is always caught.
+ *
  * <h2>Invariants</h2>
  * <ul>
  *   <li>Every read returns the bytes last written to that guest address, as if nothing were merged.</li>
@@ -36,6 +43,8 @@
  *       page tables, yet are kept as pages change, so reading them never walks pages.</li>
  *   <li>Colliding keys never cost more than O(log n) full compares per lookup: content whose key is taken
  *       by other content is ordered by its bytes ({@link io.samepage.core.ContentTree}).</li>
+ *   <li>A page's translation epoch moves before its frame or sharing changes, and the frame it leaves is
+ *       freed only afterwards: no read through a cached translation returns a reused frame's bytes.</li>
  *   <li>Lock order: page stripes, then a domain's stable-index lock. Writers take stripes of one guest
  *       in ascending order; the scanner takes a second stripe only with {@code tryWriteLock}.</li>
  * </ul>
