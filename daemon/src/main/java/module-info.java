@@ -9,6 +9,7 @@ module io.samepage.daemon {
     requires transitive io.samepage.core;
     requires transitive io.samepage.host;
     requires jdk.httpserver;
+    requires com.fasterxml.jackson.databind; // /sketches
     requires io.samepage.linux;
     requires io.prometheus.metrics.core; // automatic modules (Automatic-Module-Name), as are the two below
     requires io.prometheus.metrics.model;

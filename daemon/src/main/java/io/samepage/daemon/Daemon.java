@@ -110,7 +110,7 @@ public final class Daemon implements AutoCloseable {
             MetricsServer metrics = null;
             if (context.metricsPort() != 0) {
                 metrics = MetricsServer.start(context.metricsAddress(), context.metricsPort(),
-                        published::prometheusText);
+                        published::prometheusText, guests::sketchesJson);
                 opened.add(metrics);
             }
             counters.update(published.counterValues(), System.currentTimeMillis());

@@ -1,5 +1,7 @@
 package io.samepage.daemon;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.samepage.core.DedupEngine;
 import io.samepage.core.DedupException;
 import io.samepage.core.EngineContext;
@@ -7,11 +9,14 @@ import io.samepage.core.Guest;
 import io.samepage.core.MergeDomain;
 import io.samepage.daemon.DaemonException.Kind;
 import io.samepage.hashing.Pages;
+import io.samepage.host.GuestSketch;
+import io.samepage.host.PageDigestEstimator;
 import io.samepage.host.ProcessScanException;
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -34,12 +39,16 @@ import java.util.Set;
  */
 final class DaemonGuests {
 
+    private static final ObjectMapper JSON = new ObjectMapper();
+
     private static final String SHARED_DOMAIN = "shared";
 
     private final DedupEngine engine;
     private final Daemon.Context context;
     private final Map<String, MergeDomain> domains = new HashMap<>();
     private volatile SourceEstimate.Result liveEstimate;
+    /** The files' sketches, made as they were loaded (their content does not change after). */
+    private volatile List<Map<String, Object>> fileSketches = List.of();
     /** Why the last estimate of the live sources failed, or null. */
     private String liveReadFailure;
     /** Live sources that failed at their last re-read, with what was said: told again only on a change. */
@@ -191,15 +200,46 @@ final class DaemonGuests {
     }
 
     private void loadFiles(List<SourceFile> files) {
+        List<Map<String, Object>> sketches = new ArrayList<>();
         try (Arena arena = Arena.ofConfined()) {
             SourceFile.ChunkBuffer buffer = SourceFile.ChunkBuffer.allocate(arena);
             for (SourceFile file : files) {
                 Guest guest = engine.createGuest(domain(file.name()), file.name(), file.bytes());
-                file.loadInto(guest, buffer);
+                GuestSketch sketch = new GuestSketch();
+                file.loadInto(guest, buffer, sketch);
+                sketches.add(sketchRow(file.name(), sketch));
             }
         } catch (DedupException e) {
             throw failed(e);
         }
+        fileSketches = List.copyOf(sketches);
+    }
+
+    /**
+     * {@code /sketches}: each guest's placement sketch, the files' as loaded, then the live sources' from
+     * the last estimate, as {@code samepage scan --json} writes them ({@code guests[].name},
+     * {@code guests[].sketch}), so {@code samepage similar} reads it as it is.
+     */
+    String sketchesJson() {
+        List<Map<String, Object>> guests = new ArrayList<>(fileSketches);
+        SourceEstimate.Result live = liveEstimate;
+        if (live != null) {
+            for (PageDigestEstimator.GuestEstimate g : live.estimate().guests()) {
+                guests.add(sketchRow(g.name(), g.sketch()));
+            }
+        }
+        try {
+            return JSON.writeValueAsString(Map.of("guests", guests)) + "\n";
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("maps of plain values always serialize", e);
+        }
+    }
+
+    private static Map<String, Object> sketchRow(String name, GuestSketch sketch) {
+        Map<String, Object> row = new LinkedHashMap<>();
+        row.put("name", name);
+        row.put("sketch", sketch.fields());
+        return row;
     }
 
     private MergeDomain domain(String source) {

@@ -12,9 +12,10 @@ import java.util.function.Supplier;
 
 /**
  * Serves {@code /metrics} in Prometheus' text exposition format 0.0.4 with the JDK's HTTP server, one
- * thread, on loopback unless told another address. {@code GET} and {@code HEAD} of {@code /metrics} are
- * answered; any other method there is refused with 405 and {@code Allow: GET, HEAD}; any other path is
- * 404. What it serves comes from {@code body}, called once per {@code GET} or {@code HEAD}.
+ * thread, on loopback unless told another address, and a daemon's placement sketches at
+ * {@code /sketches} (JSON). {@code GET} and {@code HEAD} of those paths are answered; any other method
+ * there is refused with 405 and {@code Allow: GET, HEAD}; any other path is 404. What it serves comes
+ * from {@code body} (or {@code sketches}), called once per {@code GET} or {@code HEAD}.
  *
  * <p>Prometheus' own {@code prometheus-metrics-exporter-httpserver} 1.10.0 is not used: it does not resolve
  * from Maven Central (its dependency {@code prometheus-metrics-annotations:jar:1.10.0} is absent), and it
@@ -24,8 +25,11 @@ import java.util.function.Supplier;
  */
 public final class MetricsServer implements AutoCloseable {
 
-    /** The one path served. */
+    /** The metrics' path. */
     public static final String PATH = "/metrics";
+
+    /** The placement sketches' path, where a daemon serves them (JSON, as {@code samepage scan --json}). */
+    public static final String SKETCHES_PATH = "/sketches";
 
     private final HttpServer server;
 
@@ -48,6 +52,15 @@ public final class MetricsServer implements AutoCloseable {
      * @throws DaemonException {@link Kind#METRICS_PORT} if the address and port cannot be bound
      */
     public static MetricsServer start(InetAddress address, int port, Supplier<String> body) {
+        return start(address, port, body, null);
+    }
+
+    /**
+     * The same, serving {@code sketches} at {@value #SKETCHES_PATH} too (null: that path is 404).
+     *
+     * @throws DaemonException {@link Kind#METRICS_PORT} if the address and port cannot be bound
+     */
+    public static MetricsServer start(InetAddress address, int port, Supplier<String> body, Supplier<String> sketches) {
         HttpServer server;
         try {
             server = HttpServer.create(new InetSocketAddress(address, port), 8);
@@ -57,18 +70,21 @@ public final class MetricsServer implements AutoCloseable {
         }
         server.createContext("/", exchange -> {
             try (exchange) {
-                respond(exchange, body);
+                String path = exchange.getRequestURI().getPath();
+                if (path.equals(PATH)) {
+                    respond(exchange, body, DaemonMetrics.CONTENT_TYPE);
+                } else if (path.equals(SKETCHES_PATH) && sketches != null) {
+                    respond(exchange, sketches, "application/json");
+                } else {
+                    exchange.sendResponseHeaders(404, -1);
+                }
             }
         });
         server.start();
         return new MetricsServer(server);
     }
 
-    private static void respond(HttpExchange exchange, Supplier<String> body) throws IOException {
-        if (!exchange.getRequestURI().getPath().equals(PATH)) {
-            exchange.sendResponseHeaders(404, -1);
-            return;
-        }
+    private static void respond(HttpExchange exchange, Supplier<String> body, String contentType) throws IOException {
         String method = exchange.getRequestMethod();
         boolean head = method.equals("HEAD");
         if (!head && !method.equals("GET")) {
@@ -77,7 +93,7 @@ public final class MetricsServer implements AutoCloseable {
             return;
         }
         byte[] bytes = body.get().getBytes(StandardCharsets.UTF_8);
-        exchange.getResponseHeaders().set("Content-Type", DaemonMetrics.CONTENT_TYPE);
+        exchange.getResponseHeaders().set("Content-Type", contentType);
         exchange.sendResponseHeaders(200, head ? -1 : bytes.length);
         if (!head) {
             try (OutputStream out = exchange.getResponseBody()) {
