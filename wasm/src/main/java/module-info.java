@@ -6,6 +6,10 @@
 module io.samepage.wasm {
     requires transitive io.samepage.core;
     requires transitive com.dylibso.chicory.runtime;
+    requires java.management; // the bench reads the heap in use (MemoryMXBean)
+    requires static com.fasterxml.jackson.databind; // the bench's wasm.json (optional dependency)
+    requires static xchart;   // the bench's wasm.png (optional dependency)
+    requires static java.desktop; // XChart draws with AWT
 
     exports io.samepage.wasm;
 }

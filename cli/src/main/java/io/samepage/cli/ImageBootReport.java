@@ -1,61 +1,14 @@
 package io.samepage.cli;
 
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.samepage.density.ImageBoot;
 import io.samepage.hashing.Pages;
 import io.samepage.image.LoadStats;
 import java.util.Locale;
 
-/** The image part of {@code samepage demo} ({@link ImageBoot}) as text and as JSON. */
+/** The image part of {@code samepage demo} ({@link ImageBoot}) as text; its JSON is {@link ImageBootJson}'s. */
 final class ImageBootReport {
 
     private ImageBootReport() {
-    }
-
-    /** The {@code image} object of {@code demo --json}. */
-    static ObjectNode json(ImageBoot.Result r) {
-        ObjectNode node = CounterReport.newObject();
-        node.put("path", r.image().toString());
-        node.put("source_kind", r.layout().kind().name().toLowerCase(Locale.ROOT));
-        node.put("files", r.layout().extents().size());
-        node.put("source_size_bytes", r.layout().sizeBytes());
-        node.put("block_count", r.layout().blockCount());
-        node.put("zero_blocks", r.zeroBlocks());
-        if (r.distinctBlocks() < 0) {
-            node.putNull("distinct_nonzero_blocks");
-        } else {
-            node.put("distinct_nonzero_blocks", r.distinctBlocks());
-        }
-        node.put("index_origin", r.origin().name().toLowerCase(Locale.ROOT));
-        node.put("index_file", r.indexFile() == null ? null : r.indexFile().toString());
-        node.put("index_nanos", r.indexNanos());
-        node.set("without_index", part(r.without(), false));
-        node.set("with_index", part(r.with(), true));
-        node.put("first_to_later_load_ratio", r.with().firstToLaterLoadRatio());
-        node.put("later_guests_read_fraction", r.with().laterReadFraction());
-        node.put("sample_every_blocks", ImageBoot.SAMPLE_EVERY_BLOCKS);
-        node.put("blocks_verified", r.without().blocksVerified() + r.with().blocksVerified());
-        return node;
-    }
-
-    private static ObjectNode part(ImageBoot.Part part, boolean withIndex) {
-        ObjectNode node = CounterReport.newObject();
-        ArrayNode guests = node.putArray("guests");
-        for (ImageBoot.GuestLoad load : part.loads()) {
-            LoadStats s = load.stats();
-            ObjectNode guest = guests.addObject().put("name", load.guest()).put("blocks_read", s.blocksRead());
-            if (withIndex) {
-                guest.put("blocks_mapped", s.blocksMapped()).put("zero_blocks", s.zeroBlocks());
-            }
-            guest.put("load_nanos", s.loadNanos());
-        }
-        node.put("host_frames_in_use", part.framesInUse());
-        node.put("host_frame_bytes", part.framesInUse() * Pages.PAGE_SIZE);
-        if (withIndex) {
-            node.put("resident_frames", part.residentFrames());
-        }
-        return node;
     }
 
     /** The image part as paragraphs and tables, ending in a blank line. */
@@ -76,7 +29,7 @@ final class ImageBootReport {
         out.append("Without the index, every guest reads every block:\n");
         TextTable without = new TextTable("guest", "blocks_read", "load_ms");
         for (ImageBoot.GuestLoad load : r.without().loads()) {
-            without.row(load.guest(), load.stats().blocksRead(), millis(load.stats()));
+            without.row(load.guest(), load.stats().blocksRead(), load.stats().loadNanos() / 1e6);
         }
         out.append(without.render());
         out.append(frames(r.without(), guests)).append(".\n\n");
@@ -86,7 +39,7 @@ final class ImageBootReport {
         TextTable with = new TextTable("guest", "blocks_read", "blocks_mapped", "zero_blocks", "load_ms");
         for (ImageBoot.GuestLoad load : r.with().loads()) {
             LoadStats s = load.stats();
-            with.row(load.guest(), s.blocksRead(), s.blocksMapped(), s.zeroBlocks(), millis(s));
+            with.row(load.guest(), s.blocksRead(), s.blocksMapped(), s.zeroBlocks(), s.loadNanos() / 1e6);
         }
         out.append(with.render());
         out.append(frames(r.with(), guests));
@@ -108,9 +61,5 @@ final class ImageBootReport {
     private static String frames(ImageBoot.Part part, int guests) {
         return String.format(Locale.ROOT, "Host frames in use after %d guests: %d (%s)", guests,
                 part.framesInUse(), IndexFiles.size(part.framesInUse() * Pages.PAGE_SIZE));
-    }
-
-    private static double millis(LoadStats stats) {
-        return stats.loadNanos() / 1e6;
     }
 }
