@@ -4,7 +4,6 @@ import io.samepage.cli.CommandException;
 import io.samepage.cli.HelpOption;
 import io.samepage.wasm.WasmBench;
 import io.samepage.wasm.WasmBenchReport;
-import java.io.IOException;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
@@ -38,13 +37,13 @@ public final class WasmCommand implements Callable<Integer> {
                 cachePages, 1, WasmBench.Settings.DEFAULT_PAGES_TO_SCAN, WasmBench.Settings.DEFAULT_SLEEP_MILLIS);
         try {
             settings.validate();
-            WasmBenchReport report = new WasmBenchReport(WasmBench.run(settings, step -> spec.commandLine().getErr()
-                    .println("samepage bench wasm: " + step)), "samepage " + String.join(" ", spec.commandLine().getParseResult().originalArgs()));
-            report.write(out);
-            spec.commandLine().getOut().print(json ? report.json() : report.markdown());
-        } catch (IllegalArgumentException | IOException e) {
-            throw CommandException.badInput((e instanceof IOException ? "--out " + out + ": " : "") + e.getMessage());
+        } catch (IllegalArgumentException e) {
+            throw CommandException.badInput(e.getMessage());
         }
+        WasmBenchReport report = new WasmBenchReport(WasmBench.run(settings, step -> spec.commandLine().getErr()
+                .println("samepage bench wasm: " + step)), "samepage " + String.join(" ", spec.commandLine().getParseResult().originalArgs()));
+        report.write(out);
+        spec.commandLine().getOut().print(json ? report.json() : report.markdown());
         return 0;
     }
 }
