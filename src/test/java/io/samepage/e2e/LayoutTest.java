@@ -66,7 +66,7 @@ class LayoutTest {
     @Test
     void everyLibraryModuleHasAModuleDescriptor() {
         for (String module : List.of("hashing", "linux", "dedup-core", "image-index", "host-mode",
-                "kvm-integration", "daemon", "density")) {
+                "kvm-integration", "wasm", "daemon", "density")) {
             if (Files.isDirectory(ROOT.resolve(module))) {
                 assertTrue(Files.isRegularFile(ROOT.resolve(module).resolve("src/main/java/module-info.java")),
                         module + " has no src/main/java/module-info.java");

@@ -3,11 +3,11 @@ package io.samepage.cli.bench;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
-/** {@code samepage bench}: Samepage's measurements that the README quotes; {@code density} so far. */
+/** {@code samepage bench}: Samepage's measurements that the README quotes; {@code density} and {@code wasm}. */
 @Command(
         name = "bench",
         mixinStandardHelpOptions = true,
-        subcommands = {DensityCommand.class},
+        subcommands = {DensityCommand.class, WasmCommand.class},
         description = "Measures Samepage against its references (kernel KSM, containers) and writes reports.",
         footer = {
             "",
@@ -21,6 +21,6 @@ public final class BenchCommand implements Runnable {
     /** With no subcommand there is nothing to do: show the usage and exit 2. */
     @Override
     public void run() {
-        throw new CommandLine.ParameterException(spec.commandLine(), "missing subcommand: density");
+        throw new CommandLine.ParameterException(spec.commandLine(), "missing subcommand: density or wasm");
     }
 }

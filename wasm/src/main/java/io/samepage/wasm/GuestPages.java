@@ -1,0 +1,151 @@
+package io.samepage.wasm;
+
+import io.samepage.core.DedupEngine;
+import io.samepage.core.DedupException;
+import io.samepage.core.Guest;
+import io.samepage.core.MergeDomain;
+import io.samepage.core.PageInstaller;
+import io.samepage.hashing.Pages;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
+
+/**
+ * A linear memory held by engine guests: one guest per chunk of address space, created as the memory
+ * grows (each new chunk at least doubles what is reserved, up to the memory's maximum), so a memory
+ * whose maximum is 4 GiB costs page-table entries only for what it has grown to. Never-written pages map
+ * the domain's zero frame and cost no frame.
+ *
+ * <p>Not thread safe: confined to its memory's thread (the guests themselves are safe for the scanner).
+ */
+final class GuestPages implements LinearPages {
+
+    private final DedupEngine engine;
+    private final MergeDomain domain;
+    private final String name;
+    private final long maximumBytes;
+    private Guest[] chunks = new Guest[0];
+    /** {@code starts[i]}: the first byte of chunk {@code i}; {@code starts[chunks.length]} is the end. */
+    private long[] starts = {0};
+    private int last;
+
+    GuestPages(DedupEngine engine, MergeDomain domain, String name, long maximumBytes) {
+        this.engine = engine;
+        this.domain = domain;
+        this.name = name;
+        this.maximumBytes = maximumBytes;
+    }
+
+    /** The guests holding this memory, in address order (for tests and the bench). */
+    Guest[] guests() {
+        return chunks.clone();
+    }
+
+    @Override
+    public boolean reserve(long bytes) {
+        long reserved = starts[chunks.length];
+        if (bytes <= reserved) {
+            return true;
+        }
+        long size = Math.min(Math.max(bytes - reserved, reserved), maximumBytes - reserved);
+        size = Math.max(size, bytes - reserved);
+        Guest guest;
+        try {
+            guest = engine.createGuest(domain, name + "#" + chunks.length, size);
+        } catch (DedupException e) {
+            return false;
+        }
+        chunks = Arrays.copyOf(chunks, chunks.length + 1);
+        chunks[chunks.length - 1] = guest;
+        starts = Arrays.copyOf(starts, starts.length + 1);
+        starts[chunks.length] = reserved + size;
+        return true;
+    }
+
+    /** The chunk holding {@code address}. */
+    private int chunkOf(long address) {
+        if (address >= starts[last] && address < starts[last + 1]) {
+            return last;
+        }
+        for (int i = 0; i < chunks.length; i++) {
+            if (address < starts[i + 1]) {
+                last = i;
+                return i;
+            }
+        }
+        throw new IllegalStateException(name + ": address 0x" + Long.toHexString(address) + " is past the reserved "
+                + starts[chunks.length] + " bytes");
+    }
+
+    @Override
+    public void readPage(int page, byte[] dst) {
+        long address = (long) page << Pages.PAGE_SHIFT;
+        int c = chunkOf(address);
+        chunks[c].read(address - starts[c], dst, 0, Pages.PAGE_SIZE);
+    }
+
+    @Override
+    public void writePage(int page, byte[] src) {
+        long address = (long) page << Pages.PAGE_SHIFT;
+        int c = chunkOf(address);
+        chunks[c].write(address - starts[c], src, 0, Pages.PAGE_SIZE);
+    }
+
+    @Override
+    public void read(long address, byte[] dst, int offset, int length) {
+        while (length > 0) {
+            int c = chunkOf(address);
+            int part = (int) Math.min(length, starts[c + 1] - address);
+            chunks[c].read(address - starts[c], dst, offset, part);
+            address += part;
+            offset += part;
+            length -= part;
+        }
+    }
+
+    @Override
+    public void write(long address, byte[] src, int offset, int length) {
+        while (length > 0) {
+            int c = chunkOf(address);
+            int part = (int) Math.min(length, starts[c + 1] - address);
+            chunks[c].write(address - starts[c], src, offset, part);
+            address += part;
+            offset += part;
+            length -= part;
+        }
+    }
+
+    @Override
+    public void fill(long address, long length, byte value) {
+        while (length > 0) {
+            int c = chunkOf(address);
+            long part = Math.min(length, starts[c + 1] - address);
+            chunks[c].fill(address - starts[c], part, value);
+            address += part;
+            length -= part;
+        }
+    }
+
+    @Override
+    public boolean mapResident(PageInstaller installer, int page, byte[] digests, int offset) {
+        long address = (long) page << Pages.PAGE_SHIFT;
+        int c = chunkOf(address);
+        return installer.mapResident(chunks[c], address - starts[c], digests, offset);
+    }
+
+    @Override
+    public boolean install(PageInstaller installer, int page, byte[] content, byte[] digests, int offset) {
+        long address = (long) page << Pages.PAGE_SHIFT;
+        int c = chunkOf(address);
+        return installer.install(chunks[c], address - starts[c],
+                segment -> MemorySegment.copy(content, 0, segment, ValueLayout.JAVA_BYTE, 0, Pages.PAGE_SIZE),
+                digests, offset);
+    }
+
+    @Override
+    public void close() {
+        for (Guest guest : chunks) {
+            guest.destroy();
+        }
+    }
+}

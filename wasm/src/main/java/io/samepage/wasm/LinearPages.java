@@ -1,0 +1,57 @@
+package io.samepage.wasm;
+
+import io.samepage.core.PageInstaller;
+
+/**
+ * The seam between {@link SamepageMemory} and the engine: where the bytes of one linear memory live,
+ * addressed by byte and by 4 KiB engine page. Today it is {@link GuestPages}, copies through the
+ * engine's public {@code Guest} API; the engine's zero-copy access path (cached per-page translations)
+ * will take its place without {@code SamepageMemory}'s callers seeing a difference.
+ *
+ * <p>Every address here is in bounds: {@code SamepageMemory} checks bounds, with
+ * {@code ByteArrayMemory}'s exceptions, before it calls. Not thread safe: one memory, one thread.
+ */
+interface LinearPages {
+
+    /** Copies engine page {@code page} (4 KiB) into {@code dst[0..4096)}. */
+    void readPage(int page, byte[] dst);
+
+    /** Writes {@code src[0..4096)} to engine page {@code page}. */
+    void writePage(int page, byte[] src);
+
+    /** Copies {@code length} bytes at {@code address} into {@code dst[offset..]}. */
+    void read(long address, byte[] dst, int offset, int length);
+
+    /** Writes {@code src[offset..offset+length)} at {@code address}. */
+    void write(long address, byte[] src, int offset, int length);
+
+    /** Sets {@code length} bytes at {@code address} to {@code value}; whole pages of zeros give their frames back. */
+    void fill(long address, long length, byte value);
+
+    /**
+     * Maps engine page {@code page} to the frame resident in the domain whose SHA-256 is
+     * {@code digests[offset..offset+32)}, copy-on-write, replacing what the page held.
+     *
+     * @return false if no such frame is resident (or it maps as many pages as it may); nothing changed
+     */
+    boolean mapResident(PageInstaller installer, int page, byte[] digests, int offset);
+
+    /**
+     * Puts {@code content} (4096 bytes) into a fresh frame, maps it at engine page {@code page} and
+     * registers it as resident under {@code digests[offset..offset+32)}, its SHA-256.
+     *
+     * @return false if the content does not have that digest; nothing changed
+     */
+    boolean install(PageInstaller installer, int page, byte[] content, byte[] digests, int offset);
+
+    /**
+     * Makes room for {@code bytes} of linear memory (a multiple of 64 KiB); the new bytes read as zeros
+     * and take no frame until written.
+     *
+     * @return false if the engine cannot hold that much (then nothing changed)
+     */
+    boolean reserve(long bytes);
+
+    /** Gives every frame back; later calls fail. Idempotent. */
+    void close();
+}

@@ -1,0 +1,155 @@
+package io.samepage.wasm;
+
+import io.samepage.hashing.Pages;
+import java.util.Arrays;
+
+/**
+ * A linear memory's direct-mapped cache of 4 KiB engine pages: slot {@code s} holds engine page
+ * {@code tags[s]} (or -1), its bytes in {@code slots[s]}, and {@code dirty[s]} if it was stored to since
+ * it was read in. {@link SamepageMemory} reads the arrays directly on its loads and stores that hit.
+ *
+ * <p>Why no invalidation from the engine is needed: the memory is the only writer of its guests, and a
+ * merge or a copy-on-write break never changes a page's bytes, so a cached copy stays equal to the page
+ * whatever the scanner does. A write-back is an ordinary guest write, which breaks any sharing.
+ *
+ * <p>Not thread safe: confined to its memory's thread.
+ */
+final class PageCache {
+
+    private static final int IN_PAGE = Pages.PAGE_SIZE - 1;
+
+    final int mask;
+    final int[] tags;
+    final byte[][] slots;
+    final boolean[] dirty;
+    private final LinearPages pages;
+    /** True once anything reached the engine: until then every page reads as zeros. */
+    private boolean pagesWritten;
+
+    PageCache(LinearPages pages, int slotCount) {
+        if (slotCount < 1 || Integer.bitCount(slotCount) != 1) {
+            throw new IllegalArgumentException("cachePages must be a power of two, at least 1, not " + slotCount);
+        }
+        this.pages = pages;
+        this.mask = slotCount - 1;
+        this.tags = new int[slotCount];
+        Arrays.fill(tags, -1);
+        this.slots = new byte[slotCount][];
+        this.dirty = new boolean[slotCount];
+    }
+
+    /** The cached bytes of engine page {@code page} (in bounds), read in on a miss. */
+    byte[] slotFor(int page) {
+        int slot = page & mask;
+        if (tags[slot] != page) {
+            load(slot, page);
+        }
+        return slots[slot];
+    }
+
+    /** {@link #slotFor}, marked stored to. */
+    byte[] slotForWrite(int page) {
+        byte[] data = slotFor(page);
+        dirty[page & mask] = true;
+        return data;
+    }
+
+    private void load(int slot, int page) {
+        byte[] data = slots[slot];
+        if (data == null) {
+            data = new byte[Pages.PAGE_SIZE];
+            slots[slot] = data;
+        } else if (dirty[slot]) {
+            pages.writePage(tags[slot], data);      // a refusal leaves the slot as it was
+            pagesWritten = true;
+            dirty[slot] = false;
+        }
+        tags[slot] = -1;
+        pages.readPage(page, data);
+        tags[slot] = page;
+    }
+
+    /** Writes back every stored-to cached page in {@code [first, last]}; with {@code drop}, forgets them too. */
+    void writeBack(int first, int last, boolean drop) {
+        for (int slot = 0; slot < tags.length; slot++) {
+            int page = tags[slot];
+            if (page >= first && page <= last) {
+                if (dirty[slot]) {
+                    pages.writePage(page, slots[slot]);
+                    pagesWritten = true;
+                    dirty[slot] = false;
+                }
+                if (drop) {
+                    tags[slot] = -1;
+                }
+            }
+        }
+    }
+
+    /** Forgets every slot without writing it back (the memory is being replaced or closed). */
+    void forgetAll() {
+        Arrays.fill(tags, -1);
+        Arrays.fill(dirty, false);
+        pagesWritten = true;
+    }
+
+    void markWritten() {
+        pagesWritten = true;
+    }
+
+    /** True if nothing was stored yet: every page reads as zeros. */
+    boolean pristine() {
+        if (pagesWritten) {
+            return false;
+        }
+        for (boolean d : dirty) {
+            if (d) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    long bytes() {
+        long bytes = 0;
+        for (byte[] slot : slots) {
+            bytes += slot == null ? 0 : slot.length;
+        }
+        return bytes;
+    }
+
+    /** Copies out through the cache (up to a page or two) or from the engine (bulk). In bounds. */
+    void copyOut(int addr, byte[] dst, int offset, int length) {
+        if (length > Pages.PAGE_SIZE) {
+            writeBack(addr >>> Pages.PAGE_SHIFT, (addr + length - 1) >>> Pages.PAGE_SHIFT, false);
+            pages.read(addr, dst, offset, length);
+            return;
+        }
+        while (length > 0) {
+            int in = addr & IN_PAGE;
+            int chunk = Math.min(length, Pages.PAGE_SIZE - in);
+            System.arraycopy(slotFor(addr >>> Pages.PAGE_SHIFT), in, dst, offset, chunk);
+            addr += chunk;
+            offset += chunk;
+            length -= chunk;
+        }
+    }
+
+    /** Copies in through the cache (up to a page or two) or to the engine (bulk). In bounds. */
+    void copyIn(int addr, byte[] src, int offset, int length) {
+        if (length > Pages.PAGE_SIZE) {
+            writeBack(addr >>> Pages.PAGE_SHIFT, (addr + length - 1) >>> Pages.PAGE_SHIFT, true);
+            pages.write(addr, src, offset, length);
+            pagesWritten = true;
+            return;
+        }
+        while (length > 0) {
+            int in = addr & IN_PAGE;
+            int chunk = Math.min(length, Pages.PAGE_SIZE - in);
+            System.arraycopy(src, offset, slotForWrite(addr >>> Pages.PAGE_SHIFT), in, chunk);
+            addr += chunk;
+            offset += chunk;
+            length -= chunk;
+        }
+    }
+}

@@ -1,0 +1,493 @@
+package io.samepage.wasm;
+
+import com.dylibso.chicory.runtime.Instance;
+import com.dylibso.chicory.runtime.Memory;
+import com.dylibso.chicory.runtime.WasmRuntimeException;
+import com.dylibso.chicory.wasm.ChicoryException;
+import com.dylibso.chicory.wasm.types.DataSegment;
+import com.dylibso.chicory.wasm.types.MemoryLimits;
+import com.dylibso.chicory.wasm.types.PassiveDataSegment;
+import io.samepage.core.Guest;
+import io.samepage.hashing.Pages;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteOrder;
+import java.util.Arrays;
+import java.util.function.Function;
+
+/**
+ * A WebAssembly linear memory held by the engine: it behaves exactly as Chicory's {@code ByteArrayMemory}
+ * (every width, bulk operations, passive segments, {@code grow}, strings, atomics, and the same
+ * {@link WasmRuntimeException} with the same message for every out-of-bounds access), while its bytes
+ * live in engine guests ({@link LinearPages}), so equal pages of many instances share one frame.
+ *
+ * <h2>How it reaches the engine</h2>
+ * Linear memory is addressed in 4 KiB engine pages (a WebAssembly page is sixteen of them). Loads and
+ * stores go through a small direct-mapped cache of pages ({@code cachePages} slots, a power of two):
+ * a hit is an array access like {@code ByteArrayMemory}'s; a miss writes the slot's page back if it was
+ * stored to, then reads the new page in. The cache needs no invalidation from the engine: this memory is
+ * the only writer of its guests, and a merge never changes a page's bytes, so a cached copy stays equal
+ * to the guest's page whatever the scanner does; a write-back after a merge is an ordinary write, which
+ * breaks the sharing (copy-on-write). Bulk operations over more than a page write the affected slots
+ * back and go to the engine directly; a whole page filled with zeros gives its frame back.
+ *
+ * <p>Stored bytes reach the engine, and so become mergeable, when their slot is evicted or at
+ * {@link #flush()}; {@link #release()} also drops the cache's arrays. An embedder calls one of them at
+ * its safe points (after a call into the instance returns), as the bench does. The engine's zero-copy
+ * access path will replace the cache behind the {@link LinearPages} seam.
+ *
+ * <h2>Data segments are the image</h2>
+ * {@link #initialize} of a pristine memory hands its active data segments to the
+ * {@link SamepageMemoryFactory}: the first instance's pages are installed and registered by SHA-256
+ * digest, and later instances map those frames copy-on-write instead of copying the segments.
+ *
+ * <p>Thread safety: none, like a non-shared {@code ByteArrayMemory}: one thread at a time. The engine's
+ * scanner may run concurrently. Shared memories are not made by the factory (they stay on
+ * {@code ByteArrayMemory}).
+ */
+public final class SamepageMemory extends PlainAtomics implements AutoCloseable {
+
+    private static final VarHandle SHORT = MethodHandles.byteArrayViewVarHandle(short[].class, ByteOrder.LITTLE_ENDIAN);
+    private static final VarHandle INT = MethodHandles.byteArrayViewVarHandle(int[].class, ByteOrder.LITTLE_ENDIAN);
+    private static final VarHandle LONG = MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
+    private static final int IN_PAGE = Pages.PAGE_SIZE - 1;
+    private static final int WASM_PAGE_SHIFT = 16;
+    /** Bulk copies move through a buffer of this many bytes. */
+    private static final int COPY_CHUNK = 64 * 1024;
+
+    private final MemoryLimits limits;
+    private final LinearPages pages;
+    private final SamepageMemoryFactory factory;
+    private int nPages;
+    private DataSegment[] dataSegments;
+    private byte[] scratch;
+
+    /** The page cache; its arrays are also held here, for the loads and stores that hit. */
+    private final PageCache cache;
+    private final int mask;
+    private final int[] tags;
+    private final byte[][] slots;
+    private final boolean[] dirty;
+
+    SamepageMemory(MemoryLimits limits, LinearPages pages, SamepageMemoryFactory factory, int cachePages) {
+        if (!pages.reserve((long) limits.initialPages() * PAGE_SIZE)) {
+            throw new ChicoryException("the engine cannot hold " + limits.initialPages() + " pages of linear memory");
+        }
+        this.limits = limits;
+        this.pages = pages;
+        this.factory = factory;
+        this.nPages = limits.initialPages();
+        this.cache = new PageCache(pages, cachePages);
+        this.mask = cache.mask;
+        this.tags = cache.tags;
+        this.slots = cache.slots;
+        this.dirty = cache.dirty;
+    }
+
+    // ---- size ----
+
+    @Override
+    public int pages() {
+        return nPages;
+    }
+
+    @Override
+    public int grow(int size) {
+        int prevPages = nPages;
+        int numPages = prevPages + size;
+        if (numPages > maximumPages() || numPages < prevPages) {
+            return -1;
+        }
+        if (!pages.reserve((long) numPages * PAGE_SIZE)) {
+            return -1;
+        }
+        nPages = numPages;
+        return prevPages;
+    }
+
+    @Override
+    public int initialPages() {
+        return limits.initialPages();
+    }
+
+    @Override
+    public int maximumPages() {
+        return Math.min(limits.maximumPages(), RUNTIME_MAX_PAGES);
+    }
+
+    @Override
+    public boolean shared() {
+        return false;
+    }
+
+    private int sizeInBytes() {
+        return PAGE_SIZE * nPages;
+    }
+
+    // ---- data segments ----
+
+    @Override
+    public void initialize(Instance instance, DataSegment[] dataSegments) {
+        initialize(instance, dataSegments, 0);
+    }
+
+    @Override
+    public void initialize(Instance instance, DataSegment[] dataSegments, int memoryIndex) {
+        this.dataSegments = dataSegments;
+        if (dataSegments == null) {
+            return;
+        }
+        factory.images().initialize(this, instance, dataSegments, memoryIndex);
+    }
+
+    @Override
+    public void initPassiveSegment(int segmentId, int dest, int offset, int size) {
+        var segment = dataSegments[segmentId];
+        write(dest, segment.data(), offset, size);
+    }
+
+    @Override
+    public void drop(int segment) {
+        dataSegments[segment] = PassiveDataSegment.EMPTY;
+    }
+
+    /** True if nothing was stored yet: every page reads as zeros, so the image may be mapped. */
+    boolean pristine() {
+        return cache.pristine();
+    }
+
+    /** The seam, for the image to map and install pages; the cache is emptied first. */
+    LinearPages pagesForImage() {
+        cache.forgetAll();
+        return pages;
+    }
+
+    /**
+     * Hands every stored byte to the engine (the scanner sees, and may merge, only what was handed over).
+     * Call at a safe point: no call into the instance is running.
+     */
+    public void flush() {
+        cache.writeBack(0, Integer.MAX_VALUE, false);
+    }
+
+    /** {@link #flush()}, then drops the cache's arrays: an idle instance holds no page copies. */
+    public void release() {
+        cache.writeBack(0, Integer.MAX_VALUE, true);
+        Arrays.fill(slots, null);
+    }
+
+    /** Heap bytes the cache holds now. */
+    public long cacheBytes() {
+        return cache.bytes();
+    }
+
+    /** The engine guests holding this memory, in address order. */
+    public Guest[] guests() {
+        return pages instanceof GuestPages g ? g.guests() : new Guest[0];
+    }
+
+    /** Gives the memory's frames back to the engine; the memory is unusable afterwards. Idempotent. */
+    @Override
+    public void close() {
+        cache.forgetAll();
+        Arrays.fill(slots, null);
+        pages.close();
+    }
+
+    /** The limit {@code ByteArrayMemory} checks a data segment against. */
+    int limitBytes() {
+        return sizeInBytes();
+    }
+
+    // ---- bounds, as ByteArrayMemory checks them ----
+
+    static void checkBounds(int addr, int size, int limit, Function<String, ChicoryException> exceptionFactory) {
+        if (addr < 0 || size < 0 || addr > limit || (size > 0 && ((addr + size) > limit))) {
+            throw exceptionFactory.apply(message(addr, size, limit));
+        }
+    }
+
+    private static String message(int addr, int size, int limit) {
+        return "out of bounds memory access: attempted to access address: " + addr + " but limit is: " + limit
+                + " and size: " + size;
+    }
+
+    @Override
+    WasmRuntimeException outOfBounds(int addr, int size) {
+        return new WasmRuntimeException(message(addr, size, sizeInBytes()));
+    }
+
+    /** True if {@code addr} is in a WebAssembly page that exists (ByteArrayMemory's single-page access). */
+    private boolean inExistingPage(int addr) {
+        return addr >= 0 && (addr >>> WASM_PAGE_SHIFT) < nPages;
+    }
+
+    /** True if {@code width} bytes at {@code addr} stay within one WebAssembly page. */
+    private static boolean withinWasmPage(int addr, int width) {
+        return (addr & (PAGE_SIZE - 1)) + width <= PAGE_SIZE;
+    }
+
+    // ---- bytes ----
+
+    @Override
+    public byte read(int addr) {
+        int page = addr >>> Pages.PAGE_SHIFT;
+        int slot = page & mask;
+        if (tags[slot] == page) {
+            return slots[slot][addr & IN_PAGE];
+        }
+        if (addr < 0 || addr >= sizeInBytes()) {
+            throw outOfBounds(addr, 1);
+        }
+        return cache.slotFor(page)[addr & IN_PAGE];
+    }
+
+    @Override
+    public void writeByte(int addr, byte data) {
+        int page = addr >>> Pages.PAGE_SHIFT;
+        int slot = page & mask;
+        if (tags[slot] == page) {
+            slots[slot][addr & IN_PAGE] = data;
+            dirty[slot] = true;
+            return;
+        }
+        if (addr < 0 || addr >= sizeInBytes()) {
+            throw outOfBounds(addr, 1);
+        }
+        cache.slotForWrite(page)[addr & IN_PAGE] = data;
+    }
+
+    @Override
+    public byte[] readBytes(int addr, int len) {
+        checkBounds(addr, len, sizeInBytes(), WasmRuntimeException::new);
+        byte[] result = new byte[len];
+        cache.copyOut(addr, result, 0, len);
+        return result;
+    }
+
+    @Override
+    public void write(int addr, byte[] data, int offset, int size) {
+        checkBounds(offset, size, data.length, WasmRuntimeException::new);
+        checkBounds(addr, size, sizeInBytes(), WasmRuntimeException::new);
+        cache.copyIn(addr, data, offset, size);
+    }
+
+    // ---- wider loads and stores: a hit in one engine page, else the checked path ----
+
+    /** Little-endian load of {@code width} bytes, as ByteArrayMemory does it (bytewise across a 64 KiB page). */
+    private long loadSlow(int addr, int width) {
+        if (withinWasmPage(addr, width)) {
+            if (!inExistingPage(addr)) {
+                throw outOfBounds(addr, width);
+            }
+            int in = addr & IN_PAGE;
+            if (in <= Pages.PAGE_SIZE - width) {
+                byte[] data = cache.slotFor(addr >>> Pages.PAGE_SHIFT);
+                return switch (width) {
+                    case 2 -> (short) SHORT.get(data, in);
+                    case 4 -> (int) INT.get(data, in);
+                    default -> (long) LONG.get(data, in);
+                };
+            }
+        }
+        long value = 0;
+        for (int i = 0; i < width; i++) {
+            value |= (read(addr + i) & 0xFFL) << (8 * i);
+        }
+        return value;
+    }
+
+    /** Little-endian store of {@code width} bytes, as ByteArrayMemory does it (checked first across a 64 KiB page). */
+    private void storeSlow(int addr, long value, int width) {
+        if (withinWasmPage(addr, width)) {
+            if (!inExistingPage(addr)) {
+                throw outOfBounds(addr, width);
+            }
+            int in = addr & IN_PAGE;
+            if (in <= Pages.PAGE_SIZE - width) {
+                byte[] data = cache.slotForWrite(addr >>> Pages.PAGE_SHIFT);
+                switch (width) {
+                    case 2 -> SHORT.set(data, in, (short) value);
+                    case 4 -> INT.set(data, in, (int) value);
+                    default -> LONG.set(data, in, value);
+                }
+                return;
+            }
+        } else {
+            checkBounds(addr, width, sizeInBytes(), WasmRuntimeException::new);
+        }
+        for (int i = 0; i < width; i++) {
+            writeByte(addr + i, (byte) (value >>> (8 * i)));
+        }
+    }
+
+    @Override
+    public short readShort(int addr) {
+        int in = addr & IN_PAGE;
+        int page = addr >>> Pages.PAGE_SHIFT;
+        int slot = page & mask;
+        if (tags[slot] == page && in <= Pages.PAGE_SIZE - 2) {
+            return (short) SHORT.get(slots[slot], in);
+        }
+        return (short) loadSlow(addr, 2);
+    }
+
+    @Override
+    public int readInt(int addr) {
+        int in = addr & IN_PAGE;
+        int page = addr >>> Pages.PAGE_SHIFT;
+        int slot = page & mask;
+        if (tags[slot] == page && in <= Pages.PAGE_SIZE - 4) {
+            return (int) INT.get(slots[slot], in);
+        }
+        return (int) loadSlow(addr, 4);
+    }
+
+    @Override
+    public long readLong(int addr) {
+        int in = addr & IN_PAGE;
+        int page = addr >>> Pages.PAGE_SHIFT;
+        int slot = page & mask;
+        if (tags[slot] == page && in <= Pages.PAGE_SIZE - 8) {
+            return (long) LONG.get(slots[slot], in);
+        }
+        return loadSlow(addr, 8);
+    }
+
+    @Override
+    public void writeShort(int addr, short data) {
+        int in = addr & IN_PAGE;
+        int page = addr >>> Pages.PAGE_SHIFT;
+        int slot = page & mask;
+        if (tags[slot] == page && in <= Pages.PAGE_SIZE - 2) {
+            SHORT.set(slots[slot], in, data);
+            dirty[slot] = true;
+            return;
+        }
+        storeSlow(addr, data, 2);
+    }
+
+    @Override
+    public void writeI32(int addr, int data) {
+        int in = addr & IN_PAGE;
+        int page = addr >>> Pages.PAGE_SHIFT;
+        int slot = page & mask;
+        if (tags[slot] == page && in <= Pages.PAGE_SIZE - 4) {
+            INT.set(slots[slot], in, data);
+            dirty[slot] = true;
+            return;
+        }
+        storeSlow(addr, data, 4);
+    }
+
+    @Override
+    public void writeLong(int addr, long data) {
+        int in = addr & IN_PAGE;
+        int page = addr >>> Pages.PAGE_SHIFT;
+        int slot = page & mask;
+        if (tags[slot] == page && in <= Pages.PAGE_SIZE - 8) {
+            LONG.set(slots[slot], in, data);
+            dirty[slot] = true;
+            return;
+        }
+        storeSlow(addr, data, 8);
+    }
+
+    @Override
+    public long readU16(int addr) {
+        return readShort(addr) & 0xFFFFL;
+    }
+
+    @Override
+    public void writeF32(int addr, float data) {
+        writeI32(addr, Float.floatToRawIntBits(data));
+    }
+
+    @Override
+    public long readF32(int addr) {
+        return readInt(addr);
+    }
+
+    @Override
+    public float readFloat(int addr) {
+        return Float.intBitsToFloat(readInt(addr));
+    }
+
+    @Override
+    public void writeF64(int addr, double data) {
+        writeLong(addr, Double.doubleToRawLongBits(data));
+    }
+
+    @Override
+    public double readDouble(int addr) {
+        return Double.longBitsToDouble(readLong(addr));
+    }
+
+    @Override
+    public long readF64(int addr) {
+        return readLong(addr);
+    }
+
+    // ---- bulk ----
+
+    @Override
+    public void zero() {
+        if (pristine()) {
+            return;     // every page reads as zeros already
+        }
+        fill((byte) 0, 0, sizeInBytes());
+    }
+
+    @Override
+    public void fill(byte value, int fromIndex, int toIndex) {
+        int addr = fromIndex;
+        int remaining = toIndex - fromIndex;
+        checkBounds(addr, remaining, sizeInBytes(), WasmRuntimeException::new);
+        if (remaining > Pages.PAGE_SIZE) {
+            cache.writeBack(addr >>> Pages.PAGE_SHIFT, (addr + remaining - 1) >>> Pages.PAGE_SHIFT, true);
+            pages.fill(addr, remaining, value);
+            cache.markWritten();
+            return;
+        }
+        while (remaining > 0) {
+            int in = addr & IN_PAGE;
+            int chunk = Math.min(remaining, Pages.PAGE_SIZE - in);
+            Arrays.fill(cache.slotForWrite(addr >>> Pages.PAGE_SHIFT), in, in + chunk, value);
+            addr += chunk;
+            remaining -= chunk;
+        }
+    }
+
+    @Override
+    public void copy(int dest, int src, int size) {
+        int limit = sizeInBytes();
+        checkBounds(dest, size, limit, WasmRuntimeException::new);
+        checkBounds(src, size, limit, WasmRuntimeException::new);
+        if (size <= Pages.PAGE_SIZE) {
+            byte[] buffer = scratch(Pages.PAGE_SIZE);
+            cache.copyOut(src, buffer, 0, size);
+            cache.copyIn(dest, buffer, 0, size);
+            return;
+        }
+        cache.writeBack(src >>> Pages.PAGE_SHIFT, (src + size - 1) >>> Pages.PAGE_SHIFT, false);
+        cache.writeBack(dest >>> Pages.PAGE_SHIFT, (dest + size - 1) >>> Pages.PAGE_SHIFT, true);
+        cache.markWritten();
+        byte[] buffer = scratch(COPY_CHUNK);
+        boolean backward = dest > src && dest < src + size;
+        int done = 0;
+        while (done < size) {
+            int chunk = Math.min(COPY_CHUNK, size - done);
+            int from = backward ? size - done - chunk : done;
+            pages.read(src + from, buffer, 0, chunk);
+            pages.write(dest + from, buffer, 0, chunk);
+            done += chunk;
+        }
+    }
+
+    private byte[] scratch(int bytes) {
+        if (scratch == null || scratch.length < bytes) {
+            scratch = new byte[bytes];
+        }
+        return scratch;
+    }
+}

@@ -1,0 +1,89 @@
+package io.samepage.wasm;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+
+import com.dylibso.chicory.runtime.ByteArrayMemory;
+import com.dylibso.chicory.runtime.Instance;
+import com.dylibso.chicory.wasm.WasmModule;
+import com.dylibso.chicory.wasm.types.MemoryLimits;
+import io.samepage.core.DedupEngine;
+import io.samepage.core.EngineContext;
+import io.samepage.core.Guest;
+import org.junit.jupiter.api.Test;
+
+class SamepageMemoryFactoryTest {
+
+    /** bulk.wat's active segments cover engine pages 1 to 5, of which page 4 is zeros: four image pages. */
+    private static final int BULK_IMAGE_PAGES = 4;
+
+    private static DedupEngine engine() {
+        return DedupEngine.create(new EngineContext().poolBytes(64L << 20).conclude());
+    }
+
+    @Test
+    void laterInstancesMapTheFirstInstancesDataPagesInsteadOfCopyingThem() {
+        WasmModule module = WatPrograms.module("bulk");
+        try (DedupEngine engine = engine()) {
+            SamepageMemoryFactory factory = new SamepageMemoryFactory(engine, engine.createDomain("image"));
+            long before = engine.framesInUse();
+            Instance first = Instance.builder(module).withMemoryFactory(factory).build();
+            assertEquals(before + BULK_IMAGE_PAGES, engine.framesInUse(), "the first instance installs the image's pages");
+            Instance second = Instance.builder(module).withMemoryFactory(factory).build();
+            Instance third = Instance.builder(module).withMemoryFactory(factory).build();
+            assertEquals(before + BULK_IMAGE_PAGES, engine.framesInUse(), "later instances map the image: no frame of their own");
+            for (Instance instance : new Instance[] {first, second, third}) {
+                Guest guest = ((SamepageMemory) instance.memory()).guests()[0];
+                assertEquals(BULK_IMAGE_PAGES, guest.counters().mergingPages());
+            }
+            Instance reference = Instance.builder(module).withMemoryFactory(ByteArrayMemory::new).build();
+            byte[] expected = reference.memory().readBytes(0, 2 * 65536);
+            assertArrayEquals(expected, third.memory().readBytes(0, expected.length));
+            third.memory().writeByte(4096, (byte) 1);
+            ((SamepageMemory) third.memory()).flush();
+            assertEquals(before + BULK_IMAGE_PAGES + 1, engine.framesInUse(), "a write breaks the sharing of one page");
+            assertArrayEquals(expected, second.memory().readBytes(0, expected.length), "and leaves the others' bytes alone");
+        }
+    }
+
+    @Test
+    void anImageWhoseFramesAreGoneIsInstalledAgain() {
+        WasmModule module = WatPrograms.module("bulk");
+        try (DedupEngine engine = engine()) {
+            SamepageMemoryFactory factory = new SamepageMemoryFactory(engine, engine.createDomain("again"));
+            long before = engine.framesInUse();
+            ((SamepageMemory) Instance.builder(module).withMemoryFactory(factory).build().memory()).close();
+            assertEquals(before, engine.framesInUse(), "closing the only instance frees the image's frames");
+            Instance next = Instance.builder(module).withMemoryFactory(factory).build();
+            assertEquals(before + BULK_IMAGE_PAGES, engine.framesInUse());
+            Instance reference = Instance.builder(module).withMemoryFactory(ByteArrayMemory::new).build();
+            assertArrayEquals(reference.memory().readBytes(0, 2 * 65536), next.memory().readBytes(0, 2 * 65536));
+        }
+    }
+
+    @Test
+    void memoryNeverWrittenCostsNoFrame() {
+        try (DedupEngine engine = engine()) {
+            SamepageMemoryFactory factory = new SamepageMemoryFactory(engine, engine.createDomain("untouched"));
+            long before = engine.framesInUse();
+            SamepageMemory memory = (SamepageMemory) factory.apply(new MemoryLimits(16, 64));
+            assertEquals(0, memory.readLong(16 * 65536 - 8));
+            assertEquals(16, memory.grow(32));
+            assertEquals(0, memory.read(48 * 65536 - 1));
+            memory.flush();
+            assertEquals(before, engine.framesInUse(), "reads of 3 MiB of never-written memory take no frame");
+            memory.writeI32(20 * 65536, 7);
+            memory.flush();
+            assertEquals(before + 1, engine.framesInUse(), "one stored page takes one frame");
+        }
+    }
+
+    @Test
+    void aSharedMemoryStaysOnByteArrayMemory() {
+        try (DedupEngine engine = engine()) {
+            SamepageMemoryFactory factory = new SamepageMemoryFactory(engine, engine.createDomain("shared"));
+            assertInstanceOf(ByteArrayMemory.class, factory.apply(new MemoryLimits(1, 2, true)));
+        }
+    }
+}

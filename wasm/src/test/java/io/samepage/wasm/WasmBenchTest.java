@@ -1,0 +1,46 @@
+package io.samepage.wasm;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+
+class WasmBenchTest {
+
+    @Test
+    void theBenchRunsBothMemoriesAndTheirChecksumsAgree() {
+        WasmBench.Results results = WasmBench.run(new WasmBench.Settings(4, 1, 64, 64, 1, 100, 1), step -> { });
+        assertEquals(17, results.memoryPages());
+        // The image is installed once: the instances' frames are one copy of the data and their own writes.
+        assertTrue(results.samepage().frameBytes() < (2L << 20), "frames: " + results.samepage().frameBytes());
+        assertEquals(0, results.byteArray().frameBytes());
+    }
+
+    @Test
+    void theCommittedWorkloadIsTheCompiledWat() throws Exception {
+        Path wat = Path.of("src/main/resources/io/samepage/wasm/bench/workload.wat");
+        Path compiled = Path.of("target/wat/bench-workload.wasm");
+        Files.createDirectories(compiled.getParent());
+        Process process;
+        try {
+            process = new ProcessBuilder("wat2wasm", wat.toString(), "-o", compiled.toString()).inheritIO().start();
+        } catch (java.io.IOException e) {
+            throw new AssertionError("wat2wasm is not on PATH" + WatPrograms.INSTALL_HINT, e);
+        }
+        assertEquals(0, process.waitFor());
+        assertEquals(-1L, Files.mismatch(compiled, Path.of("src/main/resources/io/samepage/wasm/bench/workload.wasm")),
+                "workload.wasm is stale: run wat2wasm " + wat + " -o src/main/resources/io/samepage/wasm/bench/workload.wasm");
+    }
+
+    @Test
+    void settingsOutOfRangeAreRefusedNamingTheOption() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> new WasmBench.Settings(1, 4, 2048, 64, 1, 100, 20).validate());
+        assertTrue(e.getMessage().startsWith("--instances 1:"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> new WasmBench.Settings(10, 4, 2048, 3, 1, 100, 20).validate());
+        assertTrue(e.getMessage().startsWith("--cache-pages 3:"), e.getMessage());
+    }
+}

@@ -1,0 +1,22 @@
+;; The atomics Chicory defines, on a memory that is not shared: read-modify-writes of every width,
+;; compare-exchange, atomic loads and stores, notify (wakes nobody) and wait (fails: not shared).
+(module
+  (memory (export "memory") 1 2)
+  (func (export "add32") (param $a i32) (param $v i32) (result i32) (i32.atomic.rmw.add (local.get $a) (local.get $v)))
+  (func (export "sub32") (param $a i32) (param $v i32) (result i32) (i32.atomic.rmw.sub (local.get $a) (local.get $v)))
+  (func (export "and32") (param $a i32) (param $v i32) (result i32) (i32.atomic.rmw.and (local.get $a) (local.get $v)))
+  (func (export "or8") (param $a i32) (param $v i32) (result i32) (i32.atomic.rmw8.or_u (local.get $a) (local.get $v)))
+  (func (export "xor16") (param $a i32) (param $v i32) (result i32) (i32.atomic.rmw16.xor_u (local.get $a) (local.get $v)))
+  (func (export "xchg64") (param $a i32) (param $v i64) (result i64) (i64.atomic.rmw.xchg (local.get $a) (local.get $v)))
+  (func (export "add64") (param $a i32) (param $v i64) (result i64) (i64.atomic.rmw.add (local.get $a) (local.get $v)))
+  (func (export "cas32") (param $a i32) (param $e i32) (param $r i32) (result i32)
+    (i32.atomic.rmw.cmpxchg (local.get $a) (local.get $e) (local.get $r)))
+  (func (export "cas64") (param $a i32) (param $e i64) (param $r i64) (result i64)
+    (i64.atomic.rmw.cmpxchg (local.get $a) (local.get $e) (local.get $r)))
+  (func (export "load32") (param $a i32) (result i32) (i32.atomic.load (local.get $a)))
+  (func (export "load64") (param $a i32) (result i64) (i64.atomic.load (local.get $a)))
+  (func (export "store16") (param $a i32) (param $v i32) (i32.atomic.store16 (local.get $a) (local.get $v)))
+  (func (export "store64") (param $a i32) (param $v i64) (i64.atomic.store (local.get $a) (local.get $v)))
+  (func (export "notify") (param $a i32) (result i32) (memory.atomic.notify (local.get $a) (i32.const 1)))
+  (func (export "wait") (param $a i32) (result i32) (memory.atomic.wait32 (local.get $a) (i32.const 0) (i64.const 0)))
+  (func (export "fence") (atomic.fence)))
