@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.samepage.density.DemoMerge;
 import io.samepage.density.DemoMerge.Stage;
 import io.samepage.density.ImageBoot;
-import io.samepage.density.ImageBootJson;
 import io.samepage.density.PageMix;
 import io.samepage.hashing.Pages;
 import java.lang.management.ManagementFactory;
@@ -140,7 +139,7 @@ final class DemoCommand implements Callable<Integer> {
     private static String json(ImageBoot.Result boot, DemoMerge.Result merge) {
         ObjectNode root = CounterReport.newObject();
         root.put("guest_count", merge.guests());
-        root.set("image", ImageBootJson.json(boot));
+        root.set("image", ImageBootReport.json(boot));
         root.put("guest_mib", merge.guestMib());
         root.put("seed", merge.seed());
         root.putObject("page_mix_percent")

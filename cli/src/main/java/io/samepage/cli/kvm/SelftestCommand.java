@@ -1,19 +1,17 @@
 package io.samepage.cli.kvm;
 
-import io.samepage.cli.HelpOption;
-import io.samepage.kvm.KvmSelftest;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.samepage.cli.HelpOption;
 import io.samepage.cli.SamepageCommand;
 import io.samepage.core.DedupException;
 import io.samepage.kvm.Kvm;
 import io.samepage.kvm.KvmException;
+import io.samepage.kvm.KvmSelftest;
+import io.samepage.kvm.KvmSelftestReport;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
-import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -55,7 +53,6 @@ import picocli.CommandLine.Option;
 final class SelftestCommand implements Callable<Integer> {
 
     private static final int MAX_GUESTS = 32;
-    private static final double MIB = 1 << 20;
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     @CommandLine.Spec
@@ -94,7 +91,7 @@ final class SelftestCommand implements Callable<Integer> {
             err.println("samepage kvm selftest: " + e.getMessage());
             return SamepageCommand.EXIT_FAILURE;
         }
-        out.print(json ? json(report) : text(report));
+        out.print(json ? json(report) : KvmSelftestReport.text(report));
         out.flush();
         if (report.wrongBytes() > 0) {
             err.println("samepage kvm selftest: " + report.wrongBytes() + " wrong bytes: a guest did not see its own "
@@ -104,73 +101,11 @@ final class SelftestCommand implements Callable<Integer> {
         return 0;
     }
 
-    static String text(KvmSelftest.Report r) {
-        StringBuilder s = new StringBuilder();
-        s.append(String.format(Locale.ROOT, "KVM self-test: %d guests of %d MiB with identical memory, one merge "
-                + "domain, dirty log on%n%n", r.guests(), r.guestBytes() >> 20));
-        s.append(String.format(Locale.ROOT, "%-22s %18s %18s %18s%n", "", "before merging", "after merging",
-                "after the writes"));
-        s.append(String.format(Locale.ROOT, "%-22s %18d %18d %18d%n", "host frames (engine)",
-                r.beforeMerging().hostFrames(), r.afterMerging().hostFrames(), r.afterWrites().hostFrames()));
-        s.append(String.format(Locale.ROOT, "%-22s %18.1f %18.1f %18.1f%n", "memfd allocated (MiB)",
-                r.beforeMerging().memfdAllocatedBytes() / MIB, r.afterMerging().memfdAllocatedBytes() / MIB,
-                r.afterWrites().memfdAllocatedBytes() / MIB));
-        s.append(String.format(Locale.ROOT, "%-22s %18.1f %18.1f %18.1f%n%n", "RssShmem (MiB)",
-                r.beforeMerging().rssShmemBytes() / MIB, r.afterMerging().rssShmemBytes() / MIB,
-                r.afterWrites().rssShmemBytes() / MIB));
-        s.append(String.format(Locale.ROOT, "pages_sharing after merging: %d%n", r.pagesSharing()));
-        s.append(String.format(Locale.ROOT, "guest kernel mappings after merging: %d (%.0f per GiB of guest memory)%n",
-                r.guestMappings(), r.mappingsPerGib()));
-        s.append(String.format(Locale.ROOT, "copy-on-write exits handled: %d%n", r.copyOnWriteExits()));
-        s.append(String.format(Locale.ROOT, "pages rehashed by a full scan (dirty log): %d idle, %d after the writes%n",
-                r.pagesHashedIdle(), r.pagesHashedAfterWrites()));
-        if (r.mergingStopped() != null) {
-            s.append("merging stopped: ").append(r.mergingStopped()).append('\n');
-        }
-        for (KvmSelftest.GuestResult g : r.perGuest()) {
-            s.append(String.format(Locale.ROOT, "  %s: %d copy-on-write exits, serial output %s (expected %s), "
-                    + "%d wrong bytes%n", g.name(), g.copyOnWriteExits(), g.output(), g.expectedOutput(), g.wrongBytes()));
-        }
-        s.append(r.wrongBytes() == 0 ? "every guest saw its own bytes: yes\n"
-                : "every guest saw its own bytes: NO, " + r.wrongBytes() + " wrong bytes\n");
-        return s.toString();
-    }
-
     static String json(KvmSelftest.Report r) {
-        ObjectNode root = JSON.createObjectNode();
-        root.put("guests", r.guests());
-        root.put("guest_bytes", r.guestBytes());
-        memory(root.putObject("before_merging"), r.beforeMerging());
-        memory(root.putObject("after_merging"), r.afterMerging());
-        memory(root.putObject("after_writes"), r.afterWrites());
-        root.put("pages_sharing", r.pagesSharing());
-        root.put("guest_mappings", r.guestMappings());
-        root.put("guest_mappings_per_gib", Math.round(r.mappingsPerGib()));
-        root.put("copy_on_write_exits", r.copyOnWriteExits());
-        root.put("pages_hashed_idle_full_scan", r.pagesHashedIdle());
-        root.put("pages_hashed_full_scan_after_writes", r.pagesHashedAfterWrites());
-        root.put("merging_stopped", r.mergingStopped());
-        root.put("wrong_bytes", r.wrongBytes());
-        root.put("every_guest_saw_its_own_bytes", r.wrongBytes() == 0);
-        ArrayNode perGuest = root.putArray("per_guest");
-        for (KvmSelftest.GuestResult g : r.perGuest()) {
-            ObjectNode node = perGuest.addObject();
-            node.put("name", g.name());
-            node.put("copy_on_write_exits", g.copyOnWriteExits());
-            g.output().forEach(node.putArray("serial_output")::add);
-            g.expectedOutput().forEach(node.putArray("expected_serial_output")::add);
-            node.put("wrong_bytes", g.wrongBytes());
-        }
         try {
-            return JSON.writeValueAsString(root) + System.lineSeparator();
+            return JSON.writeValueAsString(KvmSelftestReport.fields(r)) + System.lineSeparator();
         } catch (JsonProcessingException e) {
             throw new UncheckedIOException(e);
         }
-    }
-
-    private static void memory(ObjectNode node, KvmSelftest.Memory m) {
-        node.put("host_frames", m.hostFrames());
-        node.put("memfd_allocated_bytes", m.memfdAllocatedBytes());
-        node.put("rss_shmem_bytes", m.rssShmemBytes());
     }
 }
