@@ -203,7 +203,8 @@ public final class Scanner implements Agent {
      * Steps the scanner in the caller's thread, {@code batchPages} guest pages a batch ({@link #scanBatch}),
      * until two full scans in a row change nothing: after each, the same {@code pages_shared}, {@code
      * pages_sharing}, {@code pages_unshared}, {@code pages_volatile} and {@code ksm_zero_pages} as after the
-     * one before, and no merge ({@link #merges()}). A full scan in progress when it is called counts as the
+     * one before, and no merge ({@link #merges()}); with smart_scan, the sum of {@code pages_unshared} and
+     * {@code pages_volatile}, since skipped pages move between the two while nothing changes. A full scan in progress when it is called counts as the
      * first. With no live guest there is nothing to scan, and it returns at once.
      *
      * <p>Why two: KSM's volatility rule merges a page only on a visit that finds its hash unchanged since
@@ -255,9 +256,17 @@ public final class Scanner implements Agent {
         return (int) (fullScans - start);
     }
 
+    /**
+     * With smart_scan a page left alone is skipped for longer and longer, and counts as volatile while
+     * skipped, unshared when visited: pages skipped out of step move between the two at every scan, for
+     * ever, though nothing changes. So then only their sum counts (KSM's rmap items neither shared nor
+     * sharing).
+     */
     private ScanOutcome outcome() {
         EngineCounters c = engine.counters();
-        return new ScanOutcome(c.pagesShared(), c.pagesSharing(), c.pagesUnshared(), c.pagesVolatile(),
+        boolean folded = knobs.smartScan();
+        return new ScanOutcome(c.pagesShared(), c.pagesSharing(),
+                folded ? c.pagesUnshared() + c.pagesVolatile() : c.pagesUnshared(), folded ? 0 : c.pagesVolatile(),
                 c.ksmZeroPages(), merges());
     }
 
