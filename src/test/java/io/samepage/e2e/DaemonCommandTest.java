@@ -244,6 +244,33 @@ class DaemonCommandTest {
         }
     }
 
+    /** Under nohup SIGHUP stays ignored (the JVM does not take it over): the daemon says it cannot reload. */
+    @Test
+    void aDaemonStartedUnderNohupSaysSighupCannotReloadIt() throws Exception {
+        Path config = config("counters_file=" + dir.resolve("counters"));
+        String notifySocket = dir.resolve("notify").toString();
+        try (UnixDatagram systemd = UnixDatagram.bind(notifySocket)) {
+            ProcessBuilder builder = new ProcessBuilder("nohup", Samepage.root().resolve("samepage").toString(),
+                    "daemon", "--config", config.toString())
+                    .directory(Samepage.root().toFile())
+                    .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+                    .redirectOutput(dir.resolve("daemon.out").toFile())
+                    .redirectError(dir.resolve("daemon.err").toFile());
+            builder.environment().put("NOTIFY_SOCKET", notifySocket);
+            Process daemon = builder.start();
+            try {
+                assertEquals("READY=1\nSTATUS=merging 2 guests", systemd.receive(Duration.ofSeconds(WAIT_SECONDS)),
+                        this::stderr);
+                assertTrue(stderr().contains("samepage daemon: SIGHUP is ignored in this process (started under "
+                        + "nohup?), so it cannot reload the config; restart the daemon to change it\n"), stderr());
+                daemon.destroy();
+                assertTrue(daemon.waitFor(WAIT_SECONDS, TimeUnit.SECONDS), "the daemon did not stop on SIGTERM");
+            } finally {
+                daemon.destroyForcibly();
+            }
+        }
+    }
+
     /** Sends SIGHUP; systemd hears RELOADING=1 then READY=1, the daemon runs on and says {@code told}. */
     private void assertReloaded(Process daemon, UnixDatagram systemd, String told) throws Exception {
         String before = stderr();

@@ -9,6 +9,7 @@ import java.util.concurrent.Callable;
 import java.util.function.Consumer;
 import org.agrona.concurrent.ShutdownSignalBarrier;
 import sun.misc.Signal;
+import sun.misc.SignalHandler;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -75,7 +76,11 @@ final class DaemonCommand implements Callable<Integer> {
         Daemon.Context context = DaemonConfig.read(configFile).applyTo(new Daemon.Context().noticeHandler(notices));
         DaemonService service = new DaemonService(configFile, notices);
         // Before launch: the JVM's own SIGHUP handler would shut it down.
-        Signal.handle(new Signal("HUP"), _ -> service.reload());
+        // A SIGHUP ignored since the process started (nohup) stays ignored: the JVM does not take it over.
+        if (Signal.handle(new Signal("HUP"), _ -> service.reload()) == SignalHandler.SIG_IGN) {
+            notices.accept("SIGHUP is ignored in this process (started under nohup?), so it cannot reload the "
+                    + "config; restart the daemon to change it");
+        }
         ShutdownSignalBarrier stop = new ShutdownSignalBarrier();
         boolean signalled = false;
         try {
