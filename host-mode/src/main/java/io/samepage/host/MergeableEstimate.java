@@ -167,7 +167,7 @@ public final class MergeableEstimate {
                     resident += pages;
                 }
             }
-            estimator = new PageDigestEstimator(Math.max(1, Math.min(resident, budget)));
+            estimator = new PageDigestEstimator(Math.max(1, Math.min(resident, budget)), false); // no sketches: KSM needs none
             double share = resident <= budget ? 1.0 : (double) budget / resident;
             double owed = 0;
             int guest = -1;

@@ -59,20 +59,34 @@ public final class PageDigestEstimator {
     private final long[] out = new long[2];
     private final List<String> names = new ArrayList<>();
     private final List<GuestSketch> sketches = new ArrayList<>();
+    private final boolean sketching;
     private GuestSketch sketch;
     private long[] pagesRead = new long[8];
     private long[] zeroPages = new long[8];
     private long[] mergingPages = new long[8];
     private int guest = -1;
 
-    /** An estimator sized for about {@code expectedPages} resident pages, keyed with a random seed. */
+    /** An estimator sized for about {@code expectedPages} resident pages, keyed with a random seed, making sketches. */
     public PageDigestEstimator(long expectedPages) {
-        this(expectedPages, new SecureRandom().nextLong());
+        this(expectedPages, true);
+    }
+
+    /**
+     * The same; with {@code sketches} false no placement sketch is made ({@link GuestEstimate#sketch()} is
+     * null), which spares the second hash of every page where nobody reads the sketches.
+     */
+    public PageDigestEstimator(long expectedPages, boolean sketches) {
+        this(expectedPages, new SecureRandom().nextLong(), sketches);
     }
 
     PageDigestEstimator(long expectedPages, long seed) {
+        this(expectedPages, seed, true);
+    }
+
+    PageDigestEstimator(long expectedPages, long seed, boolean sketches) {
         this.table = new DigestTable(expectedPages);
         this.digest = new PageDigest(seed);
+        this.sketching = sketches;
     }
 
     /** Starts the next guest; its pages follow through {@link #accept}. Returns its index. */
@@ -80,7 +94,7 @@ public final class PageDigestEstimator {
         guest++;
         sets.begin(guest);
         names.add(name);
-        sketch = new GuestSketch();
+        sketch = sketching ? new GuestSketch() : null;
         sketches.add(sketch);
         if (guest == pagesRead.length) {
             pagesRead = Arrays.copyOf(pagesRead, guest * 2);
@@ -101,18 +115,22 @@ public final class PageDigestEstimator {
             if (Pages.isZeroPage(pages, offset)) {
                 pagesRead[guest]++;
                 zeroPages[guest]++;
-                sketch.addZeroPages(1);
+                if (sketching) {
+                    sketch.addZeroPages(1);
+                }
                 continue;
             }
             digest.digest(pages, offset, out);
-            add(out[0], out[1], PageDigest.sketchHash(pages, offset));
+            add(out[0], out[1], sketching ? PageDigest.sketchHash(pages, offset) : 0);
         }
     }
 
     /** Counts one non-zero page of digest {@code (high, low)} and sketch hash {@code sketchHash} for the current guest. */
     void add(long high, long low, long sketchHash) {
         int g = guest;
-        sketch.addHash(sketchHash);
+        if (sketching) {
+            sketch.addHash(sketchHash);
+        }
         pagesRead[g]++;
         int slot = table.slotOf(high, low);
         long count = table.count(slot);
@@ -171,7 +189,7 @@ public final class PageDigestEstimator {
             long merging = mergingPages[g] + (!useZeroPages && zero >= 2 ? zeroPages[g] : 0);
             GuestSketch s = sketches.get(g);
             perGuest.add(new GuestEstimate(names.get(g), pagesRead[g], zeroPages[g], merging,
-                    useZeroPages ? zeroPages[g] : 0, GuestSketch.of(s.values(), s.pages())));
+                    useZeroPages ? zeroPages[g] : 0, s == null ? null : GuestSketch.of(s.values(), s.pages())));
         }
         return new Estimate(maxPageSharing, useZeroPages, read, zero, table.size() + (zero > 0 ? 1 : 0),
                 totals.pagesShared, totals.pagesSharing, totals.pagesUnshared, useZeroPages ? zero : 0,
@@ -218,7 +236,7 @@ public final class PageDigestEstimator {
      *                     {@code use_zero_pages} is off)
      * @param ksmZeroPages pages KSM would map to the zero page ({@code use_zero_pages} on)
      * @param sketch       its placement sketch, of the pages read ({@code pages} is {@code pagesRead}); a
-     *                     copy, which the estimator no longer changes
+     *                     copy, which the estimator no longer changes; null if it makes no sketches
      */
     public record GuestEstimate(String name, long pagesRead, long zeroPages, long mergingPages, long ksmZeroPages,
                                 GuestSketch sketch) {

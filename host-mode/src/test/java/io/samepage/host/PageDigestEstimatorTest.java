@@ -191,6 +191,38 @@ class PageDigestEstimatorTest {
         assertEquals(GuestSketch.K, fromFiles.get(0).values().length, "more distinct contents than the sketch keeps");
     }
 
+    /** Without sketches (the policy loop's estimate) the counts are the same and no guest has a sketch. */
+    @Test
+    void withoutSketchesTheEstimateIsTheSameAndCarriesNone() {
+        SplittableRandom random = new SplittableRandom(SEED);
+        long seed = random.nextLong();
+        PageDigestEstimator with = new PageDigestEstimator(2000, seed, true);
+        PageDigestEstimator without = new PageDigestEstimator(2000, seed, false);
+        try (Arena arena = Arena.ofConfined()) {
+            for (int g = 0; g < 2; g++) {
+                MemorySegment memory = arena.allocate(800L * Pages.PAGE_SIZE);
+                for (int p = 0; p < 800; p++) {
+                    int content = random.nextInt(600);
+                    if (content >= 50) {
+                        memory.set(ValueLayout.JAVA_LONG, (long) p * Pages.PAGE_SIZE, content);
+                    }
+                }
+                for (PageDigestEstimator estimator : List.of(with, without)) {
+                    estimator.beginGuest("g" + g);
+                    estimator.accept(memory);
+                }
+            }
+        }
+        PageDigestEstimator.Estimate a = with.estimate(256, false);
+        PageDigestEstimator.Estimate b = without.estimate(256, false);
+        assertEquals(a.counters(), b.counters(), note());
+        assertEquals(a.pairs(), b.pairs(), note());
+        for (int g = 0; g < 2; g++) {
+            assertEquals(a.guests().get(g).mergingPages(), b.guests().get(g).mergingPages(), note());
+            assertEquals(null, b.guests().get(g).sketch(), note());
+        }
+    }
+
     /** The per-page path (zero test, digest, sketch hash, table, sketch) allocates nothing once warm. */
     @Test
     void acceptingPagesAllocatesNothingPerPage() {
