@@ -14,8 +14,12 @@ import io.samepage.linux.DiscardList;
  */
 final class FreedFrames {
 
-    /** 2 MiB: bounds how long a frame waits, and how many frames a writer may briefly miss. */
-    static final int CAPACITY = DiscardList.CAPACITY;
+    /**
+     * 16 MiB, a full scan batch's worth ({@link Scanner#FULL_PASS_BATCH_PAGES}): bounds how long a frame
+     * waits, and how many frames a writer may briefly miss. The pool hands them to the operating system
+     * {@link DiscardList#CAPACITY} ranges a call, adjacent frames in one range.
+     */
+    static final int CAPACITY = 4 * DiscardList.CAPACITY;
 
     private final FramePool pool;
     private final int[] frames = new int[CAPACITY];

@@ -9,7 +9,7 @@ import java.util.concurrent.locks.StampedLock;
 import static io.samepage.core.PageTable.DIRTY;
 import static io.samepage.core.PageTable.HOLE;
 import static io.samepage.core.PageTable.STABLE;
-import static io.samepage.core.PageTable.VISITED;
+import static io.samepage.core.PageTable.SCAN_HISTORY;
 import static io.samepage.core.PageTable.ZERO_MERGED;
 
 /**
@@ -298,7 +298,7 @@ public final class Guest {
      * hole, mapped as before. Caller holds its stripe.
      */
     void releaseZero(int page) {
-        set(page, frames[page], (states[page] & VISITED) | HOLE);
+        set(page, frames[page], (states[page] & SCAN_HISTORY) | HOLE);
         pool.releaseInPlace(frames[page]);
     }
 
@@ -309,7 +309,7 @@ public final class Guest {
     void unmap(int page) {
         int frame = frames[page];
         int state = states[page];
-        set(page, domain.zeroFrame(), state & VISITED);
+        set(page, domain.zeroFrame(), state & SCAN_HISTORY);
         if ((state & STABLE) != 0) {
             mergingPages.decrementAndGet();
             engine.releaseStable(domain, frame);
@@ -375,7 +375,7 @@ public final class Guest {
     void mapStable(int page, int frame, FreedFrames freed) {
         mapping.map(page, frame, false);    // first: if the host refuses, nothing has changed
         int own = frames[page];
-        set(page, frame, (states[page] & VISITED) | STABLE);
+        set(page, frame, (states[page] & SCAN_HISTORY) | STABLE);
         mergingPages.incrementAndGet();
         if (own != frame && own != domain.zeroFrame()) {
             freed.add(own);
@@ -405,14 +405,14 @@ public final class Guest {
 
     /** Marks the page's own frame as stable (it stays mapped). */
     void markStable(int page) {
-        set(page, frames[page], (states[page] & VISITED) | STABLE);
+        set(page, frames[page], (states[page] & SCAN_HISTORY) | STABLE);
         mergingPages.incrementAndGet();
     }
 
     /** Maps an all-zero page to the zero frame (use_zero_pages) and hands its own frame to {@code freed}. */
     void mapZero(int page, FreedFrames freed) {
         int own = frames[page];
-        set(page, domain.zeroFrame(), (states[page] & VISITED) | ZERO_MERGED);
+        set(page, domain.zeroFrame(), (states[page] & SCAN_HISTORY) | ZERO_MERGED);
         zeroPages.incrementAndGet();
         freed.add(own);
     }

@@ -45,6 +45,13 @@ final class PageTable {
      * {@link #DIRTY}, since every write to a software guest sets that bit under the page's lock.
      */
     static final int ZERO_SEEN = 1 << 5;
+    /**
+     * The page's key holds its hash from an earlier visit: only a page the scanner found unwritten since
+     * its last visit is hashed (see {@link PageVisitor}), so a visited page may have no key yet.
+     */
+    static final int KEYED = 1 << 6;
+    /** What the scanner learned of a page that outlives a remap: visited, and keyed. */
+    static final int SCAN_HISTORY = VISITED | KEYED;
     static final int AGE_SHIFT = 8;
     static final int SKIP_SHIFT = 12;
     static final int NIBBLE = 0xF;

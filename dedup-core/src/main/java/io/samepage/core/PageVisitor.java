@@ -3,6 +3,7 @@ package io.samepage.core;
 import io.samepage.hashing.PageHasher;
 import io.samepage.hashing.Pages;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.concurrent.locks.StampedLock;
 
 /**
@@ -12,10 +13,13 @@ import java.util.concurrent.locks.StampedLock;
  * <ol>
  *   <li>{@code smart_scan}: a page that stayed unmergeable for several visits is skipped for 1, 2, 4,
  *       then 8 visits ({@code pages_skipped}).</li>
- *   <li>The fast hash of the page. If it changed since the last visit, the page is volatile: it waits
- *       for the next visit. The hash is stored; nothing else happens. A page that was not written since
- *       it was last hashed keeps that hash without being read again: unlike KSM, the engine sees every
- *       write (the page's dirty bit), so it rehashes only written pages.</li>
+ *   <li>KSM's volatility rule: a page merges only on a visit that finds it unchanged since the last one.
+ *       The engine sees every write (the page's dirty bit), so "unchanged" is "not written since", and
+ *       new content is not read at all on the visit that first sees it: it is read on the next visit,
+ *       to hash it and then compare it with its twin while it is in the cache, one read from memory
+ *       per merge instead of KSM's two. A page written again between visits is hashed; if its hash is
+ *       the one stored, it is unchanged (rewritten with the same bytes), else it is volatile and waits.
+ *       A clean page keeps its hash without being read again.</li>
  *   <li>{@code use_zero_pages}: an all-zero page (hash equal to the zero page's, then a full compare)
  *       is mapped to the zero frame.</li>
  *   <li>The stable index of the page's domain: the page merges into a frame whose bytes are <em>fully
@@ -63,6 +67,8 @@ final class PageVisitor {
     private static final int NOT_MERGED = 0;
     /** A candidate's page was busy or could not be protected: the visited page waits for its next visit. */
     private static final int BUSY = -1;
+    /** smart_scan's counters, reset when a page's content changes. */
+    private static final int AGE_AND_SKIP = PageTable.NIBBLE << PageTable.AGE_SHIFT | PageTable.NIBBLE << PageTable.SKIP_SHIFT;
 
     private final DedupEngine engine;
     private final FramePool pool;
@@ -132,28 +138,41 @@ final class PageVisitor {
             }
             long offset = FramePool.offsetOf(frame);
             state = guest.stateAt(page);
-            boolean unchanged = (state & (PageTable.VISITED | PageTable.DIRTY)) == PageTable.VISITED;
+            if ((state & PageTable.VISITED) == 0) {
+                // The first visit to this content: KSM's volatility rule makes it wait for the next visit
+                // whatever it holds, and the dirty bit will tell then whether it changed. So it is not read
+                // now: the visit that may merge it hashes it and compares it at once, while it is in the
+                // cache (one read from memory instead of two). A page written again before that visit is
+                // hashed then, as KSM hashes on a first visit, and merges on the visit after.
+                guest.setState(page, (state & ~(PageTable.DIRTY | PageTable.ZERO_SEEN) | PageTable.VISITED) & ~AGE_AND_SKIP);
+                return;
+            }
+            boolean dirty = (state & PageTable.DIRTY) != 0;
+            boolean keyed = (state & PageTable.KEYED) != 0;
             int key;
             boolean zeroSeen;
-            if (unchanged) {
+            if (keyed && !dirty) {
                 key = guest.table().key(page);
                 zeroSeen = (state & PageTable.ZERO_SEEN) != 0;
             } else {
-                key = MergeDomain.keyOf(hasher.hash(memory, offset));
+                // Read now, to merge now if unchanged: if it may be all zeros, compare first and skip the hash.
+                // The result holds until the page is written (its dirty bit), so a later visit merges it
+                // without reading it again. Every rehash decides it afresh. Not for mapped guests, written
+                // behind our back. The first long decides "may be": a compare is counted only if it is zero.
+                zeroSeen = !guest.isMapped() && knobs.useZeroPages()
+                        && memory.get(ValueLayout.JAVA_LONG_UNALIGNED, offset) == 0 && compare.isZero(offset);
+                key = zeroSeen ? zeroPageKey : MergeDomain.keyOf(hasher.hash(memory, offset));
                 pagesHashed++;
-                // The page was just read to hash it: if it may be all zeros, compare now, while it is in the
-                // cache. The result holds until the page is written (its dirty bit), so the next visit
-                // merges it without reading it again. Every rehash decides it afresh: a page rewritten with
-                // bytes that hash like zeros must not keep an earlier visit's mark. Not for mapped guests,
-                // written behind our back.
-                zeroSeen = key == zeroPageKey && !guest.isMapped() && knobs.useZeroPages() && compare.isZero(offset);
             }
-            int kept = state & ~(PageTable.DIRTY | PageTable.ZERO_SEEN) | (zeroSeen ? PageTable.ZERO_SEEN : 0);
-            if ((state & PageTable.VISITED) == 0 || guest.table().key(page) != key) {
+            int kept = state & ~(PageTable.DIRTY | PageTable.ZERO_SEEN) | (zeroSeen ? PageTable.ZERO_SEEN : 0)
+                    | PageTable.KEYED;
+            if (dirty && (!keyed || guest.table().key(page) != key)) {
                 guest.table().setKey(page, key);
-                guest.setState(page, (kept | PageTable.VISITED)
-                        & ~(PageTable.NIBBLE << PageTable.AGE_SHIFT | PageTable.NIBBLE << PageTable.SKIP_SHIFT));
+                guest.setState(page, kept & ~AGE_AND_SKIP);      // changed since its last visit: volatile
                 return;
+            }
+            if (!keyed) {
+                guest.table().setKey(page, key);                // unwritten since its first visit: merge now
             }
             guest.setState(page, kept);
             try {

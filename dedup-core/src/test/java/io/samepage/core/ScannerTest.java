@@ -108,8 +108,12 @@ class ScannerTest {
         try (DedupEngine engine = engine(context)) {
             Guest guest = engine.createGuest(engine.createDomain("d"), "g", 16 * PAGE);
             writeUnique(guest, 3);
+            long before = hashes.get();
+            engine.scanner().scanFullPass();
+            assertEquals(before, hashes.get(), "a first visit reads nothing: the next one hashes and compares");
             engine.scanner().scanFullPass();
             long afterFirst = hashes.get();
+            assertEquals(before + 16, afterFirst, "the second visit hashes every page");
             engine.scanner().scanFullPass();
             assertEquals(afterFirst, hashes.get(), "nothing was written, nothing is hashed again");
             guest.write(5 * PAGE + 7, new byte[] {1, 2}, 0, 2);
