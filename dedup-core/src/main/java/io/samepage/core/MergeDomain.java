@@ -33,8 +33,8 @@ import org.agrona.collections.Long2LongHashMap;
  * index, so the registry can never name a freed or reused frame. (It lives here rather than in the
  * image-index module for exactly that reason.) Lookups compare all 32 bytes of the digest.
  *
- * <p>Thread safety: the stable index and the registry are guarded by this domain's lock, which guest writers take
- * briefly when they drop a frame's last mapping; the unstable index belongs to the scanner thread.
+ * <p>Thread safety: both indexes and the registry are guarded by this domain's lock, which guest writers take
+ * briefly when they drop a frame's last mapping, and the scanner's threads to look up and file pages.
  */
 public final class MergeDomain {
 
@@ -197,12 +197,12 @@ public final class MergeDomain {
         return (long) DIGEST_WORD.get(digest, offset + 8 * word);
     }
 
-    /** The engine-wide id of the unstable candidate chained under {@code key}, or -1. Scanner only. */
+    /** The engine-wide id of the unstable candidate chained under {@code key}, or -1. Caller holds the lock. */
     int unstableChained(int key) {
         return unstable.chained(key);
     }
 
-    /** An unstable candidate whose key collides and whose bytes equal the page at {@code offset}, or -1. Scanner only. */
+    /** An unstable candidate whose key collides and whose bytes equal the page at {@code offset}, or -1. Caller holds the lock. */
     int unstableColliding(int key, long offset) {
         return unstable.colliding(key, offset);
     }

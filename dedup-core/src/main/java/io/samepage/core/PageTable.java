@@ -25,7 +25,7 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <p>Thread safety: none of its own beyond the tracked count and the epochs (atomic adds, read with
  * acquire from any thread). A page's frame and state are guarded by its stripe lock in the owning
- * {@link Guest}; keys and links belong to the scanner's thread.
+ * {@link Guest}; keys and links belong to the scanner: a page's key is written under its stripe, links under its domain's lock.
  */
 final class PageTable {
 

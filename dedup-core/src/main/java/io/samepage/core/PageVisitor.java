@@ -59,7 +59,9 @@ import java.util.concurrent.locks.StampedLock;
  * one page per lookup on this hardware's memory bandwidth budget, and keeps a memcmp-ordered tree
  * only for keys that collide ({@link ContentTree}).
  *
- * <p>Thread safety: the scanner's thread only; counter getters are safe from any thread.
+ * <p>Thread safety: one thread per visitor (with {@code scan_threads}, one visitor per scanner thread);
+ * visits on several threads are safe together: each holds its page's stripe, tries a candidate's, and
+ * changes a domain's indexes under the domain's lock. Counter getters are safe from any thread.
  */
 final class PageVisitor {
 
@@ -285,6 +287,15 @@ final class PageVisitor {
      */
     private boolean mergeWithUnstable(Guest guest, int page, int frame, int key) {
         MergeDomain domain = guest.domain();
+        domain.stableLock().lock();         // the domain's indexes: other scanner threads ({@code scan_threads})
+        try {
+            return mergeWithUnstableLocked(guest, page, frame, key, domain);
+        } finally {
+            domain.stableLock().unlock();
+        }
+    }
+
+    private boolean mergeWithUnstableLocked(Guest guest, int page, int frame, int key, MergeDomain domain) {
         int candidate = domain.unstableChained(key);
         int result = candidate < 0 ? NOT_MERGED : pairWith(guest, page, frame, key, candidate);
         if (result == NOT_MERGED) {

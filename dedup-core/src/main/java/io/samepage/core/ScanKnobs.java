@@ -32,11 +32,15 @@ public final class ScanKnobs {
     public static final long DEFAULT_ADVISOR_TARGET_SCAN_TIME_SECONDS = 200;
     public static final int DEFAULT_ADVISOR_MIN_PAGES_TO_SCAN = 500;
     public static final int DEFAULT_ADVISOR_MAX_PAGES_TO_SCAN = 30_000;
+    /** One scanner thread, as KSM's one ksmd. */
+    public static final int DEFAULT_SCAN_THREADS = 1;
+    /** The most scanner threads: past the memory bandwidth of any host, threads only contend. */
+    public static final int MAX_SCAN_THREADS = 64;
 
     /** Every knob's name, as {@code /sys/kernel/mm/ksm} names it; {@link #set} takes these. */
     public static final List<String> NAMES = List.of("pages_to_scan", "sleep_millisecs", "run", "max_page_sharing",
             "use_zero_pages", "smart_scan", "advisor_mode", "advisor_max_cpu", "advisor_target_scan_time",
-            "advisor_min_pages_to_scan", "advisor_max_pages_to_scan");
+            "advisor_min_pages_to_scan", "advisor_max_pages_to_scan", "scan_threads");
 
     private volatile int pagesToScan = DEFAULT_PAGES_TO_SCAN;
     private volatile long sleepMillis = DEFAULT_SLEEP_MILLIS;
@@ -49,6 +53,7 @@ public final class ScanKnobs {
     private volatile long advisorTargetScanTimeSeconds = DEFAULT_ADVISOR_TARGET_SCAN_TIME_SECONDS;
     private volatile int advisorMinPagesToScan = DEFAULT_ADVISOR_MIN_PAGES_TO_SCAN;
     private volatile int advisorMaxPagesToScan = DEFAULT_ADVISOR_MAX_PAGES_TO_SCAN;
+    private volatile int scanThreads = DEFAULT_SCAN_THREADS;
 
     private volatile LongSupplier pagesShared = () -> 0;
 
@@ -79,6 +84,25 @@ public final class ScanKnobs {
     /** Used by the advisor: bounded by its min and max. */
     synchronized void advisePagesToScan(int pages) {
         pagesToScan = Math.clamp(pages, advisorMinPagesToScan, advisorMaxPagesToScan);
+    }
+
+    public int scanThreads() {
+        return scanThreads;
+    }
+
+    /**
+     * {@code scan_threads} (not a KSM knob): threads that share each batch of the scanner, 1 to {@value
+     * #MAX_SCAN_THREADS}. A batch's pages are split among them and the batch ends when all are done, so
+     * a full scan converges to the same counters on any number of threads; the next batch starts with
+     * the new count.
+     */
+    public synchronized ScanKnobs scanThreads(int threads) {
+        requireAtLeast("scan_threads", threads, 1);
+        if (threads > MAX_SCAN_THREADS) {
+            throw new DedupException(Kind.INVALID_ARGUMENT, "scan_threads " + threads + ": at most " + MAX_SCAN_THREADS);
+        }
+        scanThreads = threads;
+        return this;
     }
 
     public long sleepMillis() {
@@ -236,6 +260,7 @@ public final class ScanKnobs {
             case "advisor_target_scan_time" -> advisorTargetScanTimeSeconds(longValue(value));
             case "advisor_min_pages_to_scan" -> advisorPagesToScanRange(intValue(value), advisorMaxPagesToScan);
             case "advisor_max_pages_to_scan" -> advisorPagesToScanRange(advisorMinPagesToScan, intValue(value));
+            case "scan_threads" -> scanThreads(intValue(value));
             default -> throw new DedupException(Kind.INVALID_ARGUMENT, "'" + name + "' is not a knob; the knobs are "
                     + String.join(", ", NAMES));
         }
@@ -261,6 +286,7 @@ public final class ScanKnobs {
             case "advisor_target_scan_time" -> Long.toString(advisorTargetScanTimeSeconds);
             case "advisor_min_pages_to_scan" -> Integer.toString(advisorMinPagesToScan);
             case "advisor_max_pages_to_scan" -> Integer.toString(advisorMaxPagesToScan);
+            case "scan_threads" -> Integer.toString(scanThreads);
             default -> throw new DedupException(Kind.INVALID_ARGUMENT, "'" + name + "' is not a knob; the knobs are "
                     + String.join(", ", NAMES));
         };

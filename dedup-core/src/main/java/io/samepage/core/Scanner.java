@@ -18,6 +18,9 @@ import org.agrona.concurrent.AgentTerminationException;
  * atomicity); this class owns the duty cycle, the batches, the full scans ({@link ScanCursor}), the
  * scan-time advisor and {@code run=2}.
  *
+ * <p>With {@code scan_threads} above 1, each batch's pages are shared among that many threads
+ * ({@link ScanWorkers}); the batch, the full scans and the counters are the same.
+ *
  * <p>Thread safety: one thread drives the scanner at a time; {@link DedupEngine#close} waits for the
  * batch in progress, after which every call fails (an {@code AgentRunner} stops). It takes each visited
  * page's stripe exclusively, and a candidate's stripe only with {@code tryWriteLock} (a busy candidate
@@ -67,6 +70,8 @@ public final class Scanner implements Agent {
 
     private volatile long fullScans;
     private final PageVisitor visitor;
+    /** The other threads of a batch when {@code scan_threads} is above 1. */
+    private final ScanWorkers workers;
 
     Scanner(DedupEngine engine, PageHasher hasher) {
         this.engine = engine;
@@ -74,6 +79,7 @@ public final class Scanner implements Agent {
         this.knobs = engine.knobs();
         this.freed = new FreedFrames(pool);
         this.visitor = new PageVisitor(engine, hasher, freed);
+        this.workers = new ScanWorkers(engine, hasher);
     }
 
     @Override
@@ -115,7 +121,11 @@ public final class Scanner implements Agent {
     void close() {
         closed = true;
         batchLock.lock();
-        batchLock.unlock();
+        try {
+            workers.close();
+        } finally {
+            batchLock.unlock();
+        }
     }
 
     private void lockBatch() {
@@ -143,6 +153,7 @@ public final class Scanner implements Agent {
         } finally {
             try {
                 freed.flush();
+                workers.flush();
                 pool.replenishWarm(REPLENISH_PER_BATCH);
             } finally {
                 batchLock.unlock();
@@ -153,6 +164,10 @@ public final class Scanner implements Agent {
     private int scanPages(int budget) {
         if (scanStartCpuNanos < 0) {
             scanStartCpuNanos = cpuNanos();
+        }
+        int threads = knobs.scanThreads();
+        if (threads > 1) {
+            return scanPagesShared(budget, threads);
         }
         int visited = 0;
         while (visited < budget) {
@@ -174,6 +189,40 @@ public final class Scanner implements Agent {
             }
             visitor.visit(guest, cursor.page());
             visited++;
+        }
+        return visited;
+    }
+
+    /**
+     * {@link #scanPages} on {@code threads} threads: lists the batch's pages in the same order, has
+     * {@link ScanWorkers} visit them, and only then ends the full scan if the batch reached its end.
+     */
+    private int scanPagesShared(int budget, int threads) {
+        int visited = 0;
+        boolean scanEnded = false;
+        while (visited < budget) {
+            if (!roundOpen) {
+                if (!startNextRound()) {
+                    break;
+                }
+                continue;
+            }
+            int g = cursor.next();
+            if (g < 0) {
+                scanEnded = true;
+                break;
+            }
+            Guest guest = round[g];
+            if (guest.isDestroyed()) {
+                cursor.skipGuest();
+                continue;
+            }
+            workers.add(guest, cursor.page());
+            visited++;
+        }
+        workers.run(visitor, threads);
+        if (scanEnded) {
+            finishFullScan();
         }
         return visited;
     }
@@ -280,11 +329,11 @@ public final class Scanner implements Agent {
     }
 
     public long pagesScanned() {
-        return visitor.pagesScanned();
+        return visitor.pagesScanned() + workers.sum(PageVisitor::pagesScanned);
     }
 
     public long pagesSkipped() {
-        return visitor.pagesSkipped();
+        return visitor.pagesSkipped() + workers.sum(PageVisitor::pagesSkipped);
     }
 
     /**
@@ -292,12 +341,12 @@ public final class Scanner implements Agent {
      * costs (a clean page keeps its last hash).
      */
     public long pagesHashed() {
-        return visitor.pagesHashed();
+        return visitor.pagesHashed() + workers.sum(PageVisitor::pagesHashed);
     }
 
     /** Merges done since the engine started, zero-page merges included: a change detector for callers. */
     public long merges() {
-        return visitor.merges();
+        return visitor.merges() + workers.sum(PageVisitor::merges);
     }
 
     /** Starts a full scan: the unstable index of the last one is emptied now, not when it ended. */
@@ -352,7 +401,8 @@ public final class Scanner implements Agent {
         return (int) Math.min(Integer.MAX_VALUE, Math.round(0.3 * proposed + 0.7 * current));
     }
 
+    /** CPU time of the threads that scan: this one and the workers of {@code scan_threads}. */
     private long cpuNanos() {
-        return threads.isCurrentThreadCpuTimeSupported() ? threads.getCurrentThreadCpuTime() : 0;
+        return (threads.isCurrentThreadCpuTimeSupported() ? threads.getCurrentThreadCpuTime() : 0) + workers.cpuNanos();
     }
 }

@@ -63,6 +63,12 @@ final class AccessModelRun {
         }
     }
 
+    /** Shares each scanner batch among {@code threads} threads ({@code scan_threads}); 1 is the default. */
+    AccessModelRun scanThreads(int threads) {
+        engine.knobs().scanThreads(threads);
+        return this;
+    }
+
     void execute(int steps) {
         try (engine) {
             domains.add(engine.createDomain("d0"));

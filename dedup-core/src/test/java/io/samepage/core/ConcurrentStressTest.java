@@ -22,7 +22,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLongArray;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Writers, readers, the scanner, {@code run=2} and guest churn at once, on heavily duplicated content.
@@ -75,10 +76,11 @@ class ConcurrentStressTest {
     private final AtomicLongArray lastSeq = new AtomicLongArray(WRITERS);
     private boolean threadsStopped;
 
-    @Test
-    void concurrentWritesAreNeverLostTornOrLeakedWhileTheScannerMergesAndUnmerges() throws Exception {
+    @ParameterizedTest(name = "{0} scanner threads")
+    @ValueSource(ints = {1, 2, 4})
+    void concurrentWritesAreNeverLostTornOrLeakedWhileTheScannerMergesAndUnmerges(int scanThreads) throws Exception {
         EngineContext context = new EngineContext().poolBytes(64L << 20).hashSeed(SEED);
-        context.knobs().maxPageSharing(3);
+        context.knobs().maxPageSharing(3).scanThreads(scanThreads);
         engine = DedupEngine.create(context.conclude());
         try {
             MergeDomain shared = engine.createDomain("shared");

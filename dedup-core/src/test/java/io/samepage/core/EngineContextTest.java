@@ -29,7 +29,7 @@ class EngineContextTest {
         assertEquals(true, knobs.useZeroPages());
         assertEquals(AdvisorMode.SCAN_TIME, knobs.advisorMode());
         assertEquals(40, knobs.advisorMaxCpu());
-        assertEquals(ScanKnobs.NAMES.size(), 11, "every knob of /sys/kernel/mm/ksm that Samepage keeps");
+        assertEquals(12, ScanKnobs.NAMES.size(), "every knob of /sys/kernel/mm/ksm that Samepage keeps, and scan_threads");
         assertEquals(DedupException.Kind.INVALID_ARGUMENT,
                 assertThrows(DedupException.class, () -> knobs.set("pages_to_scann", "1")).kind());
         assertEquals(DedupException.Kind.INVALID_ARGUMENT,

@@ -84,6 +84,12 @@ final class FaultModelRun {
         }
     }
 
+    /** Shares each scanner batch among {@code threads} threads ({@code scan_threads}); 1 is the default. */
+    FaultModelRun scanThreads(int threads) {
+        engine.knobs().scanThreads(threads);
+        return this;
+    }
+
     void execute(int steps) {
         try (engine) {
             domains.add(engine.createDomain("d0"));

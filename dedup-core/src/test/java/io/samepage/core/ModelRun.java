@@ -78,6 +78,12 @@ final class ModelRun {
         shared[SHARED_CONTENTS - 1][PAGE - 1] = 1;
     }
 
+    /** Shares each scanner batch among {@code threads} threads ({@code scan_threads}); 1 is the default. */
+    ModelRun scanThreads(int threads) {
+        engine.knobs().scanThreads(threads);
+        return this;
+    }
+
     void execute(int steps) {
         try (engine) {
             int domainCount = 2 + rnd.nextInt(2);

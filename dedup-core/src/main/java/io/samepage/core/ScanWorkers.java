@@ -1,0 +1,212 @@
+package io.samepage.core;
+
+import io.samepage.hashing.PageHasher;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * The threads that share the {@link Scanner}'s batches when {@code scan_threads} is above 1 ({@link
+ * ScanKnobs#scanThreads}). The scanner lists a batch's guest pages in its usual order ({@link #add});
+ * {@link #run} then has the caller's thread and {@code scan_threads - 1} workers claim them
+ * {@value #CLAIM} at a time (one chunk of one guest, so neighbours stay on one core) and returns when
+ * every page is visited. Each thread has its own {@link PageVisitor}, so its own freed-frame list and
+ * counters; the visits themselves are safe side by side: each takes its page's stripe, and the
+ * indexes of a domain are guarded by the domain's lock ({@link MergeDomain#stableLock}).
+ *
+ * <p>Why the same result: a full scan still visits every page once, and a merge still needs a full
+ * compare under both pages' locks; only the order within a batch changes. A pair whose other page is
+ * busy in another thread waits for its next visit, as a page busy with a guest writer does, so
+ * {@link Scanner#scanUntilStable} may take a scan more, and converges to the same counters.
+ *
+ * <p>Thread safety: the scanner's batch lock serializes {@link #add}, {@link #run} and {@link #flush};
+ * counter getters are safe from any thread. Allocates a latch and one task per worker per batch,
+ * nothing per page.
+ */
+final class ScanWorkers implements AutoCloseable {
+
+    /** Pages a thread claims at a time. */
+    static final int CLAIM = ScanCursor.CHUNK_PAGES;
+
+    private final DedupEngine engine;
+    private final PageHasher hasher;
+    private final ThreadMXBean threadBean = ManagementFactory.getThreadMXBean();
+    /** One per worker thread ever started, kept for their counters when the thread count drops. */
+    private volatile PageVisitor[] visitors = new PageVisitor[0];
+    private final List<FreedFrames> freed = new ArrayList<>();
+    private final List<Thread> started = new ArrayList<>();
+    private ExecutorService pool;
+    private int workers;
+
+    private Guest[] guests = new Guest[0];
+    private int[] pages = new int[0];
+    private int count;
+    private final AtomicInteger nextClaim = new AtomicInteger();
+    private final AtomicReference<RuntimeException> failure = new AtomicReference<>();
+
+    ScanWorkers(DedupEngine engine, PageHasher hasher) {
+        this.engine = engine;
+        this.hasher = hasher;
+    }
+
+    /** Lists guest {@code page} of {@code guest} for the next {@link #run}. */
+    void add(Guest guest, int page) {
+        if (count == pages.length) {
+            int grown = Math.max(1024, 2 * count);
+            guests = java.util.Arrays.copyOf(guests, grown);
+            pages = java.util.Arrays.copyOf(pages, grown);
+        }
+        guests[count] = guest;
+        pages[count] = page;
+        count++;
+    }
+
+    /**
+     * Visits every listed page on {@code threads} threads, the caller's with {@code own}, then empties
+     * the list. The first exception a visit threw is thrown once all threads are done.
+     */
+    void run(PageVisitor own, int threads) {
+        try {
+            startWorkers(threads - 1);
+            nextClaim.set(0);
+            failure.set(null);
+            CountDownLatch done = new CountDownLatch(threads - 1);
+            PageVisitor[] all = visitors;
+            for (int w = 0; w < threads - 1; w++) {
+                PageVisitor visitor = all[w];
+                pool.execute(() -> {
+                    try {
+                        visitClaimed(visitor);
+                    } finally {
+                        done.countDown();
+                    }
+                });
+            }
+            visitClaimed(own);
+            awaitUninterruptibly(done);
+            RuntimeException first = failure.get();
+            if (first != null) {
+                throw first;
+            }
+        } finally {
+            java.util.Arrays.fill(guests, 0, count, null);
+            count = 0;
+        }
+    }
+
+    private void visitClaimed(PageVisitor visitor) {
+        try {
+            for (int start = nextClaim.getAndAdd(CLAIM); start < count; start = nextClaim.getAndAdd(CLAIM)) {
+                int end = Math.min(count, start + CLAIM);
+                for (int i = start; i < end; i++) {
+                    visitor.visit(guests[i], pages[i]);
+                }
+            }
+        } catch (RuntimeException e) {
+            failure.compareAndSet(null, e);
+        }
+    }
+
+    /** Hands the frames the workers' visits freed back to the pool. */
+    void flush() {
+        for (FreedFrames f : freed) {
+            f.flush();
+        }
+    }
+
+    long sum(java.util.function.ToLongFunction<PageVisitor> counter) {
+        long total = 0;
+        for (PageVisitor v : visitors) {
+            total += counter.applyAsLong(v);
+        }
+        return total;
+    }
+
+    /** CPU time of the worker threads so far, for the scan-time advisor. */
+    long cpuNanos() {
+        long total = 0;
+        synchronized (started) {
+            for (Thread t : started) {
+                long cpu = threadBean.isThreadCpuTimeSupported() ? threadBean.getThreadCpuTime(t.threadId()) : -1;
+                total += Math.max(0, cpu);
+            }
+        }
+        return total;
+    }
+
+    private void startWorkers(int wanted) {
+        if (wanted == workers && pool != null) {
+            return;
+        }
+        shutdownPool();
+        PageVisitor[] grown = visitors;
+        while (grown.length < wanted) {
+            FreedFrames f = new FreedFrames(engine.pool());
+            freed.add(f);
+            grown = java.util.Arrays.copyOf(grown, grown.length + 1);
+            grown[grown.length - 1] = new PageVisitor(engine, hasher, f);
+        }
+        visitors = grown;
+        workers = wanted;
+        AtomicInteger n = new AtomicInteger();
+        pool = wanted == 0 ? null : Executors.newFixedThreadPool(wanted, task -> {
+            Thread t = new Thread(task, "samepage-scanner-" + n.incrementAndGet());
+            t.setDaemon(true);
+            synchronized (started) {
+                started.add(t);
+            }
+            return t;
+        });
+    }
+
+    private void shutdownPool() {
+        if (pool != null) {
+            pool.shutdownNow();
+            try {
+                pool.awaitTermination(10, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            pool = null;
+        }
+    }
+
+    private static void awaitUninterruptibly(CountDownLatch latch) {
+        boolean interrupted = false;
+        while (true) {
+            try {
+                latch.await();
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Stops the worker threads and waits for them to end. */
+    @Override
+    public void close() {
+        shutdownPool();
+        workers = 0;
+        synchronized (started) {
+            for (Thread t : started) {
+                try {
+                    t.join(TimeUnit.SECONDS.toMillis(10));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
+            }
+        }
+    }
+}

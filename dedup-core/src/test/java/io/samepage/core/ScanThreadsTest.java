@@ -1,0 +1,79 @@
+package io.samepage.core;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.samepage.hashing.Pages;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+/**
+ * {@code scan_threads}: a full scan shared among threads converges to the counters one thread reaches,
+ * every read still returns what was written, and the threads end with the engine.
+ */
+class ScanThreadsTest {
+
+    private static final int PAGE = Pages.PAGE_SIZE;
+    private static final int GUESTS = 6;
+    private static final int PAGES = 700;
+
+    /** Counters once settled, on {@code threads} threads, over the same guests. */
+    private static long[] settled(int threads) {
+        EngineContext context = new EngineContext().poolBytes((long) GUESTS * PAGES * PAGE + (1 << 20)).hashSeed(5);
+        context.knobs().useZeroPages(true).maxPageSharing(4).scanThreads(threads);
+        try (DedupEngine engine = DedupEngine.create(context.conclude())) {
+            MergeDomain domain = engine.createDomain("d");
+            MergeDomain other = engine.createDomain("other");
+            byte[][] written = new byte[GUESTS][];
+            for (int g = 0; g < GUESTS; g++) {
+                Guest guest = engine.createGuest(g == GUESTS - 1 ? other : domain, "g" + g, (long) PAGES * PAGE);
+                written[g] = content(g);
+                guest.write(0, written[g], 0, written[g].length);
+            }
+            engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE);
+            for (int g = 0; g < GUESTS; g++) {
+                byte[] back = new byte[written[g].length];
+                engine.guests().get(g).read(0, back, 0, back.length);
+                assertArrayEquals(written[g], back, "guest " + g + " on " + threads + " threads");
+            }
+            EngineInvariants.assertConsistent(engine, context.newScannerHasher(), threads + " threads");
+            EngineCounters c = engine.counters();
+            return new long[] {c.pagesShared(), c.pagesSharing(), c.pagesUnshared(), c.pagesVolatile(),
+                    c.ksmZeroPages(), c.stableNodeChains(), c.stableNodeDups()};
+        }
+    }
+
+    /** A third common to all guests (40 contents, so chains past max_page_sharing), a third zero, a third unique. */
+    private static byte[] content(int g) {
+        byte[] bytes = new byte[PAGES * PAGE];
+        SplittableRandom unique = new SplittableRandom(1000 + g);
+        for (int p = 0; p < PAGES; p++) {
+            byte[] page = new byte[PAGE];
+            switch (p % 3) {
+                case 0 -> new SplittableRandom(p % 40).nextBytes(page);
+                case 1 -> { }
+                default -> unique.nextBytes(page);
+            }
+            System.arraycopy(page, 0, bytes, p * PAGE, PAGE);
+        }
+        return bytes;
+    }
+
+    @Test
+    void twoAndFourThreadsConvergeToTheCountersOfOne() {
+        long[] one = settled(1);
+        assertTrue(one[1] > 0 && one[4] > 0 && one[5] > 0, "the workload merges, zero-merges and chains: "
+                + java.util.Arrays.toString(one));
+        assertArrayEquals(one, settled(2), "2 threads");
+        assertArrayEquals(one, settled(4), "4 threads");
+    }
+
+    @Test
+    void theWorkerThreadsEndWithTheEngine() {
+        settled(3);
+        long left = Thread.getAllStackTraces().keySet().stream()
+                .filter(t -> t.getName().startsWith("samepage-scanner-") && t.isAlive()).count();
+        assertEquals(0, left, "scanner worker threads still alive after close");
+    }
+}
