@@ -92,6 +92,9 @@ public final class EngineReport {
     private static Collection<RunResult> run(Class<?> benchmark, Path json, boolean gc) throws RunnerException {
         OptionsBuilder options = new OptionsBuilder();
         options.include(benchmark.getName() + "\\.").resultFormat(ResultFormatType.JSON).result(json.toString());
+        if (benchmark == ScanBenchmark.class) {
+            options.param("threads", "1");          // the one-thread figures; scan_threads is measured on its own
+        }
         if (gc) {
             options.addProfiler(GCProfiler.class);
         }

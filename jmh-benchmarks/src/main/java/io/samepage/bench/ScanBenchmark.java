@@ -18,6 +18,7 @@ import org.openjdk.jmh.annotations.Measurement;
 import org.openjdk.jmh.annotations.Mode;
 import org.openjdk.jmh.annotations.OperationsPerInvocation;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
@@ -25,7 +26,7 @@ import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * Scanner throughput on one thread over {@value #GUESTS} guests of 1 GiB (4 GiB, {@value #PAGES}
+ * Scanner throughput on {@code threads} scanner threads ({@code scan_threads}, 1 and 2 by default) over {@value #GUESTS} guests of 1 GiB (4 GiB, {@value #PAGES}
  * guest pages) in one domain, half of the pages duplicated and half unique ({@link EngineWorkload}),
  * against the read bandwidth of one core measured in the same run. One operation is one guest page
  * visited, so {@code steadyScan*} and {@code readBandwidth} score pages per second and
@@ -64,6 +65,10 @@ public class ScanBenchmark {
     /** The written guests; subclasses choose {@code smart_scan} and what happens once they are written. */
     @State(Scope.Thread)
     public static class WrittenGuests {
+        /** {@code scan_threads}: the threads that share each batch (1 is KSM's one ksmd). */
+        @Param({"1", "2"})
+        int threads;
+
         DedupEngine engine;
         Scanner scanner;
         Guest[] guests;
@@ -71,6 +76,7 @@ public class ScanBenchmark {
         @Setup(Level.Trial)
         public void write() {
             engine = EngineWorkload.engine(GUESTS * GUEST_BYTES, smartScan());
+            engine.knobs().scanThreads(threads);
             scanner = engine.scanner();
             guests = EngineWorkload.writeHalfDuplicated(engine, GUESTS, GUEST_BYTES);
             afterWrite();
