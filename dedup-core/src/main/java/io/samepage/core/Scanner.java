@@ -161,43 +161,16 @@ public final class Scanner implements Agent {
         }
     }
 
+    /**
+     * The batch's loop. On one thread each page is visited as the cursor reaches it; with {@code
+     * scan_threads} above 1 the pages are listed in the same order, {@link ScanWorkers} visits them,
+     * and only then does the full scan end if the batch reached its end.
+     */
     private int scanPages(int budget) {
         if (scanStartCpuNanos < 0) {
             scanStartCpuNanos = cpuNanos();
         }
         int threads = knobs.scanThreads();
-        if (threads > 1) {
-            return scanPagesShared(budget, threads);
-        }
-        int visited = 0;
-        while (visited < budget) {
-            if (!roundOpen) {
-                if (!startNextRound()) {
-                    return visited;
-                }
-                continue;
-            }
-            int g = cursor.next();
-            if (g < 0) {
-                finishFullScan();
-                return visited;
-            }
-            Guest guest = round[g];
-            if (guest.isDestroyed()) {
-                cursor.skipGuest();
-                continue;
-            }
-            visitor.visit(guest, cursor.page());
-            visited++;
-        }
-        return visited;
-    }
-
-    /**
-     * {@link #scanPages} on {@code threads} threads: lists the batch's pages in the same order, has
-     * {@link ScanWorkers} visit them, and only then ends the full scan if the batch reached its end.
-     */
-    private int scanPagesShared(int budget, int threads) {
         int visited = 0;
         boolean scanEnded = false;
         while (visited < budget) {
@@ -217,10 +190,16 @@ public final class Scanner implements Agent {
                 cursor.skipGuest();
                 continue;
             }
-            workers.add(guest, cursor.page());
+            if (threads > 1) {
+                workers.add(guest, cursor.page());
+            } else {
+                visitor.visit(guest, cursor.page());
+            }
             visited++;
         }
-        workers.run(visitor, threads);
+        if (threads > 1) {
+            workers.run(visitor, threads);
+        }
         if (scanEnded) {
             finishFullScan();
         }

@@ -1,8 +1,6 @@
 package io.samepage.core;
 
 import java.util.stream.LongStream;
-import java.util.stream.Stream;
-import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -30,14 +28,8 @@ class AccessPathModelTest {
         new AccessModelRun(seed, true).execute(STEPS);
     }
 
-    /** Seeds 1 to 4 on 2 and on 4 scanner threads ({@code scan_threads}). */
-    static Stream<Arguments> seedsOnThreads() {
-        return Seeds.orReplay(LongStream.rangeClosed(1, 4)).boxed()
-                .flatMap(seed -> Stream.of(Arguments.of(seed, 2), Arguments.of(seed, 4)));
-    }
-
     @ParameterizedTest(name = "seed {0}, {1} scanner threads, failing host")
-    @MethodSource("seedsOnThreads")
+    @MethodSource("io.samepage.core.Seeds#onScannerThreads")
     void accessPathHoldsOnSeveralScannerThreads(long seed, int threads) {
         new AccessModelRun(seed, true).scanThreads(threads).execute(STEPS);
     }

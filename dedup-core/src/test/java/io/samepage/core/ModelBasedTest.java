@@ -8,8 +8,6 @@ import java.util.List;
 import java.util.SplittableRandom;
 import java.util.stream.LongStream;
 import org.junit.jupiter.api.Test;
-import java.util.stream.Stream;
-import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -83,20 +81,14 @@ class ModelBasedTest {
         }
     }
 
-    /** Seeds 1 to 4 on 2 and on 4 scanner threads ({@code scan_threads}). */
-    static Stream<Arguments> seedsOnThreads() {
-        return Seeds.orReplay(LongStream.rangeClosed(1, 4)).boxed()
-                .flatMap(seed -> Stream.of(Arguments.of(seed, 2), Arguments.of(seed, 4)));
-    }
-
     @ParameterizedTest(name = "seed {0}, {1} scanner threads")
-    @MethodSource("seedsOnThreads")
+    @MethodSource("io.samepage.core.Seeds#onScannerThreads")
     void everyReadReturnsTheLastWriteOnSeveralScannerThreads(long seed, int threads) {
         new ModelRun(seed).scanThreads(threads).execute(STEPS);
     }
 
     @ParameterizedTest(name = "seed {0}, 3 hash values, {1} scanner threads")
-    @MethodSource("seedsOnThreads")
+    @MethodSource("io.samepage.core.Seeds#onScannerThreads")
     void everyReadReturnsTheLastWriteWhenHashesCollideOnSeveralScannerThreads(long seed, int threads) {
         new ModelRun(seed, new WeakHashers.Few(3)).scanThreads(threads).execute(STEPS);
     }
