@@ -66,6 +66,15 @@ final class ContentTree {
         return node;
     }
 
+    /** Calls {@code action} with every live entry, in node order. */
+    void forEachLive(java.util.function.IntConsumer action) {
+        for (int node = 0; node < used; node++) {
+            if (entry[node] >= 0) {
+                action.accept(entry[node]);
+            }
+        }
+    }
+
     /** The entry at {@code node}. */
     int entryAt(int node) {
         return entry[node] < 0 ? ~entry[node] : entry[node];

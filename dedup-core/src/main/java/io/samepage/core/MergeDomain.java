@@ -33,8 +33,9 @@ import org.agrona.collections.Long2LongHashMap;
  * index, so the registry can never name a freed or reused frame. (It lives here rather than in the
  * image-index module for exactly that reason.) Lookups compare all 32 bytes of the digest.
  *
- * <p>Thread safety: both indexes and the registry are guarded by this domain's lock, which guest writers take
- * briefly when they drop a frame's last mapping, and the scanner's threads to look up and file pages.
+ * <p>Thread safety: the stable index and the registry are guarded by this domain's lock, which guest writers take
+ * briefly when they drop a frame's last mapping; the unstable index by one lock per shard of keys
+ * ({@link #unstableLock}), which the scanner's threads take and may hold while they take this one.
  */
 public final class MergeDomain {
 
@@ -47,7 +48,7 @@ public final class MergeDomain {
 
     private final ReentrantLock stableLock = new ReentrantLock();
     private final StableIndex stable;
-    private final UnstableIndex unstable;
+    private final UnstableShards unstable;
     private static final VarHandle DIGEST_WORD =
             MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
 
@@ -67,7 +68,7 @@ public final class MergeDomain {
         this.zeroFrame = zeroFrame;
         this.pool = pool;
         this.stable = new StableIndex(pool, compare, secret);
-        this.unstable = new UnstableIndex(pageIds, compare, secret ^ 0x5DEE_CE66_DL);
+        this.unstable = new UnstableShards(pageIds, compare, secret ^ 0x5DEE_CE66_DL);
     }
 
     /** The 32-bit key the indexes file content with fast hash {@code hash} under. */
@@ -92,6 +93,11 @@ public final class MergeDomain {
         return stableLock;
     }
 
+    /** The lock that guards the unstable index for {@code key} ({@link UnstableShards}). */
+    ReentrantLock unstableLock(int key) {
+        return unstable.lock(key);
+    }
+
     /**
      * Takes a reference on a stable frame whose bytes equal the page at {@code offset} and that maps fewer
      * than {@code maxSharing} pages ({@link StableIndex#take}). Caller holds the lock.
@@ -105,6 +111,11 @@ public final class MergeDomain {
     /** False if no stable frame can hold bytes with {@code key}: the lookup can be skipped. Caller holds the lock. */
     boolean mayHoldStable(int key) {
         return stable.mayHold(key);
+    }
+
+    /** {@link #mayHoldStable} without the lock: false only if no frame was filed under {@code key} just now. */
+    boolean mayHoldStableUnlocked(int key) {
+        return stable.mayHoldUnlocked(key);
     }
 
     /** True if {@code frame} is in the stable index. Caller holds the lock. */
@@ -197,12 +208,12 @@ public final class MergeDomain {
         return (long) DIGEST_WORD.get(digest, offset + 8 * word);
     }
 
-    /** The engine-wide id of the unstable candidate chained under {@code key}, or -1. Caller holds the lock. */
+    /** The engine-wide id of the unstable candidate chained under {@code key}, or -1. Caller holds {@link #unstableLock}. */
     int unstableChained(int key) {
         return unstable.chained(key);
     }
 
-    /** An unstable candidate whose key collides and whose bytes equal the page at {@code offset}, or -1. Caller holds the lock. */
+    /** An unstable candidate whose key collides and whose bytes equal the page at {@code offset}, or -1. Caller holds {@link #unstableLock}. */
     int unstableColliding(int key, long offset) {
         return unstable.colliding(key, offset);
     }

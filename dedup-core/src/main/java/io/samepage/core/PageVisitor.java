@@ -61,7 +61,8 @@ import java.util.concurrent.locks.StampedLock;
  *
  * <p>Thread safety: one thread per visitor (with {@code scan_threads}, one visitor per scanner thread);
  * visits on several threads are safe together: each holds its page's stripe, tries a candidate's, and
- * changes a domain's indexes under the domain's lock. Counter getters are safe from any thread.
+ * changes a domain's indexes under their locks (the unstable index's shard of the key, then maybe the
+ * stable index's). Counter getters are safe from any thread.
  */
 final class PageVisitor {
 
@@ -255,6 +256,9 @@ final class PageVisitor {
      */
     private int mergeWithStable(Guest guest, int page, int frame, int key) {
         MergeDomain domain = guest.domain();
+        if (!domain.mayHoldStableUnlocked(key)) {
+            return NOT_MERGED;           // most unique pages: no lock, which other scanner threads would wait for
+        }
         domain.stableLock().lock();
         try {
             if (!domain.mayHoldStable(key)) {
@@ -287,11 +291,12 @@ final class PageVisitor {
      */
     private boolean mergeWithUnstable(Guest guest, int page, int frame, int key) {
         MergeDomain domain = guest.domain();
-        domain.stableLock().lock();         // the domain's indexes: other scanner threads ({@code scan_threads})
+        java.util.concurrent.locks.ReentrantLock lock = domain.unstableLock(key);     // other scanner threads
+        lock.lock();
         try {
             return mergeWithUnstableLocked(guest, page, frame, key, domain);
         } finally {
-            domain.stableLock().unlock();
+            lock.unlock();
         }
     }
 

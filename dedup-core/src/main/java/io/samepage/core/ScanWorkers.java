@@ -15,9 +15,9 @@ import java.util.concurrent.atomic.AtomicReference;
 /**
  * The threads that share the {@link Scanner}'s batches when {@code scan_threads} is above 1 ({@link
  * ScanKnobs#scanThreads}). The scanner lists a batch's guest pages in its usual order ({@link #add});
- * {@link #run} then has the caller's thread and {@code scan_threads - 1} workers claim them
- * {@value #CLAIM} at a time (one chunk of one guest, so neighbours stay on one core) and returns when
- * every page is visited. Each thread has its own {@link PageVisitor}, so its own freed-frame list and
+ * {@link #run} then gives the caller's thread and each of {@code scan_threads - 1} workers a contiguous
+ * part, which it claims {@value #CLAIM} pages at a time (one chunk of one guest) before it helps with
+ * the others' parts, and returns when every page is visited. Each thread has its own {@link PageVisitor}, so its own freed-frame list and
  * counters; the visits themselves are safe side by side: each takes its page's stripe, and the
  * indexes of a domain are guarded by the domain's lock ({@link MergeDomain#stableLock}).
  *
@@ -48,7 +48,9 @@ final class ScanWorkers implements AutoCloseable {
     private Guest[] guests = new Guest[0];
     private int[] pages = new int[0];
     private int count;
-    private final AtomicInteger nextClaim = new AtomicInteger();
+    /** Per thread's part of the list: the next page index to claim, and the part's end. */
+    private java.util.concurrent.atomic.AtomicIntegerArray nextClaim = new java.util.concurrent.atomic.AtomicIntegerArray(0);
+    private int[] partEnd = new int[0];
     private final AtomicReference<RuntimeException> failure = new AtomicReference<>();
 
     ScanWorkers(DedupEngine engine, PageHasher hasher) {
@@ -75,21 +77,22 @@ final class ScanWorkers implements AutoCloseable {
     void run(PageVisitor own, int threads) {
         try {
             startWorkers(threads - 1);
-            nextClaim.set(0);
+            split(threads);
             failure.set(null);
             CountDownLatch done = new CountDownLatch(threads - 1);
             PageVisitor[] all = visitors;
             for (int w = 0; w < threads - 1; w++) {
                 PageVisitor visitor = all[w];
+                int part = w + 1;
                 pool.execute(() -> {
                     try {
-                        visitClaimed(visitor);
+                        visitClaimed(visitor, part);
                     } finally {
                         done.countDown();
                     }
                 });
             }
-            visitClaimed(own);
+            visitClaimed(own, 0);
             awaitUninterruptibly(done);
             RuntimeException first = failure.get();
             if (first != null) {
@@ -101,12 +104,33 @@ final class ScanWorkers implements AutoCloseable {
         }
     }
 
-    private void visitClaimed(PageVisitor visitor) {
+    /**
+     * Gives each thread a contiguous part of the list: threads then work at different page offsets, so
+     * a pair's other page is rarely busy in another thread (a page's stripe is its offset modulo 256).
+     */
+    private void split(int threads) {
+        if (nextClaim.length() != threads) {
+            nextClaim = new java.util.concurrent.atomic.AtomicIntegerArray(threads);
+            partEnd = new int[threads];
+        }
+        for (int t = 0; t < threads; t++) {
+            nextClaim.set(t, (int) ((long) count * t / threads));
+            partEnd[t] = (int) ((long) count * (t + 1) / threads);
+        }
+    }
+
+    /** Visits its own part {@value #CLAIM} pages at a time, then helps with the others' parts. */
+    private void visitClaimed(PageVisitor visitor, int own) {
         try {
-            for (int start = nextClaim.getAndAdd(CLAIM); start < count; start = nextClaim.getAndAdd(CLAIM)) {
-                int end = Math.min(count, start + CLAIM);
-                for (int i = start; i < end; i++) {
-                    visitor.visit(guests[i], pages[i]);
+            int parts = partEnd.length;
+            for (int k = 0; k < parts; k++) {
+                int part = (own + k) % parts;
+                int end = partEnd[part];
+                for (int start = nextClaim.getAndAdd(part, CLAIM); start < end; start = nextClaim.getAndAdd(part, CLAIM)) {
+                    int stop = Math.min(end, start + CLAIM);
+                    for (int i = start; i < stop; i++) {
+                        visitor.visit(guests[i], pages[i]);
+                    }
                 }
             }
         } catch (RuntimeException e) {

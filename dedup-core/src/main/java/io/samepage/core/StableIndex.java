@@ -1,5 +1,7 @@
 package io.samepage.core;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.util.Arrays;
 
 /**
@@ -22,8 +24,12 @@ import java.util.Arrays;
  * bytes per entry, which put the engine's metadata over its budget; one memcmp-ordered tree for every
  * frame (KSM's choice), which compares O(log n) pages per lookup where the hash table compares one.
  *
- * <p>Thread safety: none; the owning {@link MergeDomain}'s lock guards every call. Allocates only when
- * it grows.
+ * <p>A counting filter, one {@code int} per bucket, counts the frames filed (chained or in the tree)
+ * whose key falls in each bucket, so {@link #mayHoldUnlocked} can tell without the lock that no frame
+ * holds a key: the scanner's threads take the domain's lock only for pages that may merge here.
+ *
+ * <p>Thread safety: none beyond {@link #mayHoldUnlocked}; the owning {@link MergeDomain}'s lock guards
+ * every other call. Allocates only when it grows.
  */
 final class StableIndex {
 
@@ -36,7 +42,11 @@ final class StableIndex {
     private final PageCompare compare;
     private final ContentTree tree;
     private final Taker taker = new Taker();
+    private static final VarHandle COUNT = MethodHandles.arrayElementVarHandle(int[].class);
+
     private int[] heads = emptyTable(MIN_BUCKETS);
+    /** Frames filed per bucket of keys; replaced, never resized in place, when the table grows. */
+    private volatile int[] filter = new int[MIN_BUCKETS];
     private int chained;
     private long chains;
     private long dups;
@@ -96,6 +106,7 @@ final class StableIndex {
     /** Files {@code frame}, whose bytes have {@code key} and will not change while it is filed. */
     void add(int frame, int key) {
         frames.setStableKey(frame, key);
+        count(key, 1);
         long offset = FramePool.offsetOf(frame);
         int group = groupHead(key, NONE);
         int equal = tree.size() > 0 ? tree.countEqual(key, offset) : 0;
@@ -128,6 +139,7 @@ final class StableIndex {
             return false;
         }
         frames.setNext(frame, NONE);
+        count(key, -1);
         int equal = tree.size() > 0 ? tree.countEqual(key, offset) : 0;
         int group = groupHead(key, NONE);
         if (group != NONE && (link > -2 || compare.equal(offset, FramePool.offsetOf(group)))) {
@@ -135,6 +147,22 @@ final class StableIndex {
         }
         countLeft(equal);
         return true;
+    }
+
+    /**
+     * False if no frame was filed under {@code key} when the filter was last read, without the lock:
+     * a frame filed meanwhile may be missed (a merge missed until the next visit), never a wrong one,
+     * since a true answer only leads to the locked lookup.
+     */
+    boolean mayHoldUnlocked(int key) {
+        int[] counts = filter;
+        return (int) COUNT.getOpaque(counts, key & (counts.length - 1)) > 0;
+    }
+
+    private void count(int key, int delta) {
+        int[] counts = filter;
+        int slot = key & (counts.length - 1);
+        COUNT.setOpaque(counts, slot, (int) COUNT.getOpaque(counts, slot) + delta);
     }
 
     /** False if no filed frame can hold bytes with {@code key}. */
@@ -171,7 +199,7 @@ final class StableIndex {
 
     /** Bytes of the bucket table and the collision tree. */
     long metadataBytes() {
-        return 4L * heads.length + tree.metadataBytes();
+        return 8L * heads.length + tree.metadataBytes();
     }
 
     /** A frame of this content joined {@code equal} others: KSM's chain counts, by content. */
@@ -234,6 +262,7 @@ final class StableIndex {
     private void rehash(int buckets) {
         int[] old = heads;
         heads = emptyTable(buckets);
+        int[] counts = new int[buckets];
         for (int head : old) {
             int f = head;
             while (f != NONE) {
@@ -241,9 +270,12 @@ final class StableIndex {
                 int bucket = frames.stableKey(f) & (buckets - 1);
                 frames.setNext(f, heads[bucket]);
                 heads[bucket] = f;
+                counts[bucket]++;
                 f = after;
             }
         }
+        tree.forEachLive(frame -> counts[frames.stableKey(frame) & (buckets - 1)]++);
+        filter = counts;
     }
 
     private static int[] emptyTable(int buckets) {

@@ -22,8 +22,7 @@ import java.util.Arrays;
  * destroyed guest's page ids are not reused before the index is emptied. The tree reads candidates'
  * frames without their locks (the pool's memory stays mapped; a stale read only misplaces a page).
  *
- * <p>Thread safety: guarded by its domain's lock, which the scanner's threads take to use it (one
- * thread unless {@code scan_threads} is above 1). Allocates only when it grows.
+ * <p>Thread safety: none; its shard's lock ({@link UnstableShards}) guards every call. Allocates only when it grows.
  */
 final class UnstableIndex {
 

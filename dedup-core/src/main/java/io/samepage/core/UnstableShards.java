@@ -1,0 +1,98 @@
+package io.samepage.core;
+
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * A domain's unstable index in {@value #SHARDS} shards by key ({@link UnstableIndex} each, made on first
+ * use), each with its own lock, so the threads of {@code scan_threads} file and pair pages of different
+ * keys side by side. A key always falls in the same shard, so a shard holds every candidate its key
+ * can pair with.
+ *
+ * <p>Thread safety: a shard's calls need its {@link #lock}; {@link #clear} takes each in turn, and
+ * {@link #size} and {@link #metadataBytes} read without locks (a racy count, as the counters are).
+ */
+final class UnstableShards {
+
+    static final int SHARDS = 32;
+    private static final int SHARD_SHIFT = Integer.SIZE - Integer.numberOfTrailingZeros(SHARDS);
+
+    private final PageIds ids;
+    private final PageCompare compare;
+    private final long secret;
+    private final UnstableIndex[] shards = new UnstableIndex[SHARDS];
+    private final ReentrantLock[] locks = new ReentrantLock[SHARDS];
+
+    UnstableShards(PageIds ids, PageCompare compare, long secret) {
+        this.ids = ids;
+        this.compare = compare;
+        this.secret = secret;
+        for (int s = 0; s < SHARDS; s++) {
+            locks[s] = new ReentrantLock();
+        }
+    }
+
+    /** The lock of {@code key}'s shard: held for every call about {@code key}. */
+    ReentrantLock lock(int key) {
+        return locks[key >>> SHARD_SHIFT];
+    }
+
+    /** {@link UnstableIndex#chained}. Caller holds the key's lock. */
+    int chained(int key) {
+        UnstableIndex shard = shards[key >>> SHARD_SHIFT];
+        return shard == null ? UnstableIndex.NONE : shard.chained(key);
+    }
+
+    /** {@link UnstableIndex#colliding}. Caller holds the key's lock. */
+    int colliding(int key, long offset) {
+        UnstableIndex shard = shards[key >>> SHARD_SHIFT];
+        return shard == null ? UnstableIndex.NONE : shard.colliding(key, offset);
+    }
+
+    /** {@link UnstableIndex#put}. Caller holds the key's lock. */
+    void put(int key, int id) {
+        int s = key >>> SHARD_SHIFT;
+        if (shards[s] == null) {
+            shards[s] = new UnstableIndex(ids, compare, secret + s);
+        }
+        shards[s].put(key, id);
+    }
+
+    /** {@link UnstableIndex#remove}. Caller holds the key's lock. */
+    void remove(int key, int id) {
+        UnstableIndex shard = shards[key >>> SHARD_SHIFT];
+        if (shard != null) {
+            shard.remove(key, id);
+        }
+    }
+
+    /** Empties every shard: the start of a full scan. */
+    void clear() {
+        for (int s = 0; s < SHARDS; s++) {
+            locks[s].lock();
+            try {
+                if (shards[s] != null) {
+                    shards[s].clear();
+                }
+            } finally {
+                locks[s].unlock();
+            }
+        }
+    }
+
+    /** Pages filed (KSM's {@code pages_unshared}). */
+    long size() {
+        long total = 0;
+        for (UnstableIndex shard : shards) {
+            total += shard == null ? 0 : shard.size();
+        }
+        return total;
+    }
+
+    long metadataBytes() {
+        long total = 0;
+        for (UnstableIndex shard : shards) {
+            total += shard == null ? 0 : shard.metadataBytes();
+        }
+        return total;
+    }
+}
