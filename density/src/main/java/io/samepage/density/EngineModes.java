@@ -73,7 +73,8 @@ final class EngineModes {
             SharingTrace trace = new SharingTrace();
             Clock clock = new Clock();
             scanUntilStable(engine, trace, clock, base, touched);
-            return List.of(noDedup, result(Mode.POST_LOAD, engine, n, base, touched, trace));
+            ModeResult merged = result(Mode.POST_LOAD, engine, n, base, touched, trace);
+            return List.of(noDedup, merged.withNote(readsPerMerge(engine, merged.savedPages())));
         } catch (DedupException e) {
             throw DensityException.failed("mode (b), " + n + " guests: " + e.getMessage());
         }
@@ -128,6 +129,16 @@ final class EngineModes {
             long touched) {
         engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE, BATCH_PAGES,
                 () -> trace.add(clock.nanos(), clock.cpuNanos(), touched - (engine.framesInUse() - base)));
+    }
+
+    /** What scanning read to merge: pages hashed, and compares of up to two pages each. */
+    private static String readsPerMerge(DedupEngine engine, long saved) {
+        long hashed = engine.scanner().pagesHashed();
+        long compared = engine.pagesCompared();
+        double reads = saved == 0 ? 0 : (hashed + 2.0 * compared) / saved;
+        return String.format(java.util.Locale.ROOT, "%,d pages hashed and %,d compares (of up to two pages each) for "
+                + "%,d pages saved: at most %.2f page reads (%.1f KiB) per saved page, to convergence", hashed,
+                compared, saved, reads, reads * PAGE / 1024);
     }
 
     private static ModeResult result(Mode mode, DedupEngine engine, int n, long base, long touched,

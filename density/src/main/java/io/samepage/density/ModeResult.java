@@ -19,6 +19,11 @@ package io.samepage.density;
 record ModeResult(Mode mode, int guests, long hostBytes, long metadataBytes, long savedPages,
         SharingTrace.Point at99, boolean timedOut, double limitSeconds, String note) {
 
+    /** This result with {@code text} as its note. */
+    ModeResult withNote(String text) {
+        return new ModeResult(mode, guests, hostBytes, metadataBytes, savedPages, at99, timedOut, limitSeconds, text);
+    }
+
     /** A mode that did not run at this N, with the reason. */
     static ModeResult skipped(Mode mode, int guests, String note) {
         return new ModeResult(mode, guests, -1, 0, 0, null, false, 0, note);

@@ -18,7 +18,7 @@ record MustShow(String name, String measured, Boolean met) {
     static final double MIN_FIT_RATIO = 3;
     static final double MIN_DEFAULTS_SPEEDUP = 10;
     static final double MIN_FULL_RATE_SPEEDUP = 2;
-    static final double MIN_MERGE_RATE_RATIO = 5;
+    static final double MIN_MERGE_RATE_RATIO = 10;
 
     String verdict() {
         return met == null ? "not measured" : met ? "met" : "NOT met";
