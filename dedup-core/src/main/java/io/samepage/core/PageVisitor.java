@@ -119,6 +119,13 @@ final class PageVisitor {
     /** Visits {@code page} of {@code guest}: hash, then maybe merge. Takes the page's stripe. */
     void visit(Guest guest, int page) {
         StampedLock lock = guest.stripeOf(page);
+        // A merged page only counts: read that without writing the lock's word, which scanner threads and
+        // writers on other cores would otherwise pull back and forth. Validated, so a racing change takes the locked path.
+        long seen = lock.tryOptimisticRead();
+        if (seen != 0 && guest.isMerged(page) && !guest.isDestroyed() && lock.validate(seen)) {
+            pagesScanned++;
+            return;
+        }
         long stamp = lock.writeLock();
         try {
             if (guest.isDestroyed()) {
