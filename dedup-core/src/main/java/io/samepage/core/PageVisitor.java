@@ -88,6 +88,10 @@ final class PageVisitor {
     private volatile long merges;
     /** The page being visited was write-protected for a compare (a mapped guest's page). */
     private boolean visitProtected;
+    /** The page being visited was read in this visit (hashed), so it is in this core's cache. */
+    private boolean visitRead;
+    /** Keeps {@link #touch}'s loads from being optimized away. */
+    private long touched;
 
     PageVisitor(DedupEngine engine, PageHasher hasher, FreedFrames freed) {
         this.engine = engine;
@@ -174,6 +178,7 @@ final class PageVisitor {
                 key = zeroSeen ? zeroPageKey : MergeDomain.keyOf(hasher.hash(memory, offset));
                 pagesHashed++;
             }
+            visitRead = !(keyed && !dirty);
             int kept = state & ~(PageTable.DIRTY | PageTable.ZERO_SEEN) | (zeroSeen ? PageTable.ZERO_SEEN : 0)
                     | PageTable.KEYED;
             if (dirty && (!keyed || guest.table().key(page) != key)) {
@@ -235,6 +240,15 @@ final class PageVisitor {
         return true;
     }
 
+    /** Loads one word of each of the page's cache lines, so that a compare finds the page in the cache. */
+    private void touch(long offset) {
+        long sum = 0;
+        for (int line = 0; line < Pages.PAGE_SIZE; line += 64) {
+            sum += memory.get(ValueLayout.JAVA_LONG_UNALIGNED, offset + line);
+        }
+        touched += sum;
+    }
+
     /** KSM's smart_scan rule (should_skip_rmap_item): age the page, then maybe skip this visit. */
     private boolean skip(Guest guest, int page, int state) {
         int age = (state >>> PageTable.AGE_SHIFT) & PageTable.NIBBLE;
@@ -265,6 +279,9 @@ final class PageVisitor {
         MergeDomain domain = guest.domain();
         if (!domain.mayHoldStableUnlocked(key)) {
             return NOT_MERGED;           // most unique pages: no lock, which other scanner threads would wait for
+        }
+        if (!visitRead && knobs.scanThreads() > 1) {
+            touch(FramePool.offsetOf(frame));   // the compare below runs under the lock other scanner threads wait for
         }
         domain.stableLock().lock();
         try {
