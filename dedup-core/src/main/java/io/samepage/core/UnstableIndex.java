@@ -8,8 +8,8 @@ import java.util.Arrays;
  *
  * <p>Two parts, as in {@link StableIndex}. A hash table of engine-wide page ids ({@link PageIds})
  * whose buckets are chains threaded through the pages' own link and key in their {@link Guest}'s page
- * table, one {@code int} per bucket and one to two pages per bucket, so at most 4 bytes per unique
- * page beyond the page table's 16; the chain holds at most one page per key. A page whose key the
+ * table, one {@code long} per bucket (the first page's id and key: most lookups stop there) and one to
+ * two pages per bucket, so at most 8 bytes per unique page beyond the page table's 16; the chain holds at most one page per key. A page whose key the
  * chain already holds (its bytes differed from that page's: a collision) goes into the
  * {@link ContentTree}, ordered by content, so n colliding pages cost O(log n) compares per lookup; its
  * link then holds {@code -2 - node}.
@@ -32,7 +32,9 @@ final class UnstableIndex {
     private final PageIds ids;
     private final ContentTree tree;
     private final FirstLive firstLive = new FirstLive();
-    private int[] heads = emptyTable(MIN_BUCKETS);
+    /** An empty bucket: no page id is -1. */
+    private static final long EMPTY = -1L;
+    private long[] heads = emptyTable(MIN_BUCKETS);
     private int chained;
 
     UnstableIndex(PageIds ids, PageCompare compare, long secret) {
@@ -54,7 +56,15 @@ final class UnstableIndex {
 
     /** The page id filed under {@code key} in the chain, or {@link #NONE}. */
     int chained(int key) {
-        for (int id = heads[key & (heads.length - 1)]; id != NONE; id = next(id)) {
+        long head = heads[key & (heads.length - 1)];
+        int id = (int) head;
+        if (id == NONE || headHolds(head, key)) {
+            return id;
+        }
+        if (!headHasMore(head)) {
+            return NONE;
+        }
+        for (id = next(id); id != NONE; id = next(id)) {
             if (key(id) == key) {
                 return id;
             }
@@ -79,8 +89,9 @@ final class UnstableIndex {
             return;
         }
         int bucket = key & (heads.length - 1);
-        guest.table().setUnstableNext(page, heads[bucket]);
-        heads[bucket] = id;
+        int old = (int) heads[bucket];
+        guest.table().setUnstableNext(page, old);
+        heads[bucket] = head(key, id, old != NONE);
         if (++chained > 2 * heads.length) {
             rehash(2 * heads.length);
         }
@@ -96,14 +107,20 @@ final class UnstableIndex {
             return;
         }
         int bucket = key & (heads.length - 1);
-        int previous = NONE;
-        for (int at = heads[bucket]; at != NONE; at = next(at)) {
+        int first = (int) heads[bucket];
+        if (first == id) {
+            int after = next(id);
+            heads[bucket] = after == NONE ? EMPTY : head(key(after), after, next(after) != NONE);
+            chained--;
+            return;
+        }
+        int previous = first;
+        for (int at = first == NONE ? NONE : next(first); at != NONE; at = next(at)) {
             if (at == id) {
-                if (previous == NONE) {
-                    heads[bucket] = next(at);
-                } else {
-                    Guest before = ids.owner(previous);
-                    before.table().setUnstableNext(previous - before.table().basePageId(), next(at));
+                Guest before = ids.owner(previous);
+                before.table().setUnstableNext(previous - before.table().basePageId(), next(at));
+                if (previous == first && next(at) == NONE) {
+                    heads[bucket] = head(key(first), first, false);
                 }
                 chained--;
                 return;
@@ -114,7 +131,7 @@ final class UnstableIndex {
 
     /** Empties the index: the start of a full scan. */
     void clear() {
-        Arrays.fill(heads, NONE);
+        Arrays.fill(heads, EMPTY);
         chained = 0;
         tree.clear();
     }
@@ -126,7 +143,7 @@ final class UnstableIndex {
 
     /** Bytes of the bucket table and the collision tree. */
     long metadataBytes() {
-        return 4L * heads.length + tree.metadataBytes();
+        return 8L * heads.length + tree.metadataBytes();
     }
 
     private int key(int id) {
@@ -140,25 +157,44 @@ final class UnstableIndex {
     }
 
     private void rehash(int buckets) {
-        int[] old = heads;
+        long[] old = heads;
         heads = emptyTable(buckets);
-        for (int head : old) {
-            int id = head;
+        for (long head : old) {
+            int id = (int) head;
             while (id != NONE) {
                 Guest guest = ids.owner(id);
                 int page = id - guest.table().basePageId();
                 int after = guest.table().unstableNext(page);
-                int bucket = guest.table().key(page) & (buckets - 1);
-                guest.table().setUnstableNext(page, heads[bucket]);
-                heads[bucket] = id;
+                int key = guest.table().key(page);
+                int bucket = key & (buckets - 1);
+                int next = (int) heads[bucket];
+                guest.table().setUnstableNext(page, next);
+                heads[bucket] = head(key, id, next != NONE);
                 id = after;
             }
         }
     }
 
-    private static int[] emptyTable(int buckets) {
-        int[] table = new int[buckets];
-        Arrays.fill(table, NONE);
+    /**
+     * A bucket's head: the first page's key, its id, and whether more pages follow, so most lookups
+     * read no page table. The key's lowest bit is the bucket's (there are at least 2 buckets), so that
+     * bit holds the flag.
+     */
+    private static long head(int key, int id, boolean more) {
+        return (long) ((key & ~1) | (more ? 1 : 0)) << 32 | (id & 0xFFFF_FFFFL);
+    }
+
+    private static boolean headHolds(long head, int key) {
+        return ((int) (head >>> 32) & ~1) == (key & ~1);
+    }
+
+    private static boolean headHasMore(long head) {
+        return (head & 1L << 32) != 0;
+    }
+
+    private static long[] emptyTable(int buckets) {
+        long[] table = new long[buckets];
+        Arrays.fill(table, EMPTY);
         return table;
     }
 
