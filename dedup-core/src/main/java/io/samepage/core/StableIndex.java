@@ -24,9 +24,11 @@ import java.util.Arrays;
  * bytes per entry, which put the engine's metadata over its budget; one memcmp-ordered tree for every
  * frame (KSM's choice), which compares O(log n) pages per lookup where the hash table compares one.
  *
- * <p>A counting filter, one {@code int} per bucket, counts the frames filed (chained or in the tree)
- * whose key falls in each bucket, so {@link #mayHoldUnlocked} can tell without the lock that no frame
- * holds a key: the scanner's threads take the domain's lock only for pages that may merge here.
+ * <p>A filter of 16 bits per bucket has a bit set for the key of every frame filed (chained or in the
+ * tree), so {@link #mayHoldUnlocked} can tell without the lock that no frame holds a key (wrongly "may"
+ * for about one key in eight): the scanner's threads take the domain's lock only for pages that may
+ * merge here. A removal leaves its bit; the filter is rebuilt when the table grows, and once removals
+ * since the last build pass half the frames filed.
  *
  * <p>Thread safety: none beyond {@link #mayHoldUnlocked}; the owning {@link MergeDomain}'s lock guards
  * every other call. Allocates only when it grows.
@@ -42,11 +44,13 @@ final class StableIndex {
     private final PageCompare compare;
     private final ContentTree tree;
     private final Taker taker = new Taker();
-    private static final VarHandle COUNT = MethodHandles.arrayElementVarHandle(int[].class);
+    private static final VarHandle WORD = MethodHandles.arrayElementVarHandle(long[].class);
+    private static final int FILTER_BITS_PER_BUCKET = 16;
 
     private int[] heads = emptyTable(MIN_BUCKETS);
-    /** Frames filed per bucket of keys; replaced, never resized in place, when the table grows. */
-    private volatile int[] filter = new int[MIN_BUCKETS];
+    /** A bit per key of the frames filed since it was built; replaced, never resized in place. */
+    private volatile long[] filter = new long[MIN_BUCKETS * FILTER_BITS_PER_BUCKET / Long.SIZE];
+    private int removedSinceBuilt;
     private int chained;
     private long chains;
     private long dups;
@@ -106,7 +110,7 @@ final class StableIndex {
     /** Files {@code frame}, whose bytes have {@code key} and will not change while it is filed. */
     void add(int frame, int key) {
         frames.setStableKey(frame, key);
-        count(key, 1);
+        mark(filter, key);
         long offset = FramePool.offsetOf(frame);
         int group = groupHead(key, NONE);
         int equal = tree.size() > 0 ? tree.countEqual(key, offset) : 0;
@@ -139,7 +143,9 @@ final class StableIndex {
             return false;
         }
         frames.setNext(frame, NONE);
-        count(key, -1);
+        if (++removedSinceBuilt > size() / 2 + MIN_BUCKETS) {
+            buildFilter(heads.length);
+        }
         int equal = tree.size() > 0 ? tree.countEqual(key, offset) : 0;
         int group = groupHead(key, NONE);
         if (group != NONE && (link > -2 || compare.equal(offset, FramePool.offsetOf(group)))) {
@@ -155,14 +161,27 @@ final class StableIndex {
      * since a true answer only leads to the locked lookup.
      */
     boolean mayHoldUnlocked(int key) {
-        int[] counts = filter;
-        return (int) COUNT.getOpaque(counts, key & (counts.length - 1)) > 0;
+        long[] bits = filter;
+        int bit = key & (bits.length * Long.SIZE - 1);
+        return ((long) WORD.getOpaque(bits, bit >>> 6) & 1L << bit) != 0;
     }
 
-    private void count(int key, int delta) {
-        int[] counts = filter;
-        int slot = key & (counts.length - 1);
-        COUNT.setOpaque(counts, slot, (int) COUNT.getOpaque(counts, slot) + delta);
+    private static void mark(long[] bits, int key) {
+        int bit = key & (bits.length * Long.SIZE - 1);
+        WORD.setOpaque(bits, bit >>> 6, (long) WORD.getOpaque(bits, bit >>> 6) | 1L << bit);
+    }
+
+    /** A filter for {@code buckets} buckets with the key of every frame filed now, published whole. */
+    private void buildFilter(int buckets) {
+        long[] bits = new long[buckets * FILTER_BITS_PER_BUCKET / Long.SIZE];
+        for (int head : heads) {
+            for (int f = head; f != NONE; f = frames.next(f)) {
+                mark(bits, frames.stableKey(f));
+            }
+        }
+        tree.forEachLive(frame -> mark(bits, frames.stableKey(frame)));
+        filter = bits;
+        removedSinceBuilt = 0;
     }
 
     /** False if no filed frame can hold bytes with {@code key}. */
@@ -199,7 +218,7 @@ final class StableIndex {
 
     /** Bytes of the bucket table and the collision tree. */
     long metadataBytes() {
-        return 8L * heads.length + tree.metadataBytes();
+        return 4L * heads.length + 8L * filter.length + tree.metadataBytes();
     }
 
     /** A frame of this content joined {@code equal} others: KSM's chain counts, by content. */
@@ -262,7 +281,6 @@ final class StableIndex {
     private void rehash(int buckets) {
         int[] old = heads;
         heads = emptyTable(buckets);
-        int[] counts = new int[buckets];
         for (int head : old) {
             int f = head;
             while (f != NONE) {
@@ -270,12 +288,10 @@ final class StableIndex {
                 int bucket = frames.stableKey(f) & (buckets - 1);
                 frames.setNext(f, heads[bucket]);
                 heads[bucket] = f;
-                counts[bucket]++;
                 f = after;
             }
         }
-        tree.forEachLive(frame -> counts[frames.stableKey(frame) & (buckets - 1)]++);
-        filter = counts;
+        buildFilter(buckets);
     }
 
     private static int[] emptyTable(int buckets) {

@@ -319,6 +319,11 @@ final class ModelRun {
         for (int i = 0; i < 3; i++) {
             engine.scanner().scanFullPass();
         }
+        if (engine.knobs().scanThreads() > 1) {
+            // A pair whose other page was busy in another scanner thread, or a stable frame filed while a
+            // thread read the filter, waits a visit more: several threads settle, one needs three scans.
+            engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE);
+        }
         engine.knobs().smartScan(smart);
         Map<Integer, Map<ByteBuffer, Integer>> copies = new HashMap<>();
         for (GuestModel m : models) {
