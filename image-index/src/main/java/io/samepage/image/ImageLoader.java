@@ -65,8 +65,6 @@ public final class ImageLoader implements AutoCloseable {
     private final LoadBatch[] ring;
     private int head;
     private int inFlight;
-    private int[] duplicates;
-    private boolean duplicatesKnown;
     private long read;
     private long mapped;
     private long zero;
@@ -171,6 +169,7 @@ public final class ImageLoader implements AutoCloseable {
 
     private void loadStaged(Guest guest, long base, long from, long end) {
         Guest staging = null;
+        int[] duplicates = null;
         boolean handingOff = false;
         long next = from;
         head = 0;
@@ -194,10 +193,7 @@ public final class ImageLoader implements AutoCloseable {
                     if (staging == null) {
                         staging = engine.createGuest(guest.domain(), guest.name() + "/image-load-"
                                 + STAGING_GUESTS.incrementAndGet(), (long) ring.length * LoadBatch.MAX_BLOCKS << Pages.PAGE_SHIFT);
-                        if (!duplicatesKnown) {
-                            duplicates = DuplicateBlocks.previous(index);
-                            duplicatesKnown = true;
-                        }
+                        duplicates = index.previousBlocks();
                     }
                     handingOff = true;
                     next = b;
