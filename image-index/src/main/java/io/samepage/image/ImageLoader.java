@@ -34,9 +34,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * maps or registers anything. The loading thread then maps each block, in block order, to the frame
  * registered under its digest; a block whose digest occurs earlier in the load is left to it, so no
  * content is read twice. The guest being loaded thus only ever receives verified frames, in order: a
- * mismatch, a read error or an exhausted pool found by a worker stops the load at that block with the
- * same error as with one thread, the blocks before it loaded and none after (a worker's frames beyond
- * it go when the staging guest is destroyed). While a load runs, the staging guest is one more guest of
+ * mismatch or a read error found by a worker stops the load at that block with the same error as with
+ * one thread, the blocks before it loaded and none after (a worker's frames beyond it go when the
+ * staging guest is destroyed). An exhausted pool stops it the same way at the block that found no
+ * frame, which, since the workers' frames in flight count too, can come earlier than with one thread. While a load runs, the staging guest is one more guest of
  * the engine and domain; it holds no frame the loaded guest does not hold too, except for blocks in
  * flight. A batch in which every block was resident stops the hand-off until the loading thread
  * catches up, so a later guest, which finds everything resident, uses no worker at all.
