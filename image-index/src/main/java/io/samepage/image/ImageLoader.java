@@ -69,6 +69,7 @@ public final class ImageLoader implements AutoCloseable {
     private long read;
     private long mapped;
     private long zero;
+    private boolean closed;
 
     /** One thread per available processor: the default of {@link #ImageLoader(ImageIndex, DedupEngine)}. */
     public static int defaultThreads() {
@@ -136,8 +137,12 @@ public final class ImageLoader implements AutoCloseable {
      *                             before it stay loaded, this one and those after are not), IO if the
      *                             image cannot be read (likewise)
      * @throws io.samepage.core.DedupException if the range does not fit the guest or the pool is exhausted
+     * @throws IllegalStateException if the loader is closed
      */
     public LoadStats load(Guest guest, long guestAddress, long firstBlock, long blocks) {
+        if (closed) {
+            throw new IllegalStateException("the loader of " + index.origin() + " is closed: its threads and files are gone");
+        }
         Objects.checkFromIndexSize(firstBlock, blocks, index.blockCount());
         long start = System.nanoTime();
         read = 0;
@@ -308,6 +313,7 @@ public final class ImageLoader implements AutoCloseable {
     /** Stops the worker threads, waiting until they have ended, and closes the image's files. */
     @Override
     public void close() {
+        closed = true;
         if (workers != null) {
             workers.close();
         }

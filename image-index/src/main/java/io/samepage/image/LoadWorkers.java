@@ -23,8 +23,13 @@ final class LoadWorkers implements AutoCloseable {
     LoadWorkers(ImageIndex index, DedupEngine engine, int count, int capacity) {
         queue = new ArrayBlockingQueue<>(capacity);
         threads = new Thread[count];
+        BatchResolver[] resolvers = new BatchResolver[count];
         for (int t = 0; t < count; t++) {
-            Thread thread = new Thread(() -> run(index, engine), THREAD_NAME + "-" + t);
+            resolvers[t] = new BatchResolver(index, engine);    // here: a failure fails the loader, not a thread
+        }
+        for (int t = 0; t < count; t++) {
+            BatchResolver resolver = resolvers[t];
+            Thread thread = new Thread(() -> run(resolver), THREAD_NAME + "-" + t);
             thread.setDaemon(true);
             threads[t] = thread;
         }
@@ -43,8 +48,9 @@ final class LoadWorkers implements AutoCloseable {
         }
     }
 
-    private void run(ImageIndex index, DedupEngine engine) {
-        try (BatchResolver resolver = new BatchResolver(index, engine)) {
+    /** Resolves batches until {@link #close()}; {@code resolver} was made on the loading thread, then handed over. */
+    private void run(BatchResolver resolver) {
+        try (resolver) {
             while (true) {
                 LoadBatch batch = queue.take();
                 try {

@@ -193,6 +193,19 @@ class ImageLoaderThreadsTest {
     }
 
     @Test
+    void aClosedLoaderRefusesToLoadInsteadOfWaitingForItsStoppedWorkers() throws IOException {
+        Path image = image();
+        try (ImageIndex index = ImageIndex.build(image);
+                DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(16L << 20).hashSeed(1).conclude())) {
+            ImageLoader loader = new ImageLoader(index, engine, WORKERS);
+            loader.close();
+            Guest guest = engine.createGuest(engine.createDomain("tenant"), "g", index.blockCount() * PAGE);
+            IllegalStateException refused = assertThrows(IllegalStateException.class, () -> loader.loadAll(guest, 0));
+            assertTrue(refused.getMessage().contains("is closed"), refused.getMessage());
+        }
+    }
+
+    @Test
     void aThreadCountOutsideOneToTheMaximumIsRefused() throws IOException {
         Path image = image();
         try (ImageIndex index = ImageIndex.build(image);
