@@ -91,7 +91,6 @@ public final class ImageBoot {
             loads = List.copyOf(loads);
         }
 
-        /** The first guest's load time over the median of the later guests'. */
         /** Its guests' loads and frames under {@code demo --json}'s names; mapped blocks only {@code withIndex}. */
         Map<String, Object> fields(boolean withIndex) {
             List<Map<String, Object>> guests = new ArrayList<>();
@@ -117,15 +116,20 @@ public final class ImageBoot {
             return f;
         }
 
+        /** The first guest's load time over the median of the later guests'. */
         public double firstToLaterLoadRatio() {
-            long[] later = new long[loads.size() - 1];
-            for (int i = 1; i < loads.size(); i++) {
-                later[i - 1] = loads.get(i).stats().loadNanos();
+            return loads.getFirst().stats().loadNanos() / Math.max(1.0, medianLoadNanos(1));
+        }
+
+        /** The median load time of the guests from {@code from} on, in nanoseconds. */
+        public double medianLoadNanos(int from) {
+            long[] nanos = new long[loads.size() - from];
+            for (int i = from; i < loads.size(); i++) {
+                nanos[i - from] = loads.get(i).stats().loadNanos();
             }
-            Arrays.sort(later);
-            int n = later.length;
-            double median = n % 2 == 1 ? later[n / 2] : (later[n / 2 - 1] + later[n / 2]) / 2.0;
-            return loads.getFirst().stats().loadNanos() / Math.max(1.0, median);
+            Arrays.sort(nanos);
+            int n = nanos.length;
+            return n % 2 == 1 ? nanos[n / 2] : (nanos[n / 2 - 1] + nanos[n / 2]) / 2.0;
         }
 
         /** Blocks the later guests read over the blocks they loaded, 0 to 1. */
@@ -152,9 +156,18 @@ public final class ImageBoot {
      * @param indexNanos     time to build, or open and check, the index
      * @param without        the guests without the index
      * @param with           the guests with the index
+     * @param loaderThreads  the threads that read and hashed blocks with the index ({@link ImageLoader#threads()})
      */
     public record Result(Path image, ImageLayout layout, long zeroBlocks, long distinctBlocks, IndexOrigin origin,
-            Path indexFile, long indexNanos, Part without, Part with) {
+            Path indexFile, long indexNanos, Part without, Part with, int loaderThreads) {
+
+        /**
+         * The first guest's load with the index over the median load without it: what reading, checking
+         * and registering every distinct block costs against reading them all.
+         */
+        public double firstLoadToWithoutIndexRatio() {
+            return with.loads().getFirst().stats().loadNanos() / Math.max(1.0, without.medianLoadNanos(0));
+        }
 
         /** The figures under the names {@code samepage demo --json} prints, in order (null: not counted). */
         public Map<String, Object> fields() {
@@ -171,6 +184,10 @@ public final class ImageBoot {
             f.put("index_nanos", indexNanos);
             f.put("without_index", without.fields(false));
             f.put("with_index", with.fields(true));
+            f.put("loader_threads", loaderThreads);
+            f.put("first_load_with_index_nanos", with.loads().getFirst().stats().loadNanos());
+            f.put("median_load_without_index_nanos", Math.round(without.medianLoadNanos(0)));
+            f.put("first_load_to_without_index_ratio", firstLoadToWithoutIndexRatio());
             f.put("first_to_later_load_ratio", with.firstToLaterLoadRatio());
             f.put("later_guests_read_fraction", with.laterReadFraction());
             f.put("sample_every_blocks", SAMPLE_EVERY_BLOCKS);
@@ -249,9 +266,10 @@ public final class ImageBoot {
             long indexNanos = System.nanoTime() - start;
             ImageLayout layout = index.layout();
             Part without = withoutIndex(layout, settings.guests());
-            Part with = withIndex(index, settings.guests());
+            int threads = ImageLoader.defaultThreads();
+            Part with = withIndex(index, settings.guests(), threads);
             return new Result(image, layout, index.zeroBlocks(), DistinctBlocks.count(index), origin,
-                    indexFile, indexNanos, without, with);
+                    indexFile, indexNanos, without, with, threads);
         } catch (ImageIndexException | DedupException e) {
             // While loading: a block that no longer matches its digest, a read that failed, a full pool.
             throw DensityException.failed(e.getMessage());
@@ -322,12 +340,12 @@ public final class ImageBoot {
         }
     }
 
-    private static Part withIndex(ImageIndex index, int guests) {
+    private static Part withIndex(ImageIndex index, int guests, int threads) {
         ImageLayout layout = index.layout();
         long blocks = layout.blockCount();
         EngineContext context = new EngineContext().poolBytes((blocks + POOL_SLACK_FRAMES) * Pages.PAGE_SIZE);
         try (DedupEngine engine = DedupEngine.create(context.conclude());
-                ImageLoader loader = new ImageLoader(index, engine)) {
+                ImageLoader loader = new ImageLoader(index, engine, threads)) {
             MergeDomain domain = engine.createDomain("image");
             List<Guest> loaded = new ArrayList<>();
             List<GuestLoad> loads = new ArrayList<>();

@@ -40,6 +40,19 @@ class ImageBootTest {
     }
 
     @Test
+    void theJsonComparesTheFirstLoadWithTheIndexWithTheMedianLoadWithoutIt() throws IOException {
+        Path image = TestImages.directory(dir);
+        ImageBoot.Result boot = ImageBoot.run(new ImageBoot.Settings(image, null, false, 3, HOST_BYTES));
+        java.util.Map<String, Object> fields = boot.fields();
+        long first = boot.with().loads().getFirst().stats().loadNanos();
+        long[] without = boot.without().loads().stream().mapToLong(l -> l.stats().loadNanos()).sorted().toArray();
+        assertEquals(first, fields.get("first_load_with_index_nanos"));
+        assertEquals(without[1], fields.get("median_load_without_index_nanos"), "the middle of 3");
+        assertEquals((double) first / without[1], (double) fields.get("first_load_to_without_index_ratio"), 1e-9);
+        assertEquals(io.samepage.image.ImageLoader.defaultThreads(), fields.get("loader_threads"));
+    }
+
+    @Test
     void anIndexFileIsWrittenThenOpenedThenRefusedOnceTheImageChanged() throws IOException {
         Path image = TestImages.directory(dir);
         Path indexFile = dir.resolve("tree.idx");

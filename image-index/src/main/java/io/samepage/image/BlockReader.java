@@ -61,6 +61,11 @@ final class BlockReader implements AutoCloseable {
 
     /** Blocks from {@code block} to the end of its file, at most {@code max}. */
     int runLength(long block, int max) {
+        return runLength(layout, block, max);
+    }
+
+    /** Blocks of {@code layout} from {@code block} to the end of its file, at most {@code max}. */
+    static int runLength(ImageLayout layout, long block, int max) {
         ImageLayout.Extent extent = layout.extents().get(layout.extentOfBlock(block));
         long end = (extent.imageOffset() >>> Pages.PAGE_SHIFT) + extent.blocks();
         return (int) Math.min(max, end - block);

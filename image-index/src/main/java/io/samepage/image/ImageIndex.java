@@ -45,6 +45,9 @@ public final class ImageIndex implements AutoCloseable {
     private final long blockCount;
     private final long zeroBlocks;
     private final long blocksOffset;
+    /** {@link DuplicateBlocks#previous}, made at the first load that needs it; guarded by this. */
+    private int[] previousBlocks;
+    private boolean previousBlocksKnown;
 
     private ImageIndex(Arena arena, MemorySegment bytes, String where, ImageLayout layout) {
         this.arena = arena;
@@ -352,6 +355,18 @@ public final class ImageIndex implements AutoCloseable {
     private long record(long block) {
         java.util.Objects.checkIndex(block, blockCount);
         return blocksOffset + block * IndexFile.RECORD_LENGTH;
+    }
+
+    /**
+     * For each block the nearest earlier block with the same digest ({@link DuplicateBlocks#previous}),
+     * or null for an index too large to table; computed once, by the first caller. Thread safe.
+     */
+    synchronized int[] previousBlocks() {
+        if (!previousBlocksKnown) {
+            previousBlocks = DuplicateBlocks.previous(this);
+            previousBlocksKnown = true;
+        }
+        return previousBlocks;
     }
 
     /** Where this index came from: its file, or the source it was built from. */

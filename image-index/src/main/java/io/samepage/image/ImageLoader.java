@@ -6,6 +6,8 @@ import io.samepage.core.PageInstaller;
 import io.samepage.hashing.ContentDigest;
 import io.samepage.hashing.Pages;
 import java.nio.ByteBuffer;
+import java.util.Objects;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Loads blocks of an indexed image into guests. For each block:
@@ -13,36 +15,113 @@ import java.nio.ByteBuffer;
  *   <li>all zeros (the index says so): the page maps the zero frame; nothing is read;</li>
  *   <li>content resident in the guest's merge domain (same SHA-256): the page maps that frame
  *       copy-on-write; nothing is read;</li>
- *   <li>otherwise the block is read straight into a fresh frame, its SHA-256 is checked against the
- *       index, and only then is it mapped and registered as resident. A mismatch means the image
- *       changed since the index was built: the load fails naming the block and the file, and the
- *       block is never installed.</li>
+ *   <li>otherwise the block is read into a fresh frame, its SHA-256 is checked against the index, and
+ *       only then is it mapped and registered as resident. A mismatch means the image changed since the
+ *       index was built: the load fails naming the block and the file, and the block is never
+ *       installed.</li>
  * </ul>
  * Identity is always the SHA-256 digest, never the fast hash.
  *
- * <p>Thread safety: confined to one thread (it holds an open-file cache and a {@link PageInstaller});
- * use one loader per loading thread. Close it to close the image's files.
+ * <h2>Threads</h2>
+ * Hashing every block read with SHA-256 is most of a first load's work, so a loader made with
+ * {@code threads > 1} ({@link #defaultThreads()}: one per available processor) starts that many worker
+ * threads. The loading thread walks the blocks in order and maps zero and resident blocks itself; at
+ * the first block it must read, it hands the blocks from there on, in batches of at most
+ * {@value LoadBatch#MAX_BLOCKS} blocks of one file, to the workers, at most two batches per worker
+ * ahead of itself. A worker reads a batch with as few positional reads as it can, and installs each
+ * block it lacks into a private <em>staging guest</em> of the same domain (created for the load,
+ * destroyed at its end) through {@link PageInstaller#install}, which verifies the SHA-256 before it
+ * maps or registers anything. The loading thread then maps each block, in block order, to the frame
+ * registered under its digest; a block whose digest occurs earlier in the load is left to it, so no
+ * content is read twice. The guest being loaded thus only ever receives verified frames, in order: a
+ * mismatch or a read error found by a worker stops the load at that block with the same error as with
+ * one thread, the blocks before it loaded and none after (a worker's frames beyond it go when the
+ * staging guest is destroyed). An exhausted pool stops it the same way at the block that found no
+ * frame, which, since the workers' frames in flight count too, can come earlier than with one thread. While a load runs, the staging guest is one more guest of
+ * the engine and domain; it holds no frame the loaded guest does not hold too, except for blocks in
+ * flight. A batch in which every block was resident stops the hand-off until the loading thread
+ * catches up, so a later guest, which finds everything resident, uses no worker at all.
+ *
+ * <p>Thread safety: a loader is confined to one loading thread (it holds open files, buffers and
+ * {@link PageInstaller}s); use one loader per loading thread. Its workers are its own. Close it to stop
+ * them (close waits until they have ended) and close the image's files.
  */
 public final class ImageLoader implements AutoCloseable {
 
+    /** The most worker threads a loader takes. */
+    public static final int MAX_THREADS = 256;
+
+    private static final AtomicLong STAGING_GUESTS = new AtomicLong();
+
     private final ImageIndex index;
+    private final DedupEngine engine;
     private final PageInstaller installer;
-    private final BlockReader reader;
+    private final BatchResolver resolver;
+    private final LoadBatch direct = new LoadBatch();
     private final byte[] digest = new byte[ContentDigest.LENGTH];
+    private final int threads;
+    /** Null with one thread. */
+    private final LoadWorkers workers;
+    /** The batches the workers hold, in block order from {@link #head}; their staging pages by slot. */
+    private final LoadBatch[] ring;
+    private int head;
+    private int inFlight;
+    private long read;
+    private long mapped;
+    private long zero;
+    private boolean closed;
+
+    /** One thread per available processor: the default of {@link #ImageLoader(ImageIndex, DedupEngine)}. */
+    public static int defaultThreads() {
+        return Math.min(MAX_THREADS, Runtime.getRuntime().availableProcessors());
+    }
 
     /**
+     * A loader with {@link #defaultThreads()} threads.
+     *
      * @param index  an index bound to its image ({@link ImageIndex#open(java.nio.file.Path, java.nio.file.Path)}
      *               or {@link ImageIndex#build})
      * @param engine the engine whose guests it loads into
      */
     public ImageLoader(ImageIndex index, DedupEngine engine) {
+        this(index, engine, defaultThreads());
+    }
+
+    /**
+     * @param index   an index bound to its image
+     * @param engine  the engine whose guests it loads into
+     * @param threads 1: the loading thread reads and hashes every block itself; 2 to {@value #MAX_THREADS}:
+     *                that many worker threads read and hash, started now, stopped by {@link #close()}
+     */
+    public ImageLoader(ImageIndex index, DedupEngine engine, int threads) {
         if (index.layout().root() == null) {
             throw new IllegalArgumentException("the index " + index.origin()
                     + " is not bound to its image: open it with ImageIndex.open(index, source)");
         }
+        if (threads < 1 || threads > MAX_THREADS) {
+            throw new IllegalArgumentException("threads must be 1 (hash on the loading thread) to " + MAX_THREADS
+                    + ", not " + threads);
+        }
         this.index = index;
+        this.engine = engine;
+        this.threads = threads;
         this.installer = engine.newPageInstaller();
-        this.reader = new BlockReader(index.layout());
+        this.resolver = new BatchResolver(index, engine);
+        if (threads == 1) {
+            this.ring = null;
+            this.workers = null;
+        } else {
+            this.ring = new LoadBatch[2 * threads];
+            for (int i = 0; i < ring.length; i++) {
+                ring[i] = new LoadBatch();
+            }
+            this.workers = new LoadWorkers(index, engine, threads, ring.length);
+        }
+    }
+
+    /** The threads that read and hash: 1 means the loading thread alone. */
+    public int threads() {
+        return threads;
     }
 
     /** Loads the whole image into {@code guest} at {@code guestAddress}. */
@@ -56,43 +135,158 @@ public final class ImageLoader implements AutoCloseable {
      *
      * @throws ImageIndexException BLOCK_MISMATCH if a block read does not match the index (the blocks
      *                             before it stay loaded, this one and those after are not), IO if the
-     *                             image cannot be read
+     *                             image cannot be read (likewise)
      * @throws io.samepage.core.DedupException if the range does not fit the guest or the pool is exhausted
+     * @throws IllegalStateException if the loader is closed
      */
     public LoadStats load(Guest guest, long guestAddress, long firstBlock, long blocks) {
-        java.util.Objects.checkFromIndexSize(firstBlock, blocks, index.blockCount());
+        if (closed) {
+            throw new IllegalStateException("the loader of " + index.origin() + " is closed: its threads and files are gone");
+        }
+        Objects.checkFromIndexSize(firstBlock, blocks, index.blockCount());
         long start = System.nanoTime();
-        long read = 0;
-        long mapped = 0;
-        long zero = 0;
-        for (long b = firstBlock; b < firstBlock + blocks; b++) {
-            long address = guestAddress + ((b - firstBlock) << Pages.PAGE_SHIFT);
-            if (index.isZero(b)) {
-                guest.fill(address, Pages.PAGE_SIZE, (byte) 0);
-                zero++;
-                continue;
+        read = 0;
+        mapped = 0;
+        zero = 0;
+        if (workers == null) {
+            for (long b = firstBlock; b < firstBlock + blocks; b = direct.endBlock()) {
+                resolveHere(guest, guestAddress + ((b - firstBlock) << Pages.PAGE_SHIFT), b,
+                        BlockReader.runLength(index.layout(), b, (int) Math.min(LoadBatch.MAX_BLOCKS, firstBlock + blocks - b)));
             }
-            index.digest(b, digest, 0);
-            if (installer.mapResident(guest, address, digest, 0)) {
-                mapped++;
-                continue;
+        } else {
+            loadStaged(guest, guestAddress, firstBlock, firstBlock + blocks);
+        }
+        return new LoadStats(read, mapped, zero, (mapped + zero) << Pages.PAGE_SHIFT, System.nanoTime() - start);
+    }
+
+    /** Resolves {@code count} blocks of one file from {@code block} on into {@code guest} on this thread. */
+    private void resolveHere(Guest guest, long address, long block, int count) {
+        direct.reset(block, count, guest, address, false, block, null);
+        resolver.resolve(direct);
+        for (int i = 0; i < count; i++) {
+            switch (direct.outcome[i]) {
+                case LoadBatch.ZERO -> zero++;
+                case LoadBatch.RESIDENT -> mapped++;
+                case LoadBatch.READ -> read++;
+                default -> throw failureOf(direct, i);
             }
-            long block = b;
-            boolean matched = installer.install(guest, address, page -> {
-                ByteBuffer into = page.asByteBuffer();
-                reader.read(block, 1, into);
-            }, digest, 0);
-            if (!matched) {
+        }
+    }
+
+    private void loadStaged(Guest guest, long base, long from, long end) {
+        Guest staging = null;
+        int[] duplicates = null;
+        boolean handingOff = false;
+        long next = from;
+        head = 0;
+        inFlight = 0;
+        try {
+            for (long b = from; b < end; ) {
+                long address = base + ((b - from) << Pages.PAGE_SHIFT);
+                if (inFlight == 0) {
+                    if (index.isZero(b)) {
+                        guest.fill(address, Pages.PAGE_SIZE, (byte) 0);
+                        zero++;
+                        b++;
+                        continue;
+                    }
+                    index.digest(b, digest, 0);
+                    if (installer.mapResident(guest, address, digest, 0)) {
+                        mapped++;
+                        b++;
+                        continue;
+                    }
+                    if (staging == null) {
+                        staging = engine.createGuest(guest.domain(), guest.name() + "/image-load-"
+                                + STAGING_GUESTS.incrementAndGet(), (long) ring.length * LoadBatch.MAX_BLOCKS << Pages.PAGE_SHIFT);
+                        duplicates = index.previousBlocks();
+                    }
+                    handingOff = true;
+                    next = b;
+                }
+                while (handingOff && inFlight < ring.length && next < end) {
+                    int slot = (head + inFlight) % ring.length;
+                    int count = BlockReader.runLength(index.layout(), next, (int) Math.min(LoadBatch.MAX_BLOCKS, end - next));
+                    ring[slot].reset(next, count, staging, (long) slot * LoadBatch.MAX_BLOCKS << Pages.PAGE_SHIFT,
+                            true, from, duplicates);
+                    workers.submit(ring[slot]);
+                    inFlight++;
+                    next += count;
+                }
+                LoadBatch batch = ring[head];
+                batch.await();
+                head = (head + 1) % ring.length;
+                inFlight--;
+                handingOff = commit(batch, guest, base, from) && handingOff;
+                b = batch.endBlock();
+            }
+        } finally {
+            for (int i = 0; i < inFlight; i++) {
+                ring[(head + i) % ring.length].cancel();
+            }
+            for (int i = 0; i < inFlight; i++) {
+                ring[(head + i) % ring.length].await();
+            }
+            inFlight = 0;
+            if (staging != null) {
+                staging.destroy();
+            }
+        }
+    }
+
+    /**
+     * Maps a worker's batch into {@code guest}, in block order; returns whether the worker read any block.
+     *
+     * @throws RuntimeException what the first failed block of the batch failed with
+     */
+    private boolean commit(LoadBatch batch, Guest guest, long base, long from) {
+        boolean anyRead = false;
+        for (int i = 0; i < batch.blocks(); i++) {
+            long b = batch.firstBlock() + i;
+            long address = base + ((b - from) << Pages.PAGE_SHIFT);
+            byte outcome = batch.outcome[i];
+            switch (outcome) {
+                case LoadBatch.ZERO -> {
+                    guest.fill(address, Pages.PAGE_SIZE, (byte) 0);
+                    zero++;
+                }
+                case LoadBatch.DUPLICATE, LoadBatch.RESIDENT, LoadBatch.READ -> {
+                    anyRead |= outcome == LoadBatch.READ;
+                    index.digest(b, digest, 0);
+                    if (!installer.mapResident(guest, address, digest, 0)) {
+                        resolveHere(guest, address, b, 1);  // its frame left the registry meanwhile: read it here
+                    } else if (outcome == LoadBatch.READ) {
+                        read++;
+                    } else {
+                        mapped++;
+                    }
+                }
+                default -> throw failureOf(batch, i);
+            }
+        }
+        return anyRead;
+    }
+
+    /** The error for block {@code i} of {@code batch}, which did not resolve. */
+    private RuntimeException failureOf(LoadBatch batch, int i) {
+        long b = batch.firstBlock() + i;
+        return switch (batch.outcome[i]) {
+            case LoadBatch.MISMATCH -> {
                 ImageLayout layout = index.layout();
                 ImageLayout.Extent extent = layout.extents().get(layout.extentOfBlock(b));
-                throw new ImageIndexException(ImageIndexException.Kind.BLOCK_MISMATCH, layout.pathOf(extent)
+                yield new ImageIndexException(ImageIndexException.Kind.BLOCK_MISMATCH, layout.pathOf(extent)
                         + ": block " + b + " (byte " + ((b << Pages.PAGE_SHIFT) - extent.imageOffset())
                         + " of the file) does not match its digest in " + index.origin()
                         + "; the image changed since the index was built: rebuild the index (--rebuild)");
             }
-            read++;
-        }
-        return new LoadStats(read, mapped, zero, (mapped + zero) << Pages.PAGE_SHIFT, System.nanoTime() - start);
+            case LoadBatch.FAILED -> {
+                if (batch.failure() instanceof Error error) {
+                    throw error;
+                }
+                yield (RuntimeException) batch.failure();
+            }
+            default -> new IllegalStateException("block " + b + " was not resolved (outcome " + batch.outcome[i] + ")");
+        };
     }
 
     /**
@@ -116,8 +310,13 @@ public final class ImageLoader implements AutoCloseable {
         return new LoadStats(blocks, 0, 0, 0, System.nanoTime() - start);
     }
 
+    /** Stops the worker threads, waiting until they have ended, and closes the image's files. */
     @Override
     public void close() {
-        reader.close();
+        closed = true;
+        if (workers != null) {
+            workers.close();
+        }
+        resolver.close();
     }
 }

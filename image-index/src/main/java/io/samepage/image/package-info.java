@@ -9,7 +9,9 @@
  * documents the layout). {@link io.samepage.image.ImageLoader} loads blocks into guests: a zero
  * block maps the zero frame, a block whose content is resident in the guest's merge domain maps that
  * frame copy-on-write, and any other block is read into a fresh frame, checked against its digest
- * and registered as resident.
+ * and registered as resident. Reads are batched, and the SHA-256 checks run on worker threads (one per
+ * processor by default); the guest still receives the verified blocks in block order, so a load that
+ * fails stops at the same block, in the same state, as on one thread.
  *
  * <h2>Invariants</h2>
  * <ul>

@@ -34,7 +34,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * <ul>
  *   <li>{@code firstLoad}: a fresh engine and domain, nothing resident: one guest loads the whole
  *       image with {@link ImageLoader#loadAll}, reading every distinct non-zero block, checking its
- *       SHA-256 and installing it. With {@code pageCache=dropped} the image's files are also dropped
+ *       SHA-256 and installing it, on {@code loaderThreads} threads (0: the loader's default, one per
+ *       processor; the loader is made, and its threads started, before the measured load). With {@code pageCache=dropped} the image's files are also dropped
  *       from the operating system's page cache first ({@code posix_fadvise DONTNEED}; pages that some
  *       process maps stay, see {@link PageCache}).</li>
  *   <li>{@code laterLoad}: in an engine where one guest has loaded the image, another guest loads it:
@@ -93,6 +94,10 @@ public class ImageLoadBenchmark {
         @Param({""})
         public String image;
 
+        /** The loader's threads ({@link ImageLoader#ImageLoader(ImageIndex, DedupEngine, int)}); 0: its default. */
+        @Param({"0"})
+        public int loaderThreads;
+
         ImageIndex index;
 
         @Setup(Level.Trial)
@@ -106,6 +111,10 @@ public class ImageLoadBenchmark {
         @TearDown(Level.Trial)
         public void close() {
             index.close();
+        }
+
+        ImageLoader newLoader(DedupEngine engine) {
+            return new ImageLoader(index, engine, loaderThreads == 0 ? ImageLoader.defaultThreads() : loaderThreads);
         }
 
         Guest newGuest(DedupEngine engine, MergeDomain domain, String name) {
@@ -151,7 +160,7 @@ public class ImageLoadBenchmark {
         public void setUp(Image image, Cache cache) {
             engine = newEngine(image.index);
             guest = image.newGuest(engine, engine.createDomain("image"), "first");
-            loader = new ImageLoader(image.index, engine);
+            loader = image.newLoader(engine);
             if (cache.dropped()) {
                 dropFromPageCache(image.index.layout());
             }
@@ -178,7 +187,7 @@ public class ImageLoadBenchmark {
         public void loadFirstGuest(Image image) {
             engine = newEngine(image.index);
             domain = engine.createDomain("image");
-            loader = new ImageLoader(image.index, engine);
+            loader = image.newLoader(engine);
             loader.loadAll(image.newGuest(engine, domain, "first"), 0);
         }
 

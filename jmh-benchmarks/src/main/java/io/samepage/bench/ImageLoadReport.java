@@ -2,6 +2,7 @@ package io.samepage.bench;
 
 import io.samepage.linux.PageCache;
 import io.samepage.hashing.Pages;
+import io.samepage.image.ImageLoader;
 import io.samepage.image.LoadStats;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -30,8 +31,9 @@ import org.openjdk.jmh.util.ListStatistics;
  * also printed) and JMH's own {@code image-load-jmh.json}. About 2 minutes on a 2-core machine.
  *
  * <p>Usage: {@code java -cp jmh-benchmarks/target/benchmarks.jar io.samepage.bench.ImageLoadReport
- * [OUT_DIR] [--image PATH] [--guests N] [--writes-per-guest W] [--no-jmh]} (defaults: {@code target/bench},
- * the running JDK's {@code java.home}, 8 guests, 64 pages written per guest).
+ * [OUT_DIR] [--image PATH] [--guests N] [--writes-per-guest W] [--threads T] [--no-jmh]} (defaults:
+ * {@code target/bench}, the running JDK's {@code java.home}, 8 guests, 64 pages written per guest, the
+ * loader's default threads: one per processor).
  *
  * <p>Times are summarized per benchmark over its measured iterations (one full-image load each): the
  * median, the mean with JMH's 99.9% interval, and the range. A ratio is quoted as the ratio of medians
@@ -53,33 +55,40 @@ public final class ImageLoadReport {
         int guests = 8;
         int writes = 64;
         boolean jmh = true;
+        int threads = 0;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--image" -> image = args[++i];
                 case "--guests" -> guests = Integer.parseInt(args[++i]);
                 case "--writes-per-guest" -> writes = Integer.parseInt(args[++i]);
                 case "--no-jmh" -> jmh = false;
+                case "--threads" -> threads = Integer.parseInt(args[++i]);
                 default -> {
                     if (args[i].startsWith("--")) {
                         throw new IllegalArgumentException("unknown option " + args[i] + "; usage: ImageLoadReport "
-                                + "[OUT_DIR] [--image PATH] [--guests N] [--writes-per-guest W] [--no-jmh]");
+                                + "[OUT_DIR] [--image PATH] [--guests N] [--writes-per-guest W] [--threads T] [--no-jmh]");
                     }
                     out = Path.of(args[i]);
                 }
             }
         }
+        if (threads < 0 || threads > ImageLoader.MAX_THREADS) {
+            throw new IllegalArgumentException("--threads must be 0 (the loader's default) to " + ImageLoader.MAX_THREADS
+                    + ", not " + threads);
+        }
+        int loaderThreads = threads == 0 ? ImageLoader.defaultThreads() : threads;
         if (guests < 2 || writes < 0) {
             throw new IllegalArgumentException("--guests must be at least 2 (a first and a later guest) and "
                     + "--writes-per-guest at least 0, not " + guests + " and " + writes);
         }
         Path path = ImageLoadBenchmark.imagePath(image).toAbsolutePath();
         Files.createDirectories(out);
-        ImageLoadScenario.Result scenario = ImageLoadScenario.run(path, guests, writes);
+        ImageLoadScenario.Result scenario = ImageLoadScenario.run(path, guests, writes, loaderThreads);
         Map<String, Summary> times = new LinkedHashMap<>();
         if (jmh) {
             OptionsBuilder options = new OptionsBuilder();
             options.include(ImageLoadBenchmark.class.getName() + "\\.").param("image", path.toString())
-                    .resultFormat(ResultFormatType.JSON).result(out.resolve("image-load-jmh.json").toString());
+                    .param("loaderThreads", Integer.toString(loaderThreads)).resultFormat(ResultFormatType.JSON).result(out.resolve("image-load-jmh.json").toString());
             if (!PageCache.available()) {
                 options.param("pageCache", "warm");
             }
@@ -87,7 +96,7 @@ public final class ImageLoadReport {
                 times.put(key(run), Summary.of(run, ms -> ms));
             }
         }
-        Report report = new Report(scenario, times);
+        Report report = new Report(scenario, times, loaderThreads);
         Files.writeString(out.resolve("image-load.json"), Json.write(report.json()));
         String md = report.markdown();
         Files.writeString(out.resolve("image-load.md"), md);
@@ -128,7 +137,7 @@ public final class ImageLoadReport {
     }
 
     /** Everything derived from one run, rendered as JSON and as Markdown. */
-    private record Report(ImageLoadScenario.Result scenario, Map<String, Summary> times) {
+    private record Report(ImageLoadScenario.Result scenario, Map<String, Summary> times, int loaderThreads) {
 
         ImageLoadScenario.Composition image() {
             return scenario.composition();
@@ -207,6 +216,7 @@ public final class ImageLoadReport {
             json.put("indexBuild", build);
             Map<String, Object> jmh = new LinkedHashMap<>();
             times.forEach((k, v) -> jmh.put(k, v.toJson("ms per full-image load")));
+            json.put("loaderThreads", loaderThreads);
             json.put("loadTimes", jmh);
             Map<String, Object> ratios = new LinkedHashMap<>();
             putRatio(ratios, "firstLoadWarmOverLaterLoad", speedup());
@@ -293,7 +303,8 @@ public final class ImageLoadReport {
                         + "process uses drops to nothing: `cp -a IMAGE /tmp/copy` and `--image /tmp/copy`.\n");
             }
             if (!times.isEmpty()) {
-                md.append("\n## Load time per guest (JMH, one full-image load per iteration)\n\n");
+                md.append(String.format(Locale.ROOT, "%n## Load time per guest (JMH, one full-image load per iteration, "
+                        + "loader threads: %d)%n%n", loaderThreads));
                 md.append("| load | page cache | median ms | mean ± 99.9% | min – max | n | image GB/s (at the median) |\n");
                 md.append("|---|---|---:|---:|---:|---:|---:|\n");
                 for (Map.Entry<String, Summary> e : times.entrySet()) {

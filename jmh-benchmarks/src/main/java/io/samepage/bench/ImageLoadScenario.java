@@ -64,7 +64,7 @@ final class ImageLoadScenario {
     private ImageLoadScenario() {
     }
 
-    static Result run(Path image, int guests, int writesPerGuest) {
+    static Result run(Path image, int guests, int writesPerGuest, int loaderThreads) {
         long cachedBefore = cachedBytes(ImageLayout.of(image));
         long[] warm = new long[WARM_BUILDS];
         for (int i = 0; i < WARM_BUILDS; i++) {
@@ -86,7 +86,7 @@ final class ImageLoadScenario {
             }
             Composition composition = composition(index);
             Build build = new Build(warm, droppedNanos, cachedBefore, cachedAfterDrop, index.sizeBytes());
-            return new Result(composition, build, loadGuests(index, guests, writesPerGuest));
+            return new Result(composition, build, loadGuests(index, guests, writesPerGuest, loaderThreads));
         }
     }
 
@@ -108,13 +108,13 @@ final class ImageLoadScenario {
                 index.blockCount(), index.zeroBlocks(), distinct.size());
     }
 
-    private static Guests loadGuests(ImageIndex index, int guests, int writesPerGuest) {
+    private static Guests loadGuests(ImageIndex index, int guests, int writesPerGuest, int loaderThreads) {
         long blocks = index.blockCount();
         long stride = Math.max(1, blocks / ((long) guests * writesPerGuest));
         List<GuestLoad> loads = new ArrayList<>();
         long ownWriteBytes = (long) guests * writesPerGuest * Pages.PAGE_SIZE;
         try (DedupEngine engine = ImageLoadBenchmark.newEngine(index, ownWriteBytes);
-             ImageLoader loader = new ImageLoader(index, engine)) {
+             ImageLoader loader = new ImageLoader(index, engine, loaderThreads)) {
             MergeDomain domain = engine.createDomain("image");
             long before = engine.framesInUse();
             byte[] stamp = new byte[WRITE_BYTES];

@@ -1,0 +1,87 @@
+package io.samepage.image;
+
+import io.samepage.core.DedupEngine;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+
+/**
+ * The worker threads of one {@link ImageLoader}: each takes the next {@link LoadBatch} from a queue,
+ * resolves it with its own {@link BatchResolver} (its own installer, open files and read buffer), and
+ * completes it. Daemon threads named {@value #THREAD_NAME}-N, started with the loader and stopped by
+ * {@link #close()}, which returns once every one of them has ended.
+ *
+ * <p>{@link #submit} is called by the loading thread only.
+ */
+final class LoadWorkers implements AutoCloseable {
+
+    /** The worker threads' name, followed by {@code -N}. */
+    static final String THREAD_NAME = "samepage-image-load";
+
+    private final BlockingQueue<LoadBatch> queue;
+    private final Thread[] threads;
+
+    LoadWorkers(ImageIndex index, DedupEngine engine, int count, int capacity) {
+        queue = new ArrayBlockingQueue<>(capacity);
+        threads = new Thread[count];
+        BatchResolver[] resolvers = new BatchResolver[count];
+        for (int t = 0; t < count; t++) {
+            resolvers[t] = new BatchResolver(index, engine);    // here: a failure fails the loader, not a thread
+        }
+        for (int t = 0; t < count; t++) {
+            BatchResolver resolver = resolvers[t];
+            Thread thread = new Thread(() -> run(resolver), THREAD_NAME + "-" + t);
+            thread.setDaemon(true);
+            threads[t] = thread;
+        }
+        for (Thread thread : threads) {
+            thread.start();
+        }
+    }
+
+    /**
+     * Queues {@code batch} (reset already) for the next free worker; never blocks, since the loading
+     * thread has at most as many batches in flight as the queue holds.
+     */
+    void submit(LoadBatch batch) {
+        if (!queue.offer(batch)) {
+            throw new IllegalStateException("more batches in flight than the workers' queue holds");
+        }
+    }
+
+    /** Resolves batches until {@link #close()}; {@code resolver} was made on the loading thread, then handed over. */
+    private void run(BatchResolver resolver) {
+        try (resolver) {
+            while (true) {
+                LoadBatch batch = queue.take();
+                try {
+                    resolver.resolve(batch);
+                } finally {
+                    batch.complete();
+                }
+            }
+        } catch (InterruptedException e) {
+            // close(): the loader is done with its workers
+        }
+    }
+
+    /** Stops every worker and waits for it to end. Call only with no batch in flight. */
+    @Override
+    public void close() {
+        for (Thread thread : threads) {
+            thread.interrupt();
+        }
+        boolean interrupted = false;
+        for (Thread thread : threads) {
+            while (thread.isAlive()) {
+                try {
+                    thread.join();
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
