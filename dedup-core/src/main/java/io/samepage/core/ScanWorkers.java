@@ -5,12 +5,10 @@ import java.lang.management.ManagementFactory;
 import java.lang.management.ThreadMXBean;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * The threads that share the {@link Scanner}'s batches when {@code scan_threads} is above 1 ({@link
@@ -27,13 +25,20 @@ import java.util.concurrent.atomic.AtomicReference;
  * {@link Scanner#scanUntilStable} may take a scan more, and converges to the same counters.
  *
  * <p>Thread safety: the scanner's batch lock serializes {@link #add}, {@link #run} and {@link #flush};
- * counter getters are safe from any thread. Allocates a latch and one task per worker per batch,
- * nothing per page.
+ * counter getters are safe from any thread. Allocates nothing per batch once its list has grown.
  */
 final class ScanWorkers implements AutoCloseable {
 
     /** Pages a thread claims at a time. */
     static final int CLAIM = ScanCursor.CHUNK_PAGES;
+    /**
+     * Spins (tens of microseconds) before a waiting thread parks: about the time the scanner takes between
+     * two batches of a full scan, so workers stay awake through a full scan and park between duty cycles.
+     * Parking and waking cost more than a small batch on a virtual machine; spinning longer starves
+     * guest writers where threads outnumber cores.
+     */
+    private static final int SPINS = 1 << 10;
+    private static final long PARK_NANOS = 20_000;
 
     private final DedupEngine engine;
     private final PageHasher hasher;
@@ -41,9 +46,14 @@ final class ScanWorkers implements AutoCloseable {
     /** One per worker thread ever started, kept for their counters when the thread count drops. */
     private volatile PageVisitor[] visitors = new PageVisitor[0];
     private final List<FreedFrames> freed = new ArrayList<>();
-    private final List<Thread> started = new ArrayList<>();
-    private ExecutorService pool;
-    private int workers;
+    /** Every worker thread started, for their CPU time. */
+    private final List<Thread> everStarted = new ArrayList<>();
+    private Thread[] workerThreads = new Thread[0];
+    /** Bumped for each batch; workers wait for it to move. */
+    private volatile long generation;
+    private volatile boolean stopping;
+    /** Workers still visiting this batch. */
+    private final AtomicInteger pending = new AtomicInteger();
 
     private Guest[] guests = new Guest[0];
     private int[] pages = new int[0];
@@ -79,21 +89,19 @@ final class ScanWorkers implements AutoCloseable {
             startWorkers(threads - 1);
             split(threads);
             failure.set(null);
-            CountDownLatch done = new CountDownLatch(threads - 1);
-            PageVisitor[] all = visitors;
-            for (int w = 0; w < threads - 1; w++) {
-                PageVisitor visitor = all[w];
-                int part = w + 1;
-                pool.execute(() -> {
-                    try {
-                        visitClaimed(visitor, part);
-                    } finally {
-                        done.countDown();
-                    }
-                });
+            pending.set(threads - 1);
+            generation++;                   // publishes the list and the parts to the workers
+            for (Thread worker : workerThreads) {
+                LockSupport.unpark(worker);
             }
             visitClaimed(own, 0);
-            awaitUninterruptibly(done);
+            for (int spins = 0; pending.get() > 0; spins++) {
+                if (spins < SPINS) {
+                    Thread.onSpinWait();
+                } else {
+                    LockSupport.parkNanos(PARK_NANOS);
+                }
+            }
             RuntimeException first = failure.get();
             if (first != null) {
                 throw first;
@@ -101,6 +109,29 @@ final class ScanWorkers implements AutoCloseable {
         } finally {
             java.util.Arrays.fill(guests, 0, count, null);
             count = 0;
+        }
+    }
+
+    /** A worker: waits for each batch (spinning a little, then parked), visits its part and helps. */
+    private void work(PageVisitor visitor, int part, long startedAt) {
+        long seen = startedAt;
+        while (true) {
+            for (int spins = 0; generation == seen && !stopping; spins++) {
+                if (spins < SPINS) {
+                    Thread.onSpinWait();
+                } else {
+                    LockSupport.park(this);
+                }
+            }
+            if (stopping) {
+                return;
+            }
+            seen = generation;
+            try {
+                visitClaimed(visitor, part);
+            } finally {
+                pending.decrementAndGet();
+            }
         }
     }
 
@@ -156,8 +187,8 @@ final class ScanWorkers implements AutoCloseable {
     /** CPU time of the worker threads so far, for the scan-time advisor. */
     long cpuNanos() {
         long total = 0;
-        synchronized (started) {
-            for (Thread t : started) {
+        synchronized (everStarted) {
+            for (Thread t : everStarted) {
                 long cpu = threadBean.isThreadCpuTimeSupported() ? threadBean.getThreadCpuTime(t.threadId()) : -1;
                 total += Math.max(0, cpu);
             }
@@ -166,10 +197,10 @@ final class ScanWorkers implements AutoCloseable {
     }
 
     private void startWorkers(int wanted) {
-        if (wanted == workers && pool != null) {
+        if (wanted == workerThreads.length) {
             return;
         }
-        shutdownPool();
+        stopWorkers();
         PageVisitor[] grown = visitors;
         while (grown.length < wanted) {
             FreedFrames f = new FreedFrames(engine.pool());
@@ -178,59 +209,44 @@ final class ScanWorkers implements AutoCloseable {
             grown[grown.length - 1] = new PageVisitor(engine, hasher, f);
         }
         visitors = grown;
-        workers = wanted;
-        AtomicInteger n = new AtomicInteger();
-        pool = wanted == 0 ? null : Executors.newFixedThreadPool(wanted, task -> {
-            Thread t = new Thread(task, "samepage-scanner-" + n.incrementAndGet());
-            t.setDaemon(true);
-            synchronized (started) {
-                started.add(t);
-            }
-            return t;
-        });
+        stopping = false;
+        Thread[] started = new Thread[wanted];
+        long now = generation;          // a worker that starts after the next batch is published still sees it
+        for (int w = 0; w < wanted; w++) {
+            PageVisitor visitor = grown[w];
+            int part = w + 1;
+            started[w] = new Thread(() -> work(visitor, part, now), "samepage-scanner-" + part);
+            started[w].setDaemon(true);
+        }
+        workerThreads = started;
+        synchronized (everStarted) {
+            everStarted.addAll(java.util.List.of(started));
+        }
+        for (Thread t : started) {
+            t.start();
+        }
     }
 
-    private void shutdownPool() {
-        if (pool != null) {
-            pool.shutdownNow();
+    /** Ends the worker threads, if any, and waits for them. */
+    private void stopWorkers() {
+        stopping = true;
+        for (Thread t : workerThreads) {
+            LockSupport.unpark(t);
+        }
+        for (Thread t : workerThreads) {
             try {
-                pool.awaitTermination(10, TimeUnit.SECONDS);
+                t.join(TimeUnit.SECONDS.toMillis(10));
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-            }
-            pool = null;
-        }
-    }
-
-    private static void awaitUninterruptibly(CountDownLatch latch) {
-        boolean interrupted = false;
-        while (true) {
-            try {
-                latch.await();
                 break;
-            } catch (InterruptedException e) {
-                interrupted = true;
             }
         }
-        if (interrupted) {
-            Thread.currentThread().interrupt();
-        }
+        workerThreads = new Thread[0];
     }
 
     /** Stops the worker threads and waits for them to end. */
     @Override
     public void close() {
-        shutdownPool();
-        workers = 0;
-        synchronized (started) {
-            for (Thread t : started) {
-                try {
-                    t.join(TimeUnit.SECONDS.toMillis(10));
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    return;
-                }
-            }
-        }
+        stopWorkers();
     }
 }

@@ -143,10 +143,12 @@ class ConcurrentStressTest {
         SplittableRandom rnd = new SplittableRandom(SEED - 1);
         ScanKnobs knobs = engine.knobs();
         long unmerges = 0;
-        while (writing.get()) {
+        for (int batch = 1; writing.get(); batch++) {
             engine.scanner().scanBatch(1 + rnd.nextInt(128));
             int r = rnd.nextInt(400);
-            if (r == 0) {
+            // At least one unmerge while writers run, however few batches fit (several scanner threads on
+            // few cores run fewer).
+            if (r == 0 || (unmerges == 0 && batch % 50 == 0)) {
                 knobs.run(ScanKnobs.RUN_UNMERGE);
                 engine.scanner().doWork();
                 assertEquals(ScanKnobs.RUN_STOP, knobs.run(), "run=2 ends at run=0");
