@@ -16,8 +16,9 @@ import java.util.concurrent.locks.LockSupport;
  * {@link #run} then gives the caller's thread and each of {@code scan_threads - 1} workers a contiguous
  * part, which it claims {@value #CLAIM} pages at a time (one chunk of one guest) before it helps with
  * the others' parts, and returns when every page is visited. Each thread has its own {@link PageVisitor}, so its own freed-frame list and
- * counters; the visits themselves are safe side by side: each takes its page's stripe, and the
- * indexes of a domain are guarded by the domain's lock ({@link MergeDomain#stableLock}).
+ * counters; the visits themselves are safe side by side: each takes its page's stripe, the unstable
+ * index is guarded per shard of keys ({@link MergeDomain#unstableLock}) and the stable index by the
+ * domain's lock ({@link MergeDomain#stableLock}).
  *
  * <p>Why the same result: a full scan still visits every page once, and a merge still needs a full
  * compare under both pages' locks; only the order within a batch changes. A pair whose other page is

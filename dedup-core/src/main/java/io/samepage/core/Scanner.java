@@ -23,7 +23,7 @@ import org.agrona.concurrent.AgentTerminationException;
  *
  * <p>Thread safety: one thread drives the scanner at a time; {@link DedupEngine#close} waits for the
  * batch in progress, after which every call fails (an {@code AgentRunner} stops). It takes each visited
- * page's stripe exclusively, and a candidate's stripe only with {@code tryWriteLock} (a busy candidate
+ * page's stripe exclusively (a merged page's only optimistically, to read that it is merged), and a candidate's stripe only with {@code tryWriteLock} (a busy candidate
  * waits for the next visit), so it never waits while holding a page lock: guest writers cannot
  * deadlock with it. Counter getters are safe from any thread.
  */
