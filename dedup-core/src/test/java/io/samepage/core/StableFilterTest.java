@@ -1,0 +1,53 @@
+package io.samepage.core;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.samepage.hashing.Pages;
+import java.util.HashSet;
+import java.util.Set;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The stable index's unlocked filter ({@link StableIndex#mayHoldUnlocked}): it must say "may" for every
+ * filed key (a "no" there would hide a merge for good), and should say it rarely for other keys, since
+ * each wrong "may" costs a unique page the domain's lock and, on several scanner threads, a read of its
+ * bytes.
+ */
+class StableFilterTest {
+
+    private static final int FILED = 20_000;
+    private static final int PROBES = 200_000;
+
+    @Test
+    void saysMayForEveryFiledKeyAndRarelyForOthers() {
+        try (FramePool pool = new FramePool((long) (FILED + 1) * Pages.PAGE_SIZE)) {
+            StableIndex index = new StableIndex(pool, new PageCompare(pool.memory()), 42);
+            SplittableRandom random = new SplittableRandom(7);
+            Set<Integer> keys = new HashSet<>();
+            assertTrue(pool.tryReserve(FILED));
+            for (int i = 0; i < FILED; i++) {
+                int key;
+                do {
+                    key = random.nextInt();
+                } while (!keys.add(key));
+                index.add(pool.allocateReserved(), key);
+            }
+            for (int key : keys) {
+                assertTrue(index.mayHoldUnlocked(key), "filed key " + key + " must pass the filter");
+            }
+            int wrong = 0;
+            int asked = 0;
+            while (asked < PROBES) {
+                int key = random.nextInt();
+                if (!keys.contains(key)) {
+                    asked++;
+                    wrong += index.mayHoldUnlocked(key) ? 1 : 0;
+                }
+            }
+            // Two bits in a 64-bit word a bucket, at most two keys a bucket: at most (4/64)^2, 1 in 256.
+            // One bit in 16 was wrong for 1 key in 8 to 1 in 16, depending on the load.
+            assertTrue(wrong < PROBES / 100, wrong + " of " + PROBES + " unfiled keys passed the filter");
+        }
+    }
+}
