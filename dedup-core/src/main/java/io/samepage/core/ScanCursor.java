@@ -22,6 +22,7 @@ final class ScanCursor {
     private int guest;
     private long page;
     private int current;
+    private int runLength;
 
     /** Starts a round over guests of {@code pageCounts} pages each, in that order. */
     void start(int[] pageCounts) {
@@ -60,7 +61,41 @@ final class ScanCursor {
         return -1;
     }
 
-    /** The page {@link #next()} moved to. */
+    /**
+     * Moves past up to {@code maxPages} pages of one guest at once, never past the end of its chunk:
+     * the same pages, in the same order, as that many calls of {@link #next()}.
+     *
+     * @return the index of the guest whose pages {@link #page()} to {@code page() + runLength() - 1} are
+     *         next, or -1 when the round is done
+     */
+    int nextRun(int maxPages) {
+        while (chunkStart < roundPages) {
+            if (guest >= pageCounts.length) {
+                guest = 0;
+                chunkStart += CHUNK_PAGES;
+                page = chunkStart;
+                continue;
+            }
+            long end = Math.min(chunkStart + CHUNK_PAGES, pageCounts[guest]);
+            if (page >= end) {
+                guest++;
+                page = chunkStart;
+                continue;
+            }
+            current = (int) page;
+            runLength = (int) Math.min(end - page, maxPages);
+            page += runLength;
+            return guest;
+        }
+        return -1;
+    }
+
+    /** The pages {@link #nextRun} moved past. */
+    int runLength() {
+        return runLength;
+    }
+
+    /** The page {@link #next()} moved to (the first of the run {@link #nextRun} moved past). */
     int page() {
         return current;
     }

@@ -14,7 +14,7 @@ import java.util.concurrent.locks.LockSupport;
  * The threads that share the {@link Scanner}'s batches when {@code scan_threads} is above 1 ({@link
  * ScanKnobs#scanThreads}). The scanner lists a batch's guest pages in its usual order ({@link #add});
  * {@link #run} then gives the caller's thread and each of {@code scan_threads - 1} workers a contiguous
- * part, which it claims {@value #CLAIM} pages at a time (one chunk of one guest) before it helps with
+ * part, which it claims a run at a time (up to {@value #CLAIM} pages of one guest) before it helps with
  * the others' parts, and returns when every page is visited. Each thread has its own {@link PageVisitor}, so its own freed-frame list and
  * counters; the visits themselves are safe side by side: each takes its page's stripe, the unstable
  * index is guarded per shard of keys ({@link MergeDomain#unstableLock}) and the stable index by the
@@ -30,7 +30,7 @@ import java.util.concurrent.locks.LockSupport;
  */
 final class ScanWorkers implements AutoCloseable {
 
-    /** Pages a thread claims at a time. */
+    /** The most pages in a run, the unit a thread claims: a chunk of the cursor. */
     static final int CLAIM = ScanCursor.CHUNK_PAGES;
     /**
      * Spins (tens of microseconds) before a waiting thread parks: about the time the scanner takes between
@@ -56,8 +56,10 @@ final class ScanWorkers implements AutoCloseable {
     /** Workers still visiting this batch. */
     private final AtomicInteger pending = new AtomicInteger();
 
+    /** The batch: runs of consecutive pages of one guest, at most {@value #CLAIM} pages each. */
     private Guest[] guests = new Guest[0];
-    private int[] pages = new int[0];
+    private int[] firstPages = new int[0];
+    private int[] runLengths = new int[0];
     private int count;
     /** Per thread's part of the list: the next page index to claim, and the part's end. */
     private java.util.concurrent.atomic.AtomicIntegerArray nextClaim = new java.util.concurrent.atomic.AtomicIntegerArray(0);
@@ -69,15 +71,24 @@ final class ScanWorkers implements AutoCloseable {
         this.hasher = hasher;
     }
 
-    /** Lists guest {@code page} of {@code guest} for the next {@link #run}. */
-    void add(Guest guest, int page) {
-        if (count == pages.length) {
-            int grown = Math.max(1024, 2 * count);
+    /**
+     * Lists pages {@code first} to {@code first + length - 1} of {@code guest}, at most {@value #CLAIM},
+     * for the next {@link #run}. A run rather than a page a call: listing is the part of a batch no
+     * other thread shares.
+     */
+    void add(Guest guest, int first, int length) {
+        if (length > CLAIM) {
+            throw new IllegalArgumentException("a run of " + length + " pages; at most " + CLAIM);
+        }
+        if (count == firstPages.length) {
+            int grown = Math.max(64, 2 * count);
             guests = java.util.Arrays.copyOf(guests, grown);
-            pages = java.util.Arrays.copyOf(pages, grown);
+            firstPages = java.util.Arrays.copyOf(firstPages, grown);
+            runLengths = java.util.Arrays.copyOf(runLengths, grown);
         }
         guests[count] = guest;
-        pages[count] = page;
+        firstPages[count] = first;
+        runLengths[count] = length;
         count++;
     }
 
@@ -152,17 +163,18 @@ final class ScanWorkers implements AutoCloseable {
         }
     }
 
-    /** Visits its own part {@value #CLAIM} pages at a time, then helps with the others' parts. */
+    /** Visits its own part a run at a time, then helps with the others' parts. */
     private void visitClaimed(PageVisitor visitor, int own) {
         try {
             int parts = partEnd.length;
             for (int k = 0; k < parts; k++) {
                 int part = (own + k) % parts;
                 int end = partEnd[part];
-                for (int start = nextClaim.getAndAdd(part, CLAIM); start < end; start = nextClaim.getAndAdd(part, CLAIM)) {
-                    int stop = Math.min(end, start + CLAIM);
-                    for (int i = start; i < stop; i++) {
-                        visitor.visit(guests[i], pages[i]);
+                for (int run = nextClaim.getAndIncrement(part); run < end; run = nextClaim.getAndIncrement(part)) {
+                    Guest guest = guests[run];
+                    int stop = firstPages[run] + runLengths[run];
+                    for (int page = firstPages[run]; page < stop; page++) {
+                        visitor.visit(guest, page);
                     }
                 }
             }

@@ -163,7 +163,8 @@ public final class Scanner implements Agent {
 
     /**
      * The batch's loop. On one thread each page is visited as the cursor reaches it; with {@code
-     * scan_threads} above 1 the pages are listed in the same order, {@link ScanWorkers} visits them,
+     * scan_threads} above 1 the pages are listed in the same order, a run of one guest's pages at a
+     * time ({@link ScanCursor#nextRun}), {@link ScanWorkers} visits them,
      * and only then does the full scan end if the batch reached its end.
      */
     private int scanPages(int budget) {
@@ -180,7 +181,7 @@ public final class Scanner implements Agent {
                 }
                 continue;
             }
-            int g = cursor.next();
+            int g = threads > 1 ? cursor.nextRun(budget - visited) : cursor.next();
             if (g < 0) {
                 scanEnded = true;
                 break;
@@ -191,11 +192,12 @@ public final class Scanner implements Agent {
                 continue;
             }
             if (threads > 1) {
-                workers.add(guest, cursor.page());
+                workers.add(guest, cursor.page(), cursor.runLength());
+                visited += cursor.runLength();
             } else {
                 visitor.visit(guest, cursor.page());
+                visited++;
             }
-            visited++;
         }
         if (threads > 1) {
             workers.run(visitor, threads);

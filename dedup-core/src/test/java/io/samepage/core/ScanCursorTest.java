@@ -43,4 +43,32 @@ class ScanCursorTest {
         }
         assertEquals("0:0 0:1 0:63 1:0 1:1 2:0 2:1 2:63 0:64 2:64 ", order.toString());
     }
+    /**
+     * {@link ScanCursor#nextRun}, which lists the batches of {@code scan_threads}, moves past the same
+     * pages in the same order as {@link ScanCursor#next}, whatever the budget of each call, including
+     * runs cut short by the budget and guests that end inside a chunk.
+     */
+    @Test
+    void runsCoverTheSamePagesInTheSameOrderAsSinglePages() {
+        int[] pageCounts = {70, 2, 0, 65, 300, 1};
+        java.util.List<Long> expected = new java.util.ArrayList<>();
+        ScanCursor single = new ScanCursor();
+        single.start(pageCounts);
+        for (int g; (g = single.next()) >= 0; ) {
+            expected.add((long) g << 32 | single.page());
+        }
+        java.util.SplittableRandom random = new java.util.SplittableRandom(5);
+        for (int trial = 0; trial < 50; trial++) {
+            ScanCursor runs = new ScanCursor();
+            runs.start(pageCounts);
+            java.util.List<Long> seen = new java.util.ArrayList<>();
+            for (int g; (g = runs.nextRun(1 + random.nextInt(trial % 2 == 0 ? 64 : 100))) >= 0; ) {
+                assertTrue(runs.runLength() >= 1 && runs.runLength() <= ScanCursor.CHUNK_PAGES, "run of " + runs.runLength());
+                for (int i = 0; i < runs.runLength(); i++) {
+                    seen.add((long) g << 32 | (runs.page() + i));
+                }
+            }
+            assertEquals(expected, seen, "trial " + trial);
+        }
+    }
 }
