@@ -1,0 +1,155 @@
+package io.samepage.bench;
+
+import io.samepage.core.DedupEngine;
+import io.samepage.core.Guest;
+import io.samepage.core.Scanner;
+import io.samepage.hashing.Pages;
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * {@code scan_threads} 2 against 1 on {@link ScanBenchmark}'s workload (4 guests of 1 GiB, half
+ * duplicated, one domain), measured <em>in pairs</em>: one engine, and each pair runs one thread count
+ * right after the other (the order alternates from pair to pair), so that the ratio of a pair compares
+ * two runs seconds apart. On this machine a JMH run's forks are minutes apart, and its two shared
+ * cores' speed drifts by 2x over minutes (see docs/perf/engine.md#scan_threads): JMH's ratio of two
+ * forks then measures the drift as much as the threads.
+ *
+ * <ul>
+ *   <li><b>steady</b>: {@value #STEADY_SCANS} full scans of the converged guests (ScanBenchmark's
+ *       {@code steadyScan}), pages per second.</li>
+ *   <li><b>merge</b>: every page written (the iteration number in its first 8 bytes), then the two full
+ *       scans that merge it all again (ScanBenchmark's {@code mergePasses}), page visits per second.</li>
+ * </ul>
+ * After every measured run the scanner settles ({@link Scanner#scanUntilStable}) and the counters must
+ * be exactly those of the converged workload, for either thread count.
+ *
+ * <p>Usage: {@code java --enable-native-access=ALL-UNNAMED -cp jmh-benchmarks/target/benchmarks.jar
+ * io.samepage.bench.ScanThreadsReport [OUT_DIR] [--pairs N]} (defaults {@code target/bench}, 7 pairs);
+ * writes {@code scan-threads.json} and {@code scan-threads.md} there and prints the table. Needs about
+ * 4.5 GiB of memory; about 2 minutes.
+ */
+public final class ScanThreadsReport {
+
+    static final double TARGET_MIN_SPEEDUP = 1.6;
+    static final int STEADY_SCANS = 4;
+
+    private ScanThreadsReport() {
+    }
+
+    public static void main(String[] args) throws IOException {
+        Path out = Path.of("target/bench");
+        int pairs = 7;
+        for (int i = 0; i < args.length; i++) {
+            if (args[i].equals("--pairs") && i + 1 < args.length) {
+                pairs = Integer.parseInt(args[++i]);
+            } else if (args[i].startsWith("--")) {
+                throw new IllegalArgumentException("unknown option " + args[i] + "; usage: [OUT_DIR] [--pairs N]");
+            } else {
+                out = Path.of(args[i]);
+            }
+        }
+        if (pairs < 1) {
+            throw new IllegalArgumentException("--pairs " + pairs + ": at least 1");
+        }
+        long bytes = ScanBenchmark.GUESTS * ScanBenchmark.GUEST_BYTES;
+        try (DedupEngine engine = EngineWorkload.engine(bytes, false)) {
+            Guest[] guests = EngineWorkload.writeHalfDuplicated(engine, ScanBenchmark.GUESTS, ScanBenchmark.GUEST_BYTES);
+            Scanner scanner = engine.scanner();
+            for (int scan = 0; scan < 3; scan++) {
+                scanner.scanFullPass();
+            }
+            EngineWorkload.requireConverged(engine, ScanBenchmark.PAGES, "after setup");
+            double[][] steady = new double[2][pairs];
+            double[][] merge = new double[2][pairs];
+            long stamp = 0;
+            for (int pair = 0; pair < pairs; pair++) {
+                for (int k = 0; k < 2; k++) {
+                    int t = pair % 2 == 0 ? k : 1 - k;         // 1, 2 then 2, 1: drift favours neither
+                    engine.knobs().scanThreads(t + 1);
+                    scanner.scanFullPass();                    // starts the workers, outside the timing
+                    steady[t][pair] = steadyPagesPerSecond(scanner);
+                    settle(engine, "steady scans on " + (t + 1) + " threads");
+                    merge[t][pair] = mergeVisitsPerSecond(guests, scanner, ++stamp);
+                    settle(engine, "merge passes on " + (t + 1) + " threads");
+                }
+            }
+            write(out, pairs, steady, merge);
+        }
+    }
+
+    private static double steadyPagesPerSecond(Scanner scanner) {
+        long start = System.nanoTime();
+        for (int scan = 0; scan < STEADY_SCANS; scan++) {
+            scanner.scanFullPass();
+        }
+        return (double) STEADY_SCANS * ScanBenchmark.PAGES * 1e9 / (System.nanoTime() - start);
+    }
+
+    private static double mergeVisitsPerSecond(Guest[] guests, Scanner scanner, long stamp) {
+        MemorySegment first = MemorySegment.ofArray(new long[] {stamp});
+        for (Guest guest : guests) {
+            for (int page = 0; page < guest.pageCount(); page++) {
+                guest.write((long) page << Pages.PAGE_SHIFT, first);
+            }
+        }
+        long start = System.nanoTime();
+        scanner.scanFullPass();
+        scanner.scanFullPass();
+        return 2.0 * ScanBenchmark.PAGES * 1e9 / (System.nanoTime() - start);
+    }
+
+    private static void settle(DedupEngine engine, String when) {
+        engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE);
+        EngineWorkload.requireConverged(engine, ScanBenchmark.PAGES, "after " + when);
+    }
+
+    private static void write(Path out, int pairs, double[][] steady, double[][] merge) throws IOException {
+        Map<String, Object> json = new LinkedHashMap<>();
+        json.put("when", Instant.now().toString());
+        json.put("pairs", pairs);
+        json.put("pages", ScanBenchmark.PAGES);
+        json.put("target_min_speedup", TARGET_MIN_SPEEDUP);
+        StringBuilder md = new StringBuilder("| run | 1 thread (median) | 2 threads (median) | 2/1 per pair: median (range) | >= "
+                + TARGET_MIN_SPEEDUP + " |\n|---|---|---|---|---|\n");
+        for (Object[] run : new Object[][] {{"steady", steady, "pages/s"}, {"merge", merge, "page visits/s"}}) {
+            double[][] rates = (double[][]) run[1];
+            double[] ratios = new double[pairs];
+            for (int pair = 0; pair < pairs; pair++) {
+                ratios[pair] = rates[1][pair] / rates[0][pair];
+            }
+            double ratio = median(ratios);
+            Map<String, Object> entry = new LinkedHashMap<>();
+            entry.put("unit", run[2]);
+            entry.put("one_thread", Arrays.stream(rates[0]).boxed().toList());
+            entry.put("two_threads", Arrays.stream(rates[1]).boxed().toList());
+            entry.put("ratios", Arrays.stream(ratios).boxed().toList());
+            entry.put("median_ratio", ratio);
+            entry.put("met", ratio >= TARGET_MIN_SPEEDUP);
+            json.put((String) run[0], entry);
+            md.append(String.format(Locale.ROOT, "| %s | %.2f M %s | %.2f M | %.2f (%.2f-%.2f) | %s |%n", run[0],
+                    median(rates[0]) / 1e6, run[2], median(rates[1]) / 1e6, ratio,
+                    Arrays.stream(ratios).min().orElse(0), Arrays.stream(ratios).max().orElse(0),
+                    ratio >= TARGET_MIN_SPEEDUP ? "met" : "NOT met"));
+        }
+        Files.createDirectories(out);
+        Files.writeString(out.resolve("scan-threads.json"), Json.write(json));
+        Files.writeString(out.resolve("scan-threads.md"), md.toString());
+        System.out.print(md);
+    }
+
+    static double median(double[] values) {
+        double[] sorted = values.clone();
+        Arrays.sort(sorted);
+        int n = sorted.length;
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    }
+}
