@@ -5,13 +5,12 @@ import java.lang.invoke.VarHandle;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * One guest's page table: 16 bytes per guest page in three primitive arrays, no object per page.
+ * One guest's page table: 12 bytes per guest page in three primitive arrays, no object per page.
  * <ul>
  *   <li>{@code int[] frames}: the frame the page maps (the domain's zero frame until written);</li>
  *   <li>{@code int[] states}: the state bits below, and {@code smart_scan}'s age and skip counters;</li>
- *   <li>{@code long[] keyLinks}: the page's key (its fast hash at the scanner's last visit, folded to
- *       32 bits) in the high half, and its link in the unstable index ({@link UnstableIndex}) in the
- *       low half. Only the scanner reads or writes them.</li>
+ *   <li>{@code int[] keys}: the page's key (its fast hash at the scanner's last visit, folded to 32
+ *       bits). Only the scanner writes them; the unstable index ({@link UnstableIndex}) reads them.</li>
  * </ul>
  * Page {@code p} has the engine-wide id {@link #basePageId} {@code + p} ({@link PageIds}).
  *
@@ -25,7 +24,7 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <p>Thread safety: none of its own beyond the tracked count and the epochs (atomic adds, read with
  * acquire from any thread). A page's frame and state are guarded by its stripe lock in the owning
- * {@link Guest}; keys and links belong to the scanner: a page's key is written under its stripe, links under its domain's lock.
+ * {@link Guest}; keys belong to the scanner: a page's key is written under its stripe.
  */
 final class PageTable {
 
@@ -66,11 +65,11 @@ final class PageTable {
     private static final VarHandle EPOCH = MethodHandles.arrayElementVarHandle(long[].class);
 
     /** Bytes per page of the three arrays. */
-    static final int BYTES_PER_PAGE = Integer.BYTES + Integer.BYTES + Long.BYTES;
+    static final int BYTES_PER_PAGE = 3 * Integer.BYTES;
 
     final int[] frames;
     final int[] states;
-    private final long[] keyLinks;
+    private final int[] keys;
     private final int basePageId;
     private final int zeroFrame;
     /** KSM's rmap_items: pages merged, or visited and holding a frame of their own; kept by {@link #set}. */
@@ -81,7 +80,7 @@ final class PageTable {
     PageTable(int pages, int basePageId, int zeroFrame) {
         this.frames = new int[pages];
         this.states = new int[pages];
-        this.keyLinks = new long[pages];
+        this.keys = new int[pages];
         this.basePageId = basePageId;
         this.zeroFrame = zeroFrame;
     }
@@ -158,20 +157,11 @@ final class PageTable {
 
     /** The page's key: its fast hash at the scanner's last visit, folded to 32 bits. */
     int key(int page) {
-        return (int) (keyLinks[page] >>> 32);
+        return keys[page];
     }
 
     void setKey(int page, int key) {
-        keyLinks[page] = (long) key << 32 | (keyLinks[page] & 0xFFFF_FFFFL);
-    }
-
-    /** The next page id in the page's unstable-index bucket. */
-    int unstableNext(int page) {
-        return (int) keyLinks[page];
-    }
-
-    void setUnstableNext(int page, int id) {
-        keyLinks[page] = (keyLinks[page] & 0xFFFF_FFFF_0000_0000L) | (id & 0xFFFF_FFFFL);
+        keys[page] = key;
     }
 
     /** The engine-wide id of page 0. */

@@ -5,11 +5,12 @@
  * Host memory is a {@link io.samepage.core.FramePool}: one reserved region cut into 4 KiB frames,
  * with 12 bytes of metadata per frame ({@link io.samepage.core.FrameTable}). A
  * {@link io.samepage.core.Guest} is a page table ({@link io.samepage.core.PageTable}): a frame id,
- * state bits, and the last fast hash folded to a 32-bit key with a link, 16 bytes per guest page.
- * Never-written pages map the domain's zero frame. Each domain's stable and unstable indexes are
- * tables of 4-byte buckets whose chains run through those frame and page entries
- * ({@link io.samepage.core.StableIndex}, {@link io.samepage.core.UnstableIndex}), as KSM embeds its
- * tree nodes in its rmap_items, so the metadata stays within 16 bytes per page plus 16 per frame.
+ * state bits, and the last fast hash folded to a 32-bit key, 12 bytes per guest page. Never-written
+ * pages map the domain's zero frame. Each domain's stable index is a table of 4-byte buckets whose
+ * chains run through the frame entries ({@link io.samepage.core.StableIndex}), as KSM embeds its tree
+ * nodes in its rmap_items; the unstable index keeps its chains in its own shards, 16 bytes per unique
+ * page ({@link io.samepage.core.UnstableIndex}), so that a scanner thread changes only its own lines.
+ * The metadata stays within 16 bytes per page plus 16 per frame.
  * The {@link io.samepage.core.Scanner} visits pages (64 of each guest in turn) and merges equal ones
  * into one frame shared copy-on-write; a write to a shared page first copies it ("breaks" the
  * sharing). Freed frames go back to the operating system, the scanner's in batches.
