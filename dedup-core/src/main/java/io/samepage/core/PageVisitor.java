@@ -94,6 +94,11 @@ final class PageVisitor {
     private boolean visitRead;
     /** Keeps {@link #touch}'s loads from being optimized away. */
     private long touched;
+    /**
+     * Where a visit leaves its index lookups for the batch's second half ({@link #visitDeferred}), or
+     * null to do them at once. Set by {@link ScanWorkers} for the first half of a batch on several threads.
+     */
+    DeferredMerges deferTo;
 
     PageVisitor(DedupEngine engine, PageHasher hasher, FreedFrames freed) {
         this.engine = engine;
@@ -192,16 +197,78 @@ final class PageVisitor {
                 guest.table().setKey(page, key);                // unwritten since its first visit: merge now
             }
             guest.setState(page, kept);
-            try {
-                merge(guest, page, frame, key, zeroSeen);
-            } finally {
-                if (visitProtected && !guest.isMerged(page)) {
-                    guest.unprotect(page);
-                }
-                visitProtected = false;
+            if (deferTo != null && key != zeroPageKey) {
+                deferTo.add(guest, page, key);      // the indexes in the batch's second half (ScanWorkers)
+                return;
             }
+            mergeProtected(guest, page, frame, key, zeroSeen);
         } finally {
             lock.unlockWrite(stamp);
+        }
+    }
+
+    /**
+     * The second half of a visit the first half {@linkplain #deferTo deferred}: looks the page up in the
+     * indexes and maybe merges it, if it still holds what it held then (not merged, not written since,
+     * still filed under {@code key}); else it waits for its next visit, as a page busy with a writer does.
+     * A page with nothing to pair with is filed without its lock ({@link #fileAlone}); else this takes
+     * the page's stripe.
+     */
+    void visitDeferred(Guest guest, int page, int key) {
+        MergeDomain domain = guest.domain();
+        if (!domain.mayHoldStableUnlocked(key) && fileAlone(guest, page, key, domain)) {
+            return;
+        }
+        StampedLock lock = guest.stripeOf(page);
+        long stamp = lock.writeLock();
+        try {
+            if (guest.isDestroyed() || guest.isMerged(page)) {
+                return;
+            }
+            int frame = guest.frameAt(page);
+            int state = guest.stateAt(page);
+            if (frame == domain.zeroFrame() || (state & (PageTable.HOLE | PageTable.DIRTY)) != 0
+                    || (state & PageTable.KEYED) == 0 || guest.table().key(page) != key) {
+                return;
+            }
+            visitRead = false;
+            mergeProtected(guest, page, frame, key, false);
+        } finally {
+            lock.unlockWrite(stamp);
+        }
+    }
+
+    /**
+     * Files the page as an unstable candidate if its shard holds nothing it could pair with (most unique
+     * pages), without the page's lock: its stripe is a line that the thread which visited the page in
+     * the first half wrote. An entry only ever leads to a pairing under both pages' locks, so a page that
+     * is written, merged or destroyed meanwhile leaves a stale entry, as it does when that happens just
+     * after a visit that filed it under its lock; a destroyed guest's page ids are not reused before the
+     * index is emptied. False if there may be a candidate: then the caller visits it under its lock.
+     */
+    private boolean fileAlone(Guest guest, int page, int key, MergeDomain domain) {
+        java.util.concurrent.locks.ReentrantLock lock = domain.unstableLock(key);
+        lockSpinning(lock);
+        try {
+            if (!domain.unstableHoldsNothingFor(key)) {
+                return false;
+            }
+            domain.putUnstable(key, guest.table().basePageId() + page);
+            return true;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** {@link #merge}, then gives a mapped guest's page its write access back if it did not merge. */
+    private void mergeProtected(Guest guest, int page, int frame, int key, boolean zeroSeen) {
+        try {
+            merge(guest, page, frame, key, zeroSeen);
+        } finally {
+            if (visitProtected && !guest.isMerged(page)) {
+                guest.unprotect(page);
+            }
+            visitProtected = false;
         }
     }
 

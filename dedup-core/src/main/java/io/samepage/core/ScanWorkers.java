@@ -13,15 +13,23 @@ import java.util.concurrent.locks.LockSupport;
 /**
  * The threads that share the {@link Scanner}'s batches when {@code scan_threads} is above 1 ({@link
  * ScanKnobs#scanThreads}). The scanner lists a batch's guest pages in its usual order ({@link #add});
- * {@link #run} then gives the caller's thread and each of {@code scan_threads - 1} workers a contiguous
- * part, which it claims a run at a time (up to {@value #CLAIM} pages of one guest) before it helps with
- * the others' parts, and returns when every page is visited. Each thread has its own {@link PageVisitor}, so its own freed-frame list and
- * counters; the visits themselves are safe side by side: each takes its page's stripe, the unstable
- * index is guarded per shard of keys ({@link MergeDomain#unstableLock}) and the stable index by the
- * domain's lock ({@link MergeDomain#stableLock}).
+ * {@link #run} then runs the batch in two halves on the caller's thread and {@code scan_threads - 1}
+ * workers. First half: each thread takes a contiguous part of the list, a run at a time (up to
+ * {@value #CLAIM} pages of one guest), then helps with the others' parts; it visits each page (the
+ * dirty bit, the hash, KSM's volatility rule, zero pages, merged pages) and, for a page that needs the
+ * indexes, notes it for the thread that owns its key's unstable shards ({@link DeferredMerges}). Second
+ * half, once every thread is through the first: each thread looks up the pages it owns
+ * ({@link PageVisitor#visitDeferred}), then helps with the others'. So an unstable shard's lock, count
+ * and buckets are written by one thread a batch, not passed between cores page by page: that passing
+ * cost more than the lookups (docs/perf/engine.md#scan_threads). Each thread has its own
+ * {@link PageVisitor}, so its own freed-frame list and counters; the visits are safe side by side
+ * whoever runs them: each takes its page's stripe, the unstable index is guarded per shard of keys
+ * ({@link MergeDomain#unstableLock}) and the stable index by the domain's lock ({@link
+ * MergeDomain#stableLock}).
  *
  * <p>Why the same result: a full scan still visits every page once, and a merge still needs a full
- * compare under both pages' locks; only the order within a batch changes. A pair whose other page is
+ * compare under both pages' locks; only the order within a batch changes, and a page written between
+ * the halves waits for its next visit. A pair whose other page is
  * busy in another thread waits for its next visit, as a page busy with a guest writer does, so
  * {@link Scanner#scanUntilStable} may take a scan more, and converges to the same counters.
  *
@@ -65,6 +73,12 @@ final class ScanWorkers implements AutoCloseable {
     private java.util.concurrent.atomic.AtomicIntegerArray nextClaim = new java.util.concurrent.atomic.AtomicIntegerArray(0);
     private int[] partEnd = new int[0];
     private final AtomicReference<RuntimeException> failure = new AtomicReference<>();
+    /** Threads still in the first half of this batch. */
+    private final AtomicInteger firstHalfPending = new AtomicInteger();
+    /** Per thread, the pages it deferred to the second half, by owner. */
+    private DeferredMerges[] deferred = new DeferredMerges[0];
+    /** Per owner and producing thread, the next deferred page to claim. */
+    private java.util.concurrent.atomic.AtomicIntegerArray deferredClaim = new java.util.concurrent.atomic.AtomicIntegerArray(0);
 
     ScanWorkers(DedupEngine engine, PageHasher hasher) {
         this.engine = engine;
@@ -101,18 +115,22 @@ final class ScanWorkers implements AutoCloseable {
             startWorkers(threads - 1);
             split(threads);
             failure.set(null);
+            firstHalfPending.set(threads);
             pending.set(threads - 1);
             generation++;                   // publishes the list and the parts to the workers
             for (Thread worker : workerThreads) {
                 LockSupport.unpark(worker);
             }
-            visitClaimed(own, 0);
+            visitBothHalves(own, 0);
             for (int spins = 0; pending.get() > 0; spins++) {
                 if (spins < SPINS) {
                     Thread.onSpinWait();
                 } else {
                     LockSupport.parkNanos(PARK_NANOS);
                 }
+            }
+            for (DeferredMerges list : deferred) {
+                list.clear();               // every thread is done with them: drop the guests
             }
             RuntimeException first = failure.get();
             if (first != null) {
@@ -140,9 +158,59 @@ final class ScanWorkers implements AutoCloseable {
             }
             seen = generation;
             try {
-                visitClaimed(visitor, part);
+                visitBothHalves(visitor, part);
             } finally {
                 pending.decrementAndGet();
+            }
+        }
+    }
+
+    /**
+     * The two halves of a batch on one thread: the first visits its part of the list and defers the
+     * pages that need the indexes, sorted by owner ({@link DeferredMerges}); once every thread is through
+     * the first half, the second looks up the pages this thread owns, then helps with the others'.
+     */
+    private void visitBothHalves(PageVisitor visitor, int part) {
+        visitor.deferTo = deferred[part];
+        try {
+            visitClaimed(visitor, part);
+        } finally {
+            visitor.deferTo = null;
+            firstHalfPending.decrementAndGet();
+        }
+        for (int spins = 0; firstHalfPending.get() > 0; spins++) {
+            if (spins < SPINS) {
+                Thread.onSpinWait();
+            } else {
+                LockSupport.parkNanos(PARK_NANOS);
+            }
+        }
+        try {
+            visitDeferredClaimed(visitor, part);
+        } catch (RuntimeException e) {
+            failure.compareAndSet(null, e);
+        }
+    }
+
+    /**
+     * The second half: the deferred pages of owner {@code own} from every thread's list, {@value #CLAIM}
+     * at a time, then the other owners' in turn. The caller empties the lists once every thread is done.
+     */
+    private void visitDeferredClaimed(PageVisitor visitor, int own) {
+        int threads = partEnd.length;
+        for (int k = 0; k < threads; k++) {
+            int owner = (own + k) % threads;
+            for (int producer = 0; producer < threads; producer++) {
+                DeferredMerges list = deferred[producer];
+                int claims = owner * threads + producer;
+                int end = list.count(owner);
+                for (int start = deferredClaim.getAndAdd(claims, CLAIM); start < end;
+                        start = deferredClaim.getAndAdd(claims, CLAIM)) {
+                    int stop = Math.min(end, start + CLAIM);
+                    for (int i = start; i < stop; i++) {
+                        visitor.visitDeferred(list.guest(owner, i), list.page(owner, i), list.key(owner, i));
+                    }
+                }
             }
         }
     }
@@ -156,6 +224,14 @@ final class ScanWorkers implements AutoCloseable {
         if (nextClaim.length() != threads) {
             nextClaim = new java.util.concurrent.atomic.AtomicIntegerArray(threads);
             partEnd = new int[threads];
+            deferredClaim = new java.util.concurrent.atomic.AtomicIntegerArray(threads * threads);
+            deferred = new DeferredMerges[threads];
+            for (int t = 0; t < threads; t++) {
+                deferred[t] = new DeferredMerges(threads);
+            }
+        }
+        for (int c = 0; c < threads * threads; c++) {
+            deferredClaim.set(c, 0);
         }
         for (int t = 0; t < threads; t++) {
             nextClaim.set(t, (int) ((long) count * t / threads));
