@@ -43,22 +43,7 @@ final class ScanCursor {
      * @return the index of the guest whose page {@link #page()} is next, or -1 when the round is done
      */
     int next() {
-        while (chunkStart < roundPages) {
-            if (guest >= pageCounts.length) {
-                guest = 0;
-                chunkStart += CHUNK_PAGES;
-                page = chunkStart;
-                continue;
-            }
-            if (page >= Math.min(chunkStart + CHUNK_PAGES, pageCounts[guest])) {
-                guest++;
-                page = chunkStart;
-                continue;
-            }
-            current = (int) page++;
-            return guest;
-        }
-        return -1;
+        return nextRun(1);
     }
 
     /**
