@@ -55,8 +55,8 @@ final class ScanWorkers implements AutoCloseable {
     /** One per worker thread ever started, kept for their counters when the thread count drops. */
     private volatile PageVisitor[] visitors = new PageVisitor[0];
     private final List<FreedFrames> freed = new ArrayList<>();
-    /** Every worker thread started, for their CPU time. */
-    private final List<Thread> everStarted = new ArrayList<>();
+    /** CPU time of the workers that have ended, each added as it ends. */
+    private final java.util.concurrent.atomic.AtomicLong endedCpuNanos = new java.util.concurrent.atomic.AtomicLong();
     private Thread[] workerThreads = new Thread[0];
     /** Bumped for each batch; workers wait for it to move. */
     private volatile long generation;
@@ -154,6 +154,9 @@ final class ScanWorkers implements AutoCloseable {
                 }
             }
             if (stopping) {
+                if (threadBean.isCurrentThreadCpuTimeSupported()) {
+                    endedCpuNanos.addAndGet(threadBean.getCurrentThreadCpuTime());
+                }
                 return;
             }
             seen = generation;
@@ -274,16 +277,25 @@ final class ScanWorkers implements AutoCloseable {
         return total;
     }
 
-    /** CPU time of the worker threads so far, for the scan-time advisor. */
+    /**
+     * CPU time of the worker threads so far, for the scan-time advisor: the running workers' and what
+     * the ended ones had used when they ended. Called by the scanner's thread, which is also the one
+     * that ends workers.
+     */
     long cpuNanos() {
-        long total = 0;
-        synchronized (everStarted) {
-            for (Thread t : everStarted) {
-                long cpu = threadBean.isThreadCpuTimeSupported() ? threadBean.getThreadCpuTime(t.threadId()) : -1;
-                total += Math.max(0, cpu);
-            }
+        long total = endedCpuNanos.get();
+        for (Thread t : workerThreads) {
+            long cpu = threadBean.isThreadCpuTimeSupported() ? threadBean.getThreadCpuTime(t.threadId()) : -1;
+            total += Math.max(0, cpu);
         }
         return total;
+    }
+
+    /** Ends the worker threads, if any are running: {@code scan_threads} went back to 1. */
+    void stopIdle() {
+        if (workerThreads.length > 0) {
+            stopWorkers();
+        }
     }
 
     private void startWorkers(int wanted) {
@@ -309,9 +321,6 @@ final class ScanWorkers implements AutoCloseable {
             started[w].setDaemon(true);
         }
         workerThreads = started;
-        synchronized (everStarted) {
-            everStarted.addAll(java.util.List.of(started));
-        }
         for (Thread t : started) {
             t.start();
         }

@@ -172,6 +172,9 @@ public final class Scanner implements Agent {
             scanStartCpuNanos = cpuNanos();
         }
         int threads = knobs.scanThreads();
+        if (threads == 1) {
+            workers.stopIdle();             // scan_threads went back to 1: its workers end
+        }
         int visited = 0;
         boolean scanEnded = false;
         while (visited < budget) {

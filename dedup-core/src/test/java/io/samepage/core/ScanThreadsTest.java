@@ -76,4 +76,26 @@ class ScanThreadsTest {
                 .filter(t -> t.getName().startsWith("samepage-scanner-") && t.isAlive()).count();
         assertEquals(0, left, "scanner worker threads still alive after close");
     }
+    /** Setting {@code scan_threads} back to 1 ends the workers at the next batch, with the engine open. */
+    @Test
+    void theWorkerThreadsEndWhenScanThreadsGoesBackToOne() {
+        EngineContext context = new EngineContext().poolBytes((long) 2 * PAGES * PAGE + (1 << 20)).hashSeed(5);
+        try (DedupEngine engine = DedupEngine.create(context.conclude())) {
+            MergeDomain domain = engine.createDomain("d");
+            for (int g = 0; g < 2; g++) {
+                engine.createGuest(domain, "g" + g, (long) PAGES * PAGE).write(0, content(g), 0, PAGES * PAGE);
+            }
+            engine.knobs().scanThreads(3);
+            engine.scanner().scanFullPass();
+            assertEquals(2, aliveWorkers(), "workers of scan_threads=3");
+            engine.knobs().scanThreads(1);
+            engine.scanner().scanBatch(16);
+            assertEquals(0, aliveWorkers(), "workers left running after scan_threads went back to 1");
+        }
+    }
+
+    private static long aliveWorkers() {
+        return Thread.getAllStackTraces().keySet().stream()
+                .filter(t -> t.getName().startsWith("samepage-scanner-") && t.isAlive()).count();
+    }
 }
