@@ -14,16 +14,20 @@ import java.lang.foreign.MemorySegment;
  * (not Linux), the region comes from {@link Arena#allocate(long, long)}: committed up front, and a
  * released frame is zeroed in place, so its memory does <em>not</em> go back to the operating system.
  *
- * <p>Thread safety: as {@link FrameBacking} says; the batch list belongs to the one thread at a time
- * that calls {@link #release(int[], int)}.
+ * <p>Thread safety: as {@link FrameBacking} says. {@link #release(int[], int)} takes one of
+ * {@value #BATCHES} batch lists, each under its lock, so that the scanner's threads
+ * ({@code scan_threads}) give their frees back side by side.
  */
 final class AnonymousFrames implements FrameBacking {
 
     private final Arena arena = Arena.ofShared();
     private final MemorySegment region;
     private final boolean discardsToOs;
-    /** The batch {@link #release(int[], int)} discards with; null where native memory is not available. */
-    private final DiscardList discards;
+    /** Batch lists for concurrent {@link #release(int[], int)} calls. */
+    static final int BATCHES = 4;
+    /** The batches {@link #release(int[], int)} discards with, each under its lock; null where native memory is not available. */
+    private final DiscardList[] discards;
+    private final java.util.concurrent.locks.ReentrantLock[] discardLocks;
     private boolean closed;
 
     AnonymousFrames(int frames) {
@@ -35,7 +39,14 @@ final class AnonymousFrames implements FrameBacking {
             arena.close();
             throw e;
         }
-        this.discards = discardsToOs ? new DiscardList(region, arena) : null;
+        this.discards = discardsToOs ? new DiscardList[BATCHES] : null;
+        this.discardLocks = new java.util.concurrent.locks.ReentrantLock[BATCHES];
+        for (int b = 0; b < BATCHES; b++) {
+            discardLocks[b] = new java.util.concurrent.locks.ReentrantLock();
+            if (discardsToOs) {
+                discards[b] = new DiscardList(region, arena);
+            }
+        }
     }
 
     @Override
@@ -66,13 +77,30 @@ final class AnonymousFrames implements FrameBacking {
             }
             return;
         }
-        for (int i = 0; i < count; i++) {
-            if (discards.isFull()) {
-                discards.discard();
+        int b = lockABatch();
+        try {
+            DiscardList batch = discards[b];
+            for (int i = 0; i < count; i++) {
+                if (batch.isFull()) {
+                    batch.discard();
+                }
+                batch.add(FramePool.offsetOf(frames[i]), Pages.PAGE_SIZE);
             }
-            discards.add(FramePool.offsetOf(frames[i]), Pages.PAGE_SIZE);
+            batch.discard();
+        } finally {
+            discardLocks[b].unlock();
         }
-        discards.discard();
+    }
+
+    /** Takes a free batch list's lock, or waits for the first one's; returns its index. */
+    private int lockABatch() {
+        for (int b = 0; b < BATCHES; b++) {
+            if (discardLocks[b].tryLock()) {
+                return b;
+            }
+        }
+        discardLocks[0].lock();
+        return 0;
     }
 
     @Override

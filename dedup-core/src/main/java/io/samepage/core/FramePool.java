@@ -68,8 +68,6 @@ public final class FramePool implements AutoCloseable {
     private final FrameBacking backing;
     private final MemorySegment memory;
     private final boolean discardsToOs;
-    /** Serializes {@link FrameBacking#release(int[], int)}, as the backing requires. */
-    private final Object discardLock = new Object();
     private final int capacityFrames;
 
     private final FrameTable table;
@@ -241,8 +239,8 @@ public final class FramePool implements AutoCloseable {
      * go back to the operating system go together ({@link FrameBacking#release(int[], int)}: one
      * {@code process_madvise} call for anonymous memory) instead of one {@code madvise} each; the
      * scanner frees the frames of a merge pass this way. The caller must hold no other reference to any
-     * of them, and the contents of {@code frames} are unspecified afterwards. Thread safe; callers
-     * serialize on one lock here.
+     * of them, and the contents of {@code frames} are unspecified afterwards. Thread safe, and callers
+     * run side by side: the backing's batch release is safe from any thread.
      *
      * @throws IllegalArgumentException if a frame is the zero frame or outside the pool; nothing is freed
      * @throws IllegalStateException    if a frame was never allocated or is already free; every other
@@ -253,34 +251,32 @@ public final class FramePool implements AutoCloseable {
         for (int i = 0; i < count; i++) {
             checkFreeable(frames[i]);
         }
-        synchronized (discardLock) {
-            IllegalStateException refused = null;
-            int kept = 0;
-            for (int i = 0; i < count; i++) {
-                int frame = frames[i];
-                try {
-                    markFree(frame);
-                } catch (IllegalStateException e) {
-                    refused = refused == null ? e : refused;
-                    continue;
-                }
-                if (!keepWarm(frame)) {
-                    frames[kept++] = frame;
-                }
-            }
-            // Zero the frames before they are on the cold list: there, another thread may take and write them.
+        IllegalStateException refused = null;
+        int kept = 0;
+        for (int i = 0; i < count; i++) {
+            int frame = frames[i];
             try {
-                backing.release(frames, kept);
-            } catch (RuntimeException releaseFailed) {
-                for (int i = 0; i < kept; i++) {
-                    zeroInPlace(frames[i]);
-                }
+                markFree(frame);
+            } catch (IllegalStateException e) {
+                refused = refused == null ? e : refused;
+                continue;
             }
-            lists.pushCold(frames, kept);
-            reservation.release(kept);
-            if (refused != null) {
-                throw refused;
+            if (!keepWarm(frame)) {
+                frames[kept++] = frame;
             }
+        }
+        // Zero the frames before they are on the cold list: there, another thread may take and write them.
+        try {
+            backing.release(frames, kept);
+        } catch (RuntimeException releaseFailed) {
+            for (int i = 0; i < kept; i++) {
+                zeroInPlace(frames[i]);
+            }
+        }
+        lists.pushCold(frames, kept);
+        reservation.release(kept);
+        if (refused != null) {
+            throw refused;
         }
     }
 

@@ -10,7 +10,8 @@ import io.samepage.linux.DiscardList;
  * <p>A frame waits here until {@value #CAPACITY} have gathered or the batch ends ({@link #flush}).
  * While it waits it counts as in use, and nothing can reach it: no page maps it and no index names it.
  *
- * <p>Thread safety: single writer, the scanner's thread. Allocates nothing after construction.
+ * <p>Thread safety: one thread at a time: its visitor's, which flushes it at the end of its part of
+ * a batch, or the scanner's between batches. Allocates nothing after construction.
  */
 final class FreedFrames {
 

@@ -111,6 +111,11 @@ final class PageVisitor {
         this.zeroPageKey = MergeDomain.keyOf(hasher.hash(MemorySegment.ofArray(new byte[Pages.PAGE_SIZE]), 0));
     }
 
+    /** Gives the frames this visitor's merges freed back to the pool now ({@link FreedFrames#flush}). */
+    void flushFreed() {
+        freed.flush();
+    }
+
     long pagesScanned() {
         return pagesScanned;
     }

@@ -171,7 +171,8 @@ final class ScanWorkers implements AutoCloseable {
     /**
      * The two halves of a batch on one thread: the first visits its part of the list and defers the
      * pages that need the indexes, sorted by owner ({@link DeferredMerges}); once every thread is through
-     * the first half, the second looks up the pages this thread owns, then helps with the others'.
+     * the first half, the second looks up the pages this thread owns, then helps with the others'; last,
+     * the thread gives back the frames its merges freed.
      */
     private void visitBothHalves(PageVisitor visitor, int part) {
         visitor.deferTo = deferred[part];
@@ -190,6 +191,11 @@ final class ScanWorkers implements AutoCloseable {
         }
         try {
             visitDeferredClaimed(visitor, part);
+        } catch (RuntimeException e) {
+            failure.compareAndSet(null, e);
+        }
+        try {
+            visitor.flushFreed();           // each thread returns its own frees, side by side
         } catch (RuntimeException e) {
             failure.compareAndSet(null, e);
         }
