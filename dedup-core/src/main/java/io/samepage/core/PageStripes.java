@@ -50,17 +50,16 @@ final class PageStripes {
 
     /** Write-locks the stripes of pages {@code first..last} in ascending stripe order; one stamp per stripe, 0 if not taken. */
     long[] lockRange(int first, int last) {
-        long[] stamps = new long[stripes.length];
-        boolean[] inRange = new boolean[stripes.length];
+        long[] stamps = new long[stripes.length];       // first 1 marks a stripe to take, then its stamp
         if (last - first + 1 >= stripes.length) {
-            java.util.Arrays.fill(inRange, true);
+            java.util.Arrays.fill(stamps, 1);
         } else {
             for (int page = first; page <= last; page++) {
-                inRange[indexOf(page)] = true;
+                stamps[indexOf(page)] = 1;
             }
         }
         for (int s = 0; s < stripes.length; s++) {
-            if (inRange[s]) {
+            if (stamps[s] != 0) {
                 stamps[s] = stripes[s].writeLock();
             }
         }
