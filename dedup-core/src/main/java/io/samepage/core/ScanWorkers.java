@@ -69,7 +69,7 @@ final class ScanWorkers implements AutoCloseable {
     private int[] firstPages = new int[0];
     private int[] runLengths = new int[0];
     private int count;
-    /** Per thread's part of the list: the next page index to claim, and the part's end. */
+    /** Per thread's part of the list: the next run to claim, and the part's end. */
     private java.util.concurrent.atomic.AtomicIntegerArray nextClaim = new java.util.concurrent.atomic.AtomicIntegerArray(0);
     private int[] partEnd = new int[0];
     private final AtomicReference<RuntimeException> failure = new AtomicReference<>();
