@@ -7,7 +7,8 @@ package io.samepage.core;
  * keeps its lines, instead of by every thread in turn.
  *
  * <p>Thread safety: filled by its thread in the first half, read by any thread in the second, emptied
- * by its thread after; the batch's barriers order the three. Allocates only when a list grows.
+ * by the batch's caller once every thread is done; the batch's barriers order the three. Allocates
+ * only when a list grows.
  */
 final class DeferredMerges {
 
@@ -33,10 +34,6 @@ final class DeferredMerges {
      */
     static int ownerOf(int key, int threads) {
         return UnstableShards.shardOf(key) * threads / UnstableShards.SHARDS;
-    }
-
-    int owners() {
-        return owners;
     }
 
     /** Lists {@code page} of {@code guest}, filed under {@code key}, for the owner of {@code key}. */

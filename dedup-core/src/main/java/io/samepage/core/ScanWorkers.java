@@ -268,7 +268,10 @@ final class ScanWorkers implements AutoCloseable {
         }
     }
 
-    /** Hands the frames the workers' visits freed back to the pool. */
+    /**
+     * Hands back to the pool any frames the workers' visits freed and did not return themselves: a
+     * worker returns its own at the end of its part of a batch, unless its visits threw first.
+     */
     void flush() {
         for (FreedFrames f : freed) {
             f.flush();
