@@ -270,7 +270,7 @@ final class ScanWorkers implements AutoCloseable {
 
     /**
      * Hands back to the pool any frames the workers' visits freed and did not return themselves: a
-     * worker returns its own at the end of its part of a batch, unless its visits threw first.
+     * worker returns its own at the end of its part of a batch, unless an {@link Error} ended it first.
      */
     void flush() {
         for (FreedFrames f : freed) {
