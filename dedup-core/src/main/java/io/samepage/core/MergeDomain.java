@@ -218,6 +218,14 @@ public final class MergeDomain {
         return unstable.colliding(key, offset);
     }
 
+    /**
+     * True if {@code key}'s shard of the unstable index holds no candidate {@code key} could pair with:
+     * none chained under it, and no colliding keys at all. Caller holds {@link #unstableLock}.
+     */
+    boolean unstableHoldsNothingFor(int key) {
+        return unstable.holdsNothingFor(key);
+    }
+
     /** Files page {@code pageId} (whose page table holds {@code key}) as a candidate under {@code key}. */
     void putUnstable(int key, int pageId) {
         unstable.put(key, pageId);

@@ -84,16 +84,29 @@ final class PageVisitor {
     private final FreedFrames freed;
     private final int zeroPageKey;
 
-    private volatile long pagesScanned;
-    private volatile long pagesSkipped;
-    private volatile long pagesHashed;
-    private volatile long merges;
+    /**
+     * The counters, each written by this visitor's thread on every visit, in the middle of an array of
+     * {@value #HOT_LONGS} longs: no other object shares their cache line, so a scanner thread's counting
+     * never evicts what another thread reads ({@code scan_threads}). Read from other threads as opaque.
+     */
+    private final long[] counts = new long[HOT_LONGS];
+    private static final int HOT_LONGS = 24;
+    private static final int SCANNED = 8;
+    private static final int SKIPPED = 9;
+    private static final int HASHED = 10;
+    private static final int MERGES = 11;
+    private static final java.lang.invoke.VarHandle COUNT = java.lang.invoke.MethodHandles.arrayElementVarHandle(long[].class);
     /** The page being visited was write-protected for a compare (a mapped guest's page). */
     private boolean visitProtected;
     /** The page being visited was read in this visit (hashed), so it is in this core's cache. */
     private boolean visitRead;
     /** Keeps {@link #touch}'s loads from being optimized away. */
     private long touched;
+    /**
+     * Where a visit leaves its index lookups for the batch's second half ({@link #visitDeferred}), or
+     * null to do them at once. Set by {@link ScanWorkers} for the first half of a batch on several threads.
+     */
+    DeferredMerges deferTo;
 
     PageVisitor(DedupEngine engine, PageHasher hasher, FreedFrames freed) {
         this.engine = engine;
@@ -107,19 +120,19 @@ final class PageVisitor {
     }
 
     long pagesScanned() {
-        return pagesScanned;
+        return (long) COUNT.getOpaque(counts, SCANNED);
     }
 
     long pagesSkipped() {
-        return pagesSkipped;
+        return (long) COUNT.getOpaque(counts, SKIPPED);
     }
 
     long pagesHashed() {
-        return pagesHashed;
+        return (long) COUNT.getOpaque(counts, HASHED);
     }
 
     long merges() {
-        return merges;
+        return (long) COUNT.getOpaque(counts, MERGES);
     }
 
     /** Visits {@code page} of {@code guest}: hash, then maybe merge. Takes the page's stripe. */
@@ -129,7 +142,7 @@ final class PageVisitor {
         // writers on other cores would otherwise pull back and forth. Validated, so a racing change takes the locked path.
         long seen = lock.tryOptimisticRead();
         if (seen != 0 && guest.isMerged(page) && !guest.isDestroyed() && lock.validate(seen)) {
-            pagesScanned++;
+            counts[SCANNED]++;
             return;
         }
         long stamp = lock.writeLock();
@@ -141,15 +154,15 @@ final class PageVisitor {
             int frame = guest.frameAt(page);
             int state = guest.stateAt(page);
             if (guest.isMerged(page)) {
-                pagesScanned++;
+                counts[SCANNED]++;
                 return;
             }
             if (frame == domain.zeroFrame() || (state & PageTable.HOLE) != 0) {
                 return;
             }
-            pagesScanned++;
+            counts[SCANNED]++;
             if (knobs.smartScan() && skip(guest, page, state)) {
-                pagesSkipped++;
+                counts[SKIPPED]++;
                 return;
             }
             long offset = FramePool.offsetOf(frame);
@@ -178,7 +191,7 @@ final class PageVisitor {
                 zeroSeen = !guest.isMapped() && knobs.useZeroPages()
                         && memory.get(ValueLayout.JAVA_LONG_UNALIGNED, offset) == 0 && compare.isZero(offset);
                 key = zeroSeen ? zeroPageKey : MergeDomain.keyOf(hasher.hash(memory, offset));
-                pagesHashed++;
+                counts[HASHED]++;
             }
             visitRead = !(keyed && !dirty);
             int kept = state & ~(PageTable.DIRTY | PageTable.ZERO_SEEN) | (zeroSeen ? PageTable.ZERO_SEEN : 0)
@@ -192,16 +205,77 @@ final class PageVisitor {
                 guest.table().setKey(page, key);                // unwritten since its first visit: merge now
             }
             guest.setState(page, kept);
-            try {
-                merge(guest, page, frame, key, zeroSeen);
-            } finally {
-                if (visitProtected && !guest.isMerged(page)) {
-                    guest.unprotect(page);
-                }
-                visitProtected = false;
+            if (deferTo != null && key != zeroPageKey) {
+                deferTo.add(guest, page, key);      // the indexes in the batch's second half (ScanWorkers)
+                return;
             }
+            mergeProtected(guest, page, frame, key, zeroSeen);
         } finally {
             lock.unlockWrite(stamp);
+        }
+    }
+
+    /**
+     * The second half of a visit the first half {@linkplain #deferTo deferred}: looks the page up in the
+     * indexes and maybe merges it, if it still holds what it held then (not merged, not written since,
+     * still filed under {@code key}); else it waits for its next visit, as a page busy with a writer does.
+     * Takes the page's stripe.
+     */
+    void visitDeferred(Guest guest, int page, int key) {
+        MergeDomain domain = guest.domain();
+        if (!domain.mayHoldStableUnlocked(key) && fileAlone(guest, page, key, domain)) {
+            return;
+        }
+        StampedLock lock = guest.stripeOf(page);
+        long stamp = lock.writeLock();
+        try {
+            if (guest.isDestroyed() || guest.isMerged(page)) {
+                return;
+            }
+            int frame = guest.frameAt(page);
+            int state = guest.stateAt(page);
+            if (frame == guest.domain().zeroFrame() || (state & (PageTable.HOLE | PageTable.DIRTY)) != 0
+                    || (state & PageTable.KEYED) == 0 || guest.table().key(page) != key) {
+                return;
+            }
+            visitRead = false;
+            mergeProtected(guest, page, frame, key, false);
+        } finally {
+            lock.unlockWrite(stamp);
+        }
+    }
+
+    /**
+     * Files the page as an unstable candidate if the index holds nothing it could pair with (most unique
+     * pages), without the page's lock: its stripe is the lock that scanner threads on other cores would
+     * pass back and forth. An entry only ever leads to a pairing under both pages' locks, so a page that
+     * is written, merged or destroyed meanwhile leaves a stale entry, as it does when that happens just
+     * after a visit that filed it under its lock; a destroyed guest's page ids are not reused before the
+     * index is emptied. False if there may be a candidate: then the caller visits it under its lock.
+     */
+    private boolean fileAlone(Guest guest, int page, int key, MergeDomain domain) {
+        java.util.concurrent.locks.ReentrantLock lock = domain.unstableLock(key);
+        lockSpinning(lock);
+        try {
+            if (!domain.unstableHoldsNothingFor(key)) {
+                return false;
+            }
+            domain.putUnstable(key, guest.table().basePageId() + page);
+            return true;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** {@link #merge}, then gives a mapped guest's page its write access back if it did not merge. */
+    private void mergeProtected(Guest guest, int page, int frame, int key, boolean zeroSeen) {
+        try {
+            merge(guest, page, frame, key, zeroSeen);
+        } finally {
+            if (visitProtected && !guest.isMerged(page)) {
+                guest.unprotect(page);
+            }
+            visitProtected = false;
         }
     }
 
@@ -220,16 +294,16 @@ final class PageVisitor {
         } else if (key == zeroPageKey && knobs.useZeroPages() && (zeroSeen || compare.isZero(offset))) {
             guest.mapZero(page, freed);
             engine.zeroPageMapped();
-            merges++;
+            counts[MERGES]++;
             return;
         }
         int stable = mergeWithStable(guest, page, frame, key);
         if (stable == MERGED || stable == BUSY) {
-            merges += stable == MERGED ? 1 : 0;
+            counts[MERGES] += stable == MERGED ? 1 : 0;
             return;
         }
         if (mergeWithUnstable(guest, page, frame, key)) {
-            merges++;
+            counts[MERGES]++;
         }
     }
 
@@ -390,7 +464,7 @@ final class PageVisitor {
             if (guest.isMapped() || other.isMapped()) {
                 // Written behind the engine's back since hashed, maybe: file the frame under what it holds.
                 filed = MergeDomain.keyOf(hasher.hash(memory, FramePool.offsetOf(otherFrame)));
-                pagesHashed++;
+                counts[HASHED]++;
             }
             try {
                 guest.mapStable(page, otherFrame, freed);       // first: a refusal changes nothing

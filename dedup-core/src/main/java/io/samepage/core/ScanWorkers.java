@@ -63,6 +63,12 @@ final class ScanWorkers implements AutoCloseable {
     private java.util.concurrent.atomic.AtomicIntegerArray nextClaim = new java.util.concurrent.atomic.AtomicIntegerArray(0);
     private int[] partEnd = new int[0];
     private final AtomicReference<RuntimeException> failure = new AtomicReference<>();
+    /** Threads still in the first half of this batch. */
+    private final AtomicInteger firstHalfPending = new AtomicInteger();
+    /** Per thread, the pages it deferred to the second half, by owner. */
+    private DeferredMerges[] deferred = new DeferredMerges[0];
+    /** Per owner and producing thread, the next deferred page to claim. */
+    private java.util.concurrent.atomic.AtomicIntegerArray deferredClaim = new java.util.concurrent.atomic.AtomicIntegerArray(0);
 
     ScanWorkers(DedupEngine engine, PageHasher hasher) {
         this.engine = engine;
@@ -90,18 +96,22 @@ final class ScanWorkers implements AutoCloseable {
             startWorkers(threads - 1);
             split(threads);
             failure.set(null);
+            firstHalfPending.set(threads);
             pending.set(threads - 1);
             generation++;                   // publishes the list and the parts to the workers
             for (Thread worker : workerThreads) {
                 LockSupport.unpark(worker);
             }
-            visitClaimed(own, 0);
+            visitBothHalves(own, 0);
             for (int spins = 0; pending.get() > 0; spins++) {
                 if (spins < SPINS) {
                     Thread.onSpinWait();
                 } else {
                     LockSupport.parkNanos(PARK_NANOS);
                 }
+            }
+            for (DeferredMerges list : deferred) {
+                list.clear();               // every thread is done with them: drop the guests
             }
             RuntimeException first = failure.get();
             if (first != null) {
@@ -129,11 +139,70 @@ final class ScanWorkers implements AutoCloseable {
             }
             seen = generation;
             try {
-                visitClaimed(visitor, part);
+                visitBothHalves(visitor, part);
             } finally {
                 pending.decrementAndGet();
             }
         }
+    }
+
+    /**
+     * The two halves of a batch on one thread: the first visits its part of the list and defers the
+     * pages that need the indexes, sorted by owner ({@link DeferredMerges}); once every thread is through
+     * the first half, the second looks up the pages this thread owns, then helps with the others'.
+     */
+    private void visitBothHalves(PageVisitor visitor, int part) {
+        DeferredMerges deferred = deferredOf(part);
+        visitor.deferTo = deferred;
+        try {
+            visitClaimed(visitor, part);
+        } finally {
+            visitor.deferTo = null;
+            firstHalfPending.decrementAndGet();
+        }
+        for (int spins = 0; firstHalfPending.get() > 0; spins++) {
+            if (spins < SPINS) {
+                Thread.onSpinWait();
+            } else {
+                LockSupport.parkNanos(PARK_NANOS);
+            }
+        }
+        try {
+            visitDeferredClaimed(visitor, part);
+        } catch (RuntimeException e) {
+            failure.compareAndSet(null, e);
+        }
+    }
+
+    /**
+     * The second half: the deferred pages of owner {@code own} from every thread's list, {@value #CLAIM}
+     * at a time, then the other owners' in turn. A list is emptied by the thread that filled it, in its
+     * next batch's first half.
+     */
+    private void visitDeferredClaimed(PageVisitor visitor, int own) {
+        int threads = partEnd.length;
+        for (int k = 0; k < threads; k++) {
+            int owner = (own + k) % threads;
+            for (int producer = 0; producer < threads; producer++) {
+                DeferredMerges list = deferred[producer];
+                int claims = owner * threads + producer;
+                int end = list.count(owner);
+                for (int start = deferredClaim.getAndAdd(claims, CLAIM); start < end;
+                        start = deferredClaim.getAndAdd(claims, CLAIM)) {
+                    int stop = Math.min(end, start + CLAIM);
+                    for (int i = start; i < stop; i++) {
+                        visitor.visitDeferred(list.guest(owner, i), list.page(owner, i), list.key(owner, i));
+                    }
+                }
+            }
+        }
+    }
+
+    /** Thread {@code part}'s deferred pages, emptied for this batch. */
+    private DeferredMerges deferredOf(int part) {
+        DeferredMerges list = deferred[part];
+        list.clear();
+        return list;
     }
 
     /**
@@ -144,6 +213,14 @@ final class ScanWorkers implements AutoCloseable {
         if (nextClaim.length() != threads) {
             nextClaim = new java.util.concurrent.atomic.AtomicIntegerArray(threads);
             partEnd = new int[threads];
+            deferredClaim = new java.util.concurrent.atomic.AtomicIntegerArray(threads * threads);
+            deferred = new DeferredMerges[threads];
+            for (int t = 0; t < threads; t++) {
+                deferred[t] = new DeferredMerges(threads);
+            }
+        }
+        for (int c = 0; c < threads * threads; c++) {
+            deferredClaim.set(c, 0);
         }
         for (int t = 0; t < threads; t++) {
             nextClaim.set(t, (int) ((long) count * t / threads));

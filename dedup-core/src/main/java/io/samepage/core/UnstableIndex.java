@@ -80,6 +80,11 @@ final class UnstableIndex {
         return tree.size() == 0 ? NONE : tree.find(key, offset, firstLive);
     }
 
+    /** True if no page is chained under {@code key} and the collision tree is empty: nothing to pair with. */
+    boolean holdsNothingFor(int key) {
+        return tree.size() == 0 && chained(key) == NONE;
+    }
+
     /** Files page {@code id}, whose page table already holds {@code key}, under {@code key}. */
     void put(int key, int id) {
         Guest guest = ids.owner(id);

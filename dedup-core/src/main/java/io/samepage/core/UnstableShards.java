@@ -31,6 +31,11 @@ final class UnstableShards {
         }
     }
 
+    /** The shard {@code key} falls in, 0 to {@value #SHARDS} - 1. */
+    static int shardOf(int key) {
+        return key >>> SHARD_SHIFT;
+    }
+
     /** The lock of {@code key}'s shard: held for every call about {@code key}. */
     ReentrantLock lock(int key) {
         return locks[key >>> SHARD_SHIFT];
@@ -46,6 +51,12 @@ final class UnstableShards {
     int colliding(int key, long offset) {
         UnstableIndex shard = shards[key >>> SHARD_SHIFT];
         return shard == null ? UnstableIndex.NONE : shard.colliding(key, offset);
+    }
+
+    /** {@link UnstableIndex#holdsNothingFor}. Caller holds the key's lock. */
+    boolean holdsNothingFor(int key) {
+        UnstableIndex shard = shards[key >>> SHARD_SHIFT];
+        return shard == null || shard.holdsNothingFor(key);
     }
 
     /** {@link UnstableIndex#put}. Caller holds the key's lock. */
