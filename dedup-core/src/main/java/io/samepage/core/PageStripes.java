@@ -4,35 +4,45 @@ import java.util.concurrent.locks.StampedLock;
 
 /**
  * The lock stripes of one guest's pages: a power of two of them, up to {@value #MAX_STRIPES}. Page
- * {@code p} belongs to stripe {@code (p + }{@value #BLOCK_STEP}{@code  * (p / count)) % count}: the
- * pages of one block of {@code count} pages take every stripe in turn, as {@code p % count} would, but
- * each block starts {@value #BLOCK_STEP} stripes further on. So two scanner threads that start whole
- * blocks apart ({@link ScanWorkers} splits a batch in equal parts) do not take the same stripes in
- * step: with {@code p % count} they did, and waited for each other's stripes. A read
- * holds its page's stripe shared; a write holds the stripes of its whole range exclusively, taken in
- * ascending order; the scanner holds the visited page's stripe exclusively and takes a second one only
- * with {@code tryWriteLock}.
+ * {@code p} belongs to stripe {@code (p / run) % count}: a run of neighbouring pages shares a stripe,
+ * and the runs take the stripes in turn. A guest of {@value #MAX_STRIPES} pages or fewer has a stripe
+ * per page; a larger one has runs of up to {@value #MAX_RUN_PAGES} pages (64 KiB), as many as spread
+ * its pages over all the stripes. So the scanner threads of one batch, each visiting a contiguous part
+ * of it ({@link ScanWorkers}), take different stripes, and a stripe's lock word stays in one core's
+ * cache. With a stripe per page in turn, every part took every stripe, and a visit moved a lock's
+ * cache line from the other core more often than not: the first half of a two-thread batch took
+ * about 1.8x as long (docs/perf/engine.md#scan_threads). A range write takes a stripe per run instead
+ * of one per page; the price is that writers of pages in the same run wait for each other, where
+ * before pages {@code count} apart did. Small guests keep a stripe per page because a merge takes its
+ * candidate's stripe only with {@code tryWriteLock}: where all of a guest's pages share a few stripes,
+ * two scanner threads each holding one and trying the other's found each other busy scan after scan
+ * (ModelBasedTest's colliding guests never settled).
+ *
+ * <p>A read holds its page's stripe shared; a write holds the stripes of its whole range exclusively,
+ * taken in ascending order; the scanner holds the visited page's stripe exclusively and takes a second
+ * one only with {@code tryWriteLock}.
  *
  * <p>Thread safe; the stripes are the locks.
  */
 final class PageStripes {
 
     static final int MAX_STRIPES = 256;
-    /** Stripes each block of pages starts after the one before: odd, and far from 0 and from half. */
-    static final int BLOCK_STEP = 73;
+    /** The most neighbouring pages that share a stripe: 64 KiB. */
+    static final int MAX_RUN_PAGES = 16;
 
     private final StampedLock[] stripes;
     private final int mask;
-    private final int shift;
+    /** log2 of the pages in a run. */
+    private final int runShift;
 
     PageStripes(int pageCount) {
         int count = Math.min(MAX_STRIPES, Integer.highestOneBit(Math.max(1, pageCount - 1)) << 1);
+        runShift = Integer.numberOfTrailingZeros(Math.min(MAX_RUN_PAGES, Integer.highestOneBit(Math.max(1, pageCount / count))));
         stripes = new StampedLock[count];
         for (int i = 0; i < count; i++) {
             stripes[i] = new StampedLock();
         }
         mask = count - 1;
-        shift = Integer.numberOfTrailingZeros(count);
     }
 
     /** The stripe of {@code page}. */
@@ -41,21 +51,28 @@ final class PageStripes {
     }
 
     private int indexOf(int page) {
-        return (page + BLOCK_STEP * (page >>> shift)) & mask;
+        return (page >>> runShift) & mask;
     }
 
     int count() {
         return stripes.length;
     }
 
+    /** Neighbouring pages that share a stripe. */
+    int runPages() {
+        return 1 << runShift;
+    }
+
     /** Write-locks the stripes of pages {@code first..last} in ascending stripe order; one stamp per stripe, 0 if not taken. */
     long[] lockRange(int first, int last) {
         long[] stamps = new long[stripes.length];       // first 1 marks a stripe to take, then its stamp
-        if (last - first + 1 >= stripes.length) {
+        int firstRun = first >>> runShift;
+        int lastRun = last >>> runShift;
+        if (lastRun - firstRun + 1 >= stripes.length) {
             java.util.Arrays.fill(stamps, 1);
         } else {
-            for (int page = first; page <= last; page++) {
-                stamps[indexOf(page)] = 1;
+            for (int run = firstRun; run <= lastRun; run++) {
+                stamps[run & mask] = 1;
             }
         }
         for (int s = 0; s < stripes.length; s++) {

@@ -226,8 +226,8 @@ final class ScanWorkers implements AutoCloseable {
 
     /**
      * Gives each thread a contiguous part of the list: threads then work at different page offsets, so
-     * a pair's other page is rarely busy in another thread, and, since each block of 256 pages starts
-     * its stripes further on ({@link PageStripes}), they do not take the same stripes in step.
+     * a pair's other page is rarely busy in another thread, and, since a run of neighbouring pages
+     * shares a stripe ({@link PageStripes}), each thread takes stripes the others do not.
      */
     private void split(int threads) {
         if (nextClaim.length() != threads) {

@@ -1,27 +1,70 @@
 package io.samepage.core;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.SplittableRandom;
+import java.util.concurrent.locks.StampedLock;
 import org.junit.jupiter.api.Test;
 
 /** Which stripe guards which page ({@link PageStripes}), and what a range write takes. */
 class PageStripesTest {
 
     /**
-     * {@link ScanWorkers} gives threads equal parts of a batch, which start whole blocks of 256 pages
-     * apart: those pages must not share a stripe, or the threads take the same locks in step.
+     * {@link ScanWorkers} gives each thread a contiguous part of a batch ({@link Scanner#FULL_PASS_BATCH_PAGES}
+     * pages, {@value PageStripes#MAX_STRIPES} runs): two parts may share the stripes of the runs they meet
+     * in (neighbours, and the first and last part where a batch that starts inside a run wraps round to
+     * that run's stripe), and no other, or the threads pass the stripes' lock words between their cores
+     * page after page.
      */
     @Test
-    void pagesWholeBlocksApartHaveDifferentStripes() {
+    void partsOfABatchShareOnlyTheStripesWhereTheyMeet() {
         PageStripes stripes = new PageStripes(1 << 20);
-        for (int page = 0; page < 4 * PageStripes.MAX_STRIPES; page++) {
-            for (int blocks = 1; blocks <= 3; blocks++) {
-                assertNotSame(stripes.of(page), stripes.of(page + blocks * PageStripes.MAX_STRIPES),
-                        "pages " + page + " and " + blocks + " blocks further");
+        SplittableRandom random = new SplittableRandom(7);
+        for (int threads : new int[] {2, 4}) {
+            int part = Scanner.FULL_PASS_BATCH_PAGES / threads;
+            for (int trial = 0; trial < 200; trial++) {
+                int start = random.nextInt((1 << 20) - Scanner.FULL_PASS_BATCH_PAGES);
+                java.util.List<java.util.Set<StampedLock>> taken = new java.util.ArrayList<>();
+                for (int t = 0; t < threads; t++) {
+                    java.util.Set<StampedLock> mine = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+                    for (int page = start + t * part; page < start + (t + 1) * part; page++) {
+                        mine.add(stripes.of(page));
+                    }
+                    taken.add(mine);
+                }
+                for (int a = 0; a < threads; a++) {
+                    for (int b = a + 1; b < threads; b++) {
+                        java.util.Set<StampedLock> both = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+                        both.addAll(taken.get(a));
+                        both.retainAll(taken.get(b));
+                        assertTrue(both.size() <= 2, threads + " threads, batch at page " + start + ": parts " + a
+                                + " and " + b + " share " + both.size() + " stripes");
+                    }
+                }
             }
+        }
+    }
+
+    /**
+     * A guest of up to {@value PageStripes#MAX_STRIPES} pages has a stripe per page, a larger one runs
+     * of pages that cover all its stripes, up to {@value PageStripes#MAX_RUN_PAGES} pages a run.
+     */
+    @Test
+    void runsGrowWithTheGuestUpToTheirLimit() {
+        assertEquals(2, new PageStripes(1).count());
+        assertEquals(1, new PageStripes(1).runPages());
+        assertEquals(64, new PageStripes(50).count());
+        assertEquals(1, new PageStripes(50).runPages());
+        assertEquals(1, new PageStripes(PageStripes.MAX_STRIPES).runPages());
+        assertEquals(4, new PageStripes(4 * PageStripes.MAX_STRIPES + 3).runPages());
+        assertEquals(PageStripes.MAX_RUN_PAGES, new PageStripes(1 << 20).runPages());
+        assertEquals(PageStripes.MAX_STRIPES, new PageStripes(1 << 20).count());
+        PageStripes small = new PageStripes(50);
+        for (int page = 1; page < 50; page++) {
+            assertNotSame(small.of(page - 1), small.of(page), "neighbouring pages " + (page - 1) + " and " + page);
         }
     }
 
