@@ -84,10 +84,7 @@ final class PageVisitor {
     private final FreedFrames freed;
     private final int zeroPageKey;
 
-    private volatile long pagesScanned;
-    private volatile long pagesSkipped;
-    private volatile long pagesHashed;
-    private volatile long merges;
+    private final VisitCounts counts = new VisitCounts();
     /** The page being visited was write-protected for a compare (a mapped guest's page). */
     private boolean visitProtected;
     /** The page being visited was read in this visit (hashed), so it is in this core's cache. */
@@ -117,19 +114,19 @@ final class PageVisitor {
     }
 
     long pagesScanned() {
-        return pagesScanned;
+        return counts.pagesScanned();
     }
 
     long pagesSkipped() {
-        return pagesSkipped;
+        return counts.pagesSkipped();
     }
 
     long pagesHashed() {
-        return pagesHashed;
+        return counts.pagesHashed();
     }
 
     long merges() {
-        return merges;
+        return counts.merges();
     }
 
     /** Visits {@code page} of {@code guest}: hash, then maybe merge. Takes the page's stripe. */
@@ -139,7 +136,7 @@ final class PageVisitor {
         // writers on other cores would otherwise pull back and forth. Validated, so a racing change takes the locked path.
         long seen = lock.tryOptimisticRead();
         if (seen != 0 && guest.isMerged(page) && !guest.isDestroyed() && lock.validate(seen)) {
-            pagesScanned++;
+            counts.scanned();
             return;
         }
         long stamp = lock.writeLock();
@@ -151,15 +148,15 @@ final class PageVisitor {
             int frame = guest.frameAt(page);
             int state = guest.stateAt(page);
             if (guest.isMerged(page)) {
-                pagesScanned++;
+                counts.scanned();
                 return;
             }
             if (frame == domain.zeroFrame() || (state & PageTable.HOLE) != 0) {
                 return;
             }
-            pagesScanned++;
+            counts.scanned();
             if (knobs.smartScan() && skip(guest, page, state)) {
-                pagesSkipped++;
+                counts.skipped();
                 return;
             }
             long offset = FramePool.offsetOf(frame);
@@ -188,7 +185,7 @@ final class PageVisitor {
                 zeroSeen = !guest.isMapped() && knobs.useZeroPages()
                         && memory.get(ValueLayout.JAVA_LONG_UNALIGNED, offset) == 0 && compare.isZero(offset);
                 key = zeroSeen ? zeroPageKey : MergeDomain.keyOf(hasher.hash(memory, offset));
-                pagesHashed++;
+                counts.hashed();
             }
             visitRead = !(keyed && !dirty);
             int kept = state & ~(PageTable.DIRTY | PageTable.ZERO_SEEN) | (zeroSeen ? PageTable.ZERO_SEEN : 0)
@@ -292,16 +289,18 @@ final class PageVisitor {
         } else if (key == zeroPageKey && knobs.useZeroPages() && (zeroSeen || compare.isZero(offset))) {
             guest.mapZero(page, freed);
             engine.zeroPageMapped();
-            merges++;
+            counts.merged();
             return;
         }
         int stable = mergeWithStable(guest, page, frame, key);
         if (stable == MERGED || stable == BUSY) {
-            merges += stable == MERGED ? 1 : 0;
+            if (stable == MERGED) {
+                counts.merged();
+            }
             return;
         }
         if (mergeWithUnstable(guest, page, frame, key)) {
-            merges++;
+            counts.merged();
         }
     }
 
@@ -462,7 +461,7 @@ final class PageVisitor {
             if (guest.isMapped() || other.isMapped()) {
                 // Written behind the engine's back since hashed, maybe: file the frame under what it holds.
                 filed = MergeDomain.keyOf(hasher.hash(memory, FramePool.offsetOf(otherFrame)));
-                pagesHashed++;
+                counts.hashed();
             }
             try {
                 guest.mapStable(page, otherFrame, freed);       // first: a refusal changes nothing
