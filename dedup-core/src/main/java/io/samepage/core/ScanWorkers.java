@@ -203,13 +203,17 @@ final class ScanWorkers implements AutoCloseable {
 
     /**
      * The second half: the deferred pages of owner {@code own} from every thread's list, {@value #CLAIM}
-     * at a time, then the other owners' in turn. The caller empties the lists once every thread is done.
+     * at a time, its own list first, then the other owners' in turn. Each thread starts in the list
+     * its own part of the batch made: starting in the same list, threads walked the same pages in step
+     * and found their pairs' stripes busy (a run of pages shares one, {@link PageStripes}). The caller
+     * empties the lists once every thread is done.
      */
     private void visitDeferredClaimed(PageVisitor visitor, int own) {
         int threads = partEnd.length;
         for (int k = 0; k < threads; k++) {
             int owner = (own + k) % threads;
-            for (int producer = 0; producer < threads; producer++) {
+            for (int j = 0; j < threads; j++) {
+                int producer = (own + j) % threads;
                 DeferredMerges list = deferred[producer];
                 int claims = owner * threads + producer;
                 int end = list.count(owner);
