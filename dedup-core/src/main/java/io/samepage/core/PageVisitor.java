@@ -72,8 +72,6 @@ final class PageVisitor {
     private static final int BUSY = -1;
     /** Tries for an index lock before waiting for it ({@link #lockSpinning}). */
     private static final int LOCK_SPINS = 256;
-    /** smart_scan's counters, reset when a page's content changes. */
-    private static final int AGE_AND_SKIP = PageTable.NIBBLE << PageTable.AGE_SHIFT | PageTable.NIBBLE << PageTable.SKIP_SHIFT;
 
     private final DedupEngine engine;
     private final FramePool pool;
@@ -155,7 +153,7 @@ final class PageVisitor {
                 return;
             }
             counts.scanned();
-            if (knobs.smartScan() && skip(guest, page, state)) {
+            if (knobs.smartScan() && SmartScan.skip(guest, page, state)) {
                 counts.skipped();
                 return;
             }
@@ -167,7 +165,7 @@ final class PageVisitor {
                 // now: the visit that may merge it hashes it and compares it at once, while it is in the
                 // cache (one read from memory instead of two). A page written again before that visit is
                 // hashed then, as KSM hashes on a first visit, and merges on the visit after.
-                guest.setState(page, (state & ~(PageTable.DIRTY | PageTable.ZERO_SEEN) | PageTable.VISITED) & ~AGE_AND_SKIP);
+                guest.setState(page, (state & ~(PageTable.DIRTY | PageTable.ZERO_SEEN) | PageTable.VISITED) & ~SmartScan.AGE_AND_SKIP);
                 return;
             }
             boolean dirty = (state & PageTable.DIRTY) != 0;
@@ -192,7 +190,7 @@ final class PageVisitor {
                     | PageTable.KEYED;
             if (dirty && (!keyed || guest.table().key(page) != key)) {
                 guest.table().setKey(page, key);
-                guest.setState(page, kept & ~AGE_AND_SKIP);      // changed since its last visit: volatile
+                guest.setState(page, kept & ~SmartScan.AGE_AND_SKIP);      // changed since its last visit: volatile
                 return;
             }
             if (!keyed) {
@@ -335,25 +333,6 @@ final class PageVisitor {
             sum += memory.get(ValueLayout.JAVA_LONG_UNALIGNED, offset + line);
         }
         touched += sum;
-    }
-
-    /** KSM's smart_scan rule (should_skip_rmap_item): age the page, then maybe skip this visit. */
-    private boolean skip(Guest guest, int page, int state) {
-        int age = (state >>> PageTable.AGE_SHIFT) & PageTable.NIBBLE;
-        int remaining = (state >>> PageTable.SKIP_SHIFT) & PageTable.NIBBLE;
-        int nextAge = Math.min(age + 1, PageTable.NIBBLE);
-        boolean skip = false;
-        if (age >= 3) {
-            if (remaining == 0) {
-                remaining = age <= 3 ? 1 : age <= 5 ? 2 : age <= 8 ? 4 : 8;
-            } else {
-                remaining--;
-                skip = true;
-            }
-        }
-        int cleared = state & ~(PageTable.NIBBLE << PageTable.AGE_SHIFT | PageTable.NIBBLE << PageTable.SKIP_SHIFT);
-        guest.setState(page, cleared | nextAge << PageTable.AGE_SHIFT | remaining << PageTable.SKIP_SHIFT);
-        return skip;
     }
 
     /**
