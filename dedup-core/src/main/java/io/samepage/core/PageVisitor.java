@@ -326,6 +326,22 @@ final class PageVisitor {
         lock.lock();
     }
 
+    /**
+     * Tries a candidate's stripe a while before giving up (0): another scanner thread or a writer holds
+     * a stripe for about a microsecond. Never waits unboundedly, as the visited page's stripe is held:
+     * two threads that each hold the stripe the other tries both give up.
+     */
+    private static long tryWriteLockSpinning(StampedLock lock) {
+        for (int spins = 0; spins < LOCK_SPINS; spins++) {
+            long stamp = lock.tryWriteLock();
+            if (stamp != 0) {
+                return stamp;
+            }
+            Thread.onSpinWait();
+        }
+        return 0;
+    }
+
     /** Loads one word of each of the page's cache lines, so that a compare finds the page in the cache. */
     private void touch(long offset) {
         long sum = 0;
@@ -414,7 +430,7 @@ final class PageVisitor {
         int otherPage = otherId - other.table().basePageId();
         StampedLock otherLock = other.stripeOf(otherPage);
         boolean sameStripe = otherLock == guest.stripeOf(page);
-        long otherStamp = sameStripe ? 0 : otherLock.tryWriteLock();
+        long otherStamp = sameStripe ? 0 : tryWriteLockSpinning(otherLock);
         if (!sameStripe && otherStamp == 0) {
             return BUSY;
         }
