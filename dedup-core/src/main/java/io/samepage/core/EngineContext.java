@@ -70,8 +70,9 @@ public final class EngineContext {
 
     /**
      * Replaces the hash function with {@code hasher}, for tests and experiments: a hasher that gives
-     * every page the same value shows that unequal pages never merge. The scanner's thread is the only
-     * one that calls it. {@code null} restores {@link #hashAlgorithm()}.
+     * every page the same value shows that unequal pages never merge. The scanner's threads call it,
+     * several at once with {@code scan_threads} above 1, so it must be safe from several threads.
+     * {@code null} restores {@link #hashAlgorithm()}.
      */
     public EngineContext customHasher(PageHasher hasher) {
         customHasher = hasher;

@@ -72,7 +72,8 @@ final class ScanWorkers implements AutoCloseable {
     /** Per thread's part of the list: the next run to claim, and the part's end. */
     private java.util.concurrent.atomic.AtomicIntegerArray nextClaim = new java.util.concurrent.atomic.AtomicIntegerArray(0);
     private int[] partEnd = new int[0];
-    private final AtomicReference<RuntimeException> failure = new AtomicReference<>();
+    /** The first exception or error a visit threw in this batch, on any thread. */
+    private final AtomicReference<Throwable> failure = new AtomicReference<>();
     /** Threads still in the first half of this batch. */
     private final AtomicInteger firstHalfPending = new AtomicInteger();
     /** Per thread, the pages it deferred to the second half, by owner. */
@@ -108,7 +109,9 @@ final class ScanWorkers implements AutoCloseable {
 
     /**
      * Visits every listed page on {@code threads} threads, the caller's with {@code own}, then empties
-     * the list. The first exception a visit threw is thrown once all threads are done.
+     * the list. The first exception or {@link Error} a visit threw, on any thread, is thrown once all
+     * threads are done, as one thread would have thrown it; the workers stay for the next batch (a
+     * worker that died of an Error left the next batch waiting for it forever).
      */
     void run(PageVisitor own, int threads) {
         try {
@@ -132,9 +135,12 @@ final class ScanWorkers implements AutoCloseable {
             for (DeferredMerges list : deferred) {
                 list.clear();               // every thread is done with them: drop the guests
             }
-            RuntimeException first = failure.get();
+            Throwable first = failure.get();
+            if (first instanceof Error error) {
+                throw error;
+            }
             if (first != null) {
-                throw first;
+                throw (RuntimeException) first;
             }
         } finally {
             java.util.Arrays.fill(guests, 0, count, null);
@@ -191,12 +197,12 @@ final class ScanWorkers implements AutoCloseable {
         }
         try {
             visitDeferredClaimed(visitor, part);
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
             failure.compareAndSet(null, e);
         }
         try {
             visitor.flushFreed();           // each thread returns its own frees, side by side
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
             failure.compareAndSet(null, e);
         }
     }
@@ -267,14 +273,15 @@ final class ScanWorkers implements AutoCloseable {
                     }
                 }
             }
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
             failure.compareAndSet(null, e);
         }
     }
 
     /**
-     * Hands back to the pool any frames the workers' visits freed and did not return themselves: a
-     * worker returns its own at the end of its part of a batch, unless an {@link Error} ended it first.
+     * Hands back to the pool any frames the workers' visits freed and did not return themselves. A
+     * safety net: each worker returns its own at the end of its part of every batch, even after a visit
+     * threw, so this normally finds none.
      */
     void flush() {
         for (FreedFrames f : freed) {

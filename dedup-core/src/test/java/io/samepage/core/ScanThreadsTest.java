@@ -2,8 +2,12 @@ package io.samepage.core;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.samepage.hashing.PageHasher;
 import io.samepage.hashing.Pages;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
@@ -91,6 +95,66 @@ class ScanThreadsTest {
             engine.knobs().scanThreads(1);
             engine.scanner().scanBatch(16);
             assertEquals(0, aliveWorkers(), "workers left running after scan_threads went back to 1");
+        }
+    }
+
+    /**
+     * An {@link Error} thrown in a worker's visit reaches the caller of the batch, as it would on one
+     * thread, and the workers stay to scan the next batch: a worker that died of it left the next
+     * batch waiting for it forever.
+     */
+    @Test
+    void anErrorInAWorkersVisitReachesTheCallerAndTheNextBatchRuns() {
+        PageHasher real = new EngineContext().hashSeed(5).newScannerHasher();
+        java.util.concurrent.atomic.AtomicBoolean armed = new java.util.concurrent.atomic.AtomicBoolean();
+        PageHasher failing = new PageHasher() {
+            @Override
+            public long hash(java.lang.foreign.MemorySegment memory, long offset) {
+                if (Thread.currentThread().getName().startsWith("samepage-scanner-") && armed.compareAndSet(true, false)) {
+                    throw new InjectedError();
+                }
+                return real.hash(memory, offset);
+            }
+
+            @Override
+            public io.samepage.hashing.HashAlgorithm algorithm() {
+                return real.algorithm();
+            }
+
+            @Override
+            public long seed() {
+                return real.seed();
+            }
+        };
+        EngineContext context = new EngineContext().poolBytes((long) 2 * PAGES * PAGE + (1 << 20)).customHasher(failing);
+        context.knobs().scanThreads(2);
+        assertTimeoutPreemptively(java.time.Duration.ofSeconds(60), () -> {
+            try (DedupEngine engine = DedupEngine.create(context.conclude())) {
+                MergeDomain domain = engine.createDomain("d");
+                byte[][] written = {content(0), content(1)};
+                for (int g = 0; g < 2; g++) {
+                    engine.createGuest(domain, "g" + g, (long) PAGES * PAGE).write(0, written[g], 0, PAGES * PAGE);
+                }
+                engine.scanner().scanFullPass();            // first visits read nothing
+                armed.set(true);
+                assertThrows(InjectedError.class, () -> engine.scanner().scanFullPass());
+                assertFalse(armed.get(), "the worker hashed no page");
+                engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE);
+                assertEquals(1, aliveWorkers(), "the worker of scan_threads=2");
+                for (int g = 0; g < 2; g++) {
+                    byte[] back = new byte[PAGES * PAGE];
+                    engine.guests().get(g).read(0, back, 0, back.length);
+                    assertArrayEquals(written[g], back, "guest " + g);
+                }
+                assertTrue(engine.counters().pagesSharing() > 0, "merged after the error: " + engine.counters());
+                EngineInvariants.assertConsistent(engine, failing, "after an error in a worker");
+            }
+        });
+    }
+
+    private static final class InjectedError extends Error {
+        InjectedError() {
+            super("injected into a scanner worker's hash");
         }
     }
 
