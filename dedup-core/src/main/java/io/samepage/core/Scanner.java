@@ -211,11 +211,15 @@ public final class Scanner implements Agent {
         return visited;
     }
 
-    /** Scans until the current full scan completes (a whole one if called at a boundary). */
+    /**
+     * Scans until the current full scan completes (a whole one if called at a boundary), in batches of
+     * {@value #FULL_PASS_BATCH_PAGES} pages per scanner thread ({@code scan_threads}): each batch costs
+     * its threads two barriers, so each thread gets the share one thread gets.
+     */
     public void scanFullPass() {
         long target = fullScans + 1;
         while (fullScans < target) {
-            if (scanBatch(FULL_PASS_BATCH_PAGES) == 0 && engine.guests().isEmpty()) {
+            if (scanBatch(FULL_PASS_BATCH_PAGES * knobs.scanThreads()) == 0 && engine.guests().isEmpty()) {
                 return;
             }
         }
