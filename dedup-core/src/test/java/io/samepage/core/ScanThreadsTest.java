@@ -107,25 +107,11 @@ class ScanThreadsTest {
     void anErrorInAWorkersVisitReachesTheCallerAndTheNextBatchRuns() {
         PageHasher real = new EngineContext().hashSeed(5).newScannerHasher();
         java.util.concurrent.atomic.AtomicBoolean armed = new java.util.concurrent.atomic.AtomicBoolean();
-        PageHasher failing = new PageHasher() {
-            @Override
-            public long hash(java.lang.foreign.MemorySegment memory, long offset) {
-                if (Thread.currentThread().getName().startsWith("samepage-scanner-") && armed.compareAndSet(true, false)) {
-                    throw new InjectedError();
-                }
-                return real.hash(memory, offset);
+        PageHasher failing = WeakHashers.around(real, () -> {
+            if (Thread.currentThread().getName().startsWith("samepage-scanner-") && armed.compareAndSet(true, false)) {
+                throw new InjectedError();
             }
-
-            @Override
-            public io.samepage.hashing.HashAlgorithm algorithm() {
-                return real.algorithm();
-            }
-
-            @Override
-            public long seed() {
-                return real.seed();
-            }
-        };
+        });
         EngineContext context = new EngineContext().poolBytes((long) 2 * PAGES * PAGE + (1 << 20)).customHasher(failing);
         context.knobs().scanThreads(2);
         assertTimeoutPreemptively(java.time.Duration.ofSeconds(60), () -> {

@@ -86,23 +86,7 @@ class ScannerTest {
     void onlyPagesWrittenSinceTheirLastVisitAreHashedAgain() {
         java.util.concurrent.atomic.AtomicLong hashes = new java.util.concurrent.atomic.AtomicLong();
         io.samepage.hashing.PageHasher real = io.samepage.hashing.HashAlgorithm.CRC32C.newHasher(1);
-        io.samepage.hashing.PageHasher counting = new io.samepage.hashing.PageHasher() {
-            @Override
-            public long hash(java.lang.foreign.MemorySegment memory, long offset) {
-                hashes.incrementAndGet();
-                return real.hash(memory, offset);
-            }
-
-            @Override
-            public io.samepage.hashing.HashAlgorithm algorithm() {
-                return real.algorithm();
-            }
-
-            @Override
-            public long seed() {
-                return real.seed();
-            }
-        };
+        io.samepage.hashing.PageHasher counting = WeakHashers.around(real, hashes::incrementAndGet);
         EngineContext context = new EngineContext().customHasher(counting);
         context.knobs().smartScan(false);
         try (DedupEngine engine = engine(context)) {

@@ -6,7 +6,10 @@ import io.samepage.hashing.Pages;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
-/** Deliberately weak hashers for tests: the engine must stay correct, and bounded, whatever the hash does. */
+/**
+ * Hashers for tests: deliberately weak ones (the engine must stay correct, and bounded, whatever the
+ * hash does), and a real one with a test's hook before each hash.
+ */
 final class WeakHashers {
 
     private WeakHashers() {
@@ -54,5 +57,26 @@ final class WeakHashers {
         public long seed() {
             return 0;
         }
+    }
+
+    /** {@code real}, after running {@code beforeEachHash} (to count the hashes, or to fail one). */
+    static PageHasher around(PageHasher real, Runnable beforeEachHash) {
+        return new PageHasher() {
+            @Override
+            public long hash(MemorySegment memory, long offset) {
+                beforeEachHash.run();
+                return real.hash(memory, offset);
+            }
+
+            @Override
+            public HashAlgorithm algorithm() {
+                return real.algorithm();
+            }
+
+            @Override
+            public long seed() {
+                return real.seed();
+            }
+        };
     }
 }
