@@ -183,7 +183,7 @@ public class ScanBenchmark {
 
     /** The reference region: 1 GiB of random longs off-heap. */
     @State(Scope.Thread)
-    public static class ReadRegion {
+    public static class ReadRegion implements AutoCloseable {
         Arena arena;
         MemorySegment region;
 
@@ -198,6 +198,7 @@ public class ScanBenchmark {
         }
 
         @TearDown(Level.Trial)
+        @Override
         public void close() {
             arena.close();
         }
