@@ -74,6 +74,10 @@ final class ScanWorkers implements AutoCloseable {
     private int[] partEnd = new int[0];
     /** The first exception or error a visit threw in this batch, on any thread. */
     private final AtomicReference<Throwable> failure = new AtomicReference<>();
+    /** Frames the threads fault in for the pool's warm list after their parts of this batch, shared out. */
+    private int replenish;
+    /** Frames the threads faulted in for the warm list in this batch. */
+    private final AtomicInteger replenished = new AtomicInteger();
     /** Threads still in the first half of this batch. */
     private final AtomicInteger firstHalfPending = new AtomicInteger();
     /** Per thread, the pages it deferred to the second half, by owner. */
@@ -109,15 +113,22 @@ final class ScanWorkers implements AutoCloseable {
 
     /**
      * Visits every listed page on {@code threads} threads, the caller's with {@code own}, then empties
-     * the list. The first exception or {@link Error} a visit threw, on any thread, is thrown once all
-     * threads are done, as one thread would have thrown it; the workers stay for the next batch (a
-     * worker that died of an Error left the next batch waiting for it forever).
+     * the list. Each thread then faults in its share of {@code replenish} frames for the pool's warm
+     * list ({@link FramePool#replenishWarm}): in merge passes on one thread that refill took 15% of the
+     * time (JFR), and on the caller's thread alone the others would wait through it
+     * (docs/perf/engine.md#scan_threads). The first exception or {@link Error} a visit threw, on any
+     * thread, is thrown once all threads are done, as one thread would have thrown it; the workers stay
+     * for the next batch (a worker that died of an Error left the next batch waiting for it forever).
+     *
+     * @return frames the threads faulted in for the warm list
      */
-    void run(PageVisitor own, int threads) {
+    int run(PageVisitor own, int threads, int replenish) {
         try {
             startWorkers(threads - 1);
             split(threads);
             failure.set(null);
+            this.replenish = replenish;
+            replenished.set(0);
             firstHalfPending.set(threads);
             pending.set(threads - 1);
             generation++;                   // publishes the list and the parts to the workers
@@ -142,6 +153,7 @@ final class ScanWorkers implements AutoCloseable {
             if (first != null) {
                 throw (RuntimeException) first;
             }
+            return replenished.get();
         } finally {
             java.util.Arrays.fill(guests, 0, count, null);
             count = 0;
@@ -178,7 +190,7 @@ final class ScanWorkers implements AutoCloseable {
      * The two halves of a batch on one thread: the first visits its part of the list and defers the
      * pages that need the indexes, sorted by owner ({@link DeferredMerges}); once every thread is through
      * the first half, the second looks up the pages this thread owns, then helps with the others'; last,
-     * the thread gives back the frames its merges freed.
+     * the thread gives back the frames its merges freed and faults in its share of the warm list's refill.
      */
     private void visitBothHalves(PageVisitor visitor, int part) {
         visitor.deferTo = deferred[part];
@@ -202,6 +214,9 @@ final class ScanWorkers implements AutoCloseable {
         }
         try {
             visitor.flushFreed();           // each thread returns its own frees, side by side
+            int threads = partEnd.length;
+            int share = replenish / threads + (part < replenish % threads ? 1 : 0);
+            replenished.addAndGet(engine.pool().replenishWarm(share));
         } catch (RuntimeException | Error e) {
             failure.compareAndSet(null, e);
         }

@@ -72,6 +72,8 @@ public final class Scanner implements Agent {
     private final PageVisitor visitor;
     /** The other threads of a batch when {@code scan_threads} is above 1. */
     private final ScanWorkers workers;
+    /** Frames the batch's threads already faulted in for the warm list (their share of the refill). */
+    private int replenishedByWorkers;
 
     Scanner(DedupEngine engine, PageHasher hasher) {
         this.engine = engine;
@@ -148,13 +150,14 @@ public final class Scanner implements Agent {
      */
     public int scanBatch(int budget) {
         lockBatch();
+        replenishedByWorkers = 0;
         try {
             return scanPages(budget);
         } finally {
             try {
                 freed.flush();
                 workers.flush();
-                pool.replenishWarm(REPLENISH_PER_BATCH);
+                pool.replenishWarm(REPLENISH_PER_BATCH - replenishedByWorkers);
             } finally {
                 batchLock.unlock();
             }
@@ -203,7 +206,7 @@ public final class Scanner implements Agent {
             }
         }
         if (threads > 1) {
-            workers.run(visitor, threads);
+            replenishedByWorkers = workers.run(visitor, threads, REPLENISH_PER_BATCH);
         }
         if (scanEnded) {
             finishFullScan();

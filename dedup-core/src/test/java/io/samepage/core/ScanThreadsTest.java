@@ -73,6 +73,22 @@ class ScanThreadsTest {
         assertArrayEquals(one, settled(4), "4 threads");
     }
 
+    /** The threads share the batch's refill of the warm list out: together they fault in what one thread does. */
+    @Test
+    void aBatchOnSeveralThreadsRefillsTheWarmListAsMuchAsOneThreadDoes() {
+        for (int threads : new int[] {1, 2, 3}) {
+            EngineContext context = new EngineContext().poolBytes(64L << 20).warmFrames(4 * Scanner.REPLENISH_PER_BATCH);
+            context.knobs().scanThreads(threads);
+            try (DedupEngine engine = DedupEngine.create(context.conclude())) {
+                engine.createGuest(engine.createDomain("d"), "g", 1 << 20);
+                engine.scanner().scanBatch(Scanner.FULL_PASS_BATCH_PAGES);
+                assertEquals(Scanner.REPLENISH_PER_BATCH, engine.pool().warmFrames(), threads + " threads");
+                engine.scanner().scanBatch(Scanner.FULL_PASS_BATCH_PAGES);
+                assertEquals(2 * Scanner.REPLENISH_PER_BATCH, engine.pool().warmFrames(), threads + " threads, 2 batches");
+            }
+        }
+    }
+
     @Test
     void theWorkerThreadsEndWithTheEngine() {
         settled(3);
