@@ -35,7 +35,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * frames. The count of free-and-unreserved frames and the count of reserved frames change together in
  * one CAS ({@link FrameReservation}), so {@code framesInUse + framesAvailable + reserved ==
  * capacityFrames - 1} holds in every snapshot. Frames come from the {@link FreeLists}: the warm list,
- * then the cold list (frames given back to the operating system), each most recently freed first, then
+ * then the cold list (frames given back to the operating system), each most recently freed first (frames
+ * freed together lowest first), then
  * never-used frames. The warm list refill ({@link #replenishWarm}) takes frames off the cold list without
  * reserving them, so it never makes a write fail; while it faults them in they are on no list, and an
  * allocation that finds nothing else waits for them (only when the pool is nearly exhausted). The free
@@ -252,7 +253,10 @@ public final class FramePool implements AutoCloseable {
             checkFreeable(frames[i]);
         }
         IllegalStateException refused = null;
-        int kept = 0;
+        // In address order, lowest on top of each list: pages written in order then get frames in address
+        // order, which a scan hashes faster than frames in no order (docs/perf/engine.md#scan_threads).
+        java.util.Arrays.sort(frames, 0, count);
+        int freedNow = 0;
         for (int i = 0; i < count; i++) {
             int frame = frames[i];
             try {
@@ -261,10 +265,12 @@ public final class FramePool implements AutoCloseable {
                 refused = refused == null ? e : refused;
                 continue;
             }
-            if (!keepWarm(frame)) {
-                frames[kept++] = frame;
-            }
+            frames[freedNow++] = frame;
         }
+        int warm = lists.pushWarm(frames, freedNow);
+        reservation.release(warm);
+        int kept = freedNow - warm;
+        System.arraycopy(frames, warm, frames, 0, kept);
         // Zero the frames before they are on the cold list: there, another thread may take and write them.
         try {
             backing.release(frames, kept);

@@ -296,6 +296,27 @@ class FramePoolTest {
         }
     }
 
+    /**
+     * Frames freed together are taken again lowest first, the warm ones then the cold ones, whatever
+     * order they were freed in: pages written in order then get frames in address order.
+     */
+    @Test
+    void framesFreedTogetherAreTakenAgainInAddressOrder() {
+        Assumptions.assumeTrue(NativeMemory.available(), "the warm list is kept only where frames go back to the OS");
+        try (FramePool pool = new FramePool(16L * Pages.PAGE_SIZE, 2)) {
+            assertTrue(pool.tryReserve(6));
+            int[] taken = new int[6];
+            for (int i = 0; i < taken.length; i++) {
+                taken[i] = pool.allocateReserved();
+            }
+            pool.freeAll(new int[] {taken[4], taken[1], taken[5], taken[0], taken[3], taken[2]}, 6);
+            assertTrue(pool.tryReserve(6));
+            for (int i = 0; i < taken.length; i++) {
+                assertEquals(taken[i], pool.allocateReserved(), "allocation " + i);
+            }
+        }
+    }
+
     @Test
     void freeAllGivesScatteredFramesBackToTheOperatingSystemAndTheyReadAsZeros() throws IOException {
         Assumptions.assumeTrue(NativeMemory.available(), "needs Linux mmap/madvise to observe RSS");
