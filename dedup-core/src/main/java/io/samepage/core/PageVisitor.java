@@ -27,7 +27,7 @@ import java.util.concurrent.locks.StampedLock;
  *       compare per key, O(log n) among colliding contents).</li>
  *   <li>The unstable index: a page seen earlier in this full scan under the same key (the hash folded
  *       to 32 bits), or among colliding pages one of equal content; after a full compare under both
- *       pages' locks both map the candidate's frame, which enters the stable index. Otherwise this
+ *       pages' locks both map the lower of their frames, which enters the stable index. Otherwise this
  *       page becomes a candidate. A page whose stable twins are all full comes here too, as in KSM: a
  *       new duplicate frame starts only when two such pages pair up, so a lone leftover stays
  *       unshared.</li>
@@ -393,7 +393,8 @@ final class PageVisitor {
 
     /**
      * Merges the page with an unstable candidate of equal bytes: the one chained under its key, else one
-     * of equal content among colliding candidates. The candidate's frame becomes stable. Otherwise files
+     * of equal content among colliding candidates. The lower of the two frames becomes stable (a mapped
+     * guest's pair: the candidate's). Otherwise files
      * the page as a candidate itself (unless a candidate's page was busy: then it waits for its next visit).
      */
     private boolean mergeWithUnstable(Guest guest, int page, int frame, int key) {
@@ -458,21 +459,27 @@ final class PageVisitor {
                 filed = MergeDomain.keyOf(hasher.hash(memory, FramePool.offsetOf(otherFrame)));
                 counts.hashed();
             }
+            // The pair keeps the lower of its two frames (mapped guests: the candidate's) whichever page a
+            // thread reached first, so guests keep their frames in address order (docs/perf/engine.md#scan_threads).
+            boolean keepOwn = frame < otherFrame && !guest.isMapped() && !other.isMapped();
+            Guest mover = keepOwn ? other : guest;
+            int moved = keepOwn ? otherPage : page;
+            int shared = keepOwn ? frame : otherFrame;
             try {
-                guest.mapStable(page, otherFrame, freed);       // first: a refusal changes nothing
+                mover.mapStable(moved, shared, freed);         // first: a refusal changes nothing
             } catch (RuntimeException refused) {
-                throw refusedMerge(guest, page, refused);
+                throw refusedMerge(mover, moved, refused);
             }
             otherProtected = false;     // it stays read-only: its frame is the shared one now
-            pool.table().incrementRef(otherFrame);
+            pool.table().incrementRef(shared);
             domain.removeUnstable(key, otherId);
             lockSpinning(domain.stableLock());
             try {
-                domain.addStable(otherFrame, filed);
+                domain.addStable(shared, filed);
             } finally {
                 domain.stableLock().unlock();
             }
-            other.markStable(otherPage);
+            (keepOwn ? guest : other).markStable(keepOwn ? page : otherPage);
             domain.addSharing(1);
             return MERGED;
         } finally {

@@ -47,6 +47,30 @@ class ScannerTest {
         }
     }
 
+    /**
+     * A new pair shares the lower of its two frames, whichever page the scanner reached first, so that
+     * threads racing for a pair leave the guests' frames in the same order as one thread does.
+     */
+    @Test
+    void aNewPairKeepsTheLowerOfItsTwoFrames() {
+        try (DedupEngine engine = engine(new EngineContext())) {
+            MergeDomain domain = engine.createDomain("d");
+            Guest first = engine.createGuest(domain, "scanned-first", PAGE);
+            Guest second = engine.createGuest(domain, "scanned-second", PAGE);
+            byte[] page = new byte[PAGE];
+            Arrays.fill(page, (byte) 7);
+            second.write(0, page, 0, PAGE);         // written first: the lower frame
+            first.write(0, page, 0, PAGE);
+            int lower = second.frameAt(0);
+            assertTrue(lower < first.frameAt(0), "frames are handed out in order");
+            engine.scanner().scanFullPass();
+            engine.scanner().scanFullPass();
+            assertTrue(first.isMerged(0) && second.isMerged(0), "merged");
+            assertEquals(lower, first.frameAt(0), "the candidate (scanned first) now maps the lower frame");
+            assertEquals(lower, second.frameAt(0));
+        }
+    }
+
     @Test
     void scannerMergesWhenRunByAnAgentRunnerAndIdlesAtRunZero() throws Exception {
         EngineContext context = new EngineContext();
