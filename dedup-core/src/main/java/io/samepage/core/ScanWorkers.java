@@ -76,7 +76,7 @@ final class ScanWorkers implements AutoCloseable {
     private final AtomicReference<Throwable> failure = new AtomicReference<>();
     /** Frames the threads fault in for the pool's warm list after their parts of this batch, shared out. */
     private int replenish;
-    /** Frames the threads faulted in for the warm list in this batch. */
+    /** Frames the threads faulted in for the warm list since {@link #takeReplenished}. */
     private final AtomicInteger replenished = new AtomicInteger();
     /** Threads still in the first half of this batch. */
     private final AtomicInteger firstHalfPending = new AtomicInteger();
@@ -119,16 +119,14 @@ final class ScanWorkers implements AutoCloseable {
      * (docs/perf/engine.md#scan_threads). The first exception or {@link Error} a visit threw, on any
      * thread, is thrown once all threads are done, as one thread would have thrown it; the workers stay
      * for the next batch (a worker that died of an Error left the next batch waiting for it forever).
-     *
-     * @return frames the threads faulted in for the warm list
+     * {@link #takeReplenished} then tells how many frames the threads faulted in, even after a throw.
      */
-    int run(PageVisitor own, int threads, int replenish) {
+    void run(PageVisitor own, int threads, int replenish) {
         try {
             startWorkers(threads - 1);
             split(threads);
             failure.set(null);
             this.replenish = replenish;
-            replenished.set(0);
             firstHalfPending.set(threads);
             pending.set(threads - 1);
             generation++;                   // publishes the list and the parts to the workers
@@ -153,7 +151,6 @@ final class ScanWorkers implements AutoCloseable {
             if (first != null) {
                 throw (RuntimeException) first;
             }
-            return replenished.get();
         } finally {
             java.util.Arrays.fill(guests, 0, count, null);
             count = 0;
@@ -291,6 +288,11 @@ final class ScanWorkers implements AutoCloseable {
         } catch (RuntimeException | Error e) {
             failure.compareAndSet(null, e);
         }
+    }
+
+    /** Frames the threads faulted in for the pool's warm list since the last call; resets the count. */
+    int takeReplenished() {
+        return replenished.getAndSet(0);
     }
 
     /**

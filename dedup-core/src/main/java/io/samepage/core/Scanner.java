@@ -72,8 +72,6 @@ public final class Scanner implements Agent {
     private final PageVisitor visitor;
     /** The other threads of a batch when {@code scan_threads} is above 1. */
     private final ScanWorkers workers;
-    /** Frames the batch's threads already faulted in for the warm list (their share of the refill). */
-    private int replenishedByWorkers;
 
     Scanner(DedupEngine engine, PageHasher hasher) {
         this.engine = engine;
@@ -150,14 +148,13 @@ public final class Scanner implements Agent {
      */
     public int scanBatch(int budget) {
         lockBatch();
-        replenishedByWorkers = 0;
         try {
             return scanPages(budget);
         } finally {
             try {
                 freed.flush();
                 workers.flush();
-                pool.replenishWarm(REPLENISH_PER_BATCH - replenishedByWorkers);
+                pool.replenishWarm(REPLENISH_PER_BATCH - workers.takeReplenished());   // what the threads left
             } finally {
                 batchLock.unlock();
             }
@@ -206,7 +203,7 @@ public final class Scanner implements Agent {
             }
         }
         if (threads > 1) {
-            replenishedByWorkers = workers.run(visitor, threads, REPLENISH_PER_BATCH);
+            workers.run(visitor, threads, REPLENISH_PER_BATCH);
         }
         if (scanEnded) {
             finishFullScan();

@@ -89,6 +89,28 @@ class ScanThreadsTest {
         }
     }
 
+    /** A batch whose visit threw still refills the warm list once, not once by the threads and again after. */
+    @Test
+    void aBatchThatThrowsRefillsTheWarmListOnce() {
+        java.util.concurrent.atomic.AtomicBoolean armed = new java.util.concurrent.atomic.AtomicBoolean();
+        PageHasher failing = WeakHashers.around(new EngineContext().hashSeed(5).newScannerHasher(), () -> {
+            if (armed.get()) {
+                throw new InjectedError();
+            }
+        });
+        EngineContext context = new EngineContext().poolBytes(64L << 20).warmFrames(4 * Scanner.REPLENISH_PER_BATCH)
+                .customHasher(failing);
+        context.knobs().scanThreads(2);
+        try (DedupEngine engine = DedupEngine.create(context.conclude())) {
+            engine.createGuest(engine.createDomain("d"), "g", (long) PAGES * PAGE).write(0, content(0), 0, PAGES * PAGE);
+            engine.scanner().scanBatch(Scanner.FULL_PASS_BATCH_PAGES);      // first visits read nothing
+            assertEquals(Scanner.REPLENISH_PER_BATCH, engine.pool().warmFrames());
+            armed.set(true);
+            assertThrows(InjectedError.class, () -> engine.scanner().scanBatch(Scanner.FULL_PASS_BATCH_PAGES));
+            assertEquals(2 * Scanner.REPLENISH_PER_BATCH, engine.pool().warmFrames(), "one refill for the batch that threw");
+        }
+    }
+
     @Test
     void theWorkerThreadsEndWithTheEngine() {
         settled(3);
