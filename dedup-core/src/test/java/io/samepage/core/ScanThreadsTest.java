@@ -146,8 +146,17 @@ class ScanThreadsTest {
         PageHasher real = new EngineContext().hashSeed(5).newScannerHasher();
         java.util.concurrent.atomic.AtomicBoolean armed = new java.util.concurrent.atomic.AtomicBoolean();
         PageHasher failing = WeakHashers.around(real, () -> {
-            if (Thread.currentThread().getName().startsWith("samepage-scanner-") && armed.compareAndSet(true, false)) {
-                throw new InjectedError();
+            if (Thread.currentThread().getName().startsWith("samepage-scanner-")) {
+                if (armed.compareAndSet(true, false)) {
+                    throw new InjectedError();
+                }
+                return;
+            }
+            // The caller's thread waits in its first hash until a worker has thrown: else, with the worker
+            // still waking, the caller could visit the whole batch itself and nothing would be thrown.
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (armed.get() && System.nanoTime() < deadline) {
+                Thread.onSpinWait();
             }
         });
         EngineContext context = new EngineContext().poolBytes((long) 2 * PAGES * PAGE + (1 << 20)).customHasher(failing);
