@@ -10,7 +10,7 @@ import java.lang.foreign.MemorySegment;
  * The default {@link FrameBacking}: one {@code mmap} of private anonymous memory with
  * {@code MAP_NORESERVE} (a frame nobody touched costs neither RAM nor commit charge), released with
  * {@code madvise(MADV_DONTNEED)}, several at a time with one {@code process_madvise}
- * ({@link DiscardList}). Where native memory is not {@linkplain NativeMemory#available() available}
+ * ({@link DiscardList}); frame 1 starts a 2 MiB block ({@link #firstBlock}). Where native memory is not {@linkplain NativeMemory#available() available}
  * (not Linux), the region comes from {@link Arena#allocate(long, long)}: committed up front, and a
  * released frame is zeroed in place, so its memory does <em>not</em> go back to the operating system.
  *
@@ -34,7 +34,8 @@ final class AnonymousFrames implements FrameBacking {
         long bytes = (long) frames << Pages.PAGE_SHIFT;
         this.discardsToOs = NativeMemory.available();
         try {
-            this.region = discardsToOs ? NativeMemory.reserve(bytes, arena) : arena.allocate(bytes, Pages.PAGE_SIZE);
+            this.region = discardsToOs ? NativeMemory.reserve(bytes, firstBlock(frames), arena)
+                    : arena.allocate(bytes, Pages.PAGE_SIZE);
         } catch (RuntimeException | OutOfMemoryError e) {
             arena.close();
             throw e;
@@ -47,6 +48,16 @@ final class AnonymousFrames implements FrameBacking {
                 discards[b] = new DiscardList(region, arena);
             }
         }
+    }
+
+    /**
+     * Where the region's first 2 MiB block starts: at frame 1, the first frame the pool hands out (frame 0
+     * is the zero frame, never freed). Frames handed out in address order then fill whole blocks, so a
+     * block's worth freed together goes back to the kernel at a fraction of the cost per page
+     * ({@link NativeMemory#reserve(long, long, Arena)}).
+     */
+    private static long firstBlock(int frames) {
+        return frames > 1 ? FramePool.offsetOf(1) : 0;
     }
 
     @Override

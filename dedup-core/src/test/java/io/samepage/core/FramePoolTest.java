@@ -297,6 +297,24 @@ class FramePoolTest {
     }
 
     /**
+     * The first frame the pool hands out starts a 2 MiB block (one page table), so a guest's pages written
+     * in order fill whole blocks, and a block's frames freed together go back to the kernel cheaply.
+     */
+    @Test
+    void theFirstFrameHandedOutStartsATwoMiBBlock() {
+        Assumptions.assumeTrue(NativeMemory.available(), "skipped: native memory is not available here");
+        for (int attempt = 0; attempt < 4; attempt++) { // each pool is mapped anew
+            try (FramePool pool = new FramePool(64 * MIB)) {
+                assertTrue(pool.tryReserve(1));
+                int first = pool.allocateReserved();
+                assertEquals(1, first);
+                assertEquals(0, (pool.memory().address() + FramePool.offsetOf(first)) % NativeMemory.BLOCK_BYTES,
+                        "frame 1 at " + Long.toHexString(pool.memory().address() + FramePool.offsetOf(first)));
+            }
+        }
+    }
+
+    /**
      * Frames freed together are taken again lowest first, the warm ones then the cold ones, whatever
      * order they were freed in: pages written in order then get frames in address order.
      */

@@ -28,7 +28,9 @@ public final class DiscardList {
     /**
      * Ranges per call: the kernel's UIO_MAXIOV. Each call costs a TLB flush, which on this project's
      * machine kind (a paravirtual guest, where the flush is a hypercall) costs about as much as freeing
-     * 500 pages, so the more ranges a call carries the better (docs/perf/engine.md).
+     * 500 pages, so the more ranges a call carries the better (docs/perf/engine.md). How the ranges lie
+     * costs more still: a whole 2 MiB block goes back for a third to under half of what a page of a partly
+     * freed block costs ({@link NativeMemory#reserve(long, long, Arena)}).
      */
     public static final int CAPACITY = 1024;
 

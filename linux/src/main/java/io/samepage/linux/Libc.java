@@ -198,7 +198,8 @@ final class Libc {
     static int munmap(long address, long length) {
         MemorySegment capture = Errno.PER_THREAD.get();
         try {
-            // Safe when the caller unmaps exactly what it mapped, after its last access (an arena cleanup).
+            // Safe when the caller unmaps what it mapped, after its last access (an arena cleanup), or trims
+            // spare pages of a mapping no segment names yet (NativeMemory.reserve with a block offset).
             return result(capture, (int) Munmap.H.invokeExact(capture, address, length));
         } catch (Throwable t) {
             throw failed("munmap", t);

@@ -53,7 +53,9 @@
  * <ul>
  *   <li>{@code mmap}: reserves the frame pool's region as private anonymous memory with
  *       {@code MAP_NORESERVE}, so frames nobody has touched cost neither RAM nor commit charge;</li>
- *   <li>{@code munmap}: returns the region when its owning arena closes;</li>
+ *   <li>{@code munmap}: returns the region when its owning arena closes, and, for a region placed on a
+ *       2 MiB block ({@link io.samepage.linux.NativeMemory#reserve(long, long, java.lang.foreign.Arena)}),
+ *       trims the spare address space mapped around it;</li>
  *   <li>{@code madvise(MADV_DONTNEED)}: drops the physical pages of a freed frame, so the process RSS
  *       falls and the frame reads as zeros the next time it is touched;</li>
  *   <li>{@code getpagesize}: checked once, because the pool's 4 KiB frames must be whole host pages.</li>
@@ -72,7 +74,9 @@
  *       checked against {@code MAP_FAILED} before it becomes a segment, and that segment is bound to the
  *       caller's arena: after the arena closes every access throws instead of touching unmapped memory.</li>
  *   <li>{@code munmap} runs only as that arena's cleanup action, exactly once, after the JDK has made
- *       sure no thread still accesses the segment (a shared arena's close).</li>
+ *       sure no thread still accesses the segment (a shared arena's close); or, to trim a block-placed
+ *       region, on the spare pages around it before any segment names them, inside what {@code mmap}
+ *       just returned.</li>
  *   <li>{@code madvise} receives a slice of a live segment: the bounds are checked by
  *       {@link java.lang.foreign.MemorySegment#asSlice(long, long)} and the downcall keeps the arena alive
  *       for its duration, so it can never discard memory the region does not own.</li>
