@@ -9,12 +9,19 @@ package io.samepage.core;
  * image do, the frame they all compare against is still in the CPU's cache when the next guest's page
  * is compared with it (KSM visits one process after another).
  *
+ * <p>Why 2 MiB: a guest whose frames were handed out in the order it wrote its pages holds a chunk in
+ * one 2 MiB block of the pool ({@link AnonymousFrames}), so the frames a chunk's merges free (its zero
+ * pages, its pages equal to another guest's) can fill a whole block, which the kernel takes back at a
+ * third of the cost per page of a partly freed one (docs/perf/engine.md#discards); and the hardware
+ * prefetcher streams a 2 MiB run further than a 256 KiB one. The frame compared against is then up to
+ * 2 MiB back per guest: in the second or third level cache.
+ *
  * <p>Thread safety: none; the scanner's thread owns it.
  */
 final class ScanCursor {
 
-    /** Pages of one guest visited before the cursor moves on to the next guest's same pages (256 KiB). */
-    static final int CHUNK_PAGES = 64;
+    /** Pages of one guest visited before the cursor moves on to the next guest's same pages (2 MiB). */
+    static final int CHUNK_PAGES = 512;
 
     private int[] pageCounts = new int[0];
     private long roundPages;

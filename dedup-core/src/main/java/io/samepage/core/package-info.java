@@ -11,7 +11,7 @@
  * nodes in its rmap_items; the unstable index keeps its chains in its own shards, 16 bytes per unique
  * page ({@link io.samepage.core.UnstableIndex}), so that a scanner thread changes only its own lines.
  * The metadata stays within 16 bytes per page plus 16 per frame.
- * The {@link io.samepage.core.Scanner} visits pages (64 of each guest in turn) and merges equal ones
+ * The {@link io.samepage.core.Scanner} visits pages (512 of each guest in turn) and merges equal ones
  * into one frame shared copy-on-write; a write to a shared page first copies it ("breaks" the
  * sharing). Freed frames go back to the operating system, the scanner's in batches.
  *
