@@ -10,9 +10,10 @@ import java.lang.foreign.MemorySegment;
  * The default {@link FrameBacking}: one {@code mmap} of private anonymous memory with
  * {@code MAP_NORESERVE} (a frame nobody touched costs neither RAM nor commit charge), released with
  * {@code madvise(MADV_DONTNEED)}, several at a time with one {@code process_madvise}
- * ({@link DiscardList}); frame 1 starts a 2 MiB block ({@link #firstBlock}). Where native memory is not {@linkplain NativeMemory#available() available}
- * (not Linux), the region comes from {@link Arena#allocate(long, long)}: committed up front, and a
- * released frame is zeroed in place, so its memory does <em>not</em> go back to the operating system.
+ * ({@link DiscardList}); frame 1 starts a 2 MiB block ({@link #firstBlock}). Where native memory is
+ * not {@linkplain NativeMemory#available() available} (not Linux), the region comes from
+ * {@link Arena#allocate(long, long)}: committed up front, and a released frame is zeroed in place, so
+ * its memory does <em>not</em> go back to the operating system.
  *
  * <p>Thread safety: as {@link FrameBacking} says. {@link #release(int[], int)} takes one of
  * {@value #BATCHES} batch lists, each under its lock, so that the scanner's threads

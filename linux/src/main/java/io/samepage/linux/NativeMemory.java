@@ -77,10 +77,8 @@ public final class NativeMemory {
         }
         long spare = BLOCK_BYTES - FRAME_BYTES;
         long mapped = map(bytes + spare);
+        // The first address at or past mapped that puts blockOffset on a block: at most spare bytes past it.
         long address = ((mapped + blockOffset + BLOCK_BYTES - 1) & -BLOCK_BYTES) - blockOffset;
-        if (address < mapped) {
-            address += BLOCK_BYTES;
-        }
         // Safe: both ranges lie inside [mapped, mapped + bytes + spare), which the kernel just mapped
         // for this process and nothing else knows of yet; the region [address, address + bytes) stays.
         if (!unmapped(mapped, address - mapped) || !unmapped(address + bytes, mapped + spare - address)) {
