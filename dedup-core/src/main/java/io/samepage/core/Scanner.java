@@ -98,6 +98,19 @@ public final class Scanner implements Agent {
         if (closed) {
             throw new AgentTerminationException("the engine is closed");
         }
+        try {
+            return doWorkOpen();
+        } catch (DedupException e) {
+            // The engine closed between the check above and this duty cycle's batch lock: the same
+            // stop, not an error for the runner's error handler.
+            if (closed && e.kind() == DedupException.Kind.DESTROYED) {
+                throw new AgentTerminationException("the engine is closed");
+            }
+            throw e;
+        }
+    }
+
+    private int doWorkOpen() {
         int run = knobs.run();
         if (run == ScanKnobs.RUN_UNMERGE) {
             lockBatch();

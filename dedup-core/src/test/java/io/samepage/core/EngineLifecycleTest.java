@@ -57,4 +57,62 @@ class EngineLifecycleTest {
         assertEquals(Collections.emptyList(), errors, "and never touched the closed pool");
         runner.close();
     }
+    /**
+     * The runner's duty cycle found the engine open, then waited for the batch lock while another thread
+     * scanned; close came in between. The cycle must end as a stop, not as an error for the runner's
+     * handler (it did, now and then, in CI).
+     */
+    @Test
+    void closeWhileTheRunnersCycleWaitsForTheBatchLockEndsItAsAStop() throws Exception {
+        java.util.concurrent.CountDownLatch hashing = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicBoolean armed = new java.util.concurrent.atomic.AtomicBoolean();
+        io.samepage.hashing.PageHasher blocking = WeakHashers.around(new EngineContext().newScannerHasher(), () -> {
+            if (armed.compareAndSet(true, false)) {
+                hashing.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        });
+        EngineContext context = new EngineContext().poolBytes(64L << 20).customHasher(blocking);
+        context.knobs().sleepMillis(0).pagesToScan(64);
+        DedupEngine engine = DedupEngine.create(context.conclude());
+        Guest guest = engine.createGuest(engine.createDomain("d"), "g", 64L * PAGE);
+        guest.write(0, new byte[] {1}, 0, 1);
+        engine.scanner().scanFullPass();                                   // first visits hash nothing
+        armed.set(true);
+        Thread scanning = new Thread(() -> {
+            try {
+                engine.scanner().scanFullPass();                           // holds the batch lock, blocked in a hash
+            } catch (DedupException closedUnderIt) {
+                // its next batch found the engine closed: expected for a caller's own scan
+            }
+        });
+        scanning.start();
+        assertTrue(hashing.await(10, TimeUnit.SECONDS), "the scan reached its hash");
+        List<Throwable> errors = new CopyOnWriteArrayList<>();
+        AgentRunner runner = new AgentRunner(new BusySpinIdleStrategy(), errors::add, null, engine.scanner());
+        Thread cycle = AgentRunner.startOnThread(runner);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (cycle.getState() != Thread.State.WAITING && System.nanoTime() < deadline) {
+            Thread.onSpinWait();                                           // until it waits for the batch lock
+        }
+        assertEquals(Thread.State.WAITING, cycle.getState(), "the runner's cycle waits for the batch lock");
+        Thread closing = new Thread(engine::close);
+        closing.start();
+        while (closing.getState() != Thread.State.WAITING && System.nanoTime() < deadline) {
+            Thread.onSpinWait();                                           // close waits for the batch too
+        }
+        release.countDown();
+        closing.join(TimeUnit.SECONDS.toMillis(10));
+        scanning.join(TimeUnit.SECONDS.toMillis(10));
+        cycle.join(TimeUnit.SECONDS.toMillis(10));
+        assertFalse(cycle.isAlive(), "the runner's thread ended with the engine");
+        errors.removeIf(e -> e instanceof AgentTerminationException);
+        assertEquals(Collections.emptyList(), errors, "the runner's handler saw no error");
+        runner.close();
+    }
 }
