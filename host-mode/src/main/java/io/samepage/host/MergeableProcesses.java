@@ -118,7 +118,7 @@ public final class MergeableProcesses {
                     rss = kib(line);
                 } else if (header != null && line.startsWith("VmFlags:") && hasFlag(line, "mg")) {
                     regions.addAll(MemoryMaps.parse(pid, header));
-                    resident += rss;
+                    resident = rss > Long.MAX_VALUE - resident ? Long.MAX_VALUE : resident + rss;
                 }
             }
         }
@@ -149,10 +149,12 @@ public final class MergeableProcesses {
         return false;
     }
 
+    /** The line's kB figure in bytes; 0 where it is missing, not a number, negative or too large. */
     private static long kib(String line) {
         String[] fields = line.trim().split("\\s+");
         try {
-            return Long.parseLong(fields[1]) * 1024;
+            long kib = Long.parseLong(fields[1]);
+            return kib < 0 || kib > Long.MAX_VALUE / 1024 ? 0 : kib * 1024;
         } catch (NumberFormatException | ArrayIndexOutOfBoundsException e) {
             return 0;
         }

@@ -86,4 +86,17 @@ class MergeableProcessesTest {
         Files.writeString(root.resolve("proc/500/ksm_stat"), "ksm_rmap_items 0\nksm_mergeable: no\n");
         assertFalse(MergeableProcesses.find(ksm).readAllSmaps());
     }
+
+    /** A negative or overflowing {@code Rss} (Jazzer found "-16 kB") reads as unknown, never as negative. */
+    @Test
+    void anRssThatIsNegativeOrTooLargeCountsAsNothing() throws IOException {
+        Path proc = root.resolve("proc");
+        String region = smaps(0x1000_0000L, 32, true, "");
+        process(proc, 600, "ksm_rmap_items 1\n", region.replace("Rss: 64 kB", "Rss: -16 kB")
+                + smaps(0x3000_0000L, 8, true, "").replace("Rss: 16 kB", "Rss: " + Long.MAX_VALUE + " kB")
+                + smaps(0x5000_0000L, 8, true, ""));
+        MergeableProcesses.Process process = MergeableProcesses.read(proc, 600, 0);
+        assertEquals(3, process.regions().size());
+        assertEquals(16L * 1024, process.residentBytes(), "only the readable Rss counts");
+    }
 }
