@@ -5,12 +5,15 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.samepage.hashing.PageHasher;
 import io.samepage.hashing.Pages;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.agrona.concurrent.AgentRunner;
 import org.agrona.concurrent.AgentTerminationException;
 import org.agrona.concurrent.BusySpinIdleStrategy;
@@ -64,10 +67,10 @@ class EngineLifecycleTest {
      */
     @Test
     void closeWhileTheRunnersCycleWaitsForTheBatchLockEndsItAsAStop() throws Exception {
-        java.util.concurrent.CountDownLatch hashing = new java.util.concurrent.CountDownLatch(1);
-        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
-        java.util.concurrent.atomic.AtomicBoolean armed = new java.util.concurrent.atomic.AtomicBoolean();
-        io.samepage.hashing.PageHasher blocking = WeakHashers.around(new EngineContext().newScannerHasher(), () -> {
+        CountDownLatch hashing = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        AtomicBoolean armed = new AtomicBoolean();
+        PageHasher blocking = WeakHashers.around(new EngineContext().newScannerHasher(), () -> {
             if (armed.compareAndSet(true, false)) {
                 hashing.countDown();
                 try {
