@@ -90,7 +90,8 @@ final class IndexBuildCommand implements Callable<Integer> {
     private static String summary(ImageIndex index, Path image, Path file, long elapsedNanos) {
         long distinct = DistinctBlocks.count(index);
         String distinctText = distinct < 0 ? "distinct non-zero blocks not counted (more than "
-                + DistinctBlocks.MAX_BLOCKS + " non-zero blocks)" : distinct + " distinct non-zero";
+                + DistinctBlocks.MAX_BLOCKS + " non-zero blocks, or more than " + Integer.MAX_VALUE + " blocks)"
+                : distinct + " distinct non-zero";
         return String.format(Locale.ROOT, "Indexed %s, %s: %d blocks of 4 KiB (%s laid out), %d of them zero, "
                         + "%s.%nRoot digest %s.%nWrote %s (%s) in %.2f s.%n",
                 image, IndexFiles.describe(index.layout()), index.blockCount(),
