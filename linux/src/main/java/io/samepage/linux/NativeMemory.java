@@ -69,6 +69,21 @@ public final class NativeMemory {
      * @throws IllegalArgumentException if {@code bytes} or {@code blockOffset} is not as described
      */
     public static MemorySegment reserve(long bytes, long blockOffset, Arena owner) {
+        return reserve(bytes, blockOffset, owner, Libc::munmap);
+    }
+
+    /** {@code munmap(address, length)}: 0, or {@code -errno}. Tests stand in a failing one. */
+    @FunctionalInterface
+    interface Unmap {
+        int munmap(long address, long length);
+    }
+
+    /**
+     * {@link #reserve(long, long, Arena)} with {@code trim} unmapping the spare address space. If a trim
+     * fails, what is still this call's own is unmapped and nothing else: once the part before the region
+     * is gone, another thread may map something there, so the cleanup starts at the region.
+     */
+    static MemorySegment reserve(long bytes, long blockOffset, Arena owner, Unmap trim) {
         requireAvailable();
         requireFrames(bytes);
         if (blockOffset < 0 || blockOffset >= bytes || (blockOffset & (FRAME_BYTES - 1)) != 0) {
@@ -77,16 +92,26 @@ public final class NativeMemory {
         }
         long spare = BLOCK_BYTES - FRAME_BYTES;
         long mapped = map(bytes + spare);
+        long end = mapped + bytes + spare;
         // The first address at or past mapped that puts blockOffset on a block: at most spare bytes past it.
         long address = ((mapped + blockOffset + BLOCK_BYTES - 1) & -BLOCK_BYTES) - blockOffset;
-        // Safe: both ranges lie inside [mapped, mapped + bytes + spare), which the kernel just mapped
-        // for this process and nothing else knows of yet; the region [address, address + bytes) stays.
-        if (!unmapped(mapped, address - mapped) || !unmapped(address + bytes, mapped + spare - address)) {
-            Libc.munmap(mapped, bytes + spare); // gives back what is left; already unmapped parts are no error
-            throw new IllegalStateException("munmap of the spare address space beside the frame pool failed;"
-                    + " nothing stays mapped");
+        // Safe: each range lies inside [mapped, end), which the kernel just mapped for this process and
+        // nothing else knows of yet; the region [address, address + bytes) stays. After a failed trim
+        // only what this call still owns is unmapped: never the part before the region once it is gone.
+        if (!unmapped(trim, mapped, address - mapped)) {
+            Libc.munmap(mapped, end - mapped);
+            throw trimFailed();
+        }
+        if (!unmapped(trim, address + bytes, end - address - bytes)) {
+            Libc.munmap(address, end - address);
+            throw trimFailed();
         }
         return own(address, bytes, owner);
+    }
+
+    private static IllegalStateException trimFailed() {
+        return new IllegalStateException("munmap of the spare address space beside the frame pool failed;"
+                + " nothing stays mapped");
     }
 
     private static void requireFrames(long bytes) {
@@ -111,8 +136,8 @@ public final class NativeMemory {
         return address;
     }
 
-    private static boolean unmapped(long address, long bytes) {
-        return bytes == 0 || Libc.munmap(address, bytes) == 0;
+    private static boolean unmapped(Unmap trim, long address, long bytes) {
+        return bytes == 0 || trim.munmap(address, bytes) == 0;
     }
 
     private static MemorySegment own(long address, long bytes, Arena owner) {

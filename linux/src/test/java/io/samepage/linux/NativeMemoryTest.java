@@ -1,13 +1,19 @@
 package io.samepage.linux;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
@@ -16,6 +22,8 @@ class NativeMemoryTest {
 
     private static final long PAGE = 4096;
     private static final long BYTES = 8L << 20;
+    /** mmap(2)'s MAP_FIXED_NOREPLACE: map exactly there, or fail if anything is mapped there already. */
+    private static final int MAP_FIXED_NOREPLACE = 0x100000;
 
     @BeforeEach
     void nativeMemory() {
@@ -53,5 +61,88 @@ class NativeMemoryTest {
             }
             assertThrows(IllegalArgumentException.class, () -> NativeMemory.reserve(PAGE + 1, 0, arena));
         }
+    }
+
+    /**
+     * The spare address space after the region fails to unmap, after the part before it was unmapped and
+     * something else mapped there (as another thread may): the reservation fails, unmaps the rest of its
+     * own range and leaves the other mapping alone. It used to unmap its whole first range again.
+     */
+    @Test
+    void aFailedTrimUnmapsWhatTheReservationStillOwnsAndNothingElse() throws IOException {
+        boolean tested = false;
+        for (int attempt = 0; attempt < 16 && !tested; attempt++) {    // the kernel may align it already
+            List<long[]> calls = new ArrayList<>();
+            long[] other = {0};
+            NativeMemory.Unmap headThenOtherThenFail = (address, length) -> {
+                calls.add(new long[] {address, length});
+                if (calls.size() == 1) {
+                    return Libc.munmap(address, length);
+                }
+                long head = calls.get(0)[0];
+                other[0] = Libc.mmap(head, PAGE, Abi.PROT_READ | Abi.PROT_WRITE,
+                        Abi.MAP_PRIVATE | Abi.MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0L);
+                return -Abi.ENOMEM;
+            };
+            try (Arena arena = Arena.ofShared()) {
+                try {
+                    NativeMemory.reserve(BYTES, PAGE * attempt, arena, headThenOtherThenFail);
+                    continue;       // one of the two trims was empty: nothing failed
+                } catch (IllegalStateException e) {
+                    assertTrue(e.getMessage().contains("nothing stays mapped"), e.getMessage());
+                }
+            }
+            assertEquals(2, calls.size());
+            long head = calls.get(0)[0];
+            long region = head + calls.get(0)[1];
+            long end = calls.get(1)[0] + calls.get(1)[1];
+            assumeTrue(other[0] == head, "skipped: something else took the freed range first");
+            try {
+                assertTrue(mapped(head, head + PAGE), "the other mapping before the region was unmapped");
+                MemorySegment page = MemorySegment.ofAddress(head).reinterpret(PAGE);
+                page.set(ValueLayout.JAVA_LONG, 0, 42);
+                assertEquals(42, page.get(ValueLayout.JAVA_LONG, 0));
+                assertFalse(mapped(region, end), "part of the reservation's own range stayed mapped");
+            } finally {
+                Libc.munmap(head, PAGE);
+            }
+            tested = true;
+        }
+        assumeTrue(tested, "skipped: every mapping came block aligned, so no trim had two parts");
+    }
+
+    /** The first trim fails: the reservation fails and nothing of its range stays mapped. */
+    @Test
+    void aFailedFirstTrimLeavesNothingMapped() throws IOException {
+        long spare = NativeMemory.BLOCK_BYTES - PAGE;
+        long blockOffset = 3 * PAGE;
+        List<long[]> calls = new ArrayList<>();
+        try (Arena arena = Arena.ofShared()) {
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> NativeMemory.reserve(BYTES,
+                    blockOffset, arena, (address, length) -> {
+                        calls.add(new long[] {address, length});
+                        return -Abi.ENOMEM;
+                    }));
+            assertTrue(e.getMessage().contains("nothing stays mapped"), e.getMessage());
+        }
+        assertEquals(1, calls.size(), "a trim is tried at least once (the two parts add up to " + spare + " bytes)");
+        long address = calls.get(0)[0];
+        long length = calls.get(0)[1];
+        // Either the part before the region failed (the region starts where it ends) or, with nothing
+        // before the region, the part after it (the region starts BYTES before it).
+        boolean before = (address + length + blockOffset) % NativeMemory.BLOCK_BYTES == 0;
+        long first = before ? address : address - BYTES;
+        assertFalse(mapped(first, first + BYTES + spare), "part of the reservation's own range stayed mapped");
+    }
+
+    /** True if any mapping of this process overlaps [from, to) ({@code /proc/self/maps}). */
+    private static boolean mapped(long from, long to) throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc/self/maps"))) {
+            String[] range = line.substring(0, line.indexOf(' ')).split("-");
+            if (Long.parseUnsignedLong(range[0], 16) < to && from < Long.parseUnsignedLong(range[1], 16)) {
+                return true;
+            }
+        }
+        return false;
     }
 }
