@@ -11,7 +11,8 @@ import picocli.CommandLine;
 /**
  * The one place the CLI turns an error into what the user sees: one line on stderr, {@code samepage
  * <command>: <what is wrong>}, and an exit code from {@link SamepageCommand}. No exception class name and
- * no stack trace reaches the user.
+ * no stack trace reaches the user. The line stays one whatever the message quotes (a file name, a value
+ * read from a file, an argument): {@link OneLine} escapes what would break it.
  *
  * <ul>
  *   <li>A parse error: its line, then where to read more ({@code see 'samepage scan --help'}); a
@@ -39,7 +40,7 @@ final class ErrorHandler implements CommandLine.IExecutionExceptionHandler, Comm
         CommandLine command = e.getCommandLine();
         String name = command.getCommandSpec().qualifiedName();
         PrintWriter err = command.getErr();
-        err.println(name + ": " + parseError(e));
+        err.println(name + ": " + OneLine.of(parseError(e)));
         err.println("see '" + name + " --help'");
         err.flush();
         return SamepageCommand.EXIT_USAGE;
@@ -50,7 +51,7 @@ final class ErrorHandler implements CommandLine.IExecutionExceptionHandler, Comm
         Throwable thrown = e instanceof CommandLine.ExecutionException && e.getCause() instanceof Error error
                 ? error : e;
         PrintWriter err = command.getErr();
-        err.println(command.getCommandSpec().qualifiedName() + ": " + message(thrown));
+        err.println(command.getCommandSpec().qualifiedName() + ": " + OneLine.of(message(thrown)));
         err.flush();
         return exitCode(thrown);
     }

@@ -7,7 +7,9 @@ import java.util.Locale;
 
 /**
  * An aligned plain-text table, columns two spaces apart: a column whose cells are all numbers is
- * right-aligned, any other column left-aligned. Not thread safe.
+ * right-aligned, any other column left-aligned. Cells are {@link OneLine escaped}: a guest's name comes
+ * from another user's command line or a file, and must not break a row or reach the terminal as a
+ * control sequence. Not thread safe.
  */
 final class TextTable {
 
@@ -31,7 +33,8 @@ final class TextTable {
         String[] row = new String[columns];
         for (int i = 0; i < columns; i++) {
             numeric[i] &= cells[i] instanceof Number;
-            row[i] = cells[i] instanceof Double d ? String.format(Locale.ROOT, "%.2f", d) : String.valueOf(cells[i]);
+            row[i] = cells[i] instanceof Double d ? String.format(Locale.ROOT, "%.2f", d)
+                    : OneLine.of(String.valueOf(cells[i]));
         }
         rows.add(row);
         return this;

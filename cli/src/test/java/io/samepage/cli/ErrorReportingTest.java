@@ -154,6 +154,14 @@ class ErrorReportingTest {
         assertEquals("", run.stdout());
     }
 
+    /** An argument with a line break in it, quoted by the parse error, stays on the error's one line. */
+    @Test
+    void aParseErrorQuotingALineBreakStaysOneLine() {
+        CliRun run = CliRun.of("scan", "--frob\nnicate");
+        assertEquals(SamepageCommand.EXIT_USAGE, run.exitCode());
+        assertEquals("samepage scan: unknown option '--frob\\x0anicate'\nsee 'samepage scan --help'\n", run.stderr());
+    }
+
     @Test
     void aMistypedSubcommandGetsASuggestion() {
         CliRun run = CliRun.of("scna", "disk.img");

@@ -70,6 +70,30 @@ class SimilarCommandTest {
         assertEquals("samepage similar: " + bad + ": sketch value 0 'zz' is not 64-bit hex\n", run.stderr());
     }
 
+    /** What a file quotes cannot break the error line or reach the terminal as a control sequence. */
+    @Test
+    void aValueWithALineBreakOrAnEscapeIsQuotedOnOneLine() throws IOException {
+        Path bad = Files.writeString(dir.resolve("bad.json"), "{\"guests\": [{\"name\": \"x\", \"sketch\": "
+                + "{\"hash\": \"nh-public-1\", \"values\": [\"12\\n\\u001b[2Jzz\"]}}]}");
+        CliRun run = CliRun.of("similar", bad.toString());
+        assertEquals(2, run.exitCode(), run.stderr());
+        assertEquals("samepage similar: " + bad + ": sketch value 0 '12\\x0a\\x1b[2Jzz' is not 64-bit hex\n",
+                run.stderr());
+    }
+
+    /** A guest named with a line break and an escape sequence: its pair's row stays one line, escaped. */
+    @Test
+    void aGuestNameWithControlCharactersIsPrintedEscaped() throws IOException {
+        String sketch = "{\"hash\": \"nh-public-1\", \"pages\": 2, \"values\": [\"5\", \"9\"]}";
+        Path file = Files.writeString(dir.resolve("names.json"), "{\"guests\": [{\"name\": \"a\\n\\u001b[31m\", "
+                + "\"sketch\": " + sketch + "}, {\"name\": \"b\", \"sketch\": " + sketch + "}]}");
+        CliRun run = CliRun.of("similar", file.toString());
+        assertEquals(0, run.exitCode(), run.stderr());
+        assertEquals(2, run.stdout().lines().count(), run.stdout());
+        assertTrue(run.stdout().contains(file + ":a\\x0a\\x1b[31m  "), run.stdout());
+        assertTrue(run.stdout().chars().noneMatch(c -> c == 0x1b), run.stdout());
+    }
+
     private Path scan(String name, Path... dumps) throws IOException {
         String[] args = new String[dumps.length + 2];
         args[0] = "scan";

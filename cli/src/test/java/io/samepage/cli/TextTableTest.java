@@ -26,4 +26,14 @@ class TextTableTest {
     void aRowOfTheWrongWidthIsRefused() {
         assertThrows(IllegalArgumentException.class, () -> new TextTable("a", "b").row(1L));
     }
+
+    /** A name from another user's command line cannot break a row or send the terminal a control sequence. */
+    @Test
+    void controlCharactersAndLineBreaksInACellAreEscaped() {
+        String table = new TextTable("guest", "pages").row("vm\n1\u001b[31m\u202e", 3L).render();
+        assertEquals("""
+                guest                  pages
+                vm\\x0a1\\x1b[31m\\u202e      3
+                """, table);
+    }
 }
