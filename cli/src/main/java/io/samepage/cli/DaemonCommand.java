@@ -70,7 +70,7 @@ final class DaemonCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         InputFiles.refuseIfNotRegular(configFile);
         Consumer<String> notices = line -> {
-            err.println("samepage daemon: " + line);
+            err.println("samepage daemon: " + OneLine.of(line));
             err.flush();
         };
         Daemon.Context context = DaemonConfig.read(configFile).applyTo(new Daemon.Context().noticeHandler(notices));

@@ -157,7 +157,7 @@ final class ScanCommand implements Callable<Integer> {
         }
         List<SourceFile> files = checkSources();
         List<ProcessSource> processes = ProcessSources.open(pids, qemu, skipped -> {
-            err.println("samepage scan: " + skipped);
+            err.println("samepage scan: " + OneLine.of(skipped));
             err.flush();
         });
         try {

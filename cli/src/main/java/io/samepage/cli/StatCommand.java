@@ -87,7 +87,7 @@ final class StatCommand implements Callable<Integer> {
                 report(out, path);
             } catch (DaemonException | CommandException e) {
                 PrintWriter err = spec.commandLine().getErr();
-                err.println("samepage stat: " + e.getMessage());
+                err.println("samepage stat: " + OneLine.of(e.getMessage()));
                 err.flush();
             }
         }
