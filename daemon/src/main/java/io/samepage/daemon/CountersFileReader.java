@@ -20,8 +20,8 @@ import org.agrona.concurrent.status.CountersReader;
 
 /**
  * Reads a daemon's {@link CountersFile} from any process, as AeronStat reads Aeron's: it maps the file
- * read-only, checks the header, and walks the allocated counters with an Agrona {@link CountersReader},
- * taking each one's value by its type id (what it means). It never writes, so a daemon is not disturbed
+ * read-only, checks the header, and walks the allocated counters of an Agrona {@link CountersReader},
+ * taking each one's value by its type id (what it means); it never decodes their labels. It never writes, so a daemon is not disturbed
  * and a reader needs only read permission.
  *
  * <p>Thread safety: stateless; safe from any thread.
@@ -114,12 +114,23 @@ public final class CountersFileReader {
         }
         CountersReader counters = new CountersReader(new UnsafeBuffer(file, HEADER_BYTES, METADATA_BYTES),
                 new UnsafeBuffer(file, HEADER_BYTES + METADATA_BYTES, VALUES_BYTES), StandardCharsets.US_ASCII);
+        // Walked by hand, not with CountersReader.forEach: that decodes each label by the length the file
+        // gives, and a crafted length throws out of bounds. The type id and the value are all this needs.
         long[] values = new long[CountersFile.COUNTER_NAMES.size()];
-        counters.forEach((counterId, typeId, key, label) -> {
-            if (typeId >= 0 && typeId < values.length) {
-                values[typeId] = counters.getCounterValue(counterId);
+        for (int counterId = 0; counterId <= counters.maxCounterId(); counterId++) {
+            int counterState = counters.getCounterState(counterId);
+            if (counterState == CountersReader.RECORD_UNUSED) {
+                break;
             }
-        });
+            if (counterState == CountersReader.RECORD_ALLOCATED) {
+                int typeId = counters.getCounterTypeId(counterId);
+                if (typeId >= 0 && typeId < values.length) {
+                    values[typeId] = counters.getCounterValue(counterId);
+                }
+            } else if (counterState != CountersReader.RECORD_RECLAIMED) {
+                throw refused(path, "corrupt: counter " + counterId + " in record state " + counterState);
+            }
+        }
         return new Snapshot(file.getLong(CountersFile.OFFSET_PID), file.getLong(CountersFile.OFFSET_START),
                 state == CountersFile.STATE_RUNNING, file.getLongVolatile(CountersFile.OFFSET_HEARTBEAT), values);
     }

@@ -13,6 +13,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import org.agrona.concurrent.status.CountersReader;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -102,6 +103,38 @@ class CountersFileTest {
         CountersFileReader.Snapshot swapped = CountersFileReader.read(Files.write(dir.resolve("swapped"), bytes));
         assertEquals(values()[0], swapped.value("pages_sharing"));
         assertEquals(values()[1], swapped.value("pages_shared"));
+    }
+
+    /**
+     * A label length far past the record (found by {@code CountersFileFuzzTest}): labels are not read, so
+     * the values still are; Agrona's walk over the labels threw IndexOutOfBoundsException, which reached
+     * {@code samepage stat} as an internal error.
+     */
+    @Test
+    void aCraftedLabelLengthDoesNotStopTheReader() throws IOException {
+        Path path = dir.resolve("counters");
+        try (CountersFile file = CountersFile.create(path, 1, 1)) {
+            file.update(values(), 2);
+        }
+        byte[] bytes = Files.readAllBytes(path);
+        ByteBuffer buffer = ByteBuffer.wrap(bytes).order(ByteOrder.nativeOrder());
+        buffer.putInt(METADATA + CountersReader.LABEL_OFFSET, 4_718_604)
+                .putInt(METADATA + 512 + CountersReader.LABEL_OFFSET, -5);
+        CountersFileReader.Snapshot read = CountersFileReader.read(Files.write(dir.resolve("crafted"), bytes));
+        assertArrayEquals(values(), read.values());
+    }
+
+    /** A record state Agrona never writes: refused as corrupt, on one line. */
+    @Test
+    void anUnknownRecordStateIsRefusedAsCorrupt() throws IOException {
+        Path path = dir.resolve("counters");
+        try (CountersFile file = CountersFile.create(path, 1, 1)) {
+            file.update(values(), 2);
+        }
+        byte[] bytes = Files.readAllBytes(path);
+        ByteBuffer.wrap(bytes).order(ByteOrder.nativeOrder()).putInt(METADATA + 2 * 512, 77);
+        Path bad = Files.write(dir.resolve("bad"), bytes);
+        assertEquals(bad + ": corrupt: counter 2 in record state 77", refusal(bad));
     }
 
     @Test
