@@ -77,10 +77,12 @@ final class SimilarCommand implements Callable<Integer> {
                     GuestSketch.requireSameHash(guests.getFirst().sketch(), guests.getLast().sketch());
                 }
             }
-        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+        } catch (com.fasterxml.jackson.core.JsonProcessingException | java.io.CharConversionException e) {
+            // CharConversionException: bytes Jackson took for UTF-16 or UTF-32 (by the first four) that are not.
             throw CommandException.badInput(file + ": not JSON written by 'samepage scan --json'");
         } catch (IOException e) {
-            throw CommandException.badInput(IoErrors.reason(e));
+            String reason = IoErrors.reason(e);
+            throw CommandException.badInput(e instanceof java.nio.file.FileSystemException ? reason : file + ": " + reason);
         } catch (IllegalArgumentException e) {
             throw CommandException.badInput(file + ": " + e.getMessage());
         }

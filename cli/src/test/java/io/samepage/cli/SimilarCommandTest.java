@@ -70,6 +70,18 @@ class SimilarCommandTest {
         assertEquals("samepage similar: " + bad + ": sketch value 0 'zz' is not 64-bit hex\n", run.stderr());
     }
 
+    /**
+     * Bytes Jackson reads as UTF-32 (a NUL first) that are not (found by {@code SimilarInputFuzzTest}):
+     * refused as not JSON, naming the file; the message used to be Jackson's alone.
+     */
+    @Test
+    void bytesThatAreNotUtf32AreRefusedAsNotJsonNamingTheFile() throws IOException {
+        Path bad = Files.write(dir.resolve("utf32.json"), new byte[] {0, 0, 0, '{', 'u', 'f', '"', 0, 0, 0, 0, 0});
+        CliRun run = CliRun.of("similar", bad.toString());
+        assertEquals(2, run.exitCode(), run.stderr());
+        assertEquals("samepage similar: " + bad + ": not JSON written by 'samepage scan --json'\n", run.stderr());
+    }
+
     /** What a file quotes cannot break the error line or reach the terminal as a control sequence. */
     @Test
     void aValueWithALineBreakOrAnEscapeIsQuotedOnOneLine() throws IOException {
