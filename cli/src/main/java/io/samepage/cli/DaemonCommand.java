@@ -3,6 +3,7 @@ package io.samepage.cli;
 import io.samepage.daemon.Daemon;
 import io.samepage.daemon.DaemonConfig;
 import io.samepage.daemon.DaemonService;
+import io.samepage.daemon.OneLine;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;

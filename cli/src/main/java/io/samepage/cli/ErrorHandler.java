@@ -2,6 +2,7 @@ package io.samepage.cli;
 
 import io.samepage.daemon.DaemonException;
 import io.samepage.daemon.IoErrors;
+import io.samepage.daemon.OneLine;
 import io.samepage.density.DensityException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;

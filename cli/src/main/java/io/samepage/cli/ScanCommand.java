@@ -8,6 +8,7 @@ import io.samepage.core.GuestCounters;
 import io.samepage.core.ScanKnobs;
 import io.samepage.core.Scanner;
 import io.samepage.daemon.Daemon;
+import io.samepage.daemon.OneLine;
 import io.samepage.daemon.PoolSize;
 import io.samepage.daemon.ProcessSource;
 import io.samepage.daemon.ProcessSources;

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.samepage.daemon.CountersFile;
 import io.samepage.daemon.CountersFileReader;
 import io.samepage.daemon.DaemonException;
+import io.samepage.daemon.OneLine;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.Instant;

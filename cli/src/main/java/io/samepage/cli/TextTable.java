@@ -1,5 +1,6 @@
 package io.samepage.cli;
 
+import io.samepage.daemon.OneLine;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;

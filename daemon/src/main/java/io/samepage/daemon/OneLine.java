@@ -1,18 +1,19 @@
-package io.samepage.cli;
+package io.samepage.daemon;
 
 /**
  * Text from outside (a file name, a guest's name, a value read from a file) made safe to print on one
  * terminal line: control characters become {@code \xNN}, and line and paragraph separators and the
  * bidirectional overrides and isolates (which reorder what a terminal shows) become <code>&#92;uNNNN</code>.
- * Everything else, non-ASCII letters included, stays as it is.
+ * Everything else, non-ASCII letters included, stays as it is. The command line prints every error,
+ * notice and table cell through it; it lives here, beside {@link IoErrors}, for both to share.
  */
-final class OneLine {
+public final class OneLine {
 
     private OneLine() {
     }
 
     /** {@code text} with every character that could break or disguise a line escaped; itself if none does. */
-    static String of(String text) {
+    public static String of(String text) {
         int first = 0;
         while (first < text.length() && !escaped(text.charAt(first))) {
             first++;
