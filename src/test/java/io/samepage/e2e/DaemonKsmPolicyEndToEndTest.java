@@ -20,10 +20,12 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -88,6 +90,8 @@ class DaemonKsmPolicyEndToEndTest {
             HostKsm.write("run", "0");
             HostKsm.write("pages_to_scan", "1250");
             fleet = QemuFleet.boot(dir, GUESTS);
+            assertEquals(List.of(), otherQemus(fleet), "QEMU processes that are not this test's guests are running "
+                    + "(left by an interrupted run?): the daemon would estimate them and KSM merge them too");
 
             Map<String, String> before = HostKsm.knobs();
             int port = freePort();
@@ -261,6 +265,14 @@ class DaemonKsmPolicyEndToEndTest {
             assertEquals(200, response.statusCode());
             return response.body();
         }
+    }
+
+    /** The pids of QEMU processes on this host other than {@code fleet}'s guests. */
+    private static List<Long> otherQemus(QemuFleet fleet) {
+        Set<Long> ours = fleet.guests().stream().map(Process::pid).collect(Collectors.toSet());
+        return ProcessHandle.allProcesses().filter(p -> !ours.contains(p.pid()))
+                .filter(p -> p.info().command().map(c -> c.contains("qemu-system")).orElse(false))
+                .map(ProcessHandle::pid).toList();
     }
 
     private static double metric(String body, String name) {
