@@ -82,7 +82,8 @@ final class SimilarCommand implements Callable<Integer> {
             throw CommandException.badInput(file + ": not JSON written by 'samepage scan --json'");
         } catch (IOException e) {
             String reason = IoErrors.reason(e);
-            throw CommandException.badInput(e instanceof java.nio.file.FileSystemException ? reason : file + ": " + reason);
+            throw CommandException.badInput(e instanceof java.nio.file.FileSystemException ? reason
+                    : file + ": " + reason);
         } catch (IllegalArgumentException e) {
             throw CommandException.badInput(file + ": " + e.getMessage());
         }

@@ -21,8 +21,8 @@ import org.agrona.concurrent.status.CountersReader;
 /**
  * Reads a daemon's {@link CountersFile} from any process, as AeronStat reads Aeron's: it maps the file
  * read-only, checks the header, and walks the allocated counters of an Agrona {@link CountersReader},
- * taking each one's value by its type id (what it means); it never decodes their labels. It never writes, so a daemon is not disturbed
- * and a reader needs only read permission.
+ * taking each one's value by its type id (what it means); it never decodes their labels. It never
+ * writes, so a daemon is not disturbed and a reader needs only read permission.
  *
  * <p>Thread safety: stateless; safe from any thread.
  */

@@ -10,7 +10,10 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** For each block, the nearest earlier block of the same content, which a multi-threaded load leaves to the loading thread. */
+/**
+ * For each block, the nearest earlier block of the same content, which a multi-threaded load leaves to
+ * the loading thread.
+ */
 class DuplicateBlocksTest {
 
     private static final int PAGE = 4096;
