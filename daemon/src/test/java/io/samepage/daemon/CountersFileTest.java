@@ -34,6 +34,15 @@ class CountersFileTest {
         return values;
     }
 
+    /** The bytes of a closed counters file holding {@link #values()}. */
+    private byte[] writtenFile() throws IOException {
+        Path path = dir.resolve("counters");
+        try (CountersFile file = CountersFile.create(path, 1, 1)) {
+            file.update(values(), 2);
+        }
+        return Files.readAllBytes(path);
+    }
+
     private static String refusal(Path path) {
         DaemonException refused = assertThrows(DaemonException.class, () -> CountersFileReader.read(path));
         assertEquals(DaemonException.Kind.COUNTERS_FILE, refused.kind());
@@ -93,11 +102,7 @@ class CountersFileTest {
 
     @Test
     void theReaderFindsACounterByItsTypeIdNotItsSlot() throws IOException {
-        Path path = dir.resolve("counters");
-        try (CountersFile file = CountersFile.create(path, 1, 1)) {
-            file.update(values(), 2);
-        }
-        byte[] bytes = Files.readAllBytes(path);
+        byte[] bytes = writtenFile();
         ByteBuffer buffer = ByteBuffer.wrap(bytes).order(ByteOrder.nativeOrder());
         buffer.putInt(METADATA + 4, 1).putInt(METADATA + 512 + 4, 0);
         CountersFileReader.Snapshot swapped = CountersFileReader.read(Files.write(dir.resolve("swapped"), bytes));
@@ -112,11 +117,7 @@ class CountersFileTest {
      */
     @Test
     void aCraftedLabelLengthDoesNotStopTheReader() throws IOException {
-        Path path = dir.resolve("counters");
-        try (CountersFile file = CountersFile.create(path, 1, 1)) {
-            file.update(values(), 2);
-        }
-        byte[] bytes = Files.readAllBytes(path);
+        byte[] bytes = writtenFile();
         ByteBuffer buffer = ByteBuffer.wrap(bytes).order(ByteOrder.nativeOrder());
         buffer.putInt(METADATA + CountersReader.LABEL_OFFSET, 4_718_604)
                 .putInt(METADATA + 512 + CountersReader.LABEL_OFFSET, -5);
@@ -127,11 +128,7 @@ class CountersFileTest {
     /** A record state Agrona never writes: refused as corrupt, on one line. */
     @Test
     void anUnknownRecordStateIsRefusedAsCorrupt() throws IOException {
-        Path path = dir.resolve("counters");
-        try (CountersFile file = CountersFile.create(path, 1, 1)) {
-            file.update(values(), 2);
-        }
-        byte[] bytes = Files.readAllBytes(path);
+        byte[] bytes = writtenFile();
         ByteBuffer.wrap(bytes).order(ByteOrder.nativeOrder()).putInt(METADATA + 2 * 512, 77);
         Path bad = Files.write(dir.resolve("bad"), bytes);
         assertEquals(bad + ": corrupt: counter 2 in record state 77", refusal(bad));
