@@ -45,6 +45,8 @@ public class ReadsBetweenDiscardsBenchmark {
     static final int PAGE = 4096;
     static final int PAGES = (int) (REGION_BYTES / PAGE);
     static final long SIDE_BYTES = 2L << 20;
+    /** The reference reads in runs of this many pages, as a scan batch does. */
+    static final int CHUNK = 4096;
 
     @Param({"0", "4096", "512", "64"})
     public int pagesBetween;
@@ -71,19 +73,30 @@ public class ReadsBetweenDiscardsBenchmark {
     @OperationsPerInvocation(PAGES)
     public long readAndDiscard() {
         long total = 0;
-        for (int page = 0; page < PAGES; page++) {
-            long base = (long) page * PAGE;
-            for (long off = base; off < base + PAGE; off += Long.BYTES) {
-                total += region.get(ValueLayout.JAVA_LONG, off);
-            }
-            if (pagesBetween > 0 && (page + 1) % pagesBetween == 0) {
-                side.set(ValueLayout.JAVA_LONG, sideOffset, page);
-                list.add(sideOffset, PAGE);
-                list.discard();
-                sideOffset = (sideOffset + PAGE) % SIDE_BYTES;
+        int step = pagesBetween > 0 ? pagesBetween : CHUNK;
+        for (int page = 0; page < PAGES; page += step) {
+            total += read(page, Math.min(PAGES, page + step));
+            if (pagesBetween > 0) {
+                discardOne(page);
             }
         }
         return total;
+    }
+
+    /** Sums pages {@code [from, to)}: one flat loop, the same for every {@code pagesBetween}. */
+    private long read(int from, int to) {
+        long total = 0;
+        for (long off = (long) from * PAGE; off < (long) to * PAGE; off += Long.BYTES) {
+            total += region.get(ValueLayout.JAVA_LONG, off);
+        }
+        return total;
+    }
+
+    private void discardOne(int page) {
+        side.set(ValueLayout.JAVA_LONG, sideOffset, page);
+        list.add(sideOffset, PAGE);
+        list.discard();
+        sideOffset = (sideOffset + PAGE) % SIDE_BYTES;
     }
 
     /** Checks that the calls gave their pages back: the last page written reads as zeros again. */
