@@ -79,11 +79,12 @@ public final class NativeMemory {
     }
 
     /**
-     * {@link #reserve(long, long, Arena)} with {@code trim} unmapping the spare address space. If a trim
-     * fails, what is still this call's own is unmapped and nothing else: once the part before the region
-     * is gone, another thread may map something there, so the cleanup starts at the region.
+     * {@link #reserve(long, long, Arena)} with {@code unmap} unmapping the spare address space, and what is
+     * left if that fails. If a trim fails, what is still this call's own is unmapped and nothing else:
+     * once the part before the region is gone, another thread may map something there, so the cleanup
+     * starts at the region. The exception says whether that cleanup left anything mapped.
      */
-    static MemorySegment reserve(long bytes, long blockOffset, Arena owner, Unmap trim) {
+    static MemorySegment reserve(long bytes, long blockOffset, Arena owner, Unmap unmap) {
         requireAvailable();
         requireFrames(bytes);
         if (blockOffset < 0 || blockOffset >= bytes || (blockOffset & (FRAME_BYTES - 1)) != 0) {
@@ -98,20 +99,24 @@ public final class NativeMemory {
         // Safe: each range lies inside [mapped, end), which the kernel just mapped for this process and
         // nothing else knows of yet; the region [address, address + bytes) stays. After a failed trim
         // only what this call still owns is unmapped: never the part before the region once it is gone.
-        if (!unmapped(trim, mapped, address - mapped)) {
-            Libc.munmap(mapped, end - mapped);
-            throw trimFailed();
+        int result = unmapped(unmap, mapped, address - mapped);
+        if (result != 0) {
+            throw trimFailed(result, unmap, mapped, end);
         }
-        if (!unmapped(trim, address + bytes, end - address - bytes)) {
-            Libc.munmap(address, end - address);
-            throw trimFailed();
+        result = unmapped(unmap, address + bytes, end - address - bytes);
+        if (result != 0) {
+            throw trimFailed(result, unmap, address, end);
         }
         return own(address, bytes, owner);
     }
 
-    private static IllegalStateException trimFailed() {
-        return new IllegalStateException("munmap of the spare address space beside the frame pool failed;"
-                + " nothing stays mapped");
+    /** Unmaps [from, to), what the failed reservation still owns, and says what failed and what stays. */
+    private static IllegalStateException trimFailed(int result, Unmap unmap, long from, long to) {
+        int cleanup = unmap.munmap(from, to - from);
+        return new IllegalStateException("munmap of the spare address space beside the frame pool failed with errno "
+                + -result + " (see munmap(2)); " + (cleanup == 0 ? "nothing stays mapped"
+                : "unmapping the rest of the reservation failed too, with errno " + -cleanup + ": " + (to - from)
+                + " bytes of address space at 0x" + Long.toHexString(from) + " stay mapped"));
     }
 
     private static void requireFrames(long bytes) {
@@ -136,8 +141,8 @@ public final class NativeMemory {
         return address;
     }
 
-    private static boolean unmapped(Unmap trim, long address, long bytes) {
-        return bytes == 0 || trim.munmap(address, bytes) == 0;
+    private static int unmapped(Unmap unmap, long address, long bytes) {
+        return bytes == 0 ? 0 : unmap.munmap(address, bytes);
     }
 
     private static MemorySegment own(long address, long bytes, Arena owner) {

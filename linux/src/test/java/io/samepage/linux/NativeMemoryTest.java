@@ -1,5 +1,6 @@
 package io.samepage.linux;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -22,6 +23,10 @@ class NativeMemoryTest {
 
     private static final long PAGE = 4096;
     private static final long BYTES = 8L << 20;
+    /** What a reservation maps beyond its region, to place the block: 2 MiB less a page. */
+    private static final long SPARE = NativeMemory.BLOCK_BYTES - PAGE;
+    /** The block offset of the failing-trim tests: not a block boundary, so some trim has work. */
+    private static final long BLOCK_OFFSET = 3 * PAGE;
     /** mmap(2)'s MAP_FIXED_NOREPLACE: map exactly there, or fail if anything is mapped there already. */
     private static final int MAP_FIXED_NOREPLACE = 0x100000;
 
@@ -76,8 +81,8 @@ class NativeMemoryTest {
             long[] other = {0};
             NativeMemory.Unmap headThenOtherThenFail = (address, length) -> {
                 calls.add(new long[] {address, length});
-                if (calls.size() == 1) {
-                    return Libc.munmap(address, length);
+                if (calls.size() != 2) {
+                    return Libc.munmap(address, length);        // the first trim and the cleanup
                 }
                 long head = calls.get(0)[0];
                 other[0] = Libc.mmap(head, PAGE, Abi.PROT_READ | Abi.PROT_WRITE,
@@ -92,10 +97,11 @@ class NativeMemoryTest {
                     assertTrue(e.getMessage().contains("nothing stays mapped"), e.getMessage());
                 }
             }
-            assertEquals(2, calls.size());
+            assertEquals(3, calls.size());
             long head = calls.get(0)[0];
             long region = head + calls.get(0)[1];
             long end = calls.get(1)[0] + calls.get(1)[1];
+            assertArrayEquals(new long[] {region, end - region}, calls.get(2), "the cleanup starts at the region");
             assumeTrue(other[0] == head, "skipped: something else took the freed range first");
             try {
                 assertTrue(mapped(head, head + PAGE), "the other mapping before the region was unmapped");
@@ -114,25 +120,56 @@ class NativeMemoryTest {
     /** The first trim fails: the reservation fails and nothing of its range stays mapped. */
     @Test
     void aFailedFirstTrimLeavesNothingMapped() throws IOException {
-        long spare = NativeMemory.BLOCK_BYTES - PAGE;
-        long blockOffset = 3 * PAGE;
         List<long[]> calls = new ArrayList<>();
         try (Arena arena = Arena.ofShared()) {
             IllegalStateException e = assertThrows(IllegalStateException.class, () -> NativeMemory.reserve(BYTES,
-                    blockOffset, arena, (address, length) -> {
+                    BLOCK_OFFSET, arena, (address, length) -> {
                         calls.add(new long[] {address, length});
-                        return -Abi.ENOMEM;
+                        return calls.size() == 1 ? -Abi.ENOMEM : Libc.munmap(address, length);
                     }));
+            assertTrue(e.getMessage().contains("failed with errno " + Abi.ENOMEM), e.getMessage());
             assertTrue(e.getMessage().contains("nothing stays mapped"), e.getMessage());
         }
-        assertEquals(1, calls.size(), "a trim is tried at least once (the two parts add up to " + spare + " bytes)");
-        long address = calls.get(0)[0];
-        long length = calls.get(0)[1];
-        // Either the part before the region failed (the region starts where it ends) or, with nothing
-        // before the region, the part after it (the region starts BYTES before it).
-        boolean before = (address + length + blockOffset) % NativeMemory.BLOCK_BYTES == 0;
-        long first = before ? address : address - BYTES;
-        assertFalse(mapped(first, first + BYTES + spare), "part of the reservation's own range stayed mapped");
+        assertEquals(2, calls.size(), "one trim, then the cleanup");
+        long first = firstOfReservation(calls.get(0));
+        assertArrayEquals(new long[] {first, BYTES + SPARE}, calls.get(1), "the cleanup unmaps the whole range");
+        assertFalse(mapped(first, first + BYTES + SPARE), "part of the reservation's own range stayed mapped");
+    }
+
+    /**
+     * The first trim fails and so does the cleanup: the error says what stays mapped, and where, rather
+     * than "nothing stays mapped" (which it said whatever the cleanup's munmap returned).
+     */
+    @Test
+    void aFailedCleanupSaysWhatStaysMapped() throws IOException {
+        List<long[]> calls = new ArrayList<>();
+        try (Arena arena = Arena.ofShared()) {
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> NativeMemory.reserve(BYTES,
+                    BLOCK_OFFSET, arena, (address, length) -> {
+                        calls.add(new long[] {address, length});
+                        return calls.size() == 1 ? -Abi.ENOMEM : -Abi.EINVAL;
+                    }));
+            assertEquals(2, calls.size(), "one trim, then the cleanup");
+            long first = firstOfReservation(calls.get(0));
+            try {
+                assertTrue(e.getMessage().contains("failed too, with errno " + Abi.EINVAL + ": " + (BYTES + SPARE)
+                        + " bytes of address space at 0x" + Long.toHexString(first) + " stay mapped"), e.getMessage());
+                assertFalse(e.getMessage().contains("nothing stays mapped"), e.getMessage());
+                assertTrue(mapped(first, first + BYTES + SPARE), "the error says it stays mapped, and it does");
+            } finally {
+                Libc.munmap(first, BYTES + SPARE);
+            }
+        }
+    }
+
+    /**
+     * Where the reservation's first range started, from its one failed trim: either the part before the
+     * region (the region starts where it ends) or, with nothing before the region, the part after it
+     * (the region starts BYTES before it).
+     */
+    private static long firstOfReservation(long[] trim) {
+        boolean before = (trim[0] + trim[1] + BLOCK_OFFSET) % NativeMemory.BLOCK_BYTES == 0;
+        return before ? trim[0] : trim[0] - BYTES;
     }
 
     /** True if any mapping of this process overlaps [from, to) ({@code /proc/self/maps}). */
