@@ -121,15 +121,9 @@ class NativeMemoryTest {
     @Test
     void aFailedFirstTrimLeavesNothingMapped() throws IOException {
         List<long[]> calls = new ArrayList<>();
-        try (Arena arena = Arena.ofShared()) {
-            IllegalStateException e = assertThrows(IllegalStateException.class, () -> NativeMemory.reserve(BYTES,
-                    BLOCK_OFFSET, arena, (address, length) -> {
-                        calls.add(new long[] {address, length});
-                        return calls.size() == 1 ? -Abi.ENOMEM : Libc.munmap(address, length);
-                    }));
-            assertTrue(e.getMessage().contains("failed with errno " + Abi.ENOMEM), e.getMessage());
-            assertTrue(e.getMessage().contains("nothing stays mapped"), e.getMessage());
-        }
+        IllegalStateException e = reserveFailingTrim(calls, Libc::munmap);
+        assertTrue(e.getMessage().contains("failed with errno " + Abi.ENOMEM), e.getMessage());
+        assertTrue(e.getMessage().contains("nothing stays mapped"), e.getMessage());
         assertEquals(2, calls.size(), "one trim, then the cleanup");
         long first = firstOfReservation(calls.get(0));
         assertArrayEquals(new long[] {first, BYTES + SPARE}, calls.get(1), "the cleanup unmaps the whole range");
@@ -143,22 +137,30 @@ class NativeMemoryTest {
     @Test
     void aFailedCleanupSaysWhatStaysMapped() throws IOException {
         List<long[]> calls = new ArrayList<>();
+        IllegalStateException e = reserveFailingTrim(calls, (address, length) -> -Abi.EINVAL);
+        assertEquals(2, calls.size(), "one trim, then the cleanup");
+        long first = firstOfReservation(calls.get(0));
+        try {
+            assertTrue(e.getMessage().contains("failed too, with errno " + Abi.EINVAL + ": " + (BYTES + SPARE)
+                    + " bytes of address space at 0x" + Long.toHexString(first) + " stay mapped"), e.getMessage());
+            assertFalse(e.getMessage().contains("nothing stays mapped"), e.getMessage());
+            assertTrue(mapped(first, first + BYTES + SPARE), "the error says it stays mapped, and it does");
+        } finally {
+            Libc.munmap(first, BYTES + SPARE);
+        }
+    }
+
+    /**
+     * Reserves with a first trim that fails with ENOMEM and every later unmap done by {@code later};
+     * records every call in {@code calls} and returns what the reservation threw.
+     */
+    private static IllegalStateException reserveFailingTrim(List<long[]> calls, NativeMemory.Unmap later) {
         try (Arena arena = Arena.ofShared()) {
-            IllegalStateException e = assertThrows(IllegalStateException.class, () -> NativeMemory.reserve(BYTES,
-                    BLOCK_OFFSET, arena, (address, length) -> {
+            return assertThrows(IllegalStateException.class, () -> NativeMemory.reserve(BYTES, BLOCK_OFFSET, arena,
+                    (address, length) -> {
                         calls.add(new long[] {address, length});
-                        return calls.size() == 1 ? -Abi.ENOMEM : -Abi.EINVAL;
+                        return calls.size() == 1 ? -Abi.ENOMEM : later.munmap(address, length);
                     }));
-            assertEquals(2, calls.size(), "one trim, then the cleanup");
-            long first = firstOfReservation(calls.get(0));
-            try {
-                assertTrue(e.getMessage().contains("failed too, with errno " + Abi.EINVAL + ": " + (BYTES + SPARE)
-                        + " bytes of address space at 0x" + Long.toHexString(first) + " stay mapped"), e.getMessage());
-                assertFalse(e.getMessage().contains("nothing stays mapped"), e.getMessage());
-                assertTrue(mapped(first, first + BYTES + SPARE), "the error says it stays mapped, and it does");
-            } finally {
-                Libc.munmap(first, BYTES + SPARE);
-            }
         }
     }
 
