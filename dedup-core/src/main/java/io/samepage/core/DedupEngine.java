@@ -30,7 +30,7 @@ public final class DedupEngine implements AutoCloseable {
     private final Scanner scanner;
     private final List<MergeDomain> domains = new CopyOnWriteArrayList<>();
     private final List<Guest> guests = new CopyOnWriteArrayList<>();
-    /** Engine-wide page ids: the unstable indexes chain guest pages by them. */
+    /** Engine-wide page ids: the unstable indexes file guest pages by them. */
     private final PageIds pageIds = new PageIds();
     private int guestsCreated;
     private final AtomicLong zeroPages = new AtomicLong();

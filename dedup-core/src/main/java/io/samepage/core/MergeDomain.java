@@ -208,7 +208,7 @@ public final class MergeDomain {
         return (long) DIGEST_WORD.get(digest, offset + 8 * word);
     }
 
-    /** The engine-wide id of the unstable candidate chained under {@code key}, or -1. Caller holds {@link #unstableLock}. */
+    /** The engine-wide id of the unstable candidate filed under {@code key}, or -1. Caller holds {@link #unstableLock}. */
     int unstableChained(int key) {
         return unstable.chained(key);
     }
