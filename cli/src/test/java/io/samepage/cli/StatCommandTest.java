@@ -7,6 +7,9 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.samepage.daemon.CountersFile;
 import io.samepage.daemon.CountersFileReader;
+import java.io.IOException;
+import java.io.StringWriter;
+import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
@@ -63,9 +66,8 @@ class StatCommandTest {
 
     @Test
     void aCountersFileOfTheOldLayoutIsRefusedOnOneLine() throws Exception {
-        ByteBuffer v1 = ByteBuffer.allocate(48 + 8 * 64).order(ByteOrder.LITTLE_ENDIAN);
-        v1.putInt(0, 0x4E435053).putInt(4, 1).putLong(24, 1).putInt(40, 64);
-        Path old = Files.write(dir.resolve("old"), v1.array());
+        Path old = dir.resolve("old");
+        writeOldLayout(old);
         CliRun run = CliRun.of("stat", "--counters-file", old.toString());
         assertEquals(SamepageCommand.EXIT_USAGE, run.exitCode());
         assertEquals("samepage stat: " + old + ": counters file layout version 1, written by an older samepage daemon; "
@@ -108,6 +110,51 @@ class StatCommandTest {
             CliRun text = CliRun.of("stat", "--follow", "--interval", "0.1", "--count", "2", "--counters-file",
                     path.toString());
             assertEquals(2, text.stdout().lines().filter(line -> line.startsWith("samepage daemon pid ")).count());
+        }
+    }
+
+    /**
+     * A report that fails under --follow is one line on stderr, and the file's name in it cannot drive
+     * the terminal: the file (in a directory named with a newline and an ESC sequence) turns into one
+     * of the old layout once the first report is printed, so the second report fails on it.
+     */
+    @Test
+    void aFollowedReportThatFailsIsOneEscapedLine() throws Exception {
+        Path crafted = Files.createDirectory(dir.resolve("run\n\u001b[31m"));
+        Path path = crafted.resolve("counters");
+        long[] values = new long[CountersFile.COUNTER_NAMES.size()];
+        try (CountersFile file = CountersFile.create(path, ProcessHandle.current().pid(), 1)) {
+            file.update(values, System.currentTimeMillis());
+        }
+        StringWriter out = new StringWriter() {
+            private boolean swapped;
+
+            @Override
+            public void write(String text, int off, int len) {
+                if (!swapped) {     // the first report has read the file: the next one finds the old layout
+                    swapped = true;
+                    writeOldLayout(path);
+                }
+                super.write(text, off, len);
+            }
+        };
+        String[] args = {"stat", "--follow", "--interval", "0.1", "--count", "2", "--counters-file", path.toString()};
+        CliRun run = CliRun.writingTo(SamepageCommand.newCommandLine(args), out, args);
+        assertEquals(0, run.exitCode(), run.stderr());
+        assertEquals(1, out.toString().lines().filter(line -> line.startsWith("samepage daemon pid ")).count(),
+                out.toString());
+        String shown = path.toString().replace("\n", "\\x0a").replace("\u001b", "\\x1b");
+        assertEquals("samepage stat: " + shown + ": counters file layout version 1, written by an older samepage daemon; "
+                + "this samepage reads version 2 (restart the daemon with this samepage)\n", run.stderr());
+    }
+
+    private static void writeOldLayout(Path path) {
+        ByteBuffer v1 = ByteBuffer.allocate(48 + 8 * 64).order(ByteOrder.LITTLE_ENDIAN);
+        v1.putInt(0, 0x4E435053).putInt(4, 1).putLong(24, 1).putInt(40, 64);
+        try {
+            Files.write(path, v1.array());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         }
     }
 
