@@ -16,6 +16,8 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
@@ -205,13 +207,7 @@ class DaemonCommandTest {
         Path config = config("counters_file=" + counters);
         String notifySocket = dir.resolve("notify").toString();
         try (UnixDatagram systemd = UnixDatagram.bind(notifySocket)) {
-            ProcessBuilder builder = new ProcessBuilder(Samepage.root().resolve("samepage").toString(), "daemon",
-                    "--config", config.toString())
-                    .directory(Samepage.root().toFile())
-                    .redirectOutput(dir.resolve("daemon.out").toFile())
-                    .redirectError(dir.resolve("daemon.err").toFile());
-            builder.environment().put("NOTIFY_SOCKET", notifySocket);
-            Process daemon = builder.start();
+            Process daemon = startNotifying(config, notifySocket);
             try {
                 assertEquals("READY=1\nSTATUS=merging 2 guests", systemd.receive(Duration.ofSeconds(WAIT_SECONDS)),
                         this::stderr);
@@ -244,20 +240,38 @@ class DaemonCommandTest {
         }
     }
 
+    /**
+     * The daemon's notices go to the operator's terminal: one naming a config file in a directory named
+     * with a newline and an ESC sequence stays one line, with both escaped.
+     */
+    @Test
+    void aReloadNoticeNamesACraftedConfigPathOnOneEscapedLine() throws Exception {
+        Path config = Files.createDirectory(dir.resolve("etc\n\u001b[31m")).resolve("samepage.conf");
+        Files.move(config("counters_file=" + dir.resolve("counters")), config);
+        String notifySocket = dir.resolve("notify").toString();
+        try (UnixDatagram systemd = UnixDatagram.bind(notifySocket)) {
+            Process daemon = startNotifying(config, notifySocket);
+            try {
+                assertEquals("READY=1\nSTATUS=merging 2 guests", systemd.receive(Duration.ofSeconds(WAIT_SECONDS)),
+                        this::stderr);
+                Files.writeString(config, Files.readString(config).replace("pages_to_scan=1000", "pages_to_scan=500"));
+                String shown = config.toString().replace("\n", "\\x0a").replace("\u001b", "\\x1b");
+                assertReloaded(daemon, systemd, "samepage daemon: reloaded " + shown + ": pages_to_scan 1000 -> 500\n");
+                daemon.destroy();
+                assertTrue(daemon.waitFor(WAIT_SECONDS, TimeUnit.SECONDS), "the daemon did not stop on SIGTERM");
+            } finally {
+                daemon.destroyForcibly();
+            }
+        }
+    }
+
     /** Under nohup SIGHUP stays ignored (the JVM does not take it over): the daemon says it cannot reload. */
     @Test
     void aDaemonStartedUnderNohupSaysSighupCannotReloadIt() throws Exception {
         Path config = config("counters_file=" + dir.resolve("counters"));
         String notifySocket = dir.resolve("notify").toString();
         try (UnixDatagram systemd = UnixDatagram.bind(notifySocket)) {
-            ProcessBuilder builder = new ProcessBuilder("nohup", Samepage.root().resolve("samepage").toString(),
-                    "daemon", "--config", config.toString())
-                    .directory(Samepage.root().toFile())
-                    .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
-                    .redirectOutput(dir.resolve("daemon.out").toFile())
-                    .redirectError(dir.resolve("daemon.err").toFile());
-            builder.environment().put("NOTIFY_SOCKET", notifySocket);
-            Process daemon = builder.start();
+            Process daemon = startNotifying(config, notifySocket, "nohup");
             try {
                 assertEquals("READY=1\nSTATUS=merging 2 guests", systemd.receive(Duration.ofSeconds(WAIT_SECONDS)),
                         this::stderr);
@@ -269,6 +283,22 @@ class DaemonCommandTest {
                 daemon.destroyForcibly();
             }
         }
+    }
+
+    /**
+     * Starts {@code samepage daemon --config config} (after {@code before}, such as nohup) with systemd's
+     * {@code NOTIFY_SOCKET} set, standard input from /dev/null, its output in daemon.out and daemon.err.
+     */
+    private Process startNotifying(Path config, String notifySocket, String... before) throws IOException {
+        List<String> command = new ArrayList<>(List.of(before));
+        command.addAll(List.of(Samepage.root().resolve("samepage").toString(), "daemon", "--config", config.toString()));
+        ProcessBuilder builder = new ProcessBuilder(command)
+                .directory(Samepage.root().toFile())
+                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+                .redirectOutput(dir.resolve("daemon.out").toFile())
+                .redirectError(dir.resolve("daemon.err").toFile());
+        builder.environment().put("NOTIFY_SOCKET", notifySocket);
+        return builder.start();
     }
 
     /** Sends SIGHUP; systemd hears RELOADING=1 then READY=1, the daemon runs on and says {@code told}. */
