@@ -7,14 +7,19 @@ import java.util.Arrays;
  * content, for the current full scan. One shard of it ({@link UnstableShards}).
  *
  * <p>Two parts. A table of one page per key: an open-addressed array of {@code long}s, each a filed
- * page's key and its engine-wide page id ({@link PageIds}), probed linearly from the key's low bits
- * and kept at most three quarters full, so a lookup reads one or two cache lines and never a page
+ * page's key and its engine-wide page id ({@link PageIds}), probed linearly from a home slot that
+ * mixes the key with a per-engine secret, and kept at most three quarters full, so a lookup reads one or two cache lines and never a page
  * table: 11 to 21 bytes per unique page. (It replaced buckets that chained entries through a second
  * array and read each chained page's key from its page table: a lookup that missed walked the chain,
  * a cache miss or two per step, 10% of mode (b)'s merging scan in perf; docs/perf/density.md.) A page
  * whose key the table already holds (its bytes differed from that page's: a collision) goes into
  * the {@link ContentTree}, ordered by content, so n colliding pages cost O(log n) compares per lookup;
  * a map from its id to its tree node finds it again.
+ *
+ * <p>The secret mix matters only for a hash whose values can be chosen (CRC32C, which an embedder may
+ * pick; the default, keyed NH, gives keys nobody can predict): distinct keys crafted to share their
+ * low bits would otherwise share a home slot and make one run that every lookup near it walks, n
+ * probes per lookup and n^2 per full scan.
  *
  * <p>Like KSM's unstable tree this index is not kept exact: a page it names may have been written,
  * merged, zeroed or destroyed since it was filed. The scanner checks every candidate under the page's
@@ -36,6 +41,8 @@ final class UnstableIndex {
 
     private final ContentTree tree;
     private final FirstLive firstLive = new FirstLive();
+    /** Mixed into every key before it is placed ({@link #home}). */
+    private final int placement;
     /** Per slot: a filed page's key (high half) and page id (low half), or {@link #EMPTY}. */
     private long[] slots = emptyTable(MIN_SLOTS);
     /** Pages in the table. */
@@ -44,6 +51,7 @@ final class UnstableIndex {
     private org.agrona.collections.Int2IntHashMap treeNodes;
 
     UnstableIndex(PageIds ids, PageCompare compare, long secret) {
+        this.placement = (int) (secret >>> 32) ^ (int) secret;
         this.tree = new ContentTree(new ContentTree.Entries() {
             @Override
             public int key(int id) {
@@ -68,7 +76,7 @@ final class UnstableIndex {
     /** The slot holding {@code key}, or {@link #NONE}. Ends: the table always has an empty slot. */
     private int slotOf(int key) {
         int mask = slots.length - 1;
-        for (int slot = key & mask; ; slot = (slot + 1) & mask) {
+        for (int slot = home(key, mask); ; slot = (slot + 1) & mask) {
             long held = slots[slot];
             if (held == EMPTY) {
                 return NONE;
@@ -95,7 +103,7 @@ final class UnstableIndex {
     /** Files page {@code id}, whose page table already holds {@code key}, under {@code key}. */
     void put(int key, int id) {
         int mask = slots.length - 1;
-        int slot = key & mask;
+        int slot = home(key, mask);
         for (long held; (held = slots[slot]) != EMPTY; slot = (slot + 1) & mask) {
             if (keyOf(held) == key) {
                 if (treeNodes == null) {
@@ -135,7 +143,7 @@ final class UnstableIndex {
     private void empty(int hole) {
         int mask = slots.length - 1;
         for (int next = (hole + 1) & mask; slots[next] != EMPTY; next = (next + 1) & mask) {
-            int home = keyOf(slots[next]) & mask;
+            int home = home(keyOf(slots[next]), mask);
             if (((next - home) & mask) >= ((next - hole) & mask)) {
                 slots[hole] = slots[next];
                 hole = next;
@@ -165,6 +173,26 @@ final class UnstableIndex {
                 + (treeNodes == null ? 0 : 8L * treeNodes.capacity());
     }
 
+    /**
+     * The slot a lookup of {@code key} starts at: the key xor the secret, through MurmurHash3's 32-bit
+     * finalizer (a bijection whose every output bit depends on every input bit), masked.
+     */
+    private int home(int key, int mask) {
+        int x = key ^ placement;
+        x ^= x >>> 16;
+        x *= 0x85EB_CA6B;
+        x ^= x >>> 13;
+        x *= 0xC2B2_AE35;
+        x ^= x >>> 16;
+        return x & mask;
+    }
+
+    /** How many slots past its home slot {@code key} sits, or -1 if it is not in the table. For tests. */
+    int probeDistance(int key) {
+        int slot = slotOf(key);
+        return slot == NONE ? -1 : (slot - home(key, slots.length - 1)) & (slots.length - 1);
+    }
+
     private int idAt(int slot) {
         return (int) slots[slot];
     }
@@ -183,7 +211,7 @@ final class UnstableIndex {
         int mask = size - 1;
         for (long held : old) {
             if (held != EMPTY) {
-                int slot = keyOf(held) & mask;
+                int slot = home(keyOf(held), mask);
                 while (slots[slot] != EMPTY) {
                     slot = (slot + 1) & mask;
                 }
