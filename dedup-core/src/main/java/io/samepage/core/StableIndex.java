@@ -14,7 +14,9 @@ import java.util.Arrays;
  * key in the chain holds the same bytes: a lookup compares one page per key. A frame whose key the
  * chain already holds for other content goes into the {@link ContentTree}, ordered by content, so n
  * colliding contents cost O(log n) compares per lookup; its {@code next} link then holds
- * {@code -2 - node}. Without collisions the tree is empty and costs nothing.
+ * {@code -2 - node}. Without collisions the tree is empty and costs nothing. A key's bucket and its
+ * filter bits come from the key mixed with a secret ({@link KeyPlacement}), so keys crafted to share
+ * their low bits do not share a bucket.
  *
  * <p>Counts kept as frames come and go, never by walking: frames filed ({@code pages_shared}), and
  * KSM's {@code stable_node_chains} (contents held by more than one frame) and {@code stable_node_dups}
@@ -51,6 +53,8 @@ final class StableIndex {
     /** A bit per key of the frames filed since it was built; replaced, never resized in place. */
     private volatile long[] filter = new long[MIN_BUCKETS * FILTER_BITS_PER_BUCKET / Long.SIZE];
     private int removedSinceBuilt;
+    /** Mixed into every key before it is placed ({@link KeyPlacement}). */
+    private final int placement;
     private int chained;
     private long chains;
     private long dups;
@@ -58,6 +62,7 @@ final class StableIndex {
     StableIndex(FramePool pool, PageCompare compare, long secret) {
         this.frames = pool.table();
         this.compare = compare;
+        this.placement = KeyPlacement.secretOf(secret);
         this.tree = new ContentTree(new ContentTree.Entries() {
             @Override
             public int key(int frame) {
@@ -116,7 +121,7 @@ final class StableIndex {
         int equal = tree.size() > 0 ? tree.countEqual(key, offset) : 0;
         if (group == NONE || compare.equal(offset, FramePool.offsetOf(group))) {
             equal += group == NONE ? 0 : groupSize(group, key);
-            int bucket = key & (heads.length - 1);
+            int bucket = bucketOf(key, heads.length);
             frames.setNext(frame, heads[bucket]);
             heads[bucket] = frame;
             if (++chained > 2 * heads.length) {
@@ -162,22 +167,29 @@ final class StableIndex {
      */
     boolean mayHoldUnlocked(int key) {
         long[] bits = filter;
-        long mask = filterBits(key);
-        return ((long) WORD.getOpaque(bits, key & (bits.length - 1)) & mask) == mask;
+        int placed = KeyPlacement.place(key, placement);
+        long mask = filterBits(placed);
+        return ((long) WORD.getOpaque(bits, placed & (bits.length - 1)) & mask) == mask;
     }
 
-    private static void mark(long[] bits, int key) {
-        int word = key & (bits.length - 1);
-        WORD.setOpaque(bits, word, (long) WORD.getOpaque(bits, word) | filterBits(key));
+    private void mark(long[] bits, int key) {
+        int placed = KeyPlacement.place(key, placement);
+        int word = placed & (bits.length - 1);
+        WORD.setOpaque(bits, word, (long) WORD.getOpaque(bits, word) | filterBits(placed));
+    }
+
+    /** The bucket of {@code key} in a table of {@code buckets} ({@link KeyPlacement}). */
+    private int bucketOf(int key, int buckets) {
+        return KeyPlacement.place(key, placement) & (buckets - 1);
     }
 
     /**
-     * The two bits {@code key} sets in its bucket's word, from its top twelve bits (the word is chosen by
-     * its low bits): with at most two keys a bucket, "may" is wrong for about one key in 250, where one
+     * The two bits a key sets in its bucket's word, from the top twelve bits of the key as placed (the
+     * word is chosen by its low bits): with at most two keys a bucket, "may" is wrong for about one key in 250, where one
      * bit in 16 was wrong for one in eight and cost each such unique page a read of its bytes.
      */
-    private static long filterBits(int key) {
-        return 1L << (key >>> 26) | 1L << (key >>> 20);
+    private static long filterBits(int placed) {
+        return 1L << (placed >>> 26) | 1L << (placed >>> 20);
     }
 
     /** A filter for {@code buckets} buckets with the key of every frame filed now, published whole. */
@@ -204,12 +216,25 @@ final class StableIndex {
         if (link <= -2) {
             return tree.holds(-2 - link, frame);    // the node number alone could be another domain's tree's
         }
-        for (int f = heads[frames.stableKey(frame) & (heads.length - 1)]; f != NONE; f = frames.next(f)) {
+        for (int f = heads[bucketOf(frames.stableKey(frame), heads.length)]; f != NONE; f = frames.next(f)) {
             if (f == frame) {
                 return true;
             }
         }
         return false;
+    }
+
+    /** The most frames any one bucket chains. For tests. */
+    int longestChain() {
+        int longest = 0;
+        for (int head : heads) {
+            int n = 0;
+            for (int f = head; f != NONE; f = frames.next(f)) {
+                n++;
+            }
+            longest = Math.max(longest, n);
+        }
+        return longest;
     }
 
     /** Stable frames filed. */
@@ -252,7 +277,7 @@ final class StableIndex {
 
     /** The first chained frame under {@code key} other than {@code except}, or NONE. */
     private int groupHead(int key, int except) {
-        for (int f = heads[key & (heads.length - 1)]; f != NONE; f = frames.next(f)) {
+        for (int f = heads[bucketOf(key, heads.length)]; f != NONE; f = frames.next(f)) {
             if (frames.stableKey(f) == key && f != except) {
                 return f;
             }
@@ -270,7 +295,7 @@ final class StableIndex {
     }
 
     private boolean unchain(int frame, int key) {
-        int bucket = key & (heads.length - 1);
+        int bucket = bucketOf(key, heads.length);
         int previous = NONE;
         for (int f = heads[bucket]; f != NONE; f = frames.next(f)) {
             if (f == frame) {
@@ -294,7 +319,7 @@ final class StableIndex {
             int f = head;
             while (f != NONE) {
                 int after = frames.next(f);
-                int bucket = frames.stableKey(f) & (buckets - 1);
+                int bucket = bucketOf(frames.stableKey(f), buckets);
                 frames.setNext(f, heads[bucket]);
                 heads[bucket] = f;
                 f = after;

@@ -16,10 +16,8 @@ import java.util.Arrays;
  * the {@link ContentTree}, ordered by content, so n colliding pages cost O(log n) compares per lookup;
  * a map from its id to its tree node finds it again.
  *
- * <p>The secret mix matters only for a hash whose values can be chosen (CRC32C, which an embedder may
- * pick; the default, keyed NH, gives keys nobody can predict): distinct keys crafted to share their
- * low bits would otherwise share a home slot and make one run that every lookup near it walks, n
- * probes per lookup and n^2 per full scan.
+ * <p>The secret mix ({@link KeyPlacement}) keeps keys crafted to share their low bits from sharing one
+ * run of slots.
  *
  * <p>Like KSM's unstable tree this index is not kept exact: a page it names may have been written,
  * merged, zeroed or destroyed since it was filed. The scanner checks every candidate under the page's
@@ -41,7 +39,7 @@ final class UnstableIndex {
 
     private final ContentTree tree;
     private final FirstLive firstLive = new FirstLive();
-    /** Mixed into every key before it is placed ({@link #home}). */
+    /** Mixed into every key before it is placed ({@link KeyPlacement}). */
     private final int placement;
     /** Per slot: a filed page's key (high half) and page id (low half), or {@link #EMPTY}. */
     private long[] slots = emptyTable(MIN_SLOTS);
@@ -51,7 +49,7 @@ final class UnstableIndex {
     private org.agrona.collections.Int2IntHashMap treeNodes;
 
     UnstableIndex(PageIds ids, PageCompare compare, long secret) {
-        this.placement = (int) (secret >>> 32) ^ (int) secret;
+        this.placement = KeyPlacement.secretOf(secret);
         this.tree = new ContentTree(new ContentTree.Entries() {
             @Override
             public int key(int id) {
@@ -173,18 +171,9 @@ final class UnstableIndex {
                 + (treeNodes == null ? 0 : 8L * treeNodes.capacity());
     }
 
-    /**
-     * The slot a lookup of {@code key} starts at: the key xor the secret, through MurmurHash3's 32-bit
-     * finalizer (a bijection whose every output bit depends on every input bit), masked.
-     */
+    /** The slot a lookup of {@code key} starts at ({@link KeyPlacement}). */
     private int home(int key, int mask) {
-        int x = key ^ placement;
-        x ^= x >>> 16;
-        x *= 0x85EB_CA6B;
-        x ^= x >>> 13;
-        x *= 0xC2B2_AE35;
-        x ^= x >>> 16;
-        return x & mask;
+        return KeyPlacement.place(key, placement) & mask;
     }
 
     /** How many slots past its home slot {@code key} sits, or -1 if it is not in the table. For tests. */
