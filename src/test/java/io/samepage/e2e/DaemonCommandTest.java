@@ -291,7 +291,8 @@ class DaemonCommandTest {
      */
     private Process startNotifying(Path config, String notifySocket, String... before) throws IOException {
         List<String> command = new ArrayList<>(List.of(before));
-        command.addAll(List.of(Samepage.root().resolve("samepage").toString(), "daemon", "--config", config.toString()));
+        command.addAll(List.of(Samepage.root().resolve("samepage").toString(), "daemon", "--config",
+                config.toString()));
         ProcessBuilder builder = new ProcessBuilder(command)
                 .directory(Samepage.root().toFile())
                 .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))

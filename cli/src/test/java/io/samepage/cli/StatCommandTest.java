@@ -144,7 +144,8 @@ class StatCommandTest {
         assertEquals(1, out.toString().lines().filter(line -> line.startsWith("samepage daemon pid ")).count(),
                 out.toString());
         String shown = path.toString().replace("\n", "\\x0a").replace("\u001b", "\\x1b");
-        assertEquals("samepage stat: " + shown + ": counters file layout version 1, written by an older samepage daemon; "
+        assertEquals("samepage stat: " + shown
+                + ": counters file layout version 1, written by an older samepage daemon; "
                 + "this samepage reads version 2 (restart the daemon with this samepage)\n", run.stderr());
     }
 

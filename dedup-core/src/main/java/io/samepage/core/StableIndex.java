@@ -185,8 +185,9 @@ final class StableIndex {
 
     /**
      * The two bits a key sets in its bucket's word, from the top twelve bits of the key as placed (the
-     * word is chosen by its low bits): with at most two keys a bucket, "may" is wrong for about one key in 250, where one
-     * bit in 16 was wrong for one in eight and cost each such unique page a read of its bytes.
+     * word is chosen by its low bits): with at most two keys a bucket, "may" is wrong for about one key
+     * in 250, where one bit in 16 was wrong for one in eight and cost each such unique page a read of
+     * its bytes.
      */
     private static long filterBits(int placed) {
         return 1L << (placed >>> 26) | 1L << (placed >>> 20);

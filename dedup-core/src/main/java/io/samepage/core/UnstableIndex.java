@@ -8,16 +8,14 @@ import java.util.Arrays;
  *
  * <p>Two parts. A table of one page per key: an open-addressed array of {@code long}s, each a filed
  * page's key and its engine-wide page id ({@link PageIds}), probed linearly from a home slot that
- * mixes the key with a per-engine secret, and kept at most three quarters full, so a lookup reads one or two cache lines and never a page
- * table: 11 to 21 bytes per unique page. (It replaced buckets that chained entries through a second
- * array and read each chained page's key from its page table: a lookup that missed walked the chain,
- * a cache miss or two per step, 10% of mode (b)'s merging scan in perf; docs/perf/density.md.) A page
- * whose key the table already holds (its bytes differed from that page's: a collision) goes into
- * the {@link ContentTree}, ordered by content, so n colliding pages cost O(log n) compares per lookup;
- * a map from its id to its tree node finds it again.
- *
- * <p>The secret mix ({@link KeyPlacement}) keeps keys crafted to share their low bits from sharing one
- * run of slots.
+ * mixes the key with a per-engine secret ({@link KeyPlacement}: keys crafted to share their low bits
+ * do not share a run), and kept at most three quarters full, so a lookup reads one or two cache lines
+ * and never a page table: 11 to 21 bytes per unique page. (It replaced buckets that chained entries
+ * through a second array and read each chained page's key from its page table: a lookup that missed
+ * walked the chain, a cache miss or two per step, 10% of mode (b)'s merging scan in perf;
+ * docs/perf/density.md.) A page whose key the table already holds (its bytes differed from that
+ * page's: a collision) goes into the {@link ContentTree}, ordered by content, so n colliding pages
+ * cost O(log n) compares per lookup; a map from its id to its tree node finds it again.
  *
  * <p>Like KSM's unstable tree this index is not kept exact: a page it names may have been written,
  * merged, zeroed or destroyed since it was filed. The scanner checks every candidate under the page's
