@@ -23,11 +23,15 @@ import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * What one discard call costs a scan beyond the pages it frees: a read of a 1 GiB region page by page
- * (a sum of its longs, as {@code ScanBenchmark.readBandwidth}), with one call of the frame pool's
- * discard path ({@link DiscardList}: {@code process_madvise(MADV_DONTNEED)}) freeing a single page of a
- * separate region after every {@code pagesBetween} pages read, as the scanner frees each batch's frames
- * between reads. {@code pagesBetween = 0} makes no call: the reference. Scored in nanoseconds per page
+ * What one discard call costs a scan beyond the pages it frees: a read of a 1 GiB region (a sum of its
+ * longs, as {@code ScanBenchmark.readBandwidth}), one flat loop over each run of {@code pagesBetween}
+ * pages, with one call of the frame pool's discard path ({@link DiscardList}: {@code
+ * process_madvise(MADV_DONTNEED)}) freeing a single page of a separate region after each run, as the
+ * scanner frees each batch's frames between reads. {@code pagesBetween = 0} makes no call and reads in
+ * runs of {@value #CHUNK} pages: the reference. The read is its own method, the same for every
+ * parameter: with the page loop nested in the loop that made the calls, C2 compiled the reads about
+ * 100 ns a page slower whenever a call was reachable, which this benchmark once reported as a cost of
+ * the kernel's (docs/perf/engine.md). Scored in nanoseconds per page
  * read, discards included; {@code (score - reference) x pagesBetween} is what one call costs, in the
  * call and in the reads after it. The page each call frees is written just before it, so the kernel
  * always has a page to take back; writing it costs a few nanoseconds, the same in every case but the
