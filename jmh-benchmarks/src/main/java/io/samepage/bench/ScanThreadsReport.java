@@ -32,6 +32,11 @@ import java.util.Map;
  *       4 KiB pages per second, paired the same way. What two cores read from memory together bounds
  *       a pass that reads guest memory (the merge passes hash and compare every page); a steady scan
  *       reads only the engine's tables.</li>
+ *   <li><b>free</b>, the second reference ({@link ParallelDiscard}): the kernel taking back every other
+ *       page of a {@value ParallelDiscard#REGION_MIB} MiB region through the frame pool's discard path,
+ *       one thread against two threads each freeing one half, pages per second, paired the same way.
+ *       The merge passes free a frame per twin pair in this pattern, so their share of kernel time
+ *       scales no better than this row. Left out where the kernel takes no memory back (not Linux).</li>
  * </ul>
  * After every measured run the scanner settles ({@link Scanner#scanUntilStable}) and the counters must
  * be exactly those of the converged workload, for either thread count.
@@ -39,7 +44,7 @@ import java.util.Map;
  * <p>Usage: {@code java --enable-native-access=ALL-UNNAMED -cp jmh-benchmarks/target/benchmarks.jar
  * io.samepage.bench.ScanThreadsReport [OUT_DIR] [--pairs N]} (defaults {@code target/bench}, 7 pairs);
  * writes {@code scan-threads.json} and {@code scan-threads.md} there and prints the table. Needs about
- * 5.5 GiB of memory; about 2 minutes.
+ * 6 GiB of memory; about 3 minutes.
  */
 public final class ScanThreadsReport {
 
@@ -68,7 +73,8 @@ public final class ScanThreadsReport {
             throw new IllegalArgumentException("--pairs " + pairs + ": at least 1");
         }
         long bytes = ScanBenchmark.GUESTS * ScanBenchmark.GUEST_BYTES;
-        try (DedupEngine engine = EngineWorkload.engine(bytes, false); ScanBenchmark.ReadRegion read = new ScanBenchmark.ReadRegion()) {
+        try (DedupEngine engine = EngineWorkload.engine(bytes, false); ScanBenchmark.ReadRegion read = new ScanBenchmark.ReadRegion();
+                ParallelDiscard discard = ParallelDiscard.available() ? new ParallelDiscard() : null) {
             read.fill();
             Guest[] guests = EngineWorkload.writeHalfDuplicated(engine, ScanBenchmark.GUESTS, ScanBenchmark.GUEST_BYTES);
             Scanner scanner = engine.scanner();
@@ -79,6 +85,7 @@ public final class ScanThreadsReport {
             double[][] steady = new double[2][pairs];
             double[][] merge = new double[2][pairs];
             double[][] reads = new double[2][pairs];
+            double[][] frees = discard == null ? null : new double[2][pairs];
             long stamp = 0;
             for (int pair = 0; pair < pairs; pair++) {
                 for (int k = 0; k < 2; k++) {
@@ -90,9 +97,12 @@ public final class ScanThreadsReport {
                     merge[t][pair] = mergeVisitsPerSecond(guests, scanner, ++stamp);
                     settle(engine, "merge passes on " + (t + 1) + " threads");
                     reads[t][pair] = readPagesPerSecond(read.region, t + 1);
+                    if (discard != null) {
+                        frees[t][pair] = discard.pagesPerSecond(t + 1);
+                    }
                 }
             }
-            write(out, pairs, steady, merge, reads);
+            write(out, pairs, steady, merge, reads, frees);
         }
     }
 
@@ -151,8 +161,8 @@ public final class ScanThreadsReport {
         EngineWorkload.requireConverged(engine, ScanBenchmark.PAGES, "after " + when);
     }
 
-    private static void write(Path out, int pairs, double[][] steady, double[][] merge, double[][] reads)
-            throws IOException {
+    private static void write(Path out, int pairs, double[][] steady, double[][] merge, double[][] reads,
+            double[][] frees) throws IOException {
         Map<String, Object> json = new LinkedHashMap<>();
         json.put("when", Instant.now().toString());
         json.put("pairs", pairs);
@@ -160,8 +170,12 @@ public final class ScanThreadsReport {
         json.put("target_min_speedup", TARGET_MIN_SPEEDUP);
         StringBuilder md = new StringBuilder("| run | 1 thread (median) | 2 threads (median) | 2/1 per pair: median (range) | >= "
                 + TARGET_MIN_SPEEDUP + " |\n|---|---|---|---|---|\n");
-        for (Object[] run : new Object[][] {{"steady", steady, "pages/s"}, {"merge", merge, "page visits/s"},
-                {"read", reads, "pages/s"}}) {
+        Object[][] runs = {{"steady", steady, "pages/s"}, {"merge", merge, "page visits/s"}, {"read", reads, "pages/s"},
+            {"free", frees, "pages/s"}};
+        for (Object[] run : runs) {
+            if (run[1] == null) {
+                continue;
+            }
             double[][] rates = (double[][]) run[1];
             double[] ratios = new double[pairs];
             for (int pair = 0; pair < pairs; pair++) {
@@ -174,7 +188,7 @@ public final class ScanThreadsReport {
             entry.put("two_threads", Arrays.stream(rates[1]).boxed().toList());
             entry.put("ratios", Arrays.stream(ratios).boxed().toList());
             entry.put("median_ratio", ratio);
-            boolean reference = run[0].equals("read");
+            boolean reference = run[0].equals("read") || run[0].equals("free");
             if (!reference) {
                 entry.put("met", ratio >= TARGET_MIN_SPEEDUP);
             }
