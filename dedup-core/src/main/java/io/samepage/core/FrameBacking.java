@@ -16,7 +16,7 @@ import java.lang.foreign.MemorySegment;
  * where nothing was written; a released frame reads as zeros afterwards, through the region and any
  * other view of it. The pool never releases a frame that something still reads or writes.
  *
- * <p>Thread safety: {@link #region()}, {@link #release(int)} and {@link #release(int[], int)} are safe
+ * <p>Thread safety: {@link #region()}, {@link #populate}, {@link #release(int)} and {@link #release(int[], int)} are safe
  * from any thread (the scanner's threads free side by side); {@link #close()} must not race with any
  * other use.
  */
@@ -45,6 +45,15 @@ public interface FrameBacking extends AutoCloseable {
      * a list of resident freed frames ({@link FramePool#replenishWarm}) only where this is true.
      */
     boolean releasesMemory();
+
+    /**
+     * Backs frames {@code [first, first + count)} with memory now, in as few system calls as the backing
+     * can, so that writing them costs no page fault each: a hint for {@link FramePool#replenishWarm},
+     * which writes each frame afterwards anyway. Their bytes do not change. A backing that cannot, or
+     * whose call fails, does nothing; the default does nothing.
+     */
+    default void populate(int first, int count) {
+    }
 
     /** Releases one frame: afterwards it reads as zeros. */
     void release(int frame);

@@ -351,16 +351,40 @@ public final class FramePool implements AutoCloseable {
         if (chain == NO_FRAME) {
             return 0;
         }
+        populateRuns(chain);
         int tail = chain;
         int taken = 0;
         for (int frame = chain; frame != NO_FRAME; frame = table.next(frame)) {
-            // A discarded frame reads as zeros; writing a zero faults its page in and keeps it so.
+            // A discarded frame reads as zeros; writing a zero keeps it so, resident (faulting it in where
+            // the backing could not populate it).
             memory.set(ValueLayout.JAVA_BYTE, offsetOf(frame), (byte) 0);
             tail = frame;
             taken++;
         }
         lists.warmed(chain, tail, taken);
         return taken;
+    }
+
+    /**
+     * Asks the backing to populate the chain's runs of neighbouring frames, one call per run
+     * ({@link FrameBacking#populate}), so that the writes that follow cost no page fault each. A hint:
+     * if the backing throws, the rest is left to those writes, which fault the frames in.
+     */
+    private void populateRuns(int chain) {
+        try {
+            int runStart = chain;
+            int runEnd = chain;
+            for (int frame = chain; frame != NO_FRAME; frame = table.next(frame)) {
+                if (frame != runEnd) {
+                    backing.populate(runStart, runEnd - runStart);
+                    runStart = frame;
+                }
+                runEnd = frame + 1;
+            }
+            backing.populate(runStart, runEnd - runStart);
+        } catch (RuntimeException refused) {
+            // Nothing changed but which pages are resident; the writes in replenishWarm do the rest.
+        }
     }
 
     /** Freed frames held resident right now (at most the warm limit). Thread safe. */

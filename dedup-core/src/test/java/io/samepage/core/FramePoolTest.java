@@ -395,53 +395,6 @@ class FramePoolTest {
     }
 
     @Test
-    void replenishingTakesOnlyDiscardedOrNeverUsedFramesEvenWhenWarmOnesAreAvailable() {
-        Assumptions.assumeTrue(NativeMemory.available(), "the warm list is refilled only where frames go back to the OS");
-        // 15 allocatable frames, all taken; 4 freed stay warm. Available frames are all warm: nothing
-        // is left to fault in, though the warm list has room for 4 more.
-        try (FramePool pool = new FramePool(16L * Pages.PAGE_SIZE, 8)) {
-            assertTrue(pool.tryReserve(15));
-            int[] taken = new int[15];
-            for (int i = 0; i < 15; i++) {
-                taken[i] = pool.allocateReserved();
-            }
-            for (int i = 0; i < 4; i++) {
-                pool.free(taken[i]);
-            }
-            assertEquals(0, pool.replenishWarm(8));
-            assertEquals(4, pool.warmFrames());
-            pool.free(taken[4]);
-            pool.free(taken[5]);
-            for (int i = 6; i < 15; i++) {
-                pool.free(taken[i]);
-            }
-            // 8 warm now (the limit), 7 discarded: a refill has no room.
-            assertEquals(0, pool.replenishWarm(8));
-            assertTrue(pool.tryReserve(15));
-            assertEquals(15, new HashSet<>(java.util.stream.IntStream.range(0, 15)
-                    .map(i -> pool.allocateReserved()).boxed().toList()).size(), "every frame is handed out once");
-            assertEquals(15, pool.framesInUse());
-        }
-    }
-
-    @Test
-    void replenishingFaultsFramesInUpToTheWarmLimitAndKeepsTheAccounts() {
-        Assumptions.assumeTrue(NativeMemory.available(), "the warm list is refilled only where frames go back to the OS");
-        try (FramePool pool = new FramePool(64L * Pages.PAGE_SIZE, 8)) {
-            assertEquals(5, pool.replenishWarm(5));
-            assertEquals(3, pool.replenishWarm(100), "up to the warm limit of 8");
-            assertEquals(8, pool.warmFrames());
-            assertEquals(0, pool.framesInUse());
-            assertEquals(63, pool.framesAvailable());
-            assertTrue(pool.tryReserve(63));
-            for (int i = 0; i < 63; i++) {
-                int frame = pool.allocateReserved();
-                assertEquals(0, pool.memory().get(ValueLayout.JAVA_LONG, FramePool.offsetOf(frame)));
-            }
-        }
-    }
-
-    @Test
     void warmFramesAreReusedFirstAndReadAsZerosUnlessTakenForOverwrite() {
         try (FramePool pool = new FramePool(64 * Pages.PAGE_SIZE, 2)) {
             MemorySegment memory = pool.memory();

@@ -33,6 +33,8 @@ final class Abi {
     static final int MADV_MERGEABLE = 12;
     static final int MADV_HUGEPAGE = 14;
     static final int MADV_NOHUGEPAGE = 15;
+    /** Linux 5.14: fault the range in for writing, as a write to each page would, in one call. */
+    static final int MADV_POPULATE_WRITE = 23;
     static final int POSIX_FADV_DONTNEED = 4;
     /** {@code _SC_CLK_TCK} in glibc's and musl's {@code unistd.h} (Linux). */
     static final int SC_CLK_TCK = 2;

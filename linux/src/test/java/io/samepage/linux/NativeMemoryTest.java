@@ -151,6 +151,48 @@ class NativeMemoryTest {
     }
 
     /**
+     * Populating a range backs each of its pages with memory (mincore counts them resident), leaves the
+     * bytes as they were, and touches nothing outside it. Refused where the range is off a page or
+     * outside the region.
+     */
+    @Test
+    void populateBacksEveryPageOfTheRangeAndKeepsItsBytes() {
+        assumeTrue(kernelAtLeast(5, 14), "MADV_POPULATE_WRITE needs Linux 5.14");
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment region = NativeMemory.reserve(BYTES, arena);
+            region.set(ValueLayout.JAVA_LONG, 5 * PAGE, 0x5A3E_0005L);
+            long half = BYTES / 2;
+            assertEquals(1, residentPages(region, 0, half, arena), "only the page written is resident");
+            assertTrue(NativeMemory.populate(region, 0, half));
+            assertEquals(half / PAGE, residentPages(region, 0, half, arena), "every page of the range");
+            assertEquals(0, residentPages(region, half, BYTES - half, arena), "nothing after it");
+            assertEquals(0x5A3E_0005L, region.get(ValueLayout.JAVA_LONG, 5 * PAGE));
+            assertEquals(0, region.get(ValueLayout.JAVA_LONG, 6 * PAGE));
+            assertThrows(IllegalArgumentException.class, () -> NativeMemory.populate(region, 100, PAGE));
+            assertThrows(IllegalArgumentException.class, () -> NativeMemory.populate(region, 0, 100));
+            assertThrows(IndexOutOfBoundsException.class, () -> NativeMemory.populate(region, BYTES, PAGE));
+        }
+    }
+
+    /** Pages of {@code [offset, offset + bytes)} of {@code region} that {@code mincore} reports resident. */
+    private static long residentPages(MemorySegment region, long offset, long bytes, Arena arena) {
+        MemorySegment vector = arena.allocate(bytes / PAGE);
+        assertEquals(0, Libc.mincore(region.address() + offset, bytes, vector));
+        long resident = 0;
+        for (long i = 0; i < bytes / PAGE; i++) {
+            resident += vector.get(ValueLayout.JAVA_BYTE, i) & 1;
+        }
+        return resident;
+    }
+
+    /** True if this kernel's version ({@code os.version}, "6.18.44-...") is at least major.minor. */
+    private static boolean kernelAtLeast(int major, int minor) {
+        String[] parts = System.getProperty("os.version").split("[.-]");
+        int have = Integer.parseInt(parts[0]) * 1000 + Integer.parseInt(parts[1]);
+        return have >= major * 1000 + minor;
+    }
+
+    /**
      * Reserves with a first trim that fails with ENOMEM and every later unmap done by {@code later};
      * records every call in {@code calls} and returns what the reservation threw.
      */
