@@ -1,6 +1,5 @@
 package io.samepage.core;
 
-import java.lang.foreign.MemorySegment;
 import java.util.SplittableRandom;
 
 /**
@@ -80,42 +79,32 @@ final class FaultyHost {
         };
     }
 
-    /** Anonymous frames whose releases (madvise) fail at random. */
+    /** Anonymous frames whose releases (madvise) and populates (madvise) fail at random. */
     FrameBacking.Factory backing() {
-        return frames -> {
-            FrameBacking real = FrameBacking.anonymous().create(frames);
-            return new FrameBacking() {
-                @Override
-                public MemorySegment region() {
-                    return real.region();
+        return frames -> new ForwardingBacking(frames) {
+            @Override
+            public void populate(int first, int count) {
+                if (fails()) {
+                    throw new IllegalStateException("madvise(MADV_POPULATE_WRITE): Cannot allocate memory (injected)");
                 }
+                super.populate(first, count);
+            }
 
-                @Override
-                public boolean releasesMemory() {
-                    return real.releasesMemory();
+            @Override
+            public void release(int frame) {
+                if (fails()) {
+                    throw new IllegalStateException("madvise: Invalid argument (injected)");
                 }
+                super.release(frame);
+            }
 
-                @Override
-                public void release(int frame) {
-                    if (fails()) {
-                        throw new IllegalStateException("madvise: Invalid argument (injected)");
-                    }
-                    real.release(frame);
+            @Override
+            public void release(int[] batch, int count) {
+                if (fails()) {
+                    throw new IllegalStateException("process_madvise: Invalid argument (injected)");
                 }
-
-                @Override
-                public void release(int[] batch, int count) {
-                    if (fails()) {
-                        throw new IllegalStateException("process_madvise: Invalid argument (injected)");
-                    }
-                    real.release(batch, count);
-                }
-
-                @Override
-                public void close() {
-                    real.close();
-                }
-            };
+                super.release(batch, count);
+            }
         };
     }
 }

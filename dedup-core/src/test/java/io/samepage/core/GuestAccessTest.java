@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import io.samepage.hashing.Pages;
-import java.lang.foreign.MemorySegment;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.SplittableRandom;
@@ -143,38 +142,15 @@ class GuestAccessTest {
     @Test
     void aFrameIsDroppedOnlyAfterThePageTableMovedTheEpochOfItsPage() throws InterruptedException {
         AtomicReference<IntConsumer> onRelease = new AtomicReference<>();
-        FrameBacking.Factory hooked = frames -> {
-            FrameBacking real = FrameBacking.anonymous().create(frames);
-            return new FrameBacking() {
-                @Override
-                public MemorySegment region() {
-                    return real.region();
+        FrameBacking.Factory hooked = frames -> new ForwardingBacking(frames) {
+            @Override
+            public void release(int frame) {
+                super.release(frame);
+                IntConsumer hook = onRelease.getAndSet(null);
+                if (hook != null) {
+                    hook.accept(frame);
                 }
-
-                @Override
-                public boolean releasesMemory() {
-                    return real.releasesMemory();
-                }
-
-                @Override
-                public void release(int frame) {
-                    real.release(frame);
-                    IntConsumer hook = onRelease.getAndSet(null);
-                    if (hook != null) {
-                        hook.accept(frame);
-                    }
-                }
-
-                @Override
-                public void release(int[] frames, int count) {
-                    real.release(frames, count);
-                }
-
-                @Override
-                public void close() {
-                    real.close();
-                }
-            };
+            }
         };
         try (DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(64L * PAGE).warmFrames(0)
                 .frameBacking(hooked).hashSeed(9).conclude())) {

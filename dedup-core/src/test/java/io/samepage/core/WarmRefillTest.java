@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.samepage.hashing.Pages;
 import io.samepage.linux.NativeMemory;
-import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.BitSet;
@@ -80,7 +79,7 @@ class WarmRefillTest {
     @Test
     void theRefillPopulatesEachRunOfNeighbouringFramesWithOneCall() {
         List<int[]> calls = new ArrayList<>();
-        FrameBacking.Factory recording = frames -> new Delegating(new AnonymousFrames(frames)) {
+        FrameBacking.Factory recording = frames -> new ForwardingBacking(frames) {
             @Override
             public void populate(int first, int count) {
                 calls.add(new int[] {first, count});
@@ -119,7 +118,7 @@ class WarmRefillTest {
     /** A backing whose populate throws: the refill still warms every frame, zeroed and accounted for. */
     @Test
     void aPopulateThatFailsLeavesTheRefillAsWithout() {
-        FrameBacking.Factory failing = frames -> new Delegating(new AnonymousFrames(frames)) {
+        FrameBacking.Factory failing = frames -> new ForwardingBacking(frames) {
             @Override
             public void populate(int first, int count) {
                 throw new IllegalStateException("madvise(MADV_POPULATE_WRITE) failed with errno 12 (injected)");
@@ -135,45 +134,6 @@ class WarmRefillTest {
                 int frame = pool.allocateReserved();
                 assertEquals(0, pool.memory().get(ValueLayout.JAVA_LONG, FramePool.offsetOf(frame)));
             }
-        }
-    }
-
-    /** A backing that passes every call to another: tests override what they watch or break. */
-    private static class Delegating implements FrameBacking {
-        private final FrameBacking inner;
-
-        Delegating(FrameBacking inner) {
-            this.inner = inner;
-        }
-
-        @Override
-        public MemorySegment region() {
-            return inner.region();
-        }
-
-        @Override
-        public boolean releasesMemory() {
-            return inner.releasesMemory();
-        }
-
-        @Override
-        public void populate(int first, int count) {
-            inner.populate(first, count);
-        }
-
-        @Override
-        public void release(int frame) {
-            inner.release(frame);
-        }
-
-        @Override
-        public void release(int[] frames, int count) {
-            inner.release(frames, count);
-        }
-
-        @Override
-        public void close() {
-            inner.close();
         }
     }
 }

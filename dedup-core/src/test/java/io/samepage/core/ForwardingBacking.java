@@ -1,0 +1,51 @@
+package io.samepage.core;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * A {@link FrameBacking} that passes every call to another, the anonymous default unless given one:
+ * tests override the calls they watch, delay or make fail.
+ */
+class ForwardingBacking implements FrameBacking {
+
+    private final FrameBacking inner;
+
+    ForwardingBacking(FrameBacking inner) {
+        this.inner = inner;
+    }
+
+    /** Forwards to the anonymous default backing of {@code frames} frames. */
+    ForwardingBacking(int frames) {
+        this(FrameBacking.anonymous().create(frames));
+    }
+
+    @Override
+    public MemorySegment region() {
+        return inner.region();
+    }
+
+    @Override
+    public boolean releasesMemory() {
+        return inner.releasesMemory();
+    }
+
+    @Override
+    public void populate(int first, int count) {
+        inner.populate(first, count);
+    }
+
+    @Override
+    public void release(int frame) {
+        inner.release(frame);
+    }
+
+    @Override
+    public void release(int[] frames, int count) {
+        inner.release(frames, count);
+    }
+
+    @Override
+    public void close() {
+        inner.close();
+    }
+}
