@@ -16,9 +16,9 @@ import java.lang.foreign.MemorySegment;
  * where nothing was written; a released frame reads as zeros afterwards, through the region and any
  * other view of it. The pool never releases a frame that something still reads or writes.
  *
- * <p>Thread safety: {@link #region()}, {@link #populate}, {@link #release(int)} and {@link #release(int[], int)} are safe
- * from any thread (the scanner's threads free side by side); {@link #close()} must not race with any
- * other use.
+ * <p>Thread safety: {@link #region()}, {@link #populate}, {@link #release(int)} and
+ * {@link #release(int[], int)} are safe from any thread (the scanner's threads free side by side);
+ * {@link #close()} must not race with any other use.
  */
 public interface FrameBacking extends AutoCloseable {
 

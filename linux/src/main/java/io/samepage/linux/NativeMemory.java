@@ -24,10 +24,10 @@ public final class NativeMemory {
      * 64-bit {@code off_t} it knows, and only with native access; the pool's frames must also be whole
      * host pages.
      */
-    /** Set once the kernel did not know {@code MADV_POPULATE_WRITE}: {@link #populate} stops asking. */
-    private static volatile boolean populateRefused;
     private static final boolean AVAILABLE = Libc.bound("mmap", "munmap", "madvise", "getpagesize")
             && Libc.getpagesize() == FRAME_BYTES;
+    /** Set once the kernel did not know {@code MADV_POPULATE_WRITE}: {@link #populate} stops asking. */
+    private static volatile boolean populateRefused;
 
     private NativeMemory() {
     }
