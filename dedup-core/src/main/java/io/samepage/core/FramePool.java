@@ -51,28 +51,22 @@ public final class FramePool implements AutoCloseable {
 
     /** The canonical zero frame: never handed out, never freed, never written. */
     public static final int ZERO_FRAME = 0;
+    /** The most runs of frames one {@link #populateAhead} backs. */
+    static final int POPULATE_RUNS = 64;
 
-    /**
-     * The largest pool in frames: the longest array every JVM allocates (the JDK's own soft limit),
-     * 8 TiB of frames.
-     */
+    /** The largest pool in frames: the longest array every JVM allocates (the JDK's own soft limit), 8 TiB. */
     static final int MAX_FRAMES = Integer.MAX_VALUE - 8;
 
     private static final int NO_FRAME = FrameTable.NO_FRAME;
 
-    /**
-     * Upper estimate of the fixed cost beside the per-frame arrays: three array headers, this object's
-     * fields, the free lists and their lock, and the atomics.
-     */
+    /** Upper estimate of the fixed cost beside the per-frame arrays: headers, fields, lists, lock, atomics. */
     private static final long FIXED_METADATA_BYTES = 3 * 16 + 128;
 
     private final FrameBacking backing;
     private final MemorySegment memory;
     private final boolean discardsToOs;
     private final int capacityFrames;
-
     private final FrameTable table;
-
     private final FrameReservation reservation;
 
     /** Which frames are free, and where: the warm list, the cold list, the never-used frames. */
@@ -90,9 +84,7 @@ public final class FramePool implements AutoCloseable {
         this(capacityBytes, defaultWarmFrames(capacityBytes >> Pages.PAGE_SHIFT));
     }
 
-    /**
-     * The default number of freed frames kept resident: 1/16 of the pool, at most 8192 (32 MiB).
-     */
+    /** The default number of freed frames kept resident: 1/16 of the pool, at most 8192 (32 MiB). */
     static int defaultWarmFrames(long frames) {
         return (int) Math.min(8192, frames / 16);
     }
@@ -366,7 +358,8 @@ public final class FramePool implements AutoCloseable {
     }
 
     /**
-     * Asks the backing to populate the chain's runs of neighbouring frames, one call per run
+     * Asks the backing to populate the chain's runs of neighbouring frames (ascending or descending in
+     * the chain), one call per run
      * ({@link FrameBacking#populate}), so that the writes that follow cost no page fault each. A hint:
      * if the backing throws, the rest is left to those writes, which fault the frames in.
      */
@@ -375,15 +368,42 @@ public final class FramePool implements AutoCloseable {
             int runStart = chain;
             int runEnd = chain;
             for (int frame = chain; frame != NO_FRAME; frame = table.next(frame)) {
-                if (frame != runEnd) {
+                if (frame == runStart - 1) {
+                    runStart = frame;                  // frames freed one by one lie in descending order
+                } else if (frame != runEnd) {
                     backing.populate(runStart, runEnd - runStart);
                     runStart = frame;
+                    runEnd = frame + 1;
+                } else {
+                    runEnd = frame + 1;
                 }
-                runEnd = frame + 1;
             }
             backing.populate(runStart, runEnd - runStart);
         } catch (RuntimeException refused) {
             // Nothing changed but which pages are resident; the writes in replenishWarm do the rest.
+        }
+    }
+
+    /**
+     * Asks the backing to back the frames the next {@code count} allocations will take, where they went
+     * back to the operating system or were never used ({@link FrameBacking#populate}, one call per run of
+     * neighbouring frames, at most {@value #POPULATE_RUNS} runs), so that a writer about to fill that many
+     * fresh frames pays no page fault each. Warm frames are resident already and are left out. A hint:
+     * it takes, reserves and changes nothing, other threads may take those frames first, and a backing
+     * that fails or throws leaves the writes to fault the frames in. Thread safe.
+     */
+    public void populateAhead(int count) {
+        if (!discardsToOs || count <= 0) {
+            return;
+        }
+        int[] runs = new int[2 * POPULATE_RUNS];
+        int n = lists.runsAhead(count, runs);
+        try {
+            for (int i = 0; i < n; i++) {
+                backing.populate(runs[2 * i], runs[2 * i + 1]);
+            }
+        } catch (RuntimeException refused) {
+            // A hint: the writes fault the frames in.
         }
     }
 

@@ -184,6 +184,49 @@ final class FreeLists {
     }
 
     /**
+     * The frames that the next {@code count} takes would hand out beyond the warm list's (the cold
+     * list's first, then never-used frames), as runs of neighbouring frames, ascending or descending
+     * in the list: run {@code i} starts at
+     * frame {@code runs[2i]} and is {@code runs[2i + 1]} frames long. Stops at {@code runs.length / 2}
+     * runs. A snapshot for {@link FramePool#populateAhead}: other threads may take or free frames as
+     * soon as it returns.
+     *
+     * @return the number of runs written
+     */
+    int runsAhead(int count, int[] runs) {
+        int max = runs.length / 2;
+        synchronized (lock) {
+            int left = count - warmCount;
+            int n = 0;
+            for (int frame = coldHead; frame != NO_FRAME && left > 0; frame = table.next(frame), left--) {
+                if (n > 0 && runs[2 * n - 2] + runs[2 * n - 1] == frame) {
+                    runs[2 * n - 1]++;
+                } else if (n > 0 && runs[2 * n - 2] - 1 == frame) {
+                    runs[2 * n - 2] = frame;                // frames freed one by one lie in descending order
+                    runs[2 * n - 1]++;
+                } else if (n == max) {
+                    return n;
+                } else {
+                    runs[2 * n] = frame;
+                    runs[2 * n + 1] = 1;
+                    n++;
+                }
+            }
+            int fresh = Math.min(left, capacityFrames - bump);
+            if (fresh > 0) {
+                if (n > 0 && runs[2 * n - 2] + runs[2 * n - 1] == bump) {
+                    runs[2 * n - 1] += fresh;
+                } else if (n < max) {
+                    runs[2 * n] = bump;
+                    runs[2 * n + 1] = fresh;
+                    n++;
+                }
+            }
+            return n;
+        }
+    }
+
+    /**
      * Takes up to {@code max} frames that read as zeros (the cold list first, then never-used frames),
      * no more than the warm list has room for counting the frames already in flight, and counts them
      * in flight. The caller faults them in and hands them to {@link #warmed}; until then {@link #take}

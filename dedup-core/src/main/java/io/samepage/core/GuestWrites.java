@@ -18,6 +18,11 @@ import java.util.concurrent.locks.StampedLock;
  */
 final class GuestWrites {
 
+    /** Fresh frames a write needs before it has the pool populate them ({@link FramePool#populateAhead}). */
+    static final int POPULATE_MIN_FRAMES = 16;
+    /** Frames populated at a time: 16 MiB, bounding how long the free lists' lock is held for it. */
+    static final int POPULATE_CHUNK_FRAMES = 4096;
+
     private final DedupEngine engine;
     private final Guest guest;
     private final FramePool pool;
@@ -74,8 +79,15 @@ final class GuestWrites {
                     + pool.framesAvailable() + " are free; nothing was written");
         }
         int used = 0;
+        int populatedTo = 0;
         try {
             for (int page = first; page <= last; page++) {
+                if (used == populatedTo && needed - used >= POPULATE_MIN_FRAMES) {
+                    // Many fresh frames to fill: back the next ones with memory in a call or a few, not a
+                    // page fault each (docs/perf/engine.md#copy-on-write-latency).
+                    populatedTo = used + Math.min(POPULATE_CHUNK_FRAMES, needed - used);
+                    pool.populateAhead(populatedTo - used);
+                }
                 long pageStart = (long) page << Pages.PAGE_SHIFT;
                 long from = Math.max(address, pageStart);
                 long to = Math.min(address + length, pageStart + Pages.PAGE_SIZE);

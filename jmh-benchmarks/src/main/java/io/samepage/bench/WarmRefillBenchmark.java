@@ -3,7 +3,6 @@ package io.samepage.bench;
 import io.samepage.core.FrameBacking;
 import io.samepage.core.FramePool;
 import io.samepage.hashing.Pages;
-import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -50,9 +49,8 @@ public class WarmRefillBenchmark {
 
     @Setup(Level.Trial)
     public void create() {
-        FrameBacking.Factory anonymous = FrameBacking.anonymous();
         pool = new FramePool((FRAMES + 1L) * Pages.PAGE_SIZE, WARM,
-                populate ? anonymous : n -> new WithoutPopulate(anonymous.create(n)));
+                populate ? FrameBacking.anonymous() : WithoutPopulate.anonymous());
         if (!pool.tryReserve(FRAMES)) {
             throw new IllegalStateException("the pool has no room for " + FRAMES + " frames");
         }
@@ -95,33 +93,5 @@ public class WarmRefillBenchmark {
     @TearDown(Level.Trial)
     public void close() {
         pool.close();
-    }
-
-    /** The anonymous backing with {@link FrameBacking#populate} left to its default, which does nothing. */
-    private record WithoutPopulate(FrameBacking inner) implements FrameBacking {
-        @Override
-        public MemorySegment region() {
-            return inner.region();
-        }
-
-        @Override
-        public boolean releasesMemory() {
-            return inner.releasesMemory();
-        }
-
-        @Override
-        public void release(int frame) {
-            inner.release(frame);
-        }
-
-        @Override
-        public void release(int[] frames, int count) {
-            inner.release(frames, count);
-        }
-
-        @Override
-        public void close() {
-            inner.close();
-        }
     }
 }

@@ -1,0 +1,163 @@
+package io.samepage.core;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.samepage.hashing.Pages;
+import io.samepage.linux.NativeMemory;
+import java.util.ArrayList;
+import java.util.BitSet;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * {@link FramePool#populateAhead} and the writes that use it: a write that needs many fresh frames asks
+ * the backing to populate the frames it is about to take, cold or never used, in runs; warm frames are
+ * left out; and the hint changes nothing else, failing or not.
+ */
+class PopulateAheadTest {
+
+    private static final int PAGE = Pages.PAGE_SIZE;
+
+    @BeforeEach
+    void framesGoBackToTheOs() {
+        Assumptions.assumeTrue(NativeMemory.available(), "frames are populated only where they go back to the OS");
+    }
+
+    /** Records every populate call as a set of frames, and how many calls there were. */
+    private static final class Recording {
+        final BitSet frames = new BitSet();
+        final List<int[]> calls = new ArrayList<>();
+
+        FrameBacking.Factory factory() {
+            return n -> new ForwardingBacking(n) {
+                @Override
+                public void populate(int first, int count) {
+                    calls.add(new int[] {first, count});
+                    frames.set(first, first + count);
+                    super.populate(first, count);
+                }
+            };
+        }
+    }
+
+    /**
+     * Two warm frames, four cold ones in two runs, then never-used frames: asking for 10 populates the
+     * cold four and the first four never used, in three runs, and takes, reserves and warms nothing.
+     */
+    @Test
+    void theFramesAheadAreTheColdThenTheNeverUsedOnesInRunsWarmOnesLeftOut() {
+        Recording recording = new Recording();
+        try (FramePool pool = new FramePool(64L * PAGE, 2, recording.factory())) {
+            assertTrue(pool.tryReserve(12));
+            for (int i = 0; i < 12; i++) {
+                pool.allocateReserved();                       // frames 1..12
+            }
+            pool.freeAll(new int[] {1, 2}, 2);                 // warm (the limit is 2)
+            pool.freeAll(new int[] {3, 4, 8, 9}, 4);           // cold, lowest on top
+            int available = pool.framesAvailable();
+            pool.populateAhead(10);
+            BitSet expected = new BitSet();
+            expected.set(3, 5);
+            expected.set(8, 10);
+            expected.set(13, 17);
+            assertEquals(expected, recording.frames);
+            assertEquals(3, recording.calls.size(), "one call per run");
+            assertEquals(available, pool.framesAvailable());
+            assertEquals(2, pool.warmFrames());
+            assertEquals(6, pool.framesInUse(), "12 taken, 6 freed");
+        }
+    }
+
+    /**
+     * Frames freed one at a time in address order lie on the cold list highest first: they are still
+     * one run, for the frames ahead and for the warm-list refill alike (each walked 64 runs at most
+     * when only ascending neighbours counted, so most of such a list went unpopulated).
+     */
+    @Test
+    void framesFreedOneByOneAreOneRunEitherWay() {
+        Recording recording = new Recording();
+        try (FramePool pool = new FramePool(64L * PAGE, 8, recording.factory())) {
+            assertTrue(pool.tryReserve(40));
+            for (int i = 0; i < 40; i++) {
+                pool.allocateReserved();                       // frames 1..40
+            }
+            for (int frame = 1; frame <= 8; frame++) {
+                pool.free(frame);                              // warm: the limit is 8
+            }
+            for (int frame = 11; frame <= 30; frame++) {
+                pool.free(frame);                              // cold, 30 on top
+            }
+            pool.populateAhead(8 + 20);
+            BitSet cold = new BitSet();
+            cold.set(11, 31);
+            assertEquals(cold, recording.frames);
+            assertEquals(1, recording.calls.size(), "one run");
+            assertTrue(pool.tryReserve(8));
+            for (int i = 0; i < 8; i++) {
+                pool.allocateReserved();                       // empties the warm list
+            }
+            recording.frames.clear();
+            recording.calls.clear();
+            assertEquals(8, pool.replenishWarm(8));            // takes 30 down to 23
+            BitSet refilled = new BitSet();
+            refilled.set(23, 31);
+            assertEquals(refilled, recording.frames);
+            assertEquals(1, recording.calls.size(), "one run");
+        }
+    }
+
+    /**
+     * A write of 64 pages to a fresh guest populates, before it writes them, exactly the frames it then
+     * takes; a write of fewer pages than {@link GuestWrites#POPULATE_MIN_FRAMES} does not ask.
+     */
+    @Test
+    void aLargeWritePopulatesTheFramesItTakes() {
+        Recording recording = new Recording();
+        try (DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(256L * PAGE).warmFrames(0)
+                .frameBacking(recording.factory()).hashSeed(9).conclude())) {
+            MergeDomain domain = engine.createDomain("d");
+            Guest small = engine.createGuest(domain, "small", 8L * PAGE);
+            small.write(0, new byte[8 * PAGE], 0, 8 * PAGE);
+            assertEquals(0, recording.calls.size(), "8 pages: no call");
+            Guest large = engine.createGuest(domain, "large", 64L * PAGE);
+            byte[] bytes = new byte[64 * PAGE];
+            new SplittableRandom(3).nextBytes(bytes);
+            large.write(0, bytes, 0, bytes.length);
+            BitSet taken = new BitSet();
+            for (int page = 0; page < 64; page++) {
+                taken.set(large.frameAt(page));
+            }
+            assertEquals(taken, recording.frames, "the frames populated are the frames the write took");
+            byte[] back = new byte[bytes.length];
+            large.read(0, back, 0, back.length);
+            assertArrayEquals(bytes, back);
+        }
+    }
+
+    /** A populate that throws on every call: the write still writes every byte and takes its frames. */
+    @Test
+    void aWriteWhosePopulateFailsWritesAsWithout() {
+        FrameBacking.Factory failing = n -> new ForwardingBacking(n) {
+            @Override
+            public void populate(int first, int count) {
+                throw new IllegalStateException("madvise(MADV_POPULATE_WRITE) failed with errno 12 (injected)");
+            }
+        };
+        try (DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(256L * PAGE).warmFrames(0)
+                .frameBacking(failing).hashSeed(9).conclude())) {
+            Guest guest = engine.createGuest(engine.createDomain("d"), "g", 64L * PAGE);
+            byte[] bytes = new byte[64 * PAGE];
+            new SplittableRandom(4).nextBytes(bytes);
+            guest.write(0, bytes, 0, bytes.length);
+            byte[] back = new byte[bytes.length];
+            guest.read(0, back, 0, back.length);
+            assertArrayEquals(bytes, back);
+            assertEquals(64, engine.framesInUse() - 1, "64 frames and the zero frame");
+        }
+    }
+}
