@@ -53,6 +53,8 @@ public final class FramePool implements AutoCloseable {
     public static final int ZERO_FRAME = 0;
     /** The most runs of frames one {@link #populateAhead} backs. */
     static final int POPULATE_RUNS = 64;
+    /** The fewest frames {@link #populateAhead} backs: for fewer, the system call saves nothing. */
+    public static final int POPULATE_MIN_FRAMES = 16;
 
     /** The largest pool in frames: the longest array every JVM allocates (the JDK's own soft limit), 8 TiB. */
     static final int MAX_FRAMES = Integer.MAX_VALUE - 8;
@@ -388,12 +390,13 @@ public final class FramePool implements AutoCloseable {
      * Asks the backing to back the frames the next {@code count} allocations will take, where they went
      * back to the operating system or were never used ({@link FrameBacking#populate}, one call per run of
      * neighbouring frames, at most {@value #POPULATE_RUNS} runs), so that a writer about to fill that many
-     * fresh frames pays no page fault each. Warm frames are resident already and are left out. A hint:
+     * fresh frames pays no page fault each; nothing for fewer than {@value #POPULATE_MIN_FRAMES}. Warm
+     * frames are resident already and are left out. A hint:
      * it takes, reserves and changes nothing, other threads may take those frames first, and a backing
      * that fails or throws leaves the writes to fault the frames in. Thread safe.
      */
     public void populateAhead(int count) {
-        if (!discardsToOs || count <= 0) {
+        if (!discardsToOs || count < POPULATE_MIN_FRAMES) {
             return;
         }
         int[] runs = new int[2 * POPULATE_RUNS];

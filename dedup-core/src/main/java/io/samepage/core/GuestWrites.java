@@ -18,8 +18,6 @@ import java.util.concurrent.locks.StampedLock;
  */
 final class GuestWrites {
 
-    /** Fresh frames a write needs before it has the pool populate them ({@link FramePool#populateAhead}). */
-    static final int POPULATE_MIN_FRAMES = 16;
     /** Frames populated at a time: 16 MiB, bounding how long the free lists' lock is held for it. */
     static final int POPULATE_CHUNK_FRAMES = 4096;
 
@@ -82,7 +80,7 @@ final class GuestWrites {
         int populatedTo = 0;
         try {
             for (int page = first; page <= last; page++) {
-                if (used == populatedTo && needed - used >= POPULATE_MIN_FRAMES) {
+                if (used == populatedTo && needed - used >= FramePool.POPULATE_MIN_FRAMES) {
                     // Many fresh frames to fill: back the next ones with memory in a call or a few, not a
                     // page fault each (docs/perf/engine.md#copy-on-write-latency).
                     populatedTo = used + Math.min(POPULATE_CHUNK_FRAMES, needed - used);

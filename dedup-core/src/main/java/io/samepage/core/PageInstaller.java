@@ -87,6 +87,15 @@ public final class PageInstaller {
     }
 
     /**
+     * A hint that about {@code installs} calls to {@link #install} follow, as when a loader has just read
+     * that many blocks: backs the frames they will take with memory now, in a few system calls instead of
+     * a page fault each ({@link FramePool#populateAhead}). Takes, reserves and changes nothing else.
+     */
+    public void populateAhead(int installs) {
+        pool.populateAhead(installs);
+    }
+
+    /**
      * Fills a fresh frame with {@code fill}, and if its SHA-256 is {@code digest[offset..offset+32)}
      * maps it at {@code pageAddress} and registers it as resident in the guest's domain.
      *

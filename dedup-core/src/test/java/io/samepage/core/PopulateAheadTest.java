@@ -46,8 +46,9 @@ class PopulateAheadTest {
     }
 
     /**
-     * Two warm frames, four cold ones in two runs, then never-used frames: asking for 10 populates the
-     * cold four and the first four never used, in three runs, and takes, reserves and warms nothing.
+     * Two warm frames, four cold ones in two runs, then never-used frames: asking for 20 populates the
+     * cold four and the first 14 never used, in three runs, and takes, reserves and warms nothing; asking
+     * for fewer than {@link FramePool#POPULATE_MIN_FRAMES} populates nothing.
      */
     @Test
     void theFramesAheadAreTheColdThenTheNeverUsedOnesInRunsWarmOnesLeftOut() {
@@ -60,11 +61,13 @@ class PopulateAheadTest {
             pool.freeAll(new int[] {1, 2}, 2);                 // warm (the limit is 2)
             pool.freeAll(new int[] {3, 4, 8, 9}, 4);           // cold, lowest on top
             int available = pool.framesAvailable();
-            pool.populateAhead(10);
+            pool.populateAhead(FramePool.POPULATE_MIN_FRAMES - 1);
+            assertEquals(0, recording.calls.size(), "too few to ask for");
+            pool.populateAhead(20);
             BitSet expected = new BitSet();
             expected.set(3, 5);
             expected.set(8, 10);
-            expected.set(13, 17);
+            expected.set(13, 27);
             assertEquals(expected, recording.frames);
             assertEquals(3, recording.calls.size(), "one call per run");
             assertEquals(available, pool.framesAvailable());
@@ -113,7 +116,7 @@ class PopulateAheadTest {
 
     /**
      * A write of 64 pages to a fresh guest populates, before it writes them, exactly the frames it then
-     * takes; a write of fewer pages than {@link GuestWrites#POPULATE_MIN_FRAMES} does not ask.
+     * takes; a write of fewer pages than {@link FramePool#POPULATE_MIN_FRAMES} does not ask.
      */
     @Test
     void aLargeWritePopulatesTheFramesItTakes() {

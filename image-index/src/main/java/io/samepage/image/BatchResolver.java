@@ -85,6 +85,10 @@ final class BatchResolver implements AutoCloseable {
                     continue;
                 }
                 if (b < bufferedFrom || b >= bufferedTo) {
+                    if (bufferedFrom < 0) {
+                        // The batch's first read: most of its blocks from here on will be read and installed.
+                        installer.populateAhead((int) (batch.endBlock() - b));
+                    }
                     int count = read(b, (int) Math.min(readAhead, batch.endBlock() - b));
                     bufferedFrom = b;
                     bufferedTo = b + count;
