@@ -186,10 +186,10 @@ final class FreeLists {
     /**
      * The frames that the next {@code count} takes would hand out beyond the warm list's (the cold
      * list's first, then never-used frames), as runs of neighbouring frames, ascending or descending
-     * in the list: run {@code i} starts at
-     * frame {@code runs[2i]} and is {@code runs[2i + 1]} frames long. Stops at {@code runs.length / 2}
-     * runs. A snapshot for {@link FramePool#populateAhead}: other threads may take or free frames as
-     * soon as it returns.
+     * in the list: run {@code i} starts at frame {@code runs[2i]} and is {@code runs[2i + 1]} frames
+     * long. Stops at {@code runs.length / 2} runs. A snapshot for {@link FramePool#populateAhead}:
+     * other threads may take or free frames as soon as it returns. Walks up to {@code count} links of
+     * the cold list under the lock.
      *
      * @return the number of runs written
      */
