@@ -61,14 +61,7 @@ class WarmRefillTest {
         try (FramePool pool = new FramePool(64L * Pages.PAGE_SIZE, 8)) {
             assertEquals(5, pool.replenishWarm(5));
             assertEquals(3, pool.replenishWarm(100), "up to the warm limit of 8");
-            assertEquals(8, pool.warmFrames());
-            assertEquals(0, pool.framesInUse());
-            assertEquals(63, pool.framesAvailable());
-            assertTrue(pool.tryReserve(63));
-            for (int i = 0; i < 63; i++) {
-                int frame = pool.allocateReserved();
-                assertEquals(0, pool.memory().get(ValueLayout.JAVA_LONG, FramePool.offsetOf(frame)));
-            }
+            assertEightWarmAndEveryFrameReadsAsZeros(pool);
         }
     }
 
@@ -126,14 +119,19 @@ class WarmRefillTest {
         };
         try (FramePool pool = new FramePool(64L * Pages.PAGE_SIZE, 8, failing)) {
             assertEquals(8, pool.replenishWarm(8));
-            assertEquals(8, pool.warmFrames());
-            assertEquals(0, pool.framesInUse());
-            assertEquals(63, pool.framesAvailable());
-            assertTrue(pool.tryReserve(63));
-            for (int i = 0; i < 63; i++) {
-                int frame = pool.allocateReserved();
-                assertEquals(0, pool.memory().get(ValueLayout.JAVA_LONG, FramePool.offsetOf(frame)));
-            }
+            assertEightWarmAndEveryFrameReadsAsZeros(pool);
+        }
+    }
+
+    /** The 63-frame pool after a refill of 8: all warm, none in use, and every frame reads as zeros. */
+    private static void assertEightWarmAndEveryFrameReadsAsZeros(FramePool pool) {
+        assertEquals(8, pool.warmFrames());
+        assertEquals(0, pool.framesInUse());
+        assertEquals(63, pool.framesAvailable());
+        assertTrue(pool.tryReserve(63));
+        for (int i = 0; i < 63; i++) {
+            int frame = pool.allocateReserved();
+            assertEquals(0, pool.memory().get(ValueLayout.JAVA_LONG, FramePool.offsetOf(frame)));
         }
     }
 }
