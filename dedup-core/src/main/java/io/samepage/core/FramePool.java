@@ -51,10 +51,8 @@ public final class FramePool implements AutoCloseable {
 
     /** The canonical zero frame: never handed out, never freed, never written. */
     public static final int ZERO_FRAME = 0;
-    /** The most runs of frames one {@link #populateAhead} backs. */
-    static final int POPULATE_RUNS = 64;
     /** The fewest frames {@link #populateAhead} backs: for fewer, the system call saves nothing. */
-    public static final int POPULATE_MIN_FRAMES = 16;
+    public static final int POPULATE_MIN_FRAMES = FramePopulation.MIN_FRAMES;
 
     /** The largest pool in frames: the longest array every JVM allocates (the JDK's own soft limit), 8 TiB. */
     static final int MAX_FRAMES = Integer.MAX_VALUE - 8;
@@ -73,6 +71,8 @@ public final class FramePool implements AutoCloseable {
 
     /** Which frames are free, and where: the warm list, the cold list, the never-used frames. */
     private final FreeLists lists;
+    /** Backs free frames with memory before they are written. */
+    private final FramePopulation population;
 
     private final AtomicBoolean closed = new AtomicBoolean();
 
@@ -132,6 +132,7 @@ public final class FramePool implements AutoCloseable {
                     + " bytes for a pool of " + bytes);
         }
         this.discardsToOs = this.backing.releasesMemory();
+        this.population = new FramePopulation(this.backing, lists, table);
         this.reservation = new FrameReservation(capacityFrames - 1);
     }
 
@@ -345,7 +346,7 @@ public final class FramePool implements AutoCloseable {
         if (chain == NO_FRAME) {
             return 0;
         }
-        populateRuns(chain);
+        population.chain(chain);
         int tail = chain;
         int taken = 0;
         for (int frame = chain; frame != NO_FRAME; frame = table.next(frame)) {
@@ -360,54 +361,45 @@ public final class FramePool implements AutoCloseable {
     }
 
     /**
-     * Asks the backing to populate the chain's runs of neighbouring frames (ascending or descending in
-     * the chain), one call per run
-     * ({@link FrameBacking#populate}), so that the writes that follow cost no page fault each. A hint:
-     * if the backing throws, the rest is left to those writes, which fault the frames in.
+     * Asks the backing to back the frames the next {@code count} allocations will take, where they went
+     * back to the operating system or were never used ({@link FrameBacking#populate}, one call per run of
+     * neighbouring frames, at most {@value FramePopulation#RUNS} runs), so that a writer about to fill that many
+     * fresh frames pays no page fault each; nothing for fewer than {@value #POPULATE_MIN_FRAMES}. Warm
+     * frames are resident already and are left out. A hint:
+     * it takes, reserves and changes nothing, other threads may take those frames first (a writer that
+     * shares the pool with others takes its frames with {@link #allocateForOverwrite(int[], int)}
+     * instead), and a backing that fails or throws leaves the writes to fault the frames in. Thread safe.
      */
-    private void populateRuns(int chain) {
-        try {
-            int runStart = chain;
-            int runEnd = chain;
-            for (int frame = chain; frame != NO_FRAME; frame = table.next(frame)) {
-                if (frame == runStart - 1) {
-                    runStart = frame;                  // frames freed one by one lie in descending order
-                } else if (frame != runEnd) {
-                    backing.populate(runStart, runEnd - runStart);
-                    runStart = frame;
-                    runEnd = frame + 1;
-                } else {
-                    runEnd = frame + 1;
-                }
-            }
-            backing.populate(runStart, runEnd - runStart);
-        } catch (RuntimeException refused) {
-            // Nothing changed but which pages are resident; the writes in replenishWarm do the rest.
-        }
+    public void populateAhead(int count) {
+        population.ahead(count);
     }
 
     /**
-     * Asks the backing to back the frames the next {@code count} allocations will take, where they went
-     * back to the operating system or were never used ({@link FrameBacking#populate}, one call per run of
-     * neighbouring frames, at most {@value #POPULATE_RUNS} runs), so that a writer about to fill that many
-     * fresh frames pays no page fault each; nothing for fewer than {@value #POPULATE_MIN_FRAMES}. Warm
-     * frames are resident already and are left out. A hint:
-     * it takes, reserves and changes nothing, other threads may take those frames first, and a backing
-     * that fails or throws leaves the writes to fault the frames in. Thread safe.
+     * Takes {@code count} frames at once, all or nothing, as {@link #tryReserve tryReserve(count)} and
+     * then {@code count} calls of {@link #allocateReservedForOverwrite()} would, into
+     * {@code frames[0..count)}; and for {@value #POPULATE_MIN_FRAMES} or more, asks the backing to back
+     * those not resident with one call per run of neighbours (a hint, as in {@link #populateAhead}), so
+     * that the caller fills them without a page fault each. The frames are the caller's alone, so no
+     * other thread takes a frame populated for it, as it may after {@link #populateAhead}. Each has
+     * refcount 1 and unspecified bytes; give back those not used with {@link #freeAll}. Thread safe.
+     *
+     * @return true if taken; false, with nothing changed, if fewer than {@code count} frames are available
+     * @throws IndexOutOfBoundsException if {@code count} is negative or more than {@code frames.length}
      */
-    public void populateAhead(int count) {
-        if (!discardsToOs || count < POPULATE_MIN_FRAMES) {
-            return;
+    public boolean allocateForOverwrite(int[] frames, int count) {
+        java.util.Objects.checkFromIndexSize(0, count, frames.length);
+        if (!tryReserve(count)) {
+            return false;
         }
-        int[] runs = new int[2 * POPULATE_RUNS];
-        int n = lists.runsAhead(count, runs);
-        try {
-            for (int i = 0; i < n; i++) {
-                backing.populate(runs[2 * i], runs[2 * i + 1]);
-            }
-        } catch (RuntimeException refused) {
-            // A hint: the writes fault the frames in.
+        reservation.take(count);
+        // The free lists hold at least available + reserved frames, so they have the ones reserved.
+        lists.take(frames, count);
+        population.taken(frames, count);
+        for (int i = 0; i < count; i++) {
+            frames[i] &= ~FreeLists.WARM;
+            table.setRefCount(frames[i], 1);
         }
+        return true;
     }
 
     /** Freed frames held resident right now (at most the warm limit). Thread safe. */

@@ -19,6 +19,16 @@ class ForwardingBacking implements FrameBacking {
         this(FrameBacking.anonymous().create(frames));
     }
 
+    /** Anonymous backings whose populate throws on every call, as a kernel without it or out of memory would. */
+    static FrameBacking.Factory failingPopulate() {
+        return frames -> new ForwardingBacking(frames) {
+            @Override
+            public void populate(int first, int count) {
+                throw new IllegalStateException("madvise(MADV_POPULATE_WRITE) failed with errno 12 (injected)");
+            }
+        };
+    }
+
     @Override
     public MemorySegment region() {
         return inner.region();

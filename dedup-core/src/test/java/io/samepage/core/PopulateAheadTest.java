@@ -2,6 +2,7 @@ package io.samepage.core;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.samepage.hashing.Pages;
@@ -45,6 +46,16 @@ class PopulateAheadTest {
         }
     }
 
+    /** Takes frames 1 to 12, then frees 1 and 2 (warm: the pool's limit is 2) and 3, 4, 8 and 9 (cold). */
+    private static void twoWarmFourColdSixInUse(FramePool pool) {
+        assertTrue(pool.tryReserve(12));
+        for (int i = 0; i < 12; i++) {
+            pool.allocateReserved();
+        }
+        pool.freeAll(new int[] {1, 2}, 2);
+        pool.freeAll(new int[] {3, 4, 8, 9}, 4);
+    }
+
     /**
      * Two warm frames, four cold ones in two runs, then never-used frames: asking for 20 populates the
      * cold four and the first 14 never used, in three runs, and takes, reserves and warms nothing; asking
@@ -54,12 +65,7 @@ class PopulateAheadTest {
     void theFramesAheadAreTheColdThenTheNeverUsedOnesInRunsWarmOnesLeftOut() {
         Recording recording = new Recording();
         try (FramePool pool = new FramePool(64L * PAGE, 2, recording.factory())) {
-            assertTrue(pool.tryReserve(12));
-            for (int i = 0; i < 12; i++) {
-                pool.allocateReserved();                       // frames 1..12
-            }
-            pool.freeAll(new int[] {1, 2}, 2);                 // warm (the limit is 2)
-            pool.freeAll(new int[] {3, 4, 8, 9}, 4);           // cold, lowest on top
+            twoWarmFourColdSixInUse(pool);
             int available = pool.framesAvailable();
             pool.populateAhead(FramePool.POPULATE_MIN_FRAMES - 1);
             assertEquals(0, recording.calls.size(), "too few to ask for");
@@ -145,12 +151,7 @@ class PopulateAheadTest {
     /** A populate that throws on every call: the write still writes every byte and takes its frames. */
     @Test
     void aWriteWhosePopulateFailsWritesAsWithout() {
-        FrameBacking.Factory failing = n -> new ForwardingBacking(n) {
-            @Override
-            public void populate(int first, int count) {
-                throw new IllegalStateException("madvise(MADV_POPULATE_WRITE) failed with errno 12 (injected)");
-            }
-        };
+        FrameBacking.Factory failing = ForwardingBacking.failingPopulate();
         try (DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(256L * PAGE).warmFrames(0)
                 .frameBacking(failing).hashSeed(9).conclude())) {
             Guest guest = engine.createGuest(engine.createDomain("d"), "g", 64L * PAGE);
@@ -161,6 +162,64 @@ class PopulateAheadTest {
             guest.read(0, back, 0, back.length);
             assertArrayEquals(bytes, back);
             assertEquals(64, engine.framesInUse() - 1, "64 frames and the zero frame");
+        }
+    }
+
+    /**
+     * {@link FramePool#allocateForOverwrite(int[], int)}: the same two warm, four cold and never-used
+     * frames as above; taking 20 at once takes the two warm ones first, then the cold four and 14 never
+     * used, and populates exactly the 18 not resident in three runs; taking more than are available
+     * takes nothing and asks nothing; fewer than {@link FramePool#POPULATE_MIN_FRAMES} are taken without
+     * a call.
+     */
+    @Test
+    void framesTakenAtOnceAreAllOrNothingAndTheirColdOnesArePopulatedInRuns() {
+        Recording recording = new Recording();
+        try (FramePool pool = new FramePool(64L * PAGE, 2, recording.factory())) {
+            twoWarmFourColdSixInUse(pool);
+            int[] frames = new int[64];
+            int available = pool.framesAvailable();
+            assertFalse(pool.allocateForOverwrite(frames, available + 1));
+            assertEquals(available, pool.framesAvailable(), "nothing taken");
+            assertEquals(0, recording.calls.size(), "nothing asked");
+
+            assertTrue(pool.allocateForOverwrite(frames, 20));
+            BitSet taken = new BitSet();
+            for (int i = 0; i < 20; i++) {
+                taken.set(frames[i]);
+                assertEquals(1, pool.table().refCount(frames[i]), "frame " + frames[i]);
+            }
+            BitSet expected = new BitSet();
+            expected.set(1, 5);
+            expected.set(8, 10);
+            expected.set(13, 27);
+            assertEquals(expected, taken);
+            expected.clear(1, 3);                              // the warm two are resident
+            assertEquals(expected, recording.frames);
+            assertEquals(3, recording.calls.size(), "one call per run");
+            assertEquals(available - 20, pool.framesAvailable());
+            assertEquals(26, pool.framesInUse(), "6 before, 20 now");
+
+            recording.calls.clear();
+            assertTrue(pool.allocateForOverwrite(frames, FramePool.POPULATE_MIN_FRAMES - 1));
+            assertEquals(0, recording.calls.size(), "too few to ask for");
+            pool.freeAll(frames, FramePool.POPULATE_MIN_FRAMES - 1);
+            assertEquals(26, pool.framesInUse(), "given back");
+        }
+    }
+
+    /** A populate that throws: the frames are still taken, all of them, and go back as any others. */
+    @Test
+    void framesTakenAtOnceWhosePopulateFailsAreTakenAsWithout() {
+        FrameBacking.Factory failing = ForwardingBacking.failingPopulate();
+        try (FramePool pool = new FramePool(256L * PAGE, 0, failing)) {
+            int[] frames = new int[64];
+            assertTrue(pool.allocateForOverwrite(frames, 64));
+            assertEquals(64, pool.framesInUse());
+            assertEquals(64, java.util.Arrays.stream(frames).distinct().count());
+            pool.freeAll(frames, 64);
+            assertEquals(0, pool.framesInUse());
+            assertEquals(255, pool.framesAvailable());
         }
     }
 }

@@ -111,12 +111,7 @@ class WarmRefillTest {
     /** A backing whose populate throws: the refill still warms every frame, zeroed and accounted for. */
     @Test
     void aPopulateThatFailsLeavesTheRefillAsWithout() {
-        FrameBacking.Factory failing = frames -> new ForwardingBacking(frames) {
-            @Override
-            public void populate(int first, int count) {
-                throw new IllegalStateException("madvise(MADV_POPULATE_WRITE) failed with errno 12 (injected)");
-            }
-        };
+        FrameBacking.Factory failing = ForwardingBacking.failingPopulate();
         try (FramePool pool = new FramePool(64L * Pages.PAGE_SIZE, 8, failing)) {
             assertEquals(8, pool.replenishWarm(8));
             assertEightWarmAndEveryFrameReadsAsZeros(pool);
