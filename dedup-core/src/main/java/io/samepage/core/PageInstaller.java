@@ -22,8 +22,9 @@ import java.util.concurrent.locks.StampedLock;
  * frames are filed in the stable index under the engine's hash algorithm; with a custom test hasher
  * the scanner computes other values and does not merge into them (reads stay correct).
  *
- * <p>Thread safety: an installer is confined to one thread (it keeps a digest and a hasher); make one
- * per loading thread with {@link DedupEngine#newPageInstaller()}. Many installers may load into the
+ * <p>Thread safety: an installer is confined to one thread (it keeps a digest, a hasher and the frames
+ * it {@linkplain #takeFramesAhead took ahead}); make one per loading thread with
+ * {@link DedupEngine#newPageInstaller()}. Many installers may load into the
  * same or different guests at once, concurrently with guest readers, writers and the scanner.
  */
 public final class PageInstaller {
@@ -34,11 +35,18 @@ public final class PageInstaller {
         void fill(MemorySegment page);
     }
 
+    /** The most frames {@link #takeFramesAhead} takes at once (1 MiB). */
+    public static final int AHEAD_FRAMES = 256;
+
     private final DedupEngine engine;
     private final FramePool pool;
     private final PageHasher hasher;
     private final ContentDigest sha256 = new ContentDigest();
     private final byte[] computed = new byte[ContentDigest.LENGTH];
+    /** Frames {@link #takeFramesAhead} took: {@code ahead[aheadNext..aheadEnd)} are not used yet. */
+    private final int[] ahead = new int[AHEAD_FRAMES];
+    private int aheadNext;
+    private int aheadEnd;
 
     PageInstaller(DedupEngine engine) {
         this.engine = engine;
@@ -87,12 +95,47 @@ public final class PageInstaller {
     }
 
     /**
-     * A hint that about {@code installs} calls to {@link #install} follow, as when a loader has just read
-     * that many blocks: backs the frames they will take with memory now, in a few system calls instead of
-     * a page fault each ({@link FramePool#populateAhead}). Takes, reserves and changes nothing else.
+     * Takes frames for about {@code installs} calls to {@link #install} that follow, as when a loader has
+     * just read that many blocks, and backs them with memory now, in a few system calls instead of a page
+     * fault each ({@link FramePool#allocateForOverwrite(int[], int)}); at most {@value #AHEAD_FRAMES}.
+     * Those calls use these frames first. The frames are this installer's: loaders on other threads take
+     * their own, so none of them writes a frame populated for another. A hint: if the pool cannot spare
+     * that many frames, or for fewer than {@link FramePool#POPULATE_MIN_FRAMES}, nothing is taken and
+     * each install takes its frame as before. Give back the frames not used with
+     * {@link #returnFramesAhead()}; until then they count as in use.
      */
-    public void populateAhead(int installs) {
-        pool.populateAhead(installs);
+    public void takeFramesAhead(int installs) {
+        returnFramesAhead();
+        int count = Math.min(installs, AHEAD_FRAMES);
+        if (count >= FramePool.POPULATE_MIN_FRAMES && pool.allocateForOverwrite(ahead, count)) {
+            aheadNext = 0;
+            aheadEnd = count;
+        }
+    }
+
+    /** Gives the frames {@link #takeFramesAhead} took and no install used back to the pool. */
+    public void returnFramesAhead() {
+        int left = aheadEnd - aheadNext;
+        if (left > 0) {
+            System.arraycopy(ahead, aheadNext, ahead, 0, left);
+            aheadNext = 0;
+            aheadEnd = 0;
+            pool.freeAll(ahead, left);
+        }
+        aheadNext = 0;
+        aheadEnd = 0;
+    }
+
+    /** A frame for {@link #install}: one taken ahead, else a fresh one from the pool. */
+    private int takeFrame(Guest guest, long pageAddress) {
+        if (aheadNext < aheadEnd) {
+            return ahead[aheadNext++];
+        }
+        if (!pool.tryReserve(1)) {
+            throw new DedupException(Kind.POOL_EXHAUSTED, "host frame pool exhausted: no frame to load guest " + guest.name() + "'s page at 0x"
+                    + Long.toHexString(pageAddress));
+        }
+        return pool.allocateReservedForOverwrite();
     }
 
     /**
@@ -106,11 +149,7 @@ public final class PageInstaller {
      */
     public boolean install(Guest guest, long pageAddress, PageFill fill, byte[] digest, int offset) {
         int page = guest.checkedPage(pageAddress);
-        if (!pool.tryReserve(1)) {
-            throw new DedupException(Kind.POOL_EXHAUSTED, "host frame pool exhausted: no frame to load guest " + guest.name() + "'s page at 0x"
-                    + Long.toHexString(pageAddress));
-        }
-        int frame = pool.allocateReservedForOverwrite();
+        int frame = takeFrame(guest, pageAddress);
         boolean installed = false;
         try {
             long at = FramePool.offsetOf(frame);

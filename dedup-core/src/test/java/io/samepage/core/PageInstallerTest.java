@@ -166,4 +166,41 @@ class PageInstallerTest {
         guest.destroy();
         assertThrows(DedupException.class, () -> installer.install(guest, 0, p -> { }, digest, 0));
     }
+
+    /**
+     * Frames taken ahead: the installs that follow fill them, in the order taken, a mismatch gives its
+     * frame back, and {@link PageInstaller#returnFramesAhead()} gives back the rest, so the frames in use
+     * are as if each install had taken its own. A pool that cannot spare as many takes none, and the
+     * installs take theirs one at a time as before.
+     */
+    @Test
+    void framesTakenAheadAreUsedFirstAndTheRestGoBack() {
+        MergeDomain domain = engine.createDomain("tenant");
+        Guest guest = engine.createGuest(domain, "g", 8L * PAGE);
+        long before = engine.framesInUse();
+        installer.takeFramesAhead(32);
+        assertEquals(before + 32, engine.framesInUse(), "taken ahead");
+        assertTrue(installer.install(guest, 0, copyOf(block(11), new AtomicInteger()), digestOf(block(11)), 0));
+        assertFalse(installer.install(guest, PAGE, copyOf(block(12), new AtomicInteger()), digestOf(block(13)), 0));
+        assertTrue(installer.install(guest, 2 * PAGE, copyOf(block(14), new AtomicInteger()), digestOf(block(14)), 0));
+        assertEquals(before + 31, engine.framesInUse(), "the mismatch gave its frame back");
+        installer.returnFramesAhead();
+        assertEquals(before + 2, engine.framesInUse(), "two installed, the rest given back");
+        assertEquals(11, guest.readByte(0));
+        assertEquals(0, guest.readByte(PAGE), "the mismatch installed nothing");
+        assertEquals(14, guest.readByte(2 * PAGE));
+        installer.returnFramesAhead();
+        assertEquals(before + 2, engine.framesInUse(), "returning twice gives back nothing more");
+
+        try (DedupEngine small = DedupEngine.create(new EngineContext().poolBytes(24L * PAGE).hashSeed(3).conclude())) {
+            PageInstaller smallInstaller = small.newPageInstaller();
+            Guest g = small.createGuest(small.createDomain("tenant"), "g", PAGE);
+            long smallBefore = small.framesInUse();
+            smallInstaller.takeFramesAhead(32);
+            assertEquals(smallBefore, small.framesInUse(), "23 frames cannot spare 32: none taken");
+            assertTrue(smallInstaller.install(g, 0, copyOf(block(15), new AtomicInteger()), digestOf(block(15)), 0));
+            assertEquals(smallBefore + 1, small.framesInUse());
+            assertEquals(15, g.readByte(0));
+        }
+    }
 }

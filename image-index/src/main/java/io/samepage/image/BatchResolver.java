@@ -57,6 +57,25 @@ final class BatchResolver implements AutoCloseable {
      * always completes its batch.
      */
     void resolve(LoadBatch batch) {
+        try {
+            resolveBlocks(batch);
+        } finally {
+            installer.returnFramesAhead();
+        }
+    }
+
+    /** The blocks of {@code batch} from its {@code i}-th on that are neither zero nor duplicates. */
+    private int blocksToResolve(LoadBatch batch, int i) {
+        int count = 0;
+        for (; i < batch.blocks(); i++) {
+            if (!index.isZero(batch.firstBlock() + i) && !batch.isDuplicate(i)) {
+                count++;
+            }
+        }
+        return count;
+    }
+
+    private void resolveBlocks(LoadBatch batch) {
         long first = batch.firstBlock();
         int blocks = batch.blocks();
         java.util.Arrays.fill(batch.outcome, 0, blocks, LoadBatch.SKIPPED);
@@ -87,7 +106,7 @@ final class BatchResolver implements AutoCloseable {
                 if (b < bufferedFrom || b >= bufferedTo) {
                     if (bufferedFrom < 0) {
                         // The batch's first read: most of its blocks from here on will be read and installed.
-                        installer.populateAhead((int) (batch.endBlock() - b));
+                        installer.takeFramesAhead(blocksToResolve(batch, i));
                     }
                     int count = read(b, (int) Math.min(readAhead, batch.endBlock() - b));
                     bufferedFrom = b;

@@ -2,12 +2,10 @@ package io.samepage.image;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.samepage.core.DedupEngine;
 import io.samepage.core.EngineContext;
 import io.samepage.core.FrameBacking;
-import io.samepage.core.FramePool;
 import io.samepage.core.Guest;
 import io.samepage.hashing.Pages;
 import io.samepage.linux.NativeMemory;
@@ -15,6 +13,7 @@ import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.BitSet;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -23,9 +22,11 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A first load through the index asks to back the frames of the blocks it reads in a few calls
- * ({@code PageInstaller.populateAhead}, once per batch at its first read) instead of a page fault each,
- * on one loading thread and with workers alike, and still loads every byte. With workers the calls of
- * batches resolved side by side may cover the same frames, so the count is of frames asked for.
+ * ({@code PageInstaller.takeFramesAhead}, once per batch at its first read) instead of a page fault each,
+ * on one loading thread and with workers alike, and still loads every byte. Each batch takes its own
+ * frames, so with workers too every frame is asked for once: when batches resolved side by side asked
+ * for the frames at the head of the free lists, they asked for the same frames, and the frames the
+ * second batch then took went unpopulated.
  */
 class ImageLoaderPopulateTest {
 
@@ -42,7 +43,8 @@ class ImageLoaderPopulateTest {
         byte[] bytes = ImageIndexTest.randomBytes(BLOCKS * PAGE, 31);
         Path image = Files.write(temp.resolve("image"), bytes);
         AtomicLong populated = new AtomicLong();
-        FrameBacking.Factory counting = frames -> new Counting(FrameBacking.anonymous().create(frames), populated);
+        BitSet frames = new BitSet();
+        FrameBacking.Factory counting = n -> new Counting(FrameBacking.anonymous().create(n), populated, frames);
         try (ImageIndex index = ImageIndex.build(image);
                 DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(16L << 20).warmFrames(0)
                         .frameBacking(counting).hashSeed(1).conclude());
@@ -50,16 +52,17 @@ class ImageLoaderPopulateTest {
             Guest guest = engine.createGuest(engine.createDomain("d"), "g", (long) BLOCKS * PAGE);
             LoadStats stats = loader.loadAll(guest, 0);
             assertEquals(BLOCKS, stats.blocksRead());
-            assertTrue(populated.get() >= BLOCKS, () -> populated.get() + " frames populated for " + BLOCKS
-                    + " blocks read");
+            assertEquals(BLOCKS, populated.get(), "frames asked for, one per block read");
+            assertEquals(BLOCKS, frames.cardinality(), "distinct frames asked for: none twice");
+            assertEquals(BLOCKS, engine.framesInUse() - 1, "the guest holds the frames asked for, and the zero frame");
             byte[] back = new byte[bytes.length];
             guest.read(0, back, 0, back.length);
             assertArrayEquals(bytes, back);
         }
     }
 
-    /** The anonymous backing, counting the frames it is asked to populate. */
-    private record Counting(FrameBacking inner, AtomicLong populated) implements FrameBacking {
+    /** The anonymous backing, counting the frames it is asked to populate, and which. */
+    private record Counting(FrameBacking inner, AtomicLong populated, BitSet frames) implements FrameBacking {
         @Override
         public MemorySegment region() {
             return inner.region();
@@ -73,6 +76,9 @@ class ImageLoaderPopulateTest {
         @Override
         public void populate(int first, int count) {
             populated.addAndGet(count);
+            synchronized (frames) {
+                frames.set(first, first + count);
+            }
             inner.populate(first, count);
         }
 
