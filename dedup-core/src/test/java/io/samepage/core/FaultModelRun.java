@@ -174,14 +174,11 @@ final class FaultModelRun {
                     () -> Arrays.fill(m.bytes, page * PAGE, (page + 1) * PAGE, (byte) 0));
         } else if (r < 48) {
             GuestModel m = anyGuest();
-            int page = rnd.nextInt(m.pages());
-            int c = rnd.nextInt(CONTENTS);
-            attempt("install content " + c + " at page " + page + " of " + m.name(), () -> {
-                if (!installer.install(m.guest, (long) page * PAGE, into -> MemorySegment.copy(
-                        MemorySegment.ofArray(contents[c]), 0, into, 0, PAGE), digests[c], 0)) {
-                    fail("the verified content did not install");
-                }
-            }, () -> System.arraycopy(contents[c], 0, m.bytes, page * PAGE, PAGE));
+            if (rnd.nextInt(4) == 0) {
+                installRun(m);
+            } else {
+                install(m, rnd.nextInt(m.pages()));
+            }
         } else if (r < 56) {
             GuestModel m = anyGuest();
             int page = rnd.nextInt(m.pages());
@@ -221,6 +218,38 @@ final class FaultModelRun {
             m.guest.destroy();
         } else if (models.size() < 5) {
             createGuest();
+        }
+    }
+
+    /** Installs one of the contents at {@code page} of {@code m}, an attempt of its own. */
+    private void install(GuestModel m, int page) {
+        int c = rnd.nextInt(CONTENTS);
+        attempt("install content " + c + " at page " + page + " of " + m.name(), () -> {
+            if (!installer.install(m.guest, (long) page * PAGE, into -> MemorySegment.copy(
+                    MemorySegment.ofArray(contents[c]), 0, into, 0, PAGE), digests[c], 0)) {
+                fail("the verified content did not install");
+            }
+        }, () -> System.arraycopy(contents[c], 0, m.bytes, page * PAGE, PAGE));
+    }
+
+    /**
+     * Takes frames ahead for 16 to 24 installs, as a loader's batch does ({@link PageInstaller#takeFramesAhead};
+     * a pool that cannot spare them takes none), installs into half of that to all of it, pages of
+     * {@code m} in a row (wrapping), each install refused or not on its own, then gives back what the
+     * installs did not use: the invariants after the step see every frame mapped or back in the pool.
+     */
+    private void installRun(GuestModel m) {
+        int count = FramePool.POPULATE_MIN_FRAMES + rnd.nextInt(9);
+        int installs = count - rnd.nextInt(count / 2 + 1);
+        int first = rnd.nextInt(m.pages());
+        note("take frames ahead for " + count + " installs, then " + installs);
+        installer.takeFramesAhead(count);
+        try {
+            for (int i = 0; i < installs; i++) {
+                install(m, (first + i) % m.pages());
+            }
+        } finally {
+            installer.returnFramesAhead();
         }
     }
 
