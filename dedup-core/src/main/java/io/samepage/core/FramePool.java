@@ -32,8 +32,10 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * A caller that will need frames (a copy-on-write break, a merge that starts a chain duplicate) first
  * {@linkplain #tryReserve reserves} them, failing cleanly before it changes anything, and later
  * {@linkplain #allocateReserved takes} them one at a time; taking can then never fail for lack of
- * frames. The count of free-and-unreserved frames and the count of reserved frames change together in
- * one CAS ({@link FrameReservation}), so {@code framesInUse + framesAvailable + reserved ==
+ * frames. A caller about to fill many frames takes them all at once instead
+ * ({@link #allocateForOverwrite(int[], int)}), backed with memory for it alone
+ * ({@link FramePopulation}). The count of free-and-unreserved frames and the count of reserved frames
+ * change together in one CAS ({@link FrameReservation}), so {@code framesInUse + framesAvailable + reserved ==
  * capacityFrames - 1} holds in every snapshot. Frames come from the {@link FreeLists}: the warm list,
  * then the cold list (frames given back to the operating system), each most recently freed first (frames
  * freed together lowest first), then

@@ -132,8 +132,8 @@ public final class PageInstaller {
             return ahead[aheadNext++];
         }
         if (!pool.tryReserve(1)) {
-            throw new DedupException(Kind.POOL_EXHAUSTED, "host frame pool exhausted: no frame to load guest " + guest.name() + "'s page at 0x"
-                    + Long.toHexString(pageAddress));
+            throw new DedupException(Kind.POOL_EXHAUSTED, "host frame pool exhausted: no frame to load guest "
+                    + guest.name() + "'s page at 0x" + Long.toHexString(pageAddress));
         }
         return pool.allocateReservedForOverwrite();
     }
