@@ -81,15 +81,18 @@ public final class MemoryMaps {
     }
 
     /**
-     * At most the first {@code max} characters of {@code text} with control characters as {@code \xNN}
-     * and U+2028 and U+2029 as Java escapes: the message that holds them stays one printable line.
+     * At most the first {@code max} characters of {@code text} with control characters as {@code \xNN},
+     * and U+2028, U+2029 and the bidirectional overrides and isolates (U+202A to U+202E, U+2066 to
+     * U+2069, which reorder what a terminal shows) as Java escapes: the message that holds them stays
+     * one printable line that shows what it holds.
      */
     private static String escape(String text, int max) {
         StringBuilder out = new StringBuilder();
         for (int i = 0; i < text.length() && out.length() < max; i++) {
             char ch = text.charAt(i);
             out.append(Character.isISOControl(ch) ? String.format("\\x%02x", (int) ch)
-                    : ch == '\u2028' || ch == '\u2029' ? String.format("\\u%04x", (int) ch) : String.valueOf(ch));
+                    : ch == '\u2028' || ch == '\u2029' || (ch >= '\u202a' && ch <= '\u202e')
+                    || (ch >= '\u2066' && ch <= '\u2069') ? String.format("\\u%04x", (int) ch) : String.valueOf(ch));
         }
         return out.toString();
     }

@@ -65,6 +65,19 @@ class MemoryMapsTest {
         }
     }
 
+    /**
+     * A right-to-left override (U+202E) in a refused line would make the terminal show the rest of the
+     * message reversed: it is escaped like the controls, in the refused field and the quoted line alike.
+     */
+    @Test
+    void aBidirectionalOverrideInARefusedLineIsShownEscaped() {
+        String line = "7f767159b000-7f76715\u202e000 r--p 00000000 00:00 0                          [vvar]\u2066";
+        String message = assertThrows(ProcessScanException.class, () -> MemoryMaps.parse(9, line)).getMessage();
+        assertTrue(message.startsWith("pid 9: /proc/9/maps line 1: end address '7f76715\\u202e"), message);
+        assertTrue(message.contains("[vvar]\\u2066"), message);
+        assertFalse(java.util.regex.Pattern.compile("[\u202a-\u202e\u2066-\u2069]").matcher(message).find(), message);
+    }
+
     @Test
     void pathsKeepTheirSpacesAndDeletedMarkers() {
         List<MemoryRegion> regions = MemoryMaps.parse(7, String.join("\n",

@@ -148,15 +148,17 @@ final class IndexFile {
     }
 
     /**
-     * {@code text}, read from the file, with control characters and line separators written as Java
-     * escapes (a backslash, u and four hex digits): a message that names it stays one line and cannot
-     * drive the operator's terminal.
+     * {@code text}, read from the file, with control characters, line separators and the bidirectional
+     * overrides and isolates (U+202A to U+202E, U+2066 to U+2069) written as Java escapes (a backslash,
+     * u and four hex digits): a message that names it stays one line, cannot drive the operator's
+     * terminal and shows its characters in the order they are in.
      */
     static String printable(String text) {
         StringBuilder out = new StringBuilder(text.length());
         for (int i = 0; i < text.length(); i++) {
             char ch = text.charAt(i);
-            if (Character.isISOControl(ch) || ch == '\u2028' || ch == '\u2029') {
+            if (Character.isISOControl(ch) || ch == '\u2028' || ch == '\u2029' || (ch >= '\u202a' && ch <= '\u202e')
+                    || (ch >= '\u2066' && ch <= '\u2069')) {
                 out.append(String.format("\\u%04x", (int) ch));
             } else {
                 out.append(ch);

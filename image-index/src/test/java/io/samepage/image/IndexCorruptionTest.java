@@ -112,6 +112,18 @@ class IndexCorruptionTest {
         }
     }
 
+    /**
+     * A file name read from an index is shown with its controls, line separators and bidirectional
+     * overrides and isolates escaped: a right-to-left override (U+202E) would otherwise make the terminal
+     * show the rest of the message reversed. Letters of any script stay as they are.
+     */
+    @Test
+    void aFileNameIsPrintedWithItsControlsAndBidirectionalOverridesEscaped() {
+        assertEquals("a\\u202eb\\u2066c\\u2069\\u0009\\u2028d\u00e9\u05d0",
+                IndexFile.printable("a\u202eb\u2066c\u2069\t\u2028d\u00e9\u05d0"));
+        assertEquals("plain.bin", IndexFile.printable("plain.bin"));
+    }
+
     /** One of: flip bits in a region, overwrite a field with a random or extreme value, truncate, extend. */
     private static byte[] damage(byte[] original, SplittableRandom random, int trial) {
         byte[] bytes = original.clone();
