@@ -269,7 +269,7 @@ final class FaultModelRun {
     }
 
     private void createGuest() {
-        boolean mapped = rnd.nextBoolean();
+        boolean mapped = created == 0 || rnd.nextBoolean();    // one mapped guest at least: its mappings can be refused
         int pages = 4 + rnd.nextInt(mapped ? 12 : 24);
         int domain = rnd.nextInt(domains.size());
         String name = "g" + created++ + (mapped ? "m" : "s");
