@@ -73,8 +73,29 @@ public final class ImageBoot {
         BUILT_AND_WRITTEN
     }
 
-    /** One guest's load. */
-    public record GuestLoad(String guest, LoadStats stats) {
+    /**
+     * One guest's load.
+     *
+     * @param compileNanos how long the JVM's JIT compilers worked while it loaded (their total
+     *                     compilation time before and after, to the millisecond), or -1 where the JVM
+     *                     does not measure it: a load that is the first of its kind in the JVM shares the
+     *                     processors with the compilation of its code, later loads hardly do
+     */
+    public record GuestLoad(String guest, LoadStats stats, long compileNanos) {
+
+        /** Loads one guest with {@code load}, measuring the JIT's compilation time beside it. */
+        static GuestLoad of(String guest, java.util.function.Supplier<LoadStats> load) {
+            long before = compileMillis();
+            LoadStats stats = load.get();
+            long after = compileMillis();
+            return new GuestLoad(guest, stats, before < 0 || after < 0 ? -1 : (after - before) * 1_000_000);
+        }
+
+        /** The JIT compilers' total compilation time so far in milliseconds, or -1 if not measured. */
+        private static long compileMillis() {
+            java.lang.management.CompilationMXBean jit = java.lang.management.ManagementFactory.getCompilationMXBean();
+            return jit != null && jit.isCompilationTimeMonitoringSupported() ? jit.getTotalCompilationTime() : -1;
+        }
     }
 
     /**
@@ -104,6 +125,7 @@ public final class ImageBoot {
                     g.put("zero_blocks", s.zeroBlocks());
                 }
                 g.put("load_nanos", s.loadNanos());
+                g.put("jit_compile_nanos", load.compileNanos() < 0 ? null : load.compileNanos());
                 guests.add(g);
             }
             Map<String, Object> f = new LinkedHashMap<>();
@@ -331,7 +353,7 @@ public final class ImageBoot {
             List<GuestLoad> loads = new ArrayList<>();
             for (int g = 0; g < guests; g++) {
                 Guest guest = engine.createGuest(domain, "vm-" + (g + 1), blocks * Pages.PAGE_SIZE);
-                loads.add(new GuestLoad(guest.name(), ImageLoader.loadWithoutIndex(layout, guest, 0)));
+                loads.add(GuestLoad.of(guest.name(), () -> ImageLoader.loadWithoutIndex(layout, guest, 0)));
                 loaded.add(guest);
             }
             long frames = engine.framesInUse();
@@ -351,7 +373,7 @@ public final class ImageBoot {
             List<GuestLoad> loads = new ArrayList<>();
             for (int g = 0; g < guests; g++) {
                 Guest guest = engine.createGuest(domain, "vm-" + (g + 1), blocks * Pages.PAGE_SIZE);
-                loads.add(new GuestLoad(guest.name(), loader.loadAll(guest, 0)));
+                loads.add(GuestLoad.of(guest.name(), () -> loader.loadAll(guest, 0)));
                 loaded.add(guest);
             }
             long frames = engine.framesInUse();

@@ -50,6 +50,14 @@ class ImageBootTest {
         assertEquals(without[1], fields.get("median_load_without_index_nanos"), "the middle of 3");
         assertEquals((double) first / without[1], (double) fields.get("first_load_to_without_index_ratio"), 1e-9);
         assertEquals(io.samepage.image.ImageLoader.defaultThreads(), fields.get("loader_threads"));
+        @SuppressWarnings("unchecked")
+        java.util.List<java.util.Map<String, Object>> guests = (java.util.List<java.util.Map<String, Object>>)
+                ((java.util.Map<String, Object>) fields.get("with_index")).get("guests");
+        for (int g = 0; g < 3; g++) {
+            long compile = boot.with().loads().get(g).compileNanos();
+            assertTrue(compile >= 0 && compile % 1_000_000 == 0, "HotSpot measures its compilers, to the ms: " + compile);
+            assertEquals(compile, guests.get(g).get("jit_compile_nanos"), "guest " + g);
+        }
     }
 
     @Test
