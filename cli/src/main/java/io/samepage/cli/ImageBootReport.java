@@ -33,19 +33,19 @@ final class ImageBootReport {
         }, r.indexNanos() / 1e9));
 
         out.append("Without the index, every guest reads every block:\n");
-        TextTable without = new TextTable("guest", "blocks_read", "load_ms");
+        TextTable without = new TextTable("guest", "blocks_read", "load_ms", "jit_ms");
         for (ImageBoot.GuestLoad load : r.without().loads()) {
-            without.row(load.guest(), load.stats().blocksRead(), millis(load.stats()));
+            without.row(load.guest(), load.stats().blocksRead(), millis(load.stats()), jitMillis(load));
         }
         out.append(without.render());
         out.append(frames(r.without(), guests)).append(".\n\n");
 
         out.append("With the index, a block whose content is resident is mapped copy-on-write and a zero block "
                 + "maps the zero frame; only the rest is read:\n");
-        TextTable with = new TextTable("guest", "blocks_read", "blocks_mapped", "zero_blocks", "load_ms");
+        TextTable with = new TextTable("guest", "blocks_read", "blocks_mapped", "zero_blocks", "load_ms", "jit_ms");
         for (ImageBoot.GuestLoad load : r.with().loads()) {
             LoadStats s = load.stats();
-            with.row(load.guest(), s.blocksRead(), s.blocksMapped(), s.zeroBlocks(), millis(s));
+            with.row(load.guest(), s.blocksRead(), s.blocksMapped(), s.zeroBlocks(), millis(s), jitMillis(load));
         }
         out.append(with.render());
         out.append(frames(r.with(), guests));
@@ -53,7 +53,10 @@ final class ImageBootReport {
             out.append(": the image's ").append(r.distinctBlocks())
                     .append(" distinct non-zero blocks, plus the zero frame");
         }
-        out.append(".\n\n");
+        out.append(".\n");
+        out.append("jit_ms: how long the JVM's compilers worked during the load, on the same processors "
+                + "(the first load of each kind compiles its code).\n");
+        out.append("\n");
 
         out.append(String.format(Locale.ROOT, "With the index the first guest's load took %.1fx the later guests' "
                         + "median, and the later guests read %.2f%% of their blocks from the image.%n",
@@ -71,5 +74,10 @@ final class ImageBootReport {
 
     private static double millis(LoadStats stats) {
         return stats.loadNanos() / 1e6;
+    }
+
+    /** The JIT's compilation time during the load in ms, or "-" where the JVM does not measure it. */
+    private static Object jitMillis(ImageBoot.GuestLoad load) {
+        return load.compileNanos() < 0 ? "-" : (Object) (load.compileNanos() / 1_000_000);
     }
 }

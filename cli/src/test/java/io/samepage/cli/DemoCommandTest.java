@@ -120,4 +120,16 @@ class DemoCommandTest {
         assertEquals(2 * 2 * 1, boot.get("blocks_verified").asLong(), "blocks 0 of 2 guests, twice");
         assertTrue(run.stdout().contains("\"pages_verified\""), "the merge part follows");
     }
+
+    /** The text's two load tables give each guest's JIT compilation time beside its load time, and say what it is. */
+    @Test
+    void theTextGivesEachLoadsJitTimeBesideIt() throws IOException {
+        CliRun run = CliRun.of("demo", "--image", image().toString(), "--guests", "2", "--guest-mib", "1");
+        assertEquals(0, run.exitCode(), run.stderr());
+        java.util.List<String> lines = run.stdout().lines().toList();
+        assertEquals(2, lines.stream().filter(l -> l.endsWith("load_ms  jit_ms")).count(), run.stdout());
+        assertEquals(4, lines.stream().filter(l -> l.matches("vm-[12] .* [0-9]+\\.[0-9]{2} +[0-9]+")).count(), run.stdout());
+        assertTrue(lines.contains("jit_ms: how long the JVM's compilers worked during the load, on the same processors "
+                + "(the first load of each kind compiles its code)."), run.stdout());
+    }
 }
