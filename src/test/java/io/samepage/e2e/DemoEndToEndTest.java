@@ -117,7 +117,7 @@ class DemoEndToEndTest {
                 "--guest-mib", "4");
         assertEquals(0, run.exitCode(), run.stderr());
         assertTrue(run.stdout().startsWith("Boot: 3 guests load one image, "), run.stdout());
-        assertTrue(run.stdout().matches("(?s).*\\nvm-2 +0 +8 +1 +\\d+\\.\\d\\d\\n.*"), run.stdout());
+        assertTrue(run.stdout().matches("(?s).*\\nvm-2 +0 +8 +1 +\\d+\\.\\d\\d +\\d+\\n.*"), run.stdout());
         assertTrue(run.stdout().contains("Host frames in use after 3 guests: 6 (24.0 KiB): the image's 5 distinct "
                 + "non-zero blocks, plus the zero frame."), run.stdout());
         assertTrue(run.stdout().contains("before merging  after merging  after copy-on-write"), run.stdout());
