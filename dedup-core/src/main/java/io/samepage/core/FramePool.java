@@ -53,7 +53,7 @@ public final class FramePool implements AutoCloseable {
 
     /** The canonical zero frame: never handed out, never freed, never written. */
     public static final int ZERO_FRAME = 0;
-    /** The fewest frames {@link #populateAhead} backs: for fewer, the system call saves nothing. */
+    /** The fewest frames {@link #allocateForOverwrite(int[], int)} populates: for fewer, the call saves nothing. */
     public static final int POPULATE_MIN_FRAMES = FramePopulation.MIN_FRAMES;
 
     /** The largest pool in frames: the longest array every JVM allocates (the JDK's own soft limit), 8 TiB. */
@@ -134,7 +134,7 @@ public final class FramePool implements AutoCloseable {
                     + " bytes for a pool of " + bytes);
         }
         this.discardsToOs = this.backing.releasesMemory();
-        this.population = new FramePopulation(this.backing, lists, table);
+        this.population = new FramePopulation(this.backing, table);
         this.reservation = new FrameReservation(capacityFrames - 1);
     }
 
@@ -363,27 +363,15 @@ public final class FramePool implements AutoCloseable {
     }
 
     /**
-     * Asks the backing to back the frames the next {@code count} allocations will take, where they went
-     * back to the operating system or were never used ({@link FrameBacking#populate}, one call per run of
-     * neighbouring frames, at most {@value FramePopulation#RUNS} runs), so that a writer about to fill that many
-     * fresh frames pays no page fault each; nothing for fewer than {@value #POPULATE_MIN_FRAMES}. Warm
-     * frames are resident already and are left out. A hint:
-     * it takes, reserves and changes nothing, other threads may take those frames first (a writer that
-     * shares the pool with others takes its frames with {@link #allocateForOverwrite(int[], int)}
-     * instead), and a backing that fails or throws leaves the writes to fault the frames in. Thread safe.
-     */
-    public void populateAhead(int count) {
-        population.ahead(count);
-    }
-
-    /**
      * Takes {@code count} frames at once, all or nothing, as {@link #tryReserve tryReserve(count)} and
      * then {@code count} calls of {@link #allocateReservedForOverwrite()} would, into
      * {@code frames[0..count)}; and for {@value #POPULATE_MIN_FRAMES} or more, asks the backing to back
-     * those not resident with one call per run of neighbours (a hint, as in {@link #populateAhead}), so
-     * that the caller fills them without a page fault each. The frames are the caller's alone, so no
-     * other thread takes a frame populated for it, as it may after {@link #populateAhead}. Each has
-     * refcount 1 and unspecified bytes; give back those not used with {@link #freeAll}. Thread safe.
+     * those not resident with one call per run of neighbours ({@link FrameBacking#populate}; a hint: a
+     * backing that refuses leaves the writes to fault them in), so that the caller fills them without a
+     * page fault each. The frames are the caller's alone, so no other thread takes a frame populated
+     * for it (as it did when writers asked for the free lists' next frames and then took them one at a
+     * time side by side). Each has refcount 1 and unspecified bytes; give back those not used with
+     * {@link #freeAll}. Thread safe.
      *
      * @return true if taken; false, with nothing changed, if fewer than {@code count} frames are available
      * @throws IndexOutOfBoundsException if {@code count} is negative or more than {@code frames.length}
@@ -393,6 +381,18 @@ public final class FramePool implements AutoCloseable {
         if (!tryReserve(count)) {
             return false;
         }
+        allocateReservedForOverwrite(frames, count);
+        return true;
+    }
+
+    /**
+     * Like {@link #allocateForOverwrite(int[], int)}, but out of a prior {@link #tryReserve reservation}
+     * of at least {@code count} frames, so it cannot fail for lack of frames. Thread safe.
+     *
+     * @throws IllegalStateException if fewer than {@code count} frames are reserved
+     */
+    public void allocateReservedForOverwrite(int[] frames, int count) {
+        java.util.Objects.checkFromIndexSize(0, count, frames.length);
         reservation.take(count);
         // The free lists hold at least available + reserved frames, so they have the ones reserved.
         lists.take(frames, count);
@@ -401,7 +401,6 @@ public final class FramePool implements AutoCloseable {
             frames[i] &= ~FreeLists.WARM;
             table.setRefCount(frames[i], 1);
         }
-        return true;
     }
 
     /** Freed frames held resident right now (at most the warm limit). Thread safe. */

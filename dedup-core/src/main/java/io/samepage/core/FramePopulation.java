@@ -15,17 +15,15 @@ final class FramePopulation {
 
     /** The most runs one call populates at a time. */
     static final int RUNS = 64;
-    /** The fewest frames worth a look-ahead or bulk populate: for fewer, the system call saves nothing. */
+    /** The fewest frames worth a bulk populate: for fewer, the system call saves nothing. */
     static final int MIN_FRAMES = 16;
 
     private final FrameBacking backing;
-    private final FreeLists lists;
     private final FrameTable table;
     private final boolean active;
 
-    FramePopulation(FrameBacking backing, FreeLists lists, FrameTable table) {
+    FramePopulation(FrameBacking backing, FrameTable table) {
         this.backing = backing;
-        this.lists = lists;
         this.table = table;
         this.active = backing.releasesMemory();
     }
@@ -44,20 +42,6 @@ final class FramePopulation {
                 runs.add(frame);
             }
         }
-        populated(runs);
-    }
-
-    /**
-     * Populates the frames the next {@code count} takes would hand out beyond the warm list's
-     * ({@link FreeLists#runsAhead}), at most {@value #RUNS} runs; nothing for fewer than
-     * {@value #MIN_FRAMES}.
-     */
-    void ahead(int count) {
-        if (!active || count < MIN_FRAMES) {
-            return;
-        }
-        FrameRuns runs = new FrameRuns(RUNS);
-        lists.runsAhead(count, runs);
         populated(runs);
     }
 

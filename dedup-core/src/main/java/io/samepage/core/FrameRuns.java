@@ -5,8 +5,8 @@ package io.samepage.core;
  * {@link FrameBacking#populate} call instead of a page fault per frame. A frame added right after the
  * last run's end or right before its start extends it (frames freed one by one lie on a free list
  * highest first, so a list walk meets them descending); any other frame starts a new run, up to
- * {@link #capacity()} runs. The one place this rule lives: the free lists' look-ahead
- * ({@link FreeLists#runsAhead}), the warm-list refill and a bulk allocation all build their runs here.
+ * {@link #capacity()} runs. The one place this rule lives: the warm-list refill and the bulk
+ * allocations ({@link FramePopulation}) build their runs here.
  *
  * <p>Confined to one thread; reusable ({@link #clear()}); allocates nothing after construction.
  */

@@ -199,28 +199,6 @@ final class FreeLists {
     }
 
     /**
-     * The frames that the next {@code count} takes would hand out beyond the warm list's (the cold
-     * list's first, then never-used frames), gathered into {@code runs} (cleared first) until it is
-     * full. A snapshot for {@link FramePool#populateAhead}: other threads may take or free frames as
-     * soon as it returns. Walks up to {@code count} links of the cold list under the lock.
-     */
-    void runsAhead(int count, FrameRuns runs) {
-        runs.clear();
-        synchronized (lock) {
-            int left = count - warmCount;
-            for (int frame = coldHead; frame != NO_FRAME && left > 0; frame = table.next(frame), left--) {
-                if (!runs.add(frame)) {
-                    return;
-                }
-            }
-            int fresh = Math.min(left, capacityFrames - bump);
-            if (fresh > 0) {
-                runs.add(bump, fresh);
-            }
-        }
-    }
-
-    /**
      * Takes up to {@code max} frames that read as zeros (the cold list first, then never-used frames),
      * no more than the warm list has room for counting the frames already in flight, and counts them
      * in flight. The caller faults them in and hands them to {@link #warmed}; until then {@link #take}

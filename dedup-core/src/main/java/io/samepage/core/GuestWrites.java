@@ -18,7 +18,7 @@ import java.util.concurrent.locks.StampedLock;
  */
 final class GuestWrites {
 
-    /** Frames populated at a time: 16 MiB, bounding how long the free lists' lock is held for it. */
+    /** Frames a large write takes ahead at a time: 16 MiB, bounding how long the free lists' lock is held for it. */
     static final int POPULATE_CHUNK_FRAMES = 4096;
 
     private final DedupEngine engine;
@@ -77,28 +77,74 @@ final class GuestWrites {
                     + pool.framesAvailable() + " are free; nothing was written");
         }
         int used = 0;
-        int populatedTo = 0;
+        // Many fresh frames to fill: take them from the reservation in chunks, backed with memory in a
+        // call or a few for this write alone, not a page fault each (docs/perf/engine.md#copy-on-write-latency).
+        Ahead ahead = needed >= FramePool.POPULATE_MIN_FRAMES ? new Ahead(Math.min(needed, POPULATE_CHUNK_FRAMES)) : null;
         try {
             for (int page = first; page <= last; page++) {
-                if (used == populatedTo && needed - used >= FramePool.POPULATE_MIN_FRAMES) {
-                    // Many fresh frames to fill: back the next ones with memory in a call or a few, not a
-                    // page fault each (docs/perf/engine.md#copy-on-write-latency).
-                    populatedTo = used + Math.min(POPULATE_CHUNK_FRAMES, needed - used);
-                    pool.populateAhead(populatedTo - used);
+                if (ahead != null) {
+                    ahead.refill(pool, needed - used - ahead.taken);
                 }
                 long pageStart = (long) page << Pages.PAGE_SHIFT;
                 long from = Math.max(address, pageStart);
                 long to = Math.min(address + length, pageStart + Pages.PAGE_SIZE);
-                used += writePage(page, (int) (from - pageStart), (int) (to - from), src, from - address, value);
+                used += writePage(page, (int) (from - pageStart), (int) (to - from), src, from - address, value, ahead);
             }
         } catch (BreakRefused refused) {
-            pool.unreserve(needed - used - 1);  // the refused page took a frame and gave it back
+            // A frame of the reservation that the refused page took went back with it.
+            pool.unreserve(needed - used - Ahead.taken(ahead) - (refused.fromReservation ? 1 : 0));
             throw new DedupException(Kind.HOST_REFUSED, "guest " + guest.name() + ": the host refused to remap page " + refused.page
                     + " for a copy-on-write break; that page and the rest of the write at 0x"
                     + Long.toHexString(address) + " were not written: " + refused.getCause().getMessage(),
                     refused.getCause());
+        } finally {
+            Ahead.giveBack(ahead, pool);
         }
-        pool.unreserve(needed - used);
+        pool.unreserve(needed - used - Ahead.taken(ahead));
+    }
+
+    /**
+     * Frames one large write took from its reservation ahead of its pages
+     * ({@link FramePool#allocateReservedForOverwrite(int[], int)}: populated for this write alone, so a
+     * guest writing beside it never takes a frame populated for this one); {@code frames[next..end)}
+     * are not used yet. Confined to the writing thread.
+     */
+    private static final class Ahead {
+        final int[] frames;
+        int next;
+        int end;
+        /** Frames taken from the reservation so far. */
+        int taken;
+
+        Ahead(int capacity) {
+            frames = new int[capacity];
+        }
+
+        /** When every frame is used and at least the fewest worth it are still reserved, takes the next chunk. */
+        void refill(FramePool pool, int reserved) {
+            if (next == end && reserved >= FramePool.POPULATE_MIN_FRAMES) {
+                int count = Math.min(frames.length, reserved);
+                pool.allocateReservedForOverwrite(frames, count);
+                next = 0;
+                end = count;
+                taken += count;
+            }
+        }
+
+        static int taken(Ahead ahead) {
+            return ahead == null ? 0 : ahead.taken;
+        }
+
+        /** Gives the frames not used back to the pool. */
+        static void giveBack(Ahead ahead, FramePool pool) {
+            if (ahead != null && ahead.next < ahead.end) {
+                int left = ahead.end - ahead.next;
+                System.arraycopy(ahead.frames, ahead.next, ahead.frames, 0, left);
+                ahead.next = 0;
+                ahead.end = 0;
+                pool.freeAll(ahead.frames, left);
+            }
+        }
     }
 
     /**
@@ -117,7 +163,7 @@ final class GuestWrites {
             }
             int taken;
             try {
-                taken = breakSharing(page, false);
+                taken = breakSharing(page, false, null);
             } catch (BreakRefused refused) {    // the frame it took went back to the pool
                 throw new DedupException(Kind.HOST_REFUSED, "guest " + guest.name() + ": the host refused to remap page "
                         + page + " for a copy-on-write break; nothing was written: " + refused.getCause().getMessage(),
@@ -133,10 +179,11 @@ final class GuestWrites {
      * {@code overwrite}: the caller writes all 4096). The last mapper of a software guest's stable frame
      * takes the frame itself. Caller holds the page's stripe and a reservation of one frame.
      *
-     * @return frames taken from the reservation (0 or 1)
+     * @param ahead frames the write took ahead, used first; null for none
+     * @return frames taken from the reservation itself (0 or 1; 0 for a frame taken ahead)
      * @throws BreakRefused having given the frame back, if the host refused the remap; nothing changed
      */
-    private int breakSharing(int page, boolean overwrite) {
+    private int breakSharing(int page, boolean overwrite, Ahead ahead) {
         int old = guest.frameAt(page);
         // A mapped page always copies: writing the frame in place would need a remap too, and one
         // that could fail after the frame left the stable index.
@@ -145,15 +192,29 @@ final class GuestWrites {
             return 0;
         }
         boolean copyOld = old != domain.zeroFrame() && !overwrite;
-        int fresh = copyOld || overwrite ? pool.allocateReservedForOverwrite() : pool.allocateReserved();
+        boolean fromReservation = ahead == null || ahead.next == ahead.end;
+        int fresh;
+        if (fromReservation) {
+            fresh = copyOld || overwrite ? pool.allocateReservedForOverwrite() : pool.allocateReserved();
+        } else {
+            fresh = ahead.frames[ahead.next++];
+            if (!copyOld && !overwrite) {
+                pool.memory().asSlice(FramePool.offsetOf(fresh), Pages.PAGE_SIZE).fill((byte) 0);  // its bytes are unspecified
+            }
+        }
         if (copyOld) {
             MemorySegment.copy(pool.memory(), FramePool.offsetOf(old), pool.memory(), FramePool.offsetOf(fresh),
                     Pages.PAGE_SIZE);
         }
-        guest.mapWritable(page, fresh);
+        try {
+            guest.mapWritable(page, fresh);
+        } catch (BreakRefused refused) {
+            refused.fromReservation = fromReservation;
+            throw refused;
+        }
         guest.unmap(page);
         guest.set(page, fresh, guest.stateAt(page));
-        return 1;
+        return fromReservation ? 1 : 0;
     }
 
     /** {@link Guest#copy}: through a buffer, backwards where the ranges overlap so, each chunk a read then a write. */
@@ -187,9 +248,10 @@ final class GuestWrites {
     /**
      * Writes one page's part of a mutation; the caller holds the page's stripe and a frame reservation.
      *
-     * @return frames taken from the reservation (0 or 1)
+     * @return frames taken from the reservation itself (0 or 1; 0 for a frame taken ahead)
      */
-    private int writePage(int page, int inPage, int length, MemorySegment src, long srcOffset, byte value) {
+    private int writePage(int page, int inPage, int length, MemorySegment src, long srcOffset, byte value,
+            Ahead ahead) {
         if (src == null && value == 0 && length == Pages.PAGE_SIZE && (!guest.isMapped() || guest.isPrivate(page))) {
             if (guest.isMapped()) {
                 guest.releaseZero(page);
@@ -198,7 +260,7 @@ final class GuestWrites {
             }
             return 0;
         }
-        int taken = guest.isPrivate(page) ? 0 : breakSharing(page, length == Pages.PAGE_SIZE);
+        int taken = guest.isPrivate(page) ? 0 : breakSharing(page, length == Pages.PAGE_SIZE, ahead);
         guest.set(page, guest.frameAt(page), (guest.stateAt(page) & ~PageTable.HOLE) | PageTable.DIRTY);
         long at = FramePool.offsetOf(guest.frameAt(page)) + inPage;
         if (src != null) {

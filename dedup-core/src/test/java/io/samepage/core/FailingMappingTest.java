@@ -25,6 +25,9 @@ class FailingMappingTest {
     static final class RefusingMapping implements PageMapping {
         final RecordingMapping recorded;
         volatile boolean refuse;
+        /** Maps that still go through before every later one is refused. */
+        final java.util.concurrent.atomic.AtomicInteger mapsBeforeRefusing =
+                new java.util.concurrent.atomic.AtomicInteger(Integer.MAX_VALUE);
 
         RefusingMapping(int first, int pages) {
             recorded = new RecordingMapping(first, pages);
@@ -32,7 +35,7 @@ class FailingMappingTest {
 
         @Override
         public void map(int page, int frame, boolean writable) {
-            if (refuse) {
+            if (refuse || mapsBeforeRefusing.getAndDecrement() <= 0) {
                 throw new IllegalStateException("mmap: Cannot allocate memory (injected)");
             }
             recorded.map(page, frame, writable);
@@ -191,6 +194,49 @@ class FailingMappingTest {
             gb.destroy();
             assertEquals(1, engine.framesInUse(), "no frame leaked");
             assertFalse(engine.knobs().run() == ScanKnobs.RUN_UNMERGE, "the unmerge is not retried forever");
+        }
+    }
+
+    /**
+     * A write of 40 merged pages takes its 40 frames ahead of its pages; the host refuses the remap of
+     * the 26th. The write stops there (the 25 pages before it hold the new bytes, the rest the old), the
+     * refused page's frame and the 14 taken for the pages after it go back, nothing stays reserved, and
+     * once both guests are gone only the zero frame is in use.
+     */
+    @Test
+    void aLargeWriteWhoseRemapIsRefusedGivesBackTheFramesItTookAhead() {
+        int pages = 40;
+        try (DedupEngine engine = engine()) {
+            MergeDomain domain = engine.createDomain("d");
+            RefusingMapping[] a = new RefusingMapping[1];
+            RefusingMapping[] b = new RefusingMapping[1];
+            Guest ga = mapped(engine, domain, "a", pages, a);
+            Guest gb = mapped(engine, domain, "b", pages, b);
+            byte[] old = new byte[pages * PAGE];
+            byte[] fresh = new byte[pages * PAGE];
+            for (int p = 0; p < pages; p++) {
+                System.arraycopy(content(p + 1), 0, old, p * PAGE, PAGE);
+                System.arraycopy(content(p + 101), 0, fresh, p * PAGE, PAGE);
+            }
+            ga.write(0, old, 0, old.length);
+            gb.write(0, old, 0, old.length);
+            engine.scanner().scanFullPass();
+            engine.scanner().scanFullPass();
+            assertEquals(pages, engine.counters().pagesSharing(), "every page of a merged with b's");
+            a[0].mapsBeforeRefusing.set(25);
+            DedupException refused = assertThrows(DedupException.class, () -> ga.write(0, fresh, 0, fresh.length));
+            assertEquals(DedupException.Kind.HOST_REFUSED, refused.kind());
+            assertTrue(refused.getMessage().contains("remap page 25 "), refused.getMessage());
+            EngineInvariants.assertConsistent(engine, null, "after the refused write");
+            FramePool pool = engine.pool();
+            assertEquals(pool.capacityFrames() - 1, pool.framesAvailable() + pool.framesInUse(), "nothing stays reserved");
+            for (int p = 0; p < pages; p++) {
+                assertArrayEquals(p < 25 ? content(p + 101) : content(p + 1), read(ga, (long) p * PAGE), "page " + p);
+                assertArrayEquals(content(p + 1), read(gb, (long) p * PAGE), "b's page " + p);
+            }
+            ga.destroy();
+            gb.destroy();
+            assertEquals(1, engine.framesInUse(), "no frame leaked");
         }
     }
 }

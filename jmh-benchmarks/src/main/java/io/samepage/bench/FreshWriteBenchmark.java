@@ -28,8 +28,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * One {@link Guest#write} of {@value #PAGES} pages (64 MiB) onto frames the kernel does not back (gone
  * back to the operating system, as after a guest's memory was freed, and no warm list), as a guest
  * loading an image writes them, scored in nanoseconds per page. {@code populate=true} is the engine as
- * built: the write asks the pool to populate the frames it is about to take
- * ({@code FramePool.populateAhead}: {@code madvise(MADV_POPULATE_WRITE)} per run); {@code
+ * built: the write takes its frames ahead from its reservation, populated for it
+ * ({@code FramePool.allocateReservedForOverwrite}: {@code madvise(MADV_POPULATE_WRITE)} per run); {@code
  * populate=false}, the reference, is the same engine with a backing whose populate does nothing, so
  * each page's first write takes a page fault, as every write did before. Between shots the guest's
  * pages are filled with zeros, which gives their frames back to the operating system.
