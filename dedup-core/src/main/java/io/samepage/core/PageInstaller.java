@@ -115,15 +115,14 @@ public final class PageInstaller {
 
     /** Gives the frames {@link #takeFramesAhead} took and no install used back to the pool. */
     public void returnFramesAhead() {
+        int from = aheadNext;
         int left = aheadEnd - aheadNext;
-        if (left > 0) {
-            System.arraycopy(ahead, aheadNext, ahead, 0, left);
-            aheadNext = 0;
-            aheadEnd = 0;
-            pool.freeAll(ahead, left);
-        }
         aheadNext = 0;
         aheadEnd = 0;
+        if (left > 0) {
+            System.arraycopy(ahead, from, ahead, 0, left);
+            pool.freeAll(ahead, left);
+        }
     }
 
     /** A frame for {@link #install}: one taken ahead, else a fresh one from the pool. */
