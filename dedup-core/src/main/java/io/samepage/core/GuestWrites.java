@@ -79,11 +79,13 @@ final class GuestWrites {
         int used = 0;
         // Many fresh frames to fill: take them from the reservation in chunks, backed with memory in a
         // call or a few for this write alone, not a page fault each (docs/perf/engine.md#copy-on-write-latency).
-        Ahead ahead = needed >= FramePool.POPULATE_MIN_FRAMES ? new Ahead(Math.min(needed, POPULATE_CHUNK_FRAMES)) : null;
+        FramesAhead ahead = needed >= FramePool.POPULATE_MIN_FRAMES
+                ? new FramesAhead(Math.min(needed, POPULATE_CHUNK_FRAMES)) : null;
         try {
             for (int page = first; page <= last; page++) {
-                if (ahead != null) {
-                    ahead.refill(pool, needed - used - ahead.taken);
+                int stillReserved = needed - used - takenAhead(ahead);
+                if (ahead != null && ahead.isEmpty() && stillReserved >= FramePool.POPULATE_MIN_FRAMES) {
+                    ahead.allocateReserved(pool, Math.min(ahead.capacity(), stillReserved));
                 }
                 long pageStart = (long) page << Pages.PAGE_SHIFT;
                 long from = Math.max(address, pageStart);
@@ -92,59 +94,22 @@ final class GuestWrites {
             }
         } catch (BreakRefused refused) {
             // A frame of the reservation that the refused page took went back with it.
-            pool.unreserve(needed - used - Ahead.taken(ahead) - (refused.fromReservation ? 1 : 0));
+            pool.unreserve(needed - used - takenAhead(ahead) - (refused.fromReservation ? 1 : 0));
             throw new DedupException(Kind.HOST_REFUSED, "guest " + guest.name() + ": the host refused to remap page " + refused.page
                     + " for a copy-on-write break; that page and the rest of the write at 0x"
                     + Long.toHexString(address) + " were not written: " + refused.getCause().getMessage(),
                     refused.getCause());
         } finally {
-            Ahead.giveBack(ahead, pool);
+            if (ahead != null) {
+                ahead.giveBack(pool);
+            }
         }
-        pool.unreserve(needed - used - Ahead.taken(ahead));
+        pool.unreserve(needed - used - takenAhead(ahead));
     }
 
-    /**
-     * Frames one large write took from its reservation ahead of its pages
-     * ({@link FramePool#allocateReservedForOverwrite(int[], int)}: populated for this write alone, so a
-     * guest writing beside it never takes a frame populated for this one); {@code frames[next..end)}
-     * are not used yet. Confined to the writing thread.
-     */
-    private static final class Ahead {
-        final int[] frames;
-        int next;
-        int end;
-        /** Frames taken from the reservation so far. */
-        int taken;
-
-        Ahead(int capacity) {
-            frames = new int[capacity];
-        }
-
-        /** When every frame is used and at least the fewest worth it are still reserved, takes the next chunk. */
-        void refill(FramePool pool, int reserved) {
-            if (next == end && reserved >= FramePool.POPULATE_MIN_FRAMES) {
-                int count = Math.min(frames.length, reserved);
-                pool.allocateReservedForOverwrite(frames, count);
-                next = 0;
-                end = count;
-                taken += count;
-            }
-        }
-
-        static int taken(Ahead ahead) {
-            return ahead == null ? 0 : ahead.taken;
-        }
-
-        /** Gives the frames not used back to the pool. */
-        static void giveBack(Ahead ahead, FramePool pool) {
-            if (ahead != null && ahead.next < ahead.end) {
-                int left = ahead.end - ahead.next;
-                System.arraycopy(ahead.frames, ahead.next, ahead.frames, 0, left);
-                ahead.next = 0;
-                ahead.end = 0;
-                pool.freeAll(ahead.frames, left);
-            }
-        }
+    /** Frames a write took out of its reservation ahead of its pages, handed out or not. */
+    private static int takenAhead(FramesAhead ahead) {
+        return ahead == null ? 0 : ahead.taken();
     }
 
     /**
@@ -183,7 +148,7 @@ final class GuestWrites {
      * @return frames taken from the reservation itself (0 or 1; 0 for a frame taken ahead)
      * @throws BreakRefused having given the frame back, if the host refused the remap; nothing changed
      */
-    private int breakSharing(int page, boolean overwrite, Ahead ahead) {
+    private int breakSharing(int page, boolean overwrite, FramesAhead ahead) {
         int old = guest.frameAt(page);
         // A mapped page always copies: writing the frame in place would need a remap too, and one
         // that could fail after the frame left the stable index.
@@ -192,12 +157,12 @@ final class GuestWrites {
             return 0;
         }
         boolean copyOld = old != domain.zeroFrame() && !overwrite;
-        boolean fromReservation = ahead == null || ahead.next == ahead.end;
+        boolean fromReservation = ahead == null || ahead.isEmpty();
         int fresh;
         if (fromReservation) {
             fresh = copyOld || overwrite ? pool.allocateReservedForOverwrite() : pool.allocateReserved();
         } else {
-            fresh = ahead.frames[ahead.next++];
+            fresh = ahead.take();
             if (!copyOld && !overwrite) {
                 pool.memory().asSlice(FramePool.offsetOf(fresh), Pages.PAGE_SIZE).fill((byte) 0);  // its bytes are unspecified
             }
@@ -251,7 +216,7 @@ final class GuestWrites {
      * @return frames taken from the reservation itself (0 or 1; 0 for a frame taken ahead)
      */
     private int writePage(int page, int inPage, int length, MemorySegment src, long srcOffset, byte value,
-            Ahead ahead) {
+            FramesAhead ahead) {
         if (src == null && value == 0 && length == Pages.PAGE_SIZE && (!guest.isMapped() || guest.isPrivate(page))) {
             if (guest.isMapped()) {
                 guest.releaseZero(page);

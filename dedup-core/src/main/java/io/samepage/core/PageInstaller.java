@@ -43,10 +43,8 @@ public final class PageInstaller {
     private final PageHasher hasher;
     private final ContentDigest sha256 = new ContentDigest();
     private final byte[] computed = new byte[ContentDigest.LENGTH];
-    /** Frames {@link #takeFramesAhead} took: {@code ahead[aheadNext..aheadEnd)} are not used yet. */
-    private final int[] ahead = new int[AHEAD_FRAMES];
-    private int aheadNext;
-    private int aheadEnd;
+    /** Frames {@link #takeFramesAhead} took and no install has used yet. */
+    private final FramesAhead ahead = new FramesAhead(AHEAD_FRAMES);
 
     PageInstaller(DedupEngine engine) {
         this.engine = engine;
@@ -107,28 +105,20 @@ public final class PageInstaller {
     public void takeFramesAhead(int installs) {
         returnFramesAhead();
         int count = Math.min(installs, AHEAD_FRAMES);
-        if (count >= FramePool.POPULATE_MIN_FRAMES && pool.allocateForOverwrite(ahead, count)) {
-            aheadNext = 0;
-            aheadEnd = count;
+        if (count >= FramePool.POPULATE_MIN_FRAMES) {
+            ahead.allocate(pool, count);
         }
     }
 
     /** Gives the frames {@link #takeFramesAhead} took and no install used back to the pool. */
     public void returnFramesAhead() {
-        int from = aheadNext;
-        int left = aheadEnd - aheadNext;
-        aheadNext = 0;
-        aheadEnd = 0;
-        if (left > 0) {
-            System.arraycopy(ahead, from, ahead, 0, left);
-            pool.freeAll(ahead, left);
-        }
+        ahead.giveBack(pool);
     }
 
     /** A frame for {@link #install}: one taken ahead, else a fresh one from the pool. */
     private int takeFrame(Guest guest, long pageAddress) {
-        if (aheadNext < aheadEnd) {
-            return ahead[aheadNext++];
+        if (!ahead.isEmpty()) {
+            return ahead.take();
         }
         if (!pool.tryReserve(1)) {
             throw new DedupException(Kind.POOL_EXHAUSTED, "host frame pool exhausted: no frame to load guest "
