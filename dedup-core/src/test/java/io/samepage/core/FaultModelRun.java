@@ -21,7 +21,8 @@ import java.util.concurrent.locks.ReentrantLock;
 /**
  * One seed of {@link FaultInjectionTest}: a small engine on a host that fails at random
  * ({@link FaultyHost}: remaps, protections, mapping creation and frame releases), with a tiny pool,
- * software and mapped guests in two domains, image installs and resident mappings through
+ * software and mapped guests in two domains, writes of a few bytes, of a page and of runs of pages
+ * large enough to take their frames ahead, image installs and resident mappings through
  * {@link PageInstaller}, scans, {@code run=2}, knob changes and guests created and destroyed. Every
  * step is applied to the engine and to byte-array models; a step the engine refuses must throw a
  * {@link DedupException} of an expected kind and change nothing the guests can read. After every step
@@ -156,6 +157,10 @@ final class FaultModelRun {
         }
         if (r < 25) {
             GuestModel m = anyGuest();
+            if (m.pages() >= FramePool.POPULATE_MIN_FRAMES && rnd.nextInt(4) == 0) {
+                writeRun(m);
+                return;
+            }
             int page = rnd.nextInt(m.pages());
             byte[] bytes = rnd.nextInt(4) == 0 ? randomPage() : contents[rnd.nextInt(CONTENTS)];
             attempt("write page " + page + " of " + m.name(), () -> m.guest.write((long) page * PAGE, bytes, 0, PAGE),
@@ -253,6 +258,61 @@ final class FaultModelRun {
         }
     }
 
+    /**
+     * Writes a run of at least {@link FramePool#POPULATE_MIN_FRAMES} pages of {@code m} in one call, maybe
+     * starting and ending inside a page: a write large enough to take its frames ahead
+     * ({@link GuestWrites}). Refused by the pool, it changes nothing. Refused by the host's remap of
+     * some page, it stops there, as {@link Guest#write} says: the guest must read the new bytes
+     * before that page and the old bytes from it on, and the model takes what was written.
+     */
+    private void writeRun(GuestModel m) {
+        int pages = FramePool.POPULATE_MIN_FRAMES + rnd.nextInt(m.pages() - FramePool.POPULATE_MIN_FRAMES + 1);
+        int first = rnd.nextInt(m.pages() - pages + 1);
+        int head = rnd.nextBoolean() ? 0 : rnd.nextInt(PAGE);
+        int tail = rnd.nextBoolean() ? 0 : rnd.nextInt(PAGE);
+        byte[] bytes = new byte[pages * PAGE];
+        for (int p = 0; p < pages; p++) {
+            byte[] content = rnd.nextInt(4) == 0 ? randomPage() : contents[rnd.nextInt(CONTENTS)];
+            System.arraycopy(content, 0, bytes, p * PAGE, PAGE);
+        }
+        int at = first * PAGE + head;
+        int length = pages * PAGE - head - tail;
+        note("write " + length + " bytes at " + at + " of " + m.name() + " (" + pages + " pages)");
+        try {
+            m.guest.write(at, bytes, head, length);
+        } catch (DedupException e) {
+            if (e.kind() == DedupException.Kind.POOL_EXHAUSTED) {
+                refused++;
+                return;
+            }
+            if (e.kind() != DedupException.Kind.HOST_REFUSED) {
+                throw new AssertionError(where() + ": refused with kind " + e.kind(), e);
+            }
+            refused++;
+            System.arraycopy(bytes, head, m.bytes, at, writtenBeforeRefusal(m, at, bytes, head, length));
+            return;
+        }
+        System.arraycopy(bytes, head, m.bytes, at, length);
+    }
+
+    /**
+     * Bytes of a refused write that reached {@code m}: the write stops at the page the host refused, so
+     * the guest reads the new bytes up to some page boundary and the model's old bytes after it.
+     */
+    private int writtenBeforeRefusal(GuestModel m, int at, byte[] bytes, int from, int length) {
+        byte[] read = new byte[length];
+        m.guest.read(at, read, 0, length);
+        int written = Arrays.mismatch(read, 0, length, bytes, from, from + length);
+        if (written < 0) {
+            return length;      // the pages it did not write held those bytes already
+        }
+        written = Math.max(0, (at + written) / PAGE * PAGE - at);  // back to the start of the page it stopped at
+        if (Arrays.mismatch(read, written, length, m.bytes, at + written, at + length) >= 0) {
+            fail(where() + ": the refused write changed bytes past the page at " + (at + written) + ", where it stopped");
+        }
+        return written;
+    }
+
     /** Runs an engine step; if it is refused it must say so with its kind and change nothing. */
     private void attempt(String what, Runnable engineStep, Runnable modelStep) {
         note(what);
@@ -270,7 +330,8 @@ final class FaultModelRun {
 
     private void createGuest() {
         boolean mapped = created == 0 || rnd.nextBoolean();    // one mapped guest at least: its mappings can be refused
-        int pages = 4 + rnd.nextInt(mapped ? 12 : 24);
+        int pages = mapped && rnd.nextInt(3) == 0 ? FramePool.POPULATE_MIN_FRAMES + rnd.nextInt(17)   // large writes
+                : 4 + rnd.nextInt(mapped ? 12 : 24);
         int domain = rnd.nextInt(domains.size());
         String name = "g" + created++ + (mapped ? "m" : "s");
         note("create " + name + " (" + pages + " pages)");
