@@ -198,6 +198,9 @@ public final class DedupEngine implements AutoCloseable {
             PageMapping mapping = factory.create(first, pages);
             return new Guest(this, domain, name, guestsCreated, sizeBytes, mapping, first, basePageId);
         } catch (RuntimeException | Error e) {
+            if (pool.untakeRun(first, pages)) {
+                throw refusedMapping(name, e);
+            }
             int[] run = new int[Math.min(pages, FreedFrames.CAPACITY)];
             for (int done = 0; done < pages; done += run.length) {
                 int count = Math.min(run.length, pages - done);
@@ -206,12 +209,16 @@ public final class DedupEngine implements AutoCloseable {
                 }
                 pool.freeAll(run, count);       // one release call per run of frames, not one per frame
             }
-            if (e instanceof Error error) {
-                throw error;
-            }
-            throw e instanceof DedupException d ? d
-                    : new DedupException(Kind.HOST_REFUSED, "guest " + name + ": its page mapping failed: " + e.getMessage(), e);
+            throw refusedMapping(name, e);
         }
+    }
+
+    private static RuntimeException refusedMapping(String name, Throwable e) {
+        if (e instanceof Error error) {
+            throw error;
+        }
+        return e instanceof DedupException d ? d
+                : new DedupException(Kind.HOST_REFUSED, "guest " + name + ": its page mapping failed: " + e.getMessage(), e);
     }
 
     /** Live guests, in creation order. */

@@ -443,6 +443,16 @@ public final class FramePool implements AutoCloseable {
     }
 
     /**
+     * Gives back, never-used again, the untouched run {@link #allocateRun} just returned, so a retry finds
+     * it; false, with nothing changed, if a never-used frame was taken after it (then free its frames).
+     */
+    boolean untakeRun(int first, int count) {
+        boolean untaken = lists.untakeRun(first, count);
+        reservation.release(untaken ? count : 0);
+        return untaken;
+    }
+
+    /**
      * Releases the memory of allocated {@code frame} in place ({@link FrameBacking#release(int)}): it
      * stays allocated to its one mapper and reads as zeros. For an all-zero page of a mapped guest,
      * which keeps its own frame and mapping. The caller holds the frame's only reference. Thread safe.

@@ -10,7 +10,7 @@ package io.samepage.core;
  *   <li>The <em>warm</em> list: at most {@code warmLimit} freed frames kept resident. Taking one costs no
  *       page fault, but it holds old bytes.</li>
  *   <li>The never-used frames {@code [bump, capacityFrames)}: they read as zeros. {@code bump} only
- *       grows.</li>
+ *       grows, but for a run given back untouched ({@link #untakeRun}).</li>
  *   <li>Frames <em>in flight</em>: taken off the cold list or the never-used frames by
  *       {@link #takeForWarming} and being faulted in by the pool; on no list until {@link #warmed}.</li>
  * </ul>
@@ -53,7 +53,7 @@ final class FreeLists {
     private int warmCount;
     /** Frames {@link #takeForWarming} handed out that are not yet {@link #warmed}. */
     private int inFlight;
-    /** First never-used frame; only grows. Volatile so {@link #firstNeverUsed()} needs no lock. */
+    /** First never-used frame; only grows, but for {@link #untakeRun}. Volatile so {@link #firstNeverUsed()} needs no lock. */
     private volatile int bump = FramePool.ZERO_FRAME + 1;
 
     /** Every frame of {@code table} but the zero frame is never used; both lists start empty. */
@@ -146,6 +146,24 @@ final class FreeLists {
             }
             bump = first + count;
             return first;
+        }
+    }
+
+    /**
+     * Makes the run {@link #takeRun} returned never-used again, refcounts back to 0 as the table made
+     * them, if no never-used frame was taken after it; false, with nothing changed, if one was. The
+     * caller held the run and never touched its frames.
+     */
+    boolean untakeRun(int first, int count) {
+        synchronized (lock) {
+            if (bump != first + count) {
+                return false;
+            }
+            for (int frame = first; frame < first + count; frame++) {
+                table.setRefCount(frame, 0);
+            }
+            bump = first;
+            return true;
         }
     }
 

@@ -83,6 +83,32 @@ class FailingMappingTest {
         return bytes;
     }
 
+    /**
+     * A mapped guest whose mapping the host refuses is not created, and its run of never-used frames is
+     * left for the next one: in a pool with room for one such run, the same guest is created on the
+     * second try, and writes and reads back.
+     */
+    @Test
+    void aMappedGuestWhoseMappingIsRefusedLeavesItsRunToTheNext() {
+        try (DedupEngine engine = engine()) {
+            MergeDomain domain = engine.createDomain("d");
+            FramePool pool = engine.pool();
+            int pages = pool.framesAvailable() - 8;     // more than half: the pool has room for one run
+            DedupException refused = assertThrows(DedupException.class, () -> engine.createGuest(domain, "vm",
+                    (long) pages * PAGE, (first, count) -> {
+                        throw new IllegalStateException("mmap: Cannot allocate memory (injected)");
+                    }));
+            assertEquals(DedupException.Kind.HOST_REFUSED, refused.kind());
+            assertEquals(pages + 8, pool.framesAvailable(), "every frame is available again");
+            assertEquals(1, engine.framesInUse(), "only the zero frame is in use");
+            RefusingMapping[] mapping = new RefusingMapping[1];
+            Guest guest = mapped(engine, domain, "vm", pages, mapping);
+            guest.write((long) (pages - 1) * PAGE, content(3), 0, PAGE);
+            assertArrayEquals(content(3), read(guest, (long) (pages - 1) * PAGE));
+            EngineInvariants.assertConsistent(engine, null, "after the second try");
+        }
+    }
+
     @Test
     void installWhoseMapFailsLeavesNoFreedFrameInTheRegistry() {
         try (DedupEngine engine = engine()) {

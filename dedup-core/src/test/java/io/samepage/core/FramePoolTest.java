@@ -335,6 +335,29 @@ class FramePoolTest {
         }
     }
 
+    /**
+     * A run given back untouched is never-used again, counted available, and taken again whole; once a
+     * never-used frame was taken after it, giving it back changes nothing and its frames stay allocated.
+     */
+    @Test
+    void aRunGivenBackUntouchedIsTakenAgainUnlessANeverUsedFrameWasTakenAfterIt() {
+        try (FramePool pool = poolOfFrames(32)) {
+            int available = pool.framesAvailable();
+            int run = pool.allocateRun(20);
+            assertTrue(pool.untakeRun(run, 20));
+            assertEquals(available, pool.framesAvailable());
+            assertEquals(0, pool.framesInUse());
+            assertEquals(run, pool.allocateRun(20), "the same run, never used");
+            assertTrue(pool.tryReserve(1));
+            int after = pool.allocateReserved();
+            assertEquals(run + 20, after, "a never-used frame after the run");
+            assertFalse(pool.untakeRun(run, 20));
+            assertEquals(21, pool.framesInUse());
+            assertEquals(1, pool.table().refCount(run + 19), "the run's frames stay allocated");
+            assertThrows(IllegalStateException.class, () -> pool.allocateRun(20), "no second run of 20 fits");
+        }
+    }
+
     @Test
     void freeAllGivesScatteredFramesBackToTheOperatingSystemAndTheyReadAsZeros() throws IOException {
         Assumptions.assumeTrue(NativeMemory.available(), "needs Linux mmap/madvise to observe RSS");
