@@ -35,9 +35,14 @@ import java.util.Set;
  *       always shares under a real hash).</li>
  * </ul>
  */
-final class EngineInvariants {
+public final class EngineInvariants {
 
     private EngineInvariants() {
+    }
+
+    /** Checks every invariant above, rechecking stable frames' hashes with the hasher {@code context} gives the scanner. */
+    public static void assertConsistentWithHasherOf(EngineContext context, DedupEngine engine, String where) {
+        assertConsistent(engine, context.newScannerHasher(), where);
     }
 
     /**
@@ -46,7 +51,7 @@ final class EngineInvariants {
      * @param hasher a hasher equal to the scanner's, to recheck stable frames' hashes; null to skip
      * @param where  prefixed to every failure message (seed, step, operation)
      */
-    static void assertConsistent(DedupEngine engine, PageHasher hasher, String where) {
+    public static void assertConsistent(DedupEngine engine, PageHasher hasher, String where) {
         FramePool pool = engine.pool();
         Set<Integer> zeroFrames = new HashSet<>();
         for (MergeDomain domain : engine.domains()) {

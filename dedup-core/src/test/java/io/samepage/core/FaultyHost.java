@@ -8,14 +8,14 @@ import java.util.SplittableRandom;
  * before it changes anything, as the real calls do (a failing mmap leaves the old mapping).
  * Synchronized: the scanner's thread and the test's thread may both call it.
  */
-final class FaultyHost {
+public final class FaultyHost {
 
     private final SplittableRandom random;
     private final int failOneIn;
     private long refusals;
 
     /** Fails about one call in {@code failOneIn}; 0 never fails. */
-    FaultyHost(long seed, int failOneIn) {
+    public FaultyHost(long seed, int failOneIn) {
         this.random = new SplittableRandom(seed);
         this.failOneIn = failOneIn;
     }
@@ -26,12 +26,12 @@ final class FaultyHost {
         return fail;
     }
 
-    synchronized long refusals() {
+    public synchronized long refusals() {
         return refusals;
     }
 
     /** A factory of mappings that mirror like {@link RecordingMapping} and fail at random. */
-    PageMapping.Factory mapping() {
+    public PageMapping.Factory mapping() {
         return (first, pages) -> {
             if (fails()) {
                 throw new IllegalStateException("mmap: Cannot allocate memory (injected, creating the mapping)");
@@ -80,7 +80,7 @@ final class FaultyHost {
     }
 
     /** Anonymous frames whose releases (madvise) and populates (madvise) fail at random. */
-    FrameBacking.Factory backing() {
+    public FrameBacking.Factory backing() {
         return frames -> new ForwardingBacking(frames) {
             @Override
             public void populate(int first, int count) {

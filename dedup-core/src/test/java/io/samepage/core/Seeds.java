@@ -8,12 +8,12 @@ import org.junit.jupiter.params.provider.Arguments;
  * The seeds of the randomized tests: the defaults; or the one {@code -Dsamepage.seed=N} replays; or, for
  * a longer soak than CI's, every seed of {@code -Dsamepage.seeds=FROM..TO} (inclusive).
  */
-final class Seeds {
+public final class Seeds {
 
     private Seeds() {
     }
 
-    static LongStream orReplay(LongStream defaults) {
+    public static LongStream orReplay(LongStream defaults) {
         String replay = System.getProperty("samepage.seed", "").trim();
         if (!replay.isEmpty()) {
             return LongStream.of(Long.parseLong(replay));
