@@ -34,7 +34,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * a host that fails at random (dedup-core's {@link FaultyHost}: remaps, mapping creation, frame releases
  * and populates), with a pool too small for some loads, from an image of one to three files whose
  * blocks repeat, are zero or are unique, and whose bytes on disk are sometimes changed after the index
- * was built. Between loads, guests are written, destroyed and scanned, in two domains.
+ * was built. Some steps run two loads at once, each on its own thread with its own loader, racing to
+ * install and register the same blocks. Between loads, guests are written, destroyed and scanned, in
+ * two domains.
  *
  * <p>A load that completes must leave its guest reading the image. A load stopped by a refusal
  * ({@link DedupException} {@code POOL_EXHAUSTED} or {@code HOST_REFUSED}) or by a changed block
@@ -195,10 +197,12 @@ final class LoadFaultRun {
         }
     }
 
-    private void doStep() throws IOException {
+    private void doStep() throws IOException, InterruptedException {
         int r = rnd.nextInt(100);
-        if (r < 40) {
+        if (r < 30) {
             load();
+        } else if (r < 40) {
+            loadTwoAtOnce();
         } else if (r < 46 && changedAt < 0) {
             changeABlockOnDisk();
         } else if (r < 75 && !models.isEmpty()) {
@@ -221,11 +225,51 @@ final class LoadFaultRun {
         m.guest.destroy();
     }
 
+    /** A load to run: a new guest, where the image goes in it, and the loader's threads. */
+    private record Load(Model model, long at, int threads) {
+    }
+
     /** Loads the whole image into a new guest (mapped or not), at a page offset, on one to three threads. */
     private void load() throws IOException {
         if (models.size() >= MAX_GUESTS) {
             destroyAny();
         }
+        Load load = newLoad();
+        if (load != null) {
+            settle(load, attempt(load));
+            restoreMaybe();
+        }
+    }
+
+    /**
+     * Two loads at once, into two new guests (of one domain or of both), each on its own thread with a
+     * loader of its own: they race to read, install and register the same blocks.
+     */
+    private void loadTwoAtOnce() throws IOException, InterruptedException {
+        while (models.size() > MAX_GUESTS - 2) {
+            destroyAny();
+        }
+        Load first = newLoad();
+        Load second = newLoad();
+        Throwable[] stopped = new Throwable[2];
+        Thread other = second == null ? null : Thread.ofPlatform().start(() -> stopped[1] = attempt(second));
+        if (first != null) {
+            stopped[0] = attempt(first);
+        }
+        if (other != null) {
+            other.join();
+        }
+        if (first != null) {
+            settle(first, stopped[0]);
+        }
+        if (second != null) {
+            settle(second, stopped[1]);
+        }
+        restoreMaybe();
+    }
+
+    /** Creates the guest of a load; null if the engine refused it. */
+    private Load newLoad() {
         boolean mapped = created == 0 || rnd.nextBoolean();   // the first fits the pool: its loads can be refused by the host
         int threads = 1 + rnd.nextInt(3);
         long at = (long) rnd.nextInt(4) * PAGE;
@@ -240,27 +284,48 @@ final class LoadFaultRun {
         } catch (DedupException e) {
             assertTrue(REFUSALS.contains(e.kind()), where() + ": guest creation refused with kind " + e.kind());
             note(name + " refused: " + e.getMessage());
-            return;
+            return null;
         }
         Model m = new Model(guest, new byte[(int) (at + image.length)]);
         models.add(m);
-        try (ImageLoader loader = new ImageLoader(index, engine, threads)) {
-            loader.loadAll(guest, at);
-            System.arraycopy(image, 0, m.bytes, (int) at, image.length);
+        return new Load(m, at, threads);
+    }
+
+    /** Runs {@code load} on this thread; what stopped it, or null if it completed. */
+    private Throwable attempt(Load load) {
+        try (ImageLoader loader = new ImageLoader(index, engine, load.threads)) {
+            loader.loadAll(load.model.guest, load.at);
+            return null;
+        } catch (Throwable t) {
+            return t;
+        }
+    }
+
+    /** Checks a load's outcome and takes it into the model. */
+    private void settle(Load load, Throwable stopped) {
+        Model m = load.model;
+        String name = m.guest.name();
+        if (stopped == null) {
+            System.arraycopy(image, 0, m.bytes, (int) load.at, image.length);
             loadsWhole++;
             note(name + " loaded whole");
             return;
-        } catch (DedupException e) {
-            assertTrue(REFUSALS.contains(e.kind()), where() + ": the load failed with kind " + e.kind() + ": " + e.getMessage());
-        } catch (ImageIndexException e) {
-            assertTrue(e.kind() == ImageIndexException.Kind.BLOCK_MISMATCH && changedAt >= 0,
-                    where() + ": the load failed with kind " + e.kind() + ": " + e.getMessage());
+        }
+        boolean expected = stopped instanceof DedupException refused ? REFUSALS.contains(refused.kind())
+                : stopped instanceof ImageIndexException changed && changed.kind() == ImageIndexException.Kind.BLOCK_MISMATCH
+                && changedAt >= 0;
+        if (!expected) {
+            throw new AssertionError(where() + ": the load into " + name + " failed", stopped);
         }
         loadsStopped++;
-        int loaded = blocksLoaded(m, (int) at);
+        int loaded = blocksLoaded(m, (int) load.at);
         note(name + " stopped after " + loaded + " blocks");
-        System.arraycopy(image, 0, m.bytes, (int) at, loaded * PAGE);
-        if (changedAt >= 0 && rnd.nextBoolean()) {
+        System.arraycopy(image, 0, m.bytes, (int) load.at, loaded * PAGE);
+    }
+
+    /** After a load stopped, puts the changed byte back half the time, so later loads can complete. */
+    private void restoreMaybe() throws IOException {
+        if (changedAt >= 0 && loadsStopped > 0 && rnd.nextBoolean()) {
             restoreTheChangedBlock();
         }
     }
