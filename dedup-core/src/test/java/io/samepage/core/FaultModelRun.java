@@ -217,7 +217,7 @@ final class FaultModelRun {
             } catch (DedupException e) {
                 assertTrue(e.kind() == DedupException.Kind.KNOB_REFUSED && engine.counters().pagesShared() > 0, where());
             }
-        } else if (r < 96 && models.size() > 1 && !concurrent) {
+        } else if (r < 96 && models.size() > 1) {
             GuestModel m = models.remove(rnd.nextInt(models.size()));
             note("destroy " + m.name());
             m.guest.destroy();
