@@ -6,16 +6,16 @@ import java.lang.foreign.MemorySegment;
  * A {@link FrameBacking} that passes every call to another, the anonymous default unless given one:
  * tests override the calls they watch, delay or make fail.
  */
-class ForwardingBacking implements FrameBacking {
+public class ForwardingBacking implements FrameBacking {
 
     private final FrameBacking inner;
 
-    ForwardingBacking(FrameBacking inner) {
+    public ForwardingBacking(FrameBacking inner) {
         this.inner = inner;
     }
 
     /** Forwards to the anonymous default backing of {@code frames} frames. */
-    ForwardingBacking(int frames) {
+    public ForwardingBacking(int frames) {
         this(FrameBacking.anonymous().create(frames));
     }
 

@@ -5,12 +5,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.samepage.core.DedupEngine;
 import io.samepage.core.EngineContext;
+import io.samepage.core.ForwardingBacking;
 import io.samepage.core.FrameBacking;
 import io.samepage.core.Guest;
 import io.samepage.hashing.Pages;
 import io.samepage.linux.NativeMemory;
 import java.io.IOException;
-import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.BitSet;
@@ -44,7 +44,7 @@ class ImageLoaderPopulateTest {
         Path image = Files.write(temp.resolve("image"), bytes);
         AtomicLong populated = new AtomicLong();
         BitSet frames = new BitSet();
-        FrameBacking.Factory counting = n -> new Counting(FrameBacking.anonymous().create(n), populated, frames);
+        FrameBacking.Factory counting = n -> new Counting(n, populated, frames);
         try (ImageIndex index = ImageIndex.build(image);
                 DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(16L << 20).warmFrames(0)
                         .frameBacking(counting).hashSeed(1).conclude());
@@ -62,15 +62,14 @@ class ImageLoaderPopulateTest {
     }
 
     /** The anonymous backing, counting the frames it is asked to populate, and which. */
-    private record Counting(FrameBacking inner, AtomicLong populated, BitSet frames) implements FrameBacking {
-        @Override
-        public MemorySegment region() {
-            return inner.region();
-        }
+    private static final class Counting extends ForwardingBacking {
+        private final AtomicLong populated;
+        private final BitSet frames;
 
-        @Override
-        public boolean releasesMemory() {
-            return inner.releasesMemory();
+        Counting(int pool, AtomicLong populated, BitSet frames) {
+            super(pool);
+            this.populated = populated;
+            this.frames = frames;
         }
 
         @Override
@@ -79,22 +78,7 @@ class ImageLoaderPopulateTest {
             synchronized (frames) {
                 frames.set(first, first + count);
             }
-            inner.populate(first, count);
-        }
-
-        @Override
-        public void release(int frame) {
-            inner.release(frame);
-        }
-
-        @Override
-        public void release(int[] frames, int count) {
-            inner.release(frames, count);
-        }
-
-        @Override
-        public void close() {
-            inner.close();
+            super.populate(first, count);
         }
     }
 }
