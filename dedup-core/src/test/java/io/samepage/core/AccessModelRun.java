@@ -10,9 +10,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicReference;
-import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * One seed of {@link AccessPathModelTest}: guests read and written through {@link GuestAccess} (every
@@ -43,7 +40,6 @@ final class AccessModelRun {
     private final List<GuestAccess> accesses = new ArrayList<>();
     private final byte[][] contents = new byte[CONTENTS][PAGE];
     private final ArrayDeque<String> recent = new ArrayDeque<>();
-    private final ReentrantLock scannerTurn = new ReentrantLock(true);
     private int step;
     private long refused;
     private long fastReads;
@@ -76,51 +72,22 @@ final class AccessModelRun {
             for (int g = 0; g < 4; g++) {
                 createGuest(g);
             }
-            AtomicBoolean stop = new AtomicBoolean();
-            AtomicReference<Throwable> scannerFailed = new AtomicReference<>();
-            Thread scanner = Thread.ofPlatform().start(() -> scanUntil(stop, scannerFailed));
-            try {
-                for (step = 1; step <= steps && scannerFailed.get() == null; step++) {
+            ScannerThread scanner = ScannerThread.startIf(true, engine, 8);
+            try (scanner) {
+                for (step = 1; step <= steps && scanner.failure() == null; step++) {
                     doStep();
                     checkReads();
-                    scannerTurn.lock();
-                    try {
-                        EngineInvariants.assertConsistent(engine, checkHasher, where());
-                    } finally {
-                        scannerTurn.unlock();
-                    }
+                    scanner.whileHeld(() -> EngineInvariants.assertConsistent(engine, checkHasher, where()));
                 }
-            } finally {
-                stop.set(true);
-                scanner.join();
             }
-            if (scannerFailed.get() != null) {
-                throw new AssertionError(where() + ": the scanner failed", scannerFailed.get());
+            if (scanner.failure() != null) {
+                throw new AssertionError(where() + ": the scanner failed", scanner.failure());
             }
             assertTrue(engine.scanner().merges() > 0, where() + ": nothing merged, so this proved nothing");
             assertTrue(fastReads > 0, where() + ": no read went through the access path");
         } catch (Throwable t) {
             throw new AssertionError("seed " + seed + " failed at step " + step + "; replay with -Dsamepage.seed="
                     + seed + "; last steps: " + String.join(" | ", recent), t);
-        }
-    }
-
-    private void scanUntil(AtomicBoolean stop, AtomicReference<Throwable> failed) {
-        while (!stop.get()) {
-            scannerTurn.lock();
-            try {
-                engine.scanner().scanBatch(8);
-            } catch (DedupException e) {
-                if (e.kind() != DedupException.Kind.HOST_REFUSED) {
-                    failed.set(e);
-                    return;
-                }
-            } catch (Throwable t) {
-                failed.set(t);
-                return;
-            } finally {
-                scannerTurn.unlock();
-            }
         }
     }
 

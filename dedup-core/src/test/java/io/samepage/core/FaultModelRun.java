@@ -14,9 +14,6 @@ import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
 import java.util.SplittableRandom;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicReference;
-import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * One seed of {@link FaultInjectionTest}: a small engine on a host that fails at random
@@ -57,8 +54,6 @@ final class FaultModelRun {
     private int created;
     private long refused;
     private final boolean concurrent;
-    /** Held by the scanner thread for each batch, and by the test's thread to keep the engine quiet. */
-    private final ReentrantLock scannerTurn = new ReentrantLock(true);
 
     FaultModelRun(long seed) {
         this(seed, false);
@@ -98,55 +93,24 @@ final class FaultModelRun {
             for (int g = 0; g < 3; g++) {
                 createGuest();
             }
-            AtomicBoolean stop = new AtomicBoolean();
-            AtomicReference<Throwable> scannerFailed = new AtomicReference<>();
-            Thread scanner = concurrent ? Thread.ofPlatform().start(() -> scanUntil(stop, scannerFailed)) : null;
-            try {
-                for (step = 1; step <= steps && scannerFailed.get() == null; step++) {
+            ScannerThread scanner = ScannerThread.startIf(concurrent, engine, 16);
+            try (scanner) {
+                for (step = 1; step <= steps && scanner.failure() == null; step++) {
                     doStep();
                     checkReads();
                     if (!concurrent || step % QUIET_EVERY == 0) {
-                        scannerTurn.lock();
-                        try {
-                            EngineInvariants.assertConsistent(engine, checkHasher, where());
-                        } finally {
-                            scannerTurn.unlock();
-                        }
+                        scanner.whileHeld(() -> EngineInvariants.assertConsistent(engine, checkHasher, where()));
                     }
                 }
-            } finally {
-                stop.set(true);
-                if (scanner != null) {
-                    scanner.join();
-                }
             }
-            if (scannerFailed.get() != null) {
-                throw new AssertionError(where() + ": the concurrent scanner failed", scannerFailed.get());
+            if (scanner.failure() != null) {
+                throw new AssertionError(where() + ": the concurrent scanner failed", scanner.failure());
             }
             assertTrue(host.refusals() > 0 && refused > 0, where() + ": the host never failed, so this proved nothing");
             assertTrue(engine.scanner().merges() > 0, where() + ": nothing merged, so this proved nothing");
         } catch (Throwable t) {
             throw new AssertionError("seed " + seed + " failed at step " + step + "; replay with -Dsamepage.seed="
                     + seed + "; last steps: " + String.join(" | ", recent), t);
-        }
-    }
-
-    private void scanUntil(AtomicBoolean stop, AtomicReference<Throwable> failed) {
-        while (!stop.get()) {
-            scannerTurn.lock();
-            try {
-                engine.scanner().scanBatch(16);
-            } catch (DedupException e) {
-                if (e.kind() != DedupException.Kind.HOST_REFUSED) {
-                    failed.set(e);
-                    return;
-                }
-            } catch (Throwable t) {
-                failed.set(t);
-                return;
-            } finally {
-                scannerTurn.unlock();
-            }
         }
     }
 

@@ -11,6 +11,7 @@ import io.samepage.core.EngineInvariants;
 import io.samepage.core.FaultyHost;
 import io.samepage.core.Guest;
 import io.samepage.core.MergeDomain;
+import io.samepage.core.ScannerThread;
 import io.samepage.hashing.Pages;
 import java.io.IOException;
 import java.io.RandomAccessFile;
@@ -25,9 +26,6 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.SplittableRandom;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicReference;
-import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * One seed of {@link ImageLoaderFaultTest}: image loads on one to three threads into a small engine on
@@ -66,7 +64,6 @@ final class LoadFaultRun {
     private final List<Model> models = new ArrayList<>();
     private final List<MergeDomain> domains = new ArrayList<>();
     private final ArrayDeque<String> recent = new ArrayDeque<>();
-    private final ReentrantLock scannerTurn = new ReentrantLock(true);
     /** A byte of the image changed on disk, and where; -1 if none is. */
     private long changedAt = -1;
     private int step;
@@ -145,55 +142,26 @@ final class LoadFaultRun {
         try (engine; index) {
             domains.add(engine.createDomain("d0"));
             domains.add(engine.createDomain("d1"));
-            AtomicBoolean stop = new AtomicBoolean();
-            AtomicReference<Throwable> scannerFailed = new AtomicReference<>();
-            Thread scanner = concurrent ? Thread.ofPlatform().start(() -> scanUntil(stop, scannerFailed)) : null;
-            try {
-                for (step = 1; step <= steps && scannerFailed.get() == null; step++) {
+            ScannerThread scanner = ScannerThread.startIf(concurrent, engine, 16);
+            try (scanner) {
+                for (step = 1; step <= steps && scanner.failure() == null; step++) {
                     doStep();
                     checkReads();
-                    scannerTurn.lock();
-                    try {
+                    scanner.whileHeld(() -> {
                         assertEquals(models.size(), engine.guests().size(), where() + ": a staging guest was left: "
                                 + engine.guests().stream().map(Guest::name).toList());
                         EngineInvariants.assertConsistentWithHasherOf(context, engine, where());
-                    } finally {
-                        scannerTurn.unlock();
-                    }
-                }
-            } finally {
-                stop.set(true);
-                if (scanner != null) {
-                    scanner.join();
+                    });
                 }
             }
-            if (scannerFailed.get() != null) {
-                throw new AssertionError(where() + ": the concurrent scanner failed", scannerFailed.get());
+            if (scanner.failure() != null) {
+                throw new AssertionError(where() + ": the concurrent scanner failed", scanner.failure());
             }
             assertTrue(loadsWhole > 0 && loadsStopped > 0, where() + ": " + loadsWhole + " loads completed and "
                     + loadsStopped + " stopped, so this proved less than it should");
         } catch (Throwable t) {
             throw new AssertionError("seed " + seed + " failed at step " + step + "; replay with -Dsamepage.seed="
                     + seed + "; last steps: " + String.join(" | ", recent), t);
-        }
-    }
-
-    private void scanUntil(AtomicBoolean stop, AtomicReference<Throwable> failed) {
-        while (!stop.get()) {
-            scannerTurn.lock();
-            try {
-                engine.scanner().scanBatch(16);
-            } catch (DedupException e) {
-                if (e.kind() != DedupException.Kind.HOST_REFUSED) {
-                    failed.set(e);
-                    return;
-                }
-            } catch (Throwable t) {
-                failed.set(t);
-                return;
-            } finally {
-                scannerTurn.unlock();
-            }
         }
     }
 
