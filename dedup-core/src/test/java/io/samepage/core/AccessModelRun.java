@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import io.samepage.hashing.PageHasher;
 import io.samepage.hashing.Pages;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -30,7 +29,7 @@ final class AccessModelRun {
     private static final int CONTENTS = 3;
     private static final int[] WIDTHS = {1, 2, 4, 8};
 
-    private final long seed;
+    private final StepLog log;
     private final SplittableRandom rnd;
     private final FaultyHost host;
     private final DedupEngine engine;
@@ -39,13 +38,11 @@ final class AccessModelRun {
     private final List<GuestModel> models = new ArrayList<>();
     private final List<GuestAccess> accesses = new ArrayList<>();
     private final byte[][] contents = new byte[CONTENTS][PAGE];
-    private final ArrayDeque<String> recent = new ArrayDeque<>();
-    private int step;
     private long refused;
     private long fastReads;
 
     AccessModelRun(long seed, boolean failingHost) {
-        this.seed = seed;
+        this.log = new StepLog(seed);
         this.rnd = new SplittableRandom(seed);
         this.host = new FaultyHost(seed * 17 + 3, failingHost ? 6 + rnd.nextInt(12) : 0);
         EngineContext context = new EngineContext().poolBytes((64L + rnd.nextInt(64)) * PAGE).hashSeed(seed)
@@ -74,7 +71,8 @@ final class AccessModelRun {
             }
             ScannerThread scanner = ScannerThread.startIf(true, engine, 8);
             try (scanner) {
-                for (step = 1; step <= steps && scanner.failure() == null; step++) {
+                for (int step = 1; step <= steps && scanner.failure() == null; step++) {
+                    log.at(step);
                     doStep();
                     checkReads();
                     scanner.whileHeld(() -> EngineInvariants.assertConsistent(engine, checkHasher, where()));
@@ -86,8 +84,7 @@ final class AccessModelRun {
             assertTrue(engine.scanner().merges() > 0, where() + ": nothing merged, so this proved nothing");
             assertTrue(fastReads > 0, where() + ": no read went through the access path");
         } catch (Throwable t) {
-            throw new AssertionError("seed " + seed + " failed at step " + step + "; replay with -Dsamepage.seed="
-                    + seed + "; last steps: " + String.join(" | ", recent), t);
+            throw log.failed(t);
         }
     }
 
@@ -265,14 +262,11 @@ final class AccessModelRun {
     }
 
     private void note(String what) {
-        if (recent.size() == 12) {
-            recent.removeFirst();
-        }
-        recent.addLast(step + ": " + what);
+        log.note(what);
     }
 
     private String where() {
-        return "seed " + seed + ", step " + step + " (" + (recent.isEmpty() ? "" : recent.getLast()) + ")";
+        return log.where();
     }
 
     long refused() {

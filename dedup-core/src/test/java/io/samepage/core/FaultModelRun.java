@@ -7,7 +7,6 @@ import io.samepage.hashing.ContentDigest;
 import io.samepage.hashing.PageHasher;
 import io.samepage.hashing.Pages;
 import java.lang.foreign.MemorySegment;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.EnumSet;
@@ -39,7 +38,7 @@ final class FaultModelRun {
     private static final Set<DedupException.Kind> REFUSALS =
             EnumSet.of(DedupException.Kind.POOL_EXHAUSTED, DedupException.Kind.HOST_REFUSED);
 
-    private final long seed;
+    private final StepLog log;
     private final SplittableRandom rnd;
     private final FaultyHost host;
     private final DedupEngine engine;
@@ -49,8 +48,6 @@ final class FaultModelRun {
     private final List<GuestModel> models = new ArrayList<>();
     private final byte[][] contents = new byte[CONTENTS][PAGE];
     private final byte[][] digests = new byte[CONTENTS][];
-    private final ArrayDeque<String> recent = new ArrayDeque<>();
-    private int step;
     private int created;
     private long refused;
     private final boolean concurrent;
@@ -61,7 +58,7 @@ final class FaultModelRun {
 
     FaultModelRun(long seed, boolean concurrentScanner) {
         this.concurrent = concurrentScanner;
-        this.seed = seed;
+        this.log = new StepLog(seed);
         this.rnd = new SplittableRandom(seed);
         this.host = new FaultyHost(seed * 31 + 7, 4 + rnd.nextInt(12));
         boolean weak = rnd.nextBoolean();
@@ -95,7 +92,8 @@ final class FaultModelRun {
             }
             ScannerThread scanner = ScannerThread.startIf(concurrent, engine, 16);
             try (scanner) {
-                for (step = 1; step <= steps && scanner.failure() == null; step++) {
+                for (int step = 1; step <= steps && scanner.failure() == null; step++) {
+                    log.at(step);
                     doStep();
                     checkReads();
                     if (!concurrent || step % QUIET_EVERY == 0) {
@@ -109,8 +107,7 @@ final class FaultModelRun {
             assertTrue(host.refusals() > 0 && refused > 0, where() + ": the host never failed, so this proved nothing");
             assertTrue(engine.scanner().merges() > 0, where() + ": nothing merged, so this proved nothing");
         } catch (Throwable t) {
-            throw new AssertionError("seed " + seed + " failed at step " + step + "; replay with -Dsamepage.seed="
-                    + seed + "; last steps: " + String.join(" | ", recent), t);
+            throw log.failed(t);
         }
     }
 
@@ -337,13 +334,10 @@ final class FaultModelRun {
     }
 
     private void note(String what) {
-        if (recent.size() == 12) {
-            recent.removeFirst();
-        }
-        recent.addLast(step + ": " + what);
+        log.note(what);
     }
 
     private String where() {
-        return "seed " + seed + ", step " + step + " (" + (recent.isEmpty() ? "" : recent.getLast()) + ")";
+        return log.where();
     }
 }

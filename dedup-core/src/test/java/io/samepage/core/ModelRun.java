@@ -8,7 +8,6 @@ import static org.junit.jupiter.api.Assertions.fail;
 import io.samepage.hashing.PageHasher;
 import io.samepage.hashing.Pages;
 import java.nio.ByteBuffer;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -42,6 +41,7 @@ final class ModelRun {
     private static final int BIG_GUEST_PAGES = 300;
 
     private final long seed;
+    private final StepLog log;
     private final SplittableRandom rnd;
     private final DedupEngine engine;
     private final PageHasher hasher;
@@ -49,9 +49,6 @@ final class ModelRun {
     private final List<MergeDomain> domains = new ArrayList<>();
     private final List<GuestModel> models = new ArrayList<>();
     private final byte[][] shared = new byte[SHARED_CONTENTS][PAGE];
-    private final ArrayDeque<String> recent = new ArrayDeque<>();
-    private int step;
-    private String op = "setup";
     private int guestsCreated;
 
     ModelRun(long seed) {
@@ -64,6 +61,7 @@ final class ModelRun {
      */
     ModelRun(long seed, PageHasher weakHasher) {
         this.seed = seed;
+        this.log = new StepLog(seed);
         this.rnd = new SplittableRandom(seed);
         this.shareZeroFrame = rnd.nextBoolean();
         EngineContext context = new EngineContext().poolBytes(32L << 20).hashSeed(seed)
@@ -93,19 +91,19 @@ final class ModelRun {
             for (int g = 3 + rnd.nextInt(3); g > 0; g--) {
                 createGuest(seed % 3 == 0 && g == 1);
             }
-            for (step = 1; step <= steps; step++) {
+            for (int step = 1; step <= steps; step++) {
+                log.at(step);
                 doStep();
                 if (step % CHECK_EVERY == 0) {
                     checkEverything();
                 }
             }
-            step = steps;
-            op = "final check";
+            log.at(steps);
+            note("final check");
             checkEverything();
             assertTrue(engine.scanner().merges() > 0, where() + ": the run merged nothing, so it proved nothing");
         } catch (Throwable t) {
-            throw new AssertionError("seed " + seed + " failed at step " + step + " (" + op
-                    + "); replay with -Dsamepage.seed=" + seed + "; last steps: " + String.join(" | ", recent), t);
+            throw log.failed(t);
         }
     }
 
@@ -502,14 +500,10 @@ final class ModelRun {
     }
 
     private void note(String what) {
-        op = what;
-        if (recent.size() == 12) {
-            recent.removeFirst();
-        }
-        recent.addLast(step + ": " + what);
+        log.note(what);
     }
 
     private String where() {
-        return "seed " + seed + ", step " + step + " (" + op + ")";
+        return log.where();
     }
 }

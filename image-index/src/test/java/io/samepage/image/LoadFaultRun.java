@@ -12,13 +12,13 @@ import io.samepage.core.FaultyHost;
 import io.samepage.core.Guest;
 import io.samepage.core.MergeDomain;
 import io.samepage.core.ScannerThread;
+import io.samepage.core.StepLog;
 import io.samepage.hashing.Pages;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.EnumSet;
@@ -52,7 +52,7 @@ final class LoadFaultRun {
     private static final Set<DedupException.Kind> REFUSALS =
             EnumSet.of(DedupException.Kind.POOL_EXHAUSTED, DedupException.Kind.HOST_REFUSED);
 
-    private final long seed;
+    private final StepLog log;
     private final boolean concurrent;
     private final SplittableRandom rnd;
     private final FaultyHost host;
@@ -63,10 +63,8 @@ final class LoadFaultRun {
     private final byte[] image;
     private final List<Model> models = new ArrayList<>();
     private final List<MergeDomain> domains = new ArrayList<>();
-    private final ArrayDeque<String> recent = new ArrayDeque<>();
     /** A byte of the image changed on disk, and where; -1 if none is. */
     private long changedAt = -1;
-    private int step;
     private int created;
     private int loadsWhole;
     private int loadsStopped;
@@ -75,7 +73,7 @@ final class LoadFaultRun {
     }
 
     LoadFaultRun(long seed, boolean concurrentScanner, Path dir) throws IOException {
-        this.seed = seed;
+        this.log = new StepLog(seed);
         this.concurrent = concurrentScanner;
         this.rnd = new SplittableRandom(seed);
         byte[][] contents = new byte[CONTENTS][PAGE];
@@ -144,7 +142,8 @@ final class LoadFaultRun {
             domains.add(engine.createDomain("d1"));
             ScannerThread scanner = ScannerThread.startIf(concurrent, engine, 16);
             try (scanner) {
-                for (step = 1; step <= steps && scanner.failure() == null; step++) {
+                for (int step = 1; step <= steps && scanner.failure() == null; step++) {
+                    log.at(step);
                     doStep();
                     checkReads();
                     scanner.whileHeld(() -> {
@@ -160,8 +159,7 @@ final class LoadFaultRun {
             assertTrue(loadsWhole > 0 && loadsStopped > 0, where() + ": " + loadsWhole + " loads completed and "
                     + loadsStopped + " stopped, so this proved less than it should");
         } catch (Throwable t) {
-            throw new AssertionError("seed " + seed + " failed at step " + step + "; replay with -Dsamepage.seed="
-                    + seed + "; last steps: " + String.join(" | ", recent), t);
+            throw log.failed(t);
         }
     }
 
@@ -377,13 +375,10 @@ final class LoadFaultRun {
     }
 
     private void note(String what) {
-        if (recent.size() == 12) {
-            recent.removeFirst();
-        }
-        recent.addLast(step + ": " + what);
+        log.note(what);
     }
 
     private String where() {
-        return "seed " + seed + ", step " + step + " (" + (recent.isEmpty() ? "" : recent.getLast()) + ")";
+        return log.where();
     }
 }
