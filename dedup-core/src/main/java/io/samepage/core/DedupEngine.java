@@ -144,10 +144,10 @@ public final class DedupEngine implements AutoCloseable {
     /**
      * Creates a guest like {@link #createGuest(MergeDomain, String, long)} whose pages are also held by
      * the host mappings {@code mapping} makes (mapped guest memory, which a KVM guest runs on): page
-     * {@code p} starts on frame {@code first + p} of one run of never-used frames, which reads as zeros
-     * and costs no memory until written, so the whole guest maps with one kernel mapping. The run is
-     * taken from the pool at once: size the pool for every mapped guest's pages plus the frames breaks
-     * need.
+     * {@code p} starts on frame {@code first + p} of one run of frames that read as zeros and cost no
+     * memory until written (never used, else freed by guests before and given back to the system), so
+     * the whole guest maps with one kernel mapping. The run is taken from the pool at once: size the
+     * pool for every live mapped guest's pages plus the frames breaks need.
      *
      * @param mapping null for a software guest
      * @throws DedupException if the pool has no such run left, or the mapping cannot be made; nothing

@@ -409,14 +409,13 @@ public final class FramePool implements AutoCloseable {
     }
 
     /**
-     * Takes {@code count} consecutive frames never used before (they read as zeros), each with refcount
-     * 1: the initial layout of a mapped guest, whose pages map one run of frames with one kernel mapping.
-     * Thread safe.
+     * Takes {@code count} consecutive frames that read as zeros (never used, else freed and given back to
+     * the system: {@link FreeLists#takeRun}), each with refcount 1: the initial layout of a mapped guest,
+     * whose pages map one run of frames with one kernel mapping. Thread safe.
      *
      * @return the first frame of the run
-     * @throws IllegalStateException if fewer than {@code count} never-used frames remain at the end of
-     *                               the pool (freed frames are not consecutive), or fewer are available;
-     *                               nothing is taken
+     * @throws IllegalStateException if no such run is left (frames kept warm do not count), or fewer
+     *                               frames are available; nothing is taken
      */
     public int allocateRun(int count) {
         if (count < 1) {
@@ -444,7 +443,7 @@ public final class FramePool implements AutoCloseable {
 
     /**
      * Gives back, never-used again, the untouched run {@link #allocateRun} just returned, so a retry finds
-     * it; false, with nothing changed, if a never-used frame was taken after it (then free its frames).
+     * it; false, with nothing changed, if it did not end the used frames or one was taken after it.
      */
     boolean untakeRun(int first, int count) {
         boolean untaken = lists.untakeRun(first, count);

@@ -29,7 +29,8 @@ package io.samepage.core;
  *
  * <p>Thread safety: every method is safe from any thread. The lock guards the lists, their links in the
  * {@link FrameTable}, the counts and writes of {@code bump}; {@link #firstNeverUsed()} reads {@code bump}
- * without it. No method calls out while holding the lock. Allocates nothing.
+ * without it. No method calls out while holding the lock. Allocates nothing, but for the bitmap of
+ * {@link #takeRun}'s search of the cold list.
  */
 final class FreeLists {
 
@@ -131,22 +132,77 @@ final class FreeLists {
     }
 
     /**
-     * Takes the next {@code count} never-used frames, consecutive, all or nothing. Their links and
-     * stable keys are as the table made them (never touched since).
+     * Takes {@code count} consecutive frames that read as zeros, all or nothing: the next never-used
+     * ones if enough are left, else the lowest run of frames each on the cold list (freed and given
+     * back to the operating system) or never used, as a mapped guest made after others were destroyed
+     * needs. The never-used frames' links and stable keys are as the table made them; the cold ones
+     * leave unlinked with stable key 0, like {@link #take()}'s. Refcounts are the caller's to set.
      *
      * @return the first frame of the run
-     * @throws IllegalStateException if fewer than {@code count} never-used frames remain; nothing is taken
+     * @throws IllegalStateException if no such run is left; nothing is taken
      */
     int takeRun(int count) {
         synchronized (lock) {
             int first = bump;
-            if (capacityFrames - first < count) {
-                throw new IllegalStateException("no run of " + count + " never-used frames is left: frames " + first
-                        + ".." + (capacityFrames - 1) + " are; size the pool for every guest's run");
+            if (capacityFrames - first >= count) {
+                bump = first + count;
+                return first;
             }
-            bump = first + count;
+            first = lowestColdRun(count);
+            if (first < 0) {
+                throw new IllegalStateException("no run of " + count + " frames that read as zeros is left (never used, "
+                        + "or freed and given back to the system; frames kept resident do not count); size the pool "
+                        + "for every mapped guest's run");
+            }
+            takeColdRun(first, count);
             return first;
         }
+    }
+
+    /**
+     * The lowest start of {@code count} consecutive frames each on the cold list or never used; -1 if
+     * none. A bitmap of the cold list and a pass over the pool: paid by a mapped guest's creation only
+     * when the never-used frames alone are too few.
+     */
+    private int lowestColdRun(int count) {
+        long[] cold = new long[(capacityFrames + 63) >>> 6];
+        for (int frame = coldHead; frame != NO_FRAME; frame = table.next(frame)) {
+            cold[frame >>> 6] |= 1L << frame;
+        }
+        int length = 0;
+        for (int frame = FramePool.ZERO_FRAME + 1; frame < capacityFrames; frame++) {
+            length = frame >= bump || (cold[frame >>> 6] & (1L << frame)) != 0 ? length + 1 : 0;
+            if (length == count) {
+                return frame - count + 1;
+            }
+        }
+        return -1;
+    }
+
+    /** Takes {@code [first, first + count)}: its frames off the cold list (the rest keep their order), and the never-used ones. */
+    private void takeColdRun(int first, int count) {
+        int end = first + count;
+        int head = NO_FRAME;
+        int tail = NO_FRAME;
+        for (int frame = coldHead; frame != NO_FRAME; ) {
+            int next = table.next(frame);
+            if (frame >= first && frame < end) {
+                table.setNext(frame, NO_FRAME);
+                table.setStableKey(frame, 0);
+            } else if (tail == NO_FRAME) {
+                head = frame;
+                tail = frame;
+            } else {
+                table.setNext(tail, frame);
+                tail = frame;
+            }
+            frame = next;
+        }
+        if (tail != NO_FRAME) {
+            table.setNext(tail, NO_FRAME);
+        }
+        coldHead = head;
+        bump = Math.max(bump, end);
     }
 
     /**

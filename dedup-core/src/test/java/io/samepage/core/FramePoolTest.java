@@ -358,6 +358,37 @@ class FramePoolTest {
         }
     }
 
+    /**
+     * When the never-used frames are too few, a run is made of frames freed back to the system and the
+     * never-used ones after them, never of frames kept warm (they hold old bytes): it reads as zeros,
+     * the warm frames stay on their list, and the rest of the cold list is still taken in order.
+     */
+    @Test
+    void aRunIsMadeOfColdFramesAndNeverUsedOnesButNotOfWarmOnes() {
+        Assumptions.assumeTrue(NativeMemory.available(), "the warm list is kept only where frames go back to the OS");
+        try (FramePool pool = new FramePool(32L * Pages.PAGE_SIZE, 4)) {
+            int first = pool.allocateRun(20);
+            assertEquals(1, first);
+            int[] run = new int[20];
+            for (int i = 0; i < 20; i++) {
+                run[i] = first + i;
+                pool.memory().set(ValueLayout.JAVA_BYTE, FramePool.offsetOf(run[i]) + 7, (byte) 9);
+            }
+            pool.freeAll(run, 20);              // frames 1..4 kept warm, 5..20 back to the system
+            assertEquals(4, pool.warmFrames());
+            int again = pool.allocateRun(20);
+            assertEquals(5, again, "cold frames 5..20, then never-used 21..24");
+            for (int frame = again; frame < again + 20; frame++) {
+                assertEquals(0, pool.memory().get(ValueLayout.JAVA_BYTE, FramePool.offsetOf(frame) + 7), "frame " + frame);
+                assertEquals(1, pool.table().refCount(frame));
+            }
+            assertEquals(4, pool.warmFrames(), "the warm frames were not taken");
+            assertThrows(IllegalStateException.class, () -> pool.allocateRun(8), "7 never-used frames are left");
+            assertTrue(pool.tryReserve(1));
+            assertEquals(1, pool.allocateReserved(), "the warm list is as it was, lowest on top");
+        }
+    }
+
     @Test
     void freeAllGivesScatteredFramesBackToTheOperatingSystemAndTheyReadAsZeros() throws IOException {
         Assumptions.assumeTrue(NativeMemory.available(), "needs Linux mmap/madvise to observe RSS");

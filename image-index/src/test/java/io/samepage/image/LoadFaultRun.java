@@ -108,8 +108,8 @@ final class LoadFaultRun {
         this.host = new FaultyHost(seed * 31 + 11, (int) Math.max(4, layout.blockCount() / (2 + rnd.nextInt(3))));
         // From too few frames for one domain's first load to enough for both domains' and the writes.
         int distinct = firstOccurrences(image).size();
-        // A mapped guest takes a run of never-used frames as large as itself (DedupEngine.createGuest):
-        // room for one or two; later ones fit while the loads have not used those frames.
+        // A mapped guest takes a run of frames as large as itself (DedupEngine.createGuest): room for one
+        // or two; later ones fit where the frames freed back to the system leave a run.
         long frames = (1 + rnd.nextInt(2)) * (layout.blockCount() + 4) + distinct * 3 / 4 + rnd.nextInt(2 * distinct) + 16;
         this.context = new EngineContext().poolBytes(frames * PAGE).hashSeed(seed)
                 .warmFrames(rnd.nextInt(3) * 4).frameBacking(host.backing());
