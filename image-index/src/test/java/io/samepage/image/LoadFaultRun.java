@@ -106,10 +106,11 @@ final class LoadFaultRun {
         }
         // A load into a mapped guest makes a mapping call per block: two to four refusals expected in each.
         this.host = new FaultyHost(seed * 31 + 11, (int) Math.max(4, layout.blockCount() / (2 + rnd.nextInt(3))));
-        // From too few frames for one domain's first load to enough for both domains' and the writes.
-        int distinct = firstOccurrences(image).size();
-        // A mapped guest takes a run of frames as large as itself (DedupEngine.createGuest): room for one
-        // or two; later ones fit where the frames freed back to the system leave a run.
+        // Room for one or two mapped guests' runs (each as large as the guest: DedupEngine.createGuest;
+        // later ones fit where frames freed back to the system leave a run), then from too few frames
+        // for one domain's first load to enough for both domains' and the writes.
+        List<Integer> firsts = firstOccurrences(image);
+        int distinct = firsts.size();
         long frames = (1 + rnd.nextInt(2)) * (layout.blockCount() + 4) + distinct * 3 / 4 + rnd.nextInt(2 * distinct) + 16;
         this.context = new EngineContext().poolBytes(frames * PAGE).hashSeed(seed)
                 .warmFrames(rnd.nextInt(3) * 4).frameBacking(host.backing());
@@ -117,8 +118,7 @@ final class LoadFaultRun {
         context.conclude();
         this.engine = DedupEngine.create(context);
         // A block whose content no earlier block holds changed on disk: the first load reads it and
-        // stops there, until a step puts the byte back.
-        List<Integer> firsts = firstOccurrences(image);
+        // stops there (unless the byte is in a file's padding, not on disk), until a step puts it back.
         changedAt = (long) firsts.get(rnd.nextInt(firsts.size())) * PAGE + rnd.nextInt(PAGE / 2);
         rewrite(changedAt, (byte) (image[(int) changedAt] ^ 0x5a));
     }
