@@ -54,7 +54,7 @@ final class FreeLists {
     private int warmCount;
     /** Frames {@link #takeForWarming} handed out that are not yet {@link #warmed}. */
     private int inFlight;
-    /** First never-used frame; only grows, but for {@link #untakeRun}. Volatile so {@link #firstNeverUsed()} needs no lock. */
+    /** First never-used frame; grows, but for {@link #untakeRun}. Volatile: {@link #firstNeverUsed()} locks nothing. */
     private volatile int bump = FramePool.ZERO_FRAME + 1;
 
     /** Every frame of {@code table} but the zero frame is never used; both lists start empty. */
@@ -150,9 +150,9 @@ final class FreeLists {
             }
             first = lowestColdRun(count);
             if (first < 0) {
-                throw new IllegalStateException("no run of " + count + " frames that read as zeros is left (never used, "
-                        + "or freed and given back to the system; frames kept resident do not count); size the pool "
-                        + "for every mapped guest's run");
+                throw new IllegalStateException("no run of " + count + " frames that read as zeros is left (never "
+                        + "used, or freed and given back to the system; frames kept resident do not count); size the "
+                        + "pool for every mapped guest's run");
             }
             takeColdRun(first, count);
             return first;
@@ -179,7 +179,10 @@ final class FreeLists {
         return -1;
     }
 
-    /** Takes {@code [first, first + count)}: its frames off the cold list (the rest keep their order), and the never-used ones. */
+    /**
+     * Takes {@code [first, first + count)}: its frames off the cold list (the rest keep their order),
+     * and the never-used ones.
+     */
     private void takeColdRun(int first, int count) {
         int end = first + count;
         int head = NO_FRAME;
