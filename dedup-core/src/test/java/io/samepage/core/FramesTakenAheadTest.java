@@ -7,9 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.samepage.hashing.Pages;
 import io.samepage.linux.NativeMemory;
-import java.util.ArrayList;
 import java.util.BitSet;
-import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
@@ -29,23 +27,6 @@ class FramesTakenAheadTest {
     @BeforeEach
     void framesGoBackToTheOs() {
         Assumptions.assumeTrue(NativeMemory.available(), "frames are populated only where they go back to the OS");
-    }
-
-    /** Records every populate call as a set of frames, and how many calls there were. */
-    private static final class Recording {
-        final BitSet frames = new BitSet();
-        final List<int[]> calls = new ArrayList<>();
-
-        FrameBacking.Factory factory() {
-            return n -> new ForwardingBacking(n) {
-                @Override
-                public void populate(int first, int count) {
-                    calls.add(new int[] {first, count});
-                    frames.set(first, first + count);
-                    super.populate(first, count);
-                }
-            };
-        }
     }
 
     /** Takes frames 1 to 40, then frees 1 to 8 (warm: the pool's limit is 8) and 11 to 30 one by one (cold, 30 on top). */
@@ -79,20 +60,19 @@ class FramesTakenAheadTest {
      */
     @Test
     void framesFreedOneByOneAreOneRunEitherWay() {
-        Recording recording = new Recording();
+        PopulateRecording recording = new PopulateRecording();
         try (FramePool pool = new FramePool(64L * PAGE, 8, recording.factory())) {
             eightWarmTwentyColdFreedOneByOne(pool);
             int[] frames = new int[28];
             assertTrue(pool.allocateForOverwrite(frames, 8 + 20));
             BitSet cold = new BitSet();
             cold.set(11, 31);
-            assertEquals(cold, recording.frames);
-            assertEquals(1, recording.calls.size(), "one run");
+            assertEquals(cold, recording.frames());
+            assertEquals(1, recording.calls(), "one run");
         }
         try (FramePool pool = new FramePool(64L * PAGE, 8, recording.factory())) {
             eightWarmTwentyColdFreedOneByOne(pool);
-            recording.frames.clear();
-            recording.calls.clear();
+            recording.clear();
             assertTrue(pool.tryReserve(8));
             for (int i = 0; i < 8; i++) {
                 pool.allocateReserved();                       // empties the warm list
@@ -100,8 +80,8 @@ class FramesTakenAheadTest {
             assertEquals(8, pool.replenishWarm(8));            // takes 30 down to 23
             BitSet refilled = new BitSet();
             refilled.set(23, 31);
-            assertEquals(refilled, recording.frames);
-            assertEquals(1, recording.calls.size(), "one run");
+            assertEquals(refilled, recording.frames());
+            assertEquals(1, recording.calls(), "one run");
         }
     }
 
@@ -111,13 +91,13 @@ class FramesTakenAheadTest {
      */
     @Test
     void aLargeWritePopulatesTheFramesItTakes() {
-        Recording recording = new Recording();
+        PopulateRecording recording = new PopulateRecording();
         try (DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(256L * PAGE).warmFrames(0)
                 .frameBacking(recording.factory()).hashSeed(9).conclude())) {
             MergeDomain domain = engine.createDomain("d");
             Guest small = engine.createGuest(domain, "small", 8L * PAGE);
             small.write(0, new byte[8 * PAGE], 0, 8 * PAGE);
-            assertEquals(0, recording.calls.size(), "8 pages: no call");
+            assertEquals(0, recording.calls(), "8 pages: no call");
             Guest large = engine.createGuest(domain, "large", 64L * PAGE);
             byte[] bytes = new byte[64 * PAGE];
             new SplittableRandom(3).nextBytes(bytes);
@@ -126,7 +106,7 @@ class FramesTakenAheadTest {
             for (int page = 0; page < 64; page++) {
                 taken.set(large.frameAt(page));
             }
-            assertEquals(taken, recording.frames, "the frames populated are the frames the write took");
+            assertEquals(taken, recording.frames(), "the frames populated are the frames the write took");
             byte[] back = new byte[bytes.length];
             large.read(0, back, 0, back.length);
             assertArrayEquals(bytes, back);
@@ -159,14 +139,14 @@ class FramesTakenAheadTest {
      */
     @Test
     void framesTakenAtOnceAreAllOrNothingAndTheirColdOnesArePopulatedInRuns() {
-        Recording recording = new Recording();
+        PopulateRecording recording = new PopulateRecording();
         try (FramePool pool = new FramePool(64L * PAGE, 2, recording.factory())) {
             twoWarmFourColdSixInUse(pool);
             int[] frames = new int[64];
             int available = pool.framesAvailable();
             assertFalse(pool.allocateForOverwrite(frames, available + 1));
             assertEquals(available, pool.framesAvailable(), "nothing taken");
-            assertEquals(0, recording.calls.size(), "nothing asked");
+            assertEquals(0, recording.calls(), "nothing asked");
 
             assertTrue(pool.allocateForOverwrite(frames, 20));
             BitSet taken = new BitSet();
@@ -180,14 +160,14 @@ class FramesTakenAheadTest {
             expected.set(13, 27);
             assertEquals(expected, taken);
             expected.clear(1, 3);                              // the warm two are resident
-            assertEquals(expected, recording.frames);
-            assertEquals(3, recording.calls.size(), "one call per run");
+            assertEquals(expected, recording.frames());
+            assertEquals(3, recording.calls(), "one call per run");
             assertEquals(available - 20, pool.framesAvailable());
             assertEquals(26, pool.framesInUse(), "6 before, 20 now");
 
-            recording.calls.clear();
+            recording.clear();
             assertTrue(pool.allocateForOverwrite(frames, FramePool.POPULATE_MIN_FRAMES - 1));
-            assertEquals(0, recording.calls.size(), "too few to ask for");
+            assertEquals(0, recording.calls(), "too few to ask for");
             pool.freeAll(frames, FramePool.POPULATE_MIN_FRAMES - 1);
             assertEquals(26, pool.framesInUse(), "given back");
         }
@@ -218,20 +198,9 @@ class FramesTakenAheadTest {
     @Test
     void guestsWritingSideBySideEachWriteFramesPopulatedForThem() throws Exception {
         int pages = 2048;
-        java.util.concurrent.atomic.AtomicLong asked = new java.util.concurrent.atomic.AtomicLong();
-        BitSet populated = new BitSet();
-        FrameBacking.Factory recording = n -> new ForwardingBacking(n) {
-            @Override
-            public void populate(int first, int count) {
-                asked.addAndGet(count);
-                synchronized (populated) {
-                    populated.set(first, first + count);
-                }
-                super.populate(first, count);
-            }
-        };
+        PopulateRecording recording = new PopulateRecording();
         try (DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes((2L * pages + 64) * PAGE)
-                .warmFrames(0).frameBacking(recording).hashSeed(9).conclude())) {
+                .warmFrames(0).frameBacking(recording.factory()).hashSeed(9).conclude())) {
             MergeDomain domain = engine.createDomain("d");
             Guest[] guests = {engine.createGuest(domain, "a", (long) pages * PAGE),
                     engine.createGuest(domain, "b", (long) pages * PAGE)};
@@ -266,9 +235,9 @@ class FramesTakenAheadTest {
             }
             assertEquals(2 * pages, taken.cardinality());
             BitSet unpopulated = (BitSet) taken.clone();
-            unpopulated.andNot(populated);
+            unpopulated.andNot(recording.frames());
             assertEquals(0, unpopulated.cardinality(), "frames the writes took that were never populated");
-            assertEquals(2L * pages, asked.get(), "frames populated, each once");
+            assertEquals(2L * pages, recording.framesAsked(), "frames populated, each once");
         }
     }
 }

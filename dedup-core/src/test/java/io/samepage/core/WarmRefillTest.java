@@ -6,10 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.samepage.hashing.Pages;
 import io.samepage.linux.NativeMemory;
 import java.lang.foreign.ValueLayout;
-import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.HashSet;
-import java.util.List;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -71,15 +69,8 @@ class WarmRefillTest {
      */
     @Test
     void theRefillPopulatesEachRunOfNeighbouringFramesWithOneCall() {
-        List<int[]> calls = new ArrayList<>();
-        FrameBacking.Factory recording = frames -> new ForwardingBacking(frames) {
-            @Override
-            public void populate(int first, int count) {
-                calls.add(new int[] {first, count});
-                super.populate(first, count);
-            }
-        };
-        try (FramePool pool = new FramePool(64L * Pages.PAGE_SIZE, 8, recording)) {
+        PopulateRecording recording = new PopulateRecording();
+        try (FramePool pool = new FramePool(64L * Pages.PAGE_SIZE, 8, recording.factory())) {
             // Frames 1..40 taken; 1..8 freed first fill the warm list (its limit), 11..14 and 21..24
             // freed next go back to the OS, and taking 8 frames again empties the warm list.
             assertTrue(pool.tryReserve(40));
@@ -94,17 +85,13 @@ class WarmRefillTest {
             for (int i = 0; i < 8; i++) {
                 pool.allocateReserved();                       // empties the warm list
             }
-            calls.clear();
+            recording.clear();
             assertEquals(8, pool.replenishWarm(8));
-            BitSet populated = new BitSet();
-            for (int[] call : calls) {
-                populated.set(call[0], call[0] + call[1]);
-            }
             BitSet discarded = new BitSet();
             discarded.set(11, 15);
             discarded.set(21, 25);
-            assertEquals(discarded, populated, "the populated frames are the discarded ones");
-            assertEquals(2, calls.size(), () -> "one call per run, not " + calls.size());
+            assertEquals(discarded, recording.frames(), "the populated frames are the discarded ones");
+            assertEquals(2, recording.calls(), () -> "one call per run, not " + recording.calls());
         }
     }
 

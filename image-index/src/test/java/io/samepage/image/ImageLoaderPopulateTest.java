@@ -5,16 +5,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.samepage.core.DedupEngine;
 import io.samepage.core.EngineContext;
-import io.samepage.core.ForwardingBacking;
-import io.samepage.core.FrameBacking;
 import io.samepage.core.Guest;
+import io.samepage.core.PopulateRecording;
 import io.samepage.hashing.Pages;
 import io.samepage.linux.NativeMemory;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.BitSet;
-import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -42,43 +39,20 @@ class ImageLoaderPopulateTest {
         Assumptions.assumeTrue(NativeMemory.available(), "frames are populated only where they go back to the OS");
         byte[] bytes = ImageIndexTest.randomBytes(BLOCKS * PAGE, 31);
         Path image = Files.write(temp.resolve("image"), bytes);
-        AtomicLong populated = new AtomicLong();
-        BitSet frames = new BitSet();
-        FrameBacking.Factory counting = n -> new Counting(n, populated, frames);
+        PopulateRecording recording = new PopulateRecording();
         try (ImageIndex index = ImageIndex.build(image);
                 DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(16L << 20).warmFrames(0)
-                        .frameBacking(counting).hashSeed(1).conclude());
+                        .frameBacking(recording.factory()).hashSeed(1).conclude());
                 ImageLoader loader = new ImageLoader(index, engine, threads)) {
             Guest guest = engine.createGuest(engine.createDomain("d"), "g", (long) BLOCKS * PAGE);
             LoadStats stats = loader.loadAll(guest, 0);
             assertEquals(BLOCKS, stats.blocksRead());
-            assertEquals(BLOCKS, populated.get(), "frames asked for, one per block read");
-            assertEquals(BLOCKS, frames.cardinality(), "distinct frames asked for: none twice");
+            assertEquals(BLOCKS, recording.framesAsked(), "frames asked for, one per block read");
+            assertEquals(BLOCKS, recording.frames().cardinality(), "distinct frames asked for: none twice");
             assertEquals(BLOCKS, engine.framesInUse() - 1, "the guest holds the frames asked for, and the zero frame");
             byte[] back = new byte[bytes.length];
             guest.read(0, back, 0, back.length);
             assertArrayEquals(bytes, back);
-        }
-    }
-
-    /** The anonymous backing, counting the frames it is asked to populate, and which. */
-    private static final class Counting extends ForwardingBacking {
-        private final AtomicLong populated;
-        private final BitSet frames;
-
-        Counting(int pool, AtomicLong populated, BitSet frames) {
-            super(pool);
-            this.populated = populated;
-            this.frames = frames;
-        }
-
-        @Override
-        public void populate(int first, int count) {
-            populated.addAndGet(count);
-            synchronized (frames) {
-                frames.set(first, first + count);
-            }
-            super.populate(first, count);
         }
     }
 }
