@@ -151,7 +151,10 @@ public final class DedupEngine implements AutoCloseable {
      *
      * @param mapping null for a software guest
      * @throws DedupException if the pool has no such run left, or the mapping cannot be made; nothing
-     *                        is created
+     *                        is created. Where the guest fails after its mapping was made (an
+     *                        {@link OutOfMemoryError} from its tables), the mapping is taken down
+     *                        ({@link PageMapping#unmapAll}) before the run is freed; if that fails
+     *                        too, the run stays taken for good rather than go to another guest
      */
     public synchronized Guest createGuest(MergeDomain domain, String name, long sizeBytes, PageMapping.Factory mapping) {
         if (domain == null || !domains.contains(domain)) {
@@ -194,10 +197,14 @@ public final class DedupEngine implements AutoCloseable {
         } catch (IllegalStateException e) {
             throw new DedupException(Kind.POOL_EXHAUSTED, "guest " + name + ": " + e.getMessage());
         }
+        PageMapping mapping = null;
         try {
-            PageMapping mapping = factory.create(first, pages);
+            mapping = factory.create(first, pages);
             return new Guest(this, domain, name, guestsCreated, sizeBytes, mapping, first, basePageId);
         } catch (RuntimeException | Error e) {
+            if (mapping != null && !unmapped(mapping, e)) {
+                throw refusedMapping(name, e);      // the host may still map the run: it is never reused
+            }
             if (pool.untakeRun(first, pages)) {
                 throw refusedMapping(name, e);
             }
@@ -210,6 +217,23 @@ public final class DedupEngine implements AutoCloseable {
                 pool.freeAll(run, count);       // one release call per run of frames, not one per frame
             }
             throw refusedMapping(name, e);
+        }
+    }
+
+    /**
+     * Takes down the mapping of a guest whose creation failed after it was made (the guest's tables ran
+     * out of heap, say), before its run is freed: left up, it is at least a leaked host mapping (an mmap
+     * of the run, for {@code MappedGuest}), and a factory that attached it to a VM would let that VM
+     * reach frames the pool hands to the next guest. False if that failed too, the failure
+     * added to {@code cause} (the JVM's own out-of-memory errors take no suppressed ones, so there it is lost).
+     */
+    private static boolean unmapped(PageMapping mapping, Throwable cause) {
+        try {
+            mapping.unmapAll();
+            return true;
+        } catch (RuntimeException | Error e) {
+            cause.addSuppressed(e);
+            return false;
         }
     }
 

@@ -88,6 +88,9 @@ public interface PageMapping {
      */
     boolean pagesWritten(long[] bitmap);
 
-    /** Removes every page's mapping, once the guest is destroyed and before its frames are freed. */
+    /**
+     * Removes every page's mapping, once the guest is destroyed (or its creation failed after the mapping
+     * was made) and before its frames are freed.
+     */
     void unmapAll();
 }
