@@ -267,8 +267,19 @@ public final class DedupEngine implements AutoCloseable {
         if (guest.isDestroyed()) {
             return;
         }
+        guest.markDestroyed();
+        try {
+            guest.unmapHost();
+        } catch (RuntimeException | Error e) {
+            guest.reopen();         // nothing was freed or unlinked yet: the guest is as it was
+            if (e instanceof Error error) {
+                throw error;
+            }
+            throw new DedupException(Kind.HOST_REFUSED, "guest " + guest.name() + " was not destroyed: its page "
+                    + "mapping could not be taken down (" + e.getMessage() + "); it is unchanged, destroy it again", e);
+        }
         guests.remove(guest);
-        guest.releaseAll();
+        guest.freeAll();
         pageIds.quarantine(guest);
     }
 

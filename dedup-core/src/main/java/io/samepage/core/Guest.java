@@ -224,14 +224,30 @@ public final class Guest {
         return (long) PageTable.BYTES_PER_PAGE * pageCount + 32L * stripes.count() + table.epochBytes();
     }
 
-    /** Frees every frame this guest maps and removes it from the engine. Later calls fail. Idempotent. */
+    /**
+     * Frees every frame this guest maps and removes it from the engine. Later calls fail. Idempotent.
+     *
+     * @throws DedupException of kind {@link Kind#HOST_REFUSED} if the host refuses to take a mapped
+     *                        guest's mapping down ({@link PageMapping#unmapAll}): the guest stays live and
+     *                        unchanged, so call this again. Calls on other threads that overlapped the
+     *                        refused one may have failed as {@link Kind#DESTROYED}.
+     */
     public void destroy() {
         engine.destroy(this);
     }
 
-    void releaseAll() {
-        markDestroyed();
-        mapping.unmapAll();     // before the frames are freed: nothing may reach them through it
+    /** Takes the host mapping down: once marked destroyed, before the frames are freed, so nothing reaches them. */
+    void unmapHost() {
+        mapping.unmapAll();
+    }
+
+    /** Undoes {@link #markDestroyed} when the host refused {@link #unmapHost}: the guest is live again. */
+    void reopen() {
+        destroyed = false;
+    }
+
+    /** Frees every page's frame (or drops its share of a stable frame); the guest is marked destroyed. */
+    void freeAll() {
         for (int page = 0; page < pageCount; page++) {
             StampedLock lock = stripes.of(page);
             long stamp = lock.writeLock();

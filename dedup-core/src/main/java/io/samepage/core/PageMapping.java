@@ -91,6 +91,9 @@ public interface PageMapping {
     /**
      * Removes every page's mapping, once the guest is destroyed (or its creation failed after the mapping
      * was made) and before its frames are freed.
+     *
+     * @throws RuntimeException if the host refuses; the mapping is unchanged (the guest then stays live:
+     *                          {@link Guest#destroy} throws and may be called again)
      */
     void unmapAll();
 }

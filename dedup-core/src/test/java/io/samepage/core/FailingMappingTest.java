@@ -21,10 +21,14 @@ class FailingMappingTest {
 
     private static final int PAGE = Pages.PAGE_SIZE;
 
-    /** A {@link RecordingMapping} whose {@link #map} throws while {@link #refuse} is set, changing nothing. */
+    /**
+     * A {@link RecordingMapping} whose {@link #map} throws while {@link #refuse} is set, and whose
+     * {@link #unmapAll} throws while {@link #refuseUnmap} is set, changing nothing.
+     */
     static final class RefusingMapping implements PageMapping {
         final RecordingMapping recorded;
         volatile boolean refuse;
+        volatile boolean refuseUnmap;
         /** Maps that still go through before every later one is refused. */
         final java.util.concurrent.atomic.AtomicInteger mapsBeforeRefusing =
                 new java.util.concurrent.atomic.AtomicInteger(Integer.MAX_VALUE);
@@ -58,6 +62,9 @@ class FailingMappingTest {
 
         @Override
         public void unmapAll() {
+            if (refuseUnmap) {
+                throw new IllegalStateException("munmap: the VMM still holds the memory (injected)");
+            }
             recorded.unmapAll();
         }
     }
@@ -106,6 +113,52 @@ class FailingMappingTest {
             guest.write((long) (pages - 1) * PAGE, content(3), 0, PAGE);
             assertArrayEquals(content(3), read(guest, (long) (pages - 1) * PAGE));
             EngineInvariants.assertConsistent(engine, null, "after the second try");
+        }
+    }
+
+    /**
+     * A destroy whose mapping the host will not take down leaves the guest live and unchanged: still
+     * listed, its merged and private pages reading as before, the counters and frames as they were;
+     * the next destroy goes through and frees what the guest held.
+     */
+    @Test
+    void aDestroyWhoseUnmapIsRefusedLeavesTheGuestLiveAndCanBeRetried() {
+        try (DedupEngine engine = engine()) {
+            MergeDomain domain = engine.createDomain("d");
+            RefusingMapping[] map = new RefusingMapping[1];
+            Guest vm = mapped(engine, domain, "vm", 4, map);
+            Guest twin = engine.createGuest(domain, "twin", 4L * PAGE);
+            for (Guest g : new Guest[] {vm, twin}) {
+                g.write(0, content(3), 0, PAGE);                // merges with the twin's page
+            }
+            vm.write(PAGE, content(5), 0, PAGE);                // the guest's own
+            engine.scanner().scanFullPass();
+            engine.scanner().scanFullPass();
+            assertEquals(1, engine.counters().pagesSharing(), "the two pages share a frame");
+            EngineCounters before = engine.counters();
+            long framesBefore = engine.framesInUse();
+            map[0].refuseUnmap = true;
+            DedupException refused = assertThrows(DedupException.class, vm::destroy);
+            assertEquals(DedupException.Kind.HOST_REFUSED, refused.kind());
+            assertTrue(refused.getMessage().startsWith("guest vm was not destroyed"), refused.getMessage());
+            assertFalse(vm.isDestroyed());
+            assertEquals(java.util.List.of(vm, twin), engine.guests());
+            assertEquals(before, engine.counters());
+            assertEquals(framesBefore, engine.framesInUse());
+            assertArrayEquals(content(3), read(vm, 0));
+            assertArrayEquals(content(5), read(vm, PAGE));
+            EngineInvariants.assertConsistent(engine, null, "after the refused destroy");
+            vm.write(2L * PAGE, content(7), 0, PAGE);           // and it is still writable
+            assertArrayEquals(content(7), read(vm, 2L * PAGE));
+
+            map[0].refuseUnmap = false;
+            vm.destroy();
+            assertTrue(vm.isDestroyed());
+            assertEquals(java.util.List.of(twin), engine.guests());
+            assertArrayEquals(content(3), read(twin, 0));
+            EngineInvariants.assertConsistent(engine, null, "after the second destroy");
+            twin.destroy();
+            assertEquals(1, engine.framesInUse(), "only the zero frame is left");
         }
     }
 

@@ -179,9 +179,8 @@ final class FaultModelRun {
                 assertTrue(e.kind() == DedupException.Kind.KNOB_REFUSED && engine.counters().pagesShared() > 0, where());
             }
         } else if (r < 96 && models.size() > 1) {
-            GuestModel m = models.remove(rnd.nextInt(models.size()));
-            note("destroy " + m.name());
-            m.guest.destroy();
+            GuestModel m = models.get(rnd.nextInt(models.size()));
+            attempt("destroy " + m.name(), m.guest::destroy, () -> models.remove(m));   // refused: still live
         } else if (models.size() < 5) {
             createGuest();
         }

@@ -3,9 +3,10 @@ package io.samepage.core;
 import java.util.SplittableRandom;
 
 /**
- * A host that fails at random, seeded points: page mappings that refuse remaps and protections
- * ({@link #mapping}), and a frame backing whose releases fail ({@link #backing}). Every refusal throws
- * before it changes anything, as the real calls do (a failing mmap leaves the old mapping).
+ * A host that fails at random, seeded points: page mappings that refuse to be made, remaps, protections
+ * and being taken down ({@link #mapping}), and a frame backing whose releases fail ({@link #backing}).
+ * Every refusal throws before it changes anything, as the real calls do (a failing mmap leaves the old
+ * mapping).
  * Synchronized: the scanner's thread and the test's thread may both call it.
  */
 public final class FaultyHost {
@@ -71,6 +72,9 @@ public final class FaultyHost {
 
                 @Override
                 public void unmapAll() {
+                    if (fails()) {
+                        throw new IllegalStateException("munmap: the VMM still holds the memory (injected)");
+                    }
                     synchronized (recorded) {
                         recorded.unmapAll();
                     }
