@@ -187,7 +187,12 @@ public final class MappedGuest {
         return mirror.mergesRefused.get();
     }
 
-    /** Destroys the engine's guest: unmaps its memory and frees its frames. Close its VM first. */
+    /**
+     * Destroys the engine's guest: unmaps its memory and frees its frames. Close its VM first.
+     *
+     * @throws io.samepage.core.DedupException of kind {@code HOST_REFUSED} if its memory cannot be unmapped
+     *         yet ({@link MappedGuestMemory#close}): the guest stays live and unchanged; destroy it again
+     */
     public void destroy() {
         guest.destroy();
     }

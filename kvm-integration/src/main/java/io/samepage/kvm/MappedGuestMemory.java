@@ -228,15 +228,21 @@ public final class MappedGuestMemory implements AutoCloseable {
         }
     }
 
-    /** Unmaps the whole range. Close the VM using it first: KVM would fault on it afterwards. */
+    /**
+     * Unmaps the whole range. Close the VM using it first: KVM would fault on it afterwards.
+     *
+     * @throws IllegalStateException if a call still holds the range (the arena refuses to close): nothing
+     *                               is unmapped and the memory stays open, so a later close can still unmap
+     *                               it (a destroy of its guest fails and may be retried)
+     */
     @Override
     public void close() {
         synchronized (this) {
             if (closed) {
                 return;
             }
-            closed = true;
             arena.close();
+            closed = true;      // only once unmapped: marked first, a refused close would pass for done next time
         }
         frames.forget(this);
     }
