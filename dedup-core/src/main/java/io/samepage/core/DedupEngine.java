@@ -267,19 +267,22 @@ public final class DedupEngine implements AutoCloseable {
         if (guest.isDestroyed()) {
             return;
         }
-        guest.markDestroyed();
         try {
-            guest.unmapHost();
-        } catch (RuntimeException | Error e) {
-            guest.reopen();         // nothing was freed or unlinked yet: the guest is as it was
-            if (e instanceof Error error) {
-                throw error;
-            }
+            guest.takeDown();
+        } catch (RuntimeException e) {
             throw new DedupException(Kind.HOST_REFUSED, "guest " + guest.name() + " was not destroyed: its page "
                     + "mapping could not be taken down (" + e.getMessage() + "); it is unchanged, destroy it again", e);
         }
         guests.remove(guest);
-        guest.freeAll();
+        for (int page = 0; page < guest.pageCount(); page++) {
+            StampedLock lock = guest.stripeOf(page);
+            long stamp = lock.writeLock();
+            try {
+                guest.unmap(page);
+            } finally {
+                lock.unlockWrite(stamp);
+            }
+        }
         pageIds.quarantine(guest);
     }
 
@@ -368,7 +371,7 @@ public final class DedupEngine implements AutoCloseable {
                                     + guest.name() + " at page " + page + "; " + pagesShared() + " frames are still shared");
                         }
                         reserved = Math.max(0, reserved - 1);
-                        guest.unmerge(page);
+                        guest.writes().unmerge(page);
                     } finally {
                         lock.unlockWrite(stamp);
                     }

@@ -197,7 +197,7 @@ public final class Guest {
                 throw new DedupException(Kind.POOL_EXHAUSTED, "host frame pool exhausted: guest " + name
                         + " needs a free frame to break sharing of page " + page + "; none is free");
             }
-            unmerge(page);
+            writes.unmerge(page);
         } finally {
             lock.unlockWrite(stamp);
         }
@@ -227,35 +227,24 @@ public final class Guest {
     /**
      * Frees every frame this guest maps and removes it from the engine. Later calls fail. Idempotent.
      *
-     * @throws DedupException of kind {@link Kind#HOST_REFUSED} if the host refuses to take a mapped
-     *                        guest's mapping down ({@link PageMapping#unmapAll}): the guest stays live and
-     *                        unchanged, so call this again. Calls on other threads that overlapped the
-     *                        refused one may have failed as {@link Kind#DESTROYED}.
+     * @throws DedupException {@link Kind#HOST_REFUSED} if the host will not take its mapping down: it stays live
+     *                        and unchanged, to destroy again (calls it overlapped may have failed as destroyed)
      */
     public void destroy() {
         engine.destroy(this);
     }
 
-    /** Takes the host mapping down: once marked destroyed, before the frames are freed, so nothing reaches them. */
-    void unmapHost() {
-        mapping.unmapAll();
-    }
-
-    /** Undoes {@link #markDestroyed} when the host refused {@link #unmapHost}: the guest is live again. */
-    void reopen() {
-        destroyed = false;
-    }
-
-    /** Frees every page's frame (or drops its share of a stable frame); the guest is marked destroyed. */
-    void freeAll() {
-        for (int page = 0; page < pageCount; page++) {
-            StampedLock lock = stripes.of(page);
-            long stamp = lock.writeLock();
-            try {
-                unmap(page);
-            } finally {
-                lock.unlockWrite(stamp);
-            }
+    /**
+     * {@link #markDestroyed}, then takes the host mapping down, before the frames are freed; where the host
+     * refuses, the guest is live again, as it was, and the refusal is thrown.
+     */
+    void takeDown() {
+        markDestroyed();
+        try {
+            mapping.unmapAll();
+        } catch (RuntimeException | Error e) {
+            destroyed = false;      // nothing was freed or unlinked yet
+            throw e;
         }
     }
 
@@ -431,31 +420,6 @@ public final class Guest {
         set(page, domain.zeroFrame(), (states[page] & SCAN_HISTORY) | ZERO_MERGED);
         zeroPages.incrementAndGet();
         freed.add(own);
-    }
-
-    /**
-     * Gives a merged page (stable, zero-merged, or a never-written page on the zero frame) a private copy
-     * again. Caller holds the stripe and a reservation of one frame, which this takes.
-     *
-     * @throws DedupException ({@link Kind#HOST_REFUSED}) if the host refused the remap; the page is
-     *                        still merged and the frame went back to the pool
-     */
-    void unmerge(int page) {
-        int old = frames[page];
-        boolean copyOld = old != domain.zeroFrame();
-        int fresh = copyOld ? pool.allocateReservedForOverwrite() : pool.allocateReserved();
-        if (copyOld) {
-            MemorySegment.copy(pool.memory(), FramePool.offsetOf(old), pool.memory(), FramePool.offsetOf(fresh),
-                    Pages.PAGE_SIZE);
-        }
-        try {
-            mapWritable(page, fresh);
-        } catch (BreakRefused refused) {
-            throw new DedupException(Kind.HOST_REFUSED, "guest " + name + ": the host refused to remap page " + page
-                    + " to unmerge it; it stays merged: " + refused.getCause().getMessage(), refused.getCause());
-        }
-        unmap(page);
-        set(page, fresh, states[page] | DIRTY);
     }
 
     boolean isMapped() {

@@ -140,6 +140,32 @@ final class GuestWrites {
     }
 
     /**
+     * The break of {@code run=2} and {@link Guest#breakSharing}: gives a merged page (stable, zero-merged,
+     * or a never-written page on the zero frame) a private copy again, dirty. Unlike a write's break it
+     * always takes a fresh frame: the one of the reservation the caller holds for it, with its stripe.
+     *
+     * @throws DedupException ({@link Kind#HOST_REFUSED}) if the host refused the remap; the page is
+     *                        still merged and the frame went back to the pool
+     */
+    void unmerge(int page) {
+        int old = guest.frameAt(page);
+        boolean copyOld = old != domain.zeroFrame();
+        int fresh = copyOld ? pool.allocateReservedForOverwrite() : pool.allocateReserved();
+        if (copyOld) {
+            MemorySegment.copy(pool.memory(), FramePool.offsetOf(old), pool.memory(), FramePool.offsetOf(fresh),
+                    Pages.PAGE_SIZE);
+        }
+        try {
+            guest.mapWritable(page, fresh);
+        } catch (BreakRefused refused) {
+            throw new DedupException(Kind.HOST_REFUSED, "guest " + guest.name() + ": the host refused to remap page "
+                    + page + " to unmerge it; it stays merged: " + refused.getCause().getMessage(), refused.getCause());
+        }
+        guest.unmap(page);
+        guest.set(page, fresh, guest.stateAt(page) | PageTable.DIRTY);
+    }
+
+    /**
      * Gives a page that is not private a frame of its own, mapped writable, holding its bytes (unless
      * {@code overwrite}: the caller writes all 4096). The last mapper of a software guest's stable frame
      * takes the frame itself. Caller holds the page's stripe and a reservation of one frame.
