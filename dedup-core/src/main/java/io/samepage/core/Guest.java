@@ -177,8 +177,9 @@ public final class Guest {
     /**
      * Gives the page holding {@code address} a private frame, mapped writable, without changing a byte:
      * what a VMM does for a guest's write that faulted on a merged page, before it lets the vCPU retry the
-     * store itself. Does nothing if the page is private already. Nothing is stored, so no store by
-     * anyone else can be lost.
+     * store itself. A page private already keeps its frame; a mapped one is made writable again, in case
+     * the host refused that after a merge's compare. Nothing is stored, so no store by anyone else can be
+     * lost.
      *
      * @throws DedupException {@link Kind#POOL_EXHAUSTED} (no frame), {@link Kind#HOST_REFUSED} (the remap
      *                        was refused), {@link Kind#DESTROYED} or {@link Kind#INVALID_ARGUMENT}; nothing changed
@@ -191,6 +192,9 @@ public final class Guest {
         try {
             checkAlive();
             if (isPrivate(page)) {
+                if (mapped) {
+                    unprotect(page);    // a fault on a private page: the host refused this after a compare
+                }
                 return;
             }
             if (!pool.tryReserve(1)) {
@@ -431,9 +435,19 @@ public final class Guest {
         return mapping.writeProtect(page);
     }
 
-    /** After a {@link #writeProtect} that no merge followed. Caller holds the stripe. */
+    /**
+     * After a {@link #writeProtect} that no merge followed. Caller holds the stripe.
+     *
+     * @throws DedupException {@link Kind#HOST_REFUSED} if the host refused: the page stays read-only, and
+     *                        its next write fault ({@link #breakSharing}) makes it writable again
+     */
     void unprotect(int page) {
-        mapping.unprotect(page);
+        try {
+            mapping.unprotect(page);
+        } catch (RuntimeException e) {
+            throw new DedupException(Kind.HOST_REFUSED, "guest " + name + ": the host refused to make page " + page
+                    + " writable again after a compare; it stays read-only until a write faults on it: " + e.getMessage(), e);
+        }
     }
 
     // ---- writes behind the engine's back ----

@@ -77,7 +77,13 @@ public interface PageMapping {
      */
     boolean writeProtect(int page);
 
-    /** Makes {@code page} writable again after a {@link #writeProtect} that no merge followed. */
+    /**
+     * Makes {@code page} writable again after a {@link #writeProtect} that no merge followed, or on a
+     * write fault of a page the engine holds private ({@link Guest#breakSharing}). Idempotent.
+     *
+     * @throws RuntimeException if the host refuses; the page stays read-only (the scan reports
+     *                          {@code HOST_REFUSED}, and the page's next write fault tries again)
+     */
     void unprotect(int page);
 
     /**

@@ -70,8 +70,6 @@ final class PageVisitor {
     private static final int NOT_MERGED = 0;
     /** A candidate's page was busy or could not be protected: the visited page waits for its next visit. */
     private static final int BUSY = -1;
-    /** Tries for an index lock before waiting for it ({@link #lockSpinning}). */
-    private static final int LOCK_SPINS = 256;
 
     private final DedupEngine engine;
     private final FramePool pool;
@@ -248,7 +246,7 @@ final class PageVisitor {
      */
     private boolean fileAlone(Guest guest, int page, int key, MergeDomain domain) {
         java.util.concurrent.locks.ReentrantLock lock = domain.unstableLock(key);
-        lockSpinning(lock);
+        SpinLocks.lock(lock);
         try {
             if (!domain.unstableHoldsNothingFor(key)) {
                 return false;
@@ -265,10 +263,11 @@ final class PageVisitor {
         try {
             merge(guest, page, frame, key, zeroSeen);
         } finally {
-            if (visitProtected && !guest.isMerged(page)) {
+            boolean unprotect = visitProtected && !guest.isMerged(page);
+            visitProtected = false;     // first: a refused unprotect must not leave the next visit unprotected
+            if (unprotect) {
                 guest.unprotect(page);
             }
-            visitProtected = false;
         }
     }
 
@@ -311,37 +310,6 @@ final class PageVisitor {
         return true;
     }
 
-    /**
-     * Takes an index lock, trying for a while before it waits: the scanner's critical sections last about
-     * a microsecond, and parking and waking a thread on a virtual machine cost ten times that. Uncontended
-     * (one scanner thread), the first try takes it.
-     */
-    private static void lockSpinning(java.util.concurrent.locks.ReentrantLock lock) {
-        for (int spins = 0; spins < LOCK_SPINS; spins++) {
-            if (lock.tryLock()) {
-                return;
-            }
-            Thread.onSpinWait();
-        }
-        lock.lock();
-    }
-
-    /**
-     * Tries a candidate's stripe a while before giving up (0): another scanner thread or a writer holds
-     * a stripe for about a microsecond. Never waits unboundedly, as the visited page's stripe is held:
-     * two threads that each hold the stripe the other tries both give up.
-     */
-    private static long tryWriteLockSpinning(StampedLock lock) {
-        for (int spins = 0; spins < LOCK_SPINS; spins++) {
-            long stamp = lock.tryWriteLock();
-            if (stamp != 0) {
-                return stamp;
-            }
-            Thread.onSpinWait();
-        }
-        return 0;
-    }
-
     /** Loads one word of each of the page's cache lines, so that a compare finds the page in the cache. */
     private void touch(long offset) {
         long sum = 0;
@@ -366,7 +334,7 @@ final class PageVisitor {
         if (!visitRead && knobs.scanThreads() > 1) {
             touch(FramePool.offsetOf(frame));   // the compare below runs under the lock other scanner threads wait for
         }
-        lockSpinning(domain.stableLock());
+        SpinLocks.lock(domain.stableLock());
         try {
             if (!domain.mayHoldStable(key)) {
                 return NOT_MERGED;
@@ -400,7 +368,7 @@ final class PageVisitor {
     private boolean mergeWithUnstable(Guest guest, int page, int frame, int key) {
         MergeDomain domain = guest.domain();
         java.util.concurrent.locks.ReentrantLock lock = domain.unstableLock(key);     // other scanner threads
-        lockSpinning(lock);
+        SpinLocks.lock(lock);
         try {
             return mergeWithUnstableLocked(guest, page, frame, key, domain);
         } finally {
@@ -431,7 +399,7 @@ final class PageVisitor {
         int otherPage = otherId - other.table().basePageId();
         StampedLock otherLock = other.stripeOf(otherPage);
         boolean sameStripe = otherLock == guest.stripeOf(page);
-        long otherStamp = sameStripe ? 0 : tryWriteLockSpinning(otherLock);
+        long otherStamp = sameStripe ? 0 : SpinLocks.tryWriteLock(otherLock);
         if (!sameStripe && otherStamp == 0) {
             return BUSY;
         }
@@ -473,7 +441,7 @@ final class PageVisitor {
             otherProtected = false;     // it stays read-only: its frame is the shared one now
             pool.table().incrementRef(shared);
             domain.removeUnstable(key, otherId);
-            lockSpinning(domain.stableLock());
+            SpinLocks.lock(domain.stableLock());
             try {
                 domain.addStable(shared, filed);
             } finally {
@@ -483,11 +451,14 @@ final class PageVisitor {
             domain.addSharing(1);
             return MERGED;
         } finally {
-            if (otherProtected) {
-                other.unprotect(otherPage);
-            }
-            if (!sameStripe) {
-                otherLock.unlockWrite(otherStamp);
+            try {
+                if (otherProtected) {
+                    other.unprotect(otherPage);
+                }
+            } finally {
+                if (!sameStripe) {
+                    otherLock.unlockWrite(otherStamp);      // even if the host refused the unprotect
+                }
             }
         }
     }

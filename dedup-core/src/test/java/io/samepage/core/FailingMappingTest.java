@@ -10,6 +10,7 @@ import io.samepage.hashing.ContentDigest;
 import io.samepage.hashing.Pages;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -29,6 +30,7 @@ class FailingMappingTest {
         final RecordingMapping recorded;
         volatile boolean refuse;
         volatile boolean refuseUnmap;
+        volatile boolean refuseUnprotect;
         /** Maps that still go through before every later one is refused. */
         final java.util.concurrent.atomic.AtomicInteger mapsBeforeRefusing =
                 new java.util.concurrent.atomic.AtomicInteger(Integer.MAX_VALUE);
@@ -52,6 +54,10 @@ class FailingMappingTest {
 
         @Override
         public void unprotect(int page) {
+            if (refuseUnprotect) {
+                recorded.calls.add("unprotect " + page + " refused");
+                throw new IllegalStateException("mprotect: Cannot allocate memory (injected)");
+            }
             recorded.unprotect(page);
         }
 
@@ -159,6 +165,85 @@ class FailingMappingTest {
             EngineInvariants.assertConsistent(engine, null, "after the second destroy");
             twin.destroy();
             assertEquals(1, engine.framesInUse(), "only the zero frame is left");
+        }
+    }
+
+    /**
+     * A host that will not make a page writable again after a compare that found no twin (mprotect
+     * failing with ENOMEM): the scan throws {@code HOST_REFUSED}, no page lock is left held, and the
+     * page stays read-only until its next write fault makes it writable.
+     */
+    @Test
+    void aRefusedUnprotectLeavesNoLockHeldAndTheNextWriteFaultMakesThePageWritable() {
+        // Pages whose first bytes are 1 and 3 hash alike (and unlike the zero page): the compare decides.
+        DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(8L << 20).warmFrames(0)
+                .customHasher(new WeakHashers.Few(2)).conclude());
+        boolean lockHeld = true;        // then closing would wait for it forever: the test fails instead of hanging
+        try {
+            MergeDomain domain = engine.createDomain("d");
+            RefusingMapping[] first = new RefusingMapping[1];
+            RefusingMapping[] second = new RefusingMapping[1];
+            Guest vm = mapped(engine, domain, "vm", 2, first);
+            Guest vm2 = mapped(engine, domain, "vm2", 2, second);
+            vm.write(0, content(1), 0, PAGE);
+            vm2.write(0, content(3), 0, PAGE);              // same key, other bytes: compared, not merged
+            engine.scanner().scanFullPass();                // first visits: nothing is read
+            first[0].refuseUnprotect = true;
+            second[0].refuseUnprotect = true;
+            DedupException refused = assertThrows(DedupException.class, () -> engine.scanner().scanFullPass());
+            assertEquals(DedupException.Kind.HOST_REFUSED, refused.kind(), refused.getMessage());
+            assertTrue(first[0].recorded.calls.contains("unprotect 0 refused"), first[0].recorded.calls::toString);
+            assertFalse(vm.stripeOf(0).isWriteLocked(), "the candidate's page lock was released");
+            assertFalse(vm2.stripeOf(0).isWriteLocked(), "the visited page's lock was released");
+            lockHeld = false;
+            assertFalse(first[0].recorded.writable[0], "left read-only by the refusal");
+
+            first[0].refuseUnprotect = false;
+            second[0].refuseUnprotect = false;
+            vm.breakSharing(0);                             // the VMM's handling of the write fault that follows
+            assertTrue(first[0].recorded.writable[0], "writable again after the write fault");
+            assertArrayEquals(content(1), read(vm, 0));
+            EngineInvariants.assertConsistent(engine, null, "after the refused unprotect");
+        } finally {
+            if (!lockHeld) {
+                engine.close();
+            }
+        }
+    }
+
+    /**
+     * After the host refused to make a page writable again (here after the check that found a mapped
+     * page all zeros, which gives its memory back in place), the next merge still write-protects its
+     * page before it compares it: a KVM guest's store during an unprotected compare would go to a frame
+     * the merge then frees.
+     */
+    @Test
+    void theMergeAfterARefusedUnprotectStillProtectsItsPage() {
+        try (DedupEngine engine = engine()) {
+            MergeDomain domain = engine.createDomain("d");
+            Guest s1 = engine.createGuest(domain, "s1", PAGE);
+            Guest s2 = engine.createGuest(domain, "s2", PAGE);
+            RefusingMapping[] map = new RefusingMapping[1];
+            Guest vm = mapped(engine, domain, "vm", 2, map);
+            s1.write(0, content(5), 0, PAGE);
+            s2.write(0, content(5), 0, PAGE);               // a stable frame, once merged
+            vm.write(0, new byte[PAGE], 0, PAGE);           // all zeros: protected, checked, given back
+            vm.write(PAGE, content(5), 0, PAGE);            // merges into the stable frame
+            engine.scanner().scanFullPass();                // first visits: nothing is read
+            map[0].refuseUnprotect = true;
+            DedupException refused = assertThrows(DedupException.class, () -> engine.scanner().scanFullPass());
+            assertEquals(DedupException.Kind.HOST_REFUSED, refused.kind(), refused.getMessage());
+            map[0].refuseUnprotect = false;
+            int logged = map[0].recorded.calls.size();
+            engine.scanner().scanFullPass();
+            engine.scanner().scanFullPass();
+            assertTrue(vm.isMerged(1), "vm's page 1 merged");
+            List<String> calls = map[0].recorded.calls.subList(logged, map[0].recorded.calls.size());
+            int mapped = calls.indexOf("map 1 " + vm.frameAt(1) + " ro");
+            int protect = calls.indexOf("protect 1");
+            assertTrue(mapped >= 0 && protect >= 0 && protect < mapped, "protected before its compare: " + calls);
+            assertArrayEquals(content(5), read(vm, PAGE));
+            EngineInvariants.assertConsistent(engine, null, "after the merge");
         }
     }
 

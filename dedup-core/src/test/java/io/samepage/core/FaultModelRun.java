@@ -46,6 +46,8 @@ final class FaultModelRun {
     private final PageInstaller installer;
     private final List<MergeDomain> domains = new ArrayList<>();
     private final List<GuestModel> models = new ArrayList<>();
+    /** The host's view of each mapped guest ({@link FaultyHost#lastMapping}). */
+    private final java.util.Map<Guest, RecordingMapping> hostMappings = new java.util.HashMap<>();
     private final byte[][] contents = new byte[CONTENTS][PAGE];
     private final byte[][] digests = new byte[CONTENTS][];
     private int created;
@@ -97,7 +99,10 @@ final class FaultModelRun {
                     doStep();
                     checkReads();
                     if (!concurrent || step % QUIET_EVERY == 0) {
-                        scanner.whileHeld(() -> EngineInvariants.assertConsistent(engine, checkHasher, where()));
+                        scanner.whileHeld(() -> {
+                            EngineInvariants.assertConsistent(engine, checkHasher, where());
+                            checkHostMappings();
+                        });
                     }
                 }
             }
@@ -126,6 +131,8 @@ final class FaultModelRun {
             byte[] bytes = rnd.nextInt(4) == 0 ? randomPage() : contents[rnd.nextInt(CONTENTS)];
             attempt("write page " + page + " of " + m.name(), () -> m.guest.write((long) page * PAGE, bytes, 0, PAGE),
                     () -> System.arraycopy(bytes, 0, m.bytes, page * PAGE, PAGE));
+        } else if (r < 29 && hostMappings.containsKey(anyGuest().guest)) {
+            writeFault();
         } else if (r < 33) {
             GuestModel m = anyGuest();
             int page = rnd.nextInt(m.pages());
@@ -299,11 +306,67 @@ final class FaultModelRun {
             Guest guest = mapped ? engine.createGuest(domains.get(domain), name, (long) pages * PAGE, host.mapping())
                     : engine.createGuest(domains.get(domain), name, (long) pages * PAGE);
             models.add(new GuestModel(guest, domain));
+            if (mapped) {
+                hostMappings.put(guest, host.lastMapping());
+            }
         } catch (DedupException e) {
             if (!REFUSALS.contains(e.kind())) {
                 throw new AssertionError(where() + ": guest creation refused with kind " + e.kind(), e);
             }
             refused++;
+        }
+    }
+
+    /**
+     * A KVM guest's write that faulted on a page of a mapped guest, as a VMM handles it: {@link
+     * Guest#breakSharing}, then the store is retried, so the page must be writable on the host after it
+     * (else the vCPU would fault on it forever). It changes no byte. With the scanner running, it may
+     * have merged the page again, or be comparing it (read-only, under the page's stripe, which this
+     * takes to look).
+     */
+    private void writeFault() {
+        List<GuestModel> mapped = models.stream().filter(m -> hostMappings.containsKey(m.guest)).toList();
+        GuestModel m = mapped.get(rnd.nextInt(mapped.size()));
+        int page = rnd.nextInt(m.pages());
+        RecordingMapping host = hostMappings.get(m.guest);
+        attempt("write fault on page " + page + " of " + m.name(), () -> m.guest.breakSharing((long) page * PAGE), () -> {
+            java.util.concurrent.locks.StampedLock stripe = m.guest.stripeOf(page);
+            long stamp = stripe.readLock();
+            try {
+                boolean writable;
+                synchronized (host) {
+                    writable = host.writable[page] || concurrent && (m.guest.isMerged(page) || host.leftReadOnly[page]);
+                }
+                if (!writable) {
+                    fail(where() + ": " + m.name() + " page " + page + " is still read-only after its write fault");
+                }
+            } finally {
+                stripe.unlockRead(stamp);
+            }
+        });
+    }
+
+    /**
+     * What the host maps agrees with the engine, page by page, for every mapped guest: the same frame,
+     * read-only where the page is merged, writable where it is private but where the host refused to
+     * make it writable again since (its next write fault does). A page the host maps elsewhere would
+     * show a KVM guest another frame's bytes; a merged page left writable would let it write a shared one.
+     */
+    private void checkHostMappings() {
+        for (GuestModel m : models) {
+            RecordingMapping host = hostMappings.get(m.guest);
+            if (host == null) {
+                continue;
+            }
+            for (int page = 0; page < m.pages(); page++) {
+                boolean merged = m.guest.isMerged(page);
+                if (host.frames[page] != m.guest.frameAt(page) || (host.writable[page] ? merged
+                        : !merged && !host.leftReadOnly[page])) {
+                    fail(where() + ": " + m.name() + " page " + page + ": the host maps frame " + host.frames[page]
+                            + (host.writable[page] ? " writable" : " read-only") + ", the engine frame "
+                            + m.guest.frameAt(page) + (m.guest.isMerged(page) ? " merged" : " private"));
+                }
+            }
         }
     }
 

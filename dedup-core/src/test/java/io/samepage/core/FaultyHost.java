@@ -4,7 +4,7 @@ import java.util.SplittableRandom;
 
 /**
  * A host that fails at random, seeded points: page mappings that refuse to be made, remaps, protections
- * and being taken down ({@link #mapping}), and a frame backing whose releases fail ({@link #backing}).
+ * and their undoing, and being taken down ({@link #mapping}), and a frame backing whose releases fail ({@link #backing}).
  * Every refusal throws before it changes anything, as the real calls do (a failing mmap leaves the old
  * mapping).
  * Synchronized: the scanner's thread and the test's thread may both call it.
@@ -14,6 +14,7 @@ public final class FaultyHost {
     private final SplittableRandom random;
     private final int failOneIn;
     private long refusals;
+    private RecordingMapping lastMapping;
 
     /** Fails about one call in {@code failOneIn}; 0 never fails. */
     public FaultyHost(long seed, int failOneIn) {
@@ -31,6 +32,11 @@ public final class FaultyHost {
         return refusals;
     }
 
+    /** What the host maps for the last mapping {@link #mapping} made: its frames and protections, page by page. */
+    synchronized RecordingMapping lastMapping() {
+        return lastMapping;
+    }
+
     /** A factory of mappings that mirror like {@link RecordingMapping} and fail at random. */
     public PageMapping.Factory mapping() {
         return (first, pages) -> {
@@ -38,6 +44,9 @@ public final class FaultyHost {
                 throw new IllegalStateException("mmap: Cannot allocate memory (injected, creating the mapping)");
             }
             RecordingMapping recorded = new RecordingMapping(first, pages);
+            synchronized (this) {
+                lastMapping = recorded;
+            }
             return new PageMapping() {
                 @Override
                 public void map(int page, int frame, boolean writable) {
@@ -59,6 +68,10 @@ public final class FaultyHost {
                 @Override
                 public void unprotect(int page) {
                     synchronized (recorded) {
+                        if (fails()) {
+                            recorded.leftReadOnly[page] = true;
+                            throw new IllegalStateException("mprotect: Cannot allocate memory (injected)");
+                        }
                         recorded.unprotect(page);
                     }
                 }

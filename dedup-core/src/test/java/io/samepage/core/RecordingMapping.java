@@ -20,6 +20,8 @@ final class RecordingMapping implements PageMapping {
     boolean tellsWrites = true;
     private final long[] written;
     boolean unmapped;
+    /** Pages whose {@link #unprotect} the host refused ({@link FaultyHost}) since they were last mapped or unprotected. */
+    final boolean[] leftReadOnly;
 
     RecordingMapping(int firstFrame, int pages) {
         frames = new int[pages];
@@ -27,6 +29,7 @@ final class RecordingMapping implements PageMapping {
         writable = new boolean[pages];
         Arrays.fill(writable, true);
         written = new long[(pages + 63) / 64];
+        leftReadOnly = new boolean[pages];
     }
 
     /** Records that {@code page} was written behind the engine's back, for the next {@link #pagesWritten}. */
@@ -39,6 +42,7 @@ final class RecordingMapping implements PageMapping {
         calls.add("map " + page + " " + frame + (writable ? " rw" : " ro"));
         frames[page] = frame;
         this.writable[page] = writable;
+        leftReadOnly[page] = false;
     }
 
     @Override
@@ -54,6 +58,7 @@ final class RecordingMapping implements PageMapping {
     public void unprotect(int page) {
         calls.add("unprotect " + page);
         writable[page] = true;
+        leftReadOnly[page] = false;
     }
 
     @Override

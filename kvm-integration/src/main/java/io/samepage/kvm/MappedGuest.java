@@ -165,7 +165,8 @@ public final class MappedGuest {
      * The fault branch of {@link #handleExit}, by guest address: gives the page holding {@code address} a
      * private copy, mapped writable, without changing its bytes ({@link Guest#breakSharing}: under the
      * page's lock, storing nothing, so neither a Java writer's nor another vCPU's store can be lost). A
-     * page already private (broken by another exit or a Java write since the fault) is left as it is;
+     * page already private (broken by another exit or a Java write since the fault) keeps its frame and
+     * is made writable again (a refused mprotect after a merge's compare may have left it read-only);
      * either way the vCPU retries its store.
      */
     void breakSharing(long address) {
