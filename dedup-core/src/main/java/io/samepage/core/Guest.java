@@ -185,26 +185,7 @@ public final class Guest {
      *                        was refused), {@link Kind#DESTROYED} or {@link Kind#INVALID_ARGUMENT}; nothing changed
      */
     public void breakSharing(long address) {
-        checkRange(address, 1);
-        int page = (int) (address >>> Pages.PAGE_SHIFT);
-        StampedLock lock = stripes.of(page);
-        long stamp = lock.writeLock();
-        try {
-            checkAlive();
-            if (isPrivate(page)) {
-                if (mapped) {
-                    unprotect(page);    // a fault on a private page: the host refused this after a compare
-                }
-                return;
-            }
-            if (!pool.tryReserve(1)) {
-                throw new DedupException(Kind.POOL_EXHAUSTED, "host frame pool exhausted: guest " + name
-                        + " needs a free frame to break sharing of page " + page + "; none is free");
-            }
-            writes.unmerge(page);
-        } finally {
-            lock.unlockWrite(stamp);
-        }
+        writes.breakForFault(address);
     }
 
     /**
@@ -430,24 +411,33 @@ public final class Guest {
         return mapped;
     }
 
-    /** Before a merge compares the page: read-only for writers behind the engine's back. Caller holds the stripe. */
+    /**
+     * Before a merge compares the page: read-only for writers behind the engine's back. Caller holds the
+     * stripe. A host that fails to throws {@link Kind#HOST_REFUSED}: nothing changed, no merge.
+     */
     boolean writeProtect(int page) {
-        return mapping.writeProtect(page);
+        try {
+            return mapping.writeProtect(page);
+        } catch (RuntimeException e) {
+            throw hostRefused("write-protect page " + page + " for a compare; it was not merged", e);
+        }
     }
 
     /**
-     * After a {@link #writeProtect} that no merge followed. Caller holds the stripe.
-     *
-     * @throws DedupException {@link Kind#HOST_REFUSED} if the host refused: the page stays read-only, and
-     *                        its next write fault ({@link #breakSharing}) makes it writable again
+     * After a {@link #writeProtect} that no merge followed. Caller holds the stripe. A host that refuses
+     * throws {@link Kind#HOST_REFUSED}: the page stays read-only until a write fault ({@link #breakSharing}).
      */
     void unprotect(int page) {
         try {
             mapping.unprotect(page);
         } catch (RuntimeException e) {
-            throw new DedupException(Kind.HOST_REFUSED, "guest " + name + ": the host refused to make page " + page
-                    + " writable again after a compare; it stays read-only until a write faults on it: " + e.getMessage(), e);
+            throw hostRefused("make page " + page + " writable again (read-only until a write faults on it)", e);
         }
+    }
+
+    private DedupException hostRefused(String what, RuntimeException e) {
+        return new DedupException(Kind.HOST_REFUSED, "guest " + name + ": the host refused to " + what + ": "
+                + e.getMessage(), e);
     }
 
     // ---- writes behind the engine's back ----

@@ -139,6 +139,30 @@ final class GuestWrites {
         guest.set(page, guest.frameAt(page), (guest.stateAt(page) & ~PageTable.HOLE) | PageTable.DIRTY);
     }
 
+    /** {@link Guest#breakSharing}: a write fault's break, under the page's stripe. */
+    void breakForFault(long address) {
+        guest.checkRange(address, 1);
+        int page = (int) (address >>> Pages.PAGE_SHIFT);
+        StampedLock lock = guest.stripeOf(page);
+        long stamp = lock.writeLock();
+        try {
+            guest.checkAlive();
+            if (guest.isPrivate(page)) {
+                if (guest.isMapped()) {
+                    guest.unprotect(page);  // a fault on a private page: the host refused this after a compare
+                }
+                return;
+            }
+            if (!pool.tryReserve(1)) {
+                throw new DedupException(Kind.POOL_EXHAUSTED, "host frame pool exhausted: guest " + guest.name()
+                        + " needs a free frame to break sharing of page " + page + "; none is free");
+            }
+            unmerge(page);
+        } finally {
+            lock.unlockWrite(stamp);
+        }
+    }
+
     /**
      * The break of {@code run=2} and {@link Guest#breakSharing}: gives a merged page (stable, zero-merged,
      * or a never-written page on the zero frame) a private copy again, dirty. Unlike a write's break it

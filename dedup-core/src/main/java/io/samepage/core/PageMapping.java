@@ -74,6 +74,8 @@ public interface PageMapping {
      *
      * @return false, with nothing changed, if the page must not be merged (its mapping budget is
      *         spent): the merge is skipped
+     * @throws RuntimeException if the host fails to (a failing mprotect); nothing changed, the merge is
+     *                          skipped and the scan reports {@code HOST_REFUSED}
      */
     boolean writeProtect(int page);
 

@@ -61,7 +61,13 @@ public final class FaultyHost {
                 @Override
                 public boolean writeProtect(int page) {
                     synchronized (recorded) {
-                        return !fails() && recorded.writeProtect(page);
+                        if (fails()) {      // a spent budget says no; a failing mprotect throws
+                            if (page % 2 == 0) {
+                                return false;
+                            }
+                            throw new IllegalStateException("mprotect: Cannot allocate memory (injected, protecting)");
+                        }
+                        return recorded.writeProtect(page);
                     }
                 }
 
