@@ -92,7 +92,8 @@ public interface PageMapping {
      * Sets bit {@code p % 64} of {@code bitmap[p / 64]} for every page written behind the engine's back
      * since the last call, and forgets them (other bits are left as they are).
      *
-     * @return false if it cannot tell (no dirty log): then every page counts as written
+     * @return false if it cannot tell (no dirty log): then every page counts as written, as it does if
+     *         this throws
      */
     boolean pagesWritten(long[] bitmap);
 

@@ -26,10 +26,19 @@ final class WrittenPages {
         this.bitmap = new long[(guest.pageCount() + 63) >>> 6];
     }
 
-    /** Asks the mapping and marks what it names, or every page if it cannot tell. Allocates nothing. */
+    /**
+     * Asks the mapping and marks what it names, or every page if it cannot tell: it says so, or it
+     * throws (a dirty log that could not be read). Allocates nothing.
+     */
     void collect() {
         Arrays.fill(bitmap, 0);
-        if (mapping.pagesWritten(bitmap)) {
+        boolean told;
+        try {
+            told = mapping.pagesWritten(bitmap);
+        } catch (RuntimeException cannotTell) {
+            told = false;       // some pages may be named already, the rest not: rehash them all
+        }
+        if (told) {
             mark(guest, bitmap);
         } else {
             markAll(guest);

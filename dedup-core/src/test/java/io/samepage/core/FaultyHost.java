@@ -4,10 +4,10 @@ import java.util.SplittableRandom;
 
 /**
  * A host that fails at random, seeded points: page mappings that refuse to be made, remaps, protections
- * and their undoing, and being taken down ({@link #mapping}), and a frame backing whose releases fail ({@link #backing}).
- * Every refusal throws before it changes anything, as the real calls do (a failing mmap leaves the old
- * mapping).
- * Synchronized: the scanner's thread and the test's thread may both call it.
+ * and their undoing, dirty logs, and being taken down ({@link #mapping}), and a frame backing whose
+ * releases fail ({@link #backing}). Every refusal throws before it changes anything, as the real calls
+ * do (a failing mmap leaves the old mapping). Synchronized: the scanner's thread and the test's thread
+ * may both call it.
  */
 public final class FaultyHost {
 
@@ -85,6 +85,9 @@ public final class FaultyHost {
                 @Override
                 public boolean pagesWritten(long[] bitmap) {
                     synchronized (recorded) {
+                        if (fails()) {
+                            throw new IllegalStateException("KVM_GET_DIRTY_LOG: Bad address (injected)");
+                        }
                         return recorded.pagesWritten(bitmap);
                     }
                 }

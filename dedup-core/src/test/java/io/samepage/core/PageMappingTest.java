@@ -202,6 +202,9 @@ class PageMappingTest {
             maps[0].wroteBehindTheEnginesBack(5);
             assertEquals(1, hashedInOneFullScan(engine), "the reported page, and only it");
             assertEquals(1, read(guest, 5)[100], "reads see the write at once: they go to the frame");
+
+            maps[0].dirtyLogFails = true;
+            assertEquals(64, hashedInOneFullScan(engine), "a dirty log that cannot be read: every page is rehashed");
         }
     }
 

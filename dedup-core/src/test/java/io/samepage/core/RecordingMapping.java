@@ -18,6 +18,8 @@ final class RecordingMapping implements PageMapping {
     boolean allowProtect = true;
     /** False: {@link #pagesWritten} cannot tell (no dirty log), so every page counts as written. */
     boolean tellsWrites = true;
+    /** True: {@link #pagesWritten} throws, as a dirty log that cannot be read does. */
+    boolean dirtyLogFails;
     private final long[] written;
     boolean unmapped;
     /** Pages whose {@link #unprotect} the host refused ({@link FaultyHost}) since they were last mapped or unprotected. */
@@ -63,6 +65,9 @@ final class RecordingMapping implements PageMapping {
 
     @Override
     public boolean pagesWritten(long[] bitmap) {
+        if (dirtyLogFails) {
+            throw new IllegalStateException("KVM_GET_DIRTY_LOG: Bad address (injected)");
+        }
         for (int i = 0; i < written.length; i++) {
             bitmap[i] |= written[i];
         }
