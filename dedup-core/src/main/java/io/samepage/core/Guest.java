@@ -181,8 +181,9 @@ public final class Guest {
      * the host refused that after a merge's compare. Nothing is stored, so no store by anyone else can be
      * lost.
      *
-     * @throws DedupException {@link Kind#POOL_EXHAUSTED} (no frame), {@link Kind#HOST_REFUSED} (the remap
-     *                        was refused), {@link Kind#DESTROYED} or {@link Kind#INVALID_ARGUMENT}; nothing changed
+     * @throws DedupException {@link Kind#POOL_EXHAUSTED} (no frame), {@link Kind#HOST_REFUSED} (the remap, or
+     *                        making the page writable, was refused), {@link Kind#DESTROYED} or
+     *                        {@link Kind#INVALID_ARGUMENT}; nothing changed
      */
     public void breakSharing(long address) {
         writes.breakForFault(address);
