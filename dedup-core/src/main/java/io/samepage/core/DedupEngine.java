@@ -436,8 +436,9 @@ public final class DedupEngine implements AutoCloseable {
 
     /**
      * Stops the scanner (waiting for its batch in progress; a scanner on an {@code AgentRunner} then ends
-     * its duty cycle), destroys every guest and releases the host memory in one unmap (frames are not
-     * freed one by one). The engine is unusable afterwards. Idempotent.
+     * its duty cycle), destroys every guest (a mapped guest's {@link PageMapping#unmapAll} is called; if
+     * it refuses, the engine closes all the same) and releases the host memory in one unmap (frames are
+     * not freed one by one). The engine is unusable afterwards. Idempotent.
      */
     @Override
     public synchronized void close() {
@@ -446,11 +447,18 @@ public final class DedupEngine implements AutoCloseable {
         }
         closed = true;
         scanner.close();        // waits for a batch in progress; the scanner's AgentRunner then stops
-        for (Guest guest : liveGuests()) {
-            guests.remove(guest);
-            guest.markDestroyed();
+        try {
+            for (Guest guest : liveGuests()) {
+                guests.remove(guest);
+                try {
+                    guest.takeDown();           // its mapping is told, as a destroy tells it
+                } catch (RuntimeException refused) {
+                    guest.markDestroyed();      // closing anyway: no later guest takes its frames
+                }
+            }
+        } finally {
+            pool.close();
         }
-        pool.close();
     }
 
     private static void requireName(String what, String name) {

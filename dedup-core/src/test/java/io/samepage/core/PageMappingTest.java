@@ -209,6 +209,20 @@ class PageMappingTest {
     }
 
     @Test
+    void closingTheEngineTakesEveryMappingDown() {
+        RecordingMapping[] maps = new RecordingMapping[2];
+        DedupEngine engine = engine(new EngineContext());
+        MergeDomain domain = engine.createDomain("d");
+        mapped(engine, domain, "g", 8, maps, 0);
+        mapped(engine, domain, "h", 8, maps, 1);
+        maps[1].refuseUnmap = true;         // the host refuses one: the engine closes all the same
+        engine.close();
+        assertTrue(maps[0].unmapped, "a closed engine's guests are destroyed: their mappings are told");
+        assertFalse(maps[1].unmapped);
+        assertTrue(engine.guests().isEmpty());
+    }
+
+    @Test
     void destroyUnmapsTheGuestBeforeItsFramesAreFreed() {
         RecordingMapping[] maps = new RecordingMapping[1];
         try (DedupEngine engine = engine(new EngineContext())) {

@@ -22,6 +22,8 @@ final class RecordingMapping implements PageMapping {
     boolean dirtyLogFails;
     private final long[] written;
     boolean unmapped;
+    /** True: {@link #unmapAll} throws, changing nothing. */
+    boolean refuseUnmap;
     /** Pages whose {@link #unprotect} the host refused ({@link FaultyHost}) since they were last mapped or unprotected. */
     final boolean[] leftReadOnly;
 
@@ -77,6 +79,9 @@ final class RecordingMapping implements PageMapping {
 
     @Override
     public void unmapAll() {
+        if (refuseUnmap) {
+            throw new IllegalStateException("munmap: the VMM still holds the memory (injected)");
+        }
         unmapped = true;
     }
 }
