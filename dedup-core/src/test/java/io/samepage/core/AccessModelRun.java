@@ -36,6 +36,8 @@ final class AccessModelRun {
     private final PageHasher checkHasher;
     private final List<MergeDomain> domains = new ArrayList<>();
     private final List<GuestModel> models = new ArrayList<>();
+    /** The host's view of each mapped guest ({@link FaultyHost#lastMapping}). */
+    private final java.util.Map<Guest, RecordingMapping> hostMappings = new java.util.LinkedHashMap<>();
     private final List<GuestAccess> accesses = new ArrayList<>();
     private final byte[][] contents = new byte[CONTENTS][PAGE];
     private long refused;
@@ -75,7 +77,10 @@ final class AccessModelRun {
                     log.at(step);
                     doStep();
                     checkReads();
-                    scanner.whileHeld(() -> EngineInvariants.assertConsistent(engine, checkHasher, where()));
+                    scanner.whileHeld(() -> {
+                        EngineInvariants.assertConsistent(engine, checkHasher, where());
+                        hostMappings.forEach((guest, host) -> host.assertAgreesWith(guest, where()));
+                    });
                 }
             }
             if (scanner.failure() != null) {
@@ -98,6 +103,9 @@ final class AccessModelRun {
                 : engine.createGuest(domains.get(domain), name, (long) pages * PAGE);
         models.add(new GuestModel(guest, domain));
         accesses.add(guest.access());
+        if (mapped) {
+            hostMappings.put(guest, host.lastMapping());
+        }
     }
 
     /** Creating the guests must not fail: the run needs them. Later remaps still may. */

@@ -346,26 +346,12 @@ final class FaultModelRun {
         });
     }
 
-    /**
-     * What the host maps agrees with the engine, page by page, for every mapped guest: the same frame,
-     * read-only where the page is merged, writable where it is private but where the host refused to
-     * make it writable again since (its next write fault does). A page the host maps elsewhere would
-     * show a KVM guest another frame's bytes; a merged page left writable would let it write a shared one.
-     */
+    /** What the host maps agrees with the engine for every mapped guest ({@link RecordingMapping#assertAgreesWith}). */
     private void checkHostMappings() {
         for (GuestModel m : models) {
             RecordingMapping host = hostMappings.get(m.guest);
-            if (host == null) {
-                continue;
-            }
-            for (int page = 0; page < m.pages(); page++) {
-                boolean merged = m.guest.isMerged(page);
-                if (host.frames[page] != m.guest.frameAt(page) || (host.writable[page] ? merged
-                        : !merged && !host.leftReadOnly[page])) {
-                    fail(where() + ": " + m.name() + " page " + page + ": the host maps frame " + host.frames[page]
-                            + (host.writable[page] ? " writable" : " read-only") + ", the engine frame "
-                            + m.guest.frameAt(page) + (m.guest.isMerged(page) ? " merged" : " private"));
-                }
+            if (host != null) {
+                host.assertAgreesWith(m.guest, where());
             }
         }
     }

@@ -36,6 +36,24 @@ final class RecordingMapping implements PageMapping {
         leftReadOnly = new boolean[pages];
     }
 
+    /**
+     * Fails unless this host view agrees with the engine's {@code guest}, page by page: the same frame,
+     * read-only where the page is merged, writable where it is private but where the host refused to make
+     * it writable again since ({@link #leftReadOnly}; its next write fault does). A page the host maps
+     * elsewhere would show a KVM guest another frame's bytes; a merged page left writable would let it
+     * write a shared one. Call it with the scanner held.
+     */
+    synchronized void assertAgreesWith(Guest guest, String where) {
+        for (int page = 0; page < frames.length; page++) {
+            boolean merged = guest.isMerged(page);
+            if (frames[page] != guest.frameAt(page) || (writable[page] ? merged : !merged && !leftReadOnly[page])) {
+                throw new AssertionError(where + ": " + guest.name() + " page " + page + ": the host maps frame "
+                        + frames[page] + (writable[page] ? " writable" : " read-only") + ", the engine frame "
+                        + guest.frameAt(page) + (merged ? " merged" : " private"));
+            }
+        }
+    }
+
     /** Records that {@code page} was written behind the engine's back, for the next {@link #pagesWritten}. */
     void wroteBehindTheEnginesBack(int page) {
         written[page >>> 6] |= 1L << page;
