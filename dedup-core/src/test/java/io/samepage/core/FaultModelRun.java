@@ -16,19 +16,21 @@ import java.util.SplittableRandom;
 
 /**
  * One seed of {@link FaultInjectionTest}: a small engine on a host that fails at random
- * ({@link FaultyHost}: remaps, protections, mapping creation and frame releases), with a tiny pool,
- * software and mapped guests in two domains, writes of a few bytes, of a page and of runs of pages
- * large enough to take their frames ahead, image installs and resident mappings through
- * {@link PageInstaller}, scans, {@code run=2}, knob changes and guests created and destroyed. Every
- * step is applied to the engine and to byte-array models; a step the engine refuses must throw a
- * {@link DedupException} of an expected kind and change nothing the guests can read. After every step
- * every guest is read back whole and {@link EngineInvariants} checks the structure and recounts the
- * counters. Failures name the seed, the step and the last steps.
+ * ({@link FaultyHost}: every call of a mapped guest's {@link PageMapping}, frame releases and
+ * populates), with a tiny pool, software and mapped guests in two domains, writes of a few bytes, of a
+ * page and of runs of pages large enough to take their frames ahead, image installs and resident
+ * mappings through {@link PageInstaller}, write faults as a VMM handles them, scans, {@code run=2},
+ * knob changes and guests created and destroyed. Every step is applied to the engine and to
+ * byte-array models; a step the engine refuses must throw a {@link DedupException} of an expected kind
+ * and change nothing the guests can read. After every step every guest is read back whole,
+ * {@link EngineInvariants} checks the structure and recounts the counters, and the host's view of
+ * each mapped guest must agree with the engine's ({@link RecordingMapping#assertAgreesWith}).
+ * Failures name the seed, the step and the last steps.
  *
  * <p>With a concurrent scanner, a second thread scans batches all the while (refused merges allowed,
  * any other failure fails the run); guests are still read back after every step, while the scanner
  * merges, and every {@value #QUIET_EVERY} steps the scanner is held between batches for the invariant
- * check, which needs a quiescent engine.
+ * and host-view checks, which need a quiescent engine.
  */
 final class FaultModelRun {
 
