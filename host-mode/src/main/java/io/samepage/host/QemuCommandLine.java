@@ -205,10 +205,50 @@ public record QemuCommandLine(String binary, String guestName, long ramBytes, Ba
         return new Backend(type, id, bytes, keys.get("mem-path"));
     }
 
-    /** A JSON string member, without unescaping beyond {@code \"} and {@code \\}. */
+    /**
+     * A JSON string member: the first {@code "key"} followed by {@code :} and a terminated string, without
+     * unescaping beyond {@code \"} and {@code \\}; null if there is none. Scanned by hand in one pass:
+     * a regular expression's alternation inside a repetition recursed once per character, so a member as
+     * long as a command line allows overflowed the stack (any local user can start a process named
+     * qemu-system-x86_64).
+     */
     private static String jsonString(String json, String key) {
-        Matcher m = Pattern.compile("\"" + Pattern.quote(key) + "\"\\s*:\\s*\"((?:[^\"\\\\]|\\\\.)*)\"").matcher(json);
-        return m.find() ? m.group(1).replace("\\\"", "\"").replace("\\\\", "\\") : null;
+        String quoted = "\"" + key + "\"";
+        for (int at = json.indexOf(quoted); at >= 0; at = json.indexOf(quoted, at + 1)) {
+            int i = skipSpaces(json, at + quoted.length());
+            if (i >= json.length() || json.charAt(i) != ':') {
+                continue;
+            }
+            i = skipSpaces(json, i + 1);
+            if (i >= json.length() || json.charAt(i) != '"') {
+                continue;
+            }
+            StringBuilder value = new StringBuilder();
+            for (i++; i < json.length(); i++) {
+                char ch = json.charAt(i);
+                if (ch == '"') {
+                    return value.toString();
+                }
+                if (ch == '\\' && i + 1 < json.length()) {
+                    char next = json.charAt(++i);
+                    if (next != '"' && next != '\\') {
+                        value.append('\\');
+                    }
+                    value.append(next);
+                } else {
+                    value.append(ch);
+                }
+            }
+        }
+        return null;
+    }
+
+    /** Past JSON's whitespace (space, tab, line feed, carriage return). */
+    private static int skipSpaces(String s, int i) {
+        while (i < s.length() && " \t\n\r".indexOf(s.charAt(i)) >= 0) {
+            i++;
+        }
+        return i;
     }
 
     /** QEMU's {@code a,key=value,key2=value2} with {@code ,,} for a literal comma: the keyed items. */

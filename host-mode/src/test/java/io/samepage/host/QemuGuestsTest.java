@@ -134,6 +134,25 @@ class QemuGuestsTest {
         assertEquals("web1", commandLine.guestName());
     }
 
+    /**
+     * A JSON {@code -object} member as long as a command line allows (any local user can start a
+     * process named qemu-system-x86_64 with one) is read like a short one: the string scan once recursed
+     * per character and overflowed the stack at about 1,600.
+     */
+    @Test
+    void aLongJsonStringMemberIsReadWithoutOverflowingTheStack() {
+        String id = "x".repeat(200_000);
+        QemuCommandLine commandLine = parse("qemu-system-x86_64", "-machine", "memory-backend=" + id, "-object",
+                "{\"qom-type\":\"memory-backend-file\",\"id\":\"" + id + "\",\"size\":268435456,"
+                        + "\"mem-path\":\"/dev/hugepages/a\\\"b\\\\c\"}");
+        assertEquals(QemuCommandLine.Backing.FILE, commandLine.backing());
+        assertEquals(256 * MIB, commandLine.ramBytes());
+        assertEquals("/dev/hugepages/a\"b\\c", commandLine.memPath(), "only \\\" and \\\\ are unescaped");
+        QemuCommandLine unterminated = parse("qemu-system-x86_64", "-m", "256M", "-object",
+                "{\"qom-type\":\"memory-backend-ram\",\"id\":\"" + id);
+        assertEquals(256 * MIB, unterminated.ramBytes(), "an unterminated string is no backend");
+    }
+
     @Test
     void aFileBackendIsTheMappingOfItsFileOrOfAFileInItsDirectory() throws IOException {
         String hugetlbfs = tcgMaps().replace(RAM_LINE, "7f5e84200000-7f5e94200000 rw-s 00000000 00:2f 31337"
