@@ -27,8 +27,8 @@ import picocli.CommandLine;
  *   <li>{@link DensityException}, from the demo's scenario: its message; a failure while working
  *       ({@link DensityException.Kind#FAILED}) exits {@value SamepageCommand#EXIT_FAILURE}, every other
  *       kind (a bad image or index file, a run larger than the host) is bad input.
- *   <li>{@link OutOfMemoryError} ({@link Execution} hands it over) and any other exception: an internal
- *       error, exit {@value SamepageCommand#EXIT_INTERNAL}.
+ *   <li>{@link OutOfMemoryError}, {@link StackOverflowError} ({@link Execution} hands them over) and any
+ *       other exception: an internal error, exit {@value SamepageCommand#EXIT_INTERNAL}.
  * </ul>
  */
 final class ErrorHandler implements CommandLine.IExecutionExceptionHandler, CommandLine.IParameterExceptionHandler {

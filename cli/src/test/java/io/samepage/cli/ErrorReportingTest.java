@@ -86,6 +86,15 @@ class ErrorReportingTest {
         assertOneLine(run);
     }
 
+    /** Picocli lets every {@link Error} escape; a stack overflow printed a stack trace and exited 1. */
+    @Test
+    void aStackOverflowIsOneLineWithTheInternalErrorCode() {
+        CliRun run = throwing(new StackOverflowError());
+        assertEquals(SamepageCommand.EXIT_INTERNAL, run.exitCode());
+        assertTrue(run.stderr().startsWith("samepage boom: internal error: StackOverflowError"), run.stderr());
+        assertOneLine(run);
+    }
+
     @Test
     void anUnexpectedRuntimeExceptionIsOneLineWithTheInternalErrorCode() {
         CliRun run = throwing(new IllegalStateException("frame 7 has no owner"));
