@@ -107,8 +107,10 @@ public final class MergeableProcesses {
         long resident = 0;
         String header = null;
         long rss = 0;
-        try (Stream<String> lines = Files.lines(directory.resolve("smaps"))) {
-            for (String line : (Iterable<String>) lines::iterator) {
+        // A file or command name is bytes, not UTF-8: decoded with replacement, never refused.
+        try (java.io.BufferedReader lines = new java.io.BufferedReader(new java.io.InputStreamReader(
+                Files.newInputStream(directory.resolve("smaps")), java.nio.charset.StandardCharsets.UTF_8))) {
+            for (String line = lines.readLine(); line != null; line = lines.readLine()) {
                 int dash = line.indexOf('-');
                 int space = line.indexOf(' ');
                 if (dash > 0 && space > dash && isHex(line, 0, dash) && isHex(line, dash + 1, space)) {
@@ -124,7 +126,8 @@ public final class MergeableProcesses {
         }
         String command;
         try {
-            command = Files.readString(directory.resolve("comm")).strip();
+            command = new String(Files.readAllBytes(directory.resolve("comm")), java.nio.charset.StandardCharsets.UTF_8)
+                    .strip();
         } catch (IOException e) {
             command = "?";
         }

@@ -29,7 +29,8 @@ import java.util.regex.Pattern;
  * Files under {@code /sys/kernel/mm/ksm/} replace that file of a booted kernel ({@link FakeKsm#BOOT});
  * a file named {@code ksm_stat}, {@code meminfo} or {@code smaps} is read as that file; the section
  * {@code ==> samepage ksm set <==} holds {@code knob=value} lines for {@link KernelKsm#plan}, which
- * are the operator's own arguments, so lines with control characters are left out there. The seeds
+ * are the operator's own arguments, so lines with control characters are left out there. smaps is
+ * written as the input's bytes (file names in it need not be UTF-8); the others as UTF-8 text. The seeds
  * ({@code KsmReadersFuzzTestInputs/}) are {@code head} of this project's host: its KSM directory,
  * {@code ksm_stat}, {@code meminfo} and smaps regions. In {@code ./mvnw verify} this runs for the
  * bound below (see docs/fuzzing.md).
@@ -54,7 +55,10 @@ class KsmReadersFuzzTest {
         Path processDirectory = proc.resolve(Integer.toString(PID));
         Files.deleteIfExists(proc.resolve("meminfo"));
         Files.deleteIfExists(processDirectory.resolve("smaps"));
-        for (Map.Entry<String, String> file : files(new String(input, StandardCharsets.UTF_8)).entrySet()) {
+        // Split as bytes (Latin-1 maps each byte to one char): smaps is written as its raw bytes, since the
+        // names in it are bytes, not UTF-8; every other file is read as text, so it is decoded as before.
+        for (Map.Entry<String, String> raw : files(new String(input, StandardCharsets.ISO_8859_1)).entrySet()) {
+            Map.Entry<String, String> file = Map.entry(utf8(raw.getKey()), utf8(raw.getValue()));
             String path = file.getKey();
             String name = path.substring(path.lastIndexOf('/') + 1);
             if (path.startsWith(SYSFS)) {
@@ -67,7 +71,7 @@ class KsmReadersFuzzTest {
             } else if (name.equals("meminfo")) {
                 Files.writeString(proc.resolve("meminfo"), file.getValue());
             } else if (name.equals("smaps")) {
-                Files.writeString(processDirectory.resolve("smaps"), file.getValue());
+                Files.write(processDirectory.resolve("smaps"), raw.getValue().getBytes(StandardCharsets.ISO_8859_1));
             }
         }
         KernelKsm ksm = new KernelKsm(ROOT.resolve("ksm"), proc, new SysfsFiles(sysfs));
@@ -112,6 +116,11 @@ class KsmReadersFuzzTest {
         } catch (KernelKsmException e) {
             assertOneLine(e);
         }
+    }
+
+    /** Bytes held one per char (Latin-1) as the UTF-8 text they encode. */
+    private static String utf8(String bytes) {
+        return new String(bytes.getBytes(StandardCharsets.ISO_8859_1), StandardCharsets.UTF_8);
     }
 
     private static void readKsmStat(String text) {

@@ -99,4 +99,30 @@ class MergeableProcessesTest {
         assertEquals(3, process.regions().size());
         assertEquals(16L * 1024, process.residentBytes(), "only the readable Rss counts");
     }
+
+    /**
+     * File names and command names are bytes, not UTF-8: any user can map a file named {@code caf\xe9.bin}
+     * into a process it marks mergeable. Its smaps was decoded strictly and threw an unchecked
+     * MalformedInputException out of {@link MergeableProcesses#find}, so {@code samepage ksm tune} and the
+     * daemon's KSM policy failed for every process on the host.
+     */
+    @Test
+    void bytesThatAreNotUtf8InANameAreReadNotFatal() throws IOException {
+        Path dir = root.resolve("proc/200");
+        byte[] name = {'/', 't', 'm', 'p', '/', 'c', 'a', 'f', (byte) 0xE9, '.', 'b', 'i', 'n'};
+        String region = smaps(0x2000_0000L, 16, true, " @");
+        int at = region.indexOf('@');
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        bytes.writeBytes(region.substring(0, at).getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        bytes.writeBytes(name);
+        bytes.writeBytes(region.substring(at + 1).getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        Files.write(dir.resolve("smaps"), bytes.toByteArray());
+        Files.write(dir.resolve("comm"), new byte[] {'g', (byte) 0xFF, '\n'});
+        MergeableProcesses.Found found = MergeableProcesses.find(ksm);
+        assertEquals(List.of(100, 200), found.processes().stream().map(MergeableProcesses.Process::pid).toList());
+        MergeableProcesses.Process process = found.processes().get(1);
+        assertEquals("/tmp/caf\uFFFD.bin", process.regions().getFirst().path(), "the byte replaced, the region kept");
+        assertEquals("g\uFFFD", process.command());
+        assertEquals(0, found.unreadable());
+    }
 }
