@@ -19,8 +19,10 @@ public record Ksmd(long pid, Path stat, long ticksPerSecond) {
         try (DirectoryStream<Path> entries = Files.newDirectoryStream(proc, "[0-9]*")) {
             for (Path entry : entries) {
                 try {
-                    if (Files.readString(entry.resolve("comm")).strip().equals("ksmd")) {
-                        return new Ksmd(Long.parseLong(entry.getFileName().toString()), entry.resolve("stat"),
+                    String name = entry.getFileName().toString();
+                    if (name.chars().allMatch(Character::isDigit) && name.length() < 19
+                            && Files.readString(entry.resolve("comm")).strip().equals("ksmd")) {
+                        return new Ksmd(Long.parseLong(name), entry.resolve("stat"),
                                 ClockTicks.perSecond());
                     }
                 } catch (IOException gone) {
@@ -33,12 +35,29 @@ public record Ksmd(long pid, Path stat, long ticksPerSecond) {
         return null;
     }
 
-    /** ksmd's CPU time so far (user + system), in nanoseconds. */
+    /**
+     * ksmd's CPU time so far (user + system), in nanoseconds.
+     *
+     * @throws IOException if the file cannot be read, or holds no such fields (a line that is not
+     *                     {@code /proc/PID/stat}'s): the callers handle an unreadable ksmd as one
+     */
     public long cpuNanos() throws IOException {
         String line = Files.readString(stat);
         // Fields after the command name, which is in parentheses and may hold spaces: field 3 onwards.
-        String[] fields = line.substring(line.lastIndexOf(')') + 2).split(" ");
-        long ticks = Long.parseLong(fields[14 - 3]) + Long.parseLong(fields[15 - 3]);
-        return ticks * 1_000_000_000L / ticksPerSecond;
+        int close = line.lastIndexOf(')');
+        String[] fields = close < 0 || close + 2 > line.length() ? new String[0]
+                : line.substring(close + 2).split(" ");
+        try {
+            if (fields.length <= 15 - 3) {
+                throw new NumberFormatException("fewer than 15 fields");
+            }
+            long ticks = Math.addExact(Long.parseLong(fields[14 - 3]), Long.parseLong(fields[15 - 3]));
+            if (ticks < 0) {
+                throw new NumberFormatException("negative");
+            }
+            return Math.multiplyExact(ticks, 1_000_000_000L) / ticksPerSecond;
+        } catch (NumberFormatException | ArithmeticException e) {
+            throw new IOException(stat + ": no utime and stime in fields 14 and 15 (" + e.getMessage() + ")");
+        }
     }
 }
