@@ -30,6 +30,9 @@ public final class DaemonConfig {
     /** The KSM knob keys, under {@code /sys/kernel/mm/ksm}'s names. */
     public static final Set<String> KNOB_KEYS = Set.copyOf(ScanKnobs.NAMES);
 
+    /** The largest config file read: a config is a few lines, so more is a mistake (a log, an image). */
+    static final int MAX_FILE_BYTES = 1 << 20;
+
     /** The daemon's own keys. */
     public static final Set<String> DAEMON_KEYS = Set.of("source", "domain_per_source", "pool_mib",
             "metrics_port", "metrics_address", "counters_file", "estimate_interval_seconds");
@@ -62,14 +65,33 @@ public final class DaemonConfig {
 
     /** Reads and validates {@code file}. @throws DaemonException naming the file (and line) that is wrong */
     public static DaemonConfig read(Path file) {
-        List<String> lines;
-        try {
-            lines = Files.readAllLines(file, StandardCharsets.UTF_8);
-        } catch (IOException | RuntimeException e) {
-            throw new DaemonException(Kind.CONFIG, file + ": cannot be read (" + e.getClass().getSimpleName()
-                    + (e.getMessage() != null ? ": " + e.getMessage() : "") + ")");
+        // Checked here, not only by the CLI before the first read: a reload (SIGHUP) reads it again, and
+        // a FIFO put in its place would block the signal's thread, a device fill the heap.
+        if (Files.isDirectory(file)) {
+            throw new DaemonException(Kind.CONFIG, file + ": is a directory");
         }
-        return parse(file.toString(), lines);
+        if (Files.exists(file) && !Files.isRegularFile(file)) {
+            throw new DaemonException(Kind.CONFIG, file + ": not a regular file");
+        }
+        byte[] bytes;
+        try (java.io.InputStream in = Files.newInputStream(file)) {
+            bytes = in.readNBytes(MAX_FILE_BYTES + 1);
+        } catch (IOException e) {
+            String reason = IoErrors.reason(e);
+            throw new DaemonException(Kind.CONFIG, reason.startsWith(file + ": ") ? reason
+                    : file + ": cannot be read: " + reason);
+        }
+        if (bytes.length > MAX_FILE_BYTES) {
+            throw new DaemonException(Kind.CONFIG, file + ": larger than " + (MAX_FILE_BYTES >> 10)
+                    + " KiB; a config file is a few lines");
+        }
+        String text;
+        try {
+            text = StandardCharsets.UTF_8.newDecoder().decode(java.nio.ByteBuffer.wrap(bytes)).toString();
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new DaemonException(Kind.CONFIG, file + ": not UTF-8 text");
+        }
+        return parse(file.toString(), text.lines().toList());
     }
 
     /** Parses {@code lines} of a file called {@code name}. @throws DaemonException {@code name:LINE: what} */

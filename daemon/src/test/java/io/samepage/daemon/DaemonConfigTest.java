@@ -142,7 +142,33 @@ class DaemonConfigTest {
     void aMissingFileIsRefusedByName() {
         String message = assertThrows(DaemonException.class, () -> DaemonConfig.read(Path.of("/nonexistent/d.conf")))
                 .getMessage();
-        assertTrue(message.startsWith("/nonexistent/d.conf: cannot be read"), message);
+        assertEquals("/nonexistent/d.conf: no such file or directory", message);
+    }
+
+    /**
+     * {@link DaemonConfig#read} is also what a reload (SIGHUP) calls, after the CLI's checks of the first
+     * read: a FIFO in the config's place blocked the signal's thread, a device or a huge file filled the
+     * heap, and a file that is not UTF-8 was refused with a Java exception's name.
+     */
+    @Test
+    void whatIsNotAConfigFileIsRefusedByNameWithoutReadingItAll(@org.junit.jupiter.api.io.TempDir Path dir)
+            throws Exception {
+        Path fifo = dir.resolve("fifo.conf");
+        assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor());
+        assertEquals(fifo + ": not a regular file", org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(
+                java.time.Duration.ofSeconds(10), () -> assertThrows(DaemonException.class,
+                        () -> DaemonConfig.read(fifo))).getMessage());
+        assertEquals(dir + ": is a directory",
+                assertThrows(DaemonException.class, () -> DaemonConfig.read(dir)).getMessage());
+        Path huge = java.nio.file.Files.write(dir.resolve("huge.conf"), new byte[DaemonConfig.MAX_FILE_BYTES + 1]);
+        assertEquals(huge + ": larger than 1024 KiB; a config file is a few lines",
+                assertThrows(DaemonException.class, () -> DaemonConfig.read(huge)).getMessage());
+        Path latin1 = java.nio.file.Files.write(dir.resolve("latin1.conf"),
+                "source=/srv/caf\u00e9.img\n".getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
+        assertEquals(latin1 + ": not UTF-8 text",
+                assertThrows(DaemonException.class, () -> DaemonConfig.read(latin1)).getMessage());
+        Path crlf = java.nio.file.Files.writeString(dir.resolve("crlf.conf"), "source=/srv/vm0.img\r\npool_mib=64\r\n");
+        assertEquals(64, DaemonConfig.read(crlf).poolMib(), "lines end as Files.readAllLines ends them");
     }
 
     /** Seeded: -Dsamepage.seed=N replays a run. */
