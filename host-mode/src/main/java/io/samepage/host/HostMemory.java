@@ -23,6 +23,7 @@ public record HostMemory(long totalBytes, long freeBytes) {
                     + KernelKsm.reason(e), List.of(), e);
         }
         long total = -1;
+        boolean totalSeen = false;
         long free = 0;
         for (String line : lines) {
             String[] fields = line.split("\\s+");
@@ -30,22 +31,34 @@ public record HostMemory(long totalBytes, long freeBytes) {
                 continue;
             }
             switch (fields[0]) {
-                case "MemTotal:" -> total = kib(fields[1]);
-                case "MemFree:", "Buffers:", "Cached:" -> free += kib(fields[1]);
+                case "MemTotal:" -> {
+                    totalSeen = true;
+                    total = bytesOfKib(fields[1]);
+                }
+                case "MemFree:", "Buffers:", "Cached:" -> {
+                    long bytes = bytesOfKib(fields[1]);
+                    free = bytes < 0 ? free : bytes > Long.MAX_VALUE - free ? Long.MAX_VALUE : free + bytes;
+                }
                 default -> { }
             }
         }
-        if (total <= 0) {
+        if (!totalSeen) {
             throw new KernelKsmException(KernelKsmException.Kind.IO, file + " has no MemTotal line");
+        }
+        if (total <= 0) {
+            throw new KernelKsmException(KernelKsmException.Kind.IO, file + ": MemTotal is not a size in kB "
+                    + "(a positive number that fits in 64 bits as bytes)");
         }
         return new HostMemory(total, free);
     }
 
-    private static long kib(String number) {
+    /** kB as bytes; -1 for what is not a count of kB, or a count too large for bytes in a long. */
+    private static long bytesOfKib(String number) {
         try {
-            return Long.parseLong(number) * 1024;
-        } catch (NumberFormatException e) {
-            return 0;
+            long kib = Long.parseLong(number);
+            return kib < 0 ? -1 : Math.multiplyExact(kib, 1024L);
+        } catch (NumberFormatException | ArithmeticException e) {
+            return -1;
         }
     }
 }
