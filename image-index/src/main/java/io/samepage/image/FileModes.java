@@ -36,7 +36,9 @@ final class FileModes {
     static Set<PosixFilePermission> newFile() {
         int umask = USUAL_UMASK;
         try {
-            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+            // Latin-1: the Name line is the process's name, bytes that need not be UTF-8 (strictly decoded,
+            // it failed the read, and the usual umask was taken in place of this process's).
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"), java.nio.charset.StandardCharsets.ISO_8859_1)) {
                 if (line.startsWith("Umask:")) {
                     umask = Integer.parseInt(line.substring("Umask:".length()).strip(), 8);
                 }

@@ -182,7 +182,7 @@ public final class EngineMemoryReport {
     /** A {@code kB} line of {@code /proc/self/status}, in bytes; -1 where there is none (not Linux). */
     static long procStatusBytes(String field) {
         try {
-            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"), java.nio.charset.StandardCharsets.ISO_8859_1)) {
                 if (line.startsWith(field)) {
                     return Long.parseLong(line.substring(field.length()).replace("kB", "").strip()) * 1024;
                 }

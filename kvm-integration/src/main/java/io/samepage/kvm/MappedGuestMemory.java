@@ -215,7 +215,9 @@ public final class MappedGuestMemory implements AutoCloseable {
         try {
             long count = 0;
             // Each line of /proc/self/maps starts with the mapping's first address in hex, then '-'.
-            for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/maps"))) {
+            // Latin-1: a mapped file's name is bytes, not UTF-8, and any byte is one char of it.
+            for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/maps"),
+                    java.nio.charset.StandardCharsets.ISO_8859_1)) {
                 int dash = line.indexOf('-');
                 long first = dash > 0 ? Long.parseUnsignedLong(line, 0, dash, 16) : -1;
                 if (dash > 0 && Long.compareUnsigned(first, start) >= 0 && Long.compareUnsigned(first, end) < 0) {

@@ -80,7 +80,8 @@ public final class MappingBudget {
 
     /** The mappings this process has now: the lines of {@code /proc/self/maps}. */
     public static long mappingsInUse() {
-        try (BufferedReader maps = Files.newBufferedReader(SELF_MAPS)) {
+        // Latin-1: a mapped file's name is bytes, not UTF-8, and any byte is one char of it.
+        try (BufferedReader maps = Files.newBufferedReader(SELF_MAPS, java.nio.charset.StandardCharsets.ISO_8859_1)) {
             long lines = 0;
             while (maps.readLine() != null) {
                 lines++;

@@ -169,7 +169,8 @@ public final class MemfdFrames implements AutoCloseable {
      * counts each frame once.
      */
     public static long rssShmemBytes() {
-        try (BufferedReader status = Files.newBufferedReader(SELF_STATUS)) {
+        // Latin-1: the Name line is the process's name, bytes that need not be UTF-8.
+        try (BufferedReader status = Files.newBufferedReader(SELF_STATUS, java.nio.charset.StandardCharsets.ISO_8859_1)) {
             for (String line = status.readLine(); line != null; line = status.readLine()) {
                 if (line.startsWith("RssShmem:")) {
                     return Long.parseLong(line.substring("RssShmem:".length()).replace("kB", "").trim()) * 1024;
