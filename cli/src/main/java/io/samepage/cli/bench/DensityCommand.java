@@ -163,6 +163,9 @@ public final class DensityCommand implements Callable<Integer> {
 
     private int[] validate() {
         int[] counts = Arrays.stream(guests).sorted().distinct().toArray();
+        if (counts.length == 0) {
+            throw CommandException.badInput("--guests: no guest count; give one or more, such as --guests 1,4,16");
+        }
         for (int n : counts) {
             if (n < 1 || n > MAX_GUESTS) {
                 throw CommandException.badInput("--guests " + n + ": each guest count must be 1 to " + MAX_GUESTS);

@@ -61,6 +61,7 @@ class DensityCommandTest {
             {"--guest-mib", "0", "--guest-mib 0:"}, {"--unique-percent", "71", "--unique-percent 71:"},
             {"--unique-percent", "-1", "--unique-percent -1:"}, {"--budget-mib", "0", "--budget-mib 0:"},
             {"--ksm-timeout-seconds", "0", "--ksm-timeout-seconds 0:"},
+            {"--guests", ",", "--guests: no guest count"},      // was an internal error (exit 70)
         };
         for (String[] bad : cases) {
             Run run = Run.of(density(bad[0], bad[1]));
