@@ -42,22 +42,23 @@ public record Ksmd(long pid, Path stat, long ticksPerSecond) {
      *                     {@code /proc/PID/stat}'s): the callers handle an unreadable ksmd as one
      */
     public long cpuNanos() throws IOException {
-        String line = Files.readString(stat);
+        String line = Files.readString(stat, java.nio.charset.StandardCharsets.ISO_8859_1);   // any byte, one char
         // Fields after the command name, which is in parentheses and may hold spaces: field 3 onwards.
         int close = line.lastIndexOf(')');
         String[] fields = close < 0 || close + 2 > line.length() ? new String[0]
                 : line.substring(close + 2).split(" ");
         try {
             if (fields.length <= 15 - 3) {
-                throw new NumberFormatException("fewer than 15 fields");
+                throw new NumberFormatException();
             }
             long ticks = Math.addExact(Long.parseLong(fields[14 - 3]), Long.parseLong(fields[15 - 3]));
             if (ticks < 0) {
-                throw new NumberFormatException("negative");
+                throw new NumberFormatException();
             }
             return Math.multiplyExact(ticks, 1_000_000_000L) / ticksPerSecond;
         } catch (NumberFormatException | ArithmeticException e) {
-            throw new IOException(stat + ": no utime and stime in fields 14 and 15 (" + e.getMessage() + ")");
+            // Not the parser's message: it would quote the file's bytes.
+            throw new IOException(stat + ": no utime and stime in fields 14 and 15, or not counts of ticks");
         }
     }
 }

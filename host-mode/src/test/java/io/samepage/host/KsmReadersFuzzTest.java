@@ -21,13 +21,14 @@ import java.util.regex.Pattern;
  * Coverage-guided fuzzing of everything that reads kernel KSM's and the host's text: the files of
  * {@code /sys/kernel/mm/ksm} ({@link KernelKsm#status}, {@link KsmStatus}, and what is computed from
  * them: {@link KernelKsm#plan}'s state checks and {@link KsmTuner#decide}), {@code /proc/PID/ksm_stat}
- * ({@link KsmStat}), {@code /proc/meminfo} ({@link HostMemory}) and {@code /proc/PID/smaps}
- * ({@link MergeableProcesses}). Whatever the files hold, each either reads or fails with the module's
+ * ({@link KsmStat}), {@code /proc/meminfo} ({@link HostMemory}), {@code /proc/PID/smaps}
+ * ({@link MergeableProcesses}) and ksmd's {@code /proc/PID/stat} ({@link Ksmd#cpuNanos}, which fails with
+ * an {@link IOException} instead). Whatever the files hold, each either reads or fails with the module's
  * {@link HostException} whose message is one printable line; nothing else may escape.
  *
  * <p>The input is files as {@code head} prints several: a {@code ==> PATH <==} line, then the file.
  * Files under {@code /sys/kernel/mm/ksm/} replace that file of a booted kernel ({@link FakeKsm#BOOT});
- * a file named {@code ksm_stat}, {@code meminfo} or {@code smaps} is read as that file; the section
+ * a file named {@code ksm_stat}, {@code meminfo}, {@code smaps} or {@code stat} is read as that file; the section
  * {@code ==> samepage ksm set <==} holds {@code knob=value} lines for {@link KernelKsm#plan}, which
  * are the operator's own arguments, so lines with control characters are left out there. smaps is
  * written as the input's bytes (file names in it need not be UTF-8); the others as UTF-8 text. The seeds
@@ -55,6 +56,7 @@ class KsmReadersFuzzTest {
         Path processDirectory = proc.resolve(Integer.toString(PID));
         Files.deleteIfExists(proc.resolve("meminfo"));
         Files.deleteIfExists(processDirectory.resolve("smaps"));
+        Files.deleteIfExists(processDirectory.resolve("stat"));
         // Split as bytes (Latin-1 maps each byte to one char): smaps is written as its raw bytes, since the
         // names in it are bytes, not UTF-8; every other file is read as text, so it is decoded as before.
         for (Map.Entry<String, String> raw : files(new String(input, StandardCharsets.ISO_8859_1)).entrySet()) {
@@ -70,6 +72,8 @@ class KsmReadersFuzzTest {
                 readKsmStat(file.getValue());
             } else if (name.equals("meminfo")) {
                 Files.writeString(proc.resolve("meminfo"), file.getValue());
+            } else if (name.equals("stat")) {
+                Files.write(processDirectory.resolve("stat"), raw.getValue().getBytes(StandardCharsets.ISO_8859_1));
             } else if (name.equals("smaps")) {
                 Files.write(processDirectory.resolve("smaps"), raw.getValue().getBytes(StandardCharsets.ISO_8859_1));
             }
@@ -88,6 +92,7 @@ class KsmReadersFuzzTest {
         if (Files.exists(proc.resolve("meminfo"))) {
             try {
                 memory = HostMemory.read(proc);
+                assertTrue(memory.totalBytes() > 0 && memory.freeBytes() >= 0, memory.toString());
             } catch (KernelKsmException e) {
                 assertOneLine(e);
             }
@@ -98,6 +103,13 @@ class KsmReadersFuzzTest {
                 assertTrue(process.residentBytes() >= 0 || process.regions().isEmpty(), process.toString());
             } catch (ProcessScanException e) {
                 assertOneLine(e);
+            }
+        }
+        if (Files.exists(processDirectory.resolve("stat"))) {
+            try {
+                assertTrue(new Ksmd(PID, processDirectory.resolve("stat"), 100).cpuNanos() >= 0);
+            } catch (IOException e) {
+                assertFalse(NOT_ONE_LINE.matcher(e.getMessage()).find(), "not one printable line: " + e.getMessage());
             }
         }
         for (KsmTuner.Rate rate : new KsmTuner.Rate[] {null, KsmTuner.Rate.ADVISOR, KsmTuner.Rate.KSMTUNED}) {
