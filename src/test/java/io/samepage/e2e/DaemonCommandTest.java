@@ -190,6 +190,49 @@ class DaemonCommandTest {
                 .contains("\nRestartPreventExitStatus=2\n"), "the unit's rule this test stands for");
     }
 
+    /**
+     * A pool whose frame table the Java heap cannot hold (12 bytes a frame) is a bad config, refused before
+     * anything starts. It was an OutOfMemoryError in the daemon's start, which skipped closing the
+     * shutdown barrier: the process printed one line, then hung, deaf to SIGTERM.
+     */
+    @Test
+    void aPoolTheHeapCannotHoldIsRefusedAndTheProcessEnds() throws Exception {
+        writeDumps();
+        Path config = config("pool_mib=8388607", "counters_file=" + dir.resolve("counters"));
+        Samepage.Run run = Samepage.run(java.util.Map.of("SAMEPAGE_JAVA_OPTS", "-Xmx256m"), null,
+                "daemon", "--config", config.toString());
+        assertEquals(2, run.exitCode(), run.stderr());
+        assertTrue(run.stderr().startsWith("samepage daemon: pool_mib 8388607: a pool of 8388607 MiB needs "),
+                run.stderr());
+        assertTrue(run.stderr().contains(" MiB of Java heap for its frame table (12 bytes a frame)"), run.stderr());
+        assertEquals(1, run.stderr().lines().count(), run.stderr());
+        Samepage.Run scan = Samepage.run(java.util.Map.of("SAMEPAGE_JAVA_OPTS", "-Xmx256m"), null,
+                "scan", dir.resolve("vm0.img").toString(), "--pool-mib", "8388607");
+        assertEquals(2, scan.exitCode(), scan.stderr());
+        assertTrue(scan.stderr().startsWith("samepage scan: --pool-mib 8388607: a pool of 8388607 MiB needs"),
+                scan.stderr());
+    }
+
+    /**
+     * An OutOfMemoryError in the daemon's start (here a 32 GiB sparse source, whose page table a 96 MiB heap
+     * cannot hold) is one line and exit 70, and the process ends: it used to skip closing the shutdown
+     * barrier, whose hook then kept the JVM from exiting, even on SIGTERM.
+     */
+    @Test
+    void runningOutOfMemoryWhileStartingEndsTheProcess() throws Exception {
+        Path sparse = dir.resolve("sparse.img");
+        try (java.io.RandomAccessFile file = new java.io.RandomAccessFile(sparse.toFile(), "rw")) {
+            file.setLength(32L << 30);
+        }
+        Path config = Files.writeString(dir.resolve("sparse.conf"), "source=" + sparse + "\npool_mib=64\n"
+                + "counters_file=" + dir.resolve("counters") + "\n");
+        Samepage.Run run = Samepage.run(java.util.Map.of("SAMEPAGE_JAVA_OPTS", "-Xmx96m"), null,
+                "daemon", "--config", config.toString());
+        assertEquals(70, run.exitCode(), run.stderr());
+        assertTrue(run.stderr().startsWith("samepage daemon: out of memory"), run.stderr());
+        assertEquals(1, run.stderr().lines().count(), run.stderr());
+    }
+
     @Test
     void aCountersFileUnderAMissingDirectoryIsRefusedNamingIt() throws Exception {
         Path missing = dir.resolve("no-such-dir");

@@ -50,13 +50,21 @@ final class Samepage {
      * null, captured as {@link #run(String...)} does; {@link Run#stdout} is empty when it is not captured.
      */
     static Run run(java.io.File stdout, String... args) throws IOException, InterruptedException {
+        return run(java.util.Map.of(), stdout, args);
+    }
+
+    /** {@link #run(java.io.File, String...)} with {@code environment} added to this process's. */
+    static Run run(java.util.Map<String, String> environment, java.io.File stdout, String... args)
+            throws IOException, InterruptedException {
         List<String> command = new ArrayList<>();
         command.add(root().resolve("samepage").toString());
         command.addAll(List.of(args));
         Path out = Files.createTempFile("samepage-out", ".txt");
         Path err = Files.createTempFile("samepage-err", ".txt");
         try {
-            Process process = new ProcessBuilder(command)
+            ProcessBuilder builder = new ProcessBuilder(command);
+            builder.environment().putAll(environment);
+            Process process = builder
                     .directory(root().toFile())
                     .redirectOutput(stdout != null ? stdout : out.toFile())
                     .redirectError(err.toFile())

@@ -95,12 +95,13 @@ final class DaemonCommand implements Callable<Integer> {
                 signalled = true;
                 service.stopping();
             }
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
             if (!signalled) {
-                stop.close();
+                stop.close();       // an Error too: left open, its shutdown hook kept the JVM from exiting
                 throw e;
             }
-            halt(new ErrorHandler().handleExecutionException(e, spec.commandLine(), null));
+            halt(new ErrorHandler().handleExecutionException(e instanceof RuntimeException r ? r
+                    : new CommandLine.ExecutionException(spec.commandLine(), e.toString(), e), spec.commandLine(), null));
         }
         halt(0);
         return 0;

@@ -149,6 +149,17 @@ public final class EngineContext {
             throw new DedupException(Kind.INVALID_ARGUMENT, "poolBytes " + poolBytes + " is more than " + MAX_POOL_BYTES
                     + " (2^31 - 9 frames of 4 KiB)");
         }
+        long tableBytes = FrameTable.heapBytes(poolBytes >> Pages.PAGE_SHIFT);
+        Runtime runtime = Runtime.getRuntime();
+        long heapFree = runtime.maxMemory() - (runtime.totalMemory() - runtime.freeMemory());
+        if (tableBytes > heapFree) {
+            // Refused here, not by an OutOfMemoryError while the pool is made (which, thrown in a daemon's
+            // start, could leave the process up with nothing running).
+            throw new DedupException(Kind.INVALID_ARGUMENT, "a pool of " + (poolBytes >> 20) + " MiB needs "
+                    + (tableBytes >> 20) + " MiB of Java heap for its frame table (12 bytes a frame), and this JVM "
+                    + "has " + (heapFree >> 20) + " MiB of its " + (runtime.maxMemory() >> 20) + " MiB free; "
+                    + "give Java more heap (-Xmx; SAMEPAGE_JAVA_OPTS for the CLI), or a smaller pool");
+        }
         if (warmFrames < -1) {
             throw new DedupException(Kind.INVALID_ARGUMENT, "warmFrames must be -1 (default) or at least 0, not " + warmFrames);
         }

@@ -45,6 +45,14 @@ final class FrameTable {
         Arrays.fill(next, NO_FRAME);
     }
 
+    /**
+     * The Java heap a pool of {@code frames} takes for its tables: this table's three ints a frame, and
+     * the free lists' bit a frame ({@link FreeLists}).
+     */
+    static long heapBytes(long frames) {
+        return frames * 3 * Integer.BYTES + (frames + 63) / 64 * Long.BYTES;
+    }
+
     /** The frame's refcount, a volatile read; {@link #FREE} while the frame is free. */
     int refCount(int frame) {
         return (int) REF_COUNTS.getVolatile(refCounts, frame);

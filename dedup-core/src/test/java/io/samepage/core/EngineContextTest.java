@@ -39,4 +39,17 @@ class EngineContextTest {
                 "the advisor steers pages_to_scan");
         assertEquals(true, knobs.useZeroPages(), "a refused value leaves the knob as it was");
     }
+
+    /** A pool whose frame table the heap cannot hold is refused by conclude, not by an OutOfMemoryError later. */
+    @Test
+    void aPoolWhoseTableTheHeapCannotHoldIsRefused() {
+        long tooLarge = EngineContext.MAX_POOL_BYTES;
+        org.junit.jupiter.api.Assumptions.assumeTrue(FrameTable.heapBytes(tooLarge >> 12) > Runtime.getRuntime().maxMemory(),
+                "this JVM's heap holds the largest pool's table");
+        DedupException refused = assertThrows(DedupException.class,
+                () -> new EngineContext().poolBytes(tooLarge).conclude());
+        assertEquals(DedupException.Kind.INVALID_ARGUMENT, refused.kind());
+        org.junit.jupiter.api.Assertions.assertTrue(refused.getMessage().contains("of Java heap for its frame table"),
+                refused.getMessage());
+    }
 }
