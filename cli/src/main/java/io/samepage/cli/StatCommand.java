@@ -82,7 +82,9 @@ final class StatCommand implements Callable<Integer> {
         Path path = countersFile != null ? countersFile : CountersFile.defaultPath();
         report(out, path);
         long intervalNanos = (long) (intervalSeconds * 1e9);
-        for (long reports = 1; follow && (count == null || reports < count); reports++) {
+        // A report that could not be written ends the loop (a pipe whose reader left, a full disk): the
+        // output's error is then reported as one line and exit 1 (Execution).
+        for (long reports = 1; follow && (count == null || reports < count) && !out.checkError(); reports++) {
             Thread.sleep(intervalNanos / 1_000_000, (int) (intervalNanos % 1_000_000));
             try {
                 report(out, path);

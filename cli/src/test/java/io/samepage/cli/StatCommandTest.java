@@ -114,6 +114,38 @@ class StatCommandTest {
     }
 
     /**
+     * --follow stops at the first report it cannot write (a pipe whose reader left, a full disk): it used
+     * to go on printing into the void until killed. Without --count it would never end, so the test
+     * fails by its timeout on the old code.
+     */
+    @Test
+    void followStopsWhenItsOutputCannotBeWritten() throws Exception {
+        Path path = dir.resolve("counters");
+        java.io.Writer full = new java.io.Writer() {
+            @Override
+            public void write(char[] chars, int offset, int length) throws java.io.IOException {
+                throw new java.io.IOException("Broken pipe");
+            }
+
+            @Override
+            public void flush() throws java.io.IOException {
+                throw new java.io.IOException("Broken pipe");
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        try (CountersFile _ = countersFile()) {
+            CliRun run = org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(20),
+                    () -> CliRun.writingTo(SamepageCommand.newCommandLine(), full,
+                            "stat", "--follow", "--interval", "0.1", "--counters-file", path.toString()));
+            assertEquals(SamepageCommand.EXIT_FAILURE, run.exitCode(), run.stderr());
+            assertTrue(run.stderr().startsWith("samepage: cannot write the output"), run.stderr());
+        }
+    }
+
+    /**
      * A report that fails under --follow is one line on stderr, and the file's name in it cannot drive
      * the terminal: the file (in a directory named with a newline and an ESC sequence) turns into one
      * of the old layout once the first report is printed, so the second report fails on it.
