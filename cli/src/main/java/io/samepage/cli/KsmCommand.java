@@ -56,14 +56,20 @@ final class KsmCommand implements Runnable {
         Path ksmDirectory = KernelKsm.SYSFS_DIRECTORY;
 
         /**
-         * The directory, refused if it was given, exists and is not KSM's: every KSM sysfs directory
-         * has a {@code run} file. (A missing directory is KernelKsm's to report: no KSM in this kernel.)
+         * The directory, refused if it was given and is not a directory, or not KSM's: every KSM sysfs
+         * directory has a {@code run} file. (A missing directory is KernelKsm's to report: no KSM in
+         * this kernel, or no sysfs mounted there, as in a container's view of a host without KSM.)
          *
          * @throws CommandException (exit 2) naming the directory
          */
         Path checked() {
-            if (!ksmDirectory.equals(KernelKsm.SYSFS_DIRECTORY) && Files.isDirectory(ksmDirectory)
-                    && !Files.exists(ksmDirectory.resolve("run"))) {
+            if (ksmDirectory.equals(KernelKsm.SYSFS_DIRECTORY) || !Files.exists(ksmDirectory)) {
+                return ksmDirectory;
+            }
+            if (!Files.isDirectory(ksmDirectory)) {
+                throw CommandException.badInput("--ksm-dir " + ksmDirectory + ": not a directory");
+            }
+            if (!Files.exists(ksmDirectory.resolve("run"))) {
                 throw CommandException.badInput(ksmDirectory + ": not a KSM sysfs directory (it has no 'run' file)");
             }
             return ksmDirectory;

@@ -234,6 +234,16 @@ class ErrorReportingTest {
         assertEquals("samepage ksm status: " + empty + ": not a KSM sysfs directory (it has no 'run' file)\n",
                 run.stderr());
         assertEquals("", run.stdout());
+        // A --ksm-dir that is a file was reported as 'this kernel has no KSM: FILE does not exist', exit 1.
+        Path file = Files.writeString(dir.resolve("file"), "1\n");
+        for (String[] args : new String[][] {{"status"}, {"set", "run=1"}, {"tune", "--dry-run"}}) {
+            java.util.List<String> all = new java.util.ArrayList<>(java.util.List.of("ksm", args[0], "--ksm-dir", file.toString()));
+            all.addAll(java.util.List.of(args).subList(1, args.length));
+            CliRun notDirectory = CliRun.of(all.toArray(String[]::new));
+            assertEquals(SamepageCommand.EXIT_USAGE, notDirectory.exitCode(), notDirectory.stderr());
+            assertEquals("samepage ksm " + args[0] + ": --ksm-dir " + file + ": not a directory\n",
+                    notDirectory.stderr());
+        }
     }
 
     @Test
