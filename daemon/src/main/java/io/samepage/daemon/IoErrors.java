@@ -21,16 +21,25 @@ public final class IoErrors {
     /** {@code FILE: reason} for {@code e}, or the reason alone if it names no file. */
     public static String reason(IOException e) {
         String file = e instanceof FileSystemException f ? f.getFile() : null;
-        String reason = switch (e) {
+        String reason = reasonAlone(e);
+        return file != null ? file + ": " + reason : reason;
+    }
+
+    /**
+     * The reason alone, without the file: for a caller that names the file itself (the file it meant,
+     * where the error names a temporary file written in its place).
+     */
+    public static String reasonAlone(IOException e) {
+        return switch (e) {
             case AccessDeniedException a -> "permission denied";
             case NoSuchFileException n -> "no such file or directory";
             case NotDirectoryException n -> "not a directory";
             case DirectoryNotEmptyException d -> "a directory that is not empty";
+            case java.nio.file.FileAlreadyExistsException x -> "already exists";
             case FileSystemException f when f.getReason() != null -> lowerFirst(f.getReason());
             case FileSystemException f -> "cannot be read";
             default -> e.getMessage() != null ? e.getMessage() : "input/output error";
         };
-        return file != null ? file + ": " + reason : reason;
     }
 
     private static String lowerFirst(String text) {

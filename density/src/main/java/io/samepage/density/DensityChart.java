@@ -1,7 +1,6 @@
 package io.samepage.density;
 
 import java.io.IOException;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import org.knowm.xchart.BitmapEncoder;
@@ -23,7 +22,8 @@ final class DensityChart {
     private DensityChart() {
     }
 
-    static void write(DensityResults results, Path png) throws IOException {
+    /** The chart as PNG bytes. */
+    static byte[] png(DensityResults results) throws IOException {
         System.setProperty("java.awt.headless", "true");
         XYChart chart = new XYChartBuilder().width(WIDTH).height(HEIGHT)
                 .title("Host memory of N guests of " + (results.content().guestBytes() >> 20) + " MiB")
@@ -45,6 +45,7 @@ final class DensityChart {
                 chart.addSeries(mode.title(), x, y).setMarker(SeriesMarkers.CIRCLE);
             }
         }
-        BitmapEncoder.saveBitmap(chart, png.toString(), BitmapEncoder.BitmapFormat.PNG);
+        javax.imageio.ImageIO.setUseCache(false);     // in memory: no cache file in java.io.tmpdir
+        return BitmapEncoder.getBitmapBytes(chart, BitmapEncoder.BitmapFormat.PNG);
     }
 }

@@ -7,8 +7,6 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Instant;
 import java.util.List;
 import java.util.Locale;
@@ -58,11 +56,17 @@ public final class DensityReport {
         return markdown;
     }
 
-    /** Writes {@code density.json}, {@code density.md} and {@code density.png} into {@code directory}. */
-    public void write(Path directory) throws IOException {
-        Files.writeString(directory.resolve("density.json"), json);
-        Files.writeString(directory.resolve("density.md"), markdown);
-        DensityChart.write(results, directory.resolve("density.png"));
+    /**
+     * The report's files by name, in order: {@code density.json}, {@code density.md} and the chart,
+     * {@code density.png}. The caller writes them (the CLI: each to a temporary file, then moved into
+     * place, so a failed write leaves the last report whole).
+     */
+    public java.util.Map<String, byte[]> files() throws IOException {
+        java.util.Map<String, byte[]> files = new java.util.LinkedHashMap<>();
+        files.put("density.json", json.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        files.put("density.md", markdown.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        files.put("density.png", DensityChart.png(results));
+        return files;
     }
 
     private String renderJson() {

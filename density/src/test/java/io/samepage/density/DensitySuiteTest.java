@@ -37,11 +37,11 @@ class DensitySuiteTest {
     void jsonListsEveryModeAtEveryGuestCountAndTheFilesHoldWhatIsPrinted() throws Exception {
         DensityReport report = run(2, 1);
         JsonNode json = new ObjectMapper().readTree(report.json());
-        Path out = Files.createDirectories(dir.resolve("out"));
-        report.write(out);
-        assertEquals(report.json(), Files.readString(out.resolve("density.json")));
-        assertEquals(report.markdown(), Files.readString(out.resolve("density.md")));
-        byte[] png = Files.readAllBytes(out.resolve("density.png"));
+        java.util.Map<String, byte[]> files = report.files();
+        assertEquals(List.of("density.json", "density.md", "density.png"), List.copyOf(files.keySet()));
+        assertEquals(report.json(), new String(files.get("density.json"), java.nio.charset.StandardCharsets.UTF_8));
+        assertEquals(report.markdown(), new String(files.get("density.md"), java.nio.charset.StandardCharsets.UTF_8));
+        byte[] png = files.get("density.png");
         assertArrayEquals(new byte[] {(byte) 0x89, 'P', 'N', 'G'}, Arrays.copyOf(png, 4));
 
         assertEquals("[1,2]", json.get("inputs").get("guests").toString(), "sorted");

@@ -6,9 +6,6 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import io.samepage.wasm.WasmBench.MemoryResult;
 import io.samepage.wasm.WasmBench.Results;
 import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -16,7 +13,6 @@ import java.util.Map;
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.CategoryChart;
 import org.knowm.xchart.CategoryChartBuilder;
-import org.knowm.xchart.style.Styler;
 
 /**
  * {@code wasm.json}, {@code wasm.md} and {@code wasm.png} from one run of {@link WasmBench}: the
@@ -96,32 +92,30 @@ public final class WasmBenchReport {
     }
 
     /**
-     * Writes {@code wasm.json}, {@code wasm.md} and {@code wasm.png} into {@code dir}.
-     *
-     * @throws UncheckedIOException naming the directory if it cannot be written
+     * The report's files by name, in order: {@code wasm.json}, {@code wasm.md} and the chart,
+     * {@code wasm.png}. The caller writes them (the CLI: each to a temporary file, then moved into place,
+     * so a failed write leaves the last report whole).
      */
-    public void write(Path dir) {
-        try {
-            Files.createDirectories(dir);
-            Files.writeString(dir.resolve("wasm.json"), json());
-            Files.writeString(dir.resolve("wasm.md"), markdown());
-            System.setProperty("java.awt.headless", "true");
-            CategoryChart chart = new CategoryChartBuilder().width(900).height(520)
-                    .title(results.settings().instances() + " instances: SamepageMemory relative to ByteArrayMemory "
-                            + "(1 = the same; lower is better)")
-                    .xAxisTitle("").yAxisTitle("SamepageMemory / ByteArrayMemory").build();
-            chart.getStyler().setLegendVisible(false);
-            chart.getStyler().setChartBackgroundColor(java.awt.Color.WHITE);
-            chart.getStyler().setYAxisMin(0.0);
-            MemoryResult b = results.byteArray();
-            MemoryResult p = results.samepage();
-            chart.addSeries("SamepageMemory", List.of("host memory", "later instantiation (median)", "workload time"),
-                    List.of(results.hostMemoryRatio(), (double) p.laterInstantiateMedianNanos() / b.laterInstantiateMedianNanos(),
-                            1 / results.workloadSpeed()));
-            BitmapEncoder.saveBitmap(chart, dir.resolve("wasm.png").toString(), BitmapEncoder.BitmapFormat.PNG);
-        } catch (IOException e) {
-            throw new UncheckedIOException(dir + ": cannot write the report: " + e.getMessage(), e);
-        }
+    public Map<String, byte[]> files() throws IOException {
+        Map<String, byte[]> files = new LinkedHashMap<>();
+        files.put("wasm.json", json().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        files.put("wasm.md", markdown().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        System.setProperty("java.awt.headless", "true");
+        CategoryChart chart = new CategoryChartBuilder().width(900).height(520)
+                .title(results.settings().instances() + " instances: SamepageMemory relative to ByteArrayMemory "
+                        + "(1 = the same; lower is better)")
+                .xAxisTitle("").yAxisTitle("SamepageMemory / ByteArrayMemory").build();
+        chart.getStyler().setLegendVisible(false);
+        chart.getStyler().setChartBackgroundColor(java.awt.Color.WHITE);
+        chart.getStyler().setYAxisMin(0.0);
+        MemoryResult b = results.byteArray();
+        MemoryResult p = results.samepage();
+        chart.addSeries("SamepageMemory", List.of("host memory", "later instantiation (median)", "workload time"),
+                List.of(results.hostMemoryRatio(), (double) p.laterInstantiateMedianNanos() / b.laterInstantiateMedianNanos(),
+                        1 / results.workloadSpeed()));
+        javax.imageio.ImageIO.setUseCache(false);     // in memory: no cache file in java.io.tmpdir
+        files.put("wasm.png", BitmapEncoder.getBitmapBytes(chart, BitmapEncoder.BitmapFormat.PNG));
+        return files;
     }
 
     private static double mib(long bytes) {

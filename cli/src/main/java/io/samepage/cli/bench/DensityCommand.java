@@ -152,9 +152,9 @@ public final class DensityCommand implements Callable<Integer> {
                     : CommandException.failure(e.getMessage());
         }
         try {
-            report.write(out);
+            ReportFiles.write(out, report.files());
         } catch (IOException e) {
-            throw CommandException.failure("--out " + out + ": cannot write the report: " + e.getMessage());
+            throw CommandException.failure("--out " + out + ": cannot render the report: " + e.getMessage());
         }
         spec.commandLine().getOut().print(json ? report.json() : report.markdown());
         spec.commandLine().getOut().flush();
@@ -194,14 +194,7 @@ public final class DensityCommand implements Callable<Integer> {
             throw CommandException.badInput("--guests " + counts[counts.length - 1] + " --guest-mib " + guestMib
                     + ": without deduplication the guests need " + needMib + " MiB; this host has " + hostMib + " MiB");
         }
-        try {
-            Files.createDirectories(out);
-        } catch (IOException e) {
-            throw CommandException.badInput("--out " + out + ": cannot create the directory: " + e.getMessage());
-        }
-        if (!Files.isWritable(out)) {
-            throw CommandException.badInput("--out " + out + ": not writable");
-        }
+        ReportFiles.checkDirectory(out);
         return counts;
     }
 

@@ -40,9 +40,14 @@ public final class WasmCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw CommandException.badInput(e.getMessage());
         }
+        ReportFiles.checkDirectory(out);       // before the work, not after it
         WasmBenchReport report = new WasmBenchReport(WasmBench.run(settings, step -> spec.commandLine().getErr()
                 .println("samepage bench wasm: " + step)), "samepage " + String.join(" ", spec.commandLine().getParseResult().originalArgs()));
-        report.write(out);
+        try {
+            ReportFiles.write(out, report.files());
+        } catch (java.io.IOException e) {
+            throw CommandException.failure("--out " + out + ": cannot render the report: " + e.getMessage());
+        }
         spec.commandLine().getOut().print(json ? report.json() : report.markdown());
         return 0;
     }

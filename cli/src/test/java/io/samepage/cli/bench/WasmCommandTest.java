@@ -26,6 +26,18 @@ class WasmCommandTest {
             assertTrue(run.stderr().startsWith("samepage bench wasm: " + c[2]), run.stderr());
             assertEquals(1, run.stderr().lines().count(), run.stderr());
         }
+        // An --out that cannot be a directory is refused before the benchmark runs (it was found after
+        // it, as 'FILE: cannot be read', exit 1).
+        Path file = dir.resolve("file");
+        DensityCommandTest.Run run;
+        try {
+            java.nio.file.Files.writeString(file, "x");
+            run = DensityCommandTest.Run.of("bench", "wasm", "--instances", "2", "--out", file.toString());
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        assertEquals(2, run.exitCode(), run.stderr());
+        assertEquals("samepage bench wasm: --out " + file + ": not a directory\n", run.stderr());
     }
 
     @Test
