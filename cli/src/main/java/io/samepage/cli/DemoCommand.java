@@ -63,7 +63,7 @@ import picocli.CommandLine.Option;
             "",
             "Exit codes: 0 success; 1 failure while working (a guest read back other bytes than it "
                     + "wrote or than the image holds, an image block that no longer matches its digest, the "
-                    + "frame pool exhausted); 2 bad usage or bad input (a value out of range, guests larger "
+                    + "frame pool exhausted, an --index file that could not be written: a full disk); 2 bad usage or bad input (a value out of range, guests larger "
                     + "than this host's memory, a missing or empty image, an --index that is corrupt, "
                     + "foreign or stale), with one line on stderr naming it.",
         })

@@ -1,6 +1,7 @@
 package io.samepage.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -91,6 +92,22 @@ class IndexCommandTest {
                 "samepage index build: " + dir + ": is a directory; name the index file to write");
         assertRefused(CliRun.of("index", "build", image, "-o", image),
                 "samepage index build: " + image + ": is the image " + image + " itself");
+    }
+
+    /**
+     * A FILE that passes the checks but cannot be written once the index is built (/proc takes no new
+     * file) is a failure while working, exit 1, with the reason in words: it was exit 2 with the
+     * temporary file's name for a reason ("/proc/x: cannot write the index: /proc/.x123.tmp").
+     */
+    @Test
+    void anOutputThatFailsWhileWritingIsAFailureWithItsReason() throws IOException {
+        String image = image().toString();
+        CliRun run = CliRun.of("index", "build", image, "-o", "/proc/samepage-test.idx");
+        assertEquals(SamepageCommand.EXIT_FAILURE, run.exitCode(), run.stderr());
+        assertTrue(run.stderr().startsWith("samepage index build: /proc/samepage-test.idx: cannot write the index: "),
+                run.stderr());
+        assertFalse(run.stderr().contains(".tmp"), run.stderr());
+        assertEquals(1, run.stderr().lines().count(), run.stderr());
     }
 
     @Test

@@ -16,11 +16,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.file.AccessDeniedException;
-import java.nio.file.FileSystemException;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
-import java.nio.file.NotDirectoryException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
@@ -307,11 +303,12 @@ public final class ImageBoot {
         }
     }
 
+    /** Writes the index file, checked writable before the work: a write that fails now is a failure (a full disk). */
     private static void write(ImageIndex index, Path indexFile) {
         try {
             index.writeTo(indexFile);
         } catch (ImageIndexException e) {
-            throw fromIndex(e, DensityException.Kind.BAD_INDEX);
+            throw fromIndex(e, DensityException.Kind.FAILED);
         }
     }
 
@@ -433,16 +430,6 @@ public final class ImageBoot {
      * as a Java exception's class or text: the wording of the CLI's other messages.
      */
     private static String reason(IOException e) {
-        String file = e instanceof FileSystemException f ? f.getFile() : null;
-        String reason = switch (e) {
-            case AccessDeniedException a -> "permission denied";
-            case NoSuchFileException n -> "no such file or directory";
-            case NotDirectoryException n -> "not a directory";
-            case FileSystemException f when f.getReason() != null && !f.getReason().isEmpty() ->
-                    f.getReason().substring(0, 1).toLowerCase(Locale.ROOT) + f.getReason().substring(1);
-            case FileSystemException f -> "cannot be read";
-            default -> e.getMessage() != null ? e.getMessage() : "input/output error";
-        };
-        return file != null ? file + ": " + reason : reason;
+        return io.samepage.image.IoReason.withFile(e);
     }
 }

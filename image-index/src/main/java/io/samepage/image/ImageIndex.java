@@ -272,7 +272,9 @@ public final class ImageIndex implements AutoCloseable {
             Files.move(temporary, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
             temporary = null;
         } catch (IOException e) {
-            throw new ImageIndexException(ImageIndexException.Kind.IO, file + ": cannot write the index: " + e.getMessage(), e);
+            // The reason alone: the error names the temporary file, not the one being written.
+            throw new ImageIndexException(ImageIndexException.Kind.IO, file + ": cannot write the index: "
+                    + IoReason.of(e), e);
         } finally {
             if (temporary != null) {
                 try {
