@@ -30,7 +30,7 @@ import picocli.CommandLine.Command;
             "Exit codes: 0 success; 1 failure while working, a check that failed, or output that cannot",
             "be written; 2 bad usage or bad input; " + SamepageCommand.EXIT_INTERNAL + " internal error (out of "
                     + "memory, a bug); some",
-            "subcommands add their own (see their --help). An error is one line on stderr.",
+            "subcommands add their own (see their --help). An error is one line on stderr (usage: two).",
         })
 public final class SamepageCommand implements Runnable {
 

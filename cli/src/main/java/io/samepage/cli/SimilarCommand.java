@@ -24,7 +24,7 @@ import picocli.CommandLine.Parameters;
                 + "'samepage scan --json' writes for each guest, from one host or several (bottom-k of the "
                 + "guests' page hashes; the same page hashes alike on every host), never the guests' memory.", ""},
         footer = {"", "Exit codes: 0 success; 1 output that cannot be written; 2 a FILE that is missing, "
-                + "unreadable, not JSON, or holds no guest with a sketch, or sketches of two page hashes."})
+                + "given twice, unreadable, not JSON, or holds no guest with a sketch, or sketches of two page hashes."})
 final class SimilarCommand implements Callable<Integer> {
 
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -47,10 +47,15 @@ final class SimilarCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         List<Named> guests = new ArrayList<>();
+        java.util.Set<Path> seen = new java.util.HashSet<>();
         for (Path file : files) {
+            if (!seen.add(file.toAbsolutePath().normalize())) {
+                throw CommandException.badInput(file + ": given more than once");
+            }
             read(file, guests);
         }
         ObjectNode root = CounterReport.newObject();
+        root.putArray("pairs");         // there even with one guest, as --help says
         TextTable table = new TextTable("guest_a", "guest_b", "shared_pages", "shared_mib");
         for (int a = 0; a < guests.size(); a++) {
             for (int b = a + 1; b < guests.size(); b++) {

@@ -35,6 +35,23 @@ class SimilarCommandTest {
         assertTrue(pairs.get(0).get("guest_a").asText().endsWith("first.json:" + dir.resolve("a")), pairs.toString());
     }
 
+    /**
+     * One guest has no pair, and --json still prints its 'pairs' array (it printed '{ }'); a file given
+     * twice is refused (its guests were each paired with themselves, every page shared).
+     */
+    @Test
+    void oneGuestHasAnEmptyPairsArrayAndAFileGivenTwiceIsRefused() throws IOException {
+        Path one = scan("one.json", dump("a", 0, 10));
+        CliRun alone = CliRun.of("similar", "--json", one.toString());
+        assertEquals(0, alone.exitCode(), alone.stderr());
+        JsonNode pairs = new ObjectMapper().readTree(alone.stdout()).get("pairs");
+        assertTrue(pairs != null && pairs.isArray() && pairs.isEmpty(), alone.stdout());
+        CliRun twice = CliRun.of("similar", one.toString(), dir.resolve(".").resolve("one.json").toString());
+        assertEquals(2, twice.exitCode(), twice.stderr());
+        assertEquals("samepage similar: " + dir.resolve(".").resolve("one.json") + ": given more than once\n",
+                twice.stderr());
+    }
+
     @Test
     void filesWithoutSketchesAreRefusedWithOneLine() throws IOException {
         Path noSketch = Files.writeString(dir.resolve("empty.json"), "{\"guests\": []}");
@@ -58,7 +75,8 @@ class SimilarCommandTest {
         assertEquals("samepage similar: " + old + ": a sketch of page hash xxh3-64 does not compare with one of "
                 + "nh-public-1 (scan every guest with one samepage version)\n", run.stderr());
         assertEquals("", run.stdout());
-        assertEquals(0, CliRun.of("similar", old.toString(), old.toString()).exitCode(), "one hash compares with itself");
+        Path older = Files.writeString(dir.resolve("older.json"), Files.readString(old));
+        assertEquals(0, CliRun.of("similar", old.toString(), older.toString()).exitCode(), "one hash compares with itself");
     }
 
     @Test

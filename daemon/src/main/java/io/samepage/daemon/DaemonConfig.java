@@ -91,6 +91,9 @@ public final class DaemonConfig {
         } catch (java.nio.charset.CharacterCodingException e) {
             throw new DaemonException(Kind.CONFIG, file + ": not UTF-8 text");
         }
+        if (text.startsWith("\uFEFF")) {
+            text = text.substring(1);       // a byte order mark some editors write: not part of the first key
+        }
         return parse(file.toString(), text.lines().toList());
     }
 

@@ -55,13 +55,14 @@ public final class ProcessSources {
         List<QemuGuest> guests = QemuGuests.discover();
         if (guests.isEmpty()) {
             throw new DaemonException(Kind.SOURCE,
-                    "--qemu: no running QEMU process (qemu-system-* or qemu-kvm) was found");
+                    "QEMU guests (scan --qemu, the daemon's source=qemu): no running QEMU process "
+                            + "(qemu-system-* or qemu-kvm) was found");
         }
         int found = 0;
         for (QemuGuest guest : guests) {
             if (pids.contains(guest.pid())) {
-                throw new DaemonException(Kind.SOURCE, "pid " + guest.pid() + ": given by --pid and found by --qemu; "
-                        + "give one or the other (its guest RAM would be counted twice)");
+                throw new DaemonException(Kind.SOURCE, "pid " + guest.pid() + ": given as a pid and found among "
+                        + "the QEMU guests; give one or the other (its guest RAM would be counted twice)");
             }
             if (guest.ram() == null) {
                 skipped.accept("pid " + guest.pid() + " (" + guest.commandLine().binary()

@@ -169,6 +169,8 @@ class DaemonConfigTest {
                 assertThrows(DaemonException.class, () -> DaemonConfig.read(latin1)).getMessage());
         Path crlf = java.nio.file.Files.writeString(dir.resolve("crlf.conf"), "source=/srv/vm0.img\r\npool_mib=64\r\n");
         assertEquals(64, DaemonConfig.read(crlf).poolMib(), "lines end as Files.readAllLines ends them");
+        Path bom = java.nio.file.Files.writeString(dir.resolve("bom.conf"), "\uFEFFsource=/srv/vm0.img\npool_mib=32\n");
+        assertEquals(32, DaemonConfig.read(bom).poolMib(), "a byte order mark is not part of the first key");
     }
 
     /** Seeded: -Dsamepage.seed=N replays a run. */
