@@ -64,7 +64,7 @@ class BenchDensityCommandTest {
         assertTrue(limited.waitFor(120, java.util.concurrent.TimeUnit.SECONDS));
         assertEquals(1, limited.exitValue(), stderr);
         assertTrue(stderr.endsWith("samepage bench density: --out " + out + ": cannot write density.png: "
-                + "File too large\n"), stderr);
+                + "file too large\n"), stderr);
         java.util.Map<String, byte[]> after = new java.util.TreeMap<>();
         try (var files = Files.list(out)) {
             for (Path file : files.toList()) {

@@ -15,9 +15,7 @@ import picocli.CommandLine;
  * <ul>
  *   <li>Arguments left unmatched are an error even beside {@code --help} ({@code samepage nosuchcommand
  *       --help} prints no help and exits 2), since picocli lets help requests through with them.
- *   <li>{@link OutOfMemoryError} and {@link StackOverflowError}, which picocli lets escape, go to
- *       {@link ErrorHandler} as one line: the JVM can go on after either (other errors, a
- *       {@link LinkageError} of a broken install, stay the JVM's own report).
+ *   <li>{@link OutOfMemoryError} and {@link StackOverflowError}, which picocli lets escape, go to {@link ErrorHandler}.
  *   <li>Output that could not be written (stdout to a full device, a closed pipe) fails the command:
  *       {@link PrintWriter} swallows the write error, so it is checked once the command is done.
  * </ul>

@@ -68,12 +68,7 @@ final class IndexBuildCommand implements Callable<Integer> {
         try {
             ImageIndex.checkWritable(file, image);
             try (ImageIndex index = build(image)) {
-                try {
-                    index.writeTo(file);
-                } catch (ImageIndexException e) {
-                    // FILE was checked writable before the work: failing now (a full disk) is a failure, 1.
-                    throw e.kind() == ImageIndexException.Kind.IO ? CommandException.failure(e.getMessage()) : e;
-                }
+                index.writeTo(file);
                 summary = summary(index, image, file, System.nanoTime() - start);
             }
         } catch (ImageIndexException e) {

@@ -19,14 +19,14 @@ final class IndexFiles {
     }
 
     /**
-     * The exit code of an image-index error: a change found in the image's content is a failed check
-     * (1); everything else (a foreign, corrupt, wrong-version or stale index, a missing, empty or
+     * The exit code of an image-index error: a change found in the image's content is a failed check,
+     * an index that could not be written once checked a failure (1); everything else (a foreign, corrupt, wrong-version or stale index, a missing, empty or
      * unreadable source, an index that cannot be written) is bad input (2). The message already names
      * the file and says what to do.
      */
     static CommandException toCommandException(ImageIndexException e) {
         return switch (e.kind()) {
-            case BLOCK_MISMATCH -> CommandException.failure(e.getMessage());
+            case BLOCK_MISMATCH, WRITE -> CommandException.failure(e.getMessage());
             case FOREIGN, VERSION, CORRUPT, STALE, IO, BAD_SOURCE -> CommandException.badInput(e.getMessage());
         };
     }

@@ -56,9 +56,8 @@ final class KsmCommand implements Runnable {
         Path ksmDirectory = KernelKsm.SYSFS_DIRECTORY;
 
         /**
-         * The directory, refused if it was given and is not a directory, or not KSM's: every KSM sysfs
-         * directory has a {@code run} file. (A missing directory is KernelKsm's to report: no KSM in
-         * this kernel, or no sysfs mounted there, as in a container's view of a host without KSM.)
+         * The directory, refused if it was given and is not a directory, or not KSM's (no {@code run}
+         * file). A missing one is KernelKsm's to report: no KSM, as a container's view of such a host.
          *
          * @throws CommandException (exit 2) naming the directory
          */

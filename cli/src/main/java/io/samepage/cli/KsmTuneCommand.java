@@ -1,7 +1,6 @@
 package io.samepage.cli;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.samepage.daemon.OneLine;
 import io.samepage.host.KernelKsm;
 import io.samepage.host.KernelKsmException;
 import io.samepage.host.KsmTuner;
@@ -98,21 +97,10 @@ final class KsmTuneCommand implements Callable<Integer> {
         } catch (KernelKsmException e) {
             throw KsmCommand.toCommandException(e);
         }
-        spec.commandLine().getOut().print(json ? CounterReport.render(toJson(report)) : text(report));
+        spec.commandLine().getOut().print(json ? CounterReport.render(toJson(report))
+                : String.join("\n", KsmTunerText.lines(report)) + "\n");
         spec.commandLine().getOut().flush();
         return 0;
-    }
-
-    /**
-     * The report's lines, each made one printable line ({@link OneLine}): they quote processes' names,
-     * which any process sets ({@code prctl(PR_SET_NAME)}) and which may hold escapes and line breaks.
-     */
-    static String text(KsmTuner.Report report) {
-        StringBuilder out = new StringBuilder();
-        for (String line : KsmTunerText.lines(report)) {
-            out.append(OneLine.of(line)).append('\n');
-        }
-        return out.toString();
     }
 
     private KsmTuner.Policy policy() {

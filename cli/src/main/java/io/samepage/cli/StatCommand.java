@@ -82,8 +82,7 @@ final class StatCommand implements Callable<Integer> {
         Path path = countersFile != null ? countersFile : CountersFile.defaultPath();
         report(out, path);
         long intervalNanos = (long) (intervalSeconds * 1e9);
-        // A report that could not be written ends the loop (a pipe whose reader left, a full disk): the
-        // output's error is then reported as one line and exit 1 (Execution).
+        // Ends at a report it could not write (a closed pipe, a full disk): Execution then reports it, exit 1.
         for (long reports = 1; follow && (count == null || reports < count) && !out.checkError(); reports++) {
             Thread.sleep(intervalNanos / 1_000_000, (int) (intervalNanos % 1_000_000));
             try {

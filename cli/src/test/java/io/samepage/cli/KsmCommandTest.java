@@ -157,24 +157,6 @@ class KsmCommandTest {
         assertEquals(before, files());
     }
 
-    /** A process's name is its own to set (prctl PR_SET_NAME): it was printed as it was, escapes and all. */
-    @Test
-    void tuneQuotesProcessNamesOnOnePrintableLine() {
-        io.samepage.host.MemoryRegion region = new io.samepage.host.MemoryRegion(1L << 30, (1L << 30) + (1L << 20),
-                "rw-p", 0, "00:00", 0, "");
-        io.samepage.host.MergeableProcesses.Found found = new io.samepage.host.MergeableProcesses.Found(List.of(
-                new io.samepage.host.MergeableProcesses.Process(4242, "\u001b[31mEVIL\nX", List.of(region), 1L << 20, 0)),
-                80, 0, false);
-        io.samepage.host.KsmTuner.Plan stop = new io.samepage.host.KsmTuner.Plan(false, "too little to save",
-                List.of());
-        String text = KsmTuneCommand.text(new io.samepage.host.KsmTuner.Report(true, found,
-                io.samepage.host.MergeableEstimate.Potential.none(), new io.samepage.host.HostMemory(1L << 34, 1L << 33),
-                stop, List.of()));
-        String mergeable = text.lines().findFirst().orElseThrow();
-        assertTrue(mergeable.contains("4242 \\x1b[31mEVIL\\x0aX (1.0 MiB)"), text);
-        assertFalse(text.chars().anyMatch(c -> c != '\n' && Character.isISOControl(c)), text);
-    }
-
     @Test
     void tuneHelpGivesThePolicyAndEveryOptionsDefault() {
         CliRun run = CliRun.of("ksm", "tune", "--help");

@@ -22,8 +22,8 @@ final class DensityChart {
     private DensityChart() {
     }
 
-    /** The chart as PNG bytes. */
-    static byte[] png(DensityResults results) throws IOException {
+    /** The chart as PNG bytes, encoded in memory. */
+    static byte[] png(DensityResults results) {
         System.setProperty("java.awt.headless", "true");
         XYChart chart = new XYChartBuilder().width(WIDTH).height(HEIGHT)
                 .title("Host memory of N guests of " + (results.content().guestBytes() >> 20) + " MiB")
@@ -46,6 +46,10 @@ final class DensityChart {
             }
         }
         javax.imageio.ImageIO.setUseCache(false);     // in memory: no cache file in java.io.tmpdir
-        return BitmapEncoder.getBitmapBytes(chart, BitmapEncoder.BitmapFormat.PNG);
+        try {
+            return BitmapEncoder.getBitmapBytes(chart, BitmapEncoder.BitmapFormat.PNG);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException("cannot encode the chart", e);     // in memory: not expected
+        }
     }
 }

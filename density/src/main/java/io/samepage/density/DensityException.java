@@ -26,6 +26,8 @@ public final class DensityException extends RuntimeException {
          * larger than the host's memory. No guest was loaded.
          */
         TOO_LARGE,
+        /** The report's directory ({@code --out}) is not a directory, or cannot be made or written. */
+        BAD_OUTPUT,
         /**
          * A mode failed while it ran: the engine refused (an exhausted frame pool, counters that did not
          * settle), the kernel KSM helper process failed, or kernel KSM was busy with other processes; or

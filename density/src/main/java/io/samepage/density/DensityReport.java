@@ -61,7 +61,7 @@ public final class DensityReport {
      * {@code density.png}. The caller writes them (the CLI: each to a temporary file, then moved into
      * place, so a failed write leaves the last report whole).
      */
-    public java.util.Map<String, byte[]> files() throws IOException {
+    public java.util.Map<String, byte[]> files() {
         java.util.Map<String, byte[]> files = new java.util.LinkedHashMap<>();
         files.put("density.json", json.getBytes(java.nio.charset.StandardCharsets.UTF_8));
         files.put("density.md", markdown.getBytes(java.nio.charset.StandardCharsets.UTF_8));

@@ -303,23 +303,22 @@ public final class ImageBoot {
         }
     }
 
-    /** Writes the index file, checked writable before the work: a write that fails now is a failure (a full disk). */
     private static void write(ImageIndex index, Path indexFile) {
         try {
             index.writeTo(indexFile);
         } catch (ImageIndexException e) {
-            throw fromIndex(e, DensityException.Kind.FAILED);
+            throw fromIndex(e, DensityException.Kind.BAD_INDEX);
         }
     }
 
     /**
-     * An image-index error as this module's: a block that no longer matches its digest is a failure
-     * while working; a foreign, wrong-version, corrupt or stale index is the index file's fault; a missing,
+     * An image-index error as this module's: a block that no longer matches its digest, or an index file
+     * that could not be written once checked, is a failure while working; a foreign, wrong-version, corrupt or stale index is the index file's fault; a missing,
      * empty or unusable source is the image's; an I/O error is {@code io}'s, the file being read or written.
      */
     private static DensityException fromIndex(ImageIndexException e, DensityException.Kind io) {
         DensityException.Kind kind = switch (e.kind()) {
-            case BLOCK_MISMATCH -> DensityException.Kind.FAILED;
+            case BLOCK_MISMATCH, WRITE -> DensityException.Kind.FAILED;
             case FOREIGN, VERSION, CORRUPT, STALE -> DensityException.Kind.BAD_INDEX;
             case BAD_SOURCE -> DensityException.Kind.BAD_IMAGE;
             case IO -> io;

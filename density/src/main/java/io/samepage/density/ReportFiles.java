@@ -1,7 +1,6 @@
-package io.samepage.cli.bench;
+package io.samepage.density;
 
-import io.samepage.cli.CommandException;
-import io.samepage.daemon.IoErrors;
+import io.samepage.image.IoReason;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -14,30 +13,34 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * A benchmark report's files under its {@code --out} directory: the directory checked before the work,
- * the files written whole or not at all.
+ * A benchmark report's files ({@link DensityReport#files}, the wasm benchmark's) in their directory:
+ * the directory checked before the work, the files written whole or not at all.
  */
-final class ReportFiles {
+public final class ReportFiles {
 
     private ReportFiles() {
     }
 
     /**
-     * Creates {@code --out} if it is missing, and refuses one that cannot be written, before any work.
+     * Creates the report's directory if it is missing, before any work.
      *
-     * @throws CommandException (exit 2) naming {@code --out} and the reason
+     * @throws DensityException {@link DensityException.Kind#BAD_OUTPUT}, {@code --out DIR: why}, if the
+     *                          report could not be written there
      */
-    static void checkDirectory(Path out) {
-        if (Files.exists(out) && !Files.isDirectory(out)) {
-            throw CommandException.badInput("--out " + out + ": not a directory");
+    public static void checkDirectory(Path dir) {
+        String problem = null;
+        if (Files.exists(dir) && !Files.isDirectory(dir)) {
+            problem = "not a directory";
+        } else {
+            try {
+                Files.createDirectories(dir);
+                problem = Files.isWritable(dir) ? null : "not writable";
+            } catch (IOException e) {
+                problem = "cannot create the directory: " + IoReason.of(e);
+            }
         }
-        try {
-            Files.createDirectories(out);
-        } catch (IOException e) {
-            throw CommandException.badInput("--out " + out + ": cannot create the directory: " + IoErrors.reasonAlone(e));
-        }
-        if (!Files.isWritable(out)) {
-            throw CommandException.badInput("--out " + out + ": not writable");
+        if (problem != null) {
+            throw new DensityException(DensityException.Kind.BAD_OUTPUT, "--out " + dir + ": " + problem);
         }
     }
 
@@ -46,15 +49,16 @@ final class ReportFiles {
      * (a full disk) leaves the last report's files as they were and no temporary file behind. A file
      * gets the mode a new file gets here (0666 less the umask).
      *
-     * @throws CommandException (exit 1) naming the file and the reason
+     * @throws DensityException {@link DensityException.Kind#FAILED}, {@code --out DIR: cannot write NAME:
+     *                          reason}, naming the file meant (not the temporary one)
      */
-    static void write(Path out, Map<String, byte[]> files) {
+    public static void write(Path dir, Map<String, byte[]> files) {
         Map<String, Path> temporaries = new LinkedHashMap<>();
         String writing = null;
         try {
             for (Map.Entry<String, byte[]> file : files.entrySet()) {
                 writing = file.getKey();
-                Path temporary = Files.createTempFile(out, "." + writing, ".tmp",
+                Path temporary = Files.createTempFile(dir, "." + writing, ".tmp",
                         PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-rw-rw-")));
                 temporaries.put(writing, temporary);
                 try (FileChannel channel = FileChannel.open(temporary, StandardOpenOption.WRITE)) {
@@ -67,17 +71,17 @@ final class ReportFiles {
             }
             for (Map.Entry<String, Path> temporary : temporaries.entrySet()) {
                 writing = temporary.getKey();
-                Files.move(temporary.getValue(), out.resolve(writing), StandardCopyOption.ATOMIC_MOVE,
+                Files.move(temporary.getValue(), dir.resolve(writing), StandardCopyOption.ATOMIC_MOVE,
                         StandardCopyOption.REPLACE_EXISTING);
             }
         } catch (IOException e) {
-            throw CommandException.failure("--out " + out + ": cannot write " + writing + ": " + IoErrors.reasonAlone(e));
+            throw DensityException.failed("--out " + dir + ": cannot write " + writing + ": " + IoReason.of(e));
         } finally {
             for (Path temporary : temporaries.values()) {
                 try {
-                    Files.deleteIfExists(temporary);            // those not moved into place
+                    Files.deleteIfExists(temporary);        // those not moved into place
                 } catch (IOException ignored) {
-                    // Nothing more to do: the message above names what failed.
+                    // The failure above is the one to report.
                 }
             }
         }

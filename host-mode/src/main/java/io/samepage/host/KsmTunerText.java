@@ -71,8 +71,9 @@ public final class KsmTunerText {
                 names.add("and " + (found.processes().size() - PROCESSES_LISTED) + " more");
                 break;
             }
-            names.add(String.format(Locale.ROOT, "%d %s (%.1f MiB)", process.pid(), process.command(),
-                    mib(process.residentBytes())));
+            // A process names itself (prctl PR_SET_NAME): escaped, so the line stays one printable line.
+            names.add(String.format(Locale.ROOT, "%d %s (%.1f MiB)", process.pid(),
+                    MemoryMaps.escape(process.command(), Integer.MAX_VALUE), mib(process.residentBytes())));
         }
         return String.format(Locale.ROOT, "%d of %d processes%s: %s; %.1f MiB resident in mergeable regions%s",
                 found.processes().size(), found.processesSeen(), unreadable, String.join(", ", names),

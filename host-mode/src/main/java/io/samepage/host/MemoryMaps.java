@@ -86,7 +86,7 @@ public final class MemoryMaps {
      * U+2069, which reorder what a terminal shows) as Java escapes: the message that holds them stays
      * one printable line that shows what it holds.
      */
-    private static String escape(String text, int max) {
+    static String escape(String text, int max) {
         StringBuilder out = new StringBuilder();
         for (int i = 0; i < text.length() && out.length() < max; i++) {
             char ch = text.charAt(i);

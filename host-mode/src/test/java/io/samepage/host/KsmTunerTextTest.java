@@ -40,4 +40,23 @@ class KsmTunerTextTest {
                         new HostMemory(1L << 34, 1L << 33),
                         merge, List.of())));
     }
+
+    /**
+     * A process's name is its own to set (prctl PR_SET_NAME): 'samepage ksm tune' printed it as it was,
+     * escapes and line breaks and all.
+     */
+    @Test
+    void processNamesAreQuotedOnOnePrintableLine() {
+        MemoryRegion region = new MemoryRegion(1L << 30, (1L << 30) + (1L << 20), "rw-p", 0, "00:00", 0, "");
+        MergeableProcesses.Found found = new MergeableProcesses.Found(List.of(new MergeableProcesses.Process(4242,
+                "\u001b[31mEVIL\nX", List.of(region), 1L << 20, 0)), 80, 0, false);
+        List<String> lines = KsmTunerText.lines(new KsmTuner.Report(true, found, MergeableEstimate.Potential.none(),
+                new HostMemory(1L << 34, 1L << 33), new KsmTuner.Plan(false, "too little to save", List.of()),
+                List.of()));
+        assertEquals("mergeable: 1 of 80 processes: 4242 \\x1b[31mEVIL\\x0aX (1.0 MiB); 1.0 MiB resident in "
+                + "mergeable regions", lines.getFirst());
+        for (String line : lines) {
+            assertEquals(-1, line.chars().filter(Character::isISOControl).findFirst().orElse(-1), line);
+        }
+    }
 }

@@ -253,7 +253,7 @@ public final class ImageIndex implements AutoCloseable {
      * then renamed over it, so the file never appears half written or with another mode. The mode is the
      * replaced file's, or for a new file 0666 less this process's umask ({@link FileModes}).
      *
-     * @throws ImageIndexException IO if it cannot be written or its mode cannot be set
+     * @throws ImageIndexException WRITE if it cannot be written or its mode cannot be set
      */
     public void writeTo(Path file) {
         Set<PosixFilePermission> mode = FileModes.forWriting(file);
@@ -273,7 +273,7 @@ public final class ImageIndex implements AutoCloseable {
             temporary = null;
         } catch (IOException e) {
             // The reason alone: the error names the temporary file, not the one being written.
-            throw new ImageIndexException(ImageIndexException.Kind.IO, file + ": cannot write the index: "
+            throw new ImageIndexException(ImageIndexException.Kind.WRITE, file + ": cannot write the index: "
                     + IoReason.of(e), e);
         } finally {
             if (temporary != null) {

@@ -23,7 +23,12 @@ public class ImageIndexException extends RuntimeException {
         /** The image or index could not be read or written. */
         IO,
         /** The source is not something an index can be built from. */
-        BAD_SOURCE
+        BAD_SOURCE,
+        /**
+         * The index file could not be written, having passed {@link ImageIndex#checkWritable} (a full disk,
+         * a file system that takes no new file): a failure while working, not the caller's input.
+         */
+        WRITE
     }
 
     private final Kind kind;

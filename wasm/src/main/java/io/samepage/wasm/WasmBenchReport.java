@@ -96,7 +96,7 @@ public final class WasmBenchReport {
      * {@code wasm.png}. The caller writes them (the CLI: each to a temporary file, then moved into place,
      * so a failed write leaves the last report whole).
      */
-    public Map<String, byte[]> files() throws IOException {
+    public Map<String, byte[]> files() {
         Map<String, byte[]> files = new LinkedHashMap<>();
         files.put("wasm.json", json().getBytes(java.nio.charset.StandardCharsets.UTF_8));
         files.put("wasm.md", markdown().getBytes(java.nio.charset.StandardCharsets.UTF_8));
@@ -114,7 +114,11 @@ public final class WasmBenchReport {
                 List.of(results.hostMemoryRatio(), (double) p.laterInstantiateMedianNanos() / b.laterInstantiateMedianNanos(),
                         1 / results.workloadSpeed()));
         javax.imageio.ImageIO.setUseCache(false);     // in memory: no cache file in java.io.tmpdir
-        files.put("wasm.png", BitmapEncoder.getBitmapBytes(chart, BitmapEncoder.BitmapFormat.PNG));
+        try {
+            files.put("wasm.png", BitmapEncoder.getBitmapBytes(chart, BitmapEncoder.BitmapFormat.PNG));
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException("cannot encode the chart", e);     // in memory: not expected
+        }
         return files;
     }
 

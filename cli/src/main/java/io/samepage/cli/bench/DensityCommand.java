@@ -8,7 +8,7 @@ import io.samepage.density.DensityResults;
 import io.samepage.density.DensitySuite;
 import io.samepage.density.DensitySuite.KsmDefaults;
 import io.samepage.density.PageMix;
-import java.io.IOException;
+import io.samepage.density.ReportFiles;
 import java.io.PrintWriter;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
@@ -151,11 +151,7 @@ public final class DensityCommand implements Callable<Integer> {
                     ? CommandException.badInput("--image " + image + ": " + e.getMessage())
                     : CommandException.failure(e.getMessage());
         }
-        try {
-            ReportFiles.write(out, report.files());
-        } catch (IOException e) {
-            throw CommandException.failure("--out " + out + ": cannot render the report: " + e.getMessage());
-        }
+        ReportFiles.write(out, report.files());
         spec.commandLine().getOut().print(json ? report.json() : report.markdown());
         spec.commandLine().getOut().flush();
         return 0;

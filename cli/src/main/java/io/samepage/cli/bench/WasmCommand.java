@@ -40,14 +40,10 @@ public final class WasmCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw CommandException.badInput(e.getMessage());
         }
-        ReportFiles.checkDirectory(out);       // before the work, not after it
+        io.samepage.density.ReportFiles.checkDirectory(out);      // before the work, not after it
         WasmBenchReport report = new WasmBenchReport(WasmBench.run(settings, step -> spec.commandLine().getErr()
                 .println("samepage bench wasm: " + step)), "samepage " + String.join(" ", spec.commandLine().getParseResult().originalArgs()));
-        try {
-            ReportFiles.write(out, report.files());
-        } catch (java.io.IOException e) {
-            throw CommandException.failure("--out " + out + ": cannot render the report: " + e.getMessage());
-        }
+        io.samepage.density.ReportFiles.write(out, report.files());
         spec.commandLine().getOut().print(json ? report.json() : report.markdown());
         return 0;
     }
