@@ -90,16 +90,16 @@ final class KsmStatusCommand implements Callable<Integer> {
         out.append(status.sharingRatio().isPresent()
                 ? String.format(Locale.ROOT, "sharing ratio: %.2f pages per KSM page (pages_sharing / pages_shared)%n",
                         status.sharingRatio().getAsDouble())
-                : "sharing ratio: none, nothing is shared (pages_shared is 0)\n");
+                : "sharing ratio: none (pages_shared is 0" + (status.number("pages_shared").isEmpty() ? ", or not a number)\n" : ")\n"));
         return out.toString();
     }
 
     private static String runState(KsmStatus status) {
-        return switch ((int) status.run()) {
-            case 0 -> "stopped (run=0)";
-            case 1 -> "merging (run=1)";
-            case 2 -> "stopped after unmerging (run=2)";
-            default -> "run=" + status.value("run").orElse("?");
+        return switch (String.valueOf(status.number("run").orElse(-1))) {     // not a number: neither state
+            case "0" -> "stopped (run=0)";
+            case "1" -> "merging (run=1)";
+            case "2" -> "stopped after unmerging (run=2)";
+            default -> "run=" + status.value("run").map(v -> "'" + v + "'").orElse("?") + ", not a state KSM has";
         };
     }
 }

@@ -69,6 +69,19 @@ class KsmCommandTest {
         assertEquals("none", json.get("advisor_mode").asText());
     }
 
+    /** Values that are no numbers were read as 0: an empty run as "stopped", garbage pages_shared as "is 0". */
+    @Test
+    void statusSaysWhatIsNotANumberRatherThanReadingItAsZero() throws IOException {
+        Files.writeString(ksm.resolve("run"), "\n");
+        Files.writeString(ksm.resolve("pages_shared"), "garbage\n");
+        CliRun run = ksm("status");
+        assertEquals(0, run.exitCode(), run.stderr());
+        assertTrue(run.stdout().startsWith("Kernel KSM at " + ksm + ": run='', not a state KSM has\n"), run.stdout());
+        assertTrue(run.stdout().endsWith("sharing ratio: none (pages_shared is 0, or not a number)\n"), run.stdout());
+        Files.writeString(ksm.resolve("run"), "4294967297\n");         // 1 in an int
+        assertTrue(ksm("status").stdout().contains(": run='4294967297', not a state KSM has\n"));
+    }
+
     @Test
     void statusTextIsATableWithTheSavingAndTheSharingRatio() {
         CliRun run = ksm("status");
