@@ -44,11 +44,16 @@ public final class DedupEngine implements AutoCloseable {
         this.pool = new FramePool(context.poolBytes(), context.warmFrames() < 0
                 ? FramePool.defaultWarmFrames(context.poolBytes() >> Pages.PAGE_SHIFT) : context.warmFrames(),
                 context.frameBacking());
-        this.compare = new PageCompare(pool.memory());
-        this.treeSecret = context.hashSeed() * 0x9E37_79B9_7F4A_7C15L ^ 0x243F_6A88_85A3_08D3L;
-        this.knobs = context.knobs();
-        this.knobs.bind(this::pagesShared);
-        this.scanner = new Scanner(this, context.newScannerHasher());
+        try {
+            this.compare = new PageCompare(pool.memory());
+            this.treeSecret = context.hashSeed() * 0x9E37_79B9_7F4A_7C15L ^ 0x243F_6A88_85A3_08D3L;
+            this.knobs = context.knobs();
+            this.knobs.bind(this::pagesShared);
+            this.scanner = new Scanner(this, context.newScannerHasher());
+        } catch (RuntimeException | Error e) {
+            pool.close();           // its region would stay mapped, unreachable
+            throw e;
+        }
     }
 
     /**
@@ -61,7 +66,12 @@ public final class DedupEngine implements AutoCloseable {
             throw new DedupException(Kind.INVALID_ARGUMENT, "the EngineContext has not concluded: call conclude() to validate it first");
         }
         context.claim();
-        return new DedupEngine(context);
+        try {
+            return new DedupEngine(context);
+        } catch (RuntimeException | Error e) {
+            context.unclaim();
+            throw e;
+        }
     }
 
     public EngineContext context() {
@@ -109,8 +119,16 @@ public final class DedupEngine implements AutoCloseable {
         return pool.framesInUse() + 1;
     }
 
+    /** Refuses to create {@code what} in a closed engine: it would hold frames of a pool that is gone. */
+    private void requireOpen(String what) {
+        if (closed) {
+            throw new DedupException(Kind.DESTROYED, what + ": the engine is closed");
+        }
+    }
+
     /** Creates a merge domain; pages merge only with pages of the same domain. Names are unique. */
     public synchronized MergeDomain createDomain(String name) {
+        requireOpen("domain " + name);
         requireName("domain", name);
         for (MergeDomain d : domains) {
             if (d.name().equals(name)) {
@@ -157,6 +175,7 @@ public final class DedupEngine implements AutoCloseable {
      *                        too, the run stays taken for good rather than go to another guest
      */
     public synchronized Guest createGuest(MergeDomain domain, String name, long sizeBytes, PageMapping.Factory mapping) {
+        requireOpen("guest " + name);
         if (domain == null || !domains.contains(domain)) {
             throw new DedupException(Kind.INVALID_ARGUMENT, "guest " + name + " needs a merge domain of this engine");
         }
@@ -200,6 +219,9 @@ public final class DedupEngine implements AutoCloseable {
         PageMapping mapping = null;
         try {
             mapping = factory.create(first, pages);
+            if (mapping == null) {
+                throw new DedupException(Kind.INVALID_ARGUMENT, "guest " + name + ": the mapping factory made no mapping");
+            }
             return new Guest(this, domain, name, guestsCreated, sizeBytes, mapping, first, basePageId);
         } catch (RuntimeException | Error e) {
             if (mapping != null && !unmapped(mapping, e)) {

@@ -41,6 +41,7 @@ public final class EngineContext {
 
     /** Host memory for frames, in bytes (a multiple of 4 KiB is used; the rest is ignored). */
     public EngineContext poolBytes(long bytes) {
+        requireUnconcluded("poolBytes");
         poolBytes = bytes;
         return this;
     }
@@ -51,6 +52,7 @@ public final class EngineContext {
 
     /** The fast hash that filters merge candidates; the default is keyed NH ({@link HashAlgorithm#defaultAlgorithm}). */
     public EngineContext hashAlgorithm(HashAlgorithm algorithm) {
+        requireUnconcluded("hashAlgorithm");
         hashAlgorithm = algorithm;
         return this;
     }
@@ -64,6 +66,7 @@ public final class EngineContext {
      * {@link HashAlgorithm#NH} it also keeps tenants from steering collisions.
      */
     public EngineContext hashSeed(long seed) {
+        requireUnconcluded("hashSeed");
         hashSeed = seed;
         return this;
     }
@@ -75,6 +78,7 @@ public final class EngineContext {
      * {@code null} restores {@link #hashAlgorithm()}.
      */
     public EngineContext customHasher(PageHasher hasher) {
+        requireUnconcluded("customHasher");
         customHasher = hasher;
         return this;
     }
@@ -95,6 +99,7 @@ public final class EngineContext {
      * many frames above what merging alone would leave. -1 chooses the default.
      */
     public EngineContext warmFrames(int frames) {
+        requireUnconcluded("warmFrames");
         warmFrames = frames;
         return this;
     }
@@ -109,6 +114,7 @@ public final class EngineContext {
      * the backing it makes and closes it.
      */
     public EngineContext frameBacking(FrameBacking.Factory factory) {
+        requireUnconcluded("frameBacking");
         frameBacking = factory;
         return this;
     }
@@ -122,8 +128,17 @@ public final class EngineContext {
      * per domain; lets one domain time another's zero-page merges). Off by default.
      */
     public EngineContext shareZeroFrameAcrossDomains(boolean share) {
+        requireUnconcluded("shareZeroFrameAcrossDomains");
         shareZeroFrameAcrossDomains = share;
         return this;
+    }
+
+    /** Settings are validated once, by {@link #conclude}: a change after it would reach the engine unchecked. */
+    private void requireUnconcluded(String setting) {
+        if (concluded) {
+            throw new DedupException(Kind.INVALID_ARGUMENT, setting + ": this EngineContext has concluded, so its "
+                    + "settings are fixed; fill in a new context");
+        }
     }
 
     /** The scanner's initial knobs; they stay live on the engine ({@link DedupEngine#knobs()}). */
@@ -189,5 +204,10 @@ public final class EngineContext {
                     + "that engine's: fill in a new context for another engine");
         }
         claimed = true;
+    }
+
+    /** Undoes {@link #claim} when the engine could not be made: the context may make one later. */
+    synchronized void unclaim() {
+        claimed = false;
     }
 }

@@ -194,6 +194,7 @@ public final class Guest {
      * ({@link GuestAccess}). The first one costs the guest 8 bytes per page (translation epochs).
      */
     public GuestAccess access() {
+        checkAlive();
         return new GuestAccess(this, GuestAccess.DEFAULT_ENTRIES);
     }
 
@@ -451,11 +452,13 @@ public final class Guest {
      * write must be seen sooner. Thread safe.
      */
     public void markWritten(long[] bitmap) {
+        checkAlive();
         WrittenPages.mark(this, bitmap);
     }
 
     /** {@link #markWritten} of every page: what a mapped guest without a dirty log gets at every full scan. */
     public void markAllWritten() {
+        checkAlive();
         WrittenPages.markAll(this);
     }
 

@@ -1,0 +1,79 @@
+package io.samepage.core;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.samepage.hashing.Pages;
+import org.junit.jupiter.api.Test;
+
+/**
+ * An embedder's mistakes, each refused with a {@link DedupException} of the documented kind and the
+ * engine as it was (found by an audit of the public API; each failed on the code before the fix).
+ */
+class EngineMisuseTest {
+
+    private static final int PAGE = Pages.PAGE_SIZE;
+
+    /** A closed engine made guests and domains: their frames were in a pool that is gone. */
+    @Test
+    void aClosedEngineMakesNoGuestAndNoDomain() {
+        DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(64L * PAGE).conclude());
+        MergeDomain domain = engine.createDomain("d");
+        engine.close();
+        assertEquals(DedupException.Kind.DESTROYED,
+                assertThrows(DedupException.class, () -> engine.createGuest(domain, "g", PAGE)).kind());
+        assertEquals(DedupException.Kind.DESTROYED,
+                assertThrows(DedupException.class, () -> engine.createDomain("d2")).kind());
+        assertTrue(engine.guests().isEmpty());
+    }
+
+    /** A mapping factory that answers null made a software guest whose run of frames was never freed. */
+    @Test
+    void aMappingFactoryThatMakesNoMappingIsRefusedAndItsRunFreed() {
+        try (DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(256L * PAGE).conclude())) {
+            MergeDomain domain = engine.createDomain("d");
+            long before = engine.framesInUse();
+            DedupException refused = assertThrows(DedupException.class,
+                    () -> engine.createGuest(domain, "m", 64L * PAGE, (first, pages) -> null));
+            assertEquals(DedupException.Kind.INVALID_ARGUMENT, refused.kind());
+            assertTrue(refused.getMessage().startsWith("guest m: "), refused.getMessage());
+            assertEquals(before, engine.framesInUse(), "the run went back to the pool");
+            assertTrue(engine.guests().isEmpty());
+        }
+    }
+
+    /** "Later calls fail": markWritten, markAllWritten and access() still ran on a destroyed guest. */
+    @Test
+    void aDestroyedGuestTakesNoMoreCalls() {
+        try (DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(64L * PAGE).conclude())) {
+            Guest guest = engine.createGuest(engine.createDomain("d"), "g", 4L * PAGE);
+            guest.destroy();
+            assertEquals(DedupException.Kind.DESTROYED,
+                    assertThrows(DedupException.class, () -> guest.markWritten(new long[] {1})).kind());
+            assertEquals(DedupException.Kind.DESTROYED, assertThrows(DedupException.class, guest::markAllWritten).kind());
+            assertEquals(DedupException.Kind.DESTROYED, assertThrows(DedupException.class, guest::access).kind());
+        }
+    }
+
+    /**
+     * A setting changed after conclude() reached the engine unchecked (a negative pool, a null backing),
+     * and an engine that failed to start kept its pool mapped and used up its context.
+     */
+    @Test
+    void aConcludedContextIsFixedAndAFailedStartLeavesNothing() {
+        EngineContext concluded = new EngineContext().poolBytes(64L * PAGE).conclude();
+        for (Runnable change : new Runnable[] {() -> concluded.poolBytes(-1), () -> concluded.frameBacking(null),
+            () -> concluded.hashAlgorithm(null), () -> concluded.warmFrames(3), () -> concluded.hashSeed(1)}) {
+            DedupException refused = assertThrows(DedupException.class, change::run);
+            assertEquals(DedupException.Kind.INVALID_ARGUMENT, refused.kind());
+            assertTrue(refused.getMessage().contains("this EngineContext has concluded"), refused.getMessage());
+        }
+        EngineContext failing = new EngineContext().poolBytes(64L * PAGE).frameBacking(frames -> {
+            throw new IllegalStateException("no memfd here");
+        }).conclude();
+        assertThrows(IllegalStateException.class, () -> DedupEngine.create(failing));
+        assertEquals("no memfd here", assertThrows(IllegalStateException.class, () -> DedupEngine.create(failing))
+                .getMessage(), "a context whose engine could not start is not used up");
+    }
+}
