@@ -116,9 +116,13 @@ public final class GuestAccess {
     public byte readByte(long address) {
         int slot = (int) (address >>> Pages.PAGE_SHIFT) & mask;
         if (tags[slot] >>> 1 == address >>> Pages.PAGE_SHIFT) {
-            byte value = memory.get(ValueLayout.JAVA_BYTE, bases[slot] + (address & MASK));
-            if (valid(slot, address)) {
-                return value;
+            try {
+                byte value = memory.get(ValueLayout.JAVA_BYTE, bases[slot] + (address & MASK));
+                if (valid(slot, address)) {
+                    return value;
+                }
+            } catch (IllegalStateException closed) {
+                // The engine closed after this page was cached: the slow path says DESTROYED.
             }
         }
         return (byte) slowRead(address, 1);
@@ -128,9 +132,13 @@ public final class GuestAccess {
     public short readShort(long address) {
         int slot = (int) (address >>> Pages.PAGE_SHIFT) & mask;
         if (tags[slot] >>> 1 == address >>> Pages.PAGE_SHIFT && (address & MASK) <= Pages.PAGE_SIZE - 2) {
-            short value = memory.get(SHORT, bases[slot] + (address & MASK));
-            if (valid(slot, address)) {
-                return value;
+            try {
+                short value = memory.get(SHORT, bases[slot] + (address & MASK));
+                if (valid(slot, address)) {
+                    return value;
+                }
+            } catch (IllegalStateException closed) {
+                // The engine closed after this page was cached: the slow path says DESTROYED.
             }
         }
         return (short) slowRead(address, 2);
@@ -140,9 +148,13 @@ public final class GuestAccess {
     public int readInt(long address) {
         int slot = (int) (address >>> Pages.PAGE_SHIFT) & mask;
         if (tags[slot] >>> 1 == address >>> Pages.PAGE_SHIFT && (address & MASK) <= Pages.PAGE_SIZE - 4) {
-            int value = memory.get(INT, bases[slot] + (address & MASK));
-            if (valid(slot, address)) {
-                return value;
+            try {
+                int value = memory.get(INT, bases[slot] + (address & MASK));
+                if (valid(slot, address)) {
+                    return value;
+                }
+            } catch (IllegalStateException closed) {
+                // The engine closed after this page was cached: the slow path says DESTROYED.
             }
         }
         return (int) slowRead(address, 4);
@@ -152,9 +164,13 @@ public final class GuestAccess {
     public long readLong(long address) {
         int slot = (int) (address >>> Pages.PAGE_SHIFT) & mask;
         if (tags[slot] >>> 1 == address >>> Pages.PAGE_SHIFT && (address & MASK) <= Pages.PAGE_SIZE - 8) {
-            long value = memory.get(LONG, bases[slot] + (address & MASK));
-            if (valid(slot, address)) {
-                return value;
+            try {
+                long value = memory.get(LONG, bases[slot] + (address & MASK));
+                if (valid(slot, address)) {
+                    return value;
+                }
+            } catch (IllegalStateException closed) {
+                // The engine closed after this page was cached: the slow path says DESTROYED.
             }
         }
         return slowRead(address, 8);

@@ -76,4 +76,23 @@ class EngineMisuseTest {
         assertEquals("no memfd here", assertThrows(IllegalStateException.class, () -> DedupEngine.create(failing))
                 .getMessage(), "a context whose engine could not start is not used up");
     }
+
+    /**
+     * After close() has returned, a read of a page the access had cached threw IllegalStateException
+     * ("Already closed") from the closed memory; only a read racing close may, every later one is
+     * DESTROYED, as uncached reads and all writes were.
+     */
+    @Test
+    void cachedReadsAfterCloseAreDestroyed() {
+        DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(64L * PAGE).conclude());
+        Guest guest = engine.createGuest(engine.createDomain("d"), "g", 4L * PAGE);
+        guest.write(0, new byte[] {1, 2, 3, 4, 5, 6, 7, 8}, 0, 8);
+        GuestAccess access = guest.access();
+        assertEquals(0x0807060504030201L, access.readLong(0));
+        engine.close();
+        for (Runnable read : new Runnable[] {() -> access.readByte(0), () -> access.readShort(0),
+            () -> access.readInt(0), () -> access.readLong(0)}) {
+            assertEquals(DedupException.Kind.DESTROYED, assertThrows(DedupException.class, read::run).kind());
+        }
+    }
 }
