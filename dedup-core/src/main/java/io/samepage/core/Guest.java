@@ -168,7 +168,8 @@ public final class Guest {
 
     /**
      * Copies {@code length} bytes from {@code srcAddress} of this guest to {@code dstAddress} of
-     * {@code dst} (which may be this guest; overlapping ranges copy as if through a buffer).
+     * {@code dst} (which may be this guest; overlapping ranges copy as if through a buffer), 1 MiB at a
+     * time: a refusal (a full pool) after the first MiB leaves what was copied, and says how much.
      */
     public void copy(long srcAddress, Guest dst, long dstAddress, long length) {
         GuestWrites.copy(this, srcAddress, dst, dstAddress, length);

@@ -243,7 +243,16 @@ final class GuestWrites {
             int chunk = (int) Math.min(buffer.length, length - done);
             long from = backwards ? length - done - chunk : done;
             src.read(srcAddress + from, buffer, 0, chunk);
-            dst.write(dstAddress + from, buffer, 0, chunk);
+            try {
+                dst.write(dstAddress + from, buffer, 0, chunk);
+            } catch (DedupException refused) {
+                if (done == 0) {
+                    throw refused;          // nothing copied: the refusal says so
+                }
+                throw new DedupException(refused.kind(), "copy of " + length + " bytes to " + dst + " stopped after "
+                        + done + " (the " + (backwards ? "last" : "first") + " " + done + " were copied, 1 MiB at a "
+                        + "time); the next MiB was refused: " + refused.getMessage(), refused);
+            }
             done += chunk;
         }
     }
