@@ -248,6 +248,9 @@ public final class ScanKnobs {
      *         refuses the change now; either way the knob keeps its value
      */
     public synchronized ScanKnobs set(String name, String value) {
+        if (name == null || value == null) {
+            throw new DedupException(Kind.INVALID_ARGUMENT, "a knob needs a name and a value, not " + name + "=" + value);
+        }
         switch (name) {
             case "pages_to_scan" -> pagesToScan(intValue(value));
             case "sleep_millisecs" -> sleepMillis(longValue(value));
@@ -312,14 +315,17 @@ public final class ScanKnobs {
         try {
             return Long.parseLong(value);
         } catch (NumberFormatException e) {
-            throw new DedupException(Kind.INVALID_ARGUMENT, "must be a whole number, not '" + value + "'");
+            throw new DedupException(Kind.INVALID_ARGUMENT, value.matches("[-+]?[0-9]+")
+                    ? "must be between " + Long.MIN_VALUE + " and " + Long.MAX_VALUE + ", not " + value
+                    : "must be a whole number, not '" + value + "'");
         }
     }
 
     private static int intValue(String value) {
         long v = longValue(value);
         if (v < Integer.MIN_VALUE || v > Integer.MAX_VALUE) {
-            throw new DedupException(Kind.INVALID_ARGUMENT, "must be at most " + Integer.MAX_VALUE + ", not " + v);
+            throw new DedupException(Kind.INVALID_ARGUMENT, v > 0 ? "must be at most " + Integer.MAX_VALUE + ", not " + v
+                    : "must be at least " + Integer.MIN_VALUE + ", not " + v);
         }
         return (int) v;
     }

@@ -52,4 +52,24 @@ class EngineContextTest {
         org.junit.jupiter.api.Assertions.assertTrue(refused.getMessage().contains("of Java heap for its frame table"),
                 refused.getMessage());
     }
+
+    /**
+     * ScanKnobs.set with a null name or value threw NullPointerException for some knobs; a whole number
+     * too large for a long was "not a whole number"; one below an int's range was "at most 2147483647".
+     */
+    @Test
+    void knobValuesOutOfEveryRangeAreNamedForWhatTheyAre() {
+        ScanKnobs knobs = new ScanKnobs();
+        for (String[] bad : new String[][] {{null, "1"}, {"use_zero_pages", null}, {"advisor_mode", null},
+            {"pages_to_scan", null}}) {
+            assertEquals(DedupException.Kind.INVALID_ARGUMENT,
+                    assertThrows(DedupException.class, () -> knobs.set(bad[0], bad[1])).kind());
+        }
+        assertEquals("must be between -9223372036854775808 and 9223372036854775807, not 9999999999999999999",
+                assertThrows(DedupException.class, () -> knobs.set("sleep_millisecs", "9999999999999999999")).getMessage());
+        assertEquals("must be at least -2147483648, not -3000000000",
+                assertThrows(DedupException.class, () -> knobs.set("pages_to_scan", "-3000000000")).getMessage());
+        assertEquals("must be a whole number, not '1e3'",
+                assertThrows(DedupException.class, () -> knobs.set("pages_to_scan", "1e3")).getMessage());
+    }
 }
