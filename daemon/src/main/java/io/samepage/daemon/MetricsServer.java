@@ -32,9 +32,11 @@ public final class MetricsServer implements AutoCloseable {
     public static final String SKETCHES_PATH = "/sketches";
 
     private final HttpServer server;
+    private final java.util.concurrent.ExecutorService exchanges;
 
-    private MetricsServer(HttpServer server) {
+    private MetricsServer(HttpServer server, java.util.concurrent.ExecutorService exchanges) {
         this.server = server;
+        this.exchanges = exchanges;
     }
 
     /**
@@ -80,8 +82,12 @@ public final class MetricsServer implements AutoCloseable {
                 }
             }
         });
+        // Each exchange on a virtual thread of its own: on the server's one dispatcher thread (its default),
+        // a request left half sent blocked every scrape after it for as long as its sender held it open.
+        java.util.concurrent.ExecutorService exchanges = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor();
+        server.setExecutor(exchanges);
         server.start();
-        return new MetricsServer(server);
+        return new MetricsServer(server, exchanges);
     }
 
     private static void respond(HttpExchange exchange, Supplier<String> body, String contentType) throws IOException {
@@ -121,6 +127,7 @@ public final class MetricsServer implements AutoCloseable {
     @Override
     public void close() {
         server.stop(0);
+        exchanges.shutdownNow();        // any exchange still reading a request: its connection is closed
     }
 
     private static String hostPort(InetAddress address, int port) {

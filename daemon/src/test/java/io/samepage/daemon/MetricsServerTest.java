@@ -206,6 +206,22 @@ class MetricsServerTest {
                 refused.getMessage());
     }
 
+    /**
+     * A request left half sent (one byte, the connection held open) blocked every later scrape for as
+     * long as its sender wished: the JDK server parsed requests on its one dispatcher thread.
+     */
+    @Test
+    void aRequestLeftHalfSentBlocksNoOtherScrape() throws Exception {
+        try (Socket slow = new Socket(InetAddress.getLoopbackAddress(), server.port())) {
+            slow.getOutputStream().write('G');
+            slow.getOutputStream().flush();
+            HttpResponse<String> scrape = client.send(HttpRequest.newBuilder(
+                    URI.create("http://127.0.0.1:" + server.port() + "/metrics")).timeout(Duration.ofSeconds(5)).GET()
+                    .build(), HttpResponse.BodyHandlers.ofString());
+            assertEquals(200, scrape.statusCode());
+        }
+    }
+
     private HttpResponse<String> get(String path) throws Exception {
         return send("GET", path);
     }
