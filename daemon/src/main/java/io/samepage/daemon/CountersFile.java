@@ -171,6 +171,7 @@ public final class CountersFile implements AutoCloseable {
         CountersFileClaim claim = CountersFileClaim.acquire(path, createDirectory, pid);
         MappedByteBuffer mapped = null;
         try {
+            deleteStaleTemporaries(absolute);
             Files.deleteIfExists(temporary);
             try (FileChannel channel = FileChannel.open(temporary, StandardOpenOption.CREATE_NEW,
                     StandardOpenOption.READ, StandardOpenOption.WRITE)) {
@@ -266,6 +267,26 @@ public final class CountersFile implements AutoCloseable {
             case IOException io -> IoErrors.reason(io);
             default -> e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
         };
+    }
+
+    /**
+     * Deletes the {@code .NAME.PID.new} files that daemons killed while starting left beside the path
+     * (they are never published): with the claim held, no other daemon is preparing this path, so none
+     * of them is anyone's. Without this they piled up, one per killed start, in /run's memory.
+     */
+    private static void deleteStaleTemporaries(Path absolute) throws IOException {
+        String prefix = "." + absolute.getFileName() + ".";
+        try (java.nio.file.DirectoryStream<Path> siblings = Files.newDirectoryStream(absolute.getParent(), p -> {
+            String name = p.getFileName().toString();
+            return name.startsWith(prefix) && name.endsWith(".new") && name.length() > prefix.length() + 4
+                    && name.substring(prefix.length(), name.length() - 4).chars().allMatch(Character::isDigit);
+        })) {
+            for (Path stale : siblings) {
+                if (Files.isRegularFile(stale, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                    Files.deleteIfExists(stale);
+                }
+            }
+        }
     }
 
     private static void deleteQuietly(Path temporary, Exception failure) {

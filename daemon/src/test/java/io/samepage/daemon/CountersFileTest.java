@@ -150,6 +150,19 @@ class CountersFileTest {
                 .toArray(), "no temporary file is left, the lock file stays");
     }
 
+    /** Daemons killed while starting left their never-published files; each start now clears them. */
+    @Test
+    void aCreateClearsTheTemporaryFilesOfStartsThatWereKilled() throws IOException {
+        Path path = dir.resolve("counters");
+        Files.writeString(dir.resolve(".counters.5357.new"), "left by a killed start");
+        Files.writeString(dir.resolve(".counters.77.new"), "and another");
+        Files.writeString(dir.resolve(".counters.x.new"), "not one of ours: no pid");
+        try (CountersFile _ = CountersFile.create(path, 2, 3)) {
+            assertArrayEquals(new String[] {".counters.lock", ".counters.x.new", "counters"},
+                    Arrays.stream(dir.toFile().list()).sorted().toArray());
+        }
+    }
+
     @Test
     void aCreateThatFailsLeavesTheOldFileAsItWas() throws IOException {
         Path path = dir.resolve("counters");
