@@ -75,6 +75,35 @@ class EngineMisuseTest {
         assertThrows(IllegalStateException.class, () -> DedupEngine.create(failing));
         assertEquals("no memfd here", assertThrows(IllegalStateException.class, () -> DedupEngine.create(failing))
                 .getMessage(), "a context whose engine could not start is not used up");
+
+        // A failure after the pool exists (here the scanner's hasher) closes the pool: its region was left mapped.
+        java.util.concurrent.atomic.AtomicInteger closes = new java.util.concurrent.atomic.AtomicInteger();
+        io.samepage.hashing.PageHasher throwing = new io.samepage.hashing.PageHasher() {
+            @Override
+            public long hash(java.lang.foreign.MemorySegment memory, long offset) {
+                throw new IllegalStateException("hasher broken");
+            }
+
+            @Override
+            public io.samepage.hashing.HashAlgorithm algorithm() {
+                return io.samepage.hashing.HashAlgorithm.defaultAlgorithm();
+            }
+
+            @Override
+            public long seed() {
+                return 0;
+            }
+        };
+        EngineContext late = new EngineContext().poolBytes(64L * PAGE).customHasher(throwing)
+                .frameBacking(frames -> new ForwardingBacking(FrameBacking.anonymous().create(frames)) {
+                    @Override
+                    public void close() {
+                        closes.incrementAndGet();
+                        super.close();
+                    }
+                }).conclude();
+        assertEquals("hasher broken", assertThrows(IllegalStateException.class, () -> DedupEngine.create(late)).getMessage());
+        assertEquals(1, closes.get(), "the pool made before the failure was closed");
     }
 
     /**
