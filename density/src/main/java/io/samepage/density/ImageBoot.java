@@ -11,6 +11,7 @@ import io.samepage.image.ImageIndex;
 import io.samepage.image.ImageIndexException;
 import io.samepage.image.ImageLayout;
 import io.samepage.image.ImageLoader;
+import io.samepage.image.IoReason;
 import io.samepage.image.LoadStats;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -275,7 +276,7 @@ public final class ImageBoot {
             throw fromIndex(e, DensityException.Kind.BAD_IMAGE);
         } catch (UncheckedIOException e) {
             // A directory of the image that cannot be listed.
-            throw DensityException.badImage(reason(e.getCause()));
+            throw DensityException.badImage(IoReason.withFile(e.getCause()));
         }
         try (index) {
             if (origin == IndexOrigin.BUILT_AND_WRITTEN) {
@@ -420,15 +421,7 @@ public final class ImageBoot {
                 }
             }
         } catch (IOException e) {
-            throw DensityException.failed(file + ": cannot read it to check the guests: " + reason(e));
+            throw DensityException.failed(file + ": cannot read it to check the guests: " + IoReason.withFile(e));
         }
-    }
-
-    /**
-     * {@code FILE: reason} for {@code e}, the reason as the system names it ("permission denied"), not
-     * as a Java exception's class or text: the wording of the CLI's other messages.
-     */
-    private static String reason(IOException e) {
-        return io.samepage.image.IoReason.withFile(e);
     }
 }
