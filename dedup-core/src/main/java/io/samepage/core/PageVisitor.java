@@ -92,6 +92,12 @@ final class PageVisitor {
      * null to do them at once. Set by {@link ScanWorkers} for the first half of a batch on several threads.
      */
     DeferredMerges deferTo;
+    /**
+     * Where a visit notes its page when the candidate it would pair with is busy (its stripe held, by
+     * another scanner thread maybe), for one more try once the batch's other threads are done
+     * ({@link ScanWorkers}), or null: then the page waits for its next visit, as on one thread.
+     */
+    DeferredMerges retryTo;
 
     PageVisitor(DedupEngine engine, PageHasher hasher, FreedFrames freed) {
         this.engine = engine;
@@ -401,6 +407,9 @@ final class PageVisitor {
         boolean sameStripe = otherLock == guest.stripeOf(page);
         long otherStamp = sameStripe ? 0 : SpinLocks.tryWriteLock(otherLock);
         if (!sameStripe && otherStamp == 0) {
+            if (retryTo != null) {
+                retryTo.add(guest, page, key);
+            }
             return BUSY;
         }
         boolean otherProtected = false;

@@ -29,9 +29,10 @@ import java.util.concurrent.locks.LockSupport;
  *
  * <p>Why the same result: a full scan still visits every page once, and a merge still needs a full
  * compare under both pages' locks; only the order within a batch changes, and a page written between
- * the halves waits for its next visit. A pair whose other page is
- * busy in another thread waits for its next visit, as a page busy with a guest writer does, so
- * {@link Scanner#scanUntilStable} may take a scan more, and converges to the same counters.
+ * the halves waits for its next visit. A page whose candidate was busy, in another thread maybe, is
+ * tried again once the other threads are through the batch ({@link #retryBusy}); only a guest writer
+ * can then keep it busy, as on one thread, so {@link Scanner#scanUntilStable} converges to the same
+ * counters.
  *
  * <p>Thread safety: the scanner's batch lock serializes {@link #add}, {@link #run} and {@link #flush};
  * counter getters are safe from any thread. Allocates nothing per batch once its list has grown.
@@ -82,6 +83,8 @@ final class ScanWorkers implements AutoCloseable {
     private final AtomicInteger firstHalfPending = new AtomicInteger();
     /** Per thread, the pages it deferred to the second half, by owner. */
     private DeferredMerges[] deferred = new DeferredMerges[0];
+    /** Per thread, the pages whose candidate was busy in this batch, to try again alone ({@link #retryBusy}). */
+    private DeferredMerges[] busy = new DeferredMerges[0];
     /** Per owner and producing thread, the next deferred page to claim. */
     private java.util.concurrent.atomic.AtomicIntegerArray deferredClaim = new java.util.concurrent.atomic.AtomicIntegerArray(0);
 
@@ -141,6 +144,7 @@ final class ScanWorkers implements AutoCloseable {
                     LockSupport.parkNanos(PARK_NANOS);
                 }
             }
+            retryBusy(own);
             for (DeferredMerges list : deferred) {
                 list.clear();               // every thread is done with them: drop the guests
             }
@@ -154,6 +158,28 @@ final class ScanWorkers implements AutoCloseable {
         } finally {
             java.util.Arrays.fill(guests, 0, count, null);
             count = 0;
+        }
+    }
+
+    /**
+     * Visits again, on the caller's thread alone, each page that found the candidate it would pair with
+     * busy, so busy in another scanner thread, maybe. Left for its next visit, such a page could find
+     * it busy there too, scan after scan, early in a batch where the threads' parts start: the counters
+     * of two scans then agreed with pages still waiting, and {@link Scanner#scanUntilStable} settled
+     * short of what one thread reaches. Now only a guest writer can keep a candidate busy, as on one
+     * thread. A page written or merged since is passed by ({@link PageVisitor#visitDeferred}).
+     */
+    private void retryBusy(PageVisitor own) {
+        for (DeferredMerges list : busy) {
+            try {
+                for (int i = 0; i < list.count(0); i++) {
+                    own.visitDeferred(list.guest(0, i), list.page(0, i), list.key(0, i));
+                }
+            } catch (RuntimeException | Error e) {
+                failure.compareAndSet(null, e);
+            } finally {
+                list.clear();
+            }
         }
     }
 
@@ -191,6 +217,7 @@ final class ScanWorkers implements AutoCloseable {
      */
     private void visitBothHalves(PageVisitor visitor, int part) {
         visitor.deferTo = deferred[part];
+        visitor.retryTo = busy[part];
         try {
             visitClaimed(visitor, part);
         } finally {
@@ -208,6 +235,8 @@ final class ScanWorkers implements AutoCloseable {
             visitDeferredClaimed(visitor, part);
         } catch (RuntimeException | Error e) {
             failure.compareAndSet(null, e);
+        } finally {
+            visitor.retryTo = null;
         }
         try {
             visitor.flushFreed();           // each thread returns its own frees, side by side
@@ -257,8 +286,10 @@ final class ScanWorkers implements AutoCloseable {
             partEnd = new int[threads];
             deferredClaim = new java.util.concurrent.atomic.AtomicIntegerArray(threads * threads);
             deferred = new DeferredMerges[threads];
+            busy = new DeferredMerges[threads];
             for (int t = 0; t < threads; t++) {
                 deferred[t] = new DeferredMerges(threads);
+                busy[t] = new DeferredMerges(1);
             }
         }
         for (int c = 0; c < threads * threads; c++) {
