@@ -318,8 +318,9 @@ final class ModelRun {
             engine.scanner().scanFullPass();
         }
         if (engine.knobs().scanThreads() > 1) {
-            // A pair whose other page was busy in another scanner thread, or a stable frame filed while a
-            // thread read the filter, waits a visit more: several threads settle, one needs three scans.
+            // A page that read the stable filter while another scanner thread filed its twin's frame waits
+            // a visit more: several threads settle, one needs three scans. (A page whose candidate was busy
+            // in another thread is retried within its batch: ScanWorkers.retryBusy.)
             engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE);
         }
         engine.knobs().smartScan(smart);
