@@ -396,7 +396,7 @@ public final class Daemon implements AutoCloseable {
 
         /**
          * Told of an exception thrown by the scanner or the publisher, which then go on. Default: one
-         * notice, the thread's name and the exception.
+         * notice, the thread's name and the error's message (a Samepage error's; else its type too).
          */
         public Context errorHandler(ErrorHandler handler) {
             checkNotConcluded();
@@ -459,7 +459,7 @@ public final class Daemon implements AutoCloseable {
             }
             if (errorHandler == null) {
                 Consumer<String> notices = noticeHandler;
-                errorHandler = e -> notices.accept(Thread.currentThread().getName() + ": " + e);
+                errorHandler = e -> notices.accept(Thread.currentThread().getName() + ": " + DaemonException.oneLine(e));
             }
             if (countersFile == null) {
                 countersFile = CountersFile.defaultPath();

@@ -51,4 +51,13 @@ public final class DaemonException extends RuntimeException {
     public Kind kind() {
         return kind;
     }
+
+    /**
+     * An error for an operator's line: a Samepage error's message, which names the culprit itself; any
+     * other error with its type, which may be all it says.
+     */
+    static String oneLine(Throwable e) {
+        boolean ours = e.getClass().getName().startsWith("io.samepage.") && e.getMessage() != null;
+        return ours ? e.getMessage() : e.toString();
+    }
 }

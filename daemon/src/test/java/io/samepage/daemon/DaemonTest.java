@@ -15,6 +15,7 @@ import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -375,6 +376,23 @@ class DaemonTest {
         } finally {
             child.destroyForcibly();
         }
+    }
+
+    /**
+     * The default error handler writes a Samepage error as its thread and its message, which names the
+     * culprit; it wrote {@code io.samepage.core.DedupException: ...}. An error of any other type keeps
+     * its type, which may be all it says.
+     */
+    @Test
+    void theDefaultErrorLineIsTheThreadAndTheMessage() {
+        List<String> notices = new ArrayList<>();
+        Daemon.Context context = context().noticeHandler(notices::add).conclude();
+        context.errorHandler().onError(new io.samepage.core.DedupException(io.samepage.core.DedupException.Kind.POOL_EXHAUSTED,
+                "host frame pool exhausted: unmerging every merged page needs 8 free frames, 7 are free"));
+        context.errorHandler().onError(new NullPointerException());
+        String thread = Thread.currentThread().getName();
+        assertEquals(List.of(thread + ": host frame pool exhausted: unmerging every merged page needs 8 free frames, 7 are free",
+                thread + ": java.lang.NullPointerException"), notices);
     }
 
     /** The counters file's temporary files in its directory: none once a launch is over. */
