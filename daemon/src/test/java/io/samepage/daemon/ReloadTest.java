@@ -65,6 +65,31 @@ class ReloadTest {
         }
     }
 
+    /**
+     * {@code run=2} on the default pool (the sources' bytes and a zero frame) unmerges: 8 pages merged onto
+     * one frame need 7 frames, which are free. It asked for 8 and refused on every default pool, with a
+     * scanner line that began with a Java class name.
+     */
+    @Test
+    void runTwoUnmergesOnTheDefaultPool() throws InterruptedException {
+        List<String> notices = java.util.Collections.synchronizedList(new ArrayList<>());
+        DaemonConfig merging = config("pages_to_scan=1000", "sleep_millisecs=1");
+        try (Daemon daemon = Daemon.launch(merging.applyTo(new Daemon.Context().noticeHandler(notices::add)))) {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (daemon.engine().counters().pagesSharing() < 7 && System.nanoTime() - deadline < 0) {
+                Thread.sleep(10);
+            }
+            assertEquals(7, daemon.engine().counters().pagesSharing(), "merged first");
+            daemon.reload(config("pages_to_scan=1000", "sleep_millisecs=1", "run=2"));
+            while (daemon.engine().knobs().run() == 2 && System.nanoTime() - deadline < 0) {
+                Thread.sleep(10);
+            }
+            assertEquals(List.of(), notices.stream().filter(n -> n.contains("exhausted")).toList(), "refused");
+            assertEquals(0, daemon.engine().counters().pagesShared(), "unmerged: " + daemon.engine().counters());
+            assertEquals(0, daemon.engine().counters().pagesSharing());
+        }
+    }
+
     @Test
     void aChangeThatNeedsARestartIsRefusedAndChangesNothing() throws IOException {
         Files.copy(dir.resolve("vm0.img"), dir.resolve("vm1.img"));

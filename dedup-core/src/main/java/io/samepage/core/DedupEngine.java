@@ -358,52 +358,6 @@ public final class DedupEngine implements AutoCloseable {
         pageIds.releaseQuarantined();
     }
 
-    /**
-     * {@code run=2}: gives every merged page (shared or zero-merged) a private copy again and empties
-     * the unstable indexes. Memory use grows back to what it was without merging. The frames are
-     * reserved first, all at once, so a pool too small for them unmerges nothing. Scanner thread only.
-     *
-     * @throws DedupException {@link Kind#POOL_EXHAUSTED} if the pool has too few free frames (nothing
-     *                        changed); {@link Kind#HOST_REFUSED} if the host refused a remap (the pages
-     *                        unmerged before it stay unmerged, that page and the rest stay merged)
-     */
-    void unmergeAll() {
-        long merged = 0;
-        for (Guest guest : guests) {
-            GuestCounters counters = guest.counters();
-            merged += counters.mergingPages() + counters.zeroPages();
-        }
-        if (merged > Integer.MAX_VALUE || !pool.tryReserve((int) merged)) {
-            throw new DedupException(Kind.POOL_EXHAUSTED, "host frame pool exhausted: unmerging every merged page needs "
-                    + merged + " free frames, " + pool.framesAvailable() + " are free; nothing was unmerged");
-        }
-        int reserved = (int) merged;
-        try {
-            clearUnstableIndexes();
-            for (Guest guest : liveGuests()) {
-                for (int page = 0; page < guest.pageCount(); page++) {
-                    StampedLock lock = guest.stripeOf(page);
-                    long stamp = lock.writeLock();
-                    try {
-                        if (guest.isDestroyed() || !guest.isMerged(page)) {
-                            continue;
-                        }
-                        if (reserved == 0 && !pool.tryReserve(1)) {    // merged meanwhile by an image load
-                            throw new DedupException(Kind.POOL_EXHAUSTED, "host frame pool exhausted while unmerging guest "
-                                    + guest.name() + " at page " + page + "; " + pagesShared() + " frames are still shared");
-                        }
-                        reserved = Math.max(0, reserved - 1);
-                        guest.writes().unmerge(page);
-                    } finally {
-                        lock.unlockWrite(stamp);
-                    }
-                }
-            }
-        } finally {
-            pool.unreserve(reserved);
-        }
-    }
-
     long pagesShared() {
         long shared = 0;
         for (MergeDomain domain : domains) {

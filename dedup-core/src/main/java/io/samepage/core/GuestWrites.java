@@ -164,6 +164,23 @@ final class GuestWrites {
     }
 
     /**
+     * {@code run=2}'s unmerge without a frame: the last mapper of a software guest's stable frame takes
+     * the frame back as its own, dirty, as a write's break does ({@link #breakSharing(int, boolean,
+     * FramesAhead)}). A mapped guest's page always copies. Caller holds the page's stripe.
+     *
+     * @return true if the page is private now; false if it needs {@link #unmerge} and a frame
+     */
+    boolean unmergeInPlace(int page) {
+        int frame = guest.frameAt(page);
+        if (guest.isMapped() || (guest.stateAt(page) & PageTable.STABLE) == 0 || !engine.takeSoleMapping(domain, frame)) {
+            return false;
+        }
+        guest.keepSoleFrame(page);
+        guest.set(page, frame, guest.stateAt(page) | PageTable.DIRTY);
+        return true;
+    }
+
+    /**
      * The break of {@code run=2} and {@link Guest#breakSharing}: gives a merged page (stable, zero-merged,
      * or a never-written page on the zero frame) a private copy again, dirty. Unlike a write's break it
      * always takes a fresh frame: the one of the reservation the caller holds for it, with its stripe.

@@ -115,7 +115,7 @@ public final class Scanner implements Agent {
         if (run == ScanKnobs.RUN_UNMERGE) {
             lockBatch();
             try {
-                engine.unmergeAll();
+                UnmergeAll.run(engine);
             } finally {
                 knobs.unmergeDone();        // done or refused, run goes back to 0: KSM's rule on ENOMEM
                 batchLock.unlock();

@@ -1,5 +1,6 @@
 package io.samepage.core;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
@@ -58,25 +59,35 @@ class PoolPressureTest {
         }
     }
 
+    /** A guest of 7 pages, 6 of them merged onto one frame, and one private, in a pool of {@code frames} frames. */
+    private static DedupEngine mergedSixOfSeven(int frames) {
+        EngineContext context = new EngineContext().poolBytes((long) frames * PAGE).warmFrames(0).hashSeed(1);
+        DedupEngine engine = DedupEngine.create(context.conclude());
+        Guest guest = engine.createGuest(engine.createDomain("d"), "g", 7L * PAGE);
+        for (int p = 0; p < 6; p++) {
+            guest.write((long) p * PAGE, SAME, 0, PAGE);
+            engine.scanner().scanFullPass();
+            engine.scanner().scanFullPass();
+        }
+        guest.write(6L * PAGE, new byte[] {1}, 0, 1);
+        engine.scanner().scanFullPass();
+        engine.scanner().scanFullPass();
+        EngineCounters merged = engine.counters();
+        assertEquals(1, merged.pagesShared());
+        assertEquals(5, merged.pagesSharing());
+        return engine;
+    }
+
+    private static final byte[] SAME = new byte[PAGE];
+
+    static {
+        Arrays.fill(SAME, (byte) 9);
+    }
+
     @Test
     void unmergeWithTooFewFramesUnmergesNothingAndStops() {
-        // 8 frames: the zero frame, 1 shared frame for 6 merged pages, 1 private; only 5 free for 6 copies.
-        EngineContext context = new EngineContext().poolBytes(8L * PAGE).warmFrames(0).hashSeed(1);
-        try (DedupEngine engine = DedupEngine.create(context.conclude())) {
-            Guest guest = engine.createGuest(engine.createDomain("d"), "g", 7L * PAGE);
-            byte[] same = new byte[PAGE];
-            Arrays.fill(same, (byte) 9);
-            for (int p = 0; p < 6; p++) {
-                guest.write((long) p * PAGE, same, 0, PAGE);
-                engine.scanner().scanFullPass();
-                engine.scanner().scanFullPass();
-            }
-            guest.write(6L * PAGE, new byte[] {1}, 0, 1);
-            engine.scanner().scanFullPass();
-            engine.scanner().scanFullPass();
-            EngineCounters merged = engine.counters();
-            assertEquals(1, merged.pagesShared());
-            assertEquals(5, merged.pagesSharing());
+        // 7 frames: the zero frame, 1 shared frame for 6 merged pages, 1 private; 4 free for 5 copies.
+        try (DedupEngine engine = mergedSixOfSeven(7)) {
             engine.knobs().run(ScanKnobs.RUN_UNMERGE);
             DedupException shortage = assertThrows(DedupException.class, () -> engine.scanner().doWork(),
                     "the shortage is reported");
@@ -87,6 +98,33 @@ class PoolPressureTest {
             assertEquals(5, after.pagesSharing());
             assertEquals(0, engine.scanner().doWork(), "and the scanner does not retry");
             EngineInvariants.assertConsistent(engine, null, "after the refused unmerge");
+        }
+    }
+
+    /**
+     * A pool with room for every page unmerged (the daemon's default: its sources' bytes) unmerges: the
+     * shared frame's last mapper takes it back, so 6 merged pages need 5 frames. Asking for 6 refused
+     * {@code run=2} on every such pool.
+     */
+    @Test
+    void unmergeNeedsAFrameForEachSharingPageOnly() {
+        // 8 frames: the zero frame, 1 shared frame for 6 merged pages, 1 private; 5 free for 5 copies.
+        try (DedupEngine engine = mergedSixOfSeven(8)) {
+            engine.knobs().run(ScanKnobs.RUN_UNMERGE);
+            engine.scanner().doWork();
+            EngineCounters after = engine.counters();
+            assertEquals(0, after.pagesShared(), "unmerged: " + after);
+            assertEquals(0, after.pagesSharing(), "unmerged: " + after);
+            assertEquals(8, engine.framesInUse(), "every frame of the pool: 7 private pages and the zero frame");
+            Guest guest = engine.guests().get(0);
+            byte[] back = new byte[PAGE];
+            for (int p = 0; p < 6; p++) {
+                guest.read((long) p * PAGE, back, 0, PAGE);
+                assertArrayEquals(SAME, back, "page " + p);
+            }
+            EngineInvariants.assertConsistent(engine, null, "after the unmerge");
+            engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE);
+            assertEquals(5, engine.counters().pagesSharing(), "and they merge again");
         }
     }
 }
