@@ -102,6 +102,11 @@ final class ContentTree {
         }
     }
 
+    /** True if the tree holds no node, not even a removed one (which still names its page). */
+    boolean isEmpty() {
+        return root == NONE;
+    }
+
     /** Empties the tree; keeps its arrays. */
     void clear() {
         root = NONE;

@@ -306,6 +306,22 @@ public final class DedupEngine implements AutoCloseable {
             }
         }
         pageIds.quarantine(guest);
+        scanner.runIfIdle(this::releaseUnnamedIds);
+    }
+
+    /**
+     * Gives destroyed guests' page ids back now, and so lets their page tables go, if no unstable index
+     * names a page: an engine whose scanner has not run, or not since {@code run=2}. They waited for
+     * the next full scan, so an embedding that creates and destroys guests without scanning kept every
+     * table it ever made. Otherwise they wait for it, as before. Called with no batch in progress.
+     */
+    private void releaseUnnamedIds() {
+        for (MergeDomain domain : domains) {
+            if (!domain.unstableIsEmpty()) {
+                return;
+            }
+        }
+        pageIds.releaseQuarantined();
     }
 
     /** Drops one mapping of a stable frame; the last one takes it out of the index and frees it. */

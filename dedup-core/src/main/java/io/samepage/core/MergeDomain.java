@@ -251,6 +251,11 @@ public final class MergeDomain {
         pagesSharing.addAndGet(delta);
     }
 
+    /** True if the unstable index names no page. Only while no scanner thread runs. */
+    boolean unstableIsEmpty() {
+        return unstable.isEmpty();
+    }
+
     long pagesUnshared() {
         return unstable.size();
     }

@@ -14,7 +14,8 @@ import java.util.List;
  *
  * <p>A destroyed guest's chunks are not reused at once: the unstable index may still chain through
  * its pages until the scanner empties it at the start of the next full scan, so they wait in
- * quarantine until {@link #releaseQuarantined} (called then) and the old owner stays readable.
+ * quarantine until {@link #releaseQuarantined} (called then, or at the destroy if no index names any
+ * page) and the old owner stays readable.
  *
  * <p>Thread safety: {@link #owner} is safe from any thread without a lock; the rest is synchronized.
  */

@@ -141,6 +141,23 @@ public final class Scanner implements Agent {
         }
     }
 
+    /**
+     * Runs {@code action} in the caller's thread if no batch is in progress (and the scanner is open),
+     * holding the batch lock, so that no scanner thread reads or changes an index meanwhile.
+     */
+    void runIfIdle(Runnable action) {
+        if (!batchLock.tryLock()) {
+            return;
+        }
+        try {
+            if (!closed) {
+                action.run();
+            }
+        } finally {
+            batchLock.unlock();
+        }
+    }
+
     private void lockBatch() {
         batchLock.lock();
         if (closed) {

@@ -158,6 +158,11 @@ final class UnstableIndex {
         }
     }
 
+    /** True if the index names no page at all (a page taken out of the tree may still be named there). */
+    boolean isEmpty() {
+        return chained == 0 && tree.isEmpty();
+    }
+
     /** Pages filed (KSM's {@code pages_unshared}). */
     int size() {
         return chained + tree.size();

@@ -90,6 +90,16 @@ final class UnstableShards {
         }
     }
 
+    /** True if no shard names any page. Only while no scanner thread runs: it takes no lock. */
+    boolean isEmpty() {
+        for (UnstableIndex shard : shards) {
+            if (shard != null && !shard.isEmpty()) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /** Pages filed (KSM's {@code pages_unshared}). */
     long size() {
         long total = 0;
