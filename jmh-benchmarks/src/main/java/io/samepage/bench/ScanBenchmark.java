@@ -116,9 +116,9 @@ public class ScanBenchmark {
         }
 
         /**
-         * On one thread the two passes merge everything. On several, a pair whose other page is busy
-         * in another thread waits for its next visit, so the scanner first settles (not measured) and
-         * must then hold exactly the counters one thread reaches.
+         * On one thread the two passes merge everything. On several, a page that read the stable filter
+         * while another thread filed its twin's frame waits for its next visit, so the scanner first
+         * settles (not measured) and must then hold exactly the counters one thread reaches.
          */
         @TearDown(Level.Iteration)
         public void verify() {
