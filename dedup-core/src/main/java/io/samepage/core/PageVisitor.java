@@ -220,7 +220,8 @@ final class PageVisitor {
      */
     void visitDeferred(Guest guest, int page, int key) {
         MergeDomain domain = guest.domain();
-        if (!domain.mayHoldStableUnlocked(key) && fileAlone(guest, page, key, domain)) {
+        // A zero-key page (retried: ScanWorkers.retryBusy) takes the locked path, which maps zeros first.
+        if (key != zeroPageKey && !domain.mayHoldStableUnlocked(key) && fileAlone(guest, page, key, domain)) {
             return;
         }
         StampedLock lock = guest.stripeOf(page);
