@@ -99,6 +99,11 @@ public final class Guest {
         return id;
     }
 
+    /** The engine this guest belongs to: its frames are that engine's pool's. */
+    public DedupEngine engine() {
+        return engine;
+    }
+
     public MergeDomain domain() {
         return domain;
     }

@@ -58,10 +58,11 @@ public final class PageInstaller {
      * has SHA-256 {@code digest[offset..offset+32)}, if there is one.
      *
      * @return true if mapped (nothing was read); false if no such content is resident
-     * @throws DedupException if the address is not a page of the guest, the guest is destroyed, or the host
-     *                        refused the mapping; nothing changed
+     * @throws DedupException if the guest is another engine's, the address is not a page of the guest,
+     *                        the guest is destroyed, or the host refused the mapping; nothing changed
      */
     public boolean mapResident(Guest guest, long pageAddress, byte[] digest, int offset) {
+        checkOwn(guest);
         int page = guest.checkedPage(pageAddress);
         MergeDomain domain = guest.domain();
         StampedLock lock = guest.stripeOf(page);
@@ -115,6 +116,18 @@ public final class PageInstaller {
         ahead.giveBack(pool);
     }
 
+    /**
+     * Refuses a guest of another engine: this installer's frames and registry are its own engine's, and
+     * a frame number of one pool mapped into a guest of another names some frame of that other pool (a
+     * load that way read another guest's private page).
+     */
+    private void checkOwn(Guest guest) {
+        if (guest.engine() != engine) {
+            throw new DedupException(Kind.INVALID_ARGUMENT, "guest " + guest.name()
+                    + " belongs to another engine than this installer's; load it with an installer of its own engine");
+        }
+    }
+
     /** A frame for {@link #install}: one taken ahead, else a fresh one from the pool. */
     private int takeFrame(Guest guest, long pageAddress) {
         if (!ahead.isEmpty()) {
@@ -132,11 +145,12 @@ public final class PageInstaller {
      * maps it at {@code pageAddress} and registers it as resident in the guest's domain.
      *
      * @return true if installed; false if the bytes did not match the digest (then nothing changed)
-     * @throws DedupException if the pool is exhausted, the address is not a page of the guest, or the
-     *                        guest is destroyed; whatever {@code fill} throws passes through. Either
-     *                        way nothing changed.
+     * @throws DedupException if the guest is another engine's, the pool is exhausted, the address is
+     *                        not a page of the guest, or the guest is destroyed; whatever {@code fill}
+     *                        throws passes through. Either way nothing changed.
      */
     public boolean install(Guest guest, long pageAddress, PageFill fill, byte[] digest, int offset) {
+        checkOwn(guest);
         int page = guest.checkedPage(pageAddress);
         int frame = takeFrame(guest, pageAddress);
         boolean installed = false;

@@ -44,6 +44,38 @@ class PageInstallerTest {
         };
     }
 
+    /**
+     * An installer refuses a guest of another engine before it takes a frame: its frames are its own
+     * pool's, so one mapped into a guest of another engine named some frame of that pool, and the guest
+     * read another guest's private page (an image loader made for one engine, loading another's guest).
+     */
+    @Test
+    void aGuestOfAnotherEngineIsRefusedAndNothingChanges() {
+        try (DedupEngine other = DedupEngine.create(new EngineContext().poolBytes(16L << 20).hashSeed(3).conclude())) {
+            MergeDomain domain = other.createDomain("b");
+            Guest victim = other.createGuest(domain, "victim", 4L * PAGE);
+            victim.fill(0, 4L * PAGE, (byte) 0x5A);
+            Guest target = other.createGuest(domain, "target", 4L * PAGE);
+            byte[] bytes = block(7);
+            byte[] digest = digestOf(bytes);
+            long framesHere = engine.framesInUse();
+            long framesThere = other.framesInUse();
+            DedupException refused = assertThrows(DedupException.class,
+                    () -> installer.install(target, 0, copyOf(bytes, new AtomicInteger()), digest, 0));
+            assertEquals(DedupException.Kind.INVALID_ARGUMENT, refused.kind());
+            assertEquals("guest target belongs to another engine than this installer's; load it with an installer "
+                    + "of its own engine", refused.getMessage());
+            installer.install(engine.createGuest(engine.createDomain("a"), "a", PAGE), 0, copyOf(bytes, new AtomicInteger()),
+                    digest, 0);
+            assertThrows(DedupException.class, () -> installer.mapResident(target, 0, digest, 0), "resident here, not there");
+            assertEquals(0, target.readByte(0), "the target reads as it was");
+            assertEquals(framesHere + 1, engine.framesInUse(), "only the own guest's install took a frame");
+            assertEquals(framesThere, other.framesInUse());
+            EngineInvariants.assertConsistent(other, null, "the other engine after the refusals");
+            EngineInvariants.assertConsistent(engine, null, "this engine after the refusals");
+        }
+    }
+
     @Test
     void aResidentBlockIsMappedWithoutReadingAndWritesStayPrivate() {
         MergeDomain domain = engine.createDomain("tenant");
