@@ -1,6 +1,7 @@
 package io.samepage.image;
 
 import io.samepage.core.DedupEngine;
+import io.samepage.core.DedupException;
 import io.samepage.core.Guest;
 import io.samepage.core.PageInstaller;
 import io.samepage.hashing.ContentDigest;
@@ -136,7 +137,9 @@ public final class ImageLoader implements AutoCloseable {
      * @throws ImageIndexException BLOCK_MISMATCH if a block read does not match the index (the blocks
      *                             before it stay loaded, this one and those after are not), IO if the
      *                             image cannot be read (likewise)
-     * @throws io.samepage.core.DedupException if the range does not fit the guest or the pool is exhausted
+     * @throws io.samepage.core.DedupException if the pool is exhausted (likewise); and before anything
+     *                                           changed, if the guest is another engine's or destroyed, or
+     *                                           the address is off a page or the blocks do not fit the guest
      * @throws IllegalStateException if the loader is closed
      */
     public LoadStats load(Guest guest, long guestAddress, long firstBlock, long blocks) {
@@ -144,6 +147,7 @@ public final class ImageLoader implements AutoCloseable {
             throw new IllegalStateException("the loader of " + index.origin() + " is closed: its threads and files are gone");
         }
         Objects.checkFromIndexSize(firstBlock, blocks, index.blockCount());
+        checkTarget(guest, guestAddress, blocks);
         long start = System.nanoTime();
         read = 0;
         mapped = 0;
@@ -157,6 +161,31 @@ public final class ImageLoader implements AutoCloseable {
             loadStaged(guest, guestAddress, firstBlock, firstBlock + blocks);
         }
         return new LoadStats(read, mapped, zero, (mapped + zero) << Pages.PAGE_SHIFT, System.nanoTime() - start);
+    }
+
+    /**
+     * Refuses a load that could only fail part way, before it changes anything: zero blocks are filled
+     * through the guest, which takes any byte address, so a load at an address off a page zeroed the
+     * guest's bytes there before its first mapped block was refused; and this loader's frames are its own
+     * engine's (a guest of another engine read another guest's private page through them).
+     */
+    private void checkTarget(Guest guest, long address, long blocks) {
+        String name = "guest " + guest.name();
+        if (guest.engine() != engine) {
+            throw new DedupException(DedupException.Kind.INVALID_ARGUMENT, name + " belongs to another engine than "
+                    + "the loader of " + index.origin() + "; load it with a loader of its own engine");
+        }
+        if (guest.isDestroyed()) {
+            throw new DedupException(DedupException.Kind.DESTROYED, name + " has been destroyed");
+        }
+        if ((address & (Pages.PAGE_SIZE - 1)) != 0 || address < 0) {
+            throw new DedupException(DedupException.Kind.INVALID_ARGUMENT, name + ": 0x" + Long.toHexString(address)
+                    + " is not the start of a page");
+        }
+        if (address > guest.sizeBytes() || blocks > (guest.sizeBytes() - address) >>> Pages.PAGE_SHIFT) {
+            throw new DedupException(DedupException.Kind.INVALID_ARGUMENT, name + ": " + blocks + " blocks at 0x"
+                    + Long.toHexString(address) + " do not fit its " + guest.sizeBytes() + " bytes");
+        }
     }
 
     /** Resolves {@code count} blocks of one file from {@code block} on into {@code guest} on this thread. */
