@@ -56,6 +56,9 @@ final class IndexFile {
 
     /** Zeros to compare the padding before the block table with (at most one page of it). */
     static final MemorySegment ZERO_PAD = MemorySegment.ofArray(new byte[Pages.PAGE_SIZE]);
+    /** SHA-256 of an all-zero block: the digest every block flagged {@link #FLAG_ZERO} carries. */
+    static final MemorySegment ZERO_BLOCK_DIGEST = MemorySegment.ofArray(
+            new io.samepage.hashing.ContentDigest().digest(ZERO_PAD, 0));
 
     static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);

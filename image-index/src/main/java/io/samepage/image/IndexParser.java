@@ -78,6 +78,12 @@ final class IndexParser {
         for (long b = 0; b < blockCount; b++) {
             int flags = file.get(IndexFile.INT, blocksOffset + b * IndexFile.RECORD_LENGTH + 40);
             require((flags & ~IndexFile.FLAG_ZERO) == 0, where, "block " + b + " has unknown flags");
+            // A zero block is filled, never read: only its digest can say it is one (a lying flag gave a
+            // guest zeros for a data block).
+            long record = blocksOffset + b * IndexFile.RECORD_LENGTH;
+            require((flags & IndexFile.FLAG_ZERO) == 0 || MemorySegment.mismatch(file, record, record + IndexFile.DIGEST_LENGTH,
+                    IndexFile.ZERO_BLOCK_DIGEST, 0, IndexFile.DIGEST_LENGTH) < 0, where,
+                    "block " + b + " is flagged zero but its digest is not an all-zero block's");
             zeros += flags & IndexFile.FLAG_ZERO;
         }
         require(zeros == zeroBlocks, where, "the zero-block count does not match the block table");
