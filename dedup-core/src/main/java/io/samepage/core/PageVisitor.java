@@ -87,16 +87,9 @@ final class PageVisitor {
     private boolean visitRead;
     /** Keeps {@link #touch}'s loads from being optimized away. */
     private long touched;
-    /**
-     * Where a visit leaves its index lookups for the batch's second half ({@link #visitDeferred}), or
-     * null to do them at once. Set by {@link ScanWorkers} for the first half of a batch on several threads.
-     */
+    /** Where a first half on several threads leaves its index lookups ({@link #visitDeferred}); null: at once. */
     DeferredMerges deferTo;
-    /**
-     * Where a visit notes its page when the candidate it would pair with is busy (its stripe held, by
-     * another scanner thread maybe), for one more try once the batch's other threads are done
-     * ({@link ScanWorkers}), or null: then the page waits for its next visit, as on one thread.
-     */
+    /** Where a page whose pair candidate was busy waits for a retry in its batch ({@link ScanWorkers}); null: none. */
     DeferredMerges retryTo;
 
     PageVisitor(DedupEngine engine, PageHasher hasher, FreedFrames freed) {
@@ -267,14 +260,30 @@ final class PageVisitor {
 
     /** {@link #merge}, then gives a mapped guest's page its write access back if it did not merge. */
     private void mergeProtected(Guest guest, int page, int frame, int key, boolean zeroSeen) {
+        RuntimeException failed = null;
         try {
             merge(guest, page, frame, key, zeroSeen);
+        } catch (RuntimeException e) {
+            failed = e;
+            throw e;
         } finally {
             boolean unprotect = visitProtected && !guest.isMerged(page);
             visitProtected = false;     // first: a refused unprotect must not leave the next visit unprotected
             if (unprotect) {
-                guest.unprotect(page);
+                unprotect(guest, page, failed);
             }
+        }
+    }
+
+    /** Unprotects after a compare no merge followed; a refusal is attached to the visit's own failure, if any. */
+    private static void unprotect(Guest guest, int page, RuntimeException failed) {
+        try {
+            guest.unprotect(page);
+        } catch (RuntimeException refused) {
+            if (failed == null) {
+                throw refused;
+            }
+            failed.addSuppressed(refused);
         }
     }
 
@@ -414,6 +423,7 @@ final class PageVisitor {
             return BUSY;
         }
         boolean otherProtected = false;
+        RuntimeException failed = null;
         try {
             int otherFrame = other.frameAt(otherPage);
             if (other.isDestroyed() || other.isMerged(otherPage) || otherFrame == domain.zeroFrame()
@@ -423,10 +433,11 @@ final class PageVisitor {
             if (!protectVisited(guest, page)) {
                 return BUSY;
             }
-            otherProtected = other.isMapped();
-            if (otherProtected && !other.writeProtect(otherPage)) {
-                otherProtected = false;
-                return BUSY;
+            if (other.isMapped()) {
+                if (!other.writeProtect(otherPage)) {
+                    return BUSY;
+                }
+                otherProtected = true;      // only now: a protect the host refused needs no unprotect
             }
             if (!compare.equal(FramePool.offsetOf(frame), FramePool.offsetOf(otherFrame))) {
                 return NOT_MERGED;
@@ -460,10 +471,13 @@ final class PageVisitor {
             (keepOwn ? guest : other).markStable(keepOwn ? page : otherPage);
             domain.addSharing(1);
             return MERGED;
+        } catch (RuntimeException e) {
+            failed = e;
+            throw e;
         } finally {
             try {
                 if (otherProtected) {
-                    other.unprotect(otherPage);
+                    unprotect(other, otherPage, failed);
                 }
             } finally {
                 if (!sameStripe) {

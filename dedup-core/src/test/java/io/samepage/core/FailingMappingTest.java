@@ -31,6 +31,7 @@ class FailingMappingTest {
         volatile boolean refuse;
         volatile boolean refuseUnmap;
         volatile boolean refuseUnprotect;
+        volatile boolean throwOnProtect;
         /** Maps that still go through before every later one is refused. */
         final java.util.concurrent.atomic.AtomicInteger mapsBeforeRefusing =
                 new java.util.concurrent.atomic.AtomicInteger(Integer.MAX_VALUE);
@@ -49,6 +50,10 @@ class FailingMappingTest {
 
         @Override
         public boolean writeProtect(int page) {
+            if (throwOnProtect) {
+                recorded.calls.add("writeProtect " + page + " refused");
+                throw new IllegalStateException("mprotect(PROT_READ): Cannot allocate memory (injected)");
+            }
             return recorded.writeProtect(page);
         }
 
@@ -208,6 +213,54 @@ class FailingMappingTest {
             if (!lockHeld) {
                 engine.close();
             }
+        }
+    }
+
+    /**
+     * A candidate whose write-protect the host refused was never made read-only, so it is not made
+     * writable again: it was, and a refusal of that needless call replaced the refusal that happened.
+     */
+    @Test
+    void aCandidateWhoseProtectWasRefusedIsNotUnprotected() {
+        try (DedupEngine engine = engine()) {
+            MergeDomain domain = engine.createDomain("d");
+            RefusingMapping[] first = new RefusingMapping[1];
+            RefusingMapping[] second = new RefusingMapping[1];
+            mapped(engine, domain, "vm", 2, first).write(0, content(1), 0, PAGE);     // the candidate
+            mapped(engine, domain, "vm2", 2, second).write(0, content(1), 0, PAGE);   // visited after it
+            engine.scanner().scanFullPass();                // first visits: nothing is read
+            first[0].throwOnProtect = true;
+            first[0].refuseUnprotect = true;
+            DedupException refused = assertThrows(DedupException.class, () -> engine.scanner().scanFullPass());
+            assertTrue(refused.getMessage().startsWith("guest vm: the host refused to write-protect page 0 for a compare"),
+                    refused.getMessage());
+            assertFalse(first[0].recorded.calls.contains("unprotect 0 refused"), first[0].recorded.calls::toString);
+            EngineInvariants.assertConsistent(engine, null, "after the refused protect");
+        }
+    }
+
+    /**
+     * A merge whose remap the host refused reports that refusal, with the refused clean-ups after it
+     * attached: a refused unprotect in the clean-up replaced it, so the cause was lost.
+     */
+    @Test
+    void aRefusedRemapIsReportedEvenWhenItsCleanUpIsRefusedToo() {
+        try (DedupEngine engine = engine()) {
+            MergeDomain domain = engine.createDomain("d");
+            RefusingMapping[] first = new RefusingMapping[1];
+            RefusingMapping[] second = new RefusingMapping[1];
+            mapped(engine, domain, "vm", 2, first).write(0, content(1), 0, PAGE);
+            mapped(engine, domain, "vm2", 2, second).write(0, content(1), 0, PAGE);
+            engine.scanner().scanFullPass();
+            second[0].refuse = true;                        // the visited page moves onto the candidate's frame
+            first[0].refuseUnprotect = true;
+            second[0].refuseUnprotect = true;
+            DedupException refused = assertThrows(DedupException.class, () -> engine.scanner().scanFullPass());
+            assertTrue(refused.getMessage().startsWith(
+                    "guest vm2 (d, 2 pages): the host refused to remap page 0 onto a shared frame"),
+                    refused.getMessage());
+            assertEquals(2, refused.getSuppressed().length, "both refused unprotects, attached");
+            EngineInvariants.assertConsistent(engine, null, "after the refused remap");
         }
     }
 
