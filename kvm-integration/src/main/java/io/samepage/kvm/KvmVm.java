@@ -113,6 +113,11 @@ public final class KvmVm implements AutoCloseable {
         }
     }
 
+    /** True once {@link #close} ran: no vCPU runs on its memory slots any more. */
+    synchronized boolean isClosed() {
+        return closed;
+    }
+
     /** Words of the dirty bitmap of {@code slot}, which must log dirty pages. */
     private synchronized int bitmapWords(int slot) {
         Slot found = slots.get(slot);

@@ -189,10 +189,13 @@ public final class MappedGuest {
     }
 
     /**
-     * Destroys the engine's guest: unmaps its memory and frees its frames. Close its VM first.
+     * Destroys the engine's guest: unmaps its memory and frees its frames. Close its VM first: while the
+     * VM it is {@linkplain #attach attached} to is open, the destroy is refused, since the VM's slot
+     * would run on whatever the next guest maps at the same address.
      *
      * @throws io.samepage.core.DedupException of kind {@code HOST_REFUSED} if its memory cannot be unmapped
-     *         yet ({@link MappedGuestMemory#close}): the guest stays live and unchanged; destroy it again
+     *         yet ({@link MappedGuestMemory#close}) or its VM is open: the guest stays live and unchanged;
+     *         destroy it again
      */
     public void destroy() {
         guest.destroy();
@@ -279,8 +282,14 @@ public final class MappedGuest {
             return true;
         }
 
+        /** Refused while an attached VM is open: its slot still names this memory's addresses. */
         @Override
         public void unmapAll() {
+            KvmVm attached = vm;
+            if (attached != null && !attached.isClosed()) {
+                throw new IllegalStateException("its memory is slot " + slot + " of a KVM VM that is still open; "
+                        + "close the VM first");
+            }
             memory.close();
         }
     }

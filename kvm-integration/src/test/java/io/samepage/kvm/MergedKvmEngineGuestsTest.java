@@ -44,6 +44,33 @@ class MergedKvmEngineGuestsTest {
         RealModeGuest.assumeKvm();
     }
 
+    /**
+     * A guest whose VM is still open is not destroyed: its slot would run on whatever the next guest
+     * maps at the same address (the next guest's range lands exactly there). Once the VM is closed, it is.
+     */
+    @org.junit.jupiter.api.Test
+    void aGuestAttachedToAnOpenVmIsNotDestroyed() {
+        try (Kvm kvm = Kvm.open(); DedupEngine engine = MappedEngineTest.engine("kvm-attached", PAGES + 64, MappingBudget.host())) {
+            MappedGuest guest = MappedGuest.create(engine, engine.createDomain("tenant"), "vm", (long) PAGES * PAGE);
+            guest.guest().write(0, new byte[] {42}, 0, 1);
+            KvmVm vm = kvm.createVm();
+            try {
+                guest.attach(vm, 0, 0, false);
+                io.samepage.core.DedupException refused = org.junit.jupiter.api.Assertions.assertThrows(
+                        io.samepage.core.DedupException.class, guest::destroy);
+                assertEquals(io.samepage.core.DedupException.Kind.HOST_REFUSED, refused.kind());
+                assertEquals("guest vm was not destroyed: its page mapping could not be taken down (its memory is slot 0 "
+                        + "of a KVM VM that is still open; close the VM first); it is unchanged, destroy it again",
+                        refused.getMessage());
+                assertEquals(42, guest.guest().readByte(0), "the guest is live and unchanged");
+            } finally {
+                vm.close();
+            }
+            guest.destroy();
+            assertEquals(true, guest.guest().isDestroyed());
+        }
+    }
+
     @ParameterizedTest(name = "dirty log {0}")
     @ValueSource(booleans = {true, false})
     void scannerMergesKvmGuestsTheirWritesBreakSharingAndTheDirtyLogDrivesRescans(boolean dirtyLog) throws IOException {
