@@ -20,6 +20,9 @@ import java.util.Arrays;
  */
 final class GuestPages implements LinearPages {
 
+    /** Bulk copies move through a buffer of this many bytes. */
+    private static final int COPY_CHUNK = 64 * 1024;
+
     private final DedupEngine engine;
     private final MergeDomain domain;
     private final String name;
@@ -28,6 +31,8 @@ final class GuestPages implements LinearPages {
     /** {@code starts[i]}: the first byte of chunk {@code i}; {@code starts[chunks.length]} is the end. */
     private long[] starts = {0};
     private int last;
+    /** {@link #copy}'s buffer, made at its first copy. */
+    private byte[] copyBuffer;
 
     GuestPages(DedupEngine engine, MergeDomain domain, String name, long maximumBytes) {
         this.engine = engine;
@@ -105,24 +110,73 @@ final class GuestPages implements LinearPages {
 
     @Override
     public void write(long address, byte[] src, int offset, int length) {
-        while (length > 0) {
-            int c = chunkOf(address);
-            int part = (int) Math.min(length, starts[c + 1] - address);
-            chunks[c].write(address - starts[c], src, offset, part);
-            address += part;
-            offset += part;
-            length -= part;
+        int done = 0;
+        while (done < length) {
+            long at = address + done;
+            int c = chunkOf(at);
+            int part = (int) Math.min(length - done, starts[c + 1] - at);
+            try {
+                chunks[c].write(at - starts[c], src, offset + done, part);
+            } catch (DedupException e) {
+                throw stopped("write", address, length, done, c, e);
+            }
+            done += part;
         }
     }
 
     @Override
     public void fill(long address, long length, byte value) {
-        while (length > 0) {
-            int c = chunkOf(address);
-            long part = Math.min(length, starts[c + 1] - address);
-            chunks[c].fill(address - starts[c], part, value);
-            address += part;
-            length -= part;
+        long done = 0;
+        while (done < length) {
+            long at = address + done;
+            int c = chunkOf(at);
+            long part = Math.min(length - done, starts[c + 1] - at);
+            try {
+                chunks[c].fill(at - starts[c], part, value);
+            } catch (DedupException e) {
+                throw stopped("fill", address, length, done, c, e);
+            }
+            done += part;
+        }
+    }
+
+    /**
+     * The refusal of chunk {@code c}'s part of a bulk write or fill, after the chunks before it took their
+     * {@code done} bytes: each guest's part is all or nothing, the whole is not (see {@link LinearPages}).
+     */
+    private DedupException stopped(String what, long address, long length, long done, int c, DedupException refused) {
+        if (done == 0) {
+            return refused;     // nothing was written: the engine's refusal says so
+        }
+        return new DedupException(refused.kind(), name + ": the " + what + " of " + length + " bytes at 0x"
+                + Long.toHexString(address) + " crosses into guest " + chunks[c].name() + " at 0x"
+                + Long.toHexString(starts[c]) + ": the first " + done + " bytes were written, the rest was not: "
+                + refused.getMessage(), refused);
+    }
+
+    @Override
+    public void copy(long dest, long src, long length) {
+        if (copyBuffer == null) {
+            copyBuffer = new byte[COPY_CHUNK];
+        }
+        boolean backward = dest > src && dest < src + length;
+        long done = 0;
+        while (done < length) {
+            int part = (int) Math.min(COPY_CHUNK, length - done);
+            long from = backward ? length - done - part : done;
+            read(src + from, copyBuffer, 0, part);
+            try {
+                write(dest + from, copyBuffer, 0, part);
+            } catch (DedupException e) {
+                if (done == 0) {
+                    throw e;
+                }
+                throw new DedupException(e.kind(), name + ": the copy of " + length + " bytes from 0x"
+                        + Long.toHexString(src) + " to 0x" + Long.toHexString(dest) + " stopped after " + done
+                        + " bytes (the " + (backward ? "last " : "first ") + done + " were copied, 64 KiB at a time): "
+                        + e.getMessage(), e);
+            }
+            done += part;
         }
     }
 

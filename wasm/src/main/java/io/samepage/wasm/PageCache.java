@@ -139,8 +139,8 @@ final class PageCache {
     void copyIn(int addr, byte[] src, int offset, int length) {
         if (length > Pages.PAGE_SIZE) {
             writeBack(addr >>> Pages.PAGE_SHIFT, (addr + length - 1) >>> Pages.PAGE_SHIFT, true);
+            pagesWritten = true;    // first: a write refused half way has changed pages
             pages.write(addr, src, offset, length);
-            pagesWritten = true;
             return;
         }
         while (length > 0) {

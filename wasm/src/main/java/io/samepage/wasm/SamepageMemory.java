@@ -52,8 +52,6 @@ public final class SamepageMemory extends PlainAtomics implements AutoCloseable 
     private static final VarHandle LONG = MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
     private static final int IN_PAGE = Pages.PAGE_SIZE - 1;
     private static final int WASM_PAGE_SHIFT = 16;
-    /** Bulk copies move through a buffer of this many bytes. */
-    private static final int COPY_CHUNK = 64 * 1024;
 
     private final MemoryLimits limits;
     private final LinearPages pages;
@@ -445,8 +443,8 @@ public final class SamepageMemory extends PlainAtomics implements AutoCloseable 
         checkBounds(addr, remaining, sizeInBytes(), WasmRuntimeException::new);
         if (remaining > Pages.PAGE_SIZE) {
             cache.writeBack(addr >>> Pages.PAGE_SHIFT, (addr + remaining - 1) >>> Pages.PAGE_SHIFT, true);
+            cache.markWritten();    // first: a fill refused half way has changed pages
             pages.fill(addr, remaining, value);
-            cache.markWritten();
             return;
         }
         while (remaining > 0) {
@@ -472,16 +470,7 @@ public final class SamepageMemory extends PlainAtomics implements AutoCloseable 
         cache.writeBack(src >>> Pages.PAGE_SHIFT, (src + size - 1) >>> Pages.PAGE_SHIFT, false);
         cache.writeBack(dest >>> Pages.PAGE_SHIFT, (dest + size - 1) >>> Pages.PAGE_SHIFT, true);
         cache.markWritten();
-        byte[] buffer = scratch(COPY_CHUNK);
-        boolean backward = dest > src && dest < src + size;
-        int done = 0;
-        while (done < size) {
-            int chunk = Math.min(COPY_CHUNK, size - done);
-            int from = backward ? size - done - chunk : done;
-            pages.read(src + from, buffer, 0, chunk);
-            pages.write(dest + from, buffer, 0, chunk);
-            done += chunk;
-        }
+        pages.copy(dest, src, size);
     }
 
     private byte[] scratch(int bytes) {

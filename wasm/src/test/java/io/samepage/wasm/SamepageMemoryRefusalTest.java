@@ -1,0 +1,121 @@
+package io.samepage.wasm;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.dylibso.chicory.wasm.types.MemoryLimits;
+import io.samepage.core.DedupEngine;
+import io.samepage.core.DedupException;
+import io.samepage.core.EngineContext;
+import io.samepage.core.Guest;
+import io.samepage.core.MergeDomain;
+import java.util.Arrays;
+import org.junit.jupiter.api.Test;
+
+/** What a {@link SamepageMemory} does when the engine refuses it. */
+class SamepageMemoryRefusalTest {
+
+    private static final int CHUNK = 65536;
+    private static final int PAGE = 4096;
+
+    private static DedupEngine engine(long mib) {
+        return DedupEngine.create(new EngineContext().poolBytes(mib << 20).conclude());
+    }
+
+    /**
+     * A memory of two 64 KiB guests, never written or (with {@code source}) holding {@code 0x33} at
+     * {@code [0, 8192)}, on a pool that has exactly one free frame left (a filler guest took the rest).
+     */
+    private static SamepageMemory twoChunksOneFrameFree(DedupEngine engine, boolean source) {
+        MergeDomain domain = engine.createDomain("refusals");
+        SamepageMemory memory = (SamepageMemory) new SamepageMemoryFactory(engine, domain).apply(new MemoryLimits(1, 4));
+        assertEquals(1, memory.grow(1));
+        assertEquals(2, memory.guests().length, "a grow past the first 64 KiB adds a second guest");
+        if (source) {
+            byte[] bytes = new byte[2 * PAGE];
+            Arrays.fill(bytes, (byte) 0x33);
+            memory.write(0, bytes, 0, bytes.length);
+        }
+        Guest filler = engine.createGuest(domain, "filler", 8L << 20);
+        byte[] page = new byte[PAGE];
+        Arrays.fill(page, (byte) 7);
+        DedupException full = assertThrows(DedupException.class, () -> {
+            for (long a = 0; a < filler.sizeBytes(); a += PAGE) {
+                filler.write(a, page, 0, PAGE);
+            }
+        }, "an 8 MiB filler exhausts a 4 MiB pool");
+        assertEquals(DedupException.Kind.POOL_EXHAUSTED, full.kind());
+        filler.fill(0, PAGE, (byte) 0);     // one frame back
+        return memory;
+    }
+
+    /** Asserts the refusal of a bulk operation on {@code [CHUNK - PAGE, CHUNK + PAGE)} says what the memory holds. */
+    private static void assertFirstPageOnly(SamepageMemory memory, DedupException refused, byte value) {
+        assertEquals(DedupException.Kind.POOL_EXHAUSTED, refused.kind());
+        assertTrue(refused.getMessage().contains("the first " + PAGE + " bytes were written"),
+                "the refusal says what was written: " + refused.getMessage());
+        assertEquals(value, memory.read(CHUNK - PAGE), "the first guest's part was written");
+        assertEquals(0, memory.read(CHUNK), "the second guest's part was not");
+    }
+
+    @Test
+    void aBulkWriteAcrossGuestsThatIsRefusedHalfWaySaysHowMuchItWrote() {
+        try (DedupEngine engine = engine(4)) {
+            SamepageMemory memory = twoChunksOneFrameFree(engine, false);
+            byte[] data = new byte[2 * PAGE];
+            Arrays.fill(data, (byte) 0x55);
+            DedupException refused = assertThrows(DedupException.class, () -> memory.write(CHUNK - PAGE, data, 0, data.length));
+            assertFirstPageOnly(memory, refused, (byte) 0x55);
+            memory.zero();
+            assertEquals(0, memory.read(CHUNK - PAGE), "zero() knows the half-done write reached the engine");
+        }
+    }
+
+    @Test
+    void aBulkFillAcrossGuestsThatIsRefusedHalfWaySaysHowMuchItFilled() {
+        try (DedupEngine engine = engine(4)) {
+            SamepageMemory memory = twoChunksOneFrameFree(engine, false);
+            DedupException refused = assertThrows(DedupException.class, () -> memory.fill((byte) 9, CHUNK - PAGE, CHUNK + PAGE));
+            assertFirstPageOnly(memory, refused, (byte) 9);
+            memory.zero();
+            assertEquals(0, memory.read(CHUNK - PAGE), "zero() knows the half-done fill reached the engine");
+        }
+    }
+
+    @Test
+    void aBulkCopyAcrossGuestsThatIsRefusedHalfWaySaysHowMuchItCopied() {
+        try (DedupEngine engine = engine(4)) {
+            SamepageMemory memory = twoChunksOneFrameFree(engine, true);
+            DedupException refused = assertThrows(DedupException.class, () -> memory.copy(CHUNK - PAGE, 0, 2 * PAGE));
+            assertFirstPageOnly(memory, refused, (byte) 0x33);
+        }
+    }
+
+    @Test
+    void aCopyOfMoreThan64KiBThatIsRefusedHalfWaySaysHowMuchItCopied() {
+        try (DedupEngine engine = engine(4)) {
+            MergeDomain domain = engine.createDomain("copy");
+            SamepageMemory memory = (SamepageMemory) new SamepageMemoryFactory(engine, domain).apply(new MemoryLimits(4, 4));
+            assertEquals(1, memory.guests().length);
+            byte[] source = new byte[2 * CHUNK];
+            Arrays.fill(source, (byte) 0x33);
+            memory.write(0, source, 0, source.length);
+            Guest filler = engine.createGuest(domain, "filler", 8L << 20);
+            byte[] page = new byte[PAGE];
+            Arrays.fill(page, (byte) 7);
+            assertThrows(DedupException.class, () -> {
+                for (long a = 0; a < filler.sizeBytes(); a += PAGE) {
+                    filler.write(a, page, 0, PAGE);
+                }
+            });
+            filler.fill(0, CHUNK, (byte) 0);    // frames for 64 KiB, not 128
+            DedupException refused = assertThrows(DedupException.class, () -> memory.copy(2 * CHUNK, 0, 2 * CHUNK));
+            assertEquals(DedupException.Kind.POOL_EXHAUSTED, refused.kind());
+            assertTrue(refused.getMessage().contains("stopped after " + CHUNK + " bytes (the first " + CHUNK + " were copied"),
+                    "the refusal says what was copied: " + refused.getMessage());
+            assertEquals(0x33, memory.read(3 * CHUNK - 1), "the first 64 KiB were copied");
+            assertEquals(0, memory.read(3 * CHUNK), "the next were not");
+        }
+    }
+}
