@@ -1,11 +1,14 @@
 package io.samepage.wasm;
 
 import com.dylibso.chicory.runtime.ByteArrayMemory;
+import com.dylibso.chicory.runtime.Instance;
 import com.dylibso.chicory.runtime.Memory;
 import com.dylibso.chicory.wasm.types.MemoryLimits;
 import io.samepage.core.DedupEngine;
 import io.samepage.core.MergeDomain;
 import java.lang.ref.Cleaner;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Function;
 
@@ -14,7 +17,7 @@ import java.util.function.Function;
  *
  * <pre>{@code
  * SamepageMemoryFactory memories = new SamepageMemoryFactory(engine, engine.createDomain("tenant-a"));
- * Instance instance = Instance.builder(module).withMemoryFactory(memories).build();
+ * Instance instance = memories.build(Instance.builder(module));
  * }</pre>
  *
  * <p>Every instance of one module built with the same factory shares its data-segment pages copy-on-write
@@ -22,7 +25,8 @@ import java.util.function.Function;
  * memory is a {@link SamepageMemory}; a shared one (the threads proposal) is Chicory's own
  * {@code ByteArrayMemory}, since waiting and notifying across threads need the engine's lock-free access
  * path. A memory's guests go back to the engine at {@link SamepageMemory#close()}, or once the memory is
- * unreachable (a {@link Cleaner} closes it).
+ * unreachable (a {@link Cleaner} closes it, after a GC); {@link #build} closes the memories of a build
+ * that failed at once.
  *
  * <p>Thread safety: {@link #apply} is safe from any thread; each memory is confined to one.
  */
@@ -70,6 +74,38 @@ public final class SamepageMemoryFactory implements Function<MemoryLimits, Memor
         SamepageMemory memory = new SamepageMemory(limits, pages, this, cachePages);
         CLEANER.register(memory, pages::close);
         return memory;
+    }
+
+    /**
+     * Builds {@code builder} with this factory's memories ({@code builder.withMemoryFactory(this).build()}),
+     * except that a build that throws (a trap in the start function, a data segment that does not fit, a
+     * missing import) closes the memories made for it before the exception propagates: their frames go back
+     * to the engine now, not whenever a GC runs the {@link Cleaner}. Leaves {@code builder} with this
+     * factory as its memory factory.
+     */
+    public Instance build(Instance.Builder builder) {
+        List<SamepageMemory> made = new ArrayList<>(1);
+        builder.withMemoryFactory(limits -> {
+            Memory memory = apply(limits);
+            if (memory instanceof SamepageMemory m) {
+                made.add(m);
+            }
+            return memory;
+        });
+        try {
+            return builder.build();
+        } catch (RuntimeException | Error e) {
+            for (SamepageMemory memory : made) {
+                try {
+                    memory.close();
+                } catch (RuntimeException c) {
+                    e.addSuppressed(c);
+                }
+            }
+            throw e;
+        } finally {
+            builder.withMemoryFactory(this);    // the builder does not keep the list (nor its memories) alive
+        }
     }
 
     DataImages images() {

@@ -3,9 +3,11 @@ package io.samepage.wasm;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import com.dylibso.chicory.runtime.ByteArrayMemory;
 import com.dylibso.chicory.runtime.Instance;
+import com.dylibso.chicory.wasm.UninstantiableException;
 import com.dylibso.chicory.wasm.WasmModule;
 import com.dylibso.chicory.wasm.types.MemoryLimits;
 import io.samepage.core.DedupEngine;
@@ -84,6 +86,26 @@ class SamepageMemoryFactoryTest {
         try (DedupEngine engine = engine()) {
             SamepageMemoryFactory factory = new SamepageMemoryFactory(engine, engine.createDomain("shared"));
             assertInstanceOf(ByteArrayMemory.class, factory.apply(new MemoryLimits(1, 2, true)));
+        }
+    }
+
+    @Test
+    void aBuildThatFailsClosesTheMemoriesItMade() {
+        WasmModule trapping = WatPrograms.module("start_trap");     // fills 60 KiB (15 frames), then traps
+        WasmModule oob = WatPrograms.module("oob_segment");
+        try (DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(8L << 20).conclude())) {
+            SamepageMemoryFactory factory = new SamepageMemoryFactory(engine, engine.createDomain("failed"));
+            long before = engine.framesInUse();
+            for (int i = 0; i < 200; i++) {     // 3000 frames' worth: more than the pool's 2048 if any were kept
+                assertThrows(UninstantiableException.class, () -> factory.build(Instance.builder(trapping)));
+                assertEquals(before, engine.framesInUse(), "build " + i + ": the failed instance's frames are back");
+                assertEquals(0, engine.guests().size(), "build " + i + ": and its guests");
+            }
+            assertThrows(UninstantiableException.class, () -> factory.build(Instance.builder(oob)));
+            assertEquals(0, engine.guests().size(), "a data segment that does not fit: the memory is closed too");
+            Instance built = factory.build(Instance.builder(WatPrograms.module("bulk")));
+            assertEquals(before + BULK_IMAGE_PAGES, engine.framesInUse(), "a build that succeeds keeps its memory");
+            assertEquals(1, ((SamepageMemory) built.memory()).guests().length);
         }
     }
 }
