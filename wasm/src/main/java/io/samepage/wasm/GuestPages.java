@@ -47,24 +47,18 @@ final class GuestPages implements LinearPages {
     }
 
     @Override
-    public boolean reserve(long bytes) {
+    public void reserve(long bytes) {
         long reserved = starts[chunks.length];
         if (bytes <= reserved) {
-            return true;
+            return;
         }
         long size = Math.min(Math.max(bytes - reserved, reserved), maximumBytes - reserved);
         size = Math.max(size, bytes - reserved);
-        Guest guest;
-        try {
-            guest = engine.createGuest(domain, name + "#" + chunks.length, size);
-        } catch (DedupException e) {
-            return false;
-        }
+        Guest guest = engine.createGuest(domain, name + "#" + chunks.length, size);
         chunks = Arrays.copyOf(chunks, chunks.length + 1);
         chunks[chunks.length - 1] = guest;
         starts = Arrays.copyOf(starts, starts.length + 1);
         starts[chunks.length] = reserved + size;
-        return true;
     }
 
     /** The chunk holding {@code address}. */

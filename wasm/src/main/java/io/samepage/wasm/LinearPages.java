@@ -58,9 +58,11 @@ interface LinearPages {
      * Makes room for {@code bytes} of linear memory (a multiple of 64 KiB); the new bytes read as zeros
      * and take no frame until written.
      *
-     * @return false if the engine cannot hold that much (then nothing changed)
+     * @throws io.samepage.core.DedupException if the engine refused a guest for them, nothing changed:
+     *         {@code POOL_EXHAUSTED} if it cannot hold that much (its page-id space is taken), else why
+     *         not (a closed engine is {@code DESTROYED})
      */
-    boolean reserve(long bytes);
+    void reserve(long bytes);
 
     /** Gives every frame back; later calls fail. Idempotent. */
     void close();

@@ -7,6 +7,8 @@ import com.dylibso.chicory.wasm.ChicoryException;
 import com.dylibso.chicory.wasm.types.DataSegment;
 import com.dylibso.chicory.wasm.types.MemoryLimits;
 import com.dylibso.chicory.wasm.types.PassiveDataSegment;
+import io.samepage.core.DedupException;
+import io.samepage.core.DedupException.Kind;
 import io.samepage.core.Guest;
 import io.samepage.hashing.Pages;
 import java.lang.invoke.MethodHandles;
@@ -68,8 +70,11 @@ public final class SamepageMemory extends PlainAtomics implements AutoCloseable 
     private final boolean[] dirty;
 
     SamepageMemory(MemoryLimits limits, LinearPages pages, SamepageMemoryFactory factory, int cachePages) {
-        if (!pages.reserve((long) limits.initialPages() * PAGE_SIZE)) {
-            throw new ChicoryException("the engine cannot hold " + limits.initialPages() + " pages of linear memory");
+        try {
+            pages.reserve((long) limits.initialPages() * PAGE_SIZE);
+        } catch (DedupException e) {
+            throw e.kind() != Kind.POOL_EXHAUSTED ? e : new ChicoryException("the engine cannot hold "
+                    + limits.initialPages() + " pages of linear memory: " + e.getMessage(), e);
         }
         this.limits = limits;
         this.pages = pages;
@@ -96,8 +101,13 @@ public final class SamepageMemory extends PlainAtomics implements AutoCloseable 
         if (numPages > maximumPages() || numPages < prevPages) {
             return -1;
         }
-        if (!pages.reserve((long) numPages * PAGE_SIZE)) {
-            return -1;
+        try {
+            pages.reserve((long) numPages * PAGE_SIZE);
+        } catch (DedupException e) {
+            if (e.kind() == Kind.POOL_EXHAUSTED) {
+                return -1;      // the engine is full: a grow may fail so (any other refusal is thrown)
+            }
+            throw e;
         }
         nPages = numPages;
         return prevPages;

@@ -1,15 +1,18 @@
 package io.samepage.wasm;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.dylibso.chicory.wasm.ChicoryException;
 import com.dylibso.chicory.wasm.types.MemoryLimits;
 import io.samepage.core.DedupEngine;
 import io.samepage.core.DedupException;
 import io.samepage.core.EngineContext;
 import io.samepage.core.Guest;
 import io.samepage.core.MergeDomain;
+import java.lang.reflect.Proxy;
 import java.util.Arrays;
 import org.junit.jupiter.api.Test;
 
@@ -117,5 +120,43 @@ class SamepageMemoryRefusalTest {
             assertEquals(0x33, memory.read(3 * CHUNK - 1), "the first 64 KiB were copied");
             assertEquals(0, memory.read(3 * CHUNK), "the next were not");
         }
+    }
+
+    @Test
+    void aClosedEngineIsNamedAsTheCauseNotAsTooLittleRoom() {
+        DedupEngine engine = engine(4);
+        SamepageMemoryFactory factory = new SamepageMemoryFactory(engine, engine.createDomain("closing"));
+        SamepageMemory memory = (SamepageMemory) factory.apply(new MemoryLimits(1, 4));
+        engine.close();
+        DedupException made = assertThrows(DedupException.class, () -> factory.apply(new MemoryLimits(1, 4)));
+        assertEquals(DedupException.Kind.DESTROYED, made.kind());
+        assertTrue(made.getMessage().contains("the engine is closed"), made.getMessage());
+        DedupException grown = assertThrows(DedupException.class, () -> memory.grow(1),
+                "a grow that needs a new guest of a closed engine is not a full engine's -1");
+        assertEquals(DedupException.Kind.DESTROYED, grown.kind());
+        assertTrue(grown.getMessage().contains("the engine is closed"), grown.getMessage());
+    }
+
+    @Test
+    void anEngineWithoutRoomFailsAGrowWithMinusOneAndAnInstantiationWithItsReason() {
+        DedupException full = new DedupException(DedupException.Kind.POOL_EXHAUSTED, "engine page id space exhausted");
+        // Exhausting the real id space takes 2^19 guests; the seam refuses as the engine would.
+        LinearPages noRoomPast64KiB = (LinearPages) Proxy.newProxyInstance(LinearPages.class.getClassLoader(),
+                new Class<?>[] {LinearPages.class}, (proxy, method, args) -> {
+                    if (method.getName().equals("reserve")) {
+                        if ((long) args[0] > CHUNK) {
+                            throw full;
+                        }
+                        return null;
+                    }
+                    throw new UnsupportedOperationException(method.getName());
+                });
+        SamepageMemory memory = new SamepageMemory(new MemoryLimits(1, 4), noRoomPast64KiB, null, 4);
+        assertEquals(-1, memory.grow(1));
+        assertEquals(1, memory.pages());
+        ChicoryException made = assertThrows(ChicoryException.class,
+                () -> new SamepageMemory(new MemoryLimits(2, 4), noRoomPast64KiB, null, 4));
+        assertEquals("the engine cannot hold 2 pages of linear memory: engine page id space exhausted", made.getMessage());
+        assertSame(full, made.getCause());
     }
 }
