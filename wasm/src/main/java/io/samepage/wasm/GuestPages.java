@@ -2,6 +2,7 @@ package io.samepage.wasm;
 
 import io.samepage.core.DedupEngine;
 import io.samepage.core.DedupException;
+import io.samepage.core.DedupException.Kind;
 import io.samepage.core.Guest;
 import io.samepage.core.MergeDomain;
 import io.samepage.core.PageInstaller;
@@ -31,6 +32,8 @@ final class GuestPages implements LinearPages {
     /** {@code starts[i]}: the first byte of chunk {@code i}; {@code starts[chunks.length]} is the end. */
     private long[] starts = {0};
     private int last;
+    /** Set at {@link #close}: no guest is made after it. Volatile: the {@code Cleaner}'s thread may close. */
+    private volatile boolean closed;
     /** {@link #copy}'s buffer, made at its first copy. */
     private byte[] copyBuffer;
 
@@ -48,6 +51,9 @@ final class GuestPages implements LinearPages {
 
     @Override
     public void reserve(long bytes) {
+        if (closed) {
+            throw new DedupException(Kind.DESTROYED, "wasm memory " + name + " is closed: it cannot grow");
+        }
         long reserved = starts[chunks.length];
         if (bytes <= reserved) {
             return;
@@ -192,6 +198,7 @@ final class GuestPages implements LinearPages {
 
     @Override
     public void close() {
+        closed = true;      // first: a grow after this must not make a guest the close will not destroy
         for (Guest guest : chunks) {
             guest.destroy();
         }

@@ -60,10 +60,10 @@ interface LinearPages {
      *
      * @throws io.samepage.core.DedupException if the engine refused a guest for them, nothing changed:
      *         {@code POOL_EXHAUSTED} if it cannot hold that much (its page-id space is taken), else why
-     *         not (a closed engine is {@code DESTROYED})
+     *         not (a closed engine, or this memory closed, is {@code DESTROYED})
      */
     void reserve(long bytes);
 
-    /** Gives every frame back; later calls fail. Idempotent. */
+    /** Gives every frame back; later calls fail ({@link #reserve} too, making no guest). Idempotent. */
     void close();
 }

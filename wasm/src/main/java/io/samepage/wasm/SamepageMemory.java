@@ -194,7 +194,7 @@ public final class SamepageMemory extends PlainAtomics implements AutoCloseable 
         return pages instanceof GuestPages g ? g.guests() : new Guest[0];
     }
 
-    /** Gives the memory's frames back to the engine; the memory is unusable afterwards. Idempotent. */
+    /** Gives the memory's frames back to the engine; later loads, stores and grows throw {@code DESTROYED}. Idempotent. */
     @Override
     public void close() {
         cache.forgetAll();

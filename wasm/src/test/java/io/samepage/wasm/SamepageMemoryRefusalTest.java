@@ -159,4 +159,20 @@ class SamepageMemoryRefusalTest {
         assertEquals("the engine cannot hold 2 pages of linear memory: engine page id space exhausted", made.getMessage());
         assertSame(full, made.getCause());
     }
+
+    @Test
+    void aClosedMemoryRefusesToGrowInsteadOfMakingANewGuest() {
+        try (DedupEngine engine = engine(4)) {
+            SamepageMemoryFactory factory = new SamepageMemoryFactory(engine, engine.createDomain("closed"));
+            SamepageMemory memory = (SamepageMemory) factory.apply(new MemoryLimits(1, 64));
+            String name = memory.guests()[0].name().replaceFirst("#0$", "");
+            memory.close();
+            DedupException refused = assertThrows(DedupException.class, () -> memory.grow(4));
+            assertEquals(DedupException.Kind.DESTROYED, refused.kind());
+            assertEquals("wasm memory " + name + " is closed: it cannot grow", refused.getMessage());
+            assertEquals(1, memory.pages());
+            assertEquals(0, engine.guests().size(), "no guest was made for the closed memory");
+            memory.close();     // still idempotent
+        }
+    }
 }
