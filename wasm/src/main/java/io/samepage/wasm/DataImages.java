@@ -5,6 +5,7 @@ import static com.dylibso.chicory.runtime.ConstantEvaluators.computeConstantValu
 import com.dylibso.chicory.runtime.Instance;
 import com.dylibso.chicory.wasm.ChicoryException;
 import com.dylibso.chicory.wasm.UninstantiableException;
+import com.dylibso.chicory.wasm.WasmModule;
 import com.dylibso.chicory.wasm.types.ActiveDataSegment;
 import com.dylibso.chicory.wasm.types.DataSegment;
 import com.dylibso.chicory.wasm.types.PassiveDataSegment;
@@ -12,6 +13,9 @@ import io.samepage.core.PageInstaller;
 import io.samepage.hashing.ContentDigest;
 import io.samepage.hashing.Pages;
 import java.lang.foreign.MemorySegment;
+import java.lang.ref.Reference;
+import java.lang.ref.ReferenceQueue;
+import java.lang.ref.WeakReference;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -34,6 +38,10 @@ import java.util.TreeMap;
  * frame is gone (every instance that mapped it closed) or full ({@code max_page_sharing}) is installed
  * again from the image, and its new frame takes over the registration. Zero pages are left alone: they
  * map the zero frame and cost nothing.
+ *
+ * <p>A module's images (and its segments' bytes) are held while the {@code WasmModule} is reachable: a
+ * module loaded, instantiated and dropped takes its images with it at the next GC, and one parsed again
+ * makes its images again (mapping the frames still resident, by digest, if any instance holds them).
  *
  * <p>Bounds are checked segment by segment before anything is mapped, with {@code ByteArrayMemory}'s
  * {@link UninstantiableException}; a memory whose segments do not fit, or that was written before, is
@@ -72,27 +80,80 @@ final class DataImages {
         }
     }
 
+    /**
+     * One module's images and its segments' bytes, held while the module is reachable (weakly, by
+     * identity: {@code WasmModule.equals} compares contents), so they leave the heap when it does.
+     */
+    private static final class ModuleImages extends WeakReference<WasmModule> {
+        final int hash;
+        final Map<Key, Image> images = new HashMap<>();
+        /** Each segment's bytes, cloned once ({@code DataSegment.data()} clones at every call). */
+        final Map<DataSegment, byte[]> data = new IdentityHashMap<>();
+        long imageBytes;
+
+        ModuleImages(WasmModule module, ReferenceQueue<WasmModule> gone) {
+            super(module, gone);
+            hash = System.identityHashCode(module);
+        }
+
+        byte[] bytesOf(DataSegment segment) {
+            return data.computeIfAbsent(segment, DataSegment::data);
+        }
+    }
+
     private final PageInstaller installer;
-    private final Map<Key, Image> images = new HashMap<>();
-    /** Each segment's bytes, cloned once ({@code DataSegment.data()} clones at every call). */
-    private final Map<DataSegment, byte[]> data = new IdentityHashMap<>();
-    private long imageBytes;
+    /** The modules with images, by identity hash (a bucket holds more than one only on a collision). */
+    private final Map<Integer, List<ModuleImages>> modules = new HashMap<>();
+    private final ReferenceQueue<WasmModule> gone = new ReferenceQueue<>();
 
     DataImages(PageInstaller installer) {
         this.installer = installer;
     }
 
-    /** Heap bytes the images hold (their pages and the segments' bytes). */
+    /** Heap bytes the images of reachable modules hold (their pages and the segments' bytes). */
     synchronized long heapBytes() {
-        long bytes = imageBytes;
-        for (byte[] d : data.values()) {
-            bytes += d.length;
+        forgetGone();
+        long bytes = 0;
+        for (List<ModuleImages> bucket : modules.values()) {
+            for (ModuleImages m : bucket) {
+                bytes += m.imageBytes;
+                for (byte[] d : m.data.values()) {
+                    bytes += d.length;
+                }
+            }
         }
         return bytes;
     }
 
+    /** The images of {@code module}, made empty at its first instance. */
+    private ModuleImages of(WasmModule module) {
+        forgetGone();
+        List<ModuleImages> bucket = modules.computeIfAbsent(System.identityHashCode(module), h -> new ArrayList<>(1));
+        for (ModuleImages m : bucket) {
+            if (m.refersTo(module)) {
+                return m;
+            }
+        }
+        ModuleImages m = new ModuleImages(module, gone);
+        bucket.add(m);
+        return m;
+    }
+
+    /** Drops the images of modules that were collected. */
+    private void forgetGone() {
+        for (Reference<? extends WasmModule> r; (r = gone.poll()) != null; ) {
+            ModuleImages m = (ModuleImages) r;
+            List<ModuleImages> bucket = modules.get(m.hash);
+            bucket.remove(m);
+            if (bucket.isEmpty()) {
+                modules.remove(m.hash);
+            }
+        }
+    }
+
     /** Writes {@code segments}' active segments for {@code memoryIndex} into {@code memory}, as {@code ByteArrayMemory} does. */
     synchronized void initialize(SamepageMemory memory, Instance instance, DataSegment[] segments, int memoryIndex) {
+        ModuleImages module = of(instance.module());
         List<DataSegment> active = new ArrayList<>();
         List<Integer> offsets = new ArrayList<>();
         int limit = memory.limitBytes();
@@ -102,17 +163,17 @@ final class DataImages {
                     continue;
                 }
                 int offset = (int) computeConstantValue(instance, segment.offsetInstructions())[0];
-                byte[] bytes = bytesOf(segment);
+                byte[] bytes = module.bytesOf(segment);
                 try {
                     SamepageMemory.checkBounds(offset, bytes.length, limit, UninstantiableException::new);
                 } catch (UninstantiableException e) {
-                    writePlain(memory, active, offsets);
+                    writePlain(memory, module, active, offsets);
                     throw e;
                 }
                 active.add(segment);
                 offsets.add(offset);
             } else if (!(s instanceof PassiveDataSegment)) {
-                writePlain(memory, active, offsets);
+                writePlain(memory, module, active, offsets);
                 throw new ChicoryException("Data segment should be active or passive: " + s);
             }
         }
@@ -120,11 +181,11 @@ final class DataImages {
             return;
         }
         if (!memory.pristine()) {
-            writePlain(memory, active, offsets);
+            writePlain(memory, module, active, offsets);
             return;
         }
         Key key = new Key(active.toArray(new DataSegment[0]), offsets.stream().mapToInt(Integer::intValue).toArray());
-        Image image = images.computeIfAbsent(key, this::build);
+        Image image = module.images.computeIfAbsent(key, k -> build(module, k));
         LinearPages pages = memory.pagesForImage();
         for (int i = 0; i < image.pages.length; i++) {
             int at = i * ContentDigest.LENGTH;
@@ -135,21 +196,18 @@ final class DataImages {
         }
     }
 
-    private byte[] bytesOf(DataSegment segment) {
-        return data.computeIfAbsent(segment, DataSegment::data);
-    }
-
-    private void writePlain(SamepageMemory memory, List<DataSegment> active, List<Integer> offsets) {
+    private static void writePlain(SamepageMemory memory, ModuleImages module, List<DataSegment> active,
+                                   List<Integer> offsets) {
         for (int i = 0; i < active.size(); i++) {
-            byte[] bytes = bytesOf(active.get(i));
+            byte[] bytes = module.bytesOf(active.get(i));
             memory.write(offsets.get(i), bytes, 0, bytes.length);
         }
     }
 
-    private Image build(Key key) {
+    private static Image build(ModuleImages module, Key key) {
         TreeMap<Integer, byte[]> contents = new TreeMap<>();
         for (int k = 0; k < key.segments.length; k++) {
-            byte[] bytes = bytesOf(key.segments[k]);
+            byte[] bytes = module.bytesOf(key.segments[k]);
             long at = Integer.toUnsignedLong(key.offsets[k]);
             int done = 0;
             while (done < bytes.length) {
@@ -172,7 +230,7 @@ final class DataImages {
             sha256.digest(MemorySegment.ofArray(held[i]), 0, digests, i * ContentDigest.LENGTH);
             i++;
         }
-        imageBytes += (long) pages.length * (Pages.PAGE_SIZE + ContentDigest.LENGTH + 4);
+        module.imageBytes += (long) pages.length * (Pages.PAGE_SIZE + ContentDigest.LENGTH + 4);
         return new Image(pages, digests, held);
     }
 

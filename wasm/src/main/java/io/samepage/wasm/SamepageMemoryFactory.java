@@ -112,7 +112,10 @@ public final class SamepageMemoryFactory implements Function<MemoryLimits, Memor
         return images;
     }
 
-    /** Heap bytes the data-segment images hold: one copy of each image's pages, for installing them again. */
+    /**
+     * Heap bytes the data-segment images hold: one copy of each image's pages, for installing them again,
+     * for each {@code WasmModule} still reachable (a module's images go with it, at a GC).
+     */
     public long imageHeapBytes() {
         return images.heapBytes();
     }

@@ -4,15 +4,19 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.dylibso.chicory.runtime.ByteArrayMemory;
 import com.dylibso.chicory.runtime.Instance;
+import com.dylibso.chicory.wasm.Parser;
 import com.dylibso.chicory.wasm.UninstantiableException;
 import com.dylibso.chicory.wasm.WasmModule;
 import com.dylibso.chicory.wasm.types.MemoryLimits;
 import io.samepage.core.DedupEngine;
 import io.samepage.core.EngineContext;
 import io.samepage.core.Guest;
+import java.nio.file.Files;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 class SamepageMemoryFactoryTest {
@@ -106,6 +110,32 @@ class SamepageMemoryFactoryTest {
             Instance built = factory.build(Instance.builder(WatPrograms.module("bulk")));
             assertEquals(before + BULK_IMAGE_PAGES, engine.framesInUse(), "a build that succeeds keeps its memory");
             assertEquals(1, ((SamepageMemory) built.memory()).guests().length);
+        }
+    }
+
+    @Test
+    void theImagesOfModulesThatAreGoneLeaveTheHeap() throws Exception {
+        byte[] bytes = Files.readAllBytes(WatPrograms.wasm("bulk"));
+        try (DedupEngine engine = engine()) {
+            SamepageMemoryFactory factory = new SamepageMemoryFactory(engine, engine.createDomain("forgotten"));
+            WasmModule kept = Parser.parse(bytes);
+            Instance live = factory.build(Instance.builder(kept));
+            long oneImage = factory.imageHeapBytes();
+            assertTrue(oneImage > 0);
+            for (int i = 0; i < 100; i++) {     // a module loaded, used once and dropped: 100 images' worth
+                ((SamepageMemory) factory.build(Instance.builder(Parser.parse(bytes))).memory()).close();
+            }
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (factory.imageHeapBytes() > oneImage && System.nanoTime() < deadline) {
+                System.gc();
+                Thread.sleep(20);
+            }
+            assertEquals(oneImage, factory.imageHeapBytes(), "only the image of the module still reachable is held");
+            long frames = engine.framesInUse();
+            Instance next = factory.build(Instance.builder(kept));
+            assertEquals(frames, engine.framesInUse(), "and the kept module's next instance still maps it");
+            assertEquals(BULK_IMAGE_PAGES, ((SamepageMemory) next.memory()).guests()[0].counters().mergingPages());
+            assertEquals(1, ((SamepageMemory) live.memory()).guests().length);
         }
     }
 }
