@@ -3,6 +3,7 @@ package io.samepage.image;
 import io.samepage.hashing.Pages;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.channels.ClosedByInterruptException;
 import java.nio.channels.FileChannel;
 import java.nio.file.StandardOpenOption;
 import java.util.LinkedHashMap;
@@ -10,7 +11,8 @@ import java.util.Map;
 
 /**
  * Reads blocks of an image laid out by {@link ImageLayout}: the file's bytes, the last block of a
- * file padded with zeros. Keeps a few files open (least recently used closed first).
+ * file padded with zeros. Keeps a few files open (least recently used closed first); a file whose read
+ * failed is closed, and opened again by the next read of it.
  *
  * <p>Single threaded; close it when done.
  */
@@ -49,9 +51,14 @@ final class BlockReader implements AutoCloseable {
                 }
                 at += n;
             }
-        } catch (IOException e) {
+        } catch (ClosedByInterruptException e) {
+            drop(index);
             throw new ImageIndexException(ImageIndexException.Kind.IO,
-                    layout.pathOf(extent) + ": cannot read block " + block + ": " + e.getMessage(), e);
+                    "interrupted while reading block " + block + " of " + layout.pathOf(extent), e);
+        } catch (IOException e) {
+            drop(index);
+            throw new ImageIndexException(ImageIndexException.Kind.IO,
+                    layout.pathOf(extent) + ": cannot read block " + block + ": " + IoReason.of(e), e);
         }
         into.limit(start + (int) wanted);
         while (into.hasRemaining()) {
@@ -83,6 +90,22 @@ final class BlockReader implements AutoCloseable {
             open.put(index, channel);
         }
         return channel;
+    }
+
+    /**
+     * Closes and forgets file {@code index}'s channel after a failed read, so the next read opens the file
+     * again: a channel an interrupt closed ({@link ClosedByInterruptException}) would otherwise fail every
+     * later read of this reader.
+     */
+    private void drop(int index) {
+        FileChannel channel = open.remove(index);
+        if (channel != null) {
+            try {
+                channel.close();
+            } catch (IOException ignored) {
+                // closing a read-only channel loses nothing
+            }
+        }
     }
 
     @Override

@@ -114,6 +114,29 @@ class ImageLoaderTest {
     }
 
     @Test
+    void anInterruptedLoadSaysSoAndTheNextLoadThroughTheSameLoaderReadsTheImage() throws IOException {
+        Path image = image();
+        MergeDomain domain = engine.createDomain("tenant");
+        try (ImageIndex index = ImageIndex.build(image); ImageLoader loader = new ImageLoader(index, engine, 1)) {
+            Guest interrupted = engine.createGuest(domain, "interrupted", 32 * PAGE);
+            Thread.currentThread().interrupt();
+            ImageIndexException stopped;
+            try {
+                stopped = assertThrows(ImageIndexException.class, () -> loader.loadAll(interrupted, 0));
+            } finally {
+                assertTrue(Thread.interrupted(), "the interrupt is still the caller's to see");
+            }
+            assertEquals(ImageIndexException.Kind.IO, stopped.kind());
+            assertEquals("interrupted while reading block 0 of " + image, stopped.getMessage());
+            Guest next = engine.createGuest(domain, "next", 32 * PAGE);
+            assertEquals(20, loader.loadAll(next, 0).blocksRead(), "the file is opened again, not left closed");
+            byte[] read = new byte[32 * PAGE];
+            next.read(0, read, 0, read.length);
+            assertArrayEquals(Files.readAllBytes(image), read);
+        }
+    }
+
+    @Test
     void loadingWithoutTheIndexReadsEveryBlock() throws IOException {
         Path image = image();
         Guest guest = engine.createGuest(engine.createDomain("tenant"), "g", 32 * PAGE);
