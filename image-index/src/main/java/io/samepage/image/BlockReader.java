@@ -5,7 +5,11 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.ClosedByInterruptException;
 import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -86,10 +90,31 @@ final class BlockReader implements AutoCloseable {
                 eldest.getValue().close();
                 open.remove(eldest.getKey());
             }
-            channel = FileChannel.open(layout.pathOf(extent), StandardOpenOption.READ);
+            Path path = layout.pathOf(extent);
+            checkRegularFile(path);
+            channel = FileChannel.open(path, StandardOpenOption.READ);
             open.put(index, channel);
         }
         return channel;
+    }
+
+    /**
+     * Refuses a file of the image that is no longer a regular file, before it is opened: opening a FIFO
+     * would block, uninterruptibly, until a writer came. A file of a directory image is looked at without
+     * following a link, as {@link ImageLayout} laid it out (a link was left out of the layout); a file
+     * image was named by the caller, link or not, and is followed. A file swapped between this check and
+     * the open still gets through.
+     */
+    private void checkRegularFile(Path path) throws IOException {
+        LinkOption[] options = layout.kind() == ImageLayout.Kind.DIRECTORY ? new LinkOption[] {LinkOption.NOFOLLOW_LINKS}
+                : new LinkOption[0];
+        BasicFileAttributes attributes = Files.readAttributes(path, BasicFileAttributes.class, options);
+        if (!attributes.isRegularFile()) {
+            String now = attributes.isDirectory() ? "a directory"
+                    : attributes.isSymbolicLink() ? "a symbolic link" : "a FIFO, socket or device";
+            throw new ImageIndexException(ImageIndexException.Kind.STALE, path + ": no longer a regular file (now "
+                    + now + "); the image changed since the index was built: rebuild the index (--rebuild)");
+        }
     }
 
     /**

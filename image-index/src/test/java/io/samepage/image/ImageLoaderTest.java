@@ -2,6 +2,7 @@ package io.samepage.image;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -14,6 +15,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
+import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -133,6 +135,81 @@ class ImageLoaderTest {
             byte[] read = new byte[32 * PAGE];
             next.read(0, read, 0, read.length);
             assertArrayEquals(Files.readAllBytes(image), read);
+        }
+    }
+
+    /**
+     * Loads the image ({@code blocks} blocks) into a fresh guest on a thread of its own; if that load still runs after 10 s (blocked
+     * opening a FIFO), opens the FIFO for writing so that it ends, and fails.
+     */
+    private Throwable loadWithin10Seconds(ImageLoader loader, long blocks, Path fifo) throws Exception {
+        String name = "fifo-load-" + engine.guests().size();
+        Guest guest = engine.createGuest(engine.createDomain(name), name, blocks * PAGE);
+        Throwable[] outcome = new Throwable[1];
+        Thread load = new Thread(() -> {
+            try {
+                loader.loadAll(guest, 0);
+            } catch (Throwable t) {
+                outcome[0] = t;
+            }
+        }, "fifo-load");
+        load.setDaemon(true);
+        load.start();
+        load.join(10_000);
+        if (load.isAlive()) {
+            new java.io.FileOutputStream(fifo.toFile()).close();    // the blocked open returns, the load ends
+            load.join(10_000);
+            throw new AssertionError("the load blocked opening " + fifo + " (threads " + loader.threads() + ")");
+        }
+        return outcome[0];
+    }
+
+    @Test
+    void aFileOfTheImageThatIsNoLongerARegularFileIsRefusedInsteadOfBlockingTheLoad() throws Exception {
+        Path single = image();
+        Path tree = Files.createDirectories(temp.resolve("tree"));
+        Files.write(tree.resolve("a"), Files.readAllBytes(single));
+        Files.write(tree.resolve("b"), ImageIndexTest.randomBytes(8 * PAGE, 12));     // not resident after a
+        try (ImageIndex ofFile = ImageIndex.build(single); ImageIndex ofTree = ImageIndex.build(tree)) {
+            Files.delete(single);
+            Files.delete(tree.resolve("b"));
+            for (Path fifo : List.of(single, tree.resolve("b"))) {
+                assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).inheritIO().start().waitFor());
+            }
+            for (int threads : new int[] {1, 2}) {
+                for (ImageIndex index : List.of(ofFile, ofTree)) {
+                    Path fifo = index == ofFile ? single : tree.resolve("b");
+                    try (ImageLoader loader = new ImageLoader(index, engine, threads)) {
+                        Throwable refused = loadWithin10Seconds(loader, index.blockCount(), fifo);
+                        String what = fifo + ", threads " + threads + ": " + refused;
+                        ImageIndexException e = assertInstanceOf(ImageIndexException.class, refused, what);
+                        assertEquals(ImageIndexException.Kind.STALE, e.kind(), what);
+                        assertEquals(fifo + ": no longer a regular file (now a FIFO, socket or device); the image"
+                                + " changed since the index was built: rebuild the index (--rebuild)", e.getMessage());
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void aFileOfADirectoryImageReplacedByALinkIsRefusedButAFileImageNamedByALinkLoads() throws Exception {
+        Path single = image();
+        Path link = Files.createSymbolicLink(temp.resolve("link.img"), single);
+        Path tree = Files.createDirectories(temp.resolve("tree"));
+        Files.write(tree.resolve("a"), Files.readAllBytes(single));
+        try (ImageIndex viaLink = ImageIndex.build(link); ImageIndex ofTree = ImageIndex.build(tree);
+                ImageLoader fileLoader = new ImageLoader(viaLink, engine, 1);
+                ImageLoader treeLoader = new ImageLoader(ofTree, engine, 1)) {
+            MergeDomain domain = engine.createDomain("tenant");
+            assertEquals(20, fileLoader.loadAll(engine.createGuest(domain, "g", 32 * PAGE), 0).blocksRead(),
+                    "the image was named by a link when the index was built: the link is followed");
+            Path copy = Files.move(tree.resolve("a"), temp.resolve("a"));
+            Files.createSymbolicLink(tree.resolve("a"), copy);
+            ImageIndexException refused = assertThrows(ImageIndexException.class,
+                    () -> treeLoader.loadAll(engine.createGuest(engine.createDomain("other"), "h", 32 * PAGE), 0));
+            assertEquals(tree.resolve("a") + ": no longer a regular file (now a symbolic link); the image changed"
+                    + " since the index was built: rebuild the index (--rebuild)", refused.getMessage());
         }
     }
 
