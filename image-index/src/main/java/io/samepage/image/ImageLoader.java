@@ -197,7 +197,7 @@ public final class ImageLoader implements AutoCloseable {
                 case LoadBatch.ZERO -> zero++;
                 case LoadBatch.RESIDENT -> mapped++;
                 case LoadBatch.READ -> read++;
-                default -> throw failureOf(direct, i);
+                default -> throw failureOf(direct, i, guest, direct.addressOf(i));
             }
         }
     }
@@ -290,14 +290,17 @@ public final class ImageLoader implements AutoCloseable {
                         mapped++;
                     }
                 }
-                default -> throw failureOf(batch, i);
+                default -> throw failureOf(batch, i, guest, address);
             }
         }
         return anyRead;
     }
 
-    /** The error for block {@code i} of {@code batch}, which did not resolve. */
-    private RuntimeException failureOf(LoadBatch batch, int i) {
+    /**
+     * The error for block {@code i} of {@code batch}, which did not resolve; {@code address} is where it
+     * was to be loaded in {@code guest}, the guest being loaded (not a staging guest).
+     */
+    private RuntimeException failureOf(LoadBatch batch, int i, Guest guest, long address) {
         long b = batch.firstBlock() + i;
         return switch (batch.outcome[i]) {
             case LoadBatch.MISMATCH -> {
@@ -312,10 +315,28 @@ public final class ImageLoader implements AutoCloseable {
                 if (batch.failure() instanceof Error error) {
                     throw error;
                 }
+                if (batch.staged() && batch.failure() instanceof DedupException staged) {
+                    yield inLoadedGuest(staged, guest, address, b);
+                }
                 yield (RuntimeException) batch.failure();
             }
             default -> new IllegalStateException("block " + b + " was not resolved (outcome " + batch.outcome[i] + ")");
         };
+    }
+
+    /**
+     * A worker's engine error, which names the staging guest and a page of it, restated for the guest
+     * being loaded: its name, the address the block was to be loaded at, and the block; same kind, the
+     * worker's error as the cause. An exhausted pool reads as on one thread, with the block added; any
+     * other kind (which a staging guest, a software guest made for the load, hardly meets) keeps the
+     * worker's message after the loaded guest's page.
+     */
+    private static DedupException inLoadedGuest(DedupException staged, Guest guest, long address, long block) {
+        String page = "page at 0x" + Long.toHexString(address) + " (block " + block + ")";
+        String message = staged.kind() == DedupException.Kind.POOL_EXHAUSTED
+                ? "host frame pool exhausted: no frame to load guest " + guest.name() + "'s " + page
+                : "guest " + guest.name() + ": cannot load the " + page + ": " + staged.getMessage();
+        return new DedupException(staged.kind(), message, staged);
     }
 
     /**

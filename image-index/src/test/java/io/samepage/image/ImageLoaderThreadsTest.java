@@ -3,10 +3,12 @@ package io.samepage.image;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.samepage.core.DedupEngine;
+import io.samepage.core.DedupException;
 import io.samepage.core.EngineContext;
 import io.samepage.core.EngineCounters;
 import io.samepage.core.Guest;
@@ -17,6 +19,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
 import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -162,6 +166,34 @@ class ImageLoaderThreadsTest {
             assertTrue(one.result().startsWith("BLOCK_MISMATCH: " + b + ": the file is shorter than the index says "
                     + "(block 500)"), one.result());
             assertSameOutcome(one, workers);
+        }
+    }
+
+    @Test
+    void aPoolExhaustedOnAWorkerNamesTheLoadedGuestItsAddressAndTheBlock() throws IOException {
+        Path image = Files.write(temp.resolve("disk.img"), ImageIndexTest.randomBytes(200 * PAGE, 4));
+        long base = 0x100000;
+        try (ImageIndex index = ImageIndex.build(image);
+                DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(100L * PAGE).hashSeed(1).conclude());
+                ImageLoader loader = new ImageLoader(index, engine, 2)) {
+            Guest guest = engine.createGuest(engine.createDomain("tenant"), "vm1", 1000L * PAGE);
+            DedupException exhausted = assertThrows(DedupException.class, () -> loader.loadAll(guest, base));
+            assertEquals(DedupException.Kind.POOL_EXHAUSTED, exhausted.kind());
+            Matcher m = Pattern.compile("host frame pool exhausted: no frame to load guest vm1's page at 0x([0-9a-f]+)"
+                    + " \\(block (\\d+)\\)").matcher(exhausted.getMessage());
+            assertTrue(m.matches(), exhausted.getMessage());
+            long block = Long.parseLong(m.group(2));
+            assertEquals(base + block * PAGE, Long.parseLong(m.group(1), 16), exhausted.getMessage());
+            DedupException staged = assertInstanceOf(DedupException.class, exhausted.getCause(), "the worker's own error");
+            assertEquals(DedupException.Kind.POOL_EXHAUSTED, staged.kind());
+            byte[] bytes = Files.readAllBytes(image);
+            byte[] page = new byte[PAGE];
+            guest.read(base + (block - 1) * PAGE, page, 0, PAGE);
+            assertArrayEquals(java.util.Arrays.copyOfRange(bytes, (int) (block - 1) * PAGE, (int) block * PAGE), page,
+                    "the block before it was loaded");
+            guest.read(base + block * PAGE, page, 0, PAGE);
+            assertArrayEquals(new byte[PAGE], page, "the block it names was not");
+            assertEquals(List.of("vm1"), engine.guests().stream().map(Guest::name).toList(), "the staging guest is gone");
         }
     }
 
