@@ -40,6 +40,8 @@ public final class ImageIndex implements AutoCloseable {
     private final Arena arena;
     private final MemorySegment bytes;
     private final String where;
+    /** The file the bytes are mapped from; null for an index built in memory. */
+    private final Path file;
     /** Bound to the source's path by {@link #checkSource}; an index opened alone has a null root. */
     private volatile ImageLayout layout;
     private final long blockCount;
@@ -49,10 +51,11 @@ public final class ImageIndex implements AutoCloseable {
     private int[] previousBlocks;
     private boolean previousBlocksKnown;
 
-    private ImageIndex(Arena arena, MemorySegment bytes, String where, ImageLayout layout) {
+    private ImageIndex(Arena arena, MemorySegment bytes, String where, Path file, ImageLayout layout) {
         this.arena = arena;
         this.bytes = bytes;
         this.where = where;
+        this.file = file;
         this.layout = layout;
         this.blockCount = bytes.get(IndexFile.LONG, IndexFile.O_BLOCK_COUNT);
         this.zeroBlocks = bytes.get(IndexFile.LONG, IndexFile.O_ZERO_BLOCKS);
@@ -100,7 +103,7 @@ public final class ImageIndex implements AutoCloseable {
             file.set(IndexFile.LONG, IndexFile.O_BLOCKS + 8, blocksLength);
             file.set(IndexFile.INT, IndexFile.O_BLOCKS + 16, IndexFile.crc(file, blocksOffset, blocksLength));
             file.set(IndexFile.INT, IndexFile.O_HEADER_CRC, IndexFile.crc(file, 0, IndexFile.O_HEADER_CRC));
-            return new ImageIndex(arena, file, "index of " + source, layout);
+            return new ImageIndex(arena, file, "index of " + source, null, layout);
         } catch (RuntimeException | Error e) {
             arena.close();
             throw e;
@@ -122,7 +125,7 @@ public final class ImageIndex implements AutoCloseable {
             MemorySegment file = size == 0 ? arena.allocate(0)
                     : channel.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
             ImageLayout layout = IndexParser.parse(file, indexFile);
-            return new ImageIndex(arena, file, indexFile.toString(), layout);
+            return new ImageIndex(arena, file, indexFile.toString(), indexFile, layout);
         } catch (NoSuchFileException e) {
             arena.close();
             throw new ImageIndexException(ImageIndexException.Kind.IO, indexFile + ": no such index file", e);
@@ -369,6 +372,31 @@ public final class ImageIndex implements AutoCloseable {
             previousBlocksKnown = true;
         }
         return previousBlocks;
+    }
+
+    /**
+     * The error for {@code fault}, the JVM's error for a fault in a memory access ("a fault occurred in an
+     * unsafe memory access operation") met while reading this index, if the index's file is now shorter
+     * than the bytes mapped from it: it was cut short while in use, and the fault was reading past its
+     * end. Otherwise (an index built in memory, a file that did not shrink) the fault is not known to be
+     * the index's, and is rethrown as it is.
+     */
+    ImageIndexException cutShortWhileInUse(InternalError fault) {
+        if (file == null) {
+            throw fault;
+        }
+        long now;
+        try {
+            now = Files.size(file);
+        } catch (IOException e) {
+            fault.addSuppressed(e);
+            throw fault;
+        }
+        if (now >= bytes.byteSize()) {
+            throw fault;
+        }
+        return new ImageIndexException(ImageIndexException.Kind.CORRUPT, file + ": the index file changed while in use: it is now "
+                + now + " bytes, " + bytes.byteSize() + " when it was opened; rebuild the index (--rebuild)", fault);
     }
 
     /** Where this index came from: its file, or the source it was built from. */

@@ -136,7 +136,8 @@ public final class ImageLoader implements AutoCloseable {
      *
      * @throws ImageIndexException BLOCK_MISMATCH if a block read does not match the index (the blocks
      *                             before it stay loaded, this one and those after are not), IO if the
-     *                             image cannot be read (likewise)
+     *                             image cannot be read (likewise), CORRUPT if the index file was cut
+     *                             short since it was opened
      * @throws io.samepage.core.DedupException if the pool is exhausted (likewise); and before anything
      *                                           changed, if the guest is another engine's or destroyed, or
      *                                           the address is off a page or the blocks do not fit the guest
@@ -152,13 +153,19 @@ public final class ImageLoader implements AutoCloseable {
         read = 0;
         mapped = 0;
         zero = 0;
-        if (workers == null) {
-            for (long b = firstBlock; b < firstBlock + blocks; b = direct.endBlock()) {
-                resolveHere(guest, guestAddress + ((b - firstBlock) << Pages.PAGE_SHIFT), b,
-                        BlockReader.runLength(index.layout(), b, (int) Math.min(LoadBatch.MAX_BLOCKS, firstBlock + blocks - b)));
+        try {
+            if (workers == null) {
+                for (long b = firstBlock; b < firstBlock + blocks; b = direct.endBlock()) {
+                    resolveHere(guest, guestAddress + ((b - firstBlock) << Pages.PAGE_SHIFT), b,
+                            BlockReader.runLength(index.layout(), b, (int) Math.min(LoadBatch.MAX_BLOCKS, firstBlock + blocks - b)));
+                }
+            } else {
+                loadStaged(guest, guestAddress, firstBlock, firstBlock + blocks);
             }
-        } else {
-            loadStaged(guest, guestAddress, firstBlock, firstBlock + blocks);
+        } catch (InternalError fault) {
+            // A fault reading the mapped index (here or on a worker, which hands it on as its block's
+            // failure): the index file was cut short while in use. The staging guest is gone already.
+            throw index.cutShortWhileInUse(fault);
         }
         return new LoadStats(read, mapped, zero, (mapped + zero) << Pages.PAGE_SHIFT, System.nanoTime() - start);
     }

@@ -2,14 +2,21 @@ package io.samepage.image;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import io.samepage.core.DedupEngine;
+import io.samepage.core.EngineContext;
+import io.samepage.core.EngineInvariants;
+import io.samepage.core.Guest;
 import io.samepage.hashing.Pages;
 import java.io.IOException;
+import java.io.RandomAccessFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.EnumSet;
+import java.util.List;
 import java.util.Set;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
@@ -122,6 +129,43 @@ class IndexCorruptionTest {
         assertEquals("a\\u202eb\\u2066c\\u2069\\u0009\\u2028d\u00e9\u05d0",
                 IndexFile.printable("a\u202eb\u2066c\u2069\t\u2028d\u00e9\u05d0"));
         assertEquals("plain.bin", IndexFile.printable("plain.bin"));
+    }
+
+    /**
+     * An index file cut short after it was opened (and mapped): the next load met a fault reading the
+     * mapped bytes and threw the JVM's InternalError, which named nothing.
+     */
+    @Test
+    void anIndexCutShortWhileInUseFailsTheLoadNamingItAndLeavesTheEngineConsistent() throws IOException {
+        Path image = Files.write(temp.resolve("disk.img"), ImageIndexTest.randomBytes(400 * Pages.PAGE_SIZE, 7));
+        Path indexFile = temp.resolve("disk.idx");
+        for (int threads : new int[] {1, 2}) {
+            long length;
+            try (ImageIndex built = ImageIndex.build(image)) {
+                built.writeTo(indexFile);
+                length = built.sizeBytes();
+            }
+            EngineContext context = new EngineContext().poolBytes(64L << 20).hashSeed(1).conclude();
+            try (DedupEngine engine = DedupEngine.create(context);
+                    ImageIndex index = ImageIndex.open(indexFile, image);
+                    ImageLoader loader = new ImageLoader(index, engine, threads)) {
+                // A whole load first: the loader's table of duplicates is made, so that after the cut the
+                // first record past the end is met where the blocks are resolved (on a worker, with two).
+                loader.loadAll(engine.createGuest(engine.createDomain("before"), "before", 400L * Pages.PAGE_SIZE), 0);
+                Guest guest = engine.createGuest(engine.createDomain("tenant"), "g", 400L * Pages.PAGE_SIZE);
+                try (RandomAccessFile file = new RandomAccessFile(indexFile.toFile(), "rw")) {
+                    file.setLength(8192);
+                }
+                ImageIndexException changed = assertThrows(ImageIndexException.class, () -> loader.loadAll(guest, 0),
+                        "threads " + threads);
+                assertEquals(ImageIndexException.Kind.CORRUPT, changed.kind());
+                assertEquals(indexFile + ": the index file changed while in use: it is now 8192 bytes, " + length
+                        + " when it was opened; rebuild the index (--rebuild)", changed.getMessage());
+                EngineInvariants.assertConsistentWithHasherOf(context, engine, "threads " + threads);
+                assertEquals(List.of("before", "g"), engine.guests().stream().map(Guest::name).toList(),
+                        "no staging guest left");
+            }
+        }
     }
 
     /** One of: flip bits in a region, overwrite a field with a random or extreme value, truncate, extend. */
