@@ -1,0 +1,53 @@
+package io.samepage.density;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The checks hold (b) against kernel KSM only where KSM did the same work: a (d) that merged nothing had
+ * its "time to 99%" at its first sample and a rate of 0 pages, and both checks against it said met
+ * (the merge rate as "= Infinity").
+ */
+class MustShowTest {
+
+    private static final int N = 2;
+
+    private static DensityResults results(long ksmSaved, double ksmCpuSeconds) {
+        DensityResults results = new DensityResults(PageMix.demo(N, 256), new int[] {N}, 1024, 60);
+        results.add(ModeResult.untimed(Mode.NO_DEDUP, N, 2L << 20, 0, null));
+        results.add(new ModeResult(Mode.POST_LOAD, N, 1L << 20, 4096, 200,
+                new SharingTrace.Point(0.5, 0.01, 200), false, 0, null));
+        results.add(new ModeResult(Mode.PRE_LOAD, N, 1L << 20, 4096, 200,
+                new SharingTrace.Point(0.1, 0.01, 200), false, 0, null));
+        results.add(ModeResult.untimed(Mode.CONTAINER, N, 1L << 20, 200, "model"));
+        results.add(new ModeResult(Mode.KSM_FULL_RATE, N, 2L << 20, 0, ksmSaved,
+                new SharingTrace.Point(2.0, ksmCpuSeconds, ksmSaved), false, 60, null));
+        return results;
+    }
+
+    private static MustShow named(List<MustShow> checks, String start) {
+        return checks.stream().filter(c -> c.name().startsWith(start)).findFirst().orElseThrow();
+    }
+
+    @Test
+    void aKsmRunThatMergedNothingIsNotMeasuredNotMet() {
+        List<MustShow> checks = MustShow.check(results(0, 0.0));
+        MustShow rate = named(checks, "pages merged per CPU-second");
+        assertNull(rate.met(), rate.measured());
+        assertEquals("(d) saved 0 pages where (b) saved 200 from the same bytes: kernel KSM did not do the same work, "
+                + "so neither its time nor its rate compares", rate.measured());
+        assertNull(named(checks, "(b) reaches 99%").met());
+    }
+
+    @Test
+    void aKsmRunThatMergedTheSameIsCompared() {
+        List<MustShow> checks = MustShow.check(results(200, 0.02));
+        MustShow rate = named(checks, "pages merged per CPU-second");
+        assertEquals("(b) 20000 / (d) 10000 pages per CPU-second = 2.00", rate.measured());
+        assertEquals(false, rate.met());
+        assertEquals(true, named(checks, "(b) reaches 99%").met());
+    }
+}
