@@ -128,7 +128,7 @@ public final class DensityReport {
         node.put("guests", r.guests());
         node.put("ran", r.ran());
         node.put("host_bytes", r.ran() ? r.hostBytes() : null);
-        node.put("metadata_bytes", r.metadataBytes());
+        node.put("metadata_bytes", r.ran() && r.metadataBytes() >= 0 ? r.metadataBytes() : null);   // -1: not measured
         node.put("saved_pages", r.savedPages());
         SharingTrace.Point p = r.at99();
         putNumber(node, "seconds_to_99_percent", p == null ? Double.NaN : p.seconds());

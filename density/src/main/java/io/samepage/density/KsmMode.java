@@ -38,8 +38,11 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * that write. Every {@value #POLL_MILLIS} ms: {@code pages_sharing + ksm_zero_pages} (the saving),
  * {@code full_scans} and ksmd's CPU time ({@link Ksmd}). It stops when the saving has not changed for two
  * full scans (after at least three since the start), or at the timeout. Host bytes: the helper's guest
- * bytes minus the saving x 4096; KSM's own metadata (an {@code rmap_item} of 64 bytes per scanned page,
- * stable nodes) is not counted, as the kernel does not report it.
+ * bytes minus the saving x 4096, plus KSM's own metadata as the kernel counts it against the helper in
+ * {@code /proc/PID/ksm_stat} (its {@code rmap_item}s: (merging + zero pages) x 4096 less
+ * {@code ksm_process_profit}), as the engine's modes count theirs; stable nodes are counted by neither
+ * the kernel nor this. Where the kernel has no {@code ksm_stat}, the metadata is not counted and is
+ * reported as not measured.
  */
 final class KsmMode implements AutoCloseable {
 
@@ -124,11 +127,14 @@ final class KsmMode implements AutoCloseable {
 
     private void start() {
         var status = ksm.status();
-        if (status.run() == 1 && status.pagesShared() > 0) {
+        // Merges held even with run=0: the suite's run=2 would unmerge them, for good, and while run=1
+        // they would count as the helper's. Only a host with nothing merged is used.
+        if (status.pagesShared() > 0 || status.ksmZeroPages() > 0) {
             restored.set(true);
             releaseLock();
-            throw DensityException.failed("kernel KSM is merging other processes' pages (run=1, pages_shared="
-                    + status.pagesShared() + "); their merges would count as the helper's: stop it first "
+            throw DensityException.failed("kernel KSM holds other processes' merges (run=" + status.run()
+                    + ", pages_shared=" + status.pagesShared() + ", ksm_zero_pages=" + status.ksmZeroPages()
+                    + "); the suite would unmerge them (run=2) and count theirs as the helper's: unmerge them first "
                     + "(samepage ksm set run=2) or use --no-ksm");
         }
         for (KsmKnob knob : SAVED) {
@@ -218,8 +224,26 @@ final class KsmMode implements AutoCloseable {
                     : "; stopped at " + timeoutSeconds + " s, after reaching 99% of " + goal + " pages";
         }
         long saving = trace.finalSaved();
-        return new ModeResult(rate.mode, n, (touched - saving) * Pages.PAGE_SIZE, 0, saving, at99, timedOut,
-                timedOut ? timeoutSeconds : 0, note);
+        long metadata = kernelMetadata();
+        if (metadata < 0) {
+            note += "; KSM's own metadata not counted: this kernel has no /proc/PID/ksm_stat";
+        }
+        return new ModeResult(rate.mode, n, (touched - saving) * Pages.PAGE_SIZE + Math.max(0, metadata), metadata,
+                saving, at99, timedOut, timedOut ? timeoutSeconds : 0, note);
+    }
+
+    /**
+     * The bytes of KSM's metadata for the helper's pages as the kernel counts it: its {@code
+     * ksm_process_profit} is (merging + zero pages) x 4096 less its rmap items' cost. -1 where the kernel
+     * has no {@code ksm_stat} (before 6.1) or the helper's cannot be read.
+     */
+    private long kernelMetadata() {
+        var stat = ksm.ksmStat(helper.pid());
+        if (!stat.present() || stat.processProfit().isEmpty() || stat.mergingPages().isEmpty()) {
+            return -1;
+        }
+        long saved = stat.mergingPages().getAsLong() + stat.zeroPages().orElse(0);
+        return Math.max(0, saved * Pages.PAGE_SIZE - stat.processProfit().getAsLong());
     }
 
     private long awaitReady(Process process) throws IOException {

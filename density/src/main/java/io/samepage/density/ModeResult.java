@@ -7,8 +7,8 @@ package io.samepage.density;
  * @param guests        N
  * @param hostBytes     host memory the guests take in this mode (each mode's {@code --help} entry says
  *                      what it counts); -1 if the mode did not run
- * @param metadataBytes the part of {@code hostBytes} that is the engine's metadata (0 where none is
- *                      counted)
+ * @param metadataBytes the part of {@code hostBytes} that is the engine's metadata, or kernel KSM's as the
+ *                      kernel counts it (0 where there is none; -1 where it was not measured)
  * @param savedPages    guest pages that hold no frame of their own at the end
  * @param at99          when 99% of the final sharing was reached (seconds, CPU-seconds, pages), or null
  *                      if the mode is not timed or did not reach it

@@ -49,7 +49,42 @@ class KsmModeTest {
         assertEquals(before, knobs(ksm), "every knob as it was, after the session");
         assertEquals(0, Long.parseLong(Files.readString(ksm.directory().resolve("pages_sharing")).strip()),
                 "unmerged afterwards");
-        assertEquals((touched - result.savedPages()) * 4096, result.hostBytes());
+        // KSM's own metadata counts, as the engine's does: the helper's rmap items, as its ksm_stat reports them.
+        assertTrue(result.metadataBytes() > 0, "rmap items counted: " + result.metadataBytes() + "; " + result.note());
+        assertEquals((touched - result.savedPages()) * 4096 + result.metadataBytes(), result.hostBytes());
+    }
+
+    /**
+     * A host whose KSM holds merges, even stopped (run=0), is refused before any knob is written: the
+     * suite's first write, run=2, would have unmerged those processes' pages for good. Only run=1 with
+     * merges was refused. A fake sysfs directory and /proc with a ksmd.
+     */
+    @Test
+    void aHostWhoseKsmHoldsMergesIsRefusedBeforeAnyKnobIsWritten() throws Exception {
+        Path sysfs = Files.createDirectories(dir.resolve("ksm"));
+        Map<String, String> files = new LinkedHashMap<>();
+        files.put("run", "0");
+        files.put("pages_to_scan", "100");
+        files.put("sleep_millisecs", "20");
+        files.put("pages_shared", "7");
+        files.put("pages_sharing", "30");
+        files.put("pages_unshared", "0");
+        files.put("pages_volatile", "0");
+        files.put("full_scans", "3");
+        files.put("max_page_sharing", "256");
+        files.put("use_zero_pages", "0");
+        for (Map.Entry<String, String> file : files.entrySet()) {
+            Files.writeString(sysfs.resolve(file.getKey()), file.getValue() + "\n");
+        }
+        Path ksmd = Files.createDirectories(dir.resolve("proc/42"));
+        Files.writeString(ksmd.resolve("comm"), "ksmd\n");
+        Files.writeString(ksmd.resolve("stat"), "42 (ksmd) S 2 0 0 0 -1 2129984 0 0 0 0 5 7 0 0 25 5 1 0 1 0 0\n");
+        DensityException refused = org.junit.jupiter.api.Assertions.assertThrows(DensityException.class,
+                () -> KsmMode.open(new KernelKsm(sysfs, dir.resolve("proc"))).close());
+        assertEquals("kernel KSM holds other processes' merges (run=0, pages_shared=7, ksm_zero_pages=0); the suite "
+                + "would unmerge them (run=2) and count theirs as the helper's: unmerge them first (samepage ksm set "
+                + "run=2) or use --no-ksm", refused.getMessage());
+        assertEquals("0", Files.readString(sysfs.resolve("run")).strip(), "run was not written");
     }
 
     private static Map<String, String> knobs(KernelKsm ksm) throws Exception {
