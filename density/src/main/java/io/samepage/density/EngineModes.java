@@ -36,8 +36,9 @@ import java.util.List;
  * deduplicating. The engines keep no warm frames ({@code EngineContext.warmFrames(0)}): every frame
  * merging frees goes back to the operating system at once, so frames in use are exactly the guests'
  * resident memory (by default some free frames stay resident for cheaper copy-on-write). Seconds are
- * wall time; CPU-seconds are this thread's CPU time ({@link ThreadMXBean#getCurrentThreadCpuTime()}), the
- * only thread that loads and scans. The guests hold a {@link PageMix#density} mix, whose image pages sit
+ * wall time; CPU-seconds are this thread's CPU time ({@link ThreadMXBean#getCurrentThreadCpuTime()}), which
+ * loads and scans ({@code scan_threads} is 1), plus in (c) the image loader's worker threads', which read
+ * and hash the blocks ({@link ImageLoader#workerCpuNanos()}). The guests hold a {@link PageMix#density} mix, whose image pages sit
  * at the addresses the index loads them to.
  *
  * <p>Not thread safe: one thread runs a mode.
@@ -71,7 +72,7 @@ final class EngineModes {
             ModeResult noDedup = ModeResult.untimed(Mode.NO_DEDUP, n, framesLoaded * PAGE, touched - framesLoaded,
                     null);
             SharingTrace trace = new SharingTrace();
-            Clock clock = new Clock();
+            Clock clock = new Clock(() -> 0);
             scanUntilStable(engine, trace, clock, base, touched);
             ModeResult merged = result(Mode.POST_LOAD, engine, n, base, touched, trace);
             return List.of(noDedup, merged.withNote(readsPerMerge(engine, merged.savedPages())));
@@ -87,7 +88,7 @@ final class EngineModes {
             long base = engine.framesInUse();
             List<Guest> guests = createGuests(engine, domain, content, n);
             SharingTrace trace = new SharingTrace();
-            Clock clock = new Clock();
+            Clock clock = new Clock(loader::workerCpuNanos);
             for (int g = 0; g < n; g++) {
                 loader.load(guests.get(g), 0, 0, content.imagePages());
                 long loaded = (long) (g + 1) * content.imagePages();
@@ -149,20 +150,33 @@ final class EngineModes {
                 trace.pointOf99(trace.finalSaved()), false, 0, null);
     }
 
-    /** Wall and this thread's CPU time since it started, excluding paused stretches. */
+    /**
+     * Wall time, and the CPU time of this thread and of the helper threads {@code helpers} sums, since it
+     * started, excluding paused stretches.
+     */
     private static final class Clock {
 
+        private final java.util.function.LongSupplier helpers;
         private long startNanos = System.nanoTime();
-        private long startCpuNanos = THREADS.getCurrentThreadCpuTime();
+        private long startCpuNanos;
         private long pausedNanos;
         private long pausedCpuNanos;
+
+        Clock(java.util.function.LongSupplier helpers) {
+            this.helpers = helpers;
+            this.startCpuNanos = cpuNow();
+        }
+
+        private long cpuNow() {
+            return THREADS.getCurrentThreadCpuTime() + helpers.getAsLong();
+        }
 
         long nanos() {
             return System.nanoTime() - startNanos;
         }
 
         long cpuNanos() {
-            return THREADS.getCurrentThreadCpuTime() - startCpuNanos;
+            return cpuNow() - startCpuNanos;
         }
 
         void pause() {
@@ -173,7 +187,7 @@ final class EngineModes {
         /** Continues from where {@link #pause()} stopped, as if no time passed in between. */
         void resume() {
             startNanos = System.nanoTime() - pausedNanos;
-            startCpuNanos = THREADS.getCurrentThreadCpuTime() - pausedCpuNanos;
+            startCpuNanos = cpuNow() - pausedCpuNanos;
         }
     }
 }

@@ -64,6 +64,16 @@ final class LoadWorkers implements AutoCloseable {
         }
     }
 
+    /** CPU time the worker threads have used so far, in nanoseconds; a thread the JVM cannot measure counts 0. */
+    long cpuNanos() {
+        java.lang.management.ThreadMXBean bean = java.lang.management.ManagementFactory.getThreadMXBean();
+        long total = 0;
+        for (Thread thread : threads) {
+            total += Math.max(0, bean.isThreadCpuTimeSupported() ? bean.getThreadCpuTime(thread.threadId()) : 0);
+        }
+        return total;
+    }
+
     /** Stops every worker and waits for it to end. Call only with no batch in flight. */
     @Override
     public void close() {

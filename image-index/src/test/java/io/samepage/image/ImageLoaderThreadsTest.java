@@ -135,6 +135,25 @@ class ImageLoaderThreadsTest {
         Files.setLastModifiedTime(file, mtime);
     }
 
+    /**
+     * The workers' CPU time is there to count: the density suite's (c) counted the loading thread's alone
+     * while the workers read and hashed every block, so its pages per CPU-second came out several-fold high.
+     */
+    @Test
+    void theWorkersCpuTimeIsCountedAndOneThreadHasNone() throws IOException {
+        Path image = image();
+        try (ImageIndex index = ImageIndex.build(image);
+                DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(16L << 20).hashSeed(1).conclude());
+                ImageLoader workers = new ImageLoader(index, engine, WORKERS);
+                ImageLoader alone = new ImageLoader(index, engine, 1)) {
+            MergeDomain domain = engine.createDomain("tenant");
+            assertEquals(0, alone.workerCpuNanos(), "one thread: the loading thread's own time counts it");
+            long before = workers.workerCpuNanos();
+            workers.loadAll(engine.createGuest(domain, "first", index.blockCount() * PAGE), 0);
+            assertTrue(workers.workerCpuNanos() > before, "the workers read and hashed: " + workers.workerCpuNanos());
+        }
+    }
+
     @Test
     void aMismatchFoundOnAWorkerEndsTheLoadAtThatBlockAsOnOneThread() throws IOException {
         Path image = image();

@@ -59,7 +59,7 @@ import picocli.CommandLine.Option;
                     + "unique and written pages.",
             "Time to 99%%: from the start of scanning for (b); from the start of the index loads for (c), "
                     + "excluding the guests' own writes; from run=1 for (d). CPU-seconds: the engine's thread for "
-                    + "(b) and (c); ksmd's utime + stime (/proc/PID/stat) for (d).",
+                    + "(b), and for (c) with the image loader's workers; ksmd's utime + stime (/proc/PID/stat) for (d).",
             "Before the first N, (b) and (c) run once with one guest, unrecorded, so the JIT has compiled "
                     + "the engine before anything is timed.",
             "Fit: a line through the two largest N (per-guest growth and shared base), then (budget - base) / "
