@@ -104,6 +104,11 @@ public final class MergeDomain {
      *
      * @return the frame; {@link StableIndex#FULL} if every equal frame is full; {@link StableIndex#NONE}
      */
+    /** Chained frames the stable index's lookups looked at, ever. For tests. */
+    long stableTakeSteps() {
+        return stable.takeSteps();
+    }
+
     int takeStable(int key, long offset, int maxSharing) {
         return stable.take(key, offset, maxSharing);
     }

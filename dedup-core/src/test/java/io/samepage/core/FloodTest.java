@@ -97,4 +97,46 @@ class FloodTest {
         assertTrue(compares <= bound(PAGES + TWINS), compares + " compares; O(log n) per lookup allows "
                 + bound(PAGES + TWINS));
     }
+    /**
+     * A guest of one content has a duplicate frame per 256 pages, chained newest first; breaking sharing
+     * of the oldest half (writing their pages again with the same bytes) made every re-merge walk past
+     * every full duplicate before a frame with room: a lookup O(duplicates), a scan quadratic in the
+     * guest's pages (the audit measured 16x the per-page cost of one frame at 2,048 duplicates). Counted
+     * in chain steps per re-merge, which do not depend on the machine.
+     */
+    @Test
+    void remergingIntoOldDuplicatesDoesNotWalkPastEveryFullOne() {
+        int pages = 64 * 256;
+        byte[] same = new byte[PAGE];
+        new java.util.SplittableRandom(1).nextBytes(same);
+        EngineContext context = new EngineContext().poolBytes((long) (pages + 4096) * PAGE).hashSeed(7);
+        try (DedupEngine engine = DedupEngine.create(context.conclude())) {
+            MergeDomain domain = engine.createDomain("d");
+            Guest guest = engine.createGuest(domain, "g", (long) pages * PAGE);
+            for (int p = 0; p < pages; p++) {
+                guest.write((long) p * PAGE, same, 0, PAGE);
+            }
+            engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE);
+            java.util.Map<Integer, java.util.List<Integer>> byFrame = new java.util.LinkedHashMap<>();
+            for (int p = 0; p < pages; p++) {
+                byFrame.computeIfAbsent(guest.frameAt(p), f -> new java.util.ArrayList<>()).add(p);
+            }
+            java.util.List<java.util.List<Integer>> frames = new java.util.ArrayList<>(byFrame.values());
+            assertEquals(64, frames.size(), "a duplicate per 256 pages");
+            long rewritten = 0;
+            for (java.util.List<Integer> frame : frames.subList(0, frames.size() / 2)) {   // the oldest half
+                for (int page : frame.subList(1, frame.size())) {
+                    guest.write((long) page * PAGE, same, 0, PAGE);
+                    rewritten++;
+                }
+            }
+            long steps = domain.stableTakeSteps();
+            long merges = engine.scanner().merges();
+            engine.scanner().scanFullPass();
+            long remerged = engine.scanner().merges() - merges;
+            assertEquals(rewritten, remerged, "every rewritten page merged again");
+            double perMerge = (domain.stableTakeSteps() - steps) / (double) remerged;
+            assertTrue(perMerge < 4, perMerge + " chain steps per re-merge among 64 duplicates");
+        }
+    }
 }
