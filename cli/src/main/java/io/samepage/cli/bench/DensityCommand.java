@@ -53,10 +53,9 @@ import picocli.CommandLine.Option;
                     + "real machines share under 15%% outside zero pages (Barker et al., USENIX ATC 2012). 25%% "
                     + "is a choice within the range for similar guests, not a measurement.",
             "",
-            "Host memory: (a) a frame per guest page; (b), (c) frames the guests hold x 4096 plus the engine's "
-                    + "metadata; (d) guest bytes - (pages_sharing + ksm_zero_pages) x 4096 + KSM's rmap items as the "
-                    + "kernel counts them (/proc/PID/ksm_stat); (e) one copy of the loaded image blocks + each guest's "
-                    + "unique and written pages.",
+            "Host memory: (a) a frame per guest page; (b), (c) frames the guests hold x 4096 plus the engine's metadata; "
+                    + "(d) guest bytes - (pages_sharing + ksm_zero_pages) x 4096 + KSM's rmap items as /proc/PID/ksm_stat "
+                    + "counts them; (e) one copy of the loaded image blocks + each guest's unique and written pages.",
             "Time to 99%%: from the start of scanning for (b); from the start of the index loads for (c), "
                     + "excluding the guests' own writes; from run=1 for (d). CPU-seconds: the engine's thread for "
                     + "(b), and for (c) with the image loader's workers; ksmd's utime + stime (/proc/PID/stat) for (d).",
