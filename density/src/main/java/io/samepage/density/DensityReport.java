@@ -201,6 +201,10 @@ public final class DensityReport {
                     .append(fit.guests() < 0 ? "–" : String.format(Locale.ROOT, "%.1f", fit.baseBytes() / MIB))
                     .append(" | ").append(fit.guests() < 0 ? "–" : Long.toString(fit.guests())).append(" |\n");
         }
+        if (results.guestCounts().length == 1) {
+            md.append("\nOne guest count only: each line goes through the origin (no shared part measured), so every mode's "
+                    + "shared MiB is 0 and its fit counts the shared part once per guest; give two or more counts.\n");
+        }
         md.append("\n## Must show (at the largest N)\n\n");
         for (MustShow m : mustShows) {
             md.append("- ").append(m.name()).append(": ").append(m.measured()).append(": **").append(m.verdict())

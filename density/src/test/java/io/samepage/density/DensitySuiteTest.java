@@ -80,6 +80,14 @@ class DensitySuiteTest {
         assertEquals(5, md.lines().filter(l -> l.startsWith("- ")
                 && l.matches(".*\\*\\*(met|NOT met|not measured)\\*\\*")).count(), md);
         assertFalse(md.contains("NaN"), md);
+        assertFalse(md.contains("One guest count only"), "two counts fit a line with a shared part");
+    }
+
+    /** With one N every fit goes through the origin; the report says so, where before it showed "shared MiB 0.0" bare. */
+    @Test
+    void aReportOfOneGuestCountSaysItsFitHasNoSharedPart() throws Exception {
+        String md = run(2).markdown();
+        assertTrue(md.contains("One guest count only: each line goes through the origin"), md);
     }
 
     @Test
