@@ -26,6 +26,8 @@ public final class DensityReport {
     private final DensityResults results;
     private final List<MustShow> mustShows;
     private final String commandLine;
+    /** The running code's commit ({@link SourceCommit}), or null if not known. */
+    private final String commit = SourceCommit.ofRunningCode();
     private final String json;
     private final String markdown;
 
@@ -72,6 +74,7 @@ public final class DensityReport {
     private String renderJson() {
         ObjectNode root = JSON.createObjectNode();
         root.put("command", commandLine);
+        root.put("commit", commit);
         root.put("date", Instant.now().toString());
         root.put("java", System.getProperty("java.vm.name") + " " + System.getProperty("java.vm.version"));
         root.put("cpus", Runtime.getRuntime().availableProcessors());
@@ -151,7 +154,8 @@ public final class DensityReport {
         PageMix c = results.content();
         StringBuilder md = new StringBuilder();
         md.append("# Density: guests of ").append(c.guestBytes() >> 20).append(" MiB from one image\n\n");
-        md.append("`").append(commandLine).append("`, ")
+        md.append("`").append(commandLine).append("` at commit ")
+                .append(commit == null ? "unknown (no git checkout holds the running code)" : "`" + commit + "`").append(", ")
                 .append(String.format(Locale.ROOT, "%.0f s", results.wallSeconds())).append(", ")
                 .append(Runtime.getRuntime().availableProcessors()).append(" CPUs, ")
                 .append(System.getProperty("java.vm.name")).append(' ').append(System.getProperty("java.vm.version"))

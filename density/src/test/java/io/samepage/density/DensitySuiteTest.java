@@ -45,6 +45,9 @@ class DensitySuiteTest {
         assertArrayEquals(new byte[] {(byte) 0x89, 'P', 'N', 'G'}, Arrays.copyOf(png, 4));
 
         assertEquals("[1,2]", json.get("inputs").get("guests").toString(), "sorted");
+        // The tests run from a git checkout: the report names its commit (it named none).
+        assertTrue(json.get("commit").asText().matches("[0-9a-f]{12}(\\+uncommitted)?"), json.get("commit").toString());
+        assertTrue(report.markdown().contains("` at commit `" + json.get("commit").asText() + "`"), report.markdown());
         assertEquals(256, json.get("content").get("pages_per_guest").asInt());
         for (String mode : List.of("no_dedup", "post_load", "pre_load", "container")) {
             JsonNode results = json.get("modes").get(mode).get("results");
