@@ -250,9 +250,9 @@ final class StableIndex {
      * looked at first until it is full. A content's duplicates are chained newest first, and a guest that
      * broke sharing of the oldest ones (its own pages, written again with the same bytes) made every merge
      * walk past all the full ones before them: a lookup O(duplicates), a scan quadratic in the guest's
-     * pages (16x the per-page cost of one frame at 2,048 duplicates). Now one walk per frame filled, about
-     * 255 merges at the default {@code max_page_sharing}. Every frame of one key in the chain holds the
-     * same bytes, so the order is free.
+     * pages (6.2x the per-page cost of one frame at 1,024 duplicates, docs/perf/engine.md). Now one walk
+     * per frame filled, about 255 merges at the default {@code max_page_sharing}. Every frame of one key
+     * in the chain holds the same bytes, so the order is free.
      */
     private void toFront(int bucket, int previous, int f) {
         frames.setNext(previous, frames.next(f));
