@@ -20,6 +20,13 @@ public final class CommandException extends RuntimeException {
         return new CommandException(SamepageCommand.EXIT_USAGE, message);
     }
 
+    /** Refuses ({@link #badInput}) {@code value} of {@code option} outside {@code min} to {@code max}. */
+    public static void requireRange(String option, long value, long min, long max) {
+        if (value < min || value > max) {
+            throw badInput(option + " " + value + ": must be " + min + " to " + max);
+        }
+    }
+
     /** A failure while working (exit code 1). */
     public static CommandException failure(String message) {
         return new CommandException(SamepageCommand.EXIT_FAILURE, message);

@@ -107,12 +107,8 @@ final class KsmTuneCommand implements Callable<Integer> {
         if (!(minDuplicatePercent >= 0 && minDuplicatePercent <= 100)) {
             throw CommandException.badInput("--min-duplicate-percent " + minDuplicatePercent + ": must be 0 to 100");
         }
-        if (minSavingMib < 0 || minSavingMib > 1L << 30) {
-            throw CommandException.badInput("--min-saving-mib " + minSavingMib + ": must be 0 to " + (1L << 30));
-        }
-        if (sampleMib < 1 || sampleMib > MAX_SAMPLE_MIB) {
-            throw CommandException.badInput("--sample-mib " + sampleMib + ": must be 1 to " + MAX_SAMPLE_MIB);
-        }
+        CommandException.requireRange("--min-saving-mib", minSavingMib, 0, 1L << 30);
+        CommandException.requireRange("--sample-mib", sampleMib, 1, MAX_SAMPLE_MIB);
         KsmTuner.Rate chosen = null;
         if (rate != null) {
             chosen = switch (rate) {

@@ -109,6 +109,11 @@ public final class DensityReport {
             for (ModeResult r : results.results(mode)) {
                 array.add(json(r));
             }
+            List<ModeResult> runs = results.runsAtLargest(mode);
+            if (runs.size() > 1) {
+                ArrayNode runsNode = node.putArray("runs_at_largest_n");    // the first is in results too
+                runs.forEach(r -> runsNode.add(json(r)));
+            }
             Fit fit = results.fit(mode);
             ObjectNode fitNode = node.putObject("fit_in_budget");
             fitNode.put("guests", fit.guests() < 0 ? null : fit.guests());
@@ -195,6 +200,7 @@ public final class DensityReport {
             }
             md.append('\n');
         }
+        appendRuns(md);
         md.append("\n## Guests that fit in ").append(results.budgetMib()).append(" MiB\n\n")
                 .append("| mode | MiB per further guest | shared MiB | guests |\n|---|---:|---:|---:|\n");
         for (Mode mode : Mode.values()) {
@@ -231,6 +237,25 @@ public final class DensityReport {
             }
         }
         return md.toString();
+    }
+
+    /** Each run of the modes that ran more than once at the largest N, whose medians the must-shows take. */
+    private void appendRuns(StringBuilder md) {
+        int n = results.largestGuests();
+        for (Mode mode : Mode.values()) {
+            List<ModeResult> runs = results.runsAtLargest(mode);
+            if (runs.size() < 2) {
+                continue;
+            }
+            md.append("\n").append(mode.title()).append(", N=").append(n).append(", every run (the first is the table's): ");
+            for (int i = 0; i < runs.size(); i++) {
+                ModeResult r = runs.get(i);
+                SharingTrace.Point p = r.at99();
+                md.append(i == 0 ? "" : "; ").append(timeCell(r)).append(p == null ? ""
+                        : String.format(Locale.ROOT, " s, %.0f pages per CPU-second", p.pagesPerCpuSecond()));
+            }
+            md.append(".\n");
+        }
     }
 
     private static String timeCell(ModeResult r) {

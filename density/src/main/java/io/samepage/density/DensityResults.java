@@ -17,6 +17,7 @@ public final class DensityResults {
     private final long ksmTimeoutSeconds;
     private final Map<Mode, List<ModeResult>> byMode = new EnumMap<>(Mode.class);
     private final Map<Mode, String> notes = new EnumMap<>(Mode.class);
+    private final Map<Mode, List<ModeResult>> reruns = new EnumMap<>(Mode.class);
     private double indexBuildSeconds = Double.NaN;
     private long distinctImagePages = -1;
     private double wallSeconds;
@@ -28,11 +29,34 @@ public final class DensityResults {
         this.ksmTimeoutSeconds = ksmTimeoutSeconds;
         for (Mode mode : Mode.values()) {
             byMode.put(mode, new ArrayList<>());
+            reruns.put(mode, new ArrayList<>());
         }
     }
 
     void add(ModeResult result) {
         byMode.get(result.mode()).add(result);
+    }
+
+    /**
+     * A further run of a timed mode at the largest N, for the medians the (b)-(d) claims compare
+     * ({@link TimedRuns}); the tables and the chart show the first run only.
+     */
+    void addRerun(ModeResult result) {
+        if (result.guests() != largestGuests()) {
+            throw new IllegalArgumentException("a rerun is at the largest N, " + largestGuests() + ", not " + result.guests());
+        }
+        reruns.get(result.mode()).add(result);
+    }
+
+    /** Every run of {@code mode} at the largest N: the one in the tables first, then the reruns; maybe none. */
+    List<ModeResult> runsAtLargest(Mode mode) {
+        List<ModeResult> runs = new ArrayList<>();
+        ModeResult first = at(mode, largestGuests());
+        if (first != null) {
+            runs.add(first);
+            runs.addAll(reruns.get(mode));
+        }
+        return runs;
     }
 
     /** Why {@code mode} did not run (at some or every N), for the report. */

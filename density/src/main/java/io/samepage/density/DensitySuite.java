@@ -22,7 +22,8 @@ import java.util.function.Consumer;
  * {@code density.md} and {@code density.png}.
  *
  * <p>Before the first N, (b) and (c) run once with one guest, unrecorded, so the JIT has compiled the
- * engine before anything is timed. Mode (d) runs last, only where kernel KSM can be driven (root, KSM in
+ * engine before anything is timed. At the largest N, (b) and (d) at full rate run {@link
+ * Settings#rateRuns()} times each, (b)'s runs one after another, then (d)'s. Mode (d) runs last, only where kernel KSM can be driven (root, KSM in
  * the kernel, a ksmd thread); elsewhere the results say why it was skipped.
  *
  * <p>Not thread safe: one run on the caller's thread.
@@ -47,9 +48,15 @@ public final class DensitySuite {
      * @param ksmTimeoutSeconds the longest one kernel KSM run may take, at least 1
      * @param ksmDefaults       where kernel KSM also runs at its defaults
      * @param ksm               false to skip mode (d): no helper process, no change to kernel KSM
+     * @param rateRuns          runs of (b) and of (d) at full rate at the largest N, 1 to {@value #MAX_RATE_RUNS}:
+     *                          the claims that compare them take the medians ({@link TimedRuns}); the
+     *                          tables show the first
      */
     public record Settings(Path image, int[] guestCounts, int guestMib, int uniquePercent, long seed,
-            long budgetMib, long ksmTimeoutSeconds, KsmDefaults ksmDefaults, boolean ksm) {
+            long budgetMib, long ksmTimeoutSeconds, KsmDefaults ksmDefaults, boolean ksm, int rateRuns) {
+
+        /** The most runs {@link #rateRuns} may ask for. */
+        public static final int MAX_RATE_RUNS = 9;
 
         public Settings {
             Objects.requireNonNull(image, "image");
@@ -66,6 +73,9 @@ public final class DensitySuite {
             if (uniquePercent < 0 || uniquePercent > PageMix.MAX_UNIQUE_PERCENT) {
                 throw new IllegalArgumentException("uniquePercent " + uniquePercent + ": must be 0 to "
                         + PageMix.MAX_UNIQUE_PERCENT);
+            }
+            if (rateRuns < 1 || rateRuns > MAX_RATE_RUNS) {
+                throw new IllegalArgumentException("rateRuns " + rateRuns + ": must be 1 to " + MAX_RATE_RUNS);
             }
         }
 
@@ -124,6 +134,10 @@ public final class DensitySuite {
             for (int n : counts) {
                 progress(n, "(a), (b)");
                 EngineModes.postLoad(content, n).forEach(results::add);
+                for (int run = 2; n == settings.largestGuests() && run <= settings.rateRuns(); run++) {
+                    progress(n, "(b), run " + run + " of " + settings.rateRuns() + " for the medians");
+                    results.addRerun(EngineModes.postLoad(content, n).getLast());
+                }
                 progress(n, "(c)");
                 results.add(EngineModes.preLoad(content, index, n));
                 results.add(ContainerModel.of(content, n));
@@ -156,6 +170,10 @@ public final class DensitySuite {
                 progress(n, "(d) full rate");
                 ModeResult full = ksm.run(results.content(), n, KsmMode.Rate.FULL, timeout, 0);
                 results.add(full);
+                for (int run = 2; n == settings.largestGuests() && run <= settings.rateRuns(); run++) {
+                    progress(n, "(d) full rate, run " + run + " of " + settings.rateRuns() + " for the medians");
+                    results.addRerun(ksm.run(results.content(), n, KsmMode.Rate.FULL, timeout, 0));
+                }
                 if (defaultsWhere == KsmDefaults.all
                         || defaultsWhere == KsmDefaults.largest && n == settings.largestGuests()) {
                     progress(n, "(d) KSM defaults, up to " + timeout + " s");

@@ -23,10 +23,14 @@ class DensitySuiteTest {
     Path dir;
 
     private DensityReport run(int... guests) throws Exception {
+        return runs(1, guests);
+    }
+
+    private DensityReport runs(int rateRuns, int... guests) throws Exception {
         Path image = TestImages.randomFile(dir, 300, 1);
         DensitySuite.Settings settings = new DensitySuite.Settings(image, guests, 1,
                 PageMix.DEFAULT_UNIQUE_PERCENT, PageMix.DEFAULT_SEED, 4096, 120,
-                DensitySuite.KsmDefaults.largest, false);
+                DensitySuite.KsmDefaults.largest, false, rateRuns);
         List<String> steps = new ArrayList<>();
         DensityResults results = DensitySuite.run(settings, steps::add);
         assertEquals("N=1: warm-up of (b) and (c), not recorded", steps.getFirst());
@@ -94,9 +98,32 @@ class DensitySuiteTest {
     }
 
     @Test
+    void bRunsRateRunsTimesAtTheLargestNOnlyAndTheReportListsEveryRun() throws Exception {
+        DensityReport report = runs(3, 1, 2);
+        JsonNode postLoad = new ObjectMapper().readTree(report.json()).get("modes").get("post_load");
+        assertEquals(2, postLoad.get("results").size(), "the tables keep one run per N");
+        JsonNode runs = postLoad.get("runs_at_largest_n");
+        assertEquals(3, runs.size(), postLoad.toString());
+        for (JsonNode r : runs) {
+            assertEquals(2, r.get("guests").asInt());
+            assertEquals(postLoad.get("results").get(1).get("saved_pages"), r.get("saved_pages"), "the same work");
+        }
+        assertEquals(postLoad.get("results").get(1), runs.get(0), "the table's run is the first");
+        assertTrue(report.markdown().contains("(b) Samepage, scanning after load, N=2, every run"), report.markdown());
+    }
+
+    @Test
+    void rateRunsOutsideOneToNineAreRefused() {
+        for (int runs : new int[] {0, 10}) {
+            assertThrows(IllegalArgumentException.class, () -> new DensitySuite.Settings(dir, new int[] {1}, 1, 25, 1,
+                    4096, 120, DensitySuite.KsmDefaults.none, false, runs));
+        }
+    }
+
+    @Test
     void anImageThatCannotBeReadIsBadImage() {
         DensitySuite.Settings settings = new DensitySuite.Settings(dir.resolve("nothing"), new int[] {1}, 1, 25, 1,
-                4096, 120, DensitySuite.KsmDefaults.none, false);
+                4096, 120, DensitySuite.KsmDefaults.none, false, 1);
         DensityException e = assertThrows(DensityException.class, () -> DensitySuite.run(settings, step -> { }));
         assertEquals(DensityException.Kind.BAD_IMAGE, e.kind());
     }

@@ -2,6 +2,7 @@ package io.samepage.density;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -40,6 +41,37 @@ class MustShowTest {
         assertEquals("(d) saved 0 pages where (b) saved 200 from the same bytes: kernel KSM did not do the same work, "
                 + "so neither its time nor its rate compares", rate.measured());
         assertNull(named(checks, "(b) reaches 99%").met());
+    }
+
+    private static ModeResult run(Mode mode, long saved, double cpuSeconds) {
+        return new ModeResult(mode, N, 1L << 20, 0, saved, new SharingTrace.Point(cpuSeconds, cpuSeconds, saved),
+                false, 0, null);
+    }
+
+    @Test
+    void withSeveralRunsTheRateAndTimesAreMediansWithTheirRange() {
+        DensityResults results = results(200, 0.02);         // (b) 20,000 and (d) 10,000 pages per CPU-second
+        results.addRerun(run(Mode.POST_LOAD, 200, 0.001));   // 200,000: an outlier the median ignores
+        results.addRerun(run(Mode.POST_LOAD, 200, 0.04));    // 5,000
+        results.addRerun(run(Mode.KSM_FULL_RATE, 200, 0.04));
+        results.addRerun(run(Mode.KSM_FULL_RATE, 200, 0.01));
+        MustShow rate = named(MustShow.check(results), "pages merged per CPU-second");
+        assertEquals("(b) 20000 (5000 to 200000, 3 runs) / (d) 10000 (5000 to 20000, 3 runs) pages per CPU-second "
+                + "= 2.00 (medians of 3 runs of (b) and 3 of (d))", rate.measured());
+        assertEquals(false, rate.met());
+        MustShow time = named(MustShow.check(results), "(b) reaches 99%");
+        assertEquals("time (d) 0.04 s / (b) 0.04 s = 1.00x; CPU (b) 0.01 s vs (d) 0.02 s (medians of 3 runs of (b) "
+                + "and 3 of (d))", time.measured());
+    }
+
+    @Test
+    void oneRerunOfKsmThatMergedNothingMakesTheComparisonNotMeasured() {
+        DensityResults results = results(200, 0.02);
+        results.addRerun(run(Mode.POST_LOAD, 200, 0.01));
+        results.addRerun(run(Mode.KSM_FULL_RATE, 0, 0.0));
+        MustShow rate = named(MustShow.check(results), "pages merged per CPU-second");
+        assertNull(rate.met(), rate.measured());
+        assertTrue(rate.measured().startsWith("(d) saved 0 pages where (b) saved 200"), rate.measured());
     }
 
     @Test

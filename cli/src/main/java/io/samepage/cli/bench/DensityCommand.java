@@ -59,10 +59,9 @@ import picocli.CommandLine.Option;
             "Time to 99%%: from the start of scanning for (b); from the start of the index loads for (c), "
                     + "excluding the guests' own writes; from run=1 for (d). CPU-seconds: the engine's thread for "
                     + "(b), and for (c) with the image loader's workers; ksmd's utime + stime (/proc/PID/stat) for (d).",
-            "Before the first N, (b) and (c) run once with one guest, unrecorded, so the JIT has compiled "
-                    + "the engine before anything is timed.",
-            "Fit: a line through the two largest N (per-guest growth and shared base), then (budget - base) / "
-                    + "per-guest.",
+            "Before the first N, (b) and (c) run once with one guest, unrecorded, so the JIT has compiled the engine "
+                    + "before anything is timed. At the largest N, (b) and (d) at full rate run --rate-runs times.",
+            "Fit: a line through the two largest N (per-guest growth and shared base), then (budget - base) / per-guest.",
             "",
             "Kernel KSM needs root and /sys/kernel/mm/ksm; elsewhere (d) is skipped with a note. It takes the lock "
                     + DensitySuite.KSM_LOCK_FILE + ", sets use_zero_pages=1 and the rate, and always writes run=2 and "
@@ -101,8 +100,8 @@ public final class DensityCommand implements Callable<Integer> {
     private int uniquePercent;
 
     @Option(names = "--budget-mib", paramLabel = "MIB", defaultValue = "4096",
-            description = "The host memory budget for the guests-that-fit figure, at least 1. Default: "
-                    + "${DEFAULT-VALUE}.")
+            description = "The host memory budget for the guests-that-fit figure, 1 to " + MAX_GUESTS + " x "
+                    + MAX_GUEST_MIB + ". Default: ${DEFAULT-VALUE}.")
     private long budgetMib;
 
     @Option(names = "--seed", paramLabel = "SEED", defaultValue = "" + PageMix.DEFAULT_SEED,
@@ -118,6 +117,10 @@ public final class DensityCommand implements Callable<Integer> {
             description = "Where to run KSM at its defaults (100 pages every 20 ms, about 5000 pages/s): "
                     + "${COMPLETION-CANDIDATES}. Default: ${DEFAULT-VALUE} (the largest N only).")
     private KsmDefaults ksmDefaults;
+
+    @Option(names = "--rate-runs", paramLabel = "R", defaultValue = "3", description = "Runs of (b) and of (d) at full "
+            + "rate at the largest N, 1 to 9; the must-shows comparing them take the medians. Default: ${DEFAULT-VALUE}.")
+    private int rateRuns;
 
     @Option(names = "--no-ksm", description = "Skip mode (d): no helper process, no change to kernel KSM.")
     private boolean noKsm;
@@ -138,7 +141,7 @@ public final class DensityCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         int[] counts = validate();
         DensitySuite.Settings settings = new DensitySuite.Settings(image, counts, guestMib, uniquePercent, seed,
-                budgetMib, ksmTimeoutSeconds, ksmDefaults, !noKsm);
+                budgetMib, ksmTimeoutSeconds, ksmDefaults, !noKsm, rateRuns);
         DensityReport report;
         try {
             DensityResults results = DensitySuite.run(settings, step -> {
@@ -163,23 +166,16 @@ public final class DensityCommand implements Callable<Integer> {
             throw CommandException.badInput("--guests: no guest count; give one or more, such as --guests 1,4,16");
         }
         for (int n : counts) {
-            if (n < 1 || n > MAX_GUESTS) {
-                throw CommandException.badInput("--guests " + n + ": each guest count must be 1 to " + MAX_GUESTS);
-            }
+            CommandException.requireRange("--guests", n, 1, MAX_GUESTS);
         }
-        if (guestMib < 1 || guestMib > MAX_GUEST_MIB) {
-            throw CommandException.badInput("--guest-mib " + guestMib + ": must be 1 to " + MAX_GUEST_MIB);
-        }
+        CommandException.requireRange("--guest-mib", guestMib, 1, MAX_GUEST_MIB);
         if (uniquePercent < 0 || uniquePercent > PageMix.MAX_UNIQUE_PERCENT) {
             throw CommandException.badInput("--unique-percent " + uniquePercent + ": must be 0 to "
                     + PageMix.MAX_UNIQUE_PERCENT + " (25% are zeroed and 5% written after boot)");
         }
-        if (budgetMib < 1) {
-            throw CommandException.badInput("--budget-mib " + budgetMib + ": must be at least 1");
-        }
-        if (ksmTimeoutSeconds < 1 || ksmTimeoutSeconds > 86_400) {
-            throw CommandException.badInput("--ksm-timeout-seconds " + ksmTimeoutSeconds + ": must be 1 to 86400");
-        }
+        CommandException.requireRange("--budget-mib", budgetMib, 1, MAX_GUEST_MIB * (long) MAX_GUESTS);
+        CommandException.requireRange("--ksm-timeout-seconds", ksmTimeoutSeconds, 1, 86_400);
+        CommandException.requireRange("--rate-runs", rateRuns, 1, DensitySuite.Settings.MAX_RATE_RUNS);
         if (!Files.exists(image)) {
             throw CommandException.badInput("--image " + image + ": no such file or directory");
         }

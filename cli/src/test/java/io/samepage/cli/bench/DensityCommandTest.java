@@ -60,7 +60,8 @@ class DensityCommandTest {
             {"--guests", "0", "--guests 0:"}, {"--guests", "1,2000", "--guests 2000:"},
             {"--guest-mib", "0", "--guest-mib 0:"}, {"--unique-percent", "71", "--unique-percent 71:"},
             {"--unique-percent", "-1", "--unique-percent -1:"}, {"--budget-mib", "0", "--budget-mib 0:"},
-            {"--ksm-timeout-seconds", "0", "--ksm-timeout-seconds 0:"},
+            {"--ksm-timeout-seconds", "0", "--ksm-timeout-seconds 0:"}, {"--rate-runs", "0", "--rate-runs 0:"},
+            {"--rate-runs", "10", "--rate-runs 10:"}, {"--budget-mib", "1073741825", "--budget-mib 1073741825:"},
             {"--guests", ",", "--guests: no guest count"},      // was an internal error (exit 70)
         };
         for (String[] bad : cases) {
