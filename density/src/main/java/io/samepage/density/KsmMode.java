@@ -82,6 +82,8 @@ final class KsmMode implements AutoCloseable {
     private final Map<KsmKnob, String> saved = new LinkedHashMap<>();
     private final Thread hook = new Thread(this::restore, "samepage-ksm-restore");
     private final AtomicBoolean restored = new AtomicBoolean();
+    /** Held for every knob write of a run and while restore() marks the session restored ({@link #setForRun}). */
+    private final Object knobLock = new Object();
     private volatile Process helper;
 
     private KsmMode(KernelKsm ksm, Ksmd ksmd, FileChannel lockChannel, FileLock lock) {
@@ -141,7 +143,7 @@ final class KsmMode implements AutoCloseable {
             status.value(knob).ifPresent(value -> saved.put(knob, value));
         }
         Runtime.getRuntime().addShutdownHook(hook);
-        set(Map.of("run", "2"));
+        setForRun(Map.of("run", "2"));
     }
 
     /**
@@ -169,7 +171,7 @@ final class KsmMode implements AutoCloseable {
             throw DensityException.failed("while kernel KSM ran: " + e.getMessage());
         } finally {
             endHelper();
-            set(Map.of("run", "2"));
+            setForRun(Map.of("run", "2"));
         }
     }
 
@@ -182,13 +184,12 @@ final class KsmMode implements AutoCloseable {
         knobs.put("pages_to_scan", Long.toString(rate.pagesToScan));
         knobs.put("sleep_millisecs", Long.toString(rate.sleepMillis));
         knobs.put("run", "1");
-        if (restored.get()) {
-            throw DensityException.failed("stopped: kernel KSM was already restored (Ctrl-C?)");
-        }
         long scans0 = counter("full_scans");
         long cpu0 = ksmd.cpuNanos();
         long start = System.nanoTime();
-        set(knobs);
+        if (!setForRun(knobs)) {
+            throw DensityException.failed("stopped: kernel KSM was already restored (Ctrl-C?)");
+        }
         SharingTrace trace = new SharingTrace();
         long deadline = start + TimeUnit.SECONDS.toNanos(timeoutSeconds);
         long lastScans = scans0;
@@ -285,8 +286,10 @@ final class KsmMode implements AutoCloseable {
     }
 
     private void restore() {
-        if (!restored.compareAndSet(false, true)) {
-            return;
+        synchronized (knobLock) {       // a run's knob write in progress ends first; none starts after
+            if (!restored.compareAndSet(false, true)) {
+                return;
+            }
         }
         try {
             endHelper();
@@ -313,6 +316,24 @@ final class KsmMode implements AutoCloseable {
             lockChannel.close();
         } catch (IOException e) {
             System.err.println("samepage bench density: could not release " + LOCK_FILE + ": " + e.getMessage());
+        }
+    }
+
+    /**
+     * Writes a run's knobs unless the session was restored: Ctrl-C's hook restores them while this
+     * thread runs on until the JVM halts, and a write after the restore would undo it (run=1 at full
+     * rate, or run=2 unmerging the host, left behind). The check and the write hold one lock with the
+     * restore's check, so no write lands after it.
+     *
+     * @return false, writing nothing, if the session was restored
+     */
+    private boolean setForRun(Map<String, String> knobs) {
+        synchronized (knobLock) {
+            if (restored.get()) {
+                return false;
+            }
+            set(knobs);
+            return true;
         }
     }
 

@@ -87,6 +87,45 @@ class KsmModeTest {
         assertEquals("0", Files.readString(sysfs.resolve("run")).strip(), "run was not written");
     }
 
+    /**
+     * Ctrl-C's shutdown hook restores the knobs while the suite's thread runs on until the JVM halts. A
+     * run that comes to its knobs after that must write none: it wrote run=2 over the restored run (and a
+     * check-then-write left a window for run=1 at full rate). A fake sysfs directory and /proc with a ksmd;
+     * the helper process is real.
+     */
+    @Test
+    void aRunAfterTheRestoreWritesNoKnob() throws Exception {
+        Path sysfs = Files.createDirectories(dir.resolve("ksm"));
+        Map<String, String> files = new LinkedHashMap<>();
+        files.put("run", "1");
+        files.put("pages_to_scan", "100");
+        files.put("sleep_millisecs", "20");
+        files.put("pages_shared", "0");
+        files.put("pages_sharing", "0");
+        files.put("pages_unshared", "0");
+        files.put("pages_volatile", "0");
+        files.put("full_scans", "3");
+        files.put("max_page_sharing", "256");
+        files.put("use_zero_pages", "0");
+        for (Map.Entry<String, String> file : files.entrySet()) {
+            Files.writeString(sysfs.resolve(file.getKey()), file.getValue() + "\n");
+        }
+        Path ksmd = Files.createDirectories(dir.resolve("proc/42"));
+        Files.writeString(ksmd.resolve("comm"), "ksmd\n");
+        Files.writeString(ksmd.resolve("stat"), "42 (ksmd) S 2 0 0 0 -1 2129984 0 0 0 0 5 7 0 0 25 5 1 0 1 0 0\n");
+        KernelKsm fake = new KernelKsm(sysfs, dir.resolve("proc"));
+        Map<String, String> before = knobs(fake);
+        Path image = TestImages.randomFile(dir, 300, 1);
+        try (PageMix content = PageMix.density(image, 1, 1, 25, 9); KsmMode mode = KsmMode.open(fake)) {
+            mode.close();       // what the hook does on Ctrl-C
+            assertEquals(before, knobs(fake), "restored");
+            DensityException stopped = org.junit.jupiter.api.Assertions.assertThrows(DensityException.class,
+                    () -> mode.run(content, 1, KsmMode.Rate.FULL, 5, 0));
+            assertTrue(stopped.getMessage().startsWith("stopped: kernel KSM was already restored"), stopped.getMessage());
+            assertEquals(before, knobs(fake), "a run after the restore wrote no knob");
+        }
+    }
+
     private static Map<String, String> knobs(KernelKsm ksm) throws Exception {
         Map<String, String> values = new LinkedHashMap<>();
         for (String knob : KNOBS) {
