@@ -92,10 +92,10 @@ final class DemoCommand implements Callable<Integer> {
     private String image;
 
     @Option(names = "--index", paramLabel = "FILE",
-            description = "Use an index file of the image: opened if it exists, and refused if the image "
-                    + "changed since it was built (size, modification time or files: use --rebuild); built "
-                    + "and written atomically if it does not exist. Default: none, the index is built in "
-                    + "memory for this run.")
+            description = "Use an index file of the image: opened if it exists, and refused if the image changed "
+                    + "since it was built (size, files, a file's modification or change time or inode: use --rebuild); "
+                    + "built and written atomically if it does not exist. Default: none, the index is built in memory "
+                    + "for this run.")
     private String indexFile;
 
     @Option(names = "--rebuild",

@@ -13,9 +13,9 @@ import picocli.CommandLine.Command;
         subcommands = {IndexBuildCommand.class, IndexInspectCommand.class, IndexVerifyCommand.class},
         description = {
             "Builds, inspects and verifies pre-load image indexes. An index lists, for each 4 KiB block "
-                    + "of an image (a raw disk image or any file, or a directory tree), its SHA-256 digest, a "
-                    + "fast hash and whether it is all zeros, bound to the image's identity (laid-out size, "
-                    + "newest modification time, file list). A guest that loads a block whose content is "
+                    + "of an image (a raw disk image or any file, or a directory tree), its SHA-256 digest, a fast hash "
+                    + "and whether it is all zeros, bound to the image's identity (laid-out size, newest modification "
+                    + "time, files, each file's change time and inode). A guest that loads a block whose content is "
                     + "already resident maps it copy-on-write instead of reading it ('samepage demo' shows it).",
             "",
         },

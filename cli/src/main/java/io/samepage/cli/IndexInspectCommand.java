@@ -28,8 +28,10 @@ import picocli.CommandLine.Parameters;
             "Checks an index file (magic number, version, checksums, layout, root digest) and prints its "
                     + "header: format version, source kind (file or directory), the source's laid-out size and "
                     + "the bytes of its files, blocks, zero blocks, distinct non-zero blocks, files in the "
-                    + "layout, the newest modification time (ISO-8601, UTC), the fast hash and its seed, the "
-                    + "root digest (SHA-256 over the block digests, in block order) and the index's own size. "
+                    + "layout, the newest modification time (ISO-8601, UTC), whether each file's change time and "
+                    + "inode were recorded (false where the file system had none: the staleness check then rests "
+                    + "on size, modification time and files alone), the fast hash and its seed, the root digest "
+                    + "(SHA-256 over the block digests, in block order) and the index's own size. "
                     + "Sizes are in bytes. The image itself is not read.",
             "",
         },
@@ -70,10 +72,7 @@ final class IndexInspectCommand implements Callable<Integer> {
     /** The header, in the order the help lists it, under the names both outputs use. */
     private static ObjectNode header(Path path, ImageIndex index) {
         ImageLayout layout = index.layout();
-        long fileBytes = 0;
-        for (ImageLayout.Extent extent : layout.extents()) {
-            fileBytes += extent.length();
-        }
+        long fileBytes = layout.extents().stream().mapToLong(ImageLayout.Extent::length).sum();
         long distinct = DistinctBlocks.count(index);
         ObjectNode node = CounterReport.newObject();
         node.put("index", path.toString());
@@ -90,6 +89,7 @@ final class IndexInspectCommand implements Callable<Integer> {
         }
         node.put("files", layout.extents().size());
         node.put("newest_mtime", Instant.ofEpochSecond(0, layout.mtimeNanos()).toString());
+        node.put("change_stamps", layout.changeStamps());
         node.put("fast_hash", index.fastHashAlgorithm().name());
         node.put("fast_hash_seed", index.fastHashSeed());
         node.put("root_digest", index.rootDigestHex());

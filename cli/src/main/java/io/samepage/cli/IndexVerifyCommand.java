@@ -27,9 +27,9 @@ import picocli.CommandLine.Parameters;
         sortOptions = false,
         description = {
             "Re-reads SOURCE and compares it with the index FILE: its identity (kind, laid-out size, newest "
-                    + "modification time, list of files and their sizes) and the SHA-256 digest of every block. "
-                    + "Prints what it found: whether the identity matches, how many blocks differ and where the "
-                    + "first one is. Reads all of SOURCE, hashing on every core.",
+                    + "modification time, files and their sizes, each file's change time and inode) and the SHA-256 "
+                    + "digest of every block. Prints what it found: whether the identity matches, how many blocks "
+                    + "differ and where the first one is. Reads all of SOURCE, hashing on every core.",
             "",
         },
         footer = {
@@ -119,7 +119,7 @@ final class IndexVerifyCommand implements Callable<Integer> {
         table.row("index", found.get("index").asText());
         table.row("source", found.get("source").asText());
         table.row("identity", found.get("identity_difference").isNull()
-                ? "matches: same kind, laid-out size, newest modification time and files"
+                ? "matches: same kind, laid-out size, modification time, files, change times and inodes"
                 : "differs: " + found.get("identity_difference").asText());
         long compared = found.get("blocks_compared").asLong();
         String blocks;

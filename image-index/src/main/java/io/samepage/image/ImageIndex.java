@@ -20,8 +20,9 @@ import java.util.Set;
 /**
  * The pre-load index of one image: for each 4 KiB block its SHA-256 digest, its fast hash and
  * whether it is all zeros, bound to the image's identity (laid-out size, newest modification time,
- * file list, and a root digest over all block digests). See {@link IndexFile} for the file format and
- * {@link ImageLayout} for how files and directories are laid out in blocks.
+ * file list, each file's change time and inode number, and a root digest over all block digests). See
+ * {@link IndexFile} for the file format and {@link ImageLayout} for how files and directories are laid
+ * out in blocks, and what the identity rests on.
  *
  * <p>An index is built from a source ({@link #build}), written atomically ({@link #writeTo}), and
  * opened memory-mapped ({@link #open}); a built and an opened index hold the same bytes and answer
@@ -94,6 +95,7 @@ public final class ImageIndex implements AutoCloseable {
             file.set(IndexFile.LONG, IndexFile.O_ZERO_BLOCKS, zeroBlocks);
             file.set(IndexFile.INT, IndexFile.O_HASH_ID, HASH_IDS.indexOf(FAST_HASH) + 1);
             file.set(IndexFile.LONG, IndexFile.O_HASH_SEED, 0L);
+            file.set(IndexFile.INT, IndexFile.O_STAMP_FLAGS, layout.changeStamps() ? IndexFile.STAMPS_RECORDED : 0);
             MemorySegment.copy(MemorySegment.ofArray(rootDigest(file, blocksOffset, layout.blockCount())), 0, file,
                     IndexFile.O_ROOT_DIGEST, IndexFile.DIGEST_LENGTH);
             file.set(IndexFile.LONG, IndexFile.O_LAYOUT, IndexFile.HEADER_LENGTH);
@@ -139,9 +141,10 @@ public final class ImageIndex implements AutoCloseable {
     }
 
     /**
-     * Opens an index and checks that {@code source} is still the image it describes.
+     * Opens an index and checks that {@code source} is still the image it describes ({@link #checkSource}).
      *
-     * @throws ImageIndexException STALE if the image's size, modification time or files changed
+     * @throws ImageIndexException STALE if the image's size, modification time, files, or a file's change
+     *                             time or inode number changed
      */
     public static ImageIndex open(Path indexFile, Path source) {
         ImageIndex index = open(indexFile);
@@ -155,8 +158,11 @@ public final class ImageIndex implements AutoCloseable {
     }
 
     /**
-     * Refuses a source that is no longer the image this index describes; otherwise binds the index to
-     * it, so {@link #layout()} reads blocks from there.
+     * Refuses a source that is no longer the image this index describes ({@link ImageLayout#differenceFrom}:
+     * kind, size, modification time, files, and each file's change time and inode number); otherwise
+     * binds the index to it, so {@link #layout()} reads blocks from there. A change after this check is
+     * not seen by it: a block the loader reads is still checked against its digest, a block it maps as
+     * resident is not.
      *
      * @throws ImageIndexException STALE naming what changed
      */
@@ -167,7 +173,7 @@ public final class ImageIndex implements AutoCloseable {
             throw new ImageIndexException(ImageIndexException.Kind.STALE, where + " does not describe " + source
                     + " any more: " + difference + "; rebuild the index (--rebuild)");
         }
-        layout = new ImageLayout(layout.kind(), source, layout.extents(), layout.sizeBytes(), layout.mtimeNanos());
+        layout = layout.withRoot(source);
     }
 
     /**

@@ -16,7 +16,11 @@ public class ImageIndexException extends RuntimeException {
         VERSION,
         /** A Samepage index whose bytes are damaged or cut short (checksum, bounds, structure). */
         CORRUPT,
-        /** The index describes another state of the image: size, modification time or file list differ. */
+        /**
+         * The index describes another state of the image: its size, modification time or file list, or a
+         * file's change time or inode number differ (the image was written, replaced, touched, renamed,
+         * given another mode or linked since the index was built).
+         */
         STALE,
         /** A block read from the image does not match its digest in the index: the image changed. */
         BLOCK_MISMATCH,

@@ -7,9 +7,11 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.attribute.BasicFileAttributes;
+import java.nio.file.attribute.FileTime;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
@@ -28,13 +30,32 @@ import java.util.stream.Stream;
  * </ol>
  * A block therefore belongs to exactly one file, and a guest can load a file's blocks on its own.
  *
- * @param kind        file or directory
- * @param root        the path given
- * @param extents     one per file, in image order
- * @param sizeBytes   the laid-out size: a multiple of 4 KiB
- * @param mtimeNanos  the newest modification time among the files, in nanoseconds since the epoch
+ * <h2>Identity</h2>
+ * An index maps a block whose digest is resident without reading the image, so it must refuse an image
+ * that changed since it was built ({@link #differenceFrom}). Size and modification time alone do not
+ * show it: user space sets the modification time ({@code touch -d}, {@code cp -p}, {@code rsync -t},
+ * tar), and raw disk images of one size abound. So each file's <em>change stamp</em> is recorded too:
+ * its status change time (ctime), which every write, truncation, rename, {@code touch}, {@code chmod},
+ * {@code chown}, link and unlink moves and no system call sets to a chosen value (only root, by setting
+ * the clock, or an offline edit of the file system can), and its inode number, which tells another
+ * file at the same path. A change stamp that differs makes the index stale even where the content did
+ * not change ({@code chmod}, a hard link made to the image, a copy of image and index to another host):
+ * that costs a rebuild, never a wrong block. The device number is left out: NFS, btrfs and overlayfs
+ * number their devices anew at each mount, so every index on them would go stale at a reboot. Where
+ * the file system has no change time (no {@code unix} attribute view: Windows, a zip file system), no
+ * stamp is recorded ({@link #changeStamps()} is false) and identity rests on size, modification time
+ * and files alone.
+ *
+ * @param kind         file or directory
+ * @param root         the path given
+ * @param extents      one per file, in image order
+ * @param sizeBytes    the laid-out size: a multiple of 4 KiB
+ * @param mtimeNanos   the newest modification time among the files, in nanoseconds since the epoch
+ * @param changeStamps whether each extent holds its file's change time and inode number: false where
+ *                     the file system has none, and every extent then holds 0 for both
  */
-public record ImageLayout(Kind kind, Path root, List<Extent> extents, long sizeBytes, long mtimeNanos) {
+public record ImageLayout(Kind kind, Path root, List<Extent> extents, long sizeBytes, long mtimeNanos,
+        boolean changeStamps) {
 
     /** What kind of source an image is. */
     public enum Kind {
@@ -62,8 +83,10 @@ public record ImageLayout(Kind kind, Path root, List<Extent> extents, long sizeB
      * @param path        relative to the root for a directory; the file name for a single file
      * @param imageOffset where its first byte lies in the image (4 KiB aligned)
      * @param length      its length in bytes
+     * @param ctimeNanos  its status change time, nanoseconds since the epoch (0 if not recorded)
+     * @param inode       its inode number (0 if not recorded)
      */
-    public record Extent(String path, long imageOffset, long length) {
+    public record Extent(String path, long imageOffset, long length, long ctimeNanos, long inode) {
 
         /** Blocks the file takes: its length rounded up to 4 KiB. */
         public long blocks() {
@@ -101,6 +124,11 @@ public record ImageLayout(Kind kind, Path root, List<Extent> extents, long sizeB
         return kind == Kind.FILE ? root : root.resolve(extent.path());
     }
 
+    /** This layout with its files found under {@code source}. */
+    ImageLayout withRoot(Path source) {
+        return new ImageLayout(kind, source, extents, sizeBytes, mtimeNanos, changeStamps);
+    }
+
     /**
      * Lays out {@code source}: a regular file or a directory.
      *
@@ -108,17 +136,16 @@ public record ImageLayout(Kind kind, Path root, List<Extent> extents, long sizeB
      */
     public static ImageLayout of(Path source) {
         try {
-            BasicFileAttributes attributes = Files.readAttributes(source, BasicFileAttributes.class);
-            if (attributes.isRegularFile()) {
-                long length = attributes.size();
-                if (length == 0) {
+            Stat attributes = Stat.of(source);
+            if (attributes.regular()) {
+                if (attributes.size() == 0) {
                     throw new ImageIndexException(ImageIndexException.Kind.BAD_SOURCE, source + ": the file is empty");
                 }
-                Extent only = new Extent(String.valueOf(source.getFileName()), 0, length);
+                Extent only = attributes.extent(String.valueOf(source.getFileName()), 0);
                 return new ImageLayout(Kind.FILE, source, List.of(only), only.blocks() << Pages.PAGE_SHIFT,
-                        attributes.lastModifiedTime().to(TimeUnit.NANOSECONDS));
+                        attributes.mtimeNanos(), Stat.hasChangeStamps(source));
             }
-            if (attributes.isDirectory()) {
+            if (attributes.directory()) {
                 return ofDirectory(source);
             }
             throw new ImageIndexException(ImageIndexException.Kind.BAD_SOURCE,
@@ -131,37 +158,39 @@ public record ImageLayout(Kind kind, Path root, List<Extent> extents, long sizeB
     }
 
     private static ImageLayout ofDirectory(Path root) throws IOException {
-        List<String[]> files = new ArrayList<>();
+        record Found(String relative, byte[] utf8, Stat stat) {
+        }
+        List<Found> files = new ArrayList<>();
         long newest = 0;
         try (Stream<Path> walk = Files.walk(root)) {
             for (Path path : (Iterable<Path>) walk::iterator) {
-                BasicFileAttributes attributes =
-                        Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
-                if (attributes.isRegularFile()) {
+                Stat attributes = Stat.of(path, LinkOption.NOFOLLOW_LINKS);
+                if (attributes.regular()) {
                     String relative = root.relativize(path).toString().replace(path.getFileSystem().getSeparator(), "/");
-                    files.add(new String[] {relative, Long.toString(attributes.size())});
-                    newest = Math.max(newest, attributes.lastModifiedTime().to(TimeUnit.NANOSECONDS));
+                    files.add(new Found(relative, relative.getBytes(StandardCharsets.UTF_8), attributes));
+                    newest = Math.max(newest, attributes.mtimeNanos());
                 }
             }
         }
-        files.sort((a, b) -> Arrays.compareUnsigned(a[0].getBytes(StandardCharsets.UTF_8),
-                b[0].getBytes(StandardCharsets.UTF_8)));
+        files.sort((a, b) -> Arrays.compareUnsigned(a.utf8(), b.utf8()));
         List<Extent> extents = new ArrayList<>(files.size());
         long offset = 0;
-        for (String[] file : files) {
-            Extent extent = new Extent(file[0], offset, Long.parseLong(file[1]));
+        for (Found file : files) {
+            Extent extent = file.stat().extent(file.relative(), offset);
             extents.add(extent);
             offset += extent.blocks() << Pages.PAGE_SHIFT;
         }
         if (offset == 0) {
             throw new ImageIndexException(ImageIndexException.Kind.BAD_SOURCE, root + ": the directory holds no data");
         }
-        return new ImageLayout(Kind.DIRECTORY, root, extents, offset, newest);
+        return new ImageLayout(Kind.DIRECTORY, root, extents, offset, newest, Stat.hasChangeStamps(root));
     }
 
     /**
-     * Whether {@code other} (the image as it is now) is the image this layout describes: same kind,
-     * size, newest modification time and file list.
+     * How {@code other} (the image as it is now) differs from the image this layout describes, or null
+     * if it is the same: kind, laid-out size, newest modification time, the list of files and their
+     * sizes, then each file's inode number and change time. The answer reads after "the image", names a
+     * file of a directory image, and is one printable line.
      */
     public String differenceFrom(ImageLayout other) {
         if (kind != other.kind) {
@@ -171,11 +200,70 @@ public record ImageLayout(Kind kind, Path root, List<Extent> extents, long sizeB
             return "its laid-out size was " + sizeBytes + " bytes and is now " + other.sizeBytes;
         }
         if (mtimeNanos != other.mtimeNanos) {
-            return "it was modified since the index was built";
+            return "it was modified: its modification time moved";
         }
-        if (kind == Kind.DIRECTORY && !extents.equals(other.extents)) {
+        if (kind == Kind.DIRECTORY && !sameFiles(other)) {
             return "its list of files or their sizes changed";
         }
+        if (changeStamps != other.changeStamps) {
+            return changeStamps ? "its files' change times were recorded and cannot be read now"
+                    : "its files' change times were not recorded (the file system had none)";
+        }
+        for (int i = 0; changeStamps && i < extents.size(); i++) {
+            Extent was = extents.get(i);
+            Extent now = other.extents.get(i);
+            String name = kind == Kind.FILE ? "it" : IndexFile.printable(was.path());
+            if (was.inode() != now.inode()) {
+                return name + " is another file now (inode " + now.inode() + ", was " + was.inode() + ")";
+            }
+            if (was.ctimeNanos() != now.ctimeNanos()) {
+                return name + " was changed: its change time moved (a write, rename, touch, chmod or link)";
+            }
+        }
         return null;
+    }
+
+    private boolean sameFiles(ImageLayout other) {
+        if (extents.size() != other.extents.size()) {
+            return false;
+        }
+        for (int i = 0; i < extents.size(); i++) {
+            Extent was = extents.get(i);
+            Extent now = other.extents.get(i);
+            if (!was.path().equals(now.path()) || was.length() != now.length()) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * One file's attributes, read at once (one stat): a change between reading its size and its change
+     * time would otherwise pair the old size with the new stamp.
+     */
+    private record Stat(boolean regular, boolean directory, long size, long mtimeNanos, long ctimeNanos, long inode) {
+
+        private static final String UNIX = "unix:isRegularFile,isDirectory,size,lastModifiedTime,ctime,ino";
+
+        /** Whether {@code path}'s file system gives change times and inode numbers. */
+        static boolean hasChangeStamps(Path path) {
+            return path.getFileSystem().supportedFileAttributeViews().contains("unix");
+        }
+
+        static Stat of(Path path, LinkOption... options) throws IOException {
+            if (!hasChangeStamps(path)) {
+                BasicFileAttributes basic = Files.readAttributes(path, BasicFileAttributes.class, options);
+                return new Stat(basic.isRegularFile(), basic.isDirectory(), basic.size(),
+                        basic.lastModifiedTime().to(TimeUnit.NANOSECONDS), 0, 0);
+            }
+            Map<String, Object> unix = Files.readAttributes(path, UNIX, options);
+            return new Stat((Boolean) unix.get("isRegularFile"), (Boolean) unix.get("isDirectory"),
+                    (Long) unix.get("size"), ((FileTime) unix.get("lastModifiedTime")).to(TimeUnit.NANOSECONDS),
+                    ((FileTime) unix.get("ctime")).to(TimeUnit.NANOSECONDS), (Long) unix.get("ino"));
+        }
+
+        Extent extent(String path, long imageOffset) {
+            return new Extent(path, imageOffset, size, ctimeNanos, inode);
+        }
     }
 }

@@ -10,12 +10,12 @@ import java.util.List;
 import java.util.zip.CRC32C;
 
 /**
- * The binary layout of an index file, version 1. All integers are little-endian.
+ * The binary layout of an index file, version 2. All integers are little-endian.
  *
  * <pre>
  * offset  size  header (256 bytes)
  *      0     8  magic "SAMEPIDX"
- *      8     4  version = 1
+ *      8     4  version = 2
  *     12     4  block size = 4096
  *     16     4  header length = 256
  *     20     4  source kind: 1 file, 2 directory
@@ -29,11 +29,13 @@ import java.util.zip.CRC32C;
  *     72    32  root digest: SHA-256 over the block digests, in block order
  *    104     8  layout section offset    112  8  its length    120  4  its CRC32C    124  4  reserved
  *    128     8  block section offset     136  8  its length    144  4  its CRC32C    148  4  reserved
- *    152   100  reserved, 0
+ *    152     4  stamp flags: bit 0 = each file's change time and inode number are recorded
+ *    156    96  reserved, 0
  *    252     4  CRC32C of bytes [0, 252)
  *
  * layout section (at 256): extent count (4), then per extent: image offset (8), length (8),
- *     path length in bytes (4), the path in UTF-8.
+ *     change time (ctime), nanoseconds since the epoch (8), inode number (8), path length in bytes (4),
+ *     the path in UTF-8. Change time and inode are 0 where the stamp flag is clear.
  * padding: zeros up to the block section.
  * block section (at the first multiple of 4096 after the layout): one 48-byte record per block,
  *     indexed by block number: SHA-256 digest (32), fast hash (8), flags (4: bit 0 = all zeros),
@@ -43,16 +45,23 @@ import java.util.zip.CRC32C;
  * The block table is a flat array so a lookup by block number is one multiplication; it starts on a
  * page boundary so the mapped file can be read in place. Every section has a CRC32C, and the parser
  * checks each field against the others before trusting any of them: it never reads outside the file.
+ *
+ * <p>Version 2 added the change stamps ({@link ImageLayout} says why). A version 1 index, which has
+ * none, is refused as another version rather than read with the weaker check: it is rebuilt once.
  */
 final class IndexFile {
 
     static final long MAGIC = 0x5844_4950_454D_4153L; // "SAMEPIDX" read as a little-endian long
-    static final int VERSION = 1;
+    static final int VERSION = 2;
     static final int HEADER_LENGTH = 256;
     static final int RECORD_LENGTH = 48;
     static final int DIGEST_LENGTH = 32;
     static final int FLAG_ZERO = 1;
     static final int MAX_PATH_BYTES = 65_536;
+    /** Bytes of an extent in the layout section before its path. */
+    static final int EXTENT_FIXED = 36;
+    /** The stamp flag: each extent holds its file's change time and inode number. */
+    static final int STAMPS_RECORDED = 1;
 
     /** Zeros to compare the padding before the block table with (at most one page of it). */
     static final MemorySegment ZERO_PAD = MemorySegment.ofArray(new byte[Pages.PAGE_SIZE]);
@@ -77,6 +86,7 @@ final class IndexFile {
     static final long O_ROOT_DIGEST = 72;
     static final long O_LAYOUT = 104;
     static final long O_BLOCKS = 128;
+    static final long O_STAMP_FLAGS = 152;
     static final long O_HEADER_CRC = 252;
 
     private IndexFile() {
@@ -86,7 +96,7 @@ final class IndexFile {
     static long layoutLength(ImageLayout layout) {
         long length = 4;
         for (ImageLayout.Extent extent : layout.extents()) {
-            length += 20 + extent.path().getBytes(StandardCharsets.UTF_8).length;
+            length += EXTENT_FIXED + extent.path().getBytes(StandardCharsets.UTF_8).length;
         }
         return length;
     }
@@ -104,45 +114,56 @@ final class IndexFile {
             byte[] path = extent.path().getBytes(StandardCharsets.UTF_8);
             file.set(LONG, at, extent.imageOffset());
             file.set(LONG, at + 8, extent.length());
-            file.set(INT, at + 16, path.length);
-            MemorySegment.copy(MemorySegment.ofArray(path), 0, file, at + 20, path.length);
-            at += 20 + path.length;
+            file.set(LONG, at + 16, extent.ctimeNanos());
+            file.set(LONG, at + 24, extent.inode());
+            file.set(INT, at + 32, path.length);
+            MemorySegment.copy(MemorySegment.ofArray(path), 0, file, at + EXTENT_FIXED, path.length);
+            at += EXTENT_FIXED + path.length;
         }
     }
 
-    /** Reads the layout section, checking every extent; the root is the path the caller names. */
+    /**
+     * Reads the layout section, checking every extent; the root is the path the caller names. Without
+     * {@code stamped}, every change time and inode must be 0.
+     */
     static List<ImageLayout.Extent> readLayout(MemorySegment file, long offset, long length, long sourceSize,
-            String where) {
+            boolean stamped, String where) {
         long end = offset + length;
         if (length < 4) {
             throw corrupt(where, "the layout section is shorter than its count");
         }
         int count = file.get(INT, offset);
-        if (count < 1 || count > (length - 4) / 20) {
+        if (count < 1 || count > (length - 4) / EXTENT_FIXED) {
             throw corrupt(where, "the layout section claims " + count + " files");
         }
         List<ImageLayout.Extent> extents = new ArrayList<>(count);
         long at = offset + 4;
         long expectedOffset = 0;
         for (int i = 0; i < count; i++) {
-            if (end - at < 20) {
+            if (end - at < EXTENT_FIXED) {
                 throw corrupt(where, "file " + i + " of the layout runs past its section");
             }
             long imageOffset = file.get(LONG, at);
             long fileLength = file.get(LONG, at + 8);
-            int pathLength = file.get(INT, at + 16);
-            if (pathLength < 0 || pathLength > MAX_PATH_BYTES || pathLength > end - at - 20) {
+            long ctime = file.get(LONG, at + 16);
+            long inode = file.get(LONG, at + 24);
+            int pathLength = file.get(INT, at + 32);
+            if (pathLength < 0 || pathLength > MAX_PATH_BYTES || pathLength > end - at - EXTENT_FIXED) {
                 throw corrupt(where, "file " + i + " of the layout has a path of " + pathLength + " bytes");
             }
-            String path = new String(file.asSlice(at + 20, pathLength).toArray(ValueLayout.JAVA_BYTE),
+            String path = new String(file.asSlice(at + EXTENT_FIXED, pathLength).toArray(ValueLayout.JAVA_BYTE),
                     StandardCharsets.UTF_8);
-            ImageLayout.Extent extent = new ImageLayout.Extent(path, imageOffset, fileLength);
+            ImageLayout.Extent extent = new ImageLayout.Extent(path, imageOffset, fileLength, ctime, inode);
             if (imageOffset != expectedOffset || fileLength < 0 || fileLength > sourceSize - imageOffset) {
                 throw corrupt(where, "file " + i + " of the layout (" + printable(path) + ") lies outside the image");
             }
+            if (!stamped && (ctime != 0 || inode != 0)) {
+                throw corrupt(where, "file " + i + " of the layout (" + printable(path) + ") has a change stamp "
+                        + "though the header says none was recorded");
+            }
             expectedOffset += extent.blocks() << Pages.PAGE_SHIFT;
             extents.add(extent);
-            at += 20 + pathLength;
+            at += EXTENT_FIXED + pathLength;
         }
         if (at != end || expectedOffset != sourceSize) {
             throw corrupt(where, "the layout does not add up to the image's " + sourceSize + " bytes");

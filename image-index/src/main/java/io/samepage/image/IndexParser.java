@@ -8,9 +8,9 @@ import java.util.List;
 /**
  * Checks an index file, field by field, before any of it is trusted: magic, version, header
  * checksum, then every offset and length against the file size and each other, then the section
- * checksums, the layout, the zero-block count and the root digest. The first problem found is the
- * one reported; nothing outside the file is ever read. The layout it returns has no root: the index
- * does not know where its image lies until {@link ImageIndex#checkSource} binds it.
+ * checksums, the stamp flags, the layout, the zero-block count and the root digest. The first problem
+ * found is the one reported; nothing outside the file is ever read. The layout it returns has no root:
+ * the index does not know where its image lies until {@link ImageIndex#checkSource} binds it.
  */
 final class IndexParser {
 
@@ -72,7 +72,11 @@ final class IndexParser {
         require(IndexFile.crc(file, blocksOffset, blocksLength) == file.get(IndexFile.INT, IndexFile.O_BLOCKS + 16),
                 where, "the block table checksum does not match");
 
-        List<ImageLayout.Extent> extents = IndexFile.readLayout(file, layoutOffset, layoutLength, sourceSize, where);
+        int stampFlags = file.get(IndexFile.INT, IndexFile.O_STAMP_FLAGS);
+        require((stampFlags & ~IndexFile.STAMPS_RECORDED) == 0, where, "the stamp flags " + stampFlags + " are unknown");
+        boolean stamped = stampFlags == IndexFile.STAMPS_RECORDED;
+        List<ImageLayout.Extent> extents = IndexFile.readLayout(file, layoutOffset, layoutLength, sourceSize, stamped,
+                where);
         require(kind == ImageLayout.Kind.DIRECTORY || extents.size() == 1, where, "a file image has more than one file");
         long zeros = 0;
         for (long b = 0; b < blockCount; b++) {
@@ -91,7 +95,7 @@ final class IndexParser {
         require(MemorySegment.mismatch(MemorySegment.ofArray(root), 0, IndexFile.DIGEST_LENGTH, file,
                 IndexFile.O_ROOT_DIGEST, IndexFile.O_ROOT_DIGEST + IndexFile.DIGEST_LENGTH) < 0, where,
                 "the root digest does not match the block digests");
-        return new ImageLayout(kind, null, extents, sourceSize, file.get(IndexFile.LONG, IndexFile.O_MTIME));
+        return new ImageLayout(kind, null, extents, sourceSize, file.get(IndexFile.LONG, IndexFile.O_MTIME), stamped);
     }
 
     private static void require(boolean condition, String where, String what) {

@@ -3,8 +3,8 @@ package io.samepage.image;
 /**
  * What {@link ImageIndex#verify} found.
  *
- * @param layoutDifference     how the image's identity (size, modification time, files) differs from
- *                             the index, or null if it matches
+ * @param layoutDifference     how the image's identity (size, modification time, files, change stamps)
+ *                             differs from the index, or null if it matches
  * @param blocksCompared       blocks whose digests were compared
  * @param mismatchedBlocks     blocks whose content no longer matches the index; when the image's block
  *                             count changed, every block of the larger count (none was compared)

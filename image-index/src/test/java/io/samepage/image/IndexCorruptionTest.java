@@ -119,6 +119,28 @@ class IndexCorruptionTest {
         }
     }
 
+    /** The stamp flags are checked like every other field: one this version does not know is refused. */
+    @Test
+    void unknownStampFlagsOrAChangeStampTheHeaderSaysIsNotThereAreRefusedAsCorrupt() throws IOException {
+        Path image = Files.write(temp.resolve("disk.img"), ImageIndexTest.randomBytes(2 * Pages.PAGE_SIZE, 3));
+        Path index = temp.resolve("disk.idx");
+        try (ImageIndex built = ImageIndex.build(image)) {
+            built.writeTo(index);
+        }
+        byte[] original = Files.readAllBytes(index);
+        for (int flags : new int[] {2, 0}) {
+            byte[] bytes = original.clone();
+            java.nio.ByteBuffer.wrap(bytes).order(java.nio.ByteOrder.LITTLE_ENDIAN)
+                    .putInt((int) IndexFile.O_STAMP_FLAGS, flags);
+            Files.write(index, IndexFileFuzzTest.withChecksumsFixed(bytes));
+            ImageIndexException e = assertThrows(ImageIndexException.class, () -> ImageIndex.open(index).close());
+            assertEquals(ImageIndexException.Kind.CORRUPT, e.kind());
+            assertEquals(index + ": corrupt index: " + (flags == 2 ? "the stamp flags 2 are unknown"
+                    : "file 0 of the layout (disk.img) has a change stamp though the header says none was recorded")
+                    + "; rebuild it with 'samepage index build'", e.getMessage());
+        }
+    }
+
     /**
      * A file name read from an index is shown with its controls, line separators and bidirectional
      * overrides and isolates escaped: a right-to-left override (U+202E) would otherwise make the terminal
