@@ -37,7 +37,7 @@ import picocli.CommandLine.Parameters;
             "Blocks are hashed on every core. While it works, a progress bar in MiB of the image is drawn "
                     + "on stderr if stderr is a terminal; otherwise nothing is printed there.",
             "",
-            "Exit codes: 0 success; 1 failure while working (a file of SOURCE changed while it was read, "
+            "Exit codes: 0 success; 1 failure while working (SOURCE changed while it was read, "
                     + "FILE could not be written: a full disk); "
                     + "2 bad usage or bad input (a missing, empty or unreadable SOURCE, a FILE that cannot be "
                     + "written or lies inside SOURCE), with one line on stderr naming it.",

@@ -70,9 +70,12 @@ public final class ImageIndex implements AutoCloseable {
 
     /**
      * Builds the index of {@code source}, hashing blocks on every available core and reporting
-     * progress to {@code progress} on the calling thread.
+     * progress to {@code progress} on the calling thread. The image's identity (with each file's change
+     * stamp) is taken before any block is read and again after the last: an image that changed in
+     * between would give an index of old and new blocks under one identity, and is refused.
      *
-     * @throws ImageIndexException BAD_SOURCE or IO naming the source
+     * @throws ImageIndexException BAD_SOURCE or IO naming the source; BLOCK_MISMATCH if it changed while
+     *                             its blocks were read (no index is made, so none can be written)
      */
     public static ImageIndex build(Path source, BuildProgress progress) {
         ImageLayout layout = ImageLayout.of(source);
@@ -84,6 +87,12 @@ public final class ImageIndex implements AutoCloseable {
             MemorySegment file = arena.allocate(blocksOffset + blocksLength, Pages.PAGE_SIZE);
             IndexFile.writeLayout(file, layout);
             long zeroBlocks = IndexBuilder.hashBlocks(layout, file, blocksOffset, progress);
+            String changed = layout.differenceFrom(ImageLayout.of(source));
+            if (changed != null) {
+                throw new ImageIndexException(ImageIndexException.Kind.BLOCK_MISMATCH, source + " changed while its "
+                        + "index was being built: " + changed + "; no index was made: build it again once nothing "
+                        + "writes to the image");
+            }
             file.set(IndexFile.LONG, IndexFile.O_MAGIC, IndexFile.MAGIC);
             file.set(IndexFile.INT, IndexFile.O_VERSION, IndexFile.VERSION);
             file.set(IndexFile.INT, IndexFile.O_BLOCK_SIZE, Pages.PAGE_SIZE);

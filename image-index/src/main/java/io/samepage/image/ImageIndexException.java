@@ -22,7 +22,10 @@ public class ImageIndexException extends RuntimeException {
          * given another mode or linked since the index was built).
          */
         STALE,
-        /** A block read from the image does not match its digest in the index: the image changed. */
+        /**
+         * The image changed under a reader: a block read does not match its digest in the index, a file is
+         * shorter than the index says, or the image changed while its index was being built.
+         */
         BLOCK_MISMATCH,
         /** The image or index could not be read or written. */
         IO,

@@ -28,7 +28,7 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * An index is refused for an image that changed, whatever the change kept: a rewrite with the same size
  * and modification time ({@code cp -p}, {@code rsync -t}, {@code touch -d}), another file renamed into
- * its place. An unchanged image is still accepted.
+ * its place, a change while the index was being built. An unchanged image is still accepted.
  */
 class ImageIdentityTest {
 
@@ -110,6 +110,46 @@ class ImageIdentityTest {
         assertStale(() -> ImageIndex.open(file, image).close());
         indexOf(image, file);
         ImageIndex.open(file, image).close();
+    }
+
+    @Test
+    void anImageThatChangesWhileItsIndexIsBuiltIsRefusedAndNoIndexIsWritten() throws IOException {
+        Path image = Files.write(temp.resolve("disk.img"), ImageIndexTest.randomBytes(64 * PAGE, 9));
+        Path tree = Files.createDirectories(temp.resolve("tree"));
+        Files.write(tree.resolve("a.bin"), ImageIndexTest.randomBytes(32 * PAGE, 10));
+        Path treeFile = Files.write(tree.resolve("b.bin"), ImageIndexTest.randomBytes(32 * PAGE, 11));
+        Path out = Files.createDirectories(temp.resolve("out"));
+        for (Path source : List.of(image, tree)) {
+            Path changed = source == image ? image : treeFile;
+            byte[] other = ImageIndexTest.randomBytes((int) Files.size(changed), 12);
+            // Progress is reported on the building thread once every block is read, before the build ends:
+            // the change falls between the last read and the end (a change during the reads is caught the
+            // same way, or by the reader as a file cut short).
+            boolean[] done = {false};
+            BuildProgress rewriteOnce = (blocks, total) -> {
+                if (blocks == total && !done[0]) {
+                    done[0] = true;
+                    try {
+                        rewriteKeepingTimes(changed, other);
+                    } catch (IOException e) {
+                        throw new java.io.UncheckedIOException(e);
+                    }
+                }
+            };
+            Path file = out.resolve("image.idx");
+            ImageIndexException refused = assertThrows(ImageIndexException.class, () -> {
+                try (ImageIndex index = ImageIndex.build(source, rewriteOnce)) {
+                    index.writeTo(file);
+                }
+            }, source.toString());
+            assertTrue(done[0]);
+            assertEquals(ImageIndexException.Kind.BLOCK_MISMATCH, refused.kind(), refused.getMessage());
+            assertTrue(refused.getMessage().startsWith(source + " changed while its index was being built: "),
+                    refused.getMessage());
+            try (var left = Files.list(out)) {
+                assertEquals(List.of(), left.toList(), "neither the index nor a temporary file was written");
+            }
+        }
     }
 
     @Test
