@@ -72,13 +72,16 @@ public final class ImageIndex implements AutoCloseable {
      * Builds the index of {@code source}, hashing blocks on every available core and reporting
      * progress to {@code progress} on the calling thread. The image's identity (with each file's change
      * stamp) is taken before any block is read and again after the last: an image that changed in
-     * between would give an index of old and new blocks under one identity, and is refused.
+     * between would give an index of old and new blocks under one identity, and is refused. An image
+     * changed just before is waited for until a further change must move its change time
+     * ({@link ImageLayout#settled}: at most {@link ImageLayout#SETTLE_NANOS} where change times have
+     * sub-second precision).
      *
      * @throws ImageIndexException BAD_SOURCE or IO naming the source; BLOCK_MISMATCH if it changed while
      *                             its blocks were read (no index is made, so none can be written)
      */
     public static ImageIndex build(Path source, BuildProgress progress) {
-        ImageLayout layout = ImageLayout.of(source);
+        ImageLayout layout = ImageLayout.settled(source);
         long layoutLength = IndexFile.layoutLength(layout);
         long blocksOffset = IndexFile.blocksOffset(layoutLength);
         long blocksLength = layout.blockCount() * IndexFile.RECORD_LENGTH;

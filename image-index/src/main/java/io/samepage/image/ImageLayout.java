@@ -124,6 +124,64 @@ public record ImageLayout(Kind kind, Path root, List<Extent> extents, long sizeB
         return kind == Kind.FILE ? root : root.resolve(extent.path());
     }
 
+    /**
+     * How long after a file's change time a change to it may still leave that time as it is: a kernel
+     * without fine-grained ("multigrain") timestamps, as before Linux 6.13, takes them from a clock that
+     * moves once per timer tick (at most 10 ms apart, at HZ=100), so two writes in one tick give one
+     * change time. Twice the longest tick.
+     */
+    static final long SETTLE_NANOS = 20_000_000L;
+    /** The same for a file system that keeps whole seconds (nanoseconds all 0): up to 2 s apart (FAT). */
+    static final long SETTLE_WHOLE_SECONDS_NANOS = 2_000_000_000L + SETTLE_NANOS;
+    /** Waits {@link #settled} makes at most, for an image that keeps changing (then the build goes on). */
+    private static final int SETTLE_ROUNDS = 3;
+
+    /**
+     * {@link #of}, taken at a moment after which any change to the image moves a change time. An image
+     * whose newest change time is more recent than the clock's step ({@link #unsettledNanos}) could be
+     * written again within the same step, unseen; this waits that step out and lays the image out again
+     * first, up to {@value #SETTLE_ROUNDS} times. With change times from another host's clock (NFS) the
+     * wait is only as good as the two clocks' agreement.
+     *
+     * @throws ImageIndexException as {@link #of}; IO if interrupted while waiting
+     */
+    static ImageLayout settled(Path source) {
+        ImageLayout layout = of(source);
+        for (int round = 0; round < SETTLE_ROUNDS; round++) {
+            java.time.Instant now = java.time.Instant.now();
+            long wait = layout.unsettledNanos(now.getEpochSecond() * 1_000_000_000L + now.getNano());
+            if (wait == 0) {
+                return layout;
+            }
+            try {
+                Thread.sleep(java.time.Duration.ofNanos(wait));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new ImageIndexException(ImageIndexException.Kind.IO, "index build of " + source + " interrupted",
+                        e);
+            }
+            layout = of(source);
+        }
+        return layout;
+    }
+
+    /**
+     * Nanoseconds from {@code nowNanos} (wall clock, since the epoch) until the newest change time of
+     * the image is older than the clock's step ({@link #SETTLE_NANOS}, or {@link #SETTLE_WHOLE_SECONDS_NANOS}
+     * where it is a whole second), at most that step; 0 if it is already, or no change time was recorded.
+     */
+    long unsettledNanos(long nowNanos) {
+        if (!changeStamps) {
+            return 0;
+        }
+        long newest = Long.MIN_VALUE;
+        for (Extent extent : extents) {
+            newest = Math.max(newest, extent.ctimeNanos());
+        }
+        long step = newest % 1_000_000_000L == 0 ? SETTLE_WHOLE_SECONDS_NANOS : SETTLE_NANOS;
+        return Math.max(0, Math.min(step, newest + step - nowNanos));
+    }
+
     /** This layout with its files found under {@code source}. */
     ImageLayout withRoot(Path source) {
         return new ImageLayout(kind, source, extents, sizeBytes, mtimeNanos, changeStamps);

@@ -152,6 +152,36 @@ class ImageIdentityTest {
         }
     }
 
+    /**
+     * Before Linux 6.13 (no multigrain timestamps) a change time moves once per timer tick: a write in
+     * the tick of the build's first look, after it, leaves the change time as it was. The build waits
+     * until the newest change time is older than a tick (whole seconds: two seconds), so any later write
+     * moves it. (This host's kernel gives fine-grained change times, so the race itself does not occur
+     * here; the wait it computes is what is checked.)
+     */
+    @Test
+    void aChangeTimeWithinAClockStepOfNowIsWaitedOutAndAnOlderOneIsNot() {
+        long now = 1_700_000_000_123_456_789L;
+        long step = ImageLayout.SETTLE_NANOS;
+        assertEquals(step - 5_000_000, stamped(now - 5_000_000).unsettledNanos(now), "changed 5 ms ago");
+        assertEquals(0, stamped(now - step).unsettledNanos(now));
+        assertEquals(0, stamped(now - 60_000_000_000L).unsettledNanos(now));
+        assertEquals(step, stamped(now + 3_600_000_000_000L).unsettledNanos(now),
+                "a change time an hour ahead (a skewed clock) costs one step, not an hour");
+        long wholeSecond = now - now % 1_000_000_000L;
+        assertEquals(ImageLayout.SETTLE_WHOLE_SECONDS_NANOS - (now - wholeSecond),
+                stamped(wholeSecond).unsettledNanos(now), "a file system that keeps whole seconds");
+        ImageLayout unstamped = new ImageLayout(ImageLayout.Kind.FILE, null,
+                List.of(new ImageLayout.Extent("disk.img", 0, PAGE, 0, 0)), PAGE, now, false);
+        assertEquals(0, unstamped.unsettledNanos(now), "nothing to wait for without change times");
+    }
+
+    private static ImageLayout stamped(long ctimeNanos) {
+        return new ImageLayout(ImageLayout.Kind.DIRECTORY, null, List.of(
+                new ImageLayout.Extent("a", 0, PAGE, ctimeNanos - 7_000_000_000L, 1),
+                new ImageLayout.Extent("b", PAGE, PAGE, ctimeNanos, 2)), 2 * PAGE, ctimeNanos, true);
+    }
+
     @Test
     void aFreshIndexOfAnUnchangedImageIsAcceptedAndLoadsTheImage() throws IOException {
         Path image = image("disk.img", 13);
