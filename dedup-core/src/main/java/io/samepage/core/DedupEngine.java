@@ -2,7 +2,10 @@ package io.samepage.core;
 
 import io.samepage.core.DedupException.Kind;
 import io.samepage.hashing.Pages;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentSkipListMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.StampedLock;
@@ -21,6 +24,12 @@ import java.util.concurrent.locks.StampedLock;
  *
  * <p>Thread safety: every method is safe from any thread. Creating and destroying guests and
  * domains is serialized on the engine; guest reads and writes run concurrently (see {@link Guest}).
+ *
+ * <p>Creating and destroying a guest cost the same however many guests are live (an embedder may hold
+ * tens of thousands, one per WebAssembly instance): names are checked in a set, the live guests are a
+ * skip list in creation order, and page ids are owned through a table of fixed segments ({@link PageIds}).
+ * Copy-on-write lists, a walk over every name and a copy of the id table made each creation cost an
+ * entry per live guest.
  */
 public final class DedupEngine implements AutoCloseable {
 
@@ -29,10 +38,16 @@ public final class DedupEngine implements AutoCloseable {
     private final ScanKnobs knobs;
     private final Scanner scanner;
     private final List<MergeDomain> domains = new CopyOnWriteArrayList<>();
-    private final List<Guest> guests = new CopyOnWriteArrayList<>();
+    /**
+     * Live guests by creation number, so in creation order; read without a lock (the scanner takes its
+     * rounds here while {@link #close} may hold the engine's monitor and wait for its batch).
+     */
+    private final ConcurrentSkipListMap<Long, Guest> guests = new ConcurrentSkipListMap<>();
+    /** Names of the live guests. Guarded by the engine's monitor. */
+    private final Set<String> guestNames = new HashSet<>();
     /** Engine-wide page ids: the unstable indexes file guest pages by them. */
     private final PageIds pageIds = new PageIds();
-    private int guestsCreated;
+    private long guestsCreated;
     private final AtomicLong zeroPages = new AtomicLong();
     private final PageCompare compare;
     /** Keys the shape of the indexes' collision trees ({@link ContentTree}); derived from the hash key. */
@@ -176,7 +191,7 @@ public final class DedupEngine implements AutoCloseable {
      */
     public synchronized Guest createGuest(MergeDomain domain, String name, long sizeBytes, PageMapping.Factory mapping) {
         requireOpen("guest " + name);
-        if (domain == null || !domains.contains(domain)) {
+        if (domain == null || domain.id() >= domains.size() || domains.get(domain.id()) != domain) {
             throw new DedupException(Kind.INVALID_ARGUMENT, "guest " + name + " needs a merge domain of this engine");
         }
         requireName("guest", name);
@@ -186,10 +201,8 @@ public final class DedupEngine implements AutoCloseable {
         if ((sizeBytes >>> Pages.PAGE_SHIFT) > Integer.MAX_VALUE - 8) {
             throw new DedupException(Kind.INVALID_ARGUMENT, "guest " + name + ": " + sizeBytes + " bytes is more than 2^31 pages");
         }
-        for (Guest g : guests) {
-            if (g.name().equals(name)) {
-                throw new DedupException(Kind.INVALID_ARGUMENT, "a guest named '" + name + "' exists already");
-            }
+        if (guestNames.contains(name)) {
+            throw new DedupException(Kind.INVALID_ARGUMENT, "a guest named '" + name + "' exists already");
         }
         int pages = (int) (sizeBytes >>> Pages.PAGE_SHIFT);
         int base = pageIds.allocate(pages);
@@ -203,7 +216,8 @@ public final class DedupEngine implements AutoCloseable {
         }
         guestsCreated++;
         pageIds.publish(guest, base);
-        guests.add(guest);
+        guestNames.add(name);
+        guests.put(guest.creation(), guest);
         return guest;
     }
 
@@ -267,13 +281,17 @@ public final class DedupEngine implements AutoCloseable {
                 : new DedupException(Kind.HOST_REFUSED, "guest " + name + ": its page mapping failed: " + e.getMessage(), e);
     }
 
-    /** Live guests, in creation order. */
+    /**
+     * Live guests, in creation order. A guest created or destroyed while this runs may be in it or not;
+     * every other live guest is, once.
+     */
     public List<Guest> guests() {
-        return List.copyOf(guests);
+        return List.copyOf(guests.values());
     }
 
+    /** {@link #guests} as an array; takes no lock. */
     Guest[] liveGuests() {
-        return guests.toArray(new Guest[0]);
+        return guests.values().toArray(new Guest[0]);
     }
 
     /**
@@ -295,7 +313,8 @@ public final class DedupEngine implements AutoCloseable {
             throw new DedupException(Kind.HOST_REFUSED, "guest " + guest.name() + " was not destroyed: its page "
                     + "mapping could not be taken down (" + e.getMessage() + "); it is unchanged, destroy it again", e);
         }
-        guests.remove(guest);
+        guests.remove(guest.creation());
+        guestNames.remove(guest.name());
         for (int page = 0; page < guest.pageCount(); page++) {
             StampedLock lock = guest.stripeOf(page);
             long stamp = lock.writeLock();
@@ -385,7 +404,7 @@ public final class DedupEngine implements AutoCloseable {
     /** Bytes of metadata the engine holds: frame metadata, page tables, locks and index tables. */
     public long metadataBytes() {
         long bytes = pool.metadataBytes() + pageIds.metadataBytes();
-        for (Guest guest : guests) {
+        for (Guest guest : guests.values()) {
             bytes += guest.metadataBytes();
         }
         for (MergeDomain domain : domains) {
@@ -414,7 +433,7 @@ public final class DedupEngine implements AutoCloseable {
         }
         long tracked = 0;
         long total = 0;
-        for (Guest guest : guests) {
+        for (Guest guest : guests.values()) {
             total += guest.pageCount();
             tracked += guest.trackedPages();
         }
@@ -441,7 +460,8 @@ public final class DedupEngine implements AutoCloseable {
         scanner.close();        // waits for a batch in progress; the scanner's AgentRunner then stops
         try {
             for (Guest guest : liveGuests()) {
-                guests.remove(guest);
+                guests.remove(guest.creation());
+                guestNames.remove(guest.name());
                 try {
                     guest.takeDown();           // its mapping is told, as a destroy tells it
                 } catch (RuntimeException refused) {

@@ -43,7 +43,8 @@ public final class Guest {
     private final FramePool pool;
     private final MergeDomain domain;
     private final String name;
-    private final int id;
+    /** The guests its engine created before this one: its place in {@link DedupEngine#guests}. */
+    private final long creation;
     private final int pageCount;
     private final PageTable table;
     /** The page table's arrays, named here for the many accesses below. */
@@ -67,13 +68,13 @@ public final class Guest {
      * ({@code mapping} null): every page maps the zero frame. Mapped: page {@code p} starts on frame
      * {@code firstFrame + p}, a hole, mirrored by {@code mapping}.
      */
-    Guest(DedupEngine engine, MergeDomain domain, String name, int id, long sizeBytes, PageMapping mapping,
+    Guest(DedupEngine engine, MergeDomain domain, String name, long creation, long sizeBytes, PageMapping mapping,
           int firstFrame, int basePageId) {
         this.engine = engine;
         this.pool = engine.pool();
         this.domain = domain;
         this.name = name;
-        this.id = id;
+        this.creation = creation;
         this.pageCount = (int) (sizeBytes >>> Pages.PAGE_SHIFT);
         this.table = new PageTable(pageCount, basePageId, domain.zeroFrame());
         this.frames = table.frames;
@@ -95,8 +96,13 @@ public final class Guest {
         return name;
     }
 
+    /** The guests its engine created before this one, as an {@code int} (it wraps after 2^31). */
     public int id() {
-        return id;
+        return (int) creation;
+    }
+
+    long creation() {
+        return creation;
     }
 
     /** The engine this guest belongs to: its frames are that engine's pool's. */

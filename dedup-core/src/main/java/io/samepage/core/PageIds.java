@@ -1,6 +1,8 @@
 package io.samepage.core;
 
 import io.samepage.core.DedupException.Kind;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.List;
@@ -9,13 +11,28 @@ import java.util.List;
  * Engine-wide page ids: every guest page has one {@code int}, {@code base + page}, so the unstable
  * index can chain guest pages through a 4-byte link per page instead of keeping a table of 8-byte
  * (guest, page) pairs. Ids are handed out in chunks of {@value #CHUNK_PAGES} pages (16 MiB of guest
- * memory); a guest takes whole chunks, and {@link #owner} finds a page's guest with one array read.
+ * memory); a guest takes whole chunks, and {@link #owner} finds a page's guest with two array reads.
  * The id space is 2^31 pages (8 TiB of guest memory at once).
  *
  * <p>A destroyed guest's chunks are not reused at once: the unstable index may still chain through
  * its pages until the scanner empties it at the start of the next full scan, so they wait in
  * quarantine until {@link #releaseQuarantined} (called then, or at the destroy if no index names any
  * page) and the old owner stays readable.
+ *
+ * <p>The chunk-to-owner table has two levels: a fixed array of {@value #SEGMENTS} segments, each made
+ * at the first guest whose chunks fall in it and kept, of {@value #SEGMENT_CHUNKS} owners. A guest's
+ * creation or release writes its own chunks' entries and nothing else, so it costs the same with one
+ * live guest or 100,000. The table was one array, replaced by a copy at every creation and every
+ * release so that readers needed no lock: with a chunk per small guest, each creation copied an entry
+ * per live guest. Entries are written with release semantics and read with acquire, so an owner read
+ * sees the guest as it was when it was made the owner. A guest's chunks become its own one by one, not
+ * at once: nothing reads them before {@link #publish} returns, since only pages of a live guest are
+ * visited and filed in an index, and a guest is live only after it is published.
+ *
+ * <p>{@link #allocate} takes the lowest run of free chunks that fits (first fit). It searches from the
+ * lowest chunk that may be free, which a release moves down to the chunks it frees, so the creation
+ * that follows a destroy finds the freed chunk at once; otherwise the search reads the taken chunks'
+ * bits 64 at a time.
  *
  * <p>Thread safety: {@link #owner} is safe from any thread without a lock; the rest is synchronized.
  */
@@ -25,10 +42,20 @@ final class PageIds {
     static final int CHUNK_PAGES = 1 << CHUNK_SHIFT;
     /** Chunks in the 2^31-page id space. */
     static final int MAX_CHUNKS = 1 << (31 - CHUNK_SHIFT);
+    static final int SEGMENT_SHIFT = 10;
+    /** Chunks per segment of the owner table: 16 GiB of guest memory, 4 KiB of references. */
+    static final int SEGMENT_CHUNKS = 1 << SEGMENT_SHIFT;
+    static final int SEGMENTS = MAX_CHUNKS >>> SEGMENT_SHIFT;
 
-    /** Chunk to owning guest; replaced, never mutated, so readers need no lock. */
-    private volatile Guest[] owners = new Guest[16];
+    private static final VarHandle SEGMENT = MethodHandles.arrayElementVarHandle(Guest[][].class);
+    private static final VarHandle OWNER = MethodHandles.arrayElementVarHandle(Guest[].class);
+
+    /** Segment of chunks to owning guest: a segment is set once, its entries set and cleared by writers. */
+    private final Guest[][] owners = new Guest[SEGMENTS][];
+    private int segmentsMade;
     private final BitSet used = new BitSet();
+    /** Every chunk below this one is taken. */
+    private int lowestFree;
     private final List<int[]> quarantined = new ArrayList<>();
 
     /**
@@ -38,8 +65,9 @@ final class PageIds {
      * @throws DedupException if no run of free chunks is long enough
      */
     synchronized int allocate(int pages) {
-        int chunks = (int) (((long) pages + CHUNK_PAGES - 1) >>> CHUNK_SHIFT);
-        int start = 0;
+        int chunks = chunks(pages);
+        lowestFree = used.nextClearBit(lowestFree);
+        int start = lowestFree;
         while (true) {
             start = used.nextClearBit(start);
             if ((long) start + chunks > MAX_CHUNKS) {
@@ -60,23 +88,19 @@ final class PageIds {
     /** Makes {@code guest} the owner of the ids from {@link #allocate}; they resolve to it from now on. */
     synchronized void publish(Guest guest, int base) {
         int first = base >>> CHUNK_SHIFT;
-        int last = (int) (((long) base + guest.pageCount() - 1) >>> CHUNK_SHIFT);
-        Guest[] next = owners;
-        if (last >= next.length) {
-            next = java.util.Arrays.copyOf(next, Math.min(MAX_CHUNKS, Math.max(last + 1, 2 * next.length)));
-        } else {
-            next = next.clone();
+        int end = first + chunks(guest.pageCount());
+        for (int s = first >>> SEGMENT_SHIFT; s <= (end - 1) >>> SEGMENT_SHIFT; s++) {
+            if (owners[s] == null) {
+                SEGMENT.setRelease(owners, s, new Guest[SEGMENT_CHUNKS]);
+                segmentsMade++;
+            }
         }
-        for (int c = first; c <= last; c++) {
-            next[c] = guest;
-        }
-        owners = next;
+        setOwners(first, end, guest);
     }
 
     /** Gives back ids from {@link #allocate} that were never published (the guest was not created). */
     synchronized void unallocate(int base, int pages) {
-        int chunks = (int) (((long) pages + CHUNK_PAGES - 1) >>> CHUNK_SHIFT);
-        used.clear(base >>> CHUNK_SHIFT, (base >>> CHUNK_SHIFT) + chunks);
+        free(base >>> CHUNK_SHIFT, chunks(pages));
     }
 
     /** Puts a destroyed guest's ids in quarantine; they still resolve to it until released. */
@@ -86,31 +110,43 @@ final class PageIds {
 
     /** Frees every quarantined id. Only once nothing can name them: the unstable indexes are empty. */
     synchronized void releaseQuarantined() {
-        if (quarantined.isEmpty()) {
-            return;
-        }
-        Guest[] next = owners.clone();
         for (int[] range : quarantined) {
             int first = range[0] >>> CHUNK_SHIFT;
-            int chunks = (int) (((long) range[1] + CHUNK_PAGES - 1) >>> CHUNK_SHIFT);
-            for (int c = first; c < first + chunks; c++) {
-                next[c] = null;
-            }
-            used.clear(first, first + chunks);
+            int chunks = chunks(range[1]);
+            setOwners(first, first + chunks, null);
+            free(first, chunks);
         }
         quarantined.clear();
-        owners = next;
     }
 
     /** The guest that owns page id {@code id} (live, or destroyed and quarantined), or null. Lock free. */
     Guest owner(int id) {
-        Guest[] byChunk = owners;
+        if (id < 0) {
+            return null;
+        }
         int chunk = id >>> CHUNK_SHIFT;
-        return id >= 0 && chunk < byChunk.length ? byChunk[chunk] : null;
+        Guest[] segment = (Guest[]) SEGMENT.getAcquire(owners, chunk >>> SEGMENT_SHIFT);
+        return segment == null ? null : (Guest) OWNER.getAcquire(segment, chunk & (SEGMENT_CHUNKS - 1));
     }
 
-    /** Bytes of the chunk table. */
+    /** Bytes of the chunk table: its segment array, the segments made, and the bits of the chunks taken. */
     synchronized long metadataBytes() {
-        return 16 + 4L * owners.length + used.size() / 8;
+        return 16 + 4L * SEGMENTS + (16 + 4L * SEGMENT_CHUNKS) * segmentsMade + used.size() / 8;
+    }
+
+    /** Sets the owner of chunks {@code [first, end)}, whose segments exist. Caller holds this. */
+    private void setOwners(int first, int end, Guest guest) {
+        for (int c = first; c < end; c++) {
+            OWNER.setRelease(owners[c >>> SEGMENT_SHIFT], c & (SEGMENT_CHUNKS - 1), guest);
+        }
+    }
+
+    private void free(int first, int chunks) {
+        used.clear(first, first + chunks);
+        lowestFree = Math.min(lowestFree, first);
+    }
+
+    private static int chunks(int pages) {
+        return (int) (((long) pages + CHUNK_PAGES - 1) >>> CHUNK_SHIFT);
     }
 }
