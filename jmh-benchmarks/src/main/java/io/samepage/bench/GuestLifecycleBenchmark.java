@@ -24,12 +24,13 @@ import org.openjdk.jmh.annotations.Warmup;
  * the same size held in the engine: what an embedder with tens of thousands of instances pays per
  * instance it starts and ends. The 1,000-guest case is the reference of the same run; a cost that does
  * not depend on the live guests has a ratio near 1 to it. No page is written and the scanner does not
- * run, so the destroyed guest's page ids leave quarantine at its destroy. Run:
+ * run, so the destroyed guest's page ids leave quarantine at its destroy. Four warm-up iterations: with
+ * two, on a loaded machine, some runs were still settling in their measured ones. Run:
  * {@code $JAVA --enable-native-access=ALL-UNNAMED -jar jmh-benchmarks/target/benchmarks.jar GuestLifecycleBenchmark}.
  */
 @State(Scope.Benchmark)
 @Fork(value = 1, jvmArgsAppend = "--enable-native-access=ALL-UNNAMED")
-@Warmup(iterations = 2, time = 1)
+@Warmup(iterations = 4, time = 1)
 @Measurement(iterations = 5, time = 1)
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
