@@ -126,7 +126,6 @@ final class DemoCommand implements Callable<Integer> {
         DemoMerge.Result merge = DemoMerge.run(guestCount, guestMib);
         String report = json ? json(boot, merge) : ImageBootReport.text(boot) + text(merge);
         spec.commandLine().getOut().print(report);
-        spec.commandLine().getOut().flush();
         return 0;
     }
 

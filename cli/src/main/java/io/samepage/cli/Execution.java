@@ -7,6 +7,7 @@ import java.io.FilterOutputStream;
 import java.io.IOException;
 import java.io.OutputStreamWriter;
 import java.io.PrintWriter;
+import java.util.List;
 import picocli.CommandLine;
 
 /**
@@ -15,9 +16,10 @@ import picocli.CommandLine;
  * <ul>
  *   <li>Arguments left unmatched are an error even beside {@code --help} ({@code samepage nosuchcommand
  *       --help} prints no help and exits 2), since picocli lets help requests through with them.
+ *   <li>An empty item of a split list ({@code --pid ,}, {@code --guests 1,}) is bad input: picocli drops a trailing one.
  *   <li>{@link OutOfMemoryError} and {@link StackOverflowError}, which picocli lets escape, go to {@link ErrorHandler}.
- *   <li>Output that could not be written (stdout to a full device, a closed pipe) fails the command:
- *       {@link PrintWriter} swallows the write error, so it is checked once the command is done.
+ *   <li>Output is flushed once the command is done, and output that could not be written (stdout to a full
+ *       device, a closed pipe) fails it: {@link PrintWriter} swallows the write error, so it is checked then.
  * </ul>
  */
 final class Execution implements CommandLine.IExecutionStrategy {
@@ -28,6 +30,15 @@ final class Execution implements CommandLine.IExecutionStrategy {
         for (CommandLine.ParseResult level = parseResult; level != null; level = level.subcommand()) {
             if (!level.unmatched().isEmpty()) {
                 throw new CommandLine.UnmatchedArgumentException(level.commandSpec().commandLine(), level.unmatched());
+            }
+            for (CommandLine.Model.OptionSpec option : level.matchedOptions()) {
+                for (String value : option.splitRegex().isEmpty() ? List.<String>of() : option.originalStringValues()) {
+                    if (List.of(value.split(option.splitRegex(), -1)).contains("")) {
+                        CommandException empty = CommandException.badInput(option.longestName() + " '" + value
+                                + "': an empty " + option.paramLabel() + " in the list");
+                        throw new CommandLine.ExecutionException(level.commandSpec().commandLine(), empty.getMessage(), empty);
+                    }
+                }
             }
             last = level;
         }

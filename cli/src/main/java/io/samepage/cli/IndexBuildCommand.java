@@ -75,7 +75,6 @@ final class IndexBuildCommand implements Callable<Integer> {
             throw IndexFiles.toCommandException(e);
         }
         spec.commandLine().getOut().print(summary);
-        spec.commandLine().getOut().flush();
         return 0;
     }
 

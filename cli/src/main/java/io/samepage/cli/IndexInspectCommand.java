@@ -65,7 +65,6 @@ final class IndexInspectCommand implements Callable<Integer> {
             throw IndexFiles.toCommandException(e);
         }
         spec.commandLine().getOut().print(json ? CounterReport.render(header) : table(header));
-        spec.commandLine().getOut().flush();
         return 0;
     }
 

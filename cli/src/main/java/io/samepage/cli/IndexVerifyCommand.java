@@ -77,7 +77,6 @@ final class IndexVerifyCommand implements Callable<Integer> {
             throw IndexFiles.unreadable(e);
         }
         spec.commandLine().getOut().print(json ? CounterReport.render(found) : table(found));
-        spec.commandLine().getOut().flush();
         return found.get("matches").asBoolean() ? 0 : SamepageCommand.EXIT_FAILURE;
     }
 

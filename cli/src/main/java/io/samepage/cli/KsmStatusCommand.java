@@ -59,7 +59,6 @@ final class KsmStatusCommand implements Callable<Integer> {
             throw KsmCommand.toCommandException(e);
         }
         spec.commandLine().getOut().print(json ? CounterReport.render(toJson(status)) : text(status));
-        spec.commandLine().getOut().flush();
         return 0;
     }
 

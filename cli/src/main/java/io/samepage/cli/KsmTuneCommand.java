@@ -99,7 +99,6 @@ final class KsmTuneCommand implements Callable<Integer> {
         }
         spec.commandLine().getOut().print(json ? CounterReport.render(toJson(report))
                 : String.join("\n", KsmTunerText.lines(report)) + "\n");
-        spec.commandLine().getOut().flush();
         return 0;
     }
 

@@ -66,7 +66,6 @@ final class SimilarCommand implements Callable<Integer> {
             }
         }
         spec.commandLine().getOut().print(json ? CounterReport.render(root) : table.render());
-        spec.commandLine().getOut().flush();
         return 0;
     }
 

@@ -130,6 +130,21 @@ class ScanCommandTest {
                 run.stderr());
     }
 
+    /**
+     * {@code --pid ,} was no pid at all, silently: picocli drops a split list's trailing empty items, so
+     * the scan ran on the files alone and exited 0. An empty item is now bad usage naming the option.
+     */
+    @Test
+    void anEmptyItemInThePidListIsBadUsageNamingPid() throws IOException {
+        String dump = dumpWithZeroPages().toString();
+        for (String pids : new String[] {",", ",,", "1,"}) {
+            CliRun run = CliRun.of("scan", dump, "--pid", pids);
+            assertEquals(2, run.exitCode(), pids + ": " + run.stdout() + run.stderr());
+            assertEquals("samepage scan: --pid '" + pids + "': an empty PID in the list\n", run.stderr());
+            assertEquals("", run.stdout());
+        }
+    }
+
     @Test
     void noSourceIsBadUsage() {
         CliRun run = CliRun.of("scan");

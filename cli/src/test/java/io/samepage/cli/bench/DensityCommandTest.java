@@ -62,7 +62,8 @@ class DensityCommandTest {
             {"--unique-percent", "-1", "--unique-percent -1:"}, {"--budget-mib", "0", "--budget-mib 0:"},
             {"--ksm-timeout-seconds", "0", "--ksm-timeout-seconds 0:"}, {"--rate-runs", "0", "--rate-runs 0:"},
             {"--rate-runs", "10", "--rate-runs 10:"}, {"--budget-mib", "1073741825", "--budget-mib 1073741825:"},
-            {"--guests", ",", "--guests: no guest count"},      // was an internal error (exit 70)
+            {"--guests", ",", "--guests ',': an empty N in the list"},      // was an internal error (exit 70)
+            {"--guests", "1,", "--guests '1,': an empty N in the list"},    // the empty item was dropped unsaid
         };
         for (String[] bad : cases) {
             Run run = Run.of(density(bad[0], bad[1]));
