@@ -261,7 +261,9 @@ public final class DaemonConfig {
             }
             try {
                 setting(number, key, value);
-            } catch (IllegalArgumentException | DedupException e) {
+            } catch (DedupException e) {
+                throw error(number, e.getMessage());    // a knob's refusal names the knob and the value itself
+            } catch (IllegalArgumentException e) {
                 throw error(number, key + "=" + value + ": " + e.getMessage());
             }
         }

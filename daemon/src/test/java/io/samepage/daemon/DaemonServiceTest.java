@@ -44,7 +44,7 @@ class DaemonServiceTest {
         assertEquals(List.of(
                 "reload asked while the daemon is not running: ignored",
                 "reloaded " + config + ": pages_to_scan 1000 -> 500",
-                config + ":3: pages_to_scan=five: must be a whole number, not 'five'; reload refused, running on with "
+                config + ":3: pages_to_scan must be a whole number, not 'five'; reload refused, running on with "
                         + "the old config",
                 config + ": metrics_port changed: it takes effect only with a restart; reload refused, running on "
                         + "with the old config",

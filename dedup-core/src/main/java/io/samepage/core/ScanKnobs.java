@@ -242,6 +242,8 @@ public final class ScanKnobs {
      * Sets the knob {@code name} (its sysfs name, one of {@link #NAMES}) from {@code value} as written to
      * its file under {@code /sys/kernel/mm/ksm}: decimal numbers, {@code 0}/{@code 1} for flags,
      * {@code none}/{@code scan-time} for {@code advisor_mode}. The daemon's config and the CLI use it.
+     * A refusal's message names the knob, and the value where the value is at fault
+     * ({@code pages_to_scan must be a whole number, not 'abc'}), so a caller need add neither.
      *
      * @throws DedupException {@link DedupException.Kind#INVALID_ARGUMENT} for an unknown name or a
      *         malformed or out-of-range value, {@link DedupException.Kind#KNOB_REFUSED} where the knob
@@ -252,18 +254,18 @@ public final class ScanKnobs {
             throw new DedupException(Kind.INVALID_ARGUMENT, "a knob needs a name and a value, not " + name + "=" + value);
         }
         switch (name) {
-            case "pages_to_scan" -> pagesToScan(intValue(value));
-            case "sleep_millisecs" -> sleepMillis(longValue(value));
-            case "run" -> run(intValue(value));
-            case "max_page_sharing" -> maxPageSharing(intValue(value));
-            case "use_zero_pages" -> useZeroPages(flag(value));
-            case "smart_scan" -> smartScan(flag(value));
+            case "pages_to_scan" -> pagesToScan(intValue(name, value));
+            case "sleep_millisecs" -> sleepMillis(longValue(name, value));
+            case "run" -> run(intValue(name, value));
+            case "max_page_sharing" -> maxPageSharing(intValue(name, value));
+            case "use_zero_pages" -> useZeroPages(flag(name, value));
+            case "smart_scan" -> smartScan(flag(name, value));
             case "advisor_mode" -> advisorMode(advisorModeNamed(value));
-            case "advisor_max_cpu" -> advisorMaxCpu(intValue(value));
-            case "advisor_target_scan_time" -> advisorTargetScanTimeSeconds(longValue(value));
-            case "advisor_min_pages_to_scan" -> advisorPagesToScanRange(intValue(value), advisorMaxPagesToScan);
-            case "advisor_max_pages_to_scan" -> advisorPagesToScanRange(advisorMinPagesToScan, intValue(value));
-            case "scan_threads" -> scanThreads(intValue(value));
+            case "advisor_max_cpu" -> advisorMaxCpu(intValue(name, value));
+            case "advisor_target_scan_time" -> advisorTargetScanTimeSeconds(longValue(name, value));
+            case "advisor_min_pages_to_scan" -> advisorPagesToScanRange(intValue(name, value), advisorMaxPagesToScan);
+            case "advisor_max_pages_to_scan" -> advisorPagesToScanRange(advisorMinPagesToScan, intValue(name, value));
+            case "scan_threads" -> scanThreads(intValue(name, value));
             default -> throw new DedupException(Kind.INVALID_ARGUMENT, "'" + name + "' is not a knob; the knobs are "
                     + String.join(", ", NAMES));
         }
@@ -299,33 +301,34 @@ public final class ScanKnobs {
         return switch (value) {
             case "none" -> AdvisorMode.NONE;
             case "scan-time" -> AdvisorMode.SCAN_TIME;
-            default -> throw new DedupException(Kind.INVALID_ARGUMENT, "must be none or scan-time, not '" + value + "'");
+            default -> throw new DedupException(Kind.INVALID_ARGUMENT, "advisor_mode must be none or scan-time, not '"
+                    + value + "'");
         };
     }
 
-    private static boolean flag(String value) {
+    private static boolean flag(String knob, String value) {
         return switch (value) {
             case "0" -> false;
             case "1" -> true;
-            default -> throw new DedupException(Kind.INVALID_ARGUMENT, "must be 0 or 1, not '" + value + "'");
+            default -> throw new DedupException(Kind.INVALID_ARGUMENT, knob + " must be 0 or 1, not '" + value + "'");
         };
     }
 
-    private static long longValue(String value) {
+    private static long longValue(String knob, String value) {
         try {
             return Long.parseLong(value);
         } catch (NumberFormatException e) {
-            throw new DedupException(Kind.INVALID_ARGUMENT, value.matches("[-+]?[0-9]+")
-                    ? "must be between " + Long.MIN_VALUE + " and " + Long.MAX_VALUE + ", not " + value
-                    : "must be a whole number, not '" + value + "'");
+            throw new DedupException(Kind.INVALID_ARGUMENT, knob + (value.matches("[-+]?[0-9]+")
+                    ? " must be between " + Long.MIN_VALUE + " and " + Long.MAX_VALUE + ", not " + value
+                    : " must be a whole number, not '" + value + "'"));
         }
     }
 
-    private static int intValue(String value) {
-        long v = longValue(value);
+    private static int intValue(String knob, String value) {
+        long v = longValue(knob, value);
         if (v < Integer.MIN_VALUE || v > Integer.MAX_VALUE) {
-            throw new DedupException(Kind.INVALID_ARGUMENT, v > 0 ? "must be at most " + Integer.MAX_VALUE + ", not " + v
-                    : "must be at least " + Integer.MIN_VALUE + ", not " + v);
+            throw new DedupException(Kind.INVALID_ARGUMENT, knob + (v > 0 ? " must be at most " + Integer.MAX_VALUE
+                    + ", not " + v : " must be at least " + Integer.MIN_VALUE + ", not " + v));
         }
         return (int) v;
     }

@@ -65,11 +65,11 @@ class EngineContextTest {
             assertEquals(DedupException.Kind.INVALID_ARGUMENT,
                     assertThrows(DedupException.class, () -> knobs.set(bad[0], bad[1])).kind());
         }
-        assertEquals("must be between -9223372036854775808 and 9223372036854775807, not 9999999999999999999",
+        assertEquals("sleep_millisecs must be between -9223372036854775808 and 9223372036854775807, not 9999999999999999999",
                 assertThrows(DedupException.class, () -> knobs.set("sleep_millisecs", "9999999999999999999")).getMessage());
-        assertEquals("must be at least -2147483648, not -3000000000",
+        assertEquals("pages_to_scan must be at least -2147483648, not -3000000000",
                 assertThrows(DedupException.class, () -> knobs.set("pages_to_scan", "-3000000000")).getMessage());
-        assertEquals("must be a whole number, not '1e3'",
+        assertEquals("pages_to_scan must be a whole number, not '1e3'",
                 assertThrows(DedupException.class, () -> knobs.set("pages_to_scan", "1e3")).getMessage());
     }
 }

@@ -78,6 +78,31 @@ class ScanKnobsTest {
         assertRefused(() -> knobs.get("pages"), "'pages' is not a knob");
     }
 
+    /**
+     * A value set could not parse was refused as "must be a whole number, not 'abc'", naming neither the
+     * knob nor, for a flag, which flag: the daemon's config added the knob, so a bad value's line named it
+     * once and a value out of range named it twice.
+     */
+    @Test
+    void aValueThatDoesNotParseIsRefusedNamingTheKnobAndTheValue() {
+        ScanKnobs knobs = new ScanKnobs();
+        assertEquals("pages_to_scan must be a whole number, not 'abc'",
+                assertThrows(DedupException.class, () -> knobs.set("pages_to_scan", "abc")).getMessage());
+        assertEquals("max_page_sharing must be at most 2147483647, not 9999999999",
+                assertThrows(DedupException.class, () -> knobs.set("max_page_sharing", "9999999999")).getMessage());
+        assertEquals("use_zero_pages must be 0 or 1, not 'yes'",
+                assertThrows(DedupException.class, () -> knobs.set("use_zero_pages", "yes")).getMessage());
+        assertEquals("advisor_mode must be none or scan-time, not 'sometimes'",
+                assertThrows(DedupException.class, () -> knobs.set("advisor_mode", "sometimes")).getMessage());
+        for (String name : ScanKnobs.NAMES) {
+            DedupException refused = assertThrows(DedupException.class, () -> knobs.set(name, "abc"));
+            assertEquals(DedupException.Kind.INVALID_ARGUMENT, refused.kind(), name);
+            assertTrue(refused.getMessage().startsWith(name + " must be ") && refused.getMessage().endsWith(", not 'abc'"),
+                    refused.getMessage());
+        }
+        assertEquals(new ScanKnobs().pagesToScan(), knobs.pagesToScan(), "a refused value changes nothing");
+    }
+
     private static void assertRefused(org.junit.jupiter.api.function.Executable change, String reason) {
         DedupException refused = assertThrows(DedupException.class, change);
         assertTrue(refused.getMessage().contains(reason), refused.getMessage());
