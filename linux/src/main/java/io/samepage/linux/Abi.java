@@ -28,6 +28,8 @@ final class Abi {
     static final int O_RDONLY = 0x0;
     static final int O_RDWR = 0x2;
     static final int O_CLOEXEC = 0x80000;
+    /** {@code *at} calls: a relative path is read from the working directory. */
+    static final int AT_FDCWD = -100;
     /** include/uapi/asm-generic/mman-common.h */
     static final int MADV_DONTNEED = 4;
     static final int MADV_MERGEABLE = 12;
@@ -39,6 +41,7 @@ final class Abi {
     /** {@code _SC_CLK_TCK} in glibc's and musl's {@code unistd.h} (Linux). */
     static final int SC_CLK_TCK = 2;
     static final int EPERM = 1;
+    static final int ENOENT = 2;
     static final int EINTR = 4;
     static final int ENOMEM = 12;
     static final int EFAULT = 14;

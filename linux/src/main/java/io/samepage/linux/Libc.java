@@ -107,6 +107,9 @@ final class Libc {
     // ssize_t recv(int fd, void *b, size_t n, int flags)
     private static final class Sendto { static final MethodHandle H = linux("sendto", of(L, I, A, L, I, A, I)); }
     private static final class Recv { static final MethodHandle H = linux("recv", of(L, I, A, L, I)); }
+    // int renameat2(int olddirfd, const char *old, int newdirfd, const char *new, unsigned int flags):
+    // glibc 2.28 and later.
+    private static final class Renameat2 { static final MethodHandle H = linux("renameat2", of(I, I, A, I, A, I)); }
     // int isatty(int fd): 1 or 0, the same on every C library, so it is bound on every platform.
     private static final class Isatty { static final MethodHandle H = bind("isatty", of(I, I)); }
 
@@ -386,6 +389,17 @@ final class Libc {
         }
     }
 
+    static int renameat2(MemorySegment from, MemorySegment to, int flags) {
+        MemorySegment capture = Errno.PER_THREAD.get();
+        try {
+            // Safe when both paths are NUL-terminated strings the caller keeps alive for the call; with
+            // AT_FDCWD for both directories, a relative path is read from the working directory.
+            return result(capture, (int) Renameat2.H.invokeExact(capture, Abi.AT_FDCWD, from, Abi.AT_FDCWD, to, flags));
+        } catch (Throwable t) {
+            throw failed("renameat2", t);
+        }
+    }
+
     /** The binding of {@code function}, made now if it was not yet; null where it cannot be made. */
     private static MethodHandle handle(String function) {
         return switch (function) {
@@ -410,6 +424,7 @@ final class Libc {
             case "bind" -> Bind.H;
             case "sendto" -> Sendto.H;
             case "recv" -> Recv.H;
+            case "renameat2" -> Renameat2.H;
             case "isatty" -> Isatty.H;
             default -> throw new IllegalArgumentException("Libc binds no function named " + function);
         };

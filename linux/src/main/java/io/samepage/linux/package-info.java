@@ -19,7 +19,9 @@
  *   <li>{@code posix_fadvise}, {@code sysconf}, {@code isatty}: the page cache, clock ticks, terminals;</li>
  *   <li>{@code socket}, {@code bind}, {@code sendto}, {@code recv}: Unix datagram sockets
  *       ({@link io.samepage.linux.UnixDatagram}), which the JDK lacks, for systemd's readiness
- *       notification ({@link io.samepage.linux.SystemdNotify}).</li>
+ *       notification ({@link io.samepage.linux.SystemdNotify});</li>
+ *   <li>{@code renameat2}: the atomic exchange of two paths ({@link io.samepage.linux.Renames}), which the
+ *       JDK lacks, for the daemon's counters file; it says why its call is safe.</li>
  * </ul>
  *
  * <p>Each wrapper returns the call's result or {@code -errno}, with errno captured by the linker as the
