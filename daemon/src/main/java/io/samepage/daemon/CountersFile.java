@@ -1,6 +1,7 @@
 package io.samepage.daemon;
 
 import io.samepage.daemon.DaemonException.Kind;
+import io.samepage.linux.Renames;
 import java.io.IOException;
 import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
@@ -47,10 +48,14 @@ import org.agrona.concurrent.status.CountersReader;
  * does not find reads 0.
  *
  * <p>The file is written whole under a temporary name in the same directory ({@code .NAME.PID.new}),
- * then, once the daemon is up, renamed into place: a reader finds at the path either the old file or the
+ * then, once the daemon is up, put into place: a reader finds at the path either the old file or the
  * new one, complete, and a launch that fails leaves the old one as it was. Before anything is written
  * the path is claimed ({@link CountersFileClaim}): a file that is not a counters file is never replaced,
- * and a path another daemon holds is refused.
+ * and a path another daemon holds is refused. The claim looks at the path long before the file is put
+ * there (sources load in between), so {@link #publish} does not trust that look: it swaps the new file
+ * with what is at the path in one step ({@link Renames#exchange}), looks at what it swapped out, now
+ * under the temporary name, and swaps it back, unchanged, if it is not a counters file; onto a path
+ * with nothing there it links the new file, which fails rather than replaces if a file appears.
  *
  * <p>Thread safety: single writer (the daemon's publisher); safe for concurrent readers in any process.
  * A reader may see a counter one update older than its neighbour, never a torn 64-bit value.
@@ -101,6 +106,9 @@ public final class CountersFile implements AutoCloseable {
     static final int OFFSET_METADATA_LENGTH = 40;
     static final int OFFSET_VALUES_LENGTH = 44;
 
+    /** Attempts of {@link #publish} to put the file in place while the path keeps changing under it. */
+    private static final int PUBLISH_ATTEMPTS = 3;
+
     private final Path path;
     private final Path absolute;
     private final Path temporary;
@@ -108,6 +116,8 @@ public final class CountersFile implements AutoCloseable {
     private final MappedByteBuffer mapped;
     private final UnsafeBuffer header;
     private final AtomicCounter[] counters;
+    /** Set if a file that an exchange took from the path could not be put back: it is under the temporary name. */
+    private boolean stranded;
     private boolean published;
     private boolean closed;
 
@@ -138,7 +148,7 @@ public final class CountersFile implements AutoCloseable {
     }
 
     /**
-     * Creates the file and renames it into place at once: {@link #prepare} then {@link #publish}, with the
+     * Creates the file and puts it into place at once: {@link #prepare} then {@link #publish}, with the
      * directory required to exist.
      *
      * @throws DaemonException as {@link #prepare}
@@ -204,20 +214,81 @@ public final class CountersFile implements AutoCloseable {
     }
 
     /**
-     * Renames the prepared file into place: from now on readers of the path see this daemon. Once only.
+     * Puts the prepared file into place: from now on readers of the path see this daemon. Once only. What
+     * it replaces is looked at after the swap, not before ({@link #replace}): a file that is not a counters
+     * file, renamed to the path at any time since the claim, is left there as it was.
      *
-     * @throws DaemonException {@link Kind#COUNTERS_FILE} if the rename fails; the old file is as it was
+     * @throws DaemonException {@link Kind#COUNTERS_FILE} if the path holds a file that is not a counters
+     *                         file, or the file cannot be put in place; the path's file is as it was
      */
     void publish() {
         if (published || closed) {
             throw new IllegalStateException("the counters file is " + (closed ? "closed" : "published already"));
         }
         try {
-            Files.move(temporary, absolute, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            published = true;
+            replace();
         } catch (IOException e) {
             throw new DaemonException(Kind.COUNTERS_FILE, "counters file " + path + ": cannot be created: " + why(e), e);
         }
+        published = true;
+        try {
+            Files.deleteIfExists(temporary);    // the old counters file, swapped out, or the new one's second name
+        } catch (IOException e) {
+            // Left for the next start, which deletes such files (deleteStaleTemporaries); the path is right.
+        }
+    }
+
+    /**
+     * Puts the file under the temporary name at the path, replacing nothing but a counters file. With an
+     * exchange, the path's old file lands under the temporary name, where it is looked at and swapped back
+     * if it must not be replaced; onto an empty path the file is linked, which fails if a file appears
+     * there first, and then the exchange is tried again. Where the filesystem has no exchange (or native
+     * access is denied), the path is looked at just before a plain rename: a file renamed there in
+     * between, microseconds, would be replaced.
+     */
+    private void replace() throws IOException {
+        for (int attempt = 0; attempt < PUBLISH_ATTEMPTS; attempt++) {
+            switch (Renames.exchange(temporary, absolute)) {
+                case DONE -> {
+                    try {
+                        CountersFileClaim.checkReplaceable(path, temporary);
+                    } catch (DaemonException refused) {
+                        putBack(refused);
+                        throw refused;
+                    }
+                    return;
+                }
+                case MISSING -> {
+                    try {
+                        Files.createLink(absolute, temporary);
+                        return;
+                    } catch (FileAlreadyExistsException appeared) {
+                        // a file came to the path since the exchange: look at it with the next one
+                    }
+                }
+                case UNSUPPORTED -> {
+                    CountersFileClaim.checkReplaceable(path, absolute);
+                    Files.move(temporary, absolute, StandardCopyOption.ATOMIC_MOVE,
+                            StandardCopyOption.REPLACE_EXISTING);
+                    return;
+                }
+            }
+        }
+        throw new IOException("the path changed under it " + PUBLISH_ATTEMPTS + " times in a row");
+    }
+
+    /** Swaps back a file an exchange took from the path; if that fails, says where it is and keeps it. */
+    private void putBack(DaemonException refused) {
+        try {
+            if (Renames.exchange(temporary, absolute) == Renames.Exchange.DONE) {
+                return;
+            }
+        } catch (IOException e) {
+            refused.addSuppressed(e);
+        }
+        stranded = true;
+        throw new DaemonException(Kind.COUNTERS_FILE, refused.getMessage() + "; it was renamed to the path while the "
+                + "daemon started, and could not be put back: it is now " + temporary, refused);
     }
 
     /** Publishes {@code values} (by id, at most {@link #COUNTER_NAMES}' size) and the heartbeat. */
@@ -250,7 +321,9 @@ public final class CountersFile implements AutoCloseable {
                 IoUtil.unmap(mapped);
             } else {
                 IoUtil.unmap(mapped);
-                Files.deleteIfExists(temporary);
+                if (!stranded) {
+                    Files.deleteIfExists(temporary);
+                }
             }
         } catch (IOException e) {
             throw new DaemonException(Kind.COUNTERS_FILE, "counters file " + path + ": " + temporary

@@ -8,8 +8,11 @@ import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -20,7 +23,8 @@ import java.util.concurrent.ConcurrentHashMap;
  *   <li>a directory that does not exist (only the default location's directory is created: the operator
  *       named the directory of any other path, and a typo should not become a new directory);</li>
  *   <li>an existing file that is not a samepage counters file (its magic, {@link CountersFile#MAGIC}, is
- *       not there): a memory dump, a config, a source is never replaced;</li>
+ *       not there): a memory dump, a config, a source is never replaced; nor is a directory, a FIFO or a
+ *       symbolic link (looked at as itself, never followed: a rename would replace the link);</li>
  *   <li>a path another daemon holds: its lock, an exclusive {@link FileLock} on the sibling
  *       {@code .NAME.lock}, which the kernel releases when that daemon's process ends, however it ends;
  *       or, for a daemon that takes no lock, a heartbeat younger than
@@ -30,6 +34,10 @@ import java.util.concurrent.ConcurrentHashMap;
  * A file left by a daemon that is gone (closed, or stale: its lock free and its heartbeat old or its
  * process gone) may be replaced. The lock file stays when the daemon stops: removing it would let a
  * daemon that opened it before the removal and one that creates it anew both hold "the" lock.
+ *
+ * <p>The path is checked here, at the claim, so a launch fails before any work; a file renamed there
+ * later, while the daemon starts, is caught when the new file is put in place ({@link CountersFile},
+ * {@link #checkReplaceable}).
  *
  * <p>Rejected: locking the counters file itself. A new counters file is renamed over the old one, so a
  * lock on the old file's inode says nothing about the new one, and two daemons starting together
@@ -139,22 +147,47 @@ final class CountersFileClaim implements AutoCloseable {
         }
     }
 
-    /** The header of the counters file at the path, null if there is none; refuses anything else there. */
-    private static Header existing(Path path, Path absolute) {
-        if (!Files.exists(absolute)) {
+    /**
+     * Refuses, for the counters file {@code path}, what is at {@code file} unless it is nothing or a
+     * counters file: {@code file} is the path itself, or the name an exchange moved the path's old file to.
+     *
+     * @throws DaemonException {@link Kind#COUNTERS_FILE} as the claim refuses a file that is not one
+     */
+    static void checkReplaceable(Path path, Path file) {
+        existing(path, file);
+    }
+
+    /**
+     * The header of the counters file at {@code file} (the path, or where its file was moved), null if
+     * there is none; refuses anything else there. A symbolic link is looked at, not followed.
+     */
+    private static Header existing(Path path, Path file) {
+        BasicFileAttributes attributes;
+        try {
+            attributes = Files.readAttributes(file, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+        } catch (NoSuchFileException e) {
             return null;
+        } catch (IOException e) {
+            throw refused(path, "cannot be looked at: " + IoErrors.reason(e));
         }
-        if (Files.isDirectory(absolute)) {
+        if (attributes.isDirectory()) {
             throw refused(path, "is a directory");
         }
-        if (!Files.isRegularFile(absolute)) {
+        if (attributes.isSymbolicLink()) {
+            throw refused(path, "is a symbolic link; not replacing it (give the path it points to, or another "
+                    + "counters_file)");
+        }
+        if (!attributes.isRegularFile()) {
             throw refused(path, "exists and is not a regular file; not replacing it (give another counters_file)");
         }
         ByteBuffer header = ByteBuffer.allocate(CountersFile.HEADER_BYTES).order(ByteOrder.nativeOrder());
-        try (FileChannel channel = FileChannel.open(absolute, StandardOpenOption.READ)) {
+        // O_NOFOLLOW: a symbolic link renamed in since the look above fails here instead of being read through.
+        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS)) {
             while (header.hasRemaining() && channel.read(header) >= 0) {
                 // reads up to the header's length, or the file's if shorter
             }
+        } catch (NoSuchFileException e) {
+            return null;
         } catch (IOException e) {
             throw refused(path, "exists and cannot be read, so it cannot be told to be a counters file: "
                     + IoErrors.reason(e));

@@ -12,7 +12,9 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.Arrays;
+import java.util.List;
 import org.agrona.concurrent.status.CountersReader;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -234,6 +236,55 @@ class CountersFileTest {
         String message = refusal(old);
         assertEquals(old + ": counters file layout version 1, written by an older samepage daemon; this samepage "
                 + "reads version 2 (restart the daemon with this samepage)", message);
+    }
+
+    /** A counters file prepared at {@code path}, not yet put there. */
+    private static CountersFile prepared(Path path) {
+        return CountersFile.prepare(path, false, 7, 1);
+    }
+
+    private List<String> namesInDir() {
+        return Arrays.stream(dir.toFile().list()).sorted().toList();
+    }
+
+    /**
+     * The claim looks at the path when the daemon starts, and the file is put there when it is up, after
+     * its sources have loaded: a file that is not a counters file renamed to the path in between (onto
+     * nothing, or over an old counters file) was replaced by the rename. It is left as it was now, and the
+     * start refused as the claim would have refused it.
+     */
+    @Test
+    void aFileRenamedToThePathWhileStartingIsNotReplaced() throws IOException {
+        Path path = dir.resolve("counters");
+        byte[] foreign = "a memory dump, say".getBytes(StandardCharsets.US_ASCII);
+        for (boolean oldFileThere : new boolean[] {false, true}) {
+            if (oldFileThere) {
+                CountersFile.create(path, 1, 1).close();
+            }
+            CountersFile file = prepared(path);
+            Files.move(Files.write(dir.resolve("dump"), foreign), path, StandardCopyOption.REPLACE_EXISTING);
+            DaemonException refused = assertThrows(DaemonException.class, file::publish);
+            file.close();
+            assertEquals(DaemonException.Kind.COUNTERS_FILE, refused.kind());
+            assertEquals("counters file " + path + ": exists and is not a samepage counters file; not replacing it "
+                    + "(remove it, or give another counters_file)", refused.getMessage());
+            assertArrayEquals(foreign, Files.readAllBytes(path), "old file there: " + oldFileThere);
+            assertEquals(List.of(".counters.lock", "counters"), namesInDir(), "nothing else is left");
+            Files.delete(path);
+        }
+    }
+
+    /** A symbolic link at the path was followed to check its target, then replaced by the rename. */
+    @Test
+    void aSymbolicLinkAtThePathIsRefusedAndLeftAsItWas() throws IOException {
+        Path target = dir.resolve("elsewhere");
+        CountersFile.create(target, 1, 1).close();
+        Path link = Files.createSymbolicLink(dir.resolve("counters"), target);
+        DaemonException refused = assertThrows(DaemonException.class, () -> CountersFile.create(link, 2, 2));
+        assertEquals("counters file " + link + ": is a symbolic link; not replacing it (give the path it points to, "
+                + "or another counters_file)", refused.getMessage());
+        assertTrue(Files.isSymbolicLink(link));
+        assertEquals(1, CountersFileReader.read(target).pid());
     }
 
     @Test
