@@ -8,10 +8,14 @@ import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.List;
+import java.util.function.Consumer;
 import org.agrona.IoUtil;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.agrona.concurrent.status.AtomicCounter;
@@ -56,6 +60,10 @@ import org.agrona.concurrent.status.CountersReader;
  * with what is at the path in one step ({@link Renames#exchange}), looks at what it swapped out, now
  * under the temporary name, and swaps it back, unchanged, if it is not a counters file; onto a path
  * with nothing there it links the new file, which fails rather than replaces if a file appears.
+ *
+ * <p>A counters file deleted while the daemon runs (a temporary-files cleaner, an operator) is written
+ * anew at the next {@link #update}, whole and linked in the same way, and told on one line; a path that
+ * holds another file then is left alone, told once, until it is free again.
  *
  * <p>Thread safety: single writer (the daemon's publisher); safe for concurrent readers in any process.
  * A reader may see a counter one update older than its neighbour, never a torn 64-bit value.
@@ -113,23 +121,28 @@ public final class CountersFile implements AutoCloseable {
     private final Path absolute;
     private final Path temporary;
     private final CountersFileClaim claim;
-    private final MappedByteBuffer mapped;
-    private final UnsafeBuffer header;
-    private final AtomicCounter[] counters;
+    private final long pid;
+    private final long startMillis;
+    private final Consumer<String> notices;
+    /** The file written: the one prepared, or a new one if the path's was deleted under the daemon. */
+    private Mapping mapping;
+    /** The last thing told about the path, so that a state that lasts is told once. */
+    private String told;
     /** Set if a file that an exchange took from the path could not be put back: it is under the temporary name. */
     private boolean stranded;
     private boolean published;
     private boolean closed;
 
-    private CountersFile(Path path, Path absolute, Path temporary, CountersFileClaim claim, MappedByteBuffer mapped,
-            UnsafeBuffer header, AtomicCounter[] counters) {
+    private CountersFile(Path path, Path absolute, Path temporary, CountersFileClaim claim, long pid, long startMillis,
+            Consumer<String> notices, Mapping mapping) {
         this.path = path;
         this.absolute = absolute;
         this.temporary = temporary;
         this.claim = claim;
-        this.mapped = mapped;
-        this.header = header;
-        this.counters = counters;
+        this.pid = pid;
+        this.startMillis = startMillis;
+        this.notices = notices;
+        this.mapping = mapping;
     }
 
     /**
@@ -149,12 +162,12 @@ public final class CountersFile implements AutoCloseable {
 
     /**
      * Creates the file and puts it into place at once: {@link #prepare} then {@link #publish}, with the
-     * directory required to exist.
+     * directory required to exist. A file deleted under it is written anew without a word.
      *
      * @throws DaemonException as {@link #prepare}
      */
     public static CountersFile create(Path path, long pid, long startMillis) {
-        CountersFile file = prepare(path, false, pid, startMillis);
+        CountersFile file = prepare(path, false, pid, startMillis, _ -> { });
         try {
             file.publish();
             return file;
@@ -172,41 +185,22 @@ public final class CountersFile implements AutoCloseable {
      * {@link #close} before it deletes the temporary file, so a launch that fails leaves the old file as it
      * was, byte for byte.
      *
+     * @param notices told, one line each, of the path's file deleted or replaced under the daemon, on the
+     *                thread that calls {@link #update}
      * @throws DaemonException {@link Kind#COUNTERS_FILE} if it cannot be claimed or created; then nothing
      *                         at {@code path} has changed
      */
-    static CountersFile prepare(Path path, boolean createDirectory, long pid, long startMillis) {
+    static CountersFile prepare(Path path, boolean createDirectory, long pid, long startMillis,
+            Consumer<String> notices) {
         Path absolute = path.toAbsolutePath();
         Path temporary = absolute.resolveSibling("." + absolute.getFileName() + "." + pid + ".new");
         CountersFileClaim claim = CountersFileClaim.acquire(path, createDirectory, pid);
-        MappedByteBuffer mapped = null;
         try {
             deleteStaleTemporaries(absolute);
             Files.deleteIfExists(temporary);
-            try (FileChannel channel = FileChannel.open(temporary, StandardOpenOption.CREATE_NEW,
-                    StandardOpenOption.READ, StandardOpenOption.WRITE)) {
-                mapped = channel.map(FileChannel.MapMode.READ_WRITE, 0, FILE_BYTES);
-            }
-            UnsafeBuffer header = new UnsafeBuffer(mapped, 0, HEADER_BYTES);
-            header.putInt(OFFSET_MAGIC, MAGIC);
-            header.putLong(OFFSET_PID, pid);
-            header.putLong(OFFSET_START, startMillis);
-            header.putLong(OFFSET_STATE, STATE_RUNNING);
-            header.putLong(OFFSET_HEARTBEAT, startMillis);
-            header.putInt(OFFSET_METADATA_LENGTH, METADATA_BYTES);
-            header.putInt(OFFSET_VALUES_LENGTH, VALUES_BYTES);
-            CountersManager manager = new CountersManager(new UnsafeBuffer(mapped, HEADER_BYTES, METADATA_BYTES),
-                    new UnsafeBuffer(mapped, HEADER_BYTES + METADATA_BYTES, VALUES_BYTES), StandardCharsets.US_ASCII);
-            AtomicCounter[] counters = new AtomicCounter[COUNTER_NAMES.size()];
-            for (int id = 0; id < counters.length; id++) {
-                counters[id] = manager.newCounter(COUNTER_NAMES.get(id), id);
-            }
-            header.putIntRelease(OFFSET_VERSION, LAYOUT_VERSION);
-            return new CountersFile(path, absolute, temporary, claim, mapped, header, counters);
+            Mapping mapping = Mapping.create(temporary, pid, startMillis);
+            return new CountersFile(path, absolute, temporary, claim, pid, startMillis, notices, mapping);
         } catch (IOException | RuntimeException e) {
-            if (mapped != null) {
-                IoUtil.unmap(mapped);
-            }
             deleteQuietly(temporary, e);
             claim.close();
             throw new DaemonException(Kind.COUNTERS_FILE, "counters file " + path + ": cannot be created: " + why(e), e);
@@ -291,15 +285,84 @@ public final class CountersFile implements AutoCloseable {
                 + "daemon started, and could not be put back: it is now " + temporary, refused);
     }
 
-    /** Publishes {@code values} (by id, at most {@link #COUNTER_NAMES}' size) and the heartbeat. */
+    /**
+     * Publishes {@code values} (by id, at most {@link #COUNTER_NAMES}' size) and the heartbeat. Once
+     * published, the path is looked at too ({@link #keepAtPath}).
+     */
     public void update(long[] values, long heartbeatMillis) {
         if (closed) {
             throw new IllegalStateException("the counters file is closed");
         }
-        for (int id = 0; id < values.length; id++) {
-            counters[id].setRelease(values[id]);
+        mapping.write(values, heartbeatMillis);
+        if (published) {
+            keepAtPath(values, heartbeatMillis);
         }
-        header.putLongRelease(OFFSET_HEARTBEAT, heartbeatMillis);
+    }
+
+    /**
+     * Sees that the path still holds the file written: if it was deleted, writes it anew (whole under the
+     * temporary name, then linked, so a file that appears at the path first is never replaced) and says
+     * so; if it holds another file, leaves that alone and says so once. A path that cannot be looked at,
+     * or a file that cannot be written anew, is told once too, and tried again at the next update.
+     */
+    private void keepAtPath(long[] values, long heartbeatMillis) {
+        Object atPath;
+        try {
+            atPath = identityOf(absolute);
+        } catch (NoSuchFileException e) {
+            atPath = null;
+        } catch (IOException e) {
+            tell("cannot be looked at: " + IoErrors.reason(e) + " (tried again at each update)");
+            return;
+        }
+        if (mapping.fileKey() == null || mapping.fileKey().equals(atPath)) {
+            told = null;
+            return;
+        }
+        if (atPath != null) {
+            tell("replaced by another file, which is left alone; the counters file is written anew once the path "
+                    + "is free");
+            return;
+        }
+        try {
+            recreate(values, heartbeatMillis);
+            told = null;
+            notices.accept("counters file " + path + ": deleted while the daemon ran; written anew");
+        } catch (FileAlreadyExistsException e) {
+            // a file came to the path meanwhile: the next update looks at it
+        } catch (IOException | RuntimeException e) {
+            tell("deleted while the daemon ran, and cannot be written anew: " + why(e) + " (tried again at each "
+                    + "update)");
+        }
+    }
+
+    /** Writes a new file with {@code values} under the temporary name, links it to the path, and keeps it. */
+    private void recreate(long[] values, long heartbeatMillis) throws IOException {
+        Files.deleteIfExists(temporary);
+        Mapping fresh = Mapping.create(temporary, pid, startMillis);
+        try {
+            fresh.write(values, heartbeatMillis);
+            Files.createLink(absolute, temporary);
+        } catch (IOException | RuntimeException e) {
+            IoUtil.unmap(fresh.buffer());
+            deleteQuietly(temporary, e);
+            throw e;
+        }
+        IoUtil.unmap(mapping.buffer());
+        mapping = fresh;
+        try {
+            Files.delete(temporary);
+        } catch (IOException e) {
+            // Its second name stays until the next start deletes it; the path holds the file.
+        }
+    }
+
+    /** Tells {@code what} about the path, unless it was the last thing told. */
+    private void tell(String what) {
+        if (!what.equals(told)) {
+            told = what;
+            notices.accept("counters file " + path + ": " + what);
+        }
     }
 
     /**
@@ -315,12 +378,12 @@ public final class CountersFile implements AutoCloseable {
         closed = true;
         try {
             if (published) {
-                header.putLongRelease(OFFSET_HEARTBEAT, System.currentTimeMillis());
-                header.putLongRelease(OFFSET_STATE, STATE_CLOSED);
-                mapped.force();
-                IoUtil.unmap(mapped);
+                mapping.header().putLongRelease(OFFSET_HEARTBEAT, System.currentTimeMillis());
+                mapping.header().putLongRelease(OFFSET_STATE, STATE_CLOSED);
+                mapping.buffer().force();
+                IoUtil.unmap(mapping.buffer());
             } else {
-                IoUtil.unmap(mapped);
+                IoUtil.unmap(mapping.buffer());
                 if (!stranded) {
                     Files.deleteIfExists(temporary);
                 }
@@ -359,6 +422,52 @@ public final class CountersFile implements AutoCloseable {
                     Files.deleteIfExists(stale);
                 }
             }
+        }
+    }
+
+    /** The identity of the file at {@code file}, not of what a symbolic link there points to; null if unknown. */
+    private static Object identityOf(Path file) throws IOException {
+        return Files.readAttributes(file, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS).fileKey();
+    }
+
+    /** One counters file, mapped for writing: its header, its counters, and its identity. */
+    private record Mapping(MappedByteBuffer buffer, UnsafeBuffer header, AtomicCounter[] counters, Object fileKey) {
+
+        /** Creates {@code file} and writes it whole: state running, every counter 0, the version word last. */
+        static Mapping create(Path file, long pid, long startMillis) throws IOException {
+            MappedByteBuffer mapped;
+            try (FileChannel channel = FileChannel.open(file, StandardOpenOption.CREATE_NEW,
+                    StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+                mapped = channel.map(FileChannel.MapMode.READ_WRITE, 0, FILE_BYTES);
+            }
+            try {
+                UnsafeBuffer header = new UnsafeBuffer(mapped, 0, HEADER_BYTES);
+                header.putInt(OFFSET_MAGIC, MAGIC);
+                header.putLong(OFFSET_PID, pid);
+                header.putLong(OFFSET_START, startMillis);
+                header.putLong(OFFSET_STATE, STATE_RUNNING);
+                header.putLong(OFFSET_HEARTBEAT, startMillis);
+                header.putInt(OFFSET_METADATA_LENGTH, METADATA_BYTES);
+                header.putInt(OFFSET_VALUES_LENGTH, VALUES_BYTES);
+                CountersManager manager = new CountersManager(new UnsafeBuffer(mapped, HEADER_BYTES, METADATA_BYTES),
+                        new UnsafeBuffer(mapped, HEADER_BYTES + METADATA_BYTES, VALUES_BYTES), StandardCharsets.US_ASCII);
+                AtomicCounter[] counters = new AtomicCounter[COUNTER_NAMES.size()];
+                for (int id = 0; id < counters.length; id++) {
+                    counters[id] = manager.newCounter(COUNTER_NAMES.get(id), id);
+                }
+                header.putIntRelease(OFFSET_VERSION, LAYOUT_VERSION);
+                return new Mapping(mapped, header, counters, identityOf(file));
+            } catch (IOException | RuntimeException e) {
+                IoUtil.unmap(mapped);
+                throw e;
+            }
+        }
+
+        void write(long[] values, long heartbeatMillis) {
+            for (int id = 0; id < values.length; id++) {
+                counters[id].setRelease(values[id]);
+            }
+            header.putLongRelease(OFFSET_HEARTBEAT, heartbeatMillis);
         }
     }
 

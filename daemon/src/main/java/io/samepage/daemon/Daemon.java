@@ -92,7 +92,7 @@ public final class Daemon implements AutoCloseable {
         context.claim();
         long startMillis = System.currentTimeMillis();
         CountersFile counters = CountersFile.prepare(context.countersFile(), context.countersFileIsDefault(),
-                ProcessHandle.current().pid(), startMillis);
+                ProcessHandle.current().pid(), startMillis, context.noticeHandler());
         List<AutoCloseable> opened = new ArrayList<>();
         opened.add(counters);
         try {
@@ -380,8 +380,8 @@ public final class Daemon implements AutoCloseable {
 
         /**
          * Told, one line each, what an operator should know but that stops nothing: a QEMU guest skipped,
-         * a live source that could not be re-read. Default: the line on stderr after {@code samepage
-         * daemon: }. Called on the launching thread and on the publisher's.
+         * a live source that could not be re-read, a counters file deleted under the daemon. Default: the
+         * line on stderr after {@code samepage daemon: }. Called on the launching thread and the daemon's.
          */
         public Context noticeHandler(Consumer<String> handler) {
             checkNotConcluded();

@@ -13,6 +13,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import org.agrona.concurrent.status.CountersReader;
@@ -238,13 +239,62 @@ class CountersFileTest {
                 + "reads version 2 (restart the daemon with this samepage)", message);
     }
 
-    /** A counters file prepared at {@code path}, not yet put there. */
-    private static CountersFile prepared(Path path) {
-        return CountersFile.prepare(path, false, 7, 1);
+    /** A counters file prepared at {@code path}, telling its notices to {@code notices}. */
+    private static CountersFile prepared(Path path, List<String> notices) {
+        return CountersFile.prepare(path, false, 7, 1, notices::add);
     }
 
     private List<String> namesInDir() {
         return Arrays.stream(dir.toFile().list()).sorted().toList();
+    }
+
+    /**
+     * A counters file deleted while the daemon ran went unnoticed: the daemon wrote on to the deleted
+     * file and readers found nothing until it restarted. The next update writes it anew, whole, and says so
+     * once.
+     */
+    @Test
+    void aCountersFileDeletedUnderItsWriterIsWrittenAnewAtTheNextUpdate() throws IOException {
+        Path path = dir.resolve("counters");
+        List<String> notices = new ArrayList<>();
+        try (CountersFile file = prepared(path, notices)) {
+            file.publish();
+            file.update(values(), 2);
+            Files.delete(path);
+            file.update(values(), 3);
+            CountersFileReader.Snapshot s = CountersFileReader.read(path);
+            assertEquals(7, s.pid());
+            assertEquals(1, s.startMillis());
+            assertEquals(3, s.heartbeatMillis());
+            assertTrue(s.running());
+            assertArrayEquals(values(), s.values());
+            file.update(values(), 4);
+            assertEquals(4, CountersFileReader.read(path).heartbeatMillis(), "the new file is the one written");
+            assertEquals(List.of("counters file " + path + ": deleted while the daemon ran; written anew"), notices);
+            assertEquals(List.of(".counters.lock", "counters"), namesInDir());
+        }
+        assertFalse(CountersFileReader.read(path).running(), "close marks the new file closed");
+    }
+
+    /** Another file renamed to the path while the daemon runs is the operator's: left alone, told once. */
+    @Test
+    void aFileRenamedOverTheCountersFileIsLeftAloneUntilThePathIsFree() throws IOException {
+        Path path = dir.resolve("counters");
+        List<String> notices = new ArrayList<>();
+        try (CountersFile file = prepared(path, notices)) {
+            file.publish();
+            Path other = Files.writeString(dir.resolve("other"), "the operator's");
+            Files.move(other, path, StandardCopyOption.REPLACE_EXISTING);
+            file.update(values(), 2);
+            file.update(values(), 3);
+            assertEquals("the operator's", Files.readString(path));
+            assertEquals(List.of("counters file " + path + ": replaced by another file, which is left alone; the "
+                    + "counters file is written anew once the path is free"), notices);
+            Files.delete(path);
+            file.update(values(), 4);
+            assertEquals(4, CountersFileReader.read(path).heartbeatMillis());
+            assertEquals(2, notices.size(), notices.toString());
+        }
     }
 
     /**
@@ -261,7 +311,7 @@ class CountersFileTest {
             if (oldFileThere) {
                 CountersFile.create(path, 1, 1).close();
             }
-            CountersFile file = prepared(path);
+            CountersFile file = prepared(path, new ArrayList<>());
             Files.move(Files.write(dir.resolve("dump"), foreign), path, StandardCopyOption.REPLACE_EXISTING);
             DaemonException refused = assertThrows(DaemonException.class, file::publish);
             file.close();

@@ -199,6 +199,31 @@ class DaemonTest {
         assertEquals(SHARED, CountersFileReader.read(counters).value("pages_sharing"));
     }
 
+    /**
+     * A counters file deleted while the daemon runs (a temporary-files cleaner, an operator) is written
+     * anew within a publish interval, with one notice; it used to stay gone until the daemon restarted.
+     */
+    @Test
+    void aCountersFileDeletedWhileTheDaemonRunsIsWrittenAnewAndToldOnce() throws Exception {
+        List<String> notices = new java.util.concurrent.CopyOnWriteArrayList<>();
+        try (Daemon _ = Daemon.launch(context().noticeHandler(notices::add))) {
+            await(s -> s.value("pages_sharing") == SHARED);
+            Files.delete(counters);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(WAIT_SECONDS);
+            while (!Files.exists(counters) && System.nanoTime() - deadline < 0) {
+                Thread.sleep(5);
+            }
+            CountersFileReader.Snapshot back = await(s -> s.value("pages_sharing") == SHARED);
+            assertTrue(back.running());
+            assertEquals(ProcessHandle.current().pid(), back.pid());
+            Thread.sleep(100);
+            assertEquals(List.of("counters file " + counters + ": deleted while the daemon ran; written anew"),
+                    notices);
+        }
+        assertFalse(CountersFileReader.read(counters).running());
+        assertEquals(List.of(), temporaryFiles());
+    }
+
     @Test
     void metricsAreServedWhileTheDaemonRunsAndNoLongerOnceClosed() throws Exception {
         int port = freePort();
