@@ -233,6 +233,48 @@ class DaemonCommandTest {
         assertEquals(1, run.stderr().lines().count(), run.stderr());
     }
 
+    /**
+     * SIGTERM while the daemon loads a large source (a 32 GiB sparse file, about 40 s to read here) was
+     * heard only once the launch was done: the daemon printed its start line, told systemd READY, and only
+     * then stopped. The launch is interrupted now: the process ends within seconds, exit 0, having printed
+     * no start line, and leaves no counters file and no temporary file (the lock file stays, as always).
+     */
+    @Test
+    void sigtermDuringALongLaunchStopsItPromptlyAndLeavesNothing() throws Exception {
+        Path sparse = dir.resolve("sparse.img");
+        try (java.io.RandomAccessFile file = new java.io.RandomAccessFile(sparse.toFile(), "rw")) {
+            file.setLength(32L << 30);
+        }
+        Path run = Files.createDirectories(dir.resolve("run"));
+        Path config = Files.writeString(dir.resolve("sparse.conf"), "source=" + sparse + "\npool_mib=64\n"
+                + "counters_file=" + run.resolve("counters") + "\n");
+        Process daemon = start(config);
+        try {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(WAIT_SECONDS);
+            while (namesIn(run).stream().noneMatch(name -> name.endsWith(".new")) && daemon.isAlive()
+                    && System.nanoTime() - deadline < 0) {
+                Thread.sleep(10);
+            }
+            assertTrue(daemon.isAlive() && namesIn(run).stream().anyMatch(name -> name.endsWith(".new")),
+                    "the launch did not get to its counters file: " + stderr());
+            Thread.sleep(500);
+            daemon.destroy();
+            assertTrue(daemon.waitFor(20, TimeUnit.SECONDS), "still running 20 s after SIGTERM: " + stderr());
+            assertEquals(0, daemon.exitValue(), this::stderr);
+            assertEquals("", Files.readString(dir.resolve("daemon.out")), "the launch went on to the end");
+            assertEquals("samepage daemon: stopped while starting; nothing is left running\n", stderr());
+            assertEquals(List.of(".counters.lock"), namesIn(run));
+        } finally {
+            daemon.destroyForcibly();
+        }
+    }
+
+    private static List<String> namesIn(Path directory) throws IOException {
+        try (java.util.stream.Stream<Path> files = Files.list(directory)) {
+            return files.map(file -> file.getFileName().toString()).sorted().toList();
+        }
+    }
+
     @Test
     void aCountersFileUnderAMissingDirectoryIsRefusedNamingIt() throws Exception {
         Path missing = dir.resolve("no-such-dir");

@@ -17,12 +17,12 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
- * {@code samepage daemon}: reads a config file into a {@link Daemon.Context}, launches the
- * {@link Daemon} and waits on a {@link ShutdownSignalBarrier} until SIGTERM or SIGINT, then closes it;
- * SIGHUP reloads the config and systemd hears of each step ({@link DaemonService}). SIGHUP is caught
- * with {@code sun.misc.Signal} ({@code jdk.unsupported}): Java has no supported API for a signal that
- * must not stop the JVM, whose own handler treats SIGHUP as SIGTERM. The daemon itself is the daemon
- * module's.
+ * {@code samepage daemon}: reads a config file into a {@link Daemon.Context}, launches the {@link Daemon}
+ * and waits on a {@link ShutdownSignalBarrier} until SIGTERM or SIGINT, then closes it (one during the
+ * launch stops the launch); SIGHUP reloads the config and systemd hears of each step ({@link DaemonService}).
+ * SIGHUP is caught with {@code sun.misc.Signal} ({@code jdk.unsupported}): Java has no supported API for a
+ * signal that must not stop the JVM, whose own handler treats SIGHUP as SIGTERM. The daemon itself is the
+ * daemon module's.
  */
 @Command(
         name = "daemon",
@@ -82,16 +82,18 @@ final class DaemonCommand implements Callable<Integer> {
             notices.accept("SIGHUP is ignored in this process (started under nohup?), so it cannot reload the "
                     + "config; restart the daemon to change it");
         }
-        ShutdownSignalBarrier stop = new ShutdownSignalBarrier();
+        // SIGTERM or SIGINT during a long launch interrupts it (the service closes what it opened; null).
+        ShutdownSignalBarrier stop = new ShutdownSignalBarrier(service::stop);
         boolean signalled = false;
         try {
-            try (Daemon daemon = Daemon.launch(context)) {
-                out.println("samepage daemon: pid " + ProcessHandle.current().pid() + ", "
-                        + daemon.engine().guests().size() + " guests, counters file " + daemon.countersFile()
-                        + (daemon.metricsUrl() != null ? ", metrics " + daemon.metricsUrl() : ""));
-                out.flush();
-                service.ready(daemon);
-                stop.await();
+            try (Daemon daemon = service.launch(context)) {
+                if (daemon != null) {
+                    out.println("samepage daemon: pid " + ProcessHandle.current().pid() + ", "   // flushed: autoflush
+                            + daemon.engine().guests().size() + " guests, counters file " + daemon.countersFile()
+                            + (daemon.metricsUrl() != null ? ", metrics " + daemon.metricsUrl() : ""));
+                    service.ready(daemon);
+                    stop.await();
+                }
                 signalled = true;
                 service.stopping();
             }

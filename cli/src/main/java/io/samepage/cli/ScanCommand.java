@@ -1,5 +1,7 @@
 package io.samepage.cli;
 
+import static io.samepage.daemon.Daemon.Context.MAX_POOL_MIB;
+
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.samepage.core.DedupException;
 import io.samepage.core.EngineContext;
@@ -7,7 +9,6 @@ import io.samepage.core.EngineCounters;
 import io.samepage.core.GuestCounters;
 import io.samepage.core.ScanKnobs;
 import io.samepage.core.Scanner;
-import io.samepage.daemon.Daemon;
 import io.samepage.daemon.OneLine;
 import io.samepage.daemon.PoolSize;
 import io.samepage.daemon.ProcessSource;
@@ -97,9 +98,6 @@ import picocli.CommandLine.Parameters;
                     + "exited; --qemu finding no guest), with one line on stderr naming the source.",
         })
 final class ScanCommand implements Callable<Integer> {
-
-    /** The largest frame pool the engine takes, in MiB: fewer than 2^31 frames of 4 KiB (8 TiB less 1 MiB). */
-    static final long MAX_POOL_MIB = Daemon.Context.MAX_POOL_MIB;
 
     @CommandLine.Spec
     private CommandLine.Model.CommandSpec spec;

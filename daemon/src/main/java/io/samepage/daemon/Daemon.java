@@ -14,6 +14,7 @@ import java.util.Set;
 import java.util.function.Consumer;
 import org.agrona.CloseHelper;
 import org.agrona.ErrorHandler;
+import org.agrona.concurrent.Agent;
 import org.agrona.concurrent.AgentRunner;
 import org.agrona.concurrent.SleepingMillisIdleStrategy;
 
@@ -40,7 +41,7 @@ import org.agrona.concurrent.SleepingMillisIdleStrategy;
  * the sources (every file checked and every live source opened before any is read), the engine with
  * every file loaded (the live sources estimated, {@link DaemonGuests}), the metrics server, the scanner's
  * runner, the publisher's runner, the KSM policy loop's runner ({@link KsmPolicyAgent}, with
- * {@code ksm_policy} on or dry_run); last, the counters file is renamed into place. A launch that fails
+ * {@code ksm_policy} on or dry_run); last, the counters file is put into place. A launch that fails
  * leaves the old counters file as it was.
  *
  * <p>Thread safety: launch on any thread; {@link #reload} and {@link #close} from any thread, {@link #close}
@@ -80,7 +81,10 @@ public final class Daemon implements AutoCloseable {
     }
 
     /**
-     * Launches a daemon from {@code context}, concluding it first if it has not concluded.
+     * Launches a daemon from {@code context}, concluding it first if it has not concluded. An interrupt of
+     * the launching thread stops it: the read of a source in progress fails (file channels close on an
+     * interrupt), what was opened is closed, and it throws, {@link DaemonException.Kind#FAILED}, with the
+     * thread's interrupt status set ({@link DaemonService#launch} is how a SIGTERM ends a long launch).
      *
      * @throws DaemonException naming the setting, source, counters file or port that is wrong (its kind says which)
      * @throws IllegalStateException if the context launched a daemon already; nothing is left running on a throw
@@ -114,38 +118,32 @@ public final class Daemon implements AutoCloseable {
                 opened.add(metrics);
             }
             counters.update(published.counterValues(), System.currentTimeMillis());
-            AgentRunner scanner = new AgentRunner(new SleepingMillisIdleStrategy(
-                    Math.clamp(engine.knobs().sleepMillis(), 1, 20)), context.errorHandler(), null, engine.scanner());
-            AgentRunner.startOnThread(scanner);
-            opened.add(scanner);
+            AgentRunner scanner = start(engine.scanner(), Math.clamp(engine.knobs().sleepMillis(), 1, 20), context, opened);
             Publisher agent = new Publisher(counters, published, context.publishIntervalMillis());
-            AgentRunner publisher = new AgentRunner(new SleepingMillisIdleStrategy(agent.idleMillis()),
-                    context.errorHandler(), null, agent);
-            AgentRunner.startOnThread(publisher);
-            opened.add(publisher);
-            Refresher refresher = null;
-            AgentRunner refresherRunner = null;
-            if (guests.hasLiveSources()) {
-                refresher = new Refresher(guests, context.estimateIntervalSeconds());
-                refresherRunner = new AgentRunner(new SleepingMillisIdleStrategy(Refresher.idleMillis()),
-                        context.errorHandler(), null, refresher);
-                AgentRunner.startOnThread(refresherRunner);
-                opened.add(refresherRunner);
-            }
-            AgentRunner policyRunner = null;
-            if (policy != null) {
-                policyRunner = new AgentRunner(new SleepingMillisIdleStrategy(KsmPolicyAgent.idleMillis()),
-                        context.errorHandler(), null, policy);
-                AgentRunner.startOnThread(policyRunner);
-                opened.add(policyRunner);
-            }
+            AgentRunner publisher = start(agent, agent.idleMillis(), context, opened);
+            Refresher refresher = guests.hasLiveSources() ? new Refresher(guests, context.estimateIntervalSeconds()) : null;
+            AgentRunner refresherRunner = refresher != null ? start(refresher, Refresher.idleMillis(), context, opened) : null;
+            AgentRunner policyRunner = policy != null ? start(policy, KsmPolicyAgent.idleMillis(), context, opened) : null;
             counters.publish();
             return new Daemon(context, engine, published, metrics, counters, scanner, publisher, refresher,
                     refresherRunner, policy, policyRunner);
         } catch (RuntimeException | Error e) {
+            boolean interrupted = Thread.interrupted();     // cleared while closing: a close waits for its threads
             CloseHelper.closeAll(e::addSuppressed, opened.reversed());
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+                throw new DaemonException(DaemonException.Kind.FAILED, "launch interrupted; nothing is left running", e);
+            }
             throw e;
         }
+    }
+
+    /** Starts {@code agent} on a thread of its own, idling {@code idleMillis} when it has nothing to do. */
+    private static AgentRunner start(Agent agent, long idleMillis, Context context, List<AutoCloseable> opened) {
+        AgentRunner runner = new AgentRunner(new SleepingMillisIdleStrategy(idleMillis), context.errorHandler(), null, agent);
+        AgentRunner.startOnThread(runner);
+        opened.add(runner);
+        return runner;
     }
 
     /** The daemon's engine: its counters, guests and live knobs ({@link Context#knobs()}). */

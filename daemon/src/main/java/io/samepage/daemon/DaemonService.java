@@ -13,17 +13,26 @@ import java.util.function.Consumer;
  * reads the config file again and applies it ({@link Daemon#reload}); what was refused is told on one
  * line, and the daemon runs on as it was. {@code samepage daemon} calls {@link #reload} on SIGHUP.
  *
+ * <p>It also launches the daemon such that a stop asked meanwhile ends the launch ({@link #launch},
+ * {@link #stop}): loading many or large sources can take minutes, and SIGTERM must not wait for them.
+ *
  * <p>Thread safe: each method is synchronized (a reload runs on a signal's thread, the rest on the
- * command's).
+ * command's), except {@link #launch}, which holds no lock while the daemon launches, and {@link #stop}.
  */
 public final class DaemonService implements AutoCloseable {
 
     private static final String REFUSED = "; reload refused, running on with the old config";
+    private static final String STOPPED_STARTING = "stopped while starting; nothing is left running";
 
     private final Path configFile;
     private final Consumer<String> notices;
     private final SystemdNotify systemd;
     private Daemon daemon;
+    /** Guards {@link #launching} and {@link #stopAsked}, apart from this object's lock, which a reload holds. */
+    private final Object launchLock = new Object();
+    /** The thread in {@link #launch}, which {@link #stop} interrupts; null while none is. */
+    private Thread launching;
+    private boolean stopAsked;
 
     /**
      * @param configFile the config file a reload reads
@@ -40,6 +49,79 @@ public final class DaemonService implements AutoCloseable {
                     + "); systemd will not hear READY=1");
         }
         this.systemd = notify;
+    }
+
+    /**
+     * Launches the daemon from {@code context} on this thread ({@link Daemon#launch}), such that
+     * {@link #stop} ends it: a stop asked while it launches interrupts this thread, so the read of a source
+     * in progress fails and the launch closes what it opened; a stop asked as it ends closes the daemon it
+     * made; a stop asked before it launches nothing. Either way nothing is left running, and one line says
+     * so. An interrupt a stop sent this thread is cleared once the launch is over.
+     *
+     * @return the running daemon, or null if a stop was asked before it was up
+     * @throws DaemonException as {@link Daemon#launch} does, if no stop was asked
+     */
+    public Daemon launch(Daemon.Context context) {
+        if (!launchStarts()) {
+            notices.accept(STOPPED_STARTING);
+            return null;
+        }
+        Daemon launched;
+        try {
+            launched = Daemon.launch(context);
+        } catch (RuntimeException | Error e) {
+            if (!launchEnded()) {
+                throw e;
+            }
+            notices.accept(STOPPED_STARTING);
+            return null;
+        }
+        if (launchEnded()) {
+            launched.close();
+            notices.accept(STOPPED_STARTING);
+            return null;
+        }
+        return launched;
+    }
+
+    /** Whether this thread may launch (no stop was asked); if so, a stop from now on interrupts it. */
+    private boolean launchStarts() {
+        synchronized (launchLock) {
+            if (stopAsked) {
+                return false;
+            }
+            launching = Thread.currentThread();
+            return true;
+        }
+    }
+
+    /**
+     * No stop interrupts the launching thread from now on, and an interrupt a stop sent it is cleared.
+     *
+     * @return whether a stop was asked
+     */
+    private boolean launchEnded() {
+        synchronized (launchLock) {
+            launching = null;
+            if (stopAsked) {
+                Thread.interrupted();
+            }
+            return stopAsked;
+        }
+    }
+
+    /**
+     * Asks the daemon to stop: a {@link #launch} in progress is interrupted, and a later one starts
+     * nothing. {@code samepage daemon} calls it on SIGTERM and SIGINT, from its shutdown barrier. Safe from
+     * any thread, any number of times; it returns at once.
+     */
+    public void stop() {
+        synchronized (launchLock) {
+            stopAsked = true;
+            if (launching != null) {
+                launching.interrupt();
+            }
+        }
     }
 
     /** The daemon runs: {@code READY=1}. Reloads apply to it from now on. */

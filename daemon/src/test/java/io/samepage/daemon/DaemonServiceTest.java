@@ -1,19 +1,28 @@
 package io.samepage.daemon;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
+import java.io.RandomAccessFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@link DaemonService#reload}: one line for what a reload of the config file changed or why it was
- * refused, config errors in their {@code FILE:LINE} form, and nothing once the daemon stops. (What it
- * tells systemd is proved end to end, through the launcher, with a socket standing in for systemd.)
+ * refused, config errors in their {@code FILE:LINE} form, and nothing once the daemon stops;
+ * {@link DaemonService#stop} ends a launch in progress. (What it tells systemd is proved end to end,
+ * through the launcher, with a socket standing in for systemd.)
  */
 class DaemonServiceTest {
 
@@ -49,5 +58,54 @@ class DaemonServiceTest {
                 config + ": metrics_port changed: it takes effect only with a restart; reload refused, running on "
                         + "with the old config",
                 "reload asked while the daemon is not running: ignored"), notices);
+    }
+
+    /**
+     * A stop asked while the daemon loads a large source (8 GiB, sparse: seconds of reading) ends the
+     * launch: it returns null at once, with one notice, and leaves no thread, no counters file and no
+     * temporary file; the launching thread is not left interrupted. {@code samepage daemon} asks it on
+     * SIGTERM; before, the signal waited for the whole launch.
+     */
+    @Test
+    void aStopAskedWhileTheDaemonLaunchesEndsTheLaunchAndLeavesNothing() throws Exception {
+        Path sparse = dir.resolve("sparse.img");
+        try (RandomAccessFile file = new RandomAccessFile(sparse.toFile(), "rw")) {
+            file.setLength(8L << 30);
+        }
+        Path run = Files.createDirectories(dir.resolve("run"));
+        Daemon.Context context = new Daemon.Context().sources(List.of(new Source.File(sparse.toString())))
+                .poolMib(64).countersFile(run.resolve("counters"));
+        List<String> notices = new CopyOnWriteArrayList<>();
+        DaemonService service = new DaemonService(dir.resolve("unused.conf"), notices::add);
+        CompletableFuture<Boolean> interruptedAfter = new CompletableFuture<>();
+        CompletableFuture<Daemon> launched = CompletableFuture.supplyAsync(() -> {
+            Daemon daemon = service.launch(context.noticeHandler(notices::add));
+            interruptedAfter.complete(Thread.currentThread().isInterrupted());
+            return daemon;
+        }, runnable -> new Thread(runnable, "launching").start());
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (namesIn(run).stream().noneMatch(name -> name.endsWith(".new")) && !launched.isDone()
+                && System.nanoTime() - deadline < 0) {
+            Thread.sleep(5);
+        }
+        assertFalse(launched.isDone(), "the launch ended before it was stopped: " + notices);
+        Thread.sleep(200);
+        service.stop();
+        assertNull(launched.get(10, TimeUnit.SECONDS), "the launch went on after the stop");
+        assertFalse(interruptedAfter.get(), "the launching thread was left interrupted");
+        assertEquals(List.of("stopped while starting; nothing is left running"), notices);
+        assertEquals(List.of(".counters.lock"), namesIn(run));
+        assertTrue(Thread.getAllStackTraces().keySet().stream().noneMatch(t -> t.isAlive()
+                && t.getName().startsWith("samepage-")), "a daemon thread is left");
+        Daemon.Context again = new Daemon.Context().sources(context.sources()).countersFile(run.resolve("counters"));
+        assertNull(service.launch(again), "a launch after a stop starts nothing");
+        assertEquals(List.of(".counters.lock"), namesIn(run));
+        assertEquals(2, notices.size(), "and says so: " + notices);
+    }
+
+    private static List<String> namesIn(Path directory) throws IOException {
+        try (Stream<Path> files = Files.list(directory)) {
+            return files.map(file -> file.getFileName().toString()).sorted().toList();
+        }
     }
 }
