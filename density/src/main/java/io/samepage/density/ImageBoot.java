@@ -42,7 +42,10 @@ import java.util.Objects;
  *       The first guest reads each distinct non-zero block once; the later ones read nothing, and the
  *       host holds one copy of the image's distinct non-zero blocks however many guests there are.</li>
  * </ol>
- * After each part every guest's memory is compared with the image's files at every
+ * Before the parts, one guest loads the image each way in an engine of its own, unrecorded in the parts
+ * ({@link WarmUp}): the JVM compiles each way's code during its first load, on the same processors, so
+ * without it the parts would set a first load with the index that pays the compilers against loads
+ * without it that mostly do not. After each part every guest's memory is compared with the image's files at every
  * {@value #SAMPLE_EVERY_BLOCKS}th block (the reads go to the files directly, not through the index or
  * the loader): a guest that reads back other bytes fails the demo ({@link DensityException.Kind#FAILED}).
  *
@@ -164,6 +167,28 @@ public final class ImageBoot {
     }
 
     /**
+     * The loads before the parts, one guest each way, each in an engine of its own: the cold loads, during
+     * which the JVM compiles the code the parts then run.
+     */
+    public record WarmUp(GuestLoad without, GuestLoad with) {
+
+        /** The cold load with the index over the cold load without it. */
+        public double withToWithoutRatio() {
+            return with.stats().loadNanos() / (double) Math.max(1, without.stats().loadNanos());
+        }
+
+        Map<String, Object> fields() {
+            Map<String, Object> f = new LinkedHashMap<>();
+            f.put("without_index_nanos", without.stats().loadNanos());
+            f.put("without_index_jit_compile_nanos", without.compileNanos() < 0 ? null : without.compileNanos());
+            f.put("with_index_nanos", with.stats().loadNanos());
+            f.put("with_index_jit_compile_nanos", with.compileNanos() < 0 ? null : with.compileNanos());
+            f.put("with_to_without_index_ratio", withToWithoutRatio());
+            return f;
+        }
+    }
+
+    /**
      * What the boot did.
      *
      * @param image          the image as given
@@ -176,13 +201,14 @@ public final class ImageBoot {
      * @param without        the guests without the index
      * @param with           the guests with the index
      * @param loaderThreads  the threads that read and hashed blocks with the index ({@link ImageLoader#threads()})
+     * @param warmUp         the cold loads before the parts
      */
     public record Result(Path image, ImageLayout layout, long zeroBlocks, long distinctBlocks, IndexOrigin origin,
-            Path indexFile, long indexNanos, Part without, Part with, int loaderThreads) {
+            Path indexFile, long indexNanos, Part without, Part with, int loaderThreads, WarmUp warmUp) {
 
         /**
          * The first guest's load with the index over the median load without it: what reading, checking
-         * and registering every distinct block costs against reading them all.
+         * and registering every distinct block costs against reading them all, both after the {@link WarmUp}.
          */
         public double firstLoadToWithoutIndexRatio() {
             return with.loads().getFirst().stats().loadNanos() / Math.max(1.0, without.medianLoadNanos(0));
@@ -208,6 +234,7 @@ public final class ImageBoot {
             f.put("median_load_without_index_nanos", Math.round(without.medianLoadNanos(0)));
             f.put("first_load_to_without_index_ratio", firstLoadToWithoutIndexRatio());
             f.put("first_to_later_load_ratio", with.firstToLaterLoadRatio());
+            f.put("warm_up", warmUp.fields());
             f.put("later_guests_read_fraction", with.laterReadFraction());
             f.put("sample_every_blocks", SAMPLE_EVERY_BLOCKS);
             f.put("blocks_verified", without.blocksVerified() + with.blocksVerified());
@@ -284,11 +311,13 @@ public final class ImageBoot {
             }
             long indexNanos = System.nanoTime() - start;
             ImageLayout layout = index.layout();
-            Part without = withoutIndex(layout, settings.guests());
             int threads = ImageLoader.defaultThreads();
+            WarmUp warmUp = new WarmUp(withoutIndex(layout, 1).loads().getFirst(),
+                    withIndex(index, 1, threads).loads().getFirst());
+            Part without = withoutIndex(layout, settings.guests());
             Part with = withIndex(index, settings.guests(), threads);
             return new Result(image, layout, index.zeroBlocks(), DistinctBlocks.count(index), origin,
-                    indexFile, indexNanos, without, with, threads);
+                    indexFile, indexNanos, without, with, threads, warmUp);
         } catch (ImageIndexException | DedupException e) {
             // While loading: a block that no longer matches its digest, a read that failed, a full pool.
             throw DensityException.failed(e.getMessage());

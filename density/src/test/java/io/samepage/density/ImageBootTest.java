@@ -51,6 +51,17 @@ class ImageBootTest {
         assertEquals((double) first / without[1], (double) fields.get("first_load_to_without_index_ratio"), 1e-9);
         assertEquals(io.samepage.image.ImageLoader.defaultThreads(), fields.get("loader_threads"));
         @SuppressWarnings("unchecked")
+        java.util.Map<String, Object> warmUp = (java.util.Map<String, Object>) fields.get("warm_up");
+        long coldWithout = boot.warmUp().without().stats().loadNanos();
+        long coldWith = boot.warmUp().with().stats().loadNanos();
+        assertTrue(coldWithout > 0 && coldWith > 0, "the cold loads happened and were timed");
+        assertEquals(TestImages.DIRECTORY_BLOCKS, boot.warmUp().without().stats().blocksRead(), "a whole load without");
+        assertEquals(TestImages.DIRECTORY_DISTINCT_NONZERO_BLOCKS, boot.warmUp().with().stats().blocksRead(),
+                "a first load with the index, in an engine of its own: every distinct block read");
+        assertEquals(coldWithout, warmUp.get("without_index_nanos"));
+        assertEquals(coldWith, warmUp.get("with_index_nanos"));
+        assertEquals((double) coldWith / coldWithout, (double) warmUp.get("with_to_without_index_ratio"), 1e-9);
+        @SuppressWarnings("unchecked")
         java.util.List<java.util.Map<String, Object>> guests = (java.util.List<java.util.Map<String, Object>>)
                 ((java.util.Map<String, Object>) fields.get("with_index")).get("guests");
         for (int g = 0; g < 3; g++) {
