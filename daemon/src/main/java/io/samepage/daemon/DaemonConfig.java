@@ -182,7 +182,7 @@ public final class DaemonConfig {
         return switch (value) {
             case "0" -> false;
             case "1" -> true;
-            default -> throw new IllegalArgumentException("must be 0 or 1, not '" + value + "'");
+            default -> throw new IllegalArgumentException("must be 0 or 1");
         };
     }
 

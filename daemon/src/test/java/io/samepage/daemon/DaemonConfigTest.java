@@ -99,7 +99,7 @@ class DaemonConfigTest {
         "below the knob's minimum      | source=a | pages_to_scan=0            | d.conf:2: pages_to_scan must be at least 1, not 0",
         "above int range               | source=a | max_page_sharing=9999999999 | d.conf:2: max_page_sharing must be at most 2147483647, not 9999999999",
         "flag not 0 or 1               | source=a | use_zero_pages=yes         | d.conf:2: use_zero_pages must be 0 or 1, not 'yes'",
-        "domain flag not 0 or 1        | source=a | domain_per_source=2        | d.conf:2: domain_per_source=2: must be 0 or 1, not '2'",
+        "domain flag not 0 or 1        | source=a | domain_per_source=2        | d.conf:2: domain_per_source=2: must be 0 or 1",
         "pool too large                | source=a | pool_mib=8388608            | d.conf:2: pool_mib=8388608: must be at most 8388607 (about 8 TiB), not 8388608",
         "port out of range             | source=a | metrics_port=70000         | d.conf:2: metrics_port=70000: must be a port, 0 to 65535, not 70000",
         "address a host name          | source=a | metrics_address=localhost  | d.conf:2: metrics_address=localhost: must be an IP address such as 127.0.0.1, ::1 or 0.0.0.0, not 'localhost'",

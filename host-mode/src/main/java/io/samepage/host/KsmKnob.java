@@ -118,13 +118,13 @@ public enum KsmKnob {
         return switch (type) {
             case CHOICE -> {
                 if (!value.equals(ADVISOR_NONE) && !value.equals(ADVISOR_SCAN_TIME)) {
-                    throw invalid(value, sysfsName + " must be none or scan-time");
+                    throw invalid(value, "must be none or scan-time");
                 }
                 yield value;
             }
             case BOOLEAN -> {
                 if (!value.equals("0") && !value.equals("1")) {
-                    throw invalid(value, sysfsName + " must be 0 or 1");
+                    throw invalid(value, "must be 0 or 1");
                 }
                 yield value;
             }
@@ -135,7 +135,7 @@ public enum KsmKnob {
                             + "hot-removed; write 0 (stop), 1 (run) or 2 (unmerge all)");
                 }
                 if (run > max) {
-                    throw invalid(value, "run must be 0 (stop), 1 (run) or 2 (unmerge all)");
+                    throw invalid(value, "must be 0 (stop), 1 (run) or 2 (unmerge all)");
                 }
                 yield Long.toString(run);
             }
@@ -172,11 +172,11 @@ public enum KsmKnob {
     }
 
     private String range() {
-        return sysfsName + " must be " + min + " to " + max;
+        return "must be " + min + " to " + max;
     }
 
     private long number(String value) {
-        String rule = type == Type.RUN ? "run must be 0 (stop), 1 (run) or 2 (unmerge all)" : range();
+        String rule = type == Type.RUN ? "must be 0 (stop), 1 (run) or 2 (unmerge all)" : range();
         if (value.isEmpty() || !value.chars().allMatch(c -> c >= '0' && c <= '9')) {
             throw invalid(value, rule + ", written as decimal digits");
         }
