@@ -205,19 +205,37 @@ public final class DedupEngine implements AutoCloseable {
             throw new DedupException(Kind.INVALID_ARGUMENT, "a guest named '" + name + "' exists already");
         }
         int pages = (int) (sizeBytes >>> Pages.PAGE_SHIFT);
-        int base = pageIds.allocate(pages);
+        guestNames.add(name);       // first: its table's growth may fail, with nothing else to undo yet
+        int base;
         Guest guest;
+        try {
+            base = pageIds.allocate(pages);
+        } catch (RuntimeException | Error e) {
+            guestNames.remove(name);
+            throw e;
+        }
         try {
             guest = mapping == null ? new Guest(this, domain, name, guestsCreated, sizeBytes, null, -1, base)
                     : mappedGuest(domain, name, sizeBytes, mapping, base);
         } catch (RuntimeException | OutOfMemoryError e) {
             pageIds.unallocate(base, pages);
+            guestNames.remove(name);
+            throw e;
+        }
+        pageIds.publish(guest, base);       // allocates nothing: allocate made its table's segments
+        try {
+            guests.put(guest.creation(), guest);
+        } catch (RuntimeException | OutOfMemoryError e) {
+            // The skip list's node could not be had: undone as a destroy undoes a guest (its mapping taken
+            // down, its frames freed, its ids quarantined), so its name and frames are not lost for good.
+            try {
+                destroy(guest);
+            } catch (RuntimeException | Error cleanup) {
+                e.addSuppressed(cleanup);
+            }
             throw e;
         }
         guestsCreated++;
-        pageIds.publish(guest, base);
-        guestNames.add(name);
-        guests.put(guest.creation(), guest);
         return guest;
     }
 

@@ -81,21 +81,25 @@ final class PageIds {
             }
             start = taken;
         }
-        used.set(start, start + chunks);
-        return start << CHUNK_SHIFT;
-    }
-
-    /** Makes {@code guest} the owner of the ids from {@link #allocate}; they resolve to it from now on. */
-    synchronized void publish(Guest guest, int base) {
-        int first = base >>> CHUNK_SHIFT;
-        int end = first + chunks(guest.pageCount());
-        for (int s = first >>> SEGMENT_SHIFT; s <= (end - 1) >>> SEGMENT_SHIFT; s++) {
+        // The owner table's segments for these chunks, made here so that publish allocates nothing: a
+        // guest that could not be published would be made and not live. A segment made is kept.
+        for (int s = start >>> SEGMENT_SHIFT; s <= (start + chunks - 1) >>> SEGMENT_SHIFT; s++) {
             if (owners[s] == null) {
                 SEGMENT.setRelease(owners, s, new Guest[SEGMENT_CHUNKS]);
                 segmentsMade++;
             }
         }
-        setOwners(first, end, guest);
+        used.set(start, start + chunks);
+        return start << CHUNK_SHIFT;
+    }
+
+    /**
+     * Makes {@code guest} the owner of the ids from {@link #allocate}; they resolve to it from now on.
+     * Allocates nothing.
+     */
+    synchronized void publish(Guest guest, int base) {
+        int first = base >>> CHUNK_SHIFT;
+        setOwners(first, first + chunks(guest.pageCount()), guest);
     }
 
     /** Gives back ids from {@link #allocate} that were never published (the guest was not created). */

@@ -1,0 +1,94 @@
+package io.samepage.core;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.reflect.Field;
+import java.util.HashSet;
+import java.util.List;
+import java.util.concurrent.ConcurrentSkipListMap;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A {@code createGuest} that fails on the heap after its guest was made (the live guests' skip-list
+ * node, the names' table growing) creates nothing: its name can be taken again, its ids go back, and a
+ * mapped guest's mapping is taken down and its frames freed. It left the name taken for good, or the
+ * ids, the mapping and 64 frames to a guest that was never live (a review's finding). The failures are
+ * injected by replacing the engine's collections.
+ */
+class GuestCreateFailureTest {
+
+    private static final long PAGE = 4096;
+
+    private static void inject(DedupEngine engine, String field, Object value) throws Exception {
+        Field f = DedupEngine.class.getDeclaredField(field);
+        f.setAccessible(true);
+        f.set(engine, value);
+    }
+
+    /** A live-guest map whose next {@code put} fails as the JVM does when the heap is full. */
+    private static ConcurrentSkipListMap<Long, Guest> failingOnce() {
+        return new ConcurrentSkipListMap<>() {
+            private boolean failed;
+
+            @Override
+            public Guest put(Long key, Guest value) {
+                if (!failed) {
+                    failed = true;
+                    throw new OutOfMemoryError("injected: the skip list's node");
+                }
+                return super.put(key, value);
+            }
+        };
+    }
+
+    @Test
+    void aMappedGuestWhoseLiveEntryCannotBeMadeIsUndoneWhole() throws Exception {
+        try (DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(8L << 20).conclude())) {
+            MergeDomain domain = engine.createDomain("d");
+            inject(engine, "guests", failingOnce());
+            long framesBefore = engine.framesInUse();
+            RecordingMapping[] made = new RecordingMapping[1];
+            assertThrows(OutOfMemoryError.class, () -> engine.createGuest(domain, "vm", 64 * PAGE,
+                    (first, pages) -> made[0] = new RecordingMapping(first, pages)));
+            assertTrue(made[0].unmapped, "the mapping was taken down");
+            assertEquals(framesBefore, engine.framesInUse(), "its run of frames went back");
+            assertEquals(List.of(), engine.guests());
+            Guest again = engine.createGuest(domain, "vm", PAGE);
+            assertEquals(List.of(again), engine.guests(), "the name is free again");
+            EngineInvariants.assertConsistent(engine, null, "after the failed create");
+        }
+    }
+
+    @Test
+    void aGuestWhoseNameCannotBeFiledTakesNoIdsAndNoMapping() throws Exception {
+        try (DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(8L << 20).conclude())) {
+            MergeDomain domain = engine.createDomain("d");
+            inject(engine, "guestNames", new HashSet<String>() {
+                private boolean failed;
+
+                @Override
+                public boolean add(String name) {
+                    if (!failed) {
+                        failed = true;
+                        throw new OutOfMemoryError("injected: the names' table growing");
+                    }
+                    return super.add(name);
+                }
+            });
+            boolean[] mapped = {false};
+            assertThrows(OutOfMemoryError.class, () -> engine.createGuest(domain, "vm", 64 * PAGE,
+                    (first, pages) -> {
+                        mapped[0] = true;
+                        return new RecordingMapping(first, pages);
+                    }));
+            assertEquals(false, mapped[0], "no mapping was made");
+            assertNull(engine.pageOwner(0), "no id is owned");
+            Guest next = engine.createGuest(domain, "vm", PAGE);
+            assertEquals(0, next.table().basePageId(), "the ids were never taken");
+            EngineInvariants.assertConsistent(engine, null, "after the failed create");
+        }
+    }
+}
