@@ -81,6 +81,11 @@ public final class ImageIndex implements AutoCloseable {
      *                             its blocks were read (no index is made, so none can be written)
      */
     public static ImageIndex build(Path source, BuildProgress progress) {
+        return build(source, progress, false);
+    }
+
+    /** {@link #build}; {@code verifying}: for {@link #verify}, whose refusal of a changed image says so. */
+    private static ImageIndex build(Path source, BuildProgress progress, boolean verifying) {
         ImageLayout layout = ImageLayout.settled(source);
         long layoutLength = IndexFile.layoutLength(layout);
         long blocksOffset = IndexFile.blocksOffset(layoutLength);
@@ -92,9 +97,10 @@ public final class ImageIndex implements AutoCloseable {
             long zeroBlocks = IndexBuilder.hashBlocks(layout, file, blocksOffset, progress);
             String changed = layout.differenceFrom(ImageLayout.of(source));
             if (changed != null) {
-                throw new ImageIndexException(ImageIndexException.Kind.BLOCK_MISMATCH, source + " changed while its "
-                        + "index was being built: " + changed + "; no index was made: build it again once nothing "
-                        + "writes to the image");
+                throw new ImageIndexException(ImageIndexException.Kind.BLOCK_MISMATCH, source + " changed while "
+                        + (verifying ? "it was read to verify the index: " + changed + "; nothing was verified: verify"
+                        : "its index was being built: " + changed + "; no index was made: build it")
+                        + " again once nothing writes to the image");
             }
             file.set(IndexFile.LONG, IndexFile.O_MAGIC, IndexFile.MAGIC);
             file.set(IndexFile.INT, IndexFile.O_VERSION, IndexFile.VERSION);
@@ -194,7 +200,7 @@ public final class ImageIndex implements AutoCloseable {
      */
     public Verification verify(Path source, BuildProgress progress) {
         String difference = layout.differenceFrom(ImageLayout.of(source));
-        try (ImageIndex fresh = build(source, progress)) {
+        try (ImageIndex fresh = build(source, progress, true)) {
             if (fresh.blockCount() != blockCount) {
                 return new Verification(difference, 0, Math.max(blockCount, fresh.blockCount()), -1);
             }

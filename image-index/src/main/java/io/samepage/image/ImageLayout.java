@@ -35,10 +35,12 @@ import java.util.stream.Stream;
  * that changed since it was built ({@link #differenceFrom}). Size and modification time alone do not
  * show it: user space sets the modification time ({@code touch -d}, {@code cp -p}, {@code rsync -t},
  * tar), and raw disk images of one size abound. So each file's <em>change stamp</em> is recorded too:
- * its status change time (ctime), which every write, truncation, rename, {@code touch}, {@code chmod},
+ * its status change time (ctime), which every {@code write}, truncation, rename, {@code touch}, {@code chmod},
  * {@code chown}, link and unlink moves and no system call sets to a chosen value (only root, by setting
  * the clock, or an offline edit of the file system can), and its inode number, which tells another
- * file at the same path. A change stamp that differs makes the index stale even where the content did
+ * file at the same path. Not moved by it: writes through a shared mapping to a page already dirty (the
+ * change time moves at a page's first write fault only), and a directory above a file swapped and
+ * swapped back (the files are stamped and read by path); docs/image-index.md says so. A change stamp that differs makes the index stale even where the content did
  * not change ({@code chmod}, a hard link made to the image, a copy of image and index to another host):
  * that costs a rebuild, never a wrong block. The device number is left out: NFS, btrfs and overlayfs
  * number their devices anew at each mount, so every index on them would go stale at a reboot. Where
@@ -140,27 +142,45 @@ public record ImageLayout(Kind kind, Path root, List<Extent> extents, long sizeB
      * {@link #of}, taken at a moment after which any change to the image moves a change time. An image
      * whose newest change time is more recent than the clock's step ({@link #unsettledNanos}) could be
      * written again within the same step, unseen; this waits that step out and lays the image out again
-     * first, up to {@value #SETTLE_ROUNDS} times. With change times from another host's clock (NFS) the
-     * wait is only as good as the two clocks' agreement.
+     * first, up to {@value #SETTLE_ROUNDS} times while it keeps changing. A step that goes by with nothing
+     * moved ends the wait: a change time still ahead of the clock then is the clock's (a skew, another
+     * host's clock over NFS), which waiting does not cure, and the wait is only as good as the clocks'
+     * agreement.
      *
      * @throws ImageIndexException as {@link #of}; IO if interrupted while waiting
      */
     static ImageLayout settled(Path source) {
+        return settled(source, () -> {
+            java.time.Instant now = java.time.Instant.now();
+            return now.getEpochSecond() * 1_000_000_000L + now.getNano();
+        }, nanos -> Thread.sleep(java.time.Duration.ofNanos(nanos)));
+    }
+
+    /** A wait of some nanoseconds; a test's passes time on its own clock. */
+    interface Sleeper {
+        void sleep(long nanos) throws InterruptedException;
+    }
+
+    /** {@link #settled(Path)} on the wall clock {@code nowNanos} (since the epoch), waiting with {@code sleeper}. */
+    static ImageLayout settled(Path source, java.util.function.LongSupplier nowNanos, Sleeper sleeper) {
         ImageLayout layout = of(source);
         for (int round = 0; round < SETTLE_ROUNDS; round++) {
-            java.time.Instant now = java.time.Instant.now();
-            long wait = layout.unsettledNanos(now.getEpochSecond() * 1_000_000_000L + now.getNano());
+            long wait = layout.unsettledNanos(nowNanos.getAsLong());
             if (wait == 0) {
                 return layout;
             }
             try {
-                Thread.sleep(java.time.Duration.ofNanos(wait));
+                sleeper.sleep(wait);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new ImageIndexException(ImageIndexException.Kind.IO, "index build of " + source + " interrupted",
                         e);
             }
-            layout = of(source);
+            ImageLayout again = of(source);
+            if (again.equals(layout)) {
+                return again;       // a step went by and nothing moved: a change time still ahead is the clock's
+            }
+            layout = again;
         }
         return layout;
     }

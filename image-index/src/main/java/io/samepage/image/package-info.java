@@ -19,7 +19,8 @@
  *       the same 32-byte digest, and a frame is registered only after its bytes hashed to it.</li>
  *   <li>The loader hands out no stale or foreign bytes it can see: an index whose image changed is
  *       refused when opened (size, modification time, files, and each file's change time and inode
- *       number, which user space cannot set back), an index is not built from an image that changed
+ *       number, which user space cannot set back, though writes through a shared mapping of the image
+ *       may not move them), an index is not built from an image that changed
  *       while it was read, and a block whose bytes do not match the index fails its load, naming the
  *       block and the file, without being installed. A change made after the open is seen only in the
  *       blocks a load reads.</li>

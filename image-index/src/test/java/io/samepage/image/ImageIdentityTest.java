@@ -176,6 +176,51 @@ class ImageIdentityTest {
         assertEquals(0, unstamped.unsettledNanos(now), "nothing to wait for without change times");
     }
 
+    /** A change while verify reads the image is told as a verification's, not as a build's. */
+    @Test
+    void anImageThatChangesWhileItIsVerifiedIsRefusedAsAVerification() throws IOException {
+        Path image = image("disk.img", 13);
+        Path file = indexOf(image, temp.resolve("disk.idx"));
+        byte[] other = ImageIndexTest.randomBytes((int) Files.size(image), 14);
+        boolean[] done = {false};
+        BuildProgress rewriteOnce = (blocks, total) -> {
+            if (blocks == total && !done[0]) {
+                done[0] = true;
+                try {
+                    rewriteKeepingTimes(image, other);
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            }
+        };
+        try (ImageIndex index = ImageIndex.open(file, image)) {
+            ImageIndexException refused = assertThrows(ImageIndexException.class, () -> index.verify(image, rewriteOnce));
+            assertEquals(ImageIndexException.Kind.BLOCK_MISMATCH, refused.kind());
+            assertTrue(refused.getMessage().startsWith(image + " changed while it was read to verify the index: "),
+                    refused.getMessage());
+            assertTrue(refused.getMessage().endsWith("; nothing was verified: verify again once nothing writes to the "
+                    + "image"), refused.getMessage());
+        }
+    }
+
+    /**
+     * A change time ahead of the clock (a skew, another host's clock) stays ahead however long the build
+     * waits: one step with nothing moved ends the wait. It waited its three rounds, as for an image still
+     * being written (on a file system of whole seconds, 6 s at every build and verify).
+     */
+    @Test
+    void aChangeTimeAheadOfTheClockIsWaitedForOneStepOnly() throws Exception {
+        Path image = Files.write(temp.resolve("ahead.img"), new byte[PAGE]);
+        long[] clock = {System.currentTimeMillis() * 1_000_000L - 3_600_000_000_000L};     // an hour behind the file's
+        List<Long> waits = new java.util.ArrayList<>();
+        ImageLayout layout = ImageLayout.settled(image, () -> clock[0], nanos -> {
+            waits.add(nanos);
+            clock[0] += nanos;
+        });
+        assertEquals(List.of(ImageLayout.SETTLE_NANOS), waits);
+        assertEquals(null, layout.differenceFrom(ImageLayout.of(image)));
+    }
+
     private static ImageLayout stamped(long ctimeNanos) {
         return new ImageLayout(ImageLayout.Kind.DIRECTORY, null, List.of(
                 new ImageLayout.Extent("a", 0, PAGE, ctimeNanos - 7_000_000_000L, 1),
