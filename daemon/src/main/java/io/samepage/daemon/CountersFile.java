@@ -196,8 +196,18 @@ public final class CountersFile implements AutoCloseable {
         Path temporary = absolute.resolveSibling("." + absolute.getFileName() + "." + pid + ".new");
         CountersFileClaim claim = CountersFileClaim.acquire(path, createDirectory, pid);
         try {
-            deleteStaleTemporaries(absolute);
-            Files.deleteIfExists(temporary);
+            CountersFileClaim.deleteStaleTemporaries(absolute);
+        } catch (IOException e) {
+            claim.close();
+            throw new DaemonException(Kind.COUNTERS_FILE, "counters file " + path + ": cannot be created: " + why(e), e);
+        }
+        if (Files.exists(temporary, LinkOption.NOFOLLOW_LINKS)) {     // not a counters file, so not deleted
+            claim.close();
+            throw new DaemonException(Kind.COUNTERS_FILE, "counters file " + path + ": " + temporary + " is in the way "
+                    + "and is not a counters file (a file an earlier start with this pid could not put back?); move "
+                    + "it away");
+        }
+        try {
             Mapping mapping = Mapping.create(temporary, pid, startMillis);
             return new CountersFile(path, absolute, temporary, claim, pid, startMillis, notices, mapping);
         } catch (IOException | RuntimeException e) {
@@ -228,7 +238,7 @@ public final class CountersFile implements AutoCloseable {
         try {
             Files.deleteIfExists(temporary);    // the old counters file, swapped out, or the new one's second name
         } catch (IOException e) {
-            // Left for the next start, which deletes such files (deleteStaleTemporaries); the path is right.
+            // Left for the next start, which deletes such files (CountersFileClaim.deleteStaleTemporaries).
         }
     }
 
@@ -271,11 +281,20 @@ public final class CountersFile implements AutoCloseable {
         throw new IOException("the path changed under it " + PUBLISH_ATTEMPTS + " times in a row");
     }
 
-    /** Swaps back a file an exchange took from the path; if that fails, says where it is and keeps it. */
+    /**
+     * Swaps back a file an exchange took from the path; if that fails, says where it is and keeps it. What
+     * comes back under the temporary name must be this daemon's file: another file renamed to the path
+     * between the two exchanges is kept there too (never deleted as the daemon's), and named.
+     */
     private void putBack(DaemonException refused) {
         try {
             if (Renames.exchange(temporary, absolute) == Renames.Exchange.DONE) {
-                return;
+                if (isOurs(temporary)) {
+                    return;
+                }
+                stranded = true;
+                throw new DaemonException(Kind.COUNTERS_FILE, refused.getMessage() + "; it is back at the path, and "
+                        + "another file renamed to the path meanwhile is now " + temporary, refused);
             }
         } catch (IOException e) {
             refused.addSuppressed(e);
@@ -283,6 +302,11 @@ public final class CountersFile implements AutoCloseable {
         stranded = true;
         throw new DaemonException(Kind.COUNTERS_FILE, refused.getMessage() + "; it was renamed to the path while the "
                 + "daemon started, and could not be put back: it is now " + temporary, refused);
+    }
+
+    /** Whether {@code file} is the file this daemon wrote (by its file key; true where none is known). */
+    private boolean isOurs(Path file) throws IOException {
+        return mapping.fileKey() == null || mapping.fileKey().equals(identityOf(file));
     }
 
     /**
@@ -384,8 +408,8 @@ public final class CountersFile implements AutoCloseable {
                 IoUtil.unmap(mapping.buffer());
             } else {
                 IoUtil.unmap(mapping.buffer());
-                if (!stranded) {
-                    Files.deleteIfExists(temporary);
+                if (!stranded && Files.exists(temporary, LinkOption.NOFOLLOW_LINKS) && isOurs(temporary)) {
+                    Files.delete(temporary);
                 }
             }
         } catch (IOException e) {
@@ -403,26 +427,6 @@ public final class CountersFile implements AutoCloseable {
             case IOException io -> IoErrors.reason(io);
             default -> e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
         };
-    }
-
-    /**
-     * Deletes the {@code .NAME.PID.new} files that daemons killed while starting left beside the path
-     * (they are never published): with the claim held, no other daemon is preparing this path, so none
-     * of them is anyone's. Without this they piled up, one per killed start, in /run's memory.
-     */
-    private static void deleteStaleTemporaries(Path absolute) throws IOException {
-        String prefix = "." + absolute.getFileName() + ".";
-        try (java.nio.file.DirectoryStream<Path> siblings = Files.newDirectoryStream(absolute.getParent(), p -> {
-            String name = p.getFileName().toString();
-            return name.startsWith(prefix) && name.endsWith(".new") && name.length() > prefix.length() + 4
-                    && name.substring(prefix.length(), name.length() - 4).chars().allMatch(Character::isDigit);
-        })) {
-            for (Path stale : siblings) {
-                if (Files.isRegularFile(stale, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-                    Files.deleteIfExists(stale);
-                }
-            }
-        }
     }
 
     /** The identity of the file at {@code file}, not of what a symbolic link there points to; null if unknown. */

@@ -231,4 +231,38 @@ final class CountersFileClaim implements AutoCloseable {
             failure.addSuppressed(e);
         }
     }
+
+    /**
+     * Deletes the {@code .NAME.PID.new} files that daemons killed while starting left beside the path
+     * (they are never published): with the claim held, no other daemon is preparing this path, so none
+     * of them is anyone's. Without this they piled up, one per killed start, in /run's memory. Only
+     * counters files go: a file of someone else's that a start could not put back keeps such a name.
+     */
+    static void deleteStaleTemporaries(Path absolute) throws IOException {
+        String prefix = "." + absolute.getFileName() + ".";
+        try (java.nio.file.DirectoryStream<Path> siblings = Files.newDirectoryStream(absolute.getParent(), p -> {
+            String name = p.getFileName().toString();
+            return name.startsWith(prefix) && name.endsWith(".new") && name.length() > prefix.length() + 4
+                    && name.substring(prefix.length(), name.length() - 4).chars().allMatch(Character::isDigit);
+        })) {
+            for (Path stale : siblings) {
+                if (isCountersFile(absolute, stale)) {
+                    Files.deleteIfExists(stale);
+                }
+            }
+        }
+    }
+
+    /**
+     * Whether {@code file} is a counters file (a daemon's, left by a start that was killed): a file of
+     * someone else's that a start could not put back stays under such a name, and must not be deleted.
+     */
+    private static boolean isCountersFile(Path path, Path file) {
+        try {
+            checkReplaceable(path, file);
+            return Files.isRegularFile(file, LinkOption.NOFOLLOW_LINKS);
+        } catch (DaemonException notOne) {
+            return false;
+        }
+    }
 }

@@ -157,12 +157,15 @@ class CountersFileTest {
     @Test
     void aCreateClearsTheTemporaryFilesOfStartsThatWereKilled() throws IOException {
         Path path = dir.resolve("counters");
-        Files.writeString(dir.resolve(".counters.5357.new"), "left by a killed start");
-        Files.writeString(dir.resolve(".counters.77.new"), "and another");
+        Path elsewhere = Files.createDirectory(dir.resolve("elsewhere")).resolve("counters");
+        CountersFile.create(elsewhere, 5357, 1).close();        // a counters file, as a killed start leaves one
+        Files.copy(elsewhere, dir.resolve(".counters.5357.new"));
+        Files.copy(elsewhere, dir.resolve(".counters.77.new"));
+        Files.writeString(dir.resolve(".counters.78.new"), "someone's file a start could not put back: kept");
         Files.writeString(dir.resolve(".counters.x.new"), "not one of ours: no pid");
         try (CountersFile _ = CountersFile.create(path, 2, 3)) {
-            assertArrayEquals(new String[] {".counters.lock", ".counters.x.new", "counters"},
-                    Arrays.stream(dir.toFile().list()).sorted().toArray());
+            assertArrayEquals(new String[] {".counters.78.new", ".counters.lock", ".counters.x.new", "counters",
+                "elsewhere"}, Arrays.stream(dir.toFile().list()).sorted().toArray());
         }
     }
 
@@ -176,7 +179,8 @@ class CountersFileTest {
         Path blocked = Files.createDirectories(dir.resolve(".counters.9.new/in-the-way"));
         DaemonException refused = assertThrows(DaemonException.class, () -> CountersFile.create(path, 9, 9));
         assertEquals(DaemonException.Kind.COUNTERS_FILE, refused.kind());
-        assertTrue(refused.getMessage().startsWith("counters file " + path + ": cannot be created: "), refused.getMessage());
+        assertTrue(refused.getMessage().startsWith("counters file " + path + ": " + dir.resolve(".counters.9.new")
+                + " is in the way and is not a counters file"), refused.getMessage());
         assertArrayEquals(before, Files.readAllBytes(path));
         assertTrue(Files.isDirectory(blocked));
     }
@@ -340,5 +344,34 @@ class CountersFileTest {
     @Test
     void aMissingFileIsRefused() {
         assertTrue(refusal(dir.resolve("absent")).contains("no counters file"));
+    }
+
+    /**
+     * A file of someone else's that a start could not put back keeps a temporary name (the message names
+     * it); the next start deleted every file of that form, so it was lost at the restart (a review's
+     * finding). Only counters files go now.
+     */
+    @Test
+    void aForeignFileUnderAnotherStartsTemporaryNameOutlivesTheNextStart() throws Exception {
+        Path path = dir.resolve("counters");
+        Path kept = Files.writeString(dir.resolve(".counters.999999.new"), "a user's memory dump");
+        CountersFile.create(path, 1, 1).close();
+        assertEquals("a user's memory dump", Files.readString(kept));
+    }
+
+    /**
+     * The same under this start's own temporary name (a daemon in a container starts with the same pid
+     * every time): the start deleted it to make its file there. Now it is refused, naming the file.
+     */
+    @Test
+    void aForeignFileUnderThisStartsTemporaryNameRefusesTheStartAndIsKept() throws Exception {
+        Path path = dir.resolve("counters");
+        Path kept = Files.writeString(dir.resolve(".counters.4242.new"), "a user's memory dump");
+        DaemonException refused = org.junit.jupiter.api.Assertions.assertThrows(DaemonException.class,
+                () -> CountersFile.prepare(path, false, 4242, 1, _ -> { }));
+        assertEquals(DaemonException.Kind.COUNTERS_FILE, refused.kind());
+        assertTrue(refused.getMessage().contains(kept + " is in the way and is not a counters file"), refused.getMessage());
+        assertEquals("a user's memory dump", Files.readString(kept));
+        CountersFile.create(path, 4243, 1).close();     // the claim was let go
     }
 }

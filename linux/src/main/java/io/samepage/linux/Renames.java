@@ -36,7 +36,8 @@ public final class Renames {
         MISSING,
         /**
          * Nothing changed: no exchange here, as {@link #unavailableReason()} says, or the filesystem or
-         * the kernel has none ({@code EINVAL}, {@code ENOSYS}).
+         * the kernel has none ({@code EINVAL}, {@code ENOSYS}), or it is not allowed ({@code EPERM}: a
+         * sandbox's system call filter, or a file system's rule that a plain rename meets too).
          */
         UNSUPPORTED
     }
@@ -53,7 +54,8 @@ public final class Renames {
      * Swaps {@code a} and {@code b} atomically: a reader of either path finds what it named before or
      * what the other named, never nothing. Both must exist, on one filesystem; either may be a directory.
      *
-     * @throws IOException for any other failure, with its errno (two filesystems: {@code EXDEV} 18)
+     * @throws IOException for any other failure, in the system's words where it is a usual one
+     *                     ({@code EXDEV}: two filesystems), else with its errno
      */
     public static Exchange exchange(Path a, Path b) throws IOException {
         if (UNAVAILABLE != null) {
@@ -62,13 +64,42 @@ public final class Renames {
         int result;
         try (Arena arena = Arena.ofConfined()) {
             // Safe: NUL-terminated copies of both paths, alive for the call; the kernel only reads them.
-            result = Libc.renameat2(arena.allocateFrom(a.toString()), arena.allocateFrom(b.toString()), RENAME_EXCHANGE);
+            result = Libc.renameat2(arena.allocateFrom(a.toString(), PATH_ENCODING),
+                    arena.allocateFrom(b.toString(), PATH_ENCODING), RENAME_EXCHANGE);
         }
         return switch (-result) {
             case 0 -> Exchange.DONE;
             case Abi.ENOENT -> Exchange.MISSING;
-            case Abi.EINVAL, Abi.ENOSYS -> Exchange.UNSUPPORTED;
-            default -> throw new IOException("renameat2(" + a + ", " + b + ", RENAME_EXCHANGE): errno " + -result);
+            // EPERM too: a sandbox's filter that denies the call says so, where plain rename may be allowed; a
+            // rename the file system forbids fails again there, with the JDK's words for it.
+            case Abi.EINVAL, Abi.ENOSYS, Abi.EPERM -> Exchange.UNSUPPORTED;
+            default -> throw new IOException(a + " and " + b + " could not be exchanged: " + reason(-result));
+        };
+    }
+
+    /**
+     * How the JDK encodes a path for the system ({@code sun.jnu.encoding}: the locale's, at startup): a
+     * path passed in another encoding names another file, or none, where it is not ASCII.
+     */
+    private static final java.nio.charset.Charset PATH_ENCODING = pathEncoding();
+
+    private static java.nio.charset.Charset pathEncoding() {
+        try {
+            return java.nio.charset.Charset.forName(System.getProperty("sun.jnu.encoding", "UTF-8"));
+        } catch (IllegalArgumentException unknown) {
+            return java.nio.charset.StandardCharsets.UTF_8;
+        }
+    }
+
+    /** The system's words for the errors a rename of two sibling files meets, else the number. */
+    private static String reason(int errno) {
+        return switch (errno) {
+            case 13 -> "permission denied";
+            case 16 -> "device or resource busy";
+            case 18 -> "invalid cross-device link";
+            case 28 -> "no space left on device";
+            case 30 -> "read-only file system";
+            default -> "errno " + errno;
         };
     }
 }
