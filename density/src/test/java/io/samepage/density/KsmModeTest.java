@@ -61,26 +61,10 @@ class KsmModeTest {
      */
     @Test
     void aHostWhoseKsmHoldsMergesIsRefusedBeforeAnyKnobIsWritten() throws Exception {
-        Path sysfs = Files.createDirectories(dir.resolve("ksm"));
-        Map<String, String> files = new LinkedHashMap<>();
-        files.put("run", "0");
-        files.put("pages_to_scan", "100");
-        files.put("sleep_millisecs", "20");
-        files.put("pages_shared", "7");
-        files.put("pages_sharing", "30");
-        files.put("pages_unshared", "0");
-        files.put("pages_volatile", "0");
-        files.put("full_scans", "3");
-        files.put("max_page_sharing", "256");
-        files.put("use_zero_pages", "0");
-        for (Map.Entry<String, String> file : files.entrySet()) {
-            Files.writeString(sysfs.resolve(file.getKey()), file.getValue() + "\n");
-        }
-        Path ksmd = Files.createDirectories(dir.resolve("proc/42"));
-        Files.writeString(ksmd.resolve("comm"), "ksmd\n");
-        Files.writeString(ksmd.resolve("stat"), "42 (ksmd) S 2 0 0 0 -1 2129984 0 0 0 0 5 7 0 0 25 5 1 0 1 0 0\n");
+        KernelKsm fake = fakeKsm("0", "7", "30");
+        Path sysfs = fake.directory();
         DensityException refused = org.junit.jupiter.api.Assertions.assertThrows(DensityException.class,
-                () -> KsmMode.open(new KernelKsm(sysfs, dir.resolve("proc"))).close());
+                () -> KsmMode.open(fake).close());
         assertEquals("kernel KSM holds other processes' merges (run=0, pages_shared=7, ksm_zero_pages=0); the suite "
                 + "would unmerge them (run=2) and count theirs as the helper's: unmerge them first (samepage ksm set "
                 + "run=2) or use --no-ksm", refused.getMessage());
@@ -95,13 +79,28 @@ class KsmModeTest {
      */
     @Test
     void aRunAfterTheRestoreWritesNoKnob() throws Exception {
+        KernelKsm fake = fakeKsm("1", "0", "0");
+        Map<String, String> before = knobs(fake);
+        Path image = TestImages.randomFile(dir, 300, 1);
+        try (PageMix content = PageMix.density(image, 1, 1, 25, 9); KsmMode mode = KsmMode.open(fake)) {
+            mode.close();       // what the hook does on Ctrl-C
+            assertEquals(before, knobs(fake), "restored");
+            DensityException stopped = org.junit.jupiter.api.Assertions.assertThrows(DensityException.class,
+                    () -> mode.run(content, 1, KsmMode.Rate.FULL, 5, 0));
+            assertTrue(stopped.getMessage().startsWith("stopped: kernel KSM was already restored"), stopped.getMessage());
+            assertEquals(before, knobs(fake), "a run after the restore wrote no knob");
+        }
+    }
+
+    /** A fake sysfs KSM directory and a /proc with a ksmd, under the test's directory. */
+    private KernelKsm fakeKsm(String run, String pagesShared, String pagesSharing) throws Exception {
         Path sysfs = Files.createDirectories(dir.resolve("ksm"));
         Map<String, String> files = new LinkedHashMap<>();
-        files.put("run", "1");
+        files.put("run", run);
         files.put("pages_to_scan", "100");
         files.put("sleep_millisecs", "20");
-        files.put("pages_shared", "0");
-        files.put("pages_sharing", "0");
+        files.put("pages_shared", pagesShared);
+        files.put("pages_sharing", pagesSharing);
         files.put("pages_unshared", "0");
         files.put("pages_volatile", "0");
         files.put("full_scans", "3");
@@ -113,17 +112,7 @@ class KsmModeTest {
         Path ksmd = Files.createDirectories(dir.resolve("proc/42"));
         Files.writeString(ksmd.resolve("comm"), "ksmd\n");
         Files.writeString(ksmd.resolve("stat"), "42 (ksmd) S 2 0 0 0 -1 2129984 0 0 0 0 5 7 0 0 25 5 1 0 1 0 0\n");
-        KernelKsm fake = new KernelKsm(sysfs, dir.resolve("proc"));
-        Map<String, String> before = knobs(fake);
-        Path image = TestImages.randomFile(dir, 300, 1);
-        try (PageMix content = PageMix.density(image, 1, 1, 25, 9); KsmMode mode = KsmMode.open(fake)) {
-            mode.close();       // what the hook does on Ctrl-C
-            assertEquals(before, knobs(fake), "restored");
-            DensityException stopped = org.junit.jupiter.api.Assertions.assertThrows(DensityException.class,
-                    () -> mode.run(content, 1, KsmMode.Rate.FULL, 5, 0));
-            assertTrue(stopped.getMessage().startsWith("stopped: kernel KSM was already restored"), stopped.getMessage());
-            assertEquals(before, knobs(fake), "a run after the restore wrote no knob");
-        }
+        return new KernelKsm(sysfs, dir.resolve("proc"));
     }
 
     private static Map<String, String> knobs(KernelKsm ksm) throws Exception {

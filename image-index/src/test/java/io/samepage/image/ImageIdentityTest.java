@@ -55,6 +55,23 @@ class ImageIdentityTest {
         Files.setLastModifiedTime(file, mtime);
     }
 
+    /**
+     * Progress that rewrites {@code file} with {@code bytes} (times kept) once every block was read, on the
+     * building thread, before the build ends; {@code done[0]} says it did.
+     */
+    private static BuildProgress rewriteWhenRead(Path file, byte[] bytes, boolean[] done) {
+        return (blocks, total) -> {
+            if (blocks == total && !done[0]) {
+                done[0] = true;
+                try {
+                    rewriteKeepingTimes(file, bytes);
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            }
+        };
+    }
+
     private static ImageIndexException assertStale(Executable open) {
         ImageIndexException stale = assertThrows(ImageIndexException.class, open);
         assertEquals(ImageIndexException.Kind.STALE, stale.kind(), stale.getMessage());
@@ -126,16 +143,7 @@ class ImageIdentityTest {
             // the change falls between the last read and the end (a change during the reads is caught the
             // same way, or by the reader as a file cut short).
             boolean[] done = {false};
-            BuildProgress rewriteOnce = (blocks, total) -> {
-                if (blocks == total && !done[0]) {
-                    done[0] = true;
-                    try {
-                        rewriteKeepingTimes(changed, other);
-                    } catch (IOException e) {
-                        throw new java.io.UncheckedIOException(e);
-                    }
-                }
-            };
+            BuildProgress rewriteOnce = rewriteWhenRead(changed, other, done);
             Path file = out.resolve("image.idx");
             ImageIndexException refused = assertThrows(ImageIndexException.class, () -> {
                 try (ImageIndex index = ImageIndex.build(source, rewriteOnce)) {
@@ -182,17 +190,7 @@ class ImageIdentityTest {
         Path image = image("disk.img", 13);
         Path file = indexOf(image, temp.resolve("disk.idx"));
         byte[] other = ImageIndexTest.randomBytes((int) Files.size(image), 14);
-        boolean[] done = {false};
-        BuildProgress rewriteOnce = (blocks, total) -> {
-            if (blocks == total && !done[0]) {
-                done[0] = true;
-                try {
-                    rewriteKeepingTimes(image, other);
-                } catch (IOException e) {
-                    throw new java.io.UncheckedIOException(e);
-                }
-            }
-        };
+        BuildProgress rewriteOnce = rewriteWhenRead(image, other, new boolean[1]);
         try (ImageIndex index = ImageIndex.open(file, image)) {
             ImageIndexException refused = assertThrows(ImageIndexException.class, () -> index.verify(image, rewriteOnce));
             assertEquals(ImageIndexException.Kind.BLOCK_MISMATCH, refused.kind());
