@@ -132,7 +132,7 @@ public final class Daemon implements AutoCloseable {
             CloseHelper.closeAll(e::addSuppressed, opened.reversed());
             if (interrupted) {
                 Thread.currentThread().interrupt();
-                throw new DaemonException(DaemonException.Kind.FAILED, "launch interrupted; nothing is left running", e);
+                throw new DaemonException(DaemonException.Kind.FAILED, DaemonService.LAUNCH_INTERRUPTED, e);
             }
             throw e;
         }

@@ -23,6 +23,8 @@ public final class DaemonService implements AutoCloseable {
 
     private static final String REFUSED = "; reload refused, running on with the old config";
     private static final String STOPPED_STARTING = "stopped while starting; nothing is left running";
+    /** The message of a launch an interrupt ended ({@link Daemon#launch}); its cause is what failed. */
+    static final String LAUNCH_INTERRUPTED = "launch interrupted; nothing is left running";
 
     private final Path configFile;
     private final Consumer<String> notices;
@@ -73,7 +75,8 @@ public final class DaemonService implements AutoCloseable {
             if (!launchEnded()) {
                 throw e;
             }
-            notices.accept(STOPPED_STARTING);
+            String own = ownFailure(e);
+            notices.accept(own == null ? STOPPED_STARTING : STOPPED_STARTING + "; the launch had failed meanwhile: " + own);
             return null;
         }
         if (launchEnded()) {
@@ -82,6 +85,28 @@ public final class DaemonService implements AutoCloseable {
             return null;
         }
         return launched;
+    }
+
+    /**
+     * The launch's own failure in {@code e}, which a stop in the same instant must not hide, on one line;
+     * null if it is taken for the stop's doing. Told: the counters file's refusals (one names where a file
+     * it moved now is) and the JVM's errors, unless an interrupted wait, read or lock is among their
+     * causes. Taken for the stop's: everything else, since the interrupt fails a source's read with an
+     * ordinary I/O error ("input/output error").
+     */
+    static String ownFailure(Throwable e) {
+        Throwable failure = e instanceof DaemonException && LAUNCH_INTERRUPTED.equals(e.getMessage())
+                && e.getCause() != null ? e.getCause() : e;
+        for (Throwable t = failure; t != null; t = t.getCause()) {
+            if (t instanceof InterruptedException || t instanceof java.io.InterruptedIOException
+                    || t instanceof java.nio.channels.ClosedByInterruptException
+                    || t instanceof java.nio.channels.FileLockInterruptionException) {
+                return null;
+            }
+        }
+        boolean own = failure instanceof Error
+                || failure instanceof DaemonException d && d.kind() == DaemonException.Kind.COUNTERS_FILE;
+        return own ? DaemonException.oneLine(failure) : null;
     }
 
     /** Whether this thread may launch (no stop was asked); if so, a stop from now on interrupts it. */

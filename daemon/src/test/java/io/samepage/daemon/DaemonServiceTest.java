@@ -103,6 +103,29 @@ class DaemonServiceTest {
         assertEquals(2, notices.size(), "and says so: " + notices);
     }
 
+    /**
+     * A launch that failed for its own reason in the instant a stop interrupted it keeps that reason
+     * beside the stop's line (a counters file that says where a file it moved now is, say): the stop's
+     * line alone hid it (a review's finding). A failure the interrupt caused is not repeated.
+     */
+    @Test
+    void aLaunchsOwnFailureIsToldBesideTheStopAndOneTheStopCausedIsNot() {
+        DaemonException own = new DaemonException(DaemonException.Kind.COUNTERS_FILE, "counters file /run/c: could "
+                + "not be put back: it is now /run/.c.7.new");
+        assertEquals(own.getMessage(), DaemonService.ownFailure(
+                new DaemonException(DaemonException.Kind.FAILED, DaemonService.LAUNCH_INTERRUPTED, own)));
+        assertEquals("java.lang.OutOfMemoryError: Java heap space", DaemonService.ownFailure(
+                new DaemonException(DaemonException.Kind.FAILED, DaemonService.LAUNCH_INTERRUPTED,
+                        new OutOfMemoryError("Java heap space"))));
+        DaemonException interruptedRead = new DaemonException(DaemonException.Kind.SOURCE, "source /img: cannot be "
+                + "read", new java.nio.channels.ClosedByInterruptException());
+        assertEquals(null, DaemonService.ownFailure(
+                new DaemonException(DaemonException.Kind.FAILED, DaemonService.LAUNCH_INTERRUPTED, interruptedRead)));
+        assertEquals(null, DaemonService.ownFailure(new DaemonException(DaemonException.Kind.FAILED,
+                DaemonService.LAUNCH_INTERRUPTED, new DaemonException(DaemonException.Kind.SOURCE,
+                        "/img: cannot be read: input/output error"))), "what an interrupted read looks like here");
+    }
+
     private static List<String> namesIn(Path directory) throws IOException {
         try (Stream<Path> files = Files.list(directory)) {
             return files.map(file -> file.getFileName().toString()).sorted().toList();
