@@ -114,6 +114,10 @@ public final class DensityReport {
                 ArrayNode runsNode = node.putArray("runs_at_largest_n");    // the first is in results too
                 runs.forEach(r -> runsNode.add(json(r)));
             }
+            if (!results.rerunNotes(mode).isEmpty()) {
+                ArrayNode notesNode = node.putArray("rerun_notes");
+                results.rerunNotes(mode).forEach(notesNode::add);
+            }
             Fit fit = results.fit(mode);
             ObjectNode fitNode = node.putObject("fit_in_budget");
             fitNode.put("guests", fit.guests() < 0 ? null : fit.guests());
@@ -235,6 +239,10 @@ public final class DensityReport {
                             .append(r.note()).append('\n');
                 }
             }
+            for (String note : results.rerunNotes(mode)) {
+                md.append("- ").append(mode.title()).append(", N=").append(results.largestGuests()).append(", ")
+                        .append(note).append('\n');
+            }
         }
         return md.toString();
     }
@@ -252,7 +260,8 @@ public final class DensityReport {
                 ModeResult r = runs.get(i);
                 SharingTrace.Point p = r.at99();
                 md.append(i == 0 ? "" : "; ").append(timeCell(r)).append(p == null ? ""
-                        : String.format(Locale.ROOT, " s, %.0f pages per CPU-second", p.pagesPerCpuSecond()));
+                        : String.format(Locale.ROOT, " s, %.0f pages per CPU-second", p.pagesPerCpuSecond()))
+                        .append(r.timedOut() && p != null ? " (at timeout)" : "");
             }
             md.append(".\n");
         }

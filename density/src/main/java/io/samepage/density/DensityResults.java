@@ -18,6 +18,7 @@ public final class DensityResults {
     private final Map<Mode, List<ModeResult>> byMode = new EnumMap<>(Mode.class);
     private final Map<Mode, String> notes = new EnumMap<>(Mode.class);
     private final Map<Mode, List<ModeResult>> reruns = new EnumMap<>(Mode.class);
+    private final Map<Mode, List<String>> rerunNotes = new EnumMap<>(Mode.class);
     private double indexBuildSeconds = Double.NaN;
     private long distinctImagePages = -1;
     private double wallSeconds;
@@ -30,6 +31,7 @@ public final class DensityResults {
         for (Mode mode : Mode.values()) {
             byMode.put(mode, new ArrayList<>());
             reruns.put(mode, new ArrayList<>());
+            rerunNotes.put(mode, new ArrayList<>());
         }
     }
 
@@ -41,11 +43,24 @@ public final class DensityResults {
      * A further run of a timed mode at the largest N, for the medians the (b)-(d) claims compare
      * ({@link TimedRuns}); the tables and the chart show the first run only.
      */
-    void addRerun(ModeResult result) {
+    void addRerun(ModeResult result, int run) {
         if (result.guests() != largestGuests()) {
             throw new IllegalArgumentException("a rerun is at the largest N, " + largestGuests() + ", not " + result.guests());
         }
         reruns.get(result.mode()).add(result);
+        if (result.note() != null) {
+            rerunNotes.get(result.mode()).add("run " + run + ": " + result.note());
+        }
+    }
+
+    /** A further run of {@code mode} that failed: left out of the medians, and said so in the report. */
+    void rerunFailed(Mode mode, int run, String message) {
+        rerunNotes.get(mode).add("run " + run + " failed, so it is left out of the medians: " + message);
+    }
+
+    /** What the report must say of the reruns of {@code mode}: their notes and failures, by run. */
+    List<String> rerunNotes(Mode mode) {
+        return List.copyOf(rerunNotes.get(mode));
     }
 
     /** Every run of {@code mode} at the largest N: the one in the tables first, then the reruns; maybe none. */

@@ -136,7 +136,11 @@ public final class DensitySuite {
                 EngineModes.postLoad(content, n).forEach(results::add);
                 for (int run = 2; n == settings.largestGuests() && run <= settings.rateRuns(); run++) {
                     progress(n, "(b), run " + run + " of " + settings.rateRuns() + " for the medians");
-                    results.addRerun(EngineModes.postLoad(content, n).getLast());
+                    try {
+                        results.addRerun(EngineModes.postLoad(content, n).getLast(), run);
+                    } catch (DensityException e) {          // the runs before it stand
+                        results.rerunFailed(Mode.POST_LOAD, run, e.getMessage());
+                    }
                 }
                 progress(n, "(c)");
                 results.add(EngineModes.preLoad(content, index, n));
@@ -172,7 +176,11 @@ public final class DensitySuite {
                 results.add(full);
                 for (int run = 2; n == settings.largestGuests() && run <= settings.rateRuns(); run++) {
                     progress(n, "(d) full rate, run " + run + " of " + settings.rateRuns() + " for the medians");
-                    results.addRerun(ksm.run(results.content(), n, KsmMode.Rate.FULL, timeout, 0));
+                    try {
+                        results.addRerun(ksm.run(results.content(), n, KsmMode.Rate.FULL, timeout, 0), run);
+                    } catch (DensityException e) {
+                        results.rerunFailed(Mode.KSM_FULL_RATE, run, e.getMessage());
+                    }
                 }
                 if (defaultsWhere == KsmDefaults.all
                         || defaultsWhere == KsmDefaults.largest && n == settings.largestGuests()) {

@@ -312,10 +312,10 @@ public final class ImageBoot {
             long indexNanos = System.nanoTime() - start;
             ImageLayout layout = index.layout();
             int threads = ImageLoader.defaultThreads();
-            WarmUp warmUp = new WarmUp(withoutIndex(layout, 1).loads().getFirst(),
-                    withIndex(index, 1, threads).loads().getFirst());
-            Part without = withoutIndex(layout, settings.guests());
-            Part with = withIndex(index, settings.guests(), threads);
+            WarmUp warmUp = new WarmUp(withoutIndex(layout, 1, " (warm-up)").loads().getFirst(),
+                    withIndex(index, 1, threads, " (warm-up)").loads().getFirst());
+            Part without = withoutIndex(layout, settings.guests(), "");
+            Part with = withIndex(index, settings.guests(), threads, "");
             return new Result(image, layout, index.zeroBlocks(), DistinctBlocks.count(index), origin,
                     indexFile, indexNanos, without, with, threads, warmUp);
         } catch (ImageIndexException | DedupException e) {
@@ -370,7 +370,8 @@ public final class ImageBoot {
         }
     }
 
-    private static Part withoutIndex(ImageLayout layout, int guests) {
+    /** @param label added to the part's name in a failure: " (warm-up)" for the warm-up's load */
+    private static Part withoutIndex(ImageLayout layout, int guests, String label) {
         long blocks = layout.blockCount();
         EngineContext context = new EngineContext().poolBytes((guests * blocks + POOL_SLACK_FRAMES) * Pages.PAGE_SIZE);
         try (DedupEngine engine = DedupEngine.create(context.conclude())) {
@@ -383,12 +384,12 @@ public final class ImageBoot {
                 loaded.add(guest);
             }
             long frames = engine.framesInUse();
-            long verified = verifySample(layout, loaded, "without the index");
+            long verified = verifySample(layout, loaded, "without the index" + label);
             return new Part(loads, frames, domain.residentFrames(), verified);
         }
     }
 
-    private static Part withIndex(ImageIndex index, int guests, int threads) {
+    private static Part withIndex(ImageIndex index, int guests, int threads, String label) {
         ImageLayout layout = index.layout();
         long blocks = layout.blockCount();
         EngineContext context = new EngineContext().poolBytes((blocks + POOL_SLACK_FRAMES) * Pages.PAGE_SIZE);
@@ -403,7 +404,7 @@ public final class ImageBoot {
                 loaded.add(guest);
             }
             long frames = engine.framesInUse();
-            long verified = verifySample(layout, loaded, "with the index");
+            long verified = verifySample(layout, loaded, "with the index" + label);
             return new Part(loads, frames, domain.residentFrames(), verified);
         }
     }

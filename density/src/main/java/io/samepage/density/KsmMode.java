@@ -286,11 +286,17 @@ final class KsmMode implements AutoCloseable {
     }
 
     private void restore() {
-        synchronized (knobLock) {       // a run's knob write in progress ends first; none starts after
+        // Whole under the lock: a run's knob write in progress ends first and none starts after, and the
+        // hook (Ctrl-C) waits for a close() already restoring, since the JVM halts when the hook returns.
+        synchronized (knobLock) {
             if (!restored.compareAndSet(false, true)) {
                 return;
             }
+            restoreKnobs();
         }
+    }
+
+    private void restoreKnobs() {
         try {
             endHelper();
             if (!saved.isEmpty()) {

@@ -92,6 +92,30 @@ class KsmModeTest {
         }
     }
 
+    /**
+     * Ctrl-C while the suite's own close() is restoring: the hook returned at once (the session was marked
+     * restored), so the JVM halted with the knobs half restored (a review's finding, with a slow helper
+     * standing in for any slow step). The hook now waits for that restore to end.
+     */
+    @Test
+    void theHookWaitsForACloseThatIsRestoring() throws Exception {
+        KernelKsm fake = fakeKsm("1", "0", "0");
+        Map<String, String> before = knobs(fake);
+        KsmMode mode = KsmMode.open(fake);
+        java.lang.reflect.Field helper = KsmMode.class.getDeclaredField("helper");
+        helper.setAccessible(true);
+        helper.set(mode, new ProcessBuilder("sleep", "2").start());     // exits 2 s after close() ends it
+        Thread closing = new Thread(mode::close, "suite-main");
+        closing.start();
+        Thread.sleep(500);
+        assertTrue(closing.isAlive(), "close() is restoring");
+        java.lang.reflect.Field hook = KsmMode.class.getDeclaredField("hook");
+        hook.setAccessible(true);
+        ((Thread) hook.get(mode)).run();                    // what the hook's thread does on Ctrl-C
+        assertEquals(before, knobs(fake), "every knob restored when the hook returns");
+        closing.join(10_000);
+    }
+
     /** A fake sysfs KSM directory and a /proc with a ksmd, under the test's directory. */
     private KernelKsm fakeKsm(String run, String pagesShared, String pagesSharing) throws Exception {
         Path sysfs = Files.createDirectories(dir.resolve("ksm"));

@@ -17,7 +17,11 @@ class MustShowTest {
     private static final int N = 2;
 
     private static DensityResults results(long ksmSaved, double ksmCpuSeconds) {
-        DensityResults results = new DensityResults(PageMix.demo(N, 256), new int[] {N}, 1024, 60);
+        return results(PageMix.demo(N, 256), ksmSaved, ksmCpuSeconds);
+    }
+
+    private static DensityResults results(PageMix content, long ksmSaved, double ksmCpuSeconds) {
+        DensityResults results = new DensityResults(content, new int[] {N}, 1024, 60);
         results.add(ModeResult.untimed(Mode.NO_DEDUP, N, 2L << 20, 0, null));
         results.add(new ModeResult(Mode.POST_LOAD, N, 1L << 20, 4096, 200,
                 new SharingTrace.Point(0.5, 0.01, 200), false, 0, null));
@@ -51,10 +55,10 @@ class MustShowTest {
     @Test
     void withSeveralRunsTheRateAndTimesAreMediansWithTheirRange() {
         DensityResults results = results(200, 0.02);         // (b) 20,000 and (d) 10,000 pages per CPU-second
-        results.addRerun(run(Mode.POST_LOAD, 200, 0.001));   // 200,000: an outlier the median ignores
-        results.addRerun(run(Mode.POST_LOAD, 200, 0.04));    // 5,000
-        results.addRerun(run(Mode.KSM_FULL_RATE, 200, 0.04));
-        results.addRerun(run(Mode.KSM_FULL_RATE, 200, 0.01));
+        results.addRerun(run(Mode.POST_LOAD, 200, 0.001), 2);   // 200,000: an outlier the median ignores
+        results.addRerun(run(Mode.POST_LOAD, 200, 0.04), 3);    // 5,000
+        results.addRerun(run(Mode.KSM_FULL_RATE, 200, 0.04), 2);
+        results.addRerun(run(Mode.KSM_FULL_RATE, 200, 0.01), 3);
         MustShow rate = named(MustShow.check(results), "pages merged per CPU-second");
         assertEquals("(b) 20000 (5000 to 200000, 3 runs) / (d) 10000 (5000 to 20000, 3 runs) pages per CPU-second "
                 + "= 2.00 (medians of 3 runs of (b) and 3 of (d))", rate.measured());
@@ -67,11 +71,35 @@ class MustShowTest {
     @Test
     void oneRerunOfKsmThatMergedNothingMakesTheComparisonNotMeasured() {
         DensityResults results = results(200, 0.02);
-        results.addRerun(run(Mode.POST_LOAD, 200, 0.01));
-        results.addRerun(run(Mode.KSM_FULL_RATE, 0, 0.0));
+        results.addRerun(run(Mode.POST_LOAD, 200, 0.01), 2);
+        results.addRerun(run(Mode.KSM_FULL_RATE, 0, 0.0), 2);
         MustShow rate = named(MustShow.check(results), "pages merged per CPU-second");
         assertNull(rate.met(), rate.measured());
         assertTrue(rate.measured().startsWith("(d) saved 0 pages where (b) saved 200"), rate.measured());
+    }
+
+    /**
+     * A rerun that stopped at the timeout was shown without the first run's "(at timeout)" and its note
+     * was dropped, and a rerun that failed lost the whole report (a review's findings): now the every-run
+     * line marks it, and the notes give each rerun's note and failure.
+     */
+    @Test
+    void theReportMarksATimedOutRerunAndSaysWhichRunFailed(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        DensityResults results;
+        try (PageMix content = PageMix.density(TestImages.randomFile(dir, 300, 1), N, 1, 25, 9)) {
+            results = results(content, 200, 0.02);
+        }
+        results.addRerun(new ModeResult(Mode.KSM_FULL_RATE, N, 2L << 20, 0, 200, new SharingTrace.Point(60, 0.01, 200),
+                true, 60, "stopped at 60 s"), 2);
+        results.rerunFailed(Mode.KSM_FULL_RATE, 3, "the KSM helper process did not get ready");
+        String md = new DensityReport(results, "samepage bench density --test").markdown();
+        assertTrue(md.contains("; 60.00 / 0.01 s, 20000 pages per CPU-second (at timeout)."), md);
+        assertTrue(md.contains("- (d) kernel KSM, full rate, N=2, run 2: stopped at 60 s\n"), md);
+        assertTrue(md.contains("- (d) kernel KSM, full rate, N=2, run 3 failed, so it is left out of the medians: the KSM "
+                + "helper process did not get ready\n"), md);
+        assertTrue(named(MustShow.check(results), "pages merged per CPU-second").measured()
+                .endsWith("(medians of 1 runs of (b) and 2 of (d))"));
     }
 
     @Test
