@@ -161,7 +161,8 @@ public final class KernelKsm {
      *
      * @throws KernelKsmException as {@link #plan} does before anything is written; {@code REFUSED} if
      *     the kernel refused a write, {@code READ_ONLY} or {@code IO} if a write failed otherwise, each
-     *     with the knobs written before it in {@link KernelKsmException#written()}
+     *     with the knobs written before it in {@link KernelKsmException#written()}; a knob written whose
+     *     value could not be read back is listed there too, with the value written
      */
     public List<KnobChange> set(Map<String, String> assignments) {
         List<KnobChange> writes = plan(assignments);
@@ -175,7 +176,15 @@ public final class KernelKsm {
             } catch (IOException e) {
                 throw writeFailure(knob, write.newValue(), e, done);
             }
-            done.add(new KnobChange(knob, before, readDuring(file, done)));
+            String after;
+            try {
+                after = read(file);
+            } catch (KernelKsmException e) {
+                // Written, but not read back: listed with the value written, so that a restore puts it back.
+                done.add(new KnobChange(knob, before, write.newValue()));
+                throw new KernelKsmException(e.kind(), e.getMessage(), done, e.getCause());
+            }
+            done.add(new KnobChange(knob, before, after));
         }
         return List.copyOf(done);
     }

@@ -204,4 +204,48 @@ class KsmPolicyLoopTest {
         assertThrows(IllegalStateException.class, () -> concluded.dryRun(true));
         assertThrows(IllegalStateException.class, () -> new KsmPolicyLoop(context()));
     }
+
+    /**
+     * A knob whose write the kernel took but whose value could not be read back (EIO) was left out of
+     * the batch's written knobs, so the policy loop's close() never put it back and said all was well:
+     * KSM left running (a review's finding).
+     */
+    @Test
+    void aKnobWrittenButNotReadBackIsListedAndRestored() throws IOException {
+        boolean[] runWritten = {false};
+        int[] failuresLeft = {1};          // the read right after the first write of run fails, once
+        KsmFiles files = new KsmFiles() {
+            @Override
+            public String read(Path f) throws IOException {
+                if (runWritten[0] && f.getFileName().toString().equals("run") && failuresLeft[0]-- > 0) {
+                    runWritten[0] = false;
+                    throw new IOException("Input/output error");
+                }
+                return fake.read(f);
+            }
+
+            @Override
+            public void write(Path f, String v) throws IOException {
+                fake.write(f, v);
+                if (f.getFileName().toString().equals("run")) {
+                    runWritten[0] = true;
+                }
+            }
+
+            @Override
+            public boolean writable(Path f) {
+                return true;
+            }
+        };
+        KernelKsm ksm = new KernelKsm(fake.directory, fake.proc, files);
+        KsmPolicyLoop loop = new KsmPolicyLoop(new KsmPolicyLoop.Context().ksm(ksm)
+                .estimator((k, b, m, z) -> new KsmPolicyLoop.Estimate(ONE_GUEST, RICH))
+                .ksmdCpu(() -> 0L).nanoClock(() -> 0L).conclude());
+        KernelKsmException e = assertThrows(KernelKsmException.class, loop::step);
+        assertTrue(e.written().stream().anyMatch(c -> c.knob() == KsmKnob.RUN),
+                "run was written: " + e.written());
+        assertEquals("1", fake.get("run"), "the kernel took it");
+        loop.close();
+        assertEquals("0", fake.get("run"), "and the close put it back");
+    }
 }
