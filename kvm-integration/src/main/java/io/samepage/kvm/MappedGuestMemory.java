@@ -202,7 +202,10 @@ public final class MappedGuestMemory implements AutoCloseable {
     /**
      * The kernel mappings (VMAs) this guest memory's range is split into now, counted in
      * {@code /proc/self/maps}: 1 for a guest laid out in one run, up to one per page once scattered pages
-     * are merged. What it costs against {@code vm.max_map_count}.
+     * are merged. What it costs against {@code vm.max_map_count}. A mapping counts if it overlaps the
+     * range: the kernel merges a mapping with a neighbour of the same kind (the reservation of a range
+     * still unmapped with another anonymous reservation just below it, say), and the merged one starts
+     * below the range. Counting only those that start in it gave 0 then, in one test run of six.
      */
     public long kernelMappings() {
         long start;
@@ -219,9 +222,13 @@ public final class MappedGuestMemory implements AutoCloseable {
             for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/maps"),
                     java.nio.charset.StandardCharsets.ISO_8859_1)) {
                 int dash = line.indexOf('-');
-                long first = dash > 0 ? Long.parseUnsignedLong(line, 0, dash, 16) : -1;
-                if (dash > 0 && Long.compareUnsigned(first, start) >= 0 && Long.compareUnsigned(first, end) < 0) {
-                    count++;
+                int space = line.indexOf(' ', dash + 1);
+                if (dash > 0 && space > dash) {
+                    long first = Long.parseUnsignedLong(line, 0, dash, 16);
+                    long last = Long.parseUnsignedLong(line, dash + 1, space, 16);     // exclusive
+                    if (Long.compareUnsigned(first, end) < 0 && Long.compareUnsigned(last, start) > 0) {
+                        count++;
+                    }
                 }
             }
             return count;
