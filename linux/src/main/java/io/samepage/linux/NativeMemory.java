@@ -42,7 +42,12 @@ public final class NativeMemory {
 
     /**
      * Maps {@code bytes} of private anonymous memory with {@code MAP_NORESERVE}: untouched pages cost no
-     * RAM and no commit charge, and read as zeros. The mapping lives as long as {@code owner}: closing it
+     * RAM and no commit charge, and read as zeros. The region is on 4 KiB pages only
+     * ({@code MADV_NOHUGEPAGE}): where the host's {@code transparent_hugepage/enabled} is {@code always},
+     * a write would otherwise fault in a whole 2 MiB huge page, and {@link #discard discarding} one frame
+     * of it only splits its mapping. The kernel then keeps the huge page's memory until it is short of
+     * memory, while the process's {@code RssAnon} and the engine's counters say it is free. A kernel
+     * built without transparent huge pages refuses the advice ({@code EINVAL}), which is then moot. The mapping lives as long as {@code owner}: closing it
      * unmaps the region, after which every access to the segment throws {@link IllegalStateException}
      * instead of faulting.
      *
@@ -139,6 +144,14 @@ public final class NativeMemory {
                     + " MiB) for the frame pool failed with errno " + errno + ": "
                     + (errno == Abi.ENOMEM ? "ENOMEM, the address space or vm.max_map_count is exhausted; "
                     + "configure a smaller pool" : "see mmap(2)"));
+        }
+        // Safe: [address, address + bytes) is the mapping just made for this call, which nothing else knows
+        // of; the advice changes no byte of it, and on failure the whole of it is unmapped again.
+        int advised = Libc.madvise(MemorySegment.ofAddress(address).reinterpret(bytes), Abi.MADV_NOHUGEPAGE);
+        if (advised != 0 && advised != -Abi.EINVAL) {
+            Libc.munmap(address, bytes);
+            throw new IllegalStateException("madvise(MADV_NOHUGEPAGE) of the frame pool's " + (bytes >>> 20)
+                    + " MiB failed with errno " + -advised + "; see madvise(2)");
         }
         return address;
     }
