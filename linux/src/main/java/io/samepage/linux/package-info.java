@@ -51,7 +51,7 @@
  * a loop, takes the caller's own, so a batch looks nothing up.
  *
  * <h2>The frame pool's memory: NativeMemory, DiscardList</h2>
- * <p>{@link io.samepage.linux.NativeMemory} makes four C library calls:
+ * <p>{@link io.samepage.linux.NativeMemory} makes five kinds of C library call:
  * <ul>
  *   <li>{@code mmap}: reserves the frame pool's region as private anonymous memory with
  *       {@code MAP_NORESERVE}, so frames nobody has touched cost neither RAM nor commit charge;</li>
@@ -60,6 +60,9 @@
  *       trims the spare address space mapped around it;</li>
  *   <li>{@code madvise(MADV_DONTNEED)}: drops the physical pages of a freed frame, so the process RSS
  *       falls and the frame reads as zeros the next time it is touched;</li>
+ *   <li>{@code madvise(MADV_NOHUGEPAGE)}: keeps the region on 4 KiB pages where the host's transparent
+ *       huge pages are {@code always}, since dropping one frame of a huge page frees nothing until the
+ *       kernel runs short of memory;</li>
  *   <li>{@code getpagesize}: checked once, because the pool's 4 KiB frames must be whole host pages.</li>
  * </ul>
  * {@link io.samepage.linux.DiscardList} adds {@code pidfd_open} and
