@@ -160,6 +160,32 @@ class ScanEndToEndTest {
         }
     }
 
+    /**
+     * A pool the host will not map, here one larger than the address space {@code ulimit -v} leaves the
+     * JVM, is the host's refusal: one line naming the pool's size and the limit, exit 1; not an internal
+     * error (exit 70, "a bug in samepage"), as it was when the mapping's failure escaped as an
+     * IllegalStateException.
+     */
+    @Test
+    void aPoolTheHostWillNotMapExitsOneWithOneLineNamingIt() throws Exception {
+        Path out = dir.resolve("refused.out");
+        Path err = dir.resolve("refused.err");
+        ProcessBuilder builder = new ProcessBuilder("bash", "-c", "ulimit -v 3000000 && exec \"$0\" \"$@\"",
+                Samepage.root().resolve("samepage").toString(), "scan", "--pool-mib", "4000", dumps.getFirst());
+        builder.environment().put("SAMEPAGE_JAVA_OPTS",
+                "-Xmx128m -XX:ReservedCodeCacheSize=64m -XX:CompressedClassSpaceSize=64m");
+        Process process = builder.directory(Samepage.root().toFile()).redirectOutput(out.toFile())
+                .redirectError(err.toFile()).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+                .start();
+        assertTrue(process.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "finished");
+        String stderr = Files.readString(err);
+        assertEquals(1, process.exitValue(), stderr);
+        assertEquals(1, stderr.lines().count(), stderr);
+        assertTrue(stderr.startsWith("samepage scan: mmap of 4196397056 bytes (4001 MiB) for the frame pool failed "
+                + "with errno 12: ENOMEM, the address space (ulimit -v)"), stderr);
+        assertEquals("", Files.readString(out));
+    }
+
     /** A good dump first, then {@code bad}: every source is checked before any is loaded. */
     private static void assertBadSource(Path bad, String what) throws Exception {
         Samepage.Run run = Samepage.run("scan", "--json", dumps.getFirst(), bad.toString());

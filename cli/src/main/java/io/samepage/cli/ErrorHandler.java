@@ -23,7 +23,7 @@ import picocli.CommandLine;
  *       ({@link DaemonException.Kind#FAILED}) exits {@value SamepageCommand#EXIT_FAILURE}, every other kind
  *       (a bad config, source, counters file or port) is bad input.
  *   <li>An I/O error no subcommand caught: the file and the reason in words ({@link IoErrors}), exit
- *       {@value SamepageCommand#EXIT_FAILURE}.
+ *       {@value SamepageCommand#EXIT_FAILURE}; so does the host's refusal of an engine's memory (HOST_REFUSED).
  *   <li>{@link DensityException}, from the demo's scenario: its message; a failure while working
  *       ({@link DensityException.Kind#FAILED}) exits {@value SamepageCommand#EXIT_FAILURE}, every other
  *       kind (a bad image or index file, a run larger than the host) is bad input.
@@ -64,6 +64,7 @@ final class ErrorHandler implements CommandLine.IExecutionExceptionHandler, Comm
             case DaemonException e -> e.kind() == DaemonException.Kind.FAILED ? SamepageCommand.EXIT_FAILURE
                     : SamepageCommand.EXIT_USAGE;
             case UncheckedIOException e -> SamepageCommand.EXIT_FAILURE;
+            case io.samepage.core.DedupException e when e.kind() == io.samepage.core.DedupException.Kind.HOST_REFUSED -> SamepageCommand.EXIT_FAILURE;
             case DensityException e -> e.kind() == DensityException.Kind.FAILED ? SamepageCommand.EXIT_FAILURE
                     : SamepageCommand.EXIT_USAGE;
             default -> SamepageCommand.EXIT_INTERNAL;
@@ -75,6 +76,7 @@ final class ErrorHandler implements CommandLine.IExecutionExceptionHandler, Comm
             case CommandException e -> e.getMessage();
             case DaemonException e -> e.getMessage();
             case UncheckedIOException e -> IoErrors.reason(e.getCause());
+            case io.samepage.core.DedupException e when e.kind() == io.samepage.core.DedupException.Kind.HOST_REFUSED -> e.getMessage();
             case DensityException e -> e.getMessage();
             case OutOfMemoryError e -> "out of memory (" + e.getMessage() + "); give Java more with "
                     + "SAMEPAGE_JAVA_OPTS=-Xmx<size>, or ask for less";

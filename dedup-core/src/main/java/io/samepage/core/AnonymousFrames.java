@@ -37,6 +37,9 @@ final class AnonymousFrames implements FrameBacking {
         try {
             this.region = discardsToOs ? NativeMemory.reserve(bytes, firstBlock(frames), arena)
                     : arena.allocate(bytes, Pages.PAGE_SIZE);
+        } catch (IllegalStateException refused) {
+            arena.close();
+            throw new DedupException(DedupException.Kind.HOST_REFUSED, refused.getMessage(), refused);
         } catch (RuntimeException | OutOfMemoryError e) {
             arena.close();
             throw e;

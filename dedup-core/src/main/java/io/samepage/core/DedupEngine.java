@@ -74,7 +74,7 @@ public final class DedupEngine implements AutoCloseable {
     /**
      * Creates an engine from a concluded context.
      *
-     * @throws DedupException if the context has not concluded, or made an engine already
+     * @throws DedupException if the context has not concluded or made an engine already; HOST_REFUSED: no pool mapping
      */
     public static DedupEngine create(EngineContext context) {
         if (!context.isConcluded()) {

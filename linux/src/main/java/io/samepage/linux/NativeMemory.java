@@ -142,8 +142,7 @@ public final class NativeMemory {
             int errno = (int) -address;
             throw new IllegalStateException("mmap of " + bytes + " bytes (" + (bytes >>> 20)
                     + " MiB) for the frame pool failed with errno " + errno + ": "
-                    + (errno == Abi.ENOMEM ? "ENOMEM, the address space or vm.max_map_count is exhausted; "
-                    + "configure a smaller pool" : "see mmap(2)"));
+                    + (errno == Abi.ENOMEM ? outOfMemory() : "see mmap(2)"));
         }
         // Safe: [address, address + bytes) is the mapping just made for this call, which nothing else knows
         // of; the advice changes no byte of it, and on failure the whole of it is unmapped again.
@@ -154,6 +153,22 @@ public final class NativeMemory {
                     + " MiB failed with errno " + -advised + "; see madvise(2)");
         }
         return address;
+    }
+
+    /**
+     * Why a reservation may get ENOMEM here. In overcommit mode 2 the kernel ignores {@code MAP_NORESERVE}
+     * and charges the whole region against {@code CommitLimit} at once, untouched or not.
+     */
+    private static String outOfMemory() {
+        String mode;
+        try {
+            mode = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/sys/vm/overcommit_memory")).trim();
+        } catch (java.io.IOException | RuntimeException unreadable) {
+            mode = "";
+        }
+        return "2".equals(mode) ? "ENOMEM, vm.overcommit_memory is 2, so the whole pool counts against CommitLimit "
+                + "(/proc/meminfo) before any frame is used; configure a smaller pool"
+                : "ENOMEM, the address space (ulimit -v) or vm.max_map_count is exhausted; configure a smaller pool";
     }
 
     private static int unmapped(Unmap unmap, long address, long bytes) {
