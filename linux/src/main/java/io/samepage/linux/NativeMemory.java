@@ -47,9 +47,9 @@ public final class NativeMemory {
      * a write would otherwise fault in a whole 2 MiB huge page, and {@link #discard discarding} one frame
      * of it only splits its mapping. The kernel then keeps the huge page's memory until it is short of
      * memory, while the process's {@code RssAnon} and the engine's counters say it is free. A kernel
-     * built without transparent huge pages refuses the advice ({@code EINVAL}), which is then moot. The mapping lives as long as {@code owner}: closing it
-     * unmaps the region, after which every access to the segment throws {@link IllegalStateException}
-     * instead of faulting.
+     * built without transparent huge pages refuses the advice ({@code EINVAL}), which is then moot. The
+     * mapping lives as long as {@code owner}: closing it unmaps the region, after which every access to
+     * the segment throws {@link IllegalStateException} instead of faulting.
      *
      * @param bytes  the region size, a positive multiple of 4096
      * @param owner  the arena whose close unmaps the region
