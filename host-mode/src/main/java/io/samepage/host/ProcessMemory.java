@@ -3,6 +3,7 @@ package io.samepage.host;
 import io.samepage.linux.PageMapEntry;
 import io.samepage.linux.ZeroPageProbe;
 import java.io.IOException;
+import java.lang.foreign.Arena;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.ClosedChannelException;
@@ -42,6 +43,12 @@ import java.util.List;
  * process's own. A process that exits during {@link #copyResident} ends the
  * copy: the result is marked {@link RegionScan#exited()} and covers the pages before.
  *
+ * <h2>What an open instance holds</h2>
+ * The pagemap file and 64 KiB of native memory from {@link #open}, then, from the first copy, the mem
+ * file and a 1 MiB buffer: two descriptors and about 1 MiB, all released by {@link #close()} (the
+ * buffers are native memory of the instance's own arena, freed at once, not left to the garbage
+ * collector). Whoever reads many processes opens, reads and closes them one at a time.
+ *
  * <p>Not thread safe: use an instance from one thread (the one that first copies from it).
  */
 public final class ProcessMemory implements AutoCloseable {
@@ -59,23 +66,43 @@ public final class ProcessMemory implements AutoCloseable {
     private final int pid;
     private final Path dir;
     private final String command;
+    private final long startTime;
     private final FileChannel pagemap;
     private final ZeroPageProbe.Frames zeroFrames;
-    private final ByteBuffer pagemapBytes = ByteBuffer.allocateDirect(PAGEMAP_CHUNK_PAGES * 8)
-            .order(ByteOrder.nativeOrder());
-    private final ByteBuffer aliveProbe = ByteBuffer.allocateDirect(8);
+    /** The buffers' memory, freed by {@link #close()}; shared, as an instance may move to another thread. */
+    private final Arena arena;
+    private final ByteBuffer pagemapBytes;
+    private final ByteBuffer aliveProbe;
     private final long[] entries = new long[PAGEMAP_CHUNK_PAGES];
     private final long[] batch = new long[BATCH_PAGES];
     private FileChannel mem;
     private ByteBuffer pages;
     private ByteBuffer pagesView;
+    private boolean closed;
 
-    private ProcessMemory(int pid, Path dir, String command, FileChannel pagemap) {
+    /** Takes {@code pagemap}: closes it if the instance cannot be made. */
+    private ProcessMemory(int pid, Path dir, String command, long startTime, FileChannel pagemap) {
         this.pid = pid;
         this.dir = dir;
         this.command = command;
+        this.startTime = startTime;
         this.pagemap = pagemap;
-        this.zeroFrames = ZeroPageProbe.frames();
+        Arena buffers = null;
+        try {
+            this.zeroFrames = ZeroPageProbe.frames();
+            buffers = Arena.ofShared();
+            this.pagemapBytes = buffers.allocate(PAGEMAP_CHUNK_PAGES * 8L, 8).asByteBuffer()
+                    .order(ByteOrder.nativeOrder());
+            this.aliveProbe = buffers.allocate(8, 8).asByteBuffer();
+        } catch (RuntimeException | Error e) {
+            try (Arena a = buffers; FileChannel p = pagemap) {
+                // both released; the failure that got here is the one reported
+            } catch (IOException | RuntimeException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            throw e;
+        }
+        this.arena = buffers;
     }
 
     /**
@@ -99,18 +126,41 @@ public final class ProcessMemory implements AutoCloseable {
         if (state == 'Z' || state == 'X') {
             throw ProcessScanException.exited(pid, "(a zombie: its parent has not reaped it yet)");
         }
+        long startTime = startTime(stat.substring(close + 2));
         Path pagemapPath = dir.resolve("pagemap");
+        FileChannel pagemap;
         try {
-            return new ProcessMemory(pid, dir, stat.substring(open + 1, close),
-                    FileChannel.open(pagemapPath, StandardOpenOption.READ));
+            pagemap = FileChannel.open(pagemapPath, StandardOpenOption.READ);
         } catch (IOException e) {
             throw ProcessScanException.ofIoException(pid, pagemapPath.toString(),
                     ProcessScanException.Kind.NO_SUCH_PROCESS, e);
+        }
+        return new ProcessMemory(pid, dir, stat.substring(open + 1, close), startTime, pagemap);
+    }
+
+    /**
+     * Field 22 of {@code stat} ({@code starttime}), given the fields from the third ({@code state}) on;
+     * -1 if it is missing or not a number.
+     */
+    private static long startTime(String fromState) {
+        String[] fields = fromState.strip().split(" ");
+        try {
+            return fields.length > 19 ? Long.parseLong(fields[19]) : -1;
+        } catch (NumberFormatException e) {
+            return -1;
         }
     }
 
     public int pid() {
         return pid;
+    }
+
+    /**
+     * When the process started, in clock ticks after boot ({@code starttime} of {@code /proc/PID/stat});
+     * -1 if unknown. With the pid it names one process: a reused pid comes with a later start.
+     */
+    long startTime() {
+        return startTime;
     }
 
     /** The process's name as the kernel keeps it ({@code comm}: at most 15 bytes). */
@@ -202,7 +252,7 @@ public final class ProcessMemory implements AutoCloseable {
         } catch (IOException e) {
             throw ProcessScanException.ofIoException(pid, path.toString(), ProcessScanException.Kind.EXITED, e);
         }
-        pages = ByteBuffer.allocateDirect(BATCH_PAGES * PAGE);
+        pages = arena.allocate((long) BATCH_PAGES * PAGE, PAGE).asByteBuffer();
         pagesView = pages.asReadOnlyBuffer();
     }
 
@@ -351,10 +401,21 @@ public final class ProcessMemory implements AutoCloseable {
         }
     }
 
+    /**
+     * Closes both files and frees the buffers; again, does nothing. A page a sink was handed is not
+     * readable after.
+     *
+     * @throws ProcessScanException IO if a file's close reports an error (the descriptor is released
+     *                              all the same, and a read-only file loses nothing)
+     */
     @Override
     public void close() {
-        try (FileChannel m = mem; FileChannel p = pagemap) {
-            // Both closed, pagemap even if mem's close fails; read-only files lose nothing.
+        if (closed) {
+            return;
+        }
+        closed = true;
+        try (Arena a = arena; FileChannel m = mem; FileChannel p = pagemap) {
+            // All three closed, pagemap first, each even if another's close fails.
         } catch (IOException e) {
             throw new ProcessScanException(ProcessScanException.Kind.IO, pid, "closing its /proc files failed: "
                     + e.getMessage(), e);

@@ -189,4 +189,25 @@ class ProcessMemoryTest {
         assertEquals("pid 0: no such process", assertThrows(ProcessScanException.class,
                 () -> ProcessMemory.open(0)).getMessage());
     }
+
+    /**
+     * Closing frees the buffers at once: they were direct buffers the garbage collector freed whenever
+     * it ran, so reading many processes one after another still piled up a megabyte each against the
+     * direct-memory limit. A page a sink kept past its call cannot be read after the close.
+     */
+    @Test
+    void closeFreesTheBuffersAtOnceAndTwiceIsOnce() {
+        ByteBuffer[] kept = new ByteBuffer[1];
+        ProcessMemory memory = ProcessMemory.open(child.pid());
+        RegionScan scan = memory.copyResident(regionOf(memory, child.address("mix")), false, (address, run) -> {
+            if (kept[0] == null) {
+                kept[0] = run;
+            }
+        });
+        assertTrue(scan.pagesRead() > 0, scan.toString());
+        kept[0].get(0);
+        memory.close();
+        memory.close();
+        assertThrows(IllegalStateException.class, () -> kept[0].get(0), "the buffer is freed");
+    }
 }
