@@ -29,6 +29,14 @@ import java.util.List;
  * slices it did not read, so it underestimates (zero pages excepted). Within the budget every resident
  * page is read and nothing is scaled.
  *
+ * <p>Processes are read one at a time, so any number of them fits tight limits on descriptors and
+ * native memory: each is opened, its resident pages counted, and closed; once all are counted, each is
+ * opened again, read and closed. At most one is open at any moment: two descriptors and about 1 MiB of
+ * buffers ({@link ProcessMemory}), released on every path out, failures included. A process that cannot
+ * be opened again (it exited, or is refused now), or whose pid names another process by then, is
+ * counted as one that exited after its count: in a full read its counted pages are unreadable, in a
+ * sample its slices hold none.
+ *
  * <p>Memory: the digest table's 30 bytes or so per page read ({@link DigestTable}), nothing per page
  * otherwise. Not thread safe; one estimate per call.
  */
@@ -140,44 +148,51 @@ public final class MergeableEstimate {
     }
 
     private Potential run(List<MergeableProcesses.Process> processes, int maxPageSharing, boolean useZeroPages) {
-        List<ProcessMemory> opened = new ArrayList<>();
-        try {
-            long resident = 0;
-            long ksmZeroNow = 0;
-            List<MemoryRegion> regions = new ArrayList<>();
-            List<Long> regionResident = new ArrayList<>();
-            List<Integer> regionProcess = new ArrayList<>();
-            List<String> names = new ArrayList<>();
-            for (MergeableProcesses.Process process : processes) {
-                ProcessMemory memory;
-                try {
-                    memory = ProcessMemory.open(process.pid());
-                } catch (ProcessScanException e) {
-                    unreadable += process.residentBytes() / PAGE;
-                    continue;
-                }
-                opened.add(memory);
-                names.add("pid " + process.pid() + " (" + process.command() + ")");
+        long resident = 0;
+        long ksmZeroNow = 0;
+        List<MemoryRegion> regions = new ArrayList<>();
+        List<Long> regionResident = new ArrayList<>();
+        List<Integer> regionProcess = new ArrayList<>();
+        List<MergeableProcesses.Process> counted = new ArrayList<>();
+        List<Long> startTimes = new ArrayList<>();
+        for (MergeableProcesses.Process process : processes) {
+            ProcessMemory memory;
+            try {
+                memory = ProcessMemory.open(process.pid());
+            } catch (ProcessScanException e) {
+                unreadable += process.residentBytes() / PAGE;
+                continue;
+            }
+            try {
+                counted.add(process);
+                startTimes.add(memory.startTime());
                 ksmZeroNow += process.ksmZeroPages();
                 for (MemoryRegion region : process.regions()) {
                     long pages = census(memory, region);
                     regions.add(region);
                     regionResident.add(pages);
-                    regionProcess.add(opened.size() - 1);
+                    regionProcess.add(counted.size() - 1);
                     resident += pages;
                 }
+            } finally {
+                close(memory);
             }
-            estimator = new PageDigestEstimator(Math.max(1, Math.min(resident, budget)), false); // no sketches: KSM needs none
-            double share = resident <= budget ? 1.0 : (double) budget / resident;
-            double owed = 0;
-            int guest = -1;
+        }
+        estimator = new PageDigestEstimator(Math.max(1, Math.min(resident, budget)), false); // no sketches: KSM needs none
+        double share = resident <= budget ? 1.0 : (double) budget / resident;
+        double owed = 0;
+        int guest = -1;
+        ProcessMemory memory = null;
+        try {
             for (int r = 0; r < regions.size() && read < budget; r++) {
                 int p = regionProcess.get(r);
                 if (p != guest) {
-                    estimator.beginGuest(names.get(p));
+                    close(memory);
+                    memory = reopen(counted.get(p), startTimes.get(p));
+                    MergeableProcesses.Process process = counted.get(p);
+                    estimator.beginGuest("pid " + process.pid() + " (" + process.command() + ")");
                     guest = p;
                 }
-                ProcessMemory memory = opened.get(p);
                 MemoryRegion region = regions.get(r);
                 if (share == 1.0) {
                     read(memory, region, regionResident.get(r));
@@ -193,18 +208,52 @@ public final class MergeableEstimate {
                     }
                 }
             }
-            PageDigestEstimator.Estimate e = estimator.estimate(maxPageSharing, useZeroPages);
-            return new Potential(resident, e.pagesRead(), e.zeroPages(), e.pagesShared(), e.pagesSharing(),
-                    e.ksmZeroPages(), unreadable, ksmZeroNow, maxPageSharing, useZeroPages);
         } finally {
-            for (ProcessMemory memory : opened) {
-                memory.close();
-            }
+            close(memory);
+        }
+        PageDigestEstimator.Estimate e = estimator.estimate(maxPageSharing, useZeroPages);
+        return new Potential(resident, e.pagesRead(), e.zeroPages(), e.pagesShared(), e.pagesSharing(),
+                e.ksmZeroPages(), unreadable, ksmZeroNow, maxPageSharing, useZeroPages);
+    }
+
+    /**
+     * The counted process opened again to be read, or null, as for one that exited meanwhile, if it is
+     * gone, refused now, or its pid now names another process (a later start).
+     */
+    private static ProcessMemory reopen(MergeableProcesses.Process process, long startTime) {
+        ProcessMemory memory;
+        try {
+            memory = ProcessMemory.open(process.pid());
+        } catch (ProcessScanException e) {
+            return null;
+        }
+        if (memory.startTime() != startTime) {
+            close(memory);
+            return null;
+        }
+        return memory;
+    }
+
+    /**
+     * Closes {@code memory} if not null. A close that reports an error has released the descriptor all
+     * the same, and a read-only file loses nothing, so it changes nothing here.
+     */
+    private static void close(ProcessMemory memory) {
+        if (memory == null) {
+            return;
+        }
+        try {
+            memory.close();
+        } catch (ProcessScanException ignored) {
+            // released all the same (see above)
         }
     }
 
     /** The resident pages of {@code region} now; 0 if the process has gone. */
     private static long census(ProcessMemory memory, MemoryRegion region) {
+        if (memory == null) {
+            return 0;
+        }
         try {
             return memory.census(region, false).pagesResident();
         } catch (ProcessScanException e) {
@@ -212,8 +261,15 @@ public final class MergeableEstimate {
         }
     }
 
-    /** Reads the resident pages of {@code region} into the estimator until the budget is spent. */
+    /**
+     * Reads the resident pages of {@code region} into the estimator until the budget is spent; all
+     * {@code residentPages} are unreadable if the process could not be opened again.
+     */
     private void read(ProcessMemory memory, MemoryRegion region, long residentPages) {
+        if (memory == null) {
+            unreadable += residentPages;
+            return;
+        }
         try {
             RegionScan scan = memory.copyResident(region, false, this::accept);
             unreadable += scan.pagesUnreadable();

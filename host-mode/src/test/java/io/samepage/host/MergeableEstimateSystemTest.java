@@ -8,7 +8,12 @@ import io.samepage.linux.AnonymousMemory;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.AbstractList;
+import java.util.Iterator;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -128,5 +133,146 @@ class MergeableEstimateSystemTest {
         assertEquals(128, p.ksmZeroPagesNow());
         assertEquals(126 + 128, p.savedPages());
         assertEquals(100.0 * (126 + 128) / (256 + 128), p.duplicatePercent(), 1e-9);
+    }
+
+    /**
+     * Every examined process was held open until the end: its pagemap, and once read its mem and a
+     * 1 MiB buffer, so some 30 processes exhausted a tight descriptor or direct-memory limit (an
+     * audit's finding). Each process's regions are listed while it is open, so the descriptors open
+     * then show how many processes are.
+     */
+    @Test
+    void processesAreOpenedOneAtATimeAndAllClosedAfter() throws Exception {
+        MergeableProcesses.Process self = self();
+        MergeableEstimate.estimate(List.of(self), 1 << 20, 256, false); // what the JVM opens once (its PRNG)
+        long before = openDescriptors();
+        long[] most = {0};
+        List<MemoryRegion> watched = new AbstractList<>() {
+            @Override
+            public Iterator<MemoryRegion> iterator() {
+                most[0] = Math.max(most[0], openDescriptors() - before);
+                return super.iterator();
+            }
+
+            @Override
+            public MemoryRegion get(int index) {
+                return self.regions().get(index);
+            }
+
+            @Override
+            public int size() {
+                return self.regions().size();
+            }
+        };
+        MergeableProcesses.Process one = new MergeableProcesses.Process(self.pid(), self.command(), watched,
+                self.residentBytes(), 0);
+        MergeableEstimate.Potential p = MergeableEstimate.estimate(java.util.Collections.nCopies(64, one), 1 << 20,
+                256, false);
+        assertEquals(64L * PAGES, p.pagesRead());
+        assertEquals(0, p.unreadablePages());
+        assertTrue(most[0] <= 2, most[0] + " descriptors open while a process was examined");
+        assertEquals(before, openDescriptors(), "every descriptor closed after");
+    }
+
+    /**
+     * Estimates of three processes, sampled and not, as the estimate that held every process open
+     * computed them: reading processes one at a time changes nothing.
+     */
+    @Test
+    void aSampleOfSeveralProcessesIsWhatItWas() {
+        try (AnonymousMemory big = AnonymousMemory.map(2048L * PAGE)) {
+            big.adviseNoHugePage();
+            MemorySegment pages = big.segment();
+            SplittableRandom random = new SplittableRandom(5);
+            byte[] content = new byte[PAGE];
+            for (int page = 0; page < 2048; page++) {
+                if (page % 5 == 0) {
+                    pages.asSlice((long) page * PAGE, PAGE).fill((byte) 0);
+                    continue;
+                }
+                new SplittableRandom(page % 3 == 0 ? page % 40 : random.nextLong()).nextBytes(content);
+                MemorySegment.copy(content, 0, pages, ValueLayout.JAVA_BYTE, (long) page * PAGE, PAGE);
+            }
+            MemoryRegion region;
+            try (ProcessMemory memory = ProcessMemory.open((int) ProcessHandle.current().pid())) {
+                region = memory.regions().stream().filter(r -> r.start() == pages.address()).findFirst().orElseThrow();
+            }
+            MergeableProcesses.Process self = new MergeableProcesses.Process((int) ProcessHandle.current().pid(),
+                    "self", List.of(region), 2048L * PAGE, 0);
+            List<MergeableProcesses.Process> three = List.of(self, self, self);
+            long[][] expected = { // budget, pages read, zero pages, pages_shared, pages_sharing
+                {100, 100, 20, 1, 19}, {1000, 1000, 200, 33, 434}, {3000, 3000, 601, 581, 2419},
+                {5000, 5000, 1000, 991, 3872}, {1 << 20, 6144, 1230, 1129, 5015}};
+            for (long[] e : expected) {
+                MergeableEstimate.Potential p = MergeableEstimate.estimate(three, e[0], 256, false);
+                assertEquals(List.of(3L * 2048, e[1], e[2], e[3], e[4], 0L), List.of(p.residentPages(),
+                        p.pagesRead(), p.zeroPages(), p.pagesShared(), p.pagesSharing(), p.unreadablePages()),
+                        "budget " + e[0] + ": " + p);
+            }
+        }
+    }
+
+    /**
+     * A process that exits after its pages were counted and before they are read: they count as
+     * unreadable, the others are read, and nothing is left open.
+     */
+    @Test
+    void aProcessThatExitsBetweenCountAndReadIsUnreadableAndNothingStaysOpen() throws Exception {
+        MergeableProcesses.Process self = self();
+        Process child = new ProcessBuilder("sleep", "60").redirectInput(ProcessBuilder.Redirect.from(
+                new java.io.File("/dev/null"))).redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                .redirectError(ProcessBuilder.Redirect.DISCARD).start(); // no pipes: the descriptors stay put
+        try {
+            int pid = (int) child.pid();
+            List<MemoryRegion> childRegions;
+            long childResident = 0;
+            try (ProcessMemory memory = ProcessMemory.open(pid)) {
+                childRegions = memory.regions().stream().filter(r -> r.inode() == 0 && r.permissions().startsWith("rw"))
+                        .toList();
+                for (MemoryRegion r : childRegions) {
+                    childResident += memory.census(r, false).pagesResident();
+                }
+            }
+            assertTrue(childResident > 0, "the child's stack and heap: " + childRegions);
+            List<MemoryRegion> killing = new AbstractList<>() {
+                @Override
+                public MemoryRegion get(int index) {
+                    if (child.isAlive()) {
+                        child.destroyForcibly();
+                        try {
+                            child.waitFor(10, TimeUnit.SECONDS);
+                        } catch (InterruptedException e) {
+                            throw new AssertionError(e);
+                        }
+                    }
+                    return self.regions().get(index);
+                }
+
+                @Override
+                public int size() {
+                    return self.regions().size();
+                }
+            };
+            MergeableEstimate.estimate(List.of(self), 1 << 20, 256, false); // what the JVM opens once
+            long before = openDescriptors();
+            MergeableEstimate.Potential p = MergeableEstimate.estimate(List.of(
+                    new MergeableProcesses.Process(pid, "sleep", childRegions, childResident * PAGE, 0),
+                    new MergeableProcesses.Process(self.pid(), self.command(), killing, self.residentBytes(), 0)),
+                    1 << 20, 256, false);
+            assertTrue(p.residentPages() > PAGES, "the child's pages were counted: " + p);
+            assertEquals(p.residentPages() - PAGES, p.unreadablePages(), "and none read");
+            assertEquals(PAGES, p.pagesRead());
+            assertEquals(before, openDescriptors());
+        } finally {
+            child.destroyForcibly();
+        }
+    }
+
+    private static long openDescriptors() {
+        try (var listing = Files.list(Path.of("/proc/self/fd"))) {
+            return listing.count();
+        } catch (java.io.IOException e) {
+            throw new AssertionError(e);
+        }
     }
 }
