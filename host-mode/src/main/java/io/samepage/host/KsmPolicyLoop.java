@@ -235,17 +235,33 @@ public final class KsmPolicyLoop implements AutoCloseable {
     }
 
     /**
-     * Restores ({@link #restore()}) and ends the loop.
+     * Ends the loop and restores ({@link #restore()}); a restore whose batch fails is tried once more at
+     * once, as a write the kernel refused a moment ago (EBUSY, EINTR) may pass now. Steps are refused
+     * from the first call on; each later call restores what is still kept, so a caller may try again,
+     * and once nothing is kept a call does nothing.
      *
-     * @throws KernelKsmException if the restore fails, or leaves a knob unrestored ({@code REFUSED})
+     * @throws KernelKsmException if the restore fails twice, or leaves a knob unrestored ({@code REFUSED})
      */
     @Override
     public void close() {
-        if (closed) {
+        closed = true;
+        if (originals.isEmpty()) {
             return;
         }
-        closed = true;
-        Restored restored = restore();
+        List<KnobChange> written = new ArrayList<>();
+        Restored restored;
+        try {
+            restored = restore();
+        } catch (KernelKsmException first) {
+            written.addAll(first.written());
+            try {
+                restored = restore();
+            } catch (KernelKsmException second) {
+                written.addAll(second.written());
+                throw new KernelKsmException(second.kind(), second.getMessage(), written, second);
+            }
+        }
+        written.addAll(restored.written());
         List<String> why = new ArrayList<>();
         restored.left().forEach((knob, reason) -> {
             if (originals.containsKey(knob)) {
@@ -254,7 +270,7 @@ public final class KsmPolicyLoop implements AutoCloseable {
         });
         if (!why.isEmpty()) {
             throw new KernelKsmException(KernelKsmException.Kind.REFUSED, "the policy loop could not restore "
-                    + String.join("; ", why), restored.written(), null);
+                    + String.join("; ", why), written, null);
         }
     }
 

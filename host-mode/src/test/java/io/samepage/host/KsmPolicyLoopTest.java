@@ -248,4 +248,62 @@ class KsmPolicyLoopTest {
         loop.close();
         assertEquals("0", fake.get("run"), "and the close put it back");
     }
+
+    /**
+     * close() marked the loop closed before it restored, so after a restore that failed a second
+     * close() returned at once, quietly, and the knobs stayed as the loop left them; the daemon, which
+     * closes once, never tried again either (an audit's finding). A failure that passes is retried at
+     * once, and a close() after one that failed restores what is still kept.
+     */
+    @Test
+    void aRestoreThatFailsOnceOnCloseIsTriedAgainAtOnce() throws IOException {
+        boolean[] failed = {false};
+        KsmFiles files = new KsmFiles() {
+            @Override
+            public String read(Path f) throws IOException {
+                return fake.read(f);
+            }
+
+            @Override
+            public void write(Path f, String v) throws IOException {
+                if (f.getFileName().toString().equals("advisor_mode") && v.equals("none") && !failed[0]) {
+                    failed[0] = true;
+                    throw new IOException("Interrupted system call");
+                }
+                fake.write(f, v);
+            }
+
+            @Override
+            public boolean writable(Path f) {
+                return true;
+            }
+        };
+        Map<String, String> before = fake.snapshot();
+        KsmPolicyLoop loop = new KsmPolicyLoop(new KsmPolicyLoop.Context().ksm(new KernelKsm(fake.directory, fake.proc,
+                files)).maxPageSharing(1024).estimator((k, b, m, z) -> new KsmPolicyLoop.Estimate(ONE_GUEST, RICH))
+                .ksmdCpu(() -> 0L).nanoClock(() -> 0L).conclude());
+        loop.step();
+        loop.close();
+        assertTrue(failed[0], "the first restore of advisor_mode failed");
+        assertEquals(before, fake.snapshot(), "and the second put it back");
+        assertEquals(Map.of(), loop.originals());
+    }
+
+    @Test
+    void aCloseAfterOneWhoseRestoreFailedRestoresWhatIsLeft() throws IOException {
+        Map<String, String> before = fake.snapshot();
+        KsmPolicyLoop loop = loop(context().maxPageSharing(1024));
+        loop.step();
+        fake.failures.put("advisor_mode", new IOException("Device or resource busy"));
+        KernelKsmException e = assertThrows(KernelKsmException.class, loop::close);
+        assertTrue(e.written().stream().anyMatch(c -> c.knob() == KsmKnob.RUN), "run went back: " + e.written());
+        assertThrows(IllegalStateException.class, loop::step, "a failed close ends the loop all the same");
+        assertEquals("scan-time", KsmStatus.normalize(fake.get("advisor_mode")));
+        fake.failures.clear();
+        loop.close();
+        assertEquals(before, fake.snapshot(), "the second close restored advisor_mode and pages_to_scan");
+        fake.writes.clear();
+        loop.close();
+        assertEquals(List.of(), fake.writes, "a third has nothing left to do");
+    }
 }
