@@ -211,7 +211,22 @@ public final class ProcessMemory implements AutoCloseable {
      * read now ({@link RegionScan#pagesResident()}) and what it would leave.
      */
     public RegionScan census(MemoryRegion region, boolean includeFilePages) {
-        return scan(region, includeFilePages, null);
+        return scan(region, includeFilePages, null, 0, null);
+    }
+
+    /** Receives a census's resident pages slice by slice. */
+    @FunctionalInterface
+    interface SliceCensus {
+        /** {@code residentPages} (above 0) in slice {@code slice}, counted from the region's start. */
+        void accept(long slice, int residentPages);
+    }
+
+    /**
+     * {@link #census(MemoryRegion, boolean)}, in the same one walk of pagemap also handing {@code slices}
+     * the resident pages of each {@code slicePages}-page slice that holds any, in address order.
+     */
+    RegionScan census(MemoryRegion region, boolean includeFilePages, int slicePages, SliceCensus slices) {
+        return scan(region, includeFilePages, null, slicePages, java.util.Objects.requireNonNull(slices));
     }
 
     /**
@@ -227,7 +242,7 @@ public final class ProcessMemory implements AutoCloseable {
      */
     public RegionScan copyResident(MemoryRegion region, boolean includeFilePages, ResidentPageSink sink) {
         ensureReader();
-        return scan(region, includeFilePages, java.util.Objects.requireNonNull(sink, "sink"));
+        return scan(region, includeFilePages, java.util.Objects.requireNonNull(sink, "sink"), 0, null);
     }
 
     /**
@@ -256,7 +271,8 @@ public final class ProcessMemory implements AutoCloseable {
         pagesView = pages.asReadOnlyBuffer();
     }
 
-    private RegionScan scan(MemoryRegion region, boolean includeFilePages, ResidentPageSink sink) {
+    private RegionScan scan(MemoryRegion region, boolean includeFilePages, ResidentPageSink sink, int slicePages,
+                            SliceCensus slices) {
         Tally t = new Tally();
         long pages = region.pages();
         for (long done = 0; done < pages && !t.exited; ) {
@@ -279,6 +295,15 @@ public final class ProcessMemory implements AutoCloseable {
                     case FILE_BACKED -> t.fileBacked++;
                     case RESIDENT -> {
                         t.resident++;
+                        if (slices != null) {
+                            long index = done + i;
+                            if (index >= t.sliceEnd) {
+                                t.flush(slices);
+                                t.slice = index / slicePages;
+                                t.sliceEnd = (t.slice + 1) * slicePages;
+                            }
+                            t.sliceResident++;
+                        }
                         if (sink != null) {
                             batch[batched++] = chunk + (long) i * PAGE;
                             if (batched == batch.length) {
@@ -293,6 +318,9 @@ public final class ProcessMemory implements AutoCloseable {
                 copy(batched, sink, t);
             }
             done += n;
+        }
+        if (slices != null) {
+            t.flush(slices);
         }
         return new RegionScan(region, t.resident, t.read, t.unreadable, t.notPresent, t.swapped, t.zeroPage,
                 t.fileBacked, t.exited);
@@ -441,5 +469,15 @@ public final class ProcessMemory implements AutoCloseable {
         long zeroPage;
         long fileBacked;
         boolean exited;
+        long slice;
+        long sliceEnd;
+        int sliceResident;
+
+        void flush(SliceCensus slices) {
+            if (sliceResident > 0) {
+                slices.accept(slice, sliceResident);
+                sliceResident = 0;
+            }
+        }
     }
 }
