@@ -32,7 +32,7 @@ public final class MemfdCalls {
 
     /** Null if every C library function this class calls is bound, else why not. */
     private static final String UNAVAILABLE = Libc.unavailable("KVM and memfd frames", "memfd_create", "ftruncate",
-            "close", "mmap", "munmap", "mprotect", "fallocate", "fstat");
+            "close", "mmap", "munmap", "mprotect", "madvise", "fallocate", "fstat");
 
     private MemfdCalls() {
     }
@@ -101,6 +101,23 @@ public final class MemfdCalls {
         // pages of a live reservation of ours; nothing else of this process can be mapped there.
         long mapped = Libc.mmap(address, length, prot, Abi.MAP_SHARED | Abi.MAP_FIXED, fd, fileOffset);
         return mapped < 0 ? (int) mapped : 0;
+    }
+
+    /**
+     * Advises {@code [offset, + length)} of {@code range} {@code MADV_NOHUGEPAGE}: a fault through the
+     * mappings there allocates the memfd's memory in 4 KiB pages, not in a huge (or other large) folio,
+     * whatever {@code transparent_hugepage/shmem_enabled} says, so punching out one frame frees its page.
+     * The advice belongs to the mapping, not the file: a later {@link #map} over the range makes a new,
+     * unadvised mapping. Returns 0, or {@code -errno}; a kernel without transparent huge pages refuses the
+     * advice ({@code EINVAL}), which is then moot and counts as done.
+     *
+     * @param range a live mapping from {@link #mapWindow} or a live reservation from {@link #reserve}
+     */
+    public static int adviseSmallPages(MemorySegment range, long offset, long length) {
+        pagesAddress(range, offset, length);
+        // Safe: a checked slice of a live mapping of ours; the advice changes no byte of it.
+        int advised = Libc.madvise(range.asSlice(offset, length), Abi.MADV_NOHUGEPAGE);
+        return advised == -Abi.EINVAL ? 0 : advised;
     }
 
     /** Makes page {@code offset} of {@code range} read-only (or read-write again), keeping its frame. */
