@@ -21,6 +21,14 @@ import java.util.Objects;
  * frames' {@link MappingBudget} first: where the budget is spent it throws
  * {@link KvmException.Kind#MAPPING_LIMIT} and maps nothing.
  *
+ * <p>4 KiB pages only ({@link MemfdFrames} says why): a mapping that could hold a large folio is advised
+ * {@code MADV_NOHUGEPAGE}. One of a single page cannot; but the kernel merges adjacent mappings whose file
+ * offsets continue each other and whose flags agree into one, so a remap is advised when it maps more than
+ * one page or continues a neighbour's frame (the neighbour first, if it was left unadvised, so that no
+ * unadvised mapping of two pages ever exists). A scattered remap, the common merge onto some other frame,
+ * costs no syscall more. Every mapping of more than one page is thus advised, and adjacent advised ones
+ * still merge. A run is advised just after it is mapped: map runs before a guest runs.
+ *
  * <p>Java code never writes a read-only page: {@link #write} refuses it (the engine breaks sharing and
  * remaps first) instead of faulting, and a page not mapped yet reads as zeros without being touched.
  * A guest write to a read-only page exits from {@link Vcpu#run()} instead.
@@ -41,6 +49,8 @@ public final class MappedGuestMemory implements AutoCloseable {
     private final MemorySegment range;
     private final int[] frameOf;
     private final BitSet writable;
+    /** Pages whose kernel mapping is advised {@code MADV_NOHUGEPAGE}; the others are one-page mappings. */
+    private final BitSet advised;
     private boolean closed;
 
     private MappedGuestMemory(MemfdFrames frames, int guestPages, Arena arena, MemorySegment range) {
@@ -50,6 +60,7 @@ public final class MappedGuestMemory implements AutoCloseable {
         this.range = range;
         this.frameOf = new int[guestPages];
         this.writable = new BitSet(guestPages);
+        this.advised = new BitSet(guestPages);
         Arrays.fill(frameOf, UNMAPPED);
     }
 
@@ -85,7 +96,11 @@ public final class MappedGuestMemory implements AutoCloseable {
      */
     public synchronized void map(int firstGuestPage, int firstFrame, int count, boolean writable) {
         frames.budget().charge("guest page " + firstGuestPage);
-        remap(firstGuestPage, firstFrame, count, writable);
+        int advice = remap(firstGuestPage, firstFrame, count, writable);
+        if (advice < 0) {
+            throw KvmException.refused("madvise(MADV_NOHUGEPAGE) of guest pages " + firstGuestPage + ".."
+                    + (firstGuestPage + count - 1) + " (mapped)", advice);
+        }
     }
 
     /**
@@ -95,7 +110,7 @@ public final class MappedGuestMemory implements AutoCloseable {
      */
     synchronized void remapAdmitted(int guestPage, int frame, boolean writable) {
         frames.budget().chargeUnrefusable();
-        remap(guestPage, frame, 1, writable);
+        remap(guestPage, frame, 1, writable);      // a refused advice leaves the page unadvised, retried later
     }
 
     /**
@@ -107,12 +122,25 @@ public final class MappedGuestMemory implements AutoCloseable {
         changeProtection(guestPage, writable);
     }
 
-    private void remap(int firstGuestPage, int firstFrame, int count, boolean writable) {
+    /** Maps the pages, advising them where the kernel could make them part of a larger mapping: 0 or -errno of the advice. */
+    private int remap(int firstGuestPage, int firstFrame, int count, boolean writable) {
         checkOpen();
         Objects.checkFromIndexSize(firstGuestPage, count, guestPages);
         Objects.checkFromIndexSize(firstFrame, count, frames.frames());
         if (count < 1) {
             throw new IllegalArgumentException("map at least one page, not " + count);
+        }
+        int below = firstGuestPage - 1;
+        int above = firstGuestPage + count;
+        boolean continuesBelow = continues(below, firstFrame - 1);
+        boolean continuesAbove = continues(above, firstFrame + count);
+        boolean advise = count > 1 || continuesBelow || continuesAbove;
+        int advice = 0;
+        if (continuesBelow && !advised.get(below)) {
+            advice = advise(below, 1);
+        }
+        if (continuesAbove && !advised.get(above)) {
+            advice = Math.min(advice, advise(above, 1));
         }
         int result = MemfdCalls.map(range, (long) firstGuestPage * PAGE_BYTES, (long) count * PAGE_BYTES,
                 frames.fd(), (long) firstFrame * PAGE_BYTES, writable);
@@ -124,6 +152,21 @@ public final class MappedGuestMemory implements AutoCloseable {
             frameOf[firstGuestPage + i] = firstFrame + i;
         }
         this.writable.set(firstGuestPage, firstGuestPage + count, writable);
+        advised.clear(firstGuestPage, firstGuestPage + count);      // a new mapping: unadvised
+        return advise ? Math.min(advice, advise(firstGuestPage, count)) : advice;
+    }
+
+    /** True if guest page {@code page} exists and maps {@code frame}: a mapping there may merge with one of the next frame. */
+    private boolean continues(int page, int frame) {
+        return page >= 0 && page < guestPages && frame >= 0 && frameOf[page] == frame;
+    }
+
+    private int advise(int firstGuestPage, int count) {
+        int result = MemfdCalls.adviseSmallPages(range, (long) firstGuestPage * PAGE_BYTES, (long) count * PAGE_BYTES);
+        if (result == 0) {
+            advised.set(firstGuestPage, firstGuestPage + count);
+        }
+        return result;
     }
 
     /** Makes mapped guest page {@code guestPage} read-only or read-write, on the frame it maps. */
