@@ -384,7 +384,7 @@ public final class KsmPolicyLoop implements AutoCloseable {
             return estimator;
         }
 
-        /** Where estimates come from; default {@link Estimator#DUPLICATES}, which needs this machine's /proc. */
+        /** Where estimates come from; default {@link Estimator#DIGESTS}, which needs this machine's /proc. */
         public Context estimator(Estimator estimator) {
             checkNotConcluded();
             this.estimator = estimator;
