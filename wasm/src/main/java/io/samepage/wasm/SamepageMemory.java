@@ -209,8 +209,9 @@ public final class SamepageMemory extends PlainAtomics implements AutoCloseable 
 
     // ---- bounds, as ByteArrayMemory checks them ----
 
+    /** ByteArrayMemory's check, the end summed in {@code long}: an end past {@code int} traps, not wraps and passes. */
     static void checkBounds(int addr, int size, int limit, Function<String, ChicoryException> exceptionFactory) {
-        if (addr < 0 || size < 0 || addr > limit || (size > 0 && ((addr + size) > limit))) {
+        if (addr < 0 || size < 0 || addr > limit || (long) addr + size > limit) {
             throw exceptionFactory.apply(message(addr, size, limit));
         }
     }
