@@ -135,11 +135,37 @@ final class PageCache {
         }
     }
 
+    /**
+     * Before a write of {@code [addr, addr + length)} (1 to 4096 bytes) changes a cached byte: reads in
+     * both pages it touches, so an eviction refused on the way (a stored-to page whose write-back needs a
+     * frame the engine has not got) leaves the whole write undone, not its first page's part done.
+     *
+     * @return false if the two pages share a slot (the write goes to the engine instead)
+     */
+    private boolean resident(int addr, int length) {
+        int first = addr >>> Pages.PAGE_SHIFT;
+        int last = (addr + length - 1) >>> Pages.PAGE_SHIFT;
+        if (first == last) {
+            return true;
+        }
+        if (((first ^ last) & mask) == 0) {
+            return false;
+        }
+        slotFor(first);
+        slotFor(last);      // another slot: it cannot evict the first
+        return true;
+    }
+
+    /** Writes the cached pages of {@code [addr, addr + length)} back and forgets them, before a write to the engine. */
+    private void bypass(int addr, long length) {
+        writeBack(addr >>> Pages.PAGE_SHIFT, (int) ((addr + length - 1) >>> Pages.PAGE_SHIFT), true);
+        pagesWritten = true;
+    }
+
     /** Copies in through the cache (up to a page or two) or to the engine (bulk). In bounds. */
     void copyIn(int addr, byte[] src, int offset, int length) {
-        if (length > Pages.PAGE_SIZE) {
-            writeBack(addr >>> Pages.PAGE_SHIFT, (addr + length - 1) >>> Pages.PAGE_SHIFT, true);
-            pagesWritten = true;    // first: a write refused half way has changed pages
+        if (length > Pages.PAGE_SIZE || (length > 0 && !resident(addr, length))) {
+            bypass(addr, length);
             pages.write(addr, src, offset, length);
             return;
         }
@@ -149,6 +175,22 @@ final class PageCache {
             System.arraycopy(src, offset, slotForWrite(addr >>> Pages.PAGE_SHIFT), in, chunk);
             addr += chunk;
             offset += chunk;
+            length -= chunk;
+        }
+    }
+
+    /** Sets {@code length} bytes at {@code addr} to {@code value}, through the cache (up to a page or two) or in the engine. In bounds. */
+    void fill(int addr, int length, byte value) {
+        if (length > Pages.PAGE_SIZE || (length > 0 && !resident(addr, length))) {
+            bypass(addr, length);
+            pages.fill(addr, length, value);
+            return;
+        }
+        while (length > 0) {
+            int in = addr & IN_PAGE;
+            int chunk = Math.min(length, Pages.PAGE_SIZE - in);
+            Arrays.fill(slotForWrite(addr >>> Pages.PAGE_SHIFT), in, in + chunk, value);
+            addr += chunk;
             length -= chunk;
         }
     }

@@ -61,6 +61,7 @@ public final class SamepageMemory extends PlainAtomics implements AutoCloseable 
     private int nPages;
     private DataSegment[] dataSegments;
     private byte[] scratch;
+    private final byte[] store = new byte[8];
 
     /** The page cache; its arrays are also held here, for the loads and stores that hit. */
     private final PageCache cache;
@@ -325,9 +326,10 @@ public final class SamepageMemory extends PlainAtomics implements AutoCloseable 
         } else {
             checkBounds(addr, width, sizeInBytes(), WasmRuntimeException::new);
         }
-        for (int i = 0; i < width; i++) {
-            writeByte(addr + i, (byte) (value >>> (8 * i)));
+        for (int i = 0; i < width; i++) {   // across two engine pages: one write, all or nothing
+            store[i] = (byte) (value >>> (8 * i));
         }
+        cache.copyIn(addr, store, 0, width);
     }
 
     @Override
@@ -452,19 +454,7 @@ public final class SamepageMemory extends PlainAtomics implements AutoCloseable 
         int addr = fromIndex;
         int remaining = toIndex - fromIndex;
         checkBounds(addr, remaining, sizeInBytes(), WasmRuntimeException::new);
-        if (remaining > Pages.PAGE_SIZE) {
-            cache.writeBack(addr >>> Pages.PAGE_SHIFT, (addr + remaining - 1) >>> Pages.PAGE_SHIFT, true);
-            cache.markWritten();    // first: a fill refused half way has changed pages
-            pages.fill(addr, remaining, value);
-            return;
-        }
-        while (remaining > 0) {
-            int in = addr & IN_PAGE;
-            int chunk = Math.min(remaining, Pages.PAGE_SIZE - in);
-            Arrays.fill(cache.slotForWrite(addr >>> Pages.PAGE_SHIFT), in, in + chunk, value);
-            addr += chunk;
-            remaining -= chunk;
-        }
+        cache.fill(addr, remaining, value);
     }
 
     @Override

@@ -7,7 +7,13 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import com.dylibso.chicory.runtime.WasmRuntimeException;
 import com.dylibso.chicory.wasm.types.MemoryLimits;
 import io.samepage.core.DedupEngine;
+import io.samepage.core.DedupException;
 import io.samepage.core.EngineContext;
+import io.samepage.core.Guest;
+import io.samepage.core.MergeDomain;
+import java.util.Arrays;
+import java.util.Random;
+import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -17,6 +23,7 @@ import org.junit.jupiter.api.Test;
 class SamepageMemoryAllOrNothingTest {
 
     private static final int WASM_PAGE = 65536;
+    private static final int PAGE = 4096;
 
     private static DedupEngine engine(long mib) {
         return DedupEngine.create(new EngineContext().poolBytes(mib << 20).conclude());
@@ -54,6 +61,88 @@ class SamepageMemoryAllOrNothingTest {
             assertEquals(WasmRuntimeException.class, trap.getClass(),
                     "memory.init of a segment whose offset plus size wraps is out of bounds: a trap, not " + trap);
             memory.close();
+        }
+    }
+
+    /**
+     * Takes every free frame of {@code engine}'s pool with a guest of its own, which gives them back at
+     * {@link #giveBack}.
+     */
+    private static Guest exhaust(DedupEngine engine, MergeDomain domain) {
+        Guest filler = engine.createGuest(domain, "filler", 8L << 20);
+        byte[] page = new byte[PAGE];
+        Arrays.fill(page, (byte) 7);
+        DedupException full = assertThrows(DedupException.class, () -> {
+            for (long a = 0; a < filler.sizeBytes(); a += PAGE) {
+                filler.write(a, page, 0, PAGE);
+            }
+        }, "an 8 MiB filler exhausts a 4 MiB pool");
+        assertEquals(DedupException.Kind.POOL_EXHAUSTED, full.kind());
+        return filler;
+    }
+
+    private static void giveBack(Guest filler) {
+        filler.fill(0, filler.sizeBytes(), (byte) 0);
+    }
+
+    /**
+     * Runs {@code op}, a store of a few bytes across the engine pages 0 and 1 at 4096, on a memory of
+     * {@code cachePages} whose page-cache eviction on the way needs a frame from an exhausted pool: with
+     * two slots, page 1's slot holds page 3, stored to and never written back (the engine maps it to the
+     * zero frame); with one, page 0's own write-back is the eviction. The op must be refused and every
+     * byte must read back as before.
+     */
+    private static void assertRefusedAcrossCachedPages(int cachePages, Consumer<SamepageMemory> op) {
+        try (DedupEngine engine = engine(4)) {
+            MergeDomain domain = engine.createDomain("cached");
+            SamepageMemory memory = (SamepageMemory) new SamepageMemoryFactory(engine, domain).cachePages(cachePages)
+                    .apply(new MemoryLimits(1, 1));
+            byte[] expected = new byte[WASM_PAGE];
+            byte[] pattern = new byte[3 * PAGE];
+            new Random(42).nextBytes(pattern);
+            memory.write(4 * PAGE, pattern, 0, pattern.length);     // more than a page: straight to the engine
+            System.arraycopy(pattern, 0, expected, 4 * PAGE, pattern.length);
+            if (cachePages > 1) {
+                memory.writeByte(3 * PAGE + 5, (byte) 0x44);
+                expected[3 * PAGE + 5] = 0x44;
+            }
+            Guest filler = exhaust(engine, domain);
+            DedupException refused = assertThrows(DedupException.class, () -> op.accept(memory));
+            assertEquals(DedupException.Kind.POOL_EXHAUSTED, refused.kind());
+            giveBack(filler);
+            assertArrayEquals(expected, memory.readBytes(0, WASM_PAGE), "a refused store across two pages stored nothing");
+            memory.close();
+        }
+    }
+
+    @Test
+    void aSmallWriteAcrossTwoCachedPagesWhoseEvictionIsRefusedWritesNothing() {
+        for (int cachePages : new int[] {1, 2}) {
+            assertRefusedAcrossCachedPages(cachePages, m -> m.write(PAGE - 2, new byte[] {1, 2, 3, 4}, 0, 4));
+        }
+    }
+
+    @Test
+    void aSmallFillAcrossTwoCachedPagesWhoseEvictionIsRefusedFillsNothing() {
+        for (int cachePages : new int[] {1, 2}) {
+            assertRefusedAcrossCachedPages(cachePages, m -> m.fill((byte) 0x5A, PAGE - 100, PAGE + 100));
+        }
+    }
+
+    @Test
+    void aSmallCopyAcrossTwoCachedPagesWhoseEvictionIsRefusedCopiesNothing() {
+        for (int cachePages : new int[] {1, 2}) {
+            assertRefusedAcrossCachedPages(cachePages, m -> m.copy(PAGE - 50, 4 * PAGE + 100, 100));
+        }
+    }
+
+    @Test
+    void anUnalignedStoreAcrossTwoEnginePagesWhoseEvictionIsRefusedStoresNothing() {
+        for (int cachePages : new int[] {1, 2}) {
+            assertRefusedAcrossCachedPages(cachePages, m -> m.writeShort(PAGE - 1, (short) 0x1234));
+            assertRefusedAcrossCachedPages(cachePages, m -> m.writeI32(PAGE - 2, 0x12345678));
+            assertRefusedAcrossCachedPages(cachePages, m -> m.writeLong(PAGE - 3, 0x1122334455667788L));
+            assertRefusedAcrossCachedPages(cachePages, m -> m.writeF64(PAGE - 7, Math.PI));
         }
     }
 }
