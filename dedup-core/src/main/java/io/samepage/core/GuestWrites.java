@@ -65,51 +65,57 @@ final class GuestWrites {
 
     private void mutateLocked(int first, int last, long address, long length, MemorySegment src, byte value) {
         guest.checkAlive();
-        int needed = 0;
-        for (int page = first; page <= last; page++) {
-            if (needsFrame(page, address, length, src, value)) {
-                needed++;
-            }
-        }
+        int needed = framesNeeded(first, last, address, length, src == null && value == 0);
         if (!pool.tryReserve(needed)) {
             throw new DedupException(Kind.POOL_EXHAUSTED, "host frame pool exhausted: guest " + guest.name() + " needs " + needed
                     + " free frames to write " + length + " bytes at 0x" + Long.toHexString(address) + ", "
                     + pool.framesAvailable() + " are free; nothing was written");
         }
-        int used = 0;
-        // Many fresh frames to fill: take them from the reservation in chunks, backed with memory in a
-        // call or a few for this write alone, not a page fault each (docs/perf/engine.md#copy-on-write-latency).
-        FramesAhead ahead = needed >= FramePool.POPULATE_MIN_FRAMES
-                ? new FramesAhead(Math.min(needed, POPULATE_CHUNK_FRAMES)) : null;
+        try (WriteReservation frames = new WriteReservation(pool, needed)) {
+            writeLocked(first, last, address, length, src, 0, value, frames);
+        }
+    }
+
+    /**
+     * Frames a write ({@code zeros}: a fill with 0) of {@code [address, address + length)}, on pages
+     * {@code first..last}, needs. Caller holds their stripes.
+     */
+    int framesNeeded(int first, int last, long address, long length, boolean zeros) {
+        int needed = 0;
+        for (int page = first; page <= last; page++) {
+            if (needsFrame(page, address, length, zeros)) {
+                needed++;
+            }
+        }
+        return needed;
+    }
+
+    /**
+     * Writes {@code src} from {@code srcOffset} (or fills with {@code value} where {@code src} is null) at
+     * {@code [address, address + length)}, pages {@code first..last}, taking the frames it needs from
+     * {@code frames}. Caller holds their stripes and reserved the frames ({@link #framesNeeded}).
+     *
+     * @throws DedupException {@link Kind#HOST_REFUSED} if the host refused a mapped page's remap: the pages
+     *                        before it were written
+     */
+    void writeLocked(int first, int last, long address, long length, MemorySegment src, long srcOffset, byte value,
+                     WriteReservation frames) {
         try {
             for (int page = first; page <= last; page++) {
-                int stillReserved = needed - used - takenAhead(ahead);
-                if (ahead != null && ahead.isEmpty() && stillReserved >= FramePool.POPULATE_MIN_FRAMES) {
-                    ahead.allocateReserved(pool, Math.min(ahead.capacity(), stillReserved));
-                }
                 long pageStart = (long) page << Pages.PAGE_SHIFT;
                 long from = Math.max(address, pageStart);
                 long to = Math.min(address + length, pageStart + Pages.PAGE_SIZE);
-                used += writePage(page, (int) (from - pageStart), (int) (to - from), src, from - address, value, ahead);
+                frames.spent(writePage(page, (int) (from - pageStart), (int) (to - from), src, srcOffset + from - address,
+                        value, frames.ahead()));
             }
         } catch (BreakRefused refused) {
             // A frame of the reservation that the refused page took went back with it.
-            pool.unreserve(needed - used - takenAhead(ahead) - (refused.fromReservation ? 1 : 0));
+            frames.refused(refused.fromReservation);
             throw new DedupException(Kind.HOST_REFUSED, "guest " + guest.name() + ": the host refused to remap page " + refused.page
                     + " for a copy-on-write break; that page and the rest of the write at 0x"
                     + Long.toHexString(address) + " were not written: " + refused.getCause().getMessage(),
                     refused.getCause());
-        } finally {
-            if (ahead != null) {
-                ahead.giveBack(pool);
-            }
         }
-        pool.unreserve(needed - used - takenAhead(ahead));
-    }
-
-    /** Frames a write took out of its reservation ahead of its pages, handed out or not. */
-    private static int takenAhead(FramesAhead ahead) {
-        return ahead == null ? 0 : ahead.taken();
     }
 
     /**
@@ -274,8 +280,8 @@ final class GuestWrites {
         }
     }
 
-    private boolean needsFrame(int page, long address, long length, MemorySegment src, byte value) {
-        if (src == null && value == 0 && coversPage(page, address, length) && (!guest.isMapped() || guest.isPrivate(page))) {
+    private boolean needsFrame(int page, long address, long length, boolean zeros) {
+        if (zeros && coversPage(page, address, length) && (!guest.isMapped() || guest.isPrivate(page))) {
             return false;
         }
         return !guest.isPrivate(page);

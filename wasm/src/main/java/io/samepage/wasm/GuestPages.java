@@ -4,6 +4,7 @@ import io.samepage.core.DedupEngine;
 import io.samepage.core.DedupException;
 import io.samepage.core.DedupException.Kind;
 import io.samepage.core.Guest;
+import io.samepage.core.GuestChain;
 import io.samepage.core.MergeDomain;
 import io.samepage.core.PageInstaller;
 import io.samepage.hashing.Pages;
@@ -15,14 +16,12 @@ import java.util.Arrays;
  * A linear memory held by engine guests: one guest per chunk of address space, created as the memory
  * grows (each new chunk at least doubles what is reserved, up to the memory's maximum), so a memory
  * whose maximum is 4 GiB costs page-table entries only for what it has grown to. Never-written pages map
- * the domain's zero frame and cost no frame.
+ * the domain's zero frame and cost no frame. A bulk write, fill or copy goes to the chunks as one
+ * {@link GuestChain}: all or nothing across them.
  *
  * <p>Not thread safe: confined to its memory's thread (the guests themselves are safe for the scanner).
  */
 final class GuestPages implements LinearPages {
-
-    /** Bulk copies move through a buffer of this many bytes. */
-    private static final int COPY_CHUNK = 64 * 1024;
 
     private final DedupEngine engine;
     private final MergeDomain domain;
@@ -34,8 +33,8 @@ final class GuestPages implements LinearPages {
     private int last;
     /** Set at {@link #close}: no guest is made after it. Volatile: the {@code Cleaner}'s thread may close. */
     private volatile boolean closed;
-    /** {@link #copy}'s buffer, made at its first copy. */
-    private byte[] copyBuffer;
+    /** The chunks as one address space, for bulk writes, fills and copies that are all or nothing across them. */
+    private GuestChain chain;
 
     GuestPages(DedupEngine engine, MergeDomain domain, String name, long maximumBytes) {
         this.engine = engine;
@@ -65,6 +64,7 @@ final class GuestPages implements LinearPages {
         chunks[chunks.length - 1] = guest;
         starts = Arrays.copyOf(starts, starts.length + 1);
         starts[chunks.length] = reserved + size;
+        chain = new GuestChain(chunks);
     }
 
     /** The chunk holding {@code address}. */
@@ -110,74 +110,17 @@ final class GuestPages implements LinearPages {
 
     @Override
     public void write(long address, byte[] src, int offset, int length) {
-        int done = 0;
-        while (done < length) {
-            long at = address + done;
-            int c = chunkOf(at);
-            int part = (int) Math.min(length - done, starts[c + 1] - at);
-            try {
-                chunks[c].write(at - starts[c], src, offset + done, part);
-            } catch (DedupException e) {
-                throw stopped("write", address, length, done, c, e);
-            }
-            done += part;
-        }
+        chain.write(address, src, offset, length);
     }
 
     @Override
     public void fill(long address, long length, byte value) {
-        long done = 0;
-        while (done < length) {
-            long at = address + done;
-            int c = chunkOf(at);
-            long part = Math.min(length - done, starts[c + 1] - at);
-            try {
-                chunks[c].fill(at - starts[c], part, value);
-            } catch (DedupException e) {
-                throw stopped("fill", address, length, done, c, e);
-            }
-            done += part;
-        }
-    }
-
-    /**
-     * The refusal of chunk {@code c}'s part of a bulk write or fill, after the chunks before it took their
-     * {@code done} bytes: each guest's part is all or nothing, the whole is not (see {@link LinearPages}).
-     */
-    private DedupException stopped(String what, long address, long length, long done, int c, DedupException refused) {
-        if (done == 0) {
-            return refused;     // nothing was written: the engine's refusal says so
-        }
-        return new DedupException(refused.kind(), name + ": the " + what + " of " + length + " bytes at 0x"
-                + Long.toHexString(address) + " crosses into guest " + chunks[c].name() + " at 0x"
-                + Long.toHexString(starts[c]) + ": the first " + done + " bytes were written, the rest was not: "
-                + refused.getMessage(), refused);
+        chain.fill(address, length, value);
     }
 
     @Override
     public void copy(long dest, long src, long length) {
-        if (copyBuffer == null) {
-            copyBuffer = new byte[COPY_CHUNK];
-        }
-        boolean backward = dest > src && dest < src + length;
-        long done = 0;
-        while (done < length) {
-            int part = (int) Math.min(COPY_CHUNK, length - done);
-            long from = backward ? length - done - part : done;
-            read(src + from, copyBuffer, 0, part);
-            try {
-                write(dest + from, copyBuffer, 0, part);
-            } catch (DedupException e) {
-                if (done == 0) {
-                    throw e;
-                }
-                throw new DedupException(e.kind(), name + ": the copy of " + length + " bytes from 0x"
-                        + Long.toHexString(src) + " to 0x" + Long.toHexString(dest) + " stopped after " + done
-                        + " bytes (the " + (backward ? "last " : "first ") + done + " were copied, 64 KiB at a time): "
-                        + e.getMessage(), e);
-            }
-            done += part;
-        }
+        chain.copy(dest, src, length);
     }
 
     @Override

@@ -8,12 +8,9 @@ import io.samepage.core.PageInstaller;
  * engine's public {@code Guest} API; the engine's zero-copy access path (cached per-page translations)
  * will take its place without {@code SamepageMemory}'s callers seeing a difference.
  *
- * <p>A bulk write, fill or copy is all or nothing within one guest (the engine reserves every frame a
- * guest's part needs before it changes a byte), not across guests: one that crosses from one guest into
- * the next is done guest by guest, and a refusal after the first guest's part throws a
- * {@code DedupException} that says how many bytes were written. (No engine call reserves frames for
- * several guests' writes at once.) A copy of more than 64 KiB is done 64 KiB at a time, as
- * {@code Guest.copy} is done 1 MiB at a time, and its refusal says how much was copied.
+ * <p>A bulk write, fill or copy is all or nothing: the engine reserves every frame it needs, in every
+ * guest it touches, before it changes a byte, or refuses it with a {@code DedupException}
+ * ({@code POOL_EXHAUSTED}) having changed nothing.
  *
  * <p>Every address here is in bounds: {@code SamepageMemory} checks bounds, with
  * {@code ByteArrayMemory}'s exceptions, before it calls. Not thread safe: one memory, one thread.

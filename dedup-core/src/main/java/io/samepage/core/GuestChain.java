@@ -1,0 +1,260 @@
+package io.samepage.core;
+
+import io.samepage.core.DedupException.Kind;
+import io.samepage.hashing.Pages;
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.Objects;
+import java.util.stream.IntStream;
+
+/**
+ * Guests of one engine laid end to end as one address space (guest {@code i}'s bytes follow guest
+ * {@code i - 1}'s), over which a write, a fill or a copy is all or nothing, as a write within one guest
+ * is ({@link Guest#write}): under the stripes of every page it touches, in every guest it touches, it
+ * counts the frames the whole operation needs and reserves them at once, or refuses with nothing
+ * changed ({@link Kind#POOL_EXHAUSTED}); then it writes guest by guest out of that one reservation. A
+ * copy holds the stripes of its source too and moves the bytes at most a page at a time through a
+ * buffer, backwards where the ranges overlap so; unlike {@link Guest#copy} (1 MiB at a time) it is all
+ * or nothing. A linear memory grown a guest at a time (a WebAssembly memory) is such a chain.
+ *
+ * <p>As within one guest, a mapped guest's page whose copy-on-write remap the host refuses stops the
+ * operation at that page ({@link Kind#HOST_REFUSED}); what came before it was written.
+ *
+ * <p>Thread safety: as {@link Guest}'s writers. The stripes are taken guest by guest in the order the
+ * engine created the guests, each guest's in ascending order, so two chains (or a chain and a one-guest
+ * write) never wait for each other in a cycle; the scanner takes a second stripe only by trying.
+ */
+public final class GuestChain {
+
+    private static final int IN_PAGE = Pages.PAGE_SIZE - 1;
+
+    private final Guest[] guests;
+    /** {@code starts[i]}: the first byte of guest {@code i}; {@code starts[guests.length]} is the end. */
+    private final long[] starts;
+    /** Indexes of {@link #guests} in the order their stripes are taken: the engine's creation order. */
+    private final int[] lockOrder;
+    private final FramePool pool;
+
+    /**
+     * The chain of {@code guests}, in address order.
+     *
+     * @throws IllegalArgumentException if there is none, one is there twice or holds no bytes, or they are not all one engine's
+     */
+    public GuestChain(Guest... guests) {
+        if (guests.length == 0) {
+            throw new IllegalArgumentException("a chain of no guests");
+        }
+        this.guests = guests.clone();
+        this.starts = new long[guests.length + 1];
+        for (int i = 0; i < guests.length; i++) {
+            if (guests[i].sizeBytes() == 0) {
+                throw new IllegalArgumentException(guests[i] + " holds no bytes");
+            }
+            if (guests[i].engine() != guests[0].engine()) {
+                throw new IllegalArgumentException(guests[i] + " is not of the engine of " + guests[0]);
+            }
+            for (int j = 0; j < i; j++) {
+                if (guests[j] == guests[i]) {
+                    throw new IllegalArgumentException(guests[i] + " is in the chain twice");
+                }
+            }
+            starts[i + 1] = starts[i] + guests[i].sizeBytes();
+        }
+        this.lockOrder = IntStream.range(0, guests.length).boxed()
+                .sorted(Comparator.comparingLong(i -> this.guests[i].creation())).mapToInt(Integer::intValue).toArray();
+        this.pool = guests[0].engine().pool();
+    }
+
+    /** The bytes of all the guests. */
+    public long sizeBytes() {
+        return starts[guests.length];
+    }
+
+    /** Writes {@code src[offset..offset+length)} at {@code address}: all or nothing. */
+    public void write(long address, byte[] src, int offset, int length) {
+        Objects.checkFromIndexSize(offset, length, src.length);
+        mutate(address, length, MemorySegment.ofArray(src), offset, (byte) 0);
+    }
+
+    /** Sets {@code length} bytes at {@code address} to {@code value}: all or nothing. Whole pages of 0 give their frames back. */
+    public void fill(long address, long length, byte value) {
+        mutate(address, length, null, 0, value);
+    }
+
+    /**
+     * Copies {@code length} bytes from {@code src} to {@code dest}, overlapping ranges as if through a
+     * buffer: all or nothing.
+     */
+    public void copy(long dest, long src, long length) {
+        checkRange(dest, length);
+        checkRange(src, length);
+        if (length == 0) {
+            return;
+        }
+        int[] lo = new int[guests.length];
+        int[] hi = new int[guests.length];
+        Arrays.fill(lo, Integer.MAX_VALUE);
+        Arrays.fill(hi, -1);
+        cover(dest, length, lo, hi);
+        cover(src, length, lo, hi);
+        long[][] stamps = lock(lo, hi);
+        try {
+            checkAlive(hi);
+            int needed = framesNeeded(dest, length, false);
+            reserve(needed, "copy " + length + " bytes from 0x" + Long.toHexString(src) + " to 0x" + Long.toHexString(dest));
+            try (WriteReservation frames = new WriteReservation(pool, needed)) {
+                move(dest, src, length, frames);
+            }
+        } finally {
+            unlock(stamps);
+        }
+    }
+
+    private void mutate(long address, long length, MemorySegment src, long srcOffset, byte value) {
+        checkRange(address, length);
+        if (length == 0) {
+            return;
+        }
+        int g = guestOf(address);
+        if (address + length <= starts[g + 1]) {      // within one guest: its own write, all or nothing
+            guests[g].writes().mutate(address - starts[g], length,
+                    src == null ? null : src.asSlice(srcOffset, length), value);
+            return;
+        }
+        int[] lo = new int[guests.length];
+        int[] hi = new int[guests.length];
+        Arrays.fill(lo, Integer.MAX_VALUE);
+        Arrays.fill(hi, -1);
+        cover(address, length, lo, hi);
+        long[][] stamps = lock(lo, hi);
+        try {
+            checkAlive(hi);
+            int needed = framesNeeded(address, length, src == null && value == 0);
+            reserve(needed, (src == null ? "fill " : "write ") + length + " bytes at 0x" + Long.toHexString(address));
+            try (WriteReservation frames = new WriteReservation(pool, needed)) {
+                for (int i = g; i < guests.length && starts[i] < address + length; i++) {
+                    long from = Math.max(address, starts[i]);
+                    long to = Math.min(address + length, starts[i + 1]);
+                    guests[i].writes().writeLocked(lo[i], hi[i], from - starts[i], to - from, src,
+                            srcOffset + from - address, value, frames);
+                }
+            }
+        } finally {
+            unlock(stamps);
+        }
+    }
+
+    /** Frames a write ({@code zeros}: a fill with 0) of {@code [address, address + length)} needs. Stripes held. */
+    private int framesNeeded(long address, long length, boolean zeros) {
+        int needed = 0;
+        for (int i = guestOf(address); i < guests.length && starts[i] < address + length; i++) {
+            long from = Math.max(address, starts[i]);
+            long to = Math.min(address + length, starts[i + 1]);
+            int first = (int) ((from - starts[i]) >>> Pages.PAGE_SHIFT);
+            int last = (int) ((to - 1 - starts[i]) >>> Pages.PAGE_SHIFT);
+            needed += guests[i].writes().framesNeeded(first, last, from - starts[i], to - from, zeros);
+        }
+        return needed;
+    }
+
+    private void reserve(int needed, String what) {
+        if (!pool.tryReserve(needed)) {
+            throw new DedupException(Kind.POOL_EXHAUSTED, "host frame pool exhausted: " + this + " needs " + needed
+                    + " free frames to " + what + ", " + pool.framesAvailable() + " are free; nothing was written");
+        }
+    }
+
+    /**
+     * The copy itself, stripes held and frames reserved: piece by piece, each within one page of the
+     * source and one of the destination, read from the source's current frame, then written.
+     */
+    private void move(long dest, long src, long length, WriteReservation frames) {
+        byte[] buffer = new byte[Pages.PAGE_SIZE];
+        MemorySegment piece = MemorySegment.ofArray(buffer);
+        boolean backward = dest > src && dest < src + length;
+        long done = 0;
+        while (done < length) {
+            long at;
+            int size;
+            if (backward) {
+                long end = length - done;
+                size = (int) Math.min(end, Math.min(((dest + end - 1) & IN_PAGE) + 1, ((src + end - 1) & IN_PAGE) + 1));
+                at = end - size;
+            } else {
+                at = done;
+                size = (int) Math.min(length - done,
+                        Math.min(Pages.PAGE_SIZE - ((dest + at) & IN_PAGE), Pages.PAGE_SIZE - ((src + at) & IN_PAGE)));
+            }
+            int s = guestOf(src + at);
+            long from = src + at - starts[s];
+            int frame = guests[s].frameAt((int) (from >>> Pages.PAGE_SHIFT));
+            MemorySegment.copy(pool.memory(), FramePool.offsetOf(frame) + (from & IN_PAGE), piece, 0, size);
+            int d = guestOf(dest + at);
+            long to = dest + at - starts[d];
+            int page = (int) (to >>> Pages.PAGE_SHIFT);
+            guests[d].writes().writeLocked(page, page, to, size, piece, 0, (byte) 0, frames);
+            done += size;
+        }
+    }
+
+    /** Widens {@code lo[i]..hi[i]}, the pages of guest {@code i} to lock, to those of {@code [address, address + length)}. */
+    private void cover(long address, long length, int[] lo, int[] hi) {
+        for (int i = guestOf(address); i < guests.length && starts[i] < address + length; i++) {
+            long from = Math.max(address, starts[i]) - starts[i];
+            long to = Math.min(address + length, starts[i + 1]) - starts[i];
+            lo[i] = Math.min(lo[i], (int) (from >>> Pages.PAGE_SHIFT));
+            hi[i] = Math.max(hi[i], (int) ((to - 1) >>> Pages.PAGE_SHIFT));
+        }
+    }
+
+    /** Write-locks the stripes of pages {@code lo[i]..hi[i]} of each guest {@code i} with {@code hi[i] >= 0}, in lock order. */
+    private long[][] lock(int[] lo, int[] hi) {
+        long[][] stamps = new long[guests.length][];
+        for (int i : lockOrder) {
+            if (hi[i] >= 0) {
+                stamps[i] = guests[i].stripes().lockRange(lo[i], hi[i]);
+            }
+        }
+        return stamps;
+    }
+
+    private void unlock(long[][] stamps) {
+        for (int k = lockOrder.length - 1; k >= 0; k--) {
+            int i = lockOrder[k];
+            if (stamps[i] != null) {
+                guests[i].stripes().unlockRange(stamps[i]);
+            }
+        }
+    }
+
+    private void checkAlive(int[] hi) {
+        for (int i = 0; i < guests.length; i++) {
+            if (hi[i] >= 0) {
+                guests[i].checkAlive();
+            }
+        }
+    }
+
+    /** The guest holding {@code address} (in range). */
+    private int guestOf(long address) {
+        int i = Arrays.binarySearch(starts, address);
+        return i >= 0 ? i : -i - 2;
+    }
+
+    private void checkRange(long address, long length) {
+        if (address < 0 || length < 0 || address > sizeBytes() - length) {
+            throw new DedupException(Kind.INVALID_ARGUMENT, this + ": range [0x" + Long.toHexString(address) + ", +"
+                    + length + ") is outside its " + sizeBytes() + " bytes");
+        }
+    }
+
+    @Override
+    public String toString() {
+        StringBuilder names = new StringBuilder("the chain of guests ");
+        for (int i = 0; i < guests.length; i++) {
+            names.append(i == 0 ? "" : ", ").append(guests[i].name());
+        }
+        return names.toString();
+    }
+}

@@ -1,0 +1,132 @@
+package io.samepage.core;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.samepage.core.DedupException.Kind;
+import java.util.Arrays;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/** {@link GuestChain}: writes, fills and copies across guests, as on one array, and all or nothing. */
+class GuestChainTest {
+
+    private static final int PAGE = 4096;
+
+    private static DedupEngine engine(long mib) {
+        return DedupEngine.create(new EngineContext().poolBytes(mib << 20).conclude());
+    }
+
+    private static byte[] contents(GuestChain chain, Guest... guests) {
+        byte[] all = new byte[(int) chain.sizeBytes()];
+        int at = 0;
+        for (Guest g : guests) {
+            g.read(0, all, at, (int) g.sizeBytes());
+            at += (int) g.sizeBytes();
+        }
+        return all;
+    }
+
+    @Test
+    void writesFillsAndCopiesAcrossGuestsActAsOnOneArray() {
+        try (DedupEngine engine = engine(16)) {
+            MergeDomain domain = engine.createDomain("chain");
+            Guest a = engine.createGuest(domain, "a", 3 * PAGE);
+            Guest b = engine.createGuest(domain, "b", 5 * PAGE);
+            Guest c = engine.createGuest(domain, "c", 2 * PAGE);
+            GuestChain chain = new GuestChain(a, b, c);
+            byte[] model = new byte[10 * PAGE];
+            assertEquals(model.length, chain.sizeBytes());
+            Random r = new Random(7);
+            for (int op = 0; op < 600; op++) {
+                int length = r.nextInt(4) == 0 ? r.nextInt(16) : r.nextInt(3 * PAGE);
+                int at = r.nextInt(model.length - length + 1);
+                switch (r.nextInt(3)) {
+                    case 0 -> {
+                        byte[] data = new byte[length + 3];
+                        r.nextBytes(data);
+                        chain.write(at, data, 3, length);
+                        System.arraycopy(data, 3, model, at, length);
+                    }
+                    case 1 -> {
+                        byte value = r.nextInt(3) == 0 ? 0 : (byte) r.nextInt();
+                        chain.fill(at, length, value);
+                        Arrays.fill(model, at, at + length, value);
+                    }
+                    default -> {
+                        int from = r.nextBoolean() ? r.nextInt(model.length - length + 1)
+                                : Math.clamp(at + r.nextInt(2 * PAGE) - PAGE, 0, model.length - length);
+                        chain.copy(at, from, length);
+                        System.arraycopy(model, from, model, at, length);
+                    }
+                }
+                assertArrayEquals(model, contents(chain, a, b, c), "after op " + op);
+            }
+        }
+    }
+
+    /** A pool of 4 MiB, every frame but {@code free} taken by a guest of its own. */
+    private static Guest exhaust(DedupEngine engine, MergeDomain domain, int free) {
+        Guest filler = engine.createGuest(domain, "filler", 8L << 20);
+        byte[] page = new byte[PAGE];
+        Arrays.fill(page, (byte) 7);
+        assertThrows(DedupException.class, () -> {
+            for (long a = 0; a < filler.sizeBytes(); a += PAGE) {
+                filler.write(a, page, 0, PAGE);
+            }
+        });
+        filler.fill(0, (long) free * PAGE, (byte) 0);
+        return filler;
+    }
+
+    @Test
+    void aWriteFillOrCopyThatNeedsMoreFramesThanAreFreeChangesNothing() {
+        try (DedupEngine engine = engine(4)) {
+            MergeDomain domain = engine.createDomain("refused");
+            Guest a = engine.createGuest(domain, "a", 64 * PAGE);
+            Guest b = engine.createGuest(domain, "b", 64 * PAGE);
+            GuestChain chain = new GuestChain(a, b);
+            byte[] before = new byte[128 * PAGE];
+            new Random(3).nextBytes(before);
+            Arrays.fill(before, 60 * PAGE, 70 * PAGE, (byte) 0);      // never written: the zero frame
+            chain.write(0, before, 0, 60 * PAGE);
+            chain.write(70 * PAGE, before, 70 * PAGE, 58 * PAGE);
+            exhaust(engine, domain, 5);
+            int free = engine.pool().framesAvailable();
+            byte[] data = new byte[10 * PAGE];
+            Arrays.fill(data, (byte) 0x55);
+            // Each needs the 10 frames of [60, 70) pages; 5 are free: the first 5 pages' frames would do.
+            DedupException w = assertThrows(DedupException.class, () -> chain.write(60 * PAGE, data, 0, data.length));
+            DedupException f = assertThrows(DedupException.class, () -> chain.fill(58 * PAGE, 14 * PAGE, (byte) 1));
+            DedupException c = assertThrows(DedupException.class, () -> chain.copy(58 * PAGE, 0, 14 * PAGE));
+            DedupException back = assertThrows(DedupException.class, () -> chain.copy(60 * PAGE + 1, 60 * PAGE - 7, 12 * PAGE));
+            for (DedupException refused : new DedupException[] {w, f, c, back}) {
+                assertEquals(Kind.POOL_EXHAUSTED, refused.kind());
+                assertTrue(refused.getMessage().contains("needs 10 free frames") && refused.getMessage().contains("nothing was written"),
+                        refused.getMessage());
+            }
+            assertArrayEquals(before, contents(chain, a, b), "nothing changed");
+            assertEquals(free, engine.pool().framesAvailable(), "every frame reserved went back");
+            chain.fill(0, 128 * PAGE, (byte) 0);        // needs no frame: every page gives its own back
+            assertArrayEquals(new byte[128 * PAGE], contents(chain, a, b));
+            assertEquals(free + 118, engine.pool().framesAvailable());
+        }
+    }
+
+    @Test
+    void aChainIsOfDistinctGuestsOfOneEngine() {
+        try (DedupEngine engine = engine(4); DedupEngine other = engine(4)) {
+            Guest a = engine.createGuest(engine.createDomain("d"), "a", PAGE);
+            Guest elsewhere = other.createGuest(other.createDomain("d"), "x", PAGE);
+            assertThrows(IllegalArgumentException.class, GuestChain::new);
+            assertThrows(IllegalArgumentException.class, () -> new GuestChain(a, a));
+            assertThrows(IllegalArgumentException.class, () -> new GuestChain(a, elsewhere));
+            GuestChain chain = new GuestChain(a);
+            DedupException outside = assertThrows(DedupException.class, () -> chain.fill(PAGE - 1, 2, (byte) 1));
+            assertEquals(Kind.INVALID_ARGUMENT, outside.kind());
+            assertEquals(Kind.INVALID_ARGUMENT, assertThrows(DedupException.class, () -> chain.copy(0, 1, PAGE)).kind());
+        }
+    }
+}
