@@ -45,7 +45,8 @@ import java.util.TreeMap;
  *
  * <p>Bounds are checked segment by segment before anything is mapped, with {@code ByteArrayMemory}'s
  * {@link UninstantiableException}; a memory whose segments do not fit, or that was written before, is
- * initialized by plain writes in {@code ByteArrayMemory}'s order.
+ * initialized by plain writes in {@code ByteArrayMemory}'s order. An image the engine refuses part way
+ * (a full pool) is taken off again, so the memory reads as zeros, as it did, not as some of its pages.
  *
  * <p>Thread safety: {@link #initialize} is serialized on this object (the page installer is confined).
  */
@@ -187,11 +188,33 @@ final class DataImages {
         Key key = new Key(active.toArray(new DataSegment[0]), offsets.stream().mapToInt(Integer::intValue).toArray());
         Image image = module.images.computeIfAbsent(key, k -> build(module, k));
         LinearPages pages = memory.pagesForImage();
-        for (int i = 0; i < image.pages.length; i++) {
-            int at = i * ContentDigest.LENGTH;
-            if (!pages.mapResident(installer, image.pages[i], image.digests, at)
-                    && !pages.install(installer, image.pages[i], image.contents[i], image.digests, at)) {
-                throw new IllegalStateException("image page " + image.pages[i] + " does not match its own digest");
+        int i = 0;
+        try {
+            for (; i < image.pages.length; i++) {
+                int at = i * ContentDigest.LENGTH;
+                if (!pages.mapResident(installer, image.pages[i], image.digests, at)
+                        && !pages.install(installer, image.pages[i], image.contents[i], image.digests, at)) {
+                    throw new IllegalStateException("image page " + image.pages[i] + " does not match its own digest");
+                }
+            }
+        } catch (RuntimeException | Error e) {
+            unmap(pages, image, i, e);
+            throw e;
+        }
+    }
+
+    /**
+     * Takes the first {@code mapped} pages of a refused image (a full pool, say) off a memory that was all
+     * zeros, so it is all zeros again, not part of the image: a page filled with zeros maps the zero frame
+     * and needs none. (An imported memory is initialized too, and its exporter reads it.)
+     */
+    private static void unmap(LinearPages pages, Image image, int mapped, Throwable refused) {
+        for (int i = 0; i < mapped; i++) {
+            try {
+                pages.fill((long) image.pages[i] << Pages.PAGE_SHIFT, Pages.PAGE_SIZE, (byte) 0);
+            } catch (RuntimeException e) {
+                refused.addSuppressed(e);
+                return;
             }
         }
     }

@@ -4,7 +4,11 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import com.dylibso.chicory.runtime.ByteArrayMemory;
+import com.dylibso.chicory.runtime.Instance;
 import com.dylibso.chicory.runtime.WasmRuntimeException;
+import com.dylibso.chicory.wasm.WasmModule;
+import com.dylibso.chicory.wasm.types.DataSegment;
 import com.dylibso.chicory.wasm.types.MemoryLimits;
 import io.samepage.core.DedupEngine;
 import io.samepage.core.DedupException;
@@ -143,6 +147,28 @@ class SamepageMemoryAllOrNothingTest {
             assertRefusedAcrossCachedPages(cachePages, m -> m.writeI32(PAGE - 2, 0x12345678));
             assertRefusedAcrossCachedPages(cachePages, m -> m.writeLong(PAGE - 3, 0x1122334455667788L));
             assertRefusedAcrossCachedPages(cachePages, m -> m.writeF64(PAGE - 7, Math.PI));
+        }
+    }
+
+    @Test
+    void anImageThePoolCannotHoldIsNotLeftHalfMapped() {
+        WasmModule module = WatPrograms.module("bulk");
+        Instance reference = Instance.builder(module).withMemoryFactory(ByteArrayMemory::new).build();
+        DataSegment[] segments = module.dataSection().dataSegments();
+        try (DedupEngine engine = engine(4)) {
+            MergeDomain domain = engine.createDomain("image");
+            SamepageMemory memory = (SamepageMemory) new SamepageMemoryFactory(engine, domain).apply(new MemoryLimits(2, 4));
+            Guest filler = exhaust(engine, domain);
+            filler.fill(0, 2 * PAGE, (byte) 0);     // two frames: half of the image's four pages
+            // As an instance that imports the memory initializes it: its exporter reads what this leaves.
+            DedupException refused = assertThrows(DedupException.class, () -> memory.initialize(reference, segments));
+            assertEquals(DedupException.Kind.POOL_EXHAUSTED, refused.kind());
+            assertArrayEquals(new byte[2 * WASM_PAGE], memory.readBytes(0, 2 * WASM_PAGE), "no page of the image is mapped");
+            giveBack(filler);
+            memory.initialize(reference, segments);
+            assertArrayEquals(reference.memory().readBytes(0, 2 * WASM_PAGE), memory.readBytes(0, 2 * WASM_PAGE),
+                    "with room, the image is whole");
+            memory.close();
         }
     }
 }
