@@ -75,6 +75,18 @@ final class ContentTree {
         }
     }
 
+    /** Calls {@code action} with the entry of every node in the tree, removed ones too: each still names its page. */
+    void forEachNode(java.util.function.IntConsumer action) {
+        forEachNode(root, action);
+    }
+
+    private void forEachNode(int node, java.util.function.IntConsumer action) {
+        for (; node != NONE; node = right[node]) {
+            action.accept(entryAt(node));
+            forEachNode(left[node], action);
+        }
+    }
+
     /** The entry at {@code node}. */
     int entryAt(int node) {
         return entry[node] < 0 ? ~entry[node] : entry[node];

@@ -256,6 +256,11 @@ public final class MergeDomain {
         pagesSharing.addAndGet(delta);
     }
 
+    /** Calls {@code action} with every page id the unstable index names, stale ones too: for tests. */
+    void forEachUnstableId(java.util.function.IntConsumer action) {
+        unstable.forEachNamed(action);
+    }
+
     /** True if the unstable index names no page. Only while no scanner thread runs. */
     boolean unstableIsEmpty() {
         return unstable.isEmpty();

@@ -163,6 +163,16 @@ final class UnstableIndex {
         return chained == 0 && tree.isEmpty();
     }
 
+    /** Calls {@code action} with every page id the index names: in the table, and in the tree (removed ones too). */
+    void forEachNamed(java.util.function.IntConsumer action) {
+        for (long held : slots) {
+            if (held != EMPTY) {
+                action.accept(idAt(held));
+            }
+        }
+        tree.forEachNode(action);
+    }
+
     /** Pages filed (KSM's {@code pages_unshared}). */
     int size() {
         return chained + tree.size();
@@ -186,7 +196,11 @@ final class UnstableIndex {
     }
 
     private int idAt(int slot) {
-        return (int) slots[slot];
+        return idAt(slots[slot]);
+    }
+
+    private static int idAt(long held) {
+        return (int) held;
     }
 
     private static int keyOf(long held) {

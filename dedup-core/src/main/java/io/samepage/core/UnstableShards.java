@@ -90,6 +90,20 @@ final class UnstableShards {
         }
     }
 
+    /** {@link UnstableIndex#forEachNamed} over every shard, each under its lock: for tests. */
+    void forEachNamed(java.util.function.IntConsumer action) {
+        for (int s = 0; s < SHARDS; s++) {
+            locks[s].lock();
+            try {
+                if (shards[s] != null) {
+                    shards[s].forEachNamed(action);
+                }
+            } finally {
+                locks[s].unlock();
+            }
+        }
+    }
+
     /** True if no shard names any page. Only while no scanner thread runs: it takes no lock. */
     boolean isEmpty() {
         for (UnstableIndex shard : shards) {
