@@ -347,14 +347,14 @@ public final class DedupEngine implements AutoCloseable {
     }
 
     /**
-     * Gives destroyed guests' page ids back now, and so lets their page tables go, if no unstable index
-     * names a page: an engine whose scanner has not run, or not since {@code run=2}. They waited for
-     * the next full scan, so an embedding that creates and destroys guests without scanning kept every
-     * table it ever made. Otherwise they wait for it, as before. Called with no batch in progress.
+     * Gives back the page ids (and so the page tables) of destroyed guests no unstable index names: all
+     * if every index is empty (no scan yet, or none since {@code run=2}), else those of guests none of
+     * whose pages was filed in this full scan ({@link PageIds#releaseUnfiled}). With no batch running.
      */
-    private void releaseUnnamedIds() {
+    void releaseUnnamedIds() {
         for (MergeDomain domain : domains) {
             if (!domain.unstableIsEmpty()) {
+                pageIds.releaseUnfiled();
                 return;
             }
         }

@@ -49,6 +49,8 @@ public final class MergeDomain {
     private final ReentrantLock stableLock = new ReentrantLock();
     private final StableIndex stable;
     private final UnstableShards unstable;
+    /** The engine's page ids: where a filing reads the full scan it marks a guest with. */
+    private final PageIds pageIds;
     private static final VarHandle DIGEST_WORD =
             MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
 
@@ -68,6 +70,7 @@ public final class MergeDomain {
         this.zeroFrame = zeroFrame;
         this.pool = pool;
         this.stable = new StableIndex(pool, compare, secret);
+        this.pageIds = pageIds;
         this.unstable = new UnstableShards(pageIds, compare, secret ^ 0x5DEE_CE66_DL);
     }
 
@@ -231,9 +234,14 @@ public final class MergeDomain {
         return unstable.holdsNothingFor(key);
     }
 
-    /** Files page {@code pageId} (whose page table holds {@code key}) as a candidate under {@code key}. */
-    void putUnstable(int key, int pageId) {
-        unstable.put(key, pageId);
+    /**
+     * Files {@code page} of the guest of {@code table} (which holds {@code key}) as a candidate under
+     * {@code key}, and marks the table filed in this full scan: a destroyed guest whose table is not
+     * marked gives its page ids back at once ({@link PageIds#releaseUnfiled}).
+     */
+    void putUnstable(int key, PageTable table, int page) {
+        table.markFiled(pageIds.scanEpoch());     // first: the mark must never miss a page filed
+        unstable.put(key, table.basePageId() + page);
     }
 
     void removeUnstable(int key, int pageId) {

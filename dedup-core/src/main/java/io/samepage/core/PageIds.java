@@ -14,10 +14,19 @@ import java.util.List;
  * memory); a guest takes whole chunks, and {@link #owner} finds a page's guest with two array reads.
  * The id space is 2^31 pages (8 TiB of guest memory at once).
  *
- * <p>A destroyed guest's chunks are not reused at once: the unstable index may still chain through
- * its pages until the scanner empties it at the start of the next full scan, so they wait in
- * quarantine until {@link #releaseQuarantined} (called then, or at the destroy if no index names any
- * page) and the old owner stays readable.
+ * <p>A destroyed guest's chunks are reused only once no unstable index names one of its pages: an
+ * index may name a page until the scanner empties it at the start of the next full scan, and an id
+ * reused meanwhile by a guest of another domain would make that entry a candidate from that domain.
+ * Every filing marks the guest's page table with the current full scan ({@link #scanEpoch}, {@link
+ * MergeDomain#putUnstable}), so a destroyed guest whose table holds an older mark (none of its pages
+ * was filed since the indexes were last emptied: a guest made since the full scan started, never
+ * visited, or only once) gives its chunks back at the first moment no scanner thread runs: at its
+ * destroy between batches, else at the end of the batch then running ({@link #releaseUnfiled}). A
+ * guest whose table is marked waits in quarantine, its old owner readable, until {@link
+ * #releaseQuarantined} (the next full scan's start). Before, every destroyed guest waited for it
+ * unless every index was empty: a WebAssembly host making and destroying 5,000 small guests a second
+ * while a full scan at KSM's rate took two minutes ran out of the 2^31-page id space within it,
+ * though fewer than 200 guests were live (GuestChurnBetweenFullScansTest).
  *
  * <p>The chunk-to-owner table has two levels: a fixed array of {@value #SEGMENTS} segments, each made
  * at the first guest whose chunks fall in it and kept, of {@value #SEGMENT_CHUNKS} owners. A guest's
@@ -34,7 +43,8 @@ import java.util.List;
  * that follows a destroy finds the freed chunk at once; otherwise the search reads the taken chunks'
  * bits 64 at a time.
  *
- * <p>Thread safety: {@link #owner} is safe from any thread without a lock; the rest is synchronized.
+ * <p>Thread safety: {@link #owner} and {@link #scanEpoch} are safe from any thread without a lock; the
+ * rest is synchronized.
  */
 final class PageIds {
 
@@ -56,7 +66,16 @@ final class PageIds {
     private final BitSet used = new BitSet();
     /** Every chunk below this one is taken. */
     private int lowestFree;
-    private final List<int[]> quarantined = new ArrayList<>();
+    /** Destroyed guests not looked at yet: a batch in progress may have been filing their pages. */
+    private final List<Guest> destroyed = new ArrayList<>();
+    /** Destroyed guests with a page filed in the current full scan: their ids wait for the next one. */
+    private final List<Guest> quarantined = new ArrayList<>();
+    /**
+     * The current full scan: one more at each {@link #releaseQuarantined} (the unstable indexes were
+     * emptied). Starts at 1, since a table's 0 means never filed; a wrap after 2^32 scans could only
+     * take a mark for a current one, which keeps a guest's ids longer, never shorter.
+     */
+    private volatile int scanEpoch = 1;
 
     /**
      * Ids for {@code pages} pages of a new guest, all or nothing.
@@ -72,8 +91,8 @@ final class PageIds {
             start = used.nextClearBit(start);
             if ((long) start + chunks > MAX_CHUNKS) {
                 throw new DedupException(Kind.POOL_EXHAUSTED, "engine page id space exhausted: no run of " + chunks + " free chunks of "
-                        + CHUNK_PAGES + " pages among " + MAX_CHUNKS + "; destroyed guests' ids come back after "
-                        + "the scanner's next full scan starts");
+                        + CHUNK_PAGES + " pages among " + MAX_CHUNKS + "; the ids of destroyed guests whose pages an "
+                        + "unstable index names come back when the scanner's next full scan starts");
             }
             int taken = used.nextSetBit(start);
             if (taken < 0 || taken >= start + chunks) {
@@ -107,20 +126,54 @@ final class PageIds {
         free(base >>> CHUNK_SHIFT, chunks(pages));
     }
 
-    /** Puts a destroyed guest's ids in quarantine; they still resolve to it until released. */
-    synchronized void quarantine(Guest guest) {
-        quarantined.add(new int[] {guest.table().basePageId(), guest.pageCount()});
+    /** The full scan a page filed now is marked with ({@link PageTable#markFiled}). Lock free. */
+    int scanEpoch() {
+        return scanEpoch;
     }
 
-    /** Frees every quarantined id. Only once nothing can name them: the unstable indexes are empty. */
-    synchronized void releaseQuarantined() {
-        for (int[] range : quarantined) {
-            int first = range[0] >>> CHUNK_SHIFT;
-            int chunks = chunks(range[1]);
-            setOwners(first, first + chunks, null);
-            free(first, chunks);
+    /** Holds a destroyed guest's ids; they still resolve to it until {@link #releaseUnfiled} or later. */
+    synchronized void quarantine(Guest guest) {
+        destroyed.add(guest);
+    }
+
+    /**
+     * Frees the ids of each guest destroyed since the last call none of whose pages was filed in an
+     * unstable index in the current full scan: no index names them. The others wait in quarantine for
+     * {@link #releaseQuarantined}. Only while no scanner thread runs, so that no filing is in flight and
+     * every mark made is seen (the scanner's batch lock orders them).
+     */
+    synchronized void releaseUnfiled() {
+        for (Guest guest : destroyed) {
+            if (guest.table().filedInScan() == scanEpoch) {
+                quarantined.add(guest);
+            } else {
+                release(guest);
+            }
         }
+        destroyed.clear();
+    }
+
+    /**
+     * Frees every destroyed guest's ids and starts a new full scan's marks. Only once nothing can name
+     * them: the unstable indexes are empty, and no scanner thread runs.
+     */
+    synchronized void releaseQuarantined() {
+        for (Guest guest : destroyed) {
+            release(guest);
+        }
+        for (Guest guest : quarantined) {
+            release(guest);
+        }
+        destroyed.clear();
         quarantined.clear();
+        scanEpoch++;
+    }
+
+    private void release(Guest guest) {
+        int first = guest.table().basePageId() >>> CHUNK_SHIFT;
+        int chunks = chunks(guest.pageCount());
+        setOwners(first, first + chunks, null);
+        free(first, chunks);
     }
 
     /** The guest that owns page id {@code id} (live, or destroyed and quarantined), or null. Lock free. */

@@ -76,6 +76,12 @@ final class PageTable {
     private final AtomicLong tracked = new AtomicLong();
     /** Per-page translation epochs; null until the guest's first access path ({@link #epochs()}). */
     private volatile long[] epochs;
+    /**
+     * The full scan ({@link PageIds#scanEpoch}) in which one of the guest's pages was last filed in an
+     * unstable index; 0 (no scan's) if none was. Written by scanner threads (the same value by each),
+     * read only while no scanner thread runs ({@link PageIds#releaseUnfiled}).
+     */
+    private int filedInScan;
 
     PageTable(int pages, int basePageId, int zeroFrame) {
         this.frames = new int[pages];
@@ -162,6 +168,16 @@ final class PageTable {
 
     void setKey(int page, int key) {
         keys[page] = key;
+    }
+
+    /** Notes that a page of the guest is filed in an unstable index in full scan {@code scanEpoch}. */
+    void markFiled(int scanEpoch) {
+        filedInScan = scanEpoch;
+    }
+
+    /** The full scan in which a page of the guest was last filed in an unstable index, 0 if never. */
+    int filedInScan() {
+        return filedInScan;
     }
 
     /** The engine-wide id of page 0. */

@@ -241,8 +241,9 @@ final class PageVisitor {
      * pages), without the page's lock: its stripe is a line that the thread which visited the page in
      * the first half wrote. An entry only ever leads to a pairing under both pages' locks, so a page that
      * is written, merged or destroyed meanwhile leaves a stale entry, as it does when that happens just
-     * after a visit that filed it under its lock; a destroyed guest's page ids are not reused before the
-     * index is emptied. False if there may be a candidate: then the caller visits it under its lock.
+     * after a visit that filed it under its lock; a destroyed guest whose page was filed keeps its page
+     * ids until the index is emptied ({@link MergeDomain#putUnstable} marks its table first). False if
+     * there may be a candidate: then the caller visits it under its lock.
      */
     private boolean fileAlone(Guest guest, int page, int key, MergeDomain domain) {
         java.util.concurrent.locks.ReentrantLock lock = domain.unstableLock(key);
@@ -251,7 +252,7 @@ final class PageVisitor {
             if (!domain.unstableHoldsNothingFor(key)) {
                 return false;
             }
-            domain.putUnstable(key, guest.table().basePageId() + page);
+            domain.putUnstable(key, guest.table(), page);
             return true;
         } finally {
             lock.unlock();
@@ -400,7 +401,7 @@ final class PageVisitor {
             result = candidate < 0 ? NOT_MERGED : pairWith(guest, page, frame, key, candidate);
         }
         if (result == NOT_MERGED) {
-            domain.putUnstable(key, guest.table().basePageId() + page);
+            domain.putUnstable(key, guest.table(), page);
         }
         return result == MERGED;
     }

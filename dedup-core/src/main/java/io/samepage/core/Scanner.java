@@ -186,7 +186,11 @@ public final class Scanner implements Agent {
                 workers.flush();
                 pool.replenishWarm(REPLENISH_PER_BATCH - workers.takeReplenished());   // what the threads left
             } finally {
-                batchLock.unlock();
+                try {
+                    engine.releaseUnnamedIds();     // guests destroyed during the batch, now that no filing is in flight
+                } finally {
+                    batchLock.unlock();
+                }
             }
         }
     }

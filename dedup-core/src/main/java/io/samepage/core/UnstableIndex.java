@@ -21,8 +21,8 @@ import java.util.Arrays;
  * merged, zeroed or destroyed since it was filed. The scanner checks every candidate under the page's
  * lock and compares all 4096 bytes before it merges, so a stale entry costs a missed merge at worst,
  * and the whole index is emptied when the next full scan starts. Its table stays sound meanwhile: a
- * slot holds the key its page was filed under, and a destroyed guest's page ids are not reused before
- * the index is emptied.
+ * slot holds the key its page was filed under, and a destroyed guest whose page was filed keeps its
+ * page ids until the index is emptied ({@link PageIds}).
  * The tree reads candidates' frames without their locks (the pool's memory stays mapped; a stale read
  * only misplaces a page).
  *
