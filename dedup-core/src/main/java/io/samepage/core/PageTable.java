@@ -170,9 +170,15 @@ final class PageTable {
         keys[page] = key;
     }
 
-    /** Notes that a page of the guest is filed in an unstable index in full scan {@code scanEpoch}. */
+    /**
+     * Notes that a page of the guest is filed in an unstable index in full scan {@code scanEpoch}. Stores
+     * only on a change: the field likely shares a cache line with the table's array references, which every
+     * visit reads, and a store per filing from two scanner threads would pass that line between cores.
+     */
     void markFiled(int scanEpoch) {
-        filedInScan = scanEpoch;
+        if (filedInScan != scanEpoch) {
+            filedInScan = scanEpoch;
+        }
     }
 
     /** The full scan in which a page of the guest was last filed in an unstable index, 0 if never. */
