@@ -55,6 +55,7 @@ class GuestChainDeadlockTest {
             GuestChain ba = new GuestChain(b, a);
             AtomicInteger done = new AtomicInteger();
             AtomicBoolean working = new AtomicBoolean(true);
+            long mergesBefore = engine.scanner().merges();
             List<Callable> workers = List.of(
                     rnd -> across(abc, rnd),
                     rnd -> across(cba, rnd),
@@ -70,7 +71,7 @@ class GuestChainDeadlockTest {
                 for (int w = 0; w < workers.size(); w++) {
                     Callable op = workers.get(w);
                     SplittableRandom rnd = new SplittableRandom(SEED + w);
-                    work.add(threads.submit(() -> loop(op, rnd, b, done)));
+                    work.add(threads.submit(() -> loop(op, rnd, b, done, () -> engine.scanner().merges() > mergesBefore)));
                 }
                 Future<?> destroyer = threads.submit(() -> {
                     while (done.get() < workers.size() * ITERATIONS / 2) {
@@ -106,8 +107,18 @@ class GuestChainDeadlockTest {
         void run(SplittableRandom rnd);
     }
 
-    private static Void loop(Callable op, SplittableRandom rnd, Guest b, AtomicInteger done) {
-        for (int i = 0; i < ITERATIONS; i++) {
+    /**
+     * Runs {@code op} {@value #ITERATIONS} times, and on until the scanner has merged, a millisecond apart
+     * (at most 10,000 more): on a loaded machine the writers may dirty every page before each of the
+     * scanner's visits, and a page merges only if unchanged between two, while the test is about the
+     * writers and the scanner's merges together.
+     */
+    private static Void loop(Callable op, SplittableRandom rnd, Guest b, AtomicInteger done,
+                             java.util.function.BooleanSupplier merged) throws InterruptedException {
+        for (int i = 0; i < ITERATIONS || (i < ITERATIONS + 10_000 && !merged.getAsBoolean()); i++) {
+            if (i >= ITERATIONS) {
+                Thread.sleep(1);
+            }
             try {
                 op.run(rnd);
             } catch (DedupException e) {
