@@ -89,8 +89,8 @@ public final class GuestChain {
     public void copy(long dest, long src, long length) {
         checkRange(dest, length);
         checkRange(src, length);
-        if (length == 0) {
-            return;
+        if (length == 0 || dest == src) {
+            return;     // nothing moves: no sharing to break, no frame to take
         }
         int[] lo = new int[guests.length];
         int[] hi = new int[guests.length];
@@ -102,7 +102,7 @@ public final class GuestChain {
         try {
             checkAlive(hi);
             int needed = framesNeeded(dest, length, false);
-            reserve(needed, "copy " + length + " bytes from 0x" + Long.toHexString(src) + " to 0x" + Long.toHexString(dest));
+            reserve(needed, () -> "copy " + length + " bytes from 0x" + Long.toHexString(src) + " to 0x" + Long.toHexString(dest));
             try (WriteReservation frames = new WriteReservation(pool, needed)) {
                 move(dest, src, length, frames);
             }
@@ -131,7 +131,7 @@ public final class GuestChain {
         try {
             checkAlive(hi);
             int needed = framesNeeded(address, length, src == null && value == 0);
-            reserve(needed, (src == null ? "fill " : "write ") + length + " bytes at 0x" + Long.toHexString(address));
+            reserve(needed, () -> (src == null ? "fill " : "write ") + length + " bytes at 0x" + Long.toHexString(address));
             try (WriteReservation frames = new WriteReservation(pool, needed)) {
                 for (int i = g; i < guests.length && starts[i] < address + length; i++) {
                     long from = Math.max(address, starts[i]);
@@ -158,10 +158,11 @@ public final class GuestChain {
         return needed;
     }
 
-    private void reserve(int needed, String what) {
+    /** Reserves {@code needed} frames; {@code what} is built only for the refusal's message. */
+    private void reserve(int needed, java.util.function.Supplier<String> what) {
         if (!pool.tryReserve(needed)) {
             throw new DedupException(Kind.POOL_EXHAUSTED, "host frame pool exhausted: " + this + " needs " + needed
-                    + " free frames to " + what + ", " + pool.framesAvailable() + " are free; nothing was written");
+                    + " free frames to " + what.get() + ", " + pool.framesAvailable() + " are free; nothing was written");
         }
     }
 

@@ -129,4 +129,28 @@ class GuestChainTest {
             assertEquals(Kind.INVALID_ARGUMENT, assertThrows(DedupException.class, () -> chain.copy(0, 1, PAGE)).kind());
         }
     }
+
+    /**
+     * A copy onto itself moves nothing, so it breaks no sharing and takes no frame: a WebAssembly
+     * {@code memory.copy} with equal addresses is a no-op. It broke every merged page it covered.
+     */
+    @Test
+    void aCopyOntoItselfLeavesMergedPagesMerged() {
+        try (DedupEngine engine = engine(16)) {
+            MergeDomain domain = engine.createDomain("chain");
+            Guest a = engine.createGuest(domain, "a", 2 * PAGE);
+            Guest b = engine.createGuest(domain, "b", 2 * PAGE);
+            byte[] same = new byte[2 * PAGE];
+            new Random(11).nextBytes(same);
+            a.write(0, same, 0, same.length);
+            b.write(0, same, 0, same.length);
+            engine.scanner().scanUntilStable(8);
+            long sharing = engine.counters().pagesSharing();
+            assertEquals(2, sharing, "both of b's pages share a's frames");
+            GuestChain chain = new GuestChain(a, b);
+            chain.copy(PAGE / 2, PAGE / 2, 3 * PAGE);
+            assertEquals(sharing, engine.counters().pagesSharing(), "no page was broken out of its sharing");
+            assertArrayEquals(same, contents(new GuestChain(a), a));
+        }
+    }
 }
