@@ -349,16 +349,13 @@ public final class DedupEngine implements AutoCloseable {
     /**
      * Gives back the page ids (and so the page tables) of destroyed guests no unstable index names: all
      * if every index is empty (no scan yet, or none since {@code run=2}), else those of guests none of
-     * whose pages was filed in this full scan ({@link PageIds#releaseUnfiled}). With no batch running.
+     * whose pages was filed in this full scan ({@link PageIds#releaseUnfiled}). With no batch running;
+     * nothing to do, and one volatile read, unless a guest was destroyed since the last call.
      */
     void releaseUnnamedIds() {
-        for (MergeDomain domain : domains) {
-            if (!domain.unstableIsEmpty()) {
-                pageIds.releaseUnfiled();
-                return;
-            }
+        if (pageIds.anyDestroyed()) {
+            pageIds.releaseDestroyed(domains.stream().allMatch(MergeDomain::unstableIsEmpty));
         }
-        pageIds.releaseQuarantined();
     }
 
     /** Drops one mapping of a stable frame; the last one takes it out of the index and frees it. */

@@ -21,8 +21,9 @@ import java.util.List;
  * MergeDomain#putUnstable}), so a destroyed guest whose table holds an older mark (none of its pages
  * was filed since the indexes were last emptied: a guest made since the full scan started, never
  * visited, or only once) gives its chunks back at the first moment no scanner thread runs: at its
- * destroy between batches, else at the end of the batch then running ({@link #releaseUnfiled}). A
- * guest whose table is marked waits in quarantine, its old owner readable, until {@link
+ * destroy between batches, else at the end of the batch then running ({@link #releaseUnfiled}; one
+ * destroyed in the instant between that release and the batch's unlock waits for the next batch's end,
+ * the next destroy or the next full scan). A guest whose table is marked waits in quarantine, its old owner readable, until {@link
  * #releaseQuarantined} (the next full scan's start). Before, every destroyed guest waited for it
  * unless every index was empty: a WebAssembly host making and destroying 5,000 small guests a second
  * while a full scan at KSM's rate took two minutes ran out of the 2^31-page id space within it,
@@ -71,11 +72,15 @@ final class PageIds {
     /** Destroyed guests with a page filed in the current full scan: their ids wait for the next one. */
     private final List<Guest> quarantined = new ArrayList<>();
     /**
-     * The current full scan: one more at each {@link #releaseQuarantined} (the unstable indexes were
-     * emptied). Starts at 1, since a table's 0 means never filed; a wrap after 2^32 scans could only
-     * take a mark for a current one, which keeps a guest's ids longer, never shorter.
+     * The current marking epoch: one more at each {@link #releaseQuarantined}, which runs only where the
+     * unstable indexes were just emptied (a full scan's start, {@code run=2}) or are found empty, so every
+     * entry an index holds was filed in the current epoch. Starts at 1, since a table's 0 means never
+     * filed; a wrap after 2^32 epochs could only take an old mark for a current one, which keeps a guest's
+     * ids longer, never shorter.
      */
     private volatile int scanEpoch = 1;
+    /** {@link #destroyed} is not empty; written under the monitor, read without it. */
+    private volatile boolean anyDestroyed;
 
     /**
      * Ids for {@code pages} pages of a new guest, all or nothing.
@@ -134,6 +139,24 @@ final class PageIds {
     /** Holds a destroyed guest's ids; they still resolve to it until {@link #releaseUnfiled} or later. */
     synchronized void quarantine(Guest guest) {
         destroyed.add(guest);
+        anyDestroyed = true;
+    }
+
+    /** True if a guest was destroyed since the last release: {@link #releaseDestroyed} has work. Lock free. */
+    boolean anyDestroyed() {
+        return anyDestroyed;
+    }
+
+    /**
+     * {@link #releaseQuarantined} if {@code indexesEmpty} (no unstable index names any page), else
+     * {@link #releaseUnfiled}. Only while no scanner thread runs.
+     */
+    synchronized void releaseDestroyed(boolean indexesEmpty) {
+        if (indexesEmpty) {
+            releaseQuarantined();
+        } else {
+            releaseUnfiled();
+        }
     }
 
     /**
@@ -151,6 +174,7 @@ final class PageIds {
             }
         }
         destroyed.clear();
+        anyDestroyed = false;
     }
 
     /**
@@ -166,6 +190,7 @@ final class PageIds {
         }
         destroyed.clear();
         quarantined.clear();
+        anyDestroyed = false;
         scanEpoch++;
     }
 
