@@ -39,6 +39,9 @@ final class AnonymousFrames implements FrameBacking {
                     : arena.allocate(bytes, Pages.PAGE_SIZE);
         } catch (IllegalStateException refused) {
             arena.close();
+            if (refused.getCause() != null) {
+                throw refused;      // a failed downcall (Libc), not the kernel's errno: a bug, not the host's refusal
+            }
             throw new DedupException(DedupException.Kind.HOST_REFUSED, refused.getMessage(), refused);
         } catch (RuntimeException | OutOfMemoryError e) {
             arena.close();
