@@ -227,7 +227,8 @@ public final class MergeableEstimate {
 
     /**
      * The counted process opened again to be read, or null, as for one that exited meanwhile, if it is
-     * gone, refused now, or its pid now names another process (a later start).
+     * gone, refused now, or its pid now names another process (a later start), or its start time could
+     * not be read (so a reused pid could not be told apart).
      */
     private static ProcessMemory reopen(MergeableProcesses.Process process, long startTime) {
         ProcessMemory memory;
@@ -236,7 +237,7 @@ public final class MergeableEstimate {
         } catch (ProcessScanException e) {
             return null;
         }
-        if (memory.startTime() != startTime) {
+        if (startTime < 0 || memory.startTime() != startTime) {
             close(memory);
             return null;
         }
