@@ -92,7 +92,10 @@ public final class MappedGuestMemory implements AutoCloseable {
      * mapping, replacing what they mapped. A run costs one kernel mapping however long it is: lay out a
      * new guest this way, one frame per page in order.
      *
-     * @throws KvmException {@link KvmException.Kind#MAPPING_LIMIT} before the limit, mapping nothing
+     * @throws KvmException {@link KvmException.Kind#MAPPING_LIMIT} before the limit, mapping nothing;
+     *                      {@link KvmException.Kind#REFUSED} if the kernel refuses the mapping, or refuses
+     *                      the {@code MADV_NOHUGEPAGE} advice after it: then the pages <em>are</em> mapped,
+     *                      unadvised (the message says "(mapped)")
      */
     public synchronized void map(int firstGuestPage, int firstFrame, int count, boolean writable) {
         frames.budget().charge("guest page " + firstGuestPage);
