@@ -56,6 +56,8 @@ class GuestChainDeadlockTest {
             AtomicInteger done = new AtomicInteger();
             AtomicBoolean working = new AtomicBoolean(true);
             long mergesBefore = engine.scanner().merges();
+            java.util.function.BooleanSupplier merged = () -> engine.scanner().merges() > mergesBefore;
+            AtomicInteger finished = new AtomicInteger();
             List<Callable> workers = List.of(
                     rnd -> across(abc, rnd),
                     rnd -> across(cba, rnd),
@@ -71,10 +73,12 @@ class GuestChainDeadlockTest {
                 for (int w = 0; w < workers.size(); w++) {
                     Callable op = workers.get(w);
                     SplittableRandom rnd = new SplittableRandom(SEED + w);
-                    work.add(threads.submit(() -> loop(op, rnd, b, done, () -> engine.scanner().merges() > mergesBefore)));
+                    work.add(threads.submit(() -> loop(op, rnd, b, done, merged, finished)));
                 }
                 Future<?> destroyer = threads.submit(() -> {
-                    while (done.get() < workers.size() * ITERATIONS / 2) {
+                    // Halfway, and once the scanner has merged while every chain writes (unless the workers gave up).
+                    while (done.get() < workers.size() * ITERATIONS / 2
+                            || (!merged.getAsBoolean() && finished.get() < workers.size())) {
                         Thread.sleep(1);     // interrupted if the workers hang
                     }
                     b.destroy();
@@ -108,14 +112,15 @@ class GuestChainDeadlockTest {
     }
 
     /**
-     * Runs {@code op} {@value #ITERATIONS} times, and on until the scanner has merged, a millisecond apart
-     * (at most 10,000 more): on a loaded machine the writers may dirty every page before each of the
-     * scanner's visits, and a page merges only if unchanged between two, while the test is about the
-     * writers and the scanner's merges together.
+     * Runs {@code op} {@value #ITERATIONS} times, and then on, a millisecond apart (at most 15,000 more),
+     * until the scanner has merged and {@code b} is destroyed: on a loaded machine the writers may dirty
+     * every page before each of the scanner's visits (a page merges only if unchanged between two), and
+     * the destroy waits for a merge, since once {@code b} is gone its all-zero pages stop coming.
      */
     private static Void loop(Callable op, SplittableRandom rnd, Guest b, AtomicInteger done,
-                             java.util.function.BooleanSupplier merged) throws InterruptedException {
-        for (int i = 0; i < ITERATIONS || (i < ITERATIONS + 10_000 && !merged.getAsBoolean()); i++) {
+                             java.util.function.BooleanSupplier merged, AtomicInteger finished) throws InterruptedException {
+        for (int i = 0; i < ITERATIONS
+                || (i < ITERATIONS + 15_000 && !(merged.getAsBoolean() && b.isDestroyed())); i++) {
             if (i >= ITERATIONS) {
                 Thread.sleep(1);
             }
@@ -128,6 +133,7 @@ class GuestChainDeadlockTest {
             }
             done.incrementAndGet();
         }
+        finished.incrementAndGet();
         return null;
     }
 
