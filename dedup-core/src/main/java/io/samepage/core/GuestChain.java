@@ -92,15 +92,12 @@ public final class GuestChain {
         if (length == 0 || dest == src) {
             return;     // nothing moves: no sharing to break, no frame to take
         }
-        int[] lo = new int[guests.length];
-        int[] hi = new int[guests.length];
-        Arrays.fill(lo, Integer.MAX_VALUE);
-        Arrays.fill(hi, -1);
-        cover(dest, length, lo, hi);
-        cover(src, length, lo, hi);
-        long[][] stamps = lock(lo, hi);
+        int[][] to = span(dest, length);
+        int[][] from = span(src, length);
+        long[][] stamps = lock(to, from);
         try {
-            checkAlive(hi);
+            checkAlive(to);
+            checkAlive(from);
             int needed = framesNeeded(dest, length, false);
             reserve(needed, () -> "copy " + length + " bytes from 0x" + Long.toHexString(src) + " to 0x" + Long.toHexString(dest));
             try (WriteReservation frames = new WriteReservation(pool, needed)) {
@@ -122,14 +119,12 @@ public final class GuestChain {
                     src == null ? null : src.asSlice(srcOffset, length), value);
             return;
         }
-        int[] lo = new int[guests.length];
-        int[] hi = new int[guests.length];
-        Arrays.fill(lo, Integer.MAX_VALUE);
-        Arrays.fill(hi, -1);
-        cover(address, length, lo, hi);
-        long[][] stamps = lock(lo, hi);
+        int[][] span = span(address, length);
+        int[] lo = span[0];
+        int[] hi = span[1];
+        long[][] stamps = lock(span, null);
         try {
-            checkAlive(hi);
+            checkAlive(span);
             int needed = framesNeeded(address, length, src == null && value == 0);
             reserve(needed, () -> (src == null ? "fill " : "write ") + length + " bytes at 0x" + Long.toHexString(address));
             try (WriteReservation frames = new WriteReservation(pool, needed)) {
@@ -199,22 +194,35 @@ public final class GuestChain {
         }
     }
 
-    /** Widens {@code lo[i]..hi[i]}, the pages of guest {@code i} to lock, to those of {@code [address, address + length)}. */
-    private void cover(long address, long length, int[] lo, int[] hi) {
+    /**
+     * The pages of each guest {@code i} that {@code [address, address + length)} covers:
+     * {@code span[0][i]..span[1][i]}, empty ({@code span[1][i]} is -1) where it covers none.
+     */
+    private int[][] span(long address, long length) {
+        int[] lo = new int[guests.length];
+        int[] hi = new int[guests.length];
+        Arrays.fill(lo, Integer.MAX_VALUE);
+        Arrays.fill(hi, -1);
         for (int i = guestOf(address); i < guests.length && starts[i] < address + length; i++) {
             long from = Math.max(address, starts[i]) - starts[i];
             long to = Math.min(address + length, starts[i + 1]) - starts[i];
-            lo[i] = Math.min(lo[i], (int) (from >>> Pages.PAGE_SHIFT));
-            hi[i] = Math.max(hi[i], (int) ((to - 1) >>> Pages.PAGE_SHIFT));
+            lo[i] = (int) (from >>> Pages.PAGE_SHIFT);
+            hi[i] = (int) ((to - 1) >>> Pages.PAGE_SHIFT);
         }
+        return new int[][] {lo, hi};
     }
 
-    /** Write-locks the stripes of pages {@code lo[i]..hi[i]} of each guest {@code i} with {@code hi[i] >= 0}, in lock order. */
-    private long[][] lock(int[] lo, int[] hi) {
+    /**
+     * Write-locks the stripes of the pages of {@code span} and of {@code other} (null: none) in each
+     * guest they touch, in lock order; a guest's two ranges are locked together, their stripes once.
+     */
+    private long[][] lock(int[][] span, int[][] other) {
         long[][] stamps = new long[guests.length][];
         for (int i : lockOrder) {
-            if (hi[i] >= 0) {
-                stamps[i] = guests[i].stripes().lockRange(lo[i], hi[i]);
+            int otherLo = other == null ? 0 : other[0][i];
+            int otherHi = other == null ? -1 : other[1][i];
+            if (span[1][i] >= 0 || otherHi >= 0) {
+                stamps[i] = guests[i].stripes().lockRanges(span[0][i], span[1][i], otherLo, otherHi);
             }
         }
         return stamps;
@@ -229,9 +237,9 @@ public final class GuestChain {
         }
     }
 
-    private void checkAlive(int[] hi) {
+    private void checkAlive(int[][] span) {
         for (int i = 0; i < guests.length; i++) {
-            if (hi[i] >= 0) {
+            if (span[1][i] >= 0) {
                 guests[i].checkAlive();
             }
         }

@@ -65,7 +65,31 @@ final class PageStripes {
 
     /** Write-locks the stripes of pages {@code first..last} in ascending stripe order; one stamp per stripe, 0 if not taken. */
     long[] lockRange(int first, int last) {
+        return lockRanges(first, last, 0, -1);
+    }
+
+    /**
+     * Write-locks the stripes of pages {@code first..last} and {@code first2..last2} (a range whose last
+     * page is below its first is empty) in ascending stripe order, each stripe once: a copy between two
+     * far parts of a guest takes their stripes, not every stripe between them. One stamp per stripe, 0 if
+     * not taken.
+     */
+    long[] lockRanges(int first, int last, int first2, int last2) {
         long[] stamps = new long[stripes.length];       // first 1 marks a stripe to take, then its stamp
+        mark(stamps, first, last);
+        mark(stamps, first2, last2);
+        for (int s = 0; s < stripes.length; s++) {
+            if (stamps[s] != 0) {
+                stamps[s] = stripes[s].writeLock();
+            }
+        }
+        return stamps;
+    }
+
+    private void mark(long[] stamps, int first, int last) {
+        if (last < first) {
+            return;
+        }
         int firstRun = first >>> runShift;
         int lastRun = last >>> runShift;
         if (lastRun - firstRun + 1 >= stripes.length) {
@@ -75,12 +99,6 @@ final class PageStripes {
                 stamps[run & mask] = 1;
             }
         }
-        for (int s = 0; s < stripes.length; s++) {
-            if (stamps[s] != 0) {
-                stamps[s] = stripes[s].writeLock();
-            }
-        }
-        return stamps;
     }
 
     void unlockRange(long[] stamps) {

@@ -153,4 +153,37 @@ class GuestChainTest {
             assertArrayEquals(same, contents(new GuestChain(a), a));
         }
     }
+
+    /**
+     * A copy between two far parts of one guest locks their pages' stripes, not every stripe between
+     * them: it completes while another thread holds the stripe of a page in between. It took every
+     * stripe from the lower page to the higher, so it waited for that thread.
+     */
+    @Test
+    void aCopyBetweenFarPagesOfOneGuestLeavesTheStripesBetweenThemFree() throws InterruptedException {
+        try (DedupEngine engine = engine(16)) {
+            MergeDomain domain = engine.createDomain("chain");
+            Guest g = engine.createGuest(domain, "g", 512 * PAGE);
+            byte[] bytes = new byte[2 * PAGE];
+            new Random(13).nextBytes(bytes);
+            g.write(0, bytes, 0, bytes.length);
+            GuestChain chain = new GuestChain(g);
+            java.util.concurrent.locks.StampedLock between = g.stripeOf(250);
+            assertTrue(between != g.stripeOf(0) && between != g.stripeOf(1) && between != g.stripeOf(500)
+                    && between != g.stripeOf(501), "page 250's stripe is neither range's");
+            long stamp = between.writeLock();
+            Thread copier = new Thread(() -> chain.copy(500L * PAGE, 0, 2 * PAGE));
+            try {
+                copier.start();
+                copier.join(10_000);
+                assertTrue(!copier.isAlive(), "the copy waited for the stripe of page 250, between its ranges");
+            } finally {
+                between.unlockWrite(stamp);
+                copier.join();
+            }
+            byte[] copied = new byte[2 * PAGE];
+            g.read(500L * PAGE, copied, 0, copied.length);
+            assertArrayEquals(bytes, copied);
+        }
+    }
 }
