@@ -49,13 +49,23 @@ class NoHugePagesTest {
 
     /**
      * Where the host gives every anonymous mapping huge pages, writing every page of a region still backs
-     * none of it with one. Runs only where {@code enabled} is {@code always} (this project's machine kind
-     * has {@code madvise}; it was run by hand with {@code always} set, and failed before the advice).
+     * none of it with one. Where {@code enabled} is not {@code always} (this project's machine kind has
+     * {@code madvise}) and the test may write it (root), it sets {@code always} for the test and puts the
+     * setting back after; elsewhere it is skipped. It failed before the advice.
      */
     @Test
     void whereTheHostAlwaysGivesHugePagesTheRegionGetsNone() throws IOException {
-        assumeTrue(Files.exists(THP_ENABLED) && Files.readString(THP_ENABLED).contains("[always]"),
-                "skipped: transparent_hugepage/enabled is not [always] here");
+        assumeTrue(Files.exists(THP_ENABLED), "skipped: this kernel has no transparent huge pages");
+        String before = selected(Files.readString(THP_ENABLED));
+        boolean changed = false;
+        if (!before.equals("always")) {
+            try {
+                Files.writeString(THP_ENABLED, "always");
+                changed = true;
+            } catch (IOException | SecurityException readOnly) {
+                assumeTrue(false, "skipped: transparent_hugepage/enabled is [" + before + "] and cannot be set here");
+            }
+        }
         try (Arena arena = Arena.ofShared()) {
             MemorySegment region = NativeMemory.reserve(BYTES, 0, arena);
             for (long offset = 0; offset < BYTES; offset += PAGE) {
@@ -63,7 +73,17 @@ class NoHugePagesTest {
             }
             assertEquals("0 kB", smapsField(region.address(), "AnonHugePages"));
             assertEquals(BYTES >>> 10, Long.parseLong(smapsField(region.address(), "Rss").replaceAll("\\D", "")));
+        } finally {
+            if (changed) {
+                Files.writeString(THP_ENABLED, before);
+            }
         }
+    }
+
+    /** The bracketed choice of a sysfs setting such as {@code "always [madvise] never"}. */
+    private static String selected(String setting) {
+        int open = setting.indexOf('[');
+        return open < 0 ? setting.trim() : setting.substring(open + 1, setting.indexOf(']', open));
     }
 
     /** The value of {@code field} in the /proc/self/smaps entry of the mapping that holds {@code address}. */
