@@ -11,6 +11,7 @@ import io.samepage.core.EngineContext;
 import io.samepage.core.Guest;
 import io.samepage.daemon.ProcessSource;
 import io.samepage.host.KernelKsm;
+import io.samepage.testing.SleepingProcess;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -33,8 +34,8 @@ class ScanProcessTest {
     private Process sleeper;
 
     @BeforeEach
-    void startSleeper() throws IOException {
-        sleeper = new ProcessBuilder("sleep", "600").start();
+    void startSleeper() throws IOException, InterruptedException {
+        sleeper = SleepingProcess.start(600);
     }
 
     @AfterEach

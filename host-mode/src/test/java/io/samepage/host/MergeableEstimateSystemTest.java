@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.samepage.linux.AnonymousMemory;
+import io.samepage.testing.SleepingProcess;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -219,9 +220,7 @@ class MergeableEstimateSystemTest {
     @Test
     void aProcessThatExitsBetweenCountAndReadIsUnreadableAndNothingStaysOpen() throws Exception {
         MergeableProcesses.Process self = self();
-        Process child = new ProcessBuilder("sleep", "60").redirectInput(ProcessBuilder.Redirect.from(
-                new java.io.File("/dev/null"))).redirectOutput(ProcessBuilder.Redirect.DISCARD)
-                .redirectError(ProcessBuilder.Redirect.DISCARD).start(); // no pipes: the descriptors stay put
+        Process child = SleepingProcess.start(60); // no pipes: the descriptors stay put
         try {
             int pid = (int) child.pid();
             List<MemoryRegion> childRegions;
