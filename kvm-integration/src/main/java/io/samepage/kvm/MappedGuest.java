@@ -64,9 +64,14 @@ public final class MappedGuest {
      * cannot be used.
      */
     public static FrameBacking.Factory memfdBacking(String name, MappingBudget budget) {
+        return memfdBacking(name, budget, GuestRangeCalls.KERNEL);
+    }
+
+    /** {@link #memfdBacking(String, MappingBudget)} whose guests map their pages through {@code rangeCalls}: for tests. */
+    static FrameBacking.Factory memfdBacking(String name, MappingBudget budget, GuestRangeCalls rangeCalls) {
         Objects.requireNonNull(name, "name");
         Objects.requireNonNull(budget, "budget");
-        return frames -> new MemfdBacking(MemfdFrames.create(name, frames, budget));
+        return frames -> new MemfdBacking(MemfdFrames.create(name, frames, budget, rangeCalls));
     }
 
     /**

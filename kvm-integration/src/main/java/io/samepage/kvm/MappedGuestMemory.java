@@ -44,6 +44,7 @@ public final class MappedGuestMemory implements AutoCloseable {
     private static final int UNMAPPED = -1;
 
     private final MemfdFrames frames;
+    private final GuestRangeCalls calls;
     private final int guestPages;
     private final Arena arena;
     private final MemorySegment range;
@@ -53,8 +54,10 @@ public final class MappedGuestMemory implements AutoCloseable {
     private final BitSet advised;
     private boolean closed;
 
-    private MappedGuestMemory(MemfdFrames frames, int guestPages, Arena arena, MemorySegment range) {
+    private MappedGuestMemory(MemfdFrames frames, GuestRangeCalls calls, int guestPages, Arena arena,
+                              MemorySegment range) {
         this.frames = frames;
+        this.calls = calls;
         this.guestPages = guestPages;
         this.arena = arena;
         this.range = range;
@@ -64,7 +67,8 @@ public final class MappedGuestMemory implements AutoCloseable {
         Arrays.fill(frameOf, UNMAPPED);
     }
 
-    static MappedGuestMemory reserve(MemfdFrames frames, int guestPages) {
+    /** Reserves the range of {@code guestPages} pages, every page unmapped; {@code calls} maps and protects them. */
+    static MappedGuestMemory reserve(MemfdFrames frames, int guestPages, GuestRangeCalls calls) {
         if (guestPages < 1) {
             throw new IllegalArgumentException("guest memory needs at least one page, not " + guestPages);
         }
@@ -75,7 +79,7 @@ public final class MappedGuestMemory implements AutoCloseable {
             throw new KvmException(KvmException.Kind.REFUSED, "reserving " + guestPages
                     + " guest pages of address space failed: out of address space, or vm.max_map_count reached");
         }
-        return new MappedGuestMemory(frames, guestPages, arena, range);
+        return new MappedGuestMemory(frames, calls, guestPages, arena, range);
     }
 
     public int guestPages() {
@@ -145,7 +149,7 @@ public final class MappedGuestMemory implements AutoCloseable {
         if (continuesAbove && !advised.get(above)) {
             advice = Math.min(advice, advise(above, 1));
         }
-        int result = MemfdCalls.map(range, (long) firstGuestPage * PAGE_BYTES, (long) count * PAGE_BYTES,
+        int result = calls.map(range, (long) firstGuestPage * PAGE_BYTES, (long) count * PAGE_BYTES,
                 frames.fd(), (long) firstFrame * PAGE_BYTES, writable);
         if (result < 0) {
             throw KvmException.refused("mmap(MAP_SHARED|MAP_FIXED) of guest page " + firstGuestPage + " onto frame "
@@ -165,7 +169,7 @@ public final class MappedGuestMemory implements AutoCloseable {
     }
 
     private int advise(int firstGuestPage, int count) {
-        int result = MemfdCalls.adviseSmallPages(range, (long) firstGuestPage * PAGE_BYTES, (long) count * PAGE_BYTES);
+        int result = calls.adviseSmallPages(range, (long) firstGuestPage * PAGE_BYTES, (long) count * PAGE_BYTES);
         if (result == 0) {
             advised.set(firstGuestPage, firstGuestPage + count);
         }
@@ -184,7 +188,7 @@ public final class MappedGuestMemory implements AutoCloseable {
         if (frameOf[guestPage] == UNMAPPED) {
             throw new IllegalStateException("guest page " + guestPage + " maps no frame yet");
         }
-        int result = MemfdCalls.protect(range, (long) guestPage * PAGE_BYTES, writable);
+        int result = calls.protect(range, (long) guestPage * PAGE_BYTES, writable);
         if (result < 0) {
             throw KvmException.refused("mprotect of guest page " + guestPage, result);
         }

@@ -59,16 +59,19 @@ public final class MemfdFrames implements AutoCloseable {
     private final Arena arena;
     private final MemorySegment window;
     private final MappingBudget budget;
+    private final GuestRangeCalls rangeCalls;
     private final List<MappedGuestMemory> guests = new ArrayList<>();
     private volatile boolean closed;
 
-    private MemfdFrames(String name, int frames, int fd, Arena arena, MemorySegment window, MappingBudget budget) {
+    private MemfdFrames(String name, int frames, int fd, Arena arena, MemorySegment window, MappingBudget budget,
+                        GuestRangeCalls rangeCalls) {
         this.name = name;
         this.frames = frames;
         this.fd = fd;
         this.arena = arena;
         this.window = window;
         this.budget = budget;
+        this.rangeCalls = rangeCalls;
     }
 
     /** {@link #create(String, int, MappingBudget)} under {@link MappingBudget#host()}. */
@@ -83,6 +86,14 @@ public final class MemfdFrames implements AutoCloseable {
      * @param budget the mapping budget every remap of guest memory made here is charged to
      */
     public static MemfdFrames create(String name, int frames, MappingBudget budget) {
+        return create(name, frames, budget, GuestRangeCalls.KERNEL);
+    }
+
+    /**
+     * {@link #create(String, int, MappingBudget)} whose guest memories map and protect their pages through
+     * {@code rangeCalls}: a test's stand-in for the kernel.
+     */
+    static MemfdFrames create(String name, int frames, MappingBudget budget, GuestRangeCalls rangeCalls) {
         Objects.requireNonNull(budget, "budget");
         if (frames < 1) {
             throw new IllegalArgumentException("a memfd needs at least one frame, not " + frames);
@@ -110,7 +121,7 @@ public final class MemfdFrames implements AutoCloseable {
             MemfdCalls.close(fd);
             throw KvmException.refused("madvise(MADV_NOHUGEPAGE) of the frame window of " + bytes + " bytes", advised);
         }
-        return new MemfdFrames(name, frames, fd, arena, window, budget);
+        return new MemfdFrames(name, frames, fd, arena, window, budget, rangeCalls);
     }
 
     public String name() {
@@ -176,7 +187,7 @@ public final class MemfdFrames implements AutoCloseable {
      */
     public synchronized MappedGuestMemory mapGuest(int guestPages) {
         fd();
-        MappedGuestMemory guest = MappedGuestMemory.reserve(this, guestPages);
+        MappedGuestMemory guest = MappedGuestMemory.reserve(this, guestPages, rangeCalls);
         guests.add(guest);
         return guest;
     }

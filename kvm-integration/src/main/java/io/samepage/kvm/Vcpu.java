@@ -3,6 +3,7 @@ package io.samepage.kvm;
 import io.samepage.linux.KvmCalls;
 import io.samepage.linux.KvmRunPage;
 import java.lang.foreign.Arena;
+import java.util.function.IntUnaryOperator;
 
 /**
  * One virtual CPU of a {@link KvmVm}: set its start state, run it, handle its exit, run it again.
@@ -16,16 +17,28 @@ public final class Vcpu implements AutoCloseable {
     private final int fd;
     private final Arena arena;
     private final KvmRunPage runPage;
+    /** {@code KVM_RUN} on a vCPU fd, 0 or {@code -errno}: {@link KvmCalls#run}, or a test's stand-in for the kernel. */
+    private final IntUnaryOperator kvmRun;
     private boolean closed;
 
-    private Vcpu(int id, int fd, Arena arena, KvmRunPage runPage) {
+    private Vcpu(int id, int fd, Arena arena, KvmRunPage runPage, IntUnaryOperator kvmRun) {
         this.id = id;
         this.fd = fd;
         this.arena = arena;
         this.runPage = runPage;
+        this.kvmRun = kvmRun;
     }
 
+    /** vCPU {@code id} of fd {@code fd}, its {@code kvm_run} mapped ({@code mmapSize} bytes); it owns the fd. */
     static Vcpu mapped(int id, int fd, int mmapSize) {
+        return mapped(id, fd, mmapSize, KvmCalls::run);
+    }
+
+    /**
+     * {@link #mapped(int, int, int)} running through {@code kvmRun} instead of the ioctl: a test maps a
+     * file of its own as the {@code kvm_run} page and plays the kernel's part, with no {@code /dev/kvm}.
+     */
+    static Vcpu mapped(int id, int fd, int mmapSize, IntUnaryOperator kvmRun) {
         Arena arena = Arena.ofShared();
         KvmRunPage runPage = KvmCalls.mapRunPage(fd, mmapSize, arena);
         if (runPage == null) {
@@ -33,7 +46,7 @@ public final class Vcpu implements AutoCloseable {
             KvmCalls.close(fd);
             throw new KvmException(KvmException.Kind.REFUSED, "mapping vCPU " + id + "'s kvm_run failed");
         }
-        return new Vcpu(id, fd, arena, runPage);
+        return new Vcpu(id, fd, arena, runPage, kvmRun);
     }
 
     public int id() {
@@ -65,7 +78,7 @@ public final class Vcpu implements AutoCloseable {
         checkOpen();
         int result;
         do {
-            result = KvmCalls.run(fd);
+            result = kvmRun.applyAsInt(fd);
         } while (result == -KvmCalls.EINTR);
         if (result == -KvmCalls.EFAULT) {
             return runPage.exitReason() == KvmCalls.EXIT_MEMORY_FAULT

@@ -1,0 +1,43 @@
+package io.samepage.kvm;
+
+import io.samepage.linux.MemfdCalls;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The kernel calls a {@link MappedGuestMemory} makes on its reserved range, each returning 0 or
+ * {@code -errno} as {@link MemfdCalls} does: {@link #KERNEL} makes them. The seam exists so that a test
+ * can stand in for the kernel and fail a call the way the kernel can but will not on demand (a
+ * {@code MAP_FIXED} that unmaps the old pages and then fails), which a real host cannot be made to do
+ * safely in a test.
+ *
+ * <p>Implementations are stateless or synchronize themselves; a guest memory calls them under its lock.
+ */
+interface GuestRangeCalls {
+
+    /** {@link MemfdCalls#map}: maps {@code [offset, + length)} of the range onto the memfd, shared. */
+    int map(MemorySegment range, long offset, long length, int fd, long fileOffset, boolean writable);
+
+    /** {@link MemfdCalls#protect}: one page of the range read-only or read-write. */
+    int protect(MemorySegment range, long offset, boolean writable);
+
+    /** {@link MemfdCalls#adviseSmallPages}: {@code MADV_NOHUGEPAGE} on {@code [offset, + length)} of the range. */
+    int adviseSmallPages(MemorySegment range, long offset, long length);
+
+    /** The calls themselves, made on the host. */
+    GuestRangeCalls KERNEL = new GuestRangeCalls() {
+        @Override
+        public int map(MemorySegment range, long offset, long length, int fd, long fileOffset, boolean writable) {
+            return MemfdCalls.map(range, offset, length, fd, fileOffset, writable);
+        }
+
+        @Override
+        public int protect(MemorySegment range, long offset, boolean writable) {
+            return MemfdCalls.protect(range, offset, writable);
+        }
+
+        @Override
+        public int adviseSmallPages(MemorySegment range, long offset, long length) {
+            return MemfdCalls.adviseSmallPages(range, offset, length);
+        }
+    };
+}
