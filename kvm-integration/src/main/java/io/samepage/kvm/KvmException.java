@@ -52,6 +52,12 @@ public final class KvmException extends RuntimeException {
         return new KvmException(Kind.REFUSED, errno, call + " failed with errno " + errno + hint);
     }
 
+    /** {@link #refused(String, int)}, then what the failure left behind ({@code outcome}). */
+    static KvmException refused(String call, int negativeErrno, String outcome) {
+        KvmException refused = refused(call, negativeErrno);
+        return new KvmException(Kind.REFUSED, refused.errno, refused.getMessage() + "; " + outcome);
+    }
+
     public Kind kind() {
         return kind;
     }

@@ -239,7 +239,12 @@ public final class MappedGuest {
             this.vm = vm;
         }
 
-        /** A break, or a merge {@link #writeProtect} admitted: counted against the budget, never refused by it. */
+        /**
+         * A break, or a merge {@link #writeProtect} admitted: counted against the budget, never refused by
+         * it. A remap the kernel refuses leaves the page on the frame it mapped, as the engine expects,
+         * unless it cannot be mapped back: then it is lost ({@link MappedGuestMemory}) and fails loudly
+         * until the engine's next map, write-protect or unprotect of it maps it again.
+         */
         @Override
         public void map(int page, int frame, boolean writable) {
             memory.remapAdmitted(page, frame, writable);

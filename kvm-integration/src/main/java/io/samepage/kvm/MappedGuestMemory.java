@@ -16,10 +16,23 @@ import java.util.Objects;
  *
  * <p>The operations of the engine: {@link #map} points a guest page at a frame (a merge: read-only onto
  * the shared frame; a break: read-write onto the writer's fresh copy) and {@link #protect} changes only
- * its protection (read-only before a merge compare; read-write again for the last mapper). Each remap
- * replaces the old mapping atomically, so KVM and readers never see a hole, and is charged to the
- * frames' {@link MappingBudget} first: where the budget is spent it throws
+ * its protection (read-only before a merge compare; read-write again for the last mapper). A remap that
+ * succeeds replaces the old mapping atomically, so KVM and readers never see a hole. Each is charged to
+ * the frames' {@link MappingBudget} first: where the budget is spent it throws
  * {@link KvmException.Kind#MAPPING_LIMIT} and maps nothing.
+ *
+ * <p>A remap the kernel refuses. {@code MAP_FIXED} unmaps the old pages before it maps the new ones, and
+ * some failures after that (ENOMEM at {@code vm.max_map_count}, say) return with the old pages gone.
+ * So after a refused remap this class maps every page of the range that mapped a frame back onto that
+ * frame, with its protection; done, the range is as it was, which is what the engine's
+ * {@code PageMapping} asks of a refusal. A page it cannot map back is <em>lost</em>: it maps no frame
+ * ({@link #frame} says -1), and a Java read, write or {@link #protect} of it never goes through what the
+ * kernel left there: a read or write throws, and a protection change, or a {@link #map} of it, maps it
+ * onto a frame again (the protection change onto the frame it mapped). A vCPU that touches it meanwhile
+ * fails {@code KVM_RUN} with {@code EFAULT}, as at any unmapped address of a slot. Pages of the range that
+ * mapped no frame stay unmapped. Not covered: a lost page, like an unmapped page of a failed range, is
+ * then a hole rather than part of the reservation, and another mapping of this process could be placed
+ * in it before it is mapped again (restoring the reservation needs a call the linux module lacks).
  *
  * <p>4 KiB pages only ({@link MemfdFrames} says why): a mapping that could hold a large folio is advised
  * {@code MADV_NOHUGEPAGE}. One of a single page cannot; but the kernel merges adjacent mappings whose file
@@ -52,6 +65,11 @@ public final class MappedGuestMemory implements AutoCloseable {
     private final BitSet writable;
     /** Pages whose kernel mapping is advised {@code MADV_NOHUGEPAGE}; the others are one-page mappings. */
     private final BitSet advised;
+    /**
+     * Pages whose mapping a refused remap took and none could put back: {@link #frameOf} still names the
+     * frame the engine holds for them, but the kernel maps nothing of it there. Never writable nor advised.
+     */
+    private final BitSet lost;
     private boolean closed;
 
     private MappedGuestMemory(MemfdFrames frames, GuestRangeCalls calls, int guestPages, Arena arena,
@@ -64,6 +82,7 @@ public final class MappedGuestMemory implements AutoCloseable {
         this.frameOf = new int[guestPages];
         this.writable = new BitSet(guestPages);
         this.advised = new BitSet(guestPages);
+        this.lost = new BitSet(guestPages);
         Arrays.fill(frameOf, UNMAPPED);
     }
 
@@ -97,9 +116,10 @@ public final class MappedGuestMemory implements AutoCloseable {
      * new guest this way, one frame per page in order.
      *
      * @throws KvmException {@link KvmException.Kind#MAPPING_LIMIT} before the limit, mapping nothing;
-     *                      {@link KvmException.Kind#REFUSED} if the kernel refuses the mapping, or refuses
-     *                      the {@code MADV_NOHUGEPAGE} advice after it: then the pages <em>are</em> mapped,
-     *                      unadvised (the message says "(mapped)")
+     *                      {@link KvmException.Kind#REFUSED} if the kernel refuses the mapping: then the
+     *                      pages map what they mapped before, except any the message names as lost (see
+     *                      the class comment); or if it refuses the {@code MADV_NOHUGEPAGE} advice after
+     *                      it: then the pages <em>are</em> mapped, unadvised (the message says "(mapped)")
      */
     public synchronized void map(int firstGuestPage, int firstFrame, int count, boolean writable) {
         frames.budget().charge("guest page " + firstGuestPage);
@@ -137,35 +157,98 @@ public final class MappedGuestMemory implements AutoCloseable {
         if (count < 1) {
             throw new IllegalArgumentException("map at least one page, not " + count);
         }
-        int below = firstGuestPage - 1;
-        int above = firstGuestPage + count;
-        boolean continuesBelow = continues(below, firstFrame - 1);
-        boolean continuesAbove = continues(above, firstFrame + count);
-        boolean advise = count > 1 || continuesBelow || continuesAbove;
-        int advice = 0;
-        if (continuesBelow && !advised.get(below)) {
-            advice = advise(below, 1);
-        }
-        if (continuesAbove && !advised.get(above)) {
-            advice = Math.min(advice, advise(above, 1));
-        }
+        int advice = adviseNeighbours(firstGuestPage, firstFrame, count);
         int result = calls.map(range, (long) firstGuestPage * PAGE_BYTES, (long) count * PAGE_BYTES,
                 frames.fd(), (long) firstFrame * PAGE_BYTES, writable);
         if (result < 0) {
             throw KvmException.refused("mmap(MAP_SHARED|MAP_FIXED) of guest page " + firstGuestPage + " onto frame "
-                    + firstFrame, result);
+                    + firstFrame, result, restore(firstGuestPage, count));
         }
+        return Math.min(advice, mapped(firstGuestPage, firstFrame, count, writable));
+    }
+
+    /**
+     * Before a mapping of frames {@code [firstFrame, + count)} at {@code firstGuestPage}: advises each
+     * unadvised neighbour the kernel could merge it with, so that no unadvised mapping of two pages ever
+     * exists. 0 or -errno of the advice.
+     */
+    private int adviseNeighbours(int firstGuestPage, int firstFrame, int count) {
+        int below = firstGuestPage - 1;
+        int above = firstGuestPage + count;
+        int advice = 0;
+        if (continues(below, firstFrame - 1) && !advised.get(below)) {
+            advice = advise(below, 1);
+        }
+        if (continues(above, firstFrame + count) && !advised.get(above)) {
+            advice = Math.min(advice, advise(above, 1));
+        }
+        return advice;
+    }
+
+    /**
+     * Records a mapping the kernel made, and advises it if it spans more than one page or continues a
+     * neighbour's frame: 0 or -errno of the advice.
+     */
+    private int mapped(int firstGuestPage, int firstFrame, int count, boolean writable) {
         for (int i = 0; i < count; i++) {
             frameOf[firstGuestPage + i] = firstFrame + i;
         }
         this.writable.set(firstGuestPage, firstGuestPage + count, writable);
+        lost.clear(firstGuestPage, firstGuestPage + count);
         advised.clear(firstGuestPage, firstGuestPage + count);      // a new mapping: unadvised
-        return advise ? Math.min(advice, advise(firstGuestPage, count)) : advice;
+        boolean advise = count > 1 || continues(firstGuestPage - 1, firstFrame - 1)
+                || continues(firstGuestPage + count, firstFrame + count);
+        return advise ? advise(firstGuestPage, count) : 0;
+    }
+
+    /**
+     * After a refused {@code MAP_FIXED} over {@code [first, + count)}, which may have unmapped those pages:
+     * maps each run of them that mapped consecutive frames with one protection back onto those frames.
+     * A run that cannot be is lost. Returns what happened, for the refusal's message.
+     */
+    private String restore(int first, int count) {
+        int end = first + count;
+        int lostPages = 0;
+        int page = first;
+        while (page < end) {
+            if (!mapsFrame(page)) {
+                page++;
+                continue;
+            }
+            int frame = frameOf[page];
+            boolean readWrite = writable.get(page);
+            int run = 1;
+            while (page + run < end && mapsFrame(page + run) && frameOf[page + run] == frame + run
+                    && writable.get(page + run) == readWrite) {
+                run++;
+            }
+            frames.budget().chargeUnrefusable();
+            adviseNeighbours(page, frame, run);
+            if (calls.map(range, (long) page * PAGE_BYTES, (long) run * PAGE_BYTES, frames.fd(),
+                    (long) frame * PAGE_BYTES, readWrite) < 0) {
+                lost.set(page, page + run);
+                this.writable.clear(page, page + run);
+                advised.clear(page, page + run);
+                lostPages += run;
+            } else {
+                mapped(page, frame, run, readWrite);     // a refused advice leaves it unadvised, retried later
+            }
+            page += run;
+        }
+        String pages = "guest pages " + first + ".." + (end - 1);
+        return lostPages == 0 ? pages + " map what they mapped before"
+                : lostPages + " of " + pages + " could not be mapped back onto their frames and are lost: reading or "
+                + "writing them fails until they are mapped, or their protection changed, again";
     }
 
     /** True if guest page {@code page} exists and maps {@code frame}: a mapping there may merge with one of the next frame. */
     private boolean continues(int page, int frame) {
-        return page >= 0 && page < guestPages && frame >= 0 && frameOf[page] == frame;
+        return page >= 0 && page < guestPages && frame >= 0 && frameOf[page] == frame && !lost.get(page);
+    }
+
+    /** True if the kernel maps a frame at guest page {@code page}: it is mapped and not lost. */
+    private boolean mapsFrame(int page) {
+        return frameOf[page] != UNMAPPED && !lost.get(page);
     }
 
     private int advise(int firstGuestPage, int count) {
@@ -176,7 +259,10 @@ public final class MappedGuestMemory implements AutoCloseable {
         return result;
     }
 
-    /** Makes mapped guest page {@code guestPage} read-only or read-write, on the frame it maps. */
+    /**
+     * Makes mapped guest page {@code guestPage} read-only or read-write, on the frame it maps; a lost page
+     * is mapped back onto the frame it mapped, with that protection.
+     */
     public synchronized void protect(int guestPage, boolean writable) {
         frames.budget().charge("guest page " + guestPage);
         changeProtection(guestPage, writable);
@@ -188,6 +274,20 @@ public final class MappedGuestMemory implements AutoCloseable {
         if (frameOf[guestPage] == UNMAPPED) {
             throw new IllegalStateException("guest page " + guestPage + " maps no frame yet");
         }
+        if (lost.get(guestPage)) {
+            // No mapping there to change: an mprotect would fail, or change whatever took the address.
+            // Map the page back onto the frame the engine holds for it, with the protection asked for.
+            int frame = frameOf[guestPage];
+            adviseNeighbours(guestPage, frame, 1);
+            int mapped = calls.map(range, (long) guestPage * PAGE_BYTES, PAGE_BYTES, frames.fd(),
+                    (long) frame * PAGE_BYTES, writable);
+            if (mapped < 0) {
+                throw KvmException.refused("mmap(MAP_SHARED|MAP_FIXED) of lost guest page " + guestPage
+                        + " back onto frame " + frame, mapped);
+            }
+            mapped(guestPage, frame, 1, writable);      // a refused advice leaves it unadvised, retried later
+            return;
+        }
         int result = calls.protect(range, (long) guestPage * PAGE_BYTES, writable);
         if (result < 0) {
             throw KvmException.refused("mprotect of guest page " + guestPage, result);
@@ -195,10 +295,10 @@ public final class MappedGuestMemory implements AutoCloseable {
         this.writable.set(guestPage, writable);
     }
 
-    /** The frame guest page {@code guestPage} maps, or -1 if none yet. */
+    /** The frame guest page {@code guestPage} maps, or -1 if none (not mapped yet, or lost). */
     public synchronized int frame(int guestPage) {
         Objects.checkIndex(guestPage, guestPages);
-        return frameOf[guestPage];
+        return lost.get(guestPage) ? UNMAPPED : frameOf[guestPage];
     }
 
     /** True if guest page {@code guestPage} is mapped read-write (writable from Java and by the guest). */
@@ -207,11 +307,24 @@ public final class MappedGuestMemory implements AutoCloseable {
         return writable.get(guestPage);
     }
 
-    /** Copies guest memory {@code [guestAddress, + length)} into {@code dst}; pages mapping no frame read as zeros. */
+    /**
+     * Copies guest memory {@code [guestAddress, + length)} into {@code dst}; pages not mapped yet read as
+     * zeros.
+     *
+     * @throws IllegalStateException and copies nothing if a page in the range is lost (see the class
+     *         comment): what the kernel holds there is not its frame
+     */
     public synchronized void read(long guestAddress, byte[] dst, int dstOffset, int length) {
         checkOpen();
         Objects.checkFromIndexSize(guestAddress, length, (long) guestPages * PAGE_BYTES);
         Objects.checkFromIndexSize(dstOffset, length, dst.length);
+        if (length == 0) {
+            return;
+        }
+        int lostPage = lost.nextSetBit((int) (guestAddress / PAGE_BYTES));
+        if (lostPage >= 0 && lostPage <= (guestAddress + length - 1) / PAGE_BYTES) {
+            throw new IllegalStateException(lostMessage(lostPage));
+        }
         while (length > 0) {
             int page = (int) (guestAddress / PAGE_BYTES);
             int chunk = (int) Math.min(length, PAGE_BYTES - guestAddress % PAGE_BYTES);
@@ -229,8 +342,8 @@ public final class MappedGuestMemory implements AutoCloseable {
     /**
      * Copies {@code src} into guest memory at {@code guestAddress}, into the frames the pages map.
      *
-     * @throws IllegalStateException and writes nothing if a page in the range is read-only or maps no
-     *         frame: break sharing (or map a frame) first; a write here never faults
+     * @throws IllegalStateException and writes nothing if a page in the range is read-only, maps no
+     *         frame or is lost: break sharing (or map a frame) first; a write here never faults
      */
     public synchronized void write(long guestAddress, byte[] src, int srcOffset, int length) {
         checkOpen();
@@ -241,6 +354,9 @@ public final class MappedGuestMemory implements AutoCloseable {
         }
         int last = (int) ((guestAddress + length - 1) / PAGE_BYTES);
         for (int page = (int) (guestAddress / PAGE_BYTES); page <= last; page++) {
+            if (lost.get(page)) {
+                throw new IllegalStateException(lostMessage(page));
+            }
             if (!writable.get(page)) {
                 throw new IllegalStateException("guest page " + page + (frameOf[page] == UNMAPPED
                         ? " maps no frame" : " is read-only (merged)") + ": break sharing before writing it");
@@ -315,6 +431,11 @@ public final class MappedGuestMemory implements AutoCloseable {
     synchronized long hostAddress() {
         checkOpen();
         return range.address();
+    }
+
+    private static String lostMessage(int page) {
+        return "guest page " + page + " lost its mapping when the kernel refused a remap of it: map it, or change "
+                + "its protection, to map it onto a frame again";
     }
 
     private void checkOpen() {
