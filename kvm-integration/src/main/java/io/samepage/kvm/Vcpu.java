@@ -72,12 +72,16 @@ public final class Vcpu implements AutoCloseable {
     /**
      * Runs the guest until it exits to user space and returns why. A signal that interrupts the run
      * ({@code EINTR}) is not an exit: the run resumes. An {@code EFAULT} is the guest touching memory
-     * the host mapping cannot give it, returned as {@link VcpuExit.MemoryFault}.
+     * the host mapping cannot give it, returned as {@link VcpuExit.MemoryFault}: with the address only if
+     * KVM reported a memory-fault exit on this run, never one left in {@code kvm_run} by an earlier run.
      */
     public VcpuExit run() {
         checkOpen();
         int result;
         do {
+            // KVM writes exit_reason only for an exit it reports: an EFAULT that is not a memory-fault
+            // exit would leave an earlier run's there, an earlier memory fault's address with it.
+            runPage.clearExitReason();
             result = kvmRun.applyAsInt(fd);
         } while (result == -KvmCalls.EINTR);
         if (result == -KvmCalls.EFAULT) {

@@ -25,6 +25,8 @@ public final class KvmCalls {
     /** {@code kvm_userspace_memory_region.flags}: guest writes to the slot exit as MMIO. */
     public static final int MEM_READONLY = 0x2;
 
+    /** {@code KVM_EXIT_UNKNOWN}: an exit KVM could not classify; also what x86 KVM writes first when a run begins. */
+    public static final int EXIT_UNKNOWN = 0;
     public static final int EXIT_IO = 2;
     public static final int EXIT_HLT = 5;
     public static final int EXIT_MMIO = 6;

@@ -11,7 +11,8 @@ import java.lang.foreign.ValueLayout;
  * {@code internal} (suberror u32), {@code memory_fault} (flags u64, gpa u64, size u64).
  *
  * <p>Reads are bounds checked against the mapping's size, so a corrupt {@code data_offset} throws
- * rather than reading outside it. Not thread safe: read by the thread that runs the vCPU, between runs.
+ * rather than reading outside it. Not thread safe: read, and {@code exit_reason} cleared, by the thread
+ * that runs the vCPU, between runs.
  */
 public final class KvmRunPage {
 
@@ -26,6 +27,19 @@ public final class KvmRunPage {
 
     public int exitReason() {
         return run.get(ValueLayout.JAVA_INT, EXIT_REASON);
+    }
+
+    /**
+     * Writes {@link KvmCalls#EXIT_UNKNOWN} into {@code exit_reason}: done before each {@code KVM_RUN}, so
+     * that afterwards a reason KVM did not write on that run cannot pass for one it did. KVM writes
+     * {@code exit_reason} only for an exit it reports, and after an error return the field may be left
+     * from an earlier run (api.rst, {@code KVM_EXIT_MEMORY_FAULT}: "stale/undefined"). Safe: the field is
+     * output only. x86's {@code kvm_arch_vcpu_ioctl_run} (as read in a recent tree) reads the page's input
+     * fields on entry, not {@code exit_reason}, and its run loop ({@code vcpu_run}) writes this same value
+     * first; some errors it returns come from before that loop, the field untouched.
+     */
+    public void clearExitReason() {
+        run.set(ValueLayout.JAVA_INT, EXIT_REASON, KvmCalls.EXIT_UNKNOWN);
     }
 
     /** {@code io.direction}: 0 in, 1 out. */
