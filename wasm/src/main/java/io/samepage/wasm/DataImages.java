@@ -9,6 +9,7 @@ import com.dylibso.chicory.wasm.WasmModule;
 import com.dylibso.chicory.wasm.types.ActiveDataSegment;
 import com.dylibso.chicory.wasm.types.DataSegment;
 import com.dylibso.chicory.wasm.types.PassiveDataSegment;
+import io.samepage.core.DedupException;
 import io.samepage.core.PageInstaller;
 import io.samepage.hashing.ContentDigest;
 import io.samepage.hashing.Pages;
@@ -46,7 +47,8 @@ import java.util.TreeMap;
  * <p>Bounds are checked segment by segment before anything is mapped, with {@code ByteArrayMemory}'s
  * {@link UninstantiableException}; a memory whose segments do not fit, or that was written before, is
  * initialized by plain writes in {@code ByteArrayMemory}'s order. An image the engine refuses part way
- * (a full pool) is taken off again, so the memory reads as zeros, as it did, not as some of its pages.
+ * (a full pool) is taken off again, so the memory reads as zeros, as it did, not as some of its pages,
+ * and the instantiation fails with the trap {@link OutOfFrames} makes.
  *
  * <p>Thread safety: {@link #initialize} is serialized on this object (the page installer is confined).
  */
@@ -199,6 +201,9 @@ final class DataImages {
             }
         } catch (RuntimeException | Error e) {
             unmap(pages, image, i, e);
+            if (e instanceof DedupException refused) {
+                throw OutOfFrames.trap(refused);
+            }
             throw e;
         }
     }

@@ -1,5 +1,6 @@
 package io.samepage.wasm;
 
+import io.samepage.core.DedupException;
 import io.samepage.hashing.Pages;
 import java.util.Arrays;
 
@@ -11,6 +12,11 @@ import java.util.Arrays;
  * <p>Why no invalidation from the engine is needed: the memory is the only writer of its guests, and a
  * merge or a copy-on-write break never changes a page's bytes, so a cached copy stays equal to the page
  * whatever the scanner does. A write-back is an ordinary guest write, which breaks any sharing.
+ *
+ * <p>The engine may refuse what the memory's calls do through the cache (loads and stores that evict a
+ * stored-to page, bulk operations) for want of frames; they throw the trap {@link OutOfFrames} makes,
+ * and no byte of the memory has changed (a page written back before the refusal holds what its slot
+ * held). {@link #writeBack}, which {@code flush} and {@code release} call, throws the engine's exception.
  *
  * <p>Not thread safe: confined to its memory's thread.
  */
@@ -54,13 +60,18 @@ final class PageCache {
         return data;
     }
 
+    /** Reads {@code page} into {@code slot}, first writing back the stored-to page the slot held. */
     private void load(int slot, int page) {
         byte[] data = slots[slot];
         if (data == null) {
             data = new byte[Pages.PAGE_SIZE];
             slots[slot] = data;
         } else if (dirty[slot]) {
-            pages.writePage(tags[slot], data);      // a refusal leaves the slot as it was
+            try {
+                pages.writePage(tags[slot], data);      // a refusal leaves the slot as it was
+            } catch (DedupException e) {
+                throw OutOfFrames.trap(e);
+            }
             pagesWritten = true;
             dirty[slot] = false;
         }
@@ -93,10 +104,6 @@ final class PageCache {
         pagesWritten = true;
     }
 
-    void markWritten() {
-        pagesWritten = true;
-    }
-
     /** True if nothing was stored yet: every page reads as zeros. */
     boolean pristine() {
         if (pagesWritten) {
@@ -121,7 +128,11 @@ final class PageCache {
     /** Copies out through the cache (up to a page or two) or from the engine (bulk). In bounds. */
     void copyOut(int addr, byte[] dst, int offset, int length) {
         if (length > Pages.PAGE_SIZE) {
-            writeBack(addr >>> Pages.PAGE_SHIFT, (addr + length - 1) >>> Pages.PAGE_SHIFT, false);
+            try {
+                writeBack(addr >>> Pages.PAGE_SHIFT, (addr + length - 1) >>> Pages.PAGE_SHIFT, false);
+            } catch (DedupException e) {
+                throw OutOfFrames.trap(e);
+            }
             pages.read(addr, dst, offset, length);
             return;
         }
@@ -165,8 +176,12 @@ final class PageCache {
     /** Copies in through the cache (up to a page or two) or to the engine (bulk). In bounds. */
     void copyIn(int addr, byte[] src, int offset, int length) {
         if (length > Pages.PAGE_SIZE || (length > 0 && !resident(addr, length))) {
-            bypass(addr, length);
-            pages.write(addr, src, offset, length);
+            try {
+                bypass(addr, length);
+                pages.write(addr, src, offset, length);
+            } catch (DedupException e) {
+                throw OutOfFrames.trap(e);
+            }
             return;
         }
         while (length > 0) {
@@ -182,8 +197,12 @@ final class PageCache {
     /** Sets {@code length} bytes at {@code addr} to {@code value}, through the cache (up to a page or two) or in the engine. In bounds. */
     void fill(int addr, int length, byte value) {
         if (length > Pages.PAGE_SIZE || (length > 0 && !resident(addr, length))) {
-            bypass(addr, length);
-            pages.fill(addr, length, value);
+            try {
+                bypass(addr, length);
+                pages.fill(addr, length, value);
+            } catch (DedupException e) {
+                throw OutOfFrames.trap(e);
+            }
             return;
         }
         while (length > 0) {
@@ -192,6 +211,21 @@ final class PageCache {
             Arrays.fill(slotForWrite(addr >>> Pages.PAGE_SHIFT), in, in + chunk, value);
             addr += chunk;
             length -= chunk;
+        }
+    }
+
+    /**
+     * Copies {@code length} bytes (more than a page) from {@code src} to {@code dest} in the engine, after
+     * writing back the source's stored-to pages and writing back and forgetting the destination's. In bounds.
+     */
+    void copy(int dest, int src, int length) {
+        try {
+            writeBack(src >>> Pages.PAGE_SHIFT, (src + length - 1) >>> Pages.PAGE_SHIFT, false);
+            writeBack(dest >>> Pages.PAGE_SHIFT, (dest + length - 1) >>> Pages.PAGE_SHIFT, true);
+            pagesWritten = true;
+            pages.copy(dest, src, length);
+        } catch (DedupException e) {
+            throw OutOfFrames.trap(e);
         }
     }
 }

@@ -38,6 +38,18 @@ import java.util.function.Function;
  * its safe points (after a call into the instance returns), as the bench does. The engine's zero-copy
  * access path will replace the cache behind the {@link LinearPages} seam.
  *
+ * <h2>When the engine has no frame</h2>
+ * A call the engine refuses for want of frames traps, having changed nothing: it throws a
+ * {@link WasmRuntimeException} (what Chicory's memories trap with; the interpreter passes it out of the
+ * call as any trap) whose message starts with {@code "out of host frames: "} and whose cause is the
+ * engine's {@link DedupException} ({@code POOL_EXHAUSTED}). The stores before it stay stored, as before
+ * any trap, and the memory keeps working once frames are free. A load or store needs a frame when its
+ * page is not cached and the stored-to page it evicts must break sharing to be written back; a bulk
+ * operation needs all of its frames at once; the data-segment image at instantiation needs one per page it
+ * cannot map. A {@code grow} takes none (new pages read as the zero frame): it returns -1 only when the
+ * engine cannot hold the pages. {@link #flush()} and {@link #release()}, which the host calls, throw the
+ * engine's exception, as every other refusal does (a closed memory or engine is {@code DESTROYED}).
+ *
  * <h2>Data segments are the image</h2>
  * {@link #initialize} of a pristine memory hands its active data segments to the
  * {@link SamepageMemoryFactory}: the first instance's pages are installed and registered by SHA-256
@@ -468,10 +480,7 @@ public final class SamepageMemory extends PlainAtomics implements AutoCloseable 
             cache.copyIn(dest, buffer, 0, size);
             return;
         }
-        cache.writeBack(src >>> Pages.PAGE_SHIFT, (src + size - 1) >>> Pages.PAGE_SHIFT, false);
-        cache.writeBack(dest >>> Pages.PAGE_SHIFT, (dest + size - 1) >>> Pages.PAGE_SHIFT, true);
-        cache.markWritten();
-        pages.copy(dest, src, size);
+        cache.copy(dest, src, size);
     }
 
     private byte[] scratch(int bytes) {

@@ -14,7 +14,10 @@
  * <h2>Invariants</h2>
  * <ul>
  *   <li>Every call returns, and every trap says, what {@code ByteArrayMemory} would, on the same JVM
- *       (checked by {@code WasmDifferentialTest} and {@code MemoryCallsDifferentialTest}).</li>
+ *       (checked by {@code WasmDifferentialTest} and {@code MemoryCallsDifferentialTest}), but for one
+ *       trap {@code ByteArrayMemory} has no cause for: a call the engine refuses for want of frames throws
+ *       a {@code WasmRuntimeException} with the engine's {@code DedupException} as its cause, having
+ *       changed nothing ({@code SamepageMemoryOutOfFramesTest}).</li>
  *   <li>The memory is the only writer of its guests; a merge never changes a page's bytes. So the page
  *       cache in front of the guests never needs invalidating, and a write-back after a merge is a
  *       copy-on-write break like any write.</li>

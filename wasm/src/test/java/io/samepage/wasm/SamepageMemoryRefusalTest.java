@@ -70,7 +70,7 @@ class SamepageMemoryRefusalTest {
             SamepageMemory memory = twoChunksOneFrameFree(engine, false);
             byte[] data = new byte[2 * PAGE];
             Arrays.fill(data, (byte) 0x55);
-            DedupException refused = assertThrows(DedupException.class, () -> memory.write(CHUNK - PAGE, data, 0, data.length));
+            DedupException refused = SamepageMemoryOutOfFramesTest.assertTrapsOutOfFrames(() -> memory.write(CHUNK - PAGE, data, 0, data.length));
             assertNothingWritten(memory, refused, new byte[2 * CHUNK]);
         }
     }
@@ -79,7 +79,7 @@ class SamepageMemoryRefusalTest {
     void aBulkFillAcrossGuestsThatIsRefusedFillsNothing() {
         try (DedupEngine engine = engine(4)) {
             SamepageMemory memory = twoChunksOneFrameFree(engine, false);
-            DedupException refused = assertThrows(DedupException.class, () -> memory.fill((byte) 9, CHUNK - PAGE, CHUNK + PAGE));
+            DedupException refused = SamepageMemoryOutOfFramesTest.assertTrapsOutOfFrames(() -> memory.fill((byte) 9, CHUNK - PAGE, CHUNK + PAGE));
             assertNothingWritten(memory, refused, new byte[2 * CHUNK]);
         }
     }
@@ -88,7 +88,7 @@ class SamepageMemoryRefusalTest {
     void aBulkCopyAcrossGuestsThatIsRefusedCopiesNothing() {
         try (DedupEngine engine = engine(4)) {
             SamepageMemory memory = twoChunksOneFrameFree(engine, true);
-            DedupException refused = assertThrows(DedupException.class, () -> memory.copy(CHUNK - PAGE, 0, 2 * PAGE));
+            DedupException refused = SamepageMemoryOutOfFramesTest.assertTrapsOutOfFrames(() -> memory.copy(CHUNK - PAGE, 0, 2 * PAGE));
             byte[] expected = new byte[2 * CHUNK];
             Arrays.fill(expected, 0, 2 * PAGE, (byte) 0x33);
             assertNothingWritten(memory, refused, expected);
@@ -113,7 +113,7 @@ class SamepageMemoryRefusalTest {
                 }
             });
             filler.fill(0, CHUNK, (byte) 0);    // frames for 64 KiB, not 128
-            DedupException refused = assertThrows(DedupException.class, () -> memory.copy(2 * CHUNK, 0, 2 * CHUNK));
+            DedupException refused = SamepageMemoryOutOfFramesTest.assertTrapsOutOfFrames(() -> memory.copy(2 * CHUNK, 0, 2 * CHUNK));
             byte[] expected = new byte[4 * CHUNK];
             System.arraycopy(source, 0, expected, 0, source.length);
             assertNothingWritten(memory, refused, expected);

@@ -1,0 +1,167 @@
+package io.samepage.wasm;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.dylibso.chicory.runtime.ByteArrayMemory;
+import com.dylibso.chicory.runtime.Instance;
+import com.dylibso.chicory.runtime.WasmRuntimeException;
+import com.dylibso.chicory.wasm.WasmModule;
+import io.samepage.core.DedupEngine;
+import io.samepage.core.DedupException;
+import io.samepage.core.EngineContext;
+import io.samepage.core.Guest;
+import io.samepage.core.MergeDomain;
+import java.util.Arrays;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.function.Executable;
+
+/**
+ * What an embedder sees when instances, run by Chicory's interpreter, need frames the engine's pool has
+ * not got: a trap of the type Chicory's own memories trap with, the engine's refusal as its cause, and
+ * nothing else disturbed (pages.wat stores a word at the start of each 4 KiB page it is asked to).
+ */
+class SamepageMemoryOutOfFramesTest {
+
+    private static final int PAGE = 4096;
+    private static final int WASM_PAGE = 65536;
+    /** 64 frames, the zero frame among them. */
+    private static final long POOL_BYTES = 64L * PAGE;
+    private static final int ENGINE_PAGES = 4 * WASM_PAGE / PAGE;     // pages.wat's memory: 4 WebAssembly pages
+
+    private static DedupEngine engine() {
+        return DedupEngine.create(new EngineContext().poolBytes(POOL_BYTES).conclude());
+    }
+
+    private static int call(Instance instance, String export, int... args) {
+        long[] params = new long[args.length];
+        for (int i = 0; i < args.length; i++) {
+            params[i] = args[i];
+        }
+        long[] result = instance.export(export).apply(params);
+        return result == null || result.length == 0 ? 0 : (int) result[0];
+    }
+
+    private static SamepageMemory memory(Instance instance) {
+        return (SamepageMemory) instance.memory();
+    }
+
+    /** Asserts {@code op} throws the out-of-frames trap; returns the engine's refusal, its cause. */
+    static DedupException assertTrapsOutOfFrames(Executable op) {
+        return assertOutOfFrames(assertThrows(WasmRuntimeException.class, op));
+    }
+
+    /** Asserts {@code trap} is the out-of-frames trap, with the engine's refusal as its cause. */
+    private static DedupException assertOutOfFrames(WasmRuntimeException trap) {
+        assertEquals(WasmRuntimeException.class, trap.getClass(), "the type Chicory's memories trap with");
+        DedupException refused = assertInstanceOf(DedupException.class, trap.getCause(), "the engine's refusal is the cause");
+        assertEquals(DedupException.Kind.POOL_EXHAUSTED, refused.kind());
+        assertEquals("out of host frames: " + refused.getMessage(), trap.getMessage());
+        assertTrue(refused.getMessage().startsWith("host frame pool exhausted: "), refused.getMessage());
+        assertFalse(trap.getMessage().contains("\n"), "one line: " + trap.getMessage());
+        return refused;
+    }
+
+    /** Takes every free frame with a guest of its own; fill it with zeros to give them back. */
+    private static Guest exhaust(DedupEngine engine, MergeDomain domain) {
+        Guest filler = engine.createGuest(domain, "filler", POOL_BYTES);
+        byte[] page = new byte[PAGE];
+        Arrays.fill(page, (byte) 7);
+        assertThrows(DedupException.class, () -> {
+            for (long a = 0; a < filler.sizeBytes(); a += PAGE) {
+                filler.write(a, page, 0, PAGE);
+            }
+        }, "a guest as large as the pool fills it");
+        assertEquals(POOL_BYTES / PAGE, engine.framesInUse());
+        return filler;
+    }
+
+    @Test
+    void aStoreThatFindsNoFrameTrapsAndLeavesTheHostAndOtherInstancesAlone() {
+        WasmModule module = WatPrograms.module("pages");
+        try (DedupEngine engine = engine()) {
+            SamepageMemoryFactory memories = new SamepageMemoryFactory(engine, engine.createDomain("tenant")).cachePages(4);
+            long alone = engine.framesInUse();
+            Instance other = memories.build(Instance.builder(module));
+            call(other, "store_pages", 0, 16, 1000);
+            memory(other).release();
+            assertEquals(alone + 16, engine.framesInUse(), "the other instance holds 16 frames");
+
+            Instance failing = memories.build(Instance.builder(module));
+            WasmRuntimeException trap = assertThrows(WasmRuntimeException.class,
+                    () -> call(failing, "store_pages", 0, ENGINE_PAGES, 1), "64 pages' stores need more frames than the pool has");
+            assertOutOfFrames(trap);
+            WasmRuntimeException outOfBounds = assertThrows(WasmRuntimeException.class, () -> call(failing, "store_out_of_bounds"));
+            assertEquals(outOfBounds.getClass(), trap.getClass(), "caught where an out-of-bounds store is");
+            assertEquals(POOL_BYTES / PAGE, engine.framesInUse(), "every frame is taken, and counted: none was lost to the refusal");
+            assertEquals(4, call(failing, "grow", 1), "a grow takes no frame: it succeeds with the pool full");
+
+            assertEquals(16 * 1000 + 120, call(other, "sum_pages", 0, 16), "the other instance reads its memory");
+            call(other, "store_pages", 0, 16, 2000);
+            memory(other).release();
+            assertEquals(16 * 2000 + 120, call(other, "sum_pages", 0, 16), "and stores to the pages it has frames for");
+            memory(other).close();
+            assertEquals(POOL_BYTES / PAGE - 16, engine.framesInUse(), "closing it gives back exactly its 16 frames");
+
+            int stored = 0;
+            while (stored < ENGINE_PAGES && failing.memory().readInt(stored * PAGE) == 1 + stored) {
+                stored++;
+            }
+            assertTrue(stored > 0 && stored < ENGINE_PAGES, "some stores ran before the trap: " + stored);
+            for (int page = stored; page < ENGINE_PAGES + 16; page++) {
+                assertEquals(0, failing.memory().readInt(page * PAGE), "no store at or after the one that trapped: page " + page);
+            }
+            call(failing, "store_pages", stored, 4, 1 + stored);
+            assertEquals((stored + 4) * (stored + 5) / 2, call(failing, "sum_pages", 0, stored + 4),
+                    "with frames free again, the instance that trapped runs on");
+            memory(failing).close();
+            assertEquals(alone, engine.framesInUse(), "every frame is back");
+        }
+    }
+
+    @Test
+    void aBulkFillThatFindsTooFewFramesTrapsHavingFilledNothing() {
+        WasmModule module = WatPrograms.module("pages");
+        try (DedupEngine engine = engine()) {
+            SamepageMemoryFactory memories = new SamepageMemoryFactory(engine, engine.createDomain("bulk"));
+            Instance instance = memories.build(Instance.builder(module));
+            call(instance, "store_pages", 0, 2, 5);
+            memory(instance).flush();
+            byte[] before = instance.memory().readBytes(0, 4 * WASM_PAGE);
+            Guest filler = exhaust(engine, memories.domain());
+            filler.fill(0, 8 * PAGE, (byte) 0);     // 8 frames: not the 16 a 64 KiB fill needs
+            long inUse = engine.framesInUse();
+            WasmRuntimeException trap = assertThrows(WasmRuntimeException.class, () -> call(instance, "fill", WASM_PAGE, 9, WASM_PAGE));
+            assertTrue(assertOutOfFrames(trap).getMessage().endsWith("nothing was written"), trap.getMessage());
+            assertEquals(inUse, engine.framesInUse(), "the refused fill took no frame");
+            assertArrayEquals(before, instance.memory().readBytes(0, 4 * WASM_PAGE), "the trapped fill changed nothing");
+            filler.fill(0, POOL_BYTES, (byte) 0);
+            call(instance, "fill", WASM_PAGE, 9, WASM_PAGE);
+            assertEquals(9, instance.memory().read(2 * WASM_PAGE - 1), "with the frames it needs, it fills");
+        }
+    }
+
+    @Test
+    void anInstantiationWhoseImageFindsNoFrameTrapsAndHoldsNone() {
+        WasmModule module = WatPrograms.module("bulk");     // an image of four non-zero pages
+        try (DedupEngine engine = engine()) {
+            SamepageMemoryFactory memories = new SamepageMemoryFactory(engine, engine.createDomain("image"));
+            Guest filler = exhaust(engine, memories.domain());
+            filler.fill(0, 2 * PAGE, (byte) 0);     // two frames: half of the image
+            long full = engine.framesInUse();
+            WasmRuntimeException trap = assertThrows(WasmRuntimeException.class, () -> memories.build(Instance.builder(module)));
+            assertOutOfFrames(trap);
+            assertEquals(full, engine.framesInUse(), "the failed instantiation holds no frame");
+            assertEquals(1, engine.guests().size(), "nor a guest: only the filler is left");
+            filler.fill(0, POOL_BYTES, (byte) 0);
+            Instance instance = memories.build(Instance.builder(module));
+            Instance reference = Instance.builder(module).withMemoryFactory(ByteArrayMemory::new).build();
+            assertArrayEquals(reference.memory().readBytes(0, 2 * WASM_PAGE), instance.memory().readBytes(0, 2 * WASM_PAGE),
+                    "with room, the image is whole");
+        }
+    }
+}
