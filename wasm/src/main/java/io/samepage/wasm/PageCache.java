@@ -1,6 +1,7 @@
 package io.samepage.wasm;
 
 import io.samepage.core.DedupException;
+import io.samepage.core.DedupException.Kind;
 import io.samepage.hashing.Pages;
 import java.util.Arrays;
 
@@ -13,10 +14,12 @@ import java.util.Arrays;
  * merge or a copy-on-write break never changes a page's bytes, so a cached copy stays equal to the page
  * whatever the scanner does. A write-back is an ordinary guest write, which breaks any sharing.
  *
- * <p>The engine may refuse what the memory's calls do through the cache (loads and stores that evict a
- * stored-to page, bulk operations) for want of frames; they throw the trap {@link OutOfFrames} makes,
- * and no byte of the memory has changed (a page written back before the refusal holds what its slot
- * held). {@link #writeBack}, which {@code flush} and {@code release} call, throws the engine's exception.
+ * <p>A load never needs a frame: where the page it misses would evict a stored-to page whose write-back
+ * the engine refuses for want of frames, it reads the page past the cache, and a bulk read takes the
+ * engine's bytes with the cached stored-to pages laid over them. A store that evicts such a page, and a
+ * bulk write, fill or copy, throw the trap {@link OutOfFrames} makes instead, and no byte of the memory
+ * has changed (a page written back before the refusal holds what its slot held). {@link #writeBack},
+ * which {@code flush} and {@code release} call, throws the engine's exception.
  *
  * <p>Not thread safe: confined to its memory's thread.
  */
@@ -31,6 +34,8 @@ final class PageCache {
     private final LinearPages pages;
     /** True once anything reached the engine: until then every page reads as zeros. */
     private boolean pagesWritten;
+    /** A page read past the cache ({@link #slotFor}); made at the first such read. */
+    private byte[] spare;
 
     PageCache(LinearPages pages, int slotCount) {
         if (slotCount < 1 || Integer.bitCount(slotCount) != 1) {
@@ -44,34 +49,62 @@ final class PageCache {
         this.dirty = new boolean[slotCount];
     }
 
-    /** The cached bytes of engine page {@code page} (in bounds), read in on a miss. */
+    /**
+     * The bytes of engine page {@code page} (in bounds), to read at once: its slot, read in on a miss,
+     * or, if the slot's stored-to page cannot be written back for want of frames, a copy read past the
+     * cache, good until the next such read (the page is cached nowhere else, so the engine's is current).
+     */
     byte[] slotFor(int page) {
         int slot = page & mask;
         if (tags[slot] != page) {
-            load(slot, page);
+            try {
+                load(slot, page);
+            } catch (DedupException e) {
+                if (e.kind() != Kind.POOL_EXHAUSTED) {
+                    throw e;
+                }
+                if (spare == null) {
+                    spare = new byte[Pages.PAGE_SIZE];
+                }
+                pages.readPage(page, spare);
+                return spare;
+            }
         }
         return slots[slot];
     }
 
-    /** {@link #slotFor}, marked stored to. */
+    /** The cached bytes of engine page {@code page} (in bounds), read in on a miss, marked stored to. */
     byte[] slotForWrite(int page) {
-        byte[] data = slotFor(page);
+        byte[] data = cached(page);
         dirty[page & mask] = true;
         return data;
     }
 
-    /** Reads {@code page} into {@code slot}, first writing back the stored-to page the slot held. */
+    /** The cached bytes of engine page {@code page}, read in on a miss; an eviction refused for want of frames traps. */
+    private byte[] cached(int page) {
+        int slot = page & mask;
+        if (tags[slot] != page) {
+            try {
+                load(slot, page);
+            } catch (DedupException e) {
+                throw OutOfFrames.trap(e);
+            }
+        }
+        return slots[slot];
+    }
+
+    /**
+     * Reads {@code page} into {@code slot}, first writing back the stored-to page the slot held.
+     *
+     * @throws DedupException if the engine refused that write-back; the slot is as it was
+     */
     private void load(int slot, int page) {
         byte[] data = slots[slot];
         if (data == null) {
             data = new byte[Pages.PAGE_SIZE];
             slots[slot] = data;
         } else if (dirty[slot]) {
-            try {
-                pages.writePage(tags[slot], data);      // a refusal leaves the slot as it was
-            } catch (DedupException e) {
-                throw OutOfFrames.trap(e);
-            }
+            pages.writePage(tags[slot], data);
             pagesWritten = true;
             dirty[slot] = false;
         }
@@ -118,22 +151,24 @@ final class PageCache {
     }
 
     long bytes() {
-        long bytes = 0;
+        long bytes = spare == null ? 0 : spare.length;
         for (byte[] slot : slots) {
             bytes += slot == null ? 0 : slot.length;
         }
         return bytes;
     }
 
+    /** Drops every page array, once every slot was written back and forgotten: the cache holds no page copy. */
+    void dropArrays() {
+        Arrays.fill(slots, null);
+        spare = null;
+    }
+
     /** Copies out through the cache (up to a page or two) or from the engine (bulk). In bounds. */
     void copyOut(int addr, byte[] dst, int offset, int length) {
         if (length > Pages.PAGE_SIZE) {
-            try {
-                writeBack(addr >>> Pages.PAGE_SHIFT, (addr + length - 1) >>> Pages.PAGE_SHIFT, false);
-            } catch (DedupException e) {
-                throw OutOfFrames.trap(e);
-            }
             pages.read(addr, dst, offset, length);
+            overlayStoredTo(addr, dst, offset, length);
             return;
         }
         while (length > 0) {
@@ -143,6 +178,21 @@ final class PageCache {
             addr += chunk;
             offset += chunk;
             length -= chunk;
+        }
+    }
+
+    /** Copies the stored-to cached bytes of {@code [addr, addr + length)}, which the engine has not got, over {@code dst}. */
+    private void overlayStoredTo(int addr, byte[] dst, int offset, int length) {
+        long end = (long) addr + length;
+        for (int slot = 0; slot < tags.length; slot++) {
+            if (dirty[slot]) {
+                long start = (long) tags[slot] << Pages.PAGE_SHIFT;
+                long from = Math.max(start, addr);
+                long to = Math.min(start + Pages.PAGE_SIZE, end);
+                if (from < to) {
+                    System.arraycopy(slots[slot], (int) (from - start), dst, offset + (int) (from - addr), (int) (to - from));
+                }
+            }
         }
     }
 
@@ -162,8 +212,8 @@ final class PageCache {
         if (((first ^ last) & mask) == 0) {
             return false;
         }
-        slotFor(first);
-        slotFor(last);      // another slot: it cannot evict the first
+        cached(first);
+        cached(last);      // another slot: it cannot evict the first
         return true;
     }
 

@@ -14,7 +14,6 @@ import io.samepage.hashing.Pages;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteOrder;
-import java.util.Arrays;
 import java.util.function.Function;
 
 /**
@@ -30,8 +29,9 @@ import java.util.function.Function;
  * stored to, then reads the new page in. The cache needs no invalidation from the engine: this memory is
  * the only writer of its guests, and a merge never changes a page's bytes, so a cached copy stays equal
  * to the guest's page whatever the scanner does; a write-back after a merge is an ordinary write, which
- * breaks the sharing (copy-on-write). Bulk operations over more than a page write the affected slots
- * back and go to the engine directly; a whole page filled with zeros gives its frame back.
+ * breaks the sharing (copy-on-write). Bulk writes, fills and copies over more than a page write the
+ * affected slots back and go to the engine directly (a bulk read lays the cached stored-to pages over
+ * the engine's bytes); a whole page filled with zeros gives its frame back.
  *
  * <p>Stored bytes reach the engine, and so become mergeable, when their slot is evicted or at
  * {@link #flush()}; {@link #release()} also drops the cache's arrays. An embedder calls one of them at
@@ -43,12 +43,14 @@ import java.util.function.Function;
  * {@link WasmRuntimeException} (what Chicory's memories trap with; the interpreter passes it out of the
  * call as any trap) whose message starts with {@code "out of host frames: "} and whose cause is the
  * engine's {@link DedupException} ({@code POOL_EXHAUSTED}). The stores before it stay stored, as before
- * any trap, and the memory keeps working once frames are free. A load or store needs a frame when its
- * page is not cached and the stored-to page it evicts must break sharing to be written back; a bulk
- * operation needs all of its frames at once; the data-segment image at instantiation needs one per page it
- * cannot map. A {@code grow} takes none (new pages read as the zero frame): it returns -1 only when the
- * engine cannot hold the pages. {@link #flush()} and {@link #release()}, which the host calls, throw the
- * engine's exception, as every other refusal does (a closed memory or engine is {@code DESTROYED}).
+ * any trap, and the memory keeps working once frames are free. A store needs a frame when its page is
+ * not cached and the stored-to page it evicts must break sharing to be written back; a bulk write, fill
+ * or copy needs all of its frames at once; the data-segment image at instantiation needs one per page it
+ * cannot map. A load needs none: it reads past the cache instead of evicting such a page, and a bulk
+ * read lays the cached stored-to pages over the engine's. A {@code grow} takes none either (new pages
+ * read as the zero frame): it returns -1 only when the engine cannot hold the pages. {@link #flush()}
+ * and {@link #release()}, which the host calls, throw the engine's exception, as every other refusal
+ * does (a closed memory or engine is {@code DESTROYED}).
  *
  * <h2>Data segments are the image</h2>
  * {@link #initialize} of a pristine memory hands its active data segments to the
@@ -194,7 +196,7 @@ public final class SamepageMemory extends PlainAtomics implements AutoCloseable 
     /** {@link #flush()}, then drops the cache's arrays: an idle instance holds no page copies. */
     public void release() {
         cache.writeBack(0, Integer.MAX_VALUE, true);
-        Arrays.fill(slots, null);
+        cache.dropArrays();
     }
 
     /** Heap bytes the cache holds now. */
@@ -211,7 +213,7 @@ public final class SamepageMemory extends PlainAtomics implements AutoCloseable 
     @Override
     public void close() {
         cache.forgetAll();
-        Arrays.fill(slots, null);
+        cache.dropArrays();
         pages.close();
     }
 

@@ -124,6 +124,31 @@ class SamepageMemoryOutOfFramesTest {
     }
 
     @Test
+    void aLoadNeedsNoFrameThoughThePageItEvictsWouldNeedOne() {
+        WasmModule module = WatPrograms.module("pages");
+        try (DedupEngine engine = engine()) {
+            SamepageMemoryFactory memories = new SamepageMemoryFactory(engine, engine.createDomain("loads")).cachePages(4);
+            Instance instance = memories.build(Instance.builder(module));
+            call(instance, "store_pages", 0, 8, 1);    // pages 0 to 3 written back, 4 to 7 stored to in the cache
+            Guest filler = exhaust(engine, memories.domain());
+            long full = engine.framesInUse();
+            assertEquals(36, call(instance, "sum_pages", 0, 8), "loads of pages 0 to 3 would evict pages 4 to 7");
+            byte[] bytes = instance.memory().readBytes(0, 8 * PAGE);
+            for (int page = 0; page < 8; page++) {
+                assertEquals(1 + page, instance.memory().readInt(page * PAGE));
+                assertEquals(1 + page, (bytes[page * PAGE] & 0xFF) | (bytes[page * PAGE + 1] & 0xFF) << 8,
+                        "a bulk read sees the stores still cached: page " + page);
+            }
+            assertEquals(full, engine.framesInUse(), "the loads took no frame");
+            assertTrapsOutOfFrames(() -> call(instance, "store_pages", 0, 1, 9));    // a store must evict page 4
+            filler.fill(0, POOL_BYTES, (byte) 0);
+            memory(instance).release();
+            assertEquals(36, call(instance, "sum_pages", 0, 8), "the stores reach the engine once frames are free");
+            assertEquals(8, instance.memory().readInt(7 * PAGE));
+        }
+    }
+
+    @Test
     void aBulkFillThatFindsTooFewFramesTrapsHavingFilledNothing() {
         WasmModule module = WatPrograms.module("pages");
         try (DedupEngine engine = engine()) {
