@@ -13,7 +13,8 @@ import java.util.Locale;
 
 /**
  * {@code density.json} and {@code density.md} (which the command also prints) from one run's
- * {@link DensityResults}: inputs, host memory per mode and N, time and CPU-seconds to 99% of the final
+ * {@link DensityResults}: inputs, host memory per mode and N, the engine modes' host memory beside what
+ * the kernel says of it ({@link KernelCheckReport}), time and CPU-seconds to 99% of the final
  * sharing, guests that fit in the budget, and each must-show with its numbers and verdict; and {@code
  * density.png} ({@link DensityChart}). JSON keys are snake_case; sizes are bytes, times seconds; a figure
  * that was not measured is null. Both texts are rendered once, so what is printed is what is written.
@@ -148,6 +149,9 @@ public final class DensityReport {
         putNumber(node, "pages_merged_per_cpu_second", p == null ? Double.NaN : p.pagesPerCpuSecond());
         node.put("timed_out", r.timedOut());
         node.put("note", r.note());
+        if (r.kernel() != null) {
+            KernelCheckReport.putJson(node.putObject("kernel"), r.kernel());
+        }
         return node;
     }
 
@@ -188,6 +192,7 @@ public final class DensityReport {
             }
             md.append('\n');
         }
+        KernelCheckReport.appendMarkdown(md, results);
         md.append("\n## Seconds / CPU-seconds to 99% of the final sharing\n\n| guests |");
         for (Mode mode : Mode.values()) {
             if (mode.timed()) {

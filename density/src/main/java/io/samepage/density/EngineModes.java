@@ -14,6 +14,7 @@ import java.lang.management.ManagementFactory;
 import java.lang.management.ThreadMXBean;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.UnaryOperator;
 
 /**
  * Modes (a), (b) and (c): N guests in one engine and one merge domain, {@code use_zero_pages} on, the
@@ -35,7 +36,11 @@ import java.util.List;
  * ({@link DedupEngine#metadataBytes()}: page tables, frame arrays, index tables), the real cost of
  * deduplicating. The engines keep no warm frames ({@code EngineContext.warmFrames(0)}): every frame
  * merging frees goes back to the operating system at once, so frames in use are exactly the guests'
- * resident memory (by default some free frames stay resident for cheaper copy-on-write). Seconds are
+ * resident memory (by default some free frames stay resident for cheaper copy-on-write). Each result of
+ * (a), (b) and (c) carries what the kernel says of that memory at the same moment ({@link KernelView}:
+ * the pool mapping's pages, and MemAvailable and the cgroup's charge since before the engine was made),
+ * read with the clock stopped; a test may hand the engine another pool ({@link #postLoad(PageMix, int,
+ * UnaryOperator)}) to see the check catch one whose memory the model does not describe. Seconds are
  * wall time; CPU-seconds are this thread's CPU time ({@link ThreadMXBean#getCurrentThreadCpuTime()}), which
  * loads and scans ({@code scan_threads} is 1), plus in (c) the image loader's worker threads', which read
  * and hash the blocks ({@link ImageLoader#workerCpuNanos()}). The guests hold a {@link PageMix#density} mix, whose image pages sit
@@ -60,7 +65,16 @@ final class EngineModes {
 
     /** (a) and (b) for {@code n} guests: the state after load, then after scanning. */
     static List<ModeResult> postLoad(PageMix content, int n) {
-        try (DedupEngine engine = newEngine(content, n)) {
+        return postLoad(content, n, UnaryOperator.identity());
+    }
+
+    /**
+     * {@link #postLoad(PageMix, int)} with the engine's context changed by {@code adjust} after the suite's
+     * settings: for tests that give the engine a pool whose memory the model does not describe.
+     */
+    static List<ModeResult> postLoad(PageMix content, int n, UnaryOperator<EngineContext> adjust) {
+        HostMemorySample before = HostMemorySample.take();
+        try (DedupEngine engine = newEngine(content, n, adjust)) {
             MergeDomain domain = engine.createDomain("density");
             long base = engine.framesInUse();
             List<Guest> guests = createGuests(engine, domain, content, n);
@@ -70,11 +84,11 @@ final class EngineModes {
             long touched = (long) n * content.pagesPerGuest();
             long framesLoaded = engine.framesInUse() - base;
             ModeResult noDedup = ModeResult.untimed(Mode.NO_DEDUP, n, framesLoaded * PAGE, touched - framesLoaded,
-                    null);
+                    null).withKernel(KernelView.measure(engine, framesLoaded, framesLoaded * PAGE, before));
             SharingTrace trace = new SharingTrace();
             Clock clock = new Clock(() -> 0);
             scanUntilStable(engine, trace, clock, base, touched);
-            ModeResult merged = result(Mode.POST_LOAD, engine, n, base, touched, trace);
+            ModeResult merged = result(Mode.POST_LOAD, engine, n, base, touched, trace, before);
             return List.of(noDedup, merged.withNote(readsPerMerge(engine, merged.savedPages())));
         } catch (DedupException e) {
             throw DensityException.failed("mode (b), " + n + " guests: " + e.getMessage());
@@ -83,7 +97,9 @@ final class EngineModes {
 
     /** (c) for {@code n} guests. */
     static ModeResult preLoad(PageMix content, ImageIndex index, int n) {
-        try (DedupEngine engine = newEngine(content, n); ImageLoader loader = new ImageLoader(index, engine)) {
+        HostMemorySample before = HostMemorySample.take();
+        try (DedupEngine engine = newEngine(content, n, UnaryOperator.identity());
+                ImageLoader loader = new ImageLoader(index, engine)) {
             MergeDomain domain = engine.createDomain("density");
             long base = engine.framesInUse();
             List<Guest> guests = createGuests(engine, domain, content, n);
@@ -101,17 +117,17 @@ final class EngineModes {
             clock.resume();
             long touched = (long) n * content.pagesPerGuest();
             scanUntilStable(engine, trace, clock, base, touched);
-            return result(Mode.PRE_LOAD, engine, n, base, touched, trace);
+            return result(Mode.PRE_LOAD, engine, n, base, touched, trace, before);
         } catch (DedupException | ImageIndexException e) {
             throw DensityException.failed("mode (c), " + n + " guests: " + e.getMessage());
         }
     }
 
-    private static DedupEngine newEngine(PageMix content, int n) {
+    private static DedupEngine newEngine(PageMix content, int n, UnaryOperator<EngineContext> adjust) {
         EngineContext context = new EngineContext().poolBytes(n * content.guestBytes() + POOL_SLACK_BYTES)
                 .warmFrames(0);
         context.knobs().useZeroPages(true);
-        return DedupEngine.create(context.conclude());
+        return DedupEngine.create(adjust.apply(context).conclude());
     }
 
     private static List<Guest> createGuests(DedupEngine engine, MergeDomain domain, PageMix content, int n) {
@@ -142,12 +158,14 @@ final class EngineModes {
                 compared, saved, reads, reads * PAGE / 1024);
     }
 
+    /** The mode's figures, and the kernel's view of them ({@link KernelView}), measured with the clock stopped. */
     private static ModeResult result(Mode mode, DedupEngine engine, int n, long base, long touched,
-            SharingTrace trace) {
+            SharingTrace trace, HostMemorySample before) {
         long frames = engine.framesInUse() - base;
         long metadata = engine.metadataBytes();
-        return new ModeResult(mode, n, frames * PAGE + metadata, metadata, touched - frames,
-                trace.pointOf99(trace.finalSaved()), false, 0, null);
+        long hostBytes = frames * PAGE + metadata;
+        return new ModeResult(mode, n, hostBytes, metadata, touched - frames, trace.pointOf99(trace.finalSaved()),
+                false, 0, null, KernelView.measure(engine, frames, hostBytes, before));
     }
 
     /**

@@ -15,13 +15,28 @@ package io.samepage.density;
  * @param timedOut      true if the run stopped at {@code --ksm-timeout-seconds} before it settled
  * @param limitSeconds  for a run that timed out, the seconds it ran; else 0
  * @param note          what the reader must know about this figure, or null
+ * @param kernel        for the engine's modes, (a) to (c), what the kernel said of the same memory in the same
+ *                      run ({@link KernelView}); null for the others
  */
 record ModeResult(Mode mode, int guests, long hostBytes, long metadataBytes, long savedPages,
-        SharingTrace.Point at99, boolean timedOut, double limitSeconds, String note) {
+        SharingTrace.Point at99, boolean timedOut, double limitSeconds, String note, KernelView kernel) {
+
+    /** A result without the kernel's view: kernel KSM's, whose figures are the kernel's own, and the models'. */
+    ModeResult(Mode mode, int guests, long hostBytes, long metadataBytes, long savedPages, SharingTrace.Point at99,
+            boolean timedOut, double limitSeconds, String note) {
+        this(mode, guests, hostBytes, metadataBytes, savedPages, at99, timedOut, limitSeconds, note, null);
+    }
 
     /** This result with {@code text} as its note. */
     ModeResult withNote(String text) {
-        return new ModeResult(mode, guests, hostBytes, metadataBytes, savedPages, at99, timedOut, limitSeconds, text);
+        return new ModeResult(mode, guests, hostBytes, metadataBytes, savedPages, at99, timedOut, limitSeconds, text,
+                kernel);
+    }
+
+    /** This result with {@code view} as what the kernel said of it. */
+    ModeResult withKernel(KernelView view) {
+        return new ModeResult(mode, guests, hostBytes, metadataBytes, savedPages, at99, timedOut, limitSeconds, note,
+                view);
     }
 
     /** A mode that did not run at this N, with the reason. */

@@ -24,7 +24,10 @@ record MustShow(String name, String measured, Boolean met) {
         return met == null ? "not measured" : met ? "met" : "NOT met";
     }
 
-    /** Every claim, at the largest N of {@code results}. */
+    /**
+     * Every claim, at the largest N of {@code results}; the last, that the kernel holds what the model counts
+     * ({@link KernelCheckReport#mustShow}), over every engine run.
+     */
     static List<MustShow> check(DensityResults results) {
         int n = results.largestGuests();
         ModeResult a = results.at(Mode.NO_DEDUP, n);
@@ -52,6 +55,7 @@ record MustShow(String name, String measured, Boolean met) {
         List<ModeResult> dRuns = results.runsAtLargest(Mode.KSM_FULL_RATE);
         checks.add(fullRateSpeedup(bRuns, dRuns, n));
         checks.add(mergeRate(bRuns, dRuns, n));
+        checks.add(KernelCheckReport.mustShow(results));
         return checks;
     }
 

@@ -14,8 +14,12 @@
  * that fit in a budget ({@link io.samepage.density.Fit}). {@link io.samepage.density.DensitySuite} runs
  * it; {@link io.samepage.density.DensityReport} renders and writes the report and the chart. The report,
  * the chart and the must-show verdicts are computed from the measurements of the run that prints them,
- * never from constants. The engine modes scan with the engine's own rule for "merged until stable"
- * ({@link io.samepage.core.Scanner#scanUntilStable}), the one the CLI's {@code scan} and {@code demo} use.
+ * never from constants. The engine modes' host memory is a model (frames x 4096 plus metadata), so each of
+ * their runs also records what the kernel says of the same memory at the same moment ({@link
+ * io.samepage.density.KernelView}: the pool mapping's pages, huge pages counted whole, and coarser
+ * machine and cgroup figures), and a must-show says whether the two agree. The engine modes scan with
+ * the engine's own rule for "merged until stable" ({@link io.samepage.core.Scanner#scanUntilStable}), the
+ * one the CLI's {@code scan} and {@code demo} use.
  *
  * <p>Invariants: every mode sees byte-identical guest memory; kernel KSM is driven only under the
  * host-wide lock the end-to-end tests take, and its knobs are always restored and everything unmerged

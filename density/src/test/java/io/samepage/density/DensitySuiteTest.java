@@ -72,11 +72,22 @@ class DensitySuiteTest {
             assertEquals("skipped: --no-ksm", json.get("modes").get(mode).get("note").asText());
         }
         JsonNode checks = json.get("must_show");
-        assertEquals(5, checks.size());
+        assertEquals(6, checks.size());
         assertTrue(checks.get(0).get("met").isBoolean() && checks.get(1).get("met").isBoolean(), checks.toString());
         for (int i = 2; i < 5; i++) {
             assertTrue(checks.get(i).get("met").isNull(), "needs KSM: " + checks.get(i));
         }
+        // The engine's pool holds what the model counts, as the kernel sees it, in every engine run.
+        assertTrue(checks.get(5).get("met").asBoolean(), checks.get(5).toString());
+        for (String mode : List.of("no_dedup", "post_load", "pre_load")) {
+            for (JsonNode r : json.get("modes").get(mode).get("results")) {
+                JsonNode kernel = r.get("kernel");
+                assertTrue(kernel.get("agrees").asBoolean(), mode + ": " + kernel);
+                assertEquals(kernel.get("model_frame_bytes").asLong() + 4096L * kernel.get("pool_difference_pages").asLong(),
+                        kernel.get("pool_held_bytes").asLong(), mode + ": " + kernel);
+            }
+        }
+        assertTrue(json.get("modes").get("container").get("results").get(0).get("kernel") == null, "a model has no kernel view");
     }
 
     @Test
@@ -84,10 +95,12 @@ class DensitySuiteTest {
         String md = run(1, 2).markdown();
         assertTrue(md.contains("## Must show"), md);
         assertTrue(md.contains("| guests |"), md);
-        assertEquals(5, md.lines().filter(l -> l.startsWith("- ")
+        assertEquals(6, md.lines().filter(l -> l.startsWith("- ")
                 && l.matches(".*\\*\\*(met|NOT met|not measured)\\*\\*")).count(), md);
         assertFalse(md.contains("NaN"), md);
         assertFalse(md.contains("One guest count only"), "two counts fit a line with a shared part");
+        assertTrue(md.contains("## Host memory against the kernel"), md);
+        assertEquals(6, md.lines().filter(l -> l.matches("\\| \\([abc]\\) N=[12] \\|.*\\| agrees \\|")).count(), md);
     }
 
     /** With one N every fit goes through the origin; the report says so, where before it showed "shared MiB 0.0" bare. */
