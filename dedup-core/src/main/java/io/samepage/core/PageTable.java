@@ -63,6 +63,8 @@ final class PageTable {
     static final int TRANSLATION_BITS = STABLE | ZERO_MERGED | DIRTY | HOLE;
 
     private static final VarHandle EPOCH = MethodHandles.arrayElementVarHandle(long[].class);
+    /** The scanner's look at pages without their stripes ({@link #skipPassedBy}, {@link #skipToVisit}). */
+    private static final VarHandle INT_OPAQUE = MethodHandles.arrayElementVarHandle(int[].class);
 
     /** Bytes per page of the three arrays. */
     static final int BYTES_PER_PAGE = 3 * Integer.BYTES;
@@ -159,6 +161,56 @@ final class PageTable {
             return true;
         }
         return (state & VISITED) != 0 && (state & HOLE) == 0 && frame != zeroFrame;
+    }
+
+    /**
+     * Whether the scanner passes a page in this frame and state by, reading nothing and counting nothing:
+     * not merged, and never written (it maps the domain's zero frame) or a hole. The one definition, for
+     * {@link PageVisitor} under the page's stripe and for {@link ScanCursor} without it.
+     */
+    static boolean passedBy(int frame, int state, int zeroFrame) {
+        return (state & (STABLE | ZERO_MERGED)) == 0 && (frame == zeroFrame || (state & HOLE) != 0);
+    }
+
+    /** The guest's pages. */
+    int pages() {
+        return frames.length;
+    }
+
+    /**
+     * The first page from {@code from} (inclusive) to {@code to} (exclusive) that the scanner would not
+     * {@linkplain #passedBy pass by}, or {@code to}. See {@link #skipToVisit} for what a look without the
+     * stripes guarantees.
+     */
+    int skipPassedBy(int from, int to) {
+        int page = from;
+        while (page < to && passedByNow(page)) {
+            page++;
+        }
+        return page;
+    }
+
+    /**
+     * The first page from {@code from} (inclusive) to {@code to} (exclusive) that the scanner would
+     * {@linkplain #passedBy pass by}, or {@code to}.
+     *
+     * <p>Both looks read each page's frame and state without its stripe, with opaque reads, so a write
+     * made under the stripe is seen eventually (never a value older than one already seen). A page whose
+     * frame or state changes during the look may be judged by one old and one new word: the worst that
+     * does is pass a page by that a writer is changing at that moment, which then waits for its next
+     * visit, as a page written just after the scanner passed it does. The visit itself decides again
+     * under the stripe.
+     */
+    int skipToVisit(int from, int to) {
+        int page = from;
+        while (page < to && !passedByNow(page)) {
+            page++;
+        }
+        return page;
+    }
+
+    private boolean passedByNow(int page) {
+        return passedBy((int) INT_OPAQUE.getOpaque(frames, page), (int) INT_OPAQUE.getOpaque(states, page), zeroFrame);
     }
 
     /** The page's key: its fast hash at the scanner's last visit, folded to 32 bits. */

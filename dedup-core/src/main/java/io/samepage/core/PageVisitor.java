@@ -146,8 +146,8 @@ final class PageVisitor {
                 counts.scanned();
                 return;
             }
-            if (frame == domain.zeroFrame() || (state & PageTable.HOLE) != 0) {
-                return;
+            if (PageTable.passedBy(frame, state, domain.zeroFrame())) {
+                return;             // never written, or a hole: the scan's cursor passes such pages by unvisited
             }
             counts.scanned();
             if (knobs.smartScan() && SmartScan.skip(guest, page, state)) {

@@ -12,7 +12,8 @@ import java.util.concurrent.locks.LockSupport;
 
 /**
  * The threads that share the {@link Scanner}'s batches when {@code scan_threads} is above 1 ({@link
- * ScanKnobs#scanThreads}). The scanner lists a batch's guest pages in its usual order ({@link #add});
+ * ScanKnobs#scanThreads}). The scanner lists the runs of a batch's guest pages to visit in its usual
+ * order, the pages with nothing to visit already passed by ({@link ScanCursor}, {@link #add});
  * {@link #run} then runs the batch in two halves on the caller's thread and {@code scan_threads - 1}
  * workers. First half: each thread takes a contiguous part of the list, a run at a time (up to
  * {@value #CLAIM} pages of one guest), then helps with the others' parts; it visits each page (the

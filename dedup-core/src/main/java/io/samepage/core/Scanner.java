@@ -10,7 +10,9 @@ import org.agrona.concurrent.AgentTerminationException;
 
 /**
  * KSM's scanner as an Agrona {@link Agent}: each duty cycle visits {@code pages_to_scan} guest pages
- * ({@value #CHUNK_PAGES} of each guest in turn), then waits {@code sleep_millisecs}. Run it on an {@code AgentRunner}, or step it in the
+ * ({@value #CHUNK_PAGES} of each guest in turn), then waits {@code sleep_millisecs}; pages with nothing to visit
+ * (never written, holes) are passed by at a 64th of a visit each ({@link ScanCursor}), as KSM's {@code
+ * pages_to_scan} counts only the pages it looks at. Run it on an {@code AgentRunner}, or step it in the
  * caller's thread with {@link #scanBatch}, {@link #scanFullPass} and {@link #scanUntilStable} (embedding
  * programs, tests, the CLI, the benchmarks).
  *
@@ -168,13 +170,16 @@ public final class Scanner implements Agent {
 
     /**
      * Visits up to {@code budget} guest pages from where the last batch stopped. A batch ends early
-     * where a full scan ends; the next batch starts the next full scan. Never-written pages count
-     * toward the budget but not toward {@code pages_scanned}. The frames its merges free go back to
-     * the pool together ({@link FreedFrames}) before it returns, and then it refills the pool's warm
-     * list, so that copy-on-write breaks find frames already faulted in. A batch of 0 pages does only
-     * that.
+     * where a full scan ends; the next batch starts the next full scan. Pages with nothing to visit
+     * (never written, holes) are passed by without a visit at {@code 1/}{@value ScanCursor#PASSES_PER_VISIT}
+     * of a visit each ({@link ScanCursor}): they count toward neither the pages visited nor {@code
+     * pages_scanned}, so a batch over a guest that wrote nothing passes by up to {@value
+     * ScanCursor#PASSES_PER_VISIT} times {@code budget} pages and visits none. The frames its merges free
+     * go back to the pool together ({@link FreedFrames}) before it returns, and then it refills the pool's
+     * warm list, so that copy-on-write breaks find frames already faulted in. A batch of 0 pages does
+     * only that.
      *
-     * @return pages visited (0 when there are no guests)
+     * @return pages visited (0 when there are no guests, or when the batch only passed pages by)
      */
     public int scanBatch(int budget) {
         lockBatch();
@@ -196,10 +201,12 @@ public final class Scanner implements Agent {
     }
 
     /**
-     * The batch's loop. On one thread each page is visited as the cursor reaches it; with {@code
-     * scan_threads} above 1 the pages are listed in the same order, a run of one guest's pages at a
-     * time ({@link ScanCursor#nextRun}), {@link ScanWorkers} visits them,
-     * and only then does the full scan end if the batch reached its end.
+     * The batch's loop: the cursor passes by the pages with nothing to visit and hands out runs of one
+     * guest's pages to visit ({@link ScanCursor#nextRun}), the same on any number of threads. On one
+     * thread each run is visited as the cursor reaches it; with {@code scan_threads} above 1 the runs are
+     * listed in the same order, {@link ScanWorkers} visits them, and only then does the full scan end if
+     * the batch reached its end. The budget is kept in {@code 1/}{@value ScanCursor#PASSES_PER_VISIT} of a
+     * visit.
      */
     private int scanPages(int budget) {
         if (scanStartCpuNanos < 0) {
@@ -209,18 +216,20 @@ public final class Scanner implements Agent {
         if (threads == 1) {
             workers.stopIdle();             // scan_threads went back to 1: its workers end
         }
+        long left = (long) budget * ScanCursor.PASSES_PER_VISIT;
         int visited = 0;
         boolean scanEnded = false;
-        while (visited < budget) {
+        while (left > 0) {
             if (!roundOpen) {
                 if (!startNextRound()) {
                     break;
                 }
                 continue;
             }
-            int g = threads > 1 ? cursor.nextRun(budget - visited) : cursor.next();
+            int g = cursor.nextRun(left);
+            left -= cursor.passed();
             if (g < 0) {
-                scanEnded = true;
+                scanEnded = g != ScanCursor.ALLOWANCE_SPENT;
                 break;
             }
             Guest guest = round[g];
@@ -228,13 +237,14 @@ public final class Scanner implements Agent {
                 cursor.skipGuest();
                 continue;
             }
+            int length = cursor.runLength();
             if (threads > 1) {
-                workers.add(guest, cursor.page(), cursor.runLength());
-                visited += cursor.runLength();
+                workers.add(guest, cursor.page(), length);
             } else {
-                visitor.visit(guest, cursor.page());
-                visited++;
+                visitRun(guest, cursor.page(), length);
             }
+            visited += length;
+            left -= (long) length * ScanCursor.PASSES_PER_VISIT;
         }
         if (threads > 1) {
             workers.run(visitor, threads, REPLENISH_PER_BATCH);
@@ -243,6 +253,23 @@ public final class Scanner implements Agent {
             finishFullScan();
         }
         return visited;
+    }
+
+    /**
+     * Visits a run on this thread. If a visit throws, the cursor goes back to the page after it, so the
+     * next batch goes on from there, as it did when the cursor moved a page at a time.
+     */
+    private void visitRun(Guest guest, int first, int length) {
+        int page = first;
+        try {
+            for (; page < first + length; page++) {
+                visitor.visit(guest, page);
+            }
+        } finally {
+            if (page < first + length) {
+                cursor.resumeAt(page + 1);
+            }
+        }
     }
 
     /**
@@ -311,8 +338,8 @@ public final class Scanner implements Agent {
             int visited = scanBatch(batchPages);
             afterBatch.run();
             if (fullScans == before) {
-                if (visited == 0) {
-                    break;                  // no live guest: nothing to scan
+                if (visited == 0 && !roundOpen) {
+                    break;                  // no live guest: nothing to scan (a batch that passed pages by keeps it open)
                 }
                 continue;
             }
@@ -378,11 +405,11 @@ public final class Scanner implements Agent {
         for (Guest guest : round) {
             guest.collectWritten();
         }
-        int[] pageCounts = new int[round.length];
+        PageTable[] tables = new PageTable[round.length];
         for (int g = 0; g < round.length; g++) {
-            pageCounts[g] = round[g].pageCount();
+            tables[g] = round[g].table();
         }
-        cursor.start(pageCounts);
+        cursor.start(tables);
         roundOpen = round.length > 0;
         return roundOpen;
     }

@@ -22,7 +22,7 @@ class ScanCursorTest {
             cursor.seekChunkOf(from);
             long expected = from / ScanCursor.CHUNK_PAGES * ScanCursor.CHUNK_PAGES;
             int visits = 0;
-            for (int g; (g = cursor.next()) >= 0; visits++) {
+            for (int g; (g = cursor.nextRun(ScanCursor.PASSES_PER_VISIT)) >= 0; visits++) {
                 assertEquals(0, g, "only the large guest has pages this far");
                 assertEquals(expected++, cursor.page(), pages + " pages: visits stay in order");
             }
@@ -37,7 +37,7 @@ class ScanCursorTest {
         ScanCursor cursor = new ScanCursor();
         cursor.start(new int[] {c + 6, 2, c + 1});
         StringBuilder order = new StringBuilder();
-        for (int g; (g = cursor.next()) >= 0; ) {
+        for (int g; (g = cursor.nextRun(ScanCursor.PASSES_PER_VISIT)) >= 0; ) {
             long p = cursor.page();
             if (p == 0 || p == 1 || p == c - 1 || p == c) {
                 order.append(g).append(':').append(p == c - 1 ? "last" : p == c ? "next" : p).append(' ');
@@ -47,9 +47,9 @@ class ScanCursorTest {
     }
 
     /**
-     * {@link ScanCursor#nextRun}, which lists the batches of {@code scan_threads}, moves past the same
-     * pages in the same order as {@link ScanCursor#next}, whatever the budget of each call, including
-     * runs cut short by the budget and guests that end inside a chunk.
+     * {@link ScanCursor#nextRun} moves past the same pages in the same order whatever the allowance of
+     * each call (one visit's, or many), including runs cut short by the allowance and guests that end
+     * inside a chunk.
      */
     @Test
     void runsCoverTheSamePagesInTheSameOrderAsSinglePages() {
@@ -57,7 +57,7 @@ class ScanCursorTest {
         java.util.List<Long> expected = new java.util.ArrayList<>();
         ScanCursor single = new ScanCursor();
         single.start(pageCounts);
-        for (int g; (g = single.next()) >= 0; ) {
+        for (int g; (g = single.nextRun(ScanCursor.PASSES_PER_VISIT)) >= 0; ) {
             expected.add((long) g << 32 | single.page());
         }
         java.util.SplittableRandom random = new java.util.SplittableRandom(5);
@@ -65,13 +65,84 @@ class ScanCursorTest {
             ScanCursor runs = new ScanCursor();
             runs.start(pageCounts);
             java.util.List<Long> seen = new java.util.ArrayList<>();
-            for (int g; (g = runs.nextRun(1 + random.nextInt(trial % 2 == 0 ? 64 : 100))) >= 0; ) {
+            int most = trial % 2 == 0 ? 64 : 100;
+            for (int g; (g = runs.nextRun(ScanCursor.PASSES_PER_VISIT * (1L + random.nextInt(most)))) >= 0; ) {
                 assertTrue(runs.runLength() >= 1 && runs.runLength() <= ScanCursor.CHUNK_PAGES, "run of " + runs.runLength());
                 for (int i = 0; i < runs.runLength(); i++) {
                     seen.add((long) g << 32 | (runs.page() + i));
                 }
             }
             assertEquals(expected, seen, "trial " + trial);
+        }
+    }
+
+    /**
+     * Over page tables, the runs hold exactly the pages the visitor would not pass by, in the round's
+     * order, and every other page is passed by once; a call passes by no more pages than its allowance
+     * and starts no more visits than what is left of it pays for (the last may overdraw it).
+     */
+    @Test
+    void runsOverPageTablesHoldThePagesToVisitAndEachCallStaysWithinItsAllowance() {
+        int zeroFrame = 0;
+        int[] pageCounts = {1300, 5, 0, 700, 2 * ScanCursor.CHUNK_PAGES + 3};
+        java.util.SplittableRandom random = new java.util.SplittableRandom(11);
+        PageTable[] tables = new PageTable[pageCounts.length];
+        for (int g = 0; g < tables.length; g++) {
+            tables[g] = new PageTable(pageCounts[g], 0, zeroFrame);
+            for (int p = 0; p < pageCounts[g]; p++) {
+                boolean cluster = (p / 100) % 3 == 0;       // dense clusters among sparse stretches
+                if (random.nextInt(100) >= (cluster ? 90 : 3)) {
+                    if (random.nextInt(8) == 0) {
+                        tables[g].set(p, zeroFrame, PageTable.SCAN_HISTORY);    // written, visited, then unmapped
+                    }
+                    continue;
+                }
+                switch (random.nextInt(5)) {
+                    case 0 -> tables[g].set(p, zeroFrame, PageTable.ZERO_MERGED);
+                    case 1 -> tables[g].set(p, 7, PageTable.HOLE);
+                    case 2 -> tables[g].set(p, 8, PageTable.STABLE);
+                    case 3 -> tables[g].set(p, 9, PageTable.DIRTY);
+                    default -> tables[g].set(p, 10, PageTable.SCAN_HISTORY);
+                }
+            }
+        }
+        java.util.List<Long> expected = new java.util.ArrayList<>();
+        long total = 0;
+        ScanCursor single = new ScanCursor();
+        single.start(pageCounts);
+        for (int g; (g = single.nextRun(ScanCursor.PASSES_PER_VISIT)) >= 0; total++) {
+            int p = single.page();
+            if (!PageTable.passedBy(tables[g].frames[p], tables[g].states[p], zeroFrame)) {
+                expected.add((long) g << 32 | p);
+            }
+        }
+        assertTrue(expected.size() > 300 && expected.size() < total / 2, expected.size() + " of " + total + " to visit");
+        for (int trial = 0; trial < 50; trial++) {
+            ScanCursor runs = new ScanCursor();
+            runs.start(tables);
+            java.util.List<Long> seen = new java.util.ArrayList<>();
+            long passed = 0;
+            while (true) {
+                long allowance = trial % 2 == 0 ? 1 + random.nextInt(200) : ScanCursor.PASSES_PER_VISIT * (1L + random.nextInt(40));
+                int g = runs.nextRun(allowance);
+                passed += runs.passed();
+                assertTrue(runs.passed() <= allowance, "passed " + runs.passed() + " on an allowance of " + allowance);
+                if (g == -1) {
+                    break;
+                }
+                if (g == ScanCursor.ALLOWANCE_SPENT) {
+                    assertEquals(allowance, runs.passed(), "found nothing to visit before the allowance was spent");
+                    continue;
+                }
+                long affordable = (allowance - runs.passed() + ScanCursor.PASSES_PER_VISIT - 1) / ScanCursor.PASSES_PER_VISIT;
+                assertTrue(runs.runLength() >= 1 && runs.runLength() <= affordable,
+                        "run of " + runs.runLength() + " with " + (allowance - runs.passed()) + " of the allowance left");
+                for (int i = 0; i < runs.runLength(); i++) {
+                    seen.add((long) g << 32 | (runs.page() + i));
+                }
+            }
+            assertEquals(expected, seen, "trial " + trial);
+            assertEquals(total - expected.size(), passed, "trial " + trial + ": every other page passed by once");
         }
     }
 }
