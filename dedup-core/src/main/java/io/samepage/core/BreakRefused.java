@@ -10,8 +10,6 @@ final class BreakRefused extends RuntimeException {
     private static final long serialVersionUID = 1L;
 
     final int page;
-    /** Whether the frame given back was taken from the writer's reservation itself (not taken ahead). */
-    boolean fromReservation = true;
 
     BreakRefused(int page, RuntimeException cause) {
         super(cause);

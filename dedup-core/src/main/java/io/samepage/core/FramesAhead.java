@@ -5,7 +5,7 @@ package io.samepage.core;
  * ({@link FramePool#allocateForOverwrite(int[], int)} or, out of a reservation,
  * {@link FramePool#allocateReservedForOverwrite(int[], int)}), handed out first to last; those not
  * handed out go back with {@link #giveBack}. An image load's installer ({@link PageInstaller#takeFramesAhead})
- * and a large guest write ({@link GuestWrites}) keep one each. Their bytes are unspecified.
+ * and a large guest write's reservation ({@link WriteReservation}) keep one each. Their bytes are unspecified.
  *
  * <p>Confined to one thread; allocates nothing after construction.
  */

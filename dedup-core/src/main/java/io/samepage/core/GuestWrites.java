@@ -12,7 +12,9 @@ import java.util.concurrent.locks.StampedLock;
  * for each page breaks sharing (copy-on-write: a fresh frame, mapped writable first, then the old
  * one dropped; the last mapper of a stable frame writes it in place instead) and copies the bytes in.
  * A write changes nothing if the pool refuses; a mapped guest's multi-page write whose remap the host
- * refuses stops at that page, as {@link DedupException} says.
+ * refuses stops at that page, as {@link DedupException} says, and so does a write whose source segment
+ * throws part way (its arena closed by another thread), with the source's exception. Either way the
+ * frames reserved and not taken go back to the pool, no more ({@link WriteReservation}).
  *
  * <p>Thread safety: as {@link Guest}'s writers; it takes the stripes itself.
  */
@@ -105,12 +107,10 @@ final class GuestWrites {
                 long pageStart = (long) page << Pages.PAGE_SHIFT;
                 long from = Math.max(address, pageStart);
                 long to = Math.min(address + length, pageStart + Pages.PAGE_SIZE);
-                frames.spent(writePage(page, (int) (from - pageStart), (int) (to - from), src, srcOffset + from - address,
-                        value, frames.ahead()));
+                writePage(page, (int) (from - pageStart), (int) (to - from), src, srcOffset + from - address, value, frames);
             }
         } catch (BreakRefused refused) {
-            // A frame of the reservation that the refused page took went back with it.
-            frames.refused(refused.fromReservation);
+            // The frame the refused page took went back to the pool; the reservation counted it as taken.
             throw new DedupException(Kind.HOST_REFUSED, "guest " + guest.name() + ": the host refused to remap page " + refused.page
                     + " for a copy-on-write break; that page and the rest of the write at 0x"
                     + Long.toHexString(address) + " were not written: " + refused.getCause().getMessage(),
@@ -127,20 +127,24 @@ final class GuestWrites {
      */
     void makeWritable(int page) {
         guest.checkAlive();
-        if (!guest.isPrivate(page)) {
+        if (!guest.isPrivate(page) && !keepsSoleFrame(page)) {
             if (!pool.tryReserve(1)) {
                 throw new DedupException(Kind.POOL_EXHAUSTED, "host frame pool exhausted: guest " + guest.name()
                         + " needs a free frame to break sharing of page " + page + " for a write; none is free");
             }
-            int taken;
+            int old = guest.frameAt(page);
+            // Taking the frame spends the reservation at once: nothing thrown after can leave it reserved.
+            int fresh = old != domain.zeroFrame() ? pool.allocateReservedForOverwrite() : pool.allocateReserved();
+            if (old != domain.zeroFrame()) {
+                copyFrame(old, fresh);
+            }
             try {
-                taken = breakSharing(page, false, null);
+                breakOnto(page, fresh);
             } catch (BreakRefused refused) {    // the frame it took went back to the pool
                 throw new DedupException(Kind.HOST_REFUSED, "guest " + guest.name() + ": the host refused to remap page "
                         + page + " for a copy-on-write break; nothing was written: " + refused.getCause().getMessage(),
                         refused.getCause());
             }
-            pool.unreserve(1 - taken);
         }
         guest.set(page, guest.frameAt(page), (guest.stateAt(page) & ~PageTable.HOLE) | PageTable.DIRTY);
     }
@@ -171,18 +175,16 @@ final class GuestWrites {
 
     /**
      * {@code run=2}'s unmerge without a frame: the last mapper of a software guest's stable frame takes
-     * the frame back as its own, dirty, as a write's break does ({@link #breakSharing(int, boolean,
-     * FramesAhead)}). A mapped guest's page always copies. Caller holds the page's stripe.
+     * the frame back as its own, dirty, as a write's break does ({@link #keepsSoleFrame}). A mapped
+     * guest's page always copies. Caller holds the page's stripe.
      *
      * @return true if the page is private now; false if it needs {@link #unmerge} and a frame
      */
     boolean unmergeInPlace(int page) {
-        int frame = guest.frameAt(page);
-        if (guest.isMapped() || (guest.stateAt(page) & PageTable.STABLE) == 0 || !engine.takeSoleMapping(domain, frame)) {
+        if (!keepsSoleFrame(page)) {
             return false;
         }
-        guest.keepSoleFrame(page);
-        guest.set(page, frame, guest.stateAt(page) | PageTable.DIRTY);
+        guest.set(page, guest.frameAt(page), guest.stateAt(page) | PageTable.DIRTY);
         return true;
     }
 
@@ -213,46 +215,36 @@ final class GuestWrites {
     }
 
     /**
-     * Gives a page that is not private a frame of its own, mapped writable, holding its bytes (unless
-     * {@code overwrite}: the caller writes all 4096). The last mapper of a software guest's stable frame
-     * takes the frame itself. Caller holds the page's stripe and a reservation of one frame.
+     * If the page is a software guest's and the last mapper of its stable frame, makes that frame its own
+     * again (out of the stable index), to be written in place. A mapped page always copies: writing the
+     * frame in place would need a remap too, and one that could fail after the frame left the stable
+     * index. Caller holds the page's stripe.
      *
-     * @param ahead frames the write took ahead, used first; null for none
-     * @return frames taken from the reservation itself (0 or 1; 0 for a frame taken ahead)
-     * @throws BreakRefused having given the frame back, if the host refused the remap; nothing changed
+     * @return true if the page is private now; false if it needs a frame of its own
      */
-    private int breakSharing(int page, boolean overwrite, FramesAhead ahead) {
-        int old = guest.frameAt(page);
-        // A mapped page always copies: writing the frame in place would need a remap too, and one
-        // that could fail after the frame left the stable index.
-        if (!guest.isMapped() && (guest.stateAt(page) & PageTable.STABLE) != 0 && engine.takeSoleMapping(domain, old)) {
+    private boolean keepsSoleFrame(int page) {
+        if (!guest.isMapped() && (guest.stateAt(page) & PageTable.STABLE) != 0
+                && engine.takeSoleMapping(domain, guest.frameAt(page))) {
             guest.keepSoleFrame(page);
-            return 0;
+            return true;
         }
-        boolean copyOld = old != domain.zeroFrame() && !overwrite;
-        boolean fromReservation = ahead == null || ahead.isEmpty();
-        int fresh;
-        if (fromReservation) {
-            fresh = copyOld || overwrite ? pool.allocateReservedForOverwrite() : pool.allocateReserved();
-        } else {
-            fresh = ahead.take();
-            if (!copyOld && !overwrite) {
-                pool.memory().asSlice(FramePool.offsetOf(fresh), Pages.PAGE_SIZE).fill((byte) 0);  // its bytes are unspecified
-            }
-        }
-        if (copyOld) {
-            MemorySegment.copy(pool.memory(), FramePool.offsetOf(old), pool.memory(), FramePool.offsetOf(fresh),
-                    Pages.PAGE_SIZE);
-        }
-        try {
-            guest.mapWritable(page, fresh);
-        } catch (BreakRefused refused) {
-            refused.fromReservation = fromReservation;
-            throw refused;
-        }
+        return false;
+    }
+
+    /**
+     * Moves a page that is not private onto {@code fresh}, a frame the caller took for it and filled:
+     * maps it writable, then drops the old frame. Caller holds the page's stripe.
+     *
+     * @throws BreakRefused having given {@code fresh} back, if the host refused the remap; nothing changed
+     */
+    private void breakOnto(int page, int fresh) {
+        guest.mapWritable(page, fresh);
         guest.unmap(page);
         guest.set(page, fresh, guest.stateAt(page));
-        return fromReservation ? 1 : 0;
+    }
+
+    private void copyFrame(int from, int to) {
+        MemorySegment.copy(pool.memory(), FramePool.offsetOf(from), pool.memory(), FramePool.offsetOf(to), Pages.PAGE_SIZE);
     }
 
     /** {@link Guest#copy}: through a buffer, backwards where the ranges overlap so, each chunk a read then a write. */
@@ -292,29 +284,42 @@ final class GuestWrites {
         return address <= pageStart && address + length >= pageStart + Pages.PAGE_SIZE;
     }
 
-    /**
-     * Writes one page's part of a mutation; the caller holds the page's stripe and a frame reservation.
-     *
-     * @return frames taken from the reservation itself (0 or 1; 0 for a frame taken ahead)
-     */
-    private int writePage(int page, int inPage, int length, MemorySegment src, long srcOffset, byte value,
-            FramesAhead ahead) {
+    /** Writes one page's part of a mutation; the caller holds the page's stripe and the frames' reservation. */
+    private void writePage(int page, int inPage, int length, MemorySegment src, long srcOffset, byte value,
+            WriteReservation frames) {
         if (src == null && value == 0 && length == Pages.PAGE_SIZE && (!guest.isMapped() || guest.isPrivate(page))) {
             if (guest.isMapped()) {
                 guest.releaseZero(page);
             } else {
                 guest.unmap(page);
             }
-            return 0;
+            return;
         }
-        int taken = guest.isPrivate(page) ? 0 : breakSharing(page, length == Pages.PAGE_SIZE, ahead);
+        if (!guest.isPrivate(page) && !keepsSoleFrame(page)) {
+            int old = guest.frameAt(page);
+            boolean whole = length == Pages.PAGE_SIZE;
+            boolean copyOld = !whole && old != domain.zeroFrame();
+            int fresh = frames.take(!whole && !copyOld);
+            if (copyOld) {
+                copyFrame(old, fresh);
+            }
+            breakOnto(page, fresh);
+        }
+        markDirty(page);
+        put(guest.frameAt(page), inPage, length, src, srcOffset, value);
+    }
+
+    private void markDirty(int page) {
         guest.set(page, guest.frameAt(page), (guest.stateAt(page) & ~PageTable.HOLE) | PageTable.DIRTY);
-        long at = FramePool.offsetOf(guest.frameAt(page)) + inPage;
+    }
+
+    /** Writes {@code src} from {@code srcOffset} (or {@code value} where it is null) at {@code inPage} of {@code frame}. */
+    private void put(int frame, int inPage, int length, MemorySegment src, long srcOffset, byte value) {
+        long at = FramePool.offsetOf(frame) + inPage;
         if (src != null) {
             MemorySegment.copy(src, srcOffset, pool.memory(), at, length);
         } else {
             pool.memory().asSlice(at, length).fill(value);
         }
-        return taken;
     }
 }

@@ -1,11 +1,18 @@
 package io.samepage.core;
 
+import io.samepage.hashing.Pages;
+
 /**
  * The frames one write reserved in the pool before it changed a byte ({@link FramePool#tryReserve}),
- * spent page by page as it breaks sharing: many of them are taken out of the reservation in chunks
- * through a {@link FramesAhead} (backed with memory a call or a few at a time, not a page fault each),
- * and {@link #close} gives back whatever was not spent. One reservation may serve the parts of a write
- * in several guests of one engine ({@link GuestChain}).
+ * taken page by page as it breaks sharing ({@link #take}): many of them are taken out of the reservation
+ * in chunks through a {@link FramesAhead} (backed with memory a call or a few at a time, not a page fault
+ * each), and {@link #close} gives back whatever was not taken. One reservation may serve the parts of a
+ * write in several guests of one engine ({@link GuestChain}).
+ *
+ * <p>A frame counts as taken the moment it leaves the reservation, whatever becomes of it after (mapped
+ * by its page, or freed again by a refused remap), so {@link #close} gives back exactly the frames still
+ * reserved however the write ends: with an exception thrown between a page's take and the end of its
+ * write too. Giving back one more would take it from another writer's reservation.
  *
  * <p>Confined to the writing thread.
  */
@@ -13,8 +20,9 @@ final class WriteReservation implements AutoCloseable {
 
     private final FramePool pool;
     private final int reserved;
-    /** Frames taken from the reservation itself (not ahead), or that went back to the pool from it. */
-    private int used;
+    /** Frames taken from the reservation itself, one at a time (not ahead). */
+    private int taken;
+    /** Null for a reservation too small to take frames ahead. */
     private final FramesAhead ahead;
 
     /** Over {@code reserved} frames the caller reserved in {@code pool}. */
@@ -26,37 +34,43 @@ final class WriteReservation implements AutoCloseable {
     }
 
     /**
-     * The frames taken ahead for the next page, taken now if none is left and enough are still reserved;
-     * null for a write that takes none ahead.
+     * A frame for a page's break: the next one taken ahead if any is left (taking more ahead first
+     * where enough are still reserved), else one out of the reservation itself.
+     *
+     * @param zeroed true for a frame that reads as zeros; false for one whose bytes the caller overwrites
+     *               (their value is unspecified)
+     * @throws IllegalStateException if every frame reserved was taken already: the write miscounted the
+     *                               frames it needs, and the pool's next one is another writer's
      */
-    FramesAhead ahead() {
-        if (ahead != null && ahead.isEmpty()) {
-            int stillReserved = reserved - used - ahead.taken();
-            if (stillReserved >= FramePool.POPULATE_MIN_FRAMES) {
-                ahead.allocateReserved(pool, Math.min(ahead.capacity(), stillReserved));
+    int take(boolean zeroed) {
+        int left = reserved - taken - (ahead == null ? 0 : ahead.taken());
+        if (ahead != null && ahead.isEmpty() && left >= FramePool.POPULATE_MIN_FRAMES) {
+            ahead.allocateReserved(pool, Math.min(ahead.capacity(), left));
+        }
+        if (ahead != null && !ahead.isEmpty()) {
+            int frame = ahead.take();
+            if (zeroed) {
+                pool.memory().asSlice(FramePool.offsetOf(frame), Pages.PAGE_SIZE).fill((byte) 0);  // its bytes are unspecified
             }
+            return frame;
         }
-        return ahead;
-    }
-
-    /** A page took {@code frames} (0 or 1) from the reservation itself. */
-    void spent(int frames) {
-        used += frames;
-    }
-
-    /** A page's break was refused; the frame it took from the reservation, if it took one, went back to the pool. */
-    void refused(boolean fromReservation) {
-        if (fromReservation) {
-            used++;
+        if (left == 0) {
+            throw new IllegalStateException("a write took more frames than the " + reserved + " it reserved");
         }
+        int frame = zeroed ? pool.allocateReserved() : pool.allocateReservedForOverwrite();
+        taken++;
+        return frame;
     }
 
     /** Gives the frames taken ahead and not handed out back to the pool, and the rest of the reservation. */
     @Override
     public void close() {
-        if (ahead != null) {
-            ahead.giveBack(pool);
+        try {
+            if (ahead != null) {
+                ahead.giveBack(pool);
+            }
+        } finally {
+            pool.unreserve(reserved - taken - (ahead == null ? 0 : ahead.taken()));
         }
-        pool.unreserve(reserved - used - (ahead == null ? 0 : ahead.taken()));
     }
 }

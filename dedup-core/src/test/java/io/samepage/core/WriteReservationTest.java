@@ -1,0 +1,113 @@
+package io.samepage.core;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.samepage.hashing.Pages;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A write's frame reservation ({@link WriteReservation}) gives back exactly the frames still reserved,
+ * whatever is thrown part way: not one that a page took before the throw.
+ */
+class WriteReservationTest {
+
+    private static final int PAGE = Pages.PAGE_SIZE;
+
+    private static byte[] content(int tag) {
+        byte[] bytes = new byte[PAGE];
+        Arrays.fill(bytes, (byte) tag);
+        bytes[7] = 1;
+        return bytes;
+    }
+
+    /**
+     * A write whose source fails part way (the caller's arena, closed by another thread once the engine
+     * remapped the first page: injected through the mapping) throws the source's exception and leaves
+     * the pool's reservations as they were: another writer still holds the frame it reserved before, and
+     * takes it. The write gave that frame back as its own: it counted the frame a page took before the
+     * throw neither as spent nor as refused.
+     */
+    @Test
+    void anExceptionAfterAPageTookItsFrameLeavesOtherWritersReservationsAsTheyWere() {
+        Arena arena = Arena.ofShared();
+        try (DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(8L << 20).warmFrames(0).hashSeed(5).conclude())) {
+            MergeDomain domain = engine.createDomain("d");
+            MemorySegment source = arena.allocate(2 * PAGE);
+            ClosingOnRemap[] host = new ClosingOnRemap[1];
+            Guest vm = engine.createGuest(domain, "vm", 2L * PAGE,
+                    (first, pages) -> host[0] = new ClosingOnRemap(new RecordingMapping(first, pages), arena));
+            Guest twin = engine.createGuest(domain, "twin", 2L * PAGE);
+            for (Guest g : new Guest[] {vm, twin}) {
+                g.write(0, content(3), 0, PAGE);
+                g.write(PAGE, content(5), 0, PAGE);
+            }
+            engine.scanner().scanFullPass();
+            engine.scanner().scanFullPass();
+            assertEquals(2, engine.counters().pagesSharing(), "both of vm's pages share twin's frames");
+            FramePool pool = engine.pool();
+            int available = pool.framesAvailable();
+            assertTrue(pool.tryReserve(1), "another writer's reservation, held across the write");
+
+            IllegalStateException closed = assertThrows(IllegalStateException.class, () -> vm.write(0, source));
+
+            assertEquals(0, closed.getSuppressed().length, "nothing thrown while giving the reservation back: "
+                    + Arrays.toString(closed.getSuppressed()));
+            int othersFrame = assertDoesNotThrow(pool::allocateReserved, "the other writer takes the frame it reserved");
+            pool.free(othersFrame);
+            assertEquals(available - 1, pool.framesAvailable(), "every frame the write reserved is available again "
+                    + "but the one its first page broke onto");
+            assertEquals(1, engine.counters().pagesSharing(), "vm's second page still shares twin's frame");
+            assertArrayEquals(content(5), vmPage(vm, 1), "the second page as it was");
+            host[0].recorded.assertAgreesWith(vm, "after the failed write");
+            EngineInvariants.assertConsistent(engine, null, "after the failed write");
+        } finally {
+            if (arena.scope().isAlive()) {
+                arena.close();
+            }
+        }
+    }
+
+    /** A host that mirrors like {@link RecordingMapping} and closes {@code arena} once it remapped a page writable. */
+    private record ClosingOnRemap(RecordingMapping recorded, Arena arena) implements PageMapping {
+        @Override
+        public void map(int page, int frame, boolean writable) {
+            recorded.map(page, frame, writable);
+            if (writable) {
+                arena.close();      // the break's remap went through; the source fails from now on
+            }
+        }
+
+        @Override
+        public boolean writeProtect(int page) {
+            return recorded.writeProtect(page);
+        }
+
+        @Override
+        public void unprotect(int page) {
+            recorded.unprotect(page);
+        }
+
+        @Override
+        public boolean pagesWritten(long[] bitmap) {
+            return recorded.pagesWritten(bitmap);
+        }
+
+        @Override
+        public void unmapAll() {
+            recorded.unmapAll();
+        }
+    }
+
+    private static byte[] vmPage(Guest vm, int page) {
+        byte[] bytes = new byte[PAGE];
+        vm.read((long) page * PAGE, bytes, 0, PAGE);
+        return bytes;
+    }
+}
