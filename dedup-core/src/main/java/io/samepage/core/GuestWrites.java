@@ -9,12 +9,13 @@ import java.util.concurrent.locks.StampedLock;
  * How a write or a fill changes a {@link Guest}'s pages. Under the stripes of the whole range it counts
  * the frames the write needs (a page that is shared, zero-merged or never written needs one; a whole
  * page filled with zeros gives one back), reserves them all at once or refuses the whole write, then
- * for each page breaks sharing (copy-on-write: a fresh frame, mapped writable first, then the old
- * one dropped; the last mapper of a stable frame writes it in place instead) and copies the bytes in.
- * A write changes nothing if the pool refuses; a mapped guest's multi-page write whose remap the host
- * refuses stops at that page, as {@link DedupException} says, and so does a write whose source segment
- * throws part way (its arena closed by another thread), with the source's exception. Either way the
- * frames reserved and not taken go back to the pool, no more ({@link WriteReservation}).
+ * writes each page: a private one in place; one that is shared breaks sharing (copy-on-write: a fresh
+ * frame gets the page's bytes and then the new ones, is mapped writable, then the old one is dropped;
+ * the last mapper of a stable frame writes it in place instead). A write changes nothing if the pool
+ * refuses; a mapped guest's multi-page write whose remap the host refuses stops at that page, as
+ * {@link DedupException} says, and so does a write whose source segment throws part way (its arena
+ * closed by another thread), with the source's exception: a page that was breaking keeps its old frame.
+ * Either way the frames reserved and not taken go back to the pool, no more ({@link WriteReservation}).
  *
  * <p>Thread safety: as {@link Guest}'s writers; it takes the stripes itself.
  */
@@ -284,7 +285,14 @@ final class GuestWrites {
         return address <= pageStart && address + length >= pageStart + Pages.PAGE_SIZE;
     }
 
-    /** Writes one page's part of a mutation; the caller holds the page's stripe and the frames' reservation. */
+    /**
+     * Writes one page's part of a mutation; the caller holds the page's stripe and the frames' reservation.
+     * A private page is written in place. A page that needs a frame of its own (copy-on-write) gets it
+     * filled, its old bytes and then the new ones, before the frame is mapped: a source that throws leaves
+     * the page on its old frame, as it was, never on a frame of unspecified bytes.
+     *
+     * @throws BreakRefused having given the frame back, if the host refused the remap; the page unchanged
+     */
     private void writePage(int page, int inPage, int length, MemorySegment src, long srcOffset, byte value,
             WriteReservation frames) {
         if (src == null && value == 0 && length == Pages.PAGE_SIZE && (!guest.isMapped() || guest.isPrivate(page))) {
@@ -295,18 +303,26 @@ final class GuestWrites {
             }
             return;
         }
-        if (!guest.isPrivate(page) && !keepsSoleFrame(page)) {
-            int old = guest.frameAt(page);
-            boolean whole = length == Pages.PAGE_SIZE;
-            boolean copyOld = !whole && old != domain.zeroFrame();
-            int fresh = frames.take(!whole && !copyOld);
-            if (copyOld) {
-                copyFrame(old, fresh);
-            }
-            breakOnto(page, fresh);
+        if (guest.isPrivate(page) || keepsSoleFrame(page)) {
+            markDirty(page);
+            put(guest.frameAt(page), inPage, length, src, srcOffset, value);
+            return;
         }
+        int old = guest.frameAt(page);
+        boolean whole = length == Pages.PAGE_SIZE;
+        boolean copyOld = !whole && old != domain.zeroFrame();
+        int fresh = frames.take(!whole && !copyOld);
+        if (copyOld) {
+            copyFrame(old, fresh);
+        }
+        try {
+            put(fresh, inPage, length, src, srcOffset, value);
+        } catch (RuntimeException | Error e) {
+            pool.free(fresh);       // never mapped: the page keeps its old frame
+            throw e;
+        }
+        breakOnto(page, fresh);
         markDirty(page);
-        put(guest.frameAt(page), inPage, length, src, srcOffset, value);
     }
 
     private void markDirty(int page) {

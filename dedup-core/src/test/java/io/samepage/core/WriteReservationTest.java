@@ -13,8 +13,9 @@ import java.util.Arrays;
 import org.junit.jupiter.api.Test;
 
 /**
- * A write's frame reservation ({@link WriteReservation}) gives back exactly the frames still reserved,
- * whatever is thrown part way: not one that a page took before the throw.
+ * A write that throws part way, after a page took a frame: its reservation ({@link WriteReservation})
+ * gives back exactly the frames still reserved, not one that a page took before the throw, and the page
+ * it did not finish is left as it was ({@link GuestWrites}).
  */
 class WriteReservationTest {
 
@@ -64,13 +65,49 @@ class WriteReservationTest {
             assertEquals(available - 1, pool.framesAvailable(), "every frame the write reserved is available again "
                     + "but the one its first page broke onto");
             assertEquals(1, engine.counters().pagesSharing(), "vm's second page still shares twin's frame");
-            assertArrayEquals(content(5), vmPage(vm, 1), "the second page as it was");
+            assertArrayEquals(content(5), page(vm, 1), "the second page as it was");
             host[0].recorded.assertAgreesWith(vm, "after the failed write");
             EngineInvariants.assertConsistent(engine, null, "after the failed write");
         } finally {
             if (arena.scope().isAlive()) {
                 arena.close();
             }
+        }
+    }
+
+    /**
+     * A whole-page write whose source fails (a segment of an arena closed already) leaves the merged page
+     * on its shared frame and the engine as it was: the frame the page took is filled before it is mapped,
+     * so it was never mapped. The page moved onto that frame first, whose bytes a whole-page write leaves
+     * unspecified (here another guest's freed page, kept warm), and read them afterwards.
+     */
+    @Test
+    void aWholePageWriteWhoseSourceFailsLeavesThePageOnItsSharedFrame() {
+        try (DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(8L << 20).warmFrames(64).hashSeed(5).conclude())) {
+            MergeDomain domain = engine.createDomain("d");
+            Guest a = engine.createGuest(domain, "a", PAGE);
+            Guest b = engine.createGuest(domain, "b", PAGE);
+            a.write(0, content(3), 0, PAGE);
+            b.write(0, content(3), 0, PAGE);
+            engine.scanner().scanFullPass();
+            engine.scanner().scanFullPass();
+            assertEquals(1, engine.counters().pagesSharing(), "a's and b's pages share a frame");
+            Guest other = engine.createGuest(domain, "other", PAGE);
+            other.write(0, content(77), 0, PAGE);
+            other.fill(0, PAGE, (byte) 0);      // its frame goes back to the pool, kept warm with its bytes
+            EngineCounters before = engine.counters();
+            int available = engine.pool().framesAvailable();
+            MemorySegment closedSource;
+            try (Arena arena = Arena.ofConfined()) {
+                closedSource = arena.allocate(PAGE);
+            }
+
+            assertThrows(IllegalStateException.class, () -> a.write(0, closedSource));
+
+            assertArrayEquals(content(3), page(a, 0), "a's page reads as before");
+            assertEquals(before, engine.counters(), "still shared, nothing counted");
+            assertEquals(available, engine.pool().framesAvailable(), "the frame the page took is back");
+            EngineInvariants.assertConsistent(engine, null, "after the failed write");
         }
     }
 
@@ -105,9 +142,9 @@ class WriteReservationTest {
         }
     }
 
-    private static byte[] vmPage(Guest vm, int page) {
+    private static byte[] page(Guest guest, int page) {
         byte[] bytes = new byte[PAGE];
-        vm.read((long) page * PAGE, bytes, 0, PAGE);
+        guest.read((long) page * PAGE, bytes, 0, PAGE);
         return bytes;
     }
 }
