@@ -14,9 +14,11 @@ import java.util.stream.IntStream;
  * is ({@link Guest#write}): under the stripes of every page it touches, in every guest it touches, it
  * counts the frames the whole operation needs and reserves them at once, or refuses with nothing
  * changed ({@link Kind#POOL_EXHAUSTED}); then it writes guest by guest out of that one reservation. A
- * copy holds the stripes of its source too and moves the bytes at most a page at a time through a
- * buffer, backwards where the ranges overlap so; unlike {@link Guest#copy} (1 MiB at a time) it is all
- * or nothing. A linear memory grown a guest at a time (a WebAssembly memory) is such a chain.
+ * copy holds the stripes of its source too and moves the bytes at most a page at a time, frame to
+ * frame, backwards where the ranges overlap so; unlike {@link Guest#copy} (1 MiB at a time) it is all
+ * or nothing. A linear memory grown a guest at a time (a WebAssembly memory) is such a chain, and sends
+ * it its bulk operations: so an operation keeps no lock stamps and no copy buffer on the heap (the
+ * stripes are found again from the range to release them, and a copy reads the source frame itself).
  *
  * <p>As within one guest, a mapped guest's page whose copy-on-write remap the host refuses stops the
  * operation at that page ({@link Kind#HOST_REFUSED}); what came before it was written.
@@ -28,6 +30,8 @@ import java.util.stream.IntStream;
 public final class GuestChain {
 
     private static final int IN_PAGE = Pages.PAGE_SIZE - 1;
+    /** No second range to lock: {@link #lock} of a write or a fill. */
+    private static final long NONE = -1;
 
     private final Guest[] guests;
     /** {@code starts[i]}: the first byte of guest {@code i}; {@code starts[guests.length]} is the end. */
@@ -92,19 +96,20 @@ public final class GuestChain {
         if (length == 0 || dest == src) {
             return;     // nothing moves: no sharing to break, no frame to take
         }
-        int[][] to = span(dest, length);
-        int[][] from = span(src, length);
-        long[][] stamps = lock(to, from);
+        lock(dest, src, length);
         try {
-            checkAlive(to);
-            checkAlive(from);
+            checkAlive(dest, length);
+            checkAlive(src, length);
             int needed = framesNeeded(dest, length, false);
-            reserve(needed, () -> "copy " + length + " bytes from 0x" + Long.toHexString(src) + " to 0x" + Long.toHexString(dest));
-            try (WriteReservation frames = new WriteReservation(pool, needed)) {
+            if (!pool.tryReserve(needed)) {
+                throw exhausted(needed, "copy " + length + " bytes from 0x" + Long.toHexString(src) + " to 0x"
+                        + Long.toHexString(dest));
+            }
+            try (WriteReservation frames = WriteReservation.of(pool, needed)) {
                 move(dest, src, length, frames);
             }
         } finally {
-            unlock(stamps);
+            unlock(dest, src, length);
         }
     }
 
@@ -115,28 +120,26 @@ public final class GuestChain {
         }
         int g = guestOf(address);
         if (address + length <= starts[g + 1]) {      // within one guest: its own write, all or nothing
-            guests[g].writes().mutate(address - starts[g], length,
-                    src == null ? null : src.asSlice(srcOffset, length), value);
+            guests[g].writes().mutate(address - starts[g], length, src, srcOffset, value);
             return;
         }
-        int[][] span = span(address, length);
-        int[] lo = span[0];
-        int[] hi = span[1];
-        long[][] stamps = lock(span, null);
+        lock(address, NONE, length);
         try {
-            checkAlive(span);
+            checkAlive(address, length);
             int needed = framesNeeded(address, length, src == null && value == 0);
-            reserve(needed, () -> (src == null ? "fill " : "write ") + length + " bytes at 0x" + Long.toHexString(address));
-            try (WriteReservation frames = new WriteReservation(pool, needed)) {
+            if (!pool.tryReserve(needed)) {
+                throw exhausted(needed, (src == null ? "fill " : "write ") + length + " bytes at 0x" + Long.toHexString(address));
+            }
+            try (WriteReservation frames = WriteReservation.of(pool, needed)) {
                 for (int i = g; i < guests.length && starts[i] < address + length; i++) {
                     long from = Math.max(address, starts[i]);
                     long to = Math.min(address + length, starts[i + 1]);
-                    guests[i].writes().writeLocked(lo[i], hi[i], from - starts[i], to - from, src,
-                            srcOffset + from - address, value, frames);
+                    guests[i].writes().writeLocked(firstPage(i, address, length), lastPage(i, address, length),
+                            from - starts[i], to - from, src, srcOffset + from - address, value, frames);
                 }
             }
         } finally {
-            unlock(stamps);
+            unlock(address, NONE, length);
         }
     }
 
@@ -146,28 +149,27 @@ public final class GuestChain {
         for (int i = guestOf(address); i < guests.length && starts[i] < address + length; i++) {
             long from = Math.max(address, starts[i]);
             long to = Math.min(address + length, starts[i + 1]);
-            int first = (int) ((from - starts[i]) >>> Pages.PAGE_SHIFT);
-            int last = (int) ((to - 1 - starts[i]) >>> Pages.PAGE_SHIFT);
-            needed += guests[i].writes().framesNeeded(first, last, from - starts[i], to - from, zeros);
+            needed += guests[i].writes().framesNeeded(firstPage(i, address, length), lastPage(i, address, length),
+                    from - starts[i], to - from, zeros);
         }
         return needed;
     }
 
-    /** Reserves {@code needed} frames; {@code what} is built only for the refusal's message. */
-    private void reserve(int needed, java.util.function.Supplier<String> what) {
-        if (!pool.tryReserve(needed)) {
-            throw new DedupException(Kind.POOL_EXHAUSTED, "host frame pool exhausted: " + this + " needs " + needed
-                    + " free frames to " + what.get() + ", " + pool.framesAvailable() + " are free; nothing was written");
-        }
+    /** The refusal of an operation ({@code what}) that needs {@code needed} frames more than are free. */
+    private DedupException exhausted(int needed, String what) {
+        return new DedupException(Kind.POOL_EXHAUSTED, "host frame pool exhausted: " + this + " needs " + needed
+                + " free frames to " + what + ", " + pool.framesAvailable() + " are free; nothing was written");
     }
 
     /**
      * The copy itself, stripes held and frames reserved: piece by piece, each within one page of the
-     * source and one of the destination, read from the source's current frame, then written.
+     * source and one of the destination, written from the source page's current frame. No buffer is
+     * needed: a destination page that breaks sharing gets its new frame filled before its old frame is
+     * dropped ({@link GuestWrites}), so the source frame is whole when read even where it is that old
+     * frame, and a private page is written in place with {@link MemorySegment#copy}, which copies
+     * overlapping bytes as if through a buffer.
      */
     private void move(long dest, long src, long length, WriteReservation frames) {
-        byte[] buffer = new byte[Pages.PAGE_SIZE];
-        MemorySegment piece = MemorySegment.ofArray(buffer);
         boolean backward = dest > src && dest < src + length;
         long done = 0;
         while (done < length) {
@@ -185,63 +187,68 @@ public final class GuestChain {
             int s = guestOf(src + at);
             long from = src + at - starts[s];
             int frame = guests[s].frameAt((int) (from >>> Pages.PAGE_SHIFT));
-            MemorySegment.copy(pool.memory(), FramePool.offsetOf(frame) + (from & IN_PAGE), piece, 0, size);
             int d = guestOf(dest + at);
             long to = dest + at - starts[d];
             int page = (int) (to >>> Pages.PAGE_SHIFT);
-            guests[d].writes().writeLocked(page, page, to, size, piece, 0, (byte) 0, frames);
+            guests[d].writes().writeLocked(page, page, to, size, pool.memory(), FramePool.offsetOf(frame) + (from & IN_PAGE),
+                    (byte) 0, frames);
             done += size;
         }
     }
 
-    /**
-     * The pages of each guest {@code i} that {@code [address, address + length)} covers:
-     * {@code span[0][i]..span[1][i]}, empty ({@code span[1][i]} is -1) where it covers none.
-     */
-    private int[][] span(long address, long length) {
-        int[] lo = new int[guests.length];
-        int[] hi = new int[guests.length];
-        Arrays.fill(lo, Integer.MAX_VALUE);
-        Arrays.fill(hi, -1);
-        for (int i = guestOf(address); i < guests.length && starts[i] < address + length; i++) {
-            long from = Math.max(address, starts[i]) - starts[i];
-            long to = Math.min(address + length, starts[i + 1]) - starts[i];
-            lo[i] = (int) (from >>> Pages.PAGE_SHIFT);
-            hi[i] = (int) ((to - 1) >>> Pages.PAGE_SHIFT);
+    /** The first page of guest {@code i} that {@code [address, address + length)} (not empty) covers; 0 if none. */
+    private int firstPage(int i, long address, long length) {
+        if (!covers(i, address, length)) {
+            return 0;
         }
-        return new int[][] {lo, hi};
+        return (int) ((Math.max(address, starts[i]) - starts[i]) >>> Pages.PAGE_SHIFT);
+    }
+
+    /** The last page of guest {@code i} that {@code [address, address + length)} (not empty) covers; -1 if none. */
+    private int lastPage(int i, long address, long length) {
+        if (!covers(i, address, length)) {
+            return -1;
+        }
+        return (int) ((Math.min(address + length, starts[i + 1]) - 1 - starts[i]) >>> Pages.PAGE_SHIFT);
+    }
+
+    private boolean covers(int i, long address, long length) {
+        return address < starts[i + 1] && address + length > starts[i];
     }
 
     /**
-     * Write-locks the stripes of the pages of {@code span} and of {@code other} (null: none) in each
-     * guest they touch, in lock order; a guest's two ranges are locked together, their stripes once.
+     * Write-locks the stripes of the pages {@code [address, address + length)} covers and of those
+     * {@code [other, other + length)} covers ({@link #NONE}: none) in each guest they touch, in lock order;
+     * a guest's two ranges are locked together, their stripes once. {@link #unlock} with the same
+     * arguments releases them.
      */
-    private long[][] lock(int[][] span, int[][] other) {
-        long[][] stamps = new long[guests.length][];
+    private void lock(long address, long other, long length) {
         for (int i : lockOrder) {
-            int otherLo = other == null ? 0 : other[0][i];
-            int otherHi = other == null ? -1 : other[1][i];
-            if (span[1][i] >= 0 || otherHi >= 0) {
-                stamps[i] = guests[i].stripes().lockRanges(span[0][i], span[1][i], otherLo, otherHi);
+            int last = lastPage(i, address, length);
+            int otherLast = other == NONE ? -1 : lastPage(i, other, length);
+            if (last >= 0 || otherLast >= 0) {
+                guests[i].stripes().lockRanges(firstPage(i, address, length), last,
+                        other == NONE ? 0 : firstPage(i, other, length), otherLast);
             }
         }
-        return stamps;
     }
 
-    private void unlock(long[][] stamps) {
+    private void unlock(long address, long other, long length) {
         for (int k = lockOrder.length - 1; k >= 0; k--) {
             int i = lockOrder[k];
-            if (stamps[i] != null) {
-                guests[i].stripes().unlockRange(stamps[i]);
+            int last = lastPage(i, address, length);
+            int otherLast = other == NONE ? -1 : lastPage(i, other, length);
+            if (last >= 0 || otherLast >= 0) {
+                guests[i].stripes().unlockRanges(firstPage(i, address, length), last,
+                        other == NONE ? 0 : firstPage(i, other, length), otherLast);
             }
         }
     }
 
-    private void checkAlive(int[][] span) {
-        for (int i = 0; i < guests.length; i++) {
-            if (span[1][i] >= 0) {
-                guests[i].checkAlive();
-            }
+    /** Checks that every guest {@code [address, address + length)} touches is alive. */
+    private void checkAlive(long address, long length) {
+        for (int i = guestOf(address); i < guests.length && starts[i] < address + length; i++) {
+            guests[i].checkAlive();
         }
     }
 

@@ -42,6 +42,11 @@ final class GuestWrites {
 
     /** Writes {@code src} (or fills with {@code value} where {@code src} is null) at {@code address}: all or nothing. */
     void mutate(long address, long length, MemorySegment src, byte value) {
+        mutate(address, length, src, 0, value);
+    }
+
+    /** Like {@link #mutate(long, long, MemorySegment, byte)}, the bytes from {@code srcOffset} of {@code src}. */
+    void mutate(long address, long length, MemorySegment src, long srcOffset, byte value) {
         guest.checkRange(address, length);
         if (length == 0) {
             return;
@@ -52,21 +57,21 @@ final class GuestWrites {
             StampedLock lock = guest.stripeOf(first);
             long stamp = lock.writeLock();
             try {
-                mutateLocked(first, last, address, length, src, value);
+                mutateLocked(first, last, address, length, src, srcOffset, value);
             } finally {
                 lock.unlockWrite(stamp);
             }
             return;
         }
-        long[] stamps = guest.stripes().lockRange(first, last);
+        guest.stripes().lockRange(first, last);
         try {
-            mutateLocked(first, last, address, length, src, value);
+            mutateLocked(first, last, address, length, src, srcOffset, value);
         } finally {
-            guest.stripes().unlockRange(stamps);
+            guest.stripes().unlockRange(first, last);
         }
     }
 
-    private void mutateLocked(int first, int last, long address, long length, MemorySegment src, byte value) {
+    private void mutateLocked(int first, int last, long address, long length, MemorySegment src, long srcOffset, byte value) {
         guest.checkAlive();
         int needed = framesNeeded(first, last, address, length, src == null && value == 0);
         if (!pool.tryReserve(needed)) {
@@ -74,8 +79,8 @@ final class GuestWrites {
                     + " free frames to write " + length + " bytes at 0x" + Long.toHexString(address) + ", "
                     + pool.framesAvailable() + " are free; nothing was written");
         }
-        try (WriteReservation frames = new WriteReservation(pool, needed)) {
-            writeLocked(first, last, address, length, src, 0, value, frames);
+        try (WriteReservation frames = WriteReservation.of(pool, needed)) {
+            writeLocked(first, last, address, length, src, srcOffset, value, frames);
         }
     }
 
@@ -289,7 +294,8 @@ final class GuestWrites {
      * Writes one page's part of a mutation; the caller holds the page's stripe and the frames' reservation.
      * A private page is written in place. A page that needs a frame of its own (copy-on-write) gets it
      * filled, its old bytes and then the new ones, before the frame is mapped: a source that throws leaves
-     * the page on its old frame, as it was, never on a frame of unspecified bytes.
+     * the page on its old frame, as it was, never on a frame of unspecified bytes; and a source in the
+     * pool (a {@link GuestChain} copy, even from this page's own frame) is read before that frame is dropped.
      *
      * @throws BreakRefused having given the frame back, if the host refused the remap; the page unchanged
      */

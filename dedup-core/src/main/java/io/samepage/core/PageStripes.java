@@ -63,50 +63,78 @@ final class PageStripes {
         return 1 << runShift;
     }
 
-    /** Write-locks the stripes of pages {@code first..last} in ascending stripe order; one stamp per stripe, 0 if not taken. */
-    long[] lockRange(int first, int last) {
-        return lockRanges(first, last, 0, -1);
+    /** Write-locks the stripes of pages {@code first..last} in ascending stripe order; {@link #unlockRange} releases them. */
+    void lockRange(int first, int last) {
+        lockRanges(first, last, 0, -1);
     }
 
     /**
      * Write-locks the stripes of pages {@code first..last} and {@code first2..last2} (a range whose last
      * page is below its first is empty) in ascending stripe order, each stripe once: a copy between two
-     * far parts of a guest takes their stripes, not every stripe between them. One stamp per stripe, 0 if
-     * not taken.
+     * far parts of a guest takes their stripes, not every stripe between them. {@link #unlockRanges} with
+     * the same pages releases them. No stamps are kept (the stripes are found again from the pages), so
+     * a write allocates nothing for its locks.
      */
-    long[] lockRanges(int first, int last, int first2, int last2) {
-        long[] stamps = new long[stripes.length];       // first 1 marks a stripe to take, then its stamp
-        mark(stamps, first, last);
-        mark(stamps, first2, last2);
-        for (int s = 0; s < stripes.length; s++) {
-            if (stamps[s] != 0) {
-                stamps[s] = stripes[s].writeLock();
+    void lockRanges(int first, int last, int first2, int last2) {
+        int highest = Math.max(highest(first, last), highest(first2, last2));
+        for (int s = Math.min(lowest(first, last), lowest(first2, last2)); s <= highest; s++) {
+            if (guards(s, first, last) || guards(s, first2, last2)) {
+                stripes[s].writeLock();
             }
         }
-        return stamps;
     }
 
-    private void mark(long[] stamps, int first, int last) {
+    /** Releases what {@link #lockRange lockRange(first, last)} took. */
+    void unlockRange(int first, int last) {
+        unlockRanges(first, last, 0, -1);
+    }
+
+    /**
+     * Releases what {@link #lockRanges} took for the same pages, in descending stripe order.
+     *
+     * @throws IllegalMonitorStateException if one of those stripes is not write-locked
+     */
+    void unlockRanges(int first, int last, int first2, int last2) {
+        int lowest = Math.min(lowest(first, last), lowest(first2, last2));
+        for (int s = Math.max(highest(first, last), highest(first2, last2)); s >= lowest; s--) {
+            if (guards(s, first, last) || guards(s, first2, last2)) {
+                stripes[s].asWriteLock().unlock();
+            }
+        }
+    }
+
+    /** True if stripe {@code s} guards a page of {@code first..last} (none if {@code last < first}). */
+    private boolean guards(int s, int first, int last) {
         if (last < first) {
-            return;
+            return false;
         }
         int firstRun = first >>> runShift;
-        int lastRun = last >>> runShift;
-        if (lastRun - firstRun + 1 >= stripes.length) {
-            java.util.Arrays.fill(stamps, 1);
-        } else {
-            for (int run = firstRun; run <= lastRun; run++) {
-                stamps[run & mask] = 1;
-            }
-        }
+        int runs = (last >>> runShift) - firstRun + 1;
+        return runs >= stripes.length || ((s - firstRun) & mask) < runs;
     }
 
-    void unlockRange(long[] stamps) {
-        for (int s = stripes.length - 1; s >= 0; s--) {
-            if (stamps[s] != 0) {
-                stripes[s].unlockWrite(stamps[s]);
-            }
+    /**
+     * The lowest stripe that guards a page of {@code first..last}, {@link #count()} if none: the runs of a
+     * range take consecutive stripes, from 0 again where they pass the last one. With {@link #highest}
+     * it bounds the stripes a range write looks at, so a write of a few pages looks at a few stripes.
+     */
+    private int lowest(int first, int last) {
+        if (last < first) {
+            return stripes.length;
         }
+        int firstRun = first >>> runShift;
+        int runs = (last >>> runShift) - firstRun + 1;
+        return (firstRun & mask) + runs > stripes.length ? 0 : firstRun & mask;
+    }
+
+    /** The highest stripe that guards a page of {@code first..last}, -1 if none. */
+    private int highest(int first, int last) {
+        if (last < first) {
+            return -1;
+        }
+        int firstRun = first >>> runShift;
+        int runs = (last >>> runShift) - firstRun + 1;
+        return (firstRun & mask) + runs > stripes.length ? stripes.length - 1 : (firstRun & mask) + runs - 1;
     }
 
     /** Takes and releases every stripe: returns once every operation that held one has finished. */

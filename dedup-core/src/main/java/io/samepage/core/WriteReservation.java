@@ -14,9 +14,13 @@ import io.samepage.hashing.Pages;
  * reserved however the write ends: with an exception thrown between a page's take and the end of its
  * write too. Giving back one more would take it from another writer's reservation.
  *
- * <p>Confined to the writing thread.
+ * <p>Confined to the writing thread, but for the one reservation of no frames that every write needing
+ * none shares ({@link #of}): it has nothing to change.
  */
 final class WriteReservation implements AutoCloseable {
+
+    /** The reservation of a write that needs no frame (every page it writes is private): shared, so none is made per write. */
+    private static final WriteReservation NONE = new WriteReservation(null, 0);
 
     private final FramePool pool;
     private final int reserved;
@@ -25,8 +29,12 @@ final class WriteReservation implements AutoCloseable {
     /** Null for a reservation too small to take frames ahead. */
     private final FramesAhead ahead;
 
-    /** Over {@code reserved} frames the caller reserved in {@code pool}. */
-    WriteReservation(FramePool pool, int reserved) {
+    /** Over {@code reserved} frames the caller reserved in {@code pool}; for 0, the shared reservation of none. */
+    static WriteReservation of(FramePool pool, int reserved) {
+        return reserved == 0 ? NONE : new WriteReservation(pool, reserved);
+    }
+
+    private WriteReservation(FramePool pool, int reserved) {
         this.pool = pool;
         this.reserved = reserved;
         this.ahead = reserved >= FramePool.POPULATE_MIN_FRAMES
@@ -70,7 +78,9 @@ final class WriteReservation implements AutoCloseable {
                 ahead.giveBack(pool);
             }
         } finally {
-            pool.unreserve(reserved - taken - (ahead == null ? 0 : ahead.taken()));
+            if (reserved > 0) {
+                pool.unreserve(reserved - taken - (ahead == null ? 0 : ahead.taken()));
+            }
         }
     }
 }

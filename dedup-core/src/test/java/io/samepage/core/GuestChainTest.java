@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.samepage.core.DedupException.Kind;
+import java.lang.management.ManagementFactory;
 import java.util.Arrays;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
@@ -184,6 +185,75 @@ class GuestChainTest {
             byte[] copied = new byte[2 * PAGE];
             g.read(500L * PAGE, copied, 0, copied.length);
             assertArrayEquals(bytes, copied);
+        }
+    }
+
+    /**
+     * A copy reads its source frame itself, with no buffer: where the destination page breaks sharing,
+     * its new frame is filled before the old one is dropped, so a copy within a mapped guest's page that
+     * is the last mapper of its stable frame (dropping the frame frees it) still reads the page's bytes,
+     * as does a copy onto another page that shares the frame.
+     */
+    @Test
+    void aCopyWithinAMergedPageReadsItsBytesBeforeTheBreakDropsThem() {
+        try (DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(8L << 20).warmFrames(0).conclude())) {
+            MergeDomain domain = engine.createDomain("chain");
+            RecordingMapping[] host = new RecordingMapping[1];
+            Guest vm = engine.createGuest(domain, "vm", 2L * PAGE, (first, pages) -> host[0] = new RecordingMapping(first, pages));
+            byte[] model = new byte[2 * PAGE];
+            new Random(17).nextBytes(model);
+            System.arraycopy(model, 0, model, PAGE, PAGE);
+            vm.write(0, model, 0, model.length);
+            engine.scanner().scanUntilStable(8);
+            assertEquals(1, engine.counters().pagesSharing(), "vm's two pages share one frame");
+            GuestChain chain = new GuestChain(vm);
+
+            chain.copy(PAGE + 10, 100, 3000);       // onto page 1: the frame keeps page 0 as its mapper
+            System.arraycopy(model, 100, model, PAGE + 10, 3000);
+            chain.copy(200, 100, 3000);             // within page 0, its last mapper: the break frees the frame
+            System.arraycopy(model, 100, model, 200, 3000);
+
+            assertArrayEquals(model, contents(chain, vm));
+            host[0].assertAgreesWith(vm, "after the copies");
+            EngineInvariants.assertConsistent(engine, null, "after the copies");
+        }
+    }
+
+    /**
+     * A small write, fill or copy across two guests of 256 pages (256 stripes each) allocates no lock
+     * stamps (they were an array of a stamp per stripe, 2 KiB a guest) and no copy buffer (4 KiB): a
+     * WebAssembly memory's bulk operations come here. Counted in bytes this thread allocated, not in time;
+     * the bound leaves room for the segment over a write's source array.
+     */
+    @Test
+    void smallOperationsAcrossGuestsAllocateNoLockStampsOrCopyBuffer() {
+        var threads = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+        try (DedupEngine engine = engine(16)) {
+            MergeDomain domain = engine.createDomain("chain");
+            Guest a = engine.createGuest(domain, "a", 256 * PAGE);
+            Guest b = engine.createGuest(domain, "b", 256 * PAGE);
+            GuestChain chain = new GuestChain(a, b);
+            chain.fill(0, chain.sizeBytes(), (byte) 1);     // every page private: no operation takes a frame
+            byte[] data = new byte[256];
+            new Random(19).nextBytes(data);
+            long edge = a.sizeBytes();
+            Runnable[] ops = {
+                () -> chain.write(edge - 128, data, 0, data.length),
+                () -> chain.fill(edge - 100, 256, (byte) 2),
+                () -> chain.copy(edge - 64, 3 * PAGE + 10, 256),
+            };
+            String[] names = {"write", "fill", "copy"};
+            for (int k = 0; k < ops.length; k++) {
+                for (int i = 0; i < 20_000; i++) {
+                    ops[k].run();
+                }
+                long allocated = threads.getCurrentThreadAllocatedBytes();
+                for (int i = 0; i < 10_000; i++) {
+                    ops[k].run();
+                }
+                long perCall = (threads.getCurrentThreadAllocatedBytes() - allocated) / 10_000;
+                assertTrue(perCall < 512, "a " + names[k] + " of 256 bytes across two guests allocated " + perCall + " bytes");
+            }
         }
     }
 }

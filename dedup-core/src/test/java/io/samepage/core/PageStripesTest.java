@@ -68,22 +68,38 @@ class PageStripesTest {
         }
     }
 
-    /** A range write must hold the stripe of every page in its range, and give them all back. */
+    /**
+     * A range write must hold the stripe of every page in its ranges and no other stripe (a copy's two far
+     * ranges leave the stripes between them free), and give them all back: the stripes are found again
+     * from the pages, no stamp kept.
+     */
     @Test
-    void aRangeLocksTheStripeOfEveryPageInIt() {
+    void rangesLockTheStripeOfEveryPageInThemAndNoOther() {
         for (int pages : new int[] {1, 3, 64, 300, 4096}) {
             PageStripes stripes = new PageStripes(pages);
             SplittableRandom random = new SplittableRandom(pages);
             for (int trial = 0; trial < 500; trial++) {
                 int first = random.nextInt(pages);
                 int last = Math.min(pages - 1, first + random.nextInt(2 * PageStripes.MAX_STRIPES));
-                long[] stamps = stripes.lockRange(first, last);
-                for (int page = first; page <= last; page++) {
-                    assertTrue(stripes.of(page).isWriteLocked(), "page " + page + " of [" + first + ", " + last + "]");
-                }
-                stripes.unlockRange(stamps);
+                boolean two = random.nextBoolean();
+                int first2 = random.nextInt(pages);
+                int last2 = two ? Math.min(pages - 1, first2 + random.nextInt(8)) : first2 - 1;
+                String ranges = "[" + first + ", " + last + "]" + (two ? " and [" + first2 + ", " + last2 + "]" : "");
+                stripes.lockRanges(first, last, first2, last2);
+                java.util.Set<StampedLock> guarding = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
                 for (int page = 0; page < pages; page++) {
-                    assertFalse(stripes.of(page).isWriteLocked(), "page " + page + " after the range");
+                    if (page >= first && page <= last || page >= first2 && page <= last2) {
+                        assertTrue(stripes.of(page).isWriteLocked(), "page " + page + " of " + ranges);
+                        guarding.add(stripes.of(page));
+                    }
+                }
+                for (int page = 0; page < pages; page++) {
+                    assertTrue(guarding.contains(stripes.of(page)) || !stripes.of(page).isWriteLocked(),
+                            "page " + page + ", outside " + ranges + ", shares no stripe with them but its stripe is locked");
+                }
+                stripes.unlockRanges(first, last, first2, last2);
+                for (int page = 0; page < pages; page++) {
+                    assertFalse(stripes.of(page).isWriteLocked(), "page " + page + " after " + ranges);
                 }
             }
         }
