@@ -2,9 +2,7 @@ package io.samepage.core;
 
 import io.samepage.core.DedupException.Kind;
 import io.samepage.hashing.Pages;
-import java.util.HashSet;
 import java.util.List;
-import java.util.Set;
 import java.util.concurrent.ConcurrentSkipListMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicLong;
@@ -44,7 +42,7 @@ public final class DedupEngine implements AutoCloseable {
      */
     private final ConcurrentSkipListMap<Long, Guest> guests = new ConcurrentSkipListMap<>();
     /** Names of the live guests. Guarded by the engine's monitor. */
-    private final Set<String> guestNames = new HashSet<>();
+    private final GuestNames guestNames = new GuestNames();
     /** Engine-wide page ids: the unstable indexes file guest pages by them. */
     private final PageIds pageIds = new PageIds();
     private long guestsCreated;
@@ -416,11 +414,11 @@ public final class DedupEngine implements AutoCloseable {
         return shared;
     }
 
-    /** Bytes of metadata the engine holds: frame metadata, page tables, locks and index tables. */
+    /** Bytes of heap the engine's metadata takes: frames, guests live or awaiting id release, indexes ({@link MetadataSizes}). */
     public long metadataBytes() {
-        long bytes = pool.metadataBytes() + pageIds.metadataBytes();
+        long bytes = pool.metadataBytes() + pageIds.metadataBytes() + guestNames.metadataBytes();
         for (Guest guest : guests.values()) {
-            bytes += guest.metadataBytes();
+            bytes += guest.metadataBytes() + MetadataSizes.liveGuestEntry(guest);
         }
         for (MergeDomain domain : domains) {
             bytes += domain.metadataBytes();

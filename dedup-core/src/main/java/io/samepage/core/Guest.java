@@ -218,9 +218,9 @@ public final class Guest {
                 (merging + zero) * Pages.PAGE_SIZE - metadataBytes());
     }
 
-    /** Bytes of this guest's page table and locks, as the engine counts them. */
+    /** Bytes of heap this guest holds: page table, locks, name, its objects ({@link MetadataSizes#guest}). */
     public long metadataBytes() {
-        return (long) PageTable.BYTES_PER_PAGE * pageCount + 32L * stripes.count() + table.epochBytes();
+        return MetadataSizes.guest(this);
     }
 
     /**

@@ -211,9 +211,20 @@ final class PageIds {
         return segment == null ? null : (Guest) OWNER.getAcquire(segment, chunk & (SEGMENT_CHUNKS - 1));
     }
 
-    /** Bytes of the chunk table: its segment array, the segments made, and the bits of the chunks taken. */
+    /**
+     * Bytes of the chunk table (its segment array, the segments made, and the bits of the chunks taken)
+     * and of the destroyed guests whose ids it holds: each, its page table with it, stays reachable
+     * until its ids are released ({@link MetadataSizes#destroyedGuest}).
+     */
     synchronized long metadataBytes() {
-        return 16 + 4L * SEGMENTS + (16 + 4L * SEGMENT_CHUNKS) * segmentsMade + used.size() / 8;
+        long bytes = 16 + 4L * SEGMENTS + (16 + 4L * SEGMENT_CHUNKS) * segmentsMade + used.size() / 8;
+        for (Guest guest : destroyed) {
+            bytes += MetadataSizes.destroyedGuest(guest);
+        }
+        for (Guest guest : quarantined) {
+            bytes += MetadataSizes.destroyedGuest(guest);
+        }
+        return bytes;
     }
 
     /** Sets the owner of chunks {@code [first, end)}, whose segments exist. Caller holds this. */

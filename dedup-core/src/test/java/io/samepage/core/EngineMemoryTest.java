@@ -3,16 +3,22 @@ package io.samepage.core;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.sun.management.HotSpotDiagnosticMXBean;
 import io.samepage.linux.NativeMemory;
 import io.samepage.hashing.Pages;
 import java.io.IOException;
+import java.lang.management.GarbageCollectorMXBean;
+import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
-/** Merging gives memory back to the operating system, and the engine's metadata stays in budget. */
+/**
+ * Merging gives memory back to the operating system, and the engine's metadata stays in budget and
+ * counts what the heap holds for it.
+ */
 class EngineMemoryTest {
 
     private static final int PAGE = Pages.PAGE_SIZE;
@@ -83,6 +89,135 @@ class EngineMemoryTest {
             assertTrue(engine.metadataBytes() <= budget + fixed,
                     "metadata " + engine.metadataBytes() + " bytes for " + guestPages + " guest pages and " + frames
                             + " frames, budget " + budget);
+        }
+    }
+
+    /**
+     * What {@code metadataBytes} (and so {@code general_profit}) counts for guests is what the JVM's heap
+     * holds for them: the heap in use after a full GC grows by the count, within 3%, when 10,000 guests
+     * are made (of 1 to 16 pages, as a WebAssembly host makes them, every fiftieth of 257 to 320; every
+     * fourth mapped, every third with translation epochs), written and scanned twice; and still once they are
+     * destroyed while their page ids wait for the next full scan (a page of each was filed in this one).
+     *
+     * <p>The tolerance: the count follows each object's declared fields, and agreed within 0.2% with a
+     * diff of the JVM's class histograms ({@code jcmd GC.class_histogram}) taken at the same points, G1's
+     * filler objects left out. Those are dead objects in regions that G1's full GC did not compact, as it
+     * does not where less than {@code MarkSweepDeadRatio} (5%) of a region is dead; they count as used.
+     * With live guests counted/held was 0.986 to 0.999 in the runs made here: 3% is about twice that, and
+     * under half of the smallest omission this test was written for (the guest list's and the name set's
+     * entries alone are 7% of the heap held here). Destroying the guests strews garbage among their
+     * objects, and there counted/held was 0.971 to 0.996: the count may fall short of the heap by the
+     * dead ratio more. Before, the count was 47% of the heap held for live guests and 1% for destroyed
+     * ones.
+     */
+    @Test
+    void metadataIsTheHeapItsGuestsHoldLiveAndAwaitingTheirIds() {
+        assumeHeapMeasurable();
+        makeScanAndDestroyGuests(100);      // loads every class the measured run needs, before it is measured
+        makeScanAndDestroyGuests(10_000);
+    }
+
+    private static void makeScanAndDestroyGuests(int count) {
+        EngineContext context = new EngineContext().poolBytes(1L << 30).hashSeed(9);
+        context.knobs().smartScan(false).scanThreads(1);
+        try (DedupEngine engine = DedupEngine.create(context.conclude())) {
+            MergeDomain domain = engine.createDomain("d");
+            long[] before = heapAndMetadata(engine);
+            makeGuests(engine, domain, count);
+            engine.scanner().scanFullPass();        // sees the written pages
+            engine.scanner().scanFullPass();        // hashes them and files each in the unstable index
+            long[] live = heapAndMetadata(engine);
+            destroyAll(engine);
+            assertEquals(0, engine.guests().size());
+            assertTrue(engine.pageOwner(0) != null, "the first guest's page ids wait for the next full scan");
+            long[] destroyed = heapAndMetadata(engine);
+            if (count >= 1000) {
+                assertCounted("live guests", before, live, 0);
+                // The destroys left garbage strewn among the guests' objects: the heap may keep it as fillers.
+                assertCounted("destroyed guests whose ids wait", before, destroyed, deadRatioPercent());
+            }
+        }
+    }
+
+    private static void makeGuests(DedupEngine engine, MergeDomain domain, int count) {
+        byte[] page = new byte[PAGE];
+        for (int i = 0; i < count; i++) {
+            int pages = i % 50 == 0 ? 257 + i % 64 : 1 + i % 16;
+            Guest guest = engine.createGuest(domain, "guest-" + i, (long) pages * PAGE,
+                    i % 4 == 0 ? (first, length) -> PageMapping.NONE : null);
+            if (i % 3 == 0) {
+                guest.table().epochs();     // as its first access path makes them, without the path's garbage
+            }
+            new SplittableRandom(i).nextBytes(page);
+            guest.write(0, page, 0, PAGE);
+        }
+    }
+
+    private static void destroyAll(DedupEngine engine) {
+        for (Guest guest : engine.guests()) {
+            guest.destroy();
+        }
+    }
+
+    /**
+     * Fails unless the count grew by the heap's growth within 3%, or, below it, 3% more than
+     * {@code fillerPercent}: the most of the heap that may be dead objects a full GC left as fillers.
+     */
+    private static void assertCounted(String what, long[] before, long[] after, int fillerPercent) {
+        long held = after[0] - before[0];
+        long counted = after[1] - before[1];
+        System.out.printf("%s: the heap grew by %d bytes, metadataBytes by %d (%.3f)%n", what, held, counted,
+                (double) counted / held);
+        assertTrue(counted <= held + held * 3 / 100 && counted >= held - held * (3 + fillerPercent) / 100,
+                what + ": metadataBytes grew by " + counted + " bytes, the heap in use after a full GC by " + held);
+    }
+
+    /**
+     * The share of a region's bytes G1's full GC leaves dead rather than compact the region (it fills
+     * them with filler objects, which count as used): {@code MarkSweepDeadRatio}, 5 by default.
+     */
+    private static int deadRatioPercent() {
+        try {
+            return Integer.parseInt(ManagementFactory.getPlatformMXBean(HotSpotDiagnosticMXBean.class)
+                    .getVMOption("MarkSweepDeadRatio").getValue());
+        } catch (IllegalArgumentException unknown) {
+            return 5;
+        }
+    }
+
+    /** Skips where the count's layout is not this JVM's, or where System.gc() collects nothing. */
+    private static void assumeHeapMeasurable() {
+        Assumptions.assumeTrue(vmOption("UseCompressedOops", "true") && vmOption("UseCompactObjectHeaders", "false"),
+                "the count assumes 4-byte references and 12-byte object headers");
+        long collections = collections();
+        System.gc();
+        Assumptions.assumeTrue(collections() > collections, "System.gc() runs a collection (no -XX:+DisableExplicitGC)");
+    }
+
+    /** {heap in use after a full GC, the engine's metadataBytes}. */
+    private static long[] heapAndMetadata(DedupEngine engine) {
+        long used = Long.MAX_VALUE;
+        for (int i = 0; i < 3; i++) {
+            System.gc();
+            used = Math.min(used, ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed());
+        }
+        return new long[] {used, engine.metadataBytes()};
+    }
+
+    private static long collections() {
+        long total = 0;
+        for (GarbageCollectorMXBean gc : ManagementFactory.getGarbageCollectorMXBeans()) {
+            total += Math.max(0, gc.getCollectionCount());
+        }
+        return total;
+    }
+
+    private static boolean vmOption(String name, String value) {
+        try {
+            return ManagementFactory.getPlatformMXBean(HotSpotDiagnosticMXBean.class).getVMOption(name).getValue()
+                    .equals(value);
+        } catch (IllegalArgumentException | NullPointerException unknown) {
+            return false;
         }
     }
 

@@ -23,9 +23,13 @@ class GuestCreateFailureTest {
     private static final long PAGE = 4096;
 
     private static void inject(DedupEngine engine, String field, Object value) throws Exception {
-        Field f = DedupEngine.class.getDeclaredField(field);
+        inject(DedupEngine.class, engine, field, value);
+    }
+
+    private static void inject(Class<?> type, Object target, String field, Object value) throws Exception {
+        Field f = type.getDeclaredField(field);
         f.setAccessible(true);
-        f.set(engine, value);
+        f.set(target, value);
     }
 
     /** A live-guest map whose next {@code put} fails as the JVM does when the heap is full. */
@@ -62,11 +66,43 @@ class GuestCreateFailureTest {
         }
     }
 
+    /**
+     * A HashMap links a new entry before it grows its table, so a growth that fails leaves the name in
+     * the set: the name was taken for good, by no guest.
+     */
+    @Test
+    void aNameWhoseTableCannotGrowIsNotLeftTaken() throws Exception {
+        try (DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(8L << 20).conclude())) {
+            MergeDomain domain = engine.createDomain("d");
+            Field names = DedupEngine.class.getDeclaredField("guestNames");
+            names.setAccessible(true);
+            inject(GuestNames.class, names.get(engine), "names", new HashSet<String>() {
+                private boolean failed;
+
+                @Override
+                public boolean add(String name) {
+                    boolean added = super.add(name);
+                    if (!failed) {
+                        failed = true;
+                        throw new OutOfMemoryError("injected: the names' table growing, the name linked");
+                    }
+                    return added;
+                }
+            });
+            assertThrows(OutOfMemoryError.class, () -> engine.createGuest(domain, "vm", PAGE));
+            Guest again = engine.createGuest(domain, "vm", PAGE);
+            assertEquals(List.of(again), engine.guests(), "the name is free again");
+            EngineInvariants.assertConsistent(engine, null, "after the failed create");
+        }
+    }
+
     @Test
     void aGuestWhoseNameCannotBeFiledTakesNoIdsAndNoMapping() throws Exception {
         try (DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(8L << 20).conclude())) {
             MergeDomain domain = engine.createDomain("d");
-            inject(engine, "guestNames", new HashSet<String>() {
+            Field names = DedupEngine.class.getDeclaredField("guestNames");
+            names.setAccessible(true);
+            inject(GuestNames.class, names.get(engine), "names", new HashSet<String>() {
                 private boolean failed;
 
                 @Override

@@ -1,0 +1,118 @@
+package io.samepage.core;
+
+/**
+ * How the engine counts the Java heap its own structures take ({@link DedupEngine#metadataBytes}, which
+ * {@code general_profit} subtracts), and what one guest costs.
+ *
+ * <p>The conventions, as the counts have always assumed: a 64-bit HotSpot JVM with compressed references
+ * (a heap under 32 GiB), so a reference is 4 bytes; an object is a 12-byte header and its declared
+ * fields, padded to a multiple of 8; an array is a 16-byte header and its elements, padded the same way.
+ * An object is counted from the fields its class declares, written out below next to its name: a
+ * field added to one of those classes must be added here too (EngineMemoryTest compares the total with
+ * the heap the JVM holds for it). Where the JVM runs with compact object headers (8 bytes) or without
+ * compressed references, the count is off by those few bytes an object.
+ *
+ * <p>A guest holds, for as long as anything reaches it (the engine while it is live, then its page ids'
+ * quarantine, {@link PageIds}): its {@link Guest} object and name, its {@link PageTable} (three arrays
+ * of an {@code int} a page, its tracked count, the translation epochs once it has an access path),
+ * its {@link PageStripes} (an array and a {@code StampedLock} per stripe), its {@link GuestWrites},
+ * two counters and, if mapped, its {@link WrittenPages} bitmap (a bit a page). Its
+ * {@link PageMapping} is the embedder's and is not counted. While it is live the engine also holds an
+ * entry for it in its list of guests and its name set ({@link GuestNames}), and the scanner a slot
+ * for it in the current full scan's round.
+ *
+ * <p>Thread safety: stateless; a count read while guests change is as racy as the counters are.
+ */
+final class MetadataSizes {
+
+    static final int REFERENCE = 4;
+    static final int OBJECT_HEADER = 12;
+    static final int ARRAY_HEADER = 16;
+
+    /** engine, pool, domain, name, table, frames, states, stripes, writes, mapping, written, two counters; creation, pageCount, mapped, destroyed. */
+    private static final long GUEST = object(13 * REFERENCE + Long.BYTES + Integer.BYTES + 2);
+    /** frames, states, keys, tracked, epochs; basePageId, zeroFrame, filedInScan. */
+    private static final long PAGE_TABLE = object(5 * REFERENCE + 3 * Integer.BYTES);
+    /** stripes; mask, runShift. */
+    private static final long PAGE_STRIPES = object(REFERENCE + 2 * Integer.BYTES);
+    /** head, tail and three lock views; state, readerOverflow. */
+    private static final long STAMPED_LOCK = object(5 * REFERENCE + Long.BYTES + Integer.BYTES);
+    /** engine, guest, pool, domain. */
+    private static final long GUEST_WRITES = object(4 * REFERENCE);
+    /** guest, mapping, bitmap. */
+    private static final long WRITTEN_PAGES = object(3 * REFERENCE);
+    private static final long ATOMIC_LONG = object(Long.BYTES);
+    /** value; hash, coder, hashIsZero. */
+    private static final long STRING = object(REFERENCE + Integer.BYTES + 2);
+    /** {@code Long}: a guest's creation number as the skip list's key. */
+    private static final long BOXED_LONG = object(Long.BYTES);
+    /** A skip-list node (key, value, next) and an index node (node, down, right). */
+    private static final long SKIP_LIST_NODE = object(3 * REFERENCE);
+
+    private MetadataSizes() {
+    }
+
+    /** An object of {@code fieldBytes} of fields. */
+    static long object(long fieldBytes) {
+        return padded(OBJECT_HEADER + fieldBytes);
+    }
+
+    /** An array of {@code length} elements of {@code elementBytes} each. */
+    static long array(long length, int elementBytes) {
+        return padded(ARRAY_HEADER + length * elementBytes);
+    }
+
+    private static long padded(long bytes) {
+        return (bytes + 7) & ~7L;
+    }
+
+    /**
+     * Bytes a guest holds, live or destroyed: everything the class Javadoc lists but its entries in the
+     * engine's guest list and name set ({@link #liveGuestEntry}).
+     */
+    static long guest(Guest guest) {
+        int pages = guest.pageCount();
+        long epochs = guest.table().epochBytes();
+        long bytes = GUEST + string(guest.name()) + GUEST_WRITES + 2 * ATOMIC_LONG
+                + PAGE_TABLE + 3 * array(pages, Integer.BYTES) + ATOMIC_LONG
+                + (epochs == 0 ? 0 : padded(ARRAY_HEADER + epochs))
+                + PAGE_STRIPES + array(guest.stripes().count(), REFERENCE) + STAMPED_LOCK * guest.stripes().count();
+        if (guest.isMapped()) {
+            bytes += WRITTEN_PAGES + array((pages + 63L) >>> 6, Long.BYTES);
+        }
+        return bytes;
+    }
+
+    /**
+     * Bytes the engine holds for a live guest outside the guest itself, its name set aside ({@link
+     * GuestNames#metadataBytes} counts that): its node in the guest list, the boxed creation number that
+     * keys it ({@code Long.valueOf} shares those from -128 to 127), half an index node (a quarter of a
+     * {@code ConcurrentSkipListMap}'s entries get index nodes, two on average), and its slot in the
+     * scanner's round (a reference and a page count).
+     */
+    static long liveGuestEntry(Guest guest) {
+        long boxed = guest.creation() >= -128 && guest.creation() <= 127 ? 0 : BOXED_LONG;
+        return SKIP_LIST_NODE + boxed + SKIP_LIST_NODE / 2 + REFERENCE + Integer.BYTES;
+    }
+
+    /**
+     * Bytes a destroyed guest whose page ids wait ({@link PageIds}) holds: itself, its place in the wait
+     * list, and its slot in the scanner's round, which keeps it until the next full scan starts, when
+     * the ids of every such guest are released at the latest.
+     */
+    static long destroyedGuest(Guest guest) {
+        return guest(guest) + REFERENCE + REFERENCE + Integer.BYTES;
+    }
+
+    /** A string: its object and its bytes, one a character if all are Latin-1 (compact strings), else two. */
+    static long string(String s) {
+        int bytesPerChar = 1;
+        for (int i = 0; i < s.length(); i++) {
+            if (s.charAt(i) > 0xFF) {
+                bytesPerChar = 2;
+                break;
+            }
+        }
+        return STRING + array(s.length(), bytesPerChar);
+    }
+}
