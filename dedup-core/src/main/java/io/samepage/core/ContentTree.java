@@ -149,9 +149,15 @@ final class ContentTree {
         return counter.count;
     }
 
-    /** Bytes of the node arrays. */
+    /**
+     * Bytes of the tree ({@link MetadataSizes}): its object (entries, compare, three arrays, counter;
+     * secret; root, used, freeList, live), its counter, its entries' adapter (one reference), and its
+     * three node arrays once made.
+     */
     long metadataBytes() {
-        return entry == null ? 0 : 12L * entry.length;
+        long objects = MetadataSizes.object(6 * MetadataSizes.REFERENCE + Long.BYTES + 4 * Integer.BYTES)
+                + MetadataSizes.object(Integer.BYTES) + MetadataSizes.object(MetadataSizes.REFERENCE);
+        return entry == null ? objects : objects + 3 * MetadataSizes.array(entry.length, Integer.BYTES);
     }
 
     private int find(int node, int key, long offset, Visitor visitor) {

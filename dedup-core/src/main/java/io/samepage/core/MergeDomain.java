@@ -291,10 +291,17 @@ public final class MergeDomain {
         }
     }
 
-    /** Bytes of this domain's index tables and registry, as allocated. */
+    /**
+     * Bytes of this domain ({@link MetadataSizes}): its object (twelve references; id, zeroFrame,
+     * slotsUsed), its name, its place in the engine's list, its lock and counters, its indexes, and the
+     * registry's maps, list and digests, as allocated.
+     */
     long metadataBytes() {
-        return stable.metadataBytes() + unstable.metadataBytes() + 16L * registry.capacity()
-                + 8L * (slotOfFrame.capacity() + digests.length) + 4L * freeSlots.capacity();
+        return MetadataSizes.object(12 * MetadataSizes.REFERENCE + 3 * Integer.BYTES) + MetadataSizes.string(name)
+                + MetadataSizes.REFERENCE + MetadataSizes.REENTRANT_LOCK + 2 * MetadataSizes.ATOMIC_LONG
+                + stable.metadataBytes() + unstable.metadataBytes() + MetadataSizes.long2LongMap(registry.capacity())
+                + MetadataSizes.int2IntMap(slotOfFrame.capacity()) + MetadataSizes.intList(freeSlots.capacity())
+                + MetadataSizes.array(digests.length, Long.BYTES);
     }
 
     @Override

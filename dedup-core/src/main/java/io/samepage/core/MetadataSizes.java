@@ -21,6 +21,9 @@ package io.samepage.core;
  * entry for it in its list of guests and its name set ({@link GuestNames}), and the scanner a slot
  * for it in the current full scan's round.
  *
+ * <p>A merge domain's objects (its lock and counters, its indexes and their shards, locks, trees and
+ * maps) are counted the same way by its own {@link MergeDomain#metadataBytes} and its indexes'.
+ *
  * <p>Thread safety: stateless; a count read while guests change is as racy as the counters are.
  */
 final class MetadataSizes {
@@ -41,7 +44,14 @@ final class MetadataSizes {
     private static final long GUEST_WRITES = object(4 * REFERENCE);
     /** guest, mapping, bitmap. */
     private static final long WRITTEN_PAGES = object(3 * REFERENCE);
-    private static final long ATOMIC_LONG = object(Long.BYTES);
+    static final long ATOMIC_LONG = object(Long.BYTES);
+    /** A {@code ReentrantLock} (sync) and its {@code NonfairSync} (head, tail, owner; state). */
+    static final long REENTRANT_LOCK = object(REFERENCE) + object(3 * REFERENCE + Integer.BYTES);
+    /** An Agrona {@code Int2IntHashMap} or {@code Long2LongHashMap}: entries and three views; load factor, missing value, threshold, size, a flag. */
+    private static final long INT2INT_MAP = object(4 * REFERENCE + 4 * Integer.BYTES + 1);
+    private static final long LONG2LONG_MAP = object(4 * REFERENCE + 3 * Integer.BYTES + Long.BYTES + 1);
+    /** An Agrona {@code IntArrayList}: elements; nullValue, size, modCount. */
+    private static final long INT_LIST = object(REFERENCE + 3 * Integer.BYTES);
     /** value; hash, coder, hashIsZero. */
     private static final long STRING = object(REFERENCE + Integer.BYTES + 2);
     /** {@code Long}: a guest's creation number as the skip list's key. */
@@ -102,6 +112,21 @@ final class MetadataSizes {
      */
     static long destroyedGuest(Guest guest) {
         return guest(guest) + REFERENCE + REFERENCE + Integer.BYTES;
+    }
+
+    /** An Agrona {@code Int2IntHashMap} of {@code capacity}: two {@code int}s a slot. */
+    static long int2IntMap(int capacity) {
+        return INT2INT_MAP + array(2L * capacity, Integer.BYTES);
+    }
+
+    /** An Agrona {@code Long2LongHashMap} of {@code capacity}: two {@code long}s a slot. */
+    static long long2LongMap(int capacity) {
+        return LONG2LONG_MAP + array(2L * capacity, Long.BYTES);
+    }
+
+    /** An Agrona {@code IntArrayList} of {@code capacity}. */
+    static long intList(int capacity) {
+        return INT_LIST + array(capacity, Integer.BYTES);
     }
 
     /** A string: its object and its bytes, one a character if all are Latin-1 (compact strings), else two. */

@@ -277,9 +277,16 @@ final class StableIndex {
         return dups;
     }
 
-    /** Bytes of the bucket table and the collision tree. */
+    /**
+     * Bytes of the index ({@link MetadataSizes}): its object (frames, compare, tree, taker, heads, filter;
+     * three ints, three longs), its taker (outer, maxSharing, full), the bucket table, the filter and the
+     * collision tree.
+     */
     long metadataBytes() {
-        return 4L * heads.length + 8L * filter.length + tree.metadataBytes();
+        return MetadataSizes.object(6 * MetadataSizes.REFERENCE + 3 * Integer.BYTES + 3 * Long.BYTES)
+                + MetadataSizes.object(MetadataSizes.REFERENCE + Integer.BYTES + 1)
+                + MetadataSizes.array(heads.length, Integer.BYTES) + MetadataSizes.array(filter.length, Long.BYTES)
+                + tree.metadataBytes();
     }
 
     /** A frame of this content joined {@code equal} others: KSM's chain counts, by content. */

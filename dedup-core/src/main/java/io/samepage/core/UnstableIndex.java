@@ -178,10 +178,14 @@ final class UnstableIndex {
         return chained + tree.size();
     }
 
-    /** Bytes of the table, the collision tree and its map. */
+    /**
+     * Bytes of the shard ({@link MetadataSizes}): its object (tree, firstLive, slots, treeNodes;
+     * placement, chained), its visitor, the table, the collision tree and its map.
+     */
     long metadataBytes() {
-        return 8L * slots.length + tree.metadataBytes()
-                + (treeNodes == null ? 0 : 8L * treeNodes.capacity());
+        return MetadataSizes.object(4 * MetadataSizes.REFERENCE + 2 * Integer.BYTES) + MetadataSizes.object(0)
+                + MetadataSizes.array(slots.length, Long.BYTES) + tree.metadataBytes()
+                + (treeNodes == null ? 0 : MetadataSizes.int2IntMap(treeNodes.capacity()));
     }
 
     /** The slot a lookup of {@code key} starts at ({@link KeyPlacement}). */

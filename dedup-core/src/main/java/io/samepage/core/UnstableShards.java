@@ -123,8 +123,13 @@ final class UnstableShards {
         return total;
     }
 
+    /**
+     * Bytes of this object (ids, compare, shards, locks; secret), its two arrays, its locks and the
+     * shards made ({@link MetadataSizes}).
+     */
     long metadataBytes() {
-        long total = 0;
+        long total = MetadataSizes.object(4 * MetadataSizes.REFERENCE + Long.BYTES)
+                + 2 * MetadataSizes.array(SHARDS, MetadataSizes.REFERENCE) + SHARDS * MetadataSizes.REENTRANT_LOCK;
         for (UnstableIndex shard : shards) {
             total += shard == null ? 0 : shard.metadataBytes();
         }

@@ -117,6 +117,41 @@ class EngineMemoryTest {
         makeScanAndDestroyGuests(10_000);
     }
 
+    /**
+     * The same for merge domains (one per tenant, as the package recommends): 2,000 of them, each with a
+     * guest of two equal pages, scanned until they merge, so that each makes its stable index, an unstable
+     * index shard and their collision trees: counted/held was 0.992 to 0.998 in the runs made here. Before,
+     * a domain's objects, locks and array headers were left out: the count was 65% of the heap held.
+     */
+    @Test
+    void metadataIsTheHeapItsDomainsHold() {
+        assumeHeapMeasurable();
+        makeDomains(50);        // loads every class the measured run needs, before it is measured
+        makeDomains(2000);
+    }
+
+    private static void makeDomains(int count) {
+        EngineContext context = new EngineContext().poolBytes(256L << 20).hashSeed(9);
+        context.knobs().smartScan(false).scanThreads(1);
+        try (DedupEngine engine = DedupEngine.create(context.conclude())) {
+            long[] before = heapAndMetadata(engine);
+            byte[] page = new byte[PAGE];
+            for (int i = 0; i < count; i++) {
+                Guest guest = engine.createGuest(engine.createDomain("tenant-" + i), "vm-" + i, 2L * PAGE);
+                new SplittableRandom(i).nextBytes(page);
+                guest.write(0, page, 0, PAGE);
+                guest.write(PAGE, page, 0, PAGE);
+            }
+            engine.scanner().scanFullPass();
+            engine.scanner().scanFullPass();
+            assertEquals(count, engine.counters().pagesShared(), "each domain's two pages merged");
+            long[] after = heapAndMetadata(engine);
+            if (count >= 1000) {
+                assertCounted("domains with a guest each", before, after, 0);
+            }
+        }
+    }
+
     private static void makeScanAndDestroyGuests(int count) {
         EngineContext context = new EngineContext().poolBytes(1L << 30).hashSeed(9);
         context.knobs().smartScan(false).scanThreads(1);
