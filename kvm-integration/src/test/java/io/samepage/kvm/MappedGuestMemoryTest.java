@@ -164,7 +164,9 @@ class MappedGuestMemoryTest {
             Thread other = Thread.ofPlatform().start(() -> awaitQuietly(done));   // the JVM maps a stack meanwhile
             try {
                 assertTrue(memfdMappings("budget") > 2, "the guest remapped pages before the budget refused");
-                assertTrue(memfdMappings("budget") <= 40 - 10, "stopped before the reserve: "
+                // 30 allowed, give or take what the JVM unmapped of its own meanwhile (a thread that ended):
+                // without the budget the remaps would have made 258.
+                assertTrue(memfdMappings("budget") <= 40 - 10 + JVM_SLACK, "stopped before the reserve: "
                         + memfdMappings("budget") + " mappings of the guest's memfd, 30 allowed");
             } finally {
                 done.countDown();
@@ -195,6 +197,9 @@ class MappedGuestMemoryTest {
         }
         throw new AssertionError("every page merged");
     }
+
+    /** Mappings the JVM may drop of its own while a test runs (thread stacks, malloc arenas), which a budget then lets a guest take. */
+    static final int JVM_SLACK = 8;
 
     private static void awaitQuietly(java.util.concurrent.CountDownLatch latch) {
         try {
