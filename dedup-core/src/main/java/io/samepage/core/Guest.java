@@ -167,7 +167,7 @@ public final class Guest {
         write(address, MemorySegment.ofArray(src).asSlice(offset, length));
     }
 
-    /** Writes all of {@code src} at {@code address}. */
+    /** Writes all of {@code src} at {@code address}; a source this thread cannot read is INVALID_ARGUMENT, nothing written. */
     public void write(long address, MemorySegment src) {
         mutate(address, src.byteSize(), src, (byte) 0);
     }

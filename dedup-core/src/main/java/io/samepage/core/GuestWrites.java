@@ -40,8 +40,21 @@ final class GuestWrites {
         return pool;
     }
 
-    /** Writes {@code src} (or fills with {@code value} where {@code src} is null) at {@code address}: all or nothing. */
+    /**
+     * Writes {@code src} (or fills with {@code value} where {@code src} is null) at {@code address}: all or
+     * nothing. A source this thread cannot read (its arena closed, or confined to another thread) is
+     * refused before anything is locked or written; one closed by another thread during the write stops
+     * it at that page with the segment's own exception, that page as it was.
+     *
+     * @throws DedupException {@link Kind#INVALID_ARGUMENT} for a source this thread cannot read
+     */
     void mutate(long address, long length, MemorySegment src, byte value) {
+        if (src != null && (!src.scope().isAlive() || !src.isAccessibleBy(Thread.currentThread()))) {
+            throw new DedupException(Kind.INVALID_ARGUMENT, "guest " + guest.name() + ": the source of a write of "
+                    + src.byteSize() + " bytes at 0x" + Long.toHexString(address) + " cannot be read by this thread ("
+                    + (src.scope().isAlive() ? "its arena is confined to another thread" : "its arena is closed")
+                    + "); nothing was written");
+        }
         mutate(address, length, src, 0, value);
     }
 

@@ -76,13 +76,13 @@ class WriteReservationTest {
     }
 
     /**
-     * A whole-page write whose source fails (a segment of an arena closed already) leaves the merged page
+     * A whole-page write whose source fails as it is read (a mapped file truncated under it) leaves the merged page
      * on its shared frame and the engine as it was: the frame the page took is filled before it is mapped,
      * so it was never mapped. The page moved onto that frame first, whose bytes a whole-page write leaves
      * unspecified (here another guest's freed page, kept warm), and read them afterwards.
      */
     @Test
-    void aWholePageWriteWhoseSourceFailsLeavesThePageOnItsSharedFrame() {
+    void aWholePageWriteWhoseSourceFailsLeavesThePageOnItsSharedFrame() throws java.io.IOException {
         try (DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(8L << 20).warmFrames(64).hashSeed(5).conclude())) {
             MergeDomain domain = engine.createDomain("d");
             Guest a = engine.createGuest(domain, "a", PAGE);
@@ -97,12 +97,19 @@ class WriteReservationTest {
             other.fill(0, PAGE, (byte) 0);      // its frame goes back to the pool, kept warm with its bytes
             EngineCounters before = engine.counters();
             int available = engine.pool().framesAvailable();
-            MemorySegment closedSource;
-            try (Arena arena = Arena.ofConfined()) {
-                closedSource = arena.allocate(PAGE);
+            // A source that passes the write's up-front check and fails as it is read: a mapped file
+            // truncated under it (SIGBUS, which the JVM turns into an InternalError).
+            java.nio.file.Path file = java.nio.file.Files.createTempFile("source", ".img");
+            try (Arena arena = Arena.ofConfined();
+                    java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(file,
+                            java.nio.file.StandardOpenOption.READ, java.nio.file.StandardOpenOption.WRITE)) {
+                channel.write(java.nio.ByteBuffer.wrap(content(9)));
+                MemorySegment source = channel.map(java.nio.channels.FileChannel.MapMode.READ_ONLY, 0, PAGE, arena);
+                channel.truncate(0);
+                assertThrows(InternalError.class, () -> a.write(0, source));
+            } finally {
+                java.nio.file.Files.delete(file);
             }
-
-            assertThrows(IllegalStateException.class, () -> a.write(0, closedSource));
 
             assertArrayEquals(content(3), page(a, 0), "a's page reads as before");
             assertEquals(before, engine.counters(), "still shared, nothing counted");
@@ -146,5 +153,40 @@ class WriteReservationTest {
         byte[] bytes = new byte[PAGE];
         guest.read((long) page * PAGE, bytes, 0, PAGE);
         return bytes;
+    }
+    /**
+     * A source this thread cannot read is bad input: refused with one line naming the guest and why,
+     * before any page is written. It went page by page: of a two-page write from a closed arena, the
+     * first (private) page was marked dirty and the write failed with the segment's own exception.
+     */
+    @Test
+    void aSourceThisThreadCannotReadIsRefusedBeforeAnyPageIsWritten() throws Exception {
+        try (DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(8L << 20).warmFrames(0).hashSeed(5).conclude())) {
+            Guest vm = engine.createGuest(engine.createDomain("d"), "vm", 2L * PAGE);
+            vm.write(0, content(3), 0, PAGE);
+            vm.write(PAGE, content(5), 0, PAGE);
+            Arena closedArena = Arena.ofShared();
+            MemorySegment closed = closedArena.allocate(2 * PAGE);
+            closedArena.close();
+            DedupException refused = assertThrows(DedupException.class, () -> vm.write(0, closed));
+            assertEquals(DedupException.Kind.INVALID_ARGUMENT, refused.kind());
+            assertEquals("guest vm: the source of a write of 8192 bytes at 0x0 cannot be read by this thread (its arena "
+                    + "is closed); nothing was written", refused.getMessage());
+
+            try (Arena confined = Arena.ofConfined()) {
+                MemorySegment elsewhere = confined.allocate(PAGE);
+                DedupException[] other = new DedupException[1];
+                Thread writer = Thread.ofPlatform().start(() -> other[0] = assertThrows(DedupException.class,
+                        () -> vm.write(PAGE, elsewhere)));
+                writer.join();
+                assertEquals(DedupException.Kind.INVALID_ARGUMENT, other[0].kind());
+                assertTrue(other[0].getMessage().contains("confined to another thread"), other[0].getMessage());
+            }
+            byte[] both = new byte[2 * PAGE];
+            vm.read(0, both, 0, both.length);
+            assertArrayEquals(content(3), Arrays.copyOfRange(both, 0, PAGE));
+            assertArrayEquals(content(5), Arrays.copyOfRange(both, PAGE, 2 * PAGE));
+            EngineInvariants.assertConsistent(engine, null, "after the refused writes");
+        }
     }
 }
