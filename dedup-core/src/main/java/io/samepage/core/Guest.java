@@ -291,7 +291,7 @@ public final class Guest {
     void mapWritable(int page, int fresh) {
         try {
             mapping.map(page, fresh, true);
-        } catch (RuntimeException e) {
+        } catch (RuntimeException e) {      // a refusal leaves the mapping as it was; an Error may not: keep the frame
             pool.free(fresh);
             throw new BreakRefused(page, e);
         }
