@@ -56,6 +56,7 @@ import picocli.CommandLine.Option;
             "Host memory: (a) a frame per guest page; (b), (c) frames the guests hold x 4096 plus the engine's metadata; "
                     + "(d) guest bytes - (pages_sharing + ksm_zero_pages) x 4096 + KSM's rmap items as /proc/PID/ksm_stat "
                     + "counts them; (e) one copy of the loaded image blocks + each guest's unique and written pages.",
+            "Every run of (a), (b), (c) is checked against the pages the kernel holds for the frame pool (/proc/self/pagemap).",
             "Time to 99%%: from the start of scanning for (b); from the start of the index loads for (c), "
                     + "excluding the guests' own writes; from run=1 for (d). CPU-seconds: the engine's thread for "
                     + "(b), and for (c) with the image loader's workers; ksmd's utime + stime (/proc/PID/stat) for (d).",
