@@ -25,6 +25,8 @@ final class Abi {
     static final int MAP_FIXED = 0x10;
     static final int MAP_ANONYMOUS = 0x20;
     static final int MAP_NORESERVE = 0x4000;
+    /** Linux 4.17: like {@code MAP_FIXED}, but fails with {@code EEXIST} instead of replacing a mapping. */
+    static final int MAP_FIXED_NOREPLACE = 0x100000;
     static final int O_RDONLY = 0x0;
     static final int O_RDWR = 0x2;
     static final int O_CLOEXEC = 0x80000;
@@ -45,6 +47,7 @@ final class Abi {
     static final int EINTR = 4;
     static final int ENOMEM = 12;
     static final int EFAULT = 14;
+    static final int EEXIST = 17;
     static final int EINVAL = 22;
     static final int ENOSYS = 38;
 

@@ -29,6 +29,8 @@ public final class MemfdCalls {
     /** {@code struct stat} is 144 bytes on x86-64 and AArch64, {@code st_blocks} (512-byte units) at 64. */
     private static final long STAT_BYTES = 144;
     private static final long STAT_BLOCKS = 64;
+    /** The flags of a reservation's mappings: private, anonymous, and costing no memory or commit charge. */
+    private static final int RESERVATION = Abi.MAP_PRIVATE | Abi.MAP_ANONYMOUS | Abi.MAP_NORESERVE;
 
     /** Null if every C library function this class calls is bound, else why not. */
     private static final String UNAVAILABLE = Libc.unavailable("KVM and memfd frames", "memfd_create", "ftruncate",
@@ -72,9 +74,58 @@ public final class MemfdCalls {
      */
     public static MemorySegment reserve(long bytes, Arena arena) {
         // Safe: a null hint never replaces an existing mapping.
-        long address = Libc.mmap(0L, bytes, Abi.PROT_NONE,
-                Abi.MAP_PRIVATE | Abi.MAP_ANONYMOUS | Abi.MAP_NORESERVE, -1, 0L);
+        long address = Libc.mmap(0L, bytes, Abi.PROT_NONE, RESERVATION, -1, 0L);
         return address < 0 ? null : owned(address, bytes, arena);
+    }
+
+    /**
+     * Reserves {@code [offset, + length)} of {@code range} again, as {@link #reserve} reserved it
+     * ({@code PROT_NONE}, {@code MAP_NORESERVE}), replacing whatever is mapped there ({@code MAP_FIXED}):
+     * for pages a refused {@link #map} may have left unmapped, so that no other mapping of this process
+     * is placed in them. Returns 0 or {@code -errno}.
+     *
+     * @param range a live reservation from {@link #reserve}
+     */
+    public static int reserveAgain(MemorySegment range, long offset, long length) {
+        long address = pagesAddress(range, offset, length);
+        // Safe: as in map, MAP_FIXED replaces only pages of a live reservation of ours (pagesAddress), and
+        // what it puts there cannot be read or written.
+        long mapped = Libc.mmap(address, length, Abi.PROT_NONE, RESERVATION | Abi.MAP_FIXED, -1, 0L);
+        return mapped < 0 ? (int) mapped : 0;
+    }
+
+    /**
+     * {@link #reserveAgain}, but only where nothing at all is mapped ({@code MAP_FIXED_NOREPLACE}): for
+     * pages that may be a hole another mapping of this process has taken since, which must never be
+     * replaced. Returns 0, or {@code -EEXIST} (nothing changed) if any of the pages is mapped, or another
+     * {@code -errno}.
+     *
+     * @param range a live reservation from {@link #reserve}
+     */
+    public static int reserveIfFree(MemorySegment range, long offset, long length) {
+        long address = pagesAddress(range, offset, length);
+        // Safe: MAP_FIXED_NOREPLACE never replaces a mapping. A kernel older than 4.17 ignores the flag and
+        // takes the address as a hint; what it placed elsewhere instead is unmapped again, never touched.
+        long mapped = Libc.mmap(address, length, Abi.PROT_NONE, RESERVATION | Abi.MAP_FIXED_NOREPLACE, -1, 0L);
+        if (mapped >= 0 && mapped != address) {
+            Libc.munmap(mapped, length);
+            return -Abi.EEXIST;
+        }
+        return mapped < 0 ? (int) mapped : 0;
+    }
+
+    /**
+     * Unmaps {@code [offset, + length)} of {@code range}: part of a reservation that cannot be unmapped
+     * whole, because some of its pages may hold another mapping of this process now. The caller never
+     * reads, writes or maps those pages again, and keeps the range's arena open: closing it would unmap
+     * the whole range. Returns 0 or {@code -errno}.
+     *
+     * @param range a live reservation from {@link #reserve}
+     */
+    public static int unmap(MemorySegment range, long offset, long length) {
+        long address = pagesAddress(range, offset, length);
+        // Safe: pages of a live reservation of ours (pagesAddress), which the caller no longer uses.
+        return Libc.munmap(address, length);
     }
 
     /**

@@ -117,8 +117,12 @@
  * bounds-checked segment ({@link io.samepage.linux.KvmRunPage}). The one call that can
  * destroy memory it does not own is {@code mmap(MAP_FIXED)}: {@code MemfdCalls} takes a reservation's
  * segment and an offset, checks that the pages lie inside it and that it is alive, and computes the
- * address itself, so it can only replace pages of a range it reserved. Every mapping made here belongs
- * to an arena whose cleanup unmaps exactly that range after the arena has invalidated its segments.
+ * address itself, so it can only replace pages of a range it reserved ({@code reserveAgain} too, which
+ * puts a reservation back after a refused remap). Where a range may have holes that another mapping of
+ * this process could have taken, {@code reserveIfFree} reserves them with {@code MAP_FIXED_NOREPLACE},
+ * which replaces nothing. Every mapping made here belongs to an arena whose cleanup unmaps exactly that
+ * range after the arena has invalidated its segments; a range with such holes is instead unmapped in
+ * parts around them ({@code unmap}), and its arena is never closed.
  *
  * <p>All of these classes call only on Linux on 64-bit architectures with the generic {@code mmap}
  * flag values (x86-64, AArch64, RISC-V 64), and {@code KvmCalls} knows only x86-64's KVM structs.
