@@ -23,6 +23,18 @@ interface GuestRangeCalls {
     /** {@link MemfdCalls#adviseSmallPages}: {@code MADV_NOHUGEPAGE} on {@code [offset, + length)} of the range. */
     int adviseSmallPages(MemorySegment range, long offset, long length);
 
+    /**
+     * {@link MemfdCalls#reserveAgain}: {@code [offset, + length)} of the range reserved again
+     * ({@code PROT_NONE}), replacing whatever is mapped there.
+     */
+    int reserveAgain(MemorySegment range, long offset, long length);
+
+    /** {@link MemfdCalls#reserveIfFree}: the same, only where nothing is mapped; else {@code -EEXIST}. */
+    int reserveIfFree(MemorySegment range, long offset, long length);
+
+    /** {@link MemfdCalls#unmap}: {@code [offset, + length)} of the range unmapped. */
+    int unmap(MemorySegment range, long offset, long length);
+
     /** The calls themselves, made on the host. */
     GuestRangeCalls KERNEL = new GuestRangeCalls() {
         @Override
@@ -38,6 +50,21 @@ interface GuestRangeCalls {
         @Override
         public int adviseSmallPages(MemorySegment range, long offset, long length) {
             return MemfdCalls.adviseSmallPages(range, offset, length);
+        }
+
+        @Override
+        public int reserveAgain(MemorySegment range, long offset, long length) {
+            return MemfdCalls.reserveAgain(range, offset, length);
+        }
+
+        @Override
+        public int reserveIfFree(MemorySegment range, long offset, long length) {
+            return MemfdCalls.reserveIfFree(range, offset, length);
+        }
+
+        @Override
+        public int unmap(MemorySegment range, long offset, long length) {
+            return MemfdCalls.unmap(range, offset, length);
         }
     };
 }

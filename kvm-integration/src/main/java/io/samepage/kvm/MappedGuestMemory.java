@@ -1,7 +1,5 @@
 package io.samepage.kvm;
 
-import io.samepage.linux.MemfdCalls;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
@@ -29,10 +27,15 @@ import java.util.Objects;
  * ({@link #frame} says -1), and a Java read, write or {@link #protect} of it never goes through what the
  * kernel left there: a read or write throws, and a protection change, or a {@link #map} of it, maps it
  * onto a frame again (the protection change onto the frame it mapped). A vCPU that touches it meanwhile
- * fails {@code KVM_RUN} with {@code EFAULT}, as at any unmapped address of a slot. Pages of the range that
- * mapped no frame stay unmapped. Not covered: a lost page, like an unmapped page of a failed range, is
- * then a hole rather than part of the reservation, and another mapping of this process could be placed
- * in it before it is mapped again (restoring the reservation needs a call the linux module lacks).
+ * fails {@code KVM_RUN} with {@code EFAULT}, as at any unmapped address of a slot. Then every page of the
+ * range not mapped back onto a frame (lost, or mapping none before) is reserved again, as the range was
+ * reserved ({@code PROT_NONE}), over whatever the kernel left there: KVM's slot still names those
+ * addresses, and another mapping of this process placed in a hole there (a thread stack, a malloc arena)
+ * would take the vCPUs' stores. Where even that is refused the refusal's message says the range has
+ * holes, and the range remembers them ({@link GuestRange}): no page is mapped over one before it is
+ * reserved again where nothing else is mapped, and {@link #close} leaves them alone. Not covered: another
+ * thread mapping into the hole between the refused remap and this repair, whose {@code MAP_FIXED} would
+ * replace that mapping.
  *
  * <p>4 KiB pages only ({@link MemfdFrames} says why): a mapping that could hold a large folio is advised
  * {@code MADV_NOHUGEPAGE}. One of a single page cannot; but the kernel merges adjacent mappings whose file
@@ -59,7 +62,8 @@ public final class MappedGuestMemory implements AutoCloseable {
     private final MemfdFrames frames;
     private final GuestRangeCalls calls;
     private final int guestPages;
-    private final Arena arena;
+    /** The reserved range, and its holes: every call that maps over pages of it asks it first. */
+    private final GuestRange reservation;
     private final MemorySegment range;
     private final int[] frameOf;
     private final BitSet writable;
@@ -72,13 +76,12 @@ public final class MappedGuestMemory implements AutoCloseable {
     private final BitSet lost;
     private boolean closed;
 
-    private MappedGuestMemory(MemfdFrames frames, GuestRangeCalls calls, int guestPages, Arena arena,
-                              MemorySegment range) {
+    private MappedGuestMemory(MemfdFrames frames, GuestRangeCalls calls, int guestPages, GuestRange reservation) {
         this.frames = frames;
         this.calls = calls;
         this.guestPages = guestPages;
-        this.arena = arena;
-        this.range = range;
+        this.reservation = reservation;
+        this.range = reservation.segment();
         this.frameOf = new int[guestPages];
         this.writable = new BitSet(guestPages);
         this.advised = new BitSet(guestPages);
@@ -91,14 +94,7 @@ public final class MappedGuestMemory implements AutoCloseable {
         if (guestPages < 1) {
             throw new IllegalArgumentException("guest memory needs at least one page, not " + guestPages);
         }
-        Arena arena = Arena.ofShared();
-        MemorySegment range = MemfdCalls.reserve((long) guestPages * PAGE_BYTES, arena);
-        if (range == null) {
-            arena.close();
-            throw new KvmException(KvmException.Kind.REFUSED, "reserving " + guestPages
-                    + " guest pages of address space failed: out of address space, or vm.max_map_count reached");
-        }
-        return new MappedGuestMemory(frames, calls, guestPages, arena, range);
+        return new MappedGuestMemory(frames, calls, guestPages, GuestRange.reserve(guestPages, calls));
     }
 
     public int guestPages() {
@@ -118,7 +114,8 @@ public final class MappedGuestMemory implements AutoCloseable {
      * @throws KvmException {@link KvmException.Kind#MAPPING_LIMIT} before the limit, mapping nothing;
      *                      {@link KvmException.Kind#REFUSED} if the kernel refuses the mapping: then the
      *                      pages map what they mapped before, except any the message names as lost (see
-     *                      the class comment); or if it refuses the {@code MADV_NOHUGEPAGE} advice after
+     *                      the class comment), and having mapped nothing if one of the pages is a hole it
+     *                      cannot reserve again; or if it refuses the {@code MADV_NOHUGEPAGE} advice after
      *                      it: then the pages <em>are</em> mapped, unadvised (the message says "(mapped)")
      */
     public synchronized void map(int firstGuestPage, int firstFrame, int count, boolean writable) {
@@ -157,6 +154,8 @@ public final class MappedGuestMemory implements AutoCloseable {
         if (count < 1) {
             throw new IllegalArgumentException("map at least one page, not " + count);
         }
+        reservation.claimHoles(firstGuestPage, count, "mapping guest page " + firstGuestPage + " onto frame "
+                + firstFrame);
         int advice = adviseNeighbours(firstGuestPage, firstFrame, count);
         int result = calls.map(range, (long) firstGuestPage * PAGE_BYTES, (long) count * PAGE_BYTES,
                 frames.fd(), (long) firstFrame * PAGE_BYTES, writable);
@@ -203,8 +202,9 @@ public final class MappedGuestMemory implements AutoCloseable {
 
     /**
      * After a refused {@code MAP_FIXED} over {@code [first, + count)}, which may have unmapped those pages:
-     * maps each run of them that mapped consecutive frames with one protection back onto those frames.
-     * A run that cannot be is lost. Returns what happened, for the refusal's message.
+     * maps each run of them that mapped consecutive frames with one protection back onto those frames (a
+     * run that cannot be is lost), then reserves every page not mapped back again. Returns what happened,
+     * for the refusal's message.
      */
     private String restore(int first, int count) {
         int end = first + count;
@@ -236,9 +236,39 @@ public final class MappedGuestMemory implements AutoCloseable {
             page += run;
         }
         String pages = "guest pages " + first + ".." + (end - 1);
-        return lostPages == 0 ? pages + " map what they mapped before"
+        String outcome = lostPages == 0 ? pages + " map what they mapped before"
                 : lostPages + " of " + pages + " could not be mapped back onto their frames and are lost: reading or "
                 + "writing them fails until they are mapped, or their protection changed, again";
+        return outcome + reserveUnmapped(first, end);
+    }
+
+    /**
+     * Reserves again each run of pages in {@code [first, end)} that maps no frame, replacing whatever a
+     * refused remap left there. Returns "" if every such page is reserved, else what the refusal's message
+     * must add: the range has holes.
+     */
+    private String reserveUnmapped(int first, int end) {
+        int holes = 0;
+        int refused = 0;
+        for (int page = first; page < end; page++) {
+            if (mapsFrame(page)) {
+                continue;
+            }
+            int run = 1;
+            while (page + run < end && !mapsFrame(page + run)) {
+                run++;
+            }
+            frames.budget().chargeUnrefusable();
+            int result = reservation.reserveAgain(page, run);
+            if (result < 0) {
+                holes += run;
+                refused = -result;
+            }
+            page += run - 1;
+        }
+        return holes == 0 ? "" : "; and " + holes + " of them could not be reserved again either (errno " + refused
+                + "): the guest's address range has holes there, which another mapping of this process may take, "
+                + "and a vCPU's access would reach it; they are not mapped over until they can be reserved again";
     }
 
     /** True if guest page {@code page} exists and maps {@code frame}: a mapping there may merge with one of the next frame. */
@@ -262,6 +292,9 @@ public final class MappedGuestMemory implements AutoCloseable {
     /**
      * Makes mapped guest page {@code guestPage} read-only or read-write, on the frame it maps; a lost page
      * is mapped back onto the frame it mapped, with that protection.
+     *
+     * @throws KvmException {@link KvmException.Kind#REFUSED} if the kernel refuses: the page keeps its
+     *                      protection or, lost, stays lost (reserved again, unless the message says not)
      */
     public synchronized void protect(int guestPage, boolean writable) {
         frames.budget().charge("guest page " + guestPage);
@@ -274,6 +307,7 @@ public final class MappedGuestMemory implements AutoCloseable {
         if (frameOf[guestPage] == UNMAPPED) {
             throw new IllegalStateException("guest page " + guestPage + " maps no frame yet");
         }
+        reservation.claimHoles(guestPage, 1, "changing the protection of guest page " + guestPage);
         if (lost.get(guestPage)) {
             // No mapping there to change: an mprotect would fail, or change whatever took the address.
             // Map the page back onto the frame the engine holds for it, with the protection asked for.
@@ -282,8 +316,9 @@ public final class MappedGuestMemory implements AutoCloseable {
             int mapped = calls.map(range, (long) guestPage * PAGE_BYTES, PAGE_BYTES, frames.fd(),
                     (long) frame * PAGE_BYTES, writable);
             if (mapped < 0) {
+                // As any refused MAP_FIXED, it may have unmapped the page's reservation: reserve it again.
                 throw KvmException.refused("mmap(MAP_SHARED|MAP_FIXED) of lost guest page " + guestPage
-                        + " back onto frame " + frame, mapped);
+                        + " back onto frame " + frame, mapped, "it stays lost" + reserveUnmapped(guestPage, guestPage + 1));
             }
             mapped(guestPage, frame, 1, writable);      // a refused advice leaves it unadvised, retried later
             return;
@@ -369,42 +404,19 @@ public final class MappedGuestMemory implements AutoCloseable {
      * The kernel mappings (VMAs) this guest memory's range is split into now, counted in
      * {@code /proc/self/maps}: 1 for a guest laid out in one run, up to one per page once scattered pages
      * are merged. What it costs against {@code vm.max_map_count}. A mapping counts if it overlaps the
-     * range: the kernel merges a mapping with a neighbour of the same kind (the reservation of a range
-     * still unmapped with another anonymous reservation just below it, say), and the merged one starts
-     * below the range. Counting only those that start in it gave 0 then, in one test run of six.
+     * range ({@link GuestRange#kernelMappings} says why).
      */
     public long kernelMappings() {
-        long start;
-        long end;
         synchronized (this) {
             checkOpen();
-            start = range.address();
-            end = start + range.byteSize();
         }
-        try {
-            long count = 0;
-            // Each line of /proc/self/maps starts with the mapping's first address in hex, then '-'.
-            // Latin-1: a mapped file's name is bytes, not UTF-8, and any byte is one char of it.
-            for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/maps"),
-                    java.nio.charset.StandardCharsets.ISO_8859_1)) {
-                int dash = line.indexOf('-');
-                int space = line.indexOf(' ', dash + 1);
-                if (dash > 0 && space > dash) {
-                    long first = Long.parseUnsignedLong(line, 0, dash, 16);
-                    long last = Long.parseUnsignedLong(line, dash + 1, space, 16);     // exclusive
-                    if (Long.compareUnsigned(first, end) < 0 && Long.compareUnsigned(last, start) > 0) {
-                        count++;
-                    }
-                }
-            }
-            return count;
-        } catch (java.io.IOException e) {
-            throw new KvmException(KvmException.Kind.UNAVAILABLE, "cannot read /proc/self/maps: " + e.getMessage());
-        }
+        return reservation.kernelMappings();
     }
 
     /**
-     * Unmaps the whole range. Close the VM using it first: KVM would fault on it afterwards.
+     * Unmaps the whole range. Close the VM using it first: KVM would fault on it afterwards. Holes a
+     * refused remap left (see the class comment) that cannot be reserved again are left alone, with
+     * whatever another mapping placed there, and the rest is unmapped around them.
      *
      * @throws IllegalStateException if a call still holds the range (the arena refuses to close): nothing
      *                               is unmapped and the memory stays open, so a later close can still unmap
@@ -416,7 +428,7 @@ public final class MappedGuestMemory implements AutoCloseable {
             if (closed) {
                 return;
             }
-            arena.close();
+            reservation.close();
             closed = true;      // only once unmapped: marked first, a refused close would pass for done next time
         }
         frames.forget(this);

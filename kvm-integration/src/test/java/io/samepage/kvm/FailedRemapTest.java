@@ -10,7 +10,11 @@ import io.samepage.core.DedupEngine;
 import io.samepage.core.DedupException;
 import io.samepage.core.EngineContext;
 import io.samepage.core.MergeDomain;
+import java.io.IOException;
 import java.lang.foreign.MemorySegment;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Arrays;
 import org.junit.jupiter.api.Test;
 
@@ -146,15 +150,128 @@ class FailedRemapTest {
     }
 
     /**
+     * After a refused remap every page not mapped back onto its frame, lost or never mapped, is reserved
+     * again ({@code PROT_NONE}, as the range was reserved), not left to whatever the kernel put there: KVM's
+     * slot still names those addresses, and a vCPU's stores would land in whatever mapping sits there.
+     */
+    @Test
+    void everyPageNotMappedBackIsReservedAgain() throws IOException {
+        try (UnmapThenFail kernel = new UnmapThenFail(3);
+             MemfdFrames frames = MemfdFrames.create("reserved-again", 4, MappingBudget.host(), kernel)) {
+            MappedGuestMemory guest = frames.mapGuest(3);
+            guest.map(0, 0, true);                              // pages 1 and 2 map no frame yet
+
+            kernel.failures = 2;                                // the remap, and mapping page 0 back
+            KvmException refused = assertThrows(KvmException.class, () -> guest.map(0, 1, 3, true));
+
+            assertTrue(refused.getMessage().contains("1 of guest pages 0..2 could not be mapped back"), refused.getMessage());
+            for (int page = 0; page < 3; page++) {
+                assertEquals(RESERVATION, mappingAt(guest, page), "page " + page + " is part of the reservation again");
+            }
+            assertFalse(refused.getMessage().contains("holes"), refused.getMessage());
+        }
+    }
+
+    /**
+     * A page that can neither be mapped back nor reserved again is a hole, and another mapping of this
+     * process may be placed there (here the stand-in's scratch mapping plays it): the refusal says so, no
+     * later map over the page replaces that mapping, and closing the memory leaves it alone.
+     */
+    @Test
+    void aHoleThatCannotBeReservedAgainIsNeverMappedOverNorUnmapped() throws IOException {
+        try (UnmapThenFail kernel = new UnmapThenFail(1);
+             MemfdFrames frames = MemfdFrames.create("hole", 4, MappingBudget.host(), kernel)) {
+            MappedGuestMemory guest = frames.mapGuest(3);
+            guest.map(0, 0, 3, true);
+
+            kernel.failures = 2;
+            kernel.reserveFailures = 1;
+            KvmException refused = assertThrows(KvmException.class, () -> guest.map(1, 3, true));
+            assertTrue(refused.getMessage().contains("1 of them could not be reserved again either (errno 12): the "
+                    + "guest's address range has holes there, which another mapping of this process may take"),
+                    refused.getMessage());
+            String other = mappingAt(guest, 1);
+            assertTrue(other.endsWith("/memfd:unmapped (deleted)"), "the other mapping sits in the hole: " + other);
+
+            KvmException mapOver = assertThrows(KvmException.class, () -> guest.map(1, 3, true));
+            assertTrue(mapOver.getMessage().contains("guest page 1 is a hole"), mapOver.getMessage());
+            assertThrows(KvmException.class, () -> guest.protect(1, true), "nor is it mapped back by a protection change");
+            assertEquals(other, mappingAt(guest, 1), "the other mapping is untouched");
+            assertEquals(-1, guest.frame(1));
+
+            long page1 = guest.hostAddress() + PAGE;
+            guest.close();
+            assertEquals(other, mappingAt(page1), "closing the memory did not unmap the other mapping");
+            assertEquals(0, GuestRangeCalls.KERNEL.unmap(kernel.range, PAGE, PAGE), "the test's own clean-up");
+        }
+    }
+
+    /**
+     * Once nothing holds a hole's address any more, the memory's next mapping operation reserves it
+     * again, so the hole is closed before anything else can take it, and the page can be mapped again.
+     */
+    @Test
+    void aHoleIsReservedAgainByTheNextMappingOnceNothingHoldsIt() throws IOException {
+        try (UnmapThenFail kernel = new UnmapThenFail(1);
+             MemfdFrames frames = MemfdFrames.create("hole-closed", 4, MappingBudget.host(), kernel)) {
+            MappedGuestMemory guest = frames.mapGuest(3);
+            guest.map(0, 0, 3, true);
+            kernel.failures = 2;
+            kernel.reserveFailures = 1;
+            assertThrows(KvmException.class, () -> guest.map(1, 3, true));
+            assertEquals(0, GuestRangeCalls.KERNEL.unmap(kernel.range, PAGE, PAGE), "whatever took the hole goes away");
+
+            guest.protect(0, false);                            // any mapping operation of this memory
+            assertEquals(RESERVATION, mappingAt(guest, 1), "the hole is part of the reservation again");
+
+            guest.map(1, 3, true);
+            assertEquals(3, guest.frame(1));
+            guest.write(PAGE, new byte[] {0x5A}, 0, 1);
+            byte[] frame = new byte[1];
+            frames.read(3, 0, frame, 0, 1);
+            assertArrayEquals(new byte[] {0x5A}, frame, "the page is frame 3");
+        }
+    }
+
+    /** What {@code /proc/self/maps} shows of an anonymous {@code PROT_NONE} private mapping: a reservation. */
+    private static final String RESERVATION = "---p";
+
+    /** The permissions and path of the mapping holding guest page {@code page}'s address. */
+    private static String mappingAt(MappedGuestMemory guest, int page) throws IOException {
+        return mappingAt(guest.hostAddress() + (long) page * PAGE);
+    }
+
+    /**
+     * The permissions and, if any, the path of the mapping of this process holding {@code address}, from
+     * {@code /proc/self/maps}; null if none does. Only ever asked of addresses of a range the test owns.
+     */
+    private static String mappingAt(long address) throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc/self/maps"), StandardCharsets.ISO_8859_1)) {
+            String[] fields = line.split(" +", 6);
+            String[] span = fields[0].split("-");
+            if (Long.compareUnsigned(Long.parseUnsignedLong(span[0], 16), address) <= 0
+                    && Long.compareUnsigned(address, Long.parseUnsignedLong(span[1], 16)) < 0) {
+                return fields.length < 6 || fields[5].isBlank() ? fields[1] : fields[1] + " " + fields[5].strip();
+            }
+        }
+        return null;
+    }
+
+    /**
      * The kernel, except that each of the next {@link #failures} maps first replaces the pages it was to
-     * map and then fails with ENOMEM. The old pages are replaced by a zero-filled scratch file rather
-     * than left as a hole: a Java read of a hole would kill the JVM, where this reads zeros, as
-     * anonymous memory mapped into the hole would.
+     * map and then fails with ENOMEM, and each of the next {@link #reserveFailures} reservations of pages
+     * again fails with ENOMEM, changing nothing. The old pages are replaced by a zero-filled scratch file
+     * rather than left as a hole: a Java read of a hole would kill the JVM, where this reads zeros, as
+     * anonymous memory mapped into the hole would; and where the guest memory fails to reserve them
+     * again, it stands for another mapping of this process placed in the hole.
      */
     private static final class UnmapThenFail implements GuestRangeCalls, AutoCloseable {
 
         private final MemfdFrames scratch;
         int failures;
+        int reserveFailures;
+        /** The guest range the last map was made in. */
+        MemorySegment range;
 
         /** Replaces at most {@code pages} pages at a time. */
         UnmapThenFail(int pages) {
@@ -163,6 +280,7 @@ class FailedRemapTest {
 
         @Override
         public int map(MemorySegment range, long offset, long length, int fd, long fileOffset, boolean writable) {
+            this.range = range;
             if (failures > 0) {
                 failures--;
                 assertEquals(0, KERNEL.map(range, offset, length, scratch.fd(), 0, true), "replacing the old pages");
@@ -179,6 +297,25 @@ class FailedRemapTest {
         @Override
         public int adviseSmallPages(MemorySegment range, long offset, long length) {
             return KERNEL.adviseSmallPages(range, offset, length);
+        }
+
+        @Override
+        public int reserveAgain(MemorySegment range, long offset, long length) {
+            if (reserveFailures > 0) {
+                reserveFailures--;
+                return -ENOMEM;
+            }
+            return KERNEL.reserveAgain(range, offset, length);
+        }
+
+        @Override
+        public int reserveIfFree(MemorySegment range, long offset, long length) {
+            return KERNEL.reserveIfFree(range, offset, length);
+        }
+
+        @Override
+        public int unmap(MemorySegment range, long offset, long length) {
+            return KERNEL.unmap(range, offset, length);
         }
 
         @Override
