@@ -15,6 +15,16 @@ package io.samepage.core;
  * behind the engine's back lands between the compare and the remap; when the merge does not happen it
  * calls {@link #unprotect}.
  *
+ * <p>A refused {@link #map} changes nothing in the engine: the page stays on the frame it had, and a
+ * frame it was to map goes back to the pool. The mapping, though, may have changed: where the host's
+ * remap takes the old mapping down before it can fail (Linux's {@code mmap(MAP_FIXED)}), an
+ * implementation maps the old frame back, and a page where that fails too is <em>lost</em>: it maps no
+ * frame at all, so an access behind the engine's back faults instead of reaching a frame the engine
+ * does not hold for it. The engine needs to do nothing about it: its next {@link #map},
+ * {@link #writeProtect} or {@link #unprotect} of the page maps it again (the last two onto the frame
+ * the engine holds for it), and a write fault on it ({@link Guest#breakSharing}) does one of those.
+ * A lost page never maps a frame the engine may free.
+ *
  * <p>Writes behind the engine's back do not set the page's dirty bit, so the scanner asks
  * {@link #pagesWritten} at the start of every full scan which pages were written, and rehashes those.
  *
@@ -65,25 +75,28 @@ public interface PageMapping {
      * Maps {@code page} onto {@code frame}, read-only or writable. A writable map is a break and must
      * not be refused for lack of mapping budget (merging stops early enough to leave room for breaks).
      *
-     * @throws RuntimeException if the host refuses; the mapping is unchanged
+     * @throws RuntimeException if the host refuses; the page maps what it mapped before, or, lost, no
+     *                          frame at all (see the class comment)
      */
     void map(int page, int frame, boolean writable);
 
     /**
-     * Makes {@code page} read-only on the frame it maps, before a merge compares it.
+     * Makes {@code page} read-only on the frame it maps, before a merge compares it; a lost page is
+     * mapped again, read-only, onto the frame the engine holds for it.
      *
      * @return false, with nothing changed, if the page must not be merged (its mapping budget is
      *         spent): the merge is skipped
-     * @throws RuntimeException if the host fails to (a failing mprotect); nothing changed, the merge is
-     *                          skipped and the scan reports {@code HOST_REFUSED}
+     * @throws RuntimeException if the host fails to (a failing mprotect); nothing changed (a lost page
+     *                          stays lost), the merge is skipped and the scan reports {@code HOST_REFUSED}
      */
     boolean writeProtect(int page);
 
     /**
      * Makes {@code page} writable again after a {@link #writeProtect} that no merge followed, or on a
-     * write fault of a page the engine holds private ({@link Guest#breakSharing}). Idempotent.
+     * write fault of a page the engine holds private ({@link Guest#breakSharing}); a lost page is mapped
+     * again, writable, onto the frame the engine holds for it. Idempotent.
      *
-     * @throws RuntimeException if the host refuses; the page stays read-only (the scan reports
+     * @throws RuntimeException if the host refuses; the page stays read-only, or lost (the scan reports
      *                          {@code HOST_REFUSED}, and the page's next write fault tries again)
      */
     void unprotect(int page);
