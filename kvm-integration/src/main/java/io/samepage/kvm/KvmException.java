@@ -22,7 +22,13 @@ public final class KvmException extends RuntimeException {
          * Mapping one more guest page could exceed {@code vm.max_map_count}; nothing was mapped. The
          * message says how many mappings are in use and how to raise the limit.
          */
-        MAPPING_LIMIT
+        MAPPING_LIMIT,
+        /**
+         * A guest access reached host memory with an uncorrectable hardware error: {@code KVM_RUN} failed
+         * with {@code EHWPOISON} ({@link #errno()} 133). Running the vCPU again retries the access and
+         * fails again; the message names the guest physical address if KVM reported it.
+         */
+        HARDWARE_MEMORY_ERROR
     }
 
     private final Kind kind;
@@ -58,11 +64,27 @@ public final class KvmException extends RuntimeException {
         return new KvmException(Kind.REFUSED, refused.errno, refused.getMessage() + "; " + outcome);
     }
 
+    /**
+     * Thrown for {@code call} failing with {@code EHWPOISON}: names the guest physical range
+     * {@code [physAddr, + size)} if KVM reported it ({@code physAddr} -1 if not).
+     */
+    static KvmException hardwareMemoryError(String call, int errno, long physAddr, long size) {
+        String where = physAddr < 0 ? "a guest page KVM did not name"
+                : "guest physical 0x" + Long.toHexString(physAddr) + ".."
+                + "0x" + Long.toHexString(physAddr + Math.max(size, 1) - 1);
+        return new KvmException(Kind.HARDWARE_MEMORY_ERROR, errno, call + " failed with errno " + errno
+                + " (EHWPOISON): the host memory behind " + where + " has an uncorrectable hardware error; the "
+                + "guest cannot go on at that address");
+    }
+
     public Kind kind() {
         return kind;
     }
 
-    /** The kernel's errno for {@link Kind#REFUSED} (and an {@code open} refused as unavailable), else 0. */
+    /**
+     * The kernel's errno for {@link Kind#REFUSED} and {@link Kind#HARDWARE_MEMORY_ERROR} (and an
+     * {@code open} refused as unavailable), else 0.
+     */
     public int errno() {
         return errno;
     }

@@ -74,6 +74,15 @@ public final class Vcpu implements AutoCloseable {
      * ({@code EINTR}) is not an exit: the run resumes. An {@code EFAULT} is the guest touching memory
      * the host mapping cannot give it, returned as {@link VcpuExit.MemoryFault}: with the address only if
      * KVM reported a memory-fault exit on this run, never one left in {@code kvm_run} by an earlier run.
+     *
+     * @throws KvmException {@link KvmException.Kind#HARDWARE_MEMORY_ERROR} if {@code KVM_RUN} failed with
+     *         {@code EHWPOISON}, the other errno a memory-fault exit comes with: a hardware memory error in
+     *         the host page behind the access, named by guest physical address if KVM reported it on this
+     *         run. Not a {@link VcpuExit.MemoryFault}: running again faults again, and breaking sharing
+     *         (what {@link MappedGuest#handleExit} does for one) would copy the poisoned frame. (Where KVM
+     *         finds a poisoned page of a slot like this module's, host memory by address, x86 KVM signals
+     *         the vCPU thread with {@code SIGBUS} instead, which does not reach this method.)
+     *         {@link KvmException.Kind#REFUSED} for any other error of {@code KVM_RUN}
      */
     public VcpuExit run() {
         checkOpen();
@@ -84,11 +93,14 @@ public final class Vcpu implements AutoCloseable {
             runPage.clearExitReason();
             result = kvmRun.applyAsInt(fd);
         } while (result == -KvmCalls.EINTR);
+        boolean annotated = runPage.exitReason() == KvmCalls.EXIT_MEMORY_FAULT;
         if (result == -KvmCalls.EFAULT) {
-            return runPage.exitReason() == KvmCalls.EXIT_MEMORY_FAULT
-                    ? new VcpuExit.MemoryFault(runPage.memoryFaultGpa(), runPage.memoryFaultSize(),
-                    runPage.memoryFaultFlags())
-                    : new VcpuExit.MemoryFault(-1, 0, 0);
+            return annotated ? new VcpuExit.MemoryFault(runPage.memoryFaultGpa(), runPage.memoryFaultSize(),
+                    runPage.memoryFaultFlags()) : new VcpuExit.MemoryFault(-1, 0, 0);
+        }
+        if (result == -KvmCalls.EHWPOISON) {
+            throw KvmException.hardwareMemoryError("KVM_RUN (vCPU " + id + ")", KvmCalls.EHWPOISON,
+                    annotated ? runPage.memoryFaultGpa() : -1, annotated ? runPage.memoryFaultSize() : 0);
         }
         if (result < 0) {
             throw KvmException.refused("KVM_RUN (vCPU " + id + ")", result);

@@ -53,7 +53,8 @@ public sealed interface VcpuExit {
     }
 
     /**
-     * A guest access the host mapping could not satisfy: {@code KVM_RUN} failed with {@code EFAULT}.
+     * A guest access the host mapping could not satisfy: {@code KVM_RUN} failed with {@code EFAULT}. (With
+     * {@code EHWPOISON}, a hardware memory error, {@link Vcpu#run()} throws instead.)
      * With {@link KvmCapability#MEMORY_FAULT_INFO} the kernel says where ({@code KVM_EXIT_MEMORY_FAULT});
      * without it {@code physAddr} is -1 and {@code size} 0.
      */

@@ -1,6 +1,7 @@
 package io.samepage.kvm;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.samepage.linux.KvmCalls;
@@ -55,12 +56,48 @@ class VcpuRunTest {
         }
     }
 
+    /**
+     * A memory-fault exit comes with {@code EFAULT} or {@code EHWPOISON} (api.rst). {@code EHWPOISON} is a
+     * hardware memory error in the host page behind the access: running again faults again, and breaking
+     * sharing, what a {@link VcpuExit.MemoryFault} asks of {@link MappedGuest#handleExit}, would copy the
+     * poisoned frame. So it is thrown, naming the guest physical address when KVM reported one on this run.
+     */
+    @Test
+    void aHardwareMemoryErrorIsThrownNamingTheGuestPhysicalAddress() throws IOException {
+        int fd = MemfdCalls.create("kvm_run", RUN_BYTES);
+        assertTrue(fd >= 0, "memfd_create: " + fd);
+        try (Arena arena = Arena.ofConfined();
+             FileChannel file = FileChannel.open(Path.of("/proc/self/fd/" + fd), StandardOpenOption.READ,
+                     StandardOpenOption.WRITE)) {
+            MemorySegment run = file.map(FileChannel.MapMode.READ_WRITE, 0, RUN_BYTES, arena);
+            List<IntUnaryOperator> kernel = new ArrayList<>(List.of(
+                    vcpuFd -> memoryFault(run, 0x9000, 4096, KvmCalls.EHWPOISON),
+                    vcpuFd -> -KvmCalls.EHWPOISON));            // not annotated: exit_reason is stale
+            try (Vcpu vcpu = Vcpu.mapped(0, fd, RUN_BYTES, vcpuFd -> kernel.removeFirst().applyAsInt(vcpuFd))) {
+                KvmException annotated = assertThrows(KvmException.class, vcpu::run);
+                assertEquals(KvmException.Kind.HARDWARE_MEMORY_ERROR, annotated.kind(), annotated.getMessage());
+                assertEquals(133, annotated.errno());
+                assertTrue(annotated.getMessage().contains("guest physical 0x9000..0x9fff has an uncorrectable "
+                        + "hardware error"), annotated.getMessage());
+
+                KvmException stale = assertThrows(KvmException.class, vcpu::run);
+                assertEquals(KvmException.Kind.HARDWARE_MEMORY_ERROR, stale.kind(), stale.getMessage());
+                assertTrue(stale.getMessage().contains("a guest page KVM did not name"), stale.getMessage());
+            }
+        }
+    }
+
     /** What KVM does for a memory-fault exit ({@code kvm_prepare_memory_fault_exit}), and the ioctl's result. */
     private static int memoryFault(MemorySegment run, long gpa, long size) {
+        return memoryFault(run, gpa, size, KvmCalls.EFAULT);
+    }
+
+    /** {@link #memoryFault(MemorySegment, long, long)} that fails {@code KVM_RUN} with {@code errno}. */
+    private static int memoryFault(MemorySegment run, long gpa, long size, int errno) {
         run.set(ValueLayout.JAVA_INT, EXIT_REASON, KvmCalls.EXIT_MEMORY_FAULT);
         run.set(ValueLayout.JAVA_LONG, MEMORY_FAULT_FLAGS, 0L);
         run.set(ValueLayout.JAVA_LONG, MEMORY_FAULT_GPA, gpa);
         run.set(ValueLayout.JAVA_LONG, MEMORY_FAULT_SIZE, size);
-        return -KvmCalls.EFAULT;
+        return -errno;
     }
 }

@@ -50,6 +50,8 @@ final class Abi {
     static final int EEXIST = 17;
     static final int EINVAL = 22;
     static final int ENOSYS = 38;
+    /** A page with an uncorrectable hardware memory error (poisoned). */
+    static final int EHWPOISON = 133;
 
     private Abi() {
     }

@@ -40,6 +40,11 @@ public final class KvmCalls {
     public static final int EFAULT = Abi.EFAULT;
     /** {@code errno} of a KVM_RUN that a signal interrupted before the guest exited. */
     public static final int EINTR = Abi.EINTR;
+    /**
+     * {@code errno} of a KVM_RUN whose guest access reached host memory with an uncorrectable hardware
+     * error (a poisoned page): with {@code EFAULT}, the only errno a memory-fault exit comes with.
+     */
+    public static final int EHWPOISON = Abi.EHWPOISON;
 
     private static final long GET_API_VERSION = 0xAE00L;          // _IO(KVMIO, 0x00)
     private static final long CREATE_VM = 0xAE01L;                // _IO(KVMIO, 0x01)
