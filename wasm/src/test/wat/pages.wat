@@ -1,6 +1,6 @@
 ;; Stores and loads a word at the start of each 4 KiB engine page, so a run over many pages needs a frame
-;; for each page it stores to; memory.fill and memory.grow; and an out-of-bounds store, the trap
-;; Chicory's own memories throw, to compare with.
+;; for each page it stores to; a word stored anywhere; memory.fill and memory.grow; and an out-of-bounds
+;; store, the trap Chicory's own memories throw, to compare with.
 (module
   (memory (export "memory") 4 64)
   ;; Stores $value + i at engine page $first + i, for i in [0, $count).
@@ -24,6 +24,8 @@
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next)))
     (local.get $sum))
+  (func (export "store_at") (param $at i32) (param $value i32)
+    (i32.store (local.get $at) (local.get $value)))
   (func (export "fill") (param $at i32) (param $value i32) (param $length i32)
     (memory.fill (local.get $at) (local.get $value) (local.get $length)))
   (func (export "grow") (param $pages i32) (result i32) (memory.grow (local.get $pages)))

@@ -202,7 +202,7 @@ final class DataImages {
         } catch (RuntimeException | Error e) {
             unmap(pages, image, i, e);
             if (e instanceof DedupException refused) {
-                throw OutOfFrames.trap(refused);
+                throw OutOfFrames.imageTrap(refused, (long) image.pages[i] << Pages.PAGE_SHIFT);
             }
             throw e;
         }

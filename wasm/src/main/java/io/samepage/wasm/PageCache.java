@@ -17,9 +17,10 @@ import java.util.Arrays;
  * <p>A load never needs a frame: where the page it misses would evict a stored-to page whose write-back
  * the engine refuses for want of frames, it reads the page past the cache, and a bulk read takes the
  * engine's bytes with the cached stored-to pages laid over them. A store that evicts such a page, and a
- * bulk write, fill or copy, throw the trap {@link OutOfFrames} makes instead, and no byte of the memory
- * has changed (a page written back before the refusal holds what its slot held). {@link #writeBack},
- * which {@code flush} and {@code release} call, throws the engine's exception.
+ * bulk write, fill or copy, throw the trap {@link OutOfFrames} makes instead, naming the address and
+ * length the program stored to and the evicted page, if that was the refused write; no byte of the
+ * memory has changed (a page written back before the refusal holds what its slot held).
+ * {@link #writeBack}, which {@code flush} and {@code release} call, throws the engine's exception.
  *
  * <p>Not thread safe: confined to its memory's thread.
  */
@@ -36,6 +37,10 @@ final class PageCache {
     private boolean pagesWritten;
     /** A page read past the cache ({@link #slotFor}); made at the first such read. */
     private byte[] spare;
+    /** A copy's bytes between its source and its destination (a page at most); made at the first such copy. */
+    private byte[] scratch;
+    /** A store's bytes, little-endian, where it spans two pages. */
+    private final byte[] word = new byte[8];
 
     PageCache(LinearPages pages, int slotCount) {
         if (slotCount < 1 || Integer.bitCount(slotCount) != 1) {
@@ -73,21 +78,32 @@ final class PageCache {
         return slots[slot];
     }
 
-    /** The cached bytes of engine page {@code page} (in bounds), read in on a miss, marked stored to. */
-    byte[] slotForWrite(int page) {
-        byte[] data = cached(page);
+    /**
+     * The cached bytes of the engine page of a {@code width}-byte store at {@code addr} (in bounds, within
+     * one engine page), read in on a miss, marked stored to.
+     */
+    byte[] slotForWrite(int addr, int width) {
+        return cachedForWrite(addr >>> Pages.PAGE_SHIFT, OutOfFrames.STORE, addr, width);
+    }
+
+    /** {@link #cached}, the page marked stored to. */
+    private byte[] cachedForWrite(int page, String operation, int addr, int length) {
+        byte[] data = cached(page, operation, addr, length);
         dirty[page & mask] = true;
         return data;
     }
 
-    /** The cached bytes of engine page {@code page}, read in on a miss; an eviction refused for want of frames traps. */
-    private byte[] cached(int page) {
+    /**
+     * The cached bytes of engine page {@code page}, read in on a miss, for the {@code length}-byte
+     * {@code operation} at {@code addr} (which the trap names): an eviction refused for want of frames traps.
+     */
+    private byte[] cached(int page, String operation, int addr, int length) {
         int slot = page & mask;
         if (tags[slot] != page) {
             try {
                 load(slot, page);
-            } catch (DedupException e) {
-                throw OutOfFrames.trap(e);
+            } catch (DedupException e) {    // the slot is as it was: it names the page whose write-back was refused
+                throw OutOfFrames.trap(e, operation, addr, length, (long) tags[slot] << Pages.PAGE_SHIFT);
             }
         }
         return slots[slot];
@@ -151,7 +167,7 @@ final class PageCache {
     }
 
     long bytes() {
-        long bytes = spare == null ? 0 : spare.length;
+        long bytes = (spare == null ? 0 : spare.length) + (scratch == null ? 0 : scratch.length);
         for (byte[] slot : slots) {
             bytes += slot == null ? 0 : slot.length;
         }
@@ -162,6 +178,7 @@ final class PageCache {
     void dropArrays() {
         Arrays.fill(slots, null);
         spare = null;
+        scratch = null;
     }
 
     /** Copies out through the cache (up to a page or two) or from the engine (bulk). In bounds. */
@@ -197,13 +214,14 @@ final class PageCache {
     }
 
     /**
-     * Before a write of {@code [addr, addr + length)} (1 to 4096 bytes) changes a cached byte: reads in
-     * both pages it touches, so an eviction refused on the way (a stored-to page whose write-back needs a
-     * frame the engine has not got) leaves the whole write undone, not its first page's part done.
+     * Before a write of {@code [addr, addr + length)} (1 to 4096 bytes, an {@code operation}) changes a
+     * cached byte: reads in both pages it touches, so an eviction refused on the way (a stored-to page
+     * whose write-back needs a frame the engine has not got) leaves the whole write undone, not its first
+     * page's part done.
      *
      * @return false if the two pages share a slot (the write goes to the engine instead)
      */
-    private boolean resident(int addr, int length) {
+    private boolean resident(String operation, int addr, int length) {
         int first = addr >>> Pages.PAGE_SHIFT;
         int last = (addr + length - 1) >>> Pages.PAGE_SHIFT;
         if (first == last) {
@@ -212,8 +230,8 @@ final class PageCache {
         if (((first ^ last) & mask) == 0) {
             return false;
         }
-        cached(first);
-        cached(last);      // another slot: it cannot evict the first
+        cached(first, operation, addr, length);
+        cached(last, operation, addr, length);      // another slot: it cannot evict the first
         return true;
     }
 
@@ -223,59 +241,81 @@ final class PageCache {
         pagesWritten = true;
     }
 
-    /** Copies in through the cache (up to a page or two) or to the engine (bulk). In bounds. */
-    void copyIn(int addr, byte[] src, int offset, int length) {
-        if (length > Pages.PAGE_SIZE || (length > 0 && !resident(addr, length))) {
+    /** The little-endian store of {@code width} bytes of {@code value} at {@code addr}, across two engine pages. In bounds. */
+    void store(int addr, long value, int width) {
+        for (int i = 0; i < width; i++) {
+            word[i] = (byte) (value >>> (8 * i));
+        }
+        copyIn(OutOfFrames.STORE, addr, word, 0, width);     // one write, all or nothing
+    }
+
+    /** Writes {@code src[offset..offset+length)} at {@code addr}. In bounds. */
+    void write(int addr, byte[] src, int offset, int length) {
+        copyIn(OutOfFrames.WRITE, addr, src, offset, length);
+    }
+
+    /** Copies in through the cache (up to a page or two) or to the engine (bulk), for {@code operation}. In bounds. */
+    private void copyIn(String operation, int addr, byte[] src, int offset, int length) {
+        if (length > Pages.PAGE_SIZE || (length > 0 && !resident(operation, addr, length))) {
             try {
                 bypass(addr, length);
                 pages.write(addr, src, offset, length);
             } catch (DedupException e) {
-                throw OutOfFrames.trap(e);
+                throw OutOfFrames.trap(e, operation, addr, length, -1);
             }
             return;
         }
-        while (length > 0) {
-            int in = addr & IN_PAGE;
-            int chunk = Math.min(length, Pages.PAGE_SIZE - in);
-            System.arraycopy(src, offset, slotForWrite(addr >>> Pages.PAGE_SHIFT), in, chunk);
-            addr += chunk;
+        for (int at = addr, left = length; left > 0; ) {
+            int in = at & IN_PAGE;
+            int chunk = Math.min(left, Pages.PAGE_SIZE - in);
+            System.arraycopy(src, offset, cachedForWrite(at >>> Pages.PAGE_SHIFT, operation, addr, length), in, chunk);
+            at += chunk;
             offset += chunk;
-            length -= chunk;
+            left -= chunk;
         }
     }
 
     /** Sets {@code length} bytes at {@code addr} to {@code value}, through the cache (up to a page or two) or in the engine. In bounds. */
     void fill(int addr, int length, byte value) {
-        if (length > Pages.PAGE_SIZE || (length > 0 && !resident(addr, length))) {
+        if (length > Pages.PAGE_SIZE || (length > 0 && !resident(OutOfFrames.FILL, addr, length))) {
             try {
                 bypass(addr, length);
                 pages.fill(addr, length, value);
             } catch (DedupException e) {
-                throw OutOfFrames.trap(e);
+                throw OutOfFrames.trap(e, OutOfFrames.FILL, addr, length, -1);
             }
             return;
         }
-        while (length > 0) {
-            int in = addr & IN_PAGE;
-            int chunk = Math.min(length, Pages.PAGE_SIZE - in);
-            Arrays.fill(slotForWrite(addr >>> Pages.PAGE_SHIFT), in, in + chunk, value);
-            addr += chunk;
-            length -= chunk;
+        for (int at = addr, left = length; left > 0; ) {
+            int in = at & IN_PAGE;
+            int chunk = Math.min(left, Pages.PAGE_SIZE - in);
+            Arrays.fill(cachedForWrite(at >>> Pages.PAGE_SHIFT, OutOfFrames.FILL, addr, length), in, in + chunk, value);
+            at += chunk;
+            left -= chunk;
         }
     }
 
     /**
-     * Copies {@code length} bytes (more than a page) from {@code src} to {@code dest} in the engine, after
-     * writing back the source's stored-to pages and writing back and forgetting the destination's. In bounds.
+     * Copies {@code length} bytes from {@code src} to {@code dest}, overlapping either way: up to a page
+     * through the cache, by way of a buffer; more in the engine, after writing back the source's
+     * stored-to pages and writing back and forgetting the destination's. In bounds.
      */
     void copy(int dest, int src, int length) {
+        if (length <= Pages.PAGE_SIZE) {
+            if (scratch == null) {
+                scratch = new byte[Pages.PAGE_SIZE];
+            }
+            copyOut(src, scratch, 0, length);
+            copyIn(OutOfFrames.COPY, dest, scratch, 0, length);
+            return;
+        }
         try {
             writeBack(src >>> Pages.PAGE_SHIFT, (src + length - 1) >>> Pages.PAGE_SHIFT, false);
             writeBack(dest >>> Pages.PAGE_SHIFT, (dest + length - 1) >>> Pages.PAGE_SHIFT, true);
             pagesWritten = true;
             pages.copy(dest, src, length);
         } catch (DedupException e) {
-            throw OutOfFrames.trap(e);
+            throw OutOfFrames.trap(e, OutOfFrames.COPY, dest, length, -1);
         }
     }
 }

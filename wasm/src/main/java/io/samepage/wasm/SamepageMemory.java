@@ -41,9 +41,10 @@ import java.util.function.Function;
  * <h2>When the engine has no frame</h2>
  * A call the engine refuses for want of frames traps, having changed nothing: it throws a
  * {@link WasmRuntimeException} (what Chicory's memories trap with; the interpreter passes it out of the
- * call as any trap) whose message starts with {@code "out of host frames: "} and whose cause is the
- * engine's {@link DedupException} ({@code POOL_EXHAUSTED}). The stores before it stay stored, as before
- * any trap, and the memory keeps working once frames are free. A store needs a frame when its page is
+ * call as any trap) whose message starts with {@code "out of host frames: "} and names the width (or
+ * length) and address the program stored to ({@link OutOfFrames}), and whose cause is the engine's
+ * {@link DedupException} ({@code POOL_EXHAUSTED}). The stores before it stay stored, as before any trap,
+ * and the memory keeps working once frames are free. A store needs a frame when its page is
  * not cached and the stored-to page it evicts must break sharing to be written back; a bulk write, fill
  * or copy needs all of its frames at once; the data-segment image at instantiation needs one per page it
  * cannot map. A load needs none: it reads past the cache instead of evicting such a page, and a bulk
@@ -74,8 +75,6 @@ public final class SamepageMemory extends PlainAtomics implements AutoCloseable 
     private final SamepageMemoryFactory factory;
     private int nPages;
     private DataSegment[] dataSegments;
-    private byte[] scratch;
-    private final byte[] store = new byte[8];
 
     /** The page cache; its arrays are also held here, for the loads and stores that hit. */
     private final PageCache cache;
@@ -278,7 +277,7 @@ public final class SamepageMemory extends PlainAtomics implements AutoCloseable 
         if (addr < 0 || addr >= sizeInBytes()) {
             throw outOfBounds(addr, 1);
         }
-        cache.slotForWrite(page)[addr & IN_PAGE] = data;
+        cache.slotForWrite(addr, 1)[addr & IN_PAGE] = data;
     }
 
     @Override
@@ -293,7 +292,7 @@ public final class SamepageMemory extends PlainAtomics implements AutoCloseable 
     public void write(int addr, byte[] data, int offset, int size) {
         checkBounds(offset, size, data.length, WasmRuntimeException::new);
         checkBounds(addr, size, sizeInBytes(), WasmRuntimeException::new);
-        cache.copyIn(addr, data, offset, size);
+        cache.write(addr, data, offset, size);
     }
 
     // ---- wider loads and stores: a hit in one engine page, else the checked path ----
@@ -329,7 +328,7 @@ public final class SamepageMemory extends PlainAtomics implements AutoCloseable 
             }
             int in = addr & IN_PAGE;
             if (in <= Pages.PAGE_SIZE - width) {
-                byte[] data = cache.slotForWrite(addr >>> Pages.PAGE_SHIFT);
+                byte[] data = cache.slotForWrite(addr, width);
                 switch (width) {
                     case 2 -> SHORT.set(data, in, (short) value);
                     case 4 -> INT.set(data, in, (int) value);
@@ -340,10 +339,7 @@ public final class SamepageMemory extends PlainAtomics implements AutoCloseable 
         } else {
             checkBounds(addr, width, sizeInBytes(), WasmRuntimeException::new);
         }
-        for (int i = 0; i < width; i++) {   // across two engine pages: one write, all or nothing
-            store[i] = (byte) (value >>> (8 * i));
-        }
-        cache.copyIn(addr, store, 0, width);
+        cache.store(addr, value, width);   // across two engine pages
     }
 
     @Override
@@ -476,19 +472,6 @@ public final class SamepageMemory extends PlainAtomics implements AutoCloseable 
         int limit = sizeInBytes();
         checkBounds(dest, size, limit, WasmRuntimeException::new);
         checkBounds(src, size, limit, WasmRuntimeException::new);
-        if (size <= Pages.PAGE_SIZE) {
-            byte[] buffer = scratch(Pages.PAGE_SIZE);
-            cache.copyOut(src, buffer, 0, size);
-            cache.copyIn(dest, buffer, 0, size);
-            return;
-        }
         cache.copy(dest, src, size);
-    }
-
-    private byte[] scratch(int bytes) {
-        if (scratch == null || scratch.length < bytes) {
-            scratch = new byte[bytes];
-        }
-        return scratch;
     }
 }

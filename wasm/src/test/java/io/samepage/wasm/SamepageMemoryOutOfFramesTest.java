@@ -60,7 +60,8 @@ class SamepageMemoryOutOfFramesTest {
         assertEquals(WasmRuntimeException.class, trap.getClass(), "the type Chicory's memories trap with");
         DedupException refused = assertInstanceOf(DedupException.class, trap.getCause(), "the engine's refusal is the cause");
         assertEquals(DedupException.Kind.POOL_EXHAUSTED, refused.kind());
-        assertEquals("out of host frames: " + refused.getMessage(), trap.getMessage());
+        assertTrue(trap.getMessage().startsWith("out of host frames: "), trap.getMessage());
+        assertTrue(trap.getMessage().endsWith(": " + refused.getMessage()), "the engine's reason ends it: " + trap.getMessage());
         assertTrue(refused.getMessage().startsWith("host frame pool exhausted: "), refused.getMessage());
         assertFalse(trap.getMessage().contains("\n"), "one line: " + trap.getMessage());
         return refused;
@@ -149,6 +150,37 @@ class SamepageMemoryOutOfFramesTest {
     }
 
     @Test
+    void aStoreTrapNamesTheAddressAndWidthStoredToAndThePageWhoseWriteBackFoundNoFrame() {
+        WasmModule module = WatPrograms.module("pages");
+        try (DedupEngine engine = engine()) {
+            SamepageMemoryFactory memories = new SamepageMemoryFactory(engine, engine.createDomain("where")).cachePages(4);
+            Instance low = memories.build(Instance.builder(module));
+            call(low, "store_pages", 0, 8, 1);      // slots 0 to 3 hold pages 4 to 7, stored to
+            Instance high = memories.build(Instance.builder(module));
+            assertEquals(4, call(high, "grow", 4), "a second guest holds engine pages 64 to 127");
+            call(high, "store_pages", 64, 8, 1);    // slots 0 to 3 hold pages 68 to 71, in the second guest
+            exhaust(engine, memories.domain());
+
+            WasmRuntimeException trap = assertThrows(WasmRuntimeException.class, () -> call(low, "store_at", 0x1234, 7));
+            DedupException refused = assertOutOfFrames(trap);
+            assertTrue(refused.getMessage().contains(" at 0x5000,"), "the engine names the page it could not write back: " + refused);
+            assertEquals("out of host frames: 4-byte store at address 4660 (0x1234) must first write back the cached page"
+                    + " at 0x5000 it evicts: " + refused.getMessage(), trap.getMessage());
+
+            trap = assertThrows(WasmRuntimeException.class, () -> call(low, "store_at", 3 * PAGE - 2, 7));
+            assertEquals("out of host frames: 4-byte store at address 12286 (0x2ffe) must first write back the cached page"
+                    + " at 0x6000 it evicts: " + assertOutOfFrames(trap).getMessage(), trap.getMessage(), "a store across two pages");
+
+            trap = assertThrows(WasmRuntimeException.class, () -> call(high, "store_at", 65 * PAGE + 8, 7));
+            refused = assertOutOfFrames(trap);
+            assertTrue(refused.getMessage().contains("#1 ") && refused.getMessage().contains(" at 0x5000,"),
+                    "the engine names the page's address in its guest: " + refused);
+            assertEquals("out of host frames: 4-byte store at address 266248 (0x41008) must first write back the cached page"
+                    + " at 0x45000 it evicts: " + refused.getMessage(), trap.getMessage(), "the trap names addresses in linear memory");
+        }
+    }
+
+    @Test
     void aBulkFillThatFindsTooFewFramesTrapsHavingFilledNothing() {
         WasmModule module = WatPrograms.module("pages");
         try (DedupEngine engine = engine()) {
@@ -162,6 +194,8 @@ class SamepageMemoryOutOfFramesTest {
             long inUse = engine.framesInUse();
             WasmRuntimeException trap = assertThrows(WasmRuntimeException.class, () -> call(instance, "fill", WASM_PAGE, 9, WASM_PAGE));
             assertTrue(assertOutOfFrames(trap).getMessage().endsWith("nothing was written"), trap.getMessage());
+            assertTrue(trap.getMessage().startsWith("out of host frames: 65536-byte fill at address 65536 (0x10000): "),
+                    "the trap names the range filled: " + trap.getMessage());
             assertEquals(inUse, engine.framesInUse(), "the refused fill took no frame");
             assertArrayEquals(before, instance.memory().readBytes(0, 4 * WASM_PAGE), "the trapped fill changed nothing");
             filler.fill(0, POOL_BYTES, (byte) 0);
@@ -179,7 +213,8 @@ class SamepageMemoryOutOfFramesTest {
             filler.fill(0, 2 * PAGE, (byte) 0);     // two frames: half of the image
             long full = engine.framesInUse();
             WasmRuntimeException trap = assertThrows(WasmRuntimeException.class, () -> memories.build(Instance.builder(module)));
-            assertOutOfFrames(trap);
+            assertEquals("out of host frames: data segments' page at address 12288 (0x3000): " + assertOutOfFrames(trap).getMessage(),
+                    trap.getMessage(), "the trap names the third page of the image, the first with no frame");
             assertEquals(full, engine.framesInUse(), "the failed instantiation holds no frame");
             assertEquals(1, engine.guests().size(), "nor a guest: only the filler is left");
             filler.fill(0, POOL_BYTES, (byte) 0);
