@@ -169,12 +169,12 @@ public final class Guest {
 
     /** Writes all of {@code src} at {@code address}; a source this thread cannot read is INVALID_ARGUMENT, nothing written. */
     public void write(long address, MemorySegment src) {
-        mutate(address, src.byteSize(), src, (byte) 0);
+        writes.mutate(address, src.byteSize(), src, (byte) 0);
     }
 
     /** Sets {@code length} bytes at {@code address} to {@code value}. Whole pages filled with 0 give their frames back. */
     public void fill(long address, long length, byte value) {
-        mutate(address, length, null, value);
+        writes.mutate(address, length, null, value);
     }
 
     /**
@@ -255,10 +255,6 @@ public final class Guest {
         destroyed = true;
         stripes.awaitAll();
         table.invalidateAll();      // cached translations fail their check and see the guest destroyed
-    }
-
-    private void mutate(long address, long length, MemorySegment src, byte value) {
-        writes.mutate(address, length, src, value);
     }
 
     /** True if the page holds a frame of its own: not merged, not on the zero frame. Caller holds its stripe. */
@@ -395,16 +391,6 @@ public final class Guest {
         unmap(page);
         set(page, frame, STABLE);
         mergingPages.incrementAndGet();
-    }
-
-    /** Throws if the page range is outside the guest or the guest is destroyed; returns the page. */
-    int checkedPage(long pageAddress) {
-        if ((pageAddress & (Pages.PAGE_SIZE - 1)) != 0) {
-            throw new DedupException(Kind.INVALID_ARGUMENT, "guest " + name + ": 0x" + Long.toHexString(pageAddress)
-                    + " is not the start of a page");
-        }
-        checkRange(pageAddress, Pages.PAGE_SIZE);
-        return (int) (pageAddress >>> Pages.PAGE_SHIFT);
     }
 
     /** Marks the page's own frame as stable (it stays mapped). */

@@ -63,7 +63,7 @@ public final class PageInstaller {
      */
     public boolean mapResident(Guest guest, long pageAddress, byte[] digest, int offset) {
         checkOwn(guest);
-        int page = guest.checkedPage(pageAddress);
+        int page = checkedPage(guest, pageAddress);
         MergeDomain domain = guest.domain();
         StampedLock lock = guest.stripeOf(page);
         long stamp = lock.writeLock();
@@ -128,6 +128,16 @@ public final class PageInstaller {
         }
     }
 
+    /** The page of {@code guest} that starts at {@code pageAddress}; throws if none does or the guest is destroyed. */
+    private static int checkedPage(Guest guest, long pageAddress) {
+        if ((pageAddress & (Pages.PAGE_SIZE - 1)) != 0) {
+            throw new DedupException(Kind.INVALID_ARGUMENT, "guest " + guest.name() + ": 0x" + Long.toHexString(pageAddress)
+                    + " is not the start of a page");
+        }
+        guest.checkRange(pageAddress, Pages.PAGE_SIZE);
+        return (int) (pageAddress >>> Pages.PAGE_SHIFT);
+    }
+
     /** A frame for {@link #install}: one taken ahead, else a fresh one from the pool. */
     private int takeFrame(Guest guest, long pageAddress) {
         if (!ahead.isEmpty()) {
@@ -151,7 +161,7 @@ public final class PageInstaller {
      */
     public boolean install(Guest guest, long pageAddress, PageFill fill, byte[] digest, int offset) {
         checkOwn(guest);
-        int page = guest.checkedPage(pageAddress);
+        int page = checkedPage(guest, pageAddress);
         int frame = takeFrame(guest, pageAddress);
         boolean installed = false;
         try {
