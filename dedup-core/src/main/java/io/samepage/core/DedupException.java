@@ -6,8 +6,8 @@ package io.samepage.core;
  *
  * <p>An operation that throws it has changed nothing (dedup-core's failure atomicity, stated in the
  * package overview): a refused write leaves the guest's memory as it was, a refused knob keeps its
- * old value, a refused merge leaves both pages as they were. The one exception: a write to a mapped
- * guest that spans pages stops at the page whose copy-on-write remap the host refused, and the
+ * old value, a refused merge leaves both pages as they were. The one exception: a write (or copy) to
+ * a mapped guest that spans pages stops at the page whose copy-on-write remap the host refused, and the
  * message says so. {@link Kind#NOT_SETTLED} reports a bound reached, not a refusal: the full scans done
  * before it stand, each of them complete.
  */

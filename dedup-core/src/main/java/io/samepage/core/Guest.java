@@ -25,9 +25,10 @@ import static io.samepage.core.PageTable.ZERO_MERGED;
  *
  * <p>Thread safety: safe for any number of concurrent readers and writers, and the scanner. Each page
  * belongs to one of up to {@value PageStripes#MAX_STRIPES} lock stripes; a read holds its page's stripe shared,
- * a write holds the stripes of its whole range exclusively (taken in ascending order), so the part of
- * a write that falls in one page is atomic with respect to reads of that page. A failed write (range,
- * destroyed guest, exhausted pool) changes nothing.
+ * a write holds the stripes of its whole range exclusively (taken in ascending order; a {@link #copy}
+ * its source's too, guest by guest in the engine's creation order), so the part of a write that falls
+ * in one page is atomic with respect to reads of that page. A failed write or copy (range, destroyed
+ * guest, exhausted pool) changes nothing.
  *
  * <p>A guest with a {@link PageMapping} starts with page {@code p} on frame {@code first + p} of one
  * run ({@link FramePool#allocateRun}), read as zeros until written: such a page is a hole, which the
@@ -178,12 +179,19 @@ public final class Guest {
     }
 
     /**
-     * Copies {@code length} bytes from {@code srcAddress} of this guest to {@code dstAddress} of
-     * {@code dst} (which may be this guest; overlapping ranges copy as if through a buffer), 1 MiB at a
-     * time: a refusal (a full pool) after the first MiB leaves what was copied, and says how much.
+     * Copies {@code length} bytes from {@code srcAddress} of this guest to {@code dstAddress} of {@code dst},
+     * a guest of this engine (this one too: overlapping ranges copy as if through a buffer). All or
+     * nothing at any length, as a {@link GuestChain} copy: under the stripes of both ranges it reserves
+     * every frame the copy needs, or refuses having changed nothing. Also as there, a mapped {@code dst}'s
+     * page whose copy-on-write remap the host refuses stops the copy at that page: the pieces before it (in
+     * the copy's direction, backwards where the ranges overlap so) were copied.
+     *
+     * @throws DedupException {@link Kind#POOL_EXHAUSTED}, {@link Kind#INVALID_ARGUMENT} (a range outside its
+     *                        guest, or {@code dst} another engine's), {@link Kind#DESTROYED} (either guest),
+     *                        or {@link Kind#HOST_REFUSED} (that remap)
      */
     public void copy(long srcAddress, Guest dst, long dstAddress, long length) {
-        GuestWrites.copy(this, srcAddress, dst, dstAddress, length);
+        GuestChain.copy(this, srcAddress, dst, dstAddress, length);
     }
 
     /**

@@ -4,9 +4,7 @@ import io.samepage.core.DedupException.Kind;
 import io.samepage.hashing.Pages;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.Objects;
-import java.util.stream.IntStream;
 
 /**
  * Guests of one engine laid end to end as one address space (guest {@code i}'s bytes follow guest
@@ -15,10 +13,10 @@ import java.util.stream.IntStream;
  * counts the frames the whole operation needs and reserves them at once, or refuses with nothing
  * changed ({@link Kind#POOL_EXHAUSTED}); then it writes guest by guest out of that one reservation. A
  * copy holds the stripes of its source too and moves the bytes at most a page at a time, frame to
- * frame, backwards where the ranges overlap so; unlike {@link Guest#copy} (1 MiB at a time) it is all
- * or nothing. A linear memory grown a guest at a time (a WebAssembly memory) is such a chain, and sends
- * it its bulk operations: so an operation keeps no lock stamps and no copy buffer on the heap (the
- * stripes are found again from the range to release them, and a copy reads the source frame itself).
+ * frame, backwards where the ranges overlap so. A linear memory grown a guest at a time (a WebAssembly
+ * memory) is such a chain, and sends it its bulk operations: so an operation keeps no lock stamps and no
+ * copy buffer on the heap (the stripes are found again from the range to release them, and a copy reads
+ * the source frame itself). {@link Guest#copy} is a copy over the chain of its one or two guests.
  *
  * <p>As within one guest, a mapped guest's page whose copy-on-write remap the host refuses stops the
  * operation at that page ({@link Kind#HOST_REFUSED}); what came before it was written.
@@ -65,9 +63,45 @@ public final class GuestChain {
             }
             starts[i + 1] = starts[i] + guests[i].sizeBytes();
         }
-        this.lockOrder = IntStream.range(0, guests.length).boxed()
-                .sorted(Comparator.comparingLong(i -> this.guests[i].creation())).mapToInt(Integer::intValue).toArray();
+        this.lockOrder = lockOrder(this.guests);
         this.pool = guests[0].engine().pool();
+    }
+
+    /**
+     * {@link Guest#copy}: the chain of {@code src} alone, or of {@code src} then {@code dst}, copies
+     * {@code [srcAddress, +length)} of {@code src} to {@code dstAddress} of {@code dst}, its refusals
+     * named in the guests' addresses.
+     */
+    static void copy(Guest src, long srcAddress, Guest dst, long dstAddress, long length) {
+        if (dst.engine() != src.engine()) {
+            throw new DedupException(Kind.INVALID_ARGUMENT, "guest " + dst.name() + " belongs to another engine than guest "
+                    + src.name() + ": a copy goes between guests of one engine's pool; nothing was copied");
+        }
+        src.checkRange(srcAddress, length);
+        dst.checkRange(dstAddress, length);
+        GuestChain chain = dst == src ? new GuestChain(src) : new GuestChain(src, dst);
+        long dest = dst == src ? dstAddress : src.sizeBytes() + dstAddress;
+        int refused = chain.tryCopy(dest, srcAddress, length);
+        if (refused > 0) {
+            throw new DedupException(Kind.POOL_EXHAUSTED, "host frame pool exhausted: guest " + dst.name() + " needs "
+                    + refused + " free frames to copy " + length + " bytes from guest " + src.name() + " at 0x"
+                    + Long.toHexString(srcAddress) + " to 0x" + Long.toHexString(dstAddress) + ", "
+                    + chain.pool.framesAvailable() + " are free; nothing was written");
+        }
+    }
+
+    /** Indexes of {@code guests} in the engine's creation order: an insertion sort, as a chain has few guests. */
+    private static int[] lockOrder(Guest[] guests) {
+        int[] order = new int[guests.length];
+        for (int i = 0; i < guests.length; i++) {
+            int at = i;
+            while (at > 0 && guests[order[at - 1]].creation() > guests[i].creation()) {
+                order[at] = order[at - 1];
+                at--;
+            }
+            order[at] = i;
+        }
+        return order;
     }
 
     /** The bytes of all the guests. */
@@ -93,8 +127,21 @@ public final class GuestChain {
     public void copy(long dest, long src, long length) {
         checkRange(dest, length);
         checkRange(src, length);
+        int refused = tryCopy(dest, src, length);
+        if (refused > 0) {
+            throw exhausted(refused, "copy " + length + " bytes from 0x" + Long.toHexString(src) + " to 0x"
+                    + Long.toHexString(dest));
+        }
+    }
+
+    /**
+     * {@link #copy}, both ranges in the chain: done, or refused by the pool with nothing changed.
+     *
+     * @return 0 if copied; else the frames it needs, more than the pool had free
+     */
+    private int tryCopy(long dest, long src, long length) {
         if (length == 0 || dest == src) {
-            return;     // nothing moves: no sharing to break, no frame to take
+            return 0;   // nothing moves: no sharing to break, no frame to take
         }
         lock(dest, src, length);
         try {
@@ -102,12 +149,12 @@ public final class GuestChain {
             checkAlive(src, length);
             int needed = framesNeeded(dest, length, false);
             if (!pool.tryReserve(needed)) {
-                throw exhausted(needed, "copy " + length + " bytes from 0x" + Long.toHexString(src) + " to 0x"
-                        + Long.toHexString(dest));
+                return needed;
             }
             try (WriteReservation frames = WriteReservation.of(pool, needed)) {
                 move(dest, src, length, frames);
             }
+            return 0;
         } finally {
             unlock(dest, src, length);
         }

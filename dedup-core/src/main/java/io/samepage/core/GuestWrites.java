@@ -266,31 +266,6 @@ final class GuestWrites {
         MemorySegment.copy(pool.memory(), FramePool.offsetOf(from), pool.memory(), FramePool.offsetOf(to), Pages.PAGE_SIZE);
     }
 
-    /** {@link Guest#copy}: through a buffer, backwards where the ranges overlap so, each chunk a read then a write. */
-    static void copy(Guest src, long srcAddress, Guest dst, long dstAddress, long length) {
-        src.checkRange(srcAddress, length);
-        dst.checkRange(dstAddress, length);
-        byte[] buffer = new byte[(int) Math.min(length, 1 << 20)];
-        boolean backwards = dst == src && dstAddress > srcAddress && dstAddress < srcAddress + length;
-        long done = 0;
-        while (done < length) {
-            int chunk = (int) Math.min(buffer.length, length - done);
-            long from = backwards ? length - done - chunk : done;
-            src.read(srcAddress + from, buffer, 0, chunk);
-            try {
-                dst.write(dstAddress + from, buffer, 0, chunk);
-            } catch (DedupException refused) {
-                if (done == 0) {
-                    throw refused;          // nothing copied: the refusal says so
-                }
-                throw new DedupException(refused.kind(), "copy of " + length + " bytes to " + dst + " stopped after "
-                        + done + " (the " + (backwards ? "last" : "first") + " " + done + " were copied, 1 MiB at a "
-                        + "time); the next MiB was refused: " + refused.getMessage(), refused);
-            }
-            done += chunk;
-        }
-    }
-
     private boolean needsFrame(int page, long address, long length, boolean zeros) {
         if (zeros && coversPage(page, address, length) && (!guest.isMapped() || guest.isPrivate(page))) {
             return false;

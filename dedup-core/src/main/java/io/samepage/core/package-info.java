@@ -47,7 +47,9 @@
  *   <li>A page's translation epoch moves before its frame or sharing changes, and the frame it leaves is
  *       freed only afterwards: no read through a cached translation returns a reused frame's bytes.</li>
  *   <li>Lock order: page stripes, then a domain's stable-index lock. Writers take stripes of one guest
- *       in ascending order; the scanner takes a second stripe only with {@code tryWriteLock}.</li>
+ *       in ascending order, and those of several guests (a {@link io.samepage.core.GuestChain}, a copy
+ *       between two guests) guest by guest in the order the engine created them; the scanner takes a
+ *       second stripe only with {@code tryWriteLock}.</li>
  * </ul>
  *
  * <h2>Failure atomicity</h2>

@@ -124,27 +124,4 @@ class EngineMisuseTest {
             assertEquals(DedupException.Kind.DESTROYED, assertThrows(DedupException.class, read::run).kind());
         }
     }
-
-    /**
-     * A copy runs 1 MiB at a time: one refused after the first MiB said "nothing was written" while the
-     * first MiB had been. It now says how much was copied.
-     */
-    @Test
-    void aCopyRefusedPartWaySaysWhatWasCopied() {
-        try (DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(600L * PAGE).warmFrames(0).conclude())) {
-            MergeDomain domain = engine.createDomain("d");
-            Guest src = engine.createGuest(domain, "src", 512L * PAGE);
-            byte[] page = new byte[PAGE];
-            for (int p = 0; p < 300; p++) {
-                java.util.Arrays.fill(page, (byte) (p + 1));
-                src.write((long) p * PAGE, page, 0, PAGE);
-            }
-            Guest dst = engine.createGuest(domain, "dst", 512L * PAGE);
-            DedupException refused = assertThrows(DedupException.class, () -> src.copy(0, dst, 0, 300L * PAGE));
-            assertEquals(DedupException.Kind.POOL_EXHAUSTED, refused.kind());
-            assertTrue(refused.getMessage().startsWith("copy of " + 300L * PAGE + " bytes to " + dst
-                    + " stopped after 1048576 (the first 1048576 were copied"), refused.getMessage());
-            assertEquals(1, dst.readByte(0), "the first MiB is there, as the message says");
-        }
-    }
 }

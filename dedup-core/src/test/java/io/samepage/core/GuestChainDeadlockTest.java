@@ -23,7 +23,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * them wants the same three stripes) in address orders {@code a,b,c}, {@code c,b,a} and {@code b,a}:
  * each takes the stripes in the engine's creation order, whatever its address order; taken in address
  * order, the first two would each hold one and wait for the other's. Next to them {@link Guest#copy}
- * both ways between {@code a} and {@code c} (it holds one guest's stripes at a time), the scanner
+ * both ways between {@code a} and {@code c} (a chain of the two, in the order of the copy), the scanner
  * merging the guests' equal pages (it holds one stripe and only tries a second) and {@code run=2}
  * (one stripe at a time), and, half way through, {@link Guest#destroy} of {@code b}, which waits for
  * each of its stripes under the engine's monitor: the operations across {@code b} are refused from

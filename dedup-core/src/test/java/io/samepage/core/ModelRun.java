@@ -35,9 +35,12 @@ final class ModelRun {
     private static final int CHECK_EVERY = 50;
     private static final int MAX_GUESTS = 7;
     private static final int SHARED_CONTENTS = 5;
-    /** Guest.copy moves at most this much per chunk; a longer overlapping copy must go the right way. */
+    /**
+     * The least a big copy within a guest moves: the 1 MiB Guest.copy once went by; an overlapping copy
+     * this long must go the right way over many pages, and reserve their frames all at once.
+     */
     private static final long COPY_CHUNK = 1L << 20;
-    /** A guest larger than one copy chunk. */
+    /** A guest larger than {@link #COPY_CHUNK}. */
     private static final int BIG_GUEST_PAGES = 300;
 
     private final long seed;
