@@ -34,7 +34,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * {@linkplain #allocateReserved takes} them one at a time; taking can then never fail for lack of
  * frames. A caller about to fill many frames takes them all at once instead
  * ({@link #allocateForOverwrite(int[], int)}), backed with memory for it alone
- * ({@link FramePopulation}). The count of free-and-unreserved frames and the count of reserved frames
+ * ({@link FramePopulation}). A take that throws part way, with an {@link Error} too, changes nothing
+ * ({@link FrameTaking}). The count of free-and-unreserved frames and the count of reserved frames
  * change together in one CAS ({@link FrameReservation}), so {@code framesInUse + framesAvailable + reserved ==
  * capacityFrames - 1} holds in every snapshot. Frames come from the {@link FreeLists}: the warm list,
  * then the cold list (frames given back to the operating system), each most recently freed first (frames
@@ -75,6 +76,8 @@ public final class FramePool implements AutoCloseable {
     private final FreeLists lists;
     /** Backs free frames with memory before they are written. */
     private final FramePopulation population;
+    /** Takes frames off the lists out of the reservation, all or nothing. */
+    private final FrameTaking taking;
 
     private final AtomicBoolean closed = new AtomicBoolean();
 
@@ -136,6 +139,7 @@ public final class FramePool implements AutoCloseable {
         this.discardsToOs = this.backing.releasesMemory();
         this.population = new FramePopulation(this.backing, table);
         this.reservation = new FrameReservation(capacityFrames - 1);
+        this.taking = new FrameTaking(memory, table, lists, reservation, population);
     }
 
     /** Where the region comes from. */
@@ -181,13 +185,15 @@ public final class FramePool implements AutoCloseable {
 
     /**
      * Takes one frame out of a prior {@link #tryReserve reservation}. Its 4096 bytes read as zeros; its
-     * refcount is 1, its stable key 0 and its link -1. Thread safe.
+     * refcount is 1, its stable key 0 and its link -1. If it throws (an {@link Error} zeroing a frame
+     * whose memory faults), nothing changed: the reservation is still held ({@link FrameTaking}). Thread
+     * safe.
      *
      * @return the frame, never {@link #ZERO_FRAME}
      * @throws IllegalStateException if no frame is reserved
      */
     public int allocateReserved() {
-        return allocate(true);
+        return taking.one(true);
     }
 
     /**
@@ -195,20 +201,7 @@ public final class FramePool implements AutoCloseable {
      * all 4096 of them at once (a copy-on-write copy, a block read), which saves zeroing a resident frame.
      */
     public int allocateReservedForOverwrite() {
-        return allocate(false);
-    }
-
-    private int allocate(boolean zeroed) {
-        reservation.take(1);
-        // The free lists hold at least available + reserved frames, so they have the one the reservation
-        // promised (at worst once the frames in flight to the warm list arrive).
-        int taken = lists.take();
-        int frame = taken & ~FreeLists.WARM;
-        if (taken != frame && zeroed) {
-            zeroInPlace(frame);
-        }
-        table.setRefCount(frame, 1);
-        return frame;
+        return taking.one(false);
     }
 
     /**
@@ -219,6 +212,7 @@ public final class FramePool implements AutoCloseable {
      *
      * @throws IllegalArgumentException if {@code frame} is the zero frame or outside the pool
      * @throws IllegalStateException    if {@code frame} was never allocated or is already free
+     * @throws Error                    what the backing's release threw, once the frame is free ({@link #release})
      */
     public void free(int frame) {
         checkFreeable(frame);
@@ -227,9 +221,12 @@ public final class FramePool implements AutoCloseable {
             return;
         }
         // Zero the frame before it is on the cold list: once there, another thread may take and write it.
-        release(frame);
+        Error failed = release(frame);
         lists.pushCold(frame);
         reservation.release(1);
+        if (failed != null) {
+            throw failed;
+        }
     }
 
     /**
@@ -243,6 +240,7 @@ public final class FramePool implements AutoCloseable {
      * @throws IllegalArgumentException if a frame is the zero frame or outside the pool; nothing is freed
      * @throws IllegalStateException    if a frame was never allocated or is already free; every other
      *                                  frame is freed
+     * @throws Error                    what the backing's release threw, once the frames are free
      */
     public void freeAll(int[] frames, int count) {
         java.util.Objects.checkFromIndexSize(0, count, frames.length);
@@ -269,15 +267,20 @@ public final class FramePool implements AutoCloseable {
         int kept = freedNow - warm;
         System.arraycopy(frames, warm, frames, 0, kept);
         // Zero the frames before they are on the cold list: there, another thread may take and write them.
+        Error failed = null;
         try {
             backing.release(frames, kept);
-        } catch (RuntimeException releaseFailed) {
+        } catch (RuntimeException | Error releaseFailed) {
             for (int i = 0; i < kept; i++) {
                 zeroInPlace(frames[i]);
             }
+            failed = releaseFailed instanceof Error error ? error : null;
         }
         lists.pushCold(frames, kept);
         reservation.release(kept);
+        if (failed != null) {
+            throw failed;
+        }
         if (refused != null) {
             throw refused;
         }
@@ -286,17 +289,23 @@ public final class FramePool implements AutoCloseable {
     /**
      * Gives one frame's memory back. Freeing never fails: where the backing refuses (a failing madvise),
      * the frame is zeroed in place instead, so it still reads as zeros and only its memory stays resident.
+     * An {@link Error} from the backing is handled the same way and returned, for the caller to throw once
+     * the frame is on its list: a frame taken off every list and never put back would be lost to the
+     * pool. If zeroing in place throws too (the frame's memory faults), that passes through and the frame
+     * stays off every list, counted in use: it is never handed out again.
      */
-    private void release(int frame) {
+    private Error release(int frame) {
         try {
             backing.release(frame);
-        } catch (RuntimeException refused) {
+            return null;
+        } catch (RuntimeException | Error refused) {
             zeroInPlace(frame);
+            return refused instanceof Error error ? error : null;
         }
     }
 
     private void zeroInPlace(int frame) {
-        MemorySegment.copy(memory, offsetOf(ZERO_FRAME), memory, offsetOf(frame), Pages.PAGE_SIZE);
+        FrameTaking.zeroInPlace(memory, frame);
     }
 
     private void checkFreeable(int frame) {
@@ -371,7 +380,7 @@ public final class FramePool implements AutoCloseable {
      * page fault each. The frames are the caller's alone, so no other thread takes a frame populated
      * for it (as it did when writers asked for the free lists' next frames and then took them one at a
      * time side by side). Each has refcount 1 and unspecified bytes; give back those not used with
-     * {@link #freeAll}. Thread safe.
+     * {@link #freeAll}. If it throws (an {@link Error} from the backing), nothing changed. Thread safe.
      *
      * @return true if taken; false, with nothing changed, if fewer than {@code count} frames are available
      * @throws IndexOutOfBoundsException if {@code count} is negative or more than {@code frames.length}
@@ -381,26 +390,25 @@ public final class FramePool implements AutoCloseable {
         if (!tryReserve(count)) {
             return false;
         }
-        allocateReservedForOverwrite(frames, count);
+        try {
+            taking.many(frames, count);
+        } catch (RuntimeException | Error e) {
+            unreserve(count);
+            throw e;
+        }
         return true;
     }
 
     /**
      * Like {@link #allocateForOverwrite(int[], int)}, but out of a prior {@link #tryReserve reservation}
-     * of at least {@code count} frames, so it cannot fail for lack of frames. Thread safe.
+     * of at least {@code count} frames, so it cannot fail for lack of frames. If it throws (an
+     * {@link Error} from the backing), nothing changed: the reservation is still held. Thread safe.
      *
      * @throws IllegalStateException if fewer than {@code count} frames are reserved
      */
     public void allocateReservedForOverwrite(int[] frames, int count) {
         java.util.Objects.checkFromIndexSize(0, count, frames.length);
-        reservation.take(count);
-        // The free lists hold at least available + reserved frames, so they have the ones reserved.
-        lists.take(frames, count);
-        population.taken(frames, count);
-        for (int i = 0; i < count; i++) {
-            frames[i] &= ~FreeLists.WARM;
-            table.setRefCount(frames[i], 1);
-        }
+        taking.many(frames, count);
     }
 
     /** Freed frames held resident right now (at most the warm limit). Thread safe. */
@@ -415,30 +423,10 @@ public final class FramePool implements AutoCloseable {
      *
      * @return the first frame of the run
      * @throws IllegalStateException if no such run is left (frames kept warm do not count), or fewer
-     *                               frames are available; nothing is taken
+     *                               frames are available; nothing is taken, as for any throw
      */
     public int allocateRun(int count) {
-        if (count < 1) {
-            throw new IllegalArgumentException("a run needs at least one frame, not " + count);
-        }
-        if (!tryReserve(count)) {
-            throw new IllegalStateException("host frame pool exhausted: a run of " + count + " frames needs that many "
-                    + "free frames, " + framesAvailable() + " are");
-        }
-        int first;
-        try {
-            first = lists.takeRun(count);
-        } catch (IllegalStateException noRun) {
-            unreserve(count);
-            throw noRun;
-        }
-        // The free lists hold at least available + reserved frames; taking never-used ones moves the
-        // reservation onto them.
-        reservation.take(count);
-        for (int frame = first; frame < first + count; frame++) {
-            table.setRefCount(frame, 1);
-        }
-        return first;
+        return taking.run(count);
     }
 
     /**
@@ -458,7 +446,10 @@ public final class FramePool implements AutoCloseable {
      */
     public void releaseInPlace(int frame) {
         checkFreeable(frame);
-        release(frame);
+        Error failed = release(frame);
+        if (failed != null) {
+            throw failed;
+        }
     }
 
     /** Frames allocated and not freed, the zero frame excluded. Thread safe; a consistent snapshot. */

@@ -63,6 +63,11 @@ final class FrameReservation {
         } while (!state.compareAndSet(s, s - frames * RESERVED_UNIT));
     }
 
+    /** Moves {@code frames} from in use back to reserved: a {@link #take} whose frames the taker never got. */
+    void untake(int frames) {
+        state.getAndAdd(frames * RESERVED_UNIT);
+    }
+
     /** Moves {@code frames} from in use to available: they were freed. */
     void release(int frames) {
         state.getAndAdd(frames);

@@ -113,6 +113,36 @@ final class FreeLists {
         }
     }
 
+    /**
+     * Puts back a frame {@link #take} returned ({@link #WARM} or-ed in or not) whose taker failed before
+     * it had the frame: a warm one on the warm list, even past its limit for a moment (it held a place
+     * there a moment ago), any other on the cold list, since it still reads as zeros. Its refcount
+     * becomes {@link FrameTable#FREE}, as every free frame's: a never-used frame is a freed one now.
+     */
+    void untake(int taken) {
+        int frame = taken & ~WARM;
+        synchronized (lock) {
+            table.setRefCount(frame, FrameTable.FREE);
+            if (taken != frame) {
+                table.setNext(frame, warmHead);
+                warmHead = frame;
+                warmCount++;
+            } else {
+                table.setNext(frame, coldHead);
+                coldHead = frame;
+            }
+        }
+    }
+
+    /** {@link #untake(int)} for each of {@code frames[0..count)}, as {@link #take(int[], int)} returned them. */
+    void untake(int[] frames, int count) {
+        synchronized (lock) {
+            for (int i = count - 1; i >= 0; i--) {
+                untake(frames[i]);
+            }
+        }
+    }
+
     /** Waits, holding {@link #lock}, until {@link #warmed} puts the frames in flight on the warm list. */
     private void awaitFramesInFlight() {
         if (inFlight == 0) {

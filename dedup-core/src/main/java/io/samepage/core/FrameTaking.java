@@ -1,0 +1,126 @@
+package io.samepage.core;
+
+import io.samepage.hashing.Pages;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * Takes a {@link FramePool}'s frames off its {@link FreeLists} for their taker, out of a reservation
+ * ({@link FrameReservation}): one at a time, many at once, or a run for a mapped guest. Each take is
+ * all or nothing, whatever throws part way, an {@link Error} included: zeroing a warm frame whose memory
+ * faults (the JVM turns a SIGBUS in a mapping into an {@link InternalError}), or the backing's populate
+ * running out of memory. Then the frames taken go back to their lists and the reservation is as it was,
+ * still held by the caller: a caller's failure path gives back the frames it reserved and did not take
+ * ({@link WriteReservation#close}), and a frame counted as taken that nobody got would make that give
+ * back one too many, taking it from another writer's reservation. A {@link StackOverflowError} may still
+ * strike the undoing itself; nothing in Java guards against that.
+ *
+ * <p>Thread safety: every method is safe from any thread, as the pool's are.
+ */
+final class FrameTaking {
+
+    private final MemorySegment memory;
+    private final FrameTable table;
+    private final FreeLists lists;
+    private final FrameReservation reservation;
+    private final FramePopulation population;
+
+    FrameTaking(MemorySegment memory, FrameTable table, FreeLists lists, FrameReservation reservation,
+            FramePopulation population) {
+        this.memory = memory;
+        this.table = table;
+        this.lists = lists;
+        this.reservation = reservation;
+        this.population = population;
+    }
+
+    /**
+     * One frame out of the reservation, refcount 1: zeroed if {@code zeroed} (a warm frame holds old
+     * bytes), else its bytes unspecified.
+     *
+     * @throws IllegalStateException if no frame is reserved
+     */
+    int one(boolean zeroed) {
+        reservation.take(1);
+        int taken;
+        // The free lists hold at least available + reserved frames, so they have the one the reservation
+        // promised (at worst once the frames in flight to the warm list arrive).
+        try {
+            taken = lists.take();
+        } catch (RuntimeException | Error e) {
+            reservation.untake(1);
+            throw e;
+        }
+        int frame = taken & ~FreeLists.WARM;
+        if (taken != frame && zeroed) {
+            try {
+                zeroInPlace(memory, frame);
+            } catch (RuntimeException | Error e) {
+                lists.untake(taken);
+                reservation.untake(1);
+                throw e;
+            }
+        }
+        table.setRefCount(frame, 1);
+        return frame;
+    }
+
+    /**
+     * {@code count} frames out of the reservation into {@code frames[0..count)}, refcount 1 each, bytes
+     * unspecified; those not resident are populated ({@link FramePopulation#taken}).
+     *
+     * @throws IllegalStateException if fewer than {@code count} frames are reserved
+     */
+    void many(int[] frames, int count) {
+        reservation.take(count);
+        // The free lists hold at least available + reserved frames, so they have the ones reserved.
+        lists.take(frames, count);
+        try {
+            population.taken(frames, count);
+        } catch (RuntimeException | Error e) {
+            lists.untake(frames, count);
+            reservation.untake(count);
+            throw e;
+        }
+        for (int i = 0; i < count; i++) {
+            frames[i] &= ~FreeLists.WARM;
+            table.setRefCount(frames[i], 1);
+        }
+    }
+
+    /**
+     * {@code count} consecutive frames that read as zeros, refcount 1 each, reserved here ({@link
+     * FramePool#allocateRun}).
+     *
+     * @return the first frame of the run
+     * @throws IllegalStateException if fewer frames are available, or no such run is left; nothing is taken
+     */
+    int run(int count) {
+        if (count < 1) {
+            throw new IllegalArgumentException("a run needs at least one frame, not " + count);
+        }
+        if (!reservation.tryReserve(count)) {
+            throw new IllegalStateException("host frame pool exhausted: a run of " + count + " frames needs that many "
+                    + "free frames, " + reservation.available() + " are");
+        }
+        int first;
+        try {
+            first = lists.takeRun(count);   // may allocate a bitmap of the pool: may run out of memory
+        } catch (RuntimeException | Error e) {
+            reservation.unreserve(count);
+            throw e;
+        }
+        // The free lists hold at least available + reserved frames; taking never-used ones moves the
+        // reservation onto them.
+        reservation.take(count);
+        for (int frame = first; frame < first + count; frame++) {
+            table.setRefCount(frame, 1);
+        }
+        return first;
+    }
+
+    /** Copies the zero frame over {@code frame}: afterwards it reads as zeros. */
+    static void zeroInPlace(MemorySegment memory, int frame) {
+        MemorySegment.copy(memory, FramePool.offsetOf(FramePool.ZERO_FRAME), memory, FramePool.offsetOf(frame),
+                Pages.PAGE_SIZE);
+    }
+}

@@ -1,0 +1,240 @@
+package io.samepage.core;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.samepage.hashing.Pages;
+import io.samepage.linux.NativeMemory;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.BitSet;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A take of reserved frames that throws part way, an {@link Error} included (a fault in a frame's
+ * memory, an {@link OutOfMemoryError} in the backing), leaves the pool exactly as it was: the frames
+ * free on their lists again, the caller's reservation still held, so that the caller's own failure path
+ * (which gives back the frames it reserved and did not take) balances. A free whose release throws an
+ * {@link Error} frees the frame all the same. Checked by the pool's counters and by taking every free
+ * frame afterwards: each comes back once, and none that is in use. Before, each of these left frames
+ * counted in use that no caller held.
+ */
+class FramePoolFailureTest {
+
+    private static final int PAGE = Pages.PAGE_SIZE;
+    private static final int FRAMES = 64;
+
+    /** Anonymous frames whose next populate, once armed, throws {@code error} instead. */
+    private static FrameBacking.Factory populateThrowsOnce(AtomicBoolean armed, Error error) {
+        return frames -> new ForwardingBacking(frames) {
+            @Override
+            public void populate(int first, int count) {
+                if (armed.getAndSet(false)) {
+                    throw error;
+                }
+                super.populate(first, count);
+            }
+        };
+    }
+
+    private static void assumePopulated() {
+        Assumptions.assumeTrue(NativeMemory.available(), "frames are populated only where they go back to the OS");
+    }
+
+    /** Takes frames 1 to 12, then frees 1 to 4 (warm: the pool's limit is 4) and 8 and 9 (cold). */
+    private static void fourWarmTwoColdSixInUse(FramePool pool) {
+        assertTrue(pool.tryReserve(12));
+        for (int i = 0; i < 12; i++) {
+            pool.allocateReserved();
+        }
+        pool.freeAll(new int[] {1, 2, 3, 4}, 4);
+        pool.freeAll(new int[] {8, 9}, 2);
+        assertEquals(4, pool.warmFrames());
+    }
+
+    /** Takes every available frame: each free frame exactly once, none of {@code inUse}. */
+    private static void assertEveryFreeFrameTakenOnce(FramePool pool, int... inUse) {
+        int available = pool.framesAvailable();
+        int[] frames = new int[available];
+        assertTrue(pool.allocateForOverwrite(frames, available));
+        BitSet taken = new BitSet();
+        for (int frame : frames) {
+            assertTrue(!taken.get(frame), "frame " + frame + " was handed out twice");
+            taken.set(frame);
+        }
+        BitSet expected = new BitSet();
+        expected.set(1, FRAMES);
+        for (int frame : inUse) {
+            expected.clear(frame);
+        }
+        assertEquals(expected, taken, "the free frames");
+        pool.freeAll(frames, available);
+    }
+
+    @Test
+    void anErrorWhilePopulatingFramesTakenOutOfAReservationLeavesThePoolAsItWas() {
+        assumePopulated();
+        AtomicBoolean armed = new AtomicBoolean();
+        try (FramePool pool = new FramePool((long) FRAMES * PAGE, 4,
+                populateThrowsOnce(armed, new OutOfMemoryError("injected, in the backing's populate")))) {
+            fourWarmTwoColdSixInUse(pool);
+            int inUse = pool.framesInUse();
+            int available = pool.framesAvailable();
+            assertTrue(pool.tryReserve(30));
+            armed.set(true);
+            int[] frames = new int[30];
+            assertThrows(OutOfMemoryError.class, () -> pool.allocateReservedForOverwrite(frames, 30));
+            assertEquals(inUse, pool.framesInUse(), "frames in use");
+            assertEquals(available - 30, pool.framesAvailable(), "the reservation is still held");
+            pool.unreserve(30);                 // what the taker's failure path does
+            assertEquals(available, pool.framesAvailable());
+            assertEquals(4, pool.warmFrames(), "the warm frames are warm again");
+            assertEveryFreeFrameTakenOnce(pool, 5, 6, 7, 10, 11, 12);
+        }
+    }
+
+    @Test
+    void anErrorWhilePopulatingFramesTakenAtOnceTakesNothing() {
+        assumePopulated();
+        AtomicBoolean armed = new AtomicBoolean();
+        try (FramePool pool = new FramePool((long) FRAMES * PAGE, 4,
+                populateThrowsOnce(armed, new InternalError("injected, in the backing's populate")))) {
+            fourWarmTwoColdSixInUse(pool);
+            armed.set(true);
+            int inUse = pool.framesInUse();
+            int available = pool.framesAvailable();
+            assertThrows(InternalError.class, () -> pool.allocateForOverwrite(new int[40], 40));
+            assertEquals(inUse, pool.framesInUse(), "frames in use");
+            assertEquals(available, pool.framesAvailable(), "nothing reserved");
+            assertEveryFreeFrameTakenOnce(pool, 5, 6, 7, 10, 11, 12);
+        }
+    }
+
+    /** Anonymous frames whose next release (one frame or many), once armed, throws {@code error} instead. */
+    private static FrameBacking.Factory releaseThrowsOnce(AtomicBoolean armed, Error error) {
+        return frames -> new ForwardingBacking(frames) {
+            @Override
+            public void release(int frame) {
+                if (armed.getAndSet(false)) {
+                    throw error;
+                }
+                super.release(frame);
+            }
+
+            @Override
+            public void release(int[] batch, int count) {
+                if (armed.getAndSet(false)) {
+                    throw error;
+                }
+                super.release(batch, count);
+            }
+        };
+    }
+
+    /**
+     * An {@link Error} from the backing while a frame is freed passes through, but the frame is free all
+     * the same, and reads as zeros when taken again (zeroed in place, as for a refusal): none is lost.
+     */
+    @Test
+    void anErrorWhileReleasingFreedFramesStillFreesThem() {
+        AtomicBoolean armed = new AtomicBoolean();
+        try (FramePool pool = new FramePool((long) FRAMES * PAGE, 0,
+                releaseThrowsOnce(armed, new InternalError("injected, in the backing's release")))) {
+            assertTrue(pool.tryReserve(12));
+            for (int i = 0; i < 12; i++) {
+                int frame = pool.allocateReserved();
+                pool.memory().set(ValueLayout.JAVA_BYTE, FramePool.offsetOf(frame) + 100, (byte) 9);
+            }
+            armed.set(true);
+            assertThrows(InternalError.class, () -> pool.free(3));
+            armed.set(true);
+            assertThrows(InternalError.class, () -> pool.freeAll(new int[] {5, 7, 8}, 3));
+            assertEquals(8, pool.framesInUse(), "frames in use");
+            assertEquals(FRAMES - 1 - 8, pool.framesAvailable());
+            for (int frame : new int[] {3, 5, 7, 8}) {
+                assertEquals(0, pool.memory().get(ValueLayout.JAVA_BYTE, FramePool.offsetOf(frame) + 100),
+                        "frame " + frame + " reads as zeros");
+            }
+            assertEveryFreeFrameTakenOnce(pool, 1, 2, 4, 6, 9, 10, 11, 12);
+        }
+    }
+
+    /**
+     * A warm frame taken to be read as zeros is zeroed in place; where its memory faults (a file mapping
+     * cut short under it: the JVM turns the SIGBUS into an {@link InternalError}), the take throws and
+     * the frame is warm again.
+     */
+    @Test
+    void aFaultWhileZeroingAWarmFrameLeavesThePoolAsItWas(@TempDir Path dir) throws IOException {
+        try (FileChannel file = FileChannel.open(dir.resolve("frames"), StandardOpenOption.CREATE_NEW,
+                StandardOpenOption.READ, StandardOpenOption.WRITE);
+                FramePool pool = new FramePool((long) FRAMES * PAGE, 1, frames -> new FileFrames(file, frames))) {
+            assertTrue(pool.tryReserve(1));
+            int frame = pool.allocateReserved();
+            pool.memory().set(ValueLayout.JAVA_BYTE, FramePool.offsetOf(frame) + 100, (byte) 9);
+            pool.free(frame);
+            assertEquals(1, pool.warmFrames());
+            file.truncate(PAGE);                // the zero frame still reads; every other frame faults
+            assertTrue(pool.tryReserve(1));
+            InternalError fault = assertThrows(InternalError.class, pool::allocateReserved);
+            assertTrue(fault.getMessage().contains("fault"), fault.getMessage());
+            assertEquals(0, pool.framesInUse(), "frames in use");
+            pool.unreserve(1);                  // what the taker's failure path does
+            assertEquals(FRAMES - 1, pool.framesAvailable());
+            assertEquals(1, pool.warmFrames(), "the frame is warm again");
+        }
+    }
+
+    /** A pool's frames in a mapped file, as a memfd backing holds them; releasing zeroes in place. */
+    private static final class FileFrames implements FrameBacking {
+
+        private final Arena arena = Arena.ofShared();
+        private final MemorySegment region;
+
+        FileFrames(FileChannel file, int frames) {
+            try {
+                file.write(ByteBuffer.allocate(1), (long) frames * PAGE - 1);
+                region = file.map(FileChannel.MapMode.READ_WRITE, 0, (long) frames * PAGE, arena);
+            } catch (IOException e) {
+                throw new IllegalStateException(e);
+            }
+        }
+
+        @Override
+        public MemorySegment region() {
+            return region;
+        }
+
+        @Override
+        public boolean releasesMemory() {
+            return false;
+        }
+
+        @Override
+        public void release(int frame) {
+            region.asSlice(FramePool.offsetOf(frame), PAGE).fill((byte) 0);
+        }
+
+        @Override
+        public void release(int[] frames, int count) {
+            for (int i = 0; i < count; i++) {
+                release(frames[i]);
+            }
+        }
+
+        @Override
+        public void close() {
+            arena.close();
+        }
+    }
+}
