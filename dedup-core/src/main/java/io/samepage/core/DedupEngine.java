@@ -62,7 +62,7 @@ public final class DedupEngine implements AutoCloseable {
             this.treeSecret = context.hashSeed() * 0x9E37_79B9_7F4A_7C15L ^ 0x243F_6A88_85A3_08D3L;
             this.knobs = context.knobs();
             this.knobs.bind(this::pagesShared);
-            this.scanner = new Scanner(this, context.newScannerHasher());
+            this.scanner = new Scanner(this, context.newScannerHasher(), pageIds);
         } catch (RuntimeException | Error e) {
             pool.close();           // its region would stay mapped, unreachable
             throw e;

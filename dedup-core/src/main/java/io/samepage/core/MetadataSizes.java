@@ -107,8 +107,9 @@ final class MetadataSizes {
 
     /**
      * Bytes a destroyed guest whose page ids wait ({@link PageIds}) holds: itself, its place in the wait
-     * list, and its slot in the scanner's round, which keeps it until the next full scan starts, when
-     * the ids of every such guest are released at the latest.
+     * list, and its slot in the scanner's round, which stays until the next full scan starts (when the
+     * ids of every such guest are released at the latest) but no longer holds the guest from the
+     * scanner's next batch on ({@link Scanner}).
      */
     static long destroyedGuest(Guest guest) {
         return guest(guest) + REFERENCE + REFERENCE + Integer.BYTES;

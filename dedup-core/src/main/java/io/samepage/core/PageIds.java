@@ -81,6 +81,8 @@ final class PageIds {
     private volatile int scanEpoch = 1;
     /** {@link #destroyed} is not empty; written under the monitor, read without it. */
     private volatile boolean anyDestroyed;
+    /** Guests {@link #quarantine quarantined} since the engine started; written under the monitor, read without it. */
+    private volatile long destroys;
 
     /**
      * Ids for {@code pages} pages of a new guest, all or nothing.
@@ -140,6 +142,16 @@ final class PageIds {
     synchronized void quarantine(Guest guest) {
         destroyed.add(guest);
         anyDestroyed = true;
+        destroys++;
+    }
+
+    /**
+     * Guests destroyed since the engine started: each is marked destroyed before this moves, so a reader
+     * that sees it move and then looks finds the guest destroyed. The scanner's cue to drop destroyed
+     * guests from its round. Lock free.
+     */
+    long destroys() {
+        return destroys;
     }
 
     /** True if a guest was destroyed since the last release: {@link #releaseDestroyed} has work. Lock free. */

@@ -56,7 +56,9 @@ final class ScanCursor {
 
     /** The round's guests' tables; null when every page is visited ({@link #start(int[])}). */
     private PageTable[] tables;
+    /** The round's guests' pages; 0 for a guest {@linkplain #drop dropped}. */
     private int[] pageCounts = new int[0];
+    /** The largest of {@link #pageCounts}; -1 once a drop may have lowered it, until {@link #nextRun} counts again. */
     private long roundPages;
     private long chunkStart;
     private int guest;
@@ -71,19 +73,19 @@ final class ScanCursor {
         for (int g = 0; g < tables.length; g++) {
             counts[g] = tables[g].pages();
         }
-        start(counts);
-        this.tables = tables;
+        begin(tables, counts);
     }
 
     /** Starts a round over guests of {@code pageCounts} pages each, every page one to visit: for tests of the round's order and end. */
     void start(int[] pageCounts) {
-        this.tables = null;
+        begin(null, pageCounts.clone());
+    }
+
+    /** Starts a round over {@code tables} (null: every page is one to visit), owning both arrays. */
+    private void begin(PageTable[] tables, int[] pageCounts) {
+        this.tables = tables;
         this.pageCounts = pageCounts;
-        long largest = 0;
-        for (int count : pageCounts) {
-            largest = Math.max(largest, count);
-        }
-        roundPages = largest;
+        roundPages = -1;
         chunkStart = 0;
         guest = 0;
         page = 0;
@@ -103,6 +105,12 @@ final class ScanCursor {
      */
     int nextRun(long allowance) {
         passed = 0;
+        if (roundPages < 0) {
+            roundPages = 0;
+            for (int count : pageCounts) {
+                roundPages = Math.max(roundPages, count);
+            }
+        }
         while (chunkStart < roundPages) {
             if (guest >= pageCounts.length) {
                 guest = 0;
@@ -158,10 +166,19 @@ final class ScanCursor {
         page = pageIndex;
     }
 
-    /** Passes over the rest of the current guest's chunk (it was destroyed). */
-    void skipGuest() {
-        guest++;
-        page = chunkStart;
+    /**
+     * Takes guest {@code g} out of the round (it was destroyed): the cursor passes it by from now on
+     * without reading its table, and no longer holds the table. The round ends sooner if it was the
+     * largest guest.
+     */
+    void drop(int g) {
+        if (pageCounts[g] == roundPages) {
+            roundPages = -1;
+        }
+        pageCounts[g] = 0;
+        if (tables != null) {
+            tables[g] = null;
+        }
     }
 
     /** Moves the round to the chunk holding {@code pageIndex}, first guest: for tests of the round's end. */

@@ -63,9 +63,13 @@ public final class Scanner implements Agent {
     private final ReentrantLock batchLock = new ReentrantLock();
     private volatile boolean closed;
 
+    /** The current full scan's guests, in order; a destroyed one's slot is nulled ({@link #dropDestroyed}). */
     private Guest[] round = new Guest[0];
     private final ScanCursor cursor = new ScanCursor();
     private boolean roundOpen;
+    /** Where guests' destroys are counted ({@link PageIds#destroys}), and the count this round has seen. */
+    private final PageIds pageIds;
+    private long destroysSeen;
     private long nextBatchNanos;
     private long scanStartNanos = System.nanoTime();
     private long scanStartCpuNanos = -1;
@@ -75,8 +79,9 @@ public final class Scanner implements Agent {
     /** The other threads of a batch when {@code scan_threads} is above 1. */
     private final ScanWorkers workers;
 
-    Scanner(DedupEngine engine, PageHasher hasher) {
+    Scanner(DedupEngine engine, PageHasher hasher, PageIds pageIds) {
         this.engine = engine;
+        this.pageIds = pageIds;
         this.pool = engine.pool();
         this.knobs = engine.knobs();
         this.freed = new FreedFrames(pool);
@@ -219,6 +224,9 @@ public final class Scanner implements Agent {
         long left = (long) budget * ScanCursor.PASSES_PER_VISIT;
         int visited = 0;
         boolean scanEnded = false;
+        if (roundOpen && pageIds.destroys() != destroysSeen) {
+            dropDestroyed();
+        }
         while (left > 0) {
             if (!roundOpen) {
                 if (!startNextRound()) {
@@ -234,7 +242,8 @@ public final class Scanner implements Agent {
             }
             Guest guest = round[g];
             if (guest.isDestroyed()) {
-                cursor.skipGuest();
+                round[g] = null;
+                cursor.drop(g);
                 continue;
             }
             int length = cursor.runLength();
@@ -398,9 +407,27 @@ public final class Scanner implements Agent {
         return visitor.merges() + workers.sum(PageVisitor::merges);
     }
 
+    /**
+     * Drops the guests destroyed since the round started from it, and from its cursor: they would stay
+     * reachable, page tables and all, until the next full scan starts, since the cursor passes by every
+     * page of a destroyed guest (all read as never written) and so never hands one out to be found
+     * destroyed. Runs at a batch's start only when a guest was destroyed since the last look: one
+     * volatile read a batch otherwise.
+     */
+    private void dropDestroyed() {
+        destroysSeen = pageIds.destroys();
+        for (int g = 0; g < round.length; g++) {
+            if (round[g] != null && round[g].isDestroyed()) {
+                round[g] = null;
+                cursor.drop(g);
+            }
+        }
+    }
+
     /** Starts a full scan: the unstable index of the last one is emptied now, not when it ended. */
     private boolean startNextRound() {
         engine.clearUnstableIndexes();
+        destroysSeen = pageIds.destroys();      // before the guests: one destroyed after is seen at the next batch
         round = engine.liveGuests();
         for (Guest guest : round) {
             guest.collectWritten();
