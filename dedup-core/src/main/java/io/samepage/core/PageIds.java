@@ -5,7 +5,6 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.ArrayList;
 import java.util.BitSet;
-import java.util.List;
 
 /**
  * Engine-wide page ids: every guest page has one {@code int}, {@code base + page}, so the unstable
@@ -68,9 +67,9 @@ final class PageIds {
     /** Every chunk below this one is taken. */
     private int lowestFree;
     /** Destroyed guests not looked at yet: a batch in progress may have been filing their pages. */
-    private final List<Guest> destroyed = new ArrayList<>();
+    private final ArrayList<Guest> destroyed = new ArrayList<>();
     /** Destroyed guests with a page filed in the current full scan: their ids wait for the next one. */
-    private final List<Guest> quarantined = new ArrayList<>();
+    private final ArrayList<Guest> quarantined = new ArrayList<>();
     /**
      * The current marking epoch: one more at each {@link #releaseQuarantined}, which runs only where the
      * unstable indexes were just emptied (a full scan's start, {@code run=2}) or are found empty, so every
@@ -185,7 +184,7 @@ final class PageIds {
                 release(guest);
             }
         }
-        destroyed.clear();
+        emptied(destroyed);
         anyDestroyed = false;
     }
 
@@ -200,10 +199,21 @@ final class PageIds {
         for (Guest guest : quarantined) {
             release(guest);
         }
-        destroyed.clear();
-        quarantined.clear();
+        emptied(destroyed);
+        emptied(quarantined);
         anyDestroyed = false;
         scanEpoch++;
+    }
+
+    /**
+     * Empties a wait list and gives back its array: {@code clear} alone kept, for good, an array of the
+     * most guests the list ever held (as many as a round's guests, if they are destroyed before the
+     * next full scan starts), which {@link #metadataBytes} does not count. The next destroy makes a
+     * small array again: at most once a batch.
+     */
+    private static void emptied(ArrayList<Guest> list) {
+        list.clear();
+        list.trimToSize();
     }
 
     private void release(Guest guest) {
@@ -226,7 +236,9 @@ final class PageIds {
     /**
      * Bytes of the chunk table (its segment array, the segments made, and the bits of the chunks taken)
      * and of the destroyed guests whose ids it holds: each, its page table with it, stays reachable
-     * until its ids are released ({@link MetadataSizes#destroyedGuest}).
+     * until its ids are released ({@link MetadataSizes#destroyedGuest}, which counts its reference in a
+     * wait list). A wait list's array may hold up to half as many slots again as guests while it grows;
+     * those are not counted, and it is given back when the list empties.
      */
     synchronized long metadataBytes() {
         long bytes = 16 + 4L * SEGMENTS + (16 + 4L * SEGMENT_CHUNKS) * segmentsMade + used.size() / 8;
