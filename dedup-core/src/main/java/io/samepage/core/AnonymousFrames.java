@@ -134,6 +134,12 @@ final class AnonymousFrames implements FrameBacking {
         return 0;
     }
 
+    /** Its objects, its discard lists' buffers most of them ({@link MetadataSizes#anonymousFrames}). */
+    @Override
+    public long metadataBytes() {
+        return MetadataSizes.anonymousFrames(BATCHES, discards != null);
+    }
+
     @Override
     public synchronized void close() {
         if (!closed) {

@@ -61,6 +61,14 @@ public interface FrameBacking extends AutoCloseable {
     /** Releases {@code frames[0..count)}, with as few system calls as the backing can. */
     void release(int[] frames, int count);
 
+    /**
+     * Bytes of Java heap this backing's own objects take (its buffers and locks, not the region), for
+     * {@link FramePool#metadataBytes}; the default counts none. Thread safe.
+     */
+    default long metadataBytes() {
+        return 0;
+    }
+
     /** Gives all the memory back; afterwards every access to {@link #region()} throws. Idempotent. */
     @Override
     void close();

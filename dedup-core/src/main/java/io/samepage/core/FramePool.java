@@ -26,7 +26,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  *
  * <h2>Metadata</h2>
  * Each frame's refcount, stable key and link live in the pool's {@link FrameTable} ({@link #table()}),
- * 12 bytes per frame; the free lists ({@link FreeLists}) reuse the links.
+ * 12 bytes per frame; the free lists ({@link FreeLists}) reuse the links. Beside those, a pool takes
+ * a few hundred bytes of objects, and its backing its own ({@link #metadataBytes()}).
  *
  * <h2>Allocation: reserve first, then take</h2>
  * A caller that will need frames (a copy-on-write break, a merge that starts a chain duplicate) first
@@ -61,9 +62,6 @@ public final class FramePool implements AutoCloseable {
     static final int MAX_FRAMES = Integer.MAX_VALUE - 8;
 
     private static final int NO_FRAME = FrameTable.NO_FRAME;
-
-    /** Upper estimate of the fixed cost beside the per-frame arrays: headers, fields, lists, lock, atomics. */
-    private static final long FIXED_METADATA_BYTES = 3 * 16 + 128;
 
     private final FrameBacking backing;
     private final MemorySegment memory;
@@ -468,12 +466,13 @@ public final class FramePool implements AutoCloseable {
     }
 
     /**
-     * The bytes this pool spends on bookkeeping outside the region: 12 per frame for the frame table
-     * (the free list reuses its links) plus a small fixed amount. Feeds {@code general_profit}.
-     * Thread safe.
+     * The bytes of Java heap this pool spends on bookkeeping outside the region: 12 per frame for the
+     * frame table (the free list reuses its links), the pool's own objects ({@link
+     * MetadataSizes#FRAME_POOL}) and its backing's ({@link FrameBacking#metadataBytes}). Feeds {@code
+     * general_profit}. Thread safe.
      */
     public long metadataBytes() {
-        return table.metadataBytes() + FIXED_METADATA_BYTES;
+        return table.metadataBytes() + MetadataSizes.FRAME_POOL + backing.metadataBytes();
     }
 
     /**

@@ -2,7 +2,7 @@ package io.samepage.core;
 
 /**
  * How the engine counts the Java heap its own structures take ({@link DedupEngine#metadataBytes}, which
- * {@code general_profit} subtracts), and what one guest costs.
+ * {@code general_profit} subtracts), what one guest costs, and what a frame pool costs beside its frames.
  *
  * <p>The conventions, as the counts have always assumed: a 64-bit HotSpot JVM with compressed references
  * (a heap under 32 GiB), so a reference is 4 bytes; an object is a 12-byte header and its declared
@@ -58,6 +58,37 @@ final class MetadataSizes {
     private static final long BOXED_LONG = object(Long.BYTES);
     /** A skip-list node (key, value, next) and an index node (node, down, right). */
     private static final long SKIP_LIST_NODE = object(3 * REFERENCE);
+    /**
+     * A {@link FramePool}'s own objects beside its frame table's arrays (whose elements
+     * {@link FrameTable#metadataBytes} counts): the pool (backing, memory, table, reservation, lists,
+     * population, taking, closed; capacityFrames, discardsToOs), its {@link FrameTable} (three arrays,
+     * and their headers), {@link FreeLists} (table, lock; capacityFrames, warmLimit, coldHead, warmHead,
+     * warmCount, inFlight, bump) and its lock object, {@link FramePopulation} (backing, table; active),
+     * {@link FrameReservation} (state) and its {@code AtomicLong}, {@link FrameTaking} (memory, table,
+     * lists, reservation, population) and the {@code AtomicBoolean} closed. The backing counts its own
+     * ({@link FrameBacking#metadataBytes}).
+     */
+    static final long FRAME_POOL = object(8 * REFERENCE + Integer.BYTES + 1)
+            + object(3 * REFERENCE) + 3 * ARRAY_HEADER
+            + object(2 * REFERENCE + 7 * Integer.BYTES) + object(0)
+            + object(2 * REFERENCE + 1)
+            + object(REFERENCE) + ATOMIC_LONG
+            + object(5 * REFERENCE)
+            + object(Integer.BYTES);
+    /**
+     * JDK objects whose fields are not ours to list, measured instead (JDK 25, {@code jcmd
+     * GC.class_histogram} over 2,000 frame pools): a shared arena with a mapped region in it (the arena,
+     * its session and resource list, the region's segment and its unmap cleanup), and each buffer
+     * allocated in such an arena (its segment and its cleanup).
+     */
+    private static final long ARENA_WITH_REGION = 24 + 32 + 16 + 40 + 32 + 24;
+    private static final long ARENA_BUFFER = 40 + 48;
+    /**
+     * A {@code DiscardList} (region, iovecs, capture, offsets, lengths; count), its two {@code
+     * long[CAPACITY]}, and the JDK's objects for its two buffers in the arena ({@link #ARENA_BUFFER}).
+     */
+    private static final long DISCARD_LIST = object(5 * REFERENCE + Integer.BYTES)
+            + 2 * array(io.samepage.linux.DiscardList.CAPACITY, Long.BYTES) + 2 * ARENA_BUFFER;
 
     private MetadataSizes() {
     }
@@ -113,6 +144,18 @@ final class MetadataSizes {
      */
     static long destroyedGuest(Guest guest) {
         return guest(guest) + REFERENCE + REFERENCE + Integer.BYTES;
+    }
+
+    /**
+     * The heap of an {@link AnonymousFrames} (arena, region, discards, discardLocks; discardsToOs,
+     * closed): its arrays of {@code batches} locks and, where it discards to the operating system, its
+     * arena and mapped region and {@code batches} discard lists, whose buffers are most of a frame pool's
+     * fixed cost. Without, the arena's objects hold a region allocated on the Java side and are not
+     * counted.
+     */
+    static long anonymousFrames(int batches, boolean discardLists) {
+        return object(4 * REFERENCE + 2) + array(batches, REFERENCE) + batches * REENTRANT_LOCK
+                + (discardLists ? ARENA_WITH_REGION + array(batches, REFERENCE) + batches * DISCARD_LIST : 0);
     }
 
     /** An Agrona {@code Int2IntHashMap} of {@code capacity}: two {@code int}s a slot. */

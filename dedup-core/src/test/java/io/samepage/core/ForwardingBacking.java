@@ -55,6 +55,11 @@ public class ForwardingBacking implements FrameBacking {
     }
 
     @Override
+    public long metadataBytes() {
+        return inner.metadataBytes();
+    }
+
+    @Override
     public void close() {
         inner.close();
     }
