@@ -66,9 +66,6 @@ final class PageTable {
     /** The scanner's look at pages without their stripes ({@link #skipPassedBy}, {@link #skipToVisit}). */
     private static final VarHandle INT_OPAQUE = MethodHandles.arrayElementVarHandle(int[].class);
 
-    /** Bytes per page of the three arrays. */
-    static final int BYTES_PER_PAGE = 3 * Integer.BYTES;
-
     final int[] frames;
     final int[] states;
     private final int[] keys;
