@@ -70,6 +70,8 @@ public final class Scanner implements Agent {
     /** Where guests' destroys are counted ({@link PageIds#destroys}), and the count this round has seen. */
     private final PageIds pageIds;
     private long destroysSeen;
+    /** Pages the last batch passed by without a visit. */
+    private long batchPassed;
     private long nextBatchNanos;
     private long scanStartNanos = System.nanoTime();
     private long scanStartCpuNanos = -1;
@@ -98,7 +100,8 @@ public final class Scanner implements Agent {
      * One duty cycle: obeys {@code run} (0 idles, 2 unmerges everything then sets {@code run=0}), and
      * once {@code sleep_millisecs} have passed since the last batch scans one batch.
      *
-     * @return guest pages visited, or 1 for an unmerge; 0 lets the idle strategy idle
+     * @return the batch's work in visits (pages visited, and a 64th of a visit per page passed by, rounded
+     *         up), or 1 for an unmerge; 0, when there was nothing to do, lets the idle strategy idle
      */
     @Override
     public int doWork() {
@@ -134,7 +137,10 @@ public final class Scanner implements Agent {
         }
         int visited = scanBatch(knobs.pagesToScan());
         nextBatchNanos = System.nanoTime() + knobs.sleepMillis() * 1_000_000L;
-        return visited;
+        // Passing pages by is work too: reported as none, the runner idled after each batch over a sparse
+        // guest, which with sleep_millisecs below its idle period (0: back to back) slowed the full scan.
+        long passedVisits = (batchPassed + ScanCursor.PASSES_PER_VISIT - 1) / ScanCursor.PASSES_PER_VISIT;
+        return (int) Math.min(Integer.MAX_VALUE, visited + passedVisits);
     }
 
     /** Waits for the batch in progress, then refuses every later one. Called by {@link DedupEngine#close}. */
@@ -223,6 +229,7 @@ public final class Scanner implements Agent {
         }
         long left = (long) budget * ScanCursor.PASSES_PER_VISIT;
         int visited = 0;
+        batchPassed = 0;
         boolean scanEnded = false;
         if (roundOpen && pageIds.destroys() != destroysSeen) {
             dropDestroyed();
@@ -236,6 +243,7 @@ public final class Scanner implements Agent {
             }
             int g = cursor.nextRun(left);
             left -= cursor.passed();
+            batchPassed += cursor.passed();
             if (g < 0) {
                 scanEnded = g != ScanCursor.ALLOWANCE_SPENT;
                 break;

@@ -106,6 +106,26 @@ class ScannerTest {
         }
     }
 
+    /**
+     * A duty cycle whose batch only passed never-written pages by reports that work (a 64th of a visit a
+     * page), so an {@code AgentRunner}'s idle strategy does not idle after it: with {@code sleep_millisecs}
+     * 0 (or below the runner's idle period) each batch over a sparse guest otherwise waited an idle period
+     * that a batch of visits does not. With no guest, there is no work, and it reports none.
+     */
+    @Test
+    void aDutyCycleThatOnlyPassedPagesByReportsItsWork() {
+        EngineContext context = new EngineContext();
+        context.knobs().pagesToScan(100).sleepMillis(0);
+        try (DedupEngine engine = engine(context)) {
+            assertEquals(0, engine.scanner().doWork(), "no guest: nothing to do");
+            engine.createGuest(engine.createDomain("d"), "sparse", 4L * 64 * 100 * PAGE);
+            int work = engine.scanner().doWork();
+            assertEquals(0, engine.scanner().pagesScanned(), "no page was visited");
+            assertEquals(0, engine.scanner().fullScans(), "the full scan goes on");
+            assertEquals(100, work, "6,400 pages passed by, a 64th of a visit each");
+        }
+    }
+
     @Test
     void onlyPagesWrittenSinceTheirLastVisitAreHashedAgain() {
         java.util.concurrent.atomic.AtomicLong hashes = new java.util.concurrent.atomic.AtomicLong();
