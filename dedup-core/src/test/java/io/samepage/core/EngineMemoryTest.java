@@ -9,8 +9,6 @@ import io.samepage.hashing.Pages;
 import java.io.IOException;
 import java.lang.management.GarbageCollectorMXBean;
 import java.lang.management.ManagementFactory;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
@@ -305,21 +303,8 @@ class EngineMemoryTest {
         }
     }
 
-    /**
-     * The resident memory of the pool's own mapping ({@code Rss} of its entry in /proc/self/smaps): the
-     * process's RssAnon also moves with the JVM's heap, which other tests in this JVM grow and shrink.
-     */
+    /** The resident memory of the pool's own mapping ({@link MappingResidency}). */
     private static long residentKib(DedupEngine engine) throws IOException {
-        long start = engine.pool().memory().address();
-        boolean inside = false;
-        for (String line : Files.readAllLines(Path.of("/proc/self/smaps"))) {
-            if (line.matches("^[0-9a-f]+-[0-9a-f]+ .*")) {
-                String[] range = line.substring(0, line.indexOf(' ')).split("-");
-                inside = Long.parseUnsignedLong(range[0], 16) <= start && start < Long.parseUnsignedLong(range[1], 16);
-            } else if (inside && line.startsWith("Rss:")) {
-                return Long.parseLong(line.replaceAll("\\D", ""));
-            }
-        }
-        throw new IOException("the pool's mapping at 0x" + Long.toHexString(start) + " is not in /proc/self/smaps");
+        return MappingResidency.residentKib(engine.pool().memory());
     }
 }

@@ -8,8 +8,6 @@ import org.junit.jupiter.api.Test;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -276,21 +274,21 @@ class FramePoolTest {
         try (FramePool pool = new FramePool(512 * MIB, warm)) {
             MemorySegment memory = pool.memory();
             int[] taken = new int[frames];
-            long before = rssAnonKiB();
+            long before = MappingResidency.residentKib(memory);
             assertTrue(pool.tryReserve(frames));
             for (int i = 0; i < frames; i++) {
                 taken[i] = pool.allocateReserved();
                 memory.set(ValueLayout.JAVA_BYTE, FramePool.offsetOf(taken[i]), (byte) 1);
             }
-            long peak = rssAnonKiB();
+            long peak = MappingResidency.residentKib(memory);
             for (int frame : taken) {
                 pool.free(frame);
             }
-            long after = rssAnonKiB();
-            System.out.printf("RssAnon: before %d KiB, after touching 128 MiB of frames %d KiB (+%d KiB), "
+            long after = MappingResidency.residentKib(memory);
+            System.out.printf("pool Rss: before %d KiB, after touching 128 MiB of frames %d KiB (+%d KiB), "
                     + "after freeing them %d KiB (-%d KiB)%n", before, peak, peak - before, after, peak - after);
-            assertTrue(peak - before >= 100 * 1024, () -> "RssAnon grew only " + (peak - before) + " KiB");
-            assertTrue(peak - after >= 100 * 1024, () -> "RssAnon fell only " + (peak - after) + " KiB");
+            assertTrue(peak - before >= 100 * 1024, () -> "the pool's Rss grew only " + (peak - before) + " KiB");
+            assertTrue(peak - after >= 100 * 1024, () -> "the pool's Rss fell only " + (peak - after) + " KiB");
             assertEquals(0, pool.framesInUse());
             assertEquals(warm, pool.warmFrames(), "the first frames freed stay resident for reuse");
         }
@@ -395,14 +393,14 @@ class FramePoolTest {
         int frames = (int) (128 * MIB / Pages.PAGE_SIZE);
         try (FramePool pool = new FramePool(512 * MIB, 0)) {
             MemorySegment memory = pool.memory();
-            long before = rssAnonKiB();
+            long before = MappingResidency.residentKib(memory);
             assertTrue(pool.tryReserve(frames));
             int[] taken = new int[frames];
             for (int i = 0; i < frames; i++) {
                 taken[i] = pool.allocateReserved();
                 memory.set(ValueLayout.JAVA_BYTE, FramePool.offsetOf(taken[i]) + 7, (byte) 1);
             }
-            long peak = rssAnonKiB();
+            long peak = MappingResidency.residentKib(memory);
             // Every other frame, in batches the way the scanner frees them: no two neighbours in a batch.
             int[] batch = new int[512];
             int inBatch = 0;
@@ -414,10 +412,10 @@ class FramePoolTest {
                 }
             }
             pool.freeAll(batch, inBatch);
-            long after = rssAnonKiB();
-            System.out.printf("RssAnon: after touching 128 MiB of frames +%d KiB, after freeAll of every other "
+            long after = MappingResidency.residentKib(memory);
+            System.out.printf("pool Rss: after touching 128 MiB of frames +%d KiB, after freeAll of every other "
                     + "frame -%d KiB%n", peak - before, peak - after);
-            assertTrue(peak - after >= 50 * 1024, () -> "RssAnon fell only " + (peak - after) + " KiB");
+            assertTrue(peak - after >= 50 * 1024, () -> "the pool's Rss fell only " + (peak - after) + " KiB");
             assertEquals(frames / 2, pool.framesInUse());
             for (int i = 1; i < frames; i += 2) {
                 assertEquals(1, memory.get(ValueLayout.JAVA_BYTE, FramePool.offsetOf(taken[i]) + 7),
@@ -475,14 +473,5 @@ class FramePoolTest {
             assertEquals(c, discarded, "then frames that went back to the operating system");
             assertEquals(0, memory.get(ValueLayout.JAVA_BYTE, FramePool.offsetOf(discarded) + 100));
         }
-    }
-
-    private static long rssAnonKiB() throws IOException {
-        for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-            if (line.startsWith("RssAnon:")) {
-                return Long.parseLong(line.substring("RssAnon:".length()).replace("kB", "").strip());
-            }
-        }
-        throw new IllegalStateException("no RssAnon line in /proc/self/status");
     }
 }
