@@ -11,8 +11,11 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.file.Files;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.BeforeEach;
@@ -29,6 +32,8 @@ class NativeMemoryTest {
     private static final long BLOCK_OFFSET = 3 * PAGE;
     /** mmap(2)'s MAP_FIXED_NOREPLACE: map exactly there, or fail if anything is mapped there already. */
     private static final int MAP_FIXED_NOREPLACE = 0x100000;
+    /** What {@link #mark} writes at the start of each page ("Samepage"), xor the page's address. */
+    private static final long MARK = 0x5361_6D65_7061_6765L;
 
     @BeforeEach
     void nativeMemory() {
@@ -85,8 +90,12 @@ class NativeMemoryTest {
                     return Libc.munmap(address, length);        // the first trim and the cleanup
                 }
                 long head = calls.get(0)[0];
+                mark(head + calls.get(0)[1], address + length);     // the region and the tail, still mapped
                 other[0] = Libc.mmap(head, PAGE, Abi.PROT_READ | Abi.PROT_WRITE,
                         Abi.MAP_PRIVATE | Abi.MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0L);
+                if (other[0] == head) {
+                    mark(head, head + PAGE);
+                }
                 return -Abi.ENOMEM;
             };
             try (Arena arena = Arena.ofShared()) {
@@ -104,11 +113,11 @@ class NativeMemoryTest {
             assertArrayEquals(new long[] {region, end - region}, calls.get(2), "the cleanup starts at the region");
             assumeTrue(other[0] == head, "skipped: something else took the freed range first");
             try {
-                assertTrue(mapped(head, head + PAGE), "the other mapping before the region was unmapped");
+                assertEquals(1, markedPages(head, head + PAGE), "the other mapping before the region was unmapped");
                 MemorySegment page = MemorySegment.ofAddress(head).reinterpret(PAGE);
                 page.set(ValueLayout.JAVA_LONG, 0, 42);
                 assertEquals(42, page.get(ValueLayout.JAVA_LONG, 0));
-                assertFalse(mapped(region, end), "part of the reservation's own range stayed mapped");
+                assertEquals(0, markedPages(region, end), "part of the reservation's own range stayed mapped");
             } finally {
                 Libc.munmap(head, PAGE);
             }
@@ -127,7 +136,7 @@ class NativeMemoryTest {
         assertEquals(2, calls.size(), "one trim, then the cleanup");
         long first = firstOfReservation(calls.get(0));
         assertArrayEquals(new long[] {first, BYTES + SPARE}, calls.get(1), "the cleanup unmaps the whole range");
-        assertFalse(mapped(first, first + BYTES + SPARE), "part of the reservation's own range stayed mapped");
+        assertEquals(0, markedPages(first, first + BYTES + SPARE), "part of the reservation's own range stayed mapped");
     }
 
     /**
@@ -144,7 +153,8 @@ class NativeMemoryTest {
             assertTrue(e.getMessage().contains("failed too, with errno " + Abi.EINVAL + ": " + (BYTES + SPARE)
                     + " bytes of address space at 0x" + Long.toHexString(first) + " stay mapped"), e.getMessage());
             assertFalse(e.getMessage().contains("nothing stays mapped"), e.getMessage());
-            assertTrue(mapped(first, first + BYTES + SPARE), "the error says it stays mapped, and it does");
+            assertEquals((BYTES + SPARE) / PAGE, markedPages(first, first + BYTES + SPARE),
+                    "the error says it stays mapped, and it does");
         } finally {
             Libc.munmap(first, BYTES + SPARE);
         }
@@ -194,14 +204,20 @@ class NativeMemoryTest {
 
     /**
      * Reserves with a first trim that fails with ENOMEM and every later unmap done by {@code later};
-     * records every call in {@code calls} and returns what the reservation threw.
+     * records every call in {@code calls} and returns what the reservation threw. The failing trim
+     * {@link #mark marks} every page of the reservation's range first.
      */
     private static IllegalStateException reserveFailingTrim(List<long[]> calls, NativeMemory.Unmap later) {
         try (Arena arena = Arena.ofShared()) {
             return assertThrows(IllegalStateException.class, () -> NativeMemory.reserve(BYTES, BLOCK_OFFSET, arena,
                     (address, length) -> {
                         calls.add(new long[] {address, length});
-                        return calls.size() == 1 ? -Abi.ENOMEM : later.munmap(address, length);
+                        if (calls.size() > 1) {
+                            return later.munmap(address, length);
+                        }
+                        long first = firstOfReservation(calls.get(0));
+                        mark(first, first + BYTES + SPARE);
+                        return -Abi.ENOMEM;
                     }));
         }
     }
@@ -216,14 +232,38 @@ class NativeMemoryTest {
         return before ? trim[0] : trim[0] - BYTES;
     }
 
-    /** True if any mapping of this process overlaps [from, to) ({@code /proc/self/maps}). */
-    private static boolean mapped(long from, long to) throws IOException {
-        for (String line : Files.readAllLines(Path.of("/proc/self/maps"))) {
-            String[] range = line.substring(0, line.indexOf(' ')).split("-");
-            if (Long.parseUnsignedLong(range[0], 16) < to && from < Long.parseUnsignedLong(range[1], 16)) {
-                return true;
+    /**
+     * Writes {@link #MARK} xor each page's address at the start of every page of {@code [from, to)}, which
+     * this test has mapped: a page that still holds its mark later is this test's memory, still mapped.
+     */
+    private static void mark(long from, long to) {
+        MemorySegment range = MemorySegment.ofAddress(from).reinterpret(to - from);
+        for (long offset = 0; offset < to - from; offset += PAGE) {
+            range.set(ValueLayout.JAVA_LONG, offset, MARK ^ (from + offset));
+        }
+    }
+
+    /**
+     * The pages of {@code [from, to)} that hold their {@link #mark}. Not whether anything is mapped
+     * there ({@code /proc/self/maps}): once the range is unmapped, any thread of the JVM may map there
+     * meanwhile (a new thread's stack lands in the hole just freed). Read through {@code /proc/self/mem},
+     * where an unmapped page is an I/O error rather than a crash.
+     */
+    private static long markedPages(long from, long to) throws IOException {
+        long marked = 0;
+        ByteBuffer word = ByteBuffer.allocate(Long.BYTES).order(ByteOrder.nativeOrder());
+        try (FileChannel memory = FileChannel.open(Path.of("/proc/self/mem"), StandardOpenOption.READ)) {
+            for (long page = from; page < to; page += PAGE) {
+                word.clear();
+                try {
+                    if (memory.read(word, page) == Long.BYTES && word.getLong(0) == (MARK ^ page)) {
+                        marked++;
+                    }
+                } catch (IOException unmapped) {
+                    // EIO: nothing is mapped at this page
+                }
             }
         }
-        return false;
+        return marked;
     }
 }
