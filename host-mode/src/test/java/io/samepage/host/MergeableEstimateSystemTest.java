@@ -140,18 +140,17 @@ class MergeableEstimateSystemTest {
      * Every examined process was held open until the end: its pagemap, and once read its mem and a
      * 1 MiB buffer, so some 30 processes exhausted a tight descriptor or direct-memory limit (an
      * audit's finding). Each process's regions are listed while it is open, so the descriptors open
-     * then show how many processes are.
+     * on its {@code /proc} files then show how many processes are.
      */
     @Test
     void processesAreOpenedOneAtATimeAndAllClosedAfter() throws Exception {
         MergeableProcesses.Process self = self();
-        MergeableEstimate.estimate(List.of(self), 1 << 20, 256, false); // what the JVM opens once (its PRNG)
-        long before = openDescriptors();
+        assertEquals(0, descriptorsOn(self.pid()), "nothing of this process's /proc open before");
         long[] most = {0};
         List<MemoryRegion> watched = new AbstractList<>() {
             @Override
             public Iterator<MemoryRegion> iterator() {
-                most[0] = Math.max(most[0], openDescriptors() - before);
+                most[0] = Math.max(most[0], descriptorsOn(self.pid()));
                 return super.iterator();
             }
 
@@ -172,7 +171,7 @@ class MergeableEstimateSystemTest {
         assertEquals(64L * PAGES, p.pagesRead());
         assertEquals(0, p.unreadablePages());
         assertTrue(most[0] <= 2, most[0] + " descriptors open while a process was examined");
-        assertEquals(before, openDescriptors(), "every descriptor closed after");
+        assertEquals(0, descriptorsOn(self.pid()), "every descriptor closed after");
     }
 
     /**
@@ -252,8 +251,6 @@ class MergeableEstimateSystemTest {
                     return self.regions().size();
                 }
             };
-            MergeableEstimate.estimate(List.of(self), 1 << 20, 256, false); // what the JVM opens once
-            long before = openDescriptors();
             MergeableEstimate.Potential p = MergeableEstimate.estimate(List.of(
                     new MergeableProcesses.Process(pid, "sleep", childRegions, childResident * PAGE, 0),
                     new MergeableProcesses.Process(self.pid(), self.command(), killing, self.residentBytes(), 0)),
@@ -261,7 +258,7 @@ class MergeableEstimateSystemTest {
             assertTrue(p.residentPages() > PAGES, "the child's pages were counted: " + p);
             assertEquals(p.residentPages() - PAGES, p.unreadablePages(), "and none read");
             assertEquals(PAGES, p.pagesRead());
-            assertEquals(before, openDescriptors());
+            assertEquals(0, descriptorsOn(pid, self.pid()), "every descriptor closed after");
         } finally {
             child.destroyForcibly();
         }
@@ -270,8 +267,8 @@ class MergeableEstimateSystemTest {
     /**
      * A sample walked each region's pagemap twice: once to count the resident pages, once more slice by
      * slice to choose what to read (an audit found the walk uncapped; this was half of it). It walks
-     * it once now. What the kernel counts as read by this process ({@code rchar} of
-     * {@code /proc/self/io}), less the pages read, is the pagemap walked: 8 bytes a page.
+     * it once now. What the kernel counts as read by this thread, which the estimate reads on ({@code
+     * rchar} of {@code /proc/thread-self/io}), less the pages read, is the pagemap walked: 8 bytes a page.
      */
     @Test
     void aSampleWalksThePagemapOnce() throws Exception {
@@ -299,20 +296,45 @@ class MergeableEstimateSystemTest {
         }
     }
 
+    /**
+     * What this thread has read ({@code rchar} of {@code /proc/thread-self/io}). Not the process's
+     * ({@code /proc/self/io}): the JVM's other threads read too meanwhile (a class from a jar, the test
+     * runner's pipe).
+     */
     private static long bytesRead() throws java.io.IOException {
-        for (String line : Files.readAllLines(Path.of("/proc/self/io"))) {
+        for (String line : Files.readAllLines(Path.of("/proc/thread-self/io"))) {
             if (line.startsWith("rchar:")) {
                 return Long.parseLong(line.substring(6).strip());
             }
         }
-        throw new AssertionError("no rchar in /proc/self/io");
+        throw new AssertionError("no rchar in /proc/thread-self/io");
     }
 
-    private static long openDescriptors() {
+    /**
+     * This process's descriptors open on a {@code /proc/PID/} file of one of {@code pids}: what examining
+     * them opens. Not every descriptor of the process: the JVM's other threads open and close their own
+     * meanwhile (the process reaper closes an exited child's pipes when it gets to it).
+     */
+    private static long descriptorsOn(long... pids) {
+        long open = 0;
         try (var listing = Files.list(Path.of("/proc/self/fd"))) {
-            return listing.count();
+            for (Path fd : listing.toList()) {
+                String target;
+                try {
+                    target = Files.readSymbolicLink(fd).toString();
+                } catch (java.io.IOException closedMeanwhile) {
+                    continue;
+                }
+                for (long pid : pids) {
+                    // The listing's own descriptor is on /proc/PID/fd of this process.
+                    if (target.startsWith("/proc/" + pid + "/") && !target.equals("/proc/" + pid + "/fd")) {
+                        open++;
+                    }
+                }
+            }
         } catch (java.io.IOException e) {
             throw new AssertionError(e);
         }
+        return open;
     }
 }
