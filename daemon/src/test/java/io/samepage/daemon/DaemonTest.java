@@ -216,7 +216,16 @@ class DaemonTest {
             CountersFileReader.Snapshot back = await(s -> s.value("pages_sharing") == SHARED);
             assertTrue(back.running());
             assertEquals(ProcessHandle.current().pid(), back.pid());
-            Thread.sleep(100);
+            // The publisher tells it after it linked the file, so the file alone does not say it was told.
+            while (notices.isEmpty() && System.nanoTime() - deadline < 0) {
+                Thread.sleep(5);
+            }
+            // Two heartbeats more: the update that wrote the first of them has looked at the path again,
+            // and would have told a second time.
+            for (int beat = 0; beat < 2; beat++) {
+                long seen = CountersFileReader.read(counters).heartbeatMillis();
+                await(s -> s.heartbeatMillis() != seen);
+            }
             assertEquals(List.of("counters file " + counters + ": deleted while the daemon ran; written anew"),
                     notices);
         }
