@@ -95,25 +95,65 @@ class KsmModeTest {
     /**
      * Ctrl-C while the suite's own close() is restoring: the hook returned at once (the session was marked
      * restored), so the JVM halted with the knobs half restored (a review's finding, with a slow helper
-     * standing in for any slow step). The hook now waits for that restore to end.
+     * standing in for any slow step). The hook now waits for that restore to end. The helper ends only
+     * when the test ends it, so close() is restoring for as long as the test needs, however slow the
+     * machine: the hook is run while close() holds the knob lock, must then wait for that lock, and, once
+     * the helper is gone, return with every knob restored.
      */
     @Test
     void theHookWaitsForACloseThatIsRestoring() throws Exception {
         KernelKsm fake = fakeKsm("1", "0", "0");
         Map<String, String> before = knobs(fake);
         KsmMode mode = KsmMode.open(fake);
-        java.lang.reflect.Field helper = KsmMode.class.getDeclaredField("helper");
-        helper.setAccessible(true);
-        helper.set(mode, new ProcessBuilder("sleep", "2").start());     // exits 2 s after close() ends it
-        Thread closing = new Thread(mode::close, "suite-main");
-        closing.start();
-        Thread.sleep(500);
-        assertTrue(closing.isAlive(), "close() is restoring");
-        java.lang.reflect.Field hook = KsmMode.class.getDeclaredField("hook");
-        hook.setAccessible(true);
-        ((Thread) hook.get(mode)).run();                    // what the hook's thread does on Ctrl-C
-        assertEquals(before, knobs(fake), "every knob restored when the hook returns");
-        closing.join(10_000);
+        Process helper = new ProcessBuilder("sleep", "600").start();
+        try {
+            field(mode, "helper").set(mode, helper);
+            Object knobLock = field(mode, "knobLock").get(mode);
+            Thread closing = Thread.ofPlatform().name("suite-main").start(mode::close);
+            awaitUntil(() -> holds(closing, knobLock), closing, "close() to restore, holding the knob lock");
+            Thread hook = (Thread) field(mode, "hook").get(mode);
+            Thread ctrlC = Thread.ofPlatform().name("ctrl-c").start(hook::run);     // what the hook's thread does
+            awaitUntil(() -> waitsFor(ctrlC, knobLock), ctrlC, "the hook to wait for the knob lock");
+            helper.destroy();                                                      // the restore goes on
+            ctrlC.join();
+            assertEquals(before, knobs(fake), "every knob restored when the hook returns");
+            closing.join();
+        } finally {
+            helper.destroyForcibly();
+        }
+    }
+
+    private static java.lang.reflect.Field field(KsmMode mode, String name) throws NoSuchFieldException {
+        java.lang.reflect.Field field = KsmMode.class.getDeclaredField(name);
+        field.setAccessible(true);
+        return field;
+    }
+
+    /** Waits, at most 60 s, for {@code condition}; fails at once if {@code thread} ended first. */
+    private static void awaitUntil(java.util.function.BooleanSupplier condition, Thread thread, String what)
+            throws InterruptedException {
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(60);
+        while (!condition.getAsBoolean()) {
+            assertTrue(thread.isAlive(), thread.getName() + " ended while waiting for " + what);
+            assertTrue(System.nanoTime() - deadline < 0, "timed out waiting for " + what);
+            Thread.sleep(5);
+        }
+    }
+
+    /** True if {@code thread} holds {@code lock}'s monitor. */
+    private static boolean holds(Thread thread, Object lock) {
+        java.lang.management.ThreadInfo info = java.lang.management.ManagementFactory.getThreadMXBean()
+                .getThreadInfo(new long[] {thread.threadId()}, true, false)[0];
+        return info != null && java.util.Arrays.stream(info.getLockedMonitors())
+                .anyMatch(monitor -> monitor.getIdentityHashCode() == System.identityHashCode(lock));
+    }
+
+    /** True if {@code thread} is blocked on entering {@code lock}'s monitor. */
+    private static boolean waitsFor(Thread thread, Object lock) {
+        java.lang.management.ThreadInfo info = java.lang.management.ManagementFactory.getThreadMXBean()
+                .getThreadInfo(thread.threadId());
+        return info != null && info.getThreadState() == Thread.State.BLOCKED && info.getLockInfo() != null
+                && info.getLockInfo().getIdentityHashCode() == System.identityHashCode(lock);
     }
 
     /** A fake sysfs KSM directory and a /proc with a ksmd, under the test's directory. */
