@@ -1,12 +1,10 @@
 package io.samepage.e2e;
 
+import io.samepage.testing.HostKsmLock;
 import java.io.IOException;
-import java.nio.channels.FileChannel;
-import java.nio.channels.FileLock;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermission;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -15,13 +13,14 @@ import java.util.stream.Stream;
 
 /**
  * The host's kernel KSM ({@code /sys/kernel/mm/ksm}) as the end-to-end tests touch it: one per host, so
- * every test that writes it holds the host-wide lock {@link #LOCK} (two builds at once would read each
- * other's merges and restore each other's knobs), remembers the knobs first and restores them last.
+ * every test that writes it holds the host-wide lock {@link #LOCK} ({@link HostKsmLock}: two builds at
+ * once would read each other's merges and restore each other's knobs), remembers the knobs first and
+ * restores them last.
  */
 final class HostKsm {
 
     static final Path DIRECTORY = Path.of("/sys/kernel/mm/ksm");
-    static final Path LOCK = Path.of("/tmp/samepage-e2e-kernel-ksm.lock");
+    static final Path LOCK = HostKsmLock.PATH;
 
     /** Work done while holding {@link #LOCK}. */
     @FunctionalInterface
@@ -34,14 +33,7 @@ final class HostKsm {
 
     /** Runs {@code work} holding the host-wide KSM lock, waiting for it if another test holds it. */
     static void withLock(Locked work) throws Exception {
-        try (FileChannel lockFile = FileChannel.open(LOCK, StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
-            FileLock lock = lockFile.lock();
-            try {
-                work.run();
-            } finally {
-                lock.release();
-            }
-        }
+        HostKsmLock.run(work::run);
     }
 
     /** A knob or counter as the kernel shows it; a choice ({@code [none] scan-time}) as the one chosen. */

@@ -20,7 +20,9 @@ import org.junit.jupiter.api.Test;
 
 /**
  * {@code samepage ksm status|set|tune} through the launcher, on this machine's kernel KSM. A test that
- * writes a knob puts it back in a finally. Without {@code /sys/kernel/mm/ksm} they fail, saying why.
+ * writes a knob, or compares the knobs before and after, holds the host-wide lock ({@link HostKsm#withLock}:
+ * another build's test may be changing them meanwhile), and one that writes puts it back in a finally.
+ * Without {@code /sys/kernel/mm/ksm} they fail, saying why.
  */
 class KsmEndToEndTest {
 
@@ -86,6 +88,10 @@ class KsmEndToEndTest {
 
     @Test
     void setWithABadKnobNameExitsTwoNamingItAndWritesNothing() throws Exception {
+        HostKsm.withLock(this::setWithABadKnobName);
+    }
+
+    private void setWithABadKnobName() throws Exception {
         Map<String, String> before = knobs();
         Samepage.Run run = Samepage.run("ksm", "set", "sleep_millisecs=" + before.get("sleep_millisecs"),
                 "sleep_milisecs=30");
@@ -99,6 +105,10 @@ class KsmEndToEndTest {
 
     @Test
     void setWritesSleepMillisecsAndPrintsTheChange() throws Exception {
+        HostKsm.withLock(this::setSleepMillisecs);
+    }
+
+    private void setSleepMillisecs() throws Exception {
         String original = knobs().get("sleep_millisecs");
         String next = Long.toString(Long.parseLong(original) + 1);
         try {
@@ -114,6 +124,10 @@ class KsmEndToEndTest {
 
     @Test
     void tuneDryRunExplainsItsDecisionAndWritesNothing() throws Exception {
+        HostKsm.withLock(this::tuneDryRun);
+    }
+
+    private void tuneDryRun() throws Exception {
         Map<String, String> before = knobs();
         JsonNode tune = Samepage.json("ksm", "tune", "--dry-run", "--json");
         assertTrue(tune.get("dry_run").asBoolean());

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.samepage.testing.HostKsmLock;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -16,8 +17,10 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * {@link KernelKsm} on this machine's kernel KSM. Every test restores what it changed, in a finally.
- * Without {@code /sys/kernel/mm/ksm} these tests fail, saying so: this project's machines have KSM.
+ * {@link KernelKsm} on this machine's kernel KSM. A test that writes a knob holds the host-wide lock
+ * ({@link HostKsmLock}: another build's test may be writing the same knob meanwhile) and restores what it
+ * changed, in a finally. Without {@code /sys/kernel/mm/ksm} these tests fail, saying so: this project's
+ * machines have KSM.
  */
 class KernelKsmSystemTest {
 
@@ -49,7 +52,11 @@ class KernelKsmSystemTest {
     }
 
     @Test
-    void sleepMillisecsGoesUpByOneAndBack() {
+    void sleepMillisecsGoesUpByOneAndBack() throws Exception {
+        HostKsmLock.run(KernelKsmSystemTest::sleepMillisecsUpByOneAndBack);
+    }
+
+    private static void sleepMillisecsUpByOneAndBack() {
         String original = KSM.status().value(KsmKnob.SLEEP_MILLISECS).orElseThrow();
         String next = Long.toString(Long.parseLong(original) + 1);
         try {
@@ -68,7 +75,11 @@ class KernelKsmSystemTest {
      * comes back naming the knob and the value. A refused write changes nothing; the finally is a guard.
      */
     @Test
-    void theKernelsOwnRefusalNamesTheKnobAndValue() {
+    void theKernelsOwnRefusalNamesTheKnobAndValue() throws Exception {
+        HostKsmLock.run(KernelKsmSystemTest::aRefusalNamesTheKnobAndValue);
+    }
+
+    private static void aRefusalNamesTheKnobAndValue() {
         String original = KSM.status().value(KsmKnob.SLEEP_MILLISECS).orElseThrow();
         KsmFiles raced = new KsmFiles() {
             @Override
