@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.samepage.linux.AnonymousMemory;
+import io.samepage.testing.HostKsmLock;
 import io.samepage.testing.SleepingProcess;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -23,7 +24,10 @@ import org.junit.jupiter.api.Test;
 /**
  * {@link MergeableProcesses} and {@link MergeableEstimate} on this very process: an anonymous mapping
  * of known content that this test madvises MADV_MERGEABLE, found through the real {@code /proc} and
- * read through {@link ProcessMemory}. KSM is not started; the mapping goes away after each test.
+ * read through {@link ProcessMemory}. KSM is not started; the mapping goes away after each test. Each
+ * test shares the host-wide KSM lock ({@link HostKsmLock}) while the mapping lives: a ksmd another build
+ * started would merge its pages (its zero pages, with {@code use_zero_pages}, would leave its
+ * {@code Rss} and count in its {@code ksm_stat}) while the test counts them.
  *
  * <p>The content, in 256 pages: pages 0-63 hold one page A, 64-127 are written zeros, 128-255 are
  * distinct random pages.
@@ -32,12 +36,14 @@ class MergeableEstimateSystemTest {
 
     private static final int PAGE = 4096;
     private static final int PAGES = 256;
+    private HostKsmLock ksmLock;
     private AnonymousMemory memory;
     private MemorySegment mapping;
 
     /** A region of the test's own that the kernel flags mergeable (linux's AnonymousMemory). */
     @BeforeEach
-    void mapMergeableMemory() {
+    void mapMergeableMemory() throws java.io.IOException {
+        ksmLock = HostKsmLock.share();
         memory = AnonymousMemory.map((long) PAGES * PAGE);
         memory.adviseMergeable();
         mapping = memory.segment();
@@ -59,8 +65,16 @@ class MergeableEstimateSystemTest {
     }
 
     @AfterEach
-    void unmap() {
-        memory.close();
+    void unmap() throws java.io.IOException {
+        try {
+            if (memory != null) {
+                memory.close();
+            }
+        } finally {
+            if (ksmLock != null) {
+                ksmLock.close();
+            }
+        }
     }
 
     private MergeableProcesses.Process self() {
