@@ -14,8 +14,11 @@ import io.samepage.linux.NativeMemory;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.UnaryOperator;
@@ -35,6 +38,13 @@ class KernelViewTest {
     private static final int N = 2;
     private static final int GUEST_MIB = 8;
     private static final Path THP_ENABLED = Path.of("/sys/kernel/mm/transparent_hugepage/enabled");
+    /**
+     * Held while the test reads, sets and restores {@link #THP_ENABLED}, a setting of the whole host that
+     * linux's NoHugePagesTest sets too, maybe in another build at once: else one's restore undoes the
+     * other's {@code always} mid-test, and the other then restores the first's {@code always} for good.
+     * The same file as NoHugePagesTest's.
+     */
+    private static final Path THP_LOCK = Path.of("/tmp/samepage-thp-enabled.lock");
 
     @TempDir
     Path dir;
@@ -101,13 +111,16 @@ class KernelViewTest {
     void aPoolOnHugePagesIsNotMetWithItsSplitHugePagesCountedWhole() throws Exception {
         assumeTrue(Files.isWritable(THP_ENABLED) && Files.isReadable(Path.of("/proc/kpageflags")),
                 "skipped: needs root, to set " + THP_ENABLED + " and read /proc/kpageflags");
-        String before = selected(Files.readString(THP_ENABLED));
         List<ModeResult> runs;
-        try {
-            Files.writeString(THP_ENABLED, "always");
-            runs = postLoad(context -> context.frameBacking(HugePageFrames::new));
-        } finally {
-            Files.writeString(THP_ENABLED, before);
+        try (FileChannel lockFile = FileChannel.open(THP_LOCK, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+                FileLock _ = lockFile.lock()) {
+            String before = selected(Files.readString(THP_ENABLED));
+            try {
+                Files.writeString(THP_ENABLED, "always");
+                runs = postLoad(context -> context.frameBacking(HugePageFrames::new));
+            } finally {
+                Files.writeString(THP_ENABLED, before);
+            }
         }
         KernelView b = runs.get(1).kernel();
         PoolPages pool = b.pool();
