@@ -148,16 +148,21 @@ public final class DedupEngine implements AutoCloseable {
                 throw new DedupException(Kind.INVALID_ARGUMENT, "a domain named '" + name + "' exists already");
             }
         }
-        int zeroFrame = FramePool.ZERO_FRAME;
-        if (!context.shareZeroFrameAcrossDomains() && !domains.isEmpty()) {
-            if (!pool.tryReserve(1)) {
-                throw new DedupException(Kind.POOL_EXHAUSTED, "host frame pool exhausted: no frame left for domain " + name + "'s zero frame");
-            }
-            zeroFrame = pool.allocateReserved();
+        boolean own = !context.shareZeroFrameAcrossDomains() && !domains.isEmpty();
+        int zeroFrame = own ? pool.tryAllocate(true) : FramePool.ZERO_FRAME;
+        if (zeroFrame < 0) {
+            throw new DedupException(Kind.POOL_EXHAUSTED, "host frame pool exhausted: no frame left for domain " + name + "'s zero frame");
         }
-        MergeDomain domain = new MergeDomain(name, domains.size(), zeroFrame, pool, pageIds, compare, treeSecret);
-        domains.add(domain);
-        return domain;
+        try {
+            MergeDomain domain = new MergeDomain(name, domains.size(), zeroFrame, pool, pageIds, compare, treeSecret);
+            domains.add(domain);
+            return domain;
+        } catch (RuntimeException | Error e) {
+            if (own) {
+                pool.free(zeroFrame);       // no domain holds it: the pool as it was
+            }
+            throw e;
+        }
     }
 
     public List<MergeDomain> domains() {

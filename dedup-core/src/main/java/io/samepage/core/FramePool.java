@@ -194,6 +194,11 @@ public final class FramePool implements AutoCloseable {
         return taking.one(true);
     }
 
+    /** Reserves one frame and takes it, as {@link #allocateReserved()} or for overwrite: -1 if none is free; all or nothing. */
+    int tryAllocate(boolean zeroed) {
+        return taking.reserveAndTakeOne(zeroed);
+    }
+
     /**
      * Like {@link #allocateReserved()}, but the frame's bytes are unspecified: for a caller that writes
      * all 4096 of them at once (a copy-on-write copy, a block read), which saves zeroing a resident frame.

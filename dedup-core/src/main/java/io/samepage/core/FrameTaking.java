@@ -34,6 +34,24 @@ final class FrameTaking {
     }
 
     /**
+     * Reserves one frame and takes it ({@link #one}), all or nothing: for a taker with no reservation of
+     * its own, whose failure path would otherwise have to give the reservation back itself.
+     *
+     * @return the frame; -1, with nothing changed, if no unreserved frame is free
+     */
+    int reserveAndTakeOne(boolean zeroed) {
+        if (!reservation.tryReserve(1)) {
+            return -1;
+        }
+        try {
+            return one(zeroed);
+        } catch (RuntimeException | Error e) {
+            reservation.unreserve(1);
+            throw e;
+        }
+    }
+
+    /**
      * One frame out of the reservation, refcount 1: zeroed if {@code zeroed} (a warm frame holds old
      * bytes), else its bytes unspecified.
      *

@@ -143,11 +143,12 @@ public final class PageInstaller {
         if (!ahead.isEmpty()) {
             return ahead.take();
         }
-        if (!pool.tryReserve(1)) {
+        int frame = pool.tryAllocate(false);
+        if (frame < 0) {
             throw new DedupException(Kind.POOL_EXHAUSTED, "host frame pool exhausted: no frame to load guest "
                     + guest.name() + "'s page at 0x" + Long.toHexString(pageAddress));
         }
-        return pool.allocateReservedForOverwrite();
+        return frame;
     }
 
     /**

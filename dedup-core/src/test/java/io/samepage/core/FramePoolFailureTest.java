@@ -196,7 +196,7 @@ class FramePoolFailureTest {
     }
 
     /** A pool's frames in a mapped file, as a memfd backing holds them; releasing zeroes in place. */
-    private static final class FileFrames implements FrameBacking {
+    static final class FileFrames implements FrameBacking {
 
         private final Arena arena = Arena.ofShared();
         private final MemorySegment region;
