@@ -42,8 +42,9 @@ import org.openjdk.jmh.annotations.Warmup;
  *       first merge: a first visit that finds each hash changed, then a visit that merges. (Unmerging
  *       with {@code run=2} would not: the engine keeps each page's last hash across it, so the first
  *       scan after {@code run=1} merges at once.) A single shot: 2 &times; {@value #PAGES} visits.</li>
- *   <li>{@code steadyScan}: one full scan after convergence: merged pages are checked, unique pages are
- *       hashed and looked up in both indexes. {@code smart_scan} is off, as in every state here except
+ *   <li>{@code steadyScan}: one full scan after convergence: merged pages are checked, and unique pages,
+ *       unwritten since their last hash, are looked up in both indexes by the key they keep, without a
+ *       read of their bytes (the engine sees every write). {@code smart_scan} is off, as in every state here except
  *       {@code steadyScanSmart}, which shows what KSM's default {@code smart_scan=1} saves once the
  *       unique pages have aged (it skips them for up to 8 of 9 visits).</li>
  *   <li>{@code readBandwidth}: the reference, a sequential sum of longs over a 1 GiB off-heap region
