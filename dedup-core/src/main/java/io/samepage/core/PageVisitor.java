@@ -490,6 +490,7 @@ final class PageVisitor {
 
     private static DedupException refusedMerge(Guest guest, int page, RuntimeException refused) {
         return new DedupException(DedupException.Kind.HOST_REFUSED, guest + ": the host refused to remap page " + page
-                + " onto a shared frame; the merge was skipped and nothing changed: " + refused.getMessage(), refused);
+                + " onto a shared frame; the merge was skipped, the engine as it was (the host says what it left): "
+                + refused.getMessage(), refused);
     }
 }
