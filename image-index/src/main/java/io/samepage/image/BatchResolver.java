@@ -119,6 +119,11 @@ final class BatchResolver implements AutoCloseable {
                     return;
                 }
                 batch.outcome[i] = LoadBatch.READ;
+            } catch (InternalError fault) {
+                // A fault reading the mapped index, which the JVM raises only after the read and then went
+                // on with what it left: a block before this one may have taken that as its digest or zero flag.
+                batch.failWhole(fault);
+                return;
             } catch (RuntimeException | Error e) {
                 batch.fail(i, e);
                 return;

@@ -146,7 +146,9 @@ public final class ImageLoader implements AutoCloseable {
      * @throws ImageIndexException BLOCK_MISMATCH if a block read does not match the index (the blocks
      *                             before it stay loaded, this one and those after are not), IO if the
      *                             image cannot be read (likewise), CORRUPT if the index file was cut
-     *                             short since it was opened
+     *                             short since it was opened (the JVM reports that fault after the read
+     *                             that met it, so the blocks loaded before it may hold what the fault
+     *                             left: load them again with a rebuilt index)
      * @throws io.samepage.core.DedupException if the pool is exhausted (likewise); and before anything
      *                                           changed, if the guest is another engine's or destroyed, or
      *                                           the address is off a page or the blocks do not fit the guest

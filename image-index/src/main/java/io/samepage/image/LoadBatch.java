@@ -110,6 +110,20 @@ final class LoadBatch {
         outcome[i] = FAILED;
     }
 
+    /**
+     * Fails the whole batch with {@code e}, which its resolution threw past its blocks: an {@link Error}
+     * from giving frames back, or a fault in reading the mapped index that the JVM raised only after the
+     * read (it then went on with whatever the read left, so no outcome of the batch can be trusted). The
+     * first block becomes {@link #FAILED}, so the loading thread maps none of the batch; a failure the
+     * batch already had is kept as suppressed.
+     */
+    void failWhole(Throwable e) {
+        if (failure != null && failure != e) {
+            e.addSuppressed(failure);
+        }
+        fail(0, e);
+    }
+
     /** Asks the resolving thread to stop at its next block; the rest stay {@link #SKIPPED}. */
     void cancel() {
         cancelled = true;

@@ -48,19 +48,40 @@ final class LoadWorkers implements AutoCloseable {
         }
     }
 
-    /** Resolves batches until {@link #close()}; {@code resolver} was made on the loading thread, then handed over. */
+    /**
+     * Resolves batches until {@link #close()}; {@code resolver} was made on the loading thread, then handed
+     * over. Whatever a resolution throws fails its batch ({@link LoadBatch#failWhole}) and the worker goes
+     * on: a worker that ended left the batches queued behind it waiting, and the loading thread with them,
+     * for ever. Something thrown outside any batch (a fault the JVM raised late) fails the next batch this
+     * worker takes, so that a load reports it.
+     */
     private void run(BatchResolver resolver) {
         try (resolver) {
+            Throwable stray = null;
             while (true) {
-                LoadBatch batch = queue.take();
+                LoadBatch batch = null;
                 try {
-                    resolver.resolve(batch);
+                    batch = queue.take();
+                    if (stray != null) {
+                        batch.failWhole(stray);
+                        stray = null;
+                    } else {
+                        resolver.resolve(batch);
+                    }
+                } catch (InterruptedException e) {
+                    return;    // close(): the loader is done with its workers
+                } catch (Throwable e) {
+                    if (batch == null) {
+                        stray = e;
+                    } else {
+                        batch.failWhole(e);
+                    }
                 } finally {
-                    batch.complete();
+                    if (batch != null) {
+                        batch.complete();
+                    }
                 }
             }
-        } catch (InterruptedException e) {
-            // close(): the loader is done with its workers
         }
     }
 

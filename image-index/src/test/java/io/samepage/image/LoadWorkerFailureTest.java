@@ -1,0 +1,138 @@
+package io.samepage.image;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import io.samepage.core.DedupEngine;
+import io.samepage.core.EngineContext;
+import io.samepage.core.EngineInvariants;
+import io.samepage.core.ForwardingBacking;
+import io.samepage.core.FrameBacking;
+import io.samepage.core.Guest;
+import io.samepage.hashing.Pages;
+import io.samepage.linux.NativeMemory;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Something a worker's resolution throws past the blocks of its batch fails the load, and the worker
+ * lives on. Before, the {@link Error} ended the worker's thread; with both workers ended, the batches
+ * queued behind them never completed, and the loading thread, which waits for every batch in flight
+ * before it returns, waited for ever. CI met it as a run that never finished: a fault reading an index
+ * file cut short while in use ({@link IndexCorruptionTest}) surfaced on each worker after its last read,
+ * outside the block it failed. Here the {@link Error} is a frame pool's release failing while a worker
+ * gives back the frames it took ahead, which is outside its blocks every time.
+ *
+ * <p>And a fault a worker meets in a batch fails the whole batch: the JVM raises a fault in reading the
+ * mapped index only after the read, having gone on with what the read left, so the blocks of the batch
+ * before the one it surfaced in may hold a wrong digest or zero flag.
+ */
+class LoadWorkerFailureTest {
+
+    private static final int PAGE = Pages.PAGE_SIZE;
+    private static final int BLOCKS = 16 * LoadBatch.MAX_BLOCKS;
+
+    @TempDir
+    Path dir;
+
+    /** Anonymous frames whose release, while {@code armed}, throws the JVM's error for a memory fault. */
+    private static FrameBacking.Factory releaseFailsWhile(AtomicBoolean armed) {
+        return frames -> new ForwardingBacking(frames) {
+            @Override
+            public void release(int[] released, int count) {
+                if (armed.get()) {
+                    throw new InternalError("injected: release failed");
+                }
+                super.release(released, count);
+            }
+        };
+    }
+
+    /** Anonymous frames whose populate, while {@code armed}, throws the JVM's error for a memory fault. */
+    private static FrameBacking.Factory populateFaultsWhile(AtomicBoolean armed) {
+        return frames -> new ForwardingBacking(frames) {
+            @Override
+            public void populate(int first, int count) {
+                if (armed.get()) {
+                    throw new InternalError("injected: a fault in an unsafe memory access operation");
+                }
+                super.populate(first, count);
+            }
+        };
+    }
+
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)    // the old code never returns
+    void anErrorOutsideAWorkersBlocksFailsTheLoadAndTheWorkersLoadAgain() throws IOException {
+        Path image = Files.write(dir.resolve("disk.img"), ImageIndexTest.randomBytes(BLOCKS * PAGE, 5));
+        AtomicBoolean armed = new AtomicBoolean();
+        EngineContext context = new EngineContext().poolBytes(16L << 20).hashSeed(1).warmFrames(0)
+                .frameBacking(releaseFailsWhile(armed)).conclude();
+        try (ImageIndex index = ImageIndex.build(image);
+                DedupEngine engine = DedupEngine.create(context);
+                ImageLoader loader = new ImageLoader(index, engine, 2)) {
+            // Every block now differs from its digest: each worker stops at its batch's first block and
+            // gives back the frames it took ahead for the others, and the release throws.
+            Files.write(image, ImageIndexTest.randomBytes(BLOCKS * PAGE, 6));
+            Guest guest = engine.createGuest(engine.createDomain("tenant"), "g", (long) BLOCKS * PAGE);
+            armed.set(true);
+            InternalError error = assertThrows(InternalError.class, () -> loader.loadAll(guest, 0));
+            assertEquals("injected: release failed", error.getMessage());
+            armed.set(false);
+            EngineInvariants.assertConsistentWithHasherOf(context, engine, "after the failed load");
+
+            ImageIndexException mismatch = assertThrows(ImageIndexException.class, () -> loader.loadAll(guest, 0),
+                    "the workers load again");
+            assertEquals(ImageIndexException.Kind.BLOCK_MISMATCH, mismatch.kind());
+            assertEquals(image + ": block 0 (byte 0 of the file) does not match its digest in " + index.origin()
+                    + "; the image changed since the index was built: rebuild the index (--rebuild)", mismatch.getMessage());
+            EngineInvariants.assertConsistentWithHasherOf(context, engine, "after the second load");
+        }
+    }
+
+    /**
+     * Blocks 0, 64 to 127 are random and the rest zero; 64 to 70 are resident before the load. The
+     * workers' first batch reads block 0 alone (too few frames to populate), the second finds 64 to 70
+     * resident and then populates frames for 71 on, which faults. Before, the load mapped 64 to 70 and
+     * failed at 71; now it maps none of the second batch.
+     */
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aFaultInAWorkersBatchLoadsNoneOfTheBatch() throws IOException {
+        Assumptions.assumeTrue(NativeMemory.available(), "frames are populated only where they go back to the OS");
+        byte[] bytes = new byte[3 * LoadBatch.MAX_BLOCKS * PAGE];
+        System.arraycopy(ImageIndexTest.randomBytes(PAGE, 7), 0, bytes, 0, PAGE);
+        System.arraycopy(ImageIndexTest.randomBytes(LoadBatch.MAX_BLOCKS * PAGE, 8), 0, bytes, LoadBatch.MAX_BLOCKS * PAGE,
+                LoadBatch.MAX_BLOCKS * PAGE);
+        Path image = Files.write(dir.resolve("disk.img"), bytes);
+        AtomicBoolean armed = new AtomicBoolean();
+        EngineContext context = new EngineContext().poolBytes(16L << 20).hashSeed(1)
+                .frameBacking(populateFaultsWhile(armed)).conclude();
+        try (ImageIndex index = ImageIndex.build(image);
+                DedupEngine engine = DedupEngine.create(context);
+                ImageLoader alone = new ImageLoader(index, engine, 1);
+                ImageLoader workers = new ImageLoader(index, engine, 2)) {
+            var domain = engine.createDomain("tenant");
+            alone.load(engine.createGuest(domain, "seed", 7L * PAGE), 0, LoadBatch.MAX_BLOCKS, 7);
+            Guest guest = engine.createGuest(domain, "g", (long) bytes.length);
+            armed.set(true);
+            InternalError fault = assertThrows(InternalError.class, () -> workers.loadAll(guest, 0));
+            assertEquals("injected: a fault in an unsafe memory access operation", fault.getMessage());
+            armed.set(false);
+            byte[] loaded = new byte[bytes.length];
+            guest.read(0, loaded, 0, loaded.length);
+            assertArrayEquals(java.util.Arrays.copyOf(bytes, LoadBatch.MAX_BLOCKS * PAGE),
+                    java.util.Arrays.copyOf(loaded, LoadBatch.MAX_BLOCKS * PAGE), "the first batch is loaded");
+            assertArrayEquals(new byte[7 * PAGE], java.util.Arrays.copyOfRange(loaded, LoadBatch.MAX_BLOCKS * PAGE,
+                    (LoadBatch.MAX_BLOCKS + 7) * PAGE), "no block of the faulted batch is loaded, resident ones included");
+            EngineInvariants.assertConsistentWithHasherOf(context, engine, "after the fault");
+        }
+    }
+}
