@@ -3,7 +3,6 @@ package io.samepage.core;
 import io.samepage.hashing.Pages;
 
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
@@ -346,7 +345,9 @@ public final class FramePool implements AutoCloseable {
      * the caller's thread. The scanner calls it at the end of every batch. It reserves nothing: the
      * frames it moves stay available, and an allocation that finds only those waits until they are on
      * the warm list. Does nothing where the backing does not {@linkplain FrameBacking#releasesMemory
-     * release memory} (every frame is resident there already). Thread safe; allocates nothing.
+     * release memory} (every frame is resident there already). If it throws (the backing's populate out
+     * of memory, a fault writing a frame), the frames it took are back where they came from. Thread
+     * safe; allocates nothing.
      *
      * @return frames faulted in and added to the warm list
      */
@@ -354,24 +355,7 @@ public final class FramePool implements AutoCloseable {
         if (!discardsToOs || max <= 0) {
             return 0;
         }
-        // The frames leave the cold list but stay counted as available: nothing is reserved, so no write
-        // is refused meanwhile; an allocation that finds only these waits for them instead.
-        int chain = lists.takeForWarming(max);
-        if (chain == NO_FRAME) {
-            return 0;
-        }
-        population.chain(chain);
-        int tail = chain;
-        int taken = 0;
-        for (int frame = chain; frame != NO_FRAME; frame = table.next(frame)) {
-            // A discarded frame reads as zeros; writing a zero keeps it so, resident (faulting it in where
-            // the backing could not populate it).
-            memory.set(ValueLayout.JAVA_BYTE, offsetOf(frame), (byte) 0);
-            tail = frame;
-            taken++;
-        }
-        lists.warmed(chain, tail, taken);
-        return taken;
+        return taking.forWarmList(max);
     }
 
     /**

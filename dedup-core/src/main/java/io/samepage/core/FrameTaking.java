@@ -2,10 +2,12 @@ package io.samepage.core;
 
 import io.samepage.hashing.Pages;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 
 /**
  * Takes a {@link FramePool}'s frames off its {@link FreeLists} for their taker, out of a reservation
- * ({@link FrameReservation}): one at a time, many at once, or a run for a mapped guest. Each take is
+ * ({@link FrameReservation}): one at a time, many at once, or a run for a mapped guest; and, reserving
+ * nothing, for the warm list ({@link #forWarmList}). Each take is
  * all or nothing, whatever throws part way, an {@link Error} included: zeroing a warm frame whose memory
  * faults (the JVM turns a SIGBUS in a mapping into an {@link InternalError}), or the backing's populate
  * running out of memory. Then the frames taken go back to their lists and the reservation is as it was,
@@ -134,6 +136,39 @@ final class FrameTaking {
             table.setRefCount(frame, 1);
         }
         return first;
+    }
+
+    /**
+     * Takes up to {@code max} frames that read as zeros for the warm list ({@link FramePool#replenishWarm}),
+     * faults them in and puts them on it; returns how many. The frames leave the cold list but stay
+     * counted as available: nothing is reserved, so no write is refused meanwhile, and a taker that finds
+     * only these waits for them. So whatever throws part way, they go back on the cold list (they still
+     * read as zeros) before it is thrown on: left in flight, that taker waited for them for ever.
+     */
+    int forWarmList(int max) {
+        int chain = lists.takeForWarming(max);
+        if (chain == FrameTable.NO_FRAME) {
+            return 0;
+        }
+        int tail = chain;
+        int taken = 0;
+        for (int frame = chain; frame != FrameTable.NO_FRAME; frame = table.next(frame)) {
+            tail = frame;
+            taken++;
+        }
+        try {
+            population.chain(chain);
+            for (int frame = chain; frame != FrameTable.NO_FRAME; frame = table.next(frame)) {
+                // A discarded frame reads as zeros; writing a zero keeps it so, resident (faulting it in
+                // where the backing could not populate it).
+                memory.set(ValueLayout.JAVA_BYTE, FramePool.offsetOf(frame), (byte) 0);
+            }
+        } catch (RuntimeException | Error e) {
+            lists.notWarmed(chain, tail, taken);
+            throw e;
+        }
+        lists.warmed(chain, tail, taken);
+        return taken;
     }
 
     /** Copies the zero frame over {@code frame}: afterwards it reads as zeros. */

@@ -357,6 +357,19 @@ final class FreeLists {
         }
     }
 
+    /**
+     * Puts a chain from {@link #takeForWarming} that could not be warmed back on the cold list, where it
+     * came from (never-used frames read as zeros too), and wakes the takers waiting for it.
+     */
+    void notWarmed(int chain, int tail, int count) {
+        synchronized (lock) {
+            table.setNext(tail, coldHead);
+            coldHead = chain;
+            inFlight -= count;
+            lock.notifyAll();
+        }
+    }
+
     /** Frames on the warm list right now. */
     int warmCount() {
         synchronized (lock) {
