@@ -1,5 +1,5 @@
 ;; Stores and loads a word at the start of each 4 KiB engine page, so a run over many pages needs a frame
-;; for each page it stores to; a word stored anywhere; memory.fill and memory.grow; and an out-of-bounds
+;; for each page it stores to; a word stored anywhere; memory.fill, memory.copy and memory.grow; and an out-of-bounds
 ;; store, the trap Chicory's own memories throw, to compare with.
 (module
   (memory (export "memory") 4 64)
@@ -28,5 +28,7 @@
     (i32.store (local.get $at) (local.get $value)))
   (func (export "fill") (param $at i32) (param $value i32) (param $length i32)
     (memory.fill (local.get $at) (local.get $value) (local.get $length)))
+  (func (export "copy") (param $to i32) (param $from i32) (param $length i32)
+    (memory.copy (local.get $to) (local.get $from) (local.get $length)))
   (func (export "grow") (param $pages i32) (result i32) (memory.grow (local.get $pages)))
   (func (export "store_out_of_bounds") (i32.store (i32.const -4) (i32.const 1))))

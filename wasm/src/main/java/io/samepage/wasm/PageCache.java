@@ -18,8 +18,10 @@ import java.util.Arrays;
  * the engine refuses for want of frames, it reads the page past the cache, and a bulk read takes the
  * engine's bytes with the cached stored-to pages laid over them. A store that evicts such a page, and a
  * bulk write, fill or copy, throw the trap {@link OutOfFrames} makes instead, naming the address and
- * length the program stored to and the evicted page, if that was the refused write; no byte of the
- * memory has changed (a page written back before the refusal holds what its slot held).
+ * length the program stored to (and a copy's source), and the evicted page, if that was the refused
+ * write; no byte of the memory has changed (a page written back before the refusal holds what its slot
+ * held). The trap's parts are passed down as primitives and the constant operation names, so nothing is
+ * allocated unless it traps.
  * {@link #writeBack}, which {@code flush} and {@code release} call, throws the engine's exception.
  *
  * <p>Not thread safe: confined to its memory's thread.
@@ -83,27 +85,28 @@ final class PageCache {
      * one engine page), read in on a miss, marked stored to.
      */
     byte[] slotForWrite(int addr, int width) {
-        return cachedForWrite(addr >>> Pages.PAGE_SHIFT, OutOfFrames.STORE, addr, width);
+        return cachedForWrite(addr >>> Pages.PAGE_SHIFT, OutOfFrames.STORE, addr, -1, width);
     }
 
     /** {@link #cached}, the page marked stored to. */
-    private byte[] cachedForWrite(int page, String operation, int addr, int length) {
-        byte[] data = cached(page, operation, addr, length);
+    private byte[] cachedForWrite(int page, String operation, int addr, int source, int length) {
+        byte[] data = cached(page, operation, addr, source, length);
         dirty[page & mask] = true;
         return data;
     }
 
     /**
      * The cached bytes of engine page {@code page}, read in on a miss, for the {@code length}-byte
-     * {@code operation} at {@code addr} (which the trap names): an eviction refused for want of frames traps.
+     * {@code operation} at {@code addr}, a copy's from {@code source} (-1 for any other operation), which
+     * the trap names: an eviction refused for want of frames traps.
      */
-    private byte[] cached(int page, String operation, int addr, int length) {
+    private byte[] cached(int page, String operation, int addr, int source, int length) {
         int slot = page & mask;
         if (tags[slot] != page) {
             try {
                 load(slot, page);
             } catch (DedupException e) {    // the slot is as it was: it names the page whose write-back was refused
-                throw OutOfFrames.trap(e, operation, addr, length, (long) tags[slot] << Pages.PAGE_SHIFT);
+                throw OutOfFrames.trap(e, operation, addr, source, length, (long) tags[slot] << Pages.PAGE_SHIFT);
             }
         }
         return slots[slot];
@@ -214,14 +217,15 @@ final class PageCache {
     }
 
     /**
-     * Before a write of {@code [addr, addr + length)} (1 to 4096 bytes, an {@code operation}) changes a
+     * Before a write of {@code [addr, addr + length)} (1 to 4096 bytes, an {@code operation}, a copy's
+     * from {@code source}) changes a
      * cached byte: reads in both pages it touches, so an eviction refused on the way (a stored-to page
      * whose write-back needs a frame the engine has not got) leaves the whole write undone, not its first
      * page's part done.
      *
      * @return false if the two pages share a slot (the write goes to the engine instead)
      */
-    private boolean resident(String operation, int addr, int length) {
+    private boolean resident(String operation, int addr, int source, int length) {
         int first = addr >>> Pages.PAGE_SHIFT;
         int last = (addr + length - 1) >>> Pages.PAGE_SHIFT;
         if (first == last) {
@@ -230,8 +234,8 @@ final class PageCache {
         if (((first ^ last) & mask) == 0) {
             return false;
         }
-        cached(first, operation, addr, length);
-        cached(last, operation, addr, length);      // another slot: it cannot evict the first
+        cached(first, operation, addr, source, length);
+        cached(last, operation, addr, source, length);      // another slot: it cannot evict the first
         return true;
     }
 
@@ -246,29 +250,32 @@ final class PageCache {
         for (int i = 0; i < width; i++) {
             word[i] = (byte) (value >>> (8 * i));
         }
-        copyIn(OutOfFrames.STORE, addr, word, 0, width);     // one write, all or nothing
+        copyIn(OutOfFrames.STORE, addr, -1, word, 0, width);     // one write, all or nothing
     }
 
     /** Writes {@code src[offset..offset+length)} at {@code addr}. In bounds. */
     void write(int addr, byte[] src, int offset, int length) {
-        copyIn(OutOfFrames.WRITE, addr, src, offset, length);
+        copyIn(OutOfFrames.WRITE, addr, -1, src, offset, length);
     }
 
-    /** Copies in through the cache (up to a page or two) or to the engine (bulk), for {@code operation}. In bounds. */
-    private void copyIn(String operation, int addr, byte[] src, int offset, int length) {
-        if (length > Pages.PAGE_SIZE || (length > 0 && !resident(operation, addr, length))) {
+    /**
+     * Copies in through the cache (up to a page or two) or to the engine (bulk), for {@code operation}
+     * (a copy's from {@code source}; -1 for any other operation). In bounds.
+     */
+    private void copyIn(String operation, int addr, int source, byte[] src, int offset, int length) {
+        if (length > Pages.PAGE_SIZE || (length > 0 && !resident(operation, addr, source, length))) {
             try {
                 bypass(addr, length);
                 pages.write(addr, src, offset, length);
             } catch (DedupException e) {
-                throw OutOfFrames.trap(e, operation, addr, length, -1);
+                throw OutOfFrames.trap(e, operation, addr, source, length, -1);
             }
             return;
         }
         for (int at = addr, left = length; left > 0; ) {
             int in = at & IN_PAGE;
             int chunk = Math.min(left, Pages.PAGE_SIZE - in);
-            System.arraycopy(src, offset, cachedForWrite(at >>> Pages.PAGE_SHIFT, operation, addr, length), in, chunk);
+            System.arraycopy(src, offset, cachedForWrite(at >>> Pages.PAGE_SHIFT, operation, addr, source, length), in, chunk);
             at += chunk;
             offset += chunk;
             left -= chunk;
@@ -277,19 +284,19 @@ final class PageCache {
 
     /** Sets {@code length} bytes at {@code addr} to {@code value}, through the cache (up to a page or two) or in the engine. In bounds. */
     void fill(int addr, int length, byte value) {
-        if (length > Pages.PAGE_SIZE || (length > 0 && !resident(OutOfFrames.FILL, addr, length))) {
+        if (length > Pages.PAGE_SIZE || (length > 0 && !resident(OutOfFrames.FILL, addr, -1, length))) {
             try {
                 bypass(addr, length);
                 pages.fill(addr, length, value);
             } catch (DedupException e) {
-                throw OutOfFrames.trap(e, OutOfFrames.FILL, addr, length, -1);
+                throw OutOfFrames.trap(e, OutOfFrames.FILL, addr, -1, length, -1);
             }
             return;
         }
         for (int at = addr, left = length; left > 0; ) {
             int in = at & IN_PAGE;
             int chunk = Math.min(left, Pages.PAGE_SIZE - in);
-            Arrays.fill(cachedForWrite(at >>> Pages.PAGE_SHIFT, OutOfFrames.FILL, addr, length), in, in + chunk, value);
+            Arrays.fill(cachedForWrite(at >>> Pages.PAGE_SHIFT, OutOfFrames.FILL, addr, -1, length), in, in + chunk, value);
             at += chunk;
             left -= chunk;
         }
@@ -306,7 +313,7 @@ final class PageCache {
                 scratch = new byte[Pages.PAGE_SIZE];
             }
             copyOut(src, scratch, 0, length);
-            copyIn(OutOfFrames.COPY, dest, scratch, 0, length);
+            copyIn(OutOfFrames.COPY, dest, src, scratch, 0, length);
             return;
         }
         try {
@@ -315,7 +322,7 @@ final class PageCache {
             pagesWritten = true;
             pages.copy(dest, src, length);
         } catch (DedupException e) {
-            throw OutOfFrames.trap(e, OutOfFrames.COPY, dest, length, -1);
+            throw OutOfFrames.trap(e, OutOfFrames.COPY, dest, src, length, -1);
         }
     }
 }

@@ -42,9 +42,9 @@ import java.util.function.Function;
  * A call the engine refuses for want of frames traps, having changed nothing: it throws a
  * {@link WasmRuntimeException} (what Chicory's memories trap with; the interpreter passes it out of the
  * call as any trap) whose message starts with {@code "out of host frames: "} and names the width (or
- * length) and address the program stored to ({@link OutOfFrames}), and whose cause is the engine's
- * {@link DedupException} ({@code POOL_EXHAUSTED}). The stores before it stay stored, as before any trap,
- * and the memory keeps working once frames are free. A store needs a frame when its page is
+ * length) and address the program stored to, and a copy's source ({@link OutOfFrames}), and whose cause
+ * is the engine's {@link DedupException} ({@code POOL_EXHAUSTED}). The stores before it stay stored, as
+ * before any trap, and the memory keeps working once frames are free. A store needs a frame when its page is
  * not cached and the stored-to page it evicts must break sharing to be written back; a bulk write, fill
  * or copy needs all of its frames at once; the data-segment image at instantiation needs one per page it
  * cannot map. A load needs none: it reads past the cache instead of evicting such a page, and a bulk

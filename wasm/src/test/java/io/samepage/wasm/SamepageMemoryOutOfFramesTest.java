@@ -204,6 +204,42 @@ class SamepageMemoryOutOfFramesTest {
         }
     }
 
+    /**
+     * A copy reads one range and writes another: its trap names both, whichever way it went (through the
+     * cache, where the destination's page evicts a stored-to page; to the engine, where its two pages
+     * share a slot; or in bulk), and changed no byte.
+     */
+    @Test
+    void aCopyTrapNamesTheRangeItReadsAndTheRangeItWrites() {
+        WasmModule module = WatPrograms.module("pages");
+        try (DedupEngine engine = engine()) {
+            SamepageMemoryFactory fourSlots = new SamepageMemoryFactory(engine, engine.createDomain("copies")).cachePages(4);
+            Instance cached = fourSlots.build(Instance.builder(module));
+            call(cached, "store_pages", 0, 8, 1);       // slots 0 to 3 hold pages 4 to 7, stored to
+            Instance oneSlot = new SamepageMemoryFactory(engine, engine.createDomain("one slot")).cachePages(1)
+                    .build(Instance.builder(module));
+            call(oneSlot, "store_at", 0x100, 7);
+            memory(oneSlot).flush();                    // page 0 holds a frame: the copies below read it
+            exhaust(engine, fourSlots.domain());
+            byte[] cachedBefore = cached.memory().readBytes(0, 4 * WASM_PAGE);
+            byte[] oneSlotBefore = oneSlot.memory().readBytes(0, 4 * WASM_PAGE);
+
+            WasmRuntimeException trap = assertThrows(WasmRuntimeException.class, () -> call(cached, "copy", 0x1234, 0x6010, 100));
+            assertEquals("out of host frames: 100-byte copy from address 24592 (0x6010) to address 4660 (0x1234) must first"
+                    + " write back the cached page at 0x5000 it evicts: " + assertOutOfFrames(trap).getMessage(), trap.getMessage(),
+                    "through the cache");
+            trap = assertThrows(WasmRuntimeException.class, () -> call(oneSlot, "copy", 3 * PAGE - 50, 0x100, 100));
+            assertEquals("out of host frames: 100-byte copy from address 256 (0x100) to address 12238 (0x2fce): "
+                    + assertOutOfFrames(trap).getMessage(), trap.getMessage(), "to the engine, its two pages sharing a slot");
+            trap = assertThrows(WasmRuntimeException.class, () -> call(oneSlot, "copy", 2 * WASM_PAGE, 0x100, WASM_PAGE));
+            assertEquals("out of host frames: 65536-byte copy from address 256 (0x100) to address 131072 (0x20000): "
+                    + assertOutOfFrames(trap).getMessage(), trap.getMessage(), "in bulk");
+
+            assertArrayEquals(cachedBefore, cached.memory().readBytes(0, 4 * WASM_PAGE), "the trapped copy changed nothing");
+            assertArrayEquals(oneSlotBefore, oneSlot.memory().readBytes(0, 4 * WASM_PAGE), "nor did these");
+        }
+    }
+
     @Test
     void anInstantiationWhoseImageFindsNoFrameTrapsAndHoldsNone() {
         WasmModule module = WatPrograms.module("bulk");     // an image of four non-zero pages
