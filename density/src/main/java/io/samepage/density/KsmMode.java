@@ -11,13 +11,19 @@ import java.io.InputStreamReader;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 
@@ -25,7 +31,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * Mode (d): kernel KSM on the same bytes, in a helper process ({@link KsmHelper}).
  *
  * <p>One session holds the host-wide lock {@value #LOCK_FILE} ({@code FileChannel.lock}, the lock the
- * end-to-end tests that drive KSM take), so it never races them or another suite. It remembers the knobs
+ * end-to-end tests that drive KSM take), so it never races them or another suite. The lock is exclusive,
+ * so the file must be open for writing: a session that makes the file makes it 0666, as the tests'
+ * {@code HostKsmLock} does, so that every user can take the lock after root did. It remembers the knobs
  * it writes ({@code run}, {@code pages_to_scan}, {@code sleep_millisecs}, {@code use_zero_pages} and,
  * where the kernel has it, {@code advisor_mode}) and on {@link #close()}, and from a shutdown hook on
  * Ctrl-C, ends the helper, writes {@code run=2} (unmerge everything) and restores them. A SIGKILL of the
@@ -72,11 +80,15 @@ final class KsmMode implements AutoCloseable {
     /** The helper's heap: its guests' memory and the image's pages are off-heap, so the heap stays small. */
     static final int HELPER_HEAP_MIB = 256;
 
+    /** The lock file's mode, 0666: the file is shared by every user's sessions and tests. */
+    private static final Set<PosixFilePermission> EVERY_USER_WRITES = PosixFilePermissions.fromString("rw-rw-rw-");
+
     private static final List<KsmKnob> SAVED = List.of(KsmKnob.PAGES_TO_SCAN, KsmKnob.SLEEP_MILLISECS,
             KsmKnob.USE_ZERO_PAGES, KsmKnob.ADVISOR_MODE, KsmKnob.RUN);
 
     private final KernelKsm ksm;
     private final Ksmd ksmd;
+    private final Path lockFile;
     private final FileChannel lockChannel;
     private final FileLock lock;
     private final Map<KsmKnob, String> saved = new LinkedHashMap<>();
@@ -86,9 +98,10 @@ final class KsmMode implements AutoCloseable {
     private final Object knobLock = new Object();
     private volatile Process helper;
 
-    private KsmMode(KernelKsm ksm, Ksmd ksmd, FileChannel lockChannel, FileLock lock) {
+    private KsmMode(KernelKsm ksm, Ksmd ksmd, Path lockFile, FileChannel lockChannel, FileLock lock) {
         this.ksm = ksm;
         this.ksmd = ksmd;
+        this.lockFile = lockFile;
         this.lockChannel = lockChannel;
         this.lock = lock;
     }
@@ -112,18 +125,56 @@ final class KsmMode implements AutoCloseable {
      * Takes the lock (waiting for a test or another suite that holds it), remembers the knobs and stops
      * KSM ({@code run=2}).
      *
-     * @throws DensityException {@link DensityException.Kind#FAILED} if the lock cannot be taken or KSM is merging other processes' pages
+     * @throws DensityException {@link DensityException.Kind#FAILED} if the lock cannot be taken (the lock
+     *                          file exists and this user may not write it: the message says what to do)
+     *                          or KSM is merging other processes' pages
      */
     static KsmMode open(KernelKsm ksm) {
+        return open(ksm, Path.of(LOCK_FILE));
+    }
+
+    /** {@link #open(KernelKsm)} with the lock file {@code lockFile} (for tests). */
+    static KsmMode open(KernelKsm ksm, Path lockFile) {
         try {
-            FileChannel channel = FileChannel.open(Path.of(LOCK_FILE), StandardOpenOption.CREATE,
-                    StandardOpenOption.WRITE);
+            FileChannel channel = openLockFile(lockFile);
             FileLock lock = channel.lock();
-            KsmMode session = new KsmMode(ksm, Ksmd.find(ksm.procDirectory()), channel, lock);
+            KsmMode session = new KsmMode(ksm, Ksmd.find(ksm.procDirectory()), lockFile, channel, lock);
             session.start();
             return session;
         } catch (IOException e) {
-            throw DensityException.failed("cannot lock " + LOCK_FILE + ": " + e.getMessage());
+            throw DensityException.failed("cannot lock " + lockFile + ": " + e.getMessage());
+        }
+    }
+
+    /**
+     * {@code lockFile} open for writing, made 0666 if this call made it. It is opened before it is made:
+     * an open that may create ({@code O_CREAT}) is refused on another user's file in a sticky directory
+     * such as /tmp where the kernel protects regular files ({@code fs.protected_regular}), though the
+     * file is writable.
+     */
+    private static FileChannel openLockFile(Path lockFile) throws IOException {
+        while (true) {      // until opened or made: each turn is one lost race with another process
+            try {
+                return FileChannel.open(lockFile, StandardOpenOption.WRITE);
+            } catch (NoSuchFileException absent) {
+                // made below
+            } catch (AccessDeniedException theirs) {
+                throw DensityException.failed("cannot lock " + lockFile + ": it exists and this user may not open it "
+                        + "for writing, which the exclusive lock needs; its owner or root can let every user write it: "
+                        + "chmod 666 " + lockFile);
+            }
+            try {
+                FileChannel made = FileChannel.open(lockFile, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+                try {
+                    Files.setPosixFilePermissions(lockFile, EVERY_USER_WRITES);     // past the umask
+                } catch (IOException | RuntimeException e) {
+                    made.close();
+                    throw e;
+                }
+                return made;
+            } catch (FileAlreadyExistsException raced) {
+                // another process made it since: open theirs
+            }
         }
     }
 
@@ -321,7 +372,7 @@ final class KsmMode implements AutoCloseable {
             lock.release();
             lockChannel.close();
         } catch (IOException e) {
-            System.err.println("samepage bench density: could not release " + LOCK_FILE + ": " + e.getMessage());
+            System.err.println("samepage bench density: could not release " + lockFile + ": " + e.getMessage());
         }
     }
 

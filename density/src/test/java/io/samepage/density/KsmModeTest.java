@@ -5,13 +5,17 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.samepage.host.KernelKsm;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -121,6 +125,52 @@ class KsmModeTest {
         } finally {
             helper.destroyForcibly();
         }
+    }
+
+    /**
+     * The lock file is shared by every user's builds: made by root with the umask's 0644, no other user
+     * could open it for writing, which the exclusive lock needs. The session that makes it makes it 0666;
+     * one that finds it leaves its mode alone.
+     */
+    @Test
+    void aLockFileTheSessionMakesIsWritableByEveryUserAndOneItFindsKeepsItsMode() throws Exception {
+        KernelKsm fake = fakeKsm("1", "0", "0");
+        Path made = dir.resolve("made.lock");
+        try (KsmMode _ = KsmMode.open(fake, made)) {
+            assertEquals("rw-rw-rw-", PosixFilePermissions.toString(Files.getPosixFilePermissions(made)), "made 0666");
+        }
+        Path found = Files.createFile(dir.resolve("found.lock"),
+                PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-r-----")));
+        try (KsmMode _ = KsmMode.open(fake, found)) {
+            assertEquals("rw-r-----", PosixFilePermissions.toString(Files.getPosixFilePermissions(found)), "left as it was");
+        }
+    }
+
+    /**
+     * A lock file this user may not write (another user's, made 0644 before sessions made it 0666) is
+     * refused in one line that names it and says what to do. Root may write any file, so as root the
+     * session runs in a child JVM without that override (setpriv drops CAP_DAC_OVERRIDE): the open of
+     * the 0444 file then fails with EACCES, as a non-root user's open of root's 0644 file does. A real
+     * second user cannot be had here: the child must read the build's class path, which is root's.
+     */
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aLockFileThisUserMayNotWriteIsRefusedInOneLineSayingWhatToDo() throws Exception {
+        KernelKsm fake = fakeKsm("1", "0", "0");
+        Path lock = Files.createFile(dir.resolve("theirs.lock"),
+                PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("r--r--r--")));
+        List<String> command = new ArrayList<>();
+        if ((Integer) Files.getAttribute(lock, "unix:uid") == 0) {
+            command.addAll(List.of("setpriv", "--bounding-set=-dac_override", "--"));
+        }
+        command.addAll(List.of(ProcessHandle.current().info().command().orElseThrow(), "-cp",
+                System.getProperty("java.class.path"), KsmLockChild.class.getName(), lock.toString(),
+                fake.directory().toString(), fake.procDirectory().toString()));
+        Process child = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        String output = new String(child.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, child.waitFor(), output);
+        assertEquals("FAILED cannot lock " + lock + ": it exists and this user may not open it for writing, which the"
+                + " exclusive lock needs; its owner or root can let every user write it: chmod 666 " + lock + "\n", output);
     }
 
     private static java.lang.reflect.Field field(KsmMode mode, String name) throws NoSuchFieldException {
