@@ -19,7 +19,7 @@ package io.samepage.core;
  * two counters and, if mapped, its {@link WrittenPages} bitmap (a bit a page). Its
  * {@link PageMapping} is the embedder's and is not counted. While it is live the engine also holds an
  * entry for it in its list of guests and its name set ({@link GuestNames}), and the scanner a slot
- * for it in the current full scan's round.
+ * for it in the current full scan's round ({@link #SCAN_ROUND_SLOT}).
  *
  * <p>A merge domain's objects (its lock and counters, its indexes and their shards, locks, trees and
  * maps) are counted the same way by its own {@link MergeDomain#metadataBytes} and its indexes'.
@@ -40,6 +40,11 @@ final class MetadataSizes {
     private static final long PAGE_STRIPES = object(REFERENCE + 2 * Integer.BYTES);
     /** head, tail and three lock views; state, readerOverflow. */
     private static final long STAMPED_LOCK = object(5 * REFERENCE + Long.BYTES + Integer.BYTES);
+    /**
+     * A guest's slot in the scanner's round: an element of each array it keeps a guest of the round
+     * (the round's guests, and its {@link ScanCursor}'s page tables and page counts).
+     */
+    private static final long SCAN_ROUND_SLOT = REFERENCE + REFERENCE + Integer.BYTES;
     /** engine, guest, pool, domain. */
     private static final long GUEST_WRITES = object(4 * REFERENCE);
     /** guest, mapping, bitmap. */
@@ -129,11 +134,11 @@ final class MetadataSizes {
      * GuestNames#metadataBytes} counts that): its node in the guest list, the boxed creation number that
      * keys it ({@code Long.valueOf} shares those from -128 to 127), half an index node (a quarter of a
      * {@code ConcurrentSkipListMap}'s entries get index nodes, two on average), and its slot in the
-     * scanner's round (a reference and a page count).
+     * scanner's round ({@link #SCAN_ROUND_SLOT}).
      */
     static long liveGuestEntry(Guest guest) {
         long boxed = guest.creation() >= -128 && guest.creation() <= 127 ? 0 : BOXED_LONG;
-        return SKIP_LIST_NODE + boxed + SKIP_LIST_NODE / 2 + REFERENCE + Integer.BYTES;
+        return SKIP_LIST_NODE + boxed + SKIP_LIST_NODE / 2 + SCAN_ROUND_SLOT;
     }
 
     /**
@@ -143,7 +148,7 @@ final class MetadataSizes {
      * scanner's next batch on ({@link Scanner}).
      */
     static long destroyedGuest(Guest guest) {
-        return guest(guest) + REFERENCE + REFERENCE + Integer.BYTES;
+        return guest(guest) + REFERENCE + SCAN_ROUND_SLOT;
     }
 
     /**
