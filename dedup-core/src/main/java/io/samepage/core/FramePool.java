@@ -136,7 +136,7 @@ public final class FramePool implements AutoCloseable {
         this.discardsToOs = this.backing.releasesMemory();
         this.population = new FramePopulation(this.backing, table);
         this.reservation = new FrameReservation(capacityFrames - 1);
-        this.taking = new FrameTaking(memory, table, lists, reservation, population);
+        this.taking = new FrameTaking(this.backing, table, lists, reservation, population);
     }
 
     /** Where the region comes from. */
@@ -214,7 +214,8 @@ public final class FramePool implements AutoCloseable {
      *
      * @throws IllegalArgumentException if {@code frame} is the zero frame or outside the pool
      * @throws IllegalStateException    if {@code frame} was never allocated or is already free
-     * @throws Error                    what the backing's release threw, once the frame is free ({@link #release})
+     * @throws Error                    what the backing's release threw, once the frame is free
+     *                                  ({@link FrameTaking#release})
      */
     public void free(int frame) {
         checkFreeable(frame);
@@ -223,7 +224,7 @@ public final class FramePool implements AutoCloseable {
             return;
         }
         // Zero the frame before it is on the cold list: once there, another thread may take and write it.
-        Error failed = release(frame);
+        Error failed = taking.release(frame);
         lists.pushCold(frame);
         reservation.release(1);
         if (failed != null) {
@@ -285,24 +286,6 @@ public final class FramePool implements AutoCloseable {
         }
         if (refused != null) {
             throw refused;
-        }
-    }
-
-    /**
-     * Gives one frame's memory back. Freeing never fails: where the backing refuses (a failing madvise),
-     * the frame is zeroed in place instead, so it still reads as zeros and only its memory stays resident.
-     * An {@link Error} from the backing is handled the same way and returned, for the caller to throw once
-     * the frame is on its list: a frame taken off every list and never put back would be lost to the
-     * pool. If zeroing in place throws too (the frame's memory faults), that passes through and the frame
-     * stays off every list, counted in use: it is never handed out again.
-     */
-    private Error release(int frame) {
-        try {
-            backing.release(frame);
-            return null;
-        } catch (RuntimeException | Error refused) {
-            zeroInPlace(frame);
-            return refused instanceof Error error ? error : null;
         }
     }
 
@@ -433,7 +416,7 @@ public final class FramePool implements AutoCloseable {
      */
     public void releaseInPlace(int frame) {
         checkFreeable(frame);
-        Error failed = release(frame);
+        Error failed = taking.release(frame);
         if (failed != null) {
             throw failed;
         }

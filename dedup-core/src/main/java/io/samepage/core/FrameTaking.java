@@ -16,19 +16,26 @@ import java.lang.foreign.ValueLayout;
  * back one too many, taking it from another writer's reservation. A {@link StackOverflowError} may still
  * strike the undoing itself; nothing in Java guards against that.
  *
+ * <p>The warm list keeps its limit through an undo: frees or a refill on other threads may fill the
+ * list while a take that emptied it runs, and the warm frames it then has no room for have their
+ * memory given back and go on the cold list, as a free's beyond the limit do ({@link #release}, which
+ * the pool's frees call too).
+ *
  * <p>Thread safety: every method is safe from any thread, as the pool's are.
  */
 final class FrameTaking {
 
+    private final FrameBacking backing;
     private final MemorySegment memory;
     private final FrameTable table;
     private final FreeLists lists;
     private final FrameReservation reservation;
     private final FramePopulation population;
 
-    FrameTaking(MemorySegment memory, FrameTable table, FreeLists lists, FrameReservation reservation,
+    FrameTaking(FrameBacking backing, FrameTable table, FreeLists lists, FrameReservation reservation,
             FramePopulation population) {
-        this.memory = memory;
+        this.backing = backing;
+        this.memory = backing.region();
         this.table = table;
         this.lists = lists;
         this.reservation = reservation;
@@ -75,8 +82,7 @@ final class FrameTaking {
             try {
                 zeroInPlace(memory, frame);
             } catch (RuntimeException | Error e) {
-                lists.untake(taken);
-                reservation.untake(1);
+                undo(lists.untake(taken), 1, e);
                 throw e;
             }
         }
@@ -97,8 +103,7 @@ final class FrameTaking {
         try {
             population.taken(frames, count);
         } catch (RuntimeException | Error e) {
-            lists.untake(frames, count);
-            reservation.untake(count);
+            undo(lists.untake(frames, count), count, e);
             throw e;
         }
         for (int i = 0; i < count; i++) {
@@ -169,6 +174,56 @@ final class FrameTaking {
         }
         lists.warmed(chain, tail, taken);
         return taken;
+    }
+
+    /**
+     * Ends the undoing of a take of {@code count} frames that threw {@code failure}, once they are back
+     * on their lists but for {@code left} ({@link FreeLists#untake}): the warm ones the warm list had no
+     * room for. Each of those has its memory given back and goes on the cold list; one whose memory can
+     * be neither given back nor zeroed goes back on the warm list, past its limit, rather than be lost to
+     * the pool. Then the reservation takes the {@code count} frames back. What giving back threw is
+     * added to {@code failure}, which the caller throws.
+     */
+    private void undo(int left, int count, Throwable failure) {
+        for (int frame = left; frame != FrameTable.NO_FRAME; ) {
+            int next = table.next(frame);
+            try {
+                suppress(failure, release(frame));
+                lists.pushCold(frame);
+            } catch (RuntimeException | Error unzeroed) {
+                suppress(failure, unzeroed);
+                lists.untakePastLimit(frame);
+            }
+            frame = next;
+        }
+        // Last: until the frames left are on a list they stay counted as taken, so the lists always hold
+        // every frame the reservation counts available or reserved (FreeLists' invariant).
+        reservation.untake(count);
+    }
+
+    private static void suppress(Throwable failure, Throwable also) {
+        if (also != null && also != failure) {
+            failure.addSuppressed(also);
+        }
+    }
+
+    /**
+     * Gives one frame's memory back ({@link FrameBacking#release(int)}), so it reads as zeros.
+     * Never fails for the frame: where the backing refuses (a failing madvise), the frame is zeroed in
+     * place instead, so it still reads as zeros and only its memory stays resident. An {@link Error} from
+     * the backing is handled the same way and returned, for the caller to throw once the frame is on its
+     * list: a frame taken off every list and never put back would be lost to the pool. If zeroing in
+     * place throws too (the frame's memory faults), that passes through: a frame being freed then stays
+     * off every list, counted in use, and is never handed out again.
+     */
+    Error release(int frame) {
+        try {
+            backing.release(frame);
+            return null;
+        } catch (RuntimeException | Error refused) {
+            zeroInPlace(memory, frame);
+            return refused instanceof Error error ? error : null;
+        }
     }
 
     /** Copies the zero frame over {@code frame}: afterwards it reads as zeros. */

@@ -7,8 +7,9 @@ package io.samepage.core;
  * <ul>
  *   <li>The <em>cold</em> list: freed frames whose memory went back to the operating system (or was
  *       zeroed in place); they read as zeros.</li>
- *   <li>The <em>warm</em> list: at most {@code warmLimit} freed frames kept resident. Taking one costs no
- *       page fault, but it holds old bytes.</li>
+ *   <li>The <em>warm</em> list: at most {@code warmLimit} freed frames kept resident (past it only for
+ *       a frame whose memory faults, {@link #untakePastLimit}). Taking one costs no page fault, but it
+ *       holds old bytes.</li>
  *   <li>The never-used frames {@code [bump, capacityFrames)}: they read as zeros. {@code bump} only
  *       grows, but for a run given back untouched ({@link #untakeRun}).</li>
  *   <li>Frames <em>in flight</em>: taken off the cold list or the never-used frames by
@@ -115,31 +116,70 @@ final class FreeLists {
 
     /**
      * Puts back a frame {@link #take} returned ({@link #WARM} or-ed in or not) whose taker failed before
-     * it had the frame: a warm one on the warm list, even past its limit for a moment (it held a place
-     * there a moment ago), any other on the cold list, since it still reads as zeros. Its refcount
-     * becomes {@link FrameTable#FREE}, as every free frame's: a never-used frame is a freed one now.
+     * it had the frame: any but a warm one on the cold list, since it still reads as zeros; a warm one on
+     * the warm list if the list has room. It may not: frees or a refill may have filled the list since
+     * the take emptied it. Then the frame goes on no list and is left to the caller, who gives its
+     * memory back and puts it on the cold list ({@link #pushCold}), as a free beyond the limit does. Its
+     * refcount becomes {@link FrameTable#FREE}, as every free frame's: a never-used frame is a freed one
+     * now.
+     *
+     * @return the frame left to the caller; {@link FrameTable#NO_FRAME} if it is on a list
      */
-    void untake(int taken) {
-        int frame = taken & ~WARM;
+    int untake(int taken) {
         synchronized (lock) {
-            table.setRefCount(frame, FrameTable.FREE);
-            if (taken != frame) {
-                table.setNext(frame, warmHead);
-                warmHead = frame;
-                warmCount++;
-            } else {
-                table.setNext(frame, coldHead);
-                coldHead = frame;
-            }
+            return putBack(taken, NO_FRAME);
         }
     }
 
-    /** {@link #untake(int)} for each of {@code frames[0..count)}, as {@link #take(int[], int)} returned them. */
-    void untake(int[] frames, int count) {
+    /**
+     * {@link #untake(int)} for each of {@code frames[0..count)}, as {@link #take(int[], int)} returned them.
+     *
+     * @return the frames left to the caller, a chain linked through {@link FrameTable#next} and ended by
+     *         {@link FrameTable#NO_FRAME}; {@code NO_FRAME} if none
+     */
+    int untake(int[] frames, int count) {
         synchronized (lock) {
+            int left = NO_FRAME;
             for (int i = count - 1; i >= 0; i--) {
-                untake(frames[i]);
+                left = putBack(frames[i], left);
             }
+            return left;
+        }
+    }
+
+    /**
+     * Puts a frame a failed take returned on its list, or, a warm one the warm list has no room for, on
+     * the chain {@code left}. Caller holds {@link #lock}.
+     *
+     * @return the chain of frames left to the caller
+     */
+    private int putBack(int taken, int left) {
+        int frame = taken & ~WARM;
+        table.setRefCount(frame, FrameTable.FREE);
+        if (taken == frame) {
+            table.setNext(frame, coldHead);
+            coldHead = frame;
+        } else if (warmCount < warmLimit) {
+            table.setNext(frame, warmHead);
+            warmHead = frame;
+            warmCount++;
+        } else {
+            table.setNext(frame, left);
+            return frame;
+        }
+        return left;
+    }
+
+    /**
+     * Puts a frame {@link #untake} left to its caller on the warm list past its limit: for one whose memory
+     * could be neither given back nor zeroed in place, which would otherwise be lost to the pool. A warm
+     * frame is zeroed when taken to read as zeros, so its old bytes never reach a taker that wants zeros.
+     */
+    void untakePastLimit(int frame) {
+        synchronized (lock) {
+            table.setNext(frame, warmHead);
+            warmHead = frame;
+            warmCount++;
         }
     }
 

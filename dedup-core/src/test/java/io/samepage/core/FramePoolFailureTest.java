@@ -16,6 +16,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.BitSet;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -120,6 +121,52 @@ class FramePoolFailureTest {
         }
     }
 
+    /**
+     * A take undone puts its warm frames back on the warm list only as far as the list has room: frees
+     * (or a refill) on other threads may have filled the list the take emptied while it ran. Those beyond
+     * the limit go to the cold list, their memory given back as a free's is: taken again, they read as
+     * zeros. Here the frees run inside the failing populate, where another thread's would land. Before,
+     * every warm frame went back on the warm list: 7 frames on a list of at most 4.
+     */
+    @Test
+    void aTakeUndoneWhileFreesFilledTheWarmListLeavesItWithinItsLimit() {
+        assumePopulated();
+        AtomicReference<FramePool> freeing = new AtomicReference<>();
+        FrameBacking.Factory freesThenThrows = frames -> new ForwardingBacking(frames) {
+            @Override
+            public void populate(int first, int count) {
+                FramePool pool = freeing.getAndSet(null);
+                if (pool != null) {
+                    pool.freeAll(new int[] {5, 6, 7}, 3);
+                    throw new OutOfMemoryError("injected, in the backing's populate");
+                }
+                super.populate(first, count);
+            }
+        };
+        try (FramePool pool = new FramePool((long) FRAMES * PAGE, 4, freesThenThrows)) {
+            fourWarmTwoColdSixInUse(pool);
+            for (int frame = 1; frame <= 4; frame++) {
+                pool.memory().set(ValueLayout.JAVA_BYTE, FramePool.offsetOf(frame) + 100, (byte) 9);    // old bytes
+            }
+            int inUse = pool.framesInUse();
+            int available = pool.framesAvailable();
+            freeing.set(pool);
+            assertThrows(OutOfMemoryError.class, () -> pool.allocateForOverwrite(new int[30], 30));
+            assertTrue(pool.warmFrames() <= 4, pool.warmFrames() + " frames on a warm list of at most 4");
+            assertEquals(inUse - 3, pool.framesInUse(), "frames in use: 5, 6 and 7 were freed");
+            assertEquals(available + 3, pool.framesAvailable(), "nothing reserved; 5, 6 and 7 free");
+            assertTrue(pool.tryReserve(available + 3));
+            int[] taken = new int[available + 3];
+            for (int i = 0; i < taken.length; i++) {
+                taken[i] = pool.allocateReserved();
+                assertEquals(0, pool.memory().get(ValueLayout.JAVA_BYTE, FramePool.offsetOf(taken[i]) + 100),
+                        "frame " + taken[i] + " reads as zeros");
+            }
+            pool.freeAll(taken, taken.length);
+            assertEveryFreeFrameTakenOnce(pool, 10, 11, 12);
+        }
+    }
+
     /** Anonymous frames whose next release (one frame or many), once armed, throws {@code error} instead. */
     private static FrameBacking.Factory releaseThrowsOnce(AtomicBoolean armed, Error error) {
         return frames -> new ForwardingBacking(frames) {
@@ -195,8 +242,58 @@ class FramePoolFailureTest {
         }
     }
 
+    /**
+     * A warm frame that an undone take finds no room for on the warm list, and whose memory can be neither
+     * given back nor zeroed (a file mapping cut short under it), goes back on the warm list past its limit
+     * rather than be lost to the pool; the faults ride on the take's error as suppressed ones.
+     */
+    @Test
+    void aWarmFrameUndoneThatCanBeNeitherReleasedNorZeroedGoesBackWarmPastTheLimit(@TempDir Path dir)
+            throws IOException {
+        AtomicReference<FramePool> freeing = new AtomicReference<>();
+        try (FileChannel file = FileChannel.open(dir.resolve("frames"), StandardOpenOption.CREATE_NEW,
+                StandardOpenOption.READ, StandardOpenOption.WRITE);
+                FramePool pool = new FramePool((long) FRAMES * PAGE, 2, frames -> new FileFrames(file, frames) {
+                    @Override
+                    public boolean releasesMemory() {
+                        return true;        // so that a take of many frames populates them
+                    }
+
+                    @Override
+                    public void populate(int first, int count) {
+                        FramePool pool = freeing.getAndSet(null);
+                        if (pool != null) {
+                            pool.free(3);
+                            pool.free(4);
+                            throw new OutOfMemoryError("injected, in the backing's populate");
+                        }
+                    }
+                })) {
+            assertTrue(pool.tryReserve(4));
+            for (int i = 0; i < 4; i++) {
+                pool.allocateReserved();
+            }
+            pool.free(1);
+            pool.free(2);
+            assertEquals(2, pool.warmFrames());
+            file.truncate(PAGE);                // the zero frame still reads; every other frame faults
+            freeing.set(pool);
+            OutOfMemoryError failure = assertThrows(OutOfMemoryError.class,
+                    () -> pool.allocateForOverwrite(new int[16], 16));
+            assertEquals(2, failure.getSuppressed().length, "the faults giving frames 1 and 2 back");
+            for (Throwable fault : failure.getSuppressed()) {
+                assertTrue(fault instanceof InternalError, fault.toString());
+            }
+            assertEquals(4, pool.warmFrames(), "frames 3 and 4 freed warm, 1 and 2 back warm past the limit");
+            assertEquals(0, pool.framesInUse(), "frames in use");
+            assertEquals(FRAMES - 1, pool.framesAvailable(), "nothing reserved");
+            file.write(ByteBuffer.allocate(1), (long) FRAMES * PAGE - 1);     // the frames read again
+            assertEveryFreeFrameTakenOnce(pool);
+        }
+    }
+
     /** A pool's frames in a mapped file, as a memfd backing holds them; releasing zeroes in place. */
-    static final class FileFrames implements FrameBacking {
+    static class FileFrames implements FrameBacking {
 
         private final Arena arena = Arena.ofShared();
         private final MemorySegment region;
