@@ -357,16 +357,7 @@ public final class FramePool implements AutoCloseable {
      */
     public boolean allocateForOverwrite(int[] frames, int count) {
         java.util.Objects.checkFromIndexSize(0, count, frames.length);
-        if (!tryReserve(count)) {
-            return false;
-        }
-        try {
-            taking.many(frames, count);
-        } catch (RuntimeException | Error e) {
-            unreserve(count);
-            throw e;
-        }
-        return true;
+        return taking.reserveAndTakeMany(frames, count);
     }
 
     /**

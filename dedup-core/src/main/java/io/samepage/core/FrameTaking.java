@@ -42,20 +42,54 @@ final class FrameTaking {
         this.population = population;
     }
 
+    /** The takes {@link #reserveAndTake} makes out of the reservation it makes for them. */
+    private enum Take { ONE_ZEROED, ONE_FOR_OVERWRITE, MANY, RUN }
+
     /**
-     * Reserves one frame and takes it ({@link #one}), all or nothing: for a taker with no reservation of
-     * its own, whose failure path would otherwise have to give the reservation back itself.
+     * Reserves one frame and takes it ({@link #one}), all or nothing ({@link #reserveAndTake}).
      *
      * @return the frame; -1, with nothing changed, if no unreserved frame is free
      */
     int reserveAndTakeOne(boolean zeroed) {
-        if (!reservation.tryReserve(1)) {
+        return reserveAndTake(zeroed ? Take.ONE_ZEROED : Take.ONE_FOR_OVERWRITE, null, 1);
+    }
+
+    /**
+     * Reserves {@code count} frames and takes them into {@code frames[0..count)} ({@link #many}), all or
+     * nothing ({@link #reserveAndTake}).
+     *
+     * @return false, with nothing changed, if fewer than {@code count} unreserved frames are free
+     */
+    boolean reserveAndTakeMany(int[] frames, int count) {
+        return reserveAndTake(Take.MANY, frames, count) >= 0;
+    }
+
+    /**
+     * Reserves {@code count} frames and takes them, all or nothing, for a taker with no reservation of its
+     * own, whose failure path would otherwise have to give the reservation back itself: where the take
+     * throws (having undone its own part), an {@link Error} too, the reservation goes back before the
+     * throw passes on.
+     *
+     * @return the frame one frame taken is, the first frame of a run (whose refcounts and reservation are
+     *         the caller's to take, {@link #run}), or {@code count} for many; -1, with nothing changed, if
+     *         fewer than {@code count} unreserved frames are free
+     */
+    private int reserveAndTake(Take take, int[] frames, int count) {
+        if (!reservation.tryReserve(count)) {
             return -1;
         }
         try {
-            return one(zeroed);
+            return switch (take) {
+                case ONE_ZEROED -> one(true);
+                case ONE_FOR_OVERWRITE -> one(false);
+                case MANY -> {
+                    many(frames, count);
+                    yield count;
+                }
+                case RUN -> lists.takeRun(count);   // may allocate a bitmap of the pool: may run out of memory
+            };
         } catch (RuntimeException | Error e) {
-            reservation.unreserve(1);
+            reservation.unreserve(count);
             throw e;
         }
     }
@@ -123,16 +157,10 @@ final class FrameTaking {
         if (count < 1) {
             throw new IllegalArgumentException("a run needs at least one frame, not " + count);
         }
-        if (!reservation.tryReserve(count)) {
+        int first = reserveAndTake(Take.RUN, null, count);
+        if (first < 0) {
             throw new IllegalStateException("host frame pool exhausted: a run of " + count + " frames needs that many "
                     + "free frames, " + reservation.available() + " are");
-        }
-        int first;
-        try {
-            first = lists.takeRun(count);   // may allocate a bitmap of the pool: may run out of memory
-        } catch (RuntimeException | Error e) {
-            reservation.unreserve(count);
-            throw e;
         }
         // The free lists hold at least available + reserved frames; taking never-used ones moves the
         // reservation onto them.
