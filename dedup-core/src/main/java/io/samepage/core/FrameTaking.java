@@ -7,8 +7,8 @@ import java.lang.foreign.ValueLayout;
 /**
  * Takes a {@link FramePool}'s frames off its {@link FreeLists} for their taker, out of a reservation
  * ({@link FrameReservation}): one at a time, many at once, or a run for a mapped guest; and, reserving
- * nothing, for the warm list ({@link #forWarmList}). Each take is
- * all or nothing, whatever throws part way, an {@link Error} included: zeroing a warm frame whose memory
+ * nothing, for the warm list ({@link #forWarmList}). Each take is all or nothing, whatever throws part
+ * way, an {@link Error} included: zeroing a warm frame whose memory
  * faults (the JVM turns a SIGBUS in a mapping into an {@link InternalError}), or the backing's populate
  * running out of memory. Then the frames taken go back to their lists and the reservation is as it was,
  * still held by the caller: a caller's failure path gives back the frames it reserved and did not take
