@@ -4,6 +4,7 @@ import io.samepage.hashing.Pages;
 import io.samepage.host.KernelKsm;
 import io.samepage.host.KernelKsmException;
 import io.samepage.host.KsmKnob;
+import io.samepage.host.KsmStatus;
 import io.samepage.host.Ksmd;
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -137,12 +138,26 @@ final class KsmMode implements AutoCloseable {
     static KsmMode open(KernelKsm ksm, Path lockFile) {
         try {
             FileChannel channel = openLockFile(lockFile);
-            FileLock lock = channel.lock();
-            KsmMode session = new KsmMode(ksm, Ksmd.find(ksm.procDirectory()), lockFile, channel, lock);
+            KsmMode session;
+            try {
+                FileLock lock = channel.lock();
+                session = new KsmMode(ksm, Ksmd.find(ksm.procDirectory()), lockFile, channel, lock);
+            } catch (IOException | RuntimeException | Error e) {
+                closeAfter(channel, e);     // and with it the lock, which the next session in this JVM needs
+                throw e;
+            }
             session.start();
             return session;
         } catch (IOException e) {
             throw DensityException.failed("cannot lock " + lockFile + ": " + e.getMessage());
+        }
+    }
+
+    private static void closeAfter(FileChannel channel, Throwable failure) {
+        try {
+            channel.close();
+        } catch (IOException e) {
+            failure.addSuppressed(e);
         }
     }
 
@@ -179,7 +194,14 @@ final class KsmMode implements AutoCloseable {
     }
 
     private void start() {
-        var status = ksm.status();
+        KsmStatus status;
+        try {
+            status = ksm.status();
+        } catch (RuntimeException | Error e) {     // no KSM, or its files unreadable: nothing written yet
+            restored.set(true);
+            releaseLock();
+            throw e;
+        }
         // Merges held even with run=0: the suite's run=2 would unmerge them, for good, and while run=1
         // they would count as the helper's. Only a host with nothing merged is used.
         if (status.pagesShared() > 0 || status.ksmZeroPages() > 0) {

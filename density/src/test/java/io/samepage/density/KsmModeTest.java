@@ -173,6 +173,23 @@ class KsmModeTest {
                 + " exclusive lock needs; its owner or root can let every user write it: chmod 666 " + lock + "\n", output);
     }
 
+    /**
+     * A session that fails after it took the lock lets go of it: before, the lock file's channel, lock
+     * held, was left to the garbage collector, and the next session in the same JVM (a second suite run
+     * in one process) met OverlappingFileLockException.
+     */
+    @Test
+    void aSessionThatCannotReadKsmLetsGoOfTheLock() throws Exception {
+        Path lock = dir.resolve("session.lock");
+        KernelKsm absent = new KernelKsm(dir.resolve("no-ksm"), dir.resolve("no-proc"));
+        io.samepage.host.KernelKsmException refused = org.junit.jupiter.api.Assertions.assertThrows(
+                io.samepage.host.KernelKsmException.class, () -> KsmMode.open(absent, lock).close());
+        assertEquals(io.samepage.host.KernelKsmException.Kind.ABSENT, refused.kind());
+        try (KsmMode _ = KsmMode.open(fakeKsm("1", "0", "0"), lock)) {
+            assertTrue(Files.exists(lock), "the next session took the lock");
+        }
+    }
+
     private static java.lang.reflect.Field field(KsmMode mode, String name) throws NoSuchFieldException {
         java.lang.reflect.Field field = KsmMode.class.getDeclaredField(name);
         field.setAccessible(true);
