@@ -60,8 +60,6 @@ public final class FramePool implements AutoCloseable {
     /** The largest pool in frames: the longest array every JVM allocates (the JDK's own soft limit), 8 TiB. */
     static final int MAX_FRAMES = Integer.MAX_VALUE - 8;
 
-    private static final int NO_FRAME = FrameTable.NO_FRAME;
-
     private final FrameBacking backing;
     private final MemorySegment memory;
     private final boolean discardsToOs;
@@ -71,8 +69,6 @@ public final class FramePool implements AutoCloseable {
 
     /** Which frames are free, and where: the warm list, the cold list, the never-used frames. */
     private final FreeLists lists;
-    /** Backs free frames with memory before they are written. */
-    private final FramePopulation population;
     /** Takes frames off the lists out of the reservation, all or nothing. */
     private final FrameTaking taking;
 
@@ -134,9 +130,8 @@ public final class FramePool implements AutoCloseable {
                     + " bytes for a pool of " + bytes);
         }
         this.discardsToOs = this.backing.releasesMemory();
-        this.population = new FramePopulation(this.backing, table);
         this.reservation = new FrameReservation(capacityFrames - 1);
-        this.taking = new FrameTaking(this.backing, table, lists, reservation, population);
+        this.taking = new FrameTaking(this.backing, table, lists, reservation, new FramePopulation(this.backing, table));
     }
 
     /** Where the region comes from. */

@@ -66,14 +66,14 @@ final class MetadataSizes {
     /**
      * A {@link FramePool}'s own objects beside its frame table's arrays (whose elements
      * {@link FrameTable#metadataBytes} counts): the pool (backing, memory, table, reservation, lists,
-     * population, taking, closed; capacityFrames, discardsToOs), its {@link FrameTable} (three arrays,
+     * taking, closed; capacityFrames, discardsToOs), its {@link FrameTable} (three arrays,
      * and their headers), {@link FreeLists} (table, lock; capacityFrames, warmLimit, coldHead, warmHead,
      * warmCount, inFlight, bump) and its lock object, {@link FramePopulation} (backing, table; active),
      * {@link FrameReservation} (state) and its {@code AtomicLong}, {@link FrameTaking} (backing, memory,
      * table, lists, reservation, population) and the {@code AtomicBoolean} closed. The backing counts
      * its own ({@link FrameBacking#metadataBytes}).
      */
-    static final long FRAME_POOL = object(8 * REFERENCE + Integer.BYTES + 1)
+    static final long FRAME_POOL = object(7 * REFERENCE + Integer.BYTES + 1)
             + object(3 * REFERENCE) + 3 * ARRAY_HEADER
             + object(2 * REFERENCE + 7 * Integer.BYTES) + object(0)
             + object(2 * REFERENCE + 1)
