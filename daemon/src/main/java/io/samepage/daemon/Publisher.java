@@ -16,6 +16,9 @@ final class Publisher implements Agent {
     private final CountersFile counters;
     private final DaemonMetrics published;
     private final long publishIntervalNanos;
+    /** The longest sleep: a close waits for it; with an interval of an hour it waited 5 s, then interrupted. */
+    private static final long MAX_IDLE_MILLIS = 100;
+
     private final long idleMillis;
     private long lastPublishNanos;
 
@@ -23,11 +26,14 @@ final class Publisher implements Agent {
         this.counters = counters;
         this.published = published;
         this.publishIntervalNanos = TimeUnit.MILLISECONDS.toNanos(publishIntervalMillis);
-        this.idleMillis = Math.max(1, publishIntervalMillis / 10);
+        this.idleMillis = Math.clamp(publishIntervalMillis / 10, 1, MAX_IDLE_MILLIS);
         this.lastPublishNanos = System.nanoTime();
     }
 
-    /** How long to sleep when there is nothing to do: a tenth of the publish interval, so it is kept. */
+    /**
+     * How long to sleep when there is nothing to do: a tenth of the publish interval, so it is kept, and
+     * at most {@value #MAX_IDLE_MILLIS} ms, so a close (which waits for the sleep) is not held up either.
+     */
     long idleMillis() {
         return idleMillis;
     }
