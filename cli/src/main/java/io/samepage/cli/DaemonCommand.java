@@ -18,41 +18,41 @@ import picocli.CommandLine.Option;
 
 /**
  * {@code samepage daemon}: reads a config file into a {@link Daemon.Context}, launches the {@link Daemon}
- * and waits on a {@link ShutdownSignalBarrier} until SIGTERM or SIGINT, then closes it (one during the
- * launch stops the launch); SIGHUP reloads the config and systemd hears of each step ({@link DaemonService}).
- * SIGHUP is caught with {@code sun.misc.Signal} ({@code jdk.unsupported}): Java has no supported API for a
- * signal that must not stop the JVM, whose own handler treats SIGHUP as SIGTERM. The daemon itself is the
- * daemon module's.
+ * and waits on a {@link ShutdownSignalBarrier} until SIGTERM or SIGINT (one during the launch stops it) or
+ * a daemon thread's Error (exit 1), then closes it; SIGHUP reloads the config and systemd hears of each
+ * step ({@link DaemonService}). SIGHUP is caught with {@code sun.misc.Signal} ({@code jdk.unsupported}):
+ * Java has no supported API for a signal that must not stop the JVM, whose own handler treats SIGHUP as
+ * SIGTERM. The daemon itself is the daemon module's.
  */
 @Command(
         name = "daemon",
         sortOptions = false,
         description = {
-            "Runs the merge engine as a daemon over the sources of a config file: merges with Linux KSM's "
-                    + "rules at the configured pace, publishes the counters in a memory-mapped counters file "
-                    + "(read it with 'samepage stat') and, if metrics_port is set, on "
-                    + "http://METRICS_ADDRESS:PORT/metrics (127.0.0.1 unless metrics_address says). Stops cleanly "
-                    + "on SIGTERM or SIGINT (exit 0). SIGHUP reloads "
-                    + "the config: knobs and estimate_interval_seconds live; a bad config or a change that needs a "
-                    + "restart is refused on one line. Tells systemd (Type=notify) READY, RELOADING, STOPPING.",
+            "Runs the merge engine as a daemon over the sources of a config file: merges with Linux KSM's rules at "
+                    + "the configured pace, publishes the counters in a memory-mapped counters file (read it with "
+                    + "'samepage stat') and, if metrics_port is set, on http://METRICS_ADDRESS:PORT/metrics "
+                    + "(127.0.0.1 unless metrics_address says). Stops cleanly on SIGTERM or SIGINT (exit 0). SIGHUP "
+                    + "reloads the config: knobs and estimate_interval_seconds live; a bad config or a change that "
+                    + "needs a restart is refused on one line. Tells systemd (Type=notify) READY, RELOADING, STOPPING.",
             "",
             "Config: key=value lines, '#' comment lines, blank lines ignored. The KSM knobs (pages_to_scan, "
                     + "sleep_millisecs, run, max_page_sharing, use_zero_pages, smart_scan, advisor_mode, "
                     + "advisor_max_cpu, advisor_target_scan_time, advisor_min_pages_to_scan, "
                     + "advisor_max_pages_to_scan) with KSM's rules; source (repeatable: a file, pid:PID, or qemu "
                     + "for every QEMU guest: live sources are estimated, not merged); domain_per_source (0/1); "
-                    + "pool_mib (default: the files' size); metrics_port (0, the default, serves "
-                    + "none); metrics_address (an IP address, default 127.0.0.1); counters_file (default "
-                    + "/run/samepage/counters, or java.io.tmpdir/samepage/counters "
-                    + "where /run is not writable; only the default's directory is created); estimate_interval_"
-                    + "seconds (default 60). cli/src/dist/samepage.conf documents every key.",
+                    + "pool_mib (default: the files' size); metrics_port (0, the default, serves none); "
+                    + "metrics_address (an IP address, default 127.0.0.1); counters_file (default "
+                    + "/run/samepage/counters, or java.io.tmpdir/samepage/counters where /run is not writable; only "
+                    + "the default's directory is created); estimate_interval_seconds (default 60). "
+                    + "cli/src/dist/samepage.conf documents every key.",
             "",
         },
         footer = {
             "",
-            "Exit codes: 0 stopped by SIGTERM or SIGINT; 1 failure while working; 2 a config the daemon cannot "
-                    + "run ('samepage daemon: FILE:LINE: what is wrong', sources that do not fit pool_mib), a bad "
-                    + "source, a port in use, a counters file it may not use; nothing is started then.",
+            "Exit codes: 0 stopped by SIGTERM or SIGINT; 1 failure while working (such as a daemon thread that "
+                    + "stopped on an error); 2 a config the daemon cannot run ('samepage daemon: FILE:LINE: what is "
+                    + "wrong', sources that do not fit pool_mib), a bad source, a port in use, a counters file it "
+                    + "may not use; nothing is started then.",
         })
 final class DaemonCommand implements Callable<Integer> {
 
@@ -76,14 +76,14 @@ final class DaemonCommand implements Callable<Integer> {
         };
         Daemon.Context context = DaemonConfig.read(configFile).applyTo(new Daemon.Context().noticeHandler(notices));
         DaemonService service = new DaemonService(configFile, notices);
-        // Before launch: the JVM's own SIGHUP handler would shut it down.
-        // A SIGHUP ignored since the process started (nohup) stays ignored: the JVM does not take it over.
+        // Before launch, or the JVM's own SIGHUP handler shuts it down. One ignored since start (nohup) stays so.
         if (Signal.handle(new Signal("HUP"), _ -> service.reload()) == SignalHandler.SIG_IGN) {
             notices.accept("SIGHUP is ignored in this process (started under nohup?), so it cannot reload the "
                     + "config; restart the daemon to change it");
         }
         // SIGTERM or SIGINT during a long launch interrupts it (the service closes what it opened; null).
         ShutdownSignalBarrier stop = new ShutdownSignalBarrier(service::stop);
+        service.endOnFatalError(context, stop::signal);     // a daemon thread's Error ends the wait too: exit 1
         boolean signalled = false;
         try {
             try (Daemon daemon = service.launch(context)) {
@@ -94,6 +94,7 @@ final class DaemonCommand implements Callable<Integer> {
                     service.ready(daemon);
                     stop.await();
                 }
+                service.throwIfFailed();
                 signalled = true;
                 service.stopping();
             }
@@ -110,11 +111,10 @@ final class DaemonCommand implements Callable<Integer> {
     }
 
     /**
-     * Ends the JVM with {@code exitCode} once the daemon has closed after SIGTERM or SIGINT, the only
-     * thing that ends the wait (through the barrier's shutdown hook). The JVM is shutting down then: it
-     * would exit 128 + the signal whatever this command returns, since System.exit blocks while shutdown
-     * hooks run. A daemon asked to stop has done its job and exits 0, as --help and the systemd unit say
-     * (or the code of a close that failed): halt is the one way left to give that code.
+     * Ends the JVM with {@code exitCode} once the daemon has closed after SIGTERM or SIGINT. The JVM is shutting
+     * down then (the barrier's shutdown hook ended the wait): it would exit 128 + the signal whatever this
+     * returns, as System.exit blocks while shutdown hooks run. A daemon asked to stop exits 0, as --help and
+     * the systemd unit say (or the code of a close that failed): halt is the one way left to give that code.
      */
     private void halt(int exitCode) {
         spec.commandLine().getOut().flush();

@@ -14,16 +14,13 @@ import java.util.Set;
 import java.util.function.Consumer;
 import org.agrona.CloseHelper;
 import org.agrona.ErrorHandler;
-import org.agrona.concurrent.Agent;
-import org.agrona.concurrent.AgentRunner;
-import org.agrona.concurrent.SleepingMillisIdleStrategy;
 
 /**
  * The daemon, as a library: {@link #launch} loads the file sources of a {@link Context} into one engine,
  * estimates the live ones, starts its scanner, the publisher of its counters and, with live sources, their
- * refresher (which estimates them again each interval), each on an Agrona {@link AgentRunner}, and
- * returns; {@link #reload} applies a new config's live settings; {@link #close} stops them. Aeron's
- * {@code MediaDriver} is the model:
+ * refresher (which estimates them again each interval), each on a thread of its own ({@link DaemonAgents}),
+ * and returns; {@link #reload} applies a new config's live settings; {@link #close} stops them; a thread
+ * that stops on an {@link Error} is told to {@link Context#fatalErrorHandler}. Aeron's {@code MediaDriver} is the model:
  *
  * <pre>{@code
  * Daemon.Context context = new Daemon.Context()
@@ -39,10 +36,9 @@ import org.agrona.concurrent.SleepingMillisIdleStrategy;
  * before it opened, in reverse, and throws: the counters file (its path claimed, so a foreign file or
  * another daemon's is refused before any work, and the new file written whole under a temporary name),
  * the sources (every file checked and every live source opened before any is read), the engine with
- * every file loaded (the live sources estimated, {@link DaemonGuests}), the metrics server, the scanner's
- * runner, the publisher's runner, the KSM policy loop's runner ({@link KsmPolicyAgent}, with
- * {@code ksm_policy} on or dry_run); last, the counters file is put into place. A launch that fails
- * leaves the old counters file as it was.
+ * every file loaded (the live sources estimated, {@link DaemonGuests}), the metrics server, the threads
+ * (the KSM policy loop's, {@link KsmPolicyAgent}, with {@code ksm_policy} on or dry_run); last, the
+ * counters file is put into place. A launch that fails leaves the old counters file as it was.
  *
  * <p>Thread safety: launch on any thread; {@link #reload} and {@link #close} from any thread, {@link #close}
  * any number of times.
@@ -54,29 +50,22 @@ public final class Daemon implements AutoCloseable {
     private final DaemonMetrics published;
     private final MetricsServer metrics;
     private final CountersFile counters;
-    private final AgentRunner scanner;
-    private final AgentRunner publisher;
+    private final DaemonAgents agents;
     private final Refresher refresher;
-    private final AgentRunner refresherRunner;
     private final KsmPolicyAgent policy;
-    private final AgentRunner policyRunner;
     private long estimateIntervalSeconds;
     private boolean closed;
 
     private Daemon(Context context, DedupEngine engine, DaemonMetrics published, MetricsServer metrics,
-            CountersFile counters, AgentRunner scanner, AgentRunner publisher, Refresher refresher,
-            AgentRunner refresherRunner, KsmPolicyAgent policy, AgentRunner policyRunner) {
+            CountersFile counters, DaemonAgents agents, Refresher refresher, KsmPolicyAgent policy) {
         this.context = context;
         this.engine = engine;
         this.published = published;
         this.metrics = metrics;
         this.counters = counters;
-        this.scanner = scanner;
-        this.publisher = publisher;
+        this.agents = agents;
         this.refresher = refresher;
-        this.refresherRunner = refresherRunner;
         this.policy = policy;
-        this.policyRunner = policyRunner;
         this.estimateIntervalSeconds = context.estimateIntervalSeconds();
     }
 
@@ -118,15 +107,12 @@ public final class Daemon implements AutoCloseable {
                 opened.add(metrics);
             }
             counters.update(published.counterValues(), System.currentTimeMillis());
-            AgentRunner scanner = start(engine.scanner(), Math.clamp(engine.knobs().sleepMillis(), 1, 20), context, opened);
-            Publisher agent = new Publisher(counters, published, context.publishIntervalMillis());
-            AgentRunner publisher = start(agent, agent.idleMillis(), context, opened);
+            DaemonAgents agents = new DaemonAgents(context.errorHandler(), context.fatalErrorHandler());
+            opened.add(agents);
             Refresher refresher = guests.hasLiveSources() ? new Refresher(guests, context.estimateIntervalSeconds()) : null;
-            AgentRunner refresherRunner = refresher != null ? start(refresher, Refresher.idleMillis(), context, opened) : null;
-            AgentRunner policyRunner = policy != null ? start(policy, KsmPolicyAgent.idleMillis(), context, opened) : null;
+            agents.startAll(engine, new Publisher(counters, published, context.publishIntervalMillis()), refresher, policy);
             counters.publish();
-            return new Daemon(context, engine, published, metrics, counters, scanner, publisher, refresher,
-                    refresherRunner, policy, policyRunner);
+            return new Daemon(context, engine, published, metrics, counters, agents, refresher, policy);
         } catch (RuntimeException | Error e) {
             boolean interrupted = Thread.interrupted();     // cleared while closing: a close waits for its threads
             CloseHelper.closeAll(e::addSuppressed, opened.reversed());
@@ -136,14 +122,6 @@ public final class Daemon implements AutoCloseable {
             }
             throw e;
         }
-    }
-
-    /** Starts {@code agent} on a thread of its own, idling {@code idleMillis} when it has nothing to do. */
-    private static AgentRunner start(Agent agent, long idleMillis, Context context, List<AutoCloseable> opened) {
-        AgentRunner runner = new AgentRunner(new SleepingMillisIdleStrategy(idleMillis), context.errorHandler(), null, agent);
-        AgentRunner.startOnThread(runner);
-        opened.add(runner);
-        return runner;
     }
 
     /** The daemon's engine: its counters, guests and live knobs ({@link Context#knobs()}). */
@@ -191,9 +169,9 @@ public final class Daemon implements AutoCloseable {
     }
 
     /**
-     * Stops the daemon: the publisher and the scanner stop, the counters get a last update and the
-     * counters file is marked closed (it keeps the last values), the metrics server stops, the engine
-     * closes. Idempotent: later calls return once the first is done.
+     * Stops the daemon: its threads stop, the counters get a last update and the counters file is marked
+     * closed (it keeps the last values), the metrics server stops, the engine closes. Idempotent: later
+     * calls return once the first is done.
      */
     @Override
     public synchronized void close() {
@@ -201,7 +179,7 @@ public final class Daemon implements AutoCloseable {
             return;
         }
         closed = true;
-        CloseHelper.closeAll(policyRunner, refresherRunner, publisher, scanner, () -> counters.update(published.counterValues(),
+        CloseHelper.closeAll(agents, () -> counters.update(published.counterValues(),
                 System.currentTimeMillis()), counters, metrics, engine);
     }
 
@@ -250,6 +228,7 @@ public final class Daemon implements AutoCloseable {
         private KsmPolicyLoop.Context ksmPolicyLoop;
         private Consumer<String> noticeHandler = line -> System.err.println("samepage daemon: " + line);
         private ErrorHandler errorHandler;
+        private Consumer<DaemonException> fatalErrorHandler;
         private boolean concluded;
         private boolean launched;
 
@@ -402,6 +381,22 @@ public final class Daemon implements AutoCloseable {
             return this;
         }
 
+        public Consumer<DaemonException> fatalErrorHandler() {
+            return fatalErrorHandler;
+        }
+
+        /**
+         * Told once, on the dying thread, when one of the daemon's threads stops for good on an {@link Error}
+         * (after the {@link #errorHandler} heard of the error itself), with a {@link DaemonException.Kind#FAILED}
+         * naming the thread: the daemon no longer does all its work, so close it. Default: one notice saying
+         * so. {@code samepage daemon} ends and exits 1.
+         */
+        public Context fatalErrorHandler(Consumer<DaemonException> handler) {
+            checkNotConcluded();
+            this.fatalErrorHandler = handler;
+            return this;
+        }
+
         /**
          * The scanner's knobs under their {@code /sys/kernel/mm/ksm} names ({@code pages_to_scan},
          * {@code sleep_millisecs}, ...); each checks what it is set to. Once launched, they are the running
@@ -455,9 +450,12 @@ public final class Daemon implements AutoCloseable {
             if (noticeHandler == null) {
                 throw invalid("noticeHandler must be set");
             }
+            Consumer<String> notices = noticeHandler;
             if (errorHandler == null) {
-                Consumer<String> notices = noticeHandler;
                 errorHandler = e -> notices.accept(Thread.currentThread().getName() + ": " + DaemonException.oneLine(e));
+            }
+            if (fatalErrorHandler == null) {
+                fatalErrorHandler = e -> notices.accept(e.getMessage());
             }
             if (countersFile == null) {
                 countersFile = CountersFile.defaultPath();

@@ -35,6 +35,8 @@ public final class DaemonService implements AutoCloseable {
     /** The thread in {@link #launch}, which {@link #stop} interrupts; null while none is. */
     private Thread launching;
     private boolean stopAsked;
+    /** What stopped one of the daemon's threads ({@link #endOnFatalError}); null while none did. */
+    private volatile DaemonException failure;
 
     /**
      * @param configFile the config file a reload reads
@@ -146,6 +148,27 @@ public final class DaemonService implements AutoCloseable {
             if (launching != null) {
                 launching.interrupt();
             }
+        }
+    }
+
+    /**
+     * Makes a daemon thread that stops on an {@link Error} end the service: {@code context}'s fatal error
+     * handler keeps the error for {@link #throwIfFailed} and runs {@code wake}, which should end the wait
+     * for a stop ({@code samepage daemon}: its shutdown barrier's signal, which also stops a launch in
+     * progress). Call before the context concludes.
+     */
+    public void endOnFatalError(Daemon.Context context, Runnable wake) {
+        context.fatalErrorHandler(e -> {
+            failure = e;
+            wake.run();
+        });
+    }
+
+    /** Throws what stopped one of the daemon's threads ({@link #endOnFatalError}), if one did. */
+    public void throwIfFailed() {
+        DaemonException failed = failure;
+        if (failed != null) {
+            throw failed;
         }
     }
 

@@ -61,6 +61,37 @@ class DaemonServiceTest {
     }
 
     /**
+     * A daemon thread that stops on an Error ends the service's wait and is thrown once the daemon closed
+     * ({@code samepage daemon} then exits 1 with its line); before, the daemon ran on without its scanner.
+     */
+    @Test
+    void aDaemonThreadThatStopsOnAnErrorWakesTheServiceWhichThrowsIt() throws Exception {
+        byte[] pages = new byte[4 * 4096];
+        new java.util.SplittableRandom(3).nextBytes(pages);
+        Files.write(dir.resolve("vm1.img"), pages);
+        Path config = dir.resolve("samepage.conf");
+        Files.writeString(config, "source=" + dir.resolve("vm1.img") + "\ncounters_file=" + dir.resolve("counters")
+                + "\nsleep_millisecs=1\nrun=1\n");
+        FaultingHasher hasher = new FaultingHasher("samepage-scanner");
+        java.util.concurrent.CountDownLatch woken = new java.util.concurrent.CountDownLatch(1);
+        try (DaemonService service = new DaemonService(config, _ -> { })) {
+            Daemon.Context context = DaemonConfig.read(config).applyTo(new Daemon.Context().noticeHandler(_ -> { }));
+            context.engineContext().customHasher(hasher);
+            service.endOnFatalError(context, woken::countDown);
+            service.throwIfFailed();        // nothing has failed: returns
+            try (Daemon daemon = service.launch(context)) {
+                                    assertTrue(woken.await(50, TimeUnit.SECONDS), "not woken: " + daemon.engine().counters());
+                assertEquals(1, daemon.engine().guests().size());
+            }
+            DaemonException thrown = org.junit.jupiter.api.Assertions.assertThrows(DaemonException.class,
+                    service::throwIfFailed);
+            assertEquals(DaemonException.Kind.FAILED, thrown.kind());
+            assertTrue(thrown.getMessage().startsWith("samepage-scanner stopped on java.lang.InternalError: "),
+                    thrown.getMessage());
+        }
+    }
+
+    /**
      * A stop asked while the daemon loads a large source (8 GiB, sparse: seconds of reading) ends the
      * launch: it returns null at once, with one notice, and leaves no thread, no counters file and no
      * temporary file; the launching thread is not left interrupted. {@code samepage daemon} asks it on

@@ -1,0 +1,92 @@
+package io.samepage.daemon;
+
+import io.samepage.core.DedupEngine;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Consumer;
+import org.agrona.CloseHelper;
+import org.agrona.ErrorHandler;
+import org.agrona.concurrent.Agent;
+import org.agrona.concurrent.AgentRunner;
+import org.agrona.concurrent.SleepingMillisIdleStrategy;
+
+/**
+ * Starts the daemon's agents (its scanner, publisher, refresher and KSM policy loop), each on an Agrona
+ * {@link AgentRunner} thread named for its role, and tells when one of them stops for good.
+ *
+ * <p>An agent that throws an exception goes on after the daemon's error handler is told of it. An
+ * {@link Error} (out of memory, a fault in a memory access) is told the same way, but then Agrona's runner
+ * rethrows it and the thread ends: the daemon would run on without, say, its scanner, publishing counters
+ * that no longer move, with one notice line in its log to say why. So the first such error becomes the
+ * daemon's {@link #failure()}, a {@link DaemonException.Kind#FAILED} naming the thread, and the fatal
+ * error handler hears of it once, on the dying thread, to close the daemon ({@code samepage daemon} exits
+ * 1). The dying thread prints no stack trace: the error handler has told the error already.
+ *
+ * <p>Thread safety: agents start and {@link #close()} runs on one thread at a time (launch, then the
+ * daemon's close); {@link #failure()} is safe from any thread.
+ */
+final class DaemonAgents implements AutoCloseable {
+
+    private final ErrorHandler errorHandler;
+    private final Consumer<DaemonException> fatalErrorHandler;
+    private final AtomicReference<DaemonException> failure = new AtomicReference<>();
+    private final List<AgentRunner> runners = new ArrayList<>();
+
+    DaemonAgents(ErrorHandler errorHandler, Consumer<DaemonException> fatalErrorHandler) {
+        this.errorHandler = Objects.requireNonNull(errorHandler, "errorHandler");
+        this.fatalErrorHandler = Objects.requireNonNull(fatalErrorHandler, "fatalErrorHandler");
+    }
+
+    /** Starts the engine's scanner, the publisher, and the refresher and KSM policy loop unless null, in that order. */
+    void startAll(DedupEngine engine, Publisher publisher, Refresher refresher, KsmPolicyAgent policy) {
+        start(engine.scanner(), Math.clamp(engine.knobs().sleepMillis(), 1, 20));
+        start(publisher, publisher.idleMillis());
+        if (refresher != null) {
+            start(refresher, Refresher.idleMillis());
+        }
+        if (policy != null) {
+            start(policy, KsmPolicyAgent.idleMillis());
+        }
+    }
+
+    /** Starts {@code agent} on a thread of its own, idling {@code idleMillis} when it has nothing to do. */
+    void start(Agent agent, long idleMillis) {
+        AgentRunner runner = new AgentRunner(new SleepingMillisIdleStrategy(idleMillis), this::onError, null, agent);
+        AgentRunner.startOnThread(runner, work -> {
+            Thread thread = new Thread(work);
+            thread.setUncaughtExceptionHandler((_, _) -> { });     // told by onError before the runner rethrew it
+            return thread;
+        });
+        runners.add(runner);
+    }
+
+    /**
+     * The error that stopped one of the agents' threads for good, the first if several did, as a
+     * {@link DaemonException.Kind#FAILED} whose cause it is; null while every agent runs.
+     */
+    DaemonException failure() {
+        return failure.get();
+    }
+
+    /** Stops the agents, the last started first, and waits for their threads to end. */
+    @Override
+    public void close() {
+        CloseHelper.closeAll(runners.reversed());
+    }
+
+    /** Agrona's runner calls this on the agent's thread; after an {@link Error} it rethrows it, ending the thread. */
+    private void onError(Throwable thrown) {
+        errorHandler.onError(thrown);
+        if (!(thrown instanceof Error)) {
+            return;
+        }
+        String thread = Thread.currentThread().getName();
+        DaemonException stopped = new DaemonException(DaemonException.Kind.FAILED, thread + " stopped on "
+                + DaemonException.oneLine(thrown) + "; the daemon no longer does that thread's work: restart it", thrown);
+        if (failure.compareAndSet(null, stopped)) {
+            fatalErrorHandler.accept(stopped);
+        }
+    }
+}
