@@ -3,8 +3,9 @@
 # does, runs `scan --json --use-zero-pages --pid` ROUNDS times with each of two samepage.jar files,
 # alternating, under /usr/bin/time -v, then kernel KSM once at full rate, and writes OUT/summary.txt.
 # Usage: N=4 ROUNDS=3 OUT=dir docs/perf/estimator-measure.sh BASE_JAR NEW_JAR
-# Hold the e2e KSM lock around it (a POSIX lock, as the test takes it):
-#   python3 -c 'import fcntl,subprocess,sys; f=open("/tmp/samepage-e2e-kernel-ksm.lock","a");
+# Hold the e2e KSM lock around it (a POSIX lock, as the test takes it; a file it creates is 0666, as
+# HostKsmLock makes it, so that a test run by another user can take it too):
+#   python3 -c 'import fcntl,os,subprocess,sys; os.umask(0); f=open("/tmp/samepage-e2e-kernel-ksm.lock","a");
 #     fcntl.lockf(f, fcntl.LOCK_EX); sys.exit(subprocess.call(sys.argv[1:]))' docs/perf/estimator-measure.sh A B
 set -euo pipefail
 N=${N:-4}; ROUNDS=${ROUNDS:-3}; BASE_JAR=$1; NEW_JAR=$2; OUT=${OUT:-/tmp/est-perf/out}
