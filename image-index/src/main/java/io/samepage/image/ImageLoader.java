@@ -38,10 +38,12 @@ import java.util.concurrent.atomic.AtomicLong;
  * mismatch or a read error found by a worker stops the load at that block with the same error as with
  * one thread, the blocks before it loaded and none after (a worker's frames beyond it go when the
  * staging guest is destroyed). An exhausted pool stops it the same way at the block that found no
- * frame, which, since the workers' frames in flight count too, can come earlier than with one thread. While a load runs, the staging guest is one more guest of
- * the engine and domain; it holds no frame the loaded guest does not hold too, except for blocks in
- * flight. A batch in which every block was resident stops the hand-off until the loading thread
- * catches up, so a later guest, which finds everything resident, uses no worker at all.
+ * frame, which, since the workers' frames in flight count too, can come earlier than with one thread.
+ * An index file cut short while in use stops it too, on any number of threads, but keeps none of its
+ * blocks: the whole range is left reading zeros ({@link #load}). While a load runs, the staging guest
+ * is one more guest of the engine and domain; it holds no frame the loaded guest does not hold too,
+ * except for blocks in flight. A batch in which every block was resident stops the hand-off until the
+ * loading thread catches up, so a later guest, which finds everything resident, uses no worker at all.
  *
  * <p>Thread safety: a loader is confined to one loading thread (it holds open files, buffers and
  * {@link PageInstaller}s); use one loader per loading thread. Its workers are its own. Close it to stop
@@ -146,9 +148,17 @@ public final class ImageLoader implements AutoCloseable {
      * @throws ImageIndexException BLOCK_MISMATCH if a block read does not match the index (the blocks
      *                             before it stay loaded, this one and those after are not), IO if the
      *                             image cannot be read (likewise), CORRUPT if the index file was cut
-     *                             short since it was opened (the JVM reports that fault after the read
-     *                             that met it, so the blocks loaded before it may hold what the fault
-     *                             left: load them again with a rebuilt index)
+     *                             short since it was opened: then every page of the range
+     *                             {@code [guestAddress, guestAddress + blocks * 4096)} reads zeros, whatever
+     *                             it held before or the load put there (the JVM reports that fault only
+     *                             after the read that met it, and the load went on with whatever that
+     *                             read returned, so no block loaded before it can be trusted); load them
+     *                             again with a rebuilt index. If the guest refuses that emptying too (no
+     *                             frame for a mapped guest's shared page, the host refuses its remap, the
+     *                             guest was destroyed), the error is still CORRUPT and carries that
+     *                             refusal as suppressed, and pages of the range may still hold what they
+     *                             held before the load or what the load left there: fill the range with
+     *                             zeros or destroy the guest before it runs
      * @throws io.samepage.core.DedupException if the pool is exhausted (likewise); and before anything
      *                                           changed, if the guest is another engine's or destroyed, or
      *                                           the address is off a page or the blocks do not fit the guest
@@ -176,9 +186,26 @@ public final class ImageLoader implements AutoCloseable {
         } catch (InternalError fault) {
             // A fault reading the mapped index (here or on a worker, which hands it on as its block's
             // failure): the index file was cut short while in use. The staging guest is gone already.
-            throw index.cutShortWhileInUse(fault);
+            throw emptied(guest, guestAddress, blocks, index.cutShortWhileInUse(fault));
         }
         return new LoadStats(read, mapped, zero, (mapped + zero) << Pages.PAGE_SHIFT, System.nanoTime() - start);
+    }
+
+    /**
+     * Returns {@code corrupt} once every page of the load's range reads zeros again, or with the guest's
+     * refusal to empty them as suppressed. A block the load mapped may have been resolved with what a
+     * faulting read of the index left (a digest that is not its own maps a resident frame of other bytes,
+     * a zero flag that is not its own leaves it zero), and nothing shows which: so none of them is kept.
+     * {@link Guest#fill} with zeros gives each page's frame back (a software guest's page maps the zero
+     * frame again; a mapped guest's private page goes back in place, a shared one takes a zeroed frame).
+     */
+    private static ImageIndexException emptied(Guest guest, long address, long blocks, ImageIndexException corrupt) {
+        try {
+            guest.fill(address, blocks << Pages.PAGE_SHIFT, (byte) 0);
+        } catch (RuntimeException | Error refused) {
+            corrupt.addSuppressed(refused);
+        }
+        return corrupt;
     }
 
     /**

@@ -25,7 +25,9 @@
  *       block and the file, without being installed. A change made after the open is seen only in the
  *       blocks a load reads.</li>
  *   <li>A damaged, truncated, foreign or wrong-version index file is refused with one error; the
- *       parser reads nothing outside the file.</li>
+ *       parser reads nothing outside the file. An index file cut short while a load reads it fails the
+ *       load, which keeps none of its blocks: the JVM reports the fault only after the read that met
+ *       it, so the whole range the load was given is left reading zeros.</li>
  * </ul>
  *
  * <h2>Where the registry lives, and why</h2>

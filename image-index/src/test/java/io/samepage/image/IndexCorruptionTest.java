@@ -1,15 +1,20 @@
 package io.samepage.image;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import io.samepage.core.DedupEngine;
+import io.samepage.core.DedupException;
 import io.samepage.core.EngineContext;
 import io.samepage.core.EngineInvariants;
 import io.samepage.core.Guest;
+import io.samepage.core.MergeDomain;
+import io.samepage.core.PageMapping;
 import io.samepage.hashing.Pages;
 import java.io.IOException;
 import java.io.RandomAccessFile;
@@ -19,7 +24,9 @@ import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
 import java.util.SplittableRandom;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -188,6 +195,125 @@ class IndexCorruptionTest {
                         "no staging guest left");
             }
         }
+    }
+
+    /**
+     * A load that meets an index file cut short keeps none of its range: before, the blocks it loaded
+     * ahead of the fault stayed (and with a fault the JVM reports only after the read, one of them could
+     * have been mapped under another block's digest), and so did the pages it never reached; now every page
+     * of the range reads zeros, those outside it keep their bytes. On one thread and on two, with the
+     * blocks resident (mapped on the loading thread) and not (read by the resolver or a worker).
+     */
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aLoadThatMeetsAnIndexCutShortLeavesItsWholeRangeReadingZeros() throws IOException {
+        int blocks = 400;
+        Path image = Files.write(temp.resolve("disk.img"), ImageIndexTest.randomBytes(blocks * Pages.PAGE_SIZE, 7));
+        Path indexFile = temp.resolve("disk.idx");
+        for (int threads : new int[] {1, 2}) {
+            for (boolean resident : new boolean[] {true, false}) {
+                String where = "threads " + threads + (resident ? ", blocks resident" : ", blocks read");
+                try (ImageIndex built = ImageIndex.build(image)) {
+                    built.writeTo(indexFile);
+                }
+                EngineContext context = new EngineContext().poolBytes(64L << 20).hashSeed(1).conclude();
+                try (DedupEngine engine = DedupEngine.create(context);
+                        ImageIndex index = ImageIndex.open(indexFile, image);
+                        ImageLoader loader = new ImageLoader(index, engine, threads)) {
+                    MergeDomain tenant = engine.createDomain("tenant");
+                    loader.loadAll(engine.createGuest(resident ? tenant : engine.createDomain("other"), "before",
+                            (long) blocks * Pages.PAGE_SIZE), 0);
+                    Guest guest = engine.createGuest(tenant, "g", (blocks + 2L) * Pages.PAGE_SIZE);
+                    guest.fill(0, guest.sizeBytes(), (byte) 0x5a);
+                    try (RandomAccessFile file = new RandomAccessFile(indexFile.toFile(), "rw")) {
+                        file.setLength(8192);
+                    }
+                    ImageIndexException changed = assertThrows(ImageIndexException.class,
+                            () -> loader.load(guest, Pages.PAGE_SIZE, 0, blocks), where);
+                    assertEquals(ImageIndexException.Kind.CORRUPT, changed.kind(), where);
+                    assertEquals(0, changed.getSuppressed().length, where);
+                    byte[] pattern = new byte[Pages.PAGE_SIZE];
+                    java.util.Arrays.fill(pattern, (byte) 0x5a);
+                    byte[] page = new byte[Pages.PAGE_SIZE];
+                    for (int p = 0; p < blocks + 2; p++) {
+                        guest.read((long) p * Pages.PAGE_SIZE, page, 0, Pages.PAGE_SIZE);
+                        boolean inRange = p >= 1 && p <= blocks;
+                        assertArrayEquals(inRange ? new byte[Pages.PAGE_SIZE] : pattern, page,
+                                where + ": page " + p + (inRange ? " of the range reads zeros" : " outside the range is kept"));
+                    }
+                    EngineInvariants.assertConsistentWithHasherOf(context, engine, where);
+                }
+            }
+        }
+    }
+
+    /**
+     * A mapped guest's page that maps a resident frame takes a zeroed frame of its own to read zeros; a
+     * host that refuses that remap leaves the range part emptied, and the error, still CORRUPT, says so.
+     */
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aCutShortLoadWhoseRangeTheHostRefusesToEmptySaysSo() throws IOException {
+        int blocks = 400;
+        Path image = Files.write(temp.resolve("disk.img"), ImageIndexTest.randomBytes(blocks * Pages.PAGE_SIZE, 7));
+        Path indexFile = temp.resolve("disk.idx");
+        try (ImageIndex built = ImageIndex.build(image)) {
+            built.writeTo(indexFile);
+        }
+        AtomicBoolean refuseBreaks = new AtomicBoolean();
+        EngineContext context = new EngineContext().poolBytes(64L << 20).hashSeed(1).conclude();
+        try (DedupEngine engine = DedupEngine.create(context);
+                ImageIndex index = ImageIndex.open(indexFile, image);
+                ImageLoader loader = new ImageLoader(index, engine, 1)) {
+            MergeDomain tenant = engine.createDomain("tenant");
+            loader.loadAll(engine.createGuest(tenant, "before", (long) blocks * Pages.PAGE_SIZE), 0);
+            Guest guest = engine.createGuest(tenant, "g", (long) blocks * Pages.PAGE_SIZE,
+                    (first, pages) -> refusingWritableMapsWhile(refuseBreaks));
+            guest.fill(0, guest.sizeBytes(), (byte) 0x5a);
+            try (RandomAccessFile file = new RandomAccessFile(indexFile.toFile(), "rw")) {
+                file.setLength(8192);
+            }
+            refuseBreaks.set(true);
+            ImageIndexException changed = assertThrows(ImageIndexException.class, () -> loader.loadAll(guest, 0));
+            refuseBreaks.set(false);
+            assertEquals(ImageIndexException.Kind.CORRUPT, changed.kind());
+            assertTrue(changed.getMessage().startsWith(indexFile + ": the index file changed while in use"), changed.getMessage());
+            assertEquals(1, changed.getSuppressed().length, "the refused emptying is attached");
+            DedupException refused = assertInstanceOf(DedupException.class, changed.getSuppressed()[0]);
+            assertEquals(DedupException.Kind.HOST_REFUSED, refused.kind());
+            assertTrue(refused.getMessage().startsWith("guest g: the host refused to remap page 0"), refused.getMessage());
+            EngineInvariants.assertConsistentWithHasherOf(context, engine, "after the refused emptying");
+        }
+    }
+
+    /** A host mapping that mirrors nothing and, while {@code refuse} is set, refuses every writable map (a break). */
+    private static PageMapping refusingWritableMapsWhile(AtomicBoolean refuse) {
+        return new PageMapping() {
+            @Override
+            public void map(int page, int frame, boolean writable) {
+                if (writable && refuse.get()) {
+                    throw new IllegalStateException("mmap: Cannot allocate memory (injected)");
+                }
+            }
+
+            @Override
+            public boolean writeProtect(int page) {
+                return true;
+            }
+
+            @Override
+            public void unprotect(int page) {
+            }
+
+            @Override
+            public boolean pagesWritten(long[] bitmap) {
+                return true;
+            }
+
+            @Override
+            public void unmapAll() {
+            }
+        };
     }
 
     /** One of: flip bits in a region, overwrite a field with a random or extreme value, truncate, extend. */
