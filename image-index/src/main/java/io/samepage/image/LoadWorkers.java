@@ -20,8 +20,18 @@ final class LoadWorkers implements AutoCloseable {
     private final BlockingQueue<LoadBatch> queue;
     private final Thread[] threads;
 
+    /** {@code count} workers; {@code capacity}: the most batches the loading thread has in flight. */
     LoadWorkers(ImageIndex index, DedupEngine engine, int count, int capacity) {
-        queue = new ArrayBlockingQueue<>(capacity);
+        this(index, engine, count, new ArrayBlockingQueue<>(capacity));
+    }
+
+    /**
+     * {@code count} workers that take their batches from {@code queue}, which must hold every batch the
+     * loading thread has in flight. A parameter so that a test can make taking a batch throw, as a fault
+     * the JVM raises late does when it surfaces while a worker waits for its next batch.
+     */
+    LoadWorkers(ImageIndex index, DedupEngine engine, int count, BlockingQueue<LoadBatch> queue) {
+        this.queue = queue;
         threads = new Thread[count];
         BatchResolver[] resolvers = new BatchResolver[count];
         for (int t = 0; t < count; t++) {

@@ -2,6 +2,8 @@ package io.samepage.image;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import io.samepage.core.DedupEngine;
@@ -15,6 +17,8 @@ import io.samepage.linux.NativeMemory;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
@@ -94,6 +98,61 @@ class LoadWorkerFailureTest {
             assertEquals(image + ": block 0 (byte 0 of the file) does not match its digest in " + index.origin()
                     + "; the image changed since the index was built: rebuild the index (--rebuild)", mismatch.getMessage());
             EngineInvariants.assertConsistentWithHasherOf(context, engine, "after the second load");
+        }
+    }
+
+    /**
+     * A throwable a worker meets outside any batch (a fault the JVM raised late, after the batch whose
+     * read met it had completed) fails the next batch the worker takes, with that throwable, before any
+     * of its blocks is resolved, and the worker resolves the batch after it as usual. Here the worker's
+     * first take of a batch throws, as such a fault does when it surfaces while the worker waits; whether
+     * the batch was queued before or after does not matter, since the take throws before it looks.
+     */
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)    // a worker that ended never completes a batch
+    void aThrowableOutsideAnyBatchFailsTheNextBatchTheWorkerTakesAndTheWorkerGoesOn() throws IOException {
+        int blocks = 2 * LoadBatch.MAX_BLOCKS;
+        byte[] bytes = ImageIndexTest.randomBytes(blocks * PAGE, 9);
+        Path image = Files.write(dir.resolve("disk.img"), bytes);
+        InternalError late = new InternalError("injected: a fault in an unsafe memory access operation, raised late");
+        BlockingQueue<LoadBatch> queue = new ArrayBlockingQueue<>(2) {
+            private boolean thrown;     // only the one worker takes
+
+            @Override
+            public LoadBatch take() throws InterruptedException {
+                if (!thrown) {
+                    thrown = true;
+                    throw late;
+                }
+                return super.take();
+            }
+        };
+        EngineContext context = new EngineContext().poolBytes(16L << 20).hashSeed(1).conclude();
+        try (ImageIndex index = ImageIndex.build(image);
+                DedupEngine engine = DedupEngine.create(context);
+                LoadWorkers workers = new LoadWorkers(index, engine, 1, queue)) {
+            Guest staging = engine.createGuest(engine.createDomain("tenant"), "staging", (long) blocks * PAGE);
+            LoadBatch first = new LoadBatch();
+            first.reset(0, LoadBatch.MAX_BLOCKS, staging, 0, true, 0, null);
+            workers.submit(first);
+            first.await();
+            assertEquals(LoadBatch.FAILED, first.outcome[0], "the batch after the stray throwable fails");
+            assertSame(late, first.failure(), "with that throwable");
+            byte[] staged = new byte[LoadBatch.MAX_BLOCKS * PAGE];
+            staging.read(0, staged, 0, staged.length);
+            assertArrayEquals(new byte[staged.length], staged, "none of its blocks was installed");
+
+            LoadBatch second = new LoadBatch();
+            second.reset(LoadBatch.MAX_BLOCKS, LoadBatch.MAX_BLOCKS, staging, (long) LoadBatch.MAX_BLOCKS * PAGE, true, 0, null);
+            workers.submit(second);
+            second.await();
+            assertNull(second.failure(), "the worker goes on");
+            for (int i = 0; i < LoadBatch.MAX_BLOCKS; i++) {
+                assertEquals(LoadBatch.READ, second.outcome[i], "block " + (LoadBatch.MAX_BLOCKS + i));
+            }
+            staging.read((long) LoadBatch.MAX_BLOCKS * PAGE, staged, 0, staged.length);
+            assertArrayEquals(java.util.Arrays.copyOfRange(bytes, LoadBatch.MAX_BLOCKS * PAGE, blocks * PAGE), staged);
+            EngineInvariants.assertConsistentWithHasherOf(context, engine, "after the stray throwable");
         }
     }
 
