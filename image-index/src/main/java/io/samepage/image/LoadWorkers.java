@@ -19,6 +19,7 @@ final class LoadWorkers implements AutoCloseable {
 
     private final BlockingQueue<LoadBatch> queue;
     private final Thread[] threads;
+    private final Runnable afterBatch;
 
     /** {@code count} workers; {@code capacity}: the most batches the loading thread has in flight. */
     LoadWorkers(ImageIndex index, DedupEngine engine, int count, int capacity) {
@@ -31,7 +32,17 @@ final class LoadWorkers implements AutoCloseable {
      * the JVM raises late does when it surfaces while a worker waits for its next batch.
      */
     LoadWorkers(ImageIndex index, DedupEngine engine, int count, BlockingQueue<LoadBatch> queue) {
+        this(index, engine, count, queue, () -> { });
+    }
+
+    /**
+     * As above; each worker runs {@code afterBatch} right after it completes a batch. A parameter so that
+     * a test can throw there, as a fault the JVM raises late does when it surfaces after the batch whose
+     * read met it completed, outside the resolution and outside the queue.
+     */
+    LoadWorkers(ImageIndex index, DedupEngine engine, int count, BlockingQueue<LoadBatch> queue, Runnable afterBatch) {
         this.queue = queue;
+        this.afterBatch = afterBatch;
         threads = new Thread[count];
         BatchResolver[] resolvers = new BatchResolver[count];
         for (int t = 0; t < count; t++) {
@@ -62,34 +73,63 @@ final class LoadWorkers implements AutoCloseable {
      * Resolves batches until {@link #close()}; {@code resolver} was made on the loading thread, then handed
      * over. Whatever a resolution throws fails its batch ({@link LoadBatch#failWhole}) and the worker goes
      * on: a worker that ended left the batches queued behind it waiting, and the loading thread with them,
-     * for ever. Something thrown outside any batch (a fault the JVM raised late) fails the next batch this
-     * worker takes, so that a load reports it.
+     * for ever. Something thrown while the worker holds no batch (a fault the JVM raised late, after the
+     * batch whose read met it completed) fails the next batch this worker takes, so that a load reports it.
+     * Only the interrupt of {@link #close()}, met while waiting for a batch, ends a worker.
+     *
+     * <p>A late fault surfaces wherever the thread next checks for one: a call, a return, a loop's turn,
+     * here as much as in a resolution (after {@link LoadBatch#complete}, say). So all the work of a turn
+     * runs inside the inner try, a throwable being dealt with at the top of the next turn, and the inner
+     * handler only stores it; the outer try catches one that surfaces on the way from that handler to the
+     * next turn (a late fault met while the inner handler had caught something else). Allocates nothing.
      */
     private void run(BatchResolver resolver) {
         try (resolver) {
-            Throwable stray = null;
+            LoadBatch held = null;      // taken and not completed: the batch a throwable now fails
+            Throwable thrown = null;    // caught and not dealt with yet
+            Throwable stray = null;     // thrown while no batch was held: fails the next batch taken
             while (true) {
-                LoadBatch batch = null;
                 try {
-                    batch = queue.take();
-                    if (stray != null) {
-                        batch.failWhole(stray);
-                        stray = null;
-                    } else {
-                        resolver.resolve(batch);
+                    while (true) {
+                        try {
+                            if (thrown != null) {
+                                if (held != null) {
+                                    held.failWhole(thrown);
+                                    LoadBatch failed = held;
+                                    held = null;
+                                    thrown = null;
+                                    failed.complete();
+                                } else {
+                                    if (stray == null) {
+                                        stray = thrown;
+                                    } else if (stray != thrown) {
+                                        stray.addSuppressed(thrown);
+                                    }
+                                    thrown = null;
+                                }
+                            }
+                            held = queue.take();
+                            if (stray != null) {
+                                held.failWhole(stray);
+                                stray = null;
+                            } else {
+                                resolver.resolve(held);
+                            }
+                            // Let go before complete(): it sets the batch done before anything in it can
+                            // surface a throwable (the JVM delivers none while taking a lock), the loading
+                            // thread may reuse the batch from then on, and a throwable after must not touch it.
+                            LoadBatch done = held;
+                            held = null;
+                            done.complete();
+                            afterBatch.run();
+                        } catch (InterruptedException e) {
+                            return;    // close(): the loader is done with its workers
+                        } catch (Throwable e) {
+                            thrown = e;
+                        }
                     }
-                } catch (InterruptedException e) {
-                    return;    // close(): the loader is done with its workers
                 } catch (Throwable e) {
-                    if (batch == null) {
-                        stray = e;
-                    } else {
-                        batch.failWhole(e);
-                    }
-                } finally {
-                    if (batch != null) {
-                        batch.complete();
-                    }
+                    thrown = e;
                 }
             }
         }

@@ -157,6 +157,55 @@ class LoadWorkerFailureTest {
     }
 
     /**
+     * A throwable that surfaces on a worker after it completed a batch, outside the resolution and outside
+     * the queue, fails the next batch and the worker goes on. Before, it escaped the worker's loop (as one
+     * surfacing in a catch handler or at the loop's turn did) and ended the thread; the next batch was
+     * never taken, and the load waiting for it waited for ever. The seam runs right after each completed
+     * batch, where a late fault from that batch's reads surfaces when the JVM next checks for one.
+     */
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)    // the old worker ends: a batch never completes
+    void aThrowableSurfacingAfterAWorkerCompletedABatchFailsTheNextAndTheWorkerGoesOn() throws IOException {
+        int blocks = 3 * LoadBatch.MAX_BLOCKS;
+        byte[] bytes = ImageIndexTest.randomBytes(blocks * PAGE, 10);
+        Path image = Files.write(dir.resolve("disk.img"), bytes);
+        InternalError late = new InternalError("injected: a fault in an unsafe memory access operation, raised late");
+        AtomicBoolean thrown = new AtomicBoolean();
+        Runnable afterBatch = () -> {
+            if (!thrown.getAndSet(true)) {
+                throw late;
+            }
+        };
+        EngineContext context = new EngineContext().poolBytes(16L << 20).hashSeed(1).conclude();
+        try (ImageIndex index = ImageIndex.build(image);
+                DedupEngine engine = DedupEngine.create(context);
+                LoadWorkers workers = new LoadWorkers(index, engine, 1, new ArrayBlockingQueue<>(2), afterBatch)) {
+            Guest staging = engine.createGuest(engine.createDomain("tenant"), "staging", (long) blocks * PAGE);
+            LoadBatch[] batches = new LoadBatch[3];
+            for (int n = 0; n < batches.length; n++) {
+                batches[n] = new LoadBatch();
+                long first = (long) n * LoadBatch.MAX_BLOCKS;
+                batches[n].reset(first, LoadBatch.MAX_BLOCKS, staging, first * PAGE, true, 0, null);
+                workers.submit(batches[n]);
+                batches[n].await();
+            }
+            assertNull(batches[0].failure(), "the batch before the throwable is resolved");
+            assertEquals(LoadBatch.FAILED, batches[1].outcome[0], "the batch after it fails");
+            assertSame(late, batches[1].failure(), "with that throwable");
+            assertNull(batches[2].failure(), "the worker goes on");
+            byte[] staged = new byte[blocks * PAGE];
+            staging.read(0, staged, 0, staged.length);
+            for (int n = 0; n < batches.length; n++) {
+                int from = n * LoadBatch.MAX_BLOCKS * PAGE;
+                int to = from + LoadBatch.MAX_BLOCKS * PAGE;
+                assertArrayEquals(n == 1 ? new byte[to - from] : java.util.Arrays.copyOfRange(bytes, from, to),
+                        java.util.Arrays.copyOfRange(staged, from, to), "batch " + n + (n == 1 ? " installed nothing" : " installed"));
+            }
+            EngineInvariants.assertConsistentWithHasherOf(context, engine, "after the late throwable");
+        }
+    }
+
+    /**
      * Blocks 0, 64 to 127 are random and the rest zero; 64 to 70 are resident before the load. The
      * workers' first batch reads block 0 alone (too few frames to populate), the second finds 64 to 70
      * resident and then populates frames for 71 on, which faults. Before, the load mapped 64 to 70 and
