@@ -12,6 +12,7 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.PosixFilePermission;
 import java.util.HexFormat;
 import java.util.List;
@@ -43,6 +44,12 @@ public final class ImageIndex implements AutoCloseable {
     private final String where;
     /** The file the bytes are mapped from; null for an index built in memory. */
     private final Path file;
+    /**
+     * The identity (device and inode) of that file when it was opened, so that its size is judged only
+     * while its path still names it; null for an index built in memory, or if the path was given another
+     * file while the index was being opened.
+     */
+    private final Object fileKey;
     /** Bound to the source's path by {@link #checkSource}; an index opened alone has a null root. */
     private volatile ImageLayout layout;
     private final long blockCount;
@@ -52,11 +59,12 @@ public final class ImageIndex implements AutoCloseable {
     private int[] previousBlocks;
     private boolean previousBlocksKnown;
 
-    private ImageIndex(Arena arena, MemorySegment bytes, String where, Path file, ImageLayout layout) {
+    private ImageIndex(Arena arena, MemorySegment bytes, String where, Path file, Object fileKey, ImageLayout layout) {
         this.arena = arena;
         this.bytes = bytes;
         this.where = where;
         this.file = file;
+        this.fileKey = fileKey;
         this.layout = layout;
         this.blockCount = bytes.get(IndexFile.LONG, IndexFile.O_BLOCK_COUNT);
         this.zeroBlocks = bytes.get(IndexFile.LONG, IndexFile.O_ZERO_BLOCKS);
@@ -123,7 +131,7 @@ public final class ImageIndex implements AutoCloseable {
             file.set(IndexFile.LONG, IndexFile.O_BLOCKS + 8, blocksLength);
             file.set(IndexFile.INT, IndexFile.O_BLOCKS + 16, IndexFile.crc(file, blocksOffset, blocksLength));
             file.set(IndexFile.INT, IndexFile.O_HEADER_CRC, IndexFile.crc(file, 0, IndexFile.O_HEADER_CRC));
-            return new ImageIndex(arena, file, "index of " + source, null, layout);
+            return new ImageIndex(arena, file, "index of " + source, null, null, layout);
         } catch (RuntimeException | Error e) {
             arena.close();
             throw e;
@@ -140,12 +148,18 @@ public final class ImageIndex implements AutoCloseable {
     public static ImageIndex open(Path indexFile) {
         checkReadable(indexFile);
         Arena arena = Arena.ofShared();
-        try (FileChannel channel = FileChannel.open(indexFile, StandardOpenOption.READ)) {
-            long size = channel.size();
-            MemorySegment file = size == 0 ? arena.allocate(0)
-                    : channel.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
-            ImageLayout layout = IndexParser.parse(file, indexFile);
-            return new ImageIndex(arena, file, indexFile.toString(), indexFile, layout);
+        try {
+            // The file's identity before the open and after it: if they differ, the path was given another
+            // file meanwhile, and which one was mapped is not known.
+            Object before = identityOf(indexFile);
+            try (FileChannel channel = FileChannel.open(indexFile, StandardOpenOption.READ)) {
+                long size = channel.size();
+                MemorySegment file = size == 0 ? arena.allocate(0)
+                        : channel.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
+                ImageLayout layout = IndexParser.parse(file, indexFile);
+                Object key = before != null && before.equals(identityOf(indexFile)) ? before : null;
+                return new ImageIndex(arena, file, indexFile.toString(), indexFile, key, layout);
+            }
         } catch (NoSuchFileException e) {
             arena.close();
             throw new ImageIndexException(ImageIndexException.Kind.IO, indexFile + ": no such index file", e);
@@ -401,26 +415,48 @@ public final class ImageIndex implements AutoCloseable {
     /**
      * The error for {@code fault}, the JVM's error for a fault in a memory access ("a fault occurred in an
      * unsafe memory access operation") met while reading this index, if the index's file is now shorter
-     * than the bytes mapped from it: it was cut short while in use, and the fault was reading past its
-     * end. Otherwise (an index built in memory, a file that did not shrink) the fault is not known to be
-     * the index's, and is rethrown as it is.
+     * than the bytes mapped from it ({@link #cutShort}): it was cut short while in use, and the fault was
+     * reading past its end. Otherwise (an index built in memory, a file that did not shrink) the fault is
+     * not known to be the index's, and is rethrown as it is.
      */
     ImageIndexException cutShortWhileInUse(InternalError fault) {
-        if (file == null) {
+        ImageIndexException cut = cutShort(fault);
+        if (cut == null) {
             throw fault;
         }
-        long now;
+        return cut;
+    }
+
+    /**
+     * The error for this index's file being shorter now than the bytes mapped from it (it was cut short
+     * while in use: a read of the mapped bytes past its new end faults), with {@code cause} (may be null);
+     * null if that is not known: an index built in memory, a file no shorter, a path that no longer names
+     * the file opened (deleted, or another file renamed over it, which leaves the mapped one as it was),
+     * or a path that cannot be looked at, whose reason is then added to {@code cause}. One stat of the path.
+     */
+    ImageIndexException cutShort(Throwable cause) {
+        if (fileKey == null) {
+            return null;
+        }
+        BasicFileAttributes now;
         try {
-            now = Files.size(file);
+            now = Files.readAttributes(file, BasicFileAttributes.class);
         } catch (IOException e) {
-            fault.addSuppressed(e);
-            throw fault;
+            if (cause != null) {
+                cause.addSuppressed(e);
+            }
+            return null;
         }
-        if (now >= bytes.byteSize()) {
-            throw fault;
+        if (!fileKey.equals(now.fileKey()) || now.size() >= bytes.byteSize()) {
+            return null;
         }
         return new ImageIndexException(ImageIndexException.Kind.CORRUPT, file + ": the index file changed while in use: it is now "
-                + now + " bytes, " + bytes.byteSize() + " when it was opened; rebuild the index (--rebuild)", fault);
+                + now.size() + " bytes, " + bytes.byteSize() + " when it was opened; rebuild the index (--rebuild)", cause);
+    }
+
+    /** The identity (device and inode) of the file at {@code path}; null where the file system gives none. */
+    private static Object identityOf(Path path) throws IOException {
+        return Files.readAttributes(path, BasicFileAttributes.class).fileKey();
     }
 
     /** Where this index came from: its file, or the source it was built from. */

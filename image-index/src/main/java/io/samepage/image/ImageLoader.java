@@ -8,7 +8,10 @@ import io.samepage.hashing.ContentDigest;
 import io.samepage.hashing.Pages;
 import java.nio.ByteBuffer;
 import java.util.Objects;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.IntFunction;
 
 /**
  * Loads blocks of an indexed image into guests. For each block:
@@ -97,6 +100,14 @@ public final class ImageLoader implements AutoCloseable {
      *                that many worker threads read and hash, started now, stopped by {@link #close()}
      */
     public ImageLoader(ImageIndex index, DedupEngine engine, int threads) {
+        this(index, engine, threads, ArrayBlockingQueue::new);
+    }
+
+    /**
+     * As above, the workers taking their batches from a queue {@code queues} makes for a capacity: a
+     * parameter so that a test can make a worker's take throw, as a fault the JVM raises late does.
+     */
+    ImageLoader(ImageIndex index, DedupEngine engine, int threads, IntFunction<BlockingQueue<LoadBatch>> queues) {
         if (index.layout().root() == null) {
             throw new IllegalArgumentException("the index " + index.origin()
                     + " is not bound to its image: open it with ImageIndex.open(index, source)");
@@ -118,7 +129,7 @@ public final class ImageLoader implements AutoCloseable {
             for (int i = 0; i < ring.length; i++) {
                 ring[i] = new LoadBatch();
             }
-            this.workers = new LoadWorkers(index, engine, threads, ring.length);
+            this.workers = new LoadWorkers(index, engine, threads, queues.apply(ring.length));
         }
     }
 
@@ -145,10 +156,17 @@ public final class ImageLoader implements AutoCloseable {
      * Loads blocks {@code [firstBlock, firstBlock + blocks)} into {@code guest} from {@code guestAddress}
      * (page aligned) on.
      *
+     * <p>A fault reading the mapped index can surface well after the read that met it: on a worker, once
+     * its batch is done. So a load that went well ends with two checks: whether a worker met a throwable
+     * outside its batches that no batch failed with ({@link LoadWorkers#takeStray}), and, with one stat,
+     * whether the index file is now shorter than when it was opened. Either fails this load, as below,
+     * rather than the next one; a throwable that surfaces on a worker after them is left to the next load.
+     *
      * @throws ImageIndexException BLOCK_MISMATCH if a block read does not match the index (the blocks
      *                             before it stay loaded, this one and those after are not), IO if the
      *                             image cannot be read (likewise), CORRUPT if the index file was cut
-     *                             short since it was opened: then every page of the range
+     *                             short since it was opened, whether a read met the cut or the load
+     *                             found the file short at its end: then every page of the range
      *                             {@code [guestAddress, guestAddress + blocks * 4096)} reads zeros, whatever
      *                             it held before or the load put there (the JVM reports that fault only
      *                             after the read that met it, and the load went on with whatever that
@@ -159,6 +177,9 @@ public final class ImageLoader implements AutoCloseable {
      *                             refusal as suppressed, and pages of the range may still hold what they
      *                             held before the load or what the load left there: fill the range with
      *                             zeros or destroy the guest before it runs
+     * @throws InternalError a fault that a worker met outside its batches (it surfaced late) and that is
+     *                       not known to be the index's, as it is and once; the blocks loaded stay. Any
+     *                       other throwable a worker met there is thrown likewise
      * @throws io.samepage.core.DedupException if the pool is exhausted (likewise); and before anything
      *                                           changed, if the guest is another engine's or destroyed, or
      *                                           the address is off a page or the blocks do not fit the guest
@@ -183,9 +204,21 @@ public final class ImageLoader implements AutoCloseable {
             } else {
                 loadStaged(guest, guestAddress, firstBlock, firstBlock + blocks);
             }
+            Throwable stray = workers == null ? null : workers.takeStray();
+            if (stray instanceof Error error) {
+                throw error;    // an InternalError goes to the handler below, as one met in a batch does
+            }
+            if (stray != null) {
+                throw (RuntimeException) stray;
+            }
+            ImageIndexException cut = index.cutShort(null);
+            if (cut != null) {
+                throw emptied(guest, guestAddress, blocks, cut);
+            }
         } catch (InternalError fault) {
             // A fault reading the mapped index (here or on a worker, which hands it on as its block's
-            // failure): the index file was cut short while in use. The staging guest is gone already.
+            // failure or as the stray): the index file was cut short while in use. The staging guest is
+            // gone already.
             throw emptied(guest, guestAddress, blocks, index.cutShortWhileInUse(fault));
         }
         return new LoadStats(read, mapped, zero, (mapped + zero) << Pages.PAGE_SHIFT, System.nanoTime() - start);

@@ -1,8 +1,8 @@
 package io.samepage.image;
 
 import io.samepage.core.DedupEngine;
-import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * The worker threads of one {@link ImageLoader}: each takes the next {@link LoadBatch} from a queue,
@@ -10,7 +10,7 @@ import java.util.concurrent.BlockingQueue;
  * completes it. Daemon threads named {@value #THREAD_NAME}-N, started with the loader and stopped by
  * {@link #close()}, which returns once every one of them has ended.
  *
- * <p>{@link #submit} is called by the loading thread only.
+ * <p>{@link #submit} and {@link #takeStray} are called by the loading thread only.
  */
 final class LoadWorkers implements AutoCloseable {
 
@@ -20,11 +20,8 @@ final class LoadWorkers implements AutoCloseable {
     private final BlockingQueue<LoadBatch> queue;
     private final Thread[] threads;
     private final Runnable afterBatch;
-
-    /** {@code count} workers; {@code capacity}: the most batches the loading thread has in flight. */
-    LoadWorkers(ImageIndex index, DedupEngine engine, int count, int capacity) {
-        this(index, engine, count, new ArrayBlockingQueue<>(capacity));
-    }
+    /** What a worker met while it held no batch, until a batch fails with it or {@link #takeStray} takes it. */
+    private final AtomicReference<Throwable> stray = new AtomicReference<>();
 
     /**
      * {@code count} workers that take their batches from {@code queue}, which must hold every batch the
@@ -74,8 +71,9 @@ final class LoadWorkers implements AutoCloseable {
      * over. Whatever a resolution throws fails its batch ({@link LoadBatch#failWhole}) and the worker goes
      * on: a worker that ended left the batches queued behind it waiting, and the loading thread with them,
      * for ever. Something thrown while the worker holds no batch (a fault the JVM raised late, after the
-     * batch whose read met it completed) fails the next batch this worker takes, so that a load reports it.
-     * Only the interrupt of {@link #close()}, met while waiting for a batch, ends a worker.
+     * batch whose read met it completed) is kept as the stray, shared by the workers: the next batch a
+     * worker takes fails with it, unless the loading thread takes it first ({@link #takeStray}), so that a
+     * load reports it. Only the interrupt of {@link #close()}, met while waiting for a batch, ends a worker.
      *
      * <p>A late fault surfaces wherever the thread next checks for one: a call, a return, a loop's turn,
      * here as much as in a resolution (after {@link LoadBatch#complete}, say). So all the work of a turn
@@ -87,7 +85,6 @@ final class LoadWorkers implements AutoCloseable {
         try (resolver) {
             LoadBatch held = null;      // taken and not completed: the batch a throwable now fails
             Throwable thrown = null;    // caught and not dealt with yet
-            Throwable stray = null;     // thrown while no batch was held: fails the next batch taken
             while (true) {
                 try {
                     while (true) {
@@ -100,18 +97,18 @@ final class LoadWorkers implements AutoCloseable {
                                     thrown = null;
                                     failed.complete();
                                 } else {
-                                    if (stray == null) {
-                                        stray = thrown;
-                                    } else if (stray != thrown) {
-                                        stray.addSuppressed(thrown);
+                                    Throwable kept = stray.compareAndExchange(null, thrown);
+                                    if (kept != null && kept != thrown) {
+                                        kept.addSuppressed(thrown);
                                     }
                                     thrown = null;
                                 }
                             }
                             held = queue.take();
-                            if (stray != null) {
-                                held.failWhole(stray);
-                                stray = null;
+                            Throwable late = stray.get();
+                            if (late != null) {
+                                held.failWhole(late);
+                                stray.compareAndSet(late, null);    // only once the batch holds it: never lost
                             } else {
                                 resolver.resolve(held);
                             }
@@ -133,6 +130,16 @@ final class LoadWorkers implements AutoCloseable {
                 }
             }
         }
+    }
+
+    /**
+     * Takes the stray, a throwable a worker met while it held no batch and no batch has failed with yet
+     * (a fault the JVM raised late, after the batch whose read met it completed); null if there is none.
+     * The loading thread calls it at the end of a load, once its last batch is done, so that the load fails
+     * with it rather than a later one; a stray met after that call is left to the next batch or load.
+     */
+    Throwable takeStray() {
+        return stray.get() == null ? null : stray.getAndSet(null);
     }
 
     /** CPU time the worker threads have used so far, in nanoseconds; a thread the JVM cannot measure counts 0. */

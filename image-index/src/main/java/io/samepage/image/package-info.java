@@ -27,7 +27,8 @@
  *   <li>A damaged, truncated, foreign or wrong-version index file is refused with one error; the
  *       parser reads nothing outside the file. An index file cut short while a load reads it fails the
  *       load, which keeps none of its blocks: the JVM reports the fault only after the read that met
- *       it, so the whole range the load was given is left reading zeros.</li>
+ *       it, so the whole range the load was given is left reading zeros. For the same reason a load
+ *       looks at the file's size as it ends, so that the load that met the cut is the one that fails.</li>
  * </ul>
  *
  * <h2>Where the registry lives, and why</h2>

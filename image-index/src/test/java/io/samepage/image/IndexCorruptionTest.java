@@ -248,6 +248,105 @@ class IndexCorruptionTest {
     }
 
     /**
+     * A fault reading the mapped index can surface after the batch whose read met it completed: the load
+     * that met it returned as if all was well, with blocks it may have mapped under a wrong digest, and
+     * the next load reported CORRUPT. Now a load looks at the file's size as it ends and fails as one that
+     * meets the cut does. Here the cut leaves the records of the load's blocks whole, so no read faults
+     * at all and only that look finds the cut: before, the load returned. On one thread and on two.
+     */
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aLoadThatEndsWithItsIndexFileCutShortFailsAndLeavesItsRangeReadingZeros() throws IOException {
+        int blocks = 400;
+        int loaded = 8;
+        Path image = Files.write(temp.resolve("disk.img"), ImageIndexTest.randomBytes(blocks * Pages.PAGE_SIZE, 7));
+        Path indexFile = temp.resolve("disk.idx");
+        for (int threads : new int[] {1, 2}) {
+            String where = "threads " + threads;
+            long length;
+            try (ImageIndex built = ImageIndex.build(image)) {
+                built.writeTo(indexFile);
+                length = built.sizeBytes();
+            }
+            // The file ends with the blocks' records, in block order: cut it at the page after the last
+            // record the load reads.
+            long cut = (length - (long) (blocks - loaded) * IndexFile.RECORD_LENGTH + Pages.PAGE_SIZE - 1)
+                    & -Pages.PAGE_SIZE;
+            assertTrue(cut < length, where + ": the cut leaves " + cut + " of " + length + " bytes");
+            EngineContext context = new EngineContext().poolBytes(64L << 20).hashSeed(1).conclude();
+            try (DedupEngine engine = DedupEngine.create(context);
+                    ImageIndex index = ImageIndex.open(indexFile, image);
+                    ImageLoader loader = new ImageLoader(index, engine, threads)) {
+                // A whole load first, in another domain: the table of duplicates is made, and the blocks
+                // are read again below (by the resolver or a worker), not found resident.
+                loader.loadAll(engine.createGuest(engine.createDomain("other"), "before", (long) blocks * Pages.PAGE_SIZE), 0);
+                Guest guest = engine.createGuest(engine.createDomain("tenant"), "g", (loaded + 2L) * Pages.PAGE_SIZE);
+                guest.fill(0, guest.sizeBytes(), (byte) 0x5a);
+                try (RandomAccessFile file = new RandomAccessFile(indexFile.toFile(), "rw")) {
+                    file.setLength(cut);
+                }
+                ImageIndexException changed = assertThrows(ImageIndexException.class,
+                        () -> loader.load(guest, Pages.PAGE_SIZE, 0, loaded), where);
+                assertEquals(ImageIndexException.Kind.CORRUPT, changed.kind(), where);
+                assertEquals(indexFile + ": the index file changed while in use: it is now " + cut + " bytes, " + length
+                        + " when it was opened; rebuild the index (--rebuild)", changed.getMessage(), where);
+                byte[] pattern = new byte[Pages.PAGE_SIZE];
+                java.util.Arrays.fill(pattern, (byte) 0x5a);
+                byte[] page = new byte[Pages.PAGE_SIZE];
+                for (int p = 0; p < loaded + 2; p++) {
+                    guest.read((long) p * Pages.PAGE_SIZE, page, 0, Pages.PAGE_SIZE);
+                    boolean inRange = p >= 1 && p <= loaded;
+                    assertArrayEquals(inRange ? new byte[Pages.PAGE_SIZE] : pattern, page,
+                            where + ": page " + p + (inRange ? " of the range reads zeros" : " outside the range is kept"));
+                }
+                EngineInvariants.assertConsistentWithHasherOf(context, engine, where);
+                assertEquals(List.of("before", "g"), engine.guests().stream().map(Guest::name).toList(),
+                        where + ": no staging guest left");
+            }
+        }
+    }
+
+    /**
+     * A load judges the index file's size only while its path still names the file opened: another index
+     * renamed over it (an index rebuilt while a loader has the old one open) or its deletion leaves the
+     * mapped file whole, and loads go on reading the image, though what the path names is shorter or gone.
+     */
+    @Test
+    void anIndexFileReplacedOrDeletedWhileInUseLeavesLoadsAlone() throws IOException {
+        int blocks = 400;
+        byte[] bytes = ImageIndexTest.randomBytes(blocks * Pages.PAGE_SIZE, 7);
+        Path image = Files.write(temp.resolve("disk.img"), bytes);
+        Path small = Files.write(temp.resolve("small.img"), ImageIndexTest.randomBytes(Pages.PAGE_SIZE, 8));
+        Path indexFile = temp.resolve("disk.idx");
+        for (int threads : new int[] {1, 2}) {
+            String where = "threads " + threads;
+            try (ImageIndex built = ImageIndex.build(image)) {
+                built.writeTo(indexFile);
+            }
+            EngineContext context = new EngineContext().poolBytes(64L << 20).hashSeed(1).conclude();
+            try (DedupEngine engine = DedupEngine.create(context);
+                    ImageIndex index = ImageIndex.open(indexFile, image);
+                    ImageLoader loader = new ImageLoader(index, engine, threads)) {
+                try (ImageIndex other = ImageIndex.build(small)) {
+                    other.writeTo(indexFile);    // a temporary file renamed over the path
+                }
+                assertTrue(Files.size(indexFile) < index.sizeBytes(), where);
+                byte[] loaded = new byte[bytes.length];
+                Guest replaced = engine.createGuest(engine.createDomain("replaced"), "replaced", bytes.length);
+                loader.loadAll(replaced, 0);
+                replaced.read(0, loaded, 0, loaded.length);
+                assertArrayEquals(bytes, loaded, where + ": loaded with the index file replaced");
+                Files.delete(indexFile);
+                Guest deleted = engine.createGuest(engine.createDomain("deleted"), "deleted", bytes.length);
+                loader.loadAll(deleted, 0);
+                deleted.read(0, loaded, 0, loaded.length);
+                assertArrayEquals(bytes, loaded, where + ": loaded with the index file deleted");
+                EngineInvariants.assertConsistentWithHasherOf(context, engine, where);
+            }
+        }
+    }
+
+    /**
      * A mapped guest's page that maps a resident frame takes a zeroed frame of its own to read zeros; a
      * host that refuses that remap leaves the range part emptied, and the error, still CORRUPT, says so.
      */

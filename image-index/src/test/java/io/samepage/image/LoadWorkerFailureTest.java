@@ -12,6 +12,7 @@ import io.samepage.core.EngineInvariants;
 import io.samepage.core.ForwardingBacking;
 import io.samepage.core.FrameBacking;
 import io.samepage.core.Guest;
+import io.samepage.core.MergeDomain;
 import io.samepage.hashing.Pages;
 import io.samepage.linux.NativeMemory;
 import java.io.IOException;
@@ -19,7 +20,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.IntFunction;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -202,6 +206,57 @@ class LoadWorkerFailureTest {
                         java.util.Arrays.copyOfRange(staged, from, to), "batch " + n + (n == 1 ? " installed nothing" : " installed"));
             }
             EngineInvariants.assertConsistentWithHasherOf(context, engine, "after the late throwable");
+        }
+    }
+
+    /**
+     * A throwable a worker met outside its batches, that no batch failed with, fails the load that ends
+     * after it, even one that hands the workers no batch (every block resident), and only that load.
+     * Before, it waited for the next batch a worker took: a load that returned meanwhile returned as if
+     * all was well. The stray here is a worker's first take throwing, before any load, as a late fault
+     * surfacing while it waits does; the test waits until that worker waits again, having kept it.
+     */
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aStrayThrowableFailsTheLoadThatEndsAfterItAndOnlyThatLoad() throws Exception {
+        int blocks = 2 * LoadBatch.MAX_BLOCKS;
+        byte[] bytes = ImageIndexTest.randomBytes(blocks * PAGE, 11);
+        Path image = Files.write(dir.resolve("disk.img"), bytes);
+        InternalError late = new InternalError("injected: a fault in an unsafe memory access operation, raised late");
+        AtomicReference<Thread> thrower = new AtomicReference<>();
+        CountDownLatch waitingAgain = new CountDownLatch(1);
+        IntFunction<BlockingQueue<LoadBatch>> queues = capacity -> new ArrayBlockingQueue<>(capacity) {
+            @Override
+            public LoadBatch take() throws InterruptedException {
+                if (thrower.compareAndSet(null, Thread.currentThread())) {
+                    throw late;
+                }
+                if (thrower.get() == Thread.currentThread()) {
+                    waitingAgain.countDown();
+                }
+                return super.take();
+            }
+        };
+        EngineContext context = new EngineContext().poolBytes(16L << 20).hashSeed(1).conclude();
+        try (ImageIndex index = ImageIndex.build(image);
+                DedupEngine engine = DedupEngine.create(context);
+                ImageLoader alone = new ImageLoader(index, engine, 1);
+                ImageLoader loader = new ImageLoader(index, engine, 2, queues)) {
+            MergeDomain tenant = engine.createDomain("tenant");
+            alone.loadAll(engine.createGuest(tenant, "seed", (long) blocks * PAGE), 0);
+            waitingAgain.await();
+            Guest guest = engine.createGuest(tenant, "g", (long) blocks * PAGE);
+            InternalError thrown = assertThrows(InternalError.class, () -> loader.loadAll(guest, 0),
+                    "the load that ends after the stray fails");
+            assertSame(late, thrown, "with it");
+
+            assertEquals(blocks, loader.loadAll(guest, 0).blocksMapped(), "the next load, all resident, goes well");
+            Guest fresh = engine.createGuest(engine.createDomain("other"), "fresh", (long) blocks * PAGE);
+            assertEquals(blocks, loader.loadAll(fresh, 0).blocksRead(), "and so does one the workers read, every batch");
+            byte[] loaded = new byte[bytes.length];
+            fresh.read(0, loaded, 0, loaded.length);
+            assertArrayEquals(bytes, loaded);
+            EngineInvariants.assertConsistentWithHasherOf(context, engine, "after the stray");
         }
     }
 
