@@ -361,20 +361,12 @@ public final class DedupEngine implements AutoCloseable {
         }
     }
 
-    /** Drops one mapping of a stable frame; the last one takes it out of the index and frees it. */
+    /**
+     * Drops one mapping of a stable frame; the last one takes it out of the index and frees it
+     * ({@link MergeDomain#releaseStable}).
+     */
     void releaseStable(MergeDomain domain, int frame) {
-        int left = pool.table().decrementRef(frame);
-        if (left > 0) {
-            domain.addSharing(-1);
-            return;
-        }
-        domain.stableLock().lock();
-        try {
-            domain.removeStable(frame);
-        } finally {
-            domain.stableLock().unlock();
-        }
-        pool.free(frame);
+        domain.releaseStable(frame, knobs.maxPageSharing());
     }
 
     /**

@@ -85,6 +85,22 @@ final class FrameTable {
         return (int) REF_COUNTS.getAndAdd(refCounts, frame, 1) + 1;
     }
 
+    /**
+     * Drops one reference unless the refcount is {@code limit} or more, then nothing changes: a CAS loop.
+     *
+     * @return the new refcount; -1 if nothing was dropped
+     */
+    int tryDecrementRefBelow(int frame, int limit) {
+        int count;
+        do {
+            count = (int) REF_COUNTS.getVolatile(refCounts, frame);
+            if (count >= limit) {
+                return -1;
+            }
+        } while (!REF_COUNTS.compareAndSet(refCounts, frame, count, count - 1));
+        return count - 1;
+    }
+
     /** Atomically drops one reference; the caller that takes it to 0 frees the frame. Returns the new refcount. */
     int decrementRef(int frame) {
         return (int) REF_COUNTS.getAndAdd(refCounts, frame, -1) - 1;

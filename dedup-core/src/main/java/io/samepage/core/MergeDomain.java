@@ -34,8 +34,9 @@ import org.agrona.collections.Long2LongHashMap;
  * image-index module for exactly that reason.) Lookups compare all 32 bytes of the digest.
  *
  * <p>Thread safety: the stable index and the registry are guarded by this domain's lock, which guest writers take
- * briefly when they drop a frame's last mapping; the unstable index by one lock per shard of keys
- * ({@link #unstableLock}), which the scanner's threads take and may hold while they take this one.
+ * briefly when they drop a frame's last mapping, or a mapping of a full frame ({@link #releaseStable});
+ * the unstable index by one lock per shard of keys ({@link #unstableLock}), which the scanner's threads
+ * take and may hold while they take this one.
  */
 public final class MergeDomain {
 
@@ -101,17 +102,22 @@ public final class MergeDomain {
         return unstable.lock(key);
     }
 
+    /** Frames the stable index's lookups looked at, ever. For tests. */
+    long stableTakeSteps() {
+        return stable.takeSteps();
+    }
+
+    /** A stable frame the index holds among full ones that maps fewer than {@code maxSharing} pages, or -1. For tests. */
+    int stableWithRoomAmongFull(int maxSharing) {
+        return stable.withRoomAmongFull(maxSharing);
+    }
+
     /**
      * Takes a reference on a stable frame whose bytes equal the page at {@code offset} and that maps fewer
      * than {@code maxSharing} pages ({@link StableIndex#take}). Caller holds the lock.
      *
      * @return the frame; {@link StableIndex#FULL} if every equal frame is full; {@link StableIndex#NONE}
      */
-    /** Chained frames the stable index's lookups looked at, ever. For tests. */
-    long stableTakeSteps() {
-        return stable.takeSteps();
-    }
-
     int takeStable(int key, long offset, int maxSharing) {
         return stable.take(key, offset, maxSharing);
     }
@@ -135,6 +141,36 @@ public final class MergeDomain {
     void addStable(int frame, int key) {
         stable.add(frame, key);
         pagesShared.incrementAndGet();
+    }
+
+    /**
+     * Drops one mapping of stable {@code frame}; the last one takes it out of the index and frees it. A
+     * mapping of a full frame (one that maps {@code maxSharing} pages) is dropped under the lock, so the
+     * index learns at once that the frame has room ({@link StableIndex#noteRoom}); any other, without it.
+     * The caller may hold the lock.
+     */
+    void releaseStable(int frame, int maxSharing) {
+        int left = pool.table().tryDecrementRefBelow(frame, maxSharing);
+        if (left > 0) {
+            pagesSharing.decrementAndGet();
+            return;
+        }
+        stableLock.lock();
+        try {
+            if (left < 0) {
+                // Our mapping keeps the frame filed until now, and its removal waits for this lock.
+                left = pool.table().decrementRef(frame);
+                if (left > 0) {
+                    stable.noteRoom(frame);
+                    pagesSharing.decrementAndGet();
+                    return;
+                }
+            }
+            removeStable(frame);
+        } finally {
+            stableLock.unlock();
+        }
+        pool.free(frame);
     }
 
     /** Takes {@code frame} out of the stable index. Caller holds the lock. */

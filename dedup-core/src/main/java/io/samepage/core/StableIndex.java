@@ -7,16 +7,19 @@ import java.util.Arrays;
 /**
  * A domain's stable index: shared frames by key (the fast hash folded to 32 bits) and content.
  *
- * <p>Two parts. A hash table whose buckets are chains threaded through the frames' own {@code next}
+ * <p>Three parts. A hash table whose buckets are chains threaded through the frames' own {@code next}
  * links and keys in the {@link FrameTable}, one {@code int} per bucket, one to two frames per bucket:
- * at most 4 bytes per stable frame beyond the pool's 12. The chain holds, per key, the first content
- * filed under it and that content's duplicates ({@code max_page_sharing} chains), so every frame of one
- * key in the chain holds the same bytes: a lookup compares one page per key. A frame whose key the
- * chain already holds for other content goes into the {@link ContentTree}, ordered by content, so n
- * colliding contents cost O(log n) compares per lookup; its {@code next} link then holds
- * {@code -2 - node}. Without collisions the tree is empty and costs nothing. A key's bucket and its
- * filter bits come from the key mixed with a secret ({@link KeyPlacement}), so keys crafted to share
- * their low bits do not share a bucket.
+ * at most 4 bytes per chained frame beyond the pool's 12. The chain holds, per key, one frame of the
+ * first content filed under it, so a lookup compares one page per key. That content's other frames (its
+ * duplicates, started when every frame of it mapped {@code max_page_sharing} pages) are kept by {@link
+ * DuplicateFrames}, 12 bytes each, those with room ahead of the full ones, so a lookup that finds all
+ * full looks at one of them, whatever {@code max_page_sharing}; a duplicate's {@code next} link holds
+ * {@code -2 - slot}. A frame whose key the chain already holds for other content goes into the {@link
+ * ContentTree}, ordered by content, so n colliding contents cost O(log n) compares per lookup; its
+ * {@code next} link then holds {@code -2 - node} (the duplicates' slot for the frame tells the two
+ * apart). Without duplicates or collisions those parts are empty and cost nothing. A key's bucket and
+ * its filter bits come from the key mixed with a secret ({@link KeyPlacement}), so keys crafted to
+ * share their low bits do not share a bucket.
  *
  * <p>Counts kept as frames come and go, never by walking: frames filed ({@code pages_shared}), and
  * KSM's {@code stable_node_chains} (contents held by more than one frame) and {@code stable_node_dups}
@@ -26,11 +29,11 @@ import java.util.Arrays;
  * bytes per entry, which put the engine's metadata over its budget; one memcmp-ordered tree for every
  * frame (KSM's choice), which compares O(log n) pages per lookup where the hash table compares one.
  *
- * <p>A filter of a 64-bit word per bucket has two bits set for the key of every frame filed (chained or
- * in the tree), so {@link #mayHoldUnlocked} can tell without the lock that no frame holds a key (wrongly
- * "may" for about one key in 250): the scanner's threads take the domain's lock only for pages that may
- * merge here. A removal leaves its bit; the filter is rebuilt when the table grows, and once removals
- * since the last build pass half the frames filed.
+ * <p>A filter of a 64-bit word per bucket has two bits set for the key of every frame filed (chained,
+ * a duplicate of a chained one, or in the tree), so {@link #mayHoldUnlocked} can tell without the lock
+ * that no frame holds a key (wrongly "may" for about one key in 250): the scanner's threads take the
+ * domain's lock only for pages that may merge here. A removal leaves its bit; the filter is rebuilt
+ * when the table grows, and once removals since the last build pass half the frames filed.
  *
  * <p>Thread safety: none beyond {@link #mayHoldUnlocked}; the owning {@link MergeDomain}'s lock guards
  * every other call. Allocates only when it grows.
@@ -45,6 +48,7 @@ final class StableIndex {
     private final FrameTable frames;
     private final PageCompare compare;
     private final ContentTree tree;
+    private final DuplicateFrames duplicates;
     private final Taker taker = new Taker();
     private static final VarHandle WORD = MethodHandles.arrayElementVarHandle(long[].class);
     private static final int FILTER_BITS_PER_BUCKET = 64;
@@ -65,6 +69,7 @@ final class StableIndex {
         this.frames = pool.table();
         this.compare = compare;
         this.placement = KeyPlacement.secretOf(secret);
+        this.duplicates = new DuplicateFrames(frames);
         this.tree = new ContentTree(new ContentTree.Entries() {
             @Override
             public int key(int frame) {
@@ -87,24 +92,23 @@ final class StableIndex {
      */
     int take(int key, long offset, int maxSharing) {
         boolean full = false;
-        int bucket = bucketOf(key, heads.length);
-        int group = groupHead(key, NONE);
-        if (group != NONE && compare.equal(offset, FramePool.offsetOf(group))) {
-            for (int f = heads[bucket], previous = NONE; f != NONE; previous = f, f = frames.next(f)) {
-                takeSteps++;
-                if (frames.stableKey(f) != key) {
-                    continue;
-                }
-                int refs = frames.refCount(f);
-                if (refs >= maxSharing) {
-                    full = true;
-                } else if (refs > 0 && frames.tryIncrementRef(f)) {
-                    if (previous != NONE) {
-                        toFront(bucket, previous, f);
-                    }
-                    return f;
-                }
+        int first = NONE;
+        for (int f = heads[bucketOf(key, heads.length)]; f != NONE && first == NONE; f = frames.next(f)) {
+            takeSteps++;
+            first = frames.stableKey(f) == key ? f : NONE;
+        }
+        if (first != NONE && compare.equal(offset, FramePool.offsetOf(first))) {
+            int refs = frames.refCount(first);
+            if (refs >= maxSharing) {
+                full = true;
+            } else if (refs > 0 && frames.tryIncrementRef(first)) {
+                return first;
             }
+            int duplicate = duplicates.take(key, maxSharing);
+            if (duplicate >= 0) {
+                return duplicate;
+            }
+            full |= duplicate == DuplicateFrames.FULL;
         }
         if (tree.size() > 0) {
             taker.maxSharing = maxSharing;
@@ -123,16 +127,16 @@ final class StableIndex {
         frames.setStableKey(frame, key);
         mark(filter, key);
         long offset = FramePool.offsetOf(frame);
-        int group = groupHead(key, NONE);
+        int group = groupHead(key);
         int equal = tree.size() > 0 ? tree.countEqual(key, offset) : 0;
-        if (group == NONE || compare.equal(offset, FramePool.offsetOf(group))) {
-            equal += group == NONE ? 0 : groupSize(group, key);
-            int bucket = bucketOf(key, heads.length);
-            frames.setNext(frame, heads[bucket]);
-            heads[bucket] = frame;
-            if (++chained > 2 * heads.length) {
+        if (group == NONE) {
+            chain(frame, key);
+            if (chained > 2 * heads.length) {
                 rehash(2 * heads.length);
             }
+        } else if (compare.equal(offset, FramePool.offsetOf(group))) {
+            equal += groupSize(key);
+            frames.setNext(frame, -2 - duplicates.add(key, frame));
         } else {
             frames.setNext(frame, -2 - tree.insert(frame));
         }
@@ -148,22 +152,40 @@ final class StableIndex {
         int key = frames.stableKey(frame);
         long offset = FramePool.offsetOf(frame);
         int link = frames.next(frame);
-        if (link <= -2) {
+        boolean inTree = false;
+        if (link <= -2 && duplicates.holds(-2 - link, frame)) {
+            duplicates.remove(-2 - link, key);
+        } else if (link <= -2) {
             tree.remove(-2 - link);
+            inTree = true;
         } else if (!unchain(frame, key)) {
             return false;
+        } else if (duplicates.has(key)) {
+            chain(duplicates.removeAny(key), key);     // the content stays chained, by a frame with room if any
         }
         frames.setNext(frame, NONE);
         if (++removedSinceBuilt > size() / 2 + MIN_BUCKETS) {
             buildFilter(heads.length);
         }
         int equal = tree.size() > 0 ? tree.countEqual(key, offset) : 0;
-        int group = groupHead(key, NONE);
-        if (group != NONE && (link > -2 || compare.equal(offset, FramePool.offsetOf(group)))) {
-            equal += groupSize(group, key);
+        int group = groupHead(key);
+        if (group != NONE && (!inTree || compare.equal(offset, FramePool.offsetOf(group)))) {
+            equal += groupSize(key);
         }
         countLeft(equal);
         return true;
+    }
+
+    /**
+     * Tells the index that filed {@code frame}, full until now, has room: a duplicate goes ahead of its
+     * content's full frames, where {@link #take} finds it. Its chained frame and the tree's are looked
+     * at by every lookup of their content anyway.
+     */
+    void noteRoom(int frame) {
+        int link = frames.next(frame);
+        if (link <= -2 && duplicates.holds(-2 - link, frame)) {
+            duplicates.noteRoom(-2 - link, frames.stableKey(frame));
+        }
     }
 
     /**
@@ -214,14 +236,14 @@ final class StableIndex {
 
     /** False if no filed frame can hold bytes with {@code key}. */
     boolean mayHold(int key) {
-        return tree.size() > 0 || groupHead(key, NONE) != NONE;
+        return tree.size() > 0 || groupHead(key) != NONE;
     }
 
     /** True if {@code frame} is filed here. */
     boolean contains(int frame) {
         int link = frames.next(frame);
-        if (link <= -2) {
-            return tree.holds(-2 - link, frame);    // the node number alone could be another domain's tree's
+        if (link <= -2) {     // the slot or node number alone could be another domain's
+            return duplicates.holds(-2 - link, frame) || tree.holds(-2 - link, frame);
         }
         for (int f = heads[bucketOf(frames.stableKey(frame), heads.length)]; f != NONE; f = frames.next(f)) {
             if (f == frame) {
@@ -244,29 +266,19 @@ final class StableIndex {
         return longest;
     }
 
-    /**
-     * Moves chained frame {@code f}, which follows {@code previous} in {@code bucket}'s chain, to the
-     * chain's head, where the next {@link #take} of its content looks first: the frame found with room is
-     * looked at first until it is full. A content's duplicates are chained newest first, and a guest that
-     * broke sharing of the oldest ones (its own pages, written again with the same bytes) made every merge
-     * walk past all the full ones before them: a lookup O(duplicates), a scan quadratic in the guest's
-     * pages (6.2x the per-page cost of one frame at 1,024 duplicates, docs/perf/engine.md). Now one walk
-     * per frame filled, about 255 merges at the default {@code max_page_sharing}. Every frame of one key
-     * in the chain holds the same bytes, so the order is free.
-     */
-    private void toFront(int bucket, int previous, int f) {
-        frames.setNext(previous, frames.next(f));
-        frames.setNext(f, heads[bucket]);
-        heads[bucket] = f;
+    /** Frames {@link #take} looked at, ever, chained and duplicates. For tests. */
+    long takeSteps() {
+        return takeSteps + duplicates.steps();
     }
 
-    long takeSteps() {
-        return takeSteps;
+    /** A duplicate frame among full ones that maps fewer than {@code maxSharing} pages, or NONE. For tests. */
+    int withRoomAmongFull(int maxSharing) {
+        return duplicates.withRoomAmongFull(maxSharing);
     }
 
     /** Stable frames filed. */
     int size() {
-        return chained + tree.size();
+        return chained + tree.size() + duplicates.size();
     }
 
     long chains() {
@@ -278,15 +290,15 @@ final class StableIndex {
     }
 
     /**
-     * Bytes of the index ({@link MetadataSizes}): its object (frames, compare, tree, taker, heads, filter;
-     * three ints, three longs), its taker (outer, maxSharing, full), the bucket table, the filter and the
-     * collision tree.
+     * Bytes of the index ({@link MetadataSizes}): its object (frames, compare, tree, duplicates, taker,
+     * heads, filter; three ints, three longs), its taker (outer, maxSharing, full), the bucket table, the
+     * filter, the collision tree and the duplicates.
      */
     long metadataBytes() {
-        return MetadataSizes.object(6 * MetadataSizes.REFERENCE + 3 * Integer.BYTES + 3 * Long.BYTES)
+        return MetadataSizes.object(7 * MetadataSizes.REFERENCE + 3 * Integer.BYTES + 3 * Long.BYTES)
                 + MetadataSizes.object(MetadataSizes.REFERENCE + Integer.BYTES + 1)
                 + MetadataSizes.array(heads.length, Integer.BYTES) + MetadataSizes.array(filter.length, Long.BYTES)
-                + tree.metadataBytes();
+                + tree.metadataBytes() + duplicates.metadataBytes();
     }
 
     /** A frame of this content joined {@code equal} others: KSM's chain counts, by content. */
@@ -309,23 +321,30 @@ final class StableIndex {
         }
     }
 
-    /** The first chained frame under {@code key} other than {@code except}, or NONE. */
-    private int groupHead(int key, int except) {
+    /** The chained frame under {@code key}, or NONE. */
+    private int groupHead(int key) {
         for (int f = heads[bucketOf(key, heads.length)]; f != NONE; f = frames.next(f)) {
-            if (frames.stableKey(f) == key && f != except) {
+            if (frames.stableKey(f) == key) {
                 return f;
             }
         }
         return NONE;
     }
 
-    /** Chained frames under {@code key} from {@code head} on: all hold the same bytes. */
-    private int groupSize(int head, int key) {
-        int n = 0;
-        for (int f = head; f != NONE; f = frames.next(f)) {
-            n += frames.stableKey(f) == key ? 1 : 0;
-        }
-        return n;
+    /**
+     * The frames of the content chained under {@code key}, which has one, counted up to 2: all that
+     * {@link #countJoined} and {@link #countLeft} tell apart.
+     */
+    private int groupSize(int key) {
+        return duplicates.has(key) ? 2 : 1;
+    }
+
+    /** Puts {@code frame} at the head of {@code key}'s bucket chain. */
+    private void chain(int frame, int key) {
+        int bucket = bucketOf(key, heads.length);
+        frames.setNext(frame, heads[bucket]);
+        heads[bucket] = frame;
+        chained++;
     }
 
     private boolean unchain(int frame, int key) {

@@ -8,7 +8,8 @@
  * state bits, and the last fast hash folded to a 32-bit key, 12 bytes per guest page. Never-written
  * pages map the domain's zero frame. Each domain's stable index is a table of 4-byte buckets whose
  * chains run through the frame entries ({@link io.samepage.core.StableIndex}), as KSM embeds its tree
- * nodes in its rmap_items; the unstable index keeps its chains in its own shards, 16 bytes per unique
+ * nodes in its rmap_items, and whose contents' duplicate frames sit in lists of their own
+ * ({@link io.samepage.core.DuplicateFrames}); the unstable index keeps its chains in its own shards, 16 bytes per unique
  * page ({@link io.samepage.core.UnstableIndex}), so that a scanner thread changes only its own lines.
  * The metadata stays within 16 bytes per page plus 16 per frame.
  * The {@link io.samepage.core.Scanner} visits pages (512 of each guest in turn) and merges equal ones

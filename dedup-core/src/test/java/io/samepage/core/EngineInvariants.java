@@ -26,7 +26,8 @@ import java.util.Set;
  *       {@code merging_pages} is {@code pages_shared + pages_sharing}.</li>
  *   <li>{@code framesInUse} is the zero frames plus the private and stable frames mapped.</li>
  *   <li>No stable frame has more mappers than {@code max_page_sharing} (which cannot change while
- *       frames are shared).</li>
+ *       frames are shared), and none with fewer stands among its content's full frames, where a lookup
+ *       would not see its room ({@link DuplicateFrames}).</li>
  *   <li>A stable frame still hashes to the value it was indexed under: it was never written.</li>
  *   <li>Every frame in the resident registry is mapped and in its domain's stable index; every zero
  *       frame holds zeros, so every zero-merged page reads zeros.</li>
@@ -125,6 +126,12 @@ public final class EngineInvariants {
         long shared = 0;
         long sharing = 0;
         for (MergeDomain domain : engine.domains()) {
+            int maxSharing = engine.knobs().maxPageSharing();
+            int hidden = withRoomAmongFull(domain, maxSharing);
+            if (hidden >= 0) {
+                fail(where + ": stable frame " + hidden + " of " + domain + " maps " + pool.table().refCount(hidden)
+                        + " pages, fewer than max_page_sharing " + maxSharing + ", but stands among full frames");
+            }
             long[] counts = sharedAndSharing.getOrDefault(domain, new long[2]);
             assertEquals(counts[0], domain.pagesShared(), where + ": pages_shared of " + domain);
             assertEquals(counts[1], domain.pagesSharing(), where + ": pages_sharing of " + domain);
@@ -143,6 +150,15 @@ public final class EngineInvariants {
                 where + ": framesInUse against zero, private and stable frames mapped");
         assertEquals(c.framesInUse(), engine.framesInUse(), where + ": framesInUse in the counters");
         assertRecount(engine, stableMappers, where);
+    }
+
+    private static int withRoomAmongFull(MergeDomain domain, int maxSharing) {
+        domain.stableLock().lock();
+        try {
+            return domain.stableWithRoomAmongFull(maxSharing);
+        } finally {
+            domain.stableLock().unlock();
+        }
     }
 
     private static boolean inStableIndex(MergeDomain domain, FramePool pool, int frame) {

@@ -139,4 +139,118 @@ class FloodTest {
             assertTrue(perMerge < 4, perMerge + " chain steps per re-merge among 64 duplicates");
         }
     }
+
+    /**
+     * At the least {@code max_page_sharing} (2) every frame is full once filed, so a guest of one content
+     * makes a duplicate frame per two pages, and every lookup of that content meets only full frames. Such
+     * a lookup must not look at each of them: on 23715f2 it walked every one, about a quarter of the
+     * guest's pages per page, under the domain's lock. Counted in frames looked at, not time.
+     */
+    @Test
+    void aContentWhoseFramesAreAllFullCostsFewStepsPerLookup() {
+        int pages = 8192;
+        byte[] same = new byte[PAGE];
+        new SplittableRandom(2).nextBytes(same);
+        EngineContext context = new EngineContext().poolBytes((long) (pages + 4096) * PAGE).hashSeed(7);
+        context.knobs().maxPageSharing(2);
+        try (DedupEngine engine = DedupEngine.create(context.conclude())) {
+            MergeDomain domain = engine.createDomain("d");
+            Guest guest = engine.createGuest(domain, "g", (long) pages * PAGE);
+            for (int p = 0; p < pages; p++) {
+                guest.write((long) p * PAGE, same, 0, PAGE);
+            }
+            int scans = engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE);
+            assertEquals(pages / 2, engine.counters().pagesShared(), "a frame per two pages");
+            assertEquals(pages / 2, engine.counters().pagesSharing(), "every page merged");
+            double perPage = domain.stableTakeSteps() / ((double) pages * scans);
+            assertTrue(perPage < 4, perPage + " frames looked at per page visited, among up to " + pages / 2
+                    + " full frames of one content, in " + scans + " full scans");
+            EngineInvariants.assertConsistent(engine, engine.context().newScannerHasher(), "after merging");
+        }
+    }
+
+    /**
+     * A page that leaves a full frame gives that frame room, wherever it stands among its content's full
+     * frames: the page's bytes, merged again, go back into such a frame (no new frame), found in a few steps.
+     * Half the frames of one content at {@code max_page_sharing} 2 lose a page (written with the same bytes).
+     */
+    @Test
+    void framesGivenRoomAmongFullOnesAreFoundAgainInFewSteps() {
+        int pages = 8192;
+        byte[] same = new byte[PAGE];
+        new SplittableRandom(3).nextBytes(same);
+        EngineContext context = new EngineContext().poolBytes((long) (pages + 4096) * PAGE).hashSeed(7);
+        context.knobs().maxPageSharing(2);
+        try (DedupEngine engine = DedupEngine.create(context.conclude())) {
+            MergeDomain domain = engine.createDomain("d");
+            Guest guest = engine.createGuest(domain, "g", (long) pages * PAGE);
+            for (int p = 0; p < pages; p++) {
+                guest.write((long) p * PAGE, same, 0, PAGE);
+            }
+            engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE);
+            java.util.Map<Integer, Integer> firstPageOf = new java.util.LinkedHashMap<>();
+            for (int p = 0; p < pages; p++) {
+                firstPageOf.putIfAbsent(guest.frameAt(p), p);
+            }
+            assertEquals(pages / 2, firstPageOf.size(), "a frame per two pages");
+            int rewritten = 0;
+            for (int page : firstPageOf.values()) {
+                if (rewritten++ % 2 == 0) {
+                    guest.write((long) page * PAGE, same, 0, PAGE);      // breaks sharing: the frame has room
+                }
+            }
+            EngineInvariants.assertConsistent(engine, engine.context().newScannerHasher(), "after the writes");
+            long steps = domain.stableTakeSteps();
+            long merges = engine.scanner().merges();
+            engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE);
+            long remerged = engine.scanner().merges() - merges;
+            assertEquals(pages / 4, remerged, "every rewritten page merged again");
+            assertEquals(pages / 2, engine.counters().pagesShared(), "each into a frame with room, none into a new one");
+            assertEquals(pages / 2, engine.counters().pagesSharing(), "every page merged");
+            double perMerge = (domain.stableTakeSteps() - steps) / (double) remerged;
+            assertTrue(perMerge < 4, perMerge + " frames looked at per re-merge among " + pages / 2 + " frames");
+            EngineInvariants.assertConsistent(engine, engine.context().newScannerHasher(), "after merging again");
+        }
+    }
+
+    /**
+     * Frames that a destroyed guest shared with others get room: the next guest of that content fills them
+     * before it starts new ones. Guests of one page each, at {@code max_page_sharing} 2, pair up two by two.
+     */
+    @Test
+    void framesADestroyedGuestSharedAreFilledAgainBeforeNewOnes() {
+        int guests = 2048;
+        byte[] same = new byte[PAGE];
+        new SplittableRandom(4).nextBytes(same);
+        EngineContext context = new EngineContext().poolBytes((long) (2 * guests + 4096) * PAGE).hashSeed(7);
+        context.knobs().maxPageSharing(2);
+        try (DedupEngine engine = DedupEngine.create(context.conclude())) {
+            MergeDomain domain = engine.createDomain("d");
+            java.util.List<Guest> first = new java.util.ArrayList<>();
+            for (int g = 0; g < guests; g++) {
+                Guest guest = engine.createGuest(domain, "g" + g, PAGE);
+                guest.write(0, same, 0, PAGE);
+                first.add(guest);
+            }
+            engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE);
+            assertEquals(guests / 2, engine.counters().pagesShared(), "a frame per two guests");
+            java.util.Set<Integer> halved = new java.util.HashSet<>();
+            for (Guest guest : first) {
+                if (halved.add(guest.frameAt(0))) {
+                    guest.destroy();            // one of each frame's two guests: every frame has room
+                }
+            }
+            EngineInvariants.assertConsistent(engine, engine.context().newScannerHasher(), "after the destroys");
+            long steps = domain.stableTakeSteps();
+            for (int g = 0; g < guests / 2; g++) {
+                engine.createGuest(domain, "h" + g, PAGE).write(0, same, 0, PAGE);
+            }
+            engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE);
+            assertEquals(guests / 2, engine.counters().pagesShared(), "the new guests filled the frames with room");
+            assertEquals(guests / 2, engine.counters().pagesSharing(), "every page merged");
+            double perMerge = (domain.stableTakeSteps() - steps) / (guests / 2.0);
+            assertTrue(perMerge < 4, perMerge + " frames looked at per merge among " + guests / 2 + " frames");
+            EngineInvariants.assertConsistent(engine, engine.context().newScannerHasher(), "after the new guests");
+        }
+    }
 }
