@@ -74,7 +74,7 @@ final class ScanWorkers implements AutoCloseable {
     /** Per thread's part of the list: the next run to claim, and the part's end. */
     private java.util.concurrent.atomic.AtomicIntegerArray nextClaim = new java.util.concurrent.atomic.AtomicIntegerArray(0);
     private int[] partEnd = new int[0];
-    /** The first exception or error a visit threw in this batch, on any thread. */
+    /** The first throwable a visit threw in this batch, on any thread: an exception, checked or not, or an error. */
     private final AtomicReference<Throwable> failure = new AtomicReference<>();
     /** Frames the threads fault in for the pool's warm list after their parts of this batch, shared out. */
     private int replenish;
@@ -120,10 +120,12 @@ final class ScanWorkers implements AutoCloseable {
      * the list. Each thread then faults in its share of {@code replenish} frames for the pool's warm
      * list ({@link FramePool#replenishWarm}): in merge passes on one thread that refill took 15% of the
      * time (JFR), and on the caller's thread alone the others would wait through it
-     * (docs/perf/engine.md#scan_threads). The first exception or {@link Error} a visit threw, on any
-     * thread, is thrown once all threads are done, as one thread would have thrown it; the workers stay
-     * for the next batch (a worker that died of an Error left the next batch waiting for it forever).
-     * {@link #takeReplenished} then tells how many frames the threads faulted in, even after a throw.
+     * (docs/perf/engine.md#scan_threads). The first throwable a visit threw, on any thread, is thrown
+     * unchanged once all threads are done, as one thread would have thrown it: an {@link Error}, an
+     * unchecked exception, or a checked one that a hasher written in a language without checked
+     * exceptions throws undeclared. The workers stay for the next batch: a worker that died of what it
+     * threw left the next batch waiting for it forever. {@link #takeReplenished} then tells how many
+     * frames the threads faulted in, even after a throw.
      */
     void run(PageVisitor own, int threads, int replenish) {
         try {
@@ -150,11 +152,8 @@ final class ScanWorkers implements AutoCloseable {
                 list.clear();               // every thread is done with them: drop the guests
             }
             Throwable first = failure.get();
-            if (first instanceof Error error) {
-                throw error;
-            }
             if (first != null) {
-                throw (RuntimeException) first;
+                ScanWorkers.<RuntimeException>throwAsIs(first);
             }
         } finally {
             java.util.Arrays.fill(guests, 0, count, null);
@@ -176,7 +175,7 @@ final class ScanWorkers implements AutoCloseable {
                 for (int i = 0; i < list.count(0); i++) {
                     own.visitDeferred(list.guest(0, i), list.page(0, i), list.key(0, i));
                 }
-            } catch (RuntimeException | Error e) {
+            } catch (Throwable e) {
                 failure.compareAndSet(null, e);
             } finally {
                 list.clear();
@@ -234,7 +233,7 @@ final class ScanWorkers implements AutoCloseable {
         }
         try {
             visitDeferredClaimed(visitor, part);
-        } catch (RuntimeException | Error e) {
+        } catch (Throwable e) {
             failure.compareAndSet(null, e);
         } finally {
             visitor.retryTo = null;
@@ -244,7 +243,7 @@ final class ScanWorkers implements AutoCloseable {
             int threads = partEnd.length;
             int share = replenish / threads + (part < replenish % threads ? 1 : 0);
             replenished.addAndGet(engine.pool().replenishWarm(share));
-        } catch (RuntimeException | Error e) {
+        } catch (Throwable e) {
             failure.compareAndSet(null, e);
         }
     }
@@ -317,9 +316,15 @@ final class ScanWorkers implements AutoCloseable {
                     }
                 }
             }
-        } catch (RuntimeException | Error e) {
+        } catch (Throwable e) {
             failure.compareAndSet(null, e);
         }
+    }
+
+    /** Throws {@code failure} as it is, checked or not: {@code T} is inferred as an unchecked exception. */
+    @SuppressWarnings("unchecked")
+    private static <T extends Throwable> void throwAsIs(Throwable failure) throws T {
+        throw (T) failure;
     }
 
     /** Frames the threads faulted in for the pool's warm list since the last call; resets the count. */

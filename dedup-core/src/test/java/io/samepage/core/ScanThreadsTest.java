@@ -4,13 +4,14 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.samepage.hashing.PageHasher;
 import io.samepage.hashing.Pages;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 /**
  * {@code scan_threads}: a full scan shared among threads converges to the counters one thread reaches,
@@ -175,47 +176,73 @@ class ScanThreadsTest {
      * batch waiting for it forever.
      */
     @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void anErrorInAWorkersVisitReachesTheCallerAndTheNextBatchRuns() {
+        aFailureInAWorkersVisitReachesTheCallerAndTheNextBatchRuns(new InjectedError());
+    }
+
+    /**
+     * The same for a checked exception a hasher throws undeclared (one written in Kotlin, say), which
+     * one thread throws to the batch's caller as it is. The workers caught only unchecked exceptions and
+     * errors: the worker died of it, the batch returned as if nothing had been thrown, and the next
+     * batch waited for the dead worker forever.
+     */
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)    // the old code never returns
+    void aCheckedExceptionInAWorkersVisitReachesTheCallerAndTheNextBatchRuns() {
+        aFailureInAWorkersVisitReachesTheCallerAndTheNextBatchRuns(new java.io.IOException("injected into a scanner worker's hash"));
+    }
+
+    private static void aFailureInAWorkersVisitReachesTheCallerAndTheNextBatchRuns(Throwable injected) {
         PageHasher real = new EngineContext().hashSeed(5).newScannerHasher();
         java.util.concurrent.atomic.AtomicBoolean armed = new java.util.concurrent.atomic.AtomicBoolean();
         PageHasher failing = WeakHashers.around(real, () -> {
             if (Thread.currentThread().getName().startsWith("samepage-scanner-")) {
                 if (armed.compareAndSet(true, false)) {
-                    throw new InjectedError();
+                    throwUnchecked(injected);
                 }
                 return;
             }
             // The caller's thread waits in its first hash until a worker has thrown: else, with the worker
-            // still waking, the caller could visit the whole batch itself and nothing would be thrown.
+            // still waking, the caller could visit the whole batch itself and nothing would be thrown. It
+            // holds its page's stripe meanwhile, which the worker's guest does not share (see below).
             long deadline = System.nanoTime() + 10_000_000_000L;
             while (armed.get() && System.nanoTime() < deadline) {
                 Thread.onSpinWait();
             }
         });
-        EngineContext context = new EngineContext().poolBytes((long) 2 * PAGES * PAGE + (1 << 20)).customHasher(failing);
+        // A run of the batch list each (ScanWorkers.CLAIM pages), so the caller's part is one guest and the
+        // worker's the other: with more, a part's pages shared stripes with the other part's, and the worker
+        // could wait for the stripe of the page the caller waits in.
+        int pages = ScanWorkers.CLAIM;
+        EngineContext context = new EngineContext().poolBytes((long) 2 * pages * PAGE + (1 << 20)).customHasher(failing);
         context.knobs().scanThreads(2);
-        assertTimeoutPreemptively(java.time.Duration.ofSeconds(60), () -> {
-            try (DedupEngine engine = DedupEngine.create(context.conclude())) {
-                MergeDomain domain = engine.createDomain("d");
-                byte[][] written = {content(0), content(1)};
-                for (int g = 0; g < 2; g++) {
-                    engine.createGuest(domain, "g" + g, (long) PAGES * PAGE).write(0, written[g], 0, PAGES * PAGE);
-                }
-                engine.scanner().scanFullPass();            // first visits read nothing
-                armed.set(true);
-                assertThrows(InjectedError.class, () -> engine.scanner().scanFullPass());
-                assertFalse(armed.get(), "the worker hashed no page");
-                engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE);
-                assertEquals(1, aliveWorkers(), "the worker of scan_threads=2");
-                for (int g = 0; g < 2; g++) {
-                    byte[] back = new byte[PAGES * PAGE];
-                    engine.guests().get(g).read(0, back, 0, back.length);
-                    assertArrayEquals(written[g], back, "guest " + g);
-                }
-                assertTrue(engine.counters().pagesSharing() > 0, "merged after the error: " + engine.counters());
-                EngineInvariants.assertConsistent(engine, failing, "after an error in a worker");
+        try (DedupEngine engine = DedupEngine.create(context.conclude())) {
+            MergeDomain domain = engine.createDomain("d");
+            byte[][] written = {java.util.Arrays.copyOf(content(0), pages * PAGE), java.util.Arrays.copyOf(content(1), pages * PAGE)};
+            for (int g = 0; g < 2; g++) {
+                engine.createGuest(domain, "g" + g, (long) pages * PAGE).write(0, written[g], 0, pages * PAGE);
             }
-        });
+            engine.scanner().scanFullPass();            // first visits read nothing
+            armed.set(true);
+            assertSame(injected, assertThrows(injected.getClass(), () -> engine.scanner().scanFullPass()));
+            assertFalse(armed.get(), "the worker hashed no page");
+            engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE);
+            assertEquals(1, aliveWorkers(), "the worker of scan_threads=2");
+            for (int g = 0; g < 2; g++) {
+                byte[] back = new byte[pages * PAGE];
+                engine.guests().get(g).read(0, back, 0, back.length);
+                assertArrayEquals(written[g], back, "guest " + g);
+            }
+            assertTrue(engine.counters().pagesSharing() > 0, "merged after the failure: " + engine.counters());
+            EngineInvariants.assertConsistent(engine, failing, "after a failure in a worker");
+        }
+    }
+
+    /** Throws {@code t} whatever it is, as code in a language without checked exceptions can. */
+    @SuppressWarnings("unchecked")
+    private static <T extends Throwable> void throwUnchecked(Throwable t) throws T {
+        throw (T) t;
     }
 
     private static final class InjectedError extends Error {
