@@ -5,6 +5,7 @@ import java.lang.management.ManagementFactory;
 import java.lang.management.ThreadMXBean;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
@@ -53,6 +54,8 @@ final class ScanWorkers implements AutoCloseable {
 
     private final DedupEngine engine;
     private final PageHasher hasher;
+    /** Makes the worker threads; this class names them, marks them daemons and starts them. */
+    private final ThreadFactory threadFactory;
     private final ThreadMXBean threadBean = ManagementFactory.getThreadMXBean();
     /** One per worker thread ever started, kept for their counters when the thread count drops. */
     private volatile PageVisitor[] visitors = new PageVisitor[0];
@@ -90,8 +93,14 @@ final class ScanWorkers implements AutoCloseable {
     private java.util.concurrent.atomic.AtomicIntegerArray deferredClaim = new java.util.concurrent.atomic.AtomicIntegerArray(0);
 
     ScanWorkers(DedupEngine engine, PageHasher hasher) {
+        this(engine, hasher, Thread::new);
+    }
+
+    /** With the worker threads made by {@code threadFactory}: for tests, a factory that fails. */
+    ScanWorkers(DedupEngine engine, PageHasher hasher, ThreadFactory threadFactory) {
         this.engine = engine;
         this.hasher = hasher;
+        this.threadFactory = threadFactory;
     }
 
     /**
@@ -372,6 +381,12 @@ final class ScanWorkers implements AutoCloseable {
         }
     }
 
+    /**
+     * Starts {@code wanted} workers in place of the running ones, all or none: if one cannot be made or
+     * started (the system refuses a thread: an {@link OutOfMemoryError}), those started end and it is
+     * thrown, and the next batch tries again. Kept, the workers started would have split the next batch
+     * with one that never ran, and waited for it forever.
+     */
     private void startWorkers(int wanted) {
         if (wanted == workerThreads.length) {
             return;
@@ -388,16 +403,23 @@ final class ScanWorkers implements AutoCloseable {
         stopping = false;
         Thread[] started = new Thread[wanted];
         long now = generation;          // a worker that starts after the next batch is published still sees it
-        for (int w = 0; w < wanted; w++) {
-            PageVisitor visitor = grown[w];
-            int part = w + 1;
-            started[w] = new Thread(() -> work(visitor, part, now), "samepage-scanner-" + part);
-            started[w].setDaemon(true);
+        int running = 0;
+        try {
+            for (; running < wanted; running++) {
+                PageVisitor visitor = grown[running];
+                int part = running + 1;
+                Thread worker = threadFactory.newThread(() -> work(visitor, part, now));
+                worker.setName("samepage-scanner-" + part);
+                worker.setDaemon(true);
+                worker.start();
+                started[running] = worker;
+            }
+        } catch (Throwable e) {
+            workerThreads = java.util.Arrays.copyOf(started, running);
+            stopWorkers();
+            throw e;
         }
         workerThreads = started;
-        for (Thread t : started) {
-            t.start();
-        }
     }
 
     /** Ends the worker threads, if any, and waits for them. */

@@ -239,6 +239,57 @@ class ScanThreadsTest {
         }
     }
 
+    /**
+     * A worker thread the system refuses to start (an {@link OutOfMemoryError}: unable to create native
+     * thread) fails its batch, the workers started before it end, and the next batch starts them all again
+     * and visits every page. The threads were kept as started: the next batch waited for the one that
+     * never ran, forever, holding the scanner's batch lock.
+     */
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)    // the old code never returns
+    void aWorkerThreadThatCannotStartFailsItsBatchAndTheNextBatchRuns() throws InterruptedException {
+        EngineContext context = new EngineContext().poolBytes((long) PAGES * PAGE + (1 << 20)).hashSeed(5);
+        OutOfMemoryError refused = new OutOfMemoryError("injected: unable to create native thread");
+        java.util.List<Thread> made = new java.util.concurrent.CopyOnWriteArrayList<>();
+        java.util.concurrent.ThreadFactory threads = task -> {
+            Thread thread = made.size() == 1
+                    ? new Thread(task) {
+                        @Override
+                        public void start() {
+                            throw refused;
+                        }
+                    }
+                    : new Thread(task);
+            made.add(thread);
+            return thread;
+        };
+        try (DedupEngine engine = DedupEngine.create(context.conclude())) {
+            Guest guest = engine.createGuest(engine.createDomain("d"), "g", (long) PAGES * PAGE);
+            guest.write(0, content(0), 0, PAGES * PAGE);
+            PageHasher hasher = context.newScannerHasher();
+            PageVisitor own = new PageVisitor(engine, hasher, new FreedFrames(engine.pool()));
+            try (ScanWorkers workers = new ScanWorkers(engine, hasher, threads)) {
+                listAll(workers, guest);
+                assertSame(refused, assertThrows(OutOfMemoryError.class, () -> workers.run(own, 3, 0)));
+                listAll(workers, guest);
+                workers.run(own, 3, 0);
+                assertEquals(PAGES, own.pagesScanned() + workers.sum(PageVisitor::pagesScanned), "pages visited");
+                assertEquals(4, made.size(), "the failed batch's two threads, then the next batch's two");
+                made.get(0).join();         // the one that started ended with its batch, the workers still open
+            }
+            for (Thread thread : made) {
+                thread.join();
+            }
+        }
+    }
+
+    /** Lists every page of {@code guest} for {@code workers}' next batch, a claim at a time. */
+    private static void listAll(ScanWorkers workers, Guest guest) {
+        for (int first = 0; first < guest.pageCount(); first += ScanWorkers.CLAIM) {
+            workers.add(guest, first, Math.min(ScanWorkers.CLAIM, guest.pageCount() - first));
+        }
+    }
+
     /** Throws {@code t} whatever it is, as code in a language without checked exceptions can. */
     @SuppressWarnings("unchecked")
     private static <T extends Throwable> void throwUnchecked(Throwable t) throws T {
