@@ -65,7 +65,13 @@ final class ScanWorkers implements AutoCloseable {
     private Thread[] workerThreads = new Thread[0];
     /** Bumped for each batch; workers wait for it to move. */
     private volatile long generation;
-    private volatile boolean stopping;
+    /**
+     * The crew of workers that is to run: every stop moves it on, and a worker runs only while the crew
+     * is still the one it was started in. A stop flag that the next start cleared kept a worker that had
+     * not read it yet (its stop cut short: the caller interrupted, or the join timed out) running beside
+     * its replacement, on the same part and visitor.
+     */
+    private volatile int crew;
     /** Workers still visiting this batch. */
     private final AtomicInteger pending = new AtomicInteger();
 
@@ -193,17 +199,17 @@ final class ScanWorkers implements AutoCloseable {
     }
 
     /** A worker: waits for each batch (spinning a little, then parked), visits its part and helps. */
-    private void work(PageVisitor visitor, int part, long startedAt) {
+    private void work(PageVisitor visitor, int part, long startedAt, int mine) {
         long seen = startedAt;
         while (true) {
-            for (int spins = 0; generation == seen && !stopping; spins++) {
+            for (int spins = 0; generation == seen && crew == mine; spins++) {
                 if (spins < SPINS) {
                     Thread.onSpinWait();
                 } else {
                     LockSupport.park(this);
                 }
             }
-            if (stopping) {
+            if (crew != mine) {         // read after generation, which a batch publishes after a stop
                 if (threadBean.isCurrentThreadCpuTimeSupported()) {
                     endedCpuNanos.addAndGet(threadBean.getCurrentThreadCpuTime());
                 }
@@ -400,7 +406,7 @@ final class ScanWorkers implements AutoCloseable {
             grown[grown.length - 1] = new PageVisitor(engine, hasher, f);
         }
         visitors = grown;
-        stopping = false;
+        int mine = crew;
         Thread[] started = new Thread[wanted];
         long now = generation;          // a worker that starts after the next batch is published still sees it
         int running = 0;
@@ -408,7 +414,7 @@ final class ScanWorkers implements AutoCloseable {
             for (; running < wanted; running++) {
                 PageVisitor visitor = grown[running];
                 int part = running + 1;
-                Thread worker = threadFactory.newThread(() -> work(visitor, part, now));
+                Thread worker = threadFactory.newThread(() -> work(visitor, part, now, mine));
                 worker.setName("samepage-scanner-" + part);
                 worker.setDaemon(true);
                 worker.start();
@@ -422,9 +428,12 @@ final class ScanWorkers implements AutoCloseable {
         workerThreads = started;
     }
 
-    /** Ends the worker threads, if any, and waits for them. */
+    /**
+     * Ends the worker threads, if any, and waits for them; interrupted, it stops waiting, and they end on
+     * their own whatever starts next.
+     */
     private void stopWorkers() {
-        stopping = true;
+        crew++;                         // one writer: the caller, under the scanner's batch lock
         for (Thread t : workerThreads) {
             LockSupport.unpark(t);
         }

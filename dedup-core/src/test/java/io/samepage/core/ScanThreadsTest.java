@@ -283,6 +283,49 @@ class ScanThreadsTest {
         }
     }
 
+    /**
+     * A worker whose stop was cut short (the scanner's thread interrupted, so it did not wait for the
+     * worker to end) still ends when new workers start at once: {@code scan_threads} 2 to 3 on an
+     * interrupted thread. The new workers' start cleared the stop flag, and an old worker that had not
+     * read it yet (unparked, not yet running) stayed: a third worker on the second one's part and
+     * visitor, uncounted by the batches' barriers. Whether it had read it depends on the scheduler, so
+     * several rounds.
+     */
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)    // the old code never returns
+    void aWorkerWhoseStopWasCutShortEndsThoughNewWorkersStart() throws InterruptedException {
+        EngineContext context = new EngineContext().poolBytes((long) PAGES * PAGE + (1 << 20)).hashSeed(5);
+        java.util.List<Thread> made = new java.util.concurrent.CopyOnWriteArrayList<>();
+        java.util.concurrent.ThreadFactory threads = task -> {
+            Thread thread = new Thread(task);
+            made.add(thread);
+            return thread;
+        };
+        try (DedupEngine engine = DedupEngine.create(context.conclude())) {
+            Guest guest = engine.createGuest(engine.createDomain("d"), "g", (long) PAGES * PAGE);
+            guest.write(0, content(0), 0, PAGES * PAGE);
+            PageHasher hasher = context.newScannerHasher();
+            PageVisitor own = new PageVisitor(engine, hasher, new FreedFrames(engine.pool()));
+            try (ScanWorkers workers = new ScanWorkers(engine, hasher, threads)) {
+                listAll(workers, guest);
+                workers.run(own, 3, 0);         // two visitors made: a restart makes none, and is quick
+                for (int round = 0; round < 8; round++) {
+                    listAll(workers, guest);
+                    workers.run(own, 2, 0);
+                    Thread old = made.get(made.size() - 1);
+                    while (old.getState() != Thread.State.WAITING) {
+                        Thread.onSpinWait();    // until it is parked, waiting for the next batch
+                    }
+                    Thread.currentThread().interrupt();
+                    listAll(workers, guest);
+                    workers.run(own, 3, 0);
+                    assertTrue(Thread.interrupted(), "round " + round + ": the interrupt is kept for the caller");
+                    old.join();
+                }
+            }
+        }
+    }
+
     /** Lists every page of {@code guest} for {@code workers}' next batch, a claim at a time. */
     private static void listAll(ScanWorkers workers, Guest guest) {
         for (int first = 0; first < guest.pageCount(); first += ScanWorkers.CLAIM) {
