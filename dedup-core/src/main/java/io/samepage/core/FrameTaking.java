@@ -196,7 +196,7 @@ final class FrameTaking {
                 // where the backing could not populate it).
                 memory.set(ValueLayout.JAVA_BYTE, FramePool.offsetOf(frame), (byte) 0);
             }
-        } catch (RuntimeException | Error e) {
+        } catch (Throwable e) {     // a checked one too, from a backing that throws it undeclared
             lists.notWarmed(chain, tail, taken);
             throw e;
         }

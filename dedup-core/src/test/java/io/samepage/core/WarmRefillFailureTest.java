@@ -26,14 +26,27 @@ class WarmRefillFailureTest {
     @Test
     @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)    // the old code never returns
     void aRefillThatThrowsLeavesEveryFrameToBeTakenOnce() {
+        aRefillThatThrowsLeavesEveryFrameToBeTakenOnce(new OutOfMemoryError("injected: populate"));
+    }
+
+    /**
+     * The same for a checked exception a backing throws undeclared (one written in Kotlin, say): the
+     * refill put the frames back only for unchecked exceptions and errors.
+     */
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)    // the old code never returns
+    void aRefillThatThrowsACheckedExceptionLeavesEveryFrameToBeTakenOnce() {
+        aRefillThatThrowsLeavesEveryFrameToBeTakenOnce(new java.io.IOException("injected: populate"));
+    }
+
+    private static void aRefillThatThrowsLeavesEveryFrameToBeTakenOnce(Throwable injected) {
         Assumptions.assumeTrue(NativeMemory.available(), "the warm list is refilled only where frames go back to the OS");
         AtomicBoolean armed = new AtomicBoolean();
-        OutOfMemoryError injected = new OutOfMemoryError("injected: populate");
         FrameBacking.Factory backing = frames -> new ForwardingBacking(frames) {
             @Override
             public void populate(int first, int count) {
                 if (armed.getAndSet(false)) {
-                    throw injected;
+                    WarmRefillFailureTest.<RuntimeException>throwUnchecked(injected);
                 }
                 super.populate(first, count);
             }
@@ -41,7 +54,7 @@ class WarmRefillFailureTest {
         try (FramePool pool = new FramePool((long) FRAMES * Pages.PAGE_SIZE, 16, backing)) {
             int available = pool.framesAvailable();
             armed.set(true);
-            assertSame(injected, assertThrows(OutOfMemoryError.class, () -> pool.replenishWarm(16)));
+            assertSame(injected, assertThrows(injected.getClass(), () -> pool.replenishWarm(16)));
             assertEquals(available, pool.framesAvailable(), "a refill reserves nothing");
             assertEquals(0, pool.warmFrames());
 
@@ -55,5 +68,11 @@ class WarmRefillFailureTest {
             assertEquals(available, taken.cardinality());
             assertEquals(available, pool.framesInUse());
         }
+    }
+
+    /** Throws {@code t} whatever it is, as code in a language without checked exceptions can. */
+    @SuppressWarnings("unchecked")
+    private static <T extends Throwable> void throwUnchecked(Throwable t) throws T {
+        throw (T) t;
     }
 }
