@@ -59,21 +59,8 @@ final class ParallelDiscard implements AutoCloseable {
             region.set(ValueLayout.JAVA_LONG, off, off);
         }
         long part = REGION_BYTES / threads;
-        Thread[] helpers = new Thread[threads - 1];
         long start = System.nanoTime();
-        for (int h = 0; h < helpers.length; h++) {
-            int index = h + 1;
-            helpers[h] = Thread.ofPlatform().start(() -> free(lists[index], index * part, part));
-        }
-        free(lists[0], 0, part);
-        for (Thread helper : helpers) {
-            try {
-                helper.join();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException("interrupted while freeing", e);
-            }
-        }
+        SideBySide.run(threads, index -> free(lists[index], index * part, part));
         long elapsed = System.nanoTime() - start;
         for (long off = Pages.PAGE_SIZE; off < REGION_BYTES; off += 2L * Pages.PAGE_SIZE) {
             if (region.get(ValueLayout.JAVA_LONG, off) != 0) {

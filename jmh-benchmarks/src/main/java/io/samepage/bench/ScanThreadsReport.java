@@ -128,28 +128,14 @@ public final class ScanThreadsReport {
     }
 
     /** Pages per second of {@code threads} threads summing equal parts of {@code region} (the best of 3). */
-    private static double readPagesPerSecond(MemorySegment region, int threads) {
+    static double readPagesPerSecond(MemorySegment region, int threads) {
         long pagesRead = region.byteSize() / Pages.PAGE_SIZE;
         long part = region.byteSize() / threads;
         long best = Long.MAX_VALUE;
         long[] sums = new long[threads];
         for (int round = 0; round < 3; round++) {
-            Thread[] helpers = new Thread[threads - 1];
             long start = System.nanoTime();
-            for (int h = 0; h < helpers.length; h++) {
-                int index = h + 1;
-                helpers[h] = Thread.ofPlatform()
-                        .start(() -> sums[index] = ScanBenchmark.sum(region, index * part, part));
-            }
-            sums[0] = ScanBenchmark.sum(region, 0, part);
-            for (Thread helper : helpers) {
-                try {
-                    helper.join();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    throw new IllegalStateException("interrupted while reading", e);
-                }
-            }
+            SideBySide.run(threads, index -> sums[index] = ScanBenchmark.sum(region, index * part, part));
             best = Math.min(best, System.nanoTime() - start);
         }
         readSink = Arrays.stream(sums).sum();      // keeps the sums live
