@@ -14,6 +14,7 @@ import java.lang.management.ManagementFactory;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
 import java.util.function.Function;
 import org.agrona.concurrent.AgentRunner;
@@ -118,8 +119,18 @@ public final class WasmBench {
     private WasmBench() {
     }
 
-    /** Runs the bench; {@code progress} hears each phase. */
+    /**
+     * Runs the bench; {@code progress} hears each phase.
+     *
+     * @throws IllegalStateException if the engine's scanner failed meanwhile (an exception, or an Error that
+     *                               ended its thread): the figures would not be the engine's, so none are given
+     */
     public static Results run(Settings settings, Consumer<String> progress) {
+        return run(settings, progress, context -> { });
+    }
+
+    /** As above, {@code tweak} seeing the engine's context before it concludes: a seam for tests. */
+    static Results run(Settings settings, Consumer<String> progress, Consumer<EngineContext> tweak) {
         settings.validate();
         int pages = settings.memoryPages();
         int dataBytes = settings.dataMib() << 20;
@@ -132,14 +143,23 @@ public final class WasmBench {
         Phase byteArray = measure("ByteArrayMemory", module, settings, dataBytes, ByteArrayMemory::new, checksums,
                 null, byteArrays);
         progress.accept(settings.instances() + " instances on SamepageMemory, the scanner running");
-        EngineContext context = new EngineContext().poolBytes(poolBytes(settings)).conclude();
+        EngineContext context = new EngineContext().poolBytes(poolBytes(settings));
+        tweak.accept(context);
+        context.conclude();
         context.knobs().pagesToScan(settings.pagesToScan()).sleepMillis(settings.sleepMillis());
         try (DedupEngine engine = DedupEngine.create(context)) {
             SamepageMemoryFactory factory = new SamepageMemoryFactory(engine, engine.createDomain("bench"))
                     .cachePages(settings.cachePages());
-            AgentRunner scanner = new AgentRunner(new SleepingMillisIdleStrategy(1), Throwable::printStackTrace, null,
-                    engine.scanner());
-            AgentRunner.startOnThread(scanner);
+            // Before, a scanner's error was printed and the bench went on; an Error ended the scanner's thread
+            // and the figures measured an engine that had stopped merging. Kept, and thrown at the end.
+            AtomicReference<Throwable> scannerFailed = new AtomicReference<>();
+            AgentRunner scanner = new AgentRunner(new SleepingMillisIdleStrategy(1),
+                    e -> scannerFailed.compareAndSet(null, e), null, engine.scanner());
+            AgentRunner.startOnThread(scanner, work -> {
+                Thread thread = new Thread(work);
+                thread.setUncaughtExceptionHandler((_, _) -> { });     // kept in scannerFailed, thrown below
+                return thread;
+            });
             List<Instance> samepages = new ArrayList<>(settings.instances());
             try {
                 Phase samepage = measure("SamepageMemory", module, settings, dataBytes, factory, checksums, engine, samepages);
@@ -155,6 +175,11 @@ public final class WasmBench {
                     ((SamepageMemory) samepages.get(i).memory()).release();
                     workload[0] += t1 - t0;
                     workload[1] += t2 - t1;
+                }
+                Throwable failed = scannerFailed.get();
+                if (failed != null) {
+                    throw new IllegalStateException("the engine's scanner failed during the bench, so it gives no "
+                            + "figures: " + failed, failed);
                 }
                 EngineCounters counters = engine.counters();
                 MemoryResult b = byteArray.result(workload[0]);

@@ -4,6 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.samepage.hashing.HashAlgorithm;
+import io.samepage.hashing.PageHasher;
+import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -17,6 +20,38 @@ class WasmBenchTest {
         // The image is installed once: the instances' frames are one copy of the data and their own writes.
         assertTrue(results.samepage().frameBytes() < (2L << 20), "frames: " + results.samepage().frameBytes());
         assertEquals(0, results.byteArray().frameBytes());
+    }
+
+    /**
+     * A scanner that dies of an Error mid-bench fails the bench: before, the error was printed and the bench
+     * gave figures of an engine that had stopped merging.
+     */
+    @Test
+    void aScannerThatFailsDuringTheBenchFailsIt() {
+        PageHasher real = HashAlgorithm.NH.newHasher(1);
+        PageHasher faulting = new PageHasher() {
+            @Override
+            public long hash(MemorySegment memory, long offset) {
+                if (Thread.currentThread().getName().equals("samepage-scanner")) {
+                    throw new InternalError("a fault occurred in an unsafe memory access operation (test)");
+                }
+                return real.hash(memory, offset);
+            }
+
+            @Override
+            public HashAlgorithm algorithm() {
+                return real.algorithm();
+            }
+
+            @Override
+            public long seed() {
+                return real.seed();
+            }
+        };
+        IllegalStateException failed = assertThrows(IllegalStateException.class, () -> WasmBench.run(
+                new WasmBench.Settings(4, 1, 2048, 64, 1, 100, 1), step -> { }, context -> context.customHasher(faulting)));
+        assertTrue(failed.getMessage().startsWith("the engine's scanner failed during the bench, so it gives no figures: "
+                + "java.lang.InternalError: a fault occurred"), failed.getMessage());
     }
 
     @Test
