@@ -66,6 +66,11 @@ final class ContentTree {
         return node;
     }
 
+    /** True if {@link #insert} would allocate nothing. */
+    boolean hasRoom() {
+        return freeList != NONE || entry != null && used < entry.length;
+    }
+
     /** Calls {@code action} with every live entry, in node order. */
     void forEachLive(java.util.function.IntConsumer action) {
         for (int node = 0; node < used; node++) {

@@ -74,6 +74,17 @@ final class DuplicateFrames {
         return slot;
     }
 
+    /** True if {@link #add} of a frame under {@code key} would allocate nothing. */
+    boolean hasRoom(int key) {
+        if (listsOf == null) {
+            return false;
+        }
+        boolean newKey = listsOf.get(key) == NONE;
+        int slots = (freeSlots == NONE ? 1 : 0) + (newKey && freePairs == NONE ? 2 : 0);
+        return (slots == 0 || frameOf != null && used + slots <= frameOf.length)
+                && (!newKey || listsOf.size() < listsOf.resizeThreshold());
+    }
+
     /** True if {@code slot} holds {@code frame}: the frame is a duplicate here. */
     boolean holds(int slot, int frame) {
         return frameOf != null && slot >= 0 && slot < used && frameOf[slot] == frame;

@@ -113,6 +113,19 @@ public final class MergeDomain {
     }
 
     /**
+     * Runs {@code hook} from now on before the stable index allocates to grow for a frame it files. For
+     * tests: a hook that throws {@link OutOfMemoryError} stands for the allocation failing.
+     */
+    void beforeStableIndexGrows(Runnable hook) {
+        stableLock.lock();
+        try {
+            stable.beforeGrowth(hook);
+        } finally {
+            stableLock.unlock();
+        }
+    }
+
+    /**
      * Takes a reference on a stable frame whose bytes equal the page at {@code offset} and that maps fewer
      * than {@code maxSharing} pages ({@link StableIndex#take}). Caller holds the lock.
      *

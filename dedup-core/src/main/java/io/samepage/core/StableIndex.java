@@ -44,6 +44,7 @@ final class StableIndex {
     /** {@link #take}'s answer when frames of equal content exist but every one maps {@code max_page_sharing} pages. */
     static final int FULL = -2;
     private static final int MIN_BUCKETS = 64;
+    private static final Runnable NOTHING = () -> { };
 
     private final FrameTable frames;
     private final PageCompare compare;
@@ -64,6 +65,8 @@ final class StableIndex {
     private long dups;
     /** Chained frames {@link #take} looked at, ever. For tests: a lookup's cost in steps, not compares. */
     private long takeSteps;
+    /** Runs before the index allocates to grow for a frame it files: nothing, but a test's fault injection. */
+    private Runnable beforeGrowth = NOTHING;
 
     StableIndex(FramePool pool, PageCompare compare, long secret) {
         this.frames = pool.table();
@@ -132,12 +135,19 @@ final class StableIndex {
         if (group == NONE) {
             chain(frame, key);
             if (chained > 2 * heads.length) {
+                beforeGrowth.run();
                 rehash(2 * heads.length);
             }
         } else if (compare.equal(offset, FramePool.offsetOf(group))) {
             equal += groupSize(key);
+            if (!duplicates.hasRoom(key)) {
+                beforeGrowth.run();
+            }
             frames.setNext(frame, -2 - duplicates.add(key, frame));
         } else {
+            if (!tree.hasRoom()) {
+                beforeGrowth.run();
+            }
             frames.setNext(frame, -2 - tree.insert(frame));
         }
         countJoined(equal);
@@ -271,6 +281,14 @@ final class StableIndex {
         return takeSteps + duplicates.steps();
     }
 
+    /**
+     * Runs {@code hook} from now on before the index allocates to grow for a frame it files. For tests: a hook
+     * that throws {@link OutOfMemoryError} stands for the allocation failing.
+     */
+    void beforeGrowth(Runnable hook) {
+        beforeGrowth = hook;
+    }
+
     /** A duplicate frame among full ones that maps fewer than {@code maxSharing} pages, or NONE. For tests. */
     int withRoomAmongFull(int maxSharing) {
         return duplicates.withRoomAmongFull(maxSharing);
@@ -291,11 +309,11 @@ final class StableIndex {
 
     /**
      * Bytes of the index ({@link MetadataSizes}): its object (frames, compare, tree, duplicates, taker,
-     * heads, filter; three ints, three longs), its taker (outer, maxSharing, full), the bucket table, the
-     * filter, the collision tree and the duplicates.
+     * heads, filter, beforeGrowth; three ints, three longs), its taker (outer, maxSharing, full), the
+     * bucket table, the filter, the collision tree and the duplicates.
      */
     long metadataBytes() {
-        return MetadataSizes.object(7 * MetadataSizes.REFERENCE + 3 * Integer.BYTES + 3 * Long.BYTES)
+        return MetadataSizes.object(8 * MetadataSizes.REFERENCE + 3 * Integer.BYTES + 3 * Long.BYTES)
                 + MetadataSizes.object(MetadataSizes.REFERENCE + Integer.BYTES + 1)
                 + MetadataSizes.array(heads.length, Integer.BYTES) + MetadataSizes.array(filter.length, Long.BYTES)
                 + tree.metadataBytes() + duplicates.metadataBytes();
