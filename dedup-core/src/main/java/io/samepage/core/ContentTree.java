@@ -58,7 +58,10 @@ final class ContentTree {
         return live;
     }
 
-    /** Files {@code e}; returns its node, which {@link #remove}/{@link #markRemoved} take. */
+    /**
+     * Files {@code e}; returns its node, which {@link #remove}/{@link #markRemoved} take. Allocates only if
+     * {@link #hasRoom} is false, and then changes nothing if it cannot.
+     */
     int insert(int e) {
         int node = newNode(e);
         root = insert(root, node);
@@ -69,6 +72,23 @@ final class ContentTree {
     /** True if {@link #insert} would allocate nothing. */
     boolean hasRoom() {
         return freeList != NONE || entry != null && used < entry.length;
+    }
+
+    /**
+     * Makes room for one {@link #insert}, which then allocates nothing. Grows the three node arrays together
+     * or, if an allocation fails, none of them: grown one by one, a failure left them of different lengths.
+     */
+    void makeRoom() {
+        if (hasRoom()) {
+            return;
+        }
+        int capacity = entry == null ? 16 : 2 * entry.length;
+        int[] grownEntry = entry == null ? new int[capacity] : Arrays.copyOf(entry, capacity);
+        int[] grownLeft = left == null ? new int[capacity] : Arrays.copyOf(left, capacity);
+        int[] grownRight = right == null ? new int[capacity] : Arrays.copyOf(right, capacity);
+        entry = grownEntry;
+        left = grownLeft;
+        right = grownRight;
     }
 
     /** Calls {@code action} with every live entry, in node order. */
@@ -275,12 +295,7 @@ final class ContentTree {
             node = freeList;
             freeList = left[node];
         } else {
-            if (entry == null || used == entry.length) {
-                int capacity = entry == null ? 16 : 2 * entry.length;
-                entry = entry == null ? new int[capacity] : Arrays.copyOf(entry, capacity);
-                left = left == null ? new int[capacity] : Arrays.copyOf(left, capacity);
-                right = right == null ? new int[capacity] : Arrays.copyOf(right, capacity);
-            }
+            makeRoom();
             node = used++;
         }
         entry[node] = e;

@@ -57,11 +57,12 @@ final class DuplicateFrames {
         this.frames = frames;
     }
 
-    /** Puts {@code frame} among the duplicates of the content chained under {@code key}; returns its slot. */
+    /**
+     * Puts {@code frame} among the duplicates of the content chained under {@code key}; returns its slot.
+     * Allocates only if {@link #hasRoom} is false, and then changes nothing if it cannot ({@link #makeRoom}).
+     */
     int add(int key, int frame) {
-        if (listsOf == null) {
-            listsOf = new Int2IntHashMap(NONE);
-        }
+        makeRoom(key);
         int room = listsOf.get(key);
         if (room == NONE) {
             room = newPair();
@@ -80,9 +81,45 @@ final class DuplicateFrames {
             return false;
         }
         boolean newKey = listsOf.get(key) == NONE;
-        int slots = (freeSlots == NONE ? 1 : 0) + (newKey && freePairs == NONE ? 2 : 0);
+        int slots = slotsNeeded(newKey);
         return (slots == 0 || frameOf != null && used + slots <= frameOf.length)
                 && (!newKey || listsOf.size() < listsOf.resizeThreshold());
+    }
+
+    /**
+     * Makes room for one {@link #add} under {@code key}, which then allocates nothing: slots for the frame
+     * and, for a content's first duplicate, for its pair of lists, and room in the map for its key (a put
+     * past the map's threshold would rehash it). All or nothing: everything is allocated before anything is
+     * replaced, so a failure leaves the arrays as they were, of one length.
+     */
+    void makeRoom(int key) {
+        boolean newKey = listsOf == null || listsOf.get(key) == NONE;
+        int slots = slotsNeeded(newKey);
+        int[] grownFrameOf = frameOf;
+        int[] grownBefore = before;
+        int[] grownAfter = after;
+        if (slots > 0 && (frameOf == null || used + slots > frameOf.length)) {
+            int capacity = frameOf == null ? MIN_SLOTS : 2 * frameOf.length;
+            grownFrameOf = frameOf == null ? new int[capacity] : Arrays.copyOf(frameOf, capacity);
+            grownBefore = before == null ? new int[capacity] : Arrays.copyOf(before, capacity);
+            grownAfter = after == null ? new int[capacity] : Arrays.copyOf(after, capacity);
+        }
+        Int2IntHashMap grownLists = listsOf;
+        if (listsOf == null) {
+            grownLists = new Int2IntHashMap(NONE);
+        } else if (newKey && listsOf.size() >= listsOf.resizeThreshold()) {
+            grownLists = new Int2IntHashMap(2 * listsOf.capacity(), listsOf.loadFactor(), NONE);
+            grownLists.putAll(listsOf);
+        }
+        frameOf = grownFrameOf;
+        before = grownBefore;
+        after = grownAfter;
+        listsOf = grownLists;
+    }
+
+    /** Slots an add takes from the arrays' unused end: one for the frame, two for a new content's lists. */
+    private int slotsNeeded(boolean newKey) {
+        return (freeSlots == NONE ? 1 : 0) + (newKey && freePairs == NONE ? 2 : 0);
     }
 
     /** True if {@code slot} holds {@code frame}: the frame is a duplicate here. */
@@ -217,8 +254,7 @@ final class DuplicateFrames {
             freeSlots = after[slot];
             return slot;
         }
-        grow(1);
-        return used++;
+        return used++;          // within the arrays: add made room
     }
 
     private void freeSlot(int slot) {
@@ -234,8 +270,7 @@ final class DuplicateFrames {
             room = freePairs;
             freePairs = after[room];
         } else {
-            grow(2);
-            room = used;
+            room = used;            // within the arrays: add made room
             used += 2;
         }
         frameOf[room] = ROOM_LIST;
@@ -243,15 +278,5 @@ final class DuplicateFrames {
         before[room] = after[room] = room;
         before[room + 1] = after[room + 1] = room + 1;
         return room;
-    }
-
-    private void grow(int slots) {
-        if (frameOf != null && used + slots <= frameOf.length) {
-            return;
-        }
-        int capacity = frameOf == null ? MIN_SLOTS : 2 * frameOf.length;
-        frameOf = frameOf == null ? new int[capacity] : Arrays.copyOf(frameOf, capacity);
-        before = before == null ? new int[capacity] : Arrays.copyOf(before, capacity);
-        after = after == null ? new int[capacity] : Arrays.copyOf(after, capacity);
     }
 }

@@ -377,17 +377,16 @@ public final class Guest {
     }
 
     /**
-     * Maps {@code page} to the stable {@code frame} (a reference already taken) and hands its own frame
-     * to {@code freed}.
+     * Maps {@code page} to the stable {@code frame}; a refusal, whatever it throws, changes nothing, and
+     * nothing after the remap can fail. Returns the frame the page left, for the caller to free once its
+     * merge is whole (a free may throw), or -1.
      */
-    void mapStable(int page, int frame, FreedFrames freed) {
+    int mapStable(int page, int frame) {
         mapping.map(page, frame, false);    // first: if the host refuses, nothing has changed
         int own = frames[page];
         set(page, frame, (states[page] & SCAN_HISTORY) | STABLE);
         mergingPages.incrementAndGet();
-        if (own != frame && own != domain.zeroFrame()) {
-            freed.add(own);
-        }
+        return own != frame && own != domain.zeroFrame() ? own : -1;
     }
 
     /**
@@ -407,12 +406,12 @@ public final class Guest {
         mergingPages.incrementAndGet();
     }
 
-    /** Maps an all-zero page to the zero frame (use_zero_pages) and hands its own frame to {@code freed}. */
-    void mapZero(int page, FreedFrames freed) {
+    /** Maps an all-zero page to the zero frame (use_zero_pages); returns its own frame, for the caller to free. */
+    int mapZero(int page) {
         int own = frames[page];
         set(page, domain.zeroFrame(), (states[page] & SCAN_HISTORY) | ZERO_MERGED);
         zeroPages.incrementAndGet();
-        freed.add(own);
+        return own;
     }
 
     boolean isMapped() {

@@ -150,9 +150,31 @@ public final class MergeDomain {
         return stable.contains(frame);
     }
 
-    /** Puts {@code frame}, holding content with {@code key}, into the stable index. Caller holds the lock. */
+    /**
+     * Puts {@code frame}, holding content with {@code key}, into the stable index. Caller holds the lock.
+     * If the index cannot grow for it, it throws and the frame is not filed.
+     */
     void addStable(int frame, int key) {
         stable.add(frame, key);
+        pagesShared.incrementAndGet();
+    }
+
+    /**
+     * Works out where {@code frame}, holding content with {@code key}, goes in the stable index and makes
+     * room for it there ({@link StableIndex#plan}), so that {@link #addStable(StableIndex.Filing)} cannot
+     * fail. Caller holds the lock until then. If the index cannot grow it throws, and nothing a lookup sees
+     * has changed.
+     */
+    void planStable(int frame, int key, StableIndex.Filing filing) {
+        stable.plan(frame, key, filing);
+    }
+
+    /**
+     * Puts the frame planned in {@code filing} ({@link #planStable}) into the stable index; allocates
+     * nothing. Caller holds the lock, and has held it since the plan.
+     */
+    void addStable(StableIndex.Filing filing) {
+        stable.add(filing);
         pagesShared.incrementAndGet();
     }
 

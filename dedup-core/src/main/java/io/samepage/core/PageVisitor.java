@@ -49,10 +49,13 @@ import java.util.concurrent.locks.StampedLock;
  * the frame a new pair files in the stable index is hashed again once both pages are protected: filed
  * under a stale hash, no lookup would ever find it. A stale hash elsewhere only misses a merge.
  *
- * <p>Failure atomicity: a merge maps the page onto the shared frame <em>before</em> it changes an index,
- * a refcount or a counter, so a host that refuses the remap leaves both pages, the indexes and the
- * counters as they were; the refusal reaches the caller of {@link Scanner#scanBatch} as a
- * {@link DedupException} of kind {@link DedupException.Kind#HOST_REFUSED}, and the next batch goes on.
+ * <p>Failure atomicity: a merge completes or changes nothing, whatever is thrown ({@link StableMerges}).
+ * What can fail comes first, the stable index growing for a new pair's frame, then the remap of the page
+ * onto the shared frame, and nothing that can fail comes after: a host that refuses the remap, or an
+ * index that cannot grow, leaves both pages, the indexes and the counters as they were, so no page is
+ * ever left private on a frame another page maps. A refusal reaches the caller of {@link
+ * Scanner#scanBatch} as a {@link DedupException} of kind {@link DedupException.Kind#HOST_REFUSED}, and
+ * the next batch goes on.
  *
  * <p>Rejected alternative: KSM keeps its indexes as red-black trees ordered by memcmp, which never
  * trusts a hash but compares O(log n) pages per lookup; a hash table keyed by the fast hash compares
@@ -72,12 +75,12 @@ final class PageVisitor {
     private static final int BUSY = -1;
 
     private final DedupEngine engine;
-    private final FramePool pool;
     private final MemorySegment memory;
     private final ScanKnobs knobs;
     private final PageHasher hasher;
     private final PageCompare compare;
     private final FreedFrames freed;
+    private final StableMerges merges;
     private final int zeroPageKey;
 
     private final VisitCounts counts = new VisitCounts();
@@ -94,12 +97,12 @@ final class PageVisitor {
 
     PageVisitor(DedupEngine engine, PageHasher hasher, FreedFrames freed) {
         this.engine = engine;
-        this.pool = engine.pool();
-        this.memory = pool.memory();
+        this.memory = engine.pool().memory();
         this.knobs = engine.knobs();
         this.hasher = hasher;
         this.compare = engine.pageCompare();
         this.freed = freed;
+        this.merges = new StableMerges(engine);
         this.zeroPageKey = MergeDomain.keyOf(hasher.hash(MemorySegment.ofArray(new byte[Pages.PAGE_SIZE]), 0));
     }
 
@@ -301,20 +304,24 @@ final class PageVisitor {
                 return;
             }
         } else if (key == zeroPageKey && knobs.useZeroPages() && (zeroSeen || compare.isZero(offset))) {
-            guest.mapZero(page, freed);
+            int left = guest.mapZero(page);
             engine.zeroPageMapped();
-            counts.merged();
+            merged(left);
             return;
         }
-        int stable = mergeWithStable(guest, page, frame, key);
-        if (stable == MERGED || stable == BUSY) {
-            if (stable == MERGED) {
-                counts.merged();
-            }
-            return;
+        if (mergeWithStable(guest, page, frame, key) == NOT_MERGED) {
+            mergeWithUnstable(guest, page, frame, key);
         }
-        if (mergeWithUnstable(guest, page, frame, key)) {
-            counts.merged();
+    }
+
+    /**
+     * Counts a whole merge, then frees the frame it left ({@code -1}: none): last, since handing frames back
+     * to the pool may throw (what its backing's release threw), and the merge must be whole and counted then.
+     */
+    private void merged(int left) {
+        counts.merged();
+        if (left >= 0) {
+            freed.add(left);
         }
     }
 
@@ -338,7 +345,8 @@ final class PageVisitor {
 
     /**
      * Merges the page into a stable frame of equal bytes with room. Maps the page first: if the host
-     * refuses, the reference taken on the frame is dropped and nothing else has changed.
+     * refuses, the reference taken on the frame is dropped and nothing else has changed
+     * ({@link StableMerges#intoStable}).
      *
      * @return {@link #MERGED}; {@link #BUSY} if the page could not be protected; {@link #NOT_MERGED}
      *         (no equal frame, or all full: then the unstable index may start a new duplicate)
@@ -351,6 +359,7 @@ final class PageVisitor {
         if (!visitRead && knobs.scanThreads() > 1) {
             touch(FramePool.offsetOf(frame));   // the compare below runs under the lock other scanner threads wait for
         }
+        int left;
         SpinLocks.lock(domain.stableLock());
         try {
             if (!domain.mayHoldStable(key)) {
@@ -364,16 +373,12 @@ final class PageVisitor {
                 return NOT_MERGED;
             }
             domain.addSharing(1);
-            try {
-                guest.mapStable(page, taken, freed);
-            } catch (RuntimeException refused) {
-                engine.releaseStable(domain, taken);
-                throw refusedMerge(guest, page, refused);
-            }
-            return MERGED;
+            left = merges.intoStable(domain, guest, page, taken);
         } finally {
             domain.stableLock().unlock();
         }
+        merged(left);
+        return MERGED;
     }
 
     /**
@@ -382,18 +387,18 @@ final class PageVisitor {
      * guest's pair: the candidate's). Otherwise files
      * the page as a candidate itself (unless a candidate's page was busy: then it waits for its next visit).
      */
-    private boolean mergeWithUnstable(Guest guest, int page, int frame, int key) {
+    private void mergeWithUnstable(Guest guest, int page, int frame, int key) {
         MergeDomain domain = guest.domain();
         java.util.concurrent.locks.ReentrantLock lock = domain.unstableLock(key);     // other scanner threads
         SpinLocks.lock(lock);
         try {
-            return mergeWithUnstableLocked(guest, page, frame, key, domain);
+            mergeWithUnstableLocked(guest, page, frame, key, domain);
         } finally {
             lock.unlock();
         }
     }
 
-    private boolean mergeWithUnstableLocked(Guest guest, int page, int frame, int key, MergeDomain domain) {
+    private void mergeWithUnstableLocked(Guest guest, int page, int frame, int key, MergeDomain domain) {
         int candidate = domain.unstableChained(key);
         int result = candidate < 0 ? NOT_MERGED : pairWith(guest, page, frame, key, candidate);
         if (result == NOT_MERGED) {
@@ -403,7 +408,6 @@ final class PageVisitor {
         if (result == NOT_MERGED) {
             domain.putUnstable(key, guest.table(), page);
         }
-        return result == MERGED;
     }
 
     /** Merges the visited page with unstable candidate {@code otherId} if their bytes are equal. */
@@ -452,25 +456,11 @@ final class PageVisitor {
             // The pair keeps the lower of its two frames (mapped guests: the candidate's) whichever page a
             // thread reached first, so guests keep their frames in address order (docs/perf/engine.md#scan_threads).
             boolean keepOwn = frame < otherFrame && !guest.isMapped() && !other.isMapped();
-            Guest mover = keepOwn ? other : guest;
-            int moved = keepOwn ? otherPage : page;
-            int shared = keepOwn ? frame : otherFrame;
-            try {
-                mover.mapStable(moved, shared, freed);         // first: a refusal changes nothing
-            } catch (RuntimeException refused) {
-                throw refusedMerge(mover, moved, refused);
-            }
+            int left = keepOwn ? merges.pair(domain, guest, page, other, otherPage, frame, filed)
+                    : merges.pair(domain, other, otherPage, guest, page, otherFrame, filed);   // all or nothing
             otherProtected = false;     // it stays read-only: its frame is the shared one now
-            pool.table().incrementRef(shared);
             domain.removeUnstable(key, otherId);
-            SpinLocks.lock(domain.stableLock());
-            try {
-                domain.addStable(shared, filed);
-            } finally {
-                domain.stableLock().unlock();
-            }
-            (keepOwn ? guest : other).markStable(keepOwn ? page : otherPage);
-            domain.addSharing(1);
+            merged(left);
             return MERGED;
         } catch (RuntimeException e) {
             failed = e;
@@ -486,11 +476,5 @@ final class PageVisitor {
                 }
             }
         }
-    }
-
-    private static DedupException refusedMerge(Guest guest, int page, RuntimeException refused) {
-        return new DedupException(DedupException.Kind.HOST_REFUSED, guest + ": the host refused to remap page " + page
-                + " onto a shared frame; the merge was skipped, the engine as it was (the host says what it left): "
-                + refused.getMessage(), refused);
     }
 }

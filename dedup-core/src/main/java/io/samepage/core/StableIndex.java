@@ -35,6 +35,11 @@ import java.util.Arrays;
  * domain's lock only for pages that may merge here. A removal leaves its bit; the filter is rebuilt
  * when the table grows, and once removals since the last build pass half the frames filed.
  *
+ * <p>Failure atomicity: the index allocates only to grow, and only in {@link #plan}, before it changes
+ * anything a lookup sees; {@link #add(Filing)} then files the planned frame without allocating. So a
+ * merge plans before it remaps a page, and nothing that can fail is left once it has (see {@link
+ * StableMerges}).
+ *
  * <p>Thread safety: none beyond {@link #mayHoldUnlocked}; the owning {@link MergeDomain}'s lock guards
  * every other call. Allocates only when it grows.
  */
@@ -51,6 +56,8 @@ final class StableIndex {
     private final ContentTree tree;
     private final DuplicateFrames duplicates;
     private final Taker taker = new Taker();
+    /** The plan of {@link #add(int, int)}, which plans and files in one call. */
+    private final Filing ownFiling = new Filing();
     private static final VarHandle WORD = MethodHandles.arrayElementVarHandle(long[].class);
     private static final int FILTER_BITS_PER_BUCKET = 64;
 
@@ -125,32 +132,81 @@ final class StableIndex {
         return full ? FULL : NONE;
     }
 
-    /** Files {@code frame}, whose bytes have {@code key} and will not change while it is filed. */
-    void add(int frame, int key) {
-        frames.setStableKey(frame, key);
-        mark(filter, key);
+    /**
+     * Where {@link #add(Filing)} files a frame, as {@link #plan} worked it out. One per thread that files,
+     * reused: filing allocates nothing.
+     */
+    static final class Filing {
+        /** The frame planned for, or {@link #NONE}: no plan. */
+        int frame = NONE;
+        int key;
+        /** The frame chained under {@link #key}, or {@link #NONE}: this frame is chained. */
+        int group;
+        /** This frame's bytes equal {@link #group}'s: it joins that content's duplicates, else the tree. */
+        boolean duplicate;
+        /** Frames filed with this frame's bytes and key, counted as far as the chain counts tell apart. */
+        int equal;
+    }
+
+    /**
+     * Works out where {@code frame}, whose bytes have {@code key} and will not change while it is filed,
+     * goes in the index, and makes room for it there (the bucket table, the duplicates or the collision
+     * tree): then {@link #add(Filing)} files it, allocating nothing, provided nothing is filed or taken out
+     * in between (the caller holds the domain's lock from one call to the other). Changes nothing a lookup
+     * sees; if the index cannot grow it throws ({@link OutOfMemoryError}) and {@code filing} holds no plan.
+     */
+    void plan(int frame, int key, Filing filing) {
+        filing.frame = NONE;
         long offset = FramePool.offsetOf(frame);
         int group = groupHead(key);
         int equal = tree.size() > 0 ? tree.countEqual(key, offset) : 0;
+        boolean duplicate = group != NONE && compare.equal(offset, FramePool.offsetOf(group));
         if (group == NONE) {
-            chain(frame, key);
-            if (chained > 2 * heads.length) {
+            if (chained >= 2 * heads.length) {      // it would make more than two frames a bucket
                 beforeGrowth.run();
                 rehash(2 * heads.length);
             }
-        } else if (compare.equal(offset, FramePool.offsetOf(group))) {
+        } else if (duplicate) {
             equal += groupSize(key);
             if (!duplicates.hasRoom(key)) {
                 beforeGrowth.run();
+                duplicates.makeRoom(key);
             }
+        } else if (!tree.hasRoom()) {
+            beforeGrowth.run();
+            tree.makeRoom();
+        }
+        filing.key = key;
+        filing.group = group;
+        filing.duplicate = duplicate;
+        filing.equal = equal;
+        filing.frame = frame;
+    }
+
+    /** Files the frame {@code filing} holds the plan of ({@link #plan}); allocates nothing. */
+    void add(Filing filing) {
+        int frame = filing.frame;
+        int key = filing.key;
+        filing.frame = NONE;
+        frames.setStableKey(frame, key);
+        mark(filter, key);
+        if (filing.group == NONE) {
+            chain(frame, key);
+        } else if (filing.duplicate) {
             frames.setNext(frame, -2 - duplicates.add(key, frame));
         } else {
-            if (!tree.hasRoom()) {
-                beforeGrowth.run();
-            }
             frames.setNext(frame, -2 - tree.insert(frame));
         }
-        countJoined(equal);
+        countJoined(filing.equal);
+    }
+
+    /**
+     * Files {@code frame}, whose bytes have {@code key} and will not change while it is filed: {@link #plan},
+     * then {@link #add(Filing)}. If the index cannot grow it throws, and the frame is not filed.
+     */
+    void add(int frame, int key) {
+        plan(frame, key, ownFiling);
+        add(ownFiling);
     }
 
     /**
@@ -309,12 +365,14 @@ final class StableIndex {
 
     /**
      * Bytes of the index ({@link MetadataSizes}): its object (frames, compare, tree, duplicates, taker,
-     * heads, filter, beforeGrowth; three ints, three longs), its taker (outer, maxSharing, full), the
-     * bucket table, the filter, the collision tree and the duplicates.
+     * ownFiling, heads, filter, beforeGrowth; three ints, three longs), its taker (outer, maxSharing,
+     * full), its filing (four ints, a boolean), the bucket table, the filter, the collision tree and the
+     * duplicates.
      */
     long metadataBytes() {
-        return MetadataSizes.object(8 * MetadataSizes.REFERENCE + 3 * Integer.BYTES + 3 * Long.BYTES)
+        return MetadataSizes.object(9 * MetadataSizes.REFERENCE + 3 * Integer.BYTES + 3 * Long.BYTES)
                 + MetadataSizes.object(MetadataSizes.REFERENCE + Integer.BYTES + 1)
+                + MetadataSizes.object(4 * Integer.BYTES + 1)
                 + MetadataSizes.array(heads.length, Integer.BYTES) + MetadataSizes.array(filter.length, Long.BYTES)
                 + tree.metadataBytes() + duplicates.metadataBytes();
     }
