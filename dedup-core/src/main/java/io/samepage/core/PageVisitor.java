@@ -264,10 +264,10 @@ final class PageVisitor {
 
     /** {@link #merge}, then gives a mapped guest's page its write access back if it did not merge. */
     private void mergeProtected(Guest guest, int page, int frame, int key, boolean zeroSeen) {
-        RuntimeException failed = null;
+        Throwable failed = null;
         try {
             merge(guest, page, frame, key, zeroSeen);
-        } catch (RuntimeException e) {
+        } catch (Throwable e) {
             failed = e;
             throw e;
         } finally {
@@ -280,7 +280,7 @@ final class PageVisitor {
     }
 
     /** Unprotects after a compare no merge followed; a refusal is attached to the visit's own failure, if any. */
-    private static void unprotect(Guest guest, int page, RuntimeException failed) {
+    private static void unprotect(Guest guest, int page, Throwable failed) {
         try {
             guest.unprotect(page);
         } catch (RuntimeException refused) {
@@ -344,8 +344,8 @@ final class PageVisitor {
     }
 
     /**
-     * Merges the page into a stable frame of equal bytes with room. Maps the page first: if the host
-     * refuses, the reference taken on the frame is dropped and nothing else has changed
+     * Merges the page into a stable frame of equal bytes with room. Maps the page first: if the remap
+     * throws, whatever it throws, the reference taken on the frame is dropped and nothing else has changed
      * ({@link StableMerges#intoStable}).
      *
      * @return {@link #MERGED}; {@link #BUSY} if the page could not be protected; {@link #NOT_MERGED}
@@ -428,7 +428,7 @@ final class PageVisitor {
             return BUSY;
         }
         boolean otherProtected = false;
-        RuntimeException failed = null;
+        Throwable failed = null;
         try {
             int otherFrame = other.frameAt(otherPage);
             if (other.isDestroyed() || other.isMerged(otherPage) || otherFrame == domain.zeroFrame()
@@ -462,7 +462,7 @@ final class PageVisitor {
             domain.removeUnstable(key, otherId);
             merged(left);
             return MERGED;
-        } catch (RuntimeException e) {
+        } catch (Throwable e) {
             failed = e;
             throw e;
         } finally {

@@ -5,12 +5,13 @@ import java.util.concurrent.locks.ReentrantLock;
 /**
  * The steps of a merge that change things, once {@link PageVisitor} has compared the bytes: a guest page
  * remapped onto a frame that is, or becomes, stable, with the frame's refcount, the pages' states, the
- * stable index and the counters. All or nothing.
+ * stable index and the counters. All or nothing, whatever is thrown: a host's refusal, an {@link Error},
+ * a checked exception thrown undeclared.
  *
  * <p>The rule: everything that can fail comes before the remap, and nothing that can fail after it.
  * <ul>
  *   <li>Into a stable frame ({@link #intoStable}): the lookup took a reference on the frame under the
- *       domain's lock; if the host refuses the remap, the reference is dropped again.</li>
+ *       domain's lock; if the remap throws, anything at all, the reference is dropped again.</li>
  *   <li>A new pair ({@link #pair}): one page is remapped onto the other's frame, which enters the stable
  *       index. Under the domain's lock, the index first works out where the frame goes and makes room
  *       for it there ({@link StableIndex#plan}), the only step that allocates: if it cannot grow (an
@@ -51,17 +52,24 @@ final class StableMerges {
     /**
      * Maps {@code page} of {@code guest} onto stable frame {@code taken}, on which the caller took a
      * reference and counted it in {@code pages_sharing}, under the domain's lock, which it still holds. If
-     * the host refuses, the reference is dropped again and nothing else has changed: it throws {@link
-     * DedupException.Kind#HOST_REFUSED}.
+     * the remap throws, the reference is dropped again and nothing else has changed: an unchecked
+     * exception becomes a {@link DedupException.Kind#HOST_REFUSED}; anything else is thrown unchanged.
      *
      * @return the frame the page left, for the caller to free once the merge is counted; -1 if none
      */
     int intoStable(MergeDomain domain, Guest guest, int page, int taken) {
         try {
             return guest.mapStable(page, taken);
-        } catch (RuntimeException refused) {
-            engine.releaseStable(domain, taken);
-            throw refusedMerge(guest, page, refused);
+        } catch (Throwable refused) {       // an Error, or a checked exception a host throws undeclared
+            try {
+                engine.releaseStable(domain, taken);
+            } catch (Throwable released) {
+                refused.addSuppressed(released);
+            }
+            if (refused instanceof RuntimeException e) {
+                throw refusedMerge(guest, page, e);
+            }
+            throw refused;
         }
     }
 

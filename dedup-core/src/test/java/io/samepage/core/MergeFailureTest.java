@@ -2,8 +2,10 @@ package io.samepage.core;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.samepage.hashing.Pages;
 import java.util.ArrayList;
@@ -17,11 +19,12 @@ import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * A merge that fails partway leaves the engine consistent and no guest page written in place while
- * another maps its frame: an allocation of the stable index that fails while a new pair is filed, and a
- * release of freed frames that fails in the middle of a merge. Each time the engine's invariants hold, a
- * write to any page reaches no other, the counters agree with the pages, and the merge goes through once
- * the fault is gone.
+ * A merge that fails partway, whatever it throws, leaves the engine consistent and no guest page written
+ * in place while another maps its frame: an allocation of the stable index that fails while a new pair is
+ * filed, a remap onto a stable frame that throws an error or a checked exception, and a release of freed
+ * frames that fails in the middle of a merge. Each time the engine's invariants hold, a write to any
+ * page reaches no other, the counters agree with the pages, and the merge goes through once the fault
+ * is gone.
  */
 class MergeFailureTest {
 
@@ -133,6 +136,54 @@ class MergeFailureTest {
     }
 
     /**
+     * A mapped guest's remap onto a stable frame throws an error, or a checked exception a host written
+     * in a language without checked exceptions throws undeclared: the scan throws it unchanged, and the
+     * reference taken on the frame for the page is dropped again. Before, only an unchecked exception
+     * dropped it: the frame kept one reference more than it had mappers, so it was never freed.
+     */
+    @ParameterizedTest
+    @MethodSource("remapFailures")
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aRemapOntoAStableFrameThatThrowsKeepsNoReference(Throwable injected) {
+        EngineContext context = new EngineContext().poolBytes(8L << 20).hashSeed(5);
+        context.knobs().smartScan(false).scanThreads(1);
+        try (DedupEngine engine = DedupEngine.create(context.conclude())) {
+            MergeDomain domain = engine.createDomain("tenant");
+            Guest a = engine.createGuest(domain, "a", PAGE);
+            Guest b = engine.createGuest(domain, "b", PAGE);
+            ThrowingMapping[] mapping = new ThrowingMapping[1];
+            Guest vm = engine.createGuest(domain, "vm", PAGE, (first, pages) -> mapping[0] = new ThrowingMapping(first, pages));
+            for (Guest guest : List.of(a, b, vm)) {
+                guest.write(0, content(9), 0, PAGE);
+            }
+            engine.scanner().scanFullPass();
+            mapping[0].toThrow = injected;
+            assertSame(injected, assertThrows(Throwable.class, () -> engine.scanner().scanFullPass()));
+
+            EngineInvariants.assertConsistentWithHasherOf(context, engine, injected + ": after the failed remap");
+            EngineCounters c = engine.counters();
+            assertEquals(1, c.pagesShared(), c.toString());
+            assertEquals(1, c.pagesSharing(), "a and b share; vm does not: " + c);
+            assertFalse(vm.isMerged(0));
+            mapping[0].recorded.assertAgreesWith(vm, "after the failed remap");
+            assertWritesStayInTheirPage(List.of(a, b, vm), injected + ": after the failed remap");
+
+            mapping[0].toThrow = null;
+            for (Guest guest : List.of(a, b, vm)) {
+                guest.write(0, content(9), 0, PAGE);
+            }
+            engine.scanner().scanUntilStable(16);
+            EngineInvariants.assertConsistentWithHasherOf(context, engine, injected + ": once the remap goes through");
+            assertEquals(2, engine.counters().pagesSharing(), engine.counters().toString());
+            assertTrue(vm.isMerged(0));
+        }
+    }
+
+    static List<Throwable> remapFailures() {
+        return List.of(new OutOfMemoryError("injected: mmap"), new java.io.IOException("injected: mmap, undeclared"));
+    }
+
+    /**
      * The merge that fills its visitor's list of freed frames ({@link FreedFrames#CAPACITY}) hands them
      * back to the pool, whose release of their memory throws an error (the pool frees them all the same).
      * That merge, a new pair's or a zero page's, is whole and counted: the scan throws the error once
@@ -210,5 +261,50 @@ class MergeFailureTest {
                         + pages.get(j)[1] + " reads");
             }
         }
+    }
+
+    /** A {@link RecordingMapping} whose {@link #map} throws {@link #toThrow}, changing nothing, while it is set. */
+    static final class ThrowingMapping implements PageMapping {
+        final RecordingMapping recorded;
+        volatile Throwable toThrow;
+
+        ThrowingMapping(int first, int pages) {
+            recorded = new RecordingMapping(first, pages);
+        }
+
+        @Override
+        public void map(int page, int frame, boolean writable) {
+            Throwable t = toThrow;
+            if (t != null) {
+                MergeFailureTest.<RuntimeException>throwUnchecked(t);
+            }
+            recorded.map(page, frame, writable);
+        }
+
+        @Override
+        public boolean writeProtect(int page) {
+            return recorded.writeProtect(page);
+        }
+
+        @Override
+        public void unprotect(int page) {
+            recorded.unprotect(page);
+        }
+
+        @Override
+        public boolean pagesWritten(long[] bitmap) {
+            return recorded.pagesWritten(bitmap);
+        }
+
+        @Override
+        public void unmapAll() {
+            recorded.unmapAll();
+        }
+    }
+
+    /** Throws {@code t} whatever it is, as code in a language without checked exceptions can. */
+    @SuppressWarnings("unchecked")
+    private static <T extends Throwable> void throwUnchecked(Throwable t) throws T {
+        throw (T) t;
     }
 }
