@@ -120,9 +120,13 @@ final class ScanWorkers implements AutoCloseable {
         }
         if (count == firstPages.length) {
             int grown = Math.max(64, 2 * count);
-            guests = java.util.Arrays.copyOf(guests, grown);
-            firstPages = java.util.Arrays.copyOf(firstPages, grown);
-            runLengths = java.util.Arrays.copyOf(runLengths, grown);
+            // All three made, then assigned: grown one by one, an OutOfMemoryError left them of different lengths.
+            Guest[] grownGuests = java.util.Arrays.copyOf(guests, grown);
+            int[] grownFirstPages = java.util.Arrays.copyOf(firstPages, grown);
+            int[] grownRunLengths = java.util.Arrays.copyOf(runLengths, grown);
+            guests = grownGuests;
+            firstPages = grownFirstPages;
+            runLengths = grownRunLengths;
         }
         guests[count] = guest;
         firstPages[count] = first;
@@ -293,19 +297,30 @@ final class ScanWorkers implements AutoCloseable {
     /**
      * Gives each thread a contiguous part of the list: threads then work at different page offsets, so
      * a pair's other page is rarely busy in another thread, and, since a run of neighbouring pages
-     * shares a stripe ({@link PageStripes}), each thread takes stripes the others do not.
+     * shares a stripe ({@link PageStripes}), each thread takes stripes the others do not. When the number
+     * of threads changes, the per-thread arrays are all made before any replaces the old: one made and
+     * the next refused (an {@link OutOfMemoryError}) left them of different lengths, never made again,
+     * and a worker whose part had no list could throw before it counted itself through the first half,
+     * so the others waited for it forever.
      */
     private void split(int threads) {
         if (nextClaim.length() != threads) {
-            nextClaim = new java.util.concurrent.atomic.AtomicIntegerArray(threads);
-            partEnd = new int[threads];
-            deferredClaim = new java.util.concurrent.atomic.AtomicIntegerArray(threads * threads);
-            deferred = new DeferredMerges[threads];
-            busy = new DeferredMerges[threads];
+            java.util.concurrent.atomic.AtomicIntegerArray claims =
+                    new java.util.concurrent.atomic.AtomicIntegerArray(threads);
+            int[] ends = new int[threads];
+            java.util.concurrent.atomic.AtomicIntegerArray ownerClaims =
+                    new java.util.concurrent.atomic.AtomicIntegerArray(threads * threads);
+            DeferredMerges[] deferrals = new DeferredMerges[threads];
+            DeferredMerges[] busyPages = new DeferredMerges[threads];
             for (int t = 0; t < threads; t++) {
-                deferred[t] = new DeferredMerges(threads);
-                busy[t] = new DeferredMerges(1);
+                deferrals[t] = new DeferredMerges(threads);
+                busyPages[t] = new DeferredMerges(1);
             }
+            nextClaim = claims;
+            partEnd = ends;
+            deferredClaim = ownerClaims;
+            deferred = deferrals;
+            busy = busyPages;
         }
         for (int c = 0; c < threads * threads; c++) {
             deferredClaim.set(c, 0);
