@@ -318,6 +318,11 @@ public final class Guest {
         int frame = frames[page];
         int state = states[page];
         set(page, domain.zeroFrame(), state & SCAN_HISTORY);
+        drop(frame, state);
+    }
+
+    /** Drops a mapping of {@code frame} in {@code state} that a page no longer holds ({@link #unmap}, {@link #mapLoaded}). */
+    void drop(int frame, int state) {
         if ((state & STABLE) != 0) {
             mergingPages.decrementAndGet();
             engine.releaseStable(domain, frame);
@@ -391,13 +396,16 @@ public final class Guest {
 
     /**
      * Maps {@code page} to the stable {@code frame} (a reference already taken for it) in place of
-     * whatever it mapped: an image block loaded or found resident. Caller holds the page's stripe.
+     * whatever it mapped: an image block loaded or found resident. Caller holds the page's stripe, and
+     * {@linkplain #drop drops} the mapping left once done (a stable frame's release changes the stable
+     * index, so a loader files first). Returns the frame mapped before (high 32 bits) and its state.
      */
-    void mapLoaded(int page, int frame) {
+    long mapLoaded(int page, int frame) {
         mapping.map(page, frame, false);    // first: if the host refuses, nothing has changed
-        unmap(page);
+        long left = (long) frames[page] << 32 | states[page] & 0xFFFF_FFFFL;
         set(page, frame, STABLE);
         mergingPages.incrementAndGet();
+        return left;
     }
 
     /** Marks the page's own frame as stable (it stays mapped). */

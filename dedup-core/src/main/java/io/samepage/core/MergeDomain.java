@@ -55,9 +55,15 @@ public final class MergeDomain {
     private static final VarHandle DIGEST_WORD =
             MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
 
-    /** Registry: the first 8 bytes of a digest to the frame; the full digests sit in {@link #digests}. */
-    private final Long2LongHashMap registry = new Long2LongHashMap(64, 0.65f, NONE);
-    private final Int2IntHashMap slotOfFrame = new Int2IntHashMap(-1);
+    /**
+     * Registry: the first 8 bytes of a digest to the frame; the full digests sit in {@link #digests}. Its
+     * parts grow only in {@link #makeRegistryRoom}, each replaced whole, so a registration allocates nothing.
+     */
+    private Long2LongHashMap registry = new Long2LongHashMap(64, REGISTRY_LOAD, NONE);
+    private Int2IntHashMap slotOfFrame = new Int2IntHashMap(-1);
+    private static final float REGISTRY_LOAD = 0.65f;
+    /** Runs before the registry allocates to grow: nothing, but a test's fault injection. */
+    private Runnable beforeRegistryGrows = () -> { };
     private final IntArrayList freeSlots = new IntArrayList();
     private long[] digests = new long[4 * 64];
     private int slotsUsed;
@@ -151,15 +157,6 @@ public final class MergeDomain {
     }
 
     /**
-     * Puts {@code frame}, holding content with {@code key}, into the stable index. Caller holds the lock.
-     * If the index cannot grow for it, it throws and the frame is not filed.
-     */
-    void addStable(int frame, int key) {
-        stable.add(frame, key);
-        pagesShared.incrementAndGet();
-    }
-
-    /**
      * Works out where {@code frame}, holding content with {@code key}, goes in the stable index and makes
      * room for it there ({@link StableIndex#plan}), so that {@link #addStable(StableIndex.Filing)} cannot
      * fail. Caller holds the lock until then. If the index cannot grow it throws, and nothing a lookup sees
@@ -233,9 +230,51 @@ public final class MergeDomain {
     }
 
     /**
+     * Runs {@code hook} from now on before the resident registry allocates to grow. For tests: a hook that
+     * throws {@link OutOfMemoryError} stands for the allocation failing.
+     */
+    void beforeRegistryGrows(Runnable hook) {
+        stableLock.lock();
+        try {
+            beforeRegistryGrows = hook;
+        } finally {
+            stableLock.unlock();
+        }
+    }
+
+    /**
+     * Makes room in the registry for one more frame, so that {@link #register} and every {@link #unregister}
+     * allocate nothing until then. Caller holds the lock until it registers. If the registry cannot grow it
+     * throws, and what it holds has not changed (a part grown already stays grown).
+     */
+    void makeRegistryRoom() {
+        boolean digestsFull = freeSlots.isEmpty() && 4 * (slotsUsed + 1) > digests.length;
+        boolean registryFull = registry.size() + 1 > registry.resizeThreshold();
+        boolean slotsFull = slotOfFrame.size() + 1 > slotOfFrame.resizeThreshold();
+        if (!digestsFull && !registryFull && !slotsFull && freeSlots.capacity() > slotsUsed) {
+            return;
+        }
+        beforeRegistryGrows.run();
+        freeSlots.ensureCapacity(slotsUsed + 1);      // room to free every slot: unregister never grows it
+        if (digestsFull) {
+            digests = java.util.Arrays.copyOf(digests, digests.length * 2);
+        }
+        if (registryFull) {
+            Long2LongHashMap grown = new Long2LongHashMap(2 * registry.capacity(), REGISTRY_LOAD, NONE);
+            registry.forEachLong(grown::put);
+            registry = grown;
+        }
+        if (slotsFull) {
+            Int2IntHashMap grown = new Int2IntHashMap(2 * slotOfFrame.capacity(), REGISTRY_LOAD, -1);
+            slotOfFrame.forEachInt(grown::put);
+            slotOfFrame = grown;
+        }
+    }
+
+    /**
      * Registers stable {@code frame} under its verified digest. Another frame registered under the
      * same first 8 digest bytes keeps its place (this one is then simply not registered). Caller holds
-     * the lock.
+     * the lock, and has made room since the last registration ({@link #makeRegistryRoom}).
      */
     void register(int frame, byte[] digest, int offset) {
         long key = digestWord(digest, offset, 0);
@@ -245,9 +284,6 @@ public final class MergeDomain {
         int slot;
         if (freeSlots.isEmpty()) {
             slot = slotsUsed++;
-            if (4 * slotsUsed > digests.length) {
-                digests = java.util.Arrays.copyOf(digests, digests.length * 2);
-            }
         } else {
             slot = freeSlots.popInt();
         }
@@ -363,12 +399,12 @@ public final class MergeDomain {
     }
 
     /**
-     * Bytes of this domain ({@link MetadataSizes}): its object (twelve references; id, zeroFrame,
+     * Bytes of this domain ({@link MetadataSizes}): its object (thirteen references; id, zeroFrame,
      * slotsUsed), its name, its place in the engine's list, its lock and counters, its indexes, and the
      * registry's maps, list and digests, as allocated.
      */
     long metadataBytes() {
-        return MetadataSizes.object(12 * MetadataSizes.REFERENCE + 3 * Integer.BYTES) + MetadataSizes.string(name)
+        return MetadataSizes.object(13 * MetadataSizes.REFERENCE + 3 * Integer.BYTES) + MetadataSizes.string(name)
                 + MetadataSizes.REFERENCE + MetadataSizes.REENTRANT_LOCK + 2 * MetadataSizes.ATOMIC_LONG
                 + stable.metadataBytes() + unstable.metadataBytes() + MetadataSizes.long2LongMap(registry.capacity())
                 + MetadataSizes.int2IntMap(slotOfFrame.capacity()) + MetadataSizes.intList(freeSlots.capacity())

@@ -15,6 +15,10 @@ import java.util.concurrent.locks.StampedLock;
  * digest in the guest's domain, copy-on-write, without reading anything. {@link #install} fills a
  * fresh frame (the caller reads the block into it), checks the frame's SHA-256 against the expected
  * digest, and only then maps it and registers it, so the registry holds nothing but verified bytes.
+ * An install is all or nothing, whatever is thrown, as a merge is ({@link StableMerges}): under the
+ * domain's lock the stable index plans where the frame goes and the registry makes room for it, the
+ * only steps that allocate; then the page is mapped; then the frame is filed and registered, which
+ * neither allocates nor calls the host. The frame the page mapped before is dropped last.
  * Installed frames are stable frames from the start: writes break sharing, so a registered frame's
  * bytes never change, and it leaves the registry when its last mapping goes. A resident frame maps at
  * most {@code max_page_sharing} pages, like any stable frame; past that, the next load reads the
@@ -43,6 +47,8 @@ public final class PageInstaller {
     private final PageHasher hasher;
     private final ContentDigest sha256 = new ContentDigest();
     private final byte[] computed = new byte[ContentDigest.LENGTH];
+    /** Where {@link #install} files its frame in the stable index, planned before the frame is mapped. */
+    private final StableIndex.Filing filing = new StableIndex.Filing();
     /** Frames {@link #takeFramesAhead} took and no install has used yet. */
     private final FramesAhead ahead = new FramesAhead(AHEAD_FRAMES);
 
@@ -81,12 +87,14 @@ public final class PageInstaller {
             } finally {
                 domain.stableLock().unlock();
             }
+            long left;
             try {
-                guest.mapLoaded(page, frame);       // maps first: a refusal changes nothing
+                left = guest.mapLoaded(page, frame);        // maps first: a refusal changes nothing
             } catch (RuntimeException refused) {
                 engine.releaseStable(domain, frame);
                 throw refusedMap(guest, pageAddress, refused);
             }
+            guest.drop((int) (left >>> 32), (int) left);
             return true;
         } finally {
             lock.unlockWrite(stamp);
@@ -157,8 +165,10 @@ public final class PageInstaller {
      *
      * @return true if installed; false if the bytes did not match the digest (then nothing changed)
      * @throws DedupException if the guest is another engine's, the pool is exhausted, the address is
-     *                        not a page of the guest, or the guest is destroyed; whatever {@code fill}
-     *                        throws passes through. Either way nothing changed.
+     *                        not a page of the guest, the guest is destroyed, or the host refused the
+     *                        mapping; whatever {@code fill} throws, or an {@link OutOfMemoryError} of the
+     *                        index or the registry, passes through. Either way nothing changed. (What the
+     *                        release of the page's previous frame throws passes through too, the install done.)
      */
     public boolean install(Guest guest, long pageAddress, PageFill fill, byte[] digest, int offset) {
         checkOwn(guest);
@@ -178,15 +188,19 @@ public final class PageInstaller {
             long stamp = lock.writeLock();
             try {
                 guest.checkAlive();
-                try {
-                    guest.mapLoaded(page, frame);   // first: until it is mapped, no index or registry names it
-                } catch (RuntimeException refused) {
-                    throw refusedMap(guest, pageAddress, refused);
-                }
-                installed = true;
+                long left;
                 domain.stableLock().lock();
                 try {
-                    domain.addStable(frame, key);
+                    domain.planStable(frame, key, filing);      // the steps that allocate: first, nothing changed yet
+                    domain.makeRegistryRoom();
+                    try {
+                        left = guest.mapLoaded(page, frame);
+                    } catch (RuntimeException refused) {
+                        throw refusedMap(guest, pageAddress, refused);
+                    }
+                    installed = true;
+                    // From here on nothing allocates, waits or calls the host.
+                    domain.addStable(filing);
                     int full = domain.registeredFrame(digest, offset);
                     if (full != MergeDomain.NONE) {
                         domain.unregister(full);
@@ -195,6 +209,7 @@ public final class PageInstaller {
                 } finally {
                     domain.stableLock().unlock();
                 }
+                guest.drop((int) (left >>> 32), (int) left);   // may change the index, so after the filing
                 return true;
             } finally {
                 lock.unlockWrite(stamp);

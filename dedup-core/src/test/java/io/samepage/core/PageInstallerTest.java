@@ -2,6 +2,7 @@ package io.samepage.core;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -10,6 +11,8 @@ import io.samepage.hashing.Pages;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Consumer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -233,6 +236,98 @@ class PageInstallerTest {
             assertTrue(smallInstaller.install(g, 0, copyOf(block(15), new AtomicInteger()), digestOf(block(15)), 0));
             assertEquals(smallBefore + 1, small.framesInUse());
             assertEquals(15, g.readByte(0));
+        }
+    }
+
+    /** Injects {@code injected} through {@code seam} until the returned reference is cleared. */
+    private static AtomicReference<OutOfMemoryError> failing(Consumer<Runnable> seam, OutOfMemoryError injected) {
+        AtomicReference<OutOfMemoryError> fail = new AtomicReference<>(injected);
+        seam.accept(() -> {
+            OutOfMemoryError e = fail.get();
+            if (e != null) {
+                throw e;
+            }
+        });
+        return fail;
+    }
+
+    /**
+     * The stable index cannot grow for an installed frame (a second frame of a content already filed, the
+     * duplicates' first lists): the install throws the {@link OutOfMemoryError} and nothing changed, the
+     * page still its own. Before, the frame was filed after the page was mapped onto it: the page was left
+     * stable on a frame the index did not hold ({@code merging_pages} counted, {@code pages_shared} not), and
+     * its next write threw IllegalStateException ("frame N is not in the stable index").
+     */
+    @Test
+    void anInstallWhoseStableIndexCannotGrowChangesNothing() {
+        MergeDomain domain = engine.createDomain("d");
+        Guest first = engine.createGuest(domain, "first", PAGE);
+        Guest second = engine.createGuest(domain, "second", PAGE);
+        byte[] bytes = block(7);
+        byte[] digest = digestOf(bytes);
+        assertTrue(installer.install(first, 0, copyOf(bytes, new AtomicInteger()), digest, 0));
+        second.fill(0, PAGE, (byte) 3);
+        long framesBefore = engine.framesInUse();
+        String countersBefore = engine.counters().toString();
+        OutOfMemoryError injected = new OutOfMemoryError("injected: the stable index cannot grow");
+        AtomicReference<OutOfMemoryError> fail = failing(domain::beforeStableIndexGrows, injected);
+
+        assertSame(injected, assertThrows(OutOfMemoryError.class,
+                () -> installer.install(second, 0, copyOf(bytes, new AtomicInteger()), digest, 0)));
+        EngineInvariants.assertConsistent(engine, null, "after the install the index could not grow for");
+        assertEquals(3, second.readByte(0), "the page is its own still");
+        assertEquals(framesBefore, engine.framesInUse(), "the frame taken went back");
+        assertEquals(countersBefore, engine.counters().toString());
+        second.fill(0, PAGE, (byte) 4);
+        assertEquals(4, second.readByte(0));
+        assertEquals(7, first.readByte(0), "the write stayed in its page");
+
+        fail.set(null);
+        assertTrue(installer.install(second, 0, copyOf(bytes, new AtomicInteger()), digest, 0));
+        EngineInvariants.assertConsistent(engine, null, "once the index can grow");
+        assertEquals(2, engine.counters().pagesShared(), "two frames of the content: " + engine.counters());
+        assertEquals(7, second.readByte(0));
+    }
+
+    /**
+     * The resident registry cannot grow for an installed frame: the install throws the {@link
+     * OutOfMemoryError} and nothing changed, the frames installed before it registered and mapped.
+     */
+    @Test
+    void anInstallWhoseRegistryCannotGrowChangesNothing() {
+        MergeDomain domain = engine.createDomain("d");
+        int pages = 80;
+        Guest guest = engine.createGuest(domain, "g", (long) pages * PAGE);
+        OutOfMemoryError injected = new OutOfMemoryError("injected: the registry cannot grow");
+        AtomicReference<OutOfMemoryError> fail = failing(domain::beforeRegistryGrows, injected);
+        int installed = 0;
+        OutOfMemoryError thrown = null;
+        while (thrown == null && installed < pages) {
+            byte[] bytes = block(installed + 1);
+            try {
+                assertTrue(installer.install(guest, (long) installed * PAGE, copyOf(bytes, new AtomicInteger()),
+                        digestOf(bytes), 0));
+                installed++;
+            } catch (OutOfMemoryError e) {
+                thrown = e;
+            }
+        }
+        assertSame(injected, thrown, "the registry had to grow within " + pages + " installs");
+        EngineInvariants.assertConsistent(engine, null, "after the install the registry could not grow for");
+        assertEquals(installed, domain.residentFrames());
+        assertEquals(installed, engine.counters().pagesShared(), engine.counters().toString());
+        assertEquals(0, guest.readByte((long) installed * PAGE), "the page failed is as it was");
+
+        fail.set(null);
+        for (int p = installed; p < pages; p++) {
+            byte[] bytes = block(p + 1);
+            assertTrue(installer.install(guest, (long) p * PAGE, copyOf(bytes, new AtomicInteger()), digestOf(bytes), 0));
+        }
+        EngineInvariants.assertConsistent(engine, null, "once the registry can grow");
+        assertEquals(pages, domain.residentFrames());
+        for (int p = 0; p < pages; p++) {
+            byte[] bytes = block(p + 1);
+            assertTrue(installer.mapResident(guest, (long) p * PAGE, digestOf(bytes), 0), "page " + p + " is resident");
         }
     }
 }
