@@ -119,8 +119,9 @@ public final class MergeDomain {
     }
 
     /**
-     * Runs {@code hook} from now on before the stable index allocates to grow for a frame it files. For
-     * tests: a hook that throws {@link OutOfMemoryError} stands for the allocation failing.
+     * Runs {@code hook} from now on before the stable index allocates (to grow, or to rebuild its filter)
+     * for a frame it files. For tests: a hook that throws {@link OutOfMemoryError} stands for the
+     * allocation failing.
      */
     void beforeStableIndexGrows(Runnable hook) {
         stableLock.lock();

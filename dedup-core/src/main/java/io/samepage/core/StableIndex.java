@@ -33,12 +33,15 @@ import java.util.Arrays;
  * a duplicate of a chained one, or in the tree), so {@link #mayHoldUnlocked} can tell without the lock
  * that no frame holds a key (wrongly "may" for about one key in 250): the scanner's threads take the
  * domain's lock only for pages that may merge here. A removal leaves its bit; the filter is rebuilt
- * when the table grows, and once removals since the last build pass half the frames filed.
+ * when the table grows, and, once removals since the last build pass half the frames filed, by the next
+ * {@link #plan}. A filter with stale bits only says "may" for more keys, which costs a locked lookup;
+ * the rebuild allocates, so a removal, which must not fail midway, leaves it to the next plan.
  *
- * <p>Failure atomicity: the index allocates only to grow, and only in {@link #plan}, before it changes
- * anything a lookup sees; {@link #add(Filing)} then files the planned frame without allocating. So a
- * merge plans before it remaps a page, and nothing that can fail is left once it has (see {@link
- * StableMerges}).
+ * <p>Failure atomicity: the index allocates only in {@link #plan}, to grow or to rebuild its filter,
+ * before it changes anything a lookup sees; {@link #add(Filing)} then files the planned frame, and
+ * {@link #remove} takes a frame out, without allocating. So a merge plans before it remaps a page, and
+ * nothing that can fail is left once it has (see {@link StableMerges}); a write that drops a frame's last
+ * mapping cannot be left with the frame half taken out.
  *
  * <p>Thread safety: none beyond {@link #mayHoldUnlocked}; the owning {@link MergeDomain}'s lock guards
  * every other call. Allocates only when it grows.
@@ -72,7 +75,7 @@ final class StableIndex {
     private long dups;
     /** Chained frames {@link #take} looked at, ever. For tests: a lookup's cost in steps, not compares. */
     private long takeSteps;
-    /** Runs before the index allocates to grow for a frame it files: nothing, but a test's fault injection. */
+    /** Runs before the index allocates in {@link #plan}: nothing, but a test's fault injection. */
     private Runnable beforeGrowth = NOTHING;
 
     StableIndex(FramePool pool, PageCompare compare, long secret) {
@@ -151,12 +154,17 @@ final class StableIndex {
     /**
      * Works out where {@code frame}, whose bytes have {@code key} and will not change while it is filed,
      * goes in the index, and makes room for it there (the bucket table, the duplicates or the collision
-     * tree): then {@link #add(Filing)} files it, allocating nothing, provided nothing is filed or taken out
-     * in between (the caller holds the domain's lock from one call to the other). Changes nothing a lookup
-     * sees; if the index cannot grow it throws ({@link OutOfMemoryError}) and {@code filing} holds no plan.
+     * tree), and rebuilds the filter if removals left it due: then {@link #add(Filing)} files it, allocating
+     * nothing, provided nothing is filed or taken out in between (the caller holds the domain's lock from one
+     * call to the other). Changes nothing a lookup finds; if the index cannot grow it throws ({@link
+     * OutOfMemoryError}) and {@code filing} holds no plan.
      */
     void plan(int frame, int key, Filing filing) {
         filing.frame = NONE;
+        if (removedSinceBuilt > size() / 2 + MIN_BUCKETS) {     // left by the removals, which must not allocate
+            beforeGrowth.run();
+            buildFilter(heads.length);
+        }
         long offset = FramePool.offsetOf(frame);
         int group = groupHead(key);
         int equal = tree.size() > 0 ? tree.countEqual(key, offset) : 0;
@@ -210,7 +218,8 @@ final class StableIndex {
     }
 
     /**
-     * Takes {@code frame} out (its bytes are still those it was filed with).
+     * Takes {@code frame} out (its bytes are still those it was filed with). Allocates nothing, so it
+     * cannot fail midway: the filter keeps the frame's bits until the next {@link #plan} rebuilds it.
      *
      * @return false if it was not filed
      */
@@ -230,9 +239,7 @@ final class StableIndex {
             chain(duplicates.removeAny(key), key);     // the content stays chained, by a frame with room if any
         }
         frames.setNext(frame, NONE);
-        if (++removedSinceBuilt > size() / 2 + MIN_BUCKETS) {
-            buildFilter(heads.length);
-        }
+        removedSinceBuilt++;
         int equal = tree.size() > 0 ? tree.countEqual(key, offset) : 0;
         int group = groupHead(key);
         if (group != NONE && (!inTree || compare.equal(offset, FramePool.offsetOf(group)))) {
@@ -338,8 +345,8 @@ final class StableIndex {
     }
 
     /**
-     * Runs {@code hook} from now on before the index allocates to grow for a frame it files. For tests: a hook
-     * that throws {@link OutOfMemoryError} stands for the allocation failing.
+     * Runs {@code hook} from now on before the index allocates to grow, or to rebuild its filter, for a frame
+     * it files. For tests: a hook that throws {@link OutOfMemoryError} stands for the allocation failing.
      */
     void beforeGrowth(Runnable hook) {
         beforeGrowth = hook;

@@ -12,6 +12,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -229,6 +230,72 @@ class MergeFailureTest {
             guest.write(0, content(2), 0, PAGE);
             assertArrayEquals(last, read(guest, zeros + 1), "a write to page 0 reaches no other page");
             EngineInvariants.assertConsistentWithHasherOf(context, engine, "after a write");
+        }
+    }
+
+    /**
+     * Writes take the last mappings of many stable frames while the stable index cannot allocate: every
+     * write goes through, each frame whole out of the index and freed, and the next merge, whose filing
+     * rebuilds the filter, throws the {@link OutOfMemoryError} and changes nothing. Before, the removal
+     * that passed half the frames filed rebuilt the filter midway, after the frame was unlinked and before
+     * the chain counts, {@code pages_shared} and the registry were, so the write threw and the frame leaked.
+     */
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void writesThatTakeStableFramesOutCannotFailMidway() {
+        EngineContext context = new EngineContext().poolBytes(16L << 20).hashSeed(3);
+        context.knobs().smartScan(false).scanThreads(1);
+        int pairs = 200;
+        try (DedupEngine engine = DedupEngine.create(context.conclude())) {
+            MergeDomain domain = engine.createDomain("tenant");
+            List<Guest> guests = new ArrayList<>();
+            for (int g = 0; g < 2; g++) {
+                Guest guest = engine.createGuest(domain, "vm" + g, (long) pairs * PAGE);
+                for (int p = 0; p < pairs; p++) {
+                    guest.write((long) p * PAGE, content(p + 1), 0, PAGE);
+                }
+                guests.add(guest);
+            }
+            engine.scanner().scanUntilStable(16);
+            assertEquals(pairs, engine.counters().pagesShared(), engine.counters().toString());
+            OutOfMemoryError injected = new OutOfMemoryError("injected: the stable index cannot allocate");
+            AtomicReference<OutOfMemoryError> fail = new AtomicReference<>(injected);
+            domain.beforeStableIndexGrows(() -> {
+                OutOfMemoryError e = fail.get();
+                if (e != null) {
+                    throw e;
+                }
+            });
+
+            List<String> thrown = new ArrayList<>();       // caught here: JUnit lets no OutOfMemoryError fail a test
+            for (int p = 0; p < pairs; p++) {
+                for (Guest guest : guests) {
+                    try {
+                        guest.fill((long) p * PAGE, PAGE, (byte) (p + 2));
+                    } catch (OutOfMemoryError e) {
+                        thrown.add(guest + " page " + p + ": " + e.getMessage());
+                    }
+                }
+            }
+            EngineInvariants.assertConsistentWithHasherOf(context, engine, "after the writes");
+            assertEquals(List.of(), thrown, "no write throws");
+            assertEquals(0, engine.counters().pagesShared(), "every frame out: " + engine.counters());
+            assertEquals(0, engine.counters().pagesSharing(), engine.counters().toString());
+            assertEquals((byte) (pairs + 1), guests.get(1).readByte((long) (pairs - 1) * PAGE));
+            assertSame(injected, assertThrows(OutOfMemoryError.class, () -> engine.scanner().scanUntilStable(16)),
+                    "the next filing rebuilds the filter first");
+            EngineInvariants.assertConsistentWithHasherOf(context, engine, "after the filing that could not rebuild");
+            assertWritesStayInTheirPage(guests, "after the filing that could not rebuild");
+
+            fail.set(null);
+            for (int p = 0; p < pairs; p++) {
+                for (Guest guest : guests) {
+                    guest.write((long) p * PAGE, content(p + 1), 0, PAGE);
+                }
+            }
+            engine.scanner().scanUntilStable(16);
+            EngineInvariants.assertConsistentWithHasherOf(context, engine, "once the index can allocate");
+            assertEquals(pairs, engine.counters().pagesShared(), "every pair shares again: " + engine.counters());
         }
     }
 

@@ -50,4 +50,38 @@ class StableFilterTest {
             assertTrue(wrong < PROBES / 100, wrong + " of " + PROBES + " unfiled keys passed the filter");
         }
     }
+
+    /**
+     * Removals leave their keys' bits (a removal allocates nothing, so it cannot fail midway) and the next
+     * filing rebuilds the filter: removed keys then rarely pass it, the filed ones always do.
+     */
+    @Test
+    void theFilingAfterManyRemovalsRebuildsTheFilter() {
+        int filed = 2_000;
+        try (FramePool pool = new FramePool((long) (filed + 2) * Pages.PAGE_SIZE)) {
+            StableIndex index = new StableIndex(pool, new PageCompare(pool.memory()), 42);
+            SplittableRandom random = new SplittableRandom(11);
+            assertTrue(pool.tryReserve(filed + 1));
+            int[] frames = new int[filed];
+            int[] keys = new int[filed];
+            for (int i = 0; i < filed; i++) {
+                frames[i] = pool.allocateReserved();
+                keys[i] = random.nextInt();
+                index.add(frames[i], keys[i]);
+            }
+            for (int i = 0; i < filed - 1; i++) {
+                assertTrue(index.remove(frames[i]));
+            }
+            for (int i = 0; i < filed - 1; i++) {
+                assertTrue(index.mayHoldUnlocked(keys[i]), "a removal leaves its key's bits");
+            }
+            index.add(pool.allocateReserved(), random.nextInt());
+            int stale = 0;
+            for (int i = 0; i < filed - 1; i++) {
+                stale += index.mayHoldUnlocked(keys[i]) ? 1 : 0;
+            }
+            assertTrue(stale < filed / 20, stale + " of " + (filed - 1) + " removed keys passed the rebuilt filter");
+            assertTrue(index.mayHoldUnlocked(keys[filed - 1]), "the key still filed passes");
+        }
+    }
 }
