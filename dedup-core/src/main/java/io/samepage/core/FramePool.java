@@ -4,6 +4,7 @@ import io.samepage.hashing.Pages;
 
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.atomic.AtomicBoolean;
+import org.agrona.LangUtil;
 
 /**
  * Host memory for the engine: one off-heap region cut into 4 KiB frames, and the allocator that hands
@@ -210,7 +211,8 @@ public final class FramePool implements AutoCloseable {
      * @throws IllegalArgumentException if {@code frame} is the zero frame or outside the pool
      * @throws IllegalStateException    if {@code frame} was never allocated or is already free
      * @throws Error                    what the backing's release threw, once the frame is free
-     *                                  ({@link FrameTaking#release})
+     *                                  ({@link FrameTaking#release}); a checked exception it threw
+     *                                  undeclared passes through the same way
      */
     public void free(int frame) {
         checkFreeable(frame);
@@ -219,11 +221,11 @@ public final class FramePool implements AutoCloseable {
             return;
         }
         // Zero the frame before it is on the cold list: once there, another thread may take and write it.
-        Error failed = taking.release(frame);
+        Throwable failed = taking.release(frame);
         lists.pushCold(frame);
         reservation.release(1);
         if (failed != null) {
-            throw failed;
+            LangUtil.rethrowUnchecked(failed);
         }
     }
 
@@ -238,7 +240,8 @@ public final class FramePool implements AutoCloseable {
      * @throws IllegalArgumentException if a frame is the zero frame or outside the pool; nothing is freed
      * @throws IllegalStateException    if a frame was never allocated or is already free; every other
      *                                  frame is freed
-     * @throws Error                    what the backing's release threw, once the frames are free
+     * @throws Error                    what the backing's release threw, once the frames are free; a
+     *                                  checked exception it threw undeclared passes through the same way
      */
     public void freeAll(int[] frames, int count) {
         java.util.Objects.checkFromIndexSize(0, count, frames.length);
@@ -265,19 +268,19 @@ public final class FramePool implements AutoCloseable {
         int kept = freedNow - warm;
         System.arraycopy(frames, warm, frames, 0, kept);
         // Zero the frames before they are on the cold list: there, another thread may take and write them.
-        Error failed = null;
+        Throwable failed = null;
         try {
             backing.release(frames, kept);
-        } catch (RuntimeException | Error releaseFailed) {
+        } catch (Throwable releaseFailed) {     // a checked one too, from a backing that throws it undeclared
             for (int i = 0; i < kept; i++) {
                 zeroInPlace(frames[i]);
             }
-            failed = releaseFailed instanceof Error error ? error : null;
+            failed = releaseFailed instanceof RuntimeException ? null : releaseFailed;
         }
         lists.pushCold(frames, kept);
         reservation.release(kept);
         if (failed != null) {
-            throw failed;
+            LangUtil.rethrowUnchecked(failed);
         }
         if (refused != null) {
             throw refused;
@@ -402,9 +405,9 @@ public final class FramePool implements AutoCloseable {
      */
     public void releaseInPlace(int frame) {
         checkFreeable(frame);
-        Error failed = taking.release(frame);
+        Throwable failed = taking.release(frame);
         if (failed != null) {
-            throw failed;
+            LangUtil.rethrowUnchecked(failed);
         }
     }
 

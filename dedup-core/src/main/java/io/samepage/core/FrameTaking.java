@@ -88,7 +88,7 @@ final class FrameTaking {
                 }
                 case RUN -> lists.takeRun(count);   // may allocate a bitmap of the pool: may run out of memory
             };
-        } catch (RuntimeException | Error e) {
+        } catch (Throwable e) {     // a checked one too, from a backing that throws it undeclared
             reservation.unreserve(count);
             throw e;
         }
@@ -107,7 +107,7 @@ final class FrameTaking {
         // promised (at worst once the frames in flight to the warm list arrive).
         try {
             taken = lists.take();
-        } catch (RuntimeException | Error e) {
+        } catch (Throwable e) {
             reservation.untake(1);
             throw e;
         }
@@ -115,7 +115,7 @@ final class FrameTaking {
         if (taken != frame && zeroed) {
             try {
                 zeroInPlace(memory, frame);
-            } catch (RuntimeException | Error e) {
+            } catch (Throwable e) {
                 undo(lists.untake(taken), 1, e);
                 throw e;
             }
@@ -136,7 +136,7 @@ final class FrameTaking {
         lists.take(frames, count);
         try {
             population.taken(frames, count);
-        } catch (RuntimeException | Error e) {
+        } catch (Throwable e) {     // a checked one too, from a backing that throws it undeclared
             undo(lists.untake(frames, count), count, e);
             throw e;
         }
@@ -218,7 +218,7 @@ final class FrameTaking {
             try {
                 suppress(failure, release(frame));
                 lists.pushCold(frame);
-            } catch (RuntimeException | Error unzeroed) {
+            } catch (Throwable unzeroed) {
                 suppress(failure, unzeroed);
                 lists.untakePastLimit(frame);
             }
@@ -238,19 +238,20 @@ final class FrameTaking {
     /**
      * Gives one frame's memory back ({@link FrameBacking#release(int)}), so it reads as zeros.
      * Never fails for the frame: where the backing refuses (a failing madvise), the frame is zeroed in
-     * place instead, so it still reads as zeros and only its memory stays resident. An {@link Error} from
-     * the backing is handled the same way and returned, for the caller to throw once the frame is on its
-     * list: a frame taken off every list and never put back would be lost to the pool. If zeroing in
+     * place instead, so it still reads as zeros and only its memory stays resident. Anything else the
+     * backing throws (an {@link Error}, or a checked exception thrown undeclared) is handled the same way
+     * and returned, for the caller to throw once the frame is on its list: a frame taken off every list
+     * and never put back would be lost to the pool. If zeroing in
      * place throws too (the frame's memory faults), that passes through: a frame being freed then stays
      * off every list, counted in use, and is never handed out again.
      */
-    Error release(int frame) {
+    Throwable release(int frame) {
         try {
             backing.release(frame);
             return null;
-        } catch (RuntimeException | Error refused) {
+        } catch (Throwable refused) {
             zeroInPlace(memory, frame);
-            return refused instanceof Error error ? error : null;
+            return refused instanceof RuntimeException ? null : refused;
         }
     }
 

@@ -1,6 +1,7 @@
 package io.samepage.core;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -17,6 +18,7 @@ import java.nio.file.StandardOpenOption;
 import java.util.BitSet;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
+import org.agrona.LangUtil;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -25,8 +27,8 @@ import org.junit.jupiter.api.io.TempDir;
  * A take of reserved frames that throws part way, an {@link Error} included (a fault in a frame's
  * memory, an {@link OutOfMemoryError} in the backing), leaves the pool exactly as it was: the frames
  * free on their lists again, the caller's reservation still held, so that the caller's own failure path
- * (which gives back the frames it reserved and did not take) balances. A free whose release throws an
- * {@link Error} frees the frame all the same. Checked by the pool's counters and by taking every free
+ * (which gives back the frames it reserved and did not take) balances, whatever the backing throws, a
+ * checked exception thrown undeclared too. A free whose release throws frees the frame all the same. Checked by the pool's counters and by taking every free
  * frame afterwards: each comes back once, and none that is in use. Before, each of these left frames
  * counted in use that no caller held.
  */
@@ -35,13 +37,13 @@ class FramePoolFailureTest {
     private static final int PAGE = Pages.PAGE_SIZE;
     private static final int FRAMES = 64;
 
-    /** Anonymous frames whose next populate, once armed, throws {@code error} instead. */
-    private static FrameBacking.Factory populateThrowsOnce(AtomicBoolean armed, Error error) {
+    /** Anonymous frames whose next populate, once armed, throws {@code error} instead, whatever it is. */
+    private static FrameBacking.Factory populateThrowsOnce(AtomicBoolean armed, Throwable error) {
         return frames -> new ForwardingBacking(frames) {
             @Override
             public void populate(int first, int count) {
                 if (armed.getAndSet(false)) {
-                    throw error;
+                    LangUtil.rethrowUnchecked(error);
                 }
                 super.populate(first, count);
             }
@@ -106,15 +108,27 @@ class FramePoolFailureTest {
 
     @Test
     void anErrorWhilePopulatingFramesTakenAtOnceTakesNothing() {
+        aFailureWhilePopulatingFramesTakenAtOnceTakesNothing(new InternalError("injected, in the backing's populate"));
+    }
+
+    /**
+     * The same for a checked exception the backing throws undeclared: the take caught only unchecked
+     * exceptions and errors, so such a one left the frames taken and the reservation held.
+     */
+    @Test
+    void aCheckedExceptionWhilePopulatingFramesTakenAtOnceTakesNothing() {
+        aFailureWhilePopulatingFramesTakenAtOnceTakesNothing(new IOException("injected, in the backing's populate"));
+    }
+
+    private static void aFailureWhilePopulatingFramesTakenAtOnceTakesNothing(Throwable injected) {
         assumePopulated();
         AtomicBoolean armed = new AtomicBoolean();
-        try (FramePool pool = new FramePool((long) FRAMES * PAGE, 4,
-                populateThrowsOnce(armed, new InternalError("injected, in the backing's populate")))) {
+        try (FramePool pool = new FramePool((long) FRAMES * PAGE, 4, populateThrowsOnce(armed, injected))) {
             fourWarmTwoColdSixInUse(pool);
             armed.set(true);
             int inUse = pool.framesInUse();
             int available = pool.framesAvailable();
-            assertThrows(InternalError.class, () -> pool.allocateForOverwrite(new int[40], 40));
+            assertSame(injected, assertThrows(injected.getClass(), () -> pool.allocateForOverwrite(new int[40], 40)));
             assertEquals(inUse, pool.framesInUse(), "frames in use");
             assertEquals(available, pool.framesAvailable(), "nothing reserved");
             assertEveryFreeFrameTakenOnce(pool, 5, 6, 7, 10, 11, 12);
@@ -167,13 +181,16 @@ class FramePoolFailureTest {
         }
     }
 
-    /** Anonymous frames whose next release (one frame or many), once armed, throws {@code error} instead. */
-    private static FrameBacking.Factory releaseThrowsOnce(AtomicBoolean armed, Error error) {
+    /**
+     * Anonymous frames whose next release (one frame or many), once armed, throws {@code error} instead,
+     * whatever it is, as a backing written in a language without checked exceptions can.
+     */
+    private static FrameBacking.Factory releaseThrowsOnce(AtomicBoolean armed, Throwable error) {
         return frames -> new ForwardingBacking(frames) {
             @Override
             public void release(int frame) {
                 if (armed.getAndSet(false)) {
-                    throw error;
+                    LangUtil.rethrowUnchecked(error);
                 }
                 super.release(frame);
             }
@@ -181,7 +198,7 @@ class FramePoolFailureTest {
             @Override
             public void release(int[] batch, int count) {
                 if (armed.getAndSet(false)) {
-                    throw error;
+                    LangUtil.rethrowUnchecked(error);
                 }
                 super.release(batch, count);
             }
@@ -194,18 +211,30 @@ class FramePoolFailureTest {
      */
     @Test
     void anErrorWhileReleasingFreedFramesStillFreesThem() {
+        aFailureWhileReleasingFreedFramesStillFreesThem(new InternalError("injected, in the backing's release"));
+    }
+
+    /**
+     * The same for a checked exception the backing throws undeclared: the frees caught only unchecked
+     * exceptions and errors, so such a one left the frames off every list, counted in use for ever.
+     */
+    @Test
+    void aCheckedExceptionWhileReleasingFreedFramesStillFreesThem() {
+        aFailureWhileReleasingFreedFramesStillFreesThem(new IOException("injected, in the backing's release"));
+    }
+
+    private static void aFailureWhileReleasingFreedFramesStillFreesThem(Throwable injected) {
         AtomicBoolean armed = new AtomicBoolean();
-        try (FramePool pool = new FramePool((long) FRAMES * PAGE, 0,
-                releaseThrowsOnce(armed, new InternalError("injected, in the backing's release")))) {
+        try (FramePool pool = new FramePool((long) FRAMES * PAGE, 0, releaseThrowsOnce(armed, injected))) {
             assertTrue(pool.tryReserve(12));
             for (int i = 0; i < 12; i++) {
                 int frame = pool.allocateReserved();
                 pool.memory().set(ValueLayout.JAVA_BYTE, FramePool.offsetOf(frame) + 100, (byte) 9);
             }
             armed.set(true);
-            assertThrows(InternalError.class, () -> pool.free(3));
+            assertSame(injected, assertThrows(injected.getClass(), () -> pool.free(3)));
             armed.set(true);
-            assertThrows(InternalError.class, () -> pool.freeAll(new int[] {5, 7, 8}, 3));
+            assertSame(injected, assertThrows(injected.getClass(), () -> pool.freeAll(new int[] {5, 7, 8}, 3)));
             assertEquals(8, pool.framesInUse(), "frames in use");
             assertEquals(FRAMES - 1 - 8, pool.framesAvailable());
             for (int frame : new int[] {3, 5, 7, 8}) {
