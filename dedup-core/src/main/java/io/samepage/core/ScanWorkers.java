@@ -10,6 +10,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
+import org.agrona.LangUtil;
 
 /**
  * The threads that share the {@link Scanner}'s batches when {@code scan_threads} is above 1 ({@link
@@ -172,7 +173,7 @@ final class ScanWorkers implements AutoCloseable {
             }
             Throwable first = failure.get();
             if (first != null) {
-                ScanWorkers.<RuntimeException>throwAsIs(first);
+                LangUtil.rethrowUnchecked(first);   // as it is, checked or not
             }
         } finally {
             java.util.Arrays.fill(guests, 0, count, null);
@@ -349,12 +350,6 @@ final class ScanWorkers implements AutoCloseable {
         } catch (Throwable e) {
             failure.compareAndSet(null, e);
         }
-    }
-
-    /** Throws {@code failure} as it is, checked or not: {@code T} is inferred as an unchecked exception. */
-    @SuppressWarnings("unchecked")
-    private static <T extends Throwable> void throwAsIs(Throwable failure) throws T {
-        throw (T) failure;
     }
 
     /** Frames the threads faulted in for the pool's warm list since the last call; resets the count. */
