@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.samepage.testing.ThreadFaultingHasher;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -57,7 +58,7 @@ class DaemonAgentFailureTest {
         List<String> notices = new CopyOnWriteArrayList<>();
         List<DaemonException> fatal = new CopyOnWriteArrayList<>();
         CountDownLatch told = new CountDownLatch(1);
-        FaultingHasher hasher = new FaultingHasher("samepage-scanner");
+        ThreadFaultingHasher hasher = new ThreadFaultingHasher("samepage-scanner");
         Daemon.Context context = context(notices).fatalErrorHandler(e -> {
             fatal.add(e);
             told.countDown();
@@ -88,7 +89,7 @@ class DaemonAgentFailureTest {
     @Test
     void byDefaultTheFatalErrorIsOneNotice() throws Exception {
         List<String> notices = new CopyOnWriteArrayList<>();
-        FaultingHasher hasher = new FaultingHasher("samepage-scanner");
+        ThreadFaultingHasher hasher = new ThreadFaultingHasher("samepage-scanner");
         Daemon.Context context = context(notices);
         context.engineContext().customHasher(hasher);
         try (Daemon _ = Daemon.launch(context)) {

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.samepage.testing.ThreadFaultingHasher;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.file.Files;
@@ -72,7 +73,7 @@ class DaemonServiceTest {
         Path config = dir.resolve("samepage.conf");
         Files.writeString(config, "source=" + dir.resolve("vm1.img") + "\ncounters_file=" + dir.resolve("counters")
                 + "\nsleep_millisecs=1\nrun=1\n");
-        FaultingHasher hasher = new FaultingHasher("samepage-scanner");
+        ThreadFaultingHasher hasher = new ThreadFaultingHasher("samepage-scanner");
         java.util.concurrent.CountDownLatch woken = new java.util.concurrent.CountDownLatch(1);
         try (DaemonService service = new DaemonService(config, _ -> { })) {
             Daemon.Context context = DaemonConfig.read(config).applyTo(new Daemon.Context().noticeHandler(_ -> { }));

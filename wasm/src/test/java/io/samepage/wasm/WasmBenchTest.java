@@ -4,9 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.samepage.hashing.HashAlgorithm;
-import io.samepage.hashing.PageHasher;
-import java.lang.foreign.MemorySegment;
+import io.samepage.testing.ThreadFaultingHasher;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -28,30 +26,11 @@ class WasmBenchTest {
      */
     @Test
     void aScannerThatFailsDuringTheBenchFailsIt() {
-        PageHasher real = HashAlgorithm.NH.newHasher(1);
-        PageHasher faulting = new PageHasher() {
-            @Override
-            public long hash(MemorySegment memory, long offset) {
-                if (Thread.currentThread().getName().equals("samepage-scanner")) {
-                    throw new InternalError("a fault occurred in an unsafe memory access operation (test)");
-                }
-                return real.hash(memory, offset);
-            }
-
-            @Override
-            public HashAlgorithm algorithm() {
-                return real.algorithm();
-            }
-
-            @Override
-            public long seed() {
-                return real.seed();
-            }
-        };
+        ThreadFaultingHasher faulting = new ThreadFaultingHasher("samepage-scanner");
         IllegalStateException failed = assertThrows(IllegalStateException.class, () -> WasmBench.run(
                 new WasmBench.Settings(4, 1, 2048, 64, 1, 100, 1), step -> { }, context -> context.customHasher(faulting)));
         assertTrue(failed.getMessage().startsWith("the engine's scanner failed during the bench, so it gives no figures: "
-                + "java.lang.InternalError: a fault occurred"), failed.getMessage());
+                + "java.lang.InternalError: " + ThreadFaultingHasher.MESSAGE), failed.getMessage());
     }
 
     @Test
