@@ -26,8 +26,7 @@ class FailingMappingTest {
      * A {@link RecordingMapping} whose {@link #map} throws while {@link #refuse} is set, and whose
      * {@link #unmapAll} throws while {@link #refuseUnmap} is set, changing nothing.
      */
-    static final class RefusingMapping implements PageMapping {
-        final RecordingMapping recorded;
+    static final class RefusingMapping extends ForwardingMapping {
         volatile boolean refuse;
         volatile boolean refuseUnmap;
         volatile boolean refuseUnprotect;
@@ -37,7 +36,7 @@ class FailingMappingTest {
                 new java.util.concurrent.atomic.AtomicInteger(Integer.MAX_VALUE);
 
         RefusingMapping(int first, int pages) {
-            recorded = new RecordingMapping(first, pages);
+            super(first, pages);
         }
 
         @Override
@@ -45,7 +44,7 @@ class FailingMappingTest {
             if (refuse || mapsBeforeRefusing.getAndDecrement() <= 0) {
                 throw new IllegalStateException("mmap: Cannot allocate memory (injected)");
             }
-            recorded.map(page, frame, writable);
+            super.map(page, frame, writable);
         }
 
         @Override
@@ -54,7 +53,7 @@ class FailingMappingTest {
                 recorded.calls.add("writeProtect " + page + " refused");
                 throw new IllegalStateException("mprotect(PROT_READ): Cannot allocate memory (injected)");
             }
-            return recorded.writeProtect(page);
+            return super.writeProtect(page);
         }
 
         @Override
@@ -63,12 +62,7 @@ class FailingMappingTest {
                 recorded.calls.add("unprotect " + page + " refused");
                 throw new IllegalStateException("mprotect: Cannot allocate memory (injected)");
             }
-            recorded.unprotect(page);
-        }
-
-        @Override
-        public boolean pagesWritten(long[] bitmap) {
-            return recorded.pagesWritten(bitmap);
+            super.unprotect(page);
         }
 
         @Override
@@ -76,7 +70,7 @@ class FailingMappingTest {
             if (refuseUnmap) {
                 throw new IllegalStateException("munmap: the VMM still holds the memory (injected)");
             }
-            recorded.unmapAll();
+            super.unmapAll();
         }
     }
 

@@ -12,6 +12,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicReference;
+import org.agrona.LangUtil;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -331,47 +332,20 @@ class MergeFailureTest {
     }
 
     /** A {@link RecordingMapping} whose {@link #map} throws {@link #toThrow}, changing nothing, while it is set. */
-    static final class ThrowingMapping implements PageMapping {
-        final RecordingMapping recorded;
+    static final class ThrowingMapping extends ForwardingMapping {
         volatile Throwable toThrow;
 
         ThrowingMapping(int first, int pages) {
-            recorded = new RecordingMapping(first, pages);
+            super(first, pages);
         }
 
         @Override
         public void map(int page, int frame, boolean writable) {
             Throwable t = toThrow;
             if (t != null) {
-                MergeFailureTest.<RuntimeException>throwUnchecked(t);
+                LangUtil.rethrowUnchecked(t);
             }
-            recorded.map(page, frame, writable);
+            super.map(page, frame, writable);
         }
-
-        @Override
-        public boolean writeProtect(int page) {
-            return recorded.writeProtect(page);
-        }
-
-        @Override
-        public void unprotect(int page) {
-            recorded.unprotect(page);
-        }
-
-        @Override
-        public boolean pagesWritten(long[] bitmap) {
-            return recorded.pagesWritten(bitmap);
-        }
-
-        @Override
-        public void unmapAll() {
-            recorded.unmapAll();
-        }
-    }
-
-    /** Throws {@code t} whatever it is, as code in a language without checked exceptions can. */
-    @SuppressWarnings("unchecked")
-    private static <T extends Throwable> void throwUnchecked(Throwable t) throws T {
-        throw (T) t;
     }
 }

@@ -9,6 +9,7 @@ import io.samepage.hashing.Pages;
 import io.samepage.linux.NativeMemory;
 import java.util.BitSet;
 import java.util.concurrent.atomic.AtomicBoolean;
+import org.agrona.LangUtil;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -46,7 +47,7 @@ class WarmRefillFailureTest {
             @Override
             public void populate(int first, int count) {
                 if (armed.getAndSet(false)) {
-                    WarmRefillFailureTest.<RuntimeException>throwUnchecked(injected);
+                    LangUtil.rethrowUnchecked(injected);
                 }
                 super.populate(first, count);
             }
@@ -68,11 +69,5 @@ class WarmRefillFailureTest {
             assertEquals(available, taken.cardinality());
             assertEquals(available, pool.framesInUse());
         }
-    }
-
-    /** Throws {@code t} whatever it is, as code in a language without checked exceptions can. */
-    @SuppressWarnings("unchecked")
-    private static <T extends Throwable> void throwUnchecked(Throwable t) throws T {
-        throw (T) t;
     }
 }

@@ -43,7 +43,7 @@ class WriteReservationTest {
             MemorySegment source = arena.allocate(2 * PAGE);
             ClosingOnRemap[] host = new ClosingOnRemap[1];
             Guest vm = engine.createGuest(domain, "vm", 2L * PAGE,
-                    (first, pages) -> host[0] = new ClosingOnRemap(new RecordingMapping(first, pages), arena));
+                    (first, pages) -> host[0] = new ClosingOnRemap(first, pages, arena));
             Guest twin = engine.createGuest(domain, "twin", 2L * PAGE);
             for (Guest g : new Guest[] {vm, twin}) {
                 g.write(0, content(3), 0, PAGE);
@@ -119,33 +119,20 @@ class WriteReservationTest {
     }
 
     /** A host that mirrors like {@link RecordingMapping} and closes {@code arena} once it remapped a page writable. */
-    private record ClosingOnRemap(RecordingMapping recorded, Arena arena) implements PageMapping {
+    private static final class ClosingOnRemap extends ForwardingMapping {
+        private final Arena arena;
+
+        ClosingOnRemap(int first, int pages, Arena arena) {
+            super(first, pages);
+            this.arena = arena;
+        }
+
         @Override
         public void map(int page, int frame, boolean writable) {
-            recorded.map(page, frame, writable);
+            super.map(page, frame, writable);
             if (writable) {
                 arena.close();      // the break's remap went through; the source fails from now on
             }
-        }
-
-        @Override
-        public boolean writeProtect(int page) {
-            return recorded.writeProtect(page);
-        }
-
-        @Override
-        public void unprotect(int page) {
-            recorded.unprotect(page);
-        }
-
-        @Override
-        public boolean pagesWritten(long[] bitmap) {
-            return recorded.pagesWritten(bitmap);
-        }
-
-        @Override
-        public void unmapAll() {
-            recorded.unmapAll();
         }
     }
 
