@@ -35,7 +35,10 @@ import org.agrona.LangUtil;
  * the halves waits for its next visit. A page whose candidate was busy, in another thread maybe, is
  * tried again once the other threads are through the batch ({@link #retryBusy}); only a guest writer
  * can then keep it busy, as on one thread, so {@link Scanner#scanUntilStable} converges to the same
- * counters.
+ * counters. A visit that throws, in either half or a retry, costs only its own page: its thread goes on
+ * with the next, and the batch throws once every thread is done ({@link #run}); one thread stops its
+ * batch there and the next batch goes on after that page. Either way the full scan visits every other
+ * page, so its counters are the same.
  *
  * <p>Thread safety: the scanner's batch lock serializes {@link #add}, {@link #run} and {@link #flush};
  * counter getters are safe from any thread. Allocates nothing per batch once its list has grown.
@@ -140,7 +143,8 @@ final class ScanWorkers implements AutoCloseable {
      * the list. Each thread then faults in its share of {@code replenish} frames for the pool's warm
      * list ({@link FramePool#replenishWarm}): in merge passes on one thread that refill took 15% of the
      * time (JFR), and on the caller's thread alone the others would wait through it
-     * (docs/perf/engine.md#scan_threads). The first throwable a visit threw, on any thread, is thrown
+     * (docs/perf/engine.md#scan_threads). A visit that throws costs only its page: every other listed
+     * page is still visited. The first throwable a visit threw, on any thread, is thrown
      * unchanged once all threads are done, as one thread would have thrown it: an {@link Error}, an
      * unchecked exception, or a checked one that a hasher written in a language without checked
      * exceptions throws undeclared. The workers stay for the next batch: a worker that died of what it
@@ -187,16 +191,15 @@ final class ScanWorkers implements AutoCloseable {
      * it busy there too, scan after scan, early in a batch where the threads' parts start: the counters
      * of two scans then agreed with pages still waiting, and {@link Scanner#scanUntilStable} settled
      * short of what one thread reaches. Now only a guest writer can keep a candidate busy, as on one
-     * thread. A page written or merged since is passed by ({@link PageVisitor#visitDeferred}).
+     * thread. A page written or merged since is passed by ({@link PageVisitor#visitDeferred}). A retry
+     * that throws costs only its page ({@link #visitDeferred}): the rest of the list is still tried.
      */
     private void retryBusy(PageVisitor own) {
         for (DeferredMerges list : busy) {
             try {
                 for (int i = 0; i < list.count(0); i++) {
-                    own.visitDeferred(list.guest(0, i), list.page(0, i), list.key(0, i));
+                    visitDeferred(own, list, 0, i);
                 }
-            } catch (Throwable e) {
-                failure.compareAndSet(null, e);
             } finally {
                 list.clear();
             }
@@ -240,6 +243,8 @@ final class ScanWorkers implements AutoCloseable {
         visitor.retryTo = busy[part];
         try {
             visitClaimed(visitor, part);
+        } catch (Throwable e) {             // none from a visit; a worker that died of one would hang the next batch
+            failure.compareAndSet(null, e);
         } finally {
             visitor.deferTo = null;
             firstHalfPending.decrementAndGet();
@@ -253,7 +258,7 @@ final class ScanWorkers implements AutoCloseable {
         }
         try {
             visitDeferredClaimed(visitor, part);
-        } catch (Throwable e) {
+        } catch (Throwable e) {             // as in the first half
             failure.compareAndSet(null, e);
         } finally {
             visitor.retryTo = null;
@@ -288,10 +293,25 @@ final class ScanWorkers implements AutoCloseable {
                         start = deferredClaim.getAndAdd(claims, CLAIM)) {
                     int stop = Math.min(end, start + CLAIM);
                     for (int i = start; i < stop; i++) {
-                        visitor.visitDeferred(list.guest(owner, i), list.page(owner, i), list.key(owner, i));
+                        visitDeferred(visitor, list, owner, i);
                     }
                 }
             }
+        }
+    }
+
+    /**
+     * The second half of deferred page {@code i} of {@code owner}'s pages in {@code list}. What it throws
+     * is kept for the batch's caller ({@link #run}) and costs only this page: the caller goes on with the
+     * next. Thrown out of the loop, it dropped the rest of the pages claimed with it, up to {@value #CLAIM}:
+     * taken out of the first half's path to the indexes, they were neither merged nor filed in that full
+     * scan, though one thread would have looked each of them up.
+     */
+    private void visitDeferred(PageVisitor visitor, DeferredMerges list, int owner, int i) {
+        try {
+            visitor.visitDeferred(list.guest(owner, i), list.page(owner, i), list.key(owner, i));
+        } catch (Throwable e) {
+            failure.compareAndSet(null, e);
         }
     }
 
@@ -332,23 +352,29 @@ final class ScanWorkers implements AutoCloseable {
         }
     }
 
-    /** Visits its own part a run at a time, then helps with the others' parts. */
+    /**
+     * Visits its own part a run at a time, then helps with the others' parts. A visit that throws costs
+     * only its page: the throwable is kept for the batch's caller ({@link #run}) and the thread goes on
+     * with the next page, and claims runs as before. Caught outside the loops, it ended the thread's first
+     * half: the rest of its run, up to {@value #CLAIM} pages, went unvisited in that full scan, which one
+     * thread's next batch would have visited.
+     */
     private void visitClaimed(PageVisitor visitor, int own) {
-        try {
-            int parts = partEnd.length;
-            for (int k = 0; k < parts; k++) {
-                int part = (own + k) % parts;
-                int end = partEnd[part];
-                for (int run = nextClaim.getAndIncrement(part); run < end; run = nextClaim.getAndIncrement(part)) {
-                    Guest guest = guests[run];
-                    int stop = firstPages[run] + runLengths[run];
-                    for (int page = firstPages[run]; page < stop; page++) {
+        int parts = partEnd.length;
+        for (int k = 0; k < parts; k++) {
+            int part = (own + k) % parts;
+            int end = partEnd[part];
+            for (int run = nextClaim.getAndIncrement(part); run < end; run = nextClaim.getAndIncrement(part)) {
+                Guest guest = guests[run];
+                int stop = firstPages[run] + runLengths[run];
+                for (int page = firstPages[run]; page < stop; page++) {
+                    try {
                         visitor.visit(guest, page);
+                    } catch (Throwable e) {
+                        failure.compareAndSet(null, e);
                     }
                 }
             }
-        } catch (Throwable e) {
-            failure.compareAndSet(null, e);
         }
     }
 
