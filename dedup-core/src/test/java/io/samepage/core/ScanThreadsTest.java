@@ -10,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.samepage.hashing.PageHasher;
 import io.samepage.hashing.Pages;
 import java.util.SplittableRandom;
+import org.agrona.LangUtil;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -199,7 +200,7 @@ class ScanThreadsTest {
         PageHasher failing = WeakHashers.around(real, () -> {
             if (Thread.currentThread().getName().startsWith("samepage-scanner-")) {
                 if (armed.compareAndSet(true, false)) {
-                    throwUnchecked(injected);
+                    LangUtil.rethrowUnchecked(injected);
                 }
                 return;
             }
@@ -331,12 +332,6 @@ class ScanThreadsTest {
         for (int first = 0; first < guest.pageCount(); first += ScanWorkers.CLAIM) {
             workers.add(guest, first, Math.min(ScanWorkers.CLAIM, guest.pageCount() - first));
         }
-    }
-
-    /** Throws {@code t} whatever it is, as code in a language without checked exceptions can. */
-    @SuppressWarnings("unchecked")
-    private static <T extends Throwable> void throwUnchecked(Throwable t) throws T {
-        throw (T) t;
     }
 
     private static final class InjectedError extends Error {
