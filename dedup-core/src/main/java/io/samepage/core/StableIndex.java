@@ -73,7 +73,7 @@ final class StableIndex {
     private int chained;
     private long chains;
     private long dups;
-    /** Chained frames {@link #take} looked at, ever. For tests: a lookup's cost in steps, not compares. */
+    /** Chained and collision-tree frames {@link #take} looked at, ever. For tests: a lookup's cost in steps, not compares. */
     private long takeSteps;
     /** Runs before the index allocates in {@link #plan}: nothing, but a test's fault injection. */
     private Runnable beforeGrowth = NOTHING;
@@ -339,7 +339,7 @@ final class StableIndex {
         return longest;
     }
 
-    /** Frames {@link #take} looked at, ever, chained and duplicates. For tests. */
+    /** Frames {@link #take} looked at, ever: chained, duplicates and the collision tree's. For tests. */
     long takeSteps() {
         return takeSteps + duplicates.steps();
     }
@@ -477,6 +477,7 @@ final class StableIndex {
 
         @Override
         public boolean accept(int frame) {
+            takeSteps++;
             int refs = frames.refCount(frame);
             if (refs >= maxSharing) {
                 full = true;
