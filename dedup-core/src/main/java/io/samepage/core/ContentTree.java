@@ -8,7 +8,9 @@ import java.util.Arrays;
  * what bounds a flood of colliding hashes: n entries under one key cost O(log n) full compares per
  * lookup, not n. An index keeps the first content filed under a key in its hash chain (one key
  * compare, one page compare) and only the entries whose key is taken by other content here, so the
- * tree is empty, and costs no memory, until hashes collide.
+ * tree is empty, and costs no memory, until hashes collide. The stable index files one entry per
+ * content here, and keeps that content's other frames beside its node ({@link CollidingFrames}), so a
+ * lookup finds the content's node ({@link #findNode}) in O(log n) compares however many frames it has.
  *
  * <p>Balance: each node's priority is its entry id mixed with a per-engine random secret, so nobody
  * who fills pages can choose the tree's shape; the expected depth is O(log n) for any insertion order.
@@ -45,7 +47,8 @@ final class ContentTree {
     private int used;
     private int freeList = NONE;
     private int live;
-    private final Counter counter = new Counter();
+    /** Set by {@link #detach(int, int)} when it finds the node it takes out. */
+    private boolean detached;
 
     ContentTree(Entries entries, PageCompare compare, long secret) {
         this.entries = entries;
@@ -124,9 +127,27 @@ final class ContentTree {
 
     /** Takes {@code node} out of the tree (the stable index: entries never changed since inserted). */
     void remove(int node) {
-        int before = live;
-        root = remove(root, node);
-        if (live == before) {
+        detach(node);
+        freeNode(node);
+    }
+
+    /**
+     * Puts entry {@code e}, whose key and bytes equal those of {@code node}'s entry, in that entry's place,
+     * in the same node (the stable index: entries never changed since inserted). Allocates nothing.
+     */
+    void replace(int node, int e) {
+        detach(node);
+        entry[node] = e;
+        left[node] = NONE;
+        right[node] = NONE;
+        root = insert(root, node);
+    }
+
+    /** Unlinks {@code node} from the tree, keeping the node; throws if the tree does not hold it. */
+    private void detach(int node) {
+        detached = false;
+        root = detach(root, node);
+        if (!detached) {
             throw new IllegalStateException("content tree: node " + node + " (entry " + entryAt(node) + ") not found");
         }
     }
@@ -167,21 +188,31 @@ final class ContentTree {
         return root == NONE ? NONE : find(root, key, offset, visitor);
     }
 
-    /** Live entries whose key is {@code key} and whose bytes equal the page at {@code offset}. */
-    int countEqual(int key, long offset) {
-        counter.count = 0;
-        find(key, offset, counter);
-        return counter.count;
+    /**
+     * A node whose entry has key {@code key} and bytes equal to the page at {@code offset}, or {@link #NONE};
+     * which one if several, not promised. For a tree none of whose nodes is {@linkplain #markRemoved marked
+     * removed} (the stable index's). O(log n) compares: it stops at the first.
+     */
+    int findNode(int key, long offset) {
+        int node = root;
+        while (node != NONE) {
+            int c = probeOrder(key, offset, node);
+            if (c == 0) {
+                return node;
+            }
+            node = c < 0 ? left[node] : right[node];
+        }
+        return NONE;
     }
 
     /**
-     * Bytes of the tree ({@link MetadataSizes}): its object (entries, compare, three arrays, counter;
-     * secret; root, used, freeList, live), its counter, its entries' adapter (one reference), and its
-     * three node arrays once made.
+     * Bytes of the tree ({@link MetadataSizes}): its object (entries, compare, three arrays; secret;
+     * root, used, freeList, live; detached), its entries' adapter (one reference), and its three node
+     * arrays once made.
      */
     long metadataBytes() {
-        long objects = MetadataSizes.object(6 * MetadataSizes.REFERENCE + Long.BYTES + 4 * Integer.BYTES)
-                + MetadataSizes.object(Integer.BYTES) + MetadataSizes.object(MetadataSizes.REFERENCE);
+        long objects = MetadataSizes.object(5 * MetadataSizes.REFERENCE + Long.BYTES + 4 * Integer.BYTES + 1)
+                + MetadataSizes.object(MetadataSizes.REFERENCE);
         return entry == null ? objects : objects + 3 * MetadataSizes.array(entry.length, Integer.BYTES);
     }
 
@@ -237,19 +268,18 @@ final class ContentTree {
         return priority(right[at]) > priority(at) ? rotateLeft(at) : at;
     }
 
-    private int remove(int at, int node) {
+    private int detach(int at, int node) {
         if (at == NONE) {
             return NONE;
         }
         if (at == node) {
-            int merged = merge(left[at], right[at]);
-            freeNode(at);
-            return merged;
+            detached = true;
+            return merge(left[at], right[at]);
         }
         if (order(node, at) < 0) {
-            left[at] = remove(left[at], node);
+            left[at] = detach(left[at], node);
         } else {
-            right[at] = remove(right[at], node);
+            right[at] = detach(right[at], node);
         }
         return at;
     }
@@ -311,16 +341,5 @@ final class ContentTree {
         entry[node] = Integer.MIN_VALUE;
         left[node] = freeList;
         freeList = node;
-    }
-
-    /** Counts the entries {@link #find} visits, accepting none. */
-    private static final class Counter implements Visitor {
-        int count;
-
-        @Override
-        public boolean accept(int entry) {
-            count++;
-            return false;
-        }
     }
 }

@@ -4,9 +4,11 @@ import java.util.Arrays;
 import org.agrona.collections.Int2IntHashMap;
 
 /**
- * The duplicate frames of a {@link StableIndex}'s chained contents: every frame of such a content but the
- * one its hash chain holds (KSM's {@code stable_node_dup}s of a {@code stable_node_chain}), in two lists a
- * content: frames with room, and full frames (each maps {@code max_page_sharing} pages).
+ * The duplicate frames of a {@link StableIndex}'s contents: every frame of such a content but the one a
+ * lookup finds first (KSM's {@code stable_node_dup}s of a {@code stable_node_chain}), in two lists a
+ * content: frames with room, and full frames (each maps {@code max_page_sharing} pages). A content's lists
+ * are found by its group: the key of a content the hash chain holds a frame of, or, in the instance for
+ * colliding contents ({@link CollidingFrames}), the collision tree's node that holds one of its frames.
  *
  * <p>What it keeps: a frame in a full list is full; every frame of the content with room is in its room list
  * or on its way there: a mapping of a full frame is dropped under the domain's lock
@@ -18,7 +20,7 @@ import org.agrona.collections.Int2IntHashMap;
  * {@code max_page_sharing} 2 (every frame full once filed) each lookup walked all of them.
  *
  * <p>The lists are circular and doubly linked through slots: three {@code int}s a slot (its frame, the slots
- * before and after it), a pair of sentinel slots a content (its room list, then its full list), found by key.
+ * before and after it), a pair of sentinel slots a content (its room list, then its full list), found by group.
  * A frame's {@code next} link in the {@link FrameTable} holds {@code -2 - slot}, so it is found again in
  * O(1). About 12 bytes a duplicate frame, which maps at least one guest page; nothing until a content has a
  * second frame. Rejected: a fourth {@code int} a frame in the pool's table (a back link, to keep the chains
@@ -39,7 +41,7 @@ final class DuplicateFrames {
     private static final int MIN_SLOTS = 16;
 
     private final FrameTable frames;
-    /** Key of a content with duplicates to its room list's sentinel; made with the first duplicate. */
+    /** Group of a content with duplicates to its room list's sentinel; made with the first duplicate. */
     private Int2IntHashMap listsOf;
     private int[] frameOf;
     private int[] before;
@@ -58,15 +60,15 @@ final class DuplicateFrames {
     }
 
     /**
-     * Puts {@code frame} among the duplicates of the content chained under {@code key}; returns its slot.
-     * Allocates only if {@link #hasRoom} is false, and then changes nothing if it cannot ({@link #makeRoom}).
+     * Puts {@code frame} among the duplicates of the content of {@code group}; returns its slot. Allocates
+     * only if {@link #hasRoom} is false, and then changes nothing if it cannot ({@link #makeRoom}).
      */
-    int add(int key, int frame) {
-        makeRoom(key);
-        int room = listsOf.get(key);
+    int add(int group, int frame) {
+        makeRoom(group);
+        int room = listsOf.get(group);
         if (room == NONE) {
             room = newPair();
-            listsOf.put(key, room);
+            listsOf.put(group, room);
         }
         int slot = newSlot();
         frameOf[slot] = frame;
@@ -75,25 +77,25 @@ final class DuplicateFrames {
         return slot;
     }
 
-    /** True if {@link #add} of a frame under {@code key} would allocate nothing. */
-    boolean hasRoom(int key) {
+    /** True if {@link #add} of a frame to {@code group} would allocate nothing. */
+    boolean hasRoom(int group) {
         if (listsOf == null) {
             return false;
         }
-        boolean newKey = listsOf.get(key) == NONE;
+        boolean newKey = listsOf.get(group) == NONE;
         int slots = slotsNeeded(newKey);
         return (slots == 0 || frameOf != null && used + slots <= frameOf.length)
                 && (!newKey || listsOf.size() < listsOf.resizeThreshold());
     }
 
     /**
-     * Makes room for one {@link #add} under {@code key}, which then allocates nothing: slots for the frame
-     * and, for a content's first duplicate, for its pair of lists, and room in the map for its key (a put
+     * Makes room for one {@link #add} to {@code group}, which then allocates nothing: slots for the frame
+     * and, for a content's first duplicate, for its pair of lists, and room in the map for its group (a put
      * past the map's threshold would rehash it). All or nothing: everything is allocated before anything is
      * replaced, so a failure leaves the arrays as they were, of one length.
      */
-    void makeRoom(int key) {
-        boolean newKey = listsOf == null || listsOf.get(key) == NONE;
+    void makeRoom(int group) {
+        boolean newKey = listsOf == null || listsOf.get(group) == NONE;
         int slots = slotsNeeded(newKey);
         int[] grownFrameOf = frameOf;
         int[] grownBefore = before;
@@ -127,21 +129,20 @@ final class DuplicateFrames {
         return frameOf != null && slot >= 0 && slot < used && frameOf[slot] == frame;
     }
 
-    /** True if the content chained under {@code key} has duplicates. */
-    boolean has(int key) {
-        return listsOf != null && listsOf.get(key) != NONE;
+    /** True if the content of {@code group} has duplicates. */
+    boolean has(int group) {
+        return listsOf != null && listsOf.get(group) != NONE;
     }
 
     /**
-     * Takes a reference on a duplicate of the content chained under {@code key} that maps fewer than
-     * {@code maxSharing} pages. Full frames it meets in the room list go to the full list, as does the one
-     * it fills.
+     * Takes a reference on a duplicate of the content of {@code group} that maps fewer than {@code maxSharing}
+     * pages. Full frames it meets in the room list go to the full list, as does the one it fills.
      *
      * @return the frame, its refcount already incremented; {@link #FULL} if all are full; {@link #NONE} if
      *         the content has no duplicates
      */
-    int take(int key, int maxSharing) {
-        int room = listsOf == null ? NONE : listsOf.get(key);
+    int take(int group, int maxSharing) {
+        int room = listsOf == null ? NONE : listsOf.get(group);
         if (room == NONE) {
             return NONE;
         }
@@ -161,21 +162,21 @@ final class DuplicateFrames {
     }
 
     /**
-     * The duplicate in {@code slot} (of the content chained under {@code key}) has room again: it goes to
-     * the front of its room list.
+     * The duplicate in {@code slot} (of the content of {@code group}) has room again: it goes to the front
+     * of its room list.
      */
-    void noteRoom(int slot, int key) {
-        move(slot, listsOf.get(key));
+    void noteRoom(int slot, int group) {
+        move(slot, listsOf.get(group));
     }
 
-    /** Takes the duplicate in {@code slot} out (of the content chained under {@code key}). */
-    void remove(int slot, int key) {
+    /** Takes the duplicate in {@code slot} out (of the content of {@code group}). Allocates nothing. */
+    void remove(int slot, int group) {
         unlink(slot);
         freeSlot(slot);
         size--;
-        int room = listsOf.get(key);
+        int room = listsOf.get(group);
         if (after[room] == room && after[room + 1] == room + 1) {
-            listsOf.remove(key);
+            listsOf.remove(group);
             after[room] = freePairs;
             frameOf[room] = NONE;
             frameOf[room + 1] = NONE;
@@ -184,14 +185,14 @@ final class DuplicateFrames {
     }
 
     /**
-     * Takes out one duplicate of the content chained under {@code key}, which has some, one with room if
-     * there is one; returns its frame.
+     * Takes out one duplicate of the content of {@code group}, which has some, one with room if there is
+     * one; returns its frame. Allocates nothing.
      */
-    int removeAny(int key) {
-        int room = listsOf.get(key);
+    int removeAny(int group) {
+        int room = listsOf.get(group);
         int slot = after[room] != room ? after[room] : after[room + 1];
         int frame = frameOf[slot];
-        remove(slot, key);
+        remove(slot, group);
         return frame;
     }
 

@@ -14,10 +14,12 @@ import java.util.Arrays;
  * duplicates, started when every frame of it mapped {@code max_page_sharing} pages) are kept by {@link
  * DuplicateFrames}, 12 bytes each, those with room ahead of the full ones, so a lookup that finds all
  * full looks at one of them, whatever {@code max_page_sharing}; a duplicate's {@code next} link holds
- * {@code -2 - slot}. A frame whose key the chain already holds for other content goes into the {@link
- * ContentTree}, ordered by content, so n colliding contents cost O(log n) compares per lookup; its
- * {@code next} link then holds {@code -2 - node} (the duplicates' slot for the frame tells the two
- * apart). Without duplicates or collisions those parts are empty and cost nothing. A key's bucket and
+ * {@code -2 - slot}. A frame whose key the chain already holds for other content goes to the {@link
+ * CollidingFrames}: a tree ordered by content with a node per content, so n colliding contents cost
+ * O(log n) compares per lookup, and that content's other frames in lists of their own, as a chained
+ * content's, so a lookup that finds all full looks at one or two; its {@code next} link then holds
+ * {@code -2 - node} or {@code -2 - slot} there (the slot's frame tells the three apart). Without
+ * duplicates or collisions those parts are empty and cost nothing. A key's bucket and
  * its filter bits come from the key mixed with a secret ({@link KeyPlacement}), so keys crafted to
  * share their low bits do not share a bucket.
  *
@@ -30,7 +32,7 @@ import java.util.Arrays;
  * frame (KSM's choice), which compares O(log n) pages per lookup where the hash table compares one.
  *
  * <p>A filter of a 64-bit word per bucket has two bits set for the key of every frame filed (chained,
- * a duplicate of a chained one, or in the tree), so {@link #mayHoldUnlocked} can tell without the lock
+ * a duplicate of a chained one, or colliding), so {@link #mayHoldUnlocked} can tell without the lock
  * that no frame holds a key (wrongly "may" for about one key in 250): the scanner's threads take the
  * domain's lock only for pages that may merge here. A removal leaves its bit; the filter is rebuilt
  * when the table grows, and, once removals since the last build pass half the frames filed, by the next
@@ -56,9 +58,8 @@ final class StableIndex {
 
     private final FrameTable frames;
     private final PageCompare compare;
-    private final ContentTree tree;
+    private final CollidingFrames colliding;
     private final DuplicateFrames duplicates;
-    private final Taker taker = new Taker();
     /** The plan of {@link #add(int, int)}, which plans and files in one call. */
     private final Filing ownFiling = new Filing();
     private static final VarHandle WORD = MethodHandles.arrayElementVarHandle(long[].class);
@@ -73,7 +74,7 @@ final class StableIndex {
     private int chained;
     private long chains;
     private long dups;
-    /** Chained and collision-tree frames {@link #take} looked at, ever. For tests: a lookup's cost in steps, not compares. */
+    /** Chained frames {@link #take} looked at, ever. For tests: a lookup's cost in steps, not compares. */
     private long takeSteps;
     /** Runs before the index allocates in {@link #plan}: nothing, but a test's fault injection. */
     private Runnable beforeGrowth = NOTHING;
@@ -83,17 +84,7 @@ final class StableIndex {
         this.compare = compare;
         this.placement = KeyPlacement.secretOf(secret);
         this.duplicates = new DuplicateFrames(frames);
-        this.tree = new ContentTree(new ContentTree.Entries() {
-            @Override
-            public int key(int frame) {
-                return frames.stableKey(frame);
-            }
-
-            @Override
-            public long offset(int frame) {
-                return FramePool.offsetOf(frame);
-            }
-        }, compare, secret);
+        this.colliding = new CollidingFrames(frames, compare, secret);
     }
 
     /**
@@ -123,14 +114,12 @@ final class StableIndex {
             }
             full |= duplicate == DuplicateFrames.FULL;
         }
-        if (tree.size() > 0) {
-            taker.maxSharing = maxSharing;
-            taker.full = false;
-            int f = tree.find(key, offset, taker);
-            if (f != NONE) {
+        if (!colliding.isEmpty()) {
+            int f = colliding.take(key, offset, maxSharing);
+            if (f >= 0) {
                 return f;
             }
-            full |= taker.full;
+            full |= f == CollidingFrames.FULL;
         }
         return full ? FULL : NONE;
     }
@@ -145,16 +134,18 @@ final class StableIndex {
         int key;
         /** The frame chained under {@link #key}, or {@link #NONE}: this frame is chained. */
         int group;
-        /** This frame's bytes equal {@link #group}'s: it joins that content's duplicates, else the tree. */
+        /** This frame's bytes equal {@link #group}'s: it joins that content's duplicates, else the colliding frames. */
         boolean duplicate;
+        /** The colliding frames' node of this frame's content, or {@link #NONE}: the frame gets a node of its own. */
+        int node;
         /** Frames filed with this frame's bytes and key, counted as far as the chain counts tell apart. */
         int equal;
     }
 
     /**
      * Works out where {@code frame}, whose bytes have {@code key} and will not change while it is filed,
-     * goes in the index, and makes room for it there (the bucket table, the duplicates or the collision
-     * tree), and rebuilds the filter if removals left it due: then {@link #add(Filing)} files it, allocating
+     * goes in the index, and makes room for it there (the bucket table, the duplicates or the colliding
+     * frames), and rebuilds the filter if removals left it due: then {@link #add(Filing)} files it, allocating
      * nothing, provided nothing is filed or taken out in between (the caller holds the domain's lock from one
      * call to the other). Changes nothing a lookup finds; if the index cannot grow it throws ({@link
      * OutOfMemoryError}) and {@code filing} holds no plan.
@@ -167,7 +158,8 @@ final class StableIndex {
         }
         long offset = FramePool.offsetOf(frame);
         int group = groupHead(key);
-        int equal = tree.size() > 0 ? tree.countEqual(key, offset) : 0;
+        int node = colliding.isEmpty() ? NONE : colliding.nodeOf(key, offset);
+        int equal = colliding.count(node);
         boolean duplicate = group != NONE && compare.equal(offset, FramePool.offsetOf(group));
         if (group == NONE) {
             if (chained >= 2 * heads.length) {      // it would make more than two frames a bucket
@@ -180,13 +172,14 @@ final class StableIndex {
                 beforeGrowth.run();
                 duplicates.makeRoom(key);
             }
-        } else if (!tree.hasRoom()) {
+        } else if (!colliding.hasRoom(node)) {
             beforeGrowth.run();
-            tree.makeRoom();
+            colliding.makeRoom(node);
         }
         filing.key = key;
         filing.group = group;
         filing.duplicate = duplicate;
+        filing.node = node;
         filing.equal = equal;
         filing.frame = frame;
     }
@@ -203,7 +196,7 @@ final class StableIndex {
         } else if (filing.duplicate) {
             frames.setNext(frame, -2 - duplicates.add(key, frame));
         } else {
-            frames.setNext(frame, -2 - tree.insert(frame));
+            frames.setNext(frame, colliding.add(frame, filing.node));
         }
         countJoined(filing.equal);
     }
@@ -227,12 +220,15 @@ final class StableIndex {
         int key = frames.stableKey(frame);
         long offset = FramePool.offsetOf(frame);
         int link = frames.next(frame);
-        boolean inTree = false;
+        boolean wasColliding = false;
         if (link <= -2 && duplicates.holds(-2 - link, frame)) {
             duplicates.remove(-2 - link, key);
         } else if (link <= -2) {
-            tree.remove(-2 - link);
-            inTree = true;
+            if (!colliding.holds(link, frame)) {
+                return false;
+            }
+            colliding.remove(frame, link);
+            wasColliding = true;
         } else if (!unchain(frame, key)) {
             return false;
         } else if (duplicates.has(key)) {
@@ -240,9 +236,9 @@ final class StableIndex {
         }
         frames.setNext(frame, NONE);
         removedSinceBuilt++;
-        int equal = tree.size() > 0 ? tree.countEqual(key, offset) : 0;
+        int equal = colliding.isEmpty() ? 0 : colliding.count(colliding.nodeOf(key, offset));
         int group = groupHead(key);
-        if (group != NONE && (!inTree || compare.equal(offset, FramePool.offsetOf(group)))) {
+        if (group != NONE && (!wasColliding || compare.equal(offset, FramePool.offsetOf(group)))) {
             equal += groupSize(key);
         }
         countLeft(equal);
@@ -251,13 +247,15 @@ final class StableIndex {
 
     /**
      * Tells the index that filed {@code frame}, full until now, has room: a duplicate goes ahead of its
-     * content's full frames, where {@link #take} finds it. Its chained frame and the tree's are looked
-     * at by every lookup of their content anyway.
+     * content's full frames, where {@link #take} finds it. A chained frame and a colliding content's node's
+     * are looked at by every lookup of their content anyway.
      */
     void noteRoom(int frame) {
         int link = frames.next(frame);
         if (link <= -2 && duplicates.holds(-2 - link, frame)) {
             duplicates.noteRoom(-2 - link, frames.stableKey(frame));
+        } else if (link <= -2) {
+            colliding.noteRoom(frame, link);
         }
     }
 
@@ -302,21 +300,21 @@ final class StableIndex {
                 mark(bits, frames.stableKey(f));
             }
         }
-        tree.forEachLive(frame -> mark(bits, frames.stableKey(frame)));
+        colliding.forEachContent(frame -> mark(bits, frames.stableKey(frame)));
         filter = bits;
         removedSinceBuilt = 0;
     }
 
     /** False if no filed frame can hold bytes with {@code key}. */
     boolean mayHold(int key) {
-        return tree.size() > 0 || groupHead(key) != NONE;
+        return !colliding.isEmpty() || groupHead(key) != NONE;
     }
 
     /** True if {@code frame} is filed here. */
     boolean contains(int frame) {
         int link = frames.next(frame);
         if (link <= -2) {     // the slot or node number alone could be another domain's
-            return duplicates.holds(-2 - link, frame) || tree.holds(-2 - link, frame);
+            return duplicates.holds(-2 - link, frame) || colliding.holds(link, frame);
         }
         for (int f = heads[bucketOf(frames.stableKey(frame), heads.length)]; f != NONE; f = frames.next(f)) {
             if (f == frame) {
@@ -339,9 +337,9 @@ final class StableIndex {
         return longest;
     }
 
-    /** Frames {@link #take} looked at, ever: chained, duplicates and the collision tree's. For tests. */
+    /** Frames {@link #take} looked at, ever: chained, duplicates and colliding ones. For tests. */
     long takeSteps() {
-        return takeSteps + duplicates.steps();
+        return takeSteps + duplicates.steps() + colliding.steps();
     }
 
     /**
@@ -354,12 +352,13 @@ final class StableIndex {
 
     /** A duplicate frame among full ones that maps fewer than {@code maxSharing} pages, or NONE. For tests. */
     int withRoomAmongFull(int maxSharing) {
-        return duplicates.withRoomAmongFull(maxSharing);
+        int hidden = duplicates.withRoomAmongFull(maxSharing);
+        return hidden != NONE ? hidden : colliding.withRoomAmongFull(maxSharing);
     }
 
     /** Stable frames filed. */
     int size() {
-        return chained + tree.size() + duplicates.size();
+        return chained + colliding.size() + duplicates.size();
     }
 
     long chains() {
@@ -371,17 +370,15 @@ final class StableIndex {
     }
 
     /**
-     * Bytes of the index ({@link MetadataSizes}): its object (frames, compare, tree, duplicates, taker,
-     * ownFiling, heads, filter, beforeGrowth; three ints, three longs), its taker (outer, maxSharing,
-     * full), its filing (four ints, a boolean), the bucket table, the filter, the collision tree and the
-     * duplicates.
+     * Bytes of the index ({@link MetadataSizes}): its object (frames, compare, colliding, duplicates,
+     * ownFiling, heads, filter, beforeGrowth; three ints, three longs), its filing (five ints, a boolean),
+     * the bucket table, the filter, the colliding frames and the duplicates.
      */
     long metadataBytes() {
-        return MetadataSizes.object(9 * MetadataSizes.REFERENCE + 3 * Integer.BYTES + 3 * Long.BYTES)
-                + MetadataSizes.object(MetadataSizes.REFERENCE + Integer.BYTES + 1)
-                + MetadataSizes.object(4 * Integer.BYTES + 1)
+        return MetadataSizes.object(8 * MetadataSizes.REFERENCE + 3 * Integer.BYTES + 3 * Long.BYTES)
+                + MetadataSizes.object(5 * Integer.BYTES + 1)
                 + MetadataSizes.array(heads.length, Integer.BYTES) + MetadataSizes.array(filter.length, Long.BYTES)
-                + tree.metadataBytes() + duplicates.metadataBytes();
+                + colliding.metadataBytes() + duplicates.metadataBytes();
     }
 
     /** A frame of this content joined {@code equal} others: KSM's chain counts, by content. */
@@ -468,22 +465,5 @@ final class StableIndex {
         int[] table = new int[buckets];
         Arrays.fill(table, NONE);
         return table;
-    }
-
-    /** The tree visitor of {@link #take}: the first equal frame with room; allocates nothing per lookup. */
-    private final class Taker implements ContentTree.Visitor {
-        int maxSharing;
-        boolean full;
-
-        @Override
-        public boolean accept(int frame) {
-            takeSteps++;
-            int refs = frames.refCount(frame);
-            if (refs >= maxSharing) {
-                full = true;
-                return false;
-            }
-            return refs > 0 && frames.tryIncrementRef(frame);
-        }
     }
 }

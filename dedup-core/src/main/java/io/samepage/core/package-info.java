@@ -44,7 +44,8 @@
  *   <li>Index and registry entries name only live, mapped frames; the counters equal a recount from the
  *       page tables, yet are kept as pages change, so reading them never walks pages.</li>
  *   <li>Colliding keys never cost more than O(log n) full compares per lookup: content whose key is taken
- *       by other content is ordered by its bytes ({@link io.samepage.core.ContentTree}).</li>
+ *       by other content is ordered by its bytes ({@link io.samepage.core.ContentTree}), one stable tree
+ *       node per content, its other frames beside it ({@link io.samepage.core.CollidingFrames}).</li>
  *   <li>A page's translation epoch moves before its frame or sharing changes, and the frame it leaves is
  *       freed only afterwards: no read through a cached translation returns a reused frame's bytes.</li>
  *   <li>Lock order: page stripes, then a domain's stable-index lock. Writers take stripes of one guest

@@ -170,6 +170,112 @@ class FloodTest {
     }
 
     /**
+     * The same as {@link #aContentWhoseFramesAreAllFullCostsFewStepsPerLookup} for a content whose key another
+     * content holds (every page hashes alike): its frames sit in the collision tree, where a lookup that found
+     * every frame full looked at each of them, O(frames) per lookup, and compared each. One content is
+     * chained, {@code OTHERS} more collide with it, and one content of {@code pages} pages makes a frame per
+     * two at {@code max_page_sharing} 2. Counted in frames looked at and full compares in the merging full
+     * scan, where every page is looked up once, not time: at d5fca14, 993 frames and 1,503 compares a page.
+     */
+    @Test
+    void aCollidingContentWhoseFramesAreAllFullCostsFewStepsPerLookup() {
+        int pages = 4096;
+        try (DedupEngine engine = DedupEngine.create(collidingAtLeastSharing(pages))) {
+            MergeDomain domain = engine.createDomain("d");
+            Guest guest = collidingGuest(engine, domain, pages, 5);
+            int all = guest.pageCount();
+            engine.scanner().scanFullPass();        // the first visit: every page waits for the next
+            long steps = domain.stableTakeSteps();
+            long compares = engine.pagesCompared();
+            engine.scanner().scanFullPass();
+            assertEquals(all / 2, engine.counters().pagesShared(), "a frame per two pages");
+            assertEquals(all / 2, engine.counters().pagesSharing(), "every page merged");
+            double perPage = (domain.stableTakeSteps() - steps) / (double) all;
+            assertTrue(perPage < 4, perPage + " frames looked at per page looked up, among up to " + pages / 2
+                    + " full frames of one colliding content");
+            double comparesPerPage = (engine.pagesCompared() - compares) / (double) all;
+            assertTrue(comparesPerPage <= collidingCompareBound(OTHERS + 2), comparesPerPage + " full compares per page "
+                    + "among " + (OTHERS + 2) + " colliding contents; O(log n) allows " + collidingCompareBound(OTHERS + 2));
+            EngineInvariants.assertConsistent(engine, engine.context().newScannerHasher(), "after merging");
+        }
+    }
+
+    /**
+     * The same as {@link #framesGivenRoomAmongFullOnesAreFoundAgainInFewSteps} for a colliding content: half
+     * its frames lose a page (written with the same bytes), and the rewritten pages go back into them, each
+     * found in a few steps, where the collision tree's lookups walked the content's full frames to reach one
+     * (at d5fca14, 1,024 frames looked at per re-merge).
+     */
+    @Test
+    void collidingFramesGivenRoomAmongFullOnesAreFoundAgainInFewSteps() {
+        int pages = 4096;
+        try (DedupEngine engine = DedupEngine.create(collidingAtLeastSharing(pages))) {
+            MergeDomain domain = engine.createDomain("d");
+            Guest guest = collidingGuest(engine, domain, pages, 6);
+            int all = guest.pageCount();
+            engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE);
+            assertEquals(all / 2, engine.counters().pagesShared(), "a frame per two pages");
+            byte[] same = new byte[PAGE];
+            guest.read((long) (all - 1) * PAGE, same, 0, PAGE);
+            java.util.Map<Integer, Integer> firstPageOf = new java.util.LinkedHashMap<>();
+            for (int p = all - pages; p < all; p++) {
+                firstPageOf.putIfAbsent(guest.frameAt(p), p);
+            }
+            assertEquals(pages / 2, firstPageOf.size(), "a frame per two pages of the colliding content");
+            int rewritten = 0;
+            for (int page : firstPageOf.values()) {
+                if (rewritten++ % 2 == 0) {
+                    guest.write((long) page * PAGE, same, 0, PAGE);      // breaks sharing: the frame has room
+                }
+            }
+            EngineInvariants.assertConsistent(engine, engine.context().newScannerHasher(), "after the writes");
+            long steps = domain.stableTakeSteps();
+            long merges = engine.scanner().merges();
+            engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE);
+            long remerged = engine.scanner().merges() - merges;
+            assertEquals(pages / 4, remerged, "every rewritten page merged again");
+            assertEquals(all / 2, engine.counters().pagesShared(), "each into a frame with room, none into a new one");
+            double perMerge = (domain.stableTakeSteps() - steps) / (double) remerged;
+            assertTrue(perMerge < 4, perMerge + " frames looked at per re-merge among " + pages / 2 + " colliding frames");
+            EngineInvariants.assertConsistent(engine, engine.context().newScannerHasher(), "after merging again");
+        }
+    }
+
+    /** Contents that collide with the colliding tests' big content, besides the chained one. */
+    private static final int OTHERS = 63;
+
+    /** Full compares per page a lookup and a filing among {@code contents} colliding contents may make. */
+    private static double collidingCompareBound(int contents) {
+        return 8 * (64 - Long.numberOfLeadingZeros(contents));
+    }
+
+    /** An engine whose every page hashes alike, at the least {@code max_page_sharing} (2). */
+    private static EngineContext collidingAtLeastSharing(int pages) {
+        EngineContext context = new EngineContext().customHasher(new WeakHashers.Constant())
+                .poolBytes((long) (pages + 4096) * PAGE).hashSeed(7);
+        context.knobs().maxPageSharing(2);
+        return context.conclude();
+    }
+
+    /**
+     * A guest whose pages all hash alike: two of one content (chained first, as the scan meets them first),
+     * two of each of {@link #OTHERS} more (the collision tree), then {@code pages} of one content.
+     */
+    private static Guest collidingGuest(DedupEngine engine, MergeDomain domain, int pages, long seed) {
+        SplittableRandom random = new SplittableRandom(seed);
+        int all = 2 * (OTHERS + 1) + pages;
+        Guest guest = engine.createGuest(domain, "g", (long) all * PAGE);
+        byte[] content = new byte[PAGE];
+        for (int p = 0; p < all; p++) {
+            if (p < 2 * (OTHERS + 1) ? p % 2 == 0 : p == 2 * (OTHERS + 1)) {
+                random.nextBytes(content);
+            }
+            guest.write((long) p * PAGE, content, 0, PAGE);
+        }
+        return guest;
+    }
+
+    /**
      * A page that leaves a full frame gives that frame room, wherever it stands among its content's full
      * frames: the page's bytes, merged again, go back into such a frame (no new frame), found in a few steps.
      * Half the frames of one content at {@code max_page_sharing} 2 lose a page (written with the same bytes).
