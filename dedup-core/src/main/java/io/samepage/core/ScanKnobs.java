@@ -56,6 +56,8 @@ public final class ScanKnobs {
     private volatile int scanThreads = DEFAULT_SCAN_THREADS;
 
     private volatile LongSupplier pagesShared = () -> 0;
+    /** Runs between {@code max_page_sharing}'s check that nothing is shared and its write: nothing, but a test's. */
+    private volatile Runnable beforeMaxPageSharingWrite = () -> { };
 
     /** KSM's defaults, except {@code run}, which is 1: an engine is made to merge. */
     public ScanKnobs() {
@@ -64,6 +66,11 @@ public final class ScanKnobs {
     /** Binds the knobs to the engine whose {@code pages_shared} guards {@code max_page_sharing}. */
     void bind(LongSupplier enginePagesShared) {
         this.pagesShared = enginePagesShared;
+    }
+
+    /** Runs {@code hook} from now on between {@code max_page_sharing}'s check and its write. For tests. */
+    void beforeMaxPageSharingWrite(Runnable hook) {
+        this.beforeMaxPageSharingWrite = hook;
     }
 
     public int pagesToScan() {
@@ -152,6 +159,7 @@ public final class ScanKnobs {
             throw new DedupException(Kind.KNOB_REFUSED, "max_page_sharing cannot change while " + pagesShared.getAsLong()
                     + " frames are shared; unmerge first (run=2), then set it");
         }
+        beforeMaxPageSharingWrite.run();
         maxPageSharing = value;
         return this;
     }
