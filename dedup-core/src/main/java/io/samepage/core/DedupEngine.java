@@ -36,6 +36,8 @@ public final class DedupEngine implements AutoCloseable {
     private final ScanKnobs knobs;
     private final Scanner scanner;
     private final List<MergeDomain> domains = new CopyOnWriteArrayList<>();
+    /** Held while a domain joins {@link #domains}, and while {@code max_page_sharing} changes with every domain locked. */
+    private final Object domainsJoining = new Object();
     /**
      * Live guests by creation number, so in creation order; read without a lock (the scanner takes its
      * rounds here while {@link #close} may hold the engine's monitor and wait for its batch).
@@ -61,7 +63,7 @@ public final class DedupEngine implements AutoCloseable {
             this.compare = new PageCompare(pool.memory());
             this.treeSecret = context.hashSeed() * 0x9E37_79B9_7F4A_7C15L ^ 0x243F_6A88_85A3_08D3L;
             this.knobs = context.knobs();
-            this.knobs.bind(this::pagesShared);
+            this.knobs.bind(change -> MergeDomain.runIfNoneShared(domains, domainsJoining, change));
             this.scanner = new Scanner(this, context.newScannerHasher(), pageIds);
         } catch (RuntimeException | Error e) {
             pool.close();           // its region would stay mapped, unreachable
@@ -155,7 +157,9 @@ public final class DedupEngine implements AutoCloseable {
         }
         try {
             MergeDomain domain = new MergeDomain(name, domains.size(), zeroFrame, pool, pageIds, compare, treeSecret);
-            domains.add(domain);
+            synchronized (domainsJoining) {
+                domains.add(domain);
+            }
             return domain;
         } catch (RuntimeException | Error e) {
             if (own) {

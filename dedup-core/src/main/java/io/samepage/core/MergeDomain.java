@@ -3,6 +3,7 @@ package io.samepage.core;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteOrder;
+import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantLock;
 import org.agrona.collections.Int2IntHashMap;
@@ -101,6 +102,36 @@ public final class MergeDomain {
 
     ReentrantLock stableLock() {
         return stableLock;
+    }
+
+    /**
+     * Counts the frames {@code domains} hold in their stable indexes and, if there are none, runs {@code
+     * change}; returns the count ({@link ScanKnobs.SharedFrames}). Holds every domain's lock, taken in the
+     * list's order, from the count to the end of the change: no merge files a frame in between, and one
+     * waiting for a lock reads what the change wrote. Holds {@code joining} throughout, which the engine
+     * holds to add a domain to {@code domains}: a domain that joined meanwhile would merge unlocked.
+     */
+    static long runIfNoneShared(List<MergeDomain> domains, Object joining, Runnable change) {
+        synchronized (joining) {
+            MergeDomain[] all = domains.toArray(new MergeDomain[0]);
+            int locked = 0;
+            try {
+                long shared = 0;
+                for (MergeDomain domain : all) {
+                    domain.stableLock.lock();
+                    locked++;
+                    shared += domain.pagesShared();
+                }
+                if (shared == 0) {
+                    change.run();
+                }
+                return shared;
+            } finally {
+                while (locked > 0) {
+                    all[--locked].stableLock.unlock();
+                }
+            }
+        }
     }
 
     /** The lock that guards the unstable index for {@code key} ({@link UnstableShards}). */

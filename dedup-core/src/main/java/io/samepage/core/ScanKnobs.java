@@ -2,7 +2,6 @@ package io.samepage.core;
 
 import io.samepage.core.DedupException.Kind;
 import java.util.List;
-import java.util.function.LongSupplier;
 
 /**
  * The scanner's knobs, named and validated as Linux KSM names and validates them in
@@ -10,7 +9,9 @@ import java.util.function.LongSupplier;
  * leaves the old value in place.
  *
  * <p>Thread safety: setters are synchronized; getters are volatile reads, safe from any thread. The
- * scanner reads each knob once per batch, so a change takes effect at the next batch.
+ * scanner reads each knob once per batch, so a change takes effect at the next batch; but each lookup
+ * of the stable index reads {@code max_page_sharing} under its domain's lock, and it changes only while
+ * every domain's lock is held ({@link SharedFrames}).
  */
 public final class ScanKnobs {
 
@@ -55,7 +56,11 @@ public final class ScanKnobs {
     private volatile int advisorMaxPagesToScan = DEFAULT_ADVISOR_MAX_PAGES_TO_SCAN;
     private volatile int scanThreads = DEFAULT_SCAN_THREADS;
 
-    private volatile LongSupplier pagesShared = () -> 0;
+    /** Unbound (no engine yet): nothing is shared. */
+    private volatile SharedFrames sharedFrames = change -> {
+        change.run();
+        return 0;
+    };
     /** Runs between {@code max_page_sharing}'s check that nothing is shared and its write: nothing, but a test's. */
     private volatile Runnable beforeMaxPageSharingWrite = () -> { };
 
@@ -63,9 +68,22 @@ public final class ScanKnobs {
     public ScanKnobs() {
     }
 
-    /** Binds the knobs to the engine whose {@code pages_shared} guards {@code max_page_sharing}. */
-    void bind(LongSupplier enginePagesShared) {
-        this.pagesShared = enginePagesShared;
+    /**
+     * What {@code max_page_sharing} needs of the engine its knobs are bound to: a count of the frames shared
+     * that no merge can change before the new value is in place. A frame filed under the old value would keep
+     * it: full-list frames unseen by lookups once the value rose, frames past the value once it fell.
+     */
+    interface SharedFrames {
+        /**
+         * Counts the frames shared and, if there are none, runs {@code change}, holding every merge off from
+         * the count to the end of the change; returns the count.
+         */
+        long runIfNoneShared(Runnable change);
+    }
+
+    /** Binds the knobs to the engine whose shared frames guard {@code max_page_sharing}. */
+    void bind(SharedFrames engineFrames) {
+        this.sharedFrames = engineFrames;
     }
 
     /** Runs {@code hook} from now on between {@code max_page_sharing}'s check and its write. For tests. */
@@ -151,16 +169,23 @@ public final class ScanKnobs {
 
     /**
      * {@code max_page_sharing}: how many guest pages may map one shared frame before a duplicate frame
-     * starts a chain. At least 2; changing it while frames are shared is refused, as in KSM.
+     * starts a chain. At least 2; changing it while frames are shared is refused, as in KSM. The check and
+     * the write are one step for the engine's merges ({@link SharedFrames}): none files a frame under the old
+     * value once the check has found none.
      */
     public synchronized ScanKnobs maxPageSharing(int value) {
         requireAtLeast("max_page_sharing", value, 2);
-        if (value != maxPageSharing && pagesShared.getAsLong() > 0) {
-            throw new DedupException(Kind.KNOB_REFUSED, "max_page_sharing cannot change while " + pagesShared.getAsLong()
+        if (value == maxPageSharing) {
+            return this;
+        }
+        long shared = sharedFrames.runIfNoneShared(() -> {
+            beforeMaxPageSharingWrite.run();
+            maxPageSharing = value;
+        });
+        if (shared > 0) {
+            throw new DedupException(Kind.KNOB_REFUSED, "max_page_sharing cannot change while " + shared
                     + " frames are shared; unmerge first (run=2), then set it");
         }
-        beforeMaxPageSharingWrite.run();
-        maxPageSharing = value;
         return this;
     }
 

@@ -51,7 +51,9 @@
  *   <li>Lock order: page stripes, then a domain's stable-index lock. Writers take stripes of one guest
  *       in ascending order, and those of several guests (a {@link io.samepage.core.GuestChain}, a copy
  *       between two guests) guest by guest in the order the engine created them; the scanner takes a
- *       second stripe only with {@code tryWriteLock}.</li>
+ *       second stripe only with {@code tryWriteLock}. Only a change of {@code max_page_sharing} holds
+ *       more than one stable-index lock: every domain's, in the order the engine created them, holding
+ *       no stripe, so that no merge files a frame between its check that none is shared and its write.</li>
  * </ul>
  *
  * <h2>Failure atomicity</h2>

@@ -4,7 +4,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.samepage.hashing.Pages;
+import java.util.SplittableRandom;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 /** Knobs refuse what KSM's sysfs handlers refuse, say why, and keep their old value. */
 class ScanKnobsTest {
@@ -52,8 +56,17 @@ class ScanKnobsTest {
     void maxPageSharingChangesOnlyWhileNothingIsShared() {
         ScanKnobs knobs = new ScanKnobs();
         long[] shared = {3};
-        knobs.bind(() -> shared[0]);
-        assertRefused(() -> knobs.maxPageSharing(16), "unmerge first");
+        knobs.bind(change -> {
+            if (shared[0] == 0) {
+                change.run();
+            }
+            return shared[0];
+        });
+        DedupException refused = assertThrows(DedupException.class, () -> knobs.maxPageSharing(16));
+        assertEquals(DedupException.Kind.KNOB_REFUSED, refused.kind());
+        assertEquals("max_page_sharing cannot change while 3 frames are shared; unmerge first (run=2), then set it",
+                refused.getMessage());
+        assertEquals(256, knobs.maxPageSharing(), "a refused value changes nothing");
         knobs.maxPageSharing(256);
         shared[0] = 0;
         knobs.maxPageSharing(16);
@@ -101,6 +114,61 @@ class ScanKnobsTest {
                     refused.getMessage());
         }
         assertEquals(new ScanKnobs().pagesToScan(), knobs.pagesToScan(), "a refused value changes nothing");
+    }
+
+    /**
+     * {@code max_page_sharing} changes only while no frame is shared, and no merge may file one between that
+     * check and the write: filed under the old limit (2) a content's frames stand among its full ones, where
+     * no lookup sees the room the new limit (4) gives them. A merge is started in that gap (the seam), and the
+     * test waits until it has merged everything or waits for a domain's lock. After the change every frame
+     * with room under the new limit is found: the guest's pages and a second guest's of the same content
+     * fill three frames of four pages, with no fourth, and the engine's invariants hold.
+     */
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aMergeBetweenMaxPageSharingsCheckAndItsWriteFilesUnderTheNewLimit() throws InterruptedException {
+        int page = Pages.PAGE_SIZE;
+        byte[] same = new byte[page];
+        new SplittableRandom(11).nextBytes(same);
+        EngineContext context = new EngineContext().poolBytes(16L << 20).hashSeed(7);
+        context.knobs().maxPageSharing(2);
+        try (DedupEngine engine = DedupEngine.create(context.conclude())) {
+            MergeDomain domain = engine.createDomain("d");
+            Guest first = engine.createGuest(domain, "first", 6L * page);
+            for (int p = 0; p < 6; p++) {
+                first.write((long) p * page, same, 0, page);
+            }
+            engine.scanner().scanFullPass();        // the first visit: every page waits for the next
+            assertEquals(0, engine.counters().pagesShared(), "nothing merged before the change");
+            AtomicReference<Throwable> failed = new AtomicReference<>();
+            Thread merger = new Thread(() -> {
+                try {
+                    engine.scanner().scanFullPass();
+                } catch (Throwable e) {
+                    failed.set(e);
+                }
+            }, "merger");
+            engine.knobs().beforeMaxPageSharingWrite(() -> {
+                merger.start();
+                while (merger.isAlive() && !domain.stableLock().hasQueuedThread(merger)) {
+                    Thread.yield();
+                }
+            });
+            engine.knobs().maxPageSharing(4);
+            merger.join();
+            assertEquals(null, failed.get(), "the merging scan");
+            assertEquals(4, engine.knobs().maxPageSharing());
+            EngineInvariants.assertConsistent(engine, engine.context().newScannerHasher(), "after the change");
+            Guest second = engine.createGuest(domain, "second", 6L * page);
+            for (int p = 0; p < 6; p++) {
+                second.write((long) p * page, same, 0, page);
+            }
+            engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE);
+            EngineCounters counters = engine.counters();
+            assertEquals(12, counters.pagesShared() + counters.pagesSharing(), "every page merged: " + counters);
+            assertEquals(3, counters.pagesShared(), "12 pages in frames of 4, each found with room: " + counters);
+            EngineInvariants.assertConsistent(engine, engine.context().newScannerHasher(), "after the second guest");
+        }
     }
 
     private static void assertRefused(org.junit.jupiter.api.function.Executable change, String reason) {
