@@ -1,0 +1,108 @@
+package io.samepage.testing;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The counter that code rewritten by {@link AllocationFaultLoader} calls before each allocation: it
+ * counts them, and throws {@link OutOfMemoryError} at the one it was armed for, as the JVM would if the
+ * heap ran out there. One allocation fails, not every one after it: the code's clean-up after the error
+ * runs as it would once the collector found room again.
+ *
+ * <p>One instance per JVM (the rewritten code calls it statically), so at most one test drives it at a
+ * time. Thread safe: scanner threads may count too; with more than one, which allocation is the k-th
+ * depends on their interleaving. The parent class loader must load this class, so that the rewritten
+ * code and the test see one counter.
+ */
+public final class AllocationFaults {
+
+    /** What {@link #beforeAllocation} throws: "injected at " then the site. */
+    public static final String MESSAGE_PREFIX = "injected at ";
+
+    private static final AtomicLong passed = new AtomicLong();
+    private static volatile long failAt;
+    private static volatile String injectedAt;
+    /** Sites passed in order, while recording; read only once the run is over. */
+    private static volatile List<String> recorded;
+
+    private AllocationFaults() {
+    }
+
+    /**
+     * Called by rewritten code just before an allocation at {@code site} ({@code Class.method:line}).
+     * Allocates nothing unless it throws, or while recording.
+     *
+     * @throws OutOfMemoryError at the allocation {@link #failAt} armed
+     */
+    public static void beforeAllocation(String site) {
+        long n = passed.incrementAndGet();
+        List<String> sites = recorded;
+        if (sites != null) {
+            synchronized (AllocationFaults.class) {
+                sites.add(site);
+            }
+        }
+        if (n == failAt) {
+            injectedAt = site;
+            throw new OutOfMemoryError(MESSAGE_PREFIX + site);
+        }
+    }
+
+    /** Counts from zero again, fails nowhere and forgets the last injection. */
+    public static void reset() {
+        failAt = 0;
+        injectedAt = null;
+        recorded = null;
+        passed.set(0);
+    }
+
+    /**
+     * From zero again, and fails the {@code k}-th allocation from now (1 the first); 0 never fails. While
+     * recording ({@link #record}), the sites noted so far are dropped: they are noted from here.
+     *
+     * @throws IllegalArgumentException if {@code k} is negative
+     */
+    public static void failAt(long k) {
+        if (k < 0) {
+            throw new IllegalArgumentException("allocation number " + k + ": must be 1 or more, or 0 for none");
+        }
+        synchronized (AllocationFaults.class) {
+            failAt = 0;
+            injectedAt = null;
+            passed.set(0);
+            recorded = recorded == null ? null : new ArrayList<>();
+            failAt = k;
+        }
+    }
+
+    /** Fails no allocation from now on; the count goes on. */
+    public static void disarm() {
+        failAt = 0;
+    }
+
+    /** From zero again, failing nowhere, and notes every site passed until {@link #recordedSites}. */
+    public static void record() {
+        reset();
+        recorded = new ArrayList<>();
+    }
+
+    /** The sites passed since {@link #record}, the k-th at index k - 1; stops recording. */
+    public static List<String> recordedSites() {
+        synchronized (AllocationFaults.class) {
+            List<String> sites = recorded == null ? List.of() : List.copyOf(recorded);
+            recorded = null;
+            return sites;
+        }
+    }
+
+    /** Allocations passed since the last {@link #reset}, {@link #failAt} or {@link #record}. */
+    public static long count() {
+        return passed.get();
+    }
+
+    /** The site where the armed failure was thrown, or null if it was not reached. */
+    public static String injectedAt() {
+        return injectedAt;
+    }
+}
