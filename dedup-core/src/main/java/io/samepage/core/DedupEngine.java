@@ -223,7 +223,7 @@ public final class DedupEngine implements AutoCloseable {
         }
         try {
             guest = mapping == null ? new Guest(this, domain, name, guestsCreated, sizeBytes, null, -1, base)
-                    : mappedGuest(domain, name, sizeBytes, mapping, base);
+                    : MappedGuests.create(this, domain, name, guestsCreated, sizeBytes, mapping, base);
         } catch (RuntimeException | OutOfMemoryError e) {
             pageIds.unallocate(base, pages);
             guestNames.remove(name);
@@ -244,66 +244,6 @@ public final class DedupEngine implements AutoCloseable {
         }
         guestsCreated++;
         return guest;
-    }
-
-    private Guest mappedGuest(MergeDomain domain, String name, long sizeBytes, PageMapping.Factory factory,
-                              int basePageId) {
-        int pages = (int) (sizeBytes >>> Pages.PAGE_SHIFT);
-        int first;
-        try {
-            first = pool.allocateRun(pages);
-        } catch (IllegalStateException e) {
-            throw new DedupException(Kind.POOL_EXHAUSTED, "guest " + name + ": " + e.getMessage());
-        }
-        PageMapping mapping = null;
-        try {
-            mapping = factory.create(first, pages);
-            if (mapping == null) {
-                throw new DedupException(Kind.INVALID_ARGUMENT, "guest " + name + ": the mapping factory made no mapping");
-            }
-            return new Guest(this, domain, name, guestsCreated, sizeBytes, mapping, first, basePageId);
-        } catch (RuntimeException | Error e) {
-            if (mapping != null && !unmapped(mapping, e)) {
-                throw refusedMapping(name, e);      // the host may still map the run: it is never reused
-            }
-            if (pool.untakeRun(first, pages)) {
-                throw refusedMapping(name, e);
-            }
-            int[] run = new int[Math.min(pages, FreedFrames.CAPACITY)];
-            for (int done = 0; done < pages; done += run.length) {
-                int count = Math.min(run.length, pages - done);
-                for (int i = 0; i < count; i++) {
-                    run[i] = first + done + i;
-                }
-                pool.freeAll(run, count);       // one release call per run of frames, not one per frame
-            }
-            throw refusedMapping(name, e);
-        }
-    }
-
-    /**
-     * Takes down the mapping of a guest whose creation failed after it was made (the guest's tables ran
-     * out of heap, say), before its run is freed: left up, it is at least a leaked host mapping (an mmap
-     * of the run, for {@code MappedGuest}), and a factory that attached it to a VM would let that VM
-     * reach frames the pool hands to the next guest. False if that failed too, the failure
-     * added to {@code cause} (the JVM's own out-of-memory errors take no suppressed ones, so there it is lost).
-     */
-    private static boolean unmapped(PageMapping mapping, Throwable cause) {
-        try {
-            mapping.unmapAll();
-            return true;
-        } catch (RuntimeException | Error e) {
-            cause.addSuppressed(e);
-            return false;
-        }
-    }
-
-    private static RuntimeException refusedMapping(String name, Throwable e) {
-        if (e instanceof Error error) {
-            throw error;
-        }
-        return e instanceof DedupException d ? d
-                : new DedupException(Kind.HOST_REFUSED, "guest " + name + ": its page mapping failed: " + e.getMessage(), e);
     }
 
     /**

@@ -1,0 +1,87 @@
+package io.samepage.core;
+
+import io.samepage.core.DedupException.Kind;
+import io.samepage.hashing.Pages;
+
+/**
+ * How {@link DedupEngine#createGuest(MergeDomain, String, long, PageMapping.Factory)} makes a mapped
+ * guest: one run of frames, a host mapping over it, the guest's tables; and how it undoes them when one
+ * fails. The mapping is taken down before the run is freed, since a mapping left up over a reused run
+ * would show the next guest's frames to whoever holds it.
+ *
+ * <p>Thread safety: called under the engine's monitor.
+ */
+final class MappedGuests {
+
+    private MappedGuests() {
+    }
+
+    /**
+     * A mapped guest on a run of frames taken from {@code engine}'s pool, mirrored by the mapping
+     * {@code factory} makes over it. Where that fails, the run goes back to the pool (untaken, else
+     * freed), unless its mapping could not be taken down: then the run stays taken for good.
+     *
+     * @throws DedupException POOL_EXHAUSTED (no such run), INVALID_ARGUMENT (the factory made no mapping),
+     *                        HOST_REFUSED (the factory or the mapping threw); an {@link Error} passes through
+     */
+    static Guest create(DedupEngine engine, MergeDomain domain, String name, long creation, long sizeBytes,
+                        PageMapping.Factory factory, int basePageId) {
+        FramePool pool = engine.pool();
+        int pages = (int) (sizeBytes >>> Pages.PAGE_SHIFT);
+        int first;
+        try {
+            first = pool.allocateRun(pages);
+        } catch (IllegalStateException e) {
+            throw new DedupException(Kind.POOL_EXHAUSTED, "guest " + name + ": " + e.getMessage());
+        }
+        PageMapping mapping = null;
+        try {
+            mapping = factory.create(first, pages);
+            if (mapping == null) {
+                throw new DedupException(Kind.INVALID_ARGUMENT, "guest " + name + ": the mapping factory made no mapping");
+            }
+            return new Guest(engine, domain, name, creation, sizeBytes, mapping, first, basePageId);
+        } catch (RuntimeException | Error e) {
+            if (mapping != null && !unmapped(mapping, e)) {
+                throw refusedMapping(name, e);      // the host may still map the run: it is never reused
+            }
+            if (pool.untakeRun(first, pages)) {
+                throw refusedMapping(name, e);
+            }
+            int[] run = new int[Math.min(pages, FreedFrames.CAPACITY)];
+            for (int done = 0; done < pages; done += run.length) {
+                int count = Math.min(run.length, pages - done);
+                for (int i = 0; i < count; i++) {
+                    run[i] = first + done + i;
+                }
+                pool.freeAll(run, count);       // one release call per run of frames, not one per frame
+            }
+            throw refusedMapping(name, e);
+        }
+    }
+
+    /**
+     * Takes down the mapping of a guest whose creation failed after it was made (the guest's tables ran
+     * out of heap, say), before its run is freed: left up, it is at least a leaked host mapping (an mmap
+     * of the run, for {@code MappedGuest}), and a factory that attached it to a VM would let that VM
+     * reach frames the pool hands to the next guest. False if that failed too, the failure
+     * added to {@code cause} (the JVM's own out-of-memory errors take no suppressed ones, so there it is lost).
+     */
+    private static boolean unmapped(PageMapping mapping, Throwable cause) {
+        try {
+            mapping.unmapAll();
+            return true;
+        } catch (RuntimeException | Error e) {
+            cause.addSuppressed(e);
+            return false;
+        }
+    }
+
+    private static RuntimeException refusedMapping(String name, Throwable e) {
+        if (e instanceof Error error) {
+            throw error;
+        }
+        return e instanceof DedupException d ? d
+                : new DedupException(Kind.HOST_REFUSED, "guest " + name + ": its page mapping failed: " + e.getMessage(), e);
+    }
+}
