@@ -268,17 +268,34 @@ public final class DedupEngine implements AutoCloseable {
         return pageIds.owner(id);
     }
 
+    /**
+     * Takes {@code guest} down ({@link Guest#destroy}). Once its mapping is down there is no going back, so
+     * what may allocate comes before (its key boxed, room to quarantine its ids), and the one allocation
+     * after it that cannot be made earlier, the skip list's marker node, comes after the entry is out: an
+     * {@link OutOfMemoryError} there lets the destroy finish, and is thrown then.
+     */
     synchronized void destroy(Guest guest) {
         if (guest.isDestroyed()) {
             return;
         }
+        Long key = guest.creation();
+        pageIds.makeQuarantineRoom();
         try {
             guest.takeDown();
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
+            pageIds.dropQuarantineRoom();
+            if (e instanceof Error error) {
+                throw error;
+            }
             throw new DedupException(Kind.HOST_REFUSED, "guest " + guest.name() + " was not destroyed: its page "
                     + "mapping could not be taken down (" + e.getMessage() + "); it is unchanged, destroy it again", e);
         }
-        guests.remove(guest.creation());
+        Error unlinking = null;
+        try {
+            guests.remove(key);
+        } catch (Error e) {
+            unlinking = e;
+        }
         guestNames.remove(guest.name());
         for (int page = 0; page < guest.pageCount(); page++) {
             StampedLock lock = guest.stripeOf(page);
@@ -290,6 +307,9 @@ public final class DedupEngine implements AutoCloseable {
             }
         }
         pageIds.quarantine(guest);
+        if (unlinking != null) {
+            throw unlinking;
+        }
         scanner.runIfIdle(this::releaseUnnamedIds);
     }
 

@@ -67,7 +67,7 @@ final class PageIds {
     /** Every chunk below this one is taken. */
     private int lowestFree;
     /** Destroyed guests not looked at yet: a batch in progress may have been filing their pages. */
-    private final ArrayList<Guest> destroyed = new ArrayList<>();
+    private final GuestWaitList destroyed = new GuestWaitList();
     /** Destroyed guests with a page filed in the current full scan: their ids wait for the next one. */
     private final ArrayList<Guest> quarantined = new ArrayList<>();
     /**
@@ -137,9 +137,28 @@ final class PageIds {
         return scanEpoch;
     }
 
-    /** Holds a destroyed guest's ids; they still resolve to it until {@link #releaseUnfiled} or later. */
+    /**
+     * Makes room for one more {@link #quarantine}, kept for it however the lists are released meanwhile, so
+     * that it allocates nothing: a destroy makes it while a failure changes nothing yet. Without it, a
+     * quarantine that could not grow its list after the guest's frames were freed left its ids taken, and
+     * its page table reachable, for good. A destroy that stops before its quarantine gives the room back
+     * ({@link #dropQuarantineRoom}).
+     */
+    synchronized void makeQuarantineRoom() {
+        destroyed.promiseRoom();
+    }
+
+    /** Gives back the room {@link #makeQuarantineRoom} kept, for a destroy that did not happen. */
+    synchronized void dropQuarantineRoom() {
+        destroyed.breakPromise();
+    }
+
+    /**
+     * Holds a destroyed guest's ids; they still resolve to it until {@link #releaseUnfiled} or later.
+     * Takes the room {@link #makeQuarantineRoom} made; allocates nothing.
+     */
     synchronized void quarantine(Guest guest) {
-        destroyed.add(guest);
+        destroyed.addPromised(guest);
         anyDestroyed = true;
         destroys++;
     }
@@ -177,14 +196,15 @@ final class PageIds {
      * every mark made is seen (the scanner's batch lock orders them).
      */
     synchronized void releaseUnfiled() {
-        for (Guest guest : destroyed) {
+        for (int i = 0; i < destroyed.size(); i++) {
+            Guest guest = destroyed.get(i);
             if (guest.table().filedInScan() == scanEpoch) {
                 quarantined.add(guest);
             } else {
                 release(guest);
             }
         }
-        emptied(destroyed);
+        destroyed.clear();
         anyDestroyed = false;
     }
 
@@ -193,13 +213,13 @@ final class PageIds {
      * them: the unstable indexes are empty, and no scanner thread runs.
      */
     synchronized void releaseQuarantined() {
-        for (Guest guest : destroyed) {
-            release(guest);
+        for (int i = 0; i < destroyed.size(); i++) {
+            release(destroyed.get(i));
         }
         for (Guest guest : quarantined) {
             release(guest);
         }
-        emptied(destroyed);
+        destroyed.clear();
         emptied(quarantined);
         anyDestroyed = false;
         scanEpoch++;
@@ -242,8 +262,8 @@ final class PageIds {
      */
     synchronized long metadataBytes() {
         long bytes = 16 + 4L * SEGMENTS + (16 + 4L * SEGMENT_CHUNKS) * segmentsMade + used.size() / 8;
-        for (Guest guest : destroyed) {
-            bytes += MetadataSizes.destroyedGuest(guest);
+        for (int i = 0; i < destroyed.size(); i++) {
+            bytes += MetadataSizes.destroyedGuest(destroyed.get(i));
         }
         for (Guest guest : quarantined) {
             bytes += MetadataSizes.destroyedGuest(guest);
