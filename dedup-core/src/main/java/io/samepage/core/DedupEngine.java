@@ -424,26 +424,48 @@ public final class DedupEngine implements AutoCloseable {
      * its duty cycle), destroys every guest (a mapped guest's {@link PageMapping#unmapAll} is called; if
      * it refuses, the engine closes all the same) and releases the host memory in one unmap (frames are
      * not freed one by one). The engine is unusable afterwards. Idempotent.
+     *
+     * <p>An {@link OutOfMemoryError} leaves the engine open, to close again, if it comes before anything
+     * closed (listing the guests and boxing their keys); after that, the close goes on to the end and
+     * throws it then: a close that stopped halfway would leave guests' mappings up, or the pool's memory
+     * mapped, with every later close doing nothing.
      */
     @Override
     public synchronized void close() {
         if (closed) {
             return;
         }
+        Guest[] live = liveGuests();
+        Long[] keys = new Long[live.length];
+        for (int i = 0; i < live.length; i++) {
+            keys[i] = live[i].creation();
+        }
         closed = true;
-        scanner.close();        // waits for a batch in progress; the scanner's AgentRunner then stops
+        Error failure = null;
         try {
-            for (Guest guest : liveGuests()) {
-                guests.remove(guest.creation());
-                guestNames.remove(guest.name());
+            scanner.close();        // waits for a batch in progress; the scanner's AgentRunner then stops
+        } catch (Error e) {
+            failure = e;            // it is closed all the same: it marks itself closed before anything else
+        }
+        try {
+            for (int i = 0; i < live.length; i++) {
                 try {
-                    guest.takeDown();           // its mapping is told, as a destroy tells it
+                    live[i].takeDown();         // its mapping is told, as a destroy tells it
                 } catch (RuntimeException refused) {
-                    guest.markDestroyed();      // closing anyway: no later guest takes its frames
+                    live[i].markDestroyed();    // closing anyway: no later guest takes its frames
+                }
+                guestNames.remove(live[i].name());
+                try {
+                    guests.remove(keys[i]);     // the skip list makes its marker node after the entry is out
+                } catch (Error e) {
+                    failure = failure == null ? e : failure;
                 }
             }
         } finally {
             pool.close();
+        }
+        if (failure != null) {
+            throw failure;
         }
     }
 
