@@ -55,6 +55,7 @@ public final class EngineInvariants {
     public static void assertConsistent(DedupEngine engine, PageHasher hasher, String where) {
         FramePool pool = engine.pool();
         Set<Integer> zeroFrames = new HashSet<>();
+        zeroFrames.add(FramePool.ZERO_FRAME);       // in use from the start, before any domain maps it
         for (MergeDomain domain : engine.domains()) {
             zeroFrames.add(domain.zeroFrame());
         }

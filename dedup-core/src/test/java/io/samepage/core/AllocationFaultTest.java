@@ -1,0 +1,129 @@
+package io.samepage.core;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.samepage.testing.AllocationFaultLoader;
+import io.samepage.testing.AllocationFaults;
+import java.lang.reflect.Constructor;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.SplittableRandom;
+import java.util.TreeSet;
+import java.util.function.LongFunction;
+import java.util.function.LongSupplier;
+import org.agrona.collections.Int2IntHashMap;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * Whatever allocation of the engine fails, the operation it fails in changes nothing or completes, and
+ * the engine stays whole ({@link AllocationFaultScenario} says what it checks). Each scenario is run to
+ * count the allocations its steps pass, then again failing one of them with an {@link OutOfMemoryError}:
+ * every one for the engine's life, and for the crowded shape, whose allocations are mostly its
+ * indexes growing, the first at each site and a seeded sample of the rest ({@code -Dallocfault.seed}
+ * repeats one; the seed is printed). The engine's classes, and Agrona's collections, which its
+ * indexes and registry grow, are rewritten by an {@link AllocationFaultLoader} to ask
+ * {@link AllocationFaults} before each allocation, so this reaches every allocation site a scenario
+ * passes, not only the ones a test placed a hook at.
+ */
+class AllocationFaultTest {
+
+    /** Runs of the crowded shape, past its sites' first allocations: its growth repeats at each site. */
+    private static final int CROWDED_SAMPLE = 120;
+
+    @AfterEach
+    void disarm() {
+        AllocationFaults.reset();
+    }
+
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void noFailedAllocationOfAnEnginesLifeLeavesItHalfChanged() throws Exception {
+        Scenario life = load("life");
+        assertNoFindings(life, every(life));
+    }
+
+    private static List<Long> every(Scenario scenario) {
+        List<Long> every = new ArrayList<>();
+        for (long k = 1; k <= scenario.allocations(); k++) {
+            every.add(k);
+        }
+        return every;
+    }
+
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aCloseThatRunsOutOfHeapStillTakesEveryGuestDown() throws Exception {
+        Scenario closing = load("closing");
+        assertNoFindings(closing, every(closing));
+    }
+
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void noFailedAllocationOfGrowingIndexesLeavesTheEngineHalfChanged() throws Exception {
+        Scenario crowded = load("crowded");
+        long seed = Long.getLong("allocfault.seed", System.nanoTime());
+        Set<Long> chosen = new LinkedHashSet<>();
+        Set<String> seen = new LinkedHashSet<>();
+        for (int i = 0; i < crowded.sites().size(); i++) {
+            if (seen.add(crowded.sites().get(i))) {
+                chosen.add(i + 1L);
+            }
+        }
+        SplittableRandom random = new SplittableRandom(seed);
+        for (int i = 0; i < CROWDED_SAMPLE; i++) {
+            chosen.add(random.nextLong(1, crowded.allocations() + 1));
+        }
+        System.out.println("AllocationFaultTest: crowded shape, -Dallocfault.seed=" + seed);
+        assertNoFindings(crowded, new ArrayList<>(new TreeSet<>(chosen)));
+    }
+
+    /** A scenario loaded through a loader of its own, counted by a run that fails nothing after one that loads its classes. */
+    private record Scenario(String shape, LongFunction<String> run, long allocations, List<String> sites) {
+    }
+
+    private static Scenario load(String shape) throws ReflectiveOperationException {
+        ClassLoader parent = AllocationFaultTest.class.getClassLoader();
+        AllocationFaultLoader loader = new AllocationFaultLoader(parent, List.of("io.samepage.core.", "org.agrona.collections."),
+                AllocationFaultLoader.fromCodeSourcesOf(parent, DedupEngine.class, Int2IntHashMap.class));
+        Constructor<?> constructor = loader.loadClass(AllocationFaultScenario.class.getName()).getDeclaredConstructor(String.class);
+        constructor.setAccessible(true);
+        Object scenario = constructor.newInstance(shape);
+        @SuppressWarnings("unchecked")
+        LongFunction<String> run = (LongFunction<String>) scenario;
+        assertEquals("", run.apply(0), shape + ": the run that fails nothing, loading the classes");
+        AllocationFaults.record();
+        assertEquals("", run.apply(0), shape + ": the run that fails nothing");
+        List<String> recorded = AllocationFaults.recordedSites();
+        long count = ((LongSupplier) scenario).getAsLong();
+        assertTrue(count > 0 && count <= recorded.size(), shape + ": its steps pass allocation sites of the rewritten engine");
+        return new Scenario(shape, run, count, recorded.subList(0, (int) count));
+    }
+
+    /** Fails each chosen allocation in a run of its own; every run must reach it and find nothing. */
+    private static void assertNoFindings(Scenario scenario, List<Long> chosen) {
+        Map<String, Integer> findings = new LinkedHashMap<>();
+        List<Long> notReached = new ArrayList<>();
+        for (long k : chosen) {
+            String found = scenario.run().apply(k);
+            if (!scenario.sites().get((int) k - 1).equals(AllocationFaults.injectedAt())) {
+                notReached.add(k);
+            }
+            for (String line : found.lines().toList()) {
+                findings.merge(line, 1, Integer::sum);
+            }
+        }
+        System.out.println("AllocationFaultTest: " + scenario.shape() + ": " + chosen.size() + " of " + scenario.allocations()
+                + " allocations at " + new TreeSet<>(scenario.sites()).size() + " sites failed one at a time; "
+                + findings.size() + " findings");
+        findings.keySet().forEach(f -> System.out.println("  " + f));
+        assertEquals(List.of(), notReached, scenario.shape() + ": runs that did not fail at the site the counting run passed there");
+        assertEquals(List.of(), List.copyOf(findings.keySet()), scenario.shape() + ": findings");
+    }
+}
