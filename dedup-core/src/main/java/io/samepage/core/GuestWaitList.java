@@ -4,12 +4,13 @@ import java.util.Arrays;
 
 /**
  * Destroyed guests whose page ids wait to be released ({@link PageIds}): an array that grows only in
- * {@link #promiseRoom}, so that adding allocates nothing. A destroy is promised its room before its
- * point of no return, and adds only after it, with the lock let go in between: a release on the
- * scanner's thread may empty the list meanwhile, and keeps the array while room is promised. Otherwise
- * {@link #clear} gives the array back, as an {@code ArrayList}'s {@code clear} and {@code trimToSize}
- * did: one sized by the most guests ever destroyed between two releases (a round's guests, at worst)
- * would stay, uncounted by {@link PageIds#metadataBytes}.
+ * {@link #makeRoom} and {@link #promiseRoom}, so that adding allocates nothing. A release that moves
+ * guests into quarantine makes its room first, under the same lock; a destroy is promised its room
+ * before its point of no return, and adds only after it, with the lock let go in between: a release on
+ * the scanner's thread may empty the list meanwhile, and keeps the array while room is promised.
+ * Otherwise {@link #clear} gives the array back, as an {@code ArrayList}'s {@code clear} and
+ * {@code trimToSize} did: one sized by the most guests ever destroyed between two releases (a round's
+ * guests, at worst) would stay, uncounted by {@link PageIds#metadataBytes}.
  *
  * <p>Thread safety: none; the {@link PageIds} monitor guards every call.
  */
@@ -22,8 +23,11 @@ final class GuestWaitList {
     /** Room promised to adds to come ({@link #promiseRoom}), kept through {@link #clear}. */
     private int promised;
 
-    /** Makes room for {@code more} guests after those held and those promised room; grows by half again at least, as an {@code ArrayList}. */
-    private void makeRoom(int more) {
+    /**
+     * Makes room for {@code more} guests after those held and those promised room; grows by half again at
+     * least, as an {@code ArrayList}. The room is for adds under the same hold of the lock.
+     */
+    void makeRoom(int more) {
         int needed = size + promised + more;
         if (needed > guests.length) {
             guests = Arrays.copyOf(guests, Math.max(needed, guests.length + (guests.length >> 1)));
@@ -41,10 +45,15 @@ final class GuestWaitList {
         promised--;
     }
 
-    /** Appends {@code guest} into room {@link #promiseRoom} kept for it. Allocates nothing. */
-    void addPromised(Guest guest) {
+    /** Appends {@code guest} into room {@link #makeRoom} made. Allocates nothing. */
+    void add(Guest guest) {
         guests[size] = guest;
         size++;
+    }
+
+    /** Appends {@code guest} into room {@link #promiseRoom} kept for it. Allocates nothing. */
+    void addPromised(Guest guest) {
+        add(guest);
         promised--;
     }
 

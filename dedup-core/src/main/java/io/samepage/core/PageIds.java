@@ -3,7 +3,6 @@ package io.samepage.core;
 import io.samepage.core.DedupException.Kind;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
-import java.util.ArrayList;
 import java.util.BitSet;
 
 /**
@@ -69,7 +68,7 @@ final class PageIds {
     /** Destroyed guests not looked at yet: a batch in progress may have been filing their pages. */
     private final GuestWaitList destroyed = new GuestWaitList();
     /** Destroyed guests with a page filed in the current full scan: their ids wait for the next one. */
-    private final ArrayList<Guest> quarantined = new ArrayList<>();
+    private final GuestWaitList quarantined = new GuestWaitList();
     /**
      * The current marking epoch: one more at each {@link #releaseQuarantined}, which runs only where the
      * unstable indexes were just emptied (a full scan's start, {@code run=2}) or are found empty, so every
@@ -193,9 +192,13 @@ final class PageIds {
      * Frees the ids of each guest destroyed since the last call none of whose pages was filed in an
      * unstable index in the current full scan: no index names them. The others wait in quarantine for
      * {@link #releaseQuarantined}. Only while no scanner thread runs, so that no filing is in flight and
-     * every mark made is seen (the scanner's batch lock orders them).
+     * every mark made is seen (the scanner's batch lock orders them). The quarantine's room is made
+     * first, so that nothing changes if it cannot be: a release that ran out of heap halfway kept the
+     * guests it had freed in its list, and freed their ids again next time, though a new guest may have
+     * been given them meanwhile.
      */
     synchronized void releaseUnfiled() {
+        quarantined.makeRoom(destroyed.size());
         for (int i = 0; i < destroyed.size(); i++) {
             Guest guest = destroyed.get(i);
             if (guest.table().filedInScan() == scanEpoch) {
@@ -216,24 +219,13 @@ final class PageIds {
         for (int i = 0; i < destroyed.size(); i++) {
             release(destroyed.get(i));
         }
-        for (Guest guest : quarantined) {
-            release(guest);
+        for (int i = 0; i < quarantined.size(); i++) {
+            release(quarantined.get(i));
         }
         destroyed.clear();
-        emptied(quarantined);
+        quarantined.clear();
         anyDestroyed = false;
         scanEpoch++;
-    }
-
-    /**
-     * Empties a wait list and gives back its array: {@code clear} alone kept, for good, an array of the
-     * most guests the list ever held (as many as a round's guests, if they are destroyed before the
-     * next full scan starts), which {@link #metadataBytes} does not count. The next destroy makes a
-     * small array again: at most once a batch.
-     */
-    private static void emptied(ArrayList<Guest> list) {
-        list.clear();
-        list.trimToSize();
     }
 
     private void release(Guest guest) {
@@ -265,8 +257,8 @@ final class PageIds {
         for (int i = 0; i < destroyed.size(); i++) {
             bytes += MetadataSizes.destroyedGuest(destroyed.get(i));
         }
-        for (Guest guest : quarantined) {
-            bytes += MetadataSizes.destroyedGuest(guest);
+        for (int i = 0; i < quarantined.size(); i++) {
+            bytes += MetadataSizes.destroyedGuest(quarantined.get(i));
         }
         return bytes;
     }
