@@ -45,7 +45,7 @@ class AllocationFaultTest {
     @Test
     @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void noFailedAllocationOfAnEnginesLifeLeavesItHalfChanged() throws Exception {
-        Scenario life = load("life");
+        Scenario life = load(AllocationFaultScenario.class, "life");
         assertNoFindings(life, every(life));
     }
 
@@ -60,14 +60,21 @@ class AllocationFaultTest {
     @Test
     @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void aCloseThatRunsOutOfHeapStillTakesEveryGuestDown() throws Exception {
-        Scenario closing = load("closing");
+        Scenario closing = load(AllocationFaultScenario.class, "closing");
         assertNoFindings(closing, every(closing));
     }
 
     @Test
     @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void guestsDestroyedDuringABatchGiveTheirPageIdsBackOnce() throws Exception {
+        Scenario held = load(DestroyedDuringABatchScenario.class, null);
+        assertNoFindings(held, every(held));
+    }
+
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void noFailedAllocationOfGrowingIndexesLeavesTheEngineHalfChanged() throws Exception {
-        Scenario crowded = load("crowded");
+        Scenario crowded = load(AllocationFaultScenario.class, "crowded");
         long seed = Long.getLong("allocfault.seed", System.nanoTime());
         Set<Long> chosen = new LinkedHashSet<>();
         Set<String> seen = new LinkedHashSet<>();
@@ -88,22 +95,25 @@ class AllocationFaultTest {
     private record Scenario(String shape, LongFunction<String> run, long allocations, List<String> sites) {
     }
 
-    private static Scenario load(String shape) throws ReflectiveOperationException {
+    /** Loads {@code type}, made with {@code shape} (or with nothing, if null), through a loader of its own, and counts it. */
+    private static Scenario load(Class<?> type, String shape) throws ReflectiveOperationException {
         ClassLoader parent = AllocationFaultTest.class.getClassLoader();
         AllocationFaultLoader loader = new AllocationFaultLoader(parent, List.of("io.samepage.core.", "org.agrona.collections."),
                 AllocationFaultLoader.fromCodeSourcesOf(parent, DedupEngine.class, Int2IntHashMap.class));
-        Constructor<?> constructor = loader.loadClass(AllocationFaultScenario.class.getName()).getDeclaredConstructor(String.class);
+        Class<?> loaded = loader.loadClass(type.getName());
+        Constructor<?> constructor = shape == null ? loaded.getDeclaredConstructor() : loaded.getDeclaredConstructor(String.class);
         constructor.setAccessible(true);
-        Object scenario = constructor.newInstance(shape);
+        Object scenario = shape == null ? constructor.newInstance() : constructor.newInstance(shape);
+        String name = shape == null ? type.getSimpleName() : shape;
         @SuppressWarnings("unchecked")
         LongFunction<String> run = (LongFunction<String>) scenario;
-        assertEquals("", run.apply(0), shape + ": the run that fails nothing, loading the classes");
+        assertEquals("", run.apply(0), name + ": the run that fails nothing, loading the classes");
         AllocationFaults.record();
-        assertEquals("", run.apply(0), shape + ": the run that fails nothing");
+        assertEquals("", run.apply(0), name + ": the run that fails nothing");
         List<String> recorded = AllocationFaults.recordedSites();
         long count = ((LongSupplier) scenario).getAsLong();
-        assertTrue(count > 0 && count <= recorded.size(), shape + ": its steps pass allocation sites of the rewritten engine");
-        return new Scenario(shape, run, count, recorded.subList(0, (int) count));
+        assertTrue(count > 0 && count <= recorded.size(), name + ": its steps pass allocation sites of the rewritten engine");
+        return new Scenario(name, run, count, recorded.subList(0, (int) count));
     }
 
     /** Fails each chosen allocation in a run of its own; every run must reach it and find nothing. */
