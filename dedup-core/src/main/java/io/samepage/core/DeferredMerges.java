@@ -36,14 +36,21 @@ final class DeferredMerges {
         return UnstableShards.shardOf(key) * threads / UnstableShards.SHARDS;
     }
 
-    /** Lists {@code page} of {@code guest}, filed under {@code key}, for the owner of {@code key}. */
+    /**
+     * Lists {@code page} of {@code guest}, filed under {@code key}, for the owner of {@code key}. Where its
+     * lists cannot grow it throws the {@link OutOfMemoryError}, and they are as they were.
+     */
     void add(Guest guest, int page, int key) {
         int owner = ownerOf(key, owners);
         int n = counts[PAD + owner * PAD];
         if (n == pages[owner].length) {
-            guests[owner] = java.util.Arrays.copyOf(guests[owner], 2 * n);
-            pages[owner] = java.util.Arrays.copyOf(pages[owner], 2 * n);
-            keys[owner] = java.util.Arrays.copyOf(keys[owner], 2 * n);
+            // Replaced together: grown one by one, a failure left the keys shorter, and every later add overran them.
+            Guest[] grownGuests = java.util.Arrays.copyOf(guests[owner], 2 * n);
+            int[] grownPages = java.util.Arrays.copyOf(pages[owner], 2 * n);
+            int[] grownKeys = java.util.Arrays.copyOf(keys[owner], 2 * n);
+            guests[owner] = grownGuests;
+            pages[owner] = grownPages;
+            keys[owner] = grownKeys;
         }
         guests[owner][n] = guest;
         pages[owner][n] = page;
