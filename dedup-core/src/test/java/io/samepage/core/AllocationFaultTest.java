@@ -73,6 +73,13 @@ class AllocationFaultTest {
 
     @Test
     @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aScannerThreadsDeferredMergesThatCouldNotGrowStillTakePages() throws Exception {
+        Scenario lists = load(DeferredMergesGrowthScenario.class, null);
+        assertNoFindings(lists, every(lists));
+    }
+
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void noFailedAllocationOfGrowingIndexesLeavesTheEngineHalfChanged() throws Exception {
         Scenario crowded = load(AllocationFaultScenario.class, "crowded");
         long seed = Long.getLong("allocfault.seed", System.nanoTime());
