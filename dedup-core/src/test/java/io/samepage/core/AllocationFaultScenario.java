@@ -5,6 +5,7 @@ import io.samepage.testing.AllocationFaultLoader;
 import io.samepage.testing.AllocationFaults;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -67,10 +68,10 @@ final class AllocationFaultScenario implements LongFunction<String>, LongSupplie
         final Map<String, int[]> pageIds = new LinkedHashMap<>();
         PageInstaller installer;
 
-        World(boolean crowded) {
+        World(boolean crowded, int scanThreads) {
             weakHash = crowded;
             context = new EngineContext().poolBytes(8L << 20).hashSeed(11).warmFrames(4);
-            context.knobs().smartScan(false).scanThreads(1).useZeroPages(!crowded).maxPageSharing(crowded ? 2 : 3);
+            context.knobs().smartScan(false).scanThreads(scanThreads).useZeroPages(!crowded).maxPageSharing(crowded ? 2 : 3);
             if (crowded) {
                 context.customHasher(new WeakHashers.Few(256));
             }
@@ -108,6 +109,8 @@ final class AllocationFaultScenario implements LongFunction<String>, LongSupplie
     }
 
     private final boolean crowded;
+    /** The scanner's threads: 2 for {@code "threads"}, else 1. */
+    private final int scanThreads;
     /** Its last step closes the engine: then the checks are that close, called again, finished. */
     private final boolean closing;
     private final List<Step> steps;
@@ -115,18 +118,21 @@ final class AllocationFaultScenario implements LongFunction<String>, LongSupplie
     private long[] cleanOutcome;
 
     /**
-     * @param shape {@code "life"}, {@code "crowded"} or {@code "closing"} ({@link AllocationFaultShapes}); after
-     *              {@code "closing"}, every guest must be destroyed, every mapping down and the pool's memory
-     *              released, by its close or, where that threw, by a second
+     * @param shape {@code "life"}, {@code "crowded"} or {@code "closing"} ({@link AllocationFaultShapes}), or
+     *              {@code "threads"}: the life with {@code scan_threads} 2, where which allocation is the k-th
+     *              depends on how the scanner's threads interleave; after {@code "closing"}, every guest must
+     *              be destroyed, every mapping down and the pool's memory released, by its close or, where
+     *              that threw, by a second
      */
     AllocationFaultScenario(String shape) {
         crowded = shape.equals("crowded");
         closing = shape.equals("closing");
+        scanThreads = shape.equals("threads") ? 2 : 1;
         steps = switch (shape) {
-            case "life" -> AllocationFaultShapes.life();
+            case "life", "threads" -> AllocationFaultShapes.life();
             case "crowded" -> AllocationFaultShapes.crowded();
             case "closing" -> AllocationFaultShapes.closing();
-            default -> throw new IllegalArgumentException("no shape '" + shape + "': life, crowded or closing");
+            default -> throw new IllegalArgumentException("no shape '" + shape + "': life, threads, crowded or closing");
         };
     }
 
@@ -139,7 +145,7 @@ final class AllocationFaultScenario implements LongFunction<String>, LongSupplie
     @Override
     public String apply(long failAt) {
         List<String> findings = new ArrayList<>();
-        World world = new World(crowded);
+        World world = new World(crowded, scanThreads);
         try {
             run(world, failAt, findings);
         } catch (Throwable t) {        // an OutOfMemoryError too: this run is over, the next one is not
@@ -256,22 +262,26 @@ final class AllocationFaultScenario implements LongFunction<String>, LongSupplie
     private static void writesStayInTheirPage(World world, String where) {
         List<Guest> guests = List.copyOf(world.guests.values());
         Map<Guest, byte[]> saved = new LinkedHashMap<>();
-        for (Guest guest : guests) {
+        Map<Integer, List<int[]>> mappers = new HashMap<>();       // frame to the pages that map it
+        for (int g = 0; g < guests.size(); g++) {
+            Guest guest = guests.get(g);
             saved.put(guest, read(guest, 0, guest.pageCount()));
+            for (int p = 0; p < guest.pageCount(); p++) {
+                mappers.computeIfAbsent(guest.frameAt(p), f -> new ArrayList<>()).add(new int[] {g, p});
+            }
         }
         int marker = 0x4000;
-        for (Guest writer : guests) {
+        for (int g = 0; g < guests.size(); g++) {
+            Guest writer = guests.get(g);
             for (int page = 0; page < writer.pageCount(); page++) {
                 int frame = writer.frameAt(page);
-                List<int[]> sharers = new ArrayList<>();
+                List<int[]> sharers = mappers.get(frame);
+                int self = g;
+                int own = page;
+                sharers.removeIf(at -> at[0] == self && at[1] == own);
                 List<byte[]> expected = new ArrayList<>();
-                for (int g = 0; g < guests.size(); g++) {
-                    for (int p = 0; p < guests.get(g).pageCount(); p++) {
-                        if (guests.get(g).frameAt(p) == frame && (guests.get(g) != writer || p != page)) {
-                            sharers.add(new int[] {g, p});
-                            expected.add(read(guests.get(g), p, 1));
-                        }
-                    }
+                for (int[] at : sharers) {
+                    expected.add(read(guests.get(at[0]), at[1], 1));
                 }
                 byte[] written = AllocationFaultShapes.content(marker++);
                 writer.write((long) page * PAGE, written, 0, PAGE);
@@ -285,6 +295,7 @@ final class AllocationFaultScenario implements LongFunction<String>, LongSupplie
                                 + " changed what " + reader.name() + " page " + sharers.get(i)[1] + " reads (frame " + frame + ")");
                     }
                 }
+                mappers.computeIfAbsent(writer.frameAt(page), f -> new ArrayList<>()).add(new int[] {g, page});
             }
         }
         saved.forEach((guest, bytes) -> guest.write(0, bytes, 0, bytes.length));
