@@ -66,7 +66,8 @@ final class ScanWorkers implements AutoCloseable {
     private final List<FreedFrames> freed = new ArrayList<>();
     /** CPU time of the workers that have ended, each added as it ends. */
     private final java.util.concurrent.atomic.AtomicLong endedCpuNanos = new java.util.concurrent.atomic.AtomicLong();
-    private Thread[] workerThreads = new Thread[0];
+    private static final Thread[] NO_THREADS = new Thread[0];
+    private Thread[] workerThreads = NO_THREADS;
     /** Bumped for each batch; workers wait for it to move. */
     private volatile long generation;
     /**
@@ -481,7 +482,7 @@ final class ScanWorkers implements AutoCloseable {
                 break;
             }
         }
-        workerThreads = new Thread[0];
+        workerThreads = NO_THREADS;       // allocates nothing: a close that ran out of heap gets here too
     }
 
     /** Stops the worker threads and waits for them to end. */
