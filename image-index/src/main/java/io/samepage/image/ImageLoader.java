@@ -8,10 +8,7 @@ import io.samepage.hashing.ContentDigest;
 import io.samepage.hashing.Pages;
 import java.nio.ByteBuffer;
 import java.util.Objects;
-import java.util.concurrent.ArrayBlockingQueue;
-import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.function.IntFunction;
 
 /**
  * Loads blocks of an indexed image into guests. For each block:
@@ -100,14 +97,14 @@ public final class ImageLoader implements AutoCloseable {
      *                that many worker threads read and hash, started now, stopped by {@link #close()}
      */
     public ImageLoader(ImageIndex index, DedupEngine engine, int threads) {
-        this(index, engine, threads, ArrayBlockingQueue::new);
+        this(index, engine, threads, LoadWorkers.Seams.NONE);
     }
 
     /**
-     * As above, the workers taking their batches from a queue {@code queues} makes for a capacity: a
-     * parameter so that a test can make a worker's take throw, as a fault the JVM raises late does.
+     * As above, the workers running {@code seams}: a parameter so that a test can make a worker throw,
+     * as a fault the JVM raises late does.
      */
-    ImageLoader(ImageIndex index, DedupEngine engine, int threads, IntFunction<BlockingQueue<LoadBatch>> queues) {
+    ImageLoader(ImageIndex index, DedupEngine engine, int threads, LoadWorkers.Seams seams) {
         if (index.layout().root() == null) {
             throw new IllegalArgumentException("the index " + index.origin()
                     + " is not bound to its image: open it with ImageIndex.open(index, source)");
@@ -129,7 +126,7 @@ public final class ImageLoader implements AutoCloseable {
             for (int i = 0; i < ring.length; i++) {
                 ring[i] = new LoadBatch();
             }
-            this.workers = new LoadWorkers(index, engine, threads, queues.apply(ring.length));
+            this.workers = new LoadWorkers(index, engine, threads, seams);
         }
     }
 

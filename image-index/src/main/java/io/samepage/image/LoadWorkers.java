@@ -1,6 +1,7 @@
 package io.samepage.image;
 
 import io.samepage.core.DedupEngine;
+import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.atomic.AtomicReference;
 
@@ -19,27 +20,39 @@ final class LoadWorkers implements AutoCloseable {
 
     private final BlockingQueue<LoadBatch> queue;
     private final Thread[] threads;
-    private final Runnable afterBatch;
+    private final Seams seams;
     /** What a worker met while it held no batch, until a batch fails with it or {@link #takeStray} takes it. */
     private final AtomicReference<Throwable> stray = new AtomicReference<>();
 
     /**
-     * {@code count} workers that take their batches from {@code queue}, which must hold every batch the
-     * loading thread has in flight. A parameter so that a test can make taking a batch throw, as a fault
-     * the JVM raises late does when it surfaces while a worker waits for its next batch.
+     * The points of a worker's loop where a test makes it throw (or wait), as a fault the JVM raises late
+     * does when it surfaces there. Each runs on the worker thread; a loader passes {@link #NONE}.
      */
-    LoadWorkers(ImageIndex index, DedupEngine engine, int count, BlockingQueue<LoadBatch> queue) {
-        this(index, engine, count, queue, () -> { });
+    interface Seams {
+
+        /** Does nothing anywhere. */
+        Seams NONE = new Seams() { };
+
+        /** Before the worker looks for its next batch, holding none. */
+        default void beforeNextBatch() {
+        }
+
+        /** Right after a batch was handed to the worker, before the worker records that it holds it. */
+        default void handedOver() {
+        }
+
+        /** Right after the worker completed a batch, outside the resolution. */
+        default void afterBatch() {
+        }
     }
 
     /**
-     * As above; each worker runs {@code afterBatch} right after it completes a batch. A parameter so that
-     * a test can throw there, as a fault the JVM raises late does when it surfaces after the batch whose
-     * read met it completed, outside the resolution and outside the queue.
+     * {@code count} workers, which take at most {@code 2 * count} batches in flight; {@code seams} is
+     * {@link Seams#NONE} but in tests.
      */
-    LoadWorkers(ImageIndex index, DedupEngine engine, int count, BlockingQueue<LoadBatch> queue, Runnable afterBatch) {
-        this.queue = queue;
-        this.afterBatch = afterBatch;
+    LoadWorkers(ImageIndex index, DedupEngine engine, int count, Seams seams) {
+        this.queue = new ArrayBlockingQueue<>(2 * count);
+        this.seams = seams;
         threads = new Thread[count];
         BatchResolver[] resolvers = new BatchResolver[count];
         for (int t = 0; t < count; t++) {
@@ -104,7 +117,10 @@ final class LoadWorkers implements AutoCloseable {
                                     thrown = null;
                                 }
                             }
-                            held = queue.take();
+                            seams.beforeNextBatch();
+                            LoadBatch taken = queue.take();
+                            seams.handedOver();
+                            held = taken;
                             Throwable late = stray.get();
                             if (late != null) {
                                 held.failWhole(late);
@@ -118,7 +134,7 @@ final class LoadWorkers implements AutoCloseable {
                             LoadBatch done = held;
                             held = null;
                             done.complete();
-                            afterBatch.run();
+                            seams.afterBatch();
                         } catch (InterruptedException e) {
                             return;    // close(): the loader is done with its workers
                         } catch (Throwable e) {

@@ -18,12 +18,9 @@ import io.samepage.linux.NativeMemory;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.concurrent.ArrayBlockingQueue;
-import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
-import java.util.function.IntFunction;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -109,8 +106,8 @@ class LoadWorkerFailureTest {
      * A throwable a worker meets outside any batch (a fault the JVM raised late, after the batch whose
      * read met it had completed) fails the next batch the worker takes, with that throwable, before any
      * of its blocks is resolved, and the worker resolves the batch after it as usual. Here the worker's
-     * first take of a batch throws, as such a fault does when it surfaces while the worker waits; whether
-     * the batch was queued before or after does not matter, since the take throws before it looks.
+     * throws before it first looks for a batch, as such a fault does when it surfaces while the worker
+     * waits; whether the batch was submitted before or after does not matter, since it throws before it looks.
      */
     @Test
     @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)    // a worker that ended never completes a batch
@@ -119,22 +116,21 @@ class LoadWorkerFailureTest {
         byte[] bytes = ImageIndexTest.randomBytes(blocks * PAGE, 9);
         Path image = Files.write(dir.resolve("disk.img"), bytes);
         InternalError late = new InternalError("injected: a fault in an unsafe memory access operation, raised late");
-        BlockingQueue<LoadBatch> queue = new ArrayBlockingQueue<>(2) {
-            private boolean thrown;     // only the one worker takes
+        LoadWorkers.Seams seams = new LoadWorkers.Seams() {
+            private boolean thrown;     // only the one worker runs it
 
             @Override
-            public LoadBatch take() throws InterruptedException {
+            public void beforeNextBatch() {
                 if (!thrown) {
                     thrown = true;
                     throw late;
                 }
-                return super.take();
             }
         };
         EngineContext context = new EngineContext().poolBytes(16L << 20).hashSeed(1).conclude();
         try (ImageIndex index = ImageIndex.build(image);
                 DedupEngine engine = DedupEngine.create(context);
-                LoadWorkers workers = new LoadWorkers(index, engine, 1, queue)) {
+                LoadWorkers workers = new LoadWorkers(index, engine, 1, seams)) {
             Guest staging = engine.createGuest(engine.createDomain("tenant"), "staging", (long) blocks * PAGE);
             LoadBatch first = new LoadBatch();
             first.reset(0, LoadBatch.MAX_BLOCKS, staging, 0, true, 0, null);
@@ -175,15 +171,18 @@ class LoadWorkerFailureTest {
         Path image = Files.write(dir.resolve("disk.img"), bytes);
         InternalError late = new InternalError("injected: a fault in an unsafe memory access operation, raised late");
         AtomicBoolean thrown = new AtomicBoolean();
-        Runnable afterBatch = () -> {
-            if (!thrown.getAndSet(true)) {
-                throw late;
+        LoadWorkers.Seams afterBatch = new LoadWorkers.Seams() {
+            @Override
+            public void afterBatch() {
+                if (!thrown.getAndSet(true)) {
+                    throw late;
+                }
             }
         };
         EngineContext context = new EngineContext().poolBytes(16L << 20).hashSeed(1).conclude();
         try (ImageIndex index = ImageIndex.build(image);
                 DedupEngine engine = DedupEngine.create(context);
-                LoadWorkers workers = new LoadWorkers(index, engine, 1, new ArrayBlockingQueue<>(2), afterBatch)) {
+                LoadWorkers workers = new LoadWorkers(index, engine, 1, afterBatch)) {
             Guest staging = engine.createGuest(engine.createDomain("tenant"), "staging", (long) blocks * PAGE);
             LoadBatch[] batches = new LoadBatch[3];
             for (int n = 0; n < batches.length; n++) {
@@ -213,8 +212,9 @@ class LoadWorkerFailureTest {
      * A throwable a worker met outside its batches, that no batch failed with, fails the load that ends
      * after it, even one that hands the workers no batch (every block resident), and only that load.
      * Before, it waited for the next batch a worker took: a load that returned meanwhile returned as if
-     * all was well. The stray here is a worker's first take throwing, before any load, as a late fault
-     * surfacing while it waits does; the test waits until that worker waits again, having kept it.
+     * all was well. The stray here is a worker throwing before it first looks for a batch, before any
+     * load, as a late fault surfacing while it waits does; the test waits until that worker looks again,
+     * having kept it.
      */
     @Test
     @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
@@ -225,23 +225,22 @@ class LoadWorkerFailureTest {
         InternalError late = new InternalError("injected: a fault in an unsafe memory access operation, raised late");
         AtomicReference<Thread> thrower = new AtomicReference<>();
         CountDownLatch waitingAgain = new CountDownLatch(1);
-        IntFunction<BlockingQueue<LoadBatch>> queues = capacity -> new ArrayBlockingQueue<>(capacity) {
+        LoadWorkers.Seams seams = new LoadWorkers.Seams() {
             @Override
-            public LoadBatch take() throws InterruptedException {
+            public void beforeNextBatch() {
                 if (thrower.compareAndSet(null, Thread.currentThread())) {
                     throw late;
                 }
                 if (thrower.get() == Thread.currentThread()) {
                     waitingAgain.countDown();
                 }
-                return super.take();
             }
         };
         EngineContext context = new EngineContext().poolBytes(16L << 20).hashSeed(1).conclude();
         try (ImageIndex index = ImageIndex.build(image);
                 DedupEngine engine = DedupEngine.create(context);
                 ImageLoader alone = new ImageLoader(index, engine, 1);
-                ImageLoader loader = new ImageLoader(index, engine, 2, queues)) {
+                ImageLoader loader = new ImageLoader(index, engine, 2, seams)) {
             MergeDomain tenant = engine.createDomain("tenant");
             alone.loadAll(engine.createGuest(tenant, "seed", (long) blocks * PAGE), 0);
             waitingAgain.await();
