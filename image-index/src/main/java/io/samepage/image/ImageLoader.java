@@ -122,7 +122,7 @@ public final class ImageLoader implements AutoCloseable {
             this.ring = null;
             this.workers = null;
         } else {
-            this.ring = new LoadBatch[2 * threads];
+            this.ring = new LoadBatch[Handoff.PLACES * threads];
             for (int i = 0; i < ring.length; i++) {
                 ring[i] = new LoadBatch();
             }

@@ -1,14 +1,15 @@
 package io.samepage.image;
 
 import io.samepage.core.Guest;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * A run of consecutive blocks of one file that one thread resolves into guest pages: for each block,
  * what became of it ({@link #outcome}). Reused from load to load; allocates nothing per block.
  *
- * <p>Handed from the loading thread to a worker through {@link LoadWorkers}'s queue and back through
- * {@link #complete()} / {@link #await()}, which order every write the worker made before every read the
- * loading thread makes after.
+ * <p>Handed from the loading thread to a worker through {@link LoadWorkers#submit}, which puts it in the
+ * worker's {@link Handoff}, and back when the worker finishes it there; {@link #await()} returns once it
+ * has, and orders every write the worker made before every read the loading thread makes after.
  */
 final class LoadBatch {
 
@@ -40,7 +41,9 @@ final class LoadBatch {
     private int[] duplicates;
     private Throwable failure;
     private volatile boolean cancelled;
-    private boolean done = true;
+    /** The hand-off it was last given through, and its number there; null: never given. */
+    private Handoff handoff;
+    private long number;
 
     /**
      * Makes this batch blocks {@code [firstBlock, firstBlock + blocks)}, all of one file, to be resolved
@@ -65,9 +68,6 @@ final class LoadBatch {
         this.duplicates = duplicates;
         this.failure = null;
         this.cancelled = false;
-        synchronized (this) {
-            done = false;
-        }
     }
 
     long firstBlock() {
@@ -133,21 +133,24 @@ final class LoadBatch {
         return cancelled;
     }
 
-    /** Called by the resolving thread when it is done with the batch. */
-    synchronized void complete() {
-        done = true;
-        notifyAll();
+    /** Records that the loading thread gave it to a worker through {@code handoff}, as number {@code number}. */
+    void givenAs(Handoff handoff, long number) {
+        this.handoff = handoff;
+        this.number = number;
     }
 
-    /** Waits until the resolving thread is done; uninterruptible, since a worker always finishes a batch. */
-    synchronized void await() {
+    /**
+     * Waits until the worker it was last given to has finished it (at once if it was never given);
+     * uninterruptible, since a worker always finishes a batch. Called by the thread that gave it.
+     */
+    void await() {
+        if (handoff == null) {
+            return;
+        }
         boolean interrupted = false;
-        while (!done) {
-            try {
-                wait();
-            } catch (InterruptedException e) {
-                interrupted = true;
-            }
+        while (handoff.finished <= number) {
+            LockSupport.park(this);
+            interrupted |= Thread.interrupted();    // else park would return at once from now on
         }
         if (interrupted) {
             Thread.currentThread().interrupt();

@@ -1,26 +1,47 @@
 package io.samepage.image;
 
 import io.samepage.core.DedupEngine;
-import java.util.concurrent.ArrayBlockingQueue;
-import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.LockSupport;
 
 /**
- * The worker threads of one {@link ImageLoader}: each takes the next {@link LoadBatch} from a queue,
- * resolves it with its own {@link BatchResolver} (its own installer, open files and read buffer), and
- * completes it. Daemon threads named {@value #THREAD_NAME}-N, started with the loader and stopped by
+ * The worker threads of one {@link ImageLoader}: each resolves the {@link LoadBatch}es the loading thread
+ * gives it, in order, with its own {@link BatchResolver} (its own installer, open files and read buffer),
+ * and finishes each. Daemon threads named {@value #THREAD_NAME}-N, started with the loader and stopped by
  * {@link #close()}, which returns once every one of them has ended.
  *
- * <p>{@link #submit} and {@link #takeStray} are called by the loading thread only.
+ * <h2>Hand-off</h2>
+ * Each worker has a {@link Handoff} of its own, with room for {@value Handoff#PLACES} batches.
+ * {@link #submit} puts a batch in the hand-off of a worker with room, an idle one first; the worker reads
+ * it there, and finishes it with one write (its count of batches finished), which is at once what
+ * {@link LoadBatch#await} waits for and what lets go of the batch. A worker never takes a batch out of a
+ * shared queue: a batch is in the worker's hand-off from the moment it is given until that write. This
+ * is what makes the worker airtight against a throwable that surfaces anywhere: a fault the JVM raises
+ * late (its InternalError for a read of a mapped file cut short, raised at the thread's next check after
+ * the read: a call, a return, a loop's turn), a StackOverflowError or an OutOfMemoryError. Before, a
+ * worker took a batch from a queue, and one that surfaced as take returned, before the worker recorded
+ * the batch, left it in nobody's hands; the load waited for it for ever.
+ *
+ * <p>Whatever a throwable interrupts, the worker deals with it in {@link #settle}, which reads what it
+ * needs from the hand-off: if the worker had begun a batch and not finished it, the batch fails whole with
+ * the throwable ({@link LoadBatch#failWhole}) and is finished; otherwise the throwable is kept as the
+ * stray, shared by the workers: the next batch a worker begins fails with it, unless the loading thread
+ * takes it first ({@link #takeStray}), so that a load reports it. A batch given and not begun stays given.
+ * Then the worker goes on: one that ended left the batches given to it waiting, and the loading thread
+ * with them, for ever. Only the interrupt of {@link #close()}, met while the worker holds no batch, ends it.
+ *
+ * <p>{@link #submit} and {@link #takeStray} are called by the loading thread only. Allocates nothing per batch.
  */
 final class LoadWorkers implements AutoCloseable {
 
     /** The worker threads' name, followed by {@code -N}. */
     static final String THREAD_NAME = "samepage-image-load";
 
-    private final BlockingQueue<LoadBatch> queue;
+    private final Handoff[] hands;
     private final Thread[] threads;
     private final Seams seams;
+    /** The hand-off {@link #submit} looks at first: the one after the last idle worker it gave a batch. */
+    private int next;
     /** What a worker met while it held no batch, until a batch fails with it or {@link #takeStray} takes it. */
     private final AtomicReference<Throwable> stray = new AtomicReference<>();
 
@@ -41,18 +62,18 @@ final class LoadWorkers implements AutoCloseable {
         default void handedOver() {
         }
 
-        /** Right after the worker completed a batch, outside the resolution. */
+        /** Right after the worker finished a batch, outside the resolution. */
         default void afterBatch() {
         }
     }
 
     /**
-     * {@code count} workers, which take at most {@code 2 * count} batches in flight; {@code seams} is
-     * {@link Seams#NONE} but in tests.
+     * {@code count} workers, which hold at most {@code Handoff.PLACES * count} batches in flight;
+     * {@code seams} is {@link Seams#NONE} but in tests.
      */
     LoadWorkers(ImageIndex index, DedupEngine engine, int count, Seams seams) {
-        this.queue = new ArrayBlockingQueue<>(2 * count);
         this.seams = seams;
+        hands = new Handoff[count];
         threads = new Thread[count];
         BatchResolver[] resolvers = new BatchResolver[count];
         for (int t = 0; t < count; t++) {
@@ -60,8 +81,11 @@ final class LoadWorkers implements AutoCloseable {
         }
         for (int t = 0; t < count; t++) {
             BatchResolver resolver = resolvers[t];
-            Thread thread = new Thread(() -> run(resolver), THREAD_NAME + "-" + t);
+            Handoff hand = new Handoff();
+            Thread thread = new Thread(() -> run(hand, resolver), THREAD_NAME + "-" + t);
             thread.setDaemon(true);
+            hand.worker = thread;
+            hands[t] = hand;
             threads[t] = thread;
         }
         for (Thread thread : threads) {
@@ -70,73 +94,43 @@ final class LoadWorkers implements AutoCloseable {
     }
 
     /**
-     * Queues {@code batch} (reset already) for the next free worker; never blocks, since the loading
-     * thread has at most as many batches in flight as the queue holds.
+     * Gives {@code batch} (reset already) to a worker, an idle one if there is one; never blocks, since
+     * the loading thread has at most as many batches in flight as the workers hold.
      */
     void submit(LoadBatch batch) {
-        if (!queue.offer(batch)) {
-            throw new IllegalStateException("more batches in flight than the workers' queue holds");
+        Handoff some = null;
+        for (int i = 0; i < hands.length; i++) {
+            Handoff hand = hands[(next + i) % hands.length];
+            if (hand.idle()) {
+                next = (next + i + 1) % hands.length;
+                some = hand;
+                break;
+            }
+            if (some == null && hand.hasRoom()) {
+                some = hand;
+            }
         }
+        if (some == null) {
+            throw new IllegalStateException("more batches in flight than the workers hold");
+        }
+        batch.givenAs(some, some.give(batch));
     }
 
     /**
-     * Resolves batches until {@link #close()}; {@code resolver} was made on the loading thread, then handed
-     * over. Whatever a resolution throws fails its batch ({@link LoadBatch#failWhole}) and the worker goes
-     * on: a worker that ended left the batches queued behind it waiting, and the loading thread with them,
-     * for ever. Something thrown while the worker holds no batch (a fault the JVM raised late, after the
-     * batch whose read met it completed) is kept as the stray, shared by the workers: the next batch a
-     * worker takes fails with it, unless the loading thread takes it first ({@link #takeStray}), so that a
-     * load reports it. Only the interrupt of {@link #close()}, met while waiting for a batch, ends a worker.
-     *
-     * <p>A late fault surfaces wherever the thread next checks for one: a call, a return, a loop's turn,
-     * here as much as in a resolution (after {@link LoadBatch#complete}, say). So all the work of a turn
-     * runs inside the inner try, a throwable being dealt with at the top of the next turn, and the inner
-     * handler only stores it; the outer try catches one that surfaces on the way from that handler to the
-     * next turn (a late fault met while the inner handler had caught something else). Allocates nothing.
+     * Runs {@link #serve} until it returns (close()), again after any throwable, which the next serve
+     * settles. Each handler only stores what it caught; the outer one catches what surfaces on the way
+     * from the inner handler to its loop's next turn (a late fault met while the inner handler had caught
+     * something else).
      */
-    private void run(BatchResolver resolver) {
+    private void run(Handoff hand, BatchResolver resolver) {
         try (resolver) {
-            LoadBatch held = null;      // taken and not completed: the batch a throwable now fails
-            Throwable thrown = null;    // caught and not dealt with yet
+            Throwable thrown = null;
             while (true) {
                 try {
                     while (true) {
                         try {
-                            if (thrown != null) {
-                                if (held != null) {
-                                    held.failWhole(thrown);
-                                    LoadBatch failed = held;
-                                    held = null;
-                                    thrown = null;
-                                    failed.complete();
-                                } else {
-                                    Throwable kept = stray.compareAndExchange(null, thrown);
-                                    if (kept != null && kept != thrown) {
-                                        kept.addSuppressed(thrown);
-                                    }
-                                    thrown = null;
-                                }
-                            }
-                            seams.beforeNextBatch();
-                            LoadBatch taken = queue.take();
-                            seams.handedOver();
-                            held = taken;
-                            Throwable late = stray.get();
-                            if (late != null) {
-                                held.failWhole(late);
-                                stray.compareAndSet(late, null);    // only once the batch holds it: never lost
-                            } else {
-                                resolver.resolve(held);
-                            }
-                            // Let go before complete(): it sets the batch done before anything in it can
-                            // surface a throwable (the JVM delivers none while taking a lock), the loading
-                            // thread may reuse the batch from then on, and a throwable after must not touch it.
-                            LoadBatch done = held;
-                            held = null;
-                            done.complete();
-                            seams.afterBatch();
-                        } catch (InterruptedException e) {
-                            return;    // close(): the loader is done with its workers
+                            serve(hand, resolver, thrown);
+                            return;
                         } catch (Throwable e) {
                             thrown = e;
                         }
@@ -145,6 +139,59 @@ final class LoadWorkers implements AutoCloseable {
                     thrown = e;
                 }
             }
+        }
+    }
+
+    /**
+     * Settles {@code thrown} unless it is null, then resolves the batches given to {@code hand}, in order,
+     * until the interrupt of close() finds the worker holding none.
+     */
+    private void serve(Handoff hand, BatchResolver resolver, Throwable thrown) {
+        if (thrown != null) {
+            settle(hand, thrown);
+        }
+        while (true) {
+            seams.beforeNextBatch();
+            long n = hand.finished;
+            if (hand.idle()) {
+                if (Thread.currentThread().isInterrupted()) {
+                    return;    // close(): the loader is done with its workers. Not cleared: seen again if this throws
+                }
+                LockSupport.park(this);
+                continue;
+            }
+            LoadBatch batch = hand.batch(n);
+            seams.handedOver();
+            hand.begun = n + 1;     // from here until it is finished, a throwable fails the batch
+            Throwable late = stray.get();
+            if (late != null) {
+                batch.failWhole(late);
+                stray.compareAndSet(late, null);    // only once the batch holds it: never lost
+            } else {
+                resolver.resolve(batch);
+            }
+            hand.finish(n);         // lets go: the loading thread may reuse the batch from here on
+            seams.afterBatch();
+        }
+    }
+
+    /**
+     * Deals with {@code thrown}, which the worker of {@code hand} met: if it had begun a batch and not
+     * finished it, that batch fails whole with it and is finished; otherwise it is kept as the stray. Either
+     * way the loading thread is woken, in case {@code thrown} cut off the wake after a finish. A throwable
+     * that surfaces in here is settled the same way next, from what the hand-off then says.
+     */
+    private void settle(Handoff hand, Throwable thrown) {
+        long n = hand.finished;
+        if (hand.begun > n) {
+            hand.batch(n).failWhole(thrown);
+            hand.finish(n);
+        } else {
+            Throwable kept = stray.compareAndExchange(null, thrown);
+            if (kept != null && kept != thrown) {
+                kept.addSuppressed(thrown);
+            }
+            hand.wake();
         }
     }
 

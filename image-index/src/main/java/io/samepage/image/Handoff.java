@@ -1,0 +1,74 @@
+package io.samepage.image;
+
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * One load worker's hand-off ({@link LoadWorkers}): the batches the loading thread has given the worker,
+ * in {@value #PLACES} places, and how far the worker has got with them. Batch number {@code n} (counted
+ * from 0 over the worker's life) is in place {@code n % PLACES}; the worker has been given {@link #given}
+ * batches and has finished {@link #finished}, so it holds batches {@code [finished, given)}, in order.
+ *
+ * <p>Each count has a single writer: the loading thread raises {@code given}, the worker raises
+ * {@code finished}. The loading thread fills a place only while the worker holds fewer than
+ * {@value #PLACES} batches, so never a place the worker still reads; and it writes the place before it
+ * raises {@code given}, which publishes it.
+ */
+final class Handoff {
+
+    /** The most batches a worker holds at once: the loading thread runs two batches per worker ahead. */
+    static final int PLACES = 2;
+
+    private final LoadBatch[] places = new LoadBatch[PLACES];
+    /** Batches the loading thread has given the worker; written by the loading thread alone. */
+    volatile long given;
+    /**
+     * Batches the worker has finished; written by the worker alone, one batch at a time, and only once it
+     * is done with the batch: the loading thread may reuse it from then on.
+     */
+    volatile long finished;
+    /** The thread to wake when a batch is finished: the one that gave the last batch. */
+    private volatile Thread waiter;
+    /** The worker's own: batches it has begun, {@link #finished} or one more. Read and written by it alone. */
+    long begun;
+    /** The worker thread, set once before it starts. */
+    Thread worker;
+
+    /** Whether the worker holds fewer than {@value #PLACES} batches, so that it can be given one. */
+    boolean hasRoom() {
+        return given - finished < PLACES;
+    }
+
+    /** Whether the worker holds no batch. */
+    boolean idle() {
+        return given == finished;
+    }
+
+    /**
+     * Gives the worker {@code batch} and wakes it; called by the loading thread, and only if {@link #hasRoom}.
+     * Returns the batch's number, which {@link LoadBatch#await} waits for.
+     */
+    long give(LoadBatch batch) {
+        long n = given;
+        places[(int) (n % PLACES)] = batch;
+        waiter = Thread.currentThread();
+        given = n + 1;
+        LockSupport.unpark(worker);
+        return n;
+    }
+
+    /** Batch number {@code n}, which the worker holds. */
+    LoadBatch batch(long n) {
+        return places[(int) (n % PLACES)];
+    }
+
+    /** Finishes batch number {@code n}, which the worker holds and began; called by the worker. */
+    void finish(long n) {
+        finished = n + 1;
+        wake();
+    }
+
+    /** Wakes the thread that gave the last batch, if any; an extra wake is harmless ({@link LoadBatch#await} loops). */
+    void wake() {
+        LockSupport.unpark(waiter);
+    }
+}
