@@ -11,7 +11,11 @@ import java.util.concurrent.locks.LockSupport;
  * <p>Each count has a single writer: the loading thread raises {@code given}, the worker raises
  * {@code finished}. The loading thread fills a place only while the worker holds fewer than
  * {@value #PLACES} batches, so never a place the worker still reads; and it writes the place before it
- * raises {@code given}, which publishes it.
+ * raises {@code given}, which publishes it. Each place holds the batch and the load it belongs to.
+ *
+ * <p>The hand-off also keeps the worker's stray: the first throwable it met while holding no batch that
+ * nobody has taken yet, with the load of the last batch the worker began (null before its first), which is
+ * the load it belongs to. Guarded by the hand-off's lock, since the loading thread takes it.
  */
 final class Handoff {
 
@@ -19,6 +23,7 @@ final class Handoff {
     static final int PLACES = 2;
 
     private final LoadBatch[] places = new LoadBatch[PLACES];
+    private final LoadRecord[] loads = new LoadRecord[PLACES];
     /** Batches the loading thread has given the worker; written by the loading thread alone. */
     volatile long given;
     /**
@@ -30,6 +35,10 @@ final class Handoff {
     private volatile Thread waiter;
     /** The worker's own: batches it has begun, {@link #finished} or one more. Read and written by it alone. */
     long begun;
+    /** The worker's own: the load of the batch it began last (or is about to begin); null before its first. */
+    LoadRecord lastLoad;
+    private Throwable stray;
+    private LoadRecord strayLoad;
     /** The worker thread, set once before it starts. */
     Thread worker;
 
@@ -44,12 +53,13 @@ final class Handoff {
     }
 
     /**
-     * Gives the worker {@code batch} and wakes it; called by the loading thread, and only if {@link #hasRoom}.
-     * Returns the batch's number, which {@link LoadBatch#await} waits for.
+     * Gives the worker {@code batch}, of {@code load}, and wakes it; called by the loading thread, and only
+     * if {@link #hasRoom}. Returns the batch's number, which {@link LoadBatch#await} waits for.
      */
-    long give(LoadBatch batch) {
+    long give(LoadBatch batch, LoadRecord load) {
         long n = given;
         places[(int) (n % PLACES)] = batch;
+        loads[(int) (n % PLACES)] = load;
         waiter = Thread.currentThread();
         given = n + 1;
         LockSupport.unpark(worker);
@@ -59,6 +69,52 @@ final class Handoff {
     /** Batch number {@code n}, which the worker holds. */
     LoadBatch batch(long n) {
         return places[(int) (n % PLACES)];
+    }
+
+    /** The load batch number {@code n} belongs to. */
+    LoadRecord load(long n) {
+        return loads[(int) (n % PLACES)];
+    }
+
+    /**
+     * Keeps {@code thrown}, which the worker met while it held no batch, as its stray, of {@link #lastLoad};
+     * called by the worker. If it keeps one already, the two are kept as one: the one of the later load,
+     * with the other added as suppressed (the stray of the load now running must not hide under one of an
+     * earlier load, which only says more about a load that has ended).
+     */
+    synchronized void keep(Throwable thrown) {
+        if (stray == null) {
+            strayLoad = lastLoad;
+            stray = thrown;
+        } else if (stray != thrown) {
+            if (strayLoad == lastLoad) {
+                stray.addSuppressed(thrown);
+            } else {
+                thrown.addSuppressed(stray);
+                strayLoad = lastLoad;
+                stray = thrown;
+            }
+        }
+    }
+
+    /** The stray, if it belongs to {@code load}; null if there is none or it belongs to another load. */
+    synchronized Throwable strayOf(LoadRecord load) {
+        return stray != null && strayLoad == load ? stray : null;
+    }
+
+    /** The load the stray belongs to; null if there is none or it belongs to none. */
+    synchronized LoadRecord strayLoad() {
+        return stray == null ? null : strayLoad;
+    }
+
+    /** Takes the stray if it belongs to {@code load}: returns it and keeps it no longer; else returns null. */
+    synchronized Throwable takeStray(LoadRecord load) {
+        Throwable taken = strayOf(load);
+        if (taken != null) {
+            stray = null;
+            strayLoad = null;
+        }
+        return taken;
     }
 
     /** Finishes batch number {@code n}, which the worker holds and began; called by the worker. */

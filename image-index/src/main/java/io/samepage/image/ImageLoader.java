@@ -155,13 +155,21 @@ public final class ImageLoader implements AutoCloseable {
      *
      * <p>A fault reading the mapped index can surface well after the read that met it: on a worker, once
      * its batch is done. So a load that went well ends with two checks: whether a worker met a throwable
-     * outside its batches that no batch failed with ({@link LoadWorkers#takeStray}), and, with one stat,
-     * whether the index file is now shorter than when it was opened. Either fails this load, as below,
-     * rather than the next one; a throwable that surfaces on a worker after them is left to the next load.
+     * outside its batches, after a batch of this load, that no batch failed with ({@link LoadWorkers#takeStray}),
+     * and, with one stat, whether the index file is now shorter than when it was opened. Either fails this
+     * load, as below, rather than the next one. A throwable that surfaces on a worker after them still
+     * belongs to this load, which has returned: the next load does not fail with it as its own, but, if it
+     * is a fault in a memory access, reports it before it changes anything, naming this load (IO below),
+     * unless this load failed with CORRUPT; any other is dropped ({@link LoadWorkers}: Strays).
      *
      * @throws ImageIndexException BLOCK_MISMATCH if a block read does not match the index (the blocks
      *                             before it stay loaded, this one and those after are not), IO if the
-     *                             image cannot be read (likewise), CORRUPT if the index file was cut
+     *                             image cannot be read (likewise); IO before anything changed if a worker
+     *                             met a fault in a memory access (an InternalError) after an earlier load
+     *                             of this loader ended, having read for it, and that load did not fail
+     *                             with CORRUPT: its message names that load's guest and blocks, which may
+     *                             hold bytes that are not the image's; load them again, then this load;
+     *                             CORRUPT if the index file was cut
      *                             short since it was opened, whether a read met the cut or the load
      *                             found the file short at its end: then every page of the range
      *                             {@code [guestAddress, guestAddress + blocks * 4096)} reads zeros, whatever
@@ -174,9 +182,9 @@ public final class ImageLoader implements AutoCloseable {
      *                             refusal as suppressed, and pages of the range may still hold what they
      *                             held before the load or what the load left there: fill the range with
      *                             zeros or destroy the guest before it runs
-     * @throws InternalError a fault that a worker met outside its batches (it surfaced late) and that is
-     *                       not known to be the index's, as it is and once; the blocks loaded stay. Any
-     *                       other throwable a worker met there is thrown likewise
+     * @throws InternalError a fault that a worker met outside its batches, after one of this load (it
+     *                       surfaced late), and that is not known to be the index's, as it is and once;
+     *                       the blocks loaded stay. Any other throwable a worker met there is thrown likewise
      * @throws io.samepage.core.DedupException if the pool is exhausted (likewise); and before anything
      *                                           changed, if the guest is another engine's or destroyed, or
      *                                           the address is off a page or the blocks do not fit the guest
@@ -188,6 +196,10 @@ public final class ImageLoader implements AutoCloseable {
         }
         Objects.checkFromIndexSize(firstBlock, blocks, index.blockCount());
         checkTarget(guest, guestAddress, blocks);
+        LoadRecord load = new LoadRecord(guest, guestAddress, firstBlock, blocks);
+        if (workers != null) {
+            workers.startLoad(load);
+        }
         long start = System.nanoTime();
         read = 0;
         mapped = 0;
@@ -210,13 +222,13 @@ public final class ImageLoader implements AutoCloseable {
             }
             ImageIndexException cut = index.cutShort(null);
             if (cut != null) {
-                throw emptied(guest, guestAddress, blocks, cut);
+                throw emptied(load, cut);
             }
         } catch (InternalError fault) {
             // A fault reading the mapped index (here or on a worker, which hands it on as its block's
             // failure or as the stray): the index file was cut short while in use. The staging guest is
             // gone already.
-            throw emptied(guest, guestAddress, blocks, index.cutShortWhileInUse(fault));
+            throw emptied(load, index.cutShortWhileInUse(fault));
         }
         return new LoadStats(read, mapped, zero, (mapped + zero) << Pages.PAGE_SHIFT, System.nanoTime() - start);
     }
@@ -229,9 +241,10 @@ public final class ImageLoader implements AutoCloseable {
      * {@link Guest#fill} with zeros gives each page's frame back (a software guest's page maps the zero
      * frame again; a mapped guest's private page goes back in place, a shared one takes a zeroed frame).
      */
-    private static ImageIndexException emptied(Guest guest, long address, long blocks, ImageIndexException corrupt) {
+    private static ImageIndexException emptied(LoadRecord load, ImageIndexException corrupt) {
+        load.failedCorrupt();
         try {
-            guest.fill(address, blocks << Pages.PAGE_SHIFT, (byte) 0);
+            load.guest().fill(load.address(), load.bytes(), (byte) 0);
         } catch (RuntimeException | Error refused) {
             corrupt.addSuppressed(refused);
         }

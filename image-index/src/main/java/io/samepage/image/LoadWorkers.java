@@ -1,7 +1,6 @@
 package io.samepage.image;
 
 import io.samepage.core.DedupEngine;
-import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -24,13 +23,35 @@ import java.util.concurrent.locks.LockSupport;
  *
  * <p>Whatever a throwable interrupts, the worker deals with it in {@link #settle}, which reads what it
  * needs from the hand-off: if the worker had begun a batch and not finished it, the batch fails whole with
- * the throwable ({@link LoadBatch#failWhole}) and is finished; otherwise the throwable is kept as the
- * stray, shared by the workers: the next batch a worker begins fails with it, unless the loading thread
- * takes it first ({@link #takeStray}), so that a load reports it. A batch given and not begun stays given.
- * Then the worker goes on: one that ended left the batches given to it waiting, and the loading thread
- * with them, for ever. Only the interrupt of {@link #close()}, met while the worker holds no batch, ends it.
+ * the throwable ({@link LoadBatch#failWhole}) and is finished; otherwise the throwable is the worker's
+ * stray (below). A batch given and not begun stays given. Then the worker goes on: one that ended left the
+ * batches given to it waiting, and the loading thread with them, for ever. Only the interrupt of
+ * {@link #close()}, met while the worker holds no batch, ends it.
  *
- * <p>{@link #submit} and {@link #takeStray} are called by the loading thread only. Allocates nothing per batch.
+ * <h2>Strays</h2>
+ * A throwable a worker meets while it holds no batch is kept in its hand-off as its stray, and belongs to
+ * the load of the last batch the worker began ({@link #startLoad} says which load the batches given from
+ * then on belong to): a fault the JVM raises late comes from a read the worker made, and a worker reads
+ * the index and frames only in its batches. It is reported by, in this order of precedence:
+ * <ul>
+ *   <li>the next batch of that load the worker begins, which fails with it before any of its blocks is
+ *       resolved;</li>
+ *   <li>that load, as it ends ({@link #takeStray}), once its last batch is finished: it fails with it;</li>
+ *   <li>the next load to start ({@link #startLoad}), for a stray that surfaced after its load's end checks
+ *       (that load returned as if all was well) or that a load which failed before them left. The load it
+ *       belongs to can no longer fail, and the next one did nothing wrong: failing it with the stray as its
+ *       own, as before, told its caller something false (with an index file cut short, CORRUPT, and its
+ *       whole range emptied) and nothing about the load the stray spoilt. So the next load fails, before it
+ *       changes anything, with an error naming the load the stray belongs to, if the stray may have spoilt
+ *       the pages that load left ({@link LoadRecord#lateFault}: a fault in a memory access, of a load that
+ *       did not fail with CORRUPT): its caller can load those blocks again, and then this load. Any other
+ *       stray is dropped, as is one of no load (met before the worker's first batch): it was thrown by the
+ *       worker's own code between batches, which reads no mapped memory, so no page depends on it, and
+ *       failing a load for it would leave the caller nothing to do but try again.</li>
+ * </ul>
+ *
+ * <p>{@link #startLoad}, {@link #submit} and {@link #takeStray} are called by the loading thread only.
+ * Allocates nothing per batch.
  */
 final class LoadWorkers implements AutoCloseable {
 
@@ -40,10 +61,12 @@ final class LoadWorkers implements AutoCloseable {
     private final Handoff[] hands;
     private final Thread[] threads;
     private final Seams seams;
+    /** The index's name, for the errors of {@link #startLoad}. */
+    private final String origin;
     /** The hand-off {@link #submit} looks at first: the one after the last idle worker it gave a batch. */
     private int next;
-    /** What a worker met while it held no batch, until a batch fails with it or {@link #takeStray} takes it. */
-    private final AtomicReference<Throwable> stray = new AtomicReference<>();
+    /** The load the batches {@link #submit} gives belong to; null before the first {@link #startLoad}. */
+    private LoadRecord current;
 
     /**
      * The points of a worker's loop where a test makes it throw (or wait), as a fault the JVM raises late
@@ -73,6 +96,7 @@ final class LoadWorkers implements AutoCloseable {
      */
     LoadWorkers(ImageIndex index, DedupEngine engine, int count, Seams seams) {
         this.seams = seams;
+        this.origin = index.origin();
         hands = new Handoff[count];
         threads = new Thread[count];
         BatchResolver[] resolvers = new BatchResolver[count];
@@ -94,8 +118,38 @@ final class LoadWorkers implements AutoCloseable {
     }
 
     /**
-     * Gives {@code batch} (reset already) to a worker, an idle one if there is one; never blocks, since
-     * the loading thread has at most as many batches in flight as the workers hold.
+     * Starts {@code load}: the batches {@link #submit} gives from now on belong to it. First takes every
+     * stray the workers keep, which all belong to loads that have ended (the loading thread has no batch in
+     * flight), or to none, and throws for the first that may have spoilt the pages its load left
+     * ({@link LoadRecord#lateFault}), with the errors for any others that may as suppressed (each names its
+     * load); the rest are dropped.
+     *
+     * @throws ImageIndexException IO naming the load a stray belongs to
+     */
+    void startLoad(LoadRecord load) {
+        current = load;
+        ImageIndexException report = null;
+        for (Handoff hand : hands) {
+            LoadRecord of = hand.strayLoad();
+            Throwable stray = hand.takeStray(of);
+            ImageIndexException late = stray == null || of == null ? null : of.lateFault(origin, stray);
+            if (late == null) {
+                continue;
+            }
+            if (report == null) {
+                report = late;
+            } else {
+                report.addSuppressed(late);
+            }
+        }
+        if (report != null) {
+            throw report;
+        }
+    }
+
+    /**
+     * Gives {@code batch} (reset already), of the load last started, to a worker, an idle one if there is
+     * one; never blocks, since the loading thread has at most as many batches in flight as the workers hold.
      */
     void submit(LoadBatch batch) {
         Handoff some = null;
@@ -113,7 +167,7 @@ final class LoadWorkers implements AutoCloseable {
         if (some == null) {
             throw new IllegalStateException("more batches in flight than the workers hold");
         }
-        batch.givenAs(some, some.give(batch));
+        batch.givenAs(some, some.give(batch, current));
     }
 
     /**
@@ -162,11 +216,13 @@ final class LoadWorkers implements AutoCloseable {
             }
             LoadBatch batch = hand.batch(n);
             seams.handedOver();
+            LoadRecord load = hand.load(n);
+            hand.lastLoad = load;
             hand.begun = n + 1;     // from here until it is finished, a throwable fails the batch
-            Throwable late = stray.get();
+            Throwable late = hand.strayOf(load);
             if (late != null) {
                 batch.failWhole(late);
-                stray.compareAndSet(late, null);    // only once the batch holds it: never lost
+                hand.takeStray(load);   // only once the batch holds it: never lost
             } else {
                 resolver.resolve(batch);
             }
@@ -187,22 +243,28 @@ final class LoadWorkers implements AutoCloseable {
             hand.batch(n).failWhole(thrown);
             hand.finish(n);
         } else {
-            Throwable kept = stray.compareAndExchange(null, thrown);
-            if (kept != null && kept != thrown) {
-                kept.addSuppressed(thrown);
-            }
+            hand.keep(thrown);
             hand.wake();
         }
     }
 
     /**
-     * Takes the stray, a throwable a worker met while it held no batch and no batch has failed with yet
-     * (a fault the JVM raised late, after the batch whose read met it completed); null if there is none.
-     * The loading thread calls it at the end of a load, once its last batch is done, so that the load fails
-     * with it rather than a later one; a stray met after that call is left to the next batch or load.
+     * Takes the strays of the load last started, throwables workers met while they held no batch, after a
+     * batch of that load, that no batch has failed with: the first, with any others added as suppressed;
+     * null if there is none. The loading thread calls it at the end of a load, once its last batch is
+     * finished, so that the load fails with them; one met after that call is left to {@link #startLoad}.
      */
     Throwable takeStray() {
-        return stray.get() == null ? null : stray.getAndSet(null);
+        Throwable taken = null;
+        for (Handoff hand : hands) {
+            Throwable stray = hand.takeStray(current);
+            if (taken == null) {
+                taken = stray;
+            } else if (stray != null && stray != taken) {
+                taken.addSuppressed(stray);
+            }
+        }
+        return taken;
     }
 
     /** CPU time the worker threads have used so far, in nanoseconds; a thread the JVM cannot measure counts 0. */

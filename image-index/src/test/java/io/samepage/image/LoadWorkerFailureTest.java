@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.samepage.core.DedupEngine;
 import io.samepage.core.EngineContext;
@@ -19,6 +20,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Assumptions;
@@ -104,10 +106,11 @@ class LoadWorkerFailureTest {
 
     /**
      * A throwable a worker meets outside any batch (a fault the JVM raised late, after the batch whose
-     * read met it had completed) fails the next batch the worker takes, with that throwable, before any
-     * of its blocks is resolved, and the worker resolves the batch after it as usual. Here the worker's
-     * throws before it first looks for a batch, as such a fault does when it surfaces while the worker
-     * waits; whether the batch was submitted before or after does not matter, since it throws before it looks.
+     * read met it had completed) fails the next batch of the same load the worker begins, with that
+     * throwable, before any of its blocks is resolved, and the worker resolves the batch after it as usual.
+     * Here the worker throws before it first looks for a batch, as such a fault does when it surfaces while
+     * the worker waits; whether the batch was submitted before or after does not matter, since it throws
+     * before it looks. The test starts no load, so the throwable and the batches all belong to none.
      */
     @Test
     @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)    // a worker that ended never completes a batch
@@ -157,8 +160,8 @@ class LoadWorkerFailureTest {
     }
 
     /**
-     * A throwable that surfaces on a worker after it completed a batch, outside the resolution and outside
-     * the queue, fails the next batch and the worker goes on. Before, it escaped the worker's loop (as one
+     * A throwable that surfaces on a worker after it finished a batch, outside the resolution and outside
+     * the hand-off, fails the next batch (of the same load: here none) and the worker goes on. Before, it escaped the worker's loop (as one
      * surfacing in a catch handler or at the loop's turn did) and ended the thread; the next batch was
      * never taken, and the load waiting for it waited for ever. The seam runs right after each completed
      * batch, where a late fault from that batch's reads surfaces when the JVM next checks for one.
@@ -209,50 +212,65 @@ class LoadWorkerFailureTest {
     }
 
     /**
-     * A throwable a worker met outside its batches, that no batch failed with, fails the load that ends
-     * after it, even one that hands the workers no batch (every block resident), and only that load.
-     * Before, it waited for the next batch a worker took: a load that returned meanwhile returned as if
-     * all was well. The stray here is a worker throwing before it first looks for a batch, before any
-     * load, as a late fault surfacing while it waits does; the test waits until that worker looks again,
-     * having kept it.
+     * A throwable a worker meets outside its batches, after a batch of a load and before that load's end
+     * checks, that no batch failed with, fails that load, even when no batch of it is left for that worker
+     * to fail with it; and only that load. Before the end checks, it waited for the next batch a worker
+     * took: a load that returned meanwhile returned as if all was well. Here the load has two batches; the
+     * worker that first has one throws after it, as a late fault from its reads does, and any other worker
+     * begins its batch only once that one has kept the throwable: so the throwable is kept before the load
+     * ends, whichever worker gets the second batch.
      */
     @Test
     @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
-    void aStrayThrowableFailsTheLoadThatEndsAfterItAndOnlyThatLoad() throws Exception {
+    void aStrayThrowableFailsTheLoadOfTheBatchBeforeItAndOnlyThatLoad() throws Exception {
         int blocks = 2 * LoadBatch.MAX_BLOCKS;
         byte[] bytes = ImageIndexTest.randomBytes(blocks * PAGE, 11);
         Path image = Files.write(dir.resolve("disk.img"), bytes);
         InternalError late = new InternalError("injected: a fault in an unsafe memory access operation, raised late");
         AtomicReference<Thread> thrower = new AtomicReference<>();
-        CountDownLatch waitingAgain = new CountDownLatch(1);
+        AtomicBoolean thrown = new AtomicBoolean();
+        CountDownLatch kept = new CountDownLatch(1);
         LoadWorkers.Seams seams = new LoadWorkers.Seams() {
             @Override
-            public void beforeNextBatch() {
-                if (thrower.compareAndSet(null, Thread.currentThread())) {
+            public void handedOver() {
+                if (!thrower.compareAndSet(null, Thread.currentThread()) && thrower.get() != Thread.currentThread()) {
+                    try {
+                        assertTrue(kept.await(30, TimeUnit.SECONDS), "the thrower kept it");
+                    } catch (InterruptedException e) {
+                        throw new AssertionError(e);
+                    }
+                }
+            }
+
+            @Override
+            public void afterBatch() {
+                if (thrower.get() == Thread.currentThread() && !thrown.getAndSet(true)) {
                     throw late;
                 }
-                if (thrower.get() == Thread.currentThread()) {
-                    waitingAgain.countDown();
+            }
+
+            @Override
+            public void beforeNextBatch() {
+                if (thrower.get() == Thread.currentThread() && thrown.get()) {
+                    kept.countDown();
                 }
             }
         };
         EngineContext context = new EngineContext().poolBytes(16L << 20).hashSeed(1).conclude();
         try (ImageIndex index = ImageIndex.build(image);
                 DedupEngine engine = DedupEngine.create(context);
-                ImageLoader alone = new ImageLoader(index, engine, 1);
                 ImageLoader loader = new ImageLoader(index, engine, 2, seams)) {
-            MergeDomain tenant = engine.createDomain("tenant");
-            alone.loadAll(engine.createGuest(tenant, "seed", (long) blocks * PAGE), 0);
-            waitingAgain.await();
-            Guest guest = engine.createGuest(tenant, "g", (long) blocks * PAGE);
-            InternalError thrown = assertThrows(InternalError.class, () -> loader.loadAll(guest, 0),
-                    "the load that ends after the stray fails");
-            assertSame(late, thrown, "with it");
+            Guest guest = engine.createGuest(engine.createDomain("tenant"), "g", (long) blocks * PAGE);
+            InternalError failed = assertThrows(InternalError.class, () -> loader.loadAll(guest, 0),
+                    "the load of the batch before the stray fails");
+            assertSame(late, failed, "with it");
 
-            assertEquals(blocks, loader.loadAll(guest, 0).blocksMapped(), "the next load, all resident, goes well");
+            byte[] loaded = new byte[bytes.length];
+            assertEquals(blocks, loader.loadAll(guest, 0).blocks(), "the next load goes well");
+            guest.read(0, loaded, 0, loaded.length);
+            assertArrayEquals(bytes, loaded);
             Guest fresh = engine.createGuest(engine.createDomain("other"), "fresh", (long) blocks * PAGE);
             assertEquals(blocks, loader.loadAll(fresh, 0).blocksRead(), "and so does one the workers read, every batch");
-            byte[] loaded = new byte[bytes.length];
             fresh.read(0, loaded, 0, loaded.length);
             assertArrayEquals(bytes, loaded);
             EngineInvariants.assertConsistentWithHasherOf(context, engine, "after the stray");

@@ -3,6 +3,7 @@ package io.samepage.image;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
@@ -11,6 +12,7 @@ import io.samepage.core.DedupEngine;
 import io.samepage.core.EngineContext;
 import io.samepage.core.EngineInvariants;
 import io.samepage.core.Guest;
+import io.samepage.core.MergeDomain;
 import io.samepage.hashing.Pages;
 import java.io.IOException;
 import java.io.RandomAccessFile;
@@ -19,11 +21,13 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.FutureTask;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -129,6 +133,192 @@ class LoadWorkerLateFaultTest {
             EngineInvariants.assertConsistentWithHasherOf(context, engine, "after the lost hand-off");
             assertEquals(List.of("before", "g"), engine.guests().stream().map(Guest::name).toList(),
                     "no staging guest left");
+        }
+    }
+    /**
+     * Makes the first worker that finishes a batch throw {@code thrown} once the test has called
+     * {@link #loadReturned()}, as a late fault from that batch's reads does when it surfaces after the
+     * load's end checks; {@link #awaitKept()} returns once that worker looks for its next batch again,
+     * having dealt with it.
+     */
+    private static class ThrowAfterTheLoad implements LoadWorkers.Seams {
+        private final Throwable thrown;
+        private final AtomicReference<Thread> thrower = new AtomicReference<>();
+        private final CountDownLatch returned = new CountDownLatch(1);
+        private final CountDownLatch kept = new CountDownLatch(1);
+
+        ThrowAfterTheLoad(Throwable thrown) {
+            this.thrown = thrown;
+        }
+
+        @Override
+        public void afterBatch() {
+            if (!thrower.compareAndSet(null, Thread.currentThread())) {
+                return;
+            }
+            try {
+                if (!returned.await(HANG_SECONDS, TimeUnit.SECONDS)) {
+                    throw new AssertionError("the load never returned");
+                }
+            } catch (InterruptedException e) {
+                throw new AssertionError(e);
+            }
+            if (thrown instanceof Error error) {
+                throw error;
+            }
+            throw (RuntimeException) thrown;
+        }
+
+        @Override
+        public void beforeNextBatch() {
+            if (thrower.get() == Thread.currentThread()) {
+                kept.countDown();
+            }
+        }
+
+        void loadReturned() {
+            returned.countDown();
+        }
+
+        void awaitKept() throws InterruptedException {
+            assertTrue(kept.await(HANG_SECONDS, TimeUnit.SECONDS), "the worker that threw looks for a batch again");
+        }
+    }
+
+    private static byte[] read(Guest guest) {
+        byte[] bytes = new byte[(int) guest.sizeBytes()];
+        guest.read(0, bytes, 0, bytes.length);
+        return bytes;
+    }
+
+    /**
+     * A late fault that surfaces on a worker after its load's end checks belongs to that load, which has
+     * returned as if all was well: the next load, which did nothing wrong, fails before it changes anything,
+     * with IO naming the load the fault belongs to, so that its caller can load those blocks again; and the
+     * load after goes well. Before, the next load failed with the fault as its own: the InternalError itself
+     * here (its index not being cut short), and with an index file cut short, CORRUPT with its whole range
+     * emptied.
+     */
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aLateFaultAfterItsLoadEndedFailsTheNextLoadBeforeItChangesAnythingNamingItsOwnLoad() throws Exception {
+        int blocks = LoadBatch.MAX_BLOCKS;      // one batch: one worker finishes it
+        byte[] bytes = ImageIndexTest.randomBytes(blocks * PAGE, 13);
+        Path image = Files.write(dir.resolve("disk.img"), bytes);
+        InternalError late = new InternalError("injected: a fault occurred in an unsafe memory access operation");
+        ThrowAfterTheLoad seams = new ThrowAfterTheLoad(late);
+        EngineContext context = new EngineContext().poolBytes(16L << 20).hashSeed(1).conclude();
+        try (ImageIndex index = ImageIndex.build(image);
+                DedupEngine engine = DedupEngine.create(context);
+                ImageLoader loader = new ImageLoader(index, engine, 2, seams)) {
+            MergeDomain tenant = engine.createDomain("tenant");
+            Guest first = engine.createGuest(tenant, "first", (long) blocks * PAGE);
+            assertEquals(blocks, loader.load(first, 0, 0, blocks).blocksRead());
+            seams.loadReturned();
+            seams.awaitKept();
+
+            Guest second = engine.createGuest(tenant, "second", (long) blocks * PAGE);
+            second.fill(0, second.sizeBytes(), (byte) 0x5a);
+            byte[] before = read(second);
+            ImageIndexException earlier = assertThrows(ImageIndexException.class, () -> loader.loadAll(second, 0),
+                    "the next load reports the fault of the load it belongs to");
+            assertEquals(ImageIndexException.Kind.IO, earlier.kind());
+            assertEquals(index.origin() + ": a worker met a fault in a memory access after the load of guest first's"
+                    + " blocks [0, 64) at 0x0 had ended, so that load may have mapped bytes that are not the image's:"
+                    + " load those blocks again; this load changed nothing", earlier.getMessage());
+            assertSame(late, earlier.getCause());
+            assertArrayEquals(before, read(second), "the load that reports it changed nothing");
+
+            assertEquals(blocks, loader.loadAll(second, 0).blocksMapped(), "the load after it goes well");
+            assertArrayEquals(bytes, read(second));
+            EngineInvariants.assertConsistentWithHasherOf(context, engine, "after the late fault");
+        }
+    }
+
+    /**
+     * A throwable that no late read explains (a StackOverflowError here), met by a worker holding no batch
+     * after its load's end checks, fails no later load: it was thrown by the worker's own code between
+     * batches, no page depends on it, and the worker went on. Before, the next load failed with it.
+     */
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aThrowableNoLateReadExplainsFailsNoLaterLoad() throws Exception {
+        int blocks = LoadBatch.MAX_BLOCKS;
+        byte[] bytes = ImageIndexTest.randomBytes(blocks * PAGE, 14);
+        Path image = Files.write(dir.resolve("disk.img"), bytes);
+        ThrowAfterTheLoad seams = new ThrowAfterTheLoad(new StackOverflowError("injected"));
+        EngineContext context = new EngineContext().poolBytes(16L << 20).hashSeed(1).conclude();
+        try (ImageIndex index = ImageIndex.build(image);
+                DedupEngine engine = DedupEngine.create(context);
+                ImageLoader loader = new ImageLoader(index, engine, 2, seams)) {
+            MergeDomain tenant = engine.createDomain("tenant");
+            assertEquals(blocks, loader.loadAll(engine.createGuest(tenant, "first", (long) blocks * PAGE), 0).blocksRead());
+            seams.loadReturned();
+            seams.awaitKept();
+
+            Guest second = engine.createGuest(tenant, "second", (long) blocks * PAGE);
+            assertEquals(blocks, loader.loadAll(second, 0).blocksMapped(), "the next load goes well");
+            assertArrayEquals(bytes, read(second));
+            Guest fresh = engine.createGuest(engine.createDomain("other"), "fresh", (long) blocks * PAGE);
+            assertEquals(blocks, loader.loadAll(fresh, 0).blocksRead(), "and so does one the workers read");
+            assertArrayEquals(bytes, read(fresh));
+            EngineInvariants.assertConsistentWithHasherOf(context, engine, "after the stray");
+        }
+    }
+
+    /**
+     * A late fault of a load that failed with CORRUPT, whose range therefore reads zeros and whose caller
+     * was told to load it again, fails no later load: there is nothing left of that load for it to have
+     * spoilt. Here the index file is cut short while the load reads (after the records it reads), so the
+     * load ends with CORRUPT, then the fault surfaces, then the file is written back whole in place (as a
+     * copy over it does); the next load reads the blocks again and goes well. Before, it failed with the
+     * fault, which its index, whole again, did not explain: the InternalError as it is.
+     */
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aLateFaultOfALoadThatFailedCorruptFailsNoLaterLoad() throws Exception {
+        int blocks = 400;
+        int loaded = LoadBatch.MAX_BLOCKS;
+        byte[] bytes = ImageIndexTest.randomBytes(blocks * PAGE, 15);
+        Path image = Files.write(dir.resolve("disk.img"), bytes);
+        Path indexFile = dir.resolve("disk.idx");
+        try (ImageIndex built = ImageIndex.build(image)) {
+            built.writeTo(indexFile);
+        }
+        byte[] whole = Files.readAllBytes(indexFile);
+        long cut = (whole.length - (long) (blocks - loaded) * IndexFile.RECORD_LENGTH + PAGE - 1) & -PAGE;
+        assertTrue(cut < whole.length, "the cut leaves " + cut + " of " + whole.length + " bytes");
+        AtomicBoolean armed = new AtomicBoolean(true);
+        ThrowAfterTheLoad seams = new ThrowAfterTheLoad(
+                new InternalError("injected: a fault occurred in an unsafe memory access operation")) {
+            @Override
+            public void handedOver() {
+                if (armed.getAndSet(false)) {
+                    try (RandomAccessFile file = new RandomAccessFile(indexFile.toFile(), "rw")) {
+                        file.setLength(cut);
+                    } catch (IOException e) {
+                        throw new UncheckedIOException(e);
+                    }
+                }
+            }
+        };
+        EngineContext context = new EngineContext().poolBytes(64L << 20).hashSeed(1).conclude();
+        try (DedupEngine engine = DedupEngine.create(context);
+                ImageIndex index = ImageIndex.open(indexFile, image);
+                ImageLoader loader = new ImageLoader(index, engine, 2, seams)) {
+            Guest first = engine.createGuest(engine.createDomain("tenant"), "first", (long) loaded * PAGE);
+            ImageIndexException cutShort = assertThrows(ImageIndexException.class, () -> loader.load(first, 0, 0, loaded));
+            assertEquals(ImageIndexException.Kind.CORRUPT, cutShort.kind());
+            seams.loadReturned();
+            seams.awaitKept();
+            try (RandomAccessFile file = new RandomAccessFile(indexFile.toFile(), "rw")) {
+                file.write(whole);
+            }
+
+            Guest second = engine.createGuest(engine.createDomain("other"), "second", (long) loaded * PAGE);
+            assertEquals(loaded, loader.load(second, 0, 0, loaded).blocksRead(), "the next load goes well");
+            assertArrayEquals(java.util.Arrays.copyOf(bytes, loaded * PAGE), read(second));
+            EngineInvariants.assertConsistentWithHasherOf(context, engine, "after the late fault");
         }
     }
 }
