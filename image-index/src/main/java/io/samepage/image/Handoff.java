@@ -13,9 +13,9 @@ import java.util.concurrent.locks.LockSupport;
  * {@value #PLACES} batches, so never a place the worker still reads; and it writes the place before it
  * raises {@code given}, which publishes it. Each place holds the batch and the load it belongs to.
  *
- * <p>The hand-off also keeps the worker's stray: the first throwable it met while holding no batch that
- * nobody has taken yet, with the load of the last batch the worker began (null before its first), which is
- * the load it belongs to. Guarded by the hand-off's lock, since the loading thread takes it.
+ * <p>The hand-off also keeps the worker's stray: what it met while holding no batch that nobody has taken
+ * yet ({@link #keep}), with the load it belongs to, the load of the last batch the worker began (null
+ * before its first). Guarded by the hand-off's lock, since the loading thread takes it.
  */
 final class Handoff {
 
@@ -54,16 +54,17 @@ final class Handoff {
 
     /**
      * Gives the worker {@code batch}, of {@code load}, and wakes it; called by the loading thread, and only
-     * if {@link #hasRoom}. Returns the batch's number, which {@link LoadBatch#await} waits for.
+     * if {@link #hasRoom}. The batch learns its number before the worker can see it, so that
+     * {@link LoadBatch#await} knows, wherever a throwable interrupts this, whether it was given.
      */
-    long give(LoadBatch batch, LoadRecord load) {
+    void give(LoadBatch batch, LoadRecord load) {
         long n = given;
         places[(int) (n % PLACES)] = batch;
         loads[(int) (n % PLACES)] = load;
+        batch.givenAs(this, n);
         waiter = Thread.currentThread();
         given = n + 1;
         LockSupport.unpark(worker);
-        return n;
     }
 
     /** Batch number {@code n}, which the worker holds. */

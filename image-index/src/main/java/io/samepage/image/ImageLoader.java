@@ -326,8 +326,8 @@ public final class ImageLoader implements AutoCloseable {
                     int count = BlockReader.runLength(index.layout(), next, (int) Math.min(LoadBatch.MAX_BLOCKS, end - next));
                     ring[slot].reset(next, count, staging, (long) slot * LoadBatch.MAX_BLOCKS << Pages.PAGE_SHIFT,
                             true, from, duplicates);
+                    inFlight++;     // first: whatever surfaces from here on, the finally waits for the batch if given
                     workers.submit(ring[slot]);
-                    inFlight++;
                     next += count;
                 }
                 LoadBatch batch = ring[head];

@@ -133,22 +133,24 @@ final class LoadBatch {
         return cancelled;
     }
 
-    /** Records that the loading thread gave it to a worker through {@code handoff}, as number {@code number}. */
+    /** Records that the loading thread is giving it to a worker through {@code handoff}, as number {@code number}. */
     void givenAs(Handoff handoff, long number) {
         this.handoff = handoff;
         this.number = number;
     }
 
     /**
-     * Waits until the worker it was last given to has finished it (at once if it was never given);
-     * uninterruptible, since a worker always finishes a batch. Called by the thread that gave it.
+     * Waits until the worker it was last given to has finished it; at once if it was never given, or if a
+     * throwable on the loading thread came between its number and its hand-off (the loading thread counts
+     * a batch in flight before it gives it). Uninterruptible, since a worker always finishes a batch.
+     * Called by the thread that gave it.
      */
     void await() {
         if (handoff == null) {
             return;
         }
         boolean interrupted = false;
-        while (handoff.finished <= number) {
+        while (handoff.given > number && handoff.finished <= number) {
             LockSupport.park(this);
             interrupted |= Thread.interrupted();    // else park would return at once from now on
         }

@@ -69,8 +69,9 @@ final class LoadWorkers implements AutoCloseable {
     private LoadRecord current;
 
     /**
-     * The points of a worker's loop where a test makes it throw (or wait), as a fault the JVM raises late
-     * does when it surfaces there. Each runs on the worker thread; a loader passes {@link #NONE}.
+     * The points of the hand-off where a test makes a thread throw (or wait), as a fault the JVM raises
+     * late does when it surfaces there: all but {@link #afterGive} on the worker thread. A loader passes
+     * {@link #NONE}.
      */
     interface Seams {
 
@@ -87,6 +88,10 @@ final class LoadWorkers implements AutoCloseable {
 
         /** Right after the worker finished a batch, outside the resolution. */
         default void afterBatch() {
+        }
+
+        /** On the loading thread, right after {@link #submit} gave a batch to a worker, before it returns. */
+        default void afterGive() {
         }
     }
 
@@ -167,7 +172,8 @@ final class LoadWorkers implements AutoCloseable {
         if (some == null) {
             throw new IllegalStateException("more batches in flight than the workers hold");
         }
-        batch.givenAs(some, some.give(batch, current));
+        some.give(batch, current);
+        seams.afterGive();
     }
 
     /**

@@ -237,6 +237,7 @@ class LoadWorkerFailureTest {
                     try {
                         assertTrue(kept.await(30, TimeUnit.SECONDS), "the thrower kept it");
                     } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();    // close()'s: the worker must still see it
                         throw new AssertionError(e);
                     }
                 }

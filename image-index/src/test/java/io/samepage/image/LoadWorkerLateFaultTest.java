@@ -28,6 +28,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -136,6 +137,71 @@ class LoadWorkerLateFaultTest {
         }
     }
     /**
+     * A late fault that surfaces on the loading thread right after it gave a batch to a worker (one from
+     * its own reads of the index, as it maps zero and resident blocks) ends the load only once the worker
+     * has finished that batch. Before, the batch was counted in flight only after submit returned: the
+     * load's end neither cancelled nor waited for it, destroyed the staging guest the worker installs into,
+     * and left the batch to the next load to reset while the worker still wrote its outcomes. Here every
+     * worker waits at the hand-off until the test sees the load either returned or waiting for a batch.
+     */
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aFaultOnTheLoadingThreadRightAfterAHandOffEndsTheLoadOnlyOnceTheWorkerFinishedTheBatch() throws Exception {
+        int blocks = 2 * LoadBatch.MAX_BLOCKS;
+        byte[] bytes = ImageIndexTest.randomBytes(blocks * PAGE, 16);
+        Path image = Files.write(dir.resolve("disk.img"), bytes);
+        InternalError late = new InternalError("injected: a fault occurred in an unsafe memory access operation");
+        AtomicBoolean armed = new AtomicBoolean(true);
+        CountDownLatch release = new CountDownLatch(1);
+        LoadWorkers.Seams seams = new LoadWorkers.Seams() {
+            @Override
+            public void afterGive() {
+                if (armed.getAndSet(false)) {
+                    throw late;
+                }
+            }
+
+            @Override
+            public void handedOver() {
+                try {
+                    if (!release.await(HANG_SECONDS, TimeUnit.SECONDS)) {
+                        throw new AssertionError("the test never let the worker go on");
+                    }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();    // close()'s: the worker must still see it
+                    throw new AssertionError(e);
+                }
+            }
+        };
+        EngineContext context = new EngineContext().poolBytes(16L << 20).hashSeed(1).conclude();
+        try (ImageIndex index = ImageIndex.build(image);
+                DedupEngine engine = DedupEngine.create(context);
+                ImageLoader loader = new ImageLoader(index, engine, 2, seams)) {
+            Guest guest = engine.createGuest(engine.createDomain("tenant"), "g", (long) blocks * PAGE);
+            FutureTask<InternalError> task = new FutureTask<>(
+                    () -> assertThrows(InternalError.class, () -> loader.loadAll(guest, 0)));
+            Thread loading = new Thread(task, "loading");
+            loading.setDaemon(true);
+            loading.start();
+            for (long polls = 0; !task.isDone() && !(LockSupport.getBlocker(loading) instanceof LoadBatch); polls++) {
+                if (polls > HANG_SECONDS * 1000) {
+                    fail("the load neither returned nor waited for a batch in " + HANG_SECONDS + " s");
+                }
+                Thread.sleep(1);
+            }
+            boolean returnedEarly = task.isDone();
+            release.countDown();
+            assertFalse(returnedEarly, "the load returned while a worker still held the batch it had given");
+            assertSame(late, task.get(HANG_SECONDS, TimeUnit.SECONDS), "the load fails with the fault");
+            assertEquals(List.of("g"), engine.guests().stream().map(Guest::name).toList(), "no staging guest left");
+
+            assertEquals(blocks, loader.loadAll(guest, 0).blocks(), "the next load goes well");
+            assertArrayEquals(bytes, read(guest));
+            EngineInvariants.assertConsistentWithHasherOf(context, engine, "after the fault");
+        }
+    }
+
+    /**
      * Makes the first worker that finishes a batch throw {@code thrown} once the test has called
      * {@link #loadReturned()}, as a late fault from that batch's reads does when it surfaces after the
      * load's end checks; {@link #awaitKept()} returns once that worker looks for its next batch again,
@@ -161,6 +227,7 @@ class LoadWorkerLateFaultTest {
                     throw new AssertionError("the load never returned");
                 }
             } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();    // close()'s: the worker must still see it
                 throw new AssertionError(e);
             }
             if (thrown instanceof Error error) {
