@@ -15,18 +15,18 @@ import java.util.concurrent.locks.LockSupport;
  * it there, and finishes it with one write (its count of batches finished), which is at once what
  * {@link LoadBatch#await} waits for and what lets go of the batch. A worker never takes a batch out of a
  * shared queue: a batch is in the worker's hand-off from the moment it is given until that write. This
- * is what makes the worker airtight against a throwable that surfaces anywhere: a fault the JVM raises
+ * is what makes the hand-off airtight against a throwable that surfaces anywhere: a fault the JVM raises
  * late (its InternalError for a read of a mapped file cut short, raised at the thread's next check after
- * the read: a call, a return, a loop's turn), a StackOverflowError or an OutOfMemoryError. Before, a
- * worker took a batch from a queue, and one that surfaced as take returned, before the worker recorded
- * the batch, left it in nobody's hands; the load waited for it for ever.
+ * the read: a call, a return, a loop's turn), a StackOverflowError or an OutOfMemoryError. A batch taken
+ * out of a queue would be in nobody's hands from the moment take removed it until the worker stored what
+ * take returned, and a throwable in between would leave the load waiting for it for ever.
  *
  * <p>Whatever a throwable interrupts, the worker deals with it in {@link #settle}, which reads what it
  * needs from the hand-off: if the worker had begun a batch and not finished it, the batch fails whole with
  * the throwable ({@link LoadBatch#failWhole}) and is finished; otherwise the throwable is the worker's
- * stray (below). A batch given and not begun stays given. Then the worker goes on: one that ended left the
- * batches given to it waiting, and the loading thread with them, for ever. Only the interrupt of
- * {@link #close()}, met while the worker holds no batch, ends it.
+ * stray (below). A batch given and not begun stays given. Then the worker goes on, since one that ended
+ * would leave the batches given to it, and the loading thread with them, waiting for ever. Only the
+ * interrupt of {@link #close()}, met while the worker holds no batch, ends it.
  *
  * <h2>Strays</h2>
  * A throwable a worker meets while it holds no batch is kept in its hand-off as its stray, and belongs to
@@ -39,15 +39,15 @@ import java.util.concurrent.locks.LockSupport;
  *   <li>that load, as it ends ({@link #takeStray}), once its last batch is finished: it fails with it;</li>
  *   <li>the next load to start ({@link #startLoad}), for a stray that surfaced after its load's end checks
  *       (that load returned as if all was well) or that a load which failed before them left. The load it
- *       belongs to can no longer fail, and the next one did nothing wrong: failing it with the stray as its
- *       own, as before, told its caller something false (with an index file cut short, CORRUPT, and its
- *       whole range emptied) and nothing about the load the stray spoilt. So the next load fails, before it
- *       changes anything, with an error naming the load the stray belongs to, if the stray may have spoilt
- *       the pages that load left ({@link LoadRecord#lateFault}: a fault in a memory access, of a load that
- *       did not fail with CORRUPT): its caller can load those blocks again, and then this load. Any other
- *       stray is dropped, as is one of no load (met before the worker's first batch): it was thrown by the
- *       worker's own code between batches, which reads no mapped memory, so no page depends on it, and
- *       failing a load for it would leave the caller nothing to do but try again.</li>
+ *       belongs to can no longer fail, and the next one did nothing wrong: failing it with the stray as
+ *       its own would tell its caller something false (with an index file cut short, CORRUPT, and its
+ *       whole range emptied) and nothing about the load the stray may have spoilt. So the next load fails,
+ *       before it changes anything, with an error naming the load the stray belongs to, if the stray may
+ *       have spoilt the pages that load left ({@link LoadRecord#lateFault}: a fault in a memory access, of
+ *       a load that did not fail with CORRUPT): its caller can load those blocks again, and then this
+ *       load. Any other stray is dropped, as is one of no load (met before the worker's first batch): it
+ *       was thrown by the worker's own code between batches, which reads no mapped memory, so no page
+ *       depends on it, and failing a load for it would leave the caller nothing to do but try again.</li>
  * </ul>
  *
  * <p>{@link #startLoad}, {@link #submit} and {@link #takeStray} are called by the loading thread only.
@@ -180,7 +180,8 @@ final class LoadWorkers implements AutoCloseable {
      * Runs {@link #serve} until it returns (close()), again after any throwable, which the next serve
      * settles. Each handler only stores what it caught; the outer one catches what surfaces on the way
      * from the inner handler to its loop's next turn (a late fault met while the inner handler had caught
-     * something else).
+     * something else). Only a third throwable in a row, on the way from the outer handler to its loop's
+     * next turn, would end the worker: there nothing reads memory, allocates or calls.
      */
     private void run(Handoff hand, BatchResolver resolver) {
         try (resolver) {
