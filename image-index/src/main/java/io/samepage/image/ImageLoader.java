@@ -122,7 +122,7 @@ public final class ImageLoader implements AutoCloseable {
             this.ring = null;
             this.workers = null;
         } else {
-            this.ring = new LoadBatch[Handoff.PLACES * threads];
+            this.ring = new LoadBatch[Handoff.PER_WORKER * threads];
             for (int i = 0; i < ring.length; i++) {
                 ring[i] = new LoadBatch();
             }

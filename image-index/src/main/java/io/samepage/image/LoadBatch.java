@@ -1,15 +1,18 @@
 package io.samepage.image;
 
 import io.samepage.core.Guest;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.util.concurrent.locks.LockSupport;
 
 /**
  * A run of consecutive blocks of one file that one thread resolves into guest pages: for each block,
  * what became of it ({@link #outcome}). Reused from load to load; allocates nothing per block.
  *
- * <p>Handed from the loading thread to a worker through {@link LoadWorkers#submit}, which puts it in the
- * worker's {@link Handoff}, and back when the worker finishes it there; {@link #await()} returns once it
- * has, and orders every write the worker made before every read the loading thread makes after.
+ * <p>Handed from the loading thread to a worker through the {@link Handoff}: the loading thread opens it
+ * there under a ticket, one worker claims it with one compare-and-set of its claim word, and finishes it
+ * with one write of that word; {@link #await()} returns once it has, and orders every write the worker
+ * made before every read the loading thread makes after.
  */
 final class LoadBatch {
 
@@ -31,6 +34,18 @@ final class LoadBatch {
     /** Not resolved: the batch stopped before it, or was cancelled. */
     static final byte SKIPPED = 7;
 
+    /** {@link #claim}: finished, or never given. */
+    private static final long DONE = -1;
+    private static final VarHandle CLAIM;
+
+    static {
+        try {
+            CLAIM = MethodHandles.lookup().findVarHandle(LoadBatch.class, "claim", long.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
     final byte[] outcome = new byte[MAX_BLOCKS];
     private long firstBlock;
     private int blocks;
@@ -41,9 +56,17 @@ final class LoadBatch {
     private int[] duplicates;
     private Throwable failure;
     private volatile boolean cancelled;
-    /** The hand-off it was last given through, and its number there; null: never given. */
+    /**
+     * Who has the batch: its ticket ({@code >= 0}) while it is open, given and claimed by no worker;
+     * {@code -2 - w} while worker {@code w} holds it; {@link #DONE} once finished, and before it was first
+     * given. Only the loading thread opens it, only a compare-and-set from its ticket claims it, and only the
+     * worker that holds it finishes it.
+     */
+    private volatile long claim = DONE;
+    /** The hand-off it was last opened in, its ticket there and the load it belongs to: the loading thread's. */
     private Handoff handoff;
-    private long number;
+    private long ticket;
+    private LoadRecord load;
 
     /**
      * Makes this batch blocks {@code [firstBlock, firstBlock + blocks)}, all of one file, to be resolved
@@ -133,24 +156,68 @@ final class LoadBatch {
         return cancelled;
     }
 
-    /** Records that the loading thread is giving it to a worker through {@code handoff}, as number {@code number}. */
-    void givenAs(Handoff handoff, long number) {
+    /**
+     * Opens the batch in {@code handoff} as ticket {@code ticket}, of {@code load}: from this write on, a
+     * worker that knows the ticket is given can claim it. Called by the loading thread, on a finished batch.
+     */
+    void open(Handoff handoff, long ticket, LoadRecord load) {
         this.handoff = handoff;
-        this.number = number;
+        this.ticket = ticket;
+        this.load = load;
+        claim = ticket;     // last: publishes the fields above and the batch's blocks to the claiming worker
+    }
+
+    /** The load it was last opened for. */
+    LoadRecord load() {
+        return load;
     }
 
     /**
-     * Waits until the worker it was last given to has finished it; at once if it was never given, or if a
-     * throwable on the loading thread came between its number and its hand-off (the loading thread counts
-     * a batch in flight before it gives it). Uninterruptible, since a worker always finishes a batch.
-     * Called by the thread that gave it.
+     * Claims the batch for worker {@code worker} if it is open as {@code ticket}; true if this call claimed
+     * it. The claim is the compare-and-set itself: from the instant it succeeds, the batch says who holds it.
+     */
+    boolean claim(long ticket, int worker) {
+        return claim == ticket && CLAIM.compareAndSet(this, ticket, -2L - worker);
+    }
+
+    /** Whether worker {@code worker} holds the batch: claimed it and has not finished it. */
+    boolean heldBy(int worker) {
+        return claim == -2L - worker;
+    }
+
+    /** Lets go of the batch; called by the worker that holds it, once done with it. */
+    void finish() {
+        claim = DONE;
+    }
+
+    /** Whether no worker holds the batch or may still claim it: finished, or never given. */
+    boolean finished() {
+        return claim == DONE;
+    }
+
+    /** Whether it is in flight as {@code ticket}: opened as that ticket and not finished. Loading thread only. */
+    boolean inFlightAs(long ticket) {
+        return this.ticket == ticket && claim != DONE;
+    }
+
+    /**
+     * Waits until the worker that claimed it has finished it; at once if it was never given, or if a
+     * throwable on the loading thread came between opening it and raising the hand-off's count of tickets
+     * given (the loading thread counts a batch in flight before it gives it): no worker can claim it then,
+     * and it is marked finished. While it waits for an open batch, it wakes a worker, in case a throwable on
+     * the loading thread cut off the wake after the batch was given. Uninterruptible, since a worker always
+     * finishes a batch it claimed. Called by the thread that gave it.
      */
     void await() {
-        if (handoff == null) {
-            return;
-        }
         boolean interrupted = false;
-        while (handoff.given > number && handoff.finished <= number) {
+        for (long c = claim; c != DONE; c = claim) {
+            if (c >= 0) {
+                if (handoff.given() <= c) {
+                    claim = DONE;   // never published: no worker claims a ticket it does not know is given
+                    break;
+                }
+                handoff.wakeOne();
+            }
             LockSupport.park(this);
             interrupted |= Thread.interrupted();    // else park would return at once from now on
         }

@@ -1,38 +1,44 @@
 package io.samepage.image;
 
 import io.samepage.core.DedupEngine;
-import java.util.concurrent.locks.LockSupport;
 
 /**
- * The worker threads of one {@link ImageLoader}: each resolves the {@link LoadBatch}es the loading thread
- * gives it, in order, with its own {@link BatchResolver} (its own installer, open files and read buffer),
- * and finishes each. Daemon threads named {@value #THREAD_NAME}-N, started with the loader and stopped by
- * {@link #close()}, which returns once every one of them has ended.
+ * The worker threads of one {@link ImageLoader}: each claims the oldest {@link LoadBatch} the loading thread
+ * has given and no worker has claimed, resolves it with its own {@link BatchResolver} (its own installer,
+ * open files and read buffer), and finishes it. Daemon threads named {@value #THREAD_NAME}-N, started with
+ * the loader and stopped by {@link #close()}, which returns once every one of them has ended.
  *
  * <h2>Hand-off</h2>
- * Each worker has a {@link Handoff} of its own, with room for {@value Handoff#PLACES} batches.
- * {@link #submit} puts a batch in the hand-off of a worker with room, an idle one first; the worker reads
- * it there, and finishes it with one write (its count of batches finished), which is at once what
- * {@link LoadBatch#await} waits for and what lets go of the batch. A worker never takes a batch out of a
- * shared queue: a batch is in the worker's hand-off from the moment it is given until that write. This
- * is what makes the hand-off airtight against a throwable that surfaces anywhere: a fault the JVM raises
- * late (its InternalError for a read of a mapped file cut short, raised at the thread's next check after
- * the read: a call, a return, a loop's turn), a StackOverflowError or an OutOfMemoryError. A batch taken
- * out of a queue would be in nobody's hands from the moment take removed it until the worker stored what
- * take returned, and a throwable in between would leave the load waiting for it for ever.
+ * The loading thread gives batches into a {@link Handoff} shared by every worker, {@value Handoff#PER_WORKER}
+ * places per worker, each batch under a ticket, and wakes an idle worker if there is one. A worker
+ * claims a batch with one compare-and-set of the batch's claim word, from "open as ticket t" to "held by
+ * worker w", and finishes it with one write of that word, which is at once what {@link LoadBatch#await}
+ * waits for and what lets go of the batch. So a batch is never held by a worker in particular until a
+ * worker is free to resolve it, and the claim is the only record of who holds it: there is no moment at
+ * which a worker holds a batch that memory the other threads see does not say it holds.
  *
- * <p>Whatever a throwable interrupts, the worker deals with it in {@link #settle}, which reads what it
- * needs from the hand-off: if the worker had begun a batch and not finished it, the batch fails whole with
- * the throwable ({@link LoadBatch#failWhole}) and is finished; otherwise the throwable is the worker's
- * stray (below). A batch given and not begun stays given. Then the worker goes on, since one that ended
- * would leave the batches given to it, and the loading thread with them, waiting for ever. Only the
- * interrupt of {@link #close()}, met while the worker holds no batch, ends it.
+ * <p>That is what makes the hand-off airtight against a throwable that surfaces anywhere on a worker: a
+ * fault the JVM raises late (its InternalError for a read of a mapped file cut short, raised at the
+ * thread's next check after the read: a call, a return, a loop's turn), a StackOverflowError or an
+ * OutOfMemoryError. Before the compare-and-set succeeds the batch is open, and another worker (or this one,
+ * once it has dealt with the throwable) claims it; from the instant it succeeds the batch says it is held
+ * by this worker, whether or not the worker got to store what the claim returned, and it stays in its
+ * place in the hand-off until it is finished, since the loading thread replaces only a finished batch
+ * ({@link Handoff#give}). A batch taken out of a queue, or claimed first and recorded as held after, would
+ * be in nobody's hands between the two, and a throwable there would leave the load waiting for it for ever.
+ *
+ * <p>Whatever a throwable interrupts, the worker deals with it in {@link #settle}: if it holds a batch, found
+ * in the hand-off's places by its claim word ({@link Handoff#failHeld}), the batch fails whole with the
+ * throwable ({@link LoadBatch#failWhole}) and is finished; otherwise the throwable is the worker's stray
+ * (below). Then the worker goes on, since one that ended would hold the loading thread up for ever if
+ * every worker did. Only the interrupt of {@link #close()}, met while the worker finds no batch to claim,
+ * ends it.
  *
  * <h2>Strays</h2>
- * A throwable a worker meets while it holds no batch is kept in its hand-off as its stray, and belongs to
- * the load of the last batch the worker began ({@link #startLoad} says which load the batches given from
- * then on belong to): a fault the JVM raises late comes from a read the worker made, and a worker reads
- * the index and frames only in its batches. It is reported by, in this order of precedence:
+ * A throwable a worker meets while it holds no batch is kept as its stray ({@link LoadWorker#keep}), and
+ * belongs to the load of the last batch the worker began ({@link #startLoad} says which load the batches
+ * given from then on belong to): a fault the JVM raises late comes from a read the worker made, and a
+ * worker reads the index and frames only in its batches. It is reported by, in this order of precedence:
  * <ul>
  *   <li>the next batch of that load the worker begins, which fails with it before any of its blocks is
  *       resolved;</li>
@@ -58,13 +64,12 @@ final class LoadWorkers implements AutoCloseable {
     /** The worker threads' name, followed by {@code -N}. */
     static final String THREAD_NAME = "samepage-image-load";
 
-    private final Handoff[] hands;
+    private final LoadWorker[] workers;
+    private final Handoff handoff;
     private final Thread[] threads;
     private final Seams seams;
     /** The index's name, for the errors of {@link #startLoad}. */
     private final String origin;
-    /** The hand-off {@link #submit} looks at first: the one after the last idle worker it gave a batch. */
-    private int next;
     /** The load the batches {@link #submit} gives belong to; null before the first {@link #startLoad}. */
     private LoadRecord current;
 
@@ -82,7 +87,10 @@ final class LoadWorkers implements AutoCloseable {
         default void beforeNextBatch() {
         }
 
-        /** Right after a batch was handed to the worker, before the worker records that it holds it. */
+        /**
+         * Right after the worker claimed a batch, before it stores or reads anything of it: the claim is
+         * its only record of the batch.
+         */
         default void handedOver() {
         }
 
@@ -96,13 +104,13 @@ final class LoadWorkers implements AutoCloseable {
     }
 
     /**
-     * {@code count} workers, which hold at most {@code Handoff.PLACES * count} batches in flight;
+     * {@code count} workers, which hold at most {@code Handoff.PER_WORKER * count} batches in flight;
      * {@code seams} is {@link Seams#NONE} but in tests.
      */
     LoadWorkers(ImageIndex index, DedupEngine engine, int count, Seams seams) {
         this.seams = seams;
         this.origin = index.origin();
-        hands = new Handoff[count];
+        workers = new LoadWorker[count];
         threads = new Thread[count];
         BatchResolver[] resolvers = new BatchResolver[count];
         for (int t = 0; t < count; t++) {
@@ -110,13 +118,14 @@ final class LoadWorkers implements AutoCloseable {
         }
         for (int t = 0; t < count; t++) {
             BatchResolver resolver = resolvers[t];
-            Handoff hand = new Handoff();
-            Thread thread = new Thread(() -> run(hand, resolver), THREAD_NAME + "-" + t);
+            LoadWorker worker = new LoadWorker(t);
+            Thread thread = new Thread(() -> run(worker, resolver), THREAD_NAME + "-" + t);
             thread.setDaemon(true);
-            hand.worker = thread;
-            hands[t] = hand;
+            worker.thread = thread;
+            workers[t] = worker;
             threads[t] = thread;
         }
+        handoff = new Handoff(workers);
         for (Thread thread : threads) {
             thread.start();
         }
@@ -134,9 +143,9 @@ final class LoadWorkers implements AutoCloseable {
     void startLoad(LoadRecord load) {
         current = load;
         ImageIndexException report = null;
-        for (Handoff hand : hands) {
-            LoadRecord of = hand.strayLoad();
-            Throwable stray = hand.takeStray(of);
+        for (LoadWorker worker : workers) {
+            LoadRecord of = worker.strayLoad();
+            Throwable stray = worker.takeStray(of);
             ImageIndexException late = stray == null || of == null ? null : of.lateFault(origin, stray);
             if (late == null) {
                 continue;
@@ -153,26 +162,14 @@ final class LoadWorkers implements AutoCloseable {
     }
 
     /**
-     * Gives {@code batch} (reset already), of the load last started, to a worker, an idle one if there is
-     * one; never blocks, since the loading thread has at most as many batches in flight as the workers hold.
+     * Gives {@code batch} (reset already), of the load last started, to the workers; never blocks, since the
+     * loading thread has at most as many batches in flight as the hand-off holds, and gets them back in the
+     * order it gave them.
+     *
+     * @throws IllegalStateException if more batches would be in flight than the hand-off holds
      */
     void submit(LoadBatch batch) {
-        Handoff some = null;
-        for (int i = 0; i < hands.length; i++) {
-            Handoff hand = hands[(next + i) % hands.length];
-            if (hand.idle()) {
-                next = (next + i + 1) % hands.length;
-                some = hand;
-                break;
-            }
-            if (some == null && hand.hasRoom()) {
-                some = hand;
-            }
-        }
-        if (some == null) {
-            throw new IllegalStateException("more batches in flight than the workers hold");
-        }
-        some.give(batch, current);
+        handoff.give(batch, current);
         seams.afterGive();
     }
 
@@ -183,14 +180,14 @@ final class LoadWorkers implements AutoCloseable {
      * something else). Only a third throwable in a row, on the way from the outer handler to its loop's
      * next turn, would end the worker: there nothing reads memory, allocates or calls.
      */
-    private void run(Handoff hand, BatchResolver resolver) {
+    private void run(LoadWorker worker, BatchResolver resolver) {
         try (resolver) {
             Throwable thrown = null;
             while (true) {
                 try {
                     while (true) {
                         try {
-                            serve(hand, resolver, thrown);
+                            serve(worker, resolver, thrown);
                             return;
                         } catch (Throwable e) {
                             thrown = e;
@@ -204,55 +201,51 @@ final class LoadWorkers implements AutoCloseable {
     }
 
     /**
-     * Settles {@code thrown} unless it is null, then resolves the batches given to {@code hand}, in order,
-     * until the interrupt of close() finds the worker holding none.
+     * Settles {@code thrown} unless it is null, then claims and resolves batches, oldest first, until the
+     * interrupt of close() finds the worker with none to claim.
      */
-    private void serve(Handoff hand, BatchResolver resolver, Throwable thrown) {
+    private void serve(LoadWorker worker, BatchResolver resolver, Throwable thrown) {
         if (thrown != null) {
-            settle(hand, thrown);
+            settle(worker, thrown);
         }
         while (true) {
             seams.beforeNextBatch();
-            long n = hand.finished;
-            if (hand.idle()) {
+            LoadBatch batch = handoff.claim(worker);
+            if (batch == null) {
                 if (Thread.currentThread().isInterrupted()) {
                     return;    // close(): the loader is done with its workers. Not cleared: seen again if this throws
                 }
-                LockSupport.park(this);
+                worker.awaitBatch(handoff, this);
                 continue;
             }
-            LoadBatch batch = hand.batch(n);
             seams.handedOver();
-            LoadRecord load = hand.load(n);
-            hand.lastLoad = load;
-            hand.begun = n + 1;     // from here until it is finished, a throwable fails the batch
-            Throwable late = hand.strayOf(load);
+            LoadRecord load = batch.load();
+            worker.lastLoad = load;
+            Throwable late = worker.strayOf(load);
             if (late != null) {
                 batch.failWhole(late);
-                hand.takeStray(load);   // only once the batch holds it: never lost
+                worker.takeStray(load);     // only once the batch holds it: never lost
             } else {
                 resolver.resolve(batch);
             }
-            hand.finish(n);         // lets go: the loading thread may reuse the batch from here on
+            batch.finish();         // lets go: the loading thread may reuse the batch from here on
+            handoff.wakeLoader();
             seams.afterBatch();
         }
     }
 
     /**
-     * Deals with {@code thrown}, which the worker of {@code hand} met: if it had begun a batch and not
-     * finished it, that batch fails whole with it and is finished; otherwise it is kept as the stray. Either
-     * way the loading thread is woken, in case {@code thrown} cut off the wake after a finish. A throwable
-     * that surfaces in here is settled the same way next, from what the hand-off then says.
+     * Deals with {@code thrown}, which {@code worker} met: if it holds a batch, that batch fails whole with it
+     * and is finished; otherwise it is kept as the stray. Either way the loading thread is woken, in case
+     * {@code thrown} cut off the wake after a finish. A throwable that surfaces in here is settled the same way
+     * next, from what the hand-off then says.
      */
-    private void settle(Handoff hand, Throwable thrown) {
-        long n = hand.finished;
-        if (hand.begun > n) {
-            hand.batch(n).failWhole(thrown);
-            hand.finish(n);
-        } else {
-            hand.keep(thrown);
-            hand.wake();
+    private void settle(LoadWorker worker, Throwable thrown) {
+        worker.stopWaiting();
+        if (!handoff.failHeld(worker, thrown)) {
+            worker.keep(thrown);
         }
+        handoff.wakeLoader();
     }
 
     /**
@@ -263,8 +256,8 @@ final class LoadWorkers implements AutoCloseable {
      */
     Throwable takeStray() {
         Throwable taken = null;
-        for (Handoff hand : hands) {
-            Throwable stray = hand.takeStray(current);
+        for (LoadWorker worker : workers) {
+            Throwable stray = worker.takeStray(current);
             if (taken == null) {
                 taken = stray;
             } else if (stray != null && stray != taken) {

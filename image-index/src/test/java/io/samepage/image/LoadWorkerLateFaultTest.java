@@ -69,9 +69,10 @@ class LoadWorkerLateFaultTest {
     }
 
     /**
-     * A late fault that surfaces on a worker right after a batch was handed to it, before the worker
-     * recorded it, loses no batch. Before, take had removed the batch from the queue and the throwable left
-     * it in nobody's hands: nobody completed it, and the load waited for it for ever. Here the seam cuts the
+     * A late fault that surfaces on a worker right after it claimed a batch, before it stored anything of
+     * it, loses no batch: the claim itself says the worker holds it. Before, take had removed the batch from
+     * the queue and the throwable left it in nobody's hands: nobody completed it, and the load waited for it
+     * for ever; so would a claim the worker recorded as its own only after it. Here the seam cuts the
      * index file short (after the records the load reads, so that no read faults for real) and throws the
      * JVM's error, as a read past the new end would; the load fails with CORRUPT, its range reading zeros.
      */
