@@ -24,14 +24,16 @@ final class Handoff {
 
     private final LoadBatch[] places;
     private final LoadWorker[] workers;
+    private final LoadWorkers.Seams seams;
     /** Tickets given: batches opened and published; written by the loading thread alone. */
     private volatile long given;
     /** The thread to wake when a batch is finished: the one that gave the last batch. */
     private volatile Thread waiter;
 
-    /** The hand-off of {@code workers}, with {@value #PER_WORKER} places each. */
-    Handoff(LoadWorker[] workers) {
+    /** The hand-off of {@code workers}, with {@value #PER_WORKER} places each; {@code seams} as theirs. */
+    Handoff(LoadWorker[] workers, LoadWorkers.Seams seams) {
         this.workers = workers;
+        this.seams = seams;
         this.places = new LoadBatch[PER_WORKER * workers.length];
     }
 
@@ -44,20 +46,26 @@ final class Handoff {
      * Gives {@code batch}, of {@code load}, as the next ticket, and wakes an idle worker if there is one;
      * never blocks.
      *
-     * @throws IllegalStateException if {@code batch} is in flight, or the batch it would replace is: more
+     * @throws IllegalStateException if {@code batch} is in flight, or if the batch it would replace is: more
      *                               batches in flight than the hand-off holds
      */
     void give(LoadBatch batch, LoadRecord load) {
         long t = given;
         int place = (int) (t % places.length);
         LoadBatch replaced = places[place];
-        if (!batch.finished() || replaced != null && replaced.inFlightAs(t - places.length)) {
+        if (!batch.finished()) {
+            throw new IllegalStateException("the batch of blocks [" + batch.firstBlock() + ", " + batch.endBlock()
+                    + ") is given while it is in flight");
+        }
+        if (replaced != null && replaced.inFlightAs(t - places.length)) {
             throw new IllegalStateException("more batches in flight than the " + places.length + " the workers hold");
         }
         waiter = Thread.currentThread();
         places[place] = batch;
         batch.open(this, t, load);
+        seams.beforePublish();
         given = t + 1;      // publishes the place: a worker that reads it claims the batch from here on
+        seams.afterPublish();
         wakeOne();
     }
 

@@ -75,7 +75,7 @@ final class LoadWorkers implements AutoCloseable {
 
     /**
      * The points of the hand-off where a test makes a thread throw (or wait), as a fault the JVM raises
-     * late does when it surfaces there: all but {@link #afterGive} on the worker thread. A loader passes
+     * late does when it surfaces there: all but the last three on the worker thread. A loader passes
      * {@link #NONE}.
      */
     interface Seams {
@@ -101,6 +101,14 @@ final class LoadWorkers implements AutoCloseable {
         /** On the loading thread, right after {@link #submit} gave a batch to a worker, before it returns. */
         default void afterGive() {
         }
+
+        /** On the loading thread, in {@link #submit}, right after the batch was opened, before it is published. */
+        default void beforePublish() {
+        }
+
+        /** On the loading thread, in {@link #submit}, right after the batch was published, before a worker is woken. */
+        default void afterPublish() {
+        }
     }
 
     /**
@@ -125,7 +133,7 @@ final class LoadWorkers implements AutoCloseable {
             workers[t] = worker;
             threads[t] = thread;
         }
-        handoff = new Handoff(workers);
+        handoff = new Handoff(workers, seams);
         for (Thread thread : threads) {
             thread.start();
         }

@@ -203,6 +203,89 @@ class LoadWorkerLateFaultTest {
     }
 
     /**
+     * A late fault that surfaces on the loading thread right after it published a batch, before it woke a
+     * worker, while every worker is parked for want of a batch, ends the load once a worker has finished
+     * that batch: the load, waiting for it, wakes a worker itself. Before, nobody woke a worker, no worker
+     * claimed the batch, and the load waited for it for ever.
+     */
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aFaultOnTheLoadingThreadBetweenPublishingABatchAndWakingAWorkerEndsTheLoad() throws Exception {
+        int blocks = 2 * LoadBatch.MAX_BLOCKS;
+        byte[] bytes = ImageIndexTest.randomBytes(blocks * PAGE, 18);
+        Path image = Files.write(dir.resolve("disk.img"), bytes);
+        InternalError late = new InternalError("injected: a fault occurred in an unsafe memory access operation");
+        AtomicBoolean armed = new AtomicBoolean(true);
+        LoadWorkers.Seams seams = new LoadWorkers.Seams() {
+            @Override
+            public void afterPublish() {
+                if (armed.getAndSet(false)) {
+                    throw late;
+                }
+            }
+        };
+        EngineContext context = new EngineContext().poolBytes(16L << 20).hashSeed(1).conclude();
+        try (ImageIndex index = ImageIndex.build(image);
+                DedupEngine engine = DedupEngine.create(context);
+                ImageLoader loader = new ImageLoader(index, engine, 2, seams)) {
+            Guest guest = engine.createGuest(engine.createDomain("tenant"), "g", (long) blocks * PAGE);
+            List<Thread> workers = Thread.getAllStackTraces().keySet().stream()
+                    .filter(t -> t.getName().startsWith(LoadWorkers.THREAD_NAME + "-")).toList();
+            for (long polls = 0; !workers.stream().allMatch(t -> LockSupport.getBlocker(t) instanceof LoadWorkers); polls++) {
+                if (polls > HANG_SECONDS * 1000) {
+                    fail("the workers did not all wait for a batch in " + HANG_SECONDS + " s");
+                }
+                Thread.sleep(1);
+            }
+            assertSame(late, returns(() -> assertThrows(InternalError.class, () -> loader.loadAll(guest, 0)),
+                    "the load waits for a batch that was published while every worker was parked, and nobody"
+                            + " woke one"), "the load fails with the fault");
+            assertEquals(List.of("g"), engine.guests().stream().map(Guest::name).toList(), "no staging guest left");
+
+            assertEquals(blocks, loader.loadAll(guest, 0).blocks(), "the next load goes well");
+            assertArrayEquals(bytes, read(guest));
+            EngineInvariants.assertConsistentWithHasherOf(context, engine, "after the fault");
+        }
+    }
+
+    /**
+     * A late fault that surfaces on the loading thread right after it opened a batch, before it published
+     * it, ends the load at once (no worker can claim a batch it does not know is given) and leaves the
+     * batch finished, so that the next load gives it again and goes well.
+     */
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aFaultOnTheLoadingThreadBetweenOpeningABatchAndPublishingItLeavesTheNextLoadWhole() throws Exception {
+        int blocks = 2 * LoadBatch.MAX_BLOCKS;
+        byte[] bytes = ImageIndexTest.randomBytes(blocks * PAGE, 19);
+        Path image = Files.write(dir.resolve("disk.img"), bytes);
+        InternalError late = new InternalError("injected: a fault occurred in an unsafe memory access operation");
+        AtomicBoolean armed = new AtomicBoolean(true);
+        LoadWorkers.Seams seams = new LoadWorkers.Seams() {
+            @Override
+            public void beforePublish() {
+                if (armed.getAndSet(false)) {
+                    throw late;
+                }
+            }
+        };
+        EngineContext context = new EngineContext().poolBytes(16L << 20).hashSeed(1).conclude();
+        try (ImageIndex index = ImageIndex.build(image);
+                DedupEngine engine = DedupEngine.create(context);
+                ImageLoader loader = new ImageLoader(index, engine, 2, seams)) {
+            Guest guest = engine.createGuest(engine.createDomain("tenant"), "g", (long) blocks * PAGE);
+            assertSame(late, returns(() -> assertThrows(InternalError.class, () -> loader.loadAll(guest, 0)),
+                    "the load waits for a batch it opened and never published"), "the load fails with the fault");
+            assertEquals(List.of("g"), engine.guests().stream().map(Guest::name).toList(), "no staging guest left");
+
+            assertEquals(blocks, returns(() -> loader.loadAll(guest, 0).blocks(),
+                    "the next load waits for the batch opened and never published"), "the next load goes well");
+            assertArrayEquals(bytes, read(guest));
+            EngineInvariants.assertConsistentWithHasherOf(context, engine, "after the fault");
+        }
+    }
+
+    /**
      * Makes the first worker that finishes a batch throw {@code thrown} once the test has called
      * {@link #loadReturned()}, as a late fault from that batch's reads does when it surfaces after the
      * load's end checks; {@link #awaitKept()} returns once that worker looks for its next batch again,
