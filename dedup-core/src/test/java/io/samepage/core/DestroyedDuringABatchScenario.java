@@ -104,23 +104,17 @@ final class DestroyedDuringABatchScenario implements LongFunction<String>, LongS
     }
 
     /** A {@link RecordingMapping} whose next write protection, once held, waits for {@link #release}. */
-    private static final class BlockingMapping implements PageMapping {
-        private final RecordingMapping recorded;
+    private static final class BlockingMapping extends ForwardingMapping {
         final CountDownLatch protecting = new CountDownLatch(1);
         final CountDownLatch release = new CountDownLatch(1);
         private volatile boolean hold;
 
         BlockingMapping(int first, int pages) {
-            recorded = new RecordingMapping(first, pages);
+            super(first, pages);
         }
 
         void holdNextProtection() {
             hold = true;
-        }
-
-        @Override
-        public void map(int page, int frame, boolean writable) {
-            recorded.map(page, frame, writable);
         }
 
         @Override
@@ -136,22 +130,7 @@ final class DestroyedDuringABatchScenario implements LongFunction<String>, LongS
                     Thread.currentThread().interrupt();
                 }
             }
-            return recorded.writeProtect(page);
-        }
-
-        @Override
-        public void unprotect(int page) {
-            recorded.unprotect(page);
-        }
-
-        @Override
-        public boolean pagesWritten(long[] bitmap) {
-            return recorded.pagesWritten(bitmap);
-        }
-
-        @Override
-        public void unmapAll() {
-            recorded.unmapAll();
+            return super.writeProtect(page);
         }
     }
 }
