@@ -428,7 +428,8 @@ public final class DedupEngine implements AutoCloseable {
      * <p>An {@link OutOfMemoryError} leaves the engine open, to close again, if it comes before anything
      * closed (listing the guests and boxing their keys); after that, the close goes on to the end and
      * throws it then: a close that stopped halfway would leave guests' mappings up, or the pool's memory
-     * mapped, with every later close doing nothing.
+     * mapped, with every later close doing nothing. So does any {@link Error} a guest's mapping throws
+     * when it is taken down.
      */
     @Override
     public synchronized void close() {
@@ -451,8 +452,11 @@ public final class DedupEngine implements AutoCloseable {
             for (int i = 0; i < live.length; i++) {
                 try {
                     live[i].takeDown();         // its mapping is told, as a destroy tells it
-                } catch (RuntimeException refused) {
+                } catch (RuntimeException | Error refused) {
                     live[i].markDestroyed();    // closing anyway: no later guest takes its frames
+                    if (refused instanceof Error e && failure == null) {
+                        failure = e;            // thrown at the end, once every guest is down
+                    }
                 }
                 guestNames.remove(live[i].name());
                 try {

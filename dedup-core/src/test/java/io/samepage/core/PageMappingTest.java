@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -220,6 +221,33 @@ class PageMappingTest {
         assertTrue(maps[0].unmapped, "a closed engine's guests are destroyed: their mappings are told");
         assertFalse(maps[1].unmapped);
         assertTrue(engine.guests().isEmpty());
+    }
+
+    /**
+     * A mapping whose take-down throws an {@link Error} (not a refusal) does not stop the close: the guests
+     * after it are taken down too and the error is thrown at the end. Before, the close stopped there with
+     * {@code closed} set, so the later guests' mappings stayed up for good.
+     */
+    @Test
+    void aMappingThatThrowsAnErrorOnCloseStopsNoOtherGuestsTakeDown() {
+        RecordingMapping[] maps = new RecordingMapping[3];
+        InternalError error = new InternalError("injected: the VMM's unmap failed");
+        DedupEngine engine = engine(new EngineContext());
+        MergeDomain domain = engine.createDomain("d");
+        mapped(engine, domain, "g", 8, maps, 0);
+        engine.createGuest(domain, "h", 8L * PAGE, (first, pages) -> new ForwardingMapping(maps[1] = new RecordingMapping(first, pages)) {
+            @Override
+            public void unmapAll() {
+                throw error;
+            }
+        });
+        mapped(engine, domain, "i", 8, maps, 2);
+        assertSame(error, assertThrows(InternalError.class, engine::close));
+        assertTrue(maps[0].unmapped);
+        assertFalse(maps[1].unmapped);
+        assertTrue(maps[2].unmapped, "the guest after the one whose mapping threw is taken down too");
+        assertTrue(engine.guests().isEmpty());
+        engine.close();     // closed: nothing more to do
     }
 
     @Test
