@@ -6,6 +6,7 @@ import java.io.UncheckedIOException;
 import java.net.URL;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import java.util.function.Predicate;
 
 /**
@@ -33,6 +34,7 @@ public final class AllocationFaultLoader extends ClassLoader {
 
     private final List<String> childFirst;
     private final Predicate<String> rewritten;
+    private final Set<String> moreCalls;
 
     /**
      * @param parent             where every class outside {@code childFirstPrefixes} comes from, and the
@@ -43,6 +45,16 @@ public final class AllocationFaultLoader extends ClassLoader {
      *                                  code would count on a counter the test cannot see
      */
     public AllocationFaultLoader(ClassLoader parent, List<String> childFirstPrefixes, Predicate<String> rewritten) {
+        this(parent, childFirstPrefixes, rewritten, Set.of());
+    }
+
+    /**
+     * As above, and the calls named in {@code moreCalls} count as allocation sites too
+     * ({@code "java/lang/Throwable.addSuppressed"}: the owner's internal name, a dot, the method's name):
+     * calls into the JDK that allocate and that {@link AllocationSites} does not list.
+     */
+    public AllocationFaultLoader(ClassLoader parent, List<String> childFirstPrefixes, Predicate<String> rewritten,
+            Set<String> moreCalls) {
         super("allocation-faults", parent);
         for (String prefix : childFirstPrefixes) {
             if (AllocationFaults.class.getName().startsWith(prefix)) {
@@ -52,6 +64,7 @@ public final class AllocationFaultLoader extends ClassLoader {
         }
         this.childFirst = List.copyOf(childFirstPrefixes);
         this.rewritten = rewritten;
+        this.moreCalls = Set.copyOf(moreCalls);
     }
 
     /**
@@ -103,7 +116,7 @@ public final class AllocationFaultLoader extends ClassLoader {
             throw new UncheckedIOException("reading " + resource, e);
         }
         if (rewritten.test(name)) {
-            bytes = AllocationSites.rewrite(bytes, getParent());
+            bytes = AllocationSites.rewrite(bytes, getParent(), moreCalls);
         }
         return defineClass(name, bytes, 0, bytes.length);
     }

@@ -8,7 +8,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * The counter that code rewritten by {@link AllocationFaultLoader} calls before each allocation: it
  * counts them, and throws {@link OutOfMemoryError} at the one it was armed for, as the JVM would if the
  * heap ran out there. One allocation fails, not every one after it: the code's clean-up after the error
- * runs as it would once the collector found room again.
+ * runs as it would once the collector found room again ({@link #failFrom} fails every one after it too).
  *
  * <p>One instance per JVM (the rewritten code calls it statically), so at most one test drives it at a
  * time. Thread safe: scanner threads may count too; with more than one, which allocation is the k-th
@@ -22,6 +22,8 @@ public final class AllocationFaults {
 
     private static final AtomicLong passed = new AtomicLong();
     private static volatile long failAt;
+    /** Set by {@link #failFrom}: every allocation from the armed one on fails, not that one alone. */
+    private static volatile boolean persistent;
     private static volatile String injectedAt;
     /** Sites passed in order, while recording; read only once the run is over. */
     private static volatile List<String> recorded;
@@ -43,8 +45,12 @@ public final class AllocationFaults {
                 sites.add(site);
             }
         }
-        if (n == failAt) {
+        long k = failAt;
+        if (n == k) {
             injectedAt = site;
+            throw new OutOfMemoryError(MESSAGE_PREFIX + site);
+        }
+        if (k > 0 && n > k && persistent) {
             throw new OutOfMemoryError(MESSAGE_PREFIX + site);
         }
     }
@@ -52,6 +58,7 @@ public final class AllocationFaults {
     /** Counts from zero again, fails nowhere and forgets the last injection. */
     public static void reset() {
         failAt = 0;
+        persistent = false;
         injectedAt = null;
         recorded = null;
         passed.set(0);
@@ -64,6 +71,21 @@ public final class AllocationFaults {
      * @throws IllegalArgumentException if {@code k} is negative
      */
     public static void failAt(long k) {
+        arm(k, false);
+    }
+
+    /**
+     * As {@link #failAt}, but every allocation after the {@code k}-th fails too, until {@link #disarm}: a
+     * heap that stays full, for code whose clean-up after the error allocates. {@link #injectedAt} names
+     * the {@code k}-th.
+     *
+     * @throws IllegalArgumentException if {@code k} is negative
+     */
+    public static void failFrom(long k) {
+        arm(k, true);
+    }
+
+    private static void arm(long k, boolean fromThenOn) {
         if (k < 0) {
             throw new IllegalArgumentException("allocation number " + k + ": must be 1 or more, or 0 for none");
         }
@@ -72,6 +94,7 @@ public final class AllocationFaults {
             injectedAt = null;
             passed.set(0);
             recorded = recorded == null ? null : new ArrayList<>();
+            persistent = fromThenOn;
             failAt = k;
         }
     }

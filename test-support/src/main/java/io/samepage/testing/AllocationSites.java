@@ -69,6 +69,15 @@ final class AllocationSites {
      * computed again, resolving types through {@code loader}.
      */
     static byte[] rewrite(byte[] bytes, ClassLoader loader) {
+        return rewrite(bytes, loader, Set.of());
+    }
+
+    /**
+     * As {@link #rewrite(byte[], ClassLoader)}, and a call named in {@code moreCalls}
+     * ({@code "java/lang/Throwable.addSuppressed"}: owner's internal name, a dot, the method's name) is
+     * a site too, counted before the call.
+     */
+    static byte[] rewrite(byte[] bytes, ClassLoader loader, Set<String> moreCalls) {
         ClassFile classFile = ClassFile.of(ClassFile.ClassHierarchyResolverOption.of(
                 ClassHierarchyResolver.ofResourceParsing(loader).orElse(ClassHierarchyResolver.defaultResolver())));
         ClassModel model = classFile.parse(bytes);
@@ -78,7 +87,7 @@ final class AllocationSites {
             if (element instanceof MethodModel method && method.code().isPresent()
                     && !method.methodName().equalsString(ConstantDescs.CLASS_INIT_NAME)) {
                 builder.transformMethod(method,
-                        MethodTransform.transformingCode(new Sites(simple + "." + method.methodName().stringValue())));
+                        MethodTransform.transformingCode(new Sites(simple + "." + method.methodName().stringValue(), moreCalls)));
             } else {
                 builder.with(element);
             }
@@ -141,17 +150,20 @@ final class AllocationSites {
     /** One method's rewriting: knows the line it is at, so each site is named by it. */
     private static final class Sites implements CodeTransform {
         private final String method;
+        private final Set<String> moreCalls;
         private int line = -1;
 
-        Sites(String method) {
+        Sites(String method, Set<String> moreCalls) {
             this.method = method;
+            this.moreCalls = moreCalls;
         }
 
         @Override
         public void accept(CodeBuilder builder, CodeElement element) {
             if (element instanceof LineNumber number) {
                 line = number.line();
-            } else if (allocates(element)) {
+            } else if (allocates(element) || element instanceof InvokeInstruction call
+                    && moreCalls.contains(call.owner().asInternalName() + "." + call.name().stringValue())) {
                 builder.loadConstant(method + ":" + line);
                 builder.invokestatic(FAULTS, "beforeAllocation", BEFORE);
             }
