@@ -183,7 +183,7 @@ public final class ImageIndex implements AutoCloseable {
         try {
             index.checkSource(source);
             return index;
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {     // an OutOfMemoryError too: else the file stays mapped
             index.close();
             throw e;
         }
