@@ -67,6 +67,9 @@ final class IndexBuilder {
             if (e.getCause() instanceof RuntimeException runtime) {
                 throw runtime;
             }
+            if (e.getCause() instanceof Error error) {
+                throw error;    // as it is: an OutOfMemoryError on a hashing thread is not a build that failed otherwise
+            }
             throw new IllegalStateException("index build failed", e.getCause());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
