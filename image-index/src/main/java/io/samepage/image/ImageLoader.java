@@ -69,6 +69,8 @@ public final class ImageLoader implements AutoCloseable {
     private final LoadBatch[] ring;
     private int head;
     private int inFlight;
+    /** A staging guest whose destroy threw twice at the end of its load: destroyed first by the next load or close. */
+    private Guest leftStaging;
     private long read;
     private long mapped;
     private long zero;
@@ -196,6 +198,10 @@ public final class ImageLoader implements AutoCloseable {
         }
         Objects.checkFromIndexSize(firstBlock, blocks, index.blockCount());
         checkTarget(guest, guestAddress, blocks);
+        if (leftStaging != null) {
+            leftStaging.destroy();     // an earlier load's, which it could not destroy: before this load changes anything
+            leftStaging = null;
+        }
         LoadRecord load = new LoadRecord(guest, guestAddress, firstBlock, blocks);
         if (workers != null) {
             workers.startLoad(load);
@@ -346,9 +352,29 @@ public final class ImageLoader implements AutoCloseable {
             }
             inFlight = 0;
             if (staging != null) {
-                staging.destroy();
+                destroyStaging(staging);
             }
         }
+    }
+
+    /**
+     * Destroys {@code staging}, and once more if that throws: {@link Guest#destroy} changes nothing or
+     * completes, and an {@link OutOfMemoryError} may have cleared once the first attempt unwound. If the
+     * second throws too, the guest is kept as {@link #leftStaging}, for the next load or close to destroy
+     * first, and the first throwable is thrown.
+     */
+    private void destroyStaging(Guest staging) {
+        leftStaging = staging;
+        try {
+            staging.destroy();
+        } catch (RuntimeException | Error first) {
+            try {
+                staging.destroy();
+            } catch (RuntimeException | Error second) {
+                throw first;
+            }
+        }
+        leftStaging = null;
     }
 
     /**
@@ -448,7 +474,10 @@ public final class ImageLoader implements AutoCloseable {
         return new LoadStats(blocks, 0, 0, 0, System.nanoTime() - start);
     }
 
-    /** Stops the worker threads, waiting until they have ended, and closes the image's files. */
+    /**
+     * Stops the worker threads, waiting until they have ended, closes the image's files, and destroys a
+     * staging guest a failed load could not ({@link #leftStaging}).
+     */
     @Override
     public void close() {
         closed = true;
@@ -456,5 +485,9 @@ public final class ImageLoader implements AutoCloseable {
             workers.close();
         }
         resolver.close();
+        if (leftStaging != null) {
+            leftStaging.destroy();
+            leftStaging = null;
+        }
     }
 }
