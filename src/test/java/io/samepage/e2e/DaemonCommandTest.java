@@ -56,20 +56,14 @@ class DaemonCommandTest {
         }
     }
 
-    private static int freePort() throws IOException {
-        try (ServerSocket socket = new ServerSocket(0)) {
-            return socket.getLocalPort();
-        }
-    }
-
     @Test
     void daemonMergesPublishesAndStopsCleanlyOnSigterm() throws Exception {
         writeDumps();
-        int port = freePort();
         Path counters = Files.createDirectories(dir.resolve("run")).resolve("counters");
-        Path config = config("metrics_port=" + port, "counters_file=" + counters);
+        Path config = config("metrics_port=any", "counters_file=" + counters);
         Process daemon = start(config);
         try {
+            int port = Samepage.daemonMetricsPort(daemon, dir.resolve("daemon.out"), dir.resolve("daemon.err"), WAIT_SECONDS);
             JsonNode stat = awaitSharing(counters, daemon);
             assertEquals("running", stat.get("state").asText());
             assertEquals(daemon.pid(), stat.get("pid").asLong());

@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -94,8 +93,8 @@ class DaemonKsmPolicyEndToEndTest {
                     + "(left by an interrupted run?): the daemon would estimate them and KSM merge them too");
 
             Map<String, String> before = HostKsm.knobs();
-            int port = freePort();
-            daemon = start("dry_run", port);
+            daemon = start("dry_run");
+            int port = metricsPort(daemon, "dry_run");
             String report = awaitReport(daemon, "dry_run");
             assertTrue(report.contains("ksm policy: decision: merge: "), report);
             assertTrue(report.contains("ksm policy: dry run: nothing written"), report);
@@ -110,8 +109,8 @@ class DaemonKsmPolicyEndToEndTest {
             // buffers, its heap) grows while the guests run, so every second before KSM hides some saving.
             long pssBefore = fleet.pssAnonKib();
             long scansBefore = HostKsm.counter("full_scans");
-            port = freePort();
-            daemon = start("on", port);
+            daemon = start("on");
+            port = metricsPort(daemon, "on");
             report = awaitReport(daemon, "on");
             Map<String, String[]> written = written(report);
             assertEquals("1", HostKsm.knob("run"), report);
@@ -182,8 +181,8 @@ class DaemonKsmPolicyEndToEndTest {
         }
     }
 
-    /** Starts the daemon with {@code ksm_policy=mode}, its output in daemon-MODE.out and .err. */
-    private Process start(String mode, int port) throws IOException {
+    /** Starts the daemon with {@code ksm_policy=mode} and metrics on a free port, its output in daemon-MODE.out and .err. */
+    private Process start(String mode) throws IOException {
         Path source = dir.resolve("source.img");
         if (!Files.exists(source)) {
             byte[] bytes = new byte[16 * 4096];
@@ -193,7 +192,7 @@ class DaemonKsmPolicyEndToEndTest {
         Path config = Files.writeString(dir.resolve(mode + ".conf"), String.join("\n",
                 "source=" + source,
                 "counters_file=" + dir.resolve("counters-" + mode),
-                "metrics_port=" + port,
+                "metrics_port=any",
                 "estimate_interval_seconds=" + INTERVAL_SECONDS,
                 "ksm_policy=" + mode,
                 "ksm_rate=ksmtuned",
@@ -206,6 +205,12 @@ class DaemonKsmPolicyEndToEndTest {
                 .redirectError(dir.resolve("daemon-" + mode + ".err").toFile())
                 .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
                 .start();
+    }
+
+    /** The port the daemon of {@code mode} serves its metrics on, from its start line. */
+    private int metricsPort(Process daemon, String mode) throws Exception {
+        return Samepage.daemonMetricsPort(daemon, dir.resolve("daemon-" + mode + ".out"),
+                dir.resolve("daemon-" + mode + ".err"), WAIT_SECONDS);
     }
 
     /** Sends SIGTERM and requires exit 0. */
@@ -249,12 +254,6 @@ class DaemonKsmPolicyEndToEndTest {
     private String stderr(String mode) throws IOException {
         Path err = dir.resolve("daemon-" + mode + ".err");
         return Files.exists(err) ? Files.readString(err, StandardCharsets.UTF_8) : "";
-    }
-
-    private static int freePort() throws IOException {
-        try (ServerSocket socket = new ServerSocket(0)) {
-            return socket.getLocalPort();
-        }
     }
 
     private static String get(int port) throws Exception {

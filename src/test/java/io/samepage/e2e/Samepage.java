@@ -82,4 +82,33 @@ final class Samepage {
             Files.deleteIfExists(err);
         }
     }
+
+    /** The start line's metrics URL: {@code samepage daemon: pid ..., metrics http://127.0.0.1:PORT/metrics}. */
+    private static final java.util.regex.Pattern METRICS_URL =
+            java.util.regex.Pattern.compile("(?m)^samepage daemon: pid .*, metrics http://127\\.0\\.0\\.1:(\\d+)/metrics$");
+
+    /**
+     * The port a {@code samepage daemon} started with {@code metrics_port=any} serves its metrics on, read
+     * from the start line it prints to {@code out}; waits for that line up to {@code waitSeconds}.
+     *
+     * @throws AssertionError if the daemon exits first or prints no such line in time, with its stderr
+     */
+    static int daemonMetricsPort(Process daemon, Path out, Path err, long waitSeconds)
+            throws IOException, InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(waitSeconds);
+        while (System.nanoTime() - deadline < 0) {
+            boolean alive = daemon.isAlive();       // read first: a line written before it exited is still read
+            java.util.regex.Matcher line = METRICS_URL.matcher(Files.exists(out) ? Files.readString(out) : "");
+            if (line.find()) {
+                return Integer.parseInt(line.group(1));
+            }
+            if (!alive) {
+                throw new AssertionError("the daemon exited " + daemon.exitValue() + " without a start line naming "
+                        + "its metrics; stderr: " + (Files.exists(err) ? Files.readString(err) : ""));
+            }
+            Thread.sleep(50);
+        }
+        throw new AssertionError("no start line naming the daemon's metrics in " + waitSeconds + " s; stdout: "
+                + Files.readString(out) + "; stderr: " + (Files.exists(err) ? Files.readString(err) : ""));
+    }
 }

@@ -40,10 +40,10 @@ import picocli.CommandLine.Option;
                     + "advisor_max_cpu, advisor_target_scan_time, advisor_min_pages_to_scan, "
                     + "advisor_max_pages_to_scan) with KSM's rules; source (repeatable: a file, pid:PID, or qemu "
                     + "for every QEMU guest: live sources are estimated, not merged); domain_per_source (0/1); "
-                    + "pool_mib (default: the files' size); metrics_port (0, the default, serves none); "
-                    + "metrics_address (an IP address, default 127.0.0.1); counters_file (default "
-                    + "/run/samepage/counters, or java.io.tmpdir/samepage/counters where /run is not writable; only "
-                    + "the default's directory is created); estimate_interval_seconds (default 60). "
+                    + "pool_mib (default: the files' size); metrics_port (0, the default, serves none; any binds a "
+                    + "free port, which the start line names); metrics_address (an IP address, default 127.0.0.1); "
+                    + "counters_file (default /run/samepage/counters, or java.io.tmpdir/samepage/counters where /run "
+                    + "is not writable; only the default's directory is created); estimate_interval_seconds (default 60). "
                     + "cli/src/dist/samepage.conf documents every key.",
             "",
         },

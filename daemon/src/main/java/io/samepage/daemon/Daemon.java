@@ -100,12 +100,8 @@ public final class Daemon implements AutoCloseable {
             if (guests.hasLiveSources()) {
                 published.liveSources(guests::liveEstimate);
             }
-            MetricsServer metrics = null;
-            if (context.metricsPort() != 0) {
-                metrics = MetricsServer.start(context.metricsAddress(), context.metricsPort(),
-                        published::prometheusText, guests::sketchesJson);
-                opened.add(metrics);
-            }
+            MetricsServer metrics = MetricsServer.of(context, published::prometheusText, guests::sketchesJson);
+            opened.add(metrics);        // null if it serves none: closing skips it
             counters.update(published.counterValues(), System.currentTimeMillis());
             DaemonAgents agents = new DaemonAgents(context.errorHandler(), context.fatalErrorHandler());
             opened.add(agents);
@@ -134,7 +130,7 @@ public final class Daemon implements AutoCloseable {
         return context.countersFile();
     }
 
-    /** The port {@code /metrics} is served on, or 0 if it serves none. */
+    /** The port {@code /metrics} is served on (the one bound, with {@link Context#METRICS_PORT_ANY}), or 0 if none. */
     public int metricsPort() {
         return metrics != null ? metrics.port() : 0;
     }
@@ -205,6 +201,9 @@ public final class Daemon implements AutoCloseable {
         /** Default metrics port: 0, no metrics served. */
         public static final int DEFAULT_METRICS_PORT = 0;
 
+        /** The metrics port that asks for any free one, bound at launch ({@code metrics_port=any}). */
+        public static final int METRICS_PORT_ANY = -1;
+
         /** Default address {@code /metrics} listens on: loopback, {@code 127.0.0.1}. */
         public static final String DEFAULT_METRICS_ADDRESS = "127.0.0.1";
 
@@ -269,7 +268,7 @@ public final class Daemon implements AutoCloseable {
             return metricsPort;
         }
 
-        /** The port of {@code /metrics}, 1 to 65535; 0 (the default) serves no metrics. */
+        /** The port of {@code /metrics}, 1 to 65535 or {@link #METRICS_PORT_ANY}; 0 (the default) serves none. */
         public Context metricsPort(int metricsPort) {
             checkNotConcluded();
             this.metricsPort = metricsPort;
@@ -435,8 +434,8 @@ public final class Daemon implements AutoCloseable {
                 throw invalid("poolMib must be 1 to " + MAX_POOL_MIB + ", or 0 to size the pool from the sources, not "
                         + poolMib);
             }
-            if (metricsPort < 0 || metricsPort > 65535) {
-                throw invalid("metricsPort must be a port, 1 to 65535, or 0 for none, not " + metricsPort);
+            if (metricsPort < METRICS_PORT_ANY || metricsPort > 65535) {
+                throw invalid("metricsPort must be a port, 1 to 65535, METRICS_PORT_ANY or 0 for none, not " + metricsPort);
             }
             if (metricsAddress == null) {
                 throw invalid("metricsAddress must be set (the default is " + DEFAULT_METRICS_ADDRESS + ")");

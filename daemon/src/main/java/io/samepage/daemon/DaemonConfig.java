@@ -144,7 +144,10 @@ public final class DaemonConfig {
         return poolMib;
     }
 
-    /** The port of {@code /metrics}; 0 (the default) serves no metrics. */
+    /**
+     * The port of {@code /metrics}; {@link Daemon.Context#METRICS_PORT_ANY} for {@code any}, a free port
+     * bound at launch; 0 (the default) serves no metrics.
+     */
     public int metricsPort() {
         return metricsPort;
     }
@@ -197,6 +200,20 @@ public final class DaemonConfig {
             throw new IllegalArgumentException("must be at least " + min + ", not " + v);
         }
         return v;
+    }
+
+    /** A port, 0 (none) to 65535; the refusal names {@code any} too, the other value {@code metrics_port} takes. */
+    private static int port(String value) {
+        long port;
+        try {
+            port = Long.parseLong(value);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("must be a port, 0 to 65535, or any, not '" + value + "'");
+        }
+        if (port < 0 || port > 65535) {
+            throw new IllegalArgumentException("must be a port, 0 to 65535, or any, not " + port);
+        }
+        return (int) port;
     }
 
     /** An IP address literal, never a host name: the config is read before anything, with no lookup. */
@@ -289,13 +306,7 @@ public final class DaemonConfig {
                     }
                     poolMib = mib;
                 }
-                case "metrics_port" -> {
-                    int port = intValue(value, 0);
-                    if (port > 65535) {
-                        throw new IllegalArgumentException("must be a port, 0 to 65535, not " + port);
-                    }
-                    metricsPort = port;
-                }
+                case "metrics_port" -> metricsPort = value.equals("any") ? Daemon.Context.METRICS_PORT_ANY : port(value);
                 case "metrics_address" -> metricsAddress = address(value);
                 case "counters_file" -> countersFile = Path.of(value);
                 case "estimate_interval_seconds" -> estimateIntervalSeconds = longValue(value, 1);

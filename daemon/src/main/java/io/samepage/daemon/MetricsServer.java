@@ -40,6 +40,21 @@ public final class MetricsServer implements AutoCloseable {
     }
 
     /**
+     * The daemon's server, as {@code context} asks: none for metrics port 0, any free port for
+     * {@link Daemon.Context#METRICS_PORT_ANY} ({@link #port()} says which), else that port, on its address.
+     *
+     * @return the started server, or null if the context serves no metrics
+     * @throws DaemonException {@link Kind#METRICS_PORT} if the address and port cannot be bound
+     */
+    static MetricsServer of(Daemon.Context context, Supplier<String> body, Supplier<String> sketches) {
+        int port = context.metricsPort();
+        if (port == 0) {
+            return null;
+        }
+        return start(context.metricsAddress(), port == Daemon.Context.METRICS_PORT_ANY ? 0 : port, body, sketches);
+    }
+
+    /**
      * Binds {@code 127.0.0.1:port} (port 0: any free port) and starts serving.
      *
      * @throws DaemonException {@link Kind#METRICS_PORT} if the port cannot be bound
@@ -67,7 +82,7 @@ public final class MetricsServer implements AutoCloseable {
         try {
             server = HttpServer.create(new InetSocketAddress(address, port), 8);
         } catch (IOException e) {
-            throw new DaemonException(Kind.METRICS_PORT, "metrics_port " + port + ": cannot listen on "
+            throw new DaemonException(Kind.METRICS_PORT, "metrics_port " + (port == 0 ? "any" : port) + ": cannot listen on "
                     + hostPort(address, port) + " (" + e.getMessage() + ")", e);
         }
         server.createContext("/", exchange -> {

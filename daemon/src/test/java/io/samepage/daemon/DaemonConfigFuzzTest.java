@@ -38,7 +38,8 @@ class DaemonConfigFuzzTest {
             return;
         }
         assertFalse(config.sources().isEmpty());
-        assertTrue(config.metricsPort() >= 0 && config.metricsPort() <= 65535, "port " + config.metricsPort());
+        assertTrue(config.metricsPort() >= Daemon.Context.METRICS_PORT_ANY && config.metricsPort() <= 65535,
+                "port " + config.metricsPort());
         assertTrue(config.poolMib() == null || (config.poolMib() >= 1 && config.poolMib() <= Daemon.Context.MAX_POOL_MIB));
         assertTrue(config.estimateIntervalSeconds() >= 1);
         assertDoesNotThrow(() -> config.applyTo(new ScanKnobs()), "the knobs were checked while parsing");

@@ -11,8 +11,6 @@ import io.samepage.host.KsmPolicyLoop;
 import io.samepage.host.MergeableProcesses;
 import io.samepage.testing.KsmSysfs;
 import java.io.IOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -64,9 +62,10 @@ class DaemonKsmPolicyTest {
                 .estimator((kernel, budget, mps, zero) -> new KsmPolicyLoop.Estimate(ONE_GUEST, RICH)).ksmdCpu(() -> 0);
     }
 
-    private Daemon launch(int metricsPort, String... policy) {
+    /** Launches a daemon over the fake KSM with {@code policy} lines, serving metrics on a free port if {@code metrics}. */
+    private Daemon launch(boolean metrics, String... policy) {
         List<String> lines = new ArrayList<>(List.of("source=" + dir.resolve("vm0.img"),
-                "counters_file=" + dir.resolve("counters"), "metrics_port=" + metricsPort, "ksm_rate=ksmtuned"));
+                "counters_file=" + dir.resolve("counters"), "metrics_port=" + (metrics ? "any" : "0"), "ksm_rate=ksmtuned"));
         lines.addAll(List.of(policy));
         return Daemon.launch(DaemonConfig.parse("samepage.conf", lines).applyTo(new Daemon.Context()
                 .noticeHandler(notices::add).ksmPolicyLoop(fakeLoop())));
@@ -104,21 +103,14 @@ class DaemonKsmPolicyTest {
         }
     }
 
-    private static int freePort() throws IOException {
-        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            return socket.getLocalPort();
-        }
-    }
-
     @Test
     void policyOnTurnsKsmOnWhenTheEstimatePaysReportsPredictedAndAchievedAndCloseRestoresEveryKnob()
             throws Exception {
         Map<String, String> before = snapshot();
-        int port = freePort();
-        try (Daemon daemon = launch(port, "ksm_policy=on")) {
+        try (Daemon daemon = launch(true, "ksm_policy=on")) {
             await(() -> Files.exists(ksm.resolve("run")) && readRun().equals("1"), "run=1");
             await(this::stepped, "the step is told");
-            PrometheusText metrics = scrape(port);
+            PrometheusText metrics = scrape(daemon.metricsPort());
             assertEquals(RICH.estimatedSavingBytes(), metrics.value("samepage_ksm_predicted_saving_bytes", Map.of()));
             assertEquals(1000.0 * 4096, metrics.value("samepage_ksm_achieved_saving_bytes", Map.of()));
             assertEquals(0.0, metrics.value("samepage_ksmd_cpu_seconds_total", Map.of()));
@@ -141,7 +133,7 @@ class DaemonKsmPolicyTest {
     @Test
     void aKnobThatCannotGoBackOnCloseIsNamedAndTheRestAreRestored() throws Exception {
         Map<String, String> before = snapshot();
-        try (Daemon _ = launch(0, "ksm_policy=on", "ksm_max_page_sharing=64")) {
+        try (Daemon _ = launch(false, "ksm_policy=on", "ksm_max_page_sharing=64")) {
             await(() -> readRun().equals("1"), "run=1");
             await(this::stepped, "the step is told");
             assertEquals("64", Files.readString(ksm.resolve("max_page_sharing")).strip());
@@ -159,7 +151,7 @@ class DaemonKsmPolicyTest {
     @Test
     void dryRunDecidesAndTellsButWritesNothing() throws Exception {
         Map<String, String> before = snapshot();
-        try (Daemon _ = launch(0, "ksm_policy=dry_run")) {
+        try (Daemon _ = launch(false, "ksm_policy=dry_run")) {
             await(this::stepped, "the step is told");
             assertEquals(before, snapshot());
         }
@@ -169,7 +161,7 @@ class DaemonKsmPolicyTest {
 
     @Test
     void aSteadyStateIsToldOnceNotEveryInterval() throws Exception {
-        try (Daemon daemon = launch(0, "ksm_policy=dry_run")) {
+        try (Daemon daemon = launch(false, "ksm_policy=dry_run")) {
             await(this::stepped, "the step is told");
             daemon.reload(DaemonConfig.parse("samepage.conf", List.of("source=" + dir.resolve("vm0.img"),
                     "counters_file=" + dir.resolve("counters"), "ksm_rate=ksmtuned", "ksm_policy=dry_run",
@@ -183,7 +175,7 @@ class DaemonKsmPolicyTest {
     void aKsmDirectoryThatCannotBeReadIsToldOnceAndTheDaemonRunsOn() throws Exception {
         Files.delete(ksm.resolve("run"));
         Files.createDirectory(ksm.resolve("run"));
-        try (Daemon daemon = launch(0, "ksm_policy=on", "estimate_interval_seconds=1")) {
+        try (Daemon daemon = launch(false, "ksm_policy=on", "estimate_interval_seconds=1")) {
             await(() -> notices.stream().anyMatch(n -> n.endsWith("(the loop goes on)")), "the failure is told");
             Thread.sleep(2_500);
             assertTrue(daemon.engine().counters().pagesTotal() > 0);
@@ -194,9 +186,8 @@ class DaemonKsmPolicyTest {
     @Test
     void policyOffDrivesNothingAndServesNoPolicyMetrics() throws Exception {
         Map<String, String> before = snapshot();
-        int port = freePort();
-        try (Daemon _ = launch(port)) {
-            String names = scrape(port).families().keySet().toString();
+        try (Daemon daemon = launch(true)) {
+            String names = scrape(daemon.metricsPort()).families().keySet().toString();
             assertFalse(names.contains("samepage_ksm_predicted_saving_bytes"), names);
             assertFalse(names.contains("samepage_ksm_policy_backoffs_total"), names);
             assertFalse(names.contains("samepage_ksmd_"), names);

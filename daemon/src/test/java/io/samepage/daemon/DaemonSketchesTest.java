@@ -9,7 +9,6 @@ import io.samepage.host.GuestSketch;
 import io.samepage.testing.ChildJvm;
 import io.samepage.testing.PageMixChild;
 import java.lang.foreign.MemorySegment;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -46,12 +45,8 @@ class DaemonSketchesTest {
         System.arraycopy(a, 0, b, 0, SHARED * PageMixChild.PAGE);
         Files.write(dir.resolve("a.img"), a);
         Files.write(dir.resolve("b.img"), b);
-        int port;
-        try (ServerSocket free = new ServerSocket(0)) {
-            port = free.getLocalPort();
-        }
         try (ChildJvm child = ChildJvm.start(PageMixChild.class);
-                Daemon daemon = Daemon.launch(new Daemon.Context().metricsPort(port)
+                Daemon daemon = Daemon.launch(new Daemon.Context().metricsPort(Daemon.Context.METRICS_PORT_ANY)
                         .sources(List.of(new Source.File(dir.resolve("a.img").toString()),
                                 new Source.File(dir.resolve("b.img").toString()), new Source.Pid(child.pid())))
                         .countersFile(dir.resolve("counters")));

@@ -37,8 +37,9 @@ class DaemonTest {
     private static final int SHARED = 16;
     private static final int UNIQUE = 16;
     private static final long WAIT_SECONDS = 60;
+    /** The daemon's threads, and the JDK HTTP server's dispatcher, which serves its metrics. */
     private static final List<String> DAEMON_THREADS = List.of("samepage-scanner", "samepage-daemon-publisher",
-            "samepage-daemon-refresher");
+            "samepage-daemon-refresher", "HTTP-Dispatcher");
 
     @TempDir
     Path dir;
@@ -86,12 +87,6 @@ class DaemonTest {
                 .toList();
     }
 
-    private static int freePort() throws IOException {
-        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            return socket.getLocalPort();
-        }
-    }
-
     private static boolean canListenOn(int port) {
         try (ServerSocket _ = new ServerSocket(port, 1, InetAddress.getLoopbackAddress())) {
             return true;
@@ -135,8 +130,10 @@ class DaemonTest {
         assertEquals("sources: give at least one (a file, a pid or qemu)", refusal(new Daemon.Context()));
         assertEquals("sources: pid:7 given twice (a guest's name must be unique)",
                 refusal(context().sources(List.of(new Source.Pid(7), new Source.Qemu(), new Source.Pid(7)))));
-        assertEquals("metricsPort must be a port, 1 to 65535, or 0 for none, not 65536",
+        assertEquals("metricsPort must be a port, 1 to 65535, METRICS_PORT_ANY or 0 for none, not 65536",
                 refusal(context().metricsPort(65536)));
+        assertEquals("metricsPort must be a port, 1 to 65535, METRICS_PORT_ANY or 0 for none, not -2",
+                refusal(context().metricsPort(-2)));
         assertEquals("poolMib must be 1 to " + Daemon.Context.MAX_POOL_MIB
                 + ", or 0 to size the pool from the sources, not -1", refusal(context().poolMib(-1)));
         assertEquals("estimateIntervalSeconds must be at least 1, not 0", refusal(context().estimateIntervalSeconds(0)));
@@ -235,10 +232,11 @@ class DaemonTest {
 
     @Test
     void metricsAreServedWhileTheDaemonRunsAndNoLongerOnceClosed() throws Exception {
-        int port = freePort();
-        try (Daemon daemon = Daemon.launch(context().metricsPort(port));
+        int port;
+        try (Daemon daemon = Daemon.launch(context().metricsPort(Daemon.Context.METRICS_PORT_ANY));
                 HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build()) {
-            assertEquals(port, daemon.metricsPort());
+            port = daemon.metricsPort();
+            assertEquals("http://127.0.0.1:" + port + "/metrics", daemon.metricsUrl());
             HttpResponse<String> response = client.send(HttpRequest.newBuilder(
                     URI.create("http://127.0.0.1:" + port + "/metrics")).GET().build(),
                     HttpResponse.BodyHandlers.ofString());
@@ -251,13 +249,33 @@ class DaemonTest {
     @Test
     void metricsListenOnTheConfiguredAddress() throws Exception {
         InetAddress other = InetAddress.ofLiteral("127.0.0.2");
-        try (Daemon daemon = Daemon.launch(context().metricsAddress(other).metricsPort(freePort()));
+        try (Daemon daemon = Daemon.launch(context().metricsAddress(other).metricsPort(Daemon.Context.METRICS_PORT_ANY));
                 HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build()) {
             assertEquals("http://127.0.0.2:" + daemon.metricsPort() + "/metrics", daemon.metricsUrl());
             HttpResponse<String> response = client.send(HttpRequest.newBuilder(URI.create(daemon.metricsUrl()))
                     .GET().build(), HttpResponse.BodyHandlers.ofString());
             assertEquals(200, response.statusCode());
             assertTrue(canListenOn(daemon.metricsPort()), "nothing listens on 127.0.0.1");
+        }
+    }
+
+    /**
+     * {@code metrics_port=any} binds a free port at launch, and the daemon says which: a caller (a test, a
+     * supervisor) need not pick a port that another process may take before the daemon binds it.
+     */
+    @Test
+    void metricsPortAnyBindsAFreePortAndTheDaemonSaysWhich() throws Exception {
+        Daemon.Context context = DaemonConfig.parse("samepage.conf", List.of("source=" + dir.resolve("vm0.img"),
+                "counters_file=" + counters, "metrics_port=any")).applyTo(new Daemon.Context());
+        try (Daemon daemon = Daemon.launch(context);
+                HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build()) {
+            int port = daemon.metricsPort();
+            assertTrue(port > 0 && port <= 65535, "the bound port: " + port);
+            assertEquals("http://127.0.0.1:" + port + "/metrics", daemon.metricsUrl());
+            HttpResponse<String> response = client.send(HttpRequest.newBuilder(URI.create(daemon.metricsUrl()))
+                    .GET().build(), HttpResponse.BodyHandlers.ofString());
+            assertEquals(200, response.statusCode());
+            assertTrue(response.body().contains("\nsamepage_guests 1.0\n"), response.body());
         }
     }
 
@@ -283,14 +301,12 @@ class DaemonTest {
     void aCountersFileThatCannotBeCreatedLeavesNothingRunning() throws Exception {
         Files.delete(dir.resolve("run"));
         Path notADirectory = Files.createFile(dir.resolve("run"));
-        int port = freePort();
         DaemonException refused = assertThrows(DaemonException.class,
-                () -> Daemon.launch(context().metricsPort(port)));
+                () -> Daemon.launch(context().metricsPort(Daemon.Context.METRICS_PORT_ANY)));
         assertEquals(DaemonException.Kind.COUNTERS_FILE, refused.kind());
         assertEquals("counters file " + counters + ": cannot be created: " + notADirectory + ": not a directory",
                 refused.getMessage());
-        assertTrue(canListenOn(port), "the metrics server was stopped");
-        assertEquals(List.of(), daemonThreads());
+        assertEquals(List.of(), daemonThreads(), "the metrics server and the daemon's threads were stopped");
         assertEquals(0, Files.size(notADirectory));
     }
 
