@@ -20,7 +20,7 @@ import org.agrona.ErrorHandler;
  * estimates the live ones, starts its scanner, the publisher of its counters and, with live sources, their
  * refresher (which estimates them again each interval), each on a thread of its own ({@link DaemonAgents}),
  * and returns; {@link #reload} applies a new config's live settings; {@link #close} stops them; a thread
- * that stops on an {@link Error} is told to {@link Context#fatalErrorHandler}. Aeron's {@code MediaDriver} is the model:
+ * that stops before then (on an {@link Error}, say) is told to {@link Context#fatalErrorHandler}. Aeron's {@code MediaDriver} is the model:
  *
  * <pre>{@code
  * Daemon.Context context = new Daemon.Context()
@@ -385,10 +385,10 @@ public final class Daemon implements AutoCloseable {
         }
 
         /**
-         * Told once, on the dying thread, when one of the daemon's threads stops for good on an {@link Error}
-         * (after the {@link #errorHandler} heard of the error itself), with a {@link DaemonException.Kind#FAILED}
-         * naming the thread: the daemon no longer does all its work, so close it. Default: one notice saying
-         * so. {@code samepage daemon} ends and exits 1.
+         * Told once, on the dying thread, when one of the daemon's threads stops for good before the close (on
+         * an {@link Error}, after the {@link #errorHandler} heard of it, or any other way: {@link DaemonAgents}),
+         * with a {@link DaemonException.Kind#FAILED} naming the thread: the daemon no longer does all its work,
+         * so close it. Default: one notice saying so. {@code samepage daemon} ends and exits 1.
          */
         public Context fatalErrorHandler(Consumer<DaemonException> handler) {
             checkNotConcluded();

@@ -18,9 +18,12 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.agrona.concurrent.Agent;
+import org.agrona.concurrent.AgentTerminationException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * A daemon thread that dies of an {@link Error} stops the daemon's work for good; the daemon says so once,
@@ -163,5 +166,88 @@ class DaemonAgentFailureTest {
             agents.close();
         }
         assertFalse(threadAlive("test-goes-on"), "close stops the agents that still run");
+    }
+
+    /** An agent named {@code role} that ends its thread as {@code how} says, counting its doWork calls in {@code calls}. */
+    private static Agent endingAs(String how, String role, AtomicInteger calls) {
+        return new Agent() {
+            @Override
+            public void onStart() {
+                if (how.equals("onStart throws")) {
+                    throw new IllegalStateException("cannot start (test)");
+                }
+            }
+
+            @Override
+            public int doWork() throws Exception {
+                calls.incrementAndGet();
+                switch (how) {
+                    case "asks to end" -> throw new AgentTerminationException("done (test)", true);
+                    case "is interrupted" -> throw new InterruptedException("test");
+                    case "handler throws" -> throw new IllegalArgumentException("a refusal (test)");
+                    default -> {
+                        return 0;
+                    }
+                }
+            }
+
+            @Override
+            public String roleName() {
+                return role;
+            }
+        };
+    }
+
+    /**
+     * Agrona ends an agent's thread in other ways than an Error, and did so without the fatal error handler
+     * hearing: after {@code onStart} threw (one notice, then the daemon ran on without the agent), or with
+     * nothing told at all (an expected {@code AgentTerminationException}, an {@code InterruptedException}, an
+     * error handler that threw, whose exception the thread's handler dropped). Each is a failure now.
+     */
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+        "onStart throws | test-start | test-start stopped after java.lang.IllegalStateException: cannot start (test)",
+        "asks to end    | test-end   | test-end stopped (its agent ended without an error: an interrupt, or it asked to end)",
+        "is interrupted | test-intr  | test-intr stopped (its agent ended without an error: an interrupt, or it asked to end)",
+        "handler throws | test-hand  | test-hand stopped on java.lang.IllegalStateException: the handler broke (test)",
+    })
+    void anAgentWhoseThreadEndsAnyOtherWayIsToldToTheFatalErrorHandlerToo(String how, String role, String expected)
+            throws Exception {
+        List<Throwable> errors = new CopyOnWriteArrayList<>();
+        List<DaemonException> fatal = new CopyOnWriteArrayList<>();
+        DaemonAgents agents = new DaemonAgents(e -> {
+            errors.add(e);
+            if (how.equals("handler throws")) {
+                throw new IllegalStateException("the handler broke (test)");
+            }
+        }, fatal::add);
+        AtomicInteger calls = new AtomicInteger();
+        try {
+            agents.start(endingAs(how, role, calls), 1);
+            while (threadAlive(role)) {
+                Thread.sleep(1);        // each of these ends the runner's thread
+            }
+            assertEquals(1, fatal.size(), how + ": the fatal error handler heard " + fatal + "; the error handler "
+                    + errors + "; doWork was called " + calls.get() + " times");
+            assertSame(agents.failure(), fatal.getFirst());
+            assertEquals(DaemonException.Kind.FAILED, fatal.getFirst().kind());
+            assertEquals(expected + "; the daemon no longer does that thread's work: restart it",
+                    fatal.getFirst().getMessage());
+        } finally {
+            agents.close();
+        }
+        assertEquals(1, fatal.size(), "told once; close tells nothing more");
+    }
+
+    @Test
+    void anAgentStoppedByCloseIsNoFailure() {
+        List<DaemonException> fatal = new CopyOnWriteArrayList<>();
+        DaemonAgents agents = new DaemonAgents(e -> { }, fatal::add);
+        agents.start(endingAs("runs", "test-runs", new AtomicInteger()), 1);
+        assertTrue(threadAlive("test-runs"));
+        agents.close();
+        assertFalse(threadAlive("test-runs"));
+        assertNull(agents.failure());
+        assertEquals(List.of(), fatal);
     }
 }
