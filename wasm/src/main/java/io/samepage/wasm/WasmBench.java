@@ -14,11 +14,8 @@ import java.lang.management.ManagementFactory;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
 import java.util.function.Function;
-import org.agrona.concurrent.AgentRunner;
-import org.agrona.concurrent.SleepingMillisIdleStrategy;
 
 /**
  * {@code samepage bench wasm}: N instances of one module with MiBs of data segments, on Chicory's
@@ -122,8 +119,10 @@ public final class WasmBench {
     /**
      * Runs the bench; {@code progress} hears each phase.
      *
-     * @throws IllegalStateException if the engine's scanner failed meanwhile (an exception, or an Error that
-     *                               ended its thread): the figures would not be the engine's, so none are given
+     * @throws IllegalStateException if the engine's scanner failed meanwhile (an exception, an Error that
+     *                               ended its thread, or its thread ending early): the figures would not be
+     *                               the engine's, so none are given; if the bench failed too, the message
+     *                               names both, the scanner's first
      */
     public static Results run(Settings settings, Consumer<String> progress) {
         return run(settings, progress, context -> { });
@@ -151,16 +150,11 @@ public final class WasmBench {
             SamepageMemoryFactory factory = new SamepageMemoryFactory(engine, engine.createDomain("bench"))
                     .cachePages(settings.cachePages());
             // Before, a scanner's error was printed and the bench went on; an Error ended the scanner's thread
-            // and the figures measured an engine that had stopped merging. Kept, and thrown at the end.
-            AtomicReference<Throwable> scannerFailed = new AtomicReference<>();
-            AgentRunner scanner = new AgentRunner(new SleepingMillisIdleStrategy(1),
-                    e -> scannerFailed.compareAndSet(null, e), null, engine.scanner());
-            AgentRunner.startOnThread(scanner, work -> {
-                Thread thread = new Thread(work);
-                thread.setUncaughtExceptionHandler((_, _) -> { });     // kept in scannerFailed, thrown below
-                return thread;
-            });
+            // and the figures measured an engine that had stopped merging. Kept, and thrown at the end, once
+            // the scanner's thread has ended: an error in the bench's last steps counts too.
+            BenchScanner scanner = BenchScanner.start(engine.scanner());
             List<Instance> samepages = new ArrayList<>(settings.instances());
+            Results results;
             try {
                 Phase samepage = measure("SamepageMemory", module, settings, dataBytes, factory, checksums, engine, samepages);
                 int timed = Math.min(settings.instances(), TIMED_RUNS);
@@ -176,23 +170,33 @@ public final class WasmBench {
                     workload[0] += t1 - t0;
                     workload[1] += t2 - t1;
                 }
-                Throwable failed = scannerFailed.get();
-                if (failed != null) {
-                    throw new IllegalStateException("the engine's scanner failed during the bench, so it gives no "
-                            + "figures: " + failed, failed);
-                }
                 EngineCounters counters = engine.counters();
                 MemoryResult b = byteArray.result(workload[0]);
                 MemoryResult p = samepage.result(workload[1]);
-                return new Results(settings, pages, timed, b, p, (double) p.hostBytes() / b.hostBytes(),
+                results = new Results(settings, pages, timed, b, p, (double) p.hostBytes() / b.hostBytes(),
                         (double) p.firstInstantiateNanos() / Math.max(1, p.laterInstantiateMedianNanos()),
                         (double) b.workloadNanos() / Math.max(1, p.workloadNanos()), counters, factory.imageHeapBytes());
+            } catch (RuntimeException e) {
+                scanner.close();            // before: a scanner that had failed too was never told
+                throw scanner.failedToo(e);
+            } catch (Error e) {
+                scanner.close();
+                IllegalStateException failed = scanner.failure();
+                if (failed != null) {
+                    e.addSuppressed(failed);
+                }
+                throw e;
             } finally {
                 scanner.close();
                 for (Instance instance : samepages) {
                     ((SamepageMemory) instance.memory()).close();
                 }
             }
+            IllegalStateException failed = scanner.failure();
+            if (failed != null) {
+                throw failed;
+            }
+            return results;
         }
     }
 

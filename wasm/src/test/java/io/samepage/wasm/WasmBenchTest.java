@@ -4,10 +4,17 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.samepage.hashing.HashAlgorithm;
+import io.samepage.hashing.PageHasher;
 import io.samepage.testing.ThreadFaultingHasher;
+import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 class WasmBenchTest {
 
@@ -31,6 +38,54 @@ class WasmBenchTest {
                 new WasmBench.Settings(4, 1, 2048, 64, 1, 100, 1), step -> { }, context -> context.customHasher(faulting)));
         assertTrue(failed.getMessage().startsWith("the engine's scanner failed during the bench, so it gives no figures: "
                 + "java.lang.InternalError: " + ThreadFaultingHasher.MESSAGE), failed.getMessage());
+    }
+
+    /**
+     * A scanner that fails, then a bench that fails for a reason of its own (here its progress consumer
+     * throws, as writing to a closed terminal would): before, the bench's exception alone was thrown and the
+     * scanner's error was lost with its thread. Both are named now, the scanner's first.
+     */
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aScannerThatFailsIsNamedWhenTheBenchFailsToo() {
+        CountDownLatch scannerFaulted = new CountDownLatch(1);
+        ThreadFaultingHasher faulting = new ThreadFaultingHasher("samepage-scanner");
+        PageHasher hasher = new PageHasher() {
+            @Override
+            public long hash(MemorySegment memory, long offset) {
+                if (Thread.currentThread().getName().equals("samepage-scanner")) {
+                    scannerFaulted.countDown();     // and then it throws
+                }
+                return faulting.hash(memory, offset);
+            }
+
+            @Override
+            public HashAlgorithm algorithm() {
+                return faulting.algorithm();
+            }
+
+            @Override
+            public long seed() {
+                return faulting.seed();
+            }
+        };
+        IllegalStateException progressRefused = new IllegalStateException("progress refused (test)");
+        Consumer<String> progress = step -> {
+            if (step.startsWith("the workload again")) {       // the SamepageMemory instances exist: it scans them
+                try {
+                    scannerFaulted.await();
+                } catch (InterruptedException e) {
+                    throw new AssertionError(e);
+                }
+                throw progressRefused;
+            }
+        };
+        IllegalStateException failed = assertThrows(IllegalStateException.class, () -> WasmBench.run(
+                new WasmBench.Settings(4, 1, 64, 64, 1, 100, 1), progress, context -> context.customHasher(hasher)));
+        assertEquals("the engine's scanner failed during the bench, so it gives no figures: java.lang.InternalError: "
+                + ThreadFaultingHasher.MESSAGE + "; the bench then failed too: " + progressRefused, failed.getMessage());
+        assertTrue(failed.getCause() instanceof InternalError, String.valueOf(failed.getCause()));
+        assertEquals(List.of(progressRefused), List.of(failed.getSuppressed()));
     }
 
     @Test
