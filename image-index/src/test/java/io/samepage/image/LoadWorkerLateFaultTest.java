@@ -68,6 +68,83 @@ class LoadWorkerLateFaultTest {
         }
     }
 
+    /** The fault the JVM raises for a read of a mapped file cut short, as each case injects it. */
+    private static InternalError lateFault() {
+        return new InternalError("injected: a fault occurred in an unsafe memory access operation");
+    }
+
+    /** Seams whose {@link #fire()}, called from the seam a case overrides, throws {@link #late} the first time. */
+    private abstract static class FaultOnce implements LoadWorkers.Seams {
+        final InternalError late = lateFault();
+        private final AtomicBoolean armed = new AtomicBoolean(true);
+
+        void fire() {
+            if (armed.getAndSet(false)) {
+                throw late;
+            }
+        }
+    }
+
+    /** Writes an image of {@code blocks} random blocks, seeded with {@code seed}, to disk.img; its bytes. */
+    private byte[] writeImage(int blocks, long seed) throws IOException {
+        byte[] bytes = ImageIndexTest.randomBytes(blocks * PAGE, seed);
+        Files.write(dir.resolve("disk.img"), bytes);
+        return bytes;
+    }
+
+    /**
+     * Where to cut an index file of {@code length} bytes, whose blocks' records end it in block order: at the
+     * page after the last record a load of the first {@code loaded} of its {@code blocks} blocks reads, so
+     * that no read of those faults for real.
+     */
+    private static long cutAfterTheRecordsRead(long length, int blocks, int loaded) {
+        long cut = (length - (long) (blocks - loaded) * IndexFile.RECORD_LENGTH + PAGE - 1) & -PAGE;
+        assertTrue(cut < length, "the cut leaves " + cut + " of " + length + " bytes");
+        return cut;
+    }
+
+    /** Cuts {@code file} short at {@code length} bytes, in place, as a truncation by another process does. */
+    private static void cutShort(Path file, long length) {
+        try (RandomAccessFile cut = new RandomAccessFile(file.toFile(), "rw")) {
+            cut.setLength(length);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /**
+     * An engine (a pool of {@code poolMib} MiB, hash seed 1) and a loader with two workers and the test's
+     * seams over {@code index}; closing it closes the loader, the engine and the index, in that order.
+     */
+    private record Rig(EngineContext context, DedupEngine engine, ImageIndex index, ImageLoader loader)
+            implements AutoCloseable {
+
+        static Rig over(ImageIndex index, long poolMib, LoadWorkers.Seams seams) {
+            EngineContext context = new EngineContext().poolBytes(poolMib << 20).hashSeed(1).conclude();
+            DedupEngine engine = null;
+            try {
+                engine = DedupEngine.create(context);
+                return new Rig(context, engine, index, new ImageLoader(index, engine, 2, seams));
+            } catch (RuntimeException | Error e) {
+                try (ImageIndex _ = index; DedupEngine _ = engine) {     // as a try-with-resources over the three would
+                    throw e;
+                }
+            }
+        }
+
+        /** A guest of {@code blocks} blocks, named {@code name}, in a merge domain of its own, {@code domain}. */
+        Guest guest(String domain, String name, long blocks) {
+            return engine.createGuest(engine.createDomain(domain), name, blocks * PAGE);
+        }
+
+        @Override
+        public void close() {
+            try (ImageIndex _ = index; DedupEngine _ = engine; ImageLoader _ = loader) {
+                // closes the loader, the engine, the index, each even if one before it throws
+            }
+        }
+    }
+
     /**
      * A late fault that surfaces on a worker right after it claimed a batch, before it stored anything of
      * it, loses no batch: the claim itself says the worker holds it. Before, take had removed the batch from
@@ -81,43 +158,29 @@ class LoadWorkerLateFaultTest {
     void aFaultSurfacingBetweenTheHandOffAndTheWorkersRecordOfItLosesNoBatch() throws Exception {
         int blocks = 400;
         int loaded = 3 * LoadBatch.MAX_BLOCKS;
-        Path image = Files.write(dir.resolve("disk.img"), ImageIndexTest.randomBytes(blocks * PAGE, 12));
-        Path indexFile = dir.resolve("disk.idx");
-        long length;
-        try (ImageIndex built = ImageIndex.build(image)) {
-            built.writeTo(indexFile);
-            length = built.sizeBytes();
-        }
-        // The file ends with the blocks' records, in block order: cut it at the page after the last record
-        // the load reads.
-        long cut = (length - (long) (blocks - loaded) * IndexFile.RECORD_LENGTH + PAGE - 1) & -PAGE;
-        assertTrue(cut < length, "the cut leaves " + cut + " of " + length + " bytes");
+        writeImage(blocks, 12);
+        Path indexFile = writeIndex();
+        long length = Files.size(indexFile);
+        long cut = cutAfterTheRecordsRead(length, blocks, loaded);
         AtomicBoolean armed = new AtomicBoolean();
         LoadWorkers.Seams seams = new LoadWorkers.Seams() {
             @Override
             public void handedOver() {
                 if (armed.getAndSet(false)) {
-                    try (RandomAccessFile file = new RandomAccessFile(indexFile.toFile(), "rw")) {
-                        file.setLength(cut);
-                    } catch (IOException e) {
-                        throw new UncheckedIOException(e);
-                    }
-                    throw new InternalError("injected: a fault occurred in an unsafe memory access operation");
+                    cutShort(indexFile, cut);
+                    throw lateFault();
                 }
             }
         };
-        EngineContext context = new EngineContext().poolBytes(64L << 20).hashSeed(1).conclude();
-        try (DedupEngine engine = DedupEngine.create(context);
-                ImageIndex index = ImageIndex.open(indexFile, image);
-                ImageLoader loader = new ImageLoader(index, engine, 2, seams)) {
+        try (Rig rig = Rig.over(ImageIndex.open(indexFile, dir.resolve("disk.img")), 64, seams)) {
             // A whole load first, in another domain: the table of duplicates (which reads every record) is
             // made before the cut, and the blocks below are read again, by the workers.
-            loader.loadAll(engine.createGuest(engine.createDomain("other"), "before", (long) blocks * PAGE), 0);
-            Guest guest = engine.createGuest(engine.createDomain("tenant"), "g", (loaded + 2L) * PAGE);
+            rig.loader().loadAll(rig.guest("other", "before", blocks), 0);
+            Guest guest = rig.guest("tenant", "g", loaded + 2L);
             guest.fill(0, guest.sizeBytes(), (byte) 0x5a);
             armed.set(true);
             ImageIndexException changed = returns(
-                    () -> assertThrows(ImageIndexException.class, () -> loader.load(guest, PAGE, 0, loaded)),
+                    () -> assertThrows(ImageIndexException.class, () -> rig.loader().load(guest, PAGE, 0, loaded)),
                     "the load waits for the batch handed to the worker that threw, which nobody completes");
             assertFalse(armed.get(), "the seam threw");
             assertEquals(ImageIndexException.Kind.CORRUPT, changed.kind());
@@ -132,9 +195,8 @@ class LoadWorkerLateFaultTest {
                 assertArrayEquals(inRange ? new byte[PAGE] : pattern, page,
                         "page " + p + (inRange ? " of the range reads zeros" : " outside the range is kept"));
             }
-            EngineInvariants.assertConsistentWithHasherOf(context, engine, "after the lost hand-off");
-            assertEquals(List.of("before", "g"), engine.guests().stream().map(Guest::name).toList(),
-                    "no staging guest left");
+            EngineInvariants.assertConsistentWithHasherOf(rig.context(), rig.engine(), "after the lost hand-off");
+            assertEquals(List.of("before", "g"), guestNames(rig), "no staging guest left");
         }
     }
     /**
@@ -148,18 +210,12 @@ class LoadWorkerLateFaultTest {
     @Test
     @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void aFaultOnTheLoadingThreadRightAfterAHandOffEndsTheLoadOnlyOnceTheWorkerFinishedTheBatch() throws Exception {
-        int blocks = 2 * LoadBatch.MAX_BLOCKS;
-        byte[] bytes = ImageIndexTest.randomBytes(blocks * PAGE, 16);
-        Path image = Files.write(dir.resolve("disk.img"), bytes);
-        InternalError late = new InternalError("injected: a fault occurred in an unsafe memory access operation");
-        AtomicBoolean armed = new AtomicBoolean(true);
+        byte[] bytes = writeImage(2 * LoadBatch.MAX_BLOCKS, 16);
         CountDownLatch release = new CountDownLatch(1);
-        LoadWorkers.Seams seams = new LoadWorkers.Seams() {
+        FaultOnce seams = new FaultOnce() {
             @Override
             public void afterGive() {
-                if (armed.getAndSet(false)) {
-                    throw late;
-                }
+                fire();
             }
 
             @Override
@@ -174,13 +230,10 @@ class LoadWorkerLateFaultTest {
                 }
             }
         };
-        EngineContext context = new EngineContext().poolBytes(16L << 20).hashSeed(1).conclude();
-        try (ImageIndex index = ImageIndex.build(image);
-                DedupEngine engine = DedupEngine.create(context);
-                ImageLoader loader = new ImageLoader(index, engine, 2, seams)) {
-            Guest guest = engine.createGuest(engine.createDomain("tenant"), "g", (long) blocks * PAGE);
+        try (Rig rig = builtRig(seams)) {
+            Guest guest = rig.guest("tenant", "g", bytes.length / PAGE);
             FutureTask<InternalError> task = new FutureTask<>(
-                    () -> assertThrows(InternalError.class, () -> loader.loadAll(guest, 0)));
+                    () -> assertThrows(InternalError.class, () -> rig.loader().loadAll(guest, 0)));
             Thread loading = new Thread(task, "loading");
             loading.setDaemon(true);
             loading.start();
@@ -193,12 +246,8 @@ class LoadWorkerLateFaultTest {
             boolean returnedEarly = task.isDone();
             release.countDown();
             assertFalse(returnedEarly, "the load returned while a worker still held the batch it had given");
-            assertSame(late, task.get(HANG_SECONDS, TimeUnit.SECONDS), "the load fails with the fault");
-            assertEquals(List.of("g"), engine.guests().stream().map(Guest::name).toList(), "no staging guest left");
-
-            assertEquals(blocks, loader.loadAll(guest, 0).blocks(), "the next load goes well");
-            assertArrayEquals(bytes, read(guest));
-            EngineInvariants.assertConsistentWithHasherOf(context, engine, "after the fault");
+            assertSame(seams.late, task.get(HANG_SECONDS, TimeUnit.SECONDS), "the load fails with the fault");
+            assertNoStagingGuestAndTheNextLoadGoesWell(rig, guest, bytes, "the next load after the fault");
         }
     }
 
@@ -211,24 +260,14 @@ class LoadWorkerLateFaultTest {
     @Test
     @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void aFaultOnTheLoadingThreadBetweenPublishingABatchAndWakingAWorkerEndsTheLoad() throws Exception {
-        int blocks = 2 * LoadBatch.MAX_BLOCKS;
-        byte[] bytes = ImageIndexTest.randomBytes(blocks * PAGE, 18);
-        Path image = Files.write(dir.resolve("disk.img"), bytes);
-        InternalError late = new InternalError("injected: a fault occurred in an unsafe memory access operation");
-        AtomicBoolean armed = new AtomicBoolean(true);
-        LoadWorkers.Seams seams = new LoadWorkers.Seams() {
+        byte[] bytes = writeImage(2 * LoadBatch.MAX_BLOCKS, 18);
+        FaultOnce seams = new FaultOnce() {
             @Override
             public void afterPublish() {
-                if (armed.getAndSet(false)) {
-                    throw late;
-                }
+                fire();
             }
         };
-        EngineContext context = new EngineContext().poolBytes(16L << 20).hashSeed(1).conclude();
-        try (ImageIndex index = ImageIndex.build(image);
-                DedupEngine engine = DedupEngine.create(context);
-                ImageLoader loader = new ImageLoader(index, engine, 2, seams)) {
-            Guest guest = engine.createGuest(engine.createDomain("tenant"), "g", (long) blocks * PAGE);
+        try (Rig rig = builtRig(seams)) {
             List<Thread> workers = Thread.getAllStackTraces().keySet().stream()
                     .filter(t -> t.getName().startsWith(LoadWorkers.THREAD_NAME + "-")).toList();
             for (long polls = 0; !workers.stream().allMatch(t -> LockSupport.getBlocker(t) instanceof LoadWorkers); polls++) {
@@ -237,14 +276,8 @@ class LoadWorkerLateFaultTest {
                 }
                 Thread.sleep(1);
             }
-            assertSame(late, returns(() -> assertThrows(InternalError.class, () -> loader.loadAll(guest, 0)),
-                    "the load waits for a batch that was published while every worker was parked, and nobody"
-                            + " woke one"), "the load fails with the fault");
-            assertEquals(List.of("g"), engine.guests().stream().map(Guest::name).toList(), "no staging guest left");
-
-            assertEquals(blocks, loader.loadAll(guest, 0).blocks(), "the next load goes well");
-            assertArrayEquals(bytes, read(guest));
-            EngineInvariants.assertConsistentWithHasherOf(context, engine, "after the fault");
+            assertTheLoadFailsWithTheFaultAndTheNextGoesWell(rig, seams, bytes, "the load waits for a batch that was "
+                    + "published while every worker was parked, and nobody woke one", "the next load after the fault");
         }
     }
 
@@ -256,32 +289,17 @@ class LoadWorkerLateFaultTest {
     @Test
     @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void aFaultOnTheLoadingThreadBetweenOpeningABatchAndPublishingItLeavesTheNextLoadWhole() throws Exception {
-        int blocks = 2 * LoadBatch.MAX_BLOCKS;
-        byte[] bytes = ImageIndexTest.randomBytes(blocks * PAGE, 19);
-        Path image = Files.write(dir.resolve("disk.img"), bytes);
-        InternalError late = new InternalError("injected: a fault occurred in an unsafe memory access operation");
-        AtomicBoolean armed = new AtomicBoolean(true);
-        LoadWorkers.Seams seams = new LoadWorkers.Seams() {
+        byte[] bytes = writeImage(2 * LoadBatch.MAX_BLOCKS, 19);
+        FaultOnce seams = new FaultOnce() {
             @Override
             public void beforePublish() {
-                if (armed.getAndSet(false)) {
-                    throw late;
-                }
+                fire();
             }
         };
-        EngineContext context = new EngineContext().poolBytes(16L << 20).hashSeed(1).conclude();
-        try (ImageIndex index = ImageIndex.build(image);
-                DedupEngine engine = DedupEngine.create(context);
-                ImageLoader loader = new ImageLoader(index, engine, 2, seams)) {
-            Guest guest = engine.createGuest(engine.createDomain("tenant"), "g", (long) blocks * PAGE);
-            assertSame(late, returns(() -> assertThrows(InternalError.class, () -> loader.loadAll(guest, 0)),
-                    "the load waits for a batch it opened and never published"), "the load fails with the fault");
-            assertEquals(List.of("g"), engine.guests().stream().map(Guest::name).toList(), "no staging guest left");
-
-            assertEquals(blocks, returns(() -> loader.loadAll(guest, 0).blocks(),
-                    "the next load waits for the batch opened and never published"), "the next load goes well");
-            assertArrayEquals(bytes, read(guest));
-            EngineInvariants.assertConsistentWithHasherOf(context, engine, "after the fault");
+        try (Rig rig = builtRig(seams)) {
+            assertTheLoadFailsWithTheFaultAndTheNextGoesWell(rig, seams, bytes,
+                    "the load waits for a batch it opened and never published",
+                    "the next load waits for the batch opened and never published");
         }
     }
 
@@ -336,6 +354,52 @@ class LoadWorkerLateFaultTest {
         }
     }
 
+    /** disk.img's index, built and written to disk.idx. */
+    private Path writeIndex() {
+        Path indexFile = dir.resolve("disk.idx");
+        try (ImageIndex built = ImageIndex.build(dir.resolve("disk.img"))) {
+            built.writeTo(indexFile);
+        }
+        return indexFile;
+    }
+
+    /** A rig over disk.img's index, built in memory, in a 16 MiB pool. */
+    private Rig builtRig(LoadWorkers.Seams seams) {
+        return Rig.over(ImageIndex.build(dir.resolve("disk.img")), 16, seams);
+    }
+
+    private static List<String> guestNames(Rig rig) {
+        return rig.engine().guests().stream().map(Guest::name).toList();
+    }
+
+    /**
+     * After a load of guest "g" failed with a fault: no staging guest is left, the next load of the whole
+     * image into {@code guest} (failing the test, naming {@code hang}, if it does not return) goes well, and
+     * the engine is consistent.
+     */
+    private static void assertNoStagingGuestAndTheNextLoadGoesWell(Rig rig, Guest guest, byte[] bytes, String hang)
+            throws Exception {
+        assertEquals(List.of("g"), guestNames(rig), "no staging guest left");
+
+        assertEquals(bytes.length / PAGE, returns(() -> rig.loader().loadAll(guest, 0).blocks(), hang),
+                "the next load goes well");
+        assertArrayEquals(bytes, read(guest));
+        EngineInvariants.assertConsistentWithHasherOf(rig.context(), rig.engine(), "after the fault");
+    }
+
+    /**
+     * Loads the whole image into a new guest "g" with {@code seams} firing on the loading thread: the load
+     * fails with their fault (failing the test, naming {@code hang}, if it does not return), and then
+     * {@link #assertNoStagingGuestAndTheNextLoadGoesWell} (naming {@code nextHang}).
+     */
+    private static void assertTheLoadFailsWithTheFaultAndTheNextGoesWell(Rig rig, FaultOnce seams, byte[] bytes,
+            String hang, String nextHang) throws Exception {
+        Guest guest = rig.guest("tenant", "g", bytes.length / PAGE);
+        assertSame(seams.late, returns(() -> assertThrows(InternalError.class, () -> rig.loader().loadAll(guest, 0)),
+                hang), "the load fails with the fault");
+        assertNoStagingGuestAndTheNextLoadGoesWell(rig, guest, bytes, nextHang);
+    }
+
     private static byte[] read(Guest guest) {
         byte[] bytes = new byte[(int) guest.sizeBytes()];
         guest.read(0, bytes, 0, bytes.length);
@@ -354,21 +418,19 @@ class LoadWorkerLateFaultTest {
     @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void aLateFaultAfterItsLoadEndedFailsTheNextLoadBeforeItChangesAnythingNamingItsOwnLoad() throws Exception {
         int blocks = LoadBatch.MAX_BLOCKS;      // one batch: one worker finishes it
-        byte[] bytes = ImageIndexTest.randomBytes(blocks * PAGE, 13);
-        Path image = Files.write(dir.resolve("disk.img"), bytes);
-        InternalError late = new InternalError("injected: a fault occurred in an unsafe memory access operation");
+        byte[] bytes = writeImage(blocks, 13);
+        InternalError late = lateFault();
         ThrowAfterTheLoad seams = new ThrowAfterTheLoad(late);
-        EngineContext context = new EngineContext().poolBytes(16L << 20).hashSeed(1).conclude();
-        try (ImageIndex index = ImageIndex.build(image);
-                DedupEngine engine = DedupEngine.create(context);
-                ImageLoader loader = new ImageLoader(index, engine, 2, seams)) {
-            MergeDomain tenant = engine.createDomain("tenant");
-            Guest first = engine.createGuest(tenant, "first", (long) blocks * PAGE);
+        try (Rig rig = builtRig(seams)) {
+            ImageIndex index = rig.index();
+            ImageLoader loader = rig.loader();
+            MergeDomain tenant = rig.engine().createDomain("tenant");
+            Guest first = rig.engine().createGuest(tenant, "first", (long) blocks * PAGE);
             assertEquals(blocks, loader.load(first, 0, 0, blocks).blocksRead());
             seams.loadReturned();
             seams.awaitKept();
 
-            Guest second = engine.createGuest(tenant, "second", (long) blocks * PAGE);
+            Guest second = rig.engine().createGuest(tenant, "second", (long) blocks * PAGE);
             second.fill(0, second.sizeBytes(), (byte) 0x5a);
             byte[] before = read(second);
             ImageIndexException earlier = assertThrows(ImageIndexException.class, () -> loader.loadAll(second, 0),
@@ -382,7 +444,7 @@ class LoadWorkerLateFaultTest {
 
             assertEquals(blocks, loader.loadAll(second, 0).blocksMapped(), "the load after it goes well");
             assertArrayEquals(bytes, read(second));
-            EngineInvariants.assertConsistentWithHasherOf(context, engine, "after the late fault");
+            EngineInvariants.assertConsistentWithHasherOf(rig.context(), rig.engine(), "after the late fault");
         }
     }
 
@@ -395,25 +457,22 @@ class LoadWorkerLateFaultTest {
     @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void aThrowableNoLateReadExplainsFailsNoLaterLoad() throws Exception {
         int blocks = LoadBatch.MAX_BLOCKS;
-        byte[] bytes = ImageIndexTest.randomBytes(blocks * PAGE, 14);
-        Path image = Files.write(dir.resolve("disk.img"), bytes);
+        byte[] bytes = writeImage(blocks, 14);
         ThrowAfterTheLoad seams = new ThrowAfterTheLoad(new StackOverflowError("injected"));
-        EngineContext context = new EngineContext().poolBytes(16L << 20).hashSeed(1).conclude();
-        try (ImageIndex index = ImageIndex.build(image);
-                DedupEngine engine = DedupEngine.create(context);
-                ImageLoader loader = new ImageLoader(index, engine, 2, seams)) {
-            MergeDomain tenant = engine.createDomain("tenant");
-            assertEquals(blocks, loader.loadAll(engine.createGuest(tenant, "first", (long) blocks * PAGE), 0).blocksRead());
+        try (Rig rig = builtRig(seams)) {
+            ImageLoader loader = rig.loader();
+            MergeDomain tenant = rig.engine().createDomain("tenant");
+            assertEquals(blocks, loader.loadAll(rig.engine().createGuest(tenant, "first", (long) blocks * PAGE), 0).blocksRead());
             seams.loadReturned();
             seams.awaitKept();
 
-            Guest second = engine.createGuest(tenant, "second", (long) blocks * PAGE);
+            Guest second = rig.engine().createGuest(tenant, "second", (long) blocks * PAGE);
             assertEquals(blocks, loader.loadAll(second, 0).blocksMapped(), "the next load goes well");
             assertArrayEquals(bytes, read(second));
-            Guest fresh = engine.createGuest(engine.createDomain("other"), "fresh", (long) blocks * PAGE);
+            Guest fresh = rig.guest("other", "fresh", blocks);
             assertEquals(blocks, loader.loadAll(fresh, 0).blocksRead(), "and so does one the workers read");
             assertArrayEquals(bytes, read(fresh));
-            EngineInvariants.assertConsistentWithHasherOf(context, engine, "after the stray");
+            EngineInvariants.assertConsistentWithHasherOf(rig.context(), rig.engine(), "after the stray");
         }
     }
 
@@ -430,34 +489,22 @@ class LoadWorkerLateFaultTest {
     void aLateFaultOfALoadThatFailedCorruptFailsNoLaterLoad() throws Exception {
         int blocks = 400;
         int loaded = LoadBatch.MAX_BLOCKS;
-        byte[] bytes = ImageIndexTest.randomBytes(blocks * PAGE, 15);
-        Path image = Files.write(dir.resolve("disk.img"), bytes);
-        Path indexFile = dir.resolve("disk.idx");
-        try (ImageIndex built = ImageIndex.build(image)) {
-            built.writeTo(indexFile);
-        }
+        byte[] bytes = writeImage(blocks, 15);
+        Path indexFile = writeIndex();
         byte[] whole = Files.readAllBytes(indexFile);
-        long cut = (whole.length - (long) (blocks - loaded) * IndexFile.RECORD_LENGTH + PAGE - 1) & -PAGE;
-        assertTrue(cut < whole.length, "the cut leaves " + cut + " of " + whole.length + " bytes");
+        long cut = cutAfterTheRecordsRead(whole.length, blocks, loaded);
         AtomicBoolean armed = new AtomicBoolean(true);
-        ThrowAfterTheLoad seams = new ThrowAfterTheLoad(
-                new InternalError("injected: a fault occurred in an unsafe memory access operation")) {
+        ThrowAfterTheLoad seams = new ThrowAfterTheLoad(lateFault()) {
             @Override
             public void handedOver() {
                 if (armed.getAndSet(false)) {
-                    try (RandomAccessFile file = new RandomAccessFile(indexFile.toFile(), "rw")) {
-                        file.setLength(cut);
-                    } catch (IOException e) {
-                        throw new UncheckedIOException(e);
-                    }
+                    cutShort(indexFile, cut);
                 }
             }
         };
-        EngineContext context = new EngineContext().poolBytes(64L << 20).hashSeed(1).conclude();
-        try (DedupEngine engine = DedupEngine.create(context);
-                ImageIndex index = ImageIndex.open(indexFile, image);
-                ImageLoader loader = new ImageLoader(index, engine, 2, seams)) {
-            Guest first = engine.createGuest(engine.createDomain("tenant"), "first", (long) loaded * PAGE);
+        try (Rig rig = Rig.over(ImageIndex.open(indexFile, dir.resolve("disk.img")), 64, seams)) {
+            ImageLoader loader = rig.loader();
+            Guest first = rig.guest("tenant", "first", loaded);
             ImageIndexException cutShort = assertThrows(ImageIndexException.class, () -> loader.load(first, 0, 0, loaded));
             assertEquals(ImageIndexException.Kind.CORRUPT, cutShort.kind());
             seams.loadReturned();
@@ -466,10 +513,10 @@ class LoadWorkerLateFaultTest {
                 file.write(whole);
             }
 
-            Guest second = engine.createGuest(engine.createDomain("other"), "second", (long) loaded * PAGE);
+            Guest second = rig.guest("other", "second", loaded);
             assertEquals(loaded, loader.load(second, 0, 0, loaded).blocksRead(), "the next load goes well");
             assertArrayEquals(java.util.Arrays.copyOf(bytes, loaded * PAGE), read(second));
-            EngineInvariants.assertConsistentWithHasherOf(context, engine, "after the late fault");
+            EngineInvariants.assertConsistentWithHasherOf(rig.context(), rig.engine(), "after the late fault");
         }
     }
 }
