@@ -19,7 +19,8 @@ import java.util.Arrays;
  * <p>An entry's bytes may change while it is in the tree only in the unstable index, whose entries
  * go stale like KSM's unstable tree: then navigation may miss an equal entry (a missed merge, never a
  * wrong one: every merge recompares under locks), and such an index only marks its removed entries
- * {@linkplain #markRemoved removed} and empties the whole tree at every full scan. The stable index's
+ * {@linkplain #markRemoved removed}, for a lookup of their content to take out ({@link #find}), and empties
+ * the whole tree at every full scan. The stable index's
  * entries never change, so its tree stays ordered and {@link #remove} finds every node.
  *
  * <p>Thread safety: none; the owning index's lock or thread guards every call. Allocates only when
@@ -49,6 +50,8 @@ final class ContentTree {
     private int live;
     /** Set by {@link #detach(int, int)} when it finds the node it takes out. */
     private boolean detached;
+    /** The entry {@link #find} found, or {@link #NONE}. */
+    private int found = NONE;
 
     ContentTree(Entries entries, PageCompare compare, long secret) {
         this.entries = entries;
@@ -181,11 +184,18 @@ final class ContentTree {
 
     /**
      * The first live entry, in no promised order, whose key is {@code key} and whose bytes equal the
-     * page at {@code offset} and that {@code visitor} accepts; {@link #NONE} if none. O(log n + k)
-     * compares, k the entries of equal content.
+     * page at {@code offset} and that {@code visitor} accepts; {@link #NONE} if none. Takes out every
+     * {@linkplain #markRemoved removed} node of equal content it meets: it stands where the search
+     * reached it, so no search by its own, maybe stale, bytes is needed. So a removed node costs one
+     * compare once, not one per lookup of its content, and a lookup costs O(log n + r + k) compares, r the
+     * removed nodes it takes out (one per {@link #markRemoved}, amortized) and k the live entries of
+     * equal content the visitor refuses. Before, removed nodes stayed, and at {@code max_page_sharing} 2,
+     * where every pair of one content leaves one, each lookup of it walked all of them: O(pages) a page.
      */
     int find(int key, long offset, Visitor visitor) {
-        return root == NONE ? NONE : find(root, key, offset, visitor);
+        found = NONE;
+        root = find(root, key, offset, visitor);
+        return found;
     }
 
     /**
@@ -207,34 +217,41 @@ final class ContentTree {
 
     /**
      * Bytes of the tree ({@link MetadataSizes}): its object (entries, compare, three arrays; secret;
-     * root, used, freeList, live; detached), its entries' adapter (one reference), and its three node
-     * arrays once made.
+     * root, used, freeList, live, found; detached), its entries' adapter (one reference), and its three
+     * node arrays once made.
      */
     long metadataBytes() {
-        long objects = MetadataSizes.object(5 * MetadataSizes.REFERENCE + Long.BYTES + 4 * Integer.BYTES + 1)
+        long objects = MetadataSizes.object(5 * MetadataSizes.REFERENCE + Long.BYTES + 5 * Integer.BYTES + 1)
                 + MetadataSizes.object(MetadataSizes.REFERENCE);
         return entry == null ? objects : objects + 3 * MetadataSizes.array(entry.length, Integer.BYTES);
     }
 
+    /**
+     * Searches the subtree at {@code node} for {@link #find}, setting {@link #found}; returns the subtree's
+     * root once the removed nodes of equal content met are taken out.
+     */
     private int find(int node, int key, long offset, Visitor visitor) {
-        while (node != NONE) {
-            int c = probeOrder(key, offset, node);
-            if (c < 0) {
-                node = left[node];
-            } else if (c > 0) {
-                node = right[node];
-            } else {
-                if (entry[node] >= 0 && visitor.accept(entry[node])) {
-                    return entry[node];
-                }
-                int found = find(left[node], key, offset, visitor);
-                if (found != NONE) {
-                    return found;
-                }
-                node = right[node];
+        if (node == NONE) {
+            return NONE;
+        }
+        int c = probeOrder(key, offset, node);
+        if (c < 0) {
+            left[node] = find(left[node], key, offset, visitor);
+        } else if (c > 0) {
+            right[node] = find(right[node], key, offset, visitor);
+        } else if (entry[node] < 0) {
+            int rest = merge(left[node], right[node]);
+            freeNode(node);
+            return find(rest, key, offset, visitor);
+        } else if (visitor.accept(entry[node])) {
+            found = entry[node];
+        } else {
+            left[node] = find(left[node], key, offset, visitor);
+            if (found == NONE) {
+                right[node] = find(right[node], key, offset, visitor);
             }
         }
-        return NONE;
+        return node;
     }
 
     /** Orders a probe (key, page) against {@code node}'s entry, ignoring entry ids. */

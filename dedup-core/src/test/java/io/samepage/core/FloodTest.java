@@ -241,6 +241,43 @@ class FloodTest {
         }
     }
 
+    /**
+     * The unstable index's collision tree with one content of many pages at {@code max_page_sharing} 2: every
+     * pair that merges leaves its candidate marked removed in the tree, and the content's next candidate is
+     * filed beside them. A lookup of that content walked every removed candidate of equal bytes to reach a
+     * live one, or none: O(pages of the content) full compares a page, quadratic a full scan (at 8b8156e,
+     * 1,022 compares a page here). One unique page comes first, so it holds the key's table slot all scan and
+     * every other page goes to the tree; {@code OTHERS} distinct contents collide too. (Distinct contents
+     * alone were already O(log n): {@link #pagesThatAllHashAlikeCostLogarithmicComparesPerLookup}.) Counted in
+     * full compares in the merging full scan, where every page is looked up once, not time.
+     */
+    @Test
+    void manyCopiesOfOneCollidingContentCostLogarithmicComparesInTheUnstableIndex() {
+        int pages = 4096;
+        try (DedupEngine engine = DedupEngine.create(collidingAtLeastSharing(pages))) {
+            MergeDomain domain = engine.createDomain("d");
+            SplittableRandom random = new SplittableRandom(8);
+            int all = 1 + OTHERS + pages;
+            Guest guest = engine.createGuest(domain, "g", (long) all * PAGE);
+            byte[] content = new byte[PAGE];
+            for (int p = 0; p < all; p++) {
+                if (p <= 1 + OTHERS) {
+                    random.nextBytes(content);      // the unique first page, the others, then one content
+                }
+                guest.write((long) p * PAGE, content, 0, PAGE);
+            }
+            engine.scanner().scanFullPass();        // the first visit: every page waits for the next
+            long compares = engine.pagesCompared();
+            engine.scanner().scanFullPass();
+            assertEquals(pages / 2, engine.counters().pagesShared(), "a frame per two pages of the content");
+            assertEquals(pages / 2, engine.counters().pagesSharing(), "every page of the content merged");
+            double comparesPerPage = (engine.pagesCompared() - compares) / (double) all;
+            assertTrue(comparesPerPage <= collidingCompareBound(all), comparesPerPage + " full compares per page "
+                    + "among " + pages + " pages of one colliding content; O(log n) allows " + collidingCompareBound(all));
+            EngineInvariants.assertConsistent(engine, engine.context().newScannerHasher(), "after merging");
+        }
+    }
+
     /** Contents that collide with the colliding tests' big content, besides the chained one. */
     private static final int OTHERS = 63;
 
