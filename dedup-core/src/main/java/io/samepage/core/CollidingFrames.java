@@ -3,7 +3,8 @@ package io.samepage.core;
 import java.util.function.IntConsumer;
 
 /**
- * A {@link StableIndex}'s frames whose key its hash chain holds for other content: a {@link ContentTree}
+ * A {@link StableIndex}'s frames of contents whose key its hash chain held for other content when their
+ * first frame was filed, all their later frames too (one content, one place): a {@link ContentTree}
  * ordered by key and bytes with one node per content, which holds one frame of it, and that content's
  * other frames in {@link DuplicateFrames} lists found by the node, those with room ahead of the full ones.
  *

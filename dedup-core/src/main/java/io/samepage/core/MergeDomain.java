@@ -149,6 +149,11 @@ public final class MergeDomain {
         return stable.withRoomAmongFull(maxSharing);
     }
 
+    /** Where stable {@code frame}'s content is filed ({@link StableIndex#placeOf}). Caller holds the lock. For tests. */
+    int stablePlaceOf(int frame) {
+        return stable.placeOf(frame);
+    }
+
     /**
      * Runs {@code hook} from now on before the stable index allocates (to grow, or to rebuild its filter)
      * for a frame it files. For tests: a hook that throws {@link OutOfMemoryError} stands for the

@@ -18,8 +18,12 @@ import java.util.Arrays;
  * CollidingFrames}: a tree ordered by content with a node per content, so n colliding contents cost
  * O(log n) compares per lookup, and that content's other frames in lists of their own, as a chained
  * content's, so a lookup that finds all full looks at one or two; its {@code next} link then holds
- * {@code -2 - node} or {@code -2 - slot} there (the slot's frame tells the three apart). Without
- * duplicates or collisions those parts are empty and cost nothing. A key's bucket and
+ * {@code -2 - node} or {@code -2 - slot} there (the slot's frame tells the three apart). One content, one
+ * place: a content with a node there files every later frame there too, even once its key's chained content
+ * has left, so a lookup that matches the chained frame skips the tree. (Before, that later frame was chained,
+ * and lookups looked on both sides. Rejected: moving the content's frames to the chain when the chained
+ * content leaves, which needs room among the chain's duplicates in {@link #remove}, which must not
+ * allocate.) Without duplicates or collisions those parts are empty and cost nothing. A key's bucket and
  * its filter bits come from the key mixed with a secret ({@link KeyPlacement}), so keys crafted to
  * share their low bits do not share a bucket.
  *
@@ -101,7 +105,8 @@ final class StableIndex {
             takeSteps++;
             first = frames.stableKey(f) == key ? f : NONE;
         }
-        if (first != NONE && compare.equal(offset, FramePool.offsetOf(first))) {
+        boolean chainedContent = first != NONE && compare.equal(offset, FramePool.offsetOf(first));
+        if (chainedContent) {
             int refs = frames.refCount(first);
             if (refs >= maxSharing) {
                 full = true;
@@ -114,7 +119,7 @@ final class StableIndex {
             }
             full |= duplicate == DuplicateFrames.FULL;
         }
-        if (!colliding.isEmpty()) {
+        if (!chainedContent && !colliding.isEmpty()) {      // a content is on one side only
             int f = colliding.take(key, offset, maxSharing);
             if (f >= 0) {
                 return f;
@@ -132,7 +137,7 @@ final class StableIndex {
         /** The frame planned for, or {@link #NONE}: no plan. */
         int frame = NONE;
         int key;
-        /** The frame chained under {@link #key}, or {@link #NONE}: this frame is chained. */
+        /** The frame chained under {@link #key}, or {@link #NONE}: this frame is chained, unless {@link #node} is set. */
         int group;
         /** This frame's bytes equal {@link #group}'s: it joins that content's duplicates, else the colliding frames. */
         boolean duplicate;
@@ -161,7 +166,7 @@ final class StableIndex {
         int node = colliding.isEmpty() ? NONE : colliding.nodeOf(key, offset);
         int equal = colliding.count(node);
         boolean duplicate = group != NONE && compare.equal(offset, FramePool.offsetOf(group));
-        if (group == NONE) {
+        if (group == NONE && node == NONE) {
             if (chained >= 2 * heads.length) {      // it would make more than two frames a bucket
                 beforeGrowth.run();
                 rehash(2 * heads.length);
@@ -191,7 +196,7 @@ final class StableIndex {
         filing.frame = NONE;
         frames.setStableKey(frame, key);
         mark(filter, key);
-        if (filing.group == NONE) {
+        if (filing.group == NONE && filing.node == NONE) {
             chain(frame, key);
         } else if (filing.duplicate) {
             frames.setNext(frame, -2 - duplicates.add(key, frame));
@@ -348,6 +353,16 @@ final class StableIndex {
      */
     void beforeGrowth(Runnable hook) {
         beforeGrowth = hook;
+    }
+
+    /**
+     * Where filed {@code frame}'s content is: {@link #NONE} for the hash chain (its chained frame and that
+     * frame's duplicates), else its node among the colliding frames. For tests.
+     */
+    int placeOf(int frame) {
+        int link = frames.next(frame);
+        return link <= -2 && !duplicates.holds(-2 - link, frame)
+                ? colliding.nodeOf(frames.stableKey(frame), FramePool.offsetOf(frame)) : NONE;
     }
 
     /** A duplicate frame among full ones that maps fewer than {@code maxSharing} pages, or NONE. For tests. */

@@ -174,6 +174,45 @@ class CollidingHashTest {
         }
     }
 
+    /**
+     * One content, one place: a content whose key the hash chain holds for other content has its frames in
+     * the collision tree, and once that other content leaves the chain, its next frame went to the chain,
+     * which no longer held the key: the content had frames on both sides, and a lookup of it looked at the
+     * chain's, then at the tree's. Every page hashes alike; at {@code max_page_sharing} 2 each frame is full
+     * once filed, so a second pair of the colliding content makes a second frame. The engine's invariants
+     * check that every content's frames are on one side; then a frame given room is filled before a new one.
+     */
+    @Test
+    void aCollidingContentKeepsItsFramesInOnePlaceWhenTheChainedContentOfItsKeyLeaves() {
+        EngineContext context = new EngineContext().poolBytes(8L << 20).customHasher(new WeakHashers.Constant());
+        context.knobs().useZeroPages(false).smartScan(false).maxPageSharing(2);
+        try (DedupEngine engine = DedupEngine.create(context.conclude())) {
+            byte[] chained = random(1);
+            byte[] colliding = random(2);
+            Layout layout = new Layout(engine);
+            MergeDomain domain = engine.createDomain("tenant");
+            Guest first = layout.guest(domain, "first", chained, chained, colliding, colliding);
+            scan(engine, 2);
+            assertEquals(2, domain.pagesShared(), "one frame chained, one colliding with it");
+            layout.assertReadsAndSharing("both contents merged");
+            layout.write(first, 0, random(3));
+            layout.write(first, 1, random(4));
+            assertEquals(1, domain.pagesShared(), "the chained content left");
+            layout.assertReadsAndSharing("after the chained content left");
+            Guest second = layout.guest(domain, "second", colliding, colliding);
+            scan(engine, 2);
+            assertEquals(2, domain.pagesShared(), "a second frame of the colliding content, the first being full");
+            assertTrue(second.isMerged(0) && second.frameAt(0) == second.frameAt(1), "the second pair merged");
+            layout.assertReadsAndSharing("after a second frame of the colliding content");
+            layout.write(first, 2, random(5));      // the first frame has room again
+            Guest third = layout.guest(domain, "third", colliding);
+            scan(engine, 2);
+            assertEquals(first.frameAt(3), third.frameAt(0), "the page went into the frame with room");
+            assertEquals(2, domain.pagesShared(), "no third frame");
+            layout.assertReadsAndSharing("after the frame with room was filled");
+        }
+    }
+
     @Test
     void onlyAllZeroPagesMapTheZeroFrameWhenEveryPageHashesLikeTheZeroPage() {
         try (DedupEngine engine = engine(new WeakHashers.Constant(), true)) {

@@ -29,6 +29,9 @@ import java.util.Set;
  *       frames are shared), and none with fewer stands among its content's full frames, where a lookup
  *       would not see its room ({@link DuplicateFrames}).</li>
  *   <li>A stable frame still hashes to the value it was indexed under: it was never written.</li>
+ *   <li>One content, one place: the stable frames of one content (bytes and key) of a domain are all on
+ *       the hash chain's side (the chained frame and its duplicates) or all at one node of the collision
+ *       tree ({@link CollidingFrames}), never some here and some there, where a lookup would look at both.</li>
  *   <li>Every frame in the resident registry is mapped and in its domain's stable index; every zero
  *       frame holds zeros, so every zero-merged page reads zeros.</li>
  *   <li>The counters kept incrementally equal a recount: tracked pages per guest, pages_volatile,
@@ -162,6 +165,19 @@ public final class EngineInvariants {
         }
     }
 
+    private static int stablePlaceOf(MergeDomain domain, int frame) {
+        domain.stableLock().lock();
+        try {
+            return domain.stablePlaceOf(frame);
+        } finally {
+            domain.stableLock().unlock();
+        }
+    }
+
+    private static String placeName(int place) {
+        return place == StableIndex.NONE ? "the hash chain" : "the collision tree's node " + place;
+    }
+
     private static boolean inStableIndex(MergeDomain domain, FramePool pool, int frame) {
         domain.stableLock().lock();
         try {
@@ -191,19 +207,28 @@ public final class EngineInvariants {
             tracked += own;
         }
         Map<java.nio.ByteBuffer, Integer> byContent = new HashMap<>();
+        Map<java.nio.ByteBuffer, int[]> placeOfContent = new HashMap<>();
         for (int frame : stableMappers.keySet()) {
             byte[] bytes = pool.memory().asSlice(FramePool.offsetOf(frame), io.samepage.hashing.Pages.PAGE_SIZE)
                     .toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
             // Grouped by domain, bytes and the key the frame is filed under: for a real hash equal bytes have
             // equal keys; a test hasher unrelated to the content files equal bytes apart, unreachable
             // from each other, which KSM would not count as one chain either.
-            int domainId = -1;
+            MergeDomain filedIn = null;
             for (MergeDomain domain : engine.domains()) {
-                domainId = inStableIndex(domain, pool, frame) ? domain.id() : domainId;
+                filedIn = inStableIndex(domain, pool, frame) ? domain : filedIn;
             }
-            java.nio.ByteBuffer content = java.nio.ByteBuffer.allocate(bytes.length + 8).put(bytes).putInt(domainId)
-                    .putInt(pool.table().stableKey(frame)).flip();
+            java.nio.ByteBuffer content = java.nio.ByteBuffer.allocate(bytes.length + 8).put(bytes)
+                    .putInt(filedIn == null ? -1 : filedIn.id()).putInt(pool.table().stableKey(frame)).flip();
             byContent.merge(content, 1, Integer::sum);
+            if (filedIn != null) {
+                int place = stablePlaceOf(filedIn, frame);
+                int[] first = placeOfContent.putIfAbsent(content, new int[] {place, frame});
+                if (first != null && first[0] != place) {
+                    fail(where + ": stable frames " + first[1] + " and " + frame + " of one content of " + filedIn
+                            + " are filed in two places: " + placeName(first[0]) + " and " + placeName(place));
+                }
+            }
         }
         long chains = 0;
         long dups = 0;
