@@ -124,8 +124,8 @@ class ReloadTest {
             DaemonException refused = assertThrows(DaemonException.class,
                     () -> daemon.reload(config("pages_to_scan=1000", "sleep_millisecs=9", "max_page_sharing=3")));
             assertEquals(DaemonException.Kind.CONFIG, refused.kind());
-            assertEquals("max_page_sharing cannot change while 1 frames are shared; unmerge first (run=2), then set it",
-                    refused.getMessage());
+            assertEquals("max_page_sharing cannot change from 256 to 3 while frames are shared (pages_shared 1); "
+                    + "unmerge first (run=2), then set it", refused.getMessage());
             assertEquals(1, daemon.engine().knobs().sleepMillis(), "the knob set before the refusal is restored");
             assertEquals(256, daemon.engine().knobs().maxPageSharing());
         }

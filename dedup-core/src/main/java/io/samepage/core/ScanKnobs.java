@@ -178,13 +178,14 @@ public final class ScanKnobs {
         if (value == maxPageSharing) {
             return this;
         }
+        int old = maxPageSharing;
         long shared = sharedFrames.runIfNoneShared(() -> {
             beforeMaxPageSharingWrite.run();
             maxPageSharing = value;
         });
         if (shared > 0) {
-            throw new DedupException(Kind.KNOB_REFUSED, "max_page_sharing cannot change while " + shared
-                    + " frames are shared; unmerge first (run=2), then set it");
+            throw new DedupException(Kind.KNOB_REFUSED, "max_page_sharing cannot change from " + old + " to " + value
+                    + " while frames are shared (pages_shared " + shared + "); unmerge first (run=2), then set it");
         }
         return this;
     }

@@ -64,8 +64,8 @@ class ScanKnobsTest {
         });
         DedupException refused = assertThrows(DedupException.class, () -> knobs.maxPageSharing(16));
         assertEquals(DedupException.Kind.KNOB_REFUSED, refused.kind());
-        assertEquals("max_page_sharing cannot change while 3 frames are shared; unmerge first (run=2), then set it",
-                refused.getMessage());
+        assertEquals("max_page_sharing cannot change from 256 to 16 while frames are shared (pages_shared 3); "
+                + "unmerge first (run=2), then set it", refused.getMessage());
         assertEquals(256, knobs.maxPageSharing(), "a refused value changes nothing");
         knobs.maxPageSharing(256);
         shared[0] = 0;
@@ -168,6 +168,60 @@ class ScanKnobsTest {
             assertEquals(12, counters.pagesShared() + counters.pagesSharing(), "every page merged: " + counters);
             assertEquals(3, counters.pagesShared(), "12 pages in frames of 4, each found with room: " + counters);
             EngineInvariants.assertConsistent(engine, engine.context().newScannerHasher(), "after the second guest");
+        }
+    }
+
+    /**
+     * Lowering {@code max_page_sharing} is refused while any frame is shared, as KSM's sysfs handler refuses
+     * it with EBUSY while {@code pages_shared} is not 0: a frame filed under the old limit would map more pages
+     * than the new one allows. The refusal is one line naming the knob, both values and the frames shared,
+     * and changes nothing; once {@code run=2} has unmerged everything, lowering is allowed, and the next merges
+     * fill frames only up to the new limit. The engine's invariants are checked after every step.
+     */
+    @Test
+    void loweringMaxPageSharingIsRefusedWhileFramesAreSharedThenMergesKeepTheNewLimit() {
+        int page = Pages.PAGE_SIZE;
+        byte[] same = new byte[page];
+        new SplittableRandom(12).nextBytes(same);
+        EngineContext context = new EngineContext().poolBytes(16L << 20).hashSeed(7);
+        context.knobs().smartScan(false);
+        try (DedupEngine engine = DedupEngine.create(context.conclude())) {
+            Guest guest = engine.createGuest(engine.createDomain("d"), "g", 8L * page);
+            for (int p = 0; p < 8; p++) {
+                guest.write((long) p * page, same, 0, page);
+            }
+            engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE);
+            EngineCounters merged = engine.counters();
+            assertEquals(1, merged.pagesShared(), "one frame for the eight pages: " + merged);
+            assertEquals(7, merged.pagesSharing(), "one frame for the eight pages: " + merged);
+            EngineInvariants.assertConsistent(engine, engine.context().newScannerHasher(), "merged at 256");
+
+            DedupException refused = assertThrows(DedupException.class, () -> engine.knobs().maxPageSharing(2));
+            assertEquals(DedupException.Kind.KNOB_REFUSED, refused.kind());
+            assertEquals("max_page_sharing cannot change from 256 to 2 while frames are shared (pages_shared 1); "
+                    + "unmerge first (run=2), then set it", refused.getMessage());
+            assertEquals(256, engine.knobs().maxPageSharing(), "a refused value changes nothing");
+            assertEquals(8, engine.pool().table().refCount(guest.frameAt(0)), "the frame still maps every page");
+            EngineInvariants.assertConsistent(engine, engine.context().newScannerHasher(), "after the refusal");
+
+            engine.knobs().run(ScanKnobs.RUN_UNMERGE);
+            engine.scanner().doWork();
+            assertEquals(0, engine.counters().pagesShared(), "run=2 unmerged everything");
+            EngineInvariants.assertConsistent(engine, engine.context().newScannerHasher(), "after run=2");
+
+            engine.knobs().maxPageSharing(2);
+            assertEquals(2, engine.knobs().maxPageSharing(), "allowed once nothing is shared");
+            EngineInvariants.assertConsistent(engine, engine.context().newScannerHasher(), "lowered to 2");
+
+            engine.knobs().run(ScanKnobs.RUN_MERGE);
+            engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE);
+            EngineCounters again = engine.counters();
+            assertEquals(4, again.pagesShared(), "eight pages in frames of two: " + again);
+            assertEquals(4, again.pagesSharing(), "every page merged: " + again);
+            for (int p = 0; p < 8; p++) {
+                assertEquals(2, engine.pool().table().refCount(guest.frameAt(p)), "page " + p + "'s frame");
+            }
+            EngineInvariants.assertConsistent(engine, engine.context().newScannerHasher(), "merged at 2");
         }
     }
 
