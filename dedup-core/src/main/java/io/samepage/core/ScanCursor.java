@@ -51,6 +51,9 @@ final class ScanCursor {
     /** Pages passed by for the cost of one visit: a page passed by costs {@code 1/64} of a visit. */
     static final int PASSES_PER_VISIT = 64;
 
+    /** {@link #nextRun} found the round's end: no page of it is left to visit. */
+    static final int ROUND_DONE = -1;
+
     /** {@link #nextRun} passed by pages for all it was allowed and found none to visit. */
     static final int ALLOWANCE_SPENT = -2;
 
@@ -100,7 +103,7 @@ final class ScanCursor {
      * how many pages it passed by, whatever it returns.
      *
      * @return the index of the guest whose pages {@link #page()} to {@code page() + runLength() - 1} are
-     *         to visit; -1 when the round is done; {@link #ALLOWANCE_SPENT} when it passed by {@code
+     *         to visit; {@link #ROUND_DONE} when the round is done; {@link #ALLOWANCE_SPENT} when it passed by {@code
      *         allowance} pages and found none to visit (the next call goes on from there)
      */
     int nextRun(long allowance) {
@@ -140,7 +143,7 @@ final class ScanCursor {
             page += runLength;
             return guest;
         }
-        return -1;
+        return ROUND_DONE;
     }
 
     /** The pages {@link #nextRun} moved past to visit. */
@@ -160,7 +163,8 @@ final class ScanCursor {
 
     /**
      * Moves back to {@code pageIndex} of the current run's guest, inside that run: a visit of the run
-     * threw, and the next batch goes on after the page whose visit threw.
+     * threw, and the next batch goes on after the page whose visit threw; or to the run's start, a run
+     * that {@link #nextRun} found only to learn that the round had not ended.
      */
     void resumeAt(int pageIndex) {
         page = pageIndex;

@@ -18,7 +18,7 @@ import org.agrona.concurrent.AgentTerminationException;
  *
  * <p>Each visit is a {@link PageVisitor}'s (KSM's rules, the indexes, merges and their failure
  * atomicity); this class owns the duty cycle, the batches, the full scans ({@link ScanCursor}), the
- * scan-time advisor and {@code run=2}.
+ * scan-time advisor ({@link ScanTimeAdvisor}) and {@code run=2}.
  *
  * <p>With {@code scan_threads} above 1, each batch's pages are shared among that many threads
  * ({@link ScanWorkers}); the batch, the full scans and the counters are the same.
@@ -191,6 +191,8 @@ public final class Scanner implements Agent {
      * only that.
      *
      * @return pages visited (0 when there are no guests, or when the batch only passed pages by)
+     * @throws RuntimeException or {@link Error}: what a visit threw, once the batch is done with; a full
+     *         scan the batch reached the end of has ended, as if no visit had thrown
      */
     public int scanBatch(int budget) {
         lockBatch();
@@ -218,6 +220,12 @@ public final class Scanner implements Agent {
      * listed in the same order, {@link ScanWorkers} visits them, and only then does the full scan end if
      * the batch reached its end. The budget is kept in {@code 1/}{@value ScanCursor#PASSES_PER_VISIT} of a
      * visit.
+     *
+     * <p>A batch that reached the full scan's end ends it even if a visit threw, and then throws: on two
+     * threads or more once every listed page was visited ({@link ScanWorkers#run}), on one if the visit
+     * that threw was the scan's last ({@link #visitRun}). Left open, the scan was ended by the next batch,
+     * which visited nothing: {@code full_scans}, the advisor's scan time and {@link #scanUntilStable}'s
+     * count of quiet scans were a batch late.
      */
     private int scanPages(int budget) {
         if (scanStartCpuNanos < 0) {
@@ -255,38 +263,59 @@ public final class Scanner implements Agent {
                 continue;
             }
             int length = cursor.runLength();
+            visited += length;
+            left -= (long) length * ScanCursor.PASSES_PER_VISIT;
             if (threads > 1) {
                 workers.add(guest, cursor.page(), length);
             } else {
-                visitRun(guest, cursor.page(), length);
+                visitRun(guest, cursor.page(), length, left);
             }
-            visited += length;
-            left -= (long) length * ScanCursor.PASSES_PER_VISIT;
         }
-        if (threads > 1) {
-            workers.run(visitor, threads, REPLENISH_PER_BATCH);
-        }
-        if (scanEnded) {
-            finishFullScan();
+        try {
+            if (threads > 1) {
+                workers.run(visitor, threads, REPLENISH_PER_BATCH);
+            }
+        } finally {
+            if (scanEnded) {
+                finishFullScan();
+            }
         }
         return visited;
     }
 
     /**
-     * Visits a run on this thread. If a visit throws, the cursor goes back to the page after it, so the
-     * next batch goes on from there, as it did when the cursor moved a page at a time.
+     * Visits a run on this thread; {@code leftAfter} is what the batch may still spend after it. If a
+     * visit throws, the cursor goes back to the page after it, so the next batch goes on from there, as
+     * it did when the cursor moved a page at a time; and if that was the run's last page and the round
+     * has nothing more to visit within {@code leftAfter}, the full scan ends before the throwable goes
+     * on, as it would have had the visit returned.
      */
-    private void visitRun(Guest guest, int first, int length) {
+    private void visitRun(Guest guest, int first, int length, long leftAfter) {
         int page = first;
         try {
             for (; page < first + length; page++) {
                 visitor.visit(guest, page);
             }
-        } finally {
-            if (page < first + length) {
-                cursor.resumeAt(page + 1);
+        } catch (Throwable t) {     // a checked one too, from a hasher that throws it undeclared
+            cursor.resumeAt(page + 1);
+            if (page + 1 == first + length && leftAfter > 0 && nothingLeftToVisit(leftAfter)) {
+                finishFullScan();
             }
+            throw t;
         }
+    }
+
+    /**
+     * True if the round has no page left to visit: the cursor passes by what it may within {@code
+     * allowance} and finds its end. If it finds a run to visit instead, it goes back to that run's start.
+     */
+    private boolean nothingLeftToVisit(long allowance) {
+        int g = cursor.nextRun(allowance);
+        batchPassed += cursor.passed();
+        if (g >= 0) {
+            cursor.resumeAt(cursor.page());
+        }
+        return g == ScanCursor.ROUND_DONE;
     }
 
     /**
@@ -348,7 +377,7 @@ public final class Scanner implements Agent {
         }
         Objects.requireNonNull(afterBatch, "afterBatch");
         long start = fullScans;
-        ScanOutcome last = outcome();
+        ScanOutcome last = ScanOutcome.of(engine.counters(), knobs.smartScan(), merges());
         int quiet = 0;
         while (quiet < QUIET_FULL_SCANS) {
             long before = fullScans;
@@ -360,7 +389,7 @@ public final class Scanner implements Agent {
                 }
                 continue;
             }
-            ScanOutcome now = outcome();
+            ScanOutcome now = ScanOutcome.of(engine.counters(), knobs.smartScan(), merges());
             quiet = now.equals(last) ? quiet + 1 : 0;
             last = now;
             if (quiet < QUIET_FULL_SCANS && fullScans - start >= maxFullScans) {
@@ -369,25 +398,6 @@ public final class Scanner implements Agent {
             }
         }
         return (int) (fullScans - start);
-    }
-
-    /**
-     * With smart_scan a page left alone is skipped for longer and longer, and counts as volatile while
-     * skipped, unshared when visited: pages skipped out of step move between the two at every scan, for
-     * ever, though nothing changes. So then only their sum counts (KSM's rmap items neither shared nor
-     * sharing).
-     */
-    private ScanOutcome outcome() {
-        EngineCounters c = engine.counters();
-        boolean folded = knobs.smartScan();
-        return new ScanOutcome(c.pagesShared(), c.pagesSharing(),
-                folded ? c.pagesUnshared() + c.pagesVolatile() : c.pagesUnshared(), folded ? 0 : c.pagesVolatile(),
-                c.ksmZeroPages(), merges());
-    }
-
-    /** What a full scan that changes something changes: equal before and after a full scan, it changed nothing. */
-    private record ScanOutcome(long pagesShared, long pagesSharing, long pagesUnshared, long pagesVolatile,
-            long ksmZeroPages, long merges) {
     }
 
     public long fullScans() {
@@ -456,33 +466,11 @@ public final class Scanner implements Agent {
         long now = System.nanoTime();
         long cpu = cpuNanos();
         if (knobs.advisorMode() == AdvisorMode.SCAN_TIME) {
-            advise(now - scanStartNanos, cpu - scanStartCpuNanos);
+            knobs.advisePagesToScan(ScanTimeAdvisor.advisedPagesToScan(knobs.pagesToScan(), now - scanStartNanos,
+                    cpu - scanStartCpuNanos, knobs.advisorTargetScanTimeSeconds(), knobs.advisorMaxCpu()));
         }
         scanStartNanos = now;
         scanStartCpuNanos = cpu;
-    }
-
-    /**
-     * KSM's scan-time advisor, simplified: scale {@code pages_to_scan} by how far the last full scan
-     * was from the target time, cap it so the scanner's CPU share stays under {@code advisor_max_cpu},
-     * and move 30% of the way there each scan (KSM also smooths with an EWMA).
-     */
-    private void advise(long wallNanos, long cpuNanos) {
-        knobs.advisePagesToScan(advisedPagesToScan(knobs.pagesToScan(), wallNanos, cpuNanos,
-                knobs.advisorTargetScanTimeSeconds(), knobs.advisorMaxCpu()));
-    }
-
-    /** The advisor's rule as a pure function of the last full scan (before the knobs' min/max clamp). */
-    static int advisedPagesToScan(int current, long wallNanos, long cpuNanos, long targetSeconds, int maxCpuPercent) {
-        if (wallNanos <= 0) {
-            return current;
-        }
-        double proposed = (double) current * wallNanos / (targetSeconds * 1e9);
-        double cpuShare = cpuNanos > 0 ? (double) cpuNanos / wallNanos : 0;
-        if (cpuShare > 0) {
-            proposed = Math.min(proposed, current * (maxCpuPercent / 100.0) / cpuShare);
-        }
-        return (int) Math.min(Integer.MAX_VALUE, Math.round(0.3 * proposed + 0.7 * current));
     }
 
     /** CPU time of the threads that scan: this one and the workers of {@code scan_threads}. */

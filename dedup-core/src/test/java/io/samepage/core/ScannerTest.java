@@ -154,11 +154,11 @@ class ScannerTest {
     @Test
     void theAdvisorScalesPagesToScanTowardTheTargetScanTimeUnderTheCpuCap() {
         long second = 1_000_000_000L;
-        assertEquals(1000, Scanner.advisedPagesToScan(1000, 200 * second, 0, 200, 70), "on target: unchanged");
-        assertEquals(1300, Scanner.advisedPagesToScan(1000, 400 * second, 0, 200, 70),
+        assertEquals(1000, ScanTimeAdvisor.advisedPagesToScan(1000, 200 * second, 0, 200, 70), "on target: unchanged");
+        assertEquals(1300, ScanTimeAdvisor.advisedPagesToScan(1000, 400 * second, 0, 200, 70),
                 "twice too slow: 30% of the way to 2000");
-        assertEquals(850, Scanner.advisedPagesToScan(1000, 100 * second, 0, 200, 70), "twice too fast");
-        assertEquals(914, Scanner.advisedPagesToScan(1000, 400 * second, 280 * second, 200, 50),
+        assertEquals(850, ScanTimeAdvisor.advisedPagesToScan(1000, 100 * second, 0, 200, 70), "twice too fast");
+        assertEquals(914, ScanTimeAdvisor.advisedPagesToScan(1000, 400 * second, 280 * second, 200, 50),
                 "70% CPU against a 50% cap: the cap wins (0.3 * 714.3 + 700)");
     }
 

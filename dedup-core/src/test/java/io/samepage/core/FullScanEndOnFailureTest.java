@@ -1,0 +1,167 @@
+package io.samepage.core;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import io.samepage.hashing.HashAlgorithm;
+import io.samepage.hashing.PageHasher;
+import io.samepage.hashing.Pages;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.SplittableRandom;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * A batch that reaches the end of a full scan ends it even if a visit in it threw, and then throws:
+ * {@code full_scans} counts the scan at once, and the next batch starts the next one. Before, on one
+ * thread (the visit of the scan's last page threw) and on two (any visit threw), the scan was left open
+ * and the next batch ended it having visited nothing, so {@code full_scans}, the advisor's timing and
+ * {@link Scanner#scanUntilStable}'s quiet scans were a batch late. A visit that throws before the scan's
+ * last page leaves it open on one thread: the next batch visits the rest.
+ */
+class FullScanEndOnFailureTest {
+
+    private static final int PAGE = Pages.PAGE_SIZE;
+    /** Pages written in each guest: one run of the cursor. */
+    private static final int WRITTEN = 64;
+    /** A batch that covers the whole scan. */
+    private static final int BUDGET = 1000;
+    /** The first word of the page whose hash throws. */
+    private static final long MARKER = 0x5CA7_E2D0_F00D_0001L;
+
+    /** The scan's last page throws; with no page after it to visit, or after it only pages never written. */
+    @ParameterizedTest(name = "{0} scan threads")
+    @ValueSource(ints = {1, 2})
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aBatchWhoseLastVisitThrowsStillEndsTheFullScan(int threads) {
+        for (int size : new int[] {WRITTEN, 2 * WRITTEN}) {       // then 64 pages never written after the last one
+            Fixture f = new Fixture(threads, size, 1);
+            try (DedupEngine engine = f.engine) {
+                f.failOn(0, WRITTEN - 1);
+                assertThrows(InjectedError.class, () -> f.scanner.scanBatch(BUDGET), f.where());
+                assertFalse(f.armed.get(), "the failing page was hashed; " + f.where());
+                assertEquals(2, f.scanner.fullScans(), "the batch that reached the scan's end ended it; " + f.where());
+                assertEquals(WRITTEN, f.scanner.scanBatch(BUDGET), "the next batch is a whole full scan; " + f.where());
+                assertEquals(3, f.scanner.fullScans(), f.where());
+                EngineInvariants.assertConsistentWithHasherOf(f.context, engine, f.where());
+            }
+        }
+    }
+
+    /**
+     * On two threads a visit that throws anywhere in the batch costs only its page, so a batch that
+     * listed the scan's last run ends it; on one, the batch stops at the page that threw, and the scan
+     * ends with the next batch, which visits the rest.
+     */
+    @ParameterizedTest(name = "{0} scan threads")
+    @ValueSource(ints = {1, 2})
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aVisitThatThrowsBeforeTheScansLastPageEndsItOnlyWhereTheBatchVisitedTheRest(int threads) {
+        Fixture f = new Fixture(threads, WRITTEN, 1);
+        try (DedupEngine engine = f.engine) {
+            int failing = 10;
+            f.failOn(0, failing);
+            assertThrows(InjectedError.class, () -> f.scanner.scanBatch(BUDGET), f.where());
+            if (threads == 1) {
+                assertEquals(1, f.scanner.fullScans(), "the scan goes on after the page that threw");
+                assertEquals(WRITTEN - failing - 1, f.scanner.scanBatch(BUDGET), "the rest of the scan");
+            }
+            assertEquals(2, f.scanner.fullScans(), f.where());
+            EngineInvariants.assertConsistentWithHasherOf(f.context, engine, f.where());
+        }
+    }
+
+    /**
+     * One thread: the last page of the first guest's run throws, and the second guest's run is still to
+     * visit: the scan stays open, and the next batch visits that run and ends it.
+     */
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aRunsLastVisitThatThrowsBeforeAnotherGuestsRunLeavesTheScanOpen() {
+        Fixture f = new Fixture(1, WRITTEN, 2);
+        try (DedupEngine engine = f.engine) {
+            f.failOn(0, WRITTEN - 1);
+            assertThrows(InjectedError.class, () -> f.scanner.scanBatch(BUDGET), f.where());
+            assertEquals(1, f.scanner.fullScans(), "the second guest's pages are still to visit");
+            assertEquals(WRITTEN, f.scanner.scanBatch(BUDGET), "the next batch visits the second guest's run");
+            assertEquals(2, f.scanner.fullScans());
+            EngineInvariants.assertConsistentWithHasherOf(f.context, engine, f.where());
+        }
+    }
+
+    /** Guests of {@code size} pages whose first {@value #WRITTEN} are unique, after one full scan. */
+    private static final class Fixture {
+        final AtomicBoolean armed = new AtomicBoolean();
+        final EngineContext context;
+        final DedupEngine engine;
+        final Scanner scanner;
+        final Guest[] guests;
+        final int threads;
+        final int size;
+
+        Fixture(int threads, int size, int guestCount) {
+            this.threads = threads;
+            this.size = size;
+            context = new EngineContext().poolBytes(4L * guestCount * size * PAGE + (1 << 20))
+                    .customHasher(new MarkedPageHasher(new EngineContext().hashSeed(5).newScannerHasher(), armed));
+            context.knobs().smartScan(false).scanThreads(threads);
+            engine = DedupEngine.create(context.conclude());
+            MergeDomain domain = engine.createDomain("d");
+            guests = new Guest[guestCount];
+            SplittableRandom random = new SplittableRandom(7);
+            for (int g = 0; g < guestCount; g++) {
+                guests[g] = engine.createGuest(domain, "g" + g, (long) size * PAGE);
+                byte[] bytes = new byte[WRITTEN * PAGE];
+                random.nextBytes(bytes);
+                guests[g].write(0, bytes, 0, bytes.length);
+            }
+            scanner = engine.scanner();
+            scanner.scanFullPass();
+            assertEquals(1, scanner.fullScans());
+        }
+
+        /** Marks {@code page} of guest {@code g}, and arms the hasher to throw once on it. */
+        void failOn(int g, int page) {
+            byte[] word = new byte[Long.BYTES];
+            MemorySegment.ofArray(word).set(ValueLayout.JAVA_LONG_UNALIGNED, 0, MARKER);
+            guests[g].write((long) page * PAGE, word, 0, word.length);
+            armed.set(true);
+        }
+
+        String where() {
+            return threads + " threads, guests of " + size + " pages";
+        }
+    }
+
+    /** The real hasher, except that it throws {@link InjectedError} once, when armed, for a page starting with {@link #MARKER}. */
+    private record MarkedPageHasher(PageHasher real, AtomicBoolean armed) implements PageHasher {
+        @Override
+        public long hash(MemorySegment memory, long offset) {
+            if (memory.get(ValueLayout.JAVA_LONG_UNALIGNED, offset) == MARKER && armed.compareAndSet(true, false)) {
+                throw new InjectedError();
+            }
+            return real.hash(memory, offset);
+        }
+
+        @Override
+        public HashAlgorithm algorithm() {
+            return real.algorithm();
+        }
+
+        @Override
+        public long seed() {
+            return real.seed();
+        }
+    }
+
+    private static final class InjectedError extends Error {
+        InjectedError() {
+            super("injected into the hash of one page");
+        }
+    }
+}
