@@ -389,13 +389,17 @@ public final class FramePool implements AutoCloseable {
     }
 
     /**
-     * Gives back, never-used again, the untouched run {@link #allocateRun} just returned, so a retry finds
-     * it; false, with nothing changed, if it did not end the used frames or one was taken after it.
+     * Gives back the untouched run {@link #allocateRun} returned, its frames available again: never-used
+     * again if no never-used frame was taken after it, so a retry finds it; else free on the cold list,
+     * as they still read as zeros. Allocates nothing and calls no backing ({@link FreeLists#untakeRun}).
+     * Thread safe.
+     *
+     * @return true if the run is never-used again; false if its frames went on the cold list
      */
     boolean untakeRun(int first, int count) {
-        boolean untaken = lists.untakeRun(first, count);
-        reservation.release(untaken ? count : 0);
-        return untaken;
+        boolean neverUsed = lists.untakeRun(first, count);
+        reservation.release(count);
+        return neverUsed;
     }
 
     /**

@@ -11,7 +11,7 @@ package io.samepage.core;
  *       a frame whose memory faults, {@link #untakePastLimit}). Taking one costs no page fault, but it
  *       holds old bytes.</li>
  *   <li>The never-used frames {@code [bump, capacityFrames)}: they read as zeros. {@code bump} only
- *       grows, but for a run given back untouched ({@link #untakeRun}).</li>
+ *       grows, but for a run given back untouched as the last taken ({@link #untakeRun}).</li>
  *   <li>Frames <em>in flight</em>: taken off the cold list or the never-used frames by
  *       {@link #takeForWarming} and being faulted in by the pool; on no list until {@link #warmed}.</li>
  * </ul>
@@ -279,20 +279,32 @@ final class FreeLists {
     }
 
     /**
-     * Makes the run {@link #takeRun} returned never-used again, refcounts back to 0 as the table made
-     * them, if no never-used frame was taken after it; false, with nothing changed, if one was. The
-     * caller held the run and never touched its frames.
+     * Gives back the run {@link #takeRun} returned, whose frames the caller held and never touched, so
+     * they still read as zeros: never-used again, refcounts back to 0 as the table made them, if no
+     * never-used frame was taken after it; else onto the cold list, the lowest on top, each free ({@link
+     * FrameTable#FREE}) as a frame {@link #untake} puts back is. Allocates nothing and gives no memory
+     * back: a mapped guest whose creation ran out of heap gives its run back this way while the heap
+     * stays exhausted (the frames freed through an array made for them stayed taken for good when that
+     * array could not be made).
+     *
+     * @return true if the run is never-used again; false if its frames went on the cold list
      */
     boolean untakeRun(int first, int count) {
         synchronized (lock) {
-            if (bump != first + count) {
-                return false;
+            if (bump == first + count) {
+                for (int frame = first; frame < first + count; frame++) {
+                    table.setRefCount(frame, 0);
+                }
+                bump = first;
+                return true;
             }
-            for (int frame = first; frame < first + count; frame++) {
-                table.setRefCount(frame, 0);
+            for (int frame = first + count - 1; frame >= first; frame--) {
+                table.setRefCount(frame, FrameTable.FREE);
+                table.setStableKey(frame, 0);
+                table.setNext(frame, coldHead);
+                coldHead = frame;
             }
-            bump = first;
-            return true;
+            return false;
         }
     }
 

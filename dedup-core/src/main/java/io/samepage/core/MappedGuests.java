@@ -18,8 +18,9 @@ final class MappedGuests {
 
     /**
      * A mapped guest on a run of frames taken from {@code engine}'s pool, mirrored by the mapping
-     * {@code factory} makes over it. Where that fails, the run goes back to the pool (untaken, else
-     * freed), unless its mapping could not be taken down: then the run stays taken for good.
+     * {@code factory} makes over it. Where that fails, the run goes back to the pool ({@link
+     * FramePool#untakeRun}, which allocates nothing, so a heap that stays exhausted cannot keep it), unless
+     * its mapping could not be taken down: then the run stays taken for good.
      *
      * @throws DedupException POOL_EXHAUSTED (no such run), INVALID_ARGUMENT (the factory made no mapping),
      *                        HOST_REFUSED (the factory or the mapping threw); an {@link Error} passes through
@@ -45,17 +46,7 @@ final class MappedGuests {
             if (mapping != null && !unmapped(mapping, e)) {
                 throw refusedMapping(name, e);      // the host may still map the run: it is never reused
             }
-            if (pool.untakeRun(first, pages)) {
-                throw refusedMapping(name, e);
-            }
-            int[] run = new int[Math.min(pages, FreedFrames.CAPACITY)];
-            for (int done = 0; done < pages; done += run.length) {
-                int count = Math.min(run.length, pages - done);
-                for (int i = 0; i < count; i++) {
-                    run[i] = first + done + i;
-                }
-                pool.freeAll(run, count);       // one release call per run of frames, not one per frame
-            }
+            pool.untakeRun(first, pages);           // allocates nothing: an OutOfMemoryError here leaves the heap full
             throw refusedMapping(name, e);
         }
     }

@@ -335,10 +335,12 @@ class FramePoolTest {
 
     /**
      * A run given back untouched is never-used again, counted available, and taken again whole; once a
-     * never-used frame was taken after it, giving it back changes nothing and its frames stay allocated.
+     * never-used frame was taken after it, giving it back puts its frames on the cold list, free and
+     * available, and a run that needs them is made of them again. Before, that second give-back changed
+     * nothing, and its caller freed the frames through an array it made then.
      */
     @Test
-    void aRunGivenBackUntouchedIsTakenAgainUnlessANeverUsedFrameWasTakenAfterIt() {
+    void aRunGivenBackUntouchedIsNeverUsedAgainOrFreeOnTheColdList() {
         try (FramePool pool = poolOfFrames(32)) {
             int available = pool.framesAvailable();
             int run = pool.allocateRun(20);
@@ -349,10 +351,15 @@ class FramePoolTest {
             assertTrue(pool.tryReserve(1));
             int after = pool.allocateReserved();
             assertEquals(run + 20, after, "a never-used frame after the run");
-            assertFalse(pool.untakeRun(run, 20));
-            assertEquals(21, pool.framesInUse());
-            assertEquals(1, pool.table().refCount(run + 19), "the run's frames stay allocated");
-            assertThrows(IllegalStateException.class, () -> pool.allocateRun(20), "no second run of 20 fits");
+            assertFalse(pool.untakeRun(run, 20), "not never-used again: a frame after it is taken");
+            assertEquals(1, pool.framesInUse());
+            assertEquals(available - 1, pool.framesAvailable());
+            assertEquals(FrameTable.FREE, pool.table().refCount(run + 19), "the run's frames are free");
+            assertEquals(run, pool.allocateRun(20), "the same run, off the cold list");
+            for (int frame = run; frame < run + 20; frame++) {
+                assertEquals(0, pool.memory().get(java.lang.foreign.ValueLayout.JAVA_LONG, FramePool.offsetOf(frame)),
+                        "frame " + frame + " reads as zeros");
+            }
         }
     }
 

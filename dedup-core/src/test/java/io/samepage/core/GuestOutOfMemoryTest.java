@@ -38,6 +38,19 @@ class GuestOutOfMemoryTest {
                 "sameRunAgain refused POOL_EXHAUSTED"), seen);
     }
 
+    /**
+     * The run comes off the cold list (a mapped guest made after another was destroyed, a frame taken
+     * since), so it cannot be made never-used again, and the heap stays full after the mapping comes
+     * down: the run still goes back to the pool. Before, its frames were freed through an array made for
+     * them, and under a full heap that array could not be made: the run stayed taken for good.
+     */
+    @Test
+    void aReusedRunGoesBackToThePoolWhileTheHeapStaysFull() throws Exception {
+        List<String> seen = run("keepsHeapFull");
+        assertEquals(List.of("threw OutOfMemoryError", "unmapAllCalled true", "framesTaken 0", "guests 1",
+                "sameRunAgain created"), seen);
+    }
+
     private static List<String> run(String mode) throws IOException, InterruptedException {
         String java = ProcessHandle.current().info().command().orElseThrow();
         Path errors = Files.createTempFile("guest-oom", ".err");
@@ -60,18 +73,35 @@ class GuestOutOfMemoryTest {
         }
     }
 
-    /** Makes one mapped guest of the whole pool whose factory leaves no heap, then reports. */
+    /**
+     * Makes one mapped guest of the whole pool whose factory leaves no heap, then reports. With {@code
+     * keepsHeapFull}, the run is one a destroyed guest freed (a frame was taken after it, by a guest that
+     * stays), no freed frame is kept warm, and the heap stays full to the last byte until the child
+     * catches the error.
+     */
     static final class Child {
         static final int PAGES = 16384;                             // 64 MiB: the guest's tables need 100s of KiB
 
         /** Holds the heap full from the factory until the mapping is taken down (or the child catches the error). */
         private static List<long[]> hog = new ArrayList<>();
+        /** With {@code keepsHeapFull}: what fills the room {@link #hog} left, to the last few bytes. */
+        private static Object[] crumbs;
         private static boolean unmapAllCalled;
 
         public static void main(String[] args) {
             boolean refuses = args[0].equals("refuses");
-            try (DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes((PAGES + 16L) * 4096).conclude())) {
+            boolean keepsHeapFull = args[0].equals("keepsHeapFull");
+            EngineContext context = new EngineContext().poolBytes((PAGES + 16L) * 4096);
+            if (keepsHeapFull) {
+                context.warmFrames(0);
+            }
+            try (DedupEngine engine = DedupEngine.create(context.conclude())) {
                 MergeDomain domain = engine.createDomain("d");
+                if (keepsHeapFull) {
+                    Guest old = engine.createGuest(domain, "old", (long) PAGES * 4096, RecordingMapping::new);
+                    engine.createGuest(domain, "stays", 4096).write(0, new byte[] {1}, 0, 1);
+                    old.destroy();                  // its run goes on the cold list; the frame after it stays taken
+                }
                 long before = engine.framesInUse();
                 PageMapping hogging = new PageMapping() {
                     @Override
@@ -94,7 +124,9 @@ class GuestOutOfMemoryTest {
 
                     @Override
                     public void unmapAll() {
-                        hog = null;
+                        if (!keepsHeapFull) {
+                            hog = null;
+                        }
                         unmapAllCalled = true;
                         if (refuses) {
                             throw new IllegalStateException("injected: the host kept the mapping");
@@ -103,9 +135,11 @@ class GuestOutOfMemoryTest {
                 };
                 String threw = "nothing";
                 try {
-                    engine.createGuest(domain, "vm", (long) PAGES * 4096, (first, pages) -> fillHeap(hogging));
+                    engine.createGuest(domain, "vm", (long) PAGES * 4096,
+                            (first, pages) -> keepsHeapFull ? fillHeapTightly(hogging) : fillHeap(hogging));
                 } catch (OutOfMemoryError e) {
                     hog = null;
+                    crumbs = null;
                     threw = "OutOfMemoryError";
                 }
                 System.out.println("threw " + threw);
@@ -121,6 +155,24 @@ class GuestOutOfMemoryTest {
                 }
                 System.out.println("sameRunAgain " + again);
             }
+        }
+
+        /**
+         * {@link #fillHeap}, then the room it left, which may be large (the error may come from the list's
+         * growth), with arrays of half the size each time one cannot be made, down to two references.
+         */
+        private static PageMapping fillHeapTightly(PageMapping mapping) {
+            fillHeap(mapping);
+            for (int size = 1 << 16; size >= 2; ) {
+                try {
+                    Object[] crumb = new Object[size];
+                    crumb[0] = crumbs;
+                    crumbs = crumb;
+                } catch (OutOfMemoryError full) {
+                    size /= 2;
+                }
+            }
+            return mapping;
         }
 
         private static PageMapping fillHeap(PageMapping mapping) {
