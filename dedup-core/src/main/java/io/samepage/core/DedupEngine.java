@@ -53,6 +53,8 @@ public final class DedupEngine implements AutoCloseable {
     /** Keys the shape of the indexes' collision trees ({@link ContentTree}); derived from the hash key. */
     private final long treeSecret;
     private volatile boolean closed;
+    /** {@link #releaseUnnamedIds} made once: a method reference that captures the engine is a new object each time. */
+    private final Runnable releasingUnnamedIds = this::releaseUnnamedIds;
 
     private DedupEngine(EngineContext context) {
         this.context = context;
@@ -270,9 +272,10 @@ public final class DedupEngine implements AutoCloseable {
 
     /**
      * Takes {@code guest} down ({@link Guest#destroy}). Once its mapping is down there is no going back, so
-     * what may allocate comes before (its key boxed, room to quarantine its ids), and the one allocation
-     * after it that cannot be made earlier, the skip list's marker node, comes after the entry is out: an
-     * {@link OutOfMemoryError} there lets the destroy finish, and is thrown then.
+     * what may allocate comes before (its key boxed, room to quarantine its ids and to keep them in
+     * quarantine), and the one allocation after it that cannot be made earlier, the skip list's marker
+     * node, comes after the entry is out: an {@link OutOfMemoryError} there lets the destroy finish, and
+     * is thrown then. The release of ids that ends it allocates nothing ({@link #releaseUnnamedIds}).
      */
     synchronized void destroy(Guest guest) {
         if (guest.isDestroyed()) {
@@ -310,18 +313,23 @@ public final class DedupEngine implements AutoCloseable {
         if (unlinking != null) {
             throw unlinking;
         }
-        scanner.runIfIdle(this::releaseUnnamedIds);
+        scanner.runIfIdle(releasingUnnamedIds);     // allocates nothing: the guest is down, a throw would say it is not
     }
 
     /**
      * Gives back the page ids (and so the page tables) of destroyed guests no unstable index names: all
      * if every index is empty (no scan yet, or none since {@code run=2}), else those of guests none of
      * whose pages was filed in this full scan ({@link PageIds#releaseUnfiled}). With no batch running;
-     * nothing to do, and one volatile read, unless a guest was destroyed since the last call.
+     * nothing to do, and one volatile read, unless a guest was destroyed since the last call. Allocates
+     * nothing: no stream or iterator over the domains, and the ids' lists have their room already.
      */
     void releaseUnnamedIds() {
         if (pageIds.anyDestroyed()) {
-            pageIds.releaseDestroyed(domains.stream().allMatch(MergeDomain::unstableIsEmpty));
+            boolean indexesEmpty = true;
+            for (int d = 0; d < domains.size() && indexesEmpty; d++) {
+                indexesEmpty = domains.get(d).unstableIsEmpty();
+            }
+            pageIds.releaseDestroyed(indexesEmpty);
         }
     }
 

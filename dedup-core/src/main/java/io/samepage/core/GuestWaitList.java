@@ -4,13 +4,13 @@ import java.util.Arrays;
 
 /**
  * Destroyed guests whose page ids wait to be released ({@link PageIds}): an array that grows only in
- * {@link #makeRoom} and {@link #promiseRoom}, so that adding allocates nothing. A release that moves
- * guests into quarantine makes its room first, under the same lock; a destroy is promised its room
- * before its point of no return, and adds only after it, with the lock let go in between: a release on
- * the scanner's thread may empty the list meanwhile, and keeps the array while room is promised.
- * Otherwise {@link #clear} gives the array back, as an {@code ArrayList}'s {@code clear} and
- * {@code trimToSize} did: one sized by the most guests ever destroyed between two releases (a round's
- * guests, at worst) would stay, uncounted by {@link PageIds#metadataBytes}.
+ * {@link #promiseRoom}, so that adding allocates nothing. A destroy is promised its room before its
+ * point of no return, in the list of guests destroyed and in the quarantine a release may move it to,
+ * and adds only after it, with the lock let go in between: a release on the scanner's thread may empty
+ * the lists meanwhile, and each keeps its array while room is promised. Otherwise {@link #clear} gives
+ * the array back, as an {@code ArrayList}'s {@code clear} and {@code trimToSize} did: one sized by the
+ * most guests ever destroyed between two releases (a round's guests, at worst) would stay, uncounted by
+ * {@link PageIds#metadataBytes}.
  *
  * <p>Thread safety: none; the {@link PageIds} monitor guards every call.
  */
@@ -25,9 +25,9 @@ final class GuestWaitList {
 
     /**
      * Makes room for {@code more} guests after those held and those promised room; grows by half again at
-     * least, as an {@code ArrayList}. The room is for adds under the same hold of the lock.
+     * least, as an {@code ArrayList}.
      */
-    void makeRoom(int more) {
+    private void makeRoom(int more) {
         int needed = size + promised + more;
         if (needed > guests.length) {
             guests = Arrays.copyOf(guests, Math.max(needed, guests.length + (guests.length >> 1)));
@@ -45,15 +45,10 @@ final class GuestWaitList {
         promised--;
     }
 
-    /** Appends {@code guest} into room {@link #makeRoom} made. Allocates nothing. */
-    void add(Guest guest) {
-        guests[size] = guest;
-        size++;
-    }
-
     /** Appends {@code guest} into room {@link #promiseRoom} kept for it. Allocates nothing. */
     void addPromised(Guest guest) {
-        add(guest);
+        guests[size] = guest;
+        size++;
         promised--;
     }
 

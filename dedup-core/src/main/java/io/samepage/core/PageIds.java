@@ -137,19 +137,29 @@ final class PageIds {
     }
 
     /**
-     * Makes room for one more {@link #quarantine}, kept for it however the lists are released meanwhile, so
-     * that it allocates nothing: a destroy makes it while a failure changes nothing yet. Without it, a
-     * quarantine that could not grow its list after the guest's frames were freed left its ids taken, and
-     * its page table reachable, for good. A destroy that stops before its quarantine gives the room back
-     * ({@link #dropQuarantineRoom}).
+     * Makes room for one more {@link #quarantine}, and for that guest in the quarantine proper if its
+     * release finds a page of it filed ({@link #releaseUnfiled}), kept for it however the lists are
+     * released meanwhile, so that neither allocates: a destroy makes it while a failure changes nothing
+     * yet. Without the first, a quarantine that could not grow its list after the guest's frames were
+     * freed left its ids taken, and its page table reachable, for good; without the second, the release a
+     * destroy runs once its guest is down ({@link DedupEngine#destroy}) could throw an {@link
+     * OutOfMemoryError} for a destroy that was done. A destroy that stops before its quarantine gives the
+     * room back ({@link #dropQuarantineRoom}).
      */
     synchronized void makeQuarantineRoom() {
         destroyed.promiseRoom();
+        try {
+            quarantined.promiseRoom();
+        } catch (RuntimeException | Error e) {
+            destroyed.breakPromise();
+            throw e;
+        }
     }
 
     /** Gives back the room {@link #makeQuarantineRoom} kept, for a destroy that did not happen. */
     synchronized void dropQuarantineRoom() {
         destroyed.breakPromise();
+        quarantined.breakPromise();
     }
 
     /**
@@ -192,19 +202,19 @@ final class PageIds {
      * Frees the ids of each guest destroyed since the last call none of whose pages was filed in an
      * unstable index in the current full scan: no index names them. The others wait in quarantine for
      * {@link #releaseQuarantined}. Only while no scanner thread runs, so that no filing is in flight and
-     * every mark made is seen (the scanner's batch lock orders them). The quarantine's room is made
-     * first, so that nothing changes if it cannot be: a release that ran out of heap halfway kept the
-     * guests it had freed in its list, and freed their ids again next time, though a new guest may have
-     * been given them meanwhile.
+     * every mark made is seen (the scanner's batch lock orders them). Allocates nothing, so it cannot
+     * stop halfway: each destroyed guest's room in the quarantine was promised before it was destroyed
+     * ({@link #makeQuarantineRoom}). (A release that ran out of heap halfway kept the guests it had freed
+     * in its list, and freed their ids again next time, though a new guest may have been given them.)
      */
     synchronized void releaseUnfiled() {
-        quarantined.makeRoom(destroyed.size());
         for (int i = 0; i < destroyed.size(); i++) {
             Guest guest = destroyed.get(i);
             if (guest.table().filedInScan() == scanEpoch) {
-                quarantined.add(guest);
+                quarantined.addPromised(guest);
             } else {
                 release(guest);
+                quarantined.breakPromise();
             }
         }
         destroyed.clear();
@@ -218,6 +228,7 @@ final class PageIds {
     synchronized void releaseQuarantined() {
         for (int i = 0; i < destroyed.size(); i++) {
             release(destroyed.get(i));
+            quarantined.breakPromise();     // its room there is not needed
         }
         for (int i = 0; i < quarantined.size(); i++) {
             release(quarantined.get(i));

@@ -65,8 +65,9 @@
  * {@code Error} from a mapping factory. The error reaches the caller as a
  * {@link io.samepage.core.DedupException} with its {@link io.samepage.core.DedupException.Kind kind}.
  * An {@link OutOfMemoryError} from the engine's own allocations reaches the caller unchanged, the engine
- * as it was or, past a point of no return (a guest's destroy once its mapping is down, the engine's
- * close once it has listed the guests), the operation finished.
+ * as it was or, past a point of no return (a guest's destroy once its mapping is down, where only the
+ * live guests' skip list still allocates; the engine's close once it has listed the guests), the
+ * operation finished.
  *
  * <h2>Counters and knobs</h2>
  * {@link io.samepage.core.EngineCounters} and {@link io.samepage.core.ScanKnobs} use KSM's names and

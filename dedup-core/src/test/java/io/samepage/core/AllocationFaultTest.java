@@ -31,7 +31,8 @@ import org.junit.jupiter.api.Timeout;
  * shape, whose allocations are mostly its indexes growing again and again, the first at each site and a
  * seeded sample of the rest; for the life on two scanner threads, a seeded sample. The seed is printed;
  * {@code -Dallocfault.seed} repeats a sample. {@link AllocationFaultScenario} says what its shapes check;
- * {@link DestroyedDuringABatchScenario} and {@link DeferredMergesGrowthScenario} check one thing each.
+ * {@link DestroyedDuringABatchScenario}, {@link DestroyBetweenBatchesScenario} and {@link
+ * DeferredMergesGrowthScenario} check one thing each.
  */
 class AllocationFaultTest {
 
@@ -89,6 +90,13 @@ class AllocationFaultTest {
     void guestsDestroyedDuringABatchGiveTheirPageIdsBackOnce() throws Exception {
         Scenario held = load(DestroyedDuringABatchScenario.class, null);
         assertNoFindings(held, every(held), true);
+    }
+
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aDestroyThatTookItsGuestDownDoesNotReportAFailure() throws Exception {
+        Scenario destroys = load(DestroyBetweenBatchesScenario.class, null);
+        assertNoFindings(destroys, every(destroys), true);
     }
 
     @Test
