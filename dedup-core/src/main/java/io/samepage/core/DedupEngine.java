@@ -275,7 +275,9 @@ public final class DedupEngine implements AutoCloseable {
      * what may allocate comes before (its key boxed, room to quarantine its ids and to keep them in
      * quarantine), and the one allocation after it that cannot be made earlier, the skip list's marker
      * node, comes after the entry is out: an {@link OutOfMemoryError} there lets the destroy finish, and
-     * is thrown then. The release of ids that ends it allocates nothing ({@link #releaseUnnamedIds}).
+     * is thrown then. The release of ids that ends it allocates nothing ({@link #releaseUnnamedIds}). An
+     * {@link Error} from giving a freed frame's memory back to the system is not thrown: the frame is free
+     * all the same; thrown, it stopped the destroy there, the frames of the pages after it in use for good.
      */
     synchronized void destroy(Guest guest) {
         if (guest.isDestroyed()) {
@@ -305,6 +307,8 @@ public final class DedupEngine implements AutoCloseable {
             long stamp = lock.writeLock();
             try {
                 guest.unmap(page);
+            } catch (Error releaseFailed) {
+                // Thrown by the pool once the page's frame is free and zeroed (FramePool#free): go on.
             } finally {
                 lock.unlockWrite(stamp);
             }

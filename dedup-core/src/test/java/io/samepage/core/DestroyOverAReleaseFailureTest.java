@@ -1,0 +1,53 @@
+package io.samepage.core;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.samepage.hashing.Pages;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A destroy frees its guest's private frames page by page once the guest is down; where the backing's
+ * release of one throws an {@link Error} (after the frame is free and zeroed in place, {@link
+ * FramePool#free}), the destroy still frees every other page's frame and gives its ids to the quarantine,
+ * and does not throw: it is done. Before, the Error stopped it at that page: the guest was destroyed and
+ * unlisted, but the frames of the pages after it stayed in use for good and its page ids were never
+ * quarantined, and a second destroy did nothing.
+ */
+class DestroyOverAReleaseFailureTest {
+
+    private static final int PAGE = Pages.PAGE_SIZE;
+    private static final int PAGES = 4;
+
+    @Test
+    void aDestroyWhoseFirstFramesReleaseThrowsFreesEveryFrame() {
+        AtomicBoolean armed = new AtomicBoolean();
+        EngineContext context = new EngineContext().poolBytes(4L << 20).hashSeed(3).warmFrames(0)
+                .frameBacking(frames -> new ForwardingBacking(frames) {
+                    @Override
+                    public void release(int frame) {
+                        if (armed.getAndSet(false)) {
+                            throw new InternalError("injected: madvise of frame " + frame);
+                        }
+                        super.release(frame);
+                    }
+                });
+        try (DedupEngine engine = DedupEngine.create(context.conclude())) {
+            MergeDomain domain = engine.createDomain("d");
+            long domainFrames = engine.framesInUse();
+            Guest guest = engine.createGuest(domain, "g", (long) PAGES * PAGE);
+            guest.fill(0, (long) PAGES * PAGE, (byte) 3);
+            int ids = guest.table().basePageId();
+            armed.set(true);
+            guest.destroy();
+            assertFalse(armed.get(), "the release of the first page's frame was reached");
+            assertTrue(guest.isDestroyed());
+            assertEquals(domainFrames, engine.framesInUse(), "every page's frame is free");
+            EngineInvariants.assertConsistentWithHasherOf(context, engine, "after the destroy");
+            assertNull(engine.pageOwner(ids), "the guest's ids are back (no unstable index names them)");
+        }
+    }
+}
