@@ -37,6 +37,11 @@ final class Handoff {
         this.places = new LoadBatch[PER_WORKER * workers.length];
     }
 
+    /** The test seams of the workers it serves. */
+    LoadWorkers.Seams seams() {
+        return seams;
+    }
+
     /** Tickets given so far: a worker may claim only a ticket below it. */
     long given() {
         return given;

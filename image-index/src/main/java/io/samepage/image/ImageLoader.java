@@ -65,10 +65,8 @@ public final class ImageLoader implements AutoCloseable {
     private final int threads;
     /** Null with one thread. */
     private final LoadWorkers workers;
-    /** The batches the workers hold, in block order from {@link #head}; their staging pages by slot. */
-    private final LoadBatch[] ring;
-    private int head;
-    private int inFlight;
+    /** The batches the workers hold, in block order; their staging pages by slot. Null with one thread. */
+    private final BatchRing ring;
     /** A staging guest whose destroy threw twice at the end of its load: destroyed first by the next load or close. */
     private Guest leftStaging;
     private long read;
@@ -124,10 +122,7 @@ public final class ImageLoader implements AutoCloseable {
             this.ring = null;
             this.workers = null;
         } else {
-            this.ring = new LoadBatch[Handoff.PER_WORKER * threads];
-            for (int i = 0; i < ring.length; i++) {
-                ring[i] = new LoadBatch();
-            }
+            this.ring = new BatchRing(Handoff.PER_WORKER * threads);
             this.workers = new LoadWorkers(index, engine, threads, seams);
         }
     }
@@ -296,17 +291,22 @@ public final class ImageLoader implements AutoCloseable {
         }
     }
 
+    /**
+     * Loads with the workers; returns only once none of them resolves a batch of this load (even if a
+     * throwable surfaces while it waits: {@link BatchRing#drain}) and the staging guest is destroyed (or
+     * kept as {@link #leftStaging}).
+     */
     private void loadStaged(Guest guest, long base, long from, long end) {
         Guest staging = null;
         int[] duplicates = null;
         boolean handingOff = false;
         long next = from;
-        head = 0;
-        inFlight = 0;
+        Throwable failure = null;
+        ring.drain();   // returns at once, unless a throwable cut the last load's drain short: then it waits for its batches
         try {
             for (long b = from; b < end; ) {
                 long address = base + ((b - from) << Pages.PAGE_SHIFT);
-                if (inFlight == 0) {
+                if (ring.isEmpty()) {
                     if (index.isZero(b)) {
                         guest.fill(address, Pages.PAGE_SIZE, (byte) 0);
                         zero++;
@@ -321,38 +321,36 @@ public final class ImageLoader implements AutoCloseable {
                     }
                     if (staging == null) {
                         staging = engine.createGuest(guest.domain(), guest.name() + "/image-load-"
-                                + STAGING_GUESTS.incrementAndGet(), (long) ring.length * LoadBatch.MAX_BLOCKS << Pages.PAGE_SHIFT);
+                                + STAGING_GUESTS.incrementAndGet(), (long) ring.capacity() * LoadBatch.MAX_BLOCKS << Pages.PAGE_SHIFT);
                         duplicates = index.previousBlocks();
                     }
                     handingOff = true;
                     next = b;
                 }
-                while (handingOff && inFlight < ring.length && next < end) {
-                    int slot = (head + inFlight) % ring.length;
+                while (handingOff && !ring.isFull() && next < end) {
+                    int slot = ring.nextSlot();
                     int count = BlockReader.runLength(index.layout(), next, (int) Math.min(LoadBatch.MAX_BLOCKS, end - next));
-                    ring[slot].reset(next, count, staging, (long) slot * LoadBatch.MAX_BLOCKS << Pages.PAGE_SHIFT,
+                    ring.at(slot).reset(next, count, staging, (long) slot * LoadBatch.MAX_BLOCKS << Pages.PAGE_SHIFT,
                             true, from, duplicates);
-                    inFlight++;     // first: whatever surfaces from here on, the finally waits for the batch if given
-                    workers.submit(ring[slot]);
+                    ring.add();     // first: whatever surfaces from here on, the drain waits for the batch if given
+                    workers.submit(ring.at(slot));
                     next += count;
                 }
-                LoadBatch batch = ring[head];
-                batch.await();
-                head = (head + 1) % ring.length;
-                inFlight--;
+                LoadBatch batch = ring.takeOldest();
                 handingOff = commit(batch, guest, base, from) && handingOff;
                 b = batch.endBlock();
             }
+        } catch (Throwable e) {
+            failure = e;
+            throw e;
         } finally {
-            for (int i = 0; i < inFlight; i++) {
-                ring[(head + i) % ring.length].cancel();
-            }
-            for (int i = 0; i < inFlight; i++) {
-                ring[(head + i) % ring.length].await();
-            }
-            inFlight = 0;
+            Throwable late = ring.drain();
             if (staging != null) {
                 destroyStaging(staging);
+            }
+            Throwable report = LoadFailures.together(failure, late);
+            if (report != failure) {
+                throw LoadFailures.rethrow(report);     // a fault in a memory access, met late, goes before the failure
             }
         }
     }

@@ -218,6 +218,7 @@ final class LoadBatch {
                 }
                 handoff.wakeOne();
             }
+            handoff.seams().beforePark();
             LockSupport.park(this);
             interrupted |= Thread.interrupted();    // else park would return at once from now on
         }

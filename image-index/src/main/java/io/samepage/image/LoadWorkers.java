@@ -75,8 +75,8 @@ final class LoadWorkers implements AutoCloseable {
 
     /**
      * The points of the hand-off where a test makes a thread throw (or wait), as a fault the JVM raises
-     * late does when it surfaces there: all but the last three on the worker thread. A loader passes
-     * {@link #NONE}.
+     * late does when it surfaces there: the first three on the worker thread, the others on the loading
+     * thread. A loader passes {@link #NONE}.
      */
     interface Seams {
 
@@ -108,6 +108,10 @@ final class LoadWorkers implements AutoCloseable {
 
         /** On the loading thread, in {@link #submit}, right after the batch was published, before a worker is woken. */
         default void afterPublish() {
+        }
+
+        /** On the loading thread, in {@link LoadBatch#await}, each time before it parks for a batch not yet finished. */
+        default void beforePark() {
         }
     }
 

@@ -1,0 +1,125 @@
+package io.samepage.image;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import io.samepage.core.DedupEngine;
+import io.samepage.core.EngineContext;
+import io.samepage.core.EngineInvariants;
+import io.samepage.core.Guest;
+import io.samepage.hashing.Pages;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.FutureTask;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * How a load on worker threads ends, whatever surfaces late on the loading thread or on a worker: it
+ * returns only once no worker resolves a batch of it, having destroyed its staging guest, and it reports
+ * what it met itself rather than leaving it to the next load.
+ */
+class LoadEndLateFaultTest {
+
+    private static final int PAGE = Pages.PAGE_SIZE;
+    /** How long a step that should take milliseconds is waited for before the test says it hangs. */
+    private static final long HANG_SECONDS = 30;
+
+    @TempDir
+    Path dir;
+
+    private static byte[] read(Guest guest) {
+        byte[] bytes = new byte[(int) guest.sizeBytes()];
+        guest.read(0, bytes, 0, bytes.length);
+        return bytes;
+    }
+
+    /** Waits until {@code latch} is released; the worker or loading thread that calls it is held there till then. */
+    private static void hold(CountDownLatch latch) {
+        try {
+            if (!latch.await(HANG_SECONDS, TimeUnit.SECONDS)) {
+                throw new AssertionError("the test never let the thread go on");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();    // close()'s: the worker must still see it
+            throw new AssertionError(e);
+        }
+    }
+
+    /**
+     * A late fault that surfaces on the loading thread while it waits for a batch, and again while the
+     * load's clean-up waits for the batches still in flight, ends the load only once every worker has
+     * finished its batch; the load fails with the first fault, destroys its staging guest, and the next
+     * load goes well. Before, the second fault cut the clean-up short: the load returned while workers
+     * still held its batches (and installed into its staging guest, which was left), and the next load
+     * started its ring afresh over batches a worker might still hold. Here both workers hold their batch
+     * at the hand-off until the test sees the load either returned or parked waiting for a batch.
+     */
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aFaultWhileTheLoadWaitsForItsBatchesEndsItOnlyOnceEveryWorkerFinished() throws Exception {
+        int blocks = 3 * LoadBatch.MAX_BLOCKS;
+        byte[] bytes = ImageIndexTest.randomBytes(blocks * PAGE, 21);
+        Path image = Files.write(dir.resolve("disk.img"), bytes);
+        InternalError first = new InternalError("injected: a fault occurred in an unsafe memory access operation");
+        InternalError second = new InternalError("injected: the same, again, in the load's clean-up");
+        AtomicInteger parks = new AtomicInteger();
+        CountDownLatch release = new CountDownLatch(1);
+        LoadWorkers.Seams seams = new LoadWorkers.Seams() {
+            @Override
+            public void beforePark() {
+                switch (parks.getAndIncrement()) {
+                    case 0 -> throw first;
+                    case 1 -> throw second;
+                    default -> { }
+                }
+            }
+
+            @Override
+            public void handedOver() {
+                hold(release);
+            }
+        };
+        EngineContext context = new EngineContext().poolBytes(16L << 20).hashSeed(1).conclude();
+        try (ImageIndex index = ImageIndex.build(image);
+                DedupEngine engine = DedupEngine.create(context);
+                ImageLoader loader = new ImageLoader(index, engine, 2, seams)) {
+            Guest guest = engine.createGuest(engine.createDomain("tenant"), "g", (long) blocks * PAGE);
+            FutureTask<InternalError> task = new FutureTask<>(
+                    () -> assertThrows(InternalError.class, () -> loader.loadAll(guest, 0)));
+            Thread loading = new Thread(task, "loading");
+            loading.setDaemon(true);
+            loading.start();
+            for (long polls = 0; !task.isDone() && !(LockSupport.getBlocker(loading) instanceof LoadBatch); polls++) {
+                if (polls > HANG_SECONDS * 1000) {
+                    fail("the load neither returned nor waited for a batch in " + HANG_SECONDS + " s");
+                }
+                Thread.sleep(1);
+            }
+            boolean returnedEarly = task.isDone();
+            release.countDown();
+            assertFalse(returnedEarly, "the load returned while workers still held batches it had given");
+            InternalError failed = task.get(HANG_SECONDS, TimeUnit.SECONDS);
+            assertSame(first, failed, "the load fails with the first fault");
+            assertEquals(List.of(second), List.of(failed.getSuppressed()), "the second is kept with it");
+            assertEquals(List.of("g"), engine.guests().stream().map(Guest::name).toList(), "no staging guest left");
+
+            assertEquals(blocks, loader.loadAll(guest, 0).blocks(), "the next load goes well");
+            assertArrayEquals(bytes, read(guest));
+            Guest fresh = engine.createGuest(engine.createDomain("other"), "fresh", (long) blocks * PAGE);
+            assertEquals(blocks, loader.loadAll(fresh, 0).blocksRead(), "and so does one the workers read, every batch");
+            assertArrayEquals(bytes, read(fresh));
+            EngineInvariants.assertConsistentWithHasherOf(context, engine, "after the faults");
+        }
+    }
+}
