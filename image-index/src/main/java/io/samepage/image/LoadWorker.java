@@ -99,6 +99,14 @@ final class LoadWorker {
         return stray == null ? null : strayLoad;
     }
 
+    /** Takes the stray if it is {@code seen} (not null): keeps it no longer; one kept since {@code seen} stays. */
+    synchronized void takeSeen(Throwable seen) {
+        if (seen != null && stray == seen) {
+            stray = null;
+            strayLoad = null;
+        }
+    }
+
     /** Takes the stray if it belongs to {@code load}: returns it and keeps it no longer; else returns null. */
     synchronized Throwable takeStray(LoadRecord load) {
         Throwable taken = strayOf(load);

@@ -72,6 +72,8 @@ final class LoadWorkers implements AutoCloseable {
     private final String origin;
     /** The load the batches {@link #submit} gives belong to; null before the first {@link #startLoad}. */
     private LoadRecord current;
+    /** {@link #startLoad}'s own: the stray it saw of each worker, to take once every error is built. */
+    private final Throwable[] seen;
 
     /**
      * The points of the hand-off where a test makes a thread throw (or wait), as a fault the JVM raises
@@ -113,6 +115,10 @@ final class LoadWorkers implements AutoCloseable {
         /** On the loading thread, in {@link LoadBatch#await}, each time before it parks for a batch not yet finished. */
         default void beforePark() {
         }
+
+        /** On the loading thread, in {@link #startLoad}, as it builds the error that reports a stray (which allocates). */
+        default void reportingStray() {
+        }
     }
 
     /**
@@ -123,6 +129,7 @@ final class LoadWorkers implements AutoCloseable {
         this.seams = seams;
         this.origin = index.origin();
         workers = new LoadWorker[count];
+        seen = new Throwable[count];
         threads = new Thread[count];
         BatchResolver[] resolvers = new BatchResolver[count];
         for (int t = 0; t < count; t++) {
@@ -148,17 +155,23 @@ final class LoadWorkers implements AutoCloseable {
      * stray the workers keep, which all belong to loads that have ended (the loading thread has no batch in
      * flight), or to none, and throws for the first that may have spoilt the pages its load left
      * ({@link LoadRecord#lateFault}), with the errors for any others that may as suppressed (each names its
-     * load); the rest are dropped.
+     * load); the rest are dropped. It builds every error before it takes any stray, so one that cannot be
+     * built (the heap is full) fails this load before it changes anything and leaves every stray to the next.
      *
      * @throws ImageIndexException IO naming the load a stray belongs to
      */
     void startLoad(LoadRecord load) {
         current = load;
         ImageIndexException report = null;
-        for (LoadWorker worker : workers) {
-            LoadRecord of = worker.strayLoad();
-            Throwable stray = worker.takeStray(of);
-            ImageIndexException late = stray == null || of == null ? null : of.lateFault(origin, stray);
+        for (int w = 0; w < workers.length; w++) {
+            LoadRecord of = workers[w].strayLoad();
+            Throwable stray = workers[w].strayOf(of);
+            seen[w] = stray;
+            if (stray == null || of == null) {
+                continue;
+            }
+            seams.reportingStray();
+            ImageIndexException late = of.lateFault(origin, stray);
             if (late == null) {
                 continue;
             }
@@ -167,6 +180,10 @@ final class LoadWorkers implements AutoCloseable {
             } else {
                 report.addSuppressed(late);
             }
+        }
+        for (int w = 0; w < workers.length; w++) {
+            workers[w].takeSeen(seen[w]);      // a stray kept since it was seen is left for the next load
+            seen[w] = null;
         }
         if (report != null) {
             throw report;

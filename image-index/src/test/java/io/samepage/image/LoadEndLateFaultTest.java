@@ -5,12 +5,14 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import io.samepage.core.DedupEngine;
 import io.samepage.core.EngineContext;
 import io.samepage.core.EngineInvariants;
 import io.samepage.core.Guest;
+import io.samepage.core.MergeDomain;
 import io.samepage.hashing.Pages;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -18,7 +20,9 @@ import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.FutureTask;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -120,6 +124,105 @@ class LoadEndLateFaultTest {
             assertEquals(blocks, loader.loadAll(fresh, 0).blocksRead(), "and so does one the workers read, every batch");
             assertArrayEquals(bytes, read(fresh));
             EngineInvariants.assertConsistentWithHasherOf(context, engine, "after the faults");
+        }
+    }
+
+    /**
+     * Makes the first worker that finishes a batch throw {@code thrown} once the test has called
+     * {@link #loadReturned()}, as a late fault from that batch's reads does when it surfaces after the
+     * load took its strays; {@link #awaitKept()} returns once that worker looks for its next batch again,
+     * having kept it as its stray.
+     */
+    private static class ThrowAfterTheLoad implements LoadWorkers.Seams {
+        private final Throwable thrown;
+        private final AtomicReference<Thread> thrower = new AtomicReference<>();
+        private final CountDownLatch returned = new CountDownLatch(1);
+        private final CountDownLatch kept = new CountDownLatch(1);
+
+        ThrowAfterTheLoad(Throwable thrown) {
+            this.thrown = thrown;
+        }
+
+        @Override
+        public void afterBatch() {
+            if (thrower.compareAndSet(null, Thread.currentThread())) {
+                hold(returned);
+                if (thrown instanceof Error error) {
+                    throw error;
+                }
+                throw (RuntimeException) thrown;
+            }
+        }
+
+        @Override
+        public void beforeNextBatch() {
+            if (thrower.get() == Thread.currentThread()) {
+                kept.countDown();
+            }
+        }
+
+        void loadReturned() {
+            returned.countDown();
+        }
+
+        void awaitKept() throws InterruptedException {
+            assertTrue(kept.await(HANG_SECONDS, TimeUnit.SECONDS), "the worker that threw looks for a batch again");
+        }
+    }
+
+    /**
+     * A load that runs out of heap while it builds the error that reports an earlier load's late fault
+     * fails with that OutOfMemoryError before it changes anything, and leaves the fault to the load after
+     * it, which reports it. Before, the stray was taken from its worker before its error was built, and
+     * the OutOfMemoryError lost it: the load after went well, and nobody heard of the fault.
+     */
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aLoadThatRunsOutOfHeapReportingAnEarlierLoadsLateFaultLeavesItToTheNextLoad() throws Exception {
+        int blocks = LoadBatch.MAX_BLOCKS;      // one batch: one worker finishes it
+        byte[] bytes = ImageIndexTest.randomBytes(blocks * PAGE, 22);
+        Path image = Files.write(dir.resolve("disk.img"), bytes);
+        InternalError late = new InternalError("injected: a fault occurred in an unsafe memory access operation");
+        OutOfMemoryError full = new OutOfMemoryError("injected: the heap is full");
+        AtomicBoolean armed = new AtomicBoolean(true);
+        ThrowAfterTheLoad seams = new ThrowAfterTheLoad(late) {
+            @Override
+            public void reportingStray() {
+                if (armed.getAndSet(false)) {
+                    throw full;
+                }
+            }
+        };
+        EngineContext context = new EngineContext().poolBytes(16L << 20).hashSeed(1).conclude();
+        try (ImageIndex index = ImageIndex.build(image);
+                DedupEngine engine = DedupEngine.create(context);
+                ImageLoader loader = new ImageLoader(index, engine, 2, seams)) {
+            MergeDomain tenant = engine.createDomain("tenant");
+            Guest first = engine.createGuest(tenant, "first", (long) blocks * PAGE);
+            assertEquals(blocks, loader.load(first, 0, 0, blocks).blocksRead());
+            seams.loadReturned();
+            seams.awaitKept();
+
+            Guest second = engine.createGuest(tenant, "second", (long) blocks * PAGE);
+            second.fill(0, second.sizeBytes(), (byte) 0x5a);
+            byte[] before = read(second);
+            assertSame(full, assertThrows(OutOfMemoryError.class, () -> loader.loadAll(second, 0)),
+                    "the load that runs out of heap fails with it");
+            assertFalse(armed.get(), "the seam threw");
+            assertArrayEquals(before, read(second), "that load changed nothing");
+
+            ImageIndexException earlier = assertThrows(ImageIndexException.class, () -> loader.loadAll(second, 0),
+                    "the load after it reports the fault of the load it belongs to");
+            assertEquals(ImageIndexException.Kind.IO, earlier.kind());
+            assertEquals(index.origin() + ": a worker met a fault in a memory access after the load of guest first's"
+                    + " blocks [0, 64) at 0x0 had ended, so that load may have mapped bytes that are not the image's:"
+                    + " load those blocks again; this load changed nothing", earlier.getMessage());
+            assertSame(late, earlier.getCause());
+            assertArrayEquals(before, read(second), "the load that reports it changed nothing");
+
+            assertEquals(blocks, loader.loadAll(second, 0).blocksMapped(), "the load after that goes well");
+            assertArrayEquals(bytes, read(second));
+            EngineInvariants.assertConsistentWithHasherOf(context, engine, "after the late fault");
         }
     }
 }
