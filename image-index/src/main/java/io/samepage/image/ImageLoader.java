@@ -150,14 +150,15 @@ public final class ImageLoader implements AutoCloseable {
      * Loads blocks {@code [firstBlock, firstBlock + blocks)} into {@code guest} from {@code guestAddress}
      * (page aligned) on.
      *
-     * <p>A fault reading the mapped index can surface well after the read that met it: on a worker, once
-     * its batch is done. So a load that went well ends with two checks: whether a worker met a throwable
-     * outside its batches, after a batch of this load, that no batch failed with ({@link LoadWorkers#takeStray}),
-     * and, with one stat, whether the index file is now shorter than when it was opened. Either fails this
-     * load, as below, rather than the next one. A throwable that surfaces on a worker after them still
-     * belongs to this load, which has returned: the next load does not fail with it as its own, but, if it
-     * is a fault in a memory access, reports it before it changes anything, naming this load (IO below),
-     * unless this load failed with CORRUPT; any other is dropped ({@link LoadWorkers}: Strays).
+     * <p>A fault reading the mapped index can surface well after the read that met it: on a worker, once its
+     * batch is done. So every load, once all its batches are finished, failed or not, takes what a worker met
+     * outside its batches, after a batch of this load, that no batch failed with
+     * ({@link LoadWorkers#takeStray}), and one that went well checks, with one stat, whether the index file is
+     * now shorter than when it was opened. Either fails this load, as below, rather than the next one. A
+     * throwable that surfaces on a worker after the take still belongs to this load, which has returned: the
+     * next load does not fail with it as its own, but, if it is a fault in a memory access, reports it before
+     * it changes anything, naming this load (IO below), unless this load failed with CORRUPT; any other is
+     * dropped ({@link LoadWorkers}: Strays).
      *
      * @throws ImageIndexException BLOCK_MISMATCH if a block read does not match the index (the blocks
      *                             before it stay loaded, this one and those after are not), IO if the
@@ -180,8 +181,9 @@ public final class ImageLoader implements AutoCloseable {
      *                             held before the load or what the load left there: fill the range with
      *                             zeros or destroy the guest before it runs
      * @throws InternalError a fault that a worker met outside its batches, after one of this load (it
-     *                       surfaced late), and that is not known to be the index's, as it is and once;
-     *                       the blocks loaded stay. Any other throwable a worker met there is thrown likewise
+     *                       surfaced late), and that is not known to be the index's, as it is and once,
+     *                       with any failure of the load suppressed; the blocks loaded stay. Any other
+     *                       throwable a worker met there is thrown likewise, or suppressed by the load's failure
      * @throws io.samepage.core.DedupException if the pool is exhausted (likewise); and before anything
      *                                           changed, if the guest is another engine's or destroyed, or
      *                                           the address is off a page or the blocks do not fit the guest
@@ -213,13 +215,6 @@ public final class ImageLoader implements AutoCloseable {
                 }
             } else {
                 loadStaged(guest, guestAddress, firstBlock, firstBlock + blocks);
-            }
-            Throwable stray = workers == null ? null : workers.takeStray();
-            if (stray instanceof Error error) {
-                throw error;    // an InternalError goes to the handler below, as one met in a batch does
-            }
-            if (stray != null) {
-                throw (RuntimeException) stray;
             }
             ImageIndexException cut = index.cutShort(null);
             if (cut != null) {
@@ -293,8 +288,10 @@ public final class ImageLoader implements AutoCloseable {
 
     /**
      * Loads with the workers; returns only once none of them resolves a batch of this load (even if a
-     * throwable surfaces while it waits: {@link BatchRing#drain}) and the staging guest is destroyed (or
-     * kept as {@link #leftStaging}).
+     * throwable surfaces while it waits: {@link BatchRing#drain}), it has taken its strays
+     * ({@link LoadWorkers#takeStray}) and the staging guest is destroyed (or kept as {@link #leftStaging}).
+     * It fails with its own failure, with what it met after as suppressed, unless that is a fault in a
+     * memory access ({@link LoadFailures}).
      */
     private void loadStaged(Guest guest, long base, long from, long end) {
         Guest staging = null;
@@ -344,13 +341,18 @@ public final class ImageLoader implements AutoCloseable {
             failure = e;
             throw e;
         } finally {
-            Throwable late = ring.drain();
+            // Every batch finished: what the workers met outside them is this load's to report, failed or not.
+            Throwable late = LoadFailures.together(ring.drain(), workers.takeStray());
             if (staging != null) {
-                destroyStaging(staging);
+                try {
+                    destroyStaging(staging);
+                } catch (RuntimeException | Error e) {
+                    late = LoadFailures.together(late, e);
+                }
             }
             Throwable report = LoadFailures.together(failure, late);
             if (report != failure) {
-                throw LoadFailures.rethrow(report);     // a fault in a memory access, met late, goes before the failure
+                throw LoadFailures.rethrow(report);     // an InternalError goes to load's handler, as one met in a batch does
             }
         }
     }

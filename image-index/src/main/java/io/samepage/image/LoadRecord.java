@@ -46,8 +46,8 @@ final class LoadRecord {
 
     /**
      * The error with which a later load reports {@code stray}, a throwable a worker met while it held no
-     * batch, after its last batch of this load, and that this load did not report (it had ended, or failed
-     * before its end checks); null if {@code stray} says nothing about the pages this load left. Only a
+     * batch, after its last batch of this load, and that this load did not report (it surfaced after the
+     * load took its strays); null if {@code stray} says nothing about the pages this load left. Only a
      * fault in a memory access can: the JVM raises it (an InternalError) late, after the read that met it,
      * which then went on with what it left, so a digest or zero flag the batch read may not have been the
      * index's. And only if this load left pages: one that failed with CORRUPT left its range reading zeros.

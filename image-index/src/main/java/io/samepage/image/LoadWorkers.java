@@ -42,9 +42,10 @@ import io.samepage.core.DedupEngine;
  * <ul>
  *   <li>the next batch of that load the worker begins, which fails with it before any of its blocks is
  *       resolved;</li>
- *   <li>that load, as it ends ({@link #takeStray}), once its last batch is finished: it fails with it;</li>
- *   <li>the next load to start ({@link #startLoad}), for a stray that surfaced after its load's end checks
- *       (that load returned as if all was well) or that a load which failed before them left. The load it
+ *   <li>that load, as it ends ({@link #takeStray}), once its last batch is finished, whether it went well
+ *       or failed: it fails with it (one that failed otherwise too, with both: {@link LoadFailures});</li>
+ *   <li>the next load to start ({@link #startLoad}), for a stray that surfaced after its load took its
+ *       strays (that load returned as if all was well, or with a failure of its own). The load it
  *       belongs to can no longer fail, and the next one did nothing wrong: failing it with the stray as
  *       its own would tell its caller something false (with an index file cut short, CORRUPT, and its
  *       whole range emptied) and nothing about the load the stray may have spoilt. So the next load fails,
@@ -279,19 +280,15 @@ final class LoadWorkers implements AutoCloseable {
 
     /**
      * Takes the strays of the load last started, throwables workers met while they held no batch, after a
-     * batch of that load, that no batch has failed with: the first, with any others added as suppressed;
-     * null if there is none. The loading thread calls it at the end of a load, once its last batch is
-     * finished, so that the load fails with them; one met after that call is left to {@link #startLoad}.
+     * batch of that load, that no batch has failed with: one, with any others added as suppressed (a fault
+     * in a memory access first: {@link LoadFailures#together}); null if there is none. The loading thread
+     * calls it at the end of every load, once its last batch is finished, whether the load went well or
+     * failed, so that the load reports them; one met after that call is left to {@link #startLoad}.
      */
     Throwable takeStray() {
         Throwable taken = null;
         for (LoadWorker worker : workers) {
-            Throwable stray = worker.takeStray(current);
-            if (taken == null) {
-                taken = stray;
-            } else if (stray != null && stray != taken) {
-                taken.addSuppressed(stray);
-            }
+            taken = LoadFailures.together(taken, worker.takeStray(current));
         }
         return taken;
     }

@@ -16,6 +16,7 @@ import io.samepage.core.MergeDomain;
 import io.samepage.hashing.Pages;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.FutureTask;
@@ -223,6 +224,75 @@ class LoadEndLateFaultTest {
             assertEquals(blocks, loader.loadAll(second, 0).blocksMapped(), "the load after that goes well");
             assertArrayEquals(bytes, read(second));
             EngineInvariants.assertConsistentWithHasherOf(context, engine, "after the late fault");
+        }
+    }
+
+    /**
+     * A load that fails early (here with BLOCK_MISMATCH) takes the strays of its own workers before it
+     * returns, so the next load is not failed for them: a late fault a worker met after a batch of it is
+     * reported by that load itself, first, as it would be by a load that went well, since the blocks the
+     * load left may not be the image's; the mismatch comes with it, suppressed. Before, the load failed
+     * with the mismatch alone and left the fault to the next load, which failed with IO naming it. Here
+     * the load has one batch, in which block 10 changed on disk; the worker that resolves it throws after
+     * it, and the loading thread waits after giving it until that worker has kept the throwable.
+     */
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aLoadThatFailsEarlyReportsItsOwnWorkersLateFaultAndTheNextLoadGoesWell() throws Exception {
+        int blocks = LoadBatch.MAX_BLOCKS;
+        int changed = 10;
+        byte[] bytes = ImageIndexTest.randomBytes(blocks * PAGE, 23);
+        Path image = Files.write(dir.resolve("disk.img"), bytes);
+        Path indexFile = dir.resolve("disk.idx");
+        try (ImageIndex built = ImageIndex.build(image)) {
+            built.writeTo(indexFile);
+        }
+        InternalError late = new InternalError("injected: a fault occurred in an unsafe memory access operation");
+        AtomicReference<Thread> thrower = new AtomicReference<>();
+        CountDownLatch kept = new CountDownLatch(1);
+        LoadWorkers.Seams seams = new LoadWorkers.Seams() {
+            @Override
+            public void afterGive() {
+                hold(kept);
+            }
+
+            @Override
+            public void afterBatch() {
+                if (thrower.compareAndSet(null, Thread.currentThread())) {
+                    throw late;
+                }
+            }
+
+            @Override
+            public void beforeNextBatch() {
+                if (thrower.get() == Thread.currentThread()) {
+                    kept.countDown();
+                }
+            }
+        };
+        EngineContext context = new EngineContext().poolBytes(16L << 20).hashSeed(1).conclude();
+        try (DedupEngine engine = DedupEngine.create(context);
+                ImageIndex index = ImageIndex.open(indexFile, image);
+                ImageLoader loader = new ImageLoader(index, engine, 2, seams)) {
+            FileTime mtime = Files.getLastModifiedTime(image);
+            byte[] edited = bytes.clone();
+            edited[changed * PAGE + 3] ^= 1;
+            Files.write(image, edited);
+            Files.setLastModifiedTime(image, mtime);
+            Guest guest = engine.createGuest(engine.createDomain("tenant"), "g", (long) blocks * PAGE);
+            InternalError failed = assertThrows(InternalError.class, () -> loader.loadAll(guest, 0),
+                    "the load reports its worker's late fault");
+            assertSame(late, failed);
+            assertEquals(1, failed.getSuppressed().length, "with the mismatch");
+            ImageIndexException mismatch = (ImageIndexException) failed.getSuppressed()[0];
+            assertEquals(ImageIndexException.Kind.BLOCK_MISMATCH, mismatch.kind());
+            assertTrue(mismatch.getMessage().startsWith(image + ": block " + changed + " "), mismatch.getMessage());
+            assertEquals(List.of("g"), engine.guests().stream().map(Guest::name).toList(), "no staging guest left");
+
+            Guest fresh = engine.createGuest(engine.createDomain("other"), "fresh", (long) changed * PAGE);
+            assertEquals(changed, loader.load(fresh, 0, 0, changed).blocksRead(), "the next load goes well");
+            assertArrayEquals(java.util.Arrays.copyOf(bytes, changed * PAGE), read(fresh));
+            EngineInvariants.assertConsistentWithHasherOf(context, engine, "after the failed load");
         }
     }
 }
