@@ -3,22 +3,16 @@ package io.samepage.daemon;
 import io.samepage.daemon.DaemonException.Kind;
 import io.samepage.linux.Renames;
 import java.io.IOException;
-import java.nio.MappedByteBuffer;
-import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.util.List;
 import java.util.function.Consumer;
 import org.agrona.IoUtil;
-import org.agrona.concurrent.UnsafeBuffer;
-import org.agrona.concurrent.status.AtomicCounter;
 import org.agrona.concurrent.status.CountersManager;
 import org.agrona.concurrent.status.CountersReader;
 
@@ -125,7 +119,7 @@ public final class CountersFile implements AutoCloseable {
     private final long startMillis;
     private final Consumer<String> notices;
     /** The file written: the one prepared, or a new one if the path's was deleted under the daemon. */
-    private Mapping mapping;
+    private CountersFileMapping mapping;
     /** The last thing told about the path, so that a state that lasts is told once. */
     private String told;
     /** Set if a file that an exchange took from the path could not be put back: it is under the temporary name. */
@@ -134,7 +128,7 @@ public final class CountersFile implements AutoCloseable {
     private boolean closed;
 
     private CountersFile(Path path, Path absolute, Path temporary, CountersFileClaim claim, long pid, long startMillis,
-            Consumer<String> notices, Mapping mapping) {
+            Consumer<String> notices, CountersFileMapping mapping) {
         this.path = path;
         this.absolute = absolute;
         this.temporary = temporary;
@@ -171,7 +165,7 @@ public final class CountersFile implements AutoCloseable {
         try {
             file.publish();
             return file;
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
             file.close();
             throw e;
         }
@@ -195,25 +189,34 @@ public final class CountersFile implements AutoCloseable {
         Path absolute = path.toAbsolutePath();
         Path temporary = absolute.resolveSibling("." + absolute.getFileName() + "." + pid + ".new");
         CountersFileClaim claim = CountersFileClaim.acquire(path, createDirectory, pid);
+        boolean ours = false;       // whether a file at the temporary name is this start's
+        CountersFileMapping mapping = null;
         try {
             CountersFileClaim.deleteStaleTemporaries(absolute);
-        } catch (IOException e) {
-            claim.close();
-            throw new DaemonException(Kind.COUNTERS_FILE, "counters file " + path + ": cannot be created: " + why(e), e);
-        }
-        if (Files.exists(temporary, LinkOption.NOFOLLOW_LINKS)) {     // not a counters file, so not deleted
-            claim.close();
-            throw new DaemonException(Kind.COUNTERS_FILE, "counters file " + path + ": " + temporary + " is in the way "
-                    + "and is not a counters file (a file an earlier start with this pid could not put back?); move "
-                    + "it away");
-        }
-        try {
-            Mapping mapping = Mapping.create(temporary, pid, startMillis);
+            if (Files.exists(temporary, LinkOption.NOFOLLOW_LINKS)) {     // not a counters file, so not deleted
+                throw new DaemonException(Kind.COUNTERS_FILE, "counters file " + path + ": " + temporary + " is in "
+                        + "the way and is not a counters file (a file an earlier start with this pid could not put "
+                        + "back?); move it away");
+            }
+            ours = true;
+            mapping = CountersFileMapping.create(temporary, pid, startMillis);
             return new CountersFile(path, absolute, temporary, claim, pid, startMillis, notices, mapping);
-        } catch (IOException | RuntimeException e) {
-            deleteQuietly(temporary, e);
+        } catch (IOException | RuntimeException | Error e) {     // an OutOfMemoryError too: nothing may be left
+            if (mapping != null) {
+                IoUtil.unmap(mapping.buffer());
+            }
+            if (ours) {
+                deleteQuietly(temporary, e);
+            }
             claim.close();
-            throw new DaemonException(Kind.COUNTERS_FILE, "counters file " + path + ": cannot be created: " + why(e), e);
+            if (e instanceof Error error) {
+                throw error;
+            }
+            if (e instanceof DaemonException refused) {
+                throw refused;
+            }
+            throw new DaemonException(Kind.COUNTERS_FILE, "counters file " + path + ": cannot be created: "
+                    + why((Exception) e), e);
         }
     }
 
@@ -256,7 +259,7 @@ public final class CountersFile implements AutoCloseable {
                 case DONE -> {
                     try {
                         CountersFileClaim.checkReplaceable(path, temporary);
-                    } catch (DaemonException refused) {
+                    } catch (RuntimeException | Error refused) {    // refused, or out of memory looking
                         putBack(refused);
                         throw refused;
                     }
@@ -286,7 +289,7 @@ public final class CountersFile implements AutoCloseable {
      * comes back under the temporary name must be this daemon's file: another file renamed to the path
      * between the two exchanges is kept there too (never deleted as the daemon's), and named.
      */
-    private void putBack(DaemonException refused) {
+    private void putBack(Throwable refused) {
         try {
             if (Renames.exchange(temporary, absolute) == Renames.Exchange.DONE) {
                 if (isOurs(temporary)) {
@@ -363,11 +366,11 @@ public final class CountersFile implements AutoCloseable {
     /** Writes a new file with {@code values} under the temporary name, links it to the path, and keeps it. */
     private void recreate(long[] values, long heartbeatMillis) throws IOException {
         Files.deleteIfExists(temporary);
-        Mapping fresh = Mapping.create(temporary, pid, startMillis);
+        CountersFileMapping fresh = CountersFileMapping.create(temporary, pid, startMillis);
         try {
             fresh.write(values, heartbeatMillis);
             Files.createLink(absolute, temporary);
-        } catch (IOException | RuntimeException e) {
+        } catch (IOException | RuntimeException | Error e) {
             IoUtil.unmap(fresh.buffer());
             deleteQuietly(temporary, e);
             throw e;
@@ -430,52 +433,11 @@ public final class CountersFile implements AutoCloseable {
     }
 
     /** The identity of the file at {@code file}, not of what a symbolic link there points to; null if unknown. */
-    private static Object identityOf(Path file) throws IOException {
+    static Object identityOf(Path file) throws IOException {
         return Files.readAttributes(file, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS).fileKey();
     }
 
-    /** One counters file, mapped for writing: its header, its counters, and its identity. */
-    private record Mapping(MappedByteBuffer buffer, UnsafeBuffer header, AtomicCounter[] counters, Object fileKey) {
-
-        /** Creates {@code file} and writes it whole: state running, every counter 0, the version word last. */
-        static Mapping create(Path file, long pid, long startMillis) throws IOException {
-            MappedByteBuffer mapped;
-            try (FileChannel channel = FileChannel.open(file, StandardOpenOption.CREATE_NEW,
-                    StandardOpenOption.READ, StandardOpenOption.WRITE)) {
-                mapped = channel.map(FileChannel.MapMode.READ_WRITE, 0, FILE_BYTES);
-            }
-            try {
-                UnsafeBuffer header = new UnsafeBuffer(mapped, 0, HEADER_BYTES);
-                header.putInt(OFFSET_MAGIC, MAGIC);
-                header.putLong(OFFSET_PID, pid);
-                header.putLong(OFFSET_START, startMillis);
-                header.putLong(OFFSET_STATE, STATE_RUNNING);
-                header.putLong(OFFSET_HEARTBEAT, startMillis);
-                header.putInt(OFFSET_METADATA_LENGTH, METADATA_BYTES);
-                header.putInt(OFFSET_VALUES_LENGTH, VALUES_BYTES);
-                CountersManager manager = new CountersManager(new UnsafeBuffer(mapped, HEADER_BYTES, METADATA_BYTES),
-                        new UnsafeBuffer(mapped, HEADER_BYTES + METADATA_BYTES, VALUES_BYTES), StandardCharsets.US_ASCII);
-                AtomicCounter[] counters = new AtomicCounter[COUNTER_NAMES.size()];
-                for (int id = 0; id < counters.length; id++) {
-                    counters[id] = manager.newCounter(COUNTER_NAMES.get(id), id);
-                }
-                header.putIntRelease(OFFSET_VERSION, LAYOUT_VERSION);
-                return new Mapping(mapped, header, counters, identityOf(file));
-            } catch (IOException | RuntimeException e) {
-                IoUtil.unmap(mapped);
-                throw e;
-            }
-        }
-
-        void write(long[] values, long heartbeatMillis) {
-            for (int id = 0; id < values.length; id++) {
-                counters[id].setRelease(values[id]);
-            }
-            header.putLongRelease(OFFSET_HEARTBEAT, heartbeatMillis);
-        }
-    }
-
-    private static void deleteQuietly(Path temporary, Exception failure) {
+    private static void deleteQuietly(Path temporary, Throwable failure) {
         try {
             Files.deleteIfExists(temporary);
         } catch (IOException e) {

@@ -81,14 +81,11 @@ final class CountersFileClaim implements AutoCloseable {
         if (!HELD.add(lockFile)) {
             throw inUse(path, existing, "holds its lock " + lockFile);
         }
-        FileChannel channel;
+        // From here on, whatever is thrown (an OutOfMemoryError too) gives the path back: a path left in
+        // HELD would be refused as "in use" to every later claim in this process.
+        FileChannel channel = null;
         try {
             channel = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-        } catch (IOException e) {
-            HELD.remove(lockFile);
-            throw refused(path, "cannot be locked: " + IoErrors.reason(e));
-        }
-        try {
             FileLock lock;
             try {
                 lock = channel.tryLock();
@@ -103,11 +100,16 @@ final class CountersFileClaim implements AutoCloseable {
                         + " ms ago");
             }
             return new CountersFileClaim(lockFile, channel);
-        } catch (IOException | RuntimeException e) {
-            closeQuietly(channel, e);
+        } catch (IOException | RuntimeException | Error e) {
+            if (channel != null) {
+                closeQuietly(channel, e);
+            }
             HELD.remove(lockFile);
             if (e instanceof DaemonException d) {
                 throw d;
+            }
+            if (e instanceof Error error) {
+                throw error;
             }
             throw refused(path, "cannot be locked: " + (e instanceof IOException io ? IoErrors.reason(io) : e.toString()));
         }
@@ -224,7 +226,7 @@ final class CountersFileClaim implements AutoCloseable {
         return new DaemonException(Kind.COUNTERS_FILE, "counters file " + path + ": " + what);
     }
 
-    private static void closeQuietly(FileChannel channel, Exception failure) {
+    private static void closeQuietly(FileChannel channel, Throwable failure) {
         try {
             channel.close();
         } catch (IOException e) {

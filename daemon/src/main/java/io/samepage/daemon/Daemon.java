@@ -6,14 +6,13 @@ import io.samepage.core.ScanKnobs;
 import io.samepage.host.KsmPolicyLoop;
 import java.net.InetAddress;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Objects;
 import java.util.Set;
 import java.util.function.Consumer;
-import org.agrona.CloseHelper;
 import org.agrona.ErrorHandler;
+import org.agrona.LangUtil;
 
 /**
  * The daemon, as a library: {@link #launch} loads the file sources of a {@link Context} into one engine,
@@ -56,7 +55,8 @@ public final class Daemon implements AutoCloseable {
     private long estimateIntervalSeconds;
     private boolean closed;
 
-    private Daemon(Context context, DedupEngine engine, DaemonMetrics published, MetricsServer metrics,
+    /** A launched daemon: {@link DaemonLaunch} made and started its parts. */
+    Daemon(Context context, DedupEngine engine, DaemonMetrics published, MetricsServer metrics,
             CountersFile counters, DaemonAgents agents, Refresher refresher, KsmPolicyAgent policy) {
         this.context = context;
         this.engine = engine;
@@ -79,45 +79,7 @@ public final class Daemon implements AutoCloseable {
      * @throws IllegalStateException if the context launched a daemon already; nothing is left running on a throw
      */
     public static Daemon launch(Context context) {
-        if (!context.isConcluded()) {
-            context.conclude();
-        }
-        context.claim();
-        long startMillis = System.currentTimeMillis();
-        CountersFile counters = CountersFile.prepare(context.countersFile(), context.countersFileIsDefault(),
-                ProcessHandle.current().pid(), startMillis, context.noticeHandler());
-        List<AutoCloseable> opened = new ArrayList<>();
-        opened.add(counters);
-        try {
-            KsmPolicyAgent policy = KsmPolicyAgent.of(context);
-            DaemonGuests guests = DaemonGuests.load(context);
-            DedupEngine engine = guests.engine();
-            opened.add(engine);
-            DaemonMetrics published = new DaemonMetrics(engine, startMillis);
-            if (policy != null) {
-                published.ksmPolicy(policy::last, policy::backoffs);
-            }
-            if (guests.hasLiveSources()) {
-                published.liveSources(guests::liveEstimate);
-            }
-            MetricsServer metrics = MetricsServer.of(context, published::prometheusText, guests::sketchesJson);
-            opened.add(metrics);        // null if it serves none: closing skips it
-            counters.update(published.counterValues(), System.currentTimeMillis());
-            DaemonAgents agents = new DaemonAgents(context.errorHandler(), context.fatalErrorHandler());
-            opened.add(agents);
-            Refresher refresher = guests.hasLiveSources() ? new Refresher(guests, context.estimateIntervalSeconds()) : null;
-            agents.startAll(engine, new Publisher(counters, published, context.publishIntervalMillis()), refresher, policy);
-            counters.publish();
-            return new Daemon(context, engine, published, metrics, counters, agents, refresher, policy);
-        } catch (RuntimeException | Error e) {
-            boolean interrupted = Thread.interrupted();     // cleared while closing: a close waits for its threads
-            CloseHelper.closeAll(e::addSuppressed, opened.reversed());
-            if (interrupted) {
-                Thread.currentThread().interrupt();
-                throw new DaemonException(DaemonException.Kind.FAILED, DaemonService.LAUNCH_INTERRUPTED, e);
-            }
-            throw e;
-        }
+        return DaemonLaunch.launch(context);
     }
 
     /** The daemon's engine: its counters, guests and live knobs ({@link Context#knobs()}). */
@@ -166,8 +128,9 @@ public final class Daemon implements AutoCloseable {
 
     /**
      * Stops the daemon: its threads stop, the counters get a last update and the counters file is marked
-     * closed (it keeps the last values), the metrics server stops, the engine closes. Idempotent: later
-     * calls return once the first is done.
+     * closed (it keeps the last values), the metrics server stops, the engine closes. A step that throws
+     * (an {@link OutOfMemoryError} too) stops none of the others: it is thrown once all have run.
+     * Idempotent: later calls return once the first is done.
      */
     @Override
     public synchronized void close() {
@@ -175,8 +138,20 @@ public final class Daemon implements AutoCloseable {
             return;
         }
         closed = true;
-        CloseHelper.closeAll(agents, () -> counters.update(published.counterValues(),
-                System.currentTimeMillis()), counters, metrics, engine);
+        // Nothing is allocated before the threads stop and the port is freed: an OutOfMemoryError on the
+        // way (the last update's values, say) is kept for the end, and everything still closes.
+        Throwable failure = DaemonLaunch.close(agents, null);
+        try {
+            counters.update(published.counterValues(), System.currentTimeMillis());
+        } catch (RuntimeException | Error e) {
+            failure = DaemonLaunch.firstOf(failure, e);
+        }
+        failure = DaemonLaunch.close(counters, failure);
+        failure = DaemonLaunch.close(metrics, failure);
+        failure = DaemonLaunch.close(engine, failure);
+        if (failure != null) {
+            LangUtil.rethrowUnchecked(failure);
+        }
     }
 
     /**

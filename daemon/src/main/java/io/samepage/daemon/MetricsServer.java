@@ -1,6 +1,7 @@
 package io.samepage.daemon;
 
 import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpHandler;
 import com.sun.net.httpserver.HttpServer;
 import io.samepage.daemon.DaemonException.Kind;
 import java.io.IOException;
@@ -8,6 +9,8 @@ import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.function.Supplier;
 
 /**
@@ -21,6 +24,9 @@ import java.util.function.Supplier;
  * from Maven Central (its dependency {@code prometheus-metrics-annotations:jar:1.10.0} is absent), and it
  * would add nothing here but content negotiation.
  *
+ * <p>A start allocates all it needs before it binds the port, so an {@link OutOfMemoryError} leaves no
+ * port bound and no thread.
+ *
  * <p>Thread safety: {@code body} is called on the server's thread.
  */
 public final class MetricsServer implements AutoCloseable {
@@ -31,11 +37,11 @@ public final class MetricsServer implements AutoCloseable {
     /** The placement sketches' path, where a daemon serves them (JSON, as {@code samepage scan --json}). */
     public static final String SKETCHES_PATH = "/sketches";
 
-    private final HttpServer server;
-    private final java.util.concurrent.ExecutorService exchanges;
+    private final ExecutorService exchanges;
+    /** Set once bound, before it is returned. */
+    private HttpServer server;
 
-    private MetricsServer(HttpServer server, java.util.concurrent.ExecutorService exchanges) {
-        this.server = server;
+    private MetricsServer(ExecutorService exchanges) {
         this.exchanges = exchanges;
     }
 
@@ -78,14 +84,10 @@ public final class MetricsServer implements AutoCloseable {
      * @throws DaemonException {@link Kind#METRICS_PORT} if the address and port cannot be bound
      */
     public static MetricsServer start(InetAddress address, int port, Supplier<String> body, Supplier<String> sketches) {
-        HttpServer server;
-        try {
-            server = HttpServer.create(new InetSocketAddress(address, port), 8);
-        } catch (IOException e) {
-            throw new DaemonException(Kind.METRICS_PORT, "metrics_port " + (port == 0 ? "any" : port) + ": cannot listen on "
-                    + hostPort(address, port) + " (" + e.getMessage() + ")", e);
-        }
-        server.createContext("/", exchange -> {
+        // What this allocates is allocated before the port is bound: an OutOfMemoryError after the bind would
+        // leave the port bound, since the JDK's HttpServer.stop does not close the socket of a server that
+        // never started.
+        HttpHandler handler = exchange -> {
             try (exchange) {
                 String path = exchange.getRequestURI().getPath();
                 if (path.equals(PATH)) {
@@ -96,13 +98,23 @@ public final class MetricsServer implements AutoCloseable {
                     exchange.sendResponseHeaders(404, -1);
                 }
             }
-        });
+        };
         // Each exchange on a virtual thread of its own: on the server's one dispatcher thread (its default),
         // a request left half sent blocked every scrape after it for as long as its sender held it open.
-        java.util.concurrent.ExecutorService exchanges = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor();
-        server.setExecutor(exchanges);
-        server.start();
-        return new MetricsServer(server, exchanges);
+        ExecutorService exchanges = Executors.newVirtualThreadPerTaskExecutor();
+        MetricsServer metrics = new MetricsServer(exchanges);
+        InetSocketAddress listen = new InetSocketAddress(address, port);
+        try {
+            metrics.server = HttpServer.create(listen, 8);
+        } catch (IOException e) {
+            exchanges.shutdownNow();
+            throw new DaemonException(Kind.METRICS_PORT, "metrics_port " + (port == 0 ? "any" : port) + ": cannot listen on "
+                    + hostPort(address, port) + " (" + e.getMessage() + ")", e);
+        }
+        metrics.server.createContext("/", handler);
+        metrics.server.setExecutor(exchanges);
+        metrics.server.start();
+        return metrics;
     }
 
     private static void respond(HttpExchange exchange, Supplier<String> body, String contentType) throws IOException {

@@ -16,7 +16,8 @@ import java.util.Objects;
  * while the advisor steers it) and {@code estimate_interval_seconds}. A change to anything the daemon
  * was built from (the sources, {@code domain_per_source}, {@code pool_mib}, {@code metrics_port}, {@code metrics_address},
  * {@code counters_file}, the {@code ksm_*} keys of the KSM policy) needs a restart and is refused. A reload is all or nothing: refused, it leaves
- * the daemon as it was, knobs restored.
+ * the daemon as it was, knobs restored; so does an error while setting them (an {@link OutOfMemoryError}), since
+ * what allocates (the list of changes, the message) is done before the first knob changes, and nothing after.
  *
  * <p>Not thread safe: {@link Daemon#reload} serialises reloads.
  */
@@ -30,7 +31,7 @@ final class Reload {
      *
      * @return what changed, on one line: {@code name old -> new, ...}, or {@code nothing changed}
      * @throws DaemonException {@link Kind#CONFIG} naming what needs a restart or the knob refused;
-     *                         nothing changed then
+     *                         nothing changed then, as on any other throw (knobs restored)
      */
     static String apply(Daemon.Context context, KsmPolicyConfig ksmPolicy, long estimateIntervalSeconds, ScanKnobs knobs,
             Refresher refresher, DaemonConfig config) {
@@ -66,27 +67,33 @@ final class Reload {
         for (String name : changes.keySet()) {
             old.put(name, knobs.get(name));
         }
-        try {
-            set(knobs, changes);
-        } catch (DedupException e) {
-            try {
-                set(knobs, old);
-            } catch (DedupException restoring) {
-                e.addSuppressed(restoring);
-            }
-            throw new DaemonException(Kind.CONFIG, e.getMessage(), e);
-        }
+        // Everything that allocates is done before the first change: an OutOfMemoryError from here on
+        // would leave the knobs changed and the interval not, half a reload.
         List<String> said = new ArrayList<>();
         changes.forEach((name, value) -> said.add(name + " " + old.get(name) + " -> " + value));
         long interval = config.estimateIntervalSeconds();
         if (interval != estimateIntervalSeconds) {
-            if (refresher != null) {
-                refresher.estimateIntervalSeconds(interval);
-            }
             said.add("estimate_interval_seconds " + estimateIntervalSeconds + " -> " + interval
                     + (refresher != null ? "" : " (no live source to re-read)"));
         }
-        return said.isEmpty() ? "nothing changed" : String.join(", ", said);
+        String changed = said.isEmpty() ? "nothing changed" : String.join(", ", said);
+        try {
+            set(knobs, changes);
+        } catch (RuntimeException | Error e) {
+            try {
+                set(knobs, old);
+            } catch (RuntimeException | Error restoring) {
+                e.addSuppressed(restoring);
+            }
+            if (e instanceof DedupException refused) {
+                throw new DaemonException(Kind.CONFIG, refused.getMessage(), refused);
+            }
+            throw e;
+        }
+        if (refresher != null) {
+            refresher.estimateIntervalSeconds(interval);    // at least 1, as the config checked: it cannot throw
+        }
+        return changed;
     }
 
     /**
