@@ -229,8 +229,7 @@ final class GuestWrites {
             throw new DedupException(Kind.HOST_REFUSED, "guest " + guest.name() + ": the host refused to remap page "
                     + page + " to unmerge it; it stays merged: " + refused.getCause().getMessage(), refused.getCause());
         }
-        guest.unmap(page);
-        guest.set(page, fresh, guest.stateAt(page) | PageTable.DIRTY);
+        moveOnto(page, fresh, PageTable.DIRTY);
     }
 
     /**
@@ -252,14 +251,29 @@ final class GuestWrites {
 
     /**
      * Moves a page that is not private onto {@code fresh}, a frame the caller took for it and filled:
-     * maps it writable, then drops the old frame. Caller holds the page's stripe.
+     * maps it writable, then {@linkplain #moveOnto points the page at it} and drops the old frame. Caller
+     * holds the page's stripe.
      *
      * @throws BreakRefused having given {@code fresh} back, if the host refused the remap; nothing changed
      */
     private void breakOnto(int page, int fresh) {
         guest.mapWritable(page, fresh);
-        guest.unmap(page);
-        guest.set(page, fresh, guest.stateAt(page));
+        moveOnto(page, fresh, 0);
+    }
+
+    /**
+     * Points {@code page} at {@code fresh}, its own frame now, already mapped by the host, with the scan
+     * history of its state and {@code bits}; then drops the frame it held ({@link Guest#drop}). In that
+     * order, so that whatever the drop throws (it frees the old frame where this was its last mapping),
+     * the page reads {@code fresh}'s bytes: dropped first, as {@link Guest#unmap} drops, the page was on
+     * the zero frame when the drop threw, read zeros, and {@code fresh}, mapped by the host, was lost.
+     * The page's translation epoch still moves before its old frame is dropped ({@link Guest#set}).
+     */
+    private void moveOnto(int page, int fresh, int bits) {
+        int old = guest.frameAt(page);
+        int state = guest.stateAt(page);
+        guest.set(page, fresh, (state & PageTable.SCAN_HISTORY) | bits);
+        guest.drop(old, state);
     }
 
     private void copyFrame(int from, int to) {
