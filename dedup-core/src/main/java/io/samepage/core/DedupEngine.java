@@ -275,9 +275,10 @@ public final class DedupEngine implements AutoCloseable {
      * what may allocate comes before (its key boxed, room to quarantine its ids and to keep them in
      * quarantine), and the one allocation after it that cannot be made earlier, the skip list's marker
      * node, comes after the entry is out: an {@link OutOfMemoryError} there lets the destroy finish, and
-     * is thrown then. The release of ids that ends it allocates nothing ({@link #releaseUnnamedIds}). An
-     * {@link Error} from giving a freed frame's memory back to the system is not thrown: the frame is free
-     * all the same; thrown, it stopped the destroy there, the frames of the pages after it in use for good.
+     * is thrown then. The release of ids that ends it allocates nothing ({@link #releaseUnnamedIds}). A
+     * frame whose memory the backing fails to give back is free all the same and counted, not thrown
+     * ({@link FramePool}'s "Release failures"): thrown, it stopped the destroy there, the frames of the
+     * pages after it in use for good.
      */
     synchronized void destroy(Guest guest) {
         if (guest.isDestroyed()) {
@@ -307,8 +308,6 @@ public final class DedupEngine implements AutoCloseable {
             long stamp = lock.writeLock();
             try {
                 guest.unmap(page);
-            } catch (Error releaseFailed) {
-                // Thrown by the pool once the page's frame is free and zeroed (FramePool#free): go on.
             } finally {
                 lock.unlockWrite(stamp);
             }
@@ -428,7 +427,7 @@ public final class DedupEngine implements AutoCloseable {
         long volatilePages = Math.max(0, tracked - shared - sharing - unshared - zero);
         return new EngineCounters(shared, sharing, unshared, volatilePages, scanner.fullScans(),
                 scanner.pagesScanned(), scanner.pagesSkipped(), zero, chains, dups,
-                (sharing + zero) * Pages.PAGE_SIZE - metadata, total, metadata, framesInUse());
+                (sharing + zero) * Pages.PAGE_SIZE - metadata, total, metadata, framesInUse(), pool.releaseFailures());
     }
 
     /**

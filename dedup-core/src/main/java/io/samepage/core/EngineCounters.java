@@ -19,8 +19,12 @@ package io.samepage.core;
  * @param pagesTotal       guest pages of all live guests
  * @param metadataBytes    the engine's real metadata: per-frame and per-page arrays, index tables, locks
  * @param framesInUse      host frames allocated, zero frames included
+ * @param frameReleaseFailures frames freed (or released in place) whose memory the frame backing failed to
+ *                         give back to the operating system, each zeroed in place instead: resident, never
+ *                         wrong ({@link FramePool#releaseFailures}); not KSM's
  */
 public record EngineCounters(long pagesShared, long pagesSharing, long pagesUnshared, long pagesVolatile,
         long fullScans, long pagesScanned, long pagesSkipped, long ksmZeroPages, long stableNodeChains,
-        long stableNodeDups, long generalProfit, long pagesTotal, long metadataBytes, long framesInUse) {
+        long stableNodeDups, long generalProfit, long pagesTotal, long metadataBytes, long framesInUse,
+        long frameReleaseFailures) {
 }

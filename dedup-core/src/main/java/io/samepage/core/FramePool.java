@@ -4,7 +4,6 @@ import io.samepage.hashing.Pages;
 
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.atomic.AtomicBoolean;
-import org.agrona.LangUtil;
 
 /**
  * Host memory for the engine: one off-heap region cut into 4 KiB frames, and the allocator that hands
@@ -23,6 +22,19 @@ import org.agrona.LangUtil;
  * together} are released with as few system calls as the backing can. Up to the warm limit, freed
  * frames are kept resident instead and handed out first, so their next write costs no page fault.
  * Where the backing only zeroes in place (not Linux), no warm list is kept.
+ *
+ * <h2>Release failures</h2>
+ * Freeing never fails for want of the backing: where its release throws, whatever it throws (a failing
+ * {@code madvise} or hole punch, an {@link Error}, a checked exception thrown undeclared), the frame is
+ * zeroed in place, so it reads as zeros all the same and only its memory stays resident; it is free, or
+ * for {@link #releaseInPlace} still its mapper's, and the engine is whole. So the failure is not thrown:
+ * it is counted in {@link #releaseFailures()} (the engine's {@code frameReleaseFailures}), which an
+ * embedder watches, and none of the pool's callers decides on its own. Before, a {@link RuntimeException}
+ * was swallowed unseen and an {@link Error} rethrown once the frame was free, which told a caller whose
+ * work was done that it had failed (a write's break then left its page on the zero frame), and each
+ * caller that knew better caught it. What does not come from the backing's call passes through: a fault
+ * zeroing the frame in place (the frame then stays off every list, counted in use), an
+ * {@link OutOfMemoryError} or {@link StackOverflowError} anywhere else.
  *
  * <h2>Metadata</h2>
  * Each frame's refcount, stable key and link live in the pool's {@link FrameTable} ({@link #table()}),
@@ -206,13 +218,10 @@ public final class FramePool implements AutoCloseable {
      * Returns {@code frame} to the pool. Up to the warm limit it stays resident for a fast reuse;
      * beyond that its memory goes back to the operating system (on Linux). Either way it reads as zeros
      * when next taken with {@link #allocateReserved()}. The caller must hold no other reference to it: its refcount
-     * is not consulted. Thread safe.
+     * is not consulted. A failed release is counted, not thrown ("Release failures" above). Thread safe.
      *
      * @throws IllegalArgumentException if {@code frame} is the zero frame or outside the pool
      * @throws IllegalStateException    if {@code frame} was never allocated or is already free
-     * @throws Error                    what the backing's release threw, once the frame is free
-     *                                  ({@link FrameTaking#release}); a checked exception it threw
-     *                                  undeclared passes through the same way
      */
     public void free(int frame) {
         checkFreeable(frame);
@@ -221,12 +230,9 @@ public final class FramePool implements AutoCloseable {
             return;
         }
         // Zero the frame before it is on the cold list: once there, another thread may take and write it.
-        Throwable failed = taking.release(frame);
+        taking.release(frame);
         lists.pushCold(frame);
         reservation.release(1);
-        if (failed != null) {
-            LangUtil.rethrowUnchecked(failed);
-        }
     }
 
     /**
@@ -235,13 +241,12 @@ public final class FramePool implements AutoCloseable {
      * {@code process_madvise} call for anonymous memory) instead of one {@code madvise} each; the
      * scanner frees the frames of a merge pass this way. The caller must hold no other reference to any
      * of them, and the contents of {@code frames} are unspecified afterwards. Thread safe, and callers
-     * run side by side: the backing's batch release is safe from any thread.
+     * run side by side: the backing's batch release is safe from any thread. A failed release is counted,
+     * one per frame it was for, not thrown ("Release failures" above).
      *
      * @throws IllegalArgumentException if a frame is the zero frame or outside the pool; nothing is freed
      * @throws IllegalStateException    if a frame was never allocated or is already free; every other
      *                                  frame is freed
-     * @throws Error                    what the backing's release threw, once the frames are free; a
-     *                                  checked exception it threw undeclared passes through the same way
      */
     public void freeAll(int[] frames, int count) {
         java.util.Objects.checkFromIndexSize(0, count, frames.length);
@@ -268,20 +273,16 @@ public final class FramePool implements AutoCloseable {
         int kept = freedNow - warm;
         System.arraycopy(frames, warm, frames, 0, kept);
         // Zero the frames before they are on the cold list: there, another thread may take and write them.
-        Throwable failed = null;
         try {
             backing.release(frames, kept);
         } catch (Throwable releaseFailed) {     // a checked one too, from a backing that throws it undeclared
+            taking.releaseFailed(kept);
             for (int i = 0; i < kept; i++) {
                 zeroInPlace(frames[i]);
             }
-            failed = releaseFailed instanceof RuntimeException ? null : releaseFailed;
         }
         lists.pushCold(frames, kept);
         reservation.release(kept);
-        if (failed != null) {
-            LangUtil.rethrowUnchecked(failed);
-        }
         if (refused != null) {
             throw refused;
         }
@@ -405,14 +406,21 @@ public final class FramePool implements AutoCloseable {
     /**
      * Releases the memory of allocated {@code frame} in place ({@link FrameBacking#release(int)}): it
      * stays allocated to its one mapper and reads as zeros. For an all-zero page of a mapped guest,
-     * which keeps its own frame and mapping. The caller holds the frame's only reference. Thread safe.
+     * which keeps its own frame and mapping. The caller holds the frame's only reference. A failed release
+     * is counted, not thrown ("Release failures" above). Thread safe.
      */
     public void releaseInPlace(int frame) {
         checkFreeable(frame);
-        Throwable failed = taking.release(frame);
-        if (failed != null) {
-            LangUtil.rethrowUnchecked(failed);
-        }
+        taking.release(frame);
+    }
+
+    /**
+     * Frames whose memory the backing failed to give back since the pool was made, each zeroed in place
+     * instead (a free's, a batch free's, one per frame, a {@link #releaseInPlace}'s, and an undone take's):
+     * resident memory the operating system did not get back. Nothing was lost or left wrong. Thread safe.
+     */
+    public long releaseFailures() {
+        return taking.releaseFailures();
     }
 
     /** Frames allocated and not freed, the zero frame excluded. Thread safe; a consistent snapshot. */

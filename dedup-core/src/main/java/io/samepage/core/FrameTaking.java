@@ -3,6 +3,7 @@ package io.samepage.core;
 import io.samepage.hashing.Pages;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Takes a {@link FramePool}'s frames off its {@link FreeLists} for their taker, out of a reservation
@@ -31,6 +32,7 @@ final class FrameTaking {
     private final FreeLists lists;
     private final FrameReservation reservation;
     private final FramePopulation population;
+    private final AtomicLong releaseFailures = new AtomicLong();
 
     FrameTaking(FrameBacking backing, FrameTable table, FreeLists lists, FrameReservation reservation,
             FramePopulation population) {
@@ -237,22 +239,35 @@ final class FrameTaking {
 
     /**
      * Gives one frame's memory back ({@link FrameBacking#release(int)}), so it reads as zeros.
-     * Never fails for the frame: where the backing refuses (a failing madvise), the frame is zeroed in
-     * place instead, so it still reads as zeros and only its memory stays resident. Anything else the
-     * backing throws (an {@link Error}, or a checked exception thrown undeclared) is handled the same way
-     * and returned, for the caller to throw once the frame is on its list: a frame taken off every list
-     * and never put back would be lost to the pool. If zeroing in
-     * place throws too (the frame's memory faults), that passes through: a frame being freed then stays
-     * off every list, counted in use, and is never handed out again.
+     * Never fails for the frame: whatever the backing throws (a failing madvise, an {@link Error}, a
+     * checked exception thrown undeclared), the frame is zeroed in place instead, so it still reads as
+     * zeros and only its memory stays resident, and the failure is {@linkplain #releaseFailed counted}
+     * (FramePool's "Release failures"). What the backing threw is returned, for an undone take to attach
+     * to the failure it throws, else not thrown. If zeroing in place throws (the frame's memory faults),
+     * that passes through: it is not the backing's, and a frame being freed then stays off every list,
+     * counted in use, and is never handed out again.
+     *
+     * @return what the backing threw, or null
      */
     Throwable release(int frame) {
         try {
             backing.release(frame);
             return null;
         } catch (Throwable refused) {
+            releaseFailed(1);
             zeroInPlace(memory, frame);
-            return refused instanceof RuntimeException ? null : refused;
+            return refused;
         }
+    }
+
+    /** Counts {@code frames} whose memory the backing did not give back: zeroed in place, still resident. */
+    void releaseFailed(int frames) {
+        releaseFailures.addAndGet(frames);
+    }
+
+    /** Frames whose release the backing failed since the pool was made ({@link FramePool#releaseFailures}). */
+    long releaseFailures() {
+        return releaseFailures.get();
     }
 
     /** Copies the zero frame over {@code frame}: afterwards it reads as zeros. */

@@ -19,7 +19,8 @@ import java.util.concurrent.locks.StampedLock;
  * domain's lock the stable index plans where the frame goes and the registry makes room for it, the
  * only steps that allocate; then the page is mapped; then the frame is filed and registered, which
  * neither allocates nor calls the host. The frame the page mapped before is dropped last; a failure to
- * give its memory back to the system then does not undo the install, nor make it report one.
+ * give its memory back to the system is counted by the pool, not thrown ({@link FramePool}'s "Release
+ * failures"), so it neither undoes the install nor makes it report one.
  * Installed frames are stable frames from the start: writes break sharing, so a registered frame's
  * bytes never change, and it leaves the registry when its last mapping goes. A resident frame maps at
  * most {@code max_page_sharing} pages, like any stable frame; past that, the next load reads the
@@ -64,9 +65,7 @@ public final class PageInstaller {
      * Maps the page at {@code pageAddress} to the resident frame of {@code guest}'s domain whose content
      * has SHA-256 {@code digest[offset..offset+32)}, if there is one.
      *
-     * @return true if mapped (nothing was read), even where giving the memory of the page's previous frame
-     *         back to the system then threw (that frame is free all the same); false if no such content is
-     *         resident
+     * @return true if mapped (nothing was read); false if no such content is resident
      * @throws DedupException if the guest is another engine's, the address is not a page of the guest,
      *                        the guest is destroyed, or the host refused the mapping; nothing changed
      */
@@ -97,7 +96,7 @@ public final class PageInstaller {
                 engine.releaseStable(domain, frame);
                 throw refusedMap(guest, pageAddress, refused);
             }
-            dropLoadedOver(guest, left);
+            guest.drop((int) (left >>> 32), (int) left);
             return true;
         } finally {
             lock.unlockWrite(stamp);
@@ -170,10 +169,7 @@ public final class PageInstaller {
      * @throws DedupException if the guest is another engine's, the pool is exhausted, the address is
      *                        not a page of the guest, the guest is destroyed, or the host refused the
      *                        mapping; whatever {@code fill} throws, or an {@link OutOfMemoryError} of the
-     *                        index or the registry, passes through. Either way nothing changed. (An
-     *                        {@link Error} from giving the memory of the page's previous frame back to the
-     *                        system, once the install is done, is not thrown: that frame is free all the
-     *                        same, and this returns true.)
+     *                        index or the registry, passes through. Either way nothing changed.
      */
     public boolean install(Guest guest, long pageAddress, PageFill fill, byte[] digest, int offset) {
         checkOwn(guest);
@@ -214,7 +210,7 @@ public final class PageInstaller {
                 } finally {
                     domain.stableLock().unlock();
                 }
-                dropLoadedOver(guest, left);        // may change the index, so after the filing
+                guest.drop((int) (left >>> 32), (int) left);   // may change the index, so after the filing
                 return true;
             } finally {
                 lock.unlockWrite(stamp);
@@ -223,22 +219,6 @@ public final class PageInstaller {
             if (!installed) {
                 pool.free(frame);
             }
-        }
-    }
-
-    /**
-     * Drops the mapping {@code left} (frame in the high 32 bits, state in the low) that a page held before
-     * a load took its place ({@link Guest#drop}), once the load is done. An {@link Error} out of it comes
-     * from the pool giving the dropped frame's memory back to the system, and the pool throws it once
-     * that frame is free and, where the release failed, zeroed in place ({@link FramePool#free}): the
-     * load is done and the engine whole, so it is not thrown on. Thrown, it told the caller that a load
-     * which was done had failed and changed nothing (an image loader counted the block failed).
-     */
-    private static void dropLoadedOver(Guest guest, long left) {
-        try {
-            guest.drop((int) (left >>> 32), (int) left);
-        } catch (Error releaseFailed) {
-            // Nothing to undo or retry: the frame is free and reads as zeros; the load stands.
         }
     }
 

@@ -316,7 +316,7 @@ final class PageVisitor {
 
     /**
      * Counts a whole merge, then frees the frame it left ({@code -1}: none): last, since handing frames back
-     * to the pool may throw (what its backing's release threw), and the merge must be whole and counted then.
+     * to the pool may throw (a fault zeroing a frame in place), and the merge must be whole and counted then.
      */
     private void merged(int left) {
         counts.merged();

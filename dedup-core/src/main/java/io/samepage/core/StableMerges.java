@@ -19,8 +19,8 @@ import java.util.concurrent.locks.ReentrantLock;
  *       changing nothing. Then only steps that neither allocate, nor wait, nor call the host: the
  *       refcount, the kept page marked stable, the filing into the room made, the counters.</li>
  *   <li>The frame a remapped page leaves is freed by the caller once the merge is whole and counted:
- *       handing frames back to the pool may throw (what its backing's release threw, the frames freed
- *       all the same).</li>
+ *       handing frames back to the pool may throw (a fault zeroing a frame in place; a failed release of
+ *       its backing is counted, not thrown).</li>
  * </ul>
  * Before, a new pair's frame was filed after the remap, where the index may grow: an error there left the
  * moved page on the kept page's frame while the kept page still counted as private, so a write to it went

@@ -61,7 +61,9 @@
  * was, whatever fails underneath: the pool (frames are reserved before anything changes), a
  * {@link io.samepage.core.PageMapping} (a page is mapped before any index, refcount, registry entry or
  * counter changes, and what was taken is dropped if the map is refused), a
- * {@link io.samepage.core.FrameBacking} (freeing never fails: a failed release zeroes in place), an
+ * {@link io.samepage.core.FrameBacking} (freeing never fails: a release the backing fails, whatever it
+ * throws, zeroes the frame in place and is counted in {@code frameReleaseFailures}, not thrown; an
+ * {@code Error} from anywhere else in a free passes through, see {@link io.samepage.core.FramePool}), an
  * {@code Error} from a mapping factory. The error reaches the caller as a
  * {@link io.samepage.core.DedupException} with its {@link io.samepage.core.DedupException.Kind kind}.
  * An {@link OutOfMemoryError} from the engine's own allocations reaches the caller unchanged, the engine

@@ -13,9 +13,10 @@ import org.junit.jupiter.api.Test;
  * A destroy frees its guest's private frames page by page once the guest is down; where the backing's
  * release of one throws an {@link Error} (after the frame is free and zeroed in place, {@link
  * FramePool#free}), the destroy still frees every other page's frame and gives its ids to the quarantine,
- * and does not throw: it is done. Before, the Error stopped it at that page: the guest was destroyed and
- * unlisted, but the frames of the pages after it stayed in use for good and its page ids were never
- * quarantined, and a second destroy did nothing.
+ * and does not throw: it is done, and the failure is counted ({@link FramePool}'s "Release failures").
+ * Before, the Error stopped it at that page: the guest was destroyed and unlisted, but the frames of the
+ * pages after it stayed in use for good and its page ids were never quarantined, and a second destroy
+ * did nothing.
  */
 class DestroyOverAReleaseFailureTest {
 
@@ -44,6 +45,7 @@ class DestroyOverAReleaseFailureTest {
             armed.set(true);
             guest.destroy();
             assertFalse(armed.get(), "the release of the first page's frame was reached");
+            assertEquals(1, engine.counters().frameReleaseFailures(), "the failed release is counted");
             assertTrue(guest.isDestroyed());
             assertEquals(domainFrames, engine.framesInUse(), "every page's frame is free");
             EngineInvariants.assertConsistentWithHasherOf(context, engine, "after the destroy");

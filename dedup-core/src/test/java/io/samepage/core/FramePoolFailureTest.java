@@ -1,6 +1,7 @@
 package io.samepage.core;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -28,7 +29,9 @@ import org.junit.jupiter.api.io.TempDir;
  * memory, an {@link OutOfMemoryError} in the backing), leaves the pool exactly as it was: the frames
  * free on their lists again, the caller's reservation still held, so that the caller's own failure path
  * (which gives back the frames it reserved and did not take) balances, whatever the backing throws, a
- * checked exception thrown undeclared too. A free whose release throws frees the frame all the same. Checked by the pool's counters and by taking every free
+ * checked exception thrown undeclared too. A free whose release throws frees the frame all the same, counts
+ * the failure and does not throw it; a fault zeroing the frame in place, not the backing's, passes
+ * through. Checked by the pool's counters and by taking every free
  * frame afterwards: each comes back once, and none that is in use. Before, each of these left frames
  * counted in use that no caller held.
  */
@@ -206,12 +209,19 @@ class FramePoolFailureTest {
     }
 
     /**
-     * An {@link Error} from the backing while a frame is freed passes through, but the frame is free all
-     * the same, and reads as zeros when taken again (zeroed in place, as for a refusal): none is lost.
+     * An {@link Error} from the backing while a frame is freed is counted, one per frame, and not thrown:
+     * the frame is free all the same, and reads as zeros when taken again (zeroed in place, as for a
+     * refusal): none is lost. Before, the pool threw it once the frame was free, and uncounted.
      */
     @Test
     void anErrorWhileReleasingFreedFramesStillFreesThem() {
         aFailureWhileReleasingFreedFramesStillFreesThem(new InternalError("injected, in the backing's release"));
+    }
+
+    /** The same for a refusal (a failing madvise): before, the pool swallowed it, and nothing counted it. */
+    @Test
+    void aRefusalWhileReleasingFreedFramesIsCounted() {
+        aFailureWhileReleasingFreedFramesStillFreesThem(new IllegalStateException("injected: madvise failed"));
     }
 
     /**
@@ -232,9 +242,12 @@ class FramePoolFailureTest {
                 pool.memory().set(ValueLayout.JAVA_BYTE, FramePool.offsetOf(frame) + 100, (byte) 9);
             }
             armed.set(true);
-            assertSame(injected, assertThrows(injected.getClass(), () -> pool.free(3)));
+            pool.free(3);
+            assertFalse(armed.get(), "the release of frame 3 was reached");
             armed.set(true);
-            assertSame(injected, assertThrows(injected.getClass(), () -> pool.freeAll(new int[] {5, 7, 8}, 3)));
+            pool.freeAll(new int[] {5, 7, 8}, 3);
+            assertFalse(armed.get(), "the release of frames 5, 7 and 8 was reached");
+            assertEquals(4, pool.releaseFailures(), "frame 3's failed release and the batch's, one per frame");
             assertEquals(8, pool.framesInUse(), "frames in use");
             assertEquals(FRAMES - 1 - 8, pool.framesAvailable());
             for (int frame : new int[] {3, 5, 7, 8}) {
@@ -242,6 +255,47 @@ class FramePoolFailureTest {
                         "frame " + frame + " reads as zeros");
             }
             assertEveryFreeFrameTakenOnce(pool, 1, 2, 4, 6, 9, 10, 11, 12);
+        }
+    }
+
+    /**
+     * A frame released in place (a mapped guest's all-zero page) whose release throws is zeroed in place,
+     * still allocated, and the failure counted, not thrown.
+     */
+    @Test
+    void aFailedReleaseInPlaceIsCountedAndZeroesTheFrame() {
+        AtomicBoolean armed = new AtomicBoolean();
+        InternalError injected = new InternalError("injected, in the backing's release");
+        try (FramePool pool = new FramePool((long) FRAMES * PAGE, 0, releaseThrowsOnce(armed, injected))) {
+            assertTrue(pool.tryReserve(1));
+            int frame = pool.allocateReserved();
+            pool.memory().set(ValueLayout.JAVA_BYTE, FramePool.offsetOf(frame) + 100, (byte) 9);
+            armed.set(true);
+            pool.releaseInPlace(frame);
+            assertFalse(armed.get(), "the release was reached");
+            assertEquals(1, pool.releaseFailures());
+            assertEquals(0, pool.memory().get(ValueLayout.JAVA_BYTE, FramePool.offsetOf(frame) + 100), "reads as zeros");
+            assertEquals(1, pool.framesInUse(), "still its mapper's");
+        }
+    }
+
+    /**
+     * Only what the backing's release throws is counted and not thrown. Where zeroing the frame in place
+     * then faults too (a file mapping cut short: the JVM turns the SIGBUS into an {@link InternalError}),
+     * that fault is not the backing's and passes through; the frame stays off every list, counted in use.
+     */
+    @Test
+    void aFaultZeroingAFrameWhoseReleaseFailedPassesThrough(@TempDir Path dir) throws IOException {
+        try (FileChannel file = FileChannel.open(dir.resolve("frames"), StandardOpenOption.CREATE_NEW,
+                StandardOpenOption.READ, StandardOpenOption.WRITE);
+                FramePool pool = new FramePool((long) FRAMES * PAGE, 0, frames -> new FileFrames(file, frames))) {
+            assertTrue(pool.tryReserve(1));
+            int frame = pool.allocateReserved();
+            file.truncate(PAGE);                // the zero frame still reads; every other frame faults
+            InternalError fault = assertThrows(InternalError.class, () -> pool.free(frame));
+            assertTrue(fault.getMessage().contains("fault"), fault.getMessage());
+            assertEquals(1, pool.releaseFailures(), "the backing's release faulted first");
+            assertEquals(1, pool.framesInUse(), "the frame is on no list");
         }
     }
 

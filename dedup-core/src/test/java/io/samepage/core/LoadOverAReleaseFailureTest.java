@@ -16,7 +16,8 @@ import org.junit.jupiter.api.Test;
  * A load ({@link PageInstaller#install}, {@link PageInstaller#mapResident}) drops the frame the page held
  * before once the page maps the loaded one; where the pool frees that frame and its backing's release
  * throws an {@link Error} (after the frame is free and zeroed in place, {@link FramePool#free}), the load
- * is done and says so: it returns true, the page reads the block, and the engine is whole. Before, the
+ * is done and says so: it returns true, the page reads the block, the engine is whole, and the failure is
+ * counted ({@link FramePool}'s "Release failures"). Before, the
  * Error came out of the load, which its caller takes for a load that changed nothing (an image loader
  * counted the block failed).
  */
@@ -94,6 +95,7 @@ class LoadOverAReleaseFailureTest {
      */
     private void assertLoaded(DedupEngine engine, Guest guest, byte[] bytes, long frames) {
         assertFalse(armed.get(), "the release of the page's previous frame was reached");
+        assertEquals(1, engine.counters().frameReleaseFailures(), "the failed release is counted");
         byte[] read = new byte[PAGE];
         guest.read(0, read, 0, PAGE);
         assertArrayEquals(bytes, read, "the page reads the loaded block");
