@@ -64,8 +64,10 @@ final class DaemonAgents implements AutoCloseable {
             told.set(thrown);
             errorHandler.onError(thrown);
         }, null, agent);
-        AgentRunner.startOnThread(runner, work -> new Thread(() -> runToTheEnd(work, told)));
+        // Listed before its thread starts: listed after, a list that could not grow (an OutOfMemoryError)
+        // left a thread running that no close stopped. A runner whose thread never started closes at once.
         runners.add(runner);
+        AgentRunner.startOnThread(runner, work -> new Thread(() -> runToTheEnd(work, told)));
     }
 
     /**
