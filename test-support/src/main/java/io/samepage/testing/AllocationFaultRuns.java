@@ -140,6 +140,22 @@ public final class AllocationFaultRuns {
     }
 
     /**
+     * The last allocation the counting run passed at each site, in order: where a site is passed more than
+     * once (a list that each of several agents joins), the first alone misses what only a later pass leaves
+     * behind (a thread started before its runner was listed, found only by a seeded sample at first).
+     */
+    public static List<Long> lastAtEachSite(Scenario scenario) {
+        Set<Long> chosen = new TreeSet<>();
+        Set<String> seen = new java.util.HashSet<>();
+        for (int i = scenario.sites().size() - 1; i >= 0; i--) {
+            if (seen.add(scenario.sites().get(i))) {
+                chosen.add(i + 1L);
+            }
+        }
+        return new ArrayList<>(chosen);
+    }
+
+    /**
      * {@code size} allocations drawn from 1 to the count with {@code seed}, in order, each once (so
      * fewer than {@code size} where draws repeat): one seed always draws the same ones.
      */
@@ -153,16 +169,20 @@ public final class AllocationFaultRuns {
     }
 
     /**
-     * {@link #firstAtEachSite} and a {@link #sample} of {@code size} more, in order, each once; the seed
-     * is {@link #seed} of the scenario's name.
+     * {@link #firstAtEachSite}, {@link #lastAtEachSite} and a {@link #sample} of {@code size} more, in
+     * order, each once; the seed is {@link #seed} of the scenario's name.
      */
-    public List<Long> firstAtEachSiteAndASample(Scenario scenario, int size) {
-        return firstAtEachSiteAndASample(scenario, size, seed(scenario.name()));
+    public List<Long> eachSiteAndASample(Scenario scenario, int size) {
+        return eachSiteAndASample(scenario, size, seed(scenario.name()));
     }
 
-    /** {@link #firstAtEachSite} and a {@link #sample} of {@code size} more with {@code seed}, in order, each once. */
-    public static List<Long> firstAtEachSiteAndASample(Scenario scenario, int size, long seed) {
+    /**
+     * {@link #firstAtEachSite}, {@link #lastAtEachSite} and a {@link #sample} of {@code size} more with
+     * {@code seed}, in order, each once.
+     */
+    public static List<Long> eachSiteAndASample(Scenario scenario, int size, long seed) {
         Set<Long> chosen = new TreeSet<>(firstAtEachSite(scenario));
+        chosen.addAll(lastAtEachSite(scenario));
         chosen.addAll(sample(scenario, size, seed));
         return new ArrayList<>(chosen);
     }

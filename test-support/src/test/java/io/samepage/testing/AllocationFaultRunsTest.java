@@ -39,6 +39,8 @@ class AllocationFaultRunsTest {
         assertEquals(whole.sites().get(0), whole.sites().get(1), "a loop allocates at one site twice: " + whole.sites());
         assertEquals(List.of(1L, 2L, 3L), AllocationFaultRuns.every(whole));
         assertEquals(List.of(1L, 3L), AllocationFaultRuns.firstAtEachSite(whole));
+        assertEquals(List.of(2L, 3L), AllocationFaultRuns.lastAtEachSite(whole), "the loop's site passed last at 2");
+        assertEquals(List.of(1L, 2L, 3L), AllocationFaultRuns.eachSiteAndASample(whole, 0, 42));
         List<Long> sample = AllocationFaultRuns.sample(whole, 10, 42);
         assertEquals(sample, AllocationFaultRuns.sample(whole, 10, 42), "one seed draws the same ones");
         assertTrue(List.of(1L, 2L, 3L).containsAll(sample) && !sample.isEmpty(), sample.toString());
