@@ -67,6 +67,8 @@ public final class DaemonMetrics {
                 EngineCounters::pagesScanned);
         engineCounter("samepage_pages_skipped_total", "KSM's pages_skipped: visits that smart_scan skipped",
                 EngineCounters::pagesSkipped);
+        engineCounter("samepage_frame_release_failures_total", "freed frames whose memory the system did not take "
+                + "back: each zeroed in place instead, still resident", EngineCounters::frameReleaseFailures);
         engineGauge("samepage_ksm_zero_pages", "KSM's ksm_zero_pages: pages mapped to the zero frame "
                 + "(use_zero_pages)", EngineCounters::ksmZeroPages);
         engineGauge("samepage_stable_node_chains", "KSM's stable_node_chains: contents held by more than one "

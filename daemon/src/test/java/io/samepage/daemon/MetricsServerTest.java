@@ -97,7 +97,8 @@ class MetricsServerTest {
         Map<String, Long> counters = Map.of(
                 "samepage_full_scans_total", c.fullScans(),
                 "samepage_pages_scanned_total", c.pagesScanned(),
-                "samepage_pages_skipped_total", c.pagesSkipped());
+                "samepage_pages_skipped_total", c.pagesSkipped(),
+                "samepage_frame_release_failures_total", c.frameReleaseFailures());
         counters.forEach((name, value) -> assertEquals(new PrometheusText.Family(name, "counter",
                 scraped.family(name).help(), List.of(new PrometheusText.Sample(name, Map.of(), value))),
                 scraped.family(name)));
