@@ -277,8 +277,10 @@ public final class DedupEngine implements AutoCloseable {
      * node, comes after the entry is out: an {@link OutOfMemoryError} there lets the destroy finish, and
      * is thrown then. The release of ids that ends it allocates nothing ({@link #releaseUnnamedIds}). A
      * frame whose memory the backing fails to give back is free all the same and counted, not thrown
-     * ({@link FramePool}'s "Release failures"): thrown, it stopped the destroy there, the frames of the
-     * pages after it in use for good.
+     * ({@link FramePool}'s "Release failures"). Anything else a page's unmap throws (a StackOverflowError in
+     * the stable index, say) is thrown only once every other page is unmapped and the ids are quarantined:
+     * the first one, the rest dropped (adding them as suppressed allocates, and may meet the same
+     * preallocated error). Thrown at once, it left the later pages' frames in use for good.
      */
     synchronized void destroy(Guest guest) {
         if (guest.isDestroyed()) {
@@ -296,11 +298,11 @@ public final class DedupEngine implements AutoCloseable {
             throw new DedupException(Kind.HOST_REFUSED, "guest " + guest.name() + " was not destroyed: its page "
                     + "mapping could not be taken down (" + e.getMessage() + "); it is unchanged, destroy it again", e);
         }
-        Error unlinking = null;
+        Throwable first = null;
         try {
             guests.remove(key);
         } catch (Error e) {
-            unlinking = e;
+            first = e;
         }
         guestNames.remove(guest.name());
         for (int page = 0; page < guest.pageCount(); page++) {
@@ -308,15 +310,19 @@ public final class DedupEngine implements AutoCloseable {
             long stamp = lock.writeLock();
             try {
                 guest.unmap(page);
+            } catch (RuntimeException | Error e) {
+                first = first == null ? e : first;      // thrown at the end: the other pages still hold frames
             } finally {
                 lock.unlockWrite(stamp);
             }
         }
         pageIds.quarantine(guest);
-        if (unlinking != null) {
-            throw unlinking;
-        }
         scanner.runIfIdle(releasingUnnamedIds);     // allocates nothing: the guest is down, a throw would say it is not
+        if (first instanceof Error e) {
+            throw e;
+        } else if (first instanceof RuntimeException e) {
+            throw e;
+        }
     }
 
     /**

@@ -65,6 +65,8 @@ public final class MergeDomain {
     private static final float REGISTRY_LOAD = 0.65f;
     /** Runs before the registry allocates to grow: nothing, but a test's fault injection. */
     private Runnable beforeRegistryGrows = () -> { };
+    /** Runs once {@link #releaseStable} has freed a frame: nothing, but a test's fault injection. */
+    private volatile Runnable afterStableFrameFreed = () -> { };
     private final IntArrayList freeSlots = new IntArrayList();
     private long[] digests = new long[4 * 64];
     private int slotsUsed;
@@ -240,6 +242,7 @@ public final class MergeDomain {
             stableLock.unlock();
         }
         pool.free(frame);
+        afterStableFrameFreed.run();
     }
 
     /** Takes {@code frame} out of the stable index. Caller holds the lock. */
@@ -264,6 +267,15 @@ public final class MergeDomain {
             }
         }
         return frame;
+    }
+
+    /**
+     * Runs {@code hook} from now on each time the last mapping of a stable frame is dropped, once the frame
+     * is out of the index and free. For tests: a hook that throws stands for an {@link Error} met on the way
+     * out of the release (a StackOverflowError, say) with the domain and the pool whole.
+     */
+    void afterStableFrameFreed(Runnable hook) {
+        afterStableFrameFreed = hook;
     }
 
     /**
