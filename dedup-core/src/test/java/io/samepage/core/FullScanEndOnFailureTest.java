@@ -4,8 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
-import io.samepage.hashing.HashAlgorithm;
-import io.samepage.hashing.PageHasher;
 import io.samepage.hashing.Pages;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -43,7 +41,7 @@ class FullScanEndOnFailureTest {
             Fixture f = new Fixture(threads, size, 1);
             try (DedupEngine engine = f.engine) {
                 f.failOn(0, WRITTEN - 1);
-                assertThrows(InjectedError.class, () -> f.scanner.scanBatch(BUDGET), f.where());
+                assertThrows(MarkedPageHasher.InjectedError.class, () -> f.scanner.scanBatch(BUDGET), f.where());
                 assertFalse(f.armed.get(), "the failing page was hashed; " + f.where());
                 assertEquals(2, f.scanner.fullScans(), "the batch that reached the scan's end ended it; " + f.where());
                 assertEquals(WRITTEN, f.scanner.scanBatch(BUDGET), "the next batch is a whole full scan; " + f.where());
@@ -66,7 +64,7 @@ class FullScanEndOnFailureTest {
         try (DedupEngine engine = f.engine) {
             int failing = 10;
             f.failOn(0, failing);
-            assertThrows(InjectedError.class, () -> f.scanner.scanBatch(BUDGET), f.where());
+            assertThrows(MarkedPageHasher.InjectedError.class, () -> f.scanner.scanBatch(BUDGET), f.where());
             if (threads == 1) {
                 assertEquals(1, f.scanner.fullScans(), "the scan goes on after the page that threw");
                 assertEquals(WRITTEN - failing - 1, f.scanner.scanBatch(BUDGET), "the rest of the scan");
@@ -86,7 +84,7 @@ class FullScanEndOnFailureTest {
         Fixture f = new Fixture(1, WRITTEN, 2);
         try (DedupEngine engine = f.engine) {
             f.failOn(0, WRITTEN - 1);
-            assertThrows(InjectedError.class, () -> f.scanner.scanBatch(BUDGET), f.where());
+            assertThrows(MarkedPageHasher.InjectedError.class, () -> f.scanner.scanBatch(BUDGET), f.where());
             assertEquals(1, f.scanner.fullScans(), "the second guest's pages are still to visit");
             assertEquals(WRITTEN, f.scanner.scanBatch(BUDGET), "the next batch visits the second guest's run");
             assertEquals(2, f.scanner.fullScans());
@@ -108,7 +106,7 @@ class FullScanEndOnFailureTest {
             this.threads = threads;
             this.size = size;
             context = new EngineContext().poolBytes(4L * guestCount * size * PAGE + (1 << 20))
-                    .customHasher(new MarkedPageHasher(new EngineContext().hashSeed(5).newScannerHasher(), armed));
+                    .customHasher(new MarkedPageHasher(new EngineContext().hashSeed(5).newScannerHasher(), MARKER, armed));
             context.knobs().smartScan(false).scanThreads(threads);
             engine = DedupEngine.create(context.conclude());
             MergeDomain domain = engine.createDomain("d");
@@ -135,33 +133,6 @@ class FullScanEndOnFailureTest {
 
         String where() {
             return threads + " threads, guests of " + size + " pages";
-        }
-    }
-
-    /** The real hasher, except that it throws {@link InjectedError} once, when armed, for a page starting with {@link #MARKER}. */
-    private record MarkedPageHasher(PageHasher real, AtomicBoolean armed) implements PageHasher {
-        @Override
-        public long hash(MemorySegment memory, long offset) {
-            if (memory.get(ValueLayout.JAVA_LONG_UNALIGNED, offset) == MARKER && armed.compareAndSet(true, false)) {
-                throw new InjectedError();
-            }
-            return real.hash(memory, offset);
-        }
-
-        @Override
-        public HashAlgorithm algorithm() {
-            return real.algorithm();
-        }
-
-        @Override
-        public long seed() {
-            return real.seed();
-        }
-    }
-
-    private static final class InjectedError extends Error {
-        InjectedError() {
-            super("injected into the hash of one page");
         }
     }
 }

@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.samepage.hashing.HashAlgorithm;
 import io.samepage.hashing.PageHasher;
 import io.samepage.hashing.Pages;
 import java.lang.foreign.MemorySegment;
@@ -65,7 +64,7 @@ class ScanThreadsFailureTest {
     private static long[] afterAHashThrew(int threads) {
         AtomicBoolean armed = new AtomicBoolean();
         EngineContext context = new EngineContext().poolBytes(2L * PAGES * PAGE + (1 << 20))
-                .customHasher(new MarkedPageHasher(new EngineContext().hashSeed(5).newScannerHasher(), armed));
+                .customHasher(new MarkedPageHasher(new EngineContext().hashSeed(5).newScannerHasher(), MARKER, armed));
         context.knobs().smartScan(false).scanThreads(threads);
         try (DedupEngine engine = DedupEngine.create(context.conclude())) {
             MergeDomain domain = engine.createDomain("d");
@@ -76,7 +75,7 @@ class ScanThreadsFailureTest {
             Scanner scanner = engine.scanner();
             scanner.scanFullPass();                 // first visits read nothing
             armed.set(true);
-            assertThrows(InjectedError.class, scanner::scanFullPass, threads + " threads");
+            assertThrows(MarkedPageHasher.InjectedError.class, scanner::scanFullPass, threads + " threads");
             assertFalse(armed.get(), threads + " threads: the failing page was hashed");
             finishTheScanCutShort(scanner, threads);
             EngineCounters c = engine.counters();
@@ -241,27 +240,6 @@ class ScanThreadsFailureTest {
         return bytes;
     }
 
-    /** The real hasher, except that it throws {@link InjectedError} once, when armed, for a page starting with {@link #MARKER}. */
-    private record MarkedPageHasher(PageHasher real, AtomicBoolean armed) implements PageHasher {
-        @Override
-        public long hash(MemorySegment memory, long offset) {
-            if (memory.get(ValueLayout.JAVA_LONG_UNALIGNED, offset) == MARKER && armed.compareAndSet(true, false)) {
-                throw new InjectedError();
-            }
-            return real.hash(memory, offset);
-        }
-
-        @Override
-        public HashAlgorithm algorithm() {
-            return real.algorithm();
-        }
-
-        @Override
-        public long seed() {
-            return real.seed();
-        }
-    }
-
     /**
      * A mapping that maps nothing and grants every protection but one: the next write-protect of page
      * {@link #refuse} throws, as a failing mprotect does. Thread safe: scanner threads protect side by side.
@@ -295,12 +273,6 @@ class ScanThreadsFailureTest {
 
         @Override
         public void unmapAll() {
-        }
-    }
-
-    private static final class InjectedError extends Error {
-        InjectedError() {
-            super("injected into the hash of one page");
         }
     }
 }
