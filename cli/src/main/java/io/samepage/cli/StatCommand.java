@@ -121,7 +121,7 @@ final class StatCommand implements Callable<Integer> {
             out.printf(Locale.ROOT, "samepage daemon pid %d: %s, started %s, last heartbeat %.1f s ago (%s)%n",
                     s.pid(), state, Instant.ofEpochMilli(s.startMillis()), ageMillis / 1000.0, path);
             for (int id = 0; id < CountersFile.COUNTER_NAMES.size(); id++) {
-                out.printf(Locale.ROOT, "%-20s %d%n", CountersFile.COUNTER_NAMES.get(id), s.values()[id]);
+                out.printf(Locale.ROOT, "%-22s %d%n", CountersFile.COUNTER_NAMES.get(id), s.values()[id]);
             }
         }
         out.flush();

@@ -97,7 +97,8 @@ public final class CountersFile implements AutoCloseable {
             "pages_total",         // 11
             "metadata_bytes",      // 12
             "frames_in_use",       // 13
-            "guests");             // 14
+            "guests",              // 14
+            "frame_release_failures"); // 15: EngineCounters.frameReleaseFailures
 
     static final int OFFSET_MAGIC = 0;
     static final int OFFSET_VERSION = 4;

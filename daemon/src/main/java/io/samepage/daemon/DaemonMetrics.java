@@ -209,6 +209,7 @@ public final class DaemonMetrics {
         Map<String, Long> named = ksmCounters(c);
         named.put("frames_in_use", c.framesInUse());
         named.put("guests", (long) guests);
+        named.put("frame_release_failures", c.frameReleaseFailures());
         long[] values = new long[CountersFile.COUNTER_NAMES.size()];
         for (int id = 0; id < values.length; id++) {
             values[id] = named.getOrDefault(CountersFile.COUNTER_NAMES.get(id), 0L);
