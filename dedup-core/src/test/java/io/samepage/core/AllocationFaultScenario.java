@@ -1,6 +1,5 @@
 package io.samepage.core;
 
-import io.samepage.hashing.Pages;
 import io.samepage.testing.AllocationFaultLoader;
 import io.samepage.testing.AllocationFaults;
 import java.util.ArrayList;
@@ -10,8 +9,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Consumer;
-import java.util.function.LongFunction;
-import java.util.function.LongSupplier;
 
 /**
  * An engine driven through the steps of one shape ({@link AllocationFaultShapes}) with its k-th
@@ -29,9 +26,7 @@ import java.util.function.LongSupplier;
  * <p>{@link #apply} returns the findings of one run, one line each ("" for none); {@link #getAsLong} the
  * allocations the steps of the last run passed. Not thread safe.
  */
-final class AllocationFaultScenario implements LongFunction<String>, LongSupplier {
-
-    private static final int PAGE = Pages.PAGE_SIZE;
+final class AllocationFaultScenario extends FaultScenario {
 
     /** A step: what it does to the engine, and what it does to what the engine must show. */
     record Step(String name, EngineStep run, Consumer<Model> expect) {
@@ -114,7 +109,6 @@ final class AllocationFaultScenario implements LongFunction<String>, LongSupplie
     /** Its last step closes the engine: then the checks are that close, called again, finished. */
     private final boolean closing;
     private final List<Step> steps;
-    private long allocations;
     private long[] cleanOutcome;
 
     /**
@@ -134,11 +128,6 @@ final class AllocationFaultScenario implements LongFunction<String>, LongSupplie
             case "closing" -> AllocationFaultShapes.closing();
             default -> throw new IllegalArgumentException("no shape '" + shape + "': life, threads, crowded or closing");
         };
-    }
-
-    @Override
-    public long getAsLong() {
-        return allocations;
     }
 
     /** Runs the whole life failing the {@code failAt}-th allocation of its steps (0: none); its findings. */
@@ -207,18 +196,16 @@ final class AllocationFaultScenario implements LongFunction<String>, LongSupplie
             }
             model = after;
         }
-        allocations = AllocationFaults.count();
-        AllocationFaults.disarm();
+        String where = endArmed(failAt);
         if (closing) {
-            checkClosed(world, failAt, findings);
+            checkClosed(world, where + ", closed", findings);
         } else {
-            checkWhole(world, model, failAt, findings);
+            checkWhole(world, model, failAt, where + ", at the end", findings);
         }
     }
 
     /** A close that threw is called again, as its caller would; then every guest and mapping is down, and the pool. */
-    private static void checkClosed(World world, long failAt, List<String> findings) {
-        String where = "k=" + failAt + (failAt > 0 ? " at " + AllocationFaults.injectedAt() : "") + ", closed";
+    private static void checkClosed(World world, String where, List<String> findings) {
         world.engine.close();
         world.guests.forEach((name, guest) -> {
             if (!guest.isDestroyed()) {
@@ -305,8 +292,7 @@ final class AllocationFaultScenario implements LongFunction<String>, LongSupplie
      * After the last step: every guest reads its bytes; merged until stable, the engine shares as much as
      * in the run that failed nothing; once every guest is destroyed, only the zero frames are in use.
      */
-    private void checkWhole(World world, Model model, long failAt, List<String> findings) {
-        String where = "k=" + failAt + (failAt > 0 ? " at " + AllocationFaults.injectedAt() : "") + ", at the end";
+    private void checkWhole(World world, Model model, long failAt, String where, List<String> findings) {
         world.resync();
         String differs = differences(world, model);
         if (differs != null) {

@@ -2,8 +2,6 @@ package io.samepage.core;
 
 import io.samepage.testing.AllocationFaultLoader;
 import io.samepage.testing.AllocationFaults;
-import java.util.function.LongFunction;
-import java.util.function.LongSupplier;
 
 /**
  * A scanner thread's {@link DeferredMerges} filled past its first two growths with the k-th allocation
@@ -16,14 +14,7 @@ import java.util.function.LongSupplier;
  * <p>{@link #apply} returns the finding of one run ("" for none); {@link #getAsLong} the allocations the
  * filling passed in the last run. Not thread safe.
  */
-final class DeferredMergesGrowthScenario implements LongFunction<String>, LongSupplier {
-
-    private long allocations;
-
-    @Override
-    public long getAsLong() {
-        return allocations;
-    }
+final class DeferredMergesGrowthScenario extends FaultScenario {
 
     @Override
     public String apply(long failAt) {
@@ -41,9 +32,7 @@ final class DeferredMergesGrowthScenario implements LongFunction<String>, LongSu
                     return "k=" + failAt + " at " + AllocationFaults.injectedAt() + ": the add of page " + page + " threw " + e;
                 }
             }
-            allocations = AllocationFaults.count();
-            AllocationFaults.disarm();
-            String where = "k=" + failAt + (failAt > 0 ? " at " + AllocationFaults.injectedAt() : "");
+            String where = endArmed(failAt);
             lists.clear();
             for (int page = 0; page < 100; page++) {
                 try {

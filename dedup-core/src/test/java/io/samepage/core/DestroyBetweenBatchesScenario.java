@@ -1,10 +1,7 @@
 package io.samepage.core;
 
-import io.samepage.hashing.Pages;
 import io.samepage.testing.AllocationFaultLoader;
 import io.samepage.testing.AllocationFaults;
-import java.util.function.LongFunction;
-import java.util.function.LongSupplier;
 
 /**
  * Two guests destroyed between batches with the k-th allocation of the destroys failing, for {@link
@@ -21,32 +18,14 @@ import java.util.function.LongSupplier;
  * <p>{@link #apply} returns the findings of one run ("" for none); {@link #getAsLong} the allocations the
  * destroys passed in the last run. Not thread safe.
  */
-final class DestroyBetweenBatchesScenario implements LongFunction<String>, LongSupplier {
+final class DestroyBetweenBatchesScenario extends FaultScenario {
 
-    private static final int PAGE = Pages.PAGE_SIZE;
     /** How the allocation site of the skip list's marker node is named ({@link AllocationFaultLoader}). */
     private static final String MARKER_NODE = ", after remove";
 
-    private long allocations;
-
-    @Override
-    public long getAsLong() {
-        return allocations;
-    }
-
     @Override
     public String apply(long failAt) {
-        EngineContext context = new EngineContext().poolBytes(4L << 20).hashSeed(5).warmFrames(4);
-        context.knobs().smartScan(false).scanThreads(1);
-        DedupEngine engine = DedupEngine.create(context.conclude());
-        try {
-            return run(engine, failAt);
-        } catch (Throwable t) {        // an OutOfMemoryError too: this run is over, the next one is not
-            return "k=" + failAt + " " + AllocationFaults.injectedAt() + ": threw " + t;
-        } finally {
-            AllocationFaults.disarm();
-            engine.close();
-        }
+        return onSmallEngine(failAt, this::run);
     }
 
     private String run(DedupEngine engine, long failAt) {
@@ -63,9 +42,7 @@ final class DestroyBetweenBatchesScenario implements LongFunction<String>, LongS
 
         AllocationFaults.failAt(failAt);
         String found = destroy(engine, filed) + destroy(engine, fresh);
-        allocations = AllocationFaults.count();
-        AllocationFaults.disarm();
-        String where = "k=" + failAt + (failAt > 0 ? " at " + AllocationFaults.injectedAt() : "");
+        String where = endArmed(failAt);
         if (!found.isEmpty()) {
             return where + found;
         }

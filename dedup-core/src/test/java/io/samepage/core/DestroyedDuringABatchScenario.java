@@ -1,12 +1,9 @@
 package io.samepage.core;
 
-import io.samepage.hashing.Pages;
 import io.samepage.testing.AllocationFaultLoader;
 import io.samepage.testing.AllocationFaults;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.function.LongFunction;
-import java.util.function.LongSupplier;
 
 /**
  * Two guests destroyed while a batch runs, their page ids given back at its end, with the k-th
@@ -23,30 +20,11 @@ import java.util.function.LongSupplier;
  * <p>{@link #apply} returns the findings of one run ("" for none); {@link #getAsLong} the allocations the
  * batch's end passed in the last run. Not thread safe.
  */
-final class DestroyedDuringABatchScenario implements LongFunction<String>, LongSupplier {
-
-    private static final int PAGE = Pages.PAGE_SIZE;
-
-    private long allocations;
-
-    @Override
-    public long getAsLong() {
-        return allocations;
-    }
+final class DestroyedDuringABatchScenario extends FaultScenario {
 
     @Override
     public String apply(long failAt) {
-        EngineContext context = new EngineContext().poolBytes(4L << 20).hashSeed(5).warmFrames(4);
-        context.knobs().smartScan(false).scanThreads(1);
-        DedupEngine engine = DedupEngine.create(context.conclude());
-        try {
-            return run(engine, failAt);
-        } catch (Throwable t) {        // an OutOfMemoryError too: this run is over, the next one is not
-            return "k=" + failAt + " " + AllocationFaults.injectedAt() + ": threw " + t;
-        } finally {
-            AllocationFaults.disarm();
-            engine.close();
-        }
+        return onSmallEngine(failAt, this::run);
     }
 
     private String run(DedupEngine engine, long failAt) throws InterruptedException {
@@ -79,9 +57,7 @@ final class DestroyedDuringABatchScenario implements LongFunction<String>, LongS
         AllocationFaults.failAt(failAt);
         held[0].release.countDown();
         scanner.join(TimeUnit.SECONDS.toMillis(30));
-        allocations = AllocationFaults.count();
-        AllocationFaults.disarm();
-        String where = "k=" + failAt + (failAt > 0 ? " at " + AllocationFaults.injectedAt() : "");
+        String where = endArmed(failAt);
         if (scanner.isAlive()) {
             return where + ": the batch did not end";
         }
