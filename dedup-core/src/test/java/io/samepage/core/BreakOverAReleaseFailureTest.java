@@ -1,12 +1,12 @@
 package io.samepage.core;
 
+import static io.samepage.core.FailingRelease.block;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.samepage.hashing.Pages;
-import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.Test;
 
@@ -27,17 +27,7 @@ class BreakOverAReleaseFailureTest {
     private static final int PAGE = Pages.PAGE_SIZE;
 
     private final AtomicBoolean armed = new AtomicBoolean();
-    /** No frame kept warm: every freed frame's memory is released, so the armed release is reached. */
-    private final EngineContext context = new EngineContext().poolBytes(4L << 20).hashSeed(3).warmFrames(0)
-            .frameBacking(frames -> new ForwardingBacking(frames) {
-                @Override
-                public void release(int frame) {
-                    if (armed.getAndSet(false)) {
-                        throw new InternalError("injected: madvise of frame " + frame);
-                    }
-                    super.release(frame);
-                }
-            });
+    private final EngineContext context = FailingRelease.context(armed);
 
     @Test
     void aMappedPagesWriteThatFreesItsStableFrameReadsWhatItWrote() {
@@ -113,12 +103,5 @@ class BreakOverAReleaseFailureTest {
         assertArrayEquals(expected, read, "the page reads its bytes, not the zero frame's");
         assertTrue(guest.isPrivate(0), "the page holds its new frame");
         EngineInvariants.assertConsistentWithHasherOf(context, engine, "after the break");
-    }
-
-    private static byte[] block(int tag) {
-        byte[] bytes = new byte[PAGE];
-        Arrays.fill(bytes, (byte) tag);
-        bytes[PAGE - 1] = 1;
-        return bytes;
     }
 }

@@ -1,5 +1,6 @@
 package io.samepage.core;
 
+import static io.samepage.core.FailingRelease.block;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -8,7 +9,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.samepage.hashing.ContentDigest;
 import io.samepage.hashing.Pages;
 import java.lang.foreign.MemorySegment;
-import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.Test;
 
@@ -26,17 +26,7 @@ class LoadOverAReleaseFailureTest {
     private static final int PAGE = Pages.PAGE_SIZE;
 
     private final AtomicBoolean armed = new AtomicBoolean();
-    /** No frame kept warm: every freed frame's memory is released, so the armed release is reached. */
-    private final EngineContext context = new EngineContext().poolBytes(4L << 20).hashSeed(3).warmFrames(0)
-            .frameBacking(frames -> new ForwardingBacking(frames) {
-                @Override
-                public void release(int frame) {
-                    if (armed.getAndSet(false)) {
-                        throw new InternalError("injected: madvise of frame " + frame);
-                    }
-                    super.release(frame);
-                }
-            });
+    private final EngineContext context = FailingRelease.context(armed);
 
     @Test
     void anInstallOverAPrivatePageWhoseFrameCannotBeReleasedIsDone() {
@@ -101,13 +91,6 @@ class LoadOverAReleaseFailureTest {
         assertArrayEquals(bytes, read, "the page reads the loaded block");
         assertEquals(frames, engine.framesInUse(), "the previous frame is free");
         EngineInvariants.assertConsistentWithHasherOf(context, engine, "after the load");
-    }
-
-    private static byte[] block(int tag) {
-        byte[] bytes = new byte[PAGE];
-        Arrays.fill(bytes, (byte) tag);
-        bytes[PAGE - 1] = 1;
-        return bytes;
     }
 
     private static byte[] digestOf(byte[] bytes) {

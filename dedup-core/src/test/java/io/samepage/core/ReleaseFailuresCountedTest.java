@@ -1,12 +1,12 @@
 package io.samepage.core;
 
+import static io.samepage.core.FailingRelease.block;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.samepage.hashing.Pages;
-import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.Test;
 
@@ -23,25 +23,7 @@ class ReleaseFailuresCountedTest {
     private static final int PAGES = 4;
 
     private final AtomicBoolean armed = new AtomicBoolean();
-    /** No frame kept warm: every freed frame's memory is released, so the armed release is reached. */
-    private final EngineContext context = new EngineContext().poolBytes(4L << 20).hashSeed(3).warmFrames(0)
-            .frameBacking(frames -> new ForwardingBacking(frames) {
-                @Override
-                public void release(int frame) {
-                    if (armed.getAndSet(false)) {
-                        throw new InternalError("injected: madvise of frame " + frame);
-                    }
-                    super.release(frame);
-                }
-
-                @Override
-                public void release(int[] frames, int count) {
-                    if (armed.getAndSet(false)) {
-                        throw new InternalError("injected: process_madvise of " + count + " frames");
-                    }
-                    super.release(frames, count);
-                }
-            });
+    private final EngineContext context = FailingRelease.contextFailingBatchesToo(armed);
 
     /** The frames a merge pass leaves go back together; that batch's release throws. */
     @Test
@@ -90,13 +72,6 @@ class ReleaseFailuresCountedTest {
     private static byte[] read(Guest guest, int page) {
         byte[] bytes = new byte[PAGE];
         guest.read((long) page * PAGE, bytes, 0, PAGE);
-        return bytes;
-    }
-
-    private static byte[] block(int tag) {
-        byte[] bytes = new byte[PAGE];
-        Arrays.fill(bytes, (byte) tag);
-        bytes[PAGE - 1] = 1;
         return bytes;
     }
 }
