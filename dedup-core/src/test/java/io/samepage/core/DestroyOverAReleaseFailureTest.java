@@ -31,16 +31,7 @@ class DestroyOverAReleaseFailureTest {
     @Test
     void aDestroyWhoseFirstFramesReleaseThrowsFreesEveryFrame() {
         AtomicBoolean armed = new AtomicBoolean();
-        EngineContext context = new EngineContext().poolBytes(4L << 20).hashSeed(3).warmFrames(0)
-                .frameBacking(frames -> new ForwardingBacking(frames) {
-                    @Override
-                    public void release(int frame) {
-                        if (armed.getAndSet(false)) {
-                            throw new InternalError("injected: madvise of frame " + frame);
-                        }
-                        super.release(frame);
-                    }
-                });
+        EngineContext context = FailingRelease.context(armed);
         try (DedupEngine engine = DedupEngine.create(context.conclude())) {
             MergeDomain domain = engine.createDomain("d");
             long domainFrames = engine.framesInUse();
