@@ -1,9 +1,13 @@
 package io.samepage.wasm;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.samepage.core.ForwardingBacking;
+import io.samepage.core.FrameBacking;
+import io.samepage.core.ScanKnobs;
 import io.samepage.hashing.HashAlgorithm;
 import io.samepage.hashing.PageHasher;
 import io.samepage.testing.ThreadFaultingHasher;
@@ -12,6 +16,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -86,6 +91,56 @@ class WasmBenchTest {
                 + ThreadFaultingHasher.MESSAGE + "; the bench then failed too: " + progressRefused, failed.getMessage());
         assertTrue(failed.getCause() instanceof InternalError, String.valueOf(failed.getCause()));
         assertEquals(List.of(progressRefused), List.of(failed.getSuppressed()));
+    }
+
+    /**
+     * A scanner that fails after the bench's one look at it before the figures: before, that look came
+     * after the timed runs and before the engine's counters were read, and an error the scanner told from
+     * then on was never looked at, so the bench gave figures. The test sets the point. The bench's read of
+     * the counters reaches the frame backing's {@code metadataBytes} on the bench's thread; there the
+     * backing asks the scanner to unmerge everything ({@code run=2}, whose first step reads the counters
+     * too) and waits until the same call, on the scanner's thread, has thrown.
+     */
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aScannerThatFailsAfterTheTimedRunsFailsTheBench() {
+        InternalError injected = new InternalError("the scanner failed after the timed runs (test)");
+        AtomicBoolean timedRunsStarted = new AtomicBoolean();
+        AtomicBoolean unmergeAsked = new AtomicBoolean();
+        CountDownLatch scannerThrew = new CountDownLatch(1);
+        ScanKnobs[] knobs = new ScanKnobs[1];
+        FrameBacking.Factory backing = frames -> new ForwardingBacking(frames) {
+            @Override
+            public long metadataBytes() {
+                if (Thread.currentThread().getName().equals("samepage-scanner")) {
+                    if (unmergeAsked.getAndSet(false)) {
+                        scannerThrew.countDown();       // and then it throws
+                        throw injected;
+                    }
+                } else if (timedRunsStarted.getAndSet(false)) {     // the bench reads the counters
+                    unmergeAsked.set(true);
+                    knobs[0].run(ScanKnobs.RUN_UNMERGE);
+                    try {
+                        scannerThrew.await();
+                    } catch (InterruptedException e) {
+                        throw new AssertionError(e);
+                    }
+                }
+                return super.metadataBytes();
+            }
+        };
+        Consumer<String> progress = step -> {
+            if (step.startsWith("the workload again")) {
+                timedRunsStarted.set(true);
+            }
+        };
+        IllegalStateException failed = assertThrows(IllegalStateException.class, () -> WasmBench.run(
+                new WasmBench.Settings(4, 1, 64, 64, 1, 100, 1), progress, context -> {
+                    knobs[0] = context.knobs();
+                    context.frameBacking(backing);
+                }));
+        assertEquals("the engine's scanner failed during the bench, so it gives no figures: " + injected, failed.getMessage());
+        assertSame(injected, failed.getCause());
     }
 
     @Test
