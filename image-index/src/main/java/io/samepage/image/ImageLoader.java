@@ -218,33 +218,15 @@ public final class ImageLoader implements AutoCloseable {
             }
             ImageIndexException cut = index.cutShort(null);
             if (cut != null) {
-                throw emptied(load, cut);
+                throw load.emptied(cut);
             }
         } catch (InternalError fault) {
             // A fault reading the mapped index (here or on a worker, which hands it on as its block's
             // failure or as the stray): the index file was cut short while in use. The staging guest is
             // gone already.
-            throw emptied(load, index.cutShortWhileInUse(fault));
+            throw load.emptied(index.cutShortWhileInUse(fault));
         }
         return new LoadStats(read, mapped, zero, (mapped + zero) << Pages.PAGE_SHIFT, System.nanoTime() - start);
-    }
-
-    /**
-     * Returns {@code corrupt} once every page of the load's range reads zeros again, or with the guest's
-     * refusal to empty them as suppressed. A block the load mapped may have been resolved with what a
-     * faulting read of the index left (a digest that is not its own maps a resident frame of other bytes,
-     * a zero flag that is not its own leaves it zero), and nothing shows which: so none of them is kept.
-     * {@link Guest#fill} with zeros gives each page's frame back (a software guest's page maps the zero
-     * frame again; a mapped guest's private page goes back in place, a shared one takes a zeroed frame).
-     */
-    private static ImageIndexException emptied(LoadRecord load, ImageIndexException corrupt) {
-        load.failedCorrupt();
-        try {
-            load.guest().fill(load.address(), load.bytes(), (byte) 0);
-        } catch (RuntimeException | Error refused) {
-            corrupt.addSuppressed(refused);
-        }
-        return corrupt;
     }
 
     /**

@@ -6,8 +6,8 @@ import io.samepage.hashing.Pages;
 /**
  * One load of an {@link ImageLoader}: the load its workers' batches belong to ({@link LoadWorkers#startLoad}),
  * so that a throwable a worker meets while it holds no batch is told apart by the load it belongs to, and
- * what the loading thread needs to name that load once it has ended. Made, written and read by the loading
- * thread; workers only pass it on.
+ * what the loading thread needs to name that load once it has ended, or to empty its range when it fails
+ * with CORRUPT. Made, written and read by the loading thread; workers only pass it on.
  */
 final class LoadRecord {
 
@@ -26,22 +26,23 @@ final class LoadRecord {
         this.blocks = blocks;
     }
 
-    Guest guest() {
-        return guest;
-    }
-
-    long address() {
-        return address;
-    }
-
-    /** The bytes of the load's range in its guest. */
-    long bytes() {
-        return blocks << Pages.PAGE_SHIFT;
-    }
-
-    /** Records that the load failed with CORRUPT. */
-    void failedCorrupt() {
+    /**
+     * Records that the load failed with CORRUPT, and returns {@code corrupt} once every page of its range
+     * reads zeros again, or with the guest's refusal to empty them as suppressed. A block the load mapped
+     * may have been resolved with what a faulting read of the index left (a digest that is not its own maps
+     * a resident frame of other bytes, a zero flag that is not its own leaves it zero), and nothing shows
+     * which: so none of them is kept. {@link Guest#fill} with zeros gives each page's frame back (a software
+     * guest's page maps the zero frame again; a mapped guest's private page goes back in place, a shared one
+     * takes a zeroed frame).
+     */
+    ImageIndexException emptied(ImageIndexException corrupt) {
         failedCorrupt = true;
+        try {
+            guest.fill(address, blocks << Pages.PAGE_SHIFT, (byte) 0);
+        } catch (RuntimeException | Error refused) {
+            corrupt.addSuppressed(refused);
+        }
+        return corrupt;
     }
 
     /**
