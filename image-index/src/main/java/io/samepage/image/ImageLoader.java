@@ -67,7 +67,11 @@ public final class ImageLoader implements AutoCloseable {
     private final LoadWorkers workers;
     /** The batches the workers hold, in block order; their staging pages by slot. Null with one thread. */
     private final BatchRing ring;
-    /** A staging guest whose destroy threw twice at the end of its load: destroyed first by the next load or close. */
+    /**
+     * The staging guest not known to be destroyed: the running load's from the moment it is made, or one an
+     * earlier load left (a throwable cut that load's end short, or its destroy threw twice). Destroyed first
+     * by the next load, once no batch is in flight, or by close.
+     */
     private Guest leftStaging;
     private long read;
     private long mapped;
@@ -195,6 +199,9 @@ public final class ImageLoader implements AutoCloseable {
         }
         Objects.checkFromIndexSize(firstBlock, blocks, index.blockCount());
         checkTarget(guest, guestAddress, blocks);
+        if (ring != null) {
+            ring.drain();   // returns at once, unless a throwable cut the last load's end short: then it waits for its batches
+        }
         if (leftStaging != null) {
             leftStaging.destroy();     // an earlier load's, which it could not destroy: before this load changes anything
             leftStaging = null;
@@ -272,8 +279,10 @@ public final class ImageLoader implements AutoCloseable {
      * Loads with the workers; returns only once none of them resolves a batch of this load (even if a
      * throwable surfaces while it waits: {@link BatchRing#drain}), it has taken its strays
      * ({@link LoadWorkers#takeStray}) and the staging guest is destroyed (or kept as {@link #leftStaging}).
-     * It fails with its own failure, with what it met after as suppressed, unless that is a fault in a
-     * memory access ({@link LoadFailures}).
+     * Only a throwable that cuts that end short (one the drain cannot hold, as the third in a row) returns
+     * sooner: the staging guest, {@link #leftStaging} from the moment it is made, then waits for the next
+     * load, which waits for the batches before it destroys it. It fails with its own failure, with what it
+     * met after as suppressed, unless that is a fault in a memory access ({@link LoadFailures}).
      */
     private void loadStaged(Guest guest, long base, long from, long end) {
         Guest staging = null;
@@ -281,7 +290,6 @@ public final class ImageLoader implements AutoCloseable {
         boolean handingOff = false;
         long next = from;
         Throwable failure = null;
-        ring.drain();   // returns at once, unless a throwable cut the last load's drain short: then it waits for its batches
         try {
             for (long b = from; b < end; ) {
                 long address = base + ((b - from) << Pages.PAGE_SHIFT);
@@ -299,7 +307,7 @@ public final class ImageLoader implements AutoCloseable {
                         continue;
                     }
                     if (staging == null) {
-                        staging = engine.createGuest(guest.domain(), guest.name() + "/image-load-"
+                        staging = leftStaging = engine.createGuest(guest.domain(), guest.name() + "/image-load-"
                                 + STAGING_GUESTS.incrementAndGet(), (long) ring.capacity() * LoadBatch.MAX_BLOCKS << Pages.PAGE_SHIFT);
                         duplicates = index.previousBlocks();
                     }
@@ -340,13 +348,12 @@ public final class ImageLoader implements AutoCloseable {
     }
 
     /**
-     * Destroys {@code staging}, and once more if that throws: {@link Guest#destroy} changes nothing or
-     * completes, and an {@link OutOfMemoryError} may have cleared once the first attempt unwound. If the
-     * second throws too, the guest is kept as {@link #leftStaging}, for the next load or close to destroy
-     * first, and the first throwable is thrown.
+     * Destroys {@code staging}, which is {@link #leftStaging}, and once more if that throws: {@link Guest#destroy}
+     * changes nothing or completes, and an {@link OutOfMemoryError} may have cleared once the first attempt
+     * unwound. If the second throws too, the guest stays {@link #leftStaging}, for the next load or close to
+     * destroy first, and the first throwable is thrown.
      */
     private void destroyStaging(Guest staging) {
-        leftStaging = staging;
         try {
             staging.destroy();
         } catch (RuntimeException | Error first) {

@@ -18,6 +18,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.FutureTask;
 import java.util.concurrent.TimeUnit;
@@ -293,6 +294,66 @@ class LoadEndLateFaultTest {
             assertEquals(changed, loader.load(fresh, 0, 0, changed).blocksRead(), "the next load goes well");
             assertArrayEquals(java.util.Arrays.copyOf(bytes, changed * PAGE), read(fresh));
             EngineInvariants.assertConsistentWithHasherOf(context, engine, "after the failed load");
+        }
+    }
+
+    /**
+     * A throwable that cuts the load's end short, here the third in a row in {@link BatchRing#drain} (one
+     * while it waits for a batch, one in its inner handler, one in its outer handler, where it calls
+     * nothing: only a fault the JVM raises late surfaces there, so {@link LateFaultLoader} puts it there),
+     * leaves the staging guest to the next load, which waits for the batches the drain left and then
+     * destroys it, before it changes anything. Before, the staging guest was kept nowhere: it stayed in
+     * the engine, holding frames, until the engine closed. Both workers hold their batch at the hand-off
+     * until the load has failed.
+     */
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aThrowableThatCutsTheLoadsDrainShortLeavesItsStagingGuestToTheNextLoad() throws Throwable {
+        LateFaultLoader.run(LoadEndLateFaultTest.class, "drainCutShort", Set.of("BatchRing.drain"), dir);
+    }
+
+    /** {@link #aThrowableThatCutsTheLoadsDrainShortLeavesItsStagingGuestToTheNextLoad}, run by a {@link LateFaultLoader}. */
+    private void drainCutShort(Path dir) throws Exception {
+        int blocks = 3 * LoadBatch.MAX_BLOCKS;
+        byte[] bytes = ImageIndexTest.randomBytes(blocks * PAGE, 24);
+        Path image = Files.write(dir.resolve("disk.img"), bytes);
+        AtomicInteger parks = new AtomicInteger();
+        CountDownLatch release = new CountDownLatch(1);
+        LoadWorkers.Seams seams = new LoadWorkers.Seams() {
+            @Override
+            public void beforePark() {
+                switch (parks.getAndIncrement()) {
+                    case 0 -> throw new InternalError("injected: a fault while the load waits for a batch");
+                    case 1 -> throw new InternalError("injected: one while its drain waits for a batch");
+                    default -> { }
+                }
+            }
+
+            @Override
+            public void handedOver() {
+                hold(release);
+            }
+        };
+        LateFaults.arm("BatchRing.drain handler 1", new InternalError("injected: one in the drain's inner handler"));
+        LateFaults.arm("BatchRing.drain handler 2", new InternalError("injected: one in the drain's outer handler"));
+        EngineContext context = new EngineContext().poolBytes(16L << 20).hashSeed(1).conclude();
+        try (ImageIndex index = ImageIndex.build(image);
+                DedupEngine engine = DedupEngine.create(context);
+                ImageLoader loader = new ImageLoader(index, engine, 2, seams)) {
+            Guest guest = engine.createGuest(engine.createDomain("tenant"), "g", (long) blocks * PAGE);
+            try {
+                assertThrows(InternalError.class, () -> loader.loadAll(guest, 0));
+                assertEquals(Set.of(), LateFaults.armed(), "both handlers of the drain threw");
+                assertEquals(1, release.getCount(), "the load returned while the workers still held its batches");
+            } finally {
+                release.countDown();
+            }
+
+            assertEquals(blocks, loader.loadAll(guest, 0).blocks(), "the next load goes well");
+            assertArrayEquals(bytes, read(guest));
+            assertEquals(List.of("g"), engine.guests().stream().map(Guest::name).toList(),
+                    "no staging guest left once the next load has run");
+            EngineInvariants.assertConsistentWithHasherOf(context, engine, "after the drain cut short");
         }
     }
 }
