@@ -282,7 +282,8 @@ public final class ImageLoader implements AutoCloseable {
      * Only a throwable that cuts that end short (one the drain cannot hold, as the third in a row) returns
      * sooner: the staging guest, {@link #leftStaging} from the moment it is made, then waits for the next
      * load, which waits for the batches before it destroys it. It fails with its own failure, with what it
-     * met after as suppressed, unless that is a fault in a memory access ({@link LoadFailures}).
+     * met after (in its end, or what cut its end short) as suppressed, unless that is a fault in a memory
+     * access ({@link LoadFailures}).
      */
     private void loadStaged(Guest guest, long base, long from, long end) {
         Guest staging = null;
@@ -328,23 +329,35 @@ public final class ImageLoader implements AutoCloseable {
                 b = batch.endBlock();
             }
         } catch (Throwable e) {
-            failure = e;
-            throw e;
-        } finally {
-            // Every batch finished: what the workers met outside them is this load's to report, failed or not.
-            Throwable late = LoadFailures.together(ring.drain(), workers.takeStray());
-            if (staging != null) {
-                try {
-                    destroyStaging(staging);
-                } catch (RuntimeException | Error e) {
-                    late = LoadFailures.together(late, e);
-                }
-            }
-            Throwable report = LoadFailures.together(failure, late);
-            if (report != failure) {
-                throw LoadFailures.rethrow(report);     // an InternalError goes to load's handler, as one met in a batch does
+            failure = e;    // its record, with nothing between: e is held nowhere else
+        }
+        Throwable late;
+        try {
+            late = endStaged(staging);
+        } catch (Throwable e) {
+            late = e;       // it cut the end short: the next load waits for the batches and destroys leftStaging
+        }
+        if (failure != null || late != null) {
+            // an InternalError goes to load's handler, as one met in a batch does; late may be failure itself
+            throw LoadFailures.rethrow(LoadFailures.together(failure, late));
+        }
+    }
+
+    /**
+     * Ends a load with the workers: waits until none of them holds a batch of it ({@link BatchRing#drain}),
+     * takes their strays and destroys {@code staging} (null if none was made); returns what surfaced
+     * meanwhile and what they met outside their batches ({@link LoadFailures#together}), or null.
+     */
+    private Throwable endStaged(Guest staging) {
+        Throwable late = LoadFailures.together(ring.drain(), workers.takeStray());
+        if (staging != null) {
+            try {
+                destroyStaging(staging);
+            } catch (RuntimeException | Error e) {
+                late = LoadFailures.together(late, e);
             }
         }
+        return late;
     }
 
     /**

@@ -22,8 +22,9 @@ final class LoadFailures {
     }
 
     /**
-     * {@link #first} of {@code failure} and {@code late}, with the other added to it as suppressed, unless
-     * adding it runs out of heap: then the other is lost, the one reported is not.
+     * {@link #first} of {@code failure} and {@code late}, with the other added to it as suppressed, unless the
+     * two are one throwable (which cannot suppress itself), or adding it runs out of heap: then the other is
+     * lost, the one reported is not.
      */
     static Throwable together(Throwable failure, Throwable late) {
         Throwable first = first(failure, late);

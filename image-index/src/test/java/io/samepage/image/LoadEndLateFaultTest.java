@@ -356,4 +356,79 @@ class LoadEndLateFaultTest {
             EngineInvariants.assertConsistentWithHasherOf(context, engine, "after the drain cut short");
         }
     }
+
+    /**
+     * A throwable in the load's end, between its catch of its own failure and the throw of that failure
+     * (here a StackOverflowError on entering {@link LoadWorkers#takeStray}, after an OutOfMemoryError while
+     * the load waited for a batch), does not replace the failure: the load fails with it, the later one
+     * suppressed; and if the later one is the very same throwable (the JVM throws its preallocated
+     * OutOfMemoryError again), with nothing suppressed, and no IllegalArgumentException for a throwable
+     * suppressing itself. Before, the caller saw the StackOverflowError alone: the load's own failure was
+     * lost. Workers hold their batches until the load has met its failure; the next load goes well.
+     */
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aThrowableInTheLoadsEndDoesNotReplaceTheLoadsOwnFailure() throws Throwable {
+        LateFaultLoader.run(LoadEndLateFaultTest.class, "failureKept", Set.of("LoadWorkers.takeStray"), dir);
+    }
+
+    /** {@link #aThrowableInTheLoadsEndDoesNotReplaceTheLoadsOwnFailure}, run by a {@link LateFaultLoader}. */
+    private void failureKept(Path dir) throws Exception {
+        int blocks = 3 * LoadBatch.MAX_BLOCKS;
+        byte[] bytes = ImageIndexTest.randomBytes(blocks * PAGE, 25);
+        Path image = Files.write(dir.resolve("disk.img"), bytes);
+        AtomicReference<OutOfMemoryError> full = new AtomicReference<>();
+        AtomicReference<CountDownLatch> release = new AtomicReference<>();
+        LoadWorkers.Seams seams = new LoadWorkers.Seams() {
+            @Override
+            public void beforePark() {
+                OutOfMemoryError thrown = full.getAndSet(null);
+                if (thrown != null) {
+                    release.get().countDown();
+                    throw thrown;
+                }
+            }
+
+            @Override
+            public void handedOver() {
+                CountDownLatch latch = release.get();
+                if (latch != null) {
+                    hold(latch);
+                }
+            }
+        };
+        EngineContext context = new EngineContext().poolBytes(16L << 20).hashSeed(1).conclude();
+        try (ImageIndex index = ImageIndex.build(image);
+                DedupEngine engine = DedupEngine.create(context);
+                ImageLoader loader = new ImageLoader(index, engine, 2, seams)) {
+            MergeDomain tenant = engine.createDomain("tenant");
+            Guest guest = engine.createGuest(tenant, "g", (long) blocks * PAGE);
+            OutOfMemoryError own = new OutOfMemoryError("injected: the heap is full while the load waits for a batch");
+            StackOverflowError later = new StackOverflowError("injected: on entering takeStray");
+            release.set(new CountDownLatch(1));
+            full.set(own);
+            LateFaults.arm("LoadWorkers.takeStray", later);
+            OutOfMemoryError failed = assertThrows(OutOfMemoryError.class, () -> loader.loadAll(guest, 0),
+                    "the load fails with its own failure");
+            assertSame(own, failed);
+            assertEquals(List.of(later), List.of(failed.getSuppressed()), "the later throwable is suppressed");
+
+            OutOfMemoryError again = new OutOfMemoryError("injected: the heap is full, thrown again at the end");
+            release.set(new CountDownLatch(1));
+            full.set(again);
+            LateFaults.arm("LoadWorkers.takeStray", again);
+            assertSame(again, assertThrows(OutOfMemoryError.class, () -> loader.loadAll(guest, 0)),
+                    "the load fails with its failure, met twice");
+            assertEquals(List.of(), List.of(again.getSuppressed()), "which does not suppress itself");
+            assertEquals(Set.of(), LateFaults.armed(), "takeStray threw both times");
+
+            release.set(null);
+            Guest fresh = engine.createGuest(engine.createDomain("other"), "fresh", (long) blocks * PAGE);
+            assertEquals(blocks, loader.loadAll(fresh, 0).blocksRead(), "the next load goes well");
+            assertArrayEquals(bytes, read(fresh));
+            assertEquals(Set.of("g", "fresh"), Set.copyOf(engine.guests().stream().map(Guest::name).toList()),
+                    "no staging guest left once the next load has run");
+            EngineInvariants.assertConsistentWithHasherOf(context, engine, "after the failed loads");
+        }
+    }
 }
