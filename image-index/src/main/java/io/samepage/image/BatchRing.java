@@ -73,12 +73,20 @@ final class BatchRing {
         return batch;
     }
 
+    /** Asks every batch in flight to stop at its next block ({@link LoadBatch#cancel}); waits for none. */
+    void cancelInFlight() {
+        for (int i = 0; i < inFlight; i++) {
+            batches[(head + i) % batches.length].cancel();
+        }
+    }
+
     /**
-     * Cancels every batch in flight and waits until each is finished, oldest first; then none is. A
-     * throwable that surfaces meanwhile (a late fault, a StackOverflowError, an OutOfMemoryError) does not
-     * cut it short: it goes on from the batch it waited for. Returns the throwable that surfaced
-     * ({@link LoadFailures#first} of them, the others dropped, since keeping them would allocate and a full
-     * heap may be what throws); null if none did.
+     * Cancels every batch in flight ({@link #cancelInFlight}) and waits until each is finished, oldest
+     * first; then none is. A throwable that surfaces meanwhile (a late fault, a StackOverflowError, an
+     * OutOfMemoryError) does not cut it short: it goes on from the batch it waited for. Returns the
+     * throwable that surfaced ({@link LoadFailures#first} of them, the others dropped, since keeping them
+     * would allocate and a full heap may be what throws); null if none did. Only a third throwable in a
+     * row, in the outer handler, escapes it: then batches may still be in flight, for the next drain.
      */
     Throwable drain() {
         Throwable thrown = null;
@@ -86,9 +94,7 @@ final class BatchRing {
             try {
                 while (true) {
                     try {
-                        for (int i = 0; i < inFlight; i++) {
-                            batches[(head + i) % batches.length].cancel();
-                        }
+                        cancelInFlight();
                         while (inFlight > 0) {
                             takeOldest();
                         }

@@ -26,12 +26,26 @@ import org.junit.jupiter.api.Test;
  * as when a throwable surfaces right after the claim, has {@link Handoff#failHeld} find it in the ring by
  * its claim word and fail it. A worker finishes what it claims within the same operation, so the loading
  * thread awaits only a batch a worker has claimed (an open one it reports as open): a batch nobody would
- * ever claim would hang the scenario, not fail it. The loading thread gives only in the parallel part, as
- * the thread that gave the last batch is the one a worker wakes. Lincheck's model checker explores thread
- * switches first in hand-written scenarios of the hazardous shapes, then in random ones; a short stress run
- * follows on real threads. Not covered: cancelling (a flag a worker reads at its next block, best effort
- * by design, so not linearizable against a claim) and a worker's wait for a batch ({@link LoadWorker#awaitBatch},
- * which blocks until a give that a random scenario may never make).
+ * ever claim would hang the scenario, not fail it. The loading thread gives in the parallel part, as the
+ * thread that gave the last batch is the one a worker wakes, or in the post part, once nothing can wait for
+ * it. Lincheck's model checker explores thread switches first in hand-written scenarios of the hazardous
+ * shapes, then in random ones; a short stress run follows on real threads.
+ *
+ * <p>The loading thread also cancels every batch in flight ({@link BatchRing#cancelInFlight}, as
+ * {@link BatchRing#drain} does), and a worker skips a batch it finds cancelled. Cancelling is a flag the
+ * worker reads after its claim, best effort by design, so whether a cancelled batch was skipped or resolved
+ * is not linearizable against the claim: the loading thread reports a batch it cancelled as "cancelled",
+ * either way. What is checked is that a cancel changes nothing else, and that a batch it did not cancel
+ * (one given after, in a batch reused from the ring) is never skipped.
+ *
+ * <p>A worker's wait for a batch ({@link LoadWorker#awaitBatch}, woken by {@link Handoff#give}) and the
+ * loading thread's drain ({@link BatchRing#drain}, which waits for batches still open) block until another
+ * thread acts, which a random scenario may never make it do: they are checked in {@link Waiting}, on
+ * hand-written scenarios only, in which every wait has a give or a claim to end it. A worker that waits and
+ * can never claim the batch given for it, or a drain that returns before its batches are finished, shows
+ * as a hang or a wrong report. A lost wake-up does not: Lincheck's model checker lets
+ * {@code LockSupport.park} return spuriously at any point, as the JDK may, and a worker that wakes so finds
+ * the batch itself. That a give wakes a waiting worker rests on the argument in {@link LoadWorker#awaitBatch}.
  *
  * <p>Public because Lincheck instantiates it and calls its operations reflectively.
  */
@@ -51,6 +65,8 @@ public class HandoffLincheckTest {
     private final BatchRing ring = new BatchRing(CAPACITY);
     /** How many times a worker finished each ticket: once each, if the hand-off is right. */
     private final AtomicIntegerArray finishes = new AtomicIntegerArray(TICKETS);
+    /** The loading thread's: the tickets it cancelled while they were in flight. */
+    private final boolean[] cancelled = new boolean[TICKETS];
     /** The loading thread's: tickets given, and tickets awaited. */
     private long given;
     private long awaited;
@@ -98,8 +114,33 @@ public class HandoffLincheckTest {
         if (batch != oldest || batch.firstBlock() != ticket) {
             return "ring out of order: ticket " + ticket + " came back as " + batch.firstBlock();
         }
-        return report(ticket, batch.outcome[1], batch.outcome[0] == LoadBatch.FAILED && batch.failure() != null,
-                finishes.get((int) ticket), batch.finished());
+        return reportOf(batch, ticket);
+    }
+
+    /**
+     * On the loading thread: cancels every batch in flight, as a drain does before it waits; how many it
+     * cancelled. Waits for none.
+     */
+    @Operation(nonParallelGroup = "loader")
+    public long cancel() {
+        for (long t = awaited; t < given; t++) {
+            cancelled[(int) t] = true;
+        }
+        ring.cancelInFlight();
+        return given - awaited;
+    }
+
+    /** What became of {@code batch}, ticket {@code ticket}, which the loading thread has taken back. */
+    private String reportOf(LoadBatch batch, long ticket) {
+        String how;
+        if (batch.outcome[0] == LoadBatch.FAILED && batch.failure() != null) {
+            how = "failed";
+        } else if (cancelled[(int) ticket]) {
+            how = "cancelled";      // resolved or skipped, as the worker found the flag
+        } else {
+            how = batch.outcome[0] == LoadBatch.SKIPPED ? "skipped" : "resolved";
+        }
+        return report(ticket, how, batch.outcome[1], finishes.get((int) ticket), batch.finished());
     }
 
     @Operation(nonParallelGroup = "worker0")
@@ -122,20 +163,56 @@ public class HandoffLincheckTest {
         return fail(1);
     }
 
-    /** Claims the oldest open batch, stamps it as resolved by worker {@code w} and finishes it; its ticket. */
+    /**
+     * Claims the oldest open batch, stamps it as resolved by worker {@code w} (skipped, if it finds it
+     * cancelled, as a resolver does at its next block) and finishes it; its ticket.
+     */
     private long work(int w) {
-        LoadWorker worker = workers[w];
-        LoadBatch batch = handoff.claim(worker);
-        if (batch == null) {
-            return NONE;
-        }
+        LoadBatch batch = handoff.claim(workers[w]);
+        return batch == null ? NONE : resolve(batch, w);
+    }
+
+    private long resolve(LoadBatch batch, int w) {
         long ticket = batch.firstBlock();
-        batch.outcome[0] = LoadBatch.READ;
+        batch.outcome[0] = batch.cancelled() ? LoadBatch.SKIPPED : LoadBatch.READ;
         batch.outcome[1] = (byte) w;
         finishes.incrementAndGet((int) ticket);
         batch.finish();
         handoff.wakeLoader();
         return ticket;
+    }
+
+    /**
+     * As {@code LoadWorkers.serve}: claims the oldest open batch, waiting for one ({@link LoadWorker#awaitBatch})
+     * while there is none, then resolves it as {@link #work} does; its ticket. Blocks until a batch is given.
+     */
+    private long take(int w) {
+        LoadWorker worker = workers[w];
+        worker.thread = Thread.currentThread();
+        LoadBatch batch;
+        while ((batch = handoff.claim(worker)) == null) {
+            worker.awaitBatch(handoff, this);
+        }
+        return resolve(batch, w);
+    }
+
+    /**
+     * On the loading thread: {@link BatchRing#drain}, which cancels every batch in flight and waits until
+     * each is finished (waking a worker for one still open); then what became of them. Blocks until every
+     * batch given is claimed and finished.
+     */
+    private String drain() {
+        for (long t = awaited; t < given; t++) {
+            cancelled[(int) t] = true;
+        }
+        Throwable thrown = ring.drain();
+        StringBuilder reports = new StringBuilder("drained");
+        for (; awaited < given; awaited++) {
+            LoadBatch batch = ring.at((int) (awaited % CAPACITY));
+            reports.append("; ").append(batch.firstBlock() == awaited ? reportOf(batch, awaited)
+                    : "ring out of order: ticket " + awaited + " came back as " + batch.firstBlock());
+        }
+        return thrown == null && ring.isEmpty() ? reports.toString() : "drain left " + thrown + ", empty " + ring.isEmpty();
     }
 
     /**
@@ -159,14 +236,14 @@ public class HandoffLincheckTest {
         return ticket;
     }
 
-    private static String report(long ticket, int worker, boolean failed, int finishes, boolean finished) {
-        return "ticket " + ticket + (failed ? " failed" : " resolved") + " by worker " + worker + ", finished "
-                + finishes + " time(s)" + (finished ? "" : ", still in flight");
+    private static String report(long ticket, String how, int worker, int finishes, boolean finished) {
+        return "ticket " + ticket + " " + how + " by worker " + worker + ", finished " + finishes + " time(s)"
+                + (finished ? "" : ", still in flight");
     }
 
     @Test
     void theHandoffIsLinearizableUnderModelChecking() {
-        ModelCheckingOptions options = new ModelCheckingOptions().iterations(6).invocationsPerIteration(250)
+        ModelCheckingOptions options = new ModelCheckingOptions().iterations(5).invocationsPerIteration(200)
                 .threads(3).actorsPerThread(3).actorsBefore(0).actorsAfter(3)
                 .sequentialSpecification(Model.class);
         for (ExecutionScenario scenario : hazardousScenarios()) {
@@ -175,20 +252,32 @@ public class HandoffLincheckTest {
         options.check(HandoffLincheckTest.class);
     }
 
+    /** Workers that wait for a batch, and a loading thread that drains: hand-written scenarios only. */
+    @Test
+    void theHandoffWithWaitsAndDrainsIsLinearizableUnderModelChecking() {
+        ModelCheckingOptions options = new ModelCheckingOptions().iterations(0).invocationsPerIteration(200)
+                .sequentialSpecification(WaitingModel.class);
+        for (ExecutionScenario scenario : waitingScenarios()) {
+            options.addCustomScenario(scenario);
+        }
+        options.check(Waiting.class);
+    }
+
     @Test
     void theHandoffIsLinearizableUnderStress() {
         new StressOptions().iterations(6).invocationsPerIteration(250).threads(3).actorsPerThread(3)
                 .actorsBefore(0).actorsAfter(3).sequentialSpecification(Model.class).check(HandoffLincheckTest.class);
     }
 
-    /** The shapes where a give, a claim, a finish and an await meet, each explored over many interleavings. */
+    /** The shapes where a give, a claim, a finish, a cancel and an await meet, each explored over many interleavings. */
     private static List<ExecutionScenario> hazardousScenarios() {
-        KFunction<?> give = operation("give");
-        KFunction<?> await = operation("await");
-        KFunction<?> work0 = operation("work0");
-        KFunction<?> work1 = operation("work1");
-        KFunction<?> fail0 = operation("fail0");
-        KFunction<?> fail1 = operation("fail1");
+        KFunction<?> give = operation(HandoffLincheckTest.class, "give");
+        KFunction<?> await = operation(HandoffLincheckTest.class, "await");
+        KFunction<?> cancel = operation(HandoffLincheckTest.class, "cancel");
+        KFunction<?> work0 = operation(HandoffLincheckTest.class, "work0");
+        KFunction<?> work1 = operation(HandoffLincheckTest.class, "work1");
+        KFunction<?> fail0 = operation(HandoffLincheckTest.class, "fail0");
+        KFunction<?> fail1 = operation(HandoffLincheckTest.class, "fail1");
         return List.of(
                 // both workers race for the batches as they are given; the loading thread awaits each
                 scenario(List.of(List.of(give, give, await, await), List.of(work0, work0), List.of(work1, work1)),
@@ -200,12 +289,39 @@ public class HandoffLincheckTest {
                 // while late workers still look at those places under the old tickets
                 scenario(List.of(List.of(give, give, give, give, await, await, give, give),
                         List.of(work0, work0, fail0), List.of(work1, work1, work1)),
-                        List.of(await, await, await, await, work0, work0, await, await)));
+                        List.of(await, await, await, await, work0, work0, await, await)),
+                // the loading thread cancels the batches in flight while workers claim them; then it gives
+                // four more, two of them in the ring's batches it cancelled, which no worker may skip
+                scenario(List.of(List.of(give, give, cancel, await, await), List.of(work0, fail0), List.of(work1)),
+                        List.of(work0, work1, await, await, give, give, give, give, work0, work1, work0, work1,
+                                await, await, await, await)));
     }
 
-    private static KFunction<?> operation(String name) {
+    /**
+     * The shapes where a worker's wait for a batch meets the give that should end it, and a drain meets
+     * workers that have not claimed its batches yet; in each, every wait has a give or a claim to end it.
+     */
+    private static List<ExecutionScenario> waitingScenarios() {
+        KFunction<?> give = operation(Waiting.class, "give");
+        KFunction<?> await = operation(Waiting.class, "await");
+        KFunction<?> cancel = operation(Waiting.class, "cancel");
+        KFunction<?> drain = operation(Waiting.class, "drain");
+        KFunction<?> take0 = operation(Waiting.class, "take0");
+        KFunction<?> take1 = operation(Waiting.class, "take1");
+        return List.of(
+                // both workers wait for a batch while the loading thread gives two
+                scenario(List.of(List.of(give, give), List.of(take0), List.of(take1)), List.of(await, await)),
+                // one worker takes three batches, waiting between them, while the other looks once
+                scenario(List.of(List.of(give, give, give), List.of(take0, take0), List.of(take1)),
+                        List.of(await, await, await)),
+                // the loading thread cancels one batch, gives another and drains both while the workers wait
+                // for them, claim them and finish them
+                scenario(List.of(List.of(give, cancel, give, drain), List.of(take0), List.of(take1)), List.of()));
+    }
+
+    private static KFunction<?> operation(Class<?> type, String name) {
         try {
-            return ReflectJvmMapping.getKotlinFunction(HandoffLincheckTest.class.getMethod(name));
+            return ReflectJvmMapping.getKotlinFunction(type.getMethod(name));
         } catch (NoSuchMethodException e) {
             throw new AssertionError(e);
         }
@@ -234,13 +350,53 @@ public class HandoffLincheckTest {
     }
 
     /**
+     * The hand-off with operations that block until another thread acts: a worker's {@link #take} and the
+     * loading thread's {@link #drain}, beside its give, await and cancel. Checked on hand-written scenarios
+     * only. Public because Lincheck instantiates it and calls its operations reflectively.
+     */
+    public static class Waiting {
+        private final HandoffLincheckTest handoff = new HandoffLincheckTest();
+
+        @Operation(nonParallelGroup = "loader")
+        public long give() {
+            return handoff.give();
+        }
+
+        @Operation(nonParallelGroup = "loader")
+        public String await() {
+            return handoff.await();
+        }
+
+        @Operation(nonParallelGroup = "loader")
+        public long cancel() {
+            return handoff.cancel();
+        }
+
+        @Operation(nonParallelGroup = "loader")
+        public String drain() {
+            return handoff.drain();
+        }
+
+        @Operation(nonParallelGroup = "worker0")
+        public long take0() {
+            return handoff.take(0);
+        }
+
+        @Operation(nonParallelGroup = "worker1")
+        public long take1() {
+            return handoff.take(1);
+        }
+    }
+
+    /**
      * The sequential specification: tickets given in order into a ring of {@link #CAPACITY}; a worker claims
      * the oldest ticket nobody claimed and finishes it at once; the loading thread takes tickets back
-     * oldest first, each finished once by the worker that claimed it.
+     * oldest first, each finished once by the worker that claimed it; a cancel marks the tickets in flight.
      */
     public static class Model {
         private final int[] claimedBy = new int[TICKETS];
         private final boolean[] failed = new boolean[TICKETS];
+        private final boolean[] cancelled = new boolean[TICKETS];
         private long given;
         private long claimed;
         private long awaited;
@@ -259,8 +415,19 @@ public class HandoffLincheckTest {
             if (awaited == claimed) {
                 return "open";
             }
-            long ticket = awaited++;
-            return report(ticket, claimedBy[(int) ticket], failed[(int) ticket], 1, true);
+            return reportOf(awaited++);
+        }
+
+        public long cancel() {
+            for (long t = awaited; t < given; t++) {
+                cancelled[(int) t] = true;
+            }
+            return given - awaited;
+        }
+
+        private String reportOf(long ticket) {
+            String how = failed[(int) ticket] ? "failed" : cancelled[(int) ticket] ? "cancelled" : "resolved";
+            return report(ticket, how, claimedBy[(int) ticket], 1, true);
         }
 
         public long work0() {
@@ -279,13 +446,49 @@ public class HandoffLincheckTest {
             return claim(1, true);
         }
 
-        private long claim(int worker, boolean fails) {
+        /** The next ticket nobody claimed, claimed by {@code worker}; {@link #NONE} if there is none. */
+        long claim(int worker, boolean fails) {
             if (claimed == given) {
                 return NONE;
             }
             claimedBy[(int) claimed] = worker;
             failed[(int) claimed] = fails;
             return claimed++;
+        }
+
+        /**
+         * Every ticket in flight cancelled and taken back, each with its report; only once each is claimed (a
+         * drain waits for the others, which a sequential run cannot: it says so, which no real drain returns).
+         */
+        String drainAll() {
+            if (claimed < given) {
+                return "waits for a batch nobody claimed";
+            }
+            cancel();
+            StringBuilder reports = new StringBuilder("drained");
+            while (awaited < given) {
+                reports.append("; ").append(reportOf(awaited++));
+            }
+            return reports.toString();
+        }
+    }
+
+    /**
+     * {@link Waiting}'s specification: a take claims as a work does, and a drain as {@link Model#drain}. A take
+     * when nothing is left to claim returns {@link #NONE}, which a real take, which waits, never returns.
+     */
+    public static class WaitingModel extends Model {
+
+        public long take0() {
+            return claim(0, false);
+        }
+
+        public long take1() {
+            return claim(1, false);
+        }
+
+        public String drain() {
+            return drainAll();
         }
     }
 }
