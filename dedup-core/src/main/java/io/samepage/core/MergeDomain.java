@@ -1,14 +1,9 @@
 package io.samepage.core;
 
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
-import java.nio.ByteOrder;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantLock;
-import org.agrona.collections.Int2IntHashMap;
-import org.agrona.collections.IntArrayList;
-import org.agrona.collections.Long2LongHashMap;
+import java.util.function.IntConsumer;
 
 /**
  * A merge domain: the set of guests whose pages may share frames. Pages never merge across domains.
@@ -28,11 +23,11 @@ import org.agrona.collections.Long2LongHashMap;
  * every full scan), and, unless the engine shares one, its own zero frame. A key is the fast hash
  * folded to 32 bits ({@link #keyOf}); it only files content, it never decides a merge.
  *
- * <p>The domain also keeps the <em>resident registry</em>: SHA-256 digest to frame, for frames loaded
- * from verified image blocks ({@link PageInstaller}). A registered frame is always in the stable
- * index, and it leaves the registry in the same critical section that takes it out of the stable
- * index, so the registry can never name a freed or reused frame. (It lives here rather than in the
- * image-index module for exactly that reason.) Lookups compare all 32 bytes of the digest.
+ * <p>The domain also keeps the <em>resident registry</em> ({@link ResidentRegistry}): SHA-256 digest to
+ * frame, for frames loaded from verified image blocks ({@link PageInstaller}). A registered frame is
+ * always in the stable index, and it leaves the registry in the same critical section that takes it out
+ * of the stable index, so the registry can never name a freed or reused frame. (It lives here rather
+ * than in the image-index module for exactly that reason.) Lookups compare all 32 bytes of the digest.
  *
  * <p>Thread safety: the stable index and the registry are guarded by this domain's lock, which guest writers take
  * briefly when they drop a frame's last mapping, or a mapping of a full frame ({@link #releaseStable});
@@ -53,23 +48,10 @@ public final class MergeDomain {
     private final UnstableShards unstable;
     /** The engine's page ids: where a filing reads the full scan it marks a guest with. */
     private final PageIds pageIds;
-    private static final VarHandle DIGEST_WORD =
-            MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
-
-    /**
-     * Registry: the first 8 bytes of a digest to the frame; the full digests sit in {@link #digests}. Its
-     * parts grow only in {@link #makeRegistryRoom}, each replaced whole, so a registration allocates nothing.
-     */
-    private Long2LongHashMap registry = new Long2LongHashMap(64, REGISTRY_LOAD, NONE);
-    private Int2IntHashMap slotOfFrame = new Int2IntHashMap(-1);
-    private static final float REGISTRY_LOAD = 0.65f;
-    /** Runs before the registry allocates to grow: nothing, but a test's fault injection. */
-    private Runnable beforeRegistryGrows = () -> { };
+    /** The resident registry; guarded by {@link #stableLock}. */
+    private final ResidentRegistry registry = new ResidentRegistry();
     /** Runs once {@link #releaseStable} has freed a frame: nothing, but a test's fault injection. */
     private volatile Runnable afterStableFrameFreed = () -> { };
-    private final IntArrayList freeSlots = new IntArrayList();
-    private long[] digests = new long[4 * 64];
-    private int slotsUsed;
 
     private final AtomicLong pagesShared = new AtomicLong();
     private final AtomicLong pagesSharing = new AtomicLong();
@@ -256,17 +238,7 @@ public final class MergeDomain {
 
     /** The registered frame whose content has SHA-256 {@code digest[offset..offset+32)}, or -1. Caller holds the lock. */
     int registeredFrame(byte[] digest, int offset) {
-        int frame = (int) registry.get(digestWord(digest, offset, 0));
-        if (frame == NONE) {
-            return frame;
-        }
-        int slot = slotOfFrame.get(frame);
-        for (int w = 0; w < 4; w++) {
-            if (digests[4 * slot + w] != digestWord(digest, offset, w)) {
-                return (int) NONE;
-            }
-        }
-        return frame;
+        return registry.frameOf(digest, offset);
     }
 
     /**
@@ -285,7 +257,7 @@ public final class MergeDomain {
     void beforeRegistryGrows(Runnable hook) {
         stableLock.lock();
         try {
-            beforeRegistryGrows = hook;
+            registry.beforeGrowth(hook);
         } finally {
             stableLock.unlock();
         }
@@ -293,83 +265,38 @@ public final class MergeDomain {
 
     /**
      * Makes room in the registry for one more frame, so that {@link #register} and every {@link #unregister}
-     * allocate nothing until then. Caller holds the lock until it registers. If the registry cannot grow it
-     * throws, and what it holds has not changed (a part grown already stays grown).
+     * allocate nothing until then ({@link ResidentRegistry#makeRoom}). Caller holds the lock until it registers.
      */
     void makeRegistryRoom() {
-        boolean digestsFull = freeSlots.isEmpty() && 4 * (slotsUsed + 1) > digests.length;
-        boolean registryFull = registry.size() + 1 > registry.resizeThreshold();
-        boolean slotsFull = slotOfFrame.size() + 1 > slotOfFrame.resizeThreshold();
-        if (!digestsFull && !registryFull && !slotsFull && freeSlots.capacity() > slotsUsed) {
-            return;
-        }
-        beforeRegistryGrows.run();
-        freeSlots.ensureCapacity(slotsUsed + 1);      // room to free every slot: unregister never grows it
-        if (digestsFull) {
-            digests = java.util.Arrays.copyOf(digests, digests.length * 2);
-        }
-        if (registryFull) {
-            Long2LongHashMap grown = new Long2LongHashMap(2 * registry.capacity(), REGISTRY_LOAD, NONE);
-            registry.forEachLong(grown::put);
-            registry = grown;
-        }
-        if (slotsFull) {
-            Int2IntHashMap grown = new Int2IntHashMap(2 * slotOfFrame.capacity(), REGISTRY_LOAD, -1);
-            slotOfFrame.forEachInt(grown::put);
-            slotOfFrame = grown;
-        }
+        registry.makeRoom();
     }
 
     /**
-     * Registers stable {@code frame} under its verified digest. Another frame registered under the
-     * same first 8 digest bytes keeps its place (this one is then simply not registered). Caller holds
-     * the lock, and has made room since the last registration ({@link #makeRegistryRoom}).
+     * Registers stable {@code frame} under its verified digest ({@link ResidentRegistry#register}). Caller
+     * holds the lock, and has made room since the last registration ({@link #makeRegistryRoom}).
      */
     void register(int frame, byte[] digest, int offset) {
-        long key = digestWord(digest, offset, 0);
-        if (registry.get(key) != NONE || slotOfFrame.get(frame) != -1) {
-            return;
-        }
-        int slot;
-        if (freeSlots.isEmpty()) {
-            slot = slotsUsed++;
-        } else {
-            slot = freeSlots.popInt();
-        }
-        for (int w = 0; w < 4; w++) {
-            digests[4 * slot + w] = digestWord(digest, offset, w);
-        }
-        slotOfFrame.put(frame, slot);
-        registry.put(key, frame);
+        registry.register(frame, digest, offset);
     }
 
     /** Takes {@code frame} out of the registry (it stays in the stable index). Caller holds the lock. */
     void unregister(int frame) {
-        int slot = slotOfFrame.remove(frame);
-        if (slot == -1) {
-            return;
-        }
-        registry.remove(digests[4 * slot]);
-        freeSlots.addInt(slot);
+        registry.unregister(frame);
     }
 
     /** Calls {@code action} with every registered frame. Caller holds the lock. */
-    void forEachRegistered(java.util.function.IntConsumer action) {
-        slotOfFrame.keySet().forEach(action::accept);
+    void forEachRegistered(IntConsumer action) {
+        registry.forEach(action);
     }
 
     /** Frames in this domain's resident registry: loaded from verified image blocks and still mapped. */
     public long residentFrames() {
         stableLock.lock();
         try {
-            return slotOfFrame.size();
+            return registry.size();
         } finally {
             stableLock.unlock();
         }
-    }
-
-    private static long digestWord(byte[] digest, int offset, int word) {
-        return (long) DIGEST_WORD.get(digest, offset + 8 * word);
     }
 
     /** The engine-wide id of the unstable candidate filed under {@code key}, or -1. Caller holds {@link #unstableLock}. */
@@ -448,16 +375,13 @@ public final class MergeDomain {
     }
 
     /**
-     * Bytes of this domain ({@link MetadataSizes}): its object (thirteen references; id, zeroFrame,
-     * slotsUsed), its name, its place in the engine's list, its lock and counters, its indexes, and the
-     * registry's maps, list and digests, as allocated.
+     * Bytes of this domain ({@link MetadataSizes}): its object (ten references; id, zeroFrame), its name,
+     * its place in the engine's list, its lock and counters, its indexes and its registry.
      */
     long metadataBytes() {
-        return MetadataSizes.object(13 * MetadataSizes.REFERENCE + 3 * Integer.BYTES) + MetadataSizes.string(name)
+        return MetadataSizes.object(10 * MetadataSizes.REFERENCE + 2 * Integer.BYTES) + MetadataSizes.string(name)
                 + MetadataSizes.REFERENCE + MetadataSizes.REENTRANT_LOCK + 2 * MetadataSizes.ATOMIC_LONG
-                + stable.metadataBytes() + unstable.metadataBytes() + MetadataSizes.long2LongMap(registry.capacity())
-                + MetadataSizes.int2IntMap(slotOfFrame.capacity()) + MetadataSizes.intList(freeSlots.capacity())
-                + MetadataSizes.array(digests.length, Long.BYTES);
+                + stable.metadataBytes() + unstable.metadataBytes() + registry.metadataBytes();
     }
 
     @Override
