@@ -278,9 +278,9 @@ public final class DedupEngine implements AutoCloseable {
      * is thrown then. The release of ids that ends it allocates nothing ({@link #releaseUnnamedIds}). A
      * frame whose memory the backing fails to give back is free all the same and counted, not thrown
      * ({@link FramePool}'s "Release failures"). Anything else a page's unmap throws (a StackOverflowError in
-     * the stable index, say) is thrown only once every other page is unmapped and the ids are quarantined:
-     * the first one, the rest dropped (adding them as suppressed allocates, and may meet the same
-     * preallocated error). Thrown at once, it left the later pages' frames in use for good.
+     * the stable index, say; that page's frame ends free or withheld, {@link MergeDomain#releaseStable}) is
+     * thrown once every other page is unmapped and the ids quarantined: the first one, the rest dropped
+     * (adding them as suppressed allocates, and may meet the same preallocated error).
      */
     synchronized void destroy(Guest guest) {
         if (guest.isDestroyed()) {
@@ -431,9 +431,9 @@ public final class DedupEngine implements AutoCloseable {
         long zero = zeroPages.get();
         long metadata = metadataBytes();
         long volatilePages = Math.max(0, tracked - shared - sharing - unshared - zero);
-        return new EngineCounters(shared, sharing, unshared, volatilePages, scanner.fullScans(),
-                scanner.pagesScanned(), scanner.pagesSkipped(), zero, chains, dups,
-                (sharing + zero) * Pages.PAGE_SIZE - metadata, total, metadata, framesInUse(), pool.releaseFailures());
+        return new EngineCounters(shared, sharing, unshared, volatilePages, scanner.fullScans(), scanner.pagesScanned(),
+                scanner.pagesSkipped(), zero, chains, dups, (sharing + zero) * Pages.PAGE_SIZE - metadata, total,
+                metadata, framesInUse(), pool.releaseFailures(), pool.framesWithheld());
     }
 
     /**

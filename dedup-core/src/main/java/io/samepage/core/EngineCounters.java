@@ -22,9 +22,13 @@ package io.samepage.core;
  * @param frameReleaseFailures frames freed (or released in place) whose memory the frame backing failed to
  *                         give back to the operating system, each zeroed in place instead: resident, never
  *                         wrong ({@link FramePool#releaseFailures}); not KSM's
+ * @param framesWithheld   frames kept in use for good because they could not be freed safely (a stable
+ *                         frame's release cut short while it left the index, a frame whose memory faulted
+ *                         when zeroed), never handed out again; counted in {@code framesInUse} too
+ *                         ({@link FramePool#framesWithheld}); not KSM's
  */
 public record EngineCounters(long pagesShared, long pagesSharing, long pagesUnshared, long pagesVolatile,
         long fullScans, long pagesScanned, long pagesSkipped, long ksmZeroPages, long stableNodeChains,
         long stableNodeDups, long generalProfit, long pagesTotal, long metadataBytes, long framesInUse,
-        long frameReleaseFailures) {
+        long frameReleaseFailures, long framesWithheld) {
 }

@@ -33,8 +33,15 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * was swallowed unseen and an {@link Error} rethrown once the frame was free, which told a caller whose
  * work was done that it had failed (a write's break then left its page on the zero frame), and each
  * caller that knew better caught it. What does not come from the backing's call passes through: a fault
- * zeroing the frame in place (the frame then stays off every list, counted in use), an
- * {@link OutOfMemoryError} or {@link StackOverflowError} anywhere else.
+ * zeroing the frame in place (the frame is then withheld, below), an {@link OutOfMemoryError} or
+ * {@link StackOverflowError} anywhere else.
+ *
+ * <h2>Withheld frames</h2>
+ * A frame that cannot be freed safely is kept in use for good and counted in {@link #framesWithheld()}
+ * (the engine's {@code framesWithheld}), so that an embedder sees what a leak would hide: a frame whose
+ * memory faulted when a free zeroed it in place (its next taker could not trust it to read as zeros),
+ * and a stable frame whose release was cut short while it left the stable index, which may still name
+ * it ({@link MergeDomain#releaseStable}). It is never handed out again.
  *
  * <h2>Metadata</h2>
  * Each frame's refcount, stable key and link live in the pool's {@link FrameTable} ({@link #table()}),
@@ -230,7 +237,12 @@ public final class FramePool implements AutoCloseable {
             return;
         }
         // Zero the frame before it is on the cold list: once there, another thread may take and write it.
-        taking.release(frame);
+        try {
+            taking.release(frame);
+        } catch (Throwable faulted) {       // zeroing it in place faulted: it may not read as zeros
+            taking.withheld();
+            throw faulted;
+        }
         lists.pushCold(frame);
         reservation.release(1);
     }
@@ -421,6 +433,23 @@ public final class FramePool implements AutoCloseable {
      */
     public long releaseFailures() {
         return taking.releaseFailures();
+    }
+
+    /**
+     * Keeps allocated {@code frame} in use for good, counted ("Withheld frames" above): for a caller that
+     * cannot free it safely. Changes nothing else; allocates nothing. Thread safe.
+     */
+    void withhold(int frame) {
+        checkFreeable(frame);
+        taking.withheld();
+    }
+
+    /**
+     * Frames kept in use for good since the pool was made, each never handed out again ("Withheld frames"
+     * above). Counted in {@link #framesInUse()} too. Thread safe.
+     */
+    public long framesWithheld() {
+        return taking.framesWithheld();
     }
 
     /** Frames allocated and not freed, the zero frame excluded. Thread safe; a consistent snapshot. */

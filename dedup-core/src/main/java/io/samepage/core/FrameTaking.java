@@ -33,6 +33,7 @@ final class FrameTaking {
     private final FrameReservation reservation;
     private final FramePopulation population;
     private final AtomicLong releaseFailures = new AtomicLong();
+    private final AtomicLong withheld = new AtomicLong();
 
     FrameTaking(FrameBacking backing, FrameTable table, FreeLists lists, FrameReservation reservation,
             FramePopulation population) {
@@ -245,7 +246,7 @@ final class FrameTaking {
      * (FramePool's "Release failures"). What the backing threw is returned, for an undone take to attach
      * to the failure it throws, else not thrown. If zeroing in place throws (the frame's memory faults),
      * that passes through: it is not the backing's, and a frame being freed then stays off every list,
-     * counted in use, and is never handed out again.
+     * withheld (FramePool's "Withheld frames"), never handed out again.
      *
      * @return what the backing threw, or null
      */
@@ -268,6 +269,16 @@ final class FrameTaking {
     /** Frames whose release the backing failed since the pool was made ({@link FramePool#releaseFailures}). */
     long releaseFailures() {
         return releaseFailures.get();
+    }
+
+    /** Counts a frame kept in use for good ({@link FramePool#withhold}). */
+    void withheld() {
+        withheld.incrementAndGet();
+    }
+
+    /** Frames kept in use for good since the pool was made ({@link FramePool#framesWithheld}). */
+    long framesWithheld() {
+        return withheld.get();
     }
 
     /** Copies the zero frame over {@code frame}: afterwards it reads as zeros. */

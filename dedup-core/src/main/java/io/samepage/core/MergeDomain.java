@@ -50,8 +50,19 @@ public final class MergeDomain {
     private final PageIds pageIds;
     /** The resident registry; guarded by {@link #stableLock}. */
     private final ResidentRegistry registry = new ResidentRegistry();
-    /** Runs once {@link #releaseStable} has freed a frame: nothing, but a test's fault injection. */
-    private volatile Runnable afterStableFrameFreed = () -> { };
+    /** Told each step of a frame's last release ({@link #releaseStable}): nothing, but a test's fault injection. */
+    private volatile IntConsumer releaseSteps = NO_STEPS;
+    private static final IntConsumer NO_STEPS = step -> { };
+    /** A step of a stable frame's last release: its last mapping dropped, the frame still filed. */
+    static final int DROPPED = 0;
+    /** A step of a stable frame's last release: out of the stable index, its count and the registry not yet. */
+    static final int UNFILING = 1;
+    /** A step of a stable frame's last release: out of the index and the registry, not yet free. */
+    static final int UNFILED = 2;
+    /** A step of a stable frame's last release: free. */
+    static final int FREED = 3;
+    /** Where a release is before its frame's last mapping is dropped. */
+    private static final int MAPPED = -1;
 
     private final AtomicLong pagesShared = new AtomicLong();
     private final AtomicLong pagesSharing = new AtomicLong();
@@ -201,37 +212,100 @@ public final class MergeDomain {
      * mapping of a full frame (one that maps {@code maxSharing} pages) is dropped under the lock, so the
      * index learns at once that the frame has room ({@link StableIndex#noteRoom}); any other, without it.
      * The caller may hold the lock.
+     *
+     * <p>Once its last mapping is dropped the frame is this release's alone, and whatever is thrown after
+     * that (a StackOverflowError, an InternalError from a frame whose memory faults, a bug's exception)
+     * passes on only once the release has ended as far as it safely can ({@link #finishRelease}): thrown
+     * before the removal from the index began, the removal and the free are made; thrown after it, the
+     * free; thrown during it, the frame is withheld ({@link FramePool#withhold}), never freed and counted,
+     * since the removal cannot tell how far it got, and a frame reused while the index or the registry
+     * still names it would let a merge map one guest's page onto another's bytes. Before, the frame was
+     * lost at each of those points: in use for good, uncounted, and at the first two still filed. The
+     * finishing runs where the release ran, so a StackOverflowError may strike it too; it then withholds
+     * what it had begun to take out. Before the last mapping is dropped (the refcount's CAS) nothing
+     * allocates, reads a frame or calls out, so only a StackOverflowError can strike there: the frame then
+     * keeps that mapping's count, in use for good, as no later call can tell that count from a live one.
      */
     void releaseStable(int frame, int maxSharing) {
-        int left = pool.table().tryDecrementRefBelow(frame, maxSharing);
+        FrameTable table = pool.table();
+        int left = table.tryDecrementRefBelow(frame, maxSharing);
         if (left > 0) {
             pagesSharing.decrementAndGet();
             return;
         }
-        stableLock.lock();
+        IntConsumer hook = releaseSteps;        // one volatile read, on the path of a last or full mapping only
+        int step = left == 0 ? DROPPED : MAPPED;
+        boolean locked = false;
         try {
-            if (left < 0) {
-                // Our mapping keeps the frame filed until now, and its removal waits for this lock.
-                left = pool.table().decrementRef(frame);
-                if (left > 0) {
-                    stable.noteRoom(frame);
-                    pagesSharing.decrementAndGet();
-                    return;
-                }
+            stableLock.lock();
+            locked = true;
+            // Our mapping of a full frame keeps it filed until now, and its removal waits for this lock.
+            if (step == MAPPED && table.decrementRef(frame) > 0) {
+                stable.noteRoom(frame);
+                pagesSharing.decrementAndGet();
+                return;
             }
-            removeStable(frame);
-        } finally {
+            step = DROPPED;
+            hook.accept(DROPPED);
+            step = UNFILING;
+            unfile(frame, hook);
+            step = UNFILED;
+            locked = false;
             stableLock.unlock();
+            hook.accept(UNFILED);
+            pool.free(frame);
+            step = FREED;
+            hook.accept(FREED);
+        } catch (RuntimeException | Error e) {
+            finishRelease(frame, step);
+            throw e;
+        } finally {
+            if (locked) {
+                stableLock.unlock();
+            }
         }
-        pool.free(frame);
-        afterStableFrameFreed.run();
+    }
+
+    /**
+     * Ends the last release of {@code frame} that threw at {@code step}, as far as is safe
+     * ({@link #releaseStable}): from {@link #DROPPED} it takes the frame out of the index and frees it,
+     * from {@link #UNFILED} it frees it, from {@link #UNFILING} (or if taking it out throws now) it
+     * withholds it. Throws nothing: the caller throws what stopped the release.
+     */
+    private void finishRelease(int frame, int step) {
+        try {
+            if (step == DROPPED) {
+                step = UNFILING;
+                stableLock.lock();
+                try {
+                    unfile(frame, NO_STEPS);
+                } finally {
+                    stableLock.unlock();
+                }
+                step = UNFILED;
+            }
+            if (step == UNFILED) {
+                pool.free(frame);       // a fault zeroing it in place withholds it there
+            }
+        } catch (RuntimeException | Error again) {
+            // What stopped the release is the one thrown; this one, after it, says less.
+        }
+        if (step == UNFILING) {
+            pool.withhold(frame);
+        }
     }
 
     /** Takes {@code frame} out of the stable index. Caller holds the lock. */
     void removeStable(int frame) {
+        unfile(frame, NO_STEPS);
+    }
+
+    /** {@link #removeStable}, {@code hook} told {@link #UNFILING} once the index no longer holds the frame. */
+    private void unfile(int frame, IntConsumer hook) {
         if (!stable.remove(frame)) {
             throw new IllegalStateException("frame " + frame + " is not in the stable index of domain " + name);
         }
+        hook.accept(UNFILING);
         pagesShared.decrementAndGet();
         unregister(frame);
     }
@@ -247,7 +321,20 @@ public final class MergeDomain {
      * out of the release (a StackOverflowError, say) with the domain and the pool whole.
      */
     void afterStableFrameFreed(Runnable hook) {
-        afterStableFrameFreed = hook;
+        duringStableRelease(step -> {
+            if (step == FREED) {
+                hook.run();
+            }
+        });
+    }
+
+    /**
+     * Tells {@code hook} from now on each step a stable frame's last release reaches ({@link #DROPPED},
+     * {@link #UNFILING}, {@link #UNFILED}, {@link #FREED}), where it is. For tests: a hook that throws
+     * stands for an {@link Error} met at that step (a StackOverflowError, say).
+     */
+    void duringStableRelease(IntConsumer hook) {
+        releaseSteps = hook;
     }
 
     /**

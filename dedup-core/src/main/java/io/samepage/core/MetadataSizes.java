@@ -70,15 +70,15 @@ final class MetadataSizes {
      * and their headers), {@link FreeLists} (table, lock; capacityFrames, warmLimit, coldHead, warmHead,
      * warmCount, inFlight, bump) and its lock object, {@link FramePopulation} (backing, table; active),
      * {@link FrameReservation} (state) and its {@code AtomicLong}, {@link FrameTaking} (backing, memory,
-     * table, lists, reservation, population) and the {@code AtomicBoolean} closed. The backing counts
-     * its own ({@link FrameBacking#metadataBytes}).
+     * table, lists, reservation, population, releaseFailures, withheld) and its two {@code AtomicLong}s, and
+     * the {@code AtomicBoolean} closed. The backing counts its own ({@link FrameBacking#metadataBytes}).
      */
     static final long FRAME_POOL = object(7 * REFERENCE + Integer.BYTES + 1)
             + object(3 * REFERENCE) + 3 * ARRAY_HEADER
             + object(2 * REFERENCE + 7 * Integer.BYTES) + object(0)
             + object(2 * REFERENCE + 1)
             + object(REFERENCE) + ATOMIC_LONG
-            + object(6 * REFERENCE)
+            + object(8 * REFERENCE) + 2 * ATOMIC_LONG
             + object(Integer.BYTES);
     /**
      * JDK objects whose fields are not ours to list, measured instead (JDK 25, {@code jcmd
