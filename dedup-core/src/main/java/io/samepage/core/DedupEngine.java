@@ -240,7 +240,7 @@ public final class DedupEngine implements AutoCloseable {
             try {
                 destroy(guest);
             } catch (RuntimeException | Error cleanup) {
-                e.addSuppressed(cleanup);
+                Suppressed.add(e, cleanup);     // may be e itself: one preallocated OutOfMemoryError
             }
             throw e;
         }

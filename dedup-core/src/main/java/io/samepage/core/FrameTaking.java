@@ -219,10 +219,10 @@ final class FrameTaking {
         for (int frame = left; frame != FrameTable.NO_FRAME; ) {
             int next = table.next(frame);
             try {
-                suppress(failure, release(frame));
+                Suppressed.add(failure, release(frame));
                 lists.pushCold(frame);
             } catch (Throwable unzeroed) {
-                suppress(failure, unzeroed);
+                Suppressed.add(failure, unzeroed);
                 lists.untakePastLimit(frame);
             }
             frame = next;
@@ -230,12 +230,6 @@ final class FrameTaking {
         // Last: until the frames left are on a list they stay counted as taken, so the lists always hold
         // every frame the reservation counts available or reserved (FreeLists' invariant).
         reservation.untake(count);
-    }
-
-    private static void suppress(Throwable failure, Throwable also) {
-        if (also != null && also != failure) {
-            failure.addSuppressed(also);
-        }
     }
 
     /**

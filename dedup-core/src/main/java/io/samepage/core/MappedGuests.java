@@ -63,7 +63,7 @@ final class MappedGuests {
             mapping.unmapAll();
             return true;
         } catch (RuntimeException | Error e) {
-            cause.addSuppressed(e);
+            Suppressed.add(cause, e);       // may be cause itself: one preallocated OutOfMemoryError
             return false;
         }
     }

@@ -287,7 +287,7 @@ final class PageVisitor {
             if (failed == null) {
                 throw refused;
             }
-            failed.addSuppressed(refused);
+            Suppressed.add(failed, refused);
         }
     }
 

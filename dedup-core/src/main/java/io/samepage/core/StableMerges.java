@@ -64,7 +64,7 @@ final class StableMerges {
             try {
                 engine.releaseStable(domain, taken);
             } catch (Throwable released) {
-                refused.addSuppressed(released);
+                Suppressed.add(refused, released);
             }
             if (refused instanceof RuntimeException e) {
                 throw refusedMerge(guest, page, e);
