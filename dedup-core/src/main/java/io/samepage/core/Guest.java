@@ -77,18 +77,12 @@ public final class Guest {
         this.name = name;
         this.creation = creation;
         this.pageCount = (int) (sizeBytes >>> Pages.PAGE_SHIFT);
-        this.table = new PageTable(pageCount, basePageId, domain.zeroFrame());
+        this.mapped = mapping != null;
+        this.table = new PageTable(pageCount, basePageId, domain.zeroFrame(), mapped ? firstFrame : -1);
         this.frames = table.frames;
         this.states = table.states;
-        this.mapped = mapping != null;
         this.mapping = mapped ? mapping : PageMapping.NONE;
         this.written = mapped ? new WrittenPages(this, mapping) : null;
-        if (!mapped) {
-            java.util.Arrays.fill(frames, domain.zeroFrame());
-        } else {
-            java.util.Arrays.setAll(frames, page -> firstFrame + page);
-            java.util.Arrays.fill(states, HOLE);
-        }
         this.stripes = new PageStripes(pageCount);
         this.writes = new GuestWrites(engine, this);
     }

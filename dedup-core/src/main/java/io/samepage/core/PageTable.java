@@ -82,12 +82,28 @@ final class PageTable {
      */
     private int filedInScan;
 
+    /** A software guest's table: every page on {@code zeroFrame}, never written. */
     PageTable(int pages, int basePageId, int zeroFrame) {
+        this(pages, basePageId, zeroFrame, -1);
+    }
+
+    /**
+     * A guest's table as it starts: with {@code firstFrame} -1 (a software guest) every page on {@code
+     * zeroFrame}, never written; else (a mapped guest) page {@code p} on frame {@code firstFrame + p}, a
+     * {@link #HOLE}.
+     */
+    PageTable(int pages, int basePageId, int zeroFrame, int firstFrame) {
         this.frames = new int[pages];
         this.states = new int[pages];
         this.keys = new int[pages];
         this.basePageId = basePageId;
         this.zeroFrame = zeroFrame;
+        if (firstFrame < 0) {
+            java.util.Arrays.fill(frames, zeroFrame);
+        } else {
+            java.util.Arrays.setAll(frames, page -> firstFrame + page);
+            java.util.Arrays.fill(states, HOLE);
+        }
     }
 
     /**
