@@ -226,10 +226,16 @@ public final class Guest {
     }
 
     /**
-     * Frees every frame this guest maps and removes it from the engine. Later calls fail. Idempotent.
+     * Frees every frame this guest maps and removes it from the engine. Later calls fail. Idempotent. What
+     * is thrown before the host mapping is down leaves the guest live and unchanged; once it is down the
+     * destroy goes to its end and then throws the first throwable met ({@link DedupEngine#destroy}).
      *
      * @throws DedupException {@link Kind#HOST_REFUSED} if the host will not take its mapping down: it stays live
      *                        and unchanged, to destroy again (calls it overlapped may have failed as destroyed)
+     * @throws OutOfMemoryError with the guest destroyed: the engine's list of live guests (a JDK skip list)
+     *                        makes a marker node as it unlinks the entry, which cannot be made any earlier
+     * @throws Error          another one a page's release met (a StackOverflowError, say), every other page's
+     *                        frame free and that page's free or withheld ({@link MergeDomain#releaseStable})
      */
     public void destroy() {
         engine.destroy(this);
