@@ -100,6 +100,16 @@ final class AnonymousFrames implements FrameBacking {
         }
     }
 
+    /** One {@code madvise(MADV_DONTNEED)} over the range; where native memory is not available, each is zeroed. */
+    @Override
+    public void release(int first, int count) {
+        if (!discardsToOs) {
+            FrameBacking.super.release(first, count);
+        } else if (count > 0) {
+            NativeMemory.discard(region, FramePool.offsetOf(first), (long) count << Pages.PAGE_SHIFT);
+        }
+    }
+
     @Override
     public void release(int[] frames, int count) {
         if (discards == null) {

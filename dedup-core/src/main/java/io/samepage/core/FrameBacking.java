@@ -62,6 +62,16 @@ public interface FrameBacking extends AutoCloseable {
     void release(int[] frames, int count);
 
     /**
+     * Releases the frames {@code [first, first + count)}, with as few system calls as the backing can
+     * (one, for a range); the default releases each with {@link #release(int)}.
+     */
+    default void release(int first, int count) {
+        for (int frame = first; frame < first + count; frame++) {
+            release(frame);
+        }
+    }
+
+    /**
      * Bytes of Java heap this backing's own objects take (its buffers and locks, not the region), for
      * {@link FramePool#metadataBytes}; the default counts none. Thread safe.
      */

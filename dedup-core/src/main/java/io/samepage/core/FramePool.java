@@ -237,12 +237,7 @@ public final class FramePool implements AutoCloseable {
             return;
         }
         // Zero the frame before it is on the cold list: once there, another thread may take and write it.
-        try {
-            taking.release(frame);
-        } catch (Throwable faulted) {       // zeroing it in place faulted: it may not read as zeros
-            taking.withheld();
-            throw faulted;
-        }
+        taking.releaseFreed(frame);
         lists.pushCold(frame);
         reservation.release(1);
     }
@@ -402,10 +397,23 @@ public final class FramePool implements AutoCloseable {
     }
 
     /**
+     * Gives back the run {@link #allocateRun} returned, which something may have written since (a mapping
+     * of it was made): its memory first, so that its frames read as zeros as the lists they go back to are
+     * trusted to, then the run as {@link #untakeRun} ({@link FrameTaking#giveBackRun}). Allocates nothing
+     * itself. If zeroing a frame faults, the run stays taken, withheld, and the fault is thrown. Thread safe.
+     *
+     * @return true if the run is never-used again; false if its frames went on the cold list
+     */
+    boolean releaseRun(int first, int count) {
+        taking.giveBackRun(first, count);
+        return untakeRun(first, count);
+    }
+
+    /**
      * Gives back the untouched run {@link #allocateRun} returned, its frames available again: never-used
      * again if no never-used frame was taken after it, so a retry finds it; else free on the cold list,
-     * as they still read as zeros. Allocates nothing and calls no backing ({@link FreeLists#untakeRun}).
-     * Thread safe.
+     * as they still read as zeros. Allocates nothing and calls no backing ({@link FreeLists#untakeRun}):
+     * for a run nothing can have written, else {@link #releaseRun}. Thread safe.
      *
      * @return true if the run is never-used again; false if its frames went on the cold list
      */
@@ -441,7 +449,7 @@ public final class FramePool implements AutoCloseable {
      */
     void withhold(int frame) {
         checkFreeable(frame);
-        taking.withheld();
+        taking.withheld(1);
     }
 
     /**

@@ -255,6 +255,40 @@ final class FrameTaking {
         }
     }
 
+    /**
+     * Gives the memory of a taken run {@code [first, first + count)} back before the run goes back ({@link
+     * FramePool#releaseRun}): one {@link FrameBacking#release(int, int)} call, so the frames read as zeros.
+     * Never fails for the frames, as {@link #release}: whatever the backing throws (a failing madvise or hole
+     * punch, an OutOfMemoryError from its own allocation under a full heap), each is zeroed in place instead
+     * and counted. Allocates nothing itself. If zeroing one in place throws (its memory faults), some frame
+     * may still hold what was written, so the whole run is counted withheld and the fault passes through.
+     */
+    void giveBackRun(int first, int count) {
+        try {
+            backing.release(first, count);
+        } catch (Throwable refused) {       // a checked one too, from a backing that throws it undeclared
+            releaseFailed(count);
+            try {
+                for (int frame = first; frame < first + count; frame++) {
+                    zeroInPlace(memory, frame);
+                }
+            } catch (Throwable faulted) {
+                withheld(count);
+                throw faulted;
+            }
+        }
+    }
+
+    /** {@link #release} of a frame being freed: one whose memory faults when zeroed is withheld, counted. */
+    void releaseFreed(int frame) {
+        try {
+            release(frame);
+        } catch (Throwable faulted) {       // zeroing it in place faulted: it may not read as zeros
+            withheld(1);
+            throw faulted;
+        }
+    }
+
     /** Counts {@code frames} whose memory the backing did not give back: zeroed in place, still resident. */
     void releaseFailed(int frames) {
         releaseFailures.addAndGet(frames);
@@ -265,9 +299,9 @@ final class FrameTaking {
         return releaseFailures.get();
     }
 
-    /** Counts a frame kept in use for good ({@link FramePool#withhold}). */
-    void withheld() {
-        withheld.incrementAndGet();
+    /** Counts {@code frames} kept in use for good ({@link FramePool#withhold}). */
+    void withheld(int frames) {
+        withheld.addAndGet(frames);
     }
 
     /** Frames kept in use for good since the pool was made ({@link FramePool#framesWithheld}). */

@@ -279,8 +279,9 @@ final class FreeLists {
     }
 
     /**
-     * Gives back the run {@link #takeRun} returned, whose frames the caller held and never touched, so
-     * they still read as zeros: never-used again, refcounts back to 0 as the table made them, if no
+     * Gives back the run {@link #takeRun} returned, whose frames read as zeros (the caller never touched
+     * them, or gave their memory back: a run a mapping was made over may have been written through it,
+     * {@link FramePool#releaseRun}): never-used again, refcounts back to 0 as the table made them, if no
      * never-used frame was taken after it; else onto the cold list, the lowest on top, each free ({@link
      * FrameTable#FREE}) as a frame {@link #untake} puts back is. Allocates nothing and gives no memory
      * back: a mapped guest whose creation ran out of heap gives its run back this way while the heap

@@ -18,9 +18,11 @@ final class MappedGuests {
 
     /**
      * A mapped guest on a run of frames taken from {@code engine}'s pool, mirrored by the mapping
-     * {@code factory} makes over it. Where that fails, the run goes back to the pool ({@link
-     * FramePool#untakeRun}, which allocates nothing, so a heap that stays exhausted cannot keep it), unless
-     * its mapping could not be taken down: then the run stays taken for good.
+     * {@code factory} makes over it. Where that fails, the run goes back to the pool, its memory given back
+     * first ({@link FramePool#releaseRun}, which allocates nothing itself, so a heap that stays exhausted
+     * cannot keep it), unless its mapping could not be taken down: then the run stays taken for good.
+     * Before, it went back untouched onto lists whose frames are handed out as reading zeros, and what a VM
+     * the factory let run on it wrote before the creation failed was read by the next guest on the run.
      *
      * @throws DedupException POOL_EXHAUSTED (no such run), INVALID_ARGUMENT (the factory made no mapping),
      *                        HOST_REFUSED (the factory or the mapping threw); an {@link Error} passes through
@@ -46,7 +48,11 @@ final class MappedGuests {
             if (mapping != null && !unmapped(mapping, e)) {
                 throw refusedMapping(name, e);      // the host may still map the run: it is never reused
             }
-            pool.untakeRun(first, pages);           // allocates nothing: an OutOfMemoryError here leaves the heap full
+            try {
+                pool.releaseRun(first, pages);      // the factory was called: a VM may have written the run
+            } catch (RuntimeException | Error faulted) {
+                Suppressed.add(e, faulted);         // the run stays taken, withheld
+            }
             throw refusedMapping(name, e);
         }
     }

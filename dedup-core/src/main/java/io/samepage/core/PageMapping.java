@@ -66,7 +66,8 @@ public interface PageMapping {
     @FunctionalInterface
     interface Factory {
         /**
-         * @throws RuntimeException if the mapping cannot be made; the guest is not created
+         * @throws RuntimeException if the mapping cannot be made, having taken down whatever of it was made;
+         *                          the guest is not created, and the run's memory is given back and reused
          */
         PageMapping create(int firstFrame, int pages);
     }
