@@ -40,6 +40,14 @@ final class MemfdBacking implements FrameBacking {
         frames.release(frame);
     }
 
+    /** Punches the run with one {@code fallocate}. */
+    @Override
+    public void release(int first, int count) {
+        if (count > 0) {
+            frames.releaseRun(first, count);
+        }
+    }
+
     /** Punches each run of consecutive frames with one {@code fallocate}. */
     @Override
     public void release(int[] list, int count) {
