@@ -98,7 +98,8 @@ public final class CountersFile implements AutoCloseable {
             "metadata_bytes",      // 12
             "frames_in_use",       // 13
             "guests",              // 14
-            "frame_release_failures"); // 15: EngineCounters.frameReleaseFailures
+            "frame_release_failures", // 15: EngineCounters.frameReleaseFailures
+            "frames_withheld");    // 16: EngineCounters.framesWithheld
 
     static final int OFFSET_MAGIC = 0;
     static final int OFFSET_VERSION = 4;

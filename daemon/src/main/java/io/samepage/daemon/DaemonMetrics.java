@@ -83,6 +83,8 @@ public final class DaemonMetrics {
                 + "tables, locks", EngineCounters::metadataBytes);
         engineGauge("samepage_frames_in_use", "host frames allocated, zero frames included",
                 EngineCounters::framesInUse);
+        engineGauge("samepage_frames_withheld", "frames kept in use for good because they could not be freed "
+                + "safely (counted in samepage_frames_in_use too)", EngineCounters::framesWithheld);
         GaugeWithCallback.builder().name("samepage_guests").help("guests of the daemon's engine")
                 .callback(cb -> cb.call(scrapedGuests.size())).register(registry);
         guestGauge("samepage_guest_pages", "the guest's pages (its size / 4 KiB)", GuestCounters::pagesTotal);
@@ -210,6 +212,7 @@ public final class DaemonMetrics {
         named.put("frames_in_use", c.framesInUse());
         named.put("guests", (long) guests);
         named.put("frame_release_failures", c.frameReleaseFailures());
+        named.put("frames_withheld", c.framesWithheld());
         long[] values = new long[CountersFile.COUNTER_NAMES.size()];
         for (int id = 0; id < values.length; id++) {
             values[id] = named.getOrDefault(CountersFile.COUNTER_NAMES.get(id), 0L);

@@ -90,6 +90,7 @@ class MetricsServerTest {
         gauges.put("samepage_pages", c.pagesTotal());
         gauges.put("samepage_metadata_bytes", c.metadataBytes());
         gauges.put("samepage_frames_in_use", c.framesInUse());
+        gauges.put("samepage_frames_withheld", c.framesWithheld());
         gauges.put("samepage_guests", 2L);
         gauges.forEach((name, value) -> assertEquals(new PrometheusText.Family(name, "gauge",
                 scraped.family(name).help(), List.of(new PrometheusText.Sample(name, Map.of(), value))),
