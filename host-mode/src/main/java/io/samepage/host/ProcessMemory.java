@@ -73,14 +73,15 @@ public final class ProcessMemory implements AutoCloseable {
     private final Arena arena;
     private final ByteBuffer pagemapBytes;
     private final ByteBuffer aliveProbe;
-    private final long[] entries = new long[PAGEMAP_CHUNK_PAGES];
-    private final long[] batch = new long[BATCH_PAGES];
+    private final long[] entries;
+    private final long[] batch;
+    /** Opened only once {@link #pages} is made ({@link #ensureReader}): never without it. */
     private FileChannel mem;
     private ByteBuffer pages;
     private ByteBuffer pagesView;
     private boolean closed;
 
-    /** Takes {@code pagemap}: closes it if the instance cannot be made. */
+    /** Takes {@code pagemap} once made; if it throws, its caller ({@link #open}) closes {@code pagemap}. */
     private ProcessMemory(int pid, Path dir, String command, long startTime, FileChannel pagemap) {
         this.pid = pid;
         this.dir = dir;
@@ -89,16 +90,16 @@ public final class ProcessMemory implements AutoCloseable {
         this.pagemap = pagemap;
         Arena buffers = null;
         try {
+            this.entries = new long[PAGEMAP_CHUNK_PAGES];
+            this.batch = new long[BATCH_PAGES];
             this.zeroFrames = ZeroPageProbe.frames();
             buffers = Arena.ofShared();
             this.pagemapBytes = buffers.allocate(PAGEMAP_CHUNK_PAGES * 8L, 8).asByteBuffer()
                     .order(ByteOrder.nativeOrder());
             this.aliveProbe = buffers.allocate(8, 8).asByteBuffer();
         } catch (RuntimeException | Error e) {
-            try (Arena a = buffers; FileChannel p = pagemap) {
-                // both released; the failure that got here is the one reported
-            } catch (IOException | RuntimeException suppressed) {
-                e.addSuppressed(suppressed);
+            if (buffers != null) {
+                buffers.close();
             }
             throw e;
         }
@@ -135,7 +136,16 @@ public final class ProcessMemory implements AutoCloseable {
             throw ProcessScanException.ofIoException(pid, pagemapPath.toString(),
                     ProcessScanException.Kind.NO_SUCH_PROCESS, e);
         }
-        return new ProcessMemory(pid, dir, stat.substring(open + 1, close), startTime, pagemap);
+        try {
+            return new ProcessMemory(pid, dir, stat.substring(open + 1, close), startTime, pagemap);
+        } catch (RuntimeException | Error e) {     // an OutOfMemoryError too: the pagemap is not left open
+            try (pagemap) {
+                // closed; the failure that got here is the one reported
+            } catch (IOException | RuntimeException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            throw e;
+        }
     }
 
     /**
@@ -257,9 +267,15 @@ public final class ProcessMemory implements AutoCloseable {
         ensureReader();
     }
 
+    /** Makes the 1 MiB buffer, then opens the mem file: a throw (an Error too) leaves it unopened, to try again. */
     private void ensureReader() {
         if (mem != null) {
             return;
+        }
+        if (pages == null) {
+            ByteBuffer buffer = arena.allocate((long) BATCH_PAGES * PAGE, PAGE).asByteBuffer();
+            pagesView = buffer.asReadOnlyBuffer();
+            pages = buffer;
         }
         Path path = dir.resolve("mem");
         try {
@@ -267,8 +283,6 @@ public final class ProcessMemory implements AutoCloseable {
         } catch (IOException e) {
             throw ProcessScanException.ofIoException(pid, path.toString(), ProcessScanException.Kind.EXITED, e);
         }
-        pages = arena.allocate((long) BATCH_PAGES * PAGE, PAGE).asByteBuffer();
-        pagesView = pages.asReadOnlyBuffer();
     }
 
     private RegionScan scan(MemoryRegion region, boolean includeFilePages, ResidentPageSink sink, int slicePages,
