@@ -1,13 +1,15 @@
 package io.samepage.host;
 
 import java.io.IOException;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.EnumMap;
+import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
 import java.util.function.LongSupplier;
 
 /**
@@ -18,9 +20,11 @@ import java.util.function.LongSupplier;
  * ({@link KsmPolicy#decide}: the tuner's run and rate, {@code max_page_sharing} when KSM allows, the CPU
  * back-off) and, unless a dry run, writes the plan through {@link KernelKsm#set}.
  *
- * <p>The loop remembers each knob's value before its first change (a knob written by a batch that failed
- * part way too, from {@link KernelKsmException#written()}), and {@link #restore()} writes those values
- * back, in KSM's safe order ({@link KernelKsm#set}), and only those. Switching {@code advisor_mode} makes
+ * <p>The loop remembers each knob's value before its first change, and {@link #restore()} writes those
+ * values back, in KSM's safe order ({@link KernelKsm#set}), and only those. A knob is remembered before
+ * the batch that writes it, and forgotten after if the batch did not change it: so a batch cut short, by
+ * the kernel ({@link KernelKsmException#written()} says how far it got) or by an {@link Error} that says
+ * nothing (an {@link OutOfMemoryError}), leaves no change unremembered. Switching {@code advisor_mode} makes
  * the kernel reset {@code pages_to_scan}, so that change remembers {@code pages_to_scan} too. Two knobs
  * cannot always go back: {@code max_page_sharing} while pages are shared (the kernel refuses; restoring it
  * would mean unmerging every page), and {@code pages_to_scan} when the restored advisor steers it. They
@@ -130,7 +134,7 @@ public final class KsmPolicyLoop implements AutoCloseable {
      * One iteration: estimate, read KSM, decide, write (unless a dry run).
      *
      * @throws KernelKsmException as {@link KernelKsm#status()} and {@link KernelKsm#set} do; the knobs a
-     *     failed batch wrote are remembered for {@link #restore()}
+     *     failed batch wrote are remembered for {@link #restore()}, as after any throw
      * @throws IllegalStateException after {@link #close()}
      */
     public Report step() {
@@ -168,13 +172,14 @@ public final class KsmPolicyLoop implements AutoCloseable {
         } else if (writes.isEmpty()) {
             changes = List.of();
         } else {
+            Set<KsmKnob> remembered = rememberBefore(writes, status);
             try {
                 changes = ksm.set(writes);
             } catch (KernelKsmException e) {
-                remember(e.written(), status);
+                forgetUnchanged(remembered, e.written());
                 throw e;
             }
-            remember(changes, status);
+            forgetUnchanged(remembered, changes);
         }
         if (cpuNanos >= 0) {
             lastCpuNanos = cpuNanos;
@@ -186,7 +191,10 @@ public final class KsmPolicyLoop implements AutoCloseable {
                 status.savedBytes(), cpuNanos < 0 ? -1 : cpuNanos / 1e9);
     }
 
-    /** The knobs changed so far, each with the value it had before the loop's first change. */
+    /**
+     * The knobs changed so far, each with the value it had before the loop's first change; after a step an
+     * Error cut short, also those its batch was to write (restored only if they differ from the value kept).
+     */
     public Map<KsmKnob, String> originals() {
         return Map.copyOf(originals);
     }
@@ -274,16 +282,49 @@ public final class KsmPolicyLoop implements AutoCloseable {
         }
     }
 
-    private void remember(List<KnobChange> written, KsmStatus before) {
-        for (KnobChange change : written) {
-            if (!change.changed()) {
-                continue;
-            }
-            originals.putIfAbsent(change.knob(), change.oldValue());
-            if (change.knob() == KsmKnob.ADVISOR_MODE) {
-                before.value(KsmKnob.PAGES_TO_SCAN).ifPresent(p -> originals.putIfAbsent(KsmKnob.PAGES_TO_SCAN, p));
+    /**
+     * Remembers the value in {@code status} of each knob {@code writes} names that is not remembered yet
+     * ({@code pages_to_scan} too with {@code advisor_mode}), before the batch: one cut short by an Error (in
+     * it, or after it) reports nothing written, and a knob remembered only after it stayed changed after
+     * close. Returns those it added, for {@link #forgetUnchanged}.
+     */
+    private Set<KsmKnob> rememberBefore(Map<String, String> writes, KsmStatus status) {
+        Set<KsmKnob> added = EnumSet.noneOf(KsmKnob.class);
+        for (String name : writes.keySet()) {
+            Optional<KsmKnob> knob = KsmKnob.bySysfsName(name);
+            if (knob.isPresent()) {
+                rememberNow(knob.get(), status, added);
+                if (knob.get() == KsmKnob.ADVISOR_MODE) {      // the kernel resets pages_to_scan when it changes
+                    rememberNow(KsmKnob.PAGES_TO_SCAN, status, added);
+                }
             }
         }
+        return added;
+    }
+
+    private void rememberNow(KsmKnob knob, KsmStatus status, Set<KsmKnob> added) {
+        Optional<String> now = status.value(knob);
+        if (now.isPresent() && !originals.containsKey(knob)) {
+            added.add(knob);
+            originals.put(knob, now.get());
+        }
+    }
+
+    /**
+     * Forgets each knob of {@code remembered} that {@code written} did not change ({@code pages_to_scan}
+     * unless {@code advisor_mode} changed): the loop remembers only what it changed. An Error here leaves
+     * one remembered, which {@link #restore()} writes back only if its value differs from the original.
+     */
+    private void forgetUnchanged(Set<KsmKnob> remembered, List<KnobChange> written) {
+        for (KnobChange change : written) {
+            if (change.changed()) {
+                remembered.remove(change.knob());
+                if (change.knob() == KsmKnob.ADVISOR_MODE) {
+                    remembered.remove(KsmKnob.PAGES_TO_SCAN);
+                }
+            }
+        }
+        originals.keySet().removeAll(remembered);
     }
 
     private void forget(List<KnobChange> restored) {
@@ -449,29 +490,6 @@ public final class KsmPolicyLoop implements AutoCloseable {
             if (concluded) {
                 throw new IllegalStateException("the context is concluded; make a new one");
             }
-        }
-    }
-
-    /** ksmd's CPU time, the thread found on first use. */
-    private static final class KsmdClock implements CpuClock {
-        private final Path proc;
-        private Ksmd ksmd;
-        private boolean looked;
-
-        KsmdClock(Path proc) {
-            this.proc = proc;
-        }
-
-        @Override
-        public long cpuNanos() throws IOException {
-            if (!looked) {
-                ksmd = Ksmd.find(proc);
-                looked = true;
-            }
-            if (ksmd == null) {
-                throw new IOException("no ksmd thread in " + proc + " (no KSM, or /proc hides kernel threads)");
-            }
-            return ksmd.cpuNanos();
         }
     }
 }

@@ -1,0 +1,121 @@
+package io.samepage.host;
+
+import io.samepage.testing.AllocationFaultLoader;
+import io.samepage.testing.AllocationFaults;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.function.LongFunction;
+import java.util.function.LongSupplier;
+
+/**
+ * A {@link KsmPolicyLoop}'s life on a fake KSM directory, with the k-th allocation failing, for
+ * {@link HostAllocationFaultTest}, which loads this class through an {@link AllocationFaultLoader}: the loop
+ * is made on a context, steps once with an estimate that pays (it writes {@code max_page_sharing},
+ * {@code advisor_target_scan_time}, {@code advisor_mode} and {@code run}), once with one that does not
+ * (it writes {@code run=0}), and closes.
+ *
+ * <p>Whatever fails, no knob is left changed: a step that throws has remembered every knob it wrote, so a
+ * close after it, unarmed (as its caller's would be, a caller that may try again), writes each back; a
+ * close that throws keeps what it did not restore for the next one. After the run every file of the
+ * directory reads as before it.
+ *
+ * <p>{@link #apply} returns the findings of one run, one line each ("" for none); {@link #getAsLong} the
+ * allocations the last run passed. Not thread safe.
+ */
+final class KsmPolicyLoopAllocationScenario implements LongFunction<String>, LongSupplier {
+
+    /** 40% duplicates of 100,000 resident pages: worth merging. */
+    private static final MergeableEstimate.Potential RICH =
+            new MergeableEstimate.Potential(100_000, 50_000, 1_000, 1, 20_000, 0, 0, 0, 256, false);
+    /** Almost nothing to merge: KSM goes off again. */
+    private static final MergeableEstimate.Potential THIN =
+            new MergeableEstimate.Potential(100_000, 50_000, 0, 1, 100, 0, 0, 0, 256, false);
+    private static final MergeableProcesses.Found ONE_GUEST = new MergeableProcesses.Found(List.of(
+            new MergeableProcesses.Process(4242, "qemu-system-x86", List.of(), 100_000L * 4096, 0)), 10, 0, false);
+    private static final KsmTuner.Policy RATE_120 = new KsmTuner.Policy(5, 64L << 20, 65536, null, 120L);
+
+    private final FakeKsm fake;
+    private final Map<String, String> boot;
+    private MergeableEstimate.Potential potential;
+    private long allocations;
+
+    KsmPolicyLoopAllocationScenario(Path dir) throws Exception {
+        fake = FakeKsm.create(dir);
+        Files.writeString(fake.proc.resolve("meminfo"), "MemTotal: 16777216 kB\nMemFree: 12582912 kB\n");
+        fake.put("advisor_target_scan_time", "300");
+        boot = fake.snapshot();
+        // Initialized here, unarmed: an enum's constructors are rewritten, and one that failed in its
+        // initializer would leave the class unusable (NoClassDefFoundError) for every later run.
+        KsmKnob.values();
+        KernelKsmException.Kind.values();
+    }
+
+    @Override
+    public long getAsLong() {
+        return allocations;
+    }
+
+    @Override
+    public String apply(long failAt) {
+        String where = "k=" + failAt;
+        try {
+            fake.writes.clear();
+            potential = RICH;
+            KsmPolicyLoop loop = null;
+            String step = "made";
+            Throwable thrown = null;
+            AllocationFaults.failAt(failAt);
+            try {
+                loop = new KsmPolicyLoop(new KsmPolicyLoop.Context().ksm(fake.ksm()).maxPageSharing(512).policy(RATE_120)
+                        .estimator((ksm, budget, mps, zero) -> new KsmPolicyLoop.Estimate(ONE_GUEST, potential))
+                        .ksmdCpu(() -> 0).nanoClock(() -> 0).conclude());
+                step = "its first step";
+                loop.step();
+                potential = THIN;
+                step = "its second step";
+                loop.step();
+                step = "its close";
+                loop.close();
+            } catch (Throwable t) {     // an OutOfMemoryError too: this run is over, the next one is not
+                thrown = t;
+            }
+            allocations = AllocationFaults.count();
+            AllocationFaults.disarm();
+            where += failAt > 0 ? " at " + AllocationFaults.injectedAt() : "";
+            List<String> findings = new ArrayList<>();
+            if (thrown != null && (!(thrown instanceof OutOfMemoryError)
+                    || !thrown.getMessage().startsWith(AllocationFaults.MESSAGE_PREFIX))) {
+                findings.add(where + ": threw " + thrown + " instead of the OutOfMemoryError");
+            }
+            String state = thrown == null ? "closed" : step + " failed";
+            if (thrown != null && loop != null) {
+                try {
+                    loop.close();
+                } catch (RuntimeException e) {
+                    findings.add(where + ": " + state + ", and the close after it threw " + e);
+                }
+            }
+            Map<String, String> now = fake.snapshot();
+            if (!now.equals(boot)) {
+                List<String> changed = new ArrayList<>();
+                now.forEach((name, text) -> {
+                    if (!text.equals(boot.get(name))) {
+                        changed.add(name + ": " + boot.get(name).strip() + " -> " + text.strip());
+                    }
+                });
+                findings.add(where + ": " + state + ", and knobs are left changed: " + changed);
+                for (Map.Entry<String, String> file : boot.entrySet()) {      // for the next run
+                    Files.writeString(fake.directory.resolve(file.getKey()), file.getValue());
+                }
+            }
+            return String.join("\n", findings);
+        } catch (Throwable t) {
+            return where + ": the checks threw " + t;
+        } finally {
+            AllocationFaults.disarm();
+        }
+    }
+}
