@@ -147,9 +147,15 @@ final class DaemonGuests {
                     continue;
                 }
                 try {
-                    fresh.addAll(source instanceof Source.Pid pid
+                    List<ProcessSource> opened = source instanceof Source.Pid pid
                             ? ProcessSources.open(List.of(pid.pid()), false, context.noticeHandler())
-                            : ProcessSources.open(List.of(), true, context.noticeHandler()));
+                            : ProcessSources.open(List.of(), true, context.noticeHandler());
+                    try {
+                        fresh.addAll(opened);
+                    } catch (RuntimeException | Error e) {     // the list could not grow: closed, not lost
+                        ProcessSources.closeAllAfter(opened, e);
+                        throw e;
+                    }
                     if (failing.remove(source) != null) {
                         context.noticeHandler().accept(source + ": read again");
                     }

@@ -152,8 +152,8 @@ public final class ProcessSource implements AutoCloseable {
                         + "(a kernel thread, or a process that is exiting)");
             }
             return checked(new ProcessSource("pid " + pid + " (" + memory.command() + ")", memory, null, regions));
-        } catch (RuntimeException e) {
-            memory.close();
+        } catch (RuntimeException | Error e) {     // an OutOfMemoryError too: the process's files are not left open
+            closeAfter(memory, e);
             throw e;
         }
     }
@@ -165,9 +165,18 @@ public final class ProcessSource implements AutoCloseable {
             String label = guest.name() == null ? "qemu guest" : "qemu guest " + guest.name();
             return checked(new ProcessSource("pid " + guest.pid() + " (" + label + ")", memory, guest,
                     List.of(guest.ram())));
-        } catch (RuntimeException e) {
-            memory.close();
+        } catch (RuntimeException | Error e) {
+            closeAfter(memory, e);
             throw e;
+        }
+    }
+
+    /** Closes {@code memory} after {@code failure}, adding to it what the close throws. */
+    private static void closeAfter(ProcessMemory memory, Throwable failure) {
+        try {
+            memory.close();
+        } catch (RuntimeException e) {
+            failure.addSuppressed(e);
         }
     }
 

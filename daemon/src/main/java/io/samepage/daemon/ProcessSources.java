@@ -13,7 +13,7 @@ import java.util.function.Consumer;
 /**
  * Opens live sources, pids and every QEMU guest ({@code --pid} and {@code --qemu} of {@code samepage scan},
  * {@code source=pid:PID} and {@code source=qemu} of the daemon), all before any is loaded: a bad pid
- * costs nothing. On failure every source opened so far is closed again.
+ * costs nothing. On failure (an {@link OutOfMemoryError} too) every source opened so far is closed again.
  */
 public final class ProcessSources {
 
@@ -39,15 +39,32 @@ public final class ProcessSources {
         List<ProcessSource> opened = new ArrayList<>();
         try {
             for (int pid : pids) {
-                opened.add(ProcessSource.forPid(pid));
+                keep(opened, ProcessSource.forPid(pid));
             }
             if (qemu) {
                 openQemuGuests(seen, opened, skipped);
             }
             return opened;
         } catch (RuntimeException e) {
-            closeAll(opened);
+            closeAllAfter(opened, e);
             throw ProcessSource.mapped(e);
+        } catch (Error e) {     // an OutOfMemoryError too: no source is left open
+            closeAllAfter(opened, e);
+            throw e;
+        }
+    }
+
+    /** Adds {@code source} to {@code opened}, or closes it if the list cannot grow (an OutOfMemoryError). */
+    private static void keep(List<ProcessSource> opened, ProcessSource source) {
+        try {
+            opened.add(source);
+        } catch (RuntimeException | Error e) {
+            try {
+                source.close();
+            } catch (RuntimeException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            throw e;
         }
     }
 
@@ -70,7 +87,7 @@ public final class ProcessSources {
                 continue;
             }
             try {
-                opened.add(ProcessSource.forQemu(guest));
+                keep(opened, ProcessSource.forQemu(guest));
                 found++;
             } catch (ProcessScanException e) {
                 if (e.kind() != ProcessScanException.Kind.NO_SUCH_PROCESS && e.kind() != ProcessScanException.Kind.EXITED) {
@@ -85,9 +102,35 @@ public final class ProcessSources {
         }
     }
 
+    /**
+     * Closes every source, each even if one before it throws, and throws the first failure at the end, with
+     * the others suppressed in it. Allocates nothing unless a close throws, so an OutOfMemoryError cannot
+     * stop it before it has closed them all.
+     */
     public static void closeAll(List<ProcessSource> sources) {
-        for (ProcessSource source : sources) {
-            source.close();
+        RuntimeException failure = null;
+        for (int i = 0; i < sources.size(); i++) {      // by index: an iterator is an allocation
+            try {
+                sources.get(i).close();
+            } catch (RuntimeException e) {
+                if (failure == null) {
+                    failure = e;
+                } else {
+                    failure.addSuppressed(e);
+                }
+            }
+        }
+        if (failure != null) {
+            throw failure;
+        }
+    }
+
+    /** {@link #closeAll} after {@code failure}, adding to it what the closes throw. */
+    static void closeAllAfter(List<ProcessSource> sources, Throwable failure) {
+        try {
+            closeAll(sources);
+        } catch (RuntimeException e) {
+            failure.addSuppressed(e);
         }
     }
 }

@@ -7,8 +7,10 @@ import io.samepage.testing.AllocationFaultRuns;
 import io.samepage.testing.AllocationFaultRuns.Outcome;
 import io.samepage.testing.AllocationFaultRuns.Scenario;
 import io.samepage.testing.AllocationFaults;
+import io.samepage.host.ProcessMemory;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import org.junit.jupiter.api.AfterEach;
@@ -17,22 +19,25 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Whatever allocation of the daemon fails, the reload, counters file publish, launch or close it fails
- * in leaves nothing half done: a reload's settings all old or all new, a counters file whole, a launch
- * with nothing left open, a close with everything closed; and the next one goes well. The classes of
- * {@code io.samepage.daemon} are loaded child first by an {@link AllocationFaultLoader}, which rewrites
- * the main ones to ask {@link AllocationFaults} before each allocation (and before each call of
- * {@code Throwable.addSuppressed}, which allocates, as a failed launch's clean-up does); the engine, host
- * mode and Agrona come from the parent, unchanged. {@link AllocationFaultRuns} runs each scenario once to
- * count the allocations it passes, then once for each allocation chosen, failing it with an
- * {@link OutOfMemoryError}: every one for the reload and the counters file; for the launch and the close, whose runs each wait for a daemon's
- * threads to end, the first at each site and a seeded sample of the rest. The seed is printed; {@code -Dallocfault.seed} repeats a sample. The
- * scenarios say what they check: {@link ReloadAllocationScenario}, {@link CountersFileAllocationScenario},
- * {@link LaunchAllocationScenario}.
+ * Whatever allocation of the daemon fails, the reload, counters file publish, launch, close or re-read of
+ * a live source it fails in leaves nothing half done: a reload's settings all old or all new, a counters
+ * file whole, a launch with nothing left open (no descriptor on a live source's process either), a close
+ * with everything closed; and the next one goes well. The classes of {@code io.samepage.daemon} are loaded
+ * child first by an {@link AllocationFaultLoader}, which rewrites the main ones to ask
+ * {@link AllocationFaults} before each allocation (and before each call of {@code Throwable.addSuppressed},
+ * which allocates, as a failed launch's clean-up does); for the live sources, host mode's too (the process
+ * reader); the engine, Agrona and, for the others, host mode come from the parent, unchanged.
+ * {@link AllocationFaultRuns} runs each scenario once to count the allocations it passes, then once for
+ * each allocation chosen, failing it with an {@link OutOfMemoryError}: every one for the reload, the
+ * counters file and the re-read; for the launches and the close, whose runs each wait for a daemon's
+ * threads to end, the first and the last at each site and a seeded sample of the rest. The seed is
+ * printed; {@code -Dallocfault.seed} repeats a sample. The scenarios say what they check:
+ * {@link ReloadAllocationScenario}, {@link CountersFileAllocationScenario}, {@link LaunchAllocationScenario},
+ * {@link LiveSourceAllocationScenario}.
  */
 class DaemonAllocationFaultTest {
 
-    /** Runs of a launch or a close, past its sites' first allocations. */
+    /** Runs of a launch or a close, past its sites' first and last allocations. */
     private static final int SAMPLE = 20;
 
     private static final AllocationFaultRuns RUNS = new AllocationFaultRuns("DaemonAllocationFaultTest");
@@ -77,14 +82,44 @@ class DaemonAllocationFaultTest {
         assertNoFindings(close, RUNS.eachSiteAndASample(close, SAMPLE));
     }
 
+    @Test
+    @Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aLaunchWithALiveSourceThatRunsOutOfHeapLeavesNoDescriptorOnItAndTheProcessAsItWas() throws Exception {
+        Scenario launch = load(LiveSourceAllocationScenario.class, "launch", ProcessMemory.class);
+        try {
+            assertNoFindings(launch, RUNS.eachSiteAndASample(launch, SAMPLE));
+        } finally {
+            ((AutoCloseable) launch.instance()).close();
+        }
+    }
+
+    @Test
+    @Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aRefreshOfALiveSourceThatRunsOutOfHeapLeavesNoDescriptorOnItAndTheNextRefreshGoesWell() throws Exception {
+        Scenario refresh = load(LiveSourceAllocationScenario.class, "refresh", ProcessMemory.class);
+        try {
+            assertNoFindings(refresh, AllocationFaultRuns.every(refresh));
+        } finally {
+            ((AutoCloseable) refresh.instance()).close();
+        }
+    }
+
     /**
      * Loads {@code type}, made with {@code shape} (or without, if null) and a directory of its own, through
-     * a loader of its own that rewrites {@code io.samepage.daemon}'s main classes; then counts it.
+     * a loader of its own that rewrites {@code io.samepage.daemon}'s main classes, and those of the package
+     * of each of {@code alsoRewritten} (its module's main classes); then counts it.
      */
-    private Scenario load(Class<?> type, String shape) throws Exception {
+    private Scenario load(Class<?> type, String shape, Class<?>... alsoRewritten) throws Exception {
         ClassLoader parent = DaemonAllocationFaultTest.class.getClassLoader();
-        AllocationFaultLoader loader = new AllocationFaultLoader(parent, List.of("io.samepage.daemon."),
-                AllocationFaultLoader.fromCodeSourcesOf(parent, Daemon.class), Set.of("java/lang/Throwable.addSuppressed"));
+        List<String> packages = new ArrayList<>(List.of("io.samepage.daemon."));
+        List<Class<?>> anchors = new ArrayList<>(List.of(Daemon.class));
+        for (Class<?> also : alsoRewritten) {
+            packages.add(also.getPackageName() + ".");
+            anchors.add(also);
+        }
+        AllocationFaultLoader loader = new AllocationFaultLoader(parent, packages,
+                AllocationFaultLoader.fromCodeSourcesOf(parent, anchors.toArray(Class<?>[]::new)),
+                Set.of("java/lang/Throwable.addSuppressed"));
         Path own = Files.createDirectory(dir.resolve(type.getSimpleName() + (shape == null ? "" : "-" + shape)));
         return shape == null ? AllocationFaultRuns.load(loader, type, type.getSimpleName(), own)
                 : AllocationFaultRuns.load(loader, type, type.getSimpleName() + " " + shape, shape, own);

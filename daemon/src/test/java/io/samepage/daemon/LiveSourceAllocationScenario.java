@@ -1,0 +1,245 @@
+package io.samepage.daemon;
+
+import io.samepage.testing.AllocationFaultLoader;
+import io.samepage.testing.AllocationFaults;
+import io.samepage.testing.ReadTarget;
+import io.samepage.testing.SleepingProcess;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Set;
+import java.util.SplittableRandom;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.LongFunction;
+import java.util.function.LongSupplier;
+
+/**
+ * A daemon with a live source, a {@code pid:} source of a {@code sleep} this starts, beside a file source,
+ * with the k-th allocation failing; for {@link DaemonAllocationFaultTest}, which loads this class through
+ * an {@link AllocationFaultLoader} that rewrites host mode's classes too (the process reader the sources
+ * open). With {@code "launch"} the daemon's launch fails (or not; a daemon it returns is closed unarmed),
+ * with metrics on {@code metrics_port=any} and a counters file over the last run's closed one. With
+ * {@code "refresh"} the live sources' re-read fails, the refresher's step ({@link DaemonGuests#refreshLive},
+ * run here on the test's thread) on guests loaded once, unarmed.
+ *
+ * <p>What a run that fails leaves: no descriptor of this process open on the target's {@code /proc/PID}
+ * files (its pagemap, its mem) or on a pidfd, and the target as it was: alive, the same mappings with the
+ * same flags (no {@code MADV_MERGEABLE} or other advice applied). A launch leaves, as
+ * {@link LaunchAllocationScenario}'s, no thread, no listening port, no mapping under the directory and the
+ * counters file's path byte for byte as it was. A refresh leaves the last estimate or a whole new one, and
+ * the next refresh, unarmed, makes a new one of the one live source. No run tells the notice handler
+ * anything: an {@link OutOfMemoryError} is not a source that cannot be read.
+ *
+ * <p>{@link #apply} returns the findings of one run, one line each ("" for none); {@link #getAsLong} the
+ * allocations the last run passed; {@link #close} closes what the constructor opened and ends the target.
+ * Not thread safe.
+ */
+final class LiveSourceAllocationScenario implements LongFunction<String>, LongSupplier, AutoCloseable {
+
+    private final boolean refresh;
+    private final Path dir;
+    private final Path counters;
+    private final Process target;
+    private final List<String> layout;
+    private final List<String> lines;
+    private final List<String> notices = new CopyOnWriteArrayList<>();
+    /** With {@code "refresh"}: the guests whose live source is re-read; else null. */
+    private final DaemonGuests guests;
+    private long allocations;
+    /** The descriptors on the live source open when the run began. */
+    private List<String> openBefore;
+
+    /** @param shape {@code "launch"}: the launch fails; {@code "refresh"}: a re-read of the live source does */
+    LiveSourceAllocationScenario(String shape, Path dir) throws Exception {
+        refresh = switch (shape) {
+            case "launch" -> false;
+            case "refresh" -> true;
+            default -> throw new IllegalArgumentException("no shape '" + shape + "': launch or refresh");
+        };
+        this.dir = dir;
+        this.counters = dir.resolve("counters");
+        DaemonException.Kind.values();     // initialized unarmed, as LaunchAllocationScenario says why
+        byte[] dump = new byte[4 * 4096];
+        new SplittableRandom(5).nextBytes(dump);
+        Files.write(dir.resolve("vm0.img"), dump);
+        target = SleepingProcess.start(3600);
+        DaemonGuests loaded = null;
+        try {
+            layout = ReadTarget.memoryLayout(target.pid());
+            lines = List.of("source=" + dir.resolve("vm0.img"), "source=pid:" + target.pid(),
+                    "counters_file=" + counters, "metrics_port=any", "estimate_interval_seconds=3600",
+                    "pages_to_scan=4");
+            if (refresh) {
+                loaded = DaemonGuests.load(context().conclude());
+            }
+        } catch (Exception | Error e) {
+            target.destroyForcibly();
+            throw e;
+        }
+        guests = loaded;
+    }
+
+    @Override
+    public long getAsLong() {
+        return allocations;
+    }
+
+    /** The daemon's context: its publisher and refresher idle for an hour, so only the step here allocates. */
+    private Daemon.Context context() {
+        return DaemonConfig.parse("samepage.conf", lines).applyTo(new Daemon.Context().noticeHandler(notices::add)
+                .publishIntervalMillis(3_600_000));
+    }
+
+    @Override
+    public String apply(long failAt) {
+        String where = "k=" + failAt;
+        try {
+            openBefore = ReadTarget.settledDescriptorsOn(target.pid());
+            List<String> findings = refresh ? refresh(failAt) : launch(failAt);
+            where = where(failAt);
+            if (!target.isAlive()) {
+                findings.add(where + ": the live source's process is gone");
+            } else {
+                List<String> now = ReadTarget.memoryLayout(target.pid());
+                if (!now.equals(layout)) {
+                    List<String> changed = new ArrayList<>(now);
+                    changed.removeAll(layout);
+                    findings.add(where + ": the live source's mappings or their flags changed: " + changed);
+                }
+            }
+            if (!notices.isEmpty()) {
+                findings.add(where + ": told " + notices);
+                notices.clear();
+            }
+            return String.join("\n", findings);
+        } catch (Throwable t) {
+            return where + ": the checks threw " + t;
+        } finally {
+            AllocationFaults.disarm();
+        }
+    }
+
+    /** The run failing at {@code failAt} and where it failed, once it has. */
+    private static String where(long failAt) {
+        return "k=" + failAt + (failAt > 0 ? " at " + AllocationFaults.injectedAt() : "");
+    }
+
+    /** A launch failing at {@code failAt}, and a close of the daemon it returns: what they left wrong. */
+    private List<String> launch(long failAt) throws Exception {
+        DaemonLeftovers baseline = DaemonLeftovers.baseline();
+        byte[] before = Files.exists(counters) ? Files.readAllBytes(counters) : null;
+        Set<String> filesBefore = DaemonLeftovers.files(dir);
+        List<String> mappingsBefore = DaemonLeftovers.mappingsUnder(dir);
+        Daemon.Context context = context();
+        Throwable thrown = null;
+        Daemon daemon = null;
+        AllocationFaults.failAt(failAt);
+        try {
+            daemon = Daemon.launch(context);
+        } catch (Throwable t) {     // an OutOfMemoryError too: this run is over, the next one is not
+            thrown = t;
+        }
+        allocations = AllocationFaults.count();
+        AllocationFaults.disarm();
+        List<String> findings = new ArrayList<>();
+        String state = where(failAt) + ": " + (thrown == null ? "launched and closed" : "its launch failed");
+        expectInjected(thrown, state, findings);
+        descriptorsLeft(state, findings);
+        if (daemon != null) {
+            daemon.close();
+        }
+        List<String> threads = baseline.threadsLeft();
+        if (!threads.isEmpty()) {
+            findings.add(state + ", and threads are left: " + threads);
+        }
+        Set<Integer> ports = baseline.portsLeft();
+        if (!ports.isEmpty()) {
+            findings.add(state + ", and ports are left listening: " + ports);
+        }
+        List<String> mappings = new ArrayList<>(DaemonLeftovers.mappingsUnder(dir));
+        mappings.removeAll(mappingsBefore);
+        if (!mappings.isEmpty()) {
+            findings.add(state + ", and mappings are left: " + mappings);
+        }
+        Set<String> files = DaemonLeftovers.files(dir);
+        files.removeAll(filesBefore);
+        files.removeAll(Set.of("counters", ".counters.lock"));
+        if (!files.isEmpty()) {
+            findings.add(state + ", and files are left beside the counters file: " + files);
+        }
+        if (thrown != null) {
+            byte[] after = Files.exists(counters) ? Files.readAllBytes(counters) : null;
+            if (!Arrays.equals(before, after)) {
+                findings.add(state + ", and the counters file's path changed");
+            }
+        } else if (CountersFileReader.read(counters).running()) {
+            findings.add(state + ", and the counters file reads running");
+        }
+        return findings;
+    }
+
+    /** A re-read failing at {@code failAt}, then one unarmed: what they left wrong. */
+    private List<String> refresh(long failAt) throws IOException {
+        SourceEstimate.Result last = guests.liveEstimate();
+        Throwable thrown = null;
+        AllocationFaults.failAt(failAt);
+        try {
+            guests.refreshLive();
+        } catch (Throwable t) {
+            thrown = t;
+        }
+        allocations = AllocationFaults.count();
+        AllocationFaults.disarm();
+        List<String> findings = new ArrayList<>();
+        String state = where(failAt) + ": " + (thrown == null ? "refreshed" : "its refresh failed");
+        expectInjected(thrown, state, findings);
+        descriptorsLeft(state, findings);
+        SourceEstimate.Result now = guests.liveEstimate();
+        if (thrown != null && now != last && now.estimate().guests().size() != 1) {
+            findings.add(state + ", and the estimate kept is neither the last nor a whole new one: "
+                    + now.estimate().guests().size() + " guests");
+        }
+        guests.refreshLive();
+        SourceEstimate.Result next = guests.liveEstimate();
+        if (next == now || next.estimate().guests().size() != 1 || next.estimate().pagesRead() == 0) {
+            findings.add(state + ", and the next refresh did not estimate the live source afresh: "
+                    + (next == now ? "the same estimate" : next.estimate().guests().size() + " guests, "
+                    + next.estimate().pagesRead() + " pages read"));
+        }
+        return findings;
+    }
+
+    /**
+     * Descriptors on the live source open now that were not before the run: a finding. Called right after
+     * the step, before the checks allocate much ({@link ReadTarget} says why).
+     */
+    private void descriptorsLeft(String state, List<String> findings) throws IOException {
+        List<String> open = ReadTarget.opened(openBefore, ReadTarget.descriptorsOn(target.pid()));
+        if (!open.isEmpty()) {
+            findings.add(state + ", and descriptors are left open on the live source: " + open);
+        }
+    }
+
+    /** A throw of the run's step that is not the injected {@link OutOfMemoryError} is a finding. */
+    private static void expectInjected(Throwable thrown, String state, List<String> findings) {
+        if (thrown != null && (!(thrown instanceof OutOfMemoryError)
+                || !thrown.getMessage().startsWith(AllocationFaults.MESSAGE_PREFIX))) {
+            findings.add(state + ": threw " + thrown + " instead of the OutOfMemoryError");
+        }
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+        try {
+            if (guests != null) {
+                guests.engine().close();
+            }
+        } finally {
+            target.destroyForcibly();
+            target.waitFor();
+        }
+    }
+}
