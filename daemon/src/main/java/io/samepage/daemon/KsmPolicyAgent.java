@@ -97,9 +97,28 @@ final class KsmPolicyAgent implements Agent {
         return 1;
     }
 
-    /** Closes the loop, restoring the knobs it changed; says what could not be restored. */
+    /**
+     * Closes the loop, restoring the knobs it changed; says what could not be restored. A close an
+     * {@link Error} cut short (an {@link OutOfMemoryError}) is tried once more before the Error is thrown on
+     * (to the runner, which tells the error handler): the loop keeps what it has not restored yet, the heap
+     * may have room once the error has unwound, and this is the daemon's last chance to leave kernel KSM as
+     * it found it.
+     */
     @Override
     public void onClose() {
+        try {
+            closeLoop();
+        } catch (Error first) {
+            try {
+                closeLoop();
+            } catch (RuntimeException | Error second) {
+                first.addSuppressed(second);
+            }
+            throw first;
+        }
+    }
+
+    private void closeLoop() {
         try {
             loop.close();
         } catch (KernelKsmException e) {

@@ -22,18 +22,19 @@ import org.junit.jupiter.api.io.TempDir;
  * Whatever allocation of the daemon fails, the reload, counters file publish, launch, close or re-read of
  * a live source it fails in leaves nothing half done: a reload's settings all old or all new, a counters
  * file whole, a launch with nothing left open (no descriptor on a live source's process either), a close
- * with everything closed; and the next one goes well. The classes of {@code io.samepage.daemon} are loaded
- * child first by an {@link AllocationFaultLoader}, which rewrites the main ones to ask
- * {@link AllocationFaults} before each allocation (and before each call of {@code Throwable.addSuppressed},
- * which allocates, as a failed launch's clean-up does); for the live sources, host mode's too (the process
- * reader); the engine, Agrona and, for the others, host mode come from the parent, unchanged.
- * {@link AllocationFaultRuns} runs each scenario once to count the allocations it passes, then once for
- * each allocation chosen, failing it with an {@link OutOfMemoryError}: every one for the reload, the
- * counters file and the re-read; for the launches and the close, whose runs each wait for a daemon's
- * threads to end, the first and the last at each site and a seeded sample of the rest. The seed is
- * printed; {@code -Dallocfault.seed} repeats a sample. The scenarios say what they check:
- * {@link ReloadAllocationScenario}, {@link CountersFileAllocationScenario}, {@link LaunchAllocationScenario},
- * {@link LiveSourceAllocationScenario}.
+ * with everything closed and every KSM knob its policy changed written back; and the next one goes well.
+ * The classes of {@code io.samepage.daemon} are loaded child first by an {@link AllocationFaultLoader},
+ * which rewrites the main ones to ask {@link AllocationFaults} before each allocation (and before each call
+ * of {@code Throwable.addSuppressed}, which allocates, as a failed launch's clean-up does); for the live
+ * sources and the KSM policy, host mode's too (the process reader, the policy loop); the engine, Agrona
+ * and, for the others, host mode come from the parent, unchanged. {@link AllocationFaultRuns} runs each
+ * scenario once to count the allocations it passes, then once for each allocation chosen, failing it with
+ * an {@link OutOfMemoryError}: every one for the reload, the counters file and the re-read; for the
+ * launches and the closes, whose runs each wait for a daemon's threads to end, the first and the last at
+ * each site and a seeded sample of the rest. The seed is printed; {@code -Dallocfault.seed} repeats a
+ * sample. The scenarios say what they check: {@link ReloadAllocationScenario},
+ * {@link CountersFileAllocationScenario}, {@link LaunchAllocationScenario}, {@link LiveSourceAllocationScenario},
+ * {@link PolicyCloseAllocationScenario}.
  */
 class DaemonAllocationFaultTest {
 
@@ -102,6 +103,13 @@ class DaemonAllocationFaultTest {
         } finally {
             ((AutoCloseable) refresh.instance()).close();
         }
+    }
+
+    @Test
+    @Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aCloseThatRunsOutOfHeapStillWritesBackEveryKsmKnobThePolicyChanged() throws Exception {
+        Scenario close = load(PolicyCloseAllocationScenario.class, null, ProcessMemory.class);
+        assertNoFindings(close, RUNS.eachSiteAndASample(close, SAMPLE));
     }
 
     /**
