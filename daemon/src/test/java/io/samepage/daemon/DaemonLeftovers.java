@@ -2,8 +2,6 @@ package io.samepage.daemon;
 
 import java.io.IOException;
 import java.net.InetAddress;
-import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -14,10 +12,11 @@ import java.util.Set;
 import java.util.TreeSet;
 
 /**
- * What a daemon leaves in this process that it should not, for the allocation fault scenarios: its
- * threads (by name), the ports it listens on (its own sockets, from {@code /proc}), and the mappings of
- * files under a directory ({@code /proc/self/maps}). Each is compared with a baseline taken before, so
- * other tests' threads and sockets do not count.
+ * What a daemon leaves in this process that it should not, for the allocation fault scenarios and
+ * {@link DaemonTest}: its threads (by name), the ports it listens on and the sockets it holds (its own,
+ * from {@code /proc}, never by binding a port, which another process may take meanwhile), and the
+ * mappings of files under a directory ({@code /proc/self/maps}). Threads and listening ports are compared
+ * with a baseline taken before, so other tests' threads and sockets do not count.
  */
 final class DaemonLeftovers {
 
@@ -61,14 +60,33 @@ final class DaemonLeftovers {
         return left;
     }
 
-    /** Whether {@code port} can be bound on loopback now: nothing listens there. */
-    static boolean free(int port) {
-        try (ServerSocket socket = new ServerSocket()) {
-            socket.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), port));
-            return true;
-        } catch (IOException e) {
-            return false;
+    /**
+     * This process's own TCP sockets whose local port is {@code port}, in any state (listening, bound,
+     * connected): none once whatever bound the port has closed it. Unlike binding the port to see whether
+     * it is free, this is about this process alone, so another process that takes the port meanwhile
+     * changes nothing.
+     */
+    static List<OwnSocket> socketsOn(int port) throws IOException {
+        List<OwnSocket> on = new ArrayList<>();
+        for (OwnSocket socket : ownSockets()) {
+            if (socket.port() == port) {
+                on.add(socket);
+            }
         }
+        return on;
+    }
+
+    /**
+     * A TCP socket of this process, from {@code /proc/self/net/tcp} or {@code tcp6}: its local address
+     * (an IPv4-mapped IPv6 address as the IPv4 one), its local port, whether it listens, and its inode,
+     * which the link {@code /proc/self/fd/N -> socket:[INODE]} names while a descriptor holds it.
+     */
+    record OwnSocket(InetAddress address, int port, boolean listening, String inode) {
+    }
+
+    /** Whether a descriptor of this process holds the socket of {@code inode} now. */
+    static boolean open(String inode) throws IOException {
+        return descriptorTargets().contains("socket:[" + inode + "]");
     }
 
     /** The lines of {@code /proc/self/maps} that map a file under {@code dir} (deleted ones too). */
@@ -98,22 +116,21 @@ final class DaemonLeftovers {
         return threads;
     }
 
-    /** The TCP ports this process's own sockets listen on ({@code /proc/net/tcp*} LISTEN rows whose inode is one of its fds). */
+    /** The TCP ports this process's own sockets listen on. */
     private static Set<Integer> listeningPorts() throws IOException {
-        Set<String> inodes = new HashSet<>();
-        try (DirectoryStream<Path> fds = Files.newDirectoryStream(Path.of("/proc/self/fd"))) {
-            for (Path fd : fds) {
-                try {
-                    String target = Files.readSymbolicLink(fd).toString();
-                    if (target.startsWith("socket:[")) {
-                        inodes.add(target.substring(8, target.length() - 1));
-                    }
-                } catch (IOException gone) {
-                    // closed since the listing
-                }
+        Set<Integer> ports = new TreeSet<>();
+        for (OwnSocket socket : ownSockets()) {
+            if (socket.listening()) {
+                ports.add(socket.port());
             }
         }
-        Set<Integer> ports = new TreeSet<>();
+        return ports;
+    }
+
+    /** This process's own TCP sockets: the rows of {@code /proc/self/net/tcp*} whose inode one of its descriptors holds. */
+    static List<OwnSocket> ownSockets() throws IOException {
+        Set<String> held = descriptorTargets();
+        List<OwnSocket> sockets = new ArrayList<>();
         for (String table : List.of("/proc/self/net/tcp", "/proc/self/net/tcp6")) {
             Path file = Path.of(table);
             if (!Files.exists(file)) {
@@ -122,12 +139,43 @@ final class DaemonLeftovers {
             List<String> rows = Files.readAllLines(file);
             for (String line : rows.subList(1, rows.size())) {
                 String[] fields = line.trim().split("\\s+");
-                if (fields.length > 9 && fields[3].equals("0A") && inodes.contains(fields[9])) {
+                if (fields.length > 9 && held.contains("socket:[" + fields[9] + "]")) {
                     String local = fields[1];
-                    ports.add(Integer.parseInt(local.substring(local.indexOf(':') + 1), 16));
+                    int colon = local.indexOf(':');
+                    sockets.add(new OwnSocket(address(local.substring(0, colon)),
+                            Integer.parseInt(local.substring(colon + 1), 16), fields[3].equals("0A"), fields[9]));
                 }
             }
         }
-        return ports;
+        return sockets;
+    }
+
+    /**
+     * An address as {@code /proc/net/tcp*} prints it: hex of the bytes in network order within each 32-bit
+     * word, each word in the machine's (little-endian) order.
+     */
+    private static InetAddress address(String hex) throws IOException {
+        byte[] bytes = new byte[hex.length() / 2];
+        for (int word = 0; word < bytes.length; word += 4) {
+            for (int b = 0; b < 4; b++) {
+                bytes[word + 3 - b] = (byte) Integer.parseInt(hex.substring(2 * (word + b), 2 * (word + b) + 2), 16);
+            }
+        }
+        return InetAddress.getByAddress(bytes);     // an IPv4-mapped IPv6 address comes back as the IPv4 one
+    }
+
+    /** Where this process's descriptors point now ({@code /proc/self/fd}), each once. */
+    private static Set<String> descriptorTargets() throws IOException {
+        Set<String> targets = new HashSet<>();
+        try (DirectoryStream<Path> fds = Files.newDirectoryStream(Path.of("/proc/self/fd"))) {
+            for (Path fd : fds) {
+                try {
+                    targets.add(Files.readSymbolicLink(fd).toString());
+                } catch (IOException gone) {
+                    // closed since the listing
+                }
+            }
+        }
+        return targets;
     }
 }

@@ -87,12 +87,9 @@ class DaemonTest {
                 .toList();
     }
 
-    private static boolean canListenOn(int port) {
-        try (ServerSocket _ = new ServerSocket(port, 1, InetAddress.getLoopbackAddress())) {
-            return true;
-        } catch (IOException e) {
-            return false;
-        }
+    /** This process's own sockets that listen on {@code port}, from {@code /proc}: another process's do not count. */
+    private static List<DaemonLeftovers.OwnSocket> listeningOn(int port) throws IOException {
+        return DaemonLeftovers.socketsOn(port).stream().filter(DaemonLeftovers.OwnSocket::listening).toList();
     }
 
     /** Reads the counters file until {@code done} holds, for at most {@link #WAIT_SECONDS}. */
@@ -233,17 +230,23 @@ class DaemonTest {
     @Test
     void metricsAreServedWhileTheDaemonRunsAndNoLongerOnceClosed() throws Exception {
         int port;
+        DaemonLeftovers.OwnSocket listener;
         try (Daemon daemon = Daemon.launch(context().metricsPort(Daemon.Context.METRICS_PORT_ANY));
                 HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build()) {
             port = daemon.metricsPort();
             assertEquals("http://127.0.0.1:" + port + "/metrics", daemon.metricsUrl());
+            List<DaemonLeftovers.OwnSocket> listening = listeningOn(port);
+            assertEquals(1, listening.size(), "the daemon's one listening socket: " + listening);
+            listener = listening.getFirst();
             HttpResponse<String> response = client.send(HttpRequest.newBuilder(
                     URI.create("http://127.0.0.1:" + port + "/metrics")).GET().build(),
                     HttpResponse.BodyHandlers.ofString());
             assertEquals(200, response.statusCode());
             assertTrue(response.body().contains("\nsamepage_guests 2.0\n"), response.body());
         }
-        assertTrue(canListenOn(port), "the port is free again");
+        // Not by binding the port: another process may take it as soon as the daemon lets it go.
+        assertFalse(DaemonLeftovers.open(listener.inode()), "the daemon's listening socket is closed: " + listener);
+        assertEquals(List.of(), listeningOn(port), "no socket of this process listens on the port");
     }
 
     @Test
@@ -255,7 +258,9 @@ class DaemonTest {
             HttpResponse<String> response = client.send(HttpRequest.newBuilder(URI.create(daemon.metricsUrl()))
                     .GET().build(), HttpResponse.BodyHandlers.ofString());
             assertEquals(200, response.statusCode());
-            assertTrue(canListenOn(daemon.metricsPort()), "nothing listens on 127.0.0.1");
+            // Its own sockets, not a bind of 127.0.0.1: another process may hold that address's port.
+            assertEquals(List.of(other), listeningOn(daemon.metricsPort()).stream()
+                    .map(DaemonLeftovers.OwnSocket::address).toList(), "it listens on 127.0.0.2 alone");
         }
     }
 

@@ -23,9 +23,10 @@ import java.util.function.LongSupplier;
  * <p>A launch that fails leaves nothing: no thread of the daemon's, no port it listened on (this process's
  * own listening sockets), no mapping of a file in the directory, and the counters file's path as it was,
  * byte for byte, with no file beside it but its lock. A close that fails still closes everything: its
- * threads end, its port can be bound, no mapping is left and the counters file reads closed. Either way,
- * the next launch goes well: the next run's, which must fail only where it is made to (with {@code "close"}
- * it is unarmed, and a throw from it is a finding: "the checks threw").
+ * threads end, no socket of this process holds its port (bound, listening or connected), no mapping is
+ * left and the counters file reads closed. Either way, the next launch goes well: the next run's, which
+ * must fail only where it is made to (with {@code "close"} it is unarmed, and a throw from it is a
+ * finding: "the checks threw").
  *
  * <p>{@link #apply} returns the findings of one run, one line each ("" for none); {@link #getAsLong} the
  * allocations the last run passed. Not thread safe.
@@ -118,8 +119,10 @@ final class LaunchAllocationScenario implements LongFunction<String>, LongSuppli
             if (!ports.isEmpty()) {
                 findings.add(where + ": " + state + ", and ports are left listening: " + ports);
             }
-            if (port != 0 && !DaemonLeftovers.free(port)) {
-                findings.add(where + ": " + state + ", and its metrics port " + port + " cannot be bound");
+            List<DaemonLeftovers.OwnSocket> onPort = port == 0 ? List.of() : DaemonLeftovers.socketsOn(port);
+            if (!onPort.isEmpty()) {
+                findings.add(where + ": " + state + ", and sockets of this process hold its metrics port " + port
+                        + ": " + onPort);
             }
             List<String> mappings = new ArrayList<>(DaemonLeftovers.mappingsUnder(dir));
             mappings.removeAll(mappingsBefore);
