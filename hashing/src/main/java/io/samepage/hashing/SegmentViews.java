@@ -24,8 +24,10 @@ final class SegmentViews {
     /** The view that holds the page at {@code offset}; index it with {@link #positionOf}. */
     ByteBuffer viewOf(MemorySegment memory, long offset) {
         if (memory != segment) {
-            segment = memory;
+            // The table first, then the segment it is for: a table that cannot be made (an OutOfMemoryError)
+            // leaves the last segment's, which the next call does not take for this one's.
             windows = new ByteBuffer[(int) ((memory.byteSize() + WINDOW - 1) >>> WINDOW_SHIFT) + 1];
+            segment = memory;
         }
         int index = (int) (offset >>> WINDOW_SHIFT);
         ByteBuffer view = windows[index];
