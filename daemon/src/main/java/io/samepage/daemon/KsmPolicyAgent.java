@@ -112,7 +112,9 @@ final class KsmPolicyAgent implements Agent {
             try {
                 closeLoop();
             } catch (RuntimeException | Error second) {
-                first.addSuppressed(second);
+                if (second != first) {      // the JVM may throw one preallocated OutOfMemoryError twice
+                    first.addSuppressed(second);
+                }
             }
             throw first;
         }
