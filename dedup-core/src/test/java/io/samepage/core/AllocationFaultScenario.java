@@ -17,11 +17,12 @@ import java.util.function.Consumer;
  *
  * <p>The step where the injected {@link OutOfMemoryError} comes out (caught here: JUnit treats it as
  * fatal) must have changed nothing or everything the guests and the engine show: the domains and guests,
- * every byte each guest reads, {@link EngineInvariants}, and the host's view of a mapped guest. A step
+ * every byte each guest reads, {@link EngineInvariants}, the page ids taken, only the ids of the guests
+ * live or waiting for their release ({@link PageIdLedger}), and the host's view of a mapped guest. A step
  * found undone is done again, which must work. After the last step every guest must read what it was
  * written, no write may reach a page other than its own, a scan until stable must merge as much as in
  * the run that failed nothing, and once every guest is destroyed only the zero frames may be in use,
- * every page id must be free again and every name usable again.
+ * every page id must be free again, whichever guest it was given to, and every name usable again.
  *
  * <p>{@link #apply} returns the findings of one run, one line each ("" for none); {@link #getAsLong} the
  * allocations the steps of the last run passed. Not thread safe.
@@ -225,7 +226,7 @@ final class AllocationFaultScenario extends FaultScenario {
         }
     }
 
-    /** The engine's structure and the host's view of the mapped guest. */
+    /** The engine's structure, its page ids and the host's view of the mapped guest. */
     private static void checkStructure(World world, String where, List<String> findings) {
         try {
             world.assertInvariants(where);
@@ -239,6 +240,10 @@ final class AllocationFaultScenario extends FaultScenario {
             });
         } catch (AssertionError e) {
             findings.add(e.getMessage());
+        }
+        String ids = PageIdLedger.differences(world.engine);
+        if (ids != null) {
+            findings.add(where + ": " + ids);
         }
     }
 
@@ -290,7 +295,9 @@ final class AllocationFaultScenario extends FaultScenario {
 
     /**
      * After the last step: every guest reads its bytes; merged until stable, the engine shares as much as
-     * in the run that failed nothing; once every guest is destroyed, only the zero frames are in use.
+     * in the run that failed nothing; once every guest is destroyed, only the zero frames are in use, no
+     * page id of theirs is taken, and {@link PageIdLedger} finds no other taken: ids kept by a creation
+     * that failed are in none of the world's lists.
      */
     private void checkWhole(World world, Model model, long failAt, String where, List<String> findings) {
         world.resync();
@@ -334,6 +341,10 @@ final class AllocationFaultScenario extends FaultScenario {
                 }
             }
         });
+        String ids = PageIdLedger.differences(world.engine);
+        if (ids != null) {
+            findings.add(where + ": with every guest destroyed and the indexes empty, " + ids);
+        }
         for (String name : world.pageIds.keySet()) {
             try {
                 world.engine.createGuest(world.domains.get("a"), name, PAGE).destroy();

@@ -13,7 +13,8 @@ import io.samepage.testing.AllocationFaults;
  * <p>A destroy that throws must have changed nothing (the guest live and listed; destroyed again, it
  * goes), or, past its point of no return, have thrown only where {@link DedupEngine#destroy} says it
  * may: the skip list's marker node. Anything else told its caller that a destroy which was done had
- * failed. Then the engine must be whole, and once the next full scan starts both guests' ids free.
+ * failed. Then the engine must be whole, its page ids exactly those of its guests live or waiting for
+ * their release ({@link PageIdLedger}), and once the next full scan starts both guests' ids free.
  *
  * <p>{@link #apply} returns the findings of one run ("" for none); {@link #getAsLong} the allocations the
  * destroys passed in the last run. Not thread safe.
@@ -47,12 +48,17 @@ final class DestroyBetweenBatchesScenario extends FaultScenario {
             return where + found;
         }
         EngineInvariants.assertConsistentWithHasherOf(engine.context(), engine, where);
+        String idsAfterDestroys = PageIdLedger.differences(engine);       // told after the check below: its finding keeps its words
         engine.scanner().scanBatch(1);          // starts the next full scan: the quarantine is released
         if (engine.pageOwner(filedIds) != null || engine.pageOwner(freshIds) != null) {
             return where + ": once the next full scan started, a destroyed guest still owns its page ids: "
                     + engine.pageOwner(filedIds) + ", " + engine.pageOwner(freshIds);
         }
-        return "";
+        if (idsAfterDestroys != null) {
+            return where + ": after the destroys, " + idsAfterDestroys;
+        }
+        String ids = PageIdLedger.differences(engine);
+        return ids == null ? "" : where + ": once the next full scan started, " + ids;
     }
 
     /** Destroys {@code guest}; "" if it went, or its destroy threw and changed nothing, or threw where it may. */
