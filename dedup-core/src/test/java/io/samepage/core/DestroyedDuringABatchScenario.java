@@ -16,6 +16,12 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>However the release fails, it must not give an id back twice: a guest made after it, and given
  * {@code x}'s ids, must keep them when the next release comes, and no two live guests may share one.
+ * That release is {@code run=2}'s, which empties the unstable indexes and so frees every destroyed
+ * guest's ids still held ({@code y}'s), whether or not PageIds says a guest was destroyed since its last
+ * release: a batch's end and a destroy release only if it says so, and a release that freed {@code x}'s
+ * ids yet kept {@code x} on its list, and said none was left, went unseen by them. After the batch's end
+ * and at the last, the engine's page ids must be exactly those of its guests live or waiting for their
+ * release ({@link PageIdLedger}).
  *
  * <p>{@link #apply} returns the findings of one run ("" for none); {@link #getAsLong} the allocations the
  * batch's end passed in the last run. Not thread safe.
@@ -64,9 +70,12 @@ final class DestroyedDuringABatchScenario extends FaultScenario {
         if (batchFailure[0] != null && !(batchFailure[0] instanceof OutOfMemoryError)) {
             return where + ": the batch threw " + batchFailure[0];
         }
+        String idsAfterBatch = PageIdLedger.differences(engine);      // told after the checks below: their findings keep their words
 
         Guest z = engine.createGuest(domain, "z", PAGE);        // takes the lowest free ids: x's, if released
         engine.scanner().scanBatch(0);          // releases what destroyed guests still hold
+        engine.knobs().run(ScanKnobs.RUN_UNMERGE);
+        engine.scanner().doWork();              // empties the indexes: every waiting guest's ids go, y's, flagged or not
         Guest q = engine.createGuest(domain, "q", PAGE);
         int zIds = z.table().basePageId();
         if (engine.pageOwner(zIds) != z) {
@@ -76,7 +85,11 @@ final class DestroyedDuringABatchScenario extends FaultScenario {
             return where + ": live guests z and q were both given page id " + zIds;
         }
         EngineInvariants.assertConsistentWithHasherOf(engine.context(), engine, where);
-        return "";
+        if (idsAfterBatch != null) {
+            return where + ": after the batch's end, " + idsAfterBatch;
+        }
+        String ids = PageIdLedger.differences(engine);
+        return ids == null ? "" : where + ": at the end, " + ids;
     }
 
     /** A {@link RecordingMapping} whose next write protection, once held, waits for {@link #release}. */
