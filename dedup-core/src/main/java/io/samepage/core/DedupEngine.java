@@ -226,7 +226,7 @@ public final class DedupEngine implements AutoCloseable {
         try {
             guest = mapping == null ? new Guest(this, domain, name, guestsCreated, sizeBytes, null, -1, base)
                     : MappedGuests.create(this, domain, name, guestsCreated, sizeBytes, mapping, base);
-        } catch (RuntimeException | OutOfMemoryError e) {
+        } catch (RuntimeException | Error e) {
             pageIds.unallocate(base, pages);
             guestNames.remove(name);
             throw e;
@@ -234,7 +234,7 @@ public final class DedupEngine implements AutoCloseable {
         pageIds.publish(guest, base);       // allocates nothing: allocate made its table's segments
         try {
             guests.put(guest.creation(), guest);
-        } catch (RuntimeException | OutOfMemoryError e) {
+        } catch (RuntimeException | Error e) {
             // The skip list's node could not be had: undone as a destroy undoes a guest (its mapping taken
             // down, its frames freed, its ids quarantined), so its name and frames are not lost for good.
             try {

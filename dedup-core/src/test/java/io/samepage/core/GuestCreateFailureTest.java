@@ -2,6 +2,7 @@ package io.samepage.core;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -124,6 +125,52 @@ class GuestCreateFailureTest {
             assertNull(engine.pageOwner(0), "no id is owned");
             Guest next = engine.createGuest(domain, "vm", PAGE);
             assertEquals(0, next.table().basePageId(), "the ids were never taken");
+            EngineInvariants.assertConsistent(engine, null, "after the failed create");
+        }
+    }
+    /** An Error other than OutOfMemoryError (here a StackOverflowError) from the mapping factory undoes the create too. */
+    @Test
+    void anyErrorWhileTheGuestIsMadeLeavesItsNameAndIdsFree() throws Exception {
+        try (DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(8L << 20).conclude())) {
+            MergeDomain domain = engine.createDomain("d");
+            long framesBefore = engine.framesInUse();
+            StackOverflowError deep = new StackOverflowError("injected: the mapping factory");
+            assertSame(deep, assertThrows(StackOverflowError.class, () -> engine.createGuest(domain, "vm", 64 * PAGE,
+                    (first, pages) -> {
+                        throw deep;
+                    })));
+            assertEquals(framesBefore, engine.framesInUse(), "its run of frames went back");
+            Guest next = engine.createGuest(domain, "vm", PAGE);
+            assertEquals(0, next.table().basePageId(), "its ids went back");
+            EngineInvariants.assertConsistent(engine, null, "after the failed create");
+        }
+    }
+
+    /** An Error other than OutOfMemoryError while the guest is filed as live undoes it as a destroy would. */
+    @Test
+    void anyErrorFilingTheLiveGuestUndoesItWhole() throws Exception {
+        try (DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(8L << 20).conclude())) {
+            MergeDomain domain = engine.createDomain("d");
+            inject(engine, "guests", new ConcurrentSkipListMap<Long, Guest>() {
+                private boolean failed;
+
+                @Override
+                public Guest put(Long key, Guest value) {
+                    if (!failed) {
+                        failed = true;
+                        throw new StackOverflowError("injected: the skip list's put");
+                    }
+                    return super.put(key, value);
+                }
+            });
+            long framesBefore = engine.framesInUse();
+            RecordingMapping[] made = new RecordingMapping[1];
+            assertThrows(StackOverflowError.class, () -> engine.createGuest(domain, "vm", 64 * PAGE,
+                    (first, pages) -> made[0] = new RecordingMapping(first, pages)));
+            assertTrue(made[0].unmapped, "the mapping was taken down");
+            assertEquals(framesBefore, engine.framesInUse(), "its run of frames went back");
+            Guest again = engine.createGuest(domain, "vm", PAGE);
+            assertEquals(List.of(again), engine.guests(), "the name is free again");
             EngineInvariants.assertConsistent(engine, null, "after the failed create");
         }
     }
