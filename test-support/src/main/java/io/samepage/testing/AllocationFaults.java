@@ -8,7 +8,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * The counter that code rewritten by {@link AllocationFaultLoader} calls before each allocation: it
  * counts them, and throws {@link OutOfMemoryError} at the one it was armed for, as the JVM would if the
  * heap ran out there. One allocation fails, not every one after it: the code's clean-up after the error
- * runs as it would once the collector found room again ({@link #failFrom} fails every one after it too).
+ * runs as it would once the collector found room again ({@link #failFrom} fails every one after it too,
+ * and {@link #failFromWithOneError} throws one and the same error at each, as the JVM itself does).
  *
  * <p>One instance per JVM (the rewritten code calls it statically), so at most one test drives it at a
  * time. Thread safe: scanner threads may count too; with more than one, which allocation is the k-th
@@ -17,13 +18,18 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 public final class AllocationFaults {
 
-    /** What {@link #beforeAllocation} throws: "injected at " then the site. */
+    /**
+     * What the message of what {@link #beforeAllocation} throws starts with: "injected at " then the site
+     * (or, for {@link #failFromWithOneError}, the allocation's number).
+     */
     public static final String MESSAGE_PREFIX = "injected at ";
 
     private static final AtomicLong passed = new AtomicLong();
     private static volatile long failAt;
     /** Set by {@link #failFrom}: every allocation from the armed one on fails, not that one alone. */
     private static volatile boolean persistent;
+    /** Set by {@link #failFromWithOneError}: the error every failure throws; null for a new one each. */
+    private static volatile OutOfMemoryError oneError;
     private static volatile String injectedAt;
     /** Sites passed in order, while recording; read only once the run is over. */
     private static volatile List<String> recorded;
@@ -48,17 +54,23 @@ public final class AllocationFaults {
         long k = failAt;
         if (n == k) {
             injectedAt = site;
-            throw new OutOfMemoryError(MESSAGE_PREFIX + site);
+            throw failure(site);
         }
         if (k > 0 && n > k && persistent) {
-            throw new OutOfMemoryError(MESSAGE_PREFIX + site);
+            throw failure(site);
         }
+    }
+
+    private static OutOfMemoryError failure(String site) {
+        OutOfMemoryError one = oneError;
+        return one != null ? one : new OutOfMemoryError(MESSAGE_PREFIX + site);
     }
 
     /** Counts from zero again, fails nowhere and forgets the last injection. */
     public static void reset() {
         failAt = 0;
         persistent = false;
+        oneError = null;
         injectedAt = null;
         recorded = null;
         passed.set(0);
@@ -71,7 +83,7 @@ public final class AllocationFaults {
      * @throws IllegalArgumentException if {@code k} is negative
      */
     public static void failAt(long k) {
-        arm(k, false);
+        arm(k, false, null);
     }
 
     /**
@@ -82,10 +94,26 @@ public final class AllocationFaults {
      * @throws IllegalArgumentException if {@code k} is negative
      */
     public static void failFrom(long k) {
-        arm(k, true);
+        arm(k, true, null);
     }
 
-    private static void arm(long k, boolean fromThenOn) {
+    /**
+     * As {@link #failFrom}, but every failure throws one and the same {@link OutOfMemoryError}, the one
+     * returned, as HotSpot does: it never makes a new error for a full heap but throws a preallocated one,
+     * and once its four with a stack trace are used up (they are never replaced) the same instance every
+     * time. So a clean-up that runs out of heap after the failure did throws the failure itself again. The
+     * error is made before the k-th site is known, so its message names k ({@link #injectedAt} the site).
+     *
+     * @throws IllegalArgumentException if {@code k} is negative
+     */
+    public static OutOfMemoryError failFromWithOneError(long k) {
+        OutOfMemoryError one = new OutOfMemoryError(MESSAGE_PREFIX + "allocation " + k
+                + " and every one after it, one error for all");
+        arm(k, true, one);
+        return one;
+    }
+
+    private static void arm(long k, boolean fromThenOn, OutOfMemoryError one) {
         if (k < 0) {
             throw new IllegalArgumentException("allocation number " + k + ": must be 1 or more, or 0 for none");
         }
@@ -95,6 +123,7 @@ public final class AllocationFaults {
             passed.set(0);
             recorded = recorded == null ? null : new ArrayList<>();
             persistent = fromThenOn;
+            oneError = one;
             failAt = k;
         }
     }

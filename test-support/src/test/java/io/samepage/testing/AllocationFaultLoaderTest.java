@@ -1,6 +1,8 @@
 package io.samepage.testing;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -17,7 +19,8 @@ import org.junit.jupiter.api.Test;
 /**
  * The harness itself: a rewritten class counts its allocation sites, fails the one it is armed for with
  * a message naming it, and, for a collection that grows after it changed, fails after the change too;
- * armed to fail from the k-th on, it fails every one after it as well; a call named as a site counts.
+ * armed to fail from the k-th on, it fails every one after it as well, with one error for all if asked;
+ * a call named as a site counts.
  */
 class AllocationFaultLoaderTest {
 
@@ -72,6 +75,23 @@ class AllocationFaultLoaderTest {
         assertEquals(sites.get(1), AllocationFaults.injectedAt(), "the first to fail is the one named");
         AllocationFaults.disarm();
         assertEquals(2, code.apply(new HashMap<>()).length);
+    }
+
+    @Test
+    void failFromWithOneErrorThrowsThatOneErrorAtEveryFailure() throws Exception {
+        Function<HashMap<String, Integer>, int[]> code = load(true);
+        AllocationFaults.record();
+        code.apply(new HashMap<>());
+        List<String> sites = AllocationFaults.recordedSites();
+        OutOfMemoryError one = AllocationFaults.failFromWithOneError(2);
+        assertTrue(one.getMessage().startsWith(AllocationFaults.MESSAGE_PREFIX), one.getMessage());
+        assertSame(one, assertThrows(OutOfMemoryError.class, () -> code.apply(new HashMap<>())));
+        assertSame(one, assertThrows(OutOfMemoryError.class, () -> code.apply(new HashMap<>())),
+                "the next run's first allocation throws the same error");
+        assertEquals(sites.get(1), AllocationFaults.injectedAt(), "the first to fail is the one named");
+        AllocationFaults.failFrom(2);
+        assertNotSame(one, assertThrows(OutOfMemoryError.class, () -> code.apply(new HashMap<>())),
+                "armed again with failFrom, a new error each");
     }
 
     @Test
