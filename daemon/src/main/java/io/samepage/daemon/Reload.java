@@ -83,7 +83,9 @@ final class Reload {
             try {
                 set(knobs, old);
             } catch (RuntimeException | Error restoring) {
-                e.addSuppressed(restoring);
+                if (restoring != e) {       // the JVM may throw one preallocated OutOfMemoryError twice
+                    e.addSuppressed(restoring);
+                }
             }
             if (e instanceof DedupException refused) {
                 throw new DaemonException(Kind.CONFIG, refused.getMessage(), refused);
