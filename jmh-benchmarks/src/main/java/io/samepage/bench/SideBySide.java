@@ -5,8 +5,9 @@ import java.util.function.IntConsumer;
 /**
  * Runs the parts of a measured task side by side: part 0 on the caller's thread, each other part on a
  * platform thread of its own. It returns once every part is done, or has thrown: what the parts threw
- * is thrown then, the first with the others suppressed. A helper thread's failure used to reach only
- * the uncaught-exception handler, and the report went on with a figure its part was missing from.
+ * is thrown then, the first with the others suppressed (one that several parts threw, as they can the
+ * JVM's one shared OutOfMemoryError, is not added to itself). A helper thread's failure used to reach
+ * only the uncaught-exception handler, and the report went on with a figure its part was missing from.
  *
  * <p>Thread safety: the parts run at once; what they share is theirs to guard.
  */
@@ -59,7 +60,7 @@ final class SideBySide {
         for (Throwable failure : failures) {
             if (first == null) {
                 first = failure;
-            } else if (failure != null) {
+            } else if (failure != null && failure != first) {     // the JVM's one shared OutOfMemoryError, say
                 first.addSuppressed(failure);
             }
         }
