@@ -29,12 +29,10 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * zeroed in place, so it reads as zeros all the same and only its memory stays resident; it is free, or
  * for {@link #releaseInPlace} still its mapper's, and the engine is whole. So the failure is not thrown:
  * it is counted in {@link #releaseFailures()} (the engine's {@code frameReleaseFailures}), which an
- * embedder watches, and none of the pool's callers decides on its own. Before, a {@link RuntimeException}
- * was swallowed unseen and an {@link Error} rethrown once the frame was free, which told a caller whose
- * work was done that it had failed (a write's break then left its page on the zero frame), and each
- * caller that knew better caught it. What does not come from the backing's call passes through: a fault
- * zeroing the frame in place (the frame is then withheld, below), an {@link OutOfMemoryError} or
- * {@link StackOverflowError} anywhere else.
+ * embedder watches, and none of the pool's callers decides on its own (a caller whose work is done is
+ * never told it failed). What does not come from the backing's call passes through: a fault zeroing a
+ * frame in place (that frame is then withheld, below; the others freed with it are freed), an
+ * {@link OutOfMemoryError} or {@link StackOverflowError} anywhere else.
  *
  * <h2>Withheld frames</h2>
  * A frame that cannot be freed safely is kept in use for good and counted in {@link #framesWithheld()}
@@ -279,24 +277,10 @@ public final class FramePool implements AutoCloseable {
         reservation.release(warm);
         int kept = freedNow - warm;
         System.arraycopy(frames, warm, frames, 0, kept);
-        // Zero the frames before they are on the cold list: there, another thread may take and write them.
-        try {
-            backing.release(frames, kept);
-        } catch (Throwable releaseFailed) {     // a checked one too, from a backing that throws it undeclared
-            taking.releaseFailed(kept);
-            for (int i = 0; i < kept; i++) {
-                zeroInPlace(frames[i]);
-            }
-        }
-        lists.pushCold(frames, kept);
-        reservation.release(kept);
+        taking.giveBackCold(frames, kept);      // a fault zeroing one in place passes, the others are freed
         if (refused != null) {
             throw refused;
         }
-    }
-
-    private void zeroInPlace(int frame) {
-        FrameTaking.zeroInPlace(memory, frame);
     }
 
     private void checkFreeable(int frame) {

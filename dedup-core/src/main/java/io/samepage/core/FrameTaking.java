@@ -4,6 +4,7 @@ import io.samepage.hashing.Pages;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.concurrent.atomic.AtomicLong;
+import org.agrona.LangUtil;
 
 /**
  * Takes a {@link FramePool}'s frames off its {@link FreeLists} for their taker, out of a reservation
@@ -276,6 +277,39 @@ final class FrameTaking {
                 withheld(count);
                 throw faulted;
             }
+        }
+    }
+
+    /**
+     * Puts {@code frames[0..count)}, just marked free and not kept warm, on the cold list once they read as
+     * zeros: their memory given back together ({@link FrameBacking#release(int[], int)}; they must be zeroed
+     * before they are on the list, where another thread may take and write them), or where that fails, each
+     * zeroed in place and counted ({@link #releaseFailed}). A frame whose memory faults when zeroed is
+     * withheld, counted, and kept off the list; the first such fault is thrown once the others are on it.
+     * Allocates nothing; the order of {@code frames} is kept.
+     */
+    void giveBackCold(int[] frames, int count) {
+        Throwable faulted = null;
+        try {
+            backing.release(frames, count);
+        } catch (Throwable releaseFailed) {     // a checked one too, from a backing that throws it undeclared
+            releaseFailed(count);
+            int zeroed = 0;
+            for (int i = 0; i < count; i++) {
+                try {
+                    zeroInPlace(memory, frames[i]);
+                    frames[zeroed++] = frames[i];
+                } catch (RuntimeException | Error fault) {   // its memory faults: it may not read as zeros
+                    withheld(1);
+                    faulted = faulted == null ? fault : faulted;
+                }
+            }
+            count = zeroed;
+        }
+        lists.pushCold(frames, count);
+        reservation.release(count);
+        if (faulted != null) {
+            LangUtil.rethrowUnchecked(faulted);     // as a single free's fault passes through
         }
     }
 

@@ -37,4 +37,29 @@ class FaultingFreeWithheldTest {
             assertEquals(1, pool.framesInUse(), "and in use, on no list");
         }
     }
+    /**
+     * A batch free ({@link FramePool#freeAll}) whose release fails and whose zeroing in place then faults at
+     * some frames withholds those alone: the frames zeroed beside them go back to the pool. Before,
+     * the fault left every frame of the batch marked free yet on no list, uncounted.
+     */
+    @Test
+    void aBatchFreeWithholdsOnlyTheFramesWhoseMemoryFaults(@TempDir Path dir) throws IOException {
+        try (FileChannel file = FileChannel.open(dir.resolve("frames"), StandardOpenOption.CREATE_NEW,
+                StandardOpenOption.READ, StandardOpenOption.WRITE);
+                FramePool pool = new FramePool((long) FRAMES * PAGE, 0,
+                        frames -> new FramePoolFailureTest.FileFrames(file, frames))) {
+            assertTrue(pool.tryReserve(4));
+            int[] frames = new int[4];
+            for (int i = 0; i < frames.length; i++) {
+                frames[i] = pool.allocateReserved();
+            }
+            java.util.Arrays.sort(frames);
+            // The file cut short where the third frame taken starts: the first two still read, the last two fault.
+            file.truncate((long) frames[2] * PAGE);
+            assertThrows(InternalError.class, () -> pool.freeAll(frames.clone(), frames.length));
+            assertEquals(2, pool.framesWithheld(), "the two frames whose memory faults are withheld, counted");
+            assertEquals(2, pool.framesInUse(), "the two withheld are in use; the others are free");
+            assertTrue(pool.tryReserve(FRAMES - 3), "every other frame can be had again");
+        }
+    }
 }
