@@ -1,8 +1,6 @@
 package io.samepage.image;
 
-import java.io.IOException;
-import java.io.InputStream;
-import java.io.UncheckedIOException;
+import io.samepage.testing.ChildFirstLoader;
 import java.lang.classfile.ClassFile;
 import java.lang.classfile.ClassHierarchyResolver;
 import java.lang.classfile.ClassModel;
@@ -33,9 +31,9 @@ import java.util.Set;
  * comes in the method). Those are places where a fault the JVM raises late (its InternalError for a read of
  * a mapped file cut short) can surface though the source calls nothing there, so no seam of
  * {@link LoadWorkers.Seams} can stand for it. {@link LateFaults} and every class of another package (the
- * engine's, the JDK's, JUnit's) come from the parent.
+ * engine's, the JDK's, JUnit's) come from the parent ({@link ChildFirstLoader}).
  */
-final class LateFaultLoader extends ClassLoader {
+final class LateFaultLoader extends ChildFirstLoader {
 
     private static final String PACKAGE = "io.samepage.image.";
     private static final ClassDesc HOOK = ClassDesc.of(LateFaults.class.getName());
@@ -81,38 +79,13 @@ final class LateFaultLoader extends ClassLoader {
     }
 
     @Override
-    protected Class<?> loadClass(String name, boolean resolve) throws ClassNotFoundException {
-        if (!name.startsWith(PACKAGE) || name.indexOf('.', PACKAGE.length()) >= 0
-                || name.equals(LateFaults.class.getName())) {
-            return super.loadClass(name, resolve);
-        }
-        synchronized (getClassLoadingLock(name)) {
-            Class<?> loaded = findLoadedClass(name);
-            if (loaded == null) {
-                loaded = define(name);
-            }
-            if (resolve) {
-                resolveClass(loaded);
-            }
-            return loaded;
-        }
+    protected boolean definesItself(String name) {
+        return name.startsWith(PACKAGE) && name.indexOf('.', PACKAGE.length()) < 0
+                && !name.equals(LateFaults.class.getName());
     }
 
-    private Class<?> define(String name) throws ClassNotFoundException {
-        String resource = name.replace('.', '/') + ".class";
-        byte[] bytes;
-        try (InputStream in = getParent().getResourceAsStream(resource)) {
-            if (in == null) {
-                throw new ClassNotFoundException(name + ": no " + resource + " on the parent loader's class path");
-            }
-            bytes = rewrite(in.readAllBytes());
-        } catch (IOException e) {
-            throw new UncheckedIOException("reading " + resource, e);
-        }
-        return defineClass(name, bytes, 0, bytes.length);
-    }
-
-    private byte[] rewrite(byte[] bytes) {
+    @Override
+    protected byte[] rewrite(String name, byte[] bytes) {
         ClassFile classFile = ClassFile.of(ClassFile.ClassHierarchyResolverOption.of(
                 ClassHierarchyResolver.ofResourceParsing(getParent()).orElse(ClassHierarchyResolver.defaultResolver())));
         ClassModel model = classFile.parse(bytes);

@@ -1,8 +1,5 @@
 package io.samepage.testing;
 
-import java.io.IOException;
-import java.io.InputStream;
-import java.io.UncheckedIOException;
 import java.net.URL;
 import java.util.ArrayList;
 import java.util.List;
@@ -11,10 +8,10 @@ import java.util.function.Predicate;
 
 /**
  * A class loader for allocation fault injection: it loads the classes of some packages itself, from
- * its parent's class path, and rewrites those a predicate names so that each allocation first asks
- * {@link AllocationFaults} whether to fail ({@link AllocationSites} says which bytecodes and calls
- * count). Every other class, {@code java.*} and {@link AllocationFaults} among them, comes from the
- * parent, so the rewritten code and the test share one counter and the JDK's types.
+ * its parent's class path ({@link ChildFirstLoader}), and rewrites those a predicate names so that each
+ * allocation first asks {@link AllocationFaults} whether to fail ({@link AllocationSites} says which
+ * bytecodes and calls count). Every other class, {@code java.*} and {@link AllocationFaults} among them,
+ * comes from the parent, so the rewritten code and the test share one counter and the JDK's types.
  *
  * <p>A test loads its scenario through this loader too (a class in one of the packages, not rewritten),
  * so the scenario sees the rewritten classes, and talks to it through a JDK interface. Run the scenario
@@ -26,7 +23,7 @@ import java.util.function.Predicate;
  *
  * <p>Thread safety: safe for concurrent class loading (registered as parallel capable).
  */
-public final class AllocationFaultLoader extends ClassLoader {
+public final class AllocationFaultLoader extends ChildFirstLoader {
 
     static {
         registerAsParallelCapable();
@@ -88,36 +85,12 @@ public final class AllocationFaultLoader extends ClassLoader {
     }
 
     @Override
-    protected Class<?> loadClass(String name, boolean resolve) throws ClassNotFoundException {
-        if (childFirst.stream().noneMatch(name::startsWith)) {
-            return super.loadClass(name, resolve);
-        }
-        synchronized (getClassLoadingLock(name)) {
-            Class<?> loaded = findLoadedClass(name);
-            if (loaded == null) {
-                loaded = define(name);
-            }
-            if (resolve) {
-                resolveClass(loaded);
-            }
-            return loaded;
-        }
+    protected boolean definesItself(String name) {
+        return childFirst.stream().anyMatch(name::startsWith);
     }
 
-    private Class<?> define(String name) throws ClassNotFoundException {
-        String resource = name.replace('.', '/') + ".class";
-        byte[] bytes;
-        try (InputStream in = getParent().getResourceAsStream(resource)) {
-            if (in == null) {
-                throw new ClassNotFoundException(name + ": no " + resource + " on the parent loader's class path");
-            }
-            bytes = in.readAllBytes();
-        } catch (IOException e) {
-            throw new UncheckedIOException("reading " + resource, e);
-        }
-        if (rewritten.test(name)) {
-            bytes = AllocationSites.rewrite(bytes, getParent(), moreCalls);
-        }
-        return defineClass(name, bytes, 0, bytes.length);
+    @Override
+    protected byte[] rewrite(String name, byte[] bytes) {
+        return rewritten.test(name) ? AllocationSites.rewrite(bytes, getParent(), moreCalls) : bytes;
     }
 }
