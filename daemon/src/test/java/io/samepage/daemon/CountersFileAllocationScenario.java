@@ -1,15 +1,13 @@
 package io.samepage.daemon;
 
 import io.samepage.testing.AllocationFaultLoader;
-import io.samepage.testing.AllocationFaults;
+import io.samepage.testing.ArmedScenario;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Set;
-import java.util.function.LongFunction;
-import java.util.function.LongSupplier;
 
 /**
  * A counters file's life with the k-th allocation failing, for {@link DaemonAllocationFaultTest}, which
@@ -24,7 +22,7 @@ import java.util.function.LongSupplier;
  * <p>{@link #apply} returns the findings of one run, one line each ("" for none); {@link #getAsLong} the
  * allocations the last run passed. Not thread safe.
  */
-final class CountersFileAllocationScenario implements LongFunction<String>, LongSupplier {
+final class CountersFileAllocationScenario extends ArmedScenario {
 
     private static final long PID = ProcessHandle.current().pid();
     private static final long START = 1_000;
@@ -32,7 +30,11 @@ final class CountersFileAllocationScenario implements LongFunction<String>, Long
 
     private final Path dir;
     private final Path path;
-    private long allocations;
+    /** The run's file, once created. */
+    private CountersFile file;
+    /** Whether the run's steps deleted the file under it, and whether they closed it. */
+    private boolean deleted;
+    private boolean closed;
 
     CountersFileAllocationScenario(Path dir) {
         this.dir = dir;
@@ -45,11 +47,6 @@ final class CountersFileAllocationScenario implements LongFunction<String>, Long
         first.close();
     }
 
-    @Override
-    public long getAsLong() {
-        return allocations;
-    }
-
     /** The values of update {@code n}: each counter its id plus 100 n. */
     private static long[] values(int n) {
         long[] values = new long[COUNTERS];
@@ -60,76 +57,59 @@ final class CountersFileAllocationScenario implements LongFunction<String>, Long
     }
 
     @Override
-    public String apply(long failAt) {
-        String where = "k=" + failAt;
-        try {
-            CountersFileReader.Snapshot before = CountersFileReader.read(path);
-            List<String> mappingsBefore = DaemonLeftovers.mappingsUnder(dir);
-            Throwable thrown = null;
-            CountersFile file = null;
-            boolean deleted = false;
-            boolean closed = false;
-            AllocationFaults.failAt(failAt);
-            try {
-                file = CountersFile.create(path, PID, START);
-                file.update(values(1), 1);
-                Files.delete(path);
-                deleted = true;
-                file.update(values(2), 2);
-                file.update(values(3), 3);
-                file.close();
-                closed = true;
-            } catch (Throwable t) {     // an OutOfMemoryError too: this run is over, the next one is not
-                thrown = t;
+    protected String run(long failAt) throws Exception {
+        file = null;        // the last run's is not held while this run looks at what is mapped
+        deleted = false;
+        closed = false;
+        CountersFileReader.Snapshot before = CountersFileReader.read(path);
+        List<String> mappingsBefore = DaemonLeftovers.mappingsUnder(dir);
+        Throwable thrown = armed(() -> {
+            file = CountersFile.create(path, PID, START);
+            file.update(values(1), 1);
+            Files.delete(path);
+            deleted = true;
+            file.update(values(2), 2);
+            file.update(values(3), 3);
+            file.close();
+            closed = true;
+        });
+        List<String> findings = new ArrayList<>();
+        expectInjected(thrown, where(), findings);
+        String state = thrown == null ? "closed" : "failed";
+        if (Files.exists(path)) {
+            String whole = whole(CountersFileReader.read(path), before);
+            if (whole != null) {
+                findings.add(where() + ": " + state + ", and the path reads " + whole);
             }
-            allocations = AllocationFaults.count();
-            AllocationFaults.disarm();
-            where += failAt > 0 ? " at " + AllocationFaults.injectedAt() : "";
-            List<String> findings = new ArrayList<>();
-            if (thrown != null && (!(thrown instanceof OutOfMemoryError)
-                    || !thrown.getMessage().startsWith(AllocationFaults.MESSAGE_PREFIX))) {
-                findings.add(where + ": threw " + thrown + " instead of the OutOfMemoryError");
-            }
-            String state = thrown == null ? "closed" : "failed";
-            if (Files.exists(path)) {
-                String whole = whole(CountersFileReader.read(path), before);
-                if (whole != null) {
-                    findings.add(where + ": " + state + ", and the path reads " + whole);
-                }
-            } else if (!deleted || thrown == null) {
-                findings.add(where + ": " + state + ", and the path holds no counters file");
-            }
-            try {
-                if (file == null) {
-                    file = CountersFile.create(path, PID, START);
-                }
-                if (!closed) {
-                    file.update(values(4), 4);
-                    CountersFileReader.Snapshot next = CountersFileReader.read(path);
-                    if (!next.running() || next.heartbeatMillis() != 4 || !Arrays.equals(next.values(), values(4))) {
-                        findings.add(where + ": " + state + ", and the next update reads " + describe(next));
-                    }
-                    file.close();
-                }
-            } catch (RuntimeException | Error e) {
-                findings.add(where + ": " + state + ", and the next publish threw " + e);
-            }
-            List<String> mappings = new ArrayList<>(DaemonLeftovers.mappingsUnder(dir));
-            mappings.removeAll(mappingsBefore);
-            if (!mappings.isEmpty()) {
-                findings.add(where + ": " + state + ", and once closed, mappings are left: " + mappings);
-            }
-            Set<String> files = DaemonLeftovers.files(dir);
-            files.removeAll(Set.of("counters", ".counters.lock"));
-            if (!files.isEmpty()) {
-                findings.add(where + ": " + state + ", and once closed, files are left beside it: " + files);
-            }
-            return String.join("\n", findings);
-        } catch (Throwable t) {
-            return where + ": the checks threw " + t;
-        } finally {
-            AllocationFaults.disarm();
+        } else if (!deleted || thrown == null) {
+            findings.add(where() + ": " + state + ", and the path holds no counters file");
         }
+        try {
+            if (file == null) {
+                file = CountersFile.create(path, PID, START);
+            }
+            if (!closed) {
+                file.update(values(4), 4);
+                CountersFileReader.Snapshot next = CountersFileReader.read(path);
+                if (!next.running() || next.heartbeatMillis() != 4 || !Arrays.equals(next.values(), values(4))) {
+                    findings.add(where() + ": " + state + ", and the next update reads " + describe(next));
+                }
+                file.close();
+            }
+        } catch (RuntimeException | Error e) {
+            findings.add(where() + ": " + state + ", and the next publish threw " + e);
+        }
+        List<String> mappings = new ArrayList<>(DaemonLeftovers.mappingsUnder(dir));
+        mappings.removeAll(mappingsBefore);
+        if (!mappings.isEmpty()) {
+            findings.add(where() + ": " + state + ", and once closed, mappings are left: " + mappings);
+        }
+        Set<String> files = DaemonLeftovers.files(dir);
+        files.removeAll(Set.of("counters", ".counters.lock"));
+        if (!files.isEmpty()) {
+            findings.add(where() + ": " + state + ", and once closed, files are left beside it: " + files);
+        }
+        return String.join("\n", findings);
     }
 
     /**

@@ -1,7 +1,7 @@
 package io.samepage.daemon;
 
 import io.samepage.testing.AllocationFaultLoader;
-import io.samepage.testing.AllocationFaults;
+import io.samepage.testing.ArmedScenario;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -9,8 +9,6 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Set;
 import java.util.SplittableRandom;
-import java.util.function.LongFunction;
-import java.util.function.LongSupplier;
 
 /**
  * A small daemon launched and closed with the k-th allocation failing, for {@link DaemonAllocationFaultTest},
@@ -31,21 +29,18 @@ import java.util.function.LongSupplier;
  * <p>{@link #apply} returns the findings of one run, one line each ("" for none); {@link #getAsLong} the
  * allocations the last run passed. Not thread safe.
  */
-final class LaunchAllocationScenario implements LongFunction<String>, LongSupplier {
+final class LaunchAllocationScenario extends ArmedScenario {
 
     private final boolean failClose;
     private final Path dir;
     private final Path counters;
     private final List<String> lines;
-    private long allocations;
+    /** The run's daemon, once launched. */
+    private Daemon daemon;
 
     /** @param shape {@code "launch"}: the launch fails; {@code "close"}: the close does */
     LaunchAllocationScenario(String shape, Path dir) throws Exception {
-        failClose = switch (shape) {
-            case "launch" -> false;
-            case "close" -> true;
-            default -> throw new IllegalArgumentException("no shape '" + shape + "': launch or close");
-        };
+        failClose = shape(shape, "launch", "close") == 1;
         this.dir = dir;
         this.counters = dir.resolve("counters");
         // Initialized here, unarmed: an enum's constructors are rewritten, and one that failed in its
@@ -61,95 +56,73 @@ final class LaunchAllocationScenario implements LongFunction<String>, LongSuppli
                 "counters_file=" + counters, "metrics_port=any", "pages_to_scan=4");
     }
 
-    @Override
-    public long getAsLong() {
-        return allocations;
-    }
-
     private Daemon.Context context() {
         return DaemonConfig.parse("samepage.conf", lines).applyTo(new Daemon.Context().noticeHandler(_ -> { })
                 .publishIntervalMillis(3_600_000));
     }
 
     @Override
-    public String apply(long failAt) {
-        String where = "k=" + failAt;
-        try {
-            DaemonLeftovers baseline = DaemonLeftovers.baseline();
-            byte[] before = Files.exists(counters) ? Files.readAllBytes(counters) : null;
-            Set<String> filesBefore = DaemonLeftovers.files(dir);
-            List<String> mappingsBefore = DaemonLeftovers.mappingsUnder(dir);
-            Daemon.Context context = context();
-            Throwable thrown = null;
-            Daemon daemon = null;
-            int port = 0;
-            if (failClose) {
-                daemon = Daemon.launch(context);
-                port = daemon.metricsPort();
-            }
-            AllocationFaults.failAt(failAt);
-            try {
-                if (failClose) {
-                    daemon.close();
-                } else {
-                    daemon = Daemon.launch(context);
-                }
-            } catch (Throwable t) {     // an OutOfMemoryError too: this run is over, the next one is not
-                thrown = t;
-            }
-            allocations = AllocationFaults.count();
-            AllocationFaults.disarm();
-            where += failAt > 0 ? " at " + AllocationFaults.injectedAt() : "";
-            List<String> findings = new ArrayList<>();
-            if (thrown != null && (!(thrown instanceof OutOfMemoryError)
-                    || !thrown.getMessage().startsWith(AllocationFaults.MESSAGE_PREFIX))) {
-                findings.add(where + ": threw " + thrown + " instead of the OutOfMemoryError");
-            }
-            String state = failClose ? (thrown == null ? "closed" : "its close failed")
-                    : thrown == null ? "launched" : "its launch failed";
-            if (!failClose && thrown == null) {
-                port = daemon.metricsPort();
-                daemon.close();
-            }
-            List<String> threads = baseline.threadsLeft();
-            if (!threads.isEmpty()) {
-                findings.add(where + ": " + state + ", and threads are left: " + threads);
-            }
-            Set<Integer> ports = baseline.portsLeft();
-            if (!ports.isEmpty()) {
-                findings.add(where + ": " + state + ", and ports are left listening: " + ports);
-            }
-            List<DaemonLeftovers.OwnSocket> onPort = port == 0 ? List.of() : DaemonLeftovers.socketsOn(port);
-            if (!onPort.isEmpty()) {
-                findings.add(where + ": " + state + ", and sockets of this process hold its metrics port " + port
-                        + ": " + onPort);
-            }
-            List<String> mappings = new ArrayList<>(DaemonLeftovers.mappingsUnder(dir));
-            mappings.removeAll(mappingsBefore);
-            if (!mappings.isEmpty()) {
-                findings.add(where + ": " + state + ", and mappings are left: " + mappings);
-            }
-            Set<String> files = DaemonLeftovers.files(dir);
-            files.removeAll(filesBefore);
-            files.removeAll(Set.of("counters", ".counters.lock"));
-            if (!files.isEmpty()) {
-                findings.add(where + ": " + state + ", and files are left beside the counters file: " + files);
-            }
-            if (thrown != null && !failClose) {
-                byte[] after = Files.exists(counters) ? Files.readAllBytes(counters) : null;
-                if (!Arrays.equals(before, after)) {
-                    findings.add(where + ": " + state + ", and the counters file's path changed: "
-                            + (after == null ? "no file" : describe(CountersFileReader.read(counters))));
-                }
-            } else if (CountersFileReader.read(counters).running()) {
-                findings.add(where + ": " + state + ", and the counters file reads running");
-            }
-            return String.join("\n", findings);
-        } catch (Throwable t) {
-            return where + ": the checks threw " + t;
-        } finally {
-            AllocationFaults.disarm();
+    protected String run(long failAt) throws Exception {
+        daemon = null;
+        DaemonLeftovers baseline = DaemonLeftovers.baseline();
+        byte[] before = Files.exists(counters) ? Files.readAllBytes(counters) : null;
+        Set<String> filesBefore = DaemonLeftovers.files(dir);
+        List<String> mappingsBefore = DaemonLeftovers.mappingsUnder(dir);
+        Daemon.Context context = context();
+        int port = 0;
+        if (failClose) {
+            daemon = Daemon.launch(context);
+            port = daemon.metricsPort();
         }
+        Throwable thrown = armed(() -> {
+            if (failClose) {
+                daemon.close();
+            } else {
+                daemon = Daemon.launch(context);
+            }
+        });
+        List<String> findings = new ArrayList<>();
+        expectInjected(thrown, where(), findings);
+        String state = failClose ? (thrown == null ? "closed" : "its close failed")
+                : thrown == null ? "launched" : "its launch failed";
+        if (!failClose && thrown == null) {
+            port = daemon.metricsPort();
+            daemon.close();
+        }
+        List<String> threads = baseline.threadsLeft();
+        if (!threads.isEmpty()) {
+            findings.add(where() + ": " + state + ", and threads are left: " + threads);
+        }
+        Set<Integer> ports = baseline.portsLeft();
+        if (!ports.isEmpty()) {
+            findings.add(where() + ": " + state + ", and ports are left listening: " + ports);
+        }
+        List<DaemonLeftovers.OwnSocket> onPort = port == 0 ? List.of() : DaemonLeftovers.socketsOn(port);
+        if (!onPort.isEmpty()) {
+            findings.add(where() + ": " + state + ", and sockets of this process hold its metrics port " + port
+                    + ": " + onPort);
+        }
+        List<String> mappings = new ArrayList<>(DaemonLeftovers.mappingsUnder(dir));
+        mappings.removeAll(mappingsBefore);
+        if (!mappings.isEmpty()) {
+            findings.add(where() + ": " + state + ", and mappings are left: " + mappings);
+        }
+        Set<String> files = DaemonLeftovers.files(dir);
+        files.removeAll(filesBefore);
+        files.removeAll(Set.of("counters", ".counters.lock"));
+        if (!files.isEmpty()) {
+            findings.add(where() + ": " + state + ", and files are left beside the counters file: " + files);
+        }
+        if (thrown != null && !failClose) {
+            byte[] after = Files.exists(counters) ? Files.readAllBytes(counters) : null;
+            if (!Arrays.equals(before, after)) {
+                findings.add(where() + ": " + state + ", and the counters file's path changed: "
+                        + (after == null ? "no file" : describe(CountersFileReader.read(counters))));
+            }
+        } else if (CountersFileReader.read(counters).running()) {
+            findings.add(where() + ": " + state + ", and the counters file reads running");
+        }
+        return String.join("\n", findings);
     }
 
     private static String describe(CountersFileReader.Snapshot s) {

@@ -1,7 +1,7 @@
 package io.samepage.daemon;
 
 import io.samepage.testing.AllocationFaultLoader;
-import io.samepage.testing.AllocationFaults;
+import io.samepage.testing.ArmedScenario;
 import io.samepage.testing.ReadTarget;
 import io.samepage.testing.SleepingProcess;
 import java.io.IOException;
@@ -13,8 +13,6 @@ import java.util.List;
 import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.function.LongFunction;
-import java.util.function.LongSupplier;
 
 /**
  * A daemon with a live source, a {@code pid:} source of a {@code sleep} this starts, beside a file source,
@@ -37,7 +35,7 @@ import java.util.function.LongSupplier;
  * allocations the last run passed; {@link #close} closes what the constructor opened and ends the target.
  * Not thread safe.
  */
-final class LiveSourceAllocationScenario implements LongFunction<String>, LongSupplier, AutoCloseable {
+final class LiveSourceAllocationScenario extends ArmedScenario implements AutoCloseable {
 
     private final boolean refresh;
     private final Path dir;
@@ -48,17 +46,14 @@ final class LiveSourceAllocationScenario implements LongFunction<String>, LongSu
     private final List<String> notices = new CopyOnWriteArrayList<>();
     /** With {@code "refresh"}: the guests whose live source is re-read; else null. */
     private final DaemonGuests guests;
-    private long allocations;
     /** The descriptors on the live source open when the run began. */
     private List<String> openBefore;
+    /** With {@code "launch"}: the run's daemon, once launched. */
+    private Daemon daemon;
 
     /** @param shape {@code "launch"}: the launch fails; {@code "refresh"}: a re-read of the live source does */
     LiveSourceAllocationScenario(String shape, Path dir) throws Exception {
-        refresh = switch (shape) {
-            case "launch" -> false;
-            case "refresh" -> true;
-            default -> throw new IllegalArgumentException("no shape '" + shape + "': launch or refresh");
-        };
+        refresh = shape(shape, "launch", "refresh") == 1;
         this.dir = dir;
         this.counters = dir.resolve("counters");
         DaemonException.Kind.values();     // initialized unarmed, as LaunchAllocationScenario says why
@@ -82,11 +77,6 @@ final class LiveSourceAllocationScenario implements LongFunction<String>, LongSu
         guests = loaded;
     }
 
-    @Override
-    public long getAsLong() {
-        return allocations;
-    }
-
     /** The daemon's context: its publisher and refresher idle for an hour, so only the step here allocates. */
     private Daemon.Context context() {
         return DaemonConfig.parse("samepage.conf", lines).applyTo(new Daemon.Context().noticeHandler(notices::add)
@@ -94,58 +84,37 @@ final class LiveSourceAllocationScenario implements LongFunction<String>, LongSu
     }
 
     @Override
-    public String apply(long failAt) {
-        String where = "k=" + failAt;
-        try {
-            openBefore = ReadTarget.settledDescriptorsOn(target.pid());
-            List<String> findings = refresh ? refresh(failAt) : launch(failAt);
-            where = where(failAt);
-            if (!target.isAlive()) {
-                findings.add(where + ": the live source's process is gone");
-            } else {
-                List<String> now = ReadTarget.memoryLayout(target.pid());
-                if (!now.equals(layout)) {
-                    List<String> changed = new ArrayList<>(now);
-                    changed.removeAll(layout);
-                    findings.add(where + ": the live source's mappings or their flags changed: " + changed);
-                }
+    protected String run(long failAt) throws Exception {
+        daemon = null;      // the last run's, unreachable before the descriptors settle (ReadTarget says why)
+        openBefore = ReadTarget.settledDescriptorsOn(target.pid());
+        List<String> findings = refresh ? refresh() : launch();
+        if (!target.isAlive()) {
+            findings.add(where() + ": the live source's process is gone");
+        } else {
+            List<String> now = ReadTarget.memoryLayout(target.pid());
+            if (!now.equals(layout)) {
+                List<String> changed = new ArrayList<>(now);
+                changed.removeAll(layout);
+                findings.add(where() + ": the live source's mappings or their flags changed: " + changed);
             }
-            if (!notices.isEmpty()) {
-                findings.add(where + ": told " + notices);
-                notices.clear();
-            }
-            return String.join("\n", findings);
-        } catch (Throwable t) {
-            return where + ": the checks threw " + t;
-        } finally {
-            AllocationFaults.disarm();
         }
+        if (!notices.isEmpty()) {
+            findings.add(where() + ": told " + notices);
+            notices.clear();
+        }
+        return String.join("\n", findings);
     }
 
-    /** The run failing at {@code failAt} and where it failed, once it has. */
-    private static String where(long failAt) {
-        return "k=" + failAt + (failAt > 0 ? " at " + AllocationFaults.injectedAt() : "");
-    }
-
-    /** A launch failing at {@code failAt}, and a close of the daemon it returns: what they left wrong. */
-    private List<String> launch(long failAt) throws Exception {
+    /** A launch, failing an allocation, and a close of the daemon it returns: what they left wrong. */
+    private List<String> launch() throws Exception {
         DaemonLeftovers baseline = DaemonLeftovers.baseline();
         byte[] before = Files.exists(counters) ? Files.readAllBytes(counters) : null;
         Set<String> filesBefore = DaemonLeftovers.files(dir);
         List<String> mappingsBefore = DaemonLeftovers.mappingsUnder(dir);
         Daemon.Context context = context();
-        Throwable thrown = null;
-        Daemon daemon = null;
-        AllocationFaults.failAt(failAt);
-        try {
-            daemon = Daemon.launch(context);
-        } catch (Throwable t) {     // an OutOfMemoryError too: this run is over, the next one is not
-            thrown = t;
-        }
-        allocations = AllocationFaults.count();
-        AllocationFaults.disarm();
+        Throwable thrown = armed(() -> daemon = Daemon.launch(context));
         List<String> findings = new ArrayList<>();
-        String state = where(failAt) + ": " + (thrown == null ? "launched and closed" : "its launch failed");
+        String state = where() + ": " + (thrown == null ? "launched and closed" : "its launch failed");
         expectInjected(thrown, state, findings);
         descriptorsLeft(state, findings);
         if (daemon != null) {
@@ -181,20 +150,12 @@ final class LiveSourceAllocationScenario implements LongFunction<String>, LongSu
         return findings;
     }
 
-    /** A re-read failing at {@code failAt}, then one unarmed: what they left wrong. */
-    private List<String> refresh(long failAt) throws IOException {
+    /** A re-read, failing an allocation, then one unarmed: what they left wrong. */
+    private List<String> refresh() throws IOException {
         SourceEstimate.Result last = guests.liveEstimate();
-        Throwable thrown = null;
-        AllocationFaults.failAt(failAt);
-        try {
-            guests.refreshLive();
-        } catch (Throwable t) {
-            thrown = t;
-        }
-        allocations = AllocationFaults.count();
-        AllocationFaults.disarm();
+        Throwable thrown = armed(guests::refreshLive);
         List<String> findings = new ArrayList<>();
-        String state = where(failAt) + ": " + (thrown == null ? "refreshed" : "its refresh failed");
+        String state = where() + ": " + (thrown == null ? "refreshed" : "its refresh failed");
         expectInjected(thrown, state, findings);
         descriptorsLeft(state, findings);
         SourceEstimate.Result now = guests.liveEstimate();
@@ -220,14 +181,6 @@ final class LiveSourceAllocationScenario implements LongFunction<String>, LongSu
         List<String> open = ReadTarget.opened(openBefore, ReadTarget.descriptorsOn(target.pid()));
         if (!open.isEmpty()) {
             findings.add(state + ", and descriptors are left open on the live source: " + open);
-        }
-    }
-
-    /** A throw of the run's step that is not the injected {@link OutOfMemoryError} is a finding. */
-    private static void expectInjected(Throwable thrown, String state, List<String> findings) {
-        if (thrown != null && (!(thrown instanceof OutOfMemoryError)
-                || !thrown.getMessage().startsWith(AllocationFaults.MESSAGE_PREFIX))) {
-            findings.add(state + ": threw " + thrown + " instead of the OutOfMemoryError");
         }
     }
 

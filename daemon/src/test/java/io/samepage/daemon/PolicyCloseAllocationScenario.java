@@ -5,7 +5,7 @@ import io.samepage.host.KsmPolicyLoop;
 import io.samepage.host.MergeableEstimate;
 import io.samepage.host.MergeableProcesses;
 import io.samepage.testing.AllocationFaultLoader;
-import io.samepage.testing.AllocationFaults;
+import io.samepage.testing.ArmedScenario;
 import io.samepage.testing.KsmSysfs;
 import java.io.IOException;
 import java.lang.reflect.Field;
@@ -16,8 +16,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
-import java.util.function.LongFunction;
-import java.util.function.LongSupplier;
 
 /**
  * A daemon with {@code ksm_policy=on} over a fake KSM directory, closed with the k-th allocation failing,
@@ -33,7 +31,7 @@ import java.util.function.LongSupplier;
  * <p>{@link #apply} returns the findings of one run, one line each ("" for none); {@link #getAsLong} the
  * allocations the last run passed. Not thread safe.
  */
-final class PolicyCloseAllocationScenario implements LongFunction<String>, LongSupplier {
+final class PolicyCloseAllocationScenario extends ArmedScenario {
 
     private static final MergeableEstimate.Potential RICH =
             new MergeableEstimate.Potential(100_000, 50_000, 1_000, 1, 20_000, 0, 0, 0, 256, false);
@@ -44,7 +42,6 @@ final class PolicyCloseAllocationScenario implements LongFunction<String>, LongS
     private final Path proc;
     private final List<String> lines;
     private final Map<String, String> boot;
-    private long allocations;
 
     PolicyCloseAllocationScenario(Path dir) throws IOException {
         byte[] dump = new byte[4 * 4096];
@@ -60,71 +57,47 @@ final class PolicyCloseAllocationScenario implements LongFunction<String>, LongS
     }
 
     @Override
-    public long getAsLong() {
-        return allocations;
-    }
-
-    @Override
-    public String apply(long failAt) {
-        String where = "k=" + failAt;
-        try {
-            DaemonLeftovers baseline = DaemonLeftovers.baseline();
-            KsmPolicyLoop.Context loop = new KsmPolicyLoop.Context().ksm(new KernelKsm(ksm, proc))
-                    .estimator((kernel, budget, mps, zero) -> new KsmPolicyLoop.Estimate(ONE_GUEST, RICH))
-                    .ksmdCpu(() -> 0);
-            Daemon daemon = Daemon.launch(DaemonConfig.parse("samepage.conf", lines).applyTo(new Daemon.Context()
-                    .noticeHandler(_ -> { }).ksmPolicyLoop(loop).publishIntervalMillis(3_600_000)));
-            Object policy = field(daemon, "policy");
-            long deadline = System.nanoTime() + 20_000_000_000L;
-            // Its first step, at once, ends by telling its report (lastDecision is set last): then it idles.
-            while (field(policy, "lastDecision") == null) {
-                if (System.nanoTime() > deadline) {
-                    daemon.close();
-                    return where + ": the policy agent did not step";
-                }
-                Thread.sleep(10);
-            }
-            if (knobs().equals(boot)) {
+    protected String run(long failAt) throws Exception {
+        DaemonLeftovers baseline = DaemonLeftovers.baseline();
+        KsmPolicyLoop.Context loop = new KsmPolicyLoop.Context().ksm(new KernelKsm(ksm, proc))
+                .estimator((kernel, budget, mps, zero) -> new KsmPolicyLoop.Estimate(ONE_GUEST, RICH))
+                .ksmdCpu(() -> 0);
+        Daemon daemon = Daemon.launch(DaemonConfig.parse("samepage.conf", lines).applyTo(new Daemon.Context()
+                .noticeHandler(_ -> { }).ksmPolicyLoop(loop).publishIntervalMillis(3_600_000)));
+        Object policy = field(daemon, "policy");
+        long deadline = System.nanoTime() + 20_000_000_000L;
+        // Its first step, at once, ends by telling its report (lastDecision is set last): then it idles.
+        while (field(policy, "lastDecision") == null) {
+            if (System.nanoTime() > deadline) {
                 daemon.close();
-                return where + ": the policy's first step changed no knob";
+                return where() + ": the policy agent did not step";
             }
-            Throwable thrown = null;
-            AllocationFaults.failAt(failAt);
-            try {
-                daemon.close();
-            } catch (Throwable t) {     // an OutOfMemoryError too: this run is over, the next one is not
-                thrown = t;
-            }
-            allocations = AllocationFaults.count();
-            AllocationFaults.disarm();
-            where += failAt > 0 ? " at " + AllocationFaults.injectedAt() : "";
-            List<String> findings = new ArrayList<>();
-            if (thrown != null && (!(thrown instanceof OutOfMemoryError)
-                    || !thrown.getMessage().startsWith(AllocationFaults.MESSAGE_PREFIX))) {
-                findings.add(where + ": threw " + thrown + " instead of the OutOfMemoryError");
-            }
-            String state = thrown == null ? "closed" : "its close failed";
-            List<String> threads = baseline.threadsLeft();
-            if (!threads.isEmpty()) {
-                findings.add(where + ": " + state + ", and threads are left: " + threads);
-            }
-            Map<String, String> now = knobs();
-            if (!now.equals(boot)) {
-                List<String> changed = new ArrayList<>();
-                now.forEach((name, value) -> {
-                    if (!value.equals(boot.get(name))) {
-                        changed.add(name + ": " + boot.get(name) + " -> " + value);
-                    }
-                });
-                findings.add(where + ": " + state + ", and KSM knobs are left changed: " + changed);
-                KsmSysfs.write(ksm);        // for the next run
-            }
-            return String.join("\n", findings);
-        } catch (Throwable t) {
-            return where + ": the checks threw " + t;
-        } finally {
-            AllocationFaults.disarm();
+            Thread.sleep(10);
         }
+        if (knobs().equals(boot)) {
+            daemon.close();
+            return where() + ": the policy's first step changed no knob";
+        }
+        Throwable thrown = armed(daemon::close);
+        List<String> findings = new ArrayList<>();
+        expectInjected(thrown, where(), findings);
+        String state = thrown == null ? "closed" : "its close failed";
+        List<String> threads = baseline.threadsLeft();
+        if (!threads.isEmpty()) {
+            findings.add(where() + ": " + state + ", and threads are left: " + threads);
+        }
+        Map<String, String> now = knobs();
+        if (!now.equals(boot)) {
+            List<String> changed = new ArrayList<>();
+            now.forEach((name, value) -> {
+                if (!value.equals(boot.get(name))) {
+                    changed.add(name + ": " + boot.get(name) + " -> " + value);
+                }
+            });
+            findings.add(where() + ": " + state + ", and KSM knobs are left changed: " + changed);
+            KsmSysfs.write(ksm);        // for the next run
+        }
+        return String.join("\n", findings);
     }
 
     /** Every file of the fake KSM directory and its value, a choice ({@code [none] scan-time}) as its selected word. */

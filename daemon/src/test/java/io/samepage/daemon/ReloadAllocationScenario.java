@@ -6,7 +6,7 @@ import io.samepage.host.KsmPolicyLoop;
 import io.samepage.host.MergeableEstimate;
 import io.samepage.host.MergeableProcesses;
 import io.samepage.testing.AllocationFaultLoader;
-import io.samepage.testing.AllocationFaults;
+import io.samepage.testing.ArmedScenario;
 import io.samepage.testing.ChildJvm;
 import io.samepage.testing.KsmSysfs;
 import io.samepage.testing.PageMixChild;
@@ -19,8 +19,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
-import java.util.function.LongFunction;
-import java.util.function.LongSupplier;
 
 /**
  * A config parsed and applied to a running daemon ({@link DaemonConfig#parse}, then {@link Daemon#reload}),
@@ -35,7 +33,7 @@ import java.util.function.LongSupplier;
  * <p>{@link #apply} returns the findings of one run, one line each ("" for none); {@link #getAsLong} the
  * allocations the last run passed; {@link #close} closes the daemon and ends the child. Not thread safe.
  */
-final class ReloadAllocationScenario implements LongFunction<String>, LongSupplier, AutoCloseable {
+final class ReloadAllocationScenario extends ArmedScenario implements AutoCloseable {
 
     private static final MergeableEstimate.Potential RICH =
             new MergeableEstimate.Potential(100_000, 50_000, 1_000, 1, 20_000, 0, 0, 0, 256, false);
@@ -48,7 +46,6 @@ final class ReloadAllocationScenario implements LongFunction<String>, LongSuppli
     private final List<String> linesB;
     private final Map<String, String> settingsA;
     private final Map<String, String> settingsB;
-    private long allocations;
 
     ReloadAllocationScenario(Path dir) throws Exception {
         byte[] dump = new byte[8 * 4096];
@@ -89,47 +86,26 @@ final class ReloadAllocationScenario implements LongFunction<String>, LongSuppli
     }
 
     @Override
-    public long getAsLong() {
-        return allocations;
-    }
-
-    @Override
-    public String apply(long failAt) {
-        String where = "k=" + failAt;
-        try {
-            Throwable thrown = null;
-            AllocationFaults.failAt(failAt);
-            try {
-                daemon.reload(DaemonConfig.parse("b.conf", linesB));
-            } catch (Throwable t) {     // an OutOfMemoryError too: this run is over, the next one is not
-                thrown = t;
-            }
-            allocations = AllocationFaults.count();
-            AllocationFaults.disarm();
-            where += failAt > 0 ? " at " + AllocationFaults.injectedAt() : "";
-            if (thrown != null && (!(thrown instanceof OutOfMemoryError)
-                    || !thrown.getMessage().startsWith(AllocationFaults.MESSAGE_PREFIX))) {
-                return where + ": threw " + thrown + " instead of the OutOfMemoryError";
-            }
-            Map<String, String> now = settings();
-            if (!now.equals(settingsA) && !now.equals(settingsB)) {
-                return where + ": " + (thrown == null ? "reloaded" : "failed") + ", and the settings are half applied: "
-                        + differences(now);
-            }
-            if (thrown == null && !now.equals(settingsB)) {
-                return where + ": the reload returned, and the settings are A's";
-            }
-            try {
-                daemon.reload(DaemonConfig.parse("a.conf", linesA));
-            } catch (RuntimeException | Error e) {
-                return where + ": the next reload threw " + e;
-            }
-            return settings().equals(settingsA) ? "" : where + ": the next reload gave " + differences(settings());
-        } catch (Throwable t) {
-            return where + ": the checks threw " + t;
-        } finally {
-            AllocationFaults.disarm();
+    protected String run(long failAt) throws Exception {
+        Throwable thrown = armed(() -> daemon.reload(DaemonConfig.parse("b.conf", linesB)));
+        String otherwise = thrownOtherwise(thrown, where());
+        if (otherwise != null) {
+            return otherwise;
         }
+        Map<String, String> now = settings();
+        if (!now.equals(settingsA) && !now.equals(settingsB)) {
+            return where() + ": " + (thrown == null ? "reloaded" : "failed") + ", and the settings are half applied: "
+                    + differences(now);
+        }
+        if (thrown == null && !now.equals(settingsB)) {
+            return where() + ": the reload returned, and the settings are A's";
+        }
+        try {
+            daemon.reload(DaemonConfig.parse("a.conf", linesA));
+        } catch (RuntimeException | Error e) {
+            return where() + ": the next reload threw " + e;
+        }
+        return settings().equals(settingsA) ? "" : where() + ": the next reload gave " + differences(settings());
     }
 
     /** Each setting of {@code now} that is neither A's nor B's, or A's where another is B's: name=now (A a, B b). */

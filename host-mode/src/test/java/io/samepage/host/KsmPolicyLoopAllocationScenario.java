@@ -1,14 +1,12 @@
 package io.samepage.host;
 
 import io.samepage.testing.AllocationFaultLoader;
-import io.samepage.testing.AllocationFaults;
+import io.samepage.testing.ArmedScenario;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.function.LongFunction;
-import java.util.function.LongSupplier;
 
 /**
  * A {@link KsmPolicyLoop}'s life on a fake KSM directory, with the k-th allocation failing, for
@@ -25,7 +23,7 @@ import java.util.function.LongSupplier;
  * <p>{@link #apply} returns the findings of one run, one line each ("" for none); {@link #getAsLong} the
  * allocations the last run passed. Not thread safe.
  */
-final class KsmPolicyLoopAllocationScenario implements LongFunction<String>, LongSupplier {
+final class KsmPolicyLoopAllocationScenario extends ArmedScenario {
 
     /** 40% duplicates of 100,000 resident pages: worth merging. */
     private static final MergeableEstimate.Potential RICH =
@@ -40,7 +38,10 @@ final class KsmPolicyLoopAllocationScenario implements LongFunction<String>, Lon
     private final FakeKsm fake;
     private final Map<String, String> boot;
     private MergeableEstimate.Potential potential;
-    private long allocations;
+    /** The run's loop, once made. */
+    private KsmPolicyLoop loop;
+    /** What the run's steps were doing: what failed, if they threw. */
+    private String step;
 
     KsmPolicyLoopAllocationScenario(Path dir) throws Exception {
         fake = FakeKsm.create(dir);
@@ -54,68 +55,46 @@ final class KsmPolicyLoopAllocationScenario implements LongFunction<String>, Lon
     }
 
     @Override
-    public long getAsLong() {
-        return allocations;
-    }
-
-    @Override
-    public String apply(long failAt) {
-        String where = "k=" + failAt;
-        try {
-            fake.writes.clear();
-            potential = RICH;
-            KsmPolicyLoop loop = null;
-            String step = "made";
-            Throwable thrown = null;
-            AllocationFaults.failAt(failAt);
+    protected String run(long failAt) throws Exception {
+        fake.writes.clear();
+        potential = RICH;
+        loop = null;
+        step = "made";
+        Throwable thrown = armed(() -> {
+            loop = new KsmPolicyLoop(new KsmPolicyLoop.Context().ksm(fake.ksm()).maxPageSharing(512).policy(RATE_120)
+                    .estimator((ksm, budget, mps, zero) -> new KsmPolicyLoop.Estimate(ONE_GUEST, potential))
+                    .ksmdCpu(() -> 0).nanoClock(() -> 0).conclude());
+            step = "its first step";
+            loop.step();
+            potential = THIN;
+            step = "its second step";
+            loop.step();
+            step = "its close";
+            loop.close();
+        });
+        List<String> findings = new ArrayList<>();
+        expectInjected(thrown, where(), findings);
+        String state = thrown == null ? "closed" : step + " failed";
+        if (thrown != null && loop != null) {
             try {
-                loop = new KsmPolicyLoop(new KsmPolicyLoop.Context().ksm(fake.ksm()).maxPageSharing(512).policy(RATE_120)
-                        .estimator((ksm, budget, mps, zero) -> new KsmPolicyLoop.Estimate(ONE_GUEST, potential))
-                        .ksmdCpu(() -> 0).nanoClock(() -> 0).conclude());
-                step = "its first step";
-                loop.step();
-                potential = THIN;
-                step = "its second step";
-                loop.step();
-                step = "its close";
                 loop.close();
-            } catch (Throwable t) {     // an OutOfMemoryError too: this run is over, the next one is not
-                thrown = t;
+            } catch (RuntimeException e) {
+                findings.add(where() + ": " + state + ", and the close after it threw " + e);
             }
-            allocations = AllocationFaults.count();
-            AllocationFaults.disarm();
-            where += failAt > 0 ? " at " + AllocationFaults.injectedAt() : "";
-            List<String> findings = new ArrayList<>();
-            if (thrown != null && (!(thrown instanceof OutOfMemoryError)
-                    || !thrown.getMessage().startsWith(AllocationFaults.MESSAGE_PREFIX))) {
-                findings.add(where + ": threw " + thrown + " instead of the OutOfMemoryError");
-            }
-            String state = thrown == null ? "closed" : step + " failed";
-            if (thrown != null && loop != null) {
-                try {
-                    loop.close();
-                } catch (RuntimeException e) {
-                    findings.add(where + ": " + state + ", and the close after it threw " + e);
-                }
-            }
-            Map<String, String> now = fake.snapshot();
-            if (!now.equals(boot)) {
-                List<String> changed = new ArrayList<>();
-                now.forEach((name, text) -> {
-                    if (!text.equals(boot.get(name))) {
-                        changed.add(name + ": " + boot.get(name).strip() + " -> " + text.strip());
-                    }
-                });
-                findings.add(where + ": " + state + ", and knobs are left changed: " + changed);
-                for (Map.Entry<String, String> file : boot.entrySet()) {      // for the next run
-                    Files.writeString(fake.directory.resolve(file.getKey()), file.getValue());
-                }
-            }
-            return String.join("\n", findings);
-        } catch (Throwable t) {
-            return where + ": the checks threw " + t;
-        } finally {
-            AllocationFaults.disarm();
         }
+        Map<String, String> now = fake.snapshot();
+        if (!now.equals(boot)) {
+            List<String> changed = new ArrayList<>();
+            now.forEach((name, text) -> {
+                if (!text.equals(boot.get(name))) {
+                    changed.add(name + ": " + boot.get(name).strip() + " -> " + text.strip());
+                }
+            });
+            findings.add(where() + ": " + state + ", and knobs are left changed: " + changed);
+            for (Map.Entry<String, String> file : boot.entrySet()) {      // for the next run
+                Files.writeString(fake.directory.resolve(file.getKey()), file.getValue());
+            }
+        }
+        return String.join("\n", findings);
     }
 }

@@ -1,13 +1,11 @@
 package io.samepage.host;
 
 import io.samepage.testing.AllocationFaultLoader;
-import io.samepage.testing.AllocationFaults;
+import io.samepage.testing.ArmedScenario;
 import io.samepage.testing.ReadTarget;
 import io.samepage.testing.SleepingProcess;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.function.LongFunction;
-import java.util.function.LongSupplier;
 
 /**
  * A {@code sleep} this starts, read whole through {@link ProcessMemory} with the k-th allocation failing,
@@ -23,12 +21,15 @@ import java.util.function.LongSupplier;
  * <p>{@link #apply} returns the findings of one run, one line each ("" for none); {@link #getAsLong} the
  * allocations the last run passed; {@link #close} ends the target. Not thread safe.
  */
-final class ProcessMemoryAllocationScenario implements LongFunction<String>, LongSupplier, AutoCloseable {
+final class ProcessMemoryAllocationScenario extends ArmedScenario implements AutoCloseable {
 
     private final Process target;
     private final List<String> layout;
     private final long pagesRead;
-    private long allocations;
+    /** The run's instance, once open. */
+    private ProcessMemory memory;
+    /** Whether the run's steps had come to the close. */
+    private boolean closing;
 
     ProcessMemoryAllocationScenario() throws Exception {
         target = SleepingProcess.start(3600);
@@ -46,11 +47,6 @@ final class ProcessMemoryAllocationScenario implements LongFunction<String>, Lon
         }
     }
 
-    @Override
-    public long getAsLong() {
-        return allocations;
-    }
-
     /** The pages of every private readable mapping read, after a census and a check of each. */
     private static long readAll(ProcessMemory memory) {
         long read = 0;
@@ -65,62 +61,45 @@ final class ProcessMemoryAllocationScenario implements LongFunction<String>, Lon
     }
 
     @Override
-    public String apply(long failAt) {
-        String where = "k=" + failAt;
-        try {
-            List<String> before = ReadTarget.settledDescriptorsOn(target.pid());
-            ProcessMemory memory = null;
-            boolean closing = false;
-            Throwable thrown = null;
-            AllocationFaults.failAt(failAt);
+    protected String run(long failAt) throws Exception {
+        memory = null;      // the last run's, unreachable before the descriptors settle (ReadTarget says why)
+        closing = false;
+        List<String> before = ReadTarget.settledDescriptorsOn(target.pid());
+        Throwable thrown = armed(() -> {
+            memory = ProcessMemory.open((int) target.pid());
+            readAll(memory);
+            closing = true;
+            memory.close();
+        });
+        List<String> findings = new ArrayList<>();
+        expectInjected(thrown, where(), findings);
+        String state = memory == null ? "its open failed" : thrown == null ? "read and closed"
+                : closing ? "its close failed" : "its read failed";
+        if (closing && thrown != null) {
+            memory.close();
+        } else if (memory != null && thrown != null) {
             try {
-                memory = ProcessMemory.open((int) target.pid());
-                readAll(memory);
-                closing = true;
-                memory.close();
-            } catch (Throwable t) {     // an OutOfMemoryError too: this run is over, the next one is not
-                thrown = t;
-            }
-            allocations = AllocationFaults.count();
-            AllocationFaults.disarm();
-            where += failAt > 0 ? " at " + AllocationFaults.injectedAt() : "";
-            List<String> findings = new ArrayList<>();
-            if (thrown != null && (!(thrown instanceof OutOfMemoryError)
-                    || !thrown.getMessage().startsWith(AllocationFaults.MESSAGE_PREFIX))) {
-                findings.add(where + ": threw " + thrown + " instead of the OutOfMemoryError");
-            }
-            String state = memory == null ? "its open failed" : thrown == null ? "read and closed"
-                    : closing ? "its close failed" : "its read failed";
-            if (closing && thrown != null) {
-                memory.close();
-            } else if (memory != null && thrown != null) {
-                try {
-                    long again = readAll(memory);
-                    if (again != pagesRead) {
-                        findings.add(where + ": " + state + ", and read again it read " + again + " pages, not "
-                                + pagesRead);
-                    }
-                } catch (RuntimeException e) {
-                    findings.add(where + ": " + state + ", and read again it threw " + e);
+                long again = readAll(memory);
+                if (again != pagesRead) {
+                    findings.add(where() + ": " + state + ", and read again it read " + again + " pages, not "
+                            + pagesRead);
                 }
-                memory.close();
+            } catch (RuntimeException e) {
+                findings.add(where() + ": " + state + ", and read again it threw " + e);
             }
-            List<String> open = ReadTarget.opened(before, ReadTarget.descriptorsOn(target.pid()));
-            if (!open.isEmpty()) {
-                findings.add(where + ": " + state + ", and descriptors are left open on the target: " + open);
-            }
-            List<String> now = ReadTarget.memoryLayout(target.pid());
-            if (!now.equals(layout)) {
-                List<String> changed = new ArrayList<>(now);
-                changed.removeAll(layout);
-                findings.add(where + ": " + state + ", and the target's mappings or their flags changed: " + changed);
-            }
-            return String.join("\n", findings);
-        } catch (Throwable t) {
-            return where + ": the checks threw " + t;
-        } finally {
-            AllocationFaults.disarm();
+            memory.close();
         }
+        List<String> open = ReadTarget.opened(before, ReadTarget.descriptorsOn(target.pid()));
+        if (!open.isEmpty()) {
+            findings.add(where() + ": " + state + ", and descriptors are left open on the target: " + open);
+        }
+        List<String> now = ReadTarget.memoryLayout(target.pid());
+        if (!now.equals(layout)) {
+            List<String> changed = new ArrayList<>(now);
+            changed.removeAll(layout);
+            findings.add(where() + ": " + state + ", and the target's mappings or their flags changed: " + changed);
+        }
+        return String.join("\n", findings);
     }
 
     @Override

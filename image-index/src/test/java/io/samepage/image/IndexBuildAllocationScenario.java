@@ -2,15 +2,13 @@ package io.samepage.image;
 
 import io.samepage.hashing.Pages;
 import io.samepage.testing.AllocationFaultLoader;
-import io.samepage.testing.AllocationFaults;
+import io.samepage.testing.ArmedScenario;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
-import java.util.function.LongFunction;
-import java.util.function.LongSupplier;
 import java.util.stream.Stream;
 
 /**
@@ -24,7 +22,7 @@ import java.util.stream.Stream;
  * <p>{@link #apply} returns the findings of one run, one line each ("" for none); {@link #getAsLong} the
  * allocations the last run passed. Not thread safe.
  */
-final class IndexBuildAllocationScenario implements LongFunction<String>, LongSupplier {
+final class IndexBuildAllocationScenario extends ArmedScenario {
 
     private static final int PAGE = Pages.PAGE_SIZE;
 
@@ -34,7 +32,6 @@ final class IndexBuildAllocationScenario implements LongFunction<String>, LongSu
     private final byte[] older;
     /** What the run that failed nothing wrote at the index path. */
     private byte[] whole;
-    private long allocations;
 
     IndexBuildAllocationScenario(Path dir) throws IOException {
         this.dir = dir;
@@ -56,31 +53,14 @@ final class IndexBuildAllocationScenario implements LongFunction<String>, LongSu
     }
 
     @Override
-    public long getAsLong() {
-        return allocations;
-    }
-
-    @Override
-    public String apply(long failAt) {
-        String where = "k=" + failAt;
-        try {
-            Files.write(indexFile, older);
-            Throwable thrown = null;
-            AllocationFaults.failAt(failAt);
+    protected String run(long failAt) throws IOException {
+        Files.write(indexFile, older);
+        Throwable thrown = armed(() -> {
             try (ImageIndex index = ImageIndex.build(image)) {
                 index.writeTo(indexFile);
-            } catch (Throwable t) {     // an OutOfMemoryError too: this run is over, the next one is not
-                thrown = t;
             }
-            allocations = AllocationFaults.count();
-            AllocationFaults.disarm();
-            where += failAt > 0 ? " at " + AllocationFaults.injectedAt() : "";
-            return check(where, failAt, thrown);
-        } catch (Throwable t) {
-            return where + ": the checks threw " + t;
-        } finally {
-            AllocationFaults.disarm();
-        }
+        });
+        return check(where(), failAt, thrown);
     }
 
     private String check(String where, long failAt, Throwable thrown) throws IOException {
@@ -93,7 +73,7 @@ final class IndexBuildAllocationScenario implements LongFunction<String>, LongSu
         }
         byte[] now = Files.readAllBytes(indexFile);
         if (thrown != null) {
-            if (!(thrown instanceof OutOfMemoryError) || !thrown.getMessage().startsWith(AllocationFaults.MESSAGE_PREFIX)) {
+            if (!injected(thrown)) {
                 return where + ": threw " + thrown + (thrown.getCause() == null ? "" : " (cause " + thrown.getCause() + ")")
                         + " instead of the OutOfMemoryError";
             }

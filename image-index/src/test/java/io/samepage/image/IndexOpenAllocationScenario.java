@@ -2,12 +2,10 @@ package io.samepage.image;
 
 import io.samepage.hashing.Pages;
 import io.samepage.testing.AllocationFaultLoader;
-import io.samepage.testing.AllocationFaults;
+import io.samepage.testing.ArmedScenario;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.function.LongFunction;
-import java.util.function.LongSupplier;
 
 /**
  * An index file opened and parsed against its image ({@link ImageIndex#open(Path, Path)}: the checks of
@@ -21,14 +19,13 @@ import java.util.function.LongSupplier;
  * <p>{@link #apply} returns the findings of one run, one line each ("" for none); {@link #getAsLong} the
  * allocations the last run passed. Not thread safe.
  */
-final class IndexOpenAllocationScenario implements LongFunction<String>, LongSupplier {
+final class IndexOpenAllocationScenario extends ArmedScenario {
 
     private static final int PAGE = Pages.PAGE_SIZE;
 
     private final Path image;
     private final Path indexFile;
     private final String rootDigest;
-    private long allocations;
 
     IndexOpenAllocationScenario(Path dir) throws IOException {
         Path directory = Files.createDirectory(dir.resolve("image"));
@@ -43,46 +40,29 @@ final class IndexOpenAllocationScenario implements LongFunction<String>, LongSup
     }
 
     @Override
-    public long getAsLong() {
-        return allocations;
-    }
-
-    @Override
-    public String apply(long failAt) {
-        String where = "k=" + failAt;
-        try {
-            Throwable thrown = null;
-            AllocationFaults.failAt(failAt);
+    protected String run(long failAt) throws IOException {
+        Throwable thrown = armed(() -> {
             try (ImageIndex index = ImageIndex.open(indexFile, image)) {
                 if (!index.rootDigestHex().equals(rootDigest) || index.blockCount() != 8) {
-                    thrown = new AssertionError("the index opened answers otherwise than the file: "
+                    throw new AssertionError("the index opened answers otherwise than the file: "
                             + index.blockCount() + " blocks, root " + index.rootDigestHex());
                 }
-            } catch (Throwable t) {     // an OutOfMemoryError too: this run is over, the next one is not
-                thrown = t;
             }
-            allocations = AllocationFaults.count();
-            AllocationFaults.disarm();
-            where += failAt > 0 ? " at " + AllocationFaults.injectedAt() : "";
-            if (thrown instanceof AssertionError) {
-                return where + ": " + thrown.getMessage();
-            }
-            if (thrown != null && (!(thrown instanceof OutOfMemoryError)
-                    || !thrown.getMessage().startsWith(AllocationFaults.MESSAGE_PREFIX))) {
-                return where + ": threw " + thrown + " instead of the OutOfMemoryError";
-            }
-            long mappings = mappingsOf(indexFile);
-            if (mappings != 0) {
-                return where + ": " + (thrown == null ? "opened and closed" : "failed")
-                        + ", and " + mappings + " mapping(s) of the index file are left";
-            }
-            try (ImageIndex again = ImageIndex.open(indexFile, image)) {
-                return again.rootDigestHex().equals(rootDigest) ? "" : where + ": the next open answers otherwise";
-            }
-        } catch (Throwable t) {
-            return where + ": the checks threw " + t;
-        } finally {
-            AllocationFaults.disarm();
+        });
+        if (thrown instanceof AssertionError) {
+            return where() + ": " + thrown.getMessage();
+        }
+        String otherwise = thrownOtherwise(thrown, where());
+        if (otherwise != null) {
+            return otherwise;
+        }
+        long mappings = mappingsOf(indexFile);
+        if (mappings != 0) {
+            return where() + ": " + (thrown == null ? "opened and closed" : "failed")
+                    + ", and " + mappings + " mapping(s) of the index file are left";
+        }
+        try (ImageIndex again = ImageIndex.open(indexFile, image)) {
+            return again.rootDigestHex().equals(rootDigest) ? "" : where() + ": the next open answers otherwise";
         }
     }
 
