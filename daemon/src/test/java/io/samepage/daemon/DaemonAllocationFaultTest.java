@@ -1,22 +1,15 @@
 package io.samepage.daemon;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-
+import io.samepage.host.ProcessMemory;
 import io.samepage.testing.AllocationFaultLoader;
 import io.samepage.testing.AllocationFaultRuns;
-import io.samepage.testing.AllocationFaultRuns.Outcome;
 import io.samepage.testing.AllocationFaultRuns.Scenario;
+import io.samepage.testing.AllocationFaultTestBase;
 import io.samepage.testing.AllocationFaults;
-import io.samepage.host.ProcessMemory;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Set;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Whatever allocation of the daemon fails, the reload, counters file publish, launch, close or re-read of
@@ -36,30 +29,16 @@ import org.junit.jupiter.api.io.TempDir;
  * {@link CountersFileAllocationScenario}, {@link LaunchAllocationScenario}, {@link LiveSourceAllocationScenario},
  * {@link PolicyCloseAllocationScenario}.
  */
-class DaemonAllocationFaultTest {
+class DaemonAllocationFaultTest extends AllocationFaultTestBase {
 
     /** Runs of a launch or a close, past its sites' first and last allocations. */
     private static final int SAMPLE = 20;
-
-    private static final AllocationFaultRuns RUNS = new AllocationFaultRuns("DaemonAllocationFaultTest");
-
-    @TempDir
-    Path dir;
-
-    @AfterEach
-    void disarm() {
-        AllocationFaults.reset();
-    }
 
     @Test
     @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void aReloadThatRunsOutOfHeapAppliesAllOrNothingAndTheNextReloadGoesWell() throws Exception {
         Scenario reload = load(ReloadAllocationScenario.class, null);
-        try {
-            assertNoFindings(reload, AllocationFaultRuns.every(reload));
-        } finally {
-            ((AutoCloseable) reload.instance()).close();
-        }
+        assertNoFindingsThenClose(reload, AllocationFaultRuns.every(reload));
     }
 
     @Test
@@ -73,73 +52,51 @@ class DaemonAllocationFaultTest {
     @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void aLaunchThatRunsOutOfHeapLeavesNoThreadPortMappingOrHalfMadeCountersFile() throws Exception {
         Scenario launch = load(LaunchAllocationScenario.class, "launch");
-        assertNoFindings(launch, RUNS.eachSiteAndASample(launch, SAMPLE));
+        assertNoFindings(launch, runs.eachSiteAndASample(launch, SAMPLE));
     }
 
     @Test
     @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void aCloseThatRunsOutOfHeapStillEndsEveryThreadAndFreesThePort() throws Exception {
         Scenario close = load(LaunchAllocationScenario.class, "close");
-        assertNoFindings(close, RUNS.eachSiteAndASample(close, SAMPLE));
+        assertNoFindings(close, runs.eachSiteAndASample(close, SAMPLE));
     }
 
     @Test
     @Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void aLaunchWithALiveSourceThatRunsOutOfHeapLeavesNoDescriptorOnItAndTheProcessAsItWas() throws Exception {
         Scenario launch = load(LiveSourceAllocationScenario.class, "launch", ProcessMemory.class);
-        try {
-            assertNoFindings(launch, RUNS.eachSiteAndASample(launch, SAMPLE));
-        } finally {
-            ((AutoCloseable) launch.instance()).close();
-        }
+        assertNoFindingsThenClose(launch, runs.eachSiteAndASample(launch, SAMPLE));
     }
 
     @Test
     @Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void aRefreshOfALiveSourceThatRunsOutOfHeapLeavesNoDescriptorOnItAndTheNextRefreshGoesWell() throws Exception {
         Scenario refresh = load(LiveSourceAllocationScenario.class, "refresh", ProcessMemory.class);
-        try {
-            assertNoFindings(refresh, AllocationFaultRuns.every(refresh));
-        } finally {
-            ((AutoCloseable) refresh.instance()).close();
-        }
+        assertNoFindingsThenClose(refresh, AllocationFaultRuns.every(refresh));
     }
 
     @Test
     @Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void aCloseThatRunsOutOfHeapStillWritesBackEveryKsmKnobThePolicyChanged() throws Exception {
         Scenario close = load(PolicyCloseAllocationScenario.class, null, ProcessMemory.class);
-        assertNoFindings(close, RUNS.eachSiteAndASample(close, SAMPLE));
+        assertNoFindings(close, runs.eachSiteAndASample(close, SAMPLE));
     }
 
     /**
      * Loads {@code type}, made with {@code shape} (or without, if null) and a directory of its own, through
      * a loader of its own that rewrites {@code io.samepage.daemon}'s main classes, and those of the package
-     * of each of {@code alsoRewritten} (its module's main classes); then counts it.
+     * of each of {@code alsoRewritten} (its module's main classes); then counts it. The runs of each check
+     * too that they failed at the site the counting run passed there: the daemon's own threads are idle
+     * meanwhile.
      */
     private Scenario load(Class<?> type, String shape, Class<?>... alsoRewritten) throws Exception {
-        ClassLoader parent = DaemonAllocationFaultTest.class.getClassLoader();
         List<String> packages = new ArrayList<>(List.of("io.samepage.daemon."));
         List<Class<?>> anchors = new ArrayList<>(List.of(Daemon.class));
         for (Class<?> also : alsoRewritten) {
             packages.add(also.getPackageName() + ".");
             anchors.add(also);
         }
-        AllocationFaultLoader loader = new AllocationFaultLoader(parent, packages,
-                AllocationFaultLoader.fromCodeSourcesOf(parent, anchors.toArray(Class<?>[]::new)),
-                Set.of("java/lang/Throwable.addSuppressed"));
-        Path own = Files.createDirectory(dir.resolve(type.getSimpleName() + (shape == null ? "" : "-" + shape)));
-        return shape == null ? AllocationFaultRuns.load(loader, type, type.getSimpleName(), own)
-                : AllocationFaultRuns.load(loader, type, type.getSimpleName() + " " + shape, shape, own);
-    }
-
-    /**
-     * Fails each chosen allocation in a run of its own; no run may find anything, and each must fail at
-     * the site the counting run passed as its k-th (the daemon's own threads are idle meanwhile).
-     */
-    private static void assertNoFindings(Scenario scenario, List<Long> chosen) {
-        Outcome outcome = RUNS.failEach(scenario, chosen);
-        assertEquals(List.of(), outcome.findings(), scenario.name() + ": findings");
-        assertEquals(List.of(), outcome.notReached(), scenario.name() + ": runs that did not fail at the site the counting run passed there");
+        return loadRewrittenInOwnDirectory(packages, anchors, type, shape);
     }
 }

@@ -1,22 +1,16 @@
 package io.samepage.image;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-
 import io.samepage.core.DedupEngine;
 import io.samepage.testing.AllocationFaultLoader;
 import io.samepage.testing.AllocationFaultRuns;
 import io.samepage.testing.AllocationFaultRuns.Outcome;
 import io.samepage.testing.AllocationFaultRuns.Scenario;
+import io.samepage.testing.AllocationFaultTestBase;
 import io.samepage.testing.AllocationFaults;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.List;
-import java.util.Set;
 import org.agrona.collections.Int2IntHashMap;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Whatever allocation of the image index fails, the build, open or load it fails in leaves nothing
@@ -33,20 +27,10 @@ import org.junit.jupiter.api.io.TempDir;
  * check: {@link IndexBuildAllocationScenario}, {@link IndexOpenAllocationScenario},
  * {@link ImageLoadAllocationScenario}.
  */
-class ImageAllocationFaultTest {
+class ImageAllocationFaultTest extends AllocationFaultTestBase {
 
     /** Runs of a load, past its sites' first allocations: each run loads the image four times. */
     private static final int SAMPLE = 30;
-
-    private static final AllocationFaultRuns RUNS = new AllocationFaultRuns("ImageAllocationFaultTest");
-
-    @TempDir
-    Path dir;
-
-    @AfterEach
-    void disarm() {
-        AllocationFaults.reset();
-    }
 
     @Test
     @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
@@ -67,7 +51,7 @@ class ImageAllocationFaultTest {
     @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void aLoadOnTheLoadingThreadThatRunsOutOfHeapStopsWholeAndTheNextLoadGoesWell() throws Exception {
         Scenario direct = load(ImageLoadAllocationScenario.class, "direct", true);
-        assertNoFindings(direct, RUNS.eachSiteAndASample(direct, SAMPLE), true);
+        assertNoFindings(direct, runs.eachSiteAndASample(direct, SAMPLE), true);
     }
 
     /**
@@ -79,7 +63,7 @@ class ImageAllocationFaultTest {
     @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void aLoadOnWorkerThreadsThatRunsOutOfHeapStopsWholeAndTheNextLoadGoesWell() throws Exception {
         Scenario workers = load(ImageLoadAllocationScenario.class, "workers", true);
-        assertNoFindings(workers, RUNS.eachSiteAndASample(workers, SAMPLE), false);
+        assertNoFindings(workers, runs.eachSiteAndASample(workers, SAMPLE), false);
     }
 
     /**
@@ -101,26 +85,20 @@ class ImageAllocationFaultTest {
      * the engine's and Agrona's collections; then counts it.
      */
     private Scenario load(Class<?> type, String shape, boolean engineToo) throws Exception {
-        ClassLoader parent = ImageAllocationFaultTest.class.getClassLoader();
-        AllocationFaultLoader loader = new AllocationFaultLoader(parent,
-                List.of("io.samepage.image.", "io.samepage.core.", "org.agrona.collections."),
-                engineToo ? AllocationFaultLoader.fromCodeSourcesOf(parent, ImageIndex.class, DedupEngine.class, Int2IntHashMap.class)
-                        : AllocationFaultLoader.fromCodeSourcesOf(parent, ImageIndex.class),
-                Set.of("java/lang/Throwable.addSuppressed"));
-        Path own = Files.createDirectory(dir.resolve(type.getSimpleName() + (shape == null ? "" : "-" + shape)));
-        return shape == null ? AllocationFaultRuns.load(loader, type, type.getSimpleName(), own)
-                : AllocationFaultRuns.load(loader, type, type.getSimpleName() + " " + shape, shape, own);
+        return loadRewrittenInOwnDirectory(List.of("io.samepage.image.", "io.samepage.core.", "org.agrona.collections."),
+                engineToo ? List.of(ImageIndex.class, DedupEngine.class, Int2IntHashMap.class) : List.of(ImageIndex.class),
+                type, shape);
     }
 
     /**
      * Fails each chosen allocation in a run of its own (until one finds a stuck thread); no run may find
      * anything, and where {@code deterministic}, each must fail at the site the counting run passed as its k-th.
      */
-    private static void assertNoFindings(Scenario scenario, List<Long> chosen, boolean deterministic) {
-        Outcome outcome = RUNS.failEach(scenario, chosen);
+    private void assertNoFindings(Scenario scenario, List<Long> chosen, boolean deterministic) {
+        Outcome outcome = runs.failEach(scenario, chosen);
         if (deterministic) {
-            assertEquals(List.of(), outcome.notReached(), scenario.name() + ": runs that did not fail at the site the counting run passed there");
+            assertEachFailedAtItsSite(scenario, outcome);
         }
-        assertEquals(List.of(), outcome.findings(), scenario.name() + ": findings");
+        assertNothingFound(scenario, outcome);
     }
 }
