@@ -1,5 +1,9 @@
 package io.samepage.host;
 
+import static io.samepage.host.PolicyEstimates.ONE_GUEST;
+import static io.samepage.host.PolicyEstimates.RICH;
+import static io.samepage.host.PolicyEstimates.THIN;
+
 import io.samepage.testing.AllocationFaultLoader;
 import io.samepage.testing.ArmedScenario;
 import java.nio.file.Files;
@@ -25,14 +29,6 @@ import java.util.Map;
  */
 final class KsmPolicyLoopAllocationScenario extends ArmedScenario {
 
-    /** 40% duplicates of 100,000 resident pages: worth merging. */
-    private static final MergeableEstimate.Potential RICH =
-            new MergeableEstimate.Potential(100_000, 50_000, 1_000, 1, 20_000, 0, 0, 0, 256, false);
-    /** Almost nothing to merge: KSM goes off again. */
-    private static final MergeableEstimate.Potential THIN =
-            new MergeableEstimate.Potential(100_000, 50_000, 0, 1, 100, 0, 0, 0, 256, false);
-    private static final MergeableProcesses.Found ONE_GUEST = new MergeableProcesses.Found(List.of(
-            new MergeableProcesses.Process(4242, "qemu-system-x86", List.of(), 100_000L * 4096, 0)), 10, 0, false);
     private static final KsmTuner.Policy RATE_120 = new KsmTuner.Policy(5, 64L << 20, 65536, null, 120L);
 
     private final FakeKsm fake;

@@ -1,5 +1,8 @@
 package io.samepage.host;
 
+import static io.samepage.host.PolicyEstimates.ONE_GUEST;
+import static io.samepage.host.PolicyEstimates.RICH;
+import static io.samepage.host.PolicyEstimates.THIN;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -16,14 +19,6 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** {@link KsmPolicyLoop} on a fake KSM directory, with a fixed estimate and a fake ksmd clock. */
 class KsmPolicyLoopTest {
-
-    /** 40% duplicates of 100,000 resident pages: 156.25 MiB to save. */
-    private static final MergeableEstimate.Potential RICH =
-            new MergeableEstimate.Potential(100_000, 50_000, 1_000, 1, 20_000, 0, 0, 0, 256, false);
-    private static final MergeableEstimate.Potential THIN =
-            new MergeableEstimate.Potential(100_000, 50_000, 0, 1, 100, 0, 0, 0, 256, false);
-    private static final MergeableProcesses.Found ONE_GUEST = new MergeableProcesses.Found(List.of(
-            new MergeableProcesses.Process(4242, "qemu-system-x86", List.of(), 100_000L * 4096, 0)), 10, 0, false);
 
     @TempDir
     Path root;

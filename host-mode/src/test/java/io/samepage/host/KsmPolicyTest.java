@@ -1,5 +1,7 @@
 package io.samepage.host;
 
+import static io.samepage.host.PolicyEstimates.RICH;
+import static io.samepage.host.PolicyEstimates.THIN;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -15,11 +17,6 @@ import org.junit.jupiter.api.io.TempDir;
 class KsmPolicyTest {
 
     private static final HostMemory ROOMY = new HostMemory(16L << 30, 12L << 30);
-    /** 40% duplicates of 100,000 resident pages: 156.25 MiB to save. */
-    private static final MergeableEstimate.Potential RICH =
-            new MergeableEstimate.Potential(100_000, 50_000, 1_000, 1, 20_000, 0, 0, 0, 256, false);
-    private static final MergeableEstimate.Potential THIN =
-            new MergeableEstimate.Potential(100_000, 50_000, 0, 1, 100, 0, 0, 0, 256, false);
     /** 5 CPU-seconds in 10 s: 50% of one CPU. */
     private static final KsmPolicy.CpuUse HALF_A_CPU = new KsmPolicy.CpuUse(5, 10);
     private static final KsmTuner.Policy KSMTUNED = new KsmTuner.Policy(5, 64L << 20, 65536, KsmTuner.Rate.KSMTUNED,

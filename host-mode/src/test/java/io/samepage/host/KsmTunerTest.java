@@ -1,5 +1,6 @@
 package io.samepage.host;
 
+import static io.samepage.host.PolicyEstimates.RICH;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -20,9 +21,6 @@ class KsmTunerTest {
     private static final long GIB = 1L << 30;
     /** 16 GiB, 12 GiB of it free: no memory pressure for ksmtuned. */
     private static final HostMemory ROOMY = new HostMemory(16 * GIB, 12 * GIB);
-    /** 40% duplicates of 100,000 resident pages: 156.25 MiB to save. */
-    private static final MergeableEstimate.Potential RICH =
-            new MergeableEstimate.Potential(100_000, 50_000, 1_000, 1, 20_000, 0, 0, 0, 256, false);
 
     @TempDir
     Path root;
