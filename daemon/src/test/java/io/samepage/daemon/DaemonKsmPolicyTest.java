@@ -5,10 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.samepage.host.MergeableEstimate;
 import io.samepage.host.KernelKsm;
 import io.samepage.host.KsmPolicyLoop;
-import io.samepage.host.MergeableProcesses;
 import io.samepage.testing.KsmSysfs;
 import java.io.IOException;
 import java.net.URI;
@@ -34,12 +32,6 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class DaemonKsmPolicyTest {
 
-    /** 40% duplicates of 100,000 resident pages: worth merging. */
-    private static final MergeableEstimate.Potential RICH =
-            new MergeableEstimate.Potential(100_000, 50_000, 1_000, 1, 20_000, 0, 0, 0, 256, false);
-    private static final MergeableProcesses.Found ONE_GUEST = new MergeableProcesses.Found(List.of(
-            new MergeableProcesses.Process(4242, "qemu-system-x86", List.of(), 100_000L * 4096, 0)), 10, 0, false);
-
     @TempDir
     Path dir;
 
@@ -53,13 +45,11 @@ class DaemonKsmPolicyTest {
         new SplittableRandom(7).nextBytes(dump);
         Files.write(dir.resolve("vm0.img"), dump);
         ksm = KsmSysfs.write(dir.resolve("ksm"), "pages_sharing", "1000");
-        proc = Files.createDirectories(dir.resolve("proc"));
-        Files.writeString(proc.resolve("meminfo"), "MemTotal: 16777216 kB\nMemFree: 12582912 kB\n");
+        proc = FakeKsmPolicy.proc(dir);
     }
 
     private KsmPolicyLoop.Context fakeLoop() {
-        return new KsmPolicyLoop.Context().ksm(new KernelKsm(ksm, proc))
-                .estimator((kernel, budget, mps, zero) -> new KsmPolicyLoop.Estimate(ONE_GUEST, RICH)).ksmdCpu(() -> 0);
+        return FakeKsmPolicy.loop(ksm, proc);
     }
 
     /** Launches a daemon over the fake KSM with {@code policy} lines, serving metrics on a free port if {@code metrics}. */
@@ -111,7 +101,7 @@ class DaemonKsmPolicyTest {
             await(() -> Files.exists(ksm.resolve("run")) && readRun().equals("1"), "run=1");
             await(this::stepped, "the step is told");
             PrometheusText metrics = scrape(daemon.metricsPort());
-            assertEquals(RICH.estimatedSavingBytes(), metrics.value("samepage_ksm_predicted_saving_bytes", Map.of()));
+            assertEquals(FakeKsmPolicy.RICH.estimatedSavingBytes(), metrics.value("samepage_ksm_predicted_saving_bytes", Map.of()));
             assertEquals(1000.0 * 4096, metrics.value("samepage_ksm_achieved_saving_bytes", Map.of()));
             assertEquals(0.0, metrics.value("samepage_ksmd_cpu_seconds_total", Map.of()));
             assertEquals(0.0, metrics.value("samepage_ksmd_cpu_seconds_per_gib_saved", Map.of()));

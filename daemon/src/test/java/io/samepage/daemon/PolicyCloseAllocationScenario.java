@@ -1,9 +1,6 @@
 package io.samepage.daemon;
 
-import io.samepage.host.KernelKsm;
 import io.samepage.host.KsmPolicyLoop;
-import io.samepage.host.MergeableEstimate;
-import io.samepage.host.MergeableProcesses;
 import io.samepage.testing.AllocationFaultLoader;
 import io.samepage.testing.ArmedScenario;
 import io.samepage.testing.KsmSysfs;
@@ -33,11 +30,6 @@ import java.util.SplittableRandom;
  */
 final class PolicyCloseAllocationScenario extends ArmedScenario {
 
-    private static final MergeableEstimate.Potential RICH =
-            new MergeableEstimate.Potential(100_000, 50_000, 1_000, 1, 20_000, 0, 0, 0, 256, false);
-    private static final MergeableProcesses.Found ONE_GUEST = new MergeableProcesses.Found(List.of(
-            new MergeableProcesses.Process(4242, "qemu-system-x86", List.of(), 100_000L * 4096, 0)), 10, 0, false);
-
     private final Path ksm;
     private final Path proc;
     private final List<String> lines;
@@ -48,8 +40,7 @@ final class PolicyCloseAllocationScenario extends ArmedScenario {
         new SplittableRandom(9).nextBytes(dump);
         Files.write(dir.resolve("vm0.img"), dump);
         ksm = KsmSysfs.write(dir.resolve("ksm"));
-        proc = Files.createDirectories(dir.resolve("proc"));
-        Files.writeString(proc.resolve("meminfo"), "MemTotal: 16777216 kB\nMemFree: 12582912 kB\n");
+        proc = FakeKsmPolicy.proc(dir);
         boot = knobs();
         lines = List.of("source=" + dir.resolve("vm0.img"), "counters_file=" + dir.resolve("counters"),
                 "ksm_policy=on", "ksm_rate=ksmtuned", "ksm_max_page_sharing=512", "estimate_interval_seconds=3600",
@@ -59,9 +50,7 @@ final class PolicyCloseAllocationScenario extends ArmedScenario {
     @Override
     protected String run(long failAt) throws Exception {
         DaemonLeftovers baseline = DaemonLeftovers.baseline();
-        KsmPolicyLoop.Context loop = new KsmPolicyLoop.Context().ksm(new KernelKsm(ksm, proc))
-                .estimator((kernel, budget, mps, zero) -> new KsmPolicyLoop.Estimate(ONE_GUEST, RICH))
-                .ksmdCpu(() -> 0);
+        KsmPolicyLoop.Context loop = FakeKsmPolicy.loop(ksm, proc);
         Daemon daemon = Daemon.launch(DaemonConfig.parse("samepage.conf", lines).applyTo(new Daemon.Context()
                 .noticeHandler(_ -> { }).ksmPolicyLoop(loop).publishIntervalMillis(3_600_000)));
         Object policy = field(daemon, "policy");

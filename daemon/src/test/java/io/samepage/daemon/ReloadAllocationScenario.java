@@ -1,10 +1,7 @@
 package io.samepage.daemon;
 
 import io.samepage.core.ScanKnobs;
-import io.samepage.host.KernelKsm;
 import io.samepage.host.KsmPolicyLoop;
-import io.samepage.host.MergeableEstimate;
-import io.samepage.host.MergeableProcesses;
 import io.samepage.testing.AllocationFaultLoader;
 import io.samepage.testing.ArmedScenario;
 import io.samepage.testing.ChildJvm;
@@ -35,11 +32,6 @@ import java.util.SplittableRandom;
  */
 final class ReloadAllocationScenario extends ArmedScenario implements AutoCloseable {
 
-    private static final MergeableEstimate.Potential RICH =
-            new MergeableEstimate.Potential(100_000, 50_000, 1_000, 1, 20_000, 0, 0, 0, 256, false);
-    private static final MergeableProcesses.Found ONE_GUEST = new MergeableProcesses.Found(List.of(
-            new MergeableProcesses.Process(4242, "qemu-system-x86", List.of(), 100_000L * 4096, 0)), 10, 0, false);
-
     private final ChildJvm child;
     private final Daemon daemon;
     private final List<String> linesA;
@@ -52,8 +44,7 @@ final class ReloadAllocationScenario extends ArmedScenario implements AutoClosea
         new SplittableRandom(7).nextBytes(dump);
         Files.write(dir.resolve("vm0.img"), dump);
         Path ksm = KsmSysfs.write(dir.resolve("ksm"), "pages_sharing", "1000");
-        Path proc = Files.createDirectories(dir.resolve("proc"));
-        Files.writeString(proc.resolve("meminfo"), "MemTotal: 16777216 kB\nMemFree: 12582912 kB\n");
+        Path proc = FakeKsmPolicy.proc(dir);
         child = ChildJvm.start(PageMixChild.class);
         List<String> base = List.of("source=" + dir.resolve("vm0.img"), "source=pid:" + child.pid(),
                 "counters_file=" + dir.resolve("counters"), "ksm_policy=dry_run", "ksm_rate=ksmtuned");
@@ -63,8 +54,7 @@ final class ReloadAllocationScenario extends ArmedScenario implements AutoClosea
         linesB.addAll(List.of("estimate_interval_seconds=7200", "pages_to_scan=500", "sleep_millisecs=50",
                 "smart_scan=0", "advisor_max_cpu=50", "advisor_target_scan_time=100",
                 "advisor_max_pages_to_scan=50000", "advisor_min_pages_to_scan=40000"));
-        KsmPolicyLoop.Context loop = new KsmPolicyLoop.Context().ksm(new KernelKsm(ksm, proc))
-                .estimator((kernel, budget, mps, zero) -> new KsmPolicyLoop.Estimate(ONE_GUEST, RICH)).ksmdCpu(() -> 0);
+        KsmPolicyLoop.Context loop = FakeKsmPolicy.loop(ksm, proc);
         Daemon.Context context = DaemonConfig.parse("a.conf", linesA).applyTo(new Daemon.Context()
                 .noticeHandler(_ -> { }).ksmPolicyLoop(loop).publishIntervalMillis(3_600_000));
         daemon = Daemon.launch(context);
