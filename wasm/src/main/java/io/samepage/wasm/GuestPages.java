@@ -59,12 +59,31 @@ final class GuestPages implements LinearPages {
         }
         long size = Math.min(Math.max(bytes - reserved, reserved), maximumBytes - reserved);
         size = Math.max(size, bytes - reserved);
+        // What may throw comes before the fields change: a grow that fails leaves the chunks as they were.
+        Guest[] grown = Arrays.copyOf(chunks, chunks.length + 1);
+        long[] grownStarts = Arrays.copyOf(starts, starts.length + 1);
+        grownStarts[grown.length] = reserved + size;
         Guest guest = engine.createGuest(domain, name + "#" + chunks.length, size);
-        chunks = Arrays.copyOf(chunks, chunks.length + 1);
-        chunks[chunks.length - 1] = guest;
-        starts = Arrays.copyOf(starts, starts.length + 1);
-        starts[chunks.length] = reserved + size;
-        chain = new GuestChain(chunks);
+        grown[chunks.length] = guest;
+        GuestChain grownChain;
+        try {
+            grownChain = new GuestChain(grown);
+        } catch (RuntimeException | Error e) {
+            destroyAfter(guest, e);     // no chunk holds it: nothing else would
+            throw e;
+        }
+        chunks = grown;
+        starts = grownStarts;
+        chain = grownChain;
+    }
+
+    /** Destroys {@code guest}, which {@code failure} kept from becoming a chunk; what that throws is suppressed in it. */
+    private static void destroyAfter(Guest guest, Throwable failure) {
+        try {
+            guest.destroy();
+        } catch (RuntimeException | Error e) {
+            Suppressed.add(failure, e);
+        }
     }
 
     /** The chunk holding {@code address}. */

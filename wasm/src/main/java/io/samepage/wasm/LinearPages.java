@@ -53,7 +53,9 @@ interface LinearPages {
 
     /**
      * Makes room for {@code bytes} of linear memory (a multiple of 64 KiB); the new bytes read as zeros
-     * and take no frame until written.
+     * and take no frame until written. All or nothing: whatever it throws (an {@link OutOfMemoryError}
+     * too), the memory is as it was, and a guest it made for them is destroyed again (what that destroy
+     * throws, if anything, is suppressed in what it throws).
      *
      * @throws io.samepage.core.DedupException if the engine refused a guest for them, nothing changed:
      *         {@code POOL_EXHAUSTED} if it cannot hold that much (its page-id space is taken), else why
