@@ -83,7 +83,12 @@ public final class SamepageMemory extends PlainAtomics implements AutoCloseable 
     private final byte[][] slots;
     private final boolean[] dirty;
 
+    /**
+     * A memory of {@code limits.initialPages()} pages on {@code pages}, which it reserves last: whatever is
+     * thrown before leaves the engine as it was, and nothing is thrown after.
+     */
     SamepageMemory(MemoryLimits limits, LinearPages pages, SamepageMemoryFactory factory, int cachePages) {
+        this.cache = new PageCache(pages, cachePages);
         try {
             pages.reserve((long) limits.initialPages() * PAGE_SIZE);
         } catch (DedupException e) {
@@ -94,7 +99,6 @@ public final class SamepageMemory extends PlainAtomics implements AutoCloseable 
         this.pages = pages;
         this.factory = factory;
         this.nPages = limits.initialPages();
-        this.cache = new PageCache(pages, cachePages);
         this.mask = cache.mask;
         this.tags = cache.tags;
         this.slots = cache.slots;

@@ -26,7 +26,8 @@ import java.util.function.Function;
  * {@code ByteArrayMemory}, since waiting and notifying across threads need the engine's lock-free access
  * path. A memory's guests go back to the engine at {@link SamepageMemory#close()}, or once the memory is
  * unreachable (a {@link Cleaner} closes it, after a GC); {@link #build} closes the memories of a build
- * that failed at once.
+ * that failed at once, and a memory whose making fails part way ({@link #apply} throws, an
+ * {@link OutOfMemoryError} too) gives back the guest it made before the failure propagates.
  *
  * <p>Thread safety: {@link #apply} is safe from any thread; each memory is confined to one.
  */
@@ -71,8 +72,14 @@ public final class SamepageMemoryFactory implements Function<MemoryLimits, Memor
         }
         long maximumBytes = (long) Math.min(limits.maximumPages(), Memory.RUNTIME_MAX_PAGES) * Memory.PAGE_SIZE;
         GuestPages pages = new GuestPages(engine, domain, "wasm-" + id + "-" + made.incrementAndGet(), maximumBytes);
+        Runnable close = pages::close;
         SamepageMemory memory = new SamepageMemory(limits, pages, this, cachePages);
-        CLEANER.register(memory, pages::close);
+        try {
+            CLEANER.register(memory, close);
+        } catch (RuntimeException | Error e) {
+            closeAfter(memory, e);      // no Cleaner would close it, and the caller never gets it
+            throw e;
+        }
         return memory;
     }
 
@@ -88,7 +95,12 @@ public final class SamepageMemoryFactory implements Function<MemoryLimits, Memor
         builder.withMemoryFactory(limits -> {
             Memory memory = apply(limits);
             if (memory instanceof SamepageMemory m) {
-                made.add(m);
+                try {
+                    made.add(m);
+                } catch (RuntimeException | Error e) {
+                    closeAfter(m, e);       // the build's failure would not close it: it is not listed
+                    throw e;
+                }
             }
             return memory;
         });
@@ -96,15 +108,20 @@ public final class SamepageMemoryFactory implements Function<MemoryLimits, Memor
             return builder.build();
         } catch (RuntimeException | Error e) {
             for (SamepageMemory memory : made) {
-                try {
-                    memory.close();
-                } catch (RuntimeException c) {
-                    e.addSuppressed(c);
-                }
+                closeAfter(memory, e);
             }
             throw e;
         } finally {
             builder.withMemoryFactory(this);    // the builder does not keep the list (nor its memories) alive
+        }
+    }
+
+    /** Closes {@code memory}, made for what {@code failure} stopped; what the close throws is suppressed in it. */
+    private static void closeAfter(SamepageMemory memory, Throwable failure) {
+        try {
+            memory.close();
+        } catch (RuntimeException | Error e) {
+            Suppressed.add(failure, e);
         }
     }
 
