@@ -158,11 +158,26 @@ final class GuestPages implements LinearPages {
                 digests, offset);
     }
 
+    /**
+     * Destroys every chunk, whatever an earlier one's destroy threw; then throws the first throwable (the
+     * others dropped, as {@code DedupEngine.destroy} drops them: adding them as suppressed allocates). A
+     * chunk whose destroy threw before taking it down stays live, and the next close destroys it.
+     */
     @Override
     public void close() {
         closed = true;      // first: a grow after this must not make a guest the close will not destroy
+        Throwable first = null;
         for (Guest guest : chunks) {
-            guest.destroy();
+            try {
+                guest.destroy();
+            } catch (RuntimeException | Error e) {
+                first = first == null ? e : first;
+            }
+        }
+        if (first instanceof Error e) {
+            throw e;
+        } else if (first instanceof RuntimeException e) {
+            throw e;
         }
     }
 }

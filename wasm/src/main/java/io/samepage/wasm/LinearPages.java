@@ -63,6 +63,9 @@ interface LinearPages {
      */
     void reserve(long bytes);
 
-    /** Gives every frame back; later calls fail ({@link #reserve} too, making no guest). Idempotent. */
+    /**
+     * Gives every frame back; later calls fail ({@link #reserve} too, making no guest). Idempotent: if it
+     * throws, what it could give back it gave, and the next call gives back the rest.
+     */
     void close();
 }

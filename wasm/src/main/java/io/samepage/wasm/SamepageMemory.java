@@ -212,7 +212,11 @@ public final class SamepageMemory extends PlainAtomics implements AutoCloseable 
         return pages instanceof GuestPages g ? g.guests() : new Guest[0];
     }
 
-    /** Gives the memory's frames back to the engine; later loads, stores and grows throw {@code DESTROYED}. Idempotent. */
+    /**
+     * Gives the memory's frames back to the engine; later loads, stores and grows throw {@code DESTROYED}.
+     * Idempotent: where one of its guests' destroy throws, the others are destroyed all the same, and the
+     * next close (or the {@code Cleaner}'s, once the memory is unreachable) destroys what is left.
+     */
     @Override
     public void close() {
         cache.forgetAll();
