@@ -3,6 +3,7 @@ package io.samepage.core;
 import io.samepage.core.DedupException.Kind;
 import io.samepage.hashing.Pages;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.concurrent.locks.StampedLock;
 
 /**
@@ -343,7 +344,22 @@ final class GuestWrites {
         if (src != null) {
             MemorySegment.copy(src, srcOffset, pool.memory(), at, length);
         } else {
-            pool.memory().asSlice(at, length).fill(value);
+            fill(pool.memory(), at, length, value);
+        }
+    }
+
+    /**
+     * Sets {@code length} bytes (at least one) at {@code at} of {@code memory} to {@code value}, allocating
+     * nothing: one byte, then copies within the range, each doubling what is set. Not a slice's
+     * {@code fill}: the slice is an object, and a multi-page write is all or nothing only where nothing
+     * between its first page and its last can throw, an {@link OutOfMemoryError} included.
+     */
+    static void fill(MemorySegment memory, long at, long length, byte value) {
+        memory.set(ValueLayout.JAVA_BYTE, at, value);
+        for (long done = 1; done < length; ) {
+            long part = Math.min(done, length - done);
+            MemorySegment.copy(memory, at, memory, at + done, part);
+            done += part;
         }
     }
 }
