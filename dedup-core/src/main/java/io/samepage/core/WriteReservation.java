@@ -58,7 +58,8 @@ final class WriteReservation implements AutoCloseable {
         if (ahead != null && !ahead.isEmpty()) {
             int frame = ahead.take();
             if (zeroed) {
-                pool.memory().asSlice(FramePool.offsetOf(frame), Pages.PAGE_SIZE).fill((byte) 0);  // its bytes are unspecified
+                // Its bytes are unspecified. Zeroed allocating nothing: a throw here would lose the frame, taken and not mapped.
+                GuestWrites.fill(pool.memory(), FramePool.offsetOf(frame), Pages.PAGE_SIZE, (byte) 0);
             }
             return frame;
         }
