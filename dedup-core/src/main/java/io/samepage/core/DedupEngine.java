@@ -59,7 +59,7 @@ public final class DedupEngine implements AutoCloseable {
     private DedupEngine(EngineContext context) {
         this.context = context;
         this.pool = new FramePool(context.poolBytes(), context.warmFrames() < 0
-                ? FramePool.defaultWarmFrames(context.poolBytes() >> Pages.PAGE_SHIFT) : context.warmFrames(),
+                ? FreeLists.defaultWarmFrames(context.poolBytes() >> Pages.PAGE_SHIFT) : context.warmFrames(),
                 context.frameBacking());
         try {
             this.compare = new PageCompare(pool.memory());

@@ -99,12 +99,7 @@ public final class FramePool implements AutoCloseable {
      * @throws IllegalStateException    if the operating system refuses to map the region
      */
     public FramePool(long capacityBytes) {
-        this(capacityBytes, defaultWarmFrames(capacityBytes >> Pages.PAGE_SHIFT));
-    }
-
-    /** The default number of freed frames kept resident: 1/16 of the pool, at most 8192 (32 MiB). */
-    static int defaultWarmFrames(long frames) {
-        return (int) Math.min(8192, frames / 16);
+        this(capacityBytes, FreeLists.defaultWarmFrames(capacityBytes >> Pages.PAGE_SHIFT));
     }
 
     /**
@@ -118,7 +113,7 @@ public final class FramePool implements AutoCloseable {
 
     /**
      * Creates a pool whose region {@code backing} makes (the anonymous default, or a memfd for mapped
-     * guest memory); the pool owns it and closes it.
+     * guest memory); the pool owns it and closes it, at once if this constructor throws after making it.
      *
      * @throws IllegalStateException if the backing's region is not {@code capacityBytes / 4096} frames
      */
@@ -140,16 +135,20 @@ public final class FramePool implements AutoCloseable {
         long bytes = frames << Pages.PAGE_SHIFT;
         this.table = new FrameTable(capacityFrames);
         this.lists = new FreeLists(table, capacityFrames, warmFrames);
-        this.backing = backing.create(capacityFrames);
-        this.memory = this.backing.region();
-        if (memory.byteSize() != bytes) {
-            this.backing.close();
-            throw new IllegalStateException("the frame backing made a region of " + memory.byteSize()
-                    + " bytes for a pool of " + bytes);
-        }
-        this.discardsToOs = this.backing.releasesMemory();
         this.reservation = new FrameReservation(capacityFrames - 1);
-        this.taking = new FrameTaking(this.backing, table, lists, reservation, new FramePopulation(this.backing, table));
+        this.backing = backing.create(capacityFrames);
+        try {
+            this.memory = this.backing.region();
+            if (memory.byteSize() != bytes) {
+                throw new IllegalStateException("the frame backing made a region of " + memory.byteSize()
+                        + " bytes for a pool of " + bytes);
+            }
+            this.discardsToOs = this.backing.releasesMemory();
+            this.taking = new FrameTaking(this.backing, table, lists, reservation, new FramePopulation(this.backing, table));
+        } catch (RuntimeException | Error e) {      // an OutOfMemoryError too: nothing else would close the backing
+            this.backing.close();
+            throw e;
+        }
     }
 
     /** Where the region comes from. */

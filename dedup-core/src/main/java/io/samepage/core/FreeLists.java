@@ -41,6 +41,11 @@ final class FreeLists {
      */
     static final int WARM = Integer.MIN_VALUE;
 
+    /** The default number of freed frames kept resident: 1/16 of the pool, at most 8192 (32 MiB). */
+    static int defaultWarmFrames(long frames) {
+        return (int) Math.min(8192, frames / 16);
+    }
+
     private static final int NO_FRAME = FrameTable.NO_FRAME;
 
     private final FrameTable table;
