@@ -121,7 +121,13 @@ public final class MemfdFrames implements AutoCloseable {
             MemfdCalls.close(fd);
             throw KvmException.refused("madvise(MADV_NOHUGEPAGE) of the frame window of " + bytes + " bytes", advised);
         }
-        return new MemfdFrames(name, frames, fd, arena, window, budget, rangeCalls);
+        try {
+            return new MemfdFrames(name, frames, fd, arena, window, budget, rangeCalls);
+        } catch (RuntimeException | Error e) {      // an OutOfMemoryError: nothing else would unmap and close them
+            arena.close();
+            MemfdCalls.close(fd);
+            throw e;
+        }
     }
 
     public String name() {
