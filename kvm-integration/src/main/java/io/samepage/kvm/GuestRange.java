@@ -1,6 +1,5 @@
 package io.samepage.kvm;
 
-import io.samepage.linux.MemfdCalls;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -47,16 +46,21 @@ final class GuestRange {
         this.holes = new BitSet(pages);
     }
 
-    /** Reserves {@code pages} pages of address space, {@code PROT_NONE}; {@code calls} later change them. */
+    /** Reserves {@code pages} pages of address space, {@code PROT_NONE}, through {@code calls}, which later change them. */
     static GuestRange reserve(int pages, GuestRangeCalls calls) {
         Arena arena = Arena.ofShared();
-        MemorySegment range = MemfdCalls.reserve(pages * PAGE_BYTES, arena);
+        MemorySegment range = calls.reserve(pages * PAGE_BYTES, arena);
         if (range == null) {
             arena.close();
             throw new KvmException(KvmException.Kind.REFUSED, "reserving " + pages
                     + " guest pages of address space failed: out of address space, or vm.max_map_count reached");
         }
-        return new GuestRange(calls, pages, arena, range);
+        try {
+            return new GuestRange(calls, pages, arena, range);
+        } catch (RuntimeException | Error e) {      // an OutOfMemoryError: nothing else would unmap the range
+            arena.close();
+            throw e;
+        }
     }
 
     /** The range, for the calls that map, protect and advise its pages and for Java reads and writes. */

@@ -1,18 +1,28 @@
 package io.samepage.kvm;
 
 import io.samepage.linux.MemfdCalls;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /**
  * The kernel calls a {@link MappedGuestMemory} makes on its reserved range, each returning 0 or
- * {@code -errno} as {@link MemfdCalls} does: {@link #KERNEL} makes them. The seam exists so that a test
- * can stand in for the kernel and fail a call the way the kernel can but will not on demand (a
- * {@code MAP_FIXED} that unmaps the old pages and then fails), which a real host cannot be made to do
- * safely in a test.
+ * {@code -errno} as {@link MemfdCalls} does (the reservation itself returns the range, or null):
+ * {@link #KERNEL} makes them. The seam exists so that a test can stand in for the kernel and fail a call
+ * the way the kernel can but will not on demand (a {@code MAP_FIXED} that unmaps the old pages and then
+ * fails), which a real host cannot be made to do safely in a test, and can see where ranges are reserved.
  *
  * <p>Implementations are stateless or synchronize themselves; a guest memory calls them under its lock.
  */
 interface GuestRangeCalls {
+
+    /**
+     * {@link MemfdCalls#reserve}: {@code bytes} of address space reserved ({@code PROT_NONE}), unmapped when
+     * {@code arena} closes; null if the kernel refused. The kernel's own unless a test watches it: a
+     * stand-in that fails the other calls needs no other reservation.
+     */
+    default MemorySegment reserve(long bytes, Arena arena) {
+        return MemfdCalls.reserve(bytes, arena);
+    }
 
     /** {@link MemfdCalls#map}: maps {@code [offset, + length)} of the range onto the memfd, shared. */
     int map(MemorySegment range, long offset, long length, int fd, long fileOffset, boolean writable);

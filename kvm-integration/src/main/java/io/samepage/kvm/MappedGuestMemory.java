@@ -94,7 +94,13 @@ public final class MappedGuestMemory implements AutoCloseable {
         if (guestPages < 1) {
             throw new IllegalArgumentException("guest memory needs at least one page, not " + guestPages);
         }
-        return new MappedGuestMemory(frames, calls, guestPages, GuestRange.reserve(guestPages, calls));
+        GuestRange reservation = GuestRange.reserve(guestPages, calls);
+        try {
+            return new MappedGuestMemory(frames, calls, guestPages, reservation);
+        } catch (RuntimeException | Error e) {      // an OutOfMemoryError: nothing else would unmap the range
+            reservation.close();
+            throw e;
+        }
     }
 
     public int guestPages() {

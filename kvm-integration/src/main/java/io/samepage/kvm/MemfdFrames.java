@@ -194,7 +194,16 @@ public final class MemfdFrames implements AutoCloseable {
     public synchronized MappedGuestMemory mapGuest(int guestPages) {
         fd();
         MappedGuestMemory guest = MappedGuestMemory.reserve(this, guestPages, rangeCalls);
-        guests.add(guest);
+        try {
+            guests.add(guest);
+        } catch (RuntimeException | Error e) {      // unlisted, the range would outlive even this memfd's close
+            try {
+                guest.close();
+            } catch (RuntimeException | Error c) {
+                Suppressed.add(e, c);
+            }
+            throw e;
+        }
         return guest;
     }
 
