@@ -78,6 +78,9 @@ public final class MappedGuest {
      * Creates guest {@code name} of {@code sizeBytes} in {@code domain}: one run of the engine's frames,
      * mapped with one kernel mapping, reading as zeros and costing no memory until written.
      *
+     * <p>Whatever it throws (an {@link OutOfMemoryError} too), it leaves no guest in the engine and no
+     * mapping or reserved range of the guest's memory.
+     *
      * @throws KvmException {@link KvmException.Kind#UNAVAILABLE} if the engine's frames are not in a
      *                      memfd; a {@code DedupException} if the engine refuses the guest
      */
@@ -92,14 +95,32 @@ public final class MappedGuest {
             MappedGuestMemory memory = frames.mapGuest(pages);
             try {
                 memory.map(0, firstFrame, pages, true);
-            } catch (RuntimeException e) {
-                memory.close();
+                made[0] = new Mirror(name, memory, frames.budget());
+            } catch (RuntimeException | Error e) {     // the engine never gets the mapping to take down
+                closeAfter(memory, e);
                 throw e;
             }
-            made[0] = new Mirror(name, memory, frames.budget());
             return made[0];
         });
-        return new MappedGuest(guest, made[0]);
+        try {
+            return new MappedGuest(guest, made[0]);
+        } catch (RuntimeException | Error e) {     // an OutOfMemoryError: the caller could never destroy the guest
+            try {
+                guest.destroy();
+            } catch (RuntimeException | Error d) {
+                Suppressed.add(e, d);
+            }
+            throw e;
+        }
+    }
+
+    /** Closes {@code memory}, which {@code failure} kept from the engine; what the close throws is suppressed in it. */
+    private static void closeAfter(MappedGuestMemory memory, Throwable failure) {
+        try {
+            memory.close();
+        } catch (RuntimeException | Error e) {
+            Suppressed.add(failure, e);
+        }
     }
 
     /**
