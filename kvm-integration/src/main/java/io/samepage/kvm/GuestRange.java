@@ -81,6 +81,11 @@ final class GuestRange {
         return result;
     }
 
+    /** True if a refused remap left holes in the range: {@link #claimHoles} has something to do. */
+    boolean hasHoles() {
+        return !holes.isEmpty();
+    }
+
     /**
      * Before mapping over pages {@code [first, + count)}: reserves again every hole of the range where
      * nothing is mapped now (all of them, so that holes close as soon as the kernel allows), and checks

@@ -3,7 +3,6 @@ package io.samepage.kvm;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
-import java.util.BitSet;
 import java.util.Objects;
 
 /**
@@ -45,6 +44,13 @@ import java.util.Objects;
  * costs no syscall more. Every mapping of more than one page is thus advised, and adjacent advised ones
  * still merge. A run is advised just after it is mapped: map runs before a guest runs.
  *
+ * <p>Allocation: the remaps and protection changes the engine asks for ({@link MappedGuest}'s mapping)
+ * allocate nothing unless they fail or the range has holes (the page flags are {@link PageBits}, made
+ * once). The engine cannot tell whether a mapping that threw an {@link Error} changed the kernel's view,
+ * so it keeps the frame a break took for the page: an {@link OutOfMemoryError} from a break's remap
+ * would cost a frame for good, and one after the kernel's remap would leave the page mapping another
+ * frame than the engine's page table names.
+ *
  * <p>Java code never writes a read-only page: {@link #write} refuses it (the engine breaks sharing and
  * remaps first) instead of faulting, and a page not mapped yet reads as zeros without being touched.
  * A guest write to a read-only page exits from {@link Vcpu#run()} instead.
@@ -66,14 +72,14 @@ public final class MappedGuestMemory implements AutoCloseable {
     private final GuestRange reservation;
     private final MemorySegment range;
     private final int[] frameOf;
-    private final BitSet writable;
+    private final PageBits writable;
     /** Pages whose kernel mapping is advised {@code MADV_NOHUGEPAGE}; the others are one-page mappings. */
-    private final BitSet advised;
+    private final PageBits advised;
     /**
      * Pages whose mapping a refused remap took and none could put back: {@link #frameOf} still names the
      * frame the engine holds for them, but the kernel maps nothing of it there. Never writable nor advised.
      */
-    private final BitSet lost;
+    private final PageBits lost;
     private boolean closed;
 
     private MappedGuestMemory(MemfdFrames frames, GuestRangeCalls calls, int guestPages, GuestRange reservation) {
@@ -83,9 +89,9 @@ public final class MappedGuestMemory implements AutoCloseable {
         this.reservation = reservation;
         this.range = reservation.segment();
         this.frameOf = new int[guestPages];
-        this.writable = new BitSet(guestPages);
-        this.advised = new BitSet(guestPages);
-        this.lost = new BitSet(guestPages);
+        this.writable = new PageBits(guestPages);
+        this.advised = new PageBits(guestPages);
+        this.lost = new PageBits(guestPages);
         Arrays.fill(frameOf, UNMAPPED);
     }
 
@@ -160,8 +166,10 @@ public final class MappedGuestMemory implements AutoCloseable {
         if (count < 1) {
             throw new IllegalArgumentException("map at least one page, not " + count);
         }
-        reservation.claimHoles(firstGuestPage, count, "mapping guest page " + firstGuestPage + " onto frame "
-                + firstFrame);
+        if (reservation.hasHoles()) {       // the message only then: see "Allocation" in the class comment
+            reservation.claimHoles(firstGuestPage, count, "mapping guest page " + firstGuestPage + " onto frame "
+                    + firstFrame);
+        }
         int advice = adviseNeighbours(firstGuestPage, firstFrame, count);
         int result = calls.map(range, (long) firstGuestPage * PAGE_BYTES, (long) count * PAGE_BYTES,
                 frames.fd(), (long) firstFrame * PAGE_BYTES, writable);
@@ -232,7 +240,7 @@ public final class MappedGuestMemory implements AutoCloseable {
             adviseNeighbours(page, frame, run);
             if (calls.map(range, (long) page * PAGE_BYTES, (long) run * PAGE_BYTES, frames.fd(),
                     (long) frame * PAGE_BYTES, readWrite) < 0) {
-                lost.set(page, page + run);
+                lost.set(page, page + run, true);
                 this.writable.clear(page, page + run);
                 advised.clear(page, page + run);
                 lostPages += run;
@@ -290,7 +298,7 @@ public final class MappedGuestMemory implements AutoCloseable {
     private int advise(int firstGuestPage, int count) {
         int result = calls.adviseSmallPages(range, (long) firstGuestPage * PAGE_BYTES, (long) count * PAGE_BYTES);
         if (result == 0) {
-            advised.set(firstGuestPage, firstGuestPage + count);
+            advised.set(firstGuestPage, firstGuestPage + count, true);
         }
         return result;
     }
@@ -313,7 +321,9 @@ public final class MappedGuestMemory implements AutoCloseable {
         if (frameOf[guestPage] == UNMAPPED) {
             throw new IllegalStateException("guest page " + guestPage + " maps no frame yet");
         }
-        reservation.claimHoles(guestPage, 1, "changing the protection of guest page " + guestPage);
+        if (reservation.hasHoles()) {
+            reservation.claimHoles(guestPage, 1, "changing the protection of guest page " + guestPage);
+        }
         if (lost.get(guestPage)) {
             // No mapping there to change: an mprotect would fail, or change whatever took the address.
             // Map the page back onto the frame the engine holds for it, with the protection asked for.
