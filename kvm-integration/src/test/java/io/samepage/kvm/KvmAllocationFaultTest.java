@@ -1,0 +1,84 @@
+package io.samepage.kvm;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.samepage.core.DedupEngine;
+import io.samepage.testing.AllocationFaultLoader;
+import io.samepage.testing.AllocationFaultRuns;
+import io.samepage.testing.AllocationFaultRuns.Outcome;
+import io.samepage.testing.AllocationFaultRuns.Scenario;
+import io.samepage.testing.AllocationFaults;
+import java.util.List;
+import java.util.Set;
+import org.agrona.collections.Int2IntHashMap;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * Whatever allocation of mapped guest memory fails (no KVM needed: a memfd, its frame window and guest
+ * pages mapped onto its frames), the engine's making, a guest's making, a write, a scan's merge, a
+ * break, a destroy or the engine's close leaves each guest reading what was written, through the engine
+ * and through its mappings alike, no guest the engine holds that nobody does, and no descriptor or
+ * mapping of the memfd once the engine is closed. The classes of {@code io.samepage.kvm} (and, for the
+ * second test, the engine's and Agrona's collections) are loaded child first by an
+ * {@link AllocationFaultLoader}, which rewrites them to ask {@link AllocationFaults} before each
+ * allocation (and before each call of {@code Throwable.addSuppressed}); the engine's classes are loaded
+ * by it in every case, so that the loader's and the engine's classes are one set; the FFM calls
+ * ({@code io.samepage.linux}) come from the parent. {@link AllocationFaultRuns} runs the scenario once
+ * to count the allocations it passes, then once for each allocation chosen, failing it with an
+ * {@link OutOfMemoryError}: every one of the module's own; with the engine's, the first and the last at
+ * each site and a seeded sample of the rest ({@code -Dallocfault.seed} repeats a sample).
+ * {@link MappedMemoryAllocationScenario} says what it checks.
+ */
+class KvmAllocationFaultTest {
+
+    /** Runs with the engine rewritten too, past its sites' first and last allocations. */
+    private static final int SAMPLE = 40;
+
+    private static final AllocationFaultRuns RUNS = new AllocationFaultRuns("KvmAllocationFaultTest");
+
+    @AfterEach
+    void disarm() {
+        AllocationFaults.reset();
+    }
+
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void mappedGuestsWhoseOwnAllocationFailsStayWholeAndLeaveNothingOfTheMemfd() throws Exception {
+        Scenario life = load(false);
+        assertNoFindings(life, AllocationFaultRuns.every(life));
+    }
+
+    @Test
+    @Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void mappedGuestsWhoseEngineAllocationFailsStayWholeAndLeaveNothingOfTheMemfd() throws Exception {
+        Scenario life = load(true);
+        assertNoFindings(life, RUNS.eachSiteAndASample(life, SAMPLE));
+    }
+
+    /**
+     * The scenario, through a loader of its own that rewrites {@code io.samepage.kvm}'s main classes and,
+     * with {@code engineToo}, the engine's and Agrona's collections; counted.
+     */
+    private static Scenario load(boolean engineToo) throws Exception {
+        ClassLoader parent = KvmAllocationFaultTest.class.getClassLoader();
+        AllocationFaultLoader loader = new AllocationFaultLoader(parent,
+                List.of("io.samepage.kvm.", "io.samepage.core.", "org.agrona.collections."),
+                engineToo ? AllocationFaultLoader.fromCodeSourcesOf(parent, MappedGuest.class, DedupEngine.class, Int2IntHashMap.class)
+                        : AllocationFaultLoader.fromCodeSourcesOf(parent, MappedGuest.class),
+                Set.of("java/lang/Throwable.addSuppressed"));
+        Class<?> type = MappedMemoryAllocationScenario.class;
+        return AllocationFaultRuns.load(loader, type, type.getSimpleName() + (engineToo ? " with the engine" : ""));
+    }
+
+    /**
+     * Fails each chosen allocation in a run of its own; no run may find anything, and each must fail at
+     * the site the counting run passed as its k-th (one thread makes every allocation).
+     */
+    private static void assertNoFindings(Scenario scenario, List<Long> chosen) {
+        Outcome outcome = RUNS.failEach(scenario, chosen);
+        assertEquals(List.of(), outcome.findings(), scenario.name() + ": findings");
+        assertEquals(List.of(), outcome.notReached(), scenario.name() + ": runs that did not fail at the site the counting run passed there");
+    }
+}
