@@ -349,12 +349,20 @@ final class GuestWrites {
     }
 
     /**
-     * Sets {@code length} bytes (at least one) at {@code at} of {@code memory} to {@code value}, allocating
-     * nothing: one byte, then copies within the range, each doubling what is set. Not a slice's
-     * {@code fill}: the slice is an object, and a multi-page write is all or nothing only where nothing
-     * between its first page and its last can throw, an {@link OutOfMemoryError} included.
+     * Sets {@code length} bytes (at least one) at {@code at} of the pool's {@code memory} to {@code value},
+     * allocating nothing: zeros are copied from the zero frame a page at a time; another value is set in one
+     * byte, then copied within the range, each copy doubling what is set. Not a slice's {@code fill}: the
+     * slice is an object, and a multi-page write is all or nothing only where nothing between its first
+     * page and its last can throw, an {@link OutOfMemoryError} included.
      */
     static void fill(MemorySegment memory, long at, long length, byte value) {
+        if (value == 0) {
+            for (long done = 0; done < length; done += Pages.PAGE_SIZE) {
+                MemorySegment.copy(memory, FramePool.offsetOf(FramePool.ZERO_FRAME), memory, at + done,
+                        Math.min(Pages.PAGE_SIZE, length - done));
+            }
+            return;
+        }
         memory.set(ValueLayout.JAVA_BYTE, at, value);
         for (long done = 1; done < length; ) {
             long part = Math.min(done, length - done);

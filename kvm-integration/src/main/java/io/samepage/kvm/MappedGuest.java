@@ -108,7 +108,9 @@ public final class MappedGuest {
             try {
                 guest.destroy();
             } catch (RuntimeException | Error d) {
-                Suppressed.add(e, d);
+                if (d != e) {      // one preallocated OutOfMemoryError may be both
+                    e.addSuppressed(d);
+                }
             }
             throw e;
         }
@@ -119,7 +121,9 @@ public final class MappedGuest {
         try {
             memory.close();
         } catch (RuntimeException | Error e) {
-            Suppressed.add(failure, e);
+            if (e != failure) {        // one preallocated OutOfMemoryError may be both
+                failure.addSuppressed(e);
+            }
         }
     }
 

@@ -200,7 +200,9 @@ public final class MemfdFrames implements AutoCloseable {
             try {
                 guest.close();
             } catch (RuntimeException | Error c) {
-                Suppressed.add(e, c);
+                if (c != e) {      // one preallocated OutOfMemoryError may be both
+                    e.addSuppressed(c);
+                }
             }
             throw e;
         }

@@ -82,7 +82,9 @@ final class GuestPages implements LinearPages {
         try {
             guest.destroy();
         } catch (RuntimeException | Error e) {
-            Suppressed.add(failure, e);
+            if (e != failure) {        // one preallocated OutOfMemoryError may be both
+                failure.addSuppressed(e);
+            }
         }
     }
 

@@ -121,7 +121,9 @@ public final class SamepageMemoryFactory implements Function<MemoryLimits, Memor
         try {
             memory.close();
         } catch (RuntimeException | Error e) {
-            Suppressed.add(failure, e);
+            if (e != failure) {        // one preallocated OutOfMemoryError may be both
+                failure.addSuppressed(e);
+            }
         }
     }
 
