@@ -1,17 +1,13 @@
 package io.samepage.kvm;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-
 import io.samepage.core.DedupEngine;
 import io.samepage.testing.AllocationFaultLoader;
 import io.samepage.testing.AllocationFaultRuns;
-import io.samepage.testing.AllocationFaultRuns.Outcome;
 import io.samepage.testing.AllocationFaultRuns.Scenario;
+import io.samepage.testing.AllocationFaultTestBase;
 import io.samepage.testing.AllocationFaults;
 import java.util.List;
-import java.util.Set;
 import org.agrona.collections.Int2IntHashMap;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -31,17 +27,10 @@ import org.junit.jupiter.api.Timeout;
  * each site and a seeded sample of the rest ({@code -Dallocfault.seed} repeats a sample).
  * {@link MappedMemoryAllocationScenario} says what it checks.
  */
-class KvmAllocationFaultTest {
+class KvmAllocationFaultTest extends AllocationFaultTestBase {
 
     /** Runs with the engine rewritten too, past its sites' first and last allocations. */
     private static final int SAMPLE = 40;
-
-    private static final AllocationFaultRuns RUNS = new AllocationFaultRuns("KvmAllocationFaultTest");
-
-    @AfterEach
-    void disarm() {
-        AllocationFaults.reset();
-    }
 
     @Test
     @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
@@ -54,31 +43,18 @@ class KvmAllocationFaultTest {
     @Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void mappedGuestsWhoseEngineAllocationFailsStayWholeAndLeaveNothingOfTheMemfd() throws Exception {
         Scenario life = load(true);
-        assertNoFindings(life, RUNS.eachSiteAndASample(life, SAMPLE));
+        assertNoFindings(life, runs.eachSiteAndASample(life, SAMPLE));
     }
 
     /**
      * The scenario, through a loader of its own that rewrites {@code io.samepage.kvm}'s main classes and,
      * with {@code engineToo}, the engine's and Agrona's collections; counted.
      */
-    private static Scenario load(boolean engineToo) throws Exception {
-        ClassLoader parent = KvmAllocationFaultTest.class.getClassLoader();
-        AllocationFaultLoader loader = new AllocationFaultLoader(parent,
-                List.of("io.samepage.kvm.", "io.samepage.core.", "org.agrona.collections."),
-                engineToo ? AllocationFaultLoader.fromCodeSourcesOf(parent, MappedGuest.class, DedupEngine.class, Int2IntHashMap.class)
-                        : AllocationFaultLoader.fromCodeSourcesOf(parent, MappedGuest.class),
-                Set.of("java/lang/Throwable.addSuppressed"));
+    private Scenario load(boolean engineToo) throws Exception {
+        List<Class<?>> rewritten = engineToo ? List.of(MappedGuest.class, DedupEngine.class, Int2IntHashMap.class)
+                : List.of(MappedGuest.class);
         Class<?> type = MappedMemoryAllocationScenario.class;
-        return AllocationFaultRuns.load(loader, type, type.getSimpleName() + (engineToo ? " with the engine" : ""));
-    }
-
-    /**
-     * Fails each chosen allocation in a run of its own; no run may find anything, and each must fail at
-     * the site the counting run passed as its k-th (one thread makes every allocation).
-     */
-    private static void assertNoFindings(Scenario scenario, List<Long> chosen) {
-        Outcome outcome = RUNS.failEach(scenario, chosen);
-        assertEquals(List.of(), outcome.findings(), scenario.name() + ": findings");
-        assertEquals(List.of(), outcome.notReached(), scenario.name() + ": runs that did not fail at the site the counting run passed there");
+        return loadRewritten(List.of("io.samepage.kvm.", "io.samepage.core.", "org.agrona.collections."), rewritten,
+                type, type.getSimpleName() + (engineToo ? " with the engine" : ""));
     }
 }
