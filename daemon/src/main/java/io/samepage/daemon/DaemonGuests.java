@@ -136,7 +136,8 @@ final class DaemonGuests {
      * estimated, and it comes back when it can be read again. A notice is given once per change of
      * state, not at every re-read: when a source first fails (or fails otherwise), and when it is read
      * again. A {@code pid:} source whose process has exited is dropped for good, with one notice: a
-     * process that later has its pid is another process. If reading the sources fails, the last
+     * process that later has its pid is another process; a re-read that throws before that notice is
+     * given keeps it listed, for the next to tell. If reading the sources fails, the last
      * estimate stays, told once.
      */
     void refreshLive() {
@@ -180,10 +181,18 @@ final class DaemonGuests {
 
     private void failed(Source source, DaemonException e) {
         if (source instanceof Source.Pid pid && hasExited(pid.pid(), e)) {
-            exited.add(source);
+            // Dropped only with the notice given: a throw on the way (an OutOfMemoryError making the
+            // notice, growing the set, or from the handler) leaves it listed, for the next re-read to tell.
+            String notice = source + ": the process has exited; dropped from the sources "
+                    + "(a later process with its pid is another process)";
+            try {
+                exited.add(source);     // a HashSet links the entry before it grows: inside the try
+                context.noticeHandler().accept(notice);
+            } catch (RuntimeException | Error t) {
+                exited.remove(source);     // allocates nothing
+                throw t;
+            }
             failing.remove(source);
-            context.noticeHandler().accept(source + ": the process has exited; dropped from the sources "
-                    + "(a later process with its pid is another process)");
         } else if (!e.getMessage().equals(failing.put(source, e.getMessage()))) {
             context.noticeHandler().accept("re-reading live sources: " + e.getMessage()
                     + " (told again only if this changes)");

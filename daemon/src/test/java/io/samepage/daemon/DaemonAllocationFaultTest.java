@@ -27,6 +27,7 @@ import org.junit.jupiter.api.Timeout;
  * each site and a seeded sample of the rest. The seed is printed; {@code -Dallocfault.seed} repeats a
  * sample. The scenarios say what they check: {@link ReloadAllocationScenario},
  * {@link CountersFileAllocationScenario}, {@link LaunchAllocationScenario}, {@link LiveSourceAllocationScenario},
+ * {@link ExitedSourceAllocationScenario},
  * {@link PolicyCloseAllocationScenario}.
  */
 class DaemonAllocationFaultTest extends AllocationFaultTestBase {
@@ -74,6 +75,13 @@ class DaemonAllocationFaultTest extends AllocationFaultTestBase {
     void aRefreshOfALiveSourceThatRunsOutOfHeapLeavesNoDescriptorOnItAndTheNextRefreshGoesWell() throws Exception {
         Scenario refresh = load(LiveSourceAllocationScenario.class, "refresh", ProcessMemory.class);
         assertNoFindingsThenClose(refresh, AllocationFaultRuns.every(refresh));
+    }
+
+    @Test
+    @Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aRefreshThatRunsOutOfHeapOnASourceWhoseProcessExitedStillTellsItOnce() throws Exception {
+        Scenario exited = load(ExitedSourceAllocationScenario.class, null, ProcessMemory.class);
+        assertNoFindings(exited, AllocationFaultRuns.every(exited));
     }
 
     @Test
