@@ -117,6 +117,12 @@ public final class CountersFile implements AutoCloseable {
     private final Path absolute;
     private final Path temporary;
     private final CountersFileClaim claim;
+    /**
+     * {@code NOFOLLOW_LINKS} as the varargs array, made once: a close that deletes the temporary file must
+     * not allocate one (it runs after an OutOfMemoryError, on a heap that may still be full). Never changed.
+     */
+    private static final LinkOption[] NO_FOLLOW = {LinkOption.NOFOLLOW_LINKS};
+
     private final long pid;
     private final long startMillis;
     private final Consumer<String> notices;
@@ -413,7 +419,7 @@ public final class CountersFile implements AutoCloseable {
                 IoUtil.unmap(mapping.buffer());
             } else {
                 IoUtil.unmap(mapping.buffer());
-                if (!stranded && Files.exists(temporary, LinkOption.NOFOLLOW_LINKS) && isOurs(temporary)) {
+                if (!stranded && Files.exists(temporary, NO_FOLLOW) && isOurs(temporary)) {
                     Files.delete(temporary);
                 }
             }
@@ -436,7 +442,7 @@ public final class CountersFile implements AutoCloseable {
 
     /** The identity of the file at {@code file}, not of what a symbolic link there points to; null if unknown. */
     static Object identityOf(Path file) throws IOException {
-        return Files.readAttributes(file, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS).fileKey();
+        return Files.readAttributes(file, BasicFileAttributes.class, NO_FOLLOW).fileKey();
     }
 
     private static void deleteQuietly(Path temporary, Throwable failure) {

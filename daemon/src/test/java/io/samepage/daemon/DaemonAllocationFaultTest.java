@@ -8,6 +8,8 @@ import io.samepage.testing.AllocationFaultTestBase;
 import io.samepage.testing.AllocationFaults;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -24,10 +26,11 @@ import org.junit.jupiter.api.Timeout;
  * scenario once to count the allocations it passes, then once for each allocation chosen, failing it with
  * an {@link OutOfMemoryError}: every one for the reload, the counters file and the re-read; for the
  * launches and the closes, whose runs each wait for a daemon's threads to end, the first and the last at
- * each site and a seeded sample of the rest. The seed is printed; {@code -Dallocfault.seed} repeats a
- * sample. The scenarios say what they check: {@link ReloadAllocationScenario},
- * {@link CountersFileAllocationScenario}, {@link LaunchAllocationScenario}, {@link LiveSourceAllocationScenario},
- * {@link ExitedSourceAllocationScenario},
+ * each site and a seeded sample of the rest; on a heap that stays full (every allocation from the k-th on
+ * failing), a launch and a close with a live source, the first at each site and a sample. The seed is
+ * printed; {@code -Dallocfault.seed} repeats a sample. The scenarios say what they check:
+ * {@link ReloadAllocationScenario}, {@link CountersFileAllocationScenario}, {@link LaunchAllocationScenario},
+ * {@link LiveSourceAllocationScenario}, {@link ExitedSourceAllocationScenario},
  * {@link PolicyCloseAllocationScenario}.
  */
 class DaemonAllocationFaultTest extends AllocationFaultTestBase {
@@ -72,6 +75,20 @@ class DaemonAllocationFaultTest extends AllocationFaultTestBase {
 
     @Test
     @Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aLaunchWithALiveSourceOnAHeapThatStaysFullLeavesNothingOpenAndTheCountersFileAsItWas() throws Exception {
+        Scenario launch = load(LiveSourceAllocationScenario.class, "full-heap launch", ProcessMemory.class);
+        assertNoFindingsThenClose(launch, firstAtEachSiteAndASample(launch));
+    }
+
+    @Test
+    @Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aCloseWithALiveSourceOnAHeapThatStaysFullStillClosesEverythingAndTheCountersFile() throws Exception {
+        Scenario close = load(LiveSourceAllocationScenario.class, "full-heap close", ProcessMemory.class);
+        assertNoFindingsThenClose(close, firstAtEachSiteAndASample(close));
+    }
+
+    @Test
+    @Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void aRefreshOfALiveSourceThatRunsOutOfHeapLeavesNoDescriptorOnItAndTheNextRefreshGoesWell() throws Exception {
         Scenario refresh = load(LiveSourceAllocationScenario.class, "refresh", ProcessMemory.class);
         assertNoFindingsThenClose(refresh, AllocationFaultRuns.every(refresh));
@@ -89,6 +106,16 @@ class DaemonAllocationFaultTest extends AllocationFaultTestBase {
     void aCloseThatRunsOutOfHeapStillWritesBackEveryKsmKnobThePolicyChanged() throws Exception {
         Scenario close = load(PolicyCloseAllocationScenario.class, null, ProcessMemory.class);
         assertNoFindings(close, runs.eachSiteAndASample(close, SAMPLE));
+    }
+
+    /**
+     * On a heap that stays full, the first allocation at each site and a seeded sample: the last at a site
+     * fails what any earlier one there does from then on, so the first stands for the site.
+     */
+    private List<Long> firstAtEachSiteAndASample(Scenario scenario) {
+        Set<Long> chosen = new TreeSet<>(AllocationFaultRuns.firstAtEachSite(scenario));
+        chosen.addAll(AllocationFaultRuns.sample(scenario, SAMPLE, runs.seed(scenario.name())));
+        return new ArrayList<>(chosen);
     }
 
     /**

@@ -1,6 +1,8 @@
 package io.samepage.daemon;
 
+import io.samepage.linux.DiscardList;
 import io.samepage.testing.AllocationFaultLoader;
+import io.samepage.testing.AllocationFaults;
 import io.samepage.testing.ArmedScenario;
 import io.samepage.testing.ReadTarget;
 import io.samepage.testing.SleepingProcess;
@@ -28,7 +30,13 @@ import java.util.concurrent.CopyOnWriteArrayList;
  * same flags (no {@code MADV_MERGEABLE} or other advice applied). A launch leaves, as
  * {@link LaunchAllocationScenario}'s, no thread, no listening port, no mapping under the directory and the
  * counters file's path byte for byte as it was. A refresh leaves the last estimate or a whole new one, and
- * the next refresh, unarmed, makes a new one of the one live source. No run tells the notice handler
+ * the next refresh, unarmed, makes a new one of the one live source.
+ *
+ * <p>With {@code "full-heap launch"} and {@code "full-heap close"} the heap stays full: every allocation
+ * from the k-th on fails ({@link AllocationFaults#failFrom}), so the clean-up after the failure runs out of
+ * heap too; with the latter the launch is unarmed and its close fails. A launch leaves what a launch above
+ * leaves; a close leaves no thread, no listening port and no socket on its metrics port, no descriptor
+ * on the live source, no mapping under the directory, and the counters file reading closed. No run tells the notice handler
  * anything: an {@link OutOfMemoryError} is not a source that cannot be read.
  *
  * <p>{@link #apply} returns the findings of one run, one line each ("" for none); {@link #getAsLong} the
@@ -38,6 +46,10 @@ import java.util.concurrent.CopyOnWriteArrayList;
 final class LiveSourceAllocationScenario extends ArmedScenario implements AutoCloseable {
 
     private final boolean refresh;
+    /** The daemon launches unarmed and its close fails. */
+    private final boolean failClose;
+    /** Every allocation from the k-th fails, not the k-th alone. */
+    private final boolean heapStaysFull;
     private final Path dir;
     private final Path counters;
     private final Process target;
@@ -51,12 +63,22 @@ final class LiveSourceAllocationScenario extends ArmedScenario implements AutoCl
     /** With {@code "launch"}: the run's daemon, once launched. */
     private Daemon daemon;
 
-    /** @param shape {@code "launch"}: the launch fails; {@code "refresh"}: a re-read of the live source does */
+    /**
+     * @param shape {@code "launch"}: the launch fails; {@code "refresh"}: a re-read of the live source does;
+     *              {@code "full-heap launch"}, {@code "full-heap close"}: the launch or the close does, on a
+     *              heap that stays full
+     */
     LiveSourceAllocationScenario(String shape, Path dir) throws Exception {
-        refresh = shape(shape, "launch", "refresh") == 1;
+        int index = shape(shape, "launch", "refresh", "full-heap launch", "full-heap close");
+        refresh = index == 1;
+        heapStaysFull = index >= 2;
+        failClose = index == 3;
         this.dir = dir;
         this.counters = dir.resolve("counters");
         DaemonException.Kind.values();     // initialized unarmed, as LaunchAllocationScenario says why
+        // The engine's DiscardList opens a pidfd of this process once per JVM, at its first use: opened in
+        // the first run it would read as a descriptor left open (a pidfd), when no earlier test made an engine.
+        Class.forName(DiscardList.class.getName(), true, DiscardList.class.getClassLoader());
         byte[] dump = new byte[4 * 4096];
         new SplittableRandom(5).nextBytes(dump);
         Files.write(dir.resolve("vm0.img"), dump);
@@ -87,7 +109,7 @@ final class LiveSourceAllocationScenario extends ArmedScenario implements AutoCl
     protected String run(long failAt) throws Exception {
         daemon = null;      // the last run's, unreachable before the descriptors settle (ReadTarget says why)
         openBefore = ReadTarget.settledDescriptorsOn(target.pid());
-        List<String> findings = refresh ? refresh() : launch();
+        List<String> findings = refresh ? refresh() : launch(failAt);
         if (!target.isAlive()) {
             findings.add(where() + ": the live source's process is gone");
         } else {
@@ -105,19 +127,39 @@ final class LiveSourceAllocationScenario extends ArmedScenario implements AutoCl
         return String.join("\n", findings);
     }
 
-    /** A launch, failing an allocation, and a close of the daemon it returns: what they left wrong. */
-    private List<String> launch() throws Exception {
+    /**
+     * A launch, failing an allocation, and a close of the daemon it returns; or with {@link #failClose}, a
+     * launch and a close failing one: what they left wrong.
+     */
+    private List<String> launch(long failAt) throws Exception {
         DaemonLeftovers baseline = DaemonLeftovers.baseline();
         byte[] before = Files.exists(counters) ? Files.readAllBytes(counters) : null;
         Set<String> filesBefore = DaemonLeftovers.files(dir);
         List<String> mappingsBefore = DaemonLeftovers.mappingsUnder(dir);
         Daemon.Context context = context();
-        Throwable thrown = armed(() -> daemon = Daemon.launch(context));
+        int port = 0;
+        if (failClose) {
+            daemon = Daemon.launch(context);
+            port = daemon.metricsPort();
+        }
+        Throwable thrown = armed(() -> {
+            if (heapStaysFull) {
+                // Re-armed before the first allocation, so the count is the same: from the k-th on.
+                AllocationFaults.failFrom(failAt);
+            }
+            if (failClose) {
+                daemon.close();
+            } else {
+                daemon = Daemon.launch(context);
+            }
+        });
         List<String> findings = new ArrayList<>();
-        String state = where() + ": " + (thrown == null ? "launched and closed" : "its launch failed");
+        String state = where() + ": " + (failClose ? (thrown == null ? "closed" : "its close failed")
+                : thrown == null ? "launched and closed" : "its launch failed");
         expectInjected(thrown, state, findings);
         descriptorsLeft(state, findings);
-        if (daemon != null) {
+        if (!failClose && daemon != null) {
+            port = daemon.metricsPort();
             daemon.close();
         }
         List<String> threads = baseline.threadsLeft();
@@ -127,6 +169,10 @@ final class LiveSourceAllocationScenario extends ArmedScenario implements AutoCl
         Set<Integer> ports = baseline.portsLeft();
         if (!ports.isEmpty()) {
             findings.add(state + ", and ports are left listening: " + ports);
+        }
+        List<DaemonLeftovers.OwnSocket> onPort = port == 0 ? List.of() : DaemonLeftovers.socketsOn(port);
+        if (!onPort.isEmpty()) {
+            findings.add(state + ", and sockets of this process hold its metrics port " + port + ": " + onPort);
         }
         List<String> mappings = new ArrayList<>(DaemonLeftovers.mappingsUnder(dir));
         mappings.removeAll(mappingsBefore);
@@ -139,7 +185,7 @@ final class LiveSourceAllocationScenario extends ArmedScenario implements AutoCl
         if (!files.isEmpty()) {
             findings.add(state + ", and files are left beside the counters file: " + files);
         }
-        if (thrown != null) {
+        if (thrown != null && !failClose) {
             byte[] after = Files.exists(counters) ? Files.readAllBytes(counters) : null;
             if (!Arrays.equals(before, after)) {
                 findings.add(state + ", and the counters file's path changed");
