@@ -3,7 +3,6 @@ package io.samepage.core;
 import io.samepage.core.DedupException.Kind;
 import io.samepage.hashing.Pages;
 import java.util.List;
-import java.util.concurrent.ConcurrentSkipListMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.StampedLock;
@@ -38,11 +37,7 @@ public final class DedupEngine implements AutoCloseable {
     private final List<MergeDomain> domains = new CopyOnWriteArrayList<>();
     /** Held while a domain joins {@link #domains}, and while {@code max_page_sharing} changes with every domain locked. */
     private final Object domainsJoining = new Object();
-    /**
-     * Live guests by creation number, so in creation order; read without a lock (the scanner takes its
-     * rounds here while {@link #close} may hold the engine's monitor and wait for its batch).
-     */
-    private final ConcurrentSkipListMap<Long, Guest> guests = new ConcurrentSkipListMap<>();
+    private final LiveGuests guests = new LiveGuests();
     /** Names of the live guests. Guarded by the engine's monitor. */
     private final GuestNames guestNames = new GuestNames();
     /** Engine-wide page ids: the unstable indexes file guest pages by them. */
@@ -233,7 +228,7 @@ public final class DedupEngine implements AutoCloseable {
         }
         pageIds.publish(guest, base);       // allocates nothing: allocate made its table's segments
         try {
-            guests.put(guest.creation(), guest);
+            guests.add(guest);
         } catch (RuntimeException | Error e) {
             // The skip list's node could not be had: undone as a destroy undoes a guest (its mapping taken
             // down, its frames freed, its ids quarantined), so its name and frames are not lost for good.
@@ -253,12 +248,12 @@ public final class DedupEngine implements AutoCloseable {
      * every other live guest is, once.
      */
     public List<Guest> guests() {
-        return List.copyOf(guests.values());
+        return guests.list();
     }
 
-    /** {@link #guests} as an array; takes no lock. */
+    /** {@link #guests} as an array, with any destroyed guest a failed removal left listed ({@link LiveGuests}): skip those. Takes no lock. */
     Guest[] liveGuests() {
-        return guests.values().toArray(new Guest[0]);
+        return guests.array();
     }
 
     /**
@@ -275,7 +270,8 @@ public final class DedupEngine implements AutoCloseable {
      * what may allocate comes before (its key boxed, room to quarantine its ids and to keep them in
      * quarantine), and the one allocation after it that cannot be made earlier, the skip list's marker
      * node, comes after the entry is out: an {@link OutOfMemoryError} there lets the destroy finish, and
-     * is thrown then. The release of ids that ends it allocates nothing ({@link #releaseUnnamedIds}). A
+     * is thrown then; if it left the entry in, the next destroy or close takes it out ({@link LiveGuests}).
+     * The release of ids that ends it allocates nothing ({@link #releaseUnnamedIds}). A
      * frame whose memory the backing fails to give back is free all the same and counted, not thrown
      * ({@link FramePool}'s "Release failures"). Anything else a page's unmap throws (a StackOverflowError in
      * the stable index, say; that page's frame ends free or withheld, {@link MergeDomain#releaseStable}) is
@@ -283,6 +279,7 @@ public final class DedupEngine implements AutoCloseable {
      * (adding them as suppressed allocates, and may meet the same preallocated error).
      */
     synchronized void destroy(Guest guest) {
+        guests.unlistDestroyed();       // any guest a failed removal left listed, this one destroyed again say
         if (guest.isDestroyed()) {
             return;
         }
@@ -298,12 +295,7 @@ public final class DedupEngine implements AutoCloseable {
             throw new DedupException(Kind.HOST_REFUSED, "guest " + guest.name() + " was not destroyed: its page "
                     + "mapping could not be taken down (" + e.getMessage() + "); it is unchanged, destroy it again", e);
         }
-        Throwable first = null;
-        try {
-            guests.remove(key);
-        } catch (Error e) {
-            first = e;
-        }
+        Throwable first = guests.remove(key);
         guestNames.remove(guest.name());
         for (int page = 0; page < guest.pageCount(); page++) {
             StampedLock lock = guest.stripeOf(page);
@@ -395,9 +387,7 @@ public final class DedupEngine implements AutoCloseable {
     /** Bytes of heap the engine's metadata takes: frames, guests live or awaiting id release, indexes ({@link MetadataSizes}). */
     public long metadataBytes() {
         long bytes = pool.metadataBytes() + pageIds.metadataBytes() + guestNames.metadataBytes();
-        for (Guest guest : guests.values()) {
-            bytes += guest.metadataBytes() + MetadataSizes.liveGuestEntry(guest);
-        }
+        bytes += guests.sum(guest -> guest.metadataBytes() + MetadataSizes.liveGuestEntry(guest));
         for (MergeDomain domain : domains) {
             bytes += domain.metadataBytes();
         }
@@ -422,12 +412,8 @@ public final class DedupEngine implements AutoCloseable {
             chains += chainCounts[0];
             dups += chainCounts[1];
         }
-        long tracked = 0;
-        long total = 0;
-        for (Guest guest : guests.values()) {
-            total += guest.pageCount();
-            tracked += guest.trackedPages();
-        }
+        long tracked = guests.sum(Guest::trackedPages);
+        long total = guests.sum(Guest::pageCount);
         long zero = zeroPages.get();
         long metadata = metadataBytes();
         long volatilePages = Math.max(0, tracked - shared - sharing - unshared - zero);
@@ -438,8 +424,8 @@ public final class DedupEngine implements AutoCloseable {
 
     /**
      * Stops the scanner (waiting for its batch in progress; a scanner on an {@code AgentRunner} then ends
-     * its duty cycle), destroys every guest (a mapped guest's {@link PageMapping#unmapAll} is called; if
-     * it refuses, the engine closes all the same) and releases the host memory in one unmap (frames are
+     * its duty cycle), destroys every guest (a mapped guest's {@link PageMapping#unmapAll} is called, once:
+     * not for a guest destroyed already; if it refuses, the engine closes all the same) and releases the host memory in one unmap (frames are
      * not freed one by one). The engine is unusable afterwards. Idempotent.
      *
      * <p>An {@link OutOfMemoryError} leaves the engine open, to close again, if it comes before anything
@@ -467,20 +453,19 @@ public final class DedupEngine implements AutoCloseable {
         }
         try {
             for (int i = 0; i < live.length; i++) {
-                try {
-                    live[i].takeDown();         // its mapping is told, as a destroy tells it
-                } catch (RuntimeException | Error refused) {
-                    live[i].markDestroyed();    // closing anyway: no later guest takes its frames
-                    if (refused instanceof Error e && failure == null) {
-                        failure = e;            // thrown at the end, once every guest is down
+                if (!live[i].isDestroyed()) {   // one a failed removal left listed is down already: taken down once
+                    try {
+                        live[i].takeDown();         // its mapping is told, as a destroy tells it
+                    } catch (RuntimeException | Error refused) {
+                        live[i].markDestroyed();    // closing anyway: no later guest takes its frames
+                        if (refused instanceof Error e && failure == null) {
+                            failure = e;            // thrown at the end, once every guest is down
+                        }
                     }
+                    guestNames.remove(live[i].name());
                 }
-                guestNames.remove(live[i].name());
-                try {
-                    guests.remove(keys[i]);     // the skip list makes its marker node after the entry is out
-                } catch (Error e) {
-                    failure = failure == null ? e : failure;
-                }
+                Error unlisted = guests.remove(keys[i]);    // the skip list makes its marker node after the entry is out
+                failure = failure == null ? unlisted : failure;
             }
         } finally {
             pool.close();

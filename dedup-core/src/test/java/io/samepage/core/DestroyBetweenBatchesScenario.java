@@ -12,7 +12,7 @@ import io.samepage.testing.AllocationFaults;
  *
  * <p>A destroy that throws must have changed nothing (the guest live and listed; destroyed again, it
  * goes), or, past its point of no return, have thrown only where {@link DedupEngine#destroy} says it
- * may: the skip list's marker node. Anything else told its caller that a destroy which was done had
+ * may: the skip list's marker node, made in {@link LiveGuests#remove}. Anything else told its caller that a destroy which was done had
  * failed. Then the engine must be whole, its page ids exactly those of its guests live or waiting for
  * their release ({@link PageIdLedger}), and once the next full scan starts both guests' ids free.
  *
@@ -76,7 +76,7 @@ final class DestroyBetweenBatchesScenario extends FaultScenario {
                 return "";
             }
             String site = AllocationFaults.injectedAt();
-            if (site != null && site.startsWith("DedupEngine.destroy:") && site.endsWith(MARKER_NODE)) {
+            if (site != null && site.startsWith("LiveGuests.remove:") && site.endsWith(MARKER_NODE)) {
                 return "";
             }
             return ": the destroy of " + guest.name() + " threw " + e.getMessage() + ", though its guest was down";

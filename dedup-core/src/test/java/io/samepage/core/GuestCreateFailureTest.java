@@ -23,10 +23,6 @@ class GuestCreateFailureTest {
 
     private static final long PAGE = 4096;
 
-    private static void inject(DedupEngine engine, String field, Object value) throws Exception {
-        inject(DedupEngine.class, engine, field, value);
-    }
-
     private static void inject(Class<?> type, Object target, String field, Object value) throws Exception {
         Field f = type.getDeclaredField(field);
         f.setAccessible(true);
@@ -53,7 +49,9 @@ class GuestCreateFailureTest {
     void aMappedGuestWhoseLiveEntryCannotBeMadeIsUndoneWhole() throws Exception {
         try (DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(8L << 20).conclude())) {
             MergeDomain domain = engine.createDomain("d");
-            inject(engine, "guests", failingOnce());
+            Field guests = DedupEngine.class.getDeclaredField("guests");
+            guests.setAccessible(true);
+            inject(LiveGuests.class, guests.get(engine), "guests", failingOnce());
             long framesBefore = engine.framesInUse();
             RecordingMapping[] made = new RecordingMapping[1];
             assertThrows(OutOfMemoryError.class, () -> engine.createGuest(domain, "vm", 64 * PAGE,
@@ -151,7 +149,9 @@ class GuestCreateFailureTest {
     void anyErrorFilingTheLiveGuestUndoesItWhole() throws Exception {
         try (DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(8L << 20).conclude())) {
             MergeDomain domain = engine.createDomain("d");
-            inject(engine, "guests", new ConcurrentSkipListMap<Long, Guest>() {
+            Field guests = DedupEngine.class.getDeclaredField("guests");
+            guests.setAccessible(true);
+            inject(LiveGuests.class, guests.get(engine), "guests", new ConcurrentSkipListMap<Long, Guest>() {
                 private boolean failed;
 
                 @Override

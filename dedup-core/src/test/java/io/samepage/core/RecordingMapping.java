@@ -22,6 +22,8 @@ final class RecordingMapping implements PageMapping {
     boolean dirtyLogFails;
     private final long[] written;
     boolean unmapped;
+    /** How many times {@link #unmapAll} took the mapping down: a host mapping is taken down once. */
+    int unmapAllCalls;
     /** True: {@link #unmapAll} throws, changing nothing. */
     boolean refuseUnmap;
     /** Pages whose {@link #unprotect} the host refused ({@link FaultyHost}) since they were last mapped or unprotected. */
@@ -101,5 +103,6 @@ final class RecordingMapping implements PageMapping {
             throw new IllegalStateException("munmap: the VMM still holds the memory (injected)");
         }
         unmapped = true;
+        unmapAllCalls++;
     }
 }

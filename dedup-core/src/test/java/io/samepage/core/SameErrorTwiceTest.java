@@ -26,9 +26,11 @@ class SameErrorTwiceTest {
         OutOfMemoryError once = new OutOfMemoryError("injected: one preallocated error, thrown twice");
         try (DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(8L << 20).conclude())) {
             MergeDomain domain = engine.createDomain("d");
-            Field guests = DedupEngine.class.getDeclaredField("guests");
+            Field live = DedupEngine.class.getDeclaredField("guests");
+            live.setAccessible(true);
+            Field guests = LiveGuests.class.getDeclaredField("guests");
             guests.setAccessible(true);
-            guests.set(engine, new ConcurrentSkipListMap<Long, Guest>() {
+            guests.set(live.get(engine), new ConcurrentSkipListMap<Long, Guest>() {
                 @Override
                 public Guest put(Long key, Guest value) {
                     throw once;
