@@ -83,13 +83,21 @@ final class DaemonLaunch {
         return failure;
     }
 
-    /** {@code first}, with {@code next} suppressed in it, or {@code next} if there was none before. */
+    /**
+     * {@code first}, with {@code next} suppressed in it, or {@code next} if there was none before. Never
+     * throws: where the heap has no room for the suppressed list, {@code next} is lost and {@code first}
+     * kept, so a clean-up after an OutOfMemoryError still closes the parts after this one.
+     */
     static Throwable firstOf(Throwable first, Throwable next) {
         if (first == null) {
             return next;
         }
         if (first != next) {
-            first.addSuppressed(next);
+            try {
+                first.addSuppressed(next);
+            } catch (OutOfMemoryError noRoom) {
+                // next is lost; first, the failure that matters, is not
+            }
         }
         return first;
     }

@@ -125,6 +125,13 @@ class DaemonAllocationFaultTest extends AllocationFaultTestBase {
      * too that they failed at the site the counting run passed there: the daemon's own threads are idle
      * meanwhile.
      */
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aCleanUpWithNoRoomToSuppressACloseFailureStillClosesEveryPart() throws Exception {
+        Scenario parts = load(PartsClosedAllocationScenario.class, null);
+        assertNoFindings(parts, AllocationFaultRuns.every(parts));
+    }
+
     private Scenario load(Class<?> type, String shape, Class<?>... alsoRewritten) throws Exception {
         List<String> packages = new ArrayList<>(List.of("io.samepage.daemon."));
         List<Class<?>> anchors = new ArrayList<>(List.of(Daemon.class));
