@@ -19,6 +19,11 @@ import java.util.Arrays;
  * the domain's zero frame and cost no frame. A bulk write, fill or copy goes to the chunks as one
  * {@link GuestChain}: all or nothing across them.
  *
+ * <p>A grow that fails part way leaves the chunks as they were and no guest of its own in the engine: the
+ * guest it made is destroyed before the failure propagates. Where that destroy fails too (the heap stays
+ * full: a destroy allocates), the guest is kept aside, no chunk, and destroyed at the next grow or close;
+ * {@link #guests()} lists it last meanwhile, so that it is never the engine's alone.
+ *
  * <p>Not thread safe: confined to its memory's thread (the guests themselves are safe for the scanner).
  */
 final class GuestPages implements LinearPages {
@@ -35,6 +40,8 @@ final class GuestPages implements LinearPages {
     private volatile boolean closed;
     /** The chunks as one address space, for bulk writes, fills and copies that are all or nothing across them. */
     private GuestChain chain;
+    /** The guest a failed grow made and could not destroy; null if none. Destroyed at the next grow or close. */
+    private Guest leftover;
 
     GuestPages(DedupEngine engine, MergeDomain domain, String name, long maximumBytes) {
         this.engine = engine;
@@ -43,9 +50,14 @@ final class GuestPages implements LinearPages {
         this.maximumBytes = maximumBytes;
     }
 
-    /** The guests holding this memory, in address order (for tests and the bench). */
+    /** The guests holding this memory, in address order, and last the {@link #leftover} if any (for tests and the bench). */
     Guest[] guests() {
-        return chunks.clone();
+        if (leftover == null) {
+            return chunks.clone();
+        }
+        Guest[] held = Arrays.copyOf(chunks, chunks.length + 1);
+        held[chunks.length] = leftover;
+        return held;
     }
 
     @Override
@@ -59,6 +71,10 @@ final class GuestPages implements LinearPages {
         }
         long size = Math.min(Math.max(bytes - reserved, reserved), maximumBytes - reserved);
         size = Math.max(size, bytes - reserved);
+        if (leftover != null) {
+            leftover.destroy();     // throws, with nothing changed, while the heap is still full
+            leftover = null;
+        }
         // What may throw comes before the fields change: a grow that fails leaves the chunks as they were.
         Guest[] grown = Arrays.copyOf(chunks, chunks.length + 1);
         long[] grownStarts = Arrays.copyOf(starts, starts.length + 1);
@@ -77,11 +93,15 @@ final class GuestPages implements LinearPages {
         chain = grownChain;
     }
 
-    /** Destroys {@code guest}, which {@code failure} kept from becoming a chunk; what that throws is suppressed in it. */
-    private static void destroyAfter(Guest guest, Throwable failure) {
+    /**
+     * Destroys {@code guest}, which {@code failure} kept from becoming a chunk; what that throws is suppressed
+     * in it, and the guest kept as the {@link #leftover}.
+     */
+    private void destroyAfter(Guest guest, Throwable failure) {
         try {
             guest.destroy();
         } catch (RuntimeException | Error e) {
+            leftover = guest;           // first: suppressing may run out of heap too
             if (e != failure) {        // one preallocated OutOfMemoryError may be both
                 failure.addSuppressed(e);
             }
@@ -161,9 +181,10 @@ final class GuestPages implements LinearPages {
     }
 
     /**
-     * Destroys every chunk, whatever an earlier one's destroy threw; then throws the first throwable (the
-     * others dropped, as {@code DedupEngine.destroy} drops them: adding them as suppressed allocates). A
-     * chunk whose destroy threw before taking it down stays live, and the next close destroys it.
+     * Destroys every chunk, and the {@link #leftover}, whatever an earlier one's destroy threw; then throws
+     * the first throwable (the others dropped, as {@code DedupEngine.destroy} drops them: adding them as
+     * suppressed allocates). A guest whose destroy threw before taking it down stays live, and the next
+     * close destroys it.
      */
     @Override
     public void close() {
@@ -172,6 +193,14 @@ final class GuestPages implements LinearPages {
         for (Guest guest : chunks) {
             try {
                 guest.destroy();
+            } catch (RuntimeException | Error e) {
+                first = first == null ? e : first;
+            }
+        }
+        if (leftover != null) {
+            try {
+                leftover.destroy();
+                leftover = null;
             } catch (RuntimeException | Error e) {
                 first = first == null ? e : first;
             }

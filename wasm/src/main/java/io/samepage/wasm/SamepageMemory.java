@@ -49,7 +49,9 @@ import java.util.function.Function;
  * or copy needs all of its frames at once; the data-segment image at instantiation needs one per page it
  * cannot map. A load needs none: it reads past the cache instead of evicting such a page, and a bulk
  * read lays the cached stored-to pages over the engine's. A {@code grow} takes none either (new pages
- * read as the zero frame): it returns -1 only when the engine cannot hold the pages. {@link #flush()}
+ * read as the zero frame): it returns -1 when the engine cannot hold the pages, or when the heap runs out
+ * ({@link OutOfMemoryError}) while it makes the new pages' guest, which it then gives back: the memory
+ * stays as it was and a later grow may succeed. {@link #flush()}
  * and {@link #release()}, which the host calls, throw the engine's exception, as every other refusal
  * does (a closed memory or engine is {@code DESTROYED}).
  *
@@ -126,6 +128,8 @@ public final class SamepageMemory extends PlainAtomics implements AutoCloseable 
                 return -1;      // the engine is full: a grow may fail so (any other refusal is thrown)
             }
             throw e;
+        } catch (OutOfMemoryError e) {
+            return -1;          // the heap is full: reserve left the chunks as they were; other Errors propagate
         }
         nPages = numPages;
         return prevPages;

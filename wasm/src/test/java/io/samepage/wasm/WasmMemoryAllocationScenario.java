@@ -35,9 +35,9 @@ import java.util.function.LongSupplier;
  * and read.
  *
  * <p>Every step either returns what {@code ByteArrayMemory} returns or throws the injected
- * {@link OutOfMemoryError}; the steps after one that threw are not made. Then what an embedder relies
- * on: each memory has the pages it had before the step that threw (a {@code grow} that throws grows
- * nothing) and reads what {@code ByteArrayMemory} reads, but the one the step was on, which reads either
+ * {@link OutOfMemoryError}, but a {@code grow}, which returns -1 where that struck in it; the steps after
+ * one that threw, or such a grow, are not made. Then what an embedder relies on: each memory has the
+ * pages it had before the step that threw (a {@code grow} that returns -1 grows nothing) and reads what {@code ByteArrayMemory} reads, but the one the step was on, which reads either
  * that or what the step would have made of it, whole (no page reads zeros, or another instance's
  * bytes); the engine holds no guest that no memory holds (a failed build's memory is closed, a failed
  * grow's guest destroyed), and after a close that threw, at most the one guest whose destroy threw;
@@ -114,6 +114,11 @@ final class WasmMemoryAllocationScenario implements LongFunction<String>, LongSu
     private static final RuntimeException STOP = new RuntimeException("a step threw", null, false, false) {
     };
 
+    /** Ends the steps at a grow that returned -1 where the injected failure struck in it; allocates nothing. */
+    private static final RuntimeException GROW_REFUSED = new RuntimeException("memory.grow returned -1", null, false,
+            false) {
+    };
+
     /** One run's engine, instances and findings. */
     private final class Run {
         final EngineContext context;
@@ -148,7 +153,7 @@ final class WasmMemoryAllocationScenario implements LongFunction<String>, LongSu
             AllocationFaults.disarm();
             where = "k=" + failAt + (failAt > 0 ? " at " + AllocationFaults.injectedAt() : "")
                     + (failed == null ? "" : " (" + failed.step + ")");
-            if (failed != null && !injected(failed.thrown)) {
+            if (failed != null && failed.thrown != GROW_REFUSED && !injected(failed.thrown)) {
                 findings.add(where + ": threw " + describe(failed.thrown) + " instead of the OutOfMemoryError");
             }
             checkMemories();
@@ -178,11 +183,11 @@ final class WasmMemoryAllocationScenario implements LongFunction<String>, LongSu
             on(first, "a copy of 300 bytes out of image page 1", m -> m.copy(40000, PAGE + 10, 300));
             on(second, "a copy of 5000 bytes over image pages 1 and 2", m -> m.copy(PAGE + 100, 12000, 5000));
             step(null, "a full scan", () -> engine.scanner().scanFullPass());
-            change(first, "memory.grow 2 in the interpreter", m -> call(first.instance, "grow", 2), m -> m.grow(2));
+            grow(first, "memory.grow 2 in the interpreter", m -> call(first.instance, "grow", 2), 2);
             on(first, "a store into a grown page", m -> m.writeI32(WASM_PAGE + 40, 7));
             on(first, "a bulk write across the first two guests", m -> m.write(WASM_PAGE - 2500, pattern(5000, 2), 0, 5000));
-            change(second, "a grow by 1", m -> m.grow(1), m -> m.grow(1));
-            change(first, "a grow by 5", m -> m.grow(5), m -> m.grow(5));
+            grow(second, "a grow by 1", m -> m.grow(1), 1);
+            grow(first, "a grow by 5", m -> m.grow(5), 5);
             on(first, "a fill of 200000 bytes across the second and third guests",
                     m -> m.fill((byte) 7, 3 * WASM_PAGE - 100_000, 3 * WASM_PAGE + 100_000));
             read(first, "a read of 8 pages", m -> m.readBytes(0, 8 * WASM_PAGE));
@@ -245,6 +250,22 @@ final class WasmMemoryAllocationScenario implements LongFunction<String>, LongSu
                 call.on(m);
                 return null;
             });
+        }
+
+        /**
+         * A grow of {@code t} by {@code pages}, as {@link #change}; but a -1 where the injected failure struck
+         * in it is the grow refused, as WebAssembly allows one: the steps end there, and the memory must
+         * be as it was.
+         */
+        private void grow(Tracked t, String what, Function<Memory, Object> real, int pages) {
+            boolean struckBefore = AllocationFaults.injectedAt() != null;
+            change(t, what, m -> {
+                Object got = real.apply(m);
+                if (Integer.valueOf(-1).equals(got) && !struckBefore && AllocationFaults.injectedAt() != null) {
+                    throw GROW_REFUSED;
+                }
+                return got;
+            }, m -> m.grow(pages));
         }
 
         /** A call that changes nothing, whose result must be {@code ByteArrayMemory}'s. */
