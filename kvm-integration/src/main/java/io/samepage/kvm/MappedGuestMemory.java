@@ -44,9 +44,10 @@ import java.util.Objects;
  * costs no syscall more. Every mapping of more than one page is thus advised, and adjacent advised ones
  * still merge. A run is advised just after it is mapped: map runs before a guest runs.
  *
- * <p>Allocation: the remaps and protection changes the engine asks for ({@link MappedGuest}'s mapping)
- * allocate nothing unless they fail or the range has holes (the page flags are {@link PageBits}, made
- * once). The engine cannot tell whether a mapping that threw an {@link Error} changed the kernel's view,
+ * <p>Allocation: the remaps and protection changes the engine asks for ({@link MappedGuest}'s mapping),
+ * and the public {@link #map} and {@link #protect} a VMM calls, allocate nothing unless they fail, the
+ * range has holes, or the budget counts the process's mappings again (the page flags are
+ * {@link PageBits}, made once; a refusal's message is made only when it is thrown). The engine cannot tell whether a mapping that threw an {@link Error} changed the kernel's view,
  * so it keeps the frame a break took for the page: an {@link OutOfMemoryError} from a break's remap
  * would cost a frame for good, and one after the kernel's remap would leave the page mapping another
  * frame than the engine's page table names.
@@ -131,7 +132,7 @@ public final class MappedGuestMemory implements AutoCloseable {
      *                      it: then the pages <em>are</em> mapped, unadvised (the message says "(mapped)")
      */
     public synchronized void map(int firstGuestPage, int firstFrame, int count, boolean writable) {
-        frames.budget().charge("guest page " + firstGuestPage);
+        frames.budget().charge(firstGuestPage);     // the message only if it refuses
         int advice = remap(firstGuestPage, firstFrame, count, writable);
         if (advice < 0) {
             throw KvmException.refused("madvise(MADV_NOHUGEPAGE) of guest pages " + firstGuestPage + ".."
@@ -311,7 +312,7 @@ public final class MappedGuestMemory implements AutoCloseable {
      *                      protection or, lost, stays lost (reserved again, unless the message says not)
      */
     public synchronized void protect(int guestPage, boolean writable) {
-        frames.budget().charge("guest page " + guestPage);
+        frames.budget().charge(guestPage);
         changeProtection(guestPage, writable);
     }
 

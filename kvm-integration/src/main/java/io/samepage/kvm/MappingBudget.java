@@ -101,16 +101,18 @@ public final class MappingBudget {
     }
 
     /**
-     * Admits one remap of {@code what} (a guest page), counting it as two new mappings.
+     * Admits one remap of guest page {@code guestPage}, counting it as two new mappings. Allocates nothing
+     * unless it counts the mappings again (near the limit, or at the first remap) or throws: the message,
+     * which names the page, is made only then.
      *
      * @throws KvmException {@link KvmException.Kind#MAPPING_LIMIT} if the remap could eat into the reserve
      */
-    synchronized void charge(String what) {
+    synchronized void charge(int guestPage) {
         if (estimate < 0 || estimate + WORST_CASE_PER_REMAP > limit - reserve) {
             refreshLimit();
             estimate = mappingsInUse();
             if (estimate + WORST_CASE_PER_REMAP > limit - reserve) {
-                throw new KvmException(KvmException.Kind.MAPPING_LIMIT, limitMessage(what));
+                throw new KvmException(KvmException.Kind.MAPPING_LIMIT, limitMessage("guest page " + guestPage));
             }
         }
         estimate += WORST_CASE_PER_REMAP;

@@ -1,12 +1,16 @@
 package io.samepage.kvm;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
 import io.samepage.core.DedupEngine;
 import io.samepage.testing.AllocationFaultLoader;
 import io.samepage.testing.AllocationFaultRuns;
 import io.samepage.testing.AllocationFaultRuns.Scenario;
 import io.samepage.testing.AllocationFaultTestBase;
 import io.samepage.testing.AllocationFaults;
+import java.lang.reflect.Constructor;
 import java.util.List;
+import java.util.function.Supplier;
 import org.agrona.collections.Int2IntHashMap;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -44,6 +48,23 @@ class KvmAllocationFaultTest extends AllocationFaultTestBase {
     void mappedGuestsWhoseEngineAllocationFailsStayWholeAndLeaveNothingOfTheMemfd() throws Exception {
         Scenario life = load(true);
         assertNoFindings(life, runs.eachSiteAndASample(life, SAMPLE));
+    }
+
+    /**
+     * The public {@code map} and {@code protect}, which a VMM calls often, allocate nothing unless they
+     * throw: with every allocation of the module failing they still succeed ({@link MapAndProtectProbe}).
+     */
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void mapAndProtectThatSucceedAllocateNothing() throws Exception {
+        ClassLoader parent = getClass().getClassLoader();
+        AllocationFaultLoader loader = new AllocationFaultLoader(parent, List.of("io.samepage.kvm."),
+                AllocationFaultLoader.fromCodeSourcesOf(parent, MappedGuest.class));
+        Constructor<?> made = loader.loadClass(MapAndProtectProbe.class.getName()).getDeclaredConstructor();
+        made.setAccessible(true);      // another loader's class: package access does not reach it
+        @SuppressWarnings("unchecked")
+        Supplier<String> probe = (Supplier<String>) made.newInstance();
+        assertEquals("", probe.get());
     }
 
     /**
