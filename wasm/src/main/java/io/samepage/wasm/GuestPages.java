@@ -42,6 +42,8 @@ final class GuestPages implements LinearPages {
     private GuestChain chain;
     /** The guest a failed grow made and could not destroy; null if none. Destroyed at the next grow or close. */
     private Guest leftover;
+    /** The next pages a {@link SamepageMemoryFactory} keeps to close again, after a close that threw; null if none. */
+    GuestPages nextUnclosed;
 
     GuestPages(DedupEngine engine, MergeDomain domain, String name, long maximumBytes) {
         this.engine = engine;
@@ -187,7 +189,7 @@ final class GuestPages implements LinearPages {
      * close destroys it.
      */
     @Override
-    public void close() {
+    public synchronized void close() {      // the Cleaner's thread and a factory's retry may both close
         closed = true;      // first: a grow after this must not make a guest the close will not destroy
         Throwable first = null;
         for (Guest guest : chunks) {

@@ -228,6 +228,11 @@ public final class SamepageMemory extends PlainAtomics implements AutoCloseable 
         pages.close();
     }
 
+    /** The seam, for the factory to close again after a failed build's {@link #close()} threw. */
+    LinearPages linearPages() {
+        return pages;
+    }
+
     /** The limit {@code ByteArrayMemory} checks a data segment against. */
     int limitBytes() {
         return sizeInBytes();

@@ -27,7 +27,10 @@ import java.util.function.Function;
  * path. A memory's guests go back to the engine at {@link SamepageMemory#close()}, or once the memory is
  * unreachable (a {@link Cleaner} closes it, after a GC); {@link #build} closes the memories of a build
  * that failed at once, and a memory whose making fails part way ({@link #apply} throws, an
- * {@link OutOfMemoryError} too) gives back the guest it made before the failure propagates.
+ * {@link OutOfMemoryError} too) gives back the guest it made before the failure propagates. Where that
+ * close fails too (on a heap that stays full, a guest's destroy runs out of heap as well), the factory
+ * keeps the memory's guests, allocating nothing to keep them, and closes them again at its next
+ * {@link #apply}: no guest is ever the engine's alone.
  *
  * <p>Thread safety: {@link #apply} is safe from any thread; each memory is confined to one.
  */
@@ -45,6 +48,11 @@ public final class SamepageMemoryFactory implements Function<MemoryLimits, Memor
     private final long id = FACTORIES.incrementAndGet();
     private final AtomicLong made = new AtomicLong();
     private volatile int cachePages = DEFAULT_CACHE_PAGES;
+    /**
+     * The pages of memories made for a failed making or build whose close threw, to close again: a chain
+     * through {@link GuestPages#nextUnclosed}, so that keeping one allocates nothing. Guarded by this.
+     */
+    private GuestPages unclosed;
 
     public SamepageMemoryFactory(DedupEngine engine, MergeDomain domain) {
         this.engine = engine;
@@ -71,9 +79,16 @@ public final class SamepageMemoryFactory implements Function<MemoryLimits, Memor
             return new ByteArrayMemory(limits);
         }
         long maximumBytes = (long) Math.min(limits.maximumPages(), Memory.RUNTIME_MAX_PAGES) * Memory.PAGE_SIZE;
+        closeUnclosed();
         GuestPages pages = new GuestPages(engine, domain, "wasm-" + id + "-" + made.incrementAndGet(), maximumBytes);
         Runnable close = pages::close;
-        SamepageMemory memory = new SamepageMemory(limits, pages, this, cachePages);
+        SamepageMemory memory;
+        try {
+            memory = new SamepageMemory(limits, pages, this, cachePages);
+        } catch (RuntimeException | Error e) {
+            closeAfter(pages, e);       // a guest its failed grow kept aside: nothing else would destroy it
+            throw e;
+        }
         try {
             CLEANER.register(memory, close);
         } catch (RuntimeException | Error e) {
@@ -107,8 +122,8 @@ public final class SamepageMemoryFactory implements Function<MemoryLimits, Memor
         try {
             return builder.build();
         } catch (RuntimeException | Error e) {
-            for (SamepageMemory memory : made) {
-                closeAfter(memory, e);
+            for (int i = 0; i < made.size(); i++) {     // no iterator: the heap may be full
+                closeAfter(made.get(i), e);
             }
             throw e;
         } finally {
@@ -116,15 +131,69 @@ public final class SamepageMemoryFactory implements Function<MemoryLimits, Memor
         }
     }
 
-    /** Closes {@code memory}, made for what {@code failure} stopped; what the close throws is suppressed in it. */
-    private static void closeAfter(SamepageMemory memory, Throwable failure) {
+    /**
+     * Closes {@code memory}, made for what {@code failure} stopped; what the close throws is suppressed in
+     * it where there is room, and the memory's pages kept, to close again at the next {@link #apply}.
+     */
+    private void closeAfter(SamepageMemory memory, Throwable failure) {
         try {
             memory.close();
         } catch (RuntimeException | Error e) {
-            if (e != failure) {        // one preallocated OutOfMemoryError may be both
-                failure.addSuppressed(e);
+            keepAfter(memory.linearPages(), e, failure);
+        }
+    }
+
+    /** {@link #closeAfter(SamepageMemory, Throwable)} of pages no memory was made on. */
+    private void closeAfter(LinearPages pages, Throwable failure) {
+        try {
+            pages.close();
+        } catch (RuntimeException | Error e) {
+            keepAfter(pages, e, failure);
+        }
+    }
+
+    /** Keeps {@code pages}, whose close after {@code failure} threw {@code thrown}, and suppresses that in it if there is room. */
+    private void keepAfter(LinearPages pages, Throwable thrown, Throwable failure) {
+        if (pages instanceof GuestPages g) {
+            keepUnclosed(g);        // first: suppressing may run out of heap too
+        }
+        if (thrown != failure) {    // one preallocated OutOfMemoryError may be both
+            try {
+                failure.addSuppressed(thrown);
+            } catch (OutOfMemoryError noRoom) {
+                // the failure propagates without it; the pages are kept all the same
             }
         }
+    }
+
+    private synchronized void keepUnclosed(GuestPages pages) {
+        pages.nextUnclosed = unclosed;
+        unclosed = pages;
+    }
+
+    /** Closes the pages kept by {@link #keepUnclosed} again; those whose close throws again are kept. */
+    private synchronized void closeUnclosed() {
+        GuestPages pages = unclosed;
+        unclosed = null;
+        while (pages != null) {
+            GuestPages next = pages.nextUnclosed;
+            pages.nextUnclosed = null;
+            try {
+                pages.close();
+            } catch (RuntimeException | Error e) {
+                keepUnclosed(pages);    // the heap is still full, or the engine closed: tried again next time
+            }
+            pages = next;
+        }
+    }
+
+    /** The guests of the pages kept to close again, for tests. */
+    synchronized List<io.samepage.core.Guest> unclosedGuests() {
+        List<io.samepage.core.Guest> guests = new ArrayList<>();
+        for (GuestPages pages = unclosed; pages != null; pages = pages.nextUnclosed) {
+            guests.addAll(List.of(pages.guests()));
+        }
+        return guests;
     }
 
     DataImages images() {

@@ -60,9 +60,20 @@ final class WasmMemoryAllocationScenario implements LongFunction<String>, LongSu
     private final WasmModule module;
     /** What a new instance's memory reads: {@code ByteArrayMemory}'s after the data segments. */
     private final byte[] image;
+    /** Every allocation from the k-th on fails, not the k-th alone. */
+    private final boolean heapStaysFull;
     private long allocations;
 
-    WasmMemoryAllocationScenario() {
+    /**
+     * @param shape {@code "one"}: the k-th allocation fails; {@code "full-heap"}: every one from the k-th on
+     *              fails until the steps end (the heap stays full), so a clean-up that allocates fails too
+     */
+    WasmMemoryAllocationScenario(String shape) {
+        heapStaysFull = switch (shape) {
+            case "one" -> false;
+            case "full-heap" -> true;
+            default -> throw new IllegalArgumentException("no shape '" + shape + "': one or full-heap");
+        };
         module = WatPrograms.module("image_grow");
         image = freshModel().readBytes(0, WASM_PAGE);
     }
@@ -141,7 +152,11 @@ final class WasmMemoryAllocationScenario implements LongFunction<String>, LongSu
 
         void run(long failAt) {
             this.failAt = failAt;
-            AllocationFaults.failAt(failAt);
+            if (heapStaysFull) {
+                AllocationFaults.failFrom(failAt);
+            } else {
+                AllocationFaults.failAt(failAt);
+            }
             try {
                 steps();
             } catch (RuntimeException e) {
@@ -332,7 +347,7 @@ final class WasmMemoryAllocationScenario implements LongFunction<String>, LongSu
             for (Tracked t : tracked) {
                 if (t.closeThrew) {
                     List<String> left = Arrays.stream(t.memory.guests()).filter(live::contains).map(Guest::name).toList();
-                    if (left.size() > 1) {
+                    if (left.size() > 1 && !heapStaysFull) {      // on a full heap every destroy may throw
                         findings.add(where + ": the close of " + t.name + " threw and left " + left
                                 + " up: more than the one guest whose destroy threw");
                     }
@@ -340,6 +355,9 @@ final class WasmMemoryAllocationScenario implements LongFunction<String>, LongSu
                 } else if (!t.closed) {
                     held.addAll(Arrays.asList(t.memory.guests()));
                 }
+            }
+            if (factory != null) {
+                held.addAll(factory.unclosedGuests());      // a failed build's, closed again at the next
             }
             List<String> orphans = live.stream().filter(g -> !held.contains(g)).map(Guest::name).toList();
             if (!orphans.isEmpty()) {
