@@ -6,7 +6,6 @@ import io.samepage.testing.AllocationFaultRuns;
 import io.samepage.testing.AllocationFaultRuns.Scenario;
 import io.samepage.testing.AllocationFaultTestBase;
 import io.samepage.testing.AllocationFaults;
-import java.util.ArrayList;
 import java.util.List;
 import org.agrona.collections.Int2IntHashMap;
 import org.junit.jupiter.api.Test;
@@ -67,7 +66,7 @@ class WasmAllocationFaultTest extends AllocationFaultTestBase {
     @Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void aMemoryWhoseEngineRunsOutOfAHeapThatStaysFullKeepsItsBytesAndSizeAndLeavesNoGuestBehind() throws Exception {
         Scenario life = load(true, "full-heap");
-        assertNoFindings(life, atOwnSites(life));
+        assertNoFindings(life, AllocationFaultRuns.atSitesInPackageOf(life, SamepageMemory.class));
     }
 
     /**
@@ -84,28 +83,13 @@ class WasmAllocationFaultTest extends AllocationFaultTestBase {
         Scenario one = loadWithTheEngine(GrowAllocationScenario.class, "one");
         assertNoFindings(one, AllocationFaultRuns.every(one));
         Scenario full = loadWithTheEngine(GrowAllocationScenario.class, "full-heap");
-        assertNoFindings(full, atOwnSites(full));
+        assertNoFindings(full, AllocationFaultRuns.atSitesInPackageOf(full, SamepageMemory.class));
     }
 
     /** {@code type} made with {@code shape}, through a loader that rewrites the module's and the engine's classes; counted. */
     private Scenario loadWithTheEngine(Class<?> type, String shape) throws Exception {
         return loadRewritten(CHILD_FIRST, List.of(SamepageMemory.class, DedupEngine.class, Int2IntHashMap.class), type,
                 type.getSimpleName() + " " + shape, shape);
-    }
-
-    /** The allocations the counting run passed at sites of this module's classes ({@code "GuestPages.reserve:63"}). */
-    private static List<Long> atOwnSites(Scenario scenario) {
-        List<Long> own = new ArrayList<>();
-        for (int i = 0; i < scenario.sites().size(); i++) {
-            String site = scenario.sites().get(i);
-            try {
-                Class.forName(SamepageMemory.class.getPackageName() + "." + site.substring(0, site.indexOf('.')));
-                own.add(i + 1L);
-            } catch (ClassNotFoundException engineSite) {
-                // the engine's, or Agrona's
-            }
-        }
-        return own;
     }
 
     /**
