@@ -43,13 +43,16 @@ public final class MappedGuest {
     /** Remaps that must still fit in the budget for a merge to start: the merge's own and breaks' room. */
     static final int MERGE_HEADROOM_REMAPS = 64;
 
-    private final Guest guest;
-    private final Mirror mirror;
+    /**
+     * Set once, by {@link #create} before it returns this (made before the engine's guest, so that nothing
+     * is allocated once the guest exists); never changed after. Publish a mapped guest to other threads
+     * as any object, safely.
+     */
+    private Guest guest;
+    private Mirror mirror;
     private final AtomicLong writeExits = new AtomicLong();
 
-    private MappedGuest(Guest guest, Mirror mirror) {
-        this.guest = guest;
-        this.mirror = mirror;
+    private MappedGuest() {
     }
 
     /** {@link #memfdBacking(String, MappingBudget)} under the host's {@link MappingBudget#host()}. */
@@ -91,6 +94,9 @@ public final class MappedGuest {
         }
         MemfdFrames frames = backing.frames();
         Mirror[] made = new Mirror[1];
+        // Made first: once the engine's guest exists, a failure could only be undone by its destroy,
+        // which on a heap that stays full runs out of heap too, and no one would hold the guest.
+        MappedGuest mapped = new MappedGuest();
         Guest guest = engine.createGuest(domain, name, sizeBytes, (firstFrame, pages) -> {
             MappedGuestMemory memory = frames.mapGuest(pages);
             try {
@@ -102,18 +108,9 @@ public final class MappedGuest {
             }
             return made[0];
         });
-        try {
-            return new MappedGuest(guest, made[0]);
-        } catch (RuntimeException | Error e) {     // an OutOfMemoryError: the caller could never destroy the guest
-            try {
-                guest.destroy();
-            } catch (RuntimeException | Error d) {
-                if (d != e) {      // one preallocated OutOfMemoryError may be both
-                    e.addSuppressed(d);
-                }
-            }
-            throw e;
-        }
+        mapped.guest = guest;
+        mapped.mirror = made[0];
+        return mapped;
     }
 
     /** Closes {@code memory}, which {@code failure} kept from the engine; what the close throws is suppressed in it. */

@@ -39,15 +39,36 @@ class KvmAllocationFaultTest extends AllocationFaultTestBase {
     @Test
     @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void mappedGuestsWhoseOwnAllocationFailsStayWholeAndLeaveNothingOfTheMemfd() throws Exception {
-        Scenario life = load(false);
+        Scenario life = load(false, "one");
         assertNoFindings(life, AllocationFaultRuns.every(life));
     }
 
     @Test
     @Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void mappedGuestsWhoseEngineAllocationFailsStayWholeAndLeaveNothingOfTheMemfd() throws Exception {
-        Scenario life = load(true);
+        Scenario life = load(true, "one");
         assertNoFindings(life, runs.eachSiteAndASample(life, SAMPLE));
+    }
+
+    /** On a heap that stays full, every allocation from each of the module's own on fails: its clean-up's too. */
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void mappedGuestsOnAHeapThatStaysFullStayWholeAndLeaveNothingOfTheMemfd() throws Exception {
+        Scenario life = load(false, "full-heap");
+        assertNoFindings(life, AllocationFaultRuns.every(life));
+    }
+
+    /**
+     * On a heap that stays full, with the engine's allocations failing too: from each of the module's own
+     * allocations on, so that the engine's clean-up (a guest's destroy) fails as well. From an allocation
+     * in the engine's {@code createGuest} on, the engine itself leaves a guest, or its frames, behind: that
+     * is the engine's to fix, and not run here.
+     */
+    @Test
+    @Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void mappedGuestsWhoseEngineRunsOutOfAHeapThatStaysFullStayWholeAndLeaveNothingOfTheMemfd() throws Exception {
+        Scenario life = load(true, "full-heap");
+        assertNoFindings(life, AllocationFaultRuns.atSitesInPackageOf(life, MappedGuest.class));
     }
 
     /**
@@ -71,11 +92,11 @@ class KvmAllocationFaultTest extends AllocationFaultTestBase {
      * The scenario, through a loader of its own that rewrites {@code io.samepage.kvm}'s main classes and,
      * with {@code engineToo}, the engine's and Agrona's collections; counted.
      */
-    private Scenario load(boolean engineToo) throws Exception {
+    private Scenario load(boolean engineToo, String shape) throws Exception {
         List<Class<?>> rewritten = engineToo ? List.of(MappedGuest.class, DedupEngine.class, Int2IntHashMap.class)
                 : List.of(MappedGuest.class);
         Class<?> type = MappedMemoryAllocationScenario.class;
         return loadRewritten(List.of("io.samepage.kvm.", "io.samepage.core.", "org.agrona.collections."), rewritten,
-                type, type.getSimpleName() + (engineToo ? " with the engine" : ""));
+                type, type.getSimpleName() + " " + shape + (engineToo ? " with the engine" : ""), shape);
     }
 }

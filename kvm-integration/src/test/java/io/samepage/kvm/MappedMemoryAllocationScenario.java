@@ -58,8 +58,22 @@ final class MappedMemoryAllocationScenario implements LongFunction<String>, Long
     /** Names this scenario's memfds: its own, as each test loads a scenario of its own and counts runs from 1. */
     private final String prefix = "allocfault-" + ProcessHandle.current().pid() + "-"
             + Integer.toHexString(System.identityHashCode(this)) + "-";
+    /** Every allocation from the k-th on fails, not the k-th alone. */
+    private final boolean heapStaysFull;
     private long allocations;
     private int runs;
+
+    /**
+     * @param shape {@code "one"}: the k-th allocation fails; {@code "full-heap"}: every one from the k-th on
+     *              fails until the steps end (the heap stays full), so a clean-up that allocates fails too
+     */
+    MappedMemoryAllocationScenario(String shape) {
+        heapStaysFull = switch (shape) {
+            case "one" -> false;
+            case "full-heap" -> true;
+            default -> throw new IllegalArgumentException("no shape '" + shape + "': one or full-heap");
+        };
+    }
 
     @Override
     public long getAsLong() {
@@ -108,7 +122,11 @@ final class MappedMemoryAllocationScenario implements LongFunction<String>, Long
         }
 
         void run(long failAt) {
-            AllocationFaults.failAt(failAt);
+            if (heapStaysFull) {
+                AllocationFaults.failFrom(failAt);
+            } else {
+                AllocationFaults.failAt(failAt);
+            }
             try {
                 steps();
             } catch (RuntimeException e) {
