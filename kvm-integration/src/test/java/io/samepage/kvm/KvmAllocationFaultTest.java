@@ -14,6 +14,8 @@ import java.util.function.Supplier;
 import org.agrona.collections.Int2IntHashMap;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Whatever allocation of mapped guest memory fails (no KVM needed: a memfd, its frame window and guest
@@ -21,14 +23,15 @@ import org.junit.jupiter.api.Timeout;
  * break, a destroy or the engine's close leaves each guest reading what was written, through the engine
  * and through its mappings alike, no guest the engine holds that nobody does, and no descriptor or
  * mapping of the memfd once the engine is closed. The classes of {@code io.samepage.kvm} (and, for the
- * second test, the engine's and Agrona's collections) are loaded child first by an
+ * tests "with the engine", the engine's and Agrona's collections) are loaded child first by an
  * {@link AllocationFaultLoader}, which rewrites them to ask {@link AllocationFaults} before each
  * allocation (and before each call of {@code Throwable.addSuppressed}); the engine's classes are loaded
  * by it in every case, so that the loader's and the engine's classes are one set; the FFM calls
  * ({@code io.samepage.linux}) come from the parent. {@link AllocationFaultRuns} runs the scenario once
  * to count the allocations it passes, then once for each allocation chosen, failing it with an
- * {@link OutOfMemoryError}: every one of the module's own; with the engine's, the first and the last at
- * each site and a seeded sample of the rest ({@code -Dallocfault.seed} repeats a sample).
+ * {@link OutOfMemoryError}, alone or, on a heap that stays full ({@link AllocationFaults#failFrom}), with
+ * every one after it: every one of the module's own; with the engine's failing alone, the first and the
+ * last at each site and a seeded sample of the rest ({@code -Dallocfault.seed} repeats a sample).
  * {@link MappedMemoryAllocationScenario} says what it checks.
  */
 class KvmAllocationFaultTest extends AllocationFaultTestBase {
@@ -36,10 +39,12 @@ class KvmAllocationFaultTest extends AllocationFaultTestBase {
     /** Runs with the engine rewritten too, past its sites' first and last allocations. */
     private static final int SAMPLE = 40;
 
-    @Test
+    /** The module's own allocations, every one: failed alone ({@code "one"}), or from it on ({@code "full-heap"}). */
+    @ParameterizedTest
+    @ValueSource(strings = {"one", "full-heap"})
     @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
-    void mappedGuestsWhoseOwnAllocationFailsStayWholeAndLeaveNothingOfTheMemfd() throws Exception {
-        Scenario life = load(false, "one");
+    void mappedGuestsWhoseOwnAllocationFailsStayWholeAndLeaveNothingOfTheMemfd(String shape) throws Exception {
+        Scenario life = load(false, shape);
         assertNoFindings(life, AllocationFaultRuns.every(life));
     }
 
@@ -48,14 +53,6 @@ class KvmAllocationFaultTest extends AllocationFaultTestBase {
     void mappedGuestsWhoseEngineAllocationFailsStayWholeAndLeaveNothingOfTheMemfd() throws Exception {
         Scenario life = load(true, "one");
         assertNoFindings(life, runs.eachSiteAndASample(life, SAMPLE));
-    }
-
-    /** On a heap that stays full, every allocation from each of the module's own on fails: its clean-up's too. */
-    @Test
-    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
-    void mappedGuestsOnAHeapThatStaysFullStayWholeAndLeaveNothingOfTheMemfd() throws Exception {
-        Scenario life = load(false, "full-heap");
-        assertNoFindings(life, AllocationFaultRuns.every(life));
     }
 
     /**

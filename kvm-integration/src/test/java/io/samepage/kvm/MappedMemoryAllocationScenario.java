@@ -7,6 +7,7 @@ import io.samepage.core.Guest;
 import io.samepage.core.MergeDomain;
 import io.samepage.testing.AllocationFaultLoader;
 import io.samepage.testing.AllocationFaults;
+import io.samepage.testing.ArmedScenario;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -19,8 +20,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Consumer;
-import java.util.function.LongFunction;
-import java.util.function.LongSupplier;
 
 /**
  * The life of two mapped guests on an engine whose frames are a memfd, without KVM, with the k-th
@@ -45,9 +44,9 @@ import java.util.function.LongSupplier;
  * has the run's number) tells a run's leaks from an earlier run's.
  *
  * <p>{@link #apply} returns the findings of one run, one line each ("" for none); {@link #getAsLong} the
- * allocations the last run's steps passed. Not thread safe.
+ * allocations the last run's steps passed ({@link ArmedScenario}). Not thread safe.
  */
-final class MappedMemoryAllocationScenario implements LongFunction<String>, LongSupplier {
+final class MappedMemoryAllocationScenario extends ArmedScenario {
 
     private static final int PAGE = MappedGuestMemory.PAGE_BYTES;
     /** Pages per guest. */
@@ -60,7 +59,6 @@ final class MappedMemoryAllocationScenario implements LongFunction<String>, Long
             + Integer.toHexString(System.identityHashCode(this)) + "-";
     /** Every allocation from the k-th on fails, not the k-th alone. */
     private final boolean heapStaysFull;
-    private long allocations;
     private int runs;
 
     /**
@@ -68,28 +66,16 @@ final class MappedMemoryAllocationScenario implements LongFunction<String>, Long
      *              fails until the steps end (the heap stays full), so a clean-up that allocates fails too
      */
     MappedMemoryAllocationScenario(String shape) {
-        heapStaysFull = switch (shape) {
-            case "one" -> false;
-            case "full-heap" -> true;
-            default -> throw new IllegalArgumentException("no shape '" + shape + "': one or full-heap");
-        };
+        heapStaysFull = shape(shape, "one", "full-heap") == 1;
     }
 
     @Override
-    public long getAsLong() {
-        return allocations;
-    }
-
-    @Override
-    public String apply(long failAt) {
+    protected String run(long failAt) {
         Run run = new Run(prefix + ++runs);
         try {
             run.run(failAt);
-        } catch (Throwable t) {        // an OutOfMemoryError too: this run is over, the next one is not
-            run.findings.add("k=" + failAt + " " + AllocationFaults.injectedAt() + ": the checks threw " + describe(t));
         } finally {
-            AllocationFaults.disarm();
-            run.closeAll();
+            run.closeAll();     // where the checks threw, what it finds goes unsaid: that throw is the run's finding
         }
         return String.join("\n", run.findings);
     }
@@ -122,25 +108,17 @@ final class MappedMemoryAllocationScenario implements LongFunction<String>, Long
         }
 
         void run(long failAt) {
-            if (heapStaysFull) {
-                AllocationFaults.failFrom(failAt);
-            } else {
-                AllocationFaults.failAt(failAt);
-            }
-            try {
-                steps();
-            } catch (RuntimeException e) {
-                if (e != STOP) {
-                    throw e;
+            Throwable escaped = armed(() -> {
+                if (heapStaysFull) {
+                    AllocationFaults.failFrom(failAt);      // re-armed before the first allocation: from the k-th on
                 }
+                steps();
+            });
+            where = where() + (failedStep == null ? "" : " (" + failedStep + ")");
+            if (escaped != STOP) {
+                expectInjected(escaped, where, findings);   // a step's throw is kept in thrown, and ends them with STOP
             }
-            allocations = AllocationFaults.count();
-            AllocationFaults.disarm();
-            where = "k=" + failAt + (failAt > 0 ? " at " + AllocationFaults.injectedAt() : "")
-                    + (failedStep == null ? "" : " (" + failedStep + ")");
-            if (thrown != null && !injected(thrown)) {
-                findings.add(where + ": threw " + describe(thrown) + " instead of the OutOfMemoryError");
-            }
+            expectInjected(thrown, where, findings);
             if (engine == null) {
                 String left = memfdLeft();
                 if (left != null) {
@@ -440,10 +418,6 @@ final class MappedMemoryAllocationScenario implements LongFunction<String>, Long
             }
             return left;
         }
-    }
-
-    private static boolean injected(Throwable t) {
-        return t instanceof OutOfMemoryError && t.getMessage() != null && t.getMessage().startsWith(AllocationFaults.MESSAGE_PREFIX);
     }
 
     private static String describe(Throwable t) {

@@ -1,5 +1,7 @@
 package io.samepage.wasm;
 
+import static io.samepage.wasm.WatPrograms.call;
+
 import com.dylibso.chicory.runtime.Instance;
 import com.dylibso.chicory.runtime.Memory;
 import com.dylibso.chicory.wasm.WasmModule;
@@ -144,14 +146,5 @@ final class GrowAllocationScenario extends ArmedScenario {
         if (!engine.guests().isEmpty()) {
             findings.add(where() + ": once the memory is closed, the engine still holds " + engine.guests());
         }
-    }
-
-    private static int call(Instance instance, String export, int... args) {
-        long[] params = new long[args.length];
-        for (int i = 0; i < args.length; i++) {
-            params[i] = args[i];
-        }
-        long[] result = instance.export(export).apply(params);
-        return result == null || result.length == 0 ? 0 : (int) result[0];
     }
 }

@@ -1,5 +1,6 @@
 package io.samepage.wasm;
 
+import static io.samepage.wasm.WatPrograms.call;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -35,15 +36,6 @@ class SamepageMemoryOutOfFramesTest {
 
     private static DedupEngine engine() {
         return DedupEngine.create(new EngineContext().poolBytes(POOL_BYTES).conclude());
-    }
-
-    private static int call(Instance instance, String export, int... args) {
-        long[] params = new long[args.length];
-        for (int i = 0; i < args.length; i++) {
-            params[i] = args[i];
-        }
-        long[] result = instance.export(export).apply(params);
-        return result == null || result.length == 0 ? 0 : (int) result[0];
     }
 
     private static SamepageMemory memory(Instance instance) {

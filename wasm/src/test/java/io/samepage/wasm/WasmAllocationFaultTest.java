@@ -10,22 +10,25 @@ import java.util.List;
 import org.agrona.collections.Int2IntHashMap;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Whatever allocation of a WebAssembly memory on the engine fails, the call it fails in (a memory made
  * with its data-segment image, a load, a store, a bulk write, a {@code grow}, a flush, a close) leaves
  * the memory reading what it read before or what the call makes of it, its size old or new, no guest
  * behind that no memory holds, and the next grow and the next instance working. The classes of
- * {@code io.samepage.wasm} (and, for the second test, the engine's and Agrona's collections under them)
+ * {@code io.samepage.wasm} (and, for the tests "with the engine", the engine's and Agrona's collections under them)
  * are loaded child first by an {@link AllocationFaultLoader}, which rewrites them to ask
  * {@link AllocationFaults} before each allocation (and before each call of
  * {@code Throwable.addSuppressed}, which allocates); the engine's classes are loaded by it in every case,
  * so that the loader's and the engine's classes are one set. Chicory comes from the parent, unchanged.
  * {@link AllocationFaultRuns} runs the scenario once to count the allocations it passes, then once for
- * each allocation chosen, failing it with an {@link OutOfMemoryError}: every one of the module's own;
- * with the engine's, the first and the last at each site and a seeded sample of the rest. The seed is
- * printed; {@code -Dallocfault.seed} repeats a sample. {@link WasmMemoryAllocationScenario} says what
- * it checks.
+ * each allocation chosen, failing it with an {@link OutOfMemoryError}, alone or, on a heap that stays
+ * full ({@link AllocationFaults#failFrom}), with every one after it: every one of the module's own; with
+ * the engine's failing alone, the first and the last at each site and a seeded sample of the rest. The
+ * seed is printed; {@code -Dallocfault.seed} repeats a sample. {@link WasmMemoryAllocationScenario} and
+ * {@link GrowAllocationScenario} say what they check.
  */
 class WasmAllocationFaultTest extends AllocationFaultTestBase {
 
@@ -34,26 +37,20 @@ class WasmAllocationFaultTest extends AllocationFaultTestBase {
     /** The packages each scenario's loader defines itself: the engine's too, so that its classes and the module's are one set. */
     private static final List<String> CHILD_FIRST = List.of("io.samepage.wasm.", "io.samepage.core.", "org.agrona.collections.");
 
-    @Test
+    /** The module's own allocations, every one: failed alone ({@code "one"}), or from it on ({@code "full-heap"}). */
+    @ParameterizedTest
+    @ValueSource(strings = {"one", "full-heap"})
     @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
-    void aMemoryWhoseOwnAllocationFailsKeepsItsBytesAndSizeAndLeavesNoGuestBehind() throws Exception {
-        Scenario life = load(false, "one");
+    void aMemoryWhoseOwnAllocationFailsKeepsItsBytesAndSizeAndLeavesNoGuestBehind(String shape) throws Exception {
+        Scenario life = load(WasmMemoryAllocationScenario.class, false, shape);
         assertNoFindings(life, AllocationFaultRuns.every(life));
     }
 
     @Test
     @Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void aMemoryWhoseEngineAllocationFailsKeepsItsBytesAndSizeAndLeavesNoGuestBehind() throws Exception {
-        Scenario life = load(true, "one");
+        Scenario life = load(WasmMemoryAllocationScenario.class, true, "one");
         assertNoFindings(life, runs.eachSiteAndASample(life, SAMPLE));
-    }
-
-    /** On a heap that stays full, every allocation from each of the module's own on fails: its clean-up's too. */
-    @Test
-    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
-    void aMemoryOnAHeapThatStaysFullKeepsItsBytesAndSizeAndLeavesNoGuestBehind() throws Exception {
-        Scenario life = load(false, "full-heap");
-        assertNoFindings(life, AllocationFaultRuns.every(life));
     }
 
     /**
@@ -65,7 +62,7 @@ class WasmAllocationFaultTest extends AllocationFaultTestBase {
     @Test
     @Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void aMemoryWhoseEngineRunsOutOfAHeapThatStaysFullKeepsItsBytesAndSizeAndLeavesNoGuestBehind() throws Exception {
-        Scenario life = load(true, "full-heap");
+        Scenario life = load(WasmMemoryAllocationScenario.class, true, "full-heap");
         assertNoFindings(life, AllocationFaultRuns.atSitesInPackageOf(life, SamepageMemory.class));
     }
 
@@ -73,33 +70,24 @@ class WasmAllocationFaultTest extends AllocationFaultTestBase {
      * A program's {@code memory.grow} that runs out of heap in the grow's reservation sees -1, the memory
      * stays as it was, and the next grow grows it ({@link GrowAllocationScenario}): every allocation of the
      * grow, the engine's too, failed alone; then, on a heap that stays full, every one from each of the
-     * module's own allocations on (the engine's clean-up after them runs out of heap too). From an
-     * allocation in the engine's {@code createGuest} on, the engine itself leaves a guest or its name
-     * behind: that is the engine's to fix, and not run here.
+     * module's own allocations on (the engine's clean-up after them runs out of heap too), as above.
      */
     @Test
     @Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void aProgramsGrowThatRunsOutOfHeapSeesMinusOneAndTheMemoryAsItWasWorksOn() throws Exception {
-        Scenario one = loadWithTheEngine(GrowAllocationScenario.class, "one");
+        Scenario one = load(GrowAllocationScenario.class, true, "one");
         assertNoFindings(one, AllocationFaultRuns.every(one));
-        Scenario full = loadWithTheEngine(GrowAllocationScenario.class, "full-heap");
+        Scenario full = load(GrowAllocationScenario.class, true, "full-heap");
         assertNoFindings(full, AllocationFaultRuns.atSitesInPackageOf(full, SamepageMemory.class));
     }
 
-    /** {@code type} made with {@code shape}, through a loader that rewrites the module's and the engine's classes; counted. */
-    private Scenario loadWithTheEngine(Class<?> type, String shape) throws Exception {
-        return loadRewritten(CHILD_FIRST, List.of(SamepageMemory.class, DedupEngine.class, Int2IntHashMap.class), type,
-                type.getSimpleName() + " " + shape, shape);
-    }
-
     /**
-     * The scenario, through a loader of its own that rewrites {@code io.samepage.wasm}'s main classes and,
-     * with {@code engineToo}, the engine's and Agrona's collections; counted.
+     * {@code type} made with {@code shape}, through a loader of its own that rewrites {@code io.samepage.wasm}'s
+     * main classes and, with {@code engineToo}, the engine's and Agrona's collections; counted.
      */
-    private Scenario load(boolean engineToo, String shape) throws Exception {
+    private Scenario load(Class<?> type, boolean engineToo, String shape) throws Exception {
         List<Class<?>> rewritten = engineToo ? List.of(SamepageMemory.class, DedupEngine.class, Int2IntHashMap.class)
                 : List.of(SamepageMemory.class);
-        Class<?> type = WasmMemoryAllocationScenario.class;
         return loadRewritten(CHILD_FIRST, rewritten, type, type.getSimpleName() + " " + shape
                 + (engineToo ? " with the engine" : ""), shape);
     }

@@ -1,6 +1,8 @@
 package io.samepage.wasm;
 
 import com.dylibso.chicory.runtime.ByteArrayMemory;
+import static io.samepage.wasm.WatPrograms.call;
+
 import com.dylibso.chicory.runtime.Instance;
 import com.dylibso.chicory.runtime.Memory;
 import com.dylibso.chicory.wasm.WasmModule;
@@ -12,6 +14,7 @@ import io.samepage.core.Guest;
 import io.samepage.core.MergeDomain;
 import io.samepage.testing.AllocationFaultLoader;
 import io.samepage.testing.AllocationFaults;
+import io.samepage.testing.ArmedScenario;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -20,8 +23,6 @@ import java.util.List;
 import java.util.Objects;
 import java.util.Set;
 import java.util.function.Function;
-import java.util.function.LongFunction;
-import java.util.function.LongSupplier;
 
 /**
  * The life of two instances of one module on a {@link SamepageMemoryFactory}, with the k-th allocation
@@ -47,9 +48,9 @@ import java.util.function.LongSupplier;
  * engine holds no guest and no frame but its domains' zero frames.
  *
  * <p>{@link #apply} returns the findings of one run, one line each ("" for none); {@link #getAsLong} the
- * allocations the last run's steps passed. Not thread safe.
+ * allocations the last run's steps passed ({@link ArmedScenario}). Not thread safe.
  */
-final class WasmMemoryAllocationScenario implements LongFunction<String>, LongSupplier {
+final class WasmMemoryAllocationScenario extends ArmedScenario {
 
     private static final int WASM_PAGE = Memory.PAGE_SIZE;
     private static final int PAGE = 4096;
@@ -62,42 +63,29 @@ final class WasmMemoryAllocationScenario implements LongFunction<String>, LongSu
     private final byte[] image;
     /** Every allocation from the k-th on fails, not the k-th alone. */
     private final boolean heapStaysFull;
-    private long allocations;
 
     /**
      * @param shape {@code "one"}: the k-th allocation fails; {@code "full-heap"}: every one from the k-th on
      *              fails until the steps end (the heap stays full), so a clean-up that allocates fails too
      */
     WasmMemoryAllocationScenario(String shape) {
-        heapStaysFull = switch (shape) {
-            case "one" -> false;
-            case "full-heap" -> true;
-            default -> throw new IllegalArgumentException("no shape '" + shape + "': one or full-heap");
-        };
+        heapStaysFull = shape(shape, "one", "full-heap") == 1;
         module = WatPrograms.module("image_grow");
         image = freshModel().readBytes(0, WASM_PAGE);
     }
 
     @Override
-    public long getAsLong() {
-        return allocations;
-    }
-
-    @Override
-    public String apply(long failAt) {
+    protected String run(long failAt) {
         EngineContext context = new EngineContext().poolBytes(POOL_BYTES).hashSeed(7);
         context.knobs().smartScan(false);
         DedupEngine engine = DedupEngine.create(context.conclude());
-        Run run = new Run(context, engine);
         try {
+            Run run = new Run(context, engine);
             run.run(failAt);
-        } catch (Throwable t) {        // an OutOfMemoryError too: this run is over, the next one is not
-            run.findings.add("k=" + failAt + " " + AllocationFaults.injectedAt() + ": the checks threw " + describe(t));
+            return String.join("\n", run.findings);
         } finally {
-            AllocationFaults.disarm();
             engine.close();
         }
-        return String.join("\n", run.findings);
     }
 
     /** An instance, its memory, and Chicory's {@code ByteArrayMemory} given the same calls. */
@@ -139,7 +127,6 @@ final class WasmMemoryAllocationScenario implements LongFunction<String>, LongSu
         final List<Tracked> tracked = new ArrayList<>();
         final List<String> findings = new ArrayList<>();
         SamepageMemoryFactory factory;
-        long failAt;
         Failed failed;
         String where;
 
@@ -151,25 +138,18 @@ final class WasmMemoryAllocationScenario implements LongFunction<String>, LongSu
         }
 
         void run(long failAt) {
-            this.failAt = failAt;
-            if (heapStaysFull) {
-                AllocationFaults.failFrom(failAt);
-            } else {
-                AllocationFaults.failAt(failAt);
-            }
-            try {
-                steps();
-            } catch (RuntimeException e) {
-                if (e != STOP) {
-                    throw e;
+            Throwable thrown = armed(() -> {
+                if (heapStaysFull) {
+                    AllocationFaults.failFrom(failAt);      // re-armed before the first allocation: from the k-th on
                 }
+                steps();
+            });
+            where = where() + (failed == null ? "" : " (" + failed.step + ")");
+            if (thrown != STOP) {
+                expectInjected(thrown, where, findings);   // a step's throw is kept in failed, and ends them with STOP
             }
-            allocations = AllocationFaults.count();
-            AllocationFaults.disarm();
-            where = "k=" + failAt + (failAt > 0 ? " at " + AllocationFaults.injectedAt() : "")
-                    + (failed == null ? "" : " (" + failed.step + ")");
-            if (failed != null && failed.thrown != GROW_REFUSED && !injected(failed.thrown)) {
-                findings.add(where + ": threw " + describe(failed.thrown) + " instead of the OutOfMemoryError");
+            if (failed != null && failed.thrown != GROW_REFUSED) {
+                expectInjected(failed.thrown, where, findings);
             }
             checkMemories();
             checkGuests();
@@ -309,7 +289,7 @@ final class WasmMemoryAllocationScenario implements LongFunction<String>, LongSu
             }
             Object expected = model.apply(t.model);
             if (!Objects.deepEquals(got, expected)) {
-                findings.add("k=" + failAt + ": " + what + " on " + t.name + " returned "
+                findings.add(where() + ": " + what + " on " + t.name + " returned "
                         + shown(got) + ", not " + shown(expected));
             }
         }
@@ -438,15 +418,6 @@ final class WasmMemoryAllocationScenario implements LongFunction<String>, LongSu
         return copy;
     }
 
-    private static int call(Instance instance, String export, int... args) {
-        long[] params = new long[args.length];
-        for (int i = 0; i < args.length; i++) {
-            params[i] = args[i];
-        }
-        long[] result = instance.export(export).apply(params);
-        return result == null || result.length == 0 ? 0 : (int) result[0];
-    }
-
     private static byte[] pattern(int length, int seed) {
         byte[] bytes = new byte[length];
         for (int i = 0; i < length; i++) {
@@ -457,14 +428,5 @@ final class WasmMemoryAllocationScenario implements LongFunction<String>, LongSu
 
     private static String shown(Object value) {
         return value instanceof byte[] b ? b.length + " bytes" : String.valueOf(value);
-    }
-
-    private static boolean injected(Throwable t) {
-        return t instanceof OutOfMemoryError && t.getMessage() != null && t.getMessage().startsWith(AllocationFaults.MESSAGE_PREFIX);
-    }
-
-    private static String describe(Throwable t) {
-        StackTraceElement[] at = t.getStackTrace();
-        return t + (at.length == 0 ? "" : " at " + at[0]) + (t.getCause() == null ? "" : " (cause " + t.getCause() + ")");
     }
 }

@@ -2,6 +2,7 @@ package io.samepage.wasm;
 
 import static org.junit.jupiter.api.Assertions.fail;
 
+import com.dylibso.chicory.runtime.Instance;
 import com.dylibso.chicory.wasm.Parser;
 import com.dylibso.chicory.wasm.WasmModule;
 import java.io.IOException;
@@ -20,6 +21,16 @@ final class WatPrograms {
     private static final Path OUT = Path.of("target/wat");
 
     private WatPrograms() {
+    }
+
+    /** Calls export {@code export} of {@code instance} with {@code args}: its first result as an int, 0 if none. */
+    static int call(Instance instance, String export, int... args) {
+        long[] params = new long[args.length];
+        for (int i = 0; i < args.length; i++) {
+            params[i] = args[i];
+        }
+        long[] result = instance.export(export).apply(params);
+        return result == null || result.length == 0 ? 0 : (int) result[0];
     }
 
     /** Compiles {@code name}.wat (once per run) and parses it. */
