@@ -44,13 +44,13 @@ import java.util.Objects;
  * costs no syscall more. Every mapping of more than one page is thus advised, and adjacent advised ones
  * still merge. A run is advised just after it is mapped: map runs before a guest runs.
  *
- * <p>Allocation: the remaps and protection changes the engine asks for ({@link MappedGuest}'s mapping),
- * and the public {@link #map} and {@link #protect} a VMM calls, allocate nothing unless they fail, the
- * range has holes, or the budget counts the process's mappings again (the page flags are
- * {@link PageBits}, made once; a refusal's message is made only when it is thrown). The engine cannot tell whether a mapping that threw an {@link Error} changed the kernel's view,
- * so it keeps the frame a break took for the page: an {@link OutOfMemoryError} from a break's remap
- * would cost a frame for good, and one after the kernel's remap would leave the page mapping another
- * frame than the engine's page table names.
+ * <p>Allocation: the remaps and protection changes the engine asks for ({@link MappedGuest}'s mapping), and
+ * the public {@link #map} and {@link #protect} a VMM calls, allocate nothing unless they fail, the range
+ * has holes, or the budget counts the process's mappings again (the page flags are {@link PageBits}, made
+ * once; a refusal's message is made only when it is thrown). The engine cannot tell whether a mapping that
+ * threw an {@link Error} changed the kernel's view, so it keeps the frame a break took for the page: an
+ * {@link OutOfMemoryError} from a break's remap would cost a frame for good, and one after the kernel's
+ * remap would leave the page mapping another frame than the engine's page table names.
  *
  * <p>Java code never writes a read-only page: {@link #write} refuses it (the engine breaks sharing and
  * remaps first) instead of faulting, and a page not mapped yet reads as zeros without being touched.
