@@ -129,26 +129,25 @@ public final class PageMix implements AutoCloseable {
         this.imagePages = (int) Math.min(wanted, imageBlocks);
         this.writtenPages = Math.min(imagePages, (int) ((long) pagesPerGuest * WRITTEN_AFTER_BOOT_PERCENT / 100));
         this.zeroPages = pagesPerGuest - imagePages - uniquePages;
-        if (layout == null) {
-            this.arena = null;
-            this.imageBytes = null;
-        } else {
-            this.arena = Arena.ofShared();
-            this.imageBytes = arena.allocate(Math.max(1, (long) imagePages * PAGE), PAGE);
-            try {
+        this.arena = layout == null ? null : Arena.ofShared();
+        try {
+            this.imageBytes = arena == null ? null : arena.allocate(Math.max(1, (long) imagePages * PAGE), PAGE);
+            if (layout != null) {
                 readImage(layout);
-            } catch (RuntimeException e) {
+            }
+            this.slots = demo ? new int[guests][] : null;
+            this.written = new int[guests][];
+            for (int g = 0; g < guests; g++) {
+                if (demo) {
+                    slots[g] = shuffled(new SplittableRandom(mix(PLACEMENT_STREAM, g)), pagesPerGuest);
+                }
+                written[g] = writtenPagesOf(g, demo);
+            }
+        } catch (RuntimeException | Error e) {     // an OutOfMemoryError too: nothing else would free the image's bytes
+            if (arena != null) {
                 arena.close();
-                throw e;
             }
-        }
-        this.slots = demo ? new int[guests][] : null;
-        this.written = new int[guests][];
-        for (int g = 0; g < guests; g++) {
-            if (demo) {
-                slots[g] = shuffled(new SplittableRandom(mix(PLACEMENT_STREAM, g)), pagesPerGuest);
-            }
-            written[g] = writtenPagesOf(g, demo);
+            throw e;
         }
     }
 
