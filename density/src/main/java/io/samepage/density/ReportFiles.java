@@ -4,12 +4,12 @@ import io.samepage.image.IoReason;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.file.CopyOption;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermissions;
-import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
@@ -46,40 +46,46 @@ public final class ReportFiles {
 
     /**
      * Writes each file to a temporary file beside it, then moves them into place: a write that fails
-     * (a full disk) leaves the last report's files as they were and no temporary file behind. A file
-     * gets the mode a new file gets here (0666 less the umask).
+     * (a full disk, a full heap) leaves the last report's files as they were and no temporary file
+     * behind. A file gets the mode a new file gets here (0666 less the umask).
      *
      * @throws DensityException {@link DensityException.Kind#FAILED}, {@code --out DIR: cannot write NAME:
      *                          reason}, naming the file meant (not the temporary one)
      */
     public static void write(Path dir, Map<String, byte[]> files) {
-        Map<String, Path> temporaries = new LinkedHashMap<>();
+        // Arrays made before the first temporary file: noting one, moving them into place and deleting them
+        // after a failure (the heap full, say) allocate nothing, so no failure leaves one behind, nor a
+        // report of which some files were moved into place and the rest are the last report's.
+        String[] names = files.keySet().toArray(new String[0]);
+        Path[] temporaries = new Path[names.length];
+        CopyOption[] replace = {StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING};
         String writing = null;
         try {
-            for (Map.Entry<String, byte[]> file : files.entrySet()) {
-                writing = file.getKey();
-                Path temporary = Files.createTempFile(dir, "." + writing, ".tmp",
+            for (int i = 0; i < names.length; i++) {
+                writing = names[i];
+                temporaries[i] = Files.createTempFile(dir, "." + writing, ".tmp",
                         PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-rw-rw-")));
-                temporaries.put(writing, temporary);
-                try (FileChannel channel = FileChannel.open(temporary, StandardOpenOption.WRITE)) {
-                    ByteBuffer bytes = ByteBuffer.wrap(file.getValue());
+                try (FileChannel channel = FileChannel.open(temporaries[i], StandardOpenOption.WRITE)) {
+                    ByteBuffer bytes = ByteBuffer.wrap(files.get(writing));
                     while (bytes.hasRemaining()) {
                         channel.write(bytes);
                     }
                     channel.force(true);
                 }
             }
-            for (Map.Entry<String, Path> temporary : temporaries.entrySet()) {
-                writing = temporary.getKey();
-                Files.move(temporary.getValue(), dir.resolve(writing), StandardCopyOption.ATOMIC_MOVE,
-                        StandardCopyOption.REPLACE_EXISTING);
+            for (int i = 0; i < names.length; i++) {
+                writing = names[i];
+                Files.move(temporaries[i], dir.resolve(writing), replace);
+                temporaries[i] = null;
             }
         } catch (IOException e) {
             throw DensityException.failed("--out " + dir + ": cannot write " + writing + ": " + IoReason.of(e));
         } finally {
-            for (Path temporary : temporaries.values()) {
+            for (Path temporary : temporaries) {
                 try {
-                    Files.deleteIfExists(temporary);        // those not moved into place
+                    if (temporary != null) {
+                        Files.deleteIfExists(temporary);        // those not moved into place
+                    }
                 } catch (IOException ignored) {
                     // The failure above is the one to report.
                 }
