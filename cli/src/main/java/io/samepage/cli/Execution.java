@@ -27,25 +27,25 @@ final class Execution implements CommandLine.IExecutionStrategy {
     @Override
     public int execute(CommandLine.ParseResult parseResult) {
         CommandLine.ParseResult last = parseResult;
-        for (CommandLine.ParseResult level = parseResult; level != null; level = level.subcommand()) {
-            if (!level.unmatched().isEmpty()) {
-                throw new CommandLine.UnmatchedArgumentException(level.commandSpec().commandLine(), level.unmatched());
-            }
-            for (CommandLine.Model.OptionSpec option : level.matchedOptions()) {
-                for (String value : option.splitRegex().isEmpty() ? List.<String>of() : option.originalStringValues()) {
-                    if (List.of(value.split(option.splitRegex(), -1)).contains("")) {
-                        CommandException empty = CommandException.badInput(option.longestName() + " '" + value
-                                + "': an empty " + option.paramLabel() + " in the list");
-                        throw new CommandLine.ExecutionException(level.commandSpec().commandLine(), empty.getMessage(), empty);
-                    }
-                }
-            }
-            last = level;
-        }
         int exitCode;
         try {
+            for (CommandLine.ParseResult level = parseResult; level != null; level = level.subcommand()) {
+                if (!level.unmatched().isEmpty()) {
+                    throw new CommandLine.UnmatchedArgumentException(level.commandSpec().commandLine(), level.unmatched());
+                }
+                for (CommandLine.Model.OptionSpec option : level.matchedOptions()) {
+                    for (String value : option.splitRegex().isEmpty() ? List.<String>of() : option.originalStringValues()) {
+                        if (List.of(value.split(option.splitRegex(), -1)).contains("")) {
+                            CommandException empty = CommandException.badInput(option.longestName() + " '" + value
+                                    + "': an empty " + option.paramLabel() + " in the list");
+                            throw new CommandLine.ExecutionException(level.commandSpec().commandLine(), empty.getMessage(), empty);
+                        }
+                    }
+                }
+                last = level;
+            }
             exitCode = new CommandLine.RunLast().execute(parseResult);
-        } catch (OutOfMemoryError | StackOverflowError e) {
+        } catch (OutOfMemoryError | StackOverflowError e) {     // in the checks above too, not the command alone
             throw new CommandLine.ExecutionException(last.commandSpec().commandLine(), e.toString(), e);
         }
         CommandLine top = parseResult.commandSpec().commandLine();
@@ -58,23 +58,15 @@ final class Execution implements CommandLine.IExecutionStrategy {
         return exitCode;
     }
 
-    /** Points {@code commandLine}'s output at this process's stdout, keeping the reason a write failed. */
-    static void writeToStdout(CommandLine commandLine) {
-        commandLine.setOut(new Stdout());
-    }
-
     /** Stdout as a {@link PrintWriter} that remembers the first write error, for the one line that reports it. */
-    private static final class Stdout extends PrintWriter {
+    static final class Stdout extends PrintWriter {
 
         private final Recording stream;
 
         Stdout() {
-            this(new Recording());
-        }
-
-        private Stdout(Recording stream) {
-            super(new OutputStreamWriter(stream, System.out.charset()), true);
-            this.stream = stream;
+            Recording recording = new Recording();
+            super(new OutputStreamWriter(recording, System.out.charset()), true);
+            this.stream = recording;
         }
 
         /** Why {@code out} could not be written, in the system's words where known. */

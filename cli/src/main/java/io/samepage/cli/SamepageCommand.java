@@ -74,9 +74,7 @@ public final class SamepageCommand implements Runnable {
                 commandLine.addSubcommand(command);
             }
         }
-        configure(commandLine);
-        Execution.writeToStdout(commandLine);
-        return commandLine;
+        return configure(commandLine).setOut(new Execution.Stdout());     // keeping the reason a write failed
     }
 
     /**

@@ -2,6 +2,7 @@ package io.samepage.cli.bench;
 
 import io.samepage.cli.HelpOption;
 import io.samepage.cli.CommandException;
+import io.samepage.density.DemoMerge;
 import io.samepage.density.DensityException;
 import io.samepage.density.DensityReport;
 import io.samepage.density.DensityResults;
@@ -9,7 +10,6 @@ import io.samepage.density.DensitySuite;
 import io.samepage.density.DensitySuite.KsmDefaults;
 import io.samepage.density.PageMix;
 import io.samepage.density.ReportFiles;
-import java.io.PrintWriter;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -139,15 +139,14 @@ public final class DensityCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        PrintWriter err = spec.commandLine().getErr();
         int[] counts = validate();
         DensitySuite.Settings settings = new DensitySuite.Settings(image, counts, guestMib, uniquePercent, seed,
                 budgetMib, ksmTimeoutSeconds, ksmDefaults, !noKsm, rateRuns);
         DensityReport report;
         try {
             DensityResults results = DensitySuite.run(settings, step -> {
-                err.println("samepage bench density: " + step);
-                err.flush();
+                spec.commandLine().getErr().println("samepage bench density: " + step);
+                spec.commandLine().getErr().flush();
             });
             report = new DensityReport(results, commandLine());
         } catch (DensityException e) {
@@ -176,13 +175,8 @@ public final class DensityCommand implements Callable<Integer> {
         if (!Files.exists(image)) {
             throw CommandException.badInput("--image " + image + ": no such file or directory");
         }
-        long needMib = (long) counts[counts.length - 1] * guestMib;
-        long hostMib = ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean())
-                .getTotalMemorySize() >> 20;
-        if (needMib > hostMib) {
-            throw CommandException.badInput("--guests " + counts[counts.length - 1] + " --guest-mib " + guestMib
-                    + ": without deduplication the guests need " + needMib + " MiB; this host has " + hostMib + " MiB");
-        }
+        DemoMerge.checkFits(counts[counts.length - 1], guestMib, ((com.sun.management.OperatingSystemMXBean)
+                ManagementFactory.getOperatingSystemMXBean()).getTotalMemorySize());     // (a) holds them all unmerged
         ReportFiles.checkDirectory(out);
         return counts;
     }
