@@ -53,11 +53,17 @@ public final class ReportFiles {
      *                          reason}, naming the file meant (not the temporary one)
      */
     public static void write(Path dir, Map<String, byte[]> files) {
-        // Arrays made before the first temporary file: noting one, moving them into place and deleting them
-        // after a failure (the heap full, say) allocate nothing, so no failure leaves one behind, nor a
-        // report of which some files were moved into place and the rest are the last report's.
+        // Arrays and paths made before the first temporary file: noting one, moving them into place and
+        // deleting them after a failure (the heap full, say) allocate nothing of ours, so no failure of ours
+        // leaves one behind, nor a report of which some files were moved into place and the rest are the
+        // last report's. The JDK's own move may still fail between two moves (a full disk, or its own
+        // allocation on a full heap): then the files moved are the new report's, the rest the last one's.
         String[] names = files.keySet().toArray(new String[0]);
         Path[] temporaries = new Path[names.length];
+        Path[] targets = new Path[names.length];
+        for (int i = 0; i < names.length; i++) {
+            targets[i] = dir.resolve(names[i]);
+        }
         CopyOption[] replace = {StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING};
         String writing = null;
         try {
@@ -75,7 +81,7 @@ public final class ReportFiles {
             }
             for (int i = 0; i < names.length; i++) {
                 writing = names[i];
-                Files.move(temporaries[i], dir.resolve(writing), replace);
+                Files.move(temporaries[i], targets[i], replace);
                 temporaries[i] = null;
             }
         } catch (IOException e) {
