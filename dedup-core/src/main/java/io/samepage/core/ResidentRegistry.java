@@ -109,13 +109,21 @@ final class ResidentRegistry {
         frames.put(key, frame);
     }
 
-    /** Takes {@code frame} out, if it is registered. Allocates nothing. */
+    /**
+     * Takes {@code frame} out, if it is registered. Allocates nothing. Lookups stop finding it first, and it
+     * is known registered until its slot's entry goes, so a call cut short part way is finished by calling
+     * again ({@link StableRelease}); cut short after that, its slot is not reused.
+     */
     void unregister(int frame) {
-        int slot = slotOfFrame.remove(frame);
+        int slot = slotOfFrame.get(frame);
         if (slot == -1) {
             return;
         }
-        frames.remove(digests[4 * slot]);
+        long key = digests[4 * slot];
+        if (frames.get(key) == frame) {
+            frames.remove(key);
+        }
+        slotOfFrame.remove(frame);
         freeSlots.addInt(slot);
     }
 
