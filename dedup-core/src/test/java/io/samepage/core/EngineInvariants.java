@@ -24,7 +24,10 @@ import java.util.Set;
  *   <li>Each domain's {@code pages_shared} is the number of stable frames its pages map and its
  *       {@code pages_sharing} the mappers beyond the first of each, so the sum of its guests'
  *       {@code merging_pages} is {@code pages_shared + pages_sharing}.</li>
- *   <li>{@code framesInUse} is the zero frames plus the private and stable frames mapped.</li>
+ *   <li>Each domain's stable index holds exactly the stable frames its pages map: none left filed once
+ *       unmapped (free, or withheld).</li>
+ *   <li>{@code framesInUse} is the zero frames plus the private and stable frames mapped plus the frames
+ *       withheld ({@code framesWithheld}: in use for good, mapped by nothing).</li>
  *   <li>No stable frame has more mappers than {@code max_page_sharing} (which cannot change while
  *       frames are shared), and none with fewer stands among its content's full frames, where a lookup
  *       would not see its room ({@link DuplicateFrames}).</li>
@@ -137,6 +140,8 @@ public final class EngineInvariants {
                         + " pages, fewer than max_page_sharing " + maxSharing + ", but stands among full frames");
             }
             long[] counts = sharedAndSharing.getOrDefault(domain, new long[2]);
+            assertEquals(counts[0], stableFrames(domain), where + ": frames in the stable index of " + domain
+                    + " against the stable frames its pages map");
             assertEquals(counts[0], domain.pagesShared(), where + ": pages_shared of " + domain);
             assertEquals(counts[1], domain.pagesSharing(), where + ": pages_sharing of " + domain);
             assertEquals(domain.pagesShared() + domain.pagesSharing(), domainMerging.getOrDefault(domain, 0L),
@@ -150,8 +155,9 @@ public final class EngineInvariants {
         assertEquals(zeroMerged, c.ksmZeroPages(), where + ": ksm_zero_pages");
         assertTrue(c.pagesVolatile() >= 0 && c.pagesUnshared() >= 0, where + ": negative counter in " + c);
         assertTrue(c.stableNodeDups() >= 2 * c.stableNodeChains(), where + ": chains and dups in " + c);
-        assertEquals(zeroFrames.size() + privateFrames.size() + stableMappers.size(), engine.framesInUse(),
-                where + ": framesInUse against zero, private and stable frames mapped");
+        assertEquals(zeroFrames.size() + privateFrames.size() + stableMappers.size() + c.framesWithheld(),
+                engine.framesInUse(), where + ": framesInUse against zero, private and stable frames mapped, and "
+                        + "frames withheld");
         assertEquals(c.framesInUse(), engine.framesInUse(), where + ": framesInUse in the counters");
         assertRecount(engine, stableMappers, where);
     }
@@ -160,6 +166,15 @@ public final class EngineInvariants {
         domain.stableLock().lock();
         try {
             return domain.stableWithRoomAmongFull(maxSharing);
+        } finally {
+            domain.stableLock().unlock();
+        }
+    }
+
+    private static int stableFrames(MergeDomain domain) {
+        domain.stableLock().lock();
+        try {
+            return domain.stableFrames();
         } finally {
             domain.stableLock().unlock();
         }
