@@ -38,8 +38,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * A frame that cannot be freed safely is kept in use for good and counted in {@link #framesWithheld()}
  * (the engine's {@code framesWithheld}), so that an embedder sees what a leak would hide: a frame whose
  * memory faulted when a free zeroed it in place (its next taker could not trust it to read as zeros),
- * and a stable frame whose release was cut short while it left the stable index, which may still name
- * it ({@link MergeDomain#releaseStable}). It is never handed out again.
+ * and a stable frame whose release was cut short and whose finishing was cut short too, before its
+ * free began ({@link StableRelease}). It is never handed out again.
  *
  * <h2>Metadata</h2>
  * Each frame's refcount, stable key and link live in the pool's {@link FrameTable} ({@link #table()}),

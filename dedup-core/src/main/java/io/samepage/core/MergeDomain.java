@@ -50,22 +50,10 @@ public final class MergeDomain {
     private final PageIds pageIds;
     /** The resident registry; guarded by {@link #stableLock}. */
     private final ResidentRegistry registry = new ResidentRegistry();
-    /** Told each step of a frame's last release ({@link #releaseStable}): nothing, but a test's fault injection. */
-    private volatile IntConsumer releaseSteps = NO_STEPS;
-    private static final IntConsumer NO_STEPS = step -> { };
-    /** A step of a stable frame's last release: its last mapping dropped, the frame still filed. */
-    static final int DROPPED = 0;
-    /** A step of a stable frame's last release: out of the stable index, its count and the registry not yet. */
-    static final int UNFILING = 1;
-    /** A step of a stable frame's last release: out of the index and the registry, not yet free. */
-    static final int UNFILED = 2;
-    /** A step of a stable frame's last release: free. */
-    static final int FREED = 3;
-    /** Where a release is before its frame's last mapping is dropped. */
-    private static final int MAPPED = -1;
-
     private final AtomicLong pagesShared = new AtomicLong();
     private final AtomicLong pagesSharing = new AtomicLong();
+    /** Releases of stable frames' mappings, and the removal and free of a last one. */
+    private final StableRelease release;
 
     MergeDomain(String name, int id, int zeroFrame, FramePool pool, PageIds pageIds, PageCompare compare, long secret) {
         this.name = name;
@@ -75,6 +63,7 @@ public final class MergeDomain {
         this.stable = new StableIndex(pool, compare, secret);
         this.pageIds = pageIds;
         this.unstable = new UnstableShards(pageIds, compare, secret ^ 0x5DEE_CE66_DL);
+        this.release = new StableRelease(name, stableLock, stable, registry, pool, pagesShared, pagesSharing);
     }
 
     /** The 32-bit key the indexes file content with fast hash {@code hash} under. */
@@ -144,6 +133,11 @@ public final class MergeDomain {
         return stable.withRoomAmongFull(maxSharing);
     }
 
+    /** Frames the stable index holds. Caller holds the lock. For tests. */
+    int stableFrames() {
+        return stable.size();
+    }
+
     /** Where stable {@code frame}'s content is filed ({@link StableIndex#placeOf}). Caller holds the lock. For tests. */
     int stablePlaceOf(int frame) {
         return stable.placeOf(frame);
@@ -208,106 +202,26 @@ public final class MergeDomain {
     }
 
     /**
-     * Drops one mapping of stable {@code frame}; the last one takes it out of the index and frees it. A
-     * mapping of a full frame (one that maps {@code maxSharing} pages) is dropped under the lock, so the
-     * index learns at once that the frame has room ({@link StableIndex#noteRoom}); any other, without it.
-     * The caller may hold the lock.
+     * Drops one mapping of stable {@code frame}; the last one takes it out of the index, {@code pages_shared}
+     * and the registry, and frees it. A mapping of a full frame (one that maps {@code maxSharing} pages) is
+     * dropped under the lock, so the index learns at once that the frame has room ({@link
+     * StableIndex#noteRoom}); any other, without it. The caller may hold the lock.
      *
      * <p>Once its last mapping is dropped the frame is this release's alone, and whatever is thrown after
      * that (a StackOverflowError, an InternalError from a frame whose memory faults, a bug's exception)
-     * passes on only once the release has ended as far as it safely can ({@link #finishRelease}): thrown
-     * before the removal from the index began, the removal and the free are made; thrown after it, the
-     * free; thrown during it, the frame is withheld ({@link FramePool#withhold}), never freed and counted,
-     * since the removal cannot tell how far it got, and a frame reused while the index or the registry
-     * still names it would let a merge map one guest's page onto another's bytes. Before, the frame was
-     * lost at each of those points: in use for good, uncounted, and at the first two still filed. The
-     * finishing runs where the release ran, so a StackOverflowError may strike it too; it then withholds
-     * what it had begun to take out. Before the last mapping is dropped (the refcount's CAS) nothing
-     * allocates, reads a frame or calls out, so only a StackOverflowError can strike there: the frame then
-     * keeps that mapping's count, in use for good, as no later call can tell that count from a live one.
+     * passes on only once the release is finished from the step it reached ({@link StableRelease}): each
+     * remaining change is made if still to do, so the index, {@code pages_shared}, the registry and the
+     * pool agree again and the frame ends free. Only if the finishing is cut short too is the frame withheld
+     * ({@link FramePool#withhold}), never freed while the index or the registry may still name it, since a
+     * frame reused then would let a merge map one guest's page onto another's bytes.
      */
     void releaseStable(int frame, int maxSharing) {
-        FrameTable table = pool.table();
-        int left = table.tryDecrementRefBelow(frame, maxSharing);
-        if (left > 0) {
-            pagesSharing.decrementAndGet();
-            return;
-        }
-        IntConsumer hook = releaseSteps;        // one volatile read, on the path of a last or full mapping only
-        int step = left == 0 ? DROPPED : MAPPED;
-        boolean locked = false;
-        try {
-            stableLock.lock();
-            locked = true;
-            // Our mapping of a full frame keeps it filed until now, and its removal waits for this lock.
-            if (step == MAPPED && table.decrementRef(frame) > 0) {
-                stable.noteRoom(frame);
-                pagesSharing.decrementAndGet();
-                return;
-            }
-            step = DROPPED;
-            hook.accept(DROPPED);
-            step = UNFILING;
-            unfile(frame, hook);
-            step = UNFILED;
-            locked = false;
-            stableLock.unlock();
-            hook.accept(UNFILED);
-            pool.free(frame);
-            step = FREED;
-            hook.accept(FREED);
-        } catch (RuntimeException | Error e) {
-            finishRelease(frame, step);
-            throw e;
-        } finally {
-            if (locked) {
-                stableLock.unlock();
-            }
-        }
+        release.release(frame, maxSharing);
     }
 
-    /**
-     * Ends the last release of {@code frame} that threw at {@code step}, as far as is safe
-     * ({@link #releaseStable}): from {@link #DROPPED} it takes the frame out of the index and frees it,
-     * from {@link #UNFILED} it frees it, from {@link #UNFILING} (or if taking it out throws now) it
-     * withholds it. Throws nothing: the caller throws what stopped the release.
-     */
-    private void finishRelease(int frame, int step) {
-        try {
-            if (step == DROPPED) {
-                step = UNFILING;
-                stableLock.lock();
-                try {
-                    unfile(frame, NO_STEPS);
-                } finally {
-                    stableLock.unlock();
-                }
-                step = UNFILED;
-            }
-            if (step == UNFILED) {
-                pool.free(frame);       // a fault zeroing it in place withholds it there
-            }
-        } catch (RuntimeException | Error again) {
-            // What stopped the release is the one thrown; this one, after it, says less.
-        }
-        if (step == UNFILING) {
-            pool.withhold(frame);
-        }
-    }
-
-    /** Takes {@code frame} out of the stable index. Caller holds the lock. */
+    /** Takes {@code frame} out of the stable index, {@code pages_shared} and the registry. Caller holds the lock. */
     void removeStable(int frame) {
-        unfile(frame, NO_STEPS);
-    }
-
-    /** {@link #removeStable}, {@code hook} told {@link #UNFILING} once the index no longer holds the frame. */
-    private void unfile(int frame, IntConsumer hook) {
-        if (!stable.remove(frame)) {
-            throw new IllegalStateException("frame " + frame + " is not in the stable index of domain " + name);
-        }
-        hook.accept(UNFILING);
-        pagesShared.decrementAndGet();
-        unregister(frame);
+        release.unfile(frame);
     }
 
     /** The registered frame whose content has SHA-256 {@code digest[offset..offset+32)}, or -1. Caller holds the lock. */
@@ -322,19 +236,19 @@ public final class MergeDomain {
      */
     void afterStableFrameFreed(Runnable hook) {
         duringStableRelease(step -> {
-            if (step == FREED) {
+            if (step == StableRelease.FREED) {
                 hook.run();
             }
         });
     }
 
     /**
-     * Tells {@code hook} from now on each step a stable frame's last release reaches ({@link #DROPPED},
-     * {@link #UNFILING}, {@link #UNFILED}, {@link #FREED}), where it is. For tests: a hook that throws
+     * Tells {@code hook} from now on each step a stable frame's last release reaches ({@link
+     * StableRelease#DROPPED} to {@link StableRelease#FREED}), where it is. For tests: a hook that throws
      * stands for an {@link Error} met at that step (a StackOverflowError, say).
      */
     void duringStableRelease(IntConsumer hook) {
-        releaseSteps = hook;
+        release.duringRelease(hook);
     }
 
     /**
@@ -463,12 +377,14 @@ public final class MergeDomain {
 
     /**
      * Bytes of this domain ({@link MetadataSizes}): its object (ten references; id, zeroFrame), its name,
-     * its place in the engine's list, its lock and counters, its indexes and its registry.
+     * its place in the engine's list, its lock and counters, its release (eight references), its indexes and
+     * its registry.
      */
     long metadataBytes() {
         return MetadataSizes.object(10 * MetadataSizes.REFERENCE + 2 * Integer.BYTES) + MetadataSizes.string(name)
                 + MetadataSizes.REFERENCE + MetadataSizes.REENTRANT_LOCK + 2 * MetadataSizes.ATOMIC_LONG
-                + stable.metadataBytes() + unstable.metadataBytes() + registry.metadataBytes();
+                + MetadataSizes.object(8 * MetadataSizes.REFERENCE) + stable.metadataBytes() + unstable.metadataBytes()
+                + registry.metadataBytes();
     }
 
     @Override

@@ -69,9 +69,11 @@
  * An {@link OutOfMemoryError} from the engine's own allocations reaches the caller unchanged, the engine
  * as it was or, past a point of no return (a guest's destroy once its mapping is down, where only the
  * live guests' skip list still allocates; the engine's close once it has listed the guests), the
- * operation finished. A frame that cannot be freed safely after an {@code Error} cut its release short
- * (a stable frame leaving the index, a frame whose memory faults when zeroed) is never handed out again
- * and is counted in {@code framesWithheld}, not lost unseen ({@link io.samepage.core.FramePool}).
+ * operation finished. A stable frame's release that an {@code Error} cuts short is finished from the
+ * step it reached, so the stable index, its counters, the resident registry and the pool agree again
+ * ({@link io.samepage.core.StableRelease}). A frame that cannot be freed safely (a frame whose memory
+ * faults when zeroed, a stable frame whose release and its finishing were both cut short) is never handed
+ * out again and is counted in {@code framesWithheld}, not lost unseen ({@link io.samepage.core.FramePool}).
  *
  * <h2>Counters and knobs</h2>
  * {@link io.samepage.core.EngineCounters} and {@link io.samepage.core.ScanKnobs} use KSM's names and

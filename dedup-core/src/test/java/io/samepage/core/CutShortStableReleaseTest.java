@@ -1,7 +1,6 @@
 package io.samepage.core;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
@@ -9,40 +8,42 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.samepage.hashing.Pages;
+import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * A destroy whose release of a stable frame's last mapping is cut short by an {@link Error} in the
- * middle ({@link MergeDomain#releaseStable}): the frame still ends free where that is safe, else it is
- * withheld and counted. Pages 0 and 1 of the guest share one stable frame, pages 2 and 3 hold their own;
- * the Error is injected at one step of the shared frame's last release (page 1's). Before, the frame was
- * lost at every such step: in use for good, counted nowhere, and still filed in the stable index when the
- * Error came before its removal.
+ * middle ({@link StableRelease}): the release is finished from the step it reached, so the stable index,
+ * {@code pages_shared}, the resident registry and the pool agree again and the frame ends free; cut short
+ * again while the frame leaves the index, the domain's next release finishes it; cut short again before
+ * its free, the frame is withheld and counted. Pages 0 and 1 of the guest share one stable frame, which
+ * the resident registry names; pages 2 and 3 hold their own. The Error is injected at one step of the
+ * shared frame's last release (page 1's). Before, a release cut short while the frame left the index
+ * withheld it, and left {@code pages_shared} and the registry as the cut left them.
  */
 class CutShortStableReleaseTest {
 
     private static final int PAGE = Pages.PAGE_SIZE;
     private static final int PAGES = 4;
 
-    /** Its last mapping dropped and the index untouched, or out of the index and not yet free: it is freed. */
+    /** Wherever the Error strikes, the finishing ends the release: the frame free, the domain whole. */
     @ParameterizedTest(name = "thrown at step {0}")
-    @ValueSource(ints = {MergeDomain.DROPPED, MergeDomain.UNFILED})
-    void anErrorBeforeTheIndexChangesOrAfterItIsDoneStillFreesTheFrame(int step) {
+    @ValueSource(ints = {StableRelease.DROPPED, StableRelease.UNFILING, StableRelease.UNCOUNTED,
+            StableRelease.UNFILED, StableRelease.FREED})
+    void anErrorAtAnyStepOfTheLastReleaseStillFreesTheFrameAndLeavesTheDomainWhole(int step) {
         Fixture f = new Fixture();
         try (DedupEngine engine = f.engine) {
-            InternalError injected = f.failAt(step);
+            f.failAt(step, 1);
             InternalError thrown = assertThrows(InternalError.class, f.guest::destroy);
-            assertSame(injected, thrown, "the Error reaches the caller");
-            assertFalse(f.armed.get(), "the step was reached");
+            assertSame(f.thrown.get(0), thrown, "the Error reaches the caller");
+            assertEquals(0, f.left.get(), "the step was reached");
             assertTrue(f.guest.isDestroyed());
             assertEquals(List.of(), engine.guests(), "the guest is unlisted");
-            assertEquals(f.domainFrames, engine.framesInUse(), "every page's frame is free, the shared one's too");
-            assertEquals(0, engine.counters().framesWithheld(), "nothing is withheld");
-            EngineInvariants.assertConsistentWithHasherOf(f.context, engine, "after the destroy");
+            f.assertFreeAndWhole("after the destroy");
             engine.scanner().scanFullPass();
             for (int page = 0; page < PAGES; page++) {
                 assertNull(engine.pageOwner(f.ids + page), "page " + page + "'s id went to the quarantine and is back");
@@ -56,32 +57,60 @@ class CutShortStableReleaseTest {
     }
 
     /**
-     * Cut short while it leaves the index, the release cannot tell how far it got, so the frame is never
-     * freed (the index or the registry may still name it): it is withheld, counted, and never handed out
-     * again, while the other pages' frames are freed. The counters of the frame's domain stay as the cut
-     * left them, so the invariants are not checked here.
+     * Cut short, and its finishing cut short too, while the frame leaves the index: the removal is owed,
+     * and the domain's next last release, that of another guest's stable frame, finishes it first. Then
+     * the frame is free and the domain whole.
      */
-    @Test
-    void anErrorWhileTheFrameLeavesTheIndexWithholdsItCounted() {
+    @ParameterizedTest(name = "thrown twice at step {0}")
+    @ValueSource(ints = {StableRelease.DROPPED, StableRelease.UNFILING, StableRelease.UNCOUNTED})
+    void aRemovalCutShortTwiceIsFinishedByTheDomainsNextRelease(int step) {
         Fixture f = new Fixture();
         try (DedupEngine engine = f.engine) {
-            int shared = f.guest.frameAt(0);
-            f.failAt(MergeDomain.UNFILING);
+            f.failAt(step, 2);
+            InternalError thrown = assertThrows(InternalError.class, f.guest::destroy);
+            assertEquals(2, f.thrown.size(), "the release and its finishing were both cut short");
+            assertSame(f.thrown.get(0), thrown, "the first Error reaches the caller");
+            assertEquals(0, engine.counters().framesWithheld(), "the frame is owed its removal, not withheld");
+            assertEquals(f.domainFrames + 1, engine.framesInUse(), "only the shared frame is not free yet");
+            Guest next = engine.createGuest(f.domain, "next", 2L * PAGE);
+            next.fill(0, 2L * PAGE, (byte) 6);
+            engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE);
+            assertTrue(next.isMerged(0) && next.isMerged(1), "the next guest's pages share a stable frame");
+            next.destroy();
+            f.assertFreeAndWhole("after the next guest's destroy");
+        }
+    }
+
+    /**
+     * Cut short out of the index and the registry, and its finishing cut short too before the free began:
+     * nothing names the frame, yet it was not freed, so it is withheld, counted, and never handed out
+     * again, while the domain is whole.
+     */
+    @Test
+    void aFreeCutShortTwiceWithholdsTheFrameCountedWithTheDomainWhole() {
+        Fixture f = new Fixture();
+        try (DedupEngine engine = f.engine) {
+            f.failAt(StableRelease.UNFILED, 2);
             assertThrows(InternalError.class, f.guest::destroy);
-            assertFalse(f.armed.get(), "the step was reached");
+            assertEquals(2, f.thrown.size(), "the release and its finishing were both cut short");
             assertEquals(1, engine.counters().framesWithheld(), "the shared frame is withheld, counted");
             assertEquals(f.domainFrames + 1, engine.framesInUse(), "every other page's frame is free");
+            EngineInvariants.assertConsistentWithHasherOf(f.context, engine, "after the destroy");
+            assertEquals(0, f.domain.residentFrames(), "the registry no longer names it");
             FramePool pool = engine.pool();
             int available = pool.framesAvailable();
             assertTrue(pool.tryReserve(available));
             for (int i = 0; i < available; i++) {
-                assertNotEquals(shared, pool.allocateReserved(), "the withheld frame is never handed out");
+                assertNotEquals(f.shared, pool.allocateReserved(), "the withheld frame is never handed out");
             }
             assertEquals(0, pool.framesAvailable(), "every frame but the withheld one was taken");
         }
     }
 
-    /** An engine, a domain and the guest of the class comment, scanned until pages 0 and 1 share a frame. */
+    /**
+     * An engine, a domain and the guest of the class comment, scanned until pages 0 and 1 share a frame,
+     * which is then registered as loaded from a verified image block.
+     */
     private static final class Fixture {
         final EngineContext context = new EngineContext().poolBytes(4L << 20).hashSeed(3);
         final DedupEngine engine = DedupEngine.create(context.conclude());
@@ -89,7 +118,10 @@ class CutShortStableReleaseTest {
         final long domainFrames = engine.framesInUse();
         final Guest guest = engine.createGuest(domain, "g", (long) PAGES * PAGE);
         final int ids = guest.table().basePageId();
-        final AtomicBoolean armed = new AtomicBoolean();
+        final int shared;
+        /** Reaches of the armed step still to throw at. */
+        final AtomicInteger left = new AtomicInteger();
+        final List<InternalError> thrown = new ArrayList<>();
 
         Fixture() {
             guest.fill(0, 2L * PAGE, (byte) 3);       // pages 0 and 1: one content, merged into a stable frame
@@ -98,18 +130,39 @@ class CutShortStableReleaseTest {
             engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE);
             assertEquals(1, engine.counters().pagesShared(), "pages 0 and 1 share one stable frame");
             assertTrue(guest.isPrivate(2) && guest.isPrivate(3), "pages 2 and 3 hold frames of their own");
+            shared = guest.frameAt(0);
+            byte[] digest = new byte[32];
+            digest[0] = 3;
+            domain.stableLock().lock();
+            try {
+                domain.makeRegistryRoom();
+                domain.register(shared, digest, 0);
+            } finally {
+                domain.stableLock().unlock();
+            }
+            assertEquals(1, domain.residentFrames(), "the shared frame is registered");
+            EngineInvariants.assertConsistentWithHasherOf(context, engine, "before the destroy");
         }
 
-        /** Arms an Error for the next stable release that reaches {@code step}; returns it. */
-        InternalError failAt(int step) {
-            InternalError injected = new InternalError("injected at step " + step + " of a stable frame's last release");
-            armed.set(true);
+        /** Arms an Error for each of the next {@code times} reaches of {@code step} by a stable frame's last release. */
+        void failAt(int step, int times) {
+            left.set(times);
             domain.duringStableRelease(at -> {
-                if (at == step && armed.compareAndSet(true, false)) {
+                if (at == step && left.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
+                    InternalError injected = new InternalError("injected at step " + step + ", reach " + thrown.size());
+                    thrown.add(injected);
                     throw injected;
                 }
             });
-            return injected;
+        }
+
+        /** Every invariant holds, the shared frame is free, nothing is withheld and the registry is empty. */
+        void assertFreeAndWhole(String where) {
+            EngineInvariants.assertConsistentWithHasherOf(context, engine, where);
+            assertEquals(FrameTable.FREE, engine.pool().table().refCount(shared), where + ": the shared frame is free");
+            assertEquals(domainFrames, engine.framesInUse(), where + ": every page's frame is free, the shared one's too");
+            assertEquals(0, engine.counters().framesWithheld(), where + ": nothing is withheld");
+            assertEquals(0, domain.residentFrames(), where + ": the registry no longer names the shared frame");
         }
     }
 }
