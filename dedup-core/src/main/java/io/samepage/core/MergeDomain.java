@@ -244,7 +244,8 @@ public final class MergeDomain {
 
     /**
      * Tells {@code hook} from now on each step a stable frame's last release reaches ({@link
-     * StableRelease#DROPPED} to {@link StableRelease#FREED}), where it is. For tests: a hook that throws
+     * StableRelease#DROPPED} to {@link StableRelease#FREED}), and the release of a full frame's mapping
+     * ({@link StableRelease#MAPPED}), where it is. For tests: a hook that throws
      * stands for an {@link Error} met at that step (a StackOverflowError, say).
      */
     void duringStableRelease(IntConsumer hook) {

@@ -26,8 +26,9 @@ import java.util.function.IntConsumer;
  * began is never made twice. {@code pages_shared} drops exactly once, as its step is exact. So the index,
  * {@code pages_shared}, the registry and the pool agree again, and the frame ends free, never filed while
  * free. Before, a release cut short while the frame left the index withheld it and left {@code pages_shared}
- * and the registry as the cut left them. A release cut short before its last mapping's drop (only a
- * StackOverflowError can strike there, at the lock) is made again from the start.
+ * and the registry as the cut left them. The release of a full frame's mapping cut short before the drop
+ * ({@link #MAPPED}: only a StackOverflowError can strike there, at the lock) is made again from the start;
+ * before, the frame kept that mapping's count for good.
  *
  * <p><b>Cut short again.</b> The finishing runs in the catch of the release, at about the depth the release
  * ran, so a StackOverflowError may strike it too. A removal it cannot complete is then owed ({@link #owe}):
@@ -59,8 +60,8 @@ final class StableRelease {
     static final int UNFILED = 3;
     /** A step of a stable frame's last release: free. */
     static final int FREED = 4;
-    /** Where a release is before its frame's last mapping is dropped. */
-    private static final int MAPPED = -1;
+    /** A step of the release of a full frame's mapping: the lock taken, the mapping not yet dropped. */
+    static final int MAPPED = -1;
     /** Where a release of a full frame is once its mapping is dropped and others remain: nothing to finish. */
     private static final int STILL_MAPPED = -2;
     /** Where a last release is whose frame the index did not hold: how it got there is unknown. */
@@ -121,6 +122,7 @@ final class StableRelease {
             settleOwed(maxSharing, hook);
             // Our mapping of a full frame keeps it filed until now, and its removal waits for this lock.
             if (step == MAPPED) {
+                hook.accept(MAPPED);
                 step = table.decrementRef(frame) > 0 ? STILL_MAPPED : DROPPED;
                 if (step == STILL_MAPPED) {
                     stable.noteRoom(frame);
@@ -245,7 +247,10 @@ final class StableRelease {
         registry.unregister(frame);
     }
 
-    /** Tells {@code hook} from now on each step a stable frame's last release reaches. For tests. */
+    /**
+     * Tells {@code hook} from now on each step a release of a last or full mapping, or its finishing, reaches
+     * ({@link MergeDomain#duringStableRelease}). For tests.
+     */
     void duringRelease(IntConsumer hook) {
         steps = hook;
     }

@@ -108,22 +108,52 @@ class CutShortStableReleaseTest {
     }
 
     /**
+     * With {@code max_page_sharing} 2 the shared frame is full, so page 0's release drops its mapping under
+     * the lock: cut short before the drop, it is made again, and page 1's release is the last one. Before,
+     * the frame kept that mapping's count for good: filed, counted in {@code pages_shared}, never freed.
+     */
+    @Test
+    void aFullFramesReleaseCutShortBeforeTheDropIsMadeAgain() {
+        Fixture f = new Fixture(2);
+        try (DedupEngine engine = f.engine) {
+            f.failAt(StableRelease.MAPPED, 1);
+            InternalError thrown = assertThrows(InternalError.class, f.guest::destroy);
+            assertSame(f.thrown.get(0), thrown, "the Error reaches the caller");
+            assertEquals(0, f.left.get(), "the step was reached");
+            f.assertFreeAndWhole("after the destroy");
+        }
+    }
+
+    /**
      * An engine, a domain and the guest of the class comment, scanned until pages 0 and 1 share a frame,
      * which is then registered as loaded from a verified image block.
      */
     private static final class Fixture {
         final EngineContext context = new EngineContext().poolBytes(4L << 20).hashSeed(3);
-        final DedupEngine engine = DedupEngine.create(context.conclude());
-        final MergeDomain domain = engine.createDomain("d");
-        final long domainFrames = engine.framesInUse();
-        final Guest guest = engine.createGuest(domain, "g", (long) PAGES * PAGE);
-        final int ids = guest.table().basePageId();
+        final DedupEngine engine;
+        final MergeDomain domain;
+        final long domainFrames;
+        final Guest guest;
+        final int ids;
         final int shared;
         /** Reaches of the armed step still to throw at. */
         final AtomicInteger left = new AtomicInteger();
         final List<InternalError> thrown = new ArrayList<>();
 
         Fixture() {
+            this(Integer.MAX_VALUE);
+        }
+
+        /** With {@code max_page_sharing} {@code maxSharing}, or its default for {@link Integer#MAX_VALUE}. */
+        Fixture(int maxSharing) {
+            if (maxSharing != Integer.MAX_VALUE) {
+                context.knobs().maxPageSharing(maxSharing);
+            }
+            engine = DedupEngine.create(context.conclude());
+            domain = engine.createDomain("d");
+            domainFrames = engine.framesInUse();
+            guest = engine.createGuest(domain, "g", (long) PAGES * PAGE);
+            ids = guest.table().basePageId();
             guest.fill(0, 2L * PAGE, (byte) 3);       // pages 0 and 1: one content, merged into a stable frame
             guest.fill(2L * PAGE, PAGE, (byte) 4);    // pages 2 and 3: frames of their own, unmapped after it
             guest.fill(3L * PAGE, PAGE, (byte) 5);
