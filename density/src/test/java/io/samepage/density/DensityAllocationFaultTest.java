@@ -31,18 +31,20 @@ class DensityAllocationFaultTest extends AllocationFaultTestBase {
     @Test
     @Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void aSuiteRunThatRunsOutOfHeapLeavesNoEngineNoPageMixAndNoThread() throws Exception {
-        Scenario one = load("suite");
-        assertNoFindings(one, firstAtEachSiteAndASample(one, SAMPLE));
-        Scenario full = load("full-heap suite");
-        assertNoFindings(full, AllocationFaultRuns.sample(full, FULL_HEAP_SAMPLE, runs.seed(full.name())));
+        assertEachShape("suite");
     }
 
     @Test
     @Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void aDemoThatRunsOutOfHeapLeavesNoEngineAndAWholeIndexFile() throws Exception {
-        Scenario one = load("demo");
+        assertEachShape("demo");
+    }
+
+    /** One allocation failing (the first at each site and a sample), then a sample of a heap that stays full. */
+    private void assertEachShape(String shape) throws Exception {
+        Scenario one = load(shape);
         assertNoFindings(one, firstAtEachSiteAndASample(one, SAMPLE));
-        Scenario full = load("full-heap demo");
+        Scenario full = load("full-heap " + shape);
         assertNoFindings(full, AllocationFaultRuns.sample(full, FULL_HEAP_SAMPLE, runs.seed(full.name())));
     }
 
