@@ -188,10 +188,10 @@ public final class DedupEngine implements AutoCloseable {
      *
      * @param mapping null for a software guest
      * @throws DedupException if the pool has no such run left, or the mapping cannot be made; nothing
-     *                        is created. Where the guest fails after its mapping was made (an
-     *                        {@link OutOfMemoryError} from its tables), the mapping is taken down
-     *                        ({@link PageMapping#unmapAll}) before the run is freed; if that fails
-     *                        too, the run stays taken for good rather than go to another guest
+     *                        is created, as where anything else fails: an {@link OutOfMemoryError}
+     *                        on a heap that stays full too, since the undo allocates nothing ({@link
+     *                        #unmake}). A mapping made is taken down ({@link PageMapping#unmapAll})
+     *                        before the run is freed; if that fails, the run stays taken for good
      */
     public synchronized Guest createGuest(MergeDomain domain, String name, long sizeBytes, PageMapping.Factory mapping) {
         requireOpen("guest " + name);
@@ -199,25 +199,17 @@ public final class DedupEngine implements AutoCloseable {
             throw new DedupException(Kind.INVALID_ARGUMENT, "guest " + name + " needs a merge domain of this engine");
         }
         requireName("guest", name);
-        if (sizeBytes <= 0 || sizeBytes % Pages.PAGE_SIZE != 0) {
-            throw new DedupException(Kind.INVALID_ARGUMENT, "guest " + name + ": size must be a positive multiple of 4096 bytes, not " + sizeBytes);
-        }
-        if ((sizeBytes >>> Pages.PAGE_SHIFT) > Integer.MAX_VALUE - 8) {
-            throw new DedupException(Kind.INVALID_ARGUMENT, "guest " + name + ": " + sizeBytes + " bytes is more than 2^31 pages");
-        }
-        if (guestNames.contains(name)) {
-            throw new DedupException(Kind.INVALID_ARGUMENT, "a guest named '" + name + "' exists already");
-        }
-        int pages = (int) (sizeBytes >>> Pages.PAGE_SHIFT);
-        guestNames.add(name);       // first: its table's growth may fail, with nothing else to undo yet
+        int pages = PageTable.pagesOf(name, sizeBytes);
+        Long key = guestsCreated;   // boxed now, and room made below to quarantine the ids: the undo allocates nothing
+        guestNames.add(name);       // its table's growth may fail, with nothing else to undo yet
         int base;
-        Guest guest;
         try {
-            base = pageIds.allocate(pages);
+            base = pageIds.allocateWithRoom(pages);
         } catch (RuntimeException | Error e) {
             guestNames.remove(name);
             throw e;
         }
+        Guest guest;
         try {
             guest = mapping == null ? new Guest(this, domain, name, guestsCreated, sizeBytes, null, -1, base)
                     : MappedGuests.create(this, domain, name, guestsCreated, sizeBytes, mapping, base);
@@ -228,19 +220,35 @@ public final class DedupEngine implements AutoCloseable {
         }
         pageIds.publish(guest, base);       // allocates nothing: allocate made its table's segments
         try {
-            guests.add(guest);
+            guests.add(key, guest);
         } catch (RuntimeException | Error e) {
-            // The skip list's node could not be had: undone as a destroy undoes a guest (its mapping taken
-            // down, its frames freed, its ids quarantined), so its name and frames are not lost for good.
-            try {
-                destroy(guest);
-            } catch (RuntimeException | Error cleanup) {
-                Suppressed.add(e, cleanup);     // may be e itself: one preallocated OutOfMemoryError
-            }
+            unmake(guest, key, e);
             throw e;
         }
+        pageIds.dropQuarantineRoom();       // a destroy makes its own
         guestsCreated++;
         return guest;
+    }
+
+    /**
+     * Undoes a guest whose listing failed, {@code failure}, as a destroy would (a node the skip list linked
+     * is taken out), with its key boxed and room made for its ids already: a heap that stays full cannot
+     * stop it halfway. A mapping that will not come down keeps the guest's frames taken for good.
+     */
+    private void unmake(Guest guest, Long key, Throwable failure) {
+        Throwable met = null;
+        try {
+            guest.takeDown();
+        } catch (RuntimeException | Error refused) {
+            guest.markDestroyed();      // down all the same: never live, nor taken down again by close
+            met = refused;
+        }
+        try {
+            dismantle(guest, key, met == null);
+        } catch (RuntimeException | Error e) {
+            met = met == null ? e : met;
+        }
+        Suppressed.add(failure, met);       // last: adding allocates; may be failure itself, one preallocated error
     }
 
     /**
@@ -271,12 +279,12 @@ public final class DedupEngine implements AutoCloseable {
      * quarantine), and the one allocation after it that cannot be made earlier, the skip list's marker
      * node, comes after the entry is out: an {@link OutOfMemoryError} there lets the destroy finish, and
      * is thrown then; if it left the entry in, the next destroy or close takes it out ({@link LiveGuests}).
-     * The release of ids that ends it allocates nothing ({@link #releaseUnnamedIds}). A
-     * frame whose memory the backing fails to give back is free all the same and counted, not thrown
-     * ({@link FramePool}'s "Release failures"). Anything else a page's unmap throws (a StackOverflowError in
-     * the stable index, say; that page's frame ends free or withheld, {@link MergeDomain#releaseStable}) is
-     * thrown once every other page is unmapped and the ids quarantined: the first one, the rest dropped
-     * (adding them as suppressed allocates, and may meet the same preallocated error).
+     * The release of ids that ends it allocates nothing ({@link #releaseUnnamedIds}). A frame whose memory
+     * the backing fails to give back is free all the same and counted, not thrown ({@link FramePool}'s
+     * "Release failures"). Anything else a page's unmap throws (a StackOverflowError in the stable index,
+     * say; that page's frame ends free or withheld, {@link MergeDomain#releaseStable}) is thrown once every
+     * other page is unmapped and the ids quarantined: the first one, the rest dropped (adding them as
+     * suppressed allocates, and may meet the same preallocated error).
      */
     synchronized void destroy(Guest guest) {
         guests.unlistDestroyed();       // any guest a failed removal left listed, this one destroyed again say
@@ -295,9 +303,17 @@ public final class DedupEngine implements AutoCloseable {
             throw new DedupException(Kind.HOST_REFUSED, "guest " + guest.name() + " was not destroyed: its page "
                     + "mapping could not be taken down (" + e.getMessage() + "); it is unchanged, destroy it again", e);
         }
+        dismantle(guest, key, true);
+    }
+
+    /**
+     * A destroy once {@code guest} is down: unlists it, frees its name, its frames if {@code freeFrames},
+     * and quarantines its ids in the room made for them. Allocates nothing but the skip list's marker node.
+     */
+    private void dismantle(Guest guest, Long key, boolean freeFrames) {
         Throwable first = guests.remove(key);
         guestNames.remove(guest.name());
-        for (int page = 0; page < guest.pageCount(); page++) {
+        for (int page = 0; page < guest.pageCount() && freeFrames; page++) {
             StampedLock lock = guest.stripeOf(page);
             long stamp = lock.writeLock();
             try {

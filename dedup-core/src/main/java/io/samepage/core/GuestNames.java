@@ -24,15 +24,16 @@ final class GuestNames {
     /** The most names held at once: what sized the table. */
     private int peak;
 
-    boolean contains(String name) {
-        return names.contains(name);
-    }
-
     /**
-     * Adds {@code name}, which is not in the set; all or nothing: a {@code HashMap} links its new entry
-     * before it grows its table, so where the growth fails (out of heap) the name is taken out again.
+     * Adds {@code name}; all or nothing: a {@code HashMap} links its new entry before it grows its table,
+     * so where the growth fails (out of heap) the name is taken out again.
+     *
+     * @throws DedupException INVALID_ARGUMENT if a live guest has {@code name}
      */
     void add(String name) {
+        if (names.contains(name)) {
+            throw new DedupException(DedupException.Kind.INVALID_ARGUMENT, "a guest named '" + name + "' exists already");
+        }
         try {
             names.add(name);
         } catch (RuntimeException | Error e) {

@@ -24,9 +24,13 @@ final class LiveGuests {
     /** A removal failed since the last {@link #unlistDestroyed}: a destroyed guest may be listed. Guarded by the engine's monitor. */
     private boolean destroyedListed;
 
-    /** Lists {@code guest}. Where this throws, its node may be linked already: the caller destroys the guest, which unlists it. */
-    void add(Guest guest) {
-        guests.put(guest.creation(), guest);
+    /**
+     * Lists {@code guest} under {@code key}, its creation number, boxed by the caller before: the undo of
+     * a failure here must allocate nothing. Where this throws, its node may be linked already: the caller
+     * undoes the guest as a destroy would, which unlists it.
+     */
+    void add(Long key, Guest guest) {
+        guests.put(key, guest);
     }
 
     /**

@@ -83,12 +83,12 @@ final class PageIds {
     private volatile long destroys;
 
     /**
-     * Ids for {@code pages} pages of a new guest, all or nothing.
+     * Ids for {@code pages} pages of a new guest, all or nothing. Caller holds this.
      *
      * @return the guest's first id
      * @throws DedupException if no run of free chunks is long enough
      */
-    synchronized int allocate(int pages) {
+    private int allocate(int pages) {
         int chunks = chunks(pages);
         lowestFree = used.nextClearBit(lowestFree);
         int start = lowestFree;
@@ -118,6 +118,23 @@ final class PageIds {
     }
 
     /**
+     * {@link #allocate}, and {@link #makeQuarantineRoom} for the guest to come, all or nothing: a creation
+     * that fails once its guest is made undoes it as a destroy does, which must then allocate nothing.
+     * The room goes back with {@link #dropQuarantineRoom} or {@link #unallocate}, or to the guest's
+     * {@link #quarantine}.
+     */
+    synchronized int allocateWithRoom(int pages) {
+        int base = allocate(pages);
+        try {
+            makeQuarantineRoom();
+        } catch (RuntimeException | Error e) {
+            free(base >>> CHUNK_SHIFT, chunks(pages));
+            throw e;
+        }
+        return base;
+    }
+
+    /**
      * Makes {@code guest} the owner of the ids from {@link #allocate}; they resolve to it from now on.
      * Allocates nothing.
      */
@@ -126,9 +143,10 @@ final class PageIds {
         setOwners(first, first + chunks(guest.pageCount()), guest);
     }
 
-    /** Gives back ids from {@link #allocate} that were never published (the guest was not created). */
+    /** Gives back ids from {@link #allocateWithRoom} that were never published (the guest was not made), and the room. */
     synchronized void unallocate(int base, int pages) {
         free(base >>> CHUNK_SHIFT, chunks(pages));
+        dropQuarantineRoom();
     }
 
     /** The full scan a page filed now is marked with ({@link PageTable#markFiled}). Lock free. */

@@ -1,5 +1,7 @@
 package io.samepage.core;
 
+import io.samepage.core.DedupException.Kind;
+import io.samepage.hashing.Pages;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.concurrent.atomic.AtomicLong;
@@ -81,6 +83,22 @@ final class PageTable {
      * read only while no scanner thread runs ({@link PageIds#releaseUnfiled}).
      */
     private int filedInScan;
+
+    /**
+     * The pages of a guest of {@code sizeBytes}: a positive multiple of 4 KiB, of fewer than 2^31 - 8
+     * pages, since each array here has an entry per page.
+     *
+     * @throws DedupException INVALID_ARGUMENT, naming {@code guest}, if the size is not one
+     */
+    static int pagesOf(String guest, long sizeBytes) {
+        if (sizeBytes <= 0 || sizeBytes % Pages.PAGE_SIZE != 0) {
+            throw new DedupException(Kind.INVALID_ARGUMENT, "guest " + guest + ": size must be a positive multiple of 4096 bytes, not " + sizeBytes);
+        }
+        if ((sizeBytes >>> Pages.PAGE_SHIFT) > Integer.MAX_VALUE - 8) {
+            throw new DedupException(Kind.INVALID_ARGUMENT, "guest " + guest + ": " + sizeBytes + " bytes is more than 2^31 pages");
+        }
+        return (int) (sizeBytes >>> Pages.PAGE_SHIFT);
+    }
 
     /** A software guest's table: every page on {@code zeroFrame}, never written. */
     PageTable(int pages, int basePageId, int zeroFrame) {

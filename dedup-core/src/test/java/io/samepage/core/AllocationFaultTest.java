@@ -24,7 +24,8 @@ import org.junit.jupiter.api.Timeout;
  * seeded sample of the rest; for the life on two scanner threads, a seeded sample. The seed is printed;
  * {@code -Dallocfault.seed} repeats a sample. {@link AllocationFaultScenario} says what its shapes check;
  * {@link DestroyedDuringABatchScenario}, {@link DestroyBetweenBatchesScenario} and {@link
- * DeferredMergesGrowthScenario} check one thing each.
+ * DeferredMergesGrowthScenario} check one thing each; {@link FullHeapGuestScenario} creates and destroys
+ * a guest on a heap that stays full, every allocation from the k-th on failing.
  */
 class AllocationFaultTest {
 
@@ -77,6 +78,25 @@ class AllocationFaultTest {
     void aDestroyThatTookItsGuestDownDoesNotReportAFailure() throws Exception {
         Scenario destroys = load(DestroyBetweenBatchesScenario.class, null);
         assertNoFindings(destroys, AllocationFaultRuns.every(destroys), true);
+    }
+
+    /** A heap that stays full: the creation's undo runs out of heap too, and must still leave nothing of the guest. */
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aCreationOnAFullHeapMakesTheGuestWholeOrLeavesNothingOfIt() throws Exception {
+        for (String shape : List.of("create", "create mapped")) {
+            Scenario create = load(FullHeapGuestScenario.class, shape);
+            assertNoFindings(create, AllocationFaultRuns.every(create), true);
+        }
+    }
+
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aDestroyOnAFullHeapLeavesTheGuestAsItWasOrTakesItDownWhole() throws Exception {
+        for (String shape : List.of("destroy", "destroy mapped")) {
+            Scenario destroy = load(FullHeapGuestScenario.class, shape);
+            assertNoFindings(destroy, AllocationFaultRuns.every(destroy), true);
+        }
     }
 
     @Test
