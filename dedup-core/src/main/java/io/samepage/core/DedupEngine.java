@@ -233,16 +233,10 @@ public final class DedupEngine implements AutoCloseable {
     /**
      * Undoes a guest whose listing failed, {@code failure}, as a destroy would (a node the skip list linked
      * is taken out), with its key boxed and room made for its ids already: a heap that stays full cannot
-     * stop it halfway. A mapping that will not come down keeps the guest's frames taken for good.
+     * stop it halfway. A mapping that will not come down keeps the guest's frames, withheld for good.
      */
     private void unmake(Guest guest, Long key, Throwable failure) {
-        Throwable met = null;
-        try {
-            guest.takeDown();
-        } catch (RuntimeException | Error refused) {
-            guest.markDestroyed();      // down all the same: never live, nor taken down again by close
-            met = refused;
-        }
+        Throwable met = MappedGuests.takeDownOrWithhold(guest);
         try {
             dismantle(guest, key, met == null);
         } catch (RuntimeException | Error e) {

@@ -58,6 +58,30 @@ final class MappedGuests {
     }
 
     /**
+     * Takes down a guest that was made but never handed out, to undo its creation ({@link Guest#takeDown}).
+     * Where its mapping will not come down, the host may still map its run: the guest is marked destroyed
+     * all the same, so that no close takes it down again, and each frame a page of it holds is withheld
+     * for good ({@link FramePool#withhold}) rather than go to another guest. Allocates nothing; no other
+     * thread holds a page of the guest once it is marked destroyed (the scanner skips it).
+     *
+     * @return null if the guest is down, else what its mapping threw
+     */
+    static Throwable takeDownOrWithhold(Guest guest) {
+        try {
+            guest.takeDown();
+            return null;
+        } catch (RuntimeException | Error refused) {
+            guest.markDestroyed();
+            for (int page = 0; page < guest.pageCount(); page++) {
+                if (guest.isPrivate(page)) {
+                    guest.engine().pool().withhold(guest.frameAt(page));
+                }
+            }
+            return refused;
+        }
+    }
+
+    /**
      * Takes down the mapping of a guest whose creation failed after it was made (the guest's tables ran
      * out of heap, say), before its run is freed: left up, it is at least a leaked host mapping (an mmap
      * of the run, for {@code MappedGuest}), and a factory that attached it to a VM would let that VM

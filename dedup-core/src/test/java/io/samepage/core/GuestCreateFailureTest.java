@@ -66,6 +66,38 @@ class GuestCreateFailureTest {
     }
 
     /**
+     * Where the live-guest entry cannot be made and the host will not take the new guest's mapping down
+     * either, the run stays taken for good, withheld (the host may still map it), but nothing else of the guest
+     * remains: its name is free, its ids wait for their release, and a close does not take it down.
+     * The undo was a destroy, which refused and left the name and ids to a guest no one held.
+     */
+    @Test
+    void aGuestWhoseMappingWillNotComeDownIsUndoneAllButItsFrames() throws Exception {
+        try (DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(8L << 20).conclude())) {
+            MergeDomain domain = engine.createDomain("d");
+            Field guests = DedupEngine.class.getDeclaredField("guests");
+            guests.setAccessible(true);
+            inject(LiveGuests.class, guests.get(engine), "guests", failingOnce());
+            long framesBefore = engine.framesInUse();
+            RecordingMapping[] made = new RecordingMapping[1];
+            assertThrows(OutOfMemoryError.class, () -> engine.createGuest(domain, "vm", 64 * PAGE, (first, pages) -> {
+                made[0] = new RecordingMapping(first, pages);
+                made[0].refuseUnmap = true;
+                return made[0];
+            }));
+            assertEquals(framesBefore + 64, engine.framesInUse(), "its run of frames stays taken");
+            assertEquals(64, engine.counters().framesWithheld(), "and is counted withheld");
+            assertEquals(List.of(), engine.guests());
+            assertNull(PageIdLedger.differences(engine), "its ids are free or wait for their release");
+            Guest again = engine.createGuest(domain, "vm", PAGE);
+            assertEquals(List.of(again), engine.guests(), "the name is free again");
+            made[0].refuseUnmap = false;
+            engine.close();
+            assertEquals(0, made[0].unmapAllCalls, "the close did not take the undone guest down");
+        }
+    }
+
+    /**
      * A HashMap links a new entry before it grows its table, so a growth that fails leaves the name in
      * the set: the name was taken for good, by no guest.
      */
