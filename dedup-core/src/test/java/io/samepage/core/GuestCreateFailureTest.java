@@ -91,6 +91,7 @@ class GuestCreateFailureTest {
             assertNull(PageIdLedger.differences(engine), "its ids are free or wait for their release");
             Guest again = engine.createGuest(domain, "vm", PAGE);
             assertEquals(List.of(again), engine.guests(), "the name is free again");
+            EngineInvariants.assertConsistent(engine, null, "after the failed create");
             made[0].refuseUnmap = false;
             engine.close();
             assertEquals(0, made[0].unmapAllCalls, "the close did not take the undone guest down");
