@@ -30,8 +30,9 @@ import org.junit.jupiter.params.provider.ValueSource;
  * ({@code io.samepage.linux}) come from the parent. {@link AllocationFaultRuns} runs the scenario once
  * to count the allocations it passes, then once for each allocation chosen, failing it with an
  * {@link OutOfMemoryError}, alone or, on a heap that stays full ({@link AllocationFaults#failFrom}), with
- * every one after it: every one of the module's own; with the engine's failing alone, the first and the
- * last at each site and a seeded sample of the rest ({@code -Dallocfault.seed} repeats a sample).
+ * every one after it: every one of the module's own; with the engine's, every one on a heap that stays
+ * full, and failing alone, the first and the last at each site and a seeded sample of the rest
+ * ({@code -Dallocfault.seed} repeats a sample).
  * {@link MappedMemoryAllocationScenario} says what it checks.
  */
 class KvmAllocationFaultTest extends AllocationFaultTestBase {
@@ -56,16 +57,17 @@ class KvmAllocationFaultTest extends AllocationFaultTestBase {
     }
 
     /**
-     * On a heap that stays full, with the engine's allocations failing too: from each of the module's own
-     * allocations on, so that the engine's clean-up (a guest's destroy) fails as well. From an allocation
-     * in the engine's {@code createGuest} on, the engine itself leaves a guest, or its frames, behind: that
-     * is the engine's to fix, and not run here.
+     * On a heap that stays full, with the engine's allocations failing too: from each allocation on, the
+     * module's and the engine's, so that the engine's clean-up (a guest's destroy, a failed creation's
+     * undo) fails as well. From one in the engine's {@code createGuest} on, the engine left a guest, or its
+     * frames, behind ("the engine holds guests [vm0], not []"; "framesInUse ... expected: <1> but was:
+     * <17>"), so this ran from the module's own allocations only until the engine was fixed.
      */
     @Test
     @Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void mappedGuestsWhoseEngineRunsOutOfAHeapThatStaysFullStayWholeAndLeaveNothingOfTheMemfd() throws Exception {
         Scenario life = load(true, "full-heap");
-        assertNoFindings(life, AllocationFaultRuns.atSitesInPackageOf(life, MappedGuest.class));
+        assertNoFindings(life, AllocationFaultRuns.every(life));
     }
 
     /**
