@@ -189,9 +189,9 @@ public final class DedupEngine implements AutoCloseable {
      * @param mapping null for a software guest
      * @throws DedupException if the pool has no such run left, or the mapping cannot be made; nothing
      *                        is created, as where anything else fails: an {@link OutOfMemoryError}
-     *                        on a heap that stays full too, since the undo allocates nothing ({@link
-     *                        #unmake}). A mapping made is taken down ({@link PageMapping#unmapAll})
-     *                        before the run is freed; if that fails, the run stays taken for good
+     *                        on a heap that stays full too, since the undo allocates nothing. A mapping
+     *                        made is taken down ({@link PageMapping#unmapAll}) before the run is freed;
+     *                        if that fails, the run stays taken for good, its frames withheld
      */
     public synchronized Guest createGuest(MergeDomain domain, String name, long sizeBytes, PageMapping.Factory mapping) {
         requireOpen("guest " + name);

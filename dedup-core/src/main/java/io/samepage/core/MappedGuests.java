@@ -7,7 +7,8 @@ import io.samepage.hashing.Pages;
  * How {@link DedupEngine#createGuest(MergeDomain, String, long, PageMapping.Factory)} makes a mapped
  * guest: one run of frames, a host mapping over it, the guest's tables; and how it undoes them when one
  * fails. The mapping is taken down before the run is freed, since a mapping left up over a reused run
- * would show the next guest's frames to whoever holds it.
+ * would show the next guest's frames to whoever holds it; where it will not come down, the run's frames
+ * are withheld for good ({@link FramePool#withhold}).
  *
  * <p>Thread safety: called under the engine's monitor.
  */
@@ -20,7 +21,7 @@ final class MappedGuests {
      * A mapped guest on a run of frames taken from {@code engine}'s pool, mirrored by the mapping
      * {@code factory} makes over it. Where that fails, the run goes back to the pool, its memory given back
      * first ({@link FramePool#releaseRun}, which allocates nothing itself, so a heap that stays exhausted
-     * cannot keep it), unless its mapping could not be taken down: then the run stays taken for good.
+     * cannot keep it), unless its mapping could not be taken down: then the run stays taken for good, withheld.
      * Before, it went back untouched onto lists whose frames are handed out as reading zeros, and what a VM
      * the factory let run on it wrote before the creation failed was read by the next guest on the run.
      *
@@ -45,8 +46,13 @@ final class MappedGuests {
             }
             return new Guest(engine, domain, name, creation, sizeBytes, mapping, first, basePageId);
         } catch (RuntimeException | Error e) {
-            if (mapping != null && !unmapped(mapping, e)) {
-                throw refusedMapping(name, e);      // the host may still map the run: it is never reused
+            Throwable refused = mapping == null ? null : unmap(mapping);
+            if (refused != null) {
+                for (int frame = first; frame < first + pages; frame++) {
+                    pool.withhold(frame);           // the host may still map the run: it is never reused
+                }
+                Suppressed.add(e, refused);         // may be e itself: one preallocated OutOfMemoryError
+                throw refusedMapping(name, e);
             }
             try {
                 pool.releaseRun(first, pages);      // the factory was called: a VM may have written the run
@@ -85,16 +91,15 @@ final class MappedGuests {
      * Takes down the mapping of a guest whose creation failed after it was made (the guest's tables ran
      * out of heap, say), before its run is freed: left up, it is at least a leaked host mapping (an mmap
      * of the run, for {@code MappedGuest}), and a factory that attached it to a VM would let that VM
-     * reach frames the pool hands to the next guest. False if that failed too, the failure
-     * added to {@code cause} (the JVM's own out-of-memory errors take no suppressed ones, so there it is lost).
+     * reach frames the pool hands to the next guest. Returns null, or what the mapping threw: then the
+     * caller withholds the run (adding the failure as a suppressed one allocates, so it comes after).
      */
-    private static boolean unmapped(PageMapping mapping, Throwable cause) {
+    private static Throwable unmap(PageMapping mapping) {
         try {
             mapping.unmapAll();
-            return true;
+            return null;
         } catch (RuntimeException | Error e) {
-            Suppressed.add(cause, e);       // may be cause itself: one preallocated OutOfMemoryError
-            return false;
+            return e;
         }
     }
 

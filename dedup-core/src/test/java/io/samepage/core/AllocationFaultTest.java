@@ -84,7 +84,7 @@ class AllocationFaultTest {
     @Test
     @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void aCreationOnAFullHeapMakesTheGuestWholeOrLeavesNothingOfIt() throws Exception {
-        for (String shape : List.of("create", "create mapped")) {
+        for (String shape : List.of("create", "create mapped", "create mapped refusing")) {
             Scenario create = load(FullHeapGuestScenario.class, shape);
             assertNoFindings(create, AllocationFaultRuns.every(create), true);
         }

@@ -17,7 +17,9 @@ import java.util.List;
  * the injected {@link OutOfMemoryError} and nothing of it remains: the engine lists {@code old} alone, no
  * frame more is in use, the mapping it made is down, and its page ids are free or waiting for their release
  * as a destroy leaves them ({@link PageIdLedger}). Once the heap has room again a guest named {@code vm0}
- * can be made, and destroyed, leaving the frames as they were.
+ * can be made, and destroyed, leaving the frames as they were. {@code "create mapped refusing"}: the
+ * same with a mapping that will not come down; where the creation threw after it was made, its run stays
+ * taken, and is counted withheld ({@link FramePool#framesWithheld}), and nothing else of the guest remains.
  *
  * <p>{@code "destroy"} and {@code "destroy mapped"}: a destroy of {@code vm0}, one of whose pages shares
  * {@code old}'s frame, either leaves the guest as it was (live, listed, reading what it was written;
@@ -36,16 +38,20 @@ final class FullHeapGuestScenario extends FaultScenario {
 
     private final boolean destroying;
     private final boolean mapped;
+    /** Mappings made in the armed step refuse to come down. */
+    private final boolean refusing;
+    private boolean refuse;
     private final List<RecordingMapping> mappings = new ArrayList<>();
 
     /** @param shape {@code "create"}, {@code "create mapped"}, {@code "destroy"} or {@code "destroy mapped"} */
     FullHeapGuestScenario(String shape) {
         switch (shape) {
-            case "create", "create mapped", "destroy", "destroy mapped" -> { }
+            case "create", "create mapped", "create mapped refusing", "destroy", "destroy mapped" -> { }
             default -> throw new IllegalArgumentException("no shape '" + shape + "': create or destroy, then maybe ' mapped'");
         }
         destroying = shape.startsWith("destroy");
-        mapped = shape.endsWith(" mapped");
+        mapped = shape.contains(" mapped");
+        refusing = shape.endsWith(" refusing");
     }
 
     @Override
@@ -57,6 +63,7 @@ final class FullHeapGuestScenario extends FaultScenario {
     private PageMapping.Factory factory() {
         return !mapped ? null : (first, count) -> {
             RecordingMapping mapping = new RecordingMapping(first, count);
+            mapping.refuseUnmap = refuse;
             mappings.add(mapping);
             return mapping;
         };
@@ -75,6 +82,7 @@ final class FullHeapGuestScenario extends FaultScenario {
     private String create(DedupEngine engine, long failAt) {
         MergeDomain domain = withOld(engine);
         long framesBefore = engine.framesInUse();
+        refuse = refusing;
         AllocationFaults.failFrom(failAt);
         Guest made = null;
         Throwable thrown = null;
@@ -84,6 +92,8 @@ final class FullHeapGuestScenario extends FaultScenario {
             thrown = t;
         }
         String where = endArmed(failAt);
+        refuse = false;
+        long withheld = made == null && refusing && !mappings.isEmpty() ? PAGES : 0;      // a run whose mapping stays up
         List<String> found = new ArrayList<>();
         if (thrown != null && !(thrown instanceof OutOfMemoryError)) {
             found.add(where + ": the creation threw " + thrown + " instead of the OutOfMemoryError");
@@ -98,16 +108,18 @@ final class FullHeapGuestScenario extends FaultScenario {
             if (!listed.equals(List.of("old"))) {
                 found.add(where + ": the creation threw, yet the engine lists " + listed + ", not [old]");
             }
-            if (engine.framesInUse() != framesBefore) {
-                found.add(where + ": the creation threw, yet " + engine.framesInUse() + " frames are in use, not " + framesBefore);
+            if (engine.framesInUse() != framesBefore + withheld || engine.counters().framesWithheld() != withheld) {
+                found.add(where + ": the creation threw, yet " + engine.framesInUse() + " frames are in use, "
+                        + engine.counters().framesWithheld() + " withheld, not " + (framesBefore + withheld) + ", " + withheld);
             }
             for (RecordingMapping mapping : mappings) {
-                if (!mapping.unmapped) {
+                if (!mapping.unmapped && !refusing) {
                     found.add(where + ": the creation threw, yet the mapping it made is still up");
                 }
             }
         }
         found.addAll(whole(engine, where));
+        mappings.forEach(mapping -> mapping.refuseUnmap = false);      // vm0's destroy below goes
         if (made == null) {
             try {
                 made = engine.createGuest(domain, "vm0", (long) PAGES * PAGE, factory());
@@ -117,8 +129,8 @@ final class FullHeapGuestScenario extends FaultScenario {
             }
         }
         made.destroy();
-        if (engine.framesInUse() != framesBefore) {
-            found.add(where + ": vm0 made and destroyed, " + engine.framesInUse() + " frames are in use, not " + framesBefore);
+        if (engine.framesInUse() != framesBefore + withheld) {
+            found.add(where + ": vm0 made and destroyed, " + engine.framesInUse() + " frames are in use, not " + (framesBefore + withheld));
         }
         found.addAll(whole(engine, where + ", vm0 made and destroyed"));
         return String.join("\n", found);
