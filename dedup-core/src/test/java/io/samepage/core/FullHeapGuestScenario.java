@@ -40,14 +40,18 @@ final class FullHeapGuestScenario extends FaultScenario {
     private final boolean mapped;
     /** Mappings made in the armed step refuse to come down. */
     private final boolean refusing;
+    /** The mappings made now refuse to come down: {@link #refusing}, while the step is armed. */
     private boolean refuse;
     private final List<RecordingMapping> mappings = new ArrayList<>();
 
-    /** @param shape {@code "create"}, {@code "create mapped"}, {@code "destroy"} or {@code "destroy mapped"} */
+    /**
+     * @param shape {@code "create"}, {@code "create mapped"}, {@code "create mapped refusing"}, {@code "destroy"}
+     *              or {@code "destroy mapped"}
+     */
     FullHeapGuestScenario(String shape) {
         switch (shape) {
             case "create", "create mapped", "create mapped refusing", "destroy", "destroy mapped" -> { }
-            default -> throw new IllegalArgumentException("no shape '" + shape + "': create or destroy, then maybe ' mapped'");
+            default -> throw new IllegalArgumentException("no shape '" + shape + "': create, create mapped, create mapped refusing, destroy or destroy mapped");
         }
         destroying = shape.startsWith("destroy");
         mapped = shape.contains(" mapped");
