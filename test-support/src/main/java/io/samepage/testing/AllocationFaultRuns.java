@@ -156,27 +156,6 @@ public final class AllocationFaultRuns {
     }
 
     /**
-     * The allocations the counting run passed at sites of classes in the package of {@code anchor} (a site
-     * names its class simply, {@code "GuestPages.reserve:63"}; its class is looked up in that package,
-     * through {@code anchor}'s loader): a module's own, not the engine's under it. On a heap that stays full,
-     * failing from each of them on fails the clean-up of the module and of the engine under it.
-     */
-    public static List<Long> atSitesInPackageOf(Scenario scenario, Class<?> anchor) {
-        List<Long> chosen = new ArrayList<>();
-        for (int i = 0; i < scenario.sites().size(); i++) {
-            String site = scenario.sites().get(i);
-            try {
-                Class.forName(anchor.getPackageName() + "." + site.substring(0, site.indexOf('.')), false,
-                        anchor.getClassLoader());
-                chosen.add(i + 1L);
-            } catch (ClassNotFoundException elsewhere) {
-                // a class of another package
-            }
-        }
-        return chosen;
-    }
-
-    /**
      * {@code size} allocations drawn from 1 to the count with {@code seed}, in order, each once (so
      * fewer than {@code size} where draws repeat): one seed always draws the same ones.
      */

@@ -48,16 +48,6 @@ class AllocationFaultRunsTest {
     }
 
     @Test
-    void theAllocationsAtSitesOfOnePackageAreChosenByTheSitesClass() throws Exception {
-        Scenario whole = load("whole");
-        Scenario mixed = new Scenario(whole.name(), whole.instance(), whole.run(), 3,
-                List.of(whole.sites().get(0), "DedupEngine.createGuest:197", whole.sites().get(2)));
-        assertEquals(List.of(1L, 3L), AllocationFaultRuns.atSitesInPackageOf(mixed, Faulting.class),
-                "Faulting's sites, not one of a class the package has not: " + mixed.sites());
-        assertEquals(List.of(), AllocationFaultRuns.atSitesInPackageOf(mixed, AllocationFaultRunsTest.class));
-    }
-
-    @Test
     void eachFindingIsKeptOnceAndARunThatMissesItsSiteIsNamed() throws Exception {
         Scenario flawed = load("flawed");
         Outcome outcome = RUNS.failEach(flawed, List.of(1L, 3L, 3L));
