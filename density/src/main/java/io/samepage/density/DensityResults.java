@@ -149,7 +149,7 @@ public final class DensityResults {
     Fit fit(Mode mode) {
         long ran = byMode.get(mode).stream().filter(ModeResult::ran).count();
         if (ran < 2 && guestCounts.length >= 2) {
-            return new Fit(Double.NaN, Double.NaN, -1);
+            return new Fit(Double.NaN, Double.NaN, -1, 0);
         }
         return Fit.of(byMode.get(mode), budgetMib << 20);
     }

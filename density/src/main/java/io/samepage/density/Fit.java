@@ -14,8 +14,9 @@ import java.util.List;
  * @param perGuestBytes host bytes each further guest adds
  * @param baseBytes     host bytes that do not grow with N
  * @param guests        guests that fit, or -1 if the mode did not run
+ * @param points        the N the line goes through: 2, or 1 (through the origin too), or 0 if the mode did not run
  */
-record Fit(double perGuestBytes, double baseBytes, long guests) {
+record Fit(double perGuestBytes, double baseBytes, long guests, int points) {
 
     static Fit of(List<ModeResult> results, long budgetBytes) {
         List<ModeResult> ran = new ArrayList<>();
@@ -25,7 +26,7 @@ record Fit(double perGuestBytes, double baseBytes, long guests) {
             }
         }
         if (ran.isEmpty()) {
-            return new Fit(Double.NaN, Double.NaN, -1);
+            return new Fit(Double.NaN, Double.NaN, -1, 0);
         }
         ModeResult last = ran.getLast();
         double perGuest;
@@ -39,6 +40,6 @@ record Fit(double perGuestBytes, double baseBytes, long guests) {
             base = last.hostBytes() - last.guests() * perGuest;
         }
         long guests = perGuest <= 0 || budgetBytes < base ? 0 : (long) Math.floor((budgetBytes - base) / perGuest);
-        return new Fit(perGuest, base, guests);
+        return new Fit(perGuest, base, guests, Math.min(ran.size(), 2));
     }
 }

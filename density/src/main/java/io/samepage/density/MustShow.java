@@ -42,13 +42,7 @@ record MustShow(String name, String measured, Boolean met) {
                 format("(c) %.1f MiB / (e) %.1f MiB = %.3fx", c.hostMib(), e.hostMib(), ratio),
                 ratio <= MAX_PRE_LOAD_OVER_CONTAINER));
 
-        Fit fitA = results.fit(Mode.NO_DEDUP);
-        Fit fitC = results.fit(Mode.PRE_LOAD);
-        checks.add(new MustShow("at least " + (int) MIN_FIT_RATIO + "x as many guests fit under (c) as under (a) in "
-                        + results.budgetMib() + " MiB",
-                format("(c) %d guests / (a) %d guests = %.2fx", fitC.guests(), fitA.guests(),
-                        fitC.guests() / (double) fitA.guests()),
-                fitA.guests() > 0 ? fitC.guests() >= MIN_FIT_RATIO * fitA.guests() : fitC.guests() > 0));
+        checks.add(fitRatio(results));
 
         checks.add(defaultsSpeedup(c, dDefaults, n));
         List<ModeResult> bRuns = results.runsAtLargest(Mode.POST_LOAD);
@@ -57,6 +51,26 @@ record MustShow(String name, String measured, Boolean met) {
         checks.add(mergeRate(bRuns, dRuns, n));
         checks.add(KernelCheckReport.mustShow(results));
         return checks;
+    }
+
+    /**
+     * Guests that fit under (c) against (a). Not measured from one N: its line goes through the origin, so
+     * each guest counts the shared part again (one copy of the image, the zero frame), which leaves (c)'s
+     * fit below what two N measure (2.94x against 3.13x at 16 guests here).
+     */
+    private static MustShow fitRatio(DensityResults results) {
+        Fit fitA = results.fit(Mode.NO_DEDUP);
+        Fit fitC = results.fit(Mode.PRE_LOAD);
+        String name = "at least " + (int) MIN_FIT_RATIO + "x as many guests fit under (c) as under (a) in "
+                + results.budgetMib() + " MiB";
+        String measured = format("(c) %d guests / (a) %d guests = %.2fx", fitC.guests(), fitA.guests(),
+                fitC.guests() / (double) fitA.guests());
+        if (fitA.points() == 1 || fitC.points() == 1) {
+            return new MustShow(name, measured + ", from one N: a line through the origin counts the shared part "
+                    + "once per guest; measured with two N or more (--guests 8,16)", null);
+        }
+        return new MustShow(name, measured,
+                fitA.guests() > 0 ? fitC.guests() >= MIN_FIT_RATIO * fitA.guests() : fitC.guests() > 0);
     }
 
     private static MustShow defaultsSpeedup(ModeResult c, ModeResult d, int n) {

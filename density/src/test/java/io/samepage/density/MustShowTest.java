@@ -47,6 +47,14 @@ class MustShowTest {
         assertNull(named(checks, "(b) reaches 99%").met());
     }
 
+    @Test
+    void guestsThatFitFromOneNAreNotMeasuredNotMet() {
+        MustShow fit = named(MustShow.check(results(200, 0.02)), "at least 3x as many guests fit");
+        assertNull(fit.met(), fit.measured());
+        assertTrue(fit.measured().endsWith("from one N: a line through the origin counts the shared part once per "
+                + "guest; measured with two N or more (--guests 8,16)"), fit.measured());
+    }
+
     private static ModeResult run(Mode mode, long saved, double cpuSeconds) {
         return new ModeResult(mode, N, 1L << 20, 0, saved, new SharingTrace.Point(cpuSeconds, cpuSeconds, saved),
                 false, 0, null);
