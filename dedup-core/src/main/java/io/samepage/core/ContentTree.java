@@ -216,6 +216,22 @@ final class ContentTree {
     }
 
     /**
+     * False only if no node, removed or not, has key {@code key}: then {@link #find} of that key finds
+     * nothing and takes nothing out, whatever the bytes. Reads keys only, no page: O(log n) steps.
+     */
+    boolean mayHoldKey(int key) {
+        int node = root;
+        while (node != NONE) {
+            int c = Integer.compare(key, entries.key(entryAt(node)));
+            if (c == 0) {
+                return true;
+            }
+            node = c < 0 ? left[node] : right[node];
+        }
+        return false;
+    }
+
+    /**
      * Bytes of the tree ({@link MetadataSizes}): its object (entries, compare, three arrays; secret;
      * root, used, freeList, live, found; detached), its entries' adapter (one reference), and its three
      * node arrays once made.

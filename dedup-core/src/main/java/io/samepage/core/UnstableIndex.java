@@ -91,9 +91,14 @@ final class UnstableIndex {
         return tree.size() == 0 ? NONE : tree.find(key, offset, firstLive);
     }
 
-    /** True if no page is filed under {@code key} and the collision tree is empty: nothing to pair with. */
+    /**
+     * True if no page is filed under {@code key}, in the table or the collision tree: nothing to pair
+     * with. The tree is asked by key alone ({@link ContentTree#mayHoldKey}): a shard of half a million
+     * unique pages holds a few colliding keys, and "any collision at all" sent every page of every shard
+     * to the locked path.
+     */
     boolean holdsNothingFor(int key) {
-        return tree.size() == 0 && slotOf(key) == NONE;
+        return slotOf(key) == NONE && (tree.size() == 0 || !tree.mayHoldKey(key));
     }
 
     /** Files page {@code id}, whose page table already holds {@code key}, under {@code key}. */
