@@ -394,9 +394,9 @@ public final class DedupEngine implements AutoCloseable {
         return shared;
     }
 
-    /** Bytes of heap the engine's metadata takes: frames, guests live or awaiting id release, indexes ({@link MetadataSizes}). */
+    /** Bytes of heap the engine's metadata takes: frames, guests live or awaiting id release, indexes, the scanner's lists ({@link MetadataSizes}). */
     public long metadataBytes() {
-        long bytes = pool.metadataBytes() + pageIds.metadataBytes() + guestNames.metadataBytes();
+        long bytes = pool.metadataBytes() + pageIds.metadataBytes() + guestNames.metadataBytes() + scanner.metadataBytes();
         bytes += guests.sum(guest -> guest.metadataBytes() + MetadataSizes.liveGuestEntry(guest));
         for (MergeDomain domain : domains) {
             bytes += domain.metadataBytes();

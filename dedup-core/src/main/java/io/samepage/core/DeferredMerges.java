@@ -2,9 +2,11 @@ package io.samepage.core;
 
 /**
  * The pages one scanner thread found ready to merge in the first half of a batch ({@link ScanWorkers}),
- * sorted by the thread that will look them up in the indexes: the owner of the key's unstable shard
- * ({@link #ownerOf}). So in the second half each shard's index is changed by one thread, whose cache
- * keeps its lines, instead of by every thread in turn.
+ * in lists by key: {@code lists} runs of neighbouring unstable shards ({@link #ownerOf}), one list a
+ * shard when {@code lists} is {@link UnstableShards#SHARDS}, as the scanner makes them. So in the second
+ * half each shard's index is changed by one thread, whose cache keeps its lines, instead of by every
+ * thread in turn, and a chunk of one shard's pages is filed under one hold of its lock
+ * ({@link DeferredFiling}).
  *
  * <p>Thread safety: filled by its thread in the first half, read by any thread in the second, emptied
  * by the batch's caller once every thread is done; the batch's barriers order the three. Allocates
@@ -12,20 +14,20 @@ package io.samepage.core;
  */
 final class DeferredMerges {
 
-    /** Ints between two owners' counts, and before the first: a cache line, so that no other thread's data shares one. */
+    /** Ints between two lists' counts, and before the first: a cache line, so that no other thread's data shares one. */
     private static final int PAD = 16;
-    private final int owners;
+    private final int lists;
     private Guest[][] guests;
     private int[][] pages;
     private int[][] keys;
     private int[] counts;
 
-    DeferredMerges(int owners) {
-        this.owners = owners;
-        guests = new Guest[owners][16];
-        pages = new int[owners][16];
-        keys = new int[owners][16];
-        counts = new int[owners * PAD + PAD];
+    DeferredMerges(int lists) {
+        this.lists = lists;
+        guests = new Guest[lists][16];
+        pages = new int[lists][16];
+        keys = new int[lists][16];
+        counts = new int[lists * PAD + PAD];
     }
 
     /**
@@ -37,48 +39,59 @@ final class DeferredMerges {
     }
 
     /**
-     * Lists {@code page} of {@code guest}, filed under {@code key}, for the owner of {@code key}. Where its
+     * Lists {@code page} of {@code guest}, filed under {@code key}, for the list of {@code key}. Where its
      * lists cannot grow it throws the {@link OutOfMemoryError}, and they are as they were.
      */
     void add(Guest guest, int page, int key) {
-        int owner = ownerOf(key, owners);
-        int n = counts[PAD + owner * PAD];
-        if (n == pages[owner].length) {
+        int list = ownerOf(key, lists);
+        int n = counts[PAD + list * PAD];
+        if (n == pages[list].length) {
             // Replaced together: grown one by one, a failure left the keys shorter, and every later add overran them.
-            Guest[] grownGuests = java.util.Arrays.copyOf(guests[owner], 2 * n);
-            int[] grownPages = java.util.Arrays.copyOf(pages[owner], 2 * n);
-            int[] grownKeys = java.util.Arrays.copyOf(keys[owner], 2 * n);
-            guests[owner] = grownGuests;
-            pages[owner] = grownPages;
-            keys[owner] = grownKeys;
+            Guest[] grownGuests = java.util.Arrays.copyOf(guests[list], 2 * n);
+            int[] grownPages = java.util.Arrays.copyOf(pages[list], 2 * n);
+            int[] grownKeys = java.util.Arrays.copyOf(keys[list], 2 * n);
+            guests[list] = grownGuests;
+            pages[list] = grownPages;
+            keys[list] = grownKeys;
         }
-        guests[owner][n] = guest;
-        pages[owner][n] = page;
-        keys[owner][n] = key;
-        counts[PAD + owner * PAD] = n + 1;
+        guests[list][n] = guest;
+        pages[list][n] = page;
+        keys[list][n] = key;
+        counts[PAD + list * PAD] = n + 1;
     }
 
-    int count(int owner) {
-        return counts[PAD + owner * PAD];
+    int count(int list) {
+        return counts[PAD + list * PAD];
     }
 
-    Guest guest(int owner, int i) {
-        return guests[owner][i];
+    Guest guest(int list, int i) {
+        return guests[list][i];
     }
 
-    int page(int owner, int i) {
-        return pages[owner][i];
+    int page(int list, int i) {
+        return pages[list][i];
     }
 
-    int key(int owner, int i) {
-        return keys[owner][i];
+    int key(int list, int i) {
+        return keys[list][i];
+    }
+
+    /** Bytes of the lists ({@link MetadataSizes}): this object, its arrays of lists, each list and the counts. */
+    long metadataBytes() {
+        long bytes = MetadataSizes.object(4 * MetadataSizes.REFERENCE + Integer.BYTES)
+                + 3 * MetadataSizes.array(lists, MetadataSizes.REFERENCE) + MetadataSizes.array(counts.length, Integer.BYTES);
+        for (int l = 0; l < lists; l++) {
+            bytes += MetadataSizes.array(guests[l].length, MetadataSizes.REFERENCE)
+                    + 2 * MetadataSizes.array(pages[l].length, Integer.BYTES);     // pages and keys grow together
+        }
+        return bytes;
     }
 
     /** Empties every list, dropping its guests. */
     void clear() {
-        for (int owner = 0; owner < owners; owner++) {
-            java.util.Arrays.fill(guests[owner], 0, count(owner), null);
-            counts[PAD + owner * PAD] = 0;
+        for (int list = 0; list < lists; list++) {
+            java.util.Arrays.fill(guests[list], 0, count(list), null);
+            counts[PAD + list * PAD] = 0;
         }
     }
 }

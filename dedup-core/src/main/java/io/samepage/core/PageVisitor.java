@@ -252,14 +252,24 @@ final class PageVisitor {
         java.util.concurrent.locks.ReentrantLock lock = domain.unstableLock(key);
         SpinLocks.lock(lock);
         try {
-            if (!domain.unstableHoldsNothingFor(key)) {
-                return false;
-            }
-            domain.putUnstable(key, guest.table(), page);
-            return true;
+            return fileIfAlone(guest, page, key, domain);
         } finally {
             lock.unlock();
         }
+    }
+
+    /** {@link #fileAlone} with {@code key}'s unstable lock already held ({@link DeferredFiling}). */
+    static boolean fileIfAlone(Guest guest, int page, int key, MergeDomain domain) {
+        if (!domain.unstableHoldsNothingFor(key)) {
+            return false;
+        }
+        domain.putUnstable(key, guest.table(), page);
+        return true;
+    }
+
+    /** False if a deferred page must take the locked path: the zero page's key, or a stable frame may hold it. */
+    boolean mayFileAlone(Guest guest, int key) {
+        return key != zeroPageKey && !guest.domain().mayHoldStableUnlocked(key);
     }
 
     /** {@link #merge}, then gives a mapped guest's page its write access back if it did not merge. */

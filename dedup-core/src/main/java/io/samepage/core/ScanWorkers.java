@@ -13,19 +13,23 @@ import java.util.concurrent.locks.LockSupport;
 import org.agrona.LangUtil;
 
 /**
- * The threads that share the {@link Scanner}'s batches when {@code scan_threads} is above 1 ({@link
- * ScanKnobs#scanThreads}). The scanner lists the runs of a batch's guest pages to visit in its usual
+ * How the {@link Scanner}'s batches are visited, on the scanner's thread alone ({@code scan_threads} 1,
+ * the default) or shared with {@code scan_threads - 1} workers ({@link ScanKnobs#scanThreads}). The
+ * scanner lists the runs of a batch's guest pages to visit in its usual
  * order, the pages with nothing to visit already passed by ({@link ScanCursor}, {@link #add});
  * {@link #run} then runs the batch in two halves on the caller's thread and {@code scan_threads - 1}
  * workers. First half: each thread takes a contiguous part of the list, a run at a time (up to
  * {@value #CLAIM} pages of one guest), then helps with the others' parts; it visits each page (the
  * dirty bit, the hash, KSM's volatility rule, zero pages, merged pages) and, for a page that needs the
- * indexes, notes it for the thread that owns its key's unstable shards ({@link DeferredMerges}). Second
- * half, once every thread is through the first: each thread looks up the pages it owns
- * ({@link PageVisitor#visitDeferred}), then helps with the others'. So an unstable shard's lock, count
- * and buckets are written by one thread a batch, not passed between cores page by page: that passing
- * cost more than the lookups (docs/perf/engine.md#scan_threads). Each thread has its own
- * {@link PageVisitor}, so its own freed-frame list and counters; the visits are safe side by side
+ * indexes, lists it under its key's unstable shard ({@link DeferredMerges}). Second half, once every
+ * thread is through the first: each thread looks up the pages of the shards it owns, a claimed chunk
+ * of one shard at a time ({@link DeferredFiling}: the pages with nothing to pair with filed under one
+ * hold of the shard's lock, the others visited under their own locks, {@link PageVisitor#visitDeferred}),
+ * then helps with the others'. So an unstable shard's lock, count and buckets are written by one thread
+ * a batch, not passed between cores page by page: that passing cost more than the lookups
+ * (docs/perf/engine.md#scan_threads); and a shard's lock is taken once a chunk, not once a page, which
+ * made steady scans of unique pages faster on one thread too (docs/perf/engine.md#scan_threads). Each
+ * thread has its own {@link PageVisitor}, so its own freed-frame list and counters; the visits are safe side by side
  * whoever runs them: each takes its page's stripe, the unstable index is guarded per shard of keys
  * ({@link MergeDomain#unstableLock}) and the stable index by the domain's lock ({@link
  * MergeDomain#stableLock}).
@@ -36,9 +40,8 @@ import org.agrona.LangUtil;
  * tried again once the other threads are through the batch ({@link #retryBusy}); only a guest writer
  * can then keep it busy, as on one thread, so {@link Scanner#scanUntilStable} converges to the same
  * counters. A visit that throws, in either half or a retry, costs only its own page: its thread goes on
- * with the next, and the batch throws once every thread is done ({@link #run}); one thread stops its
- * batch there and the next batch goes on after that page. Either way the full scan visits every other
- * page, so its counters are the same.
+ * with the next, and the batch throws once every thread is done ({@link #run}), on one thread as on
+ * several. So the full scan visits every other page, and its counters are the same.
  *
  * <p>Thread safety: the scanner's batch lock serializes {@link #add}, {@link #run} and {@link #flush};
  * counter getters are safe from any thread. Allocates nothing per batch once its list has grown.
@@ -100,6 +103,8 @@ final class ScanWorkers implements AutoCloseable {
     private DeferredMerges[] deferred = new DeferredMerges[0];
     /** Per thread, the pages whose candidate was busy in this batch, to try again alone ({@link #retryBusy}). */
     private DeferredMerges[] busy = new DeferredMerges[0];
+    /** Per thread, its second half's filing ({@link DeferredFiling}). */
+    private DeferredFiling[] filings = new DeferredFiling[0];
     /** Per owner and producing thread, the next deferred page to claim. */
     private java.util.concurrent.atomic.AtomicIntegerArray deferredClaim = new java.util.concurrent.atomic.AtomicIntegerArray(0);
 
@@ -193,17 +198,11 @@ final class ScanWorkers implements AutoCloseable {
      * of two scans then agreed with pages still waiting, and {@link Scanner#scanUntilStable} settled
      * short of what one thread reaches. Now only a guest writer can keep a candidate busy, as on one
      * thread. A page written or merged since is passed by ({@link PageVisitor#visitDeferred}). A retry
-     * that throws costs only its page ({@link #visitDeferred}): the rest of the list is still tried.
+     * that throws costs only its page ({@link DeferredFiling#retry}): the rest of the list is still tried.
      */
     private void retryBusy(PageVisitor own) {
         for (DeferredMerges list : busy) {
-            try {
-                for (int i = 0; i < list.count(0); i++) {
-                    visitDeferred(own, list, 0, i);
-                }
-            } finally {
-                list.clear();
-            }
+            DeferredFiling.retry(own, list, failure);
         }
     }
 
@@ -235,7 +234,7 @@ final class ScanWorkers implements AutoCloseable {
 
     /**
      * The two halves of a batch on one thread: the first visits its part of the list and defers the
-     * pages that need the indexes, sorted by owner ({@link DeferredMerges}); once every thread is through
+     * pages that need the indexes, listed by shard ({@link DeferredMerges}); once every thread is through
      * the first half, the second looks up the pages this thread owns, then helps with the others'; last,
      * the thread gives back the frames its merges freed and faults in its share of the warm list's refill.
      */
@@ -275,44 +274,32 @@ final class ScanWorkers implements AutoCloseable {
     }
 
     /**
-     * The second half: the deferred pages of owner {@code own} from every thread's list, {@value #CLAIM}
-     * at a time, its own list first, then the other owners' in turn. Each thread starts in the list
-     * its own part of the batch made: starting in the same list, threads walked the same pages in step
+     * The second half: the deferred pages of the shards thread {@code own} owns ({@link
+     * DeferredMerges#ownerOf}) from every thread's lists, a shard at a time, up to {@value #CLAIM} pages
+     * of one shard a claim ({@link DeferredFiling}), then the other owners' in turn. Each thread starts
+     * in the lists its own part of the batch made: starting in the same list, threads walked the same pages in step
      * and found their pairs' stripes busy (a run of pages shares one, {@link PageStripes}). The caller
      * empties the lists once every thread is done.
      */
     private void visitDeferredClaimed(PageVisitor visitor, int own) {
         int threads = partEnd.length;
+        int shards = UnstableShards.SHARDS;
         for (int k = 0; k < threads; k++) {
             int owner = (own + k) % threads;
-            for (int j = 0; j < threads; j++) {
-                int producer = (own + j) % threads;
-                DeferredMerges list = deferred[producer];
-                int claims = owner * threads + producer;
-                int end = list.count(owner);
-                for (int start = deferredClaim.getAndAdd(claims, CLAIM); start < end;
-                        start = deferredClaim.getAndAdd(claims, CLAIM)) {
-                    int stop = Math.min(end, start + CLAIM);
-                    for (int i = start; i < stop; i++) {
-                        visitDeferred(visitor, list, owner, i);
+            int firstShard = (owner * shards + threads - 1) / threads;
+            int endShard = ((owner + 1) * shards + threads - 1) / threads;
+            for (int shard = firstShard; shard < endShard; shard++) {
+                for (int j = 0; j < threads; j++) {
+                    int producer = (own + j) % threads;
+                    DeferredMerges list = deferred[producer];
+                    int claims = shard * threads + producer;
+                    int end = list.count(shard);
+                    for (int start = deferredClaim.getAndAdd(claims, CLAIM); start < end;
+                            start = deferredClaim.getAndAdd(claims, CLAIM)) {
+                        filings[own].file(visitor, list, shard, start, Math.min(end, start + CLAIM), failure);
                     }
                 }
             }
-        }
-    }
-
-    /**
-     * The second half of deferred page {@code i} of {@code owner}'s pages in {@code list}. What it throws
-     * is kept for the batch's caller ({@link #run}) and costs only this page: the caller goes on with the
-     * next. Thrown out of the loop, it dropped the rest of the pages claimed with it, up to {@value #CLAIM}:
-     * taken out of the first half's path to the indexes, they were neither merged nor filed in that full
-     * scan, though one thread would have looked each of them up.
-     */
-    private void visitDeferred(PageVisitor visitor, DeferredMerges list, int owner, int i) {
-        try {
-            visitor.visitDeferred(list.guest(owner, i), list.page(owner, i), list.key(owner, i));
-        } catch (Throwable e) {
-            failure.compareAndSet(null, e);
         }
     }
 
@@ -331,20 +318,23 @@ final class ScanWorkers implements AutoCloseable {
                     new java.util.concurrent.atomic.AtomicIntegerArray(threads);
             int[] ends = new int[threads];
             java.util.concurrent.atomic.AtomicIntegerArray ownerClaims =
-                    new java.util.concurrent.atomic.AtomicIntegerArray(threads * threads);
+                    new java.util.concurrent.atomic.AtomicIntegerArray(UnstableShards.SHARDS * threads);
             DeferredMerges[] deferrals = new DeferredMerges[threads];
             DeferredMerges[] busyPages = new DeferredMerges[threads];
+            DeferredFiling[] threadFilings = new DeferredFiling[threads];
             for (int t = 0; t < threads; t++) {
-                deferrals[t] = new DeferredMerges(threads);
+                deferrals[t] = new DeferredMerges(UnstableShards.SHARDS);
                 busyPages[t] = new DeferredMerges(1);
+                threadFilings[t] = new DeferredFiling();
             }
             nextClaim = claims;
             partEnd = ends;
             deferredClaim = ownerClaims;
             deferred = deferrals;
             busy = busyPages;
+            filings = threadFilings;
         }
-        for (int c = 0; c < threads * threads; c++) {
+        for (int c = 0; c < UnstableShards.SHARDS * threads; c++) {
             deferredClaim.set(c, 0);
         }
         for (int t = 0; t < threads; t++) {
@@ -377,6 +367,23 @@ final class ScanWorkers implements AutoCloseable {
                 }
             }
         }
+    }
+
+    /**
+     * Bytes of the batch's lists, grown by the first batches ({@link MetadataSizes}): runs, each thread's
+     * deferred and busy pages and filing, claims. Any thread: a list growing meanwhile counts either size.
+     */
+    long metadataBytes() {
+        long bytes = MetadataSizes.array(guests.length, MetadataSizes.REFERENCE)
+                + 2 * MetadataSizes.array(firstPages.length, Integer.BYTES)
+                + MetadataSizes.array(deferredClaim.length(), Integer.BYTES);
+        DeferredMerges[] lists = deferred;
+        DeferredMerges[] retries = busy;
+        DeferredFiling[] filed = filings;
+        for (int t = 0; t < Math.min(lists.length, Math.min(retries.length, filed.length)); t++) {
+            bytes += lists[t].metadataBytes() + retries[t].metadataBytes() + filed[t].metadataBytes();
+        }
+        return bytes;
     }
 
     /** Frames the threads faulted in for the pool's warm list since the last call; resets the count. */

@@ -20,8 +20,9 @@ import org.agrona.concurrent.AgentTerminationException;
  * atomicity); this class owns the duty cycle, the batches, the full scans ({@link ScanCursor}), the
  * scan-time advisor ({@link ScanTimeAdvisor}) and {@code run=2}.
  *
- * <p>With {@code scan_threads} above 1, each batch's pages are shared among that many threads
- * ({@link ScanWorkers}); the batch, the full scans and the counters are the same.
+ * <p>Each batch is visited in {@link ScanWorkers}' two halves (the pages, then their index lookups, a
+ * shard at a time), on this thread alone or shared with {@code scan_threads - 1} workers; the batch,
+ * the full scans and the counters are the same for any number of threads.
  *
  * <p>Thread safety: one thread drives the scanner at a time; {@link DedupEngine#close} waits for the
  * batch in progress, after which every call fails (an {@code AgentRunner} stops). It takes each visited
@@ -78,7 +79,7 @@ public final class Scanner implements Agent {
 
     private volatile long fullScans;
     private final PageVisitor visitor;
-    /** The other threads of a batch when {@code scan_threads} is above 1. */
+    /** Runs each batch's visits: on this thread, and on the other threads when {@code scan_threads} is above 1. */
     private final ScanWorkers workers;
 
     Scanner(DedupEngine engine, PageHasher hasher, PageIds pageIds) {
@@ -141,6 +142,11 @@ public final class Scanner implements Agent {
         // guest, which with sleep_millisecs below its idle period (0: back to back) slowed the full scan.
         long passedVisits = (batchPassed + ScanCursor.PASSES_PER_VISIT - 1) / ScanCursor.PASSES_PER_VISIT;
         return (int) Math.min(Integer.MAX_VALUE, visited + passedVisits);
+    }
+
+    /** Bytes of the batches' lists ({@link ScanWorkers#metadataBytes}), which grow with the first batches. */
+    long metadataBytes() {
+        return workers.metadataBytes();
     }
 
     /** Waits for the batch in progress, then refuses every later one. Called by {@link DedupEngine#close}. */
@@ -215,17 +221,15 @@ public final class Scanner implements Agent {
 
     /**
      * The batch's loop: the cursor passes by the pages with nothing to visit and hands out runs of one
-     * guest's pages to visit ({@link ScanCursor#nextRun}), the same on any number of threads. On one
-     * thread each run is visited as the cursor reaches it; with {@code scan_threads} above 1 the runs are
-     * listed in the same order, {@link ScanWorkers} visits them, and only then does the full scan end if
-     * the batch reached its end. The budget is kept in {@code 1/}{@value ScanCursor#PASSES_PER_VISIT} of a
-     * visit.
+     * guest's pages to visit ({@link ScanCursor#nextRun}); the runs are listed in that order, {@link
+     * ScanWorkers} visits them on {@code scan_threads} threads (one: this thread alone), and only then
+     * does the full scan end if the batch reached its end. The budget is kept in {@code 1/}{@value
+     * ScanCursor#PASSES_PER_VISIT} of a visit.
      *
-     * <p>A batch that reached the full scan's end ends it even if a visit threw, and then throws: on two
-     * threads or more once every listed page was visited ({@link ScanWorkers#run}), on one if the visit
-     * that threw was the scan's last ({@link #visitRun}). Left open, the scan was ended by the next batch,
-     * which visited nothing: {@code full_scans}, the advisor's scan time and {@link #scanUntilStable}'s
-     * count of quiet scans were a batch late.
+     * <p>A batch that reached the full scan's end ends it even if a visit threw, and then throws the first
+     * throwable, once every listed page was visited ({@link #runListed}). Left open, the scan was ended by the next
+     * batch, which visited nothing: {@code full_scans}, the advisor's scan time and {@link
+     * #scanUntilStable}'s count of quiet scans were a batch late.
      */
     private int scanPages(int budget) {
         if (scanStartCpuNanos < 0) {
@@ -239,6 +243,8 @@ public final class Scanner implements Agent {
         int visited = 0;
         batchPassed = 0;
         boolean scanEnded = false;
+        int listed = 0;
+        Throwable failed = null;
         if (roundOpen && pageIds.destroys() != destroysSeen) {
             dropDestroyed();
         }
@@ -265,15 +271,17 @@ public final class Scanner implements Agent {
             int length = cursor.runLength();
             visited += length;
             left -= (long) length * ScanCursor.PASSES_PER_VISIT;
-            if (threads > 1) {
-                workers.add(guest, cursor.page(), length);
-            } else {
-                visitRun(guest, cursor.page(), length, left);
+            workers.add(guest, cursor.page(), length);
+            listed += length;
+            if (listed >= FULL_PASS_BATCH_PAGES * threads) {
+                failed = runListed(threads, 0, failed);
+                listed = 0;
             }
         }
         try {
-            if (threads > 1) {
-                workers.run(visitor, threads, REPLENISH_PER_BATCH);
+            failed = runListed(threads, REPLENISH_PER_BATCH, failed);
+            if (failed != null) {
+                org.agrona.LangUtil.rethrowUnchecked(failed);      // the first, as it is, checked or not
             }
         } finally {
             if (scanEnded) {
@@ -284,38 +292,18 @@ public final class Scanner implements Agent {
     }
 
     /**
-     * Visits a run on this thread; {@code leftAfter} is what the batch may still spend after it. If a
-     * visit throws, the cursor goes back to the page after it, so the next batch goes on from there, as
-     * it did when the cursor moved a page at a time; and if that was the run's last page and the round
-     * has nothing more to visit within {@code leftAfter}, the full scan ends before the throwable goes
-     * on, as it would have had the visit returned.
+     * Visits the pages listed so far ({@link ScanWorkers#run}) and returns the batch's first throwable:
+     * {@code failed} if a part before threw, else what this part threw, if anything. A batch is run in
+     * parts of at most {@value #FULL_PASS_BATCH_PAGES} pages a thread (and a run), so the lists a part
+     * grows stay that size whatever {@code pages_to_scan} asks for.
      */
-    private void visitRun(Guest guest, int first, int length, long leftAfter) {
-        int page = first;
+    private Throwable runListed(int threads, int replenish, Throwable failed) {
         try {
-            for (; page < first + length; page++) {
-                visitor.visit(guest, page);
-            }
-        } catch (Throwable t) {     // a checked one too, from a hasher that throws it undeclared
-            cursor.resumeAt(page + 1);
-            if (page + 1 == first + length && leftAfter > 0 && nothingLeftToVisit(leftAfter)) {
-                finishFullScan();
-            }
-            throw t;
+            workers.run(visitor, threads, replenish);
+        } catch (Throwable e) {     // a checked one too, from a hasher that throws it undeclared
+            return failed != null ? failed : e;
         }
-    }
-
-    /**
-     * True if the round has no page left to visit: the cursor passes by what it may within {@code
-     * allowance} and finds its end. If it finds a run to visit instead, it goes back to that run's start.
-     */
-    private boolean nothingLeftToVisit(long allowance) {
-        int g = cursor.nextRun(allowance);
-        batchPassed += cursor.passed();
-        if (g >= 0) {
-            cursor.resumeAt(cursor.page());
-        }
-        return g == ScanCursor.ROUND_DONE;
+        return failed;
     }
 
     /**

@@ -15,6 +15,8 @@ import java.lang.management.ManagementFactory;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Merging gives memory back to the operating system, and the engine's metadata stays in budget and
@@ -84,12 +86,49 @@ class EngineMemoryTest {
             assertEquals(guestPages / 2, c.pagesUnshared(), "every unique page in the unstable index: " + c);
             long frames = poolBytes / PAGE;
             long budget = 16 * guestPages + 16 * frames;
-            long fixed = guests * 256 * 32 + 64 * 1024;
-            System.out.printf("metadata after merging: %d bytes, budget %d (+%d fixed)%n", engine.metadataBytes(),
-                    budget, fixed);
+            // Plus what does not grow with the pages: per guest, per engine, and the scanner thread's batch
+            // lists (every page of a batch may wait for its index lookups: 12 bytes each, in lists that double).
+            long scannerLists = 2L * Scanner.FULL_PASS_BATCH_PAGES * 12 + UnstableShards.SHARDS * 256;
+            long fixed = guests * 256 * 32 + 64 * 1024 + scannerLists;
+            System.out.printf("metadata after merging: %d bytes (the scanner's lists %d), budget %d (+%d fixed)%n",
+                    engine.metadataBytes(), engine.scanner().metadataBytes(), budget, fixed);
+            assertTrue(engine.scanner().metadataBytes() <= scannerLists,
+                    "the scanner's lists: " + engine.scanner().metadataBytes() + " bytes");
             assertTrue(engine.metadataBytes() <= budget + fixed,
                     "metadata " + engine.metadataBytes() + " bytes for " + guestPages + " guest pages and " + frames
                             + " frames, budget " + budget);
+        }
+    }
+
+    /**
+     * A batch far bigger than a full scan's ({@code pages_to_scan} as the scan-time advisor may raise it)
+     * is visited in parts of {@value Scanner#FULL_PASS_BATCH_PAGES} pages a thread, so the lists in
+     * which each page waits for its index lookups stay a part's size: here 65,536 unique pages in one
+     * batch. Before, they grew with the batch: 1.16 MB here on one thread, a part's lists about 0.1 MB.
+     */
+    @ParameterizedTest(name = "{0} scan threads")
+    @ValueSource(ints = {1, 2})
+    void aBatchOfManyPagesKeepsTheScannersListsToAPartsSize(int threads) {
+        int pages = 1 << 16;
+        EngineContext context = new EngineContext().poolBytes((long) pages * PAGE + (16 << 20)).hashSeed(9);
+        context.knobs().smartScan(false).scanThreads(threads);
+        try (DedupEngine engine = DedupEngine.create(context.conclude())) {
+            Guest guest = engine.createGuest(engine.createDomain("d"), "g", (long) pages * PAGE);
+            byte[] page = new byte[PAGE];
+            SplittableRandom random = new SplittableRandom(4);
+            for (int p = 0; p < pages; p++) {
+                random.nextBytes(page);
+                guest.write((long) p * PAGE, page, 0, PAGE);
+            }
+            engine.scanner().scanBatch(2 * pages);       // first visits: nothing to look up
+            engine.scanner().scanBatch(2 * pages);       // every page hashed and filed in this one batch
+            assertEquals(pages, engine.counters().pagesUnshared(), engine.counters().toString());
+            // A thread that helps with the others' parts may list a whole part's pages: 12 bytes each, doubled.
+            long part = (long) Scanner.FULL_PASS_BATCH_PAGES * threads + ScanWorkers.CLAIM;
+            long perThread = 2 * part * 12 + UnstableShards.SHARDS * 256;
+            long bound = threads * perThread + 16 * 1024;
+            assertTrue(engine.scanner().metadataBytes() <= bound,
+                    threads + " threads: the scanner's lists take " + engine.scanner().metadataBytes() + " bytes, bound " + bound);
         }
     }
 

@@ -9,7 +9,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.SplittableRandom;
 import java.util.concurrent.atomic.AtomicBoolean;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -19,8 +18,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  * {@code full_scans} counts the scan at once, and the next batch starts the next one. Before, on one
  * thread (the visit of the scan's last page threw) and on two (any visit threw), the scan was left open
  * and the next batch ended it having visited nothing, so {@code full_scans}, the advisor's timing and
- * {@link Scanner#scanUntilStable}'s quiet scans were a batch late. A visit that throws before the scan's
- * last page leaves it open on one thread: the next batch visits the rest.
+ * {@link Scanner#scanUntilStable}'s quiet scans were a batch late. A visit that throws costs only its
+ * page, on any number of threads: the batch visits the rest of what it listed.
  */
 class FullScanEndOnFailureTest {
 
@@ -52,42 +51,39 @@ class FullScanEndOnFailureTest {
     }
 
     /**
-     * On two threads a visit that throws anywhere in the batch costs only its page, so a batch that
-     * listed the scan's last run ends it; on one, the batch stops at the page that threw, and the scan
-     * ends with the next batch, which visits the rest.
+     * A visit that throws anywhere in the batch costs only its page, on one thread as on two, so a batch
+     * that listed the scan's last run ends it. (One thread's batch used to stop at the page that threw,
+     * and the scan ended with the next batch, which visited the rest.)
      */
     @ParameterizedTest(name = "{0} scan threads")
     @ValueSource(ints = {1, 2})
     @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
-    void aVisitThatThrowsBeforeTheScansLastPageEndsItOnlyWhereTheBatchVisitedTheRest(int threads) {
+    void aVisitThatThrowsBeforeTheScansLastPageStillEndsIt(int threads) {
         Fixture f = new Fixture(threads, WRITTEN, 1);
         try (DedupEngine engine = f.engine) {
-            int failing = 10;
-            f.failOn(0, failing);
+            f.failOn(0, 10);
             assertThrows(MarkedPageHasher.InjectedError.class, () -> f.scanner.scanBatch(BUDGET), f.where());
-            if (threads == 1) {
-                assertEquals(1, f.scanner.fullScans(), "the scan goes on after the page that threw");
-                assertEquals(WRITTEN - failing - 1, f.scanner.scanBatch(BUDGET), "the rest of the scan");
-            }
-            assertEquals(2, f.scanner.fullScans(), f.where());
+            assertEquals(2, f.scanner.fullScans(), "the batch visited the rest and ended the scan; " + f.where());
+            assertEquals(WRITTEN, f.scanner.scanBatch(BUDGET), "the next batch is a whole full scan; " + f.where());
             EngineInvariants.assertConsistentWithHasherOf(f.context, engine, f.where());
         }
     }
 
     /**
-     * One thread: the last page of the first guest's run throws, and the second guest's run is still to
-     * visit: the scan stays open, and the next batch visits that run and ends it.
+     * The last page of the first guest's run throws, and the second guest's run is listed after it in
+     * the same batch: the batch visits that run too and ends the scan.
      */
-    @Test
+    @ParameterizedTest(name = "{0} scan threads")
+    @ValueSource(ints = {1, 2})
     @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
-    void aRunsLastVisitThatThrowsBeforeAnotherGuestsRunLeavesTheScanOpen() {
-        Fixture f = new Fixture(1, WRITTEN, 2);
+    void aRunsLastVisitThatThrowsBeforeAnotherGuestsRunStillEndsTheScan(int threads) {
+        Fixture f = new Fixture(threads, WRITTEN, 2);
         try (DedupEngine engine = f.engine) {
             f.failOn(0, WRITTEN - 1);
             assertThrows(MarkedPageHasher.InjectedError.class, () -> f.scanner.scanBatch(BUDGET), f.where());
-            assertEquals(1, f.scanner.fullScans(), "the second guest's pages are still to visit");
-            assertEquals(WRITTEN, f.scanner.scanBatch(BUDGET), "the next batch visits the second guest's run");
-            assertEquals(2, f.scanner.fullScans());
+            assertEquals(2, f.scanner.fullScans(), "the second guest's run was visited in the same batch");
+            assertEquals(2 * WRITTEN, f.scanner.scanBatch(BUDGET), "the next batch is a whole full scan");
+            assertEquals(3, f.scanner.fullScans());
             EngineInvariants.assertConsistentWithHasherOf(f.context, engine, f.where());
         }
     }
