@@ -90,8 +90,13 @@ final class PageVisitor {
     private boolean visitRead;
     /** Keeps {@link #touch}'s loads from being optimized away. */
     private long touched;
-    /** Where a first half on several threads leaves its index lookups ({@link #visitDeferred}); null: at once. */
+    /** Where a batch's first half leaves its index lookups ({@link #visitDeferred}); null: at once. */
     DeferredMerges deferTo;
+    /**
+     * Whether a page read (hashed) in this visit is deferred too, as on several threads, where each
+     * shard's lookups are one thread's; on one thread it merges at once, while it is in the cache.
+     */
+    boolean deferReadPages;
     /** Where a page whose pair candidate was busy waits for a retry in its batch ({@link ScanWorkers}); null: none. */
     DeferredMerges retryTo;
 
@@ -197,7 +202,7 @@ final class PageVisitor {
                 guest.table().setKey(page, key);                // unwritten since its first visit: merge now
             }
             guest.setState(page, kept);
-            if (deferTo != null && key != zeroPageKey) {
+            if (deferTo != null && key != zeroPageKey && (!visitRead || deferReadPages)) {
                 deferTo.add(guest, page, key);      // the indexes in the batch's second half (ScanWorkers)
                 return;
             }

@@ -233,13 +233,14 @@ final class ScanWorkers implements AutoCloseable {
     }
 
     /**
-     * The two halves of a batch on one thread: the first visits its part of the list and defers the
-     * pages that need the indexes, listed by shard ({@link DeferredMerges}); once every thread is through
-     * the first half, the second looks up the pages this thread owns, then helps with the others'; last,
-     * the thread gives back the frames its merges freed and faults in its share of the warm list's refill.
+     * A batch's two halves on one thread: the first visits its part and defers the pages that need the
+     * indexes by shard (alone, only those it did not read: {@link PageVisitor#deferReadPages}); once all
+     * threads are through it, the second looks up the pages this thread owns, then helps with the others';
+     * last, the thread gives back its merges' freed frames and faults in its share of the warm refill.
      */
     private void visitBothHalves(PageVisitor visitor, int part) {
         visitor.deferTo = deferred[part];
+        visitor.deferReadPages = partEnd.length > 1;
         visitor.retryTo = busy[part];
         try {
             visitClaimed(visitor, part);
@@ -377,8 +378,7 @@ final class ScanWorkers implements AutoCloseable {
         long bytes = MetadataSizes.array(guests.length, MetadataSizes.REFERENCE)
                 + 2 * MetadataSizes.array(firstPages.length, Integer.BYTES)
                 + MetadataSizes.array(deferredClaim.length(), Integer.BYTES);
-        DeferredMerges[] lists = deferred;
-        DeferredMerges[] retries = busy;
+        DeferredMerges[] lists = deferred, retries = busy;
         DeferredFiling[] filed = filings;
         for (int t = 0; t < Math.min(lists.length, Math.min(retries.length, filed.length)); t++) {
             bytes += lists[t].metadataBytes() + retries[t].metadataBytes() + filed[t].metadataBytes();
