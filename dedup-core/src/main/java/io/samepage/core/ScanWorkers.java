@@ -15,13 +15,13 @@ import org.agrona.LangUtil;
 /**
  * How the {@link Scanner}'s batches are visited, on the scanner's thread alone ({@code scan_threads} 1,
  * the default) or shared with {@code scan_threads - 1} workers ({@link ScanKnobs#scanThreads}). The
- * scanner lists the runs of a batch's guest pages to visit in its usual
- * order, the pages with nothing to visit already passed by ({@link ScanCursor}, {@link #add});
- * {@link #run} then runs the batch in two halves on the caller's thread and {@code scan_threads - 1}
- * workers. First half: each thread takes a contiguous part of the list, a run at a time (up to
- * {@value #CLAIM} pages of one guest), then helps with the others' parts; it visits each page (the
- * dirty bit, the hash, KSM's volatility rule, zero pages, merged pages) and, for a page that needs the
- * indexes, lists it under its key's unstable shard ({@link DeferredMerges}). Second half, once every
+ * scanner lists the runs of a batch's pages to visit in its usual order, the pages with nothing to
+ * visit passed by ({@link ScanCursor}, {@link #add}); {@link #run} then runs the batch in two halves.
+ * First half: each thread takes a contiguous part of the list, a run at a time (up to {@value #CLAIM}
+ * pages of one guest), then helps with the others' parts; it visits each page (the dirty bit, the hash,
+ * KSM's volatility rule, zero pages, merged pages) and lists a page that needs the indexes under its
+ * key's unstable shard ({@link DeferredMerges}); alone, it merges a page it read at once, while that is
+ * in its cache ({@link PageVisitor#deferReadPages}), and lists only the others. Second half, once every
  * thread is through the first: each thread looks up the pages of the shards it owns, a claimed chunk
  * of one shard at a time ({@link DeferredFiling}: the pages with nothing to pair with filed under one
  * hold of the shard's lock, the others visited under their own locks, {@link PageVisitor#visitDeferred}),
@@ -29,8 +29,8 @@ import org.agrona.LangUtil;
  * a batch, not passed between cores page by page: that passing cost more than the lookups
  * (docs/perf/engine.md#scan_threads); and a shard's lock is taken once a chunk, not once a page, which
  * made steady scans of unique pages faster on one thread too (docs/perf/engine.md#scan_threads). Each
- * thread has its own {@link PageVisitor}, so its own freed-frame list and counters; the visits are safe side by side
- * whoever runs them: each takes its page's stripe, the unstable index is guarded per shard of keys
+ * thread has its own {@link PageVisitor}, so its own freed-frame list and counters; the visits are safe
+ * side by side whoever runs them: each takes its page's stripe, the unstable index is guarded per shard of keys
  * ({@link MergeDomain#unstableLock}) and the stable index by the domain's lock ({@link
  * MergeDomain#stableLock}).
  *

@@ -45,6 +45,9 @@ public final class Scanner implements Agent {
     /** Guest pages per batch of {@link #scanFullPass} and {@link #scanUntilStable(int)}. */
     public static final int FULL_PASS_BATCH_PAGES = 4096;
 
+    /** Most pages a thread visits per part of a bigger batch ({@link #runListed}): two full-scan batches' worth. */
+    static final int PART_PAGES = 2 * FULL_PASS_BATCH_PAGES;
+
     /**
      * The bound on {@link #scanUntilStable}'s full scans that Samepage's own callers use (the CLI, the
      * density suite, the benchmarks): far more than static guests need, so reaching it means a guest's
@@ -273,7 +276,7 @@ public final class Scanner implements Agent {
             left -= (long) length * ScanCursor.PASSES_PER_VISIT;
             workers.add(guest, cursor.page(), length);
             listed += length;
-            if (listed >= FULL_PASS_BATCH_PAGES * threads) {
+            if (listed >= PART_PAGES * threads) {
                 failed = runListed(threads, 0, failed);
                 listed = 0;
             }
@@ -294,8 +297,8 @@ public final class Scanner implements Agent {
     /**
      * Visits the pages listed so far ({@link ScanWorkers#run}) and returns the batch's first throwable:
      * {@code failed} if a part before threw, else what this part threw, if anything. A batch is run in
-     * parts of at most {@value #FULL_PASS_BATCH_PAGES} pages a thread (and a run), so the lists a part
-     * grows stay that size whatever {@code pages_to_scan} asks for.
+     * parts of at most {@value #PART_PAGES} pages a thread (and a run), so the lists a part grows stay
+     * that size whatever {@code pages_to_scan} asks for.
      */
     private Throwable runListed(int threads, int replenish, Throwable failed) {
         try {

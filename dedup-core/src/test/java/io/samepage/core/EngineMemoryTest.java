@@ -102,14 +102,14 @@ class EngineMemoryTest {
 
     /**
      * A batch far bigger than a full scan's ({@code pages_to_scan} as the scan-time advisor may raise it)
-     * is visited in parts of {@value Scanner#FULL_PASS_BATCH_PAGES} pages a thread, so the lists in
-     * which each page waits for its index lookups stay a part's size: here 65,536 unique pages in one
-     * batch. Before, they grew with the batch: 1.16 MB here on one thread, a part's lists about 0.1 MB.
+     * is visited in parts of {@value Scanner#PART_PAGES} pages a thread, so the lists in
+     * which each page waits for its index lookups stay a part's size: here 131,072 unique pages in one
+     * batch. Before, they grew with the batch.
      */
     @ParameterizedTest(name = "{0} scan threads")
     @ValueSource(ints = {1, 2})
     void aBatchOfManyPagesKeepsTheScannersListsToAPartsSize(int threads) {
-        int pages = 1 << 16;
+        int pages = 1 << 17;
         EngineContext context = new EngineContext().poolBytes((long) pages * PAGE + (16 << 20)).hashSeed(9);
         context.knobs().smartScan(false).scanThreads(threads);
         try (DedupEngine engine = DedupEngine.create(context.conclude())) {
@@ -124,7 +124,7 @@ class EngineMemoryTest {
             engine.scanner().scanBatch(2 * pages);       // every page hashed and filed in this one batch
             assertEquals(pages, engine.counters().pagesUnshared(), engine.counters().toString());
             // A thread that helps with the others' parts may list a whole part's pages: 12 bytes each, doubled.
-            long part = (long) Scanner.FULL_PASS_BATCH_PAGES * threads + ScanWorkers.CLAIM;
+            long part = (long) Scanner.PART_PAGES * threads + ScanWorkers.CLAIM;
             long perThread = 2 * part * 12 + UnstableShards.SHARDS * 256;
             long bound = threads * perThread + 16 * 1024;
             assertTrue(engine.scanner().metadataBytes() <= bound,
