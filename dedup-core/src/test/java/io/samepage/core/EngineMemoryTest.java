@@ -122,6 +122,8 @@ class EngineMemoryTest {
             }
             engine.scanner().scanBatch(2 * pages);       // first visits: nothing to look up
             engine.scanner().scanBatch(2 * pages);       // every page hashed and filed in this one batch
+            // A steady scan: no page changed, so none is read, and one thread lists every page too.
+            engine.scanner().scanBatch(2 * pages);
             assertEquals(pages, engine.counters().pagesUnshared(), engine.counters().toString());
             // A thread that helps with the others' parts may list a whole part's pages: 12 bytes each, doubled.
             long part = (long) Scanner.PART_PAGES * threads + ScanWorkers.CLAIM;
