@@ -29,6 +29,14 @@ class GuestCreateFailureTest {
         f.set(target, value);
     }
 
+    /** Sets {@code field} of the engine's {@code part} (a {@code type}) to {@code value}. */
+    private static void injectInto(DedupEngine engine, String part, Class<?> type, String field, Object value)
+            throws Exception {
+        Field f = DedupEngine.class.getDeclaredField(part);
+        f.setAccessible(true);
+        inject(type, f.get(engine), field, value);
+    }
+
     /** A live-guest map whose next {@code put} fails as the JVM does when the heap is full. */
     private static ConcurrentSkipListMap<Long, Guest> failingOnce() {
         return new ConcurrentSkipListMap<>() {
@@ -49,9 +57,7 @@ class GuestCreateFailureTest {
     void aMappedGuestWhoseLiveEntryCannotBeMadeIsUndoneWhole() throws Exception {
         try (DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(8L << 20).conclude())) {
             MergeDomain domain = engine.createDomain("d");
-            Field guests = DedupEngine.class.getDeclaredField("guests");
-            guests.setAccessible(true);
-            inject(LiveGuests.class, guests.get(engine), "guests", failingOnce());
+            injectInto(engine, "guests", LiveGuests.class, "guests", failingOnce());
             long framesBefore = engine.framesInUse();
             RecordingMapping[] made = new RecordingMapping[1];
             assertThrows(OutOfMemoryError.class, () -> engine.createGuest(domain, "vm", 64 * PAGE,
@@ -75,9 +81,7 @@ class GuestCreateFailureTest {
     void aGuestWhoseMappingWillNotComeDownIsUndoneAllButItsFrames() throws Exception {
         try (DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(8L << 20).conclude())) {
             MergeDomain domain = engine.createDomain("d");
-            Field guests = DedupEngine.class.getDeclaredField("guests");
-            guests.setAccessible(true);
-            inject(LiveGuests.class, guests.get(engine), "guests", failingOnce());
+            injectInto(engine, "guests", LiveGuests.class, "guests", failingOnce());
             long framesBefore = engine.framesInUse();
             RecordingMapping[] made = new RecordingMapping[1];
             assertThrows(OutOfMemoryError.class, () -> engine.createGuest(domain, "vm", 64 * PAGE, (first, pages) -> {
@@ -106,9 +110,7 @@ class GuestCreateFailureTest {
     void aNameWhoseTableCannotGrowIsNotLeftTaken() throws Exception {
         try (DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(8L << 20).conclude())) {
             MergeDomain domain = engine.createDomain("d");
-            Field names = DedupEngine.class.getDeclaredField("guestNames");
-            names.setAccessible(true);
-            inject(GuestNames.class, names.get(engine), "names", new HashSet<String>() {
+            injectInto(engine, "guestNames", GuestNames.class, "names", new HashSet<String>() {
                 private boolean failed;
 
                 @Override
@@ -132,9 +134,7 @@ class GuestCreateFailureTest {
     void aGuestWhoseNameCannotBeFiledTakesNoIdsAndNoMapping() throws Exception {
         try (DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(8L << 20).conclude())) {
             MergeDomain domain = engine.createDomain("d");
-            Field names = DedupEngine.class.getDeclaredField("guestNames");
-            names.setAccessible(true);
-            inject(GuestNames.class, names.get(engine), "names", new HashSet<String>() {
+            injectInto(engine, "guestNames", GuestNames.class, "names", new HashSet<String>() {
                 private boolean failed;
 
                 @Override
@@ -182,9 +182,7 @@ class GuestCreateFailureTest {
     void anyErrorFilingTheLiveGuestUndoesItWhole() throws Exception {
         try (DedupEngine engine = DedupEngine.create(new EngineContext().poolBytes(8L << 20).conclude())) {
             MergeDomain domain = engine.createDomain("d");
-            Field guests = DedupEngine.class.getDeclaredField("guests");
-            guests.setAccessible(true);
-            inject(LiveGuests.class, guests.get(engine), "guests", new ConcurrentSkipListMap<Long, Guest>() {
+            injectInto(engine, "guests", LiveGuests.class, "guests", new ConcurrentSkipListMap<Long, Guest>() {
                 private boolean failed;
 
                 @Override
