@@ -222,7 +222,7 @@ final class PageVisitor {
     void visitDeferred(Guest guest, int page, int key) {
         MergeDomain domain = guest.domain();
         // A zero-key page (retried: ScanWorkers.retryBusy) takes the locked path, which maps zeros first.
-        if (key != zeroPageKey && !domain.mayHoldStableUnlocked(key) && fileAlone(guest, page, key, domain)) {
+        if (mayFileAlone(guest, key) && fileAlone(guest, page, key, domain)) {
             return;
         }
         StampedLock lock = guest.stripeOf(page);
