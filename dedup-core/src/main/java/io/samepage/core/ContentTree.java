@@ -19,8 +19,8 @@ import java.util.Arrays;
  * <p>An entry's bytes may change while it is in the tree only in the unstable index, whose entries
  * go stale like KSM's unstable tree: then navigation may miss an equal entry (a missed merge, never a
  * wrong one: every merge recompares under locks), and such an index only marks its removed entries
- * {@linkplain #markRemoved removed}, for a lookup of their content to take out ({@link #find}), and empties
- * the whole tree at every full scan. The stable index's
+ * {@linkplain #markRemoved removed}, for a lookup of their content to take out ({@link #find}), and is
+ * emptied whole at the next full scan once it holds a removed node ({@link UnstableFiling}). The stable index's
  * entries never change, so its tree stays ordered and {@link #remove} finds every node.
  *
  * <p>Thread safety: none; the owning index's lock or thread guards every call. Allocates only when
@@ -48,6 +48,8 @@ final class ContentTree {
     private int used;
     private int freeList = NONE;
     private int live;
+    /** Nodes {@linkplain #markRemoved marked removed} and still in the tree. */
+    private int removed;
     /** Set by {@link #detach(int, int)} when it finds the node it takes out. */
     private boolean detached;
     /** The entry {@link #find} found, or {@link #NONE}. */
@@ -160,7 +162,13 @@ final class ContentTree {
         if (entry[node] >= 0) {
             entry[node] = ~entry[node];
             live--;
+            removed++;
         }
+    }
+
+    /** Nodes marked removed and still in the tree: each stands where its entry's bytes, maybe since changed, put it. */
+    int removedNodes() {
+        return removed;
     }
 
     /** True if the tree holds no node, not even a removed one (which still names its page). */
@@ -174,6 +182,7 @@ final class ContentTree {
         used = 0;
         freeList = NONE;
         live = 0;
+        removed = 0;
     }
 
     /** Visits live entries equal to the probe's key and bytes until {@code visitor} accepts one. */
@@ -370,6 +379,8 @@ final class ContentTree {
     private void freeNode(int node) {
         if (entry[node] >= 0) {
             live--;
+        } else if (entry[node] != Integer.MIN_VALUE) {
+            removed--;
         }
         entry[node] = Integer.MIN_VALUE;
         left[node] = freeList;

@@ -378,10 +378,14 @@ public final class DedupEngine implements AutoCloseable {
         zeroPages.decrementAndGet();
     }
 
-    /** Empties every unstable index; then no index names a destroyed guest's page, so its ids are reused. */
+    /** Empties every unstable index and its live pages' bits; then no index names a destroyed guest's page, so its ids are reused. */
     void clearUnstableIndexes() {
+        Guest[] live = liveGuests();    // first: it may allocate, and so fail while nothing has changed
         for (MergeDomain domain : domains) {
             domain.clearUnstable();
+        }
+        for (Guest guest : live) {
+            guest.table().clearAllInUnstable();
         }
         pageIds.releaseQuarantined();
     }

@@ -51,7 +51,7 @@ final class DeferredFiling {
                     held = lock;
                 }
                 try {
-                    if (!PageVisitor.fileIfAlone(guest, list.page(shard, i), key, domain)) {
+                    if (!UnstableFiling.fileIfAlone(guest, list.page(shard, i), key, domain)) {
                         later[pending++] = i;
                     }
                 } catch (Throwable e) {

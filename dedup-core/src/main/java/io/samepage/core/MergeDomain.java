@@ -326,13 +326,23 @@ public final class MergeDomain {
      */
     void putUnstable(int key, PageTable table, int page) {
         table.markFiled(pageIds.scanEpoch());     // first: the mark must never miss a page filed
-        unstable.put(key, table.basePageId() + page);
+        int id = table.basePageId() + page;
+        try {
+            unstable.put(key, id);
+        } catch (RuntimeException | Error e) {
+            unstable.remove(key, id);       // filed or not as it threw (growing, say): not, as its bit says
+            throw e;
+        }
+        table.setInUnstable(page);
     }
 
-    void removeUnstable(int key, int pageId) {
-        unstable.remove(key, pageId);
+    /** Takes {@code page} of the guest of {@code table}, filed under {@code key}, out. Caller holds {@link #unstableLock}. */
+    void removeUnstable(int key, PageTable table, int page) {
+        unstable.remove(key, table.basePageId() + page);
+        table.clearInUnstable(page);
     }
 
+    /** Empties the unstable index; the caller clears its live guests' bits ({@link DedupEngine#clearUnstableIndexes}). */
     void clearUnstable() {
         unstable.clear();
     }
@@ -351,7 +361,21 @@ public final class MergeDomain {
 
     /** Calls {@code action} with every page id the unstable index names, stale ones too: for tests. */
     void forEachUnstableId(java.util.function.IntConsumer action) {
-        unstable.forEachNamed(action);
+        unstable.forEachNamed(action, false);
+    }
+
+    /** Calls {@code action} with every page id filed in the unstable index (not those taken out of its tree): for tests. */
+    void forEachFiledUnstableId(java.util.function.IntConsumer action) {
+        unstable.forEachNamed(action, true);
+    }
+
+    /**
+     * True if the unstable index's collision trees hold a node marked removed, which stands where bytes
+     * its page may no longer hold put it, so the index is best emptied ({@link UnstableFiling}). Only
+     * while no scanner thread runs.
+     */
+    boolean unstableNeedsEmptying() {
+        return unstable.anyRemovedTreeNode();
     }
 
     /** True if the unstable index names no page. Only while no scanner thread runs. */

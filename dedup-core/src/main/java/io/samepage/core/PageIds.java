@@ -15,10 +15,11 @@ import java.util.BitSet;
  * <p>A destroyed guest's chunks are reused only once no unstable index names one of its pages: an
  * index may name a page until the scanner empties it at the start of the next full scan, and an id
  * reused meanwhile by a guest of another domain would make that entry a candidate from that domain.
- * Every filing marks the guest's page table with the current full scan ({@link #scanEpoch}, {@link
- * MergeDomain#putUnstable}), so a destroyed guest whose table holds an older mark (none of its pages
- * was filed since the indexes were last emptied: a guest made since the full scan started, never
- * visited, or only once) gives its chunks back at the first moment no scanner thread runs: at its
+ * Every filing marks the guest's page table with the current marking epoch, which moves each time the
+ * indexes are emptied ({@link #scanEpoch}, {@link MergeDomain#putUnstable}; they keep their pages from
+ * one full scan to the next until a destroyed guest's ids wait for that, {@link UnstableFiling}), so a
+ * destroyed guest whose table holds an older mark (none of its pages was filed since the indexes were
+ * last emptied: a guest made since then, never visited, or only once) gives its chunks back at the first moment no scanner thread runs: at its
  * destroy between batches, else at the end of the batch then running ({@link #releaseUnfiled}; one
  * destroyed in the instant between that release and the batch's unlock waits for the next batch's end,
  * the next destroy or the next full scan). A guest whose table is marked waits in quarantine, its old owner readable, until {@link
@@ -67,7 +68,7 @@ final class PageIds {
     private int lowestFree;
     /** Destroyed guests not looked at yet: a batch in progress may have been filing their pages. */
     private final GuestWaitList destroyed = new GuestWaitList();
-    /** Destroyed guests with a page filed in the current full scan: their ids wait for the next one. */
+    /** Destroyed guests with a page filed since the indexes were last emptied: their ids wait for the next emptying. */
     private final GuestWaitList quarantined = new GuestWaitList();
     /**
      * The current marking epoch: one more at each {@link #releaseQuarantined}, which runs only where the
@@ -149,7 +150,7 @@ final class PageIds {
         dropQuarantineRoom();
     }
 
-    /** The full scan a page filed now is marked with ({@link PageTable#markFiled}). Lock free. */
+    /** The marking epoch a page filed now is marked with ({@link PageTable#markFiled}). Lock free. */
     int scanEpoch() {
         return scanEpoch;
     }
@@ -218,7 +219,7 @@ final class PageIds {
 
     /**
      * Frees the ids of each guest destroyed since the last call none of whose pages was filed in an
-     * unstable index in the current full scan: no index names them. The others wait in quarantine for
+     * unstable index since the indexes were last emptied: no index names them. The others wait in quarantine for
      * {@link #releaseQuarantined}. Only while no scanner thread runs, so that no filing is in flight and
      * every mark made is seen (the scanner's batch lock orders them). Allocates nothing, so it cannot
      * stop halfway: each destroyed guest's room in the quarantine was promised before it was destroyed
@@ -237,6 +238,22 @@ final class PageIds {
         }
         destroyed.clear();
         anyDestroyed = false;
+    }
+
+    /**
+     * True if an unstable index may name a page of a destroyed guest whose ids wait for the indexes to
+     * be emptied: one of its pages was filed since they last were. Only while no scanner thread runs.
+     */
+    synchronized boolean destroyedMayBeNamed() {
+        if (quarantined.size() > 0) {
+            return true;
+        }
+        for (int i = 0; i < destroyed.size(); i++) {
+            if (destroyed.get(i).table().filedInScan() == scanEpoch) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**

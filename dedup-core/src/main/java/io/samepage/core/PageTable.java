@@ -7,12 +7,14 @@ import java.lang.invoke.VarHandle;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * One guest's page table: 12 bytes per guest page in three primitive arrays, no object per page.
+ * One guest's page table: 12 bytes and a bit per guest page in four primitive arrays, no object per page.
  * <ul>
  *   <li>{@code int[] frames}: the frame the page maps (the domain's zero frame until written);</li>
  *   <li>{@code int[] states}: the state bits below, and {@code smart_scan}'s age and skip counters;</li>
  *   <li>{@code int[] keys}: the page's key (its fast hash at the scanner's last visit, folded to 32
- *       bits). Only the scanner writes them; the unstable index ({@link UnstableIndex}) reads them.</li>
+ *       bits). Only the scanner writes them; the unstable index ({@link UnstableIndex}) reads them;</li>
+ *   <li>{@code long[] inUnstable}: a bit per page, set while its domain's unstable index holds the page
+ *       under its key ({@link UnstableFiling}).</li>
  * </ul>
  * Page {@code p} has the engine-wide id {@link #basePageId} {@code + p} ({@link PageIds}).
  *
@@ -67,10 +69,18 @@ final class PageTable {
     private static final VarHandle EPOCH = MethodHandles.arrayElementVarHandle(long[].class);
     /** The scanner's look at pages without their stripes ({@link #skipPassedBy}, {@link #skipToVisit}). */
     private static final VarHandle INT_OPAQUE = MethodHandles.arrayElementVarHandle(int[].class);
+    /** Atomic changes of one page's bit in {@link #inUnstable}: scanner threads change neighbours' bits at once. */
+    private static final VarHandle BITS = MethodHandles.arrayElementVarHandle(long[].class);
 
     final int[] frames;
     final int[] states;
     private final int[] keys;
+    /**
+     * A bit per page: its domain's unstable index holds the page under its key. Changed only under the
+     * lock of that key's shard of the index, with the entry ({@link MergeDomain#putUnstable}, {@link
+     * MergeDomain#removeUnstable}), or cleared with the whole index while no scanner thread runs.
+     */
+    private final long[] inUnstable;
     private final int basePageId;
     private final int zeroFrame;
     /** KSM's rmap_items: pages merged, or visited and holding a frame of their own; kept by {@link #set}. */
@@ -78,8 +88,8 @@ final class PageTable {
     /** Per-page translation epochs; null until the guest's first access path ({@link #epochs()}). */
     private volatile long[] epochs;
     /**
-     * The full scan ({@link PageIds#scanEpoch}) in which one of the guest's pages was last filed in an
-     * unstable index; 0 (no scan's) if none was. Written by scanner threads (the same value by each),
+     * The marking epoch ({@link PageIds#scanEpoch}: one per emptying of the unstable indexes) in which one
+     * of the guest's pages was last filed in an unstable index; 0 (no epoch's) if none was. Written by scanner threads (the same value by each),
      * read only while no scanner thread runs ({@link PageIds#releaseUnfiled}).
      */
     private int filedInScan;
@@ -114,6 +124,7 @@ final class PageTable {
         this.frames = new int[pages];
         this.states = new int[pages];
         this.keys = new int[pages];
+        this.inUnstable = new long[(pages + 63) >>> 6];
         this.basePageId = basePageId;
         this.zeroFrame = zeroFrame;
         if (firstFrame < 0) {
@@ -174,6 +185,30 @@ final class PageTable {
                 EPOCH.getAndAdd(counting, page, 1L);
             }
         }
+    }
+
+    /**
+     * True if the page's domain's unstable index holds it under its key. Read under the page's stripe
+     * (or optimistically): every change of the page's bit is made under it too, or by the second half
+     * of the batch that visited the page ({@link DeferredFiling}), after that visit and before the next.
+     */
+    boolean inUnstable(int page) {
+        return (inUnstable[page >>> 6] & 1L << page) != 0;
+    }
+
+    /** Notes the page filed in the unstable index; caller holds its key's shard lock. */
+    void setInUnstable(int page) {
+        BITS.getAndBitwiseOr(inUnstable, page >>> 6, 1L << page);
+    }
+
+    /** Notes the page taken out of the unstable index; caller holds its key's shard lock. */
+    void clearInUnstable(int page) {
+        BITS.getAndBitwiseAnd(inUnstable, page >>> 6, ~(1L << page));
+    }
+
+    /** Notes every page out of the unstable index: it was emptied. While no scanner thread runs. */
+    void clearAllInUnstable() {
+        java.util.Arrays.fill(inUnstable, 0L);
     }
 
     /** Bytes of the epochs, 0 until an access path made them. */
@@ -240,8 +275,10 @@ final class PageTable {
         return page;
     }
 
+    /** A page filed in the unstable index is visited even so: the visit takes it out ({@link UnstableFiling}). */
     private boolean passedByNow(int page) {
-        return passedBy((int) INT_OPAQUE.getOpaque(frames, page), (int) INT_OPAQUE.getOpaque(states, page), zeroFrame);
+        return passedBy((int) INT_OPAQUE.getOpaque(frames, page), (int) INT_OPAQUE.getOpaque(states, page), zeroFrame)
+                && !inUnstable(page);
     }
 
     /** The page's key: its fast hash at the scanner's last visit, folded to 32 bits. */

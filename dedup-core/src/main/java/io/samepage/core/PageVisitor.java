@@ -25,15 +25,17 @@ import java.util.concurrent.locks.StampedLock;
  *   <li>The stable index of the page's domain: the page merges into a frame whose bytes are <em>fully
  *       equal</em> and that maps fewer than {@code max_page_sharing} pages ({@link StableIndex}: one
  *       compare per key, O(log n) among colliding contents).</li>
- *   <li>The unstable index: a page seen earlier in this full scan under the same key (the hash folded
+ *   <li>The unstable index: a page seen earlier, unchanged since, under the same key (the hash folded
  *       to 32 bits), or among colliding pages one of equal content; after a full compare under both
  *       pages' locks both map the lower of their frames, which enters the stable index. Otherwise this
  *       page becomes a candidate. A page whose stable twins are all full comes here too, as in KSM: a
  *       new duplicate frame starts only when two such pages pair up, so a lone leftover stays
  *       unshared.</li>
  * </ol>
- * The unstable index is emptied when the next full scan starts, so between scans it holds the last
- * scan's unique pages ({@code pages_unshared}). The hash never decides a merge: every merge
+ * A filed page stays filed from scan to scan while it is neither written nor merged, so a visit to it
+ * only asks the stable index, and it leaves the index on the visit that finds it written, merged or
+ * released ({@link UnstableFiling}): between scans the index holds the unique pages ({@code
+ * pages_unshared}). The hash never decides a merge: every merge
  * site above compares all 4096 bytes, under the locks of both pages, within one domain.
  *
  * <p>Mapped guests ({@link PageMapping}): their writable pages can be written behind the engine's back,
@@ -138,7 +140,7 @@ final class PageVisitor {
         // A merged page only counts: read that without writing the lock's word, which scanner threads and
         // writers on other cores would otherwise pull back and forth. Validated, so a racing change takes the locked path.
         long seen = lock.tryOptimisticRead();
-        if (seen != 0 && guest.isMerged(page) && !guest.isDestroyed() && lock.validate(seen)) {
+        if (seen != 0 && guest.isMerged(page) && !guest.table().inUnstable(page) && !guest.isDestroyed() && lock.validate(seen)) {
             counts.scanned();
             return;
         }
@@ -150,7 +152,12 @@ final class PageVisitor {
             MergeDomain domain = guest.domain();
             int frame = guest.frameAt(page);
             int state = guest.stateAt(page);
-            if (guest.isMerged(page)) {
+            boolean merged = guest.isMerged(page);
+            if (guest.table().inUnstable(page) && (merged || (state & PageTable.DIRTY) != 0
+                    || PageTable.passedBy(frame, state, domain.zeroFrame()))) {
+                UnstableFiling.unfile(guest, page);     // merged, written or released since filed
+            }
+            if (merged) {
                 counts.scanned();
                 return;
             }
@@ -179,6 +186,12 @@ final class PageVisitor {
             boolean zeroSeen;
             if (keyed && !dirty) {
                 key = guest.table().key(page);
+                if (guest.table().inUnstable(page)) {
+                    if (key != zeroPageKey && !domain.mayHoldStableUnlocked(key)) {
+                        return;     // unchanged and still filed, and no stable frame to merge into (UnstableFiling)
+                    }
+                    UnstableFiling.unfile(guest, page);
+                }
                 zeroSeen = (state & PageTable.ZERO_SEEN) != 0;
             } else {
                 // Read now, to merge now if unchanged: if it may be all zeros, compare first and skip the hash.
@@ -222,7 +235,7 @@ final class PageVisitor {
     void visitDeferred(Guest guest, int page, int key) {
         MergeDomain domain = guest.domain();
         // A zero-key page (retried: ScanWorkers.retryBusy) takes the locked path, which maps zeros first.
-        if (mayFileAlone(guest, key) && fileAlone(guest, page, key, domain)) {
+        if (mayFileAlone(guest, key) && UnstableFiling.fileAlone(guest, page, key, domain)) {
             return;
         }
         StampedLock lock = guest.stripeOf(page);
@@ -242,34 +255,6 @@ final class PageVisitor {
         } finally {
             lock.unlockWrite(stamp);
         }
-    }
-
-    /**
-     * Files the page as an unstable candidate if its shard holds nothing it could pair with (most unique
-     * pages), without the page's lock: its stripe is a line that the thread which visited the page in
-     * the first half wrote. An entry only ever leads to a pairing under both pages' locks, so a page that
-     * is written, merged or destroyed meanwhile leaves a stale entry, as it does when that happens just
-     * after a visit that filed it under its lock; a destroyed guest whose page was filed keeps its page
-     * ids until the index is emptied ({@link MergeDomain#putUnstable} marks its table first). False if
-     * there may be a candidate: then the caller visits it under its lock.
-     */
-    private boolean fileAlone(Guest guest, int page, int key, MergeDomain domain) {
-        java.util.concurrent.locks.ReentrantLock lock = domain.unstableLock(key);
-        SpinLocks.lock(lock);
-        try {
-            return fileIfAlone(guest, page, key, domain);
-        } finally {
-            lock.unlock();
-        }
-    }
-
-    /** {@link #fileAlone} with {@code key}'s unstable lock already held ({@link DeferredFiling}). */
-    static boolean fileIfAlone(Guest guest, int page, int key, MergeDomain domain) {
-        if (!domain.unstableHoldsNothingFor(key)) {
-            return false;
-        }
-        domain.putUnstable(key, guest.table(), page);
-        return true;
     }
 
     /** False if a deferred page must take the locked path: the zero page's key, or a stable frame may hold it. */
@@ -446,8 +431,11 @@ final class PageVisitor {
         Throwable failed = null;
         try {
             int otherFrame = other.frameAt(otherPage);
-            if (other.isDestroyed() || other.isMerged(otherPage) || otherFrame == domain.zeroFrame()
-                    || (other.stateAt(otherPage) & PageTable.HOLE) != 0 || (other == guest && otherPage == page)) {
+            if (other.isDestroyed() || (other == guest && otherPage == page)) {
+                return NOT_MERGED;
+            }
+            if (other.isMerged(otherPage) || otherFrame == domain.zeroFrame() || (other.stateAt(otherPage) & PageTable.HOLE) != 0) {
+                domain.removeUnstable(key, other.table(), otherPage);     // merged or released since filed: out
                 return NOT_MERGED;
             }
             if (!protectVisited(guest, page)) {
@@ -474,7 +462,7 @@ final class PageVisitor {
             int left = keepOwn ? merges.pair(domain, guest, page, other, otherPage, frame, filed)
                     : merges.pair(domain, other, otherPage, guest, page, otherFrame, filed);   // all or nothing
             otherProtected = false;     // it stays read-only: its frame is the shared one now
-            domain.removeUnstable(key, otherId);
+            domain.removeUnstable(key, other.table(), otherPage);
             merged(left);
             return MERGED;
         } catch (Throwable e) {

@@ -433,9 +433,15 @@ public final class Scanner implements Agent {
         }
     }
 
-    /** Starts a full scan: the unstable index of the last one is emptied now, not when it ended. */
+    /**
+     * Starts a full scan. The unstable indexes keep their pages from the last one ({@link UnstableFiling}),
+     * unless one may name a page of a destroyed guest (then its ids are reused) or holds a removed tree
+     * node: then they are emptied.
+     */
     private boolean startNextRound() {
-        engine.clearUnstableIndexes();
+        if (unstableIndexesNeedEmptying()) {
+            engine.clearUnstableIndexes();
+        }
         destroysSeen = pageIds.destroys();      // before the guests: one destroyed after is seen at the next batch
         round = engine.liveGuests();
         for (Guest guest : round) {
@@ -448,6 +454,23 @@ public final class Scanner implements Agent {
         cursor.start(tables);
         roundOpen = round.length > 0;
         return roundOpen;
+    }
+
+    /**
+     * True if one unstable index may name a page of a destroyed guest whose ids wait for the indexes to be
+     * emptied, or holds a removed tree node ({@link UnstableFiling}). Allocates nothing.
+     */
+    private boolean unstableIndexesNeedEmptying() {
+        if (pageIds.destroyedMayBeNamed()) {
+            return true;
+        }
+        java.util.List<MergeDomain> domains = engine.domains();
+        for (int d = 0; d < domains.size(); d++) {
+            if (domains.get(d).unstableNeedsEmptying()) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** Ends a full scan; a batch stops here, so callers see the counters of a completed scan. */

@@ -17,10 +17,11 @@ import java.util.Arrays;
  * page's: a collision) goes into the {@link ContentTree}, ordered by content, so n colliding pages
  * cost O(log n) compares per lookup; a map from its id to its tree node finds it again.
  *
- * <p>Like KSM's unstable tree this index is not kept exact: a page it names may have been written,
- * merged, zeroed or destroyed since it was filed. The scanner checks every candidate under the page's
- * lock and compares all 4096 bytes before it merges, so a stale entry costs a missed merge at worst,
- * and the whole index is emptied when the next full scan starts. Its table stays sound meanwhile: a
+ * <p>Like KSM's unstable tree this index may name a page written, merged, zeroed or destroyed since it
+ * was filed, until the page's next visit takes it out ({@link UnstableFiling}). The scanner checks
+ * every candidate under the page's lock and compares all 4096 bytes before it merges, so a stale entry
+ * costs a missed merge at worst, and the whole index is emptied when the next full scan starts if a
+ * destroyed guest's page or a removed tree node may be in it. Its table stays sound meanwhile: a
  * slot holds the key its page was filed under, and a destroyed guest whose page was filed keeps its
  * page ids until the index is emptied ({@link PageIds}).
  * The tree reads candidates' frames without their locks (the pool's memory stays mapped; a stale read
@@ -176,6 +177,21 @@ final class UnstableIndex {
             }
         }
         tree.forEachNode(action);
+    }
+
+    /** Nodes of the collision tree marked removed and still there ({@link ContentTree#removedNodes}). */
+    int removedTreeNodes() {
+        return tree.removedNodes();
+    }
+
+    /** Calls {@code action} with every page id filed: in the table, and live in the tree. */
+    void forEachFiled(java.util.function.IntConsumer action) {
+        for (long held : slots) {
+            if (held != EMPTY) {
+                action.accept(idAt(held));
+            }
+        }
+        tree.forEachLive(action);
     }
 
     /** Pages filed (KSM's {@code pages_unshared}). */

@@ -90,18 +90,33 @@ final class UnstableShards {
         }
     }
 
-    /** {@link UnstableIndex#forEachNamed} over every shard, each under its lock: for tests. */
-    void forEachNamed(java.util.function.IntConsumer action) {
+    /**
+     * {@link UnstableIndex#forEachNamed} over every shard, or with {@code filedOnly} {@link
+     * UnstableIndex#forEachFiled}, each under its lock: for tests.
+     */
+    void forEachNamed(java.util.function.IntConsumer action, boolean filedOnly) {
         for (int s = 0; s < SHARDS; s++) {
             locks[s].lock();
             try {
-                if (shards[s] != null) {
+                if (shards[s] != null && filedOnly) {
+                    shards[s].forEachFiled(action);
+                } else if (shards[s] != null) {
                     shards[s].forEachNamed(action);
                 }
             } finally {
                 locks[s].unlock();
             }
         }
+    }
+
+    /** True if a shard's collision tree holds a node marked removed. Only while no scanner thread runs. */
+    boolean anyRemovedTreeNode() {
+        for (UnstableIndex shard : shards) {
+            if (shard != null && shard.removedTreeNodes() > 0) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** True if no shard names any page. Only while no scanner thread runs: it takes no lock. */

@@ -44,7 +44,7 @@ class CollidingUnstableKeysTest {
                 domain.putUnstable(collided, table, 1);        // other bytes under a filed key: the tree
                 assertFalse(domain.unstableHoldsNothingFor(collided), "the table holds page 0 under it");
                 assertTrue(domain.unstableHoldsNothingFor(other), "nothing under the other key, in table or tree");
-                domain.removeUnstable(collided, table.basePageId());
+                domain.removeUnstable(collided, table, 0);
                 assertFalse(domain.unstableHoldsNothingFor(collided), "the tree still holds page 1 under it");
                 domain.putUnstable(other, table, 2);
                 assertFalse(domain.unstableHoldsNothingFor(other), "the table holds page 2 under it");

@@ -37,6 +37,10 @@ import java.util.Set;
  *       tree ({@link CollidingFrames}), never some here and some there, where a lookup would look at both.</li>
  *   <li>Every frame in the resident registry is mapped and in its domain's stable index; every zero
  *       frame holds zeros, so every zero-merged page reads zeros.</li>
+ *   <li>Each live page's bit for the unstable index is set exactly when its domain's unstable index
+ *       files it, once (a filed page may since have been written, merged or released: its next visit
+ *       takes it out); the index files no other page but a destroyed guest's, and {@code pages_unshared}
+ *       counts what it files ({@link UnstableFiling}).</li>
  *   <li>The counters kept incrementally equal a recount: tracked pages per guest, pages_volatile,
  *       stable_node_chains and stable_node_dups grouped by content (and key, which equal content
  *       always shares under a real hash).</li>
@@ -160,6 +164,39 @@ public final class EngineInvariants {
                         + "frames withheld");
         assertEquals(c.framesInUse(), engine.framesInUse(), where + ": framesInUse in the counters");
         assertRecount(engine, stableMappers, where);
+        assertUnstableFiling(engine, where);
+    }
+
+    /** The unstable index against each live page's bit for it (the invariant above). */
+    private static void assertUnstableFiling(DedupEngine engine, String where) {
+        long filed = 0;
+        for (MergeDomain domain : engine.domains()) {
+            Map<Integer, Integer> named = new HashMap<>();
+            domain.forEachFiledUnstableId(id -> named.merge(id, 1, Integer::sum));
+            filed += named.values().stream().mapToLong(Integer::longValue).sum();
+            for (Guest guest : engine.guests()) {
+                if (guest.domain() != domain) {
+                    continue;
+                }
+                PageTable table = guest.table();
+                for (int page = 0; page < guest.pageCount(); page++) {
+                    Integer times = named.remove(table.basePageId() + page);
+                    boolean bit = table.inUnstable(page);
+                    String at = where + ": " + guest.name() + " page " + page + " (state 0x"
+                            + Integer.toHexString(guest.stateAt(page)) + ")";
+                    if ((times == null ? 0 : times) != (bit ? 1 : 0)) {
+                        fail(at + " is filed " + (times == null ? 0 : times) + " times in the unstable index of " + domain
+                                + ", but its bit says " + (bit ? "filed" : "not filed"));
+                    }
+                }
+            }
+            for (int id : named.keySet()) {
+                Guest owner = engine.pageOwner(id);
+                assertTrue(owner == null || owner.isDestroyed(), where + ": the unstable index of " + domain
+                        + " files page id " + id + " of " + owner + ", a guest of another domain or none");
+            }
+        }
+        assertEquals(filed, engine.counters().pagesUnshared(), where + ": pages_unshared against the pages the unstable indexes file");
     }
 
     private static int withRoomAmongFull(MergeDomain domain, int maxSharing) {

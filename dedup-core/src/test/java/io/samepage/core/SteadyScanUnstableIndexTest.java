@@ -1,0 +1,95 @@
+package io.samepage.core;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.samepage.hashing.Pages;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.locks.ReentrantLock;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * A steady full scan keeps converged guests' unique pages filed in the unstable index from the last
+ * one ({@link UnstableFiling}): it takes no unstable lock for them, and what it files changes only where
+ * a page was written. Before, every full scan emptied the index and filed every unique page again, a
+ * lock, a probe and a store a page: most of a steady scan's time.
+ */
+class SteadyScanUnstableIndexTest {
+
+    private static final int PAGE = Pages.PAGE_SIZE;
+    private static final int PAGES = 256;
+
+    @ParameterizedTest(name = "scan_threads {0}")
+    @ValueSource(ints = {1, 2})
+    void aSteadyScanTakesNoUnstableLockAndFilesTheSamePages(int threads) throws Exception {
+        EngineContext context = new EngineContext().poolBytes(8L << 20).hashSeed(3);
+        ExecutorService scanning = Executors.newSingleThreadExecutor();
+        try (DedupEngine engine = DedupEngine.create(context.conclude())) {
+            engine.knobs().scanThreads(threads);
+            MergeDomain domain = engine.createDomain("d");
+            Guest guest = engine.createGuest(domain, "g", (long) PAGES * PAGE);
+            byte[] bytes = new byte[PAGES * PAGE];
+            new SplittableRandom(7).nextBytes(bytes);
+            System.arraycopy(bytes, 0, bytes, PAGE, PAGE);      // pages 0 and 1 twins, the rest unique
+            guest.write(0, bytes, 0, bytes.length);
+            engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE);
+            assertEquals(PAGES - 2, engine.counters().pagesUnshared(), "the unique pages are filed");
+            EngineInvariants.assertConsistent(engine, null, "converged");
+
+            List<ReentrantLock> held = everyUnstableLock(domain);
+            held.forEach(ReentrantLock::lock);
+            Future<?> scan;
+            try {
+                scan = scanning.submit(() -> engine.scanner().scanFullPass());
+                try {
+                    scan.get(30, TimeUnit.SECONDS);
+                } catch (TimeoutException e) {
+                    throw new AssertionError("a steady full scan waited for an unstable lock its unique pages do not need", e);
+                }
+            } finally {
+                held.forEach(ReentrantLock::unlock);
+            }
+            assertEquals(PAGES - 2, engine.counters().pagesUnshared(), "still filed, not filed again");
+            EngineInvariants.assertConsistent(engine, null, "after a steady scan");
+
+            guest.write(5L * PAGE, bytes, 0, PAGE);     // page 5 becomes page 0's twin: out of the index, merged
+            guest.write(9L * PAGE, new byte[] {1}, 0, 1);   // page 9 changes: filed again under its new key
+            int oldKey = guest.table().key(9);
+            for (int pass = 0; pass < 4; pass++) {     // written, then unchanged for one visit (KSM's volatility rule), then merged
+                engine.scanner().scanFullPass();
+            }
+            assertTrue(guest.isMerged(5), "page 5 merged with its new twins");
+            assertFalse(guest.table().inUnstable(5), "and left the unstable index");
+            assertTrue(guest.table().inUnstable(9), "page 9 is filed again");
+            assertTrue(guest.table().key(9) != oldKey, "under its new key");
+            assertEquals(PAGES - 3, engine.counters().pagesUnshared(), "the unique pages, page 5 no longer one");
+            EngineInvariants.assertConsistent(engine, null, "after the writes");
+        } finally {
+            scanning.shutdownNow();
+        }
+    }
+
+    /** A lock of each shard of the domain's unstable index, found through keys that fall in it. */
+    private static List<ReentrantLock> everyUnstableLock(MergeDomain domain) {
+        List<ReentrantLock> locks = new ArrayList<>();
+        boolean[] found = new boolean[UnstableShards.SHARDS];
+        for (int key = 0, left = UnstableShards.SHARDS; left > 0; key += 0x0100_0001) {
+            int shard = UnstableShards.shardOf(key);
+            if (!found[shard]) {
+                found[shard] = true;
+                locks.add(domain.unstableLock(key));
+                left--;
+            }
+        }
+        return locks;
+    }
+}
