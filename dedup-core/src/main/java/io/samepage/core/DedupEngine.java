@@ -378,7 +378,7 @@ public final class DedupEngine implements AutoCloseable {
         zeroPages.decrementAndGet();
     }
 
-    /** Empties every unstable index and its live pages' bits; then no index names a destroyed guest's page, so its ids are reused. */
+    /** Empties every unstable index and its live pages' marks; then no index names a destroyed guest's page, so its ids are reused. */
     void clearUnstableIndexes() {
         Guest[] live = liveGuests();    // first: it may allocate, and so fail while nothing has changed
         for (MergeDomain domain : domains) {

@@ -21,7 +21,7 @@ import static io.samepage.core.PageTable.ZERO_MERGED;
  * is never written in place, so a frame in the stable index never changes. Every read returns the
  * bytes last written to that address, exactly as if there were no merging.
  *
- * <p>Metadata: a {@link PageTable} of 12 bytes per guest page, plus one lock per stripe of pages.
+ * <p>Metadata: a {@link PageTable} of 13 bytes per guest page, plus one lock per stripe of pages.
  *
  * <p>Thread safety: safe for any number of concurrent readers and writers, and the scanner. Each page
  * belongs to one of up to {@value PageStripes#MAX_STRIPES} lock stripes; a read holds its page's stripe shared,

@@ -330,7 +330,7 @@ public final class MergeDomain {
         try {
             unstable.put(key, id);
         } catch (RuntimeException | Error e) {
-            unstable.remove(key, id);       // filed or not as it threw (growing, say): not, as its bit says
+            unstable.remove(key, id);       // filed or not as it threw (growing, say): not, as its mark says
             throw e;
         }
         table.setInUnstable(page);
@@ -342,7 +342,7 @@ public final class MergeDomain {
         table.clearInUnstable(page);
     }
 
-    /** Empties the unstable index; the caller clears its live guests' bits ({@link DedupEngine#clearUnstableIndexes}). */
+    /** Empties the unstable index; the caller clears its live guests' marks ({@link DedupEngine#clearUnstableIndexes}). */
     void clearUnstable() {
         unstable.clear();
     }

@@ -14,7 +14,7 @@ package io.samepage.core;
  *
  * <p>A guest holds, for as long as anything reaches it (the engine while it is live, then its page ids'
  * quarantine, {@link PageIds}): its {@link Guest} object and name, its {@link PageTable} (three arrays
- * of an {@code int} a page, a bit a page for the unstable index, its tracked count, the translation
+ * of an {@code int} a page, a byte a page for the unstable index, its tracked count, the translation
  * epochs once it has an access path),
  * its {@link PageStripes} (an array and a {@code StampedLock} per stripe), its {@link GuestWrites},
  * two counters and, if mapped, its {@link WrittenPages} bitmap (a bit a page). Its
@@ -36,7 +36,7 @@ final class MetadataSizes {
     /** engine, pool, domain, name, table, frames, states, stripes, writes, mapping, written, two counters; creation, pageCount, mapped, destroyed. */
     private static final long GUEST = object(13 * REFERENCE + Long.BYTES + Integer.BYTES + 2);
     /** frames, states, keys, tracked, epochs; basePageId, zeroFrame, filedInScan. */
-    private static final long PAGE_TABLE = object(6 * REFERENCE + 3 * Integer.BYTES);
+    private static final long PAGE_TABLE = object(6 * REFERENCE + 3 * Integer.BYTES + Long.BYTES);
     /** stripes; mask, runShift. */
     private static final long PAGE_STRIPES = object(REFERENCE + 2 * Integer.BYTES);
     /** head, tail and three lock views; state, readerOverflow. */
@@ -121,7 +121,7 @@ final class MetadataSizes {
         int pages = guest.pageCount();
         long epochs = guest.table().epochBytes();
         long bytes = GUEST + string(guest.name()) + GUEST_WRITES + 2 * ATOMIC_LONG
-                + PAGE_TABLE + 3 * array(pages, Integer.BYTES) + array((pages + 63L) >>> 6, Long.BYTES) + ATOMIC_LONG
+                + PAGE_TABLE + 3 * array(pages, Integer.BYTES) + array(pages, Byte.BYTES) + ATOMIC_LONG
                 + (epochs == 0 ? 0 : padded(ARRAY_HEADER + epochs))
                 + PAGE_STRIPES + array(guest.stripes().count(), REFERENCE) + STAMPED_LOCK * guest.stripes().count();
         if (guest.isMapped()) {

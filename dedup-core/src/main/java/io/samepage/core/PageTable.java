@@ -7,14 +7,15 @@ import java.lang.invoke.VarHandle;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * One guest's page table: 12 bytes and a bit per guest page in four primitive arrays, no object per page.
+ * One guest's page table: 13 bytes per guest page in four primitive arrays, no object per page.
  * <ul>
  *   <li>{@code int[] frames}: the frame the page maps (the domain's zero frame until written);</li>
  *   <li>{@code int[] states}: the state bits below, and {@code smart_scan}'s age and skip counters;</li>
  *   <li>{@code int[] keys}: the page's key (its fast hash at the scanner's last visit, folded to 32
  *       bits). Only the scanner writes them; the unstable index ({@link UnstableIndex}) reads them;</li>
- *   <li>{@code long[] inUnstable}: a bit per page, set while its domain's unstable index holds the page
- *       under its key ({@link UnstableFiling}).</li>
+ *   <li>{@code byte[] inUnstable}: 1 while its domain's unstable index holds the page under its key
+ *       ({@link UnstableFiling}). A byte, not a bit: scanner threads file pages of different shards at
+ *       once, and a bit would need an atomic write (about 10% of a merging pass, measured).</li>
  * </ul>
  * Page {@code p} has the engine-wide id {@link #basePageId} {@code + p} ({@link PageIds}).
  *
@@ -69,18 +70,27 @@ final class PageTable {
     private static final VarHandle EPOCH = MethodHandles.arrayElementVarHandle(long[].class);
     /** The scanner's look at pages without their stripes ({@link #skipPassedBy}, {@link #skipToVisit}). */
     private static final VarHandle INT_OPAQUE = MethodHandles.arrayElementVarHandle(int[].class);
-    /** Atomic changes of one page's bit in {@link #inUnstable}: scanner threads change neighbours' bits at once. */
-    private static final VarHandle BITS = MethodHandles.arrayElementVarHandle(long[].class);
+    private static final VarHandle STALE_FILED;
+
+    static {
+        try {
+            STALE_FILED = MethodHandles.lookup().findVarHandle(PageTable.class, "staleFiled", long.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
 
     final int[] frames;
     final int[] states;
     private final int[] keys;
     /**
-     * A bit per page: its domain's unstable index holds the page under its key. Changed only under the
+     * 1 for a page its domain's unstable index holds under its key. Changed only under the
      * lock of that key's shard of the index, with the entry ({@link MergeDomain#putUnstable}, {@link
      * MergeDomain#removeUnstable}), or cleared with the whole index while no scanner thread runs.
      */
-    private final long[] inUnstable;
+    private final byte[] inUnstable;
+    /** Filed pages written, merged or released since {@link #takeStaleFiled} (writers on several stripes add). */
+    private volatile long staleFiled;
     private final int basePageId;
     private final int zeroFrame;
     /** KSM's rmap_items: pages merged, or visited and holding a frame of their own; kept by {@link #set}. */
@@ -124,7 +134,7 @@ final class PageTable {
         this.frames = new int[pages];
         this.states = new int[pages];
         this.keys = new int[pages];
-        this.inUnstable = new long[(pages + 63) >>> 6];
+        this.inUnstable = new byte[pages];
         this.basePageId = basePageId;
         this.zeroFrame = zeroFrame;
         if (firstFrame < 0) {
@@ -143,6 +153,9 @@ final class PageTable {
         long[] counting = epochs;
         if (counting != null && (frame != frames[page] || ((state ^ states[page]) & TRANSLATION_BITS) != 0)) {
             EPOCH.getAndAdd(counting, page, 1L);    // before the change, and before the old frame can be dropped
+        }
+        if ((state & ~states[page] & (DIRTY | HOLE | STABLE | ZERO_MERGED)) != 0 && inUnstable(page)) {
+            STALE_FILED.getAndAdd(this, 1L);     // its entry no longer holds: its next visit takes it out
         }
         boolean was = tracked(frames[page], states[page]);
         frames[page] = frame;
@@ -193,22 +206,27 @@ final class PageTable {
      * of the batch that visited the page ({@link DeferredFiling}), after that visit and before the next.
      */
     boolean inUnstable(int page) {
-        return (inUnstable[page >>> 6] & 1L << page) != 0;
+        return inUnstable[page] != 0;
     }
 
     /** Notes the page filed in the unstable index; caller holds its key's shard lock. */
     void setInUnstable(int page) {
-        BITS.getAndBitwiseOr(inUnstable, page >>> 6, 1L << page);
+        inUnstable[page] = 1;
     }
 
     /** Notes the page taken out of the unstable index; caller holds its key's shard lock. */
     void clearInUnstable(int page) {
-        BITS.getAndBitwiseAnd(inUnstable, page >>> 6, ~(1L << page));
+        inUnstable[page] = 0;
+    }
+
+    /** Filed pages written, merged or released since the last call, and starts the count again. */
+    long takeStaleFiled() {
+        return (long) STALE_FILED.getAndSet(this, 0L);
     }
 
     /** Notes every page out of the unstable index: it was emptied. While no scanner thread runs. */
     void clearAllInUnstable() {
-        java.util.Arrays.fill(inUnstable, 0L);
+        java.util.Arrays.fill(inUnstable, (byte) 0);
     }
 
     /** Bytes of the epochs, 0 until an access path made them. */

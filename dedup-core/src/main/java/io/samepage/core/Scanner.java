@@ -434,12 +434,11 @@ public final class Scanner implements Agent {
     }
 
     /**
-     * Starts a full scan. The unstable indexes keep their pages from the last one ({@link UnstableFiling}),
-     * unless one may name a page of a destroyed guest (then its ids are reused) or holds a removed tree
-     * node: then they are emptied.
+     * Starts a full scan. The unstable indexes keep their pages from the last one, unless they are to be
+     * emptied ({@link UnstableFiling#indexesToEmpty}).
      */
     private boolean startNextRound() {
-        if (unstableIndexesNeedEmptying()) {
+        if (UnstableFiling.indexesToEmpty(engine, pageIds)) {
             engine.clearUnstableIndexes();
         }
         destroysSeen = pageIds.destroys();      // before the guests: one destroyed after is seen at the next batch
@@ -454,23 +453,6 @@ public final class Scanner implements Agent {
         cursor.start(tables);
         roundOpen = round.length > 0;
         return roundOpen;
-    }
-
-    /**
-     * True if one unstable index may name a page of a destroyed guest whose ids wait for the indexes to be
-     * emptied, or holds a removed tree node ({@link UnstableFiling}). Allocates nothing.
-     */
-    private boolean unstableIndexesNeedEmptying() {
-        if (pageIds.destroyedMayBeNamed()) {
-            return true;
-        }
-        java.util.List<MergeDomain> domains = engine.domains();
-        for (int d = 0; d < domains.size(); d++) {
-            if (domains.get(d).unstableNeedsEmptying()) {
-                return true;
-            }
-        }
-        return false;
     }
 
     /** Ends a full scan; a batch stops here, so callers see the counters of a completed scan. */

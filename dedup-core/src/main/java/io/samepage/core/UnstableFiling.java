@@ -3,7 +3,7 @@ package io.samepage.core;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * A page's place in its domain's unstable index across full scans: filed, taken out, and the bit in its
+ * A page's place in its domain's unstable index across full scans: filed, taken out, and the byte in its
  * page table that says which ({@link PageTable#inUnstable}).
  *
  * <p>KSM empties its unstable tree at the start of every full scan and files every unchanged unique page
@@ -15,9 +15,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * for its unique pages, which was most of its time (docs/perf/engine.md#a-steady-scan-keeps-its-unique-pages-filed).
  * A filed page leaves the index when its visit finds it written, merged, released or a new stable
  * frame that may hold it ({@link #unfile}), when it pairs as a candidate, and when a candidate found
- * merged or released meanwhile is met by a lookup; the whole index is emptied, and every bit with it,
- * only where a guest was destroyed since it was last emptied (its page ids wait until then, {@link
- * PageIds}) and at {@code run=2}. Every entry is still only a candidate: a pairing compares all 4096
+ * merged or released meanwhile is met by a lookup; the whole index is emptied, and every byte with it,
+ * only as a full scan starts where it is cheaper or needed ({@link #indexesToEmpty}) and at {@code run=2}. Every entry is still only a candidate: a pairing compares all 4096
  * bytes under both pages' locks.
  *
  * <p>Thread safety: the caller holds the page's stripe (or, for {@link #fileIfAlone}, is the second half
@@ -26,6 +25,34 @@ import java.util.concurrent.locks.ReentrantLock;
 final class UnstableFiling {
 
     private UnstableFiling() {
+    }
+
+    /**
+     * True if the unstable indexes are to be emptied as a full scan starts: one may name a page of a
+     * destroyed guest whose ids wait for that (they are reused then), holds a removed tree node, or over
+     * a quarter of the pages they file were written, merged or released since the last full scan
+     * started. Taking each of those out at its visit costs a lock and a probe, as filing one does, and the
+     * scanner files a shard's pages a chunk at a time: where many went stale, emptying the indexes and
+     * filing the unchanged ones again is cheaper (a pass that wrote every page of converged guests took
+     * about 15% longer taking them out one by one, docs/perf/engine.md). While no scanner thread runs;
+     * starts the stale counts again.
+     */
+    static boolean indexesToEmpty(DedupEngine engine, PageIds pageIds) {
+        long stale = 0;
+        for (Guest guest : engine.liveGuests()) {
+            stale += guest.table().takeStaleFiled();
+        }
+        if (pageIds.destroyedMayBeNamed()) {
+            return true;
+        }
+        long filed = 0;
+        for (MergeDomain domain : engine.domains()) {
+            if (domain.unstableNeedsEmptying()) {
+                return true;
+            }
+            filed += domain.pagesUnshared();
+        }
+        return 4 * stale > filed && stale > 0;
     }
 
     /**

@@ -5,7 +5,8 @@
  * Host memory is a {@link io.samepage.core.FramePool}: one reserved region cut into 4 KiB frames,
  * with 12 bytes of metadata per frame ({@link io.samepage.core.FrameTable}). A
  * {@link io.samepage.core.Guest} is a page table ({@link io.samepage.core.PageTable}): a frame id,
- * state bits, and the last fast hash folded to a 32-bit key, 12 bytes per guest page. Never-written
+ * state bits, the last fast hash folded to a 32-bit key and whether the unstable index files the page,
+ * 13 bytes per guest page. Never-written
  * pages map the domain's zero frame. Each domain's stable index is a table of 4-byte buckets whose
  * chains run through the frame entries ({@link io.samepage.core.StableIndex}), as KSM embeds its tree
  * nodes in its rmap_items, and whose contents' duplicate frames sit in lists of their own

@@ -37,7 +37,7 @@ import java.util.Set;
  *       tree ({@link CollidingFrames}), never some here and some there, where a lookup would look at both.</li>
  *   <li>Every frame in the resident registry is mapped and in its domain's stable index; every zero
  *       frame holds zeros, so every zero-merged page reads zeros.</li>
- *   <li>Each live page's bit for the unstable index is set exactly when its domain's unstable index
+ *   <li>Each live page's byte for the unstable index is 1 exactly when its domain's unstable index
  *       files it, once (a filed page may since have been written, merged or released: its next visit
  *       takes it out); the index files no other page but a destroyed guest's, and {@code pages_unshared}
  *       counts what it files ({@link UnstableFiling}).</li>
