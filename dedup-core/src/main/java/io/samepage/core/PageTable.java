@@ -15,7 +15,7 @@ import java.util.concurrent.atomic.AtomicLong;
  *       bits). Only the scanner writes them; the unstable index ({@link UnstableIndex}) reads them;</li>
  *   <li>{@code byte[] inUnstable}: 1 while its domain's unstable index holds the page under its key
  *       ({@link UnstableFiling}). A byte, not a bit: scanner threads file pages of different shards at
- *       once, and a bit would need an atomic write (about 10% of a merging pass, measured).</li>
+ *       once, and a bit would need an atomic write (about 14% of a merging pass, measured).</li>
  * </ul>
  * Page {@code p} has the engine-wide id {@link #basePageId} {@code + p} ({@link PageIds}).
  *

@@ -34,7 +34,7 @@ final class UnstableFiling {
      * started. Taking each of those out at its visit costs a lock and a probe, as filing one does, and the
      * scanner files a shard's pages a chunk at a time: where many went stale, emptying the indexes and
      * filing the unchanged ones again is cheaper (a pass that wrote every page of converged guests took
-     * about 15% longer taking them out one by one, docs/perf/engine.md). While no scanner thread runs;
+     * about a fifth longer taking them out one by one, docs/perf/engine.md). While no scanner thread runs;
      * starts the stale counts again.
      */
     static boolean indexesToEmpty(DedupEngine engine, PageIds pageIds) {
