@@ -99,8 +99,9 @@ final class PageTable {
     private volatile long[] epochs;
     /**
      * The marking epoch ({@link PageIds#scanEpoch}: one per emptying of the unstable indexes) in which one
-     * of the guest's pages was last filed in an unstable index; 0 (no epoch's) if none was. Written by scanner threads (the same value by each),
-     * read only while no scanner thread runs ({@link PageIds#releaseUnfiled}).
+     * of the guest's pages was last filed in an unstable index; 0 (no epoch's) if none was. Written by
+     * scanner threads (the same value by each), read only while no scanner thread runs ({@link
+     * PageIds#releaseUnfiled}).
      */
     private int filedInScan;
 
@@ -202,7 +203,7 @@ final class PageTable {
 
     /**
      * True if the page's domain's unstable index holds it under its key. Read under the page's stripe
-     * (or optimistically): every change of the page's bit is made under it too, or by the second half
+     * (or optimistically): every change of the page's mark is made under it too, or by the second half
      * of the batch that visited the page ({@link DeferredFiling}), after that visit and before the next.
      */
     boolean inUnstable(int page) {

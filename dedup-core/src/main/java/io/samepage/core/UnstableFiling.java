@@ -16,8 +16,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * A filed page leaves the index when its visit finds it written, merged, released or a new stable
  * frame that may hold it ({@link #unfile}), when it pairs as a candidate, and when a candidate found
  * merged or released meanwhile is met by a lookup; the whole index is emptied, and every byte with it,
- * only as a full scan starts where it is cheaper or needed ({@link #indexesToEmpty}) and at {@code run=2}. Every entry is still only a candidate: a pairing compares all 4096
- * bytes under both pages' locks.
+ * only as a full scan starts where it is cheaper or needed ({@link #indexesToEmpty}) and at {@code
+ * run=2}. Every entry is still only a candidate: a pairing compares all 4096 bytes under both pages'
+ * locks.
  *
  * <p>Thread safety: the caller holds the page's stripe (or, for {@link #fileIfAlone}, is the second half
  * of the batch that visited it); each change takes, or holds, the lock of the key's shard.
