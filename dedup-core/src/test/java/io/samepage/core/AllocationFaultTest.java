@@ -108,6 +108,13 @@ class AllocationFaultTest {
 
     @Test
     @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aFilingThatCouldNotGrowTheUnstableIndexLeavesItsPageOutAndUnmarked() throws Exception {
+        Scenario filing = load(UnstableGrowthScenario.class, null);
+        assertNoFindings(filing, AllocationFaultRuns.every(filing), true);
+    }
+
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void noFailedAllocationOfGrowingIndexesLeavesTheEngineHalfChanged() throws Exception {
         Scenario crowded = load(AllocationFaultScenario.class, "crowded");
         assertNoFindings(crowded,

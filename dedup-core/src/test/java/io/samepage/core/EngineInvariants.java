@@ -186,7 +186,7 @@ public final class EngineInvariants {
                             + Integer.toHexString(guest.stateAt(page)) + ")";
                     if ((times == null ? 0 : times) != (bit ? 1 : 0)) {
                         fail(at + " is filed " + (times == null ? 0 : times) + " times in the unstable index of " + domain
-                                + ", but its bit says " + (bit ? "filed" : "not filed"));
+                                + ", but its mark says " + (bit ? "filed" : "not filed"));
                     }
                 }
             }
