@@ -229,8 +229,8 @@ final class PageVisitor {
      * The second half of a visit the first half {@linkplain #deferTo deferred}: looks the page up in the
      * indexes and maybe merges it, if it still holds what it held then (not merged, not written since,
      * still filed under {@code key}); else it waits for its next visit, as a page busy with a writer does.
-     * A page with nothing to pair with is filed without its lock ({@link #fileAlone}); else this takes
-     * the page's stripe.
+     * A page with nothing to pair with is filed without its lock ({@link UnstableFiling#fileAlone}); else
+     * this takes the page's stripe.
      */
     void visitDeferred(Guest guest, int page, int key) {
         MergeDomain domain = guest.domain();

@@ -169,29 +169,26 @@ final class UnstableIndex {
         return chained == 0 && tree.isEmpty();
     }
 
-    /** Calls {@code action} with every page id the index names: in the table, and in the tree (removed ones too). */
-    void forEachNamed(java.util.function.IntConsumer action) {
+    /**
+     * Calls {@code action} with every page id the index names: in the table, and in the tree, the nodes
+     * marked removed too unless {@code filedOnly}.
+     */
+    void forEachNamed(java.util.function.IntConsumer action, boolean filedOnly) {
         for (long held : slots) {
             if (held != EMPTY) {
                 action.accept(idAt(held));
             }
         }
-        tree.forEachNode(action);
+        if (filedOnly) {
+            tree.forEachLive(action);
+        } else {
+            tree.forEachNode(action);
+        }
     }
 
     /** Nodes of the collision tree marked removed and still there ({@link ContentTree#removedNodes}). */
     int removedTreeNodes() {
         return tree.removedNodes();
-    }
-
-    /** Calls {@code action} with every page id filed: in the table, and live in the tree. */
-    void forEachFiled(java.util.function.IntConsumer action) {
-        for (long held : slots) {
-            if (held != EMPTY) {
-                action.accept(idAt(held));
-            }
-        }
-        tree.forEachLive(action);
     }
 
     /** Pages filed (KSM's {@code pages_unshared}). */

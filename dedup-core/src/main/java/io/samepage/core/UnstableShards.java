@@ -90,18 +90,13 @@ final class UnstableShards {
         }
     }
 
-    /**
-     * {@link UnstableIndex#forEachNamed} over every shard, or with {@code filedOnly} {@link
-     * UnstableIndex#forEachFiled}, each under its lock: for tests.
-     */
+    /** {@link UnstableIndex#forEachNamed} over every shard, each under its lock: for tests. */
     void forEachNamed(java.util.function.IntConsumer action, boolean filedOnly) {
         for (int s = 0; s < SHARDS; s++) {
             locks[s].lock();
             try {
-                if (shards[s] != null && filedOnly) {
-                    shards[s].forEachFiled(action);
-                } else if (shards[s] != null) {
-                    shards[s].forEachNamed(action);
+                if (shards[s] != null) {
+                    shards[s].forEachNamed(action, filedOnly);
                 }
             } finally {
                 locks[s].unlock();
