@@ -137,10 +137,11 @@ final class PageVisitor {
     /** Visits {@code page} of {@code guest}: hash, then maybe merge. Takes the page's stripe. */
     void visit(Guest guest, int page) {
         StampedLock lock = guest.stripeOf(page);
-        // A merged page only counts: read that without writing the lock's word, which scanner threads and
-        // writers on other cores would otherwise pull back and forth. Validated, so a racing change takes the locked path.
+        // A merged page, or one still filed, only counts: read that without writing the lock's word, which scanner
+        // threads and writers on other cores would otherwise pull back and forth. Validated: a racing change takes the lock.
         long seen = lock.tryOptimisticRead();
-        if (seen != 0 && guest.isMerged(page) && !guest.table().inUnstable(page) && !guest.isDestroyed() && lock.validate(seen)) {
+        if (seen != 0 && (guest.isMerged(page) ? !guest.table().inUnstable(page) : stillFiled(guest, page))
+                && !guest.isDestroyed() && lock.validate(seen)) {
             counts.scanned();
             return;
         }
@@ -223,6 +224,21 @@ final class PageVisitor {
         } finally {
             lock.unlockWrite(stamp);
         }
+    }
+
+    /**
+     * True if the locked visit would only count {@code page}: filed, neither written nor released since,
+     * no stable frame may hold its key ({@link UnstableFiling}), no smart_scan ageing (a write). Read
+     * without the stripe, so the caller validates its stamp: taking and releasing the lock's word a page
+     * cost a steady scan more than the rest of the visit (docs/perf/engine.md).
+     */
+    private boolean stillFiled(Guest guest, int page) {
+        int state = guest.stateAt(page);
+        int key = guest.table().key(page);
+        return guest.table().inUnstable(page) && !knobs.smartScan()
+                && (state & (PageTable.DIRTY | PageTable.VISITED | PageTable.KEYED)) == (PageTable.VISITED | PageTable.KEYED)
+                && !PageTable.passedBy(guest.frameAt(page), state, guest.domain().zeroFrame())
+                && key != zeroPageKey && !guest.domain().mayHoldStableUnlocked(key);
     }
 
     /**
