@@ -35,9 +35,9 @@ import java.util.Arrays;
  * bytes per entry, which put the engine's metadata over its budget; one memcmp-ordered tree for every
  * frame (KSM's choice), which compares O(log n) pages per lookup where the hash table compares one.
  *
- * <p>A filter of a 64-bit word per bucket has four bits set for the key of every frame filed (chained,
+ * <p>A filter of a 64-bit word per bucket has six bits set for the key of every frame filed (chained,
  * a duplicate of a chained one, or colliding), so {@link #mayHoldUnlocked} can tell without the lock
- * that no frame holds a key (wrongly "may" for about one key in 4,000): the scanner's threads take the
+ * that no frame holds a key (wrongly "may" for one key in 2,000 to 10,000): the scanner's threads take the
  * domain's lock only for pages that may merge here. A removal leaves its bit; the filter is rebuilt
  * when the table grows, and, once removals since the last build pass half the frames filed, by the next
  * {@link #plan}. A filter with stale bits only says "may" for more keys, which costs a locked lookup;
@@ -288,17 +288,18 @@ final class StableIndex {
     }
 
     /**
-     * The four bits a key sets in its bucket's word: two from the top twelve bits of the key as placed
-     * (the word is chosen by its low bits), two from the top twelve of that times an odd constant, which
-     * mixes in the bits between. With at most two keys a bucket "may" is wrong for about one key in
-     * 4,000 ({@code StableFilterTest}: 51 of 200,000). Two bits were wrong for one in 250 to 400: each
-     * such page of a steady scan was taken out of the unstable index and filed again under the locks,
-     * scan after scan, a fifth of a one-thread steady scan's time (docs/perf/engine.md). One bit in 16
-     * was wrong for one in eight and cost each such unique page a read of its bytes.
+     * The six bits a key sets in its bucket's word, six bits each from the top 36 of the key as placed
+     * (whose low bits choose the word) times an odd 64-bit constant, so each depends on all of the key's.
+     * "May" is then wrong for about one key in 10,000 ({@code StableFilterTest}: 18 of 200,000), about
+     * one in 2,000 at a steady scan's load (up to two frames a bucket on average, more in some). Two bits
+     * from the placed key's top twelve were wrong for one in 250 to 400 (489 of 200,000), four for 1 in
+     * 1,000 to 4,000: each such page of a steady scan was taken out of the unstable index and filed again
+     * under the locks, scan after scan, a fifth of a one-thread steady scan's time (docs/perf/engine.md).
      */
     private static long filterBits(int placed) {
-        int mixed = placed * 0x9E3779B9;
-        return 1L << (placed >>> 26) | 1L << (placed >>> 20) | 1L << (mixed >>> 26) | 1L << (mixed >>> 20);
+        long mixed = (placed & 0xFFFF_FFFFL) * 0x9E37_79B9_7F4A_7C15L;
+        return 1L << (mixed >>> 58) | 1L << (mixed >>> 52) | 1L << (mixed >>> 46) | 1L << (mixed >>> 40)
+                | 1L << (mixed >>> 34) | 1L << (mixed >>> 28);
     }
 
     /** A filter for {@code buckets} buckets with the key of every frame filed now, published whole. */
