@@ -14,8 +14,8 @@ package io.samepage.core;
  *
  * <p>A guest holds, for as long as anything reaches it (the engine while it is live, then its page ids'
  * quarantine, {@link PageIds}): its {@link Guest} object and name, its {@link PageTable} (three arrays
- * of an {@code int} a page, a byte a page for the unstable index, its tracked count, the translation
- * epochs once it has an access path),
+ * of an {@code int} a page, a byte a page for the unstable index, an {@code int} a chunk of the scan's
+ * cursor, its tracked count, the translation epochs once it has an access path),
  * its {@link PageStripes} (an array and a {@code StampedLock} per stripe), its {@link GuestWrites},
  * two counters and, if mapped, its {@link WrittenPages} bitmap (a bit a page). Its
  * {@link PageMapping} is the embedder's and is not counted. While it is live the engine also holds an
@@ -35,8 +35,8 @@ final class MetadataSizes {
 
     /** engine, pool, domain, name, table, frames, states, stripes, writes, mapping, written, two counters; creation, pageCount, mapped, destroyed. */
     private static final long GUEST = object(13 * REFERENCE + Long.BYTES + Integer.BYTES + 2);
-    /** frames, states, keys, tracked, epochs; basePageId, zeroFrame, filedInScan. */
-    private static final long PAGE_TABLE = object(6 * REFERENCE + 3 * Integer.BYTES + Long.BYTES);
+    /** frames, states, keys, inUnstable, chunks, tracked, epochs; basePageId, zeroFrame, filedInScan; staleFiled. */
+    private static final long PAGE_TABLE = object(7 * REFERENCE + 3 * Integer.BYTES + Long.BYTES);
     /** stripes; mask, runShift. */
     private static final long PAGE_STRIPES = object(REFERENCE + 2 * Integer.BYTES);
     /** head, tail and three lock views; state, readerOverflow. */
@@ -122,6 +122,7 @@ final class MetadataSizes {
         long epochs = guest.table().epochBytes();
         long bytes = GUEST + string(guest.name()) + GUEST_WRITES + 2 * ATOMIC_LONG
                 + PAGE_TABLE + 3 * array(pages, Integer.BYTES) + array(pages, Byte.BYTES) + ATOMIC_LONG
+                + array((pages + ScanCursor.CHUNK_PAGES - 1L) / ScanCursor.CHUNK_PAGES, Integer.BYTES)
                 + (epochs == 0 ? 0 : padded(ARRAY_HEADER + epochs))
                 + PAGE_STRIPES + array(guest.stripes().count(), REFERENCE) + STAMPED_LOCK * guest.stripes().count();
         if (guest.isMapped()) {

@@ -71,6 +71,11 @@ final class PageTable {
     /** The scanner's look at pages without their stripes ({@link #skipPassedBy}, {@link #skipToVisit}). */
     private static final VarHandle INT_OPAQUE = MethodHandles.arrayElementVarHandle(int[].class);
     private static final VarHandle STALE_FILED;
+    /** The marks of {@link #chunks}: changes, a look in progress, every page one to visit. */
+    private static final VarHandle CHUNK = MethodHandles.arrayElementVarHandle(int[].class);
+    private static final int CHUNK_UNKNOWN = 0;
+    private static final int CHUNK_CHECKING = 1;
+    private static final int CHUNK_TO_VISIT = 2;
 
     static {
         try {
@@ -89,6 +94,14 @@ final class PageTable {
      * MergeDomain#removeUnstable}), or cleared with the whole index while no scanner thread runs.
      */
     private final byte[] inUnstable;
+    /**
+     * Per chunk of the scan's cursor ({@link ScanCursor#CHUNK_PAGES} pages): {@link #CHUNK_TO_VISIT} once
+     * the cursor looked at the whole chunk and found no page to pass by, with no page turning into one
+     * meanwhile; a page that turns into one sets it back ({@link #set}, {@link #clearInUnstable}). So the
+     * cursor lists such a chunk without looking at its pages: that look, on the scanner's thread alone,
+     * was a fifth of a one-thread steady scan and left the other scanner threads waiting for it.
+     */
+    private final int[] chunks;
     /** Filed pages written, merged or released since {@link #takeStaleFiled} (writers on several stripes add). */
     private volatile long staleFiled;
     private final int basePageId;
@@ -136,6 +149,7 @@ final class PageTable {
         this.states = new int[pages];
         this.keys = new int[pages];
         this.inUnstable = new byte[pages];
+        this.chunks = new int[(pages + ScanCursor.CHUNK_PAGES - 1) / ScanCursor.CHUNK_PAGES];
         this.basePageId = basePageId;
         this.zeroFrame = zeroFrame;
         if (firstFrame < 0) {
@@ -159,12 +173,39 @@ final class PageTable {
             STALE_FILED.getAndAdd(this, 1L);     // its entry no longer holds: its next visit takes it out
         }
         boolean was = tracked(frames[page], states[page]);
+        boolean wasPassedBy = passedBy(frames[page], states[page], zeroFrame);
         frames[page] = frame;
         states[page] = state;
         boolean now = tracked(frame, state);
         if (was != now) {
             tracked.addAndGet(now ? 1 : -1);
         }
+        if (!wasPassedBy && passedBy(frame, state, zeroFrame)) {
+            chunkChanged(page);     // filed or not: a clear of its mark may race with this set
+        }
+    }
+
+    /**
+     * A page of the chunk may now be one to pass by: after the change's own stores, a volatile store, which
+     * the cursor's next look at the chunk reads ({@link #startChunkLook}), so it sees the change.
+     */
+    private void chunkChanged(int page) {
+        CHUNK.setVolatile(chunks, page / ScanCursor.CHUNK_PAGES, CHUNK_UNKNOWN);
+    }
+
+    /** True if every page of {@code chunk} is one to visit, as the cursor last found it, unchanged since. */
+    boolean chunkAllToVisit(int chunk) {
+        return (int) CHUNK.getAcquire(chunks, chunk) == CHUNK_TO_VISIT;
+    }
+
+    /** Starts a look at the whole of {@code chunk}: reads what a change stored, so the look sees the change. */
+    void startChunkLook(int chunk) {
+        CHUNK.getAndSet(chunks, chunk, CHUNK_CHECKING);
+    }
+
+    /** The look found every page of {@code chunk} one to visit: kept unless a page changed meanwhile. */
+    void endChunkLook(int chunk) {
+        CHUNK.compareAndSet(chunks, chunk, CHUNK_CHECKING, CHUNK_TO_VISIT);
     }
 
     /**
@@ -218,6 +259,9 @@ final class PageTable {
     /** Notes the page taken out of the unstable index; caller holds its key's shard lock. */
     void clearInUnstable(int page) {
         inUnstable[page] = 0;
+        if (passedBy(frames[page], states[page], zeroFrame)) {
+            chunkChanged(page);     // a hole no longer filed: one to pass by now
+        }
     }
 
     /** Filed pages written, merged or released since the last call, and starts the count again. */
@@ -228,6 +272,7 @@ final class PageTable {
     /** Notes every page out of the unstable index: it was emptied. While no scanner thread runs. */
     void clearAllInUnstable() {
         java.util.Arrays.fill(inUnstable, (byte) 0);
+        java.util.Arrays.fill(chunks, CHUNK_UNKNOWN);
     }
 
     /** Bytes of the epochs, 0 until an access path made them. */

@@ -33,7 +33,10 @@ package io.samepage.core;
  * (docs/perf/engine.md#sparse-guests). A larger ratio would let a batch over an empty guest run longer
  * than its budget says; a smaller one gives back what this removes. The table keeps no bit per page
  * that one word could test for 64 pages (whether a page is passed by depends on its frame and three
- * state bits), and keeping one would cost every write; so the look is per page.
+ * state bits), and keeping one would cost every write; so the look is per page. But it keeps a mark per
+ * chunk ({@link PageTable#chunkAllToVisit}): a chunk the last look found without a page to pass by, none
+ * turned into one since, is listed without a look. That look, on the scanner's thread alone while the
+ * other scanner threads waited, was a fifth of a converged guest's full scan (docs/perf/engine.md).
  *
  * <p>A page that a guest writes after the cursor passed it by waits for the next full scan, as it
  * did when the scanner passed such a page by under its lock: each full scan looks at every page of
@@ -122,9 +125,16 @@ final class ScanCursor {
                 continue;
             }
             long end = Math.min(chunkStart + CHUNK_PAGES, pageCounts[guest]);
-            if (page < end && tables != null) {
+            PageTable table = tables == null ? null : tables[guest];
+            int chunk = (int) (chunkStart / CHUNK_PAGES);
+            boolean allToVisit = table != null && page < end && table.chunkAllToVisit(chunk);
+            boolean looking = table != null && page == chunkStart && page < end && !allToVisit;
+            if (looking) {
+                table.startChunkLook(chunk);        // before the look reads a page
+            }
+            if (page < end && table != null && !allToVisit) {
                 int stop = (int) Math.min(end, page + allowance - passed);
-                int first = tables[guest].skipPassedBy((int) page, stop);
+                int first = table.skipPassedBy((int) page, stop);
                 passed += first - page;
                 page = first;
                 if (first == stop && stop < end) {
@@ -139,8 +149,11 @@ final class ScanCursor {
             long visits = (allowance - passed + PASSES_PER_VISIT - 1) / PASSES_PER_VISIT;
             int runEnd = (int) Math.min(end, page + visits);
             current = (int) page;
-            runLength = (tables == null ? runEnd : tables[guest].skipToVisit(current + 1, runEnd)) - current;
+            runLength = (table == null || allToVisit ? runEnd : table.skipToVisit(current + 1, runEnd)) - current;
             page += runLength;
+            if (looking && current == chunkStart && page == end) {
+                table.endChunkLook(chunk);          // the whole chunk, and not a page to pass by
+            }
             return guest;
         }
         return ROUND_DONE;

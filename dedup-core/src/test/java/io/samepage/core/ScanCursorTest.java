@@ -1,6 +1,7 @@
 package io.samepage.core;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.junit.jupiter.api.Test;
@@ -144,5 +145,61 @@ class ScanCursorTest {
             assertEquals(expected, seen, "trial " + trial);
             assertEquals(total - expected.size(), passed, "trial " + trial + ": every other page passed by once");
         }
+    }
+
+    /**
+     * A chunk whose whole look found no page to pass by is marked and then listed without a look ({@link
+     * PageTable#chunkAllToVisit}); a page that turns into one to pass by (released, or a hole taken out
+     * of the unstable index), even during a look, takes the mark off, so the runs stay exactly the pages
+     * to visit. Without the mark's reset in {@code set} the runs listed the released page.
+     */
+    @Test
+    void aChunkFoundWithNothingToPassByIsMarkedUntilAPageTurnsIntoOneToPassBy() {
+        int zeroFrame = 0;
+        int pages = 2 * ScanCursor.CHUNK_PAGES;
+        PageTable table = new PageTable(pages, 0, zeroFrame);
+        for (int p = 0; p < pages; p++) {
+            table.set(p, 10 + p, PageTable.SCAN_HISTORY);
+        }
+        assertEquals(java.util.List.of(0, ScanCursor.CHUNK_PAGES), runStarts(table, pages), "one run a chunk");
+        assertTrue(table.chunkAllToVisit(0) && table.chunkAllToVisit(1), "both chunks looked at whole, nothing to pass by");
+
+        table.set(5, 7, PageTable.HOLE);                    // released: one to pass by
+        assertFalse(table.chunkAllToVisit(0), "a page released");
+        assertTrue(table.chunkAllToVisit(1), "the other chunk keeps its mark");
+        assertEquals(java.util.List.of(0, 6, ScanCursor.CHUNK_PAGES), runStarts(table, pages - 1), "page 5 passed by");
+        assertFalse(table.chunkAllToVisit(0), "a chunk with a page to pass by is not marked");
+
+        int filed = ScanCursor.CHUNK_PAGES + 7;
+        table.setInUnstable(filed);
+        table.set(filed, 7, PageTable.HOLE);                // a filed hole is visited: its visit takes it out
+        assertEquals(java.util.List.of(0, 6, ScanCursor.CHUNK_PAGES), runStarts(table, pages - 1), "the filed hole listed");
+        assertTrue(table.chunkAllToVisit(1), "looked at again: nothing to pass by");
+        table.clearInUnstable(filed);
+        assertFalse(table.chunkAllToVisit(1), "the hole, no longer filed, is one to pass by");
+        assertEquals(java.util.List.of(0, 6, ScanCursor.CHUNK_PAGES, filed + 1), runStarts(table, pages - 2), "passed by");
+
+        table.set(5, 11, PageTable.SCAN_HISTORY);
+        table.set(filed, 12, PageTable.SCAN_HISTORY);
+        table.startChunkLook(0);
+        table.set(9, 7, PageTable.HOLE);                    // during a look: the look's end must not mark it
+        table.endChunkLook(0);
+        assertFalse(table.chunkAllToVisit(0), "a page released during the look");
+    }
+
+    /** The first page of each run of a whole round over {@code table}; {@code toVisit} pages in all. */
+    private static java.util.List<Integer> runStarts(PageTable table, int toVisit) {
+        ScanCursor cursor = new ScanCursor();
+        cursor.start(new PageTable[] {table});
+        java.util.List<Integer> starts = new java.util.ArrayList<>();
+        int visited = 0;
+        for (int g; (g = cursor.nextRun(Long.MAX_VALUE / 2)) != ScanCursor.ROUND_DONE; ) {
+            if (g >= 0) {
+                starts.add(cursor.page());
+                visited += cursor.runLength();
+            }
+        }
+        assertEquals(toVisit, visited, "pages listed");
+        return starts;
     }
 }
