@@ -51,11 +51,10 @@ final class ScanWorkers implements AutoCloseable {
     /** The most pages in a run, the unit a thread claims: a chunk of the cursor. */
     static final int CLAIM = ScanCursor.CHUNK_PAGES;
     /**
-     * Spins (tens of microseconds) before a waiting thread parks: about the time the scanner takes between
+     * Spins (about 20 microseconds here) before a waiting thread parks: longer than the scanner takes between
      * two batches of a full scan, so workers stay awake through a full scan and park between duty cycles.
-     * Parking and waking cost more than a small batch on a virtual machine; spinning longer starves
-     * guest writers where threads outnumber cores.
-     */
+     * Parking and waking cost more than a small batch on a virtual machine; spinning longer starves guest
+     * writers where threads outnumber cores. */
     private static final int SPINS = 1 << 10;
     private static final long PARK_NANOS = 20_000;
 
@@ -295,7 +294,8 @@ final class ScanWorkers implements AutoCloseable {
                     DeferredMerges list = deferred[producer];
                     int claims = shard * threads + producer;
                     int end = list.count(shard);
-                    for (int start = deferredClaim.getAndAdd(claims, CLAIM); start < end;
+                    // Read before claiming: an empty list's claim stays put instead of passing between the cores.
+                    for (int start = deferredClaim.get(claims) < end ? deferredClaim.getAndAdd(claims, CLAIM) : end; start < end;
                             start = deferredClaim.getAndAdd(claims, CLAIM)) {
                         filings[own].file(visitor, list, shard, start, Math.min(end, start + CLAIM), failure);
                     }
