@@ -167,6 +167,11 @@ final class CollidingFrames {
         tree.forEachLive(action);
     }
 
+    /** False only if no content here has key {@code key}: reads keys only, O(log n) nodes. */
+    boolean mayHoldKey(int key) {
+        return tree.mayHoldKey(key);
+    }
+
     /** True if no frame is here. Every lookup asks, so it reads one field. */
     boolean isEmpty() {
         return tree.size() == 0;       // a content with duplicates has its node

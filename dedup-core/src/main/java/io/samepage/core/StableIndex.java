@@ -315,9 +315,13 @@ final class StableIndex {
         removedSinceBuilt = 0;
     }
 
-    /** False if no filed frame can hold bytes with {@code key}. */
+    /**
+     * False if no filed frame can hold bytes with {@code key}: none chained under it, and no colliding
+     * content has it (their tree asked by key: any colliding content made this "may" for every key, and
+     * 32-bit keys of a few hundred thousand contents always collide somewhere).
+     */
     boolean mayHold(int key) {
-        return !colliding.isEmpty() || groupHead(key) != NONE;
+        return groupHead(key) != NONE || colliding.mayHoldKey(key);
     }
 
     /** True if {@code frame} is filed here. */
