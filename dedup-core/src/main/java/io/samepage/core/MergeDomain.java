@@ -177,6 +177,23 @@ public final class MergeDomain {
         return stable.mayHoldUnlocked(key);
     }
 
+    /**
+     * {@link #mayHoldStable}, the filter asked first without the lock, then, where it says "may", the index
+     * under it. For a filed page's visit: each wrong "may" took the page out of the unstable index and filed
+     * it again, every full scan. Takes the lock; the caller may hold a page's stripe, never this lock.
+     */
+    boolean mayHoldStableLocked(int key) {
+        if (!stable.mayHoldUnlocked(key)) {
+            return false;
+        }
+        SpinLocks.lock(stableLock);
+        try {
+            return stable.mayHold(key);
+        } finally {
+            stableLock.unlock();
+        }
+    }
+
     /** True if {@code frame} is in the stable index. Caller holds the lock. */
     boolean inStableIndex(int frame) {
         return stable.contains(frame);

@@ -188,7 +188,7 @@ final class PageVisitor {
             if (keyed && !dirty) {
                 key = guest.table().key(page);
                 if (guest.table().inUnstable(page)) {
-                    if (key != zeroPageKey && !domain.mayHoldStableUnlocked(key)) {
+                    if (key != zeroPageKey && !domain.mayHoldStableLocked(key)) {
                         return;     // unchanged and still filed, and no stable frame to merge into (UnstableFiling)
                     }
                     UnstableFiling.unfile(guest, page);
