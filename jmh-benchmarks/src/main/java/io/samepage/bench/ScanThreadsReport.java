@@ -41,7 +41,10 @@ import java.util.Map;
  *       scales no better than this row. Left out where the kernel takes no memory back (not Linux).</li>
  * </ul>
  * After every measured run the scanner settles ({@link Scanner#scanUntilStable}) and the counters must
- * be exactly those of the converged workload, for either thread count.
+ * be exactly those of the converged workload, for either thread count. Before the first pair, one
+ * unrecorded round of steady scans and merge passes on each thread count: the first pair's two-thread
+ * steady scans ran the workers' code before it was compiled, and were the lowest of their report in
+ * seven reports of eight (docs/perf/engine.md, twenty-sixth session).
  *
  * <p>Usage: {@code java --enable-native-access=ALL-UNNAMED -cp jmh-benchmarks/target/benchmarks.jar
  * io.samepage.bench.ScanThreadsReport [OUT_DIR] [--pairs N]} (defaults {@code target/bench}, 7 pairs);
@@ -85,11 +88,18 @@ public final class ScanThreadsReport {
                 scanner.scanFullPass();
             }
             EngineWorkload.requireConverged(engine, ScanBenchmark.PAGES, "after setup");
+            long stamp = 0;
+            for (int threads = 2; threads >= 1; threads--) {     // warm-up, not recorded
+                engine.knobs().scanThreads(threads);
+                steadyPagesPerSecond(scanner);
+                settle(engine, "warm-up steady scans on " + threads + " threads");
+                mergeVisitsPerSecond(guests, scanner, ++stamp);
+                settle(engine, "warm-up merge passes on " + threads + " threads");
+            }
             double[][] steady = new double[2][pairs];
             double[][] merge = new double[2][pairs];
             double[][] reads = new double[2][pairs];
             double[][] frees = discard == null ? null : new double[2][pairs];
-            long stamp = 0;
             for (int pair = 0; pair < pairs; pair++) {
                 for (int k = 0; k < 2; k++) {
                     int t = pair % 2 == 0 ? k : 1 - k;         // 1, 2 then 2, 1: drift favours neither
