@@ -37,27 +37,12 @@ class SteadyScanUnstableIndexTest {
             engine.knobs().scanThreads(threads);
             MergeDomain domain = engine.createDomain("d");
             Guest guest = engine.createGuest(domain, "g", (long) PAGES * PAGE);
-            byte[] bytes = new byte[PAGES * PAGE];
-            new SplittableRandom(7).nextBytes(bytes);
-            System.arraycopy(bytes, 0, bytes, PAGE, PAGE);      // pages 0 and 1 twins, the rest unique
-            guest.write(0, bytes, 0, bytes.length);
-            engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE);
+            byte[] bytes = writeTwinsAndSettle(engine, guest, new SplittableRandom(7));
             assertEquals(PAGES - 2, engine.counters().pagesUnshared(), "the unique pages are filed");
             EngineInvariants.assertConsistent(engine, null, "converged");
 
-            List<ReentrantLock> held = everyUnstableLock(domain);
-            held.forEach(ReentrantLock::lock);
-            Future<?> scan;
-            try {
-                scan = scanning.submit(() -> engine.scanner().scanFullPass());
-                try {
-                    scan.get(30, TimeUnit.SECONDS);
-                } catch (TimeoutException e) {
-                    throw new AssertionError("a steady full scan waited for an unstable lock its unique pages do not need", e);
-                }
-            } finally {
-                held.forEach(ReentrantLock::unlock);
-            }
+            withEveryUnstableLock(domain, () -> fullScanWithin30s(scanning, engine,
+                    "a steady full scan waited for an unstable lock its unique pages do not need"));
             assertEquals(PAGES - 2, engine.counters().pagesUnshared(), "still filed, not filed again");
             EngineInvariants.assertConsistent(engine, null, "after a steady scan");
 
@@ -93,21 +78,12 @@ class SteadyScanUnstableIndexTest {
             engine.knobs().scanThreads(threads).smartScan(false);   // smart_scan ages each page: a write
             MergeDomain domain = engine.createDomain("d");
             Guest guest = engine.createGuest(domain, "g", (long) PAGES * PAGE);
-            byte[] bytes = new byte[PAGES * PAGE];
-            new SplittableRandom(11).nextBytes(bytes);
-            System.arraycopy(bytes, 0, bytes, PAGE, PAGE);
-            guest.write(0, bytes, 0, bytes.length);
-            engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE);
+            writeTwinsAndSettle(engine, guest, new SplittableRandom(11));
             assertEquals(PAGES - 2, engine.counters().pagesUnshared(), "the unique pages are filed");
             long scanned = engine.counters().pagesScanned();
 
-            withEveryStripeRead(guest, () -> {
-                try {
-                    scanning.submit(() -> engine.scanner().scanFullPass()).get(30, TimeUnit.SECONDS);
-                } catch (TimeoutException e) {
-                    throw new AssertionError("a steady full scan waited for the stripe of a page it only counts", e);
-                }
-            });
+            withEveryStripeRead(guest, () -> fullScanWithin30s(scanning, engine,
+                    "a steady full scan waited for the stripe of a page it only counts"));
             assertEquals(scanned + PAGES, engine.counters().pagesScanned(), "every page visited and counted");
             assertEquals(PAGES - 2, engine.counters().pagesUnshared(), "still filed");
 
@@ -145,12 +121,8 @@ class SteadyScanUnstableIndexTest {
             engine.knobs().scanThreads(threads);
             MergeDomain domain = engine.createDomain("d");
             Guest guest = engine.createGuest(domain, "g", (long) PAGES * PAGE);
-            byte[] bytes = new byte[PAGES * PAGE];
             SplittableRandom random = new SplittableRandom(13);
-            random.nextBytes(bytes);
-            System.arraycopy(bytes, 0, bytes, PAGE, PAGE);      // pages 0 and 1 twins: one stable frame
-            guest.write(0, bytes, 0, bytes.length);
-            engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE);
+            byte[] bytes = writeTwinsAndSettle(engine, guest, random);     // pages 0 and 1: one stable frame
             assertTrue(guest.isMerged(0) && guest.isMerged(1), "the twins merged");
             byte[] fresh = new byte[2 * PAGE];
             random.nextBytes(fresh);
@@ -162,20 +134,46 @@ class SteadyScanUnstableIndexTest {
             assertTrue(domain.mayHoldStableUnlocked(key), "the filter says a stable frame may hold its key");
             assertEquals(0, engine.counters().pagesShared(), "none does");
 
-            List<ReentrantLock> held = everyUnstableLock(domain);
-            held.forEach(ReentrantLock::lock);
-            try {
-                scanning.submit(() -> engine.scanner().scanFullPass()).get(30, TimeUnit.SECONDS);
-            } catch (TimeoutException e) {
-                throw new AssertionError("a steady scan took a filed page out for the filter's wrong \"may\"", e);
-            } finally {
-                held.forEach(ReentrantLock::unlock);
-            }
+            withEveryUnstableLock(domain, () -> fullScanWithin30s(scanning, engine,
+                    "a steady scan took a filed page out for the filter's wrong \"may\""));
             assertTrue(guest.table().inUnstable(5), "still filed");
             assertEquals(PAGES, engine.counters().pagesUnshared(), "every page filed, none merged");
             EngineInvariants.assertConsistent(engine, null, "after the steady scan");
         } finally {
             scanning.shutdownNow();
+        }
+    }
+
+    /**
+     * Fills {@code guest} with random bytes from {@code random}, pages 0 and 1 twins and the rest unique,
+     * and scans until the counters settle; returns the bytes written.
+     */
+    private static byte[] writeTwinsAndSettle(DedupEngine engine, Guest guest, SplittableRandom random) {
+        byte[] bytes = new byte[PAGES * PAGE];
+        random.nextBytes(bytes);
+        System.arraycopy(bytes, 0, bytes, PAGE, PAGE);
+        guest.write(0, bytes, 0, bytes.length);
+        engine.scanner().scanUntilStable(Scanner.DEFAULT_MAX_FULL_SCANS_TO_SETTLE);
+        return bytes;
+    }
+
+    /** One full scan on {@code scanning}'s thread; fails with {@code waited} if it takes 30 s. */
+    private static void fullScanWithin30s(ExecutorService scanning, DedupEngine engine, String waited) throws Exception {
+        try {
+            scanning.submit(() -> engine.scanner().scanFullPass()).get(30, TimeUnit.SECONDS);
+        } catch (TimeoutException e) {
+            throw new AssertionError(waited, e);
+        }
+    }
+
+    /** Runs {@code body} holding a lock of every shard of {@code domain}'s unstable index. */
+    private static void withEveryUnstableLock(MergeDomain domain, ThrowingRunnable body) throws Exception {
+        List<ReentrantLock> held = everyUnstableLock(domain);
+        held.forEach(ReentrantLock::lock);
+        try {
+            body.run();
+        } finally {
+            held.forEach(ReentrantLock::unlock);
         }
     }
 
