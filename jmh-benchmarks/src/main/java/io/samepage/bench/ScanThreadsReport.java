@@ -26,7 +26,7 @@ import java.util.Map;
  *   <li><b>steady</b>: full scans of the converged guests (ScanBenchmark's {@code steadyScan}), as
  *       many as take half a second (at least {@value #STEADY_SCANS}), pages per second. Four scans
  *       took about 45 ms once a steady scan was down to 11 ms: the pairs' ratios then ranged from
- *       0.36 to 1.4 in one report.</li>
+ *       0.46 to 1.39 in one report (0.36 to 0.91 in the next).</li>
  *   <li><b>merge</b>: every page written (the iteration number in its first 8 bytes), then the two full
  *       scans that merge it all again (ScanBenchmark's {@code mergePasses}), page visits per second.</li>
  *   <li><b>read</b>, the reference: {@link ScanBenchmark}'s {@code readBandwidth} (a sequential sum of
