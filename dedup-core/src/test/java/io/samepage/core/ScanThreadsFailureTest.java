@@ -139,7 +139,12 @@ class ScanThreadsFailureTest {
      * write-protect it), and the others are still tried, and merge. Before, the rest of that thread's
      * retry list was dropped: those pages were neither merged nor filed in that full scan. The busy
      * candidates are made so by this test holding their stripes through the second half; a page listed
-     * after them releases them when it is write-protected, so the retries find them free.
+     * after them releases them when it is write-protected, so the retries find them free. Another thread
+     * helping with that list can protect that page while the first is still at the busy ones: then page 0
+     * may find its candidate free and throw in the second half, not its retry, and the rest merge there or
+     * in theirs; the assertions hold either way. The refusal is armed before the stripes are released: the
+     * other way round, page 0 could merge between the two, nothing threw, and the test failed (one CI run;
+     * five in six runs with a 30 ms sleep between the two).
      */
     @ParameterizedTest(name = "{0} scan threads")
     @ValueSource(ints = {2, 4})
@@ -176,8 +181,8 @@ class ScanThreadsFailureTest {
             };
             mapping.onProtect = page -> {
                 if (page == busy) {                 // listed after the busy ones, in one thread's one list
+                    mapping.refuse.set(0);          // the first retried page; armed before its stripe is free
                     release.run();
-                    mapping.refuse.set(0);          // the first retried page
                 }
             };
             try {
