@@ -34,9 +34,9 @@ import java.util.Map;
  *       other for most of a minute, busy or alone (docs/perf/engine.md, twenty-seventh session).</li>
  *   <li><b>merge</b>: every page written (the iteration number in its first 8 bytes), then the two full
  *       scans that merge it all again (ScanBenchmark's {@code mergePasses}), page visits per second.</li>
- *   <li><b>read</b>, the reference for the merge row: {@link ScanBenchmark}'s {@code readBandwidth} (a sequential sum of
- *       the longs of a 1 GiB off-heap region) on one thread, against two threads each summing one half,
- *       4 KiB pages per second, paired the same way. What two cores read from memory together bounds
+ *   <li><b>read</b>, the reference for the merge row: {@link ScanBenchmark}'s {@code readBandwidth} (a
+ *       sequential sum of the longs of a 1 GiB off-heap region) on one thread, against two threads each
+ *       summing one half, 4 KiB pages per second, paired the same way. What two cores read from memory together bounds
  *       a pass that reads guest memory (the merge passes hash and compare every page); a steady scan
  *       reads only the engine's tables.</li>
  *   <li><b>free</b>, the second reference ({@link ParallelDiscard}): the kernel taking back every other
