@@ -82,11 +82,8 @@ final class ScanWorkers implements AutoCloseable {
     /** Workers still visiting this batch. */
     private final AtomicInteger pending = new AtomicInteger();
 
-    /** The batch: runs of consecutive pages of one guest, at most {@value #CLAIM} pages each. */
-    private Guest[] guests = new Guest[0];
-    private int[] firstPages = new int[0];
-    private int[] runLengths = new int[0];
-    private int count;
+    /** The batch's pages to visit. */
+    private final ListedRuns runs = new ListedRuns();
     /** Per thread's part of the list: the next run to claim, and the part's end. */
     private java.util.concurrent.atomic.AtomicIntegerArray nextClaim = new java.util.concurrent.atomic.AtomicIntegerArray(0);
     private int[] partEnd = new int[0];
@@ -118,29 +115,9 @@ final class ScanWorkers implements AutoCloseable {
         this.threadFactory = threadFactory;
     }
 
-    /**
-     * Lists pages {@code first} to {@code first + length - 1} of {@code guest}, at most {@value #CLAIM},
-     * for the next {@link #run}. A run rather than a page a call: listing is the part of a batch no
-     * other thread shares.
-     */
+    /** Lists pages {@code first} to {@code first + length - 1} of {@code guest} for the next {@link #run}. */
     void add(Guest guest, int first, int length) {
-        if (length > CLAIM) {
-            throw new IllegalArgumentException("a run of " + length + " pages; at most " + CLAIM);
-        }
-        if (count == firstPages.length) {
-            int grown = Math.max(64, 2 * count);
-            // All three made, then assigned: grown one by one, an OutOfMemoryError left them of different lengths.
-            Guest[] grownGuests = java.util.Arrays.copyOf(guests, grown);
-            int[] grownFirstPages = java.util.Arrays.copyOf(firstPages, grown);
-            int[] grownRunLengths = java.util.Arrays.copyOf(runLengths, grown);
-            guests = grownGuests;
-            firstPages = grownFirstPages;
-            runLengths = grownRunLengths;
-        }
-        guests[count] = guest;
-        firstPages[count] = first;
-        runLengths[count] = length;
-        count++;
+        runs.add(guest, first, length);
     }
 
     /**
@@ -169,13 +146,7 @@ final class ScanWorkers implements AutoCloseable {
                 LockSupport.unpark(worker);
             }
             visitBothHalves(own, 0);
-            for (int spins = 0; pending.get() > 0; spins++) {
-                if (spins < SPINS) {
-                    Thread.onSpinWait();
-                } else {
-                    LockSupport.parkNanos(PARK_NANOS);
-                }
-            }
+            awaitNone(pending);
             retryBusy(own);
             for (DeferredMerges list : deferred) {
                 list.clear();               // every thread is done with them: drop the guests
@@ -185,8 +156,18 @@ final class ScanWorkers implements AutoCloseable {
                 LangUtil.rethrowUnchecked(first);   // as it is, checked or not
             }
         } finally {
-            java.util.Arrays.fill(guests, 0, count, null);
-            count = 0;
+            runs.clear();
+        }
+    }
+
+    /** Spins, then parks, until {@code threads} is 0. */
+    private static void awaitNone(AtomicInteger threads) {
+        for (int spins = 0; threads.get() > 0; spins++) {
+            if (spins < SPINS) {
+                Thread.onSpinWait();
+            } else {
+                LockSupport.parkNanos(PARK_NANOS);
+            }
         }
     }
 
@@ -249,13 +230,7 @@ final class ScanWorkers implements AutoCloseable {
             visitor.deferTo = null;
             firstHalfPending.decrementAndGet();
         }
-        for (int spins = 0; firstHalfPending.get() > 0; spins++) {
-            if (spins < SPINS) {
-                Thread.onSpinWait();
-            } else {
-                LockSupport.parkNanos(PARK_NANOS);
-            }
-        }
+        awaitNone(firstHalfPending);
         try {
             visitDeferredClaimed(visitor, part);
         } catch (Throwable e) {             // as in the first half
@@ -339,8 +314,8 @@ final class ScanWorkers implements AutoCloseable {
             deferredClaim.set(c, 0);
         }
         for (int t = 0; t < threads; t++) {
-            nextClaim.set(t, (int) ((long) count * t / threads));
-            partEnd[t] = (int) ((long) count * (t + 1) / threads);
+            nextClaim.set(t, (int) ((long) runs.count() * t / threads));
+            partEnd[t] = (int) ((long) runs.count() * (t + 1) / threads);
         }
     }
 
@@ -357,9 +332,9 @@ final class ScanWorkers implements AutoCloseable {
             int part = (own + k) % parts;
             int end = partEnd[part];
             for (int run = nextClaim.getAndIncrement(part); run < end; run = nextClaim.getAndIncrement(part)) {
-                Guest guest = guests[run];
-                int stop = firstPages[run] + runLengths[run];
-                for (int page = firstPages[run]; page < stop; page++) {
+                Guest guest = runs.guest(run);
+                int stop = runs.endPage(run);
+                for (int page = runs.firstPage(run); page < stop; page++) {
                     try {
                         visitor.visit(guest, page);
                     } catch (Throwable e) {
@@ -375,9 +350,7 @@ final class ScanWorkers implements AutoCloseable {
      * deferred and busy pages and filing, claims. Any thread: a list growing meanwhile counts either size.
      */
     long metadataBytes() {
-        long bytes = MetadataSizes.array(guests.length, MetadataSizes.REFERENCE)
-                + 2 * MetadataSizes.array(firstPages.length, Integer.BYTES)
-                + MetadataSizes.array(deferredClaim.length(), Integer.BYTES);
+        long bytes = runs.metadataBytes() + MetadataSizes.array(deferredClaim.length(), Integer.BYTES);
         DeferredMerges[] lists = deferred, retries = busy;
         DeferredFiling[] filed = filings;
         for (int t = 0; t < Math.min(lists.length, Math.min(retries.length, filed.length)); t++) {
