@@ -14,6 +14,12 @@ package io.samepage.core;
  */
 final class DeferredMerges {
 
+    /**
+     * The most pages one thread lists in a part of a batch, a part's worth ({@link Scanner#PART_PAGES}):
+     * once its lists hold that many a thread merges the rest of its part at once ({@link #full}), so a part
+     * of any size grows them no further.
+     */
+    static final int CAPACITY = Scanner.PART_PAGES;
     /** Ints between two lists' counts, and before the first: a cache line, so that no other thread's data shares one. */
     private static final int PAD = 16;
     private final int lists;
@@ -21,6 +27,8 @@ final class DeferredMerges {
     private int[][] pages;
     private int[][] keys;
     private int[] counts;
+    /** Pages in all the lists. */
+    private int size;
 
     DeferredMerges(int lists) {
         this.lists = lists;
@@ -58,6 +66,17 @@ final class DeferredMerges {
         pages[list][n] = page;
         keys[list][n] = key;
         counts[PAD + list * PAD] = n + 1;
+        size++;
+    }
+
+    /** Pages in all the lists. */
+    int size() {
+        return size;
+    }
+
+    /** True once the lists hold {@value #CAPACITY} pages: the scanner merges the rest of its part at once. */
+    boolean full() {
+        return size >= CAPACITY;
     }
 
     int count(int list) {
@@ -93,5 +112,6 @@ final class DeferredMerges {
             java.util.Arrays.fill(guests[list], 0, count(list), null);
             counts[PAD + list * PAD] = 0;
         }
+        size = 0;
     }
 }

@@ -17,6 +17,7 @@ final class ListedRuns {
     private int[] firstPages = new int[0];
     private int[] lengths = new int[0];
     private int count;
+    private int pages;
 
     /** Lists pages {@code first} to {@code first + length - 1} of {@code guest}: at most {@value ScanWorkers#CLAIM}. */
     void add(Guest guest, int first, int length) {
@@ -37,11 +38,17 @@ final class ListedRuns {
         firstPages[count] = first;
         lengths[count] = length;
         count++;
+        pages += length;
     }
 
     /** Runs listed. */
     int count() {
         return count;
+    }
+
+    /** Pages in the runs listed. */
+    int pages() {
+        return pages;
     }
 
     Guest guest(int run) {
@@ -61,6 +68,7 @@ final class ListedRuns {
     void clear() {
         Arrays.fill(guests, 0, count, null);
         count = 0;
+        pages = 0;
     }
 
     /** Bytes of the list's arrays ({@link MetadataSizes}). */

@@ -92,7 +92,7 @@ final class PageVisitor {
     private boolean visitRead;
     /** Keeps {@link #touch}'s loads from being optimized away. */
     private long touched;
-    /** Where a batch's first half leaves its index lookups ({@link #visitDeferred}); null: at once. */
+    /** Where a batch's first half leaves its index lookups ({@link #visitDeferred}); null, or full: at once. */
     DeferredMerges deferTo;
     /**
      * Whether a page read (hashed) in this visit is deferred too, as on several threads, where each
@@ -216,7 +216,7 @@ final class PageVisitor {
                 guest.table().setKey(page, key);                // unwritten since its first visit: merge now
             }
             guest.setState(page, kept);
-            if (deferTo != null && key != zeroPageKey && (!visitRead || deferReadPages)) {
+            if (deferTo != null && key != zeroPageKey && (!visitRead || deferReadPages) && !deferTo.full()) {
                 deferTo.add(guest, page, key);      // the indexes in the batch's second half (ScanWorkers)
                 return;
             }

@@ -20,12 +20,12 @@ import org.agrona.LangUtil;
  * First half: each thread takes a contiguous part of the list, a run at a time (up to {@value #CLAIM}
  * pages of one guest), then helps with the others' parts; it visits each page (the dirty bit, the hash,
  * KSM's volatility rule, zero pages, merged pages) and lists a page that needs the indexes under its
- * key's unstable shard ({@link DeferredMerges}); alone, it merges a page it read at once, while that is
- * in its cache ({@link PageVisitor#deferReadPages}), and lists only the others. Second half, once every
- * thread is through the first: each thread looks up the pages of the shards it owns, a claimed chunk
- * of one shard at a time ({@link DeferredFiling}: the pages with nothing to pair with filed under one
- * hold of the shard's lock, the others visited under their own locks, {@link PageVisitor#visitDeferred}),
- * then helps with the others'. So an unstable shard's lock, count and buckets are written by one thread
+ * key's unstable shard ({@link DeferredMerges}, up to its capacity, past which it merges at once); alone,
+ * it merges a page it read at once, while that is in its cache ({@link PageVisitor#deferReadPages}), and
+ * lists only the others. Second half, once every thread is through the first: each thread looks up the
+ * pages of the shards it owns, a claimed chunk of one shard at a time ({@link DeferredFiling}: the
+ * pages with nothing to pair with filed under one hold of the shard's lock, the others visited under
+ * their own locks, {@link PageVisitor#visitDeferred}), then helps with the others'. So an unstable shard's lock, count and buckets are written by one thread
  * a batch, not passed between cores page by page: that passing cost more than the lookups
  * (docs/perf/engine.md#scan_threads); and a shard's lock is taken once a chunk, not once a page, which
  * made steady scans of unique pages faster on one thread too (docs/perf/engine.md#scan_threads). Each
@@ -57,6 +57,8 @@ final class ScanWorkers implements AutoCloseable {
      * writers where threads outnumber cores. */
     private static final int SPINS = 1 << 10;
     private static final long PARK_NANOS = 20_000;
+    /** A run that read or listed for the indexes at most one page in this many is quiet ({@link #lastRunQuiet}). */
+    static final int QUIET_SHARE = 16;
 
     private final DedupEngine engine;
     private final PageHasher hasher;
@@ -84,6 +86,8 @@ final class ScanWorkers implements AutoCloseable {
 
     /** The batch's pages to visit. */
     private final ListedRuns runs = new ListedRuns();
+    /** The last run read or listed a {@value #QUIET_SHARE}th of its pages at most ({@link #lastRunQuiet}). */
+    private boolean quiet;
     /** Per thread's part of the list: the next run to claim, and the part's end. */
     private java.util.concurrent.atomic.AtomicIntegerArray nextClaim = new java.util.concurrent.atomic.AtomicIntegerArray(0);
     private int[] partEnd = new int[0];
@@ -145,12 +149,16 @@ final class ScanWorkers implements AutoCloseable {
             for (Thread worker : workerThreads) {
                 LockSupport.unpark(worker);
             }
+            long read = own.pagesHashed() + sum(PageVisitor::pagesHashed);
             visitBothHalves(own, 0);
             awaitNone(pending);
             retryBusy(own);
+            read = own.pagesHashed() + sum(PageVisitor::pagesHashed) - read;
             for (DeferredMerges list : deferred) {
+                read += list.size();
                 list.clear();               // every thread is done with them: drop the guests
             }
+            quiet = read * QUIET_SHARE <= runs.pages();
             Throwable first = failure.get();
             if (first != null) {
                 LangUtil.rethrowUnchecked(first);   // as it is, checked or not
@@ -158,6 +166,15 @@ final class ScanWorkers implements AutoCloseable {
         } finally {
             runs.clear();
         }
+    }
+
+    /**
+     * True if the last {@link #run} read or listed for the indexes at most a {@value #QUIET_SHARE}th of its
+     * pages, as in a steady scan: the {@link Scanner} then lists a bigger part next ({@link
+     * Scanner#QUIET_PART_PAGES}), as the lists stay short, so the threads wait for each other less often.
+     */
+    boolean lastRunQuiet() {
+        return quiet;
     }
 
     /** Spins, then parks, until {@code threads} is 0. */

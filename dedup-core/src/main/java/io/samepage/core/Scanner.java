@@ -42,11 +42,20 @@ public final class Scanner implements Agent {
     /** Pages of one guest visited before the next guest's same pages ({@link ScanCursor}). */
     static final int CHUNK_PAGES = ScanCursor.CHUNK_PAGES;
 
-    /** Guest pages per batch of {@link #scanFullPass} and {@link #scanUntilStable(int)}. */
+    /** Guest pages per batch of {@link #scanFullPass} on one thread, and of {@link #scanUntilStable(int)}. */
     public static final int FULL_PASS_BATCH_PAGES = 4096;
 
     /** Most pages a thread visits per part of a bigger batch ({@link #runListed}): two full-scan batches' worth. */
     static final int PART_PAGES = 2 * FULL_PASS_BATCH_PAGES;
+
+    /**
+     * Most pages a thread visits per part after a quiet part ({@link ScanWorkers#lastRunQuiet}) on several
+     * threads, and per batch of {@link #scanFullPass} there: where pages neither change nor merge, as in a
+     * steady scan, a thread visits a page in about 10 ns, and in batches of {@value #FULL_PASS_BATCH_PAGES}
+     * pages a thread a batch's two waits for the slowest thread and a worker's wake-up added about a sixth
+     * to its time (docs/perf/engine.md#scan_threads). One thread waits for none, and keeps its parts.
+     */
+    static final int QUIET_PART_PAGES = 16 * FULL_PASS_BATCH_PAGES;
 
     /**
      * The bound on {@link #scanUntilStable}'s full scans that Samepage's own callers use (the CLI, the
@@ -276,7 +285,7 @@ public final class Scanner implements Agent {
             left -= (long) length * ScanCursor.PASSES_PER_VISIT;
             workers.add(guest, cursor.page(), length);
             listed += length;
-            if (listed >= PART_PAGES * threads) {
+            if (listed >= (threads > 1 && workers.lastRunQuiet() ? QUIET_PART_PAGES : PART_PAGES) * threads) {
                 failed = runListed(threads, 0, failed);
                 listed = 0;
             }
@@ -311,13 +320,16 @@ public final class Scanner implements Agent {
 
     /**
      * Scans until the current full scan completes (a whole one if called at a boundary), in batches of
-     * {@value #FULL_PASS_BATCH_PAGES} pages per scanner thread ({@code scan_threads}): each batch costs
-     * its threads two barriers, so each thread gets the share one thread gets.
+     * {@value #FULL_PASS_BATCH_PAGES} pages on one thread and of {@value #QUIET_PART_PAGES} pages per
+     * scanner thread on several ({@code scan_threads}), so that a steady scan's parts are that big; where
+     * pages change or merge, the batch is visited in parts of {@value #PART_PAGES} pages a thread.
      */
     public void scanFullPass() {
         long target = fullScans + 1;
         while (fullScans < target) {
-            if (scanBatch(FULL_PASS_BATCH_PAGES * knobs.scanThreads()) == 0 && engine.guests().isEmpty()) {
+            int threads = knobs.scanThreads();
+            if (scanBatch((threads == 1 ? FULL_PASS_BATCH_PAGES : QUIET_PART_PAGES) * threads) == 0
+                    && engine.guests().isEmpty()) {
                 return;
             }
         }

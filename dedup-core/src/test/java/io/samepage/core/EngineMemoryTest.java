@@ -104,7 +104,9 @@ class EngineMemoryTest {
      * A batch far bigger than a full scan's ({@code pages_to_scan} as the scan-time advisor may raise it)
      * is visited in parts of {@value Scanner#PART_PAGES} pages a thread, so the lists in
      * which each page waits for its index lookups stay a part's size: here 131,072 unique pages in one
-     * batch. Before, they grew with the batch.
+     * batch. Before, they grew with the batch. On two threads the part after the first visits' quiet one
+     * is {@value Scanner#QUIET_PART_PAGES} pages a thread, and the lists stop at {@link
+     * DeferredMerges#CAPACITY} pages a thread; without that stop they grew to the part's size.
      */
     @ParameterizedTest(name = "{0} scan threads")
     @ValueSource(ints = {1, 2})

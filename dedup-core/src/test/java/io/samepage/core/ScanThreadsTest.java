@@ -327,6 +327,67 @@ class ScanThreadsTest {
         }
     }
 
+    /**
+     * A run that reads no page and lists none for the indexes is quiet, so the scanner lists a bigger part
+     * next ({@link Scanner#QUIET_PART_PAGES}); one that reads its pages is not, so a merging scan keeps
+     * parts whose lists stay short.
+     */
+    @Test
+    void aRunIsQuietWhenItReadsAndListsNoPage() {
+        EngineContext context = new EngineContext().poolBytes((long) PAGES * PAGE + (1 << 20)).hashSeed(5);
+        try (DedupEngine engine = DedupEngine.create(context.conclude())) {
+            Guest guest = engine.createGuest(engine.createDomain("d"), "g", (long) PAGES * PAGE);
+            guest.write(0, content(0), 0, PAGES * PAGE);
+            PageHasher hasher = context.newScannerHasher();
+            PageVisitor own = new PageVisitor(engine, hasher, new FreedFrames(engine.pool()));
+            try (ScanWorkers workers = new ScanWorkers(engine, hasher)) {
+                boolean[] quiet = new boolean[3];
+                for (int run = 0; run < 3; run++) {
+                    listAll(workers, guest);
+                    workers.run(own, 2, 0);
+                    quiet[run] = workers.lastRunQuiet();
+                }
+                // First visits read nothing; the second reads every page; the third finds them all as they were.
+                assertArrayEquals(new boolean[] {true, false, true}, quiet, engine.counters().toString());
+            }
+        }
+    }
+
+    /**
+     * A thread's lists for the second half take {@link DeferredMerges#CAPACITY} pages at most: past that,
+     * it merges a page at once, as one thread does, so a part bigger than {@link Scanner#PART_PAGES}
+     * pages a thread grows them no further. Before, the page was listed whatever the lists held.
+     */
+    @Test
+    void aPageFindingItsThreadsListsFullMergesAtOnce() {
+        EngineContext context = new EngineContext().poolBytes(1 << 20).hashSeed(5);
+        context.knobs().smartScan(false);
+        try (DedupEngine engine = DedupEngine.create(context.conclude())) {
+            Guest guest = engine.createGuest(engine.createDomain("d"), "g", 2L * PAGE);
+            byte[] twin = java.util.Arrays.copyOf(content(0), PAGE);
+            guest.write(0, twin, 0, PAGE);
+            guest.write(PAGE, twin, 0, PAGE);
+            PageVisitor visitor = new PageVisitor(engine, context.newScannerHasher(), new FreedFrames(engine.pool()));
+            visitor.visit(guest, 0);
+            visitor.visit(guest, 1);            // first visits: each marked visited, neither read
+            visitor.visit(guest, 0);            // read, and filed in the unstable index at once
+            assertEquals(1, engine.counters().pagesUnshared(), engine.counters().toString());
+            DeferredMerges full = new DeferredMerges(UnstableShards.SHARDS);
+            for (int i = 0; i < DeferredMerges.CAPACITY; i++) {
+                full.add(guest, 0, i);
+            }
+            visitor.deferTo = full;
+            visitor.deferReadPages = true;      // as on several threads: a page read is listed too
+            visitor.visit(guest, 1);
+            assertEquals(DeferredMerges.CAPACITY, full.size(), "page 1 was listed");
+            assertEquals(1, engine.counters().pagesSharing(), "page 1 merged with page 0: " + engine.counters());
+            full.clear();
+            visitor.deferTo = null;
+            visitor.flushFreed();               // page 1's frame, freed by the merge, back to the pool
+            EngineInvariants.assertConsistent(engine, context.newScannerHasher(), "after the merge");
+        }
+    }
+
     /** Lists every page of {@code guest} for {@code workers}' next batch, a claim at a time. */
     private static void listAll(ScanWorkers workers, Guest guest) {
         for (int first = 0; first < guest.pageCount(); first += ScanWorkers.CLAIM) {
