@@ -42,7 +42,7 @@ public final class Scanner implements Agent {
     /** Pages of one guest visited before the next guest's same pages ({@link ScanCursor}). */
     static final int CHUNK_PAGES = ScanCursor.CHUNK_PAGES;
 
-    /** Guest pages per batch of {@link #scanFullPass} on one thread, and of {@link #scanUntilStable(int)}. */
+    /** Guest pages per batch of {@link #scanFullPass} and {@link #scanUntilStable(int)} on one thread. */
     public static final int FULL_PASS_BATCH_PAGES = 4096;
 
     /** Most pages a thread visits per part of a bigger batch ({@link #runListed}): two full-scan batches' worth. */
@@ -327,23 +327,27 @@ public final class Scanner implements Agent {
     public void scanFullPass() {
         long target = fullScans + 1;
         while (fullScans < target) {
-            int threads = knobs.scanThreads();
-            if (scanBatch((threads == 1 ? FULL_PASS_BATCH_PAGES : QUIET_PART_PAGES) * threads) == 0
-                    && engine.guests().isEmpty()) {
+            if (scanBatch(fullPassBatchPages()) == 0 && engine.guests().isEmpty()) {
                 return;
             }
         }
     }
 
+    /** Pages per batch of a full pass on {@code scan_threads} threads ({@link #scanFullPass}). */
+    private int fullPassBatchPages() {
+        int threads = knobs.scanThreads();
+        return threads == 1 ? FULL_PASS_BATCH_PAGES : QUIET_PART_PAGES * threads;
+    }
+
     /**
      * Scans in the caller's thread until two full scans in a row change nothing; {@link
-     * #scanUntilStable(int, int, Runnable)} with batches of {@value #FULL_PASS_BATCH_PAGES} pages and nothing
-     * to do between them.
+     * #scanUntilStable(int, int, Runnable)} with {@link #scanFullPass}'s batches for the threads it has
+     * when called, and nothing to do between them.
      *
      * @return the full scans this call completed
      */
     public int scanUntilStable(int maxFullScans) {
-        return scanUntilStable(maxFullScans, FULL_PASS_BATCH_PAGES, () -> { });
+        return scanUntilStable(maxFullScans, fullPassBatchPages(), () -> { });
     }
 
     /**
