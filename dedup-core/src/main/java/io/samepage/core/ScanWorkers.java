@@ -158,7 +158,7 @@ final class ScanWorkers implements AutoCloseable {
                 read += list.size();
                 list.clear();               // every thread is done with them: drop the guests
             }
-            quiet = read * QUIET_SHARE <= runs.pages();
+            quiet = runs.pages() == 0 ? quiet : read * QUIET_SHARE <= runs.pages();     // none: nothing learned
             Throwable first = failure.get();
             if (first != null) {
                 LangUtil.rethrowUnchecked(first);   // as it is, checked or not
@@ -169,8 +169,8 @@ final class ScanWorkers implements AutoCloseable {
     }
 
     /**
-     * True if the last {@link #run} read or listed for the indexes at most a {@value #QUIET_SHARE}th of its
-     * pages, as in a steady scan: the {@link Scanner} then lists a bigger part next ({@link
+     * True if the last {@link #run} of any pages read or listed for the indexes at most a {@value
+     * #QUIET_SHARE}th of them, as in a steady scan: the {@link Scanner} then lists a bigger part next ({@link
      * Scanner#QUIET_PART_PAGES}), as the lists stay short, so the threads wait for each other less often.
      */
     boolean lastRunQuiet() {

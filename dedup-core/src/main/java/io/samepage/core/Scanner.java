@@ -281,14 +281,16 @@ public final class Scanner implements Agent {
                 continue;
             }
             int length = cursor.runLength();
+            // A part runs when the next run would take it past its size, so the batch's last part is never empty.
+            int partPages = (threads > 1 && workers.lastRunQuiet() ? QUIET_PART_PAGES : PART_PAGES) * threads;
+            if (listed > 0 && listed + length > partPages) {
+                failed = runListed(threads, 0, failed);
+                listed = 0;
+            }
             visited += length;
             left -= (long) length * ScanCursor.PASSES_PER_VISIT;
             workers.add(guest, cursor.page(), length);
             listed += length;
-            if (listed >= (threads > 1 && workers.lastRunQuiet() ? QUIET_PART_PAGES : PART_PAGES) * threads) {
-                failed = runListed(threads, 0, failed);
-                listed = 0;
-            }
         }
         try {
             failed = runListed(threads, REPLENISH_PER_BATCH, failed);
@@ -306,8 +308,9 @@ public final class Scanner implements Agent {
     /**
      * Visits the pages listed so far ({@link ScanWorkers#run}) and returns the batch's first throwable:
      * {@code failed} if a part before threw, else what this part threw, if anything. A batch is run in
-     * parts of at most {@value #PART_PAGES} pages a thread (and a run), so the lists a part grows stay
-     * that size whatever {@code pages_to_scan} asks for.
+     * parts of at most {@value #PART_PAGES} pages a thread ({@value #QUIET_PART_PAGES} after a quiet part
+     * on several threads), so the lists a part grows stay that size whatever {@code pages_to_scan} asks
+     * for, and a thread's lists stop at {@link DeferredMerges#CAPACITY} pages whatever the part.
      */
     private Throwable runListed(int threads, int replenish, Throwable failed) {
         try {
