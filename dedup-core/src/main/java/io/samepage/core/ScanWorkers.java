@@ -15,24 +15,24 @@ import org.agrona.LangUtil;
 /**
  * How the {@link Scanner}'s batches are visited, on the scanner's thread alone ({@code scan_threads} 1,
  * the default) or shared with {@code scan_threads - 1} workers ({@link ScanKnobs#scanThreads}). The
- * scanner lists the runs of a batch's pages to visit in its usual order, the pages with nothing to
- * visit passed by ({@link ScanCursor}, {@link #add}); {@link #run} then runs the batch in two halves.
- * First half: each thread takes a contiguous part of the list, a run at a time (up to {@value #CLAIM}
- * pages of one guest), then helps with the others' parts; it visits each page (the dirty bit, the hash,
- * KSM's volatility rule, zero pages, merged pages) and lists a page that needs the indexes under its
- * key's unstable shard ({@link DeferredMerges}, up to its capacity, past which it merges at once); alone,
- * it merges a page it read at once, while that is in its cache ({@link PageVisitor#deferReadPages}), and
+ * scanner lists the runs of a batch's pages to visit in its usual order, the pages with nothing to visit
+ * passed by ({@link ScanCursor}, {@link #add}); {@link #run} then runs the batch in two halves. First
+ * half: each thread takes a contiguous part of the list, a run at a time (up to {@value #CLAIM} pages of
+ * one guest), then helps with the others' parts; it visits each page (the dirty bit, the hash, KSM's
+ * volatility rule, zero pages, merged pages) and lists a page that needs the indexes under its key's
+ * unstable shard ({@link DeferredMerges}, up to its capacity, past which it merges at once); alone, it
+ * merges a page it read at once, while that is in its cache ({@link PageVisitor#deferReadPages}), and
  * lists only the others. Second half, once every thread is through the first: each thread looks up the
- * pages of the shards it owns, a claimed chunk of one shard at a time ({@link DeferredFiling}: the
- * pages with nothing to pair with filed under one hold of the shard's lock, the others visited under
- * their own locks, {@link PageVisitor#visitDeferred}), then helps with the others'. So an unstable shard's lock, count and buckets are written by one thread
- * a batch, not passed between cores page by page: that passing cost more than the lookups
- * (docs/perf/engine.md#scan_threads); and a shard's lock is taken once a chunk, not once a page, which
- * made steady scans of unique pages faster on one thread too (docs/perf/engine.md#scan_threads). Each
- * thread has its own {@link PageVisitor}, so its own freed-frame list and counters; the visits are safe
- * side by side whoever runs them: each takes its page's stripe, the unstable index is guarded per shard of keys
- * ({@link MergeDomain#unstableLock}) and the stable index by the domain's lock ({@link
- * MergeDomain#stableLock}).
+ * pages of the shards it owns, a claimed chunk of one shard at a time ({@link DeferredFiling}: the pages
+ * with nothing to pair with filed under one hold of the shard's lock, the others visited under their own
+ * locks, {@link PageVisitor#visitDeferred}), then helps with the others'. So an unstable shard's lock,
+ * count and buckets are written by one thread a batch, not passed between cores page by page: that
+ * passing cost more than the lookups (docs/perf/engine.md#scan_threads); and a shard's lock is taken
+ * once a chunk, not once a page, which made steady scans of unique pages faster on one thread too
+ * (docs/perf/engine.md#scan_threads). Each thread has its own {@link PageVisitor}, so its own
+ * freed-frame list and counters; the visits are safe side by side whoever runs them: each takes its
+ * page's stripe, the unstable index is guarded per shard of keys ({@link MergeDomain#unstableLock}) and
+ * the stable index by the domain's lock ({@link MergeDomain#stableLock}).
  *
  * <p>Why the same result: a full scan still visits every page once, and a merge still needs a full
  * compare under both pages' locks; only the order within a batch changes, and a page written between
@@ -145,11 +145,11 @@ final class ScanWorkers implements AutoCloseable {
             this.replenish = replenish;
             firstHalfPending.set(threads);
             pending.set(threads - 1);
+            long read = own.pagesHashed() + sum(PageVisitor::pagesHashed);     // before any worker hashes
             generation++;                   // publishes the list and the parts to the workers
             for (Thread worker : workerThreads) {
                 LockSupport.unpark(worker);
             }
-            long read = own.pagesHashed() + sum(PageVisitor::pagesHashed);
             visitBothHalves(own, 0);
             awaitNone(pending);
             retryBusy(own);
