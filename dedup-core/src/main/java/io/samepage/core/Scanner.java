@@ -51,9 +51,9 @@ public final class Scanner implements Agent {
     /**
      * Most pages a thread visits per part after a quiet part ({@link ScanWorkers#lastRunQuiet}) on several
      * threads, and per batch of {@link #scanFullPass} there: where pages neither change nor merge, as in a
-     * steady scan, a thread visits a page in about 10 ns, and in batches of {@value #FULL_PASS_BATCH_PAGES}
-     * pages a thread a batch's two waits for the slowest thread and a worker's wake-up added about a sixth
-     * to its time (docs/perf/engine.md#scan_threads). One thread waits for none, and keeps its parts.
+     * steady scan, a thread visits a page in 8 to 10 ns, and in batches of {@value #FULL_PASS_BATCH_PAGES}
+     * pages a thread a batch's two waits for the slowest thread and a worker's wake-up took a sixth to a
+     * fifth of its time (docs/perf/engine.md#scan_threads). One thread waits for none, and keeps its parts.
      */
     static final int QUIET_PART_PAGES = 16 * FULL_PASS_BATCH_PAGES;
 
