@@ -54,11 +54,11 @@ final class ImageBootReport {
                     .append(" distinct non-zero blocks, plus the zero frame");
         }
         out.append(".\n");
-        ImageBoot.WarmUp cold = r.warmUp();
+        ImageBoot.WarmUp w = r.warmUp();
         out.append(String.format(Locale.ROOT, "jit_ms: how long the JVM's compilers worked during the load. One guest "
-                + "loaded each way first, unrecorded here, while its code was compiled: %.0f ms without the index, %.0f "
-                + "with it.%n%n", cold.without().stats().loadNanos() / 1e6, cold.with().stats().loadNanos() / 1e6));
-
+                + "loaded each way first, twice, unrecorded here, while its code was compiled: %.0f then %.0f ms without "
+                + "the index, %.0f then %.0f with it.%n%n", millis(w.without().stats()), millis(w.againWithout().stats()),
+                millis(w.with().stats()), millis(w.againWith().stats())));
         out.append(String.format(Locale.ROOT, "With the index the first guest's load took %.1fx the later guests' "
                         + "median, and the later guests read %.2f%% of their blocks from the image.%n",
                 r.with().firstToLaterLoadRatio(), 100 * r.with().laterReadFraction()));

@@ -61,6 +61,16 @@ class ImageBootTest {
         assertEquals(coldWithout, warmUp.get("without_index_nanos"));
         assertEquals(coldWith, warmUp.get("with_index_nanos"));
         assertEquals((double) coldWith / coldWithout, (double) warmUp.get("with_to_without_index_ratio"), 1e-9);
+        assertEquals(2, warmUp.get("rounds"), "one round left the first load with the index mid-compilation");
+        assertEquals(TestImages.DIRECTORY_BLOCKS, boot.warmUp().againWithout().stats().blocksRead(),
+                "the second round: a whole load without");
+        assertEquals(TestImages.DIRECTORY_DISTINCT_NONZERO_BLOCKS, boot.warmUp().againWith().stats().blocksRead(),
+                "the second round: a first load with the index again, in an engine of its own");
+        @SuppressWarnings("unchecked")
+        java.util.Map<String, Object> again = (java.util.Map<String, Object>) warmUp.get("second_round");
+        assertEquals(boot.warmUp().againWithout().stats().loadNanos(), again.get("without_index_nanos"));
+        assertEquals(boot.warmUp().againWith().stats().loadNanos(), again.get("with_index_nanos"));
+        assertEquals(boot.warmUp().againWith().compileNanos(), again.get("with_index_jit_compile_nanos"));
         @SuppressWarnings("unchecked")
         java.util.List<java.util.Map<String, Object>> guests = (java.util.List<java.util.Map<String, Object>>)
                 ((java.util.Map<String, Object>) fields.get("with_index")).get("guests");
