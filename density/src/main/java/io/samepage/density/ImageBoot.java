@@ -170,12 +170,12 @@ public final class ImageBoot {
      * The loads before the parts, each in an engine of its own, during which the JVM compiles the code the
      * parts then run: one guest without the index, one with it ({@code without} and {@code with}, the cold
      * loads), then the same again ({@code againWithout}, {@code againWith}). One round left the compilers
-     * at work for 150 to 370 ms inside the measured first load with the index (docs/perf/image-load.md,
+     * at work for a fifth to a half of the measured first load with the index (docs/perf/image-load.md,
      * twenty-ninth session).
      */
     public record WarmUp(GuestLoad without, GuestLoad with, GuestLoad againWithout, GuestLoad againWith) {
 
-        /** Rounds of one load each way. */
+        /** Rounds of one load each way: the record's two. */
         public static final int ROUNDS = 2;
 
         /** The cold load with the index over the cold load without it. */
