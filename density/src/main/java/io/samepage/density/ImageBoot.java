@@ -91,6 +91,11 @@ public final class ImageBoot {
             return new GuestLoad(guest, stats, before < 0 || after < 0 ? -1 : (after - before) * 1_000_000);
         }
 
+        /** {@link #compileNanos} for {@code --json}: null where the JVM does not measure it. */
+        Long compileNanosOrNull() {
+            return compileNanos < 0 ? null : compileNanos;
+        }
+
         /** The JIT compilers' total compilation time so far in milliseconds, or -1 if not measured. */
         private static long compileMillis() {
             java.lang.management.CompilationMXBean jit = java.lang.management.ManagementFactory.getCompilationMXBean();
@@ -125,7 +130,7 @@ public final class ImageBoot {
                     g.put("zero_blocks", s.zeroBlocks());
                 }
                 g.put("load_nanos", s.loadNanos());
-                g.put("jit_compile_nanos", load.compileNanos() < 0 ? null : load.compileNanos());
+                g.put("jit_compile_nanos", load.compileNanosOrNull());
                 guests.add(g);
             }
             Map<String, Object> f = new LinkedHashMap<>();
@@ -186,22 +191,20 @@ public final class ImageBoot {
         Map<String, Object> fields() {
             Map<String, Object> f = new LinkedHashMap<>();
             f.put("rounds", ROUNDS);
-            f.put("without_index_nanos", without.stats().loadNanos());
-            f.put("without_index_jit_compile_nanos", jitNanos(without));
-            f.put("with_index_nanos", with.stats().loadNanos());
-            f.put("with_index_jit_compile_nanos", jitNanos(with));
+            putRound(f, without, with);
             f.put("with_to_without_index_ratio", withToWithoutRatio());
             Map<String, Object> again = new LinkedHashMap<>();
-            again.put("without_index_nanos", againWithout.stats().loadNanos());
-            again.put("without_index_jit_compile_nanos", jitNanos(againWithout));
-            again.put("with_index_nanos", againWith.stats().loadNanos());
-            again.put("with_index_jit_compile_nanos", jitNanos(againWith));
+            putRound(again, againWithout, againWith);
             f.put("second_round", again);
             return f;
         }
 
-        private static Long jitNanos(GuestLoad load) {
-            return load.compileNanos() < 0 ? null : load.compileNanos();
+        /** One round's two loads: their times, and the compilers' time during each. */
+        private static void putRound(Map<String, Object> f, GuestLoad without, GuestLoad with) {
+            f.put("without_index_nanos", without.stats().loadNanos());
+            f.put("without_index_jit_compile_nanos", without.compileNanosOrNull());
+            f.put("with_index_nanos", with.stats().loadNanos());
+            f.put("with_index_jit_compile_nanos", with.compileNanosOrNull());
         }
     }
 
