@@ -125,6 +125,7 @@ public final class DensityReport {
             putNumber(fitNode, "per_guest_bytes", fit.perGuestBytes());
             putNumber(fitNode, "base_bytes", fit.baseBytes());
         }
+        putFloor(root.putObject("merge_floor"));
         ArrayNode checks = root.putArray("must_show");
         for (MustShow m : mustShows) {
             checks.addObject().put("claim", m.name()).put("measured", m.measured()).put("met", m.met());
@@ -134,6 +135,54 @@ public final class DensityReport {
         } catch (JsonProcessingException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /** The merge floor's runs at the largest N, their median, and (b) and (d) against it ({@link MergeFloor}). */
+    private void putFloor(ObjectNode node) {
+        node.put("guests", results.largestGuests());
+        node.put("note", results.floorNote());
+        ArrayNode runs = node.putArray("runs");
+        for (MergeFloor f : results.floors()) {
+            runs.addObject().put("pages_freed", f.pagesFreed()).put("cpu_seconds", f.cpuSeconds())
+                    .put("pages_per_cpu_second", f.pagesPerCpuSecond());
+        }
+        putNumber(node, "median_pages_per_cpu_second", floorMedian());
+        putNumber(node, "b_over_floor", medianRate(Mode.POST_LOAD) / floorMedian());
+        putNumber(node, "floor_over_d", floorMedian() / medianRate(Mode.KSM_FULL_RATE));
+    }
+
+    /** The merge floor's median pages per CPU-second; NaN without a run. */
+    private double floorMedian() {
+        return TimedRuns.median(results.floors().stream().mapToDouble(MergeFloor::pagesPerCpuSecond).sorted().toArray());
+    }
+
+    /** The median pages per CPU-second of {@code mode}'s runs at the largest N; NaN if one has no time to 99%. */
+    private double medianRate(Mode mode) {
+        List<ModeResult> runs = results.runsAtLargest(mode);
+        return runs.isEmpty() || runs.stream().anyMatch(r -> r.at99() == null) ? Double.NaN
+                : new TimedRuns(runs).medianRate();
+    }
+
+    private void appendFloor(StringBuilder md) {
+        md.append("\n## The merge floor, N=").append(results.largestGuests()).append("\n\n");
+        List<MergeFloor> floors = results.floors();
+        if (!floors.isEmpty()) {
+            double[] rates = floors.stream().mapToDouble(MergeFloor::pagesPerCpuSecond).sorted().toArray();
+            md.append(String.format(Locale.ROOT, "%.0f pages per CPU-second (%d runs, %.0f to %.0f, %d pages freed "
+                    + "each): the reads, compares and frees any merge of this mix must make, on one thread, with its "
+                    + "duplicates known in advance. (b) merges at %s of it; the floor is %s.%n",
+                    floorMedian(), rates.length, rates[0], rates[rates.length - 1], floors.getFirst().pagesFreed(),
+                    ratio(medianRate(Mode.POST_LOAD) / floorMedian(), "", "no rate (a run of (b) has no time to 99%)"),
+                    ratio(floorMedian() / medianRate(Mode.KSM_FULL_RATE), "x (d) at full rate",
+                            "not compared with (d), which has no rate in this run")));
+        }
+        if (results.floorNote() != null) {
+            md.append(floors.isEmpty() ? "" : "\n").append("The merge floor: ").append(results.floorNote()).append('\n');
+        }
+    }
+
+    private static String ratio(double value, String unit, String missing) {
+        return Double.isFinite(value) ? String.format(Locale.ROOT, "%.2f%s", value, unit) : missing;
     }
 
     private static ObjectNode json(ModeResult r) {
@@ -229,6 +278,7 @@ public final class DensityReport {
             md.append("- ").append(m.name()).append(": ").append(m.measured()).append(": **").append(m.verdict())
                     .append("**\n");
         }
+        appendFloor(md);
         md.append("\n## Notes\n\n");
         if (Double.isFinite(results.indexBuildSeconds())) {
             md.append(String.format(Locale.ROOT, "- The image index was built once in %.2f s, before (c), and is not "

@@ -19,6 +19,8 @@ public final class DensityResults {
     private final Map<Mode, String> notes = new EnumMap<>(Mode.class);
     private final Map<Mode, List<ModeResult>> reruns = new EnumMap<>(Mode.class);
     private final Map<Mode, List<String>> rerunNotes = new EnumMap<>(Mode.class);
+    private final List<MergeFloor> floors = new ArrayList<>();
+    private String floorNote;
     private double indexBuildSeconds = Double.NaN;
     private long distinctImagePages = -1;
     private double wallSeconds;
@@ -72,6 +74,25 @@ public final class DensityResults {
             runs.addAll(reruns.get(mode));
         }
         return runs;
+    }
+
+    /** A run of the merge floor at the largest N, beside a run of (b) ({@link MergeFloor}). */
+    void addFloor(MergeFloor floor) {
+        floors.add(floor);
+    }
+
+    /** Why the merge floor has no run, or why one failed, for the report. */
+    void floorNote(String note) {
+        floorNote = note;
+    }
+
+    /** The merge floor's runs at the largest N; maybe none. */
+    List<MergeFloor> floors() {
+        return List.copyOf(floors);
+    }
+
+    String floorNote() {
+        return floorNote;
     }
 
     /** Why {@code mode} did not run (at some or every N), for the report. */

@@ -23,7 +23,8 @@ import java.util.function.Consumer;
  *
  * <p>Before the first N, (b) and (c) run once with one guest, unrecorded, so the JIT has compiled the
  * engine before anything is timed. At the largest N, (b) and (d) at full rate run {@link
- * Settings#rateRuns()} times each, (b)'s runs one after another, then (d)'s. Mode (d) runs last, only where kernel KSM can be driven (root, KSM in
+ * Settings#rateRuns()} times each, (b)'s runs one after another, each followed by a run of the merge floor
+ * ({@link MergeFloor}), then (d)'s. Mode (d) runs last, only where kernel KSM can be driven (root, KSM in
  * the kernel, a ksmd thread); elsewhere the results say why it was skipped.
  *
  * <p>Not thread safe: one run on the caller's thread.
@@ -134,6 +135,7 @@ public final class DensitySuite {
             for (int n : counts) {
                 progress(n, "(a), (b)");
                 EngineModes.postLoad(content, n).forEach(results::add);
+                measureFloor(results, n, 1);
                 for (int run = 2; n == settings.largestGuests() && run <= settings.rateRuns(); run++) {
                     progress(n, "(b), run " + run + " of " + settings.rateRuns() + " for the medians");
                     try {
@@ -141,6 +143,7 @@ public final class DensitySuite {
                     } catch (DensityException e) {          // the runs before it stand
                         results.rerunFailed(Mode.POST_LOAD, run, e.getMessage());
                     }
+                    measureFloor(results, n, run);
                 }
                 progress(n, "(c)");
                 results.add(EngineModes.preLoad(content, index, n));
@@ -148,6 +151,23 @@ public final class DensitySuite {
             }
         } catch (ImageIndexException e) {
             throw DensityException.badImage(e.getMessage());
+        }
+    }
+
+    /** One run of the merge floor after (b)'s run {@code run} at the largest N; none where it cannot run. */
+    private void measureFloor(DensityResults results, int n, int run) {
+        if (n != settings.largestGuests()) {
+            return;
+        }
+        if (!MergeFloor.available()) {
+            results.floorNote("not measured: it needs Linux's native memory calls, which this machine lacks");
+            return;
+        }
+        progress(n, "the merge floor, run " + run + " of " + settings.rateRuns());
+        try {
+            results.addFloor(MergeFloor.measure(results.content(), n));
+        } catch (IllegalStateException e) {        // the kernel refused its region or a discard
+            results.floorNote("run " + run + " failed, so it is left out: " + e.getMessage());
         }
     }
 

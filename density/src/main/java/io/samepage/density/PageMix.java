@@ -246,6 +246,12 @@ public final class PageMix implements AutoCloseable {
         return slot < imagePages + zeroPages ? Kind.ZERO : Kind.UNIQUE;
     }
 
+    /** The image block guest g holds unchanged at {@code page}, or -1 for a page written after boot, zeroed or unique. */
+    int unchangedImageSlot(int guest, int page) {
+        int slot = slotOf(guest, page);
+        return slot < imagePages && Arrays.binarySearch(written[guest], page) < 0 ? slot : -1;
+    }
+
     /** The 4096 bytes guest g holds at {@code page} after boot. */
     public void page(int guest, int page, byte[] into) {
         int slot = slotOf(guest, page);

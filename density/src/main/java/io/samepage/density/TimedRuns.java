@@ -52,9 +52,13 @@ record TimedRuns(List<ModeResult> runs) {
 
     /** The median of {@code figure} over the runs; of an even count, the mean of the middle two. */
     private double median(ToDoubleFunction<SharingTrace.Point> figure) {
-        double[] sorted = sorted(figure);
+        return median(sorted(figure));
+    }
+
+    /** The median of {@code sorted}, ascending; of an even count, the mean of the middle two; NaN if empty. */
+    static double median(double[] sorted) {
         int mid = sorted.length / 2;
-        return sorted.length % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+        return sorted.length == 0 ? Double.NaN : sorted.length % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
     }
 
     private double[] sorted(ToDoubleFunction<SharingTrace.Point> figure) {

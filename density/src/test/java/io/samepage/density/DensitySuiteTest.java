@@ -123,6 +123,17 @@ class DensitySuiteTest {
         }
         assertEquals(postLoad.get("results").get(1), runs.get(0), "the table's run is the first");
         assertTrue(report.markdown().contains("(b) Samepage, scanning after load, N=2, every run"), report.markdown());
+        if (MergeFloor.available()) {       // a floor run follows each run of (b) at the largest N, freeing what it saves
+            JsonNode floor = new ObjectMapper().readTree(report.json()).get("merge_floor");
+            assertEquals(3, floor.get("runs").size(), floor.toString());
+            for (JsonNode r : floor.get("runs")) {
+                assertEquals(runs.get(0).get("saved_pages").asLong(), r.get("pages_freed").asLong(), floor.toString());
+            }
+            assertTrue(floor.get("b_over_floor").isNumber() && floor.get("floor_over_d").isNull(), floor.toString());
+            assertTrue(report.markdown().contains("## The merge floor, N=2"), report.markdown());
+            assertTrue(report.markdown().contains("the floor is not compared with (d), which has no rate in this run."),
+                    report.markdown());
+        }
     }
 
     @Test

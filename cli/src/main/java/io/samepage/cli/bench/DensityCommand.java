@@ -62,6 +62,7 @@ import picocli.CommandLine.Option;
                     + "(b), and for (c) with the image loader's workers; ksmd's utime + stime (/proc/PID/stat) for (d).",
             "Before the first N, (b) and (c) run once with one guest, unrecorded, so the JIT has compiled the engine "
                     + "before anything is timed. At the largest N, (b) and (d) at full rate run --rate-runs times.",
+            "Each run of (b) there is followed by the merge floor: its reads, compares and frees alone (docs/density.md).",
             "Fit: a line through the two largest N (per-guest growth and shared base), then (budget - base) / per-guest.",
             "",
             "Kernel KSM needs root and /sys/kernel/mm/ksm; elsewhere (d) is skipped with a note. It takes the lock "
@@ -130,8 +131,7 @@ public final class DensityCommand implements Callable<Integer> {
     private boolean json;
 
     @Option(names = "--out", paramLabel = "DIR", defaultValue = "target/density",
-            description = "Directory for density.json, density.md and density.png; created if missing. "
-                    + "Default: ${DEFAULT-VALUE}.")
+            description = "Directory for density.json, .md and .png; created if missing. Default: ${DEFAULT-VALUE}.")
     private Path out;
 
     static final int MAX_GUESTS = 1024;
