@@ -169,8 +169,8 @@ public final class DensityReport {
         if (!floors.isEmpty()) {
             double[] rates = floors.stream().mapToDouble(MergeFloor::pagesPerCpuSecond).sorted().toArray();
             md.append(String.format(Locale.ROOT, "%.0f pages per CPU-second (%d runs, %.0f to %.0f, %d pages freed "
-                    + "each): the reads, compares and frees any merge of this mix must make, on one thread, with its "
-                    + "duplicates known in advance. (b) merges at %s of it; the floor is %s.%n",
+                    + "each): the reads, hashes, compares and frees a hashing merge of this mix must make, on one "
+                    + "thread, with its duplicates known in advance. (b) merges at %s of it; the floor is %s.%n",
                     floorMedian(), rates.length, rates[0], rates[rates.length - 1], floors.getFirst().pagesFreed(),
                     ratio(medianRate(Mode.POST_LOAD) / floorMedian(), "", "no rate (a run of (b) has no time to 99%)"),
                     ratio(floorMedian() / medianRate(Mode.KSM_FULL_RATE), "x (d) at full rate",

@@ -18,8 +18,9 @@ import java.util.HashMap;
 import java.util.Map;
 
 /**
- * The merge floor: the work any merge of the suite's page mix must do, timed on one thread beside mode (b),
- * so that (b)'s pages merged per CPU-second can be read against it as well as against kernel KSM's.
+ * The merge floor: the work a merge that finds duplicates by hashing must do on the suite's page mix, timed on
+ * one thread beside mode (b), so that (b)'s pages merged per CPU-second can be read against it as well as
+ * against kernel KSM's (which walks trees of pages instead of hashing, and reads more of them).
  *
  * <p>The guests' pages are written into one region of anonymous memory, placed as the engine's pool places
  * its frames ({@link NativeMemory#reserve(long, long, Arena)}, the first guest page starting a 2 MiB block).
@@ -29,9 +30,9 @@ import java.util.Map;
  * pages in one range ({@link DiscardList}, the pool's own path). A zero page goes back with no compare. What
  * the floor leaves out is everything a merge needs to find its duplicates: which earlier page a page
  * duplicates is worked out before the clock starts, from the page mix's layout and the image's bytes. So
- * it frees exactly the pages (b) saves, doing only the work every merge of this mix does (with no index,
- * page table, lock or counter), each part in the plainest way: (b)'s rate against it says what (b)'s
- * finding of its duplicates costs on top of that work, and (d)'s what kernel KSM's does.
+ * it frees exactly the pages (b) saves, doing only the reads, hashes, compares and frees every hashing merge of
+ * this mix does (with no index, page table, lock or counter), each in the plainest way: (b)'s rate against it
+ * says what (b)'s finding of its duplicates costs on top of that work.
  *
  * @param pagesFreed the pages given back: the zero pages and every duplicate of an earlier page
  * @param cpuSeconds this thread's CPU time for the reads, compares and frees
