@@ -140,7 +140,8 @@ public final class DensityReport {
     /** The merge floor's runs at the largest N, their median, and (b) and (d) against it ({@link MergeFloor}). */
     private void putFloor(ObjectNode node) {
         node.put("guests", results.largestGuests());
-        node.put("note", results.floorNote());
+        ArrayNode notes = node.putArray("notes");
+        results.floorNotes().forEach(notes::add);
         ArrayNode runs = node.putArray("runs");
         for (MergeFloor f : results.floors()) {
             runs.addObject().put("pages_freed", f.pagesFreed()).put("cpu_seconds", f.cpuSeconds())
@@ -176,8 +177,8 @@ public final class DensityReport {
                     ratio(floorMedian() / medianRate(Mode.KSM_FULL_RATE), "x (d) at full rate",
                             "not compared with (d), which has no rate in this run")));
         }
-        if (results.floorNote() != null) {
-            md.append(floors.isEmpty() ? "" : "\n").append("The merge floor: ").append(results.floorNote()).append('\n');
+        for (String note : results.floorNotes()) {
+            md.append(floors.isEmpty() ? "" : "\n").append("The merge floor: ").append(note).append('\n');
         }
     }
 

@@ -20,7 +20,7 @@ public final class DensityResults {
     private final Map<Mode, List<ModeResult>> reruns = new EnumMap<>(Mode.class);
     private final Map<Mode, List<String>> rerunNotes = new EnumMap<>(Mode.class);
     private final List<MergeFloor> floors = new ArrayList<>();
-    private String floorNote;
+    private final List<String> floorNotes = new ArrayList<>();
     private double indexBuildSeconds = Double.NaN;
     private long distinctImagePages = -1;
     private double wallSeconds;
@@ -81,9 +81,11 @@ public final class DensityResults {
         floors.add(floor);
     }
 
-    /** Why the merge floor has no run, or why one failed, for the report. */
+    /** Why the merge floor has no run, or why one failed, for the report; a note given again is kept once. */
     void floorNote(String note) {
-        floorNote = note;
+        if (!floorNotes.contains(note)) {
+            floorNotes.add(note);
+        }
     }
 
     /** The merge floor's runs at the largest N; maybe none. */
@@ -91,8 +93,8 @@ public final class DensityResults {
         return List.copyOf(floors);
     }
 
-    String floorNote() {
-        return floorNote;
+    List<String> floorNotes() {
+        return List.copyOf(floorNotes);
     }
 
     /** Why {@code mode} did not run (at some or every N), for the report. */

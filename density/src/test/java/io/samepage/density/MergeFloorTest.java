@@ -4,6 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.HashMap;
@@ -60,6 +62,52 @@ class MergeFloorTest {
             }
             assertTrue(repeats > content.pagesPerGuest() / 4, "most image pages repeat: " + repeats);
         }
+    }
+
+    /** (b) at 20,000 pages per CPU-second and (d) at 2,000 ({@link MustShowTest#results}), three floor runs. */
+    @Test
+    void theReportGivesTheFloorsMedianAndBAndDAgainstIt() throws Exception {
+        try (PageMix content = densityMix()) {
+            assertFloorFigures(MustShowTest.results(content, 200, 0.1));
+        }
+    }
+
+    private static void assertFloorFigures(DensityResults results) throws Exception {
+        results.addFloor(new MergeFloor(200, 0.02));
+        results.addFloor(new MergeFloor(200, 0.005));
+        results.addFloor(new MergeFloor(200, 0.01));
+        DensityReport report = new DensityReport(results, "samepage bench density --test");
+        JsonNode floor = new ObjectMapper().readTree(report.json()).get("merge_floor");
+        assertEquals(3, floor.get("runs").size(), floor.toString());
+        assertEquals(20_000, floor.get("median_pages_per_cpu_second").asDouble(), 1e-6, floor.toString());
+        assertEquals(1.0, floor.get("b_over_floor").asDouble(), 1e-9, floor.toString());
+        assertEquals(10.0, floor.get("floor_over_d").asDouble(), 1e-9, floor.toString());
+        assertTrue(report.markdown().contains("20000 pages per CPU-second (3 runs, 10000 to 40000, 200 pages freed each)")
+                && report.markdown().contains("(b) merges at 1.00 of it; the floor is 10.00x (d) at full rate."),
+                report.markdown());
+    }
+
+    @Test
+    void everyFloorNoteReachesTheReportOnce() throws Exception {
+        try (PageMix content = densityMix()) {
+            assertNotesOnce(MustShowTest.results(content, 200, 0.1));
+        }
+    }
+
+    private static void assertNotesOnce(DensityResults results) throws Exception {
+        results.floorNote("run 2 failed, so it is left out: first");
+        results.floorNote("run 3 failed, so it is left out: second");
+        results.floorNote("run 3 failed, so it is left out: second");
+        DensityReport report = new DensityReport(results, "samepage bench density --test");
+        assertEquals(2, new ObjectMapper().readTree(report.json()).get("merge_floor").get("notes").size());
+        String md = report.markdown();
+        assertEquals(1, md.lines().filter(l -> l.equals("The merge floor: run 2 failed, so it is left out: first")).count(), md);
+        assertEquals(1, md.lines().filter(l -> l.equals("The merge floor: run 3 failed, so it is left out: second")).count(), md);
+    }
+
+    /** A report names its image: the density preset's, of the two guests {@link MustShowTest#results} counts. */
+    private PageMix densityMix() throws Exception {
+        return PageMix.density(TestImages.randomFile(dir, 300, 1), 2, 1, 25, 9);
     }
 
     private static boolean isZero(byte[] bytes) {

@@ -20,7 +20,7 @@ class MustShowTest {
         return results(PageMix.demo(N, 256), ksmSaved, ksmCpuSeconds);
     }
 
-    private static DensityResults results(PageMix content, long ksmSaved, double ksmCpuSeconds) {
+    static DensityResults results(PageMix content, long ksmSaved, double ksmCpuSeconds) {
         DensityResults results = new DensityResults(content, new int[] {N}, 1024, 60);
         results.add(ModeResult.untimed(Mode.NO_DEDUP, N, 2L << 20, 0, null));
         results.add(new ModeResult(Mode.POST_LOAD, N, 1L << 20, 4096, 200,
