@@ -33,7 +33,7 @@ class DensitySuiteTest {
                 DensitySuite.KsmDefaults.largest, false, rateRuns);
         List<String> steps = new ArrayList<>();
         DensityResults results = DensitySuite.run(settings, steps::add);
-        assertEquals("N=1: warm-up of (b) and (c), not recorded", steps.getFirst());
+        assertEquals("N=1: warm-up of (b), (c) and the merge floor, not recorded", steps.getFirst());
         return new DensityReport(results, "samepage bench density --test");
     }
 

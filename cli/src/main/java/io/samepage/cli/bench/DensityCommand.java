@@ -60,9 +60,9 @@ import picocli.CommandLine.Option;
             "Time to 99%%: from the start of scanning for (b); from the start of the index loads for (c), "
                     + "excluding the guests' own writes; from run=1 for (d). CPU-seconds: the engine's thread for "
                     + "(b), and for (c) with the image loader's workers; ksmd's utime + stime (/proc/PID/stat) for (d).",
-            "Before the first N, (b) and (c) run once with one guest, unrecorded, so the JIT has compiled the engine "
-                    + "before anything is timed. At the largest N, (b) and (d) at full rate run --rate-runs times.",
-            "Each run of (b) there is followed by the merge floor: its reads, compares and frees alone (docs/density.md).",
+            "Before the first N, (b), (c) and the merge floor run once with one guest, unrecorded, so the JIT has compiled "
+                    + "them before anything is timed. At the largest N, (b) and (d) at full rate run --rate-runs times.",
+            "Each run of (b) there is followed by the merge floor: its reads, hashes, compares and frees (docs/density.md).",
             "Fit: a line through the two largest N (per-guest growth and shared base), then (budget - base) / per-guest.",
             "",
             "Kernel KSM needs root and /sys/kernel/mm/ksm; elsewhere (d) is skipped with a note. It takes the lock "
